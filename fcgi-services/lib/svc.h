@@ -1,0 +1,228 @@
+/* svc.h - the shoplab service runtime: FastCGI server, routing, JSON, MariaDB, config, metrics */
+#ifndef SVC_H
+#define SVC_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+/*
+ * Every fallible library call returns one of these. A handler that gets anything but
+ * SVC_OK back from an *_or_reply helper has already had its response written and just
+ * returns. svc_err_status() maps each to the HTTP status it answers with.
+ */
+enum svc_err {
+	SVC_OK = 0,
+	SVC_ERR_INVALID,	/* bad input from the client: 400 */
+	SVC_ERR_NOT_FOUND,	/* no such row or route: 404 */
+	SVC_ERR_CONFLICT,	/* duplicate key or state conflict: 409 */
+	SVC_ERR_TOO_LARGE,	/* body over the cap: 413 */
+	SVC_ERR_DB_UNAVAILABLE,	/* database unreachable or lost: 503 */
+	SVC_ERR_DB_RETRY,	/* deadlock or lock wait timeout: safe to retry the transaction */
+	SVC_ERR_UNAVAILABLE,	/* a dependency is down, open or saturated: 503 */
+	SVC_ERR_TIMEOUT,	/* the deadline passed: 504 */
+	SVC_ERR_NOMEM,		/* allocation failed: 500 */
+	SVC_ERR_INTERNAL,	/* a bug or an unexpected library error: 500 */
+	SVC_ERR_REPLIED,	/* a response was already written; the caller just returns */
+};
+
+int svc_err_status(enum svc_err err);
+const char *svc_err_name(enum svc_err err);
+
+/* A growable byte buffer, always NUL-terminated. */
+struct svc_buf {
+	char	*data;
+	size_t	 len;
+	size_t	 cap;
+	int	 failed;	/* an append ran out of memory: the content is truncated */
+};
+
+void svc_buf_init(struct svc_buf *b);
+void svc_buf_free(struct svc_buf *b);
+void svc_buf_reset(struct svc_buf *b);
+int  svc_buf_append(struct svc_buf *b, const void *p, size_t n);
+int  svc_buf_puts(struct svc_buf *b, const char *s);
+int  svc_buf_printf(struct svc_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Monotonic and wall clocks in microseconds; a clock can be injected where time matters. */
+int64_t svc_now_us(void);
+int64_t svc_wall_us(void);
+
+struct svc_clock {
+	int64_t	(*now_us)(void *ctx);
+	void	*ctx;
+};
+
+extern const struct svc_clock svc_clock_system;
+
+/*
+ * Configuration: a table of settings read once from the environment at start. A bad value
+ * stops the service with a message naming the variable.
+ */
+enum svc_conf_type {
+	SVC_CONF_INT,		/* long long between min and max */
+	SVC_CONF_STR,		/* string, at most max bytes */
+	SVC_CONF_BOOL,		/* on/off, true/false, 1/0, yes/no */
+};
+
+struct svc_conf_def {
+	const char		*name;		/* environment variable */
+	enum svc_conf_type	 type;
+	const char		*def;		/* default as text; NULL means required */
+	long long		 min, max;	/* INT: bounds; STR: max length */
+	size_t			 offset;	/* where the value goes in the target struct */
+};
+
+/* Parses every definition into target; on error writes a message to err and returns -1. */
+int svc_conf_load(const struct svc_conf_def *defs, size_t n, void *target,
+	char *err, size_t errlen);
+/* As svc_conf_load, but SHOPLAB_X is first looked up as SHOPLAB_<SCOPE>_X. */
+int svc_conf_load_scoped(const struct svc_conf_def *defs, size_t n, const char *scope,
+	void *target, char *err, size_t errlen);
+int svc_conf_parse_bool(const char *s, int *out);
+int svc_conf_parse_ll(const char *s, long long min, long long max, long long *out);
+
+/* The runtime's own settings, from SHOPLAB_* variables (see README). */
+struct svc_config {
+	char		*listen;	/* host:port or unix:/path */
+	long long	 threads;	/* worker threads, one FastCGI connection each */
+	long long	 backlog;
+	long long	 max_body;	/* bytes */
+	long long	 shutdown_grace_ms;
+	char		*db_host;
+	long long	 db_port;
+	char		*db_socket;
+	char		*db_name;
+	char		*db_user;
+	char		*db_password;
+	long long	 db_connect_timeout;	/* seconds */
+	long long	 db_rw_timeout;		/* seconds */
+	int		 log_requests;
+	char		*gateway_internal;	/* base URL of the internal gateway */
+	char		*service_token;
+	long long	 request_deadline_ms;
+};
+
+/* A request as a handler sees it. Opaque: use the accessors below. */
+struct svc_req;
+
+typedef int (*svc_handler)(struct svc_req *r);
+
+struct svc_route {
+	const char	*method;	/* "GET", "POST", ... */
+	const char	*pattern;	/* "/api/v1/products/{id}" */
+	svc_handler	 fn;
+};
+
+struct svc_service {
+	const char		*name;		/* "catalog": also the env prefix SHOPLAB_DB_CATALOG_* */
+	const struct svc_route	*routes;
+	size_t			 nroutes;
+	const char *const	*stmts;		/* SQL of every prepared statement, by index */
+	size_t			 nstmts;
+	/* Optional: called once after config, before workers start; state is the service's own. */
+	int			(*init)(void *state, const struct svc_config *cfg);
+	void			(*fini)(void *state);
+	void			*state;
+};
+
+/* Runs the service until SIGTERM/SIGINT. Returns the process exit status. */
+int svc_main(int argc, char **argv, const struct svc_service *svc);
+
+/* Request accessors. Strings stay valid until the handler returns. */
+const char *svc_req_method(const struct svc_req *r);
+const char *svc_req_path(const struct svc_req *r);
+const char *svc_req_id(const struct svc_req *r);
+const char *svc_req_param(const struct svc_req *r, const char *name);	/* FastCGI param */
+const char *svc_req_header(const struct svc_req *r, const char *name);	/* "If-None-Match" */
+const char *svc_req_path_arg(const struct svc_req *r, const char *name);	/* "{id}" */
+void	   *svc_req_state(const struct svc_req *r);		/* the service's state */
+const struct svc_config *svc_req_config(const struct svc_req *r);
+int64_t     svc_req_deadline_us(const struct svc_req *r);	/* monotonic */
+
+/* Copies query parameter name (URL-decoded) into out; returns 1 found, 0 absent, -1 too long. */
+int svc_req_query(const struct svc_req *r, const char *name, char *out, size_t outlen);
+
+/*
+ * Identity set by the gateway from a verified token (FastCGI params SHOPLAB_USER_ID and
+ * SHOPLAB_USER_ROLE, which clients cannot set). Returns 0 when there is none.
+ */
+int64_t     svc_req_user_id(const struct svc_req *r);
+const char *svc_req_user_role(const struct svc_req *r);
+
+/* Registers a cleanup run after the response is sent (e.g. json_object_put). */
+int svc_req_defer(struct svc_req *r, void (*fn)(void *), void *arg);
+
+/* Responses. Each writes the whole response; a handler sends exactly one. */
+int svc_reply_header(struct svc_req *r, const char *name, const char *value);
+/* Sends obj with status and consumes the reference. */
+int svc_reply_json(struct svc_req *r, int status, json_object *obj);
+int svc_reply_raw(struct svc_req *r, int status, const char *ctype, const char *body, size_t len);
+int svc_reply_empty(struct svc_req *r, int status);
+/* {"error":{"code":code,"message":...,"request_id":...}}; returns SVC_ERR_REPLIED. */
+int svc_reply_error(struct svc_req *r, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* 400 validation_failed naming field; returns SVC_ERR_REPLIED. */
+int svc_reply_field_error(struct svc_req *r, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Replies with the status and code that err maps to; returns SVC_ERR_REPLIED. */
+int svc_reply_err(struct svc_req *r, enum svc_err err);
+
+/* Body and JSON input. Each *_or_reply sends the 4xx itself and returns non-zero. */
+int svc_body_json_or_reply(struct svc_req *r, json_object **out);
+/* Parses body as one JSON object (depth <= 32, UTF-8 checked), owned by the request. */
+int svc_json_parse_or_reply(struct svc_req *r, const char *body, size_t len, json_object **out);
+int svc_json_str_or_reply(struct svc_req *r, json_object *obj, const char *field,
+	size_t minlen, size_t maxlen, int required, const char **out);
+int svc_json_int_or_reply(struct svc_req *r, json_object *obj, const char *field,
+	int64_t min, int64_t max, int required, int64_t *out);
+int svc_json_obj_or_reply(struct svc_req *r, json_object *obj, const char *field,
+	json_type type, json_object **out);
+int svc_path_id_or_reply(struct svc_req *r, const char *name, const char *what, int64_t *out);
+int svc_query_int_or_reply(struct svc_req *r, const char *name, int64_t min, int64_t max,
+	int64_t def, int64_t *out);
+
+/* Parses a positive decimal id (1..INT64_MAX) with no sign, spaces or leading zeros. */
+int svc_parse_id(const char *s, int64_t *out);
+
+/*
+ * MariaDB: one connection per worker thread, statements prepared from the service's table
+ * on first use. Parameters are given by a type string: 'i' int64_t, 's' const char *
+ * (NUL-terminated; NULL sends SQL NULL), 'b' const void *, size_t (bytes).
+ */
+struct svc_rows;
+
+int svc_db_exec(struct svc_req *r, int stmt, const char *types, ...);
+int svc_db_query(struct svc_req *r, int stmt, struct svc_rows **out, const char *types, ...);
+uint64_t svc_db_affected(const struct svc_req *r);
+uint64_t svc_db_insert_id(const struct svc_req *r);
+int svc_db_begin(struct svc_req *r);
+int svc_db_commit(struct svc_req *r);
+int svc_db_rollback(struct svc_req *r);
+int svc_db_ping(struct svc_req *r);
+/* MariaDB's error number of the last failed call on this thread, 0 if none. */
+unsigned svc_db_errno(const struct svc_req *r);
+
+/* Result rows, all buffered client side. Column accessors take the 0-based index. */
+int	     svc_rows_next(struct svc_rows *rows);		/* 1 row, 0 end */
+size_t	     svc_rows_count(const struct svc_rows *rows);
+int	     svc_rows_isnull(const struct svc_rows *rows, size_t col);
+int64_t	     svc_rows_int(const struct svc_rows *rows, size_t col);
+const char  *svc_rows_str(const struct svc_rows *rows, size_t col, size_t *len);
+/* The current row as an object keyed by column name, typed by column type. */
+json_object *svc_rows_json(const struct svc_rows *rows);
+void	     svc_rows_free(struct svc_rows *rows);
+
+/* Logging: one JSON line to stderr with the service, the request id if any, and msg. */
+void svc_log(struct svc_req *r, const char *level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Hex-encoded SHA-256 of data (65 bytes with NUL) for ETags and request hashes. */
+void svc_sha256_hex(const void *data, size_t len, char out[65]);
+
+#include "svc_resilience.h"
+
+#endif /* SVC_H */

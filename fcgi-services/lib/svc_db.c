@@ -1,0 +1,546 @@
+/* svc_db.c - MariaDB access: a connection per worker, prepared statements, reconnect once */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <errmsg.h>
+#include <mysql.h>
+#include <mysqld_error.h>
+
+#include "svc_internal.h"
+
+#define SVC_DB_MAX_PARAMS 32
+
+struct svc_rows {
+	MYSQL_STMT	*stmt;
+	size_t		 ncols;
+	MYSQL_BIND	*bind;
+	char		**names;
+	int		*isint;
+	int64_t		*ints;
+	char		**strs;
+	unsigned long	*lens;
+	my_bool		*nulls;
+	size_t		 nrows;
+};
+
+int
+svc_db_classify(unsigned err)
+{
+	switch (err) {
+	case 0:
+		return SVC_OK;
+	case ER_DUP_ENTRY:
+	case ER_DUP_ENTRY_WITH_KEY_NAME:
+		return SVC_ERR_CONFLICT;
+	case ER_LOCK_DEADLOCK:
+	case ER_LOCK_WAIT_TIMEOUT:
+		return SVC_ERR_DB_RETRY;
+	case CR_CONNECTION_ERROR:
+	case CR_CONN_HOST_ERROR:
+	case CR_SERVER_GONE_ERROR:
+	case CR_SERVER_LOST:
+	case CR_SERVER_LOST_EXTENDED:
+	case CR_UNKNOWN_HOST:
+	case CR_COMMANDS_OUT_OF_SYNC:
+	case ER_CON_COUNT_ERROR:
+	case ER_ACCESS_DENIED_ERROR:
+	case ER_SERVER_SHUTDOWN:
+	case ER_CONNECTION_KILLED:
+	case ER_QUERY_INTERRUPTED:
+	case 4031:	/* ER_CLIENT_INTERACTION_TIMEOUT */
+		return SVC_ERR_DB_UNAVAILABLE;
+	default:
+		return SVC_ERR_INTERNAL;
+	}
+}
+
+void
+svc_db_close(struct svc_worker *w)
+{
+	size_t i;
+
+	if (w->stmts != NULL)
+		for (i = 0; i < w->srv->svc->nstmts; i++)
+			if (w->stmts[i] != NULL) {
+				mysql_stmt_close(w->stmts[i]);
+				w->stmts[i] = NULL;
+			}
+	if (w->db != NULL) {
+		mysql_close(w->db);
+		w->db = NULL;
+	}
+	w->in_tx = 0;
+}
+
+static int
+svc_db_connect(struct svc_req *r)
+{
+	struct svc_worker		*w = r->w;
+	const struct svc_config		*c = &r->srv->cfg;
+	unsigned int			 cto = (unsigned)c->db_connect_timeout;
+	unsigned int			 rwto = (unsigned)c->db_rw_timeout;
+	my_bool				 off = 0;
+
+	if (w->db != NULL)
+		return SVC_OK;
+	if (w->stmts == NULL && r->srv->svc->nstmts > 0 &&
+	    (w->stmts = calloc(r->srv->svc->nstmts, sizeof(*w->stmts))) == NULL)
+		return SVC_ERR_NOMEM;
+	if ((w->db = mysql_init(NULL)) == NULL)
+		return SVC_ERR_NOMEM;
+	mysql_options(w->db, MYSQL_OPT_CONNECT_TIMEOUT, &cto);
+	mysql_options(w->db, MYSQL_OPT_READ_TIMEOUT, &rwto);
+	mysql_options(w->db, MYSQL_OPT_WRITE_TIMEOUT, &rwto);
+	mysql_options(w->db, MYSQL_OPT_RECONNECT, &off);
+	mysql_options(w->db, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	if (mysql_real_connect(w->db, c->db_host, c->db_user, c->db_password, c->db_name,
+	    (unsigned)c->db_port, c->db_socket[0] ? c->db_socket : NULL, 0) == NULL) {
+		w->db_errno = mysql_errno(w->db);
+		svc_log(r, "error", "database connect failed: %s (%u)", mysql_error(w->db),
+		    w->db_errno);
+		mysql_close(w->db);
+		w->db = NULL;
+		atomic_fetch_add(&r->srv->metrics.db_errors, 1);
+		return SVC_ERR_DB_UNAVAILABLE;
+	}
+	return SVC_OK;
+}
+
+/* Records a failure of the connection or of stmt and maps it to an svc_err. */
+static int
+svc_db_fail(struct svc_req *r, MYSQL_STMT *stmt, const char *what)
+{
+	struct svc_worker	*w = r->w;
+	int			 cls;
+
+	w->db_errno = stmt ? mysql_stmt_errno(stmt) : mysql_errno(w->db);
+	cls = svc_db_classify(w->db_errno);
+	if (cls != SVC_ERR_CONFLICT)
+		svc_log(r, cls == SVC_ERR_DB_RETRY ? "warn" : "error", "database %s failed: %s (%u)",
+		    what, stmt ? mysql_stmt_error(stmt) : mysql_error(w->db), w->db_errno);
+	atomic_fetch_add(&r->srv->metrics.db_errors, 1);
+	if (cls == SVC_ERR_DB_UNAVAILABLE)
+		svc_db_close(w);
+	return cls;
+}
+
+static int
+svc_db_stmt(struct svc_req *r, int idx, MYSQL_STMT **out)
+{
+	struct svc_worker	*w = r->w;
+	const char		*sql;
+	MYSQL_STMT		*st;
+	my_bool			 on = 1;
+	int			 rc;
+
+	if (idx < 0 || (size_t)idx >= r->srv->svc->nstmts)
+		return SVC_ERR_INTERNAL;
+	if ((rc = svc_db_connect(r)) != SVC_OK)
+		return rc;
+	if ((st = w->stmts[idx]) == NULL) {
+		sql = r->srv->svc->stmts[idx];
+		if ((st = mysql_stmt_init(w->db)) == NULL)
+			return svc_db_fail(r, NULL, "statement init");
+		if (mysql_stmt_prepare(st, sql, strlen(sql)) != 0) {
+			rc = svc_db_fail(r, st, "prepare");
+			mysql_stmt_close(st);
+			return rc;
+		}
+		mysql_stmt_attr_set(st, STMT_ATTR_UPDATE_MAX_LENGTH, &on);
+		w->stmts[idx] = st;
+	}
+	*out = st;
+	return SVC_OK;
+}
+
+struct svc_db_params {
+	MYSQL_BIND	 bind[SVC_DB_MAX_PARAMS];
+	long long	 ints[SVC_DB_MAX_PARAMS];
+	unsigned long	 lens[SVC_DB_MAX_PARAMS];
+	my_bool		 nulls[SVC_DB_MAX_PARAMS];
+	size_t		 n;
+};
+
+static int
+svc_db_params(struct svc_db_params *p, const char *types, va_list ap)
+{
+	size_t i;
+
+	memset(p, 0, sizeof(*p));
+	for (i = 0; types[i] != '\0'; i++) {
+		MYSQL_BIND *b = &p->bind[i];
+
+		if (i == SVC_DB_MAX_PARAMS)
+			return SVC_ERR_INTERNAL;
+		switch (types[i]) {
+		case 'i':
+			p->ints[i] = va_arg(ap, int64_t);
+			b->buffer_type = MYSQL_TYPE_LONGLONG;
+			b->buffer = &p->ints[i];
+			break;
+		case 's': {
+			const char *s = va_arg(ap, const char *);
+			b->buffer_type = MYSQL_TYPE_STRING;
+			if (s == NULL) {
+				p->nulls[i] = 1;
+				b->is_null = &p->nulls[i];
+			} else {
+				b->buffer = (void *)(uintptr_t)s;
+				p->lens[i] = strlen(s);
+			}
+			b->buffer_length = p->lens[i];
+			b->length = &p->lens[i];
+			break;
+		}
+		case 'b':
+			b->buffer_type = MYSQL_TYPE_BLOB;
+			b->buffer = (void *)(uintptr_t)va_arg(ap, const void *);
+			p->lens[i] = (unsigned long)va_arg(ap, size_t);
+			b->buffer_length = p->lens[i];
+			b->length = &p->lens[i];
+			break;
+		default:
+			return SVC_ERR_INTERNAL;
+		}
+	}
+	p->n = i;
+	return SVC_OK;
+}
+
+/*
+ * Prepares (if needed), binds and executes statement idx. A lost connection outside a
+ * transaction is retried once on a fresh connection: nothing can have been half-done.
+ */
+static int
+svc_db_run(struct svc_req *r, int idx, struct svc_db_params *p, MYSQL_STMT **out)
+{
+	struct svc_worker	*w = r->w;
+	MYSQL_STMT		*st = NULL;
+	int			 attempt, rc = SVC_ERR_INTERNAL;
+
+	for (attempt = 0; attempt < 2; attempt++) {
+		if ((rc = svc_db_stmt(r, idx, &st)) != SVC_OK)
+			goto retry;
+		if (mysql_stmt_param_count(st) != p->n) {
+			svc_log(r, "error", "statement %d wants %lu parameters, got %zu", idx,
+			    mysql_stmt_param_count(st), p->n);
+			return SVC_ERR_INTERNAL;
+		}
+		if (p->n > 0 && mysql_stmt_bind_param(st, p->bind) != 0)
+			return svc_db_fail(r, st, "bind");
+		if (mysql_stmt_execute(st) != 0) {
+			rc = svc_db_fail(r, st, "execute");
+			goto retry;
+		}
+		w->db_errno = 0;
+		*out = st;
+		return SVC_OK;
+retry:
+		if (rc != SVC_ERR_DB_UNAVAILABLE || w->in_tx || attempt == 1 ||
+		    atomic_load(&r->srv->stopping))
+			return rc;
+		atomic_fetch_add(&r->srv->metrics.db_reconnects, 1);
+	}
+	return rc;
+}
+
+int
+svc_db_exec(struct svc_req *r, int idx, const char *types, ...)
+{
+	struct svc_db_params	 p;
+	MYSQL_STMT		*st;
+	va_list			 ap;
+	int			 rc;
+
+	va_start(ap, types);
+	rc = svc_db_params(&p, types, ap);
+	va_end(ap);
+	if (rc != SVC_OK)
+		return rc;
+	if ((rc = svc_db_run(r, idx, &p, &st)) != SVC_OK)
+		return rc;
+	r->w->affected = mysql_stmt_affected_rows(st);
+	r->w->insert_id = mysql_stmt_insert_id(st);
+	mysql_stmt_free_result(st);
+	return SVC_OK;
+}
+
+static int
+svc_rows_isint(enum enum_field_types t)
+{
+	switch (t) {
+	case MYSQL_TYPE_TINY:
+	case MYSQL_TYPE_SHORT:
+	case MYSQL_TYPE_LONG:
+	case MYSQL_TYPE_LONGLONG:
+	case MYSQL_TYPE_INT24:
+	case MYSQL_TYPE_YEAR:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int
+svc_db_query(struct svc_req *r, int idx, struct svc_rows **out, const char *types, ...)
+{
+	struct svc_db_params	 p;
+	struct svc_rows		*rows = NULL;
+	MYSQL_STMT		*st;
+	MYSQL_RES		*meta = NULL;
+	MYSQL_FIELD		*f;
+	va_list			 ap;
+	size_t			 i;
+	int			 rc;
+
+	*out = NULL;
+	va_start(ap, types);
+	rc = svc_db_params(&p, types, ap);
+	va_end(ap);
+	if (rc != SVC_OK)
+		return rc;
+	if ((rc = svc_db_run(r, idx, &p, &st)) != SVC_OK)
+		return rc;
+	rc = SVC_ERR_NOMEM;
+	if ((rows = calloc(1, sizeof(*rows))) == NULL)
+		goto out_free_result;
+	rows->stmt = st;
+	if (mysql_stmt_store_result(st) != 0) {
+		rc = svc_db_fail(r, st, "store result");
+		goto out_free_rows;
+	}
+	if ((meta = mysql_stmt_result_metadata(st)) == NULL) {
+		rc = SVC_ERR_INTERNAL;
+		goto out_free_rows;
+	}
+	rows->ncols = mysql_num_fields(meta);
+	rows->nrows = (size_t)mysql_stmt_num_rows(st);
+	f = mysql_fetch_fields(meta);
+	if ((rows->bind = calloc(rows->ncols, sizeof(*rows->bind))) == NULL ||
+	    (rows->names = calloc(rows->ncols, sizeof(*rows->names))) == NULL ||
+	    (rows->isint = calloc(rows->ncols, sizeof(*rows->isint))) == NULL ||
+	    (rows->ints = calloc(rows->ncols, sizeof(*rows->ints))) == NULL ||
+	    (rows->strs = calloc(rows->ncols, sizeof(*rows->strs))) == NULL ||
+	    (rows->lens = calloc(rows->ncols, sizeof(*rows->lens))) == NULL ||
+	    (rows->nulls = calloc(rows->ncols, sizeof(*rows->nulls))) == NULL)
+		goto out_free_rows;
+	for (i = 0; i < rows->ncols; i++) {
+		MYSQL_BIND *b = &rows->bind[i];
+
+		if ((rows->names[i] = strdup(f[i].name)) == NULL)
+			goto out_free_rows;
+		b->is_null = &rows->nulls[i];
+		b->length = &rows->lens[i];
+		if ((rows->isint[i] = svc_rows_isint(f[i].type))) {
+			b->buffer_type = MYSQL_TYPE_LONGLONG;
+			b->buffer = &rows->ints[i];
+			b->is_unsigned = (f[i].flags & UNSIGNED_FLAG) != 0;
+		} else {
+			/* Temporal and decimal columns arrive as text; 64 covers their widths. */
+			size_t cap = f[i].max_length + 1 > 64 ? f[i].max_length + 1 : 64;
+			if ((rows->strs[i] = malloc(cap)) == NULL)
+				goto out_free_rows;
+			b->buffer_type = MYSQL_TYPE_STRING;
+			b->buffer = rows->strs[i];
+			b->buffer_length = cap;
+		}
+	}
+	if (mysql_stmt_bind_result(st, rows->bind) != 0) {
+		rc = svc_db_fail(r, st, "bind result");
+		goto out_free_rows;
+	}
+	mysql_free_result(meta);
+	*out = rows;
+	return SVC_OK;
+out_free_rows:
+	if (meta != NULL)
+		mysql_free_result(meta);
+	svc_rows_free(rows);
+	return rc;
+out_free_result:
+	mysql_stmt_free_result(st);
+	return rc;
+}
+
+int
+svc_rows_next(struct svc_rows *rows)
+{
+	size_t	i;
+	int	rc = mysql_stmt_fetch(rows->stmt);
+
+	if (rc != 0 && rc != MYSQL_DATA_TRUNCATED)
+		return 0;
+	for (i = 0; i < rows->ncols; i++)
+		if (!rows->isint[i] && !rows->nulls[i]) {
+			size_t n = rows->lens[i] < rows->bind[i].buffer_length ?
+			    rows->lens[i] : rows->bind[i].buffer_length - 1;
+			rows->strs[i][n] = '\0';
+			rows->lens[i] = n;
+		}
+	return 1;
+}
+
+size_t
+svc_rows_count(const struct svc_rows *rows)
+{
+	return rows->nrows;
+}
+
+int
+svc_rows_isnull(const struct svc_rows *rows, size_t col)
+{
+	return col >= rows->ncols || rows->nulls[col];
+}
+
+int64_t
+svc_rows_int(const struct svc_rows *rows, size_t col)
+{
+	if (col >= rows->ncols || rows->nulls[col])
+		return 0;
+	if (rows->isint[col])
+		return rows->ints[col];
+	return strtoll(rows->strs[col], NULL, 10);
+}
+
+const char *
+svc_rows_str(const struct svc_rows *rows, size_t col, size_t *len)
+{
+	if (col >= rows->ncols || rows->nulls[col] || rows->isint[col]) {
+		if (len != NULL)
+			*len = 0;
+		return NULL;
+	}
+	if (len != NULL)
+		*len = rows->lens[col];
+	return rows->strs[col];
+}
+
+json_object *
+svc_rows_json(const struct svc_rows *rows)
+{
+	json_object	*o, *v;
+	size_t		 i;
+
+	if ((o = json_object_new_object()) == NULL)
+		return NULL;
+	for (i = 0; i < rows->ncols; i++) {
+		if (rows->nulls[i])
+			v = NULL;
+		else if (rows->isint[i])
+			v = json_object_new_int64(rows->ints[i]);
+		else if ((v = json_object_new_string_len(rows->strs[i], (int)rows->lens[i])) == NULL)
+			goto fail;
+		if (rows->isint[i] && !rows->nulls[i] && v == NULL)
+			goto fail;
+		if (json_object_object_add(o, rows->names[i], v) != 0) {
+			json_object_put(v);
+			goto fail;
+		}
+	}
+	return o;
+fail:
+	json_object_put(o);
+	return NULL;
+}
+
+void
+svc_rows_free(struct svc_rows *rows)
+{
+	size_t i;
+
+	if (rows == NULL)
+		return;
+	mysql_stmt_free_result(rows->stmt);
+	for (i = 0; i < rows->ncols; i++) {
+		if (rows->names != NULL)
+			free(rows->names[i]);
+		if (rows->strs != NULL)
+			free(rows->strs[i]);
+	}
+	free(rows->bind);
+	free(rows->names);
+	free(rows->isint);
+	free(rows->ints);
+	free(rows->strs);
+	free(rows->lens);
+	free(rows->nulls);
+	free(rows);
+}
+
+uint64_t
+svc_db_affected(const struct svc_req *r)
+{
+	return r->w->affected;
+}
+
+uint64_t
+svc_db_insert_id(const struct svc_req *r)
+{
+	return r->w->insert_id;
+}
+
+unsigned
+svc_db_errno(const struct svc_req *r)
+{
+	return r->w->db_errno;
+}
+
+int
+svc_db_begin(struct svc_req *r)
+{
+	int attempt, rc = SVC_ERR_INTERNAL;
+
+	for (attempt = 0; attempt < 2; attempt++) {
+		if ((rc = svc_db_connect(r)) != SVC_OK)
+			continue;
+		if (mysql_autocommit(r->w->db, 0) == 0) {
+			r->w->in_tx = 1;
+			return SVC_OK;
+		}
+		rc = svc_db_fail(r, NULL, "begin");
+		if (rc != SVC_ERR_DB_UNAVAILABLE)
+			break;
+	}
+	return rc;
+}
+
+static int
+svc_db_end(struct svc_req *r, int commit)
+{
+	struct svc_worker	*w = r->w;
+	int			 rc = SVC_OK;
+
+	if (w->db == NULL || !w->in_tx)
+		return commit ? SVC_ERR_DB_UNAVAILABLE : SVC_OK;
+	if ((commit ? mysql_commit(w->db) : mysql_rollback(w->db)) != 0)
+		rc = svc_db_fail(r, NULL, commit ? "commit" : "rollback");
+	w->in_tx = 0;
+	if (w->db != NULL && mysql_autocommit(w->db, 1) != 0 && rc == SVC_OK)
+		rc = svc_db_fail(r, NULL, "autocommit");
+	return rc;
+}
+
+int
+svc_db_commit(struct svc_req *r)
+{
+	return svc_db_end(r, 1);
+}
+
+int
+svc_db_rollback(struct svc_req *r)
+{
+	return svc_db_end(r, 0);
+}
+
+int
+svc_db_ping(struct svc_req *r)
+{
+	int rc;
+
+	if ((rc = svc_db_connect(r)) != SVC_OK)
+		return rc;
+	if (mysql_ping(r->w->db) != 0)
+		return svc_db_fail(r, NULL, "ping");
+	return SVC_OK;
+}

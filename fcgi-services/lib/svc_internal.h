@@ -1,0 +1,145 @@
+/* svc_internal.h - private structures of the service runtime, shared by its files only */
+#ifndef SVC_INTERNAL_H
+#define SVC_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include <fcgiapp.h>
+#include <mysql.h>
+
+#include "svc.h"
+
+#define SVC_MAX_ARGS	4	/* {placeholders} in one route pattern */
+#define SVC_ARG_MAX	128	/* bytes of one captured path segment */
+#define SVC_MAX_DEFER	16
+#define SVC_RID_MAX	64
+
+/* Builtin routes the runtime answers itself, after the service's own. */
+enum { SVC_BUILTIN_HEALTHZ, SVC_BUILTIN_READYZ, SVC_BUILTIN_METRICS, SVC_NBUILTIN };
+
+/* The route a request matched, and its captured {args}. */
+struct svc_match {
+	int	 route;			/* index, or -1 */
+	size_t	 nargs;
+	struct {
+		const char	*name;	/* points into the pattern */
+		size_t		 namelen;
+		char		 value[SVC_ARG_MAX];
+	} args[SVC_MAX_ARGS];
+};
+
+#define SVC_MATCH_NONE		(-1)	/* no pattern matches the path: 404 */
+#define SVC_MATCH_METHOD	(-2)	/* a pattern matches, not with this method: 405 */
+
+/* Matches method and path; on SVC_MATCH_METHOD, allow lists the methods that would match. */
+int svc_route_match(const struct svc_route *routes, size_t n, const char *method,
+	const char *path, struct svc_match *m, char *allow, size_t allowlen);
+/* Checks a pattern at start-up: leading '/', well-formed {names}, at most SVC_MAX_ARGS. */
+int svc_route_valid(const char *pattern);
+
+/* Latency buckets in microseconds for every histogram (upper bounds; +Inf implied). */
+#define SVC_NBUCKETS 14
+extern const int64_t svc_buckets_us[SVC_NBUCKETS];
+/* Status codes counted separately; anything else is counted as "other" of its class. */
+#define SVC_NSTATUS 22
+
+struct svc_route_metrics {
+	atomic_ullong	 status[SVC_NSTATUS];
+	atomic_ullong	 bucket[SVC_NBUCKETS + 1];
+	atomic_ullong	 sum_us;
+	atomic_ullong	 count;
+};
+
+/* Shared by all workers: atomics only, so no lock is needed to record. */
+struct svc_metrics {
+	size_t			 nroutes;	/* service routes + builtins + 1 unmatched */
+	struct svc_route_metrics *routes;
+	atomic_llong		 inflight;
+	atomic_ullong		 db_errors;
+	atomic_ullong		 db_reconnects;
+	int64_t			 started_wall_us;
+};
+
+int  svc_metrics_init(struct svc_metrics *m, size_t nroutes);
+void svc_metrics_free(struct svc_metrics *m);
+void svc_metrics_record(struct svc_metrics *m, size_t route, int status, int64_t dur_us);
+int  svc_metrics_status_index(int status);
+int  svc_metrics_write(const struct svc_metrics *m, const char *service,
+	const char *const *route_names, struct svc_buf *out);
+
+struct svc_server;
+
+/* One worker thread: its FastCGI request and its own database connection. */
+struct svc_worker {
+	struct svc_server	*srv;
+	size_t			 idx;
+	pthread_t		 tid;
+	int			 started;
+	FCGX_Request		 fcgx;
+	pthread_mutex_t		 lock;		/* guards busy and the socket against shutdown */
+	int			 busy;
+	MYSQL			*db;
+	MYSQL_STMT		**stmts;	/* prepared on first use, by index */
+	unsigned		 db_errno;
+	uint64_t		 affected;
+	uint64_t		 insert_id;
+	int			 in_tx;
+	char			*body;		/* reused request body buffer */
+	size_t			 bodycap;
+};
+
+struct svc_server {
+	const struct svc_service *svc;
+	struct svc_config	  cfg;
+	int			  listen_fd;
+	struct svc_worker	 *workers;
+	struct svc_metrics	  metrics;
+	const char		**route_names;	/* for metrics and logs */
+	atomic_int		  stopping;
+};
+
+struct svc_defer {
+	void	(*fn)(void *);
+	void	*arg;
+};
+
+struct svc_req {
+	struct svc_worker	*w;
+	struct svc_server	*srv;
+	FCGX_Request		*fcgx;
+	const char		*method;
+	const char		*path;
+	const char		*query;
+	char			 rid[SVC_RID_MAX + 1];
+	struct svc_match	 match;
+	struct svc_buf		 headers;	/* extra response header lines */
+	int			 status;	/* 0 until a response is written */
+	int64_t			 start_us;
+	int64_t			 deadline_us;
+	struct svc_defer	 defer[SVC_MAX_DEFER];
+	size_t			 ndefer;
+};
+
+/* Lets the unit tests build a request without a FastCGI connection. */
+void svc_req_run_deferred(struct svc_req *r);
+int  svc_req_id_sane(const char *s);
+
+/* Database lifetime per worker. */
+void svc_db_close(struct svc_worker *w);
+int  svc_db_classify(unsigned err);
+
+/* Reads the body up to max bytes into the worker's buffer. */
+int svc_req_body(struct svc_req *r, const char **body, size_t *len);
+
+/* Logging internals. */
+size_t	    svc_json_escape(const char *s, char *out, size_t outlen);
+void	    svc_log_time(char *out, size_t outlen);
+void	    svc_log_line(const char *line, size_t len);
+void	    svc_log_set_name(const char *name);
+const char *svc_log_service_name(void);
+
+void svc_config_free(struct svc_config *cfg);
+int  svc_config_load(struct svc_config *cfg, const char *service, char *err, size_t errlen);
+
+#endif /* SVC_INTERNAL_H */

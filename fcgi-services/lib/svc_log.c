@@ -1,0 +1,108 @@
+/* svc_log.c - one JSON line per event to stderr, with the request id when there is one */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "svc_internal.h"
+
+/*
+ * The process's service name for lines logged outside a request. Written once by
+ * svc_main before any thread starts, read-only afterwards.
+ */
+static const char *svc_log_name = "shoplab";
+
+void
+svc_log_set_name(const char *name)
+{
+	svc_log_name = name;
+}
+
+const char *
+svc_log_service_name(void)
+{
+	return svc_log_name;
+}
+
+/* Escapes s as the inside of a JSON string into out (always terminated, truncated to fit). */
+size_t
+svc_json_escape(const char *s, char *out, size_t outlen)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	if (outlen == 0)
+		return 0;
+	for (; s != NULL && *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+		char esc[7];
+		size_t n;
+
+		if (c == '"' || c == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)c;
+			n = 2;
+		} else if (c < 0x20) {
+			memcpy(esc, "\\u00", 4);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 0xf];
+			n = 6;
+		} else {
+			esc[0] = (char)c;
+			n = 1;
+		}
+		if (o + n >= outlen)
+			break;
+		memcpy(out + o, esc, n);
+		o += n;
+	}
+	out[o] = '\0';
+	return o;
+}
+
+void
+svc_log_time(char *out, size_t outlen)
+{
+	struct timespec	ts;
+	struct tm	tm;
+	char		base[32];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, outlen, "%s.%03ldZ", base, ts.tv_nsec / 1000000);
+}
+
+/* Writes one line with a single write(2) so that lines from threads never interleave. */
+void
+svc_log_line(const char *line, size_t len)
+{
+	ssize_t w = write(STDERR_FILENO, line, len);
+
+	(void)w;
+}
+
+void
+svc_log(struct svc_req *r, const char *level, const char *fmt, ...)
+{
+	char	msg[512], emsg[1024], ts[40], line[1536];
+	va_list	ap;
+	int	n;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	svc_json_escape(msg, emsg, sizeof(emsg));
+	svc_log_time(ts, sizeof(ts));
+	n = snprintf(line, sizeof(line),
+	    "{\"ts\":\"%s\",\"level\":\"%s\",\"service\":\"%s\",\"request_id\":\"%s\",\"msg\":\"%s\"}\n",
+	    ts, level, r != NULL ? r->srv->svc->name : svc_log_service_name(),
+	    r != NULL ? r->rid : "", emsg);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line)) {
+		n = (int)sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	svc_log_line(line, (size_t)n);
+}

@@ -1,0 +1,479 @@
+/* svc_server.c - the FastCGI server: worker threads, dispatch, builtin routes, shutdown */
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "svc_internal.h"
+
+static const struct svc_route svc_builtins[SVC_NBUILTIN] = {
+	[SVC_BUILTIN_HEALTHZ] = { "GET", "/healthz", NULL },
+	[SVC_BUILTIN_READYZ]  = { "GET", "/readyz", NULL },
+	[SVC_BUILTIN_METRICS] = { "GET", "/metrics", NULL },
+};
+
+/* Opens the listening socket: "host:port" (TCP) or "unix:/path". Returns fd or -1. */
+static int
+svc_listen(const char *spec, int backlog, char *err, size_t errlen)
+{
+	struct addrinfo		 hints, *res = NULL, *ai;
+	struct sockaddr_un	 sun;
+	char			 host[256];
+	const char		*colon;
+	int			 fd = -1, on = 1, gai;
+
+	if (strncmp(spec, "unix:", 5) == 0) {
+		memset(&sun, 0, sizeof(sun));
+		sun.sun_family = AF_UNIX;
+		if (strlen(spec + 5) >= sizeof(sun.sun_path)) {
+			snprintf(err, errlen, "unix socket path too long: %s", spec + 5);
+			return -1;
+		}
+		memcpy(sun.sun_path, spec + 5, strlen(spec + 5) + 1);
+		if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1)
+			goto fail_errno;
+		if (unlink(sun.sun_path) == -1 && errno != ENOENT)
+			goto fail_errno;
+		if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+			goto fail_errno;
+		chmod(sun.sun_path, 0660);
+		goto listen;
+	}
+	if ((colon = strrchr(spec, ':')) == NULL || (size_t)(colon - spec) >= sizeof(host)) {
+		snprintf(err, errlen, "SHOPLAB_LISTEN=%s: want host:port or unix:/path", spec);
+		return -1;
+	}
+	memcpy(host, spec, (size_t)(colon - spec));
+	host[colon - spec] = '\0';
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if ((gai = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &res)) != 0) {
+		snprintf(err, errlen, "SHOPLAB_LISTEN=%s: %s", spec, gai_strerror(gai));
+		return -1;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if ((fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol)) == -1)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd == -1)
+		goto fail_errno;
+listen:
+	if (listen(fd, backlog) == -1)
+		goto fail_errno;
+	return fd;
+fail_errno:
+	snprintf(err, errlen, "cannot listen on %s: %s", spec, strerror(errno));
+	if (fd != -1)
+		close(fd);
+	return -1;
+}
+
+static void
+svc_new_request_id(char *out, size_t outlen)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	unsigned char		 rnd[8];
+	size_t			 i;
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		int64_t t = svc_now_us();
+		memcpy(rnd, &t, sizeof(rnd));
+	}
+	for (i = 0; i < sizeof(rnd) && 2 * i + 2 < outlen; i++) {
+		out[2 * i] = hex[rnd[i] >> 4];
+		out[2 * i + 1] = hex[rnd[i] & 0xf];
+	}
+	out[2 * i] = '\0';
+}
+
+static int
+svc_builtin(struct svc_req *r, int which)
+{
+	struct svc_buf	b;
+	int		rc;
+
+	switch (which) {
+	case SVC_BUILTIN_HEALTHZ:
+		return svc_reply_raw(r, 200, "application/json", "{\"status\":\"ok\"}", 15);
+	case SVC_BUILTIN_READYZ:
+		if (r->srv->svc->nstmts == 0 || svc_db_ping(r) == SVC_OK)
+			return svc_reply_raw(r, 200, "application/json",
+			    "{\"status\":\"ready\"}", 18);
+		return svc_reply_error(r, 503, "database_unavailable",
+		    "the database cannot be reached");
+	case SVC_BUILTIN_METRICS:
+		svc_buf_init(&b);
+		if (svc_metrics_write(&r->srv->metrics, r->srv->svc->name,
+		    r->srv->route_names, &b) == -1) {
+			svc_buf_free(&b);
+			return svc_reply_err(r, SVC_ERR_NOMEM);
+		}
+		rc = svc_reply_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data,
+		    b.len);
+		svc_buf_free(&b);
+		return rc;
+	default:
+		return svc_reply_err(r, SVC_ERR_INTERNAL);
+	}
+}
+
+/* Index of the metrics slot: service routes, then builtins, then "unmatched". */
+static size_t
+svc_dispatch(struct svc_req *r)
+{
+	const struct svc_service	*svc = r->srv->svc;
+	char				 allow[128];
+	int				 m, rc;
+
+	m = svc_route_match(svc->routes, svc->nroutes, r->method, r->path, &r->match,
+	    allow, sizeof(allow));
+	if (m >= 0) {
+		rc = svc->routes[m].fn(r);
+		if (r->status == 0)
+			svc_reply_err(r, rc == SVC_OK ? SVC_ERR_INTERNAL : (enum svc_err)rc);
+		return (size_t)m;
+	}
+	if (m == SVC_MATCH_NONE) {
+		int b = svc_route_match(svc_builtins, SVC_NBUILTIN, r->method, r->path,
+		    &r->match, allow, sizeof(allow));
+		if (b >= 0) {
+			svc_builtin(r, b);
+			return svc->nroutes + (size_t)b;
+		}
+		m = b;
+	}
+	if (m == SVC_MATCH_METHOD) {
+		svc_reply_header(r, "Allow", allow);
+		svc_reply_error(r, 405, "method_not_allowed", "%s is not allowed here; use %s",
+		    r->method, allow);
+	} else
+		svc_reply_error(r, 404, "not_found", "no route for this path");
+	return svc->nroutes + SVC_NBUILTIN;
+}
+
+static void
+svc_log_request(struct svc_req *r, size_t route, int64_t dur_us)
+{
+	char		 ts[40], path[512], line[1024];
+	const char	*name = r->srv->route_names[route];
+	int		 n;
+
+	svc_log_time(ts, sizeof(ts));
+	svc_json_escape(r->path, path, sizeof(path));
+	n = snprintf(line, sizeof(line),
+	    "{\"ts\":\"%s\",\"level\":\"info\",\"service\":\"%s\",\"request_id\":\"%s\","
+	    "\"route\":\"%s\",\"path\":\"%s\",\"status\":%d,\"duration_us\":%lld,\"user_id\":%lld}\n",
+	    ts, r->srv->svc->name, r->rid, name, path, r->status, (long long)dur_us,
+	    (long long)svc_req_user_id(r));
+	if (n > 0 && (size_t)n < sizeof(line))
+		svc_log_line(line, (size_t)n);
+}
+
+static void
+svc_handle(struct svc_worker *w)
+{
+	struct svc_server	*srv = w->srv;
+	struct svc_req		 r;
+	const char		*rid, *dl;
+	long long		 dlms;
+	size_t			 route;
+	int64_t			 dur;
+
+	memset(&r, 0, sizeof(r));
+	r.w = w;
+	r.srv = srv;
+	r.fcgx = &w->fcgx;
+	r.start_us = svc_now_us();
+	r.deadline_us = r.start_us + srv->cfg.request_deadline_ms * 1000;
+	svc_buf_init(&r.headers);
+	atomic_fetch_add(&srv->metrics.inflight, 1);
+
+	r.method = svc_req_param(&r, "REQUEST_METHOD");
+	if (r.method == NULL)
+		r.method = "GET";
+	/* The gateway names the route path in SHOPLAB_PATH (e.g. /_ops/x/healthz -> /healthz). */
+	if ((r.path = svc_req_param(&r, "SHOPLAB_PATH")) == NULL &&
+	    (r.path = svc_req_param(&r, "DOCUMENT_URI")) == NULL &&
+	    (r.path = svc_req_param(&r, "SCRIPT_NAME")) == NULL)
+		r.path = "/";
+	r.query = svc_req_param(&r, "QUERY_STRING");
+	if (svc_req_id_sane(rid = svc_req_param(&r, "REQUEST_ID")) ||
+	    svc_req_id_sane(rid = svc_req_header(&r, "X-Request-Id")))
+		snprintf(r.rid, sizeof(r.rid), "%s", rid);
+	else
+		svc_new_request_id(r.rid, sizeof(r.rid));
+	/* A caller passes its remaining time on; never wait longer than it will. */
+	if ((dl = svc_req_header(&r, "X-Deadline-Ms")) != NULL &&
+	    svc_conf_parse_ll(dl, 0, 600000, &dlms) == 0 &&
+	    r.start_us + dlms * 1000 < r.deadline_us)
+		r.deadline_us = r.start_us + dlms * 1000;
+
+	route = svc_dispatch(&r);
+	dur = svc_now_us() - r.start_us;
+	if (srv->cfg.log_requests || r.status >= 500)
+		svc_log_request(&r, route, dur);
+	FCGX_Finish_r(&w->fcgx);
+	svc_metrics_record(&srv->metrics, route, r.status, dur);
+	atomic_fetch_sub(&srv->metrics.inflight, 1);
+	svc_req_run_deferred(&r);
+	svc_buf_free(&r.headers);
+	/* A transaction left open by a failed handler must not leak into the next request. */
+	if (w->in_tx) {
+		svc_log(NULL, "error", "a handler left a transaction open; rolled back");
+		svc_db_rollback(&r);
+	}
+}
+
+static void *
+svc_worker_main(void *arg)
+{
+	struct svc_worker *w = arg;
+
+	for (;;) {
+		if (atomic_load(&w->srv->stopping))
+			break;
+		if (FCGX_Accept_r(&w->fcgx) < 0)
+			break;
+		pthread_mutex_lock(&w->lock);
+		w->busy = 1;
+		pthread_mutex_unlock(&w->lock);
+		svc_handle(w);
+		pthread_mutex_lock(&w->lock);
+		w->busy = 0;
+		pthread_mutex_unlock(&w->lock);
+	}
+	FCGX_Free(&w->fcgx, 1);
+	svc_db_close(w);
+	mysql_thread_end();
+	return NULL;
+}
+
+/*
+ * Stops accepting, lets busy workers finish their request, and wakes idle workers that
+ * wait on a kept-alive connection by shutting its read side: the next read sees EOF.
+ */
+static void
+svc_shutdown(struct svc_server *srv)
+{
+	struct timespec	 until;
+	int64_t		 deadline = svc_wall_us() + srv->cfg.shutdown_grace_ms * 1000;
+	size_t		 i, left = 0;
+
+	atomic_store(&srv->stopping, 1);
+	FCGX_ShutdownPending();
+	shutdown(srv->listen_fd, SHUT_RDWR);
+	for (i = 0; i < (size_t)srv->cfg.threads; i++) {
+		struct svc_worker *w = &srv->workers[i];
+
+		pthread_mutex_lock(&w->lock);
+		if (!w->busy && w->fcgx.ipcFd >= 0)
+			shutdown(w->fcgx.ipcFd, SHUT_RD);
+		pthread_mutex_unlock(&w->lock);
+	}
+	until.tv_sec = deadline / 1000000;
+	until.tv_nsec = (deadline % 1000000) * 1000;
+	for (i = 0; i < (size_t)srv->cfg.threads; i++) {
+		struct svc_worker *w = &srv->workers[i];
+
+		if (!w->started)
+			continue;
+		if (pthread_timedjoin_np(w->tid, NULL, &until) != 0) {
+			/* Busy past the grace period, or parked on a connection we just woke. */
+			pthread_mutex_lock(&w->lock);
+			if (!w->busy && w->fcgx.ipcFd >= 0)
+				shutdown(w->fcgx.ipcFd, SHUT_RDWR);
+			pthread_mutex_unlock(&w->lock);
+			left++;
+			continue;
+		}
+		w->started = 0;
+	}
+	if (left > 0)
+		svc_log(NULL, "warn", "%zu workers still busy after %lld ms; exiting anyway",
+		    left, srv->cfg.shutdown_grace_ms);
+}
+
+static int
+svc_route_names(struct svc_server *srv)
+{
+	const struct svc_service	*svc = srv->svc;
+	size_t				 i, n = svc->nroutes + SVC_NBUILTIN + 1;
+	struct svc_buf			 b;
+
+	if ((srv->route_names = calloc(n, sizeof(*srv->route_names))) == NULL)
+		return -1;
+	for (i = 0; i < n; i++) {
+		const struct svc_route *rt = i < svc->nroutes ? &svc->routes[i] :
+		    i < svc->nroutes + SVC_NBUILTIN ? &svc_builtins[i - svc->nroutes] : NULL;
+
+		svc_buf_init(&b);
+		if (rt != NULL)
+			svc_buf_printf(&b, "%s %s", rt->method, rt->pattern);
+		else
+			svc_buf_puts(&b, "- unmatched");
+		if (b.failed)
+			return -1;
+		srv->route_names[i] = b.data;
+	}
+	return 0;
+}
+
+static void
+svc_usage(const char *name)
+{
+	fprintf(stderr,
+	    "usage: %s\n"
+	    "A shoplab FastCGI responder. Settings come from the environment:\n"
+	    "  SHOPLAB_LISTEN (host:port or unix:/path), SHOPLAB_THREADS, SHOPLAB_DB_HOST,\n"
+	    "  SHOPLAB_DB_PORT, SHOPLAB_DB_%s_USER, SHOPLAB_DB_%s_PASSWORD, ... (see README).\n"
+	    "Any SHOPLAB_X may be given as SHOPLAB_<SERVICE>_X for this service alone.\n",
+	    name, "<SERVICE>", "<SERVICE>");
+}
+
+int
+svc_main(int argc, char **argv, const struct svc_service *svc)
+{
+	struct svc_server	 srv;
+	sigset_t		 set;
+	char			 err[256];
+	size_t			 i;
+	int			 sig, status = 1, curl_ok = 0, state_ok = 0;
+
+	if (argc > 1) {
+		svc_usage(argv[0]);
+		return strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ? 0 : 2;
+	}
+	memset(&srv, 0, sizeof(srv));
+	srv.svc = svc;
+	srv.listen_fd = -1;
+	atomic_init(&srv.stopping, 0);
+	svc_log_set_name(svc->name);
+
+	if (svc_config_load(&srv.cfg, svc->name, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s: %s\n", svc->name, err);
+		status = 2;
+		goto out;
+	}
+	for (i = 0; i < svc->nroutes; i++)
+		if (!svc_route_valid(svc->routes[i].pattern) || svc->routes[i].fn == NULL) {
+			fprintf(stderr, "%s: bad route pattern %s\n", svc->name,
+			    svc->routes[i].pattern);
+			goto out;
+		}
+	if (svc_metrics_init(&srv.metrics, svc->nroutes + SVC_NBUILTIN + 1) == -1 ||
+	    svc_route_names(&srv) == -1)
+		goto out;
+
+	/* Every thread inherits this mask; main alone takes the signals, with sigwait. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (mysql_library_init(0, NULL, NULL) != 0) {
+		fprintf(stderr, "%s: cannot initialise the MariaDB client\n", svc->name);
+		goto out;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+		fprintf(stderr, "%s: cannot initialise libcurl\n", svc->name);
+		goto out_mysql;
+	}
+	curl_ok = 1;
+	if (svc->init != NULL) {
+		if (svc->init(svc->state, &srv.cfg) != 0) {
+			fprintf(stderr, "%s: initialisation failed\n", svc->name);
+			goto out_mysql;
+		}
+		state_ok = 1;
+	}
+	if (FCGX_Init() != 0) {
+		fprintf(stderr, "%s: FCGX_Init failed\n", svc->name);
+		goto out_mysql;
+	}
+	if ((srv.listen_fd = svc_listen(srv.cfg.listen, (int)srv.cfg.backlog, err,
+	    sizeof(err))) == -1) {
+		fprintf(stderr, "%s: %s\n", svc->name, err);
+		goto out_mysql;
+	}
+	if ((srv.workers = calloc((size_t)srv.cfg.threads, sizeof(*srv.workers))) == NULL)
+		goto out_close;
+	for (i = 0; i < (size_t)srv.cfg.threads; i++) {
+		struct svc_worker *w = &srv.workers[i];
+
+		w->srv = &srv;
+		w->idx = i;
+		pthread_mutex_init(&w->lock, NULL);
+		if (FCGX_InitRequest(&w->fcgx, srv.listen_fd, 0) != 0)
+			goto out_stop;
+		if (pthread_create(&w->tid, NULL, svc_worker_main, w) != 0) {
+			fprintf(stderr, "%s: cannot start worker %zu\n", svc->name, i);
+			goto out_stop;
+		}
+		w->started = 1;
+	}
+	svc_log(NULL, "info", "listening on %s with %lld threads", srv.cfg.listen,
+	    srv.cfg.threads);
+
+	do {
+		if (sigwait(&set, &sig) != 0)
+			break;
+	} while (sig == SIGHUP);
+	svc_log(NULL, "info", "signal %d: shutting down", sig);
+	status = 0;
+out_stop:
+	svc_shutdown(&srv);
+	for (i = 0; i < (size_t)srv.cfg.threads; i++)
+		if (!srv.workers[i].started)
+			pthread_mutex_destroy(&srv.workers[i].lock);
+	/* Workers still running own their memory: leave it to the exit. */
+	for (i = 0; i < (size_t)srv.cfg.threads && srv.workers[i].started == 0; i++)
+		;
+	if (i == (size_t)srv.cfg.threads) {
+		for (i = 0; i < (size_t)srv.cfg.threads; i++)
+			free(srv.workers[i].body);
+		free(srv.workers);
+	}
+out_close:
+	close(srv.listen_fd);
+	if (strncmp(srv.cfg.listen, "unix:", 5) == 0)
+		unlink(srv.cfg.listen + 5);
+out_mysql:
+	if (state_ok && svc->fini != NULL)
+		svc->fini(svc->state);
+	if (curl_ok)
+		curl_global_cleanup();
+	mysql_library_end();
+out:
+	if (srv.route_names != NULL)
+		for (i = 0; i < svc->nroutes + SVC_NBUILTIN + 1; i++)
+			free((char *)(uintptr_t)srv.route_names[i]);
+	free(srv.route_names);
+	svc_metrics_free(&srv.metrics);
+	svc_config_free(&srv.cfg);
+	return status;
+}

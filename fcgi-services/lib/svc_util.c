@@ -1,0 +1,105 @@
+/* svc_util.c - error mapping, clocks, ids and hashing shared by the runtime */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/sha.h>
+
+#include "svc.h"
+
+static const struct {
+	int		 status;
+	const char	*code;
+} svc_errs[] = {
+	[SVC_OK]		= { 200, "ok" },
+	[SVC_ERR_INVALID]	= { 400, "validation_failed" },
+	[SVC_ERR_NOT_FOUND]	= { 404, "not_found" },
+	[SVC_ERR_CONFLICT]	= { 409, "conflict" },
+	[SVC_ERR_TOO_LARGE]	= { 413, "payload_too_large" },
+	[SVC_ERR_DB_UNAVAILABLE] = { 503, "database_unavailable" },
+	[SVC_ERR_DB_RETRY]	= { 503, "database_busy" },
+	[SVC_ERR_UNAVAILABLE]	= { 503, "service_unavailable" },
+	[SVC_ERR_TIMEOUT]	= { 504, "deadline_exceeded" },
+	[SVC_ERR_NOMEM]		= { 500, "internal_error" },
+	[SVC_ERR_INTERNAL]	= { 500, "internal_error" },
+	[SVC_ERR_REPLIED]	= { 500, "internal_error" },
+};
+
+int
+svc_err_status(enum svc_err err)
+{
+	if ((size_t)err >= sizeof(svc_errs) / sizeof(svc_errs[0]))
+		return 500;
+	return svc_errs[err].status;
+}
+
+const char *
+svc_err_name(enum svc_err err)
+{
+	if ((size_t)err >= sizeof(svc_errs) / sizeof(svc_errs[0]))
+		return "internal_error";
+	return svc_errs[err].code;
+}
+
+int64_t
+svc_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t
+svc_wall_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t
+svc_clock_system_now(void *ctx)
+{
+	(void)ctx;
+	return svc_now_us();
+}
+
+const struct svc_clock svc_clock_system = { svc_clock_system_now, NULL };
+
+int
+svc_parse_id(const char *s, int64_t *out)
+{
+	int64_t	 v = 0;
+	size_t	 i;
+
+	if (s == NULL || s[0] < '1' || s[0] > '9')
+		return -1;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		if (v > (INT64_MAX - (s[i] - '0')) / 10)
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+void
+svc_sha256_hex(const void *data, size_t len, char out[65])
+{
+	static const char	 hex[] = "0123456789abcdef";
+	unsigned char		 md[SHA256_DIGEST_LENGTH];
+	size_t			 i;
+
+	SHA256(data, len, md);
+	for (i = 0; i < SHA256_DIGEST_LENGTH; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 0xf];
+	}
+	out[64] = '\0';
+}

@@ -1,0 +1,32 @@
+#!/bin/sh
+# deps.sh - install the Debian packages shoplab needs; quiet and fast when all are present.
+set -eu
+
+# Build: compiler, make, pkg-config and the -dev packages of the libraries we link.
+# Run: a private MariaDB server (server-core: no system service is started), nginx with
+# auth_request (nginx-light), curl and wrk for tests and benchmarks.
+PKGS="gcc make pkg-config libc6-dev
+libfcgi-dev libjson-c-dev libmariadb-dev libcurl4-openssl-dev libssl-dev libcrypt-dev libcmocka-dev
+libevent-dev
+mariadb-server-core mariadb-client nginx-light
+curl ca-certificates wrk valgrind procps iproute2"
+
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "deps: installing$missing"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+	command -v sudo >/dev/null 2>&1 || { echo "deps: need root or sudo to install:$missing" >&2; exit 1; }
+	SUDO="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+# A fresh machine's package lists may be empty or stale: refresh them only now that we install.
+$SUDO apt-get update -q
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -q --no-install-recommends $missing
