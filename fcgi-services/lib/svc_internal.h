@@ -77,8 +77,6 @@ struct svc_worker {
 	pthread_t		 tid;
 	int			 started;
 	FCGX_Request		 fcgx;
-	pthread_mutex_t		 lock;		/* guards busy and the socket against shutdown */
-	int			 busy;
 	MYSQL			*db;
 	MYSQL_STMT		**stmts;	/* prepared on first use, by index */
 	unsigned		 db_errno;
@@ -93,6 +91,7 @@ struct svc_server {
 	const struct svc_service *svc;
 	struct svc_config	  cfg;
 	int			  listen_fd;
+	int			  epfd;		/* listening socket + idle connections */
 	struct svc_worker	 *workers;
 	struct svc_metrics	  metrics;
 	const char		**route_names;	/* for metrics and logs */
@@ -119,6 +118,7 @@ struct svc_req {
 	int64_t			 deadline_us;
 	struct svc_defer	 defer[SVC_MAX_DEFER];
 	size_t			 ndefer;
+	struct svc_buf		*capture;	/* unit tests: the response goes here */
 };
 
 /* Lets the unit tests build a request without a FastCGI connection. */

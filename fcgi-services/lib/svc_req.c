@@ -45,7 +45,7 @@ svc_req_deadline_us(const struct svc_req *r)
 const char *
 svc_req_param(const struct svc_req *r, const char *name)
 {
-	if (r->fcgx == NULL)
+	if (r->fcgx == NULL || r->fcgx->envp == NULL)
 		return NULL;
 	return FCGX_GetParam(name, r->fcgx->envp);
 }
@@ -253,8 +253,16 @@ svc_reply_raw(struct svc_req *r, int status, const char *ctype, const char *body
 	    ctype ? "Content-Type: " : "", ctype ? ctype : "", ctype ? "\r\n" : "", len);
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return SVC_ERR_INTERNAL;
-	if (r->fcgx == NULL)
+	if (r->fcgx == NULL || r->fcgx->out == NULL) {
+		if (r->capture != NULL) {
+			svc_buf_append(r->capture, head, (size_t)n);
+			svc_buf_append(r->capture, r->headers.data ? r->headers.data : "",
+			    r->headers.len);
+			svc_buf_append(r->capture, "\r\n", 2);
+			svc_buf_append(r->capture, body, len);
+		}
 		return SVC_OK;
+	}
 	FCGX_PutStr(head, n, r->fcgx->out);
 	if (r->headers.len > 0)
 		FCGX_PutStr(r->headers.data, (int)r->headers.len, r->fcgx->out);

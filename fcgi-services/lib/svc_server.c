@@ -1,10 +1,12 @@
 /* svc_server.c - the FastCGI server: worker threads, dispatch, builtin routes, shutdown */
+#include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
@@ -247,34 +249,101 @@ svc_handle(struct svc_worker *w)
 	}
 }
 
+/*
+ * Connections are multiplexed: every worker waits on one shared epoll set holding the
+ * listening socket and every idle connection (EPOLLONESHOT, so a ready connection goes to
+ * exactly one worker). libfcgi pins a thread to a kept-alive connection when it accepts
+ * by itself; here an idle connection costs no thread, so nginx may keep as many as it
+ * likes. libfcgi still parses and writes records: we hand it the ready fd as its ipcFd
+ * and take the fd back after the response if nginx asked to keep the connection.
+ */
+#define SVC_MAX_FD 1000		/* libfcgi uses fd_set on close: stay below FD_SETSIZE */
+
+static void
+svc_accept_all(struct svc_server *srv)
+{
+	struct epoll_event	ev;
+	int			fd;
+
+	for (;;) {
+		fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINVAL &&
+			    errno != EBADF)
+				svc_log(NULL, "warn", "accept: %s", strerror(errno));
+			return;
+		}
+		if (fd >= SVC_MAX_FD) {
+			svc_log(NULL, "warn", "too many connections: refusing one");
+			close(fd);
+			continue;
+		}
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+		ev.data.fd = fd;
+		if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+			svc_log(NULL, "error", "epoll_ctl add: %s", strerror(errno));
+			close(fd);
+		}
+	}
+}
+
+/* Serves the one request waiting on fd; keeps the connection if nginx asked for it. */
+static void
+svc_serve_conn(struct svc_worker *w, int fd)
+{
+	struct epoll_event ev;
+
+	/* keepConnection=1 stops Accept_r's implicit finish from closing the new fd. */
+	w->fcgx.ipcFd = fd;
+	w->fcgx.keepConnection = 1;
+	if (FCGX_Accept_r(&w->fcgx) != 0)
+		return;		/* EOF or a protocol error: libfcgi closed fd */
+	svc_handle(w);
+	if (w->fcgx.ipcFd < 0)
+		return;		/* not kept alive: closed by FCGX_Finish_r */
+	w->fcgx.ipcFd = -1;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+	ev.data.fd = fd;
+	if (epoll_ctl(w->srv->epfd, EPOLL_CTL_MOD, fd, &ev) == -1)
+		close(fd);
+}
+
 static void *
 svc_worker_main(void *arg)
 {
-	struct svc_worker *w = arg;
+	struct svc_worker	*w = arg;
+	struct svc_server	*srv = w->srv;
+	struct epoll_event	 ev;
+	int			 n;
 
 	for (;;) {
-		if (atomic_load(&w->srv->stopping))
+		/* Once stopping, serve what is already waiting, then leave. */
+		n = epoll_wait(srv->epfd, &ev, 1, atomic_load(&srv->stopping) ? 0 : 250);
+		if (n == -1 && errno != EINTR)
 			break;
-		if (FCGX_Accept_r(&w->fcgx) < 0)
-			break;
-		pthread_mutex_lock(&w->lock);
-		w->busy = 1;
-		pthread_mutex_unlock(&w->lock);
-		svc_handle(w);
-		pthread_mutex_lock(&w->lock);
-		w->busy = 0;
-		pthread_mutex_unlock(&w->lock);
+		if (n <= 0) {
+			if (atomic_load(&srv->stopping))
+				break;
+			continue;
+		}
+		if (ev.data.fd == srv->listen_fd) {
+			if (!atomic_load(&srv->stopping))
+				svc_accept_all(srv);
+			continue;
+		}
+		svc_serve_conn(w, ev.data.fd);
 	}
-	FCGX_Free(&w->fcgx, 1);
+	FCGX_Free(&w->fcgx, 0);
 	svc_db_close(w);
 	mysql_thread_end();
 	return NULL;
 }
 
-/*
- * Stops accepting, lets busy workers finish their request, and wakes idle workers that
- * wait on a kept-alive connection by shutting its read side: the next read sees EOF.
- */
+/* Stops accepting and lets every worker finish its request and what is already queued. */
 static void
 svc_shutdown(struct svc_server *srv)
 {
@@ -283,16 +352,7 @@ svc_shutdown(struct svc_server *srv)
 	size_t		 i, left = 0;
 
 	atomic_store(&srv->stopping, 1);
-	FCGX_ShutdownPending();
-	shutdown(srv->listen_fd, SHUT_RDWR);
-	for (i = 0; i < (size_t)srv->cfg.threads; i++) {
-		struct svc_worker *w = &srv->workers[i];
-
-		pthread_mutex_lock(&w->lock);
-		if (!w->busy && w->fcgx.ipcFd >= 0)
-			shutdown(w->fcgx.ipcFd, SHUT_RD);
-		pthread_mutex_unlock(&w->lock);
-	}
+	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->listen_fd, NULL);
 	until.tv_sec = deadline / 1000000;
 	until.tv_nsec = (deadline % 1000000) * 1000;
 	for (i = 0; i < (size_t)srv->cfg.threads; i++) {
@@ -301,11 +361,6 @@ svc_shutdown(struct svc_server *srv)
 		if (!w->started)
 			continue;
 		if (pthread_timedjoin_np(w->tid, NULL, &until) != 0) {
-			/* Busy past the grace period, or parked on a connection we just woke. */
-			pthread_mutex_lock(&w->lock);
-			if (!w->busy && w->fcgx.ipcFd >= 0)
-				shutdown(w->fcgx.ipcFd, SHUT_RDWR);
-			pthread_mutex_unlock(&w->lock);
 			left++;
 			continue;
 		}
@@ -369,6 +424,7 @@ svc_main(int argc, char **argv, const struct svc_service *svc)
 	memset(&srv, 0, sizeof(srv));
 	srv.svc = svc;
 	srv.listen_fd = -1;
+	srv.epfd = -1;
 	atomic_init(&srv.stopping, 0);
 	svc_log_set_name(svc->name);
 
@@ -420,6 +476,22 @@ svc_main(int argc, char **argv, const struct svc_service *svc)
 		fprintf(stderr, "%s: %s\n", svc->name, err);
 		goto out_mysql;
 	}
+	if (fcntl(srv.listen_fd, F_SETFL, fcntl(srv.listen_fd, F_GETFL) | O_NONBLOCK) == -1 ||
+	    (srv.epfd = epoll_create1(EPOLL_CLOEXEC)) == -1) {
+		fprintf(stderr, "%s: epoll: %s\n", svc->name, strerror(errno));
+		goto out_close;
+	}
+	{
+		struct epoll_event ev;
+
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN;
+		ev.data.fd = srv.listen_fd;
+		if (epoll_ctl(srv.epfd, EPOLL_CTL_ADD, srv.listen_fd, &ev) == -1) {
+			fprintf(stderr, "%s: epoll: %s\n", svc->name, strerror(errno));
+			goto out_close;
+		}
+	}
 	if ((srv.workers = calloc((size_t)srv.cfg.threads, sizeof(*srv.workers))) == NULL)
 		goto out_close;
 	for (i = 0; i < (size_t)srv.cfg.threads; i++) {
@@ -427,8 +499,8 @@ svc_main(int argc, char **argv, const struct svc_service *svc)
 
 		w->srv = &srv;
 		w->idx = i;
-		pthread_mutex_init(&w->lock, NULL);
-		if (FCGX_InitRequest(&w->fcgx, srv.listen_fd, 0) != 0)
+		/* No listening socket of its own: libfcgi never accepts by itself. */
+		if (FCGX_InitRequest(&w->fcgx, -1, 0) != 0)
 			goto out_stop;
 		if (pthread_create(&w->tid, NULL, svc_worker_main, w) != 0) {
 			fprintf(stderr, "%s: cannot start worker %zu\n", svc->name, i);
@@ -447,9 +519,6 @@ svc_main(int argc, char **argv, const struct svc_service *svc)
 	status = 0;
 out_stop:
 	svc_shutdown(&srv);
-	for (i = 0; i < (size_t)srv.cfg.threads; i++)
-		if (!srv.workers[i].started)
-			pthread_mutex_destroy(&srv.workers[i].lock);
 	/* Workers still running own their memory: leave it to the exit. */
 	for (i = 0; i < (size_t)srv.cfg.threads && srv.workers[i].started == 0; i++)
 		;
@@ -459,6 +528,8 @@ out_stop:
 		free(srv.workers);
 	}
 out_close:
+	if (srv.epfd != -1)
+		close(srv.epfd);
 	close(srv.listen_fd);
 	if (strncmp(srv.cfg.listen, "unix:", 5) == 0)
 		unlink(srv.cfg.listen + 5);

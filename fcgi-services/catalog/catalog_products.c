@@ -1,0 +1,197 @@
+/* catalog_products.c - list, search, get and create products */
+#include <stdio.h>
+#include <string.h>
+
+#include "catalog.h"
+
+#define CATALOG_COLS "id, sku, name, description, price_cents, currency"
+
+const char *const catalog_stmts[CATALOG_NSTMTS] = {
+	[CATALOG_LIST] =
+	    "SELECT " CATALOG_COLS " FROM products WHERE id > ? ORDER BY id LIMIT ?",
+	[CATALOG_SEARCH] =
+	    "SELECT " CATALOG_COLS " FROM products WHERE id > ? AND (name LIKE ? OR sku LIKE ?)"
+	    " ORDER BY id LIMIT ?",
+	[CATALOG_GET] =
+	    "SELECT " CATALOG_COLS " FROM products WHERE id = ?",
+	[CATALOG_INSERT] =
+	    "INSERT INTO products (sku, name, description, price_cents, currency)"
+	    " VALUES (?, ?, ?, ?, ?)",
+};
+
+int
+catalog_like_pattern(const char *q, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	if (outlen < 3)
+		return -1;
+	out[o++] = '%';
+	for (; *q != '\0'; q++) {
+		if (*q == '\\' || *q == '%' || *q == '_') {
+			if (o + 1 >= outlen)
+				return -1;
+			out[o++] = '\\';
+		}
+		if (o + 1 >= outlen)
+			return -1;
+		out[o++] = *q;
+	}
+	if (o + 2 > outlen)
+		return -1;
+	out[o++] = '%';
+	out[o] = '\0';
+	return 0;
+}
+
+int
+catalog_list(struct svc_req *r)
+{
+	char		 q[CATALOG_Q_MAX + 1], like[2 * CATALOG_Q_MAX + 3];
+	struct svc_rows	*rows = NULL;
+	json_object	*root = NULL, *items, *row;
+	int64_t		 limit, after, last = 0;
+	size_t		 n = 0;
+	int		 rc, hasq;
+
+	if ((rc = svc_query_int_or_reply(r, "limit", 1, 100, 20, &limit)) != SVC_OK ||
+	    (rc = svc_query_int_or_reply(r, "after", 0, INT64_MAX - 1, 0, &after)) != SVC_OK)
+		return rc;
+	if ((hasq = svc_req_query(r, "q", q, sizeof(q))) == -1)
+		return svc_reply_field_error(r, "q", "q must be at most %d bytes", CATALOG_Q_MAX);
+	/* One row more than asked says whether there is a next page. */
+	if (hasq == 1 && q[0] != '\0') {
+		if (catalog_like_pattern(q, like, sizeof(like)) == -1)
+			return svc_reply_field_error(r, "q", "q is too long");
+		rc = svc_db_query(r, CATALOG_SEARCH, &rows, "issi", after, like, like, limit + 1);
+	} else
+		rc = svc_db_query(r, CATALOG_LIST, &rows, "ii", after, limit + 1);
+	if (rc != SVC_OK)
+		return svc_reply_err(r, rc);
+
+	rc = SVC_ERR_NOMEM;
+	if ((root = json_object_new_object()) == NULL || (items = json_object_new_array()) == NULL)
+		goto out;
+	json_object_object_add(root, "items", items);
+	while (svc_rows_next(rows)) {
+		if (++n > (size_t)limit)
+			break;
+		if ((row = svc_rows_json(rows)) == NULL)
+			goto out;
+		json_object_array_add(items, row);
+		last = svc_rows_int(rows, 0);
+	}
+	json_object_object_add(root, "next", n > (size_t)limit ? json_object_new_int64(last) : NULL);
+	rc = svc_reply_json(r, 200, root);
+	root = NULL;
+out:
+	json_object_put(root);
+	svc_rows_free(rows);
+	return rc == SVC_OK ? SVC_OK : svc_reply_err(r, rc);
+}
+
+int
+catalog_etag_matches(const char *header, const char *etag)
+{
+	size_t		 elen = strlen(etag);
+	const char	*p = header;
+
+	while (*p != '\0') {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '*')
+			return 1;
+		if (strncmp(p, "W/", 2) == 0)
+			p += 2;
+		if (strncmp(p, etag, elen) == 0 && (p[elen] == '\0' || p[elen] == ',' ||
+		    p[elen] == ' ' || p[elen] == '\t'))
+			return 1;
+		while (*p != '\0' && *p != ',')
+			p++;
+	}
+	return 0;
+}
+
+int
+catalog_get(struct svc_req *r)
+{
+	struct svc_rows	*rows = NULL;
+	json_object	*obj = NULL;
+	const char	*body, *inm;
+	char		 hash[65], etag[24];
+	size_t		 len;
+	int64_t		 id;
+	int		 rc;
+
+	if ((rc = svc_path_id_or_reply(r, "id", "product", &id)) != SVC_OK)
+		return rc;
+	if ((rc = svc_db_query(r, CATALOG_GET, &rows, "i", id)) != SVC_OK)
+		return svc_reply_err(r, rc);
+	if (!svc_rows_next(rows)) {
+		svc_rows_free(rows);
+		return svc_reply_error(r, 404, "not_found", "no product with id %lld",
+		    (long long)id);
+	}
+	obj = svc_rows_json(rows);
+	svc_rows_free(rows);
+	if (obj == NULL)
+		return svc_reply_err(r, SVC_ERR_NOMEM);
+
+	/* A strong ETag: the hash of the exact representation we send. */
+	body = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	svc_sha256_hex(body, len, hash);
+	snprintf(etag, sizeof(etag), "\"%.20s\"", hash);
+	svc_reply_header(r, "ETag", etag);
+	svc_reply_header(r, "Cache-Control", "no-cache");
+	if ((inm = svc_req_header(r, "If-None-Match")) != NULL && catalog_etag_matches(inm, etag)) {
+		json_object_put(obj);
+		return svc_reply_empty(r, 304);
+	}
+	return svc_reply_json(r, 200, obj);
+}
+
+int
+catalog_create(struct svc_req *r)
+{
+	json_object	*body, *obj;
+	const char	*sku, *name, *desc, *cur, *role;
+	int64_t		 price, id;
+	char		 loc[64];
+	int		 rc;
+
+	if (svc_req_user_id(r) == 0)
+		return svc_reply_error(r, 401, "unauthorized", "log in first");
+	if ((role = svc_req_user_role(r)) == NULL || strcmp(role, "admin") != 0)
+		return svc_reply_error(r, 403, "forbidden", "only an admin can create products");
+	if ((rc = svc_body_json_or_reply(r, &body)) != SVC_OK ||
+	    (rc = svc_json_str_or_reply(r, body, "sku", 1, 64, 1, &sku)) != SVC_OK ||
+	    (rc = svc_json_str_or_reply(r, body, "name", 1, 200, 1, &name)) != SVC_OK ||
+	    (rc = svc_json_str_or_reply(r, body, "description", 0, 2000, 0, &desc)) != SVC_OK ||
+	    (rc = svc_json_int_or_reply(r, body, "price_cents", 0, 100000000000LL, 1,
+	    &price)) != SVC_OK ||
+	    (rc = svc_json_str_or_reply(r, body, "currency", 3, 3, 0, &cur)) != SVC_OK)
+		return rc;
+	if (cur == NULL)
+		cur = "EUR";
+	if (cur[0] < 'A' || cur[0] > 'Z' || cur[1] < 'A' || cur[1] > 'Z' || cur[2] < 'A' ||
+	    cur[2] > 'Z')
+		return svc_reply_field_error(r, "currency", "currency must be an ISO 4217 code");
+	rc = svc_db_exec(r, CATALOG_INSERT, "sssis", sku, name, desc ? desc : "", price, cur);
+	if (rc == SVC_ERR_CONFLICT)
+		return svc_reply_error(r, 409, "sku_taken", "a product with this sku exists");
+	if (rc != SVC_OK)
+		return svc_reply_err(r, rc);
+	id = (int64_t)svc_db_insert_id(r);
+	snprintf(loc, sizeof(loc), "/api/v1/products/%lld", (long long)id);
+	svc_reply_header(r, "Location", loc);
+	if ((obj = json_object_new_object()) == NULL)
+		return svc_reply_err(r, SVC_ERR_NOMEM);
+	json_object_object_add(obj, "id", json_object_new_int64(id));
+	json_object_object_add(obj, "sku", json_object_new_string(sku));
+	json_object_object_add(obj, "name", json_object_new_string(name));
+	json_object_object_add(obj, "description", json_object_new_string(desc ? desc : ""));
+	json_object_object_add(obj, "price_cents", json_object_new_int64(price));
+	json_object_object_add(obj, "currency", json_object_new_string(cur));
+	return svc_reply_json(r, 201, obj);
+}

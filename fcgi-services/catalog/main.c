@@ -1,0 +1,24 @@
+/* main.c - the catalog service: products, listed with keyset paging and search, by id with ETags */
+#include <stddef.h>
+
+#include "catalog.h"
+
+static const struct svc_route catalog_routes[] = {
+	{ "GET",  "/api/v1/products",		catalog_list },
+	{ "GET",  "/api/v1/products/{id}",	catalog_get },
+	{ "POST", "/api/v1/products",		catalog_create },
+};
+
+int
+main(int argc, char **argv)
+{
+	static const struct svc_service svc = {
+		.name = "catalog",
+		.routes = catalog_routes,
+		.nroutes = sizeof(catalog_routes) / sizeof(catalog_routes[0]),
+		.stmts = catalog_stmts,
+		.nstmts = CATALOG_NSTMTS,
+	};
+
+	return svc_main(argc, argv, &svc);
+}

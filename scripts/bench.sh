@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# bench.sh - throughput and latency of the stack beside nginx's own static answer, same run.
+#
+# Prints numbers and ratios; it is a measurement, never a test, and never fails on a slow box.
+# BENCH_SECONDS (10), BENCH_CONNS (64), BENCH_THREADS (2) tune wrk.
+set -uo pipefail
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${1:-build}
+case $BUILD in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
+secs=${BENCH_SECONDS:-10} conns=${BENCH_CONNS:-64} wthreads=${BENCH_THREADS:-2}
+command -v wrk >/dev/null || { echo "bench: wrk is missing (make deps)"; exit 0; }
+
+tmp=$(mktemp -d /tmp/shoplab-bench.XXXXXX)
+export SHOPLAB_RUN=$tmp/run SHOPLAB_BUILD=$BUILD
+export PORT_BASE=$(( (RANDOM % 300) * 100 + 21000 ))
+static_port=$((PORT_BASE + 9))
+cleanup() {
+	[ -f "$tmp/static/nginx.pid" ] && kill "$(cat "$tmp/static/nginx.pid")" 2>/dev/null
+	"$TOP/scripts/stack.sh" down >/dev/null 2>&1
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+t0=$(date +%s%N)
+"$TOP/scripts/stack.sh" up >/dev/null 2>&1 || { echo "bench: the stack did not start"; exit 0; }
+up_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+set -a; . "$SHOPLAB_RUN/shoplab.env"; set +a
+
+# The baseline: nginx answering by itself, with the gateway's worker count.
+mkdir -p "$tmp/static"
+cat > "$tmp/static/nginx.conf" <<CONF
+$( [ "$(id -u)" -eq 0 ] && echo 'user root;' )
+worker_processes ${NGINX_WORKERS:-2};
+pid $tmp/static/nginx.pid;
+error_log $tmp/static/error.log;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	client_body_temp_path $tmp/static/t1; proxy_temp_path $tmp/static/t2;
+	fastcgi_temp_path $tmp/static/t3; uwsgi_temp_path $tmp/static/t4; scgi_temp_path $tmp/static/t5;
+	server { listen 127.0.0.1:$static_port; location / { default_type application/json; return 200 '{"ok":true}'; } }
+}
+CONF
+nginx -p "$tmp/static" -c "$tmp/static/nginx.conf" || { echo "bench: static nginx failed"; exit 0; }
+
+cat > "$tmp/random-product.lua" <<'LUA'
+math.randomseed(7)
+request = function() return wrk.format("GET", "/api/v1/products/" .. math.random(1, 1000)) end
+LUA
+
+# run NAME URL [script]: prints "req/s p50 p99 errors" and keeps them in R_<name>.
+run() {
+	local name=$1 url=$2 script=${3:-} out rps p50 p99 errs
+	out=$(wrk -t"$wthreads" -c"$conns" -d"${secs}s" --latency ${script:+-s "$script"} "$url" 2>&1)
+	rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+	p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+	p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+	errs=$(awk '/Non-2xx|Socket errors/ {$1=$1; printf "%s; ", $0}' <<<"$out")
+	printf '%-34s %10s req/s   p50 %-9s p99 %-9s %s\n' "$name" "${rps:-?}" "${p50:-?}" "${p99:-?}" "${errs:-no errors}"
+	printf -v "R_$name" '%s' "${rps:-0}"
+}
+
+echo "shoplab bench: wrk -t$wthreads -c$conns -d${secs}s, $(nproc) cores, everything on this machine"
+echo "make up (cold, after build): ${up_ms} ms"
+run static_nginx "http://127.0.0.1:$static_port/"
+run catalog_get_random "$SHOPLAB_GATEWAY_URL/" "$tmp/random-product.lua"
+rss=$(ps -o rss= -p "$(cat "$SHOPLAB_RUN/catalog.pid")" 2>/dev/null | tr -d ' ')
+run catalog_list_page "$SHOPLAB_GATEWAY_URL/api/v1/products?limit=20"
+awk -v a="$R_catalog_get_random" -v b="$R_static_nginx" -v c="$R_catalog_list_page" 'BEGIN {
+	if (b > 0) {
+		printf "ratio GET /products/{id} / static nginx: %.3f\n", a / b;
+		printf "ratio GET /products?limit=20 / static nginx: %.3f\n", c / b;
+	}
+}'
+echo "catalog RSS after load: ${rss:-?} kB"

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# run-tests.sh - run the unit tests, or the integration suite against a throwaway stack.
+#
+#   scripts/run-tests.sh unit|valgrind|integration BUILD_DIR
+#
+# The integration stack gets its own temp run dir and free loopback ports, is started by the
+# same scripts/stack.sh as `make up`, and is stopped by pid even when a test fails.
+set -uo pipefail
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+mode=${1:?unit|valgrind|integration}
+BUILD=${2:-build}
+case $BUILD in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
+pass=0 fail=0 failed=""
+
+run_one() {
+	local t=$1; shift
+	if "$@" "$t"; then pass=$((pass + 1)); else fail=$((fail + 1)); failed="$failed $(basename "$t")"; fi
+}
+
+summary() {
+	echo
+	[ -n "$failed" ] && echo "failed:$failed"
+	echo "$pass passed, $fail failed"
+	[ "$fail" -eq 0 ]
+}
+
+unit_tests() { find "$BUILD/tests/unit" "$BUILD/tests/sim" -type f -name 'test_*' -perm -u+x 2>/dev/null | sort; }
+
+# A base port with 20 free ports above it, in a range no default uses.
+free_port_base() {
+	local base p busy
+	for _ in $(seq 1 50); do
+		base=$(( (RANDOM % 400) * 100 + 20000 ))
+		busy=0
+		for p in $(seq "$base" $((base + 19))); do
+			if ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then busy=1; break; fi
+		done
+		[ "$busy" -eq 0 ] && { echo "$base"; return 0; }
+	done
+	return 1
+}
+
+case $mode in
+unit)
+	for t in $(unit_tests); do run_one "$t" env; done
+	summary ;;
+valgrind)
+	for t in $(unit_tests); do
+		run_one "$t" valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
+			--errors-for-leak-kinds=definite,indirect --error-exitcode=99
+	done
+	summary ;;
+integration)
+	tmp=$(mktemp -d /tmp/shoplab-it.XXXXXX)
+	export SHOPLAB_RUN=$tmp/run SHOPLAB_BUILD=$BUILD SHOPLAB_TOP=$TOP
+	base=$(free_port_base) || { echo "run-tests: no free ports" >&2; exit 1; }
+	export PORT_BASE=$base
+	# Fewer threads than the concurrent clients some tests use, on purpose.
+	export SHOPLAB_THREADS=${SHOPLAB_TEST_THREADS:-4}
+	teardown() {
+		"$TOP/scripts/stack.sh" down >/dev/null 2>&1 || true
+		if [ "$fail" -ne 0 ] || [ -n "${KEEP_TEST_LOGS:-}" ]; then
+			echo "run-tests: logs of the failed run:" >&2
+			for f in "$SHOPLAB_RUN"/logs/*.log; do case $f in *access*|*install*) continue;; esac; echo "== $f" >&2; tail -n 30 "$f" >&2; done 2>/dev/null || true
+		fi
+		rm -rf "$tmp"
+	}
+	trap teardown EXIT
+	trap 'exit 130' INT TERM
+	echo "run-tests: starting a throwaway stack in $tmp on ports $base.."
+	if ! "$TOP/scripts/stack.sh" up; then
+		fail=1; failed=" stack-up"
+		summary
+		exit 1
+	fi
+	set -a
+	. "$SHOPLAB_RUN/shoplab.env"
+	set +a
+	for t in $(find "$BUILD/tests/integration" -type f -name 'test_*' -perm -u+x | sort); do
+		run_one "$t" env
+	done
+	summary ;;
+*)
+	echo "usage: $0 unit|valgrind|integration BUILD_DIR" >&2; exit 2 ;;
+esac

@@ -1,0 +1,283 @@
+#!/usr/bin/env bash
+# stack.sh - start, stop and inspect the shoplab stack (MariaDB, services, nginx) under a run dir.
+#
+#   scripts/stack.sh up | down | status | env
+#
+# Everything lives under $SHOPLAB_RUN (default ./run): data, sockets, logs, pid files,
+# generated secrets and run/shoplab.env. Ports default to the contract's and move together
+# with PORT_BASE (see README). The stack runs as the current user; nothing is installed.
+set -euo pipefail
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+RUN=${SHOPLAB_RUN:-$TOP/run}
+BUILD=${SHOPLAB_BUILD:-$TOP/build}
+SERVICES_ALL="users catalog inventory orders payments"
+
+# Ports: the contract's defaults, or PORT_BASE+offset for each when PORT_BASE is given.
+if [ -n "${PORT_BASE:-}" ]; then
+	: "${GATEWAY_PORT:=$((PORT_BASE))}" "${INTERNAL_PORT:=$((PORT_BASE + 1))}"
+	: "${DB_PORT:=$((PORT_BASE + 2))}" "${PROXY_API_PORT:=$((PORT_BASE + 3))}"
+	svc_port_base=$((PORT_BASE + 10))
+else
+	: "${GATEWAY_PORT:=8080}" "${INTERNAL_PORT:=8081}" "${DB_PORT:=3307}" "${PROXY_API_PORT:=8474}"
+	svc_port_base=9100
+fi
+: "${GATEWAY_ADDR:=127.0.0.1}" "${SERVICE_ADDR:=127.0.0.1}" "${DB_ADDR:=127.0.0.1}"
+: "${SHOPLAB_THREADS:=16}" "${NGINX_WORKERS:=2}" "${UPSTREAM_KEEPALIVE:=4}"
+
+svc_index() { case $1 in users) echo 1;; catalog) echo 2;; inventory) echo 3;; orders) echo 4;; payments) echo 5;; esac; }
+svc_port() { local v; v="$(echo "$1" | tr a-z A-Z)_PORT"; echo "${!v:-$((svc_port_base + $(svc_index "$1")))}"; }
+
+log() { printf 'stack: %s\n' "$*" >&2; }
+die() { printf 'stack: %s\n' "$*" >&2; exit 1; }
+
+# The services that are built: the stack runs what exists.
+services() {
+	local s
+	for s in $SERVICES_ALL; do [ -x "$BUILD/bin/$s" ] && printf '%s ' "$s"; done
+	return 0
+}
+
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1" 2>/dev/null)" 2>/dev/null; }
+
+secret() { od -An -tx1 -N"${1:-24}" /dev/urandom | tr -d ' \n'; }
+
+# run/shoplab.env: generated once (secrets stay), ports and paths refreshed on every up.
+write_env() {
+	local f=$RUN/shoplab.env s up old
+	umask 077
+	mkdir -p "$RUN"
+	declare -A keep=()
+	if [ -f "$f" ]; then
+		while IFS='=' read -r k v; do
+			case $k in *PASSWORD|*TOKEN|*SECRET*) keep[$k]=$v;; esac
+		done < "$f"
+	fi
+	get() { local k=$1; if [ -n "${keep[$k]:-}" ]; then echo "${keep[$k]}"; else secret "${2:-24}"; fi; }
+	{
+		echo "# shoplab.env - written by scripts/stack.sh; secrets are generated once, never commit this file."
+		echo "SHOPLAB_RUN=$RUN"
+		echo "SHOPLAB_GATEWAY_URL=http://$GATEWAY_ADDR:$GATEWAY_PORT"
+		echo "SHOPLAB_GATEWAY_INTERNAL=http://127.0.0.1:$INTERNAL_PORT"
+		echo "SHOPLAB_GATEWAY_PORT=$GATEWAY_PORT"
+		echo "SHOPLAB_INTERNAL_PORT=$INTERNAL_PORT"
+		echo "SHOPLAB_PROXY_API_PORT=$PROXY_API_PORT"
+		echo "SHOPLAB_DB_HOST=$DB_ADDR"
+		echo "SHOPLAB_DB_PORT=$DB_PORT"
+		echo "SHOPLAB_DB_SOCKET_PATH=$RUN/mariadb/mariadb.sock"
+		for s in $SERVICES_ALL; do
+			up=$(echo "$s" | tr a-z A-Z)
+			echo "SHOPLAB_${up}_LISTEN=$SERVICE_ADDR:$(svc_port "$s")"
+			echo "SHOPLAB_DB_${up}_USER=$s"
+			echo "SHOPLAB_DB_${up}_PASSWORD=$(get "SHOPLAB_DB_${up}_PASSWORD")"
+		done
+		echo "SHOPLAB_SERVICE_TOKEN=$(get SHOPLAB_SERVICE_TOKEN 32)"
+		echo "SHOPLAB_JWT_SECRET=$(get SHOPLAB_JWT_SECRET 32)"
+		echo "SHOPLAB_ADMIN_EMAIL=admin@shoplab.test"
+		echo "SHOPLAB_ADMIN_PASSWORD=$(get SHOPLAB_ADMIN_PASSWORD 12)"
+	} > "$f.tmp"
+	mv "$f.tmp" "$f"
+	chmod 600 "$f"
+}
+
+load_env() {
+	[ -f "$RUN/shoplab.env" ] || die "no $RUN/shoplab.env: run 'make up' first"
+	set -a
+	# shellcheck disable=SC1091
+	. "$RUN/shoplab.env"
+	set +a
+}
+
+# ---------------------------------------------------------------- MariaDB
+db_client() { mariadb --no-defaults --socket="$RUN/mariadb/mariadb.sock" -u "$(id -un)" "$@"; }
+
+db_up() {
+	local d=$RUN/mariadb i
+	mkdir -p "$d" "$RUN/logs"
+	if alive "$RUN/mariadb.pid"; then return 0; fi
+	cat > "$d/my.cnf" <<-CNF
+	# my.cnf - the stack's private MariaDB server, written by scripts/stack.sh
+	[mariadbd]
+	datadir=$d/data
+	socket=$d/mariadb.sock
+	pid-file=$RUN/mariadb.pid
+	log-error=$RUN/logs/mariadb.log
+	port=$DB_PORT
+	bind-address=$DB_ADDR
+	skip-name-resolve
+	max_connections=600
+	character-set-server=utf8mb4
+	collation-server=utf8mb4_unicode_ci
+	innodb_buffer_pool_size=128M
+	innodb_log_file_size=64M
+	# Durable across a mariadbd crash or kill -9 (not across a power loss): the lab's trade-off.
+	innodb_flush_log_at_trx_commit=2
+	innodb_lock_wait_timeout=5
+	max_allowed_packet=16M
+	CNF
+	if [ ! -d "$d/data/mysql" ]; then
+		log "initialising MariaDB in $d/data"
+		mariadb-install-db --no-defaults --datadir="$d/data" --user="$(id -un)" \
+			--skip-test-db --auth-root-authentication-method=socket \
+			> "$RUN/logs/mariadb-install.log" 2>&1 || { cat "$RUN/logs/mariadb-install.log" >&2; die "mariadb-install-db failed"; }
+	fi
+	setsid mariadbd --defaults-file="$d/my.cnf" --user="$(id -un)" >> "$RUN/logs/mariadb.log" 2>&1 < /dev/null &
+	for i in $(seq 1 300); do
+		if db_client -e 'SELECT 1' >/dev/null 2>&1; then return 0; fi
+		sleep 0.1
+	done
+	tail -20 "$RUN/logs/mariadb.log" >&2
+	die "MariaDB did not start (see $RUN/logs/mariadb.log)"
+}
+
+# One schema and one least-privilege user per service; schema and seed applied each time.
+db_provision() {
+	local s up pw sql="" host
+	for s in $SERVICES_ALL; do
+		up=$(echo "$s" | tr a-z A-Z)
+		pw_var="SHOPLAB_DB_${up}_PASSWORD"
+		pw=${!pw_var}
+		sql+="CREATE DATABASE IF NOT EXISTS \`$s\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
+		for host in 127.0.0.1 localhost ${DB_CLIENT_HOSTS:-}; do
+			sql+="CREATE USER IF NOT EXISTS '$s'@'$host' IDENTIFIED BY '$pw';"
+			sql+="ALTER USER '$s'@'$host' IDENTIFIED BY '$pw';"
+			sql+="GRANT SELECT, INSERT, UPDATE, DELETE ON \`$s\`.* TO '$s'@'$host';"
+		done
+	done
+	db_client -e "$sql" || die "provisioning databases failed"
+	for s in $SERVICES_ALL; do
+		if [ -f "$TOP/sql/$s.sql" ]; then
+			db_client "$s" < "$TOP/sql/$s.sql" || die "schema sql/$s.sql failed"
+		fi
+		if [ -f "$TOP/sql/seed-$s.sql" ] && [ -z "${SHOPLAB_NO_SEED:-}" ]; then
+			db_client "$s" < "$TOP/sql/seed-$s.sql" || die "seed sql/seed-$s.sql failed"
+		fi
+	done
+}
+
+# ---------------------------------------------------------------- services
+svc_up() {
+	local s=$1 up
+	up=$(echo "$s" | tr a-z A-Z)
+	alive "$RUN/$s.pid" && return 0
+	(
+		export SHOPLAB_LISTEN="$SERVICE_ADDR:$(svc_port "$s")"
+		export SHOPLAB_THREADS
+		exec setsid "$BUILD/bin/$s" >> "$RUN/logs/$s.log" 2>&1 < /dev/null
+	) &
+	echo $! > "$RUN/$s.pid"
+}
+
+# ---------------------------------------------------------------- nginx
+render() {
+	sed -e "s|@RUN@|$RUN|g" -e "s|@GATEWAY_ADDR@|$GATEWAY_ADDR|g" \
+	    -e "s|@GATEWAY_PORT@|$GATEWAY_PORT|g" -e "s|@INTERNAL_PORT@|$INTERNAL_PORT|g" \
+	    -e "s|@NGINX_WORKERS@|$NGINX_WORKERS|g" -e "s|@KEEPALIVE@|$UPSTREAM_KEEPALIVE|g" \
+	    -e "s|@SERVICE_TOKEN@|$SHOPLAB_SERVICE_TOKEN|g" -e "s|@SERVICE_ADDR@|$SERVICE_ADDR|g" \
+	    -e "s|@USER_DIRECTIVE@|$( [ "$(id -u)" -eq 0 ] && echo 'user root;' )|g" \
+	    -e "s|@SVC@|${2:-}|g" -e "s|@SVC_PORT@|${3:-}|g" "$1"
+}
+
+nginx_render() {
+	local c=$RUN/nginx/conf s f
+	umask 077
+	rm -rf "$c"
+	mkdir -p "$c/routes" "$c/internal" "$RUN/nginx/temp" "$RUN/logs"
+	render "$TOP/nginx/nginx.conf.in" > "$c/nginx.conf"
+	for f in "$TOP"/nginx/*.conf; do render "$f" > "$c/$(basename "$f")"; done
+	: > "$c/upstreams.conf"
+	for s in $(services); do
+		render "$TOP/nginx/upstream.conf.in" "$s" "$(svc_port "$s")" >> "$c/upstreams.conf"
+		for f in routes internal; do
+			if [ -f "$TOP/nginx/$f/$s.conf" ]; then
+				render "$TOP/nginx/$f/$s.conf" "$s" > "$c/$f/$s.conf"
+			fi
+		done
+	done
+}
+
+nginx_up() {
+	nginx_render
+	nginx -t -q -p "$RUN/nginx/" -c conf/nginx.conf -e "$RUN/logs/nginx-error.log" 2>&1 || die "nginx configuration test failed"
+	if alive "$RUN/nginx.pid"; then
+		nginx -p "$RUN/nginx/" -c conf/nginx.conf -e "$RUN/logs/nginx-error.log" -s reload
+	else
+		nginx -p "$RUN/nginx/" -c conf/nginx.conf -e "$RUN/logs/nginx-error.log" || die "nginx did not start"
+	fi
+}
+
+# ---------------------------------------------------------------- readiness
+wait_ready() {
+	local s i code
+	for s in $(services); do
+		for i in $(seq 1 150); do
+			code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
+				"http://127.0.0.1:$INTERNAL_PORT/_ops/$s/readyz" || true)
+			[ "$code" = 200 ] && break
+			if ! alive "$RUN/$s.pid"; then
+				tail -5 "$RUN/logs/$s.log" >&2 || true
+				die "$s exited (see $RUN/logs/$s.log)"
+			fi
+			sleep 0.1
+		done
+		[ "$code" = 200 ] || die "$s is not ready: /readyz answered $code"
+	done
+}
+
+stop_pid() {
+	local f=$1 pid i
+	[ -f "$f" ] || return 0
+	pid=$(cat "$f" 2>/dev/null || true)
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		kill -TERM "$pid" 2>/dev/null || true
+		for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		if kill -0 "$pid" 2>/dev/null; then
+			log "$(basename "$f" .pid) did not stop in 10 s: killing it"
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+	fi
+	rm -f "$f"
+}
+
+cmd_up() {
+	local t0 s
+	t0=$(date +%s%N)
+	[ -n "$(services)" ] || die "nothing is built: run 'make' first"
+	write_env
+	load_env
+	db_up
+	db_provision
+	for s in $(services); do svc_up "$s"; done
+	nginx_up
+	wait_ready
+	[ -x "$TOP/scripts/bootstrap.sh" ] && "$TOP/scripts/bootstrap.sh"
+	log "up in $(( ($(date +%s%N) - t0) / 1000000 )) ms: $(services)"
+	echo "shoplab is up: $SHOPLAB_GATEWAY_URL  (internal: $SHOPLAB_GATEWAY_INTERNAL; state in $RUN)"
+}
+
+cmd_down() {
+	local s
+	[ -d "$RUN" ] || return 0
+	stop_pid "$RUN/nginx.pid"
+	for s in $SERVICES_ALL; do stop_pid "$RUN/$s.pid"; done
+	stop_pid "$RUN/sim.pid"
+	stop_pid "$RUN/mariadb.pid"
+	log "stopped (data kept in $RUN)"
+}
+
+cmd_status() {
+	local f
+	for f in "$RUN"/*.pid; do
+		[ -f "$f" ] || continue
+		if alive "$f"; then echo "$(basename "$f" .pid): running (pid $(cat "$f"))"
+		else echo "$(basename "$f" .pid): not running (stale pid file)"; fi
+	done
+}
+
+case ${1:-} in
+up)	cmd_up ;;
+down)	cmd_down ;;
+status)	cmd_status ;;
+env)	write_env; cat "$RUN/shoplab.env" ;;
+*)	echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
+esac

@@ -1,0 +1,221 @@
+/* itest.c - HTTP helpers for integration tests: libcurl requests, JSON bodies, error shape */
+#include <sys/wait.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+#include "itest.h"
+
+const char *
+it_env(const char *name)
+{
+	const char *v = getenv(name);
+
+	if (v == NULL || *v == '\0') {
+		fprintf(stderr, "itest: %s is not set (run through scripts/run-tests.sh)\n", name);
+		exit(2);
+	}
+	return v;
+}
+
+const char *
+it_gateway(void)
+{
+	return it_env("SHOPLAB_GATEWAY_URL");
+}
+
+const char *
+it_internal(void)
+{
+	return it_env("SHOPLAB_GATEWAY_INTERNAL");
+}
+
+struct it_sink {
+	char	*p;
+	size_t	 len;
+};
+
+static size_t
+it_write(char *data, size_t size, size_t n, void *arg)
+{
+	struct it_sink	*s = arg;
+	size_t		 add = size * n;
+	char		*p = realloc(s->p, s->len + add + 1);
+
+	if (p == NULL)
+		return 0;
+	memcpy(p + s->len, data, add);
+	s->p = p;
+	s->len += add;
+	s->p[s->len] = '\0';
+	return add;
+}
+
+int
+it_request(const char *method, const char *base, const char *path,
+    const char *const *headers, const char *body, struct it_resp *resp)
+{
+	struct it_sink		 b = { NULL, 0 }, h = { NULL, 0 };
+	struct curl_slist	*hl = NULL;
+	char			 url[4096];
+	CURL			*c;
+	CURLcode		 cc;
+	int			 rc = -1;
+	size_t			 i;
+
+	memset(resp, 0, sizeof(*resp));
+	snprintf(url, sizeof(url), "%s%s", base, path);
+	if ((c = curl_easy_init()) == NULL)
+		return -1;
+	for (i = 0; headers != NULL && headers[i] != NULL; i++)
+		hl = curl_slist_append(hl, headers[i]);
+	if (body != NULL && !(headers != NULL && headers[0] != NULL &&
+	    strncasecmp(headers[0], "Content-Type:", 13) == 0))
+		hl = curl_slist_append(hl, "Content-Type: application/json");
+	hl = curl_slist_append(hl, "Expect:");
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	if (strcmp(method, "HEAD") == 0)
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	if (body != NULL) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	}
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, it_write);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, it_write);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	if ((cc = curl_easy_perform(c)) != CURLE_OK) {
+		fprintf(stderr, "itest: %s %s: %s\n", method, url, curl_easy_strerror(cc));
+		free(b.p);
+		free(h.p);
+		goto out;
+	}
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+	curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &resp->seconds);
+	resp->body = b.p ? b.p : strdup("");
+	resp->len = b.len;
+	resp->headers = h.p ? h.p : strdup("");
+	if (resp->len > 0)
+		resp->json = json_tokener_parse(resp->body);
+	rc = 0;
+out:
+	curl_slist_free_all(hl);
+	curl_easy_cleanup(c);
+	return rc;
+}
+
+void
+it_resp_free(struct it_resp *resp)
+{
+	free(resp->body);
+	free(resp->headers);
+	json_object_put(resp->json);
+	memset(resp, 0, sizeof(*resp));
+}
+
+int
+it_header(const struct it_resp *resp, const char *name, char *out, size_t outlen)
+{
+	const char	*p = resp->headers;
+	size_t		 nlen = strlen(name);
+
+	while (p != NULL && *p != '\0') {
+		const char *eol = strstr(p, "\r\n");
+		size_t linelen = eol ? (size_t)(eol - p) : strlen(p);
+
+		if (linelen > nlen && strncasecmp(p, name, nlen) == 0 && p[nlen] == ':') {
+			const char *v = p + nlen + 1;
+			size_t vlen;
+
+			while (*v == ' ')
+				v++;
+			vlen = linelen - (size_t)(v - p);
+			if (vlen >= outlen)
+				vlen = outlen - 1;
+			memcpy(out, v, vlen);
+			out[vlen] = '\0';
+			return 1;
+		}
+		p = eol ? eol + 2 : NULL;
+	}
+	return 0;
+}
+
+json_object *
+it_get(const struct it_resp *resp, const char *path)
+{
+	char		 key[128];
+	json_object	*cur = resp->json, *next;
+	const char	*p = path, *dot;
+
+	while (cur != NULL && *p != '\0') {
+		dot = strchr(p, '.');
+		snprintf(key, sizeof(key), "%.*s", dot ? (int)(dot - p) : (int)strlen(p), p);
+		if (!json_object_object_get_ex(cur, key, &next))
+			return NULL;
+		cur = next;
+		p = dot ? dot + 1 : p + strlen(p);
+	}
+	return cur;
+}
+
+const char *
+it_str(const struct it_resp *resp, const char *path)
+{
+	json_object *o = it_get(resp, path);
+
+	return o != NULL && json_object_is_type(o, json_type_string) ?
+	    json_object_get_string(o) : NULL;
+}
+
+int64_t
+it_int(const struct it_resp *resp, const char *path)
+{
+	json_object *o = it_get(resp, path);
+
+	return o != NULL && json_object_is_type(o, json_type_int) ?
+	    json_object_get_int64(o) : INT64_MIN;
+}
+
+void
+it_assert_error(const struct it_resp *resp, long status, const char *code)
+{
+	char		 ctype[128], rid[128];
+	const char	*got;
+
+	if (resp->status != status)
+		fprintf(stderr, "itest: want %ld, got %ld: %s\n", status, resp->status, resp->body);
+	assert_int_equal(resp->status, status);
+	assert_true(it_header(resp, "Content-Type", ctype, sizeof(ctype)));
+	assert_non_null(strstr(ctype, "application/json"));
+	assert_non_null(resp->json);
+	got = it_str(resp, "error.code");
+	assert_non_null(got);
+	assert_string_equal(got, code);
+	assert_non_null(it_str(resp, "error.message"));
+	assert_non_null(it_str(resp, "error.request_id"));
+	assert_true(it_header(resp, "X-Request-Id", rid, sizeof(rid)));
+	assert_string_equal(rid, it_str(resp, "error.request_id"));
+}
+
+int
+it_sh(const char *fmt, ...)
+{
+	char	cmd[2048];
+	va_list	ap;
+	int	rc;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	rc = system(cmd);
+	return rc == -1 ? -1 : WEXITSTATUS(rc);
+}

@@ -1,0 +1,49 @@
+/* itest.h - a small HTTP client for integration tests against a running stack */
+#ifndef ITEST_H
+#define ITEST_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+struct it_resp {
+	long		 status;
+	char		*body;
+	size_t		 len;
+	char		*headers;	/* raw header block, lower-cased names not guaranteed */
+	json_object	*json;		/* parsed body when it is JSON, else NULL */
+	double		 seconds;
+};
+
+/* Base URLs from the environment the test runner sets. */
+const char *it_gateway(void);
+const char *it_internal(void);
+const char *it_env(const char *name);
+
+/*
+ * Sends method url (base + path) with optional extra header lines (NULL-terminated array)
+ * and body; fills resp. Returns 0, or -1 when no HTTP response came back.
+ */
+int  it_request(const char *method, const char *base, const char *path,
+	const char *const *headers, const char *body, struct it_resp *resp);
+void it_resp_free(struct it_resp *resp);
+
+/* Value of header name (case-insensitive) copied into out; 1 found, 0 not. */
+int  it_header(const struct it_resp *resp, const char *name, char *out, size_t outlen);
+
+/* Asserts status, a JSON error body of the contract's shape with this code and a request id. */
+void it_assert_error(const struct it_resp *resp, long status, const char *code);
+
+/* Member lookups on the parsed body ("error.code" style dotted paths). */
+json_object *it_get(const struct it_resp *resp, const char *path);
+const char  *it_str(const struct it_resp *resp, const char *path);
+int64_t      it_int(const struct it_resp *resp, const char *path);
+
+/* Runs a shell command with the test environment; returns its exit status. */
+int it_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif /* ITEST_H */
