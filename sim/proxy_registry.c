@@ -1,0 +1,278 @@
+/* proxy_registry.c - the set of proxies and their toxics: start, stop, add, change, remove */
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy.h"
+
+/* Splits "host:port" (host may be [v6] or empty, meaning 127.0.0.1) and resolves it. */
+int sim_addr_parse(const char *hostport, bool passive, struct sockaddr_storage *ss,
+                   socklen_t *len, struct sim_err *err)
+{
+	const char *op = passive ? "listen" : "dial";
+	char host[SIM_ADDR_MAX];
+	const char *colon = strrchr(hostport, ':');
+	const char *port;
+	struct addrinfo hints, *res = NULL;
+	size_t hlen;
+	int gai, rc = -1;
+
+	if (colon == NULL) {
+		sim_err_set(err, 500, "%s tcp: address %s: missing port in address", op, hostport);
+		goto out;
+	}
+	port = colon + 1;
+	hlen = (size_t)(colon - hostport);
+	if (hlen >= 2 && hostport[0] == '[' && hostport[hlen - 1] == ']') {
+		hostport++;
+		hlen -= 2;
+	}
+	if (hlen >= sizeof(host) || *port == '\0') {
+		sim_err_set(err, 500, "%s tcp: address %s: invalid address", op, hostport);
+		goto out;
+	}
+	if (strspn(port, "0123456789") == strlen(port) &&
+	    (strlen(port) > 5 || strtol(port, NULL, 10) > 65535)) {
+		sim_err_set(err, 500, "%s tcp: address %s: invalid port", op, port);
+		goto out;
+	}
+	memcpy(host, hostport, hlen);
+	host[hlen] = '\0';
+	if (host[0] == '\0')
+		snprintf(host, sizeof(host), "127.0.0.1");
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = passive ? AI_PASSIVE : 0;
+	gai = getaddrinfo(host, port, &hints, &res);
+	if (gai != 0 || res == NULL) {
+		sim_err_set(err, 500, "%s tcp: lookup %s: %s", op, hostport, gai_strerror(gai));
+		goto out;
+	}
+	if (res->ai_addrlen > sizeof(*ss)) {
+		sim_err_set(err, 500, "%s tcp: address %s: too long", op, hostport);
+		goto out_free;
+	}
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	rc = 0;
+out_free:
+	freeaddrinfo(res);
+out:
+	return rc;
+}
+
+void sim_addr_format(const struct sockaddr *sa, char *out, size_t outsz)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+
+		if (inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip)) == NULL)
+			snprintf(ip, sizeof(ip), "?");
+		snprintf(out, outsz, "[%s]:%u", ip, ntohs(s6->sin6_port));
+	} else {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+
+		if (inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip)) == NULL)
+			snprintf(ip, sizeof(ip), "?");
+		snprintf(out, outsz, "%s:%u", ip, ntohs(s4->sin_port));
+	}
+}
+
+struct sim_proxy *sim_proxy_find(struct sim_ctx *ctx, const char *name)
+{
+	for (struct sim_proxy *p = ctx->proxies; p != NULL; p = p->next)
+		if (strcmp(p->name, name) == 0)
+			return p;
+	return NULL;
+}
+
+/* Returns a new, stopped proxy that is in no list; the strings are copied (and cut). */
+struct sim_proxy *sim_proxy_new(struct sim_ctx *ctx, const char *name, const char *listen,
+                                const char *upstream)
+{
+	struct sim_proxy *p = calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		return NULL;
+	p->ctx = ctx;
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	snprintf(p->listen, sizeof(p->listen), "%s", listen);
+	snprintf(p->upstream, sizeof(p->upstream), "%s", upstream);
+	p->name_hash = sim_hash_str(p->name);
+	return p;
+}
+
+static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
+                      int salen, void *arg)
+{
+	(void)lis;
+	(void)sa;
+	(void)salen;
+	sim_conn_accept(arg, fd);
+}
+
+static void accept_error_cb(struct evconnlistener *lis, void *arg)
+{
+	struct sim_proxy *p = arg;
+
+	(void)lis;
+	fprintf(stderr, "sim proxy: %s: accept: %s\n", p->name,
+	        evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+}
+
+/* Listens on p->listen (rewritten to the bound address). Returns 1 if it was already on,
+ * 0 when started, -1 with err set. */
+int sim_proxy_start(struct sim_proxy *p, struct sim_err *err)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = 0;
+	struct sim_err ignored;
+
+	if (p->enabled)
+		return 1;
+	if (sim_addr_parse(p->listen, true, &ss, &len, err) != 0)
+		return -1;
+	p->listener = evconnlistener_new_bind(p->ctx->base, accept_cb, p,
+	                                      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 1024,
+	                                      (struct sockaddr *)&ss, (int)len);
+	if (p->listener == NULL) {
+		sim_err_set(err, 500, "listen tcp %s: %s", p->listen,
+		            evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		return -1;
+	}
+	evconnlistener_set_error_cb(p->listener, accept_error_cb);
+	len = sizeof(ss);
+	if (getsockname(evconnlistener_get_fd(p->listener), (struct sockaddr *)&ss, &len) == 0)
+		sim_addr_format((struct sockaddr *)&ss, p->listen, sizeof(p->listen));
+	p->up_len = 0;
+	(void)sim_addr_parse(p->upstream, false, &p->up_addr, &p->up_len, &ignored);
+	p->enabled = true;
+	return 0;
+}
+
+/* Stops listening and cuts every connection. */
+void sim_proxy_stop(struct sim_proxy *p)
+{
+	if (!p->enabled)
+		return;
+	p->enabled = false;
+	evconnlistener_free(p->listener);
+	p->listener = NULL;
+	while (p->conns != NULL)
+		sim_conn_free(p->conns);
+}
+
+void sim_proxy_link_in(struct sim_ctx *ctx, struct sim_proxy *p)
+{
+	struct sim_proxy **pp = &ctx->proxies;
+
+	while (*pp != NULL)
+		pp = &(*pp)->next;
+	p->next = NULL;
+	*pp = p;
+}
+
+void sim_proxy_unlink(struct sim_ctx *ctx, struct sim_proxy *p)
+{
+	for (struct sim_proxy **pp = &ctx->proxies; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			p->next = NULL;
+			return;
+		}
+	}
+}
+
+/* Like Toxiproxy's Differs: the listen address resolved, or the upstream, changed. */
+int sim_proxy_differs(const struct sim_proxy *p, const char *listen, const char *upstream,
+                      bool *differs, struct sim_err *err)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = 0;
+	char resolved[SIM_ADDR_MAX];
+
+	if (sim_addr_parse(listen, true, &ss, &len, err) != 0)
+		return -1;
+	sim_addr_format((struct sockaddr *)&ss, resolved, sizeof(resolved));
+	*differs = strcmp(resolved, p->listen) != 0 && strcmp(listen, p->listen) != 0;
+	if (strcmp(upstream, p->upstream) != 0)
+		*differs = true;
+	return 0;
+}
+
+void sim_proxy_free(struct sim_proxy *p)
+{
+	struct sim_toxic *t, *next;
+
+	if (p == NULL)
+		return;
+	sim_proxy_stop(p);
+	for (t = p->toxics; t != NULL; t = next) {
+		next = t->next;
+		free(t);
+	}
+	free(p);
+}
+
+void sim_proxies_free_all(struct sim_ctx *ctx)
+{
+	while (ctx->proxies != NULL) {
+		struct sim_proxy *p = ctx->proxies;
+
+		ctx->proxies = p->next;
+		sim_proxy_free(p);
+	}
+}
+
+struct sim_toxic *sim_toxic_find(struct sim_proxy *p, const char *name)
+{
+	for (struct sim_toxic *t = p->toxics; t != NULL; t = t->next)
+		if (strcmp(t->name, name) == 0)
+			return t;
+	return NULL;
+}
+
+/* Takes t into the proxy and onto every live connection of its stream. */
+void sim_toxic_attach(struct sim_proxy *p, struct sim_toxic *t)
+{
+	struct sim_toxic **pp = &p->toxics;
+
+	t->proxy = p;
+	t->name_hash = sim_hash_str(t->name);
+	while (*pp != NULL)
+		pp = &(*pp)->next;
+	t->next = NULL;
+	*pp = t;
+	for (struct sim_conn *c = p->conns; c != NULL; c = c->next)
+		if (!c->reaping && sim_link_add_stage(&c->link[t->dir], t) != 0)
+			sim_conn_schedule_reap(c);
+}
+
+void sim_toxic_updated(struct sim_proxy *p, struct sim_toxic *t)
+{
+	t->generation++;
+	t->requests = 0;
+	for (struct sim_conn *c = p->conns; c != NULL; c = c->next)
+		if (!c->reaping)
+			sim_link_restart_stage(&c->link[t->dir], t);
+}
+
+/* Takes t off every connection (what it held goes on) and frees it. */
+void sim_toxic_remove(struct sim_proxy *p, struct sim_toxic *t)
+{
+	for (struct sim_conn *c = p->conns; c != NULL; c = c->next)
+		sim_link_remove_stage(&c->link[t->dir], t);
+	for (struct sim_toxic **pp = &p->toxics; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == t) {
+			*pp = t->next;
+			break;
+		}
+	}
+	free(t);
+}

@@ -1,0 +1,32 @@
+/* proxy_server.h - a whole sim proxy server (API + proxies) on one event base, for main and tests */
+#ifndef SIM_PROXY_SERVER_H
+#define SIM_PROXY_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proxy.h"
+
+struct sim_proxy_opts {
+	const char *host;               /* API address, default 127.0.0.1 */
+	int port;                       /* API port, default 8474; 0 picks a free one */
+	const char *config;             /* Toxiproxy-style JSON array of proxies, or NULL */
+	uint64_t seed;
+	const char *fault_log;          /* path, "-" for stderr, or NULL */
+};
+
+struct sim_server {
+	struct sim_ctx ctx;
+	struct evhttp *http;
+	int port;                       /* the API port actually bound */
+	int wake[2];                    /* a byte written to wake[1] stops the loop */
+	struct event *wake_ev;
+	bool own_log;
+};
+
+int sim_server_init(struct sim_server *s, const struct sim_proxy_opts *o);
+int sim_server_run(struct sim_server *s);
+void sim_server_stop(struct sim_server *s);     /* safe from another thread or a signal */
+void sim_server_free(struct sim_server *s);
+
+#endif

@@ -1,0 +1,414 @@
+/* proxy_toxics.c - the connection toxics (Toxiproxy's set) and the table of every toxic type */
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy.h"
+
+#define SLICED 1u
+
+int64_t sim_latency_draw(int64_t latency, int64_t jitter, struct sim_rng *rng)
+{
+	int64_t d = latency;
+
+	if (jitter > 0 && jitter < INT64_MAX / 2)
+		d += sim_rng_range(rng, jitter * 2) - jitter;
+	return d < 0 ? 0 : d;
+}
+
+static uint64_t ms_to_us(int64_t ms)
+{
+	if (ms <= 0)
+		return 0;
+	if (ms > INT64_MAX / 1000)
+		return (uint64_t)INT64_MAX;
+	return (uint64_t)ms * 1000u;
+}
+
+/* latency: each chunk leaves latency ± jitter ms after it was read, in order. */
+static void latency_run(struct sim_stage *s)
+{
+	struct sim_chunk *c;
+	uint64_t now = sim_stage_now(s);
+
+	while ((c = s->q.head) != NULL) {
+		if (c->kind == SIM_DATA) {
+			if (c->due == 0) {
+				int64_t d = sim_latency_draw(sim_toxic_int(s->toxic, "latency"),
+				                             sim_toxic_int(s->toxic, "jitter"), &s->rng);
+				c->due = c->ts + ms_to_us(d);
+				if (c->due == 0)
+					c->due = 1;
+			}
+			if (now < c->due) {
+				sim_stage_arm(s, c->due);
+				return;
+			}
+			c->ts = c->due;
+			c->due = 0;
+		}
+		sim_stage_emit(s, sim_chunkq_pop(&s->q));
+	}
+}
+
+/* bandwidth: rate KB/s (1 KB = 1000 bytes, as Toxiproxy counts), at most 100 ms of data at
+ * a time, paced from the end of the previous piece so the average rate holds. */
+static void bandwidth_run(struct sim_stage *s)
+{
+	struct sim_chunk *c;
+	int64_t rate = sim_toxic_int(s->toxic, "rate");
+	uint64_t now = sim_stage_now(s);
+
+	while ((c = s->q.head) != NULL) {
+		if (c->kind != SIM_DATA || rate <= 0) {
+			sim_stage_emit(s, sim_chunkq_pop(&s->q));
+			continue;
+		}
+		if (c->due == 0) {
+			uint64_t start = s->busy_until + 20000 >= now ? s->busy_until : now;
+			uint64_t piece = c->len;
+
+			if (rate < INT64_MAX / 100 && piece > (uint64_t)rate * 100)
+				piece = (uint64_t)rate * 100;
+			if (start < now && s->busy_until == 0)
+				start = now;
+			c->tag = (uint32_t)piece;
+			c->due = start + piece * 1000u / (uint64_t)rate;
+			if (c->due == 0)
+				c->due = 1;
+		}
+		if (now < c->due) {
+			sim_stage_arm(s, c->due);
+			return;
+		}
+		s->busy_until = c->due;
+		if (c->tag < c->len) {
+			struct sim_chunk *head = sim_chunk_new(SIM_DATA, c->data, c->tag, c->ts);
+
+			if (head == NULL) {
+				sim_stage_arm(s, now + 1000);
+				return;
+			}
+			memmove(c->data, c->data + c->tag, c->len - c->tag);
+			c->len -= c->tag;
+			c->due = 0;
+			sim_stage_emit(s, head);
+		} else {
+			c = sim_chunkq_pop(&s->q);
+			c->due = 0;
+			sim_stage_emit(s, c);
+		}
+	}
+}
+
+/* slow_close: data flows; the end of the stream is held back delay ms. */
+static void slow_close_run(struct sim_stage *s)
+{
+	struct sim_chunk *c;
+	uint64_t now = sim_stage_now(s);
+
+	while ((c = s->q.head) != NULL) {
+		if (c->kind != SIM_DATA) {
+			if (c->due == 0)
+				c->due = now + ms_to_us(sim_toxic_int(s->toxic, "delay")) + 1;
+			if (now < c->due) {
+				sim_stage_arm(s, c->due);
+				return;
+			}
+			c->due = 0;
+		}
+		sim_stage_emit(s, sim_chunkq_pop(&s->q));
+	}
+}
+
+static void stage_close(struct sim_stage *s, enum sim_chunk_kind kind)
+{
+	struct sim_chunk *c;
+	struct sim_chunk *m = sim_chunk_new(kind, NULL, 0, sim_stage_now(s));
+
+	s->closed = true;
+	while ((c = sim_chunkq_pop(&s->q)) != NULL)
+		sim_stage_drop(s, c);
+	if (m != NULL)
+		sim_stage_emit(s, m);
+}
+
+/* timeout: data is dropped; after timeout ms (0: never) the connection is closed. */
+static void timeout_start(struct sim_stage *s)
+{
+	int64_t ms = sim_toxic_int(s->toxic, "timeout");
+
+	s->busy_until = 0;
+	event_del(s->timer);
+	if (s->active && ms > 0) {
+		s->busy_until = sim_stage_now(s) + ms_to_us(ms);
+		sim_stage_arm(s, s->busy_until);
+	}
+}
+
+static void timeout_run(struct sim_stage *s)
+{
+	struct sim_chunk *c;
+
+	if (s->busy_until != 0 && sim_stage_now(s) >= s->busy_until) {
+		stage_close(s, SIM_CLOSE);
+		return;
+	}
+	while ((c = sim_chunkq_pop(&s->q)) != NULL) {
+		if (c->kind == SIM_DATA) {
+			sim_stage_drop(s, c);
+			continue;
+		}
+		s->closed = true;
+		sim_stage_emit(s, c);
+	}
+}
+
+/* reset_peer: at the first data, wait timeout ms, then reset both sides (SO_LINGER 0). */
+static void reset_peer_run(struct sim_stage *s)
+{
+	struct sim_chunk *c;
+	uint64_t now = sim_stage_now(s);
+
+	while ((c = sim_chunkq_pop(&s->q)) != NULL) {
+		if (!s->armed) {
+			s->armed = true;
+			s->busy_until = now + ms_to_us(sim_toxic_int(s->toxic, "timeout"));
+		}
+		sim_stage_drop(s, c);
+	}
+	if (!s->armed)
+		return;
+	if (now >= s->busy_until)
+		stage_close(s, SIM_RESET);
+	else
+		sim_stage_arm(s, s->busy_until);
+}
+
+static void reset_peer_start(struct sim_stage *s)
+{
+	s->armed = false;
+	event_del(s->timer);
+}
+
+/* Plans how slicer cuts len bytes, as Toxiproxy does: halve (± variation) until a piece is
+ * within average+variation. Writes at most max sizes; returns how many. */
+size_t sim_slicer_plan(int64_t avg, int64_t var, size_t len, struct sim_rng *rng,
+                       size_t *sizes, size_t max)
+{
+	size_t stack[2][64];
+	size_t top = 0, n = 0;
+
+	if (max == 0)
+		return 0;
+	if (avg <= 0 || len == 0) {
+		sizes[0] = len;
+		return 1;
+	}
+	if (var >= avg)
+		var = avg - 1;
+	if (var < 0)
+		var = 0;
+	stack[0][0] = 0;
+	stack[1][0] = len;
+	top = 1;
+	while (top > 0) {
+		size_t start = stack[0][top - 1], end = stack[1][top - 1];
+
+		top--;
+		if ((int64_t)(end - start) - avg <= var || top + 2 > 64 || n + 1 >= max) {
+			if (n + 1 >= max && top > 0) {
+				/* out of room: the last piece takes the rest */
+				sizes[n++] = len - start;
+				return n;
+			}
+			sizes[n++] = end - start;
+			continue;
+		}
+		int64_t mid = (int64_t)(start + (end - start) / 2);
+
+		if (var > 0)
+			mid += sim_rng_range(rng, var * 2) - var;
+		if (mid <= (int64_t)start)
+			mid = (int64_t)start + 1;
+		if (mid >= (int64_t)end)
+			mid = (int64_t)end - 1;
+		/* right half below the left so the left is cut first */
+		stack[0][top] = (size_t)mid;
+		stack[1][top] = end;
+		stack[0][top + 1] = start;
+		stack[1][top + 1] = (size_t)mid;
+		top += 2;
+	}
+	return n;
+}
+
+static int slicer_cut(struct sim_stage *s)
+{
+	struct sim_chunk *c = sim_chunkq_pop(&s->q);
+	struct sim_chunkq pieces = { NULL, NULL };
+	size_t *sizes = malloc(sizeof(*sizes) * (c->len + 1));
+	size_t n, off = 0;
+	int rc = -1;
+
+	if (sizes == NULL)
+		goto out_requeue;
+	n = sim_slicer_plan(sim_toxic_int(s->toxic, "average_size"),
+	                    sim_toxic_int(s->toxic, "size_variation"), c->len, &s->rng, sizes,
+	                    c->len + 1);
+	for (size_t i = 0; i < n; i++) {
+		struct sim_chunk *p = sim_chunk_new(SIM_DATA, c->data + off, sizes[i], c->ts);
+
+		if (p == NULL) {
+			sim_chunkq_free(&pieces);
+			goto out_free_sizes;
+		}
+		p->tag = SLICED;
+		off += sizes[i];
+		sim_chunkq_push(&pieces, p);
+	}
+	pieces.tail->next = s->q.head;
+	if (s->q.head == NULL)
+		s->q.tail = pieces.tail;
+	s->q.head = pieces.head;
+	free(c);
+	c = NULL;
+	rc = 0;
+out_free_sizes:
+	free(sizes);
+out_requeue:
+	if (c != NULL) {
+		c->tag = SLICED; /* could not cut: pass it whole */
+		c->next = s->q.head;
+		s->q.head = c;
+		if (s->q.tail == NULL)
+			s->q.tail = c;
+	}
+	return rc;
+}
+
+/* slicer: cuts data into pieces of about average_size bytes, delay µs apart. */
+static void slicer_run(struct sim_stage *s)
+{
+	struct sim_chunk *c;
+	uint64_t now = sim_stage_now(s);
+
+	while ((c = s->q.head) != NULL) {
+		if (c->kind == SIM_DATA && !(c->tag & SLICED) && c->len > 0) {
+			(void)slicer_cut(s);
+			continue;
+		}
+		if (now < s->busy_until) {
+			sim_stage_arm(s, s->busy_until);
+			return;
+		}
+		c = sim_chunkq_pop(&s->q);
+		if (c->kind == SIM_DATA) {
+			int64_t d = sim_toxic_int(s->toxic, "delay");
+
+			s->busy_until = now + (d > 0 ? (uint64_t)d : 0);
+			c->tag = 0;
+		}
+		sim_stage_emit(s, c);
+	}
+}
+
+/* limit_data: passes bytes bytes in this direction, then closes the connection. */
+static void limit_data_run(struct sim_stage *s)
+{
+	struct sim_chunk *c;
+	int64_t limit = sim_toxic_int(s->toxic, "bytes");
+
+	while ((c = sim_chunkq_pop(&s->q)) != NULL) {
+		if (c->kind != SIM_DATA) {
+			sim_stage_emit(s, c);
+			continue;
+		}
+		int64_t left = limit - s->count;
+
+		if (left < 0)
+			left = 0;
+		if ((int64_t)c->len > left) {
+			s->link->held -= c->len - (size_t)left;
+			c->len = (uint32_t)left;
+		}
+		if (c->len > 0) {
+			s->count += c->len;
+			sim_stage_emit(s, c);
+		} else {
+			free(c);
+		}
+		if (limit - s->count <= 0) {
+			stage_close(s, SIM_CLOSE);
+			return;
+		}
+	}
+}
+
+#define FCGI_SELECT { "first", SIM_ATTR_INT, 0, NULL }, { "every", SIM_ATTR_INT, 0, NULL }
+
+const struct sim_toxic_type sim_toxic_types[] = {
+	{ "latency", { { "latency", SIM_ATTR_INT, 0, NULL }, { "jitter", SIM_ATTR_INT, 0, NULL } },
+	  2, false, NULL, latency_run, NULL },
+	{ "bandwidth", { { "rate", SIM_ATTR_INT, 0, NULL } }, 1, false, NULL, bandwidth_run, NULL },
+	{ "slow_close", { { "delay", SIM_ATTR_INT, 0, NULL } }, 1, false, NULL, slow_close_run, NULL },
+	{ "timeout", { { "timeout", SIM_ATTR_INT, 0, NULL } }, 1, false, timeout_start, timeout_run,
+	  NULL },
+	{ "reset_peer", { { "timeout", SIM_ATTR_INT, 0, NULL } }, 1, false, reset_peer_start,
+	  reset_peer_run, NULL },
+	{ "slicer", { { "average_size", SIM_ATTR_INT, 0, NULL },
+	              { "size_variation", SIM_ATTR_INT, 0, NULL },
+	              { "delay", SIM_ATTR_INT, 0, NULL } },
+	  3, false, NULL, slicer_run, NULL },
+	{ "limit_data", { { "bytes", SIM_ATTR_INT, 0, NULL } }, 1, false, NULL, limit_data_run, NULL },
+	{ "fcgi_latency", { { "latency", SIM_ATTR_INT, 0, NULL }, { "jitter", SIM_ATTR_INT, 0, NULL },
+	                    FCGI_SELECT },
+	  4, true, sim_fcgi_stage_start, sim_fcgi_stage_run, sim_fcgi_stage_stop },
+	{ "fcgi_abort", { { "status", SIM_ATTR_INT, 503, NULL },
+	                  { "code", SIM_ATTR_STR, 0, "service_unavailable" },
+	                  { "message", SIM_ATTR_STR, 0, "fault injected by sim proxy" },
+	                  FCGI_SELECT },
+	  5, true, sim_fcgi_stage_start, sim_fcgi_stage_run, sim_fcgi_stage_stop },
+	{ "fcgi_reset", { { "forward", SIM_ATTR_INT, 0, NULL }, FCGI_SELECT },
+	  3, true, sim_fcgi_stage_start, sim_fcgi_stage_run, sim_fcgi_stage_stop },
+};
+const size_t sim_toxic_ntypes = sizeof(sim_toxic_types) / sizeof(sim_toxic_types[0]);
+
+const struct sim_toxic_type *sim_toxic_type_find(const char *name)
+{
+	for (size_t i = 0; i < sim_toxic_ntypes; i++)
+		if (strcmp(sim_toxic_types[i].name, name) == 0)
+			return &sim_toxic_types[i];
+	return NULL;
+}
+
+static int attr_index(const struct sim_toxic *t, const char *attr)
+{
+	for (size_t i = 0; i < t->type->nattrs; i++)
+		if (strcmp(t->type->attrs[i].name, attr) == 0)
+			return (int)i;
+	return -1;
+}
+
+int64_t sim_toxic_int(const struct sim_toxic *t, const char *attr)
+{
+	int i = attr_index(t, attr);
+
+	return i < 0 ? 0 : t->ival[i];
+}
+
+const char *sim_toxic_str(const struct sim_toxic *t, const char *attr)
+{
+	int i = attr_index(t, attr);
+
+	return i < 0 ? "" : t->sval[i];
+}
+
+void sim_toxic_set_defaults(struct sim_toxic *t)
+{
+	for (size_t i = 0; i < t->type->nattrs; i++) {
+		const struct sim_attr_def *d = &t->type->attrs[i];
+
+		t->ival[i] = d->idef;
+		snprintf(t->sval[i], sizeof(t->sval[i]), "%s", d->sdef != NULL ? d->sdef : "");
+	}
+}

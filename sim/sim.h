@@ -1,0 +1,7 @@
+/* sim.h - the sim binary's subcommands, each a main of its own */
+#ifndef SIM_H
+#define SIM_H
+
+int sim_proxy_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,42 @@
+/* sim_main.c - the sim binary: dispatches `sim <subcommand>` from a table */
+#include <stdio.h>
+#include <string.h>
+
+#include "sim.h"
+
+struct subcommand {
+	const char *name;
+	int (*main)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct subcommand subcommands[] = {
+	{ "proxy", sim_proxy_main, "TCP fault proxy with a Toxiproxy-compatible API" },
+};
+
+static void usage(FILE *to)
+{
+	fprintf(to, "usage: sim <command> [options]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
+		fprintf(to, "  %-8s %s\n", subcommands[i].name, subcommands[i].summary);
+	fprintf(to, "\n`sim <command> --help` describes a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
+		if (strcmp(argv[1], subcommands[i].name) == 0)
+			return subcommands[i].main(argc - 1, argv + 1);
+	fprintf(stderr, "sim: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}
