@@ -58,6 +58,8 @@ integration)
 	export PORT_BASE=$base
 	# Fewer threads than the concurrent clients some tests use, on purpose.
 	export SHOPLAB_THREADS=${SHOPLAB_TEST_THREADS:-4}
+	# Fast password hashing and a login limit that the suites can live with (one test trips it).
+	export SHOPLAB_KDF_COST=1 LOGIN_RATE=20r/s LOGIN_BURST=40
 	teardown() {
 		"$TOP/scripts/stack.sh" down >/dev/null 2>&1 || true
 		if [ "$fail" -ne 0 ] || [ -n "${KEEP_TEST_LOGS:-}" ]; then

@@ -23,7 +23,9 @@ else
 	svc_port_base=9100
 fi
 : "${GATEWAY_ADDR:=127.0.0.1}" "${SERVICE_ADDR:=127.0.0.1}" "${DB_ADDR:=127.0.0.1}"
-: "${SHOPLAB_THREADS:=16}" "${NGINX_WORKERS:=2}" "${UPSTREAM_KEEPALIVE:=4}"
+: "${SHOPLAB_THREADS:=16}" "${NGINX_WORKERS:=2}" "${UPSTREAM_KEEPALIVE:=8}"
+: "${LOGIN_RATE:=5r/s}" "${LOGIN_BURST:=10}" "${API_RATE:=200r/s}" "${API_BURST:=400}"
+: "${API_RATE_EXEMPT=127.0.0.1}"
 
 svc_index() { case $1 in users) echo 1;; catalog) echo 2;; inventory) echo 3;; orders) echo 4;; payments) echo 5;; esac; }
 svc_port() { local v; v="$(echo "$1" | tr a-z A-Z)_PORT"; echo "${!v:-$((svc_port_base + $(svc_index "$1")))}"; }
@@ -37,6 +39,8 @@ services() {
 	for s in $SERVICES_ALL; do [ -x "$BUILD/bin/$s" ] && printf '%s ' "$s"; done
 	return 0
 }
+
+envval() { sed -n "s/^$1=//p" "$RUN/shoplab.env" | head -n 1; }
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1" 2>/dev/null)" 2>/dev/null; }
 
@@ -161,6 +165,17 @@ svc_up() {
 	up=$(echo "$s" | tr a-z A-Z)
 	alive "$RUN/$s.pid" && return 0
 	(
+		# A service sees its own secrets only: drop every other one from the environment.
+		local v
+		for v in $(compgen -e); do
+			case $v in SHOPLAB_*PASSWORD|SHOPLAB_*SECRET*|SHOPLAB_*TOKEN) unset "$v";; esac
+		done
+		export "SHOPLAB_DB_${up}_PASSWORD=$(envval "SHOPLAB_DB_${up}_PASSWORD")"
+		export "SHOPLAB_SERVICE_TOKEN=$(envval SHOPLAB_SERVICE_TOKEN)"
+		if [ "$s" = users ]; then
+			export "SHOPLAB_JWT_SECRET=$(envval SHOPLAB_JWT_SECRET)"
+			export "SHOPLAB_ADMIN_PASSWORD=$(envval SHOPLAB_ADMIN_PASSWORD)"
+		fi
 		export SHOPLAB_LISTEN="$SERVICE_ADDR:$(svc_port "$s")"
 		export SHOPLAB_THREADS
 		exec setsid "$BUILD/bin/$s" >> "$RUN/logs/$s.log" 2>&1 < /dev/null
@@ -175,6 +190,9 @@ render() {
 	    -e "s|@NGINX_WORKERS@|$NGINX_WORKERS|g" -e "s|@KEEPALIVE@|$UPSTREAM_KEEPALIVE|g" \
 	    -e "s|@SERVICE_TOKEN@|$SHOPLAB_SERVICE_TOKEN|g" -e "s|@SERVICE_ADDR@|$SERVICE_ADDR|g" \
 	    -e "s|@USER_DIRECTIVE@|$( [ "$(id -u)" -eq 0 ] && echo 'user root;' )|g" \
+	    -e "s|@LOGIN_RATE@|$LOGIN_RATE|g" -e "s|@LOGIN_BURST@|$LOGIN_BURST|g" \
+	    -e "s|@API_RATE@|$API_RATE|g" -e "s|@API_BURST@|$API_BURST|g" \
+	    -e "s|@API_RATE_EXEMPT_GEO@|$(for a in $API_RATE_EXEMPT; do printf '%s 1; ' "$a"; done)|g" \
 	    -e "s|@SVC@|${2:-}|g" -e "s|@SVC_PORT@|${3:-}|g" "$1"
 }
 
@@ -182,7 +200,7 @@ nginx_render() {
 	local c=$RUN/nginx/conf s f
 	umask 077
 	rm -rf "$c"
-	mkdir -p "$c/routes" "$c/internal" "$RUN/nginx/temp" "$RUN/logs"
+	mkdir -p "$c/routes" "$c/internal" "$RUN/nginx/temp" "$RUN/nginx/cache" "$RUN/logs"
 	render "$TOP/nginx/nginx.conf.in" > "$c/nginx.conf"
 	for f in "$TOP"/nginx/*.conf; do render "$f" > "$c/$(basename "$f")"; done
 	: > "$c/upstreams.conf"
@@ -250,7 +268,10 @@ cmd_up() {
 	for s in $(services); do svc_up "$s"; done
 	nginx_up
 	wait_ready
-	[ -x "$TOP/scripts/bootstrap.sh" ] && "$TOP/scripts/bootstrap.sh"
+	if [ ! -f "$RUN/admin-shown" ] && [ -n "$(services | grep -w users)" ]; then
+		echo "admin account: $SHOPLAB_ADMIN_EMAIL / $SHOPLAB_ADMIN_PASSWORD (kept in $RUN/shoplab.env; shown once)"
+		: > "$RUN/admin-shown"
+	fi
 	log "up in $(( ($(date +%s%N) - t0) / 1000000 )) ms: $(services)"
 	echo "shoplab is up: $SHOPLAB_GATEWAY_URL  (internal: $SHOPLAB_GATEWAY_INTERNAL; state in $RUN)"
 }

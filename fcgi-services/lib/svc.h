@@ -112,7 +112,7 @@ struct svc_req;
 typedef int (*svc_handler)(struct svc_req *r);
 
 struct svc_route {
-	const char	*method;	/* "GET", "POST", ... */
+	const char	*method;	/* "GET", "POST", ..., or "*" for any */
 	const char	*pattern;	/* "/api/v1/products/{id}" */
 	svc_handler	 fn;
 };
@@ -126,6 +126,11 @@ struct svc_service {
 	/* Optional: called once after config, before workers start; state is the service's own. */
 	int			(*init)(void *state, const struct svc_config *cfg);
 	void			(*fini)(void *state);
+	/* Dependencies called through the internal gateway (see svc_call), by name. */
+	const char *const	*deps;
+	size_t			 ndeps;
+	/* Optional: run once before serving, with database access (e.g. to bootstrap rows). */
+	int			(*startup)(struct svc_req *r);
 	void			*state;
 };
 
@@ -224,5 +229,24 @@ void svc_log(struct svc_req *r, const char *level, const char *fmt, ...)
 void svc_sha256_hex(const void *data, size_t len, char out[65]);
 
 #include "svc_resilience.h"
+
+/*
+ * Calls dependency dep (one of the service's deps) through the internal gateway with its
+ * deadline, bulkhead, breaker and retries: method base+path, JSON body or NULL, an
+ * Idempotency-Key or NULL, idempotent when repeating is safe without a key. res must be
+ * set up with svc_dep_result_init; the caller frees it. Returns SVC_OK with res filled
+ * (look at res->outcome), or an error for a local failure.
+ */
+int svc_call(struct svc_req *r, const char *dep, const char *method, const char *path,
+	const char *body, const char *idempotency_key, int idempotent,
+	struct svc_dep_result *res);
+
+/*
+ * Runs fn(r, arg) inside a transaction and commits; rolls back and runs it again on a
+ * deadlock, a lock wait timeout or a lost connection while the deadline allows. fn returns
+ * SVC_OK to commit, anything else to roll back (and that is returned). A failed COMMIT is
+ * returned as it is, never retried: the database may have committed it.
+ */
+int svc_db_tx(struct svc_req *r, int (*fn)(struct svc_req *r, void *arg), void *arg);
 
 #endif /* SVC_H */

@@ -544,3 +544,31 @@ svc_db_ping(struct svc_req *r)
 		return svc_db_fail(r, NULL, "ping");
 	return SVC_OK;
 }
+
+int
+svc_db_tx(struct svc_req *r, int (*fn)(struct svc_req *r, void *arg), void *arg)
+{
+	int64_t		delay = 2000, now;
+	uint64_t	rng = (uint64_t)svc_now_us() ^ (uintptr_t)r;
+	int		attempt, rc = SVC_ERR_INTERNAL;
+
+	for (attempt = 0; attempt < 8; attempt++) {
+		if ((rc = svc_db_begin(r)) == SVC_OK) {
+			rc = fn(r, arg);
+			if (rc == SVC_OK) {
+				/* A commit that fails may still have happened: never run it again. */
+				return svc_db_commit(r);
+			}
+			svc_db_rollback(r);
+		}
+		if (rc != SVC_ERR_DB_RETRY && rc != SVC_ERR_DB_UNAVAILABLE)
+			return rc;
+		/* Deadlocks and lost connections are safe to retry: nothing was committed. */
+		now = svc_now_us();
+		delay = svc_backoff_delay(2000, 200000, attempt, r->deadline_us - now, &rng);
+		if (delay == SVC_BACKOFF_NO_TIME || atomic_load(&r->srv->stopping))
+			return rc;
+		svc_sleep_us(NULL, delay);
+	}
+	return rc;
+}

@@ -84,6 +84,8 @@ struct svc_worker {
 	uint64_t		 insert_id;
 	int			 in_tx;
 	char			*body;		/* reused request body buffer */
+	struct svc_dep_caller	 caller;	/* outbound HTTP handle (keep-alive) + rng */
+	int			 caller_ok;
 	size_t			 bodycap;
 };
 
@@ -95,6 +97,8 @@ struct svc_server {
 	struct svc_worker	 *workers;
 	struct svc_metrics	  metrics;
 	const char		**route_names;	/* for metrics and logs */
+	struct svc_dep		 *deps;		/* shared by all workers; each guards itself */
+	size_t			  ndeps;
 	atomic_int		  stopping;
 };
 

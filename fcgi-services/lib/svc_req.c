@@ -564,3 +564,29 @@ svc_query_int_or_reply(struct svc_req *r, const char *name, int64_t min, int64_t
 	*out = v;
 	return SVC_OK;
 }
+
+int
+svc_call(struct svc_req *r, const char *dep, const char *method, const char *path,
+    const char *body, const char *idempotency_key, int idempotent, struct svc_dep_result *res)
+{
+	struct svc_http_call	 call;
+	struct svc_dep		*d;
+
+	if ((d = svc_dep_find(r->srv->deps, r->srv->ndeps, dep)) == NULL || r->w == NULL) {
+		svc_log(r, "error", "svc_call: %s is not a dependency of this service", dep);
+		return SVC_ERR_INTERNAL;
+	}
+	memset(&call, 0, sizeof(call));
+	call.method = method;
+	call.base_url = r->srv->cfg.gateway_internal;
+	call.path = path;
+	call.body = body;
+	call.request_id = r->rid;
+	call.service_token = r->srv->cfg.service_token[0] ? r->srv->cfg.service_token : NULL;
+	call.idempotency_key = idempotency_key;
+	call.idempotent = idempotent;
+	call.deadline_us = r->deadline_us;
+	if (svc_dep_call(d, &r->w->caller, &call, res) != 0)
+		return SVC_ERR_INTERNAL;
+	return SVC_OK;
+}

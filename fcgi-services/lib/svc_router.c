@@ -78,7 +78,7 @@ svc_route_match(const struct svc_route *routes, size_t n, const char *method,
 	for (i = 0; i < n; i++) {
 		if (!svc_route_match_one(routes[i].pattern, path, &tmp))
 			continue;
-		if (strcmp(routes[i].method, method) == 0 ||
+		if (strcmp(routes[i].method, method) == 0 || strcmp(routes[i].method, "*") == 0 ||
 		    (head && strcmp(routes[i].method, "GET") == 0)) {
 			*m = tmp;
 			m->route = (int)i;

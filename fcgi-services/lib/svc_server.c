@@ -133,6 +133,10 @@ svc_builtin(struct svc_req *r, int which)
 			svc_buf_free(&b);
 			return svc_reply_err(r, SVC_ERR_NOMEM);
 		}
+		if (svc_dep_metrics_write(r->srv->deps, r->srv->ndeps, r->srv->svc->name, &b) == -1) {
+			svc_buf_free(&b);
+			return svc_reply_err(r, SVC_ERR_NOMEM);
+		}
 		rc = svc_reply_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data,
 		    b.len);
 		svc_buf_free(&b);
@@ -338,7 +342,10 @@ svc_worker_main(void *arg)
 		svc_serve_conn(w, ev.data.fd);
 	}
 	FCGX_Free(&w->fcgx, 0);
+	if (w->caller_ok)
+		svc_dep_caller_free(&w->caller);
 	svc_db_close(w);
+	free(w->stmts);
 	mysql_thread_end();
 	return NULL;
 }
@@ -369,6 +376,37 @@ svc_shutdown(struct svc_server *srv)
 	if (left > 0)
 		svc_log(NULL, "warn", "%zu workers still busy after %lld ms; exiting anyway",
 		    left, srv->cfg.shutdown_grace_ms);
+}
+
+/* Runs the service's startup task on a worker of its own, retrying while MariaDB comes up. */
+static int
+svc_startup(struct svc_server *srv)
+{
+	struct svc_worker	w;
+	struct svc_req		r;
+	int			attempt, rc = SVC_OK;
+
+	if (srv->svc->startup == NULL)
+		return 0;
+	memset(&w, 0, sizeof(w));
+	w.srv = srv;
+	memset(&r, 0, sizeof(r));
+	r.w = &w;
+	r.srv = srv;
+	r.method = "STARTUP";
+	r.path = "/";
+	snprintf(r.rid, sizeof(r.rid), "startup");
+	for (attempt = 0; attempt < 100; attempt++) {
+		if ((rc = srv->svc->startup(&r)) != SVC_ERR_DB_UNAVAILABLE)
+			break;
+		usleep(100000);
+	}
+	svc_db_close(&w);
+	free(w.stmts);
+	free(w.body);
+	if (rc != SVC_OK)
+		svc_log(NULL, "error", "startup task failed: %s", svc_err_name(rc));
+	return rc == SVC_OK ? 0 : -1;
 }
 
 static int
@@ -415,7 +453,7 @@ svc_main(int argc, char **argv, const struct svc_service *svc)
 	sigset_t		 set;
 	char			 err[256];
 	size_t			 i;
-	int			 sig, status = 1, curl_ok = 0, state_ok = 0;
+	int			 sig, status = 1, curl_ok = 0, state_ok = 0, running = 0;
 
 	if (argc > 1) {
 		svc_usage(argv[0]);
@@ -460,6 +498,13 @@ svc_main(int argc, char **argv, const struct svc_service *svc)
 		goto out_mysql;
 	}
 	curl_ok = 1;
+	if (svc->ndeps > 0 && (srv.deps = svc_dep_array_new(svc->deps, svc->ndeps,
+	    &svc_clock_system, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "%s: %s\n", svc->name, err);
+		status = 2;
+		goto out_mysql;
+	}
+	srv.ndeps = srv.deps != NULL ? svc->ndeps : 0;
 	if (svc->init != NULL) {
 		if (svc->init(svc->state, &srv.cfg) != 0) {
 			fprintf(stderr, "%s: initialisation failed\n", svc->name);
@@ -467,6 +512,8 @@ svc_main(int argc, char **argv, const struct svc_service *svc)
 		}
 		state_ok = 1;
 	}
+	if (svc_startup(&srv) == -1)
+		goto out_mysql;
 	if (FCGX_Init() != 0) {
 		fprintf(stderr, "%s: FCGX_Init failed\n", svc->name);
 		goto out_mysql;
@@ -499,6 +546,12 @@ svc_main(int argc, char **argv, const struct svc_service *svc)
 
 		w->srv = &srv;
 		w->idx = i;
+		if (svc_dep_caller_init(&w->caller, (uint64_t)svc_wall_us() ^
+		    ((uint64_t)i + 1) * 0x9e3779b97f4a7c15ULL) != 0) {
+			fprintf(stderr, "%s: cannot set up the HTTP client\n", svc->name);
+			goto out_stop;
+		}
+		w->caller_ok = 1;
 		/* No listening socket of its own: libfcgi never accepts by itself. */
 		if (FCGX_InitRequest(&w->fcgx, -1, 0) != 0)
 			goto out_stop;
@@ -519,12 +572,15 @@ svc_main(int argc, char **argv, const struct svc_service *svc)
 	status = 0;
 out_stop:
 	svc_shutdown(&srv);
-	/* Workers still running own their memory: leave it to the exit. */
-	for (i = 0; i < (size_t)srv.cfg.threads && srv.workers[i].started == 0; i++)
-		;
-	if (i == (size_t)srv.cfg.threads) {
-		for (i = 0; i < (size_t)srv.cfg.threads; i++)
+	/* Workers still running own their memory, and use the deps: leave both to the exit. */
+	for (i = 0; i < (size_t)srv.cfg.threads; i++)
+		running += srv.workers[i].started;
+	if (!running) {
+		for (i = 0; i < (size_t)srv.cfg.threads; i++) {
+			if (srv.workers[i].caller_ok && srv.workers[i].tid == 0)
+				svc_dep_caller_free(&srv.workers[i].caller);
 			free(srv.workers[i].body);
+		}
 		free(srv.workers);
 	}
 out_close:
@@ -534,6 +590,8 @@ out_close:
 	if (strncmp(srv.cfg.listen, "unix:", 5) == 0)
 		unlink(srv.cfg.listen + 5);
 out_mysql:
+	if (srv.deps != NULL && !running)
+		svc_dep_array_free(srv.deps, srv.ndeps);
 	if (state_ok && svc->fini != NULL)
 		svc->fini(svc->state);
 	if (curl_ok)

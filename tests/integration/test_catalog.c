@@ -17,6 +17,26 @@ get_ok(const char *path, struct it_resp *r)
 	assert_non_null(r->json);
 }
 
+/* An "Authorization: Bearer ..." header line for the admin that make up creates. */
+static const char *const *
+admin_auth(void)
+{
+	static char		 line[2048];
+	static const char	*hdrs[2] = { line, NULL };
+	char			 body[512];
+	struct it_resp		 r;
+
+	if (line[0] != '\0')
+		return hdrs;
+	snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"%s\"}",
+	    it_env("SHOPLAB_ADMIN_EMAIL"), it_env("SHOPLAB_ADMIN_PASSWORD"));
+	assert_int_equal(it_request("POST", it_gateway(), "/api/v1/auth/login", NULL, body, &r), 0);
+	assert_int_equal(r.status, 200);
+	snprintf(line, sizeof(line), "Authorization: Bearer %s", it_str(&r, "token"));
+	it_resp_free(&r);
+	return hdrs;
+}
+
 static void
 test_list_default_page(void **state)
 {
@@ -208,7 +228,13 @@ test_unknown_route_and_method(void **state)
 	assert_int_equal(it_request("GET", it_gateway(), "/api/v1/products/1/x", NULL, NULL, &r), 0);
 	it_assert_error(&r, 404, "not_found");
 	it_resp_free(&r);
+	/* Writes need a verified user before they reach the service... */
 	assert_int_equal(it_request("DELETE", it_gateway(), "/api/v1/products/1", NULL, NULL, &r), 0);
+	it_assert_error(&r, 401, "unauthorized");
+	it_resp_free(&r);
+	/* ...which then says which methods there are. */
+	assert_int_equal(it_request("DELETE", it_gateway(), "/api/v1/products/1", admin_auth(),
+	    NULL, &r), 0);
 	it_assert_error(&r, 405, "method_not_allowed");
 	assert_true(it_header(&r, "Allow", allow, sizeof(allow)));
 	assert_string_equal(allow, "GET");

@@ -9,6 +9,7 @@ static const struct svc_route routes[] = {
 	{ "GET",  "/api/v1/products/{id}",		h },
 	{ "PUT",  "/api/v1/inventory/{product_id}",	h },
 	{ "GET",  "/api/v1/orders/{id}/items/{item}",	h },
+	{ "*",    "/auth/verify",			h },
 };
 #define NR (sizeof(routes) / sizeof(routes[0]))
 
@@ -35,6 +36,19 @@ test_exact_and_args(void **state)
 	assert_int_equal(m.nargs, 2);
 	assert_string_equal(m.args[0].value, "5");
 	assert_string_equal(m.args[1].value, "x-9");
+}
+
+static void
+test_any_method(void **state)
+{
+	struct svc_match m;
+	char allow[64];
+
+	(void)state;
+	assert_int_equal(svc_route_match(routes, NR, "POST", "/auth/verify", &m, allow,
+	    sizeof(allow)), 5);
+	assert_int_equal(svc_route_match(routes, NR, "DELETE", "/auth/verify", &m, allow,
+	    sizeof(allow)), 5);
 }
 
 static void
@@ -118,6 +132,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_exact_and_args),
 		cmocka_unit_test(test_head_is_get),
+		cmocka_unit_test(test_any_method),
 		cmocka_unit_test(test_not_found),
 		cmocka_unit_test(test_method_not_allowed_lists_allow),
 		cmocka_unit_test(test_segment_too_long),

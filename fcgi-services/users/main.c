@@ -1,0 +1,79 @@
+/* main.c - the users service: registration, login, the caller's account, token checks */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "users.h"
+
+static const struct svc_route users_routes[] = {
+	{ "POST", "/api/v1/users",	users_register },
+	{ "POST", "/api/v1/auth/login",	users_login },
+	{ "GET",  "/api/v1/users/me",	users_me },
+	/* nginx's auth subrequest keeps the method of the request it guards. */
+	{ "*",    "/auth/verify",	users_verify },
+};
+
+#define USERS_OFF(f) offsetof(struct users_state, f)
+
+static const struct svc_conf_def users_conf[] = {
+	{ "SHOPLAB_JWT_SECRET",		SVC_CONF_STR, NULL,   0, USERS_SECRET_MAX, USERS_OFF(jwt_secret) },
+	{ "SHOPLAB_TOKEN_TTL",		SVC_CONF_INT, "3600", 60, 86400 * 30,	USERS_OFF(token_ttl) },
+	{ "SHOPLAB_VERIFY_CACHE",	SVC_CONF_INT, "30",   0, 3600,		USERS_OFF(verify_cache) },
+	{ "SHOPLAB_KDF_COST",		SVC_CONF_INT, "5",    1, 11,		USERS_OFF(kdf_cost) },
+	{ "SHOPLAB_ADMIN_EMAIL",	SVC_CONF_STR, "",     0, 1024,		USERS_OFF(admin_email) },
+	{ "SHOPLAB_ADMIN_PASSWORD",	SVC_CONF_STR, "",     0, USERS_PASSWORD_MAX, USERS_OFF(admin_password) },
+};
+
+static int
+users_init(void *state, const struct svc_config *cfg)
+{
+	struct users_state	*st = state;
+	char			 err[256];
+
+	(void)cfg;
+	if (svc_conf_load_scoped(users_conf, sizeof(users_conf) / sizeof(users_conf[0]),
+	    "users", st, err, sizeof(err)) == -1) {
+		fprintf(stderr, "users: %s\n", err);
+		return -1;
+	}
+	if (strlen(st->jwt_secret) < 32) {
+		fprintf(stderr, "users: SHOPLAB_JWT_SECRET must be at least 32 bytes\n");
+		return -1;
+	}
+	if (users_hash_password("not a real password", st->kdf_cost, st->dummy_hash,
+	    sizeof(st->dummy_hash)) == -1) {
+		fprintf(stderr, "users: the KDF is not available\n");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+users_fini(void *state)
+{
+	struct users_state *st = state;
+
+	free(st->jwt_secret);
+	free(st->admin_email);
+	free(st->admin_password);
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct users_state state;
+	static const struct svc_service svc = {
+		.name = "users",
+		.routes = users_routes,
+		.nroutes = sizeof(users_routes) / sizeof(users_routes[0]),
+		.stmts = users_stmts,
+		.nstmts = USERS_NSTMTS,
+		.init = users_init,
+		.fini = users_fini,
+		.startup = users_startup,
+		.state = &state,
+	};
+
+	return svc_main(argc, argv, &svc);
+}

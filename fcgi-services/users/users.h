@@ -1,0 +1,81 @@
+/* users.h - the users service: accounts, password hashing, signed tokens and their check */
+#ifndef USERS_H
+#define USERS_H
+
+#include <stdint.h>
+
+#include "svc.h"
+
+enum users_stmt {
+	USERS_INSERT,
+	USERS_BY_EMAIL,
+	USERS_BY_ID,
+	USERS_ADMIN_UPSERT,
+	USERS_NSTMTS
+};
+
+extern const char *const users_stmts[USERS_NSTMTS];
+
+#define USERS_EMAIL_MAX		254
+#define USERS_NAME_MAX		100
+#define USERS_PASSWORD_MIN	8	/* characters */
+#define USERS_PASSWORD_MAX	256	/* bytes: bounds the work a login can ask of the KDF */
+#define USERS_TOKEN_MAX		4096
+#define USERS_SECRET_MAX	256
+
+/* The service's own state: read once at start, then read-only. */
+struct users_state {
+	char		*jwt_secret;
+	long long	 token_ttl;	/* seconds */
+	long long	 verify_cache;	/* seconds the gateway may cache a verify answer */
+	long long	 kdf_cost;	/* yescrypt cost factor */
+	char		*admin_email;
+	char		*admin_password;
+	char		 dummy_hash[128];	/* verified against when the email is unknown */
+};
+
+int users_register(struct svc_req *r);
+int users_me(struct svc_req *r);
+int users_login(struct svc_req *r);
+int users_verify(struct svc_req *r);
+int users_startup(struct svc_req *r);
+
+/* Lower-cases and trims email into out; -1 when it is not a plausible address. */
+int users_email_normalize(const char *email, char *out, size_t outlen);
+/* Number of UTF-8 characters in s (its bytes are valid UTF-8: json-c checked them). */
+size_t users_utf8_len(const char *s);
+
+/* Hashes password with yescrypt at cost into out; -1 on failure. */
+int users_hash_password(const char *password, long long cost, char *out, size_t outlen);
+/* 1 when password matches hash, 0 when not (constant-time compare). */
+int users_check_password(const char *password, const char *hash);
+
+/* A token's claims. */
+struct users_claims {
+	int64_t	sub;
+	char	role[16];
+	int64_t	iat;
+	int64_t	nbf;
+	int64_t	exp;
+};
+
+/* Signs claims as an HS256 JWT into out; -1 if it does not fit. */
+int users_jwt_sign(const struct users_claims *c, const char *secret, char *out,
+	size_t outlen);
+
+enum users_jwt_err {
+	USERS_JWT_OK = 0,
+	USERS_JWT_MALFORMED,	/* not three base64url parts of JSON */
+	USERS_JWT_ALG,		/* alg is not HS256 (none included) */
+	USERS_JWT_SIGNATURE,	/* wrong signature */
+	USERS_JWT_EXPIRED,	/* now >= exp */
+	USERS_JWT_NOT_YET,	/* now < nbf */
+	USERS_JWT_CLAIMS,	/* sub, role or exp missing or of the wrong type */
+};
+
+/* Verifies token at time now (Unix seconds); fills c on success. */
+enum users_jwt_err users_jwt_verify(const char *token, const char *secret, int64_t now,
+	struct users_claims *c);
+const char *users_jwt_strerror(enum users_jwt_err e);
+
+#endif /* USERS_H */

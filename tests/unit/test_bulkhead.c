@@ -1,0 +1,75 @@
+/* test_bulkhead.c - the bulkhead admits up to its cap, rejects past it, admits again after a leave */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "svc.h"
+
+static void
+test_rejects_past_cap(void **state)
+{
+	struct svc_bulkhead	h;
+	int			i;
+
+	(void)state;
+	svc_bulkhead_init(&h, 1, 4);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(svc_bulkhead_enter(&h), 0);
+	assert_int_equal(atomic_load(&h.inuse), 4);
+	assert_int_equal(svc_bulkhead_enter(&h), -1);
+	assert_int_equal(svc_bulkhead_enter(&h), -1);
+	assert_int_equal(atomic_load(&h.rejections), 2);
+	assert_int_equal(atomic_load(&h.inuse), 4);
+	svc_bulkhead_leave(&h);
+	assert_int_equal(svc_bulkhead_enter(&h), 0);
+	assert_int_equal(svc_bulkhead_enter(&h), -1);
+	for (i = 0; i < 4; i++)
+		svc_bulkhead_leave(&h);
+	assert_int_equal(atomic_load(&h.inuse), 0);
+	assert_int_equal(atomic_load(&h.rejections), 3);
+}
+
+static void
+test_cap_of_one(void **state)
+{
+	struct svc_bulkhead h;
+
+	(void)state;
+	svc_bulkhead_init(&h, 1, 1);
+	assert_int_equal(svc_bulkhead_enter(&h), 0);
+	assert_int_equal(svc_bulkhead_enter(&h), -1);
+	svc_bulkhead_leave(&h);
+	assert_int_equal(svc_bulkhead_enter(&h), 0);
+	svc_bulkhead_leave(&h);
+}
+
+static void
+test_disabled_admits_everything(void **state)
+{
+	struct svc_bulkhead	h;
+	int			i;
+
+	(void)state;
+	svc_bulkhead_init(&h, 0, 1);
+	for (i = 0; i < 100; i++)
+		assert_int_equal(svc_bulkhead_enter(&h), 0);
+	for (i = 0; i < 100; i++)
+		svc_bulkhead_leave(&h);
+	assert_int_equal(atomic_load(&h.inuse), 0);
+	assert_int_equal(atomic_load(&h.rejections), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rejects_past_cap),
+		cmocka_unit_test(test_cap_of_one),
+		cmocka_unit_test(test_disabled_admits_everything),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,244 @@
+/* test_retry.c - backoff with full jitter stays in its bounds and the deadline; the retry budget */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "svc.h"
+
+static int64_t
+fake_now(void *ctx)
+{
+	return *(int64_t *)ctx;
+}
+
+static void
+test_backoff_within_bounds_and_jittered(void **state)
+{
+	const int64_t	base = 10000, cap = 300000;
+	uint64_t	rng = 42;
+	int		k, i;
+
+	(void)state;
+	for (k = 0; k < 10; k++) {
+		int64_t ceiling = base << k < cap ? base << k : cap;
+		int64_t lo = INT64_MAX, hi = -1, sum = 0;
+
+		for (i = 0; i < 5000; i++) {
+			int64_t d = svc_backoff_delay(base, cap, k, INT64_MAX, &rng);
+
+			assert_true(d >= 0 && d <= ceiling);
+			lo = d < lo ? d : lo;
+			hi = d > hi ? d : hi;
+			sum += d;
+		}
+		/* Full jitter: draws spread over the whole range, centred on its middle. */
+		assert_true(lo < ceiling / 20);
+		assert_true(hi > ceiling - ceiling / 20);
+		assert_true(sum / 5000 > ceiling * 2 / 5 && sum / 5000 < ceiling * 3 / 5);
+	}
+}
+
+static void
+test_backoff_huge_attempt_is_capped(void **state)
+{
+	uint64_t	rng = 7;
+	int		i;
+
+	(void)state;
+	for (i = 0; i < 1000; i++) {
+		int64_t d = svc_backoff_delay(1000, 50000, 40 + i % 100, INT64_MAX, &rng);
+
+		assert_true(d >= 0 && d <= 50000);
+	}
+}
+
+static void
+test_backoff_never_past_deadline(void **state)
+{
+	uint64_t	rng = 1;
+	int		i, none = 0, some = 0;
+
+	(void)state;
+	assert_int_equal(svc_backoff_delay(1000, 1000, 0, 0, &rng), SVC_BACKOFF_NO_TIME);
+	assert_int_equal(svc_backoff_delay(1000, 1000, 0, -5, &rng), SVC_BACKOFF_NO_TIME);
+	for (i = 0; i < 5000; i++) {
+		int64_t d = svc_backoff_delay(100000, 100000, 3, 30000, &rng);
+
+		if (d == SVC_BACKOFF_NO_TIME)
+			none++;
+		else {
+			assert_true(d >= 0 && d < 30000);
+			some++;
+		}
+	}
+	/* About 30% of draws fit in the 30 ms left, the rest say there is no time. */
+	assert_true(some > 1000 && none > 2500);
+	/* A sleep of exactly the time left is refused too: it would leave none for the call. */
+	some = none = 0;
+	for (i = 0; i < 200; i++) {
+		int64_t d = svc_backoff_delay(1, 1, 0, 1, &rng);
+
+		assert_true(d == 0 || d == SVC_BACKOFF_NO_TIME);
+		some += d == 0;
+		none += d == SVC_BACKOFF_NO_TIME;
+	}
+	assert_true(some > 0 && none > 0);
+}
+
+static void
+test_backoff_same_seed_same_draws(void **state)
+{
+	uint64_t	a = 99, b = 99, c = 100;
+	int		i, differ = 0;
+
+	(void)state;
+	for (i = 0; i < 100; i++) {
+		int64_t x = svc_backoff_delay(1000, 1000000, 5, INT64_MAX, &a);
+		int64_t y = svc_backoff_delay(1000, 1000000, 5, INT64_MAX, &b);
+		int64_t z = svc_backoff_delay(1000, 1000000, 5, INT64_MAX, &c);
+
+		assert_int_equal(x, y);
+		differ += x != z;
+	}
+	assert_true(differ > 90);
+}
+
+struct bfix {
+	int64_t			now;
+	struct svc_clock	clock;
+	struct svc_budget	bg;
+};
+
+static void
+bfix_init(struct bfix *f, double ratio, int min_per_sec, int cap)
+{
+	struct svc_budget_conf	c = { .enabled = 1, .ratio = ratio, .min_per_sec = min_per_sec,
+	    .cap = cap };
+	char			err[128];
+
+	f->now = 5000000;
+	f->clock.now_us = fake_now;
+	f->clock.ctx = &f->now;
+	assert_int_equal(svc_budget_init(&f->bg, &c, &f->clock, err, sizeof(err)), 0);
+}
+
+static void
+test_budget_starts_with_one_second_floor_then_exhausts(void **state)
+{
+	struct bfix	f;
+	int		i;
+
+	(void)state;
+	bfix_init(&f, 0.1, 3, 10);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(svc_budget_withdraw(&f.bg), 0);
+	assert_int_equal(svc_budget_withdraw(&f.bg), -1);
+	assert_int_equal(svc_budget_withdraw(&f.bg), -1);
+	assert_int_equal(atomic_load(&f.bg.exhausted), 2);
+	svc_budget_free(&f.bg);
+}
+
+static void
+test_budget_deposits_refill(void **state)
+{
+	struct bfix	f;
+	int		i;
+
+	(void)state;
+	bfix_init(&f, 0.1, 0, 10);
+	assert_int_equal(svc_budget_withdraw(&f.bg), -1);
+	/* Nine first calls are 0.9 of a token: not enough. The tenth makes one. */
+	for (i = 0; i < 9; i++)
+		svc_budget_deposit(&f.bg);
+	assert_int_equal(svc_budget_withdraw(&f.bg), -1);
+	svc_budget_deposit(&f.bg);
+	assert_int_equal(svc_budget_withdraw(&f.bg), 0);
+	assert_int_equal(svc_budget_withdraw(&f.bg), -1);
+	/* Capped: a thousand calls buy ten retries, not a hundred. */
+	for (i = 0; i < 1000; i++)
+		svc_budget_deposit(&f.bg);
+	for (i = 0; i < 10; i++)
+		assert_int_equal(svc_budget_withdraw(&f.bg), 0);
+	assert_int_equal(svc_budget_withdraw(&f.bg), -1);
+	assert_int_equal(atomic_load(&f.bg.exhausted), 4);
+	svc_budget_free(&f.bg);
+}
+
+static void
+test_budget_floor_refills_with_time(void **state)
+{
+	struct bfix	f;
+	int		i;
+
+	(void)state;
+	bfix_init(&f, 0.0, 4, 8);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(svc_budget_withdraw(&f.bg), 0);
+	assert_int_equal(svc_budget_withdraw(&f.bg), -1);
+	/* 4 per second: one token every 250 ms, to the microsecond. */
+	f.now += 249999;
+	assert_int_equal(svc_budget_withdraw(&f.bg), -1);
+	f.now += 1;
+	assert_int_equal(svc_budget_withdraw(&f.bg), 0);
+	assert_int_equal(svc_budget_withdraw(&f.bg), -1);
+	/* A long quiet spell fills it to the cap and no further. */
+	f.now += 3600LL * 1000000;
+	assert_true(svc_budget_tokens(&f.bg) == 8.0);
+	for (i = 0; i < 8; i++)
+		assert_int_equal(svc_budget_withdraw(&f.bg), 0);
+	assert_int_equal(svc_budget_withdraw(&f.bg), -1);
+	svc_budget_free(&f.bg);
+}
+
+static void
+test_budget_disabled_allows_all(void **state)
+{
+	struct svc_budget_conf	c = { .enabled = 0, .ratio = 0.1, .min_per_sec = 0, .cap = 1 };
+	struct svc_budget	bg;
+	char			err[128];
+	int			i;
+
+	(void)state;
+	assert_int_equal(svc_budget_init(&bg, &c, &svc_clock_system, err, sizeof(err)), 0);
+	for (i = 0; i < 100; i++)
+		assert_int_equal(svc_budget_withdraw(&bg), 0);
+	assert_int_equal(atomic_load(&bg.exhausted), 0);
+	svc_budget_free(&bg);
+}
+
+static void
+test_budget_bad_conf(void **state)
+{
+	struct svc_budget_conf	c = { .enabled = 1, .ratio = 1.5, .min_per_sec = 0, .cap = 1 };
+	struct svc_budget	bg;
+	char			err[128];
+
+	(void)state;
+	assert_int_equal(svc_budget_init(&bg, &c, &svc_clock_system, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "ratio"));
+	c.ratio = 0.1;
+	c.cap = 0;
+	assert_int_equal(svc_budget_init(&bg, &c, &svc_clock_system, err, sizeof(err)), -1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_backoff_within_bounds_and_jittered),
+		cmocka_unit_test(test_backoff_huge_attempt_is_capped),
+		cmocka_unit_test(test_backoff_never_past_deadline),
+		cmocka_unit_test(test_backoff_same_seed_same_draws),
+		cmocka_unit_test(test_budget_starts_with_one_second_floor_then_exhausts),
+		cmocka_unit_test(test_budget_deposits_refill),
+		cmocka_unit_test(test_budget_floor_refills_with_time),
+		cmocka_unit_test(test_budget_disabled_allows_all),
+		cmocka_unit_test(test_budget_bad_conf),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
