@@ -22,6 +22,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The login limit would measure nginx's limit_req, not the service.
+export LOGIN_RATE=100000r/s LOGIN_BURST=100000
 t0=$(date +%s%N)
 "$TOP/scripts/stack.sh" up >/dev/null 2>&1 || { echo "bench: the stack did not start"; exit 0; }
 up_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
@@ -74,3 +76,31 @@ awk -v a="$R_catalog_get_random" -v b="$R_static_nginx" -v c="$R_catalog_list_pa
 	}
 }'
 echo "catalog RSS after load: ${rss:-?} kB"
+
+# Authentication: a verified request beside an anonymous one, with and without the cache.
+if [ -x "$BUILD/bin/users" ]; then
+	G=$SHOPLAB_GATEWAY_URL
+	curl -s -o /dev/null -XPOST "$G/api/v1/users" -H 'Content-Type: application/json' \
+		-d '{"email":"bench@example.com","password":"bench-password","name":"Bench"}'
+	token=$(curl -s -XPOST "$G/api/v1/auth/login" -H 'Content-Type: application/json' \
+		-d '{"email":"bench@example.com","password":"bench-password"}' | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
+	cat > "$tmp/me.lua" <<LUA
+wrk.headers["Authorization"] = "Bearer $token"
+LUA
+	run anon_product_get "$G/" "$tmp/random-product.lua"
+	run auth_me_cached "$G/api/v1/users/me" "$tmp/me.lua"
+	# The same with the verify cache off: restart users with SHOPLAB_VERIFY_CACHE=0.
+	kill "$(cat "$SHOPLAB_RUN/users.pid")"; sleep 0.5
+	SHOPLAB_VERIFY_CACHE=0 "$TOP/scripts/stack.sh" up >/dev/null 2>&1
+	run auth_me_uncached "$G/api/v1/users/me" "$tmp/me.lua"
+	cat > "$tmp/login.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"email":"bench@example.com","password":"bench-password"}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+	run login "$G/api/v1/auth/login" "$tmp/login.lua"
+	awk -v a="$R_auth_me_cached" -v u="$R_auth_me_uncached" -v n="$R_anon_product_get" 'BEGIN {
+		if (n > 0) printf "ratio authenticated /users/me / anonymous /products/{id}: cached %.2f, uncached %.2f\n", a / n, u / n;
+	}'
+	echo "login is slow on purpose: yescrypt cost ${SHOPLAB_KDF_COST:-5} (SHOPLAB_KDF_COST)"
+fi

@@ -27,13 +27,13 @@ summary() {
 
 unit_tests() { find "$BUILD/tests/unit" "$BUILD/tests/sim" -type f -name 'test_*' -perm -u+x 2>/dev/null | sort; }
 
-# A base port with 20 free ports above it, in a range no default uses.
+# A base port with 60 free ports above it (services +11.., proxies +30..), away from defaults.
 free_port_base() {
 	local base p busy
 	for _ in $(seq 1 50); do
 		base=$(( (RANDOM % 400) * 100 + 20000 ))
 		busy=0
-		for p in $(seq "$base" $((base + 19))); do
+		for p in $(seq "$base" $((base + 59))); do
 			if ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then busy=1; break; fi
 		done
 		[ "$busy" -eq 0 ] && { echo "$base"; return 0; }
@@ -60,6 +60,8 @@ integration)
 	export SHOPLAB_THREADS=${SHOPLAB_TEST_THREADS:-4}
 	# Fast password hashing and a login limit that the suites can live with (one test trips it).
 	export SHOPLAB_KDF_COST=1 LOGIN_RATE=20r/s LOGIN_BURST=40
+	# Checkouts give up sooner and recovery takes over sooner, so fault tests stay short.
+	export SHOPLAB_ORDERS_REQUEST_DEADLINE_MS=4000 SHOPLAB_DEP_TIMEOUT_MS=1000 SHOPLAB_ORDERS_LEASE_MS=1000
 	teardown() {
 		"$TOP/scripts/stack.sh" down >/dev/null 2>&1 || true
 		if [ "$fail" -ne 0 ] || [ -n "${KEEP_TEST_LOGS:-}" ]; then

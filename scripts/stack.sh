@@ -27,6 +27,14 @@ fi
 : "${LOGIN_RATE:=5r/s}" "${LOGIN_BURST:=10}" "${API_RATE:=200r/s}" "${API_BURST:=400}"
 : "${API_RATE_EXEMPT=127.0.0.1}"
 
+# With SHOPLAB_PROXY=1 the sim proxy sits on every arrow: nginx -> service (gateway-<svc>),
+# service -> MariaDB (<svc>-db) and orders -> internal gateway (orders-internal).
+: "${SHOPLAB_PROXY:=0}" "${SHOPLAB_PROXY_SEED:=1}"
+proxy_port_base=$((svc_port_base + 20))
+proxy_svc_port() { echo $((proxy_port_base + $(svc_index "$1"))); }
+proxy_db_port() { echo $((proxy_port_base + 10 + $(svc_index "$1"))); }
+proxy_internal_port() { echo $((proxy_port_base + 20)); }
+
 svc_index() { case $1 in users) echo 1;; catalog) echo 2;; inventory) echo 3;; orders) echo 4;; payments) echo 5;; esac; }
 svc_port() { local v; v="$(echo "$1" | tr a-z A-Z)_PORT"; echo "${!v:-$((svc_port_base + $(svc_index "$1")))}"; }
 
@@ -42,7 +50,16 @@ services() {
 
 envval() { sed -n "s/^$1=//p" "$RUN/shoplab.env" | head -n 1; }
 
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1" 2>/dev/null)" 2>/dev/null; }
+# A process is alive when its pid answers and it is not a zombie waiting to be reaped
+# (a kill -9'd service stays one until init collects it).
+alive() {
+	local pid state
+	[ -f "$1" ] || return 1
+	pid=$(cat "$1" 2>/dev/null) || return 1
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+	state=$(sed -n 's/^[0-9]* (.*) \([A-Z]\).*/\1/p' "/proc/$pid/stat" 2>/dev/null)
+	[ "$state" != Z ]
+}
 
 secret() { od -An -tx1 -N"${1:-24}" /dev/urandom | tr -d ' \n'; }
 
@@ -54,7 +71,7 @@ write_env() {
 	declare -A keep=()
 	if [ -f "$f" ]; then
 		while IFS='=' read -r k v; do
-			case $k in *PASSWORD|*TOKEN|*SECRET*) keep[$k]=$v;; esac
+			case $k in *PASSWORD|*TOKEN|*SECRET*|*_KEY) keep[$k]=$v;; esac
 		done < "$f"
 	fi
 	get() { local k=$1; if [ -n "${keep[$k]:-}" ]; then echo "${keep[$k]}"; else secret "${2:-24}"; fi; }
@@ -66,6 +83,8 @@ write_env() {
 		echo "SHOPLAB_GATEWAY_PORT=$GATEWAY_PORT"
 		echo "SHOPLAB_INTERNAL_PORT=$INTERNAL_PORT"
 		echo "SHOPLAB_PROXY_API_PORT=$PROXY_API_PORT"
+		echo "SHOPLAB_PROXY_API=http://127.0.0.1:$PROXY_API_PORT"
+		echo "SHOPLAB_PROXY=$SHOPLAB_PROXY"
 		echo "SHOPLAB_DB_HOST=$DB_ADDR"
 		echo "SHOPLAB_DB_PORT=$DB_PORT"
 		echo "SHOPLAB_DB_SOCKET_PATH=$RUN/mariadb/mariadb.sock"
@@ -77,6 +96,7 @@ write_env() {
 		done
 		echo "SHOPLAB_SERVICE_TOKEN=$(get SHOPLAB_SERVICE_TOKEN 32)"
 		echo "SHOPLAB_JWT_SECRET=$(get SHOPLAB_JWT_SECRET 32)"
+		echo "SHOPLAB_CARD_KEY=$(get SHOPLAB_CARD_KEY 32)"
 		echo "SHOPLAB_ADMIN_EMAIL=admin@shoplab.test"
 		echo "SHOPLAB_ADMIN_PASSWORD=$(get SHOPLAB_ADMIN_PASSWORD 12)"
 	} > "$f.tmp"
@@ -118,6 +138,7 @@ db_up() {
 	innodb_flush_log_at_trx_commit=2
 	innodb_lock_wait_timeout=5
 	max_allowed_packet=16M
+	default-time-zone='+00:00'
 	CNF
 	if [ ! -d "$d/data/mysql" ]; then
 		log "initialising MariaDB in $d/data"
@@ -168,19 +189,58 @@ svc_up() {
 		# A service sees its own secrets only: drop every other one from the environment.
 		local v
 		for v in $(compgen -e); do
-			case $v in SHOPLAB_*PASSWORD|SHOPLAB_*SECRET*|SHOPLAB_*TOKEN) unset "$v";; esac
+			case $v in SHOPLAB_*PASSWORD|SHOPLAB_*SECRET*|SHOPLAB_*TOKEN|SHOPLAB_*_KEY) unset "$v";; esac
 		done
 		export "SHOPLAB_DB_${up}_PASSWORD=$(envval "SHOPLAB_DB_${up}_PASSWORD")"
 		export "SHOPLAB_SERVICE_TOKEN=$(envval SHOPLAB_SERVICE_TOKEN)"
+		if [ "$s" = orders ]; then
+			export "SHOPLAB_CARD_KEY=$(envval SHOPLAB_CARD_KEY)"
+		fi
 		if [ "$s" = users ]; then
 			export "SHOPLAB_JWT_SECRET=$(envval SHOPLAB_JWT_SECRET)"
 			export "SHOPLAB_ADMIN_PASSWORD=$(envval SHOPLAB_ADMIN_PASSWORD)"
 		fi
 		export SHOPLAB_LISTEN="$SERVICE_ADDR:$(svc_port "$s")"
 		export SHOPLAB_THREADS
+		if [ "$SHOPLAB_PROXY" = 1 ]; then
+			export "SHOPLAB_${up}_DB_HOST=127.0.0.1" "SHOPLAB_${up}_DB_PORT=$(proxy_db_port "$s")"
+			[ "$s" = orders ] && export "SHOPLAB_GATEWAY_INTERNAL=http://127.0.0.1:$(proxy_internal_port)"
+		fi
 		exec setsid "$BUILD/bin/$s" >> "$RUN/logs/$s.log" 2>&1 < /dev/null
 	) &
 	echo $! > "$RUN/$s.pid"
+}
+
+# ---------------------------------------------------------------- sim proxy
+proxy_up() {
+	local s first=1 i
+	[ "$SHOPLAB_PROXY" = 1 ] || return 0
+	alive "$RUN/sim.pid" && return 0
+	[ -x "$BUILD/bin/sim" ] || die "SHOPLAB_PROXY=1 needs build/bin/sim (run make)"
+	{
+		printf '['
+		for s in $(services); do
+			[ $first = 1 ] || printf ','
+			first=0
+			printf '{"name":"gateway-%s","listen":"127.0.0.1:%s","upstream":"%s:%s","enabled":true},' \
+				"$s" "$(proxy_svc_port "$s")" "$SERVICE_ADDR" "$(svc_port "$s")"
+			printf '{"name":"%s-db","listen":"127.0.0.1:%s","upstream":"%s:%s","enabled":true}' \
+				"$s" "$(proxy_db_port "$s")" "$DB_ADDR" "$DB_PORT"
+		done
+		printf ',{"name":"orders-internal","listen":"127.0.0.1:%s","upstream":"127.0.0.1:%s","enabled":true}]\n' \
+			"$(proxy_internal_port)" "$INTERNAL_PORT"
+	} > "$RUN/sim-proxy.json"
+	setsid "$BUILD/bin/sim" proxy --host 127.0.0.1 --port "$PROXY_API_PORT" \
+		--config "$RUN/sim-proxy.json" --seed "$SHOPLAB_PROXY_SEED" \
+		--fault-log "$RUN/logs/faults.jsonl" >> "$RUN/logs/sim-proxy.log" 2>&1 < /dev/null &
+	echo $! > "$RUN/sim.pid"
+	for i in $(seq 1 100); do
+		curl -sf -o /dev/null "http://127.0.0.1:$PROXY_API_PORT/version" && return 0
+		alive "$RUN/sim.pid" || break
+		sleep 0.05
+	done
+	tail -5 "$RUN/logs/sim-proxy.log" >&2
+	die "sim proxy did not start (see $RUN/logs/sim-proxy.log)"
 }
 
 # ---------------------------------------------------------------- nginx
@@ -205,7 +265,11 @@ nginx_render() {
 	for f in "$TOP"/nginx/*.conf; do render "$f" > "$c/$(basename "$f")"; done
 	: > "$c/upstreams.conf"
 	for s in $(services); do
-		render "$TOP/nginx/upstream.conf.in" "$s" "$(svc_port "$s")" >> "$c/upstreams.conf"
+		if [ "$SHOPLAB_PROXY" = 1 ]; then
+			SERVICE_ADDR=127.0.0.1 render "$TOP/nginx/upstream.conf.in" "$s" "$(proxy_svc_port "$s")" >> "$c/upstreams.conf"
+		else
+			render "$TOP/nginx/upstream.conf.in" "$s" "$(svc_port "$s")" >> "$c/upstreams.conf"
+		fi
 		for f in routes internal; do
 			if [ -f "$TOP/nginx/$f/$s.conf" ]; then
 				render "$TOP/nginx/$f/$s.conf" "$s" > "$c/$f/$s.conf"
@@ -265,6 +329,7 @@ cmd_up() {
 	load_env
 	db_up
 	db_provision
+	proxy_up
 	for s in $(services); do svc_up "$s"; done
 	nginx_up
 	wait_ready

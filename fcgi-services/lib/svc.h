@@ -131,6 +131,13 @@ struct svc_service {
 	size_t			 ndeps;
 	/* Optional: run once before serving, with database access (e.g. to bootstrap rows). */
 	int			(*startup)(struct svc_req *r);
+	/*
+	 * Optional: run every bg_interval_ms on a thread of its own, with database access
+	 * and svc_call, until shutdown (e.g. a recovery worker). svc_req_stopping() tells
+	 * it to wind up.
+	 */
+	int			(*background)(struct svc_req *r);
+	long			 bg_interval_ms;
 	void			*state;
 };
 
@@ -147,6 +154,7 @@ const char *svc_req_path_arg(const struct svc_req *r, const char *name);	/* "{id
 void	   *svc_req_state(const struct svc_req *r);		/* the service's state */
 const struct svc_config *svc_req_config(const struct svc_req *r);
 int64_t     svc_req_deadline_us(const struct svc_req *r);	/* monotonic */
+int	    svc_req_stopping(const struct svc_req *r);		/* the service is shutting down */
 
 /* Copies query parameter name (URL-decoded) into out; returns 1 found, 0 absent, -1 too long. */
 int svc_req_query(const struct svc_req *r, const char *name, char *out, size_t outlen);
@@ -189,6 +197,9 @@ int svc_json_obj_or_reply(struct svc_req *r, json_object *obj, const char *field
 int svc_path_id_or_reply(struct svc_req *r, const char *name, const char *what, int64_t *out);
 int svc_query_int_or_reply(struct svc_req *r, const char *name, int64_t min, int64_t max,
 	int64_t def, int64_t *out);
+
+/* 1 when s is 1..64 characters of [A-Za-z0-9._-] (request ids, idempotency keys). */
+int svc_req_id_sane(const char *s);
 
 /* Parses a positive decimal id (1..INT64_MAX) with no sign, spaces or leading zeros. */
 int svc_parse_id(const char *s, int64_t *out);

@@ -97,6 +97,8 @@ struct svc_server {
 	struct svc_worker	 *workers;
 	struct svc_metrics	  metrics;
 	const char		**route_names;	/* for metrics and logs */
+	struct svc_worker	  bg;		/* the background task's own worker */
+	int			  bg_started;
 	struct svc_dep		 *deps;		/* shared by all workers; each guards itself */
 	size_t			  ndeps;
 	atomic_int		  stopping;
@@ -127,7 +129,6 @@ struct svc_req {
 
 /* Lets the unit tests build a request without a FastCGI connection. */
 void svc_req_run_deferred(struct svc_req *r);
-int  svc_req_id_sane(const char *s);
 
 /* Database lifetime per worker. */
 void svc_db_close(struct svc_worker *w);

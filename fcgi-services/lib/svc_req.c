@@ -42,6 +42,12 @@ svc_req_deadline_us(const struct svc_req *r)
 	return r->deadline_us;
 }
 
+int
+svc_req_stopping(const struct svc_req *r)
+{
+	return atomic_load(&r->srv->stopping);
+}
+
 const char *
 svc_req_param(const struct svc_req *r, const char *name)
 {

@@ -350,6 +350,43 @@ svc_worker_main(void *arg)
 	return NULL;
 }
 
+/* The service's background task, run on its own worker until shutdown. */
+static void *
+svc_bg_main(void *arg)
+{
+	struct svc_worker	*w = arg;
+	struct svc_server	*srv = w->srv;
+	struct svc_req		 r;
+	unsigned long		 n = 0;
+	long			 slept;
+
+	while (!atomic_load(&srv->stopping)) {
+		memset(&r, 0, sizeof(r));
+		r.w = w;
+		r.srv = srv;
+		r.method = "BACKGROUND";
+		r.path = "/";
+		snprintf(r.rid, sizeof(r.rid), "bg-%lu", n++);
+		r.start_us = svc_now_us();
+		r.deadline_us = r.start_us + srv->cfg.request_deadline_ms * 1000;
+		svc_buf_init(&r.headers);
+		srv->svc->background(&r);
+		svc_req_run_deferred(&r);
+		svc_buf_free(&r.headers);
+		if (w->in_tx)
+			svc_db_rollback(&r);
+		for (slept = 0; slept < srv->svc->bg_interval_ms && !atomic_load(&srv->stopping);
+		    slept += 50)
+			usleep(50000);
+	}
+	if (w->caller_ok)
+		svc_dep_caller_free(&w->caller);
+	svc_db_close(w);
+	free(w->stmts);
+	mysql_thread_end();
+	return NULL;
+}
+
 /* Stops accepting and lets every worker finish its request and what is already queued. */
 static void
 svc_shutdown(struct svc_server *srv)
@@ -372,6 +409,12 @@ svc_shutdown(struct svc_server *srv)
 			continue;
 		}
 		w->started = 0;
+	}
+	if (srv->bg_started) {
+		if (pthread_timedjoin_np(srv->bg.tid, NULL, &until) == 0)
+			srv->bg_started = 0;
+		else
+			left++;
 	}
 	if (left > 0)
 		svc_log(NULL, "warn", "%zu workers still busy after %lld ms; exiting anyway",
@@ -561,6 +604,18 @@ svc_main(int argc, char **argv, const struct svc_service *svc)
 		}
 		w->started = 1;
 	}
+	if (svc->background != NULL) {
+		srv.bg.srv = &srv;
+		if (svc_dep_caller_init(&srv.bg.caller, (uint64_t)svc_wall_us() ^ 0xb5ad4eceda1ce2a9ULL)
+		    != 0)
+			goto out_stop;
+		srv.bg.caller_ok = 1;
+		if (pthread_create(&srv.bg.tid, NULL, svc_bg_main, &srv.bg) != 0) {
+			svc_dep_caller_free(&srv.bg.caller);
+			goto out_stop;
+		}
+		srv.bg_started = 1;
+	}
 	svc_log(NULL, "info", "listening on %s with %lld threads", srv.cfg.listen,
 	    srv.cfg.threads);
 
@@ -575,6 +630,7 @@ out_stop:
 	/* Workers still running own their memory, and use the deps: leave both to the exit. */
 	for (i = 0; i < (size_t)srv.cfg.threads; i++)
 		running += srv.workers[i].started;
+	running += srv.bg_started;
 	if (!running) {
 		for (i = 0; i < (size_t)srv.cfg.threads; i++) {
 			if (srv.workers[i].caller_ok && srv.workers[i].tid == 0)

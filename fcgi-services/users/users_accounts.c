@@ -128,13 +128,19 @@ users_check_password(const char *password, const char *hash)
 	return ok;
 }
 
-/* Name: 1..100 bytes of valid UTF-8 with no control characters. */
+/* Name: 1..100 bytes of valid UTF-8 with no C0 or C1 control characters. */
 static int
 users_name_ok(const char *s)
 {
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c < 0x20 || c == 0x7f)
 			return 0;
+		/* U+0080..U+009F are C2 80..C2 9F in UTF-8. */
+		if (c == 0xc2 && (unsigned char)s[1] >= 0x80 && (unsigned char)s[1] <= 0x9f)
+			return 0;
+	}
 	return 1;
 }
 

@@ -82,7 +82,10 @@ users_verify(struct svc_req *r)
 		svc_reply_header(r, "X-Accel-Expires", "0");
 		return svc_reply_error(r, 401, "invalid_token", "%s", users_jwt_strerror(e));
 	}
-	ttl = c.exp - now;
+	/* Whole seconds, rounded down, so a cached answer never outlives the token. */
+	ttl = c.exp - now - 1;
+	if (ttl < 0)
+		ttl = 0;
 	if (ttl > st->verify_cache)
 		ttl = st->verify_cache;
 	snprintf(buf, sizeof(buf), "%lld", (long long)ttl);

@@ -18,7 +18,7 @@ users_b64url_encode(const unsigned char *in, size_t n, char *out, size_t outlen)
 {
 	size_t i, o = 0;
 
-	if ((n + 2) / 3 * 4 + 1 > outlen)
+	if (n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0) + 1 > outlen)
 		return -1;
 	for (i = 0; i + 2 < n; i += 3) {
 		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
@@ -122,20 +122,27 @@ users_jwt_sign(const struct users_claims *c, const char *secret, char *out, size
 static json_object *
 users_jwt_part(const char *s, size_t n)
 {
-	unsigned char	 buf[USERS_TOKEN_MAX];
-	json_object	*o;
-	int		 len;
+	unsigned char		 buf[USERS_TOKEN_MAX];
+	struct json_tokener	*tok;
+	json_object		*o;
+	int			 len;
 
 	if ((len = users_b64url_decode(s, n, buf, sizeof(buf) - 1)) <= 0)
 		return NULL;
 	buf[len] = '\0';
 	if (strlen((char *)buf) != (size_t)len)
 		return NULL;
-	o = json_tokener_parse((char *)buf);
-	if (o != NULL && !json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
+	/* One JSON object and nothing after it. */
+	if ((tok = json_tokener_new()) == NULL)
 		return NULL;
+	o = json_tokener_parse_ex(tok, (char *)buf, len);
+	if (o != NULL && (json_tokener_get_error(tok) != json_tokener_success ||
+	    json_tokener_get_parse_end(tok) != (size_t)len ||
+	    !json_object_is_type(o, json_type_object))) {
+		json_object_put(o);
+		o = NULL;
 	}
+	json_tokener_free(tok);
 	return o;
 }
 
@@ -188,6 +195,9 @@ users_jwt_verify(const char *token, const char *secret, int64_t now, struct user
 	if ((p = users_jwt_part(dot1 + 1, (size_t)(dot2 - dot1 - 1))) == NULL)
 		goto out;
 	rc = USERS_JWT_CLAIMS;
+	if (!json_object_object_get_ex(p, "iss", &v) || !json_object_is_type(v, json_type_string) ||
+	    strcmp(json_object_get_string(v), "shoplab") != 0)
+		goto out;
 	if (!json_object_object_get_ex(p, "sub", &v) || !json_object_is_type(v, json_type_string) ||
 	    svc_parse_id(json_object_get_string(v), &c->sub) == -1)
 		goto out;

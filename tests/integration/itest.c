@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include <curl/curl.h>
+#include <mysql.h>
 
 #include "itest.h"
 
@@ -218,4 +219,77 @@ it_sh(const char *fmt, ...)
 	va_end(ap);
 	rc = system(cmd);
 	return rc == -1 ? -1 : WEXITSTATUS(rc);
+}
+
+struct st_mysql *
+it_db(const char *svc)
+{
+	char	 var[64], up[32];
+	MYSQL	*db;
+	size_t	 i;
+
+	for (i = 0; svc[i] != '\0' && i < sizeof(up) - 1; i++)
+		up[i] = (char)(svc[i] >= 'a' && svc[i] <= 'z' ? svc[i] - 32 : svc[i]);
+	up[i] = '\0';
+	if ((db = mysql_init(NULL)) == NULL)
+		return NULL;
+	snprintf(var, sizeof(var), "SHOPLAB_DB_%s_PASSWORD", up);
+	{
+		char uvar[64];
+
+		snprintf(uvar, sizeof(uvar), "SHOPLAB_DB_%s_USER", up);
+		if (mysql_real_connect(db, it_env("SHOPLAB_DB_HOST"), it_env(uvar), it_env(var), svc,
+		    (unsigned)atoi(it_env("SHOPLAB_DB_PORT")), NULL, 0) == NULL) {
+			fprintf(stderr, "itest: db %s: %s\n", svc, mysql_error(db));
+			mysql_close(db);
+			return NULL;
+		}
+	}
+	return db;
+}
+
+int64_t
+it_db_int(struct st_mysql *db, const char *fmt, ...)
+{
+	char		 sql[2048];
+	va_list		 ap;
+	MYSQL_RES	*res;
+	MYSQL_ROW	 row;
+	int64_t		 v = INT64_MIN;
+
+	va_start(ap, fmt);
+	vsnprintf(sql, sizeof(sql), fmt, ap);
+	va_end(ap);
+	if (mysql_query(db, sql) != 0) {
+		fprintf(stderr, "itest: %s: %s\n", sql, mysql_error(db));
+		return INT64_MIN;
+	}
+	if ((res = mysql_store_result(db)) == NULL)
+		return INT64_MIN;
+	if ((row = mysql_fetch_row(res)) != NULL && row[0] != NULL)
+		v = strtoll(row[0], NULL, 10);
+	mysql_free_result(res);
+	return v;
+}
+
+const char *
+it_login(const char *email, const char *password, char *line, size_t linelen)
+{
+	char		body[512];
+	struct it_resp	r;
+
+	snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"%s\",\"name\":\"Test\"}",
+	    email, password);
+	if (it_request("POST", it_gateway(), "/api/v1/users", NULL, body, &r) == 0)
+		it_resp_free(&r);
+	if (it_request("POST", it_gateway(), "/api/v1/auth/login", NULL, body, &r) != 0)
+		return NULL;
+	if (r.status != 200 || it_str(&r, "token") == NULL) {
+		fprintf(stderr, "itest: login %s: %ld %s\n", email, r.status, r.body);
+		it_resp_free(&r);
+		return NULL;
+	}
+	snprintf(line, linelen, "Authorization: Bearer %s", it_str(&r, "token"));
+	it_resp_free(&r);
+	return line;
 }

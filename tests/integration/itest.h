@@ -43,6 +43,15 @@ json_object *it_get(const struct it_resp *resp, const char *path);
 const char  *it_str(const struct it_resp *resp, const char *path);
 int64_t      it_int(const struct it_resp *resp, const char *path);
 
+/* A connection to service svc's schema with its own credentials from run/shoplab.env. */
+struct st_mysql;
+struct st_mysql *it_db(const char *svc);
+/* The first column of the first row of sql as an integer (INT64_MIN when NULL or none). */
+int64_t it_db_int(struct st_mysql *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Logs in (registering first if needed) and returns "Authorization: Bearer ..." (static). */
+const char *it_login(const char *email, const char *password, char *line, size_t linelen);
+
 /* Runs a shell command with the test environment; returns its exit status. */
 int it_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -1,0 +1,51 @@
+/* inv_db.c - the inventory service's SQL: every statement it prepares, by index */
+#include "inventory.h"
+
+/*
+ * Stock moves only by conditional updates or under a row lock, inside one transaction
+ * with the reservation row that explains the move. For every product,
+ * sum(adjustments.delta) = available + held + sold.
+ */
+const char *const inv_stmts[INV_NSTMTS] = {
+	[INV_STOCK_GET] =
+	    "SELECT available FROM stock WHERE product_id = ?",
+	[INV_STOCK_LOCK] =
+	    "SELECT available FROM stock WHERE product_id = ? FOR UPDATE",
+	[INV_STOCK_INSERT] =
+	    "INSERT INTO stock (product_id, available, held, sold) VALUES (?, ?, 0, 0)",
+	[INV_STOCK_SET] =
+	    "UPDATE stock SET available = ? WHERE product_id = ?",
+	/* Never below zero: the row changes only when enough is available. */
+	[INV_STOCK_HOLD] =
+	    "UPDATE stock SET available = available - ?, held = held + ?"
+	    " WHERE product_id = ? AND available >= ?",
+	[INV_STOCK_COMMIT] =
+	    "UPDATE stock s JOIN reservation_items i ON i.product_id = s.product_id"
+	    " SET s.held = s.held - i.quantity, s.sold = s.sold + i.quantity"
+	    " WHERE i.order_id = ?",
+	[INV_STOCK_RELEASE] =
+	    "UPDATE stock s JOIN reservation_items i ON i.product_id = s.product_id"
+	    " SET s.held = s.held - i.quantity, s.available = s.available + i.quantity"
+	    " WHERE i.order_id = ?",
+	[INV_ADJUST] =
+	    "INSERT INTO adjustments (product_id, delta, reason, actor) VALUES (?, ?, ?, ?)",
+	[INV_RES_INSERT] =
+	    "INSERT INTO reservations (order_id, status) VALUES (?, ?)",
+	[INV_RES_GET] =
+	    "SELECT status FROM reservations WHERE order_id = ?",
+	[INV_RES_LOCK] =
+	    "SELECT status FROM reservations WHERE order_id = ? FOR UPDATE",
+	/* Locking reads see the latest committed row, whatever the transaction's snapshot. */
+	[INV_RES_SHARE] =
+	    "SELECT status FROM reservations WHERE order_id = ? LOCK IN SHARE MODE",
+	[INV_RES_SET] =
+	    "UPDATE reservations SET status = ? WHERE order_id = ?",
+	[INV_ITEM_INSERT] =
+	    "INSERT INTO reservation_items (order_id, product_id, quantity) VALUES (?, ?, ?)",
+	[INV_ITEMS_GET] =
+	    "SELECT product_id, quantity FROM reservation_items WHERE order_id = ?"
+	    " ORDER BY product_id",
+	[INV_ITEMS_SHARE] =
+	    "SELECT product_id, quantity FROM reservation_items WHERE order_id = ?"
+	    " ORDER BY product_id LOCK IN SHARE MODE",
+};

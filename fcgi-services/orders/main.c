@@ -1,0 +1,77 @@
+/* main.c - the orders service: checkout (a saga over inventory and payments) and recovery */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/sha.h>
+
+#include "orders.h"
+
+static const struct svc_route orders_routes[] = {
+	{ "POST", "/api/v1/orders",		orders_create },
+	{ "GET",  "/api/v1/orders",		orders_list },
+	{ "GET",  "/api/v1/orders/{id}",	orders_get },
+};
+
+static const char *const orders_deps[] = { "catalog", "inventory", "payments" };
+
+#define ORDERS_OFF(f) offsetof(struct orders_state, f)
+
+static const struct svc_conf_def orders_conf[] = {
+	{ "SHOPLAB_CARD_KEY",		SVC_CONF_STR, NULL,	0, 256,		ORDERS_OFF(card_key) },
+	{ "SHOPLAB_ORDERS_LEASE_MS",	SVC_CONF_INT, "5000",	100, 600000,	ORDERS_OFF(lease_ms) },
+	{ "SHOPLAB_ORDERS_BATCH",	SVC_CONF_INT, "100",	1, 256,		ORDERS_OFF(batch) },
+	{ "SHOPLAB_ORDERS_GIVE_UP_S",	SVC_CONF_INT, "600",	1, 86400 * 7,	ORDERS_OFF(give_up_s) },
+};
+
+static int
+orders_init(void *state, const struct svc_config *cfg)
+{
+	struct orders_state	*st = state;
+	char			 err[256];
+
+	(void)cfg;
+	if (svc_conf_load(orders_conf, sizeof(orders_conf) / sizeof(orders_conf[0]), st, err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "orders: %s\n", err);
+		return -1;
+	}
+	if (strlen(st->card_key) < ORDERS_CARD_KEY_MIN) {
+		fprintf(stderr, "orders: SHOPLAB_CARD_KEY must be at least %d bytes\n",
+		    ORDERS_CARD_KEY_MIN);
+		return -1;
+	}
+	SHA256((const unsigned char *)st->card_key, strlen(st->card_key), st->aes_key);
+	return 0;
+}
+
+static void
+orders_fini(void *state)
+{
+	struct orders_state *st = state;
+
+	explicit_bzero(st->aes_key, sizeof(st->aes_key));
+	free(st->card_key);
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct orders_state state;
+	static const struct svc_service svc = {
+		.name = "orders",
+		.routes = orders_routes,
+		.nroutes = sizeof(orders_routes) / sizeof(orders_routes[0]),
+		.stmts = orders_stmts,
+		.nstmts = ORD_NSTMTS,
+		.deps = orders_deps,
+		.ndeps = sizeof(orders_deps) / sizeof(orders_deps[0]),
+		.init = orders_init,
+		.fini = orders_fini,
+		.background = orders_recover,
+		.bg_interval_ms = 500,
+		.state = &state,
+	};
+
+	return svc_main(argc, argv, &svc);
+}

@@ -1,0 +1,302 @@
+/* orders_create.c - POST /api/v1/orders: validate, price, record with its key, run the saga */
+#include <stdio.h>
+#include <string.h>
+
+#include "orders.h"
+
+int
+orders_parse_items(struct svc_req *r, json_object *body, struct orders_item *items,
+    size_t *nitems)
+{
+	json_object	*arr, *it;
+	char		 field[48];
+	size_t		 i, j, n;
+	int		 rc;
+
+	*nitems = 0;
+	if ((rc = svc_json_obj_or_reply(r, body, "items", json_type_array, &arr)) != SVC_OK)
+		return rc;
+	n = json_object_array_length(arr);
+	if (n < 1 || n > ORDERS_MAX_ITEMS)
+		return svc_reply_field_error(r, "items", "items must hold 1 to %d entries",
+		    ORDERS_MAX_ITEMS);
+	for (i = 0; i < n; i++) {
+		it = json_object_array_get_idx(arr, i);
+		snprintf(field, sizeof(field), "items[%zu]", i);
+		if (!json_object_is_type(it, json_type_object))
+			return svc_reply_field_error(r, field, "%s must be an object", field);
+		snprintf(field, sizeof(field), "items[%zu].product_id", i);
+		if (!json_object_object_get_ex(it, "product_id", NULL))
+			return svc_reply_field_error(r, field, "%s is required", field);
+		if ((rc = svc_json_int_or_reply(r, it, "product_id", 1, INT64_MAX - 1, 1,
+		    &items[i].product_id)) != SVC_OK ||
+		    (rc = svc_json_int_or_reply(r, it, "quantity", 1, 1000, 1,
+		    &items[i].quantity)) != SVC_OK)
+			return rc;
+		for (j = 0; j < i; j++)
+			if (items[j].product_id == items[i].product_id)
+				return svc_reply_field_error(r, field,
+				    "each product may appear once in items");
+	}
+	*nitems = n;
+	return SVC_OK;
+}
+
+/* Checks the card's shape; payments decides whether it pays. */
+static int
+orders_parse_card(struct svc_req *r, json_object *body, json_object **card)
+{
+	const char	*num, *cvc;
+	int64_t		 m, y;
+	int		 rc;
+
+	if ((rc = svc_json_obj_or_reply(r, body, "card", json_type_object, card)) != SVC_OK ||
+	    (rc = svc_json_str_or_reply(r, *card, "number", 12, 23, 1, &num)) != SVC_OK ||
+	    (rc = svc_json_int_or_reply(r, *card, "exp_month", 1, 12, 1, &m)) != SVC_OK ||
+	    (rc = svc_json_int_or_reply(r, *card, "exp_year", 2000, 2100, 1, &y)) != SVC_OK ||
+	    (rc = svc_json_str_or_reply(r, *card, "cvc", 3, 4, 1, &cvc)) != SVC_OK)
+		return rc;
+	return SVC_OK;
+}
+
+/* Looks the prices up in the catalog, through the internal gateway. */
+static int
+orders_price(struct svc_req *r, struct orders_item *items, size_t n, int64_t *total,
+    char currency[4])
+{
+	struct svc_dep_result	 res;
+	json_object		*v;
+	char			 path[96], field[48];
+	size_t			 i;
+	int			 rc = SVC_OK;
+
+	*total = 0;
+	snprintf(currency, 4, "EUR");
+	for (i = 0; i < n && rc == SVC_OK; i++) {
+		svc_dep_result_init(&res);
+		snprintf(path, sizeof(path), "/internal/catalog/products/%lld",
+		    (long long)items[i].product_id);
+		if ((rc = svc_call(r, "catalog", "GET", path, NULL, NULL, 1, &res)) != SVC_OK) {
+			rc = svc_reply_err(r, rc);
+		} else if (res.outcome == SVC_DEP_DEFINITE && res.http.status == 404) {
+			snprintf(field, sizeof(field), "items[%zu].product_id", i);
+			rc = svc_reply_field_error(r, field, "no product with id %lld",
+			    (long long)items[i].product_id);
+		} else if (res.outcome != SVC_DEP_OK || res.http.json == NULL ||
+		    !json_object_object_get_ex(res.http.json, "price_cents", &v)) {
+			rc = svc_reply_error(r, 503, "service_unavailable",
+			    "prices cannot be looked up now; nothing was ordered; try again");
+		} else {
+			items[i].unit_price_cents = json_object_get_int64(v);
+			*total += items[i].unit_price_cents * items[i].quantity;
+			if (json_object_object_get_ex(res.http.json, "currency", &v))
+				snprintf(currency, 4, "%s", json_object_get_string(v));
+		}
+		svc_dep_result_free(&res);
+	}
+	return rc;
+}
+
+struct orders_insert {
+	int64_t			 user_id;
+	const char		*key;
+	const char		*hash;
+	const unsigned char	*card;
+	size_t			 cardlen;
+	int64_t			 lease_us;
+	const struct orders_item *items;
+	size_t			 nitems;
+	int64_t			 total;
+	const char		*currency;
+	int64_t			 id;
+};
+
+/* The order, its items and its key in one transaction (svc_db_tx retries deadlocks). */
+static int
+orders_insert_tx(struct svc_req *r, void *arg)
+{
+	struct orders_insert	*in = arg;
+	size_t			 i;
+	int			 rc;
+
+	if ((rc = svc_db_exec(r, ORD_INSERT, "iisssbi", in->user_id, in->total, in->currency,
+	    in->key, in->hash, in->card, in->cardlen, in->lease_us)) != SVC_OK)
+		return rc;
+	in->id = (int64_t)svc_db_insert_id(r);
+	for (i = 0; i < in->nitems; i++)
+		if ((rc = svc_db_exec(r, ORD_INSERT_ITEM, "iiii", in->id, in->items[i].product_id,
+		    in->items[i].quantity, in->items[i].unit_price_cents)) != SVC_OK)
+			return rc;
+	return SVC_OK;
+}
+
+/* Answers a request whose key is known: the stored answer, or 409 while it runs. */
+static int
+orders_replay(struct svc_req *r, int64_t user_id, const char *key, const char *hash)
+{
+	struct svc_rows	*rows = NULL;
+	const char	*h, *body;
+	size_t		 len;
+	int		 rc, status;
+
+	if ((rc = svc_db_query(r, ORD_FIND_KEY, &rows, "is", user_id, key)) != SVC_OK)
+		return svc_reply_err(r, rc);
+	if (!svc_rows_next(rows)) {
+		svc_rows_free(rows);
+		return SVC_ERR_NOT_FOUND;
+	}
+	h = svc_rows_str(rows, 1, NULL);
+	if (h == NULL || strcmp(h, hash) != 0) {
+		svc_rows_free(rows);
+		return svc_reply_error(r, 409, "idempotency_key_reused",
+		    "this Idempotency-Key was used with another request body");
+	}
+	if (svc_rows_isnull(rows, 2)) {
+		svc_rows_free(rows);
+		svc_reply_header(r, "Retry-After", "1");
+		return svc_reply_error(r, 409, "request_in_progress",
+		    "a request with this Idempotency-Key is still being processed");
+	}
+	status = (int)svc_rows_int(rows, 2);
+	body = svc_rows_str(rows, 3, &len);
+	svc_reply_header(r, "Idempotent-Replayed", "true");
+	rc = svc_reply_raw(r, status, "application/json", body ? body : "", body ? len : 0);
+	svc_rows_free(rows);
+	return rc;
+}
+
+/* Sends the answer for s and stores it as the key's answer. */
+static int
+orders_answer(struct svc_req *r, struct orders_saga *s, int finished)
+{
+	json_object	*obj = NULL, *err;
+	const char	*body;
+	int		 status;
+
+	if (!finished || strcmp(s->status, "pending") == 0) {
+		status = 202;
+		obj = orders_json(s);
+	} else if (strcmp(s->status, "confirmed") == 0) {
+		status = 201;
+		obj = orders_json(s);
+	} else {
+		/* Rejected: the contract's error shape, with the order for reference. */
+		const char *code = "order_rejected";
+		const char *msg = "the order could not be completed; nothing was charged";
+
+		status = 409;
+		if (strcmp(s->reason, "out_of_stock") == 0) {
+			code = "out_of_stock";
+			msg = "not enough stock for this order; nothing was charged";
+		} else if (strcmp(s->reason, "payment_declined") == 0) {
+			status = 402;
+			code = "payment_declined";
+			msg = "the payment was declined; nothing was charged";
+		}
+		if ((obj = json_object_new_object()) != NULL &&
+		    (err = json_object_new_object()) != NULL) {
+			json_object_object_add(err, "code", json_object_new_string(code));
+			json_object_object_add(err, "message", json_object_new_string(msg));
+			json_object_object_add(err, "request_id", json_object_new_string(svc_req_id(r)));
+			json_object_object_add(err, "order", orders_json(s));
+			json_object_object_add(obj, "error", err);
+		}
+	}
+	if (obj == NULL)
+		return svc_reply_err(r, SVC_ERR_NOMEM);
+	body = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE);
+	/* The stored answer is what a replay of the key returns. */
+	svc_db_exec(r, ORD_STORE_RESPONSE, "isi", (int64_t)status, body, s->id);
+	if (status == 201 || status == 202) {
+		char loc[64];
+
+		snprintf(loc, sizeof(loc), "/api/v1/orders/%lld", (long long)s->id);
+		svc_reply_header(r, "Location", loc);
+	}
+	return svc_reply_json(r, status, obj);
+}
+
+int
+orders_create(struct svc_req *r)
+{
+	struct orders_state	*st = svc_req_state(r);
+	struct orders_insert	 in;
+	struct orders_item	 items[ORDERS_MAX_ITEMS];
+	struct orders_saga	 s;
+	json_object		*body, *card;
+	const char		*key, *canon, *cardtxt;
+	unsigned char		 sealed[512];
+	char			 hash[65], currency[4];
+	struct svc_buf		 hb;
+	size_t			 nitems, sealedlen;
+	int64_t			 uid = svc_req_user_id(r), total;
+	int			 rc;
+
+	if (uid == 0)
+		return svc_reply_error(r, 401, "unauthorized", "a valid bearer token is required");
+	key = svc_req_header(r, "Idempotency-Key");
+	if (key == NULL || key[0] == '\0' || strlen(key) > ORDERS_KEY_MAX ||
+	    !svc_req_id_sane(key))
+		return svc_reply_field_error(r, "Idempotency-Key",
+		    "send an Idempotency-Key header of 1 to 64 characters [A-Za-z0-9._-]");
+	if ((rc = svc_body_json_or_reply(r, &body)) != SVC_OK ||
+	    (rc = orders_parse_items(r, body, items, &nitems)) != SVC_OK ||
+	    (rc = orders_parse_card(r, body, &card)) != SVC_OK)
+		return rc;
+
+	/* The key's request hash: the body as parsed, so spacing does not matter. */
+	canon = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN);
+	svc_buf_init(&hb);
+	svc_buf_printf(&hb, "%lld\n%s", (long long)uid, canon);
+	if (hb.failed) {
+		svc_buf_free(&hb);
+		return svc_reply_err(r, SVC_ERR_NOMEM);
+	}
+	svc_sha256_hex(hb.data, hb.len, hash);
+	svc_buf_free(&hb);
+	if ((rc = orders_replay(r, uid, key, hash)) != SVC_ERR_NOT_FOUND)
+		return rc;
+
+	if ((rc = orders_price(r, items, nitems, &total, currency)) != SVC_OK)
+		return rc;
+	cardtxt = json_object_to_json_string_ext(card, JSON_C_TO_STRING_PLAIN);
+	if (orders_card_seal(st->aes_key, key, cardtxt, sealed, sizeof(sealed), &sealedlen) == -1)
+		return svc_reply_err(r, SVC_ERR_INTERNAL);
+
+	memset(&in, 0, sizeof(in));
+	in.user_id = uid;
+	in.key = key;
+	in.hash = hash;
+	in.card = sealed;
+	in.cardlen = sealedlen;
+	/* This request owns the saga until its deadline; the recovery worker waits for that. */
+	in.lease_us = svc_req_deadline_us(r) - svc_now_us() + st->lease_ms * 1000;
+	in.items = items;
+	in.nitems = nitems;
+	in.total = total;
+	in.currency = currency;
+	rc = svc_db_tx(r, orders_insert_tx, &in);
+	if (rc == SVC_ERR_CONFLICT) {
+		/* A concurrent request with the same key won the insert. */
+		if ((rc = orders_replay(r, uid, key, hash)) != SVC_ERR_NOT_FOUND)
+			return rc;
+		return svc_reply_err(r, SVC_ERR_CONFLICT);
+	}
+	if (rc != SVC_OK)
+		return svc_reply_err(r, rc);
+
+	if ((rc = orders_load(r, in.id, 0, &s)) != SVC_OK)
+		return svc_reply_err(r, rc);
+	rc = orders_saga_run(r, &s);
+	if (rc != SVC_OK && rc != SVC_ERR_UNAVAILABLE)
+		svc_log(r, "error", "order %lld: saga stopped: %s", (long long)s.id,
+		    svc_err_name(rc));
+	if (rc != SVC_OK) {
+		/* Hand the rest to the recovery worker now. */
+		svc_db_exec(r, ORD_RESCHEDULE, "ii", (int64_t)0, s.id);
+	}
+	rc = orders_answer(r, &s, rc == SVC_OK);
+	orders_saga_free(&s);
+	return rc;
+}

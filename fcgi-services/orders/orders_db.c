@@ -1,0 +1,149 @@
+/* orders_db.c - the orders service's statements, and loading an order with its items */
+#include <stdio.h>
+#include <string.h>
+
+#include "orders.h"
+
+#define ORD_TS(col) "DATE_FORMAT(" col ", '%Y-%m-%dT%H:%i:%s.%fZ')"
+
+const char *const orders_stmts[ORD_NSTMTS] = {
+	[ORD_FIND_KEY] =
+	    "SELECT id, request_hash, response_status, response_body FROM orders"
+	    " WHERE user_id = ? AND idempotency_key = ?",
+	[ORD_INSERT] =
+	    "INSERT INTO orders (user_id, total_cents, currency, idempotency_key, request_hash,"
+	    " card_enc, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?,"
+	    " NOW(3) + INTERVAL ? MICROSECOND)",
+	[ORD_INSERT_ITEM] =
+	    "INSERT INTO order_items (order_id, product_id, quantity, unit_price_cents)"
+	    " VALUES (?, ?, ?, ?)",
+	[ORD_GET] =
+	    "SELECT id, user_id, status, saga_state, reject_reason, total_cents, currency,"
+	    " idempotency_key, card_enc, TIMESTAMPDIFF(SECOND, created_at, NOW(3)), "
+	    ORD_TS("created_at") " FROM orders WHERE id = ?",
+	[ORD_GET_OWNED] =
+	    "SELECT id, user_id, status, saga_state, reject_reason, total_cents, currency,"
+	    " idempotency_key, card_enc, TIMESTAMPDIFF(SECOND, created_at, NOW(3)), "
+	    ORD_TS("created_at") " FROM orders WHERE id = ? AND user_id = ?",
+	[ORD_ITEMS] =
+	    "SELECT product_id, quantity, unit_price_cents FROM order_items WHERE order_id = ?"
+	    " ORDER BY product_id",
+	[ORD_SET_STATE] =
+	    "UPDATE orders SET saga_state = ?, status = ?, reject_reason = COALESCE(?, reject_reason)"
+	    " WHERE id = ? AND saga_state = ?",
+	[ORD_DROP_CARD] =
+	    "UPDATE orders SET card_enc = NULL WHERE id = ?",
+	[ORD_STORE_RESPONSE] =
+	    "UPDATE orders SET response_status = ?, response_body = ?"
+	    " WHERE id = ? AND response_status IS NULL",
+	[ORD_RESCHEDULE] =
+	    "UPDATE orders SET next_attempt_at = NOW(3) + INTERVAL ? MICROSECOND WHERE id = ?",
+	[ORD_DUE] =
+	    "SELECT id FROM orders WHERE status = 'pending' AND next_attempt_at <= NOW(3)"
+	    " ORDER BY next_attempt_at LIMIT ?",
+	[ORD_CLAIM] =
+	    "UPDATE orders SET next_attempt_at = NOW(3) + INTERVAL ? MICROSECOND,"
+	    " attempts = attempts + 1"
+	    " WHERE id = ? AND status = 'pending' AND next_attempt_at <= NOW(3)",
+	[ORD_LIST] =
+	    "SELECT id, status, total_cents, currency, " ORD_TS("created_at") " AS created_at"
+	    " FROM orders WHERE user_id = ? AND id > ? ORDER BY id LIMIT ?",
+};
+
+void
+orders_saga_free(struct orders_saga *s)
+{
+	json_object_put(s->card);
+	s->card = NULL;
+}
+
+static void
+orders_copy(char *dst, size_t dstlen, const struct svc_rows *rows, size_t col)
+{
+	const char *v = svc_rows_str(rows, col, NULL);
+
+	snprintf(dst, dstlen, "%s", v != NULL ? v : "");
+}
+
+int
+orders_load(struct svc_req *r, int64_t id, int64_t user_id, struct orders_saga *s)
+{
+	struct orders_state	*st = svc_req_state(r);
+	struct svc_rows		*rows = NULL;
+	const unsigned char	*enc;
+	char			 key[ORDERS_KEY_MAX + 1], card[512];
+	size_t			 enclen;
+	int			 rc;
+
+	memset(s, 0, sizeof(*s));
+	rc = user_id ? svc_db_query(r, ORD_GET_OWNED, &rows, "ii", id, user_id) :
+	    svc_db_query(r, ORD_GET, &rows, "i", id);
+	if (rc != SVC_OK)
+		return rc;
+	if (!svc_rows_next(rows)) {
+		svc_rows_free(rows);
+		return SVC_ERR_NOT_FOUND;
+	}
+	s->id = svc_rows_int(rows, 0);
+	s->user_id = svc_rows_int(rows, 1);
+	orders_copy(s->status, sizeof(s->status), rows, 2);
+	orders_copy(s->state, sizeof(s->state), rows, 3);
+	orders_copy(s->reason, sizeof(s->reason), rows, 4);
+	s->total_cents = svc_rows_int(rows, 5);
+	orders_copy(s->currency, sizeof(s->currency), rows, 6);
+	orders_copy(key, sizeof(key), rows, 7);
+	enc = (const unsigned char *)svc_rows_str(rows, 8, &enclen);
+	if (enc != NULL && orders_card_open(st->aes_key, key, enc, enclen, card,
+	    sizeof(card)) == 0) {
+		s->card = json_tokener_parse(card);
+		explicit_bzero(card, sizeof(card));
+	}
+	s->age_s = svc_rows_int(rows, 9);
+	orders_copy(s->created_at, sizeof(s->created_at), rows, 10);
+	svc_rows_free(rows);
+
+	if ((rc = svc_db_query(r, ORD_ITEMS, &rows, "i", id)) != SVC_OK) {
+		orders_saga_free(s);
+		return rc;
+	}
+	while (svc_rows_next(rows) && s->nitems < ORDERS_MAX_ITEMS) {
+		s->items[s->nitems].product_id = svc_rows_int(rows, 0);
+		s->items[s->nitems].quantity = svc_rows_int(rows, 1);
+		s->items[s->nitems].unit_price_cents = svc_rows_int(rows, 2);
+		s->nitems++;
+	}
+	svc_rows_free(rows);
+	return SVC_OK;
+}
+
+json_object *
+orders_json(const struct orders_saga *s)
+{
+	json_object	*o, *items, *it;
+	size_t		 i;
+
+	if ((o = json_object_new_object()) == NULL)
+		return NULL;
+	if ((items = json_object_new_array()) == NULL) {
+		json_object_put(o);
+		return NULL;
+	}
+	json_object_object_add(o, "id", json_object_new_int64(s->id));
+	json_object_object_add(o, "status", json_object_new_string(s->status));
+	json_object_object_add(o, "total_cents", json_object_new_int64(s->total_cents));
+	json_object_object_add(o, "currency", json_object_new_string(s->currency));
+	for (i = 0; i < s->nitems; i++) {
+		if ((it = json_object_new_object()) == NULL)
+			break;
+		json_object_object_add(it, "product_id", json_object_new_int64(s->items[i].product_id));
+		json_object_object_add(it, "quantity", json_object_new_int64(s->items[i].quantity));
+		json_object_object_add(it, "unit_price_cents",
+		    json_object_new_int64(s->items[i].unit_price_cents));
+		json_object_array_add(items, it);
+	}
+	json_object_object_add(o, "items", items);
+	if (strcmp(s->status, "rejected") == 0)
+		json_object_object_add(o, "reject_reason", json_object_new_string(s->reason));
+	json_object_object_add(o, "created_at", json_object_new_string(s->created_at));
+	return o;
+}

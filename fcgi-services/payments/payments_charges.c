@@ -1,0 +1,332 @@
+/* payments_charges.c - charge a card once per order, void a charge, look one up */
+#include <stdio.h>
+#include <string.h>
+
+#include "payments.h"
+
+#define PAY_COLS "id, order_id, status, amount_cents, refunded_cents, currency, last4, decline_code"
+
+const char *const pay_stmts[PAY_NSTMTS] = {
+	[PAY_GET] =
+	    "SELECT " PAY_COLS " FROM charges WHERE order_id = ?",
+	[PAY_GET_LOCKED] =
+	    "SELECT " PAY_COLS " FROM charges WHERE order_id = ? FOR UPDATE",
+	[PAY_INSERT] =
+	    "INSERT INTO charges (order_id, status, amount_cents, currency, last4, decline_code)"
+	    " VALUES (?, ?, ?, ?, ?, ?)",
+	[PAY_INSERT_TOMBSTONE] =
+	    "INSERT INTO charges (order_id, status, amount_cents, currency)"
+	    " VALUES (?, 'voided', 0, NULL)",
+	[PAY_SET_VOIDED] =
+	    "UPDATE charges SET status = 'voided', refunded_cents = amount_cents"
+	    " WHERE id = ? AND status = 'captured'",
+};
+
+/* One row of charges; an empty string stands for SQL NULL. */
+struct pay_row {
+	int64_t	id;
+	int64_t	order_id;
+	char	status[16];
+	int64_t	amount_cents;
+	int64_t	refunded_cents;
+	char	currency[4];
+	char	last4[5];
+	char	decline_code[33];
+};
+
+static void
+pay_copy_col(const struct svc_rows *rows, size_t col, char *out, size_t outlen)
+{
+	size_t		 len = 0;
+	const char	*s = svc_rows_str(rows, col, &len);
+
+	if (s == NULL)
+		len = 0;
+	if (len >= outlen)
+		len = outlen - 1;
+	if (len > 0)
+		memcpy(out, s, len);
+	out[len] = '\0';
+}
+
+/* Reads the charge of order_id with statement stmt; SVC_ERR_NOT_FOUND when there is none. */
+static int
+pay_load(struct svc_req *r, int stmt, int64_t order_id, struct pay_row *c)
+{
+	struct svc_rows	*rows = NULL;
+	int		 rc;
+
+	memset(c, 0, sizeof(*c));
+	if ((rc = svc_db_query(r, stmt, &rows, "i", order_id)) != SVC_OK)
+		return rc;
+	rc = SVC_ERR_NOT_FOUND;
+	if (!svc_rows_next(rows))
+		goto out_free_rows;
+	c->id = svc_rows_int(rows, 0);
+	c->order_id = svc_rows_int(rows, 1);
+	pay_copy_col(rows, 2, c->status, sizeof(c->status));
+	c->amount_cents = svc_rows_int(rows, 3);
+	c->refunded_cents = svc_rows_int(rows, 4);
+	pay_copy_col(rows, 5, c->currency, sizeof(c->currency));
+	pay_copy_col(rows, 6, c->last4, sizeof(c->last4));
+	pay_copy_col(rows, 7, c->decline_code, sizeof(c->decline_code));
+	rc = SVC_OK;
+out_free_rows:
+	svc_rows_free(rows);
+	return rc;
+}
+
+static json_object *
+pay_str_or_null(const char *s)
+{
+	return s[0] != '\0' ? json_object_new_string(s) : NULL;
+}
+
+/* The charge as the API shows it; a new reference, NULL when out of memory. */
+static json_object *
+pay_row_json(const struct pay_row *c)
+{
+	json_object *o;
+
+	if ((o = json_object_new_object()) == NULL)
+		return NULL;
+	json_object_object_add(o, "id", json_object_new_int64(c->id));
+	json_object_object_add(o, "order_id", json_object_new_int64(c->order_id));
+	json_object_object_add(o, "status", json_object_new_string(c->status));
+	json_object_object_add(o, "amount_cents", json_object_new_int64(c->amount_cents));
+	json_object_object_add(o, "refunded_cents", json_object_new_int64(c->refunded_cents));
+	json_object_object_add(o, "currency", pay_str_or_null(c->currency));
+	json_object_object_add(o, "last4", pay_str_or_null(c->last4));
+	json_object_object_add(o, "decline_code", pay_str_or_null(c->decline_code));
+	return o;
+}
+
+static int
+pay_reply_decline(struct svc_req *r, const struct pay_row *c)
+{
+	const char *msg = "the card was declined";
+
+	if (strcmp(c->decline_code, "insufficient_funds") == 0)
+		msg = "the card has insufficient funds";
+	else if (strcmp(c->decline_code, "card_expired") == 0)
+		msg = "the card has expired";
+	return svc_reply_error(r, 402, c->decline_code[0] ? c->decline_code : "payment_declined",
+	    "%s", msg);
+}
+
+/* Answers a charge request for an order that already has a charge row: as it was stored. */
+static int
+pay_reply_stored(struct svc_req *r, const struct pay_row *c, int64_t amount, const char *cur)
+{
+	if (strcmp(c->status, "voided") == 0)
+		return svc_reply_error(r, 409, "charge_voided",
+		    "the charge for order %lld was voided", (long long)c->order_id);
+	if (c->amount_cents != amount || strcmp(c->currency, cur) != 0)
+		return svc_reply_error(r, 409, "charge_mismatch",
+		    "order %lld was charged with another amount or currency",
+		    (long long)c->order_id);
+	if (strcmp(c->status, "declined") == 0)
+		return pay_reply_decline(r, c);
+	return svc_reply_json(r, 200, pay_row_json(c));
+}
+
+/* As svc_json_str_or_reply for a member of the card, naming the field "card.<name>". */
+static int
+pay_card_str_or_reply(struct svc_req *r, json_object *card, const char *name, size_t maxlen,
+    const char **out)
+{
+	json_object	*v;
+	char		 field[32];
+	size_t		 len;
+
+	*out = NULL;
+	snprintf(field, sizeof(field), "card.%s", name);
+	if (!json_object_object_get_ex(card, name, &v) || json_object_is_type(v, json_type_null))
+		return svc_reply_field_error(r, field, "%s is required", field);
+	if (!json_object_is_type(v, json_type_string))
+		return svc_reply_field_error(r, field, "%s must be a string", field);
+	len = (size_t)json_object_get_string_len(v);
+	if (len == 0 || len > maxlen || strlen(json_object_get_string(v)) != len)
+		return svc_reply_field_error(r, field, "%s must be 1 to %zu characters", field,
+		    maxlen);
+	*out = json_object_get_string(v);
+	return SVC_OK;
+}
+
+/* As svc_json_int_or_reply for a member of the card, naming the field "card.<name>". */
+static int
+pay_card_int_or_reply(struct svc_req *r, json_object *card, const char *name, int64_t min,
+    int64_t max, int64_t *out)
+{
+	json_object	*v;
+	char		 field[32];
+	int64_t		 n;
+
+	snprintf(field, sizeof(field), "card.%s", name);
+	if (!json_object_object_get_ex(card, name, &v) || json_object_is_type(v, json_type_null))
+		return svc_reply_field_error(r, field, "%s is required", field);
+	if (!json_object_is_type(v, json_type_int))
+		return svc_reply_field_error(r, field, "%s must be an integer", field);
+	n = json_object_get_int64(v);
+	if (n < min || n > max)
+		return svc_reply_field_error(r, field, "%s must be between %lld and %lld", field,
+		    (long long)min, (long long)max);
+	*out = n;
+	return SVC_OK;
+}
+
+/*
+ * POST /internal/payments/charges. One charge per order: a stored charge answers every
+ * later request for its order, and the unique key on order_id decides between concurrent
+ * first requests. Only the last four digits of the card are kept.
+ */
+int
+pay_charge(struct svc_req *r)
+{
+	json_object		*body, *card;
+	const char		*cur, *number, *cvc, *code;
+	char			 digits[PAY_NUMBER_MAX + 1];
+	struct pay_row		 c;
+	enum pay_decision	 d;
+	int64_t			 order_id, amount, exp_month, exp_year;
+	int			 rc, now_month, now_year;
+
+	if ((rc = svc_body_json_or_reply(r, &body)) != SVC_OK ||
+	    (rc = svc_json_int_or_reply(r, body, "order_id", 1, INT64_MAX - 1, 1,
+	    &order_id)) != SVC_OK ||
+	    (rc = svc_json_int_or_reply(r, body, "amount_cents", 1, PAY_AMOUNT_MAX, 1,
+	    &amount)) != SVC_OK ||
+	    (rc = svc_json_str_or_reply(r, body, "currency", 3, 3, 1, &cur)) != SVC_OK ||
+	    (rc = svc_json_obj_or_reply(r, body, "card", json_type_object, &card)) != SVC_OK ||
+	    (rc = pay_card_str_or_reply(r, card, "number", PAY_NUMBER_IN_MAX, &number)) != SVC_OK ||
+	    (rc = pay_card_int_or_reply(r, card, "exp_month", 1, 12, &exp_month)) != SVC_OK ||
+	    (rc = pay_card_int_or_reply(r, card, "exp_year", 2000, 2100, &exp_year)) != SVC_OK ||
+	    (rc = pay_card_str_or_reply(r, card, "cvc", 4, &cvc)) != SVC_OK)
+		return rc;
+	if (!pay_currency_ok(cur))
+		return svc_reply_field_error(r, "currency", "currency must be an ISO 4217 code");
+	if (pay_card_normalize(number, digits, sizeof(digits)) == -1)
+		return svc_reply_field_error(r, "card.number",
+		    "card.number must be %d to %d digits (spaces allowed)", PAY_NUMBER_MIN,
+		    PAY_NUMBER_MAX);
+	if (!pay_luhn_ok(digits))
+		return svc_reply_field_error(r, "card.number",
+		    "card.number is not a valid card number");
+	if (!pay_cvc_ok(cvc))
+		return svc_reply_field_error(r, "card.cvc", "card.cvc must be 3 or 4 digits");
+
+	/* A charge stored for this order answers the replay, whatever the card says now. */
+	rc = pay_load(r, PAY_GET, order_id, &c);
+	if (rc == SVC_OK)
+		return pay_reply_stored(r, &c, amount, cur);
+	if (rc != SVC_ERR_NOT_FOUND)
+		return svc_reply_err(r, rc);
+
+	pay_month_of(svc_wall_us() / 1000000, &now_month, &now_year);
+	d = pay_decide(digits, (int)exp_month, (int)exp_year, now_month, now_year);
+	code = pay_decline_code(d);
+	memset(&c, 0, sizeof(c));
+	c.order_id = order_id;
+	snprintf(c.status, sizeof(c.status), "%s", d == PAY_CAPTURE ? "captured" : "declined");
+	c.amount_cents = amount;
+	snprintf(c.currency, sizeof(c.currency), "%s", cur);
+	snprintf(c.last4, sizeof(c.last4), "%s", digits + strlen(digits) - 4);
+	snprintf(c.decline_code, sizeof(c.decline_code), "%s", code ? code : "");
+	explicit_bzero(digits, sizeof(digits));
+
+	rc = svc_db_exec(r, PAY_INSERT, "isisss", order_id, c.status, amount, c.currency,
+	    c.last4, code);
+	if (rc == SVC_ERR_CONFLICT) {
+		/* A concurrent request for this order (or its void) won the key: answer as stored. */
+		if ((rc = pay_load(r, PAY_GET, order_id, &c)) == SVC_OK)
+			return pay_reply_stored(r, &c, amount, cur);
+		return svc_reply_err(r, rc == SVC_ERR_NOT_FOUND ? SVC_ERR_INTERNAL : rc);
+	}
+	if (rc != SVC_OK)
+		return svc_reply_err(r, rc);
+	c.id = (int64_t)svc_db_insert_id(r);
+	if (code != NULL)
+		return pay_reply_decline(r, &c);
+	return svc_reply_json(r, 201, pay_row_json(&c));
+}
+
+struct pay_void_ctx {
+	int64_t		order_id;
+	struct pay_row	c;
+};
+
+/*
+ * The void, in one transaction: the row is locked while it is read and changed. An order
+ * that has no charge gets a tombstone, so that a charge arriving late is refused.
+ */
+static int
+pay_void_tx(struct svc_req *r, void *arg)
+{
+	struct pay_void_ctx	*v = arg;
+	int			 rc;
+
+	rc = pay_load(r, PAY_GET_LOCKED, v->order_id, &v->c);
+	if (rc == SVC_ERR_NOT_FOUND) {
+		rc = svc_db_exec(r, PAY_INSERT_TOMBSTONE, "i", v->order_id);
+		/* Someone else's row came first: read it on the transaction's next attempt. */
+		if (rc == SVC_ERR_CONFLICT)
+			return SVC_ERR_DB_RETRY;
+		if (rc != SVC_OK)
+			return rc;
+		memset(&v->c, 0, sizeof(v->c));
+		v->c.id = (int64_t)svc_db_insert_id(r);
+		v->c.order_id = v->order_id;
+		snprintf(v->c.status, sizeof(v->c.status), "voided");
+		return SVC_OK;
+	}
+	if (rc != SVC_OK)
+		return rc;
+	if (strcmp(v->c.status, "captured") != 0)
+		return SVC_OK;	/* declined: nothing to give back; voided: done before */
+	if ((rc = svc_db_exec(r, PAY_SET_VOIDED, "i", v->c.id)) != SVC_OK)
+		return rc;
+	snprintf(v->c.status, sizeof(v->c.status), "voided");
+	v->c.refunded_cents = v->c.amount_cents;
+	return SVC_OK;
+}
+
+/* POST /internal/payments/charges/{order_id}/void: idempotent, and safe before a charge. */
+int
+pay_void(struct svc_req *r)
+{
+	struct pay_void_ctx	 v;
+	json_object		*o;
+	int			 rc;
+
+	memset(&v, 0, sizeof(v));
+	if ((rc = svc_path_id_or_reply(r, "order_id", "charge", &v.order_id)) != SVC_OK)
+		return rc;
+	if ((rc = svc_db_tx(r, pay_void_tx, &v)) != SVC_OK)
+		return svc_reply_err(r, rc);
+	if ((o = json_object_new_object()) == NULL)
+		return svc_reply_err(r, SVC_ERR_NOMEM);
+	json_object_object_add(o, "order_id", json_object_new_int64(v.order_id));
+	json_object_object_add(o, "status", json_object_new_string(v.c.status));
+	json_object_object_add(o, "amount_cents", json_object_new_int64(v.c.amount_cents));
+	json_object_object_add(o, "refunded_cents", json_object_new_int64(v.c.refunded_cents));
+	return svc_reply_json(r, 200, o);
+}
+
+/* GET /internal/payments/charges/{order_id} */
+int
+pay_get(struct svc_req *r)
+{
+	struct pay_row	c;
+	int64_t		order_id;
+	int		rc;
+
+	if ((rc = svc_path_id_or_reply(r, "order_id", "charge", &order_id)) != SVC_OK)
+		return rc;
+	rc = pay_load(r, PAY_GET, order_id, &c);
+	if (rc == SVC_ERR_NOT_FOUND)
+		return svc_reply_error(r, 404, "not_found", "no charge for order %lld",
+		    (long long)order_id);
+	if (rc != SVC_OK)
+		return svc_reply_err(r, rc);
+	return svc_reply_json(r, 200, pay_row_json(&c));
+}

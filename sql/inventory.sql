@@ -1,0 +1,45 @@
+-- inventory.sql - the inventory service's schema (database `inventory`); safe to apply again.
+-- Per product, sum(adjustments.delta) = available + held + sold, and available >= 0.
+CREATE TABLE IF NOT EXISTS stock (
+	product_id	BIGINT		NOT NULL,
+	available	BIGINT		NOT NULL DEFAULT 0,
+	held		BIGINT		NOT NULL DEFAULT 0,
+	sold		BIGINT		NOT NULL DEFAULT 0,
+	updated_at	TIMESTAMP(3)	NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),
+	PRIMARY KEY (product_id),
+	CONSTRAINT stock_available CHECK (available >= 0),
+	CONSTRAINT stock_held CHECK (held >= 0),
+	CONSTRAINT stock_sold CHECK (sold >= 0)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- One row per order: held, then committed or released. A release of an unknown order
+-- leaves a released row with no items (a tombstone) so that a late reserve is refused.
+CREATE TABLE IF NOT EXISTS reservations (
+	order_id	BIGINT		NOT NULL,
+	status		ENUM('held', 'committed', 'released') NOT NULL DEFAULT 'held',
+	created_at	TIMESTAMP(3)	NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+	updated_at	TIMESTAMP(3)	NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),
+	PRIMARY KEY (order_id),
+	KEY reservations_status (status, updated_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE IF NOT EXISTS reservation_items (
+	order_id	BIGINT		NOT NULL,
+	product_id	BIGINT		NOT NULL,
+	quantity	INT		NOT NULL,
+	PRIMARY KEY (order_id, product_id),
+	KEY reservation_items_product (product_id),
+	CONSTRAINT reservation_items_quantity CHECK (quantity > 0)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- The ledger: every change of a product's total stock (seed, admin), never updated.
+CREATE TABLE IF NOT EXISTS adjustments (
+	id		BIGINT		NOT NULL AUTO_INCREMENT,
+	product_id	BIGINT		NOT NULL,
+	delta		BIGINT		NOT NULL,
+	reason		VARCHAR(32)	NOT NULL,
+	actor		BIGINT		NULL,
+	created_at	TIMESTAMP(3)	NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+	PRIMARY KEY (id),
+	KEY adjustments_product (product_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

@@ -1,0 +1,34 @@
+-- orders.sql - the orders service's schema (database `orders`); safe to apply again.
+-- An order row is also its saga's state and its Idempotency-Key record.
+CREATE TABLE IF NOT EXISTS orders (
+	id		BIGINT		NOT NULL AUTO_INCREMENT,
+	user_id		BIGINT		NOT NULL,
+	status		ENUM('pending', 'confirmed', 'rejected') NOT NULL DEFAULT 'pending',
+	-- pending: reserve not yet confirmed; reserved; charged; compensating; done (terminal)
+	saga_state	ENUM('pending', 'reserved', 'charged', 'compensating', 'done') NOT NULL DEFAULT 'pending',
+	reject_reason	VARCHAR(32)	NULL,
+	total_cents	BIGINT		NOT NULL,
+	currency	CHAR(3)		NOT NULL,
+	idempotency_key	VARCHAR(64)	CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+	request_hash	CHAR(64)	CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+	response_status	SMALLINT	NULL,
+	response_body	TEXT		NULL,
+	-- The card, encrypted (AES-256-GCM), kept only until the charge has a definite answer.
+	card_enc	VARBINARY(512)	NULL,
+	attempts	INT		NOT NULL DEFAULT 0,
+	next_attempt_at	TIMESTAMP(3)	NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+	created_at	TIMESTAMP(3)	NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+	updated_at	TIMESTAMP(3)	NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),
+	PRIMARY KEY (id),
+	UNIQUE KEY orders_idempotency (user_id, idempotency_key),
+	KEY orders_due (status, next_attempt_at),
+	KEY orders_user (user_id, id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE IF NOT EXISTS order_items (
+	order_id	BIGINT		NOT NULL,
+	product_id	BIGINT		NOT NULL,
+	quantity	INT		NOT NULL,
+	unit_price_cents BIGINT		NOT NULL,
+	PRIMARY KEY (order_id, product_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

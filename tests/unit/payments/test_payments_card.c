@@ -1,0 +1,142 @@
+/* test_payments_card.c - the card rules: normalisation, Luhn, cvc, expiry and test-card fates */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "payments.h"
+
+static void
+test_luhn(void **state)
+{
+	static const char *const valid[] = {
+		"4242424242424242", "4111111111111111", "5555555555554444", "378282246310005",
+		"6011111111111117", "4000000000000002", "4000000000009995", "4222222222222",
+		"79927398713", "0",
+	};
+	static const char *const invalid[] = {
+		"4242424242424241", "4111111111111112", "1234567812345678", "79927398710",
+		"378282246310006", "", "42424242x4242424",
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(valid) / sizeof(valid[0]); i++)
+		assert_true(pay_luhn_ok(valid[i]));
+	for (i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++)
+		assert_false(pay_luhn_ok(invalid[i]));
+}
+
+static void
+test_normalize(void **state)
+{
+	char out[PAY_NUMBER_MAX + 1], small[8];
+
+	(void)state;
+	assert_int_equal(pay_card_normalize("4242 4242 4242 4242", out, sizeof(out)), 0);
+	assert_string_equal(out, "4242424242424242");
+	assert_int_equal(pay_card_normalize("  4242424242424242  ", out, sizeof(out)), 0);
+	assert_string_equal(out, "4242424242424242");
+	/* 13 and 19 digits are the bounds. */
+	assert_int_equal(pay_card_normalize("4222222222222", out, sizeof(out)), 0);
+	assert_string_equal(out, "4222222222222");
+	assert_int_equal(pay_card_normalize("4242424242424242424", out, sizeof(out)), 0);
+	assert_int_equal(strlen(out), 19);
+	assert_int_equal(pay_card_normalize("422222222222", out, sizeof(out)), -1);
+	assert_int_equal(pay_card_normalize("42424242424242424242", out, sizeof(out)), -1);
+	assert_int_equal(pay_card_normalize("4242 4242 4242 4242 4242", out, sizeof(out)), -1);
+	/* Anything but digits and spaces. */
+	assert_int_equal(pay_card_normalize("4242-4242-4242-4242", out, sizeof(out)), -1);
+	assert_int_equal(pay_card_normalize("4242\t4242424242424", out, sizeof(out)), -1);
+	assert_int_equal(pay_card_normalize("424242424242424a", out, sizeof(out)), -1);
+	assert_int_equal(pay_card_normalize("+4242424242424242", out, sizeof(out)), -1);
+	assert_int_equal(pay_card_normalize("\xd9\xa4" "242424242424242", out, sizeof(out)), -1);
+	assert_int_equal(pay_card_normalize("", out, sizeof(out)), -1);
+	assert_int_equal(pay_card_normalize("             ", out, sizeof(out)), -1);
+	/* Never past the end of out. */
+	assert_int_equal(pay_card_normalize("4242424242424242", small, sizeof(small)), -1);
+}
+
+static void
+test_cvc_and_currency(void **state)
+{
+	(void)state;
+	assert_true(pay_cvc_ok("123"));
+	assert_true(pay_cvc_ok("0000"));
+	assert_false(pay_cvc_ok("12"));
+	assert_false(pay_cvc_ok("12345"));
+	assert_false(pay_cvc_ok("12a"));
+	assert_false(pay_cvc_ok("abc"));
+	assert_false(pay_cvc_ok(" 123"));
+	assert_false(pay_cvc_ok(""));
+	assert_true(pay_currency_ok("EUR"));
+	assert_true(pay_currency_ok("USD"));
+	assert_false(pay_currency_ok("eur"));
+	assert_false(pay_currency_ok("EU"));
+	assert_false(pay_currency_ok("EURO"));
+	assert_false(pay_currency_ok("E1R"));
+	assert_false(pay_currency_ok(""));
+}
+
+static void
+test_expiry(void **state)
+{
+	int m, y;
+
+	(void)state;
+	/* "Now" is May 2030. A card is good through the end of its month. */
+	assert_false(pay_card_expired(5, 2030, 5, 2030));
+	assert_false(pay_card_expired(6, 2030, 5, 2030));
+	assert_false(pay_card_expired(1, 2031, 5, 2030));
+	assert_true(pay_card_expired(4, 2030, 5, 2030));
+	assert_true(pay_card_expired(12, 2029, 5, 2030));
+	assert_true(pay_card_expired(12, 2000, 1, 2001));
+	assert_false(pay_card_expired(1, 2001, 1, 2001));
+
+	/* The UTC month of a fixed instant, at both edges of a month. */
+	pay_month_of(1893455999, &m, &y);	/* 2029-12-31T23:59:59Z */
+	assert_int_equal(m, 12);
+	assert_int_equal(y, 2029);
+	pay_month_of(1893456000, &m, &y);	/* 2030-01-01T00:00:00Z */
+	assert_int_equal(m, 1);
+	assert_int_equal(y, 2030);
+	pay_month_of(0, &m, &y);
+	assert_int_equal(m, 1);
+	assert_int_equal(y, 1970);
+}
+
+static void
+test_decisions(void **state)
+{
+	(void)state;
+	assert_int_equal(pay_decide("4242424242424242", 12, 2031, 5, 2030), PAY_CAPTURE);
+	assert_int_equal(pay_decide("5555555555554444", 5, 2030, 5, 2030), PAY_CAPTURE);
+	assert_int_equal(pay_decide("4000000000000002", 12, 2031, 5, 2030), PAY_DECLINED);
+	assert_int_equal(pay_decide("4000000000009995", 12, 2031, 5, 2030), PAY_NO_FUNDS);
+	/* Expiry is decided first, for every card. */
+	assert_int_equal(pay_decide("4242424242424242", 4, 2030, 5, 2030), PAY_EXPIRED);
+	assert_int_equal(pay_decide("4000000000000002", 1, 2020, 5, 2030), PAY_EXPIRED);
+	/* Only the exact test numbers are special. */
+	assert_int_equal(pay_decide("40000000000000028", 12, 2031, 5, 2030), PAY_CAPTURE);
+
+	assert_null(pay_decline_code(PAY_CAPTURE));
+	assert_string_equal(pay_decline_code(PAY_DECLINED), "payment_declined");
+	assert_string_equal(pay_decline_code(PAY_NO_FUNDS), "insufficient_funds");
+	assert_string_equal(pay_decline_code(PAY_EXPIRED), "card_expired");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_luhn),
+		cmocka_unit_test(test_normalize),
+		cmocka_unit_test(test_cvc_and_currency),
+		cmocka_unit_test(test_expiry),
+		cmocka_unit_test(test_decisions),
+	};
+
+	return cmocka_run_group_tests_name("payments/card", tests, NULL, NULL);
+}
