@@ -293,3 +293,40 @@ it_login(const char *email, const char *password, char *line, size_t linelen)
 	it_resp_free(&r);
 	return line;
 }
+
+/*
+ * The invariants of DESIGN.md, read from the three databases: no pending order; a confirmed
+ * order has exactly one captured charge of its total and a committed reservation; a rejected
+ * one keeps no money and no stock; stock is conserved per product and nothing stays held.
+ */
+void
+it_check_invariants(void)
+{
+	MYSQL	*o = it_db("orders"), *p = it_db("payments"), *inv = it_db("inventory");
+	int64_t	 confirmed_total, captured, n;
+
+	assert_non_null(o);
+	assert_non_null(p);
+	assert_non_null(inv);
+	assert_int_equal(it_db_int(o, "SELECT COUNT(*) FROM orders WHERE status = 'pending'"), 0);
+	confirmed_total = it_db_int(o, "SELECT COALESCE(SUM(total_cents), 0) FROM orders"
+	    " WHERE status = 'confirmed'");
+	captured = it_db_int(p, "SELECT COALESCE(SUM(amount_cents - refunded_cents), 0)"
+	    " FROM charges WHERE status IN ('captured', 'voided')");
+	if (captured != confirmed_total)
+		fprintf(stderr, "invariant: captured %lld != confirmed %lld\n",
+		    (long long)captured, (long long)confirmed_total);
+	assert_int_equal(captured, confirmed_total);
+	/* Orders and charges agree one by one (ids are shared across schemas). */
+	n = it_db_int(o, "SELECT COUNT(*) FROM orders WHERE status = 'confirmed'");
+	assert_int_equal(it_db_int(p, "SELECT COUNT(*) FROM charges WHERE status = 'captured'"), n);
+	assert_int_equal(it_db_int(inv, "SELECT COUNT(*) FROM reservations WHERE status = 'committed'"), n);
+	assert_int_equal(it_db_int(inv, "SELECT COUNT(*) FROM reservations WHERE status = 'held'"), 0);
+	assert_int_equal(it_db_int(inv, "SELECT COUNT(*) FROM stock WHERE available < 0 OR held <> 0"), 0);
+	assert_int_equal(it_db_int(inv, "SELECT COUNT(*) FROM stock s WHERE s.available + s.held + s.sold"
+	    " <> (SELECT COALESCE(SUM(delta), 0) FROM adjustments a WHERE a.product_id = s.product_id)"), 0);
+	mysql_close(o);
+	mysql_close(p);
+	mysql_close(inv);
+}
+

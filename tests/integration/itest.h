@@ -49,6 +49,12 @@ struct st_mysql *it_db(const char *svc);
 /* The first column of the first row of sql as an integer (INT64_MIN when NULL or none). */
 int64_t it_db_int(struct st_mysql *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*
+ * Asserts the invariants of DESIGN.md by reading the orders, payments and inventory
+ * databases: no pending order, money taken exactly for confirmed orders, stock conserved.
+ */
+void it_check_invariants(void);
+
 /* Logs in (registering first if needed) and returns "Authorization: Bearer ..." (static). */
 const char *it_login(const char *email, const char *password, char *line, size_t linelen);
 

@@ -97,42 +97,6 @@ wait_terminal(const char *auth, int64_t id, int seconds)
 	return status;
 }
 
-/*
- * The invariants of DESIGN.md, read from the three databases: no pending order; a confirmed
- * order has exactly one captured charge of its total and a committed reservation; a rejected
- * one keeps no money and no stock; stock is conserved per product and nothing stays held.
- */
-static void
-check_invariants(void)
-{
-	MYSQL	*o = it_db("orders"), *p = it_db("payments"), *inv = it_db("inventory");
-	int64_t	 confirmed_total, captured, n;
-
-	assert_non_null(o);
-	assert_non_null(p);
-	assert_non_null(inv);
-	assert_int_equal(it_db_int(o, "SELECT COUNT(*) FROM orders WHERE status = 'pending'"), 0);
-	confirmed_total = it_db_int(o, "SELECT COALESCE(SUM(total_cents), 0) FROM orders"
-	    " WHERE status = 'confirmed'");
-	captured = it_db_int(p, "SELECT COALESCE(SUM(amount_cents - refunded_cents), 0)"
-	    " FROM charges WHERE status IN ('captured', 'voided')");
-	if (captured != confirmed_total)
-		fprintf(stderr, "invariant: captured %lld != confirmed %lld\n",
-		    (long long)captured, (long long)confirmed_total);
-	assert_int_equal(captured, confirmed_total);
-	/* Orders and charges agree one by one (ids are shared across schemas). */
-	n = it_db_int(o, "SELECT COUNT(*) FROM orders WHERE status = 'confirmed'");
-	assert_int_equal(it_db_int(p, "SELECT COUNT(*) FROM charges WHERE status = 'captured'"), n);
-	assert_int_equal(it_db_int(inv, "SELECT COUNT(*) FROM reservations WHERE status = 'committed'"), n);
-	assert_int_equal(it_db_int(inv, "SELECT COUNT(*) FROM reservations WHERE status = 'held'"), 0);
-	assert_int_equal(it_db_int(inv, "SELECT COUNT(*) FROM stock WHERE available < 0 OR held <> 0"), 0);
-	assert_int_equal(it_db_int(inv, "SELECT COUNT(*) FROM stock s WHERE s.available + s.held + s.sold"
-	    " <> (SELECT COALESCE(SUM(delta), 0) FROM adjustments a WHERE a.product_id = s.product_id)"), 0);
-	mysql_close(o);
-	mysql_close(p);
-	mysql_close(inv);
-}
-
 static int
 setup(void **state)
 {
@@ -173,7 +137,7 @@ test_happy_path(void **state)
 	assert_true(it_int(&r, "total_cents") > 0);
 	it_resp_free(&r);
 	assert_int_equal(stock_of(101), before - 3);
-	check_invariants();
+	it_check_invariants();
 }
 
 static void
@@ -240,7 +204,7 @@ test_out_of_stock(void **state)
 	it_assert_error(&r, 409, "out_of_stock");
 	it_resp_free(&r);
 	assert_int_equal(stock_of(102), 2);
-	check_invariants();
+	it_check_invariants();
 }
 
 static void
@@ -264,7 +228,7 @@ test_declined_and_insufficient(void **state)
 	}
 	/* The reservations were released. */
 	assert_int_equal(stock_of(103), 10);
-	check_invariants();
+	it_check_invariants();
 }
 
 static void
@@ -301,7 +265,7 @@ test_idempotent_replay_and_reuse(void **state)
 	assert_int_not_equal(it_int(&r2, "id"), it_int(&r1, "id"));
 	it_resp_free(&r2);
 	it_resp_free(&r1);
-	check_invariants();
+	it_check_invariants();
 }
 
 static void
@@ -396,7 +360,7 @@ test_last_ten_units(void **state)
 	    " i.order_id = o.id WHERE i.product_id = 106 AND o.status = 'confirmed'"
 	    " AND o.idempotency_key LIKE 'rush-%ld-%%'", run_id), 10);
 	mysql_close(o);
-	check_invariants();
+	it_check_invariants();
 }
 
 static pid_t
@@ -452,7 +416,7 @@ test_payments_stopped(void **state)
 	    headers(auth_a, key, kl), body, &r), 0);
 	assert_int_equal(r.status, 202);
 	it_resp_free(&r);
-	check_invariants();
+	it_check_invariants();
 }
 
 /*
@@ -503,7 +467,7 @@ test_orders_killed_after_charge(void **state)
 	    " AND status = 'captured'", (long long)id), 1);
 	mysql_close(p);
 	mysql_close(o);
-	check_invariants();
+	it_check_invariants();
 }
 
 int

@@ -1,0 +1,129 @@
+/* test_resilience.c - a stopped dependency: checkouts fail fast once the breaker opens, and recover */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "itest.h"
+
+static char	auth[2048], auth_admin[2048];
+static long	run_id;
+
+static pid_t
+pid_of(const char *name)
+{
+	char	path[512];
+	FILE	*f;
+	long	pid = 0;
+
+	snprintf(path, sizeof(path), "%s/%s.pid", it_env("SHOPLAB_RUN"), name);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	if (fscanf(f, "%ld", &pid) != 1)
+		pid = 0;
+	fclose(f);
+	return (pid_t)pid;
+}
+
+/* The value of a metric line starting with prefix in orders' /metrics, or -1. */
+static double
+orders_metric(const char *prefix)
+{
+	struct it_resp	 r;
+	const char	*p;
+	double		 v = -1;
+
+	if (it_request("GET", it_internal(), "/_ops/orders/metrics", NULL, NULL, &r) != 0)
+		return -1;
+	if ((p = strstr(r.body, prefix)) != NULL)
+		v = strtod(p + strlen(prefix), NULL);
+	it_resp_free(&r);
+	return v;
+}
+
+static void
+test_breaker_opens_and_recovers(void **state)
+{
+	enum { N = 24 };
+	const char	*h[3];
+	char		 email[128], body[512], keyline[96], path[64];
+	struct it_resp	 r;
+	int64_t		 ids[N];
+	double		 secs[N], state_open;
+	int		 i, j;
+
+	(void)state;
+	run_id = (long)time(NULL) * 100 + getpid() % 100;
+	snprintf(email, sizeof(email), "res-%ld@example.com", run_id);
+	assert_non_null(it_login(email, "password-r", auth, sizeof(auth)));
+	assert_non_null(it_login(it_env("SHOPLAB_ADMIN_EMAIL"), it_env("SHOPLAB_ADMIN_PASSWORD"),
+	    auth_admin, sizeof(auth_admin)));
+	h[0] = auth_admin;
+	h[1] = NULL;
+	assert_int_equal(it_request("PUT", it_gateway(), "/api/v1/inventory/201", h,
+	    "{\"available\":100}", &r), 0);
+	assert_int_equal(r.status, 200);
+	it_resp_free(&r);
+
+	/* Payments dies and stays down. */
+	assert_int_equal(kill(pid_of("payments"), SIGKILL), 0);
+	snprintf(body, sizeof(body), "{\"items\":[{\"product_id\":201,\"quantity\":1}],\"card\":"
+	    "{\"number\":\"4242424242424242\",\"exp_month\":12,\"exp_year\":2031,\"cvc\":\"123\"}}");
+	h[0] = auth;
+	h[1] = keyline;
+	h[2] = NULL;
+	for (i = 0; i < N; i++) {
+		snprintf(keyline, sizeof(keyline), "Idempotency-Key: res-%ld-%d", run_id, i);
+		assert_int_equal(it_request("POST", it_gateway(), "/api/v1/orders", h, body, &r), 0);
+		if (r.status != 202)
+			fprintf(stderr, "checkout %d: %ld %s\n", i, r.status, r.body);
+		assert_int_equal(r.status, 202);
+		ids[i] = it_int(&r, "id");
+		secs[i] = r.seconds;
+		it_resp_free(&r);
+	}
+	state_open = orders_metric("shoplab_dep_breaker_state{service=\"orders\",dep=\"payments\"} ");
+	fprintf(stderr, "checkout seconds with payments down:");
+	for (i = 0; i < N; i++)
+		fprintf(stderr, " %.3f", secs[i]);
+	fprintf(stderr, "\nbreaker state: %g\n", state_open);
+	/* The breaker opened: the last checkouts did not wait for payments at all. */
+	assert_true(state_open == 1.0 || state_open == 2.0);
+	for (i = N - 4; i < N; i++)
+		assert_true(secs[i] < 0.25);
+	assert_true(orders_metric("shoplab_dep_breaker_transitions_total{service=\"orders\","
+	    "dep=\"payments\",from=\"closed\",to=\"open\"} ") >= 1);
+
+	/* Payments returns: every saga finishes, the breaker closes again. */
+	assert_int_equal(it_sh("\"$SHOPLAB_TOP/scripts/stack.sh\" up >&2"), 0);
+	h[1] = NULL;
+	for (i = 0; i < N; i++) {
+		snprintf(path, sizeof(path), "/api/v1/orders/%lld", (long long)ids[i]);
+		for (j = 0; j < 600; j++) {
+			assert_int_equal(it_request("GET", it_gateway(), path, h, NULL, &r), 0);
+			if (strcmp(it_str(&r, "status"), "pending") != 0) {
+				assert_string_equal(it_str(&r, "status"), "confirmed");
+				it_resp_free(&r);
+				break;
+			}
+			it_resp_free(&r);
+			usleep(100000);
+		}
+		assert_true(j < 600);
+	}
+	assert_true(orders_metric("shoplab_dep_breaker_state{service=\"orders\",dep=\"payments\"} ")
+	    == 0.0);
+	it_check_invariants();
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_breaker_opens_and_recovers),
+	};
+
+	return cmocka_run_group_tests_name("integration/resilience", tests, NULL, NULL);
+}
