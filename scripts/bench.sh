@@ -104,3 +104,63 @@ LUA
 	}'
 	echo "login is slow on purpose: yescrypt cost ${SHOPLAB_KDF_COST:-5} (SHOPLAB_KDF_COST)"
 fi
+
+# Checkout: POST /api/v1/orders with a fresh Idempotency-Key each, through the whole saga.
+if [ -x "$BUILD/bin/orders" ] && [ -x "$BUILD/bin/payments" ] && [ -x "$BUILD/bin/inventory" ]; then
+	G=$SHOPLAB_GATEWAY_URL
+	admin=$(curl -s -XPOST "$G/api/v1/auth/login" -H 'Content-Type: application/json' \
+		-d "{\"email\":\"$SHOPLAB_ADMIN_EMAIL\",\"password\":\"$SHOPLAB_ADMIN_PASSWORD\"}" |
+		sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
+	for p in $(seq 1 50); do
+		curl -s -o /dev/null -XPUT "$G/api/v1/inventory/$p" -H "Authorization: Bearer $admin" \
+			-H 'Content-Type: application/json' -d '{"available":100000000}'
+	done
+	cat > "$tmp/checkout.lua" <<LUA
+local n = 0
+local threads = 0
+local id = tostring(os.time())
+function setup(thread) threads = threads + 1; thread:set("tid", id .. "-" .. threads) end
+request = function()
+	n = n + 1
+	local body = '{"items":[{"product_id":' .. math.random(1, 50) .. ',"quantity":1}],' ..
+		'"card":{"number":"4242424242424242","exp_month":12,"exp_year":2031,"cvc":"123"}}'
+	return wrk.format("POST", "/api/v1/orders", {
+		["Authorization"] = "Bearer $token",
+		["Content-Type"] = "application/json",
+		["Idempotency-Key"] = "bench-" .. (tid or id) .. "-" .. n }, body)
+end
+LUA
+	# 16 at once fits the dependencies' bulkheads (8 each by default); 64 overloads them on
+	# purpose: the excess is shed (503 with Retry-After, or 202 and finished by recovery).
+	conns_saved=$conns; conns=16
+	run checkout_c16 "$G/" "$tmp/checkout.lua"
+	conns=64
+	run checkout_c64 "$G/" "$tmp/checkout.lua"
+	conns=$conns_saved
+
+	# Recovery: 1,000 checkouts while payments is down (answered 202, left pending), then
+	# payments returns and the recovery worker finishes them all.
+	kill -KILL "$(cat "$SHOPLAB_RUN/payments.pid")"
+	cat > "$tmp/pending.lua" <<LUA
+local n = 0
+request = function()
+	n = n + 1
+	return wrk.format("POST", "/api/v1/orders", {
+		["Authorization"] = "Bearer $token", ["Content-Type"] = "application/json",
+		["Idempotency-Key"] = "pending-" .. n },
+		'{"items":[{"product_id":7,"quantity":1}],"card":{"number":"4242424242424242","exp_month":12,"exp_year":2031,"cvc":"123"}}')
+end
+LUA
+	wrk -t1 -c1 -d60s -s "$tmp/pending.lua" "$G/" >/dev/null 2>&1 &
+	wpid=$!
+	q() { mariadb --no-defaults -h "$SHOPLAB_DB_HOST" -P "$SHOPLAB_DB_PORT" -u orders \
+		-p"$(sed -n 's/^SHOPLAB_DB_ORDERS_PASSWORD=//p' "$SHOPLAB_RUN/shoplab.env")" -N -B orders -e "$1"; }
+	while [ "$(q "SELECT COUNT(*) FROM orders WHERE status = 'pending'")" -lt 1000 ]; do sleep 0.2; done
+	kill "$wpid" 2>/dev/null; wait "$wpid" 2>/dev/null
+	pending=$(q "SELECT COUNT(*) FROM orders WHERE status = 'pending'")
+	t0=$(date +%s%N)
+	"$TOP/scripts/stack.sh" up >/dev/null 2>&1
+	while [ "$(q "SELECT COUNT(*) FROM orders WHERE status = 'pending'")" -gt 0 ]; do sleep 0.2; done
+	echo "recovery: $pending pending sagas finished $(( ($(date +%s%N) - t0) / 1000000 )) ms after payments returned (restart included)"
+	echo "orders now: $(q "SELECT CONCAT(SUM(status = 'confirmed'), ' confirmed, ', SUM(status = 'rejected'), ' rejected') FROM orders")"
+fi

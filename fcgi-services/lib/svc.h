@@ -134,7 +134,7 @@ struct svc_service {
 	/*
 	 * Optional: run every bg_interval_ms on a thread of its own, with database access
 	 * and svc_call, until shutdown (e.g. a recovery worker). svc_req_stopping() tells
-	 * it to wind up.
+	 * it to wind up. Returning 1 ("there is more") runs it again at once.
 	 */
 	int			(*background)(struct svc_req *r);
 	long			 bg_interval_ms;

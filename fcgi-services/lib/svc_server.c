@@ -359,6 +359,7 @@ svc_bg_main(void *arg)
 	struct svc_req		 r;
 	unsigned long		 n = 0;
 	long			 slept;
+	int			 more;
 
 	while (!atomic_load(&srv->stopping)) {
 		memset(&r, 0, sizeof(r));
@@ -370,13 +371,13 @@ svc_bg_main(void *arg)
 		r.start_us = svc_now_us();
 		r.deadline_us = r.start_us + srv->cfg.request_deadline_ms * 1000;
 		svc_buf_init(&r.headers);
-		srv->svc->background(&r);
+		more = srv->svc->background(&r) == 1;
 		svc_req_run_deferred(&r);
 		svc_buf_free(&r.headers);
 		if (w->in_tx)
 			svc_db_rollback(&r);
-		for (slept = 0; slept < srv->svc->bg_interval_ms && !atomic_load(&srv->stopping);
-		    slept += 50)
+		for (slept = 0; !more && slept < srv->svc->bg_interval_ms &&
+		    !atomic_load(&srv->stopping); slept += 50)
 			usleep(50000);
 	}
 	if (w->caller_ok)

@@ -285,5 +285,6 @@ orders_recover(struct svc_req *r)
 		}
 		orders_saga_free(&s);
 	}
-	return SVC_OK;
+	/* A full batch means more may be due: go again without waiting. */
+	return n == (size_t)st->batch ? 1 : SVC_OK;
 }
