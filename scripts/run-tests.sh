@@ -29,12 +29,14 @@ unit_tests() { find "$BUILD/tests/unit" "$BUILD/tests/sim" -type f -name 'test_*
 
 # A base port with 60 free ports above it (services +11.., proxies +30..), away from defaults.
 free_port_base() {
-	local base p busy
+	local base p busy lo
+	# Below the kernel's ephemeral range, so no outgoing connection can hold one of ours.
+	lo=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 	for _ in $(seq 1 50); do
-		base=$(( (RANDOM % 400) * 100 + 20000 ))
+		base=$(( (RANDOM % ((lo - 10100) / 100)) * 100 + 10000 ))
 		busy=0
 		for p in $(seq "$base" $((base + 59))); do
-			if ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then busy=1; break; fi
+			if ss -Htan "sport = :$p" 2>/dev/null | grep -q .; then busy=1; break; fi
 		done
 		[ "$busy" -eq 0 ] && { echo "$base"; return 0; }
 	done
