@@ -60,6 +60,8 @@ integration)
 	export PORT_BASE=$base
 	# Fewer threads than the concurrent clients some tests use, on purpose.
 	export SHOPLAB_THREADS=${SHOPLAB_TEST_THREADS:-4}
+	# The sim proxy sits on every arrow, as in make demo: the suites go through it too.
+	export SHOPLAB_PROXY=1
 	# Fast password hashing and a login limit that the suites can live with (one test trips it).
 	export SHOPLAB_KDF_COST=1 LOGIN_RATE=20r/s LOGIN_BURST=40
 	# Checkouts give up sooner and recovery takes over sooner, so fault tests stay short.
@@ -86,6 +88,10 @@ integration)
 	for t in $(find "$BUILD/tests/integration" -type f -name 'test_*' -perm -u+x | sort); do
 		run_one "$t" env
 	done
+	# End to end: a short scenario with one toxic and one kill must keep every invariant.
+	if [ -x "$BUILD/bin/sim" ] && [ -z "${SKIP_SIM_SMOKE:-}" ]; then
+		run_one "$TOP/sim/scenarios/ci-smoke.json" "$BUILD/bin/sim" run --out "$tmp/reports"
+	fi
 	summary ;;
 *)
 	echo "usage: $0 unit|valgrind|integration BUILD_DIR" >&2; exit 2 ;;

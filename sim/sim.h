@@ -3,5 +3,8 @@
 #define SIM_H
 
 int sim_proxy_main(int argc, char **argv);
+int sim_load_main(int argc, char **argv);
+int sim_check_main(int argc, char **argv);
+int sim_run_main(int argc, char **argv);
 
 #endif

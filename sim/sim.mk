@@ -1,7 +1,8 @@
 # sim/sim.mk - builds the sim binary and its cmocka tests; included by the top-level GNUmakefile
 
 SIM_EVENT_CFLAGS := $(shell pkg-config --cflags libevent 2>/dev/null)
-SIM_LIBS   := $(shell pkg-config --libs libevent 2>/dev/null || echo -levent) -ljson-c -lm
+SIM_LIBS   := $(shell pkg-config --libs libevent 2>/dev/null || echo -levent) \
+              $(shell pkg-config --libs libcurl libmariadb 2>/dev/null || echo -lcurl -lmariadb) -ljson-c -lm
 SIM_SRCS   := $(wildcard sim/*.c)
 SIM_OBJS   := $(SIM_SRCS:%.c=$(BUILD)/%.o)
 SIM_MAIN_OBJ := $(BUILD)/sim/sim_main.o

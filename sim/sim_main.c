@@ -12,6 +12,9 @@ struct subcommand {
 
 static const struct subcommand subcommands[] = {
 	{ "proxy", sim_proxy_main, "TCP fault proxy with a Toxiproxy-compatible API" },
+	{ "load",  sim_load_main,  "open-loop load: a scenario's journeys, or one URL at a fixed rate" },
+	{ "check", sim_check_main, "checks the shop's invariants against its databases" },
+	{ "run",   sim_run_main,   "load + fault timeline + drain + checks + report" },
 };
 
 static void usage(FILE *to)

@@ -1,0 +1,367 @@
+/* sim_check.c - the invariants, evaluated over in-memory rows; every violation names its row */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim_check.h"
+
+static const struct { const char *name, *rule; } defs[SIM_INV_COUNT] = {
+	[SIM_INV_ACKED_EXIST]    = { "acked_orders_exist", "every acknowledged (2xx) order exists" },
+	[SIM_INV_NO_DUPLICATES]  = { "one_order_per_key", "an Idempotency-Key makes at most one order (unknowns settled)" },
+	[SIM_INV_NO_PENDING]     = { "no_pending_after_drain", "every order is confirmed or rejected after the drain" },
+	[SIM_INV_ONE_CHARGE]     = { "one_charge_per_order", "each order has at most one charge, and each charge an order" },
+	[SIM_INV_CHARGE_MATCHES] = { "charge_matches_status", "confirmed: one captured charge of its total; rejected: none captured" },
+	[SIM_INV_MONEY]          = { "money_balances", "sum(amount - refunded) of charges = sum(total) of confirmed orders" },
+	[SIM_INV_STOCK_LEDGER]   = { "stock_ledger", "per product: sum(adjustments) = available + held + sold" },
+	[SIM_INV_STOCK_NONNEG]   = { "stock_nonnegative", "per product: available, held, sold >= 0" },
+	[SIM_INV_NO_HELD]        = { "nothing_held_after_drain", "held = 0 and no reservation held after the drain" },
+	[SIM_INV_COMMIT_IFF]     = { "commit_iff_confirmed", "a reservation is committed exactly when its order is confirmed" },
+	[SIM_INV_REPLAY]         = { "idempotent_replay", "a replayed Idempotency-Key got the same status and body" },
+	[SIM_INV_UNTOUCHED]      = { "untouched_reads_worked", "browsing kept working (<1% failed) during faults that spare it" },
+};
+
+static void violate(struct sim_ck_result *r, enum sim_inv i, const char *fmt, ...)
+{
+	struct sim_ck_inv *v = &r->inv[i];
+	va_list ap;
+
+	v->violations++;
+	if (v->nmsgs >= SIM_CK_MAX_MSGS)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(v->msgs[v->nmsgs++], sizeof(v->msgs[0]), fmt, ap);
+	va_end(ap);
+}
+
+static int cmp_order_id(const void *a, const void *b)
+{
+	const struct sim_ck_order *x = a, *y = b;
+
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+static int cmp_order_key(const void *a, const void *b)
+{
+	const struct sim_ck_order *const *x = a, *const *y = b;
+
+	return strcmp((*x)->key, (*y)->key);
+}
+
+static int cmp_charge_order(const void *a, const void *b)
+{
+	const struct sim_ck_charge *x = a, *y = b;
+
+	if (x->order_id != y->order_id)
+		return (x->order_id > y->order_id) - (x->order_id < y->order_id);
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+static int cmp_resv(const void *a, const void *b)
+{
+	const struct sim_ck_resv *x = a, *y = b;
+
+	return (x->order_id > y->order_id) - (x->order_id < y->order_id);
+}
+
+struct idx {
+	struct sim_ck_order *orders; size_t norders;   /* in scope, by id */
+	struct sim_ck_order **bykey;                    /* the same, by key */
+	struct sim_ck_charge *charges; size_t ncharges; /* in scope, by order id */
+	struct sim_ck_resv *resv; size_t nresv;         /* in scope, by order id */
+};
+
+static const struct sim_ck_order *order_find(const struct idx *x, int64_t id)
+{
+	struct sim_ck_order k = { .id = id };
+
+	return bsearch(&k, x->orders, x->norders, sizeof(k), cmp_order_id);
+}
+
+static const struct sim_ck_resv *resv_find(const struct idx *x, int64_t order_id)
+{
+	struct sim_ck_resv k = { .order_id = order_id };
+
+	return bsearch(&k, x->resv, x->nresv, sizeof(k), cmp_resv);
+}
+
+/* The first charge of order_id and how many there are. */
+static const struct sim_ck_charge *charges_of(const struct idx *x, int64_t order_id, size_t *n)
+{
+	size_t lo = 0, hi = x->ncharges;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (x->charges[mid].order_id < order_id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*n = 0;
+	while (lo + *n < x->ncharges && x->charges[lo + *n].order_id == order_id)
+		(*n)++;
+	return *n ? &x->charges[lo] : NULL;
+}
+
+/* How many in-scope orders carry key; *first gets one of them. */
+static size_t orders_with_key(const struct idx *x, const char *key, const struct sim_ck_order **first)
+{
+	size_t lo = 0, hi = x->norders, n = 0;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (strcmp(x->bykey[mid]->key, key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*first = lo < x->norders ? x->bykey[lo] : NULL;
+	while (lo + n < x->norders && strcmp(x->bykey[lo + n]->key, key) == 0)
+		n++;
+	return n;
+}
+
+static int build_index(const struct sim_ck_data *d, struct idx *x)
+{
+	memset(x, 0, sizeof(*x));
+	x->orders = calloc(d->norders + 1, sizeof(*x->orders));
+	x->bykey = calloc(d->norders + 1, sizeof(*x->bykey));
+	x->charges = calloc(d->ncharges + 1, sizeof(*x->charges));
+	x->resv = calloc(d->nresv + 1, sizeof(*x->resv));
+	if (!x->orders || !x->bykey || !x->charges || !x->resv)
+		return -1;
+	for (size_t i = 0; i < d->norders; i++)
+		if (d->orders[i].id >= d->min_order_id)
+			x->orders[x->norders++] = d->orders[i];
+	for (size_t i = 0; i < d->ncharges; i++)
+		if (d->charges[i].order_id >= d->min_order_id)
+			x->charges[x->ncharges++] = d->charges[i];
+	for (size_t i = 0; i < d->nresv; i++)
+		if (d->resv[i].order_id >= d->min_order_id)
+			x->resv[x->nresv++] = d->resv[i];
+	qsort(x->orders, x->norders, sizeof(*x->orders), cmp_order_id);
+	for (size_t i = 0; i < x->norders; i++)
+		x->bykey[i] = &x->orders[i];
+	qsort(x->bykey, x->norders, sizeof(*x->bykey), cmp_order_key);
+	qsort(x->charges, x->ncharges, sizeof(*x->charges), cmp_charge_order);
+	qsort(x->resv, x->nresv, sizeof(*x->resv), cmp_resv);
+	return 0;
+}
+
+static void free_index(struct idx *x)
+{
+	free(x->orders);
+	free(x->bykey);
+	free(x->charges);
+	free(x->resv);
+}
+
+static const char *status_name(enum sim_order_status s)
+{
+	return s == SIM_O_CONFIRMED ? "confirmed" : s == SIM_O_REJECTED ? "rejected" : "pending";
+}
+
+static void check_clients(const struct sim_ck_data *d, const struct idx *x, struct sim_ck_result *r)
+{
+	for (size_t i = 0; i < d->nclients; i++) {
+		const struct sim_ck_client *c = &d->clients[i];
+		const struct sim_ck_order *o;
+		size_t n = orders_with_key(x, c->key, &o);
+
+		r->inv[SIM_INV_NO_DUPLICATES].checked++;
+		if (n > 1)
+			violate(r, SIM_INV_NO_DUPLICATES, "key %s became %zu orders (one is %lld)", c->key, n,
+				(long long)o->id);
+		if (c->outcome == SIM_CK_UNKNOWN) {
+			r->unknown_total++;
+			if (n >= 1)
+				r->unknown_became_order++;
+			else
+				r->unknown_no_order++;
+		}
+		if (c->outcome == SIM_CK_ACKED) {
+			const struct sim_ck_order *byid = c->order_id ? order_find(x, c->order_id) : NULL;
+
+			r->inv[SIM_INV_ACKED_EXIST].checked++;
+			if (n == 0 && byid == NULL)
+				violate(r, SIM_INV_ACKED_EXIST, "order %lld (key %s) was acknowledged with %d but is not in orders.orders",
+					(long long)c->order_id, c->key, c->status);
+			else if (byid != NULL && strcmp(byid->key, c->key) != 0)
+				violate(r, SIM_INV_ACKED_EXIST, "order %lld was acknowledged for key %s but carries key %s",
+					(long long)c->order_id, c->key, byid->key);
+		}
+		if (c->replayed) {
+			r->inv[SIM_INV_REPLAY].checked++;
+			if (!c->replay_same)
+				violate(r, SIM_INV_REPLAY, "key %s: first answer %d, replay answered %d%s", c->key,
+					c->status, c->replay_status,
+					c->status == c->replay_status ? " with a different body" : "");
+		}
+	}
+}
+
+static void check_orders(const struct sim_ck_data *d, const struct idx *x, struct sim_ck_result *r)
+{
+	int64_t confirmed_total = 0, charged_net = 0;
+
+	for (size_t i = 0; i < x->norders; i++) {
+		const struct sim_ck_order *o = &x->orders[i];
+		const struct sim_ck_charge *c;
+		const struct sim_ck_resv *rv = resv_find(x, o->id);
+		size_t n, captured = 0;
+
+		r->inv[SIM_INV_NO_PENDING].checked++;
+		if (d->after_drain && o->status == SIM_O_PENDING)
+			violate(r, SIM_INV_NO_PENDING, "order %lld is still pending after the drain", (long long)o->id);
+		c = charges_of(x, o->id, &n);
+		r->inv[SIM_INV_ONE_CHARGE].checked++;
+		if (n > 1)
+			violate(r, SIM_INV_ONE_CHARGE, "order %lld has %zu charges (ids %lld, %lld%s)", (long long)o->id,
+				n, (long long)c[0].id, (long long)c[1].id, n > 2 ? ", ..." : "");
+		for (size_t k = 0; k < n; k++)
+			captured += c[k].status == SIM_C_CAPTURED;
+		if (o->status == SIM_O_CONFIRMED) {
+			confirmed_total += o->total_cents;
+			r->inv[SIM_INV_CHARGE_MATCHES].checked++;
+			if (captured != 1)
+				violate(r, SIM_INV_CHARGE_MATCHES, "order %lld is confirmed but has %zu captured charges",
+					(long long)o->id, captured);
+			for (size_t k = 0; k < n; k++)
+				if (c[k].status == SIM_C_CAPTURED &&
+				    c[k].amount_cents - c[k].refunded_cents != o->total_cents)
+					violate(r, SIM_INV_CHARGE_MATCHES, "order %lld totals %lld cents but charge %lld nets %lld",
+						(long long)o->id, (long long)o->total_cents, (long long)c[k].id,
+						(long long)(c[k].amount_cents - c[k].refunded_cents));
+		} else if (o->status == SIM_O_REJECTED) {
+			r->inv[SIM_INV_CHARGE_MATCHES].checked++;
+			for (size_t k = 0; k < n; k++) {
+				if (c[k].status == SIM_C_CAPTURED)
+					violate(r, SIM_INV_CHARGE_MATCHES, "order %lld is rejected but charge %lld is captured",
+						(long long)o->id, (long long)c[k].id);
+				else if (c[k].status == SIM_C_VOIDED && c[k].refunded_cents != c[k].amount_cents)
+					violate(r, SIM_INV_CHARGE_MATCHES, "order %lld is rejected but voided charge %lld refunded %lld of %lld",
+						(long long)o->id, (long long)c[k].id, (long long)c[k].refunded_cents,
+						(long long)c[k].amount_cents);
+			}
+		}
+		if (o->status != SIM_O_PENDING) {
+			bool committed = rv && rv->status == SIM_R_COMMITTED;
+
+			r->inv[SIM_INV_COMMIT_IFF].checked++;
+			if (o->status == SIM_O_CONFIRMED && !committed)
+				violate(r, SIM_INV_COMMIT_IFF, "order %lld is confirmed but its reservation is %s", (long long)o->id,
+					rv == NULL ? "missing" : rv->status == SIM_R_HELD ? "held" : "released");
+			if (o->status == SIM_O_REJECTED && committed)
+				violate(r, SIM_INV_COMMIT_IFF, "order %lld is rejected but its reservation is committed",
+					(long long)o->id);
+		}
+	}
+	for (size_t i = 0; i < x->ncharges; i++) {
+		const struct sim_ck_charge *c = &x->charges[i];
+
+		if (c->status != SIM_C_DECLINED)
+			charged_net += c->amount_cents - c->refunded_cents;
+		if (order_find(x, c->order_id) == NULL)
+			violate(r, SIM_INV_ONE_CHARGE, "charge %lld belongs to order %lld, which does not exist",
+				(long long)c->id, (long long)c->order_id);
+	}
+	for (size_t i = 0; i < x->nresv; i++) {
+		const struct sim_ck_resv *rv = &x->resv[i];
+		const struct sim_ck_order *o = order_find(x, rv->order_id);
+
+		r->inv[SIM_INV_NO_HELD].checked++;
+		if (d->after_drain && rv->status == SIM_R_HELD)
+			violate(r, SIM_INV_NO_HELD, "the reservation of order %lld is still held after the drain",
+				(long long)rv->order_id);
+		if (rv->status == SIM_R_COMMITTED && (o == NULL || o->status != SIM_O_CONFIRMED))
+			violate(r, SIM_INV_COMMIT_IFF, "the reservation of order %lld is committed but the order is %s",
+				(long long)rv->order_id, o ? status_name(o->status) : "missing");
+	}
+	r->inv[SIM_INV_MONEY].checked = x->ncharges;
+	if (charged_net != confirmed_total)
+		violate(r, SIM_INV_MONEY, "charges net %lld cents but confirmed orders total %lld cents (difference %lld)",
+			(long long)charged_net, (long long)confirmed_total, (long long)(charged_net - confirmed_total));
+}
+
+static void check_stock(const struct sim_ck_data *d, struct sim_ck_result *r)
+{
+	for (size_t i = 0; i < d->nstock; i++) {
+		const struct sim_ck_stock *s = &d->stock[i];
+		int64_t have = s->available + s->held + s->sold;
+
+		r->inv[SIM_INV_STOCK_LEDGER].checked++;
+		r->inv[SIM_INV_STOCK_NONNEG].checked++;
+		if (s->adj_sum != have)
+			violate(r, SIM_INV_STOCK_LEDGER, "product %lld: adjustments sum to %lld but available+held+sold = %lld (%lld+%lld+%lld)",
+				(long long)s->product_id, (long long)s->adj_sum, (long long)have,
+				(long long)s->available, (long long)s->held, (long long)s->sold);
+		if (s->available < 0 || s->held < 0 || s->sold < 0)
+			violate(r, SIM_INV_STOCK_NONNEG, "product %lld: available %lld, held %lld, sold %lld",
+				(long long)s->product_id, (long long)s->available, (long long)s->held,
+				(long long)s->sold);
+		if (d->after_drain && s->held != 0)
+			violate(r, SIM_INV_NO_HELD, "product %lld has held = %lld after the drain", (long long)s->product_id,
+				(long long)s->held);
+	}
+}
+
+static void check_windows(const struct sim_ck_data *d, struct sim_ck_result *r)
+{
+	for (size_t i = 0; i < d->nwindows; i++) {
+		const struct sim_ck_window *w = &d->windows[i];
+		uint64_t all = w->ok + w->failed;
+
+		if (w->touches_reads || all == 0)
+			continue;
+		r->inv[SIM_INV_UNTOUCHED].checked++;
+		if (w->failed * 100 > all)
+			violate(r, SIM_INV_UNTOUCHED, "browse failed %llu of %llu during %s", (unsigned long long)w->failed,
+				(unsigned long long)all, w->label);
+	}
+}
+
+int sim_check_eval(const struct sim_ck_data *d, struct sim_ck_result *r)
+{
+	struct idx x;
+	int rc = -1;
+
+	memset(r, 0, sizeof(*r));
+	for (int i = 0; i < SIM_INV_COUNT; i++) {
+		r->inv[i].name = defs[i].name;
+		r->inv[i].rule = defs[i].rule;
+	}
+	if (build_index(d, &x) != 0)
+		goto out_free;
+	check_clients(d, &x, r);
+	check_orders(d, &x, r);
+	check_stock(d, r);
+	check_windows(d, r);
+	r->ok = true;
+	for (int i = 0; i < SIM_INV_COUNT; i++)
+		if (r->inv[i].violations)
+			r->ok = false;
+	rc = 0;
+out_free:
+	free_index(&x);
+	return rc;
+}
+
+void sim_check_print(const struct sim_ck_result *r, FILE *f)
+{
+	fprintf(f, "invariants:\n");
+	for (int i = 0; i < SIM_INV_COUNT; i++) {
+		const struct sim_ck_inv *v = &r->inv[i];
+
+		fprintf(f, "  %-4s %-26s %8llu checked  %s\n", v->violations ? "FAIL" : "ok", v->name,
+			(unsigned long long)v->checked, v->rule);
+		for (size_t k = 0; k < v->nmsgs; k++)
+			fprintf(f, "         - %s\n", v->msgs[k]);
+		if (v->violations > v->nmsgs)
+			fprintf(f, "         - ... %llu more\n", (unsigned long long)(v->violations - v->nmsgs));
+	}
+	fprintf(f, "unknown checkouts: %llu (%llu became an order, %llu did not)\n",
+		(unsigned long long)r->unknown_total, (unsigned long long)r->unknown_became_order,
+		(unsigned long long)r->unknown_no_order);
+}

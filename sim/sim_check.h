@@ -1,0 +1,103 @@
+/* sim_check.h - the invariant checker: pure logic over rows read from the databases and the client's record */
+#ifndef SIM_CHECK_H
+#define SIM_CHECK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum sim_order_status { SIM_O_PENDING, SIM_O_CONFIRMED, SIM_O_REJECTED };
+enum sim_charge_status { SIM_C_CAPTURED, SIM_C_DECLINED, SIM_C_VOIDED };
+enum sim_resv_status { SIM_R_HELD, SIM_R_COMMITTED, SIM_R_RELEASED };
+
+struct sim_ck_order {
+	int64_t id, user_id, total_cents;
+	enum sim_order_status status;
+	char key[65];
+};
+
+struct sim_ck_charge {
+	int64_t id, order_id, amount_cents, refunded_cents;
+	enum sim_charge_status status;
+};
+
+struct sim_ck_stock {
+	int64_t product_id, available, held, sold;
+	int64_t adj_sum;        /* sum(adjustments.delta) for the product */
+	bool has_row;           /* a stock row exists (adjustments alone are possible) */
+};
+
+struct sim_ck_resv {
+	int64_t order_id;
+	enum sim_resv_status status;
+};
+
+/* What the load generator saw for one checkout (its unique Idempotency-Key). */
+enum sim_ck_outcome { SIM_CK_ACKED, SIM_CK_REFUSED, SIM_CK_FAILED, SIM_CK_UNKNOWN };
+
+struct sim_ck_client {
+	char key[65];
+	enum sim_ck_outcome outcome;
+	int status;             /* HTTP status of the first answer (0 if none) */
+	int64_t order_id;       /* from a 2xx body, else 0 */
+	bool replayed;          /* the key was sent again */
+	bool replay_same;       /* ... and got the same status and body */
+	int replay_status;
+};
+
+/* Browse outcomes inside one fault window, for "untouched requests kept working". */
+struct sim_ck_window {
+	char label[96];
+	bool touches_reads;     /* the fault targets something catalog reads need */
+	uint64_t ok, failed;
+};
+
+struct sim_ck_data {
+	struct sim_ck_order *orders; size_t norders;
+	struct sim_ck_charge *charges; size_t ncharges;
+	struct sim_ck_stock *stock; size_t nstock;
+	struct sim_ck_resv *resv; size_t nresv;
+	struct sim_ck_client *clients; size_t nclients;
+	struct sim_ck_window *windows; size_t nwindows;
+	int64_t min_order_id;   /* orders (and their charges/reservations) below it are ignored */
+	bool after_drain;       /* pending orders and held stock are violations */
+};
+
+enum sim_inv {
+	SIM_INV_ACKED_EXIST, SIM_INV_NO_DUPLICATES, SIM_INV_NO_PENDING, SIM_INV_ONE_CHARGE,
+	SIM_INV_CHARGE_MATCHES, SIM_INV_MONEY, SIM_INV_STOCK_LEDGER, SIM_INV_STOCK_NONNEG,
+	SIM_INV_NO_HELD, SIM_INV_COMMIT_IFF, SIM_INV_REPLAY, SIM_INV_UNTOUCHED, SIM_INV_COUNT
+};
+
+#define SIM_CK_MAX_MSGS 20
+
+struct sim_ck_inv {
+	const char *name;
+	const char *rule;
+	uint64_t checked;       /* items examined */
+	uint64_t violations;
+	size_t nmsgs;
+	char msgs[SIM_CK_MAX_MSGS][160];  /* the first violations, each naming its order/product/charge */
+};
+
+struct sim_ck_result {
+	struct sim_ck_inv inv[SIM_INV_COUNT];
+	uint64_t unknown_total, unknown_became_order, unknown_no_order;
+	bool ok;
+};
+
+/* Checks every invariant over d; fills r. Returns 0, or -1 when out of memory. */
+int sim_check_eval(const struct sim_ck_data *d, struct sim_ck_result *r);
+/* Prints the invariant table to f. */
+void sim_check_print(const struct sim_ck_result *r, FILE *f);
+
+/* DB layer (sim_check_db.c): fills d's orders, charges, stock and reservations from the three
+ * schemas using the credentials in the environment (SHOPLAB_DB_*). Returns 0, or -1 with a
+ * message in err. sim_check_data_free frees what it and the caller put in d. */
+int sim_check_read_db(struct sim_ck_data *d, char *err, size_t errsz);
+void sim_check_data_free(struct sim_ck_data *d);
+/* The highest order id now (0 when there is none), to scope a run's checks. */
+int64_t sim_check_max_order_id(char *err, size_t errsz);
+
+#endif

@@ -1,0 +1,218 @@
+/* sim_check_db.c - the checker's thin database layer: reads orders, charges, stock, reservations */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mysql.h>
+
+#include "sim_check.h"
+#include "sim_env.h"
+
+static MYSQL *db_open(const char *schema, char *err, size_t errsz)
+{
+	char uvar[64], pvar[64], up[32];
+	unsigned int timeout = 5;
+	MYSQL *m;
+	size_t i;
+
+	for (i = 0; schema[i] && i + 1 < sizeof(up); i++)
+		up[i] = (char)(schema[i] >= 'a' && schema[i] <= 'z' ? schema[i] - 32 : schema[i]);
+	up[i] = '\0';
+	snprintf(uvar, sizeof(uvar), "SHOPLAB_DB_%s_USER", up);
+	snprintf(pvar, sizeof(pvar), "SHOPLAB_DB_%s_PASSWORD", up);
+	if ((m = mysql_init(NULL)) == NULL) {
+		snprintf(err, errsz, "mysql_init failed");
+		return NULL;
+	}
+	mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+	mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &timeout);
+	if (!mysql_real_connect(m, sim_env("SHOPLAB_DB_HOST", "127.0.0.1"), sim_env(uvar, schema),
+				sim_env(pvar, ""), schema, (unsigned)atoi(sim_env("SHOPLAB_DB_PORT", "3307")),
+				NULL, 0)) {
+		snprintf(err, errsz, "connecting to schema %s as %s: %s", schema, sim_env(uvar, schema),
+			 mysql_error(m));
+		mysql_close(m);
+		return NULL;
+	}
+	return m;
+}
+
+typedef int (*row_fn)(MYSQL_ROW row, void *arg);
+
+static int db_each(MYSQL *m, const char *sql, row_fn fn, void *arg, char *err, size_t errsz)
+{
+	MYSQL_RES *res;
+	MYSQL_ROW row;
+	int rc = -1;
+
+	if (mysql_query(m, sql) != 0 || (res = mysql_store_result(m)) == NULL) {
+		snprintf(err, errsz, "%s: %s", sql, mysql_error(m));
+		return -1;
+	}
+	while ((row = mysql_fetch_row(res)) != NULL)
+		if (fn(row, arg) != 0) {
+			snprintf(err, errsz, "out of memory reading rows");
+			goto out_free;
+		}
+	rc = 0;
+out_free:
+	mysql_free_result(res);
+	return rc;
+}
+
+/* Grows *arr (of elem bytes) to hold one more; returns the new slot, zeroed. */
+static void *push(void **arr, size_t *n, size_t *cap, size_t elem)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 256;
+		void *na = realloc(*arr, nc * elem);
+
+		if (na == NULL)
+			return NULL;
+		*arr = na;
+		*cap = nc;
+	}
+	memset((char *)*arr + *n * elem, 0, elem);
+	return (char *)*arr + (*n)++ * elem;
+}
+
+static int64_t num(const char *s)
+{
+	return s ? strtoll(s, NULL, 10) : 0;
+}
+
+struct acc {
+	struct sim_ck_data *d;
+	size_t cap;
+};
+
+static int row_order(MYSQL_ROW r, void *arg)
+{
+	struct acc *a = arg;
+	struct sim_ck_order *o = push((void **)&a->d->orders, &a->d->norders, &a->cap, sizeof(*o));
+
+	if (o == NULL)
+		return -1;
+	o->id = num(r[0]);
+	o->user_id = num(r[1]);
+	o->status = strcmp(r[2], "confirmed") == 0 ? SIM_O_CONFIRMED :
+		    strcmp(r[2], "rejected") == 0 ? SIM_O_REJECTED : SIM_O_PENDING;
+	o->total_cents = num(r[3]);
+	snprintf(o->key, sizeof(o->key), "%s", r[4] ? r[4] : "");
+	return 0;
+}
+
+static int row_charge(MYSQL_ROW r, void *arg)
+{
+	struct acc *a = arg;
+	struct sim_ck_charge *c = push((void **)&a->d->charges, &a->d->ncharges, &a->cap, sizeof(*c));
+
+	if (c == NULL)
+		return -1;
+	c->id = num(r[0]);
+	c->order_id = num(r[1]);
+	c->status = strcmp(r[2], "captured") == 0 ? SIM_C_CAPTURED :
+		    strcmp(r[2], "voided") == 0 ? SIM_C_VOIDED : SIM_C_DECLINED;
+	c->amount_cents = num(r[3]);
+	c->refunded_cents = num(r[4]);
+	return 0;
+}
+
+static int row_stock(MYSQL_ROW r, void *arg)
+{
+	struct acc *a = arg;
+	struct sim_ck_stock *s = push((void **)&a->d->stock, &a->d->nstock, &a->cap, sizeof(*s));
+
+	if (s == NULL)
+		return -1;
+	s->product_id = num(r[0]);
+	s->has_row = r[1] != NULL;
+	s->available = num(r[1]);
+	s->held = num(r[2]);
+	s->sold = num(r[3]);
+	s->adj_sum = num(r[4]);
+	return 0;
+}
+
+static int row_resv(MYSQL_ROW r, void *arg)
+{
+	struct acc *a = arg;
+	struct sim_ck_resv *v = push((void **)&a->d->resv, &a->d->nresv, &a->cap, sizeof(*v));
+
+	if (v == NULL)
+		return -1;
+	v->order_id = num(r[0]);
+	v->status = strcmp(r[1], "committed") == 0 ? SIM_R_COMMITTED :
+		    strcmp(r[1], "released") == 0 ? SIM_R_RELEASED : SIM_R_HELD;
+	return 0;
+}
+
+int sim_check_read_db(struct sim_ck_data *d, char *err, size_t errsz)
+{
+	MYSQL *orders = NULL, *inv = NULL, *pay = NULL;
+	struct acc a = { d, 0 };
+	int rc = -1;
+
+	if ((orders = db_open("orders", err, errsz)) == NULL || (inv = db_open("inventory", err, errsz)) == NULL ||
+	    (pay = db_open("payments", err, errsz)) == NULL)
+		goto out_close;
+	if (db_each(orders, "SELECT id, user_id, status, total_cents, idempotency_key FROM orders",
+		    row_order, &a, err, errsz))
+		goto out_close;
+	a.cap = 0;
+	if (db_each(pay, "SELECT id, order_id, status, amount_cents, refunded_cents FROM charges",
+		    row_charge, &a, err, errsz))
+		goto out_close;
+	a.cap = 0;
+	/* Products with a stock row, and those with adjustments but no row (a ledger without stock). */
+	if (db_each(inv, "SELECT s.product_id, s.available, s.held, s.sold, "
+			 "(SELECT COALESCE(SUM(a.delta), 0) FROM adjustments a WHERE a.product_id = s.product_id) "
+			 "FROM stock s UNION ALL "
+			 "SELECT a.product_id, NULL, NULL, NULL, SUM(a.delta) FROM adjustments a "
+			 "WHERE NOT EXISTS (SELECT 1 FROM stock s WHERE s.product_id = a.product_id) "
+			 "GROUP BY a.product_id",
+		    row_stock, &a, err, errsz))
+		goto out_close;
+	a.cap = 0;
+	if (db_each(inv, "SELECT order_id, status FROM reservations", row_resv, &a, err, errsz))
+		goto out_close;
+	rc = 0;
+out_close:
+	if (pay)
+		mysql_close(pay);
+	if (inv)
+		mysql_close(inv);
+	if (orders)
+		mysql_close(orders);
+	return rc;
+}
+
+static int row_max(MYSQL_ROW r, void *arg)
+{
+	*(int64_t *)arg = num(r[0]);
+	return 0;
+}
+
+int64_t sim_check_max_order_id(char *err, size_t errsz)
+{
+	MYSQL *m = db_open("orders", err, errsz);
+	int64_t max = 0;
+
+	if (m == NULL)
+		return -1;
+	if (db_each(m, "SELECT COALESCE(MAX(id), 0) FROM orders", row_max, &max, err, errsz))
+		max = -1;
+	mysql_close(m);
+	return max;
+}
+
+void sim_check_data_free(struct sim_ck_data *d)
+{
+	free(d->orders);
+	free(d->charges);
+	free(d->stock);
+	free(d->resv);
+	free(d->clients);
+	free(d->windows);
+	memset(d, 0, sizeof(*d));
+}

@@ -1,0 +1,43 @@
+/* sim_faults.h - the fault timeline: toxics through the proxy API, signals to processes, restarts */
+#ifndef SIM_FAULTS_H
+#define SIM_FAULTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "sim_scenario.h"
+
+struct sim_faults {
+	const struct sim_scenario *sc;
+	char proxy_api[256];
+	char stack_sh[1024];
+	char run_dir[1024];
+	bool started[SIM_MAX_FAULTS], ended[SIM_MAX_FAULTS];
+	pid_t stopped[SIM_MAX_FAULTS];  /* SIGSTOPped pid to SIGCONT, or 0 */
+	pid_t children[16];             /* stack.sh up runs in progress */
+	size_t nchildren;
+	unsigned errors;                /* actions that failed (logged on stderr) */
+	char log[8192];                 /* what was done, one line each, with times */
+	size_t loglen;
+};
+
+/* Finds scripts/stack.sh ($SHOPLAB_TOP, else next to the binary) and the proxy API. */
+int sim_faults_init(struct sim_faults *f, const struct sim_scenario *sc, char *err, size_t errsz);
+/* Applies every start or end due at t (seconds since the load started). */
+void sim_faults_tick(struct sim_faults *f, double t);
+/* The next event time after the ones applied, or -1. */
+double sim_faults_next(const struct sim_faults *f);
+/* Active faults, comma separated, for the progress line. */
+void sim_faults_describe(const struct sim_faults *f, char *buf, size_t bufsz);
+/* Ends everything: SIGCONT the stopped, /reset the proxy, wait for restarts, then
+ * `scripts/stack.sh up` to bring back whatever is down. Returns its exit status. */
+int sim_faults_finish(struct sim_faults *f);
+/* Runs `scripts/stack.sh <cmd>` (SHOPLAB_PROXY=1) and waits; returns its exit status. */
+int sim_faults_stack(const struct sim_faults *f, const char *cmd);
+/* Whether fault i could disturb browsing (catalog/inventory reads). */
+bool sim_fault_touches_reads(const struct sim_fault *ft);
+/* The window [*from, *to) in seconds during which fault i acts. */
+void sim_fault_window(const struct sim_scenario *sc, size_t i, double *from, double *to);
+
+#endif

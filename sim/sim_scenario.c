@@ -1,0 +1,403 @@
+/* sim_scenario.c - parses and validates scenario files; every error names its JSON path */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "sim_scenario.h"
+
+const char *const sim_journey_names[SIM_J_COUNT] = { "browse", "register_login", "checkout" };
+const char *const sim_fault_kind_names[] = { "toxic", "kill", "stop", "restart" };
+
+static const char *const processes[] = { "users", "catalog", "inventory", "orders", "payments",
+					 "nginx", "mariadb", NULL };
+
+struct ctx {
+	char *err;
+	size_t errsz;
+};
+
+static int fail(struct ctx *c, const char *path, const char *fmt, ...)
+{
+	va_list ap;
+	size_t n;
+
+	n = (size_t)snprintf(c->err, c->errsz, "%s: ", path);
+	if (n < c->errsz) {
+		va_start(ap, fmt);
+		vsnprintf(c->err + n, c->errsz - n, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+/* Rejects members not in allowed (typos would otherwise be silently ignored). */
+static int only_keys(struct ctx *c, const char *path, json_object *o, const char *const *allowed)
+{
+	char sub[160];
+
+	json_object_object_foreach(o, key, val) {
+		bool ok = false;
+
+		(void)val;
+		for (size_t i = 0; allowed[i]; i++)
+			if (strcmp(key, allowed[i]) == 0)
+				ok = true;
+		if (!ok) {
+			snprintf(sub, sizeof(sub), "%s%s%s", path, *path ? "." : "", key);
+			return fail(c, sub, "unknown field");
+		}
+	}
+	return 0;
+}
+
+static void join(char *out, size_t outsz, const char *path, const char *key)
+{
+	snprintf(out, outsz, "%s%s%s", path, *path ? "." : "", key);
+}
+
+/* A number member: required (def ignored) or optional (def used when absent). */
+static int num(struct ctx *c, json_object *o, const char *path, const char *key, bool required,
+	       double def, double lo, double hi, double *out)
+{
+	json_object *v;
+	char p[160];
+	double d;
+
+	join(p, sizeof(p), path, key);
+	if (!json_object_object_get_ex(o, key, &v) || v == NULL) {
+		if (required)
+			return fail(c, p, "is required");
+		*out = def;
+		return 0;
+	}
+	if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
+		return fail(c, p, "must be a number");
+	d = json_object_get_double(v);
+	if (!isfinite(d) || d < lo || d > hi)
+		return fail(c, p, "must be between %g and %g", lo, hi);
+	*out = d;
+	return 0;
+}
+
+static int str(struct ctx *c, json_object *o, const char *path, const char *key, bool required,
+	       const char *def, char *out, size_t outsz)
+{
+	json_object *v;
+	char p[160];
+	const char *s;
+
+	join(p, sizeof(p), path, key);
+	if (!json_object_object_get_ex(o, key, &v) || v == NULL) {
+		if (required)
+			return fail(c, p, "is required");
+		snprintf(out, outsz, "%s", def);
+		return 0;
+	}
+	if (!json_object_is_type(v, json_type_string))
+		return fail(c, p, "must be a string");
+	s = json_object_get_string(v);
+	if (*s == '\0' || strlen(s) >= outsz)
+		return fail(c, p, "must be 1 to %zu characters", outsz - 1);
+	snprintf(out, outsz, "%s", s);
+	return 0;
+}
+
+static int parse_phases(struct ctx *c, json_object *root, struct sim_scenario *sc)
+{
+	static const char *const keys[] = { "at_s", "rate", NULL };
+	json_object *a;
+	char p[64];
+
+	if (!json_object_object_get_ex(root, "phases", &a) || !json_object_is_type(a, json_type_array))
+		return fail(c, "phases", "is required and must be an array");
+	sc->nphases = json_object_array_length(a);
+	if (sc->nphases < 1 || sc->nphases > SIM_MAX_PHASES)
+		return fail(c, "phases", "must hold 1 to %d phases", SIM_MAX_PHASES);
+	for (size_t i = 0; i < sc->nphases; i++) {
+		json_object *ph = json_object_array_get_idx(a, i);
+		struct sim_phase *f = &sc->phases[i];
+
+		snprintf(p, sizeof(p), "phases[%zu]", i);
+		if (!json_object_is_type(ph, json_type_object))
+			return fail(c, p, "must be an object");
+		if (only_keys(c, p, ph, keys) || num(c, ph, p, "at_s", true, 0, 0, 86400, &f->at_s) ||
+		    num(c, ph, p, "rate", true, 0, 0, 1e6, &f->rate))
+			return -1;
+		if (i == 0 && f->at_s != 0) {
+			snprintf(p, sizeof(p), "phases[0].at_s");
+			return fail(c, p, "the first phase must start at 0");
+		}
+		if (i > 0 && f->at_s <= sc->phases[i - 1].at_s) {
+			snprintf(p, sizeof(p), "phases[%zu].at_s", i);
+			return fail(c, p, "must be greater than the previous phase's");
+		}
+		if (f->at_s >= sc->duration_s) {
+			snprintf(p, sizeof(p), "phases[%zu].at_s", i);
+			return fail(c, p, "must be less than duration_s");
+		}
+	}
+	return 0;
+}
+
+static int parse_mix(struct ctx *c, json_object *root, struct sim_scenario *sc)
+{
+	static const char *const keys[] = { "browse", "register_login", "checkout", NULL };
+	json_object *m;
+
+	if (!json_object_object_get_ex(root, "mix", &m) || !json_object_is_type(m, json_type_object))
+		return fail(c, "mix", "is required and must be an object");
+	if (only_keys(c, "mix", m, keys))
+		return -1;
+	for (int j = 0; j < SIM_J_COUNT; j++)
+		if (num(c, m, "mix", sim_journey_names[j], false, 0, 0, 1e6, &sc->mix[j]))
+			return -1;
+	if (sc->mix[0] + sc->mix[1] + sc->mix[2] <= 0)
+		return fail(c, "mix", "at least one weight must be positive");
+	return 0;
+}
+
+static int parse_data(struct ctx *c, json_object *root, struct sim_scenario *sc)
+{
+	static const char *const keys[] = { "users", "products", "stock", "cards", "login_rate", NULL };
+	static const char *const ckeys[] = { "decline", "insufficient", NULL };
+	json_object *d, *pr, *cards;
+	double v;
+
+	if (!json_object_object_get_ex(root, "data", &d) || !json_object_is_type(d, json_type_object))
+		return fail(c, "data", "is required and must be an object");
+	if (only_keys(c, "data", d, keys))
+		return -1;
+	if (num(c, d, "data", "users", true, 0, 1, 100000, &v))
+		return -1;
+	sc->users = (int)v;
+	if (!json_object_object_get_ex(d, "products", &pr) || !json_object_is_type(pr, json_type_array) ||
+	    json_object_array_length(pr) != 2 ||
+	    !json_object_is_type(json_object_array_get_idx(pr, 0), json_type_int) ||
+	    !json_object_is_type(json_object_array_get_idx(pr, 1), json_type_int))
+		return fail(c, "data.products", "must be [first_id, last_id] (integers)");
+	sc->product_lo = json_object_get_int64(json_object_array_get_idx(pr, 0));
+	sc->product_hi = json_object_get_int64(json_object_array_get_idx(pr, 1));
+	if (sc->product_lo < 1 || sc->product_hi < sc->product_lo || sc->product_hi - sc->product_lo >= 100000)
+		return fail(c, "data.products", "must satisfy 1 <= first <= last, at most 100000 ids");
+	if (num(c, d, "data", "stock", false, -1, -1, 1e9, &v))
+		return -1;
+	sc->stock = (int64_t)v;
+	if (num(c, d, "data", "login_rate", false, 4, 0.1, 10000, &sc->login_rate))
+		return -1;
+	if (json_object_object_get_ex(d, "cards", &cards)) {
+		if (!json_object_is_type(cards, json_type_object))
+			return fail(c, "data.cards", "must be an object");
+		if (only_keys(c, "data.cards", cards, ckeys) ||
+		    num(c, cards, "data.cards", "decline", false, 0, 0, 1, &sc->decline_share) ||
+		    num(c, cards, "data.cards", "insufficient", false, 0, 0, 1, &sc->insufficient_share))
+			return -1;
+		if (sc->decline_share + sc->insufficient_share > 1)
+			return fail(c, "data.cards", "decline + insufficient must not exceed 1");
+	}
+	return 0;
+}
+
+static int lookup(const char *const *names, const char *s)
+{
+	for (int i = 0; names[i]; i++)
+		if (strcmp(names[i], s) == 0)
+			return i;
+	return -1;
+}
+
+static int parse_fault(struct ctx *c, json_object *f, size_t i, struct sim_scenario *sc)
+{
+	static const char *const kinds[] = { "toxic", "kill", "stop", "restart", NULL };
+	static const char *const tkeys[] = { "at_s", "until_s", "kind", "proxy", "type", "stream",
+					     "attributes", "toxicity", NULL };
+	static const char *const pkeys[] = { "at_s", "until_s", "kind", "target", NULL };
+	struct sim_fault *ft = &sc->faults[i];
+	char p[64], q[96], kind[16];
+	json_object *attrs;
+	int k;
+
+	snprintf(p, sizeof(p), "faults[%zu]", i);
+	if (!json_object_is_type(f, json_type_object))
+		return fail(c, p, "must be an object");
+	if (str(c, f, p, "kind", true, "", kind, sizeof(kind)))
+		return -1;
+	if ((k = lookup(kinds, kind)) < 0) {
+		snprintf(q, sizeof(q), "%s.kind", p);
+		return fail(c, q, "must be one of toxic, kill, stop, restart");
+	}
+	ft->kind = (enum sim_fault_kind)k;
+	if (only_keys(c, p, f, ft->kind == SIM_FAULT_TOXIC ? tkeys : pkeys) ||
+	    num(c, f, p, "at_s", true, 0, 0, sc->duration_s, &ft->at_s) ||
+	    num(c, f, p, "until_s", ft->kind == SIM_FAULT_TOXIC || ft->kind == SIM_FAULT_STOP, -1, 0,
+		sc->duration_s, &ft->until_s))
+		return -1;
+	if (ft->until_s >= 0 && ft->until_s <= ft->at_s) {
+		snprintf(q, sizeof(q), "%s.until_s", p);
+		return fail(c, q, "must be greater than at_s");
+	}
+	snprintf(ft->name, sizeof(ft->name), "sim-%zu", i);
+	if (ft->kind != SIM_FAULT_TOXIC) {
+		if (str(c, f, p, "target", true, "", ft->target, sizeof(ft->target)))
+			return -1;
+		if (lookup(processes, ft->target) < 0) {
+			snprintf(q, sizeof(q), "%s.target", p);
+			return fail(c, q, "must be one of users, catalog, inventory, orders, payments, nginx, mariadb");
+		}
+		return 0;
+	}
+	if (str(c, f, p, "proxy", true, "", ft->target, sizeof(ft->target)) ||
+	    str(c, f, p, "type", true, "", ft->type, sizeof(ft->type)) ||
+	    num(c, f, p, "toxicity", false, 1, 0, 1, &ft->toxicity))
+		return -1;
+	if (str(c, f, p, "stream", false, strncmp(ft->type, "fcgi_", 5) == 0 ? "upstream" : "downstream",
+		ft->stream, sizeof(ft->stream)))
+		return -1;
+	if (strcmp(ft->stream, "upstream") != 0 && strcmp(ft->stream, "downstream") != 0) {
+		snprintf(q, sizeof(q), "%s.stream", p);
+		return fail(c, q, "must be upstream or downstream");
+	}
+	if (json_object_object_get_ex(f, "attributes", &attrs)) {
+		if (!json_object_is_type(attrs, json_type_object)) {
+			snprintf(q, sizeof(q), "%s.attributes", p);
+			return fail(c, q, "must be an object");
+		}
+		ft->attributes = strdup(json_object_to_json_string_ext(attrs, JSON_C_TO_STRING_PLAIN));
+	} else {
+		ft->attributes = strdup("{}");
+	}
+	if (ft->attributes == NULL)
+		return fail(c, p, "out of memory");
+	return 0;
+}
+
+static int parse_faults(struct ctx *c, json_object *root, struct sim_scenario *sc)
+{
+	json_object *a;
+	size_t n;
+
+	if (!json_object_object_get_ex(root, "faults", &a))
+		return 0;
+	if (!json_object_is_type(a, json_type_array))
+		return fail(c, "faults", "must be an array");
+	n = json_object_array_length(a);
+	if (n > SIM_MAX_FAULTS)
+		return fail(c, "faults", "at most %d faults", SIM_MAX_FAULTS);
+	for (size_t i = 0; i < n; i++) {
+		sc->nfaults = i + 1;
+		if (parse_fault(c, json_object_array_get_idx(a, i), i, sc))
+			return -1;
+	}
+	return 0;
+}
+
+int sim_scenario_parse(const char *text, struct sim_scenario *sc, char *err, size_t errsz)
+{
+	static const char *const keys[] = { "name", "seed", "duration_s", "drain_s", "timeout_s",
+					    "replay_share", "phases", "mix", "data", "faults",
+					    "description", NULL };
+	struct ctx c = { err, errsz };
+	enum json_tokener_error jerr;
+	json_object *root, *seed;
+	int rc = -1;
+
+	memset(sc, 0, sizeof(*sc));
+	root = json_tokener_parse_verbose(text, &jerr);
+	if (root == NULL) {
+		fail(&c, "(document)", "not valid JSON: %s", json_tokener_error_desc(jerr));
+		goto out;
+	}
+	if (!json_object_is_type(root, json_type_object)) {
+		fail(&c, "(document)", "must be a JSON object");
+		goto out_put;
+	}
+	if (only_keys(&c, "", root, keys) || str(&c, root, "", "name", true, "", sc->name, sizeof(sc->name)))
+		goto out_put;
+	if (!json_object_object_get_ex(root, "seed", &seed) || !json_object_is_type(seed, json_type_int) ||
+	    json_object_get_int64(seed) < 0) {
+		fail(&c, "seed", "is required and must be a non-negative integer");
+		goto out_put;
+	}
+	sc->seed = (uint64_t)json_object_get_int64(seed);
+	if (num(&c, root, "", "duration_s", true, 0, 1, 86400, &sc->duration_s) ||
+	    num(&c, root, "", "drain_s", false, 10, 0, 3600, &sc->drain_s) ||
+	    num(&c, root, "", "timeout_s", false, 10, 0.1, 600, &sc->timeout_s) ||
+	    num(&c, root, "", "replay_share", false, 0.1, 0, 1, &sc->replay_share) ||
+	    parse_phases(&c, root, sc) || parse_mix(&c, root, sc) || parse_data(&c, root, sc) ||
+	    parse_faults(&c, root, sc))
+		goto out_put;
+	rc = 0;
+out_put:
+	json_object_put(root);
+out:
+	if (rc != 0)
+		sim_scenario_free(sc);
+	return rc;
+}
+
+int sim_scenario_load(const char *path, struct sim_scenario *sc, char *err, size_t errsz)
+{
+	char msg[512], *buf = NULL;
+	size_t len = 0, cap = 0, n;
+	FILE *f;
+	int rc = -1;
+
+	memset(sc, 0, sizeof(*sc));
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(err, errsz, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	for (;;) {
+		if (len + 4096 + 1 > cap) {
+			char *nb;
+
+			cap = cap ? cap * 2 : 8192;
+			if (cap > (1u << 24) || (nb = realloc(buf, cap)) == NULL) {
+				snprintf(err, errsz, "%s: too large or out of memory", path);
+				goto out_close;
+			}
+			buf = nb;
+		}
+		n = fread(buf + len, 1, 4096, f);
+		len += n;
+		if (n < 4096)
+			break;
+	}
+	if (ferror(f)) {
+		snprintf(err, errsz, "%s: read error", path);
+		goto out_close;
+	}
+	buf[len] = '\0';
+	if (sim_scenario_parse(buf, sc, msg, sizeof(msg)) != 0) {
+		snprintf(err, errsz, "%s: %s", path, msg);
+		goto out_close;
+	}
+	rc = 0;
+out_close:
+	fclose(f);
+	free(buf);
+	return rc;
+}
+
+void sim_scenario_free(struct sim_scenario *sc)
+{
+	for (size_t i = 0; i < SIM_MAX_FAULTS; i++) {
+		free(sc->faults[i].attributes);
+		sc->faults[i].attributes = NULL;
+	}
+}
+
+double sim_scenario_rate_at(const struct sim_scenario *sc, double t)
+{
+	double r = 0;
+
+	for (size_t i = 0; i < sc->nphases; i++)
+		if (t >= sc->phases[i].at_s)
+			r = sc->phases[i].rate;
+	return t < sc->duration_s ? r : 0;
+}

@@ -1,0 +1,71 @@
+/* sim_scenario.h - a scenario file (load phases, journey mix, data, fault timeline) parsed and checked */
+#ifndef SIM_SCENARIO_H
+#define SIM_SCENARIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SIM_MAX_PHASES 32
+#define SIM_MAX_FAULTS 64
+#define SIM_NAME_MAX   64
+
+struct sim_phase {
+	double at_s;            /* start, seconds from the start of the load */
+	double rate;            /* journey arrivals per second from at_s on (0 = idle) */
+};
+
+enum sim_fault_kind {
+	SIM_FAULT_TOXIC,        /* a sim proxy toxic on `target` from at_s to until_s */
+	SIM_FAULT_KILL,         /* SIGKILL `target` at at_s; started again at until_s if given */
+	SIM_FAULT_STOP,         /* SIGSTOP `target` at at_s, SIGCONT at until_s */
+	SIM_FAULT_RESTART,      /* SIGKILL then `scripts/stack.sh up` at at_s */
+};
+
+struct sim_fault {
+	double at_s;
+	double until_s;         /* < 0: none (the drain restores everything) */
+	enum sim_fault_kind kind;
+	char target[SIM_NAME_MAX];      /* proxy name (toxic) or process (kill/stop/restart) */
+	char type[SIM_NAME_MAX];        /* toxic type */
+	char stream[16];                /* toxic stream: upstream / downstream */
+	char name[SIM_NAME_MAX];        /* toxic name given to the proxy: sim-<index> */
+	double toxicity;
+	char *attributes;               /* toxic attributes as JSON text (owned) */
+};
+
+struct sim_scenario {
+	char name[SIM_NAME_MAX];
+	uint64_t seed;
+	double duration_s;
+	double drain_s;
+	double timeout_s;               /* per request; default 10 */
+	double replay_share;            /* share of checkouts replayed with the same key; default 0.1 */
+	struct sim_phase phases[SIM_MAX_PHASES];
+	size_t nphases;
+	double mix[3];                  /* weights: browse, register_login, checkout */
+	int users;                      /* accounts created (and logged in) before the load */
+	int64_t product_lo, product_hi; /* product ids the journeys use */
+	int64_t stock;                  /* units set per product before the load; < 0 leaves it */
+	double login_rate;              /* logins per second during set-up; default 4 */
+	double decline_share;           /* share of checkouts paying with the declined card */
+	double insufficient_share;      /* share paying with the insufficient-funds card */
+	struct sim_fault faults[SIM_MAX_FAULTS];
+	size_t nfaults;
+};
+
+enum sim_journey { SIM_J_BROWSE, SIM_J_REGISTER, SIM_J_CHECKOUT, SIM_J_COUNT };
+
+extern const char *const sim_journey_names[SIM_J_COUNT];
+extern const char *const sim_fault_kind_names[];
+
+/* Parses JSON text into sc (zeroed first). On error returns -1 and writes a message naming the
+ * field by its JSON path (e.g. "faults[2].until_s: must be greater than at_s") into err. */
+int sim_scenario_parse(const char *text, struct sim_scenario *sc, char *err, size_t errsz);
+/* Reads and parses a file; errors name the file too. */
+int sim_scenario_load(const char *path, struct sim_scenario *sc, char *err, size_t errsz);
+/* Frees what parse allocated; sc may be parsed again afterwards. */
+void sim_scenario_free(struct sim_scenario *sc);
+/* The rate at time t (seconds), from the phase list. */
+double sim_scenario_rate_at(const struct sim_scenario *sc, double t);
+
+#endif

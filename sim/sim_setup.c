@@ -1,0 +1,86 @@
+/* sim_setup.c - prepares the data a scenario needs: stock per product, users with tokens */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "sim_env.h"
+#include "sim_http.h"
+#include "sim_load.h"
+
+static void sleep_s(double s)
+{
+	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Logs in, pacing at rate and waiting out 429s; copies the token. */
+static int login(const char *gw, const char *email, const char *pw, double rate, char *token,
+		 size_t tokensz, char *err, size_t errsz)
+{
+	char url[512], body[512], out[4096];
+	json_object *o, *t;
+	long st = -1;
+
+	snprintf(url, sizeof(url), "%s/api/v1/auth/login", gw);
+	snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"%s\"}", email, pw);
+	for (int attempt = 0; attempt < 20; attempt++) {
+		sleep_s(1.0 / rate);
+		st = sim_http("POST", url, body, NULL, 10000, out, sizeof(out));
+		if (st != 429)
+			break;
+		sleep_s(1.0);
+	}
+	if (st != 200) {
+		snprintf(err, errsz, "login of %s answered %ld: %.200s", email, st, out);
+		return -1;
+	}
+	o = json_tokener_parse(out);
+	if (o == NULL || !json_object_object_get_ex(o, "token", &t)) {
+		json_object_put(o);
+		snprintf(err, errsz, "login of %s: no token in %.200s", email, out);
+		return -1;
+	}
+	snprintf(token, tokensz, "%s", json_object_get_string(t));
+	json_object_put(o);
+	return 0;
+}
+
+int sim_setup_data(const struct sim_scenario *sc, const char *gw, const char *nonce,
+		   struct sim_user *users, char *err, size_t errsz)
+{
+	char admin[1024], url[512], body[512], out[1024];
+	long st;
+
+	if (sc->stock >= 0) {
+		if (login(gw, sim_env("SHOPLAB_ADMIN_EMAIL", "admin@shoplab.test"),
+			  sim_env("SHOPLAB_ADMIN_PASSWORD", ""), sc->login_rate, admin, sizeof(admin), err, errsz))
+			return -1;
+		for (int64_t p = sc->product_lo; p <= sc->product_hi; p++) {
+			snprintf(url, sizeof(url), "%s/api/v1/inventory/%lld", gw, (long long)p);
+			snprintf(body, sizeof(body), "{\"available\":%lld}", (long long)sc->stock);
+			st = sim_http("PUT", url, body, admin, 10000, out, sizeof(out));
+			if (st != 200) {
+				snprintf(err, errsz, "PUT %s answered %ld: %.200s", url, st, out);
+				return -1;
+			}
+		}
+	}
+	snprintf(url, sizeof(url), "%s/api/v1/users", gw);
+	for (int i = 0; i < sc->users; i++) {
+		snprintf(users[i].email, sizeof(users[i].email), "u%d-%s@sim.shoplab.test", i, nonce);
+		snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"simpassword1\",\"name\":\"Sim User %d\"}",
+			 users[i].email, i);
+		st = sim_http("POST", url, body, NULL, 10000, out, sizeof(out));
+		if (st != 201 && st != 409) {
+			snprintf(err, errsz, "POST %s answered %ld: %.200s", url, st, out);
+			return -1;
+		}
+		if (login(gw, users[i].email, "simpassword1", sc->login_rate, users[i].token,
+			  sizeof(users[i].token), err, errsz))
+			return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,224 @@
+/* test_sim_check.c - the invariant checker's pure logic: clean data passes, each planted violation is named */
+#include <stdarg.h>
+#include <setjmp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "sim_check.h"
+
+/* A consistent little world: orders 10 (confirmed), 11 (rejected, declined), 12 (rejected,
+ * voided); product 1 sold 2, product 2 untouched. */
+static struct sim_ck_order orders[8];
+static struct sim_ck_charge charges[8];
+static struct sim_ck_stock stock[4];
+static struct sim_ck_resv resv[8];
+static struct sim_ck_client clients[8];
+static struct sim_ck_window windows[2];
+static struct sim_ck_data d;
+
+static int setup(void **state)
+{
+	(void)state;
+	memset(orders, 0, sizeof(orders));
+	orders[0] = (struct sim_ck_order){ 10, 1, 2000, SIM_O_CONFIRMED, "k10" };
+	orders[1] = (struct sim_ck_order){ 11, 1, 500, SIM_O_REJECTED, "k11" };
+	orders[2] = (struct sim_ck_order){ 12, 2, 700, SIM_O_REJECTED, "k12" };
+	orders[3] = (struct sim_ck_order){ 3, 2, 100, SIM_O_PENDING, "old" };   /* before the run */
+	charges[0] = (struct sim_ck_charge){ 100, 10, 2000, 0, SIM_C_CAPTURED };
+	charges[1] = (struct sim_ck_charge){ 101, 11, 500, 0, SIM_C_DECLINED };
+	charges[2] = (struct sim_ck_charge){ 102, 12, 700, 700, SIM_C_VOIDED };
+	stock[0] = (struct sim_ck_stock){ 1, 98, 0, 2, 100, true };
+	stock[1] = (struct sim_ck_stock){ 2, 100, 0, 0, 100, true };
+	resv[0] = (struct sim_ck_resv){ 10, SIM_R_COMMITTED };
+	resv[1] = (struct sim_ck_resv){ 11, SIM_R_RELEASED };
+	resv[2] = (struct sim_ck_resv){ 12, SIM_R_RELEASED };
+	memset(clients, 0, sizeof(clients));
+	clients[0] = (struct sim_ck_client){ "k10", SIM_CK_ACKED, 201, 10, true, true, 201 };
+	clients[1] = (struct sim_ck_client){ "k11", SIM_CK_REFUSED, 402, 0, false, false, 0 };
+	clients[2] = (struct sim_ck_client){ "k12", SIM_CK_UNKNOWN, 0, 0, false, false, 0 };
+	clients[3] = (struct sim_ck_client){ "k13", SIM_CK_UNKNOWN, 0, 0, false, false, 0 };
+	windows[0] = (struct sim_ck_window){ "payments stop 10-20 s", false, 500, 2 };
+	windows[1] = (struct sim_ck_window){ "mariadb restart 30 s", true, 10, 90 };
+	d = (struct sim_ck_data){ orders, 4, charges, 3, stock, 2, resv, 3, clients, 4, windows, 2, 10, true };
+	return 0;
+}
+
+static const struct sim_ck_inv *eval(struct sim_ck_result *r)
+{
+	assert_int_equal(sim_check_eval(&d, r), 0);
+	return r->inv;
+}
+
+/* Exactly invariant `which` fails, and its first message contains `want`. */
+static void expect_only(enum sim_inv which, const char *want)
+{
+	struct sim_ck_result r;
+	const struct sim_ck_inv *inv = eval(&r);
+
+	assert_false(r.ok);
+	for (int i = 0; i < SIM_INV_COUNT; i++) {
+		if (i == (int)which) {
+			assert_true(inv[i].violations > 0);
+			if (strstr(inv[i].msgs[0], want) == NULL)
+				fail_msg("%s: \"%s\" lacks \"%s\"", inv[i].name, inv[i].msgs[0], want);
+		} else if (inv[i].violations) {
+			fail_msg("unexpected %s: %s", inv[i].name, inv[i].msgs[0]);
+		}
+	}
+}
+
+static void test_clean(void **state)
+{
+	struct sim_ck_result r;
+
+	(void)state;
+	eval(&r);
+	for (int i = 0; i < SIM_INV_COUNT; i++)
+		if (r.inv[i].violations)
+			fail_msg("%s: %s", r.inv[i].name, r.inv[i].msgs[0]);
+	assert_true(r.ok);
+	assert_int_equal(r.unknown_total, 2);
+	assert_int_equal(r.unknown_became_order, 1);
+	assert_int_equal(r.unknown_no_order, 1);
+	assert_int_equal(r.inv[SIM_INV_UNTOUCHED].checked, 1);
+}
+
+static void test_lost_acked_order(void **state)
+{
+	(void)state;
+	clients[4] = (struct sim_ck_client){ "k14", SIM_CK_ACKED, 201, 14, false, false, 0 };
+	d.nclients = 5;
+	expect_only(SIM_INV_ACKED_EXIST, "order 14 (key k14) was acknowledged");
+}
+
+static void test_double_charge(void **state)
+{
+	(void)state;
+	charges[3] = (struct sim_ck_charge){ 103, 10, 2000, 2000, SIM_C_VOIDED };
+	d.ncharges = 4;
+	expect_only(SIM_INV_ONE_CHARGE, "order 10 has 2 charges (ids 100, 103)");
+}
+
+static void test_captured_on_rejected(void **state)
+{
+	(void)state;
+	charges[2].status = SIM_C_CAPTURED;
+	charges[2].refunded_cents = 0;
+	charges[0].amount_cents = 1300; /* keeps the money balanced: only the status rule breaks */
+	{
+		struct sim_ck_result r;
+
+		eval(&r);
+		assert_int_equal(r.inv[SIM_INV_MONEY].violations, 0);
+		assert_non_null(strstr(r.inv[SIM_INV_CHARGE_MATCHES].msgs[0], "order 10 totals 2000 cents but charge 100 nets 1300"));
+		assert_non_null(strstr(r.inv[SIM_INV_CHARGE_MATCHES].msgs[1], "order 12 is rejected but charge 102 is captured"));
+	}
+}
+
+static void test_money(void **state)
+{
+	(void)state;
+	charges[2].refunded_cents = 600;
+	{
+		struct sim_ck_result r;
+
+		eval(&r);
+		assert_true(r.inv[SIM_INV_MONEY].violations == 1);
+		assert_non_null(strstr(r.inv[SIM_INV_MONEY].msgs[0], "difference 100"));
+		assert_non_null(strstr(r.inv[SIM_INV_CHARGE_MATCHES].msgs[0], "voided charge 102 refunded 600 of 700"));
+	}
+}
+
+static void test_negative_stock(void **state)
+{
+	(void)state;
+	stock[1].available = -1;
+	stock[1].sold = 101;
+	expect_only(SIM_INV_STOCK_NONNEG, "product 2: available -1");
+}
+
+static void test_ledger(void **state)
+{
+	(void)state;
+	stock[0].sold = 3;
+	expect_only(SIM_INV_STOCK_LEDGER, "product 1: adjustments sum to 100 but available+held+sold = 101");
+}
+
+static void test_held_leftover(void **state)
+{
+	(void)state;
+	stock[0].available = 97;
+	stock[0].held = 1;
+	expect_only(SIM_INV_NO_HELD, "product 1 has held = 1 after the drain");
+}
+
+static void test_pending_after_drain(void **state)
+{
+	struct sim_ck_result r;
+
+	(void)state;
+	orders[4] = (struct sim_ck_order){ 15, 1, 100, SIM_O_PENDING, "k15" };
+	resv[3] = (struct sim_ck_resv){ 15, SIM_R_RELEASED };
+	d.norders = 5;
+	d.nresv = 4;
+	expect_only(SIM_INV_NO_PENDING, "order 15 is still pending after the drain");
+	d.after_drain = false;          /* during the load, pending is fine; order 3 is out of scope */
+	eval(&r);
+	assert_true(r.ok);
+}
+
+static void test_unknown_two_orders(void **state)
+{
+	(void)state;
+	orders[4] = (struct sim_ck_order){ 16, 2, 700, SIM_O_REJECTED, "k12" };
+	resv[3] = (struct sim_ck_resv){ 16, SIM_R_RELEASED };
+	d.norders = 5;
+	d.nresv = 4;
+	expect_only(SIM_INV_NO_DUPLICATES, "key k12 became 2 orders");
+}
+
+static void test_commit_iff(void **state)
+{
+	(void)state;
+	resv[1].status = SIM_R_COMMITTED;
+	expect_only(SIM_INV_COMMIT_IFF, "order 11 is rejected but its reservation is committed");
+}
+
+static void test_replay(void **state)
+{
+	(void)state;
+	clients[0].replay_same = false;
+	clients[0].replay_status = 500;
+	expect_only(SIM_INV_REPLAY, "key k10: first answer 201, replay answered 500");
+}
+
+static void test_untouched(void **state)
+{
+	(void)state;
+	windows[0].failed = 50;
+	expect_only(SIM_INV_UNTOUCHED, "browse failed 50 of 550 during payments stop");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_clean, setup),
+		cmocka_unit_test_setup(test_lost_acked_order, setup),
+		cmocka_unit_test_setup(test_double_charge, setup),
+		cmocka_unit_test_setup(test_captured_on_rejected, setup),
+		cmocka_unit_test_setup(test_money, setup),
+		cmocka_unit_test_setup(test_negative_stock, setup),
+		cmocka_unit_test_setup(test_ledger, setup),
+		cmocka_unit_test_setup(test_held_leftover, setup),
+		cmocka_unit_test_setup(test_pending_after_drain, setup),
+		cmocka_unit_test_setup(test_unknown_two_orders, setup),
+		cmocka_unit_test_setup(test_commit_iff, setup),
+		cmocka_unit_test_setup(test_replay, setup),
+		cmocka_unit_test_setup(test_untouched, setup),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

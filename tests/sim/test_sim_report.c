@@ -1,0 +1,125 @@
+/* test_sim_report.c - renders report.json and report.html from canned runs and checks what they hold */
+#include <stdarg.h>
+#include <setjmp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "sim_report.h"
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	static char buf[4 << 20];
+	size_t n;
+
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+/* Canned data: 40 s at ~30 journeys/s, slower and failing while "payments" is stopped. */
+static void canned(struct sim_scenario *sc, struct sim_load_stats *st, struct sim_ck_data *d,
+		   struct sim_ck_result *ck, struct sim_scrape *br, double slow)
+{
+	static const char *text =
+		"{\"name\":\"canned\",\"seed\":3,\"duration_s\":40,\"drain_s\":5,\"phases\":[{\"at_s\":0,\"rate\":30}],"
+		"\"mix\":{\"browse\":1,\"checkout\":1},\"data\":{\"users\":1,\"products\":[1,2]},"
+		"\"faults\":[{\"at_s\":10,\"until_s\":20,\"kind\":\"toxic\",\"proxy\":\"gateway-payments\",\"type\":\"fcgi_latency\","
+		"\"attributes\":{\"latency\":500}},{\"at_s\":25,\"until_s\":30,\"kind\":\"stop\",\"target\":\"payments\"}]}";
+	char err[256];
+
+	assert_int_equal(sim_scenario_parse(text, sc, err, sizeof(err)), 0);
+	assert_int_equal(sim_load_stats_init(st), 0);
+	st->elapsed_s = 40;
+	st->nsecs = 40;
+	st->secs = calloc(40, sizeof(*st->secs));
+	for (size_t s = 0; s < 40; s++) {
+		bool fault = s >= 10 && s < 30;
+
+		st->secs[s].started = 30;
+		st->secs[s].out[SIM_OUT_OK] = fault ? 60 : 75;
+		st->secs[s].out[SIM_OUT_5XX] = fault ? 10 : 0;
+		st->secs[s].out[SIM_OUT_UNKNOWN] = s >= 25 && s < 30 ? 3 : 0;
+		for (int j = 0; j < SIM_J_COUNT; j++)
+			for (uint64_t k = 1; k <= 15; k++) {
+				uint64_t v = (uint64_t)((double)(k * 1000 * (j + 1)) * (fault && j == SIM_J_CHECKOUT ? slow : 1));
+
+				sim_series_record(&st->series[j], s, v);
+				sim_hist_record(&st->journey[j], v);
+				st->jstarted[j]++;
+				st->jok[j]++;
+			}
+		for (int o = 0; o < SIM_OUT_COUNT; o++)
+			st->out[o] += st->secs[s].out[o];
+	}
+	st->requests = st->out[SIM_OUT_OK] + st->out[SIM_OUT_5XX] + st->out[SIM_OUT_UNKNOWN];
+	memset(br, 0, sizeof(*br));
+	sim_scrape_parse(br, "# HELP x\nshoplab_dep_breaker_state{service=\"orders\",dep=\"payments\"} 0\n", 0);
+	for (size_t s = 1; s < 45; s++)
+		sim_scrape_parse(br, s >= 26 && s < 31 ? "shoplab_dep_breaker_state{service=\"orders\",dep=\"payments\"} 1\n" :
+				 s == 31 ? "shoplab_dep_breaker_state{service=\"orders\",dep=\"payments\"} 2\n" :
+				 "shoplab_dep_breaker_state{service=\"orders\",dep=\"payments\"} 0\n"
+				 "shoplab_dep_breaker_state{service=\"orders\",dep=\"inventory\"} 0\n", s);
+	memset(d, 0, sizeof(*d));
+	static struct sim_ck_order o[1] = { { 5, 1, 100, SIM_O_PENDING, "k<5>" } };
+	d->orders = o;
+	d->norders = 1;
+	d->after_drain = true;
+	assert_int_equal(sim_check_eval(d, ck), 0);
+}
+
+static void test_render(void **state)
+{
+	struct sim_scenario sc;
+	struct sim_load_stats st[2];
+	struct sim_ck_data d;
+	struct sim_ck_result ck;
+	struct sim_scrape br[2];
+	struct sim_report_run runs[2];
+	char dir[] = "/tmp/sim-report-XXXXXX", path[256], err[256];
+	const char *out_dir = getenv("SIM_REPORT_DIR");
+	char *html;
+
+	(void)state;
+	if (out_dir == NULL)
+		assert_non_null(mkdtemp(dir));
+	canned(&sc, &st[0], &d, &ck, &br[0], 3);
+	sim_scenario_free(&sc);
+	canned(&sc, &st[1], &d, &ck, &br[1], 12);
+	runs[0] = (struct sim_report_run){ "resilience on", &sc, &st[0], &ck, NULL, &br[0], "  10.0s toxic fcgi_latency\n" };
+	runs[1] = (struct sim_report_run){ "resilience off", &sc, &st[1], NULL, "connecting to schema orders: refused", &br[1], NULL };
+	assert_int_equal(sim_report_write(out_dir ? out_dir : dir, runs, 2, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/report.html", out_dir ? out_dir : dir);
+	html = slurp(path);
+	assert_non_null(strstr(html, "<svg"));
+	assert_non_null(strstr(html, "Comparison"));
+	assert_non_null(strstr(html, "order 5 is still pending after the drain"));
+	assert_non_null(strstr(html, "orders\xe2\x86\x92payments"));
+	assert_non_null(strstr(html, "connecting to schema orders: refused"));
+	assert_null(strstr(html, "<script"));
+	assert_null(strstr(html, "http://") != NULL && strstr(html, "http://www.w3.org/2000/svg") == NULL ? "x" : NULL);
+	snprintf(path, sizeof(path), "%s/report.json", out_dir ? out_dir : dir);
+	html = slurp(path);
+	assert_non_null(strstr(html, "\"invariants_ok\":false"));
+	assert_non_null(strstr(html, "\"no_pending_after_drain\""));
+	for (int i = 0; i < 2; i++) {
+		sim_load_stats_free(&st[i]);
+		sim_scrape_free(&br[i]);
+	}
+	sim_scenario_free(&sc);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_render),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,112 @@
+/* test_sim_scenario.c - scenario parser: a valid file, defaults, and each error naming its field */
+#include <stdarg.h>
+#include <setjmp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "sim_scenario.h"
+
+static const char *valid =
+	"{\"name\":\"t\",\"seed\":7,\"duration_s\":30,\"drain_s\":5,"
+	"\"phases\":[{\"at_s\":0,\"rate\":10},{\"at_s\":10,\"rate\":20}],"
+	"\"mix\":{\"browse\":6,\"register_login\":1,\"checkout\":3},"
+	"\"data\":{\"users\":20,\"products\":[1,50],\"stock\":1000,\"cards\":{\"decline\":0.1}},"
+	"\"faults\":[{\"at_s\":5,\"until_s\":10,\"kind\":\"toxic\",\"proxy\":\"gateway-payments\","
+	"\"type\":\"fcgi_latency\",\"attributes\":{\"latency\":500}},"
+	"{\"at_s\":12,\"until_s\":15,\"kind\":\"stop\",\"target\":\"payments\"},"
+	"{\"at_s\":20,\"kind\":\"restart\",\"target\":\"mariadb\"}]}";
+
+static void test_valid(void **state)
+{
+	struct sim_scenario sc;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(sim_scenario_parse(valid, &sc, err, sizeof(err)), 0);
+	assert_string_equal(sc.name, "t");
+	assert_int_equal(sc.seed, 7);
+	assert_int_equal(sc.nphases, 2);
+	assert_true(sc.phases[1].rate == 20);
+	assert_true(sc.mix[2] == 3);
+	assert_int_equal(sc.users, 20);
+	assert_int_equal(sc.product_hi, 50);
+	assert_int_equal(sc.stock, 1000);
+	assert_true(sc.decline_share == 0.1);
+	assert_true(sc.timeout_s == 10);
+	assert_int_equal(sc.nfaults, 3);
+	assert_int_equal(sc.faults[0].kind, SIM_FAULT_TOXIC);
+	assert_string_equal(sc.faults[0].stream, "upstream");
+	assert_string_equal(sc.faults[0].attributes, "{\"latency\":500}");
+	assert_true(sc.faults[0].toxicity == 1.0);
+	assert_int_equal(sc.faults[1].kind, SIM_FAULT_STOP);
+	assert_true(sc.faults[2].until_s < 0);
+	assert_true(sim_scenario_rate_at(&sc, 9.9) == 10);
+	assert_true(sim_scenario_rate_at(&sc, 10) == 20);
+	assert_true(sim_scenario_rate_at(&sc, 30) == 0);
+	sim_scenario_free(&sc);
+}
+
+/* Replaces the first occurrence of from in valid with to and expects an error starting with want. */
+static void expect_error(const char *from, const char *to, const char *want)
+{
+	char doc[2048], err[256];
+	const char *at = strstr(valid, from);
+	struct sim_scenario sc;
+
+	assert_non_null(at);
+	snprintf(doc, sizeof(doc), "%.*s%s%s", (int)(at - valid), valid, to, at + strlen(from));
+	assert_int_equal(sim_scenario_parse(doc, &sc, err, sizeof(err)), -1);
+	if (strncmp(err, want, strlen(want)) != 0)
+		fail_msg("for %s: got \"%s\", want \"%s...\"", to, err, want);
+}
+
+static void test_errors(void **state)
+{
+	struct sim_scenario sc;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(sim_scenario_parse("{", &sc, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "not valid JSON"));
+	expect_error("\"seed\":7", "\"seed\":-1", "seed:");
+	expect_error("\"seed\":7", "\"seeds\":7", "seeds: unknown field");
+	expect_error("\"duration_s\":30", "\"duration_s\":\"x\"", "duration_s: must be a number");
+	expect_error("{\"at_s\":10,\"rate\":20}", "{\"at_s\":10,\"rate\":-2}", "phases[1].rate:");
+	expect_error("{\"at_s\":10,\"rate\":20}", "{\"at_s\":0,\"rate\":20}", "phases[1].at_s:");
+	expect_error("{\"at_s\":0,\"rate\":10}", "{\"at_s\":0}", "phases[0].rate: is required");
+	expect_error("\"browse\":6", "\"browze\":6", "mix.browze: unknown field");
+	expect_error("\"users\":20", "\"users\":0", "data.users:");
+	expect_error("[1,50]", "[50,1]", "data.products:");
+	expect_error("{\"decline\":0.1}", "{\"decline\":2}", "data.cards.decline:");
+	expect_error("\"kind\":\"toxic\"", "\"kind\":\"melt\"", "faults[0].kind:");
+	expect_error("\"proxy\":\"gateway-payments\",", "", "faults[0].proxy: is required");
+	expect_error("\"until_s\":15", "\"until_s\":11", "faults[1].until_s: must be greater");
+	expect_error("\"until_s\":15,", "", "faults[1].until_s: is required");
+	expect_error("\"target\":\"mariadb\"", "\"target\":\"redis\"", "faults[2].target:");
+	expect_error("{\"latency\":500}", "[500]", "faults[0].attributes: must be an object");
+	expect_error("\"kind\":\"toxic\",", "\"kind\":\"toxic\",\"stream\":\"sideways\",", "faults[0].stream:");
+}
+
+static void test_load_missing(void **state)
+{
+	struct sim_scenario sc;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(sim_scenario_load("/nonexistent/x.json", &sc, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "/nonexistent/x.json"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_valid),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_load_missing),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
