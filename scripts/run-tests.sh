@@ -88,9 +88,19 @@ integration)
 	for t in $(find "$BUILD/tests/integration" -type f -name 'test_*' -perm -u+x | sort); do
 		run_one "$t" env
 	done
-	# End to end: a short scenario with one toxic and one kill must keep every invariant.
+	# End to end: a short scenario with one toxic and one kill must keep every invariant,
+	# on a fresh stack (the suites above call services directly with made-up orders).
 	if [ -x "$BUILD/bin/sim" ] && [ -z "${SKIP_SIM_SMOKE:-}" ]; then
-		run_one "$TOP/sim/scenarios/ci-smoke.json" "$BUILD/bin/sim" run --out "$tmp/reports"
+		"$TOP/scripts/stack.sh" down >/dev/null 2>&1
+		export SHOPLAB_RUN=$tmp/smoke
+		if "$TOP/scripts/stack.sh" up >/dev/null; then
+			set -a
+			. "$SHOPLAB_RUN/shoplab.env"
+			set +a
+			run_one "$TOP/sim/scenarios/ci-smoke.json" "$BUILD/bin/sim" run --out "$tmp/reports"
+		else
+			fail=$((fail + 1)); failed="$failed smoke-stack-up"
+		fi
 	fi
 	summary ;;
 *)
