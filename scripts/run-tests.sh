@@ -61,7 +61,7 @@ integration)
 	# Fewer threads than the concurrent clients some tests use, on purpose.
 	export SHOPLAB_THREADS=${SHOPLAB_TEST_THREADS:-4}
 	# The sim proxy sits on every arrow, as in make demo: the suites go through it too.
-	export SHOPLAB_PROXY=1
+	export SHOPLAB_PROXY=${SHOPLAB_PROXY:-1}
 	# Fast password hashing and a login limit that the suites can live with (one test trips it).
 	export SHOPLAB_KDF_COST=1 LOGIN_RATE=20r/s LOGIN_BURST=40
 	# Checkouts give up sooner and recovery takes over sooner, so fault tests stay short.

@@ -2,10 +2,14 @@
 # stack.sh - start, stop and inspect the shoplab stack (MariaDB, services, nginx) under a run dir.
 #
 #   scripts/stack.sh up | down | status | env
+#   scripts/stack.sh service-env SVC | render-nginx DIR [SITE_DIR] | provision-db   (hosting)
 #
 # Everything lives under $SHOPLAB_RUN (default ./run): data, sockets, logs, pid files,
 # generated secrets and run/shoplab.env. Ports default to the contract's and move together
 # with PORT_BASE (see README). The stack runs as the current user; nothing is installed.
+# INSTANCES="catalog:3 orders:2" runs several instances of a service behind one upstream;
+# DB_NETNS, SVC_NETNS, GW_NETNS run MariaDB, the services, nginx in network namespaces
+# (the netns lab, scripts/lab-netns.sh); docs/hosting.md and docs/lab.md describe both.
 set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,6 +30,18 @@ fi
 : "${SHOPLAB_THREADS:=16}" "${NGINX_WORKERS:=2}" "${UPSTREAM_KEEPALIVE:=8}"
 : "${LOGIN_RATE:=5r/s}" "${LOGIN_BURST:=10}" "${API_RATE:=200r/s}" "${API_BURST:=400}"
 : "${API_RATE_EXEMPT=127.0.0.1}"
+# The internal listener is always on loopback; INTERNAL_ADDR adds a second address (the lab's
+# gateway host) that services on another host reach it by.
+: "${INTERNAL_ADDR:=127.0.0.1}" "${INSTANCES:=}"
+# Which parts `up` starts on this host (the multi-host lab runs one part per host).
+: "${SHOPLAB_PARTS:=db services nginx}"
+part() { case " $SHOPLAB_PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
+
+# The netns lab: each part runs in its namespace when one is named (see scripts/lab-netns.sh).
+db_ns=() svc_ns=() gw_ns=()
+[ -n "${DB_NETNS:-}" ] && db_ns=(ip netns exec "$DB_NETNS")
+[ -n "${SVC_NETNS:-}" ] && svc_ns=(ip netns exec "$SVC_NETNS")
+[ -n "${GW_NETNS:-}" ] && gw_ns=(ip netns exec "$GW_NETNS")
 
 # With SHOPLAB_PROXY=1 the sim proxy sits on every arrow: nginx -> service (gateway-<svc>),
 # service -> MariaDB (<svc>-db) and orders -> internal gateway (orders-internal).
@@ -37,6 +53,20 @@ proxy_internal_port() { echo $((proxy_port_base + 20)); }
 
 svc_index() { case $1 in users) echo 1;; catalog) echo 2;; inventory) echo 3;; orders) echo 4;; payments) echo 5;; esac; }
 svc_port() { local v; v="$(echo "$1" | tr a-z A-Z)_PORT"; echo "${!v:-$((svc_port_base + $(svc_index "$1")))}"; }
+
+# INSTANCES="catalog:3 orders:2": instance 1 keeps the service's port and pid file; instance k
+# (2..9) listens on svc_port_base + 40 + 10*(index-1) + k (catalog: 9152, 9153, ...) with
+# pid file <service>-k.pid and log <service>-k.log.
+instances() {
+	local w n=1
+	for w in ${INSTANCES//,/ }; do
+		case $w in "$1":*) n=${w#*:} ;; esac
+	done
+	case $n in [1-9]) echo "$n" ;; *) die "INSTANCES: $1 wants 1..9 instances, not '$n'" ;; esac
+}
+inst_port() { if [ "$2" -eq 1 ]; then svc_port "$1"; else echo $((svc_port_base + 30 + 10 * $(svc_index "$1") + $2)); fi; }
+inst_name() { if [ "$2" -eq 1 ]; then echo "$1"; else echo "$1-$2"; fi; }
+inst_ports() { local k; for k in $(seq 1 "$(instances "$1")"); do printf '%s ' "$(inst_port "$1" "$k")"; done; }
 
 log() { printf 'stack: %s\n' "$*" >&2; }
 die() { printf 'stack: %s\n' "$*" >&2; exit 1; }
@@ -79,7 +109,7 @@ write_env() {
 		echo "# shoplab.env - written by scripts/stack.sh; secrets are generated once, never commit this file."
 		echo "SHOPLAB_RUN=$RUN"
 		echo "SHOPLAB_GATEWAY_URL=http://$GATEWAY_ADDR:$GATEWAY_PORT"
-		echo "SHOPLAB_GATEWAY_INTERNAL=http://127.0.0.1:$INTERNAL_PORT"
+		echo "SHOPLAB_GATEWAY_INTERNAL=http://$INTERNAL_ADDR:$INTERNAL_PORT"
 		echo "SHOPLAB_GATEWAY_PORT=$GATEWAY_PORT"
 		echo "SHOPLAB_INTERNAL_PORT=$INTERNAL_PORT"
 		echo "SHOPLAB_PROXY_API_PORT=$PROXY_API_PORT"
@@ -113,7 +143,8 @@ load_env() {
 }
 
 # ---------------------------------------------------------------- MariaDB
-db_client() { mariadb --no-defaults --socket="$RUN/mariadb/mariadb.sock" -u "$(id -un)" "$@"; }
+# DB_SOCKET points the provisioning at another server (a system MariaDB, for hosting).
+db_client() { mariadb --no-defaults --socket="${DB_SOCKET:-$RUN/mariadb/mariadb.sock}" -u "$(id -un)" "$@"; }
 
 db_up() {
 	local d=$RUN/mariadb i
@@ -146,7 +177,7 @@ db_up() {
 			--skip-test-db --auth-root-authentication-method=socket \
 			> "$RUN/logs/mariadb-install.log" 2>&1 || { cat "$RUN/logs/mariadb-install.log" >&2; die "mariadb-install-db failed"; }
 	fi
-	setsid mariadbd --defaults-file="$d/my.cnf" --user="$(id -un)" >> "$RUN/logs/mariadb.log" 2>&1 < /dev/null &
+	setsid "${db_ns[@]}" mariadbd --defaults-file="$d/my.cnf" --user="$(id -un)" >> "$RUN/logs/mariadb.log" 2>&1 < /dev/null &
 	for i in $(seq 1 300); do
 		if db_client -e 'SELECT 1' >/dev/null 2>&1; then return 0; fi
 		sleep 0.1
@@ -181,34 +212,57 @@ db_provision() {
 }
 
 # ---------------------------------------------------------------- services
-svc_up() {
+# The secrets service $1 gets, as NAME=value lines: its own and nothing else.
+svc_secrets() {
 	local s=$1 up
 	up=$(echo "$s" | tr a-z A-Z)
-	alive "$RUN/$s.pid" && return 0
+	echo "SHOPLAB_DB_${up}_PASSWORD=$(envval "SHOPLAB_DB_${up}_PASSWORD")"
+	echo "SHOPLAB_SERVICE_TOKEN=$(envval SHOPLAB_SERVICE_TOKEN)"
+	if [ "$s" = orders ]; then
+		echo "SHOPLAB_CARD_KEY=$(envval SHOPLAB_CARD_KEY)"
+	fi
+	if [ "$s" = users ]; then
+		echo "SHOPLAB_JWT_SECRET=$(envval SHOPLAB_JWT_SECRET)"
+		echo "SHOPLAB_ADMIN_PASSWORD=$(envval SHOPLAB_ADMIN_PASSWORD)"
+	fi
+}
+
+# Starts instance $2 (default 1) of service $1.
+svc_up() {
+	local s=$1 k=${2:-1} up name kv
+	up=$(echo "$s" | tr a-z A-Z)
+	name=$(inst_name "$s" "$k")
+	alive "$RUN/$name.pid" && return 0
 	(
 		# A service sees its own secrets only: drop every other one from the environment.
 		local v
 		for v in $(compgen -e); do
 			case $v in SHOPLAB_*PASSWORD|SHOPLAB_*SECRET*|SHOPLAB_*TOKEN|SHOPLAB_*_KEY) unset "$v";; esac
 		done
-		export "SHOPLAB_DB_${up}_PASSWORD=$(envval "SHOPLAB_DB_${up}_PASSWORD")"
-		export "SHOPLAB_SERVICE_TOKEN=$(envval SHOPLAB_SERVICE_TOKEN)"
-		if [ "$s" = orders ]; then
-			export "SHOPLAB_CARD_KEY=$(envval SHOPLAB_CARD_KEY)"
-		fi
-		if [ "$s" = users ]; then
-			export "SHOPLAB_JWT_SECRET=$(envval SHOPLAB_JWT_SECRET)"
-			export "SHOPLAB_ADMIN_PASSWORD=$(envval SHOPLAB_ADMIN_PASSWORD)"
-		fi
-		export SHOPLAB_LISTEN="$SERVICE_ADDR:$(svc_port "$s")"
+		while IFS= read -r kv; do export "$kv"; done < <(svc_secrets "$s")
+		# SHOPLAB_<SVC>_LISTEN (from shoplab.env) would win over SHOPLAB_LISTEN: set both.
+		export SHOPLAB_LISTEN="$SERVICE_ADDR:$(inst_port "$s" "$k")"
+		export "SHOPLAB_${up}_LISTEN=$SHOPLAB_LISTEN"
 		export SHOPLAB_THREADS
 		if [ "$SHOPLAB_PROXY" = 1 ]; then
 			export "SHOPLAB_${up}_DB_HOST=127.0.0.1" "SHOPLAB_${up}_DB_PORT=$(proxy_db_port "$s")"
 			[ "$s" = orders ] && export "SHOPLAB_GATEWAY_INTERNAL=http://127.0.0.1:$(proxy_internal_port)"
 		fi
-		exec setsid "$BUILD/bin/$s" >> "$RUN/logs/$s.log" 2>&1 < /dev/null
+		exec setsid "${svc_ns[@]}" "$BUILD/bin/$s" >> "$RUN/logs/$name.log" 2>&1 < /dev/null
 	) &
-	echo $! > "$RUN/$s.pid"
+	echo $! > "$RUN/$name.pid"
+}
+
+# Extra instances beyond what INSTANCES asks for now (a smaller INSTANCES on a second up).
+svc_trim() {
+	local s=$1 n f k
+	n=$(instances "$s")
+	for f in "$RUN/$s"-[0-9]*.pid; do
+		[ -f "$f" ] || continue
+		k=${f##*-}; k=${k%.pid}
+		[ "$k" -gt "$n" ] && stop_pid "$f"
+	done
+	return 0
 }
 
 # ---------------------------------------------------------------- sim proxy
@@ -244,6 +298,7 @@ proxy_up() {
 }
 
 # ---------------------------------------------------------------- nginx
+# render FILE [SVC [PORT]]: the template with every @VAR@ replaced.
 render() {
 	sed -e "s|@RUN@|$RUN|g" -e "s|@GATEWAY_ADDR@|$GATEWAY_ADDR|g" \
 	    -e "s|@GATEWAY_PORT@|$GATEWAY_PORT|g" -e "s|@INTERNAL_PORT@|$INTERNAL_PORT|g" \
@@ -253,22 +308,36 @@ render() {
 	    -e "s|@LOGIN_RATE@|$LOGIN_RATE|g" -e "s|@LOGIN_BURST@|$LOGIN_BURST|g" \
 	    -e "s|@API_RATE@|$API_RATE|g" -e "s|@API_BURST@|$API_BURST|g" \
 	    -e "s|@API_RATE_EXEMPT_GEO@|$(for a in $API_RATE_EXEMPT; do printf '%s 1; ' "$a"; done)|g" \
+	    -e "s|@INTERNAL_ADDR@|$INTERNAL_ADDR|g" \
 	    -e "s|@SVC@|${2:-}|g" -e "s|@SVC_PORT@|${3:-}|g" "$1"
 }
 
-nginx_render() {
-	local c=$RUN/nginx/conf s f
+# render_upstream SVC PORT...: the upstream template, its @SVC_PORT@ line once per port.
+render_upstream() {
+	local s=$1 t; shift
+	t=$(mktemp)
+	awk -v ports="$*" '/@SVC_PORT@/ { n = split(ports, p, " "); for (i = 1; i <= n; i++) {
+		l = $0; gsub(/@SVC_PORT@/, p[i], l); print l } next } { print }' \
+		"$TOP/nginx/upstream.conf.in" > "$t"
+	render "$t" "$s" "$1"
+	rm -f "$t"
+}
+
+# nginx_render_to DIR: the whole configuration, rendered into DIR (emptied first).
+nginx_render_to() {
+	local c=$1 s f
 	umask 077
 	rm -rf "$c"
-	mkdir -p "$c/routes" "$c/internal" "$RUN/nginx/temp" "$RUN/nginx/cache" "$RUN/logs"
+	mkdir -p "$c/routes" "$c/internal"
 	render "$TOP/nginx/nginx.conf.in" > "$c/nginx.conf"
 	for f in "$TOP"/nginx/*.conf; do render "$f" > "$c/$(basename "$f")"; done
 	: > "$c/upstreams.conf"
 	for s in $(services); do
 		if [ "$SHOPLAB_PROXY" = 1 ]; then
-			SERVICE_ADDR=127.0.0.1 render "$TOP/nginx/upstream.conf.in" "$s" "$(proxy_svc_port "$s")" >> "$c/upstreams.conf"
+			SERVICE_ADDR=127.0.0.1 render_upstream "$s" "$(proxy_svc_port "$s")" >> "$c/upstreams.conf"
 		else
-			render "$TOP/nginx/upstream.conf.in" "$s" "$(svc_port "$s")" >> "$c/upstreams.conf"
+			# shellcheck disable=SC2046
+			render_upstream "$s" $(inst_ports "$s") >> "$c/upstreams.conf"
 		fi
 		for f in routes internal; do
 			if [ -f "$TOP/nginx/$f/$s.conf" ]; then
@@ -276,24 +345,76 @@ nginx_render() {
 			fi
 		done
 	done
+	# A second internal address, unless internal.conf already listens on @INTERNAL_ADDR@.
+	if [ "$INTERNAL_ADDR" != 127.0.0.1 ] && ! grep -q '@INTERNAL_ADDR@' "$TOP/nginx/internal.conf"; then
+		echo "listen $INTERNAL_ADDR:$INTERNAL_PORT backlog=4096;" > "$c/internal/00-listen-addr.conf"
+	fi
+}
+
+nginx_render() {
+	mkdir -p "$RUN/nginx/temp" "$RUN/nginx/cache" "$RUN/logs"
+	nginx_render_to "$RUN/nginx/conf"
+}
+
+# nginx_site DIR SITE_DIR: turns a rendered DIR into files for a system nginx whose own
+# nginx.conf has the http{} block: includes point at SITE_DIR (where DIR will live), only
+# what must be http-level stays in http.conf, every other setting moves into our two server
+# blocks (server-defaults.conf) so the site changes nothing for the host's other sites, and
+# DIR/site.conf is the one file to include from http{} (conf.d/shoplab.conf).
+nginx_site() {
+	local c=$1 site=$2 f
+	rm -f "$c/nginx.conf"
+	awk -v http_out="$c/http.conf.new" -v srv_out="$c/server-defaults.conf" '
+		BEGIN { depth = 0; buf = "" }
+		buf == "" && ($0 ~ /^[ \t]*#/ || $0 ~ /^[ \t]*$/) { print > http_out; next }
+		{
+			buf = buf $0 "\n"; s = $0; sub(/#.*/, "", s)
+			depth += gsub(/\{/, "{", s) - gsub(/\}/, "}", s)
+			if (depth == 0 && s ~ /[;}][ \t]*$/) {
+				match(buf, /[a-z_]+/); name = substr(buf, RSTART, RLENGTH)
+				if (name ~ /^(map|geo|log_format|limit_req_zone|limit_conn_zone|fastcgi_cache_path|proxy_cache_path|upstream|split_clients|(map|variables|server_names)_hash_(bucket|max)_size)$/)
+					printf "%s", buf > http_out
+				else
+					printf "%s", buf > srv_out
+				buf = ""
+			}
+		}' "$c/http.conf"
+	mv "$c/http.conf.new" "$c/http.conf"
+	for f in "$c"/*.conf "$c"/routes/*.conf "$c"/internal/*.conf; do
+		[ -f "$f" ] || continue
+		sed -i -E -e "s#^([[:space:]]*include[[:space:]]+)([^/][^;]*);#\1$site/\2;#" \
+			-e "s#^server \{#server {\n\tinclude $site/server-defaults.conf;#" "$f"
+	done
+	{
+		echo "# shoplab - the gateway site; include it inside http{} (written by scripts/stack.sh render-nginx)."
+		for f in http upstreams gateway internal; do echo "include $site/$f.conf;"; done
+	} > "$c/site.conf"
 }
 
 nginx_up() {
 	nginx_render
-	nginx -t -q -p "$RUN/nginx/" -c conf/nginx.conf -e "$RUN/logs/nginx-error.log" 2>&1 || die "nginx configuration test failed"
+	"${gw_ns[@]}" nginx -t -q -p "$RUN/nginx/" -c conf/nginx.conf -e "$RUN/logs/nginx-error.log" 2>&1 || die "nginx configuration test failed"
 	if alive "$RUN/nginx.pid"; then
-		nginx -p "$RUN/nginx/" -c conf/nginx.conf -e "$RUN/logs/nginx-error.log" -s reload
+		"${gw_ns[@]}" nginx -p "$RUN/nginx/" -c conf/nginx.conf -e "$RUN/logs/nginx-error.log" -s reload
 	else
-		nginx -p "$RUN/nginx/" -c conf/nginx.conf -e "$RUN/logs/nginx-error.log" || die "nginx did not start"
+		"${gw_ns[@]}" nginx -p "$RUN/nginx/" -c conf/nginx.conf -e "$RUN/logs/nginx-error.log" || die "nginx did not start"
 	fi
 }
 
 # ---------------------------------------------------------------- readiness
 wait_ready() {
-	local s i code
+	local s i code k
 	for s in $(services); do
+		# Extra instances: listening (the upstream's readyz below reaches one of them).
+		for k in $(seq 2 "$(instances "$s")"); do
+			for i in $(seq 1 150); do
+				"${gw_ns[@]}" timeout 1 bash -c "exec 3<>/dev/tcp/$SERVICE_ADDR/$(inst_port "$s" "$k")" 2>/dev/null && break
+				alive "$RUN/$s-$k.pid" || die "$s-$k exited (see $RUN/logs/$s-$k.log)"
+				sleep 0.1
+			done
+		done
 		for i in $(seq 1 150); do
-			code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
+			code=$("${gw_ns[@]}" curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
 				"http://127.0.0.1:$INTERNAL_PORT/_ops/$s/readyz" || true)
 			[ "$code" = 200 ] && break
 			if ! alive "$RUN/$s.pid"; then
@@ -322,30 +443,46 @@ stop_pid() {
 }
 
 cmd_up() {
-	local t0 s
+	local t0 s k
 	t0=$(date +%s%N)
 	[ -n "$(services)" ] || die "nothing is built: run 'make' first"
+	for s in $(services); do instances "$s" > /dev/null; done
 	write_env
 	load_env
-	db_up
-	db_provision
+	if part db; then
+		db_up
+		db_provision
+	fi
 	proxy_up
-	for s in $(services); do svc_up "$s"; done
+	[ "$SHOPLAB_PROXY" = 1 ] && [ -n "$INSTANCES" ] && log "SHOPLAB_PROXY=1: the proxy reaches the first instance of each service only"
+	if part services; then
+		for s in $(services); do
+			svc_trim "$s"
+			for k in $(seq 1 "$(instances "$s")"); do svc_up "$s" "$k"; done
+		done
+	fi
+	if ! part nginx; then
+		log "up ($SHOPLAB_PARTS) in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+		return 0
+	fi
 	nginx_up
 	wait_ready
 	if [ ! -f "$RUN/admin-shown" ] && [ -n "$(services | grep -w users)" ]; then
 		echo "admin account: $SHOPLAB_ADMIN_EMAIL / $SHOPLAB_ADMIN_PASSWORD (kept in $RUN/shoplab.env; shown once)"
 		: > "$RUN/admin-shown"
 	fi
-	log "up in $(( ($(date +%s%N) - t0) / 1000000 )) ms: $(services)"
+	log "up in $(( ($(date +%s%N) - t0) / 1000000 )) ms: $(services)${INSTANCES:+(instances: $INSTANCES)}"
 	echo "shoplab is up: $SHOPLAB_GATEWAY_URL  (internal: $SHOPLAB_GATEWAY_INTERNAL; state in $RUN)"
 }
 
 cmd_down() {
-	local s
+	local s f
 	[ -d "$RUN" ] || return 0
 	stop_pid "$RUN/nginx.pid"
-	for s in $SERVICES_ALL; do stop_pid "$RUN/$s.pid"; done
+	for s in $SERVICES_ALL; do
+		stop_pid "$RUN/$s.pid"
+		for f in "$RUN/$s"-[0-9]*.pid; do stop_pid "$f"; done
+	done
 	stop_pid "$RUN/sim.pid"
 	stop_pid "$RUN/mariadb.pid"
 	log "stopped (data kept in $RUN)"
@@ -360,10 +497,37 @@ cmd_status() {
 	done
 }
 
+# service-env SVC: the environment file of one service under systemd (/etc/shoplab/SVC.env):
+# its listen address, database settings and its own secrets, from $RUN/shoplab.env.
+cmd_service_env() {
+	local s=${1:?service-env SVC} up
+	case " $SERVICES_ALL " in *" $s "*) ;; *) die "no such service: $s" ;; esac
+	up=$(echo "$s" | tr a-z A-Z)
+	load_env
+	echo "# $s.env - the $s service's settings and its own secrets (written by scripts/stack.sh service-env)."
+	echo "SHOPLAB_LISTEN=$SERVICE_ADDR:$(svc_port "$s")"
+	echo "SHOPLAB_THREADS=$SHOPLAB_THREADS"
+	echo "SHOPLAB_DB_HOST=$SHOPLAB_DB_HOST"
+	echo "SHOPLAB_DB_PORT=$SHOPLAB_DB_PORT"
+	echo "SHOPLAB_DB_${up}_USER=$s"
+	echo "SHOPLAB_GATEWAY_INTERNAL=$SHOPLAB_GATEWAY_INTERNAL"
+	[ "$s" = users ] && echo "SHOPLAB_ADMIN_EMAIL=$SHOPLAB_ADMIN_EMAIL"
+	svc_secrets "$s"
+}
+
 case ${1:-} in
 up)	cmd_up ;;
 down)	cmd_down ;;
 status)	cmd_status ;;
 env)	write_env; cat "$RUN/shoplab.env" ;;
-*)	echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
+service-env)	cmd_service_env "${2:-}" ;;
+render-nginx)
+	# render-nginx DIR [SITE_DIR]: the nginx files for $RUN/shoplab.env's settings; with
+	# SITE_DIR, as a site for a system nginx (see nginx_site). NGINX_STATE replaces @RUN@.
+	[ -n "${2:-}" ] || die "usage: $0 render-nginx DIR [SITE_DIR]"
+	load_env
+	RUN=${NGINX_STATE:-$RUN} nginx_render_to "$2"
+	[ -z "${3:-}" ] || nginx_site "$2" "$3" ;;
+provision-db)	load_env; db_provision ;;
+*)	echo "usage: $0 up|down|status|env|service-env SVC|render-nginx DIR [SITE_DIR]|provision-db" >&2; exit 2 ;;
 esac

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# bootstrap.sh - first-time set-up of an installed shoplab host (installed as sbin/shoplab-bootstrap).
+#
+#   shoplab-bootstrap [all | user | secrets | env | nginx | db] ...     (default: all, as root)
+#
+# user     creates the system user and group `shoplab` (no home, no shell)
+# secrets  generates /etc/shoplab/shoplab.env (mode 0600 root): DB passwords, service token,
+#          token-signing key, card key, admin password. Kept on later runs; never in the repo.
+# env      writes /etc/shoplab/<service>.env (0640 root:shoplab): listen address, database
+#          settings and that service's own secrets only (the units' EnvironmentFile)
+# nginx    renders the gateway from the installed nginx templates into /etc/nginx/shoplab/
+#          and includes it from /etc/nginx/conf.d/shoplab.conf; state in /var/lib/shoplab
+# db       creates the five databases and DB users on the system MariaDB (as root over its
+#          socket) and applies sql/<service>.sql and the seeds (SHOPLAB_NO_SEED=1: none)
+#
+# Settings (environment): DB_ADDR (127.0.0.1), DB_PORT (3306), DB_SOCKET
+# (/run/mysqld/mysqld.sock), DB_CLIENT_HOSTS (addresses of service hosts, for a remote DB),
+# SERVICE_ADDR (127.0.0.1), GATEWAY_ADDR (127.0.0.1), INTERNAL_ADDR, PORT_BASE and the other
+# port variables of scripts/stack.sh, SHOPLAB_THREADS. SHOPLAB_ROOT writes everything under
+# another root (tests); SHOPLAB_USER / SHOPLAB_GROUP / NGINX_USER name other accounts.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+PREFIX_DIR=${SHOPLAB_PREFIX_DIR:-$(dirname "$HERE")}
+ROOT=${SHOPLAB_ROOT:-}
+ETC=$ROOT/etc/shoplab
+NGINX_DIR=$ROOT/etc/nginx
+STATE=$ROOT/var/lib/shoplab
+SVC_USER=${SHOPLAB_USER:-shoplab}
+SVC_GROUP=${SHOPLAB_GROUP:-$SVC_USER}
+NGINX_USER=${NGINX_USER:-www-data}
+STACK=$PREFIX_DIR/share/shoplab/scripts/stack.sh
+SERVICES="users catalog inventory orders payments"
+
+# stack.sh owns the formats (secrets, env files, nginx rendering, provisioning): reuse it.
+export SHOPLAB_RUN=$ETC SHOPLAB_BUILD=$PREFIX_DIR/lib/shoplab
+export DB_PORT=${DB_PORT:-3306}
+export DB_SOCKET=${DB_SOCKET:-/run/mysqld/mysqld.sock}
+
+log() { printf 'bootstrap: %s\n' "$*" >&2; }
+die() { printf 'bootstrap: %s\n' "$*" >&2; exit 1; }
+
+[ -x "$STACK" ] || die "no $STACK: run 'make install' first"
+[ "$(id -u)" -eq 0 ] || die "run me as root"
+
+do_user() {
+	if getent passwd "$SVC_USER" > /dev/null; then return 0; fi
+	useradd --system --user-group --home-dir /nonexistent --no-create-home \
+		--shell /usr/sbin/nologin --comment "shoplab services" "$SVC_USER"
+	log "created system user $SVC_USER"
+}
+
+do_secrets() {
+	install -d -m 0750 -o root -g "$SVC_GROUP" "$ETC"
+	# Secrets already there stay; addresses and ports are refreshed from the environment.
+	"$STACK" env > /dev/null
+	chmod 0600 "$ETC/shoplab.env"
+	log "secrets in $ETC/shoplab.env (0600 root)"
+}
+
+do_env() {
+	local s t
+	[ -f "$ETC/shoplab.env" ] || do_secrets
+	for s in $SERVICES; do
+		t=$(mktemp "$ETC/.$s.env.XXXXXX")
+		"$STACK" service-env "$s" > "$t"
+		chown "root:$SVC_GROUP" "$t"
+		chmod 0640 "$t"
+		mv -f "$t" "$ETC/$s.env"
+	done
+	log "service environments in $ETC/<service>.env (0640 root:$SVC_GROUP)"
+}
+
+do_nginx() {
+	local d
+	[ -f "$ETC/shoplab.env" ] || do_secrets
+	install -d -m 0755 "$STATE" "$NGINX_DIR/conf.d"
+	install -d -m 0750 "$STATE/logs"
+	install -d -m 0700 -o "$NGINX_USER" "$STATE/nginx" "$STATE/nginx/temp" "$STATE/nginx/cache"
+	# Render next to the live directory, then swap, so a failed render leaves nginx's files alone.
+	d=$NGINX_DIR/.shoplab.new
+	NGINX_STATE=$STATE "$STACK" render-nginx "$d" "$NGINX_DIR/shoplab"
+	rm -rf "$NGINX_DIR/shoplab.old"
+	[ ! -d "$NGINX_DIR/shoplab" ] || mv "$NGINX_DIR/shoplab" "$NGINX_DIR/shoplab.old"
+	mv "$d" "$NGINX_DIR/shoplab"
+	rm -rf "$NGINX_DIR/shoplab.old"
+	printf '# shoplab.conf - the shoplab gateway (rendered by shoplab-bootstrap into %s).\ninclude %s;\n' \
+		"$NGINX_DIR/shoplab/" "$NGINX_DIR/shoplab/site.conf" > "$NGINX_DIR/conf.d/shoplab.conf"
+	log "nginx site in $NGINX_DIR/shoplab (included from conf.d/shoplab.conf); then: nginx -t && systemctl reload nginx"
+}
+
+do_db() {
+	[ -f "$ETC/shoplab.env" ] || do_secrets
+	[ -S "$DB_SOCKET" ] || die "no MariaDB socket at $DB_SOCKET (apt-get install mariadb-server, or set DB_SOCKET)"
+	"$STACK" provision-db
+	log "databases and users provisioned on the MariaDB at $DB_SOCKET"
+}
+
+steps=${*:-all}
+[ "$steps" = all ] && steps="user secrets env nginx db"
+for step in $steps; do
+	case $step in
+	user | secrets | env | nginx | db) "do_$step" ;;
+	*) die "unknown step: $step (all user secrets env nginx db)" ;;
+	esac
+done
+if [ "${*:-all}" = all ]; then
+	log "done. Start it: systemctl daemon-reload && systemctl enable --now shoplab.target && nginx -t && systemctl reload nginx"
+fi

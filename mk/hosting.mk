@@ -1,0 +1,63 @@
+# mk/hosting.mk - make install (binaries, SQL, nginx templates, systemd units) and the lab targets.
+#
+#   make install [PREFIX=/usr/local] [DESTDIR=/tmp/stage]   then, as root: shoplab-bootstrap
+#   make up INSTANCES="catalog:3 orders:2"                  several instances behind one upstream
+#   make lab-netns | lab-netns-down | test-lab               the multi-host lab in network namespaces
+#   make trace ID=<request-id>                              one request across nginx and the services
+#   make test-hosting                                       tests/lab/test_install.sh and test_scale.sh
+
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+LIBEXECDIR  := $(PREFIX)/lib/shoplab
+DATADIR     := $(PREFIX)/share/shoplab
+DOCDIR      := $(PREFIX)/share/doc/shoplab
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+INSTALL     ?= install
+
+install: all
+	$(INSTALL) -d $(DESTDIR)$(LIBEXECDIR)/bin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin \
+		$(DESTDIR)$(DATADIR)/scripts $(DESTDIR)$(DATADIR)/sql $(DESTDIR)$(DATADIR)/nginx/routes \
+		$(DESTDIR)$(DATADIR)/nginx/internal $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
+	$(INSTALL) -m 0755 $(addprefix $(BIN)/,$(SERVICES)) $(DESTDIR)$(LIBEXECDIR)/bin/
+	if [ -x $(BIN)/sim ]; then $(INSTALL) -m 0755 $(BIN)/sim $(DESTDIR)$(PREFIX)/bin/sim; fi
+	$(INSTALL) -m 0755 scripts/stack.sh $(DESTDIR)$(DATADIR)/scripts/stack.sh
+	$(INSTALL) -m 0755 scripts/trace.sh $(DESTDIR)$(DATADIR)/scripts/trace.sh
+	$(INSTALL) -m 0755 dist/bootstrap.sh $(DESTDIR)$(PREFIX)/sbin/shoplab-bootstrap
+	$(INSTALL) -m 0644 sql/*.sql $(DESTDIR)$(DATADIR)/sql/
+	$(INSTALL) -m 0644 nginx/*.conf nginx/*.in $(DESTDIR)$(DATADIR)/nginx/
+	$(INSTALL) -m 0644 nginx/routes/*.conf $(DESTDIR)$(DATADIR)/nginx/routes/
+	$(INSTALL) -m 0644 nginx/internal/*.conf $(DESTDIR)$(DATADIR)/nginx/internal/
+	sed -e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' dist/shoplab@.service.in \
+		> $(DESTDIR)$(UNITDIR)/shoplab@.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/shoplab@.service
+	$(INSTALL) -m 0644 dist/shoplab.target $(DESTDIR)$(UNITDIR)/shoplab.target
+	$(INSTALL) -m 0644 docs/hosting.md $(DESTDIR)$(DOCDIR)/
+	@echo "installed under $(DESTDIR)$(PREFIX); next, as root: $(PREFIX)/sbin/shoplab-bootstrap (docs/hosting.md)"
+
+uninstall:
+	rm -rf $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
+	rm -f $(DESTDIR)$(PREFIX)/bin/sim $(DESTDIR)$(PREFIX)/sbin/shoplab-bootstrap \
+		$(DESTDIR)$(UNITDIR)/shoplab@.service $(DESTDIR)$(UNITDIR)/shoplab.target
+
+# The multi-host lab in network namespaces (scripts/lab-netns.sh; docs/lab.md).
+lab-netns: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/lab-netns.sh up
+
+lab-netns-down:
+	@scripts/lab-netns.sh down
+
+test-lab: deps
+	@$(MAKE) --no-print-directory all tests
+	@scripts/lab-netns.sh test $(BUILD)
+
+# Hosting checks: make install into a temp tree + systemd-analyze verify, and scale-out.
+test-hosting: deps
+	@$(MAKE) --no-print-directory all
+	@tests/lab/test_install.sh
+	@tests/lab/test_scale.sh
+
+trace:
+	@scripts/trace.sh "$(ID)"
+
+.PHONY: install uninstall lab-netns lab-netns-down test-lab test-hosting trace

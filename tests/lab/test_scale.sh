@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# test_scale.sh - three catalog instances behind one upstream: a SIGKILL of one under read load loses no read.
+#
+# Starts a throwaway stack with INSTANCES=catalog:3 on free loopback ports, drives
+# GET /api/v1/products/{id} with wrk (1 thread, 8 connections, 6 s), kills catalog-2 with
+# SIGKILL 2 s in, and asserts every response was 2xx with no socket error: nginx retries a
+# failed upstream (fastcgi_next_upstream error timeout) and marks it down (max_fails).
+# Then `stack.sh down` must stop all three instances.
+set -euo pipefail
+
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+fails=0
+ok() { printf 'ok   %s\n' "$*"; }
+bad() { printf 'FAIL %s\n' "$*"; fails=$((fails + 1)); }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+
+tmp=$(mktemp -d /tmp/shoplab-scale.XXXXXX)
+export SHOPLAB_RUN=$tmp/run SHOPLAB_BUILD=${SHOPLAB_BUILD:-$TOP/build}
+cleanup() {
+	"$TOP/scripts/stack.sh" down > /dev/null 2>&1 || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A base with 100 free ports above it (extra instances live at base+52..99).
+busy=$(ss -Htan | awk '{ n = split($4, a, ":"); print a[n] }' | sort -un)
+for _ in $(seq 1 50); do
+	base=$(( (RANDOM % 300) * 100 + 20000 ))
+	awk -v lo="$base" -v hi=$((base + 99)) '$1 >= lo && $1 <= hi { f = 1 } END { exit f }' <<< "$busy" && break
+done
+export PORT_BASE=$base INSTANCES=catalog:3 SHOPLAB_THREADS=4
+"$TOP/scripts/stack.sh" up > "$tmp/up.log" 2>&1 || { cat "$tmp/up.log"; exit 1; }
+
+for p in catalog catalog-2 catalog-3; do
+	check "$p.pid alive" kill -0 "$(cat "$SHOPLAB_RUN/$p.pid")"
+done
+n=$(awk '/upstream svc_catalog/ { on = 1 } on && /server / { n++ } on && /}/ { on = 0 } END { print n + 0 }' \
+	"$SHOPLAB_RUN/nginx/conf/upstreams.conf")
+check "three servers in upstream svc_catalog" test "$n" = 3
+check "catalog-2 on base+62" grep -q "server 127.0.0.1:$((base + 62)) " "$SHOPLAB_RUN/nginx/conf/upstreams.conf"
+
+victim=$(cat "$SHOPLAB_RUN/catalog-2.pid")
+wrk -t1 -c8 -d6s --latency -s "$TOP/tests/lab/random_product.lua" "http://127.0.0.1:$base" > "$tmp/wrk.txt" 2>&1 &
+wrk_pid=$!
+sleep 2
+kill -KILL "$victim"
+wait "$wrk_pid" || true
+cat "$tmp/wrk.txt"
+reqs=$(awk '/requests in/ { print $1 }' "$tmp/wrk.txt")
+check "load ran (${reqs:-0} requests)" test "${reqs:-0}" -gt 100
+check "no non-2xx responses" test -z "$(grep 'Non-2xx' "$tmp/wrk.txt" || true)"
+check "no socket errors" test -z "$(grep 'Socket errors' "$tmp/wrk.txt" || true)"
+sleep 1.2	# nginx flushes its access log every second
+check "no 5xx in the access log" test "$(grep -c '"uri":"/api/v1/products/[0-9]*","status":5' "$SHOPLAB_RUN/logs/nginx-access.log" || true)" = 0
+used=$(grep -o '"upstream":"[^"]*' "$SHOPLAB_RUN/logs/nginx-access.log" | grep -c ":$((base + 12))\|:$((base + 62))\|:$((base + 63))" || true)
+check "requests spread over the instances ($used upstream hits)" test "$used" -gt 0
+check "all three instances served" test "$(grep -o "127.0.0.1:\($((base + 12))\|$((base + 62))\|$((base + 63))\)" \
+	"$SHOPLAB_RUN/logs/nginx-access.log" | sort -u | wc -l)" = 3
+retried=$(grep -c '"upstream":"[^"]*, ' "$SHOPLAB_RUN/logs/nginx-access.log" || true)
+echo "requests nginx retried on another instance: $retried"
+
+# A second up restarts the killed instance; down stops all of them.
+"$TOP/scripts/stack.sh" up > "$tmp/up2.log" 2>&1 || { cat "$tmp/up2.log"; bad "second up"; }
+check "catalog-2 restarted by up" kill -0 "$(cat "$SHOPLAB_RUN/catalog-2.pid")"
+pids="$(cat "$SHOPLAB_RUN"/catalog*.pid)"
+INSTANCES=catalog:2 "$TOP/scripts/stack.sh" up > "$tmp/up3.log" 2>&1 || { cat "$tmp/up3.log"; bad "up with fewer instances"; }
+check "INSTANCES=catalog:2 stops catalog-3" test ! -e "$SHOPLAB_RUN/catalog-3.pid"
+"$TOP/scripts/stack.sh" down > /dev/null 2>&1
+left=0
+for p in $pids; do if kill -0 "$p" 2>/dev/null; then left=$((left + 1)); fi; done
+check "down stopped every catalog instance" test "$left" = 0
+check "no pid files left" test -z "$(ls "$SHOPLAB_RUN"/*.pid 2>/dev/null || true)"
+
+echo
+if [ "$fails" -eq 0 ]; then echo "test_scale: all passed"; else echo "test_scale: $fails failed"; exit 1; fi
