@@ -45,9 +45,12 @@ free_port_base() {
 
 case $mode in
 unit)
+	# The breaker tests open breakers on purpose; their warnings are noise here.
+	export SHOPLAB_LOG_LEVEL=${SHOPLAB_LOG_LEVEL:-error}
 	for t in $(unit_tests); do run_one "$t" env; done
 	summary ;;
 valgrind)
+	export SHOPLAB_LOG_LEVEL=${SHOPLAB_LOG_LEVEL:-error}
 	for t in $(unit_tests); do
 		run_one "$t" valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
 			--errors-for-leak-kinds=definite,indirect --error-exitcode=99

@@ -232,6 +232,13 @@ const char  *svc_rows_str(const struct svc_rows *rows, size_t col, size_t *len);
 json_object *svc_rows_json(const struct svc_rows *rows);
 void	     svc_rows_free(struct svc_rows *rows);
 
+/*
+ * Replies 200 {"items":[row objects], "next": last id or null} from rows fetched with
+ * LIMIT limit+1 (keyset paging: the extra row says there is a next page; column 0 is the
+ * id). Consumes rows.
+ */
+int svc_reply_page(struct svc_req *r, struct svc_rows *rows, int64_t limit);
+
 /* Logging: one JSON line to stderr with the service, the request id if any, and msg. */
 void svc_log(struct svc_req *r, const char *level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -572,3 +572,31 @@ svc_db_tx(struct svc_req *r, int (*fn)(struct svc_req *r, void *arg), void *arg)
 	}
 	return rc;
 }
+
+int
+svc_reply_page(struct svc_req *r, struct svc_rows *rows, int64_t limit)
+{
+	json_object	*root = NULL, *items, *row;
+	int64_t		 last = 0;
+	size_t		 n = 0;
+	int		 rc = SVC_ERR_NOMEM;
+
+	if ((root = json_object_new_object()) == NULL || (items = json_object_new_array()) == NULL)
+		goto out;
+	json_object_object_add(root, "items", items);
+	while (svc_rows_next(rows)) {
+		if (++n > (size_t)limit)
+			break;
+		if ((row = svc_rows_json(rows)) == NULL)
+			goto out;
+		json_object_array_add(items, row);
+		last = svc_rows_int(rows, 0);
+	}
+	json_object_object_add(root, "next", n > (size_t)limit ? json_object_new_int64(last) : NULL);
+	rc = svc_reply_json(r, 200, root);
+	root = NULL;
+out:
+	json_object_put(root);
+	svc_rows_free(rows);
+	return rc == SVC_OK ? SVC_OK : svc_reply_err(r, rc);
+}

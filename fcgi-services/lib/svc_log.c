@@ -1,5 +1,7 @@
 /* svc_log.c - one JSON line per event to stderr, with the request id when there is one */
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -82,6 +84,34 @@ svc_log_line(const char *line, size_t len)
 	(void)w;
 }
 
+/*
+ * The least level logged (SHOPLAB_LOG_LEVEL: debug, info, warn, error; default info), read
+ * once by the first line logged and read-only after that.
+ */
+static pthread_once_t	svc_log_once = PTHREAD_ONCE_INIT;
+static int		svc_log_min = 1;
+
+static int
+svc_log_rank(const char *level)
+{
+	static const char *const names[] = { "debug", "info", "warn", "error" };
+	int i;
+
+	for (i = 0; i < 4; i++)
+		if (strcmp(level, names[i]) == 0)
+			return i;
+	return 1;
+}
+
+static void
+svc_log_init(void)
+{
+	const char *v = getenv("SHOPLAB_LOG_LEVEL");
+
+	if (v != NULL && *v != '\0')
+		svc_log_min = svc_log_rank(v);
+}
+
 void
 svc_log(struct svc_req *r, const char *level, const char *fmt, ...)
 {
@@ -89,6 +119,9 @@ svc_log(struct svc_req *r, const char *level, const char *fmt, ...)
 	va_list	ap;
 	int	n;
 
+	pthread_once(&svc_log_once, svc_log_init);
+	if (svc_log_rank(level) < svc_log_min)
+		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);

@@ -263,6 +263,20 @@ svc_handle(struct svc_worker *w)
  */
 #define SVC_MAX_FD 1000		/* libfcgi uses fd_set on close: stay below FD_SETSIZE */
 
+/* What a worker thread owns, given back as it ends. */
+static void
+svc_worker_end(struct svc_worker *w)
+{
+	if (w->caller_ok) {
+		svc_dep_caller_free(&w->caller);
+		w->caller_ok = 0;
+	}
+	svc_db_close(w);
+	free(w->stmts);
+	w->stmts = NULL;
+	mysql_thread_end();
+}
+
 static void
 svc_accept_all(struct svc_server *srv)
 {
@@ -342,11 +356,7 @@ svc_worker_main(void *arg)
 		svc_serve_conn(w, ev.data.fd);
 	}
 	FCGX_Free(&w->fcgx, 0);
-	if (w->caller_ok)
-		svc_dep_caller_free(&w->caller);
-	svc_db_close(w);
-	free(w->stmts);
-	mysql_thread_end();
+	svc_worker_end(w);
 	return NULL;
 }
 
@@ -380,11 +390,7 @@ svc_bg_main(void *arg)
 		    !atomic_load(&srv->stopping); slept += 50)
 			usleep(50000);
 	}
-	if (w->caller_ok)
-		svc_dep_caller_free(&w->caller);
-	svc_db_close(w);
-	free(w->stmts);
-	mysql_thread_end();
+	svc_worker_end(w);
 	return NULL;
 }
 
@@ -634,7 +640,8 @@ out_stop:
 	running += srv.bg_started;
 	if (!running) {
 		for (i = 0; i < (size_t)srv.cfg.threads; i++) {
-			if (srv.workers[i].caller_ok && srv.workers[i].tid == 0)
+			/* A worker that never started still holds its HTTP client. */
+			if (srv.workers[i].caller_ok)
 				svc_dep_caller_free(&srv.workers[i].caller);
 			free(srv.workers[i].body);
 		}

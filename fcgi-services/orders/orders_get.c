@@ -27,9 +27,7 @@ int
 orders_list(struct svc_req *r)
 {
 	struct svc_rows	*rows = NULL;
-	json_object	*root = NULL, *items, *row;
-	int64_t		 uid = svc_req_user_id(r), limit, after, last = 0;
-	size_t		 n = 0;
+	int64_t		 uid = svc_req_user_id(r), limit, after;
 	int		 rc;
 
 	if (uid == 0)
@@ -39,23 +37,5 @@ orders_list(struct svc_req *r)
 		return rc;
 	if ((rc = svc_db_query(r, ORD_LIST, &rows, "iii", uid, after, limit + 1)) != SVC_OK)
 		return svc_reply_err(r, rc);
-	rc = SVC_ERR_NOMEM;
-	if ((root = json_object_new_object()) == NULL || (items = json_object_new_array()) == NULL)
-		goto out;
-	json_object_object_add(root, "items", items);
-	while (svc_rows_next(rows)) {
-		if (++n > (size_t)limit)
-			break;
-		if ((row = svc_rows_json(rows)) == NULL)
-			goto out;
-		json_object_array_add(items, row);
-		last = svc_rows_int(rows, 0);
-	}
-	json_object_object_add(root, "next", n > (size_t)limit ? json_object_new_int64(last) : NULL);
-	rc = svc_reply_json(r, 200, root);
-	root = NULL;
-out:
-	json_object_put(root);
-	svc_rows_free(rows);
-	return rc == SVC_OK ? SVC_OK : svc_reply_err(r, rc);
+	return svc_reply_page(r, rows, limit);
 }

@@ -339,3 +339,19 @@ it_check_invariants(void)
 	mysql_close(inv);
 }
 
+
+pid_t
+it_pid(const char *name)
+{
+	char	path[512];
+	FILE	*f;
+	long	pid = 0;
+
+	snprintf(path, sizeof(path), "%s/%s.pid", it_env("SHOPLAB_RUN"), name);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	if (fscanf(f, "%ld", &pid) != 1)
+		pid = 0;
+	fclose(f);
+	return (pid_t)pid;
+}

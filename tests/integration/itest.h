@@ -2,6 +2,8 @@
 #ifndef ITEST_H
 #define ITEST_H
 
+#include <sys/types.h>
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -57,6 +59,9 @@ void it_check_invariants(void);
 
 /* Logs in (registering first if needed) and returns "Authorization: Bearer ..." (static). */
 const char *it_login(const char *email, const char *password, char *line, size_t linelen);
+
+/* The pid in $SHOPLAB_RUN/<name>.pid, or 0. */
+pid_t it_pid(const char *name);
 
 /* Runs a shell command with the test environment; returns its exit status. */
 int it_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

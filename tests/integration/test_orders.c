@@ -363,29 +363,13 @@ test_last_ten_units(void **state)
 	it_check_invariants();
 }
 
-static pid_t
-pid_of(const char *name)
-{
-	char	path[512];
-	FILE	*f;
-	long	pid = 0;
-
-	snprintf(path, sizeof(path), "%s/%s.pid", it_env("SHOPLAB_RUN"), name);
-	if ((f = fopen(path, "r")) == NULL)
-		return 0;
-	if (fscanf(f, "%ld", &pid) != 1)
-		pid = 0;
-	fclose(f);
-	return (pid_t)pid;
-}
-
 /* Payments stops mid-checkout: 202 pending; when it returns the order ends, charged once. */
 static void
 test_payments_stopped(void **state)
 {
 	char		 body[512], key[64], kl[96];
 	struct it_resp	 r;
-	pid_t		 pay = pid_of("payments");
+	pid_t		 pay = it_pid("payments");
 	int64_t		 id;
 	const char	*final;
 	MYSQL		*p;
@@ -428,7 +412,7 @@ test_orders_killed_after_charge(void **state)
 {
 	char		 body[512], key[64], kl[96];
 	struct it_resp	 r;
-	pid_t		 pay = pid_of("payments"), inv = pid_of("inventory"), ord = pid_of("orders");
+	pid_t		 pay = it_pid("payments"), inv = it_pid("inventory"), ord = it_pid("orders");
 	int64_t		 id;
 	int		 i;
 	MYSQL		*o, *p;

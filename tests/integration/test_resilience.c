@@ -11,22 +11,6 @@
 static char	auth[2048], auth_admin[2048];
 static long	run_id;
 
-static pid_t
-pid_of(const char *name)
-{
-	char	path[512];
-	FILE	*f;
-	long	pid = 0;
-
-	snprintf(path, sizeof(path), "%s/%s.pid", it_env("SHOPLAB_RUN"), name);
-	if ((f = fopen(path, "r")) == NULL)
-		return 0;
-	if (fscanf(f, "%ld", &pid) != 1)
-		pid = 0;
-	fclose(f);
-	return (pid_t)pid;
-}
-
 /* The value of a metric line starting with prefix in orders' /metrics, or -1. */
 static double
 orders_metric(const char *prefix)
@@ -68,7 +52,7 @@ test_breaker_opens_and_recovers(void **state)
 	it_resp_free(&r);
 
 	/* Payments dies and stays down. */
-	assert_int_equal(kill(pid_of("payments"), SIGKILL), 0);
+	assert_int_equal(kill(it_pid("payments"), SIGKILL), 0);
 	snprintf(body, sizeof(body), "{\"items\":[{\"product_id\":201,\"quantity\":1}],\"card\":"
 	    "{\"number\":\"4242424242424242\",\"exp_month\":12,\"exp_year\":2031,\"cvc\":\"123\"}}");
 	h[0] = auth;
