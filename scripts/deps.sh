@@ -11,6 +11,11 @@ libevent-dev
 mariadb-server-core mariadb-client nginx-light
 curl ca-certificates wrk valgrind procps iproute2"
 
+# `scripts/deps.sh fuzz`: the fuzzing toolchain too (clang with libFuzzer), for `make fuzz` only.
+if [ "${1:-}" = fuzz ]; then
+	PKGS="clang libclang-rt-14-dev"
+fi
+
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then

@@ -101,6 +101,8 @@ integration)
 			. "$SHOPLAB_RUN/shoplab.env"
 			set +a
 			run_one "$TOP/sim/scenarios/ci-smoke.json" "$BUILD/bin/sim" run --out "$tmp/reports"
+			# Then the checker against those databases with violations planted in them.
+			run_one "$TOP/tests/sim/check_planted.sh" env
 		else
 			fail=$((fail + 1)); failed="$failed smoke-stack-up"
 		fi

@@ -100,6 +100,10 @@ test_breaker_opens_and_recovers(void **state)
 	assert_true(orders_metric("shoplab_dep_breaker_state{service=\"orders\",dep=\"payments\"} ")
 	    == 0.0);
 	it_check_invariants();
+	/* Every service's metrics are clean exposition text (where promtool is installed). */
+	assert_int_equal(it_sh("command -v promtool >/dev/null || exit 0; for s in users catalog"
+	    " inventory orders payments; do curl -sf \"$SHOPLAB_GATEWAY_INTERNAL/_ops/$s/metrics\""
+	    " | promtool check metrics || exit 1; done"), 0);
 }
 
 int
