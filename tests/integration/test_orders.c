@@ -454,6 +454,62 @@ test_orders_killed_after_charge(void **state)
 	it_check_invariants();
 }
 
+struct inflight {
+	char	body[512];
+	char	key[64];
+	long	status;
+	int64_t	id;
+};
+
+static void *
+checkout_in_flight(void *arg)
+{
+	struct inflight	*f = arg;
+	char		 kl[96];
+	struct it_resp	 r;
+
+	if (it_request("POST", it_gateway(), "/api/v1/orders", headers(auth_a, f->key, kl),
+	    f->body, &r) == 0) {
+		f->status = r.status;
+		f->id = it_int(&r, "id");
+	}
+	it_resp_free(&r);
+	return NULL;
+}
+
+/* SIGTERM while a checkout is in flight: that request is finished and answered, then exit. */
+static void
+test_graceful_shutdown(void **state)
+{
+	struct inflight	 f;
+	pthread_t	 t;
+	pid_t		 pay = it_pid("payments"), ord = it_pid("orders");
+	int		 i;
+
+	(void)state;
+	set_stock(109, 5);
+	memset(&f, 0, sizeof(f));
+	order_body(f.body, sizeof(f.body), 109, 1, CARD_OK);
+	snprintf(f.key, sizeof(f.key), "graceful-%ld", run_id);
+	/* Payments stopped keeps the checkout busy for its whole deadline. */
+	assert_int_equal(kill(pay, SIGSTOP), 0);
+	assert_int_equal(pthread_create(&t, NULL, checkout_in_flight, &f), 0);
+	usleep(700000);
+	assert_int_equal(kill(ord, SIGTERM), 0);
+	pthread_join(t, NULL);
+	kill(pay, SIGCONT);
+	if (f.status != 202)
+		fprintf(stderr, "graceful: %ld\n", f.status);
+	assert_int_equal(f.status, 202);
+	for (i = 0; i < 100 && kill(ord, 0) == 0; i++)
+		usleep(100000);
+	assert_int_not_equal(kill(ord, 0), 0);
+	/* Back up, the recovery worker finishes the saga the stopped process left. */
+	assert_int_equal(it_sh("\"$SHOPLAB_TOP/scripts/stack.sh\" up >&2"), 0);
+	assert_string_equal(wait_terminal(auth_a, f.id, 60), "confirmed");
+	it_check_invariants();
+}
+
 int
 main(void)
 {
@@ -468,6 +524,7 @@ main(void)
 		cmocka_unit_test(test_last_ten_units),
 		cmocka_unit_test(test_payments_stopped),
 		cmocka_unit_test(test_orders_killed_after_charge),
+		cmocka_unit_test(test_graceful_shutdown),
 	};
 
 	return cmocka_run_group_tests_name("integration/orders", tests, setup, NULL);
