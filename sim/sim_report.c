@@ -101,7 +101,7 @@ static void chart(FILE *f, const char *title, const char *unit, const struct lin
 		  const struct sim_scenario *sc)
 {
 	double xmax = nsecs > 0 ? (double)nsecs : 1, ymax = 0;
-	int legend_x = ML + 20 + 7 * (int)strlen(title);
+	int legend_x0 = ML + 20 + 7 * (int)strlen(title), legend_x = legend_x0, legend_y = 14;
 
 	for (size_t l = 0; l < nl; l++)
 		for (size_t s = 0; s < nsecs; s++)
@@ -126,8 +126,14 @@ static void chart(FILE *f, const char *title, const char *unit, const struct lin
 				MT + (H - MT - MB) * (1 - y / ymax));
 			pen = true;
 		}
-		fprintf(f, "\"/>\n<rect x=\"%d\" y=\"8\" width=\"12\" height=\"3\" fill=\"%s\"/>"
-			   "<text x=\"%d\" y=\"14\" font-size=\"11\">", legend_x, lines[l].color, legend_x + 16);
+		/* A legend entry that would run off the chart starts a second row. */
+		if (legend_x + 20 + 7 * (int)strlen(lines[l].name) > W - MR && legend_x > legend_x0) {
+			legend_x = legend_x0;
+			legend_y += 13;
+		}
+		fprintf(f, "\"/>\n<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"3\" fill=\"%s\"/>"
+			   "<text x=\"%d\" y=\"%d\" font-size=\"11\">", legend_x, legend_y - 6,
+			   lines[l].color, legend_x + 16, legend_y);
 		esc(f, lines[l].name);
 		fprintf(f, "</text>\n");
 		legend_x += 20 + 7 * (int)strlen(lines[l].name);
