@@ -1,28 +1,28 @@
 #!/bin/sh
-# fuzz.sh - builds and runs the libFuzzer targets of the service library (and sim's) for a bounded time
-# usage: scripts/fuzz.sh [SECONDS]   (crashers land in tests/fuzz/<area>/corpus/<target>/)
+# fuzz.sh - builds and runs the libFuzzer targets (service library and sim proxy) for a bounded time
+# usage: scripts/fuzz.sh [SECONDS] [svc] [sim]   (default 20 s per target, both areas)
+# Crashers are kept in tests/fuzz/<area>/corpus/<target>/ as regression inputs.
 set -eu
 cd "$(dirname "$0")/.."
 secs=${1:-20}
-out=build/fuzz-svc
-mkdir -p "$out"
+[ $# -gt 0 ] && shift
+areas=${*:-svc sim}
 CC=${FUZZ_CC:-clang}
-pkgs="fcgi json-c libmariadb libcurl libcrypto libcrypt"
-# shellcheck disable=SC2086
-flags="-g -O1 -std=c11 -D_GNU_SOURCE -pthread -fsanitize=fuzzer,address,undefined \
-	-Ifcgi-services/lib -Ifcgi-services/users $(pkg-config --cflags $pkgs)"
-# shellcheck disable=SC2086
-libs="$(pkg-config --libs $pkgs) -lm"
-srcs="$(ls fcgi-services/lib/*.c) fcgi-services/users/users_jwt.c"
+san="-g -O1 -std=c11 -D_GNU_SOURCE -pthread -fsanitize=fuzzer,address,undefined"
 status=0
-for target in fuzz_request; do
+
+# fuzz_one AREA TARGET "CFLAGS" "SOURCES" "LIBS"
+fuzz_one() {
+	area=$1 target=$2 flags=$3 srcs=$4 libs=$5
+	out=build/fuzz-$area
+	corpus="tests/fuzz/$area/corpus/$target"
+	work="$out/corpus-$target"
+	mkdir -p "$out" "$corpus" "$work"
 	echo "== building $target"
 	# shellcheck disable=SC2086
-	$CC $flags -o "$out/$target" "tests/fuzz/svc/$target.c" $srcs $libs
-	corpus="tests/fuzz/svc/corpus/$target"
-	work="$out/corpus-$target"
-	mkdir -p "$corpus" "$work"
+	$CC $san $flags -o "$out/$target" "tests/fuzz/$area/$target.c" $srcs $libs
 	echo "== running $target for ${secs}s"
+	# regression inputs first, then new exploration; a crash is copied into the kept corpus
 	if ! "$out/$target" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
 	        -artifact_prefix="$corpus/" "$work" "$corpus" >"$out/$target.log" 2>&1; then
 		echo "!! $target found a crash; see $out/$target.log and $corpus/"
@@ -31,6 +31,26 @@ for target in fuzz_request; do
 	else
 		grep -E 'Done [0-9]+ runs' "$out/$target.log" | tail -1 || true
 	fi
+}
+
+for area in $areas; do
+	case $area in
+	svc)
+		pkgs="fcgi json-c libmariadb libcurl libcrypto libcrypt"
+		fuzz_one svc fuzz_request \
+		    "-Ifcgi-services/lib -Ifcgi-services/users $(pkg-config --cflags $pkgs)" \
+		    "$(ls fcgi-services/lib/*.c) fcgi-services/users/users_jwt.c" \
+		    "$(pkg-config --libs $pkgs) -lm" ;;
+	sim)
+		# The proxy's sources only: the targets drive its parsers.
+		for t in fuzz_fcgi fuzz_api_json; do
+			fuzz_one sim "$t" "-Isim $(pkg-config --cflags libevent json-c)" \
+			    "$(ls sim/proxy_*.c | grep -v sim/proxy_main.c)" \
+			    "$(pkg-config --libs libevent json-c) -lm"
+		done ;;
+	*)
+		echo "fuzz.sh: unknown area $area (svc, sim)" >&2
+		exit 2 ;;
+	esac
 done
-sim/fuzz.sh "$secs" || status=1
 exit $status
