@@ -187,7 +187,8 @@ orders_step_commit(struct svc_req *r, struct orders_saga *s)
 		    (long long)s->id, res.http.status, orders_dep_code(&res));
 		step = orders_move(r, s, "compensating", "pending", "reservation_lost") == SVC_OK ?
 		    STEP_NEXT : STEP_FAIL;
-	}
+	} else if (res.outcome == SVC_DEP_DEFINITE)
+		orders_unexpected(r, s, "commit", &res);
 out:
 	svc_dep_result_free(&res);
 	return step;
