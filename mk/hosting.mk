@@ -56,6 +56,7 @@ test-hosting: deps
 	@$(MAKE) --no-print-directory all
 	@tests/lab/test_install.sh
 	@tests/lab/test_scale.sh
+	@tests/lab/test_vagrant.sh
 
 trace:
 	@scripts/trace.sh "$(ID)"
