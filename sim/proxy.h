@@ -54,7 +54,7 @@ struct sim_toxic_type {
 	const char *name;
 	struct sim_attr_def attrs[SIM_MAX_ATTRS];
 	size_t nattrs;
-	bool fcgi;                             /* request-level FastCGI toxic (upstream only) */
+	bool fcgi;                             /* request-level toxic (upstream only): FastCGI, MySQL */
 	void (*start)(struct sim_stage *s);    /* (re)started on a link: arm timers */
 	void (*run)(struct sim_stage *s);      /* move queued chunks on */
 	void (*stop)(struct sim_stage *s);     /* free per-stage state (may be NULL) */
@@ -269,6 +269,10 @@ void sim_fcgi_stage_start(struct sim_stage *s);
 void sim_fcgi_stage_run(struct sim_stage *s);
 void sim_fcgi_stage_stop(struct sim_stage *s);
 void sim_fcgi_stage_flush(struct sim_stage *s);
+
+/* mysql_commit_lost (proxy_mysql.c) */
+bool sim_mysql_is_commit(const unsigned char *p, size_t n);
+void sim_mysql_stage_run(struct sim_stage *s);
 
 /* fault log and metrics */
 struct sim_fault {

@@ -370,6 +370,7 @@ const struct sim_toxic_type sim_toxic_types[] = {
 	  5, true, sim_fcgi_stage_start, sim_fcgi_stage_run, sim_fcgi_stage_stop },
 	{ "fcgi_reset", { { "forward", SIM_ATTR_INT, 0, NULL }, FCGI_SELECT },
 	  3, true, sim_fcgi_stage_start, sim_fcgi_stage_run, sim_fcgi_stage_stop },
+	{ "mysql_commit_lost", { FCGI_SELECT }, 2, true, NULL, sim_mysql_stage_run, NULL },
 };
 const size_t sim_toxic_ntypes = sizeof(sim_toxic_types) / sizeof(sim_toxic_types[0]);
 

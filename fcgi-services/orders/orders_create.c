@@ -130,6 +130,8 @@ orders_insert_tx(struct svc_req *r, void *arg)
 	return SVC_OK;
 }
 
+static int orders_answer(struct svc_req *r, struct orders_saga *s, int finished);
+
 /* Answers a request whose key is known: the stored answer, or 409 while it runs. */
 static int
 orders_replay(struct svc_req *r, int64_t user_id, const char *key, const char *hash)
@@ -152,7 +154,23 @@ orders_replay(struct svc_req *r, int64_t user_id, const char *key, const char *h
 		    "this Idempotency-Key was used with another request body");
 	}
 	if (svc_rows_isnull(rows, 2)) {
+		/*
+		 * No answer was stored: the first request is still running, or it died (or its
+		 * commit's answer was lost) and recovery finished the saga. A finished order is
+		 * answered, and that answer stored, as the first request would have.
+		 */
+		struct orders_saga s;
+		int64_t id = svc_rows_int(rows, 0);
+
 		svc_rows_free(rows);
+		if (orders_load(r, id, user_id, &s) == SVC_OK) {
+			if (strcmp(s.status, "pending") != 0) {
+				rc = orders_answer(r, &s, 1);
+				orders_saga_free(&s);
+				return rc;
+			}
+			orders_saga_free(&s);
+		}
 		svc_reply_header(r, "Retry-After", "1");
 		return svc_reply_error(r, 409, "request_in_progress",
 		    "a request with this Idempotency-Key is still being processed");

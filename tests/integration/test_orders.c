@@ -510,6 +510,67 @@ test_graceful_shutdown(void **state)
 	it_check_invariants();
 }
 
+/*
+ * The nastiest unknown outcome: orders' COMMIT of a new order reaches MariaDB, and the
+ * answer is lost on the way back (the sim proxy's mysql_commit_lost on orders-db). The
+ * client gets a 503; its retry with the same Idempotency-Key must find the one order that
+ * exists, which recovery finishes: one order, one charge, never two.
+ */
+static void
+test_commit_answer_lost(void **state)
+{
+	const char	*proxy = getenv("SHOPLAB_PROXY_API"), *on = getenv("SHOPLAB_PROXY");
+	char		 body[512], key[64], kl[96];
+	struct it_resp	 r;
+	MYSQL		*o, *p;
+	int64_t		 id = 0;
+	int		 i;
+
+	(void)state;
+	if (proxy == NULL || on == NULL || strcmp(on, "1") != 0)
+		skip();
+	set_stock(110, 5);
+	assert_int_equal(it_request("POST", proxy, "/proxies/orders-db/toxics", NULL,
+	    "{\"type\":\"mysql_commit_lost\",\"attributes\":{\"first\":1}}", &r), 0);
+	assert_int_equal(r.status, 200);
+	it_resp_free(&r);
+	order_body(body, sizeof(body), 110, 1, CARD_OK);
+	snprintf(key, sizeof(key), "commit-lost-%ld", run_id);
+	assert_int_equal(it_request("POST", it_gateway(), "/api/v1/orders",
+	    headers(auth_a, key, kl), body, &r), 0);
+	it_assert_error(&r, 503, "database_unavailable");
+	it_resp_free(&r);
+	assert_int_equal(it_request("DELETE", proxy,
+	    "/proxies/orders-db/toxics/mysql_commit_lost_upstream", NULL, NULL, &r), 0);
+	assert_int_equal(r.status, 204);
+	it_resp_free(&r);
+	/* The order was committed all the same; retries wait for it, then get its answer. */
+	for (i = 0; i < 300; i++) {
+		assert_int_equal(it_request("POST", it_gateway(), "/api/v1/orders",
+		    headers(auth_a, key, kl), body, &r), 0);
+		if (r.status != 409) {
+			assert_int_equal(r.status, 201);
+			assert_string_equal(it_str(&r, "status"), "confirmed");
+			id = it_int(&r, "id");
+			it_resp_free(&r);
+			break;
+		}
+		assert_string_equal(it_str(&r, "error.code"), "request_in_progress");
+		it_resp_free(&r);
+		usleep(100000);
+	}
+	assert_true(id > 0);
+	o = it_db("orders");
+	p = it_db("payments");
+	assert_int_equal(it_db_int(o, "SELECT COUNT(*) FROM orders WHERE idempotency_key = '%s'",
+	    key), 1);
+	assert_int_equal(it_db_int(p, "SELECT COUNT(*) FROM charges WHERE order_id = %lld AND"
+	    " status = 'captured'", (long long)id), 1);
+	mysql_close(o);
+	mysql_close(p);
+	it_check_invariants();
+}
+
 int
 main(void)
 {
@@ -525,6 +586,7 @@ main(void)
 		cmocka_unit_test(test_payments_stopped),
 		cmocka_unit_test(test_orders_killed_after_charge),
 		cmocka_unit_test(test_graceful_shutdown),
+		cmocka_unit_test(test_commit_answer_lost),
 	};
 
 	return cmocka_run_group_tests_name("integration/orders", tests, setup, NULL);
