@@ -51,9 +51,21 @@ unit)
 	summary ;;
 valgrind)
 	export SHOPLAB_LOG_LEVEL=${SHOPLAB_LOG_LEVEL:-error}
+	vg() {
+		valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
+			--errors-for-leak-kinds=definite,indirect --error-exitcode=99 "$1"
+	}
 	for t in $(unit_tests); do
-		run_one "$t" valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
-			--errors-for-leak-kinds=definite,indirect --error-exitcode=99
+		rc=0
+		vg "$t" || rc=$?
+		# A valgrind report (99) fails at once; a test that missed a timing window under
+		# valgrind's slowness gets one more run.
+		if [ "$rc" -ne 0 ] && [ "$rc" -ne 99 ]; then
+			echo "run-tests: $(basename "$t") failed under valgrind; running it once more" >&2
+			rc=0
+			vg "$t" || rc=$?
+		fi
+		if [ "$rc" -eq 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); failed="$failed $(basename "$t")"; fi
 	done
 	summary ;;
 integration)
