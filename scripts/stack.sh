@@ -27,7 +27,7 @@ else
 	svc_port_base=9100
 fi
 : "${GATEWAY_ADDR:=127.0.0.1}" "${SERVICE_ADDR:=127.0.0.1}" "${DB_ADDR:=127.0.0.1}"
-: "${SHOPLAB_THREADS:=16}" "${NGINX_WORKERS:=2}" "${UPSTREAM_KEEPALIVE:=8}"
+: "${SHOPLAB_THREADS:=16}" "${NGINX_WORKERS:=2}" "${UPSTREAM_KEEPALIVE:=32}"
 : "${LOGIN_RATE:=5r/s}" "${LOGIN_BURST:=10}" "${API_RATE:=200r/s}" "${API_BURST:=400}"
 : "${API_RATE_EXEMPT=127.0.0.1}"
 # The internal listener is always on loopback; INTERNAL_ADDR adds a second address (the lab's
