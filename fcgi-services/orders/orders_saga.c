@@ -82,6 +82,17 @@ orders_post(struct svc_req *r, const char *dep, const char *path, json_object *o
 	return rc;
 }
 
+/* POSTs to /internal/<collection>/<order id>/<action> (commit, release, void) with no body. */
+static int
+orders_act(struct svc_req *r, const struct orders_saga *s, const char *dep,
+    const char *collection, const char *action, struct svc_dep_result *res)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/internal/%s/%lld/%s", collection, (long long)s->id, action);
+	return orders_post(r, dep, path, NULL, res);
+}
+
 static enum orders_step
 orders_step_reserve(struct svc_req *r, struct orders_saga *s)
 {
@@ -170,13 +181,10 @@ static enum orders_step
 orders_step_commit(struct svc_req *r, struct orders_saga *s)
 {
 	struct svc_dep_result	res;
-	char			path[96];
 	enum orders_step	step = STEP_WAIT;
 
 	svc_dep_result_init(&res);
-	snprintf(path, sizeof(path), "/internal/inventory/reservations/%lld/commit",
-	    (long long)s->id);
-	if (orders_post(r, "inventory", path, NULL, &res) != SVC_OK)
+	if (orders_act(r, s, "inventory", "inventory/reservations", "commit", &res) != SVC_OK)
 		goto out;
 	if (res.outcome == SVC_DEP_OK)
 		step = orders_move(r, s, "done", "confirmed", NULL) == SVC_OK ? STEP_DONE : STEP_FAIL;
@@ -199,18 +207,16 @@ static enum orders_step
 orders_step_compensate(struct svc_req *r, struct orders_saga *s)
 {
 	struct svc_dep_result	res;
-	char			path[96];
 	enum orders_step	step = STEP_WAIT;
 
 	svc_dep_result_init(&res);
-	snprintf(path, sizeof(path), "/internal/payments/charges/%lld/void", (long long)s->id);
-	if (orders_post(r, "payments", path, NULL, &res) != SVC_OK || res.outcome != SVC_DEP_OK)
+	if (orders_act(r, s, "payments", "payments/charges", "void", &res) != SVC_OK ||
+	    res.outcome != SVC_DEP_OK)
 		goto out;
 	svc_dep_result_free(&res);
 	svc_dep_result_init(&res);
-	snprintf(path, sizeof(path), "/internal/inventory/reservations/%lld/release",
-	    (long long)s->id);
-	if (orders_post(r, "inventory", path, NULL, &res) != SVC_OK || res.outcome != SVC_DEP_OK)
+	if (orders_act(r, s, "inventory", "inventory/reservations", "release", &res) != SVC_OK ||
+	    res.outcome != SVC_DEP_OK)
 		goto out;
 	step = orders_move(r, s, "done", "rejected", NULL) == SVC_OK ? STEP_DONE : STEP_FAIL;
 out:
