@@ -13,7 +13,8 @@ command -v wrk >/dev/null || { echo "bench: wrk is missing (make deps)"; exit 0;
 
 tmp=$(mktemp -d /tmp/shoplab-bench.XXXXXX)
 export SHOPLAB_RUN=$tmp/run SHOPLAB_BUILD=$BUILD
-export PORT_BASE=$(( (RANDOM % 300) * 100 + 21000 ))
+PORT_BASE=$("$TOP/scripts/free-port-base.sh" 100) || exit 0
+export PORT_BASE
 static_port=$((PORT_BASE + 9))
 cleanup() {
 	[ -f "$tmp/static/nginx.pid" ] && kill "$(cat "$tmp/static/nginx.pid")" 2>/dev/null

@@ -27,21 +27,6 @@ summary() {
 
 unit_tests() { find "$BUILD/tests/unit" "$BUILD/tests/sim" -type f -name 'test_*' -perm -u+x 2>/dev/null | sort; }
 
-# A base port with 60 free ports above it (services +11.., proxies +30..), away from defaults.
-free_port_base() {
-	local base p busy lo
-	# Below the kernel's ephemeral range, so no outgoing connection can hold one of ours.
-	lo=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-	for _ in $(seq 1 50); do
-		base=$(( (RANDOM % ((lo - 10100) / 100)) * 100 + 10000 ))
-		busy=0
-		for p in $(seq "$base" $((base + 59))); do
-			if ss -Htan "sport = :$p" 2>/dev/null | grep -q .; then busy=1; break; fi
-		done
-		[ "$busy" -eq 0 ] && { echo "$base"; return 0; }
-	done
-	return 1
-}
 
 case $mode in
 unit)
@@ -71,7 +56,7 @@ valgrind)
 integration)
 	tmp=$(mktemp -d /tmp/shoplab-it.XXXXXX)
 	export SHOPLAB_RUN=$tmp/run SHOPLAB_BUILD=$BUILD SHOPLAB_TOP=$TOP
-	base=$(free_port_base) || { echo "run-tests: no free ports" >&2; exit 1; }
+	base=$("$TOP/scripts/free-port-base.sh" 60) || exit 1
 	export PORT_BASE=$base
 	# Fewer threads than the concurrent clients some tests use, on purpose.
 	export SHOPLAB_THREADS=${SHOPLAB_TEST_THREADS:-4}

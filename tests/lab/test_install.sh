@@ -67,7 +67,7 @@ else
 fi
 
 # --- 3. bootstrap against the staged root and a throwaway MariaDB
-base=$(( (RANDOM % 300) * 100 + 20000 ))
+base=$("$TOP/scripts/free-port-base.sh" 100)
 export PORT_BASE=$base
 SHOPLAB_RUN=$dest/dbrun SHOPLAB_PARTS=db SHOPLAB_NO_SEED=1 "$TOP/scripts/stack.sh" up > "$dest/db.log" 2>&1 ||
 	{ cat "$dest/db.log"; exit 1; }

@@ -24,11 +24,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # A base with 100 free ports above it (extra instances live at base+52..99).
-busy=$(ss -Htan | awk '{ n = split($4, a, ":"); print a[n] }' | sort -un)
-for _ in $(seq 1 50); do
-	base=$(( (RANDOM % 300) * 100 + 20000 ))
-	awk -v lo="$base" -v hi=$((base + 99)) '$1 >= lo && $1 <= hi { f = 1 } END { exit f }' <<< "$busy" && break
-done
+base=$("$TOP/scripts/free-port-base.sh" 100)
 export PORT_BASE=$base INSTANCES=catalog:3 SHOPLAB_THREADS=4
 "$TOP/scripts/stack.sh" up > "$tmp/up.log" 2>&1 || { cat "$tmp/up.log"; exit 1; }
 
