@@ -4,9 +4,10 @@ CREATE TABLE IF NOT EXISTS orders (
 	id		BIGINT		NOT NULL AUTO_INCREMENT,
 	user_id		BIGINT		NOT NULL,
 	status		ENUM('pending', 'confirmed', 'rejected') NOT NULL DEFAULT 'pending',
-	-- pending: reserve not yet confirmed; reserved; charged; compensating; done (terminal)
-	saga_state	ENUM('pending', 'reserved', 'charged', 'compensating', 'done') NOT NULL DEFAULT 'pending',
-	reject_reason	VARCHAR(32)	NULL,
+	-- The step taken next: pending (reserve), reserved (charge), charged (commit),
+	-- uncommitting (release after a charge), compensating (release), voiding (void), done.
+	saga_state	ENUM('pending', 'reserved', 'charged', 'uncommitting', 'compensating', 'voiding', 'done') NOT NULL DEFAULT 'pending',
+	reject_reason	VARCHAR(64)	NULL,
 	total_cents	BIGINT		NOT NULL,
 	currency	CHAR(3)		NOT NULL,
 	idempotency_key	VARCHAR(64)	CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
@@ -32,3 +33,8 @@ CREATE TABLE IF NOT EXISTS order_items (
 	unit_price_cents BIGINT		NOT NULL,
 	PRIMARY KEY (order_id, product_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- Databases made by an older version (both statements are no-ops on a new one).
+ALTER TABLE orders MODIFY saga_state ENUM('pending', 'reserved', 'charged', 'uncommitting',
+	'compensating', 'voiding', 'done') NOT NULL DEFAULT 'pending';
+ALTER TABLE orders MODIFY reject_reason VARCHAR(64) NULL;

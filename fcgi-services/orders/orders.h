@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "svc.h"
+#include "svc_card.h"
 
 enum orders_stmt {
 	ORD_FIND_KEY,
@@ -15,6 +16,7 @@ enum orders_stmt {
 	ORD_ITEMS,
 	ORD_SET_STATE,
 	ORD_DROP_CARD,
+	ORD_SWEEP_CARDS,
 	ORD_STORE_RESPONSE,
 	ORD_RESCHEDULE,
 	ORD_DUE,
@@ -28,12 +30,14 @@ extern const char *const orders_stmts[ORD_NSTMTS];
 #define ORDERS_MAX_ITEMS	50
 #define ORDERS_KEY_MAX		64
 #define ORDERS_CARD_KEY_MIN	32
+#define ORDERS_REASON_MAX	64
 
 struct orders_state {
 	char		*card_key;	/* secret the card encryption key is derived from */
 	long long	 lease_ms;	/* how long a worker owns a saga step before another may */
 	long long	 batch;		/* sagas the recovery worker takes per round */
-	long long	 give_up_s;	/* a saga that cannot charge for this long is compensated */
+	long long	 give_up_s;	/* a step with no answer this long after the order: compensate */
+	int		 swept;		/* recovery worker only: old cards cleared at start */
 	unsigned char	 aes_key[32];
 };
 
@@ -43,13 +47,65 @@ struct orders_item {
 	int64_t	unit_price_cents;
 };
 
+/*
+ * The saga's rules: one pure function (orders_rules.c), unit tested rule by rule. Each state
+ * names the step taken in it; every (state, answer) pair leads somewhere, and every path
+ * ends: forward steps give up after give_up_s, compensation after twice that.
+ */
+enum orders_sstate {
+	ORD_S_PENDING,		/* reserve next */
+	ORD_S_RESERVED,		/* charge next */
+	ORD_S_CHARGED,		/* commit next */
+	ORD_S_UNCOMMITTING,	/* after a charge: release; "already committed" confirms */
+	ORD_S_COMPENSATING,	/* release next, then void */
+	ORD_S_VOIDING,		/* void next, then rejected */
+	ORD_S_DONE,		/* terminal: confirmed or rejected */
+	ORD_S_N
+};
+
+/* What a step's call came to. */
+enum orders_aclass {
+	ORD_A_OK,		/* 2xx */
+	ORD_A_NO,		/* a definite answer other than success (4xx) */
+	ORD_A_UNKNOWN,		/* no answer, or one that may hide an effect: ask again */
+	ORD_A_NO_CARD,		/* charge only: the card is gone, nothing can be charged */
+};
+
+struct orders_answer {
+	enum orders_aclass	 cls;
+	int			 status;	/* HTTP status when cls is ORD_A_NO */
+	const char		*code;		/* its error code, or NULL */
+};
+
+enum orders_act {
+	ORD_GO,			/* take the next step now */
+	ORD_WAIT,		/* stay; the recovery worker asks again later */
+	ORD_END,		/* terminal */
+};
+
+struct orders_rule {
+	enum orders_sstate	 next;
+	const char		*status;	/* the order's status after the move */
+	enum orders_act		 act;
+	char			 reason[ORDERS_REASON_MAX + 1];	/* "" keeps the stored one */
+	int			 drop_card;	/* the sealed card is no longer needed */
+	int			 alarm;		/* an answer no rule expected: log as an error */
+};
+
+struct orders_rule orders_rule(enum orders_sstate st, const struct orders_answer *a,
+	int64_t age_s, int64_t give_up_s);
+const char *orders_state_name(enum orders_sstate s);
+/* The step taken in state s: "reserve", "charge", "commit", "release", "void" or "none". */
+const char *orders_step_name(enum orders_sstate s);
+int orders_state_parse(const char *name, enum orders_sstate *out);
+
 /* One order as the saga sees it. */
 struct orders_saga {
 	int64_t			 id;
 	int64_t			 user_id;
 	char			 status[16];
-	char			 state[16];
-	char			 reason[33];
+	enum orders_sstate	 state;
+	char			 reason[ORDERS_REASON_MAX + 1];
 	int64_t			 total_cents;
 	char			 currency[4];
 	int64_t			 age_s;

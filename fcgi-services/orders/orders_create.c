@@ -42,58 +42,91 @@ orders_parse_items(struct svc_req *r, json_object *body, struct orders_item *ite
 	return SVC_OK;
 }
 
-/* Checks the card's shape; payments decides whether it pays. */
+/*
+ * Checks the card where it enters, by payments' own rules (svc_card.h), so that a card
+ * payments would refuse never holds stock: shape, Luhn, cvc, no unknown members, and not
+ * expired this month. Declines (a refused test card, no funds) are still payments' word.
+ */
 static int
 orders_parse_card(struct svc_req *r, json_object *body, json_object **card)
 {
-	const char	*num, *cvc;
-	int64_t		 m, y;
-	int		 rc;
+	struct svc_card	k;
+	char		field[32], msg[128];
+	int		rc, now_month, now_year, expired;
 
-	if ((rc = svc_json_obj_or_reply(r, body, "card", json_type_object, card)) != SVC_OK ||
-	    (rc = svc_json_str_or_reply(r, *card, "number", 12, 23, 1, &num)) != SVC_OK ||
-	    (rc = svc_json_int_or_reply(r, *card, "exp_month", 1, 12, 1, &m)) != SVC_OK ||
-	    (rc = svc_json_int_or_reply(r, *card, "exp_year", 2000, 2100, 1, &y)) != SVC_OK ||
-	    (rc = svc_json_str_or_reply(r, *card, "cvc", 3, 4, 1, &cvc)) != SVC_OK)
+	if ((rc = svc_json_obj_or_reply(r, body, "card", json_type_object, card)) != SVC_OK)
 		return rc;
+	if (svc_card_check(*card, &k, field, sizeof(field), msg, sizeof(msg)) == -1)
+		return svc_reply_field_error(r, field, "%s", msg);
+	svc_card_month_of(svc_wall_us() / 1000000, &now_month, &now_year);
+	expired = svc_card_expired(k.exp_month, k.exp_year, now_month, now_year);
+	svc_card_wipe(&k);
+	if (expired)
+		return svc_reply_field_error(r, "card.exp_year",
+		    "the card expired at the end of its exp_month/exp_year");
 	return SVC_OK;
 }
 
-/* Looks the prices up in the catalog, through the internal gateway. */
+/*
+ * Looks the prices up in the catalog, through the internal gateway. Every line must be in
+ * one currency, and the total within what one charge may be (1 cent to
+ * SVC_CARD_AMOUNT_MAX): a free order is refused, not confirmed without a charge.
+ */
 static int
 orders_price(struct svc_req *r, struct orders_item *items, size_t n, int64_t *total,
     char currency[4])
 {
 	struct svc_dep_result	 res;
-	json_object		*v;
+	json_object		*v, *c;
 	char			 path[96], field[48];
+	const char		*cur;
 	size_t			 i;
+	int64_t			 line;
 	int			 rc = SVC_OK;
 
 	*total = 0;
-	snprintf(currency, 4, "EUR");
+	currency[0] = '\0';
 	for (i = 0; i < n && rc == SVC_OK; i++) {
 		svc_dep_result_init(&res);
 		snprintf(path, sizeof(path), "/internal/catalog/products/%lld",
 		    (long long)items[i].product_id);
+		snprintf(field, sizeof(field), "items[%zu].product_id", i);
 		if ((rc = svc_call(r, "catalog", "GET", path, NULL, NULL, 1, &res)) != SVC_OK) {
 			rc = svc_reply_err(r, rc);
 		} else if (res.outcome == SVC_DEP_DEFINITE && res.http.status == 404) {
-			snprintf(field, sizeof(field), "items[%zu].product_id", i);
 			rc = svc_reply_field_error(r, field, "no product with id %lld",
 			    (long long)items[i].product_id);
 		} else if (res.outcome != SVC_DEP_OK || res.http.json == NULL ||
-		    !json_object_object_get_ex(res.http.json, "price_cents", &v)) {
+		    !json_object_object_get_ex(res.http.json, "price_cents", &v) ||
+		    !json_object_is_type(v, json_type_int) ||
+		    !json_object_object_get_ex(res.http.json, "currency", &c) ||
+		    !json_object_is_type(c, json_type_string) ||
+		    json_object_get_string_len(c) != 3) {
 			rc = svc_reply_error(r, 503, "service_unavailable",
 			    "prices cannot be looked up now; nothing was ordered; try again");
 		} else {
 			items[i].unit_price_cents = json_object_get_int64(v);
-			*total += items[i].unit_price_cents * items[i].quantity;
-			if (json_object_object_get_ex(res.http.json, "currency", &v))
-				snprintf(currency, 4, "%s", json_object_get_string(v));
+			cur = json_object_get_string(c);
+			if (currency[0] != '\0' && strcmp(currency, cur) != 0)
+				rc = svc_reply_error(r, 400, "currency_mismatch",
+				    "product %lld is priced in %s, the order so far in %s; "
+				    "order products of one currency together",
+				    (long long)items[i].product_id, cur, currency);
+			else if (items[i].unit_price_cents < 0 ||
+			    __builtin_mul_overflow(items[i].unit_price_cents, items[i].quantity,
+			    &line) || __builtin_add_overflow(*total, line, total) ||
+			    *total > SVC_CARD_AMOUNT_MAX)
+				rc = svc_reply_error(r, 400, "invalid_total",
+				    "the order's total must be at most %lld cents",
+				    (long long)SVC_CARD_AMOUNT_MAX);
+			else
+				snprintf(currency, 4, "%s", cur);
 		}
 		svc_dep_result_free(&res);
 	}
+	if (rc == SVC_OK && *total < 1)
+		rc = svc_reply_error(r, 400, "invalid_total",
+		    "the order's total is 0; free orders are not taken");
 	return rc;
 }
 

@@ -29,10 +29,16 @@ const char *const orders_stmts[ORD_NSTMTS] = {
 	    "SELECT product_id, quantity, unit_price_cents FROM order_items WHERE order_id = ?"
 	    " ORDER BY product_id",
 	[ORD_SET_STATE] =
-	    "UPDATE orders SET saga_state = ?, status = ?, reject_reason = COALESCE(?, reject_reason)"
+	    /* Assignments run left to right: a confirmed order carries no reject reason. */
+	    "UPDATE orders SET saga_state = ?, status = ?,"
+	    " reject_reason = IF(status = 'confirmed', NULL, COALESCE(?, reject_reason))"
 	    " WHERE id = ? AND saga_state = ?",
 	[ORD_DROP_CARD] =
 	    "UPDATE orders SET card_enc = NULL WHERE id = ?",
+	[ORD_SWEEP_CARDS] =
+	    /* Cards an older version kept past the charge's answer. */
+	    "UPDATE orders SET card_enc = NULL WHERE card_enc IS NOT NULL"
+	    " AND saga_state NOT IN ('pending', 'reserved')",
 	[ORD_STORE_RESPONSE] =
 	    "UPDATE orders SET response_status = ?, response_body = ?"
 	    " WHERE id = ? AND response_status IS NULL",
@@ -87,7 +93,12 @@ orders_load(struct svc_req *r, int64_t id, int64_t user_id, struct orders_saga *
 	s->id = svc_rows_int(rows, 0);
 	s->user_id = svc_rows_int(rows, 1);
 	orders_copy(s->status, sizeof(s->status), rows, 2);
-	orders_copy(s->state, sizeof(s->state), rows, 3);
+	if (orders_state_parse(svc_rows_str(rows, 3, NULL) ? svc_rows_str(rows, 3, NULL) : "",
+	    &s->state) == -1) {
+		svc_rows_free(rows);
+		svc_log(r, "error", "order %lld: unknown saga state", (long long)id);
+		return SVC_ERR_INTERNAL;
+	}
 	orders_copy(s->reason, sizeof(s->reason), rows, 4);
 	s->total_cents = svc_rows_int(rows, 5);
 	orders_copy(s->currency, sizeof(s->currency), rows, 6);

@@ -1,10 +1,14 @@
-/* orders_saga.c - the checkout saga: reserve, charge, commit, or compensate; and its recovery */
+/* orders_saga.c - the checkout saga's I/O: take a step, ask orders_rule where it leads, persist */
 #include <stdio.h>
 #include <string.h>
 
 #include "orders.h"
 
-enum orders_step { STEP_DONE, STEP_NEXT, STEP_WAIT, STEP_FAIL };
+/* A step's answer, with its error code copied out of the response that held it. */
+struct orders_heard {
+	struct orders_answer	a;
+	char			code[48];
+};
 
 /* The error code of a dependency's JSON error answer, or "". */
 static const char *
@@ -18,35 +22,43 @@ orders_dep_code(const struct svc_dep_result *res)
 	return "";
 }
 
-/*
- * A "no" the saga has no rule for (a 404 from the gateway for a service not deployed, a
- * 401 for a wrong token, a 400 for a bug) decides nothing: log it, keep the saga pending.
- */
+/* Classifies a call's result for the rules: only a 2xx or a 4xx is an answer. */
 static void
-orders_unexpected(struct svc_req *r, const struct orders_saga *s, const char *step,
-    const struct svc_dep_result *res)
+orders_heard(int rc, const struct svc_dep_result *res, struct orders_heard *h)
 {
-	svc_log(r, "error", "order %lld: %s answered %d %s; the saga waits", (long long)s->id,
-	    step, res->http.status, orders_dep_code(res));
+	memset(h, 0, sizeof(*h));
+	h->a.code = h->code;
+	if (rc != SVC_OK || (res->outcome != SVC_DEP_OK && res->outcome != SVC_DEP_DEFINITE)) {
+		h->a.cls = ORD_A_UNKNOWN;
+		return;
+	}
+	h->a.cls = res->outcome == SVC_DEP_OK ? ORD_A_OK : ORD_A_NO;
+	h->a.status = res->http.status;
+	snprintf(h->code, sizeof(h->code), "%s", orders_dep_code(res));
 }
 
-/* Moves the saga from state `from` to `to` (and the order's status); 0 if someone else did. */
+/* Moves the saga from its state to rule->next (and the order's status); conflict if someone else did. */
 static int
-orders_move(struct svc_req *r, struct orders_saga *s, const char *to, const char *status,
-    const char *reason)
+orders_move(struct svc_req *r, struct orders_saga *s, const struct orders_rule *rule)
 {
-	int rc;
+	const char	*reason = rule->reason[0] != '\0' ? rule->reason : NULL;
+	int		 rc;
 
-	rc = svc_db_exec(r, ORD_SET_STATE, "sssis", to, status, reason, s->id, s->state);
+	rc = svc_db_exec(r, ORD_SET_STATE, "sssis", orders_state_name(rule->next), rule->status,
+	    reason, s->id, orders_state_name(s->state));
 	if (rc != SVC_OK)
 		return rc;
 	if (svc_db_affected(r) != 1)
 		return SVC_ERR_CONFLICT;
-	snprintf(s->state, sizeof(s->state), "%s", to);
-	snprintf(s->status, sizeof(s->status), "%s", status);
-	if (reason != NULL)
+	svc_log(r, "info", "order %lld: saga %s -> %s%s%s", (long long)s->id,
+	    orders_state_name(s->state), orders_state_name(rule->next), reason ? " " : "",
+	    reason ? reason : "");
+	s->state = rule->next;
+	snprintf(s->status, sizeof(s->status), "%s", rule->status);
+	if (strcmp(rule->status, "confirmed") == 0)
+		s->reason[0] = '\0';
+	else if (reason != NULL)
 		snprintf(s->reason, sizeof(s->reason), "%s", reason);
-	svc_log(r, "info", "order %lld: saga -> %s", (long long)s->id, to);
 	return SVC_OK;
 }
 
@@ -93,167 +105,107 @@ orders_act(struct svc_req *r, const struct orders_saga *s, const char *dep,
 	return orders_post(r, dep, path, NULL, res);
 }
 
-static enum orders_step
-orders_step_reserve(struct svc_req *r, struct orders_saga *s)
+/* The request body of the step of s, or NULL for a step without one. */
+static json_object *
+orders_step_body(const struct orders_saga *s)
+{
+	json_object *o;
+
+	if ((o = json_object_new_object()) == NULL)
+		return NULL;
+	json_object_object_add(o, "order_id", json_object_new_int64(s->id));
+	if (s->state == ORD_S_PENDING) {
+		json_object_object_add(o, "items", orders_items_json(s));
+	} else {
+		json_object_object_add(o, "amount_cents", json_object_new_int64(s->total_cents));
+		json_object_object_add(o, "currency", json_object_new_string(s->currency));
+		json_object_object_add(o, "card", json_object_get(s->card));
+	}
+	return o;
+}
+
+/*
+ * Takes the step of s's state and says what it heard. The I/O only: where the answer leads
+ * is orders_rule's business. SVC_ERR_NOMEM when the request could not be built.
+ */
+static int
+orders_step(struct svc_req *r, const struct orders_saga *s, struct orders_heard *h)
 {
 	struct svc_dep_result	 res;
-	json_object		*o;
-	enum orders_step	 step = STEP_WAIT;
-	const char		*code;
+	json_object		*body;
+	int			 rc;
 
 	svc_dep_result_init(&res);
-	if ((o = json_object_new_object()) == NULL)
-		return STEP_FAIL;
-	json_object_object_add(o, "order_id", json_object_new_int64(s->id));
-	json_object_object_add(o, "items", orders_items_json(s));
-	if (orders_post(r, "inventory", "/internal/inventory/reservations", o, &res) != SVC_OK)
-		goto out;
-	switch (res.outcome) {
-	case SVC_DEP_OK:
-		step = orders_move(r, s, "reserved", "pending", NULL) == SVC_OK ? STEP_NEXT : STEP_FAIL;
+	switch (s->state) {
+	case ORD_S_PENDING:
+	case ORD_S_RESERVED:
+		if (s->state == ORD_S_RESERVED && s->card == NULL) {
+			memset(h, 0, sizeof(*h));
+			h->a.cls = ORD_A_NO_CARD;
+			h->a.code = h->code;
+			return SVC_OK;
+		}
+		if ((body = orders_step_body(s)) == NULL)
+			return SVC_ERR_NOMEM;
+		rc = s->state == ORD_S_PENDING ?
+		    orders_post(r, "inventory", "/internal/inventory/reservations", body, &res) :
+		    orders_post(r, "payments", "/internal/payments/charges", body, &res);
 		break;
-	case SVC_DEP_DEFINITE:
-		code = orders_dep_code(&res);
-		/* Nothing is held: out of stock holds nothing, a released one was compensated. */
-		if (strcmp(code, "out_of_stock") == 0 || strcmp(code, "reservation_released") == 0)
-			step = orders_move(r, s, "done", "rejected", strcmp(code, "out_of_stock") == 0 ?
-			    "out_of_stock" : "compensated") == SVC_OK ? STEP_DONE : STEP_FAIL;
-		else
-			orders_unexpected(r, s, "reserve", &res);
+	case ORD_S_CHARGED:
+		rc = orders_act(r, s, "inventory", "inventory/reservations", "commit", &res);
+		break;
+	case ORD_S_UNCOMMITTING:
+	case ORD_S_COMPENSATING:
+		rc = orders_act(r, s, "inventory", "inventory/reservations", "release", &res);
+		break;
+	case ORD_S_VOIDING:
+		rc = orders_act(r, s, "payments", "payments/charges", "void", &res);
 		break;
 	default:
-		break;
+		return SVC_ERR_INTERNAL;
 	}
-out:
+	orders_heard(rc, &res, h);
 	svc_dep_result_free(&res);
-	return step;
+	return SVC_OK;
 }
 
-static enum orders_step
-orders_step_charge(struct svc_req *r, struct orders_saga *s, const struct orders_state *st)
-{
-	struct svc_dep_result	 res;
-	json_object		*o;
-	enum orders_step	 step = STEP_WAIT;
-	const char		*code;
-
-	if (s->card == NULL) {
-		/* The card is gone (a restart lost nothing else): compensate rather than guess. */
-		return orders_move(r, s, "compensating", "pending", "payment_unavailable") ==
-		    SVC_OK ? STEP_NEXT : STEP_FAIL;
-	}
-	svc_dep_result_init(&res);
-	if ((o = json_object_new_object()) == NULL)
-		return STEP_FAIL;
-	json_object_object_add(o, "order_id", json_object_new_int64(s->id));
-	json_object_object_add(o, "amount_cents", json_object_new_int64(s->total_cents));
-	json_object_object_add(o, "currency", json_object_new_string(s->currency));
-	json_object_object_add(o, "card", json_object_get(s->card));
-	if (orders_post(r, "payments", "/internal/payments/charges", o, &res) != SVC_OK)
-		goto out;
-	switch (res.outcome) {
-	case SVC_DEP_OK:
-		step = orders_move(r, s, "charged", "pending", NULL) == SVC_OK ? STEP_NEXT : STEP_FAIL;
-		break;
-	case SVC_DEP_DEFINITE:
-		code = orders_dep_code(&res);
-		if (res.http.status == 402 || strcmp(code, "charge_voided") == 0)
-			step = orders_move(r, s, "compensating", "pending", res.http.status == 402 ?
-			    "payment_declined" : "payment_failed") == SVC_OK ? STEP_NEXT : STEP_FAIL;
-		else
-			orders_unexpected(r, s, "charge", &res);
-		break;
-	default:
-		/* Unknown: ask again later with the same order id. Past give_up, compensate. */
-		if (s->age_s > st->give_up_s)
-			step = orders_move(r, s, "compensating", "pending", "payment_unavailable") ==
-			    SVC_OK ? STEP_NEXT : STEP_FAIL;
-		break;
-	}
-	if (step == STEP_NEXT)
-		svc_db_exec(r, ORD_DROP_CARD, "i", s->id);
-out:
-	svc_dep_result_free(&res);
-	return step;
-}
-
-static enum orders_step
-orders_step_commit(struct svc_req *r, struct orders_saga *s)
-{
-	struct svc_dep_result	res;
-	enum orders_step	step = STEP_WAIT;
-
-	svc_dep_result_init(&res);
-	if (orders_act(r, s, "inventory", "inventory/reservations", "commit", &res) != SVC_OK)
-		goto out;
-	if (res.outcome == SVC_DEP_OK)
-		step = orders_move(r, s, "done", "confirmed", NULL) == SVC_OK ? STEP_DONE : STEP_FAIL;
-	else if (res.outcome == SVC_DEP_DEFINITE &&
-	    strcmp(orders_dep_code(&res), "reservation_released") == 0) {
-		/* The reservation is gone although we charged: give the money back. */
-		svc_log(r, "error", "order %lld: commit refused (%d %s); compensating",
-		    (long long)s->id, res.http.status, orders_dep_code(&res));
-		step = orders_move(r, s, "compensating", "pending", "reservation_lost") == SVC_OK ?
-		    STEP_NEXT : STEP_FAIL;
-	} else if (res.outcome == SVC_DEP_DEFINITE)
-		orders_unexpected(r, s, "commit", &res);
-out:
-	svc_dep_result_free(&res);
-	return step;
-}
-
-/* Voids any charge (a tombstone if none arrived yet), then releases the reservation. */
-static enum orders_step
-orders_step_compensate(struct svc_req *r, struct orders_saga *s)
-{
-	struct svc_dep_result	res;
-	enum orders_step	step = STEP_WAIT;
-
-	svc_dep_result_init(&res);
-	if (orders_act(r, s, "payments", "payments/charges", "void", &res) != SVC_OK ||
-	    res.outcome != SVC_DEP_OK)
-		goto out;
-	svc_dep_result_free(&res);
-	svc_dep_result_init(&res);
-	if (orders_act(r, s, "inventory", "inventory/reservations", "release", &res) != SVC_OK ||
-	    res.outcome != SVC_DEP_OK)
-		goto out;
-	step = orders_move(r, s, "done", "rejected", NULL) == SVC_OK ? STEP_DONE : STEP_FAIL;
-out:
-	if (res.outcome == SVC_DEP_DEFINITE)
-		orders_unexpected(r, s, "compensate", &res);
-	svc_dep_result_free(&res);
-	return step;
-}
-
+/*
+ * Drives the saga: a step, the rule for what it heard, the move (persisted before the next
+ * step), until the rule says wait or end, or the request's deadline passes.
+ */
 int
 orders_saga_run(struct svc_req *r, struct orders_saga *s)
 {
 	const struct orders_state	*st = svc_req_state(r);
-	enum orders_step		 step = STEP_NEXT;
+	struct orders_heard		 h;
+	struct orders_rule		 rule;
+	int				 rc;
 
-	while (step == STEP_NEXT) {
-		if (strcmp(s->state, "pending") == 0)
-			step = orders_step_reserve(r, s);
-		else if (strcmp(s->state, "reserved") == 0)
-			step = orders_step_charge(r, s, st);
-		else if (strcmp(s->state, "charged") == 0)
-			step = orders_step_commit(r, s);
-		else if (strcmp(s->state, "compensating") == 0)
-			step = orders_step_compensate(r, s);
-		else
-			step = STEP_DONE;
-		if (step == STEP_NEXT && svc_now_us() >= svc_req_deadline_us(r))
-			step = STEP_WAIT;
+	while (s->state != ORD_S_DONE) {
+		if ((rc = orders_step(r, s, &h)) != SVC_OK)
+			return rc;
+		rule = orders_rule(s->state, &h.a, s->age_s, st->give_up_s);
+		if (rule.alarm)
+			svc_log(r, "error", "order %lld: %s answered %d %s (%s); saga %s -> %s",
+			    (long long)s->id, orders_step_name(s->state), h.a.status,
+			    h.code[0] ? h.code : "-", rule.reason[0] ? rule.reason : "no reason",
+			    orders_state_name(s->state), orders_state_name(rule.next));
+		if (rule.act == ORD_WAIT)
+			return SVC_ERR_UNAVAILABLE;
+		if ((rc = orders_move(r, s, &rule)) != SVC_OK)
+			return rc;
+		if (rule.drop_card && s->card != NULL) {
+			if ((rc = svc_db_exec(r, ORD_DROP_CARD, "i", s->id)) != SVC_OK)
+				return rc;
+			json_object_put(s->card);
+			s->card = NULL;
+		}
+		if (rule.act == ORD_END)
+			break;
+		if (svc_now_us() >= svc_req_deadline_us(r))
+			return SVC_ERR_UNAVAILABLE;
 	}
-	switch (step) {
-	case STEP_DONE:
-		return SVC_OK;
-	case STEP_WAIT:
-		return SVC_ERR_UNAVAILABLE;
-	default:
-		return SVC_ERR_INTERNAL;
-	}
+	return SVC_OK;
 }
 
 /*
@@ -264,13 +216,22 @@ orders_saga_run(struct svc_req *r, struct orders_saga *s)
 int
 orders_recover(struct svc_req *r)
 {
-	const struct orders_state	*st = svc_req_state(r);
+	struct orders_state		*st = svc_req_state(r);
 	struct orders_saga		 s;
 	struct svc_rows			*rows = NULL;
 	int64_t				 ids[256], backoff;
 	size_t				 n = 0, i;
 	int				 rc;
 
+	if (!st->swept) {
+		/* Once per start: no card outlives its charge's answer, whoever stored it. */
+		if ((rc = svc_db_exec(r, ORD_SWEEP_CARDS, "")) != SVC_OK)
+			return rc;
+		if (svc_db_affected(r) > 0)
+			svc_log(r, "info", "cleared %llu stored cards no saga needs",
+			    (unsigned long long)svc_db_affected(r));
+		st->swept = 1;
+	}
 	if ((rc = svc_db_query(r, ORD_DUE, &rows, "i", (int64_t)st->batch)) != SVC_OK)
 		return rc;
 	while (svc_rows_next(rows) && n < sizeof(ids) / sizeof(ids[0]))

@@ -130,51 +130,6 @@ pay_reply_stored(struct svc_req *r, const struct pay_row *c, int64_t amount, con
 	return svc_reply_json(r, 200, pay_row_json(c));
 }
 
-/* As svc_json_str_or_reply for a member of the card, naming the field "card.<name>". */
-static int
-pay_card_str_or_reply(struct svc_req *r, json_object *card, const char *name, size_t maxlen,
-    const char **out)
-{
-	json_object	*v;
-	char		 field[32];
-	size_t		 len;
-
-	*out = NULL;
-	snprintf(field, sizeof(field), "card.%s", name);
-	if (!json_object_object_get_ex(card, name, &v) || json_object_is_type(v, json_type_null))
-		return svc_reply_field_error(r, field, "%s is required", field);
-	if (!json_object_is_type(v, json_type_string))
-		return svc_reply_field_error(r, field, "%s must be a string", field);
-	len = (size_t)json_object_get_string_len(v);
-	if (len == 0 || len > maxlen || strlen(json_object_get_string(v)) != len)
-		return svc_reply_field_error(r, field, "%s must be 1 to %zu characters", field,
-		    maxlen);
-	*out = json_object_get_string(v);
-	return SVC_OK;
-}
-
-/* As svc_json_int_or_reply for a member of the card, naming the field "card.<name>". */
-static int
-pay_card_int_or_reply(struct svc_req *r, json_object *card, const char *name, int64_t min,
-    int64_t max, int64_t *out)
-{
-	json_object	*v;
-	char		 field[32];
-	int64_t		 n;
-
-	snprintf(field, sizeof(field), "card.%s", name);
-	if (!json_object_object_get_ex(card, name, &v) || json_object_is_type(v, json_type_null))
-		return svc_reply_field_error(r, field, "%s is required", field);
-	if (!json_object_is_type(v, json_type_int))
-		return svc_reply_field_error(r, field, "%s must be an integer", field);
-	n = json_object_get_int64(v);
-	if (n < min || n > max)
-		return svc_reply_field_error(r, field, "%s must be between %lld and %lld", field,
-		    (long long)min, (long long)max);
-	*out = n;
-	return SVC_OK;
-}
-
 /*
  * POST /internal/payments/charges. One charge per order: a stored charge answers every
  * later request for its order, and the unique key on order_id decides between concurrent
@@ -184,11 +139,12 @@ int
 pay_charge(struct svc_req *r)
 {
 	json_object		*body, *card;
-	const char		*cur, *number, *cvc, *code;
-	char			 digits[PAY_NUMBER_MAX + 1];
+	const char		*cur, *code;
+	char			 field[32], msg[128];
+	struct svc_card		 k;
 	struct pay_row		 c;
 	enum pay_decision	 d;
-	int64_t			 order_id, amount, exp_month, exp_year;
+	int64_t			 order_id, amount;
 	int			 rc, now_month, now_year;
 
 	if ((rc = svc_body_json_or_reply(r, &body)) != SVC_OK ||
@@ -197,42 +153,31 @@ pay_charge(struct svc_req *r)
 	    (rc = svc_json_int_or_reply(r, body, "amount_cents", 1, PAY_AMOUNT_MAX, 1,
 	    &amount)) != SVC_OK ||
 	    (rc = svc_json_str_or_reply(r, body, "currency", 3, 3, 1, &cur)) != SVC_OK ||
-	    (rc = svc_json_obj_or_reply(r, body, "card", json_type_object, &card)) != SVC_OK ||
-	    (rc = pay_card_str_or_reply(r, card, "number", PAY_NUMBER_IN_MAX, &number)) != SVC_OK ||
-	    (rc = pay_card_int_or_reply(r, card, "exp_month", 1, 12, &exp_month)) != SVC_OK ||
-	    (rc = pay_card_int_or_reply(r, card, "exp_year", 2000, 2100, &exp_year)) != SVC_OK ||
-	    (rc = pay_card_str_or_reply(r, card, "cvc", 4, &cvc)) != SVC_OK)
+	    (rc = svc_json_obj_or_reply(r, body, "card", json_type_object, &card)) != SVC_OK)
 		return rc;
 	if (!pay_currency_ok(cur))
 		return svc_reply_field_error(r, "currency", "currency must be an ISO 4217 code");
-	if (pay_card_normalize(number, digits, sizeof(digits)) == -1)
-		return svc_reply_field_error(r, "card.number",
-		    "card.number must be %d to %d digits (spaces allowed)", PAY_NUMBER_MIN,
-		    PAY_NUMBER_MAX);
-	if (!pay_luhn_ok(digits))
-		return svc_reply_field_error(r, "card.number",
-		    "card.number is not a valid card number");
-	if (!pay_cvc_ok(cvc))
-		return svc_reply_field_error(r, "card.cvc", "card.cvc must be 3 or 4 digits");
+	if (svc_card_check(card, &k, field, sizeof(field), msg, sizeof(msg)) == -1)
+		return svc_reply_field_error(r, field, "%s", msg);
 
 	/* A charge stored for this order answers the replay, whatever the card says now. */
 	rc = pay_load(r, PAY_GET, order_id, &c);
-	if (rc == SVC_OK)
-		return pay_reply_stored(r, &c, amount, cur);
-	if (rc != SVC_ERR_NOT_FOUND)
-		return svc_reply_err(r, rc);
+	if (rc != SVC_ERR_NOT_FOUND) {
+		svc_card_wipe(&k);
+		return rc == SVC_OK ? pay_reply_stored(r, &c, amount, cur) : svc_reply_err(r, rc);
+	}
 
-	pay_month_of(svc_wall_us() / 1000000, &now_month, &now_year);
-	d = pay_decide(digits, (int)exp_month, (int)exp_year, now_month, now_year);
+	svc_card_month_of(svc_wall_us() / 1000000, &now_month, &now_year);
+	d = pay_decide(k.digits, k.exp_month, k.exp_year, now_month, now_year);
 	code = pay_decline_code(d);
 	memset(&c, 0, sizeof(c));
 	c.order_id = order_id;
 	snprintf(c.status, sizeof(c.status), "%s", d == PAY_CAPTURE ? "captured" : "declined");
 	c.amount_cents = amount;
 	snprintf(c.currency, sizeof(c.currency), "%s", cur);
-	snprintf(c.last4, sizeof(c.last4), "%s", digits + strlen(digits) - 4);
+	snprintf(c.last4, sizeof(c.last4), "%s", k.digits + strlen(k.digits) - 4);
 	snprintf(c.decline_code, sizeof(c.decline_code), "%s", code ? code : "");
-	explicit_bzero(digits, sizeof(digits));
+	svc_card_wipe(&k);
 
 	rc = svc_db_exec(r, PAY_INSERT, "isisss", order_id, c.status, amount, c.currency,
 	    c.last4, code);

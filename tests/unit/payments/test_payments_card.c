@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "payments.h"
+#include "svc_card.h"
 
 static void
 test_luhn(void **state)
@@ -24,53 +25,53 @@ test_luhn(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(valid) / sizeof(valid[0]); i++)
-		assert_true(pay_luhn_ok(valid[i]));
+		assert_true(svc_card_luhn_ok(valid[i]));
 	for (i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++)
-		assert_false(pay_luhn_ok(invalid[i]));
+		assert_false(svc_card_luhn_ok(invalid[i]));
 }
 
 static void
 test_normalize(void **state)
 {
-	char out[PAY_NUMBER_MAX + 1], small[8];
+	char out[SVC_CARD_DIGITS_MAX + 1], small[8];
 
 	(void)state;
-	assert_int_equal(pay_card_normalize("4242 4242 4242 4242", out, sizeof(out)), 0);
+	assert_int_equal(svc_card_normalize("4242 4242 4242 4242", out, sizeof(out)), 0);
 	assert_string_equal(out, "4242424242424242");
-	assert_int_equal(pay_card_normalize("  4242424242424242  ", out, sizeof(out)), 0);
+	assert_int_equal(svc_card_normalize("  4242424242424242  ", out, sizeof(out)), 0);
 	assert_string_equal(out, "4242424242424242");
 	/* 13 and 19 digits are the bounds. */
-	assert_int_equal(pay_card_normalize("4222222222222", out, sizeof(out)), 0);
+	assert_int_equal(svc_card_normalize("4222222222222", out, sizeof(out)), 0);
 	assert_string_equal(out, "4222222222222");
-	assert_int_equal(pay_card_normalize("4242424242424242424", out, sizeof(out)), 0);
+	assert_int_equal(svc_card_normalize("4242424242424242424", out, sizeof(out)), 0);
 	assert_int_equal(strlen(out), 19);
-	assert_int_equal(pay_card_normalize("422222222222", out, sizeof(out)), -1);
-	assert_int_equal(pay_card_normalize("42424242424242424242", out, sizeof(out)), -1);
-	assert_int_equal(pay_card_normalize("4242 4242 4242 4242 4242", out, sizeof(out)), -1);
+	assert_int_equal(svc_card_normalize("422222222222", out, sizeof(out)), -1);
+	assert_int_equal(svc_card_normalize("42424242424242424242", out, sizeof(out)), -1);
+	assert_int_equal(svc_card_normalize("4242 4242 4242 4242 4242", out, sizeof(out)), -1);
 	/* Anything but digits and spaces. */
-	assert_int_equal(pay_card_normalize("4242-4242-4242-4242", out, sizeof(out)), -1);
-	assert_int_equal(pay_card_normalize("4242\t4242424242424", out, sizeof(out)), -1);
-	assert_int_equal(pay_card_normalize("424242424242424a", out, sizeof(out)), -1);
-	assert_int_equal(pay_card_normalize("+4242424242424242", out, sizeof(out)), -1);
-	assert_int_equal(pay_card_normalize("\xd9\xa4" "242424242424242", out, sizeof(out)), -1);
-	assert_int_equal(pay_card_normalize("", out, sizeof(out)), -1);
-	assert_int_equal(pay_card_normalize("             ", out, sizeof(out)), -1);
+	assert_int_equal(svc_card_normalize("4242-4242-4242-4242", out, sizeof(out)), -1);
+	assert_int_equal(svc_card_normalize("4242\t4242424242424", out, sizeof(out)), -1);
+	assert_int_equal(svc_card_normalize("424242424242424a", out, sizeof(out)), -1);
+	assert_int_equal(svc_card_normalize("+4242424242424242", out, sizeof(out)), -1);
+	assert_int_equal(svc_card_normalize("\xd9\xa4" "242424242424242", out, sizeof(out)), -1);
+	assert_int_equal(svc_card_normalize("", out, sizeof(out)), -1);
+	assert_int_equal(svc_card_normalize("             ", out, sizeof(out)), -1);
 	/* Never past the end of out. */
-	assert_int_equal(pay_card_normalize("4242424242424242", small, sizeof(small)), -1);
+	assert_int_equal(svc_card_normalize("4242424242424242", small, sizeof(small)), -1);
 }
 
 static void
 test_cvc_and_currency(void **state)
 {
 	(void)state;
-	assert_true(pay_cvc_ok("123"));
-	assert_true(pay_cvc_ok("0000"));
-	assert_false(pay_cvc_ok("12"));
-	assert_false(pay_cvc_ok("12345"));
-	assert_false(pay_cvc_ok("12a"));
-	assert_false(pay_cvc_ok("abc"));
-	assert_false(pay_cvc_ok(" 123"));
-	assert_false(pay_cvc_ok(""));
+	assert_true(svc_card_cvc_ok("123"));
+	assert_true(svc_card_cvc_ok("0000"));
+	assert_false(svc_card_cvc_ok("12"));
+	assert_false(svc_card_cvc_ok("12345"));
+	assert_false(svc_card_cvc_ok("12a"));
+	assert_false(svc_card_cvc_ok("abc"));
+	assert_false(svc_card_cvc_ok(" 123"));
+	assert_false(svc_card_cvc_ok(""));
 	assert_true(pay_currency_ok("EUR"));
 	assert_true(pay_currency_ok("USD"));
 	assert_false(pay_currency_ok("eur"));
@@ -87,22 +88,22 @@ test_expiry(void **state)
 
 	(void)state;
 	/* "Now" is May 2030. A card is good through the end of its month. */
-	assert_false(pay_card_expired(5, 2030, 5, 2030));
-	assert_false(pay_card_expired(6, 2030, 5, 2030));
-	assert_false(pay_card_expired(1, 2031, 5, 2030));
-	assert_true(pay_card_expired(4, 2030, 5, 2030));
-	assert_true(pay_card_expired(12, 2029, 5, 2030));
-	assert_true(pay_card_expired(12, 2000, 1, 2001));
-	assert_false(pay_card_expired(1, 2001, 1, 2001));
+	assert_false(svc_card_expired(5, 2030, 5, 2030));
+	assert_false(svc_card_expired(6, 2030, 5, 2030));
+	assert_false(svc_card_expired(1, 2031, 5, 2030));
+	assert_true(svc_card_expired(4, 2030, 5, 2030));
+	assert_true(svc_card_expired(12, 2029, 5, 2030));
+	assert_true(svc_card_expired(12, 2000, 1, 2001));
+	assert_false(svc_card_expired(1, 2001, 1, 2001));
 
 	/* The UTC month of a fixed instant, at both edges of a month. */
-	pay_month_of(1893455999, &m, &y);	/* 2029-12-31T23:59:59Z */
+	svc_card_month_of(1893455999, &m, &y);	/* 2029-12-31T23:59:59Z */
 	assert_int_equal(m, 12);
 	assert_int_equal(y, 2029);
-	pay_month_of(1893456000, &m, &y);	/* 2030-01-01T00:00:00Z */
+	svc_card_month_of(1893456000, &m, &y);	/* 2030-01-01T00:00:00Z */
 	assert_int_equal(m, 1);
 	assert_int_equal(y, 2030);
-	pay_month_of(0, &m, &y);
+	svc_card_month_of(0, &m, &y);
 	assert_int_equal(m, 1);
 	assert_int_equal(y, 1970);
 }
@@ -127,6 +128,48 @@ test_decisions(void **state)
 	assert_string_equal(pay_decline_code(PAY_EXPIRED), "card_expired");
 }
 
+/* svc_card_check: the one definition of a valid card that orders and payments both apply. */
+static void
+test_check(void **state)
+{
+	static const struct { const char *json, *field; } bad[] = {
+		{ "{\"number\":\"4242424242424241\",\"exp_month\":12,\"exp_year\":2030,\"cvc\":\"123\"}", "card.number" },
+		{ "{\"number\":\"424242424242\",\"exp_month\":12,\"exp_year\":2030,\"cvc\":\"123\"}", "card.number" },
+		{ "{\"number\":\"4242x24242424242\",\"exp_month\":12,\"exp_year\":2030,\"cvc\":\"123\"}", "card.number" },
+		{ "{\"number\":4242424242424242,\"exp_month\":12,\"exp_year\":2030,\"cvc\":\"123\"}", "card.number" },
+		{ "{\"number\":\"4242424242424242\",\"exp_month\":12,\"exp_year\":2030,\"cvc\":\"12a\"}", "card.cvc" },
+		{ "{\"number\":\"4242424242424242\",\"exp_month\":12,\"exp_year\":2030,\"cvc\":\"12345\"}", "card.cvc" },
+		{ "{\"number\":\"4242424242424242\",\"exp_month\":13,\"exp_year\":2030,\"cvc\":\"123\"}", "card.exp_month" },
+		{ "{\"number\":\"4242424242424242\",\"exp_month\":\"12\",\"exp_year\":2030,\"cvc\":\"123\"}", "card.exp_month" },
+		{ "{\"number\":\"4242424242424242\",\"exp_month\":12,\"exp_year\":1999,\"cvc\":\"123\"}", "card.exp_year" },
+		{ "{\"number\":\"4242424242424242\",\"exp_month\":12,\"cvc\":\"123\"}", "card.exp_year" },
+		{ "{\"number\":\"4242424242424242\",\"exp_month\":12,\"exp_year\":2030,\"cvc\":\"123\",\"name\":\"x\"}", "card" },
+		{ "[1,2]", "card" },
+	};
+	struct svc_card	 k;
+	json_object	*o;
+	char		 field[32], msg[128];
+	size_t		 i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_non_null(o = json_tokener_parse(bad[i].json));
+		assert_int_equal(svc_card_check(o, &k, field, sizeof(field), msg, sizeof(msg)), -1);
+		assert_string_equal(field, bad[i].field);
+		assert_true(msg[0] != '\0');
+		assert_string_equal(k.digits, "");	/* wiped */
+		json_object_put(o);
+	}
+	assert_non_null(o = json_tokener_parse("{\"number\":\"4242 4242 4242 4242\","
+	    "\"exp_month\":7,\"exp_year\":2031,\"cvc\":\"0123\"}"));
+	assert_int_equal(svc_card_check(o, &k, field, sizeof(field), msg, sizeof(msg)), 0);
+	assert_string_equal(k.digits, "4242424242424242");
+	assert_string_equal(k.cvc, "0123");
+	assert_int_equal(k.exp_month, 7);
+	assert_int_equal(k.exp_year, 2031);
+	json_object_put(o);
+}
+
 int
 main(void)
 {
@@ -136,6 +179,7 @@ main(void)
 		cmocka_unit_test(test_cvc_and_currency),
 		cmocka_unit_test(test_expiry),
 		cmocka_unit_test(test_decisions),
+		cmocka_unit_test(test_check),
 	};
 
 	return cmocka_run_group_tests_name("payments/card", tests, NULL, NULL);
