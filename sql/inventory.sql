@@ -12,11 +12,13 @@ CREATE TABLE IF NOT EXISTS stock (
 	CONSTRAINT stock_sold CHECK (sold >= 0)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
--- One row per order: held, then committed or released. A release of an unknown order
+-- One row per order: held, then committed or released, or expired (a hold nobody committed
+-- or released before expires_at, released by the reaper). A release of an unknown order
 -- leaves a released row with no items (a tombstone) so that a late reserve is refused.
 CREATE TABLE IF NOT EXISTS reservations (
 	order_id	BIGINT		NOT NULL,
-	status		ENUM('held', 'committed', 'released') NOT NULL DEFAULT 'held',
+	status		ENUM('held', 'committed', 'released', 'expired') NOT NULL DEFAULT 'held',
+	expires_at	TIMESTAMP(3)	NULL,
 	created_at	TIMESTAMP(3)	NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
 	updated_at	TIMESTAMP(3)	NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),
 	PRIMARY KEY (order_id),
@@ -32,7 +34,8 @@ CREATE TABLE IF NOT EXISTS reservation_items (
 	CONSTRAINT reservation_items_quantity CHECK (quantity > 0)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
--- The ledger: every change of a product's total stock (seed, admin), never updated.
+-- The ledger: every change of a product's total stock (seed, admin), never updated; an
+-- expired hold adds a row with delta 0 (reason hold_expired, actor = the order id) per line.
 CREATE TABLE IF NOT EXISTS adjustments (
 	id		BIGINT		NOT NULL AUTO_INCREMENT,
 	product_id	BIGINT		NOT NULL,
@@ -43,3 +46,9 @@ CREATE TABLE IF NOT EXISTS adjustments (
 	PRIMARY KEY (id),
 	KEY adjustments_product (product_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- Databases made by an older version (no-ops on a new one).
+ALTER TABLE reservations MODIFY status ENUM('held', 'committed', 'released', 'expired')
+	NOT NULL DEFAULT 'held';
+ALTER TABLE reservations ADD COLUMN IF NOT EXISTS expires_at TIMESTAMP(3) NULL AFTER status;
+CREATE INDEX IF NOT EXISTS reservations_expiry ON reservations (status, expires_at);

@@ -29,8 +29,20 @@ const char *const inv_stmts[INV_NSTMTS] = {
 	    " WHERE i.order_id = ?",
 	[INV_ADJUST] =
 	    "INSERT INTO adjustments (product_id, delta, reason, actor) VALUES (?, ?, ?, ?)",
+	/* A hold expires ttl seconds from now; a tombstone (released) never does. */
 	[INV_RES_INSERT] =
-	    "INSERT INTO reservations (order_id, status) VALUES (?, ?)",
+	    "INSERT INTO reservations (order_id, status, expires_at)"
+	    " VALUES (?, ?, IF(? > 0, NOW(3) + INTERVAL ? SECOND, NULL))",
+	[INV_RES_DUE] =
+	    "SELECT order_id FROM reservations WHERE status = 'held' AND expires_at <= NOW(3)"
+	    " ORDER BY expires_at LIMIT ?",
+	[INV_RES_LOCK_DUE] =
+	    "SELECT status FROM reservations WHERE order_id = ? AND status = 'held'"
+	    " AND expires_at <= NOW(3) FOR UPDATE",
+	[INV_ADJUST_EXPIRED] =
+	    "INSERT INTO adjustments (product_id, delta, reason, actor)"
+	    " SELECT product_id, 0, 'hold_expired', order_id FROM reservation_items"
+	    " WHERE order_id = ?",
 	[INV_RES_GET] =
 	    "SELECT status FROM reservations WHERE order_id = ?",
 	[INV_RES_LOCK] =

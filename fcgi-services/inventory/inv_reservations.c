@@ -11,6 +11,7 @@ enum inv_outcome {
 	INV_REPLAY,		/* the order's reservation exists with the same lines */
 	INV_MISMATCH,		/* it exists with other lines */
 	INV_RELEASED,		/* it was released (or a release came first): refused */
+	INV_EXPIRED,		/* it expired before anyone committed or released it: refused */
 	INV_SHORT,		/* a line lacks stock: nothing is held */
 };
 
@@ -125,8 +126,8 @@ inv_reserve_existing(struct svc_req *r, struct inv_reserve *x)
 	/* The row we collided with is gone again (rolled back): start over. */
 	if (!found)
 		return SVC_ERR_DB_RETRY;
-	if (strcmp(x->status, "released") == 0) {
-		x->outcome = INV_RELEASED;
+	if (strcmp(x->status, "released") == 0 || strcmp(x->status, "expired") == 0) {
+		x->outcome = x->status[0] == 'r' ? INV_RELEASED : INV_EXPIRED;
 		return SVC_OK;
 	}
 	if ((rc = inv_items_load(r, INV_ITEMS_SHARE, x->order_id, &x->have)) != SVC_OK)
@@ -144,12 +145,14 @@ static int
 inv_reserve_tx(struct svc_req *r, void *arg)
 {
 	struct inv_reserve	*x = arg;
+	const struct inv_state	*st = svc_req_state(r);
 	const struct inv_item	*it;
 	size_t			 i;
 	int			 rc;
 
 	x->outcome = INV_HELD;
-	rc = svc_db_exec(r, INV_RES_INSERT, "is", x->order_id, "held");
+	rc = svc_db_exec(r, INV_RES_INSERT, "isii", x->order_id, "held", (int64_t)st->ttl_s,
+	    (int64_t)st->ttl_s);
 	if (rc == SVC_ERR_CONFLICT)
 		return inv_reserve_existing(r, x);
 	if (rc != SVC_OK)
@@ -205,6 +208,9 @@ inv_reserve(struct svc_req *r)
 	case INV_RELEASED:
 		return svc_reply_error(r, 409, "reservation_released",
 		    "the reservation of order %lld was released", (long long)x.order_id);
+	case INV_EXPIRED:
+		return svc_reply_error(r, 409, "reservation_expired",
+		    "the reservation of order %lld expired", (long long)x.order_id);
 	default:
 		return svc_reply_err(r, SVC_ERR_INTERNAL);
 	}
@@ -226,7 +232,8 @@ inv_move_tx(struct svc_req *r, void *arg)
 	if (!x->found) {
 		if (!release)
 			return SVC_OK;
-		rc = svc_db_exec(r, INV_RES_INSERT, "is", x->order_id, "released");
+		rc = svc_db_exec(r, INV_RES_INSERT, "isii", x->order_id, "released", (int64_t)0,
+		    (int64_t)0);
 		/* A reserve got there first: run again and release it. */
 		if (rc == SVC_ERR_CONFLICT)
 			return SVC_ERR_DB_RETRY;
@@ -261,11 +268,13 @@ inv_move(struct svc_req *r, const char *to)
 	if (!x.found)
 		return svc_reply_error(r, 404, "not_found", "no reservation for order %lld",
 		    (long long)x.order_id);
-	/* Already where it was asked to go: the replay answers like the first time. */
-	if (strcmp(x.status, to) == 0)
+	/* Already where it was asked to go (an expired hold is released): answer as the first time. */
+	if (strcmp(x.status, to) == 0 ||
+	    (strcmp(to, "released") == 0 && strcmp(x.status, "expired") == 0))
 		return inv_reply_reservation(r, 200, x.order_id, x.status, NULL);
 	return svc_reply_error(r, 409, strcmp(x.status, "committed") == 0 ?
-	    "reservation_committed" : "reservation_released",
+	    "reservation_committed" : strcmp(x.status, "expired") == 0 ? "reservation_expired" :
+	    "reservation_released",
 	    "the reservation of order %lld is %s", (long long)x.order_id, x.status);
 }
 
@@ -299,4 +308,58 @@ inv_reservation_get(struct svc_req *r)
 	if ((rc = inv_items_load(r, INV_ITEMS_GET, order_id, &items)) != SVC_OK)
 		return svc_reply_err(r, rc);
 	return inv_reply_reservation(r, 200, order_id, status, &items);
+}
+
+/*
+ * Expires one hold under its row's lock: only if it is still held and past its expiry, so
+ * a commit that got the lock first wins and a confirmed order never loses its stock.
+ */
+static int
+inv_expire_tx(struct svc_req *r, void *arg)
+{
+	const int64_t	*order_id = arg;
+	char		 status[INV_STATUS_MAX];
+	int		 rc, found;
+
+	if ((rc = inv_status_load(r, INV_RES_LOCK_DUE, *order_id, status, &found)) != SVC_OK)
+		return rc;
+	if (!found)
+		return SVC_ERR_NOT_FOUND;
+	if ((rc = svc_db_exec(r, INV_STOCK_RELEASE, "i", *order_id)) != SVC_OK ||
+	    (rc = svc_db_exec(r, INV_RES_SET, "si", "expired", *order_id)) != SVC_OK ||
+	    (rc = svc_db_exec(r, INV_ADJUST_EXPIRED, "i", *order_id)) != SVC_OK)
+		return rc;
+	return SVC_OK;
+}
+
+/*
+ * The reaper, a background round: every hold past its expiry goes back to available, with
+ * a ledger row per line. The saga gives up well before (docs/resilience.md): this is the
+ * backstop for a saga that cannot reach inventory, or an orders service that is gone.
+ */
+int
+inv_reap(struct svc_req *r)
+{
+	const struct inv_state	*st = svc_req_state(r);
+	struct svc_rows		*rows = NULL;
+	int64_t			 ids[256];
+	size_t			 n = 0, i;
+	int			 rc;
+
+	if ((rc = svc_db_query(r, INV_RES_DUE, &rows, "i", (int64_t)st->batch)) != SVC_OK)
+		return rc;
+	while (svc_rows_next(rows) && n < sizeof(ids) / sizeof(ids[0]))
+		ids[n++] = svc_rows_int(rows, 0);
+	svc_rows_free(rows);
+	for (i = 0; i < n && !svc_req_stopping(r); i++) {
+		rc = svc_db_tx(r, inv_expire_tx, &ids[i]);
+		if (rc == SVC_OK)
+			svc_log(r, "warn", "reservation of order %lld expired: its stock is available "
+			    "again", (long long)ids[i]);
+		else if (rc != SVC_ERR_NOT_FOUND)
+			svc_log(r, "error", "reservation of order %lld: expiry failed: %s",
+			    (long long)ids[i], svc_err_name(rc));
+	}
+	/* A full batch means more may be due: go again without waiting. */
+	return n == (size_t)st->batch ? 1 : SVC_OK;
 }

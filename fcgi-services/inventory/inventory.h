@@ -17,6 +17,9 @@ enum inv_stmt {
 	INV_STOCK_RELEASE,
 	INV_ADJUST,
 	INV_RES_INSERT,
+	INV_RES_DUE,
+	INV_RES_LOCK_DUE,
+	INV_ADJUST_EXPIRED,
 	INV_RES_GET,
 	INV_RES_LOCK,
 	INV_RES_SHARE,
@@ -68,5 +71,12 @@ int inv_reserve(struct svc_req *r);
 int inv_commit(struct svc_req *r);
 int inv_release(struct svc_req *r);
 int inv_reservation_get(struct svc_req *r);
+/* Background: releases holds past their expiry (the saga's backstop). */
+int inv_reap(struct svc_req *r);
+
+struct inv_state {
+	long long	ttl_s;		/* a hold not committed or released by then is released */
+	long long	batch;		/* holds the reaper takes per round */
+};
 
 #endif /* INVENTORY_H */

@@ -61,6 +61,7 @@ svc_breaker_init(struct svc_breaker *b, const char *name, const struct svc_break
 	b->slow_ppm = (int64_t)(conf->slow_rate * 1e6 + 0.5);
 	b->state = SVC_BREAKER_CLOSED;
 	atomic_init(&b->state_pub, SVC_BREAKER_CLOSED);
+	atomic_init(&b->clean_pub, 1);
 	for (i = 0; i < SVC_BREAKER_NTRANSITIONS; i++)
 		atomic_init(&b->transitions[i], 0);
 	atomic_init(&b->rejections, 0);
@@ -106,6 +107,7 @@ svc_breaker_move(struct svc_breaker *b, int to, int64_t now)
 	if (to == SVC_BREAKER_CLOSED)
 		svc_breaker_window_reset(b);
 	atomic_store(&b->state_pub, to);
+	atomic_store(&b->clean_pub, to == SVC_BREAKER_CLOSED);
 	atomic_fetch_add(&b->transitions[t], 1);
 }
 
@@ -163,6 +165,8 @@ svc_breaker_record(struct svc_breaker *b, int permit, int success, int64_t durat
 		    ((int64_t)b->nfail * 1000000 >= b->fail_ppm * b->n ||
 		    (int64_t)b->nslow * 1000000 >= b->slow_ppm * b->n))
 			svc_breaker_move(b, SVC_BREAKER_OPEN, b->clock->now_us(b->clock->ctx));
+		else
+			atomic_store(&b->clean_pub, b->nfail == 0 && b->nslow == 0);
 	} else if (b->state == SVC_BREAKER_HALF_OPEN) {
 		if (bits != 0)
 			svc_breaker_move(b, SVC_BREAKER_OPEN, b->clock->now_us(b->clock->ctx));
@@ -182,6 +186,14 @@ svc_breaker_release(struct svc_breaker *b, int permit)
 	if ((unsigned)permit == b->epoch && b->state == SVC_BREAKER_HALF_OPEN && b->admitted > 0)
 		b->admitted--;
 	pthread_mutex_unlock(&b->lock);
+}
+
+int
+svc_breaker_healthy(struct svc_breaker *b)
+{
+	if (!b->conf.enabled)
+		return 1;
+	return atomic_load(&b->state_pub) == SVC_BREAKER_CLOSED && atomic_load(&b->clean_pub);
 }
 
 enum svc_breaker_state

@@ -15,7 +15,7 @@ svc_bulkhead_init(struct svc_bulkhead *h, int enabled, int max)
  * even for a moment, so a caller never sees a slot taken by someone who is about to fail.
  */
 int
-svc_bulkhead_enter(struct svc_bulkhead *h)
+svc_bulkhead_try(struct svc_bulkhead *h)
 {
 	int cur;
 
@@ -23,13 +23,20 @@ svc_bulkhead_enter(struct svc_bulkhead *h)
 		return 0;
 	cur = atomic_load_explicit(&h->inuse, memory_order_relaxed);
 	do {
-		if (cur >= h->max) {
-			atomic_fetch_add_explicit(&h->rejections, 1, memory_order_relaxed);
+		if (cur >= h->max)
 			return -1;
-		}
 	} while (!atomic_compare_exchange_weak_explicit(&h->inuse, &cur, cur + 1,
 	    memory_order_acquire, memory_order_relaxed));
 	return 0;
+}
+
+int
+svc_bulkhead_enter(struct svc_bulkhead *h)
+{
+	if (svc_bulkhead_try(h) == 0)
+		return 0;
+	atomic_fetch_add_explicit(&h->rejections, 1, memory_order_relaxed);
+	return -1;
 }
 
 void

@@ -63,6 +63,7 @@ static const struct svc_dep_def svc_dep_defs[] = {
 	{ "BREAKER_OPEN_MS",	  SVC_DEP_MS,	  "5000", 1, 600000,	SVC_DEP_OFF(c.breaker.open_wait_us) },
 	{ "BREAKER_PROBES",	  SVC_DEP_INT,	  "3",	  1, 100,	SVC_DEP_OFF(c.breaker.probes) },
 	{ "BULKHEAD_MAX",	  SVC_DEP_INT,	  "8",	  1, 100000,	SVC_DEP_OFF(c.bulkhead) },
+	{ "BULKHEAD_WAIT_MS",	  SVC_DEP_MS,	  "100",  0, 60000,	SVC_DEP_OFF(c.bulkhead_wait_us) },
 	{ "RETRIES",		  SVC_DEP_INT,	  "2",	  0, 10,	SVC_DEP_OFF(c.retries) },
 	{ "BACKOFF_BASE_MS",	  SVC_DEP_MS,	  "25",	  1, 60000,	SVC_DEP_OFF(c.backoff_base_us) },
 	{ "BACKOFF_CAP_MS",	  SVC_DEP_MS,	  "1000", 1, 600000,	SVC_DEP_OFF(c.backoff_cap_us) },
@@ -227,6 +228,7 @@ svc_dep_init(struct svc_dep *d, const char *name, const struct svc_dep_conf *con
 	for (i = 0; i <= SVC_DEP_NBUCKETS; i++)
 		atomic_init(&d->bucket[i], 0);
 	atomic_init(&d->retries, 0);
+	atomic_init(&d->bulkhead_waits, 0);
 	atomic_init(&d->sum_us, 0);
 	return 0;
 out_free_breaker:
@@ -376,6 +378,42 @@ svc_dep_observe(struct svc_dep *d, int64_t dur_us)
 }
 
 /*
+ * A full bulkhead: a healthy dependency (breaker closed, nothing failed or slow in its
+ * window) is only busy, so wait for a slot up to bulkhead_wait_us and never past the
+ * call's deadline, polling with the caller's clock and sleeper (250 us, doubling to 2 ms:
+ * waits are rare and short, and the polling keeps them exact under an injected clock).
+ * A slow or failing one is shed at once. Returns 0 with a slot, -1 without (counted).
+ */
+static int
+svc_dep_bulkhead_enter(struct svc_dep *d, struct svc_dep_caller *caller,
+    const struct svc_http_call *call)
+{
+	const struct svc_clock	*clk = d->clock;
+	int64_t			 now, until, step = 250;
+
+	if (svc_bulkhead_try(&d->bulkhead) == 0)
+		return 0;
+	if (d->conf.bulkhead_wait_us > 0 && svc_breaker_healthy(&d->breaker)) {
+		now = clk->now_us(clk->ctx);
+		until = now + d->conf.bulkhead_wait_us;
+		if (until > call->deadline_us)
+			until = call->deadline_us;
+		while (now < until) {
+			caller->sleep(caller->sleep_ctx, step < until - now ? step : until - now);
+			if (svc_bulkhead_try(&d->bulkhead) == 0) {
+				atomic_fetch_add_explicit(&d->bulkhead_waits, 1, memory_order_relaxed);
+				return 0;
+			}
+			if (step < 2000)
+				step *= 2;
+			now = clk->now_us(clk->ctx);
+		}
+	}
+	atomic_fetch_add_explicit(&d->bulkhead.rejections, 1, memory_order_relaxed);
+	return -1;
+}
+
+/*
  * One trip through the loop is one attempt, counted once by what became of it. A retry is
  * only for calls that are safe to repeat, only after an answer that did not say no, and
  * only when the budget and the deadline both leave room for it.
@@ -421,7 +459,7 @@ svc_dep_call(struct svc_dep *d, struct svc_dep_caller *caller, const struct svc_
 			res->reason = SVC_DEP_R_DEADLINE;
 			break;
 		}
-		if (svc_bulkhead_enter(&d->bulkhead) == -1) {
+		if (svc_dep_bulkhead_enter(d, caller, call) == -1) {
 			svc_dep_count(d, SVC_DEP_A_REJECTED_BULKHEAD);
 			res->reason = SVC_DEP_R_BULKHEAD;
 			break;
@@ -540,6 +578,12 @@ svc_dep_metrics_write(const struct svc_dep *deps, size_t n, const char *service,
 	for (i = 0; i < n; i++) {
 		svc_dep_sample(out, "shoplab_dep_retries_total", service, &deps[i]);
 		svc_buf_printf(out, "} %llu\n", atomic_load(&deps[i].retries));
+	}
+	svc_dep_family(out, "shoplab_dep_bulkhead_waits_total", "counter",
+	    "Calls admitted by a full bulkhead after a short wait for a slot.");
+	for (i = 0; i < n; i++) {
+		svc_dep_sample(out, "shoplab_dep_bulkhead_waits_total", service, &deps[i]);
+		svc_buf_printf(out, "} %llu\n", atomic_load(&deps[i].bulkhead_waits));
 	}
 	svc_dep_family(out, "shoplab_dep_budget_exhausted_total", "counter",
 	    "Retries refused because the retry budget was empty.");

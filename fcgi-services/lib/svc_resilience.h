@@ -66,6 +66,7 @@ struct svc_breaker {
 	int			 admitted, succeeded;	/* probes while half-open */
 	/* Readable without the lock, for metrics. */
 	atomic_int		 state_pub;
+	atomic_int		 clean_pub;	/* closed, and no failed or slow call in the window */
 	atomic_ullong		 transitions[SVC_BREAKER_NTRANSITIONS];
 	atomic_ullong		 rejections;
 };
@@ -80,11 +81,16 @@ int  svc_breaker_allow(struct svc_breaker *b);
 void svc_breaker_record(struct svc_breaker *b, int permit, int success, int64_t duration_us);
 /* Gives back a permit whose call was never made (a local error before sending). */
 void svc_breaker_release(struct svc_breaker *b, int permit);
+/* 1 when closed with no failed or slow call in its window (always 1 when disabled). */
+int  svc_breaker_healthy(struct svc_breaker *b);
 /* The state as of the last allow or record: open turns half-open lazily, in allow. */
 enum svc_breaker_state svc_breaker_state(struct svc_breaker *b);
 const char *svc_breaker_state_name(enum svc_breaker_state s);
 
-/* Bulkhead: a cap on concurrent calls, lock-free; over the cap a caller fails at once. */
+/*
+ * Bulkhead: a cap on concurrent calls, lock-free. Over the cap a caller fails at once, or
+ * (svc_dep_call, when the dependency is healthy) waits a short bounded time for a slot.
+ */
 struct svc_bulkhead {
 	int		 enabled;
 	int		 max;
@@ -93,8 +99,10 @@ struct svc_bulkhead {
 };
 
 void svc_bulkhead_init(struct svc_bulkhead *h, int enabled, int max);
-/* Returns 0 when admitted (call svc_bulkhead_leave after), -1 when full. */
+/* Returns 0 when admitted (call svc_bulkhead_leave after), -1 when full (counted). */
 int  svc_bulkhead_enter(struct svc_bulkhead *h);
+/* As enter, but a refusal is not counted (a waiter's retries). */
+int  svc_bulkhead_try(struct svc_bulkhead *h);
 void svc_bulkhead_leave(struct svc_bulkhead *h);
 
 /*
@@ -212,6 +220,7 @@ struct svc_dep_conf {
 	int64_t				 backoff_cap_us;
 	int				 bulkhead_enabled;
 	int				 bulkhead;	/* concurrent calls */
+	int64_t				 bulkhead_wait_us;	/* for a slot, when healthy */
 	struct svc_breaker_conf		 breaker;
 	struct svc_budget_conf		 budget;
 	int64_t				 timeout_us;
@@ -246,6 +255,7 @@ struct svc_dep {
 	struct svc_budget	 budget;
 	atomic_ullong		 attempts[SVC_DEP_NATTEMPTS];
 	atomic_ullong		 retries;
+	atomic_ullong		 bulkhead_waits;	/* calls admitted after waiting for a slot */
 	atomic_ullong		 bucket[SVC_DEP_NBUCKETS + 1];
 	atomic_ullong		 sum_us;
 };

@@ -1,5 +1,8 @@
 /* test_inventory.c - inventory through the real gateways: stock, admin sets, reservations, races */
+#include <sys/types.h>
+
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +23,7 @@
 #define P_B		961
 #define P_SHORT		970
 #define P_RACE		990
+#define P_EXPIRE	975
 #define P_NOSTOCK	999999999LL
 #define BUYERS		50
 #define RACE_STOCK	10
@@ -696,6 +700,75 @@ setup(void **state)
 }
 
 /* Leaves nothing held and removes this run's reservation rows; the stock stays consistent. */
+/* Restarts inventory with extra environment (e.g. a short hold expiry); "" for the default. */
+static void
+restart_inventory(const char *env)
+{
+	pid_t	inv = it_pid("inventory");
+	int	i;
+
+	assert_true(inv > 0);
+	assert_int_equal(kill(inv, SIGTERM), 0);
+	for (i = 0; i < 100 && kill(inv, 0) == 0; i++)
+		usleep(100000);
+	assert_int_not_equal(kill(inv, 0), 0);
+	assert_int_equal(it_sh("%s \"$SHOPLAB_TOP/scripts/stack.sh\" up >&2", env), 0);
+}
+
+/*
+ * The saga's backstop: a hold nobody commits or releases expires, its stock goes back with
+ * a ledger row, and a late commit is refused with reservation_expired; a committed
+ * reservation never expires.
+ */
+static void
+test_hold_expires(void **state)
+{
+	MYSQL		*db = db_open();
+	struct it_resp	 r;
+	char		 items[128], sql[256];
+	int64_t		 held = new_order(), sold = new_order();
+	int		 i;
+
+	(void)state;
+	set_stock(P_EXPIRE, 5);
+	restart_inventory("SHOPLAB_RESERVATION_TTL_S=2");
+	snprintf(items, sizeof(items), "[{\"product_id\":%d,\"quantity\":2}]", P_EXPIRE);
+	reserve(held, items, &r);
+	assert_int_equal(r.status, 201);
+	it_resp_free(&r);
+	snprintf(items, sizeof(items), "[{\"product_id\":%d,\"quantity\":1}]", P_EXPIRE);
+	reserve(sold, items, &r);
+	assert_int_equal(r.status, 201);
+	it_resp_free(&r);
+	act(sold, "commit", 200, "committed");
+	assert_int_equal(available(P_EXPIRE), 2);
+	snprintf(sql, sizeof(sql), "SELECT status = 'expired' FROM reservations WHERE order_id = %lld",
+	    (long long)held);
+	for (i = 0; i < 100 && db_int(db, sql) != 1; i++)
+		usleep(100000);
+	assert_int_equal(db_int(db, sql), 1);
+	assert_int_equal(available(P_EXPIRE), 4);
+	assert_int_equal(db_stock(db, "held", P_EXPIRE), 0);
+	assert_int_equal(db_stock(db, "sold", P_EXPIRE), 1);
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM adjustments WHERE product_id = %d AND"
+	    " reason = 'hold_expired' AND actor = %lld AND delta = 0", P_EXPIRE, (long long)held);
+	assert_int_equal(db_int(db, sql), 1);
+	assert_ledger(db, P_EXPIRE);
+	act(held, "commit", 409, "reservation_expired");
+	act(held, "release", 200, "expired");
+	snprintf(items, sizeof(items), "[{\"product_id\":%d,\"quantity\":2}]", P_EXPIRE);
+	reserve(held, items, &r);
+	it_assert_error(&r, 409, "reservation_expired");
+	it_resp_free(&r);
+	/* Committed stock stays sold however long it is left. */
+	sleep(3);
+	act(sold, "commit", 200, "committed");
+	assert_int_equal(db_stock(db, "sold", P_EXPIRE), 1);
+	assert_ledger(db, P_EXPIRE);
+	restart_inventory("");
+	mysql_close(db);
+}
+
 static int
 teardown(void **state)
 {
@@ -750,6 +823,7 @@ main(void)
 		cmocka_unit_test(test_release_before_reserve),
 		cmocka_unit_test(test_concurrent_buyers),
 		cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_hold_expires),
 	};
 
 	return cmocka_run_group_tests_name("integration/inventory", tests, setup, teardown);

@@ -26,6 +26,8 @@ struct world {
 	int64_t			started[MAXCALLS];
 	int64_t			sleeps[MAXCALLS];
 	int			nsleeps;
+	int64_t			slept;
+	int64_t			free_slot_after;	/* > 0: a bulkhead slot frees once slept this long */
 	struct svc_dep		dep;
 	struct svc_dep_caller	caller;
 };
@@ -67,6 +69,11 @@ fake_sleep(void *ctx, int64_t us)
 	if (w->nsleeps < MAXCALLS)
 		w->sleeps[w->nsleeps++] = us;
 	w->now += us;
+	w->slept += us;
+	if (w->free_slot_after > 0 && w->slept >= w->free_slot_after) {
+		svc_bulkhead_leave(&w->dep.bulkhead);
+		w->free_slot_after = 0;
+	}
 }
 
 static struct svc_dep_conf
@@ -430,6 +437,113 @@ test_bulkhead_full_fails_fast(void **state)
 	world_free(w);
 }
 
+/* A healthy dependency's full bulkhead: the call waits (exactly, by the injected clock). */
+static void
+test_bulkhead_waits_for_a_slot_when_healthy(void **state)
+{
+	struct svc_dep_conf	c = test_conf();
+	struct world		*w;
+	struct svc_http_call	 call;
+	struct svc_dep_result	 res;
+
+	(void)state;
+	c.bulkhead = 1;
+	c.bulkhead_wait_us = 100000;
+	w = world_new(&c);
+	call = test_call(w, 1, NULL);
+	assert_int_equal(svc_bulkhead_enter(&w->dep.bulkhead), 0);
+	w->free_slot_after = 3000;
+	svc_dep_result_init(&res);
+	assert_int_equal(svc_dep_call(&w->dep, &w->caller, &call, &res), 0);
+	assert_int_equal(res.outcome, SVC_DEP_OK);
+	assert_int_equal(w->calls, 1);
+	/* 250 us, doubling to 2 ms: the slot freed during the fourth sleep. */
+	assert_int_equal(w->nsleeps, 4);
+	assert_int_equal(w->sleeps[0], 250);
+	assert_int_equal(w->sleeps[3], 2000);
+	assert_int_equal(atomic_load(&w->dep.bulkhead_waits), 1);
+	assert_int_equal(atomic_load(&w->dep.bulkhead.rejections), 0);
+	assert_int_equal(atomic_load(&w->dep.bulkhead.inuse), 0);
+	svc_dep_result_free(&res);
+	world_free(w);
+}
+
+/* The wait is bounded by its setting, then the call is shed as before. */
+static void
+test_bulkhead_wait_is_bounded(void **state)
+{
+	struct svc_dep_conf	c = test_conf();
+	struct world		*w;
+	struct svc_http_call	 call;
+	struct svc_dep_result	 res;
+	int64_t			 t0;
+
+	(void)state;
+	c.bulkhead = 1;
+	c.bulkhead_wait_us = 10000;
+	w = world_new(&c);
+	call = test_call(w, 1, NULL);
+	assert_int_equal(svc_bulkhead_enter(&w->dep.bulkhead), 0);
+	t0 = w->now;
+	svc_dep_result_init(&res);
+	assert_int_equal(svc_dep_call(&w->dep, &w->caller, &call, &res), 0);
+	assert_int_equal(res.outcome, SVC_DEP_UNAVAILABLE);
+	assert_int_equal(res.reason, SVC_DEP_R_BULKHEAD);
+	assert_int_equal(w->now - t0, 10000);
+	assert_int_equal(w->slept, 10000);
+	assert_int_equal(w->calls, 0);
+	assert_int_equal(atomic_load(&w->dep.bulkhead.rejections), 1);
+	assert_int_equal(atomic_load(&w->dep.bulkhead_waits), 0);
+	/* Never past the call's deadline either. */
+	c.bulkhead_wait_us = 5000000;
+	svc_dep_free(&w->dep);
+	{
+		char err[160];
+
+		assert_int_equal(svc_dep_init(&w->dep, "payments", &c, &w->clock, err,
+		    sizeof(err)), 0);
+	}
+	assert_int_equal(svc_bulkhead_enter(&w->dep.bulkhead), 0);
+	call = test_call(w, 1, NULL);
+	t0 = w->now;
+	assert_int_equal(svc_dep_call(&w->dep, &w->caller, &call, &res), 0);
+	assert_int_equal(res.reason, SVC_DEP_R_BULKHEAD);
+	assert_true(w->now - t0 <= 2000000);
+	svc_dep_result_free(&res);
+	world_free(w);
+}
+
+/* A dependency that failed lately is not waited for: shedding stays immediate. */
+static void
+test_bulkhead_sheds_at_once_when_unhealthy(void **state)
+{
+	struct svc_dep_conf	c = test_conf();
+	struct world		*w;
+	struct svc_http_call	 call;
+	struct svc_dep_result	 res;
+
+	(void)state;
+	c.bulkhead = 1;
+	c.bulkhead_wait_us = 100000;
+	c.retry = 0;
+	w = world_new(&c);
+	call = test_call(w, 1, NULL);
+	w->script[0] = SVC_HTTP_RETRYABLE;
+	svc_dep_result_init(&res);
+	assert_int_equal(svc_dep_call(&w->dep, &w->caller, &call, &res), 0);
+	assert_int_equal(res.outcome, SVC_DEP_UNAVAILABLE);
+	assert_false(svc_breaker_healthy(&w->dep.breaker));
+	assert_int_equal(svc_breaker_state(&w->dep.breaker), SVC_BREAKER_CLOSED);
+	assert_int_equal(svc_bulkhead_enter(&w->dep.bulkhead), 0);
+	w->nsleeps = 0;
+	assert_int_equal(svc_dep_call(&w->dep, &w->caller, &call, &res), 0);
+	assert_int_equal(res.reason, SVC_DEP_R_BULKHEAD);
+	assert_int_equal(w->nsleeps, 0);
+	svc_bulkhead_leave(&w->dep.bulkhead);
+	svc_dep_result_free(&res);
+	world_free(w);
+}
+
 static void
 test_retry_off_means_one_attempt(void **state)
 {
@@ -504,6 +618,7 @@ test_conf_defaults_and_overrides(void **state)
 	assert_int_equal(c.retries, 2);
 	assert_int_equal(c.timeout_us, 2000000);
 	assert_int_equal(c.bulkhead, 8);
+	assert_int_equal(c.bulkhead_wait_us, 100000);
 
 	/* Every dependency's default, then one dependency's own value. */
 	setenv("SHOPLAB_DEP_TIMEOUT_MS", "1500", 1);
@@ -745,6 +860,9 @@ main(void)
 		cmocka_unit_test(test_breaker_opens_then_fails_fast),
 		cmocka_unit_test(test_unknown_stays_unknown_when_breaker_opens),
 		cmocka_unit_test(test_bulkhead_full_fails_fast),
+		cmocka_unit_test(test_bulkhead_waits_for_a_slot_when_healthy),
+		cmocka_unit_test(test_bulkhead_wait_is_bounded),
+		cmocka_unit_test(test_bulkhead_sheds_at_once_when_unhealthy),
 		cmocka_unit_test(test_retry_off_means_one_attempt),
 		cmocka_unit_test(test_bad_call_is_local_error),
 		cmocka_unit_test(test_conf_defaults_and_overrides),
