@@ -571,6 +571,302 @@ test_commit_answer_lost(void **state)
 	it_check_invariants();
 }
 
+/* Posts body as user a with key; returns the response (the caller frees it). */
+static void
+checkout(const char *key, const char *body, struct it_resp *r)
+{
+	char kl[96];
+
+	assert_int_equal(it_request("POST", it_gateway(), "/api/v1/orders",
+	    headers(auth_a, key, kl), body, r), 0);
+}
+
+/* No order row exists for user a's key: nothing was stored, nothing can be held. */
+static void
+assert_no_order(MYSQL *o, const char *key)
+{
+	assert_int_equal(it_db_int(o, "SELECT COUNT(*) FROM orders WHERE idempotency_key = '%s'",
+	    key), 0);
+}
+
+/*
+ * Cards payments would refuse are refused where they enter, naming the field, before any
+ * stock is held or any order stored: no bad card can hold stock past its own request.
+ */
+static void
+test_bad_cards_hold_nothing(void **state)
+{
+	static char long_member[3000];
+	static const struct { const char *card, *field; } bad[] = {
+		{ "{\"number\":\"4242424242424241\",\"exp_month\":12,\"exp_year\":2031,\"cvc\":\"123\"}", "card.number" },
+		{ "{\"number\":\"424242424242\",\"exp_month\":12,\"exp_year\":2031,\"cvc\":\"123\"}", "card.number" },
+		{ "{\"number\":\"4242424242424242\",\"exp_month\":12,\"exp_year\":2031,\"cvc\":\"12a\"}", "card.cvc" },
+		{ "{\"number\":\"4242424242424242\",\"exp_month\":12,\"exp_year\":2020,\"cvc\":\"123\"}", "card.exp_year" },
+		{ "{\"number\":\"4242424242424242\",\"exp_month\":12,\"exp_year\":2031,\"cvc\":\"123\",\"pin\":\"1234\"}", "card" },
+		{ NULL, "card" },	/* a long extra member: 400, not 500 */
+	};
+	char		 body[4096], key[64];
+	struct it_resp	 r;
+	MYSQL		*o = it_db("orders");
+	size_t		 i;
+
+	(void)state;
+	set_stock(111, 5);
+	memset(long_member, 'x', sizeof(long_member) - 1);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (bad[i].card != NULL)
+			snprintf(body, sizeof(body), "{\"items\":[{\"product_id\":111,\"quantity\":5}],"
+			    "\"card\":%s}", bad[i].card);
+		else
+			snprintf(body, sizeof(body), "{\"items\":[{\"product_id\":111,\"quantity\":5}],"
+			    "\"card\":{\"number\":\"4242424242424242\",\"exp_month\":12,"
+			    "\"exp_year\":2031,\"cvc\":\"123\",\"note\":\"%s\"}}", long_member);
+		snprintf(key, sizeof(key), "badcard-%ld-%zu", run_id, i);
+		checkout(key, body, &r);
+		it_assert_error(&r, 400, "validation_failed");
+		assert_string_equal(it_str(&r, "error.field"), bad[i].field);
+		it_resp_free(&r);
+		assert_int_equal(stock_of(111), 5);
+		assert_no_order(o, key);
+	}
+	mysql_close(o);
+	it_check_invariants();
+}
+
+/* Creates a product as admin; returns its id. */
+static int64_t
+new_product(const char *tag, int64_t price, const char *currency)
+{
+	const char	*h[2] = { auth_admin, NULL };
+	char		 body[256];
+	struct it_resp	 r;
+	int64_t		 id;
+
+	snprintf(body, sizeof(body), "{\"sku\":\"%s-%ld\",\"name\":\"Edge %s\",\"price_cents\":%lld,"
+	    "\"currency\":\"%s\"}", tag, run_id, tag, (long long)price, currency);
+	assert_int_equal(it_request("POST", it_gateway(), "/api/v1/products", h, body, &r), 0);
+	if (r.status != 201)
+		fprintf(stderr, "new_product: %ld %s\n", r.status, r.body);
+	assert_int_equal(r.status, 201);
+	id = it_int(&r, "id");
+	it_resp_free(&r);
+	set_stock(id, 10);
+	return id;
+}
+
+/* A free order, a total over one charge's limit, two currencies: 400, nothing held. */
+static void
+test_totals_and_currencies(void **state)
+{
+	int64_t		 free_id = new_product("free", 0, "EUR");
+	int64_t		 usd_id = new_product("usd", 500, "USD");
+	int64_t		 big_id = new_product("big", 100000000000LL, "EUR");
+	char		 body[512], key[64];
+	struct it_resp	 r;
+	MYSQL		*o = it_db("orders");
+
+	(void)state;
+	snprintf(body, sizeof(body), "{\"items\":[{\"product_id\":%lld,\"quantity\":2}],\"card\":"
+	    "{\"number\":\"" CARD_OK "\",\"exp_month\":12,\"exp_year\":2031,\"cvc\":\"123\"}}",
+	    (long long)free_id);
+	snprintf(key, sizeof(key), "free-%ld", run_id);
+	checkout(key, body, &r);
+	it_assert_error(&r, 400, "invalid_total");
+	it_resp_free(&r);
+	assert_no_order(o, key);
+	assert_int_equal(stock_of(free_id), 10);
+
+	snprintf(body, sizeof(body), "{\"items\":[{\"product_id\":%lld,\"quantity\":2}],\"card\":"
+	    "{\"number\":\"" CARD_OK "\",\"exp_month\":12,\"exp_year\":2031,\"cvc\":\"123\"}}",
+	    (long long)big_id);
+	snprintf(key, sizeof(key), "big-%ld", run_id);
+	checkout(key, body, &r);
+	it_assert_error(&r, 400, "invalid_total");
+	it_resp_free(&r);
+	assert_no_order(o, key);
+	assert_int_equal(stock_of(big_id), 10);
+
+	snprintf(body, sizeof(body), "{\"items\":[{\"product_id\":101,\"quantity\":1},"
+	    "{\"product_id\":%lld,\"quantity\":1}],\"card\":{\"number\":\"" CARD_OK "\","
+	    "\"exp_month\":12,\"exp_year\":2031,\"cvc\":\"123\"}}", (long long)usd_id);
+	snprintf(key, sizeof(key), "mixed-%ld", run_id);
+	checkout(key, body, &r);
+	it_assert_error(&r, 400, "currency_mismatch");
+	it_resp_free(&r);
+	assert_no_order(o, key);
+	assert_int_equal(stock_of(usd_id), 10);
+
+	/* One currency alone is fine, and charged in that currency. */
+	snprintf(body, sizeof(body), "{\"items\":[{\"product_id\":%lld,\"quantity\":3}],\"card\":"
+	    "{\"number\":\"" CARD_OK "\",\"exp_month\":12,\"exp_year\":2031,\"cvc\":\"123\"}}",
+	    (long long)usd_id);
+	snprintf(key, sizeof(key), "usd-%ld", run_id);
+	checkout(key, body, &r);
+	assert_int_equal(r.status, 201);
+	assert_string_equal(it_str(&r, "currency"), "USD");
+	assert_int_equal(it_int(&r, "total_cents"), 1500);
+	it_resp_free(&r);
+	mysql_close(o);
+	it_check_invariants();
+}
+
+/* The sealed card lives until the charge has an answer, on every path; old ones are swept. */
+static void
+test_card_dropped(void **state)
+{
+	char		 body[512], key[64];
+	struct it_resp	 r;
+	MYSQL		*o = it_db("orders");
+	pid_t		 ord = it_pid("orders");
+	int64_t		 planted;
+	int		 i;
+
+	(void)state;
+	set_stock(112, 1);
+	order_body(body, sizeof(body), 112, 2, CARD_OK);
+	snprintf(key, sizeof(key), "card-oos-%ld", run_id);
+	checkout(key, body, &r);
+	it_assert_error(&r, 409, "out_of_stock");
+	it_resp_free(&r);
+	order_body(body, sizeof(body), 112, 1, CARD_DECLINED);
+	snprintf(key, sizeof(key), "card-declined-%ld", run_id);
+	checkout(key, body, &r);
+	it_assert_error(&r, 402, "payment_declined");
+	it_resp_free(&r);
+	order_body(body, sizeof(body), 112, 1, CARD_OK);
+	snprintf(key, sizeof(key), "card-ok-%ld", run_id);
+	checkout(key, body, &r);
+	assert_int_equal(r.status, 201);
+	planted = it_int(&r, "id");
+	it_resp_free(&r);
+	assert_int_equal(it_db_int(o, "SELECT COUNT(*) FROM orders WHERE idempotency_key LIKE"
+	    " 'card-%%-%ld' AND card_enc IS NOT NULL", run_id), 0);
+	assert_int_equal(it_db_int(o, "SELECT COUNT(*) FROM orders WHERE idempotency_key LIKE"
+	    " 'card-%%-%ld'", run_id), 3);
+	/* A card an older version left behind: the next start clears it. */
+	assert_int_equal(mysql_query(o, "UPDATE orders SET card_enc = 'left-by-an-old-version'"
+	    " WHERE id = 0"), 0);
+	{
+		char sql[128];
+
+		snprintf(sql, sizeof(sql), "UPDATE orders SET card_enc = 'left-by-an-old-version'"
+		    " WHERE id = %lld", (long long)planted);
+		assert_int_equal(mysql_query(o, sql), 0);
+	}
+	assert_int_equal(kill(ord, SIGTERM), 0);
+	for (i = 0; i < 100 && kill(ord, 0) == 0; i++)
+		usleep(100000);
+	assert_int_equal(it_sh("\"$SHOPLAB_TOP/scripts/stack.sh\" up >&2"), 0);
+	for (i = 0; i < 100; i++) {
+		if (it_db_int(o, "SELECT card_enc IS NULL FROM orders WHERE id = %lld",
+		    (long long)planted) == 1)
+			break;
+		usleep(100000);
+	}
+	assert_int_equal(it_db_int(o, "SELECT card_enc IS NULL FROM orders WHERE id = %lld",
+	    (long long)planted), 1);
+	mysql_close(o);
+}
+
+/*
+ * Payments answers a 400 the saga has no rule for, for 30 s (the proxy's fcgi_abort): the
+ * order is rejected and compensated, its stock back at once, the void asked again until
+ * payments answers properly; it ends rejected, naming the step and the code.
+ */
+static void
+test_unexpected_answer_rejects(void **state)
+{
+	const char	*proxy = getenv("SHOPLAB_PROXY_API"), *on = getenv("SHOPLAB_PROXY");
+	char		 body[512], key[64];
+	struct it_resp	 r;
+	MYSQL		*o, *p;
+	int64_t		 id;
+	int		 i;
+
+	(void)state;
+	if (proxy == NULL || on == NULL || strcmp(on, "1") != 0)
+		skip();
+	set_stock(113, 4);
+	assert_int_equal(it_request("POST", proxy, "/proxies/gateway-payments/toxics", NULL,
+	    "{\"name\":\"bad400\",\"type\":\"fcgi_abort\",\"attributes\":{\"status\":400,"
+	    "\"code\":\"bad_request\"}}", &r), 0);
+	assert_int_equal(r.status, 200);
+	it_resp_free(&r);
+	order_body(body, sizeof(body), 113, 3, CARD_OK);
+	snprintf(key, sizeof(key), "odd400-%ld", run_id);
+	checkout(key, body, &r);
+	/* Compensation could not finish (the void hears 400 too): pending, stock already back. */
+	assert_int_equal(r.status, 202);
+	id = it_int(&r, "id");
+	it_resp_free(&r);
+	assert_int_equal(stock_of(113), 4);
+	o = it_db("orders");
+	assert_int_equal(it_db_int(o, "SELECT saga_state = 'voiding' AND card_enc IS NULL FROM"
+	    " orders WHERE id = %lld", (long long)id), 1);
+	for (i = 0; i < 30; i++) {
+		/* The recovery worker keeps asking and keeps hearing 400: still pending. */
+		assert_int_equal(it_db_int(o, "SELECT status = 'pending' FROM orders WHERE id = %lld",
+		    (long long)id), 1);
+		sleep(1);
+	}
+	assert_int_equal(it_request("DELETE", proxy, "/proxies/gateway-payments/toxics/bad400",
+	    NULL, NULL, &r), 0);
+	assert_int_equal(r.status, 204);
+	it_resp_free(&r);
+	assert_string_equal(wait_terminal(auth_a, id, 60), "rejected");
+	assert_int_equal(it_db_int(o, "SELECT reject_reason = 'charge:400:bad_request' FROM orders"
+	    " WHERE id = %lld", (long long)id), 1);
+	assert_int_equal(stock_of(113), 4);
+	p = it_db("payments");
+	assert_int_equal(it_db_int(p, "SELECT COUNT(*) FROM charges WHERE order_id = %lld AND"
+	    " status = 'voided' AND amount_cents = 0", (long long)id), 1);
+	mysql_close(p);
+	mysql_close(o);
+	it_check_invariants();
+}
+
+/*
+ * No fault at all: 64 checkouts at once with stock for everyone all get a definite answer
+ * (201), none a 202: the bulkheads wait a little for a slot rather than shed a healthy call.
+ * orders runs 32 threads here so that the bulkheads (8 per dependency) are the narrow part.
+ */
+static void
+test_no_pending_without_faults(void **state)
+{
+	enum { N = 64 };
+	pthread_t	t[N];
+	struct inflight	f[N];
+	pid_t		ord = it_pid("orders");
+	int		i, ok = 0;
+
+	(void)state;
+	assert_int_equal(kill(ord, SIGTERM), 0);
+	for (i = 0; i < 100 && kill(ord, 0) == 0; i++)
+		usleep(100000);
+	assert_int_equal(it_sh("SHOPLAB_THREADS=32 \"$SHOPLAB_TOP/scripts/stack.sh\" up >&2"), 0);
+	set_stock(114, N);
+	for (i = 0; i < N; i++) {
+		memset(&f[i], 0, sizeof(f[i]));
+		order_body(f[i].body, sizeof(f[i].body), 114, 1, CARD_OK);
+		snprintf(f[i].key, sizeof(f[i].key), "calm-%ld-%d", run_id, i);
+		assert_int_equal(pthread_create(&t[i], NULL, checkout_in_flight, &f[i]), 0);
+	}
+	for (i = 0; i < N; i++) {
+		pthread_join(t[i], NULL);
+		if (f[i].status != 201)
+			fprintf(stderr, "calm checkout %d: %ld\n", i, f[i].status);
+		ok += f[i].status == 201;
+	}
+	assert_int_equal(ok, N);
+	assert_int_equal(stock_of(114), 0);
+	ord = it_pid("orders");
+	assert_int_equal(kill(ord, SIGTERM), 0);
+	for (i = 0; i < 100 && kill(ord, 0) == 0; i++)
+		usleep(100000);
+	assert_int_equal(it_sh("\"$SHOPLAB_TOP/scripts/stack.sh\" up >&2"), 0);
+	it_check_invariants();
+}
+
 int
 main(void)
 {
@@ -587,6 +883,11 @@ main(void)
 		cmocka_unit_test(test_orders_killed_after_charge),
 		cmocka_unit_test(test_graceful_shutdown),
 		cmocka_unit_test(test_commit_answer_lost),
+		cmocka_unit_test(test_bad_cards_hold_nothing),
+		cmocka_unit_test(test_totals_and_currencies),
+		cmocka_unit_test(test_card_dropped),
+		cmocka_unit_test(test_no_pending_without_faults),
+		cmocka_unit_test(test_unexpected_answer_rejects),
 	};
 
 	return cmocka_run_group_tests_name("integration/orders", tests, setup, NULL);
