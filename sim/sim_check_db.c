@@ -142,8 +142,10 @@ static int row_resv(MYSQL_ROW r, void *arg)
 	if (v == NULL)
 		return -1;
 	v->order_id = num(r[0]);
+	/* An expired hold was released by inventory's reaper: it holds nothing. */
 	v->status = strcmp(r[1], "committed") == 0 ? SIM_R_COMMITTED :
-		    strcmp(r[1], "released") == 0 ? SIM_R_RELEASED : SIM_R_HELD;
+		    strcmp(r[1], "released") == 0 || strcmp(r[1], "expired") == 0 ?
+		    SIM_R_RELEASED : SIM_R_HELD;
 	return 0;
 }
 
