@@ -63,7 +63,7 @@ static const struct svc_dep_def svc_dep_defs[] = {
 	{ "BREAKER_OPEN_MS",	  SVC_DEP_MS,	  "5000", 1, 600000,	SVC_DEP_OFF(c.breaker.open_wait_us) },
 	{ "BREAKER_PROBES",	  SVC_DEP_INT,	  "3",	  1, 100,	SVC_DEP_OFF(c.breaker.probes) },
 	{ "BULKHEAD_MAX",	  SVC_DEP_INT,	  "8",	  1, 100000,	SVC_DEP_OFF(c.bulkhead) },
-	{ "BULKHEAD_WAIT_MS",	  SVC_DEP_MS,	  "100",  0, 60000,	SVC_DEP_OFF(c.bulkhead_wait_us) },
+	{ "BULKHEAD_WAIT_MS",	  SVC_DEP_MS,	  "500",  0, 60000,	SVC_DEP_OFF(c.bulkhead_wait_us) },
 	{ "RETRIES",		  SVC_DEP_INT,	  "2",	  0, 10,	SVC_DEP_OFF(c.retries) },
 	{ "BACKOFF_BASE_MS",	  SVC_DEP_MS,	  "25",	  1, 60000,	SVC_DEP_OFF(c.backoff_base_us) },
 	{ "BACKOFF_CAP_MS",	  SVC_DEP_MS,	  "1000", 1, 600000,	SVC_DEP_OFF(c.backoff_cap_us) },

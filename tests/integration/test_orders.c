@@ -857,6 +857,10 @@ test_no_pending_without_faults(void **state)
 			fprintf(stderr, "calm checkout %d: %ld\n", i, f[i].status);
 		ok += f[i].status == 201;
 	}
+	if (ok != N)
+		it_sh("curl -s \"$SHOPLAB_GATEWAY_INTERNAL/_ops/orders/metrics\" | grep -E"
+		    " 'bulkhead|breaker_state|outcome=\"(unknown|failure|rejected)' >&2;"
+		    " grep -E '\"level\":\"(warn|error)\"' \"$SHOPLAB_RUN/logs/orders.log\" | tail -n 20 >&2");
 	assert_int_equal(ok, N);
 	assert_int_equal(stock_of(114), 0);
 	ord = it_pid("orders");

@@ -618,7 +618,7 @@ test_conf_defaults_and_overrides(void **state)
 	assert_int_equal(c.retries, 2);
 	assert_int_equal(c.timeout_us, 2000000);
 	assert_int_equal(c.bulkhead, 8);
-	assert_int_equal(c.bulkhead_wait_us, 100000);
+	assert_int_equal(c.bulkhead_wait_us, 500000);
 
 	/* Every dependency's default, then one dependency's own value. */
 	setenv("SHOPLAB_DEP_TIMEOUT_MS", "1500", 1);
