@@ -34,8 +34,9 @@ $(BUILD)/tests/sim/test_%: $(BUILD)/tests/sim/test_%.o $(SIM_LIB_OBJS) $(SIM_TES
 
 tests: $(SIM_TEST_BINS)
 
-sim-tests: $(SIM_TEST_BINS)
+sim-tests: $(SIM_TEST_BINS) $(BIN)/sim
 	@set -e; for t in $(SIM_TEST_BINS); do echo "== $$t"; $$t; done
+	@tests/sim/check_layers.sh $(BUILD)
 
 # Fuzz the control API's JSON handling and the FastCGI record parser (clang libFuzzer).
 fuzz-sim:
