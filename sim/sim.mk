@@ -43,3 +43,9 @@ fuzz-sim:
 	@sim/fuzz.sh $(FUZZ_SECONDS)
 
 .PHONY: sim-tests fuzz-sim
+
+# The integration suites check the invariants with sim check's reader and evaluator, so the
+# project has one checker (tests/integration/itest.c, it_check_invariants).
+SIM_CHECK_OBJS := $(addprefix $(BUILD)/sim/run/,sim_check.o sim_check_db.o sim_env.o)
+$(BUILD)/tests/integration/itest.o: CFLAGS += -Isim/run
+$(patsubst %.c,$(BUILD)/%,$(wildcard tests/integration/test_*.c)): $(SIM_CHECK_OBJS)
