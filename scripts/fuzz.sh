@@ -44,8 +44,8 @@ for area in $areas; do
 	sim)
 		# The proxy's sources only: the targets drive its parsers.
 		for t in fuzz_fcgi fuzz_api_json; do
-			fuzz_one sim "$t" "-Isim $(pkg-config --cflags libevent json-c)" \
-			    "$(ls sim/proxy_*.c | grep -v sim/proxy_main.c)" \
+			fuzz_one sim "$t" "-Isim/common -Isim/proxy $(pkg-config --cflags libevent json-c)" \
+			    "$(ls sim/common/*.c sim/proxy/*.c | grep -v sim/proxy/proxy_main.c)" \
 			    "$(pkg-config --libs libevent json-c) -lm"
 		done ;;
 	*)

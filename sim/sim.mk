@@ -3,7 +3,9 @@
 SIM_EVENT_CFLAGS := $(shell pkg-config --cflags libevent 2>/dev/null)
 SIM_LIBS   := $(shell pkg-config --libs libevent 2>/dev/null || echo -levent) \
               $(shell pkg-config --libs libcurl libmariadb 2>/dev/null || echo -lcurl -lmariadb) -ljson-c -lm
-SIM_SRCS   := $(wildcard sim/*.c)
+# Rooms: sim/proxy (the fault proxy), sim/run (load, check, run), sim/common (what both use),
+# and sim/sim_main.c (the subcommand table). Each room sees its own headers and common's only.
+SIM_SRCS   := $(wildcard sim/*.c sim/common/*.c sim/proxy/*.c sim/run/*.c)
 SIM_OBJS   := $(SIM_SRCS:%.c=$(BUILD)/%.o)
 SIM_MAIN_OBJ := $(BUILD)/sim/sim_main.o
 SIM_LIB_OBJS := $(filter-out $(SIM_MAIN_OBJ),$(SIM_OBJS))
@@ -13,8 +15,12 @@ SIM_TEST_BINS   := $(SIM_TEST_SRCS:%.c=$(BUILD)/%)
 SIM_TEST_HELPERS := $(filter-out tests/sim/test_%,$(wildcard tests/sim/*.c))
 SIM_TEST_HELPER_OBJS := $(SIM_TEST_HELPERS:%.c=$(BUILD)/%.o)
 
-$(SIM_OBJS): CFLAGS += $(SIM_EVENT_CFLAGS)
-$(SIM_TEST_SRCS:%.c=$(BUILD)/%.o) $(SIM_TEST_HELPER_OBJS): CFLAGS += $(SIM_EVENT_CFLAGS) -Isim
+SIM_INC    := -Isim/common -Isim/proxy -Isim/run
+
+$(SIM_OBJS): CFLAGS += $(SIM_EVENT_CFLAGS) -Isim/common
+$(filter $(BUILD)/sim/proxy/%,$(SIM_OBJS)): CFLAGS += -Isim/proxy
+$(filter $(BUILD)/sim/run/%,$(SIM_OBJS)): CFLAGS += -Isim/run
+$(SIM_TEST_SRCS:%.c=$(BUILD)/%.o) $(SIM_TEST_HELPER_OBJS): CFLAGS += $(SIM_EVENT_CFLAGS) $(SIM_INC)
 
 all: $(BIN)/sim
 
@@ -28,11 +34,18 @@ $(BUILD)/tests/sim/test_%: $(BUILD)/tests/sim/test_%.o $(SIM_LIB_OBJS) $(SIM_TES
 
 tests: $(SIM_TEST_BINS)
 
-sim-tests: $(SIM_TEST_BINS)
+sim-tests: $(SIM_TEST_BINS) $(BIN)/sim
 	@set -e; for t in $(SIM_TEST_BINS); do echo "== $$t"; $$t; done
+	@tests/sim/check_layers.sh $(BUILD)
 
 # Fuzz the control API's JSON handling and the FastCGI record parser (clang libFuzzer).
 fuzz-sim:
 	@sim/fuzz.sh $(FUZZ_SECONDS)
 
 .PHONY: sim-tests fuzz-sim
+
+# The integration suites check the invariants with sim check's reader and evaluator, so the
+# project has one checker (tests/integration/itest.c, it_check_invariants).
+SIM_CHECK_OBJS := $(addprefix $(BUILD)/sim/run/,sim_check.o sim_check_db.o sim_env.o)
+$(BUILD)/tests/integration/itest.o: CFLAGS += -Isim/run
+$(patsubst %.c,$(BUILD)/%,$(wildcard tests/integration/test_*.c)): $(SIM_CHECK_OBJS)

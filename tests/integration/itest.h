@@ -52,8 +52,9 @@ struct st_mysql *it_db(const char *svc);
 int64_t it_db_int(struct st_mysql *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
- * Asserts the invariants of DESIGN.md by reading the orders, payments and inventory
- * databases: no pending order, money taken exactly for confirmed orders, stock conserved.
+ * Asserts the invariants of DESIGN.md with sim check's reader and evaluator (sim/run/
+ * sim_check*.c) over the orders, payments and inventory databases; prints the invariant
+ * table when one breaks.
  */
 void it_check_invariants(void);
 

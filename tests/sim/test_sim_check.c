@@ -9,14 +9,15 @@
 
 #include "sim_check.h"
 
-/* A consistent little world: orders 10 (confirmed), 11 (rejected, declined), 12 (rejected,
- * voided); product 1 sold 2, product 2 untouched. */
+/* A consistent little world: orders 10 (confirmed: 2 of product 1), 11 (rejected, declined),
+ * 12 (rejected, voided); product 1 sold 2, product 2 untouched. */
 static struct sim_ck_order orders[8];
 static struct sim_ck_charge charges[8];
 static struct sim_ck_stock stock[4];
 static struct sim_ck_resv resv[8];
 static struct sim_ck_client clients[8];
 static struct sim_ck_window windows[2];
+static struct sim_ck_line items[4], lines[4];
 static struct sim_ck_data d;
 
 static int setup(void **state)
@@ -30,11 +31,15 @@ static int setup(void **state)
 	charges[0] = (struct sim_ck_charge){ 100, 10, 2000, 0, SIM_C_CAPTURED };
 	charges[1] = (struct sim_ck_charge){ 101, 11, 500, 0, SIM_C_DECLINED };
 	charges[2] = (struct sim_ck_charge){ 102, 12, 700, 700, SIM_C_VOIDED };
-	stock[0] = (struct sim_ck_stock){ 1, 98, 0, 2, 100, true };
-	stock[1] = (struct sim_ck_stock){ 2, 100, 0, 0, 100, true };
-	resv[0] = (struct sim_ck_resv){ 10, SIM_R_COMMITTED };
-	resv[1] = (struct sim_ck_resv){ 11, SIM_R_RELEASED };
-	resv[2] = (struct sim_ck_resv){ 12, SIM_R_RELEASED };
+	stock[0] = (struct sim_ck_stock){ 1, 98, 0, 2, 100, true, 0, 2 };
+	stock[1] = (struct sim_ck_stock){ 2, 100, 0, 0, 100, true, 0, 0 };
+	items[0] = (struct sim_ck_line){ 10, 1, 2 };
+	items[1] = (struct sim_ck_line){ 11, 2, 1 };
+	items[2] = (struct sim_ck_line){ 12, 1, 1 };
+	lines[0] = (struct sim_ck_line){ 10, 1, 2 };
+	resv[0] = (struct sim_ck_resv){ 10, SIM_R_COMMITTED, "" };
+	resv[1] = (struct sim_ck_resv){ 11, SIM_R_RELEASED, "" };
+	resv[2] = (struct sim_ck_resv){ 12, SIM_R_RELEASED, "" };
 	memset(clients, 0, sizeof(clients));
 	clients[0] = (struct sim_ck_client){ "k10", SIM_CK_ACKED, 201, 10, true, true, 201 };
 	clients[1] = (struct sim_ck_client){ "k11", SIM_CK_REFUSED, 402, 0, false, false, 0 };
@@ -42,7 +47,8 @@ static int setup(void **state)
 	clients[3] = (struct sim_ck_client){ "k13", SIM_CK_UNKNOWN, 0, 0, false, false, 0 };
 	windows[0] = (struct sim_ck_window){ "payments stop 10-20 s", false, 500, 2 };
 	windows[1] = (struct sim_ck_window){ "mariadb restart 30 s", true, 10, 90 };
-	d = (struct sim_ck_data){ orders, 4, charges, 3, stock, 2, resv, 3, clients, 4, windows, 2, 10, true };
+	d = (struct sim_ck_data){ orders, 4, charges, 3, stock, 2, resv, 3, clients, 4, windows, 2, 10, true,
+				  items, 3, lines, 1, 0 };
 	return 0;
 }
 
@@ -137,6 +143,7 @@ static void test_negative_stock(void **state)
 	(void)state;
 	stock[1].available = -1;
 	stock[1].sold = 101;
+	stock[1].sold_lines = 101;
 	expect_only(SIM_INV_STOCK_NONNEG, "product 2: available -1");
 }
 
@@ -144,6 +151,7 @@ static void test_ledger(void **state)
 {
 	(void)state;
 	stock[0].sold = 3;
+	stock[0].sold_lines = 3;        /* the reservations agree: only the ledger is off */
 	expect_only(SIM_INV_STOCK_LEDGER, "product 1: adjustments sum to 100 but available+held+sold = 101");
 }
 
@@ -152,6 +160,7 @@ static void test_held_leftover(void **state)
 	(void)state;
 	stock[0].available = 97;
 	stock[0].held = 1;
+	stock[0].held_lines = 1;
 	expect_only(SIM_INV_NO_HELD, "product 1 has held = 1 after the drain");
 }
 
@@ -161,7 +170,7 @@ static void test_pending_after_drain(void **state)
 
 	(void)state;
 	orders[4] = (struct sim_ck_order){ 15, 1, 100, SIM_O_PENDING, "k15" };
-	resv[3] = (struct sim_ck_resv){ 15, SIM_R_RELEASED };
+	resv[3] = (struct sim_ck_resv){ 15, SIM_R_RELEASED, "" };
 	d.norders = 5;
 	d.nresv = 4;
 	expect_only(SIM_INV_NO_PENDING, "order 15 is still pending after the drain");
@@ -174,7 +183,7 @@ static void test_unknown_two_orders(void **state)
 {
 	(void)state;
 	orders[4] = (struct sim_ck_order){ 16, 2, 700, SIM_O_REJECTED, "k12" };
-	resv[3] = (struct sim_ck_resv){ 16, SIM_R_RELEASED };
+	resv[3] = (struct sim_ck_resv){ 16, SIM_R_RELEASED, "" };
 	d.norders = 5;
 	d.nresv = 4;
 	expect_only(SIM_INV_NO_DUPLICATES, "key k12 became 2 orders");
@@ -202,6 +211,104 @@ static void test_untouched(void **state)
 	expect_only(SIM_INV_UNTOUCHED, "browse failed 50 of 550 during payments stop");
 }
 
+/*
+ * An order that vanished with its items, its charge, its reservation and the reservation's
+ * lines: money still balances, the ledger still adds up, nothing names the order any more.
+ * Without the client's record (sim check alone) only the units the stock says were sold show it.
+ */
+static void test_vanished_order(void **state)
+{
+	(void)state;
+	d.orders = orders + 1;
+	d.norders = 3;
+	d.charges = charges + 1;
+	d.ncharges = 2;
+	d.resv = resv + 1;
+	d.nresv = 2;
+	d.items = items + 1;
+	d.nitems = 2;
+	d.nlines = 0;
+	d.nclients = 0;
+	stock[0].sold_lines = 0;
+	expect_only(SIM_INV_STOCK_RESV, "product 1: sold 2 but committed reservations account for 0");
+}
+
+static void test_held_units(void **state)
+{
+	(void)state;
+	stock[1].held_lines = 3;
+	expect_only(SIM_INV_STOCK_RESV, "product 2: held 0 but held reservations account for 3");
+}
+
+/* The orders database says order 10 bought more than its reservation sold. */
+static void test_sold_matches_order(void **state)
+{
+	struct sim_ck_result r;
+
+	(void)state;
+	items[0].quantity = 3;
+	expect_only(SIM_INV_SOLD_ORDERS, "order 10 ordered 3 of product 1 but its reservation sold 2");
+	items[0].quantity = 2;
+	lines[1] = (struct sim_ck_line){ 10, 2, 1 };     /* sold a product it never ordered */
+	d.nlines = 2;
+	expect_only(SIM_INV_SOLD_ORDERS, "order 10 ordered 0 of product 2 but its reservation sold 1");
+	d.nlines = 1;
+	d.nitems = 0;                                   /* lost its items */
+	eval(&r);
+	assert_int_equal(r.inv[SIM_INV_SOLD_ORDERS].violations, 1);
+	assert_non_null(strstr(r.inv[SIM_INV_SOLD_ORDERS].msgs[0], "order 10 ordered 0 of product 1"));
+}
+
+/* Statuses the checker does not know yet (a reservation that expired, an order that shipped). */
+static void test_statuses(void **state)
+{
+	struct sim_ck_result r;
+
+	(void)state;
+	assert_int_equal(sim_check_resv_status("held"), SIM_R_HELD);
+	assert_int_equal(sim_check_resv_status("committed"), SIM_R_COMMITTED);
+	assert_int_equal(sim_check_resv_status("released"), SIM_R_RELEASED);
+	assert_int_equal(sim_check_resv_status("expired"), SIM_R_RELEASED);
+	assert_int_equal(sim_check_resv_status(""), SIM_R_RELEASED);
+	assert_int_equal(sim_check_order_status("pending"), SIM_O_PENDING);
+	assert_int_equal(sim_check_order_status("confirmed"), SIM_O_CONFIRMED);
+	assert_int_equal(sim_check_order_status("shipped"), SIM_O_CONFIRMED);
+	assert_int_equal(sim_check_order_status("rejected"), SIM_O_REJECTED);
+	assert_int_equal(sim_check_order_status("on_hold"), SIM_O_PENDING);
+	/* an expired hold holds nothing and sold nothing: a clean world stays clean */
+	resv[1] = (struct sim_ck_resv){ 11, sim_check_resv_status("expired"), "expired" };
+	eval(&r);
+	assert_true(r.ok);
+	/* ... and a confirmed order whose reservation expired is named with that status */
+	resv[0] = (struct sim_ck_resv){ 10, sim_check_resv_status("expired"), "expired" };
+	d.nlines = 0;
+	stock[0].sold_lines = 0;
+	stock[0].sold = 0;
+	stock[0].available = 100;
+	expect_only(SIM_INV_COMMIT_IFF, "order 10 is confirmed but its reservation is expired");
+}
+
+/* Ids a test made up calling payments or inventory directly lie above max_order_id. */
+static void test_max_order_id(void **state)
+{
+	struct sim_ck_result r;
+
+	(void)state;
+	charges[3] = (struct sim_ck_charge){ 103, 1000000000000001LL, 500, 0, SIM_C_CAPTURED };
+	resv[3] = (struct sim_ck_resv){ 1000000000000001LL, SIM_R_COMMITTED, "" };
+	lines[1] = (struct sim_ck_line){ 1000000000000001LL, 2, 1 };
+	d.ncharges = 4;
+	d.nresv = 4;
+	d.nlines = 2;
+	eval(&r);
+	assert_false(r.ok);
+	assert_true(r.inv[SIM_INV_ONE_CHARGE].violations == 1);
+	assert_true(r.inv[SIM_INV_COMMIT_IFF].violations == 1);
+	d.max_order_id = 12;
+	eval(&r);
+	assert_true(r.ok);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -218,6 +325,11 @@ int main(void)
 		cmocka_unit_test_setup(test_commit_iff, setup),
 		cmocka_unit_test_setup(test_replay, setup),
 		cmocka_unit_test_setup(test_untouched, setup),
+		cmocka_unit_test_setup(test_vanished_order, setup),
+		cmocka_unit_test_setup(test_held_units, setup),
+		cmocka_unit_test_setup(test_sold_matches_order, setup),
+		cmocka_unit_test_setup(test_statuses, setup),
+		cmocka_unit_test_setup(test_max_order_id, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

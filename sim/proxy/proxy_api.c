@@ -10,6 +10,15 @@
 
 #define MAX_SEGS 4
 
+/* One API request once routed: the path's segments and what its names resolved to. */
+struct api_req {
+	struct sim_ctx *ctx;
+	const char *body;
+	size_t blen;
+	struct sim_proxy *proxy;        /* routes with a proxy name: that proxy, found */
+	struct sim_toxic *toxic;        /* routes with a toxic name: that toxic, found */
+};
+
 static void reply_json(struct sim_reply *rep, int status, json_object *v)
 {
 	rep->status = status;
@@ -43,16 +52,6 @@ static void reply_status(struct sim_reply *rep, int status, const char *msg)
 	reply_err(rep, &e);
 }
 
-static struct sim_proxy *proxy_or_404(struct sim_ctx *ctx, const char *name,
-                                      struct sim_reply *rep)
-{
-	struct sim_proxy *p = sim_proxy_find(ctx, name);
-
-	if (p == NULL)
-		reply_status(rep, 404, "proxy not found");
-	return p;
-}
-
 static int cmp_proxy(const void *a, const void *b)
 {
 	const struct sim_proxy *const *x = a, *const *y = b;
@@ -61,8 +60,9 @@ static int cmp_proxy(const void *a, const void *b)
 }
 
 /* GET /proxies: an object keyed by name (Go sorts map keys). */
-static void proxy_index(struct sim_ctx *ctx, struct sim_reply *rep)
+static void proxy_index(struct api_req *q, struct sim_reply *rep)
 {
+	struct sim_ctx *ctx = q->ctx;
 	size_t n = 0, i = 0;
 	struct sim_proxy **v;
 	json_object *o = json_object_new_object();
@@ -112,12 +112,12 @@ static int proxy_input_read(json_object *o, struct proxy_input *in, struct sim_e
 	return 0;
 }
 
-static void proxy_create(struct sim_ctx *ctx, const char *body, size_t blen,
-                         struct sim_reply *rep)
+static void proxy_create(struct api_req *q, struct sim_reply *rep)
 {
+	struct sim_ctx *ctx = q->ctx;
 	struct proxy_input in = { .enabled = true };
 	struct sim_err err;
-	json_object *o = sim_json_parse(body, blen, &err);
+	json_object *o = sim_json_parse(q->body, q->blen, &err);
 	struct sim_proxy *p = NULL;
 
 	if (o == NULL || proxy_input_read(o, &in, &err) != 0)
@@ -236,12 +236,12 @@ out:
 	return rc;
 }
 
-static void populate(struct sim_ctx *ctx, const char *body, size_t blen, struct sim_reply *rep)
+static void populate(struct api_req *q, struct sim_reply *rep)
 {
 	struct sim_err err = { 0, "" };
 	json_object *list = NULL;
 	json_object *o = json_object_new_object();
-	int rc = sim_api_populate(ctx, body, blen, &list, &err);
+	int rc = sim_api_populate(q->ctx, q->body, q->blen, &list, &err);
 
 	if (o == NULL) {
 		json_object_put(list);
@@ -256,11 +256,11 @@ static void populate(struct sim_ctx *ctx, const char *body, size_t blen, struct 
 	reply_json(rep, rc != 0 ? err.status : 201, o);
 }
 
-static void reset_all(struct sim_ctx *ctx, struct sim_reply *rep)
+static void reset_all(struct api_req *q, struct sim_reply *rep)
 {
 	struct sim_err err;
 
-	for (struct sim_proxy *p = ctx->proxies; p != NULL; p = p->next) {
+	for (struct sim_proxy *p = q->ctx->proxies; p != NULL; p = p->next) {
 		if (sim_proxy_start(p, &err) < 0) {
 			reply_err(rep, &err);
 			return;
@@ -271,15 +271,14 @@ static void reset_all(struct sim_ctx *ctx, struct sim_reply *rep)
 	rep->status = 204;
 }
 
-static void proxy_update(struct sim_ctx *ctx, struct sim_proxy *p, const char *body,
-                         size_t blen, struct sim_reply *rep)
+static void proxy_update(struct api_req *q, struct sim_reply *rep)
 {
+	struct sim_proxy *p = q->proxy;
 	struct proxy_input in;
 	struct sim_err err;
-	json_object *o = sim_json_parse(body, blen, &err);
+	json_object *o = sim_json_parse(q->body, q->blen, &err);
 	bool differs = false;
 
-	(void)ctx;
 	memset(&in, 0, sizeof(in));
 	snprintf(in.listen, sizeof(in.listen), "%s", p->listen);
 	snprintf(in.upstream, sizeof(in.upstream), "%s", p->upstream);
@@ -310,18 +309,28 @@ out_err:
 	reply_err(rep, &err);
 }
 
-static void proxy_delete(struct sim_ctx *ctx, struct sim_proxy *p, struct sim_reply *rep)
+static void proxy_get(struct api_req *q, struct sim_reply *rep)
 {
-	sim_proxy_unlink(ctx, p);
-	sim_proxy_free(p);
+	reply_json(rep, 200, sim_json_proxy(q->proxy));
+}
+
+static void proxy_delete(struct api_req *q, struct sim_reply *rep)
+{
+	sim_proxy_unlink(q->ctx, q->proxy);
+	sim_proxy_free(q->proxy);
 	rep->status = 204;
 }
 
-static void toxic_create(struct sim_proxy *p, const char *body, size_t blen,
-                         struct sim_reply *rep)
+static void toxic_index(struct api_req *q, struct sim_reply *rep)
 {
+	reply_json(rep, 200, sim_json_toxics(q->proxy));
+}
+
+static void toxic_create(struct api_req *q, struct sim_reply *rep)
+{
+	struct sim_proxy *p = q->proxy;
 	struct sim_err err;
-	json_object *o = sim_json_parse(body, blen, &err);
+	json_object *o = sim_json_parse(q->body, q->blen, &err);
 	struct sim_toxic *t = calloc(1, sizeof(*t));
 	char type[64] = "";
 	bool stream_given;
@@ -389,11 +398,23 @@ out_err:
 	reply_err(rep, &err);
 }
 
-static void toxic_update(struct sim_proxy *p, struct sim_toxic *t, const char *body,
-                         size_t blen, struct sim_reply *rep)
+static void toxic_get(struct api_req *q, struct sim_reply *rep)
 {
+	reply_json(rep, 200, sim_json_toxic(q->toxic));
+}
+
+static void toxic_delete(struct api_req *q, struct sim_reply *rep)
+{
+	sim_toxic_remove(q->proxy, q->toxic);
+	rep->status = 204;
+}
+
+static void toxic_update(struct api_req *q, struct sim_reply *rep)
+{
+	struct sim_proxy *p = q->proxy;
+	struct sim_toxic *t = q->toxic;
 	struct sim_err err;
-	json_object *o = sim_json_parse(body, blen, &err);
+	json_object *o = sim_json_parse(q->body, q->blen, &err);
 	struct sim_toxic tmp;
 
 	if (o == NULL)
@@ -455,9 +476,74 @@ static int split_path(const char *path, char seg[MAX_SEGS][SIM_NAME_MAX])
 	return n;
 }
 
-static bool is(const char *a, const char *b)
+static void version(struct api_req *q, struct sim_reply *rep)
 {
-	return strcmp(a, b) == 0;
+	(void)q;
+	rep->content_type = "application/json;charset=utf-8";
+	(void)evbuffer_add_printf(rep->body, "{\"version\": \"%s\"}\n", SIM_PROXY_VERSION);
+}
+
+static void metrics(struct api_req *q, struct sim_reply *rep)
+{
+	rep->content_type = "text/plain; version=0.0.4; charset=utf-8";
+	if (sim_metrics_render(q->ctx, rep->body) != 0)
+		rep->status = 500;
+}
+
+enum method { M_GET, M_POST, M_PATCH, M_DELETE, M_COUNT };
+
+typedef void (*api_handler)(struct api_req *q, struct sim_reply *rep);
+
+/*
+ * The routes, as Toxiproxy's router has them: a path of literal segments, where "{proxy}"
+ * and "{toxic}" stand for a name that must exist (404 otherwise), and a handler per method
+ * (none: 405, checked before the names are looked up).
+ */
+static const struct route {
+	const char *segs[MAX_SEGS];
+	int nsegs;
+	api_handler on[M_COUNT];
+} routes[] = {
+	{ { "version" }, 1, { [M_GET] = version } },
+	{ { "metrics" }, 1, { [M_GET] = metrics } },
+	{ { "reset" }, 1, { [M_POST] = reset_all } },
+	{ { "populate" }, 1, { [M_POST] = populate } },
+	{ { "proxies" }, 1, { [M_GET] = proxy_index, [M_POST] = proxy_create } },
+	{ { "proxies", "{proxy}" }, 2,
+	  { [M_GET] = proxy_get, [M_POST] = proxy_update, [M_PATCH] = proxy_update,
+	    [M_DELETE] = proxy_delete } },
+	{ { "proxies", "{proxy}", "toxics" }, 3, { [M_GET] = toxic_index, [M_POST] = toxic_create } },
+	{ { "proxies", "{proxy}", "toxics", "{toxic}" }, 4,
+	  { [M_GET] = toxic_get, [M_POST] = toxic_update, [M_PATCH] = toxic_update,
+	    [M_DELETE] = toxic_delete } },
+};
+
+static int method_index(const char *method)
+{
+	static const char *const names[M_COUNT] = {
+		[M_GET] = "GET", [M_POST] = "POST", [M_PATCH] = "PATCH", [M_DELETE] = "DELETE",
+	};
+
+	for (int m = 0; m < M_COUNT; m++)
+		if (strcmp(method, names[m]) == 0)
+			return m;
+	return -1;
+}
+
+static const struct route *route_find(char seg[MAX_SEGS][SIM_NAME_MAX], int n)
+{
+	for (size_t r = 0; r < sizeof(routes) / sizeof(routes[0]); r++) {
+		int i;
+
+		if (routes[r].nsegs != n)
+			continue;
+		for (i = 0; i < n; i++)
+			if (routes[r].segs[i][0] != '{' && strcmp(routes[r].segs[i], seg[i]) != 0)
+				break;
+		if (i == n)
+			return &routes[r];
+	}
+	return NULL;
 }
 
 void sim_api_handle(struct sim_ctx *ctx, const char *method, const char *path,
@@ -466,10 +552,9 @@ void sim_api_handle(struct sim_ctx *ctx, const char *method, const char *path,
 {
 	char seg[MAX_SEGS][SIM_NAME_MAX];
 	int n = split_path(path, seg);
-	bool get = is(method, "GET"), post = is(method, "POST"), del = is(method, "DELETE");
-	bool patch = post || is(method, "PATCH");
-	struct sim_proxy *p;
-	struct sim_toxic *t;
+	int m = method_index(method);
+	const struct route *r;
+	struct api_req q = { .ctx = ctx, .body = body, .blen = blen };
 
 	rep->status = 200;
 	rep->content_type = "application/json";
@@ -479,76 +564,28 @@ void sim_api_handle(struct sim_ctx *ctx, const char *method, const char *path,
 		(void)evbuffer_add_printf(rep->body, "User agent not allowed\n");
 		return;
 	}
-	if (n == 1 && is(seg[0], "version")) {
-		if (!get)
-			goto method_not_allowed;
-		rep->content_type = "application/json;charset=utf-8";
-		(void)evbuffer_add_printf(rep->body, "{\"version\": \"%s\"}\n", SIM_PROXY_VERSION);
-	} else if (n == 1 && is(seg[0], "metrics")) {
-		if (!get)
-			goto method_not_allowed;
-		rep->content_type = "text/plain; version=0.0.4; charset=utf-8";
-		if (sim_metrics_render(ctx, rep->body) != 0)
-			rep->status = 500;
-	} else if (n == 1 && is(seg[0], "reset")) {
-		if (!post)
-			goto method_not_allowed;
-		reset_all(ctx, rep);
-	} else if (n == 1 && is(seg[0], "populate")) {
-		if (!post)
-			goto method_not_allowed;
-		populate(ctx, body, blen, rep);
-	} else if (n == 1 && is(seg[0], "proxies")) {
-		if (get)
-			proxy_index(ctx, rep);
-		else if (post)
-			proxy_create(ctx, body, blen, rep);
-		else
-			goto method_not_allowed;
-	} else if (n == 2 && is(seg[0], "proxies")) {
-		if (!get && !patch && !del)
-			goto method_not_allowed;
-		if ((p = proxy_or_404(ctx, seg[1], rep)) == NULL)
-			return;
-		if (get)
-			reply_json(rep, 200, sim_json_proxy(p));
-		else if (del)
-			proxy_delete(ctx, p, rep);
-		else
-			proxy_update(ctx, p, body, blen, rep);
-	} else if (n == 3 && is(seg[0], "proxies") && is(seg[2], "toxics")) {
-		if (!get && !post)
-			goto method_not_allowed;
-		if ((p = proxy_or_404(ctx, seg[1], rep)) == NULL)
-			return;
-		if (get)
-			reply_json(rep, 200, sim_json_toxics(p));
-		else
-			toxic_create(p, body, blen, rep);
-	} else if (n == 4 && is(seg[0], "proxies") && is(seg[2], "toxics")) {
-		if (!get && !patch && !del)
-			goto method_not_allowed;
-		if ((p = proxy_or_404(ctx, seg[1], rep)) == NULL)
-			return;
-		if ((t = sim_toxic_find(p, seg[3])) == NULL) {
-			reply_status(rep, 404, "toxic not found");
-			return;
-		}
-		if (get) {
-			reply_json(rep, 200, sim_json_toxic(t));
-		} else if (del) {
-			sim_toxic_remove(p, t);
-			rep->status = 204;
-		} else {
-			toxic_update(p, t, body, blen, rep);
-		}
-	} else {
+	if (n < 1 || (r = route_find(seg, n)) == NULL) {
 		rep->status = 404;
 		rep->content_type = "text/plain; charset=utf-8";
 		(void)evbuffer_add_printf(rep->body, "404 page not found\n");
+		return;
 	}
-	return;
-method_not_allowed:
-	rep->status = 405;
-	rep->content_type = "text/plain; charset=utf-8";
+	if (m < 0 || r->on[m] == NULL) {
+		rep->status = 405;
+		rep->content_type = "text/plain; charset=utf-8";
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		if (strcmp(r->segs[i], "{proxy}") == 0 &&
+		    (q.proxy = sim_proxy_find(ctx, seg[i])) == NULL) {
+			reply_status(rep, 404, "proxy not found");
+			return;
+		}
+		if (strcmp(r->segs[i], "{toxic}") == 0 &&
+		    (q.toxic = sim_toxic_find(q.proxy, seg[i])) == NULL) {
+			reply_status(rep, 404, "toxic not found");
+			return;
+		}
+	}
+	r->on[m](&q, rep);
 }

@@ -28,17 +28,6 @@ struct sim_fcgi_state {
 	struct fcgi_req reqs[MAX_REQS];
 };
 
-/* Chooses a request: first N, else every Nth, else with probability toxicity. */
-bool sim_fcgi_select(int64_t first, int64_t every, float toxicity, uint64_t seq,
-                     struct sim_rng *rng)
-{
-	if (first > 0)
-		return seq <= (uint64_t)first;
-	if (every > 0)
-		return seq % (uint64_t)every == 0;
-	return sim_rng_unit(rng) < (double)toxicity;
-}
-
 static struct fcgi_req *req_find(struct sim_fcgi_state *st, uint16_t id)
 {
 	for (int i = 0; i < MAX_REQS; i++)

@@ -6,15 +6,6 @@
 
 #define SLICED 1u
 
-int64_t sim_latency_draw(int64_t latency, int64_t jitter, struct sim_rng *rng)
-{
-	int64_t d = latency;
-
-	if (jitter > 0 && jitter < INT64_MAX / 2)
-		d += sim_rng_range(rng, jitter * 2) - jitter;
-	return d < 0 ? 0 : d;
-}
-
 static uint64_t ms_to_us(int64_t ms)
 {
 	if (ms <= 0)
@@ -346,70 +337,41 @@ static void limit_data_run(struct sim_stage *s)
 
 #define FCGI_SELECT { "first", SIM_ATTR_INT, 0, NULL }, { "every", SIM_ATTR_INT, 0, NULL }
 
-const struct sim_toxic_type sim_toxic_types[] = {
+static const struct sim_toxic_type toxic_types[] = {
 	{ "latency", { { "latency", SIM_ATTR_INT, 0, NULL }, { "jitter", SIM_ATTR_INT, 0, NULL } },
-	  2, false, NULL, latency_run, NULL },
-	{ "bandwidth", { { "rate", SIM_ATTR_INT, 0, NULL } }, 1, false, NULL, bandwidth_run, NULL },
-	{ "slow_close", { { "delay", SIM_ATTR_INT, 0, NULL } }, 1, false, NULL, slow_close_run, NULL },
+	  2, false, NULL, latency_run, NULL, NULL },
+	{ "bandwidth", { { "rate", SIM_ATTR_INT, 0, NULL } }, 1, false, NULL, bandwidth_run, NULL, NULL },
+	{ "slow_close", { { "delay", SIM_ATTR_INT, 0, NULL } }, 1, false, NULL, slow_close_run, NULL, NULL },
 	{ "timeout", { { "timeout", SIM_ATTR_INT, 0, NULL } }, 1, false, timeout_start, timeout_run,
-	  NULL },
+	  NULL, NULL },
 	{ "reset_peer", { { "timeout", SIM_ATTR_INT, 0, NULL } }, 1, false, reset_peer_start,
-	  reset_peer_run, NULL },
+	  reset_peer_run, NULL, NULL },
 	{ "slicer", { { "average_size", SIM_ATTR_INT, 0, NULL },
 	              { "size_variation", SIM_ATTR_INT, 0, NULL },
 	              { "delay", SIM_ATTR_INT, 0, NULL } },
-	  3, false, NULL, slicer_run, NULL },
-	{ "limit_data", { { "bytes", SIM_ATTR_INT, 0, NULL } }, 1, false, NULL, limit_data_run, NULL },
+	  3, false, NULL, slicer_run, NULL, NULL },
+	{ "limit_data", { { "bytes", SIM_ATTR_INT, 0, NULL } }, 1, false, NULL, limit_data_run, NULL, NULL },
 	{ "fcgi_latency", { { "latency", SIM_ATTR_INT, 0, NULL }, { "jitter", SIM_ATTR_INT, 0, NULL },
 	                    FCGI_SELECT },
-	  4, true, sim_fcgi_stage_start, sim_fcgi_stage_run, sim_fcgi_stage_stop },
+	  4, true, sim_fcgi_stage_start, sim_fcgi_stage_run, sim_fcgi_stage_stop,
+	  sim_fcgi_stage_flush },
 	{ "fcgi_abort", { { "status", SIM_ATTR_INT, 503, NULL },
 	                  { "code", SIM_ATTR_STR, 0, "service_unavailable" },
 	                  { "message", SIM_ATTR_STR, 0, "fault injected by sim proxy" },
 	                  FCGI_SELECT },
-	  5, true, sim_fcgi_stage_start, sim_fcgi_stage_run, sim_fcgi_stage_stop },
+	  5, true, sim_fcgi_stage_start, sim_fcgi_stage_run, sim_fcgi_stage_stop,
+	  sim_fcgi_stage_flush },
 	{ "fcgi_reset", { { "forward", SIM_ATTR_INT, 0, NULL }, FCGI_SELECT },
-	  3, true, sim_fcgi_stage_start, sim_fcgi_stage_run, sim_fcgi_stage_stop },
-	{ "mysql_commit_lost", { FCGI_SELECT }, 2, true, NULL, sim_mysql_stage_run, NULL },
+	  3, true, sim_fcgi_stage_start, sim_fcgi_stage_run, sim_fcgi_stage_stop,
+	  sim_fcgi_stage_flush },
+	{ "mysql_commit_lost", { FCGI_SELECT }, 2, true, NULL, sim_mysql_stage_run, NULL, NULL },
 };
-const size_t sim_toxic_ntypes = sizeof(sim_toxic_types) / sizeof(sim_toxic_types[0]);
 
 const struct sim_toxic_type *sim_toxic_type_find(const char *name)
 {
-	for (size_t i = 0; i < sim_toxic_ntypes; i++)
-		if (strcmp(sim_toxic_types[i].name, name) == 0)
-			return &sim_toxic_types[i];
+	for (size_t i = 0; i < sizeof(toxic_types) / sizeof(toxic_types[0]); i++)
+		if (strcmp(toxic_types[i].name, name) == 0)
+			return &toxic_types[i];
 	return NULL;
 }
 
-static int attr_index(const struct sim_toxic *t, const char *attr)
-{
-	for (size_t i = 0; i < t->type->nattrs; i++)
-		if (strcmp(t->type->attrs[i].name, attr) == 0)
-			return (int)i;
-	return -1;
-}
-
-int64_t sim_toxic_int(const struct sim_toxic *t, const char *attr)
-{
-	int i = attr_index(t, attr);
-
-	return i < 0 ? 0 : t->ival[i];
-}
-
-const char *sim_toxic_str(const struct sim_toxic *t, const char *attr)
-{
-	int i = attr_index(t, attr);
-
-	return i < 0 ? "" : t->sval[i];
-}
-
-void sim_toxic_set_defaults(struct sim_toxic *t)
-{
-	for (size_t i = 0; i < t->type->nattrs; i++) {
-		const struct sim_attr_def *d = &t->type->attrs[i];
-
-		t->ival[i] = d->idef;
-		snprintf(t->sval[i], sizeof(t->sval[i]), "%s", d->sdef != NULL ? d->sdef : "");
-	}
-}

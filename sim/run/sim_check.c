@@ -15,11 +15,31 @@ static const struct { const char *name, *rule; } defs[SIM_INV_COUNT] = {
 	[SIM_INV_MONEY]          = { "money_balances", "sum(amount - refunded) of charges = sum(total) of confirmed orders" },
 	[SIM_INV_STOCK_LEDGER]   = { "stock_ledger", "per product: sum(adjustments) = available + held + sold" },
 	[SIM_INV_STOCK_NONNEG]   = { "stock_nonnegative", "per product: available, held, sold >= 0" },
+	[SIM_INV_STOCK_RESV]     = { "stock_matches_reservations", "per product: sold = units of committed reservations, held = units of held ones" },
 	[SIM_INV_NO_HELD]        = { "nothing_held_after_drain", "held = 0 and no reservation held after the drain" },
 	[SIM_INV_COMMIT_IFF]     = { "commit_iff_confirmed", "a reservation is committed exactly when its order is confirmed" },
+	[SIM_INV_SOLD_ORDERS]    = { "sold_matches_orders", "a confirmed order's items are the units its committed reservation sold" },
 	[SIM_INV_REPLAY]         = { "idempotent_replay", "a replayed Idempotency-Key got the same status and body" },
 	[SIM_INV_UNTOUCHED]      = { "untouched_reads_worked", "browsing kept working (<1% failed) during faults that spare it" },
 };
+
+enum sim_order_status sim_check_order_status(const char *s)
+{
+	if (strcmp(s, "confirmed") == 0 || strcmp(s, "shipped") == 0)
+		return SIM_O_CONFIRMED;
+	if (strcmp(s, "rejected") == 0)
+		return SIM_O_REJECTED;
+	return SIM_O_PENDING;
+}
+
+enum sim_resv_status sim_check_resv_status(const char *s)
+{
+	if (strcmp(s, "held") == 0)
+		return SIM_R_HELD;
+	if (strcmp(s, "committed") == 0)
+		return SIM_R_COMMITTED;
+	return SIM_R_RELEASED;
+}
 
 static void violate(struct sim_ck_result *r, enum sim_inv i, const char *fmt, ...)
 {
@@ -64,12 +84,28 @@ static int cmp_resv(const void *a, const void *b)
 	return (x->order_id > y->order_id) - (x->order_id < y->order_id);
 }
 
+static int cmp_line(const void *a, const void *b)
+{
+	const struct sim_ck_line *x = a, *y = b;
+
+	if (x->order_id != y->order_id)
+		return (x->order_id > y->order_id) - (x->order_id < y->order_id);
+	return (x->product_id > y->product_id) - (x->product_id < y->product_id);
+}
+
 struct idx {
 	struct sim_ck_order *orders; size_t norders;   /* in scope, by id */
 	struct sim_ck_order **bykey;                    /* the same, by key */
 	struct sim_ck_charge *charges; size_t ncharges; /* in scope, by order id */
 	struct sim_ck_resv *resv; size_t nresv;         /* in scope, by order id */
+	struct sim_ck_line *items; size_t nitems;       /* in scope, by order id and product */
+	struct sim_ck_line *lines; size_t nlines;       /* in scope, by order id and product */
 };
+
+static bool in_scope(const struct sim_ck_data *d, int64_t order_id)
+{
+	return order_id >= d->min_order_id && (d->max_order_id == 0 || order_id <= d->max_order_id);
+}
 
 static const struct sim_ck_order *order_find(const struct idx *x, int64_t id)
 {
@@ -104,6 +140,26 @@ static const struct sim_ck_charge *charges_of(const struct idx *x, int64_t order
 	return *n ? &x->charges[lo] : NULL;
 }
 
+/* The lines of order_id in v (sorted by order id) and how many there are. */
+static const struct sim_ck_line *lines_of(const struct sim_ck_line *v, size_t nv, int64_t order_id,
+					  size_t *n)
+{
+	size_t lo = 0, hi = nv;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (v[mid].order_id < order_id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*n = 0;
+	while (lo + *n < nv && v[lo + *n].order_id == order_id)
+		(*n)++;
+	return *n ? &v[lo] : NULL;
+}
+
 /* How many in-scope orders carry key; *first gets one of them. */
 static size_t orders_with_key(const struct idx *x, const char *key, const struct sim_ck_order **first)
 {
@@ -130,23 +186,33 @@ static int build_index(const struct sim_ck_data *d, struct idx *x)
 	x->bykey = calloc(d->norders + 1, sizeof(*x->bykey));
 	x->charges = calloc(d->ncharges + 1, sizeof(*x->charges));
 	x->resv = calloc(d->nresv + 1, sizeof(*x->resv));
-	if (!x->orders || !x->bykey || !x->charges || !x->resv)
+	x->items = calloc(d->nitems + 1, sizeof(*x->items));
+	x->lines = calloc(d->nlines + 1, sizeof(*x->lines));
+	if (!x->orders || !x->bykey || !x->charges || !x->resv || !x->items || !x->lines)
 		return -1;
 	for (size_t i = 0; i < d->norders; i++)
-		if (d->orders[i].id >= d->min_order_id)
+		if (in_scope(d, d->orders[i].id))
 			x->orders[x->norders++] = d->orders[i];
 	for (size_t i = 0; i < d->ncharges; i++)
-		if (d->charges[i].order_id >= d->min_order_id)
+		if (in_scope(d, d->charges[i].order_id))
 			x->charges[x->ncharges++] = d->charges[i];
 	for (size_t i = 0; i < d->nresv; i++)
-		if (d->resv[i].order_id >= d->min_order_id)
+		if (in_scope(d, d->resv[i].order_id))
 			x->resv[x->nresv++] = d->resv[i];
+	for (size_t i = 0; i < d->nitems; i++)
+		if (in_scope(d, d->items[i].order_id))
+			x->items[x->nitems++] = d->items[i];
+	for (size_t i = 0; i < d->nlines; i++)
+		if (in_scope(d, d->lines[i].order_id))
+			x->lines[x->nlines++] = d->lines[i];
 	qsort(x->orders, x->norders, sizeof(*x->orders), cmp_order_id);
 	for (size_t i = 0; i < x->norders; i++)
 		x->bykey[i] = &x->orders[i];
 	qsort(x->bykey, x->norders, sizeof(*x->bykey), cmp_order_key);
 	qsort(x->charges, x->ncharges, sizeof(*x->charges), cmp_charge_order);
 	qsort(x->resv, x->nresv, sizeof(*x->resv), cmp_resv);
+	qsort(x->items, x->nitems, sizeof(*x->items), cmp_line);
+	qsort(x->lines, x->nlines, sizeof(*x->lines), cmp_line);
 	return 0;
 }
 
@@ -156,11 +222,49 @@ static void free_index(struct idx *x)
 	free(x->bykey);
 	free(x->charges);
 	free(x->resv);
+	free(x->items);
+	free(x->lines);
 }
 
 static const char *status_name(enum sim_order_status s)
 {
 	return s == SIM_O_CONFIRMED ? "confirmed" : s == SIM_O_REJECTED ? "rejected" : "pending";
+}
+
+static const char *resv_name(const struct sim_ck_resv *rv)
+{
+	if (rv->status_name[0] != '\0')
+		return rv->status_name;
+	return rv->status == SIM_R_HELD ? "held" : rv->status == SIM_R_COMMITTED ? "committed" : "released";
+}
+
+/*
+ * A confirmed order sold what it ordered: per product, its items and the lines of its
+ * committed reservation name the same units. (Whether the reservation is committed at all is
+ * commit_iff_confirmed's business.) Both lists are sorted by product.
+ */
+static void check_sold(const struct idx *x, const struct sim_ck_order *o, struct sim_ck_result *r)
+{
+	size_t ni, nl, i = 0, l = 0;
+	const struct sim_ck_line *it = lines_of(x->items, x->nitems, o->id, &ni);
+	const struct sim_ck_line *ln = lines_of(x->lines, x->nlines, o->id, &nl);
+
+	r->inv[SIM_INV_SOLD_ORDERS].checked++;
+	while (i < ni || l < nl) {
+		int64_t product, ordered = 0, sold = 0;
+
+		if (l >= nl || (i < ni && it[i].product_id <= ln[l].product_id))
+			product = it[i].product_id;
+		else
+			product = ln[l].product_id;
+		for (; i < ni && it[i].product_id == product; i++)
+			ordered += it[i].quantity;
+		for (; l < nl && ln[l].product_id == product; l++)
+			sold += ln[l].quantity;
+		if (ordered != sold)
+			violate(r, SIM_INV_SOLD_ORDERS, "order %lld ordered %lld of product %lld but its reservation sold %lld",
+				(long long)o->id, (long long)ordered, (long long)product, (long long)sold);
+	}
 }
 
 static void check_clients(const struct sim_ck_data *d, const struct idx *x, struct sim_ck_result *r)
@@ -252,7 +356,9 @@ static void check_orders(const struct sim_ck_data *d, const struct idx *x, struc
 			r->inv[SIM_INV_COMMIT_IFF].checked++;
 			if (o->status == SIM_O_CONFIRMED && !committed)
 				violate(r, SIM_INV_COMMIT_IFF, "order %lld is confirmed but its reservation is %s", (long long)o->id,
-					rv == NULL ? "missing" : rv->status == SIM_R_HELD ? "held" : "released");
+					rv == NULL ? "missing" : resv_name(rv));
+			if (o->status == SIM_O_CONFIRMED && committed)
+				check_sold(x, o, r);
 			if (o->status == SIM_O_REJECTED && committed)
 				violate(r, SIM_INV_COMMIT_IFF, "order %lld is rejected but its reservation is committed",
 					(long long)o->id);
@@ -301,6 +407,15 @@ static void check_stock(const struct sim_ck_data *d, struct sim_ck_result *r)
 			violate(r, SIM_INV_STOCK_NONNEG, "product %lld: available %lld, held %lld, sold %lld",
 				(long long)s->product_id, (long long)s->available, (long long)s->held,
 				(long long)s->sold);
+		if (s->has_row) {
+			r->inv[SIM_INV_STOCK_RESV].checked++;
+			if (s->sold != s->sold_lines)
+				violate(r, SIM_INV_STOCK_RESV, "product %lld: sold %lld but committed reservations account for %lld",
+					(long long)s->product_id, (long long)s->sold, (long long)s->sold_lines);
+			if (s->held != s->held_lines)
+				violate(r, SIM_INV_STOCK_RESV, "product %lld: held %lld but held reservations account for %lld",
+					(long long)s->product_id, (long long)s->held, (long long)s->held_lines);
+		}
 		if (d->after_drain && s->held != 0)
 			violate(r, SIM_INV_NO_HELD, "product %lld has held = %lld after the drain", (long long)s->product_id,
 				(long long)s->held);

@@ -95,8 +95,7 @@ static int row_order(MYSQL_ROW r, void *arg)
 		return -1;
 	o->id = num(r[0]);
 	o->user_id = num(r[1]);
-	o->status = strcmp(r[2], "confirmed") == 0 ? SIM_O_CONFIRMED :
-		    strcmp(r[2], "rejected") == 0 ? SIM_O_REJECTED : SIM_O_PENDING;
+	o->status = sim_check_order_status(r[2] ? r[2] : "");
 	o->total_cents = num(r[3]);
 	snprintf(o->key, sizeof(o->key), "%s", r[4] ? r[4] : "");
 	return 0;
@@ -131,6 +130,8 @@ static int row_stock(MYSQL_ROW r, void *arg)
 	s->held = num(r[2]);
 	s->sold = num(r[3]);
 	s->adj_sum = num(r[4]);
+	s->held_lines = num(r[5]);
+	s->sold_lines = num(r[6]);
 	return 0;
 }
 
@@ -142,10 +143,27 @@ static int row_resv(MYSQL_ROW r, void *arg)
 	if (v == NULL)
 		return -1;
 	v->order_id = num(r[0]);
-	/* An expired hold was released by inventory's reaper: it holds nothing. */
-	v->status = strcmp(r[1], "committed") == 0 ? SIM_R_COMMITTED :
-		    strcmp(r[1], "released") == 0 || strcmp(r[1], "expired") == 0 ?
-		    SIM_R_RELEASED : SIM_R_HELD;
+	v->status = sim_check_resv_status(r[1] ? r[1] : "");
+	snprintf(v->status_name, sizeof(v->status_name), "%s", r[1] ? r[1] : "");
+	return 0;
+}
+
+/* Fills a line from (order_id, product_id, quantity); arg is a struct line_acc. */
+struct line_acc {
+	struct sim_ck_line **v;
+	size_t *n, cap;
+};
+
+static int row_line(MYSQL_ROW r, void *arg)
+{
+	struct line_acc *a = arg;
+	struct sim_ck_line *l = push((void **)a->v, a->n, &a->cap, sizeof(*l));
+
+	if (l == NULL)
+		return -1;
+	l->order_id = num(r[0]);
+	l->product_id = num(r[1]);
+	l->quantity = num(r[2]);
 	return 0;
 }
 
@@ -153,6 +171,7 @@ int sim_check_read_db(struct sim_ck_data *d, char *err, size_t errsz)
 {
 	MYSQL *orders = NULL, *inv = NULL, *pay = NULL;
 	struct acc a = { d, 0 };
+	struct line_acc items = { &d->items, &d->nitems, 0 }, lines = { &d->lines, &d->nlines, 0 };
 	int rc = -1;
 
 	if ((orders = db_open("orders", err, errsz)) == NULL || (inv = db_open("inventory", err, errsz)) == NULL ||
@@ -161,22 +180,40 @@ int sim_check_read_db(struct sim_ck_data *d, char *err, size_t errsz)
 	if (db_each(orders, "SELECT id, user_id, status, total_cents, idempotency_key FROM orders",
 		    row_order, &a, err, errsz))
 		goto out_close;
+	/* After the orders: an order and its items commit together, so each order read has them. */
+	if (db_each(orders, "SELECT order_id, product_id, quantity FROM order_items", row_line, &items,
+		    err, errsz))
+		goto out_close;
 	a.cap = 0;
 	if (db_each(pay, "SELECT id, order_id, status, amount_cents, refunded_cents FROM charges",
 		    row_charge, &a, err, errsz))
 		goto out_close;
 	a.cap = 0;
-	/* Products with a stock row, and those with adjustments but no row (a ledger without stock). */
+	/*
+	 * Products with a stock row, and those with adjustments but no row (a ledger without stock);
+	 * with the units on held and on committed reservations, in the same statement so that they
+	 * are read at the same moment as the stock (a reservation moves both in one transaction).
+	 * Any other status (released, expired, ...) holds nothing and sold nothing.
+	 */
 	if (db_each(inv, "SELECT s.product_id, s.available, s.held, s.sold, "
-			 "(SELECT COALESCE(SUM(a.delta), 0) FROM adjustments a WHERE a.product_id = s.product_id) "
+			 "(SELECT COALESCE(SUM(a.delta), 0) FROM adjustments a WHERE a.product_id = s.product_id), "
+			 "(SELECT COALESCE(SUM(i.quantity), 0) FROM reservation_items i JOIN reservations r "
+			 "ON r.order_id = i.order_id WHERE i.product_id = s.product_id AND r.status = 'held'), "
+			 "(SELECT COALESCE(SUM(i.quantity), 0) FROM reservation_items i JOIN reservations r "
+			 "ON r.order_id = i.order_id WHERE i.product_id = s.product_id AND r.status = 'committed') "
 			 "FROM stock s UNION ALL "
-			 "SELECT a.product_id, NULL, NULL, NULL, SUM(a.delta) FROM adjustments a "
+			 "SELECT a.product_id, NULL, NULL, NULL, SUM(a.delta), 0, 0 FROM adjustments a "
 			 "WHERE NOT EXISTS (SELECT 1 FROM stock s WHERE s.product_id = a.product_id) "
 			 "GROUP BY a.product_id",
 		    row_stock, &a, err, errsz))
 		goto out_close;
 	a.cap = 0;
 	if (db_each(inv, "SELECT order_id, status FROM reservations", row_resv, &a, err, errsz))
+		goto out_close;
+	/* After the reservations: one read as committed has its lines committed by now. */
+	if (db_each(inv, "SELECT i.order_id, i.product_id, i.quantity FROM reservation_items i "
+			 "JOIN reservations r ON r.order_id = i.order_id WHERE r.status = 'committed'",
+		    row_line, &lines, err, errsz))
 		goto out_close;
 	rc = 0;
 out_close:
@@ -214,6 +251,8 @@ void sim_check_data_free(struct sim_ck_data *d)
 	free(d->charges);
 	free(d->stock);
 	free(d->resv);
+	free(d->items);
+	free(d->lines);
 	free(d->clients);
 	free(d->windows);
 	memset(d, 0, sizeof(*d));

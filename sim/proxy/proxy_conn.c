@@ -144,7 +144,7 @@ static void conn_start_close(struct sim_conn *c, struct sim_link *l)
 }
 
 /* The end of a link's chain: hands a chunk to the destination socket. Consumes c. */
-void sim_link_deliver(struct sim_link *l, struct sim_chunk *c)
+static void link_deliver(struct sim_link *l, struct sim_chunk *c)
 {
 	struct sim_conn *conn = l->conn;
 	int dst = 1 - (int)l->dir;
@@ -177,16 +177,8 @@ void sim_link_deliver(struct sim_link *l, struct sim_chunk *c)
 	free(c);
 }
 
-void sim_link_inject(struct sim_link *l, struct sim_chunk *c)
-{
-	l->held += c->len;
-	if (l->nstages > 0)
-		sim_stage_push(l->stages[0], c);
-	else
-		sim_link_deliver(l, c);
-}
-
-void sim_link_check_resume(struct sim_link *l)
+/* Reads the source again once the link holds less than the low mark. */
+static void link_check_resume(struct sim_link *l)
 {
 	struct sim_conn *c = l->conn;
 	size_t out;
@@ -270,7 +262,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 		return;
 	}
 	link_feed(&c->link[side], in);
-	sim_link_check_resume(&c->link[side]);
+	link_check_resume(&c->link[side]);
 }
 
 static void conn_write_cb(struct bufferevent *bev, void *arg)
@@ -287,7 +279,7 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 		return;
 	}
 	link_try_finish(l);
-	sim_link_check_resume(l);
+	link_check_resume(l);
 }
 
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -327,75 +319,23 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		sim_conn_schedule_reap(c);
 		return;
 	}
-	if (l->nstages > 0)
-		sim_stage_push(l->stages[0], eof);
-	else
-		sim_link_deliver(l, eof);
+	sim_link_inject(l, eof);
 	if (!c->reaping)
 		maybe_reap_finished(c);
 }
 
-int sim_link_add_stage(struct sim_link *l, struct sim_toxic *t)
-{
-	struct sim_stage *s;
-
-	if (l->nstages == l->cap) {
-		size_t ncap = l->cap == 0 ? 4 : l->cap * 2;
-		struct sim_stage **ns = realloc(l->stages, ncap * sizeof(*ns));
-
-		if (ns == NULL)
-			return -1;
-		l->stages = ns;
-		l->cap = ncap;
-	}
-	s = sim_stage_new(l, t);
-	if (s == NULL)
-		return -1;
-	l->stages[l->nstages++] = s;
-	if (t->type->start != NULL)
-		t->type->start(s);
-	return 0;
-}
-
-void sim_link_remove_stage(struct sim_link *l, struct sim_toxic *t)
-{
-	for (size_t i = 0; i < l->nstages; i++) {
-		struct sim_stage *s = l->stages[i];
-		struct sim_chunk *c;
-
-		if (s->toxic != t)
-			continue;
-		event_del(s->timer);
-		if (t->type->fcgi)
-			sim_fcgi_stage_flush(s);
-		while ((c = sim_chunkq_pop(&s->q)) != NULL)
-			sim_stage_emit(s, c);
-		memmove(&l->stages[i], &l->stages[i + 1], (l->nstages - i - 1) * sizeof(*l->stages));
-		l->nstages--;
-		sim_stage_free(s);
-		sim_link_check_resume(l);
-		return;
-	}
-}
-
-void sim_link_restart_stage(struct sim_link *l, struct sim_toxic *t)
-{
-	for (size_t i = 0; i < l->nstages; i++) {
-		struct sim_stage *s = l->stages[i];
-
-		if (s->toxic != t)
-			continue;
-		sim_stage_roll(s);
-		if (t->type->start != NULL)
-			t->type->start(s);
-		sim_stage_run(s);
-	}
-}
+/* What the toxic chain of a link calls back into: the connection owns the table, the chain
+ * never names the connection's functions. */
+static const struct sim_link_ops conn_link_ops = {
+	.deliver = link_deliver,
+	.resume = link_check_resume,
+};
 
 static void link_init(struct sim_conn *c, enum sim_dir dir)
 {
 	struct sim_link *l = &c->link[dir];
 
+	l->ops = &conn_link_ops;
 	l->conn = c;
 	l->dir = dir;
 }

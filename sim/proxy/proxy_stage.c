@@ -1,4 +1,4 @@
-/* proxy_stage.c - the machinery every toxic shares: chunk queues, timers, toxicity rolls, emit */
+/* proxy_stage.c - a link's toxic chain (stages, chunks, timers, rolls); it reaches its connection only through l->ops */
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,7 +78,7 @@ static void stage_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	sim_stage_run(s);
 	if (!s->link->conn->reaping)
-		sim_link_check_resume(s->link);
+		s->link->ops->resume(s->link);
 }
 
 /* Rolls this connection's toxicity for the toxic (and reseeds its jitter stream) from the
@@ -161,11 +161,11 @@ void sim_stage_emit(struct sim_stage *s, struct sim_chunk *c)
 		if (i + 1 < l->nstages)
 			sim_stage_push(l->stages[i + 1], c);
 		else
-			sim_link_deliver(l, c);
+			l->ops->deliver(l, c);
 		return;
 	}
 	/* A stage being removed flushes after it left the chain: deliver past it. */
-	sim_link_deliver(l, c);
+	l->ops->deliver(l, c);
 }
 
 void sim_stage_drop(struct sim_stage *s, struct sim_chunk *c)
@@ -182,4 +182,74 @@ void sim_stage_arm(struct sim_stage *s, uint64_t due)
 
 	if (evtimer_add(s->timer, &tv) != 0)
 		fprintf(stderr, "sim proxy: cannot arm a toxic timer\n");
+}
+
+/* Puts c at the head of the link's chain, as if its source had sent it. Consumes c. */
+void sim_link_inject(struct sim_link *l, struct sim_chunk *c)
+{
+	l->held += c->len;
+	if (l->nstages > 0)
+		sim_stage_push(l->stages[0], c);
+	else
+		l->ops->deliver(l, c);
+}
+
+/* Appends a stage for t to the link's chain and starts it. Returns 0, or -1 out of memory. */
+int sim_link_add_stage(struct sim_link *l, struct sim_toxic *t)
+{
+	struct sim_stage *s;
+
+	if (l->nstages == l->cap) {
+		size_t ncap = l->cap == 0 ? 4 : l->cap * 2;
+		struct sim_stage **ns = realloc(l->stages, ncap * sizeof(*ns));
+
+		if (ns == NULL)
+			return -1;
+		l->stages = ns;
+		l->cap = ncap;
+	}
+	s = sim_stage_new(l, t);
+	if (s == NULL)
+		return -1;
+	l->stages[l->nstages++] = s;
+	if (t->type->start != NULL)
+		t->type->start(s);
+	return 0;
+}
+
+/* Takes t's stage out of the chain; what it held goes on, in order, untouched. */
+void sim_link_remove_stage(struct sim_link *l, struct sim_toxic *t)
+{
+	for (size_t i = 0; i < l->nstages; i++) {
+		struct sim_stage *s = l->stages[i];
+		struct sim_chunk *c;
+
+		if (s->toxic != t)
+			continue;
+		event_del(s->timer);
+		if (t->type->flush != NULL)
+			t->type->flush(s);
+		while ((c = sim_chunkq_pop(&s->q)) != NULL)
+			sim_stage_emit(s, c);
+		memmove(&l->stages[i], &l->stages[i + 1], (l->nstages - i - 1) * sizeof(*l->stages));
+		l->nstages--;
+		sim_stage_free(s);
+		l->ops->resume(l);
+		return;
+	}
+}
+
+/* t was updated: its stage rolls its toxicity again and restarts. */
+void sim_link_restart_stage(struct sim_link *l, struct sim_toxic *t)
+{
+	for (size_t i = 0; i < l->nstages; i++) {
+		struct sim_stage *s = l->stages[i];
+
+		if (s->toxic != t)
+			continue;
+		sim_stage_roll(s);
+		if (t->type->start != NULL)
+			t->type->start(s);
+		sim_stage_run(s);
+	}
 }

@@ -1,4 +1,4 @@
-/* sim_sched.c - exact open-loop arrival times per phase, and the seeded random stream */
+/* sim_sched.c - exact open-loop arrival times per phase */
 #include "sim_sched.h"
 
 static void settle(struct sim_sched *s)
@@ -52,18 +52,4 @@ size_t sim_sched_due(struct sim_sched *s, int64_t now_ns, int64_t *out, size_t m
 		settle(s);
 	}
 	return n;
-}
-
-uint64_t sim_rand_next(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-double sim_rand_unit(uint64_t *state)
-{
-	return (double)(sim_rand_next(state) >> 11) * 0x1.0p-53;
 }

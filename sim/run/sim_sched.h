@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sim_rand.h"      /* the deterministic stream behind journeys, data and cards */
 #include "sim_scenario.h"
 
 /* Arrivals are evenly spaced at 1/rate within each phase, the first at the phase's start;
@@ -26,10 +27,5 @@ int64_t sim_sched_peek(const struct sim_sched *s);
 /* Writes the arrivals due at or before now_ns (at most max) to out, consumes them, returns the
  * count. The caller's clock only decides when they are handed out, not their times. */
 size_t sim_sched_due(struct sim_sched *s, int64_t now_ns, int64_t *out, size_t max);
-
-/* splitmix64: the deterministic stream behind journeys, data and cards. */
-uint64_t sim_rand_next(uint64_t *state);
-/* A double in [0, 1). */
-double sim_rand_unit(uint64_t *state);
 
 #endif

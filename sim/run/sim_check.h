@@ -9,7 +9,13 @@
 
 enum sim_order_status { SIM_O_PENDING, SIM_O_CONFIRMED, SIM_O_REJECTED };
 enum sim_charge_status { SIM_C_CAPTURED, SIM_C_DECLINED, SIM_C_VOIDED };
+/* RELEASED stands for every end that holds nothing and sold nothing: released, expired, ... */
 enum sim_resv_status { SIM_R_HELD, SIM_R_COMMITTED, SIM_R_RELEASED };
+
+/* The status columns as the checker counts them. A status it does not know is read as the
+ * safe side: an order as pending (not finished), a reservation as ended (holds nothing). */
+enum sim_order_status sim_check_order_status(const char *s);
+enum sim_resv_status sim_check_resv_status(const char *s);
 
 struct sim_ck_order {
 	int64_t id, user_id, total_cents;
@@ -26,11 +32,20 @@ struct sim_ck_stock {
 	int64_t product_id, available, held, sold;
 	int64_t adj_sum;        /* sum(adjustments.delta) for the product */
 	bool has_row;           /* a stock row exists (adjustments alone are possible) */
+	int64_t held_lines;     /* units on the lines of reservations that are held */
+	int64_t sold_lines;     /* units on the lines of reservations that are committed */
 };
 
 struct sim_ck_resv {
 	int64_t order_id;
 	enum sim_resv_status status;
+	char status_name[16];   /* as the database says it (for messages); "" = the enum's name */
+};
+
+/* One line of an order (orders.order_items) or of a committed reservation
+ * (inventory.reservation_items): so many units of a product. */
+struct sim_ck_line {
+	int64_t order_id, product_id, quantity;
 };
 
 /* What the load generator saw for one checkout (its unique Idempotency-Key). */
@@ -62,12 +77,17 @@ struct sim_ck_data {
 	struct sim_ck_window *windows; size_t nwindows;
 	int64_t min_order_id;   /* orders (and their charges/reservations) below it are ignored */
 	bool after_drain;       /* pending orders and held stock are violations */
+	struct sim_ck_line *items; size_t nitems;  /* the items of every order */
+	struct sim_ck_line *lines; size_t nlines;  /* the lines of every committed reservation */
+	int64_t max_order_id;   /* 0, or: orders (and their charges/reservations) above it are
+	                         * ignored too, e.g. ids a test made up calling a service directly */
 };
 
 enum sim_inv {
 	SIM_INV_ACKED_EXIST, SIM_INV_NO_DUPLICATES, SIM_INV_NO_PENDING, SIM_INV_ONE_CHARGE,
 	SIM_INV_CHARGE_MATCHES, SIM_INV_MONEY, SIM_INV_STOCK_LEDGER, SIM_INV_STOCK_NONNEG,
-	SIM_INV_NO_HELD, SIM_INV_COMMIT_IFF, SIM_INV_REPLAY, SIM_INV_UNTOUCHED, SIM_INV_COUNT
+	SIM_INV_STOCK_RESV, SIM_INV_NO_HELD, SIM_INV_COMMIT_IFF, SIM_INV_SOLD_ORDERS,
+	SIM_INV_REPLAY, SIM_INV_UNTOUCHED, SIM_INV_COUNT
 };
 
 #define SIM_CK_MAX_MSGS 20
@@ -92,8 +112,8 @@ int sim_check_eval(const struct sim_ck_data *d, struct sim_ck_result *r);
 /* Prints the invariant table to f. */
 void sim_check_print(const struct sim_ck_result *r, FILE *f);
 
-/* DB layer (sim_check_db.c): fills d's orders, charges, stock and reservations from the three
- * schemas using the credentials in the environment (SHOPLAB_DB_*). Returns 0, or -1 with a
+/* DB layer (sim_check_db.c): fills d's orders, charges, stock, reservations, order items and
+ * committed reservation lines from the three schemas using the credentials in the environment (SHOPLAB_DB_*). Returns 0, or -1 with a
  * message in err. sim_check_data_free frees what it and the caller put in d. */
 int sim_check_read_db(struct sim_ck_data *d, char *err, size_t errsz);
 void sim_check_data_free(struct sim_ck_data *d);

@@ -58,6 +58,7 @@ struct sim_toxic_type {
 	void (*start)(struct sim_stage *s);    /* (re)started on a link: arm timers */
 	void (*run)(struct sim_stage *s);      /* move queued chunks on */
 	void (*stop)(struct sim_stage *s);     /* free per-stage state (may be NULL) */
+	void (*flush)(struct sim_stage *s);    /* being removed: pass on what it holds (may be NULL) */
 };
 
 struct sim_proxy;
@@ -78,10 +79,15 @@ struct sim_toxic {
 	uint64_t faults;                       /* times applied: connections or requests */
 };
 
+/* the type table (proxy_toxics.c) */
 const struct sim_toxic_type *sim_toxic_type_find(const char *name);
+/* a toxic's settings and the draws toxic types share (proxy_toxic.c) */
 int64_t sim_toxic_int(const struct sim_toxic *t, const char *attr);
 const char *sim_toxic_str(const struct sim_toxic *t, const char *attr);
 void sim_toxic_set_defaults(struct sim_toxic *t);
+int64_t sim_latency_draw(int64_t latency, int64_t jitter, struct sim_rng *rng);
+bool sim_fcgi_select(int64_t first, int64_t every, float toxicity, uint64_t seq,
+                     struct sim_rng *rng);
 
 /* ---- connections, links and stages ------------------------------------------------------- */
 
@@ -121,7 +127,19 @@ struct sim_stage {
 
 struct sim_conn;
 
+/*
+ * What a link's toxic chain calls back into, filled in by the connection that owns the link
+ * (as an nginx body filter calls the next filter through a pointer): the chain never calls
+ * the connection's functions by name, so the connection's file depends on the chain's and
+ * not the other way round.
+ */
+struct sim_link_ops {
+	void (*deliver)(struct sim_link *l, struct sim_chunk *c);  /* the chain's end: consumes c */
+	void (*resume)(struct sim_link *l);     /* the chain holds less: maybe read the source again */
+};
+
 struct sim_link {
+	const struct sim_link_ops *ops;
 	struct sim_conn *conn;
 	enum sim_dir dir;
 	struct sim_stage **stages;
@@ -206,22 +224,22 @@ struct sim_toxic *sim_toxic_find(struct sim_proxy *p, const char *name);
 void sim_toxic_attach(struct sim_proxy *p, struct sim_toxic *t);
 void sim_toxic_updated(struct sim_proxy *p, struct sim_toxic *t);
 void sim_toxic_remove(struct sim_proxy *p, struct sim_toxic *t);
+
+/* "host:port" strings (proxy_addr.c) */
 int sim_addr_parse(const char *hostport, bool passive, struct sockaddr_storage *ss,
                    socklen_t *len, struct sim_err *err);
 void sim_addr_format(const struct sockaddr *sa, char *out, size_t outsz);
 
-/* connections */
+/* connections (proxy_conn.c) */
 void sim_conn_accept(struct sim_proxy *p, int fd);
 void sim_conn_free(struct sim_conn *c);
 void sim_conn_schedule_reap(struct sim_conn *c);
+
+/* a link's toxic chain (proxy_stage.c) */
 int sim_link_add_stage(struct sim_link *l, struct sim_toxic *t);
 void sim_link_remove_stage(struct sim_link *l, struct sim_toxic *t);
 void sim_link_restart_stage(struct sim_link *l, struct sim_toxic *t);
 void sim_link_inject(struct sim_link *l, struct sim_chunk *c);
-void sim_link_deliver(struct sim_link *l, struct sim_chunk *c);
-void sim_link_check_resume(struct sim_link *l);
-
-/* stages */
 struct sim_chunk *sim_chunk_new(enum sim_chunk_kind kind, const void *data, size_t len,
                                 uint64_t ts);
 void sim_chunkq_push(struct sim_chunkq *q, struct sim_chunk *c);
@@ -238,9 +256,6 @@ void sim_stage_roll(struct sim_stage *s);
 uint64_t sim_stage_now(const struct sim_stage *s);
 size_t sim_slicer_plan(int64_t avg, int64_t var, size_t len, struct sim_rng *rng,
                        size_t *sizes, size_t max);
-int64_t sim_latency_draw(int64_t latency, int64_t jitter, struct sim_rng *rng);
-extern const struct sim_toxic_type sim_toxic_types[];
-extern const size_t sim_toxic_ntypes;
 
 /* FastCGI records (proxy_fcgi.c, pure and fuzzed) */
 enum {
@@ -262,9 +277,7 @@ int sim_fcgi_build_error(struct evbuffer *out, uint16_t id, int status, const ch
                          const char *message, const char *request_id);
 const char *sim_http_reason(int status);
 
-/* FastCGI toxics */
-bool sim_fcgi_select(int64_t first, int64_t every, float toxicity, uint64_t seq,
-                     struct sim_rng *rng);
+/* FastCGI toxics (proxy_fcgi_stage.c) */
 void sim_fcgi_stage_start(struct sim_stage *s);
 void sim_fcgi_stage_run(struct sim_stage *s);
 void sim_fcgi_stage_stop(struct sim_stage *s);

@@ -2,6 +2,7 @@
 #include <stdint.h>
 
 #include "proxy.h"
+#include "sim_rand.h"
 
 uint64_t sim_hash_str(const char *s)
 {
@@ -14,21 +15,12 @@ uint64_t sim_hash_str(const char *s)
 	return h;
 }
 
-static uint64_t splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
 /* Combines two values into one well-mixed value; order matters. */
 uint64_t sim_mix(uint64_t a, uint64_t b)
 {
 	uint64_t x = a ^ (b * 0xd6e8feb86659fd93ULL);
 
-	return splitmix64(&x);
+	return sim_rand_next(&x);
 }
 
 void sim_rng_seed(struct sim_rng *r, uint64_t seed)
@@ -36,7 +28,7 @@ void sim_rng_seed(struct sim_rng *r, uint64_t seed)
 	uint64_t x = seed;
 
 	for (int i = 0; i < 4; i++)
-		r->s[i] = splitmix64(&x);
+		r->s[i] = sim_rand_next(&x);
 }
 
 static uint64_t rotl(uint64_t v, int k)
