@@ -23,6 +23,7 @@ static const struct svc_conf_def users_conf[] = {
 	{ "SHOPLAB_KDF_COST",		SVC_CONF_INT, "5",    1, 11,		USERS_OFF(kdf_cost) },
 	{ "SHOPLAB_ADMIN_EMAIL",	SVC_CONF_STR, "",     0, 1024,		USERS_OFF(admin_email) },
 	{ "SHOPLAB_ADMIN_PASSWORD",	SVC_CONF_STR, "",     0, USERS_PASSWORD_MAX, USERS_OFF(admin_password) },
+	{ "SHOPLAB_ADMIN_PROMOTE",	SVC_CONF_BOOL, "off", 0, 0,		USERS_OFF(admin_promote) },
 };
 
 static int

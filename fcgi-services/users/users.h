@@ -10,7 +10,8 @@ enum users_stmt {
 	USERS_INSERT,
 	USERS_BY_EMAIL,
 	USERS_BY_ID,
-	USERS_ADMIN_UPSERT,
+	USERS_ADMIN_INSERT,
+	USERS_ADMIN_PROMOTE,
 	USERS_NSTMTS
 };
 
@@ -31,6 +32,7 @@ struct users_state {
 	long long	 kdf_cost;	/* yescrypt cost factor */
 	char		*admin_email;
 	char		*admin_password;
+	int		 admin_promote;	/* SHOPLAB_ADMIN_PROMOTE: may make an existing customer admin */
 	char		 dummy_hash[128];	/* verified against when the email is unknown */
 };
 

@@ -96,13 +96,20 @@ users_verify(struct svc_req *r)
 	return svc_reply_empty(r, 200);
 }
 
-/* Creates the admin account named in the environment, once; its password is never reset. */
+/*
+ * The admin account named in the environment: created (with the generated password) when
+ * no account has that email; left alone when it is already an admin. An existing customer
+ * account is never changed silently: the service refuses to start, unless
+ * SHOPLAB_ADMIN_PROMOTE=1 says to make that account admin (its password stays its own).
+ */
 int
 users_startup(struct svc_req *r)
 {
 	struct users_state	*st = svc_req_state(r);
+	struct svc_rows		*rows = NULL;
 	char			 norm[USERS_EMAIL_MAX + 1], hash[128];
-	int			 rc;
+	const char		*role;
+	int			 rc = SVC_ERR_INTERNAL, attempt, found;
 
 	if (st->admin_email[0] == '\0' || st->admin_password[0] == '\0')
 		return SVC_OK;
@@ -112,9 +119,41 @@ users_startup(struct svc_req *r)
 	}
 	if (users_hash_password(st->admin_password, st->kdf_cost, hash, sizeof(hash)) == -1)
 		return SVC_ERR_INTERNAL;
-	if ((rc = svc_db_exec(r, USERS_ADMIN_UPSERT, "ss", norm, hash)) != SVC_OK)
-		return rc;
-	if (svc_db_affected(r) == 1)
-		svc_log(NULL, "info", "created the admin account %s", norm);
-	return SVC_OK;
+	/* Twice at most: a registration of the same email may land between look and insert. */
+	for (attempt = 0; attempt < 2; attempt++) {
+		if ((rc = svc_db_query(r, USERS_BY_EMAIL, &rows, "s", norm)) != SVC_OK)
+			return rc;
+		found = svc_rows_next(rows);
+		role = found ? svc_rows_str(rows, 2, NULL) : NULL;
+		if (found && role != NULL && strcmp(role, "admin") == 0) {
+			rc = SVC_OK;
+			goto out_rows;
+		}
+		if (found && !st->admin_promote) {
+			fprintf(stderr, "users: SHOPLAB_ADMIN_EMAIL=%s is an existing customer "
+			    "account: refusing to make it admin; choose another SHOPLAB_ADMIN_EMAIL, "
+			    "or set SHOPLAB_ADMIN_PROMOTE=1 to promote it (it keeps its own password)\n",
+			    norm);
+			rc = SVC_ERR_CONFLICT;
+			goto out_rows;
+		}
+		if (found) {
+			if ((rc = svc_db_exec(r, USERS_ADMIN_PROMOTE, "s", norm)) == SVC_OK)
+				svc_log(NULL, "warn", "SHOPLAB_ADMIN_PROMOTE=1: made the existing "
+				    "account %s admin; its password is its own", norm);
+			goto out_rows;
+		}
+		svc_rows_free(rows);
+		rows = NULL;
+		if ((rc = svc_db_exec(r, USERS_ADMIN_INSERT, "ss", norm, hash)) == SVC_OK) {
+			svc_log(NULL, "info", "created the admin account %s", norm);
+			return SVC_OK;
+		}
+		if (rc != SVC_ERR_CONFLICT)
+			return rc;
+	}
+	return rc;
+out_rows:
+	svc_rows_free(rows);
+	return rc;
 }
