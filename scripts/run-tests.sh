@@ -100,7 +100,7 @@ integration)
 			set -a
 			. "$SHOPLAB_RUN/shoplab.env"
 			set +a
-			for t in isolation gateway users; do
+			for t in isolation users gateway; do
 				[ -x "$BUILD/tests/integration/test_$t" ] && run_one "$BUILD/tests/integration/test_$t" env
 			done
 		else

@@ -12,17 +12,31 @@ users_login(struct svc_req *r)
 	struct users_claims	 c;
 	struct svc_rows		*rows = NULL;
 	json_object		*body, *obj;
-	const char		*email, *password, *hash, *role;
-	char			 norm[USERS_EMAIL_MAX + 1], token[1024];
+	const char		*email, *password, *hash, *role, *key;
+	char			 norm[USERS_EMAIL_MAX + 1], token[1024], retry[32];
 	int64_t			 now;
-	int			 rc, found = 0, ok;
+	long long		 wait;
+	int			 rc, found = 0, ok, normalized;
 
 	if ((rc = svc_body_json_or_reply(r, &body)) != SVC_OK ||
 	    (rc = svc_json_str_or_reply(r, body, "email", 1, 1024, 1, &email)) != SVC_OK ||
 	    (rc = svc_json_str_or_reply(r, body, "password", 1, USERS_PASSWORD_MAX, 1,
 	    &password)) != SVC_OK)
 		return rc;
-	if (users_email_normalize(email, norm, sizeof(norm)) == 0) {
+	/*
+	 * Per account (the email as given, known or not, so the answer says nothing about
+	 * which exist): after SHOPLAB_LOGIN_FAILURES failures in SHOPLAB_LOGIN_WINDOW
+	 * seconds, 429 until the oldest of them leaves the window, without looking anything up.
+	 */
+	normalized = users_email_normalize(email, norm, sizeof(norm)) == 0;
+	key = normalized ? norm : email;
+	if ((wait = users_limit_check(&st->limiter, key, svc_now_us())) > 0) {
+		snprintf(retry, sizeof(retry), "%lld", wait);
+		svc_reply_header(r, "Retry-After", retry);
+		return svc_reply_error(r, 429, "rate_limited",
+		    "too many failed logins for this account; try again in %lld s", wait);
+	}
+	if (normalized) {
 		if ((rc = svc_db_query(r, USERS_BY_EMAIL, &rows, "s", norm)) != SVC_OK)
 			return svc_reply_err(r, rc);
 		found = svc_rows_next(rows);
@@ -35,8 +49,10 @@ users_login(struct svc_req *r)
 	ok = users_check_password(password, hash) && found;
 	if (!ok) {
 		svc_rows_free(rows);
+		users_limit_fail(&st->limiter, key, svc_now_us());
 		return svc_reply_error(r, 401, "invalid_credentials", "wrong email or password");
 	}
+	users_limit_clear(&st->limiter, key);
 	now = svc_wall_us() / 1000000;
 	memset(&c, 0, sizeof(c));
 	c.sub = svc_rows_int(rows, 0);
