@@ -35,6 +35,9 @@ SERVICES="users catalog inventory orders payments"
 # stack.sh owns the formats (secrets, env files, nginx rendering, provisioning): reuse it.
 export SHOPLAB_RUN=$ETC SHOPLAB_BUILD=$PREFIX_DIR/lib/shoplab
 export DB_PORT=${DB_PORT:-3306}
+# The units' services listen on TCP (SHOPLAB_LISTEN in <service>.env), so the system nginx,
+# whose user is not ours, reaches them; the gateway secret in every request proves nginx.
+export SERVICE_TRANSPORT=${SERVICE_TRANSPORT:-tcp}
 export DB_SOCKET=${DB_SOCKET:-/run/mysqld/mysqld.sock}
 
 log() { printf 'bootstrap: %s\n' "$*" >&2; }

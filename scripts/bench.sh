@@ -12,6 +12,8 @@ secs=${BENCH_SECONDS:-10} conns=${BENCH_CONNS:-64} wthreads=${BENCH_THREADS:-2}
 command -v wrk >/dev/null || { echo "bench: wrk is missing (make deps)"; exit 0; }
 
 tmp=$(mktemp -d /tmp/shoplab-bench.XXXXXX)
+# nginx's workers run as an unprivileged user when we are root: let them through.
+chmod 0711 "$tmp"
 export SHOPLAB_RUN=$tmp/run SHOPLAB_BUILD=$BUILD
 PORT_BASE=$("$TOP/scripts/free-port-base.sh" 100) || exit 0
 export PORT_BASE

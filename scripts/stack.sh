@@ -37,6 +37,22 @@ fi
 : "${SHOPLAB_PARTS:=db services nginx}"
 part() { case " $SHOPLAB_PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 
+# How nginx reaches the services: unix sockets under $RUN/sock (the default: only nginx's
+# group can open them), or TCP where a socket cannot go: the sim proxy's arrows, services on
+# another address or host (the lab), a part of the stack alone. Over TCP every request
+# carries the per-stack gateway secret, which the services check (docs/security.md).
+if [ -z "${SERVICE_TRANSPORT:-}" ]; then
+	SERVICE_TRANSPORT=unix
+	if [ "${SHOPLAB_PROXY:-0}" = 1 ] || [ "${SERVICE_ADDR:-127.0.0.1}" != 127.0.0.1 ] ||
+	    [ -n "${SVC_NETNS:-}${GW_NETNS:-}" ] || ! part services || ! part nginx; then
+		SERVICE_TRANSPORT=tcp
+	fi
+fi
+case $SERVICE_TRANSPORT in unix | tcp) ;; *) echo "stack: SERVICE_TRANSPORT is unix or tcp" >&2; exit 1 ;; esac
+# nginx's worker processes never run as root: when the stack runs as root they run as
+# GATEWAY_USER (a system user created on first use), the one group that can open the sockets.
+: "${GATEWAY_USER:=shoplab-gw}"
+
 # The netns lab: each part runs in its namespace when one is named (see scripts/lab-netns.sh).
 db_ns=() svc_ns=() gw_ns=()
 [ -n "${DB_NETNS:-}" ] && db_ns=(ip netns exec "$DB_NETNS")
@@ -67,6 +83,19 @@ instances() {
 inst_port() { if [ "$2" -eq 1 ]; then svc_port "$1"; else echo $((svc_port_base + 30 + 10 * $(svc_index "$1") + $2)); fi; }
 inst_name() { if [ "$2" -eq 1 ]; then echo "$1"; else echo "$1-$2"; fi; }
 inst_ports() { local k; for k in $(seq 1 "$(instances "$1")"); do printf '%s ' "$(inst_port "$1" "$k")"; done; }
+# Where instance $2 (default 1) of service $1 listens, as SHOPLAB_LISTEN wants it.
+inst_listen() {
+	if [ "$SERVICE_TRANSPORT" = unix ]; then echo "unix:$RUN/sock/$(inst_name "$1" "${2:-1}").sock"
+	else echo "$SERVICE_ADDR:$(inst_port "$1" "${2:-1}")"; fi
+}
+# nginx's server lines for service $1: every instance's address.
+inst_servers() {
+	local k a
+	for k in $(seq 1 "$(instances "$1")"); do
+		a=$(inst_listen "$1" "$k")
+		case $a in unix:*) printf '%s ' "$a" ;; *) printf '%s:%s ' "$SERVICE_ADDR" "$(inst_port "$1" "$k")" ;; esac
+	done
+}
 
 log() { printf 'stack: %s\n' "$*" >&2; }
 die() { printf 'stack: %s\n' "$*" >&2; exit 1; }
@@ -115,16 +144,18 @@ write_env() {
 		echo "SHOPLAB_PROXY_API_PORT=$PROXY_API_PORT"
 		echo "SHOPLAB_PROXY_API=http://127.0.0.1:$PROXY_API_PORT"
 		echo "SHOPLAB_PROXY=$SHOPLAB_PROXY"
+		echo "SHOPLAB_SERVICE_TRANSPORT=$SERVICE_TRANSPORT"
 		echo "SHOPLAB_DB_HOST=$DB_ADDR"
 		echo "SHOPLAB_DB_PORT=$DB_PORT"
 		echo "SHOPLAB_DB_SOCKET_PATH=$RUN/mariadb/mariadb.sock"
 		for s in $SERVICES_ALL; do
 			up=$(echo "$s" | tr a-z A-Z)
-			echo "SHOPLAB_${up}_LISTEN=$SERVICE_ADDR:$(svc_port "$s")"
+			echo "SHOPLAB_${up}_LISTEN=$(inst_listen "$s")"
 			echo "SHOPLAB_DB_${up}_USER=$s"
 			echo "SHOPLAB_DB_${up}_PASSWORD=$(get "SHOPLAB_DB_${up}_PASSWORD")"
 		done
 		echo "SHOPLAB_SERVICE_TOKEN=$(get SHOPLAB_SERVICE_TOKEN 32)"
+		echo "SHOPLAB_GATEWAY_SECRET=$(get SHOPLAB_GATEWAY_SECRET 32)"
 		echo "SHOPLAB_JWT_SECRET=$(get SHOPLAB_JWT_SECRET 32)"
 		echo "SHOPLAB_CARD_KEY=$(get SHOPLAB_CARD_KEY 32)"
 		echo "SHOPLAB_ADMIN_EMAIL=admin@shoplab.test"
@@ -218,6 +249,7 @@ svc_secrets() {
 	up=$(echo "$s" | tr a-z A-Z)
 	echo "SHOPLAB_DB_${up}_PASSWORD=$(envval "SHOPLAB_DB_${up}_PASSWORD")"
 	echo "SHOPLAB_SERVICE_TOKEN=$(envval SHOPLAB_SERVICE_TOKEN)"
+	echo "SHOPLAB_GATEWAY_SECRET=$(envval SHOPLAB_GATEWAY_SECRET)"
 	if [ "$s" = orders ]; then
 		echo "SHOPLAB_CARD_KEY=$(envval SHOPLAB_CARD_KEY)"
 	fi
@@ -241,7 +273,7 @@ svc_up() {
 		done
 		while IFS= read -r kv; do export "$kv"; done < <(svc_secrets "$s")
 		# SHOPLAB_<SVC>_LISTEN (from shoplab.env) would win over SHOPLAB_LISTEN: set both.
-		export SHOPLAB_LISTEN="$SERVICE_ADDR:$(inst_port "$s" "$k")"
+		export SHOPLAB_LISTEN="$(inst_listen "$s" "$k")"
 		export "SHOPLAB_${up}_LISTEN=$SHOPLAB_LISTEN"
 		export SHOPLAB_THREADS
 		if [ "$SHOPLAB_PROXY" = 1 ]; then
@@ -263,6 +295,35 @@ svc_trim() {
 		[ "$k" -gt "$n" ] && stop_pid "$f"
 	done
 	return 0
+}
+
+# The gateway's user and group when the stack runs as root (none otherwise: nginx is us).
+gw_user() { [ "$(id -u)" -ne 0 ] || echo "$GATEWAY_USER"; }
+gw_user_ensure() {
+	[ "$(id -u)" -eq 0 ] || return 0
+	if ! getent passwd "$GATEWAY_USER" > /dev/null; then
+		# Two stacks may race to create it: the loser finds it there.
+		useradd --system --user-group --home-dir /nonexistent --no-create-home \
+			--shell /usr/sbin/nologin --comment "shoplab gateway (nginx workers)" \
+			"$GATEWAY_USER" 2>/dev/null || getent passwd "$GATEWAY_USER" > /dev/null ||
+			die "cannot create the system user $GATEWAY_USER (GATEWAY_USER) for nginx's workers"
+		log "created system user $GATEWAY_USER for nginx's workers"
+	fi
+}
+
+# $RUN/sock: the services' sockets. Its group is nginx's (setgid, so every socket created
+# in it gets that group too); no one else may even look in: 2710 as root, 0700 otherwise.
+sock_dir() {
+	local u
+	[ "$SERVICE_TRANSPORT" = unix ] || return 0
+	mkdir -p "$RUN/sock"
+	u=$(gw_user)
+	if [ -n "$u" ]; then
+		chown "root:$u" "$RUN/sock"
+		chmod 2710 "$RUN/sock"
+	else
+		chmod 0700 "$RUN/sock"
+	fi
 }
 
 # ---------------------------------------------------------------- sim proxy
@@ -304,7 +365,8 @@ render() {
 	    -e "s|@GATEWAY_PORT@|$GATEWAY_PORT|g" -e "s|@INTERNAL_PORT@|$INTERNAL_PORT|g" \
 	    -e "s|@NGINX_WORKERS@|$NGINX_WORKERS|g" -e "s|@KEEPALIVE@|$UPSTREAM_KEEPALIVE|g" \
 	    -e "s|@SERVICE_TOKEN@|$SHOPLAB_SERVICE_TOKEN|g" -e "s|@SERVICE_ADDR@|$SERVICE_ADDR|g" \
-	    -e "s|@USER_DIRECTIVE@|$( [ "$(id -u)" -eq 0 ] && echo 'user root;' )|g" \
+	    -e "s|@USER_DIRECTIVE@|$( [ "$(id -u)" -eq 0 ] && echo "user $GATEWAY_USER $GATEWAY_USER;" )|g" \
+	    -e "s|@GATEWAY_SECRET@|$SHOPLAB_GATEWAY_SECRET|g" \
 	    -e "s|@LOGIN_RATE@|$LOGIN_RATE|g" -e "s|@LOGIN_BURST@|$LOGIN_BURST|g" \
 	    -e "s|@API_RATE@|$API_RATE|g" -e "s|@API_BURST@|$API_BURST|g" \
 	    -e "s|@API_RATE_EXEMPT_GEO@|$(for a in $API_RATE_EXEMPT; do printf '%s 1; ' "$a"; done)|g" \
@@ -312,14 +374,15 @@ render() {
 	    -e "s|@SVC@|${2:-}|g" -e "s|@SVC_PORT@|${3:-}|g" "$1"
 }
 
-# render_upstream SVC PORT...: the upstream template, its @SVC_PORT@ line once per port.
+# render_upstream SVC SERVER...: the upstream template, its @SVC_SERVER@ line once per
+# server (host:port or unix:/path).
 render_upstream() {
 	local s=$1 t; shift
 	t=$(mktemp)
-	awk -v ports="$*" '/@SVC_PORT@/ { n = split(ports, p, " "); for (i = 1; i <= n; i++) {
-		l = $0; gsub(/@SVC_PORT@/, p[i], l); print l } next } { print }' \
+	awk -v servers="$*" '/@SVC_SERVER@/ { n = split(servers, p, " "); for (i = 1; i <= n; i++) {
+		l = $0; gsub(/@SVC_SERVER@/, p[i], l); print l } next } { print }' \
 		"$TOP/nginx/upstream.conf.in" > "$t"
-	render "$t" "$s" "$1"
+	render "$t" "$s"
 	rm -f "$t"
 }
 
@@ -334,10 +397,10 @@ nginx_render_to() {
 	: > "$c/upstreams.conf"
 	for s in $(services); do
 		if [ "$SHOPLAB_PROXY" = 1 ]; then
-			SERVICE_ADDR=127.0.0.1 render_upstream "$s" "$(proxy_svc_port "$s")" >> "$c/upstreams.conf"
+			render_upstream "$s" "127.0.0.1:$(proxy_svc_port "$s")" >> "$c/upstreams.conf"
 		else
 			# shellcheck disable=SC2046
-			render_upstream "$s" $(inst_ports "$s") >> "$c/upstreams.conf"
+			render_upstream "$s" $(inst_servers "$s") >> "$c/upstreams.conf"
 		fi
 		for f in routes internal; do
 			if [ -f "$TOP/nginx/$f/$s.conf" ]; then
@@ -352,7 +415,16 @@ nginx_render_to() {
 }
 
 nginx_render() {
+	local u
 	mkdir -p "$RUN/nginx/temp" "$RUN/nginx/cache" "$RUN/logs"
+	u=$(gw_user)
+	if [ -n "$u" ]; then
+		# The workers write temp files and the caches, and must get to them and the sockets.
+		chmod 0711 "$RUN" "$RUN/nginx"
+		chown -R "$u:$u" "$RUN/nginx/temp" "$RUN/nginx/cache"
+		runuser -u "$u" -- test -x "$RUN/nginx/temp" ||
+			die "nginx's workers ($u) cannot reach $RUN: make its parent directories searchable (chmod o+x) or set SHOPLAB_RUN elsewhere"
+	fi
 	nginx_render_to "$RUN/nginx/conf"
 }
 
@@ -408,7 +480,11 @@ wait_ready() {
 		# Extra instances: listening (the upstream's readyz below reaches one of them).
 		for k in $(seq 2 "$(instances "$s")"); do
 			for i in $(seq 1 150); do
-				"${gw_ns[@]}" timeout 1 bash -c "exec 3<>/dev/tcp/$SERVICE_ADDR/$(inst_port "$s" "$k")" 2>/dev/null && break
+				if [ "$SERVICE_TRANSPORT" = unix ]; then
+					[ -S "$RUN/sock/$s-$k.sock" ] && break
+				else
+					"${gw_ns[@]}" timeout 1 bash -c "exec 3<>/dev/tcp/$SERVICE_ADDR/$(inst_port "$s" "$k")" 2>/dev/null && break
+				fi
 				alive "$RUN/$s-$k.pid" || die "$s-$k exited (see $RUN/logs/$s-$k.log)"
 				sleep 0.1
 			done
@@ -455,7 +531,9 @@ cmd_up() {
 	fi
 	proxy_up
 	[ "$SHOPLAB_PROXY" = 1 ] && [ -n "$INSTANCES" ] && log "SHOPLAB_PROXY=1: the proxy reaches the first instance of each service only"
+	if part services || part nginx; then gw_user_ensure; fi
 	if part services; then
+		sock_dir
 		for s in $(services); do
 			svc_trim "$s"
 			for k in $(seq 1 "$(instances "$s")"); do svc_up "$s" "$k"; done

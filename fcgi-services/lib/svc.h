@@ -104,6 +104,12 @@ struct svc_config {
 	char		*gateway_internal;	/* base URL of the internal gateway */
 	char		*service_token;
 	long long	 request_deadline_ms;
+	/*
+	 * The per-stack gateway secret: when set, every request must carry it as the FastCGI
+	 * param SHOPLAB_GATEWAY_SECRET (which only nginx's config can set) or is refused with
+	 * 403 before any identity param is read. Required when listening on TCP.
+	 */
+	char		*gateway_secret;
 };
 
 /* A request as a handler sees it. Opaque: use the accessors below. */

@@ -153,6 +153,7 @@ static const struct svc_conf_def svc_runtime_defs[] = {
 	{ "SHOPLAB_GATEWAY_INTERNAL",	SVC_CONF_STR,  "http://127.0.0.1:8081", 0, 255, SVC_CONF_OFF(gateway_internal) },
 	{ "SHOPLAB_SERVICE_TOKEN",	SVC_CONF_STR,  "",	0, 255,		SVC_CONF_OFF(service_token) },
 	{ "SHOPLAB_REQUEST_DEADLINE_MS", SVC_CONF_INT, "10000",	1, 600000,	SVC_CONF_OFF(request_deadline_ms) },
+	{ "SHOPLAB_GATEWAY_SECRET",	SVC_CONF_STR,  "",	0, 255,		SVC_CONF_OFF(gateway_secret) },
 };
 
 int
@@ -163,6 +164,16 @@ svc_config_load(struct svc_config *cfg, const char *service, char *err, size_t e
 	    sizeof(svc_runtime_defs) / sizeof(svc_runtime_defs[0]), service, cfg, err,
 	    errlen) == -1)
 		return -1;
+	/* A TCP listener is reachable by any local process: the gateway must prove itself. */
+	if (strncmp(cfg->listen, "unix:", 5) != 0 && strlen(cfg->gateway_secret) < 32) {
+		snprintf(err, errlen, "SHOPLAB_GATEWAY_SECRET (32 bytes or more) is required when "
+		    "SHOPLAB_LISTEN=%.100s is TCP; or listen on unix:/path", cfg->listen);
+		return -1;
+	}
+	if (cfg->gateway_secret[0] != '\0' && strlen(cfg->gateway_secret) < 32) {
+		snprintf(err, errlen, "SHOPLAB_GATEWAY_SECRET must be at least 32 bytes");
+		return -1;
+	}
 	if (cfg->db_name[0] == '\0') {
 		free(cfg->db_name);
 		if ((cfg->db_name = strdup(service)) == NULL) {
@@ -184,5 +195,6 @@ svc_config_free(struct svc_config *cfg)
 	free(cfg->db_password);
 	free(cfg->gateway_internal);
 	free(cfg->service_token);
+	free(cfg->gateway_secret);
 	memset(cfg, 0, sizeof(*cfg));
 }

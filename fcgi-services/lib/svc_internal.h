@@ -125,6 +125,7 @@ struct svc_req {
 	struct svc_defer	 defer[SVC_MAX_DEFER];
 	size_t			 ndefer;
 	struct svc_buf		*capture;	/* unit tests: the response goes here */
+	int			 untrusted;	/* no gateway proof: identity params are ignored */
 };
 
 /* Lets the unit tests build a request without a FastCGI connection. */

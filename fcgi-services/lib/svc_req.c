@@ -86,9 +86,12 @@ svc_req_path_arg(const struct svc_req *r, const char *name)
 int64_t
 svc_req_user_id(const struct svc_req *r)
 {
-	const char	*s = svc_req_param(r, "SHOPLAB_USER_ID");
+	const char	*s;
 	int64_t		 id;
 
+	if (r->untrusted)
+		return 0;
+	s = svc_req_param(r, "SHOPLAB_USER_ID");
 	if (s == NULL || svc_parse_id(s, &id) == -1)
 		return 0;
 	return id;
@@ -97,8 +100,11 @@ svc_req_user_id(const struct svc_req *r)
 const char *
 svc_req_user_role(const struct svc_req *r)
 {
-	const char *s = svc_req_param(r, "SHOPLAB_USER_ROLE");
+	const char *s;
 
+	if (r->untrusted)
+		return NULL;
+	s = svc_req_param(r, "SHOPLAB_USER_ROLE");
 	return s != NULL && s[0] != '\0' ? s : NULL;
 }
 

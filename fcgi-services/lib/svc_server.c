@@ -33,7 +33,8 @@ svc_listen(const char *spec, int backlog, char *err, size_t errlen)
 	struct sockaddr_un	 sun;
 	char			 host[256];
 	const char		*colon;
-	int			 fd = -1, on = 1, gai;
+	mode_t			 old;
+	int			 fd = -1, on = 1, gai, rc;
 
 	if (strncmp(spec, "unix:", 5) == 0) {
 		memset(&sun, 0, sizeof(sun));
@@ -47,9 +48,16 @@ svc_listen(const char *spec, int backlog, char *err, size_t errlen)
 			goto fail_errno;
 		if (unlink(sun.sun_path) == -1 && errno != ENOENT)
 			goto fail_errno;
-		if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+		/*
+		 * Owner and group only, from the first moment: the group is the one nginx shares
+		 * (the directory's, when it is setgid: scripts/stack.sh makes run/sock so). Still
+		 * one thread here, so the process-wide umask is safe to change.
+		 */
+		old = umask(0117);
+		rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+		umask(old);
+		if (rc == -1 || chmod(sun.sun_path, 0660) == -1)
 			goto fail_errno;
-		chmod(sun.sun_path, 0660);
 		goto listen;
 	}
 	if ((colon = strrchr(spec, ':')) == NULL || (size_t)(colon - spec) >= sizeof(host)) {
@@ -109,6 +117,42 @@ svc_new_request_id(char *out, size_t outlen)
 		out[2 * i + 1] = hex[rnd[i] & 0xf];
 	}
 	out[2 * i] = '\0';
+}
+
+/* 1 when a and b are equal; the time taken depends on their lengths only. */
+static int
+svc_secret_equal(const char *got, const char *want)
+{
+	size_t			 glen = strlen(got), wlen = strlen(want), i;
+	volatile unsigned char	 diff = glen != wlen;
+
+	for (i = 0; i < wlen; i++)
+		diff |= (unsigned char)(want[i] ^ (i < glen ? got[i] : 0));
+	return diff == 0;
+}
+
+/*
+ * The gateway proves itself with the per-stack secret in the FastCGI param
+ * SHOPLAB_GATEWAY_SECRET; nginx builds params from its config only (a client's headers
+ * all become HTTP_*), so no client can set it. Checked before any identity param is read:
+ * without it the request is answered 403 and its identity params are never looked at.
+ */
+static int
+svc_gateway_proved(struct svc_req *r)
+{
+	const char *secret = r->srv->cfg.gateway_secret, *got;
+
+	if (secret == NULL || secret[0] == '\0')
+		return 1;
+	if ((got = svc_req_param(r, "SHOPLAB_GATEWAY_SECRET")) != NULL &&
+	    svc_secret_equal(got, secret))
+		return 1;
+	r->untrusted = 1;
+	svc_log(r, "warn", "refused a request without the gateway's secret (%s %.200s)",
+	    r->method, r->path);
+	svc_reply_error(r, 403, "gateway_secret_required",
+	    "only the gateway may call this service");
+	return 0;
 }
 
 static int
@@ -237,7 +281,7 @@ svc_handle(struct svc_worker *w)
 	    r.start_us + dlms * 1000 < r.deadline_us)
 		r.deadline_us = r.start_us + dlms * 1000;
 
-	route = svc_dispatch(&r);
+	route = svc_gateway_proved(&r) ? svc_dispatch(&r) : srv->svc->nroutes + SVC_NBUILTIN;
 	dur = svc_now_us() - r.start_us;
 	if (srv->cfg.log_requests || r.status >= 500)
 		svc_log_request(&r, route, dur);

@@ -23,6 +23,9 @@ static const struct svc_conf_def users_conf[] = {
 	{ "SHOPLAB_KDF_COST",		SVC_CONF_INT, "5",    1, 11,		USERS_OFF(kdf_cost) },
 	{ "SHOPLAB_ADMIN_EMAIL",	SVC_CONF_STR, "",     0, 1024,		USERS_OFF(admin_email) },
 	{ "SHOPLAB_ADMIN_PASSWORD",	SVC_CONF_STR, "",     0, USERS_PASSWORD_MAX, USERS_OFF(admin_password) },
+	{ "SHOPLAB_LOGIN_FAILURES",	SVC_CONF_INT, "10",   1, USERS_LIMIT_MAX,	USERS_OFF(login_failures) },
+	{ "SHOPLAB_LOGIN_WINDOW",	SVC_CONF_INT, "60",   1, 3600,		USERS_OFF(login_window) },
+	{ "SHOPLAB_ADMIN_PROMOTE",	SVC_CONF_BOOL, "off", 0, 0,		USERS_OFF(admin_promote) },
 };
 
 static int
@@ -46,6 +49,10 @@ users_init(void *state, const struct svc_config *cfg)
 		fprintf(stderr, "users: the KDF is not available\n");
 		return -1;
 	}
+	if (users_limit_init(&st->limiter, st->login_failures, st->login_window) == -1) {
+		fprintf(stderr, "users: cannot set up the per-account login limit\n");
+		return -1;
+	}
 	return 0;
 }
 
@@ -57,6 +64,7 @@ users_fini(void *state)
 	free(st->jwt_secret);
 	free(st->admin_email);
 	free(st->admin_password);
+	users_limit_free(&st->limiter);
 }
 
 int

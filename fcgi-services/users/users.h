@@ -2,6 +2,7 @@
 #ifndef USERS_H
 #define USERS_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "svc.h"
@@ -10,7 +11,8 @@ enum users_stmt {
 	USERS_INSERT,
 	USERS_BY_EMAIL,
 	USERS_BY_ID,
-	USERS_ADMIN_UPSERT,
+	USERS_ADMIN_INSERT,
+	USERS_ADMIN_PROMOTE,
 	USERS_NSTMTS
 };
 
@@ -23,7 +25,36 @@ extern const char *const users_stmts[USERS_NSTMTS];
 #define USERS_TOKEN_MAX		4096
 #define USERS_SECRET_MAX	256
 
-/* The service's own state: read once at start, then read-only. */
+#define USERS_LIMIT_MAX		32	/* most failures a window may allow */
+
+/* One account's last failed logins (a ring of `failures` times, in microseconds). */
+struct users_limit_slot {
+	uint64_t	key;		/* keyed hash of the email; 0: free */
+	unsigned	head;		/* oldest entry once full */
+	unsigned	n;
+	int64_t		t[USERS_LIMIT_MAX];
+};
+
+/*
+ * Failed logins per account, over a sliding window: the one mutable part of the users
+ * state, shared by every worker behind its lock.
+ */
+struct users_limiter {
+	pthread_mutex_t		 lock;
+	struct users_limit_slot	*slots;
+	unsigned		 failures;	/* allowed per window */
+	int64_t			 window_us;
+	unsigned char		 key[32];
+};
+
+int  users_limit_init(struct users_limiter *l, long long failures, long long window_s);
+void users_limit_free(struct users_limiter *l);
+/* Seconds until email may try again (0: now); attempts while limited are not counted. */
+long long users_limit_check(struct users_limiter *l, const char *email, int64_t now);
+void users_limit_fail(struct users_limiter *l, const char *email, int64_t now);
+void users_limit_clear(struct users_limiter *l, const char *email);
+
+/* The service's own state: read once at start, then read-only (but the limiter). */
 struct users_state {
 	char		*jwt_secret;
 	long long	 token_ttl;	/* seconds */
@@ -31,7 +62,11 @@ struct users_state {
 	long long	 kdf_cost;	/* yescrypt cost factor */
 	char		*admin_email;
 	char		*admin_password;
+	int		 admin_promote;	/* SHOPLAB_ADMIN_PROMOTE: may make an existing customer admin */
 	char		 dummy_hash[128];	/* verified against when the email is unknown */
+	long long	 login_failures;	/* SHOPLAB_LOGIN_FAILURES per account per window */
+	long long	 login_window;		/* SHOPLAB_LOGIN_WINDOW, seconds */
+	struct users_limiter limiter;
 };
 
 int users_register(struct svc_req *r);

@@ -16,9 +16,11 @@ const char *const users_stmts[USERS_NSTMTS] = {
 	    "SELECT id, password_hash, role FROM users WHERE email = ?",
 	[USERS_BY_ID] =
 	    "SELECT id, email, name, role FROM users WHERE id = ?",
-	[USERS_ADMIN_UPSERT] =
+	[USERS_ADMIN_INSERT] =
 	    "INSERT INTO users (email, name, password_hash, role) VALUES (?, 'Administrator', ?,"
-	    " 'admin') ON DUPLICATE KEY UPDATE role = 'admin'",
+	    " 'admin')",
+	[USERS_ADMIN_PROMOTE] =
+	    "UPDATE users SET role = 'admin' WHERE email = ? AND role = 'customer'",
 };
 
 static int

@@ -1,10 +1,17 @@
 /* itest.c - HTTP helpers for integration tests: libcurl requests, JSON bodies, error shape */
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <mysql.h>
@@ -344,4 +351,115 @@ it_pid(const char *name)
 		pid = 0;
 	fclose(f);
 	return (pid_t)pid;
+}
+
+/* One FastCGI record header: version 1, type, request id 1, content length, no padding. */
+static int
+it_fcgi_record(int fd, unsigned char type, const unsigned char *data, size_t len)
+{
+	unsigned char h[8] = { 1, type, 0, 1, (unsigned char)(len >> 8), (unsigned char)len, 0, 0 };
+
+	if (write(fd, h, sizeof(h)) != (ssize_t)sizeof(h))
+		return -1;
+	if (len > 0 && write(fd, data, len) != (ssize_t)len)
+		return -1;
+	return 0;
+}
+
+static int
+it_fcgi_connect(const char *spec)
+{
+	struct sockaddr_un	 sun;
+	struct sockaddr_in	 sin;
+	char			 host[64];
+	const char		*colon;
+	int			 fd, e;
+
+	if (strncmp(spec, "unix:", 5) == 0) {
+		memset(&sun, 0, sizeof(sun));
+		sun.sun_family = AF_UNIX;
+		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", spec + 5);
+		if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1)
+			return -errno;
+		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+			goto fail;
+		return fd;
+	}
+	if ((colon = strrchr(spec, ':')) == NULL || (size_t)(colon - spec) >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, spec, (size_t)(colon - spec));
+	host[colon - spec] = '\0';
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)atoi(colon + 1));
+	if (inet_pton(AF_INET, host, &sin.sin_addr) != 1)
+		return -EINVAL;
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1)
+		goto fail;
+	return fd;
+fail:
+	e = errno;
+	close(fd);
+	return -e;
+}
+
+int
+it_fcgi(const char *spec, const char *const *params, char *out, size_t outlen)
+{
+	static const unsigned char begin[8] = { 0, 1, 0, 0, 0, 0, 0, 0 };	/* responder */
+	unsigned char	 buf[8192], h[8];
+	size_t		 n = 0, i, nl, vl, used = 0;
+	const char	*eq, *st;
+	ssize_t		 got;
+	int		 fd, status = -EPROTO;
+
+	if (outlen > 0)
+		out[0] = '\0';
+	if ((fd = it_fcgi_connect(spec)) < 0)
+		return fd;
+	for (i = 0; params[i] != NULL; i++) {
+		if ((eq = strchr(params[i], '=')) == NULL)
+			continue;
+		nl = (size_t)(eq - params[i]);
+		vl = strlen(eq + 1);
+		if (nl > 127 || vl > 127 || n + 2 + nl + vl > sizeof(buf))
+			goto out;
+		buf[n++] = (unsigned char)nl;
+		buf[n++] = (unsigned char)vl;
+		memcpy(buf + n, params[i], nl);
+		n += nl;
+		memcpy(buf + n, eq + 1, vl);
+		n += vl;
+	}
+	if (it_fcgi_record(fd, 1, begin, sizeof(begin)) == -1 ||
+	    it_fcgi_record(fd, 4, buf, n) == -1 || it_fcgi_record(fd, 4, NULL, 0) == -1 ||
+	    it_fcgi_record(fd, 5, NULL, 0) == -1)
+		goto out;
+	for (;;) {
+		size_t len, pad, off = 0;
+
+		for (off = 0; off < 8; off += (size_t)got)
+			if ((got = read(fd, h + off, 8 - off)) <= 0)
+				goto out;
+		len = (size_t)h[4] << 8 | h[5];
+		pad = h[6];
+		for (off = 0; off < len + pad; off += (size_t)got)
+			if ((got = read(fd, buf + off, len + pad - off)) <= 0)
+				goto out;
+		if (h[1] == 3)		/* END_REQUEST */
+			break;
+		if (h[1] == 6 && used + len < outlen) {	/* STDOUT */
+			memcpy(out + used, buf, len);
+			used += len;
+			out[used] = '\0';
+		}
+	}
+	status = 200;
+	if ((st = strstr(out, "Status: ")) != NULL)
+		status = atoi(st + 8);
+out:
+	close(fd);
+	return status;
 }

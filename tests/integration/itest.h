@@ -67,4 +67,12 @@ pid_t it_pid(const char *name);
 /* Runs a shell command with the test environment; returns its exit status. */
 int it_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/*
+ * Speaks FastCGI to a service directly, past nginx: connects to spec ("host:port" or
+ * "unix:/path"), sends one responder request with the params (a NULL-terminated array of
+ * "NAME=value") and no body, and copies what the service wrote on stdout into out.
+ * Returns the Status header's code (200 when none), or -errno when the connection failed.
+ */
+int it_fcgi(const char *spec, const char *const *params, char *out, size_t outlen);
+
 #endif /* ITEST_H */

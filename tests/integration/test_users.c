@@ -10,6 +10,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <mysql.h>
+
 #include "itest.h"
 
 #define PASSWORD	"Corr3ct-horse-battery"
@@ -906,6 +908,49 @@ test_login_rate_limited(void **state)
 	assert_true(checked);
 }
 
+/*
+ * SHOPLAB_ADMIN_EMAIL naming an existing customer: users refuses to start, saying what to
+ * do, and the account is untouched; with SHOPLAB_ADMIN_PROMOTE=1 it becomes admin and keeps
+ * its own password.
+ */
+static void
+test_admin_bootstrap_never_takes_over(void **state)
+{
+	struct it_resp	 r;
+	struct st_mysql	*db;
+	char		 email[128], run[256], probe[2048], body[512];
+	int		 rc;
+
+	(void)state;
+	snprintf(email, sizeof(email), "boot-%s@example.com", uniq);
+	register_user(email, PASSWORD, "Boot", &r);
+	assert_int_equal(r.status, 201);
+	it_resp_free(&r);
+	snprintf(run, sizeof(run), "%s", it_env("SHOPLAB_RUN"));
+	/* A second users process on a socket of its own, against the same database. */
+	snprintf(probe, sizeof(probe), "cd %s && env SHOPLAB_USERS_LISTEN=unix:%s/probe-users.sock "
+	    "SHOPLAB_ADMIN_EMAIL=%s SHOPLAB_ADMIN_PASSWORD=generated-pw-1234 SHOPLAB_KDF_COST=1 "
+	    "timeout 4 %s/bin/users",
+	    run, run, email, it_env("SHOPLAB_BUILD"));
+	rc = it_sh("%s > %s/logs/probe-users.log 2>&1", probe, run);
+	if (rc != 1)
+		it_sh("cat %s/logs/probe-users.log >&2", run);
+	assert_int_equal(rc, 1);
+	assert_int_equal(it_sh("grep -q 'SHOPLAB_ADMIN_PROMOTE=1' %s/logs/probe-users.log", run), 0);
+	assert_non_null(db = it_db("users"));
+	assert_int_equal(it_db_int(db, "SELECT role = 'customer' FROM users WHERE email = '%s'", email), 1);
+	/* Explicitly asked: promoted (timeout ends the running service: 124). */
+	rc = it_sh("export SHOPLAB_ADMIN_PROMOTE=1; %s > %s/logs/probe-users.log 2>&1", probe, run);
+	assert_int_equal(rc, 124);
+	assert_int_equal(it_db_int(db, "SELECT role = 'admin' FROM users WHERE email = '%s'", email), 1);
+	mysql_close(db);
+	/* It keeps the password it chose, not the generated one. */
+	snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"%s\"}", email, PASSWORD);
+	assert_int_equal(it_request("POST", it_gateway(), "/api/v1/auth/login", NULL, body, &r), 0);
+	assert_int_equal(r.status, 200);
+	it_resp_free(&r);
+}
+
 int
 main(void)
 {
@@ -921,6 +966,7 @@ main(void)
 		cmocka_unit_test(test_verify_cache),
 		cmocka_unit_test(test_hostile_input),
 		/* Keep last: it drains the shared login/registration limit. */
+		cmocka_unit_test(test_admin_bootstrap_never_takes_over),
 		cmocka_unit_test(test_login_rate_limited),
 	};
 

@@ -15,6 +15,8 @@ bad() { printf 'FAIL %s\n' "$*"; fails=$((fails + 1)); }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 
 tmp=$(mktemp -d /tmp/shoplab-scale.XXXXXX)
+# nginx's workers run as an unprivileged user when we are root: let them through.
+chmod 0711 "$tmp"
 export SHOPLAB_RUN=$tmp/run SHOPLAB_BUILD=${SHOPLAB_BUILD:-$TOP/build}
 cleanup() {
 	"$TOP/scripts/stack.sh" down > /dev/null 2>&1 || true
@@ -25,7 +27,8 @@ trap 'exit 130' INT TERM
 
 # A base with 100 free ports above it (extra instances live at base+52..99).
 base=$("$TOP/scripts/free-port-base.sh" 100)
-export PORT_BASE=$base INSTANCES=catalog:3 SHOPLAB_THREADS=4
+# Instances on TCP ports, as across hosts and under systemd (on one host they default to sockets).
+export PORT_BASE=$base INSTANCES=catalog:3 SHOPLAB_THREADS=4 SERVICE_TRANSPORT=tcp
 "$TOP/scripts/stack.sh" up > "$tmp/up.log" 2>&1 || { cat "$tmp/up.log"; exit 1; }
 
 for p in catalog catalog-2 catalog-3; do

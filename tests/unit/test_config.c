@@ -131,7 +131,23 @@ test_runtime_config(void **state)
 	(void)state;
 	setenv("SHOPLAB_DB_CATALOG_USER", "cat", 1);
 	setenv("SHOPLAB_CATALOG_THREADS", "3", 1);
+	/* The default listener is TCP: without the gateway's secret the service will not start. */
+	assert_int_equal(svc_config_load(&cfg, "catalog", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "SHOPLAB_GATEWAY_SECRET"));
+	svc_config_free(&cfg);
+	setenv("SHOPLAB_GATEWAY_SECRET", "too short", 1);
+	setenv("SHOPLAB_LISTEN", "unix:/nonexistent/x.sock", 1);
+	assert_int_equal(svc_config_load(&cfg, "catalog", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "SHOPLAB_GATEWAY_SECRET"));
+	svc_config_free(&cfg);
+	unsetenv("SHOPLAB_GATEWAY_SECRET");
+	/* A unix socket needs no secret: its mode and directory keep other users out. */
 	assert_int_equal(svc_config_load(&cfg, "catalog", err, sizeof(err)), 0);
+	svc_config_free(&cfg);
+	unsetenv("SHOPLAB_LISTEN");
+	setenv("SHOPLAB_GATEWAY_SECRET", "0123456789abcdef0123456789abcdef", 1);
+	assert_int_equal(svc_config_load(&cfg, "catalog", err, sizeof(err)), 0);
+	assert_string_equal(cfg.gateway_secret, "0123456789abcdef0123456789abcdef");
 	assert_string_equal(cfg.db_user, "cat");
 	assert_string_equal(cfg.db_name, "catalog");
 	assert_int_equal(cfg.threads, 3);
@@ -144,6 +160,7 @@ test_runtime_config(void **state)
 	svc_config_free(&cfg);
 	unsetenv("SHOPLAB_THREADS");
 	unsetenv("SHOPLAB_DB_CATALOG_USER");
+	unsetenv("SHOPLAB_GATEWAY_SECRET");
 }
 
 int

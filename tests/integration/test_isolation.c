@@ -1,0 +1,174 @@
+/* test_isolation.c - only the gateway reaches a service: socket permissions and the gateway secret */
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "itest.h"
+
+static const char *const services[] = { "users", "catalog", "inventory", "orders", "payments" };
+
+/* Where service svc listens, from run/shoplab.env (SHOPLAB_<SVC>_LISTEN). */
+static const char *
+listen_of(const char *svc)
+{
+	char	name[64];
+	size_t	i;
+
+	snprintf(name, sizeof(name), "SHOPLAB_%s_LISTEN", svc);
+	for (i = 8; name[i] != '\0'; i++)
+		if (name[i] >= 'a' && name[i] <= 'z')
+			name[i] = (char)(name[i] - 'a' + 'A');
+	return it_env(name);
+}
+
+/* By default (no proxy, one host) every service is on a unix socket under run/sock. */
+static void
+test_default_is_unix_socket(void **state)
+{
+	const char	*spec = listen_of("users");
+	char		 path[512];
+	struct stat	 st;
+	size_t		 i;
+
+	(void)state;
+	if (strcmp(it_env("SHOPLAB_SERVICE_TRANSPORT"), "unix") != 0) {
+		printf("# TCP stack (proxy or lab): sockets are tested on the direct stack\n");
+		skip();
+	}
+	for (i = 0; i < sizeof(services) / sizeof(services[0]); i++) {
+		spec = listen_of(services[i]);
+		assert_memory_equal(spec, "unix:", 5);
+		assert_int_equal(stat(spec + 5, &st), 0);
+		assert_true(S_ISSOCK(st.st_mode));
+		/* Owner and group only; the group is nginx's. */
+		assert_int_equal(st.st_mode & 0777, 0660);
+	}
+	snprintf(path, sizeof(path), "%s/sock", it_env("SHOPLAB_RUN"));
+	assert_int_equal(stat(path, &st), 0);
+	/* Nobody else may even look into the directory. */
+	assert_int_equal(st.st_mode & 0007, 0);
+	assert_int_equal(st.st_mode & 0040, 0);
+}
+
+/* Another local user cannot open a service's socket: EACCES, not a FastCGI exchange. */
+static void
+test_other_user_gets_eacces(void **state)
+{
+	const char	*spec = listen_of("users");
+	const char	*params[] = { "REQUEST_METHOD=GET", "SHOPLAB_PATH=/healthz", NULL };
+	struct passwd	*pw;
+	char		 out[256];
+	pid_t		 pid;
+	int		 wst, rc;
+
+	(void)state;
+	if (strncmp(spec, "unix:", 5) != 0) {
+		printf("# %s is TCP here: the secret test covers it\n", spec);
+		skip();
+	}
+	if (geteuid() != 0 || (pw = getpwnam("nobody")) == NULL) {
+		printf("# needs root to become nobody\n");
+		skip();
+	}
+	if ((pid = fork()) == 0) {
+		if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+			_exit(90);
+		rc = it_fcgi(spec, params, out, sizeof(out));
+		_exit(rc == -EACCES ? 0 : rc < 0 ? 91 : 92);
+	}
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &wst, 0), pid);
+	assert_true(WIFEXITED(wst));
+	assert_int_equal(WEXITSTATUS(wst), 0);
+}
+
+/*
+ * Speaking FastCGI straight to a service (on TCP in the proxy and lab stacks, on its socket
+ * as root otherwise) without the gateway's secret is refused with 403, even for /healthz,
+ * and identity params are not believed; with the secret, the service answers.
+ */
+static void
+test_secret_required(void **state)
+{
+	const char	*secret = it_env("SHOPLAB_GATEWAY_SECRET");
+	char		 out[4096], p_secret[128], p_wrong[128];
+	const char	*p_none[] = { "REQUEST_METHOD=GET", "SHOPLAB_PATH=/api/v1/users/me",
+			    "SHOPLAB_USER_ID=1", "SHOPLAB_USER_ROLE=admin", "REQUEST_ID=iso-none", NULL };
+	const char	*p_bad[] = { "REQUEST_METHOD=GET", "SHOPLAB_PATH=/api/v1/users/me",
+			    "SHOPLAB_USER_ID=1", "SHOPLAB_USER_ROLE=admin", p_wrong, NULL };
+	const char	*p_good[] = { "REQUEST_METHOD=GET", "SHOPLAB_PATH=/api/v1/users/me",
+			    "SHOPLAB_USER_ID=1", "SHOPLAB_USER_ROLE=admin", p_secret, NULL };
+	const char	*p_health[] = { "REQUEST_METHOD=GET", "SHOPLAB_PATH=/healthz", NULL };
+	char		 logf[512], cmd[1024];
+	size_t		 i;
+	int		 rc;
+
+	(void)state;
+	snprintf(p_secret, sizeof(p_secret), "SHOPLAB_GATEWAY_SECRET=%s", secret);
+	snprintf(p_wrong, sizeof(p_wrong), "SHOPLAB_GATEWAY_SECRET=%s", secret);
+	/* Same length, last byte changed; and a case change, which must not pass either. */
+	p_wrong[strlen(p_wrong) - 1] = p_wrong[strlen(p_wrong) - 1] == '0' ? '1' : '0';
+	if (strncmp(listen_of("users"), "unix:", 5) == 0 && geteuid() != 0) {
+		printf("# cannot open the sockets as this user: nothing to test here\n");
+		skip();
+	}
+	rc = it_fcgi(listen_of("users"), p_none, out, sizeof(out));
+	assert_int_equal(rc, 403);
+	assert_non_null(strstr(out, "\"code\":\"gateway_secret_required\""));
+	assert_null(strstr(out, "admin@"));
+	rc = it_fcgi(listen_of("users"), p_bad, out, sizeof(out));
+	assert_int_equal(rc, 403);
+	assert_non_null(strstr(out, "application/json"));
+	rc = it_fcgi(listen_of("users"), p_good, out, sizeof(out));
+	assert_int_equal(rc, 200);
+	assert_non_null(strstr(out, "\"role\":\"admin\""));
+	for (i = 0; i < sizeof(services) / sizeof(services[0]); i++)
+		assert_int_equal(it_fcgi(listen_of(services[i]), p_health, out, sizeof(out)), 403);
+	/* The refusal is logged, with the request id. */
+	snprintf(logf, sizeof(logf), "%s/logs/users.log", it_env("SHOPLAB_RUN"));
+	snprintf(cmd, sizeof(cmd), "grep -q 'iso-none.*gateway' %s", logf);
+	assert_int_equal(it_sh("%s", cmd), 0);
+}
+
+/* Through the gateway everything still works, identity included (the secret is nginx's). */
+static void
+test_gateway_still_reaches(void **state)
+{
+	char		 auth[2048], email[96];
+	const char	*h[2];
+	struct it_resp	 r;
+
+	(void)state;
+	snprintf(email, sizeof(email), "iso-%ld@example.com", (long)getpid());
+	h[0] = it_login(email, "isolation pw", auth, sizeof(auth));
+	h[1] = NULL;
+	assert_int_equal(it_request("GET", it_gateway(), "/api/v1/users/me", h, NULL, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(it_str(&r, "email"), email);
+	it_resp_free(&r);
+	/* A client's header named like the secret param reaches nothing. */
+	h[0] = "Shoplab-Gateway-Secret: x";
+	assert_int_equal(it_request("GET", it_gateway(), "/api/v1/products/1", h, NULL, &r), 0);
+	assert_int_equal(r.status, 200);
+	it_resp_free(&r);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_default_is_unix_socket),
+		cmocka_unit_test(test_other_user_gets_eacces),
+		cmocka_unit_test(test_secret_required),
+		cmocka_unit_test(test_gateway_still_reaches),
+	};
+
+	return cmocka_run_group_tests_name("integration/isolation", tests, NULL, NULL);
+}
