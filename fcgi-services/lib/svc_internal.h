@@ -107,8 +107,22 @@ struct svc_worker {
 	size_t			 bodycap;
 };
 
+/* How far svc_open got: svc_close undoes exactly that much, in reverse. */
+enum svc_opened {
+	SVC_OPENED_NOTHING,
+	SVC_OPENED_CONFIG,	/* the settings (svc_config_free) */
+	SVC_OPENED_METRICS,	/* metrics and route names */
+	SVC_OPENED_MYSQL,	/* mysql_library_init */
+	SVC_OPENED_CURL,	/* curl_global_init */
+	SVC_OPENED_DEPS,	/* the dependencies' breakers, bulkheads, budgets */
+	SVC_OPENED_STATE,	/* the service's init (its fini undoes it) */
+	SVC_OPENED_LISTEN,	/* the listening socket (a unix socket's file is removed) */
+	SVC_OPENED_EPOLL,	/* the epoll set: everything is open */
+};
+
 struct svc_server {
 	const struct svc_service *svc;
+	enum svc_opened		  opened;
 	struct svc_config	  cfg;
 	int			  listen_fd;
 	int			  epfd;		/* listening socket + idle connections */
