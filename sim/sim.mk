@@ -2,7 +2,8 @@
 
 SIM_EVENT_CFLAGS := $(shell pkg-config --cflags libevent 2>/dev/null)
 SIM_LIBS   := $(shell pkg-config --libs libevent 2>/dev/null || echo -levent) \
-              $(shell pkg-config --libs libcurl libmariadb 2>/dev/null || echo -lcurl -lmariadb) -ljson-c -lm
+              $(shell pkg-config --libs libcurl libmariadb 2>/dev/null || echo -lcurl -lmariadb) -ljson-c -lm \
+              $(shell pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto)
 # Rooms: sim/proxy (the fault proxy), sim/run (load, check, run), sim/common (what both use),
 # and sim/sim_main.c (the subcommand table). Each room sees its own headers and common's only.
 SIM_SRCS   := $(wildcard sim/*.c sim/common/*.c sim/proxy/*.c sim/run/*.c)
