@@ -158,7 +158,7 @@ static void chart(FILE *f, const char *title, const char *unit, const struct lin
 		  const struct shade *sh, size_t nsh, double load_end, bool logy)
 {
 	double xmax = nsecs > 0 ? (double)nsecs : 1, ymax = 0, ymin = INFINITY;
-	int legend_x0 = ML + 20 + 7 * (int)strlen(title), legend_x = legend_x0, legend_y = 14;
+	int legend_x0 = ML + 30 + 8 * (int)strlen(title), legend_x = legend_x0, legend_y = 14;
 	size_t points = 0;
 
 	for (size_t l = 0; l < nl; l++)
@@ -271,7 +271,7 @@ static void cdf_chart(FILE *f, const struct sim_load_stats *const *sts, const ch
 {
 	double xmin = INFINITY, xmax = 0;
 	size_t points = 0;
-	int h = 300, legend_y = 14, legend_x = ML + 330;
+	int h = 300, legend_y = 300 - MB - 60, legend_x = W - 260;
 
 	for (size_t r = 0; r < nruns; r++)
 		for (int j = 0; j < SIM_J_COUNT; j++) {
@@ -352,11 +352,7 @@ static void cdf_chart(FILE *f, const struct sim_load_stats *const *sts, const ch
 				legend_x, legend_x + 20, legend_y - 4, legend_y - 4, col, legend_x + 24, legend_y);
 			esc(f, name);
 			fprintf(f, "</text>\n");
-			legend_x += 40 + 7 * (int)strlen(name);
-			if (legend_x > W - 200) {
-				legend_x = ML + 330;
-				legend_y += 13;
-			}
+			legend_y += 14;
 		}
 	fprintf(f, "</g></svg>\n");
 }
@@ -476,7 +472,7 @@ static void error_table(FILE *f, const struct sim_load_stats *st)
 	fprintf(f, "</table>\n");
 }
 
-static void html_run(FILE *f, const struct sim_report_run *r, const struct sim_report_meta *meta)
+static void html_run(FILE *f, const struct sim_report_run *r, size_t nruns, const struct sim_report_meta *meta)
 {
 	static struct series x;
 	const struct sim_load_stats *st = r->st;
@@ -490,7 +486,8 @@ static void html_run(FILE *f, const struct sim_report_run *r, const struct sim_r
 	fprintf(f, "<h2>");
 	esc(f, r->label);
 	fprintf(f, "</h2>\n");
-	verdict(f, r, meta->phase != NULL);
+	if (nruns > 1)
+		verdict(f, r, meta->phase != NULL);
 	fprintf(f, "<table><tr><th>requests</th>");
 	for (int o = 0; o < SIM_OUT_COUNT; o++)
 		fprintf(f, "<th>%s</th>", sim_outcome_names[o]);
@@ -746,7 +743,7 @@ static int write_html_file(FILE *f, const struct sim_report_run *runs, size_t n,
 	if (n > 1)
 		html_compare(f, runs);
 	for (size_t i = 0; i < n; i++)
-		html_run(f, &runs[i], meta);
+		html_run(f, &runs[i], n, meta);
 	fprintf(f, "</body></html>\n");
 	return ferror(f) ? -1 : 0;
 }

@@ -221,8 +221,8 @@ static void interrupted(struct ctx *c, struct run *r)
 	snprintf(r->why, sizeof(r->why), "interrupted by %s during the %s (%.1f s into it)%s%s", strsignal(stop_sig),
 		 r->interrupted_in, r->interrupted_at,
 		 r->st.cut ? "; requests in flight were cut and have no outcome" : "",
-		 c->phase <= PH_DRAIN ? "; the checks ran as during load (pending orders and held stock allowed), "
-					"so they are not a verdict on the experiment" : "");
+		 c->phase == PH_LOAD || c->phase == PH_DRAIN ? "; the checks ran as during load (pending orders and "
+			"held stock allowed), so they are not a verdict on the experiment" : "");
 }
 
 /* Drains for sc->drain_s, a second at a time, until a signal. */
