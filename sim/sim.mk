@@ -43,7 +43,13 @@ sim-tests: $(SIM_TEST_BINS) $(BIN)/sim
 fuzz-sim:
 	@sim/fuzz.sh $(FUZZ_SECONDS)
 
-.PHONY: sim-tests fuzz-sim
+# The report in a real headless Chromium: no console errors, every chart with data, a screenshot
+# (build/report-check/report.png). Chromium is a separate install: `scripts/deps.sh chromium`.
+report-check: $(BUILD)/tests/sim/test_sim_report
+	@scripts/deps.sh chromium
+	@tests/sim/report_chromium.sh $(BUILD)
+
+.PHONY: sim-tests fuzz-sim report-check
 
 # The integration suites check the invariants with sim check's reader and evaluator, so the
 # project has one checker (tests/integration/itest.c, it_check_invariants).
