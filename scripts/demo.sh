@@ -8,7 +8,7 @@ BUILD=${SHOPLAB_BUILD:-$TOP/build}
 port=${SIM_SERVE_PORT:-8476}
 echo "demo: live view at http://127.0.0.1:$port/ while the run goes (and live.html next to the report)"
 out=$(mktemp)
-"$BUILD/bin/sim" run "$TOP/sim/scenarios/demo.json" --serve "$port" "$@" | tee "$out"
+"$BUILD/bin/sim" run "$TOP/sim/scenarios/demo.json" --serve "$port" "$@" | (trap "" INT; tee "$out")
 rc=${PIPESTATUS[0]}
 report=$(sed -n 's/^report: //p' "$out")
 rm -f "$out"
