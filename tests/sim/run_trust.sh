@@ -30,7 +30,8 @@ variant() { sed "$2" "$SCN" > "$work/$1.json"; echo "$work/$1.json"; }
 # Starts sim in the background; stdout and stderr go to $work/NAME.out and .err.
 start() {
 	local name=$1 file=$2
-	"$SIM" run "$file" --out "$work/rep-$name" > "$work/$name.out" 2> "$work/$name.err" &
+	shift 2
+	"$SIM" run "$file" --out "$work/rep-$name" "$@" > "$work/$name.out" 2> "$work/$name.err" &
 	simpid=$!
 }
 
@@ -91,9 +92,18 @@ curl -sf -o /dev/null "$(grep '^SHOPLAB_PROXY_API=' "$RUN/shoplab.env" | cut -d=
 # ---- 3. a signal in each phase: exit 3, a report marked interrupted, no empty folder
 interrupt() {
 	local phase=$1 marker=$2 delay=$3 file=$4 rc
-	start "int-$phase" "$file"
+	shift 4
+	start "int-$phase" "$file" "$@"
 	if await "int-$phase" 40 "$marker"; then
 		sleep "$delay"
+		# The live view, served while the run goes, says the phase.
+		if [ -n "${live_port:-}" ] && [ "$phase" = load ]; then
+			if curl -sf --max-time 5 "http://127.0.0.1:$live_port/" | grep -q 'phase <b>load</b>'; then
+				ok "live view at http://127.0.0.1:$live_port/ shows the load as it goes"
+			else
+				bad "the live view did not show the load"
+			fi
+		fi
 		if [ "$phase" = checking ]; then
 			# The check reads the databases: hold MariaDB still so that the signal lands in it.
 			kill -STOP "$(cat "$RUN/mariadb.pid")"
@@ -117,7 +127,8 @@ interrupt() {
 }
 # Set-up: many users at a slow login rate keep it in the set-up.
 interrupt set-up '[set-up]' 1 "$(variant slow-setup 's/"users": 4/"users": 40/; s/"login_rate": 15/"login_rate": 5/')"
-interrupt load '[load]' 3 "$SCN"
+live_port=$(( $("$TOP/scripts/free-port-base.sh" 1) ))
+interrupt load '[load]' 3 "$SCN" --serve "$live_port"
 # Cut requests have no outcome: the browse share during faults is not made to fail by them.
 grep -q '"cut_in_flight"' "$work/rep-int-load/report.json" || bad "no cut_in_flight in the interrupted load's report"
 grep -q 'untouched_reads_worked.*FAIL\|FAIL.*untouched_reads_worked' "$work/int-load.out" && bad "an interrupted load broke untouched_reads_worked"
