@@ -388,7 +388,7 @@ static void summary(struct ctx *c)
 
 static void commit_of(const char *stack_sh, char *out, size_t outsz)
 {
-	char dir[1024], cmd[1200], line[64] = "";
+	char dir[1024], cmd[1200], line[40] = "";
 	FILE *p;
 
 	snprintf(out, outsz, "unknown");
