@@ -4,11 +4,19 @@ set -uo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 export SHOPLAB_RUN=${SHOPLAB_RUN:-$TOP/run} SHOPLAB_TOP=$TOP SHOPLAB_PROXY=1
 BUILD=${SHOPLAB_BUILD:-$TOP/build}
-"$BUILD/bin/sim" run "$TOP/sim/scenarios/demo.json" "$@"
-rc=$?
+# The live view: $SHOPLAB_RUN/reports/<name>-<time>/live.html, and served on SIM_SERVE_PORT.
+port=${SIM_SERVE_PORT:-8476}
+echo "demo: live view at http://127.0.0.1:$port/ while the run goes (and live.html next to the report)"
+out=$(mktemp)
+"$BUILD/bin/sim" run "$TOP/sim/scenarios/demo.json" --serve "$port" "$@" | (trap "" INT; tee "$out")
+rc=${PIPESTATUS[0]}
+report=$(sed -n 's/^report: //p' "$out")
+rm -f "$out"
+[ -n "$report" ] && echo "demo: report: $report (live view: ${report%report.html}live.html)"
 case $rc in
 0) echo "demo: every invariant held" ;;
 1) echo "demo: an invariant broke (see the report)" ;;
+3) echo "demo: the run is not valid (a fault did not apply, or it was interrupted): see the top of the report" ;;
 *) echo "demo: the scenario could not run (exit $rc)" ;;
 esac
 exit $rc

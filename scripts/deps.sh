@@ -15,6 +15,11 @@ curl ca-certificates wrk valgrind procps iproute2"
 if [ "${1:-}" = fuzz ]; then
 	PKGS="clang libclang-rt-14-dev"
 fi
+# `scripts/deps.sh chromium`: a headless browser for `make report-check` only. It is ~300 MB with
+# its libraries, so `make test` does not pull it in.
+if [ "${1:-}" = chromium ]; then
+	PKGS="chromium"
+fi
 
 missing=""
 for p in $PKGS; do

@@ -120,6 +120,8 @@ integration)
 			. "$SHOPLAB_RUN/shoplab.env"
 			set +a
 			run_one "$TOP/sim/scenarios/ci-smoke.json" "$BUILD/bin/sim" run --out "$tmp/reports"
+			# Runs that cannot be trusted say so: typos, a fault that fails, interruptions.
+			run_one "$TOP/tests/sim/run_trust.sh" env
 			# Then the checker against those databases with violations planted in them.
 			run_one "$TOP/tests/sim/check_planted.sh" env
 		else

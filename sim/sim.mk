@@ -2,7 +2,8 @@
 
 SIM_EVENT_CFLAGS := $(shell pkg-config --cflags libevent 2>/dev/null)
 SIM_LIBS   := $(shell pkg-config --libs libevent 2>/dev/null || echo -levent) \
-              $(shell pkg-config --libs libcurl libmariadb 2>/dev/null || echo -lcurl -lmariadb) -ljson-c -lm
+              $(shell pkg-config --libs libcurl libmariadb 2>/dev/null || echo -lcurl -lmariadb) -ljson-c -lm \
+              $(shell pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto)
 # Rooms: sim/proxy (the fault proxy), sim/run (load, check, run), sim/common (what both use),
 # and sim/sim_main.c (the subcommand table). Each room sees its own headers and common's only.
 SIM_SRCS   := $(wildcard sim/*.c sim/common/*.c sim/proxy/*.c sim/run/*.c)
@@ -42,7 +43,13 @@ sim-tests: $(SIM_TEST_BINS) $(BIN)/sim
 fuzz-sim:
 	@sim/fuzz.sh $(FUZZ_SECONDS)
 
-.PHONY: sim-tests fuzz-sim
+# The report in a real headless Chromium: no console errors, every chart with data, a screenshot
+# (build/report-check/report.png). Chromium is a separate install: `scripts/deps.sh chromium`.
+report-check: $(BUILD)/tests/sim/test_sim_report
+	@scripts/deps.sh chromium
+	@tests/sim/report_chromium.sh $(BUILD)
+
+.PHONY: sim-tests fuzz-sim report-check
 
 # The integration suites check the invariants with sim check's reader and evaluator, so the
 # project has one checker (tests/integration/itest.c, it_check_invariants).

@@ -81,6 +81,8 @@ struct sim_toxic {
 
 /* the type table (proxy_toxics.c) */
 const struct sim_toxic_type *sim_toxic_type_find(const char *name);
+/* The i-th type of the table, or NULL past its end. */
+const struct sim_toxic_type *sim_toxic_type_at(size_t i);
 /* a toxic's settings and the draws toxic types share (proxy_toxic.c) */
 int64_t sim_toxic_int(const struct sim_toxic *t, const char *attr);
 const char *sim_toxic_str(const struct sim_toxic *t, const char *attr);

@@ -490,6 +490,51 @@ static void metrics(struct api_req *q, struct sim_reply *rep)
 		rep->status = 500;
 }
 
+/* GET /toxic-types (an extension): every toxic type, its attributes with their kind, and the
+ * streams it may sit on, so that a client can check a scenario before it runs it. */
+static void toxic_types(struct api_req *q, struct sim_reply *rep)
+{
+	json_object *o = json_object_new_object();
+	const struct sim_toxic_type *t;
+
+	(void)q;
+	if (o == NULL)
+		goto out_fail;
+	for (size_t i = 0; (t = sim_toxic_type_at(i)) != NULL; i++) {
+		json_object *to = json_object_new_object(), *a = json_object_new_object(),
+			    *st = json_object_new_array();
+
+		if (to == NULL || a == NULL || st == NULL ||
+		    json_object_object_add(to, "attributes", a) != 0) {
+			json_object_put(to);
+			json_object_put(a);
+			json_object_put(st);
+			goto out_fail;
+		}
+		if (json_object_object_add(to, "streams", st) != 0) {
+			json_object_put(to);
+			json_object_put(st);
+			goto out_fail;
+		}
+		if (json_object_object_add(o, t->name, to) != 0) {
+			json_object_put(to);
+			goto out_fail;
+		}
+		for (size_t k = 0; k < t->nattrs; k++)
+			if (json_object_object_add(a, t->attrs[k].name, json_object_new_string(
+				t->attrs[k].kind == SIM_ATTR_INT ? "int" : "string")) != 0)
+				goto out_fail;
+		if (json_object_array_add(st, json_object_new_string("upstream")) != 0 ||
+		    (!t->fcgi && json_object_array_add(st, json_object_new_string("downstream")) != 0))
+			goto out_fail;
+	}
+	reply_json(rep, 200, o);
+	return;
+out_fail:
+	json_object_put(o);
+	reply_json(rep, 500, NULL);
+}
+
 enum method { M_GET, M_POST, M_PATCH, M_DELETE, M_COUNT };
 
 typedef void (*api_handler)(struct api_req *q, struct sim_reply *rep);
@@ -505,6 +550,7 @@ static const struct route {
 	api_handler on[M_COUNT];
 } routes[] = {
 	{ { "version" }, 1, { [M_GET] = version } },
+	{ { "toxic-types" }, 1, { [M_GET] = toxic_types } },
 	{ { "metrics" }, 1, { [M_GET] = metrics } },
 	{ { "reset" }, 1, { [M_POST] = reset_all } },
 	{ { "populate" }, 1, { [M_POST] = populate } },

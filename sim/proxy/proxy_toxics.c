@@ -375,3 +375,8 @@ const struct sim_toxic_type *sim_toxic_type_find(const char *name)
 	return NULL;
 }
 
+
+const struct sim_toxic_type *sim_toxic_type_at(size_t i)
+{
+	return i < sizeof(toxic_types) / sizeof(toxic_types[0]) ? &toxic_types[i] : NULL;
+}

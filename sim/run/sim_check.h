@@ -116,6 +116,8 @@ void sim_check_print(const struct sim_ck_result *r, FILE *f);
  * committed reservation lines from the three schemas using the credentials in the environment (SHOPLAB_DB_*). Returns 0, or -1 with a
  * message in err. sim_check_data_free frees what it and the caller put in d. */
 int sim_check_read_db(struct sim_ck_data *d, char *err, size_t errsz);
+/* Orders from min_order_id on still pending, or -1 (message in err). */
+int64_t sim_check_count_pending(int64_t min_order_id, char *err, size_t errsz);
 void sim_check_data_free(struct sim_ck_data *d);
 /* The highest order id now (0 when there is none), to scope a run's checks. */
 int64_t sim_check_max_order_id(char *err, size_t errsz);

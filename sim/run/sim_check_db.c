@@ -29,8 +29,10 @@ static MYSQL *db_open(const char *schema, char *err, size_t errsz)
 	if (!mysql_real_connect(m, sim_env("SHOPLAB_DB_HOST", "127.0.0.1"), sim_env(uvar, schema),
 				sim_env(pvar, ""), schema, (unsigned)atoi(sim_env("SHOPLAB_DB_PORT", "3307")),
 				NULL, 0)) {
-		snprintf(err, errsz, "connecting to schema %s as %s: %s", schema, sim_env(uvar, schema),
-			 mysql_error(m));
+		snprintf(err, errsz, "cannot reach the %s database at %s:%s as user %s: %s (the settings come from %s/shoplab.env "
+			 "or SHOPLAB_DB_HOST, SHOPLAB_DB_PORT, %s, %s; point SHOPLAB_RUN at a running stack's run directory)",
+			 schema, sim_env("SHOPLAB_DB_HOST", "127.0.0.1"), sim_env("SHOPLAB_DB_PORT", "3307"),
+			 sim_env(uvar, schema), mysql_error(m), sim_env_run_dir(), uvar, pvar);
 		mysql_close(m);
 		return NULL;
 	}
@@ -243,6 +245,28 @@ int64_t sim_check_max_order_id(char *err, size_t errsz)
 		max = -1;
 	mysql_close(m);
 	return max;
+}
+
+static int row_count(MYSQL_ROW row, void *arg)
+{
+	*(int64_t *)arg = row[0] ? num(row[0]) : 0;
+	return 0;
+}
+
+int64_t sim_check_count_pending(int64_t min_order_id, char *err, size_t errsz)
+{
+	MYSQL *m = db_open("orders", err, errsz);
+	char sql[160];
+	int64_t n = 0;
+
+	if (m == NULL)
+		return -1;
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM orders WHERE status = 'pending' AND id >= %lld",
+		 (long long)min_order_id);
+	if (db_each(m, sql, row_count, &n, err, errsz))
+		n = -1;
+	mysql_close(m);
+	return n;
 }
 
 void sim_check_data_free(struct sim_ck_data *d)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sim_env.h"
@@ -28,6 +29,77 @@ static void note(struct sim_faults *f, double t, const char *fmt, ...)
 		f->loglen += (size_t)n;
 }
 
+static double mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void sim_faults_invalid(struct sim_faults *f, const char *fmt, ...)
+{
+	va_list ap;
+
+	f->errors++;
+	if (f->invalid[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(f->invalid, sizeof(f->invalid), fmt, ap);
+	va_end(ap);
+}
+
+char sim_proc_state(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	FILE *fp;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fp = fopen(path, "r")) == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	/* "pid (comm) S ...": comm may hold spaces and parentheses, the last ')' ends it. */
+	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ')
+		return 0;
+	return p[2];
+}
+
+/* Waits up to ms for the process's state to satisfy want(); returns the last state seen. */
+static char await_state(pid_t pid, bool (*want)(char), int ms)
+{
+	char st = sim_proc_state(pid);
+
+	for (int waited = 0; !want(st) && waited < ms; waited += 5) {
+		usleep(5000);
+		st = sim_proc_state(pid);
+	}
+	return st;
+}
+
+static bool is_gone(char st)
+{
+	return st == 0 || st == 'Z' || st == 'X';
+}
+
+static bool is_stopped(char st)
+{
+	return st == 'T';
+}
+
+static bool is_running(char st)
+{
+	return st != 0 && st != 'T' && st != 'Z' && st != 'X';
+}
+
+void sim_fault_applied(const struct sim_faults *f, size_t i, double *from, double *to)
+{
+	*from = f->applied_from[i];
+	*to = f->applied_from[i] < 0 ? -1 : f->applied_to[i];
+}
+
 int sim_faults_init(struct sim_faults *f, const struct sim_scenario *sc, char *err, size_t errsz)
 {
 	char exe[1024];
@@ -35,6 +107,8 @@ int sim_faults_init(struct sim_faults *f, const struct sim_scenario *sc, char *e
 
 	memset(f, 0, sizeof(*f));
 	f->sc = sc;
+	for (size_t i = 0; i < SIM_MAX_FAULTS; i++)
+		f->applied_from[i] = f->applied_to[i] = -1;
 	snprintf(f->proxy_api, sizeof(f->proxy_api), "%s", sim_env("SHOPLAB_PROXY_API", "http://127.0.0.1:8474"));
 	snprintf(f->run_dir, sizeof(f->run_dir), "%s", sim_env_run_dir());
 	if (getenv("SHOPLAB_TOP")) {
@@ -56,13 +130,13 @@ int sim_faults_init(struct sim_faults *f, const struct sim_scenario *sc, char *e
 	return 0;
 }
 
-static pid_t read_pid(const struct sim_faults *f, const char *target)
+pid_t sim_faults_pid(const char *run_dir, const char *target)
 {
 	char path[1200], buf[32] = "";
 	FILE *fp;
 	long pid;
 
-	snprintf(path, sizeof(path), "%s/%s.pid", f->run_dir, target);
+	snprintf(path, sizeof(path), "%s/%s.pid", run_dir, target);
 	if ((fp = fopen(path, "r")) == NULL)
 		return -1;
 	if (fgets(buf, sizeof(buf), fp) == NULL)
@@ -105,17 +179,18 @@ int sim_faults_stack(const struct sim_faults *f, const char *cmd)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-static void restart_async(struct sim_faults *f, double t)
+/* Starts `stack.sh up` in the background; its success ends fault i's window. */
+static void restart_async(struct sim_faults *f, double t, int i)
 {
 	pid_t pid;
 
-	if (f->nchildren >= sizeof(f->children) / sizeof(f->children[0]))
-		return;
-	if ((pid = spawn_stack(f, "up")) < 0) {
-		f->errors++;
-		note(f, t, "stack.sh up: fork failed");
+	if (f->nchildren >= sizeof(f->children) / sizeof(f->children[0]) || (pid = spawn_stack(f, "up")) < 0) {
+		note(f, t, "stack.sh up: could not start it");
+		sim_faults_invalid(f, "faults[%d] (%s %s) at %.1f s: stack.sh up could not be started", i,
+				   f->sc->faults[i].target, sim_fault_kind_names[f->sc->faults[i].kind], t);
 		return;
 	}
+	f->child_fault[f->nchildren] = i;
 	f->children[f->nchildren++] = pid;
 	note(f, t, "stack.sh up started (pid %d)", (int)pid);
 }
@@ -127,9 +202,17 @@ static void reap(struct sim_faults *f, double t)
 		pid_t r = waitpid(f->children[i], &status, WNOHANG);
 
 		if (r == f->children[i]) {
-			note(f, t, "stack.sh up finished: %s", WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "ok" : "FAILED");
-			if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
-				f->errors++;
+			bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+			int k = f->child_fault[i];
+
+			note(f, t, "stack.sh up finished: %s", ok ? "ok" : "FAILED");
+			if (!ok)
+				sim_faults_invalid(f, "faults[%d] (%s %s): stack.sh up failed at %.1f s: the stack did not come back "
+						   "(see %s/logs/sim-stack.log)", k, f->sc->faults[k].target,
+						   sim_fault_kind_names[f->sc->faults[k].kind], t, f->run_dir);
+			else if (f->applied_from[k] >= 0 && f->applied_to[k] < 0)
+				f->applied_to[k] = t;
+			f->child_fault[i] = f->child_fault[f->nchildren - 1];
 			f->children[i] = f->children[--f->nchildren];
 		} else {
 			i++;
@@ -137,25 +220,48 @@ static void reap(struct sim_faults *f, double t)
 	}
 }
 
-static void signal_target(struct sim_faults *f, double t, const char *target, int sig, pid_t *out)
+/* Sends sig to target and waits until /proc shows it took effect; returns the pid or -1. */
+static pid_t signal_target(struct sim_faults *f, size_t i, double t, int sig)
 {
-	pid_t pid = read_pid(f, target);
+	const struct sim_fault *ft = &f->sc->faults[i];
+	pid_t pid = sim_faults_pid(f->run_dir, ft->target);
+	bool (*want)(char) = sig == SIGKILL ? is_gone : sig == SIGSTOP ? is_stopped : is_running;
+	char st;
 
 	if (pid < 0 || kill(pid, sig) != 0) {
-		f->errors++;
-		note(f, t, "%s: cannot signal (%s)", target, pid < 0 ? "no pid file" : strerror(errno));
-		return;
+		note(f, t, "%s: cannot signal (%s)", ft->target, pid < 0 ? "no pid file" : strerror(errno));
+		sim_faults_invalid(f, "faults[%zu] (%s %s) at %.1f s: not applied: %s %s", i, ft->target,
+				   sim_fault_kind_names[ft->kind], t, pid < 0 ? "no pid file for" : "cannot signal", ft->target);
+		return -1;
 	}
-	note(f, t, "%s (pid %d): %s", target, (int)pid, strsignal(sig));
-	if (out)
-		*out = pid;
+	if (!want(st = await_state(pid, want, 2000))) {
+		note(f, t, "%s (pid %d): %s sent, but the process is still in state %c", ft->target, (int)pid, strsignal(sig),
+		     st ? st : '?');
+		sim_faults_invalid(f, "faults[%zu] (%s %s) at %.1f s: not confirmed: after %s the process is in state %c",
+				   i, ft->target, sim_fault_kind_names[ft->kind], t, strsignal(sig), st ? st : '?');
+		return -1;
+	}
+	note(f, t, "%s (pid %d): %s (confirmed: %s)", ft->target, (int)pid, strsignal(sig),
+	     sig == SIGKILL ? "gone" : sig == SIGSTOP ? "state T" : "running");
+	return pid;
+}
+
+/* Whether the proxy lists the toxic (want) or not (!want). */
+static bool toxic_listed(const struct sim_faults *f, const struct sim_fault *ft, bool want, long *st)
+{
+	char url[512], out[2048], type[96];
+
+	snprintf(url, sizeof(url), "%s/proxies/%s/toxics/%s", f->proxy_api, ft->target, ft->name);
+	*st = sim_http("GET", url, NULL, NULL, 3000, out, sizeof(out));
+	snprintf(type, sizeof(type), "\"type\":\"%s\"", ft->type);
+	return want ? *st == 200 && strstr(out, type) != NULL : *st == 404;
 }
 
 static void start(struct sim_faults *f, size_t i, double t)
 {
 	const struct sim_fault *ft = &f->sc->faults[i];
 	char url[512], body[2048], out[512];
-	long st;
+	long st, seen = 0;
 
 	switch (ft->kind) {
 	case SIM_FAULT_TOXIC:
@@ -163,20 +269,33 @@ static void start(struct sim_faults *f, size_t i, double t)
 		snprintf(body, sizeof(body), "{\"name\":\"%s\",\"type\":\"%s\",\"stream\":\"%s\",\"toxicity\":%g,\"attributes\":%s}",
 			 ft->name, ft->type, ft->stream, ft->toxicity, ft->attributes);
 		st = sim_http("POST", url, body, NULL, 3000, out, sizeof(out));
-		if (st != 200)
-			f->errors++;
-		note(f, t, "toxic %s %s on %s: %ld %s", ft->type, ft->attributes, ft->target, st, st == 200 ? "" : out);
+		if (st == 200 && toxic_listed(f, ft, true, &seen)) {
+			f->applied_from[i] = t;
+			note(f, t, "toxic %s %s on %s: %ld (confirmed: listed)", ft->type, ft->attributes, ft->target, st);
+			break;
+		}
+		note(f, t, "toxic %s %s on %s: %ld %s", ft->type, ft->attributes, ft->target, st,
+		     st == 200 ? "but the proxy does not list it" : out);
+		sim_faults_invalid(f, "faults[%zu] (toxic %s on %s) at %.1f s: not applied: POST %s answered %ld%s%.160s%s", i,
+				   ft->type, ft->target, t, url, st, st < 0 ? " (" : " ", st == 200 ? "but it is not listed" : out,
+				   st < 0 ? ")" : "");
 		break;
 	case SIM_FAULT_KILL:
-		signal_target(f, t, ft->target, SIGKILL, NULL);
+		if (signal_target(f, i, t, SIGKILL) > 0)
+			f->applied_from[i] = t;
 		break;
 	case SIM_FAULT_STOP:
-		signal_target(f, t, ft->target, SIGSTOP, &f->stopped[i]);
+		if ((f->stopped[i] = signal_target(f, i, t, SIGSTOP)) > 0)
+			f->applied_from[i] = t;
+		else
+			f->stopped[i] = 0;
 		break;
 	case SIM_FAULT_RESTART:
-		signal_target(f, t, ft->target, SIGKILL, NULL);
-		usleep(200000);         /* let the port and the pid go before starting again */
-		restart_async(f, t);
+		if (signal_target(f, i, t, SIGKILL) > 0) {
+			f->applied_from[i] = t;
+			usleep(200000);         /* let the port and the pid go before starting again */
+			restart_async(f, t, (int)i);
+		}
 		break;
 	}
 }
@@ -184,22 +303,31 @@ static void start(struct sim_faults *f, size_t i, double t)
 static void end(struct sim_faults *f, size_t i, double t)
 {
 	const struct sim_fault *ft = &f->sc->faults[i];
-	char url[512];
-	long st;
+	char url[512], out[512];
+	long st, seen = 0;
 
+	if (f->applied_from[i] < 0)
+		return;         /* never applied: nothing to undo, the run is invalid already */
 	switch (ft->kind) {
 	case SIM_FAULT_TOXIC:
 		snprintf(url, sizeof(url), "%s/proxies/%s/toxics/%s", f->proxy_api, ft->target, ft->name);
-		st = sim_http("DELETE", url, NULL, NULL, 3000, NULL, 0);
-		note(f, t, "toxic %s on %s removed: %ld", ft->type, ft->target, st);
+		st = sim_http("DELETE", url, NULL, NULL, 3000, out, sizeof(out));
+		if (st == 204 && toxic_listed(f, ft, false, &seen)) {
+			f->applied_to[i] = t;
+			note(f, t, "toxic %s on %s removed: %ld (confirmed: gone)", ft->type, ft->target, st);
+			break;
+		}
+		note(f, t, "toxic %s on %s removed: %ld %s", ft->type, ft->target, st, out);
+		sim_faults_invalid(f, "faults[%zu] (toxic %s on %s) at %.1f s: its removal was not confirmed: DELETE answered %ld %.160s",
+				   i, ft->type, ft->target, t, st, out);
 		break;
 	case SIM_FAULT_STOP:
-		if (f->stopped[i] > 0 && kill(f->stopped[i], SIGCONT) == 0)
-			note(f, t, "%s (pid %d): Continued", ft->target, (int)f->stopped[i]);
+		if (f->stopped[i] > 0 && signal_target(f, i, t, SIGCONT) > 0)
+			f->applied_to[i] = t;
 		f->stopped[i] = 0;
 		break;
 	case SIM_FAULT_KILL:
-		restart_async(f, t);
+		restart_async(f, t, (int)i);
 		break;
 	case SIM_FAULT_RESTART:
 		break;
@@ -208,6 +336,8 @@ static void end(struct sim_faults *f, size_t i, double t)
 
 void sim_faults_tick(struct sim_faults *f, double t)
 {
+	if (f->t0 == 0)
+		f->t0 = mono() - t;
 	reap(f, t);
 	for (size_t i = 0; i < f->sc->nfaults; i++) {
 		const struct sim_fault *ft = &f->sc->faults[i];
@@ -260,23 +390,46 @@ void sim_faults_describe(const struct sim_faults *f, char *buf, size_t bufsz)
 
 int sim_faults_finish(struct sim_faults *f)
 {
-	char url[512];
+	char url[512], out[256];
+	double t = f->t0 > 0 ? mono() - f->t0 : f->sc->duration_s;
+	bool open_toxic = false;
+	long st;
 	int rc;
 
 	for (size_t i = 0; i < f->sc->nfaults; i++)
 		if (f->stopped[i] > 0) {
-			kill(f->stopped[i], SIGCONT);
+			if (signal_target(f, i, t, SIGCONT) > 0)
+				f->applied_to[i] = t;
 			f->stopped[i] = 0;
 		}
+	for (size_t i = 0; i < f->sc->nfaults; i++)
+		open_toxic |= f->sc->faults[i].kind == SIM_FAULT_TOXIC && f->applied_from[i] >= 0 && f->applied_to[i] < 0;
 	snprintf(url, sizeof(url), "%s/reset", f->proxy_api);
-	sim_http("POST", url, NULL, NULL, 3000, NULL, 0);
+	st = sim_http("POST", url, NULL, NULL, 3000, out, sizeof(out));
+	if (st == 204) {
+		for (size_t i = 0; i < f->sc->nfaults; i++)
+			if (f->sc->faults[i].kind == SIM_FAULT_TOXIC && f->applied_from[i] >= 0 && f->applied_to[i] < 0)
+				f->applied_to[i] = t;
+	} else if (open_toxic) {
+		sim_faults_invalid(f, "at %.1f s the proxy's toxics could not be reset: POST %s answered %ld %.120s", t, url, st, out);
+	}
 	while (f->nchildren > 0) {
-		reap(f, f->sc->duration_s);
+		reap(f, mono() - f->t0);
 		if (f->nchildren)
 			usleep(100000);
 	}
 	rc = sim_faults_stack(f, "up");
-	note(f, f->sc->duration_s, "end of faults: toxics reset, stack.sh up: %s", rc == 0 ? "ok" : "FAILED");
+	t = f->t0 > 0 ? mono() - f->t0 : f->sc->duration_s;
+	note(f, t, "end of faults: toxics reset (%ld), stack.sh up: %s", st, rc == 0 ? "ok" : "FAILED");
+	if (rc != 0) {
+		sim_faults_invalid(f, "at the end of the faults scripts/stack.sh up failed: the stack did not come back "
+				   "(see %s/logs/sim-stack.log)", f->run_dir);
+	} else {
+		/* Whatever was down is back now. */
+		for (size_t i = 0; i < f->sc->nfaults; i++)
+			if (f->applied_from[i] >= 0 && f->applied_to[i] < 0)
+				f->applied_to[i] = t;
+	}
 	return rc;
 }
 

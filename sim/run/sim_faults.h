@@ -16,8 +16,14 @@ struct sim_faults {
 	bool started[SIM_MAX_FAULTS], ended[SIM_MAX_FAULTS];
 	pid_t stopped[SIM_MAX_FAULTS];  /* SIGSTOPped pid to SIGCONT, or 0 */
 	pid_t children[16];             /* stack.sh up runs in progress */
+	int child_fault[16];            /* ... and the fault each one ends (-1: none) */
 	size_t nchildren;
-	unsigned errors;                /* actions that failed (logged on stderr) */
+	/* Each fault's window as applied and confirmed (seconds since the load began); -1: not
+	 * (yet). A fault whose start or end could not be confirmed makes the run invalid. */
+	double applied_from[SIM_MAX_FAULTS], applied_to[SIM_MAX_FAULTS];
+	double t0;                      /* CLOCK_MONOTONIC seconds when the load began */
+	unsigned errors;                /* actions that failed or were not confirmed */
+	char invalid[512];              /* the first of them, as a sentence ("" when none) */
 	char log[8192];                 /* what was done, one line each, with times */
 	size_t loglen;
 };
@@ -35,6 +41,14 @@ void sim_faults_describe(const struct sim_faults *f, char *buf, size_t bufsz);
 int sim_faults_finish(struct sim_faults *f);
 /* Runs `scripts/stack.sh <cmd>` (SHOPLAB_PROXY=1) and waits; returns its exit status. */
 int sim_faults_stack(const struct sim_faults *f, const char *cmd);
+/* Records that the run is not valid (the first reason is kept). */
+void sim_faults_invalid(struct sim_faults *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The pid in run_dir/<target>.pid, or -1. */
+pid_t sim_faults_pid(const char *run_dir, const char *target);
+/* A process's state letter from /proc/<pid>/stat (R, S, T, Z, ...), or 0 when it is gone. */
+char sim_proc_state(pid_t pid);
+/* The window of fault i as applied ([-1, -1] when it never applied). */
+void sim_fault_applied(const struct sim_faults *f, size_t i, double *from, double *to);
 /* Whether fault i could disturb browsing (catalog/inventory reads). */
 bool sim_fault_touches_reads(const struct sim_fault *ft);
 /* The window [*from, *to) in seconds during which fault i acts. */

@@ -194,7 +194,52 @@ static int job_send(struct engine *e, struct job *j)
 	return 0;
 }
 
-static void journey_end(struct engine *e, struct job *j, bool ok, int64_t t)
+/* "POST /orders", "GET /products/{id}": the URL's path after /api/v1, ids replaced. */
+static void endpoint_of(const struct sim_jreq *rq, char *out, size_t outsz)
+{
+	const char *p = strstr(rq->url, "/api/v1"), *q;
+	size_t len;
+
+	len = (size_t)snprintf(out, outsz, "%s ", rq->method);
+	p = p ? p + 7 : rq->url;
+	for (; *p && *p != '?' && len + 5 < outsz; p = q) {
+		q = p + 1 + strcspn(p + 1, "/?");
+		if (*p == '/' && p[1] >= '0' && p[1] <= '9')
+			len += (size_t)snprintf(out + len, outsz - len, "/{id}");
+		else
+			len += (size_t)snprintf(out + len, outsz - len, "%.*s", (int)(q - p), p);
+	}
+}
+
+static void record_error(struct sim_load_stats *st, const struct job *j, enum sim_outcome o, long status)
+{
+	char ep[48], code[40] = "";
+	const char *c;
+	size_t k;
+
+	endpoint_of(&j->rq, ep, sizeof(ep));
+	if (status > 0 && (c = strstr(j->resp, "\"code\":\"")) != NULL)
+		snprintf(code, sizeof(code), "%.*s", (int)strcspn(c + 8, "\""), c + 8);
+	if (code[0] == '\0')
+		snprintf(code, sizeof(code), "%s", status > 0 ? "-" : sim_outcome_names[o]);
+	for (k = 0; k < st->nerrs; k++)
+		if (st->errs[k].status == status && strcmp(st->errs[k].endpoint, ep) == 0 && strcmp(st->errs[k].code, code) == 0)
+			break;
+	if (k == st->nerrs) {
+		if (k == SIM_ERRKEYS_MAX) {
+			st->errs_other++;
+			return;
+		}
+		snprintf(st->errs[k].endpoint, sizeof(st->errs[k].endpoint), "%s", ep);
+		snprintf(st->errs[k].code, sizeof(st->errs[k].code), "%s", code);
+		st->errs[k].status = (int)status;
+		st->nerrs++;
+	}
+	st->errs[k].n++;
+}
+
+/* A journey ends; counted: whether it counts for the browse share (not when cut by a stop). */
+static void journey_end_as(struct engine *e, struct job *j, bool ok, int64_t t, bool counted)
 {
 	struct sim_load_stats *st = e->st;
 	int64_t lat_us = (t - j->sched_ns) / 1000, sec = (j->sched_ns - e->t0) / 1000000000;
@@ -204,11 +249,16 @@ static void journey_end(struct engine *e, struct job *j, bool ok, int64_t t)
 	sim_hist_record(&st->journey[type], (uint64_t)(lat_us > 0 ? lat_us : 0));
 	sim_series_record(&st->series[type], (size_t)(sec > 0 ? sec : 0), (uint64_t)(lat_us > 0 ? lat_us : 0));
 	st->jok[type] += ok;
-	if (s && type == SIM_J_BROWSE) {
+	if (s && type == SIM_J_BROWSE && counted) {
 		s->browse_ok += ok;
 		s->browse_failed += !ok;
 	}
 	job_put(e, j);
+}
+
+static void journey_end(struct engine *e, struct job *j, bool ok, int64_t t)
+{
+	journey_end_as(e, j, ok, t, true);
 }
 
 static void start_journey(struct engine *e, int64_t sched_ns, uint64_t idx)
@@ -249,8 +299,12 @@ static void finish_request(struct engine *e, CURLMsg *m)
 	o = sim_journey_answer(&j->js, e->cfg, e->st, (int)m->data.result, status, j->resp, &done);
 	e->st->requests++;
 	e->st->out[o]++;
-	if (s)
+	if (o != SIM_OUT_OK)
+		record_error(e->st, j, o, m->data.result == CURLE_OK ? status : 0);
+	if (s) {
 		s->out[o]++;
+		s->accepted += status == 202;
+	}
 	if (done || job_send(e, j) != 0)
 		journey_end(e, j, o == SIM_OUT_OK, t);
 }
@@ -265,8 +319,8 @@ static void progress(struct engine *e, double t, uint64_t issued)
 		err += st->out[o];
 	if (e->cfg->describe)
 		e->cfg->describe(e->cfg->tick_arg, faults, sizeof(faults));
-	fprintf(stderr, "\r\033[K%5.0fs  rate %6.1f/s  journeys %7llu  in flight %5ld  ok %8llu  err %6llu  unknown %5llu  %s",
-		t, sim_scenario_rate_at(e->cfg->sc, t), (unsigned long long)issued, e->inflight,
+	fprintf(stderr, "\r\033[K[load] %3.0f/%.0f s  rate %6.1f/s  journeys %7llu  in flight %5ld  ok %8llu  err %6llu  unknown %5llu  %s",
+		t, e->cfg->sc->duration_s, sim_scenario_rate_at(e->cfg->sc, t), (unsigned long long)issued, e->inflight,
 		(unsigned long long)st->out[SIM_OUT_OK], (unsigned long long)err,
 		(unsigned long long)st->out[SIM_OUT_UNKNOWN], faults[0] ? faults : "no faults");
 	fflush(stderr);
@@ -290,8 +344,10 @@ static int loop(struct engine *e)
 		size_t n;
 		double ev;
 
-		if (interrupted)
+		if (interrupted || (cfg->stop && *cfg->stop)) {
+			e->st->interrupted = true;
 			break;
+		}
 		while ((n = sim_sched_due(&sched, t - e->t0, due, 256)) > 0)
 			for (size_t i = 0; i < n; i++)
 				start_journey(e, e->t0 + due[i], sched.issued - n + i);
@@ -350,22 +406,34 @@ int sim_load_run(const struct sim_load_cfg *cfg, struct sim_load_stats *st)
 	curl_multi_setopt(e.multi, CURLMOPT_MAXCONNECTS, 4096L);
 	interrupted = 0;
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, &old);
+	/* `sim run` handles the signals itself (cfg->stop); `sim load` alone stops on SIGINT here. */
+	if (cfg->stop == NULL && sigaction(SIGINT, &sa, &old) != 0) {
+		curl_multi_cleanup(e.multi);
+		return -1;
+	}
 	rc = loop(&e);
-	sigaction(SIGINT, &old, NULL);
-	/* Requests still in flight after the grace time are unknown. */
+	if (cfg->stop == NULL)
+		(void)sigaction(SIGINT, &old, NULL);
+	/* Requests still in flight after the grace time are unknown. When the run was interrupted
+	 * they are cut: no outcome either way (a checkout's order is settled by the checker as an
+	 * unknown's is), and a cut browse journey is neither a success nor a failure. */
 	for (struct job *j = e.all_jobs; j; j = j->all_next) {
 		if (!j->active)
 			continue;
 		curl_multi_remove_handle(e.multi, j->easy);
 		j->active = false;
-		st->out[SIM_OUT_UNKNOWN]++;
+		if (st->interrupted) {
+			st->cut++;
+		} else {
+			st->out[SIM_OUT_UNKNOWN]++;
+			record_error(st, j, SIM_OUT_UNKNOWN, 0);
+		}
 		if (j->js.type == SIM_J_CHECKOUT && j->js.step == 1) {
 			bool done;
 
 			sim_journey_answer(&j->js, cfg, st, CURLE_OPERATION_TIMEDOUT, 0, "", &done);
 		}
-		journey_end(&e, j, false, now_ns());
+		journey_end_as(&e, j, false, now_ns(), !st->interrupted);
 	}
 	while (e.all_jobs) {
 		struct job *j = e.all_jobs;
@@ -376,8 +444,8 @@ int sim_load_run(const struct sim_load_cfg *cfg, struct sim_load_stats *st)
 		free(j);
 	}
 	curl_multi_cleanup(e.multi);
-	if (interrupted)
-		fprintf(stderr, "sim: interrupted\n");
+	if (st->interrupted)
+		fprintf(stderr, "sim: interrupted: %llu requests in flight were cut (no outcome)\n", (unsigned long long)st->cut);
 	return rc;
 }
 
@@ -390,6 +458,8 @@ void sim_load_print(const struct sim_load_stats *st, const char *label, FILE *f)
 	fprintf(f, "  outcomes:");
 	for (int o = 0; o < SIM_OUT_COUNT; o++)
 		fprintf(f, " %s %llu", sim_outcome_names[o], (unsigned long long)st->out[o]);
+	if (st->interrupted)
+		fprintf(f, " (interrupted: %llu in flight cut, no outcome)", (unsigned long long)st->cut);
 	fprintf(f, "\n  checkouts: %zu keys, %llu declined, %llu out of stock, %llu pending (202)\n",
 		st->nclients, (unsigned long long)st->declined, (unsigned long long)st->out_of_stock,
 		(unsigned long long)st->pending);

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -29,6 +30,16 @@ struct sim_sec {
 	uint64_t out[SIM_OUT_COUNT];            /* requests finished in this second, by outcome */
 	uint64_t browse_ok, browse_failed;      /* browse journeys scheduled in this second */
 	uint32_t inflight;                      /* requests in flight at the end of the second */
+	uint32_t accepted;                      /* 202 answers (order pending) finished in this second */
+};
+
+/* Failed requests by endpoint, HTTP status and error code, for the report. */
+#define SIM_ERRKEYS_MAX 64
+struct sim_errkey {
+	char endpoint[48];                      /* "POST /orders", "GET /products/{id}" */
+	int status;                             /* 0: no HTTP answer */
+	char code[40];                          /* the error body's code, or the outcome's name */
+	uint64_t n;
 };
 
 struct sim_user {
@@ -45,6 +56,11 @@ struct sim_load_stats {
 	uint64_t requests, declined, out_of_stock, pending;
 	uint64_t max_inflight;
 	double elapsed_s;
+	bool interrupted;                       /* stopped by a signal before its end */
+	uint64_t cut;                           /* requests in flight when it was interrupted: their
+	                                         * outcome is not known and they count as no outcome */
+	struct sim_errkey errs[SIM_ERRKEYS_MAX]; size_t nerrs;
+	uint64_t errs_other;                    /* failures that did not fit the table */
 	struct sim_ck_client *clients; size_t nclients, clients_cap;  /* one per checkout key */
 };
 
@@ -55,6 +71,7 @@ struct sim_load_cfg {
 	const struct sim_user *users; size_t nusers;
 	const char *nonce;              /* makes keys and e-mails unique per run */
 	bool progress;
+	const volatile sig_atomic_t *stop;     /* when set and non-zero: stop now (interrupted) */
 	int max_inflight;               /* arrivals beyond it are counted as OTHER (0 = 20000) */
 	/* Called about once a second and at each fault event time with seconds since the start. */
 	void (*tick)(void *arg, double t);
@@ -74,9 +91,10 @@ int sim_load_run(const struct sim_load_cfg *cfg, struct sim_load_stats *st);
 void sim_load_print(const struct sim_load_stats *st, const char *label, FILE *f);
 
 /* Blocking set-up through the gateway: admin login, stock per product, users created and
- * logged in (paced at sc->login_rate). users must hold sc->users entries. */
+ * logged in (paced at sc->login_rate). users must hold sc->users entries. Stops with
+ * "interrupted" in err as soon as *stop is set (stop may be NULL). */
 int sim_setup_data(const struct sim_scenario *sc, const char *gateway, const char *nonce,
-		   struct sim_user *users, char *err, size_t errsz);
+		   struct sim_user *users, const volatile sig_atomic_t *stop, char *err, size_t errsz);
 
 int sim_load_main(int argc, char **argv);
 

@@ -84,7 +84,7 @@ int sim_load_main(int argc, char **argv)
 		if ((users = calloc((size_t)sc.users, sizeof(*users))) == NULL)
 			goto out;
 		cfg.gateway = sim_env("SHOPLAB_GATEWAY_URL", "http://127.0.0.1:8080");
-		if (setup && sim_setup_data(&sc, cfg.gateway, nonce, users, err, sizeof(err)) != 0) {
+		if (setup && sim_setup_data(&sc, cfg.gateway, nonce, users, NULL, err, sizeof(err)) != 0) {
 			fprintf(stderr, "sim load: set-up failed: %s\n", err);
 			goto out;
 		}

@@ -15,14 +15,23 @@
 #define MR 16
 #define MT 28
 #define MB 28
+#define MAXSECS 4096
 
 static const char *const colors[] = { "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b" };
+static const char *const run_colors[2] = { "#1f77b4", "#e8590c" };
 
 struct line {
 	char name[64];
 	const char *color;
-	double *y;              /* NAN: no value */
+	const double *y;        /* per second; NAN: no value */
 	bool dashed;
+};
+
+/* A fault window to shade: as applied, or as planned when it never applied. */
+struct shade {
+	double from, to;
+	char label[96];
+	bool applied, toxic;
 };
 
 static void esc(FILE *f, const char *s)
@@ -41,6 +50,11 @@ static void esc(FILE *f, const char *s)
 	}
 }
 
+static bool is_valid(const struct sim_report_run *r)
+{
+	return r->status == NULL || strcmp(r->status, "valid") == 0;
+}
+
 static double nice_max(double v)
 {
 	double p, m;
@@ -57,102 +71,179 @@ static double px(double t, double xmax)
 	return ML + t / xmax * (W - ML - MR);
 }
 
-static void shade_faults(FILE *f, const struct sim_scenario *sc, double xmax, int h)
+static size_t shades_of(const struct sim_report_run *r, struct shade *sh)
 {
+	const struct sim_scenario *sc = r->sc;
+	size_t n = 0;
+
 	for (size_t i = 0; i < sc->nfaults; i++) {
 		const struct sim_fault *ft = &sc->faults[i];
-		double a, b;
+		struct shade *x = &sh[n++];
 
-		sim_fault_window(sc, i, &a, &b);
+		sim_fault_window(sc, i, &x->from, &x->to);
+		x->applied = true;
+		if (r->applied_from) {
+			x->applied = r->applied_from[i] >= 0;
+			if (x->applied) {
+				x->from = r->applied_from[i];
+				x->to = r->applied_to[i] >= 0 ? r->applied_to[i] : r->st->elapsed_s;
+			}
+		}
+		x->toxic = ft->kind == SIM_FAULT_TOXIC;
+		snprintf(x->label, sizeof(x->label), "%s %s%s", ft->target,
+			 ft->kind == SIM_FAULT_TOXIC ? ft->type : sim_fault_kind_names[ft->kind],
+			 x->applied ? "" : " (NOT APPLIED)");
+	}
+	return n;
+}
+
+static void shade_faults(FILE *f, const struct shade *sh, size_t n, double xmax, int h)
+{
+	for (size_t i = 0; i < n; i++) {
+		double a = sh[i].from, b = sh[i].to;
+
 		if (b - a < 0.5)
 			b = a + 0.5;
-		fprintf(f, "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\" opacity=\"0.18\"><title>",
-			px(a, xmax), MT, px(b, xmax) - px(a, xmax), h - MT - MB,
-			ft->kind == SIM_FAULT_TOXIC ? "#ff9800" : "#e53935");
-		esc(f, ft->target);
-		fprintf(f, " %s %.0f-%.0f s</title></rect>\n", ft->kind == SIM_FAULT_TOXIC ? ft->type : sim_fault_kind_names[ft->kind], a, b);
-		fprintf(f, "<text x=\"%.1f\" y=\"%d\" font-size=\"10\" fill=\"#b71c1c\">", px(a, xmax) + 2, MT + 10 + (int)(i % 3) * 11);
-		esc(f, ft->target);
-		fprintf(f, " %s</text>\n", ft->kind == SIM_FAULT_TOXIC ? ft->type : sim_fault_kind_names[ft->kind]);
+		if (sh[i].applied)
+			fprintf(f, "<rect class=\"fault\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\" opacity=\"0.18\"><title>",
+				px(a, xmax), MT, px(b, xmax) - px(a, xmax), h - MT - MB, sh[i].toxic ? "#ff9800" : "#e53935");
+		else
+			fprintf(f, "<rect class=\"fault-missing\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"none\" "
+				   "stroke=\"#555\" stroke-dasharray=\"5 4\"><title>", px(a, xmax), MT, px(b, xmax) - px(a, xmax), h - MT - MB);
+		esc(f, sh[i].label);
+		fprintf(f, " %.1f-%.1f s%s</title></rect>\n", a, b, sh[i].applied ? " (as applied)" : " (planned)");
+		fprintf(f, "<text x=\"%.1f\" y=\"%d\" font-size=\"10\" fill=\"%s\">", px(a, xmax) + 2, MT + 10 + (int)(i % 3) * 11,
+			sh[i].applied ? "#b71c1c" : "#555");
+		esc(f, sh[i].label);
+		fprintf(f, "</text>\n");
 	}
 }
 
-static void axes(FILE *f, const char *title, const char *unit, double xmax, double ymax, int h)
+static void svg_open(FILE *f, const char *title, int h)
 {
 	fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" font-family=\"sans-serif\">\n",
 		W, h, W, h);
 	fprintf(f, "<rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>\n<text x=\"%d\" y=\"16\" font-size=\"13\" font-weight=\"bold\">", W, h, ML);
 	esc(f, title);
 	fprintf(f, "</text>\n");
-	for (int k = 0; k <= 4; k++) {
-		double y = MT + (h - MT - MB) * (1 - k / 4.0);
-
-		fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
-			   "<text x=\"%d\" y=\"%.1f\" font-size=\"10\" text-anchor=\"end\">%g%s</text>\n",
-			ML, W - MR, y, y, ML - 4, y + 3, ymax * k / 4, k == 4 ? unit : "");
-	}
-	for (double t = 0; t <= xmax + 1e-9; t += xmax > 100 ? 20 : 10)
-		fprintf(f, "<text x=\"%.1f\" y=\"%d\" font-size=\"10\" text-anchor=\"middle\">%.0fs</text>\n", px(t, xmax), h - 10, t);
-	fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"#333\"/>\n", ML, W - MR, h - MB, h - MB);
 }
 
-/* A line chart of values per second (index = second), fault windows shaded. */
-static void chart(FILE *f, const char *title, const char *unit, const struct line *lines, size_t nl, size_t nsecs,
-		  const struct sim_scenario *sc)
+static void x_axis(FILE *f, double xmax, int h, double load_end)
 {
-	double xmax = nsecs > 0 ? (double)nsecs : 1, ymax = 0;
-	int legend_x0 = ML + 20 + 7 * (int)strlen(title), legend_x = legend_x0, legend_y = 14;
+	double step = xmax > 200 ? 50 : xmax > 100 ? 20 : 10;
+
+	for (double t = 0; t <= xmax + 1e-9; t += step)
+		fprintf(f, "<text x=\"%.1f\" y=\"%d\" font-size=\"10\" text-anchor=\"middle\">%.0fs</text>\n", px(t, xmax), h - 10, t);
+	fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"#333\"/>\n", ML, W - MR, h - MB, h - MB);
+	if (load_end > 0 && load_end < xmax)
+		fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" stroke=\"#555\" stroke-dasharray=\"1 3\"/>"
+			   "<text x=\"%.1f\" y=\"%d\" font-size=\"10\" fill=\"#555\">drain</text>\n",
+			px(load_end, xmax), px(load_end, xmax), MT, h - MB, px(load_end, xmax) + 3, h - MB - 4);
+}
+
+static double ymap(double y, double ymin, double ymax, bool logy, int h)
+{
+	double frac = logy ? (log10(y) - log10(ymin)) / (log10(ymax) - log10(ymin)) : y / ymax;
+
+	if (frac < 0)
+		frac = 0;
+	if (frac > 1)
+		frac = 1;
+	return MT + (h - MT - MB) * (1 - frac);
+}
+
+/* A line chart of values per second (index = second) over [0, nsecs), fault windows shaded.
+ * logy: a log scale (values <= 0 are left out). */
+static void chart(FILE *f, const char *title, const char *unit, const struct line *lines, size_t nl, size_t nsecs,
+		  const struct shade *sh, size_t nsh, double load_end, bool logy)
+{
+	double xmax = nsecs > 0 ? (double)nsecs : 1, ymax = 0, ymin = INFINITY;
+	int legend_x0 = ML + 30 + 8 * (int)strlen(title), legend_x = legend_x0, legend_y = 14;
+	size_t points = 0;
 
 	for (size_t l = 0; l < nl; l++)
-		for (size_t s = 0; s < nsecs; s++)
-			if (!isnan(lines[l].y[s]) && lines[l].y[s] > ymax)
-				ymax = lines[l].y[s];
-	ymax = nice_max(ymax);
-	axes(f, title, unit, xmax, ymax, H);
-	shade_faults(f, sc, xmax, H);
+		for (size_t s = 0; s < nsecs; s++) {
+			double y = lines[l].y[s];
+
+			if (isnan(y) || (logy && y <= 0))
+				continue;
+			points++;
+			if (y > ymax)
+				ymax = y;
+			if (y < ymin)
+				ymin = y;
+		}
+	if (logy) {
+		ymin = points ? pow(10, floor(log10(ymin))) : 1;
+		ymax = points ? pow(10, ceil(log10(ymax))) : 10;
+		if (ymax <= ymin)
+			ymax = ymin * 10;
+	} else {
+		ymax = nice_max(ymax);
+	}
+	svg_open(f, title, H);
+	fprintf(f, "<g class=\"chart-data\" data-points=\"%zu\">\n", points);
+	if (logy) {
+		for (double d = ymin; d <= ymax * 1.0001; d *= 10) {
+			double y = ymap(d, ymin, ymax, true, H);
+
+			fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
+				   "<text x=\"%d\" y=\"%.1f\" font-size=\"10\" text-anchor=\"end\">%g%s</text>\n",
+				ML, W - MR, y, y, ML - 4, y + 3, d, unit);
+		}
+	} else {
+		for (int k = 0; k <= 4; k++) {
+			double y = MT + (H - MT - MB) * (1 - k / 4.0);
+
+			fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
+				   "<text x=\"%d\" y=\"%.1f\" font-size=\"10\" text-anchor=\"end\">%g%s</text>\n",
+				ML, W - MR, y, y, ML - 4, y + 3, ymax * k / 4, k == 4 ? unit : "");
+		}
+	}
+	x_axis(f, xmax, H, load_end);
+	shade_faults(f, sh, nsh, xmax, H);
 	for (size_t l = 0; l < nl; l++) {
 		bool pen = false;
 
 		fprintf(f, "<path fill=\"none\" stroke=\"%s\" stroke-width=\"1.6\"%s d=\"", lines[l].color,
-			lines[l].dashed ? " stroke-dasharray=\"4 3\"" : "");
+			lines[l].dashed ? " stroke-dasharray=\"5 3\"" : "");
 		for (size_t s = 0; s < nsecs; s++) {
 			double y = lines[l].y[s];
 
-			if (isnan(y)) {
+			if (isnan(y) || (logy && y <= 0)) {
 				pen = false;
 				continue;
 			}
-			fprintf(f, "%c%.1f %.1f ", pen ? 'L' : 'M', px((double)s + 0.5, xmax),
-				MT + (H - MT - MB) * (1 - y / ymax));
+			fprintf(f, "%c%.1f %.1f ", pen ? 'L' : 'M', px((double)s + 0.5, xmax), ymap(y, ymin, ymax, logy, H));
 			pen = true;
 		}
 		/* A legend entry that would run off the chart starts a second row. */
-		if (legend_x + 20 + 7 * (int)strlen(lines[l].name) > W - MR && legend_x > legend_x0) {
+		if (legend_x + 30 + 7 * (int)strlen(lines[l].name) > W - MR && legend_x > legend_x0) {
 			legend_x = legend_x0;
 			legend_y += 13;
 		}
-		fprintf(f, "\"/>\n<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"3\" fill=\"%s\"/>"
-			   "<text x=\"%d\" y=\"%d\" font-size=\"11\">", legend_x, legend_y - 6,
-			   lines[l].color, legend_x + 16, legend_y);
+		fprintf(f, "\"/>\n<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"2\"%s/>"
+			   "<text x=\"%d\" y=\"%d\" font-size=\"11\">", legend_x, legend_x + 20, legend_y - 4, legend_y - 4,
+			lines[l].color, lines[l].dashed ? " stroke-dasharray=\"5 3\"" : "", legend_x + 24, legend_y);
 		esc(f, lines[l].name);
 		fprintf(f, "</text>\n");
-		legend_x += 20 + 7 * (int)strlen(lines[l].name);
+		legend_x += 30 + 7 * (int)strlen(lines[l].name);
 	}
-	fprintf(f, "</svg>\n");
+	fprintf(f, "</g></svg>\n");
 }
 
-static void breaker_chart(FILE *f, const struct sim_scrape *b, size_t nsecs, const struct sim_scenario *sc)
+static void breaker_chart(FILE *f, const struct sim_scrape *b, size_t nsecs, const struct shade *sh, size_t nsh,
+			  double load_end)
 {
 	int h = MT + MB + 18 * (int)(b && b->nb ? b->nb : 1);
 	double xmax = nsecs > 0 ? (double)nsecs : 1;
 
-	fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\">\n", W, h);
-	fprintf(f, "<rect width=\"%d\" height=\"%d\" fill=\"#fff\"/><text x=\"%d\" y=\"16\" font-size=\"13\" font-weight=\"bold\">"
-		   "Circuit breakers (green closed, red open, amber half-open, grey no scrape)</text>\n", W, h, ML);
+	svg_open(f, "Circuit breakers (green closed, red open, amber half-open, grey no scrape)", h);
 	if (b == NULL || b->nb == 0) {
 		fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"11\">no breaker metrics were scraped</text></svg>\n", ML, MT + 12);
 		return;
 	}
+	fprintf(f, "<g class=\"chart-data\" data-points=\"%zu\">\n", b->nb * nsecs);
 	for (size_t i = 0; i < b->nb; i++) {
 		int y = MT + 18 * (int)i;
 
@@ -167,24 +258,113 @@ static void breaker_chart(FILE *f, const struct sim_scrape *b, size_t nsecs, con
 		}
 		fputc('\n', f);
 	}
-	for (size_t i = 0; i < sc->nfaults; i++) {
-		double a, e;
+	for (size_t i = 0; i < nsh; i++)
+		if (sh[i].applied)
+			fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" stroke=\"#000\" stroke-dasharray=\"2 2\"/>",
+				px(sh[i].from, xmax), px(sh[i].from, xmax), MT - 4, h - MB + 4);
+	x_axis(f, xmax, h, load_end);
+	fprintf(f, "</g></svg>\n");
+}
 
-		sim_fault_window(sc, i, &a, &e);
-		fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" stroke=\"#000\" stroke-dasharray=\"2 2\"/>",
-			px(a, xmax), px(a, xmax), MT - 4, h - MB + 4);
+/* The latency distribution of each journey: share of journeys (y) done within x ms (log). */
+static void cdf_chart(FILE *f, const struct sim_load_stats *const *sts, const char *const *labels, size_t nruns)
+{
+	double xmin = INFINITY, xmax = 0;
+	size_t points = 0;
+	int h = 300, legend_y = 300 - MB - 60, legend_x = W - 260;
+
+	for (size_t r = 0; r < nruns; r++)
+		for (int j = 0; j < SIM_J_COUNT; j++) {
+			const struct sim_hist *hh = &sts[r]->journey[j];
+
+			if (hh->total == 0)
+				continue;
+			if ((double)hh->max / 1000 > xmax)
+				xmax = (double)hh->max / 1000;
+			if ((double)(hh->min > 0 ? hh->min : 1) / 1000 < xmin)
+				xmin = (double)(hh->min > 0 ? hh->min : 1) / 1000;
+		}
+	if (xmax <= 0) {
+		xmin = 1;
+		xmax = 10;
 	}
-	for (double t = 0; t <= xmax + 1e-9; t += xmax > 100 ? 20 : 10)
-		fprintf(f, "<text x=\"%.1f\" y=\"%d\" font-size=\"10\" text-anchor=\"middle\">%.0fs</text>\n", px(t, xmax), h - 8, t);
-	fprintf(f, "</svg>\n");
+	xmin = pow(10, floor(log10(xmin)));
+	xmax = pow(10, ceil(log10(xmax)));
+	if (xmax <= xmin)
+		xmax = xmin * 10;
+	for (size_t r = 0; r < nruns; r++)
+		for (int j = 0; j < SIM_J_COUNT; j++)
+			for (size_t i = 0; i < sts[r]->journey[j].nbuckets; i++)
+				points += sts[r]->journey[j].counts[i] > 0;
+	svg_open(f, "Latency distribution per journey (share done within x ms; dots: p50 p90 p99 p99.9 max)", h);
+	fprintf(f, "<g class=\"chart-data\" data-points=\"%zu\">\n", points);
+	for (int k = 0; k <= 4; k++) {
+		double y = MT + (h - MT - MB) * (1 - k / 4.0);
+
+		fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
+			   "<text x=\"%d\" y=\"%.1f\" font-size=\"10\" text-anchor=\"end\">%d%%</text>\n",
+			ML, W - MR, y, y, ML - 4, y + 3, k * 25);
+	}
+	for (double d = xmin; d <= xmax * 1.0001; d *= 10) {
+		double x = ML + (log10(d) - log10(xmin)) / (log10(xmax) - log10(xmin)) * (W - ML - MR);
+
+		fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" stroke=\"#eee\"/>"
+			   "<text x=\"%.1f\" y=\"%d\" font-size=\"10\" text-anchor=\"middle\">%g ms</text>\n", x, x, MT, h - MB, x, h - 10, d);
+	}
+	for (size_t r = 0; r < nruns; r++)
+		for (int j = 0; j < SIM_J_COUNT; j++) {
+			const struct sim_hist *hh = &sts[r]->journey[j];
+			const char *col = nruns > 1 ? run_colors[r] : colors[j == 0 ? 0 : j == 1 ? 3 : 5];
+			static const double ps[] = { 50, 90, 99, 99.9, 100 };
+			uint64_t cum = 0;
+			bool pen = false;
+			char name[96];
+
+			if (hh->total == 0)
+				continue;
+			fprintf(f, "<path fill=\"none\" stroke=\"%s\" stroke-width=\"1.6\"%s d=\"", col,
+				nruns > 1 && j == SIM_J_CHECKOUT ? "" : nruns > 1 ? " stroke-dasharray=\"5 3\"" : "");
+			for (size_t i = 0; i < hh->nbuckets; i++) {
+				double v, x, y;
+
+				if (hh->counts[i] == 0)
+					continue;
+				cum += hh->counts[i];
+				v = (double)sim_hist_highest(hh->sub_bits, i) / 1000;
+				if (v < xmin)
+					v = xmin;
+				x = ML + (log10(v) - log10(xmin)) / (log10(xmax) - log10(xmin)) * (W - ML - MR);
+				y = MT + (h - MT - MB) * (1 - (double)cum / (double)hh->total);
+				fprintf(f, "%c%.1f %.1f ", pen ? 'L' : 'M', x, y);
+				pen = true;
+			}
+			fprintf(f, "\"/>\n");
+			for (size_t k = 0; k < sizeof(ps) / sizeof(ps[0]); k++) {
+				double v = (double)(ps[k] >= 100 ? hh->max : sim_hist_percentile(hh, ps[k])) / 1000;
+				double x = ML + (log10(v > xmin ? v : xmin) - log10(xmin)) / (log10(xmax) - log10(xmin)) * (W - ML - MR);
+				double y = MT + (h - MT - MB) * (1 - ps[k] / 100);
+
+				fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"><title>%s p%g %.1f ms</title></circle>", x, y,
+					col, sim_journey_names[j], ps[k], v);
+			}
+			snprintf(name, sizeof(name), "%s%s%s", sim_journey_names[j], nruns > 1 ? " · " : "", nruns > 1 ? labels[r] : "");
+			fprintf(f, "\n<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"2\"/><text x=\"%d\" y=\"%d\" font-size=\"11\">",
+				legend_x, legend_x + 20, legend_y - 4, legend_y - 4, col, legend_x + 24, legend_y);
+			esc(f, name);
+			fprintf(f, "</text>\n");
+			legend_y += 14;
+		}
+	fprintf(f, "</g></svg>\n");
 }
 
 static size_t run_secs(const struct sim_report_run *r)
 {
 	double t = r->st->elapsed_s > r->sc->duration_s ? r->st->elapsed_s : r->sc->duration_s;
+	size_t n;
 
 	/* The drain is on the charts too: breakers closing again and pending orders settling. */
-	return (size_t)ceil(t + r->sc->drain_s);
+	n = (size_t)ceil(t + r->sc->drain_s);
+	return n > MAXSECS ? MAXSECS : n;
 }
 
 static uint64_t errors_of(const uint64_t *out)
@@ -196,76 +376,192 @@ static uint64_t errors_of(const uint64_t *out)
 	return e;
 }
 
-static void html_run(FILE *f, const struct sim_report_run *r)
+static double pct_ms(const struct sim_hist *h, double p)
+{
+	return (double)sim_hist_percentile(h, p) / 1000;
+}
+
+/* Per-second series of one run, for the charts. */
+struct series {
+	double ok[MAXSECS], err[MAXSECS], unknown[MAXSECS], accepted[MAXSECS], pending[MAXSECS];
+	double p50[SIM_J_COUNT][MAXSECS], p99[SIM_J_COUNT][MAXSECS];
+};
+
+static void fill_series(const struct sim_report_run *r, size_t n, struct series *x)
 {
 	const struct sim_load_stats *st = r->st;
-	size_t n = run_secs(r);
-	double buf[9][4096];
-	struct line l[6];
-
-	if (n > 4096)
-		n = 4096;
-	fprintf(f, "<h2>");
-	esc(f, r->label);
-	fprintf(f, "</h2>\n<table><tr><th>requests</th>");
-	for (int o = 0; o < SIM_OUT_COUNT; o++)
-		fprintf(f, "<th>%s</th>", sim_outcome_names[o]);
-	fprintf(f, "<th>declined</th><th>out of stock</th><th>202 pending</th></tr>\n<tr><td>%llu</td>", (unsigned long long)st->requests);
-	for (int o = 0; o < SIM_OUT_COUNT; o++)
-		fprintf(f, "<td>%llu</td>", (unsigned long long)st->out[o]);
-	fprintf(f, "<td>%llu</td><td>%llu</td><td>%llu</td></tr></table>\n", (unsigned long long)st->declined,
-		(unsigned long long)st->out_of_stock, (unsigned long long)st->pending);
-	fprintf(f, "<table><tr><th>journey</th><th>started</th><th>ok</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>max ms</th></tr>\n");
-	for (int j = 0; j < SIM_J_COUNT; j++)
-		fprintf(f, "<tr><td>%s</td><td>%llu</td><td>%llu</td><td>%.1f</td><td>%.1f</td><td>%.1f</td><td>%.1f</td></tr>\n",
-			sim_journey_names[j], (unsigned long long)st->jstarted[j], (unsigned long long)st->jok[j],
-			(double)sim_hist_percentile(&st->journey[j], 50) / 1000, (double)sim_hist_percentile(&st->journey[j], 90) / 1000,
-			(double)sim_hist_percentile(&st->journey[j], 99) / 1000, (double)st->journey[j].max / 1000);
-	fprintf(f, "</table>\n");
 
 	for (size_t s = 0; s < n; s++) {
 		const struct sim_sec *sec = s < st->nsecs ? &st->secs[s] : NULL;
 
-		buf[0][s] = sec ? (double)sec->out[SIM_OUT_OK] : 0;
-		buf[1][s] = sec ? (double)errors_of(sec->out) : 0;
-		buf[2][s] = sec ? (double)sec->out[SIM_OUT_UNKNOWN] : 0;
+		x->ok[s] = sec ? (double)sec->out[SIM_OUT_OK] : 0;
+		x->err[s] = sec ? (double)errors_of(sec->out) : 0;
+		x->unknown[s] = sec ? (double)sec->out[SIM_OUT_UNKNOWN] : 0;
+		x->accepted[s] = sec ? (double)sec->accepted : 0;
+		x->pending[s] = r->breakers && s < r->breakers->npending && r->breakers->pending[s] >= 0 ?
+				(double)r->breakers->pending[s] : NAN;
 		for (int j = 0; j < SIM_J_COUNT; j++) {
 			const struct sim_hist *h = sim_series_at(&st->series[j], s);
 
-			buf[3 + 2 * j][s] = h ? (double)sim_hist_percentile(h, 50) / 1000 : NAN;
-			buf[4 + 2 * j][s] = h ? (double)sim_hist_percentile(h, 99) / 1000 : NAN;
+			x->p50[j][s] = h ? pct_ms(h, 50) : NAN;
+			x->p99[j][s] = h ? pct_ms(h, 99) : NAN;
 		}
 	}
+}
+
+static void verdict(FILE *f, const struct sim_report_run *r, bool live)
+{
+	const char *cls, *text;
+
+	if (live) {
+		cls = "live";
+		text = "RUNNING";
+	} else if (!is_valid(r)) {
+		cls = "invalid";
+		text = strcmp(r->status, "interrupted") == 0 ? "INTERRUPTED: not a verdict" :
+		       strcmp(r->status, "invalid") == 0 ? "INVALID: the experiment did not happen as planned" : "SET-UP FAILED";
+	} else if (r->ck == NULL) {
+		cls = "invalid";
+		text = "NOT CHECKED";
+	} else {
+		cls = r->ck->ok ? "held" : "broke";
+		text = r->ck->ok ? "VALID · all invariants held" : "VALID · an invariant broke";
+	}
+	fprintf(f, "<div class=\"verdict %s\" id=\"verdict\"><b>", cls);
+	esc(f, r->label);
+	fprintf(f, ": %s</b>", text);
+	if (!live && !is_valid(r) && r->why) {
+		fprintf(f, "<br>");
+		esc(f, r->why);
+	}
+	fprintf(f, "</div>\n");
+}
+
+static void error_table(FILE *f, const struct sim_load_stats *st)
+{
+	size_t order[SIM_ERRKEYS_MAX];
+
+	if (st->nerrs == 0) {
+		fprintf(f, "<p>No failed requests.</p>\n");
+		return;
+	}
+	for (size_t i = 0; i < st->nerrs; i++)
+		order[i] = i;
+	for (size_t i = 1; i < st->nerrs; i++)
+		for (size_t k = i; k > 0 && st->errs[order[k]].n > st->errs[order[k - 1]].n; k--) {
+			size_t t = order[k];
+
+			order[k] = order[k - 1];
+			order[k - 1] = t;
+		}
+	fprintf(f, "<table class=\"errors\"><tr><th>endpoint</th><th>status</th><th>code</th><th>requests</th></tr>\n");
+	for (size_t i = 0; i < st->nerrs && i < 20; i++) {
+		const struct sim_errkey *e = &st->errs[order[i]];
+
+		fprintf(f, "<tr><td>");
+		esc(f, e->endpoint);
+		if (e->status > 0)
+			fprintf(f, "</td><td>%d</td><td>", e->status);
+		else
+			fprintf(f, "</td><td>no answer</td><td>");
+		esc(f, e->code);
+		fprintf(f, "</td><td>%llu</td></tr>\n", (unsigned long long)e->n);
+	}
+	if (st->errs_other)
+		fprintf(f, "<tr><td colspan=\"3\">other</td><td>%llu</td></tr>\n", (unsigned long long)st->errs_other);
+	fprintf(f, "</table>\n");
+}
+
+static void html_run(FILE *f, const struct sim_report_run *r, size_t nruns, const struct sim_report_meta *meta)
+{
+	static struct series x;
+	const struct sim_load_stats *st = r->st;
+	size_t n = run_secs(r), nsh;
+	struct shade sh[SIM_MAX_FAULTS];
+	struct line l[6];
+	double load_end = st->elapsed_s > 0 ? st->elapsed_s : r->sc->duration_s;
+
+	nsh = shades_of(r, sh);
+	fill_series(r, n, &x);
+	fprintf(f, "<h2>");
+	esc(f, r->label);
+	fprintf(f, "</h2>\n");
+	if (nruns > 1)
+		verdict(f, r, meta->phase != NULL);
+	fprintf(f, "<table><tr><th>requests</th>");
+	for (int o = 0; o < SIM_OUT_COUNT; o++)
+		fprintf(f, "<th>%s</th>", sim_outcome_names[o]);
+	fprintf(f, "<th>cut by the interruption</th><th>declined</th><th>out of stock</th><th>202 pending</th></tr>\n<tr><td>%llu</td>",
+		(unsigned long long)st->requests);
+	for (int o = 0; o < SIM_OUT_COUNT; o++)
+		fprintf(f, "<td>%llu</td>", (unsigned long long)st->out[o]);
+	fprintf(f, "<td>%llu</td><td>%llu</td><td>%llu</td><td>%llu</td></tr></table>\n", (unsigned long long)st->cut,
+		(unsigned long long)st->declined, (unsigned long long)st->out_of_stock, (unsigned long long)st->pending);
+	fprintf(f, "<table><tr><th>journey</th><th>started</th><th>ok</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th>"
+		   "<th>p99.9 ms</th><th>max ms</th></tr>\n");
+	for (int j = 0; j < SIM_J_COUNT; j++)
+		fprintf(f, "<tr><td>%s</td><td>%llu</td><td>%llu</td><td>%.1f</td><td>%.1f</td><td>%.1f</td><td>%.1f</td><td>%.1f</td></tr>\n",
+			sim_journey_names[j], (unsigned long long)st->jstarted[j], (unsigned long long)st->jok[j],
+			pct_ms(&st->journey[j], 50), pct_ms(&st->journey[j], 90), pct_ms(&st->journey[j], 99),
+			pct_ms(&st->journey[j], 99.9), (double)st->journey[j].max / 1000);
+	fprintf(f, "</table>\n");
+
 	memset(l, 0, sizeof(l));
 	snprintf(l[0].name, sizeof(l[0].name), "ok/s");
 	snprintf(l[1].name, sizeof(l[1].name), "errors/s");
 	snprintf(l[2].name, sizeof(l[2].name), "unknown/s");
-	for (int k = 0; k < 3; k++) {
-		l[k].y = buf[k];
-		l[k].color = k == 0 ? colors[2] : k == 1 ? colors[1] : colors[4];
-	}
+	l[0].y = x.ok;
+	l[1].y = x.err;
+	l[2].y = x.unknown;
+	l[0].color = colors[2];
+	l[1].color = colors[1];
+	l[2].color = colors[4];
 	fprintf(f, "<div class=\"chart\">");
-	chart(f, "Requests finished per second", "", l, 3, n, r->sc);
+	chart(f, "Requests finished per second", "", l, 3, n, sh, nsh, load_end, false);
 	fprintf(f, "</div>\n");
-	memset(l, 0, sizeof(l));
 	for (int j = 0; j < SIM_J_COUNT; j++) {
-		snprintf(l[2 * j].name, sizeof(l[0].name), "%s p50", sim_journey_names[j]);
-		snprintf(l[2 * j + 1].name, sizeof(l[0].name), "%s p99", sim_journey_names[j]);
-		l[2 * j].y = buf[3 + 2 * j];
-		l[2 * j + 1].y = buf[4 + 2 * j];
-		l[2 * j].color = l[2 * j + 1].color = colors[j == 0 ? 0 : j == 1 ? 3 : 5];
-		l[2 * j].dashed = true;
+		char title[128];
+
+		if (st->jstarted[j] == 0)
+			continue;
+		memset(l, 0, sizeof(l));
+		snprintf(l[0].name, sizeof(l[0].name), "p50");
+		snprintf(l[1].name, sizeof(l[1].name), "p99 (dashed)");
+		l[0].y = x.p50[j];
+		l[1].y = x.p99[j];
+		l[0].color = l[1].color = colors[j == 0 ? 0 : j == 1 ? 3 : 5];
+		l[1].dashed = true;
+		snprintf(title, sizeof(title), "%s latency by scheduled second (log scale)", sim_journey_names[j]);
+		fprintf(f, "<div class=\"chart\">");
+		chart(f, title, " ms", l, 2, n, sh, nsh, load_end, true);
+		fprintf(f, "</div>\n");
 	}
+	memset(l, 0, sizeof(l));
+	snprintf(l[0].name, sizeof(l[0].name), "202 answers/s (order pending)");
+	snprintf(l[1].name, sizeof(l[1].name), "orders pending in the database");
+	l[0].y = x.accepted;
+	l[1].y = x.pending;
+	l[0].color = colors[3];
+	l[1].color = colors[4];
 	fprintf(f, "<div class=\"chart\">");
-	chart(f, "Journey latency by scheduled second (from the scheduled start)", " ms", l, 6, n, r->sc);
+	chart(f, "Pending: 202 answers and pending orders, through the drain", "", l, 2, n, sh, nsh, load_end, false);
 	fprintf(f, "</div>\n<div class=\"chart\">");
-	breaker_chart(f, r->breakers, n, r->sc);
-	fprintf(f, "</div>\n<h3>Invariants</h3>\n");
-	if (r->ck == NULL) {
+	breaker_chart(f, r->breakers, n, sh, nsh, load_end);
+	fprintf(f, "</div>\n<div class=\"chart\">");
+	cdf_chart(f, &r->st, &r->label, 1);
+	fprintf(f, "</div>\n<h3>Failed requests by endpoint, status and error code</h3>\n");
+	error_table(f, st);
+	fprintf(f, "<h3>Invariants</h3>\n");
+	if (meta->phase != NULL) {
+		fprintf(f, "<p>Checked after the drain.</p>\n");
+	} else if (r->ck == NULL) {
 		fprintf(f, "<p class=\"fail\">The check did not run: ");
-		esc(f, r->check_error ? r->check_error : "unknown error");
+		esc(f, r->check_error && *r->check_error ? r->check_error : "the run stopped before it");
 		fprintf(f, "</p>\n");
 	} else {
+		if (!is_valid(r))
+			fprintf(f, "<p class=\"fail\">This run is not valid: the table below says what the databases held, "
+				   "not whether the shop survived the planned faults.</p>\n");
 		fprintf(f, "<table><tr><th></th><th>invariant</th><th>rule</th><th>checked</th><th>violations</th><th>first violations</th></tr>\n");
 		for (int i = 0; i < SIM_INV_COUNT; i++) {
 			const struct sim_ck_inv *v = &r->ck->inv[i];
@@ -292,47 +588,185 @@ static void html_run(FILE *f, const struct sim_report_run *r)
 	}
 }
 
-static int write_html(const char *path, const struct sim_report_run *runs, size_t n)
+static double max_of(const double *v, size_t n)
 {
-	FILE *f = fopen(path, "w");
+	double m = 0;
 
-	if (f == NULL)
-		return -1;
-	fprintf(f, "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>shoplab sim report: ");
+	for (size_t i = 0; i < n; i++)
+		if (!isnan(v[i]) && v[i] > m)
+			m = v[i];
+	return m;
+}
+
+/* Both runs on the same axes, and a table of what differs. */
+static void html_compare(FILE *f, const struct sim_report_run *runs)
+{
+	static struct series x[2];
+	size_t n = run_secs(&runs[0]) > run_secs(&runs[1]) ? run_secs(&runs[0]) : run_secs(&runs[1]), nsh;
+	struct shade sh[SIM_MAX_FAULTS];
+	const struct sim_load_stats *sts[2] = { runs[0].st, runs[1].st };
+	const char *labels[2] = { runs[0].label, runs[1].label };
+	struct line l[6];
+
+	nsh = shades_of(&runs[0], sh);
+	fill_series(&runs[0], n, &x[0]);
+	fill_series(&runs[1], n, &x[1]);
+	fprintf(f, "<h2>Comparison</h2>\n<table class=\"compare\"><tr><th></th>");
+	for (int i = 0; i < 2; i++) {
+		fprintf(f, "<th>");
+		esc(f, runs[i].label);
+		fprintf(f, "</th>");
+	}
+	fprintf(f, "</tr>\n");
+	fprintf(f, "<tr><td>status</td>");
+	for (int i = 0; i < 2; i++)
+		fprintf(f, "<td>%s</td>", !is_valid(&runs[i]) ? runs[i].status : runs[i].ck == NULL ? "not checked" :
+			runs[i].ck->ok ? "all invariants held" : "an invariant broke");
+	fprintf(f, "</tr>\n<tr><td>throughput (ok requests/s)</td>");
+	for (int i = 0; i < 2; i++)
+		fprintf(f, "<td>%.1f</td>", sts[i]->elapsed_s > 0 ? (double)sts[i]->out[SIM_OUT_OK] / sts[i]->elapsed_s : 0.0);
+	fprintf(f, "</tr>\n<tr><td>errors (4xx 429 5xx connect other)</td>");
+	for (int i = 0; i < 2; i++)
+		fprintf(f, "<td>%llu</td>", (unsigned long long)errors_of(sts[i]->out));
+	fprintf(f, "</tr>\n<tr><td>unknown</td>");
+	for (int i = 0; i < 2; i++)
+		fprintf(f, "<td>%llu</td>", (unsigned long long)sts[i]->out[SIM_OUT_UNKNOWN]);
+	for (int j = 0; j < SIM_J_COUNT; j++) {
+		fprintf(f, "</tr>\n<tr><td>%s p99 ms</td>", sim_journey_names[j]);
+		for (int i = 0; i < 2; i++)
+			fprintf(f, "<td>%.1f</td>", pct_ms(&sts[i]->journey[j], 99));
+	}
+	fprintf(f, "</tr>\n<tr><td>202 pending answers</td>");
+	for (int i = 0; i < 2; i++)
+		fprintf(f, "<td>%llu</td>", (unsigned long long)sts[i]->pending);
+	fprintf(f, "</tr>\n<tr><td>most orders pending at once</td>");
+	for (int i = 0; i < 2; i++)
+		fprintf(f, "<td>%.0f</td>", max_of(x[i].pending, n));
+	fprintf(f, "</tr>\n<tr><td>retries</td>");
+	for (int i = 0; i < 2; i++)
+		if (runs[i].resilience_off)
+			fprintf(f, "<td class=\"off\">disabled</td>");
+		else
+			fprintf(f, "<td>%llu</td>", runs[i].breakers ? (unsigned long long)runs[i].breakers->retries : 0ULL);
+	fprintf(f, "</tr>\n<tr><td>breaker opens</td>");
+	for (int i = 0; i < 2; i++)
+		if (runs[i].resilience_off)
+			fprintf(f, "<td class=\"off\">disabled</td>");
+		else
+			fprintf(f, "<td>%llu</td>", runs[i].breakers ? (unsigned long long)runs[i].breakers->breaker_opens : 0ULL);
+	fprintf(f, "</tr></table>\n");
+
+	memset(l, 0, sizeof(l));
+	for (int i = 0; i < 2; i++) {
+		snprintf(l[2 * i].name, sizeof(l[0].name), "ok/s · %.40s", runs[i].label);
+		snprintf(l[2 * i + 1].name, sizeof(l[0].name), "errors/s · %.40s", runs[i].label);
+		l[2 * i].y = x[i].ok;
+		l[2 * i + 1].y = x[i].err;
+		l[2 * i].color = l[2 * i + 1].color = run_colors[i];
+		l[2 * i + 1].dashed = true;
+	}
+	fprintf(f, "<div class=\"chart\">");
+	chart(f, "Both runs: requests per second", "", l, 4, n, sh, nsh, runs[0].sc->duration_s, false);
+	fprintf(f, "</div>\n");
+	memset(l, 0, sizeof(l));
+	for (int i = 0; i < 2; i++) {
+		snprintf(l[i].name, sizeof(l[0].name), "checkout p99 · %.40s", runs[i].label);
+		l[i].y = x[i].p99[SIM_J_CHECKOUT];
+		l[i].color = run_colors[i];
+		snprintf(l[2 + i].name, sizeof(l[0].name), "browse p99 · %.40s", runs[i].label);
+		l[2 + i].y = x[i].p99[SIM_J_BROWSE];
+		l[2 + i].color = run_colors[i];
+		l[2 + i].dashed = true;
+	}
+	fprintf(f, "<div class=\"chart\">");
+	chart(f, "Both runs: p99 latency (log scale)", " ms", l, 4, n, sh, nsh, runs[0].sc->duration_s, true);
+	fprintf(f, "</div>\n");
+	memset(l, 0, sizeof(l));
+	for (int i = 0; i < 2; i++) {
+		snprintf(l[i].name, sizeof(l[0].name), "pending orders · %.40s", runs[i].label);
+		l[i].y = x[i].pending;
+		l[i].color = run_colors[i];
+		snprintf(l[2 + i].name, sizeof(l[0].name), "202/s · %.40s", runs[i].label);
+		l[2 + i].y = x[i].accepted;
+		l[2 + i].color = run_colors[i];
+		l[2 + i].dashed = true;
+	}
+	fprintf(f, "<div class=\"chart\">");
+	chart(f, "Both runs: pending", "", l, 4, n, sh, nsh, runs[0].sc->duration_s, false);
+	fprintf(f, "</div>\n<div class=\"chart\">");
+	cdf_chart(f, sts, labels, 2);
+	fprintf(f, "</div>\n");
+}
+
+static void meta_table(FILE *f, const struct sim_report_run *runs, const struct sim_report_meta *m)
+{
+	const struct sim_scenario *sc = runs[0].sc;
+
+	fprintf(f, "<table class=\"meta\"><tr><th>started (UTC)</th><td>");
+	esc(f, m->started);
+	fprintf(f, "</td><th>commit</th><td>");
+	esc(f, m->commit);
+	fprintf(f, "</td></tr>\n<tr><th>scenario</th><td>");
+	esc(f, sc->file[0] ? sc->file : sc->name);
+	fprintf(f, "</td><th>sha256</th><td><code>");
+	esc(f, m->scenario_sha256);
+	fprintf(f, "</code></td></tr>\n<tr><th>seed</th><td>%llu</td><th>load · drain · timeout</th><td>%.0f s · %.0f s · %.0f s</td></tr>\n"
+		   "<tr><th>settings</th><td colspan=\"3\">", (unsigned long long)sc->seed, sc->duration_s, sc->drain_s, sc->timeout_s);
+	esc(f, m->settings);
+	fprintf(f, "</td></tr></table>\n");
+}
+
+static int write_html_file(FILE *f, const struct sim_report_run *runs, size_t n, const struct sim_report_meta *meta)
+{
+	fprintf(f, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
+	if (meta->phase)
+		fprintf(f, "<meta http-equiv=\"refresh\" content=\"1\">");
+	fprintf(f, "<title>shoplab sim %s: ", meta->phase ? "live" : "report");
 	esc(f, runs[0].sc->name);
 	fprintf(f, "</title>\n<style>body{font-family:sans-serif;margin:24px;color:#222;max-width:1140px}"
 		   "table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:left}"
 		   "tr.fail td{background:#ffebee}tr.pass td:first-child{color:#2e7d32}tr.fail td:first-child{color:#c62828;font-weight:bold}"
-		   ".chart{margin:10px 0}p.fail{color:#c62828}pre{background:#f5f5f5;padding:8px;font-size:12px}</style></head><body>\n");
+		   ".chart{margin:10px 0}p.fail{color:#c62828}pre{background:#f5f5f5;padding:8px;font-size:12px}"
+		   ".verdict{padding:10px 14px;margin:10px 0;border-radius:4px;font-size:15px}"
+		   ".verdict.held{background:#e8f5e9;border:2px solid #2e7d32}.verdict.broke{background:#ffebee;border:2px solid #c62828}"
+		   ".verdict.invalid{background:#fff3e0;border:2px solid #e65100}.verdict.live{background:#e3f2fd;border:2px solid #1565c0}"
+		   "td.off{color:#777;font-style:italic}table.meta th{background:#fafafa}</style></head><body>\n");
 	fprintf(f, "<h1>Scenario ");
 	esc(f, runs[0].sc->name);
-	fprintf(f, "</h1>\n<p>seed %llu · load %.0f s · drain %.0f s · %zu faults", (unsigned long long)runs[0].sc->seed,
-		runs[0].sc->duration_s, runs[0].sc->drain_s, runs[0].sc->nfaults);
+	fprintf(f, "</h1>\n");
+	if (meta->phase)
+		fprintf(f, "<p class=\"phase\" id=\"phase\"><b>live</b> · phase <b>%s</b> · %.0f / %.0f s (this page reloads every second)</p>\n",
+			meta->phase, meta->elapsed_s, meta->total_s);
 	for (size_t i = 0; i < n; i++)
-		fprintf(f, " · %s: <b class=\"%s\">%s</b>", runs[i].label, runs[i].ck && runs[i].ck->ok ? "pass" : "fail",
-			runs[i].ck == NULL ? "not checked" : runs[i].ck->ok ? "all invariants held" : "an invariant broke");
-	fprintf(f, "</p>\n");
-	if (n > 1) {
-		fprintf(f, "<h2>Comparison</h2><table><tr><th>run</th><th>requests</th><th>ok</th><th>errors</th><th>unknown</th>");
-		for (int j = 0; j < SIM_J_COUNT; j++)
-			fprintf(f, "<th>%s p99 ms</th>", sim_journey_names[j]);
-		fprintf(f, "<th>invariants</th></tr>\n");
-		for (size_t i = 0; i < n; i++) {
-			const struct sim_load_stats *st = runs[i].st;
-
-			fprintf(f, "<tr><td>%s</td><td>%llu</td><td>%llu</td><td>%llu</td><td>%llu</td>", runs[i].label,
-				(unsigned long long)st->requests, (unsigned long long)st->out[SIM_OUT_OK],
-				(unsigned long long)errors_of(st->out), (unsigned long long)st->out[SIM_OUT_UNKNOWN]);
-			for (int j = 0; j < SIM_J_COUNT; j++)
-				fprintf(f, "<td>%.1f</td>", (double)sim_hist_percentile(&st->journey[j], 99) / 1000);
-			fprintf(f, "<td>%s</td></tr>\n", runs[i].ck == NULL ? "not checked" : runs[i].ck->ok ? "pass" : "FAIL");
-		}
-		fprintf(f, "</table>\n");
-	}
+		verdict(f, &runs[i], meta->phase != NULL);
+	meta_table(f, runs, meta);
+	if (n > 1)
+		html_compare(f, runs);
 	for (size_t i = 0; i < n; i++)
-		html_run(f, &runs[i]);
+		html_run(f, &runs[i], n, meta);
 	fprintf(f, "</body></html>\n");
-	return fclose(f) == 0 ? 0 : -1;
+	return ferror(f) ? -1 : 0;
+}
+
+int sim_report_write_html(const char *path, const struct sim_report_run *runs, size_t n,
+			  const struct sim_report_meta *meta, char *err, size_t errsz)
+{
+	char tmp[1200];
+	FILE *f;
+	int rc;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if ((f = fopen(tmp, "w")) == NULL) {
+		snprintf(err, errsz, "%s: cannot write: %s", tmp, strerror(errno));
+		return -1;
+	}
+	rc = write_html_file(f, runs, n, meta);
+	if (fclose(f) != 0 || rc != 0 || rename(tmp, path) != 0) {
+		snprintf(err, errsz, "%s: cannot write: %s", path, strerror(errno));
+		(void)remove(tmp);
+		return -1;
+	}
+	return 0;
 }
 
 static json_object *jnum(double v)
@@ -347,7 +781,13 @@ static json_object *json_run(const struct sim_report_run *r)
 	size_t n = run_secs(r);
 
 	json_object_object_add(o, "label", json_object_new_string(r->label));
+	json_object_object_add(o, "status", json_object_new_string(r->status ? r->status : "valid"));
+	json_object_object_add(o, "valid", json_object_new_boolean(is_valid(r)));
+	if (!is_valid(r))
+		json_object_object_add(o, "why", json_object_new_string(r->why ? r->why : ""));
 	json_object_object_add(o, "elapsed_s", jnum(st->elapsed_s));
+	json_object_object_add(o, "interrupted", json_object_new_boolean(st->interrupted));
+	json_object_object_add(o, "cut_in_flight", json_object_new_int64((int64_t)st->cut));
 	json_object_object_add(o, "requests", json_object_new_int64((int64_t)st->requests));
 	x = json_object_new_object();
 	for (int k = 0; k < SIM_OUT_COUNT; k++)
@@ -366,6 +806,7 @@ static json_object *json_run(const struct sim_report_run *r)
 		json_object_object_add(jj, "p50_ms", jnum((double)sim_hist_percentile(&st->journey[j], 50) / 1000));
 		json_object_object_add(jj, "p90_ms", jnum((double)sim_hist_percentile(&st->journey[j], 90) / 1000));
 		json_object_object_add(jj, "p99_ms", jnum((double)sim_hist_percentile(&st->journey[j], 99) / 1000));
+		json_object_object_add(jj, "p99_9_ms", jnum((double)sim_hist_percentile(&st->journey[j], 99.9) / 1000));
 		json_object_object_add(jj, "max_ms", jnum((double)st->journey[j].max / 1000));
 		for (size_t s = 0; s < n; s++) {
 			const struct sim_hist *h = sim_series_at(&st->series[j], s);
@@ -389,9 +830,50 @@ static json_object *json_run(const struct sim_report_run *r)
 		for (int k = 0; k < SIM_OUT_COUNT; k++)
 			json_object_object_add(p, sim_outcome_names[k], json_object_new_int64((int64_t)st->secs[s].out[k]));
 		json_object_object_add(p, "in_flight", json_object_new_int64(st->secs[s].inflight));
+		json_object_object_add(p, "accepted_202", json_object_new_int64(st->secs[s].accepted));
 		json_object_array_add(a, p);
 	}
 	json_object_object_add(o, "per_second", a);
+	a = json_object_new_array();
+	for (size_t s = 0; r->breakers && s < n; s++)
+		json_object_array_add(a, s < r->breakers->npending && r->breakers->pending[s] >= 0 ?
+				      json_object_new_int(r->breakers->pending[s]) : NULL);
+	json_object_object_add(o, "pending_orders_per_second", a);
+	a = json_object_new_array();
+	for (size_t k = 0; k < st->nerrs; k++) {
+		json_object *p = json_object_new_object();
+
+		json_object_object_add(p, "endpoint", json_object_new_string(st->errs[k].endpoint));
+		json_object_object_add(p, "status", json_object_new_int(st->errs[k].status));
+		json_object_object_add(p, "code", json_object_new_string(st->errs[k].code));
+		json_object_object_add(p, "requests", json_object_new_int64((int64_t)st->errs[k].n));
+		json_object_array_add(a, p);
+	}
+	json_object_object_add(o, "errors", a);
+	if (r->resilience_off) {
+		json_object_object_add(o, "retries", json_object_new_string("disabled"));
+		json_object_object_add(o, "breaker_opens", json_object_new_string("disabled"));
+	} else if (r->breakers) {
+		json_object_object_add(o, "retries", json_object_new_int64((int64_t)r->breakers->retries));
+		json_object_object_add(o, "breaker_opens", json_object_new_int64((int64_t)r->breakers->breaker_opens));
+	}
+	a = json_object_new_array();
+	for (size_t i = 0; i < r->sc->nfaults; i++) {
+		json_object *p = json_object_new_object();
+		double from = -1, to = -1;
+
+		if (r->applied_from) {
+			from = r->applied_from[i];
+			to = from >= 0 ? r->applied_to[i] : -1;
+		} else {
+			sim_fault_window(r->sc, i, &from, &to);
+		}
+		json_object_object_add(p, "applied", json_object_new_boolean(from >= 0));
+		json_object_object_add(p, "from_s", from >= 0 ? jnum(from) : NULL);
+		json_object_object_add(p, "to_s", to >= 0 ? jnum(to) : NULL);
+		json_object_array_add(a, p);
+	}
+	json_object_object_add(o, "faults_applied", a);
 	x = json_object_new_object();
 	for (size_t i = 0; r->breakers && i < r->breakers->nb; i++) {
 		json_object *b = json_object_new_array();
@@ -431,13 +913,19 @@ static json_object *json_run(const struct sim_report_run *r)
 	return o;
 }
 
-static int write_json(const char *path, const struct sim_report_run *runs, size_t n)
+static int write_json(const char *path, const struct sim_report_run *runs, size_t n, const struct sim_report_meta *m)
 {
 	json_object *root = json_object_new_object(), *a = json_object_new_array(), *fa = json_object_new_array();
 	const struct sim_scenario *sc = runs[0].sc;
 	int rc;
 
 	json_object_object_add(root, "scenario", json_object_new_string(sc->name));
+	json_object_object_add(root, "scenario_file", json_object_new_string(sc->file));
+	json_object_object_add(root, "scenario_sha256", json_object_new_string(m->scenario_sha256));
+	json_object_object_add(root, "commit", json_object_new_string(m->commit));
+	json_object_object_add(root, "started", json_object_new_string(m->started));
+	json_object_object_add(root, "settings", json_object_new_string(m->settings));
+	json_object_object_add(root, "timeout_s", jnum(sc->timeout_s));
 	json_object_object_add(root, "seed", json_object_new_int64((int64_t)sc->seed));
 	json_object_object_add(root, "duration_s", jnum(sc->duration_s));
 	json_object_object_add(root, "drain_s", jnum(sc->drain_s));
@@ -450,8 +938,8 @@ static int write_json(const char *path, const struct sim_report_run *runs, size_
 		json_object_object_add(p, "target", json_object_new_string(sc->faults[i].target));
 		if (sc->faults[i].kind == SIM_FAULT_TOXIC)
 			json_object_object_add(p, "type", json_object_new_string(sc->faults[i].type));
-		json_object_object_add(p, "from_s", jnum(from));
-		json_object_object_add(p, "to_s", jnum(to));
+		json_object_object_add(p, "planned_from_s", jnum(from));
+		json_object_object_add(p, "planned_to_s", jnum(to));
 		json_object_array_add(fa, p);
 	}
 	json_object_object_add(root, "faults", fa);
@@ -463,19 +951,16 @@ static int write_json(const char *path, const struct sim_report_run *runs, size_
 	return rc == 0 ? 0 : -1;
 }
 
-int sim_report_write(const char *dir, const struct sim_report_run *runs, size_t n, char *err, size_t errsz)
+int sim_report_write(const char *dir, const struct sim_report_run *runs, size_t n,
+		     const struct sim_report_meta *meta, char *err, size_t errsz)
 {
 	char path[1200];
 
 	snprintf(path, sizeof(path), "%s/report.json", dir);
-	if (write_json(path, runs, n) != 0) {
+	if (write_json(path, runs, n, meta) != 0) {
 		snprintf(err, errsz, "%s: cannot write: %s", path, strerror(errno));
 		return -1;
 	}
 	snprintf(path, sizeof(path), "%s/report.html", dir);
-	if (write_html(path, runs, n) != 0) {
-		snprintf(err, errsz, "%s: cannot write: %s", path, strerror(errno));
-		return -1;
-	}
-	return 0;
+	return sim_report_write_html(path, runs, n, meta, err, errsz);
 }

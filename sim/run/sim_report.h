@@ -10,6 +10,17 @@
 #include "sim_scenario.h"
 #include "sim_scrape.h"
 
+/* What lines a report up with Prometheus, logs and the scenario that made it. */
+struct sim_report_meta {
+	char commit[48];                        /* git HEAD of the tree sim ran from, or "unknown" */
+	char started[32];                       /* wall clock at the start, UTC, ISO 8601 */
+	char scenario_sha256[72];               /* of the scenario file's bytes */
+	char settings[512];                     /* what else shaped the run, "name=value ..." */
+	/* Live view only: the page refreshes itself and says where the run is. */
+	const char *phase;                      /* "set-up", "load", "drain", "checking"; NULL: final */
+	double elapsed_s, total_s;              /* of the current phase */
+};
+
 struct sim_report_run {
 	const char *label;                      /* "resilience on" */
 	const struct sim_scenario *sc;
@@ -18,9 +29,18 @@ struct sim_report_run {
 	const char *check_error;                /* why not, when ck is NULL */
 	const struct sim_scrape *breakers;      /* may be NULL */
 	const char *fault_log;                  /* what the timeline did, may be NULL */
+	const char *status;                     /* "valid" (NULL too), "invalid", "interrupted", "set-up failed" */
+	const char *why;                        /* what made it so, for anything but valid */
+	const double *applied_from, *applied_to;  /* per fault, as confirmed (-1: never); NULL: as planned */
+	bool resilience_off;                    /* retries and breakers were off: "disabled" in the comparison */
 };
 
 /* Writes dir/report.json and dir/report.html. Returns 0, or -1 with a message in err. */
-int sim_report_write(const char *dir, const struct sim_report_run *runs, size_t n, char *err, size_t errsz);
+int sim_report_write(const char *dir, const struct sim_report_run *runs, size_t n,
+		     const struct sim_report_meta *meta, char *err, size_t errsz);
+/* Writes only the HTML page to path (through path.tmp and a rename, so a reader never sees
+ * half a page); with meta->phase set it refreshes itself every second. */
+int sim_report_write_html(const char *path, const struct sim_report_run *runs, size_t n,
+			  const struct sim_report_meta *meta, char *err, size_t errsz);
 
 #endif

@@ -1,15 +1,23 @@
-/* sim_run.c - `sim run`: data set-up, load with the fault timeline, drain, checks, report (twice with --compare) */
+/* sim_run.c - `sim run`: checks, data set-up, load with the fault timeline, drain, checks, report (twice with --compare) */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
 
 #include "sim.h"
 #include "sim_check.h"
@@ -19,31 +27,64 @@
 #include "sim_load.h"
 #include "sim_report.h"
 #include "sim_scrape.h"
+#include "sim_validate.h"
+
+/* Exit statuses (README "sim run"). */
+enum { EXIT_HELD = 0, EXIT_BROKE = 1, EXIT_BAD = 2, EXIT_NOT_VALID = 3 };
+
+/* The only thing the signal handler touches: which signal asked us to stop (0: none). */
+static volatile sig_atomic_t stop_sig;
+
+static void on_signal(int sig)
+{
+	stop_sig = sig;
+}
+
+enum phase { PH_SETUP, PH_LOAD, PH_DRAIN, PH_CHECK, PH_REPORT };
+static const char *const phase_names[] = { "set-up", "load", "drain", "checking", "report" };
 
 struct run {
 	char label[32];
 	struct sim_load_stats st;
 	struct sim_ck_data ck_data;
 	struct sim_ck_result ck;
-	bool checked;
+	bool checked, scraping, setup_failed;
 	char check_error[512];
 	struct sim_scrape scrape;
 	struct sim_faults faults;
+	const char *interrupted_in;     /* the phase a signal stopped, or NULL */
+	double interrupted_at;          /* seconds into the load */
+	char why[1024];                 /* what made the run not valid */
 };
 
-static void tick(void *arg, double t)
-{
-	sim_faults_tick(arg, t);
-}
+struct serve {
+	int fd;
+	pthread_t th;
+	bool running;
+	volatile sig_atomic_t stop;
+	char path[1200];                /* the live page it serves */
+};
 
-static double next_event(void *arg)
-{
-	return sim_faults_next(arg);
-}
+struct ctx {
+	const struct sim_scenario *sc;
+	struct run runs[2];
+	size_t nruns;                   /* runs begun (the current one included) */
+	struct sim_report_meta meta;
+	char dir[1024], live_path[1200];
+	bool progress, compare;
+	enum phase phase;
+	double phase_t0;                /* CLOCK_MONOTONIC seconds when the phase began */
+	double t_load;                  /* seconds into the load at the last tick */
+	long last_live;                 /* last second the live page was written for */
+	struct serve srv;
+};
 
-static void describe(void *arg, char *buf, size_t bufsz)
+static double mono(void)
 {
-	sim_faults_describe(arg, buf, bufsz);
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static int mkdirs(const char *path)
@@ -61,57 +102,198 @@ static int mkdirs(const char *path)
 	return mkdir(p, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-/* Browse outcomes per fault window, for the "untouched requests kept working" invariant. */
-static int windows(const struct sim_scenario *sc, const struct sim_load_stats *st, struct sim_ck_data *d)
+static const char *run_status(const struct run *r)
+{
+	if (r->interrupted_in)
+		return "interrupted";
+	if (r->setup_failed)
+		return "set-up failed";
+	if (r->faults.invalid[0])
+		return "invalid";
+	return "valid";
+}
+
+/* The report's view of the runs so far. */
+static size_t report_runs(struct ctx *c, struct sim_report_run *rep)
+{
+	for (size_t i = 0; i < c->nruns; i++) {
+		struct run *r = &c->runs[i];
+
+		rep[i] = (struct sim_report_run){ r->label, c->sc, &r->st, r->checked ? &r->ck : NULL, r->check_error,
+						  &r->scrape, r->faults.log, run_status(r), r->why, r->faults.applied_from,
+						  r->faults.applied_to, strcmp(r->label, "resilience off") == 0 };
+	}
+	return c->nruns;
+}
+
+/* Rewrites the live page (at most once a second unless forced). Runs on the main thread only. */
+static void live(struct ctx *c, bool force)
+{
+	struct sim_report_run rep[2];
+	struct run *r;
+	double el = mono() - c->phase_t0;
+	char err[256];
+	size_t n;
+
+	if (c->nruns == 0 || c->live_path[0] == '\0' || (!force && (long)el == c->last_live))
+		return;
+	r = &c->runs[c->nruns - 1];
+	c->last_live = (long)el;
+	c->meta.phase = phase_names[c->phase];
+	c->meta.elapsed_s = c->phase == PH_LOAD ? c->t_load : el;
+	c->meta.total_s = c->phase == PH_LOAD ? c->sc->duration_s : c->phase == PH_DRAIN ? c->sc->drain_s : 0;
+	n = report_runs(c, rep);
+	if (r->scraping)
+		pthread_mutex_lock(&r->scrape.mu);
+	if (sim_report_write_html(c->live_path, rep, n, &c->meta, err, sizeof(err)) != 0 && force)
+		fprintf(stderr, "sim run: live view: %s\n", err);
+	if (r->scraping)
+		pthread_mutex_unlock(&r->scrape.mu);
+	c->meta.phase = NULL;
+}
+
+static void enter(struct ctx *c, enum phase p)
+{
+	c->phase = p;
+	c->phase_t0 = mono();
+	c->last_live = -1;
+	live(c, true);
+}
+
+static void tick(void *arg, double t)
+{
+	struct ctx *c = arg;
+
+	c->t_load = t;
+	sim_faults_tick(&c->runs[c->nruns - 1].faults, t);
+	live(c, false);
+}
+
+static double next_event(void *arg)
+{
+	struct ctx *c = arg;
+
+	return sim_faults_next(&c->runs[c->nruns - 1].faults);
+}
+
+static void describe(void *arg, char *buf, size_t bufsz)
+{
+	struct ctx *c = arg;
+
+	sim_faults_describe(&c->runs[c->nruns - 1].faults, buf, bufsz);
+}
+
+/* Browse outcomes per fault window as applied, for the "untouched requests kept working" invariant. */
+static int windows(const struct sim_scenario *sc, const struct run *r, struct sim_ck_data *d)
 {
 	d->windows = calloc(sc->nfaults + 1, sizeof(*d->windows));
 	if (d->windows == NULL)
 		return -1;
 	for (size_t i = 0; i < sc->nfaults; i++) {
-		struct sim_ck_window *w = &d->windows[d->nwindows++];
 		const struct sim_fault *ft = &sc->faults[i];
+		struct sim_ck_window *w;
 		double from, to;
 
-		sim_fault_window(sc, i, &from, &to);
+		sim_fault_applied(&r->faults, i, &from, &to);
+		if (from < 0)
+			continue;
+		if (to < 0)
+			to = r->st.elapsed_s;
+		w = &d->windows[d->nwindows++];
 		snprintf(w->label, sizeof(w->label), "%s %s %.0f-%.0f s", ft->target,
 			 ft->kind == SIM_FAULT_TOXIC ? ft->type : sim_fault_kind_names[ft->kind], from, to);
 		w->touches_reads = sim_fault_touches_reads(ft);
 		/* A second after the start: requests scheduled before the fault are not its concern. */
-		for (size_t s = (size_t)ceil(from); (double)s < to && s < st->nsecs; s++) {
-			w->ok += st->secs[s].browse_ok;
-			w->failed += st->secs[s].browse_failed;
+		for (size_t s = (size_t)ceil(from); (double)s < to && s < r->st.nsecs; s++) {
+			w->ok += r->st.secs[s].browse_ok;
+			w->failed += r->st.secs[s].browse_failed;
 		}
 	}
 	return 0;
 }
 
-static void sleep_s(double s)
+static void interrupted(struct ctx *c, struct run *r)
 {
-	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
+	if (r->interrupted_in)
+		return;
+	r->interrupted_in = phase_names[c->phase];
+	r->interrupted_at = c->phase == PH_LOAD ? c->t_load : mono() - c->phase_t0;
+	snprintf(r->why, sizeof(r->why), "interrupted by %s during the %s (%.1f s into it)%s%s", strsignal(stop_sig),
+		 r->interrupted_in, r->interrupted_at,
+		 r->st.cut ? "; requests in flight were cut and have no outcome" : "",
+		 c->phase == PH_LOAD || c->phase == PH_DRAIN ? "; the checks ran as during load (pending orders and "
+			"held stock allowed), so they are not a verdict on the experiment" : "");
 }
 
-static int one_run(const struct sim_scenario *sc, struct run *r, bool progress)
+/* Drains for sc->drain_s, a second at a time, until a signal. */
+static void drain(struct ctx *c, struct run *r)
 {
+	double end = mono() + c->sc->drain_s;
+
+	while (!stop_sig && mono() < end) {
+		double left = end - mono();
+		struct timespec ts = { 0, (long)((left < 0.25 ? left : 0.25) * 1e9) };
+		int pend = -1;
+
+		(void)nanosleep(&ts, NULL);     /* a signal cuts it short; the loop checks the flag */
+		live(c, false);
+		if (c->progress) {
+			pthread_mutex_lock(&r->scrape.mu);
+			for (size_t s = r->scrape.npending; s > 0 && pend < 0; s--)
+				pend = r->scrape.pending[s - 1];
+			pthread_mutex_unlock(&r->scrape.mu);
+			fprintf(stderr, "\r\033[K[drain] %3.0f/%.0f s  orders pending %d", mono() - c->phase_t0, c->sc->drain_s, pend);
+		}
+	}
+	if (c->progress)
+		fputc('\n', stderr);
+}
+
+static int start_scrape(struct run *r, int64_t min_id)
+{
+	sigset_t set, old;
+	int rc;
+
+	/* Signals go to the main thread, whose loops look at the flag. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	if (pthread_sigmask(SIG_BLOCK, &set, &old) != 0)
+		return -1;
+	rc = sim_scrape_start(&r->scrape, sim_env("SHOPLAB_GATEWAY_INTERNAL", "http://127.0.0.1:8081"), min_id);
+	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc == 0)
+		r->scraping = true;
+	return rc;
+}
+
+/* One experiment. Whatever happens, r says how far it got and why it stopped. */
+static void one_run(struct ctx *c, struct run *r)
+{
+	const struct sim_scenario *sc = c->sc;
 	struct sim_user *users = calloc((size_t)sc->users, sizeof(*users));
 	struct sim_load_cfg cfg;
 	char err[512], nonce[32];
-	int64_t min_id;
-	int rc = -1;
+	int64_t min_id = -1;
 
-	if (users == NULL || sim_load_stats_init(&r->st) != 0)
-		goto out;
-	snprintf(nonce, sizeof(nonce), "%lx%x", (unsigned long)time(NULL), (unsigned)getpid());
-	fprintf(stderr, "sim run: %s: setting up %d users and the stock of products %lld-%lld\n", r->label, sc->users,
-		(long long)sc->product_lo, (long long)sc->product_hi);
-	if (sim_setup_data(sc, sim_env("SHOPLAB_GATEWAY_URL", "http://127.0.0.1:8080"), nonce, users, err, sizeof(err)) != 0) {
-		fprintf(stderr, "sim run: set-up failed: %s\n", err);
+	enter(c, PH_SETUP);
+	if (users == NULL) {
+		r->setup_failed = true;
+		snprintf(r->why, sizeof(r->why), "set-up failed: out of memory");
 		goto out;
 	}
-	if ((min_id = sim_check_max_order_id(err, sizeof(err))) < 0) {
-		fprintf(stderr, "sim run: %s\n", err);
+	snprintf(nonce, sizeof(nonce), "%lx%x", (unsigned long)time(NULL), (unsigned)getpid());
+	fprintf(stderr, "[set-up] %s: %d users and the stock of products %lld-%lld\n", r->label, sc->users,
+		(long long)sc->product_lo, (long long)sc->product_hi);
+	if (sim_setup_data(sc, sim_env("SHOPLAB_GATEWAY_URL", "http://127.0.0.1:8080"), nonce, users, &stop_sig, err,
+			   sizeof(err)) != 0 || (min_id = sim_check_max_order_id(err, sizeof(err))) < 0) {
+		if (stop_sig) {
+			interrupted(c, r);
+		} else {
+			r->setup_failed = true;
+			snprintf(r->why, sizeof(r->why), "set-up failed before the load: %s", err);
+			fprintf(stderr, "sim run: %s\n", r->why);
+		}
 		goto out;
 	}
 	memset(&cfg, 0, sizeof(cfg));
@@ -120,25 +302,44 @@ static int one_run(const struct sim_scenario *sc, struct run *r, bool progress)
 	cfg.users = users;
 	cfg.nusers = (size_t)sc->users;
 	cfg.nonce = nonce;
-	cfg.progress = progress;
+	cfg.progress = c->progress;
+	cfg.stop = &stop_sig;
 	cfg.tick = tick;
 	cfg.next_event = next_event;
 	cfg.describe = describe;
-	cfg.tick_arg = &r->faults;
-	if (sim_scrape_start(&r->scrape, sim_env("SHOPLAB_GATEWAY_INTERNAL", "http://127.0.0.1:8081")) != 0)
+	cfg.tick_arg = c;
+	if (start_scrape(r, min_id + 1) != 0) {
+		r->setup_failed = true;
+		snprintf(r->why, sizeof(r->why), "set-up failed: cannot start the metrics scraper");
 		goto out;
-	fprintf(stderr, "sim run: %s: load for %.0f s\n", r->label, sc->duration_s);
-	if (sim_load_run(&cfg, &r->st) != 0)
-		goto out;
-	fprintf(stderr, "sim run: %s: faults off, restoring the stack, then draining for %.0f s\n", r->label, sc->drain_s);
+	}
+	enter(c, PH_LOAD);
+	fprintf(stderr, "[load] %s: %.0f s\n", r->label, sc->duration_s);
+	if (sim_load_run(&cfg, &r->st) != 0) {
+		r->setup_failed = true;
+		snprintf(r->why, sizeof(r->why), "the load generator could not start (see above)");
+	}
+	if (stop_sig)
+		interrupted(c, r);
+	fprintf(stderr, "[drain] %s: faults off, restoring the stack%s\n", r->label,
+		r->interrupted_in ? " (interrupted: no drain)" : ", then draining");
+	/* Whatever stopped the load, the stack is put back: SIGCONT, toxics reset, stack.sh up. */
 	if (sim_faults_finish(&r->faults) != 0)
 		fprintf(stderr, "sim run: scripts/stack.sh up failed (see %s/logs/sim-stack.log)\n", sim_env_run_dir());
-	sleep_s(sc->drain_s);
+	if (!r->interrupted_in) {
+		enter(c, PH_DRAIN);
+		drain(c, r);
+		if (stop_sig)
+			interrupted(c, r);
+	}
+	enter(c, PH_CHECK);
+	fprintf(stderr, "[checking] %s\n", r->label);
 	sim_scrape_stop(&r->scrape);
+	r->scraping = false;
 	r->ck_data.min_order_id = min_id + 1;
-	r->ck_data.after_drain = true;
+	r->ck_data.after_drain = r->interrupted_in == NULL;
 	if (sim_check_read_db(&r->ck_data, r->check_error, sizeof(r->check_error)) != 0 ||
-	    windows(sc, &r->st, &r->ck_data) != 0) {
+	    windows(sc, r, &r->ck_data) != 0) {
 		fprintf(stderr, "sim run: check: %s\n", r->check_error);
 	} else {
 		r->ck_data.clients = r->st.clients;
@@ -147,75 +348,263 @@ static int one_run(const struct sim_scenario *sc, struct run *r, bool progress)
 		r->ck_data.clients = NULL;      /* owned by the stats */
 		r->ck_data.nclients = 0;
 	}
-	rc = 0;
+	if (stop_sig)
+		interrupted(c, r);
+	if (!r->interrupted_in && !r->setup_failed && r->faults.invalid[0])
+		snprintf(r->why, sizeof(r->why), "a fault did not apply as planned: %s", r->faults.invalid);
 out:
-	sim_scrape_stop(&r->scrape);
+	if (r->scraping) {
+		sim_scrape_stop(&r->scrape);
+		r->scraping = false;
+	}
 	free(users);
-	return rc;
 }
 
-static void summary(const struct sim_scenario *sc, struct run *runs, size_t n, const char *dir)
+static void summary(struct ctx *c)
 {
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < c->nruns; i++) {
+		struct run *r = &c->runs[i];
+		const char *st = run_status(r);
 		char label[160];
 
-		snprintf(label, sizeof(label), "%.64s (%.32s)", sc->name, runs[i].label);
-		sim_load_print(&runs[i].st, label, stdout);
-		if (runs[i].checked)
-			sim_check_print(&runs[i].ck, stdout);
+		if (strcmp(st, "valid") != 0)
+			printf("RUN %s (%s): %s\n", strcmp(st, "interrupted") == 0 ? "INTERRUPTED" :
+			       strcmp(st, "invalid") == 0 ? "INVALID" : "SET-UP FAILED", r->label, r->why);
+		snprintf(label, sizeof(label), "%.64s (%.32s)", c->sc->name, r->label);
+		sim_load_print(&r->st, label, stdout);
+		if (r->checked)
+			sim_check_print(&r->ck, stdout);
 		else
-			printf("invariants: NOT CHECKED: %s\n", runs[i].check_error);
-		if (runs[i].faults.errors)
-			printf("fault timeline: %u actions failed:\n%s", runs[i].faults.errors, runs[i].faults.log);
+			printf("invariants: NOT CHECKED: %s\n", r->check_error[0] ? r->check_error : "the run stopped before the checks");
+		if (strcmp(st, "valid") != 0 && r->checked)
+			printf("(the run is %s: the invariants above are not a verdict on the experiment)\n", st);
+		if (r->faults.errors)
+			printf("fault timeline: %u actions failed or were not confirmed:\n%s", r->faults.errors, r->faults.log);
 	}
-	printf("report: %s/report.html\n", dir);
+	printf("report: %s/report.html\n", c->dir);
+}
+
+/* ---- run metadata ---------------------------------------------------------------------- */
+
+static void commit_of(const char *stack_sh, char *out, size_t outsz)
+{
+	char dir[1024], cmd[1200], line[40] = "";
+	FILE *p;
+
+	snprintf(out, outsz, "unknown");
+	snprintf(dir, sizeof(dir), "%s", stack_sh);
+	snprintf(cmd, sizeof(cmd), "git -C '%s/..' rev-parse --short=12 HEAD 2>/dev/null", dirname(dir));
+	if (strchr(stack_sh, '\'') || (p = popen(cmd, "r")) == NULL)
+		return;
+	if (fgets(line, sizeof(line), p) != NULL)
+		line[strcspn(line, "\n")] = '\0';
+	if (pclose(p) == 0 && line[0])
+		snprintf(out, outsz, "%s", line);
+}
+
+static void sha256_of(const char *text, char *out, size_t outsz)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+
+	snprintf(out, outsz, "unknown");
+	if (text == NULL || EVP_Digest(text, strlen(text), md, &n, EVP_sha256(), NULL) != 1)
+		return;
+	for (unsigned i = 0; i < n && 2 * i + 2 < outsz; i++)
+		snprintf(out + 2 * i, outsz - 2 * i, "%02x", md[i]);
+}
+
+static void meta_init(struct ctx *c, const char *stack_sh)
+{
+	struct sim_report_meta *m = &c->meta;
+	time_t now = time(NULL);
+	struct tm tm;
+
+	commit_of(stack_sh, m->commit, sizeof(m->commit));
+	gmtime_r(&now, &tm);
+	strftime(m->started, sizeof(m->started), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	sha256_of(c->sc->text, m->scenario_sha256, sizeof(m->scenario_sha256));
+	snprintf(m->settings, sizeof(m->settings),
+		 "replay_share=%g SHOPLAB_RESILIENCE=%s%s SHOPLAB_PROXY_SEED=%s gateway=%s proxy_api=%s run=%s",
+		 c->sc->replay_share, sim_env("SHOPLAB_RESILIENCE", "on"), c->compare ? " (--compare: on, then off)" : "",
+		 sim_env("SHOPLAB_PROXY_SEED", "1"), sim_env("SHOPLAB_GATEWAY_URL", "http://127.0.0.1:8080"),
+		 sim_env("SHOPLAB_PROXY_API", "http://127.0.0.1:8474"), sim_env_run_dir());
+}
+
+/* ---- --serve: the live page over HTTP ------------------------------------------------- */
+
+static void serve_one(struct serve *s, int fd)
+{
+	char req[2048], head[256];
+	char *body = NULL;
+	size_t len = 0;
+	FILE *f;
+	int n;
+
+	(void)recv(fd, req, sizeof(req), 0);   /* any request gets the page */
+	if ((f = fopen(s->path, "r")) != NULL) {
+		if ((body = malloc(8 << 20)) != NULL)
+			len = fread(body, 1, 8 << 20, f);
+		fclose(f);
+	}
+	n = snprintf(head, sizeof(head), "HTTP/1.0 %s\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: %zu\r\n"
+		     "Cache-Control: no-store\r\nConnection: close\r\n\r\n", body ? "200 OK" : "503 Service Unavailable",
+		     body ? len : 0);
+	if (send(fd, head, (size_t)n, MSG_NOSIGNAL) == n && body) {
+		for (size_t off = 0; off < len;) {
+			ssize_t w = send(fd, body + off, len - off, MSG_NOSIGNAL);
+
+			if (w <= 0)
+				break;
+			off += (size_t)w;
+		}
+	}
+	free(body);
+}
+
+static void *serve_main(void *arg)
+{
+	struct serve *s = arg;
+
+	while (!s->stop) {
+		struct pollfd p = { s->fd, POLLIN, 0 };
+		int fd;
+
+		if (poll(&p, 1, 200) <= 0)
+			continue;
+		if ((fd = accept(s->fd, NULL, NULL)) < 0)
+			continue;
+		serve_one(s, fd);
+		close(fd);
+	}
+	return NULL;
+}
+
+static int serve_start(struct serve *s, int port, const char *path, char *err, size_t errsz)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	sigset_t set, old;
+	int one = 1;
+
+	snprintf(s->path, sizeof(s->path), "%s", path);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((s->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		goto fail;
+	if (setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(s->fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(s->fd, 16) != 0)
+		goto fail_close;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	if (pthread_sigmask(SIG_BLOCK, &set, &old) != 0)
+		goto fail_close;
+	errno = pthread_create(&s->th, NULL, serve_main, s);
+	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (errno != 0)
+		goto fail_close;
+	s->running = true;
+	return 0;
+fail_close:
+	snprintf(err, errsz, "--serve %d: %s", port, strerror(errno));
+	close(s->fd);
+	s->fd = -1;
+	return -1;
+fail:
+	snprintf(err, errsz, "--serve %d: %s", port, strerror(errno));
+	return -1;
+}
+
+static void serve_stop(struct serve *s)
+{
+	if (!s->running)
+		return;
+	s->stop = 1;
+	pthread_join(s->th, NULL);
+	close(s->fd);
+	s->running = false;
 }
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: sim run SCENARIO.json [--compare] [--out DIR] [--progress]\n"
-		   "Sets up data, runs the load with the fault timeline, drains, checks the invariants and\n"
-		   "writes DIR/report.json and DIR/report.html (default $SHOPLAB_RUN/reports/<name>-<time>).\n"
+	fprintf(f, "usage: sim run SCENARIO.json [--compare] [--out DIR] [--progress] [--serve PORT]\n"
+		   "Checks the scenario against the live stack, sets up data, runs the load with the fault\n"
+		   "timeline, drains, checks the invariants and writes DIR/report.json and DIR/report.html\n"
+		   "(default $SHOPLAB_RUN/reports/<name>-<time>). DIR/live.html shows the run as it goes;\n"
+		   "--serve PORT also serves it at http://127.0.0.1:PORT/.\n"
 		   "--compare runs twice, the second time with SHOPLAB_RESILIENCE=off (the stack is restarted).\n"
-		   "Exit: 0 every invariant held, 1 one broke, 2 bad scenario or stack not reachable.\n");
+		   "Exit: 0 every invariant held, 1 one broke (or the check could not read the databases),\n"
+		   "2 bad scenario, a name the live stack does not have, or a stack that is not up or could not be set up,\n"
+		   "3 the run is not valid: a fault did not apply as planned, or it was interrupted (SIGINT/SIGTERM).\n"
+		   "A report is written in every case but 2 before the load.\n");
+}
+
+static int install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	/* The first signal asks for a clean stop with a report; a second one kills at once. */
+	sa.sa_flags = SA_RESETHAND;
+	sigemptyset(&sa.sa_mask);
+	return sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0 ? -1 : 0;
 }
 
 int sim_run_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "compare", no_argument, NULL, 'c' }, { "out", required_argument, NULL, 'o' },
-		{ "progress", no_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "progress", no_argument, NULL, 'p' }, { "serve", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
-	static struct run runs[2];
+	static struct ctx c;
 	struct sim_report_run rep[2];
 	struct sim_scenario sc;
-	char err[512], dir[1024] = "", url[512], stamp[32];
-	bool compare = false, progress = isatty(STDERR_FILENO), all_ok = true;
-	size_t nruns = 0;
-	int c, rc = 2;
+	char err[512], url[512], stamp[32];
+	bool held = true, checked = true, not_valid = false, setup_failed = false;
+	int ch, rc = EXIT_BAD, port = 0;
 	time_t now = time(NULL);
 	struct tm tm;
 
 	memset(&sc, 0, sizeof(sc));
+	memset(&c, 0, sizeof(c));
+	c.srv.fd = -1;
+	c.progress = isatty(STDERR_FILENO);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c': compare = true; break;
-		case 'o': snprintf(dir, sizeof(dir), "%s", optarg); break;
-		case 'p': progress = true; break;
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': c.compare = true; break;
+		case 'o': snprintf(c.dir, sizeof(c.dir), "%s", optarg); break;
+		case 'p': c.progress = true; break;
+		case 's':
+			port = atoi(optarg);
+			if (port < 1 || port > 65535) {
+				fprintf(stderr, "sim run: --serve: a port 1..65535\n");
+				return EXIT_BAD;
+			}
+			break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		default: usage(stderr); return EXIT_BAD;
 		}
 	}
 	if (optind >= argc) {
 		usage(stderr);
-		return 2;
+		return EXIT_BAD;
 	}
 	if (sim_scenario_load(argv[optind], &sc, err, sizeof(err)) != 0) {
 		fprintf(stderr, "sim run: %s\n", err);
-		return 2;
+		return EXIT_BAD;
 	}
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+	c.sc = &sc;
+	stop_sig = 0;
+	if (install_signals() != 0) {
+		fprintf(stderr, "sim run: sigaction: %s\n", strerror(errno));
+		goto out_scenario;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "sim run: curl_global_init failed\n");
+		goto out_scenario;
+	}
 	if (sim_env_load(err, sizeof(err)) != 0) {
 		fprintf(stderr, "sim run: %s\n", err);
 		goto out;
@@ -225,60 +614,104 @@ int sim_run_main(int argc, char **argv)
 		fprintf(stderr, "sim run: the stack is not reachable at %s (%s); start it with SHOPLAB_PROXY=1 scripts/stack.sh up\n", url, err);
 		goto out;
 	}
-	if (dir[0] == '\0') {
-		localtime_r(&now, &tm);
-		strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
-		snprintf(dir, sizeof(dir), "%s/reports/%s-%s", sim_env_run_dir(), sc.name, stamp);
-	}
-	if (mkdirs(dir) != 0) {
-		fprintf(stderr, "sim run: cannot create %s: %s\n", dir, strerror(errno));
+	/* Every name the scenario uses, against the live stack, before anything is changed. */
+	if (sim_validate_live(&sc, sim_env("SHOPLAB_GATEWAY_URL", "http://127.0.0.1:8080"),
+			      sim_env("SHOPLAB_PROXY_API", "http://127.0.0.1:8474"), sim_env_run_dir(), stderr) != 0) {
+		fprintf(stderr, "sim run: the scenario does not match the running stack; nothing was run\n");
 		goto out;
 	}
-	for (size_t i = 0; i < (compare ? 2u : 1u); i++) {
-		struct run *r = &runs[i];
-
-		memset(r, 0, sizeof(*r));
-		snprintf(r->label, sizeof(r->label), "%s", !compare ? "run" : i == 0 ? "resilience on" : "resilience off");
-		if (sim_faults_init(&r->faults, &sc, err, sizeof(err)) != 0) {
+	for (size_t i = 0; i < (c.compare ? 2u : 1u); i++)
+		if (sim_faults_init(&c.runs[i].faults, &sc, err, sizeof(err)) != 0) {
 			fprintf(stderr, "sim run: %s\n", err);
 			goto out;
 		}
-		if (compare) {
+	meta_init(&c, c.runs[0].faults.stack_sh);
+	if (c.dir[0] == '\0') {
+		localtime_r(&now, &tm);
+		strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+		snprintf(c.dir, sizeof(c.dir), "%s/reports/%s-%s", sim_env_run_dir(), sc.name, stamp);
+	}
+	/* From here on the folder always gets a report, whatever stops the run. */
+	if (mkdirs(c.dir) != 0) {
+		fprintf(stderr, "sim run: cannot create %s: %s\n", c.dir, strerror(errno));
+		goto out;
+	}
+	snprintf(c.live_path, sizeof(c.live_path), "%s/live.html", c.dir);
+	fprintf(stderr, "sim run: live view: %s", c.live_path);
+	if (port && serve_start(&c.srv, port, c.live_path, err, sizeof(err)) == 0)
+		fprintf(stderr, " and http://127.0.0.1:%d/", port);
+	else if (port)
+		fprintf(stderr, " (%s)", err);
+	fprintf(stderr, "\nsim run: report: %s/report.html\n", c.dir);
+	for (size_t i = 0; i < (c.compare ? 2u : 1u) && !stop_sig; i++) {
+		struct run *r = &c.runs[i];
+
+		snprintf(r->label, sizeof(r->label), "%s", !c.compare ? "run" : i == 0 ? "resilience on" : "resilience off");
+		if (sim_load_stats_init(&r->st) != 0) {
+			fprintf(stderr, "sim run: out of memory\n");
+			break;
+		}
+		c.nruns = i + 1;
+		if (c.compare) {
 			fprintf(stderr, "sim run: restarting the stack with SHOPLAB_RESILIENCE=%s\n", i == 0 ? "on" : "off");
 			setenv("SHOPLAB_RESILIENCE", i == 0 ? "on" : "off", 1);
 			if (sim_faults_stack(&r->faults, "down") != 0 || sim_faults_stack(&r->faults, "up") != 0) {
-				fprintf(stderr, "sim run: scripts/stack.sh could not restart the stack (see %s/logs/sim-stack.log)\n",
-					sim_env_run_dir());
-				goto out;
+				r->setup_failed = true;
+				snprintf(r->why, sizeof(r->why), "scripts/stack.sh could not restart the stack (see %s/logs/sim-stack.log)",
+					 sim_env_run_dir());
+				fprintf(stderr, "sim run: %s\n", r->why);
+				break;
 			}
 		}
-		nruns = i + 1;
-		if (one_run(&sc, r, progress) != 0)
-			goto out;
-		all_ok = all_ok && r->checked && r->ck.ok;
+		one_run(&c, r);
+		if (r->setup_failed)
+			break;
 	}
-	if (compare) {
+	if (c.compare) {
 		/* Leave the stack as it was found: resilience on. */
 		setenv("SHOPLAB_RESILIENCE", "on", 1);
-		if (sim_faults_stack(&runs[0].faults, "down") != 0 || sim_faults_stack(&runs[0].faults, "up") != 0)
+		if (sim_faults_stack(&c.runs[0].faults, "down") != 0 || sim_faults_stack(&c.runs[0].faults, "up") != 0)
 			fprintf(stderr, "sim run: restoring the stack failed\n");
 	}
-	for (size_t i = 0; i < nruns; i++)
-		rep[i] = (struct sim_report_run){ runs[i].label, &sc, &runs[i].st, runs[i].checked ? &runs[i].ck : NULL,
-						  runs[i].check_error, &runs[i].scrape, runs[i].faults.log };
-	if (sim_report_write(dir, rep, nruns, err, sizeof(err)) != 0) {
+	c.phase = PH_REPORT;
+	for (size_t i = 0; i < c.nruns; i++) {
+		struct run *r = &c.runs[i];
+
+		setup_failed |= r->setup_failed && !r->interrupted_in;
+		not_valid |= strcmp(run_status(r), "valid") != 0;
+		checked &= r->checked;
+		held &= r->checked && r->ck.ok;
+	}
+	if (c.nruns == 0) {
+		/* Interrupted before the first run began: say so rather than leave an empty folder. */
+		snprintf(c.runs[0].label, sizeof(c.runs[0].label), "run");
+		if (sim_load_stats_init(&c.runs[0].st) == 0) {
+			c.nruns = 1;
+			c.phase = PH_SETUP;
+			interrupted(&c, &c.runs[0]);
+			not_valid = true;
+		}
+	}
+	report_runs(&c, rep);
+	if (sim_report_write(c.dir, rep, c.nruns, &c.meta, err, sizeof(err)) != 0) {
 		fprintf(stderr, "sim run: %s\n", err);
+		rc = EXIT_NOT_VALID;
 		goto out;
 	}
-	summary(&sc, runs, nruns, dir);
-	rc = all_ok ? 0 : 1;
+	/* The live page ends as the report: an open tab stops refreshing on the final page. */
+	if (sim_report_write_html(c.live_path, rep, c.nruns, &c.meta, err, sizeof(err)) != 0)
+		fprintf(stderr, "sim run: %s\n", err);
+	summary(&c);
+	rc = setup_failed ? EXIT_BAD : not_valid ? EXIT_NOT_VALID : !checked || !held ? EXIT_BROKE : EXIT_HELD;
 out:
-	for (size_t i = 0; i < nruns; i++) {
-		sim_load_stats_free(&runs[i].st);
-		sim_check_data_free(&runs[i].ck_data);
-		sim_scrape_free(&runs[i].scrape);
+	serve_stop(&c.srv);
+	for (size_t i = 0; i < 2; i++) {
+		sim_load_stats_free(&c.runs[i].st);
+		sim_check_data_free(&c.runs[i].ck_data);
+		sim_scrape_free(&c.runs[i].scrape);
 	}
-	sim_scenario_free(&sc);
 	curl_global_cleanup();
+out_scenario:
+	sim_scenario_free(&sc);
 	return rc;
 }

@@ -296,6 +296,111 @@ static int parse_faults(struct ctx *c, json_object *root, struct sim_scenario *s
 	return 0;
 }
 
+/* A small scanner that finds where a JSON path's value starts in the text, for line numbers. */
+static const char *skip_ws(const char *p)
+{
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	return p;
+}
+
+static const char *skip_string(const char *p)
+{
+	for (p++; *p && *p != '"'; p++)
+		if (*p == '\\' && p[1])
+			p++;
+	return *p ? p + 1 : p;
+}
+
+/* Skips one value; returns where it ends (or the end of the text). */
+static const char *skip_value(const char *p)
+{
+	int depth = 0;
+
+	p = skip_ws(p);
+	if (*p == '"')
+		return skip_string(p);
+	if (*p != '{' && *p != '[') {
+		while (*p && strchr(",}] \t\r\n", *p) == NULL)
+			p++;
+		return p;
+	}
+	for (; *p; p++) {
+		if (*p == '"')
+			p = skip_string(p) - 1;
+		else if (*p == '{' || *p == '[')
+			depth++;
+		else if ((*p == '}' || *p == ']') && --depth == 0)
+			return p + 1;
+	}
+	return p;
+}
+
+/* The member key of an object (p at '{'); returns its value's start or NULL. */
+static const char *find_member(const char *p, const char *key, size_t keylen)
+{
+	p = skip_ws(p + 1);
+	while (*p == '"') {
+		const char *k = p + 1, *e = skip_string(p);
+		bool hit = (size_t)(e - 1 - k) == keylen && strncmp(k, key, keylen) == 0;
+
+		p = skip_ws(e);
+		if (*p != ':')
+			return NULL;
+		p = skip_ws(p + 1);
+		if (hit)
+			return p;
+		p = skip_ws(skip_value(p));
+		if (*p != ',')
+			return NULL;
+		p = skip_ws(p + 1);
+	}
+	return NULL;
+}
+
+size_t sim_scenario_offset(const char *text, const char *path)
+{
+	const char *p = skip_ws(text), *best = p, *q = path;
+
+	while (*q && *q != ':' && *q != ' ') {
+		if (*q == '[') {
+			long n = strtol(q + 1, (char **)&q, 10);
+
+			if (*q != ']' || *p != '[')
+				break;
+			q++;
+			p = skip_ws(p + 1);
+			for (; n > 0 && *p && *p != ']'; n--) {
+				p = skip_ws(skip_value(p));
+				if (*p != ',')
+					break;
+				p = skip_ws(p + 1);
+			}
+			if (n > 0 || *p == ']' || *p == '\0')
+				break;
+		} else {
+			size_t len = strcspn(q, ".[: ");
+
+			if (*p != '{' || (p = find_member(p, q, len)) == NULL)
+				break;
+			q += len;
+		}
+		best = p;
+		if (*q == '.')
+			q++;
+	}
+	return (size_t)(best - text);
+}
+
+int sim_scenario_line(const char *text, size_t offset)
+{
+	int line = 1;
+
+	for (size_t i = 0; i < offset && text[i]; i++)
+		line += text[i] == '\n';
+	return line;
+}
+
 int sim_scenario_parse(const char *text, struct sim_scenario *sc, char *err, size_t errsz)
 {
 	static const char *const keys[] = { "name", "seed", "duration_s", "drain_s", "timeout_s",
@@ -303,12 +408,25 @@ int sim_scenario_parse(const char *text, struct sim_scenario *sc, char *err, siz
 					    "description", NULL };
 	struct ctx c = { err, errsz };
 	enum json_tokener_error jerr;
+	json_tokener *tok = NULL;
 	json_object *root, *seed;
 	int rc = -1;
 
 	memset(sc, 0, sizeof(*sc));
-	root = json_tokener_parse_verbose(text, &jerr);
+	if ((sc->text = strdup(text)) == NULL) {
+		fail(&c, "(document)", "out of memory");
+		goto out;
+	}
+	if ((tok = json_tokener_new()) == NULL) {
+		fail(&c, "(document)", "out of memory");
+		goto out;
+	}
+	root = json_tokener_parse_ex(tok, text, -1);
 	if (root == NULL) {
+		jerr = json_tokener_get_error(tok);
+		if (jerr == json_tokener_continue)
+			jerr = json_tokener_error_parse_eof;
+		sc->error_offset = json_tokener_get_parse_end(tok);
 		fail(&c, "(document)", "not valid JSON: %s", json_tokener_error_desc(jerr));
 		goto out;
 	}
@@ -335,8 +453,15 @@ int sim_scenario_parse(const char *text, struct sim_scenario *sc, char *err, siz
 out_put:
 	json_object_put(root);
 out:
-	if (rc != 0)
+	json_tokener_free(tok);
+	if (rc != 0 && sc->error_offset == 0)
+		sc->error_offset = sim_scenario_offset(text, err);
+	if (rc != 0) {
+		size_t off = sc->error_offset;
+
 		sim_scenario_free(sc);
+		sc->error_offset = off;
+	}
 	return rc;
 }
 
@@ -374,9 +499,10 @@ int sim_scenario_load(const char *path, struct sim_scenario *sc, char *err, size
 	}
 	buf[len] = '\0';
 	if (sim_scenario_parse(buf, sc, msg, sizeof(msg)) != 0) {
-		snprintf(err, errsz, "%s: %s", path, msg);
+		snprintf(err, errsz, "%s:%d: %s", path, sim_scenario_line(buf, sc->error_offset), msg);
 		goto out_close;
 	}
+	snprintf(sc->file, sizeof(sc->file), "%s", path);
 	rc = 0;
 out_close:
 	fclose(f);
@@ -386,6 +512,8 @@ out_close:
 
 void sim_scenario_free(struct sim_scenario *sc)
 {
+	free(sc->text);
+	sc->text = NULL;
 	for (size_t i = 0; i < SIM_MAX_FAULTS; i++) {
 		free(sc->faults[i].attributes);
 		sc->faults[i].attributes = NULL;

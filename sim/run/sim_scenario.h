@@ -35,6 +35,9 @@ struct sim_fault {
 
 struct sim_scenario {
 	char name[SIM_NAME_MAX];
+	char file[1024];                /* the path it was loaded from ("" when parsed from text) */
+	char *text;                     /* the JSON text (owned), for line numbers of live checks */
+	size_t error_offset;            /* after a failed parse: where in the text the error is */
 	uint64_t seed;
 	double duration_s;
 	double drain_s;
@@ -63,6 +66,11 @@ extern const char *const sim_fault_kind_names[];
 int sim_scenario_parse(const char *text, struct sim_scenario *sc, char *err, size_t errsz);
 /* Reads and parses a file; errors name the file too. */
 int sim_scenario_load(const char *path, struct sim_scenario *sc, char *err, size_t errsz);
+/* Where the value at a JSON path ("faults[2].attributes.latency", anything after ": " ignored)
+ * starts in text; the deepest part of the path that exists when the rest does not. */
+size_t sim_scenario_offset(const char *text, const char *path);
+/* The line (from 1) of a byte offset. */
+int sim_scenario_line(const char *text, size_t offset);
 /* Frees what parse allocated; sc may be parsed again afterwards. */
 void sim_scenario_free(struct sim_scenario *sc);
 /* The rate at time t (seconds), from the phase list. */

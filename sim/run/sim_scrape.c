@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sim_check.h"
 #include "sim_http.h"
 #include "sim_scrape.h"
 
@@ -87,6 +88,57 @@ void sim_scrape_parse(struct sim_scrape *s, const char *text, size_t sec)
 	}
 }
 
+/* Sums the samples of metric whose labels hold must (NULL: every sample). */
+static uint64_t sum_samples(const char *text, const char *metric, const char *must)
+{
+	size_t mlen = strlen(metric);
+	uint64_t sum = 0;
+
+	for (const char *p = text; (p = strstr(p, metric)) != NULL; p += mlen) {
+		const char *end;
+
+		if ((p != text && p[-1] != '\n') || p[mlen] != '{' || (end = strchr(p, '}')) == NULL)
+			continue;
+		if (must && (strstr(p, must) == NULL || strstr(p, must) > end))
+			continue;
+		sum += strtoull(end + 1, NULL, 10);
+	}
+	return sum;
+}
+
+void sim_scrape_counters(struct sim_scrape *s, size_t svc, const char *text)
+{
+	uint64_t r = sum_samples(text, "shoplab_dep_retries_total", NULL);
+	uint64_t o = sum_samples(text, "shoplab_dep_breaker_transitions_total", "to=\"open\"");
+
+	if (svc >= sizeof(s->seen) / sizeof(s->seen[0]))
+		return;
+	if (s->seen[svc]) {
+		/* A counter that went down was reset by a restart: all of it is new. */
+		s->retries += r >= s->last_retries[svc] ? r - s->last_retries[svc] : r;
+		s->breaker_opens += o >= s->last_opens[svc] ? o - s->last_opens[svc] : o;
+	}
+	s->seen[svc] = true;
+	s->last_retries[svc] = r;
+	s->last_opens[svc] = o;
+}
+
+static void record_pending(struct sim_scrape *s, size_t sec, int64_t n)
+{
+	if (sec >= s->npending) {
+		size_t cap = sec + 64;
+		int32_t *np = realloc(s->pending, cap * sizeof(*np));
+
+		if (np == NULL)
+			return;
+		for (size_t i = s->npending; i < cap; i++)
+			np[i] = -1;
+		s->pending = np;
+		s->npending = cap;
+	}
+	s->pending[sec] = (int32_t)(n > INT32_MAX ? INT32_MAX : n);
+}
+
 static void *run(void *arg)
 {
 	struct sim_scrape *s = arg;
@@ -110,10 +162,21 @@ static void *run(void *arg)
 			st = sim_http("GET", url, NULL, NULL, 800, buf, sizeof(buf));
 			pthread_mutex_lock(&s->mu);
 			s->scrapes++;
-			if (st == 200)
+			if (st == 200) {
 				sim_scrape_parse(s, buf, (size_t)(t - s->t0));
-			else
+				sim_scrape_counters(s, i, buf);
+			} else {
 				s->failures++;
+			}
+			pthread_mutex_unlock(&s->mu);
+		}
+		if (s->pending_min_id > 0) {
+			char err[256];
+			int64_t n = sim_check_count_pending(s->pending_min_id, err, sizeof(err));
+
+			pthread_mutex_lock(&s->mu);
+			if (n >= 0)
+				record_pending(s, (size_t)(t - s->t0), n);
 			pthread_mutex_unlock(&s->mu);
 		}
 		t = 1.0 - (mono() - t);
@@ -123,9 +186,10 @@ static void *run(void *arg)
 	return NULL;
 }
 
-int sim_scrape_start(struct sim_scrape *s, const char *internal_url)
+int sim_scrape_start(struct sim_scrape *s, const char *internal_url, int64_t pending_min_id)
 {
 	memset(s, 0, sizeof(*s));
+	s->pending_min_id = pending_min_id;
 	snprintf(s->internal, sizeof(s->internal), "%s", internal_url);
 	if (pthread_mutex_init(&s->mu, NULL) != 0)
 		return -1;
@@ -153,4 +217,7 @@ void sim_scrape_free(struct sim_scrape *s)
 	for (size_t i = 0; i < s->nb; i++)
 		free(s->b[i].state);
 	s->nb = 0;
+	free(s->pending);
+	s->pending = NULL;
+	s->npending = 0;
 }

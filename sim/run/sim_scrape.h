@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define SIM_BREAKERS_MAX 32
 
@@ -24,11 +25,22 @@ struct sim_scrape {
 	struct sim_breaker b[SIM_BREAKERS_MAX];
 	size_t nb;
 	unsigned scrapes, failures;
+	/* Counters summed over every service, restarts counted as resets (from the first scrape). */
+	uint64_t last_retries[8], last_opens[8];
+	bool seen[8];
+	uint64_t retries, breaker_opens;
+	/* Orders from pending_min_id on still pending, per second (-1: not read); 0 = not polled. */
+	int64_t pending_min_id;
+	int32_t *pending;
+	size_t npending;
 };
 
 /* Parses Prometheus text, recording each shoplab_dep_breaker_state sample into s at second sec. */
 void sim_scrape_parse(struct sim_scrape *s, const char *text, size_t sec);
-int sim_scrape_start(struct sim_scrape *s, const char *internal_url);
+/* Adds what one service's metrics say to the retry and breaker-open totals. */
+void sim_scrape_counters(struct sim_scrape *s, size_t svc, const char *text);
+/* Starts the thread; with pending_min_id > 0 it also counts pending orders once a second. */
+int sim_scrape_start(struct sim_scrape *s, const char *internal_url, int64_t pending_min_id);
 void sim_scrape_stop(struct sim_scrape *s);
 void sim_scrape_free(struct sim_scrape *s);
 

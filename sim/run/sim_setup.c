@@ -1,4 +1,6 @@
 /* sim_setup.c - prepares the data a scenario needs: stock per product, users with tokens */
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -13,12 +15,20 @@ static void sleep_s(double s)
 {
 	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
 
-	nanosleep(&ts, NULL);
+	(void)nanosleep(&ts, NULL);     /* a signal cuts it short: the caller checks its flag */
+}
+
+static bool stopped(const volatile sig_atomic_t *stop, char *err, size_t errsz)
+{
+	if (stop == NULL || *stop == 0)
+		return false;
+	snprintf(err, errsz, "interrupted");
+	return true;
 }
 
 /* Logs in, pacing at rate and waiting out 429s; copies the token. */
 static int login(const char *gw, const char *email, const char *pw, double rate, char *token,
-		 size_t tokensz, char *err, size_t errsz)
+		 size_t tokensz, const volatile sig_atomic_t *stop, char *err, size_t errsz)
 {
 	char url[512], body[512], out[4096];
 	json_object *o, *t;
@@ -28,6 +38,8 @@ static int login(const char *gw, const char *email, const char *pw, double rate,
 	snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"%s\"}", email, pw);
 	for (int attempt = 0; attempt < 20; attempt++) {
 		sleep_s(1.0 / rate);
+		if (stopped(stop, err, errsz))
+			return -1;
 		st = sim_http("POST", url, body, NULL, 10000, out, sizeof(out));
 		if (st != 429)
 			break;
@@ -49,16 +61,18 @@ static int login(const char *gw, const char *email, const char *pw, double rate,
 }
 
 int sim_setup_data(const struct sim_scenario *sc, const char *gw, const char *nonce,
-		   struct sim_user *users, char *err, size_t errsz)
+		   struct sim_user *users, const volatile sig_atomic_t *stop, char *err, size_t errsz)
 {
 	char admin[1024], url[512], body[512], out[1024];
 	long st;
 
 	if (sc->stock >= 0) {
 		if (login(gw, sim_env("SHOPLAB_ADMIN_EMAIL", "admin@shoplab.test"),
-			  sim_env("SHOPLAB_ADMIN_PASSWORD", ""), sc->login_rate, admin, sizeof(admin), err, errsz))
+			  sim_env("SHOPLAB_ADMIN_PASSWORD", ""), sc->login_rate, admin, sizeof(admin), stop, err, errsz))
 			return -1;
 		for (int64_t p = sc->product_lo; p <= sc->product_hi; p++) {
+			if (stopped(stop, err, errsz))
+				return -1;
 			snprintf(url, sizeof(url), "%s/api/v1/inventory/%lld", gw, (long long)p);
 			snprintf(body, sizeof(body), "{\"available\":%lld}", (long long)sc->stock);
 			st = sim_http("PUT", url, body, admin, 10000, out, sizeof(out));
@@ -70,6 +84,8 @@ int sim_setup_data(const struct sim_scenario *sc, const char *gw, const char *no
 	}
 	snprintf(url, sizeof(url), "%s/api/v1/users", gw);
 	for (int i = 0; i < sc->users; i++) {
+		if (stopped(stop, err, errsz))
+			return -1;
 		snprintf(users[i].email, sizeof(users[i].email), "u%d-%s@sim.shoplab.test", i, nonce);
 		snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"simpassword1\",\"name\":\"Sim User %d\"}",
 			 users[i].email, i);
@@ -79,7 +95,7 @@ int sim_setup_data(const struct sim_scenario *sc, const char *gw, const char *no
 			return -1;
 		}
 		if (login(gw, users[i].email, "simpassword1", sc->login_rate, users[i].token,
-			  sizeof(users[i].token), err, errsz))
+			  sizeof(users[i].token), stop, err, errsz))
 			return -1;
 	}
 	return 0;

@@ -273,10 +273,25 @@ static void test_metrics(void **state)
 	                        "sim_proxy_received_bytes_total{proxy=\"web\",stream=\"downstream\"} 6\n"));
 }
 
+/* The extension a client checks a scenario against: every type, its attributes, its streams. */
+static void test_toxic_types(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(api(f, "GET", "/toxic-types", NULL), 200);
+	assert_true(simtest_has(f->body, "\"latency\":{\"attributes\":{\"latency\":\"int\",\"jitter\":\"int\"},"
+	                                 "\"streams\":[\"upstream\",\"downstream\"]}"));
+	assert_true(simtest_has(f->body, "\"fcgi_abort\":{\"attributes\":{\"status\":\"int\",\"code\":\"string\","));
+	assert_true(simtest_has(f->body, "\"mysql_commit_lost\":{\"attributes\":{\"first\":\"int\",\"every\":\"int\"},"
+	                                 "\"streams\":[\"upstream\"]}"));
+	assert_int_equal(api(f, "POST", "/toxic-types", "{}"), 405);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_toxic_types, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_list_get, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_toxic_crud, setup, teardown),

@@ -85,6 +85,8 @@ static void test_render(void **state)
 	char dir[] = "/tmp/sim-report-XXXXXX", path[256], err[256];
 	const char *out_dir = getenv("SIM_REPORT_DIR");
 	char *html;
+	struct sim_report_meta meta = { .commit = "abc123", .started = "2026-01-01T00:00:00Z", .scenario_sha256 = "00ff",
+					.settings = "x=1" };
 
 	(void)state;
 	if (out_dir == NULL)
@@ -92,9 +94,12 @@ static void test_render(void **state)
 	canned(&sc, &st[0], &d, &ck, &br[0], 3);
 	sim_scenario_free(&sc);
 	canned(&sc, &st[1], &d, &ck, &br[1], 12);
-	runs[0] = (struct sim_report_run){ "resilience on", &sc, &st[0], &ck, NULL, &br[0], "  10.0s toxic fcgi_latency\n" };
-	runs[1] = (struct sim_report_run){ "resilience off", &sc, &st[1], NULL, "connecting to schema orders: refused", &br[1], NULL };
-	assert_int_equal(sim_report_write(out_dir ? out_dir : dir, runs, 2, err, sizeof(err)), 0);
+	runs[0] = (struct sim_report_run){ .label = "resilience on", .sc = &sc, .st = &st[0], .ck = &ck, .breakers = &br[0],
+					   .fault_log = "  10.0s toxic fcgi_latency\n" };
+	runs[1] = (struct sim_report_run){ .label = "resilience off", .sc = &sc, .st = &st[1],
+					   .check_error = "connecting to schema orders: refused", .breakers = &br[1],
+					   .resilience_off = true };
+	assert_int_equal(sim_report_write(out_dir ? out_dir : dir, runs, 2, &meta, err, sizeof(err)), 0);
 	snprintf(path, sizeof(path), "%s/report.html", out_dir ? out_dir : dir);
 	html = slurp(path);
 	assert_non_null(strstr(html, "<svg"));
@@ -103,6 +108,18 @@ static void test_render(void **state)
 	assert_non_null(strstr(html, "orders\xe2\x86\x92payments"));
 	assert_non_null(strstr(html, "connecting to schema orders: refused"));
 	assert_null(strstr(html, "<script"));
+	/* What a reader looks for first: the verdict, the metadata, the distributions, the errors. */
+	assert_non_null(strstr(html, "VALID · an invariant broke"));
+	assert_non_null(strstr(html, "abc123"));
+	assert_non_null(strstr(html, "2026-01-01T00:00:00Z"));
+	assert_non_null(strstr(html, "checkout latency by scheduled second (log scale)"));
+	assert_non_null(strstr(html, "Latency distribution per journey"));
+	assert_non_null(strstr(html, "p99.9 ms"));
+	assert_non_null(strstr(html, "Pending: 202 answers and pending orders"));
+	assert_non_null(strstr(html, "Both runs: p99 latency"));
+	assert_non_null(strstr(html, "<td class=\"off\">disabled</td>"));
+	assert_non_null(strstr(html, "orders pending in the database"));
+	assert_null(strstr(html, "http-equiv=\"refresh\""));
 	assert_null(strstr(html, "http://") != NULL && strstr(html, "http://www.w3.org/2000/svg") == NULL ? "x" : NULL);
 	snprintf(path, sizeof(path), "%s/report.json", out_dir ? out_dir : dir);
 	html = slurp(path);
@@ -115,10 +132,59 @@ static void test_render(void **state)
 	sim_scenario_free(&sc);
 }
 
+/* A fault that never applied is drawn as planned-but-missing, and the run says it is not valid. */
+static void test_invalid_run(void **state)
+{
+	struct sim_scenario sc;
+	struct sim_load_stats st;
+	struct sim_ck_data d;
+	struct sim_ck_result ck;
+	struct sim_scrape br;
+	struct sim_report_run run;
+	struct sim_report_meta meta = { .commit = "c", .started = "s", .scenario_sha256 = "h", .settings = "" };
+	double from[2] = { -1, 25 }, to[2] = { -1, 31.5 };
+	char dir[] = "/tmp/sim-report-XXXXXX", path[256], err[256];
+	char *html;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	canned(&sc, &st, &d, &ck, &br, 3);
+	run = (struct sim_report_run){ .label = "run", .sc = &sc, .st = &st, .ck = &ck, .breakers = &br,
+				       .status = "invalid", .why = "faults[0] (toxic fcgi_latency on gateway-payments) at 10.0 s: not applied",
+				       .applied_from = from, .applied_to = to };
+	assert_int_equal(sim_report_write(dir, &run, 1, &meta, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/report.html", dir);
+	html = slurp(path);
+	assert_non_null(strstr(html, "INVALID: the experiment did not happen as planned"));
+	assert_non_null(strstr(html, "at 10.0 s: not applied"));
+	assert_non_null(strstr(html, "gateway-payments fcgi_latency (NOT APPLIED)"));
+	assert_non_null(strstr(html, "class=\"fault-missing\""));
+	assert_non_null(strstr(html, "payments stop 25.0-31.5 s (as applied)"));
+	assert_null(strstr(html, "VALID · "));
+	snprintf(path, sizeof(path), "%s/report.json", dir);
+	html = slurp(path);
+	assert_non_null(strstr(html, "\"status\":\"invalid\""));
+	assert_non_null(strstr(html, "\"valid\":false"));
+	assert_non_null(strstr(html, "\"applied\":false"));
+	/* The live page refreshes itself and says the phase. */
+	meta.phase = "drain";
+	meta.elapsed_s = 3;
+	meta.total_s = 5;
+	snprintf(path, sizeof(path), "%s/live.html", dir);
+	assert_int_equal(sim_report_write_html(path, &run, 1, &meta, err, sizeof(err)), 0);
+	html = slurp(path);
+	assert_non_null(strstr(html, "http-equiv=\"refresh\" content=\"1\""));
+	assert_non_null(strstr(html, "phase <b>drain</b> · 3 / 5 s"));
+	sim_load_stats_free(&st);
+	sim_scrape_free(&br);
+	sim_scenario_free(&sc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_render),
+		cmocka_unit_test(test_invalid_run),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

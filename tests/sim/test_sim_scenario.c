@@ -3,7 +3,9 @@
 #include <setjmp.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -100,12 +102,51 @@ static void test_load_missing(void **state)
 	assert_non_null(strstr(err, "/nonexistent/x.json"));
 }
 
+/* Mistakes are reported as FILE:LINE: PATH, the line of the value the path names. */
+static void test_lines(void **state)
+{
+	static const char text[] =
+		"{\n"
+		"  \"name\": \"x\",\n"
+		"  \"faults\": [\n"
+		"    {\"kind\": \"toxic\", \"proxy\": \"a,b\"},\n"
+		"    {\"kind\": \"toxic\",\n"
+		"     \"attributes\": {\"latency\": [1, 2],\n"
+		"                    \"latncy\": 5}}\n"
+		"  ]\n"
+		"}\n";
+	char path[] = "/tmp/sim-scn-XXXXXX", err[512];
+	struct sim_scenario sc;
+	FILE *f;
+	int fd;
+
+	(void)state;
+	assert_int_equal(sim_scenario_line(text, sim_scenario_offset(text, "name")), 2);
+	assert_int_equal(sim_scenario_line(text, sim_scenario_offset(text, "faults[0].proxy")), 4);
+	assert_int_equal(sim_scenario_line(text, sim_scenario_offset(text, "faults[1]")), 5);
+	assert_int_equal(sim_scenario_line(text, sim_scenario_offset(text, "faults[1].attributes.latncy: x")), 7);
+	/* A path that does not exist points at its deepest part that does. */
+	assert_int_equal(sim_scenario_line(text, sim_scenario_offset(text, "faults[1].until_s")), 5);
+	assert_int_equal(sim_scenario_line(text, sim_scenario_offset(text, "faults[7].proxy")), 3);
+	/* sim_scenario_load prefixes the line to the parser's message. */
+	assert_true((fd = mkstemp(path)) >= 0);
+	assert_non_null(f = fdopen(fd, "w"));
+	fputs("{\"name\": \"x\", \"seed\": 1, \"duration_s\": 10,\n \"phases\": [{\"at_s\": 0, \"rate\": 1}],\n"
+	      " \"mix\": {\"browse\": 1}, \"data\": {\"users\": 1, \"products\": [1, 2]},\n"
+	      " \"faults\": [{\"at_s\": 5, \"until_s\": 4,\n  \"kind\": \"stop\", \"target\": \"payments\"}]}\n", f);
+	fclose(f);
+	assert_int_equal(sim_scenario_load(path, &sc, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, ":4: faults[0].until_s: must be greater than at_s"));
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_load_missing),
+		cmocka_unit_test(test_lines),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,221 @@
+/* sim_validate.c - checks a scenario's names (proxies, toxic types and attributes, targets, products) on the live stack */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "sim_faults.h"
+#include "sim_http.h"
+#include "sim_validate.h"
+
+#define ANSWER_MAX (256 * 1024)
+
+struct vctx {
+	const struct sim_scenario *sc;
+	FILE *out;
+	int mistakes;
+};
+
+static void mistake(struct vctx *v, const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void mistake(struct vctx *v, const char *path, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	int line = v->sc->text ? sim_scenario_line(v->sc->text, sim_scenario_offset(v->sc->text, path)) : 0;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(v->out, "sim run: %s:%d: %s: %s\n", v->sc->file[0] ? v->sc->file : "(scenario)", line, path, msg);
+	v->mistakes++;
+}
+
+/* Copies the keys of an object, comma separated, for "it has: ..." hints. */
+static void keys_of(json_object *o, char *buf, size_t bufsz)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	json_object_object_foreach(o, key, val) {
+		int n = snprintf(buf + len, bufsz - len, "%s%s", len ? ", " : "", key);
+
+		(void)val;
+		if (n < 0 || (size_t)n >= bufsz - len)
+			break;
+		len += (size_t)n;
+	}
+}
+
+/* GETs url and parses the answer as a JSON object; NULL (with why in err) otherwise. */
+static json_object *get_json(const char *url, long *status, char *err, size_t errsz)
+{
+	char *buf = malloc(ANSWER_MAX);
+	json_object *o = NULL;
+
+	if (buf == NULL) {
+		snprintf(err, errsz, "out of memory");
+		return NULL;
+	}
+	*status = sim_http("GET", url, NULL, NULL, 3000, buf, ANSWER_MAX);
+	if (*status != 200) {
+		snprintf(err, errsz, "GET %s answered %ld%s%.200s", url, *status, *status < 0 ? " (" : ": ", buf);
+		if (*status < 0)
+			snprintf(err + strlen(err), errsz - strlen(err), ")");
+		goto out;
+	}
+	o = json_tokener_parse(buf);
+	if (o == NULL || !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		o = NULL;
+		snprintf(err, errsz, "GET %s: not a JSON object", url);
+	}
+out:
+	free(buf);
+	return o;
+}
+
+static void check_attributes(struct vctx *v, size_t i, const struct sim_fault *ft, json_object *type)
+{
+	json_object *attrs, *given, *kind;
+	char path[128], have[512];
+
+	if (!json_object_object_get_ex(type, "attributes", &attrs) || ft->attributes == NULL)
+		return;
+	if ((given = json_tokener_parse(ft->attributes)) == NULL)
+		return;
+	keys_of(attrs, have, sizeof(have));
+	json_object_object_foreach(given, key, val) {
+		snprintf(path, sizeof(path), "faults[%zu].attributes.%s", i, key);
+		if (!json_object_object_get_ex(attrs, key, &kind)) {
+			mistake(v, path, "%s has no attribute \"%s\" (it has: %s)", ft->type, key, have[0] ? have : "none");
+			continue;
+		}
+		if (strcmp(json_object_get_string(kind), "int") == 0 ? !json_object_is_type(val, json_type_int)
+								     : !json_object_is_type(val, json_type_string))
+			mistake(v, path, "must be %s", strcmp(json_object_get_string(kind), "int") == 0 ? "an integer" : "a string");
+	}
+	json_object_put(given);
+}
+
+static void check_stream(struct vctx *v, size_t i, const struct sim_fault *ft, json_object *type)
+{
+	json_object *streams;
+	char path[64];
+
+	if (!json_object_object_get_ex(type, "streams", &streams) || !json_object_is_type(streams, json_type_array))
+		return;
+	for (size_t k = 0; k < json_object_array_length(streams); k++)
+		if (strcmp(json_object_get_string(json_object_array_get_idx(streams, k)), ft->stream) == 0)
+			return;
+	snprintf(path, sizeof(path), "faults[%zu].stream", i);
+	mistake(v, path, "%s works on the upstream stream only", ft->type);
+}
+
+static void check_toxics(struct vctx *v, const char *api)
+{
+	const struct sim_scenario *sc = v->sc;
+	json_object *proxies = NULL, *types = NULL, *t;
+	char url[512], err[768], have[1024], path[64];
+	size_t first = sc->nfaults;
+	long st;
+
+	for (size_t i = 0; i < sc->nfaults && first == sc->nfaults; i++)
+		if (sc->faults[i].kind == SIM_FAULT_TOXIC)
+			first = i;
+	if (first == sc->nfaults)
+		return;
+	snprintf(url, sizeof(url), "%s/proxies", api);
+	if ((proxies = get_json(url, &st, err, sizeof(err))) == NULL) {
+		snprintf(path, sizeof(path), "faults[%zu].proxy", first);
+		mistake(v, path, "the sim proxy did not answer: %s; start the stack with SHOPLAB_PROXY=1 "
+			"(or set SHOPLAB_PROXY_API)", err);
+		return;
+	}
+	snprintf(url, sizeof(url), "%s/toxic-types", api);
+	if ((types = get_json(url, &st, err, sizeof(err))) == NULL)
+		fprintf(v->out, "sim run: warning: %s; toxic types and attributes are checked only when applied\n", err);
+	for (size_t i = 0; i < sc->nfaults; i++) {
+		const struct sim_fault *ft = &sc->faults[i];
+
+		if (ft->kind != SIM_FAULT_TOXIC)
+			continue;
+		if (!json_object_object_get_ex(proxies, ft->target, NULL)) {
+			keys_of(proxies, have, sizeof(have));
+			snprintf(path, sizeof(path), "faults[%zu].proxy", i);
+			mistake(v, path, "the sim proxy at %s has no proxy \"%s\" (it has: %s)", api, ft->target,
+				have[0] ? have : "none");
+		}
+		if (types == NULL)
+			continue;
+		if (!json_object_object_get_ex(types, ft->type, &t)) {
+			keys_of(types, have, sizeof(have));
+			snprintf(path, sizeof(path), "faults[%zu].type", i);
+			mistake(v, path, "the sim proxy has no toxic type \"%s\" (it has: %s)", ft->type, have);
+			continue;
+		}
+		check_stream(v, i, ft, t);
+		check_attributes(v, i, ft, t);
+	}
+	json_object_put(proxies);
+	json_object_put(types);
+}
+
+static void check_targets(struct vctx *v, const char *run_dir)
+{
+	const struct sim_scenario *sc = v->sc;
+	char path[64];
+
+	for (size_t i = 0; i < sc->nfaults; i++) {
+		const struct sim_fault *ft = &sc->faults[i];
+		pid_t pid;
+		char state;
+
+		if (ft->kind == SIM_FAULT_TOXIC)
+			continue;
+		snprintf(path, sizeof(path), "faults[%zu].target", i);
+		if ((pid = sim_faults_pid(run_dir, ft->target)) < 0) {
+			mistake(v, path, "%s is not part of this stack (no pid file %s/%s.pid)", ft->target, run_dir, ft->target);
+			continue;
+		}
+		state = sim_proc_state(pid);
+		if (state == 0 || state == 'Z' || state == 'X')
+			mistake(v, path, "%s (pid %d from %s/%s.pid) is not running", ft->target, (int)pid, run_dir, ft->target);
+		else if (state == 'T')
+			mistake(v, path, "%s (pid %d) is stopped (SIGSTOP) already", ft->target, (int)pid);
+	}
+}
+
+static void check_products(struct vctx *v, const char *gateway)
+{
+	const struct sim_scenario *sc = v->sc;
+	int64_t ids[2] = { sc->product_lo, sc->product_hi };
+	char url[512], out[256];
+
+	for (int k = 0; k < 2 && (k == 0 || ids[1] != ids[0]); k++) {
+		long st;
+
+		snprintf(url, sizeof(url), "%s/api/v1/products/%lld", gateway, (long long)ids[k]);
+		st = sim_http("GET", url, NULL, NULL, 5000, out, sizeof(out));
+		if (st == 404)
+			mistake(v, "data.products", "product %lld does not exist on this stack (GET %s answered 404)",
+				(long long)ids[k], url);
+		else if (st != 200)
+			mistake(v, "data.products", "GET %s answered %ld: %.120s", url, st, out);
+	}
+}
+
+int sim_validate_live(const struct sim_scenario *sc, const char *gateway, const char *proxy_api,
+		      const char *run_dir, FILE *out)
+{
+	struct vctx v = { sc, out, 0 };
+
+	check_toxics(&v, proxy_api);
+	check_targets(&v, run_dir);
+	check_products(&v, gateway);
+	return v.mistakes;
+}
