@@ -104,6 +104,8 @@ integration)
 			for t in isolation users gateway; do
 				[ -x "$BUILD/tests/integration/test_$t" ] && run_one "$BUILD/tests/integration/test_$t" env
 			done
+			# Every public route, good and bad input, every answer against docs/openapi.yaml.
+			run_one "$TOP/tests/contract/contract.py" env
 		else
 			fail=$((fail + 1)); failed="$failed direct-stack-up"
 		fi
