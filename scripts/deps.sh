@@ -9,7 +9,9 @@ PKGS="gcc make pkg-config libc6-dev
 libfcgi-dev libjson-c-dev libmariadb-dev libcurl4-openssl-dev libssl-dev libcrypt-dev libcmocka-dev
 libevent-dev
 mariadb-server-core mariadb-client nginx-light
-curl ca-certificates wrk valgrind procps iproute2"
+curl ca-certificates wrk valgrind procps iproute2
+python3-jsonschema python3-yaml"
+# (python3-jsonschema and -yaml: the contract test checks live answers against docs/openapi.yaml.)
 
 # `scripts/deps.sh fuzz`: the fuzzing toolchain too (clang with libFuzzer), for `make fuzz` only.
 if [ "${1:-}" = fuzz ]; then
@@ -19,6 +21,43 @@ fi
 # its libraries, so `make test` does not pull it in.
 if [ "${1:-}" = chromium ]; then
 	PKGS="chromium"
+fi
+
+# `scripts/deps.sh ops`: the tools of `make check-ops`, project-local under .tools/ (git-ignored):
+# promtool, taken out of Debian's prometheus package (the package itself would install and start
+# a Prometheus server and 90 MB we do not need), and Redocly CLI (npm) to lint docs/openapi.yaml.
+if [ "${1:-}" = ops ]; then
+	TOP=$(cd "$(dirname "$0")/.." && pwd)
+	TOOLS=$TOP/.tools
+	REDOCLY_VERSION=2.77.0
+	mkdir -p "$TOOLS/bin"
+	if [ ! -x "$TOOLS/bin/promtool" ]; then
+		echo "deps: promtool from Debian's prometheus package into .tools/bin"
+		if ! apt-cache policy prometheus 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+			if [ "$(id -u)" -eq 0 ]; then apt-get update -q; else sudo apt-get update -q; fi
+		fi
+		tmp=$(mktemp -d)
+		chmod 0755 "$tmp"	# apt downloads as _apt where it can
+		trap 'rm -rf "$tmp"' EXIT
+		(cd "$tmp" && apt-get download -q prometheus >/dev/null) ||
+			{ echo "deps: cannot download the prometheus package" >&2; exit 1; }
+		dpkg-deb --fsys-tarfile "$tmp"/prometheus_*.deb | tar -x -C "$tmp" ./usr/bin/promtool ||
+			{ echo "deps: no promtool in the prometheus package" >&2; exit 1; }
+		install -m 0755 "$tmp/usr/bin/promtool" "$TOOLS/bin/promtool"
+	fi
+	# Redocly CLI needs Node.js >= 20.19; Debian 12's own is 18, so it comes from elsewhere.
+	if [ ! -x "$TOOLS/npm/node_modules/.bin/redocly" ] ||
+	   ! grep -q "\"version\": \"$REDOCLY_VERSION\"" "$TOOLS/npm/node_modules/@redocly/cli/package.json" 2>/dev/null; then
+		if ! command -v npm >/dev/null 2>&1 ||
+		   ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a==20&&b>=19)?0:1)' 2>/dev/null; then
+			echo "deps: Redocly CLI needs Node.js >= 20.19 and npm (install them, e.g. from NodeSource)" >&2
+			exit 1
+		fi
+		echo "deps: @redocly/cli@$REDOCLY_VERSION into .tools/npm"
+		npm install --prefix "$TOOLS/npm" --no-audit --no-fund --loglevel=error \
+			"@redocly/cli@$REDOCLY_VERSION" >/dev/null || { echo "deps: npm install failed" >&2; exit 1; }
+	fi
+	exit 0
 fi
 
 missing=""

@@ -58,6 +58,8 @@ integration)
 	# nginx's workers run as an unprivileged user when we are root: let them through.
 	chmod 0711 "$tmp"
 	export SHOPLAB_RUN=$tmp/run SHOPLAB_BUILD=$BUILD SHOPLAB_TOP=$TOP
+	# promtool, where `make check-ops` put it, makes the metrics checks run (they skip without it).
+	[ -x "$TOP/.tools/bin/promtool" ] && export PATH="$TOP/.tools/bin:$PATH"
 	base=$("$TOP/scripts/free-port-base.sh" 60) || exit 1
 	export PORT_BASE=$base
 	# Fewer threads than the concurrent clients some tests use, on purpose.
@@ -91,6 +93,8 @@ integration)
 	for t in $(find "$BUILD/tests/integration" -type f -name "test_*${IT_ONLY:-}*" -perm -u+x | sort); do
 		run_one "$t" env
 	done
+	# The dashboard's and the alerts' metric names exist on this stack (services and sim proxy).
+	[ -z "${IT_ONLY:-}" ] && run_one "$TOP/tests/ops/check_metric_names.py" env
 	# The suites above ran through the sim proxy, so over TCP with the gateway secret. The
 	# default stack puts the services on unix sockets: a second, direct stack runs the suites
 	# that check isolation and the gateway's edges, and users, through them.
@@ -104,6 +108,8 @@ integration)
 			for t in isolation users gateway; do
 				[ -x "$BUILD/tests/integration/test_$t" ] && run_one "$BUILD/tests/integration/test_$t" env
 			done
+			# Every public route, good and bad input, every answer against docs/openapi.yaml.
+			run_one "$TOP/tests/contract/contract.py" env
 		else
 			fail=$((fail + 1)); failed="$failed direct-stack-up"
 		fi

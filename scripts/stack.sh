@@ -477,6 +477,12 @@ nginx_render() {
 			die "nginx's workers ($u) cannot reach $RUN: make its parent directories searchable (chmod o+x) or set SHOPLAB_RUN elsewhere"
 	fi
 	nginx_render_to "$RUN/nginx/conf"
+	# Static files the gateway serves (GET /api/v1/openapi.yaml): readable by the workers.
+	if [ -f "$TOP/docs/openapi.yaml" ]; then
+		mkdir -p "$RUN/nginx/public" && chmod 0755 "$RUN/nginx/public" &&
+			install -m 0644 "$TOP/docs/openapi.yaml" "$RUN/nginx/public/openapi.yaml" ||
+			die "cannot copy docs/openapi.yaml to $RUN/nginx/public"
+	fi
 }
 
 # nginx_site DIR SITE_DIR: turns a rendered DIR into files for a system nginx whose own

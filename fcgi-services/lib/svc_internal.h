@@ -85,6 +85,8 @@ void svc_metrics_record(struct svc_metrics *m, size_t route, int status, int64_t
 int  svc_metrics_status_index(int status);
 int  svc_metrics_write(const struct svc_metrics *m, const char *service,
 	const char *const *route_names, struct svc_buf *out);
+/* process_* (from /proc/self) and shoplab_build_info; part of svc_metrics_write. */
+void svc_metrics_process_write(const char *service, struct svc_buf *out);
 
 struct svc_server;
 

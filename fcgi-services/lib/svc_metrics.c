@@ -1,8 +1,19 @@
-/* svc_metrics.c - request counters and latency histograms in Prometheus text format */
+/* svc_metrics.c - request counters, latency histograms, process metrics and build info in Prometheus text format */
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "svc_internal.h"
+
+/* The build passes `git describe` in (GNUmakefile: -include build/version.h). */
+#ifndef SHOPLAB_VERSION
+#define SHOPLAB_VERSION "unknown"
+#endif
 
 const int64_t svc_buckets_us[SVC_NBUCKETS] = {
 	250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
@@ -152,5 +163,113 @@ svc_metrics_write(const struct svc_metrics *m, const char *service,
 	    service, (long long)atomic_load(&m->inflight), service,
 	    atomic_load(&m->db_errors), service, atomic_load(&m->db_reconnects), service,
 	    (double)m->started_wall_us / 1e6);
+	svc_metrics_process_write(service, out);
 	return out->failed ? -1 : 0;
+}
+
+/* Reads a small /proc file into buf; -1 when it cannot. */
+static int
+svc_proc_read(const char *path, char *buf, size_t len)
+{
+	FILE	*f;
+	size_t	 n;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	n = fread(buf, 1, len - 1, f);
+	if (ferror(f)) {
+		fclose(f);
+		return -1;
+	}
+	buf[n] = '\0';
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+/* Entries of /proc/self/fd (minus ".", ".." and the directory's own fd); -1 on failure. */
+static long
+svc_proc_open_fds(void)
+{
+	DIR		*d;
+	struct dirent	*e;
+	long		 n = 0;
+
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	if (closedir(d) == -1)
+		return -1;
+	return n > 0 ? n - 1 : 0;
+}
+
+/*
+ * The standard process_* families (as Prometheus' client libraries write them), read from
+ * /proc/self at each scrape, and shoplab_build_info. A value that cannot be read is left
+ * out rather than failing the scrape.
+ */
+void
+svc_metrics_process_write(const char *service, struct svc_buf *out)
+{
+	char			 stat[1024], pstat[8192], ver[128];
+	const char		*p, *v;
+	unsigned long long	 utime, stime, starttime, vsize;
+	long long		 rss, btime = -1;
+	long			 tck = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE), fds;
+	struct rlimit		 rl;
+	size_t			 o = 0;
+
+	/* Fields 14, 15, 22, 23, 24 of /proc/self/stat; the name (field 2) may hold spaces. */
+	if (tck > 0 && page > 0 && svc_proc_read("/proc/self/stat", stat, sizeof(stat)) == 0 &&
+	    (p = strrchr(stat, ')')) != NULL &&
+	    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d"
+	    " %*d %*d %llu %llu %lld", &utime, &stime, &starttime, &vsize, &rss) == 5) {
+		svc_buf_printf(out,
+		    "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+		    "# TYPE process_cpu_seconds_total counter\n"
+		    "process_cpu_seconds_total{service=\"%s\"} %.2f\n"
+		    "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+		    "# TYPE process_resident_memory_bytes gauge\n"
+		    "process_resident_memory_bytes{service=\"%s\"} %lld\n"
+		    "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
+		    "# TYPE process_virtual_memory_bytes gauge\n"
+		    "process_virtual_memory_bytes{service=\"%s\"} %llu\n",
+		    service, (double)(utime + stime) / (double)tck, service, rss * (long long)page,
+		    service, vsize);
+		if (svc_proc_read("/proc/stat", pstat, sizeof(pstat)) == 0 &&
+		    (p = strstr(pstat, "\nbtime ")) != NULL && sscanf(p + 7, "%lld", &btime) == 1 &&
+		    btime > 0)
+			svc_buf_printf(out,
+			    "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n"
+			    "# TYPE process_start_time_seconds gauge\n"
+			    "process_start_time_seconds{service=\"%s\"} %.2f\n",
+			    service, (double)btime + (double)starttime / (double)tck);
+	}
+	if ((fds = svc_proc_open_fds()) >= 0)
+		svc_buf_printf(out,
+		    "# HELP process_open_fds Number of open file descriptors.\n"
+		    "# TYPE process_open_fds gauge\n"
+		    "process_open_fds{service=\"%s\"} %ld\n", service, fds);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		svc_buf_printf(out,
+		    "# HELP process_max_fds Maximum number of open file descriptors.\n"
+		    "# TYPE process_max_fds gauge\n"
+		    "process_max_fds{service=\"%s\"} %llu\n", service,
+		    rl.rlim_cur == RLIM_INFINITY ? 0ULL : (unsigned long long)rl.rlim_cur);
+
+	/* The version as a label value: backslash, quote and newline escaped. */
+	for (v = SHOPLAB_VERSION; *v != '\0' && o + 3 < sizeof(ver); v++) {
+		if (*v == '\\' || *v == '"')
+			ver[o++] = '\\';
+		if (*v == '\n') {
+			ver[o++] = '\\';
+			ver[o++] = 'n';
+		} else
+			ver[o++] = *v;
+	}
+	ver[o] = '\0';
+	svc_buf_printf(out,
+	    "# HELP shoplab_build_info The build of the running binary (git describe).\n"
+	    "# TYPE shoplab_build_info gauge\n"
+	    "shoplab_build_info{service=\"%s\",version=\"%s\"} 1\n", service, ver);
 }
