@@ -1,6 +1,8 @@
 #!/bin/sh
 # sim/bench-proxy.sh - wrk through nothing, through `sim proxy`, and through haproxy (TCP mode)
 # usage: sim/bench-proxy.sh [SIM_BINARY]   (needs nginx, wrk, haproxy; not a test)
+# DURATION, CONNS, THREADS as below. Prints req/s, p50, p99, the ratio to direct and the p50
+# each path adds, at CONNS connections and at one; every figure comes from the same run.
 set -eu
 cd "$(dirname "$0")/.."
 SIM=${1:-build/bin/sim}
@@ -92,23 +94,41 @@ curl -s -o /dev/null -X POST "http://127.0.0.1:$API_PORT/proxies" \
 wait_port "$SIM_PORT"
 wait_port "$HA_PORT"
 
-run() { # name port -> "rps p50 p99"
-	wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$2/" >"$tmp/$1.out" 2>&1
+run() { # name port conns threads -> "rps p50 p99"
+	wrk -t"$4" -c"$3" -d"$DURATION" --latency "http://127.0.0.1:$2/" >"$tmp/$1.out" 2>&1
 	rps=$(awk '/^Requests\/sec/ {print $2}' "$tmp/$1.out")
 	p50=$(awk '$1 == "50%" {print $2}' "$tmp/$1.out")
 	p99=$(awk '$1 == "99%" {print $2}' "$tmp/$1.out")
 	echo "$rps $p50 $p99"
 }
+us() { # wrk's "47.00us" / "1.20ms" / "2.00s" -> microseconds
+	echo "$1" | awk '/us$/ { sub("us", ""); print $0 + 0; next }
+	                /ms$/ { sub("ms", ""); print $0 * 1000; next }
+	                /s$/  { sub("s", "");  print $0 * 1000000; next }'
+}
+table() { # title direct sim haproxy
+	echo "$1"
+	printf '%-10s %12s %10s %10s %8s %12s\n' path req/s p50 p99 ratio "added p50"
+	d_p50=$(us "$(echo "$2" | cut -d' ' -f2)")
+	for row in "direct:$2" "sim:$3" "haproxy:$4"; do
+		name=${row%%:*}; set -- ${row#*:}
+		ratio=$(awk -v a="$1" -v b="$d_rps" 'BEGIN { printf "%.2f", a / b }')
+		added=$(awk -v a="$(us "$2")" -v b="$d_p50" 'BEGIN { printf "%.0fus", a - b }')
+		printf '%-10s %12s %10s %10s %8s %12s\n' "$name" "$1" "$2" "$3" "$ratio" "$added"
+	done
+}
 
-echo "wrk -t$THREADS -c$CONNS -d$DURATION --latency, nginx 'return 200', one machine"
-direct=$(run direct "$NGINX_PORT")
-sim=$(run sim "$SIM_PORT")
-ha=$(run haproxy "$HA_PORT")
-printf '%-10s %12s %10s %10s %8s\n' path req/s p50 p99 ratio
-for row in "direct:$direct" "sim:$sim" "haproxy:$ha"; do
-	name=${row%%:*}; set -- ${row#*:}
-	ratio=$(awk -v a="$1" -v b="$(echo "$direct" | cut -d' ' -f1)" 'BEGIN { printf "%.2f", a / b }')
-	printf '%-10s %12s %10s %10s %8s\n' "$name" "$1" "$2" "$3" "$ratio"
-done
+# Throughput at CONNS connections (the proxies against each other), then latency at one
+# connection, where nothing queues and the added p50 is the instrument's own cost per request.
+direct=$(run direct "$NGINX_PORT" "$CONNS" "$THREADS")
+sim=$(run sim "$SIM_PORT" "$CONNS" "$THREADS")
+ha=$(run haproxy "$HA_PORT" "$CONNS" "$THREADS")
+d_rps=$(echo "$direct" | cut -d' ' -f1)
+table "wrk -t$THREADS -c$CONNS -d$DURATION --latency, nginx 'return 200', one machine" "$direct" "$sim" "$ha"
 sim_rps=$(echo "$sim" | cut -d' ' -f1); ha_rps=$(echo "$ha" | cut -d' ' -f1)
-awk -v s="$sim_rps" -v h="$ha_rps" 'BEGIN { printf "sim/haproxy: %.2f\n", s / h }'
+awk -v s="$sim_rps" -v h="$ha_rps" 'BEGIN { printf "sim/haproxy: %.2f\n\n", s / h }'
+direct1=$(run direct1 "$NGINX_PORT" 1 1)
+sim1=$(run sim1 "$SIM_PORT" 1 1)
+ha1=$(run haproxy1 "$HA_PORT" 1 1)
+d_rps=$(echo "$direct1" | cut -d' ' -f1)
+table "wrk -t1 -c1 -d$DURATION --latency (one connection)" "$direct1" "$sim1" "$ha1"

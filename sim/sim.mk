@@ -4,9 +4,10 @@ SIM_EVENT_CFLAGS := $(shell pkg-config --cflags libevent 2>/dev/null)
 SIM_LIBS   := $(shell pkg-config --libs libevent 2>/dev/null || echo -levent) \
               $(shell pkg-config --libs libcurl libmariadb 2>/dev/null || echo -lcurl -lmariadb) -ljson-c -lm \
               $(shell pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto)
-# Rooms: sim/proxy (the fault proxy), sim/run (load, check, run), sim/common (what both use),
+# Rooms: sim/proxy (the fault proxy), sim/run (load, check, run), sim/cli (sim toxic, the fault
+# CLI), sim/common (what all use),
 # and sim/sim_main.c (the subcommand table). Each room sees its own headers and common's only.
-SIM_SRCS   := $(wildcard sim/*.c sim/common/*.c sim/proxy/*.c sim/run/*.c)
+SIM_SRCS   := $(wildcard sim/*.c sim/common/*.c sim/proxy/*.c sim/run/*.c sim/cli/*.c)
 SIM_OBJS   := $(SIM_SRCS:%.c=$(BUILD)/%.o)
 SIM_MAIN_OBJ := $(BUILD)/sim/sim_main.o
 SIM_LIB_OBJS := $(filter-out $(SIM_MAIN_OBJ),$(SIM_OBJS))
@@ -16,11 +17,12 @@ SIM_TEST_BINS   := $(SIM_TEST_SRCS:%.c=$(BUILD)/%)
 SIM_TEST_HELPERS := $(filter-out tests/sim/test_%,$(wildcard tests/sim/*.c))
 SIM_TEST_HELPER_OBJS := $(SIM_TEST_HELPERS:%.c=$(BUILD)/%.o)
 
-SIM_INC    := -Isim/common -Isim/proxy -Isim/run
+SIM_INC    := -Isim/common -Isim/proxy -Isim/run -Isim/cli
 
 $(SIM_OBJS): CFLAGS += $(SIM_EVENT_CFLAGS) -Isim/common
 $(filter $(BUILD)/sim/proxy/%,$(SIM_OBJS)): CFLAGS += -Isim/proxy
 $(filter $(BUILD)/sim/run/%,$(SIM_OBJS)): CFLAGS += -Isim/run
+$(filter $(BUILD)/sim/cli/%,$(SIM_OBJS)): CFLAGS += -Isim/cli
 $(SIM_TEST_SRCS:%.c=$(BUILD)/%.o) $(SIM_TEST_HELPER_OBJS): CFLAGS += $(SIM_EVENT_CFLAGS) $(SIM_INC)
 
 all: $(BIN)/sim

@@ -6,5 +6,6 @@ int sim_proxy_main(int argc, char **argv);
 int sim_load_main(int argc, char **argv);
 int sim_check_main(int argc, char **argv);
 int sim_run_main(int argc, char **argv);
+int sim_toxic_main(int argc, char **argv);
 
 #endif

@@ -10,7 +10,6 @@
 
 #include <event2/event.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/listener.h>
 
 #define SIM_PROXY_VERSION "2.12.0-shoplab-sim"
@@ -19,6 +18,7 @@
 #define SIM_STR_ATTR_MAX 128    /* string attributes (fcgi_abort code/message) */
 #define SIM_MAX_ATTRS 6
 #define SIM_CHUNK_MAX 16384     /* bytes per chunk read from a socket into a toxic chain */
+#define SIM_READ_MAX 65536      /* bytes per read on a stream no toxic is on */
 #define SIM_HIGH_WATER (256 * 1024) /* a link stops reading above this many held bytes */
 #define SIM_LOW_WATER (64 * 1024)   /* ... and resumes below this */
 #define SIM_BODY_MAX (1024 * 1024)  /* largest API request body */
@@ -153,14 +153,25 @@ struct sim_link {
 	bool finished;          /* nothing more goes to the destination */
 };
 
+/* One socket of a connection: read with recv() into the context's buffer, written with send()
+ * at once when nothing is queued; what the socket does not take waits in out. */
+struct sim_side {
+	int fd;
+	struct event *rev;              /* EV_READ | EV_PERSIST, pending while reading */
+	struct event *wev;              /* EV_WRITE | EV_PERSIST, pending while out holds data */
+	struct evbuffer *out;
+	bool reading, writing;          /* rev / wev are pending */
+};
+
 struct sim_conn {
 	struct sim_conn *prev, *next;
 	struct sim_proxy *proxy;
 	uint64_t id;
-	struct bufferevent *bev[2];     /* [0] client side, [1] upstream side */
+	struct sim_side side[2];        /* [0] client side, [1] upstream side */
 	bool dead[2];                   /* that socket failed: drop what goes to it */
 	bool connected[2];              /* writable socket: may be written to directly */
-	struct sim_link link[2];        /* [SIM_UP] reads bev[0], [SIM_DOWN] reads bev[1] */
+	int connect_err;                /* the upstream connect failed at once with this errno */
+	struct sim_link link[2];        /* [SIM_UP] reads side[0], [SIM_DOWN] reads side[1] */
 	struct event *reap_ev;
 	struct event *close_ev;         /* a close waits this long for output to flush */
 	bool reaping;
@@ -198,6 +209,7 @@ struct sim_ctx {
 	struct sim_proxy *proxies;      /* in creation order */
 	uint64_t (*now_us)(void);       /* monotonic clock, injectable */
 	uint64_t m_faults_logged;
+	unsigned char iobuf[SIM_READ_MAX];  /* every read lands here first (one thread, one loop) */
 };
 
 uint64_t sim_clock_monotonic_us(void);

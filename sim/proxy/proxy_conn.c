@@ -1,5 +1,6 @@
-/* proxy_conn.c - one proxied TCP connection: two bufferevents, two toxic links, backpressure */
+/* proxy_conn.c - one proxied TCP connection: two sockets read and written directly, two toxic links, backpressure */
 #include <sys/socket.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -10,19 +11,8 @@
 
 #define CLOSE_FLUSH_SECS 5
 
-static void conn_read_cb(struct bufferevent *bev, void *arg);
-static void conn_write_cb(struct bufferevent *bev, void *arg);
-static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
-
-static int side_of(const struct sim_conn *c, const struct bufferevent *bev)
-{
-	return bev == c->bev[0] ? 0 : 1;
-}
-
-static struct bufferevent *dst_of(struct sim_link *l)
-{
-	return l->conn->bev[1 - l->dir];
-}
+static void side_read_cb(evutil_socket_t fd, short what, void *arg);
+static void side_write_cb(evutil_socket_t fd, short what, void *arg);
 
 static void reap_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -38,18 +28,70 @@ static void close_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	sim_conn_schedule_reap(arg);
 }
 
+static void side_read_on(struct sim_conn *c, int i)
+{
+	struct sim_side *sd = &c->side[i];
+
+	if (sd->reading || sd->rev == NULL)
+		return;
+	if (event_add(sd->rev, NULL) != 0) {
+		sim_conn_schedule_reap(c);
+		return;
+	}
+	sd->reading = true;
+}
+
+static void side_read_off(struct sim_conn *c, int i)
+{
+	struct sim_side *sd = &c->side[i];
+
+	if (!sd->reading)
+		return;
+	(void)event_del(sd->rev);
+	sd->reading = false;
+}
+
+static void side_write_on(struct sim_conn *c, int i)
+{
+	struct sim_side *sd = &c->side[i];
+
+	if (sd->writing || sd->wev == NULL)
+		return;
+	if (event_add(sd->wev, NULL) != 0) {
+		sim_conn_schedule_reap(c);
+		return;
+	}
+	sd->writing = true;
+}
+
+static void side_write_off(struct sim_conn *c, int i)
+{
+	struct sim_side *sd = &c->side[i];
+
+	if (!sd->writing)
+		return;
+	(void)event_del(sd->wev);
+	sd->writing = false;
+}
+
+static size_t side_queued(const struct sim_conn *c, int i)
+{
+	return c->dead[i] ? 0 : evbuffer_get_length(c->side[i].out);
+}
+
 void sim_conn_schedule_reap(struct sim_conn *c)
 {
 	if (c->reaping)
 		return;
 	c->reaping = true;
-	for (int i = 0; i < 2; i++)
-		if (c->bev[i] != NULL)
-			(void)bufferevent_disable(c->bev[i], EV_READ | EV_WRITE);
+	for (int i = 0; i < 2; i++) {
+		side_read_off(c, i);
+		side_write_off(c, i);
+	}
 	event_active(c->reap_ev, EV_TIMEOUT, 0);
 }
 
-static void set_nodelay(evutil_socket_t fd)
+static void set_nodelay(int fd)
 {
 	int one = 1;
 
@@ -78,16 +120,22 @@ void sim_conn_free(struct sim_conn *c)
 		free(l->stages);
 	}
 	for (int i = 0; i < 2; i++) {
-		if (c->bev[i] == NULL)
+		struct sim_side *sd = &c->side[i];
+
+		if (sd->rev != NULL)
+			event_free(sd->rev);
+		if (sd->wev != NULL)
+			event_free(sd->wev);
+		if (sd->out != NULL)
+			evbuffer_free(sd->out);
+		if (sd->fd < 0)
 			continue;
 		if (c->reset) {
 			struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-			evutil_socket_t fd = bufferevent_getfd(c->bev[i]);
 
-			if (fd >= 0)
-				(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+			(void)setsockopt(sd->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		}
-		bufferevent_free(c->bev[i]);
+		(void)close(sd->fd);
 	}
 	if (c->reap_ev != NULL)
 		event_free(c->reap_ev);
@@ -102,43 +150,64 @@ static void maybe_reap_finished(struct sim_conn *c)
 		sim_conn_schedule_reap(c);
 }
 
+/* Queues len bytes for socket i, sending at once what it takes when nothing waits before them.
+ * A failed send leaves the bytes queued and wakes the write event, which meets the same error
+ * from the event loop (so no socket error is handled deep inside a toxic chain). Returns 0, or
+ * -1 out of memory. */
+static int side_send(struct sim_conn *c, int i, const void *data, size_t len)
+{
+	struct sim_side *sd = &c->side[i];
+	const unsigned char *p = data;
+
+	if (c->connected[i] && evbuffer_get_length(sd->out) == 0) {
+		ssize_t n;
+
+		do
+			n = send(sd->fd, p, len, MSG_NOSIGNAL);
+		while (n < 0 && errno == EINTR);
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+		} else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && !c->reaping) {
+			event_active(sd->wev, EV_WRITE, 0);
+		}
+		if (len == 0)
+			return 0;
+	}
+	if (evbuffer_add(sd->out, p, len) != 0)
+		return -1;
+	side_write_on(c, i);
+	return 0;
+}
+
 /* An EOF reached the destination: once its output is flushed, send FIN (half-close). */
 static void link_try_finish(struct sim_link *l)
 {
 	struct sim_conn *c = l->conn;
 	int dst = 1 - (int)l->dir;
-	struct bufferevent *bev = c->bev[dst];
 
 	if (!l->eof_pending)
 		return;
-	if (!c->dead[dst] && evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
-		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-		return;
-	}
+	if (side_queued(c, dst) > 0)
+		return;         /* the write event finishes it once the queue drained */
 	l->eof_pending = false;
 	l->finished = true;
-	if (!c->dead[dst]) {
-		evutil_socket_t fd = bufferevent_getfd(bev);
-
-		if (fd >= 0)
-			(void)shutdown(fd, SHUT_WR);
-	}
+	if (!c->dead[dst])
+		(void)shutdown(c->side[dst].fd, SHUT_WR);
 	maybe_reap_finished(c);
 }
 
 static void conn_start_close(struct sim_conn *c, struct sim_link *l)
 {
 	struct timeval tv = { CLOSE_FLUSH_SECS, 0 };
-	struct bufferevent *dst = dst_of(l);
 
 	c->closing = true;
 	for (int i = 0; i < 2; i++)
-		(void)bufferevent_disable(c->bev[i], EV_READ);
-	if (c->dead[1 - l->dir] || evbuffer_get_length(bufferevent_get_output(dst)) == 0) {
+		side_read_off(c, i);
+	if (side_queued(c, 1 - (int)l->dir) == 0) {
 		sim_conn_schedule_reap(c);
 		return;
 	}
-	bufferevent_setwatermark(dst, EV_WRITE, 0, 0);
 	if (evtimer_add(c->close_ev, &tv) != 0)
 		sim_conn_schedule_reap(c);
 }
@@ -157,7 +226,7 @@ static void link_deliver(struct sim_link *l, struct sim_chunk *c)
 	switch (c->kind) {
 	case SIM_DATA:
 		if (!l->finished && !conn->dead[dst] && !conn->closing &&
-		    evbuffer_add(bufferevent_get_output(conn->bev[dst]), c->data, c->len) != 0)
+		    side_send(conn, dst, c->data, c->len) != 0)
 			sim_conn_schedule_reap(conn);
 		break;
 	case SIM_EOF:
@@ -181,131 +250,64 @@ static void link_deliver(struct sim_link *l, struct sim_chunk *c)
 static void link_check_resume(struct sim_link *l)
 {
 	struct sim_conn *c = l->conn;
-	size_t out;
 
 	if (!l->paused || c->reaping || c->closing)
 		return;
-	out = c->dead[1 - l->dir] ? 0 : evbuffer_get_length(bufferevent_get_output(dst_of(l)));
-	if (l->held + out < SIM_LOW_WATER) {
+	if (l->held + side_queued(c, 1 - (int)l->dir) < SIM_LOW_WATER) {
 		l->paused = false;
-		(void)bufferevent_enable(c->bev[l->dir], EV_READ);
+		if (!l->src_done)
+			side_read_on(c, (int)l->dir);
 	}
 }
 
-/* Moves what the source sent into the link: straight to the destination when no toxic is on
- * the stream, else chunk by chunk into the first stage. Stops reading above the high mark. */
-static void link_feed(struct sim_link *l, struct evbuffer *in)
+/* Moves n bytes the source sent into the link: straight to the destination when no toxic is
+ * on the stream, else in chunks of at most SIM_CHUNK_MAX into the first stage. Stops reading
+ * above the high mark. */
+static void link_feed(struct sim_link *l, const unsigned char *buf, size_t n)
 {
 	struct sim_conn *c = l->conn;
 	int dst = 1 - (int)l->dir;
-	size_t out;
 
-	if (l->finished || c->dead[dst] || c->closing) {
-		(void)evbuffer_drain(in, evbuffer_get_length(in));
+	if (l->finished || c->dead[dst] || c->closing)
 		return;
-	}
-	if (l->nstages == 0) {
-		struct evbuffer *o = bufferevent_get_output(c->bev[dst]);
+	while (!c->reaping && l->nstages > 0 && n > 0) {
+		size_t k = n > SIM_CHUNK_MAX ? SIM_CHUNK_MAX : n;
+		struct sim_chunk *ch = sim_chunk_new(SIM_DATA, buf, k, c->proxy->ctx->now_us());
 
-		/* Nothing queued: try the socket at once, saving a trip through the event loop
-		 * (and the epoll_ctl calls for write interest) on the common small message. */
-		if (c->connected[dst] && evbuffer_get_length(o) == 0)
-			(void)evbuffer_write(in, bufferevent_getfd(c->bev[dst]));
-		if (evbuffer_get_length(in) > 0 && evbuffer_add_buffer(o, in) != 0)
+		if (ch == NULL) {
 			sim_conn_schedule_reap(c);
-	} else {
-		size_t n;
-
-		while (!c->reaping && l->nstages > 0 && (n = evbuffer_get_length(in)) > 0) {
-			struct sim_chunk *ch;
-
-			if (n > SIM_CHUNK_MAX)
-				n = SIM_CHUNK_MAX;
-			ch = sim_chunk_new(SIM_DATA, NULL, n, c->proxy->ctx->now_us());
-			if (ch == NULL || evbuffer_remove(in, ch->data, n) != (int)n) {
-				free(ch);
-				sim_conn_schedule_reap(c);
-				return;
-			}
-			l->held += n;
-			sim_stage_push(l->stages[0], ch);
-		}
-		if (c->reaping || c->closing) {
-			(void)evbuffer_drain(in, evbuffer_get_length(in));
 			return;
 		}
-		if (evbuffer_get_length(in) > 0 &&
-		    evbuffer_add_buffer(bufferevent_get_output(c->bev[dst]), in) != 0)
-			sim_conn_schedule_reap(c);
+		l->held += k;
+		buf += k;
+		n -= k;
+		sim_stage_push(l->stages[0], ch);
 	}
-	out = c->dead[dst] ? 0 : evbuffer_get_length(bufferevent_get_output(c->bev[dst]));
-	if (l->held + out > SIM_HIGH_WATER && !l->paused) {
-		l->paused = true;
-		(void)bufferevent_disable(c->bev[l->dir], EV_READ);
-	}
-}
-
-static void conn_read_cb(struct bufferevent *bev, void *arg)
-{
-	struct sim_conn *c = arg;
-	int side = side_of(c, bev);
-	struct evbuffer *in = bufferevent_get_input(bev);
-	size_t n = evbuffer_get_length(in);
-
-	if (c->reaping || n == 0)
+	if (c->reaping || c->closing)
 		return;
-	c->proxy->m_bytes[side] += n;
-	if (side == 1 && c->cut_on_response) {
-		(void)evbuffer_drain(in, n);
-		c->reset = true;
+	if (n > 0 && side_send(c, dst, buf, n) != 0) {
 		sim_conn_schedule_reap(c);
 		return;
 	}
-	link_feed(&c->link[side], in);
-	link_check_resume(&c->link[side]);
-}
-
-static void conn_write_cb(struct bufferevent *bev, void *arg)
-{
-	struct sim_conn *c = arg;
-	int side = side_of(c, bev);
-	struct sim_link *l = &c->link[1 - side];
-
-	if (c->reaping)
-		return;
-	if (c->closing) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-			sim_conn_schedule_reap(c);
-		return;
+	if (l->held + side_queued(c, dst) > SIM_HIGH_WATER && !l->paused) {
+		l->paused = true;
+		side_read_off(c, (int)l->dir);
 	}
-	link_try_finish(l);
-	link_check_resume(l);
 }
 
-static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+/* Socket i ended (EOF) or failed (err): no more reads from it, an EOF goes into its link, and
+ * when it failed nothing more goes to it. */
+static void side_ended(struct sim_conn *c, int i, bool err)
 {
-	struct sim_conn *c = arg;
-	int side = side_of(c, bev);
-	struct sim_link *l = &c->link[side];
+	struct sim_link *l = &c->link[i];
 	struct sim_chunk *eof;
 
-	if (c->reaping)
-		return;
-	if (what & BEV_EVENT_CONNECTED) {
-		c->connected[side] = true;
-		set_nodelay(bufferevent_getfd(bev));
-		return;
-	}
-	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
-		return;
-	conn_read_cb(bev, c);
-	if (c->reaping)
-		return;
-	(void)bufferevent_disable(bev, EV_READ);
-	if (what & BEV_EVENT_ERROR) {
-		c->dead[side] = true;
-		c->link[1 - side].finished = true;
-		c->link[1 - side].eof_pending = false;
+	side_read_off(c, i);
+	if (err) {
+		c->dead[i] = true;
+		side_write_off(c, i);
+		c->link[1 - i].finished = true;
+		c->link[1 - i].eof_pending = false;
 		if (c->closing) {
 			sim_conn_schedule_reap(c);
 			return;
@@ -324,6 +326,95 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		maybe_reap_finished(c);
 }
 
+static int side_index(const struct sim_conn *c, evutil_socket_t fd)
+{
+	return fd == c->side[0].fd ? 0 : 1;
+}
+
+/* One read per readiness event: up to SIM_CHUNK_MAX while a toxic is on the stream (as a
+ * toxic has always seen it), else up to SIM_READ_MAX. */
+static void side_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sim_conn *c = arg;
+	int i = side_index(c, fd);
+	struct sim_link *l = &c->link[i];
+	unsigned char *buf = c->proxy->ctx->iobuf;
+	size_t want = l->nstages > 0 ? SIM_CHUNK_MAX : SIM_READ_MAX;
+	ssize_t n;
+
+	(void)what;
+	if (c->reaping)
+		return;
+	do
+		n = recv(fd, buf, want, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	if (n <= 0) {
+		side_ended(c, i, n < 0);
+		return;
+	}
+	c->proxy->m_bytes[i] += (uint64_t)n;
+	if (i == 1 && c->cut_on_response) {
+		c->reset = true;
+		sim_conn_schedule_reap(c);
+		return;
+	}
+	link_feed(l, buf, (size_t)n);
+	link_check_resume(l);
+}
+
+/* The upstream's connect finished: errors end that side as a failed socket would. */
+static bool side_connect_done(struct sim_conn *c, int i)
+{
+	int err = c->connect_err;
+	socklen_t len = sizeof(err);
+
+	if (err == 0 && getsockopt(c->side[i].fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+		err = errno;
+	if (err != 0) {
+		side_ended(c, i, true);
+		return false;
+	}
+	c->connected[i] = true;
+	set_nodelay(c->side[i].fd);
+	if (!c->closing && !c->link[i].paused && !c->link[i].src_done)
+		side_read_on(c, i);
+	return true;
+}
+
+static void side_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sim_conn *c = arg;
+	int i = side_index(c, fd);
+	struct sim_side *sd = &c->side[i];
+	struct sim_link *l = &c->link[1 - i];
+
+	(void)what;
+	if (c->reaping)
+		return;
+	if (!c->connected[i] && !side_connect_done(c, i))
+		return;
+	if (c->dead[i]) {
+		side_write_off(c, i);
+		return;
+	}
+	if (evbuffer_get_length(sd->out) > 0 && evbuffer_write(sd->out, fd) < 0 &&
+	    errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+		side_ended(c, i, true);
+		return;
+	}
+	if (evbuffer_get_length(sd->out) == 0)
+		side_write_off(c, i);
+	if (c->closing) {
+		if (evbuffer_get_length(sd->out) == 0)
+			sim_conn_schedule_reap(c);
+		return;
+	}
+	link_try_finish(l);
+	link_check_resume(l);
+}
+
 /* What the toxic chain of a link calls back into: the connection owns the table, the chain
  * never names the connection's functions. */
 static const struct sim_link_ops conn_link_ops = {
@@ -340,72 +431,92 @@ static void link_init(struct sim_conn *c, enum sim_dir dir)
 	l->dir = dir;
 }
 
+/* Dials the upstream without blocking. Returns 0 (connected, in progress, or failed at once
+ * with c->connect_err set: the write event reports it from the loop), or -1. */
+static int conn_dial(struct sim_conn *c)
+{
+	struct sim_proxy *p = c->proxy;
+	int fd = socket(p->up_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	c->side[1].fd = fd;
+	set_nodelay(fd);
+	if (connect(fd, (struct sockaddr *)&p->up_addr, p->up_len) == 0) {
+		c->connected[1] = true;
+		return 0;
+	}
+	if (errno != EINPROGRESS && errno != EINTR)
+		c->connect_err = errno;
+	return 0;
+}
+
+static int side_init(struct sim_conn *c, int i)
+{
+	struct event_base *base = c->proxy->ctx->base;
+	struct sim_side *sd = &c->side[i];
+
+	sd->rev = event_new(base, sd->fd, EV_READ | EV_PERSIST, side_read_cb, c);
+	sd->wev = event_new(base, sd->fd, EV_WRITE | EV_PERSIST, side_write_cb, c);
+	sd->out = evbuffer_new();
+	return sd->rev != NULL && sd->wev != NULL && sd->out != NULL ? 0 : -1;
+}
+
 /* Takes an accepted client socket: dials the upstream and starts both links. Always takes
  * ownership of fd. */
 void sim_conn_accept(struct sim_proxy *p, int fd)
 {
 	struct event_base *base = p->ctx->base;
-	struct sim_conn *c = calloc(1, sizeof(*c));
+	struct sim_conn *c;
 	struct sim_err err;
 
+	if (p->up_len == 0 && sim_addr_parse(p->upstream, false, &p->up_addr, &p->up_len, &err) != 0) {
+		p->m_refused++;
+		goto out_close_fd;
+	}
+	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		goto out_close_fd;
 	c->proxy = p;
 	c->id = ++p->next_conn_id;
-	link_init(c, SIM_UP);
-	link_init(c, SIM_DOWN);
-	c->reap_ev = event_new(base, -1, 0, reap_cb, c);
-	c->close_ev = evtimer_new(base, close_timeout_cb, c);
-	if (c->reap_ev == NULL || c->close_ev == NULL)
-		goto out_free_conn;
-	if (p->up_len == 0 && sim_addr_parse(p->upstream, false, &p->up_addr, &p->up_len, &err) != 0) {
-		p->m_refused++;
-		goto out_free_conn;
-	}
-	set_nodelay(fd);
-	c->bev[0] = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev[0] == NULL)
-		goto out_free_conn;
+	c->side[0].fd = fd;     /* non-blocking: evconnlistener accepts with SOCK_NONBLOCK */
+	c->side[1].fd = -1;
 	fd = -1;
 	c->connected[0] = true;
-	c->bev[1] = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev[1] == NULL)
-		goto out_free_conn;
-	/* linked in before anything can fail the usual way, so sim_conn_free undoes it all */
+	set_nodelay(c->side[0].fd);
+	link_init(c, SIM_UP);
+	link_init(c, SIM_DOWN);
+	/* linked in first, so that sim_conn_free undoes whatever was done */
 	c->next = p->conns;
 	if (p->conns != NULL)
 		p->conns->prev = c;
 	p->conns = c;
 	p->m_conns++;
 	p->m_active++;
+	c->reap_ev = event_new(base, -1, 0, reap_cb, c);
+	c->close_ev = evtimer_new(base, close_timeout_cb, c);
+	if (c->reap_ev == NULL || c->close_ev == NULL)
+		goto out_free_conn;
+	if (conn_dial(c) != 0) {
+		p->m_refused++;
+		goto out_free_conn;
+	}
+	if (side_init(c, 0) != 0 || side_init(c, 1) != 0)
+		goto out_free_conn;
 	for (struct sim_toxic *t = p->toxics; t != NULL; t = t->next)
 		if (sim_link_add_stage(&c->link[t->dir], t) != 0)
-			goto out_unlink;
-	for (int i = 0; i < 2; i++) {
-		bufferevent_setcb(c->bev[i], conn_read_cb, conn_write_cb, conn_event_cb, c);
-		bufferevent_setwatermark(c->bev[i], EV_WRITE, SIM_LOW_WATER, 0);
-	}
-	if (bufferevent_socket_connect(c->bev[1], (struct sockaddr *)&p->up_addr, (int)p->up_len) != 0) {
-		p->m_refused++;
-		goto out_unlink;
-	}
-	set_nodelay(bufferevent_getfd(c->bev[1]));
-	if (bufferevent_enable(c->bev[0], EV_READ | EV_WRITE) != 0 ||
-	    bufferevent_enable(c->bev[1], EV_READ | EV_WRITE) != 0)
-		goto out_unlink;
-	return;
-out_unlink:
-	sim_conn_free(c);
+			goto out_free_conn;
+	side_read_on(c, 0);
+	if (c->connected[1])
+		side_read_on(c, 1);
+	else
+		side_write_on(c, 1);    /* reports the connect's outcome */
+	if (c->connect_err != 0 && !c->reaping)
+		event_active(c->side[1].wev, EV_WRITE, 0);
 	return;
 out_free_conn:
-	for (int i = 0; i < 2; i++)
-		if (c->bev[i] != NULL)
-			bufferevent_free(c->bev[i]);
-	if (c->reap_ev != NULL)
-		event_free(c->reap_ev);
-	if (c->close_ev != NULL)
-		event_free(c->close_ev);
-	free(c);
+	sim_conn_free(c);
+	return;
 out_close_fd:
 	if (fd >= 0)
 		close(fd);

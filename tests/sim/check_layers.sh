@@ -6,7 +6,7 @@
 # Reads the symbols every object under BUILD_DIR/sim defines and uses (nm), so a call, a
 # function pointer in a table and a shared variable all count as an edge from the file that
 # names the symbol to the file that defines it. Fails when a file reaches itself through the
-# edges (a cycle) or when a room reaches into another: sim/proxy and sim/run may use only
+# edges (a cycle) or when a room reaches into another: sim/proxy, sim/run and sim/cli may use only
 # their own files and sim/common; sim/common only itself; sim/sim_main.c anything.
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/../.." && pwd)

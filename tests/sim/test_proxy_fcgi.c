@@ -259,6 +259,31 @@ static void test_abort_without_keep_conn_closes(void **state)
 	close(fd);
 }
 
+/* A kept-alive FastCGI connection that began with no toxic on the proxy (the fast path): a
+ * fcgi_abort added now applies to its next request, and after the toxic is removed its
+ * requests reach the responder again. */
+static void test_abort_added_to_live_connection(void **state)
+{
+	struct fixture *f = *state;
+	int port = simtest_proxy(&f->srv, "svc", f->fcgi.port);
+	char body[1024], resp[256];
+	int fd = simtest_connect(port);
+
+	assert_true(fd >= 0);
+	assert_int_equal(simtest_fcgi_request(fd, 1, "a", true, body, sizeof(body), 2000), 200);
+	assert_int_equal(simtest_toxic(&f->srv, "svc", "{\"type\":\"fcgi_abort\"}"), 200);
+	assert_int_equal(simtest_fcgi_request(fd, 1, "b", true, body, sizeof(body), 2000), 503);
+	assert_true(simtest_has(body, "\"request_id\":\"b\""));
+	assert_int_equal(simtest_fcgi_request(fd, 1, "c", true, body, sizeof(body), 2000), 503);
+	assert_int_equal(simtest_http(f->srv.port, "DELETE", "/proxies/svc/toxics/fcgi_abort_upstream",
+	                              NULL, resp, sizeof(resp)), 204);
+	assert_int_equal(simtest_fcgi_request(fd, 1, "d", true, body, sizeof(body), 2000), 200);
+	assert_true(simtest_has(body, "ok d"));
+	assert_int_equal(atomic_load(&f->fcgi.requests), 2);
+	assert_int_equal(atomic_load(&f->fcgi.accepted), 1);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -271,6 +296,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fault_log_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_same_seed_same_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort_without_keep_conn_closes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_abort_added_to_live_connection, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -72,6 +72,45 @@ static void test_no_toxic_is_fast(void **state)
 	assert_true(r < 100);
 }
 
+/* A connection opened while no toxic is on moves bytes on the fast path; a toxic added later
+ * applies to that same connection from the next byte it reads, and once removed the
+ * connection is fast again. */
+static void test_toxic_on_live_connection(void **state)
+{
+	struct fixture *f = *state;
+	int port = simtest_proxy(&f->srv, "p", f->echo.port);
+	char buf[16], path[64], resp[256];
+	int fd;
+	uint64_t t0;
+	long ms;
+
+	assert_true(port > 0);
+	fd = simtest_connect(port);
+	assert_true(fd >= 0);
+	assert_int_equal(simtest_read(fd, buf, 6, 3000, NULL), 6);
+	t0 = simtest_now_ms();
+	assert_int_equal(simtest_write_all(fd, "ping\n", 5), 0);
+	assert_int_equal(simtest_read(fd, buf, 5, 3000, NULL), 5);
+	assert_true(simtest_now_ms() - t0 < 100);
+
+	assert_int_equal(simtest_toxic(&f->srv, "p",
+	                               "{\"type\":\"latency\",\"attributes\":{\"latency\":300}}"), 200);
+	t0 = simtest_now_ms();
+	assert_int_equal(simtest_write_all(fd, "pong\n", 5), 0);
+	assert_int_equal(simtest_read(fd, buf, 5, 3000, NULL), 5);
+	assert_memory_equal(buf, "pong\n", 5);
+	ms = (long)(simtest_now_ms() - t0);
+	assert_in_range(ms, 290, 1000);
+
+	snprintf(path, sizeof(path), "/proxies/p/toxics/latency_downstream");
+	assert_int_equal(simtest_http(f->srv.port, "DELETE", path, NULL, resp, sizeof(resp)), 204);
+	t0 = simtest_now_ms();
+	assert_int_equal(simtest_write_all(fd, "ping\n", 5), 0);
+	assert_int_equal(simtest_read(fd, buf, 5, 3000, NULL), 5);
+	assert_true(simtest_now_ms() - t0 < 100);
+	close(fd);
+}
+
 static void test_latency_downstream_only(void **state)
 {
 	struct fixture *f = *state;
@@ -338,6 +377,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_no_toxic_is_fast, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_toxic_on_live_connection, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_latency_downstream_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_latency_upstream_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bandwidth, setup, teardown),
