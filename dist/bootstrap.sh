@@ -30,7 +30,8 @@ SVC_USER=${SHOPLAB_USER:-shoplab}
 SVC_GROUP=${SHOPLAB_GROUP:-$SVC_USER}
 NGINX_USER=${NGINX_USER:-www-data}
 STACK=$PREFIX_DIR/share/shoplab/scripts/stack.sh
-SERVICES="users catalog inventory orders payments"
+# The one list of services, installed beside the binaries by make install.
+SERVICES=$(awk '{ printf "%s ", $2 }' "$PREFIX_DIR/lib/shoplab/services" 2>/dev/null) || true
 
 # stack.sh owns the formats (secrets, env files, nginx rendering, provisioning): reuse it.
 export SHOPLAB_RUN=$ETC SHOPLAB_BUILD=$PREFIX_DIR/lib/shoplab
@@ -44,6 +45,7 @@ log() { printf 'bootstrap: %s\n' "$*" >&2; }
 die() { printf 'bootstrap: %s\n' "$*" >&2; exit 1; }
 
 [ -x "$STACK" ] || die "no $STACK: run 'make install' first"
+[ -n "$SERVICES" ] || die "no $PREFIX_DIR/lib/shoplab/services: run 'make install' first"
 [ "$(id -u)" -eq 0 ] || die "run me as root"
 
 do_user() {

@@ -19,6 +19,7 @@ install: all
 		$(DESTDIR)$(DATADIR)/scripts $(DESTDIR)$(DATADIR)/sql $(DESTDIR)$(DATADIR)/nginx/routes \
 		$(DESTDIR)$(DATADIR)/nginx/internal $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
 	$(INSTALL) -m 0755 $(addprefix $(BIN)/,$(SERVICES)) $(DESTDIR)$(LIBEXECDIR)/bin/
+	$(INSTALL) -m 0644 $(BUILD)/services $(DESTDIR)$(LIBEXECDIR)/services
 	if [ -x $(BIN)/sim ]; then $(INSTALL) -m 0755 $(BIN)/sim $(DESTDIR)$(PREFIX)/bin/sim; fi
 	$(INSTALL) -m 0755 scripts/stack.sh $(DESTDIR)$(DATADIR)/scripts/stack.sh
 	$(INSTALL) -m 0755 scripts/trace.sh $(DESTDIR)$(DATADIR)/scripts/trace.sh
@@ -30,7 +31,9 @@ install: all
 	sed -e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' dist/shoplab@.service.in \
 		> $(DESTDIR)$(UNITDIR)/shoplab@.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/shoplab@.service
-	$(INSTALL) -m 0644 dist/shoplab.target $(DESTDIR)$(UNITDIR)/shoplab.target
+	sed -e "s|@WANTS@|$$(awk '{ printf "%sshoplab@%s.service", (NR > 1 ? " " : ""), $$2 }' $(BUILD)/services)|" \
+		dist/shoplab.target.in > $(DESTDIR)$(UNITDIR)/shoplab.target
+	chmod 0644 $(DESTDIR)$(UNITDIR)/shoplab.target
 	$(INSTALL) -m 0644 docs/hosting.md $(DESTDIR)$(DOCDIR)/
 	@echo "installed under $(DESTDIR)$(PREFIX); next, as root: $(PREFIX)/sbin/shoplab-bootstrap (docs/hosting.md)"
 

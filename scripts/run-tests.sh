@@ -126,6 +126,13 @@ integration)
 			fail=$((fail + 1)); failed="$failed smoke-stack-up"
 		fi
 	fi
+	# docs/adding-a-service.md, proved: a tiny extra service from four kinds of file.
+	# A stack is one thing: a taken port starts nothing; two stacks run scenarios at once.
+	# (Both start single-host stacks of their own: the netns lab skips them.)
+	if [ -z "${IT_ONLY:-}" ] && [ -z "${SKIP_STACK_TESTS:-}" ]; then
+		run_one "$TOP/tests/lab/test_add_service.sh" env
+		run_one "$TOP/tests/lab/test_two_stacks.sh" env
+	fi
 	summary ;;
 *)
 	echo "usage: $0 unit|valgrind|integration BUILD_DIR" >&2; exit 2 ;;

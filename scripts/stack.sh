@@ -15,7 +15,56 @@ set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 RUN=${SHOPLAB_RUN:-$TOP/run}
 BUILD=${SHOPLAB_BUILD:-$TOP/build}
-SERVICES_ALL="users catalog inventory orders payments"
+# The one list of services ("index name" lines, in port order): written by make from each
+# fcgi-services/<name>/service.conf, installed beside the binaries for hosting.
+if [ -f "$BUILD/services" ]; then
+	SERVICE_LIST=$(cat "$BUILD/services")
+elif [ -x "$TOP/scripts/services.sh" ] && [ -d "$TOP/fcgi-services" ]; then
+	SERVICE_LIST=$("$TOP/scripts/services.sh" "$TOP/fcgi-services")
+else
+	echo "stack: no $BUILD/services: run make first" >&2
+	exit 1
+fi
+SERVICES_ALL=$(echo "$SERVICE_LIST" | awk '{ printf "%s ", $2 }')
+
+log() { printf 'stack: %s\n' "$*" >&2; }
+die() { printf 'stack: %s\n' "$*" >&2; exit 1; }
+
+# A stack is one thing: the first `up` chooses its ports and its proxy wiring and writes them
+# to $RUN/shoplab.env; every later command reads them from there. A PORT_BASE that differs
+# is taken only while nothing of the stack runs; SHOPLAB_PROXY may change (see cmd_up).
+stored() { [ -f "$RUN/shoplab.env" ] || return 0; sed -n "s/^$1=//p" "$RUN/shoplab.env" | head -n 1 | tr -d '"'; }
+stack_running() {
+	local f pid
+	for f in "$RUN"/*.pid; do
+		[ -f "$f" ] || continue
+		pid=$(cat "$f" 2>/dev/null) || continue
+		[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && return 0
+	done
+	return 1
+}
+STACK_EXISTS=0
+if [ -f "$RUN/shoplab.env" ] && grep -q '^SHOPLAB_PORT_BASE=' "$RUN/shoplab.env"; then
+	STACK_EXISTS=1
+	stored_base=$(stored SHOPLAB_PORT_BASE)
+	if [ -n "${PORT_BASE+x}" ] && [ "$PORT_BASE" != "$stored_base" ]; then
+		if stack_running && [ "${1:-}" != down ] && [ "${1:-}" != status ]; then
+			die "the stack in $RUN runs on PORT_BASE=${stored_base:-(default ports)}: 'make down' first to move it to PORT_BASE=${PORT_BASE:-(default ports)}"
+		fi
+		[ "${1:-}" = up ] && log "ports move from PORT_BASE=${stored_base:-(default)} to PORT_BASE=${PORT_BASE:-(default)}"
+	else
+		PORT_BASE=$stored_base
+		: "${GATEWAY_PORT:=$(stored SHOPLAB_GATEWAY_PORT)}" "${INTERNAL_PORT:=$(stored SHOPLAB_INTERNAL_PORT)}"
+		: "${DB_PORT:=$(stored SHOPLAB_DB_PORT)}" "${PROXY_API_PORT:=$(stored SHOPLAB_PROXY_API_PORT)}"
+		[ -n "$GATEWAY_PORT" ] || unset GATEWAY_PORT
+		[ -n "$INTERNAL_PORT" ] || unset INTERNAL_PORT
+		[ -n "$DB_PORT" ] || unset DB_PORT
+		[ -n "$PROXY_API_PORT" ] || unset PROXY_API_PORT
+	fi
+	# The proxy's wiring stays as chosen unless SHOPLAB_PROXY is given.
+	: "${SHOPLAB_PROXY:=$(stored SHOPLAB_PROXY)}"
+fi
+STORED_PROXY=$(stored SHOPLAB_PROXY)
 
 # Ports: the contract's defaults, or PORT_BASE+offset for each when PORT_BASE is given.
 if [ -n "${PORT_BASE:-}" ]; then
@@ -67,7 +116,7 @@ proxy_svc_port() { echo $((proxy_port_base + $(svc_index "$1"))); }
 proxy_db_port() { echo $((proxy_port_base + 10 + $(svc_index "$1"))); }
 proxy_internal_port() { echo $((proxy_port_base + 20)); }
 
-svc_index() { case $1 in users) echo 1;; catalog) echo 2;; inventory) echo 3;; orders) echo 4;; payments) echo 5;; esac; }
+svc_index() { echo "$SERVICE_LIST" | awk -v s="$1" '$2 == s { print $1; f = 1 } END { exit !f }'; }
 svc_port() { local v; v="$(echo "$1" | tr a-z A-Z)_PORT"; echo "${!v:-$((svc_port_base + $(svc_index "$1")))}"; }
 
 # INSTANCES="catalog:3 orders:2": instance 1 keeps the service's port and pid file; instance k
@@ -97,15 +146,15 @@ inst_servers() {
 	done
 }
 
-log() { printf 'stack: %s\n' "$*" >&2; }
-die() { printf 'stack: %s\n' "$*" >&2; exit 1; }
-
 # The services that are built: the stack runs what exists.
 services() {
 	local s
 	for s in $SERVICES_ALL; do [ -x "$BUILD/bin/$s" ] && printf '%s ' "$s"; done
 	return 0
 }
+
+# The services that are built, as a regex alternation for nginx ("users|catalog|...").
+services_re() { services | sed -e 's/ *$//' -e 's/ /|/g'; }
 
 envval() { sed -n "s/^$1=//p" "$RUN/shoplab.env" | head -n 1; }
 
@@ -137,6 +186,7 @@ write_env() {
 	{
 		echo "# shoplab.env - written by scripts/stack.sh; secrets are generated once, never commit this file."
 		echo "SHOPLAB_RUN=$RUN"
+		echo "SHOPLAB_PORT_BASE=${PORT_BASE:-}"
 		echo "SHOPLAB_GATEWAY_URL=http://$GATEWAY_ADDR:$GATEWAY_PORT"
 		echo "SHOPLAB_GATEWAY_INTERNAL=http://$INTERNAL_ADDR:$INTERNAL_PORT"
 		echo "SHOPLAB_GATEWAY_PORT=$GATEWAY_PORT"
@@ -144,6 +194,7 @@ write_env() {
 		echo "SHOPLAB_PROXY_API_PORT=$PROXY_API_PORT"
 		echo "SHOPLAB_PROXY_API=http://127.0.0.1:$PROXY_API_PORT"
 		echo "SHOPLAB_PROXY=$SHOPLAB_PROXY"
+		echo "SHOPLAB_SERVICES=\"$(services | sed 's/ *$//')\""
 		echo "SHOPLAB_SERVICE_TRANSPORT=$SERVICE_TRANSPORT"
 		echo "SHOPLAB_DB_HOST=$DB_ADDR"
 		echo "SHOPLAB_DB_PORT=$DB_PORT"
@@ -370,7 +421,7 @@ render() {
 	    -e "s|@LOGIN_RATE@|$LOGIN_RATE|g" -e "s|@LOGIN_BURST@|$LOGIN_BURST|g" \
 	    -e "s|@API_RATE@|$API_RATE|g" -e "s|@API_BURST@|$API_BURST|g" \
 	    -e "s|@API_RATE_EXEMPT_GEO@|$(for a in $API_RATE_EXEMPT; do printf '%s 1; ' "$a"; done)|g" \
-	    -e "s|@INTERNAL_ADDR@|$INTERNAL_ADDR|g" \
+	    -e "s|@INTERNAL_ADDR@|$INTERNAL_ADDR|g" -e "s/@SERVICES_RE@/$(services_re)/g" \
 	    -e "s|@SVC@|${2:-}|g" -e "s|@SVC_PORT@|${3:-}|g" "$1"
 }
 
@@ -509,8 +560,9 @@ stop_pid() {
 	pid=$(cat "$f" 2>/dev/null || true)
 	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
 		kill -TERM "$pid" 2>/dev/null || true
-		for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		if kill -0 "$pid" 2>/dev/null; then
+		# Gone, or a zombie waiting for init to reap it (which can take seconds): stopped.
+		for i in $(seq 1 200); do alive "$f" || break; sleep 0.05; done
+		if alive "$f"; then
 			log "$(basename "$f" .pid) did not stop in 10 s: killing it"
 			kill -KILL "$pid" 2>/dev/null || true
 		fi
@@ -518,11 +570,79 @@ stop_pid() {
 	rm -f "$f"
 }
 
+# ours PID: PID (or its parent: nginx's workers) is one of this stack's processes.
+ours() {
+	local p=$1 pp f
+	pp=$(awk '{ print $4 }' "/proc/$p/stat" 2>/dev/null || true)
+	for f in "$RUN"/*.pid; do
+		[ -f "$f" ] || continue
+		case " $(cat "$f" 2>/dev/null) " in *" $p "* | *" ${pp:-x} "*) return 0 ;; esac
+	done
+	return 1
+}
+
+# ports_free NAME PORT ...: every port is free or held by this stack; otherwise one line that
+# names the holder, before anything starts. (In the netns lab each host has its own ports.)
+ports_free() {
+	local name p line pid prog
+	command -v ss > /dev/null || return 0
+	[ -z "${DB_NETNS:-}${SVC_NETNS:-}${GW_NETNS:-}" ] || return 0
+	while [ $# -gt 1 ]; do
+		name=$1 p=$2
+		shift 2
+		line=$(ss -Hltnp "sport = :$p" 2>/dev/null | head -n 1)
+		[ -n "$line" ] || continue
+		pid=$(echo "$line" | sed -n 's/.*pid=\([0-9]*\).*/\1/p')
+		prog=$(echo "$line" | sed -n 's/.*users:(("\([^"]*\)".*/\1/p')
+		[ -n "$pid" ] && ours "$pid" && continue
+		die "port $p ($name) is taken by ${prog:-another process}${pid:+ (pid $pid)}, not by this stack: stop it or choose another PORT_BASE; nothing was started"
+	done
+}
+
+# The ports `up` will open, for what is not running yet.
+ports_needed() {
+	local s k
+	if part db && ! alive "$RUN/mariadb.pid"; then printf 'mariadb %s ' "$DB_PORT"; fi
+	if part nginx && ! alive "$RUN/nginx.pid"; then
+		printf 'gateway %s internal %s ' "$GATEWAY_PORT" "$INTERNAL_PORT"
+	fi
+	if [ "$SHOPLAB_PROXY" = 1 ] && ! alive "$RUN/sim.pid"; then
+		printf 'proxy-api %s proxy %s ' "$PROXY_API_PORT" "$(proxy_internal_port)"
+		for s in $(services); do
+			printf 'proxy %s proxy %s ' "$(proxy_svc_port "$s")" "$(proxy_db_port "$s")"
+		done
+	fi
+	if part services && [ "$SERVICE_TRANSPORT" = tcp ]; then
+		for s in $(services); do
+			for k in $(seq 1 "$(instances "$s")"); do
+				alive "$RUN/$(inst_name "$s" "$k").pid" || printf '%s %s ' "$(inst_name "$s" "$k")" "$(inst_port "$s" "$k")"
+			done
+		done
+	fi
+}
+
+stop_services() {
+	local s f
+	for s in $SERVICES_ALL; do
+		stop_pid "$RUN/$s.pid"
+		for f in "$RUN/$s"-[0-9]*.pid; do stop_pid "$f"; done
+	done
+}
+
 cmd_up() {
 	local t0 s k
 	t0=$(date +%s%N)
 	[ -n "$(services)" ] || die "nothing is built: run 'make' first"
 	for s in $(services); do instances "$s" > /dev/null; done
+	# Turning the proxy on or off re-wires every arrow: the services (their database and
+	# internal-gateway addresses) and the proxy restart; nginx is re-rendered and reloaded.
+	if [ "$STACK_EXISTS" = 1 ] && [ "$SHOPLAB_PROXY" != "${STORED_PROXY:-0}" ] && stack_running; then
+		log "SHOPLAB_PROXY ${STORED_PROXY:-0} -> $SHOPLAB_PROXY: restarting the services and the proxy so that every arrow is wired"
+		stop_services
+		stop_pid "$RUN/sim.pid"
+	fi
+	# shellcheck disable=SC2046
+	ports_free $(ports_needed)
 	write_env
 	load_env
 	if part db; then
@@ -554,13 +674,9 @@ cmd_up() {
 }
 
 cmd_down() {
-	local s f
 	[ -d "$RUN" ] || return 0
 	stop_pid "$RUN/nginx.pid"
-	for s in $SERVICES_ALL; do
-		stop_pid "$RUN/$s.pid"
-		for f in "$RUN/$s"-[0-9]*.pid; do stop_pid "$f"; done
-	done
+	stop_services
 	stop_pid "$RUN/sim.pid"
 	stop_pid "$RUN/mariadb.pid"
 	log "stopped (data kept in $RUN)"

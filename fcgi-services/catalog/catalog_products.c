@@ -138,7 +138,7 @@ catalog_create(struct svc_req *r)
 	const char	*sku, *name, *desc, *cur, *role;
 	int64_t		 price, id;
 	char		 loc[64];
-	int		 rc;
+	int		 rc, bad = 0;
 
 	if (svc_req_user_id(r) == 0)
 		return svc_reply_error(r, 401, "unauthorized", "log in first");
@@ -167,11 +167,11 @@ catalog_create(struct svc_req *r)
 	svc_reply_header(r, "Location", loc);
 	if ((obj = json_object_new_object()) == NULL)
 		return svc_reply_err(r, SVC_ERR_NOMEM);
-	json_object_object_add(obj, "id", json_object_new_int64(id));
-	json_object_object_add(obj, "sku", json_object_new_string(sku));
-	json_object_object_add(obj, "name", json_object_new_string(name));
-	json_object_object_add(obj, "description", json_object_new_string(desc ? desc : ""));
-	json_object_object_add(obj, "price_cents", json_object_new_int64(price));
-	json_object_object_add(obj, "currency", json_object_new_string(cur));
-	return svc_reply_json(r, 201, obj);
+	bad |= svc_json_add(obj, "id", json_object_new_int64(id));
+	bad |= svc_json_add(obj, "sku", json_object_new_string(sku));
+	bad |= svc_json_add(obj, "name", json_object_new_string(name));
+	bad |= svc_json_add(obj, "description", json_object_new_string(desc ? desc : ""));
+	bad |= svc_json_add(obj, "price_cents", json_object_new_int64(price));
+	bad |= svc_json_add(obj, "currency", json_object_new_string(cur));
+	return svc_reply_json(r, 201, svc_json_checked(obj, bad));
 }

@@ -107,24 +107,15 @@ inv_items_json(const struct inv_items *items)
 {
 	json_object	*arr, *it;
 	size_t		 i;
+	int		 bad = 0;
 
 	if ((arr = json_object_new_array()) == NULL)
 		return NULL;
 	for (i = 0; i < items->n; i++) {
-		if ((it = json_object_new_object()) == NULL)
-			goto out_put;
-		if (json_object_array_add(arr, it) != 0) {
-			json_object_put(it);
-			goto out_put;
-		}
-		if (json_object_object_add(it, "product_id",
-		    json_object_new_int64(items->v[i].product_id)) != 0 ||
-		    json_object_object_add(it, "quantity",
-		    json_object_new_int64(items->v[i].quantity)) != 0)
-			goto out_put;
+		it = json_object_new_object();
+		bad |= svc_json_add(it, "product_id", json_object_new_int64(items->v[i].product_id));
+		bad |= svc_json_add(it, "quantity", json_object_new_int64(items->v[i].quantity));
+		bad |= svc_json_push(arr, it);
 	}
-	return arr;
-out_put:
-	json_object_put(arr);
-	return NULL;
+	return svc_json_checked(arr, bad);
 }

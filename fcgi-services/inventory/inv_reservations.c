@@ -77,42 +77,37 @@ static int
 inv_reply_reservation(struct svc_req *r, int status, int64_t order_id, const char *st,
     const struct inv_items *items)
 {
-	json_object *obj, *arr = NULL;
+	json_object	*obj;
+	int		 bad = 0;
 
 	if ((obj = json_object_new_object()) == NULL)
 		return svc_reply_err(r, SVC_ERR_NOMEM);
-	json_object_object_add(obj, "order_id", json_object_new_int64(order_id));
-	json_object_object_add(obj, "status", json_object_new_string(st));
-	if (items != NULL) {
-		if ((arr = inv_items_json(items)) == NULL) {
-			json_object_put(obj);
-			return svc_reply_err(r, SVC_ERR_NOMEM);
-		}
-		json_object_object_add(obj, "items", arr);
-	}
-	return svc_reply_json(r, status, obj);
+	bad |= svc_json_add(obj, "order_id", json_object_new_int64(order_id));
+	bad |= svc_json_add(obj, "status", json_object_new_string(st));
+	if (items != NULL)
+		bad |= svc_json_add(obj, "items", inv_items_json(items));
+	return svc_reply_json(r, status, svc_json_checked(obj, bad));
 }
 
 /* 409 out_of_stock in the contract's error shape, plus the product that is short. */
 static int
 inv_reply_out_of_stock(struct svc_req *r, int64_t product_id)
 {
-	json_object	*root = NULL, *err = NULL;
+	json_object	*root, *err;
 	char		 msg[96];
+	int		 bad = 0;
 
-	if ((root = json_object_new_object()) == NULL || (err = json_object_new_object()) == NULL)
-		goto out_nomem;
-	json_object_object_add(root, "error", err);
+	if ((root = json_object_new_object()) == NULL)
+		return svc_reply_err(r, SVC_ERR_NOMEM);
 	snprintf(msg, sizeof(msg), "product %lld does not have enough stock",
 	    (long long)product_id);
-	json_object_object_add(err, "code", json_object_new_string("out_of_stock"));
-	json_object_object_add(err, "message", json_object_new_string(msg));
-	json_object_object_add(err, "request_id", json_object_new_string(svc_req_id(r)));
-	json_object_object_add(err, "product_id", json_object_new_int64(product_id));
-	return svc_reply_json(r, 409, root);
-out_nomem:
-	json_object_put(root);
-	return svc_reply_err(r, SVC_ERR_NOMEM);
+	err = json_object_new_object();
+	bad |= svc_json_add(err, "code", json_object_new_string("out_of_stock"));
+	bad |= svc_json_add(err, "message", json_object_new_string(msg));
+	bad |= svc_json_add(err, "request_id", json_object_new_string(svc_req_id(r)));
+	bad |= svc_json_add(err, "product_id", json_object_new_int64(product_id));
+	bad |= svc_json_add(root, "error", err);
+	return svc_reply_json(r, 409, svc_json_checked(root, bad));
 }
 
 /* The order already has a reservation row: compare it with the request, change nothing. */

@@ -28,7 +28,6 @@ enum svc_err {
 	SVC_ERR_REPLIED,	/* a response was already written; the caller just returns */
 };
 
-int svc_err_status(enum svc_err err);
 const char *svc_err_name(enum svc_err err);
 
 /* A growable byte buffer, always NUL-terminated. */
@@ -82,8 +81,6 @@ int svc_conf_load(const struct svc_conf_def *defs, size_t n, void *target,
 /* As svc_conf_load, but SHOPLAB_X is first looked up as SHOPLAB_<SCOPE>_X. */
 int svc_conf_load_scoped(const struct svc_conf_def *defs, size_t n, const char *scope,
 	void *target, char *err, size_t errlen);
-int svc_conf_parse_bool(const char *s, int *out);
-int svc_conf_parse_ll(const char *s, long long min, long long max, long long *out);
 
 /* The runtime's own settings, from SHOPLAB_* variables (see README). */
 struct svc_config {
@@ -151,10 +148,7 @@ struct svc_service {
 int svc_main(int argc, char **argv, const struct svc_service *svc);
 
 /* Request accessors. Strings stay valid until the handler returns. */
-const char *svc_req_method(const struct svc_req *r);
-const char *svc_req_path(const struct svc_req *r);
 const char *svc_req_id(const struct svc_req *r);
-const char *svc_req_param(const struct svc_req *r, const char *name);	/* FastCGI param */
 const char *svc_req_header(const struct svc_req *r, const char *name);	/* "If-None-Match" */
 const char *svc_req_path_arg(const struct svc_req *r, const char *name);	/* "{id}" */
 void	   *svc_req_state(const struct svc_req *r);		/* the service's state */
@@ -190,10 +184,20 @@ int svc_reply_field_error(struct svc_req *r, const char *field, const char *fmt,
 /* Replies with the status and code that err maps to; returns SVC_ERR_REPLIED. */
 int svc_reply_err(struct svc_req *r, enum svc_err err);
 
+/*
+ * Checked JSON building: adds v to object o under key (or to array a), consuming v. A NULL v
+ * (a failed json_object_new_*) or a failed add returns -1, so an allocation failure can
+ * never send a null field. Collect the results and check once:
+ *	bad |= svc_json_add(o, "id", json_object_new_int64(id));
+ *	if (bad) { json_object_put(o); return svc_reply_err(r, SVC_ERR_NOMEM); }
+ */
+int svc_json_add(json_object *o, const char *key, json_object *v);
+int svc_json_push(json_object *a, json_object *v);
+/* o, or NULL (o released) when bad: svc_reply_json answers 500 to NULL. */
+json_object *svc_json_checked(json_object *o, int bad);
+
 /* Body and JSON input. Each *_or_reply sends the 4xx itself and returns non-zero. */
 int svc_body_json_or_reply(struct svc_req *r, json_object **out);
-/* Parses body as one JSON object (depth <= 32, UTF-8 checked), owned by the request. */
-int svc_json_parse_or_reply(struct svc_req *r, const char *body, size_t len, json_object **out);
 int svc_json_str_or_reply(struct svc_req *r, json_object *obj, const char *field,
 	size_t minlen, size_t maxlen, int required, const char **out);
 int svc_json_int_or_reply(struct svc_req *r, json_object *obj, const char *field,
@@ -221,20 +225,28 @@ int svc_db_exec(struct svc_req *r, int stmt, const char *types, ...);
 int svc_db_query(struct svc_req *r, int stmt, struct svc_rows **out, const char *types, ...);
 uint64_t svc_db_affected(const struct svc_req *r);
 uint64_t svc_db_insert_id(const struct svc_req *r);
-int svc_db_begin(struct svc_req *r);
-int svc_db_commit(struct svc_req *r);
-int svc_db_rollback(struct svc_req *r);
-int svc_db_ping(struct svc_req *r);
-/* MariaDB's error number of the last failed call on this thread, 0 if none. */
-unsigned svc_db_errno(const struct svc_req *r);
 
-/* Result rows, all buffered client side. Column accessors take the 0-based index. */
+/*
+ * Result rows, all buffered client side. Column accessors take the 0-based index and read
+ * the current row (after svc_rows_next returned 1).
+ */
 int	     svc_rows_next(struct svc_rows *rows);		/* 1 row, 0 end */
 size_t	     svc_rows_count(const struct svc_rows *rows);
 int	     svc_rows_isnull(const struct svc_rows *rows, size_t col);
+/* The column as an integer (a text column is read with strtoll); 0 for NULL or no such column. */
 int64_t	     svc_rows_int(const struct svc_rows *rows, size_t col);
+/*
+ * The column's bytes, NUL-terminated, and their length in *len (if len is not NULL); NULL
+ * (and *len 0) for SQL NULL, for an integer column (read it with svc_rows_int) and for no such
+ * column. The pointer points into rows: it stays valid until the next svc_rows_next or
+ * svc_rows_free on rows, whichever comes first. Copy what must outlive that.
+ */
 const char  *svc_rows_str(const struct svc_rows *rows, size_t col, size_t *len);
-/* The current row as an object keyed by column name, typed by column type. */
+/*
+ * The current row as a new JSON object (the caller owns the reference) keyed by column
+ * name: integer columns as integers, NULL as JSON null, everything else as strings.
+ * NULL when out of memory, never a partial object.
+ */
 json_object *svc_rows_json(const struct svc_rows *rows);
 void	     svc_rows_free(struct svc_rows *rows);
 
@@ -252,18 +264,33 @@ void svc_log(struct svc_req *r, const char *level, const char *fmt, ...)
 /* Hex-encoded SHA-256 of data (65 bytes with NUL) for ETags and request hashes. */
 void svc_sha256_hex(const void *data, size_t len, char out[65]);
 
-#include "svc_resilience.h"
+/* What a call to another service came to (svc_call). */
+enum svc_call_outcome {
+	SVC_CALL_OK,		/* 2xx: status and json hold the answer */
+	SVC_CALL_NO,		/* a definite no (4xx): status, json and code say which */
+	SVC_CALL_UNKNOWN,	/* it may have taken effect: ask again later, never assume it did not */
+	SVC_CALL_UNAVAILABLE,	/* nothing took effect: down, breaker open, bulkhead full, no time */
+};
+
+struct svc_call_result {
+	enum svc_call_outcome	 outcome;
+	int			 status;	/* HTTP status of the last answer, 0 when none */
+	json_object		*json;		/* its JSON body, or NULL (owned: see below) */
+	char			 code[48];	/* error.code of a JSON error answer, or "" */
+};
 
 /*
- * Calls dependency dep (one of the service's deps) through the internal gateway with its
- * deadline, bulkhead, breaker and retries: method base+path, JSON body or NULL, an
- * Idempotency-Key or NULL, idempotent when repeating is safe without a key. res must be
- * set up with svc_dep_result_init; the caller frees it. Returns SVC_OK with res filled
- * (look at res->outcome), or an error for a local failure.
+ * Calls dependency dep (one of the service's deps) through the internal gateway with the
+ * request's deadline, the dependency's bulkhead, breaker and retries (docs/resilience.md):
+ * method base+path, a JSON body or NULL, an Idempotency-Key or NULL, idempotent when
+ * repeating is safe without a key. Fills *res (any earlier content is overwritten, not
+ * freed); the caller frees it with svc_call_result_free. Returns SVC_OK with res filled,
+ * or an error for a local failure (then res is empty and freeing it is harmless).
  */
 int svc_call(struct svc_req *r, const char *dep, const char *method, const char *path,
 	const char *body, const char *idempotency_key, int idempotent,
-	struct svc_dep_result *res);
+	struct svc_call_result *res);
+void svc_call_result_free(struct svc_call_result *res);
 
 /*
  * Runs fn(r, arg) inside a transaction and commits; rolls back and runs it again on a

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "svc.h"
+#include "svc_resilience.h"
 
 #define SVC_BREAKER_FAILED	0x1
 #define SVC_BREAKER_SLOW	0x2

@@ -1,5 +1,6 @@
 /* svc_bulkhead.c - a cap on concurrent calls to one dependency, without a lock */
 #include "svc.h"
+#include "svc_resilience.h"
 
 void
 svc_bulkhead_init(struct svc_bulkhead *h, int enabled, int max)

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "svc.h"
+#include "svc_internal.h"
 
 /* Upper bounds in microseconds of the call latency histogram; +Inf implied. */
 static const int64_t svc_dep_buckets_us[SVC_DEP_NBUCKETS] = {
@@ -639,4 +639,68 @@ svc_dep_metrics_write(const struct svc_dep *deps, size_t n, const char *service,
 		svc_buf_printf(out, "} %llu\n", cum);
 	}
 	return out->failed ? -1 : 0;
+}
+
+/* The error code of a JSON error answer ({"error":{"code":...}}), or "". */
+static void
+svc_call_code(json_object *json, char *out, size_t outlen)
+{
+	json_object *e, *c;
+
+	out[0] = '\0';
+	if (json != NULL && json_object_object_get_ex(json, "error", &e) &&
+	    json_object_object_get_ex(e, "code", &c) && json_object_is_type(c, json_type_string))
+		snprintf(out, outlen, "%s", json_object_get_string(c));
+}
+
+int
+svc_call(struct svc_req *r, const char *dep, const char *method, const char *path,
+    const char *body, const char *idempotency_key, int idempotent, struct svc_call_result *res)
+{
+	struct svc_http_call	 call;
+	struct svc_dep_result	 dr;
+	struct svc_dep		*d;
+	int			 rc = SVC_ERR_INTERNAL;
+
+	memset(res, 0, sizeof(*res));
+	res->outcome = SVC_CALL_UNAVAILABLE;
+	if ((d = svc_dep_find(r->srv->deps, r->srv->ndeps, dep)) == NULL || r->w == NULL) {
+		svc_log(r, "error", "svc_call: %s is not a dependency of this service", dep);
+		return SVC_ERR_INTERNAL;
+	}
+	memset(&call, 0, sizeof(call));
+	call.method = method;
+	call.base_url = r->srv->cfg.gateway_internal;
+	call.path = path;
+	call.body = body;
+	call.request_id = r->rid;
+	call.service_token = r->srv->cfg.service_token[0] ? r->srv->cfg.service_token : NULL;
+	call.idempotency_key = idempotency_key;
+	call.idempotent = idempotent;
+	call.deadline_us = r->deadline_us;
+	svc_dep_result_init(&dr);
+	if (svc_dep_call(d, &r->w->caller, &call, &dr) != 0)
+		goto out;
+	switch (dr.outcome) {
+	case SVC_DEP_OK:	res->outcome = SVC_CALL_OK; break;
+	case SVC_DEP_DEFINITE:	res->outcome = SVC_CALL_NO; break;
+	case SVC_DEP_UNKNOWN:	res->outcome = SVC_CALL_UNKNOWN; break;
+	default:		res->outcome = SVC_CALL_UNAVAILABLE; break;
+	}
+	if (dr.attempts > 0) {
+		res->status = (int)dr.http.status;
+		res->json = dr.http.json != NULL ? json_object_get(dr.http.json) : NULL;
+		svc_call_code(res->json, res->code, sizeof(res->code));
+	}
+	rc = SVC_OK;
+out:
+	svc_dep_result_free(&dr);
+	return rc;
+}
+
+void
+svc_call_result_free(struct svc_call_result *res)
+{
+	json_object_put(res->json);
+	res->json = NULL;
 }

@@ -7,6 +7,7 @@
 #include <json-c/json.h>
 
 #include "svc.h"
+#include "svc_resilience.h"
 
 #define SVC_HTTP_URL_MAX	1024
 #define SVC_HTTP_VALUE_MAX	256	/* one header value */

@@ -9,6 +9,24 @@
 #include <mysql.h>
 
 #include "svc.h"
+#include "svc_resilience.h"
+
+/* The runtime's own calls, kept out of svc.h: a handler has no use for them. */
+int svc_conf_parse_bool(const char *s, int *out);
+int svc_conf_parse_ll(const char *s, long long min, long long max, long long *out);
+int svc_err_status(enum svc_err err);
+const char *svc_req_method(const struct svc_req *r);
+const char *svc_req_path(const struct svc_req *r);
+const char *svc_req_param(const struct svc_req *r, const char *name);	/* FastCGI param */
+/* Parses body as one JSON object (depth <= 32, UTF-8 checked), owned by the request. */
+int svc_json_parse_or_reply(struct svc_req *r, const char *body, size_t len, json_object **out);
+int svc_db_begin(struct svc_req *r);
+int svc_db_commit(struct svc_req *r);
+int svc_db_rollback(struct svc_req *r);
+int svc_db_ping(struct svc_req *r);
+/* MariaDB's error number of the last failed call on this thread, 0 if none. */
+unsigned svc_db_errno(const struct svc_req *r);
+
 
 #define SVC_MAX_ARGS	4	/* {placeholders} in one route pattern */
 #define SVC_ARG_MAX	128	/* bytes of one captured path segment */
@@ -89,8 +107,22 @@ struct svc_worker {
 	size_t			 bodycap;
 };
 
+/* How far svc_open got: svc_close undoes exactly that much, in reverse. */
+enum svc_opened {
+	SVC_OPENED_NOTHING,
+	SVC_OPENED_CONFIG,	/* the settings (svc_config_free) */
+	SVC_OPENED_METRICS,	/* metrics and route names */
+	SVC_OPENED_MYSQL,	/* mysql_library_init */
+	SVC_OPENED_CURL,	/* curl_global_init */
+	SVC_OPENED_DEPS,	/* the dependencies' breakers, bulkheads, budgets */
+	SVC_OPENED_STATE,	/* the service's init (its fini undoes it) */
+	SVC_OPENED_LISTEN,	/* the listening socket (a unix socket's file is removed) */
+	SVC_OPENED_EPOLL,	/* the epoll set: everything is open */
+};
+
 struct svc_server {
 	const struct svc_service *svc;
+	enum svc_opened		  opened;
 	struct svc_config	  cfg;
 	int			  listen_fd;
 	int			  epfd;		/* listening socket + idle connections */

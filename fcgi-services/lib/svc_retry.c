@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "svc.h"
+#include "svc_resilience.h"
 
 #define SVC_TOKEN	1000000		/* one token, in the budget's millionths */
 

@@ -528,52 +528,250 @@ svc_route_names(struct svc_server *srv)
 	return 0;
 }
 
-static void
-svc_usage(const char *name)
+#ifndef SHOPLAB_VERSION
+#define SHOPLAB_VERSION "unknown"
+#endif
+
+/* --help, --version, or a word it does not know (exit status 2). */
+static int
+svc_usage(const char *name, const char *arg)
 {
-	fprintf(stderr,
-	    "usage: %s\n"
+	if (strcmp(arg, "--version") == 0 || strcmp(arg, "-V") == 0) {
+		printf("%s (shoplab) %s\n", strrchr(name, '/') ? strrchr(name, '/') + 1 : name,
+		    SHOPLAB_VERSION);
+		return 0;
+	}
+	fprintf(strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0 ? stdout : stderr,
+	    "usage: %s [--help | --version]\n"
 	    "A shoplab FastCGI responder. Settings come from the environment:\n"
 	    "  SHOPLAB_LISTEN (host:port or unix:/path), SHOPLAB_THREADS, SHOPLAB_DB_HOST,\n"
 	    "  SHOPLAB_DB_PORT, SHOPLAB_DB_%s_USER, SHOPLAB_DB_%s_PASSWORD, ... (see README).\n"
 	    "Any SHOPLAB_X may be given as SHOPLAB_<SERVICE>_X for this service alone.\n",
 	    name, "<SERVICE>", "<SERVICE>");
+	return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0 ? 0 : 2;
+}
+
+/* Undoes svc_open as far as it got, newest first: one step per resource. */
+static void
+svc_close(struct svc_server *srv)
+{
+	const struct svc_service	*svc = srv->svc;
+	size_t				 i;
+
+	switch (srv->opened) {
+	case SVC_OPENED_EPOLL:
+		close(srv->epfd);
+		srv->epfd = -1;
+		/* FALLTHROUGH */
+	case SVC_OPENED_LISTEN:
+		close(srv->listen_fd);
+		srv->listen_fd = -1;
+		if (strncmp(srv->cfg.listen, "unix:", 5) == 0)
+			unlink(srv->cfg.listen + 5);
+		/* FALLTHROUGH */
+	case SVC_OPENED_STATE:
+		if (svc->init != NULL && svc->fini != NULL)
+			svc->fini(svc->state);
+		/* FALLTHROUGH */
+	case SVC_OPENED_DEPS:
+		if (srv->deps != NULL)
+			svc_dep_array_free(srv->deps, srv->ndeps);
+		srv->deps = NULL;
+		/* FALLTHROUGH */
+	case SVC_OPENED_CURL:
+		curl_global_cleanup();
+		/* FALLTHROUGH */
+	case SVC_OPENED_MYSQL:
+		mysql_library_end();
+		/* FALLTHROUGH */
+	case SVC_OPENED_METRICS:
+		if (srv->route_names != NULL)
+			for (i = 0; i < svc->nroutes + SVC_NBUILTIN + 1; i++)
+				free((char *)(uintptr_t)srv->route_names[i]);
+		free(srv->route_names);
+		srv->route_names = NULL;
+		svc_metrics_free(&srv->metrics);
+		/* FALLTHROUGH */
+	case SVC_OPENED_CONFIG:
+		svc_config_free(&srv->cfg);
+		/* FALLTHROUGH */
+	case SVC_OPENED_NOTHING:
+		break;
+	}
+	srv->opened = SVC_OPENED_NOTHING;
+}
+
+/*
+ * Opens what the service needs before it serves, in order: settings, metrics, the MariaDB
+ * and curl libraries, the dependencies, the service's own state (init, then its startup
+ * task), the listening socket and the epoll set that shares it between workers. srv->opened
+ * records each step, so svc_close undoes exactly what was opened. Returns 0, 2 for a bad
+ * setting, 1 for anything else (said on stderr).
+ */
+static int
+svc_open(struct svc_server *srv)
+{
+	const struct svc_service	*svc = srv->svc;
+	struct epoll_event		 ev;
+	char				 err[256];
+	size_t				 i;
+
+	if (svc_config_load(&srv->cfg, svc->name, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s: %s\n", svc->name, err);
+		return 2;
+	}
+	srv->opened = SVC_OPENED_CONFIG;
+	for (i = 0; i < svc->nroutes; i++)
+		if (!svc_route_valid(svc->routes[i].pattern) || svc->routes[i].fn == NULL) {
+			fprintf(stderr, "%s: bad route pattern %s\n", svc->name,
+			    svc->routes[i].pattern);
+			return 1;
+		}
+	srv->opened = SVC_OPENED_METRICS;
+	if (svc_metrics_init(&srv->metrics, svc->nroutes + SVC_NBUILTIN + 1) == -1 ||
+	    svc_route_names(srv) == -1) {
+		fprintf(stderr, "%s: out of memory\n", svc->name);
+		return 1;
+	}
+	if (mysql_library_init(0, NULL, NULL) != 0) {
+		fprintf(stderr, "%s: cannot initialise the MariaDB client\n", svc->name);
+		return 1;
+	}
+	srv->opened = SVC_OPENED_MYSQL;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+		fprintf(stderr, "%s: cannot initialise libcurl\n", svc->name);
+		return 1;
+	}
+	srv->opened = SVC_OPENED_CURL;
+	if (svc->ndeps > 0 && (srv->deps = svc_dep_array_new(svc->deps, svc->ndeps,
+	    &svc_clock_system, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "%s: %s\n", svc->name, err);
+		return 2;
+	}
+	srv->ndeps = srv->deps != NULL ? svc->ndeps : 0;
+	srv->opened = SVC_OPENED_DEPS;
+	if (svc->init != NULL && svc->init(svc->state, &srv->cfg) != 0) {
+		fprintf(stderr, "%s: initialisation failed\n", svc->name);
+		return 1;
+	}
+	srv->opened = SVC_OPENED_STATE;
+	if (svc_startup(srv) == -1)
+		return 1;
+	if (FCGX_Init() != 0) {
+		fprintf(stderr, "%s: FCGX_Init failed\n", svc->name);
+		return 1;
+	}
+	if ((srv->listen_fd = svc_listen(srv->cfg.listen, (int)srv->cfg.backlog, err,
+	    sizeof(err))) == -1) {
+		fprintf(stderr, "%s: %s\n", svc->name, err);
+		return 1;
+	}
+	srv->opened = SVC_OPENED_LISTEN;
+	if (fcntl(srv->listen_fd, F_SETFL, fcntl(srv->listen_fd, F_GETFL) | O_NONBLOCK) == -1 ||
+	    (srv->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1) {
+		fprintf(stderr, "%s: epoll: %s\n", svc->name, strerror(errno));
+		return 1;
+	}
+	srv->opened = SVC_OPENED_EPOLL;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.fd = srv->listen_fd;
+	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->listen_fd, &ev) == -1) {
+		fprintf(stderr, "%s: epoll: %s\n", svc->name, strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+/* Starts the worker threads and the background task's thread. -1 when one did not start. */
+static int
+svc_start(struct svc_server *srv)
+{
+	const struct svc_service	*svc = srv->svc;
+	struct svc_worker		*w;
+	size_t				 i;
+
+	if ((srv->workers = calloc((size_t)srv->cfg.threads, sizeof(*srv->workers))) == NULL)
+		return -1;
+	for (i = 0; i < (size_t)srv->cfg.threads; i++) {
+		w = &srv->workers[i];
+		w->srv = srv;
+		w->idx = i;
+		if (svc_dep_caller_init(&w->caller, (uint64_t)svc_wall_us() ^
+		    ((uint64_t)i + 1) * 0x9e3779b97f4a7c15ULL) != 0) {
+			fprintf(stderr, "%s: cannot set up the HTTP client\n", svc->name);
+			return -1;
+		}
+		w->caller_ok = 1;
+		/* No listening socket of its own: libfcgi never accepts by itself. */
+		if (FCGX_InitRequest(&w->fcgx, -1, 0) != 0)
+			return -1;
+		if (pthread_create(&w->tid, NULL, svc_worker_main, w) != 0) {
+			fprintf(stderr, "%s: cannot start worker %zu\n", svc->name, i);
+			return -1;
+		}
+		w->started = 1;
+	}
+	if (svc->background == NULL)
+		return 0;
+	srv->bg.srv = srv;
+	if (svc_dep_caller_init(&srv->bg.caller, (uint64_t)svc_wall_us() ^
+	    0xb5ad4eceda1ce2a9ULL) != 0)
+		return -1;
+	srv->bg.caller_ok = 1;
+	if (pthread_create(&srv->bg.tid, NULL, svc_bg_main, &srv->bg) != 0)
+		return -1;
+	srv->bg_started = 1;
+	return 0;
+}
+
+/*
+ * Stops the threads (each finishes its request, within the grace period) and frees what
+ * they owned. Returns the number still running: their memory, and everything svc_open
+ * opened that they use, is then left to the process's exit.
+ */
+static size_t
+svc_stop(struct svc_server *srv)
+{
+	size_t i, running = 0;
+
+	if (srv->workers == NULL && !srv->bg_started)
+		return 0;
+	svc_shutdown(srv);
+	for (i = 0; srv->workers != NULL && i < (size_t)srv->cfg.threads; i++)
+		running += srv->workers[i].started;
+	running += srv->bg_started;
+	if (running > 0)
+		return running;
+	for (i = 0; srv->workers != NULL && i < (size_t)srv->cfg.threads; i++) {
+		/* A worker that never started still holds its HTTP client. */
+		if (srv->workers[i].caller_ok)
+			svc_dep_caller_free(&srv->workers[i].caller);
+		free(srv->workers[i].body);
+	}
+	free(srv->workers);
+	srv->workers = NULL;
+	if (srv->bg.caller_ok)
+		svc_dep_caller_free(&srv->bg.caller);
+	srv->bg.caller_ok = 0;
+	return 0;
 }
 
 int
 svc_main(int argc, char **argv, const struct svc_service *svc)
 {
-	struct svc_server	 srv;
-	sigset_t		 set;
-	char			 err[256];
-	size_t			 i;
-	int			 sig, status = 1, curl_ok = 0, state_ok = 0, running = 0;
+	struct svc_server	srv;
+	sigset_t		set;
+	int			sig, status;
 
-	if (argc > 1) {
-		svc_usage(argv[0]);
-		return strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ? 0 : 2;
-	}
+	if (argc > 1)
+		return svc_usage(argv[0], argv[1]);
 	memset(&srv, 0, sizeof(srv));
 	srv.svc = svc;
 	srv.listen_fd = -1;
 	srv.epfd = -1;
 	atomic_init(&srv.stopping, 0);
 	svc_log_set_name(svc->name);
-
-	if (svc_config_load(&srv.cfg, svc->name, err, sizeof(err)) == -1) {
-		fprintf(stderr, "%s: %s\n", svc->name, err);
-		status = 2;
-		goto out;
-	}
-	for (i = 0; i < svc->nroutes; i++)
-		if (!svc_route_valid(svc->routes[i].pattern) || svc->routes[i].fn == NULL) {
-			fprintf(stderr, "%s: bad route pattern %s\n", svc->name,
-			    svc->routes[i].pattern);
-			goto out;
-		}
-	if (svc_metrics_init(&srv.metrics, svc->nroutes + SVC_NBUILTIN + 1) == -1 ||
-	    svc_route_names(&srv) == -1)
-		goto out;
 
 	/* Every thread inherits this mask; main alone takes the signals, with sigwait. */
 	sigemptyset(&set);
@@ -583,134 +781,22 @@ svc_main(int argc, char **argv, const struct svc_service *svc)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (mysql_library_init(0, NULL, NULL) != 0) {
-		fprintf(stderr, "%s: cannot initialise the MariaDB client\n", svc->name);
+	if ((status = svc_open(&srv)) != 0)
 		goto out;
-	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
-		fprintf(stderr, "%s: cannot initialise libcurl\n", svc->name);
-		goto out_mysql;
-	}
-	curl_ok = 1;
-	if (svc->ndeps > 0 && (srv.deps = svc_dep_array_new(svc->deps, svc->ndeps,
-	    &svc_clock_system, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "%s: %s\n", svc->name, err);
-		status = 2;
-		goto out_mysql;
-	}
-	srv.ndeps = srv.deps != NULL ? svc->ndeps : 0;
-	if (svc->init != NULL) {
-		if (svc->init(svc->state, &srv.cfg) != 0) {
-			fprintf(stderr, "%s: initialisation failed\n", svc->name);
-			goto out_mysql;
-		}
-		state_ok = 1;
-	}
-	if (svc_startup(&srv) == -1)
-		goto out_mysql;
-	if (FCGX_Init() != 0) {
-		fprintf(stderr, "%s: FCGX_Init failed\n", svc->name);
-		goto out_mysql;
-	}
-	if ((srv.listen_fd = svc_listen(srv.cfg.listen, (int)srv.cfg.backlog, err,
-	    sizeof(err))) == -1) {
-		fprintf(stderr, "%s: %s\n", svc->name, err);
-		goto out_mysql;
-	}
-	if (fcntl(srv.listen_fd, F_SETFL, fcntl(srv.listen_fd, F_GETFL) | O_NONBLOCK) == -1 ||
-	    (srv.epfd = epoll_create1(EPOLL_CLOEXEC)) == -1) {
-		fprintf(stderr, "%s: epoll: %s\n", svc->name, strerror(errno));
-		goto out_close;
-	}
-	{
-		struct epoll_event ev;
-
-		memset(&ev, 0, sizeof(ev));
-		ev.events = EPOLLIN;
-		ev.data.fd = srv.listen_fd;
-		if (epoll_ctl(srv.epfd, EPOLL_CTL_ADD, srv.listen_fd, &ev) == -1) {
-			fprintf(stderr, "%s: epoll: %s\n", svc->name, strerror(errno));
-			goto out_close;
-		}
-	}
-	if ((srv.workers = calloc((size_t)srv.cfg.threads, sizeof(*srv.workers))) == NULL)
-		goto out_close;
-	for (i = 0; i < (size_t)srv.cfg.threads; i++) {
-		struct svc_worker *w = &srv.workers[i];
-
-		w->srv = &srv;
-		w->idx = i;
-		if (svc_dep_caller_init(&w->caller, (uint64_t)svc_wall_us() ^
-		    ((uint64_t)i + 1) * 0x9e3779b97f4a7c15ULL) != 0) {
-			fprintf(stderr, "%s: cannot set up the HTTP client\n", svc->name);
-			goto out_stop;
-		}
-		w->caller_ok = 1;
-		/* No listening socket of its own: libfcgi never accepts by itself. */
-		if (FCGX_InitRequest(&w->fcgx, -1, 0) != 0)
-			goto out_stop;
-		if (pthread_create(&w->tid, NULL, svc_worker_main, w) != 0) {
-			fprintf(stderr, "%s: cannot start worker %zu\n", svc->name, i);
-			goto out_stop;
-		}
-		w->started = 1;
-	}
-	if (svc->background != NULL) {
-		srv.bg.srv = &srv;
-		if (svc_dep_caller_init(&srv.bg.caller, (uint64_t)svc_wall_us() ^ 0xb5ad4eceda1ce2a9ULL)
-		    != 0)
-			goto out_stop;
-		srv.bg.caller_ok = 1;
-		if (pthread_create(&srv.bg.tid, NULL, svc_bg_main, &srv.bg) != 0) {
-			svc_dep_caller_free(&srv.bg.caller);
-			goto out_stop;
-		}
-		srv.bg_started = 1;
-	}
+	status = 1;
+	if (svc_start(&srv) == -1)
+		goto out;
 	svc_log(NULL, "info", "listening on %s with %lld threads", srv.cfg.listen,
 	    srv.cfg.threads);
-
 	do {
 		if (sigwait(&set, &sig) != 0)
 			break;
 	} while (sig == SIGHUP);
 	svc_log(NULL, "info", "signal %d: shutting down", sig);
 	status = 0;
-out_stop:
-	svc_shutdown(&srv);
-	/* Workers still running own their memory, and use the deps: leave both to the exit. */
-	for (i = 0; i < (size_t)srv.cfg.threads; i++)
-		running += srv.workers[i].started;
-	running += srv.bg_started;
-	if (!running) {
-		for (i = 0; i < (size_t)srv.cfg.threads; i++) {
-			/* A worker that never started still holds its HTTP client. */
-			if (srv.workers[i].caller_ok)
-				svc_dep_caller_free(&srv.workers[i].caller);
-			free(srv.workers[i].body);
-		}
-		free(srv.workers);
-	}
-out_close:
-	if (srv.epfd != -1)
-		close(srv.epfd);
-	close(srv.listen_fd);
-	if (strncmp(srv.cfg.listen, "unix:", 5) == 0)
-		unlink(srv.cfg.listen + 5);
-out_mysql:
-	if (srv.deps != NULL && !running)
-		svc_dep_array_free(srv.deps, srv.ndeps);
-	if (state_ok && svc->fini != NULL)
-		svc->fini(svc->state);
-	if (curl_ok)
-		curl_global_cleanup();
-	mysql_library_end();
 out:
-	if (srv.route_names != NULL)
-		for (i = 0; i < svc->nroutes + SVC_NBUILTIN + 1; i++)
-			free((char *)(uintptr_t)srv.route_names[i]);
-	free(srv.route_names);
-	svc_metrics_free(&srv.metrics);
-	svc_config_free(&srv.cfg);
+	/* Threads still running use what svc_open opened: leave it all to the exit. */
+	if (svc_stop(&srv) == 0)
+		svc_close(&srv);
 	return status;
 }

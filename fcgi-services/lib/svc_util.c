@@ -7,7 +7,7 @@
 
 #include <openssl/sha.h>
 
-#include "svc.h"
+#include "svc_internal.h"
 
 static const struct {
 	int		 status;

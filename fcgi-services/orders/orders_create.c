@@ -76,7 +76,7 @@ static int
 orders_price(struct svc_req *r, struct orders_item *items, size_t n, int64_t *total,
     char currency[4])
 {
-	struct svc_dep_result	 res;
+	struct svc_call_result	 res;
 	json_object		*v, *c;
 	char			 path[96], field[48];
 	const char		*cur;
@@ -87,19 +87,18 @@ orders_price(struct svc_req *r, struct orders_item *items, size_t n, int64_t *to
 	*total = 0;
 	currency[0] = '\0';
 	for (i = 0; i < n && rc == SVC_OK; i++) {
-		svc_dep_result_init(&res);
 		snprintf(path, sizeof(path), "/internal/catalog/products/%lld",
 		    (long long)items[i].product_id);
 		snprintf(field, sizeof(field), "items[%zu].product_id", i);
 		if ((rc = svc_call(r, "catalog", "GET", path, NULL, NULL, 1, &res)) != SVC_OK) {
 			rc = svc_reply_err(r, rc);
-		} else if (res.outcome == SVC_DEP_DEFINITE && res.http.status == 404) {
+		} else if (res.outcome == SVC_CALL_NO && res.status == 404) {
 			rc = svc_reply_field_error(r, field, "no product with id %lld",
 			    (long long)items[i].product_id);
-		} else if (res.outcome != SVC_DEP_OK || res.http.json == NULL ||
-		    !json_object_object_get_ex(res.http.json, "price_cents", &v) ||
+		} else if (res.outcome != SVC_CALL_OK || res.json == NULL ||
+		    !json_object_object_get_ex(res.json, "price_cents", &v) ||
 		    !json_object_is_type(v, json_type_int) ||
-		    !json_object_object_get_ex(res.http.json, "currency", &c) ||
+		    !json_object_object_get_ex(res.json, "currency", &c) ||
 		    !json_object_is_type(c, json_type_string) ||
 		    json_object_get_string_len(c) != 3) {
 			rc = svc_reply_error(r, 503, "service_unavailable",
@@ -122,7 +121,7 @@ orders_price(struct svc_req *r, struct orders_item *items, size_t n, int64_t *to
 			else
 				snprintf(currency, 4, "%s", cur);
 		}
-		svc_dep_result_free(&res);
+		svc_call_result_free(&res);
 	}
 	if (rc == SVC_OK && *total < 1)
 		rc = svc_reply_error(r, 400, "invalid_total",
@@ -222,7 +221,7 @@ orders_answer(struct svc_req *r, struct orders_saga *s, int finished)
 {
 	json_object	*obj = NULL, *err;
 	const char	*body;
-	int		 status;
+	int		 status, bad = 0;
 
 	if (!finished || strcmp(s->status, "pending") == 0) {
 		status = 202;
@@ -244,14 +243,14 @@ orders_answer(struct svc_req *r, struct orders_saga *s, int finished)
 			code = "payment_declined";
 			msg = "the payment was declined; nothing was charged";
 		}
-		if ((obj = json_object_new_object()) != NULL &&
-		    (err = json_object_new_object()) != NULL) {
-			json_object_object_add(err, "code", json_object_new_string(code));
-			json_object_object_add(err, "message", json_object_new_string(msg));
-			json_object_object_add(err, "request_id", json_object_new_string(svc_req_id(r)));
-			json_object_object_add(err, "order", orders_json(s));
-			json_object_object_add(obj, "error", err);
-		}
+		obj = json_object_new_object();
+		err = json_object_new_object();
+		bad |= svc_json_add(err, "code", json_object_new_string(code));
+		bad |= svc_json_add(err, "message", json_object_new_string(msg));
+		bad |= svc_json_add(err, "request_id", json_object_new_string(svc_req_id(r)));
+		bad |= svc_json_add(err, "order", orders_json(s));
+		bad |= svc_json_add(obj, "error", err);
+		obj = svc_json_checked(obj, bad);
 	}
 	if (obj == NULL)
 		return svc_reply_err(r, SVC_ERR_NOMEM);

@@ -132,29 +132,26 @@ orders_json(const struct orders_saga *s)
 {
 	json_object	*o, *items, *it;
 	size_t		 i;
+	int		 bad = 0;
 
 	if ((o = json_object_new_object()) == NULL)
 		return NULL;
-	if ((items = json_object_new_array()) == NULL) {
-		json_object_put(o);
-		return NULL;
-	}
-	json_object_object_add(o, "id", json_object_new_int64(s->id));
-	json_object_object_add(o, "status", json_object_new_string(s->status));
-	json_object_object_add(o, "total_cents", json_object_new_int64(s->total_cents));
-	json_object_object_add(o, "currency", json_object_new_string(s->currency));
+	items = json_object_new_array();
+	bad |= svc_json_add(o, "id", json_object_new_int64(s->id));
+	bad |= svc_json_add(o, "status", json_object_new_string(s->status));
+	bad |= svc_json_add(o, "total_cents", json_object_new_int64(s->total_cents));
+	bad |= svc_json_add(o, "currency", json_object_new_string(s->currency));
 	for (i = 0; i < s->nitems; i++) {
-		if ((it = json_object_new_object()) == NULL)
-			break;
-		json_object_object_add(it, "product_id", json_object_new_int64(s->items[i].product_id));
-		json_object_object_add(it, "quantity", json_object_new_int64(s->items[i].quantity));
-		json_object_object_add(it, "unit_price_cents",
+		it = json_object_new_object();
+		bad |= svc_json_add(it, "product_id", json_object_new_int64(s->items[i].product_id));
+		bad |= svc_json_add(it, "quantity", json_object_new_int64(s->items[i].quantity));
+		bad |= svc_json_add(it, "unit_price_cents",
 		    json_object_new_int64(s->items[i].unit_price_cents));
-		json_object_array_add(items, it);
+		bad |= svc_json_push(items, it);
 	}
-	json_object_object_add(o, "items", items);
+	bad |= svc_json_add(o, "items", items);
 	if (strcmp(s->status, "rejected") == 0)
-		json_object_object_add(o, "reject_reason", json_object_new_string(s->reason));
-	json_object_object_add(o, "created_at", json_object_new_string(s->created_at));
-	return o;
+		bad |= svc_json_add(o, "reject_reason", json_object_new_string(s->reason));
+	bad |= svc_json_add(o, "created_at", json_object_new_string(s->created_at));
+	return svc_json_checked(o, bad);
 }

@@ -10,31 +10,19 @@ struct orders_heard {
 	char			code[48];
 };
 
-/* The error code of a dependency's JSON error answer, or "". */
-static const char *
-orders_dep_code(const struct svc_dep_result *res)
-{
-	json_object *e, *c;
-
-	if (res->http.json != NULL && json_object_object_get_ex(res->http.json, "error", &e) &&
-	    json_object_object_get_ex(e, "code", &c) && json_object_is_type(c, json_type_string))
-		return json_object_get_string(c);
-	return "";
-}
-
 /* Classifies a call's result for the rules: only a 2xx or a 4xx is an answer. */
 static void
-orders_heard(int rc, const struct svc_dep_result *res, struct orders_heard *h)
+orders_heard(int rc, const struct svc_call_result *res, struct orders_heard *h)
 {
 	memset(h, 0, sizeof(*h));
 	h->a.code = h->code;
-	if (rc != SVC_OK || (res->outcome != SVC_DEP_OK && res->outcome != SVC_DEP_DEFINITE)) {
+	if (rc != SVC_OK || (res->outcome != SVC_CALL_OK && res->outcome != SVC_CALL_NO)) {
 		h->a.cls = ORD_A_UNKNOWN;
 		return;
 	}
-	h->a.cls = res->outcome == SVC_DEP_OK ? ORD_A_OK : ORD_A_NO;
-	h->a.status = res->http.status;
-	snprintf(h->code, sizeof(h->code), "%s", orders_dep_code(res));
+	h->a.cls = res->outcome == SVC_CALL_OK ? ORD_A_OK : ORD_A_NO;
+	h->a.status = res->status;
+	snprintf(h->code, sizeof(h->code), "%s", res->code);
 }
 
 /* Moves the saga from its state to rule->next (and the order's status); conflict if someone else did. */
@@ -67,23 +55,24 @@ orders_items_json(const struct orders_saga *s)
 {
 	json_object	*items, *it;
 	size_t		 i;
+	int		 bad = 0;
 
+	/* Every line or none: a reservation with a line missing would be another order. */
 	if ((items = json_object_new_array()) == NULL)
 		return NULL;
 	for (i = 0; i < s->nitems; i++) {
-		if ((it = json_object_new_object()) == NULL)
-			break;
-		json_object_object_add(it, "product_id", json_object_new_int64(s->items[i].product_id));
-		json_object_object_add(it, "quantity", json_object_new_int64(s->items[i].quantity));
-		json_object_array_add(items, it);
+		it = json_object_new_object();
+		bad |= svc_json_add(it, "product_id", json_object_new_int64(s->items[i].product_id));
+		bad |= svc_json_add(it, "quantity", json_object_new_int64(s->items[i].quantity));
+		bad |= svc_json_push(items, it);
 	}
-	return items;
+	return svc_json_checked(items, bad);
 }
 
 /* Calls dep with a JSON body built from obj (consumed); res must be initialised. */
 static int
 orders_post(struct svc_req *r, const char *dep, const char *path, json_object *obj,
-    struct svc_dep_result *res)
+    struct svc_call_result *res)
 {
 	const char	*body = obj ? json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN) : "{}";
 	int		 rc;
@@ -97,7 +86,7 @@ orders_post(struct svc_req *r, const char *dep, const char *path, json_object *o
 /* POSTs to /internal/<collection>/<order id>/<action> (commit, release, void) with no body. */
 static int
 orders_act(struct svc_req *r, const struct orders_saga *s, const char *dep,
-    const char *collection, const char *action, struct svc_dep_result *res)
+    const char *collection, const char *action, struct svc_call_result *res)
 {
 	char path[128];
 
@@ -109,19 +98,20 @@ orders_act(struct svc_req *r, const struct orders_saga *s, const char *dep,
 static json_object *
 orders_step_body(const struct orders_saga *s)
 {
-	json_object *o;
+	json_object	*o;
+	int		 bad = 0;
 
 	if ((o = json_object_new_object()) == NULL)
 		return NULL;
-	json_object_object_add(o, "order_id", json_object_new_int64(s->id));
+	bad |= svc_json_add(o, "order_id", json_object_new_int64(s->id));
 	if (s->state == ORD_S_PENDING) {
-		json_object_object_add(o, "items", orders_items_json(s));
+		bad |= svc_json_add(o, "items", orders_items_json(s));
 	} else {
-		json_object_object_add(o, "amount_cents", json_object_new_int64(s->total_cents));
-		json_object_object_add(o, "currency", json_object_new_string(s->currency));
-		json_object_object_add(o, "card", json_object_get(s->card));
+		bad |= svc_json_add(o, "amount_cents", json_object_new_int64(s->total_cents));
+		bad |= svc_json_add(o, "currency", json_object_new_string(s->currency));
+		bad |= svc_json_add(o, "card", json_object_get(s->card));
 	}
-	return o;
+	return svc_json_checked(o, bad);
 }
 
 /*
@@ -131,11 +121,10 @@ orders_step_body(const struct orders_saga *s)
 static int
 orders_step(struct svc_req *r, const struct orders_saga *s, struct orders_heard *h)
 {
-	struct svc_dep_result	 res;
+	struct svc_call_result	 res;
 	json_object		*body;
 	int			 rc;
 
-	svc_dep_result_init(&res);
 	switch (s->state) {
 	case ORD_S_PENDING:
 	case ORD_S_RESERVED:
@@ -165,7 +154,7 @@ orders_step(struct svc_req *r, const struct orders_saga *s, struct orders_heard 
 		return SVC_ERR_INTERNAL;
 	}
 	orders_heard(rc, &res, h);
-	svc_dep_result_free(&res);
+	svc_call_result_free(&res);
 	return SVC_OK;
 }
 

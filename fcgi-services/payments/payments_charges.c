@@ -76,29 +76,33 @@ out_free_rows:
 	return rc;
 }
 
-static json_object *
-pay_str_or_null(const char *s)
+/* key: s, or JSON null for an empty s; -1 when out of memory. */
+static int
+pay_add_str_or_null(json_object *o, const char *key, const char *s)
 {
-	return s[0] != '\0' ? json_object_new_string(s) : NULL;
+	if (s[0] != '\0')
+		return svc_json_add(o, key, json_object_new_string(s));
+	return json_object_object_add(o, key, NULL) != 0 ? -1 : 0;
 }
 
 /* The charge as the API shows it; a new reference, NULL when out of memory. */
 static json_object *
 pay_row_json(const struct pay_row *c)
 {
-	json_object *o;
+	json_object	*o;
+	int		 bad = 0;
 
 	if ((o = json_object_new_object()) == NULL)
 		return NULL;
-	json_object_object_add(o, "id", json_object_new_int64(c->id));
-	json_object_object_add(o, "order_id", json_object_new_int64(c->order_id));
-	json_object_object_add(o, "status", json_object_new_string(c->status));
-	json_object_object_add(o, "amount_cents", json_object_new_int64(c->amount_cents));
-	json_object_object_add(o, "refunded_cents", json_object_new_int64(c->refunded_cents));
-	json_object_object_add(o, "currency", pay_str_or_null(c->currency));
-	json_object_object_add(o, "last4", pay_str_or_null(c->last4));
-	json_object_object_add(o, "decline_code", pay_str_or_null(c->decline_code));
-	return o;
+	bad |= svc_json_add(o, "id", json_object_new_int64(c->id));
+	bad |= svc_json_add(o, "order_id", json_object_new_int64(c->order_id));
+	bad |= svc_json_add(o, "status", json_object_new_string(c->status));
+	bad |= svc_json_add(o, "amount_cents", json_object_new_int64(c->amount_cents));
+	bad |= svc_json_add(o, "refunded_cents", json_object_new_int64(c->refunded_cents));
+	bad |= pay_add_str_or_null(o, "currency", c->currency);
+	bad |= pay_add_str_or_null(o, "last4", c->last4);
+	bad |= pay_add_str_or_null(o, "decline_code", c->decline_code);
+	return svc_json_checked(o, bad);
 }
 
 static int
@@ -241,7 +245,7 @@ pay_void(struct svc_req *r)
 {
 	struct pay_void_ctx	 v;
 	json_object		*o;
-	int			 rc;
+	int			 rc, bad = 0;
 
 	memset(&v, 0, sizeof(v));
 	if ((rc = svc_path_id_or_reply(r, "order_id", "charge", &v.order_id)) != SVC_OK)
@@ -250,11 +254,11 @@ pay_void(struct svc_req *r)
 		return svc_reply_err(r, rc);
 	if ((o = json_object_new_object()) == NULL)
 		return svc_reply_err(r, SVC_ERR_NOMEM);
-	json_object_object_add(o, "order_id", json_object_new_int64(v.order_id));
-	json_object_object_add(o, "status", json_object_new_string(v.c.status));
-	json_object_object_add(o, "amount_cents", json_object_new_int64(v.c.amount_cents));
-	json_object_object_add(o, "refunded_cents", json_object_new_int64(v.c.refunded_cents));
-	return svc_reply_json(r, 200, o);
+	bad |= svc_json_add(o, "order_id", json_object_new_int64(v.order_id));
+	bad |= svc_json_add(o, "status", json_object_new_string(v.c.status));
+	bad |= svc_json_add(o, "amount_cents", json_object_new_int64(v.c.amount_cents));
+	bad |= svc_json_add(o, "refunded_cents", json_object_new_int64(v.c.refunded_cents));
+	return svc_reply_json(r, 200, svc_json_checked(o, bad));
 }
 
 /* GET /internal/payments/charges/{order_id} */

@@ -154,7 +154,7 @@ users_register(struct svc_req *r)
 	const char		*email, *password, *name;
 	char			 norm[USERS_EMAIL_MAX + 1], hash[128];
 	int64_t			 id;
-	int			 rc;
+	int			 rc, bad = 0;
 
 	if ((rc = svc_body_json_or_reply(r, &body)) != SVC_OK ||
 	    (rc = svc_json_str_or_reply(r, body, "email", 1, 1024, 1, &email)) != SVC_OK ||
@@ -180,11 +180,11 @@ users_register(struct svc_req *r)
 	id = (int64_t)svc_db_insert_id(r);
 	if ((obj = json_object_new_object()) == NULL)
 		return svc_reply_err(r, SVC_ERR_NOMEM);
-	json_object_object_add(obj, "id", json_object_new_int64(id));
-	json_object_object_add(obj, "email", json_object_new_string(norm));
-	json_object_object_add(obj, "name", json_object_new_string(name));
-	json_object_object_add(obj, "role", json_object_new_string("customer"));
-	return svc_reply_json(r, 201, obj);
+	bad |= svc_json_add(obj, "id", json_object_new_int64(id));
+	bad |= svc_json_add(obj, "email", json_object_new_string(norm));
+	bad |= svc_json_add(obj, "name", json_object_new_string(name));
+	bad |= svc_json_add(obj, "role", json_object_new_string("customer"));
+	return svc_reply_json(r, 201, svc_json_checked(obj, bad));
 }
 
 int

@@ -16,7 +16,7 @@ users_login(struct svc_req *r)
 	char			 norm[USERS_EMAIL_MAX + 1], token[1024], retry[32];
 	int64_t			 now;
 	long long		 wait;
-	int			 rc, found = 0, ok, normalized;
+	int			 rc, found = 0, ok, normalized, bad = 0;
 
 	if ((rc = svc_body_json_or_reply(r, &body)) != SVC_OK ||
 	    (rc = svc_json_str_or_reply(r, body, "email", 1, 1024, 1, &email)) != SVC_OK ||
@@ -65,11 +65,11 @@ users_login(struct svc_req *r)
 		return svc_reply_err(r, SVC_ERR_INTERNAL);
 	if ((obj = json_object_new_object()) == NULL)
 		return svc_reply_err(r, SVC_ERR_NOMEM);
-	json_object_object_add(obj, "token", json_object_new_string(token));
-	json_object_object_add(obj, "token_type", json_object_new_string("Bearer"));
-	json_object_object_add(obj, "expires_in", json_object_new_int64(st->token_ttl));
+	bad |= svc_json_add(obj, "token", json_object_new_string(token));
+	bad |= svc_json_add(obj, "token_type", json_object_new_string("Bearer"));
+	bad |= svc_json_add(obj, "expires_in", json_object_new_int64(st->token_ttl));
 	svc_reply_header(r, "Cache-Control", "no-store");
-	return svc_reply_json(r, 200, obj);
+	return svc_reply_json(r, 200, svc_json_checked(obj, bad));
 }
 
 /*

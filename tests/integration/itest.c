@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -462,4 +463,35 @@ it_fcgi(const char *spec, const char *const *params, char *out, size_t outlen)
 out:
 	close(fd);
 	return status;
+}
+
+/* 1 while pid runs (a zombie has stopped running: init reaps it when it gets round to it). */
+static int
+it_running(pid_t pid)
+{
+	char	path[64], buf[256], *p;
+	FILE	*f;
+	int	running = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	if (fgets(buf, sizeof(buf), f) != NULL && (p = strrchr(buf, ')')) != NULL && p[1] == ' ')
+		running = p[2] != 'Z' && p[2] != 'X';
+	fclose(f);
+	return running;
+}
+
+void
+it_restart(const char *svc, const char *env)
+{
+	pid_t	pid = it_pid(svc);
+	int	i;
+
+	assert_true(pid > 0);
+	assert_int_equal(kill(pid, SIGTERM), 0);
+	for (i = 0; i < 200 && it_running(pid); i++)
+		usleep(50000);
+	assert_false(it_running(pid));
+	assert_int_equal(it_sh("%s \"$SHOPLAB_TOP/scripts/stack.sh\" up >&2", env), 0);
 }

@@ -64,6 +64,12 @@ const char *it_login(const char *email, const char *password, char *line, size_t
 /* The pid in $SHOPLAB_RUN/<name>.pid, or 0. */
 pid_t it_pid(const char *name);
 
+/*
+ * Stops service svc (SIGTERM, waits until it is gone or a zombie), then runs stack.sh up
+ * with env ("" or "NAME=value ..." prefixed to the command), which starts it again.
+ */
+void it_restart(const char *svc, const char *env);
+
 /* Runs a shell command with the test environment; returns its exit status. */
 int it_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

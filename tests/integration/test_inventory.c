@@ -701,21 +701,6 @@ setup(void **state)
 }
 
 /* Leaves nothing held and removes this run's reservation rows; the stock stays consistent. */
-/* Restarts inventory with extra environment (e.g. a short hold expiry); "" for the default. */
-static void
-restart_inventory(const char *env)
-{
-	pid_t	inv = it_pid("inventory");
-	int	i;
-
-	assert_true(inv > 0);
-	assert_int_equal(kill(inv, SIGTERM), 0);
-	for (i = 0; i < 100 && kill(inv, 0) == 0; i++)
-		usleep(100000);
-	assert_int_not_equal(kill(inv, 0), 0);
-	assert_int_equal(it_sh("%s \"$SHOPLAB_TOP/scripts/stack.sh\" up >&2", env), 0);
-}
-
 /*
  * The saga's backstop: a hold nobody commits or releases expires, its stock goes back with
  * a ledger row, and a late commit is refused with reservation_expired; a committed
@@ -732,7 +717,7 @@ test_hold_expires(void **state)
 
 	(void)state;
 	set_stock(P_EXPIRE, 5);
-	restart_inventory("SHOPLAB_RESERVATION_TTL_S=2");
+	it_restart("inventory", "SHOPLAB_RESERVATION_TTL_S=2");
 	snprintf(items, sizeof(items), "[{\"product_id\":%d,\"quantity\":2}]", P_EXPIRE);
 	reserve(held, items, &r);
 	assert_int_equal(r.status, 201);
@@ -766,7 +751,7 @@ test_hold_expires(void **state)
 	act(sold, "commit", 200, "committed");
 	assert_int_equal(db_stock(db, "sold", P_EXPIRE), 1);
 	assert_ledger(db, P_EXPIRE);
-	restart_inventory("");
+	it_restart("inventory", "");
 	mysql_close(db);
 }
 

@@ -717,7 +717,6 @@ test_card_dropped(void **state)
 	char		 body[512], key[64];
 	struct it_resp	 r;
 	MYSQL		*o = it_db("orders");
-	pid_t		 ord = it_pid("orders");
 	int64_t		 planted;
 	int		 i;
 
@@ -753,10 +752,7 @@ test_card_dropped(void **state)
 		    " WHERE id = %lld", (long long)planted);
 		assert_int_equal(mysql_query(o, sql), 0);
 	}
-	assert_int_equal(kill(ord, SIGTERM), 0);
-	for (i = 0; i < 100 && kill(ord, 0) == 0; i++)
-		usleep(100000);
-	assert_int_equal(it_sh("\"$SHOPLAB_TOP/scripts/stack.sh\" up >&2"), 0);
+	it_restart("orders", "");
 	for (i = 0; i < 100; i++) {
 		if (it_db_int(o, "SELECT card_enc IS NULL FROM orders WHERE id = %lld",
 		    (long long)planted) == 1)
@@ -836,14 +832,10 @@ test_no_pending_without_faults(void **state)
 	enum { N = 64 };
 	pthread_t	t[N];
 	struct inflight	f[N];
-	pid_t		ord = it_pid("orders");
 	int		i, ok = 0;
 
 	(void)state;
-	assert_int_equal(kill(ord, SIGTERM), 0);
-	for (i = 0; i < 100 && kill(ord, 0) == 0; i++)
-		usleep(100000);
-	assert_int_equal(it_sh("SHOPLAB_THREADS=32 \"$SHOPLAB_TOP/scripts/stack.sh\" up >&2"), 0);
+	it_restart("orders", "SHOPLAB_THREADS=32");
 	set_stock(114, N);
 	for (i = 0; i < N; i++) {
 		memset(&f[i], 0, sizeof(f[i]));
@@ -863,11 +855,7 @@ test_no_pending_without_faults(void **state)
 		    " grep -E '\"level\":\"(warn|error)\"' \"$SHOPLAB_RUN/logs/orders.log\" | tail -n 20 >&2");
 	assert_int_equal(ok, N);
 	assert_int_equal(stock_of(114), 0);
-	ord = it_pid("orders");
-	assert_int_equal(kill(ord, SIGTERM), 0);
-	for (i = 0; i < 100 && kill(ord, 0) == 0; i++)
-		usleep(100000);
-	assert_int_equal(it_sh("\"$SHOPLAB_TOP/scripts/stack.sh\" up >&2"), 0);
+	it_restart("orders", "");
 	it_check_invariants();
 }
 

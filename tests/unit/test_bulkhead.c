@@ -6,7 +6,7 @@
 
 #include <cmocka.h>
 
-#include "svc.h"
+#include "svc_internal.h"
 
 static void
 test_rejects_past_cap(void **state)

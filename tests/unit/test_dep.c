@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "svc.h"
+#include "svc_internal.h"
 
 #define MAXCALLS 32
 

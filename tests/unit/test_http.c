@@ -18,7 +18,7 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 
-#include "svc.h"
+#include "svc_internal.h"
 
 enum mode { M_JSON, M_404, M_503, M_HANG, M_BIG };
 

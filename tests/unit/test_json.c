@@ -277,10 +277,33 @@ test_ids_and_identity(void **state)
 	    "0123456789012345678901234567890123456789012345678901234567890123456789"));
 }
 
+/* The checked adds: a NULL value (a failed allocation) is an error, never a null field. */
+static void
+test_checked_adds(void **state)
+{
+	json_object	*o = json_object_new_object(), *a = json_object_new_array();
+	int		 bad = 0;
+
+	(void)state;
+	assert_int_equal(svc_json_add(o, "n", json_object_new_int64(1)), 0);
+	assert_int_equal(svc_json_push(a, json_object_new_string("x")), 0);
+	assert_int_equal(svc_json_add(o, "a", a), 0);
+	assert_string_equal(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+	    "{\"n\":1,\"a\":[\"x\"]}");
+	bad |= svc_json_add(o, "missing", NULL);
+	bad |= svc_json_push(NULL, json_object_new_int64(2));	/* the value is released */
+	bad |= svc_json_add(NULL, "k", json_object_new_int64(3));
+	assert_int_equal(bad, -1);
+	assert_false(json_object_object_get_ex(o, "missing", NULL));
+	assert_ptr_equal(svc_json_checked(o, 0), o);
+	assert_null(svc_json_checked(o, bad));	/* o is released */
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_checked_adds),
 		cmocka_unit_test(test_parse_valid),
 		cmocka_unit_test(test_parse_invalid),
 		cmocka_unit_test(test_parse_not_object),

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "svc.h"
+#include "svc_internal.h"
 
 #define NTHREADS	8
 #define CAP		3

@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "svc.h"
+#include "svc_internal.h"
 
 static int64_t
 fake_now(void *ctx)
