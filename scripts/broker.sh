@@ -43,10 +43,11 @@ export RABBITMQ_CONF_ENV_FILE=$D/rabbitmq-env.conf RABBITMQ_ENABLED_PLUGINS_FILE
 export RABBITMQ_PID_FILE=$PIDF
 export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
 
-alive() {
+alive() { pid_alive "$PIDF"; }
+pid_alive() {
 	local pid
-	[ -f "$PIDF" ] || return 1
-	pid=$(cat "$PIDF" 2>/dev/null) || return 1
+	[ -f "$1" ] || return 1
+	pid=$(cat "$1" 2>/dev/null) || return 1
 	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
 	[ "$(sed -n 's/^[0-9]* (.*) \([A-Z]\).*/\1/p' "/proc/$pid/stat" 2>/dev/null)" != Z ]
 }
@@ -154,6 +155,12 @@ cmd_start() {
 	disk_free_limit.absolute = 50MB
 	CONF
 	date +%s%N > "$D/started-at"
+	# Our own epmd, in the foreground with a pid file, so that down stops it by pid (the node
+	# would otherwise start a daemonised one that outlives it).
+	if ! pid_alive "$RUN/epmd.pid"; then
+		setsid epmd -port "$ERL_EPMD_PORT" -address 127.0.0.1 >> "$RUN/logs/epmd.log" 2>&1 < /dev/null &
+		echo $! > "$RUN/epmd.pid"
+	fi
 	setsid "$RMQ/rabbitmq-server" >> "$RUN/logs/rabbitmq-stdout.log" 2>&1 < /dev/null &
 	echo $! > "$PIDF"
 }
@@ -196,8 +203,8 @@ cmd_stop() {
 		fi
 		rm -f "$PIDF"
 	fi
-	# epmd outlives the node; ours listens on ERL_EPMD_PORT and holds no other node.
-	epmd -kill > /dev/null 2>&1 || true
+	if pid_alive "$RUN/epmd.pid"; then kill -TERM "$(cat "$RUN/epmd.pid")" 2>/dev/null || true; fi
+	rm -f "$RUN/epmd.pid"
 }
 
 case ${1:-} in
