@@ -5,10 +5,12 @@ set -eu
 # Build: compiler, make, pkg-config and the -dev packages of the libraries we link.
 # Run: a private MariaDB server (server-core: no system service is started), nginx with
 # auth_request (nginx-light), curl and wrk for tests and benchmarks.
+# Events: the RabbitMQ broker (run privately under run/ by scripts/broker.sh, never as the system
+# service) and rabbitmq-c (librabbitmq-dev) that the services speak AMQP 0-9-1 with.
 PKGS="gcc make pkg-config libc6-dev
 libfcgi-dev libjson-c-dev libmariadb-dev libcurl4-openssl-dev libssl-dev libcrypt-dev libcmocka-dev
-libevent-dev
-mariadb-server-core mariadb-client nginx-light
+libevent-dev librabbitmq-dev
+mariadb-server-core mariadb-client nginx-light rabbitmq-server
 curl ca-certificates wrk valgrind procps iproute2
 python3-jsonschema python3-yaml"
 # (python3-jsonschema and -yaml: the contract test checks live answers against docs/openapi.yaml.)
@@ -79,3 +81,16 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -q --no-install-recommends $missing
+# The Debian package starts its own broker (node rabbit@host, ports 5672/25672/4369) on install.
+# The stack never uses it: stop it and keep it from starting at boot, so only our private,
+# per-stack brokers run (their node names and ports never collide with it anyway).
+case " $missing " in
+*" rabbitmq-server "*)
+	if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+		$SUDO systemctl disable --now rabbitmq-server >/dev/null 2>&1 || true
+	else
+		$SUDO service rabbitmq-server stop >/dev/null 2>&1 || true
+		$SUDO update-rc.d rabbitmq-server disable >/dev/null 2>&1 || true
+	fi
+	;;
+esac

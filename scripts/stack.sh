@@ -70,10 +70,13 @@ STORED_PROXY=$(stored SHOPLAB_PROXY)
 if [ -n "${PORT_BASE:-}" ]; then
 	: "${GATEWAY_PORT:=$((PORT_BASE))}" "${INTERNAL_PORT:=$((PORT_BASE + 1))}"
 	: "${DB_PORT:=$((PORT_BASE + 2))}" "${PROXY_API_PORT:=$((PORT_BASE + 3))}"
+	# RabbitMQ: AMQP here, its epmd, distribution and CLI ports on the next five (broker.sh).
+	: "${AMQP_PORT:=$((PORT_BASE + 4))}"
 	svc_port_base=$((PORT_BASE + 10))
 else
 	: "${GATEWAY_PORT:=8080}" "${INTERNAL_PORT:=8081}" "${DB_PORT:=3307}" "${PROXY_API_PORT:=8474}"
 	svc_port_base=9100
+	: "${AMQP_PORT:=5673}"
 fi
 : "${GATEWAY_ADDR:=127.0.0.1}" "${SERVICE_ADDR:=127.0.0.1}" "${DB_ADDR:=127.0.0.1}"
 : "${SHOPLAB_THREADS:=16}" "${NGINX_WORKERS:=2}" "${UPSTREAM_KEEPALIVE:=32}"
@@ -199,11 +202,16 @@ write_env() {
 		echo "SHOPLAB_DB_HOST=$DB_ADDR"
 		echo "SHOPLAB_DB_PORT=$DB_PORT"
 		echo "SHOPLAB_DB_SOCKET_PATH=$RUN/mariadb/mariadb.sock"
+		echo "SHOPLAB_AMQP_HOST=127.0.0.1"
+		echo "SHOPLAB_AMQP_PORT=$AMQP_PORT"
+		echo "SHOPLAB_AMQP_VHOST=shoplab"
+		echo "SHOPLAB_AMQP_ADMIN_PASSWORD=$(get SHOPLAB_AMQP_ADMIN_PASSWORD)"
 		for s in $SERVICES_ALL; do
 			up=$(echo "$s" | tr a-z A-Z)
 			echo "SHOPLAB_${up}_LISTEN=$(inst_listen "$s")"
 			echo "SHOPLAB_DB_${up}_USER=$s"
 			echo "SHOPLAB_DB_${up}_PASSWORD=$(get "SHOPLAB_DB_${up}_PASSWORD")"
+			echo "SHOPLAB_AMQP_${up}_PASSWORD=$(get "SHOPLAB_AMQP_${up}_PASSWORD")"
 		done
 		echo "SHOPLAB_SERVICE_TOKEN=$(get SHOPLAB_SERVICE_TOKEN 32)"
 		echo "SHOPLAB_GATEWAY_SECRET=$(get SHOPLAB_GATEWAY_SECRET 32)"
@@ -301,6 +309,7 @@ svc_secrets() {
 	echo "SHOPLAB_DB_${up}_PASSWORD=$(envval "SHOPLAB_DB_${up}_PASSWORD")"
 	echo "SHOPLAB_SERVICE_TOKEN=$(envval SHOPLAB_SERVICE_TOKEN)"
 	echo "SHOPLAB_GATEWAY_SECRET=$(envval SHOPLAB_GATEWAY_SECRET)"
+	echo "SHOPLAB_AMQP_PASSWORD=$(envval "SHOPLAB_AMQP_${up}_PASSWORD")"
 	if [ "$s" = orders ]; then
 		echo "SHOPLAB_CARD_KEY=$(envval SHOPLAB_CARD_KEY)"
 	fi
@@ -609,6 +618,7 @@ ports_free() {
 ports_needed() {
 	local s k
 	if part db && ! alive "$RUN/mariadb.pid"; then printf 'mariadb %s ' "$DB_PORT"; fi
+	if part db && ! alive "$RUN/rabbitmq.pid"; then printf 'amqp %s epmd %s erlang-dist %s ' "$AMQP_PORT" $((AMQP_PORT + 1)) $((AMQP_PORT + 2)); fi
 	if part nginx && ! alive "$RUN/nginx.pid"; then
 		printf 'gateway %s internal %s ' "$GATEWAY_PORT" "$INTERNAL_PORT"
 	fi
@@ -651,6 +661,8 @@ cmd_up() {
 	ports_free $(ports_needed)
 	write_env
 	load_env
+	# RabbitMQ boots slowly (seconds): start it first, wait for it last.
+	if part db; then "$TOP/scripts/broker.sh" start; fi
 	if part db; then
 		db_up
 		db_provision
@@ -666,11 +678,13 @@ cmd_up() {
 		done
 	fi
 	if ! part nginx; then
+		if part db; then "$TOP/scripts/broker.sh" wait; fi
 		log "up ($SHOPLAB_PARTS) in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 		return 0
 	fi
 	nginx_up
 	wait_ready
+	if part db; then "$TOP/scripts/broker.sh" wait; fi
 	if [ ! -f "$RUN/admin-shown" ] && [ -n "$(services | grep -w users)" ]; then
 		echo "admin account: $SHOPLAB_ADMIN_EMAIL / $SHOPLAB_ADMIN_PASSWORD (kept in $RUN/shoplab.env; shown once)"
 		: > "$RUN/admin-shown"
@@ -684,6 +698,7 @@ cmd_down() {
 	stop_pid "$RUN/nginx.pid"
 	stop_services
 	stop_pid "$RUN/sim.pid"
+	"$TOP/scripts/broker.sh" stop
 	stop_pid "$RUN/mariadb.pid"
 	log "stopped (data kept in $RUN)"
 }

@@ -12,3 +12,15 @@ CREATE TABLE IF NOT EXISTS products (
 	UNIQUE KEY products_sku (sku),
 	CONSTRAINT products_price CHECK (price_cents >= 0)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- Events (fcgi-services/lib/svc_events.h, docs/events.md): the transactional outbox. A row is
+-- written in the same transaction as the change and deleted once the broker confirmed it.
+CREATE TABLE IF NOT EXISTS outbox (
+	seq		BIGINT		NOT NULL AUTO_INCREMENT,
+	id		CHAR(36)	NOT NULL,
+	type		VARCHAR(64)	NOT NULL,
+	body		MEDIUMTEXT	NOT NULL,
+	created_at	TIMESTAMP(6)	NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+	PRIMARY KEY (seq),
+	UNIQUE KEY outbox_id (id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "catalog.h"
+#include "svc_events.h"
 
 #define CATALOG_COLS "id, sku, name, description, price_cents, currency"
 
@@ -131,9 +132,42 @@ catalog_get(struct svc_req *r)
 	return svc_reply_json(r, 200, obj);
 }
 
+struct catalog_new {
+	const char	*sku, *name, *desc, *cur;
+	int64_t		 price, id;
+};
+
+/* The product and its product.created event, in one transaction (the outbox). */
+static int
+catalog_insert_tx(struct svc_req *r, void *arg)
+{
+	struct catalog_new	*p = arg;
+	json_object		*d;
+	char			 key[32];
+	int			 rc, bad = 0;
+
+	if ((rc = svc_db_exec(r, CATALOG_INSERT, "sssis", p->sku, p->name, p->desc, p->price,
+	    p->cur)) != SVC_OK)
+		return rc;
+	p->id = (int64_t)svc_db_insert_id(r);
+	if ((d = json_object_new_object()) == NULL)
+		return SVC_ERR_NOMEM;
+	bad |= svc_json_add(d, "product_id", json_object_new_int64(p->id));
+	bad |= svc_json_add(d, "sku", json_object_new_string(p->sku));
+	bad |= svc_json_add(d, "name", json_object_new_string(p->name));
+	bad |= svc_json_add(d, "price_cents", json_object_new_int64(p->price));
+	bad |= svc_json_add(d, "currency", json_object_new_string(p->cur));
+	snprintf(key, sizeof(key), "%lld", (long long)p->id);
+	rc = bad ? SVC_ERR_NOMEM : svc_outbox_add(r, "product.created", key,
+	    json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN));
+	json_object_put(d);
+	return rc;
+}
+
 int
 catalog_create(struct svc_req *r)
 {
+	struct catalog_new	 p;
 	json_object	*body, *obj;
 	const char	*sku, *name, *desc, *cur, *role;
 	int64_t		 price, id;
@@ -157,12 +191,17 @@ catalog_create(struct svc_req *r)
 	if (cur[0] < 'A' || cur[0] > 'Z' || cur[1] < 'A' || cur[1] > 'Z' || cur[2] < 'A' ||
 	    cur[2] > 'Z')
 		return svc_reply_field_error(r, "currency", "currency must be an ISO 4217 code");
-	rc = svc_db_exec(r, CATALOG_INSERT, "sssis", sku, name, desc ? desc : "", price, cur);
+	p.sku = sku;
+	p.name = name;
+	p.desc = desc ? desc : "";
+	p.price = price;
+	p.cur = cur;
+	rc = svc_db_tx(r, catalog_insert_tx, &p);
 	if (rc == SVC_ERR_CONFLICT)
 		return svc_reply_error(r, 409, "sku_taken", "a product with this sku exists");
 	if (rc != SVC_OK)
 		return svc_reply_err(r, rc);
-	id = (int64_t)svc_db_insert_id(r);
+	id = p.id;
 	snprintf(loc, sizeof(loc), "/api/v1/products/%lld", (long long)id);
 	svc_reply_header(r, "Location", loc);
 	if ((obj = json_object_new_object()) == NULL)

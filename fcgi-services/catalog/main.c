@@ -2,6 +2,10 @@
 #include <stddef.h>
 
 #include "catalog.h"
+#include "svc_events.h"
+
+/* Publishes product.* (the relay); consumes nothing. */
+static const struct svc_events catalog_events = { .publishes = 1 };
 
 static const struct svc_route catalog_routes[] = {
 	{ "GET",  "/api/v1/products",		catalog_list },
@@ -15,6 +19,7 @@ int
 main(int argc, char **argv)
 {
 	static const struct svc_service svc = {
+		.events = &catalog_events,
 		.name = "catalog",
 		.routes = catalog_routes,
 		.nroutes = sizeof(catalog_routes) / sizeof(catalog_routes[0]),

@@ -99,3 +99,21 @@ inv_stock_put(struct svc_req *r)
 	    (long long)p.product_id, (long long)p.available, (long long)p.actor);
 	return inv_reply_stock(r, 200, p.product_id, p.available);
 }
+
+/*
+ * product.created {product_id, ...}: the stock row with nothing available, unless one is
+ * there already (an admin set the stock first). A malformed event never applies.
+ */
+int
+inv_on_product_created(struct svc_req *r, const struct svc_event *ev)
+{
+	json_object	*v;
+	int64_t		 id;
+	int		 rc;
+
+	if (!json_object_object_get_ex(ev->data, "product_id", &v) ||
+	    !json_object_is_type(v, json_type_int) || (id = json_object_get_int64(v)) < 1)
+		return SVC_ERR_INVALID;
+	rc = svc_db_exec(r, INV_STOCK_INSERT, "ii", id, (int64_t)0);
+	return rc == SVC_ERR_CONFLICT ? SVC_OK : rc;
+}

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "svc.h"
+#include "svc_events.h"
 
 enum inv_stmt {
 	INV_STOCK_GET,
@@ -78,5 +79,8 @@ struct inv_state {
 	long long	ttl_s;		/* a hold not committed or released by then is released */
 	long long	batch;		/* holds the reaper takes per round */
 };
+
+/* product.created: the product's stock row, 0 available (inv_stock.c). */
+int inv_on_product_created(struct svc_req *r, const struct svc_event *ev);
 
 #endif /* INVENTORY_H */

@@ -3,6 +3,16 @@
 #include <stdio.h>
 
 #include "inventory.h"
+#include "svc_events.h"
+
+/* Consumes inventory.events (product.created); publishes nothing. */
+static const struct svc_event_sub inv_subs[] = {
+	{ "product.created", inv_on_product_created },
+};
+static const struct svc_events inv_events = {
+	.subs = inv_subs,
+	.nsubs = sizeof(inv_subs) / sizeof(inv_subs[0]),
+};
 
 static const struct svc_route inv_routes[] = {
 	{ "GET",  "/api/v1/inventory/{product_id}",			inv_stock_get },
@@ -50,6 +60,7 @@ main(int argc, char **argv)
 		.background = inv_reap,
 		.bg_interval_ms = 1000,
 		.state = &state,
+		.events = &inv_events,
 	};
 
 	return svc_main(argc, argv, &svc);

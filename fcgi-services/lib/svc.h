@@ -111,6 +111,7 @@ struct svc_config {
 
 /* A request as a handler sees it. Opaque: use the accessors below. */
 struct svc_req;
+struct svc_events;
 
 typedef int (*svc_handler)(struct svc_req *r);
 
@@ -142,6 +143,8 @@ struct svc_service {
 	int			(*background)(struct svc_req *r);
 	long			 bg_interval_ms;
 	void			*state;
+	/* Optional: events published through the outbox and consumed (svc_events.h). */
+	const struct svc_events	*events;
 };
 
 /* Runs the service until SIGTERM/SIGINT. Returns the process exit status. */

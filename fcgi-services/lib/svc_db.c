@@ -61,7 +61,7 @@ svc_db_close(struct svc_worker *w)
 	size_t i;
 
 	if (w->stmts != NULL)
-		for (i = 0; i < w->srv->svc->nstmts; i++)
+		for (i = 0; i < w->srv->svc->nstmts + SVC_EVS_N; i++)
 			if (w->stmts[i] != NULL) {
 				mysql_stmt_close(w->stmts[i]);
 				w->stmts[i] = NULL;
@@ -84,8 +84,8 @@ svc_db_connect(struct svc_req *r)
 
 	if (w->db != NULL)
 		return SVC_OK;
-	if (w->stmts == NULL && r->srv->svc->nstmts > 0 &&
-	    (w->stmts = calloc(r->srv->svc->nstmts, sizeof(*w->stmts))) == NULL)
+	if (w->stmts == NULL &&
+	    (w->stmts = calloc(r->srv->svc->nstmts + SVC_EVS_N, sizeof(*w->stmts))) == NULL)
 		return SVC_ERR_NOMEM;
 	if ((w->db = mysql_init(NULL)) == NULL)
 		return SVC_ERR_NOMEM;
@@ -134,12 +134,14 @@ svc_db_stmt(struct svc_req *r, int idx, MYSQL_STMT **out)
 	my_bool			 on = 1;
 	int			 rc;
 
-	if (idx < 0 || (size_t)idx >= r->srv->svc->nstmts)
+	/* The service's statements, then the events library's (svc_events_sql). */
+	if (idx < 0 || (size_t)idx >= r->srv->svc->nstmts + SVC_EVS_N)
 		return SVC_ERR_INTERNAL;
 	if ((rc = svc_db_connect(r)) != SVC_OK)
 		return rc;
 	if ((st = w->stmts[idx]) == NULL) {
-		sql = r->srv->svc->stmts[idx];
+		sql = (size_t)idx < r->srv->svc->nstmts ? r->srv->svc->stmts[idx] :
+		    svc_events_sql[(size_t)idx - r->srv->svc->nstmts];
 		if ((st = mysql_stmt_init(w->db)) == NULL)
 			return svc_db_fail(r, NULL, "statement init");
 		if (mysql_stmt_prepare(st, sql, strlen(sql)) != 0) {

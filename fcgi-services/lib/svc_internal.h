@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include <fcgiapp.h>
 #include <mysql.h>
@@ -34,7 +35,8 @@ unsigned svc_db_errno(const struct svc_req *r);
 #define SVC_RID_MAX	64
 
 /* Builtin routes the runtime answers itself, after the service's own. */
-enum { SVC_BUILTIN_HEALTHZ, SVC_BUILTIN_READYZ, SVC_BUILTIN_METRICS, SVC_NBUILTIN };
+enum { SVC_BUILTIN_HEALTHZ, SVC_BUILTIN_READYZ, SVC_BUILTIN_METRICS, SVC_BUILTIN_DEADLETTERS,
+	SVC_NBUILTIN };
 
 /* The route a request matched, and its captured {args}. */
 struct svc_match {
@@ -136,6 +138,7 @@ struct svc_server {
 	struct svc_dep		 *deps;		/* shared by all workers; each guards itself */
 	size_t			  ndeps;
 	atomic_int		  stopping;
+	struct svc_events_rt	 *events;	/* relay and consumer threads (svc_events.c) */
 };
 
 struct svc_defer {
@@ -178,6 +181,22 @@ void	    svc_log_time(char *out, size_t outlen);
 void	    svc_log_line(const char *line, size_t len);
 void	    svc_log_set_name(const char *name);
 const char *svc_log_service_name(void);
+
+/*
+ * Events (svc_events.c): the library's own statements follow the service's in every
+ * worker's statement array (index svc->nstmts + SVC_EVS_*).
+ */
+enum { SVC_EVS_OUTBOX_ADD, SVC_EVS_OUTBOX_NEXT, SVC_EVS_OUTBOX_DEL, SVC_EVS_OUTBOX_STATS,
+	SVC_EVS_INBOX_ADD, SVC_EVS_DEAD_ADD, SVC_EVS_DEAD_LIST, SVC_EVS_N };
+extern const char *const svc_events_sql[SVC_EVS_N];
+/* Starts the relay and consumer threads the service asks for; 0 or -1 (logged). */
+int  svc_events_start(struct svc_server *srv);
+/* Joins them (srv->stopping is set) until the wall-clock deadline; returns how many are left. */
+size_t svc_events_stop(struct svc_server *srv, const struct timespec *until);
+void svc_events_free(struct svc_server *srv);
+int  svc_events_metrics_write(struct svc_server *srv, struct svc_buf *out);
+/* GET /deadletters: the dead letters this service recorded, newest first. */
+int  svc_events_deadletters(struct svc_req *r);
 
 void svc_config_free(struct svc_config *cfg);
 int  svc_config_load(struct svc_config *cfg, const char *service, char *err, size_t errlen);

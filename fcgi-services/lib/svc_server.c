@@ -23,6 +23,7 @@ static const struct svc_route svc_builtins[SVC_NBUILTIN] = {
 	[SVC_BUILTIN_HEALTHZ] = { "GET", "/healthz", NULL },
 	[SVC_BUILTIN_READYZ]  = { "GET", "/readyz", NULL },
 	[SVC_BUILTIN_METRICS] = { "GET", "/metrics", NULL },
+	[SVC_BUILTIN_DEADLETTERS] = { "GET", "/deadletters", NULL },
 };
 
 /* Opens the listening socket: "host:port" (TCP) or "unix:/path". Returns fd or -1. */
@@ -177,7 +178,8 @@ svc_builtin(struct svc_req *r, int which)
 			svc_buf_free(&b);
 			return svc_reply_err(r, SVC_ERR_NOMEM);
 		}
-		if (svc_dep_metrics_write(r->srv->deps, r->srv->ndeps, r->srv->svc->name, &b) == -1) {
+		if (svc_dep_metrics_write(r->srv->deps, r->srv->ndeps, r->srv->svc->name, &b) == -1 ||
+		    svc_events_metrics_write(r->srv, &b) == -1) {
 			svc_buf_free(&b);
 			return svc_reply_err(r, SVC_ERR_NOMEM);
 		}
@@ -185,6 +187,8 @@ svc_builtin(struct svc_req *r, int which)
 		    b.len);
 		svc_buf_free(&b);
 		return rc;
+	case SVC_BUILTIN_DEADLETTERS:
+		return svc_events_deadletters(r);
 	default:
 		return svc_reply_err(r, SVC_ERR_INTERNAL);
 	}
@@ -467,6 +471,7 @@ svc_shutdown(struct svc_server *srv)
 		else
 			left++;
 	}
+	left += svc_events_stop(srv, &until);
 	if (left > 0)
 		svc_log(NULL, "warn", "%zu workers still busy after %lld ms; exiting anyway",
 		    left, srv->cfg.shutdown_grace_ms);
@@ -712,6 +717,8 @@ svc_start(struct svc_server *srv)
 		}
 		w->started = 1;
 	}
+	if (svc->events != NULL && svc_events_start(srv) != 0)
+		return -1;
 	if (svc->background == NULL)
 		return 0;
 	srv->bg.srv = srv;
@@ -735,12 +742,13 @@ svc_stop(struct svc_server *srv)
 {
 	size_t i, running = 0;
 
-	if (srv->workers == NULL && !srv->bg_started)
+	if (srv->workers == NULL && !srv->bg_started && srv->events == NULL)
 		return 0;
 	svc_shutdown(srv);
 	for (i = 0; srv->workers != NULL && i < (size_t)srv->cfg.threads; i++)
 		running += srv->workers[i].started;
 	running += srv->bg_started;
+	running += srv->events != NULL;	/* set to NULL once its threads are joined */
 	if (running > 0)
 		return running;
 	for (i = 0; srv->workers != NULL && i < (size_t)srv->cfg.threads; i++) {

@@ -13,6 +13,16 @@ static const struct svc_route orders_routes[] = {
 	{ "GET",  "/api/v1/orders/{id}",	orders_get },
 };
 
+/* Publishes order.*; consumes its queue orders.events (bound to shipment.dispatched). */
+static const struct svc_event_sub orders_subs[] = {
+	{ "shipment.dispatched", orders_on_dispatched },
+};
+static const struct svc_events orders_events = {
+	.publishes = 1,
+	.subs = orders_subs,
+	.nsubs = sizeof(orders_subs) / sizeof(orders_subs[0]),
+};
+
 static const char *const orders_deps[] = { "catalog", "inventory", "payments" };
 
 #define ORDERS_OFF(f) offsetof(struct orders_state, f)
@@ -71,6 +81,7 @@ main(int argc, char **argv)
 		.background = orders_recover,
 		.bg_interval_ms = 500,
 		.state = &state,
+		.events = &orders_events,
 	};
 
 	return svc_main(argc, argv, &svc);

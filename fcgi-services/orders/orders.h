@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "svc.h"
+#include "svc_events.h"
 #include "svc_card.h"
 
 enum orders_stmt {
@@ -22,6 +23,8 @@ enum orders_stmt {
 	ORD_DUE,
 	ORD_CLAIM,
 	ORD_LIST,
+	ORD_SHIPPED,
+	ORD_EXISTS,
 	ORD_NSTMTS
 };
 
@@ -110,6 +113,8 @@ struct orders_saga {
 	char			 currency[4];
 	int64_t			 age_s;
 	char			 created_at[40];
+	int64_t			 shipment_id;	/* 0 until shipment.dispatched */
+	char			 shipped_at[40];
 	size_t			 nitems;
 	struct orders_item	 items[ORDERS_MAX_ITEMS];
 	json_object		*card;		/* decrypted card, or NULL once dropped */
@@ -119,6 +124,10 @@ int orders_create(struct svc_req *r);
 int orders_get(struct svc_req *r);
 int orders_list(struct svc_req *r);
 int orders_recover(struct svc_req *r);
+/* Events (orders_events.c): shipment.dispatched moves a confirmed order to shipped. */
+int orders_on_dispatched(struct svc_req *r, const struct svc_event *ev);
+/* Adds order.confirmed or order.rejected for s to the outbox (inside the move's transaction). */
+int orders_outbox_terminal(struct svc_req *r, const struct orders_saga *s);
 
 /* Loads order id (any owner when user_id is 0) with its items; SVC_ERR_NOT_FOUND if absent. */
 int orders_load(struct svc_req *r, int64_t id, int64_t user_id, struct orders_saga *s);

@@ -20,11 +20,17 @@ const char *const orders_stmts[ORD_NSTMTS] = {
 	[ORD_GET] =
 	    "SELECT id, user_id, status, saga_state, reject_reason, total_cents, currency,"
 	    " idempotency_key, card_enc, TIMESTAMPDIFF(SECOND, created_at, NOW(3)), "
-	    ORD_TS("created_at") " FROM orders WHERE id = ?",
+	    ORD_TS("created_at") ", shipment_id, shipped_at FROM orders WHERE id = ?",
 	[ORD_GET_OWNED] =
 	    "SELECT id, user_id, status, saga_state, reject_reason, total_cents, currency,"
 	    " idempotency_key, card_enc, TIMESTAMPDIFF(SECOND, created_at, NOW(3)), "
-	    ORD_TS("created_at") " FROM orders WHERE id = ? AND user_id = ?",
+	    ORD_TS("created_at") ", shipment_id, shipped_at FROM orders WHERE id = ? AND user_id = ?",
+	/* Monotonic: only a confirmed order ships; a late or repeated event changes nothing. */
+	[ORD_SHIPPED] =
+	    "UPDATE orders SET status = 'shipped', shipment_id = ?, shipped_at = ?"
+	    " WHERE id = ? AND status = 'confirmed'",
+	[ORD_EXISTS] =
+	    "SELECT status FROM orders WHERE id = ?",
 	[ORD_ITEMS] =
 	    "SELECT product_id, quantity, unit_price_cents FROM order_items WHERE order_id = ?"
 	    " ORDER BY product_id",
@@ -111,6 +117,8 @@ orders_load(struct svc_req *r, int64_t id, int64_t user_id, struct orders_saga *
 	}
 	s->age_s = svc_rows_int(rows, 9);
 	orders_copy(s->created_at, sizeof(s->created_at), rows, 10);
+	s->shipment_id = svc_rows_isnull(rows, 11) ? 0 : svc_rows_int(rows, 11);
+	orders_copy(s->shipped_at, sizeof(s->shipped_at), rows, 12);
 	svc_rows_free(rows);
 
 	if ((rc = svc_db_query(r, ORD_ITEMS, &rows, "i", id)) != SVC_OK) {
@@ -153,5 +161,12 @@ orders_json(const struct orders_saga *s)
 	if (strcmp(s->status, "rejected") == 0)
 		bad |= svc_json_add(o, "reject_reason", json_object_new_string(s->reason));
 	bad |= svc_json_add(o, "created_at", json_object_new_string(s->created_at));
+	if (s->shipment_id > 0) {
+		json_object *sh = json_object_new_object();
+
+		bad |= svc_json_add(sh, "id", json_object_new_int64(s->shipment_id));
+		bad |= svc_json_add(sh, "dispatched_at", json_object_new_string(s->shipped_at));
+		bad |= svc_json_add(o, "shipment", sh);
+	}
 	return svc_json_checked(o, bad);
 }

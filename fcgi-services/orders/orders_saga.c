@@ -26,18 +26,49 @@ orders_heard(int rc, const struct svc_call_result *res, struct orders_heard *h)
 }
 
 /* Moves the saga from its state to rule->next (and the order's status); conflict if someone else did. */
+struct orders_move_tx {
+	const struct orders_saga	*s;
+	const struct orders_rule	*rule;
+	const char			*reason;
+};
+
+/* The state change; when it ends the saga, its event in the same transaction. */
+static int
+orders_move_tx(struct svc_req *r, void *arg)
+{
+	const struct orders_move_tx	*m = arg;
+	struct orders_saga		 after;
+	int				 rc;
+
+	rc = svc_db_exec(r, ORD_SET_STATE, "sssis", orders_state_name(m->rule->next),
+	    m->rule->status, m->reason, m->s->id, orders_state_name(m->s->state));
+	if (rc != SVC_OK)
+		return rc;
+	if (svc_db_affected(r) != 1)
+		return SVC_ERR_CONFLICT;
+	if (m->rule->next != ORD_S_DONE)
+		return SVC_OK;
+	/* The event describes the order as it is after the move. */
+	memcpy(&after, m->s, sizeof(after));
+	after.card = NULL;
+	snprintf(after.status, sizeof(after.status), "%s", m->rule->status);
+	if (m->reason != NULL)
+		snprintf(after.reason, sizeof(after.reason), "%s", m->reason);
+	return orders_outbox_terminal(r, &after);
+}
+
 static int
 orders_move(struct svc_req *r, struct orders_saga *s, const struct orders_rule *rule)
 {
 	const char	*reason = rule->reason[0] != '\0' ? rule->reason : NULL;
 	int		 rc;
 
-	rc = svc_db_exec(r, ORD_SET_STATE, "sssis", orders_state_name(rule->next), rule->status,
-	    reason, s->id, orders_state_name(s->state));
+	struct orders_move_tx	 m = { s, rule, reason };
+
+	/* The terminal move and its event commit together (the outbox); the others alone. */
+	rc = rule->next == ORD_S_DONE ? svc_db_tx(r, orders_move_tx, &m) : orders_move_tx(r, &m);
 	if (rc != SVC_OK)
 		return rc;
-	if (svc_db_affected(r) != 1)
-		return SVC_ERR_CONFLICT;
 	svc_log(r, "info", "order %lld: saga %s -> %s%s%s", (long long)s->id,
 	    orders_state_name(s->state), orders_state_name(rule->next), reason ? " " : "",
 	    reason ? reason : "");

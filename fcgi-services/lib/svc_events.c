@@ -1,0 +1,878 @@
+/* svc_events.c - the outbox relay and the idempotent consumer: threads that speak AMQP (rabbitmq-c) */
+#include <sys/time.h>
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <amqp.h>
+#include <amqp_tcp_socket.h>
+#include <json-c/json.h>
+
+#include "svc_internal.h"
+#include "svc_events.h"
+
+#define SVC_EV_EXCHANGE		"shoplab.events"
+#define SVC_EV_CHANNEL		1
+#define SVC_EV_CONFIRM_WAIT_S	10
+#define SVC_EV_BACKOFF_MAX_MS	5000
+
+/* The library's statements on the service's own tables (sql/events.sql). */
+const char *const svc_events_sql[SVC_EVS_N] = {
+	[SVC_EVS_OUTBOX_ADD] =
+	    "INSERT INTO outbox (id, type, body) VALUES (?, ?, ?)",
+	/* SKIP LOCKED: two instances of a service never relay the same rows at once. */
+	[SVC_EVS_OUTBOX_NEXT] =
+	    "SELECT seq, type, id, body FROM outbox ORDER BY seq LIMIT ? FOR UPDATE SKIP LOCKED",
+	[SVC_EVS_OUTBOX_DEL] =
+	    "DELETE FROM outbox WHERE seq BETWEEN ? AND ?",
+	[SVC_EVS_OUTBOX_STATS] =
+	    "SELECT COUNT(*), COALESCE(TIMESTAMPDIFF(MICROSECOND, MIN(created_at), NOW(6)), 0) "
+	    "FROM outbox",
+	[SVC_EVS_INBOX_ADD] =
+	    "INSERT IGNORE INTO inbox (id, type) VALUES (?, ?)",
+	[SVC_EVS_DEAD_ADD] =
+	    "INSERT INTO dead_letters (msg_id, type, reason, attempts, body) VALUES (?, ?, ?, ?, ?)",
+	[SVC_EVS_DEAD_LIST] =
+	    "SELECT seq, msg_id, type, reason, attempts, body, "
+	    "DATE_FORMAT(dead_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS dead_at "
+	    "FROM dead_letters ORDER BY seq DESC LIMIT ?",
+};
+
+/* Settings, from SHOPLAB_AMQP_* and SHOPLAB_EVENTS_* (SHOPLAB_<SERVICE>_X wins). */
+struct svc_events_conf {
+	char		*host;
+	long long	 port;
+	char		*vhost;
+	char		*user;		/* default: the service's name */
+	char		*password;
+	long long	 max_attempts;
+	long long	 batch;
+	long long	 poll_ms;
+	long long	 prefetch;
+	/* Tests only: exit(3) after committing the Nth consumed message, before its ack. */
+	long long	 crash_before_ack;
+};
+
+#define EVC(f) offsetof(struct svc_events_conf, f)
+static const struct svc_conf_def svc_events_defs[] = {
+	{ "SHOPLAB_AMQP_HOST",		SVC_CONF_STR, "127.0.0.1", 0, 255,	EVC(host) },
+	{ "SHOPLAB_AMQP_PORT",		SVC_CONF_INT, "5673",	1, 65535,	EVC(port) },
+	{ "SHOPLAB_AMQP_VHOST",		SVC_CONF_STR, "shoplab", 0, 255,	EVC(vhost) },
+	{ "SHOPLAB_AMQP_USER",		SVC_CONF_STR, "",	0, 255,		EVC(user) },
+	{ "SHOPLAB_AMQP_PASSWORD",	SVC_CONF_STR, "",	0, 255,		EVC(password) },
+	{ "SHOPLAB_EVENTS_MAX_ATTEMPTS", SVC_CONF_INT, "5",	1, 100,		EVC(max_attempts) },
+	{ "SHOPLAB_EVENTS_BATCH",	SVC_CONF_INT, "100",	1, 1000,	EVC(batch) },
+	{ "SHOPLAB_EVENTS_POLL_MS",	SVC_CONF_INT, "50",	5, 10000,	EVC(poll_ms) },
+	{ "SHOPLAB_EVENTS_PREFETCH",	SVC_CONF_INT, "32",	1, 1000,	EVC(prefetch) },
+	{ "SHOPLAB_EVENTS_CRASH_BEFORE_ACK", SVC_CONF_INT, "0",	0, 1000000,	EVC(crash_before_ack) },
+};
+
+/* Shared by the two threads and the metrics handler: the counters are atomics. */
+struct svc_events_rt {
+	struct svc_server	*srv;
+	struct svc_events_conf	 conf;
+	char			 queue[128];
+	struct svc_worker	 relay_w, consumer_w;
+	int			 relay_started, consumer_started;
+	atomic_llong		 outbox_depth;
+	atomic_llong		 outbox_oldest_us;
+	atomic_ullong		 published;	/* confirmed by the broker (basic.ack) */
+	atomic_ullong		 nacked;	/* basic.nack: republished later */
+	atomic_ullong		 consumed;
+	atomic_ullong		 applied;
+	atomic_ullong		 duplicates;
+	atomic_ullong		 redeliveries;	/* nacked with requeue after a handler failure */
+	atomic_ullong		 dead;
+	atomic_ullong		 connects[2];	/* relay, consumer */
+	atomic_int		 connected[2];
+};
+
+static int
+svc_ev_stopping(const struct svc_events_rt *rt)
+{
+	return atomic_load(&rt->srv->stopping);
+}
+
+/* Sleeps ms in small steps, waking early at shutdown. */
+static void
+svc_ev_sleep(const struct svc_events_rt *rt, long long ms)
+{
+	while (ms > 0 && !svc_ev_stopping(rt)) {
+		usleep((useconds_t)(ms < 50 ? ms : 50) * 1000);
+		ms -= 50;
+	}
+}
+
+/* A request with database access for the event threads, as the background worker has. */
+static void
+svc_ev_req(struct svc_events_rt *rt, struct svc_worker *w, struct svc_req *r, const char *what,
+    unsigned long n)
+{
+	memset(r, 0, sizeof(*r));
+	r->w = w;
+	r->srv = rt->srv;
+	r->method = "EVENTS";
+	r->path = "/";
+	snprintf(r->rid, sizeof(r->rid), "%s-%lu", what, n);
+	r->start_us = svc_now_us();
+	r->deadline_us = r->start_us + rt->srv->cfg.request_deadline_ms * 1000;
+}
+
+static int
+svc_ev_stmt(const struct svc_req *r, int which)
+{
+	return (int)r->srv->svc->nstmts + which;
+}
+
+/* 0 when an RPC reply is normal; otherwise logs it and returns -1. */
+static int
+svc_ev_rpc_ok(amqp_rpc_reply_t x, const char *what)
+{
+	switch (x.reply_type) {
+	case AMQP_RESPONSE_NORMAL:
+		return 0;
+	case AMQP_RESPONSE_NONE:
+		svc_log(NULL, "warn", "amqp %s: missing reply", what);
+		break;
+	case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+		svc_log(NULL, "warn", "amqp %s: %s", what, amqp_error_string2(x.library_error));
+		break;
+	case AMQP_RESPONSE_SERVER_EXCEPTION:
+		if (x.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+			const amqp_connection_close_t *m = x.reply.decoded;
+
+			svc_log(NULL, "warn", "amqp %s: connection closed by the broker: %u %.*s", what,
+			    m->reply_code, (int)m->reply_text.len, (const char *)m->reply_text.bytes);
+		} else if (x.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+			const amqp_channel_close_t *m = x.reply.decoded;
+
+			svc_log(NULL, "warn", "amqp %s: channel closed by the broker: %u %.*s", what,
+			    m->reply_code, (int)m->reply_text.len, (const char *)m->reply_text.bytes);
+		} else
+			svc_log(NULL, "warn", "amqp %s: server exception 0x%08x", what, x.reply.id);
+		break;
+	}
+	return -1;
+}
+
+static void
+svc_ev_close(amqp_connection_state_t *c)
+{
+	if (*c == NULL)
+		return;
+	/* Best effort: the broker may be gone already, the socket is freed either way. */
+	(void)amqp_channel_close(*c, SVC_EV_CHANNEL, AMQP_REPLY_SUCCESS);
+	(void)amqp_connection_close(*c, AMQP_REPLY_SUCCESS);
+	if (amqp_destroy_connection(*c) != AMQP_STATUS_OK)
+		svc_log(NULL, "warn", "amqp: destroying a connection failed");
+	*c = NULL;
+}
+
+/* Opens a connection and channel 1; confirm: publisher confirms on. Returns NULL on failure. */
+static amqp_connection_state_t
+svc_ev_connect(struct svc_events_rt *rt, int confirm, const char *what)
+{
+	amqp_connection_state_t	 c;
+	amqp_socket_t		*sock;
+	struct timeval		 tv = { 2, 0 };
+	int			 st;
+
+	if ((c = amqp_new_connection()) == NULL)
+		return NULL;
+	if ((sock = amqp_tcp_socket_new(c)) == NULL)
+		goto fail_destroy;
+	if ((st = amqp_socket_open_noblock(sock, rt->conf.host, (int)rt->conf.port, &tv)) !=
+	    AMQP_STATUS_OK) {
+		svc_log(NULL, "warn", "amqp %s: cannot reach %s:%lld: %s", what, rt->conf.host,
+		    rt->conf.port, amqp_error_string2(st));
+		goto fail_destroy;
+	}
+	if (svc_ev_rpc_ok(amqp_login(c, rt->conf.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN,
+	    rt->conf.user, rt->conf.password), what) != 0)
+		goto fail_close;
+	if (amqp_channel_open(c, SVC_EV_CHANNEL) == NULL ||
+	    svc_ev_rpc_ok(amqp_get_rpc_reply(c), what) != 0)
+		goto fail_close;
+	if (confirm && (amqp_confirm_select(c, SVC_EV_CHANNEL) == NULL ||
+	    svc_ev_rpc_ok(amqp_get_rpc_reply(c), what) != 0))
+		goto fail_close;
+	return c;
+fail_close:
+	svc_ev_close(&c);
+	return NULL;
+fail_destroy:
+	(void)amqp_destroy_connection(c);
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- outbox */
+
+int
+svc_outbox_add(struct svc_req *r, const char *type, const char *key, const char *data_json)
+{
+	struct svc_buf	b;
+	char		id[37], at[32];
+	int		rc;
+
+	if (!r->w->in_tx || r->srv->svc->events == NULL || !r->srv->svc->events->publishes) {
+		svc_log(r, "error", "svc_outbox_add(%s) outside a transaction or not a publisher", type);
+		return SVC_ERR_INTERNAL;
+	}
+	if (svc_event_uuid(id) != 0)
+		return SVC_ERR_INTERNAL;
+	svc_event_time(svc_wall_us(), at);
+	svc_buf_init(&b);
+	rc = svc_event_build(id, type, SVC_EVENT_VERSION, at, r->srv->svc->name, key, data_json, &b);
+	if (rc == SVC_OK)
+		rc = svc_db_exec(r, svc_ev_stmt(r, SVC_EVS_OUTBOX_ADD), "sss", id, type, b.data);
+	else
+		svc_log(r, "error", "event %s not built: %s", type, svc_err_name(rc));
+	svc_buf_free(&b);
+	return rc;
+}
+
+/* Refreshes the depth and the oldest row's age for /metrics. */
+static void
+svc_ev_outbox_stats(struct svc_events_rt *rt, struct svc_req *r)
+{
+	struct svc_rows *rows = NULL;
+
+	if (svc_db_query(r, svc_ev_stmt(r, SVC_EVS_OUTBOX_STATS), &rows, "") != SVC_OK)
+		return;
+	if (svc_rows_next(rows) == 1) {
+		atomic_store(&rt->outbox_depth, svc_rows_int(rows, 0));
+		atomic_store(&rt->outbox_oldest_us, svc_rows_int(rows, 1));
+	}
+	svc_rows_free(rows);
+}
+
+/*
+ * Waits until every delivery tag up to last is acked. Returns 0 all acked, 1 some nacked
+ * (the caller keeps the rows: they go again), -1 the connection failed.
+ */
+static int
+svc_ev_confirms(struct svc_events_rt *rt, amqp_connection_state_t c, uint64_t first,
+    uint64_t last)
+{
+	amqp_frame_t	f;
+	struct timeval	tv;
+	uint64_t	acked = first - 1;
+	int		nacked = 0, st;
+	int64_t		until = svc_now_us() + SVC_EV_CONFIRM_WAIT_S * 1000000LL;
+
+	while (acked < last) {
+		if (svc_now_us() > until) {
+			svc_log(NULL, "warn", "amqp relay: no confirm in %d s", SVC_EV_CONFIRM_WAIT_S);
+			return -1;
+		}
+		tv.tv_sec = 0;
+		tv.tv_usec = 250000;
+		st = amqp_simple_wait_frame_noblock(c, &f, &tv);
+		if (st == AMQP_STATUS_TIMEOUT)
+			continue;
+		if (st != AMQP_STATUS_OK) {
+			svc_log(NULL, "warn", "amqp relay: waiting for confirms: %s",
+			    amqp_error_string2(st));
+			return -1;
+		}
+		if (f.frame_type != AMQP_FRAME_METHOD)
+			continue;
+		switch (f.payload.method.id) {
+		case AMQP_BASIC_ACK_METHOD: {
+			const amqp_basic_ack_t *a = f.payload.method.decoded;
+
+			if (a->delivery_tag > acked)
+				acked = a->delivery_tag;
+			break;
+		}
+		case AMQP_BASIC_NACK_METHOD: {
+			const amqp_basic_nack_t *n = f.payload.method.decoded;
+
+			nacked = 1;
+			atomic_fetch_add(&rt->nacked, 1);
+			if (n->delivery_tag > acked)
+				acked = n->delivery_tag;
+			break;
+		}
+		case AMQP_CHANNEL_CLOSE_METHOD: {
+			const amqp_channel_close_t *m = f.payload.method.decoded;
+
+			svc_log(NULL, "error", "amqp relay: channel closed by the broker: %u %.*s",
+			    m->reply_code, (int)m->reply_text.len, (const char *)m->reply_text.bytes);
+			return -1;
+		}
+		case AMQP_CONNECTION_CLOSE_METHOD:
+			svc_log(NULL, "warn", "amqp relay: connection closed by the broker");
+			return -1;
+		default:
+			break;
+		}
+	}
+	return nacked;
+}
+
+/*
+ * One batch: lock the oldest rows, publish them in order, wait for the broker's confirms,
+ * delete them, commit. Returns rows published (0: none waiting), -1 broker failure (rows
+ * kept), -2 database failure.
+ */
+static int
+svc_ev_relay_batch(struct svc_events_rt *rt, struct svc_req *r, amqp_connection_state_t c,
+    uint64_t *tag)
+{
+	amqp_basic_properties_t	 props;
+	struct svc_rows		*rows = NULL;
+	int64_t			 lo = 0, hi = 0;
+	uint64_t		 first = *tag + 1;
+	int			 n = 0, rc = -2, cr;
+
+	if (svc_db_begin(r) != SVC_OK)
+		return -2;
+	if (svc_db_query(r, svc_ev_stmt(r, SVC_EVS_OUTBOX_NEXT), &rows, "i",
+	    (int64_t)rt->conf.batch) != SVC_OK)
+		goto out_rollback;
+	while (svc_rows_next(rows) == 1) {
+		size_t		 tlen, ilen, blen;
+		const char	*type = svc_rows_str(rows, 1, &tlen);
+		const char	*id = svc_rows_str(rows, 2, &ilen);
+		const char	*body = svc_rows_str(rows, 3, &blen);
+		amqp_bytes_t	 b = { blen, (void *)(uintptr_t)body };
+		int		 st;
+
+		if (n == 0)
+			lo = svc_rows_int(rows, 0);
+		hi = svc_rows_int(rows, 0);
+		memset(&props, 0, sizeof(props));
+		props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
+		    AMQP_BASIC_MESSAGE_ID_FLAG | AMQP_BASIC_TYPE_FLAG | AMQP_BASIC_APP_ID_FLAG;
+		props.content_type = amqp_cstring_bytes("application/json");
+		props.delivery_mode = 2;	/* persistent */
+		props.message_id = amqp_cstring_bytes(id);
+		props.type = amqp_cstring_bytes(type);
+		props.app_id = amqp_cstring_bytes(rt->srv->svc->name);
+		st = amqp_basic_publish(c, SVC_EV_CHANNEL, amqp_cstring_bytes(SVC_EV_EXCHANGE),
+		    amqp_cstring_bytes(type), 0, 0, &props, b);
+		if (st != AMQP_STATUS_OK) {
+			svc_log(NULL, "warn", "amqp relay: publish: %s", amqp_error_string2(st));
+			rc = -1;
+			goto out_rollback;
+		}
+		(*tag)++;
+		n++;
+	}
+	if (n == 0) {
+		rc = 0;
+		goto out_rollback;
+	}
+	if ((cr = svc_ev_confirms(rt, c, first, *tag)) != 0) {
+		rc = -1;
+		goto out_rollback;
+	}
+	if (svc_db_exec(r, svc_ev_stmt(r, SVC_EVS_OUTBOX_DEL), "ii", lo, hi) != SVC_OK ||
+	    svc_db_commit(r) != SVC_OK) {
+		/* Confirmed but not deleted: they go again, and consumers drop the duplicates. */
+		rc = -2;
+		goto out_rollback;
+	}
+	svc_rows_free(rows);
+	atomic_fetch_add(&rt->published, (unsigned long long)n);
+	return n;
+out_rollback:
+	svc_rows_free(rows);
+	if (r->w->in_tx)
+		(void)svc_db_rollback(r);
+	return rc;
+}
+
+static void *
+svc_ev_relay_main(void *arg)
+{
+	struct svc_events_rt	*rt = arg;
+	amqp_connection_state_t	 c = NULL;
+	struct svc_req		 r;
+	unsigned long		 i = 0;
+	uint64_t		 tag = 0;
+	long long		 backoff = 100;
+	int64_t			 stats_at = 0;
+	int			 n;
+
+	while (!svc_ev_stopping(rt)) {
+		svc_ev_req(rt, &rt->relay_w, &r, "relay", i++);
+		if (svc_now_us() >= stats_at) {
+			svc_ev_outbox_stats(rt, &r);
+			stats_at = svc_now_us() + 500000;
+		}
+		if (c == NULL) {
+			if ((c = svc_ev_connect(rt, 1, "relay")) == NULL) {
+				atomic_store(&rt->connected[0], 0);
+				svc_ev_sleep(rt, backoff);
+				backoff = backoff * 2 > SVC_EV_BACKOFF_MAX_MS ? SVC_EV_BACKOFF_MAX_MS :
+				    backoff * 2;
+				continue;
+			}
+			tag = 0;	/* delivery tags restart on every channel */
+			backoff = 100;
+			atomic_store(&rt->connected[0], 1);
+			atomic_fetch_add(&rt->connects[0], 1);
+		}
+		n = svc_ev_relay_batch(rt, &r, c, &tag);
+		if (n == -1) {
+			svc_ev_close(&c);
+			atomic_store(&rt->connected[0], 0);
+			continue;
+		}
+		if (n == -2)
+			svc_ev_sleep(rt, 500);
+		else if (n == 0)
+			svc_ev_sleep(rt, rt->conf.poll_ms);
+		else
+			stats_at = 0;
+	}
+	svc_ev_close(&c);
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- consumer */
+
+/* The quorum queue's x-delivery-count header (deliveries before this one), or 0. */
+static int64_t
+svc_ev_delivery_count(const amqp_basic_properties_t *p)
+{
+	int i;
+
+	if (!(p->_flags & AMQP_BASIC_HEADERS_FLAG))
+		return 0;
+	for (i = 0; i < p->headers.num_entries; i++) {
+		const amqp_table_entry_t *e = &p->headers.entries[i];
+
+		if (e->key.len != 16 || memcmp(e->key.bytes, "x-delivery-count", 16) != 0)
+			continue;
+		switch (e->value.kind) {
+		case AMQP_FIELD_KIND_I64:	return e->value.value.i64;
+		case AMQP_FIELD_KIND_U64:	return (int64_t)e->value.value.u64;
+		case AMQP_FIELD_KIND_I32:	return e->value.value.i32;
+		case AMQP_FIELD_KIND_U32:	return e->value.value.u32;
+		case AMQP_FIELD_KIND_I16:	return e->value.value.i16;
+		case AMQP_FIELD_KIND_U16:	return e->value.value.u16;
+		case AMQP_FIELD_KIND_I8:	return e->value.value.i8;
+		case AMQP_FIELD_KIND_U8:	return e->value.value.u8;
+		default:			return 0;
+		}
+	}
+	return 0;
+}
+
+struct svc_ev_apply {
+	struct svc_events_rt	*rt;
+	const struct svc_event	*ev;
+	svc_event_handler	 fn;
+	int			 duplicate;
+};
+
+/* In one transaction: the inbox row, then the handler's effect. */
+static int
+svc_ev_apply_tx(struct svc_req *r, void *arg)
+{
+	struct svc_ev_apply	*a = arg;
+	int			 rc;
+
+	a->duplicate = 0;
+	if ((rc = svc_db_exec(r, svc_ev_stmt(r, SVC_EVS_INBOX_ADD), "ss", a->ev->id,
+	    a->ev->type)) != SVC_OK)
+		return rc;
+	if (svc_db_affected(r) == 0) {
+		a->duplicate = 1;
+		return SVC_OK;
+	}
+	return a->fn(r, a->ev);
+}
+
+struct svc_ev_dead {
+	const char	*id, *type, *reason, *body;
+	int64_t		 attempts;
+};
+
+static int
+svc_ev_dead_tx(struct svc_req *r, void *arg)
+{
+	struct svc_ev_dead *d = arg;
+
+	return svc_db_exec(r, svc_ev_stmt(r, SVC_EVS_DEAD_ADD), "sssis", d->id, d->type, d->reason,
+	    d->attempts, d->body);
+}
+
+/*
+ * Handles one delivery and settles it. Returns 0, or -1 when the connection failed (the
+ * message is redelivered on the next connection; the inbox makes that harmless).
+ */
+static int
+svc_ev_handle(struct svc_events_rt *rt, struct svc_req *r, amqp_connection_state_t c,
+    const amqp_envelope_t *env)
+{
+	const struct svc_events	*evs = rt->srv->svc->events;
+	struct svc_event	 ev;
+	struct svc_ev_apply	 a;
+	struct svc_ev_dead	 d;
+	char			*body = NULL, reason[128];
+	size_t			 i, len = env->message.body.len;
+	int64_t			 count = svc_ev_delivery_count(&env->message.properties);
+	enum svc_event_verdict	 v;
+	int			 rc, st;
+	unsigned long long	 nth;
+
+	nth = atomic_fetch_add(&rt->consumed, 1) + 1;
+	memset(&a, 0, sizeof(a));
+	memset(&ev, 0, sizeof(ev));
+	/* A copy with a NUL for the dead-letter record (bodies over the cap are cut there). */
+	if ((body = malloc(len + 1)) == NULL)
+		return -1;
+	memcpy(body, env->message.body.bytes, len);
+	body[len] = '\0';
+	if (svc_event_parse(body, len, &ev) != SVC_OK) {
+		snprintf(reason, sizeof(reason), "unparseable envelope");
+		v = SVC_EVENT_DEAD;
+		goto settle;
+	}
+	for (i = 0; i < evs->nsubs; i++)
+		if (strcmp(evs->subs[i].type, ev.type) == 0)
+			a.fn = evs->subs[i].fn;
+	if (a.fn == NULL) {
+		snprintf(reason, sizeof(reason), "no handler for %s", ev.type);
+		v = SVC_EVENT_DEAD;
+		goto settle;
+	}
+	a.rt = rt;
+	a.ev = &ev;
+	rc = svc_db_tx(r, svc_ev_apply_tx, &a);
+	v = svc_event_decide(rc, count, rt->conf.max_attempts);
+	snprintf(reason, sizeof(reason), "handler failed: %s", svc_err_name(rc));
+	if (rc == SVC_OK && rt->conf.crash_before_ack > 0 &&
+	    nth == (unsigned long long)rt->conf.crash_before_ack) {
+		svc_log(r, "warn", "SHOPLAB_EVENTS_CRASH_BEFORE_ACK: exiting after the commit of %s",
+		    ev.id);
+		_exit(3);
+	}
+settle:
+	switch (v) {
+	case SVC_EVENT_ACK:
+		if (a.duplicate)
+			atomic_fetch_add(&rt->duplicates, 1);
+		else
+			atomic_fetch_add(&rt->applied, 1);
+		st = amqp_basic_ack(c, SVC_EV_CHANNEL, env->delivery_tag, 0);
+		break;
+	case SVC_EVENT_REQUEUE:
+		svc_log(r, "warn", "event %s (%s) failed on delivery %lld: requeued", ev.id, ev.type,
+		    (long long)count + 1);
+		atomic_fetch_add(&rt->redeliveries, 1);
+		st = amqp_basic_nack(c, SVC_EV_CHANNEL, env->delivery_tag, 0, 1);
+		break;
+	case SVC_EVENT_DEAD:
+	default:
+		d.id = ev.id != NULL ? ev.id : "";
+		d.type = ev.type != NULL ? ev.type : "";
+		d.reason = reason;
+		d.attempts = count + 1;
+		d.body = body;
+		svc_log(r, "error", "event %s (%s) dead-lettered after %lld deliveries: %s", d.id,
+		    d.type, (long long)d.attempts, reason);
+		/* Recorded where ops can list it, then rejected into <service>.dead. */
+		svc_ev_req(rt, r->w, r, "deadletter", (unsigned long)nth);
+		if ((rc = svc_db_tx(r, svc_ev_dead_tx, &d)) != SVC_OK) {
+			/* Not recorded: keep the message (requeue) rather than lose track of it. */
+			svc_log(r, "error", "recording dead letter failed: %s", svc_err_name(rc));
+			st = amqp_basic_nack(c, SVC_EV_CHANNEL, env->delivery_tag, 0, 1);
+			break;
+		}
+		atomic_fetch_add(&rt->dead, 1);
+		st = amqp_basic_reject(c, SVC_EV_CHANNEL, env->delivery_tag, 0);
+		break;
+	}
+	svc_event_free(&ev);
+	free(body);
+	if (st != AMQP_STATUS_OK) {
+		svc_log(NULL, "warn", "amqp consumer: settling a delivery: %s", amqp_error_string2(st));
+		return -1;
+	}
+	return 0;
+}
+
+static amqp_connection_state_t
+svc_ev_consume_open(struct svc_events_rt *rt)
+{
+	amqp_connection_state_t c;
+
+	if ((c = svc_ev_connect(rt, 0, "consumer")) == NULL)
+		return NULL;
+	if (amqp_basic_qos(c, SVC_EV_CHANNEL, 0, (uint16_t)rt->conf.prefetch, 0) == NULL ||
+	    svc_ev_rpc_ok(amqp_get_rpc_reply(c), "consumer qos") != 0)
+		goto fail;
+	if (amqp_basic_consume(c, SVC_EV_CHANNEL, amqp_cstring_bytes(rt->queue), amqp_empty_bytes,
+	    0, 0, 0, amqp_empty_table) == NULL ||
+	    svc_ev_rpc_ok(amqp_get_rpc_reply(c), "consume") != 0)
+		goto fail;
+	return c;
+fail:
+	svc_ev_close(&c);
+	return NULL;
+}
+
+static void *
+svc_ev_consumer_main(void *arg)
+{
+	struct svc_events_rt	*rt = arg;
+	amqp_connection_state_t	 c = NULL;
+	amqp_envelope_t		 env;
+	amqp_rpc_reply_t	 x;
+	struct svc_req		 r;
+	struct timeval		 tv;
+	unsigned long		 i = 0;
+	long long		 backoff = 100;
+
+	while (!svc_ev_stopping(rt)) {
+		if (c == NULL) {
+			if ((c = svc_ev_consume_open(rt)) == NULL) {
+				atomic_store(&rt->connected[1], 0);
+				svc_ev_sleep(rt, backoff);
+				backoff = backoff * 2 > SVC_EV_BACKOFF_MAX_MS ? SVC_EV_BACKOFF_MAX_MS :
+				    backoff * 2;
+				continue;
+			}
+			backoff = 100;
+			atomic_store(&rt->connected[1], 1);
+			atomic_fetch_add(&rt->connects[1], 1);
+		}
+		amqp_maybe_release_buffers(c);
+		tv.tv_sec = 0;
+		tv.tv_usec = 250000;
+		x = amqp_consume_message(c, &env, &tv, 0);
+		if (x.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+		    x.library_error == AMQP_STATUS_TIMEOUT)
+			continue;
+		if (x.reply_type != AMQP_RESPONSE_NORMAL) {
+			/* A closed channel or connection, or a lost socket: start over. */
+			(void)svc_ev_rpc_ok(x, "consume");
+			svc_ev_close(&c);
+			atomic_store(&rt->connected[1], 0);
+			continue;
+		}
+		svc_ev_req(rt, &rt->consumer_w, &r, "consume", i++);
+		if (svc_ev_handle(rt, &r, c, &env) != 0) {
+			svc_ev_close(&c);
+			atomic_store(&rt->connected[1], 0);
+		}
+		amqp_destroy_envelope(&env);
+	}
+	svc_ev_close(&c);
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- lifetime */
+
+int
+svc_events_start(struct svc_server *srv)
+{
+	const struct svc_events	*evs = srv->svc->events;
+	struct svc_events_rt	*rt;
+	char			 err[256];
+
+	if ((rt = calloc(1, sizeof(*rt))) == NULL)
+		return -1;
+	rt->srv = srv;
+	srv->events = rt;
+	if (svc_conf_load_scoped(svc_events_defs, sizeof(svc_events_defs) /
+	    sizeof(svc_events_defs[0]), srv->svc->name, &rt->conf, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s: %s\n", srv->svc->name, err);
+		goto fail;
+	}
+	if (rt->conf.user[0] == '\0') {
+		free(rt->conf.user);
+		if ((rt->conf.user = strdup(srv->svc->name)) == NULL)
+			goto fail;
+	}
+	snprintf(rt->queue, sizeof(rt->queue), "%s.events", srv->svc->name);
+	rt->relay_w.srv = srv;
+	rt->consumer_w.srv = srv;
+	if (evs->publishes) {
+		if (pthread_create(&rt->relay_w.tid, NULL, svc_ev_relay_main, rt) != 0)
+			goto fail_started;
+		rt->relay_started = 1;
+	}
+	if (evs->nsubs > 0) {
+		if (pthread_create(&rt->consumer_w.tid, NULL, svc_ev_consumer_main, rt) != 0)
+			goto fail_started;
+		rt->consumer_started = 1;
+	}
+	svc_log(NULL, "info", "events: %s%s%s via amqp://%s:%lld/%s as %s",
+	    evs->publishes ? "relay" : "", evs->publishes && evs->nsubs ? " and " : "",
+	    evs->nsubs ? rt->queue : "", rt->conf.host, rt->conf.port, rt->conf.vhost,
+	    rt->conf.user);
+	return 0;
+fail_started:
+	/* The caller's shutdown (stopping is set there) joins what started, then frees rt. */
+	svc_log(NULL, "error", "events: cannot start a thread");
+	return -1;
+fail:
+	svc_events_free(srv);
+	srv->events = NULL;
+	free(rt);
+	return -1;
+}
+
+void
+svc_events_free(struct svc_server *srv)
+{
+	struct svc_events_rt *rt = srv->events;
+
+	if (rt == NULL)
+		return;
+	free(rt->conf.host);
+	free(rt->conf.vhost);
+	free(rt->conf.user);
+	if (rt->conf.password != NULL)
+		explicit_bzero(rt->conf.password, strlen(rt->conf.password));
+	free(rt->conf.password);
+	rt->conf.host = rt->conf.vhost = rt->conf.user = rt->conf.password = NULL;
+}
+
+static void
+svc_ev_worker_end(struct svc_worker *w)
+{
+	svc_db_close(w);
+	free(w->stmts);
+	w->stmts = NULL;
+}
+
+size_t
+svc_events_stop(struct svc_server *srv, const struct timespec *until)
+{
+	struct svc_events_rt	*rt = srv->events;
+	size_t			 left = 0;
+
+	if (rt == NULL)
+		return 0;
+	if (rt->relay_started) {
+		if (pthread_timedjoin_np(rt->relay_w.tid, NULL, until) == 0) {
+			rt->relay_started = 0;
+			svc_ev_worker_end(&rt->relay_w);
+		} else
+			left++;
+	}
+	if (rt->consumer_started) {
+		if (pthread_timedjoin_np(rt->consumer_w.tid, NULL, until) == 0) {
+			rt->consumer_started = 0;
+			svc_ev_worker_end(&rt->consumer_w);
+		} else
+			left++;
+	}
+	if (left == 0) {
+		svc_events_free(srv);
+		free(rt);
+		srv->events = NULL;
+	}
+	return left;
+}
+
+/* ---------------------------------------------------------------- ops */
+
+int
+svc_events_metrics_write(struct svc_server *srv, struct svc_buf *out)
+{
+	struct svc_events_rt	*rt = srv->events;
+	const char		*s = srv->svc->name;
+
+	if (rt == NULL)
+		return 0;
+	svc_buf_printf(out,
+	    "# HELP shoplab_events_outbox_depth Events in the outbox not yet confirmed by the broker.\n"
+	    "# TYPE shoplab_events_outbox_depth gauge\n"
+	    "shoplab_events_outbox_depth{service=\"%s\"} %lld\n"
+	    "# HELP shoplab_events_outbox_oldest_seconds Age of the oldest outbox row.\n"
+	    "# TYPE shoplab_events_outbox_oldest_seconds gauge\n"
+	    "shoplab_events_outbox_oldest_seconds{service=\"%s\"} %.6f\n"
+	    "# HELP shoplab_events_published_total Events the broker confirmed (publisher confirms).\n"
+	    "# TYPE shoplab_events_published_total counter\n"
+	    "shoplab_events_published_total{service=\"%s\"} %llu\n"
+	    "# HELP shoplab_events_publish_nacks_total Publishes the broker refused (sent again).\n"
+	    "# TYPE shoplab_events_publish_nacks_total counter\n"
+	    "shoplab_events_publish_nacks_total{service=\"%s\"} %llu\n"
+	    "# HELP shoplab_events_consumed_total Deliveries received from the service's queue.\n"
+	    "# TYPE shoplab_events_consumed_total counter\n"
+	    "shoplab_events_consumed_total{service=\"%s\"} %llu\n"
+	    "# HELP shoplab_events_applied_total Events applied (inbox row and effect committed).\n"
+	    "# TYPE shoplab_events_applied_total counter\n"
+	    "shoplab_events_applied_total{service=\"%s\"} %llu\n"
+	    "# HELP shoplab_events_duplicates_total Deliveries of an id already in the inbox (acked).\n"
+	    "# TYPE shoplab_events_duplicates_total counter\n"
+	    "shoplab_events_duplicates_total{service=\"%s\"} %llu\n"
+	    "# HELP shoplab_events_redeliveries_total Failed deliveries requeued for another try.\n"
+	    "# TYPE shoplab_events_redeliveries_total counter\n"
+	    "shoplab_events_redeliveries_total{service=\"%s\"} %llu\n"
+	    "# HELP shoplab_events_dead_letters_total Messages dead-lettered (recorded and rejected).\n"
+	    "# TYPE shoplab_events_dead_letters_total counter\n"
+	    "shoplab_events_dead_letters_total{service=\"%s\"} %llu\n"
+	    "# HELP shoplab_events_broker_connected 1 while the thread holds a broker connection.\n"
+	    "# TYPE shoplab_events_broker_connected gauge\n"
+	    "shoplab_events_broker_connected{service=\"%s\",thread=\"relay\"} %d\n"
+	    "shoplab_events_broker_connected{service=\"%s\",thread=\"consumer\"} %d\n"
+	    "# HELP shoplab_events_broker_connects_total Broker connections opened.\n"
+	    "# TYPE shoplab_events_broker_connects_total counter\n"
+	    "shoplab_events_broker_connects_total{service=\"%s\",thread=\"relay\"} %llu\n"
+	    "shoplab_events_broker_connects_total{service=\"%s\",thread=\"consumer\"} %llu\n",
+	    s, (long long)atomic_load(&rt->outbox_depth),
+	    s, (double)atomic_load(&rt->outbox_oldest_us) / 1e6,
+	    s, atomic_load(&rt->published), s, atomic_load(&rt->nacked),
+	    s, atomic_load(&rt->consumed), s, atomic_load(&rt->applied),
+	    s, atomic_load(&rt->duplicates), s, atomic_load(&rt->redeliveries),
+	    s, atomic_load(&rt->dead),
+	    s, atomic_load(&rt->connected[0]), s, atomic_load(&rt->connected[1]),
+	    s, atomic_load(&rt->connects[0]), s, atomic_load(&rt->connects[1]));
+	return out->failed ? -1 : 0;
+}
+
+int
+svc_events_deadletters(struct svc_req *r)
+{
+	struct svc_rows	*rows = NULL;
+	json_object	*items, *o, *body;
+	int64_t		 limit;
+	int		 rc;
+
+	if (r->srv->svc->events == NULL || r->srv->svc->events->nsubs == 0)
+		return svc_reply_error(r, 404, "not_found", "%s consumes no events",
+		    r->srv->svc->name);
+	if (svc_query_int_or_reply(r, "limit", 1, 1000, 100, &limit) != SVC_OK)
+		return SVC_ERR_REPLIED;
+	if ((rc = svc_db_query(r, svc_ev_stmt(r, SVC_EVS_DEAD_LIST), &rows, "i", limit)) != SVC_OK)
+		return svc_reply_err(r, rc);
+	if ((items = json_object_new_array()) == NULL) {
+		svc_rows_free(rows);
+		return svc_reply_err(r, SVC_ERR_NOMEM);
+	}
+	while (svc_rows_next(rows) == 1) {
+		size_t		 len;
+		const char	*b;
+
+		if ((o = svc_rows_json(rows)) == NULL)
+			continue;
+		/* The envelope as JSON when it parses, else as the string it was. */
+		b = svc_rows_str(rows, 5, &len);
+		if (b != NULL && (body = json_tokener_parse(b)) != NULL)
+			json_object_object_add(o, "body", body);
+		json_object_array_add(items, o);
+	}
+	svc_rows_free(rows);
+	if ((o = json_object_new_object()) == NULL) {
+		json_object_put(items);
+		return svc_reply_err(r, SVC_ERR_NOMEM);
+	}
+	json_object_object_add(o, "service", json_object_new_string(r->srv->svc->name));
+	json_object_object_add(o, "items", items);
+	return svc_reply_json(r, 200, o);
+}

@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# broker.sh - the stack's private RabbitMQ: start, wait, stop, status (called by stack.sh).
+#
+#   scripts/broker.sh start | wait | stop | status | definitions
+#
+# Reads $SHOPLAB_RUN/shoplab.env (ports, passwords). Everything lives under $RUN/rabbitmq
+# (its HOME with a private .erlang.cookie, mnesia, logs, config); the pid file is
+# $RUN/rabbitmq.pid. Ports: AMQP SHOPLAB_AMQP_PORT (5673 or PORT_BASE+4), epmd +1 of it
+# (ERL_EPMD_PORT), distribution +2, CLI distribution +3..+5; the node is named after the
+# AMQP port, so two stacks on one host never share a node, a port or a cookie. The topology
+# (vhost, a user per service, permissions, exchanges, queues, bindings) is a definitions
+# file loaded at boot: no slow rabbitmqctl round trips. Which events a service publishes and
+# consumes comes from its fcgi-services/<name>/service.conf (publishes=, consumes=).
+set -euo pipefail
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+RUN=${SHOPLAB_RUN:-$TOP/run}
+RMQ=/usr/lib/rabbitmq/bin
+D=$RUN/rabbitmq
+PIDF=$RUN/rabbitmq.pid
+
+log() { printf 'broker: %s\n' "$*" >&2; }
+die() { printf 'broker: %s\n' "$*" >&2; exit 1; }
+
+[ -f "$RUN/shoplab.env" ] || die "no $RUN/shoplab.env"
+set -a
+# shellcheck disable=SC1091
+. "$RUN/shoplab.env"
+set +a
+: "${SHOPLAB_AMQP_PORT:?}" "${SHOPLAB_AMQP_VHOST:=shoplab}"
+: "${BROKER_DELIVERY_LIMIT:=5}"
+
+# The broker's whole environment: nothing of the host's /etc/rabbitmq is read.
+export HOME=$D
+export RABBITMQ_NODENAME=shoplab$SHOPLAB_AMQP_PORT@localhost RABBITMQ_USE_LONGNAME=false
+export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT=$SHOPLAB_AMQP_PORT
+export ERL_EPMD_PORT=$((SHOPLAB_AMQP_PORT + 1)) ERL_EPMD_ADDRESS=127.0.0.1
+export RABBITMQ_DIST_PORT=$((SHOPLAB_AMQP_PORT + 2))
+export RABBITMQ_CTL_DIST_PORT_MIN=$((SHOPLAB_AMQP_PORT + 3)) RABBITMQ_CTL_DIST_PORT_MAX=$((SHOPLAB_AMQP_PORT + 5))
+export RABBITMQ_MNESIA_BASE=$D/mnesia RABBITMQ_LOG_BASE=$RUN/logs
+export RABBITMQ_CONFIG_FILE=$D/rabbitmq.conf RABBITMQ_ADVANCED_CONFIG_FILE=$D/advanced.config
+export RABBITMQ_CONF_ENV_FILE=$D/rabbitmq-env.conf RABBITMQ_ENABLED_PLUGINS_FILE=$D/enabled_plugins
+export RABBITMQ_PID_FILE=$PIDF
+export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+
+alive() { pid_alive "$PIDF"; }
+pid_alive() {
+	local pid
+	[ -f "$1" ] || return 1
+	pid=$(cat "$1" 2>/dev/null) || return 1
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+	[ "$(sed -n 's/^[0-9]* (.*) \([A-Z]\).*/\1/p' "/proc/$pid/stat" 2>/dev/null)" != Z ]
+}
+
+# The services that have a broker password in shoplab.env (each gets a broker user).
+amqp_users() {
+	local s up v
+	for s in $SHOPLAB_SERVICES; do
+		up=$(echo "$s" | tr a-z A-Z)
+		v=SHOPLAB_AMQP_${up}_PASSWORD
+		[ -n "${!v:-}" ] && printf '%s ' "$s"
+	done
+	return 0
+}
+
+conf_get() { sed -n "s/^$2=//p" "$TOP/fcgi-services/$1/service.conf" 2>/dev/null | head -n 1 | tr -d '"'; }
+
+# definitions: the vhost, users, permissions, exchanges, queues and bindings as JSON.
+# Least privilege: a service may publish only to shoplab.events and only routing keys that
+# start with its own prefix (topic permission), read only its own queues, configure nothing.
+cmd_definitions() {
+	local s up pw pfx keys k first q sep=""
+	printf '{"rabbit_version":"3.10.8","vhosts":[{"name":"%s"}],\n"users":[' "$SHOPLAB_AMQP_VHOST"
+	printf '{"name":"shoplab-admin","password":"%s","tags":["administrator"]}' "$SHOPLAB_AMQP_ADMIN_PASSWORD"
+	for s in $(amqp_users); do
+		up=$(echo "$s" | tr a-z A-Z)
+		pw_var=SHOPLAB_AMQP_${up}_PASSWORD
+		pw=${!pw_var}
+		printf ',{"name":"%s","password":"%s","tags":[]}' "$s" "$pw"
+	done
+	printf '],\n"permissions":[{"user":"shoplab-admin","vhost":"%s","configure":".*","write":".*","read":".*"}' "$SHOPLAB_AMQP_VHOST"
+	for s in $(amqp_users); do
+		w='^$'
+		[ -z "$(conf_get "$s" publishes)" ] || w='^shoplab\\.events$'
+		printf ',{"user":"%s","vhost":"%s","configure":"^$","write":"%s","read":"^%s\\\\.(events|dead)$"}' \
+			"$s" "$SHOPLAB_AMQP_VHOST" "$w" "$s"
+	done
+	printf '],\n"topic_permissions":['
+	for s in $(amqp_users); do
+		pfx=$(conf_get "$s" publishes)
+		# publishes=order: routing keys order.*; none: a regex no key matches (refused).
+		if [ -n "$pfx" ]; then re="^$pfx"'\\.'; else re='^$.'; fi
+		printf '%s{"user":"%s","vhost":"%s","exchange":"shoplab.events","write":"%s","read":".*"}' \
+			"$sep" "$s" "$SHOPLAB_AMQP_VHOST" "$re"
+		sep=,
+	done
+	printf '],\n"exchanges":['
+	printf '{"name":"shoplab.events","vhost":"%s","type":"topic","durable":true,"auto_delete":false,"internal":false,"arguments":{}},' "$SHOPLAB_AMQP_VHOST"
+	printf '{"name":"shoplab.dlx","vhost":"%s","type":"direct","durable":true,"auto_delete":false,"internal":false,"arguments":{}}' "$SHOPLAB_AMQP_VHOST"
+	printf '],\n"queues":['
+	first=1
+	for s in $SHOPLAB_SERVICES; do
+		[ -n "$(conf_get "$s" consumes)" ] || continue
+		[ $first = 1 ] || printf ','
+		first=0
+		# Quorum queue: x-delivery-count on every redelivery, and a delivery limit after which
+		# the broker itself dead-letters (the consumer normally does it first).
+		printf '{"name":"%s.events","vhost":"%s","durable":true,"auto_delete":false,"arguments":{"x-queue-type":"quorum","x-delivery-limit":%s,"x-dead-letter-exchange":"shoplab.dlx","x-dead-letter-routing-key":"%s.events"}},' \
+			"$s" "$SHOPLAB_AMQP_VHOST" "$((BROKER_DELIVERY_LIMIT + 1))" "$s"
+		printf '{"name":"%s.dead","vhost":"%s","durable":true,"auto_delete":false,"arguments":{"x-queue-type":"classic"}}' \
+			"$s" "$SHOPLAB_AMQP_VHOST"
+	done
+	printf '],\n"bindings":['
+	first=1
+	for s in $SHOPLAB_SERVICES; do
+		keys=$(conf_get "$s" consumes)
+		[ -n "$keys" ] || continue
+		for k in $keys; do
+			[ $first = 1 ] || printf ','
+			first=0
+			printf '{"source":"shoplab.events","vhost":"%s","destination":"%s.events","destination_type":"queue","routing_key":"%s","arguments":{}}' \
+				"$SHOPLAB_AMQP_VHOST" "$s" "$k"
+		done
+		q=$s.events
+		printf ',{"source":"shoplab.dlx","vhost":"%s","destination":"%s.dead","destination_type":"queue","routing_key":"%s","arguments":{}}' \
+			"$SHOPLAB_AMQP_VHOST" "$s" "$q"
+	done
+	printf ']}\n'
+}
+
+# start: writes the configuration and launches the node in the background; returns at once.
+cmd_start() {
+	alive && return 0
+	[ -x "$RMQ/rabbitmq-server" ] || die "rabbitmq-server is not installed: run make deps"
+	umask 077
+	mkdir -p "$D" "$RUN/logs"
+	[ -f "$D/.erlang.cookie" ] || { od -An -tx1 -N20 /dev/urandom | tr -d ' \n' | tr a-f A-F > "$D/.erlang.cookie"; }
+	chmod 400 "$D/.erlang.cookie"
+	: > "$D/rabbitmq-env.conf"
+	echo '[].' > "$D/enabled_plugins"
+	echo '[].' > "$D/advanced.config"
+	cmd_definitions > "$D/definitions.json"
+	cat > "$D/rabbitmq.conf" <<-CONF
+	# rabbitmq.conf - the stack's private broker, written by scripts/broker.sh
+	listeners.tcp.default = 127.0.0.1:$SHOPLAB_AMQP_PORT
+	load_definitions = $D/definitions.json
+	# No guest user: only the users of definitions.json exist.
+	default_user = shoplab-admin
+	default_pass = $SHOPLAB_AMQP_ADMIN_PASSWORD
+	loopback_users = none
+	log.file = rabbitmq.log
+	log.file.level = warning
+	log.console = false
+	# The lab's broker: a small disk, and a node that starts quickly.
+	disk_free_limit.absolute = 50MB
+	CONF
+	date +%s%N > "$D/started-at"
+	# Our own epmd, in the foreground with a pid file, so that down stops it by pid (the node
+	# would otherwise start a daemonised one that outlives it).
+	if ! pid_alive "$RUN/epmd.pid"; then
+		setsid epmd -port "$ERL_EPMD_PORT" -address 127.0.0.1 >> "$RUN/logs/epmd.log" 2>&1 < /dev/null &
+		echo $! > "$RUN/epmd.pid"
+	fi
+	setsid "$RMQ/rabbitmq-server" >> "$RUN/logs/rabbitmq-stdout.log" 2>&1 < /dev/null &
+	echo $! > "$PIDF"
+}
+
+# ready: an AMQP 0-9-1 protocol header is answered with a connection.start frame (type 1).
+ready() {
+	local b
+	b=$(timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$SHOPLAB_AMQP_PORT && printf 'AMQP\\0\\0\\011\\001' >&3 && head -c 1 <&3 | od -An -tu1" 2>/dev/null | tr -d ' ') || return 1
+	[ "$b" = 1 ]
+}
+
+# wait: until the node answers AMQP (at most BROKER_WAIT_S, 60 s); prints the start-up time.
+cmd_wait() {
+	local i t0 ms
+	for i in $(seq 1 $(( ${BROKER_WAIT_S:-60} * 10 ))); do
+		if ready; then
+			t0=$(cat "$D/started-at" 2>/dev/null || date +%s%N)
+			ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+			log "RabbitMQ ready on 127.0.0.1:$SHOPLAB_AMQP_PORT (vhost $SHOPLAB_AMQP_VHOST) in $ms ms since its start"
+			return 0
+		fi
+		alive || { tail -20 "$RUN/logs/rabbitmq-stdout.log" >&2 || true; die "RabbitMQ exited (see $RUN/logs/rabbitmq*.log)"; }
+		sleep 0.1
+	done
+	die "RabbitMQ did not answer on $SHOPLAB_AMQP_PORT in ${BROKER_WAIT_S:-60} s (see $RUN/logs/)"
+}
+
+# stop: SIGTERM (a clean shutdown), then our own epmd, by its port.
+cmd_stop() {
+	local pid i
+	if [ -f "$PIDF" ]; then
+		pid=$(cat "$PIDF" 2>/dev/null || true)
+		if [ -n "$pid" ] && alive; then
+			kill -TERM "$pid" 2>/dev/null || true
+			for i in $(seq 1 300); do alive || break; sleep 0.05; done
+			if alive; then
+				log "RabbitMQ did not stop in 15 s: killing it"
+				kill -KILL "$pid" 2>/dev/null || true
+			fi
+		fi
+		rm -f "$PIDF"
+	fi
+	if pid_alive "$RUN/epmd.pid"; then kill -TERM "$(cat "$RUN/epmd.pid")" 2>/dev/null || true; fi
+	rm -f "$RUN/epmd.pid"
+}
+
+case ${1:-} in
+start)	cmd_start ;;
+wait)	cmd_wait ;;
+stop)	cmd_stop ;;
+status)	if alive; then echo "rabbitmq: running (pid $(cat "$PIDF"))"; else echo "rabbitmq: not running"; fi ;;
+definitions)	cmd_definitions ;;
+*)	echo "usage: $0 start|wait|stop|status|definitions" >&2; exit 2 ;;
+esac
