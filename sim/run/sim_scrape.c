@@ -9,7 +9,27 @@
 #include "sim_http.h"
 #include "sim_scrape.h"
 
-static const char *const services[] = { "users", "catalog", "inventory", "orders", "payments" };
+/*
+ * The stack's services: SHOPLAB_SERVICES from run/shoplab.env (stack.sh writes the one list
+ * there), at most 16. Returns how many names it put in names (each at most 31 bytes).
+ */
+static size_t services_of_stack(char names[16][32])
+{
+	const char *v = getenv("SHOPLAB_SERVICES"), *p, *q;
+	size_t n = 0;
+
+	for (p = v ? v : ""; *p != '\0' && n < 16; p = q) {
+		while (*p == ' ')
+			p++;
+		for (q = p; *q != '\0' && *q != ' '; q++)
+			;
+		if (q > p && (size_t)(q - p) < 32) {
+			memcpy(names[n], p, (size_t)(q - p));
+			names[n++][q - p] = '\0';
+		}
+	}
+	return n;
+}
 
 static double mono(void)
 {
@@ -143,7 +163,8 @@ static void *run(void *arg)
 {
 	struct sim_scrape *s = arg;
 	static char buf[256 * 1024];
-	char url[512];
+	char url[512], services[16][32];
+	size_t nservices = services_of_stack(services);
 
 	for (;;) {
 		double t;
@@ -155,7 +176,7 @@ static void *run(void *arg)
 		}
 		pthread_mutex_unlock(&s->mu);
 		t = mono();
-		for (size_t i = 0; i < sizeof(services) / sizeof(services[0]); i++) {
+		for (size_t i = 0; i < nservices; i++) {
 			long st;
 
 			snprintf(url, sizeof(url), "%s/_ops/%s/metrics", s->internal, services[i]);

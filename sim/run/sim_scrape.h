@@ -26,8 +26,8 @@ struct sim_scrape {
 	size_t nb;
 	unsigned scrapes, failures;
 	/* Counters summed over every service, restarts counted as resets (from the first scrape). */
-	uint64_t last_retries[8], last_opens[8];
-	bool seen[8];
+	uint64_t last_retries[16], last_opens[16];
+	bool seen[16];
 	uint64_t retries, breaker_opens;
 	/* Orders from pending_min_id on still pending, per second (-1: not read); 0 = not polled. */
 	int64_t pending_min_id;

@@ -87,7 +87,10 @@ static void test_errors(void **state)
 	expect_error("\"proxy\":\"gateway-payments\",", "", "faults[0].proxy: is required");
 	expect_error("\"until_s\":15", "\"until_s\":11", "faults[1].until_s: must be greater");
 	expect_error("\"until_s\":15,", "", "faults[1].until_s: is required");
+	expect_error("\"target\":\"mariadb\"", "\"target\":\"Redis!\"", "faults[2].target:");
+	setenv("SHOPLAB_SERVICES", "users catalog payments", 1);
 	expect_error("\"target\":\"mariadb\"", "\"target\":\"redis\"", "faults[2].target:");
+	unsetenv("SHOPLAB_SERVICES");
 	expect_error("{\"latency\":500}", "[500]", "faults[0].attributes: must be an object");
 	expect_error("\"kind\":\"toxic\",", "\"kind\":\"toxic\",\"stream\":\"sideways\",", "faults[0].stream:");
 }
