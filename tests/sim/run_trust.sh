@@ -65,7 +65,7 @@ typo toxic-type 's/"fcgi_latency"/"fcgi_latncy"/' '10: faults[0].type: the sim p
 typo attribute 's/{"latency": 600}/{"latncy": 600}/' '10: faults[0].attributes.latncy: fcgi_latency has no attribute "latncy"'
 typo attribute-type 's/{"latency": 600}/{"latency": "600"}/' '10: faults[0].attributes.latency: must be an integer'
 typo stream 's/"type": "fcgi_latency"/"type": "fcgi_latency", "stream": "downstream"/' '10: faults[0].stream: fcgi_latency works on the upstream stream only'
-typo target 's/"target": "payments"/"target": "paymnts"/' '11: faults[1].target: must be one of'
+typo target 's/"target": "payments"/"target": "paymnts"/' '11: faults[1].target: must be a service of the stack'
 typo field 's/"until_s": 6, /"untill_s": 6, /' '11: faults[1].untill_s: unknown field'
 typo products 's/"products": \[1, 10\]/"products": [1, 99999]/' '8: data.products: product 99999 does not exist'
 
