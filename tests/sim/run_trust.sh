@@ -98,7 +98,16 @@ interrupt() {
 		sleep "$delay"
 		# The live view, served while the run goes, says the phase.
 		if [ -n "${live_port:-}" ] && [ "$phase" = load ]; then
-			if curl -sf --max-time 5 "http://127.0.0.1:$live_port/" | grep -q 'phase <b>load</b>'; then
+			# It is rewritten once a second: look a few times before calling it stale.
+			seen=0
+			for _ in 1 2 3 4; do
+				if curl -sf --max-time 5 "http://127.0.0.1:$live_port/" | grep -q 'phase <b>load</b>'; then
+					seen=1
+					break
+				fi
+				sleep 0.5
+			done
+			if [ "$seen" = 1 ]; then
 				ok "live view at http://127.0.0.1:$live_port/ shows the load as it goes"
 			else
 				bad "the live view did not show the load"
