@@ -171,7 +171,8 @@ static void
 test_poison_goes_to_dead_letters(void **state)
 {
 	struct it_resp	r;
-	char		body[512], id[64], sql[256];
+	char		body[512], id[64], sql[256], tok[160];
+	const char	*hdrs[] = { tok, NULL };
 	double		dead0 = metric("inventory", "shoplab_events_dead_letters_total");
 
 	(void)state;
@@ -189,7 +190,13 @@ test_poison_goes_to_dead_letters(void **state)
 	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM inbox WHERE id = '%s'", id);
 	assert_int_equal(wait_db("inventory", 0, 1, sql), 0);
 	assert_true(metric("inventory", "shoplab_events_dead_letters_total") >= dead0 + 2);
+	/* Message bodies are business data: without the service token, 401. */
 	assert_int_equal(it_request("GET", it_internal(), "/_ops/inventory/deadletters", NULL, NULL,
+	    &r), 0);
+	it_assert_error(&r, 401, "unauthorized");
+	it_resp_free(&r);
+	snprintf(tok, sizeof(tok), "X-Service-Token: %s", it_env("SHOPLAB_SERVICE_TOKEN"));
+	assert_int_equal(it_request("GET", it_internal(), "/_ops/inventory/deadletters", hdrs, NULL,
 	    &r), 0);
 	assert_int_equal(r.status, 200);
 	assert_non_null(strstr(r.body, id));
