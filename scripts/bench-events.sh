@@ -124,7 +124,7 @@ p1=$(metrics catalog | awk '/^shoplab_events_published_total/ {print $NF}')
 left=$(q catalog 'SELECT COUNT(*) FROM outbox')
 awk -v n="$((p1 - p0))" -v ms="$((t1 - t0))" -v left="$left" -v r0="${rss0:-0}" -v r1="$rssmax" 'BEGIN {
 	printf "relay: catalog published %d events with confirms in %d ms: %.0f events/s (%s left in the outbox); broker RSS %.0f MB before, %.0f MB at most during\n",
-		n, ms, ms > 0 ? n * 1000 / ms : 0, left, r0 / 1024, r1 / 1024 }'
+		n, ms, (ms > 0 ? n * 1000 / ms : 0), left, r0 / 1024, r1 / 1024 }'
 for _ in $(seq 1 1200); do
 	[ "$(q inventory "SELECT COUNT(*) FROM stock WHERE product_id > 900000000")" -ge "$nrelay" ] && break
 	sleep 0.1
@@ -152,7 +152,9 @@ for _ in $(seq 1 1800); do
 done
 wait "$lpid" 2>/dev/null; lpid=
 if [ -n "$drained" ]; then
-	echo "outage: broker killed (kill -9) for ${outage} s under $orate checkouts/s ($peak events waiting in outboxes at its restart): every outbox empty $(( (drained - tb) / 100 ))e-1 s after it answered AMQP again ($(( (tb - tk) / 1000 )) s after the kill)"
+	awk -v o="$outage" -v r="$orate" -v p="$peak" -v d="$((drained - tb))" -v k="$((tb - tk))" 'BEGIN {
+		printf "outage: broker killed (kill -9) for %d s under %d checkouts/s (%d events waiting in outboxes at its restart): every outbox empty %.1f s after it answered AMQP again (%.1f s after the kill)\n",
+			o, r, p, d / 1000, (d + k) / 1000 }'
 else
 	echo "outage: the outboxes did not drain in 180 s after the broker returned"
 fi
