@@ -5,14 +5,14 @@
 #
 # A measurement, never a test: it prints numbers and exits 0 even on a slow box (a step that
 # cannot run says so). Its own throwaway stack on free ports. Part of `make bench`.
-#   BENCH_EVENTS_RATE (200 checkouts/s), BENCH_EVENTS_SECONDS (20), BENCH_RELAY_EVENTS (20000),
+#   BENCH_EVENTS_RATE (100 checkouts/s), BENCH_EVENTS_SECONDS (20), BENCH_RELAY_EVENTS (20000),
 #   BENCH_OUTAGE_RATE (100 checkouts/s), BENCH_OUTAGE_SECONDS (20)
 set -uo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-build}
 case $BUILD in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
-rate=${BENCH_EVENTS_RATE:-200} secs=${BENCH_EVENTS_SECONDS:-20} nrelay=${BENCH_RELAY_EVENTS:-20000}
+rate=${BENCH_EVENTS_RATE:-100} secs=${BENCH_EVENTS_SECONDS:-20} nrelay=${BENCH_RELAY_EVENTS:-20000}
 orate=${BENCH_OUTAGE_RATE:-100} outage=${BENCH_OUTAGE_SECONDS:-20}
 [ -x "$BUILD/bin/shipping" ] && [ -x "$BUILD/bin/sim" ] || { echo "events bench: no shipping or sim binary"; exit 0; }
 
