@@ -20,7 +20,7 @@
 #define SVC_EV_EXCHANGE		"shoplab.events"
 #define SVC_EV_CHANNEL		1
 #define SVC_EV_CONFIRM_WAIT_S	10
-#define SVC_EV_BACKOFF_MAX_MS	5000
+#define SVC_EV_BACKOFF_MAX_MS	1000
 #define SVC_EV_DEL_N		16	/* placeholders of SVC_EVS_OUTBOX_DEL */
 #define SVC_EV_BATCH_MAX	1000	/* SHOPLAB_EVENTS_BATCH's maximum */
 
@@ -75,7 +75,7 @@ static const struct svc_conf_def svc_events_defs[] = {
 	{ "SHOPLAB_AMQP_USER",		SVC_CONF_STR, "",	0, 255,		EVC(user) },
 	{ "SHOPLAB_AMQP_PASSWORD",	SVC_CONF_STR, "",	0, 255,		EVC(password) },
 	{ "SHOPLAB_EVENTS_MAX_ATTEMPTS", SVC_CONF_INT, "5",	1, 100,		EVC(max_attempts) },
-	{ "SHOPLAB_EVENTS_BATCH",	SVC_CONF_INT, "100",	1, SVC_EV_BATCH_MAX, EVC(batch) },
+	{ "SHOPLAB_EVENTS_BATCH",	SVC_CONF_INT, "500",	1, SVC_EV_BATCH_MAX, EVC(batch) },
 	{ "SHOPLAB_EVENTS_POLL_MS",	SVC_CONF_INT, "50",	5, 10000,	EVC(poll_ms) },
 	{ "SHOPLAB_EVENTS_PREFETCH",	SVC_CONF_INT, "32",	1, 1000,	EVC(prefetch) },
 	{ "SHOPLAB_EVENTS_CRASH_BEFORE_ACK", SVC_CONF_INT, "0",	0, 1000000,	EVC(crash_before_ack) },
