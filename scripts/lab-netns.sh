@@ -129,7 +129,7 @@ cmd_test() {
 	net_up
 	# The sim proxy listens on one host's loopback: the lab's arrows are real links instead,
 	# so the suite runs without it (and without the smoke scenario, which needs it).
-	# The single-host stack tests (a sixth service, two stacks) start stacks of their own.
+	# The single-host stack tests (an extra service, two stacks) start stacks of their own.
 	# The broker runs on one host's loopback: events across the lab's hosts are not wired yet
 	# (so the suites of events and of shipping, which lives on them, are left out).
 	SHOPLAB_PROXY=0 SKIP_SIM_SMOKE=1 SKIP_STACK_TESTS=1 IT_SKIP="events shipping" \

@@ -288,7 +288,8 @@ catalog_patch(struct svc_req *r)
 	json_object_object_foreach(body, k, v) {
 		(void)v;
 		if (strcmp(k, "price_cents") != 0)
-			return svc_reply_field_error(r, k, "only price_cents can be changed");
+			return svc_reply_field_error(r, strlen(k) <= 64 ? k : "(a long name)",
+			    "only price_cents can be changed");
 	}
 	if ((rc = svc_json_int_or_reply(r, body, "price_cents", 0, 100000000000LL, 1,
 	    &price)) != SVC_OK)
