@@ -20,7 +20,9 @@
 #define SVC_EV_EXCHANGE		"shoplab.events"
 #define SVC_EV_CHANNEL		1
 #define SVC_EV_CONFIRM_WAIT_S	10
-#define SVC_EV_BACKOFF_MAX_MS	5000
+#define SVC_EV_BACKOFF_MAX_MS	1000
+#define SVC_EV_DEL_N		16	/* placeholders of SVC_EVS_OUTBOX_DEL */
+#define SVC_EV_BATCH_MAX	1000	/* SHOPLAB_EVENTS_BATCH's maximum */
 
 /* The library's statements on the service's own tables (sql/events.sql). */
 const char *const svc_events_sql[SVC_EVS_N] = {
@@ -29,8 +31,14 @@ const char *const svc_events_sql[SVC_EVS_N] = {
 	/* SKIP LOCKED: two instances of a service never relay the same rows at once. */
 	[SVC_EVS_OUTBOX_NEXT] =
 	    "SELECT seq, type, id, body FROM outbox ORDER BY seq LIMIT ? FOR UPDATE SKIP LOCKED",
+	/*
+	 * Exactly the rows published, SVC_EV_DEL_N at a time (a short batch repeats its last
+	 * seq). Never a range: seq is allocated at INSERT, so a transaction that committed late
+	 * leaves a lower seq between the rows a batch read (it was locked and skipped then), and
+	 * a range delete would remove that unpublished row.
+	 */
 	[SVC_EVS_OUTBOX_DEL] =
-	    "DELETE FROM outbox WHERE seq BETWEEN ? AND ?",
+	    "DELETE FROM outbox WHERE seq IN (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	[SVC_EVS_OUTBOX_STATS] =
 	    "SELECT COUNT(*), COALESCE(TIMESTAMPDIFF(MICROSECOND, MIN(created_at), NOW(6)), 0) "
 	    "FROM outbox",
@@ -67,10 +75,17 @@ static const struct svc_conf_def svc_events_defs[] = {
 	{ "SHOPLAB_AMQP_USER",		SVC_CONF_STR, "",	0, 255,		EVC(user) },
 	{ "SHOPLAB_AMQP_PASSWORD",	SVC_CONF_STR, "",	0, 255,		EVC(password) },
 	{ "SHOPLAB_EVENTS_MAX_ATTEMPTS", SVC_CONF_INT, "5",	1, 100,		EVC(max_attempts) },
-	{ "SHOPLAB_EVENTS_BATCH",	SVC_CONF_INT, "100",	1, 1000,	EVC(batch) },
+	{ "SHOPLAB_EVENTS_BATCH",	SVC_CONF_INT, "500",	1, SVC_EV_BATCH_MAX, EVC(batch) },
 	{ "SHOPLAB_EVENTS_POLL_MS",	SVC_CONF_INT, "50",	5, 10000,	EVC(poll_ms) },
 	{ "SHOPLAB_EVENTS_PREFETCH",	SVC_CONF_INT, "32",	1, 1000,	EVC(prefetch) },
 	{ "SHOPLAB_EVENTS_CRASH_BEFORE_ACK", SVC_CONF_INT, "0",	0, 1000000,	EVC(crash_before_ack) },
+};
+
+/* The lag histogram's upper bounds (occurred_at -> applied), seconds as µs. */
+#define SVC_EV_NLAG	14
+static const int64_t svc_ev_lag_us[SVC_EV_NLAG] = {
+	1000, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000,
+	10000000, 30000000, 60000000,
 };
 
 /* Shared by the two threads and the metrics handler: the counters are atomics. */
@@ -89,6 +104,10 @@ struct svc_events_rt {
 	atomic_ullong		 duplicates;
 	atomic_ullong		 redeliveries;	/* nacked with requeue after a handler failure */
 	atomic_ullong		 dead;
+	/* occurred_at -> committed, per applied event: buckets (the last one is +Inf) and sum. */
+	atomic_ullong		 lag_bucket[SVC_EV_NLAG + 1];
+	atomic_ullong		 lag_sum_us;
+	atomic_ullong		 lag_count;
 	atomic_ullong		 connects[2];	/* relay, consumer */
 	atomic_int		 connected[2];
 };
@@ -317,10 +336,28 @@ svc_ev_confirms(struct svc_events_rt *rt, amqp_connection_state_t c, uint64_t fi
 	return nacked;
 }
 
+/* Deletes the n rows seqs[0..n-1] (n >= 1), SVC_EV_DEL_N per statement. */
+static int
+svc_ev_outbox_delete(struct svc_req *r, const int64_t *seqs, int n)
+{
+	int64_t	v[SVC_EV_DEL_N];
+	int	i, j, rc;
+
+	for (i = 0; i < n; i += SVC_EV_DEL_N) {
+		for (j = 0; j < SVC_EV_DEL_N; j++)
+			v[j] = seqs[i + j < n ? i + j : n - 1];
+		if ((rc = svc_db_exec(r, svc_ev_stmt(r, SVC_EVS_OUTBOX_DEL), "iiiiiiiiiiiiiiii",
+		    v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12],
+		    v[13], v[14], v[15])) != SVC_OK)
+			return rc;
+	}
+	return SVC_OK;
+}
+
 /*
  * One batch: lock the oldest rows, publish them in order, wait for the broker's confirms,
- * delete them, commit. Returns rows published (0: none waiting), -1 broker failure (rows
- * kept), -2 database failure.
+ * delete exactly those rows, commit. Returns rows published (0: none waiting), -1 broker
+ * failure (rows kept), -2 database failure.
  */
 static int
 svc_ev_relay_batch(struct svc_events_rt *rt, struct svc_req *r, amqp_connection_state_t c,
@@ -328,7 +365,7 @@ svc_ev_relay_batch(struct svc_events_rt *rt, struct svc_req *r, amqp_connection_
 {
 	amqp_basic_properties_t	 props;
 	struct svc_rows		*rows = NULL;
-	int64_t			 lo = 0, hi = 0;
+	int64_t			 seqs[SVC_EV_BATCH_MAX];
 	uint64_t		 first = *tag + 1;
 	int			 n = 0, rc = -2, cr;
 
@@ -345,9 +382,9 @@ svc_ev_relay_batch(struct svc_events_rt *rt, struct svc_req *r, amqp_connection_
 		amqp_bytes_t	 b = { blen, (void *)(uintptr_t)body };
 		int		 st;
 
-		if (n == 0)
-			lo = svc_rows_int(rows, 0);
-		hi = svc_rows_int(rows, 0);
+		if (n >= SVC_EV_BATCH_MAX)
+			break;
+		seqs[n] = svc_rows_int(rows, 0);
 		memset(&props, 0, sizeof(props));
 		props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
 		    AMQP_BASIC_MESSAGE_ID_FLAG | AMQP_BASIC_TYPE_FLAG | AMQP_BASIC_APP_ID_FLAG;
@@ -374,8 +411,7 @@ svc_ev_relay_batch(struct svc_events_rt *rt, struct svc_req *r, amqp_connection_
 		rc = -1;
 		goto out_rollback;
 	}
-	if (svc_db_exec(r, svc_ev_stmt(r, SVC_EVS_OUTBOX_DEL), "ii", lo, hi) != SVC_OK ||
-	    svc_db_commit(r) != SVC_OK) {
+	if (svc_ev_outbox_delete(r, seqs, n) != SVC_OK || svc_db_commit(r) != SVC_OK) {
 		/* Confirmed but not deleted: they go again, and consumers drop the duplicates. */
 		rc = -2;
 		goto out_rollback;
@@ -466,6 +502,29 @@ svc_ev_delivery_count(const amqp_basic_properties_t *p)
 		}
 	}
 	return 0;
+}
+
+/*
+ * Records the lag of an applied event: from its occurred_at (the publisher's commit, by the
+ * publisher's wall clock) to now. A clock behind the publisher's counts as 0; an unreadable
+ * time is not recorded (the envelope check let it through as a string).
+ */
+static void
+svc_ev_lag_record(struct svc_events_rt *rt, const char *occurred_at)
+{
+	int64_t	at, lag;
+	size_t	b;
+
+	if (svc_event_time_parse(occurred_at, &at) != 0)
+		return;
+	lag = svc_wall_us() - at;
+	if (lag < 0)
+		lag = 0;
+	for (b = 0; b < SVC_EV_NLAG && lag > svc_ev_lag_us[b]; b++)
+		;
+	atomic_fetch_add(&rt->lag_bucket[b], 1);
+	atomic_fetch_add(&rt->lag_sum_us, (unsigned long long)lag);
+	atomic_fetch_add(&rt->lag_count, 1);
 }
 
 struct svc_ev_apply {
@@ -563,8 +622,10 @@ settle:
 	case SVC_EVENT_ACK:
 		if (a.duplicate)
 			atomic_fetch_add(&rt->duplicates, 1);
-		else
+		else {
 			atomic_fetch_add(&rt->applied, 1);
+			svc_ev_lag_record(rt, ev.occurred_at);
+		}
 		st = amqp_basic_ack(c, SVC_EV_CHANNEL, env->delivery_tag, 0);
 		break;
 	case SVC_EVENT_REQUEUE:
@@ -833,6 +894,28 @@ svc_events_metrics_write(struct svc_server *srv, struct svc_buf *out)
 	    s, atomic_load(&rt->dead),
 	    s, atomic_load(&rt->connected[0]), s, atomic_load(&rt->connected[1]),
 	    s, atomic_load(&rt->connects[0]), s, atomic_load(&rt->connects[1]));
+	/* A consumer only: the lag from the event's occurred_at to its effect's commit. */
+	if (srv->svc->events->nsubs > 0) {
+		unsigned long long	cum = 0;
+		size_t			b;
+
+		svc_buf_printf(out,
+		    "# HELP shoplab_events_lag_seconds From an event's occurred_at (the publisher's "
+		    "commit) to its effect's commit here.\n"
+		    "# TYPE shoplab_events_lag_seconds histogram\n");
+		for (b = 0; b <= SVC_EV_NLAG; b++) {
+			cum += atomic_load(&rt->lag_bucket[b]);
+			if (b < SVC_EV_NLAG)
+				svc_buf_printf(out, "shoplab_events_lag_seconds_bucket{service=\"%s\","
+				    "le=\"%g\"} %llu\n", s, (double)svc_ev_lag_us[b] / 1e6, cum);
+			else
+				svc_buf_printf(out, "shoplab_events_lag_seconds_bucket{service=\"%s\","
+				    "le=\"+Inf\"} %llu\n", s, cum);
+		}
+		svc_buf_printf(out, "shoplab_events_lag_seconds_sum{service=\"%s\"} %.6f\n"
+		    "shoplab_events_lag_seconds_count{service=\"%s\"} %llu\n", s,
+		    (double)atomic_load(&rt->lag_sum_us) / 1e6, s, atomic_load(&rt->lag_count));
+	}
 	return out->failed ? -1 : 0;
 }
 

@@ -41,8 +41,8 @@ pw=$(sed -n 's/^SHOPLAB_DB_HELLO_PASSWORD=//p' "$SHOPLAB_RUN/shoplab.env")
 if mariadb --no-defaults -h 127.0.0.1 -P "$((PORT_BASE + 2))" -u hello -p"$pw" orders -e 'SELECT 1' > /dev/null 2>&1; then
 	fail "hello's DB user can read the orders schema"
 fi
-# And the five contract services still answer beside it.
+# And the contract's services still answer beside it.
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$PORT_BASE/api/v1/products/1")
 [ "$code" = 200 ] || fail "catalog answered $code beside hello"
-echo "test_add_service: a sixth service from four kinds of file: built, started, answered through the gateway"
+echo "test_add_service: an extra service from four kinds of file: built, started, answered through the gateway"
 echo "1 passed, 0 failed"

@@ -1,10 +1,11 @@
-/* fuzz_request.c - libFuzzer target: request bodies, query strings, path ids and bearer tokens */
+/* fuzz_request.c - libFuzzer target: request bodies, query strings, path ids, bearer tokens, event envelopes */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "svc_internal.h"
+#include "svc_events.h"
 #include "users.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -17,6 +18,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct svc_req		 r;
 	struct svc_buf		 out;
 	struct users_claims	 c;
+	struct svc_event	 ev;
 	json_object		*obj = NULL;
 	const char		*s;
 	char			*str, val[64];
@@ -54,6 +56,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	svc_req_id_sane(str);
 	/* And as a bearer token. */
 	users_jwt_verify(str, "0123456789abcdef0123456789abcdef", 1700000000, &c);
+	/* And as an event from the broker: the envelope, then its time, as the consumer reads them. */
+	if (svc_event_parse(str, size, &ev) == SVC_OK) {
+		svc_event_time_parse(ev.occurred_at, &v);
+		svc_event_free(&ev);
+	}
+	svc_event_time_parse(str, &v);
 
 	svc_req_run_deferred(&r);
 	svc_buf_free(&r.headers);
