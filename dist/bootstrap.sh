@@ -19,6 +19,12 @@
 # port variables of scripts/stack.sh, SHOPLAB_THREADS. SHOPLAB_ROOT writes everything under
 # another root (tests); SHOPLAB_USER / SHOPLAB_GROUP / NGINX_USER name other accounts.
 set -euo pipefail
+# --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+case ${1:-} in
+-h | --help) usage; exit 0 ;;
+-?*) usage >&2; exit 2 ;;
+esac
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 PREFIX_DIR=${SHOPLAB_PREFIX_DIR:-$(dirname "$HERE")}

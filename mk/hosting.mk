@@ -5,6 +5,7 @@
 #   make lab-netns | lab-netns-down | test-lab               the multi-host lab in network namespaces
 #   make trace ID=<request-id>                              one request across nginx and the services
 #   make test-hosting                                       tests/lab/test_install.sh and test_scale.sh
+#   make test-help                                          --help / bad option of every binary and script
 
 PREFIX      ?= /usr/local
 DESTDIR     ?=
@@ -57,11 +58,15 @@ test-lab: deps
 # Hosting checks: make install into a temp tree + systemd-analyze verify, and scale-out.
 test-hosting: deps
 	@$(MAKE) --no-print-directory all
+	@tests/lab/test_help.sh $(BUILD)
 	@tests/lab/test_install.sh
 	@tests/lab/test_scale.sh
 	@tests/lab/test_vagrant.sh
 
+test-help: all
+	@tests/lab/test_help.sh $(BUILD)
+
 trace:
 	@scripts/trace.sh "$(ID)"
 
-.PHONY: install uninstall lab-netns lab-netns-down test-lab test-hosting trace
+.PHONY: install uninstall lab-netns lab-netns-down test-lab test-hosting test-help trace

@@ -1,6 +1,14 @@
 #!/bin/sh
 # deps.sh - install the Debian packages shoplab needs; quiet and fast when all are present.
+#
+#   scripts/deps.sh [fuzz | chromium | ops]   (make deps; no argument: build, run and test)
 set -eu
+# --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+case ${1:-} in
+-h | --help) usage; exit 0 ;;
+-?*) usage >&2; exit 2 ;;
+esac
 
 # Build: compiler, make, pkg-config and the -dev packages of the libraries we link.
 # Run: a private MariaDB server (server-core: no system service is started), nginx with
