@@ -6,6 +6,7 @@
 #   make trace ID=<request-id>                              one request across nginx and the services
 #   make test-hosting                                       tests/lab/test_install.sh and test_scale.sh
 #   make test-help                                          --help / bad option of every binary and script
+#   make test-tls                                           make up TLS=1 checked with curl and openssl s_client
 
 PREFIX      ?= /usr/local
 DESTDIR     ?=
@@ -59,6 +60,7 @@ test-lab: deps
 test-hosting: deps
 	@$(MAKE) --no-print-directory all
 	@tests/lab/test_help.sh $(BUILD)
+	@tests/lab/test_tls.sh
 	@tests/lab/test_install.sh
 	@tests/lab/test_scale.sh
 	@tests/lab/test_vagrant.sh
@@ -66,7 +68,11 @@ test-hosting: deps
 test-help: all
 	@tests/lab/test_help.sh $(BUILD)
 
+test-tls: deps
+	@$(MAKE) --no-print-directory all
+	@tests/lab/test_tls.sh
+
 trace:
 	@scripts/trace.sh "$(ID)"
 
-.PHONY: install uninstall lab-netns lab-netns-down test-lab test-hosting test-help trace
+.PHONY: install uninstall lab-netns lab-netns-down test-lab test-hosting test-help test-tls trace

@@ -102,7 +102,7 @@ void sim_fault_applied(const struct sim_faults *f, size_t i, double *from, doubl
 
 int sim_faults_init(struct sim_faults *f, const struct sim_scenario *sc, char *err, size_t errsz)
 {
-	char exe[1024];
+	char exe[1024], *dir;
 	ssize_t n;
 
 	memset(f, 0, sizeof(*f));
@@ -120,8 +120,11 @@ int sim_faults_init(struct sim_faults *f, const struct sim_scenario *sc, char *e
 			return -1;
 		}
 		exe[n] = '\0';
-		/* <top>/build/bin/sim */
-		snprintf(f->stack_sh, sizeof(f->stack_sh), "%s/../../scripts/stack.sh", dirname(exe));
+		/* <top>/build/bin/sim, or installed: <prefix>/bin/sim beside <prefix>/share/shoplab. */
+		dir = dirname(exe);
+		snprintf(f->stack_sh, sizeof(f->stack_sh), "%s/../../scripts/stack.sh", dir);
+		if (access(f->stack_sh, X_OK) != 0)
+			snprintf(f->stack_sh, sizeof(f->stack_sh), "%s/../share/shoplab/scripts/stack.sh", dir);
 	}
 	if (access(f->stack_sh, X_OK) != 0) {
 		snprintf(err, errsz, "%s: not executable (set SHOPLAB_TOP)", f->stack_sh);
