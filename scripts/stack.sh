@@ -223,6 +223,8 @@ write_env() {
 			echo "SHOPLAB_GATEWAY_URL=http://$GATEWAY_ADDR:$GATEWAY_PORT"
 		fi
 		echo "SHOPLAB_TLS=$TLS"
+		# An installed host's sim writes its reports there (the bootstrap sets it).
+		[ -z "${SHOPLAB_REPORTS_DIR:-}" ] || echo "SHOPLAB_REPORTS_DIR=$SHOPLAB_REPORTS_DIR"
 		echo "SHOPLAB_TLS_PORT=$TLS_PORT"
 		echo "SHOPLAB_GATEWAY_INTERNAL=http://$INTERNAL_ADDR:$INTERNAL_PORT"
 		echo "SHOPLAB_GATEWAY_PORT=$GATEWAY_PORT"

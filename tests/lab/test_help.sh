@@ -5,7 +5,7 @@
 #   tests/lab/test_help.sh [BUILD_DIR]     (make test-help; part of make test-hosting)
 #
 # The lists come from the tree: services from BUILD_DIR/services, sim's commands from `sim --help`
-# and `sim toxic --help`, scripts from scripts/*.sh, sim/*.sh and dist/bootstrap.sh.
+# and `sim toxic --help`, scripts from scripts/*.sh, sim/*.sh and dist/*.sh.
 set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
@@ -54,7 +54,7 @@ if [ -x "$BUILD/bin/sim" ]; then
 		for c in $tcmds; do one "sim toxic $c" "$sim" toxic "$c"; done
 	fi
 fi
-for f in "$TOP"/scripts/*.sh "$TOP"/sim/*.sh "$TOP"/dist/bootstrap.sh; do
+for f in "$TOP"/scripts/*.sh "$TOP"/sim/*.sh "$TOP"/dist/*.sh; do
 	one "${f#"$TOP"/}" "$f"
 done
 # demo.sh hands unknown options to `sim run`, which must refuse them (and so must demo).
