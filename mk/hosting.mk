@@ -2,7 +2,8 @@
 # logrotate, scenarios, docs), make deb, and the lab targets.
 #
 #   make install [PREFIX=/usr/local] [DESTDIR=/tmp/stage]   then, as root: shoplab-bootstrap
-#   make deb                                                build/deb/shoplab_<version>_<arch>.deb + lintian
+#   make deb                                                build-deb/deb/shoplab_<version>_<arch>.deb, lintian,
+#                                                           then tests/lab/test_deb.sh (dpkg --root install + purge)
 #   make up INSTANCES="catalog:3 orders:2"                  several instances behind one upstream
 #   make lab-netns | lab-netns-down | test-lab               the multi-host lab in network namespaces
 #   make trace ID=<request-id>                              one request across nginx and the services
@@ -72,12 +73,19 @@ test-lab: deps
 
 # Hosting checks: make install into a temp tree + systemd-analyze verify, and scale-out.
 test-hosting: deps
+	@scripts/deps.sh deb
 	@$(MAKE) --no-print-directory all
 	@tests/lab/test_help.sh $(BUILD)
 	@tests/lab/test_tls.sh
 	@tests/lab/test_install.sh
 	@tests/lab/test_scale.sh
 	@tests/lab/test_vagrant.sh
+
+# A Debian package of the same install (scripts/deb.sh: dpkg-deb, lintian; docs/hosting.md).
+deb: deps
+	@scripts/deps.sh deb
+	@scripts/deb.sh
+	@tests/lab/test_deb.sh
 
 test-help: all
 	@tests/lab/test_help.sh $(BUILD)
@@ -89,4 +97,4 @@ test-tls: deps
 trace:
 	@scripts/trace.sh "$(ID)"
 
-.PHONY: install uninstall lab-netns lab-netns-down test-lab test-hosting test-help test-tls trace
+.PHONY: install uninstall lab-netns lab-netns-down test-lab test-hosting test-help test-tls deb trace

@@ -45,6 +45,8 @@ done
 if [ -x "$BUILD/bin/sim" ]; then
 	sim=$BUILD/bin/sim
 	one sim "$sim"
+	v=$("$sim" --version 2> /dev/null) || bad "sim --version: exit $?"
+	[ -n "$v" ] || bad "sim --version: empty"
 	cmds=$("$sim" --help | awk '/^commands:/ { c = 1; next } c && /^  [a-z]/ { print $1 } c && /^$/ && seen { exit } c && /^  / { seen = 1 }')
 	[ -n "$cmds" ] || bad "sim --help lists no commands"
 	for c in $cmds; do one "sim $c" "$sim" "$c"; done
