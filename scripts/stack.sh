@@ -71,7 +71,7 @@ if [ -f "$RUN/shoplab.env" ] && grep -q '^SHOPLAB_PORT_BASE=' "$RUN/shoplab.env"
 	fi
 	# The proxy's wiring stays as chosen unless SHOPLAB_PROXY is given; so does TLS.
 	: "${SHOPLAB_PROXY:=$(stored SHOPLAB_PROXY)}"
-	: "${TLS:=$(stored SHOPLAB_TLS)}"
+	: "${TLS:=$(stored SHOPLAB_TLS)}" "${DB_TLS:=$(stored SHOPLAB_DB_TLS)}"
 fi
 STORED_PROXY=$(stored SHOPLAB_PROXY)
 
@@ -104,6 +104,12 @@ fi
 # (only for a real certificate from a CA that runs OCSP; TLS_RESOLVER names the DNS server).
 : "${TLS:=0}" "${TLS_DIR:=$RUN/tls}" "${TLS_STAPLING:=0}"
 case $TLS in 0 | 1) ;; *) echo "stack: TLS is 0 or 1" >&2; exit 1 ;; esac
+# DB_TLS=1: MariaDB serves TLS with a certificate of the same local CA, the service users
+# REQUIRE SSL, and services and sim verify the server against the CA (SHOPLAB_DB_TLS_CA).
+# Changing it needs `make down` (MariaDB reads its TLS settings at start). Installed hosts:
+# DB_TLS=1 DB_TLS_CA=<the database server's CA> shoplab-bootstrap env db (docs/hosting.md).
+: "${DB_TLS:=0}"
+case $DB_TLS in 0 | 1) ;; *) echo "stack: DB_TLS is 0 or 1" >&2; exit 1 ;; esac
 case $TLS_STAPLING in 0 | 1) ;; *) echo "stack: TLS_STAPLING is 0 or 1" >&2; exit 1 ;; esac
 if [ -n "${TLS_CERT:-}${TLS_KEY:-}" ]; then
 	[ -n "${TLS_CERT:-}" ] && [ -n "${TLS_KEY:-}" ] || { echo "stack: TLS_CERT and TLS_KEY go together" >&2; exit 1; }
@@ -223,6 +229,8 @@ write_env() {
 			echo "SHOPLAB_GATEWAY_URL=http://$GATEWAY_ADDR:$GATEWAY_PORT"
 		fi
 		echo "SHOPLAB_TLS=$TLS"
+		echo "SHOPLAB_DB_TLS=$DB_TLS"
+		[ "$DB_TLS" = 0 ] || echo "SHOPLAB_DB_TLS_CA=${DB_TLS_CA:-$TLS_DIR/ca.crt}"
 		# An installed host's sim writes its reports there (the bootstrap sets it).
 		[ -z "${SHOPLAB_REPORTS_DIR:-}" ] || echo "SHOPLAB_REPORTS_DIR=$SHOPLAB_REPORTS_DIR"
 		echo "SHOPLAB_TLS_PORT=$TLS_PORT"
@@ -296,6 +304,11 @@ db_up() {
 	max_allowed_packet=16M
 	default-time-zone='+00:00'
 	CNF
+	if [ "$DB_TLS" = 1 ]; then
+		db_tls_certs
+		printf 'ssl_cert=%s\nssl_key=%s\nssl_ca=%s\ntls_version=TLSv1.2,TLSv1.3\n' \
+			"$TLS_DIR/db-server.crt" "$TLS_DIR/db-server.key" "$TLS_DIR/ca.crt" >> "$d/my.cnf"
+	fi
 	if [ ! -d "$d/data/mysql" ]; then
 		log "initialising MariaDB in $d/data"
 		mariadb-install-db --no-defaults --datadir="$d/data" --user="$(id -un)" \
@@ -321,7 +334,8 @@ db_provision() {
 		sql+="CREATE DATABASE IF NOT EXISTS \`$s\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
 		for host in 127.0.0.1 localhost ${DB_CLIENT_HOSTS:-}; do
 			sql+="CREATE USER IF NOT EXISTS '$s'@'$host' IDENTIFIED BY '$pw';"
-			sql+="ALTER USER '$s'@'$host' IDENTIFIED BY '$pw';"
+			# DB_TLS=1: the service users may connect over TLS only.
+			sql+="ALTER USER '$s'@'$host' IDENTIFIED BY '$pw' REQUIRE $([ "$DB_TLS" = 1 ] && echo SSL || echo NONE);"
 			sql+="GRANT SELECT, INSERT, UPDATE, DELETE ON \`$s\`.* TO '$s'@'$host';"
 		done
 	done
@@ -494,6 +508,16 @@ tls_certs() {
 		openssl x509 -checkend 2592000 -noout -in "$d/fullchain.pem" > /dev/null 2>&1; then
 		return 0
 	fi
+	tls_issue fullchain.pem privkey.pem "$san" || die "could not make the TLS certificates in $d (see $d/openssl.log)"
+	echo "$san" > "$d/.generated"
+	log "TLS: local CA $d/ca.crt, server certificate for $san"
+}
+
+# tls_issue CERT KEY SAN: a server certificate TLS_DIR/CERT with its key TLS_DIR/KEY for the
+# names in SAN, signed by the local CA (made first when missing or under 30 days).
+tls_issue() {
+	local d=$TLS_DIR cert=$1 key=$2 san=$3
+	command -v openssl > /dev/null || die "TLS needs openssl (apt-get install openssl)"
 	(
 		umask 077
 		mkdir -p "$d"
@@ -504,18 +528,31 @@ tls_certs() {
 				-keyout "$d/ca.key" -out "$d/ca.crt" 2> "$d/openssl.log"
 		fi
 		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/O=shoplab/CN=localhost" \
-			-keyout "$d/privkey.pem.new" -out "$d/server.csr" 2>> "$d/openssl.log"
+			-keyout "$d/$key.new" -out "$d/$cert.csr" 2>> "$d/openssl.log"
 		printf 'subjectAltName=%s\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n' \
-			"$san" > "$d/server.ext"
-		openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -set_serial "0x$(secret 16)" \
-			-days 397 -extfile "$d/server.ext" -out "$d/fullchain.pem.new" 2>> "$d/openssl.log"
-		mv -f "$d/privkey.pem.new" "$d/privkey.pem"
-		mv -f "$d/fullchain.pem.new" "$d/fullchain.pem"
-		chmod 0644 "$d/ca.crt" "$d/fullchain.pem"
-		rm -f "$d/server.csr" "$d/server.ext"
-		echo "$san" > "$d/.generated"
-	) || die "could not make the TLS certificates in $d (see $d/openssl.log)"
-	log "TLS: local CA $d/ca.crt, server certificate for $san"
+			"$san" > "$d/$cert.ext"
+		openssl x509 -req -in "$d/$cert.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -set_serial "0x$(secret 16)" \
+			-days 397 -extfile "$d/$cert.ext" -out "$d/$cert.new" 2>> "$d/openssl.log"
+		mv -f "$d/$key.new" "$d/$key"
+		mv -f "$d/$cert.new" "$d/$cert"
+		chmod 0644 "$d/ca.crt" "$d/$cert"
+		rm -f "$d/$cert.csr" "$d/$cert.ext"
+	)
+}
+
+# db_tls_certs: with DB_TLS=1, MariaDB's certificate (TLS_DIR/db-server.crt) for 127.0.0.1,
+# localhost and DB_ADDR, made again when the names change or under 30 days.
+db_tls_certs() {
+	local d=$TLS_DIR san="DNS:localhost,IP:127.0.0.1"
+	[ "$DB_TLS" = 1 ] || return 0
+	[ "$DB_ADDR" = 127.0.0.1 ] || [ "$DB_ADDR" = 0.0.0.0 ] || san="$san,IP:$DB_ADDR"
+	if [ -f "$d/db-server.crt" ] && [ "$(cat "$d/.db-generated" 2>/dev/null)" = "$san" ] &&
+		openssl x509 -checkend 2592000 -noout -in "$d/db-server.crt" > /dev/null 2>&1; then
+		return 0
+	fi
+	tls_issue db-server.crt db-server.key "$san" || die "could not make MariaDB's TLS certificate in $d (see $d/openssl.log)"
+	echo "$san" > "$d/.db-generated"
+	log "DB TLS: MariaDB's certificate for $san, signed by $d/ca.crt"
 }
 
 # render_upstream SVC SERVER...: the upstream template, its @SVC_SERVER@ line once per
@@ -850,6 +887,7 @@ cmd_service_env() {
 	echo "SHOPLAB_DB_PORT=$SHOPLAB_DB_PORT"
 	echo "SHOPLAB_DB_${up}_USER=$s"
 	echo "SHOPLAB_GATEWAY_INTERNAL=$SHOPLAB_GATEWAY_INTERNAL"
+	[ -z "${SHOPLAB_DB_TLS_CA:-}" ] || echo "SHOPLAB_DB_TLS_CA=$SHOPLAB_DB_TLS_CA"
 	[ "$s" = users ] && echo "SHOPLAB_ADMIN_EMAIL=$SHOPLAB_ADMIN_EMAIL"
 	svc_secrets "$s"
 }

@@ -97,6 +97,7 @@ struct svc_config {
 	char		*db_password;
 	long long	 db_connect_timeout;	/* seconds */
 	long long	 db_rw_timeout;		/* seconds */
+	char		*db_tls_ca;	/* "" or a CA file: TLS to MariaDB, server verified */
 	int		 log_requests;
 	char		*gateway_internal;	/* base URL of the internal gateway */
 	char		*service_token;

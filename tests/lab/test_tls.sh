@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# test_tls.sh - `make up TLS=1` with real clients: HTTPS with HTTP/2 and HSTS through the
-# generated local CA, TLS 1.1 refused, 1.2 and 1.3 accepted, HTTP redirected (301) except the
-# ACME challenge, and a certificate nobody trusts refused by curl.
+# test_tls.sh - `make up TLS=1 DB_TLS=1` with real clients: HTTPS with HTTP/2 and HSTS through
+# the generated local CA, TLS 1.1 refused, 1.2 and 1.3 accepted, HTTP redirected (301) except the
+# ACME challenge, a certificate nobody trusts refused by curl; MariaDB over TLS only, with the
+# services and sim verifying its certificate.
 #
 #   tests/lab/test_tls.sh        (make test-tls; part of make test-hosting)
 set -euo pipefail
@@ -24,7 +25,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if ! TLS=1 "$TOP/scripts/stack.sh" up > "$tmp/up.log" 2>&1; then
+if ! TLS=1 DB_TLS=1 "$TOP/scripts/stack.sh" up > "$tmp/up.log" 2>&1; then
 	cat "$tmp/up.log"; echo "test_tls: the stack did not start"; exit 1
 fi
 https=https://127.0.0.1:$((base + 10)) http=http://127.0.0.1:$base ca=$SHOPLAB_RUN/tls/ca.crt
@@ -67,6 +68,23 @@ check "ACME challenge served over HTTP" test "$(curl -s "$http/.well-known/acme-
 check "a missing ACME token is a 404" test "$(curl -s -o /dev/null -w '%{http_code}' "$http/.well-known/acme-challenge/none")" = 404
 # The internal listener stays plain HTTP (loopback, scrapers).
 check "internal listener unchanged" test "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$((base + 1))/_ops/catalog/healthz")" = 200
+
+# MariaDB over TLS (DB_TLS=1): the service users REQUIRE SSL; the services got this far (every
+# readyz and the reads above went to the database), so they connect over TLS.
+db() { mariadb --no-defaults -h 127.0.0.1 -P "$((base + 2))" -u orders \
+	-p"$(sed -n 's/^SHOPLAB_DB_ORDERS_PASSWORD=//p' "$SHOPLAB_RUN/shoplab.env")" -N -B "$@" 2>&1; }
+check "MariaDB: orders REQUIRE SSL" test "$(mariadb --no-defaults --socket="$SHOPLAB_RUN/mariadb/mariadb.sock" -N -B \
+	-e "SELECT DISTINCT ssl_type FROM mysql.user WHERE user = 'orders'")" = ANY
+r=$(db --skip-ssl -e 'SELECT 1' || true)
+check "MariaDB: a client without TLS is refused" grep -q 'Access denied' <<< "$r"
+r=$(db --ssl-ca="$ca" --ssl-verify-server-cert -e "SHOW SESSION STATUS LIKE 'Ssl_version'" || true)
+check "MariaDB: TLS with the server's certificate verified ($(echo $r))" grep -q 'TLSv1\.[23]' <<< "$r"
+rc=0; "$TOP/build/bin/sim" check > "$tmp/check.out" 2>&1 || rc=$?
+check "sim check reads every database over TLS" test "$rc" = 0
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "/CN=another CA" \
+	-keyout "$tmp/other.key" -out "$tmp/other.crt" 2> /dev/null
+rc=0; SHOPLAB_DB_TLS_CA=$tmp/other.crt "$TOP/build/bin/sim" check > "$tmp/check2.out" 2>&1 || rc=$?
+check "sim check refuses a server its CA did not sign (exit 2)" bash -c '[ "$1" = 2 ] && grep -qi "certificate\|SSL\|TLS" "$2"' _ "$rc" "$tmp/check2.out"
 
 # A second up keeps the certificate (no new CA for clients to trust) and keeps TLS on.
 before=$(sha256sum < "$ca")
