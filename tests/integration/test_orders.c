@@ -234,7 +234,7 @@ test_declined_and_insufficient(void **state)
 static void
 test_idempotent_replay_and_reuse(void **state)
 {
-	char		 body[512], body2[512], key[64], kl[96], loc[128];
+	char		 body[512], body2[512], key[64], kl[96], loc[128], loc1[128], want[64];
 	struct it_resp	 r1, r2;
 
 	(void)state;
@@ -249,6 +249,12 @@ test_idempotent_replay_and_reuse(void **state)
 	assert_int_equal(r2.status, r1.status);
 	assert_string_equal(r2.body, r1.body);
 	assert_true(it_header(&r2, "Idempotent-Replayed", loc, sizeof(loc)));
+	/* The replay of a 201 names the order as the first answer did. */
+	snprintf(want, sizeof(want), "/api/v1/orders/%lld", (long long)it_int(&r1, "id"));
+	assert_true(it_header(&r1, "Location", loc1, sizeof(loc1)));
+	assert_string_equal(loc1, want);
+	assert_true(it_header(&r2, "Location", loc, sizeof(loc)));
+	assert_string_equal(loc, want);
 	it_resp_free(&r2);
 	/* Only one unit was taken. */
 	assert_int_equal(stock_of(104), 9);
