@@ -146,6 +146,11 @@ struct svc_service {
 	void			*state;
 	/* Optional: events published through the outbox and consumed (svc_events.h). */
 	const struct svc_events	*events;
+	/*
+	 * Optional: appends the service's own series to GET /metrics, with database access.
+	 * Returns -1 only when out cannot grow; a series it cannot compute is left out.
+	 */
+	int			(*metrics)(struct svc_req *r, struct svc_buf *out);
 };
 
 /* Runs the service until SIGTERM/SIGINT. Returns the process exit status. */
