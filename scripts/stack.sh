@@ -488,7 +488,7 @@ render() {
 
 # tls_certs: with TLS=1 and no TLS_CERT given, a local CA (TLS_DIR/ca.crt, kept) and a server
 # certificate for localhost, 127.0.0.1 and GATEWAY_ADDR signed by it (fullchain.pem, privkey.pem),
-# made again when the names change or it has less than 30 days left. A certificate this did not
+# made again when the names change, it has less than 30 days left or the CA was renewed. One this did not
 # make (no .generated marker: a real one, deployed by the ACME hook) is never touched.
 tls_certs() {
 	local d=$TLS_DIR san
@@ -505,7 +505,8 @@ tls_certs() {
 	san="DNS:localhost,IP:127.0.0.1"
 	[ "$GATEWAY_ADDR" = 127.0.0.1 ] || [ "$GATEWAY_ADDR" = 0.0.0.0 ] || san="$san,IP:$GATEWAY_ADDR"
 	if [ -f "$d/fullchain.pem" ] && [ "$(cat "$d/.generated" 2>/dev/null)" = "$san" ] &&
-		openssl x509 -checkend 2592000 -noout -in "$d/fullchain.pem" > /dev/null 2>&1; then
+		openssl x509 -checkend 2592000 -noout -in "$d/fullchain.pem" > /dev/null 2>&1 &&
+		openssl verify -CAfile "$d/ca.crt" "$d/fullchain.pem" > /dev/null 2>&1; then
 		return 0
 	fi
 	tls_issue fullchain.pem privkey.pem "$san" || die "could not make the TLS certificates in $d (see $d/openssl.log)"
@@ -547,7 +548,8 @@ db_tls_certs() {
 	[ "$DB_TLS" = 1 ] || return 0
 	[ "$DB_ADDR" = 127.0.0.1 ] || [ "$DB_ADDR" = 0.0.0.0 ] || san="$san,IP:$DB_ADDR"
 	if [ -f "$d/db-server.crt" ] && [ "$(cat "$d/.db-generated" 2>/dev/null)" = "$san" ] &&
-		openssl x509 -checkend 2592000 -noout -in "$d/db-server.crt" > /dev/null 2>&1; then
+		openssl x509 -checkend 2592000 -noout -in "$d/db-server.crt" > /dev/null 2>&1 &&
+		openssl verify -CAfile "$d/ca.crt" "$d/db-server.crt" > /dev/null 2>&1; then
 		return 0
 	fi
 	tls_issue db-server.crt db-server.key "$san" || die "could not make MariaDB's TLS certificate in $d (see $d/openssl.log)"
