@@ -10,6 +10,9 @@
 #          settings and that service's own secrets only (the units' EnvironmentFile)
 # nginx    renders the gateway from the installed nginx templates into /etc/nginx/shoplab/
 #          and includes it from /etc/nginx/conf.d/shoplab.conf; state in /var/lib/shoplab
+#          (access log, cache, the served openapi.yaml, the ACME webroot acme/). TLS=1: HTTPS
+#          on TLS_PORT with /etc/shoplab/tls/{fullchain,privkey}.pem (a local CA's until
+#          share/shoplab/scripts/tls-deploy-hook.sh deploys a real one), HTTP redirects
 # db       creates the five databases and DB users on the system MariaDB (as root over its
 #          socket) and applies sql/<service>.sql and the seeds (SHOPLAB_NO_SEED=1: none)
 #
@@ -19,6 +22,12 @@
 # port variables of scripts/stack.sh, SHOPLAB_THREADS. SHOPLAB_ROOT writes everything under
 # another root (tests); SHOPLAB_USER / SHOPLAB_GROUP / NGINX_USER name other accounts.
 set -euo pipefail
+# --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+case ${1:-} in
+-h | --help) usage; exit 0 ;;
+-?*) usage >&2; exit 2 ;;
+esac
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 PREFIX_DIR=${SHOPLAB_PREFIX_DIR:-$(dirname "$HERE")}
@@ -40,6 +49,8 @@ export DB_PORT=${DB_PORT:-3306}
 # whose user is not ours, reaches them; the gateway secret in every request proves nginx.
 export SERVICE_TRANSPORT=${SERVICE_TRANSPORT:-tcp}
 export DB_SOCKET=${DB_SOCKET:-/run/mysqld/mysqld.sock}
+# `sim run` on this host finds /etc/shoplab/shoplab.env and writes its reports here.
+export SHOPLAB_REPORTS_DIR=${SHOPLAB_REPORTS_DIR:-$STATE/reports}
 
 log() { printf 'bootstrap: %s\n' "$*" >&2; }
 die() { printf 'bootstrap: %s\n' "$*" >&2; exit 1; }
@@ -78,10 +89,14 @@ do_env() {
 
 do_nginx() {
 	local d
-	[ -f "$ETC/shoplab.env" ] || do_secrets
+	# Ports, addresses and TLS go into shoplab.env too (sim reads the gateway's URL there).
+	do_secrets
 	install -d -m 0755 "$STATE" "$NGINX_DIR/conf.d"
 	install -d -m 0750 "$STATE/logs"
 	install -d -m 0700 -o "$NGINX_USER" "$STATE/nginx" "$STATE/nginx/temp" "$STATE/nginx/cache"
+	# GET /api/v1/openapi.yaml: the installed description, readable by the workers.
+	install -d -m 0755 "$STATE/nginx/public"
+	install -m 0644 "$PREFIX_DIR/share/shoplab/docs/openapi.yaml" "$STATE/nginx/public/openapi.yaml"
 	# Render next to the live directory, then swap, so a failed render leaves nginx's files alone.
 	d=$NGINX_DIR/.shoplab.new
 	NGINX_STATE=$STATE "$STACK" render-nginx "$d" "$NGINX_DIR/shoplab"

@@ -1,28 +1,43 @@
-# mk/hosting.mk - make install (binaries, SQL, nginx templates, systemd units) and the lab targets.
+# mk/hosting.mk - make install (binaries, SQL, nginx templates, systemd units, man pages,
+# logrotate, scenarios, docs), make deb, and the lab targets.
 #
 #   make install [PREFIX=/usr/local] [DESTDIR=/tmp/stage]   then, as root: shoplab-bootstrap
+#   make deb                                                build-deb/deb/shoplab_<version>_<arch>.deb, lintian,
+#                                                           then tests/lab/test_deb.sh (dpkg --root install + purge)
 #   make up INSTANCES="catalog:3 orders:2"                  several instances behind one upstream
 #   make lab-netns | lab-netns-down | test-lab               the multi-host lab in network namespaces
 #   make trace ID=<request-id>                              one request across nginx and the services
 #   make test-hosting                                       tests/lab/test_install.sh and test_scale.sh
+#   make test-help                                          --help / bad option of every binary and script
+#   make test-tls                                           make up TLS=1 checked with curl and openssl s_client
 
 PREFIX      ?= /usr/local
 DESTDIR     ?=
 LIBEXECDIR  := $(PREFIX)/lib/shoplab
 DATADIR     := $(PREFIX)/share/shoplab
 DOCDIR      := $(PREFIX)/share/doc/shoplab
+MANDIR      := $(PREFIX)/share/man
 UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR  ?= /etc
 INSTALL     ?= install
 
 install: all
 	$(INSTALL) -d $(DESTDIR)$(LIBEXECDIR)/bin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin \
 		$(DESTDIR)$(DATADIR)/scripts $(DESTDIR)$(DATADIR)/sql $(DESTDIR)$(DATADIR)/nginx/routes \
-		$(DESTDIR)$(DATADIR)/nginx/internal $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
+		$(DESTDIR)$(DATADIR)/nginx/internal $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) \
+		$(DESTDIR)$(DATADIR)/scenarios $(DESTDIR)$(DATADIR)/docs $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/logrotate.d
 	$(INSTALL) -m 0755 $(addprefix $(BIN)/,$(SERVICES)) $(DESTDIR)$(LIBEXECDIR)/bin/
 	$(INSTALL) -m 0644 $(BUILD)/services $(DESTDIR)$(LIBEXECDIR)/services
 	if [ -x $(BIN)/sim ]; then $(INSTALL) -m 0755 $(BIN)/sim $(DESTDIR)$(PREFIX)/bin/sim; fi
 	$(INSTALL) -m 0755 scripts/stack.sh $(DESTDIR)$(DATADIR)/scripts/stack.sh
 	$(INSTALL) -m 0755 scripts/trace.sh $(DESTDIR)$(DATADIR)/scripts/trace.sh
+	$(INSTALL) -m 0755 dist/tls-deploy-hook.sh $(DESTDIR)$(DATADIR)/scripts/tls-deploy-hook.sh
+	$(INSTALL) -m 0644 sim/scenarios/*.json $(DESTDIR)$(DATADIR)/scenarios/
+	$(INSTALL) -m 0644 docs/openapi.yaml $(DESTDIR)$(DATADIR)/docs/openapi.yaml
+	$(INSTALL) -m 0644 dist/man/sim.1 $(DESTDIR)$(MANDIR)/man1/sim.1
+	$(INSTALL) -m 0644 dist/man/shoplab-bootstrap.8 $(DESTDIR)$(MANDIR)/man8/shoplab-bootstrap.8
+	$(INSTALL) -m 0644 dist/logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/shoplab
 	$(INSTALL) -m 0755 dist/bootstrap.sh $(DESTDIR)$(PREFIX)/sbin/shoplab-bootstrap
 	$(INSTALL) -m 0644 sql/*.sql $(DESTDIR)$(DATADIR)/sql/
 	$(INSTALL) -m 0644 nginx/*.conf nginx/*.in $(DESTDIR)$(DATADIR)/nginx/
@@ -34,13 +49,15 @@ install: all
 	sed -e "s|@WANTS@|$$(awk '{ printf "%sshoplab@%s.service", (NR > 1 ? " " : ""), $$2 }' $(BUILD)/services)|" \
 		dist/shoplab.target.in > $(DESTDIR)$(UNITDIR)/shoplab.target
 	chmod 0644 $(DESTDIR)$(UNITDIR)/shoplab.target
-	$(INSTALL) -m 0644 docs/hosting.md $(DESTDIR)$(DOCDIR)/
+	$(INSTALL) -m 0644 README.md docs/*.md docs/openapi.yaml docs/scenario.schema.json $(DESTDIR)$(DOCDIR)/
 	@echo "installed under $(DESTDIR)$(PREFIX); next, as root: $(PREFIX)/sbin/shoplab-bootstrap (docs/hosting.md)"
 
 uninstall:
 	rm -rf $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
 	rm -f $(DESTDIR)$(PREFIX)/bin/sim $(DESTDIR)$(PREFIX)/sbin/shoplab-bootstrap \
-		$(DESTDIR)$(UNITDIR)/shoplab@.service $(DESTDIR)$(UNITDIR)/shoplab.target
+		$(DESTDIR)$(UNITDIR)/shoplab@.service $(DESTDIR)$(UNITDIR)/shoplab.target \
+		$(DESTDIR)$(MANDIR)/man1/sim.1 $(DESTDIR)$(MANDIR)/man8/shoplab-bootstrap.8 \
+		$(DESTDIR)$(SYSCONFDIR)/logrotate.d/shoplab
 
 # The multi-host lab in network namespaces (scripts/lab-netns.sh; docs/lab.md).
 lab-netns: deps
@@ -56,12 +73,28 @@ test-lab: deps
 
 # Hosting checks: make install into a temp tree + systemd-analyze verify, and scale-out.
 test-hosting: deps
+	@scripts/deps.sh deb
 	@$(MAKE) --no-print-directory all
+	@tests/lab/test_help.sh $(BUILD)
+	@tests/lab/test_tls.sh
 	@tests/lab/test_install.sh
 	@tests/lab/test_scale.sh
 	@tests/lab/test_vagrant.sh
 
+# A Debian package of the same install (scripts/deb.sh: dpkg-deb, lintian; docs/hosting.md).
+deb: deps
+	@scripts/deps.sh deb
+	@scripts/deb.sh
+	@tests/lab/test_deb.sh
+
+test-help: all
+	@tests/lab/test_help.sh $(BUILD)
+
+test-tls: deps
+	@$(MAKE) --no-print-directory all
+	@tests/lab/test_tls.sh
+
 trace:
 	@scripts/trace.sh "$(ID)"
 
-.PHONY: install uninstall lab-netns lab-netns-down test-lab test-hosting trace
+.PHONY: install uninstall lab-netns lab-netns-down test-lab test-hosting test-help test-tls deb trace

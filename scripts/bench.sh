@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # bench.sh - throughput and latency of the stack beside nginx's own static answer, same run.
 #
+#   scripts/bench.sh [BUILD_DIR]        (make bench; default build/)
+#
 # Prints numbers and ratios; it is a measurement, never a test, and never fails on a slow box.
 # BENCH_SECONDS (10), BENCH_CONNS (64), BENCH_THREADS (2) tune wrk.
 set -uo pipefail
+# --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+case ${1:-} in
+-h | --help) usage; exit 0 ;;
+-?*) usage >&2; exit 2 ;;
+esac
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-build}

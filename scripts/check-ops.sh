@@ -1,7 +1,15 @@
 #!/bin/sh
 # check-ops.sh - static checks of docs/openapi.yaml, docs/scenario.schema.json with
 # sim/scenarios/, lab/prometheus*, lab/grafana/ (the tools come from `scripts/deps.sh ops`).
+#
+#   scripts/check-ops.sh                (make check-ops; no arguments)
 set -u
+# --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+case ${1:-} in
+-h | --help) usage; exit 0 ;;
+-?*) usage >&2; exit 2 ;;
+esac
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 TOOLS=$TOP/.tools
 PY=/usr/bin/python3

@@ -1,6 +1,14 @@
 #!/usr/bin/env bash
 # demo.sh - the demo scenario against the running stack (started with SHOPLAB_PROXY=1): summary, report path, sim's status.
+#
+#   scripts/demo.sh [sim run options]   (make demo; needs the stack from `make demo`)
 set -uo pipefail
+# --help prints the comment above; the other arguments are `sim run`'s options (anything else: exit 2).
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+case ${1:-} in -h | --help) usage; exit 0 ;; esac
+for a in "$@"; do
+	case $a in --compare | --out | --progress | --serve | [!-]*) ;; *) usage >&2; exit 2 ;; esac
+done
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 export SHOPLAB_RUN=${SHOPLAB_RUN:-$TOP/run} SHOPLAB_TOP=$TOP SHOPLAB_PROXY=1
 BUILD=${SHOPLAB_BUILD:-$TOP/build}

@@ -1,6 +1,14 @@
 #!/bin/sh
 # deps.sh - install the Debian packages shoplab needs; quiet and fast when all are present.
+#
+#   scripts/deps.sh [fuzz | chromium | ops | deb]   (make deps; no argument: build, run and test)
 set -eu
+# --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+case ${1:-} in
+-h | --help) usage; exit 0 ;;
+-?*) usage >&2; exit 2 ;;
+esac
 
 # Build: compiler, make, pkg-config and the -dev packages of the libraries we link.
 # Run: a private MariaDB server (server-core: no system service is started), nginx with
@@ -18,6 +26,11 @@ python3-jsonschema python3-yaml"
 # `scripts/deps.sh fuzz`: the fuzzing toolchain too (clang with libFuzzer), for `make fuzz` only.
 if [ "${1:-}" = fuzz ]; then
 	PKGS="clang libclang-rt-14-dev"
+fi
+# `scripts/deps.sh deb`: what `make deb` needs: dpkg-dev (dpkg-deb, dpkg-architecture), lintian
+# to check the package, mandoc to lint the man pages, logrotate to check dist/logrotate.
+if [ "${1:-}" = deb ]; then
+	PKGS="dpkg-dev lintian mandoc logrotate fakeroot"
 fi
 # `scripts/deps.sh chromium`: a headless browser for `make report-check` only. It is ~300 MB with
 # its libraries, so `make test` does not pull it in.

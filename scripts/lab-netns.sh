@@ -15,6 +15,12 @@
 # Every address lives only inside these namespaces (and the one host link). Needs root and
 # iproute2. The stack state is under $SHOPLAB_RUN (default ./run/lab).
 set -euo pipefail
+# --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+case ${1:-} in
+-h | --help) usage; exit 0 ;;
+-?*) usage >&2; exit 2 ;;
+esac
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 . "$TOP/lab/lab.env"

@@ -4,6 +4,12 @@
 #
 #   scripts/services.sh [FCGI_SERVICES_DIR]    (the GNUmakefile writes build/services with it)
 set -euo pipefail
+# --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+case ${1:-} in
+-h | --help) usage; exit 0 ;;
+-?*) usage >&2; exit 2 ;;
+esac
 
 dir=${1:-$(cd "$(dirname "$0")/.." && pwd)/fcgi-services}
 declare -A seen=()

@@ -11,6 +11,12 @@
 # DB_NETNS, SVC_NETNS, GW_NETNS run MariaDB, the services, nginx in network namespaces
 # (the netns lab, scripts/lab-netns.sh); docs/hosting.md and docs/lab.md describe both.
 set -euo pipefail
+# --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+case ${1:-} in
+-h | --help) usage; exit 0 ;;
+-?*) usage >&2; exit 2 ;;
+esac
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 RUN=${SHOPLAB_RUN:-$TOP/run}
@@ -56,13 +62,16 @@ if [ -f "$RUN/shoplab.env" ] && grep -q '^SHOPLAB_PORT_BASE=' "$RUN/shoplab.env"
 		PORT_BASE=$stored_base
 		: "${GATEWAY_PORT:=$(stored SHOPLAB_GATEWAY_PORT)}" "${INTERNAL_PORT:=$(stored SHOPLAB_INTERNAL_PORT)}"
 		: "${DB_PORT:=$(stored SHOPLAB_DB_PORT)}" "${PROXY_API_PORT:=$(stored SHOPLAB_PROXY_API_PORT)}"
+		: "${TLS_PORT:=$(stored SHOPLAB_TLS_PORT)}"
+		[ -n "$TLS_PORT" ] || unset TLS_PORT
 		[ -n "$GATEWAY_PORT" ] || unset GATEWAY_PORT
 		[ -n "$INTERNAL_PORT" ] || unset INTERNAL_PORT
 		[ -n "$DB_PORT" ] || unset DB_PORT
 		[ -n "$PROXY_API_PORT" ] || unset PROXY_API_PORT
 	fi
-	# The proxy's wiring stays as chosen unless SHOPLAB_PROXY is given.
+	# The proxy's wiring stays as chosen unless SHOPLAB_PROXY is given; so does TLS.
 	: "${SHOPLAB_PROXY:=$(stored SHOPLAB_PROXY)}"
+	: "${TLS:=$(stored SHOPLAB_TLS)}" "${DB_TLS:=$(stored SHOPLAB_DB_TLS)}"
 fi
 STORED_PROXY=$(stored SHOPLAB_PROXY)
 
@@ -73,8 +82,11 @@ if [ -n "${PORT_BASE:-}" ]; then
 	# RabbitMQ: AMQP here, its epmd, distribution and CLI ports on the next five (broker.sh).
 	: "${AMQP_PORT:=$((PORT_BASE + 4))}"
 	svc_port_base=$((PORT_BASE + 10))
+	# HTTPS (TLS=1): base+10, the one slot of the service range no service index takes.
+	: "${TLS_PORT:=$((PORT_BASE + 10))}"
 else
 	: "${GATEWAY_PORT:=8080}" "${INTERNAL_PORT:=8081}" "${DB_PORT:=3307}" "${PROXY_API_PORT:=8474}"
+	: "${TLS_PORT:=8443}"
 	svc_port_base=9100
 	: "${AMQP_PORT:=5673}"
 fi
@@ -85,6 +97,26 @@ fi
 # The internal listener is always on loopback; INTERNAL_ADDR adds a second address (the lab's
 # gateway host) that services on another host reach it by.
 : "${INTERNAL_ADDR:=127.0.0.1}" "${INSTANCES:=}"
+# TLS=1: the public gateway answers HTTPS on TLS_PORT (HTTP on GATEWAY_PORT redirects there,
+# except /.well-known/acme-challenge/). The certificate is TLS_CERT/TLS_KEY when given (a real
+# one, e.g. from certbot); otherwise a local CA and a server certificate are generated under
+# TLS_DIR ($RUN/tls; /etc/shoplab/tls when installed). TLS_STAPLING=1 turns OCSP stapling on
+# (only for a real certificate from a CA that runs OCSP; TLS_RESOLVER names the DNS server).
+: "${TLS:=0}" "${TLS_DIR:=$RUN/tls}" "${TLS_STAPLING:=0}"
+case $TLS in 0 | 1) ;; *) echo "stack: TLS is 0 or 1" >&2; exit 1 ;; esac
+# DB_TLS=1: MariaDB serves TLS with a certificate of the same local CA, the service users
+# REQUIRE SSL, and services and sim verify the server against the CA (SHOPLAB_DB_TLS_CA).
+# Changing it needs `make down` (MariaDB reads its TLS settings at start). Installed hosts:
+# DB_TLS=1 DB_TLS_CA=<the database server's CA> shoplab-bootstrap env db (docs/hosting.md).
+: "${DB_TLS:=0}"
+case $DB_TLS in 0 | 1) ;; *) echo "stack: DB_TLS is 0 or 1" >&2; exit 1 ;; esac
+case $TLS_STAPLING in 0 | 1) ;; *) echo "stack: TLS_STAPLING is 0 or 1" >&2; exit 1 ;; esac
+if [ -n "${TLS_CERT:-}${TLS_KEY:-}" ]; then
+	[ -n "${TLS_CERT:-}" ] && [ -n "${TLS_KEY:-}" ] || { echo "stack: TLS_CERT and TLS_KEY go together" >&2; exit 1; }
+	TLS_GENERATE=0
+else
+	TLS_CERT=$TLS_DIR/fullchain.pem TLS_KEY=$TLS_DIR/privkey.pem TLS_GENERATE=1
+fi
 # Which parts `up` starts on this host (the multi-host lab runs one part per host).
 : "${SHOPLAB_PARTS:=db services nginx}"
 part() { case " $SHOPLAB_PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
@@ -190,7 +222,18 @@ write_env() {
 		echo "# shoplab.env - written by scripts/stack.sh; secrets are generated once, never commit this file."
 		echo "SHOPLAB_RUN=$RUN"
 		echo "SHOPLAB_PORT_BASE=${PORT_BASE:-}"
-		echo "SHOPLAB_GATEWAY_URL=http://$GATEWAY_ADDR:$GATEWAY_PORT"
+		if [ "$TLS" = 1 ]; then
+			echo "SHOPLAB_GATEWAY_URL=https://$GATEWAY_ADDR:$TLS_PORT"
+			[ "$TLS_GENERATE" = 0 ] || echo "SHOPLAB_TLS_CA=$TLS_DIR/ca.crt"
+		else
+			echo "SHOPLAB_GATEWAY_URL=http://$GATEWAY_ADDR:$GATEWAY_PORT"
+		fi
+		echo "SHOPLAB_TLS=$TLS"
+		echo "SHOPLAB_DB_TLS=$DB_TLS"
+		[ "$DB_TLS" = 0 ] || echo "SHOPLAB_DB_TLS_CA=${DB_TLS_CA:-$TLS_DIR/ca.crt}"
+		# An installed host's sim writes its reports there (the bootstrap sets it).
+		[ -z "${SHOPLAB_REPORTS_DIR:-}" ] || echo "SHOPLAB_REPORTS_DIR=$SHOPLAB_REPORTS_DIR"
+		echo "SHOPLAB_TLS_PORT=$TLS_PORT"
 		echo "SHOPLAB_GATEWAY_INTERNAL=http://$INTERNAL_ADDR:$INTERNAL_PORT"
 		echo "SHOPLAB_GATEWAY_PORT=$GATEWAY_PORT"
 		echo "SHOPLAB_INTERNAL_PORT=$INTERNAL_PORT"
@@ -261,6 +304,11 @@ db_up() {
 	max_allowed_packet=16M
 	default-time-zone='+00:00'
 	CNF
+	if [ "$DB_TLS" = 1 ]; then
+		db_tls_certs
+		printf 'ssl_cert=%s\nssl_key=%s\nssl_ca=%s\ntls_version=TLSv1.2,TLSv1.3\n' \
+			"$TLS_DIR/db-server.crt" "$TLS_DIR/db-server.key" "$TLS_DIR/ca.crt" >> "$d/my.cnf"
+	fi
 	if [ ! -d "$d/data/mysql" ]; then
 		log "initialising MariaDB in $d/data"
 		mariadb-install-db --no-defaults --datadir="$d/data" --user="$(id -un)" \
@@ -286,7 +334,8 @@ db_provision() {
 		sql+="CREATE DATABASE IF NOT EXISTS \`$s\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
 		for host in 127.0.0.1 localhost ${DB_CLIENT_HOSTS:-}; do
 			sql+="CREATE USER IF NOT EXISTS '$s'@'$host' IDENTIFIED BY '$pw';"
-			sql+="ALTER USER '$s'@'$host' IDENTIFIED BY '$pw';"
+			# DB_TLS=1: the service users may connect over TLS only.
+			sql+="ALTER USER '$s'@'$host' IDENTIFIED BY '$pw' REQUIRE $([ "$DB_TLS" = 1 ] && echo SSL || echo NONE);"
 			sql+="GRANT SELECT, INSERT, UPDATE, DELETE ON \`$s\`.* TO '$s'@'$host';"
 		done
 	done
@@ -431,7 +480,81 @@ render() {
 	    -e "s|@API_RATE@|$API_RATE|g" -e "s|@API_BURST@|$API_BURST|g" \
 	    -e "s|@API_RATE_EXEMPT_GEO@|$(for a in $API_RATE_EXEMPT; do printf '%s 1; ' "$a"; done)|g" \
 	    -e "s|@INTERNAL_ADDR@|$INTERNAL_ADDR|g" -e "s/@SERVICES_RE@/$(services_re)/g" \
+	    -e "s|@PUBLIC_LISTEN@|$(if [ "$TLS" = 1 ]; then echo "$TLS_PORT ssl http2"; else echo "$GATEWAY_PORT"; fi)|g" \
+	    -e "s|@TLS_CERT@|$TLS_CERT|g" -e "s|@TLS_KEY@|$TLS_KEY|g" \
+	    -e "s|@TLS_PORT_SUFFIX@|$( [ "$TLS_PORT" = 443 ] || echo ":$TLS_PORT")|g" \
 	    -e "s|@SVC@|${2:-}|g" -e "s|@SVC_PORT@|${3:-}|g" "$1"
+}
+
+# tls_certs: with TLS=1 and no TLS_CERT given, a local CA (TLS_DIR/ca.crt, kept) and a server
+# certificate for localhost, 127.0.0.1 and GATEWAY_ADDR signed by it (fullchain.pem, privkey.pem),
+# made again when the names change, it has less than 30 days left or the CA was renewed. One this did not
+# make (no .generated marker: a real one, deployed by the ACME hook) is never touched.
+tls_certs() {
+	local d=$TLS_DIR san
+	[ "$TLS" = 1 ] || return 0
+	if [ "$TLS_GENERATE" = 0 ]; then
+		[ -r "$TLS_CERT" ] && [ -r "$TLS_KEY" ] || die "TLS_CERT $TLS_CERT or TLS_KEY $TLS_KEY is not readable"
+		return 0
+	fi
+	command -v openssl > /dev/null || die "TLS=1 needs openssl (apt-get install openssl)"
+	if [ -f "$d/fullchain.pem" ] && [ ! -f "$d/.generated" ]; then
+		[ -r "$d/privkey.pem" ] || die "$d/fullchain.pem has no $d/privkey.pem beside it"
+		return 0
+	fi
+	san="DNS:localhost,IP:127.0.0.1"
+	[ "$GATEWAY_ADDR" = 127.0.0.1 ] || [ "$GATEWAY_ADDR" = 0.0.0.0 ] || san="$san,IP:$GATEWAY_ADDR"
+	if [ -f "$d/fullchain.pem" ] && [ "$(cat "$d/.generated" 2>/dev/null)" = "$san" ] &&
+		openssl x509 -checkend 2592000 -noout -in "$d/fullchain.pem" > /dev/null 2>&1 &&
+		openssl verify -CAfile "$d/ca.crt" "$d/fullchain.pem" > /dev/null 2>&1; then
+		return 0
+	fi
+	tls_issue fullchain.pem privkey.pem "$san" || die "could not make the TLS certificates in $d (see $d/openssl.log)"
+	echo "$san" > "$d/.generated"
+	log "TLS: local CA $d/ca.crt, server certificate for $san"
+}
+
+# tls_issue CERT KEY SAN: a server certificate TLS_DIR/CERT with its key TLS_DIR/KEY for the
+# names in SAN, signed by the local CA (made first when missing or under 30 days).
+tls_issue() {
+	local d=$TLS_DIR cert=$1 key=$2 san=$3
+	command -v openssl > /dev/null || die "TLS needs openssl (apt-get install openssl)"
+	(
+		umask 077
+		mkdir -p "$d"
+		if [ ! -f "$d/ca.key" ] || ! openssl x509 -checkend 2592000 -noout -in "$d/ca.crt" > /dev/null 2>&1; then
+			openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+				-subj "/O=shoplab/CN=shoplab local CA $(hostname -s 2>/dev/null || echo host) $(date +%Y%m%d%H%M%S)" \
+				-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+				-keyout "$d/ca.key" -out "$d/ca.crt" 2> "$d/openssl.log"
+		fi
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/O=shoplab/CN=localhost" \
+			-keyout "$d/$key.new" -out "$d/$cert.csr" 2>> "$d/openssl.log"
+		printf 'subjectAltName=%s\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n' \
+			"$san" > "$d/$cert.ext"
+		openssl x509 -req -in "$d/$cert.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -set_serial "0x$(secret 16)" \
+			-days 397 -extfile "$d/$cert.ext" -out "$d/$cert.new" 2>> "$d/openssl.log"
+		mv -f "$d/$key.new" "$d/$key"
+		mv -f "$d/$cert.new" "$d/$cert"
+		chmod 0644 "$d/ca.crt" "$d/$cert"
+		rm -f "$d/$cert.csr" "$d/$cert.ext"
+	)
+}
+
+# db_tls_certs: with DB_TLS=1, MariaDB's certificate (TLS_DIR/db-server.crt) for 127.0.0.1,
+# localhost and DB_ADDR, made again when the names change or under 30 days.
+db_tls_certs() {
+	local d=$TLS_DIR san="DNS:localhost,IP:127.0.0.1"
+	[ "$DB_TLS" = 1 ] || return 0
+	[ "$DB_ADDR" = 127.0.0.1 ] || [ "$DB_ADDR" = 0.0.0.0 ] || san="$san,IP:$DB_ADDR"
+	if [ -f "$d/db-server.crt" ] && [ "$(cat "$d/.db-generated" 2>/dev/null)" = "$san" ] &&
+		openssl x509 -checkend 2592000 -noout -in "$d/db-server.crt" > /dev/null 2>&1 &&
+		openssl verify -CAfile "$d/ca.crt" "$d/db-server.crt" > /dev/null 2>&1; then
+		return 0
+	fi
+	tls_issue db-server.crt db-server.key "$san" || die "could not make MariaDB's TLS certificate in $d (see $d/openssl.log)"
+	echo "$san" > "$d/.db-generated"
+	log "DB TLS: MariaDB's certificate for $san, signed by $d/ca.crt"
 }
 
 # render_upstream SVC SERVER...: the upstream template, its @SVC_SERVER@ line once per
@@ -454,6 +577,21 @@ nginx_render_to() {
 	mkdir -p "$c/routes" "$c/internal"
 	render "$TOP/nginx/nginx.conf.in" > "$c/nginx.conf"
 	for f in "$TOP"/nginx/*.conf; do render "$f" > "$c/$(basename "$f")"; done
+	# HTTPS: the public server's TLS settings (tls.conf, included in it; empty without TLS),
+	# and a plain-HTTP server on GATEWAY_PORT that redirects (nginx/tls*.conf.in).
+	if [ "$TLS" = 1 ]; then
+		render "$TOP/nginx/tls.conf.in" > "$c/tls.conf"
+		if [ "$TLS_STAPLING" = 1 ]; then
+			printf 'ssl_stapling on;\nssl_stapling_verify on;\nssl_trusted_certificate %s;\nresolver %s valid=300s;\nresolver_timeout 5s;\n' \
+				"${TLS_CHAIN:-$(dirname "$TLS_CERT")/chain.pem}" \
+				"${TLS_RESOLVER:-$(awk '$1 == "nameserver" { print $2; exit }' /etc/resolv.conf 2>/dev/null)}" >> "$c/tls.conf"
+		else
+			printf '# OCSP stapling is off: TLS_STAPLING=1 turns it on for a real certificate.\n' >> "$c/tls.conf"
+		fi
+		render "$TOP/nginx/tls-redirect.conf.in" >> "$c/gateway.conf"
+	else
+		echo "# tls.conf - empty: the stack runs without TLS (make up TLS=1)." > "$c/tls.conf"
+	fi
 	: > "$c/upstreams.conf"
 	for s in $(services); do
 		if [ "$SHOPLAB_PROXY" = 1 ]; then
@@ -484,6 +622,12 @@ nginx_render() {
 		chown -R "$u:$u" "$RUN/nginx/temp" "$RUN/nginx/cache"
 		runuser -u "$u" -- test -x "$RUN/nginx/temp" ||
 			die "nginx's workers ($u) cannot reach $RUN: make its parent directories searchable (chmod o+x) or set SHOPLAB_RUN elsewhere"
+	fi
+	tls_certs
+	if [ "$TLS" = 1 ]; then
+		# The ACME client's webroot (certbot --webroot -w $RUN/acme), readable by the workers.
+		mkdir -p "$RUN/acme/.well-known/acme-challenge"
+		chmod 0755 "$RUN/acme" "$RUN/acme/.well-known" "$RUN/acme/.well-known/acme-challenge"
 	fi
 	nginx_render_to "$RUN/nginx/conf"
 	# Static files the gateway serves (GET /api/v1/openapi.yaml): readable by the workers.
@@ -622,6 +766,8 @@ ports_needed() {
 	if part nginx && ! alive "$RUN/nginx.pid"; then
 		printf 'gateway %s internal %s ' "$GATEWAY_PORT" "$INTERNAL_PORT"
 	fi
+	# HTTPS may be turned on while nginx runs: its port must be free or nginx's already.
+	if part nginx && [ "$TLS" = 1 ]; then printf 'gateway-tls %s ' "$TLS_PORT"; fi
 	if [ "$SHOPLAB_PROXY" = 1 ] && ! alive "$RUN/sim.pid"; then
 		printf 'proxy-api %s proxy %s ' "$PROXY_API_PORT" "$(proxy_internal_port)"
 		for s in $(services); do
@@ -684,6 +830,7 @@ cmd_up() {
 	fi
 	nginx_up
 	wait_ready
+	tls_ready
 	if part db; then "$TOP/scripts/broker.sh" wait; fi
 	if [ ! -f "$RUN/admin-shown" ] && [ -n "$(services | grep -w users)" ]; then
 		echo "admin account: $SHOPLAB_ADMIN_EMAIL / $SHOPLAB_ADMIN_PASSWORD (kept in $RUN/shoplab.env; shown once)"
@@ -691,6 +838,22 @@ cmd_up() {
 	fi
 	log "up in $(( ($(date +%s%N) - t0) / 1000000 )) ms: $(services)${INSTANCES:+(instances: $INSTANCES)}"
 	echo "shoplab is up: $SHOPLAB_GATEWAY_URL  (internal: $SHOPLAB_GATEWAY_INTERNAL; state in $RUN)"
+}
+
+# tls_ready: with TLS=1, the HTTPS listener answers (a reload that could not bind it keeps the
+# old configuration and says so only in the error log).
+tls_ready() {
+	local i code=000 ca=()
+	[ "$TLS" = 1 ] || return 0
+	[ "$TLS_GENERATE" = 0 ] || ca=(--cacert "$TLS_DIR/ca.crt")
+	for i in $(seq 1 50); do
+		code=$("${gw_ns[@]}" curl -s -o /dev/null -w '%{http_code}' --max-time 2 "${ca[@]}" \
+			--resolve "localhost:$TLS_PORT:$([ "$GATEWAY_ADDR" = 0.0.0.0 ] && echo 127.0.0.1 || echo "$GATEWAY_ADDR")" \
+			"https://localhost:$TLS_PORT/" 2>/dev/null) || true
+		[ "$code" = 200 ] && return 0
+		sleep 0.1
+	done
+	die "HTTPS on port $TLS_PORT does not answer (got $code; see $RUN/logs/nginx-error.log)"
 }
 
 cmd_down() {
@@ -726,6 +889,7 @@ cmd_service_env() {
 	echo "SHOPLAB_DB_PORT=$SHOPLAB_DB_PORT"
 	echo "SHOPLAB_DB_${up}_USER=$s"
 	echo "SHOPLAB_GATEWAY_INTERNAL=$SHOPLAB_GATEWAY_INTERNAL"
+	[ -z "${SHOPLAB_DB_TLS_CA:-}" ] || echo "SHOPLAB_DB_TLS_CA=$SHOPLAB_DB_TLS_CA"
 	[ "$s" = users ] && echo "SHOPLAB_ADMIN_EMAIL=$SHOPLAB_ADMIN_EMAIL"
 	svc_secrets "$s"
 }
@@ -741,6 +905,12 @@ render-nginx)
 	# SITE_DIR, as a site for a system nginx (see nginx_site). NGINX_STATE replaces @RUN@.
 	[ -n "${2:-}" ] || die "usage: $0 render-nginx DIR [SITE_DIR]"
 	load_env
+	tls_certs
+	if [ "$TLS" = 1 ]; then
+		a=${NGINX_STATE:-$RUN}/acme
+		mkdir -p "$a/.well-known/acme-challenge" && chmod 0755 "$a" "$a/.well-known" "$a/.well-known/acme-challenge" ||
+			die "cannot make the ACME webroot $a"
+	fi
 	RUN=${NGINX_STATE:-$RUN} nginx_render_to "$2"
 	[ -z "${3:-}" ] || nginx_site "$2" "$3" ;;
 provision-db)	load_env; db_provision ;;

@@ -10,6 +10,12 @@
 # gateway's line last. nginx stamps whole seconds ($time_iso8601), so within one second its
 # lines sort after the services' (they are written when the request ends).
 set -euo pipefail
+# --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+case ${1:-} in
+-h | --help) usage; exit 0 ;;
+-?*) usage >&2; exit 2 ;;
+esac
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 RUN=${SHOPLAB_RUN:-$TOP/run}

@@ -4,6 +4,12 @@
 # DURATION, CONNS, THREADS as below. Prints req/s, p50, p99, the ratio to direct and the p50
 # each path adds, at CONNS connections and at one; every figure comes from the same run.
 set -eu
+# --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+case ${1:-} in
+-h | --help) usage; exit 0 ;;
+-?*) usage >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/.."
 SIM=${1:-build/bin/sim}
 DURATION=${DURATION:-10s}

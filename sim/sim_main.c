@@ -20,7 +20,7 @@ static const struct subcommand subcommands[] = {
 
 static void usage(FILE *to)
 {
-	fprintf(to, "usage: sim <command> [options]\n\ncommands:\n");
+	fprintf(to, "usage: sim <command> [options]\n       sim --help | --version\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
 		fprintf(to, "  %-8s %s\n", subcommands[i].name, subcommands[i].summary);
 	fprintf(to, "\n`sim <command> --help` describes a command's options.\n");
@@ -35,6 +35,10 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
 		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("sim (shoplab) %s\n", SHOPLAB_VERSION);
 		return 0;
 	}
 	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)

@@ -97,6 +97,7 @@ struct svc_config {
 	char		*db_password;
 	long long	 db_connect_timeout;	/* seconds */
 	long long	 db_rw_timeout;		/* seconds */
+	char		*db_tls_ca;	/* "" or a CA file: TLS to MariaDB, server verified */
 	int		 log_requests;
 	char		*gateway_internal;	/* base URL of the internal gateway */
 	char		*service_token;
@@ -145,6 +146,11 @@ struct svc_service {
 	void			*state;
 	/* Optional: events published through the outbox and consumed (svc_events.h). */
 	const struct svc_events	*events;
+	/*
+	 * Optional: appends the service's own series to GET /metrics, with database access.
+	 * Returns -1 only when out cannot grow; a series it cannot compute is left out.
+	 */
+	int			(*metrics)(struct svc_req *r, struct svc_buf *out);
 };
 
 /* Runs the service until SIGTERM/SIGINT. Returns the process exit status. */

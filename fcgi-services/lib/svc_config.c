@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "svc_internal.h"
 
@@ -149,6 +150,7 @@ static const struct svc_conf_def svc_runtime_defs[] = {
 	{ "SHOPLAB_DB_{SVC}_PASSWORD",	SVC_CONF_STR,  "",	0, 255,		SVC_CONF_OFF(db_password) },
 	{ "SHOPLAB_DB_CONNECT_TIMEOUT",	SVC_CONF_INT,  "2",	1, 60,		SVC_CONF_OFF(db_connect_timeout) },
 	{ "SHOPLAB_DB_RW_TIMEOUT",	SVC_CONF_INT,  "5",	1, 600,		SVC_CONF_OFF(db_rw_timeout) },
+	{ "SHOPLAB_DB_TLS_CA",		SVC_CONF_STR,  "",	0, 255,		SVC_CONF_OFF(db_tls_ca) },
 	{ "SHOPLAB_LOG_REQUESTS",	SVC_CONF_BOOL, "on",	0, 0,		SVC_CONF_OFF(log_requests) },
 	{ "SHOPLAB_GATEWAY_INTERNAL",	SVC_CONF_STR,  "http://127.0.0.1:8081", 0, 255, SVC_CONF_OFF(gateway_internal) },
 	{ "SHOPLAB_SERVICE_TOKEN",	SVC_CONF_STR,  "",	0, 255,		SVC_CONF_OFF(service_token) },
@@ -174,6 +176,11 @@ svc_config_load(struct svc_config *cfg, const char *service, char *err, size_t e
 		snprintf(err, errlen, "SHOPLAB_GATEWAY_SECRET must be at least 32 bytes");
 		return -1;
 	}
+	/* A CA that cannot be read would fail every connection later, as "database down". */
+	if (cfg->db_tls_ca[0] != '\0' && access(cfg->db_tls_ca, R_OK) != 0) {
+		snprintf(err, errlen, "SHOPLAB_DB_TLS_CA=%.200s: %s", cfg->db_tls_ca, strerror(errno));
+		return -1;
+	}
 	if (cfg->db_name[0] == '\0') {
 		free(cfg->db_name);
 		if ((cfg->db_name = strdup(service)) == NULL) {
@@ -193,6 +200,7 @@ svc_config_free(struct svc_config *cfg)
 	free(cfg->db_name);
 	free(cfg->db_user);
 	free(cfg->db_password);
+	free(cfg->db_tls_ca);
 	free(cfg->gateway_internal);
 	free(cfg->service_token);
 	free(cfg->gateway_secret);

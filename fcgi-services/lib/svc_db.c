@@ -80,7 +80,7 @@ svc_db_connect(struct svc_req *r)
 	const struct svc_config		*c = &r->srv->cfg;
 	unsigned int			 cto = (unsigned)c->db_connect_timeout;
 	unsigned int			 rwto = (unsigned)c->db_rw_timeout;
-	my_bool				 off = 0;
+	my_bool				 off = 0, on = 1;
 
 	if (w->db != NULL)
 		return SVC_OK;
@@ -94,6 +94,16 @@ svc_db_connect(struct svc_req *r)
 	mysql_options(w->db, MYSQL_OPT_WRITE_TIMEOUT, &rwto);
 	mysql_options(w->db, MYSQL_OPT_RECONNECT, &off);
 	mysql_options(w->db, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	/* SHOPLAB_DB_TLS_CA: TLS only, and the server's certificate checked against that CA. */
+	if (c->db_tls_ca[0] != '\0' &&
+	    (mysql_options(w->db, MYSQL_OPT_SSL_CA, c->db_tls_ca) != 0 ||
+	     mysql_options(w->db, MYSQL_OPT_SSL_ENFORCE, &on) != 0 ||
+	     mysql_options(w->db, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &on) != 0)) {
+		svc_log(r, "error", "database TLS options refused by the client library");
+		mysql_close(w->db);
+		w->db = NULL;
+		return SVC_ERR_DB_UNAVAILABLE;
+	}
 	if (mysql_real_connect(w->db, c->db_host, c->db_user, c->db_password, c->db_name,
 	    (unsigned)c->db_port, c->db_socket[0] ? c->db_socket : NULL, 0) == NULL) {
 		w->db_errno = mysql_errno(w->db);

@@ -179,7 +179,8 @@ svc_builtin(struct svc_req *r, int which)
 			return svc_reply_err(r, SVC_ERR_NOMEM);
 		}
 		if (svc_dep_metrics_write(r->srv->deps, r->srv->ndeps, r->srv->svc->name, &b) == -1 ||
-		    svc_events_metrics_write(r->srv, &b) == -1) {
+		    svc_events_metrics_write(r->srv, &b) == -1 ||
+		    (r->srv->svc->metrics != NULL && r->srv->svc->metrics(r, &b) == -1)) {
 			svc_buf_free(&b);
 			return svc_reply_err(r, SVC_ERR_NOMEM);
 		}

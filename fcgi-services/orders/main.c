@@ -83,6 +83,7 @@ main(int argc, char **argv)
 		.bg_interval_ms = 500,
 		.state = &state,
 		.events = &orders_events,
+		.metrics = orders_metrics,
 	};
 
 	return svc_main(argc, argv, &svc);

@@ -26,6 +26,7 @@ enum orders_stmt {
 	ORD_SHIPPED,
 	ORD_EXISTS,
 	ORD_SHIP_CREATED,
+	ORD_SAGA_GAUGE,
 	ORD_NSTMTS
 };
 
@@ -124,6 +125,8 @@ struct orders_saga {
 int orders_create(struct svc_req *r);
 int orders_get(struct svc_req *r);
 int orders_list(struct svc_req *r);
+/* /metrics: pending sagas and the oldest one's age (orders_metrics.c). */
+int orders_metrics(struct svc_req *r, struct svc_buf *out);
 int orders_recover(struct svc_req *r);
 /* Events (orders_events.c): shipment.dispatched moves a confirmed order to shipped. */
 int orders_on_dispatched(struct svc_req *r, const struct svc_event *ev);

@@ -210,6 +210,13 @@ orders_replay(struct svc_req *r, int64_t user_id, const char *key, const char *h
 	status = (int)svc_rows_int(rows, 2);
 	body = svc_rows_str(rows, 3, &len);
 	svc_reply_header(r, "Idempotent-Replayed", "true");
+	/* A replayed 201 or 202 names the order, as the first answer did. */
+	if (status == 201 || status == 202) {
+		char loc[64];
+
+		snprintf(loc, sizeof(loc), "/api/v1/orders/%lld", (long long)svc_rows_int(rows, 0));
+		svc_reply_header(r, "Location", loc);
+	}
 	rc = svc_reply_raw(r, status, "application/json", body ? body : "", body ? len : 0);
 	svc_rows_free(rows);
 	return rc;

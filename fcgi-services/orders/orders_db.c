@@ -35,6 +35,10 @@ const char *const orders_stmts[ORD_NSTMTS] = {
 	[ORD_SHIP_CREATED] =
 	    "UPDATE orders SET shipment_id = ? WHERE id = ? AND status = 'confirmed'"
 	    " AND shipment_id IS NULL",
+	/* Pending sagas and the age of the oldest, in microseconds (0 when none); orders_due. */
+	[ORD_SAGA_GAUGE] =
+	    "SELECT COUNT(*), COALESCE(TIMESTAMPDIFF(MICROSECOND, MIN(created_at), NOW(3)), 0)"
+	    " FROM orders WHERE status = 'pending'",
 	[ORD_ITEMS] =
 	    "SELECT product_id, quantity, unit_price_cents FROM order_items WHERE order_id = ?"
 	    " ORDER BY product_id",

@@ -12,6 +12,7 @@ static MYSQL *db_open(const char *schema, char *err, size_t errsz)
 {
 	char uvar[64], pvar[64], up[32];
 	unsigned int timeout = 5;
+	my_bool on = 1;
 	MYSQL *m;
 	size_t i;
 
@@ -26,6 +27,15 @@ static MYSQL *db_open(const char *schema, char *err, size_t errsz)
 	}
 	mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
 	mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &timeout);
+	/* A DB_TLS=1 stack: TLS only, the server checked against its CA (as the services do). */
+	if (*sim_env("SHOPLAB_DB_TLS_CA", "") &&
+	    (mysql_options(m, MYSQL_OPT_SSL_CA, sim_env("SHOPLAB_DB_TLS_CA", "")) != 0 ||
+	     mysql_options(m, MYSQL_OPT_SSL_ENFORCE, &on) != 0 ||
+	     mysql_options(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &on) != 0)) {
+		snprintf(err, errsz, "the client library refused the TLS options (SHOPLAB_DB_TLS_CA)");
+		mysql_close(m);
+		return NULL;
+	}
 	if (!mysql_real_connect(m, sim_env("SHOPLAB_DB_HOST", "127.0.0.1"), sim_env(uvar, schema),
 				sim_env(pvar, ""), schema, (unsigned)atoi(sim_env("SHOPLAB_DB_PORT", "3307")),
 				NULL, 0)) {

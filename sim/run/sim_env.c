@@ -3,14 +3,39 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sim_env.h"
+
+/* Where shoplab-bootstrap writes an installed host's settings (docs/hosting.md). */
+#ifndef SIM_SYSCONFDIR
+#define SIM_SYSCONFDIR "/etc/shoplab"
+#endif
 
 const char *sim_env_run_dir(void)
 {
 	const char *r = getenv("SHOPLAB_RUN");
 
-	return r && *r ? r : "./run";
+	if (r && *r)
+		return r;
+	/* A checkout's stack (make up), else an installed host's, else ./run for the message. */
+	if (access("./run/shoplab.env", F_OK) == 0)
+		return "./run";
+	if (access(SIM_SYSCONFDIR "/shoplab.env", F_OK) == 0)
+		return SIM_SYSCONFDIR;
+	return "./run";
+}
+
+int sim_env_reports_dir(char *out, size_t outsz)
+{
+	const char *r = getenv("SHOPLAB_REPORTS_DIR");
+	int n;
+
+	if (r && *r)
+		n = snprintf(out, outsz, "%s", r);
+	else
+		n = snprintf(out, outsz, "%s/reports", sim_env_run_dir());
+	return n < 0 || (size_t)n >= outsz ? -1 : 0;
 }
 
 const char *sim_env(const char *name, const char *def)
@@ -27,7 +52,8 @@ int sim_env_load(char *err, size_t errsz)
 
 	snprintf(path, sizeof(path), "%s/shoplab.env", sim_env_run_dir());
 	if ((f = fopen(path, "r")) == NULL) {
-		snprintf(err, errsz, "%s: %s (is the stack up? scripts/stack.sh up)", path, strerror(errno));
+		snprintf(err, errsz, "%s: %s (is the stack up? make up, or SHOPLAB_RUN=DIR; an installed host's is "
+			 SIM_SYSCONFDIR "/shoplab.env, readable by root)", path, strerror(errno));
 		return -1;
 	}
 	while (fgets(line, sizeof(line), f)) {

@@ -102,7 +102,7 @@ void sim_fault_applied(const struct sim_faults *f, size_t i, double *from, doubl
 
 int sim_faults_init(struct sim_faults *f, const struct sim_scenario *sc, char *err, size_t errsz)
 {
-	char exe[1024];
+	char exe[1024], *dir;
 	ssize_t n;
 
 	memset(f, 0, sizeof(*f));
@@ -120,8 +120,11 @@ int sim_faults_init(struct sim_faults *f, const struct sim_scenario *sc, char *e
 			return -1;
 		}
 		exe[n] = '\0';
-		/* <top>/build/bin/sim */
-		snprintf(f->stack_sh, sizeof(f->stack_sh), "%s/../../scripts/stack.sh", dirname(exe));
+		/* <top>/build/bin/sim, or installed: <prefix>/bin/sim beside <prefix>/share/shoplab. */
+		dir = dirname(exe);
+		snprintf(f->stack_sh, sizeof(f->stack_sh), "%s/../../scripts/stack.sh", dir);
+		if (access(f->stack_sh, X_OK) != 0)
+			snprintf(f->stack_sh, sizeof(f->stack_sh), "%s/../share/shoplab/scripts/stack.sh", dir);
 	}
 	if (access(f->stack_sh, X_OK) != 0) {
 		snprintf(err, errsz, "%s: not executable (set SHOPLAB_TOP)", f->stack_sh);
@@ -396,6 +399,13 @@ int sim_faults_finish(struct sim_faults *f)
 	long st;
 	int rc;
 
+	/* No fault was scheduled, so nothing is to be put back: no proxy reset, no stack.sh up
+	 * (which would also hide a process that died on its own, and has no business on a host
+	 * whose services systemd runs). */
+	if (f->sc->nfaults == 0 && f->nchildren == 0) {
+		note(f, t, "end of faults: none was scheduled, nothing to restore");
+		return 0;
+	}
 	for (size_t i = 0; i < f->sc->nfaults; i++)
 		if (f->stopped[i] > 0) {
 			if (signal_target(f, i, t, SIGCONT) > 0)

@@ -1,5 +1,6 @@
 /* sim_http.c - blocking HTTP helper for set-up, the proxy API and metric scrapes */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <curl/curl.h>
@@ -33,6 +34,7 @@ long sim_http(const char *method, const char *url, const char *body, const char 
 	struct sink sk = { out, 0, outsz };
 	struct curl_slist *h = NULL;
 	char auth[1200];
+	const char *ca;
 	long status = -1;
 	CURLcode rc;
 	CURL *c;
@@ -43,6 +45,9 @@ long sim_http(const char *method, const char *url, const char *body, const char 
 		return -1;
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	/* A TLS=1 stack's own CA (make up writes it to shoplab.env); else the system's. */
+	if ((ca = getenv("SHOPLAB_TLS_CA")) != NULL && *ca)
+		curl_easy_setopt(c, CURLOPT_CAINFO, ca);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &sk);

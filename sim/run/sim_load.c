@@ -38,6 +38,7 @@ struct engine {
 	struct job *all_jobs;
 	int64_t t0;
 	long inflight;
+	const char *ca;                 /* SHOPLAB_TLS_CA: a TLS=1 stack's own CA, or NULL */
 };
 
 static volatile sig_atomic_t interrupted;
@@ -163,6 +164,8 @@ static int job_send(struct engine *e, struct job *j)
 	j->resp_len = 0;
 	j->resp[0] = '\0';
 	curl_easy_setopt(c, CURLOPT_URL, j->rq.url);
+	if (e->ca)	/* a TLS=1 stack's own CA */
+		curl_easy_setopt(c, CURLOPT_CAINFO, e->ca);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, j);
 	curl_easy_setopt(c, CURLOPT_PRIVATE, j);
@@ -398,6 +401,10 @@ int sim_load_run(const struct sim_load_cfg *cfg, struct sim_load_stats *st)
 	struct engine e = { .cfg = cfg, .st = st };
 	struct sigaction sa = { .sa_handler = on_sigint }, old;
 	int rc = -1;
+
+	e.ca = getenv("SHOPLAB_TLS_CA");
+	if (e.ca && *e.ca == '\0')
+		e.ca = NULL;
 
 	if ((e.multi = curl_multi_init()) == NULL) {
 		fprintf(stderr, "sim: curl_multi_init failed\n");

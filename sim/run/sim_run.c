@@ -529,7 +529,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: sim run SCENARIO.json [--compare] [--out DIR] [--progress] [--serve PORT]\n"
 		   "Checks the scenario against the live stack, sets up data, runs the load with the fault\n"
 		   "timeline, drains, checks the invariants and writes DIR/report.json and DIR/report.html\n"
-		   "(default $SHOPLAB_RUN/reports/<name>-<time>). DIR/live.html shows the run as it goes;\n"
+		   "(default $SHOPLAB_REPORTS_DIR or $SHOPLAB_RUN/reports, /<name>-<time>). DIR/live.html shows the run as it goes;\n"
 		   "--serve PORT also serves it at http://127.0.0.1:PORT/.\n"
 		   "--compare runs twice, the second time with SHOPLAB_RESILIENCE=off (the stack is restarted).\n"
 		   "Exit: 0 every invariant held, 1 one broke (or the check could not read the databases),\n"
@@ -560,7 +560,7 @@ int sim_run_main(int argc, char **argv)
 	static struct ctx c;
 	struct sim_report_run rep[2];
 	struct sim_scenario sc;
-	char err[512], url[512], stamp[32];
+	char err[512], url[512], stamp[32], rdir[900];
 	bool held = true, checked = true, not_valid = false, setup_failed = false;
 	int ch, rc = EXIT_BAD, port = 0;
 	time_t now = time(NULL);
@@ -629,7 +629,11 @@ int sim_run_main(int argc, char **argv)
 	if (c.dir[0] == '\0') {
 		localtime_r(&now, &tm);
 		strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
-		snprintf(c.dir, sizeof(c.dir), "%s/reports/%s-%s", sim_env_run_dir(), sc.name, stamp);
+		if (sim_env_reports_dir(rdir, sizeof(rdir)) != 0) {
+			fprintf(stderr, "sim run: the reports directory's name is too long\n");
+			goto out;
+		}
+		snprintf(c.dir, sizeof(c.dir), "%s/%s-%s", rdir, sc.name, stamp);
 	}
 	/* From here on the folder always gets a report, whatever stops the run. */
 	if (mkdirs(c.dir) != 0) {

@@ -234,7 +234,7 @@ test_declined_and_insufficient(void **state)
 static void
 test_idempotent_replay_and_reuse(void **state)
 {
-	char		 body[512], body2[512], key[64], kl[96], loc[128];
+	char		 body[512], body2[512], key[64], kl[96], loc[128], loc1[128], want[64];
 	struct it_resp	 r1, r2;
 
 	(void)state;
@@ -249,6 +249,12 @@ test_idempotent_replay_and_reuse(void **state)
 	assert_int_equal(r2.status, r1.status);
 	assert_string_equal(r2.body, r1.body);
 	assert_true(it_header(&r2, "Idempotent-Replayed", loc, sizeof(loc)));
+	/* The replay of a 201 names the order as the first answer did. */
+	snprintf(want, sizeof(want), "/api/v1/orders/%lld", (long long)it_int(&r1, "id"));
+	assert_true(it_header(&r1, "Location", loc1, sizeof(loc1)));
+	assert_string_equal(loc1, want);
+	assert_true(it_header(&r2, "Location", loc, sizeof(loc)));
+	assert_string_equal(loc, want);
 	it_resp_free(&r2);
 	/* Only one unit was taken. */
 	assert_int_equal(stock_of(104), 9);
@@ -859,6 +865,54 @@ test_no_pending_without_faults(void **state)
 	it_check_invariants();
 }
 
+/* The value of the series named by prefix (name{labels} ) in a /metrics body, or -1. */
+static double
+metric_value(const char *body, const char *prefix)
+{
+	const char *p = body ? strstr(body, prefix) : NULL;
+
+	return p ? strtod(p + strlen(prefix), NULL) : -1;
+}
+
+/* Saga gauges: a pending order 42 s old shows in the count and the oldest age; gone, it does not. */
+static void
+test_saga_gauges(void **state)
+{
+	const char	*pending = "shoplab_orders_saga_pending{service=\"orders\"} ";
+	const char	*age = "shoplab_orders_saga_oldest_age_seconds{service=\"orders\"} ";
+	struct it_resp	 r;
+	MYSQL		*o;
+	char		 sql[512];
+	double		 n0, n1, a1, n2;
+
+	(void)state;
+	o = it_db("orders");
+	assert_int_equal(it_request("GET", it_internal(), "/_ops/orders/metrics", NULL, NULL, &r), 0);
+	assert_int_equal(r.status, 200);
+	n0 = metric_value(r.body, pending);
+	assert_true(n0 >= 0);
+	assert_true(metric_value(r.body, age) >= 0);
+	it_resp_free(&r);
+	/* Not due for an hour: the recovery worker leaves it alone. */
+	snprintf(sql, sizeof(sql), "INSERT INTO orders (user_id, total_cents, currency, idempotency_key,"
+	    " request_hash, next_attempt_at, created_at) VALUES (%ld, 100, 'EUR', 'gauge-%ld', REPEAT('0', 64),"
+	    " NOW(3) + INTERVAL 1 HOUR, NOW(3) - INTERVAL 42 SECOND)", 900000000L + run_id % 1000000, run_id);
+	assert_int_equal(mysql_query(o, sql), 0);
+	assert_int_equal(it_request("GET", it_internal(), "/_ops/orders/metrics", NULL, NULL, &r), 0);
+	n1 = metric_value(r.body, pending);
+	a1 = metric_value(r.body, age);
+	it_resp_free(&r);
+	assert_true(n1 == n0 + 1);
+	assert_true(a1 >= 42.0 && a1 < 3600.0);
+	snprintf(sql, sizeof(sql), "DELETE FROM orders WHERE idempotency_key = 'gauge-%ld'", run_id);
+	assert_int_equal(mysql_query(o, sql), 0);
+	assert_int_equal(it_request("GET", it_internal(), "/_ops/orders/metrics", NULL, NULL, &r), 0);
+	n2 = metric_value(r.body, pending);
+	it_resp_free(&r);
+	assert_true(n2 == n0);
+	mysql_close(o);
+}
+
 int
 main(void)
 {
@@ -869,6 +923,7 @@ main(void)
 		cmocka_unit_test(test_out_of_stock),
 		cmocka_unit_test(test_declined_and_insufficient),
 		cmocka_unit_test(test_idempotent_replay_and_reuse),
+		cmocka_unit_test(test_saga_gauges),
 		cmocka_unit_test(test_owner_only),
 		cmocka_unit_test(test_last_ten_units),
 		cmocka_unit_test(test_payments_stopped),

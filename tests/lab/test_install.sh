@@ -50,6 +50,26 @@ for d in 'Restart=on-failure' 'User=shoplab' 'ProtectSystem=strict' 'NoNewPrivil
 	check "unit has $d" grep -qxF "$d" "$unit"
 done
 check "no secrets installed" test ! -e "$r/etc/shoplab"
+check "man page sim(1)" test -f "$r$PREFIX/share/man/man1/sim.1"
+check "man page shoplab-bootstrap(8)" test -f "$r$PREFIX/share/man/man8/shoplab-bootstrap.8"
+check "logrotate file" test -f "$r/etc/logrotate.d/shoplab"
+check "scenarios" test -f "$r$PREFIX/share/shoplab/scenarios/baseline.json"
+check "docs" test -f "$r$PREFIX/share/doc/shoplab/hosting.md"
+check "docs/openapi.yaml" cmp -s "$TOP/docs/openapi.yaml" "$r$PREFIX/share/doc/shoplab/openapi.yaml"
+check "the ACME deploy hook" test -x "$r$PREFIX/share/shoplab/scripts/tls-deploy-hook.sh"
+# The man pages render without a warning (mandoc's lint, and groff's, which man -l uses).
+for m in "$r$PREFIX/share/man/man1/sim.1" "$r$PREFIX/share/man/man8/shoplab-bootstrap.8"; do
+	if command -v mandoc > /dev/null; then
+		check "mandoc -T lint $(basename "$m")" mandoc -T lint -W warning "$m"
+	fi
+	check "groff -wall $(basename "$m")" test -z "$(groff -mandoc -wall -z "$m" 2>&1)"
+done
+# logrotate: the installed file parses (-d changes nothing); a real rotation is below.
+if command -v logrotate > /dev/null; then
+	check "logrotate -d /etc/logrotate.d/shoplab" bash -c '! logrotate -d -s "$1/lr-d.state" "$2" 2>&1 | grep -qi "error"' _ "$dest" "$r/etc/logrotate.d/shoplab"
+else
+	bad "logrotate missing (scripts/deps.sh deb)"
+fi
 
 # --- 2. systemd-analyze verify, offline, on an instance of the template in the staged root
 if ! command -v systemd-analyze > /dev/null; then
@@ -138,6 +158,104 @@ check "GET /api/v1/products/1 through the installed site" grep -q '^HTTP/1.1 200
 check "JSON content type on the site" grep -qi '^Content-Type: application/json' <<< "$resp"
 resp=$(curl -s -i --max-time 5 "http://127.0.0.1:$base/nope" || true)
 check "nginx's own 404 is JSON on the site" grep -qi '^Content-Type: application/json' <<< "$resp"
+curl -s --max-time 5 -o "$dest/openapi.yaml" "http://127.0.0.1:$base/api/v1/openapi.yaml" || true
+check "GET /api/v1/openapi.yaml on the site is the installed docs/openapi.yaml" cmp -s "$dest/openapi.yaml" "$TOP/docs/openapi.yaml"
+
+# --- 5. logrotate for real: the installed file with this tree's paths and this nginx's pid.
+if command -v logrotate > /dev/null; then
+	sed -e "s|/var/lib/shoplab|$r/var/lib/shoplab|g" -e "s|/run/nginx.pid|$dest/nginx/nginx.pid|g" \
+		-e 's|create 0640 www-data adm|create 0640 root root|' "$r/etc/logrotate.d/shoplab" > "$dest/logrotate.conf"
+	log=$r/var/lib/shoplab/logs/nginx-access.log
+	sleep 1.2	# the access log is buffered for up to 1 s
+	check "the site writes its access log" test -s "$log"
+	logrotate -f -s "$dest/lr.state" "$dest/logrotate.conf" > "$dest/logrotate.log" 2>&1 ||
+		{ bad "logrotate -f"; cat "$dest/logrotate.log"; }
+	check "rotated to nginx-access.log.1" test -s "$log.1"
+	curl -s -o /dev/null --max-time 5 "http://127.0.0.1:$base/api/v1/products/1" || true
+	for _ in $(seq 1 30); do [ -s "$log" ] && break; sleep 0.1; done
+	check "nginx reopened its log after the rotation (USR1)" test -s "$log"
+fi
+
+# --- 6. the installed sim finds the installed stack without flags: /etc/shoplab/shoplab.env,
+# seen at the real path through a read-only overlay of this tree's etc/ on /etc, in a private
+# mount namespace (the host's /etc is not touched).
+cat > "$dest/tiny.json" <<-'JSON'
+	{"name": "tiny", "description": "install test: browse one product", "seed": 1, "duration_s": 3,
+	 "drain_s": 1, "phases": [{"at_s": 0, "rate": 5}], "mix": {"browse": 1},
+	 "data": {"users": 1, "products": [1, 1], "stock": 100}}
+JSON
+if ! command -v unshare > /dev/null || [ "$(id -u)" -ne 0 ]; then
+	bad "installed sim run: needs root and unshare (util-linux) for the /etc overlay"
+else
+	rc=0
+	(cd "$dest" && env -u SHOPLAB_RUN -u SHOPLAB_TOP -u PORT_BASE unshare -m sh -c \
+		'mount --make-rprivate / && mount -t overlay overlay -o "lowerdir=$1/etc:/etc" /etc && exec "$2" run "$3"' \
+		_ "$r" "$r$PREFIX/bin/sim" "$dest/tiny.json") > "$dest/sim.log" 2>&1 || rc=$?
+	if [ "$rc" -eq 0 ] && ls "$r"/var/lib/shoplab/reports/tiny-*/report.json > /dev/null 2>&1; then
+		ok "installed sim run found /etc/shoplab/shoplab.env; report in /var/lib/shoplab/reports"
+	else
+		bad "installed sim run (exit $rc)"; tail -20 "$dest/sim.log"
+	fi
+fi
+
+# --- 7. TLS on the installed site: bootstrap nginx with TLS=1, a local CA until a real
+# certificate comes; then the deploy hook puts one from "an ACME client" in its place.
+tls=$((base + 10))
+if SHOPLAB_ROOT=$r SHOPLAB_USER=nobody SHOPLAB_GROUP=nogroup NGINX_USER=root \
+	DB_SOCKET=$dest/dbrun/mariadb/mariadb.sock DB_PORT=$((base + 2)) SHOPLAB_THREADS=4 TLS=1 TLS_PORT=$tls \
+	"$r$PREFIX/sbin/shoplab-bootstrap" nginx > "$dest/bootstrap-tls.log" 2>&1 &&
+	nginx -q -t -p "$dest/nginx" -c "$dest/nginx/nginx.conf" -e "$dest/nginx/error.log" &&
+	nginx -p "$dest/nginx" -c "$dest/nginx/nginx.conf" -e "$dest/nginx/error.log" -s reload; then
+	ok "bootstrap nginx with TLS=1, nginx -t, reload"
+else
+	bad "bootstrap nginx TLS=1"; cat "$dest/bootstrap-tls.log"
+fi
+ca=$r/etc/shoplab/tls/ca.crt
+code=000
+for _ in $(seq 1 50); do
+	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 --cacert "$ca" "https://127.0.0.1:$tls/api/v1/products/1" || true)
+	[ "$code" = 200 ] && break
+	sleep 0.1
+done
+check "installed site: HTTPS 200 with the local CA" test "$code" = 200
+resp=$(curl -s -i --http2 --max-time 5 --cacert "$ca" "https://127.0.0.1:$tls/api/v1/products/1" || true)
+check "installed site: HTTP/2 and HSTS" bash -c 'grep -q "^HTTP/2 200" <<< "$1" && grep -qi "^strict-transport-security: max-age=" <<< "$1"' _ "$resp"
+# (A reload's old workers may still hold their reuseport sockets for a moment: ask again.)
+for _ in $(seq 1 50); do
+	got=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "http://127.0.0.1:$base/x?y=1" || true)
+	[ "${got%% *}" = 301 ] && break
+	sleep 0.1
+done
+check "installed site: HTTP redirects to HTTPS ($got)" test "$got" = "301 https://127.0.0.1:$tls/x?y=1"
+check "installed shoplab.env: the HTTPS URL and the CA" bash -c 'grep -qx "SHOPLAB_GATEWAY_URL=https://127.0.0.1:$2" "$1" && grep -qx "SHOPLAB_TLS_CA=$3" "$1"' _ "$r/etc/shoplab/shoplab.env" "$tls" "$ca"
+# "certbot": another CA, a certificate for localhost, in a lineage directory.
+le=$dest/live/shop
+mkdir -p "$le"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=test ACME CA" \
+	-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" \
+	-keyout "$dest/le-ca.key" -out "$dest/le-ca.crt" 2> /dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
+	-keyout "$le/privkey.pem" -out "$dest/le.csr" 2> /dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > "$dest/le.ext"
+openssl x509 -req -in "$dest/le.csr" -CA "$dest/le-ca.crt" -CAkey "$dest/le-ca.key" -set_serial 7 -days 2 \
+	-extfile "$dest/le.ext" -out "$le/cert.pem" 2> /dev/null
+cp "$le/cert.pem" "$le/fullchain.pem"; cp "$dest/le-ca.crt" "$le/chain.pem"
+hook=$r$PREFIX/share/shoplab/scripts/tls-deploy-hook.sh
+reload="nginx -q -t -p $dest/nginx -c $dest/nginx/nginx.conf -e $dest/nginx/error.log && nginx -p $dest/nginx -c $dest/nginx/nginx.conf -e $dest/nginx/error.log -s reload"
+rc=0; RENEWED_LINEAGE=$le SHOPLAB_TLS_DIR=$r/etc/shoplab/tls SHOPLAB_RELOAD=$reload \
+	"$hook" deploy_cert localhost "$dest/le-ca.key" "$le/cert.pem" "$le/fullchain.pem" "$le/chain.pem" 1 > /dev/null 2>&1 || rc=$?
+check "deploy hook refuses a key that is not the certificate's" test "$rc" = 1
+check "deploy hook (certbot's RENEWED_LINEAGE)" env RENEWED_LINEAGE="$le" SHOPLAB_TLS_DIR="$r/etc/shoplab/tls" SHOPLAB_RELOAD="$reload" "$hook"
+code=000
+for _ in $(seq 1 50); do
+	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 --cacert "$dest/le-ca.crt" "https://127.0.0.1:$tls/api/v1/products/1" || true)
+	[ "$code" = 200 ] && break
+	sleep 0.1
+done
+check "installed site serves the deployed certificate" test "$code" = 200
+SHOPLAB_ROOT=$r SHOPLAB_USER=nobody SHOPLAB_GROUP=nogroup NGINX_USER=root DB_PORT=$((base + 2)) TLS=1 TLS_PORT=$tls \
+	"$r$PREFIX/sbin/shoplab-bootstrap" nginx > /dev/null 2>&1 || bad "bootstrap nginx again"
+check "a later bootstrap keeps the deployed certificate" cmp -s "$le/fullchain.pem" "$r/etc/shoplab/tls/fullchain.pem"
 
 echo
 if [ "$fails" -eq 0 ]; then echo "test_install: all passed"; else echo "test_install: $fails failed"; exit 1; fi
