@@ -840,7 +840,10 @@ cmd_deploy() {
 	# Ctrl-C while a new process starts: stop it, the old one serves on.
 	trap 'if [ -n "$DEPLOY_OLD" ]; then c=$(deploy_child "$DEPLOY_OLD"); [ -z "$c" ] || kill -TERM "$c" 2>/dev/null; log "deploy interrupted: stopped the new process ${c:-}; the old one (pid $DEPLOY_OLD) still serves"; fi; exit 130' INT TERM
 	for k in $(seq 1 "$(instances "$s")"); do
-		deploy_instance "$s" "$k" || die "deploy $s: stopped at instance $k; instances before it run the new binary"
+		if ! deploy_instance "$s" "$k"; then
+			[ "$k" -gt 1 ] || die "deploy $s: failed; no instance was replaced"
+			die "deploy $s: stopped at instance $k; instances 1..$((k - 1)) run the new binary, the others the old one"
+		fi
 	done
 	trap - INT TERM
 	for i in $(seq 1 100); do
