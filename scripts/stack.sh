@@ -770,12 +770,26 @@ cmd_up() {
 # process that does not become ready is stopped and the old one serves on (exit 1).
 : "${DEPLOY_TIMEOUT:=30}"
 deploy_child() { pgrep -P "$1" 2>/dev/null | head -n 1; }
+# takes_usr2 PID: the process catches SIGUSR2, or one of its threads blocks it (bit 11 of the
+# masks in /proc; a thread in sigwait shows the signals it waits for as unblocked).
+takes_usr2() {
+	local m
+	for m in $(cat "/proc/$1/task"/*/status 2>/dev/null | awk '/^Sig(Blk|Cgt):/ { print $2 }'); do
+		[ $(( 0x$m & 0x800 )) -ne 0 ] && return 0
+	done
+	return 1
+}
 deploy_instance() {
 	local s=$1 k=$2 name pf old new="" i code t0 exe
 	name=$(inst_name "$s" "$k")
 	pf=$RUN/$name.pid
 	alive "$pf" || { log "deploy $name: not running (no live $pf): 'make up' starts it"; return 1; }
 	old=$(cat "$pf")
+	# SIGUSR2 would end a process built before deploys existed: it must block or catch it.
+	if ! takes_usr2 "$old"; then
+		log "deploy $name: pid $old does not take a handover (SIGUSR2; a build from before deploys?): nothing was changed; restart it once ('make down' and 'make up')"
+		return 1
+	fi
 	t0=$(date +%s%N)
 	kill -USR2 "$old" || { log "deploy $name: cannot signal pid $old"; return 1; }
 	DEPLOY_OLD=$old
@@ -784,12 +798,9 @@ deploy_instance() {
 		new=$(cat "$pf" 2>/dev/null || true)
 		if [ -n "$new" ] && [ "$new" != "$old" ] && kill -0 "$new" 2>/dev/null; then break; fi
 		new=""
-		if ! kill -0 "$old" 2>/dev/null; then
-			log "deploy $name: the old process (pid $old) is gone before a new one was ready (see $RUN/logs/$name.log)"
-			return 1
-		fi
 		# A successor that died is reaped by the old process, which logs why and serves on.
-		if [ "$i" -gt 20 ] && [ -z "$(deploy_child "$old")" ]; then
+		# (If the old one died instead, its successor, orphaned, may still become ready.)
+		if [ "$i" -gt 20 ] && kill -0 "$old" 2>/dev/null && [ -z "$(deploy_child "$old")" ]; then
 			log "deploy $name: the new process exited before it was ready; the old one (pid $old) still serves. Its log:"
 			tail -n 5 "$RUN/logs/$name.log" >&2 || true
 			return 1
@@ -797,9 +808,13 @@ deploy_instance() {
 		sleep 0.05
 	done
 	if [ -z "$new" ]; then
-		i=$(deploy_child "$old")
-		[ -z "$i" ] || kill -TERM "$i" 2>/dev/null || true
-		log "deploy $name: the new process was not ready in ${DEPLOY_TIMEOUT} s: stopped it; the old one (pid $old) still serves"
+		if kill -0 "$old" 2>/dev/null; then
+			i=$(deploy_child "$old")
+			[ -z "$i" ] || kill -TERM "$i" 2>/dev/null || true
+			log "deploy $name: the new process was not ready in ${DEPLOY_TIMEOUT} s: stopped it; the old one (pid $old) still serves"
+		else
+			log "deploy $name: the old process (pid $old) died during the deploy and no new one became ready in ${DEPLOY_TIMEOUT} s: $name is DOWN ('make up' starts it; see $RUN/logs/$name.log)"
+		fi
 		return 1
 	fi
 	DEPLOY_OLD=""

@@ -10,7 +10,8 @@
 #   3. under `sim load` (~300 requests/s: browsing and checkouts) a deploy of catalog and
 #      then of orders: zero failed requests (sim's outcomes and nginx's access log), the pids
 #      changed, the new processes run the new files, which answer --version;
-#   4. `stack.sh down` stops the new processes.
+#   4. SIGTERM lets a checkout in flight finish;
+#   5. `stack.sh down` stops the new processes.
 set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
@@ -187,7 +188,35 @@ for s in catalog orders; do
 done
 echo "two deploys in $(( (t1 - t0) / 1000000 )) ms (3 s apart) under ${reqs:-0} requests: failed $(echo "$outc" | awk '{ print $4 + $6 + $8 + $10 + $12 + $14 }')"
 
-# ---------------------------------------------------------------- 4. down
+# ---------------------------------------------------------------- 4. SIGTERM finishes what is in flight
+# A checkout waits on a paused payments; orders gets SIGTERM meanwhile; payments resumes: the
+# checkout must still be answered by orders (201/202), not cut (502).
+G=$SHOPLAB_GATEWAY_URL
+curl -s -o /dev/null -XPOST "$G/api/v1/users" -H 'Content-Type: application/json' \
+	-d '{"email":"term@example.com","password":"correct horse","name":"T"}'
+tok=$(curl -s -XPOST "$G/api/v1/auth/login" -H 'Content-Type: application/json' \
+	-d '{"email":"term@example.com","password":"correct horse"}' | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
+check "a token for the SIGTERM check" test -n "$tok"
+opid=$(pidof_svc orders)
+ppid=$(pidof_svc payments)
+kill -STOP "$ppid"
+curl -s -o "$tmp/term.body" -w '%{http_code}' --max-time 30 -XPOST "$G/api/v1/orders" \
+	-H "Authorization: Bearer $tok" -H 'Idempotency-Key: term-0001' -H 'Content-Type: application/json' \
+	-d '{"items":[{"product_id":7,"quantity":1}],"card":{"number":"4242424242424242","exp_month":12,"exp_year":2030,"cvc":"123"}}' \
+	> "$tmp/term.code" &
+cpid=$!
+sleep 0.7
+kill -TERM "$opid"
+sleep 0.3
+kill -CONT "$ppid"
+wait "$cpid" || true
+code=$(cat "$tmp/term.code")
+check "a checkout in flight at SIGTERM is answered ($code)" test "$code" = 201 -o "$code" = 202
+check "orders logged its shutdown" grep -q '"msg":"signal 15: shutting down"' "$SHOPLAB_RUN/logs/orders.log"
+for _ in $(seq 1 100); do kill -0 "$opid" 2> /dev/null || break; sleep 0.05; done
+stack up > "$tmp/up-again.log" 2>&1 || { cat "$tmp/up-again.log"; bad "up after the SIGTERM"; }
+
+# ---------------------------------------------------------------- 5. down
 pids="$(cat "$SHOPLAB_RUN"/*.pid 2> /dev/null)"
 stack down > /dev/null 2>&1
 left=0
