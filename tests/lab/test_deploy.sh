@@ -225,6 +225,8 @@ for p in $pids; do
 	if [ -n "$st" ] && [ "$st" != Z ]; then left=$((left + 1)); fi
 done
 check "down stopped every process, the deployed ones too" test "$left" = 0
+# Under SHOPLAB_BUILD=build-san: the handovers and drains left no sanitizer report.
+check "no sanitizer report in the services' logs" test -z "$(grep -l 'Sanitizer\|runtime error:' "$SHOPLAB_RUN"/logs/*.log 2> /dev/null || true)"
 
 echo
 if [ "$fails" -eq 0 ]; then echo "test_deploy: all passed"; else echo "test_deploy: $fails failed"; exit 1; fi
