@@ -25,9 +25,10 @@ SRC_BUILD=${SHOPLAB_BUILD:-$TOP/build}
 tmp=$(mktemp -d /tmp/shoplab-deploy.XXXXXX)
 # nginx's workers run as an unprivileged user when we are root: let them through.
 chmod 0711 "$tmp"
-load_pid=""
+load_pid="" notify_pid=""
 cleanup() {
 	[ -z "$load_pid" ] || kill "$load_pid" 2> /dev/null || true
+	[ -z "$notify_pid" ] || kill "$notify_pid" 2> /dev/null || true
 	"$TOP/scripts/stack.sh" down > /dev/null 2>&1 || true
 	if [ "$fails" -ne 0 ] || [ -n "${KEEP_TEST_LOGS:-}" ]; then
 		for f in "$SHOPLAB_RUN"/logs/{catalog,orders}.log; do echo "== $f"; tail -n 15 "$f"; done 2> /dev/null || true
@@ -45,7 +46,21 @@ export SHOPLAB_RUN=$tmp/run SHOPLAB_BUILD=$tmp/build SHOPLAB_SQL=$tmp/sql
 export PORT_BASE=$("$TOP/scripts/free-port-base.sh" 60)
 export LOGIN_RATE=50r/s LOGIN_BURST=100 SHOPLAB_KDF_COST=1 SHOPLAB_THREADS=8
 stack() { "$TOP/scripts/stack.sh" "$@"; }
+# systemd's side of Type=notify, played by a datagram socket: every service says READY=1 with
+# its pid, and after a handover the new process says it is the main one (MAINPID=).
+python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a", buffering=1) as out:
+    while True:
+        out.write(s.recv(4096).decode().replace("\n", " ").strip() + "\n")
+' "$tmp/notify.sock" "$tmp/notify.log" &
+notify_pid=$!
+for _ in $(seq 1 50); do [ -S "$tmp/notify.sock" ] && break; sleep 0.05; done
+export NOTIFY_SOCKET=$tmp/notify.sock
 stack up > "$tmp/up.log" 2>&1 || { cat "$tmp/up.log"; exit 1; }
+unset NOTIFY_SOCKET
 set -a
 # shellcheck disable=SC1091
 . "$SHOPLAB_RUN/shoplab.env"
@@ -77,6 +92,9 @@ check "catalog at schema version 2" test "$(db catalog -e 'SELECT MAX(version) F
 check "the column exists" test "$(db catalog -e "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = 'catalog' AND table_name = 'products' AND column_name = 'note'")" = 1
 check "the data is still there" test "$(db catalog -e 'SELECT COUNT(*) FROM products')" = "$products"
 check "catalog pid changed ($old -> $(pidof_svc catalog))" test "$(pidof_svc catalog)" != "$old"
+check "systemd notify: READY=1 with its pid at start ($old)" grep -qx "READY=1 MAINPID=$old" "$tmp/notify.log"
+check "systemd notify: the new process says it is the main one ($(pidof_svc catalog))" \
+	grep -qx "READY=1 MAINPID=$(pidof_svc catalog)" "$tmp/notify.log"
 
 printf 'ALTER TABLE products ADD COLUMN IF NOT EXISTS oops VARCHAR(40) NULL;\nALTER TABLE no_such_table ADD COLUMN x INT;\n' \
 	> "$tmp/sql/catalog/003_broken.sql"
