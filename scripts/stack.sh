@@ -172,6 +172,10 @@ alive() {
 	[ "$state" != Z ]
 }
 
+pid_alive() {
+	kill -0 "$1" 2>/dev/null && [ "$(sed -n 's/^[0-9]* (.*) \([A-Z]\).*/\1/p' "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
+
 secret() { od -An -tx1 -N"${1:-24}" /dev/urandom | tr -d ' \n'; }
 
 # run/shoplab.env: generated once (secrets stay), ports and paths refreshed on every up.
@@ -638,19 +642,30 @@ wait_ready() {
 }
 
 stop_pid() {
+	local f=$1 pid i n
+	for n in 1 2 3; do
+		stop_pid_once "$f"
+		# A deploy under way: the new process may have written the pid file meanwhile.
+		[ -f "$f" ] || return 0
+	done
+	rm -f "$f"
+}
+stop_pid_once() {
 	local f=$1 pid i
 	[ -f "$f" ] || return 0
 	pid=$(cat "$f" 2>/dev/null || true)
 	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
 		kill -TERM "$pid" 2>/dev/null || true
 		# Gone, or a zombie waiting for init to reap it (which can take seconds): stopped.
-		for i in $(seq 1 200); do alive "$f" || break; sleep 0.05; done
-		if alive "$f"; then
+		for i in $(seq 1 200); do pid_alive "$pid" || break; sleep 0.05; done
+		if pid_alive "$pid"; then
 			log "$(basename "$f" .pid) did not stop in 10 s: killing it"
 			kill -KILL "$pid" 2>/dev/null || true
 		fi
 	fi
-	rm -f "$f"
+	# Removed only if it still names the process just stopped.
+	[ "$(cat "$f" 2>/dev/null || true)" != "$pid" ] || rm -f "$f"
+	[ -n "$pid" ] || rm -f "$f"
 }
 
 # ours PID: PID (or its parent: nginx's workers) is one of this stack's processes.
@@ -801,7 +816,12 @@ deploy_instance() {
 		# A successor that died is reaped by the old process, which logs why and serves on.
 		# (If the old one died instead, its successor, orphaned, may still become ready.)
 		if [ "$i" -gt 20 ] && kill -0 "$old" 2>/dev/null && [ -z "$(deploy_child "$old")" ]; then
-			log "deploy $name: the new process exited before it was ready; the old one (pid $old) still serves. Its log:"
+			sleep 0.5
+			if pid_alive "$old"; then
+				log "deploy $name: the new process exited before it was ready; the old one (pid $old) still serves. Its log:"
+			else
+				log "deploy $name: the new process exited before it was ready, and the old one (pid $old) stopped too (make down?): $name is DOWN. Its log:"
+			fi
 			tail -n 5 "$RUN/logs/$name.log" >&2 || true
 			return 1
 		fi
@@ -853,7 +873,7 @@ cmd_deploy() {
 	fi
 	DEPLOY_OLD=""
 	# Ctrl-C while a new process starts: stop it, the old one serves on.
-	trap 'if [ -n "$DEPLOY_OLD" ]; then c=$(deploy_child "$DEPLOY_OLD"); [ -z "$c" ] || kill -TERM "$c" 2>/dev/null; log "deploy interrupted: stopped the new process ${c:-}; the old one (pid $DEPLOY_OLD) still serves"; fi; exit 130' INT TERM
+	trap 'if [ -n "$DEPLOY_OLD" ]; then c=$(deploy_child "$DEPLOY_OLD"); [ -z "$c" ] || kill -TERM "$c" 2>/dev/null; log "deploy interrupted: stopped the new process ${c:-}; the old one (pid $DEPLOY_OLD) still serves"; else log "deploy interrupted between instances: see the pid lines above for what was replaced"; fi; exit 130' INT TERM
 	for k in $(seq 1 "$(instances "$s")"); do
 		if ! deploy_instance "$s" "$k"; then
 			[ "$k" -gt 1 ] || die "deploy $s: failed; no instance was replaced"

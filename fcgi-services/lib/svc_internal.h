@@ -147,6 +147,7 @@ struct svc_server {
 	pid_t			  successor;	/* started on SIGUSR2, until it exits or we do */
 	int			  handed_over;	/* SIGTERM came with a successor: keep the socket file */
 	int			  inherited;	/* the listening socket was handed to us */
+	int			  owns_path;	/* a unix socket's file is ours to remove at the end */
 	atomic_int		  draining;	/* serve kept connections until the gateway closes them */
 	atomic_int		  nconns;	/* open FastCGI connections */
 	int64_t			  drain_until_us;	/* svc_now_us() time the lingering ends */

@@ -607,8 +607,11 @@ svc_close(struct svc_server *srv)
 	case SVC_OPENED_LISTEN:
 		close(srv->listen_fd);
 		srv->listen_fd = -1;
-		/* After a handover the file names the socket the successor serves: keep it. */
-		if (strncmp(srv->cfg.listen, "unix:", 5) == 0 && !srv->handed_over)
+		/*
+		 * After a handover the file names the socket the successor serves: keep it. A
+		 * successor that never took over leaves it to its predecessor, systemd's to systemd.
+		 */
+		if (strncmp(srv->cfg.listen, "unix:", 5) == 0 && srv->owns_path && !srv->handed_over)
 			unlink(srv->cfg.listen + 5);
 		/* FALLTHROUGH */
 	case SVC_OPENED_STATE:
@@ -710,6 +713,7 @@ svc_open(struct svc_server *srv)
 		return 1;
 	}
 	srv->inherited = srv->listen_fd != -1;
+	srv->owns_path = !srv->inherited;
 	if (!srv->inherited && (srv->listen_fd = svc_listen(srv->cfg.listen,
 	    (int)srv->cfg.backlog, err, sizeof(err))) == -1) {
 		fprintf(stderr, "%s: %s\n", svc->name, err);
@@ -813,13 +817,15 @@ int
 svc_main(int argc, char **argv, const struct svc_service *svc)
 {
 	struct svc_server	srv;
-	sigset_t		set;
+	sigset_t		set, pend;
+	siginfo_t		si;
 	char			err[256];
 	int			sig = 0, status;
 
 	if (argc > 1)
 		return svc_usage(argv[0], argv[1]);
 	memset(&srv, 0, sizeof(srv));
+	memset(&si, 0, sizeof(si));
 	srv.svc = svc;
 	srv.listen_fd = -1;
 	srv.epfd = -1;
@@ -852,10 +858,18 @@ svc_main(int argc, char **argv, const struct svc_service *svc)
 		goto out;
 	svc_log(NULL, "info", "listening on %s with %lld threads%s", srv.cfg.listen,
 	    srv.cfg.threads, srv.inherited ? " (socket handed over)" : "");
-	svc_handover_ready(&srv);
+	/* Told to stop while starting (a deploy interrupted): never announce ourselves ready. */
+	if (sigpending(&pend) == 0 && !sigismember(&pend, SIGTERM) && !sigismember(&pend, SIGINT)) {
+		svc_handover_ready(&srv);
+		if (srv.predecessor > 0)
+			srv.owns_path = 1;	/* taken over: the socket's file is ours now */
+	}
 	for (;;) {
-		if (sigwait(&set, &sig) != 0)
+		if ((sig = sigwaitinfo(&set, &si)) == -1) {
+			if (errno == EINTR)
+				continue;
 			break;
+		}
 		if (sig == SIGUSR2)
 			svc_handover_spawn(&srv);
 		else if (sig == SIGCHLD)
@@ -863,10 +877,19 @@ svc_main(int argc, char **argv, const struct svc_service *svc)
 		else if (sig != SIGHUP)
 			break;
 	}
-	/* A successor still running took the socket over (it stops us once it is ready). */
+	/*
+	 * A SIGTERM from our successor means it is ready and has the socket: drain for it. Any
+	 * other stop (make down, systemd) stops a successor that has not taken over, too.
+	 */
 	svc_handover_reap(&srv);
+	if (srv.successor > 0 && !(sig == SIGTERM && si.si_pid == srv.successor)) {
+		svc_log(NULL, "warn", "deploy: stopped while the successor (pid %ld) was starting; "
+		    "stopping it too", (long)srv.successor);
+		kill(srv.successor, SIGTERM);
+		srv.successor = 0;
+	}
 	srv.handed_over = srv.successor > 0;
-	svc_log(NULL, "info", "signal %d: shutting down%s", sig, srv.handed_over ?
+	svc_log(NULL, "info", "signal %d: shutting down%s", sig > 0 ? sig : 0, srv.handed_over ?
 	    "; draining for the successor" : "");
 	status = 0;
 out:

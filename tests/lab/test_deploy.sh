@@ -11,7 +11,7 @@
 #      then of orders: zero failed requests (sim's outcomes and nginx's access log), the pids
 #      changed, the new processes run the new files, which answer --version;
 #   4. SIGTERM lets a checkout in flight finish;
-#   5. `stack.sh down` stops the new processes.
+#   5. `stack.sh down` stops the new processes; 6. `down` during a deploy stops both processes.
 set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
@@ -68,6 +68,11 @@ set +a
 db() { mariadb --no-defaults --socket="$SHOPLAB_RUN/mariadb/mariadb.sock" -u "$(id -un)" -N -B "$@"; }
 ready() { curl -s -o /dev/null -w '%{http_code}' --max-time 3 "$SHOPLAB_GATEWAY_INTERNAL/_ops/$1/readyz"; }
 pidof_svc() { cat "$SHOPLAB_RUN/$1.pid"; }
+# put_bin SRC NAME: a new file in place of bin/NAME (rename, as make and install do: a running
+# binary's file cannot be written).
+put_bin() { cp -p "$1" "$tmp/build/bin/.$2.new" && mv -f "$tmp/build/bin/.$2.new" "$tmp/build/bin/$2"; }
+# wait_child PID: waits up to 20 s for PID's successor to appear.
+wait_child() { for _ in $(seq 1 200); do pgrep -P "$1" > /dev/null && return 0; sleep 0.1; done; return 1; }
 
 # ---------------------------------------------------------------- 1. migrations
 for s in users catalog inventory orders payments; do
@@ -125,12 +130,29 @@ printf '#!/bin/sh\n[ "$1" = --version ] && { echo "catalog (shoplab) broken"; ex
 rc=0
 stack deploy catalog > "$tmp/deploy4.log" 2>&1 || rc=$?
 cat "$tmp/deploy4.log"
-mv -f "$tmp/build/bin/catalog.good" "$tmp/build/bin/catalog"
 check "a binary that cannot start fails the deploy" test "$rc" -ne 0
 check "the deploy says the old one still serves" grep -q "the new process exited before it was ready; the old one (pid $old) still serves" "$tmp/deploy4.log"
 check "the old catalog still serves" test "$(pidof_svc catalog)" = "$old" -a "$(ready catalog)" = 200
 check "its log says why" grep -q 'successor (pid [0-9]*) exited with status 1 before it took over; still serving' \
 	"$SHOPLAB_RUN/logs/catalog.log"
+# A new binary slow to start (2 s), the deploy interrupted meanwhile (SIGTERM, as Ctrl-C):
+# the new process is stopped, the old one serves on.
+printf '#!/bin/sh\n[ "$1" = --version ] && exec %s/catalog.good --version\nsleep 2\nexec %s/catalog.good "$@"\n' \
+	"$tmp/build/bin" "$tmp/build/bin" > "$tmp/build/bin/catalog.slow"
+chmod 0755 "$tmp/build/bin/catalog.slow"
+put_bin "$tmp/build/bin/catalog.slow" catalog
+"$TOP/scripts/stack.sh" deploy catalog > "$tmp/deploy5.log" 2>&1 &
+dpid=$!
+wait_child "$old" || bad "the slow successor appeared"
+kill -TERM "$dpid"
+rc=0
+wait "$dpid" || rc=$?
+cat "$tmp/deploy5.log"
+check "an interrupted deploy exits 130" test "$rc" = 130
+check "it says the old one still serves" grep -q "deploy interrupted: stopped the new process [0-9]*; the old one (pid $old) still serves" "$tmp/deploy5.log"
+sleep 2.5
+check "the old catalog still serves after it" test "$(pidof_svc catalog)" = "$old" -a "$(ready catalog)" = 200
+put_bin "$tmp/build/bin/catalog.good" catalog
 # The socket file is still there and the next deploy works.
 check "the next deploy works" stack deploy catalog
 check "catalog ready after it" test "$(ready catalog)" = 200
@@ -243,6 +265,31 @@ for p in $pids; do
 	if [ -n "$st" ] && [ "$st" != Z ]; then left=$((left + 1)); fi
 done
 check "down stopped every process, the deployed ones too" test "$left" = 0
+
+# ---------------------------------------------------------------- 6. down during a deploy
+# The old process is stopped by down while its successor starts: both end, and the deploy
+# says the service is down rather than that the old one serves.
+stack up > "$tmp/up3.log" 2>&1 || { cat "$tmp/up3.log"; bad "up again"; }
+old=$(pidof_svc catalog)
+put_bin "$tmp/build/bin/catalog.slow" catalog
+"$TOP/scripts/stack.sh" deploy catalog > "$tmp/deploy6.log" 2>&1 &
+dpid=$!
+wait_child "$old" || true
+succ=$(pgrep -P "$old" | head -n 1 || true)
+stack down > /dev/null 2>&1
+rc=0
+wait "$dpid" || rc=$?
+cat "$tmp/deploy6.log"
+sleep 2.5
+put_bin "$tmp/build/bin/catalog.good" catalog
+check "the deploy fails" test "$rc" -ne 0
+check "it says catalog is down" grep -q "catalog is DOWN" "$tmp/deploy6.log"
+left=0
+for p in $old $succ; do
+	st=$(sed -n 's/^[0-9]* (.*) \([A-Z]\).*/\1/p' "/proc/$p/stat" 2> /dev/null || true)
+	if [ -n "$st" ] && [ "$st" != Z ]; then left=$((left + 1)); fi
+done
+check "down stopped the old catalog and its successor (${succ:-none})" test "$left" = 0 -a -n "$succ"
 # Under SHOPLAB_BUILD=build-san: the handovers and drains left no sanitizer report.
 check "no sanitizer report in the services' logs" test -z "$(grep -l 'Sanitizer\|runtime error:' "$SHOPLAB_RUN"/logs/*.log 2> /dev/null || true)"
 
