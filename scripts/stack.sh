@@ -352,11 +352,15 @@ db_migrate() {
 			[ "$old" = "$sum" ] || log "warning: sql/$s/$(basename "$f") changed after it was applied (checksum differs); it is not applied again: migrations are append-only, put the change in a new file"
 			continue
 		fi
-		# One session: the lock, the file, then its row; --batch stops at the first error.
-		if ! out=$( { echo "SELECT GET_LOCK('shoplab_migrate_$s', 60) INTO @got;"
+		# One session: the lock, then the file and its row in one transaction (a file of data
+		# changes is applied with its row or not at all; DDL commits on its own, hence the
+		# idempotence rule); --batch stops at the first error, which rolls back what is open.
+		# (The first two statements share the file's first line: MariaDB's "at line N" is the file's.)
+		if ! out=$( { printf "SELECT GET_LOCK('shoplab_migrate_%s', 60) INTO @got; START TRANSACTION; " "$s"
 			cat "$f"
 			echo
 			echo "INSERT IGNORE INTO schema_version (version, name, checksum) VALUES ($v, '$(basename "$f")', '$sum');"
+			echo "COMMIT;"
 			echo "DO RELEASE_LOCK('shoplab_migrate_$s');"
 		} | db_client --batch "$s" 2>&1); then
 			log "migration sql/$s/$(basename "$f") FAILED: $(echo "$out" | tail -n 3 | tr '\n' ' ')"

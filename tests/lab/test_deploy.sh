@@ -114,6 +114,13 @@ check "catalog keeps its pid" test "$(pidof_svc catalog)" = "$old"
 check "catalog still ready" test "$(ready catalog)" = 200
 check "catalog stays at schema version 2" test "$(db catalog -e 'SELECT MAX(version) FROM schema_version')" = 2
 rm -f "$tmp/sql/catalog/003_broken.sql"
+# A migration of data alone is one transaction with its row: a failure undoes its first half.
+printf "UPDATE products SET note = 'half' WHERE id = 1;\nINSERT INTO no_such_table VALUES (1);\n" \
+	> "$tmp/sql/catalog/003_data.sql"
+stack migrate catalog > "$tmp/migrate3.log" 2>&1 && bad "a failing data migration fails migrate"
+check "its first half is rolled back" test "$(db catalog -e 'SELECT COALESCE(note, "NULL") FROM products WHERE id = 1')" = NULL
+check "and it is not recorded" test "$(db catalog -e 'SELECT MAX(version) FROM schema_version')" = 2
+rm -f "$tmp/sql/catalog/003_data.sql"
 
 # ---------------------------------------------------------------- 2. a binary that cannot start
 mv "$tmp/build/bin/catalog" "$tmp/build/bin/catalog.good"
