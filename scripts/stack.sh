@@ -951,6 +951,10 @@ migrate)
 	# migrate [SVC...]: pending migrations of the services named (default: all).
 	load_env
 	shift
-	for s in ${*:-$SERVICES_ALL}; do db_migrate "$s" || die "migrate $s failed"; done ;;
+	for s in "$@"; do
+		case " $SERVICES_ALL " in *" $s "*) ;; *) die "migrate: no such service: '$s'; one of: $SERVICES_ALL" ;; esac
+	done
+	for s in ${*:-$SERVICES_ALL}; do db_migrate "$s" || die "migrate $s failed"; done
+	log "schemas up to date: ${*:-$SERVICES_ALL}" ;;
 *)	echo "usage: $0 up|down|status|env|service-env SVC|render-nginx DIR [SITE_DIR]|provision-db|migrate [SVC...]|deploy SVC" >&2; exit 2 ;;
 esac
