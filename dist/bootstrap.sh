@@ -14,7 +14,8 @@
 #          on TLS_PORT with /etc/shoplab/tls/{fullchain,privkey}.pem (a local CA's until
 #          share/shoplab/scripts/tls-deploy-hook.sh deploys a real one), HTTP redirects
 # db       creates the five databases and DB users on the system MariaDB (as root over its
-#          socket) and applies sql/<service>.sql and the seeds (SHOPLAB_NO_SEED=1: none)
+#          socket), applies the pending migrations sql/<service>/NNN_*.sql (recorded in each
+#          database's schema_version; docs/deploy.md) and the seeds (SHOPLAB_NO_SEED=1: none)
 #
 # Settings (environment): DB_ADDR (127.0.0.1), DB_PORT (3306), DB_SOCKET
 # (/run/mysqld/mysqld.sock), DB_CLIENT_HOSTS (addresses of service hosts, for a remote DB),

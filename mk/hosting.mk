@@ -7,7 +7,7 @@
 #   make up INSTANCES="catalog:3 orders:2"                  several instances behind one upstream
 #   make lab-netns | lab-netns-down | test-lab               the multi-host lab in network namespaces
 #   make trace ID=<request-id>                              one request across nginx and the services
-#   make test-hosting                                       tests/lab/test_install.sh and test_scale.sh
+#   make test-hosting                                       tests/lab/test_install.sh, test_scale.sh, test_deploy.sh
 #   make test-help                                          --help / bad option of every binary and script
 #   make test-tls                                           make up TLS=1 checked with curl and openssl s_client
 
@@ -39,7 +39,10 @@ install: all
 	$(INSTALL) -m 0644 dist/man/shoplab-bootstrap.8 $(DESTDIR)$(MANDIR)/man8/shoplab-bootstrap.8
 	$(INSTALL) -m 0644 dist/logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/shoplab
 	$(INSTALL) -m 0755 dist/bootstrap.sh $(DESTDIR)$(PREFIX)/sbin/shoplab-bootstrap
+	$(INSTALL) -m 0755 dist/deploy.sh $(DESTDIR)$(PREFIX)/sbin/shoplab-deploy
 	$(INSTALL) -m 0644 sql/*.sql $(DESTDIR)$(DATADIR)/sql/
+	for d in sql/*/; do $(INSTALL) -d $(DESTDIR)$(DATADIR)/$$d && \
+		$(INSTALL) -m 0644 $$d*.sql $(DESTDIR)$(DATADIR)/$$d || exit 1; done
 	$(INSTALL) -m 0644 nginx/*.conf nginx/*.in $(DESTDIR)$(DATADIR)/nginx/
 	$(INSTALL) -m 0644 nginx/routes/*.conf $(DESTDIR)$(DATADIR)/nginx/routes/
 	$(INSTALL) -m 0644 nginx/internal/*.conf $(DESTDIR)$(DATADIR)/nginx/internal/
@@ -54,7 +57,7 @@ install: all
 
 uninstall:
 	rm -rf $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
-	rm -f $(DESTDIR)$(PREFIX)/bin/sim $(DESTDIR)$(PREFIX)/sbin/shoplab-bootstrap \
+	rm -f $(DESTDIR)$(PREFIX)/bin/sim $(DESTDIR)$(PREFIX)/sbin/shoplab-bootstrap $(DESTDIR)$(PREFIX)/sbin/shoplab-deploy \
 		$(DESTDIR)$(UNITDIR)/shoplab@.service $(DESTDIR)$(UNITDIR)/shoplab.target \
 		$(DESTDIR)$(MANDIR)/man1/sim.1 $(DESTDIR)$(MANDIR)/man8/shoplab-bootstrap.8 \
 		$(DESTDIR)$(SYSCONFDIR)/logrotate.d/shoplab
@@ -79,6 +82,7 @@ test-hosting: deps
 	@tests/lab/test_tls.sh
 	@tests/lab/test_install.sh
 	@tests/lab/test_scale.sh
+	@tests/lab/test_deploy.sh
 	@tests/lab/test_vagrant.sh
 
 # A Debian package of the same install (scripts/deb.sh: dpkg-deb, lintian; docs/hosting.md).

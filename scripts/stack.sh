@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # stack.sh - start, stop and inspect the shoplab stack (MariaDB, services, nginx) under a run dir.
 #
-#   scripts/stack.sh up | down | status | env
+#   scripts/stack.sh up | down | status | env | deploy SVC | migrate [SVC...]
 #   scripts/stack.sh service-env SVC | render-nginx DIR [SITE_DIR] | provision-db   (hosting)
 #
 # Everything lives under $SHOPLAB_RUN (default ./run): data, sockets, logs, pid files,
@@ -204,6 +204,10 @@ alive() {
 	[ "$state" != Z ]
 }
 
+pid_alive() {
+	kill -0 "$1" 2>/dev/null && [ "$(sed -n 's/^[0-9]* (.*) \([A-Z]\).*/\1/p' "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
+
 secret() { od -An -tx1 -N"${1:-24}" /dev/urandom | tr -d ' \n'; }
 
 # run/shoplab.env: generated once (secrets stay), ports and paths refreshed on every up.
@@ -341,13 +345,83 @@ db_provision() {
 	done
 	db_client -e "$sql" || die "provisioning databases failed"
 	for s in $SERVICES_ALL; do
-		if [ -f "$TOP/sql/$s.sql" ]; then
-			db_client "$s" < "$TOP/sql/$s.sql" || die "schema sql/$s.sql failed"
-		fi
-		if [ -f "$TOP/sql/seed-$s.sql" ] && [ -z "${SHOPLAB_NO_SEED:-}" ]; then
-			db_client "$s" < "$TOP/sql/seed-$s.sql" || die "seed sql/seed-$s.sql failed"
+		db_migrate "$s" || die "schema of $s: not brought up to date (above)"
+		if [ -f "$SQL_DIR/seed-$s.sql" ] && [ -z "${SHOPLAB_NO_SEED:-}" ]; then
+			db_client "$s" < "$SQL_DIR/seed-$s.sql" || die "seed sql/seed-$s.sql failed"
 		fi
 	done
+}
+
+# ---------------------------------------------------------------- migrations
+# sql/<svc>/NNN_description.sql, applied in order, each once, recorded in the service's
+# schema_version table (docs/deploy.md). MariaDB commits DDL implicitly, so a migration is
+# not one transaction: each must be safe to run again (IF [NOT] EXISTS), and the row in
+# schema_version is written only after the whole file succeeded. The older form, one
+# sql/<svc>.sql, is still applied whole on every run (a service not yet moved).
+SQL_DIR=${SHOPLAB_SQL:-$TOP/sql}
+
+# migrations SVC: "version path" lines, in order; fails on a bad or repeated number.
+migrations() {
+	local s=$1 f b v seen=" "
+	for f in "$SQL_DIR/$s"/*.sql; do
+		[ -f "$f" ] || continue
+		b=$(basename "$f")
+		case $b in [0-9][0-9][0-9]_*.sql) ;; *) log "sql/$s/$b: a migration is named NNN_description.sql"; return 1 ;; esac
+		v=$((10#${b%%_*}))
+		[ "$v" -ge 1 ] || { log "sql/$s/$b: migrations are numbered from 001"; return 1; }
+		case $seen in *" $v "*) log "sql/$s: two migrations numbered $v"; return 1 ;; esac
+		seen="$seen$v "
+		echo "$v $f"
+	done
+}
+
+# db_migrate SVC: applies SVC's pending migrations; 0 when its schema is up to date. Two
+# migrators at once (two `up`s, a deploy) take turns on a named lock.
+db_migrate() {
+	local s=$1 list v f applied sum old n=0 out
+	if [ ! -d "$SQL_DIR/$s" ]; then
+		if [ -f "$SQL_DIR/$s.sql" ]; then
+			db_client "$s" < "$SQL_DIR/$s.sql" || { log "schema sql/$s.sql failed"; return 1; }
+		fi
+		return 0
+	fi
+	list=$(migrations "$s") || return 1
+	db_client "$s" -e "CREATE TABLE IF NOT EXISTS schema_version (
+		version INT NOT NULL PRIMARY KEY, name VARCHAR(200) NOT NULL,
+		checksum CHAR(64) NOT NULL,
+		applied_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci" ||
+		{ log "$s: cannot create the schema_version table"; return 1; }
+	while read -r v f; do
+		[ -n "$v" ] || continue
+		sum=$(sha256sum "$f" | cut -c1-64)
+		old=$(db_client -N -B "$s" -e "SELECT checksum FROM schema_version WHERE version = $v") ||
+			{ log "$s: cannot read schema_version"; return 1; }
+		if [ -n "$old" ]; then
+			[ "$old" = "$sum" ] || log "warning: sql/$s/$(basename "$f") changed after it was applied (checksum differs); it is not applied again: migrations are append-only, put the change in a new file"
+			continue
+		fi
+		# One session: the lock, then the file and its row in one transaction (a file of data
+		# changes is applied with its row or not at all; DDL commits on its own, hence the
+		# idempotence rule); --batch stops at the first error, which rolls back what is open.
+		# (The first two statements share the file's first line: MariaDB's "at line N" is the file's.)
+		if ! out=$( { printf "SELECT GET_LOCK('shoplab_migrate_%s', 60) INTO @got; START TRANSACTION; " "$s"
+			cat "$f"
+			echo
+			echo "INSERT IGNORE INTO schema_version (version, name, checksum) VALUES ($v, '$(basename "$f")', '$sum');"
+			echo "COMMIT;"
+			echo "DO RELEASE_LOCK('shoplab_migrate_$s');"
+		} | db_client --batch "$s" 2>&1); then
+			log "migration sql/$s/$(basename "$f") FAILED: $(echo "$out" | tail -n 3 | tr '\n' ' ')"
+			log "$s stays at schema version $(db_client -N -B "$s" -e 'SELECT COALESCE(MAX(version), 0) FROM schema_version' 2>/dev/null || echo '?'); fix the file (or add a new one) and run it again"
+			return 1
+		fi
+		n=$((n + 1))
+		log "$s: applied migration $(basename "$f")"
+	done <<< "$list"
+	applied=$(db_client -N -B "$s" -e 'SELECT COALESCE(MAX(version), 0) FROM schema_version') || return 1
+	[ "$n" -eq 0 ] || log "$s: schema version $applied"
+	return 0
 }
 
 # ---------------------------------------------------------------- services
@@ -383,6 +457,8 @@ svc_up() {
 		while IFS= read -r kv; do export "$kv"; done < <(svc_secrets "$s")
 		# SHOPLAB_<SVC>_LISTEN (from shoplab.env) would win over SHOPLAB_LISTEN: set both.
 		export SHOPLAB_LISTEN="$(inst_listen "$s" "$k")"
+		# The service rewrites it when ready: after a deploy it names the new process.
+		export SHOPLAB_PID_FILE="$RUN/$name.pid"
 		export "SHOPLAB_${up}_LISTEN=$SHOPLAB_LISTEN"
 		export SHOPLAB_THREADS
 		if [ "$SHOPLAB_PROXY" = 1 ]; then
@@ -714,19 +790,30 @@ wait_ready() {
 }
 
 stop_pid() {
+	local f=$1 pid i n
+	for n in 1 2 3; do
+		stop_pid_once "$f"
+		# A deploy under way: the new process may have written the pid file meanwhile.
+		[ -f "$f" ] || return 0
+	done
+	rm -f "$f"
+}
+stop_pid_once() {
 	local f=$1 pid i
 	[ -f "$f" ] || return 0
 	pid=$(cat "$f" 2>/dev/null || true)
 	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
 		kill -TERM "$pid" 2>/dev/null || true
 		# Gone, or a zombie waiting for init to reap it (which can take seconds): stopped.
-		for i in $(seq 1 200); do alive "$f" || break; sleep 0.05; done
-		if alive "$f"; then
+		for i in $(seq 1 200); do pid_alive "$pid" || break; sleep 0.05; done
+		if pid_alive "$pid"; then
 			log "$(basename "$f" .pid) did not stop in 10 s: killing it"
 			kill -KILL "$pid" 2>/dev/null || true
 		fi
 	fi
-	rm -f "$f"
+	# Removed only if it still names the process just stopped.
+	[ "$(cat "$f" 2>/dev/null || true)" != "$pid" ] || rm -f "$f"
+	[ -n "$pid" ] || rm -f "$f"
 }
 
 # ours PID: PID (or its parent: nginx's workers) is one of this stack's processes.
@@ -856,6 +943,121 @@ tls_ready() {
 	die "HTTPS on port $TLS_PORT does not answer (got $code; see $RUN/logs/nginx-error.log)"
 }
 
+# ---------------------------------------------------------------- deploy
+# deploy SVC: its pending migrations, then each instance in turn hands its listening socket to
+# a process of the binary now in $BUILD/bin (SIGUSR2, svc_handover.c): the new one starts on
+# the same socket, and once ready takes the pid file and stops the old one, which stops
+# accepting, finishes what is in flight and serves the gateway's kept connections until
+# nginx, reloaded here, closes them. Nothing is refused: the socket never closes. A new
+# process that does not become ready is stopped and the old one serves on (exit 1).
+: "${DEPLOY_TIMEOUT:=30}"
+deploy_child() { pgrep -P "$1" 2>/dev/null | head -n 1; }
+# takes_usr2 PID: the process catches SIGUSR2, or one of its threads blocks it (bit 11 of the
+# masks in /proc; a thread in sigwait shows the signals it waits for as unblocked).
+takes_usr2() {
+	local m
+	for m in $(cat "/proc/$1/task"/*/status 2>/dev/null | awk '/^Sig(Blk|Cgt):/ { print $2 }'); do
+		[ $(( 0x$m & 0x800 )) -ne 0 ] && return 0
+	done
+	return 1
+}
+deploy_instance() {
+	local s=$1 k=$2 name pf old new="" i code t0 exe
+	name=$(inst_name "$s" "$k")
+	pf=$RUN/$name.pid
+	alive "$pf" || { log "deploy $name: not running (no live $pf): 'make up' starts it"; return 1; }
+	old=$(cat "$pf")
+	# SIGUSR2 would end a process built before deploys existed: it must block or catch it.
+	if ! takes_usr2 "$old"; then
+		log "deploy $name: pid $old does not take a handover (SIGUSR2; a build from before deploys?): nothing was changed; restart it once ('make down' and 'make up')"
+		return 1
+	fi
+	t0=$(date +%s%N)
+	kill -USR2 "$old" || { log "deploy $name: cannot signal pid $old"; return 1; }
+	DEPLOY_OLD=$old
+	# Ready: the new process wrote its pid into the pid file (svc_handover_ready).
+	for i in $(seq 1 $((DEPLOY_TIMEOUT * 20))); do
+		new=$(cat "$pf" 2>/dev/null || true)
+		if [ -n "$new" ] && [ "$new" != "$old" ] && kill -0 "$new" 2>/dev/null; then break; fi
+		new=""
+		# A successor that died is reaped by the old process, which logs why and serves on.
+		# (If the old one died instead, its successor, orphaned, may still become ready.)
+		if [ "$i" -gt 20 ] && kill -0 "$old" 2>/dev/null && [ -z "$(deploy_child "$old")" ]; then
+			sleep 0.5
+			if pid_alive "$old"; then
+				log "deploy $name: the new process exited before it was ready; the old one (pid $old) still serves. Its log:"
+			else
+				log "deploy $name: the new process exited before it was ready, and the old one (pid $old) stopped too (make down?): $name is DOWN. Its log:"
+			fi
+			tail -n 5 "$RUN/logs/$name.log" >&2 || true
+			return 1
+		fi
+		sleep 0.05
+	done
+	if [ -z "$new" ]; then
+		if kill -0 "$old" 2>/dev/null; then
+			i=$(deploy_child "$old")
+			[ -z "$i" ] || kill -TERM "$i" 2>/dev/null || true
+			log "deploy $name: the new process was not ready in ${DEPLOY_TIMEOUT} s: stopped it; the old one (pid $old) still serves"
+		else
+			log "deploy $name: the old process (pid $old) died during the deploy and no new one became ready in ${DEPLOY_TIMEOUT} s: $name is DOWN ('make up' starts it; see $RUN/logs/$name.log)"
+		fi
+		return 1
+	fi
+	DEPLOY_OLD=""
+	# The gateway's connections to the old process: a reload gives nginx new workers, and the
+	# old workers close their kept connections once their requests are done.
+	if part nginx && alive "$RUN/nginx.pid"; then
+		"${gw_ns[@]}" nginx -p "$RUN/nginx/" -c conf/nginx.conf -e "$RUN/logs/nginx-error.log" -s reload ||
+			log "deploy $name: nginx reload failed: the old process drains until its grace ends"
+	fi
+	for i in $(seq 1 $((DEPLOY_TIMEOUT * 20))); do
+		kill -0 "$old" 2>/dev/null || break
+		# A zombie (its parent is gone, init reaps it later) has stopped.
+		[ "$(sed -n 's/^[0-9]* (.*) \([A-Z]\).*/\1/p' "/proc/$old/stat" 2>/dev/null)" = Z ] && break
+		sleep 0.05
+	done
+	if kill -0 "$old" 2>/dev/null && [ "$(sed -n 's/^[0-9]* (.*) \([A-Z]\).*/\1/p' "/proc/$old/stat" 2>/dev/null)" != Z ]; then
+		log "deploy $name: the old process (pid $old) did not stop in ${DEPLOY_TIMEOUT} s; killing it"
+		kill -KILL "$old" 2>/dev/null || true
+	fi
+	alive "$pf" || { log "deploy $name: the new process (pid $new) died after it took over (see $RUN/logs/$name.log)"; return 1; }
+	exe=$(readlink "/proc/$new/exe" 2>/dev/null || echo '?')
+	log "deploy $name: pid $old -> $new ($exe, $("$BUILD/bin/$s" --version 2>/dev/null | awk '{ print $NF }')) in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+	return 0
+}
+
+cmd_deploy() {
+	local s=${1:-} k code i
+	[ -n "$s" ] || die "usage: make deploy SVC=<service>   (one of: $(services))"
+	case " $(services) " in *" $s "*) ;; *) die "deploy: no such service (or not built): '$s'; one of: $(services)" ;; esac
+	load_env
+	stack_running || die "deploy: the stack in $RUN is not running: 'make up' first"
+	"$BUILD/bin/$s" --version > /dev/null || die "deploy: $BUILD/bin/$s does not run"
+	# Schema first (expand): the running binary must keep working with it (docs/deploy.md).
+	if part db; then
+		db_migrate "$s" || die "deploy $s: a migration failed; nothing was deployed, the running $s keeps serving"
+	fi
+	DEPLOY_OLD=""
+	# Ctrl-C while a new process starts: stop it, the old one serves on.
+	trap 'if [ -n "$DEPLOY_OLD" ]; then c=$(deploy_child "$DEPLOY_OLD"); [ -z "$c" ] || kill -TERM "$c" 2>/dev/null; log "deploy interrupted: stopped the new process ${c:-}; the old one (pid $DEPLOY_OLD) still serves"; else log "deploy interrupted between instances: see the pid lines above for what was replaced"; fi; exit 130' INT TERM
+	for k in $(seq 1 "$(instances "$s")"); do
+		if ! deploy_instance "$s" "$k"; then
+			[ "$k" -gt 1 ] || die "deploy $s: failed; no instance was replaced"
+			die "deploy $s: stopped at instance $k; instances 1..$((k - 1)) run the new binary, the others the old one"
+		fi
+	done
+	trap - INT TERM
+	for i in $(seq 1 100); do
+		code=$("${gw_ns[@]}" curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
+			"http://127.0.0.1:$INTERNAL_PORT/_ops/$s/readyz" || true)
+		[ "$code" = 200 ] && break
+		sleep 0.1
+	done
+	[ "$code" = 200 ] || die "deploy $s: /_ops/$s/readyz answers $code after the deploy"
+	log "deployed $s: every instance runs $("$BUILD/bin/$s" --version | awk '{ print $NF }'), /_ops/$s/readyz 200"
+}
+
 cmd_down() {
 	[ -d "$RUN" ] || return 0
 	stop_pid "$RUN/nginx.pid"
@@ -914,5 +1116,15 @@ render-nginx)
 	RUN=${NGINX_STATE:-$RUN} nginx_render_to "$2"
 	[ -z "${3:-}" ] || nginx_site "$2" "$3" ;;
 provision-db)	load_env; db_provision ;;
-*)	echo "usage: $0 up|down|status|env|service-env SVC|render-nginx DIR [SITE_DIR]|provision-db" >&2; exit 2 ;;
+deploy)	cmd_deploy "${2:-}" ;;
+migrate)
+	# migrate [SVC...]: pending migrations of the services named (default: all).
+	load_env
+	shift
+	for s in "$@"; do
+		case " $SERVICES_ALL " in *" $s "*) ;; *) die "migrate: no such service: '$s'; one of: $SERVICES_ALL" ;; esac
+	done
+	for s in ${*:-$SERVICES_ALL}; do db_migrate "$s" || die "migrate $s failed"; done
+	log "schemas up to date: ${*:-$SERVICES_ALL}" ;;
+*)	echo "usage: $0 up|down|status|env|service-env SVC|render-nginx DIR [SITE_DIR]|provision-db|migrate [SVC...]|deploy SVC" >&2; exit 2 ;;
 esac

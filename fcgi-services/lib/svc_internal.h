@@ -2,6 +2,8 @@
 #ifndef SVC_INTERNAL_H
 #define SVC_INTERNAL_H
 
+#include <sys/types.h>
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
@@ -139,7 +141,25 @@ struct svc_server {
 	size_t			  ndeps;
 	atomic_int		  stopping;
 	struct svc_events_rt	 *events;	/* relay and consumer threads (svc_events.c) */
+	/* Deploys (svc_handover.c): main thread only, except nconns and draining. */
+	char			 *exe;		/* this binary's path, for the successor */
+	pid_t			  predecessor;	/* handed us its socket; stopped once we are ready */
+	pid_t			  successor;	/* started on SIGUSR2, until it exits or we do */
+	int			  handed_over;	/* SIGTERM came with a successor: keep the socket file */
+	int			  inherited;	/* the listening socket was handed to us */
+	int			  owns_path;	/* a unix socket's file is ours to remove at the end */
+	atomic_int		  draining;	/* serve kept connections until the gateway closes them */
+	atomic_int		  nconns;	/* open FastCGI connections */
+	int64_t			  drain_until_us;	/* svc_now_us() time the lingering ends */
 };
+
+/* Deploys without a refused connection: the listening socket goes to the new binary. */
+int  svc_handover_inherited(char *err, size_t errlen);
+int  svc_handover_init(struct svc_server *srv, const char *argv0, char *err, size_t errlen);
+void svc_handover_free(struct svc_server *srv);
+int  svc_handover_spawn(struct svc_server *srv);
+void svc_handover_reap(struct svc_server *srv);
+void svc_handover_ready(struct svc_server *srv);
 
 struct svc_defer {
 	void	(*fn)(void *);

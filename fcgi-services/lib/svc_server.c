@@ -353,7 +353,9 @@ svc_accept_all(struct svc_server *srv)
 		if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
 			svc_log(NULL, "error", "epoll_ctl add: %s", strerror(errno));
 			close(fd);
+			continue;
 		}
+		atomic_fetch_add(&srv->nconns, 1);
 	}
 }
 
@@ -367,16 +369,33 @@ svc_serve_conn(struct svc_worker *w, int fd)
 	w->fcgx.ipcFd = fd;
 	w->fcgx.keepConnection = 1;
 	if (FCGX_Accept_r(&w->fcgx) != 0)
-		return;		/* EOF or a protocol error: libfcgi closed fd */
+		goto closed;	/* EOF or a protocol error: libfcgi closed fd */
 	svc_handle(w);
 	if (w->fcgx.ipcFd < 0)
-		return;		/* not kept alive: closed by FCGX_Finish_r */
+		goto closed;	/* not kept alive: closed by FCGX_Finish_r */
 	w->fcgx.ipcFd = -1;
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
 	ev.data.fd = fd;
-	if (epoll_ctl(w->srv->epfd, EPOLL_CTL_MOD, fd, &ev) == -1)
-		close(fd);
+	if (epoll_ctl(w->srv->epfd, EPOLL_CTL_MOD, fd, &ev) == 0)
+		return;
+	close(fd);
+closed:
+	atomic_fetch_sub(&w->srv->nconns, 1);
+}
+
+/*
+ * Whether a worker may leave once stopping and nothing is ready. A plain stop leaves at
+ * once. A deploy's predecessor (draining) keeps serving the connections the gateway holds,
+ * because closing one under the gateway could meet a request already on its way; it leaves
+ * when the gateway has closed them all (its reload does) or the lingering time is over.
+ */
+static int
+svc_may_leave(struct svc_server *srv)
+{
+	if (!atomic_load(&srv->draining))
+		return 1;
+	return atomic_load(&srv->nconns) <= 0 || svc_now_us() >= srv->drain_until_us;
 }
 
 static void *
@@ -388,12 +407,13 @@ svc_worker_main(void *arg)
 	int			 n;
 
 	for (;;) {
-		/* Once stopping, serve what is already waiting, then leave. */
-		n = epoll_wait(srv->epfd, &ev, 1, atomic_load(&srv->stopping) ? 0 : 250);
+		/* Once stopping, serve what is already waiting, then leave (svc_may_leave). */
+		n = epoll_wait(srv->epfd, &ev, 1, !atomic_load(&srv->stopping) ? 250 :
+		    atomic_load(&srv->draining) ? 50 : 0);
 		if (n == -1 && errno != EINTR)
 			break;
 		if (n <= 0) {
-			if (atomic_load(&srv->stopping))
+			if (atomic_load(&srv->stopping) && svc_may_leave(srv))
 				break;
 			continue;
 		}
@@ -449,8 +469,15 @@ svc_shutdown(struct svc_server *srv)
 {
 	struct timespec	 until;
 	int64_t		 deadline = svc_wall_us() + srv->cfg.shutdown_grace_ms * 1000;
+	int64_t		 t0 = svc_now_us();
 	size_t		 i, left = 0;
 
+	if (srv->handed_over) {
+		/* Lingering takes the grace; what is in flight at its end gets 2 s more. */
+		srv->drain_until_us = t0 + srv->cfg.shutdown_grace_ms * 1000;
+		deadline += 2000000;
+		atomic_store(&srv->draining, 1);
+	}
 	atomic_store(&srv->stopping, 1);
 	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->listen_fd, NULL);
 	until.tv_sec = deadline / 1000000;
@@ -471,6 +498,15 @@ svc_shutdown(struct svc_server *srv)
 			srv->bg_started = 0;
 		else
 			left++;
+	}
+	if (srv->handed_over) {
+		if (atomic_load(&srv->nconns) > 0)
+			svc_log(NULL, "warn", "deploy: %d gateway connections still open after %lld ms "
+			    "of draining; closing them", atomic_load(&srv->nconns),
+			    srv->cfg.shutdown_grace_ms);
+		else
+			svc_log(NULL, "info", "deploy: drained in %lld ms: the gateway closed every "
+			    "connection", (long long)((svc_now_us() - t0) / 1000));
 	}
 	left += svc_events_stop(srv, &until);
 	if (left > 0)
@@ -572,7 +608,11 @@ svc_close(struct svc_server *srv)
 	case SVC_OPENED_LISTEN:
 		close(srv->listen_fd);
 		srv->listen_fd = -1;
-		if (strncmp(srv->cfg.listen, "unix:", 5) == 0)
+		/*
+		 * After a handover the file names the socket the successor serves: keep it. A
+		 * successor that never took over leaves it to its predecessor, systemd's to systemd.
+		 */
+		if (strncmp(srv->cfg.listen, "unix:", 5) == 0 && srv->owns_path && !srv->handed_over)
 			unlink(srv->cfg.listen + 5);
 		/* FALLTHROUGH */
 	case SVC_OPENED_STATE:
@@ -667,8 +707,16 @@ svc_open(struct svc_server *srv)
 		fprintf(stderr, "%s: FCGX_Init failed\n", svc->name);
 		return 1;
 	}
-	if ((srv->listen_fd = svc_listen(srv->cfg.listen, (int)srv->cfg.backlog, err,
-	    sizeof(err))) == -1) {
+	/* A deploy's predecessor (or systemd) may have handed us the socket already. */
+	if ((srv->listen_fd = svc_handover_inherited(err, sizeof(err))) == -2) {
+		srv->listen_fd = -1;
+		fprintf(stderr, "%s: %s\n", svc->name, err);
+		return 1;
+	}
+	srv->inherited = srv->listen_fd != -1;
+	srv->owns_path = !srv->inherited;
+	if (!srv->inherited && (srv->listen_fd = svc_listen(srv->cfg.listen,
+	    (int)srv->cfg.backlog, err, sizeof(err))) == -1) {
 		fprintf(stderr, "%s: %s\n", svc->name, err);
 		return 1;
 	}
@@ -770,42 +818,85 @@ int
 svc_main(int argc, char **argv, const struct svc_service *svc)
 {
 	struct svc_server	srv;
-	sigset_t		set;
-	int			sig, status;
+	sigset_t		set, pend;
+	siginfo_t		si;
+	char			err[256];
+	int			sig = 0, status;
 
 	if (argc > 1)
 		return svc_usage(argv[0], argv[1]);
 	memset(&srv, 0, sizeof(srv));
+	memset(&si, 0, sizeof(si));
 	srv.svc = svc;
 	srv.listen_fd = -1;
 	srv.epfd = -1;
 	atomic_init(&srv.stopping, 0);
+	atomic_init(&srv.draining, 0);
+	atomic_init(&srv.nconns, 0);
 	svc_log_set_name(svc->name);
 
-	/* Every thread inherits this mask; main alone takes the signals, with sigwait. */
+	/*
+	 * Every thread inherits this mask; main alone takes the signals, with sigwait:
+	 * SIGUSR2 starts a successor (a deploy), SIGCHLD reaps one that failed.
+	 */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR2);
+	sigaddset(&set, SIGCHLD);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	if (svc_handover_init(&srv, argv[0], err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s: %s\n", svc->name, err);
+		return 1;
+	}
 	if ((status = svc_open(&srv)) != 0)
 		goto out;
 	status = 1;
 	if (svc_start(&srv) == -1)
 		goto out;
-	svc_log(NULL, "info", "listening on %s with %lld threads", srv.cfg.listen,
-	    srv.cfg.threads);
-	do {
-		if (sigwait(&set, &sig) != 0)
+	svc_log(NULL, "info", "listening on %s with %lld threads%s", srv.cfg.listen,
+	    srv.cfg.threads, srv.inherited ? " (socket handed over)" : "");
+	/* Told to stop while starting (a deploy interrupted): never announce ourselves ready. */
+	if (sigpending(&pend) == 0 && !sigismember(&pend, SIGTERM) && !sigismember(&pend, SIGINT)) {
+		svc_handover_ready(&srv);
+		if (srv.predecessor > 0)
+			srv.owns_path = 1;	/* taken over: the socket's file is ours now */
+	}
+	for (;;) {
+		if ((sig = sigwaitinfo(&set, &si)) == -1) {
+			if (errno == EINTR)
+				continue;
 			break;
-	} while (sig == SIGHUP);
-	svc_log(NULL, "info", "signal %d: shutting down", sig);
+		}
+		if (sig == SIGUSR2)
+			svc_handover_spawn(&srv);
+		else if (sig == SIGCHLD)
+			svc_handover_reap(&srv);
+		else if (sig != SIGHUP)
+			break;
+	}
+	/*
+	 * A SIGTERM from our successor means it is ready and has the socket: drain for it. Any
+	 * other stop (make down, systemd) stops a successor that has not taken over, too.
+	 */
+	svc_handover_reap(&srv);
+	if (srv.successor > 0 && !(sig == SIGTERM && si.si_pid == srv.successor)) {
+		svc_log(NULL, "warn", "deploy: stopped while the successor (pid %ld) was starting; "
+		    "stopping it too", (long)srv.successor);
+		kill(srv.successor, SIGTERM);
+		srv.successor = 0;
+	}
+	srv.handed_over = srv.successor > 0;
+	svc_log(NULL, "info", "signal %d: shutting down%s", sig > 0 ? sig : 0, srv.handed_over ?
+	    "; draining for the successor" : "");
 	status = 0;
 out:
 	/* Threads still running use what svc_open opened: leave it all to the exit. */
 	if (svc_stop(&srv) == 0)
 		svc_close(&srv);
+	svc_handover_free(&srv);
 	return status;
 }

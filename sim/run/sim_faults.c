@@ -1,4 +1,4 @@
-/* sim_faults.c - applies the scenario's fault timeline: proxy toxics, SIGKILL/SIGSTOP/SIGCONT, restarts */
+/* sim_faults.c - applies the scenario's fault timeline: proxy toxics, SIGKILL/SIGSTOP/SIGCONT, restarts, deploys */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -149,7 +149,7 @@ pid_t sim_faults_pid(const char *run_dir, const char *target)
 	return pid > 1 ? (pid_t)pid : -1;
 }
 
-static pid_t spawn_stack(const struct sim_faults *f, const char *cmd)
+static pid_t spawn_stack(const struct sim_faults *f, const char *cmd, const char *arg)
 {
 	char logp[1200];
 	pid_t pid = fork();
@@ -165,13 +165,13 @@ static pid_t spawn_stack(const struct sim_faults *f, const char *cmd)
 	}
 	setenv("SHOPLAB_PROXY", "1", 1);
 	setenv("SHOPLAB_RUN", f->run_dir, 1);
-	execl(f->stack_sh, f->stack_sh, cmd, (char *)NULL);
+	execl(f->stack_sh, f->stack_sh, cmd, arg, (char *)NULL);
 	_exit(127);
 }
 
 int sim_faults_stack(const struct sim_faults *f, const char *cmd)
 {
-	pid_t pid = spawn_stack(f, cmd);
+	pid_t pid = spawn_stack(f, cmd, NULL);
 	int status;
 
 	if (pid < 0)
@@ -187,7 +187,7 @@ static void restart_async(struct sim_faults *f, double t, int i)
 {
 	pid_t pid;
 
-	if (f->nchildren >= sizeof(f->children) / sizeof(f->children[0]) || (pid = spawn_stack(f, "up")) < 0) {
+	if (f->nchildren >= sizeof(f->children) / sizeof(f->children[0]) || (pid = spawn_stack(f, "up", NULL)) < 0) {
 		note(f, t, "stack.sh up: could not start it");
 		sim_faults_invalid(f, "faults[%d] (%s %s) at %.1f s: stack.sh up could not be started", i,
 				   f->sc->faults[i].target, sim_fault_kind_names[f->sc->faults[i].kind], t);
@@ -196,6 +196,50 @@ static void restart_async(struct sim_faults *f, double t, int i)
 	f->child_fault[f->nchildren] = i;
 	f->children[f->nchildren++] = pid;
 	note(f, t, "stack.sh up started (pid %d)", (int)pid);
+}
+
+/* Starts `stack.sh deploy <target>` in the background; it ends fault i once the pid changed. */
+static void deploy_async(struct sim_faults *f, double t, int i)
+{
+	const struct sim_fault *ft = &f->sc->faults[i];
+	pid_t pid, old = sim_faults_pid(f->run_dir, ft->target);
+
+	if (old < 0 || sim_proc_state(old) == 0) {
+		note(f, t, "%s: not running, nothing to deploy", ft->target);
+		sim_faults_invalid(f, "faults[%d] (%s deploy) at %.1f s: not applied: %s is not running", i, ft->target,
+				   t, ft->target);
+		return;
+	}
+	if (f->nchildren >= sizeof(f->children) / sizeof(f->children[0]) ||
+	    (pid = spawn_stack(f, "deploy", ft->target)) < 0) {
+		note(f, t, "stack.sh deploy %s: could not start it", ft->target);
+		sim_faults_invalid(f, "faults[%d] (%s deploy) at %.1f s: stack.sh deploy could not be started", i,
+				   ft->target, t);
+		return;
+	}
+	f->deployed[i] = old;
+	f->applied_from[i] = t;
+	f->child_fault[f->nchildren] = i;
+	f->children[f->nchildren++] = pid;
+	note(f, t, "stack.sh deploy %s started (pid %d; %s was pid %d)", ft->target, (int)pid, ft->target, (int)old);
+}
+
+/* A deploy that exited 0 applied only if the target's pid file names a new, running process. */
+static bool deploy_confirmed(struct sim_faults *f, int k, double t)
+{
+	const struct sim_fault *ft = &f->sc->faults[k];
+	pid_t now = sim_faults_pid(f->run_dir, ft->target);
+	char st = now > 0 ? sim_proc_state(now) : 0;
+
+	if (now > 0 && now != f->deployed[k] && st != 0 && st != 'Z' && st != 'X') {
+		note(f, t, "%s deployed: pid %d -> %d (confirmed: running)", ft->target, (int)f->deployed[k], (int)now);
+		return true;
+	}
+	note(f, t, "%s deploy: stack.sh said ok, but the pid is %d (was %d, state %c)", ft->target, (int)now,
+	     (int)f->deployed[k], st ? st : '?');
+	sim_faults_invalid(f, "faults[%d] (%s deploy): not confirmed at %.1f s: the pid file names %d (was %d)", k,
+			   ft->target, t, (int)now, (int)f->deployed[k]);
+	return false;
 }
 
 static void reap(struct sim_faults *f, double t)
@@ -207,12 +251,16 @@ static void reap(struct sim_faults *f, double t)
 		if (r == f->children[i]) {
 			bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
 			int k = f->child_fault[i];
+			bool dep = f->sc->faults[k].kind == SIM_FAULT_DEPLOY;
 
-			note(f, t, "stack.sh up finished: %s", ok ? "ok" : "FAILED");
+			note(f, t, "stack.sh %s finished: %s", dep ? "deploy" : "up", ok ? "ok" : "FAILED");
 			if (!ok)
-				sim_faults_invalid(f, "faults[%d] (%s %s): stack.sh up failed at %.1f s: the stack did not come back "
+				sim_faults_invalid(f, "faults[%d] (%s %s): stack.sh %s failed at %.1f s%s "
 						   "(see %s/logs/sim-stack.log)", k, f->sc->faults[k].target,
-						   sim_fault_kind_names[f->sc->faults[k].kind], t, f->run_dir);
+						   sim_fault_kind_names[f->sc->faults[k].kind], dep ? "deploy" : "up", t,
+						   dep ? "" : ": the stack did not come back", f->run_dir);
+			else if (dep && !deploy_confirmed(f, k, t))
+				;
 			else if (f->applied_from[k] >= 0 && f->applied_to[k] < 0)
 				f->applied_to[k] = t;
 			f->child_fault[i] = f->child_fault[f->nchildren - 1];
@@ -300,6 +348,9 @@ static void start(struct sim_faults *f, size_t i, double t)
 			restart_async(f, t, (int)i);
 		}
 		break;
+	case SIM_FAULT_DEPLOY:
+		deploy_async(f, t, (int)i);
+		break;
 	}
 }
 
@@ -333,6 +384,7 @@ static void end(struct sim_faults *f, size_t i, double t)
 		restart_async(f, t, (int)i);
 		break;
 	case SIM_FAULT_RESTART:
+	case SIM_FAULT_DEPLOY:
 		break;
 	}
 }
@@ -379,7 +431,7 @@ void sim_faults_describe(const struct sim_faults *f, char *buf, size_t bufsz)
 		const struct sim_fault *ft = &f->sc->faults[i];
 		int n;
 
-		if (!f->started[i] || f->ended[i] || (ft->kind == SIM_FAULT_RESTART))
+		if (!f->started[i] || f->ended[i] || ft->kind == SIM_FAULT_RESTART || ft->kind == SIM_FAULT_DEPLOY)
 			continue;
 		n = snprintf(buf + len, bufsz - len, "%s%s %s", len ? ", " : "", ft->target,
 			     ft->kind == SIM_FAULT_TOXIC ? ft->type : sim_fault_kind_names[ft->kind]);
@@ -388,7 +440,7 @@ void sim_faults_describe(const struct sim_faults *f, char *buf, size_t bufsz)
 		len += (size_t)n;
 	}
 	if (f->nchildren && len < bufsz)
-		snprintf(buf + len, bufsz - len, "%srestarting", len ? ", " : "");
+		snprintf(buf + len, bufsz - len, "%srestarting or deploying", len ? ", " : "");
 }
 
 int sim_faults_finish(struct sim_faults *f)
@@ -445,6 +497,9 @@ int sim_faults_finish(struct sim_faults *f)
 
 bool sim_fault_touches_reads(const struct sim_fault *ft)
 {
+	/* A deploy must not disturb anything: reads are held to the untouched rule throughout. */
+	if (ft->kind == SIM_FAULT_DEPLOY)
+		return false;
 	return strstr(ft->target, "catalog") || strstr(ft->target, "inventory") ||
 	       strcmp(ft->target, "nginx") == 0 || strcmp(ft->target, "mariadb") == 0;
 }
@@ -456,7 +511,7 @@ void sim_fault_window(const struct sim_scenario *sc, size_t i, double *from, dou
 	*from = ft->at_s;
 	if (ft->until_s >= 0)
 		*to = ft->until_s;
-	else if (ft->kind == SIM_FAULT_RESTART)
+	else if (ft->kind == SIM_FAULT_RESTART || ft->kind == SIM_FAULT_DEPLOY)
 		*to = ft->at_s + 10 < sc->duration_s ? ft->at_s + 10 : sc->duration_s;
 	else
 		*to = sc->duration_s;

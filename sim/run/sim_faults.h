@@ -15,7 +15,8 @@ struct sim_faults {
 	char run_dir[1024];
 	bool started[SIM_MAX_FAULTS], ended[SIM_MAX_FAULTS];
 	pid_t stopped[SIM_MAX_FAULTS];  /* SIGSTOPped pid to SIGCONT, or 0 */
-	pid_t children[16];             /* stack.sh up runs in progress */
+	pid_t deployed[SIM_MAX_FAULTS]; /* a deploy's target pid before it, to see it change */
+	pid_t children[16];             /* stack.sh up (or deploy) runs in progress */
 	int child_fault[16];            /* ... and the fault each one ends (-1: none) */
 	size_t nchildren;
 	/* Each fault's window as applied and confirmed (seconds since the load began); -1: not

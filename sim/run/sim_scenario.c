@@ -12,7 +12,7 @@
 #include "sim_scenario.h"
 
 const char *const sim_journey_names[SIM_J_COUNT] = { "browse", "register_login", "checkout" };
-const char *const sim_fault_kind_names[] = { "toxic", "kill", "stop", "restart" };
+const char *const sim_fault_kind_names[] = { "toxic", "kill", "stop", "restart", "deploy" };
 
 /*
  * A process a fault may target: the stack's own processes, or one of its services as the one
@@ -241,7 +241,7 @@ static int lookup(const char *const *names, const char *s)
 
 static int parse_fault(struct ctx *c, json_object *f, size_t i, struct sim_scenario *sc)
 {
-	static const char *const kinds[] = { "toxic", "kill", "stop", "restart", NULL };
+	static const char *const kinds[] = { "toxic", "kill", "stop", "restart", "deploy", NULL };
 	static const char *const tkeys[] = { "at_s", "until_s", "kind", "proxy", "type", "stream",
 					     "attributes", "toxicity", NULL };
 	static const char *const pkeys[] = { "at_s", "until_s", "kind", "target", NULL };
@@ -257,7 +257,7 @@ static int parse_fault(struct ctx *c, json_object *f, size_t i, struct sim_scena
 		return -1;
 	if ((k = lookup(kinds, kind)) < 0) {
 		snprintf(q, sizeof(q), "%s.kind", p);
-		return fail(c, q, "must be one of toxic, kill, stop, restart");
+		return fail(c, q, "must be one of toxic, kill, stop, restart, deploy");
 	}
 	ft->kind = (enum sim_fault_kind)k;
 	if (only_keys(c, p, f, ft->kind == SIM_FAULT_TOXIC ? tkeys : pkeys) ||
@@ -276,6 +276,11 @@ static int parse_fault(struct ctx *c, json_object *f, size_t i, struct sim_scena
 		if (!target_ok(ft->target)) {
 			snprintf(q, sizeof(q), "%s.target", p);
 			return fail(c, q, "must be a service of the stack (SHOPLAB_SERVICES), nginx, mariadb or rabbitmq");
+		}
+		if (ft->kind == SIM_FAULT_DEPLOY && (ft->until_s >= 0 || strcmp(ft->target, "nginx") == 0 ||
+		    strcmp(ft->target, "mariadb") == 0 || strcmp(ft->target, "rabbitmq") == 0)) {
+			snprintf(q, sizeof(q), "%s", p);
+			return fail(c, q, "a deploy takes a service as target and no until_s");
 		}
 		return 0;
 	}

@@ -19,6 +19,7 @@ enum sim_fault_kind {
 	SIM_FAULT_KILL,         /* SIGKILL `target` at at_s; started again at until_s if given */
 	SIM_FAULT_STOP,         /* SIGSTOP `target` at at_s, SIGCONT at until_s */
 	SIM_FAULT_RESTART,      /* SIGKILL then `scripts/stack.sh up` at at_s */
+	SIM_FAULT_DEPLOY,       /* `scripts/stack.sh deploy target` at at_s; the pid must change */
 };
 
 struct sim_fault {

@@ -38,14 +38,16 @@ for s in $svcs; do
 done
 [ ! -x "$TOP/build/bin/sim" ] || check "sim in bin/" test -x "$r$PREFIX/bin/sim"
 check "bootstrap" test -x "$r$PREFIX/sbin/shoplab-bootstrap"
+check "shoplab-deploy" test -x "$r$PREFIX/sbin/shoplab-deploy"
 check "stack.sh" test -x "$r$PREFIX/share/shoplab/scripts/stack.sh"
-check "sql" test -f "$r$PREFIX/share/shoplab/sql/orders.sql"
+check "sql migrations" test -f "$r$PREFIX/share/shoplab/sql/orders/001_initial.sql"
 check "nginx templates" test -f "$r$PREFIX/share/shoplab/nginx/routes/catalog.conf"
 unit=$r$PREFIX/lib/systemd/system/shoplab@.service
 check "unit installed" test -f "$unit"
 check "target installed" test -f "$r$PREFIX/lib/systemd/system/shoplab.target"
 for d in 'Restart=on-failure' 'User=shoplab' 'ProtectSystem=strict' 'NoNewPrivileges=yes' \
 	'PrivateTmp=yes' 'ProtectHome=yes' 'EnvironmentFile=/etc/shoplab/%i.env' \
+	'Type=notify' 'NotifyAccess=all' 'ExecReload=/bin/kill -USR2 $MAINPID' \
 	"ExecStart=$PREFIX/lib/shoplab/bin/%i"; do
 	check "unit has $d" grep -qxF "$d" "$unit"
 done
@@ -79,6 +81,8 @@ else
 	mkdir -p "$dest/sysroot/usr/lib/systemd" "$dest/sysroot/etc/shoplab"
 	cp -a /usr/lib/systemd/system "$dest/sysroot/usr/lib/systemd/"
 	cp -a "$r/usr" "$dest/sysroot/"
+	# ExecReload's kill (procps), as on a Debian host.
+	mkdir -p "$dest/sysroot/bin" && cp -p /bin/kill "$dest/sysroot/bin/kill"
 	: > "$dest/sysroot/etc/shoplab/catalog.env"
 	ln -sf shoplab@.service "$dest/sysroot$PREFIX/lib/systemd/system/shoplab@catalog.service"
 	if systemd-analyze verify --man=no --root="$dest/sysroot" "$dest/sysroot$PREFIX/lib/systemd/system/shoplab@catalog.service" \
@@ -117,6 +121,14 @@ check "no @VARS@ left" test -z "$(grep -rl '@[A-Z_]*@' "$r/etc/nginx/shoplab" ||
 n=$(mariadb --no-defaults --socket="$dest/dbrun/mariadb/mariadb.sock" -N -e \
 	"SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name IN ($(printf "'%s'," $svcs | sed 's/,$//'))")
 check "a database per service" test "$n" = "$nsvcs"
+for s in $svcs; do
+	check "$s migrated to version 1 by the bootstrap" test "$(mariadb --no-defaults --socket="$dest/dbrun/mariadb/mariadb.sock" \
+		-N "$s" -e 'SELECT MAX(version) FROM schema_version')" = 1
+done
+SHOPLAB_ROOT=$r SHOPLAB_USER=nobody SHOPLAB_GROUP=nogroup NGINX_USER=root \
+	DB_SOCKET=$dest/dbrun/mariadb/mariadb.sock DB_PORT=$((base + 2)) SHOPLAB_NO_SEED=1 \
+	"$r$PREFIX/sbin/shoplab-bootstrap" db > "$dest/bootstrap2.log" 2>&1 || bad "bootstrap db again"
+check "bootstrap db again applies no migration" test -z "$(grep 'applied migration' "$dest/bootstrap2.log" || true)"
 
 # --- 4. the installed services under their env files, behind a system-like nginx
 mkdir -p "$dest/nginx"

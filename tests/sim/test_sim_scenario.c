@@ -65,6 +65,30 @@ static void expect_error(const char *from, const char *to, const char *want)
 		fail_msg("for %s: got \"%s\", want \"%s...\"", to, err, want);
 }
 
+/* A deploy: a service as target, no until_s; anything else is refused naming the fault. */
+static void test_deploy_kind(void **state)
+{
+	static const char *from = "{\"at_s\":20,\"kind\":\"restart\",\"target\":\"mariadb\"}";
+	const char *at = strstr(valid, from);
+	struct sim_scenario sc;
+	char doc[2048], err[256];
+
+	(void)state;
+	assert_non_null(at);
+	snprintf(doc, sizeof(doc), "%.*s%s%s", (int)(at - valid), valid,
+	    "{\"at_s\":20,\"kind\":\"deploy\",\"target\":\"catalog\"}", at + strlen(from));
+	if (sim_scenario_parse(doc, &sc, err, sizeof(err)) != 0)
+		fail_msg("a deploy fault: %s", err);
+	assert_int_equal(sc.faults[2].kind, SIM_FAULT_DEPLOY);
+	assert_string_equal(sim_fault_kind_names[sc.faults[2].kind], "deploy");
+	assert_true(sc.faults[2].until_s < 0);
+	sim_scenario_free(&sc);
+	expect_error(from, "{\"at_s\":20,\"until_s\":25,\"kind\":\"deploy\",\"target\":\"catalog\"}",
+	    "faults[2]: a deploy takes a service as target and no until_s");
+	expect_error(from, "{\"at_s\":20,\"kind\":\"deploy\",\"target\":\"mariadb\"}",
+	    "faults[2]: a deploy takes a service as target and no until_s");
+}
+
 static void test_errors(void **state)
 {
 	struct sim_scenario sc;
@@ -148,6 +172,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_deploy_kind),
 		cmocka_unit_test(test_load_missing),
 		cmocka_unit_test(test_lines),
 	};

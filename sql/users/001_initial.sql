@@ -1,4 +1,4 @@
--- users.sql - the users service's schema (database `users`); safe to apply again.
+-- users/001_initial.sql - migration 1: the users service's schema (database `users`); safe to apply again.
 CREATE TABLE IF NOT EXISTS users (
 	id		BIGINT		NOT NULL AUTO_INCREMENT,
 	email		VARCHAR(254)	CHARACTER SET ascii COLLATE ascii_bin NOT NULL,

@@ -1,4 +1,4 @@
--- inventory.sql - the inventory service's schema (database `inventory`); safe to apply again.
+-- inventory/001_initial.sql - migration 1: the inventory service's schema (database `inventory`); safe to apply again.
 -- Per product, sum(adjustments.delta) = available + held + sold, and available >= 0.
 CREATE TABLE IF NOT EXISTS stock (
 	product_id	BIGINT		NOT NULL,

@@ -1,4 +1,4 @@
--- orders.sql - the orders service's schema (database `orders`); safe to apply again.
+-- orders/001_initial.sql - migration 1: the orders service's schema (database `orders`); safe to apply again.
 -- An order row is also its saga's state and its Idempotency-Key record.
 CREATE TABLE IF NOT EXISTS orders (
 	id		BIGINT		NOT NULL AUTO_INCREMENT,

@@ -1,4 +1,4 @@
--- payments.sql - the payments service's schema (database `payments`); safe to apply again.
+-- payments/001_initial.sql - migration 1: the payments service's schema (database `payments`); safe to apply again.
 -- One row per order, decided by the unique key: captured, declined (with its code, so a replay
 -- answers the same) or voided (given back in full, or a tombstone of amount 0 for an order
 -- voided before any charge arrived). Only the card's last four digits are ever stored.

@@ -1,4 +1,4 @@
--- catalog.sql - the catalog service's schema (database `catalog`); safe to apply again.
+-- catalog/001_initial.sql - migration 1: the catalog service's schema (database `catalog`); safe to apply again.
 CREATE TABLE IF NOT EXISTS products (
 	id		BIGINT		NOT NULL AUTO_INCREMENT,
 	sku		VARCHAR(64)	NOT NULL,
