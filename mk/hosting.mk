@@ -2,7 +2,7 @@
 #
 #   make install [PREFIX=/usr/local] [DESTDIR=/tmp/stage]   then, as root: shoplab-bootstrap
 #   make up INSTANCES="catalog:3 orders:2"                  several instances behind one upstream
-#   make lab-netns | lab-netns-down | test-lab               the multi-host lab in network namespaces
+#   make lab-netns | lab-netns-down | test-lab [LAB=ha]      the multi-host lab in network namespaces
 #   make trace ID=<request-id>                              one request across nginx and the services
 #   make test-hosting                                       tests/lab/test_install.sh and test_scale.sh
 
@@ -42,17 +42,21 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/sim $(DESTDIR)$(PREFIX)/sbin/shoplab-bootstrap \
 		$(DESTDIR)$(UNITDIR)/shoplab@.service $(DESTDIR)$(UNITDIR)/shoplab.target
 
-# The multi-host lab in network namespaces (scripts/lab-netns.sh; docs/lab.md).
+# The multi-host lab in network namespaces (scripts/lab-netns.sh; docs/lab.md). LAB=ha: the
+# highly available one (scripts/lab-ha.sh): its packages (galera-4, ...) are installed here only.
+LAB ?=
 lab-netns: deps
 	@$(MAKE) --no-print-directory all
-	@scripts/lab-netns.sh up
+	@if [ "$(LAB)" = ha ]; then scripts/deps.sh ha; fi
+	@LAB=$(LAB) scripts/lab-netns.sh up
 
 lab-netns-down:
-	@scripts/lab-netns.sh down
+	@LAB=$(LAB) scripts/lab-netns.sh down
 
 test-lab: deps
 	@$(MAKE) --no-print-directory all tests
-	@scripts/lab-netns.sh test $(BUILD)
+	@if [ "$(LAB)" = ha ]; then scripts/deps.sh ha; fi
+	@LAB=$(LAB) scripts/lab-netns.sh test $(BUILD)
 
 # Hosting checks: make install into a temp tree + systemd-analyze verify, and scale-out.
 test-hosting: deps
