@@ -10,6 +10,7 @@
 #                        its namespace); confirmed by listing the rules
 #       heal HOST        removes them; confirmed likewise
 #       up | down        brings back / stops every process (namespaces stay)
+#       check            every Galera node Synced in the full cluster, every service ready
 #
 #   shoplab-ha-lan  br0 ── ha-gw   10.232.0.1   nginx :8080, :8081 (upstreams: both svc hosts)
 #                       ── ha-svc1 10.232.0.2   every service
@@ -181,6 +182,13 @@ db_conf() {
 	binlog_format=ROW
 	default_storage_engine=InnoDB
 	innodb_autoinc_lock_mode=2
+	# Galera would interleave auto-increment ids across the nodes (1, 4, 7, ...); the seeds and
+	# the simulator count on dense ids. Each service writes through one node (docs/lab.md), so
+	# dense ids are safe; two nodes taking the same id meanwhile (a failover) is a certification
+	# failure, which the services retry as a deadlock.
+	wsrep_auto_increment_control=OFF
+	auto_increment_increment=1
+	auto_increment_offset=1
 	wsrep_on=ON
 	wsrep_provider=$GALERA_PROVIDER
 	wsrep_cluster_name=shoplab-ha
@@ -354,9 +362,30 @@ ctl_heal() {
 	echo "healed $h (no drop rules listed)"
 }
 
+# Every Galera node Synced in a cluster of all of them, every service answering: the lab is
+# whole (a scenario that starts on a broken lab would measure the wrong thing).
+ctl_check() {
+	local h st sz n bad=""
+	n=$(echo $DB_HOSTS_LIST | wc -w)
+	for h in $DB_HOSTS_LIST; do
+		st=$(db_status "$h" wsrep_local_state || true)
+		sz=$(db_status "$h" wsrep_cluster_size || true)
+		[ "$st" = 4 ] && [ "$sz" = "$n" ] || bad+=" $h(state=${st:-down},size=${sz:-?})"
+	done
+	for h in $(sed -n 's/^SHOPLAB_SERVICES="\(.*\)"/\1/p' "$RUN/shoplab.env"); do
+		st=$(ip netns exec "$(ns gw)" curl -s -o /dev/null -w '%{http_code}' --max-time 3 \
+			"http://127.0.0.1:$(sed -n 's/^SHOPLAB_INTERNAL_PORT=//p' "$RUN/shoplab.env")/_ops/$h/readyz" || true)
+		[ "$st" = 200 ] || bad+=" $h(readyz=$st)"
+	done
+	[ -z "$bad" ] || die "the lab is not whole:$bad"
+	echo "lab whole: $n Galera nodes Synced, every service ready"
+}
+
 cmd_ctl() {
 	local a=${1:-} h=${2:-} x
 	case $a in
+	check)
+		ctl_check ;;
 	kill | start | partition | heal)
 		host_ok "$h" || die "ctl $a: no such lab host '$h' (one of: $HOSTS)"
 		ns_exists "$(ns "$h")" || die "ctl $a: the lab is not up ($(ns "$h") does not exist)"
@@ -367,7 +396,7 @@ cmd_ctl() {
 		all_up ;;
 	down)
 		all_down ;;
-	*) die "usage: $0 ctl kill|start|partition|heal HOST | ctl up|down" ;;
+	*) die "usage: $0 ctl kill|start|partition|heal HOST | ctl up|down|check" ;;
 	esac
 }
 
@@ -417,6 +446,9 @@ cmd_test() {
 	cmd_up
 	for sc in "${scenarios[@]}"; do
 		out=0
+		# Each scenario starts on a whole lab (what the one before left is brought back).
+		cmd_ctl up > /dev/null 2>&1 || true
+		if ! (ctl_check); then rc=3; continue; fi
 		ip netns exec "$(ns gw)" env SHOPLAB_RUN="$RUN" SHOPLAB_TOP="$TOP" "$TOP/$build/bin/sim" run "$sc" || out=$?
 		log "$(basename "$sc" .json): sim run exited $out"
 		[ "$out" -eq 0 ] || rc=$out

@@ -49,6 +49,7 @@ svc_db_classify(unsigned err)
 	case ER_CONNECTION_KILLED:
 	case ER_QUERY_INTERRUPTED:
 	case ER_UNKNOWN_COM_ERROR:	/* Galera: "WSREP has not yet prepared node for application use" */
+	case ER_ERROR_DURING_COMMIT:	/* Galera: "not connected to Primary Component" */
 	case 4031:	/* ER_CLIENT_INTERACTION_TIMEOUT */
 		return SVC_ERR_DB_UNAVAILABLE;
 	default:

@@ -157,6 +157,18 @@ test_ready(void **state)
 	assert_false(svc_dbnodes_ready("1", "ON", NULL));
 }
 
+static void
+test_galera_errors(void **state)
+{
+	(void)state;
+	/* A certification failure is a deadlock: retried as one. */
+	assert_int_equal(svc_db_classify(1213), SVC_ERR_DB_RETRY);
+	/* A node out of the primary component: unavailable, so the worker moves to another node. */
+	assert_int_equal(svc_db_classify(1047), SVC_ERR_DB_UNAVAILABLE);
+	assert_int_equal(svc_db_classify(1180), SVC_ERR_DB_UNAVAILABLE);
+	assert_int_equal(svc_db_classify(2013), SVC_ERR_DB_UNAVAILABLE);
+}
+
 int
 main(void)
 {
@@ -167,6 +179,7 @@ main(void)
 		cmocka_unit_test(test_order_and_hold),
 		cmocka_unit_test(test_failovers_and_metrics),
 		cmocka_unit_test(test_ready),
+		cmocka_unit_test(test_galera_errors),
 	};
 
 	return cmocka_run_group_tests_name("dbnodes", tests, NULL, NULL);
