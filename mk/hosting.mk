@@ -58,6 +58,13 @@ test-lab: deps
 	@if [ "$(LAB)" = ha ]; then scripts/deps.sh ha; fi
 	@LAB=$(LAB) scripts/lab-netns.sh test $(BUILD)
 
+# The HA lab's longer scenarios (not in CI): every HA scenario, one lab, one after another.
+test-lab-long: deps
+	@$(MAKE) --no-print-directory all tests
+	@scripts/deps.sh ha
+	@scripts/lab-ha.sh test $(BUILD) sim/scenarios/ha-db-node-kill.json sim/scenarios/ha-db-partition.json \
+		sim/scenarios/ha-svc-host-kill.json
+
 # Hosting checks: make install into a temp tree + systemd-analyze verify, and scale-out.
 test-hosting: deps
 	@$(MAKE) --no-print-directory all
@@ -68,4 +75,4 @@ test-hosting: deps
 trace:
 	@scripts/trace.sh "$(ID)"
 
-.PHONY: install uninstall lab-netns lab-netns-down test-lab test-hosting trace
+.PHONY: install uninstall lab-netns lab-netns-down test-lab test-lab-long test-hosting trace

@@ -72,6 +72,8 @@ ha_env() {
 	API_RATE_EXEMPT="127.0.0.1 $(addr gw) $(addr host)"
 	SERVICE_HOSTS="$(addr svc1) $(addr svc2)"
 	LAB_CTL=$TOP/scripts/lab-ha.sh
+	# The lab is driven by sim run (as `make sim-up` is): its set-up registers users quickly.
+	export LOGIN_RATE=${LOGIN_RATE:-50r/s} LOGIN_BURST=${LOGIN_BURST:-100}
 }
 
 # ---------------------------------------------------------------- network
@@ -222,6 +224,7 @@ db_start() {
 	fi
 	PATH="$SST_BIN:$PATH" setsid ip netns exec "$(ns "$h")" mariadbd --defaults-file="$d/my.cnf" \
 		--user="$DB_USER" "${args[@]}" >> "$d/mariadb.log" 2>&1 < /dev/null &
+	disown	# a fault may kill it: no "Killed" from this shell's job table
 	for i in $(seq 1 600); do
 		st=$(db_status "$h" wsrep_local_state || true)
 		[ "$st" = 4 ] && return 0
