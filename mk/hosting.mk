@@ -75,4 +75,9 @@ test-hosting: deps
 trace:
 	@scripts/trace.sh "$(ID)"
 
-.PHONY: install uninstall lab-netns lab-netns-down test-lab test-lab-long test-hosting trace
+# Checkouts/s on the HA lab (both write routings) / on the single-host stack (a measurement).
+bench-lab: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/bench-lab.sh $(BUILD)
+
+.PHONY: install uninstall lab-netns lab-netns-down test-lab test-lab-long bench-lab test-hosting trace

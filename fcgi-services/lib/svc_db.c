@@ -72,7 +72,12 @@ svc_db_close(struct svc_worker *w)
 		mysql_close(w->db);
 		w->db = NULL;
 	}
-	w->in_tx = 0;
+	/*
+	 * in_tx stays as it was: a transaction whose connection is lost is over (rolled back by
+	 * the server), and the rest of it must not run on a new connection in autocommit mode,
+	 * which would commit its remaining statements one by one. svc_db_stmt refuses them until
+	 * svc_db_commit or svc_db_rollback ends the transaction.
+	 */
 }
 
 /*
@@ -222,6 +227,8 @@ svc_db_stmt(struct svc_req *r, int idx, MYSQL_STMT **out)
 	/* The service's statements, then the events library's (svc_events_sql). */
 	if (idx < 0 || (size_t)idx >= r->srv->svc->nstmts + SVC_EVS_N)
 		return SVC_ERR_INTERNAL;
+	if (w->in_tx && w->db == NULL)
+		return SVC_ERR_DB_UNAVAILABLE;	/* the transaction's connection is gone */
 	if ((rc = svc_db_connect(r)) != SVC_OK)
 		return rc;
 	if ((st = w->stmts[idx]) == NULL) {
@@ -598,8 +605,10 @@ svc_db_end(struct svc_req *r, int commit)
 	struct svc_worker	*w = r->w;
 	int			 rc = SVC_OK;
 
-	if (w->db == NULL || !w->in_tx)
+	if (w->db == NULL || !w->in_tx) {
+		w->in_tx = 0;	/* a lost connection took the transaction with it */
 		return commit ? SVC_ERR_DB_UNAVAILABLE : SVC_OK;
+	}
 	if ((commit ? mysql_commit(w->db) : mysql_rollback(w->db)) != 0)
 		rc = svc_db_fail(r, NULL, commit ? "commit" : "rollback");
 	w->in_tx = 0;
