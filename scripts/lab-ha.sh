@@ -52,6 +52,17 @@ addr() {
 	esac
 }
 ns() { echo "shoplab-ha-$1"; }
+# The namespaces are machine-wide: this file names the run dir of the lab that owns them.
+OWNER=/run/shoplab-ha.owner
+owner() { cat "$OWNER" 2> /dev/null || true; }
+# Refuses to touch a lab that another run dir owns (a second lab would share its namespaces).
+own_or_die() {
+	local o
+	o=$(owner)
+	if [ -n "$o" ] && [ "$o" != "$RUN" ] && ns_exists "$NS_LAN"; then
+		die "an HA lab is up with its state in $o: stop it first (SHOPLAB_RUN=$o scripts/lab-ha.sh down); nothing was changed"
+	fi
+}
 ns_exists() { [ -e "/run/netns/$1" ]; }
 host_ok() { case " $HOSTS " in *" $1 "*) return 0 ;; esac; return 1; }
 is_db() { case " $DB_HOSTS_LIST " in *" $1 "*) return 0 ;; esac; return 1; }
@@ -81,6 +92,8 @@ net_up() {
 	local h n
 	[ "$(id -u)" -eq 0 ] || die "needs root (network namespaces)"
 	command -v ip > /dev/null || die "needs iproute2"
+	own_or_die
+	echo "$RUN" > "$OWNER"
 	if ! ns_exists "$NS_LAN"; then
 		ip netns add "$NS_LAN"
 		ip -n "$NS_LAN" link set lo up
@@ -129,6 +142,7 @@ net_down() {
 	for h in $HOSTS; do ! ns_exists "$(ns "$h")" || ip netns del "$(ns "$h")"; done
 	! ns_exists "$NS_LAN" || ip netns del "$NS_LAN"
 	! ip link show shoplab-ha-host > /dev/null 2>&1 || ip link del shoplab-ha-host
+	rm -f "$OWNER"
 	return 0
 }
 
@@ -414,6 +428,7 @@ cmd_up() {
 }
 
 cmd_down() {
+	own_or_die
 	all_down
 	net_down
 	log "down"
@@ -433,6 +448,16 @@ cmd_status() {
 	done
 }
 
+keep_results() {
+	local k=$1 h
+	rm -rf "$k" && mkdir -p "$k" || return 0
+	[ ! -d "$RUN/reports" ] || cp -a "$RUN/reports" "$k/" 2> /dev/null || true
+	[ ! -d "$RUN/logs" ] || cp -a "$RUN/logs" "$k/gw-logs" 2> /dev/null || true
+	for h in $SVC_HOSTS_LIST; do cp -a "$RUN/hosts/$h/logs" "$k/$h-logs" 2> /dev/null || true; done
+	for h in $DB_HOSTS_LIST; do cp -a "$RUN/hosts/$h/mariadb.log" "$k/$h-mariadb.log" 2> /dev/null || true; done
+	log "reports and logs kept in $k"
+}
+
 # make test-lab LAB=ha: the lab up, each HA scenario through sim run on the gateway host, down.
 cmd_test() {
 	local build=${1:-build} rc=0 sc t0=$SECONDS out
@@ -443,7 +468,11 @@ cmd_test() {
 	RUN=$(mktemp -d /tmp/shoplab-ha.XXXXXX)
 	chmod 0711 "$RUN"
 	export SHOPLAB_RUN=$RUN
-	trap 'cmd_down; rm -rf "$RUN"' EXIT
+	# A lab someone keeps up is theirs: the test does not take it down.
+	if ! (own_or_die); then rm -rf "$RUN"; exit 1; fi
+	# The reports and every host's logs outlive the throwaway lab (CI keeps them).
+	keep=${HA_TEST_KEEP:-$TOP/$build/lab-ha-test}
+	trap 'keep_results "$keep"; cmd_down; rm -rf "$RUN"' EXIT
 	trap 'exit 130' INT TERM
 	net_down
 	cmd_up
