@@ -464,6 +464,8 @@ cmd_test() {
 	shift || true
 	local scenarios=("$@")
 	[ ${#scenarios[@]} -gt 0 ] || scenarios=("$TOP/sim/scenarios/ha-db-node-kill.json" "$TOP/sim/scenarios/ha-db-partition.json")
+	# The services run the binaries of the same build as the simulator (build-san: SAN=1).
+	case $build in /*) export SHOPLAB_BUILD=$build ;; *) export SHOPLAB_BUILD=$TOP/$build ;; esac
 	# A throwaway run dir: never the lab a user keeps in run/lab-ha.
 	RUN=$(mktemp -d /tmp/shoplab-ha.XXXXXX)
 	chmod 0711 "$RUN"
@@ -471,7 +473,7 @@ cmd_test() {
 	# A lab someone keeps up is theirs: the test does not take it down.
 	if ! (own_or_die); then rm -rf "$RUN"; exit 1; fi
 	# The reports and every host's logs outlive the throwaway lab (CI keeps them).
-	keep=${HA_TEST_KEEP:-$TOP/$build/lab-ha-test}
+	keep=${HA_TEST_KEEP:-$SHOPLAB_BUILD/lab-ha-test}
 	trap 'keep_results "$keep"; cmd_down; rm -rf "$RUN"' EXIT
 	trap 'exit 130' INT TERM
 	net_down
@@ -481,7 +483,7 @@ cmd_test() {
 		# Each scenario starts on a whole lab (what the one before left is brought back).
 		cmd_ctl up > /dev/null 2>&1 || true
 		if ! (ctl_check); then rc=3; continue; fi
-		ip netns exec "$(ns gw)" env SHOPLAB_RUN="$RUN" SHOPLAB_TOP="$TOP" "$TOP/$build/bin/sim" run "$sc" || out=$?
+		ip netns exec "$(ns gw)" env SHOPLAB_RUN="$RUN" SHOPLAB_TOP="$TOP" "$SHOPLAB_BUILD/bin/sim" run "$sc" || out=$?
 		log "$(basename "$sc" .json): sim run exited $out"
 		[ "$out" -eq 0 ] || rc=$out
 	done
