@@ -169,6 +169,54 @@ test_galera_errors(void **state)
 	assert_int_equal(svc_db_classify(2013), SVC_ERR_DB_UNAVAILABLE);
 }
 
+/*
+ * A transaction whose connection is lost is over: its remaining statements must fail, never run
+ * on a new connection in autocommit mode (each would commit alone). Nothing listens on
+ * 127.0.0.1:1, so a connection attempt shows as a database error in the metrics.
+ */
+static void
+test_lost_connection_ends_the_transaction(void **state)
+{
+	static const char *const stmts[] = { "SELECT 1" };
+	struct svc_test_req	t;
+	struct svc_worker	w;
+	char			err[256], empty[1] = "";
+
+	(void)state;
+	svc_test_req_init(&t, "POST", NULL, NULL);
+	t.svc.stmts = stmts;
+	t.svc.nstmts = 1;
+	t.srv.cfg.db_user = t.srv.cfg.db_password = t.srv.cfg.db_name = t.srv.cfg.db_socket = empty;
+	t.srv.cfg.db_connect_timeout = 1;
+	t.srv.cfg.db_rw_timeout = 1;
+	assert_int_equal(svc_dbnodes_init(&t.srv.dbnodes, "127.0.0.1:1", "x", 1, err, sizeof(err)), 0);
+	memset(&w, 0, sizeof(w));
+	w.srv = &t.srv;
+	t.r.w = &w;
+
+	/* In a transaction, the connection is lost (svc_db_fail closes it). */
+	w.in_tx = 1;
+	svc_db_close(&w);
+	assert_int_equal(w.in_tx, 1);
+	assert_int_equal(svc_db_exec(&t.r, 0, ""), SVC_ERR_DB_UNAVAILABLE);
+	assert_int_equal(atomic_load(&t.srv.metrics.db_errors), 0);	/* no reconnect tried */
+	/* Its COMMIT cannot succeed, and it ends the transaction. */
+	assert_int_equal(svc_db_commit(&t.r), SVC_ERR_DB_UNAVAILABLE);
+	assert_int_equal(w.in_tx, 0);
+	/* The same after a rollback. */
+	w.in_tx = 1;
+	assert_int_equal(svc_db_rollback(&t.r), SVC_OK);
+	assert_int_equal(w.in_tx, 0);
+	/* Outside a transaction a statement may reconnect (and fails here: nothing listens). */
+	assert_int_equal(svc_db_exec(&t.r, 0, ""), SVC_ERR_DB_UNAVAILABLE);
+	assert_true(atomic_load(&t.srv.metrics.db_errors) > 0);
+
+	svc_db_close(&w);
+	free(w.stmts);
+	svc_dbnodes_free(&t.srv.dbnodes);
+	svc_test_req_free(&t);
+}
+
 int
 main(void)
 {
@@ -180,6 +228,7 @@ main(void)
 		cmocka_unit_test(test_failovers_and_metrics),
 		cmocka_unit_test(test_ready),
 		cmocka_unit_test(test_galera_errors),
+		cmocka_unit_test(test_lost_connection_ends_the_transaction),
 	};
 
 	return cmocka_run_group_tests_name("dbnodes", tests, NULL, NULL);
