@@ -184,6 +184,7 @@ svc_db_connect(struct svc_req *r)
 	for (k = 0; k < n; k++) {
 		if ((rc = svc_db_connect_node(r, &ns->node[order[k]])) == SVC_OK) {
 			w->db_node = order[k];
+			w->db_since_us = svc_now_us();
 			svc_dbnodes_used(ns, order[k]);
 			return SVC_OK;
 		}
@@ -585,6 +586,11 @@ svc_db_begin(struct svc_req *r)
 {
 	int attempt, rc = SVC_ERR_INTERNAL;
 
+	/* A worker that failed over returns to the preferred node at a transaction's start. */
+	if (r->w->db != NULL && !r->w->in_tx &&
+	    svc_dbnodes_should_return(&r->srv->dbnodes, r->w->db_node, r->w->db_since_us,
+	    svc_now_us()))
+		svc_db_close(r->w);
 	for (attempt = 0; attempt < 2; attempt++) {
 		if ((rc = svc_db_connect(r)) != SVC_OK)
 			continue;

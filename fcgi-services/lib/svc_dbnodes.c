@@ -155,6 +155,19 @@ svc_dbnodes_used(struct svc_dbnodes *ns, size_t i)
 }
 
 int
+svc_dbnodes_should_return(struct svc_dbnodes *ns, size_t cur, int64_t since_us, int64_t now_us)
+{
+	int back;
+
+	if (ns->n < 2 || cur == 0)
+		return 0;
+	pthread_mutex_lock(&ns->lock);
+	back = ns->node[0].down_until_us <= now_us && now_us - since_us >= ns->hold_us;
+	pthread_mutex_unlock(&ns->lock);
+	return back;
+}
+
+int
 svc_dbnodes_current(struct svc_dbnodes *ns, size_t *i, uint64_t *failovers)
 {
 	int have;

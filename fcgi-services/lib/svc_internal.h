@@ -124,6 +124,14 @@ size_t svc_dbnodes_order(struct svc_dbnodes *ns, int64_t now_us, size_t *order);
 void   svc_dbnodes_failed(struct svc_dbnodes *ns, size_t i, int64_t now_us);
 /* A connection to node i succeeded (counts a failover when the node changed). */
 void   svc_dbnodes_used(struct svc_dbnodes *ns, size_t i);
+/*
+ * Whether a worker connected to node cur since since_us should go back to the preferred node
+ * (index 0) now: it is elsewhere, the preferred node has not failed within the hold time, and the
+ * worker has been away for at least the hold time (so a bad preferred node costs each worker at
+ * most one refused connection per hold time). Keeps a service's writes on one node.
+ */
+int    svc_dbnodes_should_return(struct svc_dbnodes *ns, size_t cur, int64_t since_us,
+	int64_t now_us);
 /* The node of the latest connection (returns 0 when there was none yet) and the failovers. */
 int    svc_dbnodes_current(struct svc_dbnodes *ns, size_t *i, uint64_t *failovers);
 /* shoplab_db_node{node=...} and shoplab_db_failovers_total; -1 when out of memory. */
@@ -143,6 +151,7 @@ struct svc_worker {
 	FCGX_Request		 fcgx;
 	MYSQL			*db;
 	size_t			 db_node;	/* the svc_dbnodes index db is connected to */
+	int64_t			 db_since_us;	/* ... since then (svc_now_us) */
 	MYSQL_STMT		**stmts;	/* prepared on first use, by index */
 	unsigned		 db_errno;
 	uint64_t		 affected;

@@ -107,6 +107,35 @@ test_order_and_hold(void **state)
 }
 
 static void
+test_return_to_preferred(void **state)
+{
+	struct svc_dbnodes	ns;
+	char			err[256];
+	int64_t			t0 = 1000 * S, hold = SVC_DBNODES_HOLD_US;
+
+	(void)state;
+	assert_int_equal(svc_dbnodes_init(&ns, "a:1,b:2,c:3", "x", 1, err, sizeof(err)), 0);
+	/* On the preferred node already: stay. */
+	assert_false(svc_dbnodes_should_return(&ns, 0, t0, t0 + 100 * S));
+	/* Failed over to b at t0 because a failed then: not before the hold time has passed... */
+	svc_dbnodes_failed(&ns, 0, t0);
+	assert_false(svc_dbnodes_should_return(&ns, 1, t0, t0 + hold - 1));
+	/* ... then back. */
+	assert_true(svc_dbnodes_should_return(&ns, 1, t0, t0 + hold));
+	/* a failed again (a worker tried it): every worker stays away for another hold time. */
+	svc_dbnodes_failed(&ns, 0, t0 + hold);
+	assert_false(svc_dbnodes_should_return(&ns, 2, t0, t0 + hold + 1));
+	assert_true(svc_dbnodes_should_return(&ns, 2, t0, t0 + 2 * hold));
+	/* A worker that arrived on c recently waits its own hold time. */
+	assert_false(svc_dbnodes_should_return(&ns, 2, t0 + 2 * hold - 1, t0 + 2 * hold));
+	svc_dbnodes_free(&ns);
+	/* One node: nowhere to return to. */
+	assert_int_equal(svc_dbnodes_init(&ns, "", "h", 1, err, sizeof(err)), 0);
+	assert_false(svc_dbnodes_should_return(&ns, 0, 0, 100 * S));
+	svc_dbnodes_free(&ns);
+}
+
+static void
 test_failovers_and_metrics(void **state)
 {
 	struct svc_dbnodes	ns;
@@ -225,6 +254,7 @@ main(void)
 		cmocka_unit_test(test_one_node_form),
 		cmocka_unit_test(test_bad_lists),
 		cmocka_unit_test(test_order_and_hold),
+		cmocka_unit_test(test_return_to_preferred),
 		cmocka_unit_test(test_failovers_and_metrics),
 		cmocka_unit_test(test_ready),
 		cmocka_unit_test(test_galera_errors),
