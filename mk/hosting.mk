@@ -5,7 +5,7 @@
 #   make deb                                                build-deb/deb/shoplab_<version>_<arch>.deb, lintian,
 #                                                           then tests/lab/test_deb.sh (dpkg --root install + purge)
 #   make up INSTANCES="catalog:3 orders:2"                  several instances behind one upstream
-#   make lab-netns | lab-netns-down | test-lab               the multi-host lab in network namespaces
+#   make lab-netns | lab-netns-down | test-lab [LAB=ha]      the multi-host lab in network namespaces
 #   make trace ID=<request-id>                              one request across nginx and the services
 #   make test-hosting                                       tests/lab/test_install.sh, test_scale.sh, test_deploy.sh
 #   make test-help                                          --help / bad option of every binary and script
@@ -62,17 +62,28 @@ uninstall:
 		$(DESTDIR)$(MANDIR)/man1/sim.1 $(DESTDIR)$(MANDIR)/man8/shoplab-bootstrap.8 \
 		$(DESTDIR)$(SYSCONFDIR)/logrotate.d/shoplab
 
-# The multi-host lab in network namespaces (scripts/lab-netns.sh; docs/lab.md).
+# The multi-host lab in network namespaces (scripts/lab-netns.sh; docs/lab.md). LAB=ha: the
+# highly available one (scripts/lab-ha.sh): its packages (galera-4, ...) are installed here only.
+LAB ?=
 lab-netns: deps
 	@$(MAKE) --no-print-directory all
-	@scripts/lab-netns.sh up
+	@if [ "$(LAB)" = ha ]; then scripts/deps.sh ha; fi
+	@LAB=$(LAB) scripts/lab-netns.sh up
 
 lab-netns-down:
-	@scripts/lab-netns.sh down
+	@LAB=$(LAB) scripts/lab-netns.sh down
 
 test-lab: deps
 	@$(MAKE) --no-print-directory all tests
-	@scripts/lab-netns.sh test $(BUILD)
+	@if [ "$(LAB)" = ha ]; then scripts/deps.sh ha; fi
+	@LAB=$(LAB) scripts/lab-netns.sh test $(BUILD)
+
+# The HA lab's longer scenarios (not in CI): every HA scenario, one lab, one after another.
+test-lab-long: deps
+	@$(MAKE) --no-print-directory all tests
+	@scripts/deps.sh ha
+	@scripts/lab-ha.sh test $(BUILD) sim/scenarios/ha-db-node-kill.json sim/scenarios/ha-db-partition.json \
+		sim/scenarios/ha-svc-host-kill.json
 
 # Hosting checks: make install into a temp tree + systemd-analyze verify, and scale-out.
 test-hosting: deps
@@ -101,4 +112,9 @@ test-tls: deps
 trace:
 	@scripts/trace.sh "$(ID)"
 
-.PHONY: install uninstall lab-netns lab-netns-down test-lab test-hosting test-help test-tls deb trace
+# Checkouts/s on the HA lab (both write routings) / on the single-host stack (a measurement).
+bench-lab: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/bench-lab.sh $(BUILD)
+
+.PHONY: install uninstall lab-netns lab-netns-down test-lab test-lab-long bench-lab test-hosting test-help test-tls deb trace

@@ -38,6 +38,33 @@ if [ "${1:-}" = chromium ]; then
 	PKGS="chromium"
 fi
 
+# `scripts/deps.sh ha`: the highly available lab (make lab-netns LAB=ha, make test-lab LAB=ha): the
+# Galera provider for MariaDB, rsync for its state transfer to a joining node, iptables for the
+# partition faults. Installed by the lab targets only, so `make test` stays lean.
+if [ "${1:-}" = ha ]; then
+	PKGS="galera-4 rsync iptables"
+	# Galera's state transfer scripts (wsrep_sst_rsync and what it sources) ship in Debian's
+	# mariadb-server package, whose installation would start a system MariaDB: they are taken
+	# out of the package into .tools/galera/bin (git-ignored), as promtool is for `ops` below.
+	TOP=$(cd "$(dirname "$0")/.." && pwd)
+	if [ ! -x "$TOP/.tools/galera/bin/wsrep_sst_rsync" ]; then
+		echo "deps: Galera's SST scripts from Debian's mariadb-server package into .tools/galera/bin"
+		if ! apt-cache policy mariadb-server 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+			if [ "$(id -u)" -eq 0 ]; then apt-get update -q; else sudo apt-get update -q; fi
+		fi
+		tmp=$(mktemp -d)
+		chmod 0755 "$tmp"	# apt downloads as _apt where it can
+		trap 'rm -rf "$tmp"' EXIT
+		(cd "$tmp" && apt-get download -q mariadb-server >/dev/null 2>&1) ||
+			{ echo "deps: cannot download the mariadb-server package" >&2; exit 1; }
+		dpkg-deb --fsys-tarfile "$tmp"/mariadb-server_*.deb |
+			tar -x -C "$tmp" ./usr/bin/wsrep_sst_common ./usr/bin/wsrep_sst_rsync ||
+			{ echo "deps: no wsrep_sst_rsync in the mariadb-server package" >&2; exit 1; }
+		mkdir -p "$TOP/.tools/galera/bin"
+		install -m 0755 "$tmp/usr/bin/wsrep_sst_common" "$tmp/usr/bin/wsrep_sst_rsync" "$TOP/.tools/galera/bin/"
+	fi
+fi
+
 # `scripts/deps.sh ops`: the tools of `make check-ops`, project-local under .tools/ (git-ignored):
 # promtool, taken out of Debian's prometheus package (the package itself would install and start
 # a Prometheus server and 90 MB we do not need), and Redocly CLI (npm) to lint docs/openapi.yaml.

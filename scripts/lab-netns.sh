@@ -23,6 +23,9 @@ case ${1:-} in
 esac
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
+# LAB=ha: the highly available lab (two services hosts, a Galera cluster) is its own script.
+if [ "${LAB:-}" = ha ]; then exec "$TOP/scripts/lab-ha.sh" "$@"; fi
+case ${LAB:-} in "" | default | multi) ;; *) echo "lab-netns: LAB is default or ha, not '$LAB'" >&2; exit 2 ;; esac
 . "$TOP/lab/lab.env"
 : "${LAB_HOST_ADDR:=10.231.0.254}" "${LAB_HOST_LINK:=1}"
 export SHOPLAB_RUN=${SHOPLAB_RUN:-$TOP/run/lab}

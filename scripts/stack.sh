@@ -172,12 +172,34 @@ inst_listen() {
 	if [ "$SERVICE_TRANSPORT" = unix ]; then echo "unix:$RUN/sock/$(inst_name "$1" "${2:-1}").sock"
 	else echo "$SERVICE_ADDR:$(inst_port "$1" "${2:-1}")"; fi
 }
-# nginx's server lines for service $1: every instance's address.
+# nginx's server lines for service $1: every instance's address, on every services host
+# (SERVICE_HOSTS="10.232.0.2 10.232.0.3" in the HA lab: each runs every service; default
+# SERVICE_ADDR alone).
 inst_servers() {
-	local k a
-	for k in $(seq 1 "$(instances "$1")"); do
-		a=$(inst_listen "$1" "$k")
-		case $a in unix:*) printf '%s ' "$a" ;; *) printf '%s:%s ' "$SERVICE_ADDR" "$(inst_port "$1" "$k")" ;; esac
+	local k a h
+	for h in ${SERVICE_HOSTS:-$SERVICE_ADDR}; do
+		for k in $(seq 1 "$(instances "$1")"); do
+			a=$(inst_listen "$1" "$k")
+			case $a in unix:*) printf '%s ' "$a" ;; *) printf '%s:%s ' "$h" "$(inst_port "$1" "$k")" ;; esac
+		done
+	done
+}
+
+# db_hosts_for SVC: SHOPLAB_DB_HOSTS (host:port,...) turned so that the service's preferred
+# node comes first. SHOPLAB_DB_ROUTE=service (the default): service k of the list prefers
+# node ((k-1) mod n)+1, so every instance of a service on every host writes to the same node
+# (no certification conflicts between them) and the services spread over the nodes.
+# SHOPLAB_DB_ROUTE=host: every service on services host h (DB_ROUTE_HOST=h) prefers node h,
+# so a service's instances write to different nodes (docs/lab.md, "How writes are routed").
+db_hosts_for() {
+	local i n k
+	local -a nodes
+	IFS=, read -r -a nodes <<< "$SHOPLAB_DB_HOSTS"
+	n=${#nodes[@]}
+	if [ "${SHOPLAB_DB_ROUTE:-service}" = host ]; then k=$(( (${DB_ROUTE_HOST:-1} - 1) % n ))
+	else k=$(( ($(svc_index "$1") - 1) % n )); fi
+	for ((i = 0; i < n; i++)); do
+		printf '%s%s' "$([ "$i" -gt 0 ] && echo ,)" "${nodes[$(( (k + i) % n ))]}"
 	done
 }
 
@@ -249,6 +271,10 @@ write_env() {
 		echo "SHOPLAB_DB_HOST=$DB_ADDR"
 		echo "SHOPLAB_DB_PORT=$DB_PORT"
 		echo "SHOPLAB_DB_SOCKET_PATH=$RUN/mariadb/mariadb.sock"
+		# The HA lab: the Galera nodes, and the script that applies faults to lab hosts.
+		[ -z "${DB_HOSTS:-}" ] || echo "SHOPLAB_DB_HOSTS=$DB_HOSTS"
+		[ -z "${DB_ROUTE:-}" ] || echo "SHOPLAB_DB_ROUTE=$DB_ROUTE"
+		[ -z "${LAB_CTL:-}" ] || echo "SHOPLAB_LAB_CTL=$LAB_CTL"
 		echo "SHOPLAB_AMQP_HOST=127.0.0.1"
 		echo "SHOPLAB_AMQP_PORT=$AMQP_PORT"
 		echo "SHOPLAB_AMQP_VHOST=shoplab"
@@ -461,6 +487,10 @@ svc_up() {
 		export SHOPLAB_PID_FILE="$RUN/$name.pid"
 		export "SHOPLAB_${up}_LISTEN=$SHOPLAB_LISTEN"
 		export SHOPLAB_THREADS
+		# Several database nodes: this service's preferred one first.
+		if [ -n "${SHOPLAB_DB_HOSTS:-}" ]; then
+			export "SHOPLAB_${up}_DB_HOSTS=$(db_hosts_for "$s")"
+		fi
 		if [ "$SHOPLAB_PROXY" = 1 ]; then
 			export "SHOPLAB_${up}_DB_HOST=127.0.0.1" "SHOPLAB_${up}_DB_PORT=$(proxy_db_port "$s")"
 			[ "$s" = orders ] && export "SHOPLAB_GATEWAY_INTERNAL=http://127.0.0.1:$(proxy_internal_port)"
@@ -779,7 +809,8 @@ wait_ready() {
 			code=$("${gw_ns[@]}" curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
 				"http://127.0.0.1:$INTERNAL_PORT/_ops/$s/readyz" || true)
 			[ "$code" = 200 ] && break
-			if ! alive "$RUN/$s.pid"; then
+			# (The services may run on other hosts: their pids are not this host's to check.)
+			if part services && ! alive "$RUN/$s.pid"; then
 				tail -5 "$RUN/logs/$s.log" >&2 || true
 				die "$s exited (see $RUN/logs/$s.log)"
 			fi

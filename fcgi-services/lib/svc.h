@@ -91,6 +91,7 @@ struct svc_config {
 	long long	 shutdown_grace_ms;
 	char		*db_host;
 	long long	 db_port;
+	char		*db_hosts;	/* "host:port,host:port,...": several nodes, the first preferred */
 	char		*db_socket;
 	char		*db_name;
 	char		*db_user;

@@ -144,6 +144,7 @@ static const struct svc_conf_def svc_runtime_defs[] = {
 	{ "SHOPLAB_SHUTDOWN_GRACE_MS",	SVC_CONF_INT,  "5000",	0, 600000,	SVC_CONF_OFF(shutdown_grace_ms) },
 	{ "SHOPLAB_DB_HOST",		SVC_CONF_STR,  "127.0.0.1", 0, 255,	SVC_CONF_OFF(db_host) },
 	{ "SHOPLAB_DB_PORT",		SVC_CONF_INT,  "3307",	1, 65535,	SVC_CONF_OFF(db_port) },
+	{ "SHOPLAB_DB_HOSTS",		SVC_CONF_STR,  "",	0, 2047,	SVC_CONF_OFF(db_hosts) },
 	{ "SHOPLAB_DB_SOCKET",		SVC_CONF_STR,  "",	0, 255,		SVC_CONF_OFF(db_socket) },
 	{ "SHOPLAB_DB_{SVC}_NAME",	SVC_CONF_STR,  "",	0, 64,		SVC_CONF_OFF(db_name) },
 	{ "SHOPLAB_DB_{SVC}_USER",	SVC_CONF_STR,  "",	0, 80,		SVC_CONF_OFF(db_user) },
@@ -196,6 +197,7 @@ svc_config_free(struct svc_config *cfg)
 {
 	free(cfg->listen);
 	free(cfg->db_host);
+	free(cfg->db_hosts);
 	free(cfg->db_socket);
 	free(cfg->db_name);
 	free(cfg->db_user);

@@ -48,6 +48,8 @@ svc_db_classify(unsigned err)
 	case ER_SERVER_SHUTDOWN:
 	case ER_CONNECTION_KILLED:
 	case ER_QUERY_INTERRUPTED:
+	case ER_UNKNOWN_COM_ERROR:	/* Galera: "WSREP has not yet prepared node for application use" */
+	case ER_ERROR_DURING_COMMIT:	/* Galera: "not connected to Primary Component" */
 	case 4031:	/* ER_CLIENT_INTERACTION_TIMEOUT */
 		return SVC_ERR_DB_UNAVAILABLE;
 	default:
@@ -70,11 +72,61 @@ svc_db_close(struct svc_worker *w)
 		mysql_close(w->db);
 		w->db = NULL;
 	}
-	w->in_tx = 0;
+	/*
+	 * in_tx stays as it was: a transaction whose connection is lost is over (rolled back by
+	 * the server), and the rest of it must not run on a new connection in autocommit mode,
+	 * which would commit its remaining statements one by one. svc_db_stmt refuses them until
+	 * svc_db_commit or svc_db_rollback ends the transaction.
+	 */
 }
 
+/*
+ * Whether the node w->db is connected to may take work (svc_dbnodes_ready): a Galera node that
+ * is not Synced (a donor, a joiner, one cut off from the primary component) is not. One
+ * prepared statement, closed again; any error counts as not ready.
+ */
 static int
-svc_db_connect(struct svc_req *r)
+svc_db_node_ready(struct svc_worker *w)
+{
+	static const char q[] =
+	    "SELECT @@wsrep_on, "
+	    "(SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
+	    "WHERE VARIABLE_NAME = 'WSREP_READY'), "
+	    "(SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
+	    "WHERE VARIABLE_NAME = 'WSREP_LOCAL_STATE')";
+	MYSQL_STMT	*st;
+	MYSQL_BIND	 b[3];
+	char		 v[3][32];
+	unsigned long	 len[3];
+	my_bool		 isnull[3];
+	int		 i, ok = 0;
+
+	if ((st = mysql_stmt_init(w->db)) == NULL)
+		return 0;
+	if (mysql_stmt_prepare(st, q, sizeof(q) - 1) != 0 || mysql_stmt_execute(st) != 0)
+		goto out_close;
+	memset(b, 0, sizeof(b));
+	for (i = 0; i < 3; i++) {
+		b[i].buffer_type = MYSQL_TYPE_STRING;
+		b[i].buffer = v[i];
+		b[i].buffer_length = sizeof(v[i]) - 1;
+		b[i].length = &len[i];
+		b[i].is_null = &isnull[i];
+	}
+	if (mysql_stmt_bind_result(st, b) != 0 || mysql_stmt_fetch(st) != 0)
+		goto out_close;
+	for (i = 0; i < 3; i++)
+		v[i][isnull[i] || len[i] >= sizeof(v[i]) ? 0 : len[i]] = '\0';
+	ok = svc_dbnodes_ready(isnull[0] ? NULL : v[0], isnull[1] ? NULL : v[1],
+	    isnull[2] ? NULL : v[2]);
+out_close:
+	mysql_stmt_close(st);
+	return ok;
+}
+
+/* Connects w->db to node (host:port, or the configured socket); SVC_OK or an svc_err. */
+static int
+svc_db_connect_node(struct svc_req *r, const struct svc_dbnode *node)
 {
 	struct svc_worker		*w = r->w;
 	const struct svc_config		*c = &r->srv->cfg;
@@ -82,11 +134,6 @@ svc_db_connect(struct svc_req *r)
 	unsigned int			 rwto = (unsigned)c->db_rw_timeout;
 	my_bool				 off = 0, on = 1;
 
-	if (w->db != NULL)
-		return SVC_OK;
-	if (w->stmts == NULL &&
-	    (w->stmts = calloc(r->srv->svc->nstmts + SVC_EVS_N, sizeof(*w->stmts))) == NULL)
-		return SVC_ERR_NOMEM;
 	if ((w->db = mysql_init(NULL)) == NULL)
 		return SVC_ERR_NOMEM;
 	mysql_options(w->db, MYSQL_OPT_CONNECT_TIMEOUT, &cto);
@@ -104,17 +151,61 @@ svc_db_connect(struct svc_req *r)
 		w->db = NULL;
 		return SVC_ERR_DB_UNAVAILABLE;
 	}
-	if (mysql_real_connect(w->db, c->db_host, c->db_user, c->db_password, c->db_name,
-	    (unsigned)c->db_port, c->db_socket[0] ? c->db_socket : NULL, 0) == NULL) {
+	if (mysql_real_connect(w->db, node->host, c->db_user, c->db_password, c->db_name,
+	    node->port, c->db_socket[0] ? c->db_socket : NULL, 0) == NULL) {
 		w->db_errno = mysql_errno(w->db);
-		svc_log(r, "error", "database connect failed: %s (%u)", mysql_error(w->db),
-		    w->db_errno);
-		mysql_close(w->db);
-		w->db = NULL;
-		atomic_fetch_add(&r->srv->metrics.db_errors, 1);
-		return SVC_ERR_DB_UNAVAILABLE;
+		svc_log(r, "error", "database connect to %s failed: %s (%u)", node->label,
+		    mysql_error(w->db), w->db_errno);
+		goto fail;
+	}
+	if (r->srv->dbnodes.n > 1 && !svc_db_node_ready(w)) {
+		w->db_errno = mysql_errno(w->db);
+		svc_log(r, "warn", "database node %s is not ready (wsrep not Synced): trying another",
+		    node->label);
+		goto fail;
 	}
 	return SVC_OK;
+fail:
+	mysql_close(w->db);
+	w->db = NULL;
+	atomic_fetch_add(&r->srv->metrics.db_errors, 1);
+	return SVC_ERR_DB_UNAVAILABLE;
+}
+
+/*
+ * Connects the worker to the first node that answers and is ready, in svc_dbnodes_order's
+ * order: the preferred node first unless it failed within the hold time. A failed node is
+ * remembered so that the other workers skip it too.
+ */
+static int
+svc_db_connect(struct svc_req *r)
+{
+	struct svc_worker	*w = r->w;
+	struct svc_dbnodes	*ns = &r->srv->dbnodes;
+	size_t			 order[SVC_DBNODES_MAX], n, k;
+	int			 rc = SVC_ERR_DB_UNAVAILABLE;
+
+	if (w->db != NULL)
+		return SVC_OK;
+	if (w->stmts == NULL &&
+	    (w->stmts = calloc(r->srv->svc->nstmts + SVC_EVS_N, sizeof(*w->stmts))) == NULL)
+		return SVC_ERR_NOMEM;
+	n = svc_dbnodes_order(ns, svc_now_us(), order);
+	for (k = 0; k < n; k++) {
+		if ((rc = svc_db_connect_node(r, &ns->node[order[k]])) == SVC_OK) {
+			w->db_node = order[k];
+			w->db_since_us = svc_now_us();
+			svc_dbnodes_used(ns, order[k]);
+			return SVC_OK;
+		}
+		if (rc == SVC_ERR_NOMEM)
+			return rc;
+		if (n > 1)
+			svc_dbnodes_failed(ns, order[k], svc_now_us());
+		if (atomic_load(&r->srv->stopping))
+			break;
+	}
+	return rc;
 }
 
 /* Records a failure of the connection or of stmt and maps it to an svc_err. */
@@ -147,6 +238,8 @@ svc_db_stmt(struct svc_req *r, int idx, MYSQL_STMT **out)
 	/* The service's statements, then the events library's (svc_events_sql). */
 	if (idx < 0 || (size_t)idx >= r->srv->svc->nstmts + SVC_EVS_N)
 		return SVC_ERR_INTERNAL;
+	if (w->in_tx && w->db == NULL)
+		return SVC_ERR_DB_UNAVAILABLE;	/* the transaction's connection is gone */
 	if ((rc = svc_db_connect(r)) != SVC_OK)
 		return rc;
 	if ((st = w->stmts[idx]) == NULL) {
@@ -503,6 +596,11 @@ svc_db_begin(struct svc_req *r)
 {
 	int attempt, rc = SVC_ERR_INTERNAL;
 
+	/* A worker that failed over returns to the preferred node at a transaction's start. */
+	if (r->w->db != NULL && !r->w->in_tx &&
+	    svc_dbnodes_should_return(&r->srv->dbnodes, r->w->db_node, r->w->db_since_us,
+	    svc_now_us()))
+		svc_db_close(r->w);
 	for (attempt = 0; attempt < 2; attempt++) {
 		if ((rc = svc_db_connect(r)) != SVC_OK)
 			continue;
@@ -523,8 +621,10 @@ svc_db_end(struct svc_req *r, int commit)
 	struct svc_worker	*w = r->w;
 	int			 rc = SVC_OK;
 
-	if (w->db == NULL || !w->in_tx)
+	if (w->db == NULL || !w->in_tx) {
+		w->in_tx = 0;	/* a lost connection took the transaction with it */
 		return commit ? SVC_ERR_DB_UNAVAILABLE : SVC_OK;
+	}
 	if ((commit ? mysql_commit(w->db) : mysql_rollback(w->db)) != 0)
 		rc = svc_db_fail(r, NULL, commit ? "commit" : "rollback");
 	w->in_tx = 0;
@@ -568,10 +668,19 @@ svc_db_tx(struct svc_req *r, int (*fn)(struct svc_req *r, void *arg), void *arg)
 		if ((rc = svc_db_begin(r)) == SVC_OK) {
 			rc = fn(r, arg);
 			if (rc == SVC_OK) {
-				/* A commit that fails may still have happened: never run it again. */
-				return svc_db_commit(r);
+				/*
+				 * A commit that fails may still have happened: never run it again,
+				 * except after a deadlock, which is a definite "rolled back" (it is
+				 * how Galera reports a certification failure).
+				 */
+				rc = svc_db_commit(r);
+				if (rc != SVC_ERR_DB_RETRY || r->w->db_errno != ER_LOCK_DEADLOCK)
+					return rc;
+				svc_log(r, "warn", "commit refused (deadlock or certification failure): "
+				    "the transaction was rolled back; running it again");
+			} else {
+				svc_db_rollback(r);
 			}
-			svc_db_rollback(r);
 		}
 		if (rc != SVC_ERR_DB_RETRY && rc != SVC_ERR_DB_UNAVAILABLE)
 			return rc;

@@ -92,6 +92,56 @@ int  svc_metrics_write(const struct svc_metrics *m, const char *service,
 /* process_* (from /proc/self) and shoplab_build_info; part of svc_metrics_write. */
 void svc_metrics_process_write(const char *service, struct svc_buf *out);
 
+/*
+ * The database nodes (svc_dbnodes.c): SHOPLAB_DB_HOSTS, or SHOPLAB_DB_HOST:PORT as a list of
+ * one. A connection tries them in the list's order (the first is the service's preferred
+ * node), except that a node that failed a connection or its health check within hold_us is
+ * tried last. Shared by the workers, behind its lock; time is passed in (tests inject it).
+ */
+#define SVC_DBNODES_MAX		8
+#define SVC_DBNODES_HOLD_US	5000000
+struct svc_dbnode {
+	char		host[256];
+	unsigned	port;
+	char		label[272];	/* host:port, for logs and metrics */
+	int64_t		down_until_us;	/* tried last until then */
+};
+struct svc_dbnodes {
+	pthread_mutex_t		lock;
+	int			inited;
+	size_t			n;
+	struct svc_dbnode	node[SVC_DBNODES_MAX];
+	size_t			current;	/* the node of the latest connection */
+	int			have_current;
+	uint64_t		failovers;	/* connections to another node than the one before */
+	int64_t			hold_us;
+};
+/* Parses list ("" or NULL: host and port as the one node); returns 0, or -1 with err. */
+int    svc_dbnodes_init(struct svc_dbnodes *ns, const char *list, const char *host,
+	long long port, char *err, size_t errlen);
+void   svc_dbnodes_free(struct svc_dbnodes *ns);
+/* Fills order with every node's index, in the order to try them at now_us; returns n. */
+size_t svc_dbnodes_order(struct svc_dbnodes *ns, int64_t now_us, size_t *order);
+/* Node i refused a connection or is not ready: tried last until now_us + hold_us. */
+void   svc_dbnodes_failed(struct svc_dbnodes *ns, size_t i, int64_t now_us);
+/* A connection to node i succeeded (counts a failover when the node changed). */
+void   svc_dbnodes_used(struct svc_dbnodes *ns, size_t i);
+/*
+ * Whether a worker connected to node cur since since_us should go back to the preferred node
+ * (index 0) now: it is elsewhere, the preferred node has not failed within the hold time, and the
+ * worker has been away for at least the hold time (so a bad preferred node costs each worker at
+ * most one refused connection per hold time). Keeps a service's writes on one node.
+ */
+int    svc_dbnodes_should_return(struct svc_dbnodes *ns, size_t cur, int64_t since_us,
+	int64_t now_us);
+/* The node of the latest connection (returns 0 when there was none yet) and the failovers. */
+int    svc_dbnodes_current(struct svc_dbnodes *ns, size_t *i, uint64_t *failovers);
+/* shoplab_db_node{node=...} and shoplab_db_failovers_total; -1 when out of memory. */
+int    svc_dbnodes_metrics_write(struct svc_dbnodes *ns, const char *service, struct svc_buf *out);
+/* Whether a node may take work: wsrep off (a plain MariaDB), or wsrep_ready ON and
+ * wsrep_local_state 4 (Synced). The three values as the server reports them. */
+int    svc_dbnodes_ready(const char *wsrep_on, const char *ready, const char *local_state);
+
 struct svc_server;
 
 /* One worker thread: its FastCGI request and its own database connection. */
@@ -102,6 +152,8 @@ struct svc_worker {
 	int			 started;
 	FCGX_Request		 fcgx;
 	MYSQL			*db;
+	size_t			 db_node;	/* the svc_dbnodes index db is connected to */
+	int64_t			 db_since_us;	/* ... since then (svc_now_us) */
 	MYSQL_STMT		**stmts;	/* prepared on first use, by index */
 	unsigned		 db_errno;
 	uint64_t		 affected;
@@ -130,6 +182,7 @@ struct svc_server {
 	const struct svc_service *svc;
 	enum svc_opened		  opened;
 	struct svc_config	  cfg;
+	struct svc_dbnodes	  dbnodes;	/* opened with the config */
 	int			  listen_fd;
 	int			  epfd;		/* listening socket + idle connections */
 	struct svc_worker	 *workers;

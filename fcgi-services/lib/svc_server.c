@@ -179,6 +179,8 @@ svc_builtin(struct svc_req *r, int which)
 			return svc_reply_err(r, SVC_ERR_NOMEM);
 		}
 		if (svc_dep_metrics_write(r->srv->deps, r->srv->ndeps, r->srv->svc->name, &b) == -1 ||
+		    (r->srv->svc->nstmts > 0 &&
+		    svc_dbnodes_metrics_write(&r->srv->dbnodes, r->srv->svc->name, &b) == -1) ||
 		    svc_events_metrics_write(r->srv, &b) == -1 ||
 		    (r->srv->svc->metrics != NULL && r->srv->svc->metrics(r, &b) == -1)) {
 			svc_buf_free(&b);
@@ -639,6 +641,7 @@ svc_close(struct svc_server *srv)
 		svc_metrics_free(&srv->metrics);
 		/* FALLTHROUGH */
 	case SVC_OPENED_CONFIG:
+		svc_dbnodes_free(&srv->dbnodes);
 		svc_config_free(&srv->cfg);
 		/* FALLTHROUGH */
 	case SVC_OPENED_NOTHING:
@@ -667,6 +670,11 @@ svc_open(struct svc_server *srv)
 		return 2;
 	}
 	srv->opened = SVC_OPENED_CONFIG;
+	if (svc_dbnodes_init(&srv->dbnodes, srv->cfg.db_hosts, srv->cfg.db_host,
+	    srv->cfg.db_port, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s: %s\n", svc->name, err);
+		return 2;
+	}
 	for (i = 0; i < svc->nroutes; i++)
 		if (!svc_route_valid(svc->routes[i].pattern) || svc->routes[i].fn == NULL) {
 			fprintf(stderr, "%s: bad route pattern %s\n", svc->name,

@@ -130,6 +130,12 @@ int sim_faults_init(struct sim_faults *f, const struct sim_scenario *sc, char *e
 		snprintf(err, errsz, "%s: not executable (set SHOPLAB_TOP)", f->stack_sh);
 		return -1;
 	}
+	/* The HA lab: its script applies host faults and brings the whole lab back. */
+	snprintf(f->lab_ctl, sizeof(f->lab_ctl), "%s", sim_env("SHOPLAB_LAB_CTL", ""));
+	if (f->lab_ctl[0] && access(f->lab_ctl, X_OK) != 0) {
+		snprintf(err, errsz, "SHOPLAB_LAB_CTL=%s: not executable", f->lab_ctl);
+		return -1;
+	}
 	return 0;
 }
 
@@ -163,10 +169,86 @@ static pid_t spawn_stack(const struct sim_faults *f, const char *cmd, const char
 		dup2(fd, STDERR_FILENO);
 		close(fd);
 	}
-	setenv("SHOPLAB_PROXY", "1", 1);
 	setenv("SHOPLAB_RUN", f->run_dir, 1);
+	if (f->lab_ctl[0]) {
+		/* The HA lab: `ctl up` heals every partition and starts whatever is down. */
+		execl(f->lab_ctl, f->lab_ctl, "ctl", cmd, (char *)NULL);
+		_exit(127);
+	}
+	setenv("SHOPLAB_PROXY", "1", 1);
 	execl(f->stack_sh, f->stack_sh, cmd, arg, (char *)NULL);
 	_exit(127);
+}
+
+/* Starts `$SHOPLAB_LAB_CTL ctl action host` with its output into fd (or the log); returns the pid. */
+static pid_t spawn_lab(const struct sim_faults *f, const char *action, const char *host, int fd)
+{
+	char logp[1200];
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return pid;
+	if (fd < 0) {
+		snprintf(logp, sizeof(logp), "%s/logs/sim-lab.log", f->run_dir);
+		fd = open(logp, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	}
+	if (fd >= 0) {
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+	}
+	setenv("SHOPLAB_RUN", f->run_dir, 1);
+	execl(f->lab_ctl, f->lab_ctl, "ctl", action, host, (char *)NULL);
+	_exit(127);
+}
+
+/*
+ * Runs `$SHOPLAB_LAB_CTL ctl action host` and waits. The script confirms what it did (it lists
+ * the rules it added, waits until killed processes are gone) and exits non-zero otherwise.
+ * Returns its exit status (-1: it could not run); out gets its last line.
+ */
+static int run_lab(const struct sim_faults *f, const char *action, const char *host, char *out, size_t outsz)
+{
+	char buf[4096], *nl;
+	size_t len = 0;
+	ssize_t n;
+	int p[2], status;
+	pid_t pid;
+
+	out[0] = '\0';
+	if (pipe(p) != 0)
+		return -1;
+	if ((pid = spawn_lab(f, action, host, p[1])) < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	close(p[1]);
+	while ((n = read(p[0], buf + len, sizeof(buf) - 1 - len)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		len += (size_t)n;
+		if (len == sizeof(buf) - 1) {   /* keep the tail */
+			memmove(buf, buf + len / 2, len - len / 2);
+			len -= len / 2;
+		}
+	}
+	close(p[0]);
+	buf[len] = '\0';
+	while (len > 0 && buf[len - 1] == '\n')
+		buf[--len] = '\0';
+	nl = strrchr(buf, '\n');
+	nl = nl ? nl + 1 : buf;
+	len = strlen(nl) < outsz - 1 ? strlen(nl) : outsz - 1;
+	memcpy(out, nl, len);
+	out[len] = '\0';
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 int sim_faults_stack(const struct sim_faults *f, const char *cmd)
@@ -182,12 +264,16 @@ int sim_faults_stack(const struct sim_faults *f, const char *cmd)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-/* Starts `stack.sh up` in the background; its success ends fault i's window. */
+/* Starts `stack.sh up` (a lab host fault: `ctl start HOST`) in the background; its success ends
+ * fault i's window. */
 static void restart_async(struct sim_faults *f, double t, int i)
 {
-	pid_t pid;
+	const struct sim_fault *ft = &f->sc->faults[i];
+	pid_t pid = -1;
 
-	if (f->nchildren >= sizeof(f->children) / sizeof(f->children[0]) || (pid = spawn_stack(f, "up", NULL)) < 0) {
+	if (f->nchildren < sizeof(f->children) / sizeof(f->children[0]))
+		pid = ft->kind == SIM_FAULT_HOST_KILL ? spawn_lab(f, "start", ft->target, -1) : spawn_stack(f, "up", NULL);
+	if (pid < 0) {
 		note(f, t, "stack.sh up: could not start it");
 		sim_faults_invalid(f, "faults[%d] (%s %s) at %.1f s: stack.sh up could not be started", i,
 				   f->sc->faults[i].target, sim_fault_kind_names[f->sc->faults[i].kind], t);
@@ -195,7 +281,7 @@ static void restart_async(struct sim_faults *f, double t, int i)
 	}
 	f->child_fault[f->nchildren] = i;
 	f->children[f->nchildren++] = pid;
-	note(f, t, "stack.sh up started (pid %d)", (int)pid);
+	note(f, t, "%s started (pid %d)", ft->kind == SIM_FAULT_HOST_KILL ? "lab ctl start" : "stack.sh up", (int)pid);
 }
 
 /* Starts `stack.sh deploy <target>` in the background; it ends fault i once the pid changed. */
@@ -253,12 +339,16 @@ static void reap(struct sim_faults *f, double t)
 			int k = f->child_fault[i];
 			bool dep = f->sc->faults[k].kind == SIM_FAULT_DEPLOY;
 
-			note(f, t, "stack.sh %s finished: %s", dep ? "deploy" : "up", ok ? "ok" : "FAILED");
+			const char *what = f->sc->faults[k].kind == SIM_FAULT_HOST_KILL ? "lab ctl start"
+					   : dep ? "stack.sh deploy" : "stack.sh up";
+
+			note(f, t, "%s finished: %s", what, ok ? "ok" : "FAILED");
 			if (!ok)
-				sim_faults_invalid(f, "faults[%d] (%s %s): stack.sh %s failed at %.1f s%s "
-						   "(see %s/logs/sim-stack.log)", k, f->sc->faults[k].target,
-						   sim_fault_kind_names[f->sc->faults[k].kind], dep ? "deploy" : "up", t,
-						   dep ? "" : ": the stack did not come back", f->run_dir);
+				sim_faults_invalid(f, "faults[%d] (%s %s): %s failed at %.1f s%s "
+						   "(see %s/logs/sim-%s.log)", k, f->sc->faults[k].target,
+						   sim_fault_kind_names[f->sc->faults[k].kind], what, t,
+						   dep ? "" : ": it did not come back", f->run_dir,
+						   f->sc->faults[k].kind == SIM_FAULT_HOST_KILL ? "lab" : "stack");
 			else if (dep && !deploy_confirmed(f, k, t))
 				;
 			else if (f->applied_from[k] >= 0 && f->applied_to[k] < 0)
@@ -308,6 +398,33 @@ static bool toxic_listed(const struct sim_faults *f, const struct sim_fault *ft,
 	return want ? *st == 200 && strstr(out, type) != NULL : *st == 404;
 }
 
+/* A lab host fault's start (kill, partition) or end (heal), confirmed by the lab's script. */
+static void lab_fault(struct sim_faults *f, size_t i, double t, const char *action, bool starting)
+{
+	const struct sim_fault *ft = &f->sc->faults[i];
+	char out[512];
+	int rc;
+
+	if (!f->lab_ctl[0]) {
+		note(f, t, "%s %s: no HA lab (SHOPLAB_LAB_CTL)", action, ft->target);
+		sim_faults_invalid(f, "faults[%zu] (%s %s) at %.1f s: not applied: the stack is not the HA lab (no SHOPLAB_LAB_CTL)",
+				   i, ft->target, sim_fault_kind_names[ft->kind], t);
+		return;
+	}
+	rc = run_lab(f, action, ft->target, out, sizeof(out));
+	if (rc != 0) {
+		note(f, t, "%s %s: FAILED (exit %d): %s", action, ft->target, rc, out);
+		sim_faults_invalid(f, "faults[%zu] (%s %s) at %.1f s: %s not confirmed (lab ctl exit %d): %.200s", i,
+				   ft->target, sim_fault_kind_names[ft->kind], t, action, rc, out);
+		return;
+	}
+	note(f, t, "%s %s (confirmed: %s)", action, ft->target, out);
+	if (starting)
+		f->applied_from[i] = t;
+	else
+		f->applied_to[i] = t;
+}
+
 static void start(struct sim_faults *f, size_t i, double t)
 {
 	const struct sim_fault *ft = &f->sc->faults[i];
@@ -351,6 +468,10 @@ static void start(struct sim_faults *f, size_t i, double t)
 	case SIM_FAULT_DEPLOY:
 		deploy_async(f, t, (int)i);
 		break;
+	case SIM_FAULT_HOST_KILL:
+	case SIM_FAULT_PARTITION:
+		lab_fault(f, i, t, ft->kind == SIM_FAULT_HOST_KILL ? "kill" : "partition", true);
+		break;
 	}
 }
 
@@ -381,7 +502,11 @@ static void end(struct sim_faults *f, size_t i, double t)
 		f->stopped[i] = 0;
 		break;
 	case SIM_FAULT_KILL:
+	case SIM_FAULT_HOST_KILL:
 		restart_async(f, t, (int)i);
+		break;
+	case SIM_FAULT_PARTITION:
+		lab_fault(f, i, t, "heal", false);
 		break;
 	case SIM_FAULT_RESTART:
 	case SIM_FAULT_DEPLOY:
@@ -482,7 +607,8 @@ int sim_faults_finish(struct sim_faults *f)
 	}
 	rc = sim_faults_stack(f, "up");
 	t = f->t0 > 0 ? mono() - f->t0 : f->sc->duration_s;
-	note(f, t, "end of faults: toxics reset (%ld), stack.sh up: %s", st, rc == 0 ? "ok" : "FAILED");
+	note(f, t, "end of faults: toxics reset (%ld), %s: %s", st, f->lab_ctl[0] ? "lab ctl up" : "stack.sh up",
+	     rc == 0 ? "ok" : "FAILED");
 	if (rc != 0) {
 		sim_faults_invalid(f, "at the end of the faults scripts/stack.sh up failed: the stack did not come back "
 				   "(see %s/logs/sim-stack.log)", f->run_dir);
@@ -500,6 +626,9 @@ bool sim_fault_touches_reads(const struct sim_fault *ft)
 	/* A deploy must not disturb anything: reads are held to the untouched rule throughout. */
 	if (ft->kind == SIM_FAULT_DEPLOY)
 		return false;
+	/* A lab host holds a database node or a services instance: reads may notice. */
+	if (ft->kind == SIM_FAULT_HOST_KILL || ft->kind == SIM_FAULT_PARTITION)
+		return true;
 	return strstr(ft->target, "catalog") || strstr(ft->target, "inventory") ||
 	       strcmp(ft->target, "nginx") == 0 || strcmp(ft->target, "mariadb") == 0;
 }

@@ -12,6 +12,7 @@ struct sim_faults {
 	const struct sim_scenario *sc;
 	char proxy_api[256];
 	char stack_sh[1024];
+	char lab_ctl[1024];             /* the HA lab's fault script (SHOPLAB_LAB_CTL), or "" */
 	char run_dir[1024];
 	bool started[SIM_MAX_FAULTS], ended[SIM_MAX_FAULTS];
 	pid_t stopped[SIM_MAX_FAULTS];  /* SIGSTOPped pid to SIGCONT, or 0 */

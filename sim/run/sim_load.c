@@ -76,6 +76,7 @@ void sim_load_stats_free(struct sim_load_stats *st)
 	}
 	free(st->secs);
 	free(st->clients);
+	free(st->fail_t);
 	memset(st, 0, sizeof(*st));
 }
 
@@ -214,6 +215,21 @@ static void endpoint_of(const struct sim_jreq *rq, char *out, size_t outsz)
 	}
 }
 
+/* Keeps a failure's finish time for the failover figures (up to 1M; beyond, the oldest stay). */
+static void record_fail_time(struct sim_load_stats *st, double t)
+{
+	if (st->nfail == st->fail_cap) {
+		size_t cap = st->fail_cap ? st->fail_cap * 2 : 1024;
+		double *p;
+
+		if (cap > 1000000 || (p = realloc(st->fail_t, cap * sizeof(*p))) == NULL)
+			return;
+		st->fail_t = p;
+		st->fail_cap = cap;
+	}
+	st->fail_t[st->nfail++] = t;
+}
+
 static void record_error(struct sim_load_stats *st, const struct job *j, enum sim_outcome o, long status)
 {
 	char ep[48], code[40] = "";
@@ -304,6 +320,8 @@ static void finish_request(struct engine *e, CURLMsg *m)
 	e->st->out[o]++;
 	if (o != SIM_OUT_OK)
 		record_error(e->st, j, o, m->data.result == CURLE_OK ? status : 0);
+	if (o == SIM_OUT_5XX || o == SIM_OUT_CONNECT || o == SIM_OUT_UNKNOWN || o == SIM_OUT_OTHER)
+		record_fail_time(e->st, (double)(t - e->t0) / 1e9);
 	if (s) {
 		s->out[o]++;
 		s->accepted += status == 202;

@@ -62,6 +62,9 @@ struct sim_load_stats {
 	struct sim_errkey errs[SIM_ERRKEYS_MAX]; size_t nerrs;
 	uint64_t errs_other;                    /* failures that did not fit the table */
 	struct sim_ck_client *clients; size_t nclients, clients_cap;  /* one per checkout key */
+	/* Finish times (s since the start) of requests that failed by the server or the network
+	 * (5xx, no connection, no answer; not 4xx or 429), ascending: sim_failover.h. */
+	double *fail_t; size_t nfail, fail_cap;
 };
 
 struct sim_load_cfg {

@@ -871,6 +871,19 @@ static json_object *json_run(const struct sim_report_run *r)
 		json_object_object_add(p, "applied", json_object_new_boolean(from >= 0));
 		json_object_object_add(p, "from_s", from >= 0 ? jnum(from) : NULL);
 		json_object_object_add(p, "to_s", to >= 0 ? jnum(to) : NULL);
+		if (r->failover && from >= 0) {
+			const struct sim_failover *fo = &r->failover[i];
+			json_object *q = json_object_new_object();
+
+			json_object_object_add(q, "first_error_s", fo->errors ? jnum(fo->first_error_s) : NULL);
+			json_object_object_add(q, "last_error_s", fo->errors ? jnum(fo->recovered_s) : NULL);
+			json_object_object_add(q, "failover_s", jnum(fo->errors ? fo->failover_s : 0));
+			json_object_object_add(q, "failed_in_failover", json_object_new_int64((int64_t)fo->burst_failed));
+			json_object_object_add(q, "failed_in_window", json_object_new_int64((int64_t)fo->failed));
+			json_object_object_add(q, "slowest_journey_ms", jnum(fo->slowest_ms));
+			json_object_object_add(q, "slowest_at_s", jnum(fo->slowest_at_s));
+			json_object_object_add(p, "failover", q);
+		}
 		json_object_array_add(a, p);
 	}
 	json_object_object_add(o, "faults_applied", a);

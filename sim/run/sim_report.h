@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "sim_check.h"
+#include "sim_failover.h"
 #include "sim_load.h"
 #include "sim_scenario.h"
 #include "sim_scrape.h"
@@ -33,6 +34,7 @@ struct sim_report_run {
 	const char *why;                        /* what made it so, for anything but valid */
 	const double *applied_from, *applied_to;  /* per fault, as confirmed (-1: never); NULL: as planned */
 	bool resilience_off;                    /* retries and breakers were off: "disabled" in the comparison */
+	const struct sim_failover *failover;    /* per fault (sim_failover.h), or NULL */
 };
 
 /* Writes dir/report.json and dir/report.html. Returns 0, or -1 with a message in err. */

@@ -22,6 +22,7 @@
 #include "sim.h"
 #include "sim_check.h"
 #include "sim_env.h"
+#include "sim_failover.h"
 #include "sim_faults.h"
 #include "sim_http.h"
 #include "sim_load.h"
@@ -55,6 +56,7 @@ struct run {
 	const char *interrupted_in;     /* the phase a signal stopped, or NULL */
 	double interrupted_at;          /* seconds into the load */
 	char why[1024];                 /* what made the run not valid */
+	struct sim_failover failover[SIM_MAX_FAULTS];   /* per applied fault (sim_failover.h) */
 };
 
 struct serve {
@@ -121,7 +123,7 @@ static size_t report_runs(struct ctx *c, struct sim_report_run *rep)
 
 		rep[i] = (struct sim_report_run){ r->label, c->sc, &r->st, r->checked ? &r->ck : NULL, r->check_error,
 						  &r->scrape, r->faults.log, run_status(r), r->why, r->faults.applied_from,
-						  r->faults.applied_to, strcmp(r->label, "resilience off") == 0 };
+						  r->faults.applied_to, strcmp(r->label, "resilience off") == 0, r->failover };
 	}
 	return c->nruns;
 }
@@ -210,6 +212,44 @@ static int windows(const struct sim_scenario *sc, const struct run *r, struct si
 		}
 	}
 	return 0;
+}
+
+/*
+ * Each applied fault's failover: its window runs from when it applied to 10 s after it was
+ * undone (a node that rejoins can disturb too), or to the next fault, or the end of the load.
+ */
+static void failovers(struct ctx *c, struct run *r)
+{
+	const struct sim_scenario *sc = c->sc;
+
+	for (size_t i = 0; i < sc->nfaults; i++) {
+		double from, to, end = r->st.elapsed_s;
+
+		sim_fault_applied(&r->faults, i, &from, &to);
+		if (from < 0) {
+			memset(&r->failover[i], 0, sizeof(r->failover[i]));
+			continue;
+		}
+		if (to >= 0 && to + 10 < end)
+			end = to + 10;
+		for (size_t k = 0; k < sc->nfaults; k++) {
+			double f2, t2;
+
+			sim_fault_applied(&r->faults, k, &f2, &t2);
+			if (k != i && f2 > from && f2 < end)
+				end = f2;
+		}
+		sim_failover_of(r->st.fail_t, r->st.nfail, from, end, SIM_FAILOVER_GAP_S, &r->failover[i]);
+		for (int j = 0; j < SIM_J_COUNT; j++)
+			for (size_t s = (size_t)from; (double)s < end; s++) {
+				const struct sim_hist *h = sim_series_at(&r->st.series[j], s);
+
+				if (h && h->total && (double)h->max / 1000 > r->failover[i].slowest_ms) {
+					r->failover[i].slowest_ms = (double)h->max / 1000;
+					r->failover[i].slowest_at_s = (double)s;
+				}
+			}
+	}
 }
 
 static void interrupted(struct ctx *c, struct run *r)
@@ -321,6 +361,7 @@ static void one_run(struct ctx *c, struct run *r)
 	}
 	if (stop_sig)
 		interrupted(c, r);
+	failovers(c, r);
 	fprintf(stderr, "[drain] %s: faults off, restoring the stack%s\n", r->label,
 		r->interrupted_in ? " (interrupted: no drain)" : ", then draining");
 	/* Whatever stopped the load, the stack is put back: SIGCONT, toxics reset, stack.sh up. */
@@ -380,6 +421,26 @@ static void summary(struct ctx *c)
 			printf("(the run is %s: the invariants above are not a verdict on the experiment)\n", st);
 		if (r->faults.errors)
 			printf("fault timeline: %u actions failed or were not confirmed:\n%s", r->faults.errors, r->faults.log);
+		for (size_t k = 0; k < c->sc->nfaults; k++) {
+			const struct sim_fault *ft = &c->sc->faults[k];
+			const struct sim_failover *fo = &r->failover[k];
+			double from, to;
+
+			sim_fault_applied(&r->faults, k, &from, &to);
+			if (from < 0)
+				continue;
+			if (!fo->errors)
+				printf("failover: %s %s at %.1f s: no request failed; slowest journey %.0f ms (scheduled at %.0f s)\n",
+				       ft->target, ft->kind == SIM_FAULT_TOXIC ? ft->type : sim_fault_kind_names[ft->kind], from,
+				       fo->slowest_ms, fo->slowest_at_s);
+			else
+				printf("failover: %s %s at %.1f s: first error at %.1f s, last at %.1f s: failover %.1f s, "
+				       "%llu requests failed in it, %llu in the fault's window; slowest journey %.0f ms (at %.0f s)\n",
+				       ft->target, ft->kind == SIM_FAULT_TOXIC ? ft->type : sim_fault_kind_names[ft->kind], from,
+				       fo->first_error_s, fo->recovered_s, fo->failover_s,
+				       (unsigned long long)fo->burst_failed, (unsigned long long)fo->failed,
+				       fo->slowest_ms, fo->slowest_at_s);
+		}
 	}
 	printf("report: %s/report.html\n", c->dir);
 }

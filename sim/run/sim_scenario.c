@@ -12,7 +12,22 @@
 #include "sim_scenario.h"
 
 const char *const sim_journey_names[SIM_J_COUNT] = { "browse", "register_login", "checkout" };
-const char *const sim_fault_kind_names[] = { "toxic", "kill", "stop", "restart", "deploy" };
+const char *const sim_fault_kind_names[] = { "toxic", "kill", "stop", "restart", "deploy", "host_kill", "partition" };
+
+/* A lab host (gw, svc1, db2, ...): lower-case letters then digits; the lab's script checks
+ * that it exists when the fault applies (and the run is invalid when it does not). */
+static bool host_ok(const char *t)
+{
+	size_t i = 0;
+
+	while (t[i] >= 'a' && t[i] <= 'z')
+		i++;
+	if (i == 0 || i > 8)
+		return false;
+	while (t[i] >= '0' && t[i] <= '9')
+		i++;
+	return t[i] == '\0' && i <= 10;
+}
 
 /*
  * A process a fault may target: the stack's own processes, or one of its services as the one
@@ -241,7 +256,7 @@ static int lookup(const char *const *names, const char *s)
 
 static int parse_fault(struct ctx *c, json_object *f, size_t i, struct sim_scenario *sc)
 {
-	static const char *const kinds[] = { "toxic", "kill", "stop", "restart", "deploy", NULL };
+	static const char *const kinds[] = { "toxic", "kill", "stop", "restart", "deploy", "host_kill", "partition", NULL };
 	static const char *const tkeys[] = { "at_s", "until_s", "kind", "proxy", "type", "stream",
 					     "attributes", "toxicity", NULL };
 	static const char *const pkeys[] = { "at_s", "until_s", "kind", "target", NULL };
@@ -257,12 +272,13 @@ static int parse_fault(struct ctx *c, json_object *f, size_t i, struct sim_scena
 		return -1;
 	if ((k = lookup(kinds, kind)) < 0) {
 		snprintf(q, sizeof(q), "%s.kind", p);
-		return fail(c, q, "must be one of toxic, kill, stop, restart, deploy");
+		return fail(c, q, "must be one of toxic, kill, stop, restart, deploy, host_kill, partition");
 	}
 	ft->kind = (enum sim_fault_kind)k;
 	if (only_keys(c, p, f, ft->kind == SIM_FAULT_TOXIC ? tkeys : pkeys) ||
 	    num(c, f, p, "at_s", true, 0, 0, sc->duration_s, &ft->at_s) ||
-	    num(c, f, p, "until_s", ft->kind == SIM_FAULT_TOXIC || ft->kind == SIM_FAULT_STOP, -1, 0,
+	    num(c, f, p, "until_s", ft->kind == SIM_FAULT_TOXIC || ft->kind == SIM_FAULT_STOP ||
+		ft->kind == SIM_FAULT_PARTITION, -1, 0,
 		sc->duration_s, &ft->until_s))
 		return -1;
 	if (ft->until_s >= 0 && ft->until_s <= ft->at_s) {
@@ -273,6 +289,12 @@ static int parse_fault(struct ctx *c, json_object *f, size_t i, struct sim_scena
 	if (ft->kind != SIM_FAULT_TOXIC) {
 		if (str(c, f, p, "target", true, "", ft->target, sizeof(ft->target)))
 			return -1;
+		if (ft->kind == SIM_FAULT_HOST_KILL || ft->kind == SIM_FAULT_PARTITION) {
+			if (host_ok(ft->target))
+				return 0;
+			snprintf(q, sizeof(q), "%s.target", p);
+			return fail(c, q, "must be a host of the HA lab (gw, svc1, svc2, db1, db2, db3)");
+		}
 		if (!target_ok(ft->target)) {
 			snprintf(q, sizeof(q), "%s.target", p);
 			return fail(c, q, "must be a service of the stack (SHOPLAB_SERVICES), nginx, mariadb or rabbitmq");

@@ -20,6 +20,9 @@ enum sim_fault_kind {
 	SIM_FAULT_STOP,         /* SIGSTOP `target` at at_s, SIGCONT at until_s */
 	SIM_FAULT_RESTART,      /* SIGKILL then `scripts/stack.sh up` at at_s */
 	SIM_FAULT_DEPLOY,       /* `scripts/stack.sh deploy target` at at_s; the pid must change */
+	/* The HA lab's hosts (SHOPLAB_LAB_CTL, scripts/lab-ha.sh ctl), `target` a host (db2, svc1): */
+	SIM_FAULT_HOST_KILL,    /* SIGKILL every process of the host at at_s; started again at until_s */
+	SIM_FAULT_PARTITION,    /* the host cut off from the other database hosts, at_s to until_s */
 };
 
 struct sim_fault {

@@ -178,6 +178,12 @@ static void check_targets(struct vctx *v, const char *run_dir)
 		if (ft->kind == SIM_FAULT_TOXIC)
 			continue;
 		snprintf(path, sizeof(path), "faults[%zu].target", i);
+		if (ft->kind == SIM_FAULT_HOST_KILL || ft->kind == SIM_FAULT_PARTITION) {
+			if (getenv("SHOPLAB_LAB_CTL") == NULL)
+				mistake(v, path, "%s faults need the HA lab (make lab-netns LAB=ha): this stack has no SHOPLAB_LAB_CTL",
+					sim_fault_kind_names[ft->kind]);
+			continue;
+		}
 		if ((pid = sim_faults_pid(run_dir, ft->target)) < 0) {
 			mistake(v, path, "%s is not part of this stack (no pid file %s/%s.pid)", ft->target, run_dir, ft->target);
 			continue;

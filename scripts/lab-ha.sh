@@ -1,0 +1,503 @@
+#!/usr/bin/env bash
+# lab-ha.sh - the highly available lab on one machine: a gateway, two services hosts and a three-node Galera cluster in network namespaces.
+#
+#   scripts/lab-ha.sh up | down | status          the lab (make lab-netns LAB=ha / lab-netns-down)
+#   scripts/lab-ha.sh test [BUILD] [SCENARIO...]  up, the HA scenarios through sim run, down
+#   scripts/lab-ha.sh ctl ACTION [HOST]           faults on lab hosts (sim run calls this):
+#       kill HOST        SIGKILL every process of HOST by pid; confirmed gone
+#       start HOST       starts HOST's processes again (a Galera node rejoins and syncs)
+#       partition HOST   drops HOST's traffic to and from the other database hosts (iptables in
+#                        its namespace); confirmed by listing the rules
+#       heal HOST        removes them; confirmed likewise
+#       up | down        brings back / stops every process (namespaces stay)
+#       check            every Galera node Synced in the full cluster, every service ready
+#
+#   shoplab-ha-lan  br0 ── ha-gw   10.232.0.1   nginx :8080, :8081 (upstreams: both svc hosts)
+#                       ── ha-svc1 10.232.0.2   every service
+#                       ── ha-svc2 10.232.0.3   every service
+#                       ── ha-db1  10.232.0.11  MariaDB + Galera  ┐
+#                       ── ha-db2  10.232.0.12  MariaDB + Galera  ├ one cluster
+#                       ── ha-db3  10.232.0.13  MariaDB + Galera  ┘
+#                       ── shoplab-ha-host 10.232.0.254 (root namespace)
+#
+# State under $SHOPLAB_RUN (default ./run/lab-ha): the gateway's stack (shoplab.env, nginx,
+# logs) at the top, each other host's under hosts/<host>/. Needs root, iproute2, and
+# `scripts/deps.sh ha` (galera-4, rsync, iptables, the SST scripts). docs/lab.md.
+set -euo pipefail
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+export SHOPLAB_RUN=${SHOPLAB_RUN:-$TOP/run/lab-ha}
+RUN=$SHOPLAB_RUN
+: "${LAB_HA_NET:=10.232.0}"
+NS_LAN=shoplab-ha-lan
+HOSTS="gw svc1 svc2 db1 db2 db3"
+DB_HOSTS_LIST="db1 db2 db3"
+SVC_HOSTS_LIST="svc1 svc2"
+DB_PORT=3307
+GALERA_PROVIDER=${GALERA_PROVIDER:-/usr/lib/galera/libgalera_smm.so}
+SST_BIN=$TOP/.tools/galera/bin
+# mariadbd runs as this system user (created on first use): Galera's rsync state transfer
+# starts an rsync daemon as the server's user, and a root rsync daemon would drop to nobody.
+: "${DB_USER:=shoplab-db}"
+
+log() { printf 'lab-ha: %s\n' "$*" >&2; }
+die() { printf 'lab-ha: %s\n' "$*" >&2; exit 1; }
+
+addr() {
+	case $1 in
+	gw) echo "$LAB_HA_NET.1" ;; svc1) echo "$LAB_HA_NET.2" ;; svc2) echo "$LAB_HA_NET.3" ;;
+	db1) echo "$LAB_HA_NET.11" ;; db2) echo "$LAB_HA_NET.12" ;; db3) echo "$LAB_HA_NET.13" ;;
+	host) echo "$LAB_HA_NET.254" ;;
+	*) return 1 ;;
+	esac
+}
+ns() { echo "shoplab-ha-$1"; }
+# The namespaces are machine-wide: this file names the run dir of the lab that owns them.
+OWNER=/run/shoplab-ha.owner
+owner() { cat "$OWNER" 2> /dev/null || true; }
+# Refuses to touch a lab that another run dir owns (a second lab would share its namespaces).
+own_or_die() {
+	local o
+	o=$(owner)
+	if [ -n "$o" ] && [ "$o" != "$RUN" ] && ns_exists "$NS_LAN"; then
+		die "an HA lab is up with its state in $o: stop it first (SHOPLAB_RUN=$o scripts/lab-ha.sh down); nothing was changed"
+	fi
+}
+ns_exists() { [ -e "/run/netns/$1" ]; }
+host_ok() { case " $HOSTS " in *" $1 "*) return 0 ;; esac; return 1; }
+is_db() { case " $DB_HOSTS_LIST " in *" $1 "*) return 0 ;; esac; return 1; }
+is_svc() { case " $SVC_HOSTS_LIST " in *" $1 "*) return 0 ;; esac; return 1; }
+hostdir() { if [ "$1" = gw ]; then echo "$RUN"; else echo "$RUN/hosts/$1"; fi; }
+
+# What every stack.sh call of the lab shares (each host adds its own part and namespace).
+ha_env() {
+	local h l=""
+	export GATEWAY_ADDR INTERNAL_ADDR DB_ADDR DB_PORT DB_HOSTS DB_CLIENT_HOSTS API_RATE_EXEMPT
+	export SERVICE_HOSTS LAB_CTL SERVICE_TRANSPORT=tcp SHOPLAB_PROXY=0
+	GATEWAY_ADDR=$(addr gw) INTERNAL_ADDR=$(addr gw)
+	# The simulator's checker and the tests read the databases through the first node.
+	DB_ADDR=$(addr db1)
+	for h in $DB_HOSTS_LIST; do l+="${l:+,}$(addr "$h"):$DB_PORT"; done
+	DB_HOSTS=$l
+	DB_CLIENT_HOSTS="$(addr svc1) $(addr svc2) $(addr gw)"
+	API_RATE_EXEMPT="127.0.0.1 $(addr gw) $(addr host)"
+	SERVICE_HOSTS="$(addr svc1) $(addr svc2)"
+	LAB_CTL=$TOP/scripts/lab-ha.sh
+	# The lab is driven by sim run (as `make sim-up` is): its set-up registers users quickly.
+	export LOGIN_RATE=${LOGIN_RATE:-50r/s} LOGIN_BURST=${LOGIN_BURST:-100}
+}
+
+# ---------------------------------------------------------------- network
+net_up() {
+	local h n
+	[ "$(id -u)" -eq 0 ] || die "needs root (network namespaces)"
+	command -v ip > /dev/null || die "needs iproute2"
+	own_or_die
+	echo "$RUN" > "$OWNER"
+	if ! ns_exists "$NS_LAN"; then
+		ip netns add "$NS_LAN"
+		ip -n "$NS_LAN" link set lo up
+		ip -n "$NS_LAN" link add br0 type bridge
+		ip -n "$NS_LAN" link set br0 up
+	fi
+	for h in $HOSTS; do
+		n=$(ns "$h")
+		ns_exists "$n" || ip netns add "$n"
+		ip -n "$n" link set lo up
+		if ! ip -n "$n" link show eth0 > /dev/null 2>&1; then
+			ip -n "$NS_LAN" link add "v-$h" type veth peer name eth0 netns "$n"
+			ip -n "$NS_LAN" link set "v-$h" master br0 up
+			ip -n "$n" addr add "$(addr "$h")/24" dev eth0
+			ip -n "$n" link set eth0 up
+		fi
+	done
+	if ! ip link show shoplab-ha-host > /dev/null 2>&1; then
+		ip link add shoplab-ha-host type veth peer name v-host netns "$NS_LAN"
+		ip -n "$NS_LAN" link set v-host master br0 up
+		ip addr add "$(addr host)/24" dev shoplab-ha-host
+		ip link set shoplab-ha-host up
+	fi
+}
+
+# Processes left in a namespace (a failed run): ended by pid, TERM then KILL.
+ns_kill() {
+	local n=$1 pids i
+	ns_exists "$n" || return 0
+	pids=$(ip netns pids "$n" 2>/dev/null | tr '\n' ' ')
+	[ -n "${pids// /}" ] || return 0
+	log "ending what still runs in $n: $pids"
+	# shellcheck disable=SC2086
+	kill -TERM $pids 2>/dev/null || true
+	for i in $(seq 1 100); do
+		[ -z "$(ip netns pids "$n" 2>/dev/null)" ] && return 0
+		sleep 0.1
+	done
+	# shellcheck disable=SC2046
+	kill -KILL $(ip netns pids "$n" 2>/dev/null) 2>/dev/null || true
+}
+
+net_down() {
+	local h
+	for h in $HOSTS; do ns_kill "$(ns "$h")"; done
+	for h in $HOSTS; do ! ns_exists "$(ns "$h")" || ip netns del "$(ns "$h")"; done
+	! ns_exists "$NS_LAN" || ip netns del "$NS_LAN"
+	! ip link show shoplab-ha-host > /dev/null 2>&1 || ip link del shoplab-ha-host
+	rm -f "$OWNER"
+	return 0
+}
+
+# ---------------------------------------------------------------- Galera
+pid_alive() {
+	local pid state
+	[ -f "$1" ] || return 1
+	pid=$(cat "$1" 2>/dev/null) || return 1
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+	state=$(sed -n 's/^[0-9]* (.*) \([A-Z]\).*/\1/p' "/proc/$pid/stat" 2>/dev/null)
+	[ "$state" != Z ]
+}
+
+db_sql() { mariadb --no-defaults --socket="$(hostdir "$1")/mariadb.sock" -u root -N -B -e "$2" 2> /dev/null; }
+db_status() { db_sql "$1" "SHOW GLOBAL STATUS LIKE '$2'" | awk '{ print $2 }'; }
+
+db_user_ensure() {
+	getent passwd "$DB_USER" > /dev/null && return 0
+	useradd --system --user-group --home-dir /nonexistent --no-create-home \
+		--shell /usr/sbin/nologin --comment "shoplab HA lab (Galera nodes)" "$DB_USER" 2> /dev/null ||
+		getent passwd "$DB_USER" > /dev/null || die "cannot create the system user $DB_USER (DB_USER)"
+	log "created system user $DB_USER for the Galera nodes"
+}
+
+db_conf() {
+	local h=$1 d l="" x
+	d=$(hostdir "$h")
+	for x in $DB_HOSTS_LIST; do l+="${l:+,}$(addr "$x")"; done
+	db_user_ensure
+	mkdir -p "$d/data"
+	chown "$DB_USER:$DB_USER" "$d" "$d/data"
+	chmod 0750 "$d"
+	cat > "$d/my.cnf" <<-CNF
+	# my.cnf - Galera node $h of the HA lab, written by scripts/lab-ha.sh
+	[mariadbd]
+	datadir=$d/data
+	socket=$d/mariadb.sock
+	pid-file=$d/mariadb.pid
+	log-error=$d/mariadb.log
+	port=$DB_PORT
+	bind-address=$(addr "$h")
+	skip-name-resolve
+	max_connections=400
+	character-set-server=utf8mb4
+	collation-server=utf8mb4_unicode_ci
+	innodb_buffer_pool_size=64M
+	innodb_log_file_size=32M
+	innodb_flush_log_at_trx_commit=2
+	innodb_lock_wait_timeout=5
+	max_allowed_packet=16M
+	default-time-zone='+00:00'
+	# What Galera needs: row events, InnoDB, interleaved auto-increment locks.
+	binlog_format=ROW
+	default_storage_engine=InnoDB
+	innodb_autoinc_lock_mode=2
+	# Galera would interleave auto-increment ids across the nodes (1, 4, 7, ...); the seeds and
+	# the simulator count on dense ids. Each service writes through one node (docs/lab.md), so
+	# dense ids are safe; two nodes taking the same id meanwhile (a failover) is a certification
+	# failure, which the services retry as a deadlock.
+	wsrep_auto_increment_control=OFF
+	auto_increment_increment=1
+	auto_increment_offset=1
+	wsrep_on=ON
+	wsrep_provider=$GALERA_PROVIDER
+	wsrep_cluster_name=shoplab-ha
+	wsrep_cluster_address=gcomm://$l
+	wsrep_node_address=$(addr "$h")
+	wsrep_node_name=$h
+	wsrep_sst_method=rsync
+	wsrep_slave_threads=2
+	# A lost peer is suspected after 3 s and evicted after 6 s (defaults 5 s / 15 s): a lab
+	# on one machine has no slow WAN links, and the scenarios want failovers inside a minute.
+	wsrep_provider_options="gcache.size=32M;evs.keepalive_period=PT1S;evs.suspect_timeout=PT3S;evs.inactive_timeout=PT6S;evs.install_timeout=PT6S;evs.inactive_check_period=PT1S"
+	CNF
+}
+
+# db_start HOST [bootstrap]: mariadbd in the host's namespace; waits until the node is Synced
+# (wsrep_local_state 4). The first node of a new cluster bootstraps it.
+db_start() {
+	local h=$1 boot=${2:-} d i st args=()
+	d=$(hostdir "$h")
+	pid_alive "$d/mariadb.pid" && return 0
+	db_conf "$h"
+	if [ "$boot" = bootstrap ]; then
+		if [ ! -d "$d/data/mysql" ]; then
+			mariadb-install-db --no-defaults --datadir="$d/data" --user="$DB_USER" --skip-test-db \
+				--auth-root-authentication-method=socket > "$d/install.log" 2>&1 ||
+				{ cat "$d/install.log" >&2; die "mariadb-install-db failed for $h"; }
+		fi
+		# The lab stops db1 last (db_stop_all), so its state is the newest: it may bootstrap.
+		[ ! -f "$d/data/grastate.dat" ] || sed -i 's/^safe_to_bootstrap: 0/safe_to_bootstrap: 1/' "$d/data/grastate.dat"
+		args=(--wsrep-new-cluster)
+	fi
+	PATH="$SST_BIN:$PATH" setsid ip netns exec "$(ns "$h")" mariadbd --defaults-file="$d/my.cnf" \
+		--user="$DB_USER" "${args[@]}" >> "$d/mariadb.log" 2>&1 < /dev/null &
+	disown	# a fault may kill it: no "Killed" from this shell's job table
+	for i in $(seq 1 600); do
+		st=$(db_status "$h" wsrep_local_state || true)
+		[ "$st" = 4 ] && return 0
+		if [ "$i" -gt 20 ] && ! pid_alive "$d/mariadb.pid" && ! pgrep -f -- "--defaults-file=$d/my.cnf" > /dev/null; then
+			tail -20 "$d/mariadb.log" >&2
+			die "mariadbd on $h exited (see $d/mariadb.log)"
+		fi
+		sleep 0.1
+	done
+	tail -20 "$d/mariadb.log" >&2
+	die "Galera node $h did not reach Synced in 60 s (wsrep_local_state=${st:-none}; see $d/mariadb.log)"
+}
+
+db_stop() {
+	local f pid i
+	f=$(hostdir "$1")/mariadb.pid
+	[ -f "$f" ] || return 0
+	pid=$(cat "$f" 2>/dev/null || true)
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		kill -TERM "$pid" 2>/dev/null || true
+		for i in $(seq 1 300); do pid_alive "$f" || break; sleep 0.1; done
+		pid_alive "$f" && { log "mariadbd on $1 did not stop in 30 s: killing it"; kill -KILL "$pid" 2>/dev/null || true; }
+	fi
+	rm -f "$f"
+}
+
+db_stop_all() { local h; for h in db3 db2 db1; do db_stop "$h"; done; }
+
+# ---------------------------------------------------------------- stack parts
+svc_host_up() {
+	local h=$1 d n
+	d=$(hostdir "$h")
+	n=${h#svc}
+	mkdir -p "$d/logs"
+	chmod 0711 "$d"
+	install -m 0600 "$RUN/shoplab.env" "$d/shoplab.env"
+	SHOPLAB_RUN=$d SHOPLAB_PARTS=services SVC_NETNS=$(ns "$h") SERVICE_ADDR=$(addr "$h") \
+		DB_ROUTE_HOST=$n "$TOP/scripts/stack.sh" up
+}
+svc_host_down() { local d; d=$(hostdir "$1"); [ ! -d "$d" ] || SHOPLAB_RUN=$d "$TOP/scripts/stack.sh" down; }
+
+gw_up() {
+	SHOPLAB_RUN=$RUN SHOPLAB_PARTS=nginx GW_NETNS=$(ns gw) SERVICE_ADDR=$(addr svc1) "$TOP/scripts/stack.sh" up
+}
+
+all_up() {
+	local h t
+	ha_env
+	mkdir -p "$RUN/hosts"
+	chmod 0711 "$RUN" "$RUN/hosts"
+	# The stack's settings and secrets, once; every host starts from them.
+	SHOPLAB_RUN=$RUN "$TOP/scripts/stack.sh" env > /dev/null
+	t=$SECONDS
+	if ! pid_alive "$(hostdir db1)/mariadb.pid" && ! pid_alive "$(hostdir db2)/mariadb.pid" &&
+	    ! pid_alive "$(hostdir db3)/mariadb.pid"; then
+		db_start db1 bootstrap
+	fi
+	for h in $DB_HOSTS_LIST; do db_start "$h"; done
+	log "Galera: $(db_status db1 wsrep_cluster_size) nodes synced in $((SECONDS - t)) s"
+	DB_SOCKET=$(hostdir db1)/mariadb.sock SHOPLAB_RUN=$RUN "$TOP/scripts/stack.sh" provision-db
+	for h in $SVC_HOSTS_LIST; do svc_host_up "$h"; done
+	gw_up
+}
+
+all_down() {
+	ha_env
+	[ ! -d "$RUN" ] || SHOPLAB_RUN=$RUN "$TOP/scripts/stack.sh" down || true
+	local h
+	for h in $SVC_HOSTS_LIST; do svc_host_down "$h" || true; done
+	db_stop_all
+}
+
+# ---------------------------------------------------------------- faults (ctl)
+# The pid files of a host: its stack's, or its mariadbd's.
+host_pids() {
+	local d f
+	d=$(hostdir "$1")
+	for f in "$d"/*.pid; do
+		[ -f "$f" ] || continue
+		[ "$1" = gw ] && [ "$(basename "$f")" != nginx.pid ] && continue
+		pid_alive "$f" && cat "$f"
+	done
+	return 0
+}
+
+ctl_kill() {
+	local h=$1 pids p i left
+	pids=$(host_pids "$h" | tr '\n' ' ')
+	[ -n "${pids// /}" ] || die "kill $h: no process of $h runs (nothing to kill)"
+	# shellcheck disable=SC2086
+	kill -KILL $pids || die "kill $h: cannot signal $pids"
+	for i in $(seq 1 100); do
+		left=""
+		for p in $pids; do
+			st=$(sed -n 's/^[0-9]* (.*) \([A-Z]\).*/\1/p' "/proc/$p/stat" 2>/dev/null || true)
+			[ -z "$st" ] || [ "$st" = Z ] || left+="$p "
+		done
+		[ -z "$left" ] && { echo "killed $h: $pids(confirmed: gone)"; return 0; }
+		sleep 0.05
+	done
+	die "kill $h: still running after SIGKILL: $left"
+}
+
+ctl_start() {
+	local h=$1
+	ha_env
+	if is_db "$h"; then db_start "$h"; echo "started $h: Synced, cluster size $(db_status "$h" wsrep_cluster_size)"
+	elif is_svc "$h"; then svc_host_up "$h" > /dev/null; echo "started $h"
+	else gw_up > /dev/null; echo "started $h"; fi
+}
+
+IPT_CHAIN=shoplab-part
+ipt() { ip netns exec "$(ns "$1")" iptables -w 5 "${@:2}"; }
+
+ctl_partition() {
+	local h=$1 x rules
+	is_db "$h" || die "partition $h: only database hosts can be partitioned (from the other database hosts)"
+	ipt "$h" -N "$IPT_CHAIN" 2> /dev/null || ipt "$h" -F "$IPT_CHAIN"
+	ipt "$h" -C INPUT -j "$IPT_CHAIN" 2> /dev/null || ipt "$h" -I INPUT -j "$IPT_CHAIN"
+	ipt "$h" -C OUTPUT -j "$IPT_CHAIN" 2> /dev/null || ipt "$h" -I OUTPUT -j "$IPT_CHAIN"
+	for x in $DB_HOSTS_LIST; do
+		[ "$x" = "$h" ] && continue
+		ipt "$h" -A "$IPT_CHAIN" -s "$(addr "$x")" -j DROP
+		ipt "$h" -A "$IPT_CHAIN" -d "$(addr "$x")" -j DROP
+	done
+	rules=$(ipt "$h" -S "$IPT_CHAIN" | grep -c -- '-j DROP' || true)
+	[ "$rules" -eq $((2 * ($(echo $DB_HOSTS_LIST | wc -w) - 1))) ] ||
+		die "partition $h: $rules drop rules listed, not confirmed"
+	echo "partitioned $h from the other database hosts ($rules drop rules listed)"
+}
+
+ctl_heal() {
+	local h=$1 rules
+	is_db "$h" || die "heal $h: only database hosts are partitioned"
+	ipt "$h" -F "$IPT_CHAIN" 2> /dev/null || true
+	rules=$(ipt "$h" -S "$IPT_CHAIN" 2> /dev/null | grep -c -- '-j DROP' || true)
+	[ "$rules" -eq 0 ] || die "heal $h: $rules drop rules still listed"
+	echo "healed $h (no drop rules listed)"
+}
+
+# Every Galera node Synced in a cluster of all of them, every service answering: the lab is
+# whole (a scenario that starts on a broken lab would measure the wrong thing).
+ctl_check() {
+	local h st sz n bad=""
+	n=$(echo $DB_HOSTS_LIST | wc -w)
+	for h in $DB_HOSTS_LIST; do
+		st=$(db_status "$h" wsrep_local_state || true)
+		sz=$(db_status "$h" wsrep_cluster_size || true)
+		[ "$st" = 4 ] && [ "$sz" = "$n" ] || bad+=" $h(state=${st:-down},size=${sz:-?})"
+	done
+	for h in $(sed -n 's/^SHOPLAB_SERVICES="\(.*\)"/\1/p' "$RUN/shoplab.env"); do
+		st=$(ip netns exec "$(ns gw)" curl -s -o /dev/null -w '%{http_code}' --max-time 3 \
+			"http://127.0.0.1:$(sed -n 's/^SHOPLAB_INTERNAL_PORT=//p' "$RUN/shoplab.env")/_ops/$h/readyz" || true)
+		[ "$st" = 200 ] || bad+=" $h(readyz=$st)"
+	done
+	[ -z "$bad" ] || die "the lab is not whole:$bad"
+	echo "lab whole: $n Galera nodes Synced, every service ready"
+}
+
+cmd_ctl() {
+	local a=${1:-} h=${2:-} x
+	case $a in
+	check)
+		ctl_check ;;
+	kill | start | partition | heal)
+		host_ok "$h" || die "ctl $a: no such lab host '$h' (one of: $HOSTS)"
+		ns_exists "$(ns "$h")" || die "ctl $a: the lab is not up ($(ns "$h") does not exist)"
+		"ctl_$a" "$h" ;;
+	up)
+		# Whatever a scenario left behind: partitions healed, every process running.
+		for x in $DB_HOSTS_LIST; do ctl_heal "$x" > /dev/null; done
+		all_up ;;
+	down)
+		all_down ;;
+	*) die "usage: $0 ctl kill|start|partition|heal HOST | ctl up|down|check" ;;
+	esac
+}
+
+# ---------------------------------------------------------------- commands
+cmd_up() {
+	local t0=$SECONDS
+	[ -x "$GALERA_PROVIDER" ] || [ -f "$GALERA_PROVIDER" ] || die "no $GALERA_PROVIDER: scripts/deps.sh ha (galera-4)"
+	[ -x "$SST_BIN/wsrep_sst_rsync" ] || die "no $SST_BIN/wsrep_sst_rsync: scripts/deps.sh ha"
+	net_up
+	all_up
+	log "HA lab up in $((SECONDS - t0)) s: gateway http://$(addr gw):$(sed -n 's/^SHOPLAB_GATEWAY_PORT=//p' "$RUN/shoplab.env"), services on $(addr svc1) and $(addr svc2), Galera on $(addr db1) $(addr db2) $(addr db3)"
+}
+
+cmd_down() {
+	own_or_die
+	all_down
+	net_down
+	log "down"
+}
+
+cmd_status() {
+	local h
+	for h in $HOSTS; do
+		if ns_exists "$(ns "$h")"; then
+			printf '%s %s: pids %s' "$(ns "$h")" "$(addr "$h")" "$(ip netns pids "$(ns "$h")" | tr '\n' ' ')"
+			is_db "$h" && printf ' wsrep_local_state=%s cluster_size=%s' "$(db_status "$h" wsrep_local_state || true)" \
+				"$(db_status "$h" wsrep_cluster_size || true)"
+			echo
+		else
+			echo "$(ns "$h"): absent"
+		fi
+	done
+}
+
+keep_results() {
+	local k=$1 h
+	rm -rf "$k" && mkdir -p "$k" || return 0
+	[ ! -d "$RUN/reports" ] || cp -a "$RUN/reports" "$k/" 2> /dev/null || true
+	[ ! -d "$RUN/logs" ] || cp -a "$RUN/logs" "$k/gw-logs" 2> /dev/null || true
+	for h in $SVC_HOSTS_LIST; do cp -a "$RUN/hosts/$h/logs" "$k/$h-logs" 2> /dev/null || true; done
+	for h in $DB_HOSTS_LIST; do cp -a "$RUN/hosts/$h/mariadb.log" "$k/$h-mariadb.log" 2> /dev/null || true; done
+	log "reports and logs kept in $k"
+}
+
+# make test-lab LAB=ha: the lab up, each HA scenario through sim run on the gateway host, down.
+cmd_test() {
+	local build=${1:-build} rc=0 sc t0=$SECONDS out
+	shift || true
+	local scenarios=("$@")
+	[ ${#scenarios[@]} -gt 0 ] || scenarios=("$TOP/sim/scenarios/ha-db-node-kill.json" "$TOP/sim/scenarios/ha-db-partition.json")
+	# The services run the binaries of the same build as the simulator (build-san: SAN=1).
+	case $build in /*) export SHOPLAB_BUILD=$build ;; *) export SHOPLAB_BUILD=$TOP/$build ;; esac
+	# A throwaway run dir: never the lab a user keeps in run/lab-ha.
+	RUN=$(mktemp -d /tmp/shoplab-ha.XXXXXX)
+	chmod 0711 "$RUN"
+	export SHOPLAB_RUN=$RUN
+	# A lab someone keeps up is theirs: the test does not take it down.
+	if ! (own_or_die); then rm -rf "$RUN"; exit 1; fi
+	# The reports and every host's logs outlive the throwaway lab (CI keeps them).
+	keep=${HA_TEST_KEEP:-$SHOPLAB_BUILD/lab-ha-test}
+	trap 'keep_results "$keep"; cmd_down; rm -rf "$RUN"' EXIT
+	trap 'exit 130' INT TERM
+	net_down
+	cmd_up
+	for sc in "${scenarios[@]}"; do
+		out=0
+		# Each scenario starts on a whole lab (what the one before left is brought back).
+		cmd_ctl up > /dev/null 2>&1 || true
+		if ! (ctl_check); then rc=3; continue; fi
+		ip netns exec "$(ns gw)" env SHOPLAB_RUN="$RUN" SHOPLAB_TOP="$TOP" "$SHOPLAB_BUILD/bin/sim" run "$sc" || out=$?
+		log "$(basename "$sc" .json): sim run exited $out"
+		[ "$out" -eq 0 ] || rc=$out
+	done
+	log "HA scenarios: rc=$rc in $((SECONDS - t0)) s"
+	return "$rc"
+}
+
+case ${1:-} in
+up)	cmd_up ;;
+down)	cmd_down ;;
+status)	cmd_status ;;
+ctl)	shift; cmd_ctl "$@" ;;
+test)	shift; cmd_test "$@" ;;
+net-up)	net_up ;;
+net-down)	net_down ;;
+*)	echo "usage: $0 up|down|status|test [BUILD] [SCENARIO...]|ctl ACTION [HOST]|net-up|net-down" >&2; exit 2 ;;
+esac
