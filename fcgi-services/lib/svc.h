@@ -98,6 +98,7 @@ struct svc_config {
 	long long	 db_connect_timeout;	/* seconds */
 	long long	 db_rw_timeout;		/* seconds */
 	int		 log_requests;
+	long long	 log_flush_ms;	/* request lines held at most this long; 0: at once */
 	char		*gateway_internal;	/* base URL of the internal gateway */
 	char		*service_token;
 	long long	 request_deadline_ms;

@@ -92,6 +92,27 @@ void svc_metrics_process_write(const char *service, struct svc_buf *out);
 
 struct svc_server;
 
+/*
+ * A worker's request lines (SHOPLAB_LOG_REQUESTS), held and written together: one write(2)
+ * per flush instead of one per request. Whole lines only, so lines of different workers
+ * never interleave. Flushed when the next line would not fit, when the oldest line has
+ * waited hold_us, before any other line of the same worker (svc_log), and as the worker
+ * ends. The caller passes the time in (a test passes its own).
+ */
+#define SVC_LOGBUF_SIZE 16384
+struct svc_logbuf {
+	int	 fd;
+	size_t	 len;
+	int64_t	 first_us;		/* when the oldest line held was added */
+	char	 data[SVC_LOGBUF_SIZE];
+};
+void	svc_logbuf_init(struct svc_logbuf *lb, int fd);
+void	svc_logbuf_add(struct svc_logbuf *lb, const char *line, size_t len, int64_t now_us,
+	    int64_t hold_us);
+void	svc_logbuf_flush(struct svc_logbuf *lb);
+/* Microseconds until the held lines are due (0: now), or -1 when nothing is held. */
+int64_t	svc_logbuf_due_us(const struct svc_logbuf *lb, int64_t now_us, int64_t hold_us);
+
 /* One worker thread: its FastCGI request and its own database connection. */
 struct svc_worker {
 	struct svc_server	*srv;
@@ -109,6 +130,7 @@ struct svc_worker {
 	struct svc_dep_caller	 caller;	/* outbound HTTP handle (keep-alive) + rng */
 	int			 caller_ok;
 	size_t			 bodycap;
+	struct svc_logbuf	 log;		/* its request lines, written together */
 };
 
 /* How far svc_open got: svc_close undoes exactly that much, in reverse. */

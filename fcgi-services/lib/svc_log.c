@@ -1,4 +1,5 @@
 /* svc_log.c - one JSON line per event to stderr, with the request id when there is one */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +85,70 @@ svc_log_line(const char *line, size_t len)
 	(void)w;
 }
 
+void
+svc_logbuf_init(struct svc_logbuf *lb, int fd)
+{
+	lb->fd = fd;
+	lb->len = 0;
+	lb->first_us = 0;
+}
+
+/* Writes data[0..len) whole, across short writes; a failed write drops the rest (logs are
+ * best effort: a full disk must not stop the service). */
+static void
+svc_log_write_all(int fd, const char *data, size_t len)
+{
+	ssize_t w;
+
+	while (len > 0) {
+		if ((w = write(fd, data, len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		data += w;
+		len -= (size_t)w;
+	}
+}
+
+void
+svc_logbuf_flush(struct svc_logbuf *lb)
+{
+	if (lb->len == 0)
+		return;
+	svc_log_write_all(lb->fd, lb->data, lb->len);
+	lb->len = 0;
+}
+
+int64_t
+svc_logbuf_due_us(const struct svc_logbuf *lb, int64_t now_us, int64_t hold_us)
+{
+	int64_t left;
+
+	if (lb->len == 0)
+		return -1;
+	left = lb->first_us + hold_us - now_us;
+	return left > 0 ? left : 0;
+}
+
+void
+svc_logbuf_add(struct svc_logbuf *lb, const char *line, size_t len, int64_t now_us,
+    int64_t hold_us)
+{
+	if (lb->len + len > sizeof(lb->data))
+		svc_logbuf_flush(lb);
+	if (len > sizeof(lb->data)) {
+		svc_log_write_all(lb->fd, line, len);
+		return;
+	}
+	if (lb->len == 0)
+		lb->first_us = now_us;
+	memcpy(lb->data + lb->len, line, len);
+	lb->len += len;
+	if (hold_us <= 0 || now_us - lb->first_us >= hold_us)
+		svc_logbuf_flush(lb);
+}
+
 /*
  * The least level logged (SHOPLAB_LOG_LEVEL: debug, info, warn, error; default info), read
  * once by the first line logged and read-only after that.
@@ -122,6 +187,9 @@ svc_log(struct svc_req *r, const char *level, const char *fmt, ...)
 	pthread_once(&svc_log_once, svc_log_init);
 	if (svc_log_rank(level) < svc_log_min)
 		return;
+	/* The worker's held request lines go first, so its lines stay in order. */
+	if (r != NULL && r->w != NULL)
+		svc_logbuf_flush(&r->w->log);
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);

@@ -242,7 +242,13 @@ svc_log_request(struct svc_req *r, size_t route, int64_t dur_us)
 	    "\"route\":\"%s\",\"path\":\"%s\",\"status\":%d,\"duration_us\":%lld,\"user_id\":%lld}\n",
 	    ts, r->srv->svc->name, r->rid, name, path, r->status, (long long)dur_us,
 	    (long long)svc_req_user_id(r));
-	if (n > 0 && (size_t)n < sizeof(line))
+	if (n <= 0 || (size_t)n >= sizeof(line))
+		return;
+	/* A server error is written at once; the rest waits for its worker's next flush. */
+	if (r->w != NULL)
+		svc_logbuf_add(&r->w->log, line, (size_t)n, svc_now_us(),
+		    r->status >= 500 ? 0 : r->srv->cfg.log_flush_ms * 1000);
+	else
 		svc_log_line(line, (size_t)n);
 }
 
@@ -384,11 +390,19 @@ svc_worker_main(void *arg)
 	struct svc_worker	*w = arg;
 	struct svc_server	*srv = w->srv;
 	struct epoll_event	 ev;
-	int			 n;
+	int64_t			 due;
+	int			 n, timeout;
 
 	for (;;) {
+		/* Held request lines are written when due, busy or idle. */
+		due = svc_logbuf_due_us(&w->log, svc_now_us(), srv->cfg.log_flush_ms * 1000);
+		if (due == 0) {
+			svc_logbuf_flush(&w->log);
+			due = -1;
+		}
+		timeout = due < 0 || due >= 250000 ? 250 : (int)(due / 1000) + 1;
 		/* Once stopping, serve what is already waiting, then leave. */
-		n = epoll_wait(srv->epfd, &ev, 1, atomic_load(&srv->stopping) ? 0 : 250);
+		n = epoll_wait(srv->epfd, &ev, 1, atomic_load(&srv->stopping) ? 0 : timeout);
 		if (n == -1 && errno != EINTR)
 			break;
 		if (n <= 0) {
@@ -404,6 +418,7 @@ svc_worker_main(void *arg)
 		svc_serve_conn(w, ev.data.fd);
 	}
 	FCGX_Free(&w->fcgx, 0);
+	svc_logbuf_flush(&w->log);
 	svc_worker_end(w);
 	return NULL;
 }
@@ -702,6 +717,7 @@ svc_start(struct svc_server *srv)
 		w = &srv->workers[i];
 		w->srv = srv;
 		w->idx = i;
+		svc_logbuf_init(&w->log, STDERR_FILENO);
 		if (svc_dep_caller_init(&w->caller, (uint64_t)svc_wall_us() ^
 		    ((uint64_t)i + 1) * 0x9e3779b97f4a7c15ULL) != 0) {
 			fprintf(stderr, "%s: cannot set up the HTTP client\n", svc->name);
@@ -722,6 +738,7 @@ svc_start(struct svc_server *srv)
 	if (svc->background == NULL)
 		return 0;
 	srv->bg.srv = srv;
+	svc_logbuf_init(&srv->bg.log, STDERR_FILENO);
 	if (svc_dep_caller_init(&srv->bg.caller, (uint64_t)svc_wall_us() ^
 	    0xb5ad4eceda1ce2a9ULL) != 0)
 		return -1;
