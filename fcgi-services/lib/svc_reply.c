@@ -49,8 +49,9 @@ svc_reply_header(struct svc_req *r, const char *name, const char *value)
 int
 svc_reply_raw(struct svc_req *r, int status, const char *ctype, const char *body, size_t len)
 {
-	char	head[512];
-	int	n;
+	struct svc_buf	*out;
+	char		 head[512];
+	int		 n;
 
 	if (r->status != 0)
 		return SVC_ERR_INTERNAL;
@@ -61,23 +62,18 @@ svc_reply_raw(struct svc_req *r, int status, const char *ctype, const char *body
 	    ctype ? "Content-Type: " : "", ctype ? ctype : "", ctype ? "\r\n" : "", len);
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return SVC_ERR_INTERNAL;
-	if (r->fcgx == NULL || r->fcgx->out == NULL) {
-		if (r->capture != NULL) {
-			svc_buf_append(r->capture, head, (size_t)n);
-			svc_buf_append(r->capture, r->headers.data ? r->headers.data : "",
-			    r->headers.len);
-			svc_buf_append(r->capture, "\r\n", 2);
-			svc_buf_append(r->capture, body, len);
-		}
+	/* Unit tests capture the response; a served request has its connection. */
+	if ((out = r->capture) == NULL && r->fc != NULL)
+		out = &r->fc->out;
+	if (out == NULL)
 		return SVC_OK;
-	}
-	FCGX_PutStr(head, n, r->fcgx->out);
+	svc_buf_append(out, head, (size_t)n);
 	if (r->headers.len > 0)
-		FCGX_PutStr(r->headers.data, (int)r->headers.len, r->fcgx->out);
-	FCGX_PutStr("\r\n", 2, r->fcgx->out);
-	if (len > 0 && strcmp(r->method, "HEAD") != 0)
-		FCGX_PutStr(body, (int)len, r->fcgx->out);
-	return SVC_OK;
+		svc_buf_append(out, r->headers.data, r->headers.len);
+	svc_buf_append(out, "\r\n", 2);
+	if (len > 0 && (r->capture != NULL || strcmp(r->method, "HEAD") != 0))
+		svc_buf_append(out, body, len);
+	return out->failed ? SVC_ERR_NOMEM : SVC_OK;
 }
 
 int

@@ -265,7 +265,7 @@ svc_handle(struct svc_worker *w)
 	memset(&r, 0, sizeof(r));
 	r.w = w;
 	r.srv = srv;
-	r.fcgx = &w->fcgx;
+	r.fc = &w->fcgi;
 	r.start_us = svc_now_us();
 	r.deadline_us = r.start_us + srv->cfg.request_deadline_ms * 1000;
 	svc_buf_init(&r.headers);
@@ -295,7 +295,9 @@ svc_handle(struct svc_worker *w)
 	dur = svc_now_us() - r.start_us;
 	if (srv->cfg.log_requests || r.status >= 500)
 		svc_log_request(&r, route, dur);
-	FCGX_Finish_r(&w->fcgx);
+	/* The answer goes out before the bookkeeping: nginx is waiting for it. */
+	if (svc_fcgi_finish(&w->fcgi) == -1)
+		w->fcgi.keep = 0;	/* the peer is gone or the answer did not fit in memory */
 	svc_metrics_record(&srv->metrics, route, r.status, dur);
 	atomic_fetch_sub(&srv->metrics.inflight, 1);
 	svc_req_run_deferred(&r);
@@ -310,12 +312,11 @@ svc_handle(struct svc_worker *w)
 /*
  * Connections are multiplexed: every worker waits on one shared epoll set holding the
  * listening socket and every idle connection (EPOLLONESHOT, so a ready connection goes to
- * exactly one worker). libfcgi pins a thread to a kept-alive connection when it accepts
- * by itself; here an idle connection costs no thread, so nginx may keep as many as it
- * likes. libfcgi still parses and writes records: we hand it the ready fd as its ipcFd
- * and take the fd back after the response if nginx asked to keep the connection.
+ * exactly one worker). An idle connection costs no thread, so nginx may keep as many as it
+ * likes (FCGI_KEEP_CONN). The worker reads the whole request (svc_fcgi.c), answers it with
+ * one writev, and gives the connection back to the set if nginx asked to keep it.
  */
-#define SVC_MAX_FD 1000		/* libfcgi uses fd_set on close: stay below FD_SETSIZE */
+#define SVC_MAX_FD 65536
 
 /* What a worker thread owns, given back as it ends. */
 static void
@@ -328,8 +329,12 @@ svc_worker_end(struct svc_worker *w)
 	svc_db_close(w);
 	free(w->stmts);
 	w->stmts = NULL;
+	svc_fcgi_free(&w->fcgi);
 	mysql_thread_end();
 }
+
+/* How long one read or write on a connection may block: nginx's fastcgi_send_timeout. */
+static const struct timeval svc_io_timeout = { 10, 0 };
 
 static void
 svc_accept_all(struct svc_server *srv)
@@ -346,6 +351,14 @@ svc_accept_all(struct svc_server *srv)
 			    errno != EBADF)
 				svc_log(NULL, "warn", "accept: %s", strerror(errno));
 			return;
+		}
+		/* A peer that stops halfway through a request must not hold a worker for ever. */
+		if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &svc_io_timeout,
+		    sizeof(svc_io_timeout)) == -1 || setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO,
+		    &svc_io_timeout, sizeof(svc_io_timeout)) == -1) {
+			svc_log(NULL, "warn", "setsockopt: %s", strerror(errno));
+			close(fd);
+			continue;
 		}
 		if (fd >= SVC_MAX_FD) {
 			svc_log(NULL, "warn", "too many connections: refusing one");
@@ -368,15 +381,25 @@ svc_serve_conn(struct svc_worker *w, int fd)
 {
 	struct epoll_event ev;
 
-	/* keepConnection=1 stops Accept_r's implicit finish from closing the new fd. */
-	w->fcgx.ipcFd = fd;
-	w->fcgx.keepConnection = 1;
-	if (FCGX_Accept_r(&w->fcgx) != 0)
-		return;		/* EOF or a protocol error: libfcgi closed fd */
-	svc_handle(w);
-	if (w->fcgx.ipcFd < 0)
-		return;		/* not kept alive: closed by FCGX_Finish_r */
-	w->fcgx.ipcFd = -1;
+	int rc;
+
+	svc_fcgi_attach(&w->fcgi, fd);
+	do {
+		rc = svc_fcgi_read_request(&w->fcgi, (size_t)w->srv->cfg.max_body);
+		if (rc != 1) {
+			if (rc == -1)
+				svc_log(NULL, "warn", "a FastCGI connection broke off or spoke "
+				    "out of turn: closed");
+			close(fd);	/* the peer closed, or broke the protocol */
+			return;
+		}
+		svc_handle(w);
+		if (!w->fcgi.keep) {
+			close(fd);
+			return;
+		}
+		/* A next request already read (never from nginx, which waits) is served now. */
+	} while (svc_fcgi_pending(&w->fcgi));
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
 	ev.data.fd = fd;
@@ -417,7 +440,6 @@ svc_worker_main(void *arg)
 		}
 		svc_serve_conn(w, ev.data.fd);
 	}
-	FCGX_Free(&w->fcgx, 0);
 	svc_logbuf_flush(&w->log);
 	svc_worker_end(w);
 	return NULL;
@@ -677,10 +699,6 @@ svc_open(struct svc_server *srv)
 	srv->opened = SVC_OPENED_STATE;
 	if (svc_startup(srv) == -1)
 		return 1;
-	if (FCGX_Init() != 0) {
-		fprintf(stderr, "%s: FCGX_Init failed\n", svc->name);
-		return 1;
-	}
 	if ((srv->listen_fd = svc_listen(srv->cfg.listen, (int)srv->cfg.backlog, err,
 	    sizeof(err))) == -1) {
 		fprintf(stderr, "%s: %s\n", svc->name, err);
@@ -724,9 +742,7 @@ svc_start(struct svc_server *srv)
 			return -1;
 		}
 		w->caller_ok = 1;
-		/* No listening socket of its own: libfcgi never accepts by itself. */
-		if (FCGX_InitRequest(&w->fcgx, -1, 0) != 0)
-			return -1;
+		svc_fcgi_init(&w->fcgi);
 		if (pthread_create(&w->tid, NULL, svc_worker_main, w) != 0) {
 			fprintf(stderr, "%s: cannot start worker %zu\n", svc->name, i);
 			return -1;
