@@ -29,7 +29,6 @@ svc_fcgi_init(struct svc_fcgi *c)
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
 	svc_buf_init(&c->params);
-	svc_buf_init(&c->pstore);
 	svc_buf_init(&c->body);
 	svc_buf_init(&c->out);
 }
@@ -40,7 +39,7 @@ svc_fcgi_free(struct svc_fcgi *c)
 	free(c->in);
 	free(c->pv);
 	svc_buf_free(&c->params);
-	svc_buf_free(&c->pstore);
+	free(c->pstore);
 	svc_buf_free(&c->body);
 	svc_buf_free(&c->out);
 	svc_fcgi_init(c);
@@ -175,15 +174,26 @@ svc_fcgi_pair_len(const unsigned char **pp, const unsigned char *end, size_t *le
 	return 0;
 }
 
-/* Decodes the params stream into c->pv, names and values NUL-terminated in c->pstore. */
+/*
+ * Decodes the params stream into c->pv, names and values NUL-terminated in c->pstore. A
+ * pair takes at least two length bytes in the stream and two NULs in the store, so the
+ * store never needs more than the stream's length: reserved once, never moved.
+ */
 static int
 svc_fcgi_split_params(struct svc_fcgi *c)
 {
 	const unsigned char	*p = (const unsigned char *)c->params.data;
 	const unsigned char	*end = p + c->params.len;
-	size_t			 nl, vl, n = 0, i;
+	size_t			 nl, vl, n = 0, o = 0;
 
-	svc_buf_reset(&c->pstore);
+	if (c->pstorecap < c->params.len + 1) {
+		char *s = realloc(c->pstore, c->params.len + 1);
+
+		if (s == NULL)
+			return -1;
+		c->pstore = s;
+		c->pstorecap = c->params.len + 1;
+	}
 	while (p < end) {
 		if (svc_fcgi_pair_len(&p, end, &nl) == -1 ||
 		    svc_fcgi_pair_len(&p, end, &vl) == -1 ||
@@ -199,20 +209,16 @@ svc_fcgi_split_params(struct svc_fcgi *c)
 			c->pvcap = ncap;
 		}
 		c->pv[n].namelen = nl;
-		c->pv[n].name_off = c->pstore.len;
-		svc_buf_append(&c->pstore, p, nl);
-		svc_buf_append(&c->pstore, "", 1);
-		c->pv[n].value_off = c->pstore.len;
-		svc_buf_append(&c->pstore, p + nl, vl);
-		svc_buf_append(&c->pstore, "", 1);
-		if (c->pstore.failed)
-			return -1;
+		c->pv[n].name = c->pstore + o;
+		memcpy(c->pstore + o, p, nl);
+		o += nl;
+		c->pstore[o++] = '\0';
+		c->pv[n].value = c->pstore + o;
+		memcpy(c->pstore + o, p + nl, vl);
+		o += vl;
+		c->pstore[o++] = '\0';
 		p += nl + vl;
 		n++;
-	}
-	for (i = 0; i < n; i++) {
-		c->pv[i].name = c->pstore.data + c->pv[i].name_off;
-		c->pv[i].value = c->pstore.data + c->pv[i].value_off;
 	}
 	c->npv = n;
 	return 0;

@@ -103,7 +103,6 @@ struct svc_fcgi_param {
 	const char	*name;
 	const char	*value;
 	size_t		 namelen;
-	size_t		 name_off, value_off;	/* in pstore, while it may still move */
 };
 struct svc_fcgi {
 	int			 fd;
@@ -113,7 +112,8 @@ struct svc_fcgi {
 	int			 active;	/* between FCGI_BEGIN_REQUEST and the answer */
 	int			 keep;		/* FCGI_KEEP_CONN: the connection outlives it */
 	struct svc_buf		 params;	/* the params stream as it came */
-	struct svc_buf		 pstore;	/* names and values, NUL-terminated */
+	char			*pstore;	/* names and values, NUL-terminated */
+	size_t			 pstorecap;
 	struct svc_fcgi_param	*pv;
 	size_t			 npv, pvcap;
 	struct svc_buf		 body;		/* stdin, at most max_body bytes of it */
@@ -146,12 +146,18 @@ struct svc_logbuf {
 	int	 fd;
 	size_t	 len;
 	int64_t	 first_us;		/* when the oldest line held was added */
+	time_t	 ts_sec;		/* the second ts_base spells */
+	char	 ts_base[24];		/* "2026-12-01T03:30:14", formatted once a second */
 	char	 data[SVC_LOGBUF_SIZE];
 };
 void	svc_logbuf_init(struct svc_logbuf *lb, int fd);
 void	svc_logbuf_add(struct svc_logbuf *lb, const char *line, size_t len, int64_t now_us,
 	    int64_t hold_us);
 void	svc_logbuf_flush(struct svc_logbuf *lb);
+/* One request's line, as svc_log writes lines, built without stdio; 0 when it does not fit. */
+size_t	svc_log_request_line(struct svc_logbuf *lb, char *out, size_t outlen, const char *service,
+	    const char *rid, const char *route, const char *path, int status, int64_t dur_us,
+	    int64_t user_id);
 /* Microseconds until the held lines are due (0: now), or -1 when nothing is held. */
 int64_t	svc_logbuf_due_us(const struct svc_logbuf *lb, int64_t now_us, int64_t hold_us);
 
