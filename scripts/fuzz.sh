@@ -36,7 +36,7 @@ fuzz_one() {
 for area in $areas; do
 	case $area in
 	svc)
-		pkgs="json-c libmariadb libcurl libcrypto libcrypt librabbitmq"
+		pkgs="fcgi json-c libmariadb libcurl libcrypto libcrypt librabbitmq"
 		fuzz_one svc fuzz_request \
 		    "-Ifcgi-services/lib -Ifcgi-services/users $(pkg-config --cflags $pkgs)" \
 		    "$(ls fcgi-services/lib/*.c) fcgi-services/users/users_jwt.c" \

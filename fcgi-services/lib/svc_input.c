@@ -13,6 +13,7 @@ svc_req_body(struct svc_req *r, const char **body, size_t *len)
 	const char		*cl = svc_req_param(r, "CONTENT_LENGTH");
 	long long		 n = 0;
 	size_t			 got = 0;
+	int			 k;
 
 	if (cl != NULL && cl[0] != '\0' &&
 	    svc_conf_parse_ll(cl, 0, (long long)1 << 40, &n) == -1)
@@ -20,11 +21,6 @@ svc_req_body(struct svc_req *r, const char **body, size_t *len)
 	if (n > r->srv->cfg.max_body)
 		return svc_reply_error(r, 413, "payload_too_large",
 		    "the request body is larger than %lld bytes", r->srv->cfg.max_body);
-	/* The body came with the request (svc_fcgi_read_request), cut at the limit. */
-	if (r->fc != NULL)
-		got = r->fc->body.len < (size_t)n ? r->fc->body.len : (size_t)n;
-	if (got < (size_t)n)
-		return svc_reply_error(r, 400, "bad_request", "the request body ended early");
 	if ((size_t)n + 1 > w->bodycap) {
 		char *p = realloc(w->body, (size_t)n + 1);
 		if (p == NULL)
@@ -32,8 +28,13 @@ svc_req_body(struct svc_req *r, const char **body, size_t *len)
 		w->body = p;
 		w->bodycap = (size_t)n + 1;
 	}
-	if (got > 0)
-		memcpy(w->body, r->fc->body.data, got);
+	while (got < (size_t)n) {
+		k = FCGX_GetStr(w->body + got, (int)((size_t)n - got), r->fcgx->in);
+		if (k <= 0)
+			return svc_reply_error(r, 400, "bad_request",
+			    "the request body ended early");
+		got += (size_t)k;
+	}
 	w->body[got] = '\0';
 	*body = w->body;
 	*len = got;

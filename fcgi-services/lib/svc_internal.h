@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <time.h>
 
+#include <fcgiapp.h>
 #include <mysql.h>
 
 #include "svc.h"
@@ -92,49 +93,6 @@ void svc_metrics_process_write(const char *service, struct svc_buf *out);
 struct svc_server;
 
 /*
- * The responder's side of one FastCGI connection (svc_fcgi.c), owned by the worker serving
- * it: the whole request (params, then stdin up to the body limit) is read before the
- * handler runs, and the whole response goes out in one writev at the end. One request at a
- * time per connection (FCGI_MPXS_CONNS 0), as nginx uses it.
- */
-#define SVC_FCGI_INBUF		8192
-#define SVC_FCGI_PARAMS_MAX	(256 * 1024)
-struct svc_fcgi_param {
-	const char	*name;
-	const char	*value;
-	size_t		 namelen;
-};
-struct svc_fcgi {
-	int			 fd;
-	unsigned char		*in;		/* bytes read, not yet taken as records */
-	size_t			 incap, inlen, inpos;
-	unsigned		 reqid;
-	int			 active;	/* between FCGI_BEGIN_REQUEST and the answer */
-	int			 keep;		/* FCGI_KEEP_CONN: the connection outlives it */
-	struct svc_buf		 params;	/* the params stream as it came */
-	char			*pstore;	/* names and values, NUL-terminated */
-	size_t			 pstorecap;
-	struct svc_fcgi_param	*pv;
-	size_t			 npv, pvcap;
-	struct svc_buf		 body;		/* stdin, at most max_body bytes of it */
-	size_t			 body_total;	/* stdin bytes sent, kept or not */
-	struct svc_buf		 out;		/* the response's stdout */
-};
-void	svc_fcgi_init(struct svc_fcgi *c);
-void	svc_fcgi_free(struct svc_fcgi *c);
-/* Starts serving the connection fd (its buffered bytes are dropped). */
-void	svc_fcgi_attach(struct svc_fcgi *c, int fd);
-/* Reads until a whole request is here: 1; 0 when the peer closed between requests; -1 on a
- * protocol or I/O error (the caller closes fd). Management records are answered on the way. */
-int	svc_fcgi_read_request(struct svc_fcgi *c, size_t max_body);
-const char *svc_fcgi_param(const struct svc_fcgi *c, const char *name);
-int	svc_fcgi_stdout(struct svc_fcgi *c, const void *data, size_t len);
-/* Sends the response: stdout records, the empty one and FCGI_END_REQUEST in one writev. */
-int	svc_fcgi_finish(struct svc_fcgi *c);
-/* 1 when bytes of a next request are already buffered (epoll will not say so). */
-int	svc_fcgi_pending(const struct svc_fcgi *c);
-
-/*
  * A worker's request lines (SHOPLAB_LOG_REQUESTS), held and written together: one write(2)
  * per flush instead of one per request. Whole lines only, so lines of different workers
  * never interleave. Flushed when the next line would not fit, when the oldest line has
@@ -146,18 +104,12 @@ struct svc_logbuf {
 	int	 fd;
 	size_t	 len;
 	int64_t	 first_us;		/* when the oldest line held was added */
-	time_t	 ts_sec;		/* the second ts_base spells */
-	char	 ts_base[24];		/* "2026-12-01T03:30:14", formatted once a second */
 	char	 data[SVC_LOGBUF_SIZE];
 };
 void	svc_logbuf_init(struct svc_logbuf *lb, int fd);
 void	svc_logbuf_add(struct svc_logbuf *lb, const char *line, size_t len, int64_t now_us,
 	    int64_t hold_us);
 void	svc_logbuf_flush(struct svc_logbuf *lb);
-/* One request's line, as svc_log writes lines, built without stdio; 0 when it does not fit. */
-size_t	svc_log_request_line(struct svc_logbuf *lb, char *out, size_t outlen, const char *service,
-	    const char *rid, const char *route, const char *path, int status, int64_t dur_us,
-	    int64_t user_id);
 /* Microseconds until the held lines are due (0: now), or -1 when nothing is held. */
 int64_t	svc_logbuf_due_us(const struct svc_logbuf *lb, int64_t now_us, int64_t hold_us);
 
@@ -167,7 +119,7 @@ struct svc_worker {
 	size_t			 idx;
 	pthread_t		 tid;
 	int			 started;
-	struct svc_fcgi		 fcgi;		/* the connection being served */
+	FCGX_Request		 fcgx;
 	MYSQL			*db;
 	MYSQL_STMT		**stmts;	/* prepared on first use, by index */
 	unsigned		 db_errno;
@@ -219,7 +171,7 @@ struct svc_defer {
 struct svc_req {
 	struct svc_worker	*w;
 	struct svc_server	*srv;
-	struct svc_fcgi		*fc;		/* NULL in unit tests: see capture */
+	FCGX_Request		*fcgx;
 	const char		*method;
 	const char		*path;
 	const char		*query;

@@ -49,48 +49,35 @@ svc_reply_header(struct svc_req *r, const char *name, const char *value)
 int
 svc_reply_raw(struct svc_req *r, int status, const char *ctype, const char *body, size_t len)
 {
-	struct svc_buf	*out;
-	char		 num[24];
-	size_t		 i, n;
+	char	head[512];
+	int	n;
 
-	if (r->status != 0 || status < 100 || status > 999)
+	if (r->status != 0)
 		return SVC_ERR_INTERNAL;
 	r->status = status;
-	/* Unit tests capture the response; a served request has its connection. */
-	if ((out = r->capture) == NULL && r->fc != NULL)
-		out = &r->fc->out;
-	if (out == NULL)
+	n = snprintf(head, sizeof(head),
+	    "Status: %d %s\r\nX-Request-Id: %s\r\n%s%s%sContent-Length: %zu\r\n",
+	    status, svc_reason(status), r->rid,
+	    ctype ? "Content-Type: " : "", ctype ? ctype : "", ctype ? "\r\n" : "", len);
+	if (n < 0 || (size_t)n >= sizeof(head))
+		return SVC_ERR_INTERNAL;
+	if (r->fcgx == NULL || r->fcgx->out == NULL) {
+		if (r->capture != NULL) {
+			svc_buf_append(r->capture, head, (size_t)n);
+			svc_buf_append(r->capture, r->headers.data ? r->headers.data : "",
+			    r->headers.len);
+			svc_buf_append(r->capture, "\r\n", 2);
+			svc_buf_append(r->capture, body, len);
+		}
 		return SVC_OK;
-	/* Status, X-Request-Id, Content-Type, Content-Length, the handler's headers. */
-	num[0] = (char)('0' + status / 100);
-	num[1] = (char)('0' + status / 10 % 10);
-	num[2] = (char)('0' + status % 10);
-	num[3] = ' ';
-	svc_buf_append(out, "Status: ", 8);
-	svc_buf_append(out, num, 4);
-	svc_buf_puts(out, svc_reason(status));
-	svc_buf_append(out, "\r\nX-Request-Id: ", 16);
-	svc_buf_puts(out, r->rid);
-	if (ctype != NULL) {
-		svc_buf_append(out, "\r\nContent-Type: ", 16);
-		svc_buf_puts(out, ctype);
 	}
-	svc_buf_append(out, "\r\nContent-Length: ", 18);
-	i = sizeof(num) - 2;
-	num[sizeof(num) - 2] = '\r';
-	num[sizeof(num) - 1] = '\n';
-	n = len;
-	do {
-		num[--i] = (char)('0' + n % 10);
-		n /= 10;
-	} while (n > 0);
-	svc_buf_append(out, num + i, sizeof(num) - i);
+	FCGX_PutStr(head, n, r->fcgx->out);
 	if (r->headers.len > 0)
-		svc_buf_append(out, r->headers.data, r->headers.len);
-	svc_buf_append(out, "\r\n", 2);
-	if (len > 0 && (r->capture != NULL || strcmp(r->method, "HEAD") != 0))
-		svc_buf_append(out, body, len);
-	return out->failed ? SVC_ERR_NOMEM : SVC_OK;
+		FCGX_PutStr(r->headers.data, (int)r->headers.len, r->fcgx->out);
+	FCGX_PutStr("\r\n", 2, r->fcgx->out);
+	if (len > 0 && strcmp(r->method, "HEAD") != 0)
+		FCGX_PutStr(body, (int)len, r->fcgx->out);
+	return SVC_OK;
 }
 
 int

@@ -51,9 +51,9 @@ svc_req_stopping(const struct svc_req *r)
 const char *
 svc_req_param(const struct svc_req *r, const char *name)
 {
-	if (r->fc == NULL)
+	if (r->fcgx == NULL || r->fcgx->envp == NULL)
 		return NULL;
-	return svc_fcgi_param(r->fc, name);
+	return FCGX_GetParam(name, r->fcgx->envp);
 }
 
 const char *

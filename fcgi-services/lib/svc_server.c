@@ -231,16 +231,25 @@ svc_dispatch(struct svc_req *r)
 static void
 svc_log_request(struct svc_req *r, size_t route, int64_t dur_us)
 {
-	char	line[1024];
-	size_t	n;
+	char		 ts[40], path[512], line[1024];
+	const char	*name = r->srv->route_names[route];
+	int		 n;
 
-	/* The path is cut to fit (svc_json_escape); the rest is short by construction. */
-	if ((n = svc_log_request_line(&r->w->log, line, sizeof(line), r->srv->svc->name, r->rid,
-	    r->srv->route_names[route], r->path, r->status, dur_us, svc_req_user_id(r))) == 0)
+	svc_log_time(ts, sizeof(ts));
+	svc_json_escape(r->path, path, sizeof(path));
+	n = snprintf(line, sizeof(line),
+	    "{\"ts\":\"%s\",\"level\":\"info\",\"service\":\"%s\",\"request_id\":\"%s\","
+	    "\"route\":\"%s\",\"path\":\"%s\",\"status\":%d,\"duration_us\":%lld,\"user_id\":%lld}\n",
+	    ts, r->srv->svc->name, r->rid, name, path, r->status, (long long)dur_us,
+	    (long long)svc_req_user_id(r));
+	if (n <= 0 || (size_t)n >= sizeof(line))
 		return;
 	/* A server error is written at once; the rest waits for its worker's next flush. */
-	svc_logbuf_add(&r->w->log, line, n, svc_now_us(),
-	    r->status >= 500 ? 0 : r->srv->cfg.log_flush_ms * 1000);
+	if (r->w != NULL)
+		svc_logbuf_add(&r->w->log, line, (size_t)n, svc_now_us(),
+		    r->status >= 500 ? 0 : r->srv->cfg.log_flush_ms * 1000);
+	else
+		svc_log_line(line, (size_t)n);
 }
 
 static void
@@ -256,7 +265,7 @@ svc_handle(struct svc_worker *w)
 	memset(&r, 0, sizeof(r));
 	r.w = w;
 	r.srv = srv;
-	r.fc = &w->fcgi;
+	r.fcgx = &w->fcgx;
 	r.start_us = svc_now_us();
 	r.deadline_us = r.start_us + srv->cfg.request_deadline_ms * 1000;
 	svc_buf_init(&r.headers);
@@ -284,11 +293,9 @@ svc_handle(struct svc_worker *w)
 
 	route = svc_gateway_proved(&r) ? svc_dispatch(&r) : srv->svc->nroutes + SVC_NBUILTIN;
 	dur = svc_now_us() - r.start_us;
-	/* The answer goes out before the bookkeeping: nginx is waiting for it. */
-	if (svc_fcgi_finish(&w->fcgi) == -1)
-		w->fcgi.keep = 0;	/* the peer is gone or the answer did not fit in memory */
 	if (srv->cfg.log_requests || r.status >= 500)
 		svc_log_request(&r, route, dur);
+	FCGX_Finish_r(&w->fcgx);
 	svc_metrics_record(&srv->metrics, route, r.status, dur);
 	atomic_fetch_sub(&srv->metrics.inflight, 1);
 	svc_req_run_deferred(&r);
@@ -303,11 +310,12 @@ svc_handle(struct svc_worker *w)
 /*
  * Connections are multiplexed: every worker waits on one shared epoll set holding the
  * listening socket and every idle connection (EPOLLONESHOT, so a ready connection goes to
- * exactly one worker). An idle connection costs no thread, so nginx may keep as many as it
- * likes (FCGI_KEEP_CONN). The worker reads the whole request (svc_fcgi.c), answers it with
- * one writev, and gives the connection back to the set if nginx asked to keep it.
+ * exactly one worker). libfcgi pins a thread to a kept-alive connection when it accepts
+ * by itself; here an idle connection costs no thread, so nginx may keep as many as it
+ * likes. libfcgi still parses and writes records: we hand it the ready fd as its ipcFd
+ * and take the fd back after the response if nginx asked to keep the connection.
  */
-#define SVC_MAX_FD 65536
+#define SVC_MAX_FD 1000		/* libfcgi uses fd_set on close: stay below FD_SETSIZE */
 
 /* What a worker thread owns, given back as it ends. */
 static void
@@ -320,12 +328,8 @@ svc_worker_end(struct svc_worker *w)
 	svc_db_close(w);
 	free(w->stmts);
 	w->stmts = NULL;
-	svc_fcgi_free(&w->fcgi);
 	mysql_thread_end();
 }
-
-/* How long one read or write on a connection may block: nginx's fastcgi_send_timeout. */
-static const struct timeval svc_io_timeout = { 10, 0 };
 
 static void
 svc_accept_all(struct svc_server *srv)
@@ -342,14 +346,6 @@ svc_accept_all(struct svc_server *srv)
 			    errno != EBADF)
 				svc_log(NULL, "warn", "accept: %s", strerror(errno));
 			return;
-		}
-		/* A peer that stops halfway through a request must not hold a worker for ever. */
-		if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &svc_io_timeout,
-		    sizeof(svc_io_timeout)) == -1 || setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO,
-		    &svc_io_timeout, sizeof(svc_io_timeout)) == -1) {
-			svc_log(NULL, "warn", "setsockopt: %s", strerror(errno));
-			close(fd);
-			continue;
 		}
 		if (fd >= SVC_MAX_FD) {
 			svc_log(NULL, "warn", "too many connections: refusing one");
@@ -372,25 +368,15 @@ svc_serve_conn(struct svc_worker *w, int fd)
 {
 	struct epoll_event ev;
 
-	int rc;
-
-	svc_fcgi_attach(&w->fcgi, fd);
-	do {
-		rc = svc_fcgi_read_request(&w->fcgi, (size_t)w->srv->cfg.max_body);
-		if (rc != 1) {
-			if (rc == -1)
-				svc_log(NULL, "warn", "a FastCGI connection broke off or spoke "
-				    "out of turn: closed");
-			close(fd);	/* the peer closed, or broke the protocol */
-			return;
-		}
-		svc_handle(w);
-		if (!w->fcgi.keep) {
-			close(fd);
-			return;
-		}
-		/* A next request already read (never from nginx, which waits) is served now. */
-	} while (svc_fcgi_pending(&w->fcgi));
+	/* keepConnection=1 stops Accept_r's implicit finish from closing the new fd. */
+	w->fcgx.ipcFd = fd;
+	w->fcgx.keepConnection = 1;
+	if (FCGX_Accept_r(&w->fcgx) != 0)
+		return;		/* EOF or a protocol error: libfcgi closed fd */
+	svc_handle(w);
+	if (w->fcgx.ipcFd < 0)
+		return;		/* not kept alive: closed by FCGX_Finish_r */
+	w->fcgx.ipcFd = -1;
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
 	ev.data.fd = fd;
@@ -431,6 +417,7 @@ svc_worker_main(void *arg)
 		}
 		svc_serve_conn(w, ev.data.fd);
 	}
+	FCGX_Free(&w->fcgx, 0);
 	svc_logbuf_flush(&w->log);
 	svc_worker_end(w);
 	return NULL;
@@ -690,6 +677,10 @@ svc_open(struct svc_server *srv)
 	srv->opened = SVC_OPENED_STATE;
 	if (svc_startup(srv) == -1)
 		return 1;
+	if (FCGX_Init() != 0) {
+		fprintf(stderr, "%s: FCGX_Init failed\n", svc->name);
+		return 1;
+	}
 	if ((srv->listen_fd = svc_listen(srv->cfg.listen, (int)srv->cfg.backlog, err,
 	    sizeof(err))) == -1) {
 		fprintf(stderr, "%s: %s\n", svc->name, err);
@@ -733,7 +724,9 @@ svc_start(struct svc_server *srv)
 			return -1;
 		}
 		w->caller_ok = 1;
-		svc_fcgi_init(&w->fcgi);
+		/* No listening socket of its own: libfcgi never accepts by itself. */
+		if (FCGX_InitRequest(&w->fcgx, -1, 0) != 0)
+			return -1;
 		if (pthread_create(&w->tid, NULL, svc_worker_main, w) != 0) {
 			fprintf(stderr, "%s: cannot start worker %zu\n", svc->name, i);
 			return -1;

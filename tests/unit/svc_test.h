@@ -16,8 +16,7 @@ struct svc_test_req {
 	struct svc_req		r;
 	struct svc_server	srv;
 	struct svc_service	svc;
-	struct svc_fcgi		fc;
-	struct svc_fcgi_param	pv[16];
+	FCGX_Request		fcgx;
 	struct svc_buf		out;
 	char			*env[16];
 };
@@ -33,19 +32,11 @@ svc_test_req_init(struct svc_test_req *t, const char *method, const char *query,
 	t->svc.name = "test";
 	t->srv.svc = &t->svc;
 	t->srv.cfg.max_body = 65536;
-	svc_fcgi_init(&t->fc);
-	for (i = 0; env != NULL && env[i] != NULL && i < 15; i++) {
-		const char *eq = strchr(env[i], '=');
-
+	for (i = 0; env != NULL && env[i] != NULL && i < 15; i++)
 		t->env[i] = env[i];
-		t->pv[i].name = env[i];
-		t->pv[i].namelen = eq != NULL ? (size_t)(eq - env[i]) : strlen(env[i]);
-		t->pv[i].value = eq != NULL ? eq + 1 : "";
-	}
-	t->fc.pv = t->pv;
-	t->fc.npv = i;
+	t->fcgx.envp = t->env;
 	t->r.srv = &t->srv;
-	t->r.fc = &t->fc;
+	t->r.fcgx = &t->fcgx;
 	t->r.method = method;
 	t->r.path = "/";
 	t->r.query = query;
