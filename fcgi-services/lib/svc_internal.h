@@ -104,12 +104,18 @@ struct svc_logbuf {
 	int	 fd;
 	size_t	 len;
 	int64_t	 first_us;		/* when the oldest line held was added */
+	time_t	 ts_sec;		/* the second ts_base spells */
+	char	 ts_base[24];		/* "2026-12-01T03:30:14", formatted once a second */
 	char	 data[SVC_LOGBUF_SIZE];
 };
 void	svc_logbuf_init(struct svc_logbuf *lb, int fd);
 void	svc_logbuf_add(struct svc_logbuf *lb, const char *line, size_t len, int64_t now_us,
 	    int64_t hold_us);
 void	svc_logbuf_flush(struct svc_logbuf *lb);
+/* One request's line, as svc_log writes lines, built without stdio; 0 when it does not fit. */
+size_t	svc_log_request_line(struct svc_logbuf *lb, char *out, size_t outlen, const char *service,
+	    const char *rid, const char *route, const char *path, int status, int64_t dur_us,
+	    int64_t user_id);
 /* Microseconds until the held lines are due (0: now), or -1 when nothing is held. */
 int64_t	svc_logbuf_due_us(const struct svc_logbuf *lb, int64_t now_us, int64_t hold_us);
 
@@ -131,6 +137,7 @@ struct svc_worker {
 	int			 caller_ok;
 	size_t			 bodycap;
 	struct svc_logbuf	 log;		/* its request lines, written together */
+	struct svc_buf		 head;		/* the response head being built, reused */
 };
 
 /* How far svc_open got: svc_close undoes exactly that much, in reverse. */

@@ -231,25 +231,16 @@ svc_dispatch(struct svc_req *r)
 static void
 svc_log_request(struct svc_req *r, size_t route, int64_t dur_us)
 {
-	char		 ts[40], path[512], line[1024];
-	const char	*name = r->srv->route_names[route];
-	int		 n;
+	char	line[1024];
+	size_t	n;
 
-	svc_log_time(ts, sizeof(ts));
-	svc_json_escape(r->path, path, sizeof(path));
-	n = snprintf(line, sizeof(line),
-	    "{\"ts\":\"%s\",\"level\":\"info\",\"service\":\"%s\",\"request_id\":\"%s\","
-	    "\"route\":\"%s\",\"path\":\"%s\",\"status\":%d,\"duration_us\":%lld,\"user_id\":%lld}\n",
-	    ts, r->srv->svc->name, r->rid, name, path, r->status, (long long)dur_us,
-	    (long long)svc_req_user_id(r));
-	if (n <= 0 || (size_t)n >= sizeof(line))
+	/* The path is cut to fit (svc_json_escape); the rest is short by construction. */
+	if ((n = svc_log_request_line(&r->w->log, line, sizeof(line), r->srv->svc->name, r->rid,
+	    r->srv->route_names[route], r->path, r->status, dur_us, svc_req_user_id(r))) == 0)
 		return;
 	/* A server error is written at once; the rest waits for its worker's next flush. */
-	if (r->w != NULL)
-		svc_logbuf_add(&r->w->log, line, (size_t)n, svc_now_us(),
-		    r->status >= 500 ? 0 : r->srv->cfg.log_flush_ms * 1000);
-	else
-		svc_log_line(line, (size_t)n);
+	svc_logbuf_add(&r->w->log, line, n, svc_now_us(),
+	    r->status >= 500 ? 0 : r->srv->cfg.log_flush_ms * 1000);
 }
 
 static void
@@ -293,6 +284,7 @@ svc_handle(struct svc_worker *w)
 
 	route = svc_gateway_proved(&r) ? svc_dispatch(&r) : srv->svc->nroutes + SVC_NBUILTIN;
 	dur = svc_now_us() - r.start_us;
+	/* Before FCGX_Finish_r: the path and the params live in its request until then. */
 	if (srv->cfg.log_requests || r.status >= 500)
 		svc_log_request(&r, route, dur);
 	FCGX_Finish_r(&w->fcgx);
@@ -328,6 +320,7 @@ svc_worker_end(struct svc_worker *w)
 	svc_db_close(w);
 	free(w->stmts);
 	w->stmts = NULL;
+	svc_buf_free(&w->head);
 	mysql_thread_end();
 }
 
