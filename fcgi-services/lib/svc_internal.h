@@ -170,6 +170,18 @@ struct svc_server {
 	struct svc_events_rt	 *events;	/* relay and consumer threads (svc_events.c) */
 };
 
+/* The params the runtime reads on every request, found in one pass (svc_req_scan_params). */
+enum svc_rparam {
+	SVC_P_METHOD, SVC_P_SHOPLAB_PATH, SVC_P_DOCUMENT_URI, SVC_P_SCRIPT_NAME, SVC_P_QUERY,
+	SVC_P_REQUEST_ID, SVC_P_X_REQUEST_ID, SVC_P_X_DEADLINE_MS, SVC_P_GATEWAY_SECRET,
+	SVC_P_USER_ID, SVC_P_USER_ROLE, SVC_P_CONTENT_LENGTH, SVC_P_CONTENT_TYPE, SVC_NRPARAMS
+};
+/* Finds every svc_rparam in one pass over the request's params; later svc_req_rparam calls
+ * answer from what it found. */
+void	svc_req_scan_params(struct svc_req *r);
+/* One of those params: from the scan once it ran, else looked up by name (unit tests). */
+const char *svc_req_rparam(const struct svc_req *r, enum svc_rparam which);
+
 struct svc_defer {
 	void	(*fn)(void *);
 	void	*arg;
@@ -192,6 +204,8 @@ struct svc_req {
 	size_t			 ndefer;
 	struct svc_buf		*capture;	/* unit tests: the response goes here */
 	int			 untrusted;	/* no gateway proof: identity params are ignored */
+	int			 scanned;	/* rparam holds svc_req_scan_params's finds */
+	const char		*rparam[SVC_NRPARAMS];
 };
 
 /* Lets the unit tests build a request without a FastCGI connection. */

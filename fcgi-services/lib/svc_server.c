@@ -145,7 +145,7 @@ svc_gateway_proved(struct svc_req *r)
 
 	if (secret == NULL || secret[0] == '\0')
 		return 1;
-	if ((got = svc_req_param(r, "SHOPLAB_GATEWAY_SECRET")) != NULL &&
+	if ((got = svc_req_rparam(r, SVC_P_GATEWAY_SECRET)) != NULL &&
 	    svc_secret_equal(got, secret))
 		return 1;
 	r->untrusted = 1;
@@ -262,22 +262,23 @@ svc_handle(struct svc_worker *w)
 	svc_buf_init(&r.headers);
 	atomic_fetch_add(&srv->metrics.inflight, 1);
 
-	r.method = svc_req_param(&r, "REQUEST_METHOD");
+	svc_req_scan_params(&r);
+	r.method = svc_req_rparam(&r, SVC_P_METHOD);
 	if (r.method == NULL)
 		r.method = "GET";
 	/* The gateway names the route path in SHOPLAB_PATH (e.g. /_ops/x/healthz -> /healthz). */
-	if ((r.path = svc_req_param(&r, "SHOPLAB_PATH")) == NULL &&
-	    (r.path = svc_req_param(&r, "DOCUMENT_URI")) == NULL &&
-	    (r.path = svc_req_param(&r, "SCRIPT_NAME")) == NULL)
+	if ((r.path = svc_req_rparam(&r, SVC_P_SHOPLAB_PATH)) == NULL &&
+	    (r.path = svc_req_rparam(&r, SVC_P_DOCUMENT_URI)) == NULL &&
+	    (r.path = svc_req_rparam(&r, SVC_P_SCRIPT_NAME)) == NULL)
 		r.path = "/";
-	r.query = svc_req_param(&r, "QUERY_STRING");
-	if (svc_req_id_sane(rid = svc_req_param(&r, "REQUEST_ID")) ||
-	    svc_req_id_sane(rid = svc_req_header(&r, "X-Request-Id")))
+	r.query = svc_req_rparam(&r, SVC_P_QUERY);
+	if (svc_req_id_sane(rid = svc_req_rparam(&r, SVC_P_REQUEST_ID)) ||
+	    svc_req_id_sane(rid = svc_req_rparam(&r, SVC_P_X_REQUEST_ID)))
 		snprintf(r.rid, sizeof(r.rid), "%s", rid);
 	else
 		svc_new_request_id(r.rid, sizeof(r.rid));
 	/* A caller passes its remaining time on; never wait longer than it will. */
-	if ((dl = svc_req_header(&r, "X-Deadline-Ms")) != NULL &&
+	if ((dl = svc_req_rparam(&r, SVC_P_X_DEADLINE_MS)) != NULL &&
 	    svc_conf_parse_ll(dl, 0, 600000, &dlms) == 0 &&
 	    r.start_us + dlms * 1000 < r.deadline_us)
 		r.deadline_us = r.start_us + dlms * 1000;
