@@ -252,6 +252,12 @@ const char  *svc_rows_str(const struct svc_rows *rows, size_t col, size_t *len);
  * NULL when out of memory, never a partial object.
  */
 json_object *svc_rows_json(const struct svc_rows *rows);
+/*
+ * The same row appended to out as the bytes json-c prints for svc_rows_json (plain, '/'
+ * not escaped), without building the object: for a reply whose bytes are hashed (ETag) or
+ * sent as they are. -1 when out of memory (out is then marked failed).
+ */
+int	     svc_rows_json_append(const struct svc_rows *rows, struct svc_buf *out);
 void	     svc_rows_free(struct svc_rows *rows);
 
 /*

@@ -220,6 +220,11 @@ int svc_req_body(struct svc_req *r, const char **body, size_t *len);
 
 /* Logging internals. */
 size_t	    svc_json_escape(const char *s, char *out, size_t outlen);
+/* s[0..len) as a JSON string, quotes included, escaped byte for byte as json-c escapes it
+ * with JSON_C_TO_STRING_NOSLASHESCAPE. -1 when out of memory. */
+int	    svc_json_append_str(struct svc_buf *out, const char *s, size_t len);
+/* v in decimal. -1 when out of memory. */
+int	    svc_buf_append_ll(struct svc_buf *out, long long v);
 void	    svc_log_time(char *out, size_t outlen);
 void	    svc_log_line(const char *line, size_t len);
 void	    svc_log_set_name(const char *name);

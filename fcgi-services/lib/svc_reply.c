@@ -208,6 +208,60 @@ svc_reply_err(struct svc_req *r, enum svc_err err)
 }
 
 int
+svc_json_append_str(struct svc_buf *out, const char *s, size_t len)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	size_t			 i, run = 0;
+	char			 esc[6];
+
+	svc_buf_append(out, "\"", 1);
+	for (i = 0; i < len; i++) {
+		unsigned char	c = (unsigned char)s[i];
+		size_t		n = 2;
+
+		switch (c) {
+		case '\b': esc[1] = 'b'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		case '\f': esc[1] = 'f'; break;
+		case '"': esc[1] = '"'; break;
+		case '\\': esc[1] = '\\'; break;
+		default:
+			if (c >= 0x20)
+				continue;	/* part of the run copied as it is */
+			memcpy(esc + 1, "u00", 3);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 0xf];
+			n = 6;
+		}
+		esc[0] = '\\';
+		svc_buf_append(out, s + run, i - run);
+		svc_buf_append(out, esc, n);
+		run = i + 1;
+	}
+	svc_buf_append(out, s + run, len - run);
+	svc_buf_append(out, "\"", 1);
+	return out->failed ? -1 : 0;
+}
+
+int
+svc_buf_append_ll(struct svc_buf *out, long long v)
+{
+	char			 b[24];
+	size_t			 i = sizeof(b);
+	unsigned long long	 u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+
+	do {
+		b[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u > 0);
+	if (v < 0)
+		b[--i] = '-';
+	return svc_buf_append(out, b + i, sizeof(b) - i);
+}
+
+int
 svc_json_add(json_object *o, const char *key, json_object *v)
 {
 	if (v == NULL)
