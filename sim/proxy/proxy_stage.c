@@ -113,7 +113,7 @@ struct sim_stage *sim_stage_new(struct sim_link *l, struct sim_toxic *t)
 		goto out;
 	s->link = l;
 	s->toxic = t;
-	s->timer = evtimer_new(l->conn->proxy->ctx->base, stage_timer_cb, s);
+	s->timer = evtimer_new(l->conn->loop->base, stage_timer_cb, s);
 	if (s->timer == NULL)
 		goto out_free;
 	sim_stage_roll(s);
