@@ -215,6 +215,7 @@ struct sim_proxy {
 struct sim_handoff {
 	struct sim_proxy *proxy;
 	int fd;
+	uint64_t id;                    /* numbered as accepted, whichever loop takes it first */
 };
 
 /*
@@ -300,7 +301,8 @@ int sim_addr_parse(const char *hostport, bool passive, struct sockaddr_storage *
 void sim_addr_format(const struct sockaddr *sa, char *out, size_t outsz);
 
 /* connections (proxy_conn.c) */
-void sim_conn_accept(struct sim_proxy *p, int fd, struct sim_loop *loop);
+/* id: the connection's number in accept order (the seeds depend on it), given by loop 0. */
+void sim_conn_accept(struct sim_proxy *p, int fd, struct sim_loop *loop, uint64_t id);
 void sim_conn_free(struct sim_conn *c);
 void sim_conn_schedule_reap(struct sim_conn *c);
 

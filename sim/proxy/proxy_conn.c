@@ -465,7 +465,7 @@ static int side_init(struct sim_conn *c, int i)
 
 /* Takes an accepted client socket: dials the upstream and starts both links. Always takes
  * ownership of fd. */
-void sim_conn_accept(struct sim_proxy *p, int fd, struct sim_loop *loop)
+void sim_conn_accept(struct sim_proxy *p, int fd, struct sim_loop *loop, uint64_t id)
 {
 	struct event_base *base = loop->base;
 	struct sockaddr_storage ua;
@@ -492,7 +492,7 @@ void sim_conn_accept(struct sim_proxy *p, int fd, struct sim_loop *loop)
 		goto out_close_fd;
 	c->proxy = p;
 	c->loop = loop;
-	c->id = atomic_fetch_add(&p->next_conn_id, 1) + 1;
+	c->id = id;
 	c->side[0].fd = fd;     /* non-blocking: evconnlistener accepts with SOCK_NONBLOCK */
 	c->side[1].fd = -1;
 	fd = -1;

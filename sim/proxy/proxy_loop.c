@@ -48,7 +48,7 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
 		if (n == 0)
 			break;
 		for (size_t i = 0; i < n; i++)
-			sim_conn_accept(q[i].proxy, q[i].fd, l);
+			sim_conn_accept(q[i].proxy, q[i].fd, l, q[i].id);
 		free(q);
 	}
 	/* Loop 0 is the API's own: it is never parked, and stops by sim_server_stop. */
@@ -211,9 +211,10 @@ void sim_loops_handoff(struct sim_proxy *p, int fd)
 	struct sim_ctx *ctx = p->ctx;
 	size_t k = ctx->nloops > 1 ? atomic_fetch_add(&ctx->next_loop, 1) % ctx->nloops : 0;
 	struct sim_loop *l = &ctx->loops[k];
+	uint64_t id = atomic_fetch_add(&p->next_conn_id, 1) + 1;
 
 	if (k == 0 || !l->started) {
-		sim_conn_accept(p, fd, &ctx->loops[0]);
+		sim_conn_accept(p, fd, &ctx->loops[0], id);
 		return;
 	}
 	pthread_mutex_lock(&l->q_mu);
@@ -232,6 +233,7 @@ void sim_loops_handoff(struct sim_proxy *p, int fd)
 	}
 	l->q[l->nq].proxy = p;
 	l->q[l->nq].fd = fd;
+	l->q[l->nq].id = id;
 	l->nq++;
 	pthread_mutex_unlock(&l->q_mu);
 	wake_loop(l);
