@@ -26,6 +26,9 @@ export SHOPLAB_RUN=$tmp/run SHOPLAB_BUILD=$BUILD
 PORT_BASE=$("$TOP/scripts/free-port-base.sh" 100) || exit 0
 export PORT_BASE
 static_port=$((PORT_BASE + 9))
+# nginx -> nginx over a kept-alive upstream on a unix socket: the cheapest backend a hop can
+# have, beside which the FastCGI hop to a service is measured (docs/performance.md).
+hop_port=$((PORT_BASE + 8))
 cleanup() {
 	[ -f "$tmp/static/nginx.pid" ] && kill "$(cat "$tmp/static/nginx.pid")" 2>/dev/null
 	"$TOP/scripts/stack.sh" down >/dev/null 2>&1
@@ -53,6 +56,13 @@ http {
 	client_body_temp_path $tmp/static/t1; proxy_temp_path $tmp/static/t2;
 	fastcgi_temp_path $tmp/static/t3; uwsgi_temp_path $tmp/static/t4; scgi_temp_path $tmp/static/t5;
 	server { listen 127.0.0.1:$static_port; location / { default_type application/json; return 200 '{"ok":true}'; } }
+	keepalive_requests 1000000;
+	upstream back { server unix:$tmp/static/back.sock; keepalive 32; }
+	server { listen unix:$tmp/static/back.sock; location / { default_type application/json; return 200 '{"status":"ok"}'; } }
+	server {
+		listen 127.0.0.1:$hop_port;
+		location / { proxy_pass http://back; proxy_http_version 1.1; proxy_set_header Connection ""; }
+	}
 }
 CONF
 nginx -p "$tmp/static" -c "$tmp/static/nginx.conf" || { echo "bench: static nginx failed"; exit 0; }
@@ -77,6 +87,18 @@ run() {
 echo "shoplab bench: wrk -t$wthreads -c$conns -d${secs}s, $(nproc) cores, everything on this machine"
 echo "make up (cold, after build): ${up_ms} ms"
 run static_nginx "http://127.0.0.1:$static_port/"
+# The FastCGI hop without a database: nginx -> catalog's /healthz (internal listener), beside
+# nginx -> nginx, each run twice in turn so that a burst of other work on the machine shows.
+for round in 1 2; do
+	run "nginx_to_nginx_$round" "http://127.0.0.1:$hop_port/"
+	run "fastcgi_healthz_$round" "$SHOPLAB_GATEWAY_INTERNAL/_ops/catalog/healthz"
+done
+awk -v s="$R_static_nginx" -v n1="$R_nginx_to_nginx_1" -v n2="$R_nginx_to_nginx_2" \
+    -v f1="$R_fastcgi_healthz_1" -v f2="$R_fastcgi_healthz_2" 'BEGIN {
+	if (s > 0 && n1 > 0 && n2 > 0)
+		printf "ratio nginx->nginx / static nginx: %.3f %.3f; FastCGI hop / nginx->nginx: %.3f %.3f (goal 0.8)\n",
+		    n1 / s, n2 / s, f1 / n1, f2 / n2;
+}'
 run catalog_get_random "$SHOPLAB_GATEWAY_URL/" "$tmp/random-product.lua"
 rss=$(ps -o rss= -p "$(cat "$SHOPLAB_RUN/catalog.pid")" 2>/dev/null | tr -d ' ')
 # The same with the gateway's micro-cache off: every read reaches catalog and MariaDB.

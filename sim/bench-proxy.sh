@@ -1,8 +1,9 @@
 #!/bin/sh
 # sim/bench-proxy.sh - wrk through nothing, through `sim proxy`, and through haproxy (TCP mode)
 # usage: sim/bench-proxy.sh [SIM_BINARY]   (needs nginx, wrk, haproxy; not a test)
-# DURATION, CONNS, THREADS as below. Prints req/s, p50, p99, the ratio to direct and the p50
-# each path adds, at CONNS connections and at one; every figure comes from the same run.
+# DURATION, CONNS, THREADS as below; LOOPS passes --loops to sim proxy (default: one per
+# CPU). Prints req/s, p50, p99, the ratio to direct and the p50 each path adds, at CONNS
+# connections and at one; every figure comes from the same run.
 set -eu
 # --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
@@ -71,7 +72,7 @@ CONF
 nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" &
 pids="$pids $!"
 
-"$SIM" proxy --port "$API_PORT" --seed 1 2>"$tmp/sim.log" &
+"$SIM" proxy --port "$API_PORT" --seed 1 ${LOOPS:+--loops "$LOOPS"} 2>"$tmp/sim.log" &
 pids="$pids $!"
 
 cat >"$tmp/haproxy.cfg" <<CONF

@@ -100,6 +100,7 @@ struct svc_config {
 	long long	 db_rw_timeout;		/* seconds */
 	char		*db_tls_ca;	/* "" or a CA file: TLS to MariaDB, server verified */
 	int		 log_requests;
+	long long	 log_flush_ms;	/* request lines held at most this long; 0: at once */
 	char		*gateway_internal;	/* base URL of the internal gateway */
 	char		*service_token;
 	long long	 request_deadline_ms;
@@ -258,6 +259,12 @@ const char  *svc_rows_str(const struct svc_rows *rows, size_t col, size_t *len);
  * NULL when out of memory, never a partial object.
  */
 json_object *svc_rows_json(const struct svc_rows *rows);
+/*
+ * The same row appended to out as the bytes json-c prints for svc_rows_json (plain, '/'
+ * not escaped), without building the object: for a reply whose bytes are hashed (ETag) or
+ * sent as they are. -1 when out of memory (out is then marked failed).
+ */
+int	     svc_rows_json_append(const struct svc_rows *rows, struct svc_buf *out);
 void	     svc_rows_free(struct svc_rows *rows);
 
 /*

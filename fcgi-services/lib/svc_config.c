@@ -153,6 +153,7 @@ static const struct svc_conf_def svc_runtime_defs[] = {
 	{ "SHOPLAB_DB_RW_TIMEOUT",	SVC_CONF_INT,  "5",	1, 600,		SVC_CONF_OFF(db_rw_timeout) },
 	{ "SHOPLAB_DB_TLS_CA",		SVC_CONF_STR,  "",	0, 255,		SVC_CONF_OFF(db_tls_ca) },
 	{ "SHOPLAB_LOG_REQUESTS",	SVC_CONF_BOOL, "on",	0, 0,		SVC_CONF_OFF(log_requests) },
+	{ "SHOPLAB_LOG_FLUSH_MS",	SVC_CONF_INT,  "200",	0, 10000,	SVC_CONF_OFF(log_flush_ms) },
 	{ "SHOPLAB_GATEWAY_INTERNAL",	SVC_CONF_STR,  "http://127.0.0.1:8081", 0, 255, SVC_CONF_OFF(gateway_internal) },
 	{ "SHOPLAB_SERVICE_TOKEN",	SVC_CONF_STR,  "",	0, 255,		SVC_CONF_OFF(service_token) },
 	{ "SHOPLAB_REQUEST_DEADLINE_MS", SVC_CONF_INT, "10000",	1, 600000,	SVC_CONF_OFF(request_deadline_ms) },

@@ -549,6 +549,28 @@ fail:
 	return NULL;
 }
 
+int
+svc_rows_json_append(const struct svc_rows *rows, struct svc_buf *out)
+{
+	size_t i;
+
+	svc_buf_append(out, "{", 1);
+	for (i = 0; i < rows->ncols; i++) {
+		if (i > 0)
+			svc_buf_append(out, ",", 1);
+		svc_json_append_str(out, rows->names[i], strlen(rows->names[i]));
+		svc_buf_append(out, ":", 1);
+		if (rows->nulls[i])
+			svc_buf_append(out, "null", 4);
+		else if (rows->isint[i])
+			svc_buf_append_ll(out, (long long)rows->ints[i]);
+		else
+			svc_json_append_str(out, rows->strs[i], rows->lens[i]);
+	}
+	svc_buf_append(out, "}", 1);
+	return out->failed ? -1 : 0;
+}
+
 void
 svc_rows_free(struct svc_rows *rows)
 {

@@ -10,7 +10,7 @@ int
 svc_req_body(struct svc_req *r, const char **body, size_t *len)
 {
 	struct svc_worker	*w = r->w;
-	const char		*cl = svc_req_param(r, "CONTENT_LENGTH");
+	const char		*cl = svc_req_rparam(r, SVC_P_CONTENT_LENGTH);
 	long long		 n = 0;
 	size_t			 got = 0;
 	int			 k;
@@ -90,7 +90,7 @@ bad:
 int
 svc_body_json_or_reply(struct svc_req *r, json_object **out)
 {
-	const char	*ctype = svc_req_param(r, "CONTENT_TYPE");
+	const char	*ctype = svc_req_rparam(r, SVC_P_CONTENT_TYPE);
 	const char	*body;
 	size_t		 len;
 	int		 rc;

@@ -144,6 +144,33 @@ int    svc_dbnodes_ready(const char *wsrep_on, const char *ready, const char *lo
 
 struct svc_server;
 
+/*
+ * A worker's request lines (SHOPLAB_LOG_REQUESTS), held and written together: one write(2)
+ * per flush instead of one per request. Whole lines only, so lines of different workers
+ * never interleave. Flushed when the next line would not fit, when the oldest line has
+ * waited hold_us, before any other line of the same worker (svc_log), and as the worker
+ * ends. The caller passes the time in (a test passes its own).
+ */
+#define SVC_LOGBUF_SIZE 16384
+struct svc_logbuf {
+	int	 fd;
+	size_t	 len;
+	int64_t	 first_us;		/* when the oldest line held was added */
+	time_t	 ts_sec;		/* the second ts_base spells */
+	char	 ts_base[24];		/* "2026-12-01T03:30:14", formatted once a second */
+	char	 data[SVC_LOGBUF_SIZE];
+};
+void	svc_logbuf_init(struct svc_logbuf *lb, int fd);
+void	svc_logbuf_add(struct svc_logbuf *lb, const char *line, size_t len, int64_t now_us,
+	    int64_t hold_us);
+void	svc_logbuf_flush(struct svc_logbuf *lb);
+/* One request's line, as svc_log writes lines, built without stdio; 0 when it does not fit. */
+size_t	svc_log_request_line(struct svc_logbuf *lb, char *out, size_t outlen, const char *service,
+	    const char *rid, const char *route, const char *path, int status, int64_t dur_us,
+	    int64_t user_id);
+/* Microseconds until the held lines are due (0: now), or -1 when nothing is held. */
+int64_t	svc_logbuf_due_us(const struct svc_logbuf *lb, int64_t now_us, int64_t hold_us);
+
 /* One worker thread: its FastCGI request and its own database connection. */
 struct svc_worker {
 	struct svc_server	*srv;
@@ -163,6 +190,8 @@ struct svc_worker {
 	struct svc_dep_caller	 caller;	/* outbound HTTP handle (keep-alive) + rng */
 	int			 caller_ok;
 	size_t			 bodycap;
+	struct svc_logbuf	 log;		/* its request lines, written together */
+	struct svc_buf		 head;		/* the response head being built, reused */
 };
 
 /* How far svc_open got: svc_close undoes exactly that much, in reverse. */
@@ -214,6 +243,18 @@ int  svc_handover_spawn(struct svc_server *srv);
 void svc_handover_reap(struct svc_server *srv);
 void svc_handover_ready(struct svc_server *srv);
 
+/* The params the runtime reads on every request, found in one pass (svc_req_scan_params). */
+enum svc_rparam {
+	SVC_P_METHOD, SVC_P_SHOPLAB_PATH, SVC_P_DOCUMENT_URI, SVC_P_SCRIPT_NAME, SVC_P_QUERY,
+	SVC_P_REQUEST_ID, SVC_P_X_REQUEST_ID, SVC_P_X_DEADLINE_MS, SVC_P_GATEWAY_SECRET,
+	SVC_P_USER_ID, SVC_P_USER_ROLE, SVC_P_CONTENT_LENGTH, SVC_P_CONTENT_TYPE, SVC_NRPARAMS
+};
+/* Finds every svc_rparam in one pass over the request's params; later svc_req_rparam calls
+ * answer from what it found. */
+void	svc_req_scan_params(struct svc_req *r);
+/* One of those params: from the scan once it ran, else looked up by name (unit tests). */
+const char *svc_req_rparam(const struct svc_req *r, enum svc_rparam which);
+
 struct svc_defer {
 	void	(*fn)(void *);
 	void	*arg;
@@ -236,6 +277,8 @@ struct svc_req {
 	size_t			 ndefer;
 	struct svc_buf		*capture;	/* unit tests: the response goes here */
 	int			 untrusted;	/* no gateway proof: identity params are ignored */
+	int			 scanned;	/* rparam holds svc_req_scan_params's finds */
+	const char		*rparam[SVC_NRPARAMS];
 };
 
 /* Lets the unit tests build a request without a FastCGI connection. */
@@ -250,6 +293,11 @@ int svc_req_body(struct svc_req *r, const char **body, size_t *len);
 
 /* Logging internals. */
 size_t	    svc_json_escape(const char *s, char *out, size_t outlen);
+/* s[0..len) as a JSON string, quotes included, escaped byte for byte as json-c escapes it
+ * with JSON_C_TO_STRING_NOSLASHESCAPE. -1 when out of memory. */
+int	    svc_json_append_str(struct svc_buf *out, const char *s, size_t len);
+/* v in decimal. -1 when out of memory. */
+int	    svc_buf_append_ll(struct svc_buf *out, long long v);
 void	    svc_log_time(char *out, size_t outlen);
 void	    svc_log_line(const char *line, size_t len);
 void	    svc_log_set_name(const char *name);

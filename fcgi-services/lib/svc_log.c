@@ -1,4 +1,5 @@
 /* svc_log.c - one JSON line per event to stderr, with the request id when there is one */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +85,157 @@ svc_log_line(const char *line, size_t len)
 	(void)w;
 }
 
+void
+svc_logbuf_init(struct svc_logbuf *lb, int fd)
+{
+	lb->fd = fd;
+	lb->len = 0;
+	lb->first_us = 0;
+	lb->ts_sec = (time_t)-1;
+	lb->ts_base[0] = '\0';
+}
+
+/* A bounded line under construction: once something did not fit, nothing more is added. */
+struct svc_line {
+	char	*p;
+	size_t	 len, cap;
+	int	 over;
+};
+
+static void
+svc_line_put(struct svc_line *l, const char *s, size_t n)
+{
+	if (l->over || n > l->cap - l->len) {
+		l->over = 1;
+		return;
+	}
+	memcpy(l->p + l->len, s, n);
+	l->len += n;
+}
+
+static void
+svc_line_str(struct svc_line *l, const char *s)
+{
+	svc_line_put(l, s, strlen(s));
+}
+
+static void
+svc_line_ll(struct svc_line *l, long long v)
+{
+	char			 b[24];
+	size_t			 i = sizeof(b);
+	unsigned long long	 u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+
+	do {
+		b[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u > 0);
+	if (v < 0)
+		b[--i] = '-';
+	svc_line_put(l, b + i, sizeof(b) - i);
+}
+
+size_t
+svc_log_request_line(struct svc_logbuf *lb, char *out, size_t outlen, const char *service,
+    const char *rid, const char *route, const char *path, int status, int64_t dur_us,
+    int64_t user_id)
+{
+	struct svc_line	l = { out, 0, outlen, 0 };
+	struct timespec	ts;
+	struct tm	tm;
+	char		ms[6], epath[512];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (ts.tv_sec != lb->ts_sec) {
+		gmtime_r(&ts.tv_sec, &tm);
+		if (strftime(lb->ts_base, sizeof(lb->ts_base), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+			lb->ts_base[0] = '\0';
+		lb->ts_sec = ts.tv_sec;
+	}
+	ms[0] = '.';
+	ms[1] = (char)('0' + ts.tv_nsec / 100000000);
+	ms[2] = (char)('0' + ts.tv_nsec / 10000000 % 10);
+	ms[3] = (char)('0' + ts.tv_nsec / 1000000 % 10);
+	ms[4] = 'Z';
+	ms[5] = '"';
+	svc_json_escape(path, epath, sizeof(epath));
+	svc_line_str(&l, "{\"ts\":\"");
+	svc_line_str(&l, lb->ts_base);
+	svc_line_put(&l, ms, sizeof(ms));
+	svc_line_str(&l, ",\"level\":\"info\",\"service\":\"");
+	svc_line_str(&l, service);
+	svc_line_str(&l, "\",\"request_id\":\"");
+	svc_line_str(&l, rid);
+	svc_line_str(&l, "\",\"route\":\"");
+	svc_line_str(&l, route);
+	svc_line_str(&l, "\",\"path\":\"");
+	svc_line_str(&l, epath);
+	svc_line_str(&l, "\",\"status\":");
+	svc_line_ll(&l, status);
+	svc_line_str(&l, ",\"duration_us\":");
+	svc_line_ll(&l, dur_us);
+	svc_line_str(&l, ",\"user_id\":");
+	svc_line_ll(&l, user_id);
+	svc_line_str(&l, "}\n");
+	return l.over ? 0 : l.len;
+}
+
+/* Writes data[0..len) whole, across short writes; a failed write drops the rest (logs are
+ * best effort: a full disk must not stop the service). */
+static void
+svc_log_write_all(int fd, const char *data, size_t len)
+{
+	ssize_t w;
+
+	while (len > 0) {
+		if ((w = write(fd, data, len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		data += w;
+		len -= (size_t)w;
+	}
+}
+
+void
+svc_logbuf_flush(struct svc_logbuf *lb)
+{
+	if (lb->len == 0)
+		return;
+	svc_log_write_all(lb->fd, lb->data, lb->len);
+	lb->len = 0;
+}
+
+int64_t
+svc_logbuf_due_us(const struct svc_logbuf *lb, int64_t now_us, int64_t hold_us)
+{
+	int64_t left;
+
+	if (lb->len == 0)
+		return -1;
+	left = lb->first_us + hold_us - now_us;
+	return left > 0 ? left : 0;
+}
+
+void
+svc_logbuf_add(struct svc_logbuf *lb, const char *line, size_t len, int64_t now_us,
+    int64_t hold_us)
+{
+	if (lb->len + len > sizeof(lb->data))
+		svc_logbuf_flush(lb);
+	if (len > sizeof(lb->data)) {
+		svc_log_write_all(lb->fd, line, len);
+		return;
+	}
+	if (lb->len == 0)
+		lb->first_us = now_us;
+	memcpy(lb->data + lb->len, line, len);
+	lb->len += len;
+	if (hold_us <= 0 || now_us - lb->first_us >= hold_us)
+		svc_logbuf_flush(lb);
+}
+
 /*
  * The least level logged (SHOPLAB_LOG_LEVEL: debug, info, warn, error; default info), read
  * once by the first line logged and read-only after that.
@@ -122,6 +274,9 @@ svc_log(struct svc_req *r, const char *level, const char *fmt, ...)
 	pthread_once(&svc_log_once, svc_log_init);
 	if (svc_log_rank(level) < svc_log_min)
 		return;
+	/* The worker's held request lines go first, so its lines stay in order. */
+	if (r != NULL && r->w != NULL)
+		svc_logbuf_flush(&r->w->log);
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);

@@ -46,37 +46,65 @@ svc_reply_header(struct svc_req *r, const char *name, const char *value)
 	return SVC_OK;
 }
 
+/* The CGI response head: Status, X-Request-Id, Content-Type, Content-Length, the handler's
+ * headers and the blank line, appended to out without stdio. */
+static void
+svc_reply_head(struct svc_req *r, struct svc_buf *out, int status, const char *ctype, size_t len)
+{
+	char	num[24];
+	size_t	i = sizeof(num) - 2;
+
+	num[0] = (char)('0' + status / 100);
+	num[1] = (char)('0' + status / 10 % 10);
+	num[2] = (char)('0' + status % 10);
+	num[3] = ' ';
+	svc_buf_append(out, "Status: ", 8);
+	svc_buf_append(out, num, 4);
+	svc_buf_puts(out, svc_reason(status));
+	svc_buf_append(out, "\r\nX-Request-Id: ", 16);
+	svc_buf_puts(out, r->rid);
+	if (ctype != NULL) {
+		svc_buf_append(out, "\r\nContent-Type: ", 16);
+		svc_buf_puts(out, ctype);
+	}
+	svc_buf_append(out, "\r\nContent-Length: ", 18);
+	num[sizeof(num) - 2] = '\r';
+	num[sizeof(num) - 1] = '\n';
+	do {
+		num[--i] = (char)('0' + len % 10);
+		len /= 10;
+	} while (len > 0);
+	svc_buf_append(out, num + i, sizeof(num) - i);
+	if (r->headers.len > 0)
+		svc_buf_append(out, r->headers.data, r->headers.len);
+	svc_buf_append(out, "\r\n", 2);
+}
+
 int
 svc_reply_raw(struct svc_req *r, int status, const char *ctype, const char *body, size_t len)
 {
-	char	head[512];
-	int	n;
+	struct svc_buf	*head;
 
-	if (r->status != 0)
+	if (r->status != 0 || status < 100 || status > 999)
 		return SVC_ERR_INTERNAL;
 	r->status = status;
-	n = snprintf(head, sizeof(head),
-	    "Status: %d %s\r\nX-Request-Id: %s\r\n%s%s%sContent-Length: %zu\r\n",
-	    status, svc_reason(status), r->rid,
-	    ctype ? "Content-Type: " : "", ctype ? ctype : "", ctype ? "\r\n" : "", len);
-	if (n < 0 || (size_t)n >= sizeof(head))
-		return SVC_ERR_INTERNAL;
 	if (r->fcgx == NULL || r->fcgx->out == NULL) {
 		if (r->capture != NULL) {
-			svc_buf_append(r->capture, head, (size_t)n);
-			svc_buf_append(r->capture, r->headers.data ? r->headers.data : "",
-			    r->headers.len);
-			svc_buf_append(r->capture, "\r\n", 2);
+			svc_reply_head(r, r->capture, status, ctype, len);
 			svc_buf_append(r->capture, body, len);
 		}
 		return SVC_OK;
 	}
-	FCGX_PutStr(head, n, r->fcgx->out);
-	if (r->headers.len > 0)
-		FCGX_PutStr(r->headers.data, (int)r->headers.len, r->fcgx->out);
-	FCGX_PutStr("\r\n", 2, r->fcgx->out);
-	if (len > 0 && strcmp(r->method, "HEAD") != 0)
-		FCGX_PutStr(body, (int)len, r->fcgx->out);
+	/* The head in one piece, then the body: two copies into libfcgi's stream buffer. */
+	head = &r->w->head;
+	svc_buf_reset(head);
+	svc_reply_head(r, head, status, ctype, len);
+	if (head->failed)
+		return SVC_ERR_NOMEM;
+	if (FCGX_PutStr(head->data, (int)head->len, r->fcgx->out) != (int)head->len ||
+	    (len > 0 && strcmp(r->method, "HEAD") != 0 &&
+	    FCGX_PutStr(body, (int)len, r->fcgx->out) != (int)len))
+		return SVC_ERR_INTERNAL;	/* the connection is gone: nobody to tell */
 	return SVC_OK;
 }
 
@@ -177,6 +205,60 @@ svc_reply_err(struct svc_req *r, enum svc_err err)
 	    err == SVC_ERR_UNAVAILABLE)
 		svc_reply_header(r, "Retry-After", "1");
 	return svc_reply_error(r, svc_err_status(err), svc_err_name(err), "%s", msg);
+}
+
+int
+svc_json_append_str(struct svc_buf *out, const char *s, size_t len)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	size_t			 i, run = 0;
+	char			 esc[6];
+
+	svc_buf_append(out, "\"", 1);
+	for (i = 0; i < len; i++) {
+		unsigned char	c = (unsigned char)s[i];
+		size_t		n = 2;
+
+		switch (c) {
+		case '\b': esc[1] = 'b'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		case '\f': esc[1] = 'f'; break;
+		case '"': esc[1] = '"'; break;
+		case '\\': esc[1] = '\\'; break;
+		default:
+			if (c >= 0x20)
+				continue;	/* part of the run copied as it is */
+			memcpy(esc + 1, "u00", 3);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 0xf];
+			n = 6;
+		}
+		esc[0] = '\\';
+		svc_buf_append(out, s + run, i - run);
+		svc_buf_append(out, esc, n);
+		run = i + 1;
+	}
+	svc_buf_append(out, s + run, len - run);
+	svc_buf_append(out, "\"", 1);
+	return out->failed ? -1 : 0;
+}
+
+int
+svc_buf_append_ll(struct svc_buf *out, long long v)
+{
+	char			 b[24];
+	size_t			 i = sizeof(b);
+	unsigned long long	 u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+
+	do {
+		b[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u > 0);
+	if (v < 0)
+		b[--i] = '-';
+	return svc_buf_append(out, b + i, sizeof(b) - i);
 }
 
 int

@@ -56,6 +56,59 @@ svc_req_param(const struct svc_req *r, const char *name)
 	return FCGX_GetParam(name, r->fcgx->envp);
 }
 
+static const struct {
+	const char	*name;
+	size_t		 len;
+} svc_rparams[SVC_NRPARAMS] = {
+#define P(k, s) [k] = { s, sizeof(s) - 1 }
+	P(SVC_P_METHOD,		"REQUEST_METHOD"),
+	P(SVC_P_SHOPLAB_PATH,	"SHOPLAB_PATH"),
+	P(SVC_P_DOCUMENT_URI,	"DOCUMENT_URI"),
+	P(SVC_P_SCRIPT_NAME,	"SCRIPT_NAME"),
+	P(SVC_P_QUERY,		"QUERY_STRING"),
+	P(SVC_P_REQUEST_ID,	"REQUEST_ID"),
+	P(SVC_P_X_REQUEST_ID,	"HTTP_X_REQUEST_ID"),
+	P(SVC_P_X_DEADLINE_MS,	"HTTP_X_DEADLINE_MS"),
+	P(SVC_P_GATEWAY_SECRET,	"SHOPLAB_GATEWAY_SECRET"),
+	P(SVC_P_USER_ID,	"SHOPLAB_USER_ID"),
+	P(SVC_P_USER_ROLE,	"SHOPLAB_USER_ROLE"),
+	P(SVC_P_CONTENT_LENGTH,	"CONTENT_LENGTH"),
+	P(SVC_P_CONTENT_TYPE,	"CONTENT_TYPE"),
+#undef P
+};
+
+void
+svc_req_scan_params(struct svc_req *r)
+{
+	char		**e;
+	const char	 *eq;
+	size_t		  k, len;
+
+	memset(r->rparam, 0, sizeof(r->rparam));
+	r->scanned = r->fcgx != NULL && r->fcgx->envp != NULL;
+	for (e = r->scanned ? r->fcgx->envp : NULL; e != NULL && *e != NULL; e++) {
+		if ((eq = strchr(*e, '=')) == NULL)
+			continue;
+		len = (size_t)(eq - *e);
+		/* The length first: most params are none of ours. */
+		for (k = 0; k < SVC_NRPARAMS; k++)
+			if (len == svc_rparams[k].len && memcmp(*e, svc_rparams[k].name, len) == 0) {
+				/* As FCGX_GetParam: the first of a repeated name wins. */
+				if (r->rparam[k] == NULL)
+					r->rparam[k] = eq + 1;
+				break;
+			}
+	}
+}
+
+const char *
+svc_req_rparam(const struct svc_req *r, enum svc_rparam which)
+{
+	if (r->scanned)
+		return r->rparam[which];
+	return svc_req_param(r, svc_rparams[which].name);
+}
+
 const char *
 svc_req_header(const struct svc_req *r, const char *name)
 {
@@ -91,7 +144,7 @@ svc_req_user_id(const struct svc_req *r)
 
 	if (r->untrusted)
 		return 0;
-	s = svc_req_param(r, "SHOPLAB_USER_ID");
+	s = svc_req_rparam(r, SVC_P_USER_ID);
 	if (s == NULL || svc_parse_id(s, &id) == -1)
 		return 0;
 	return id;
@@ -104,7 +157,7 @@ svc_req_user_role(const struct svc_req *r)
 
 	if (r->untrusted)
 		return NULL;
-	s = svc_req_param(r, "SHOPLAB_USER_ROLE");
+	s = svc_req_rparam(r, SVC_P_USER_ROLE);
 	return s != NULL && s[0] != '\0' ? s : NULL;
 }
 

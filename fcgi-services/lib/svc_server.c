@@ -145,7 +145,7 @@ svc_gateway_proved(struct svc_req *r)
 
 	if (secret == NULL || secret[0] == '\0')
 		return 1;
-	if ((got = svc_req_param(r, "SHOPLAB_GATEWAY_SECRET")) != NULL &&
+	if ((got = svc_req_rparam(r, SVC_P_GATEWAY_SECRET)) != NULL &&
 	    svc_secret_equal(got, secret))
 		return 1;
 	r->untrusted = 1;
@@ -234,19 +234,16 @@ svc_dispatch(struct svc_req *r)
 static void
 svc_log_request(struct svc_req *r, size_t route, int64_t dur_us)
 {
-	char		 ts[40], path[512], line[1024];
-	const char	*name = r->srv->route_names[route];
-	int		 n;
+	char	line[1024];
+	size_t	n;
 
-	svc_log_time(ts, sizeof(ts));
-	svc_json_escape(r->path, path, sizeof(path));
-	n = snprintf(line, sizeof(line),
-	    "{\"ts\":\"%s\",\"level\":\"info\",\"service\":\"%s\",\"request_id\":\"%s\","
-	    "\"route\":\"%s\",\"path\":\"%s\",\"status\":%d,\"duration_us\":%lld,\"user_id\":%lld}\n",
-	    ts, r->srv->svc->name, r->rid, name, path, r->status, (long long)dur_us,
-	    (long long)svc_req_user_id(r));
-	if (n > 0 && (size_t)n < sizeof(line))
-		svc_log_line(line, (size_t)n);
+	/* The path is cut to fit (svc_json_escape); the rest is short by construction. */
+	if ((n = svc_log_request_line(&r->w->log, line, sizeof(line), r->srv->svc->name, r->rid,
+	    r->srv->route_names[route], r->path, r->status, dur_us, svc_req_user_id(r))) == 0)
+		return;
+	/* A server error is written at once; the rest waits for its worker's next flush. */
+	svc_logbuf_add(&r->w->log, line, n, svc_now_us(),
+	    r->status >= 500 ? 0 : r->srv->cfg.log_flush_ms * 1000);
 }
 
 static void
@@ -268,28 +265,30 @@ svc_handle(struct svc_worker *w)
 	svc_buf_init(&r.headers);
 	atomic_fetch_add(&srv->metrics.inflight, 1);
 
-	r.method = svc_req_param(&r, "REQUEST_METHOD");
+	svc_req_scan_params(&r);
+	r.method = svc_req_rparam(&r, SVC_P_METHOD);
 	if (r.method == NULL)
 		r.method = "GET";
 	/* The gateway names the route path in SHOPLAB_PATH (e.g. /_ops/x/healthz -> /healthz). */
-	if ((r.path = svc_req_param(&r, "SHOPLAB_PATH")) == NULL &&
-	    (r.path = svc_req_param(&r, "DOCUMENT_URI")) == NULL &&
-	    (r.path = svc_req_param(&r, "SCRIPT_NAME")) == NULL)
+	if ((r.path = svc_req_rparam(&r, SVC_P_SHOPLAB_PATH)) == NULL &&
+	    (r.path = svc_req_rparam(&r, SVC_P_DOCUMENT_URI)) == NULL &&
+	    (r.path = svc_req_rparam(&r, SVC_P_SCRIPT_NAME)) == NULL)
 		r.path = "/";
-	r.query = svc_req_param(&r, "QUERY_STRING");
-	if (svc_req_id_sane(rid = svc_req_param(&r, "REQUEST_ID")) ||
-	    svc_req_id_sane(rid = svc_req_header(&r, "X-Request-Id")))
+	r.query = svc_req_rparam(&r, SVC_P_QUERY);
+	if (svc_req_id_sane(rid = svc_req_rparam(&r, SVC_P_REQUEST_ID)) ||
+	    svc_req_id_sane(rid = svc_req_rparam(&r, SVC_P_X_REQUEST_ID)))
 		snprintf(r.rid, sizeof(r.rid), "%s", rid);
 	else
 		svc_new_request_id(r.rid, sizeof(r.rid));
 	/* A caller passes its remaining time on; never wait longer than it will. */
-	if ((dl = svc_req_header(&r, "X-Deadline-Ms")) != NULL &&
+	if ((dl = svc_req_rparam(&r, SVC_P_X_DEADLINE_MS)) != NULL &&
 	    svc_conf_parse_ll(dl, 0, 600000, &dlms) == 0 &&
 	    r.start_us + dlms * 1000 < r.deadline_us)
 		r.deadline_us = r.start_us + dlms * 1000;
 
 	route = svc_gateway_proved(&r) ? svc_dispatch(&r) : srv->svc->nroutes + SVC_NBUILTIN;
 	dur = svc_now_us() - r.start_us;
+	/* Before FCGX_Finish_r: the path and the params live in its request until then. */
 	if (srv->cfg.log_requests || r.status >= 500)
 		svc_log_request(&r, route, dur);
 	FCGX_Finish_r(&w->fcgx);
@@ -325,6 +324,7 @@ svc_worker_end(struct svc_worker *w)
 	svc_db_close(w);
 	free(w->stmts);
 	w->stmts = NULL;
+	svc_buf_free(&w->head);
 	mysql_thread_end();
 }
 
@@ -406,11 +406,19 @@ svc_worker_main(void *arg)
 	struct svc_worker	*w = arg;
 	struct svc_server	*srv = w->srv;
 	struct epoll_event	 ev;
-	int			 n;
+	int64_t			 due;
+	int			 n, timeout;
 
 	for (;;) {
+		/* Held request lines are written when due, busy or idle. */
+		due = svc_logbuf_due_us(&w->log, svc_now_us(), srv->cfg.log_flush_ms * 1000);
+		if (due == 0) {
+			svc_logbuf_flush(&w->log);
+			due = -1;
+		}
+		timeout = due < 0 || due >= 250000 ? 250 : (int)(due / 1000) + 1;
 		/* Once stopping, serve what is already waiting, then leave (svc_may_leave). */
-		n = epoll_wait(srv->epfd, &ev, 1, !atomic_load(&srv->stopping) ? 250 :
+		n = epoll_wait(srv->epfd, &ev, 1, !atomic_load(&srv->stopping) ? timeout :
 		    atomic_load(&srv->draining) ? 50 : 0);
 		if (n == -1 && errno != EINTR)
 			break;
@@ -427,6 +435,7 @@ svc_worker_main(void *arg)
 		svc_serve_conn(w, ev.data.fd);
 	}
 	FCGX_Free(&w->fcgx, 0);
+	svc_logbuf_flush(&w->log);
 	svc_worker_end(w);
 	return NULL;
 }
@@ -759,6 +768,7 @@ svc_start(struct svc_server *srv)
 		w = &srv->workers[i];
 		w->srv = srv;
 		w->idx = i;
+		svc_logbuf_init(&w->log, STDERR_FILENO);
 		if (svc_dep_caller_init(&w->caller, (uint64_t)svc_wall_us() ^
 		    ((uint64_t)i + 1) * 0x9e3779b97f4a7c15ULL) != 0) {
 			fprintf(stderr, "%s: cannot set up the HTTP client\n", svc->name);
@@ -779,6 +789,7 @@ svc_start(struct svc_server *srv)
 	if (svc->background == NULL)
 		return 0;
 	srv->bg.srv = srv;
+	svc_logbuf_init(&srv->bg.log, STDERR_FILENO);
 	if (svc_dep_caller_init(&srv->bg.caller, (uint64_t)svc_wall_us() ^
 	    0xb5ad4eceda1ce2a9ULL) != 0)
 		return -1;

@@ -3,6 +3,8 @@
 #define SIM_PROXY_H
 
 #include <sys/socket.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +24,7 @@
 #define SIM_HIGH_WATER (256 * 1024) /* a link stops reading above this many held bytes */
 #define SIM_LOW_WATER (64 * 1024)   /* ... and resumes below this */
 #define SIM_BODY_MAX (1024 * 1024)  /* largest API request body */
+#define SIM_LOOPS_MAX 16            /* event loops (threads) moving proxied bytes */
 
 enum sim_dir { SIM_UP = 0, SIM_DOWN = 1 }; /* stream: client->upstream, upstream->client */
 
@@ -75,8 +78,9 @@ struct sim_toxic {
 	char sval[SIM_MAX_ATTRS][SIM_STR_ATTR_MAX];
 	uint64_t name_hash;
 	uint64_t generation;                   /* bumped on update: re-rolls toxicity */
-	uint64_t requests;                     /* FastCGI requests seen (since create/update) */
-	uint64_t faults;                       /* times applied: connections or requests */
+	/* Counted by every loop's connections at once, hence atomic. */
+	_Atomic uint64_t requests;             /* FastCGI requests seen (since create/update) */
+	_Atomic uint64_t faults;               /* times applied: connections or requests */
 };
 
 /* the type table (proxy_toxics.c) */
@@ -163,9 +167,12 @@ struct sim_side {
 	bool reading, writing;          /* rev / wev are pending */
 };
 
+struct sim_loop;
+
 struct sim_conn {
 	struct sim_conn *prev, *next;
 	struct sim_proxy *proxy;
+	struct sim_loop *loop;          /* the event loop that owns it: all its events are there */
 	uint64_t id;
 	struct sim_side side[2];        /* [0] client side, [1] upstream side */
 	bool dead[2];                   /* that socket failed: drop what goes to it */
@@ -193,24 +200,73 @@ struct sim_proxy {
 	uint64_t name_hash;
 	struct evconnlistener *listener;
 	struct sim_toxic *toxics;       /* in creation order */
+	/* Every loop's connections. Each loop links and unlinks its own under conns_mu; the API
+	 * walks the list with the other loops parked (sim_world_stop). */
 	struct sim_conn *conns;
-	uint64_t next_conn_id;
+	pthread_mutex_t conns_mu;
+	_Atomic uint64_t next_conn_id;
 	struct sockaddr_storage up_addr;
-	socklen_t up_len;
-	/* counters for /metrics */
-	uint64_t m_conns, m_active, m_bytes[2], m_requests, m_refused;
+	socklen_t up_len;               /* set by start, with the loops parked */
+	/* counters for /metrics, added to by every loop */
+	_Atomic uint64_t m_conns, m_active, m_bytes[2], m_requests, m_refused;
+};
+
+/* An accepted socket on its way from the listening loop to the loop that will own it. */
+struct sim_handoff {
+	struct sim_proxy *proxy;
+	int fd;
+	uint64_t id;                    /* numbered as accepted, whichever loop takes it first */
+};
+
+/*
+ * One event loop. Loop 0 is the server's own (the API, the listeners, signals) and also moves
+ * bytes; loops 1..n-1 each run in a thread of their own and only move bytes. A connection
+ * stays on the loop it was handed to; the API changes shared state (proxies, toxics, the
+ * connection lists) only while every other loop is parked (sim_world_stop).
+ */
+struct sim_loop {
+	struct sim_ctx *ctx;
+	size_t idx;
+	struct event_base *base;
+	pthread_t tid;
+	bool started;
+	int wake[2];                    /* a byte: look at the hand-off queue and the world */
+	struct event *wake_ev;
+	pthread_mutex_t q_mu;           /* guards q, nq, cap */
+	struct sim_handoff *q;
+	size_t nq, cap;
+	unsigned char iobuf[SIM_READ_MAX];  /* every read of this loop lands here first */
 };
 
 /* The whole server's state, passed everywhere; nothing global. */
 struct sim_ctx {
-	struct event_base *base;
+	struct event_base *base;        /* loop 0's */
 	uint64_t seed;
-	FILE *fault_log;                /* NULL: no fault log */
+	FILE *fault_log;                /* NULL: no fault log; stdio's lock keeps lines whole */
 	struct sim_proxy *proxies;      /* in creation order */
 	uint64_t (*now_us)(void);       /* monotonic clock, injectable */
-	uint64_t m_faults_logged;
-	unsigned char iobuf[SIM_READ_MAX];  /* every read lands here first (one thread, one loop) */
+	_Atomic uint64_t m_faults_logged;
+	struct sim_loop *loops;         /* nloops of them; loops[0].base == base */
+	size_t nloops;
+	_Atomic size_t next_loop;       /* round robin of accepted connections */
+	/* Parking the other loops while the API changes what they read. */
+	pthread_mutex_t world_mu;
+	pthread_cond_t world_cv;
+	atomic_int world_stop, world_exit;
+	size_t parked;
 };
+
+/* The loops (proxy_loop.c). */
+int sim_loops_init(struct sim_ctx *ctx, struct event_base *base, size_t n);
+int sim_loops_start(struct sim_ctx *ctx);
+void sim_loops_stop(struct sim_ctx *ctx);      /* joins the threads */
+void sim_loops_free(struct sim_ctx *ctx);      /* after every connection is gone */
+void sim_world_stop(struct sim_ctx *ctx);      /* every loop but 0 parked on return */
+void sim_world_start(struct sim_ctx *ctx);
+/* Gives an accepted socket to the next loop (round robin); takes ownership of fd. */
+void sim_loops_handoff(struct sim_proxy *p, int fd);
+/* Closes the sockets still waiting to reach a loop for p (the loops parked). */
+void sim_loops_forget(struct sim_ctx *ctx, struct sim_proxy *p);
 
 uint64_t sim_clock_monotonic_us(void);
 
@@ -245,7 +301,8 @@ int sim_addr_parse(const char *hostport, bool passive, struct sockaddr_storage *
 void sim_addr_format(const struct sockaddr *sa, char *out, size_t outsz);
 
 /* connections (proxy_conn.c) */
-void sim_conn_accept(struct sim_proxy *p, int fd);
+/* id: the connection's number in accept order (the seeds depend on it), given by loop 0. */
+void sim_conn_accept(struct sim_proxy *p, int fd, struct sim_loop *loop, uint64_t id);
 void sim_conn_free(struct sim_conn *c);
 void sim_conn_schedule_reap(struct sim_conn *c);
 

@@ -104,13 +104,15 @@ void sim_conn_free(struct sim_conn *c)
 {
 	struct sim_proxy *p = c->proxy;
 
+	pthread_mutex_lock(&p->conns_mu);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else if (p->conns == c)
 		p->conns = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
-	p->m_active--;
+	pthread_mutex_unlock(&p->conns_mu);
+	atomic_fetch_sub(&p->m_active, 1);
 	c->reaping = true;
 	for (int d = 0; d < 2; d++) {
 		struct sim_link *l = &c->link[d];
@@ -338,7 +340,7 @@ static void side_read_cb(evutil_socket_t fd, short what, void *arg)
 	struct sim_conn *c = arg;
 	int i = side_index(c, fd);
 	struct sim_link *l = &c->link[i];
-	unsigned char *buf = c->proxy->ctx->iobuf;
+	unsigned char *buf = c->loop->iobuf;
 	size_t want = l->nstages > 0 ? SIM_CHUNK_MAX : SIM_READ_MAX;
 	ssize_t n;
 
@@ -354,7 +356,7 @@ static void side_read_cb(evutil_socket_t fd, short what, void *arg)
 		side_ended(c, i, n < 0);
 		return;
 	}
-	c->proxy->m_bytes[i] += (uint64_t)n;
+	atomic_fetch_add_explicit(&c->proxy->m_bytes[i], (uint64_t)n, memory_order_relaxed);
 	if (i == 1 && c->cut_on_response) {
 		c->reset = true;
 		sim_conn_schedule_reap(c);
@@ -433,16 +435,15 @@ static void link_init(struct sim_conn *c, enum sim_dir dir)
 
 /* Dials the upstream without blocking. Returns 0 (connected, in progress, or failed at once
  * with c->connect_err set: the write event reports it from the loop), or -1. */
-static int conn_dial(struct sim_conn *c)
+static int conn_dial(struct sim_conn *c, const struct sockaddr_storage *ua, socklen_t ul)
 {
-	struct sim_proxy *p = c->proxy;
-	int fd = socket(p->up_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = socket(ua->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
 		return -1;
 	c->side[1].fd = fd;
 	set_nodelay(fd);
-	if (connect(fd, (struct sockaddr *)&p->up_addr, p->up_len) == 0) {
+	if (connect(fd, (const struct sockaddr *)ua, ul) == 0) {
 		c->connected[1] = true;
 		return 0;
 	}
@@ -453,7 +454,7 @@ static int conn_dial(struct sim_conn *c)
 
 static int side_init(struct sim_conn *c, int i)
 {
-	struct event_base *base = c->proxy->ctx->base;
+	struct event_base *base = c->loop->base;
 	struct sim_side *sd = &c->side[i];
 
 	sd->rev = event_new(base, sd->fd, EV_READ | EV_PERSIST, side_read_cb, c);
@@ -464,21 +465,34 @@ static int side_init(struct sim_conn *c, int i)
 
 /* Takes an accepted client socket: dials the upstream and starts both links. Always takes
  * ownership of fd. */
-void sim_conn_accept(struct sim_proxy *p, int fd)
+void sim_conn_accept(struct sim_proxy *p, int fd, struct sim_loop *loop, uint64_t id)
 {
-	struct event_base *base = p->ctx->base;
+	struct event_base *base = loop->base;
+	struct sockaddr_storage ua;
+	socklen_t ul = 0;
 	struct sim_conn *c;
 	struct sim_err err;
 
-	if (p->up_len == 0 && sim_addr_parse(p->upstream, false, &p->up_addr, &p->up_len, &err) != 0) {
-		p->m_refused++;
+	/* The proxy stopped while this socket was on its way from the listening loop. */
+	if (!p->enabled) {
+		atomic_fetch_add(&p->m_refused, 1);
+		goto out_close_fd;
+	}
+	/* Resolved when the proxy started (the loops parked); if it did not resolve then, it is
+	 * tried again for each connection, into this one's own copy. */
+	if (p->up_len != 0) {
+		ua = p->up_addr;
+		ul = p->up_len;
+	} else if (sim_addr_parse(p->upstream, false, &ua, &ul, &err) != 0) {
+		atomic_fetch_add(&p->m_refused, 1);
 		goto out_close_fd;
 	}
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		goto out_close_fd;
 	c->proxy = p;
-	c->id = ++p->next_conn_id;
+	c->loop = loop;
+	c->id = id;
 	c->side[0].fd = fd;     /* non-blocking: evconnlistener accepts with SOCK_NONBLOCK */
 	c->side[1].fd = -1;
 	fd = -1;
@@ -487,18 +501,20 @@ void sim_conn_accept(struct sim_proxy *p, int fd)
 	link_init(c, SIM_UP);
 	link_init(c, SIM_DOWN);
 	/* linked in first, so that sim_conn_free undoes whatever was done */
+	pthread_mutex_lock(&p->conns_mu);
 	c->next = p->conns;
 	if (p->conns != NULL)
 		p->conns->prev = c;
 	p->conns = c;
-	p->m_conns++;
-	p->m_active++;
+	pthread_mutex_unlock(&p->conns_mu);
+	atomic_fetch_add(&p->m_conns, 1);
+	atomic_fetch_add(&p->m_active, 1);
 	c->reap_ev = event_new(base, -1, 0, reap_cb, c);
 	c->close_ev = evtimer_new(base, close_timeout_cb, c);
 	if (c->reap_ev == NULL || c->close_ev == NULL)
 		goto out_free_conn;
-	if (conn_dial(c) != 0) {
-		p->m_refused++;
+	if (conn_dial(c, &ua, ul) != 0) {
+		atomic_fetch_add(&p->m_refused, 1);
 		goto out_free_conn;
 	}
 	if (side_init(c, 0) != 0 || side_init(c, 1) != 0)

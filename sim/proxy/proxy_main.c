@@ -23,6 +23,7 @@ static void usage(FILE *to)
 	        "  --config FILE     JSON array of proxies to create at start, as Toxiproxy's -config\n"
 	        "  --seed N          seed for every random choice (default: from the clock, printed)\n"
 	        "  --fault-log FILE  append one JSON line per fault applied ('-' for stderr)\n"
+	        "  --loops N         event loops (threads) moving bytes, 1 to 16 (default: one per CPU)\n"
 	        "  -h, --help        this text\n");
 }
 
@@ -52,6 +53,7 @@ int sim_proxy_main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "seed", required_argument, NULL, 's' },
 		{ "fault-log", required_argument, NULL, 'f' },
+		{ "loops", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -88,6 +90,14 @@ int sim_proxy_main(int argc, char **argv)
 		case 'f':
 			o.fault_log = optarg;
 			break;
+		case 'l':
+			if (parse_u64(optarg, &port) != 0 || port < 1 || port > SIM_LOOPS_MAX) {
+				fprintf(stderr, "sim proxy: --loops %s: want 1 to %d\n", optarg,
+				        SIM_LOOPS_MAX);
+				goto out;
+			}
+			o.loops = (int)port;
+			break;
 		case 'h':
 			usage(stdout);
 			rc = 0;
@@ -108,6 +118,11 @@ int sim_proxy_main(int argc, char **argv)
 			o.seed = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 		o.seed ^= (uint64_t)getpid() << 32;
 	}
+	if (o.loops == 0) {
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+		o.loops = ncpu < 1 ? 1 : ncpu > SIM_LOOPS_MAX ? SIM_LOOPS_MAX : (int)ncpu;
+	}
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
 		goto out;
 	rc = 1;
@@ -118,7 +133,8 @@ int sim_proxy_main(int argc, char **argv)
 	if (sigterm == NULL || sigint == NULL || event_add(sigterm, NULL) != 0 ||
 	    event_add(sigint, NULL) != 0)
 		goto out_free_server;
-	fprintf(stderr, "sim proxy: API on http://%s:%d (seed %" PRIu64 ")\n", o.host, s.port, o.seed);
+	fprintf(stderr, "sim proxy: API on http://%s:%d (seed %" PRIu64 ", %d loops)\n", o.host, s.port,
+	        o.seed, o.loops);
 	if (sim_server_run(&s) == 0)
 		rc = 0;
 out_free_server:

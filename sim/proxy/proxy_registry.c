@@ -21,6 +21,10 @@ struct sim_proxy *sim_proxy_new(struct sim_ctx *ctx, const char *name, const cha
 
 	if (p == NULL)
 		return NULL;
+	if (pthread_mutex_init(&p->conns_mu, NULL) != 0) {
+		free(p);
+		return NULL;
+	}
 	p->ctx = ctx;
 	snprintf(p->name, sizeof(p->name), "%s", name);
 	snprintf(p->listen, sizeof(p->listen), "%s", listen);
@@ -35,7 +39,7 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct soc
 	(void)lis;
 	(void)sa;
 	(void)salen;
-	sim_conn_accept(arg, fd);
+	sim_loops_handoff(arg, fd);
 }
 
 static void accept_error_cb(struct evconnlistener *lis, void *arg)
@@ -85,6 +89,7 @@ void sim_proxy_stop(struct sim_proxy *p)
 	p->enabled = false;
 	evconnlistener_free(p->listener);
 	p->listener = NULL;
+	sim_loops_forget(p->ctx, p);
 	while (p->conns != NULL)
 		sim_conn_free(p->conns);
 }
@@ -138,6 +143,7 @@ void sim_proxy_free(struct sim_proxy *p)
 		next = t->next;
 		free(t);
 	}
+	pthread_mutex_destroy(&p->conns_mu);
 	free(p);
 }
 

@@ -41,9 +41,12 @@ static void http_cb(struct evhttp_request *req, void *arg)
 	}
 	if (body == NULL)
 		body = "";
+	/* Every API call sees, and changes, the proxies with the other loops parked. */
+	sim_world_stop(&s->ctx);
 	sim_api_handle(&s->ctx, method_name(evhttp_request_get_command(req)),
 	               path != NULL ? path : "/", body, blen, evhttp_find_header(hdrs, "User-Agent"),
 	               &rep);
+	sim_world_start(&s->ctx);
 	if (rep.content_type != NULL && rep.status != 204)
 		(void)evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 		                        rep.content_type);
@@ -123,7 +126,8 @@ int sim_server_init(struct sim_server *s, const struct sim_proxy_opts *o)
 		s->own_log = true;
 	}
 	s->ctx.base = event_base_new();
-	if (s->ctx.base == NULL)
+	if (s->ctx.base == NULL ||
+	    sim_loops_init(&s->ctx, s->ctx.base, o->loops > 0 ? (size_t)o->loops : 1) != 0)
 		goto out_fail;
 	if (pipe2(s->wake, O_NONBLOCK | O_CLOEXEC) != 0)
 		goto out_fail;
@@ -151,6 +155,10 @@ int sim_server_init(struct sim_server *s, const struct sim_proxy_opts *o)
 	                                         : ((struct sockaddr_in *)&ss)->sin_port);
 	if (o->config != NULL && load_config(s, o->config) != 0)
 		goto out_fail;
+	if (sim_loops_start(&s->ctx) != 0) {
+		fprintf(stderr, "sim proxy: cannot start the event loops' threads\n");
+		goto out_fail;
+	}
 	return 0;
 out_fail:
 	sim_server_free(s);
@@ -159,7 +167,11 @@ out_fail:
 
 int sim_server_run(struct sim_server *s)
 {
-	return event_base_dispatch(s->ctx.base) < 0 ? -1 : 0;
+	int rc = event_base_dispatch(s->ctx.base) < 0 ? -1 : 0;
+
+	/* The other loops stop with the server's: their connections are freed with it. */
+	sim_loops_stop(&s->ctx);
+	return rc;
 }
 
 void sim_server_stop(struct sim_server *s)
@@ -173,7 +185,9 @@ void sim_server_stop(struct sim_server *s)
 
 void sim_server_free(struct sim_server *s)
 {
+	sim_loops_stop(&s->ctx);        /* no-op when they never started or already stopped */
 	sim_proxies_free_all(&s->ctx);
+	sim_loops_free(&s->ctx);
 	if (s->http != NULL)
 		evhttp_free(s->http);
 	if (s->wake_ev != NULL)

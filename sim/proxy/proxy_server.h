@@ -13,6 +13,7 @@ struct sim_proxy_opts {
 	const char *config;             /* Toxiproxy-style JSON array of proxies, or NULL */
 	uint64_t seed;
 	const char *fault_log;          /* path, "-" for stderr, or NULL */
+	int loops;                      /* event loops moving bytes (threads); 0 means 1 */
 };
 
 struct sim_server {

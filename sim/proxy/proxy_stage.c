@@ -113,7 +113,7 @@ struct sim_stage *sim_stage_new(struct sim_link *l, struct sim_toxic *t)
 		goto out;
 	s->link = l;
 	s->toxic = t;
-	s->timer = evtimer_new(l->conn->proxy->ctx->base, stage_timer_cb, s);
+	s->timer = evtimer_new(l->conn->loop->base, stage_timer_cb, s);
 	if (s->timer == NULL)
 		goto out_free;
 	sim_stage_roll(s);
@@ -180,6 +180,10 @@ void sim_stage_arm(struct sim_stage *s, uint64_t due)
 	uint64_t d = due > now ? due - now : 0;
 	struct timeval tv = { .tv_sec = (time_t)(d / 1000000), .tv_usec = (suseconds_t)(d % 1000000) };
 
+	/* libevent counts d from the time it cached when the loop woke, which may be long past
+	 * on a busy machine (a handed-off connection's stages start in a later callback): from
+	 * now, so that the timer does not fire before due by our clock. */
+	(void)event_base_update_cache_time(event_get_base(s->timer));
 	if (evtimer_add(s->timer, &tv) != 0)
 		fprintf(stderr, "sim proxy: cannot arm a toxic timer\n");
 }

@@ -152,6 +152,10 @@ static void timeout_run(struct sim_stage *s)
 		s->closed = true;
 		sim_stage_emit(s, c);
 	}
+	/* The timer can fire a little before the deadline by our clock (libevent measures from
+	 * its cached loop time): then the close would never come. Armed again for what is left. */
+	if (s->busy_until != 0 && !evtimer_pending(s->timer, NULL))
+		sim_stage_arm(s, s->busy_until);
 }
 
 /* reset_peer: at the first data, wait timeout ms, then reset both sides (SO_LINGER 0). */

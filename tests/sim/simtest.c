@@ -40,8 +40,12 @@ static void *server_main(void *arg)
 
 int simtest_server_start(struct simtest_server *t, uint64_t seed, const char *fault_log)
 {
+	/* Two loops, as a 2-CPU machine runs it: the toxics are checked across threads.
+	 * SIM_TEST_LOOPS=1 runs the suites on one loop. */
+	const char *nl = getenv("SIM_TEST_LOOPS");
 	struct sim_proxy_opts o = { .host = "127.0.0.1", .port = 0, .seed = seed,
-	                            .fault_log = fault_log };
+	                            .fault_log = fault_log,
+	                            .loops = nl != NULL && atoi(nl) > 0 ? atoi(nl) : 2 };
 
 	signal(SIGPIPE, SIG_IGN);
 	if (sim_server_init(&t->srv, &o) != 0)
@@ -192,15 +196,23 @@ static int fcgi_serve(struct simtest_upstream *u, struct up_conn *c)
 	return 0;
 }
 
+/* The bytes every upstream thread sends as its source: filled once, read-only after. */
+static char source_block[65536];
+static pthread_once_t source_filled = PTHREAD_ONCE_INIT;
+
+static void fill_source_block(void)
+{
+	memset(source_block, 'x', sizeof(source_block));
+}
+
 static void *upstream_main(void *arg)
 {
 	struct simtest_upstream *u = arg;
 	struct pollfd pf[MAX_UP_CONNS + 2];
 	struct up_conn *conns[MAX_UP_CONNS] = { NULL };
-	static char source_block[65536];
 	int n = 0;
 
-	memset(source_block, 'x', sizeof(source_block));
+	pthread_once(&source_filled, fill_source_block);
 	for (;;) {
 		int np = 0;
 

@@ -111,6 +111,46 @@ static void test_toxic_on_live_connection(void **state)
 	close(fd);
 }
 
+/* Connections are spread over the loops (two in these tests): a toxic added, then removed,
+ * through the API reaches every live one, whichever loop owns it. */
+static void test_toxic_on_every_loop(void **state)
+{
+	struct fixture *f = *state;
+	int port = simtest_proxy(&f->srv, "p", f->echo.port);
+	char buf[16], resp[4096];
+	int fd[6];
+	uint64_t t0;
+	size_t i;
+
+	assert_true(port > 0);
+	for (i = 0; i < 6; i++) {
+		fd[i] = simtest_connect(port);
+		assert_true(fd[i] >= 0);
+		assert_int_equal(simtest_read(fd[i], buf, 6, 3000, NULL), 6);
+	}
+	assert_int_equal(simtest_toxic(&f->srv, "p",
+	                               "{\"type\":\"latency\",\"attributes\":{\"latency\":300}}"), 200);
+	for (i = 0; i < 6; i++) {
+		t0 = simtest_now_ms();
+		assert_int_equal(simtest_write_all(fd[i], "ping\n", 5), 0);
+		assert_int_equal(simtest_read(fd[i], buf, 5, 3000, NULL), 5);
+		assert_memory_equal(buf, "ping\n", 5);
+		assert_true(simtest_now_ms() - t0 >= 290);
+	}
+	assert_int_equal(simtest_http(f->srv.port, "DELETE", "/proxies/p/toxics/latency_downstream",
+	                              NULL, resp, sizeof(resp)), 204);
+	for (i = 0; i < 6; i++) {
+		assert_int_equal(simtest_write_all(fd[i], "pong\n", 5), 0);
+		assert_int_equal(simtest_read(fd[i], buf, 5, 3000, NULL), 5);
+		assert_memory_equal(buf, "pong\n", 5);
+	}
+	/* Every connection counted once, from whichever loop. */
+	assert_int_equal(simtest_http(f->srv.port, "GET", "/metrics", NULL, resp, sizeof(resp)), 200);
+	assert_true(simtest_has(resp, "sim_proxy_connections_active{proxy=\"p\"} 6"));
+	for (i = 0; i < 6; i++)
+		close(fd[i]);
+}
+
 static void test_latency_downstream_only(void **state)
 {
 	struct fixture *f = *state;
@@ -378,6 +418,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_no_toxic_is_fast, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_toxic_on_live_connection, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_toxic_on_every_loop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_latency_downstream_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_latency_upstream_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bandwidth, setup, teardown),

@@ -299,11 +299,54 @@ test_checked_adds(void **state)
 	assert_null(svc_json_checked(o, bad));	/* o is released */
 }
 
+/* A string json-c's way for every byte value, and an integer at both ends of int64. */
+static void
+test_append_str_matches_json_c(void **state)
+{
+	char		 all[300];
+	const char	*cases[] = { "", "plain ascii", "a/b \"q\" back\\slash", "\xc3\xa9t\xc3\xa9 \xe2\x82\xac",
+	    "tab\tnl\ncr\rbs\bff\f" };
+	struct svc_buf	 b;
+	json_object	*o;
+	const char	*want;
+	size_t		 i, wlen;
+
+	(void)state;
+	for (i = 0; i < 255; i++)
+		all[i] = (char)(i + 1);
+	all[255] = '\0';
+	all[256] = 'z';		/* a NUL inside the string: json-c keeps and escapes it */
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]) + 1; i++) {
+		const char	*s = i < sizeof(cases) / sizeof(cases[0]) ? cases[i] : all;
+		size_t		 len = i < sizeof(cases) / sizeof(cases[0]) ? strlen(s) : 257;
+
+		o = json_object_new_string_len(s, (int)len);
+		assert_non_null(o);
+		want = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN |
+		    JSON_C_TO_STRING_NOSLASHESCAPE, &wlen);
+		svc_buf_init(&b);
+		assert_int_equal(svc_json_append_str(&b, s, len), 0);
+		assert_int_equal(b.len, wlen);
+		assert_memory_equal(b.data, want, wlen);
+		svc_buf_free(&b);
+		json_object_put(o);
+	}
+	svc_buf_init(&b);
+	assert_int_equal(svc_buf_append_ll(&b, INT64_MIN), 0);
+	svc_buf_append(&b, " ", 1);
+	svc_buf_append_ll(&b, 0);
+	svc_buf_append(&b, " ", 1);
+	svc_buf_append_ll(&b, INT64_MAX);
+	assert_string_equal(b.data, "-9223372036854775808 0 9223372036854775807");
+	svc_buf_free(&b);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_checked_adds),
+		cmocka_unit_test(test_append_str_matches_json_c),
 		cmocka_unit_test(test_parse_valid),
 		cmocka_unit_test(test_parse_invalid),
 		cmocka_unit_test(test_parse_not_object),

@@ -1,0 +1,124 @@
+/* test_logbuf.c - a worker's request lines: held, then written whole when due or full */
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "svc_test.h"
+
+/* What the read end of the pipe holds now (without waiting), as a string. */
+static size_t
+drain(int fd, char *out, size_t outlen)
+{
+	ssize_t n = read(fd, out, outlen - 1);
+
+	out[n > 0 ? n : 0] = '\0';
+	return n > 0 ? (size_t)n : 0;
+}
+
+struct pipe_lb {
+	int			p[2];
+	struct svc_logbuf	lb;
+};
+
+static int
+setup(void **state)
+{
+	static struct pipe_lb t;
+
+	if (pipe(t.p) == -1 || fcntl(t.p[0], F_SETFL, O_NONBLOCK) == -1)
+		return -1;
+	svc_logbuf_init(&t.lb, t.p[1]);
+	*state = &t;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct pipe_lb *t = *state;
+
+	close(t->p[0]);
+	close(t->p[1]);
+	return 0;
+}
+
+static void
+test_held_until_due(void **state)
+{
+	struct pipe_lb	*t = *state;
+	char		 got[256];
+
+	svc_logbuf_add(&t->lb, "a\n", 2, 1000000, 200000);
+	svc_logbuf_add(&t->lb, "b\n", 2, 1100000, 200000);
+	assert_int_equal(drain(t->p[0], got, sizeof(got)), 0);
+	/* Due 200 ms after the oldest line, not the newest. */
+	assert_int_equal(svc_logbuf_due_us(&t->lb, 1100000, 200000), 100000);
+	assert_int_equal(svc_logbuf_due_us(&t->lb, 1300000, 200000), 0);
+	svc_logbuf_add(&t->lb, "c\n", 2, 1200000, 200000);
+	drain(t->p[0], got, sizeof(got));
+	assert_string_equal(got, "a\nb\nc\n");
+	assert_int_equal(svc_logbuf_due_us(&t->lb, 1200000, 200000), -1);
+}
+
+static void
+test_hold_zero_writes_at_once(void **state)
+{
+	struct pipe_lb	*t = *state;
+	char		 got[256];
+
+	svc_logbuf_add(&t->lb, "x\n", 2, 5, 200000);
+	svc_logbuf_add(&t->lb, "error\n", 6, 6, 0);
+	drain(t->p[0], got, sizeof(got));
+	assert_string_equal(got, "x\nerror\n");
+}
+
+static void
+test_full_buffer_flushes_whole_lines(void **state)
+{
+	struct pipe_lb	*t = *state;
+	static char	 line[1000], got[SVC_LOGBUF_SIZE + 1];
+	size_t		 i, n;
+
+	memset(line, 'l', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\n';
+	for (i = 0; i < SVC_LOGBUF_SIZE / sizeof(line); i++)
+		svc_logbuf_add(&t->lb, line, sizeof(line), 0, 1000000);
+	assert_int_equal(drain(t->p[0], got, sizeof(got)), 0);
+	/* The next line does not fit: what is held goes out first, whole lines only. */
+	svc_logbuf_add(&t->lb, line, sizeof(line), 1, 1000000);
+	n = drain(t->p[0], got, sizeof(got));
+	assert_int_equal(n, (SVC_LOGBUF_SIZE / sizeof(line)) * sizeof(line));
+	assert_int_equal(got[n - 1], '\n');
+	svc_logbuf_flush(&t->lb);
+	assert_int_equal(drain(t->p[0], got, sizeof(got)), sizeof(line));
+}
+
+static void
+test_line_larger_than_buffer(void **state)
+{
+	struct pipe_lb	*t = *state;
+	static char	 big[SVC_LOGBUF_SIZE + 10], got[2 * SVC_LOGBUF_SIZE];
+	size_t		 n = 0, k;
+
+	memset(big, 'B', sizeof(big));
+	svc_logbuf_add(&t->lb, "first\n", 6, 0, 1000000);
+	svc_logbuf_add(&t->lb, big, sizeof(big), 0, 1000000);
+	while ((k = drain(t->p[0], got + n, sizeof(got) - n)) > 0)
+		n += k;
+	assert_int_equal(n, 6 + sizeof(big));
+	assert_memory_equal(got, "first\n", 6);
+	assert_int_equal(svc_logbuf_due_us(&t->lb, 0, 1000000), -1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_held_until_due, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hold_zero_writes_at_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_buffer_flushes_whole_lines, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_line_larger_than_buffer, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("logbuf", tests, NULL, NULL);
+}
