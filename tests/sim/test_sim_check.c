@@ -24,10 +24,10 @@ static int setup(void **state)
 {
 	(void)state;
 	memset(orders, 0, sizeof(orders));
-	orders[0] = (struct sim_ck_order){ 10, 1, 2000, SIM_O_CONFIRMED, "k10" };
-	orders[1] = (struct sim_ck_order){ 11, 1, 500, SIM_O_REJECTED, "k11" };
-	orders[2] = (struct sim_ck_order){ 12, 2, 700, SIM_O_REJECTED, "k12" };
-	orders[3] = (struct sim_ck_order){ 3, 2, 100, SIM_O_PENDING, "old" };   /* before the run */
+	orders[0] = (struct sim_ck_order){ 10, 1, 2000, SIM_O_CONFIRMED, "k10", false };
+	orders[1] = (struct sim_ck_order){ 11, 1, 500, SIM_O_REJECTED, "k11", false };
+	orders[2] = (struct sim_ck_order){ 12, 2, 700, SIM_O_REJECTED, "k12", false };
+	orders[3] = (struct sim_ck_order){ 3, 2, 100, SIM_O_PENDING, "old", false };   /* before the run */
 	charges[0] = (struct sim_ck_charge){ 100, 10, 2000, 0, SIM_C_CAPTURED };
 	charges[1] = (struct sim_ck_charge){ 101, 11, 500, 0, SIM_C_DECLINED };
 	charges[2] = (struct sim_ck_charge){ 102, 12, 700, 700, SIM_C_VOIDED };
@@ -48,7 +48,7 @@ static int setup(void **state)
 	windows[0] = (struct sim_ck_window){ "payments stop 10-20 s", false, 500, 2 };
 	windows[1] = (struct sim_ck_window){ "mariadb restart 30 s", true, 10, 90 };
 	d = (struct sim_ck_data){ orders, 4, charges, 3, stock, 2, resv, 3, clients, 4, windows, 2, 10, true,
-				  items, 3, lines, 1, 0 };
+				  items, 3, lines, 1, 0, { 0 } };
 	return 0;
 }
 
@@ -169,7 +169,7 @@ static void test_pending_after_drain(void **state)
 	struct sim_ck_result r;
 
 	(void)state;
-	orders[4] = (struct sim_ck_order){ 15, 1, 100, SIM_O_PENDING, "k15" };
+	orders[4] = (struct sim_ck_order){ 15, 1, 100, SIM_O_PENDING, "k15", false };
 	resv[3] = (struct sim_ck_resv){ 15, SIM_R_RELEASED, "" };
 	d.norders = 5;
 	d.nresv = 4;
@@ -182,7 +182,7 @@ static void test_pending_after_drain(void **state)
 static void test_unknown_two_orders(void **state)
 {
 	(void)state;
-	orders[4] = (struct sim_ck_order){ 16, 2, 700, SIM_O_REJECTED, "k12" };
+	orders[4] = (struct sim_ck_order){ 16, 2, 700, SIM_O_REJECTED, "k12", false };
 	resv[3] = (struct sim_ck_resv){ 16, SIM_R_RELEASED, "" };
 	d.norders = 5;
 	d.nresv = 4;

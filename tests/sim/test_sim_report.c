@@ -67,7 +67,7 @@ static void canned(struct sim_scenario *sc, struct sim_load_stats *st, struct si
 				 "shoplab_dep_breaker_state{service=\"orders\",dep=\"payments\"} 0\n"
 				 "shoplab_dep_breaker_state{service=\"orders\",dep=\"inventory\"} 0\n", s);
 	memset(d, 0, sizeof(*d));
-	static struct sim_ck_order o[1] = { { 5, 1, 100, SIM_O_PENDING, "k<5>" } };
+	static struct sim_ck_order o[1] = { { 5, 1, 100, SIM_O_PENDING, "k<5>", false } };
 	d->orders = o;
 	d->norders = 1;
 	d->after_drain = true;
