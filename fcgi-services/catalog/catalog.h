@@ -9,6 +9,8 @@ enum catalog_stmt {
 	CATALOG_SEARCH,
 	CATALOG_GET,
 	CATALOG_INSERT,
+	CATALOG_LOCK,
+	CATALOG_SET_PRICE,
 	CATALOG_NSTMTS
 };
 
@@ -19,6 +21,8 @@ extern const char *const catalog_stmts[CATALOG_NSTMTS];
 int catalog_list(struct svc_req *r);
 int catalog_get(struct svc_req *r);
 int catalog_create(struct svc_req *r);
+/* PATCH /api/v1/products/{id} {price_cents}: an admin changes a price (product.price_changed). */
+int catalog_patch(struct svc_req *r);
 
 /* Escapes LIKE metacharacters (\ % _) in q and wraps it in %...%; -1 if it does not fit. */
 int catalog_like_pattern(const char *q, char *out, size_t outlen);

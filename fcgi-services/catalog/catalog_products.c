@@ -18,6 +18,10 @@ const char *const catalog_stmts[CATALOG_NSTMTS] = {
 	[CATALOG_INSERT] =
 	    "INSERT INTO products (sku, name, description, price_cents, currency)"
 	    " VALUES (?, ?, ?, ?, ?)",
+	[CATALOG_LOCK] =
+	    "SELECT price_cents, currency FROM products WHERE id = ? FOR UPDATE",
+	[CATALOG_SET_PRICE] =
+	    "UPDATE products SET price_cents = ? WHERE id = ?",
 };
 
 int
@@ -213,4 +217,92 @@ catalog_create(struct svc_req *r)
 	bad |= svc_json_add(obj, "price_cents", json_object_new_int64(price));
 	bad |= svc_json_add(obj, "currency", json_object_new_string(cur));
 	return svc_reply_json(r, 201, svc_json_checked(obj, bad));
+}
+
+struct catalog_price {
+	int64_t	id, price, old;
+	char	cur[4];
+	int	changed;
+};
+
+/* The new price and its product.price_changed event, in one transaction (the outbox). */
+static int
+catalog_price_tx(struct svc_req *r, void *arg)
+{
+	struct catalog_price	*p = arg;
+	struct svc_rows		*rows = NULL;
+	json_object		*d;
+	const char		*cur;
+	char			 key[32];
+	int			 rc, bad = 0;
+
+	p->changed = 0;
+	if ((rc = svc_db_query(r, CATALOG_LOCK, &rows, "i", p->id)) != SVC_OK)
+		return rc;
+	if (svc_rows_next(rows) != 1) {
+		svc_rows_free(rows);
+		return SVC_ERR_NOT_FOUND;
+	}
+	p->old = svc_rows_int(rows, 0);
+	cur = svc_rows_str(rows, 1, NULL);
+	snprintf(p->cur, sizeof(p->cur), "%s", cur != NULL ? cur : "");
+	svc_rows_free(rows);
+	/* The same price again is no change: no event. */
+	if (p->old == p->price)
+		return SVC_OK;
+	if ((rc = svc_db_exec(r, CATALOG_SET_PRICE, "ii", p->price, p->id)) != SVC_OK)
+		return rc;
+	if ((d = json_object_new_object()) == NULL)
+		return SVC_ERR_NOMEM;
+	bad |= svc_json_add(d, "product_id", json_object_new_int64(p->id));
+	bad |= svc_json_add(d, "old_price_cents", json_object_new_int64(p->old));
+	bad |= svc_json_add(d, "new_price_cents", json_object_new_int64(p->price));
+	bad |= svc_json_add(d, "currency", json_object_new_string(p->cur));
+	snprintf(key, sizeof(key), "%lld", (long long)p->id);
+	rc = bad ? SVC_ERR_NOMEM : svc_outbox_add(r, "product.price_changed", key,
+	    json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN));
+	json_object_put(d);
+	if (rc == SVC_OK)
+		p->changed = 1;
+	return rc;
+}
+
+int
+catalog_patch(struct svc_req *r)
+{
+	struct catalog_price	 p;
+	json_object		*body;
+	const char		*role;
+	int64_t			 price;
+	int			 rc;
+
+	if (svc_req_user_id(r) == 0)
+		return svc_reply_error(r, 401, "unauthorized", "log in first");
+	if ((role = svc_req_user_role(r)) == NULL || strcmp(role, "admin") != 0)
+		return svc_reply_error(r, 403, "forbidden", "only an admin can change a price");
+	memset(&p, 0, sizeof(p));
+	if ((rc = svc_path_id_or_reply(r, "id", "product", &p.id)) != SVC_OK ||
+	    (rc = svc_body_json_or_reply(r, &body)) != SVC_OK)
+		return rc;
+	/* price_cents is the one field that can change: anything else is a mistake, said so. */
+	json_object_object_foreach(body, k, v) {
+		(void)v;
+		if (strcmp(k, "price_cents") != 0)
+			return svc_reply_field_error(r, k, "only price_cents can be changed");
+	}
+	if ((rc = svc_json_int_or_reply(r, body, "price_cents", 0, 100000000000LL, 1,
+	    &price)) != SVC_OK)
+		return rc;
+	p.price = price;
+	rc = svc_db_tx(r, catalog_price_tx, &p);
+	if (rc == SVC_ERR_NOT_FOUND)
+		return svc_reply_error(r, 404, "not_found", "no product with id %lld",
+		    (long long)p.id);
+	if (rc != SVC_OK)
+		return svc_reply_err(r, rc);
+	if (p.changed)
+		svc_log(r, "info", "product %lld: price %lld -> %lld", (long long)p.id,
+		    (long long)p.old, (long long)p.price);
+	/* The product as GET shows it now (with its new ETag). */
+	return catalog_get(r);
 }

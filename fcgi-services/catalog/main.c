@@ -11,6 +11,7 @@ static const struct svc_route catalog_routes[] = {
 	{ "GET",  "/api/v1/products",		catalog_list },
 	{ "GET",  "/api/v1/products/{id}",	catalog_get },
 	{ "POST", "/api/v1/products",		catalog_create },
+	{ "PATCH", "/api/v1/products/{id}",	catalog_patch },
 	/* The same answer for other services, on the internal gateway. */
 	{ "GET",  "/internal/catalog/products/{id}", catalog_get },
 };

@@ -51,6 +51,33 @@ svc_event_time(int64_t wall_us, char out[32])
 }
 
 int
+svc_event_time_parse(const char *s, int64_t *wall_us)
+{
+	struct tm	 tm;
+	const char	*p;
+	time_t		 t;
+	int64_t		 frac = 0;
+	int		 digits = 0;
+
+	memset(&tm, 0, sizeof(tm));
+	if (s == NULL || (p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL)
+		return -1;
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+			if (digits < 6)
+				frac = frac * 10 + (*p - '0');
+		if (digits == 0)
+			return -1;
+		for (; digits < 6; digits++)
+			frac *= 10;
+	}
+	if (p[0] != 'Z' || p[1] != '\0' || (t = timegm(&tm)) == (time_t)-1 || t < 0)
+		return -1;
+	*wall_us = (int64_t)t * 1000000 + frac;
+	return 0;
+}
+
+int
 svc_event_type_valid(const char *type)
 {
 	size_t	i, n;

@@ -73,6 +73,13 @@ static const struct svc_conf_def svc_events_defs[] = {
 	{ "SHOPLAB_EVENTS_CRASH_BEFORE_ACK", SVC_CONF_INT, "0",	0, 1000000,	EVC(crash_before_ack) },
 };
 
+/* The lag histogram's upper bounds (occurred_at -> applied), seconds as µs. */
+#define SVC_EV_NLAG	14
+static const int64_t svc_ev_lag_us[SVC_EV_NLAG] = {
+	1000, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000,
+	10000000, 30000000, 60000000,
+};
+
 /* Shared by the two threads and the metrics handler: the counters are atomics. */
 struct svc_events_rt {
 	struct svc_server	*srv;
@@ -89,6 +96,10 @@ struct svc_events_rt {
 	atomic_ullong		 duplicates;
 	atomic_ullong		 redeliveries;	/* nacked with requeue after a handler failure */
 	atomic_ullong		 dead;
+	/* occurred_at -> committed, per applied event: buckets (the last one is +Inf) and sum. */
+	atomic_ullong		 lag_bucket[SVC_EV_NLAG + 1];
+	atomic_ullong		 lag_sum_us;
+	atomic_ullong		 lag_count;
 	atomic_ullong		 connects[2];	/* relay, consumer */
 	atomic_int		 connected[2];
 };
@@ -468,6 +479,29 @@ svc_ev_delivery_count(const amqp_basic_properties_t *p)
 	return 0;
 }
 
+/*
+ * Records the lag of an applied event: from its occurred_at (the publisher's commit, by the
+ * publisher's wall clock) to now. A clock behind the publisher's counts as 0; an unreadable
+ * time is not recorded (the envelope check let it through as a string).
+ */
+static void
+svc_ev_lag_record(struct svc_events_rt *rt, const char *occurred_at)
+{
+	int64_t	at, lag;
+	size_t	b;
+
+	if (svc_event_time_parse(occurred_at, &at) != 0)
+		return;
+	lag = svc_wall_us() - at;
+	if (lag < 0)
+		lag = 0;
+	for (b = 0; b < SVC_EV_NLAG && lag > svc_ev_lag_us[b]; b++)
+		;
+	atomic_fetch_add(&rt->lag_bucket[b], 1);
+	atomic_fetch_add(&rt->lag_sum_us, (unsigned long long)lag);
+	atomic_fetch_add(&rt->lag_count, 1);
+}
+
 struct svc_ev_apply {
 	struct svc_events_rt	*rt;
 	const struct svc_event	*ev;
@@ -563,8 +597,10 @@ settle:
 	case SVC_EVENT_ACK:
 		if (a.duplicate)
 			atomic_fetch_add(&rt->duplicates, 1);
-		else
+		else {
 			atomic_fetch_add(&rt->applied, 1);
+			svc_ev_lag_record(rt, ev.occurred_at);
+		}
 		st = amqp_basic_ack(c, SVC_EV_CHANNEL, env->delivery_tag, 0);
 		break;
 	case SVC_EVENT_REQUEUE:
@@ -833,6 +869,28 @@ svc_events_metrics_write(struct svc_server *srv, struct svc_buf *out)
 	    s, atomic_load(&rt->dead),
 	    s, atomic_load(&rt->connected[0]), s, atomic_load(&rt->connected[1]),
 	    s, atomic_load(&rt->connects[0]), s, atomic_load(&rt->connects[1]));
+	/* A consumer only: the lag from the event's occurred_at to its effect's commit. */
+	if (srv->svc->events->nsubs > 0) {
+		unsigned long long	cum = 0;
+		size_t			b;
+
+		svc_buf_printf(out,
+		    "# HELP shoplab_events_lag_seconds From an event's occurred_at (the publisher's "
+		    "commit) to its effect's commit here.\n"
+		    "# TYPE shoplab_events_lag_seconds histogram\n");
+		for (b = 0; b <= SVC_EV_NLAG; b++) {
+			cum += atomic_load(&rt->lag_bucket[b]);
+			if (b < SVC_EV_NLAG)
+				svc_buf_printf(out, "shoplab_events_lag_seconds_bucket{service=\"%s\","
+				    "le=\"%g\"} %llu\n", s, (double)svc_ev_lag_us[b] / 1e6, cum);
+			else
+				svc_buf_printf(out, "shoplab_events_lag_seconds_bucket{service=\"%s\","
+				    "le=\"+Inf\"} %llu\n", s, cum);
+		}
+		svc_buf_printf(out, "shoplab_events_lag_seconds_sum{service=\"%s\"} %.6f\n"
+		    "shoplab_events_lag_seconds_count{service=\"%s\"} %llu\n", s,
+		    (double)atomic_load(&rt->lag_sum_us) / 1e6, s, atomic_load(&rt->lag_count));
+	}
 	return out->failed ? -1 : 0;
 }
 

@@ -80,6 +80,8 @@ int svc_event_build(const char *id, const char *type, int version, const char *o
 /* Parses and checks an envelope. Returns SVC_OK (free with svc_event_free) or SVC_ERR_INVALID. */
 int svc_event_parse(const char *body, size_t len, struct svc_event *ev);
 void svc_event_free(struct svc_event *ev);
+/* Parses svc_event_time's format (fraction optional, 1..9 digits) into *wall_us; 0 or -1. */
+int svc_event_time_parse(const char *s, int64_t *wall_us);
 /* 1 when type is 1..64 of [a-z0-9_.] with a dot, not at either end. */
 int svc_event_type_valid(const char *type);
 

@@ -13,9 +13,10 @@ static const struct svc_route orders_routes[] = {
 	{ "GET",  "/api/v1/orders/{id}",	orders_get },
 };
 
-/* Publishes order.*; consumes its queue orders.events (bound to shipment.dispatched). */
+/* Publishes order.*; consumes its queue orders.events (bound to shipment.created and shipment.dispatched). */
 static const struct svc_event_sub orders_subs[] = {
 	{ "shipment.dispatched", orders_on_dispatched },
+	{ "shipment.created", orders_on_shipment_created },
 };
 static const struct svc_events orders_events = {
 	.publishes = 1,

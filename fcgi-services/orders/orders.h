@@ -25,6 +25,7 @@ enum orders_stmt {
 	ORD_LIST,
 	ORD_SHIPPED,
 	ORD_EXISTS,
+	ORD_SHIP_CREATED,
 	ORD_NSTMTS
 };
 
@@ -113,7 +114,7 @@ struct orders_saga {
 	char			 currency[4];
 	int64_t			 age_s;
 	char			 created_at[40];
-	int64_t			 shipment_id;	/* 0 until shipment.dispatched */
+	int64_t			 shipment_id;	/* 0 until shipment.created or .dispatched */
 	char			 shipped_at[40];
 	size_t			 nitems;
 	struct orders_item	 items[ORDERS_MAX_ITEMS];
@@ -126,6 +127,8 @@ int orders_list(struct svc_req *r);
 int orders_recover(struct svc_req *r);
 /* Events (orders_events.c): shipment.dispatched moves a confirmed order to shipped. */
 int orders_on_dispatched(struct svc_req *r, const struct svc_event *ev);
+/* shipment.created gives a confirmed order its shipment id (dispatched_at still null). */
+int orders_on_shipment_created(struct svc_req *r, const struct svc_event *ev);
 /* Adds order.confirmed or order.rejected for s to the outbox (inside the move's transaction). */
 int orders_outbox_terminal(struct svc_req *r, const struct orders_saga *s);
 

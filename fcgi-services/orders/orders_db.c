@@ -31,6 +31,10 @@ const char *const orders_stmts[ORD_NSTMTS] = {
 	    " WHERE id = ? AND status = 'confirmed'",
 	[ORD_EXISTS] =
 	    "SELECT status FROM orders WHERE id = ?",
+	/* Monotonic too: only a confirmed order without a shipment learns its id this way. */
+	[ORD_SHIP_CREATED] =
+	    "UPDATE orders SET shipment_id = ? WHERE id = ? AND status = 'confirmed'"
+	    " AND shipment_id IS NULL",
 	[ORD_ITEMS] =
 	    "SELECT product_id, quantity, unit_price_cents FROM order_items WHERE order_id = ?"
 	    " ORDER BY product_id",
@@ -165,7 +169,12 @@ orders_json(const struct orders_saga *s)
 		json_object *sh = json_object_new_object();
 
 		bad |= svc_json_add(sh, "id", json_object_new_int64(s->shipment_id));
-		bad |= svc_json_add(sh, "dispatched_at", json_object_new_string(s->shipped_at));
+		/* Created, not dispatched yet: dispatched_at is null. */
+		if (s->shipped_at[0] != '\0')
+			bad |= svc_json_add(sh, "dispatched_at",
+			    json_object_new_string(s->shipped_at));
+		else if (sh != NULL && json_object_object_add(sh, "dispatched_at", NULL) != 0)
+			bad = 1;
 		bad |= svc_json_add(o, "shipment", sh);
 	}
 	return svc_json_checked(o, bad);

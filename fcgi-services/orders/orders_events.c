@@ -82,3 +82,32 @@ orders_on_dispatched(struct svc_req *r, const struct svc_event *ev)
 	svc_rows_free(rows);
 	return rc;
 }
+
+/*
+ * shipment.created {shipment_id, order_id, user_id, created_at}: a confirmed order without a
+ * shipment gets its id (GET shows shipment:{id, dispatched_at:null}). Monotonic: a created
+ * that arrives after the dispatched one (the order is shipped already) changes nothing.
+ */
+int
+orders_on_shipment_created(struct svc_req *r, const struct svc_event *ev)
+{
+	json_object	*v;
+	struct svc_rows	*rows = NULL;
+	int64_t		 order_id, shipment_id;
+	int		 rc;
+
+	if (!json_object_object_get_ex(ev->data, "order_id", &v) ||
+	    !json_object_is_type(v, json_type_int) || (order_id = json_object_get_int64(v)) < 1 ||
+	    !json_object_object_get_ex(ev->data, "shipment_id", &v) ||
+	    !json_object_is_type(v, json_type_int) || (shipment_id = json_object_get_int64(v)) < 1)
+		return SVC_ERR_INVALID;
+	if ((rc = svc_db_exec(r, ORD_SHIP_CREATED, "ii", shipment_id, order_id)) != SVC_OK)
+		return rc;
+	if (svc_db_affected(r) == 1)
+		return SVC_OK;
+	if ((rc = svc_db_query(r, ORD_EXISTS, &rows, "i", order_id)) != SVC_OK)
+		return rc;
+	rc = svc_rows_next(rows) == 1 ? SVC_OK : SVC_ERR_INVALID;
+	svc_rows_free(rows);
+	return rc;
+}

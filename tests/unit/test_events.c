@@ -123,6 +123,29 @@ test_type_valid(void **state)
 	assert_false(svc_event_type_valid(NULL));
 }
 
+/* The lag histogram reads occurred_at back: what svc_event_time writes parses to the same µs. */
+static void
+test_time_parse_round_trips(void **state)
+{
+	char	at[32];
+	int64_t	us = 0;
+
+	(void)state;
+	svc_event_time(1764547200123456LL, at);
+	assert_int_equal(svc_event_time_parse(at, &us), 0);
+	assert_true(us == 1764547200123456LL);
+	assert_int_equal(svc_event_time_parse("2026-12-01T10:00:00Z", &us), 0);
+	assert_true(us == 1796119200000000LL);
+	assert_int_equal(svc_event_time_parse("2026-12-01T10:00:00.5Z", &us), 0);
+	assert_true(us == 1796119200500000LL);
+	assert_int_equal(svc_event_time_parse("2026-12-01T10:00:00", &us), -1);
+	assert_int_equal(svc_event_time_parse("2026-12-01T10:00:00.Z", &us), -1);
+	assert_int_equal(svc_event_time_parse("2026-12-01T10:00:00Zjunk", &us), -1);
+	assert_int_equal(svc_event_time_parse("x", &us), -1);
+	assert_int_equal(svc_event_time_parse("", &us), -1);
+	assert_int_equal(svc_event_time_parse(NULL, &us), -1);
+}
+
 int
 main(void)
 {
@@ -132,6 +155,7 @@ main(void)
 		cmocka_unit_test(test_parse_refuses_poison),
 		cmocka_unit_test(test_decide_retries_then_dead_letters),
 		cmocka_unit_test(test_type_valid),
+		cmocka_unit_test(test_time_parse_round_trips),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

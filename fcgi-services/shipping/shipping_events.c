@@ -1,0 +1,147 @@
+/* shipping_events.c - order.confirmed makes a shipment (shipment.created); the dispatcher sends it */
+#include <stdio.h>
+#include <string.h>
+
+#include "shipping.h"
+
+/* A positive integer member of an event's data, or 0. */
+static int64_t
+shipping_data_id(const struct svc_event *ev, const char *name)
+{
+	json_object	*v;
+	int64_t		 id;
+
+	if (!json_object_object_get_ex(ev->data, name, &v) || !json_object_is_type(v, json_type_int))
+		return 0;
+	id = json_object_get_int64(v);
+	return id > 0 ? id : 0;
+}
+
+/* Adds an event of type with the members built in d (consumed) to the outbox. */
+static int
+shipping_outbox(struct svc_req *r, const char *type, int64_t order_id, json_object *d, int bad)
+{
+	char	key[32];
+	int	rc;
+
+	if (bad) {
+		json_object_put(d);
+		return SVC_ERR_NOMEM;
+	}
+	snprintf(key, sizeof(key), "%lld", (long long)order_id);
+	rc = svc_outbox_add(r, type, key, json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN));
+	json_object_put(d);
+	return rc;
+}
+
+/*
+ * order.confirmed {order_id, user_id, ...}, inside the consumer's transaction (the inbox row
+ * is in it): the shipment and its shipment.created event commit together, or neither does.
+ * An order that has its shipment already (another message for the same order) changes
+ * nothing. Data that can never apply is SVC_ERR_INVALID: dead-lettered.
+ */
+int
+shipping_on_confirmed(struct svc_req *r, const struct svc_event *ev)
+{
+	struct shipping_state	*st = svc_req_state(r);
+	json_object		*d;
+	int64_t			 order_id, user_id, now, id;
+	char			 sqlt[32], at[32];
+	int			 rc, bad = 0;
+
+	if ((order_id = shipping_data_id(ev, "order_id")) == 0 ||
+	    (user_id = shipping_data_id(ev, "user_id")) == 0)
+		return SVC_ERR_INVALID;
+	now = st->clock.now_us(st->clock.ctx);
+	if (shipping_sql_time(now, sqlt, sizeof(sqlt)) != 0)
+		return SVC_ERR_INTERNAL;
+	svc_event_time(now, at);
+	if ((rc = svc_db_exec(r, SHIP_INSERT, "iis", order_id, user_id, sqlt)) != SVC_OK)
+		return rc;
+	if (svc_db_affected(r) != 1) {
+		svc_log(r, "info", "order %lld has its shipment already: unchanged",
+		    (long long)order_id);
+		return SVC_OK;
+	}
+	id = (int64_t)svc_db_insert_id(r);
+	if ((d = json_object_new_object()) == NULL)
+		return SVC_ERR_NOMEM;
+	bad |= svc_json_add(d, "shipment_id", json_object_new_int64(id));
+	bad |= svc_json_add(d, "order_id", json_object_new_int64(order_id));
+	bad |= svc_json_add(d, "user_id", json_object_new_int64(user_id));
+	bad |= svc_json_add(d, "created_at", json_object_new_string(at));
+	if ((rc = shipping_outbox(r, "shipment.created", order_id, d, bad)) == SVC_OK)
+		svc_log(r, "info", "order %lld: shipment %lld created", (long long)order_id,
+		    (long long)id);
+	return rc;
+}
+
+struct shipping_round {
+	int64_t	cutoff;		/* wall µs: created at or before it is due */
+	int64_t	now;
+	int	n;		/* dispatched in this round */
+};
+
+/* One transaction: lock due shipments nobody else holds, dispatch each with its event. */
+static int
+shipping_dispatch_tx(struct svc_req *r, void *arg)
+{
+	struct shipping_state	*st = svc_req_state(r);
+	struct shipping_round	*rd = arg;
+	struct svc_rows		*rows = NULL;
+	json_object		*d;
+	int64_t			 id, order_id;
+	char			 cut[32], sqlt[32], at[32];
+	int			 rc, bad;
+
+	rd->n = 0;
+	if (shipping_sql_time(rd->cutoff, cut, sizeof(cut)) != 0 ||
+	    shipping_sql_time(rd->now, sqlt, sizeof(sqlt)) != 0)
+		return SVC_ERR_INTERNAL;
+	svc_event_time(rd->now, at);
+	if ((rc = svc_db_query(r, SHIP_DUE, &rows, "si", cut, (int64_t)st->batch)) != SVC_OK)
+		return rc;
+	while (svc_rows_next(rows) == 1) {
+		id = svc_rows_int(rows, 0);
+		order_id = svc_rows_int(rows, 1);
+		if ((rc = svc_db_exec(r, SHIP_DISPATCH, "si", sqlt, id)) != SVC_OK)
+			goto out_free_rows;
+		if (svc_db_affected(r) != 1)
+			continue;
+		bad = 0;
+		if ((d = json_object_new_object()) == NULL) {
+			rc = SVC_ERR_NOMEM;
+			goto out_free_rows;
+		}
+		bad |= svc_json_add(d, "shipment_id", json_object_new_int64(id));
+		bad |= svc_json_add(d, "order_id", json_object_new_int64(order_id));
+		bad |= svc_json_add(d, "dispatched_at", json_object_new_string(at));
+		if ((rc = shipping_outbox(r, "shipment.dispatched", order_id, d, bad)) != SVC_OK)
+			goto out_free_rows;
+		rd->n++;
+	}
+	rc = SVC_OK;
+out_free_rows:
+	svc_rows_free(rows);
+	return rc;
+}
+
+int
+shipping_dispatch(struct svc_req *r)
+{
+	struct shipping_state	*st = svc_req_state(r);
+	struct shipping_round	 rd;
+	int			 rc;
+
+	memset(&rd, 0, sizeof(rd));
+	rd.now = st->clock.now_us(st->clock.ctx);
+	rd.cutoff = shipping_due_before(rd.now, st->delay_ms);
+	if ((rc = svc_db_tx(r, shipping_dispatch_tx, &rd)) != SVC_OK) {
+		svc_log(r, "warn", "dispatching shipments failed: %s", svc_err_name(rc));
+		return 0;
+	}
+	if (rd.n > 0)
+		svc_log(r, "info", "%d shipment(s) dispatched", rd.n);
+	/* A full batch: there may be more due now. */
+	return rd.n >= st->batch ? 1 : 0;
+}
