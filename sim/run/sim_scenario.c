@@ -251,7 +251,7 @@ static int parse_fault(struct ctx *c, json_object *f, size_t i, struct sim_scena
 	static const char *const skeys[] = { "at_s", "until_s", "kind", "service", NULL };
 	const char *const *keys;
 	struct sim_fault *ft = &sc->faults[i];
-	char p[64], q[96], kind[16];
+	char p[64], q[96], kind[32];
 	json_object *attrs;
 	int k;
 
@@ -293,12 +293,13 @@ static int parse_fault(struct ctx *c, json_object *f, size_t i, struct sim_scena
 		}
 		snprintf(ft->proxy, sizeof(ft->proxy), "%s-broker", ft->target);
 		if (ft->kind == SIM_FAULT_DUPLICATE_DELIVERY) {
-			/* Acks (and everything else the service sends) are dropped; the proxy closes the
-			 * link after 1 s, the broker requeues what was delivered and not acked. */
-			snprintf(ft->type, sizeof(ft->type), "timeout");
+			/* The first bytes the service sends (the ack of a delivery it applied) never
+			 * reach the broker: the link is reset at once, the broker requeues what it
+			 * delivered and was not acked, and redelivers it when the service is back. */
+			snprintf(ft->type, sizeof(ft->type), "reset_peer");
 			snprintf(ft->stream, sizeof(ft->stream), "upstream");
 			ft->toxicity = 1;
-			if ((ft->attributes = strdup("{\"timeout\":1000}")) == NULL)
+			if ((ft->attributes = strdup("{\"timeout\":0}")) == NULL)
 				return fail(c, p, "out of memory");
 		}
 		return 0;

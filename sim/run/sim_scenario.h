@@ -22,7 +22,7 @@ enum sim_fault_kind {
 	SIM_FAULT_BROKER_KILL,  /* SIGKILL the broker at at_s, `broker.sh start` + `wait` at until_s */
 	SIM_FAULT_CONSUMER_STOP,        /* SIGSTOP the consuming service `target`, SIGCONT at until_s */
 	SIM_FAULT_BROKER_PARTITION,     /* proxy `<target>-broker` disabled from at_s to until_s */
-	SIM_FAULT_DUPLICATE_DELIVERY,   /* acks of `target` dropped (timeout toxic upstream on
+	SIM_FAULT_DUPLICATE_DELIVERY,   /* acks of `target` lost (reset_peer toxic upstream on
 	                                 * `<target>-broker`): redeliveries, confirmed by the
 	                                 * service's duplicates counter */
 };
