@@ -167,6 +167,9 @@ int sim_check_read_events(struct sim_ck_data *d, long long dead_since_unix, char
 /* What the events still have to do: rows in every outbox, confirmed orders (from min_order_id on)
  * not shipped yet; a sentence naming them in desc. Returns 0 (nothing left), 1 (something), -1. */
 int sim_check_events_pending(int64_t min_order_id, int64_t *outbox, int64_t *unshipped, char *desc, size_t descsz);
+/* Confirmed orders from min_order_id on not shipped yet, and the age (s) of the oldest of them
+ * by its created_at. Returns 0, or -1 (message in err). */
+int sim_check_count_unshipped(int64_t min_order_id, int64_t *n, double *oldest_s, char *err, size_t errsz);
 /* Orders from min_order_id on still pending, or -1 (message in err). */
 int64_t sim_check_count_pending(int64_t min_order_id, char *err, size_t errsz);
 void sim_check_data_free(struct sim_ck_data *d);

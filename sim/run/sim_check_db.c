@@ -279,6 +279,27 @@ int64_t sim_check_count_pending(int64_t min_order_id, char *err, size_t errsz)
 	return n;
 }
 
+static int row_outbox(MYSQL_ROW r, void *arg);
+
+int sim_check_count_unshipped(int64_t min_order_id, int64_t *n, double *oldest_s, char *err, size_t errsz)
+{
+	MYSQL *m = db_open("orders", err, errsz);
+	struct sim_ck_outbox o;
+	char sql[256];
+	int rc;
+
+	if (m == NULL)
+		return -1;
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*), COALESCE(TIMESTAMPDIFF(MICROSECOND, MIN(created_at), NOW(6)), 0) "
+		 "FROM orders WHERE status = 'confirmed' AND id >= %lld", (long long)min_order_id);
+	memset(&o, 0, sizeof(o));
+	rc = db_each(m, sql, row_outbox, &o, err, errsz);
+	mysql_close(m);
+	*n = o.depth;
+	*oldest_s = o.oldest_s;
+	return rc;
+}
+
 /* ---- events ------------------------------------------------------------------------- */
 
 /* The stack's services (SHOPLAB_SERVICES), at most SIM_CK_MAX_SERVICES names of < 32 bytes. */

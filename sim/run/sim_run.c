@@ -124,7 +124,9 @@ static size_t report_runs(struct ctx *c, struct sim_report_run *rep)
 
 		rep[i] = (struct sim_report_run){ r->label, c->sc, &r->st, r->checked ? &r->ck : NULL, r->check_error,
 						  &r->scrape, r->faults.log, run_status(r), r->why, r->faults.applied_from,
-						  r->faults.applied_to, strcmp(r->label, "resilience off") == 0 };
+						  r->faults.applied_to, strcmp(r->label, "resilience off") == 0,
+						  r->checked ? &r->ck_data.ev : NULL, r->events_drain[0] ? r->events_drain : NULL,
+						  r->events_drain_s };
 	}
 	return c->nruns;
 }
