@@ -414,8 +414,10 @@ static int read_service_events(MYSQL *m, const char *svc, struct sim_ck_events *
 	if (!t.inbox)
 		return 0;
 	dead->applied = true;
-	return db_each(m, "SELECT d.msg_id, d.type, d.reason, d.attempts, d.dead_at FROM dead_letters d "
-			  "JOIN inbox i ON i.id = d.msg_id ORDER BY d.seq", row_dead, dead, err, errsz);
+	snprintf(sql, sizeof(sql), "SELECT d.msg_id, d.type, d.reason, d.attempts, d.dead_at FROM dead_letters d "
+		 "JOIN inbox i ON i.id = d.msg_id WHERE d.dead_at >= FROM_UNIXTIME(%lld) ORDER BY d.seq",
+		 since > 0 ? since : 0LL);
+	return db_each(m, sql, row_dead, dead, err, errsz);
 }
 
 int sim_check_read_events(struct sim_ck_data *d, long long dead_since_unix, char *err, size_t errsz)
