@@ -555,7 +555,7 @@ static int check_events(const struct sim_ck_data *d, const struct idx *x, struct
 
 	if (!d->ev.read) {
 		for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
-			not_applicable(r, all[i], "the events were not read by this check");
+			not_applicable(r, all[i], d->ev.na_events[0] ? d->ev.na_events : "the events were not read by this check");
 		return 0;
 	}
 	if (d->ev.na_shipping[0])

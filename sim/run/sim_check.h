@@ -53,6 +53,7 @@ struct sim_ck_dead {
 
 struct sim_ck_events {
 	bool read;              /* sim_check_read_events filled this */
+	char na_events[256];    /* not read, and why (else: "not read by this check") */
 	char na_shipping[256];  /* non-empty: no shipping database here, and why */
 	char na_outbox[256];    /* non-empty: no service has an outbox, and why */
 	struct sim_ck_shipment *shipments; size_t nshipments;

@@ -343,6 +343,12 @@ static void test_events_not_read(void **state)
 		assert_int_equal(r.inv[i].checked, 0);
 		assert_non_null(strstr(r.inv[i].na, "not read"));
 	}
+	/* The reader says why it read nothing. */
+	snprintf(d.ev.na_events, sizeof(d.ev.na_events), "SHOPLAB_SERVICES is not set");
+	eval(&r);
+	assert_true(r.ok);
+	assert_string_equal(r.inv[SIM_INV_DEAD].na, "SHOPLAB_SERVICES is not set");
+	d.ev.na_events[0] = '\0';
 }
 
 static void test_events_clean(void **state)
