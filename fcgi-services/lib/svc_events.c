@@ -20,7 +20,9 @@
 #define SVC_EV_EXCHANGE		"shoplab.events"
 #define SVC_EV_CHANNEL		1
 #define SVC_EV_CONFIRM_WAIT_S	10
-#define SVC_EV_BACKOFF_MAX_MS	5000
+#define SVC_EV_BACKOFF_MAX_MS	1000
+#define SVC_EV_DEL_N		16	/* placeholders of SVC_EVS_OUTBOX_DEL */
+#define SVC_EV_BATCH_MAX	1000	/* SHOPLAB_EVENTS_BATCH's maximum */
 
 /* The library's statements on the service's own tables (sql/events.sql). */
 const char *const svc_events_sql[SVC_EVS_N] = {
@@ -29,8 +31,14 @@ const char *const svc_events_sql[SVC_EVS_N] = {
 	/* SKIP LOCKED: two instances of a service never relay the same rows at once. */
 	[SVC_EVS_OUTBOX_NEXT] =
 	    "SELECT seq, type, id, body FROM outbox ORDER BY seq LIMIT ? FOR UPDATE SKIP LOCKED",
+	/*
+	 * Exactly the rows published, SVC_EV_DEL_N at a time (a short batch repeats its last
+	 * seq). Never a range: seq is allocated at INSERT, so a transaction that committed late
+	 * leaves a lower seq between the rows a batch read (it was locked and skipped then), and
+	 * a range delete would remove that unpublished row.
+	 */
 	[SVC_EVS_OUTBOX_DEL] =
-	    "DELETE FROM outbox WHERE seq BETWEEN ? AND ?",
+	    "DELETE FROM outbox WHERE seq IN (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	[SVC_EVS_OUTBOX_STATS] =
 	    "SELECT COUNT(*), COALESCE(TIMESTAMPDIFF(MICROSECOND, MIN(created_at), NOW(6)), 0) "
 	    "FROM outbox",
@@ -67,7 +75,7 @@ static const struct svc_conf_def svc_events_defs[] = {
 	{ "SHOPLAB_AMQP_USER",		SVC_CONF_STR, "",	0, 255,		EVC(user) },
 	{ "SHOPLAB_AMQP_PASSWORD",	SVC_CONF_STR, "",	0, 255,		EVC(password) },
 	{ "SHOPLAB_EVENTS_MAX_ATTEMPTS", SVC_CONF_INT, "5",	1, 100,		EVC(max_attempts) },
-	{ "SHOPLAB_EVENTS_BATCH",	SVC_CONF_INT, "100",	1, 1000,	EVC(batch) },
+	{ "SHOPLAB_EVENTS_BATCH",	SVC_CONF_INT, "500",	1, SVC_EV_BATCH_MAX, EVC(batch) },
 	{ "SHOPLAB_EVENTS_POLL_MS",	SVC_CONF_INT, "50",	5, 10000,	EVC(poll_ms) },
 	{ "SHOPLAB_EVENTS_PREFETCH",	SVC_CONF_INT, "32",	1, 1000,	EVC(prefetch) },
 	{ "SHOPLAB_EVENTS_CRASH_BEFORE_ACK", SVC_CONF_INT, "0",	0, 1000000,	EVC(crash_before_ack) },
@@ -328,10 +336,28 @@ svc_ev_confirms(struct svc_events_rt *rt, amqp_connection_state_t c, uint64_t fi
 	return nacked;
 }
 
+/* Deletes the n rows seqs[0..n-1] (n >= 1), SVC_EV_DEL_N per statement. */
+static int
+svc_ev_outbox_delete(struct svc_req *r, const int64_t *seqs, int n)
+{
+	int64_t	v[SVC_EV_DEL_N];
+	int	i, j, rc;
+
+	for (i = 0; i < n; i += SVC_EV_DEL_N) {
+		for (j = 0; j < SVC_EV_DEL_N; j++)
+			v[j] = seqs[i + j < n ? i + j : n - 1];
+		if ((rc = svc_db_exec(r, svc_ev_stmt(r, SVC_EVS_OUTBOX_DEL), "iiiiiiiiiiiiiiii",
+		    v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12],
+		    v[13], v[14], v[15])) != SVC_OK)
+			return rc;
+	}
+	return SVC_OK;
+}
+
 /*
  * One batch: lock the oldest rows, publish them in order, wait for the broker's confirms,
- * delete them, commit. Returns rows published (0: none waiting), -1 broker failure (rows
- * kept), -2 database failure.
+ * delete exactly those rows, commit. Returns rows published (0: none waiting), -1 broker
+ * failure (rows kept), -2 database failure.
  */
 static int
 svc_ev_relay_batch(struct svc_events_rt *rt, struct svc_req *r, amqp_connection_state_t c,
@@ -339,7 +365,7 @@ svc_ev_relay_batch(struct svc_events_rt *rt, struct svc_req *r, amqp_connection_
 {
 	amqp_basic_properties_t	 props;
 	struct svc_rows		*rows = NULL;
-	int64_t			 lo = 0, hi = 0;
+	int64_t			 seqs[SVC_EV_BATCH_MAX];
 	uint64_t		 first = *tag + 1;
 	int			 n = 0, rc = -2, cr;
 
@@ -356,9 +382,9 @@ svc_ev_relay_batch(struct svc_events_rt *rt, struct svc_req *r, amqp_connection_
 		amqp_bytes_t	 b = { blen, (void *)(uintptr_t)body };
 		int		 st;
 
-		if (n == 0)
-			lo = svc_rows_int(rows, 0);
-		hi = svc_rows_int(rows, 0);
+		if (n >= SVC_EV_BATCH_MAX)
+			break;
+		seqs[n] = svc_rows_int(rows, 0);
 		memset(&props, 0, sizeof(props));
 		props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
 		    AMQP_BASIC_MESSAGE_ID_FLAG | AMQP_BASIC_TYPE_FLAG | AMQP_BASIC_APP_ID_FLAG;
@@ -385,8 +411,7 @@ svc_ev_relay_batch(struct svc_events_rt *rt, struct svc_req *r, amqp_connection_
 		rc = -1;
 		goto out_rollback;
 	}
-	if (svc_db_exec(r, svc_ev_stmt(r, SVC_EVS_OUTBOX_DEL), "ii", lo, hi) != SVC_OK ||
-	    svc_db_commit(r) != SVC_OK) {
+	if (svc_ev_outbox_delete(r, seqs, n) != SVC_OK || svc_db_commit(r) != SVC_OK) {
 		/* Confirmed but not deleted: they go again, and consumers drop the duplicates. */
 		rc = -2;
 		goto out_rollback;

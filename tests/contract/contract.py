@@ -150,6 +150,16 @@ def main():
     call("POST", "/api/v1/products", dict(newp, sku=sku + "y", currency="euro"), headers=bearer(admin),
          expect=400)
     call("PUT", "/api/v1/products/1", newp, headers=bearer(admin), expect=405)
+    if isinstance(created, dict) and "id" in created:
+        ppath = f"/api/v1/products/{created['id']}"
+        call("PATCH", ppath, {"price_cents": 5}, expect=401)
+        call("PATCH", ppath, {"price_cents": 5}, headers=bearer(token), expect=403)
+        call("PATCH", ppath, {"price_cents": -5}, headers=bearer(admin), expect=400)
+        call("PATCH", ppath, {"price_cents": 5, "name": "x"}, headers=bearer(admin), expect=400)
+        call("PATCH", ppath, raw=b"price=5", headers={**bearer(admin), "Content-Type": "text/plain"},
+             expect=415)
+        call("PATCH", "/api/v1/products/999999999", {"price_cents": 5}, headers=bearer(admin), expect=404)
+        call("PATCH", ppath, {"price_cents": newp["price_cents"]}, headers=bearer(admin), expect=200)
 
     # Inventory.
     call("GET", "/api/v1/inventory/1", expect=200)
@@ -197,6 +207,20 @@ def main():
         call("GET", f"/api/v1/orders/{o['id']}", headers=bearer(admin), expect=404)
         call("GET", f"/api/v1/orders/{o['id']}", expect=401)
     call("GET", "/api/v1/orders/abc", headers=bearer(token), expect=404)
+
+    # Shipping: the confirmed order's shipment arrives by events, a moment after the checkout.
+    call("GET", "/api/v1/shipments?order_id=abc", headers=bearer(token), expect=400)
+    call("GET", "/api/v1/shipments", headers=bearer(token), expect=400)
+    call("GET", "/api/v1/shipments?order_id=1", expect=401)
+    call("GET", "/api/v1/shipments?order_id=999999999", headers=bearer(token), expect=404)
+    if isinstance(o, dict) and o.get("status") == "confirmed":
+        for _ in range(100):
+            s, _, _ = call("GET", f"/api/v1/shipments?order_id={o['id']}", headers=bearer(token),
+                           expect=(200, 404))
+            if s == 200:
+                break
+            time.sleep(0.1)
+        call("GET", f"/api/v1/shipments?order_id={o['id']}", headers=bearer(admin), expect=200)
     call("DELETE", "/api/v1/orders/1", headers=bearer(token), expect=405)
 
     # Limits: too many failed logins for one account (users), too many logins from one address

@@ -259,7 +259,7 @@ test_unknown_route_and_method(void **state)
 	    NULL, &r), 0);
 	it_assert_error(&r, 405, "method_not_allowed");
 	assert_true(it_header(&r, "Allow", allow, sizeof(allow)));
-	assert_string_equal(allow, "GET");
+	assert_string_equal(allow, "GET, PATCH");
 	it_resp_free(&r);
 	/* The operator routes are not on the public listener. */
 	assert_int_equal(it_request("GET", it_gateway(), "/_ops/catalog/metrics", NULL, NULL, &r), 0);

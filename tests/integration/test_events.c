@@ -196,6 +196,52 @@ test_poison_goes_to_dead_letters(void **state)
 	it_resp_free(&r);
 }
 
+/* Inserts the product.created envelope of product pid as outbox row id on db (no commit). */
+static void
+outbox_insert(MYSQL *db, const char *id, int64_t pid)
+{
+	char	body[512], sql[1024];
+
+	envelope(body, sizeof(body), id, pid);
+	snprintf(sql, sizeof(sql), "INSERT INTO outbox (id, type, body) VALUES ('%s', "
+	    "'product.created', '%s')", id, body);
+	assert_int_equal(mysql_query(db, sql), 0);
+}
+
+/*
+ * Commit order is not seq order: a row inserted first and committed last sits between rows
+ * the relay read (it was locked, so skipped). It must still be published once it commits:
+ * the relay deletes exactly the rows it published (a range delete once removed this one
+ * unpublished, about 1% of confirmed orders at 200 checkouts/s).
+ */
+static void
+test_late_commit_is_not_lost(void **state)
+{
+	MYSQL	*a = it_db("catalog"), *b = it_db("catalog");
+	char	 id[3][40], sql[256];
+	int	 i;
+
+	(void)state;
+	assert_non_null(a);
+	assert_non_null(b);
+	for (i = 0; i < 3; i++)
+		snprintf(id[i], sizeof(id[i]), "it-late%d-%lld", i, (long long)id_base);
+	assert_int_equal(mysql_query(b, "BEGIN"), 0);
+	outbox_insert(b, id[0], id_base + 10);		/* seq s0 */
+	assert_int_equal(mysql_query(a, "BEGIN"), 0);
+	outbox_insert(a, id[1], id_base + 11);		/* s1 > s0, committed last */
+	outbox_insert(b, id[2], id_base + 12);		/* s2 > s1 */
+	assert_int_equal(mysql_query(b, "COMMIT"), 0);
+	/* The relay takes s0 and s2 now, skipping the locked s1. */
+	usleep(1000000);
+	assert_int_equal(mysql_query(a, "COMMIT"), 0);
+	mysql_close(a);
+	mysql_close(b);
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM stock WHERE product_id BETWEEN %lld AND %lld",
+	    (long long)id_base + 10, (long long)id_base + 12);
+	assert_int_equal(wait_db("inventory", 3, 20, sql), 3);
+}
+
 /*
  * kill -9 the broker, create products while it is away (the outbox holds them), start it
  * again: every product gets its stock row and the outbox drains. Nothing is lost.
@@ -280,6 +326,7 @@ main(void)
 		cmocka_unit_test(test_product_created_creates_stock),
 		cmocka_unit_test(test_duplicate_delivery_applies_once),
 		cmocka_unit_test(test_poison_goes_to_dead_letters),
+		cmocka_unit_test(test_late_commit_is_not_lost),
 		cmocka_unit_test(test_broker_kill_loses_nothing),
 		cmocka_unit_test(test_consumer_crash_before_ack_is_a_duplicate),
 	};

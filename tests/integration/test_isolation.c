@@ -12,7 +12,8 @@
 
 #include "itest.h"
 
-static const char *const services[] = { "users", "catalog", "inventory", "orders", "payments" };
+static const char *const services[] = { "users", "catalog", "inventory", "orders", "payments",
+    "shipping" };
 
 /* Where service svc listens, from run/shoplab.env (SHOPLAB_<SVC>_LISTEN). */
 static const char *

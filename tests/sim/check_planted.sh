@@ -16,6 +16,7 @@ TOP=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${SHOPLAB_BUILD:-$TOP/build}
 db() { mariadb --no-defaults --socket="$SHOPLAB_RUN/mariadb/mariadb.sock" -u "$(id -un)" -N -B "$@"; }
 fail() { echo "check_planted: $*" >&2; exit 1; }
+# Confirmed, or shipped since (shipping's events move confirmed orders on): the checker counts both.
 confirmed() { db orders -e "SELECT id FROM orders WHERE status IN ('confirmed', 'shipped') ORDER BY id LIMIT 1 OFFSET $1"; }
 
 "$BUILD/bin/sim" check >/dev/null 2>&1 || fail "the stack was not clean before planting"
