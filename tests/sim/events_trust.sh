@@ -3,7 +3,8 @@
 # before any load with FILE:LINE: PATH; a duplicate_delivery that produces no duplicate (inventory
 # gets no message during the run) makes the run invalid (exit 3), while the partition and the
 # consumer stop before it are confirmed in the fault log; a broker_kill whose broker does not die
-# (its pid file names a process that is not the broker) is invalid too.
+# (its pid file names a process that is not the broker) is invalid too; events that cannot
+# drain (shipping held) end the wait NOT DRAINED and fail the checks by name (exit 1).
 #
 # Runs against the stack of $SHOPLAB_RUN (started with SHOPLAB_PROXY=1, with shipping), as
 # scripts/run-tests.sh runs it after the events smoke scenario. Leaves the stack up.
@@ -88,6 +89,24 @@ else
 	cat "$f" "$work/alive.out" "$work/alive.err" >&2
 fi
 "$TOP/scripts/broker.sh" status | grep -q running || bad "the broker is not running after the broker_kill test"
+
+# ---- 4. events that cannot drain: shipping held (SIGSTOP) through the run, a short events
+# drain: the wait ends NOT DRAINED and the checks fail naming the orders, never a pass
+ship_pid=$(cat "$RUN/shipping.pid")
+f=$(variant stuck '/"faults"/,/^  \]/d; s/"events_drain_s": 20/"events_drain_s": 3/; s/"drain_s": 1,/"drain_s": 0,/; s/"data": \(.*\)},$/"data": \1}/')
+kill -STOP "$ship_pid"
+"$SIM" run "$f" --out "$work/rep-stuck" > "$work/stuck.out" 2> "$work/stuck.err"
+rc=$?
+kill -CONT "$ship_pid"
+if [ "$rc" = 1 ] && grep -q '^\[drain\] events: NOT DRAINED after 3 s: .*confirmed, not shipped [0-9]' "$work/stuck.err" &&
+   grep -q '^  FAIL shipped_after_drain' "$work/stuck.out" &&
+   grep -q 'is still confirmed, not shipped, after the drain' "$work/stuck.out" &&
+   grep -q '"events_drain":"confirmed, not shipped' "$work/rep-stuck/report.json"; then
+	ok "events not drained: exit 1, $(grep 'NOT DRAINED' "$work/stuck.err" | cut -c1-120)"
+else
+	bad "events not drained: exit $rc, wanted 1, NOT DRAINED and shipped_after_drain failing"
+	cat "$f" "$work/stuck.out" "$work/stuck.err" >&2
+fi
 
 [ "$fails" -eq 0 ] && echo "events_trust: all passed" || echo "events_trust: $fails failed" >&2
 [ "$fails" -eq 0 ]
