@@ -135,6 +135,11 @@ integration)
 			. "$SHOPLAB_RUN/shoplab.env"
 			set +a
 			run_one "$TOP/sim/scenarios/ci-smoke.json" "$BUILD/bin/sim" run --out "$tmp/reports"
+			# Events end to end: a broker kill -9 and lost acks during checkouts, drained until
+			# every outbox is empty and every confirmed order shipped (about 45 s).
+			run_one "$TOP/sim/scenarios/events-smoke.json" "$BUILD/bin/sim" run --out "$tmp/reports-events"
+			# Broker faults that cannot be trusted say so: mistakes exit 2, unconfirmed faults 3.
+			run_one "$TOP/tests/sim/events_trust.sh" env
 			# Runs that cannot be trusted say so: typos, a fault that fails, interruptions.
 			run_one "$TOP/tests/sim/run_trust.sh" env
 			# Then the checker against those databases with violations planted in them.

@@ -144,12 +144,17 @@ db_ns=() svc_ns=() gw_ns=()
 [ -n "${GW_NETNS:-}" ] && gw_ns=(ip netns exec "$GW_NETNS")
 
 # With SHOPLAB_PROXY=1 the sim proxy sits on every arrow: nginx -> service (gateway-<svc>),
-# service -> MariaDB (<svc>-db) and orders -> internal gateway (orders-internal).
+# service -> MariaDB (<svc>-db), service -> RabbitMQ (<svc>-broker, for the services whose
+# service.conf says publishes= or consumes=) and orders -> internal gateway (orders-internal).
 : "${SHOPLAB_PROXY:=0}" "${SHOPLAB_PROXY_SEED:=1}"
 proxy_port_base=$((svc_port_base + 20))
 proxy_svc_port() { echo $((proxy_port_base + $(svc_index "$1"))); }
 proxy_db_port() { echo $((proxy_port_base + 10 + $(svc_index "$1"))); }
 proxy_internal_port() { echo $((proxy_port_base + 20)); }
+# svc_port_base + 11..19: free in the scheme (services below, proxies and instances above).
+proxy_broker_port() { echo $((svc_port_base + 10 + $(svc_index "$1"))); }
+# Whether service $1 talks to the broker (its service.conf names events it publishes or consumes).
+svc_uses_broker() { grep -Eq '^(publishes|consumes)=.' "$TOP/fcgi-services/$1/service.conf" 2>/dev/null; }
 
 svc_index() { echo "$SERVICE_LIST" | awk -v s="$1" '$2 == s { print $1; f = 1 } END { exit !f }'; }
 svc_port() { local v; v="$(echo "$1" | tr a-z A-Z)_PORT"; echo "${!v:-$((svc_port_base + $(svc_index "$1")))}"; }
@@ -494,6 +499,9 @@ svc_up() {
 		if [ "$SHOPLAB_PROXY" = 1 ]; then
 			export "SHOPLAB_${up}_DB_HOST=127.0.0.1" "SHOPLAB_${up}_DB_PORT=$(proxy_db_port "$s")"
 			[ "$s" = orders ] && export "SHOPLAB_GATEWAY_INTERNAL=http://127.0.0.1:$(proxy_internal_port)"
+			if svc_uses_broker "$s"; then
+				export "SHOPLAB_${up}_AMQP_HOST=127.0.0.1" "SHOPLAB_${up}_AMQP_PORT=$(proxy_broker_port "$s")"
+			fi
 		fi
 		exec setsid "${svc_ns[@]}" "$BUILD/bin/$s" >> "$RUN/logs/$name.log" 2>&1 < /dev/null
 	) &
@@ -556,6 +564,10 @@ proxy_up() {
 				"$s" "$(proxy_svc_port "$s")" "$SERVICE_ADDR" "$(svc_port "$s")"
 			printf '{"name":"%s-db","listen":"127.0.0.1:%s","upstream":"%s:%s","enabled":true}' \
 				"$s" "$(proxy_db_port "$s")" "$DB_ADDR" "$DB_PORT"
+			if svc_uses_broker "$s"; then
+				printf ',{"name":"%s-broker","listen":"127.0.0.1:%s","upstream":"127.0.0.1:%s","enabled":true}' \
+					"$s" "$(proxy_broker_port "$s")" "$AMQP_PORT"
+			fi
 		done
 		printf ',{"name":"orders-internal","listen":"127.0.0.1:%s","upstream":"127.0.0.1:%s","enabled":true}]\n' \
 			"$(proxy_internal_port)" "$INTERNAL_PORT"
@@ -890,6 +902,7 @@ ports_needed() {
 		printf 'proxy-api %s proxy %s ' "$PROXY_API_PORT" "$(proxy_internal_port)"
 		for s in $(services); do
 			printf 'proxy %s proxy %s ' "$(proxy_svc_port "$s")" "$(proxy_db_port "$s")"
+			if svc_uses_broker "$s"; then printf 'proxy %s ' "$(proxy_broker_port "$s")"; fi
 		done
 	fi
 	if part services && [ "$SERVICE_TRANSPORT" = tcp ]; then

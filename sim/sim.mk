@@ -51,7 +51,16 @@ report-check: $(BUILD)/tests/sim/test_sim_report
 	@scripts/deps.sh chromium
 	@tests/sim/report_chromium.sh $(BUILD)
 
-.PHONY: sim-tests fuzz-sim report-check
+# The events scenario (about 3 minutes, so not in CI): a broker outage during checkouts, the
+# other broker faults, the drain, every invariant. Restarts the stack with the proxy on every
+# arrow, as make demo does (data kept); the report's path is printed.
+sim-events: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/stack.sh down >/dev/null
+	@SHOPLAB_PROXY=1 scripts/stack.sh up
+	@set -a; . "$${SHOPLAB_RUN:-$(CURDIR)/run}/shoplab.env"; set +a; $(BIN)/sim run sim/scenarios/events.json
+
+.PHONY: sim-tests fuzz-sim report-check sim-events
 
 # The integration suites check the invariants with sim check's reader and evaluator, so the
 # project has one checker (tests/integration/itest.c, it_check_invariants).

@@ -21,6 +21,45 @@ struct sim_ck_order {
 	int64_t id, user_id, total_cents;
 	enum sim_order_status status;
 	char key[65];
+	bool shipped;           /* status is 'shipped' (counted as confirmed by the rules above) */
+};
+
+/* Events (read by sim_check_read_events; see the event invariants below). */
+struct sim_ck_shipment {
+	int64_t id, order_id, user_id;
+	bool dispatched;
+};
+
+/* One service's outbox: rows not yet confirmed by the broker, and the oldest one's age. */
+struct sim_ck_outbox {
+	char service[32];
+	int64_t depth;
+	double oldest_s;
+};
+
+/* A dead letter (a service's dead_letters row), or (applied = true) a message id that is in
+ * the service's inbox (applied) and in its dead letters (given up) both. */
+struct sim_ck_dead {
+	char service[32];
+	char msg_id[65];
+	char type[65];
+	char reason[129];
+	int attempts;
+	char at[32];
+	bool applied;
+};
+
+#define SIM_CK_MAX_SERVICES 16
+
+struct sim_ck_events {
+	bool read;              /* sim_check_read_events filled this */
+	char na_events[256];    /* not read, and why (else: "not read by this check") */
+	char na_shipping[256];  /* non-empty: no shipping database here, and why */
+	char na_outbox[256];    /* non-empty: no service has an outbox, and why */
+	struct sim_ck_shipment *shipments; size_t nshipments;
+	struct sim_ck_outbox outboxes[SIM_CK_MAX_SERVICES]; size_t noutboxes;
+	struct sim_ck_dead *dead; size_t ndead;         /* dead letters and applied-and-dead ids */
+	size_t nconsumers;      /* services with an inbox */
 };
 
 struct sim_ck_charge {
@@ -81,13 +120,18 @@ struct sim_ck_data {
 	struct sim_ck_line *lines; size_t nlines;  /* the lines of every committed reservation */
 	int64_t max_order_id;   /* 0, or: orders (and their charges/reservations) above it are
 	                         * ignored too, e.g. ids a test made up calling a service directly */
+	struct sim_ck_events ev; /* not read (ev.read false): the event invariants say so */
 };
 
 enum sim_inv {
 	SIM_INV_ACKED_EXIST, SIM_INV_NO_DUPLICATES, SIM_INV_NO_PENDING, SIM_INV_ONE_CHARGE,
 	SIM_INV_CHARGE_MATCHES, SIM_INV_MONEY, SIM_INV_STOCK_LEDGER, SIM_INV_STOCK_NONNEG,
 	SIM_INV_STOCK_RESV, SIM_INV_NO_HELD, SIM_INV_COMMIT_IFF, SIM_INV_SOLD_ORDERS,
-	SIM_INV_REPLAY, SIM_INV_UNTOUCHED, SIM_INV_COUNT
+	SIM_INV_REPLAY, SIM_INV_UNTOUCHED,
+	/* Events (docs/events.md): shipping's effects of order.confirmed and orders' of
+	 * shipment.dispatched, the outboxes, the inboxes, the dead letters. */
+	SIM_INV_SHIP_ONE, SIM_INV_SHIP_ORDER, SIM_INV_SHIPPED, SIM_INV_OUTBOX, SIM_INV_APPLIED_ONCE,
+	SIM_INV_DEAD, SIM_INV_COUNT
 };
 
 #define SIM_CK_MAX_MSGS 20
@@ -97,6 +141,7 @@ struct sim_ck_inv {
 	const char *rule;
 	uint64_t checked;       /* items examined */
 	uint64_t violations;
+	char na[256];           /* non-empty: does not apply here (said so, never "held"), and why */
 	size_t nmsgs;
 	char msgs[SIM_CK_MAX_MSGS][160];  /* the first violations, each naming its order/product/charge */
 };
@@ -116,6 +161,16 @@ void sim_check_print(const struct sim_ck_result *r, FILE *f);
  * committed reservation lines from the three schemas using the credentials in the environment (SHOPLAB_DB_*). Returns 0, or -1 with a
  * message in err. sim_check_data_free frees what it and the caller put in d. */
 int sim_check_read_db(struct sim_ck_data *d, char *err, size_t errsz);
+/* Fills d->ev from every service of the stack (SHOPLAB_SERVICES): outboxes, dead letters
+ * (from dead_since_unix on when > 0), ids applied and dead-lettered both, and the shipments.
+ * No shipping database is not an error: d->ev.na_shipping says why. Returns 0, or -1 (err). */
+int sim_check_read_events(struct sim_ck_data *d, long long dead_since_unix, char *err, size_t errsz);
+/* What the events still have to do: rows in every outbox, confirmed orders (from min_order_id on)
+ * not shipped yet; a sentence naming them in desc. Returns 0 (nothing left), 1 (something), -1. */
+int sim_check_events_pending(int64_t min_order_id, int64_t *outbox, int64_t *unshipped, char *desc, size_t descsz);
+/* Confirmed orders from min_order_id on not shipped yet, and the age (s) of the oldest of them
+ * by its created_at. Returns 0, or -1 (message in err). */
+int sim_check_count_unshipped(int64_t min_order_id, int64_t *n, double *oldest_s, char *err, size_t errsz);
 /* Orders from min_order_id on still pending, or -1 (message in err). */
 int64_t sim_check_count_pending(int64_t min_order_id, char *err, size_t errsz);
 void sim_check_data_free(struct sim_ck_data *d);

@@ -38,7 +38,7 @@ int sim_check_main(int argc, char **argv)
 	/* Without a stack's shoplab.env the SHOPLAB_DB_* variables (or the defaults) still say where to look. */
 	if (sim_env_load(err, sizeof(err)) != 0)
 		fprintf(stderr, "sim check: note: %s; using SHOPLAB_DB_* from the environment or the defaults\n", err);
-	if (sim_check_read_db(&d, err, sizeof(err)) != 0) {
+	if (sim_check_read_db(&d, err, sizeof(err)) != 0 || sim_check_read_events(&d, 0, err, sizeof(err)) != 0) {
 		fprintf(stderr, "sim check: %s\n", err);
 		goto out;
 	}

@@ -8,7 +8,8 @@
 #include "sim_check.h"
 #include "sim_env.h"
 
-static MYSQL *db_open(const char *schema, char *err, size_t errsz)
+/* Opens schema as its own user; on failure *code gets the server's error number (0: none). */
+static MYSQL *db_open_code(const char *schema, char *err, size_t errsz, unsigned *code)
 {
 	char uvar[64], pvar[64], up[32];
 	unsigned int timeout = 5;
@@ -39,6 +40,7 @@ static MYSQL *db_open(const char *schema, char *err, size_t errsz)
 	if (!mysql_real_connect(m, sim_env("SHOPLAB_DB_HOST", "127.0.0.1"), sim_env(uvar, schema),
 				sim_env(pvar, ""), schema, (unsigned)atoi(sim_env("SHOPLAB_DB_PORT", "3307")),
 				NULL, 0)) {
+		*code = mysql_errno(m);
 		snprintf(err, errsz, "cannot reach the %s database at %s:%s as user %s: %s (the settings come from %s/shoplab.env "
 			 "or SHOPLAB_DB_HOST, SHOPLAB_DB_PORT, %s, %s; point SHOPLAB_RUN at a running stack's run directory)",
 			 schema, sim_env("SHOPLAB_DB_HOST", "127.0.0.1"), sim_env("SHOPLAB_DB_PORT", "3307"),
@@ -47,6 +49,13 @@ static MYSQL *db_open(const char *schema, char *err, size_t errsz)
 		return NULL;
 	}
 	return m;
+}
+
+static MYSQL *db_open(const char *schema, char *err, size_t errsz)
+{
+	unsigned code = 0;
+
+	return db_open_code(schema, err, errsz, &code);
 }
 
 typedef int (*row_fn)(MYSQL_ROW row, void *arg);
@@ -110,6 +119,7 @@ static int row_order(MYSQL_ROW r, void *arg)
 	o->status = sim_check_order_status(r[2] ? r[2] : "");
 	o->total_cents = num(r[3]);
 	snprintf(o->key, sizeof(o->key), "%s", r[4] ? r[4] : "");
+	o->shipped = r[2] && strcmp(r[2], "shipped") == 0;
 	return 0;
 }
 
@@ -279,8 +289,259 @@ int64_t sim_check_count_pending(int64_t min_order_id, char *err, size_t errsz)
 	return n;
 }
 
+static int row_outbox(MYSQL_ROW r, void *arg);
+
+int sim_check_count_unshipped(int64_t min_order_id, int64_t *n, double *oldest_s, char *err, size_t errsz)
+{
+	MYSQL *m = db_open("orders", err, errsz);
+	struct sim_ck_outbox o;
+	char sql[256];
+	int rc;
+
+	if (m == NULL)
+		return -1;
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*), COALESCE(TIMESTAMPDIFF(MICROSECOND, MIN(created_at), NOW(6)), 0) "
+		 "FROM orders WHERE status = 'confirmed' AND id >= %lld", (long long)min_order_id);
+	memset(&o, 0, sizeof(o));
+	rc = db_each(m, sql, row_outbox, &o, err, errsz);
+	mysql_close(m);
+	*n = o.depth;
+	*oldest_s = o.oldest_s;
+	return rc;
+}
+
+/* ---- events ------------------------------------------------------------------------- */
+
+/* The stack's services (SHOPLAB_SERVICES), at most SIM_CK_MAX_SERVICES names of < 32 bytes. */
+static size_t stack_services(char names[SIM_CK_MAX_SERVICES][32])
+{
+	const char *v = getenv("SHOPLAB_SERVICES"), *p, *q;
+	size_t n = 0;
+
+	for (p = v ? v : ""; *p != '\0' && n < SIM_CK_MAX_SERVICES; p = q) {
+		while (*p == ' ' || *p == '"')
+			p++;
+		for (q = p; *q != '\0' && *q != ' ' && *q != '"'; q++)
+			;
+		if (q > p && (size_t)(q - p) < 32) {
+			memcpy(names[n], p, (size_t)(q - p));
+			names[n++][q - p] = '\0';
+		}
+	}
+	return n;
+}
+
+struct tables {
+	bool outbox, inbox, dead;
+};
+
+static int row_table(MYSQL_ROW r, void *arg)
+{
+	struct tables *t = arg;
+
+	if (r[0] == NULL)
+		return 0;
+	t->outbox |= strcmp(r[0], "outbox") == 0;
+	t->inbox |= strcmp(r[0], "inbox") == 0;
+	t->dead |= strcmp(r[0], "dead_letters") == 0;
+	return 0;
+}
+
+static int row_outbox(MYSQL_ROW r, void *arg)
+{
+	struct sim_ck_outbox *o = arg;
+
+	o->depth = num(r[0]);
+	o->oldest_s = (double)num(r[1]) / 1e6;
+	return 0;
+}
+
+struct dead_acc {
+	struct sim_ck_events *ev;
+	size_t cap;
+	const char *service;
+	bool applied;
+};
+
+static int row_dead(MYSQL_ROW r, void *arg)
+{
+	struct dead_acc *a = arg;
+	struct sim_ck_dead *x = push((void **)&a->ev->dead, &a->ev->ndead, &a->cap, sizeof(*x));
+
+	if (x == NULL)
+		return -1;
+	snprintf(x->service, sizeof(x->service), "%s", a->service);
+	snprintf(x->msg_id, sizeof(x->msg_id), "%s", r[0] ? r[0] : "");
+	snprintf(x->type, sizeof(x->type), "%s", r[1] ? r[1] : "");
+	snprintf(x->reason, sizeof(x->reason), "%s", r[2] ? r[2] : "");
+	x->attempts = (int)num(r[3]);
+	snprintf(x->at, sizeof(x->at), "%s", r[4] ? r[4] : "");
+	x->applied = a->applied;
+	return 0;
+}
+
+static int row_shipment(MYSQL_ROW r, void *arg)
+{
+	struct acc *a = arg;
+	struct sim_ck_shipment *x = push((void **)&a->d->ev.shipments, &a->d->ev.nshipments, &a->cap, sizeof(*x));
+
+	if (x == NULL)
+		return -1;
+	x->id = num(r[0]);
+	x->order_id = num(r[1]);
+	x->user_id = num(r[2]);
+	x->dispatched = r[3] && strcmp(r[3], "dispatched") == 0;
+	return 0;
+}
+
+/* One service's event tables: its outbox, its dead letters, ids it applied and gave up both. */
+static int read_service_events(MYSQL *m, const char *svc, struct sim_ck_events *ev, struct dead_acc *dead,
+			       long long since, char *err, size_t errsz)
+{
+	struct tables t = { false, false, false };
+	char sql[512];
+
+	if (db_each(m, "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() "
+		       "AND table_name IN ('outbox', 'inbox', 'dead_letters')", row_table, &t, err, errsz))
+		return -1;
+	if (t.outbox && ev->noutboxes < SIM_CK_MAX_SERVICES) {
+		struct sim_ck_outbox *o = &ev->outboxes[ev->noutboxes++];
+
+		snprintf(o->service, sizeof(o->service), "%s", svc);
+		if (db_each(m, "SELECT COUNT(*), COALESCE(TIMESTAMPDIFF(MICROSECOND, MIN(created_at), NOW(6)), 0) FROM outbox",
+			    row_outbox, o, err, errsz))
+			return -1;
+	}
+	ev->nconsumers += t.inbox;
+	if (!t.dead)
+		return 0;
+	dead->service = svc;
+	dead->applied = false;
+	snprintf(sql, sizeof(sql), "SELECT msg_id, type, reason, attempts, dead_at FROM dead_letters "
+		 "WHERE dead_at >= FROM_UNIXTIME(%lld) ORDER BY seq", since > 0 ? since : 0LL);
+	if (db_each(m, sql, row_dead, dead, err, errsz))
+		return -1;
+	if (!t.inbox)
+		return 0;
+	dead->applied = true;
+	snprintf(sql, sizeof(sql), "SELECT d.msg_id, d.type, d.reason, d.attempts, d.dead_at FROM dead_letters d "
+		 "JOIN inbox i ON i.id = d.msg_id WHERE d.dead_at >= FROM_UNIXTIME(%lld) ORDER BY d.seq",
+		 since > 0 ? since : 0LL);
+	return db_each(m, sql, row_dead, dead, err, errsz);
+}
+
+int sim_check_read_events(struct sim_ck_data *d, long long dead_since_unix, char *err, size_t errsz)
+{
+	char names[SIM_CK_MAX_SERVICES][32];
+	size_t n = stack_services(names);
+	struct dead_acc dead = { &d->ev, 0, NULL, false };
+	struct acc a = { d, 0 };
+	bool shipping = false;
+	unsigned code = 0;
+	MYSQL *m;
+
+	if (n == 0) {
+		/* Not an error (sim check with SHOPLAB_DB_* alone): the event invariants say why not. */
+		snprintf(d->ev.na_events, sizeof(d->ev.na_events), "SHOPLAB_SERVICES is not set, so which services' event "
+			 "tables to read is not known (point SHOPLAB_RUN at a running stack's run directory)");
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		shipping |= strcmp(names[i], "shipping") == 0;
+		if ((m = db_open(names[i], err, errsz)) == NULL)
+			return -1;
+		if (read_service_events(m, names[i], &d->ev, &dead, dead_since_unix, err, errsz) != 0) {
+			mysql_close(m);
+			return -1;
+		}
+		mysql_close(m);
+	}
+	if (d->ev.noutboxes == 0)
+		snprintf(d->ev.na_outbox, sizeof(d->ev.na_outbox), "no service of this stack has an outbox table");
+	if (!shipping) {
+		snprintf(d->ev.na_shipping, sizeof(d->ev.na_shipping), "this stack has no shipping service "
+			 "(SHOPLAB_SERVICES: %s): there are no shipments to check", getenv("SHOPLAB_SERVICES"));
+	} else if ((m = db_open_code("shipping", err, errsz, &code)) == NULL) {
+		/* 1049 unknown database, 1044 no rights on it: a stack made before shipping existed. */
+		if (code != 1049 && code != 1044)
+			return -1;
+		snprintf(d->ev.na_shipping, sizeof(d->ev.na_shipping), "no shipping database here (an older stack): %.200s",
+			 err);
+		err[0] = '\0';
+	} else {
+		int rc = db_each(m, "SELECT id, order_id, user_id, status FROM shipments", row_shipment, &a, err, errsz);
+
+		mysql_close(m);
+		if (rc != 0)
+			return -1;
+	}
+	d->ev.read = true;
+	return 0;
+}
+
+int sim_check_events_pending(int64_t min_order_id, int64_t *outbox, int64_t *unshipped, char *desc, size_t descsz)
+{
+	char names[SIM_CK_MAX_SERVICES][32], err[512], sql[160];
+	size_t n = stack_services(names), len = 0;
+	struct sim_ck_events ev;
+	struct dead_acc dead = { &ev, 0, NULL, false };
+	bool shipping = false;
+	MYSQL *m;
+	int rc = -1;
+
+	memset(&ev, 0, sizeof(ev));
+	*outbox = *unshipped = 0;
+	desc[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		if ((m = db_open(names[i], err, sizeof(err))) == NULL)
+			goto out;
+		rc = read_service_events(m, names[i], &ev, &dead, 2000000000LL, err, sizeof(err));
+		mysql_close(m);
+		if (rc != 0)
+			goto out;
+		rc = -1;
+	}
+	for (size_t i = 0; i < ev.noutboxes; i++) {
+		*outbox += ev.outboxes[i].depth;
+		if (ev.outboxes[i].depth > 0 && len < descsz) {
+			int k = snprintf(desc + len, descsz - len, "%soutbox %s %lld", len ? ", " : "", ev.outboxes[i].service,
+					 (long long)ev.outboxes[i].depth);
+
+			if (k > 0)
+				len += (size_t)k;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		shipping |= strcmp(names[i], "shipping") == 0;
+	/* Without shipping nothing ships: only the outboxes are waited for. */
+	if (!shipping) {
+		rc = *outbox > 0;
+		goto out;
+	}
+	if ((m = db_open("orders", err, sizeof(err))) == NULL)
+		goto out;
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM orders WHERE status = 'confirmed' AND id >= %lld",
+		 (long long)min_order_id);
+	rc = db_each(m, sql, row_count, unshipped, err, sizeof(err));
+	mysql_close(m);
+	if (rc != 0) {
+		rc = -1;
+		goto out;
+	}
+	if (*unshipped > 0 && len < descsz)
+		snprintf(desc + len, descsz - len, "%sconfirmed, not shipped %lld", len ? ", " : "", (long long)*unshipped);
+	rc = *outbox > 0 || *unshipped > 0;
+out:
+	if (rc < 0)
+		snprintf(desc, descsz, "%s", err);
+	free(ev.dead);
+	return rc;
+}
+
 void sim_check_data_free(struct sim_ck_data *d)
 {
+	free(d->ev.shipments);
+	free(d->ev.dead);
 	free(d->orders);
 	free(d->charges);
 	free(d->stock);

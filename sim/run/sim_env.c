@@ -48,6 +48,7 @@ const char *sim_env(const char *name, const char *def)
 int sim_env_load(char *err, size_t errsz)
 {
 	char path[1024], line[1024];
+	size_t len;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/shoplab.env", sim_env_run_dir());
@@ -64,6 +65,13 @@ int sim_env_load(char *err, size_t errsz)
 		if (line[0] == '#' || eq == NULL || eq == line)
 			continue;
 		*eq = '\0';
+		/* A shell value in double quotes (SHOPLAB_SERVICES="users ... shipping") means what
+		 * is between them, as the shell that also reads this file sees it. */
+		len = strlen(eq + 1);
+		if (len >= 2 && eq[1] == '"' && eq[len] == '"') {
+			eq[len] = '\0';
+			eq++;
+		}
 		if (setenv(line, eq + 1, 0) != 0) {
 			fclose(f);
 			snprintf(err, errsz, "%s: cannot set %s", path, line);

@@ -1,15 +1,20 @@
 /* sim_faults.c - applies the scenario's fault timeline: proxy toxics, SIGKILL/SIGSTOP/SIGCONT, restarts, deploys */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <json-c/json.h>
 
 #include "sim_env.h"
 #include "sim_faults.h"
@@ -100,32 +105,45 @@ void sim_fault_applied(const struct sim_faults *f, size_t i, double *from, doubl
 	*to = f->applied_from[i] < 0 ? -1 : f->applied_to[i];
 }
 
-int sim_faults_init(struct sim_faults *f, const struct sim_scenario *sc, char *err, size_t errsz)
+int sim_top_dir(char *out, size_t outsz, char *err, size_t errsz)
 {
-	char exe[1024], *dir;
+	char exe[1024], stack[1100], *dir;
 	ssize_t n;
 
+	if (getenv("SHOPLAB_TOP")) {
+		snprintf(out, outsz, "%s", getenv("SHOPLAB_TOP"));
+		return 0;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0) {
+		snprintf(err, errsz, "cannot find the binary's path: %s", strerror(errno));
+		return -1;
+	}
+	exe[n] = '\0';
+	/* <top>/build/bin/sim, or installed: <prefix>/bin/sim beside <prefix>/share/shoplab. */
+	dir = dirname(exe);
+	snprintf(stack, sizeof(stack), "%s/../../scripts/stack.sh", dir);
+	if (access(stack, X_OK) == 0)
+		snprintf(out, outsz, "%s/../..", dir);
+	else
+		snprintf(out, outsz, "%s/../share/shoplab", dir);
+	return 0;
+}
+
+int sim_faults_init(struct sim_faults *f, const struct sim_scenario *sc, char *err, size_t errsz)
+{
 	memset(f, 0, sizeof(*f));
 	f->sc = sc;
-	for (size_t i = 0; i < SIM_MAX_FAULTS; i++)
+	for (size_t i = 0; i < SIM_MAX_FAULTS; i++) {
 		f->applied_from[i] = f->applied_to[i] = -1;
-	snprintf(f->proxy_api, sizeof(f->proxy_api), "%s", sim_env("SHOPLAB_PROXY_API", "http://127.0.0.1:8474"));
-	snprintf(f->run_dir, sizeof(f->run_dir), "%s", sim_env_run_dir());
-	if (getenv("SHOPLAB_TOP")) {
-		snprintf(f->stack_sh, sizeof(f->stack_sh), "%s/scripts/stack.sh", getenv("SHOPLAB_TOP"));
-	} else {
-		n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-		if (n <= 0) {
-			snprintf(err, errsz, "cannot find the binary's path: %s", strerror(errno));
-			return -1;
-		}
-		exe[n] = '\0';
-		/* <top>/build/bin/sim, or installed: <prefix>/bin/sim beside <prefix>/share/shoplab. */
-		dir = dirname(exe);
-		snprintf(f->stack_sh, sizeof(f->stack_sh), "%s/../../scripts/stack.sh", dir);
-		if (access(f->stack_sh, X_OK) != 0)
-			snprintf(f->stack_sh, sizeof(f->stack_sh), "%s/../share/shoplab/scripts/stack.sh", dir);
+		f->dup_base[i] = -1;
 	}
+	snprintf(f->proxy_api, sizeof(f->proxy_api), "%s", sim_env("SHOPLAB_PROXY_API", "http://127.0.0.1:8474"));
+	snprintf(f->internal, sizeof(f->internal), "%s", sim_env("SHOPLAB_GATEWAY_INTERNAL", "http://127.0.0.1:8081"));
+	snprintf(f->run_dir, sizeof(f->run_dir), "%s", sim_env_run_dir());
+	if (sim_top_dir(f->top, sizeof(f->top), err, errsz) != 0)
+		return -1;
+	snprintf(f->stack_sh, sizeof(f->stack_sh), "%s/scripts/stack.sh", f->top);
 	if (access(f->stack_sh, X_OK) != 0) {
 		snprintf(err, errsz, "%s: not executable (set SHOPLAB_TOP)", f->stack_sh);
 		return -1;
@@ -137,6 +155,48 @@ int sim_faults_init(struct sim_faults *f, const struct sim_scenario *sc, char *e
 		return -1;
 	}
 	return 0;
+}
+
+bool sim_service_consumes(const char *top, const char *svc)
+{
+	char path[1200], line[512];
+	bool yes = false;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/fcgi-services/%s/service.conf", top, svc);
+	if ((fp = fopen(path, "r")) == NULL)
+		return false;
+	while (!yes && fgets(line, sizeof(line), fp) != NULL)
+		yes = strncmp(line, "consumes=", 9) == 0 && line[9] != '\0' && line[9] != '\n';
+	fclose(fp);
+	return yes;
+}
+
+long long sim_service_counter(const char *internal, const char *svc, const char *metric)
+{
+	enum { MAX = 256 * 1024 };
+	char url[512], *buf = malloc(MAX);
+	size_t mlen = strlen(metric);
+	long long sum = -1;
+
+	if (buf == NULL)
+		return -1;
+	snprintf(url, sizeof(url), "%s/_ops/%s/metrics", internal, svc);
+	if (sim_http("GET", url, NULL, NULL, 2000, buf, MAX) != 200)
+		goto out;
+	for (const char *p = buf; (p = strstr(p, metric)) != NULL; p += mlen) {
+		const char *v;
+
+		if ((p != buf && p[-1] != '\n') || (p[mlen] != '{' && p[mlen] != ' '))
+			continue;
+		v = p[mlen] == '{' ? strchr(p, '}') : p + mlen;
+		if (v == NULL)
+			break;
+		sum = (sum < 0 ? 0 : sum) + strtoll(v + 1, NULL, 10);
+	}
+out:
+	free(buf);
+	return sum;
 }
 
 pid_t sim_faults_pid(const char *run_dir, const char *target)
@@ -155,9 +215,11 @@ pid_t sim_faults_pid(const char *run_dir, const char *target)
 	return pid > 1 ? (pid_t)pid : -1;
 }
 
+/* Starts scripts/stack.sh cmd [arg], or (cmd NULL) `scripts/broker.sh start && scripts/broker.sh wait`;
+ * in the HA lab `lab ctl cmd`. */
 static pid_t spawn_stack(const struct sim_faults *f, const char *cmd, const char *arg)
 {
-	char logp[1200];
+	char logp[1200], broker_sh[1100];
 	pid_t pid = fork();
 	int fd;
 
@@ -170,12 +232,17 @@ static pid_t spawn_stack(const struct sim_faults *f, const char *cmd, const char
 		close(fd);
 	}
 	setenv("SHOPLAB_RUN", f->run_dir, 1);
+	setenv("SHOPLAB_PROXY", "1", 1);
+	if (cmd == NULL) {
+		snprintf(broker_sh, sizeof(broker_sh), "%s/scripts/broker.sh", f->top);
+		execl("/bin/sh", "sh", "-c", "\"$0\" start && exec \"$0\" wait", broker_sh, (char *)NULL);
+		_exit(127);
+	}
 	if (f->lab_ctl[0]) {
 		/* The HA lab: `ctl up` heals every partition and starts whatever is down. */
 		execl(f->lab_ctl, f->lab_ctl, "ctl", cmd, (char *)NULL);
 		_exit(127);
 	}
-	setenv("SHOPLAB_PROXY", "1", 1);
 	execl(f->stack_sh, f->stack_sh, cmd, arg, (char *)NULL);
 	_exit(127);
 }
@@ -264,24 +331,26 @@ int sim_faults_stack(const struct sim_faults *f, const char *cmd)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-/* Starts `stack.sh up` (a lab host fault: `ctl start HOST`) in the background; its success ends
- * fault i's window. */
+/* Starts `stack.sh up` (broker_kill: `broker.sh start && broker.sh wait`; a lab host fault:
+ * `ctl start HOST`) in the background; its success ends fault i's window. */
 static void restart_async(struct sim_faults *f, double t, int i)
 {
 	const struct sim_fault *ft = &f->sc->faults[i];
+	bool broker = ft->kind == SIM_FAULT_BROKER_KILL, host = ft->kind == SIM_FAULT_HOST_KILL;
+	const char *what = broker ? "broker.sh start + wait" : host ? "lab ctl start" : "stack.sh up";
 	pid_t pid = -1;
 
 	if (f->nchildren < sizeof(f->children) / sizeof(f->children[0]))
-		pid = ft->kind == SIM_FAULT_HOST_KILL ? spawn_lab(f, "start", ft->target, -1) : spawn_stack(f, "up", NULL);
+		pid = host ? spawn_lab(f, "start", ft->target, -1) : spawn_stack(f, broker ? NULL : "up", NULL);
 	if (pid < 0) {
-		note(f, t, "stack.sh up: could not start it");
-		sim_faults_invalid(f, "faults[%d] (%s %s) at %.1f s: stack.sh up could not be started", i,
-				   f->sc->faults[i].target, sim_fault_kind_names[f->sc->faults[i].kind], t);
+		note(f, t, "%s: could not start it", what);
+		sim_faults_invalid(f, "faults[%d] (%s %s) at %.1f s: %s could not be started", i,
+				   ft->target, sim_fault_kind_names[ft->kind], t, what);
 		return;
 	}
 	f->child_fault[f->nchildren] = i;
 	f->children[f->nchildren++] = pid;
-	note(f, t, "%s started (pid %d)", ft->kind == SIM_FAULT_HOST_KILL ? "lab ctl start" : "stack.sh up", (int)pid);
+	note(f, t, "%s started (pid %d)", what, (int)pid);
 }
 
 /* Starts `stack.sh deploy <target>` in the background; it ends fault i once the pid changed. */
@@ -328,6 +397,44 @@ static bool deploy_confirmed(struct sim_faults *f, int k, double t)
 	return false;
 }
 
+/* Whether something accepts TCP connections on 127.0.0.1:port. */
+static bool port_answers(int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool yes;
+
+	if (fd < 0)
+		return true;    /* cannot tell: the safe side for "is it dead" */
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	yes = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+	close(fd);
+	return yes;
+}
+
+static int amqp_port(void)
+{
+	return atoi(sim_env("SHOPLAB_AMQP_PORT", "5673"));
+}
+
+/* After `broker.sh wait` said yes: the broker's pid file names a live process and its AMQP port
+ * takes connections. Returns NULL, or what is wrong. */
+static const char *broker_back(const struct sim_faults *f, char *why, size_t whysz)
+{
+	pid_t pid = sim_faults_pid(f->run_dir, "rabbitmq");
+	char st = pid > 0 ? sim_proc_state(pid) : 0;
+
+	if (pid < 0 || st == 0 || st == 'Z' || st == 'X') {
+		snprintf(why, whysz, "no live process in %.200s/rabbitmq.pid", f->run_dir);
+		return why;
+	}
+	if (!port_answers(amqp_port())) {
+		snprintf(why, whysz, "nothing answers on the AMQP port 127.0.0.1:%d", amqp_port());
+		return why;
+	}
+	return NULL;
+}
+
 static void reap(struct sim_faults *f, double t)
 {
 	for (size_t i = 0; i < f->nchildren;) {
@@ -337,18 +444,26 @@ static void reap(struct sim_faults *f, double t)
 		if (r == f->children[i]) {
 			bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
 			int k = f->child_fault[i];
-			bool dep = f->sc->faults[k].kind == SIM_FAULT_DEPLOY;
-
-			const char *what = f->sc->faults[k].kind == SIM_FAULT_HOST_KILL ? "lab ctl start"
-					   : dep ? "stack.sh deploy" : "stack.sh up";
+			int kind = f->sc->faults[k].kind;
+			bool dep = kind == SIM_FAULT_DEPLOY, broker = kind == SIM_FAULT_BROKER_KILL;
+			const char *what = kind == SIM_FAULT_HOST_KILL ? "lab ctl start" : dep ? "stack.sh deploy" :
+					   broker ? "broker.sh start + wait" : "stack.sh up";
+			char why[256];
 
 			note(f, t, "%s finished: %s", what, ok ? "ok" : "FAILED");
-			if (!ok)
+			if (ok && broker && broker_back(f, why, sizeof(why)) != NULL) {
+				note(f, t, "rabbitmq is not back: %s", why);
+				sim_faults_invalid(f, "faults[%d] (broker_kill) at %.1f s: broker.sh wait succeeded but %s", k, t, why);
+			} else if (ok && broker) {
+				note(f, t, "rabbitmq (pid %d): back (confirmed: running, AMQP port %d answers)",
+				     (int)sim_faults_pid(f->run_dir, "rabbitmq"), amqp_port());
+				f->applied_to[k] = t;
+			} else if (!ok)
 				sim_faults_invalid(f, "faults[%d] (%s %s): %s failed at %.1f s%s "
 						   "(see %s/logs/sim-%s.log)", k, f->sc->faults[k].target,
-						   sim_fault_kind_names[f->sc->faults[k].kind], what, t,
+						   sim_fault_kind_names[kind], what, t,
 						   dep ? "" : ": it did not come back", f->run_dir,
-						   f->sc->faults[k].kind == SIM_FAULT_HOST_KILL ? "lab" : "stack");
+						   kind == SIM_FAULT_HOST_KILL ? "lab" : "stack");
 			else if (dep && !deploy_confirmed(f, k, t))
 				;
 			else if (f->applied_from[k] >= 0 && f->applied_to[k] < 0)
@@ -387,12 +502,18 @@ static pid_t signal_target(struct sim_faults *f, size_t i, double t, int sig)
 	return pid;
 }
 
+/* The proxy a toxic-like fault acts on: a toxic's own, or the service's <svc>-broker. */
+static const char *proxy_of(const struct sim_fault *ft)
+{
+	return ft->kind == SIM_FAULT_TOXIC ? ft->target : ft->proxy;
+}
+
 /* Whether the proxy lists the toxic (want) or not (!want). */
 static bool toxic_listed(const struct sim_faults *f, const struct sim_fault *ft, bool want, long *st)
 {
 	char url[512], out[2048], type[96];
 
-	snprintf(url, sizeof(url), "%s/proxies/%s/toxics/%s", f->proxy_api, ft->target, ft->name);
+	snprintf(url, sizeof(url), "%s/proxies/%s/toxics/%s", f->proxy_api, proxy_of(ft), ft->name);
 	*st = sim_http("GET", url, NULL, NULL, 3000, out, sizeof(out));
 	snprintf(type, sizeof(type), "\"type\":\"%s\"", ft->type);
 	return want ? *st == 200 && strstr(out, type) != NULL : *st == 404;
@@ -425,6 +546,51 @@ static void lab_fault(struct sim_faults *f, size_t i, double t, const char *acti
 		f->applied_to[i] = t;
 }
 
+/* Enables or disables fault i's <svc>-broker proxy and confirms it from GET /proxies/<name>. */
+static bool proxy_enable(struct sim_faults *f, size_t i, double t, bool on)
+{
+	const struct sim_fault *ft = &f->sc->faults[i];
+	char url[512], out[4096];
+	json_object *o = NULL, *en;
+	bool ok = false;
+	long st;
+
+	snprintf(url, sizeof(url), "%s/proxies/%s", f->proxy_api, ft->proxy);
+	st = sim_http("POST", url, on ? "{\"enabled\":true}" : "{\"enabled\":false}", NULL, 3000, out, sizeof(out));
+	if (st == 200 && sim_http("GET", url, NULL, NULL, 3000, out, sizeof(out)) == 200 &&
+	    (o = json_tokener_parse(out)) != NULL && json_object_object_get_ex(o, "enabled", &en) &&
+	    json_object_is_type(en, json_type_boolean) && json_object_get_boolean(en) == on)
+		ok = true;
+	json_object_put(o);
+	if (ok) {
+		note(f, t, "proxy %s %s (confirmed: enabled=%s)", ft->proxy, on ? "enabled: linked to the broker again" :
+		     "disabled: cut from the broker", on ? "true" : "false");
+		return true;
+	}
+	note(f, t, "proxy %s: %s not confirmed: POST %s answered %ld %.160s", ft->proxy, on ? "enable" : "disable", url, st, out);
+	sim_faults_invalid(f, "faults[%zu] (broker_partition %s) at %.1f s: %s: POST %s answered %ld, or the proxy "
+			   "does not show enabled=%s", i, ft->target, t, on ? "the link was not confirmed back" :
+			   "not applied", url, st, on ? "true" : "false");
+	return false;
+}
+
+/* After the broker's pid is gone: its AMQP port must refuse connections too (a pid file that
+ * named a wrapper would leave the node running). Waits up to 5 s. */
+static bool broker_dead(struct sim_faults *f, size_t i, double t)
+{
+	for (int waited = 0; waited < 5000; waited += 50) {
+		if (!port_answers(amqp_port())) {
+			note(f, t, "rabbitmq: AMQP port %d refuses connections (confirmed: dead)", amqp_port());
+			return true;
+		}
+		usleep(50000);
+	}
+	note(f, t, "rabbitmq: its pid is gone but 127.0.0.1:%d still takes connections", amqp_port());
+	sim_faults_invalid(f, "faults[%zu] (broker_kill) at %.1f s: not confirmed: after kill -9 of the pid in %s/rabbitmq.pid "
+			   "the AMQP port 127.0.0.1:%d still takes connections 5 s later", i, t, f->run_dir, amqp_port());
+	return false;
+}
+
 static void start(struct sim_faults *f, size_t i, double t)
 {
 	const struct sim_fault *ft = &f->sc->faults[i];
@@ -432,27 +598,48 @@ static void start(struct sim_faults *f, size_t i, double t)
 	long st, seen = 0;
 
 	switch (ft->kind) {
+	case SIM_FAULT_DUPLICATE_DELIVERY:
+		/* The counter it must raise, read before the acks start to vanish. */
+		if ((f->dup_base[i] = sim_service_counter(f->internal, ft->target, "shoplab_events_duplicates_total")) < 0) {
+			note(f, t, "%s: cannot read shoplab_events_duplicates_total from %s/_ops/%s/metrics", ft->target,
+			     f->internal, ft->target);
+			sim_faults_invalid(f, "faults[%zu] (duplicate_delivery %s) at %.1f s: not applied: its duplicates counter "
+					   "(shoplab_events_duplicates_total at %s/_ops/%s/metrics) cannot be read, so duplicates "
+					   "could not be confirmed", i, ft->target, t, f->internal, ft->target);
+			break;
+		}
+		/* fall through */
 	case SIM_FAULT_TOXIC:
-		snprintf(url, sizeof(url), "%s/proxies/%s/toxics", f->proxy_api, ft->target);
+		snprintf(url, sizeof(url), "%s/proxies/%s/toxics", f->proxy_api, proxy_of(ft));
 		snprintf(body, sizeof(body), "{\"name\":\"%s\",\"type\":\"%s\",\"stream\":\"%s\",\"toxicity\":%g,\"attributes\":%s}",
 			 ft->name, ft->type, ft->stream, ft->toxicity, ft->attributes);
 		st = sim_http("POST", url, body, NULL, 3000, out, sizeof(out));
 		if (st == 200 && toxic_listed(f, ft, true, &seen)) {
 			f->applied_from[i] = t;
-			note(f, t, "toxic %s %s on %s: %ld (confirmed: listed)", ft->type, ft->attributes, ft->target, st);
+			note(f, t, "toxic %s %s %s on %s: %ld (confirmed: listed)%s", ft->type, ft->stream, ft->attributes,
+			     proxy_of(ft), st, ft->kind == SIM_FAULT_DUPLICATE_DELIVERY ? "; its acks are dropped" : "");
 			break;
 		}
-		note(f, t, "toxic %s %s on %s: %ld %s", ft->type, ft->attributes, ft->target, st,
+		note(f, t, "toxic %s %s on %s: %ld %s", ft->type, ft->attributes, proxy_of(ft), st,
 		     st == 200 ? "but the proxy does not list it" : out);
-		sim_faults_invalid(f, "faults[%zu] (toxic %s on %s) at %.1f s: not applied: POST %s answered %ld%s%.160s%s", i,
-				   ft->type, ft->target, t, url, st, st < 0 ? " (" : " ", st == 200 ? "but it is not listed" : out,
-				   st < 0 ? ")" : "");
+		sim_faults_invalid(f, "faults[%zu] (%s %s on %s) at %.1f s: not applied: POST %s answered %ld%s%.160s%s", i,
+				   sim_fault_kind_names[ft->kind], ft->type, proxy_of(ft), t, url, st, st < 0 ? " (" : " ",
+				   st == 200 ? "but it is not listed" : out, st < 0 ? ")" : "");
+		break;
+	case SIM_FAULT_BROKER_PARTITION:
+		if (proxy_enable(f, i, t, false))
+			f->applied_from[i] = t;
+		break;
+	case SIM_FAULT_BROKER_KILL:
+		if (signal_target(f, i, t, SIGKILL) > 0 && broker_dead(f, i, t))
+			f->applied_from[i] = t;
 		break;
 	case SIM_FAULT_KILL:
 		if (signal_target(f, i, t, SIGKILL) > 0)
 			f->applied_from[i] = t;
 		break;
 	case SIM_FAULT_STOP:
+	case SIM_FAULT_CONSUMER_STOP:
 		if ((f->stopped[i] = signal_target(f, i, t, SIGSTOP)) > 0)
 			f->applied_from[i] = t;
 		else
@@ -485,18 +672,27 @@ static void end(struct sim_faults *f, size_t i, double t)
 		return;         /* never applied: nothing to undo, the run is invalid already */
 	switch (ft->kind) {
 	case SIM_FAULT_TOXIC:
-		snprintf(url, sizeof(url), "%s/proxies/%s/toxics/%s", f->proxy_api, ft->target, ft->name);
+	case SIM_FAULT_DUPLICATE_DELIVERY:
+		snprintf(url, sizeof(url), "%s/proxies/%s/toxics/%s", f->proxy_api, proxy_of(ft), ft->name);
 		st = sim_http("DELETE", url, NULL, NULL, 3000, out, sizeof(out));
 		if (st == 204 && toxic_listed(f, ft, false, &seen)) {
 			f->applied_to[i] = t;
-			note(f, t, "toxic %s on %s removed: %ld (confirmed: gone)", ft->type, ft->target, st);
+			note(f, t, "toxic %s on %s removed: %ld (confirmed: gone)", ft->type, proxy_of(ft), st);
 			break;
 		}
-		note(f, t, "toxic %s on %s removed: %ld %s", ft->type, ft->target, st, out);
-		sim_faults_invalid(f, "faults[%zu] (toxic %s on %s) at %.1f s: its removal was not confirmed: DELETE answered %ld %.160s",
-				   i, ft->type, ft->target, t, st, out);
+		note(f, t, "toxic %s on %s removed: %ld %s", ft->type, proxy_of(ft), st, out);
+		sim_faults_invalid(f, "faults[%zu] (%s %s on %s) at %.1f s: its removal was not confirmed: DELETE answered %ld %.160s",
+				   i, sim_fault_kind_names[ft->kind], ft->type, proxy_of(ft), t, st, out);
+		break;
+	case SIM_FAULT_BROKER_PARTITION:
+		if (proxy_enable(f, i, t, true))
+			f->applied_to[i] = t;
+		break;
+	case SIM_FAULT_BROKER_KILL:
+		restart_async(f, t, (int)i);
 		break;
 	case SIM_FAULT_STOP:
+	case SIM_FAULT_CONSUMER_STOP:
 		if (f->stopped[i] > 0 && signal_target(f, i, t, SIGCONT) > 0)
 			f->applied_to[i] = t;
 		f->stopped[i] = 0;
@@ -568,6 +764,47 @@ void sim_faults_describe(const struct sim_faults *f, char *buf, size_t bufsz)
 		snprintf(buf + len, bufsz - len, "%srestarting or deploying", len ? ", " : "");
 }
 
+/* Faults the proxy's /reset undoes. */
+static bool on_proxy(const struct sim_fault *ft)
+{
+	return ft->kind == SIM_FAULT_TOXIC || ft->kind == SIM_FAULT_BROKER_PARTITION ||
+	       ft->kind == SIM_FAULT_DUPLICATE_DELIVERY;
+}
+
+void sim_faults_confirm_late(struct sim_faults *f, double wait_s)
+{
+	double t0 = mono(), t = f->t0 > 0 ? t0 - f->t0 : f->sc->duration_s;
+
+	for (size_t i = 0; i < f->sc->nfaults; i++) {
+		const struct sim_fault *ft = &f->sc->faults[i];
+		long long now = -1;
+
+		if (ft->kind != SIM_FAULT_DUPLICATE_DELIVERY || f->applied_from[i] < 0 || f->dup_seen[i])
+			continue;
+		for (;;) {
+			now = sim_service_counter(f->internal, ft->target, "shoplab_events_duplicates_total");
+			/* Below the base: the service restarted (its counters start at 0). */
+			if (now > f->dup_base[i] || (now > 0 && now < f->dup_base[i])) {
+				f->dup_seen[i] = true;
+				break;
+			}
+			if (mono() - t0 >= wait_s)
+				break;
+			usleep(250000);
+		}
+		t = f->t0 > 0 ? mono() - f->t0 : f->sc->duration_s;
+		if (f->dup_seen[i]) {
+			note(f, t, "%s: shoplab_events_duplicates_total %lld -> %lld (confirmed: duplicates delivered and dropped)",
+			     ft->target, f->dup_base[i], now);
+			continue;
+		}
+		note(f, t, "%s: shoplab_events_duplicates_total stayed at %lld: no duplicate was delivered", ft->target, now);
+		sim_faults_invalid(f, "faults[%zu] (duplicate_delivery %s): not confirmed: its shoplab_events_duplicates_total "
+				   "was %lld when the fault began and %lld after the drain: no message was redelivered to it "
+				   "(did any arrive during the window?)", i, ft->target, f->dup_base[i], now);
+	}
+}
+
 int sim_faults_finish(struct sim_faults *f)
 {
 	char url[512], out[256];
@@ -590,12 +827,13 @@ int sim_faults_finish(struct sim_faults *f)
 			f->stopped[i] = 0;
 		}
 	for (size_t i = 0; i < f->sc->nfaults; i++)
-		open_toxic |= f->sc->faults[i].kind == SIM_FAULT_TOXIC && f->applied_from[i] >= 0 && f->applied_to[i] < 0;
+		open_toxic |= on_proxy(&f->sc->faults[i]) && f->applied_from[i] >= 0 && f->applied_to[i] < 0;
 	snprintf(url, sizeof(url), "%s/reset", f->proxy_api);
 	st = sim_http("POST", url, NULL, NULL, 3000, out, sizeof(out));
 	if (st == 204) {
+		/* /reset removes every toxic and enables every proxy. */
 		for (size_t i = 0; i < f->sc->nfaults; i++)
-			if (f->sc->faults[i].kind == SIM_FAULT_TOXIC && f->applied_from[i] >= 0 && f->applied_to[i] < 0)
+			if (on_proxy(&f->sc->faults[i]) && f->applied_from[i] >= 0 && f->applied_to[i] < 0)
 				f->applied_to[i] = t;
 	} else if (open_toxic) {
 		sim_faults_invalid(f, "at %.1f s the proxy's toxics could not be reset: POST %s answered %ld %.120s", t, url, st, out);

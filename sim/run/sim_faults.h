@@ -14,6 +14,8 @@ struct sim_faults {
 	char stack_sh[1024];
 	char lab_ctl[1024];             /* the HA lab's fault script (SHOPLAB_LAB_CTL), or "" */
 	char run_dir[1024];
+	char top[960];                  /* the checkout: scripts/, fcgi-services/<svc>/service.conf */
+	char internal[256];             /* the internal gateway, for /_ops/<svc>/metrics */
 	bool started[SIM_MAX_FAULTS], ended[SIM_MAX_FAULTS];
 	pid_t stopped[SIM_MAX_FAULTS];  /* SIGSTOPped pid to SIGCONT, or 0 */
 	pid_t deployed[SIM_MAX_FAULTS]; /* a deploy's target pid before it, to see it change */
@@ -24,6 +26,10 @@ struct sim_faults {
 	 * (yet). A fault whose start or end could not be confirmed makes the run invalid. */
 	double applied_from[SIM_MAX_FAULTS], applied_to[SIM_MAX_FAULTS];
 	double t0;                      /* CLOCK_MONOTONIC seconds when the load began */
+	/* duplicate_delivery: the service's shoplab_events_duplicates_total when the fault began
+	 * (-1: unknown); the fault holds once the counter went up. */
+	long long dup_base[SIM_MAX_FAULTS];
+	bool dup_seen[SIM_MAX_FAULTS];
 	unsigned errors;                /* actions that failed or were not confirmed */
 	char invalid[512];              /* the first of them, as a sentence ("" when none) */
 	char log[8192];                 /* what was done, one line each, with times */
@@ -41,6 +47,16 @@ void sim_faults_describe(const struct sim_faults *f, char *buf, size_t bufsz);
 /* Ends everything: SIGCONT the stopped, /reset the proxy, wait for restarts, then
  * `scripts/stack.sh up` to bring back whatever is down. Returns its exit status. */
 int sim_faults_finish(struct sim_faults *f);
+/* After the drain: every duplicate_delivery that applied must have made its service count a
+ * duplicate (shoplab_events_duplicates_total went up); waits up to wait_s for it, else the run
+ * is invalid. */
+void sim_faults_confirm_late(struct sim_faults *f, double wait_s);
+/* The checkout's top directory ($SHOPLAB_TOP, else two levels above the binary's folder). */
+int sim_top_dir(char *out, size_t outsz, char *err, size_t errsz);
+/* Whether fcgi-services/<svc>/service.conf under top names events the service consumes. */
+bool sim_service_consumes(const char *top, const char *svc);
+/* A service's counter (the sum of its samples) from /_ops/<svc>/metrics, or -1. */
+long long sim_service_counter(const char *internal, const char *svc, const char *metric);
 /* Runs `scripts/stack.sh <cmd>` (SHOPLAB_PROXY=1) and waits; returns its exit status. */
 int sim_faults_stack(const struct sim_faults *f, const char *cmd);
 /* Records that the run is not valid (the first reason is kept). */

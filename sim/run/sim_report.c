@@ -362,8 +362,9 @@ static size_t run_secs(const struct sim_report_run *r)
 	double t = r->st->elapsed_s > r->sc->duration_s ? r->st->elapsed_s : r->sc->duration_s;
 	size_t n;
 
-	/* The drain is on the charts too: breakers closing again and pending orders settling. */
-	n = (size_t)ceil(t + r->sc->drain_s);
+	/* The drain is on the charts too: breakers closing again and pending orders settling, and
+	 * the events drain: outboxes emptying and orders shipping. */
+	n = (size_t)ceil(t + r->sc->drain_s + (r->events_drain ? r->events_drain_s : 0));
 	return n > MAXSECS ? MAXSECS : n;
 }
 
@@ -407,6 +408,62 @@ static void fill_series(const struct sim_report_run *r, size_t n, struct series 
 			x->p99[j][s] = h ? pct_ms(h, 99) : NAN;
 		}
 	}
+}
+
+/* Copies an event series into v[0, n) (NaN where it has nothing). */
+static void ev_fill(const struct sim_evseries *x, size_t n, double *v)
+{
+	for (size_t s = 0; s < n; s++)
+		v[s] = x && s < x->n ? x->v[s] : NAN;
+}
+
+/* Outbox depth per service, and confirm -> shipped lag: the oldest confirmed order not shipped
+ * yet (from the database) with each consumer's mean event lag (its metrics). Nothing when the
+ * stack has no events. */
+static void events_charts(FILE *f, const struct sim_report_run *r, size_t n, const struct shade *sh, size_t nsh,
+			  double load_end)
+{
+	static double v[2 * SIM_SERIES_MAX + 2][MAXSECS];
+	const struct sim_events_scrape *e = r->breakers ? &r->breakers->ev : NULL;
+	struct line l[2 * SIM_SERIES_MAX + 2];
+	size_t nl = 0;
+
+	if (e == NULL || (e->noutbox == 0 && e->nlag == 0))
+		return;
+	memset(l, 0, sizeof(l));
+	for (size_t i = 0; i < e->noutbox; i++, nl++) {
+		ev_fill(&e->outbox[i], n, v[nl]);
+		snprintf(l[nl].name, sizeof(l[nl].name), "%s", e->outbox[i].name);
+		l[nl].y = v[nl];
+		l[nl].color = colors[nl % 6];
+	}
+	fprintf(f, "<div class=\"chart\">");
+	chart(f, "Events: outbox depth per service (rows not yet confirmed by the broker)", "", l, nl, n, sh, nsh,
+	      load_end, false);
+	fprintf(f, "</div>\n");
+	memset(l, 0, sizeof(l));
+	nl = 0;
+	if (e->shipping) {
+		ev_fill(&e->unshipped_age, n, v[nl]);
+		snprintf(l[nl].name, sizeof(l[nl].name), "oldest confirmed order not shipped (age)");
+		l[nl].y = v[nl];
+		l[nl].color = colors[1];
+		nl++;
+	}
+	for (size_t i = 0; i < e->nlag; i++, nl++) {
+		ev_fill(&e->lag[i], n, v[nl]);
+		snprintf(l[nl].name, sizeof(l[nl].name), "%s: mean event lag", e->lag[i].name);
+		l[nl].y = v[nl];
+		l[nl].color = colors[(nl + 2) % 6];
+		l[nl].dashed = true;
+	}
+	fprintf(f, "<div class=\"chart\">");
+	chart(f, "Events: confirm \xe2\x86\x92 shipped lag (s)", " s", l, nl, n, sh, nsh, load_end, false);
+	fprintf(f, "</div>\n<p>Lag: the age of the oldest order of the run that is confirmed and not shipped yet, "
+		   "from the database once a second (0 when every confirmed order is shipped); dashed, each consumer's "
+		   "mean lag from an event's commit to its effect's commit over that second "
+		   "(<code>shoplab_events_lag_seconds</code>). Shipping adds its handling delay "
+		   "(<code>SHOPLAB_SHIPPING_DELAY_MS</code>) before it dispatches.</p>\n");
 }
 
 static void verdict(FILE *f, const struct sim_report_run *r, bool live)
@@ -545,7 +602,9 @@ static void html_run(FILE *f, const struct sim_report_run *r, size_t nruns, cons
 	l[1].color = colors[4];
 	fprintf(f, "<div class=\"chart\">");
 	chart(f, "Pending: 202 answers and pending orders, through the drain", "", l, 2, n, sh, nsh, load_end, false);
-	fprintf(f, "</div>\n<div class=\"chart\">");
+	fprintf(f, "</div>\n");
+	events_charts(f, r, n, sh, nsh, load_end);
+	fprintf(f, "<div class=\"chart\">");
 	breaker_chart(f, r->breakers, n, sh, nsh, load_end);
 	fprintf(f, "</div>\n<div class=\"chart\">");
 	cdf_chart(f, &r->st, &r->label, 1);
@@ -566,6 +625,12 @@ static void html_run(FILE *f, const struct sim_report_run *r, size_t nruns, cons
 		for (int i = 0; i < SIM_INV_COUNT; i++) {
 			const struct sim_ck_inv *v = &r->ck->inv[i];
 
+			if (v->na[0] && !v->violations) {
+				fprintf(f, "<tr class=\"na\"><td>n/a</td><td>%s</td><td>not applicable: ", v->name);
+				esc(f, v->na);
+				fprintf(f, "</td><td></td><td></td><td></td></tr>\n");
+				continue;
+			}
 			fprintf(f, "<tr class=\"%s\"><td>%s</td><td>%s</td><td>", v->violations ? "fail" : "pass",
 				v->violations ? "FAIL" : "pass", v->name);
 			esc(f, v->rule);
@@ -577,7 +642,31 @@ static void html_run(FILE *f, const struct sim_report_run *r, size_t nruns, cons
 			}
 			fprintf(f, "</td></tr>\n");
 		}
-		fprintf(f, "</table>\n<p>Unknown checkouts settled against the database: %llu, of which %llu became an order and %llu did not.</p>\n",
+		fprintf(f, "</table>\n");
+		if (r->events_drain)
+			fprintf(f, "<p>Events drain (outboxes empty, confirmed orders shipped): %s after %.1f s.</p>\n",
+				strcmp(r->events_drain, "drained") == 0 ? "drained" : "NOT drained", r->events_drain_s);
+		if (r->ev && r->ev->ndead > 0) {
+			fprintf(f, "<h3>Dead letters and ids applied and given up both</h3>\n<table><tr><th>service</th>"
+				   "<th>message id</th><th>type</th><th>attempts</th><th>at</th><th>reason</th></tr>\n");
+			for (size_t k = 0; k < r->ev->ndead; k++) {
+				const struct sim_ck_dead *dl = &r->ev->dead[k];
+
+				fprintf(f, "<tr class=\"fail\"><td>");
+				esc(f, dl->service);
+				fprintf(f, "</td><td>");
+				esc(f, dl->msg_id);
+				fprintf(f, "</td><td>");
+				esc(f, dl->type);
+				fprintf(f, "</td><td>%d</td><td>", dl->attempts);
+				esc(f, dl->at);
+				fprintf(f, "</td><td>");
+				esc(f, dl->applied ? "applied (inbox) and dead-lettered" : dl->reason);
+				fprintf(f, "</td></tr>\n");
+			}
+			fprintf(f, "</table>\n");
+		}
+		fprintf(f, "<p>Unknown checkouts settled against the database: %llu, of which %llu became an order and %llu did not.</p>\n",
 			(unsigned long long)r->ck->unknown_total, (unsigned long long)r->ck->unknown_became_order,
 			(unsigned long long)r->ck->unknown_no_order);
 	}
@@ -725,7 +814,7 @@ static int write_html_file(FILE *f, const struct sim_report_run *runs, size_t n,
 	esc(f, runs[0].sc->name);
 	fprintf(f, "</title>\n<style>body{font-family:sans-serif;margin:24px;color:#222;max-width:1140px}"
 		   "table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:left}"
-		   "tr.fail td{background:#ffebee}tr.pass td:first-child{color:#2e7d32}tr.fail td:first-child{color:#c62828;font-weight:bold}"
+		   "tr.fail td{background:#ffebee}tr.pass td:first-child{color:#2e7d32}tr.fail td:first-child{color:#c62828;font-weight:bold}tr.na td{color:#757575;background:#f5f5f5}"
 		   ".chart{margin:10px 0}p.fail{color:#c62828}pre{background:#f5f5f5;padding:8px;font-size:12px}"
 		   ".verdict{padding:10px 14px;margin:10px 0;border-radius:4px;font-size:15px}"
 		   ".verdict.held{background:#e8f5e9;border:2px solid #2e7d32}.verdict.broke{background:#ffebee;border:2px solid #c62828}"
@@ -772,6 +861,16 @@ int sim_report_write_html(const char *path, const struct sim_report_run *runs, s
 static json_object *jnum(double v)
 {
 	return json_object_new_double(round(v * 1000) / 1000);
+}
+
+/* A per-second event series as a JSON array over [0, n) (null where it has nothing). */
+static json_object *ev_json(const struct sim_evseries *x, size_t n)
+{
+	json_object *a = json_object_new_array();
+
+	for (size_t s = 0; s < n; s++)
+		json_object_array_add(a, s < x->n && !isnan(x->v[s]) ? jnum(x->v[s]) : NULL);
+	return a;
 }
 
 static json_object *json_run(const struct sim_report_run *r)
@@ -908,6 +1007,9 @@ static json_object *json_run(const struct sim_report_run *r)
 			json_object_object_add(p, "name", json_object_new_string(v->name));
 			json_object_object_add(p, "rule", json_object_new_string(v->rule));
 			json_object_object_add(p, "ok", json_object_new_boolean(v->violations == 0));
+			json_object_object_add(p, "applicable", json_object_new_boolean(v->na[0] == '\0' || v->violations));
+			if (v->na[0])
+				json_object_object_add(p, "not_applicable", json_object_new_string(v->na));
 			json_object_object_add(p, "checked", json_object_new_int64((int64_t)v->checked));
 			json_object_object_add(p, "violations", json_object_new_int64((int64_t)v->violations));
 			for (size_t k = 0; k < v->nmsgs; k++)
@@ -916,11 +1018,51 @@ static json_object *json_run(const struct sim_report_run *r)
 			json_object_array_add(a, p);
 		}
 		json_object_object_add(o, "invariants", a);
+		if (r->ev) {
+			a = json_object_new_array();
+			for (size_t k = 0; k < r->ev->ndead; k++) {
+				const struct sim_ck_dead *dl = &r->ev->dead[k];
+				json_object *p = json_object_new_object();
+
+				json_object_object_add(p, "service", json_object_new_string(dl->service));
+				json_object_object_add(p, "id", json_object_new_string(dl->msg_id));
+				json_object_object_add(p, "type", json_object_new_string(dl->type));
+				json_object_object_add(p, "reason", json_object_new_string(dl->reason));
+				json_object_object_add(p, "attempts", json_object_new_int(dl->attempts));
+				json_object_object_add(p, "at", json_object_new_string(dl->at));
+				json_object_object_add(p, "applied_too", json_object_new_boolean(dl->applied));
+				json_object_array_add(a, p);
+			}
+			json_object_object_add(o, "dead_letters", a);
+		}
 		json_object_object_add(o, "invariants_ok", json_object_new_boolean(r->ck->ok));
 		json_object_object_add(o, "unknown_checkouts", json_object_new_int64((int64_t)r->ck->unknown_total));
 		json_object_object_add(o, "unknown_became_order", json_object_new_int64((int64_t)r->ck->unknown_became_order));
 	} else {
 		json_object_object_add(o, "check_error", json_object_new_string(r->check_error ? r->check_error : "not run"));
+	}
+	if (r->events_drain) {
+		json_object_object_add(o, "events_drain", json_object_new_string(r->events_drain));
+		json_object_object_add(o, "events_drain_s", jnum(r->events_drain_s));
+	}
+	if (r->breakers && (r->breakers->ev.noutbox || r->breakers->ev.nlag)) {
+		const struct sim_events_scrape *e = &r->breakers->ev;
+		json_object *evo = json_object_new_object(), *y;
+
+		for (int kind = 0; kind < 2; kind++) {
+			const struct sim_evseries *v = kind == 0 ? e->outbox : e->lag;
+			size_t nv = kind == 0 ? e->noutbox : e->nlag;
+
+			y = json_object_new_object();
+			for (size_t i = 0; i < nv; i++)
+				json_object_object_add(y, v[i].name, ev_json(&v[i], n));
+			json_object_object_add(evo, kind == 0 ? "outbox_depth" : "lag_seconds_mean", y);
+		}
+		if (e->shipping) {
+			json_object_object_add(evo, "confirmed_not_shipped", ev_json(&e->unshipped, n));
+			json_object_object_add(evo, "oldest_not_shipped_age_s", ev_json(&e->unshipped_age, n));
+		}
+		json_object_object_add(o, "events_per_second", evo);
 	}
 	json_object_object_add(o, "fault_log", json_object_new_string(r->fault_log ? r->fault_log : ""));
 	return o;

@@ -35,6 +35,9 @@ struct sim_report_run {
 	const double *applied_from, *applied_to;  /* per fault, as confirmed (-1: never); NULL: as planned */
 	bool resilience_off;                    /* retries and breakers were off: "disabled" in the comparison */
 	const struct sim_failover *failover;    /* per fault (sim_failover.h), or NULL */
+	const struct sim_ck_events *ev;         /* what the event checks read (dead letters), may be NULL */
+	const char *events_drain;               /* "drained", or what was left; NULL: no events drain */
+	double events_drain_s;                  /* how long it took: the charts run on that long */
 };
 
 /* Writes dir/report.json and dir/report.html. Returns 0, or -1 with a message in err. */

@@ -57,6 +57,9 @@ struct run {
 	double interrupted_at;          /* seconds into the load */
 	char why[1024];                 /* what made the run not valid */
 	struct sim_failover failover[SIM_MAX_FAULTS];   /* per applied fault (sim_failover.h) */
+	char events_drain[512];         /* "drained", or what was left when the wait ended */
+	double events_drain_s;          /* how long the events drain took */
+	long long started_unix;         /* wall clock at the start of the load (dead letters after it) */
 };
 
 struct serve {
@@ -123,7 +126,9 @@ static size_t report_runs(struct ctx *c, struct sim_report_run *rep)
 
 		rep[i] = (struct sim_report_run){ r->label, c->sc, &r->st, r->checked ? &r->ck : NULL, r->check_error,
 						  &r->scrape, r->faults.log, run_status(r), r->why, r->faults.applied_from,
-						  r->faults.applied_to, strcmp(r->label, "resilience off") == 0, r->failover };
+						  r->faults.applied_to, strcmp(r->label, "resilience off") == 0, r->failover,
+						  r->checked ? &r->ck_data.ev : NULL, r->events_drain[0] ? r->events_drain : NULL,
+						  r->events_drain_s };
 	}
 	return c->nruns;
 }
@@ -289,6 +294,45 @@ static void drain(struct ctx *c, struct run *r)
 		fputc('\n', stderr);
 }
 
+/*
+ * After the drain: waits (up to events_drain_s) until every outbox is empty and every confirmed
+ * order of the run is shipped, showing what is left. A timeout passes nothing: the checks that
+ * follow fail and name what is stuck.
+ */
+static void drain_events(struct ctx *c, struct run *r, int64_t min_id)
+{
+	double t0 = mono(), last = -10;
+	char desc[512] = "", err[512];
+	int64_t outbox = 0, unshipped = 0;
+	int st = 1;
+
+	while (!stop_sig && (st = sim_check_events_pending(min_id, &outbox, &unshipped, desc, sizeof(desc))) > 0 &&
+	       mono() - t0 < c->sc->events_drain_s) {
+		live(c, false);
+		if (c->progress)
+			fprintf(stderr, "\r\033[K[drain] events %3.0f/%.0f s  %s", mono() - t0, c->sc->events_drain_s, desc);
+		else if (mono() - last >= 5) {
+			fprintf(stderr, "[drain] events %3.0f/%.0f s  %s\n", mono() - t0, c->sc->events_drain_s, desc);
+			last = mono();
+		}
+		usleep(250000);
+	}
+	if (c->progress)
+		fputc('\n', stderr);
+	if (st < 0) {
+		snprintf(err, sizeof(err), "%s", desc);
+		fprintf(stderr, "[drain] events: cannot read the event tables: %s\n", err);
+	} else if (st > 0 && !stop_sig) {
+		fprintf(stderr, "[drain] events: NOT DRAINED after %.0f s: %s (the checks name them)\n",
+			c->sc->events_drain_s, desc);
+	} else if (st == 0) {
+		fprintf(stderr, "[drain] events: drained in %.1f s (outboxes empty, every confirmed order shipped)\n",
+			mono() - t0);
+	}
+	snprintf(r->events_drain, sizeof(r->events_drain), "%s", st == 0 ? "drained" : st < 0 ? "unreadable" : desc);
+	r->events_drain_s = mono() - t0;
+}
+
 static int start_scrape(struct run *r, int64_t min_id)
 {
 	sigset_t set, old;
@@ -354,6 +398,7 @@ static void one_run(struct ctx *c, struct run *r)
 		goto out;
 	}
 	enter(c, PH_LOAD);
+	r->started_unix = (long long)time(NULL);
 	fprintf(stderr, "[load] %s: %.0f s\n", r->label, sc->duration_s);
 	if (sim_load_run(&cfg, &r->st) != 0) {
 		r->setup_failed = true;
@@ -370,6 +415,10 @@ static void one_run(struct ctx *c, struct run *r)
 	if (!r->interrupted_in) {
 		enter(c, PH_DRAIN);
 		drain(c, r);
+		if (!stop_sig)
+			drain_events(c, r, min_id + 1);
+		if (!stop_sig)
+			sim_faults_confirm_late(&r->faults, 15);
 		if (stop_sig)
 			interrupted(c, r);
 	}
@@ -380,6 +429,7 @@ static void one_run(struct ctx *c, struct run *r)
 	r->ck_data.min_order_id = min_id + 1;
 	r->ck_data.after_drain = r->interrupted_in == NULL;
 	if (sim_check_read_db(&r->ck_data, r->check_error, sizeof(r->check_error)) != 0 ||
+	    sim_check_read_events(&r->ck_data, r->started_unix, r->check_error, sizeof(r->check_error)) != 0 ||
 	    windows(sc, r, &r->ck_data) != 0) {
 		fprintf(stderr, "sim run: check: %s\n", r->check_error);
 	} else {

@@ -12,7 +12,8 @@
 #include "sim_scenario.h"
 
 const char *const sim_journey_names[SIM_J_COUNT] = { "browse", "register_login", "checkout" };
-const char *const sim_fault_kind_names[] = { "toxic", "kill", "stop", "restart", "deploy", "host_kill", "partition" };
+const char *const sim_fault_kind_names[] = { "toxic", "kill", "stop", "restart", "deploy", "host_kill", "partition", "broker_kill",
+					      "consumer_stop", "broker_partition", "duplicate_delivery" };
 
 /* A lab host (gw, svc1, db2, ...): lower-case letters then digits; the lab's script checks
  * that it exists when the fault applies (and the run is invalid when it does not). */
@@ -256,12 +257,16 @@ static int lookup(const char *const *names, const char *s)
 
 static int parse_fault(struct ctx *c, json_object *f, size_t i, struct sim_scenario *sc)
 {
-	static const char *const kinds[] = { "toxic", "kill", "stop", "restart", "deploy", "host_kill", "partition", NULL };
+	static const char *const kinds[] = { "toxic", "kill", "stop", "restart", "deploy", "host_kill", "partition",
+					     "broker_kill", "consumer_stop", "broker_partition", "duplicate_delivery", NULL };
 	static const char *const tkeys[] = { "at_s", "until_s", "kind", "proxy", "type", "stream",
 					     "attributes", "toxicity", NULL };
 	static const char *const pkeys[] = { "at_s", "until_s", "kind", "target", NULL };
+	static const char *const bkeys[] = { "at_s", "until_s", "kind", NULL };
+	static const char *const skeys[] = { "at_s", "until_s", "kind", "service", NULL };
+	const char *const *keys;
 	struct sim_fault *ft = &sc->faults[i];
-	char p[64], q[96], kind[16];
+	char p[64], q[96], kind[32];
 	json_object *attrs;
 	int k;
 
@@ -272,13 +277,17 @@ static int parse_fault(struct ctx *c, json_object *f, size_t i, struct sim_scena
 		return -1;
 	if ((k = lookup(kinds, kind)) < 0) {
 		snprintf(q, sizeof(q), "%s.kind", p);
-		return fail(c, q, "must be one of toxic, kill, stop, restart, deploy, host_kill, partition");
+		return fail(c, q, "must be one of toxic, kill, stop, restart, deploy, host_kill, partition, "
+			"broker_kill, consumer_stop, broker_partition, duplicate_delivery");
 	}
 	ft->kind = (enum sim_fault_kind)k;
-	if (only_keys(c, p, f, ft->kind == SIM_FAULT_TOXIC ? tkeys : pkeys) ||
+	keys = ft->kind == SIM_FAULT_TOXIC ? tkeys : ft->kind == SIM_FAULT_BROKER_KILL ? bkeys :
+	       ft->kind >= SIM_FAULT_CONSUMER_STOP ? skeys : pkeys;
+	/* Every broker fault has an end: the run must see the broker (or the link) come back. */
+	if (only_keys(c, p, f, keys) ||
 	    num(c, f, p, "at_s", true, 0, 0, sc->duration_s, &ft->at_s) ||
 	    num(c, f, p, "until_s", ft->kind == SIM_FAULT_TOXIC || ft->kind == SIM_FAULT_STOP ||
-		ft->kind == SIM_FAULT_PARTITION, -1, 0,
+		ft->kind == SIM_FAULT_PARTITION || ft->kind >= SIM_FAULT_BROKER_KILL, -1, 0,
 		sc->duration_s, &ft->until_s))
 		return -1;
 	if (ft->until_s >= 0 && ft->until_s <= ft->at_s) {
@@ -286,6 +295,31 @@ static int parse_fault(struct ctx *c, json_object *f, size_t i, struct sim_scena
 		return fail(c, q, "must be greater than at_s");
 	}
 	snprintf(ft->name, sizeof(ft->name), "sim-%zu", i);
+	if (ft->kind == SIM_FAULT_BROKER_KILL) {
+		snprintf(ft->target, sizeof(ft->target), "rabbitmq");
+		return 0;
+	}
+	if (ft->kind >= SIM_FAULT_CONSUMER_STOP) {
+		if (str(c, f, p, "service", true, "", ft->target, sizeof(ft->target)))
+			return -1;
+		if (!target_ok(ft->target) || strcmp(ft->target, "nginx") == 0 || strcmp(ft->target, "mariadb") == 0 ||
+		    strcmp(ft->target, "rabbitmq") == 0) {
+			snprintf(q, sizeof(q), "%s.service", p);
+			return fail(c, q, "must be a service of the stack (SHOPLAB_SERVICES)");
+		}
+		snprintf(ft->proxy, sizeof(ft->proxy), "%s-broker", ft->target);
+		if (ft->kind == SIM_FAULT_DUPLICATE_DELIVERY) {
+			/* The first bytes the service sends (the ack of a delivery it applied) never
+			 * reach the broker: the link is reset at once, the broker requeues what it
+			 * delivered and was not acked, and redelivers it when the service is back. */
+			snprintf(ft->type, sizeof(ft->type), "reset_peer");
+			snprintf(ft->stream, sizeof(ft->stream), "upstream");
+			ft->toxicity = 1;
+			if ((ft->attributes = strdup("{\"timeout\":0}")) == NULL)
+				return fail(c, p, "out of memory");
+		}
+		return 0;
+	}
 	if (ft->kind != SIM_FAULT_TOXIC) {
 		if (str(c, f, p, "target", true, "", ft->target, sizeof(ft->target)))
 			return -1;
@@ -458,7 +492,7 @@ int sim_scenario_line(const char *text, size_t offset)
 
 int sim_scenario_parse(const char *text, struct sim_scenario *sc, char *err, size_t errsz)
 {
-	static const char *const keys[] = { "name", "seed", "duration_s", "drain_s", "timeout_s",
+	static const char *const keys[] = { "name", "seed", "duration_s", "drain_s", "events_drain_s", "timeout_s",
 					    "replay_share", "phases", "mix", "data", "faults",
 					    "description", NULL };
 	struct ctx c = { err, errsz };
@@ -499,6 +533,7 @@ int sim_scenario_parse(const char *text, struct sim_scenario *sc, char *err, siz
 	sc->seed = (uint64_t)json_object_get_int64(seed);
 	if (num(&c, root, "", "duration_s", true, 0, 1, 86400, &sc->duration_s) ||
 	    num(&c, root, "", "drain_s", false, 10, 0, 3600, &sc->drain_s) ||
+	    num(&c, root, "", "events_drain_s", false, 60, 0, 3600, &sc->events_drain_s) ||
 	    num(&c, root, "", "timeout_s", false, 10, 0.1, 600, &sc->timeout_s) ||
 	    num(&c, root, "", "replay_share", false, 0.1, 0, 1, &sc->replay_share) ||
 	    parse_phases(&c, root, sc) || parse_mix(&c, root, sc) || parse_data(&c, root, sc) ||

@@ -23,16 +23,25 @@ enum sim_fault_kind {
 	/* The HA lab's hosts (SHOPLAB_LAB_CTL, scripts/lab-ha.sh ctl), `target` a host (db2, svc1): */
 	SIM_FAULT_HOST_KILL,    /* SIGKILL every process of the host at at_s; started again at until_s */
 	SIM_FAULT_PARTITION,    /* the host cut off from the other database hosts, at_s to until_s */
+	SIM_FAULT_BROKER_KILL,  /* SIGKILL the broker at at_s, `broker.sh start` + `wait` at until_s */
+	SIM_FAULT_CONSUMER_STOP,        /* SIGSTOP the consuming service `target`, SIGCONT at until_s */
+	SIM_FAULT_BROKER_PARTITION,     /* proxy `<target>-broker` disabled from at_s to until_s */
+	SIM_FAULT_DUPLICATE_DELIVERY,   /* acks of `target` lost (reset_peer toxic upstream on
+	                                 * `<target>-broker`): redeliveries, confirmed by the
+	                                 * service's duplicates counter */
 };
 
 struct sim_fault {
 	double at_s;
 	double until_s;         /* < 0: none (the drain restores everything) */
 	enum sim_fault_kind kind;
-	char target[SIM_NAME_MAX];      /* proxy name (toxic) or process (kill/stop/restart) */
+	char target[SIM_NAME_MAX];      /* proxy name (toxic), process (kill/stop/restart,
+	                                 * "rabbitmq" for broker_kill) or service (the other
+	                                 * broker faults) */
 	char type[SIM_NAME_MAX];        /* toxic type */
 	char stream[16];                /* toxic stream: upstream / downstream */
 	char name[SIM_NAME_MAX];        /* toxic name given to the proxy: sim-<index> */
+	char proxy[SIM_NAME_MAX + 8];   /* broker_partition, duplicate_delivery: <target>-broker */
 	double toxicity;
 	char *attributes;               /* toxic attributes as JSON text (owned) */
 };
@@ -45,6 +54,8 @@ struct sim_scenario {
 	uint64_t seed;
 	double duration_s;
 	double drain_s;
+	double events_drain_s;          /* after drain_s: at most this long for outboxes to empty and
+	                                 * confirmed orders to ship (default 60) */
 	double timeout_s;               /* per request; default 10 */
 	double replay_share;            /* share of checkouts replayed with the same key; default 0.1 */
 	struct sim_phase phases[SIM_MAX_PHASES];

@@ -1,4 +1,5 @@
 /* sim_scrape.c - a thread that scrapes breaker states from each service's metrics once a second */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,6 +144,75 @@ void sim_scrape_counters(struct sim_scrape *s, size_t svc, const char *text)
 	s->last_opens[svc] = o;
 }
 
+int sim_evseries_set(struct sim_evseries *x, size_t sec, double v)
+{
+	if (sec >= x->n) {
+		size_t cap = sec + 64;
+		double *nv = realloc(x->v, cap * sizeof(*nv));
+
+		if (nv == NULL)
+			return -1;
+		for (size_t i = x->n; i < cap; i++)
+			nv[i] = NAN;
+		x->v = nv;
+		x->n = cap;
+	}
+	x->v[sec] = v;
+	return 0;
+}
+
+/* The value of metric{service="svc"...} (the first sample), or NaN. */
+static double sample(const char *text, const char *metric, const char *svc)
+{
+	char pat[160];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\n%s{service=\"%s\"", metric, svc);
+	if ((p = strstr(text, pat)) == NULL || (p = strchr(p, '}')) == NULL)
+		return NAN;
+	return strtod(p + 1, NULL);
+}
+
+static struct sim_evseries *series_of(struct sim_evseries *v, size_t *n, const char *svc)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp(v[i].name, svc) == 0)
+			return &v[i];
+	if (*n >= SIM_SERIES_MAX)
+		return NULL;
+	snprintf(v[*n].name, sizeof(v[*n].name), "%s", svc);
+	return &v[(*n)++];
+}
+
+void sim_scrape_events(struct sim_scrape *s, const char *svc, const char *text, size_t sec)
+{
+	struct sim_events_scrape *e = &s->ev;
+	double depth = sample(text, "shoplab_events_outbox_depth", svc);
+	double sum = sample(text, "shoplab_events_lag_seconds_sum", svc);
+	double count = sample(text, "shoplab_events_lag_seconds_count", svc);
+	struct sim_evseries *x;
+
+	if (!isnan(depth) && (x = series_of(e->outbox, &e->noutbox, svc)) != NULL)
+		(void)sim_evseries_set(x, sec, depth);
+	if (!isnan(sum) && !isnan(count) && (x = series_of(e->lag, &e->nlag, svc)) != NULL) {
+		size_t k = (size_t)(x - e->lag);
+		double dc = count - e->last_lag_count[k], ds = sum - e->last_lag_sum[k];
+
+		/* The first scrape is the base; a counter that went down is a restart: all of it is new. */
+		if (x->n > 0 || e->last_lag_count[k] > 0) {
+			if (dc < 0) {
+				dc = count;
+				ds = sum;
+			}
+			(void)sim_evseries_set(x, sec, dc > 0 ? ds / dc : NAN);
+		} else {
+			(void)sim_evseries_set(x, sec, NAN);
+		}
+		e->last_lag_count[k] = count;
+		e->last_lag_sum[k] = sum;
+	}
+}
+
 static void record_pending(struct sim_scrape *s, size_t sec, int64_t n)
 {
 	if (sec >= s->npending) {
@@ -166,6 +236,9 @@ static void *run(void *arg)
 	char url[512], services[16][32];
 	size_t nservices = services_of_stack(services);
 
+	for (size_t i = 0; i < nservices; i++)
+		s->ev.shipping |= strcmp(services[i], "shipping") == 0;
+
 	for (;;) {
 		double t;
 
@@ -186,6 +259,7 @@ static void *run(void *arg)
 			if (st == 200) {
 				sim_scrape_parse(s, buf, (size_t)(t - s->t0));
 				sim_scrape_counters(s, i, buf);
+				sim_scrape_events(s, services[i], buf, (size_t)(t - s->t0));
 			} else {
 				s->failures++;
 			}
@@ -195,9 +269,17 @@ static void *run(void *arg)
 			char err[256];
 			int64_t n = sim_check_count_pending(s->pending_min_id, err, sizeof(err));
 
+			int64_t un = 0;
+			double age = 0;
+			int ur = s->ev.shipping ? sim_check_count_unshipped(s->pending_min_id, &un, &age, err, sizeof(err)) : -1;
+
 			pthread_mutex_lock(&s->mu);
 			if (n >= 0)
 				record_pending(s, (size_t)(t - s->t0), n);
+			if (ur == 0) {
+				(void)sim_evseries_set(&s->ev.unshipped, (size_t)(t - s->t0), (double)un);
+				(void)sim_evseries_set(&s->ev.unshipped_age, (size_t)(t - s->t0), age);
+			}
 			pthread_mutex_unlock(&s->mu);
 		}
 		t = 1.0 - (mono() - t);
@@ -241,4 +323,11 @@ void sim_scrape_free(struct sim_scrape *s)
 	free(s->pending);
 	s->pending = NULL;
 	s->npending = 0;
+	for (size_t i = 0; i < s->ev.noutbox; i++)
+		free(s->ev.outbox[i].v);
+	for (size_t i = 0; i < s->ev.nlag; i++)
+		free(s->ev.lag[i].v);
+	free(s->ev.unshipped.v);
+	free(s->ev.unshipped_age.v);
+	memset(&s->ev, 0, sizeof(s->ev));
 }

@@ -9,6 +9,26 @@
 
 #define SIM_BREAKERS_MAX 32
 
+/* Events, per second (NaN: no value that second): each publishing service's outbox depth
+ * (shoplab_events_outbox_depth), each consuming service's mean event lag over that second
+ * (shoplab_events_lag_seconds_sum/_count deltas), and from the database the confirmed orders
+ * of the run not shipped yet and the age of the oldest of them (confirm -> shipped as it stands). */
+struct sim_evseries {
+	char name[32];          /* the service */
+	double *v;
+	size_t n;
+};
+
+#define SIM_SERIES_MAX 16
+
+struct sim_events_scrape {
+	struct sim_evseries outbox[SIM_SERIES_MAX]; size_t noutbox;
+	struct sim_evseries lag[SIM_SERIES_MAX]; size_t nlag;
+	double last_lag_sum[SIM_SERIES_MAX], last_lag_count[SIM_SERIES_MAX];
+	struct sim_evseries unshipped, unshipped_age;
+	bool shipping;          /* the stack has shipping: unshipped orders are counted */
+};
+
 /* One breaker's state per second: -1 unknown (no scrape), 0 closed, 1 open, 2 half-open. */
 struct sim_breaker {
 	char name[64];          /* "service→dep" */
@@ -33,7 +53,13 @@ struct sim_scrape {
 	int64_t pending_min_id;
 	int32_t *pending;
 	size_t npending;
+	struct sim_events_scrape ev;
 };
+
+/* Records what one service's metrics say about its events at second sec. */
+void sim_scrape_events(struct sim_scrape *s, const char *svc, const char *text, size_t sec);
+/* Sets series[sec] = v (growing it; NaN between). Returns 0 or -1 (out of memory). */
+int sim_evseries_set(struct sim_evseries *x, size_t sec, double v);
 
 /* Parses Prometheus text, recording each shoplab_dep_breaker_state sample into s at second sec. */
 void sim_scrape_parse(struct sim_scrape *s, const char *text, size_t sec);

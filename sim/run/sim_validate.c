@@ -15,6 +15,7 @@
 
 struct vctx {
 	const struct sim_scenario *sc;
+	const char *top;                /* the checkout, for service.conf (NULL: not checked) */
 	FILE *out;
 	int mistakes;
 };
@@ -125,13 +126,14 @@ static void check_toxics(struct vctx *v, const char *api)
 	long st;
 
 	for (size_t i = 0; i < sc->nfaults && first == sc->nfaults; i++)
-		if (sc->faults[i].kind == SIM_FAULT_TOXIC)
+		if (sc->faults[i].kind == SIM_FAULT_TOXIC || sc->faults[i].kind == SIM_FAULT_BROKER_PARTITION ||
+		    sc->faults[i].kind == SIM_FAULT_DUPLICATE_DELIVERY)
 			first = i;
 	if (first == sc->nfaults)
 		return;
 	snprintf(url, sizeof(url), "%s/proxies", api);
 	if ((proxies = get_json(url, &st, err, sizeof(err))) == NULL) {
-		snprintf(path, sizeof(path), "faults[%zu].proxy", first);
+		snprintf(path, sizeof(path), "faults[%zu].%s", first, sc->faults[first].kind == SIM_FAULT_TOXIC ? "proxy" : "service");
 		mistake(v, path, "the sim proxy did not answer: %s; start the stack with SHOPLAB_PROXY=1 "
 			"(or set SHOPLAB_PROXY_API)", err);
 		return;
@@ -142,6 +144,16 @@ static void check_toxics(struct vctx *v, const char *api)
 	for (size_t i = 0; i < sc->nfaults; i++) {
 		const struct sim_fault *ft = &sc->faults[i];
 
+		if (ft->kind == SIM_FAULT_BROKER_PARTITION || ft->kind == SIM_FAULT_DUPLICATE_DELIVERY) {
+			/* The service's AMQP link must run through the proxy: <svc>-broker. */
+			if (!json_object_object_get_ex(proxies, ft->proxy, NULL)) {
+				snprintf(path, sizeof(path), "faults[%zu].service", i);
+				mistake(v, path, "the sim proxy at %s has no proxy \"%s\": %s does not talk to the broker, or the "
+					"stack was started before the broker proxies existed (restart it with SHOPLAB_PROXY=1)",
+					api, ft->proxy, ft->target);
+			}
+			continue;
+		}
 		if (ft->kind != SIM_FAULT_TOXIC)
 			continue;
 		if (!json_object_object_get_ex(proxies, ft->target, NULL)) {
@@ -177,7 +189,12 @@ static void check_targets(struct vctx *v, const char *run_dir)
 
 		if (ft->kind == SIM_FAULT_TOXIC)
 			continue;
-		snprintf(path, sizeof(path), "faults[%zu].target", i);
+		snprintf(path, sizeof(path), "faults[%zu].%s", i, ft->kind == SIM_FAULT_BROKER_KILL ? "kind" :
+			 ft->kind >= SIM_FAULT_CONSUMER_STOP ? "service" : "target");
+		if ((ft->kind == SIM_FAULT_CONSUMER_STOP || ft->kind == SIM_FAULT_DUPLICATE_DELIVERY) && v->top &&
+		    !sim_service_consumes(v->top, ft->target))
+			mistake(v, path, "%s consumes no events (no consumes= in %s/fcgi-services/%s/service.conf)",
+				ft->target, v->top, ft->target);
 		if (ft->kind == SIM_FAULT_HOST_KILL || ft->kind == SIM_FAULT_PARTITION) {
 			if (getenv("SHOPLAB_LAB_CTL") == NULL)
 				mistake(v, path, "%s faults need the HA lab (make lab-netns LAB=ha): this stack has no SHOPLAB_LAB_CTL",
@@ -218,7 +235,11 @@ static void check_products(struct vctx *v, const char *gateway)
 int sim_validate_live(const struct sim_scenario *sc, const char *gateway, const char *proxy_api,
 		      const char *run_dir, FILE *out)
 {
-	struct vctx v = { sc, out, 0 };
+	char top[960], err[256];
+	struct vctx v = { sc, NULL, out, 0 };
+
+	if (sim_top_dir(top, sizeof(top), err, sizeof(err)) == 0)
+		v.top = top;
 
 	check_toxics(&v, proxy_api);
 	check_targets(&v, run_dir);

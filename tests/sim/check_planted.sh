@@ -6,8 +6,11 @@
 # reservation's lines: money and the ledger still balance, and only the stock's sold units that
 # no committed reservation accounts for give it away. Then an order whose items say more than
 # its reservation sold. Then a charge without an order (a double charge's trace), a confirmed
-# order that is gone (a lost order), and a product whose ledger does not add up. It changes
-# that stack's data.
+# order that is gone (a lost order), and a product whose ledger does not add up. Then the
+# events (when the stack has shipping): a shipped order moved back to confirmed, a shipment
+# gone, a shipment for a rejected order, an event left in an outbox, a dead letter, a message
+# applied and dead-lettered both, and the shipment invariants "not applicable" without
+# shipping. It changes that stack's data.
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${SHOPLAB_BUILD:-$TOP/build}
@@ -26,10 +29,10 @@ products=$(db orders -e "SELECT product_id FROM order_items WHERE order_id = $go
 db orders -e "DELETE FROM order_items WHERE order_id = $gone; DELETE FROM orders WHERE id = $gone"
 db payments -e "DELETE FROM charges WHERE order_id = $gone"
 db inventory -e "DELETE FROM reservation_items WHERE order_id = $gone; DELETE FROM reservations WHERE order_id = $gone"
-# Its shipment too, where a shipping service made one: nothing names the order any more.
-if db -e "SELECT 1 FROM information_schema.schemata WHERE schema_name = 'shipping'" | grep -q 1; then
-	db shipping -e "DELETE FROM shipments WHERE order_id = $gone"
-fi
+# ... and its shipment, when the stack ships: it vanished with everything that named it.
+has_shipping=0
+db shipping -e "SELECT 1" >/dev/null 2>&1 && has_shipping=1
+[ "$has_shipping" = 1 ] && db shipping -e "DELETE FROM shipments WHERE order_id = $gone"
 rc=0
 out=$("$BUILD/bin/sim" check 2>&1) || rc=$?
 echo "$out" | grep -E 'FAIL|^ +- ' || true
@@ -69,4 +72,53 @@ grep -q "charge .* belongs to order $lost, which does not exist" <<<"$out" || fa
 grep -q "FAIL money_balances" <<<"$out" || fail "the money imbalance was not found"
 grep -q "product 3: adjustments sum to" <<<"$out" || fail "the broken ledger was not named"
 grep -q "FAIL sold_matches_orders" <<<"$out" || fail "the changed order was forgotten"
+
+# 4. Events.
+if [ "$has_shipping" != 1 ]; then
+	echo "check_planted: this stack has no shipping database: the event plantings are skipped"
+	echo "check_planted: every planted violation was found and named"
+	exit 0
+fi
+shipped() { db orders -e "SELECT id FROM orders WHERE status = 'shipped' ORDER BY id LIMIT 1 OFFSET $1"; }
+back=$(shipped 0)
+noship=$(shipped 1)
+rejected=$(db orders -e "SELECT id FROM orders WHERE status = 'rejected' ORDER BY id LIMIT 1")
+[ -n "$back" ] && [ -n "$noship" ] && [ -n "$rejected" ] || fail "want two shipped orders and a rejected one (got '$back' '$noship' '$rejected')"
+ruser=$(db orders -e "SELECT user_id FROM orders WHERE id = $rejected")
+inbox_id=$(db shipping -e "SELECT id FROM inbox ORDER BY received_at LIMIT 1")
+[ -n "$inbox_id" ] || fail "shipping's inbox is empty"
+catalog_pid=$(cat "$SHOPLAB_RUN/catalog.pid")
+# The catalog's relay would publish a planted outbox row at once: it is stopped meanwhile.
+trap 'kill -CONT "$catalog_pid" 2>/dev/null' EXIT
+kill -STOP "$catalog_pid"
+db orders -e "UPDATE orders SET status = 'confirmed' WHERE id = $back"
+db shipping -e "DELETE FROM shipments WHERE order_id = $noship;
+	INSERT INTO shipments (order_id, user_id, status, created_at) VALUES ($rejected, $ruser, 'created', UTC_TIMESTAMP(6));
+	INSERT INTO dead_letters (msg_id, type, reason, attempts, body) VALUES ('planted-dead-1', 'order.confirmed', 'planted by check_planted', 5, '{}');
+	INSERT INTO dead_letters (msg_id, type, reason, attempts, body) VALUES ('$inbox_id', 'order.confirmed', 'planted twice', 1, '{}')"
+db catalog -e "INSERT INTO outbox (id, type, body) VALUES ('00000000-0000-4000-8000-00000000p1an', 'product.planted', '{}')"
+rc=0
+out=$("$BUILD/bin/sim" check 2>&1) || rc=$?
+db catalog -e "DELETE FROM outbox WHERE type = 'product.planted'"
+kill -CONT "$catalog_pid"
+echo "$out" | grep -E 'FAIL|^ +- ' | tail -n 30 || true
+[ "$rc" -eq 1 ] || fail "sim check exited $rc for the planted events, want 1"
+grep -q "order $back is still confirmed, not shipped, after the drain (its shipment: dispatched" <<<"$out" ||
+	fail "the shipped order $back moved back to confirmed was not named"
+grep -q "FAIL one_shipment_per_order" <<<"$out" && grep -q "order $noship is shipped but has no shipment" <<<"$out" ||
+	fail "the order $noship whose shipment is gone was not named"
+grep -q "shipment [0-9]* is for order $rejected, which is rejected" <<<"$out" ||
+	fail "the shipment of the rejected order $rejected was not named"
+grep -q "catalog: 1 events still in the outbox" <<<"$out" || fail "the event left in catalog's outbox was not named"
+grep -q "shipping: dead letter planted-dead-1 (order.confirmed) after 5 attempts" <<<"$out" ||
+	fail "the dead letter was not named"
+grep -q "shipping: message $inbox_id (order.confirmed) was applied (inbox) and dead-lettered both" <<<"$out" ||
+	fail "the message applied and dead-lettered both was not named"
+
+# 5. Without shipping the shipment invariants say "not applicable", never "ok".
+out=$(SHOPLAB_SERVICES="users catalog inventory orders payments" "$BUILD/bin/sim" check 2>&1) || true
+for inv in one_shipment_per_order shipment_has_confirmed_order shipped_after_drain; do
+	grep -q "n/a  $inv .*not applicable: this stack has no shipping service" <<<"$out" || fail "$inv did not say not applicable"
+	grep -q "^ *ok   $inv" <<<"$out" && fail "$inv passed without shipping"
+done
 echo "check_planted: every planted violation was found and named"

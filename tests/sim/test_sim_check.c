@@ -24,10 +24,10 @@ static int setup(void **state)
 {
 	(void)state;
 	memset(orders, 0, sizeof(orders));
-	orders[0] = (struct sim_ck_order){ 10, 1, 2000, SIM_O_CONFIRMED, "k10" };
-	orders[1] = (struct sim_ck_order){ 11, 1, 500, SIM_O_REJECTED, "k11" };
-	orders[2] = (struct sim_ck_order){ 12, 2, 700, SIM_O_REJECTED, "k12" };
-	orders[3] = (struct sim_ck_order){ 3, 2, 100, SIM_O_PENDING, "old" };   /* before the run */
+	orders[0] = (struct sim_ck_order){ 10, 1, 2000, SIM_O_CONFIRMED, "k10", false };
+	orders[1] = (struct sim_ck_order){ 11, 1, 500, SIM_O_REJECTED, "k11", false };
+	orders[2] = (struct sim_ck_order){ 12, 2, 700, SIM_O_REJECTED, "k12", false };
+	orders[3] = (struct sim_ck_order){ 3, 2, 100, SIM_O_PENDING, "old", false };   /* before the run */
 	charges[0] = (struct sim_ck_charge){ 100, 10, 2000, 0, SIM_C_CAPTURED };
 	charges[1] = (struct sim_ck_charge){ 101, 11, 500, 0, SIM_C_DECLINED };
 	charges[2] = (struct sim_ck_charge){ 102, 12, 700, 700, SIM_C_VOIDED };
@@ -48,7 +48,7 @@ static int setup(void **state)
 	windows[0] = (struct sim_ck_window){ "payments stop 10-20 s", false, 500, 2 };
 	windows[1] = (struct sim_ck_window){ "mariadb restart 30 s", true, 10, 90 };
 	d = (struct sim_ck_data){ orders, 4, charges, 3, stock, 2, resv, 3, clients, 4, windows, 2, 10, true,
-				  items, 3, lines, 1, 0 };
+				  items, 3, lines, 1, 0, { 0 } };
 	return 0;
 }
 
@@ -169,7 +169,7 @@ static void test_pending_after_drain(void **state)
 	struct sim_ck_result r;
 
 	(void)state;
-	orders[4] = (struct sim_ck_order){ 15, 1, 100, SIM_O_PENDING, "k15" };
+	orders[4] = (struct sim_ck_order){ 15, 1, 100, SIM_O_PENDING, "k15", false };
 	resv[3] = (struct sim_ck_resv){ 15, SIM_R_RELEASED, "" };
 	d.norders = 5;
 	d.nresv = 4;
@@ -182,7 +182,7 @@ static void test_pending_after_drain(void **state)
 static void test_unknown_two_orders(void **state)
 {
 	(void)state;
-	orders[4] = (struct sim_ck_order){ 16, 2, 700, SIM_O_REJECTED, "k12" };
+	orders[4] = (struct sim_ck_order){ 16, 2, 700, SIM_O_REJECTED, "k12", false };
 	resv[3] = (struct sim_ck_resv){ 16, SIM_R_RELEASED, "" };
 	d.norders = 5;
 	d.nresv = 4;
@@ -309,6 +309,167 @@ static void test_max_order_id(void **state)
 	assert_true(r.ok);
 }
 
+/* ---- events ------------------------------------------------------------------------- */
+
+static struct sim_ck_shipment ships[4];
+static struct sim_ck_dead deads[2];
+
+/* The little world with its events read: order 10 shipped, its shipment dispatched, every
+ * outbox empty, no dead letter. */
+static int setup_events(void **state)
+{
+	setup(state);
+	orders[0].shipped = true;
+	ships[0] = (struct sim_ck_shipment){ 500, 10, 1, true };
+	memset(&d.ev, 0, sizeof(d.ev));
+	d.ev.read = true;
+	d.ev.shipments = ships;
+	d.ev.nshipments = 1;
+	d.ev.noutboxes = 2;
+	snprintf(d.ev.outboxes[0].service, sizeof(d.ev.outboxes[0].service), "orders");
+	snprintf(d.ev.outboxes[1].service, sizeof(d.ev.outboxes[1].service), "shipping");
+	d.ev.nconsumers = 2;
+	return 0;
+}
+
+static void test_events_not_read(void **state)
+{
+	struct sim_ck_result r;
+
+	(void)state;
+	eval(&r);
+	assert_true(r.ok);
+	for (int i = SIM_INV_SHIP_ONE; i <= SIM_INV_DEAD; i++) {
+		assert_int_equal(r.inv[i].checked, 0);
+		assert_non_null(strstr(r.inv[i].na, "not read"));
+	}
+	/* The reader says why it read nothing. */
+	snprintf(d.ev.na_events, sizeof(d.ev.na_events), "SHOPLAB_SERVICES is not set");
+	eval(&r);
+	assert_true(r.ok);
+	assert_string_equal(r.inv[SIM_INV_DEAD].na, "SHOPLAB_SERVICES is not set");
+	d.ev.na_events[0] = '\0';
+}
+
+static void test_events_clean(void **state)
+{
+	struct sim_ck_result r;
+
+	(void)state;
+	eval(&r);
+	for (int i = 0; i < SIM_INV_COUNT; i++) {
+		if (r.inv[i].violations)
+			fail_msg("%s: %s", r.inv[i].name, r.inv[i].msgs[0]);
+		if (i >= SIM_INV_SHIP_ONE && r.inv[i].na[0])
+			fail_msg("%s is not applicable: %s", r.inv[i].name, r.inv[i].na);
+	}
+	assert_true(r.ok);
+	assert_int_equal(r.inv[SIM_INV_SHIP_ONE].checked, 1);
+	assert_int_equal(r.inv[SIM_INV_SHIP_ORDER].checked, 1);
+	assert_int_equal(r.inv[SIM_INV_OUTBOX].checked, 2);
+}
+
+static void test_shipment_missing(void **state)
+{
+	struct sim_ck_result r;
+
+	(void)state;
+	d.ev.nshipments = 0;
+	orders[0].shipped = false;
+	eval(&r);
+	assert_false(r.ok);
+	assert_non_null(strstr(r.inv[SIM_INV_SHIP_ONE].msgs[0], "order 10 is confirmed but has no shipment"));
+	assert_non_null(strstr(r.inv[SIM_INV_SHIPPED].msgs[0], "order 10 is still confirmed, not shipped, after the drain (its shipment: none)"));
+	/* During load a shipment may still be on its way. */
+	d.after_drain = false;
+	eval(&r);
+	assert_int_equal(r.inv[SIM_INV_SHIP_ONE].violations, 0);
+	assert_int_equal(r.inv[SIM_INV_SHIPPED].violations, 0);
+}
+
+static void test_shipped_not_dispatched(void **state)
+{
+	(void)state;
+	ships[0].dispatched = false;
+	expect_only(SIM_INV_SHIPPED, "order 10 is shipped but its shipment is not dispatched");
+}
+
+static void test_shipment_for_rejected(void **state)
+{
+	(void)state;
+	ships[1] = (struct sim_ck_shipment){ 501, 11, 1, false };
+	d.ev.nshipments = 2;
+	expect_only(SIM_INV_SHIP_ORDER, "shipment 501 is for order 11, which is rejected");
+}
+
+static void test_shipment_of_another_user(void **state)
+{
+	(void)state;
+	ships[0].user_id = 2;
+	expect_only(SIM_INV_SHIP_ORDER, "shipment 500 is for user 2 but order 10 is user 1's");
+}
+
+static void test_two_shipments(void **state)
+{
+	(void)state;
+	ships[1] = (struct sim_ck_shipment){ 502, 10, 1, true };
+	d.ev.nshipments = 2;
+	expect_only(SIM_INV_APPLIED_ONCE, "order 10 has 2 shipments (ids 500, 502)");
+}
+
+static void test_outbox_left(void **state)
+{
+	struct sim_ck_result r;
+
+	(void)state;
+	d.ev.outboxes[1].depth = 3;
+	d.ev.outboxes[1].oldest_s = 12.5;
+	expect_only(SIM_INV_OUTBOX, "shipping: 3 events still in the outbox, the oldest 12.5 s old");
+	d.after_drain = false;
+	eval(&r);
+	assert_true(r.ok);
+}
+
+static void test_dead_letter_named(void **state)
+{
+	(void)state;
+	deads[0] = (struct sim_ck_dead){ "shipping", "m-1", "order.confirmed", "poison", 5, "2026-12-01 03:00:00", false };
+	d.ev.dead = deads;
+	d.ev.ndead = 1;
+	expect_only(SIM_INV_DEAD, "shipping: dead letter m-1 (order.confirmed) after 5 attempts at 2026-12-01 03:00:00: poison");
+}
+
+static void test_applied_and_dead(void **state)
+{
+	struct sim_ck_result r;
+
+	(void)state;
+	deads[0] = (struct sim_ck_dead){ "orders", "m-2", "shipment.dispatched", "x", 1, "t", true };
+	deads[1] = (struct sim_ck_dead){ "orders", "m-2", "shipment.dispatched", "x", 1, "t", false };
+	d.ev.dead = deads;
+	d.ev.ndead = 2;
+	eval(&r);
+	assert_non_null(strstr(r.inv[SIM_INV_APPLIED_ONCE].msgs[0], "orders: message m-2 (shipment.dispatched) was applied (inbox) and dead-lettered both"));
+	assert_int_equal(r.inv[SIM_INV_DEAD].violations, 1);
+}
+
+static void test_no_shipping_not_applicable(void **state)
+{
+	struct sim_ck_result r;
+
+	(void)state;
+	d.ev.nshipments = 0;
+	snprintf(d.ev.na_shipping, sizeof(d.ev.na_shipping), "no shipping database here (an older stack)");
+	eval(&r);
+	assert_true(r.ok);
+	for (int i = SIM_INV_SHIP_ONE; i <= SIM_INV_SHIPPED; i++) {
+		assert_non_null(strstr(r.inv[i].na, "an older stack"));
+		assert_int_equal(r.inv[i].checked, 0);
+	}
+	assert_int_equal(r.inv[SIM_INV_OUTBOX].na[0], '\0');
+	assert_int_equal(r.inv[SIM_INV_OUTBOX].checked, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -330,6 +491,17 @@ int main(void)
 		cmocka_unit_test_setup(test_sold_matches_order, setup),
 		cmocka_unit_test_setup(test_statuses, setup),
 		cmocka_unit_test_setup(test_max_order_id, setup),
+		cmocka_unit_test_setup(test_events_not_read, setup),
+		cmocka_unit_test_setup(test_events_clean, setup_events),
+		cmocka_unit_test_setup(test_shipment_missing, setup_events),
+		cmocka_unit_test_setup(test_shipped_not_dispatched, setup_events),
+		cmocka_unit_test_setup(test_shipment_for_rejected, setup_events),
+		cmocka_unit_test_setup(test_shipment_of_another_user, setup_events),
+		cmocka_unit_test_setup(test_two_shipments, setup_events),
+		cmocka_unit_test_setup(test_outbox_left, setup_events),
+		cmocka_unit_test_setup(test_dead_letter_named, setup_events),
+		cmocka_unit_test_setup(test_applied_and_dead, setup_events),
+		cmocka_unit_test_setup(test_no_shipping_not_applicable, setup_events),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

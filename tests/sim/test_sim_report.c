@@ -66,8 +66,28 @@ static void canned(struct sim_scenario *sc, struct sim_load_stats *st, struct si
 				 s == 31 ? "shoplab_dep_breaker_state{service=\"orders\",dep=\"payments\"} 2\n" :
 				 "shoplab_dep_breaker_state{service=\"orders\",dep=\"payments\"} 0\n"
 				 "shoplab_dep_breaker_state{service=\"orders\",dep=\"inventory\"} 0\n", s);
+	/* Events: orders' outbox fills while the broker is away (10-20 s), then drains; shipping's
+	 * lag per second from its histogram's sum and count; the oldest unshipped order's age. */
+	br->ev.shipping = true;
+	for (size_t s = 0; s < 45; s++) {
+		char m[512];
+		double depth = s >= 10 && s < 20 ? (double)(s - 9) * 30 : 0;
+
+		snprintf(m, sizeof(m), "# TYPE x gauge\nshoplab_events_outbox_depth{service=\"orders\"} %g\n"
+			 "shoplab_events_lag_seconds_sum{service=\"orders\"} 0\nshoplab_events_lag_seconds_count{service=\"orders\"} 0\n",
+			 depth);
+		sim_scrape_events(br, "orders", m, s);
+		snprintf(m, sizeof(m), "# TYPE x gauge\nshoplab_events_outbox_depth{service=\"shipping\"} 0\n"
+			 "shoplab_events_lag_seconds_sum{service=\"shipping\"} %g\nshoplab_events_lag_seconds_count{service=\"shipping\"} %zu\n",
+			 0.05 * (double)s * 10, s * 10);
+		sim_scrape_events(br, "shipping", m, s);
+		assert_int_equal(sim_evseries_set(&br->ev.unshipped_age, s, s >= 10 && s < 22 ? (double)(s - 8) : 2.0), 0);
+	}
+	assert_int_equal(br->ev.noutbox, 2);
+	assert_true(br->ev.outbox[0].v[15] == 180);
+	assert_true(br->ev.lag[1].v[5] > 0.049 && br->ev.lag[1].v[5] < 0.051);
 	memset(d, 0, sizeof(*d));
-	static struct sim_ck_order o[1] = { { 5, 1, 100, SIM_O_PENDING, "k<5>" } };
+	static struct sim_ck_order o[1] = { { 5, 1, 100, SIM_O_PENDING, "k<5>", false } };
 	d->orders = o;
 	d->norders = 1;
 	d->after_drain = true;
@@ -119,12 +139,23 @@ static void test_render(void **state)
 	assert_non_null(strstr(html, "Both runs: p99 latency"));
 	assert_non_null(strstr(html, "<td class=\"off\">disabled</td>"));
 	assert_non_null(strstr(html, "orders pending in the database"));
+	assert_non_null(strstr(html, "Events: outbox depth per service"));
+	assert_non_null(strstr(html, "Events: confirm \xe2\x86\x92 shipped lag (s)"));
+	assert_non_null(strstr(html, "oldest confirmed order not shipped (age)"));
+	assert_non_null(strstr(html, "shipping: mean event lag"));
+	/* Event invariants the check did not read are shown as not applicable, never as passed. */
+	assert_non_null(strstr(html, "<tr class=\"na\"><td>n/a</td><td>one_shipment_per_order</td><td>not applicable: the events were not read"));
 	assert_null(strstr(html, "http-equiv=\"refresh\""));
 	assert_null(strstr(html, "http://") != NULL && strstr(html, "http://www.w3.org/2000/svg") == NULL ? "x" : NULL);
 	snprintf(path, sizeof(path), "%s/report.json", out_dir ? out_dir : dir);
 	html = slurp(path);
 	assert_non_null(strstr(html, "\"invariants_ok\":false"));
 	assert_non_null(strstr(html, "\"no_pending_after_drain\""));
+	assert_non_null(strstr(html, "\"events_per_second\":{"));
+	assert_non_null(strstr(html, "\"outbox_depth\":{"));
+	assert_non_null(strstr(html, "\"oldest_not_shipped_age_s\":["));
+	assert_non_null(strstr(html, "\"applicable\":false,"));
+	assert_non_null(strstr(html, "\"not_applicable\":\"the events were not read by this check\""));
 	for (int i = 0; i < 2; i++) {
 		sim_load_stats_free(&st[i]);
 		sim_scrape_free(&br[i]);

@@ -119,6 +119,65 @@ static void test_errors(void **state)
 	expect_error("\"kind\":\"toxic\",", "\"kind\":\"toxic\",\"stream\":\"sideways\",", "faults[0].stream:");
 }
 
+/* The broker faults: what each becomes, and each mistake named by its path. */
+static const char *broker =
+	"{\"name\":\"b\",\"seed\":1,\"duration_s\":30,\"events_drain_s\":40,"
+	"\"phases\":[{\"at_s\":0,\"rate\":10}],\"mix\":{\"checkout\":1},\"data\":{\"users\":2,\"products\":[1,2]},"
+	"\"faults\":[{\"at_s\":2,\"until_s\":5,\"kind\":\"broker_kill\"},"
+	"{\"at_s\":6,\"until_s\":8,\"kind\":\"consumer_stop\",\"service\":\"shipping\"},"
+	"{\"at_s\":9,\"until_s\":11,\"kind\":\"broker_partition\",\"service\":\"orders\"},"
+	"{\"at_s\":12,\"until_s\":14,\"kind\":\"duplicate_delivery\",\"service\":\"shipping\"}]}";
+
+static void expect_broker_error(const char *from, const char *to, const char *want)
+{
+	char doc[2048], err[256];
+	const char *at = strstr(broker, from);
+	struct sim_scenario sc;
+
+	assert_non_null(at);
+	snprintf(doc, sizeof(doc), "%.*s%s%s", (int)(at - broker), broker, to, at + strlen(from));
+	assert_int_equal(sim_scenario_parse(doc, &sc, err, sizeof(err)), -1);
+	if (strncmp(err, want, strlen(want)) != 0)
+		fail_msg("for %s: got \"%s\", want \"%s...\"", to, err, want);
+}
+
+static void test_broker_faults(void **state)
+{
+	struct sim_scenario sc;
+	char err[256];
+
+	(void)state;
+	unsetenv("SHOPLAB_SERVICES");
+	assert_int_equal(sim_scenario_parse(broker, &sc, err, sizeof(err)), 0);
+	assert_true(sc.events_drain_s == 40);
+	assert_int_equal(sc.nfaults, 4);
+	assert_int_equal(sc.faults[0].kind, SIM_FAULT_BROKER_KILL);
+	assert_string_equal(sc.faults[0].target, "rabbitmq");
+	assert_int_equal(sc.faults[1].kind, SIM_FAULT_CONSUMER_STOP);
+	assert_string_equal(sc.faults[1].target, "shipping");
+	assert_int_equal(sc.faults[2].kind, SIM_FAULT_BROKER_PARTITION);
+	assert_string_equal(sc.faults[2].proxy, "orders-broker");
+	assert_int_equal(sc.faults[3].kind, SIM_FAULT_DUPLICATE_DELIVERY);
+	assert_string_equal(sc.faults[3].proxy, "shipping-broker");
+	assert_string_equal(sc.faults[3].type, "reset_peer");
+	assert_string_equal(sc.faults[3].stream, "upstream");
+	assert_string_equal(sim_fault_kind_names[sc.faults[3].kind], "duplicate_delivery");
+	sim_scenario_free(&sc);
+	/* Every broker fault has an end, a service where it needs one, nothing else. */
+	expect_broker_error("{\"at_s\":2,\"until_s\":5,", "{\"at_s\":2,", "faults[0].until_s: is required");
+	expect_broker_error("\"kind\":\"broker_kill\"", "\"kind\":\"broker_kill\",\"target\":\"rabbitmq\"",
+			    "faults[0].target: unknown field");
+	expect_broker_error(",\"service\":\"shipping\"}", "}", "faults[1].service: is required");
+	expect_broker_error("\"service\":\"orders\"", "\"service\":\"Orders!\"", "faults[2].service: must be a service");
+	expect_broker_error("\"service\":\"orders\"", "\"service\":\"mariadb\"", "faults[2].service: must be a service");
+	expect_broker_error("\"kind\":\"duplicate_delivery\"", "\"kind\":\"duplicate_delivry\"", "faults[3].kind: must be one of");
+	expect_broker_error("\"events_drain_s\":40", "\"events_drain_s\":-1", "events_drain_s: must be between");
+	/* With the stack's list, a service it does not run is refused. */
+	setenv("SHOPLAB_SERVICES", "users catalog inventory orders payments shipping", 1);
+	expect_broker_error("\"service\":\"orders\"", "\"service\":\"billing\"", "faults[2].service: must be a service");
+	unsetenv("SHOPLAB_SERVICES");
+}
+
 static void test_load_missing(void **state)
 {
 	struct sim_scenario sc;
@@ -173,6 +232,7 @@ int main(void)
 		cmocka_unit_test(test_valid),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_deploy_kind),
+		cmocka_unit_test(test_broker_faults),
 		cmocka_unit_test(test_load_missing),
 		cmocka_unit_test(test_lines),
 	};
