@@ -128,6 +128,21 @@ svc_ev_sleep(const struct svc_events_rt *rt, long long ms)
 	}
 }
 
+/*
+ * The relay's idle wait: up to ms, cut short by a commit that wrote to the outbox (a
+ * svc_outbox_add in this process) or by shutdown. Other instances' rows wait for the poll.
+ */
+static void
+svc_ev_idle(struct svc_events_rt *rt, long long ms)
+{
+	while (ms > 0 && !svc_ev_stopping(rt)) {
+		if (atomic_exchange(&rt->srv->outbox_wake, 0))
+			return;
+		usleep((useconds_t)(ms < 5 ? ms : 5) * 1000);
+		ms -= 5;
+	}
+}
+
 /* A request with database access for the event threads, as the background worker has. */
 static void
 svc_ev_req(struct svc_events_rt *rt, struct svc_worker *w, struct svc_req *r, const char *what,
@@ -248,9 +263,11 @@ svc_outbox_add(struct svc_req *r, const char *type, const char *key, const char 
 	svc_event_time(svc_wall_us(), at);
 	svc_buf_init(&b);
 	rc = svc_event_build(id, type, SVC_EVENT_VERSION, at, r->srv->svc->name, key, data_json, &b);
-	if (rc == SVC_OK)
+	if (rc == SVC_OK) {
 		rc = svc_db_exec(r, svc_ev_stmt(r, SVC_EVS_OUTBOX_ADD), "sss", id, type, b.data);
-	else
+		if (rc == SVC_OK)
+			r->w->outbox_added = 1;
+	} else
 		svc_log(r, "error", "event %s not built: %s", type, svc_err_name(rc));
 	svc_buf_free(&b);
 	return rc;
@@ -466,7 +483,7 @@ svc_ev_relay_main(void *arg)
 		if (n == -2)
 			svc_ev_sleep(rt, 500);
 		else if (n == 0)
-			svc_ev_sleep(rt, rt->conf.poll_ms);
+			svc_ev_idle(rt, rt->conf.poll_ms);
 		else
 			stats_at = 0;
 	}

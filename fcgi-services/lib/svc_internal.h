@@ -105,6 +105,7 @@ struct svc_worker {
 	uint64_t		 affected;
 	uint64_t		 insert_id;
 	int			 in_tx;
+	int			 outbox_added;	/* this transaction wrote to the outbox */
 	char			*body;		/* reused request body buffer */
 	struct svc_dep_caller	 caller;	/* outbound HTTP handle (keep-alive) + rng */
 	int			 caller_ok;
@@ -139,6 +140,8 @@ struct svc_server {
 	size_t			  ndeps;
 	atomic_int		  stopping;
 	struct svc_events_rt	 *events;	/* relay and consumer threads (svc_events.c) */
+	/* Set by a commit that wrote to the outbox; the relay takes it and looks at once. */
+	atomic_int		  outbox_wake;
 };
 
 struct svc_defer {
