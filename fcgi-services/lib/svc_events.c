@@ -46,6 +46,14 @@ const char *const svc_events_sql[SVC_EVS_N] = {
 	    "INSERT IGNORE INTO inbox (id, type) VALUES (?, ?)",
 	[SVC_EVS_DEAD_ADD] =
 	    "INSERT INTO dead_letters (msg_id, type, reason, attempts, body) VALUES (?, ?, ?, ?, ?)",
+	/*
+	 * The relay's transaction reads committed: its locking read then locks the rows it
+	 * returns and no gap. Under REPEATABLE READ it also locked the end of the index while
+	 * it waited for the broker's confirms, and every transaction adding an event (a
+	 * checkout's last step) waited behind it.
+	 */
+	[SVC_EVS_RELAY_ISOLATION] =
+	    "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
 	[SVC_EVS_DEAD_LIST] =
 	    "SELECT seq, msg_id, type, reason, attempts, body, "
 	    "DATE_FORMAT(dead_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS dead_at "
@@ -388,6 +396,8 @@ svc_ev_relay_batch(struct svc_events_rt *rt, struct svc_req *r, amqp_connection_
 
 	if (svc_db_begin(r) != SVC_OK)
 		return -2;
+	if (svc_db_exec(r, svc_ev_stmt(r, SVC_EVS_RELAY_ISOLATION), "") != SVC_OK)
+		goto out_rollback;
 	if (svc_db_query(r, svc_ev_stmt(r, SVC_EVS_OUTBOX_NEXT), &rows, "i",
 	    (int64_t)rt->conf.batch) != SVC_OK)
 		goto out_rollback;
