@@ -46,6 +46,14 @@ const char *const svc_events_sql[SVC_EVS_N] = {
 	    "INSERT IGNORE INTO inbox (id, type) VALUES (?, ?)",
 	[SVC_EVS_DEAD_ADD] =
 	    "INSERT INTO dead_letters (msg_id, type, reason, attempts, body) VALUES (?, ?, ?, ?, ?)",
+	/*
+	 * The relay's transaction reads committed: its locking read then locks the rows it
+	 * returns and no gap. Under REPEATABLE READ it also locked the end of the index while
+	 * it waited for the broker's confirms, and every transaction adding an event (a
+	 * checkout's last step) waited behind it.
+	 */
+	[SVC_EVS_RELAY_ISOLATION] =
+	    "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
 	[SVC_EVS_DEAD_LIST] =
 	    "SELECT seq, msg_id, type, reason, attempts, body, "
 	    "DATE_FORMAT(dead_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS dead_at "
@@ -125,6 +133,21 @@ svc_ev_sleep(const struct svc_events_rt *rt, long long ms)
 	while (ms > 0 && !svc_ev_stopping(rt)) {
 		usleep((useconds_t)(ms < 50 ? ms : 50) * 1000);
 		ms -= 50;
+	}
+}
+
+/*
+ * The relay's idle wait: up to ms, cut short by a commit that wrote to the outbox (a
+ * svc_outbox_add in this process) or by shutdown. Other instances' rows wait for the poll.
+ */
+static void
+svc_ev_idle(struct svc_events_rt *rt, long long ms)
+{
+	while (ms > 0 && !svc_ev_stopping(rt)) {
+		if (atomic_exchange(&rt->srv->outbox_wake, 0))
+			return;
+		usleep((useconds_t)(ms < 5 ? ms : 5) * 1000);
+		ms -= 5;
 	}
 }
 
@@ -248,9 +271,11 @@ svc_outbox_add(struct svc_req *r, const char *type, const char *key, const char 
 	svc_event_time(svc_wall_us(), at);
 	svc_buf_init(&b);
 	rc = svc_event_build(id, type, SVC_EVENT_VERSION, at, r->srv->svc->name, key, data_json, &b);
-	if (rc == SVC_OK)
+	if (rc == SVC_OK) {
 		rc = svc_db_exec(r, svc_ev_stmt(r, SVC_EVS_OUTBOX_ADD), "sss", id, type, b.data);
-	else
+		if (rc == SVC_OK)
+			r->w->outbox_added = 1;
+	} else
 		svc_log(r, "error", "event %s not built: %s", type, svc_err_name(rc));
 	svc_buf_free(&b);
 	return rc;
@@ -371,6 +396,8 @@ svc_ev_relay_batch(struct svc_events_rt *rt, struct svc_req *r, amqp_connection_
 
 	if (svc_db_begin(r) != SVC_OK)
 		return -2;
+	if (svc_db_exec(r, svc_ev_stmt(r, SVC_EVS_RELAY_ISOLATION), "") != SVC_OK)
+		goto out_rollback;
 	if (svc_db_query(r, svc_ev_stmt(r, SVC_EVS_OUTBOX_NEXT), &rows, "i",
 	    (int64_t)rt->conf.batch) != SVC_OK)
 		goto out_rollback;
@@ -466,7 +493,7 @@ svc_ev_relay_main(void *arg)
 		if (n == -2)
 			svc_ev_sleep(rt, 500);
 		else if (n == 0)
-			svc_ev_sleep(rt, rt->conf.poll_ms);
+			svc_ev_idle(rt, rt->conf.poll_ms);
 		else
 			stats_at = 0;
 	}

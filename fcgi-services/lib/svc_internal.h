@@ -186,6 +186,7 @@ struct svc_worker {
 	uint64_t		 affected;
 	uint64_t		 insert_id;
 	int			 in_tx;
+	int			 outbox_added;	/* this transaction wrote to the outbox */
 	char			*body;		/* reused request body buffer */
 	struct svc_dep_caller	 caller;	/* outbound HTTP handle (keep-alive) + rng */
 	int			 caller_ok;
@@ -233,6 +234,8 @@ struct svc_server {
 	atomic_int		  draining;	/* serve kept connections until the gateway closes them */
 	atomic_int		  nconns;	/* open FastCGI connections */
 	int64_t			  drain_until_us;	/* svc_now_us() time the lingering ends */
+	/* Set by a commit that wrote to the outbox; the relay takes it and looks at once. */
+	atomic_int		  outbox_wake;
 };
 
 /* Deploys without a refused connection: the listening socket goes to the new binary. */
@@ -308,7 +311,7 @@ const char *svc_log_service_name(void);
  * worker's statement array (index svc->nstmts + SVC_EVS_*).
  */
 enum { SVC_EVS_OUTBOX_ADD, SVC_EVS_OUTBOX_NEXT, SVC_EVS_OUTBOX_DEL, SVC_EVS_OUTBOX_STATS,
-	SVC_EVS_INBOX_ADD, SVC_EVS_DEAD_ADD, SVC_EVS_DEAD_LIST, SVC_EVS_N };
+	SVC_EVS_INBOX_ADD, SVC_EVS_DEAD_ADD, SVC_EVS_DEAD_LIST, SVC_EVS_RELAY_ISOLATION, SVC_EVS_N };
 extern const char *const svc_events_sql[SVC_EVS_N];
 /* Starts the relay and consumer threads the service asks for; 0 or -1 (logged). */
 int  svc_events_start(struct svc_server *srv);

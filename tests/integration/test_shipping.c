@@ -400,6 +400,7 @@ test_price_change_publishes_and_charges(void **state)
 	struct timeval		 tv;
 	struct it_resp		 r;
 	json_object		*ev = NULL, *d, *v;
+	json_tokener		*tok;
 	const char		*h[3] = { auth_admin, "Content-Type: application/json", NULL };
 	const char		*hu[3] = { auth_a, "Content-Type: application/json", NULL };
 	char			 path[64], key[64];
@@ -447,8 +448,13 @@ test_price_change_publishes_and_charges(void **state)
 		x = amqp_consume_message(c, &env, &tv, 0);
 		if (x.reply_type != AMQP_RESPONSE_NORMAL)
 			continue;
-		assert_non_null(v = json_tokener_parse((const char *)env.message.body.bytes));
+		/* The body is not NUL-terminated: parse it by its length. */
+		assert_non_null(tok = json_tokener_new());
+		v = json_tokener_parse_ex(tok, (const char *)env.message.body.bytes,
+		    (int)env.message.body.len);
+		json_tokener_free(tok);
 		amqp_destroy_envelope(&env);
+		assert_non_null(v);
 		if (json_object_object_get_ex(v, "data", &d) &&
 		    json_object_object_get_ex(d, "product_id", &d) &&
 		    json_object_get_int64(d) == p)
