@@ -213,7 +213,51 @@ static void test_timeout_closes_after_timeout(void **state)
 	assert_int_equal(simtest_wait_close(fd, 2000), 0);
 	ms = (long)(simtest_now_ms() - t0);
 	close(fd);
-	assert_in_range(ms, 280, 700);
+	/* Never before the timeout; the upper bound only allows for a loaded machine. */
+	assert_in_range(ms, 280, 1500);
+}
+
+/* As in Toxiproxy, an idle connection that was open before the toxic came is closed once the
+ * timeout passes after the toxic was added, with no byte moving (an idle AMQP consumer link). */
+static void test_timeout_closes_idle_connection(void **state)
+{
+	struct fixture *f = *state;
+	int port = simtest_proxy(&f->srv, "p", f->echo.port);
+	char buf[16];
+	uint64_t t0;
+	int fd;
+	long ms;
+
+	fd = simtest_connect(port);
+	assert_true(fd >= 0);
+	assert_int_equal(simtest_read(fd, buf, 6, 2000, NULL), 6);     /* the banner: established */
+	assert_int_equal(simtest_toxic(&f->srv, "p", "{\"type\":\"timeout\",\"attributes\":{\"timeout\":300}}"), 200);
+	t0 = simtest_now_ms();
+	assert_int_equal(simtest_wait_close(fd, 3000), 0);
+	ms = (long)(simtest_now_ms() - t0);
+	close(fd);
+	assert_in_range(ms, 250, 1500);
+}
+
+/* The same with the toxic on the upstream stream, where an idle consumer sends nothing. */
+static void test_timeout_upstream_closes_idle_connection(void **state)
+{
+	struct fixture *f = *state;
+	int port = simtest_proxy(&f->srv, "p", f->echo.port);
+	char buf[16];
+	uint64_t t0;
+	int fd;
+	long ms;
+
+	fd = simtest_connect(port);
+	assert_true(fd >= 0);
+	assert_int_equal(simtest_read(fd, buf, 6, 2000, NULL), 6);     /* the banner: established */
+	assert_int_equal(simtest_toxic(&f->srv, "p", "{\"type\":\"timeout\",\"stream\":\"upstream\",\"attributes\":{\"timeout\":300}}"), 200);
+	t0 = simtest_now_ms();
+	assert_int_equal(simtest_wait_close(fd, 3000), 0);
+	ms = (long)(simtest_now_ms() - t0);
+	close(fd);
+	assert_in_range(ms, 250, 1500);
 }
 
 static void test_timeout_zero_holds(void **state)
@@ -423,6 +467,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_latency_upstream_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bandwidth, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_closes_after_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeout_closes_idle_connection, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeout_upstream_closes_idle_connection, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_zero_holds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_peer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limit_data, setup, teardown),
