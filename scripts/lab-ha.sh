@@ -85,6 +85,7 @@ ha_env() {
 	LAB_CTL=$TOP/scripts/lab-ha.sh
 	# The lab is driven by sim run (as `make sim-up` is): its set-up registers users quickly.
 	export LOGIN_RATE=${LOGIN_RATE:-50r/s} LOGIN_BURST=${LOGIN_BURST:-100}
+	link_env
 }
 
 # ---------------------------------------------------------------- network
@@ -275,10 +276,17 @@ svc_host_up() {
 	mkdir -p "$d/logs"
 	chmod 0711 "$d"
 	install -m 0600 "$RUN/shoplab.env" "$d/shoplab.env"
+	# With the link proxies, the host's services reach the database nodes through them.
+	link_proxy_up "$h"
 	SHOPLAB_RUN=$d SHOPLAB_PARTS=services SVC_NETNS=$(ns "$h") SERVICE_ADDR=$(addr "$h") \
-		DB_ROUTE_HOST=$n "$TOP/scripts/stack.sh" up
+		DB_ROUTE_HOST=$n DB_HOSTS=$(link_db_hosts "$h") "$TOP/scripts/stack.sh" up
 }
-svc_host_down() { local d; d=$(hostdir "$1"); [ ! -d "$d" ] || SHOPLAB_RUN=$d "$TOP/scripts/stack.sh" down; }
+svc_host_down() {
+	local d
+	d=$(hostdir "$1")
+	[ ! -d "$d" ] || SHOPLAB_RUN=$d "$TOP/scripts/stack.sh" down
+	link_proxy_down "$1"
+}
 
 gw_up() {
 	SHOPLAB_RUN=$RUN SHOPLAB_PARTS=nginx GW_NETNS=$(ns gw) SERVICE_ADDR=$(addr svc1) "$TOP/scripts/stack.sh" up
@@ -286,8 +294,9 @@ gw_up() {
 
 all_up() {
 	local h t
-	ha_env
 	mkdir -p "$RUN/hosts"
+	link_mark
+	ha_env
 	chmod 0711 "$RUN" "$RUN/hosts"
 	# The stack's settings and secrets, once; every host starts from them.
 	SHOPLAB_RUN=$RUN "$TOP/scripts/stack.sh" env > /dev/null
@@ -309,6 +318,115 @@ all_down() {
 	local h
 	for h in $SVC_HOSTS_LIST; do svc_host_down "$h" || true; done
 	db_stop_all
+}
+
+# ---------------------------------------------------------------- link proxies (LAB_PROXY=1)
+# A `sim proxy` in each services host's namespace carries that host's links to the database
+# nodes: proxy svcN-dbM listens on 127.0.0.1:331M in svcN and forwards to dbM:3307, and the
+# host's services list those addresses (same order, so the same preferred node) instead of the
+# nodes'. Its Toxiproxy API listens on the host's lab address, port 8474, so a toxic acts on one
+# link between two lab hosts (docs/lab.md, "Faults on links"). The choice is kept in
+# $RUN/hosts/link-proxies, so that `ctl start` (run by sim run) brings a host back the same way.
+LINK_API_PORT=8474
+LINK_MARK() { echo "$RUN/hosts/link-proxies"; }
+link_on() {
+	case ${LAB_PROXY:-} in
+	1) return 0 ;;
+	0) return 1 ;;
+	esac
+	[ -f "$(LINK_MARK)" ]
+}
+link_db_port() { echo $((3310 + ${1#db})); }
+link_api() { echo "http://$(addr "$1"):$LINK_API_PORT"; }
+# The services host's database list: the link proxies' addresses, or the nodes'.
+link_db_hosts() {
+	local h=$1 x l=""
+	link_on || { echo "$DB_HOSTS"; return 0; }
+	for x in $DB_HOSTS_LIST; do l+="${l:+,}127.0.0.1:$(link_db_port "$x")"; done
+	echo "$l"
+}
+# For stack.sh: each proxy API goes into shoplab.env as SHOPLAB_PROXY_API_<HOST> (sim run's
+# "proxy_api" field names the host).
+link_env() {
+	local h l=""
+	export LAB_PROXY_APIS=""
+	link_on || return 0
+	for h in $SVC_HOSTS_LIST; do l+="${l:+ }$h=$(link_api "$h")"; done
+	LAB_PROXY_APIS=$l
+}
+link_mark() {
+	mkdir -p "$RUN/hosts"
+	case ${LAB_PROXY:-} in
+	1) : > "$(LINK_MARK)" ;;
+	0) rm -f "$(LINK_MARK)" ;;
+	esac
+}
+link_get() { ip netns exec "$(ns "$1")" curl -s --max-time 3 "$(link_api "$1")$2" 2> /dev/null; }
+# The proxy of services host h answers and lists every link of h: prints what is wrong, or nothing.
+link_check_host() {
+	local h=$1 x out
+	out=$(link_get "$h" /proxies) || { echo " $h-proxy(no answer at $(link_api "$h"))"; return 0; }
+	for x in $DB_HOSTS_LIST; do
+		case $out in *"\"$h-$x\""*) ;; *) echo " $h-$x(not listed by $(link_api "$h"))" ;; esac
+	done
+}
+link_proxy_up() {
+	local h=$1 d x i first=1 bin=${SHOPLAB_BUILD:-$TOP/build}/bin/sim
+	link_on || return 0
+	d=$(hostdir "$h")
+	pid_alive "$d/link-proxy.pid" && return 0
+	[ -x "$bin" ] || die "LAB_PROXY=1 needs $bin (run make)"
+	mkdir -p "$d/logs"
+	{
+		printf '['
+		for x in $DB_HOSTS_LIST; do
+			[ $first = 1 ] || printf ','
+			first=0
+			printf '{"name":"%s-%s","listen":"127.0.0.1:%s","upstream":"%s:%s","enabled":true}' \
+				"$h" "$x" "$(link_db_port "$x")" "$(addr "$x")" "$DB_PORT"
+		done
+		printf ']\n'
+	} > "$d/link-proxy.json"
+	setsid ip netns exec "$(ns "$h")" "$bin" proxy --host "$(addr "$h")" --port "$LINK_API_PORT" \
+		--config "$d/link-proxy.json" --fault-log "$d/logs/link-faults.jsonl" \
+		>> "$d/logs/link-proxy.log" 2>&1 < /dev/null &
+	echo $! > "$d/link-proxy.pid"
+	disown	# a host kill ends it with the host's services
+	for i in $(seq 1 100); do
+		[ -z "$(link_check_host "$h")" ] && return 0
+		pid_alive "$d/link-proxy.pid" || break
+		sleep 0.05
+	done
+	tail -5 "$d/logs/link-proxy.log" >&2
+	die "the link proxy of $h did not come up with its proxies:$(link_check_host "$h") (see $d/logs/link-proxy.log)"
+}
+link_proxy_down() {
+	local f pid i
+	f=$(hostdir "$1")/link-proxy.pid
+	[ -f "$f" ] || return 0
+	if pid_alive "$f"; then
+		pid=$(cat "$f")
+		kill -TERM "$pid" 2> /dev/null || true
+		for i in $(seq 1 50); do pid_alive "$f" || break; sleep 0.1; done
+		! pid_alive "$f" || kill -KILL "$pid" 2> /dev/null || true
+	fi
+	rm -f "$f"
+}
+# Removes every toxic a scenario left on the links (ctl up); confirmed by the 204.
+link_reset() {
+	local h st
+	link_on || return 0
+	for h in $SVC_HOSTS_LIST; do
+		st=$(ip netns exec "$(ns "$h")" curl -s -o /dev/null -w '%{http_code}' --max-time 3 -X POST \
+			"$(link_api "$h")/reset" || true)
+		[ "$st" = 204 ] || die "reset of the link proxy of $h: answered ${st:-nothing}"
+	done
+}
+# The proxies of the lab (ctl check): prints what is wrong, or nothing.
+link_check() {
+	local h
+	link_on || return 0
+	for h in $SVC_HOSTS_LIST; do link_check_host "$h"; done
 }
 
 # ---------------------------------------------------------------- faults (ctl)
@@ -394,8 +512,9 @@ ctl_check() {
 			"http://127.0.0.1:$(sed -n 's/^SHOPLAB_INTERNAL_PORT=//p' "$RUN/shoplab.env")/_ops/$h/readyz" || true)
 		[ "$st" = 200 ] || bad+=" $h(readyz=$st)"
 	done
+	bad+=$(link_check | tr -d '\n')
 	[ -z "$bad" ] || die "the lab is not whole:$bad"
-	echo "lab whole: $n Galera nodes Synced, every service ready"
+	echo "lab whole: $n Galera nodes Synced, every service ready$(link_on && echo ", link proxies up")"
 }
 
 cmd_ctl() {
@@ -410,7 +529,8 @@ cmd_ctl() {
 	up)
 		# Whatever a scenario left behind: partitions healed, every process running.
 		for x in $DB_HOSTS_LIST; do ctl_heal "$x" > /dev/null; done
-		all_up ;;
+		all_up
+		link_reset ;;
 	down)
 		all_down ;;
 	*) die "usage: $0 ctl kill|start|partition|heal HOST | ctl up|down|check" ;;
@@ -464,6 +584,11 @@ cmd_test() {
 	shift || true
 	local scenarios=("$@")
 	[ ${#scenarios[@]} -gt 0 ] || scenarios=("$TOP/sim/scenarios/ha-db-node-kill.json" "$TOP/sim/scenarios/ha-db-partition.json")
+	# A scenario with faults on links needs the link proxies (LAB_PROXY=0 forbids them).
+	if [ -z "${LAB_PROXY:-}" ] && grep -q '"proxy_api"' "${scenarios[@]}" 2> /dev/null; then
+		export LAB_PROXY=1
+		log "a scenario targets the link proxies: LAB_PROXY=1"
+	fi
 	# The services run the binaries of the same build as the simulator (build-san: SAN=1).
 	case $build in /*) export SHOPLAB_BUILD=$build ;; *) export SHOPLAB_BUILD=$TOP/$build ;; esac
 	# A throwaway run dir: never the lab a user keeps in run/lab-ha.

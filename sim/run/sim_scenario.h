@@ -30,6 +30,7 @@ struct sim_fault {
 	double until_s;         /* < 0: none (the drain restores everything) */
 	enum sim_fault_kind kind;
 	char target[SIM_NAME_MAX];      /* proxy name (toxic) or process (kill/stop/restart) */
+	char proxy_api[256];            /* toxic: the proxy API's URL or name ("" = the stack's) */
 	char type[SIM_NAME_MAX];        /* toxic type */
 	char stream[16];                /* toxic stream: upstream / downstream */
 	char name[SIM_NAME_MAX];        /* toxic name given to the proxy: sim-<index> */
