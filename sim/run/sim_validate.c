@@ -125,9 +125,13 @@ static void check_toxic(struct vctx *v, size_t i)
 	long st;
 
 	if (sim_fault_proxy_api(ft, api, sizeof(api)) != 0) {
+		snprintf(api, sizeof(api), "%s", ft->proxy_api);
+		for (char *c = api; *c; c++)
+			if (*c >= 'a' && *c <= 'z')
+				*c = (char)(*c - 'a' + 'A');
 		snprintf(path, sizeof(path), "faults[%zu].proxy_api", i);
 		mistake(v, path, "\"%s\" names no proxy API: SHOPLAB_PROXY_API_%s is not set (the HA lab writes it "
-			"into shoplab.env with LAB_PROXY=1: scripts/lab-ha.sh, docs/lab.md)", ft->proxy_api, ft->proxy_api);
+			"into shoplab.env with LAB_PROXY=1: scripts/lab-ha.sh, docs/lab.md)", ft->proxy_api, api);
 		return;
 	}
 	snprintf(url, sizeof(url), "%s/proxies", api);
