@@ -358,7 +358,7 @@ link_db_port() { echo $((3310 + ${1#db})); }
 link_api() { echo "http://$(addr "$1"):$LINK_API_PORT"; }
 # The services host's database list: the link proxies' addresses, or the nodes'.
 link_db_hosts() {
-	local h=$1 x l=""
+	local x l=""
 	link_on || { echo "$DB_HOSTS"; return 0; }
 	for x in $DB_HOSTS_LIST; do l+="${l:+,}127.0.0.1:$(link_db_port "$x")"; done
 	echo "$l"
