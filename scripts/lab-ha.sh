@@ -441,6 +441,14 @@ link_reset() {
 		[ "$st" = 204 ] || die "reset of the link proxy of $h: answered ${st:-nothing}"
 	done
 }
+# How many times the link proxies acted on a connection so far (their fault logs' lines).
+link_faults_logged() {
+	local f n=0
+	for f in "$RUN"/hosts/*/logs/link-faults.jsonl; do
+		[ -f "$f" ] && n=$((n + $(wc -l < "$f")))
+	done
+	echo "$n"
+}
 # The proxies of the lab (ctl check): prints what is wrong, or nothing.
 link_check() {
 	local h
@@ -656,7 +664,7 @@ keep_results() {
 
 # make test-lab LAB=ha: the lab up, each HA scenario through sim run on the gateway host, down.
 cmd_test() {
-	local build=${1:-build} rc=0 sc t0=$SECONDS out
+	local build=${1:-build} rc=0 sc t0=$SECONDS out n0
 	shift || true
 	local scenarios=("$@")
 	[ ${#scenarios[@]} -gt 0 ] || scenarios=("$TOP/sim/scenarios/ha-db-node-kill.json" "$TOP/sim/scenarios/ha-db-partition.json")
@@ -684,8 +692,14 @@ cmd_test() {
 		# Each scenario starts on a whole lab (what the one before left is brought back).
 		cmd_ctl up > /dev/null 2>&1 || true
 		if ! (ctl_check); then rc=3; continue; fi
+		n0=$(link_faults_logged)
 		ip netns exec "$(ns gw)" env SHOPLAB_RUN="$RUN" SHOPLAB_TOP="$TOP" "$SHOPLAB_BUILD/bin/sim" run "$sc" || out=$?
 		log "$(basename "$sc" .json): sim run exited $out"
+		# A toxic on a link that no connection crossed proved nothing: the run is not valid.
+		if [ "$out" -eq 0 ] && grep -q '"proxy_api"' "$sc" && [ "$(link_faults_logged)" -le "$n0" ]; then
+			log "$(basename "$sc" .json): its link toxics were listed, but the link proxies logged no connection they acted on: not valid"
+			out=3
+		fi
 		[ "$out" -eq 0 ] || rc=$out
 	done
 	log "HA scenarios: rc=$rc in $((SECONDS - t0)) s"
