@@ -78,16 +78,18 @@ test-lab: deps
 	@if [ "$(LAB)" = ha ]; then scripts/deps.sh ha; fi
 	@LAB=$(LAB) scripts/lab-netns.sh test $(BUILD)
 
-# The HA lab's longer scenarios (not in CI): every HA scenario, one lab, one after another.
+# The HA lab's longer scenarios (not in CI): every HA scenario, one lab, one after another; the
+# link proxies are on for all of them (ha-link-latency needs them, lab-ha.sh turns them on).
 test-lab-long: deps
 	@$(MAKE) --no-print-directory all tests
 	@scripts/deps.sh ha
 	@scripts/lab-ha.sh test $(BUILD) sim/scenarios/ha-db-node-kill.json sim/scenarios/ha-db-partition.json \
-		sim/scenarios/ha-svc-host-kill.json
+		sim/scenarios/ha-svc-host-kill.json sim/scenarios/ha-link-latency.json
 
 # Hosting checks: make install into a temp tree + systemd-analyze verify, and scale-out.
 test-hosting: deps
 	@scripts/deps.sh deb
+	@scripts/deps.sh ruby
 	@$(MAKE) --no-print-directory all
 	@tests/lab/test_help.sh $(BUILD)
 	@tests/lab/test_tls.sh

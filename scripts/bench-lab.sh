@@ -8,7 +8,7 @@
 # the dependencies' bulkheads take without shedding). The HA lab runs twice: every service
 # writing through its preferred node (SHOPLAB_DB_ROUTE=service, the default) and every service on
 # services host h writing through node h (host), with the deadlocks (Galera certification
-# failures, 1213) the services logged.
+# failures, 1213) the services logged; the first routing also with the link proxies (LAB_PROXY=1).
 set -uo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -93,18 +93,27 @@ d0=$(deadlocks)
 checkout ha_route_service "$G" "$ha/shoplab.env" shoplab-ha-gw
 d1=$(deadlocks)
 echo "  deadlocks / certification failures logged: $((d1 - d0))"
-# The other routing: restart the services with SHOPLAB_DB_ROUTE=host.
+# The same routing with the link proxies (LAB_PROXY=1): every database round trip of the
+# services crosses the sim proxy on their services host (docs/lab.md, "Faults on links").
+for h in svc1 svc2; do SHOPLAB_RUN=$ha/hosts/$h "$TOP/scripts/stack.sh" down > /dev/null 2>&1; done
+for h in svc1 svc2; do
+	SHOPLAB_RUN=$ha LAB_PROXY=1 "$TOP/scripts/lab-ha.sh" ctl start "$h" > /dev/null 2>&1 ||
+		{ echo "bench-lab: $h did not restart with LAB_PROXY=1"; exit 0; }
+done
+checkout ha_link_proxies "$G" "$ha/shoplab.env" shoplab-ha-gw
+# The other routing (without the link proxies): restart the services with SHOPLAB_DB_ROUTE=host.
 for h in svc1 svc2; do SHOPLAB_RUN=$ha/hosts/$h "$TOP/scripts/stack.sh" down > /dev/null 2>&1; done
 sed -i '/^SHOPLAB_DB_ROUTE=/d' "$ha/shoplab.env"
 echo "SHOPLAB_DB_ROUTE=host" >> "$ha/shoplab.env"
 for h in svc1 svc2; do
-	SHOPLAB_RUN=$ha DB_ROUTE=host "$TOP/scripts/lab-ha.sh" ctl start "$h" > /dev/null 2>&1 ||
+	SHOPLAB_RUN=$ha DB_ROUTE=host LAB_PROXY=0 "$TOP/scripts/lab-ha.sh" ctl start "$h" > /dev/null 2>&1 ||
 		{ echo "bench-lab: $h did not restart with SHOPLAB_DB_ROUTE=host"; exit 0; }
 done
 d1=$(deadlocks)
 checkout ha_route_host "$G" "$ha/shoplab.env" shoplab-ha-gw
 d2=$(deadlocks)
 echo "  deadlocks / certification failures logged: $((d2 - d1))"
-awk -v s="${R_single_host:-0}" -v a="${R_ha_route_service:-0}" -v b="${R_ha_route_host:-0}" 'BEGIN {
+awk -v s="${R_single_host:-0}" -v a="${R_ha_route_service:-0}" -v b="${R_ha_route_host:-0}" -v l="${R_ha_link_proxies:-0}" 'BEGIN {
 	if (s > 0) printf "ratio HA (preferred node per service) / single host: %.2f; HA (node per services host) / single host: %.2f\n", a / s, b / s;
+	if (a > 0) printf "ratio HA with link proxies / without: %.2f\n", l / a;
 }'

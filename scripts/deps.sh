@@ -1,7 +1,7 @@
 #!/bin/sh
 # deps.sh - install the Debian packages shoplab needs; quiet and fast when all are present.
 #
-#   scripts/deps.sh [fuzz | chromium | ops | deb]   (make deps; no argument: build, run and test)
+#   scripts/deps.sh [fuzz | chromium | ops | deb | ha | ruby]   (make deps; no argument: build, run and test)
 set -eu
 # --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
@@ -31,6 +31,11 @@ fi
 # to check the package, mandoc to lint the man pages, logrotate to check dist/logrotate.
 if [ "${1:-}" = deb ]; then
 	PKGS="dpkg-dev lintian mandoc logrotate fakeroot"
+fi
+# `scripts/deps.sh ruby`: the Ruby interpreter, for the static checks of the Vagrantfile in
+# tests/lab/test_vagrant.sh (ruby -c, its machine lists) where Vagrant itself is not installed.
+if [ "${1:-}" = ruby ]; then
+	PKGS="ruby"
 fi
 # `scripts/deps.sh chromium`: a headless browser for `make report-check` only. It is ~300 MB with
 # its libraries, so `make test` does not pull it in.

@@ -239,7 +239,7 @@ secret() { od -An -tx1 -N"${1:-24}" /dev/urandom | tr -d ' \n'; }
 
 # run/shoplab.env: generated once (secrets stay), ports and paths refreshed on every up.
 write_env() {
-	local f=$RUN/shoplab.env s up old
+	local f=$RUN/shoplab.env s up old kv
 	umask 077
 	mkdir -p "$RUN"
 	declare -A keep=()
@@ -280,6 +280,9 @@ write_env() {
 		[ -z "${DB_HOSTS:-}" ] || echo "SHOPLAB_DB_HOSTS=$DB_HOSTS"
 		[ -z "${DB_ROUTE:-}" ] || echo "SHOPLAB_DB_ROUTE=$DB_ROUTE"
 		[ -z "${LAB_CTL:-}" ] || echo "SHOPLAB_LAB_CTL=$LAB_CTL"
+		# ... and its link proxies (LAB_PROXY=1): "svc1=http://10.232.0.2:8474 ..." becomes one
+		# SHOPLAB_PROXY_API_<HOST> each, which a scenario's "proxy_api" names.
+		for kv in ${LAB_PROXY_APIS:-}; do echo "SHOPLAB_PROXY_API_$(echo "${kv%%=*}" | tr a-z A-Z)=${kv#*=}"; done
 		echo "SHOPLAB_AMQP_HOST=127.0.0.1"
 		echo "SHOPLAB_AMQP_PORT=$AMQP_PORT"
 		echo "SHOPLAB_AMQP_VHOST=shoplab"

@@ -105,6 +105,38 @@ void sim_fault_applied(const struct sim_faults *f, size_t i, double *from, doubl
 	*to = f->applied_from[i] < 0 ? -1 : f->applied_to[i];
 }
 
+int sim_fault_proxy_api(const struct sim_fault *ft, char *out, size_t outsz)
+{
+	char var[64];
+	const char *v;
+	size_t n;
+	int w;
+
+	out[0] = '\0';
+	if (ft->proxy_api[0] == '\0') {
+		v = sim_env("SHOPLAB_PROXY_API", "http://127.0.0.1:8474");
+	} else if (strncmp(ft->proxy_api, "http://", 7) == 0) {
+		v = ft->proxy_api;
+	} else {
+		w = snprintf(var, sizeof(var), "SHOPLAB_PROXY_API_%s", ft->proxy_api);
+		if (w < 0 || (size_t)w >= sizeof(var))
+			return -1;
+		for (n = strlen("SHOPLAB_PROXY_API_"); var[n]; n++)
+			if (var[n] >= 'a' && var[n] <= 'z')
+				var[n] = (char)(var[n] - 'a' + 'A');
+		if ((v = sim_env(var, NULL)) == NULL)
+			return -1;
+	}
+	n = strlen(v);
+	while (n > 0 && v[n - 1] == '/')
+		n--;
+	if (n == 0 || n >= outsz)
+		return -1;
+	memcpy(out, v, n);
+	out[n] = '\0';
+	return 0;
+}
+
 int sim_top_dir(char *out, size_t outsz, char *err, size_t errsz)
 {
 	char exe[1024], stack[1100], *dir;
@@ -130,6 +162,8 @@ int sim_top_dir(char *out, size_t outsz, char *err, size_t errsz)
 	return 0;
 }
 
+static bool on_proxy(const struct sim_fault *ft);
+
 int sim_faults_init(struct sim_faults *f, const struct sim_scenario *sc, char *err, size_t errsz)
 {
 	memset(f, 0, sizeof(*f));
@@ -140,6 +174,11 @@ int sim_faults_init(struct sim_faults *f, const struct sim_scenario *sc, char *e
 	}
 	snprintf(f->proxy_api, sizeof(f->proxy_api), "%s", sim_env("SHOPLAB_PROXY_API", "http://127.0.0.1:8474"));
 	snprintf(f->internal, sizeof(f->internal), "%s", sim_env("SHOPLAB_GATEWAY_INTERNAL", "http://127.0.0.1:8081"));
+	/* Each proxy fault's API (a toxic may name another one, the HA lab's link proxies); one that
+	 * cannot be found is not applied: start() makes the run invalid. */
+	for (size_t i = 0; i < sc->nfaults; i++)
+		if (on_proxy(&sc->faults[i]))
+			(void)sim_fault_proxy_api(&sc->faults[i], f->api[i], sizeof(f->api[i]));
 	snprintf(f->run_dir, sizeof(f->run_dir), "%s", sim_env_run_dir());
 	if (sim_top_dir(f->top, sizeof(f->top), err, errsz) != 0)
 		return -1;
@@ -509,11 +548,12 @@ static const char *proxy_of(const struct sim_fault *ft)
 }
 
 /* Whether the proxy lists the toxic (want) or not (!want). */
-static bool toxic_listed(const struct sim_faults *f, const struct sim_fault *ft, bool want, long *st)
+static bool toxic_listed(const struct sim_faults *f, size_t i, bool want, long *st)
 {
+	const struct sim_fault *ft = &f->sc->faults[i];
 	char url[512], out[2048], type[96];
 
-	snprintf(url, sizeof(url), "%s/proxies/%s/toxics/%s", f->proxy_api, proxy_of(ft), ft->name);
+	snprintf(url, sizeof(url), "%s/proxies/%s/toxics/%s", f->api[i], proxy_of(ft), ft->name);
 	*st = sim_http("GET", url, NULL, NULL, 3000, out, sizeof(out));
 	snprintf(type, sizeof(type), "\"type\":\"%s\"", ft->type);
 	return want ? *st == 200 && strstr(out, type) != NULL : *st == 404;
@@ -610,14 +650,22 @@ static void start(struct sim_faults *f, size_t i, double t)
 		}
 		/* fall through */
 	case SIM_FAULT_TOXIC:
-		snprintf(url, sizeof(url), "%s/proxies/%s/toxics", f->proxy_api, proxy_of(ft));
+		if (f->api[i][0] == '\0') {
+			note(f, t, "toxic %s on %s: no proxy API for \"%s\"", ft->type, proxy_of(ft), ft->proxy_api);
+			sim_faults_invalid(f, "faults[%zu] (toxic %s on %s) at %.1f s: not applied: proxy_api \"%s\" names no proxy "
+					   "API (SHOPLAB_PROXY_API_<NAME> is not set: is the HA lab up with LAB_PROXY=1?)",
+					   i, ft->type, ft->target, t, ft->proxy_api);
+			break;
+		}
+		snprintf(url, sizeof(url), "%s/proxies/%s/toxics", f->api[i], proxy_of(ft));
 		snprintf(body, sizeof(body), "{\"name\":\"%s\",\"type\":\"%s\",\"stream\":\"%s\",\"toxicity\":%g,\"attributes\":%s}",
 			 ft->name, ft->type, ft->stream, ft->toxicity, ft->attributes);
 		st = sim_http("POST", url, body, NULL, 3000, out, sizeof(out));
-		if (st == 200 && toxic_listed(f, ft, true, &seen)) {
+		if (st == 200 && toxic_listed(f, i, true, &seen)) {
 			f->applied_from[i] = t;
-			note(f, t, "toxic %s %s %s on %s: %ld (confirmed: listed)%s", ft->type, ft->stream, ft->attributes,
-			     proxy_of(ft), st, ft->kind == SIM_FAULT_DUPLICATE_DELIVERY ? "; its acks are dropped" : "");
+			note(f, t, "toxic %s %s %s on %s%s%s: %ld (confirmed: listed)%s", ft->type, ft->stream, ft->attributes,
+			     proxy_of(ft), ft->proxy_api[0] ? " at " : "", ft->proxy_api, st,
+			     ft->kind == SIM_FAULT_DUPLICATE_DELIVERY ? "; its acks are dropped" : "");
 			break;
 		}
 		note(f, t, "toxic %s %s on %s: %ld %s", ft->type, ft->attributes, proxy_of(ft), st,
@@ -673,9 +721,9 @@ static void end(struct sim_faults *f, size_t i, double t)
 	switch (ft->kind) {
 	case SIM_FAULT_TOXIC:
 	case SIM_FAULT_DUPLICATE_DELIVERY:
-		snprintf(url, sizeof(url), "%s/proxies/%s/toxics/%s", f->proxy_api, proxy_of(ft), ft->name);
+		snprintf(url, sizeof(url), "%s/proxies/%s/toxics/%s", f->api[i], proxy_of(ft), ft->name);
 		st = sim_http("DELETE", url, NULL, NULL, 3000, out, sizeof(out));
-		if (st == 204 && toxic_listed(f, ft, false, &seen)) {
+		if (st == 204 && toxic_listed(f, i, false, &seen)) {
 			f->applied_to[i] = t;
 			note(f, t, "toxic %s on %s removed: %ld (confirmed: gone)", ft->type, proxy_of(ft), st);
 			break;
@@ -805,11 +853,58 @@ void sim_faults_confirm_late(struct sim_faults *f, double wait_s)
 	}
 }
 
-int sim_faults_finish(struct sim_faults *f)
+/* Whether fault i is a toxic applied on api and not removed yet. */
+static bool open_toxic_on(const struct sim_faults *f, size_t i, const char *api)
+{
+	return on_proxy(&f->sc->faults[i]) && f->applied_from[i] >= 0 && f->applied_to[i] < 0 &&
+	       strcmp(f->api[i], api) == 0;
+}
+
+/*
+ * POST /reset to the stack's proxy API and to every other one a toxic used (the HA lab's link
+ * proxies), once each. A toxic still open on an API that did not answer 204 makes the run
+ * invalid. Returns the stack's API's status.
+ */
+static long reset_proxies(struct sim_faults *f, double t)
 {
 	char url[512], out[256];
+	long st, first = -1;
+	bool seen, open;
+
+	for (size_t k = 0; k <= f->sc->nfaults; k++) {
+		const char *api = k == 0 ? f->proxy_api : f->api[k - 1];
+
+		if (k > 0 && (!on_proxy(&f->sc->faults[k - 1]) || api[0] == '\0'))
+			continue;
+		seen = k > 0 && strcmp(api, f->proxy_api) == 0;
+		for (size_t j = 0; j + 1 < k && !seen; j++)
+			seen = on_proxy(&f->sc->faults[j]) && strcmp(f->api[j], api) == 0;
+		if (seen)
+			continue;
+		open = false;
+		for (size_t i = 0; i < f->sc->nfaults; i++)
+			open |= open_toxic_on(f, i, api);
+		snprintf(url, sizeof(url), "%s/reset", api);
+		st = sim_http("POST", url, NULL, NULL, 3000, out, sizeof(out));
+		if (k == 0)
+			first = st;
+		if (st == 204) {
+			for (size_t i = 0; i < f->sc->nfaults; i++)
+				if (open_toxic_on(f, i, api))
+					f->applied_to[i] = t;
+		} else if (open) {
+			sim_faults_invalid(f, "at %.1f s the proxy's toxics could not be reset: POST %s answered %ld %.120s",
+					   t, url, st, out);
+		}
+		if (k > 0)
+			note(f, t, "proxy %s reset: %ld", api, st);
+	}
+	return first;
+}
+
+int sim_faults_finish(struct sim_faults *f)
+{
 	double t = f->t0 > 0 ? mono() - f->t0 : f->sc->duration_s;
-	bool open_toxic = false;
 	long st;
 	int rc;
 
@@ -826,18 +921,7 @@ int sim_faults_finish(struct sim_faults *f)
 				f->applied_to[i] = t;
 			f->stopped[i] = 0;
 		}
-	for (size_t i = 0; i < f->sc->nfaults; i++)
-		open_toxic |= on_proxy(&f->sc->faults[i]) && f->applied_from[i] >= 0 && f->applied_to[i] < 0;
-	snprintf(url, sizeof(url), "%s/reset", f->proxy_api);
-	st = sim_http("POST", url, NULL, NULL, 3000, out, sizeof(out));
-	if (st == 204) {
-		/* /reset removes every toxic and enables every proxy. */
-		for (size_t i = 0; i < f->sc->nfaults; i++)
-			if (on_proxy(&f->sc->faults[i]) && f->applied_from[i] >= 0 && f->applied_to[i] < 0)
-				f->applied_to[i] = t;
-	} else if (open_toxic) {
-		sim_faults_invalid(f, "at %.1f s the proxy's toxics could not be reset: POST %s answered %ld %.120s", t, url, st, out);
-	}
+	st = reset_proxies(f, t);
 	while (f->nchildren > 0) {
 		reap(f, mono() - f->t0);
 		if (f->nchildren)

@@ -10,7 +10,8 @@
 
 struct sim_faults {
 	const struct sim_scenario *sc;
-	char proxy_api[256];
+	char proxy_api[256];            /* the stack's proxy API (SHOPLAB_PROXY_API) */
+	char api[SIM_MAX_FAULTS][256];  /* each toxic's proxy API ("" when its proxy_api names none) */
 	char stack_sh[1024];
 	char lab_ctl[1024];             /* the HA lab's fault script (SHOPLAB_LAB_CTL), or "" */
 	char run_dir[1024];
@@ -36,6 +37,10 @@ struct sim_faults {
 	size_t loglen;
 };
 
+/* The proxy API of a toxic: its "proxy_api" when that is a URL; a name's from the environment
+ * (SHOPLAB_PROXY_API_<NAME>, which the HA lab writes into shoplab.env); else SHOPLAB_PROXY_API.
+ * Returns -1 (out = "") when the name has no API set or the URL does not fit. */
+int sim_fault_proxy_api(const struct sim_fault *ft, char *out, size_t outsz);
 /* Finds scripts/stack.sh ($SHOPLAB_TOP, else next to the binary) and the proxy API. */
 int sim_faults_init(struct sim_faults *f, const struct sim_scenario *sc, char *err, size_t errsz);
 /* Applies every start or end due at t (seconds since the load started). */

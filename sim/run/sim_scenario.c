@@ -255,11 +255,26 @@ static int lookup(const char *const *names, const char *s)
 	return -1;
 }
 
+/* A proxy API: "http://..." as is, or a host's name to look up as SHOPLAB_PROXY_API_<NAME>. */
+static bool proxy_api_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (strncmp(s, "http://", 7) == 0)
+		return n > 7 && strpbrk(s, " \t\r\n\"\\") == NULL;
+	if (n == 0 || n > 32 || !(s[0] >= 'a' && s[0] <= 'z'))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+			return false;
+	return true;
+}
+
 static int parse_fault(struct ctx *c, json_object *f, size_t i, struct sim_scenario *sc)
 {
 	static const char *const kinds[] = { "toxic", "kill", "stop", "restart", "deploy", "host_kill", "partition",
 					     "broker_kill", "consumer_stop", "broker_partition", "duplicate_delivery", NULL };
-	static const char *const tkeys[] = { "at_s", "until_s", "kind", "proxy", "type", "stream",
+	static const char *const tkeys[] = { "at_s", "until_s", "kind", "proxy", "proxy_api", "type", "stream",
 					     "attributes", "toxicity", NULL };
 	static const char *const pkeys[] = { "at_s", "until_s", "kind", "target", NULL };
 	static const char *const bkeys[] = { "at_s", "until_s", "kind", NULL };
@@ -341,7 +356,14 @@ static int parse_fault(struct ctx *c, json_object *f, size_t i, struct sim_scena
 		return 0;
 	}
 	if (str(c, f, p, "proxy", true, "", ft->target, sizeof(ft->target)) ||
-	    str(c, f, p, "type", true, "", ft->type, sizeof(ft->type)) ||
+	    str(c, f, p, "proxy_api", false, "", ft->proxy_api, sizeof(ft->proxy_api)))
+		return -1;
+	if (ft->proxy_api[0] && !proxy_api_ok(ft->proxy_api)) {
+		snprintf(q, sizeof(q), "%s.proxy_api", p);
+		return fail(c, q, "must be a proxy API's URL (http://host:port) or the name of a host with one "
+			    "(lowercase letters, digits, '_', at most 32: svc1, svc2 in the HA lab)");
+	}
+	if (str(c, f, p, "type", true, "", ft->type, sizeof(ft->type)) ||
 	    num(c, f, p, "toxicity", false, 1, 0, 1, &ft->toxicity))
 		return -1;
 	if (str(c, f, p, "stream", false, strncmp(ft->type, "fcgi_", 5) == 0 ? "upstream" : "downstream",

@@ -38,6 +38,7 @@ struct sim_fault {
 	char target[SIM_NAME_MAX];      /* proxy name (toxic), process (kill/stop/restart,
 	                                 * "rabbitmq" for broker_kill) or service (the other
 	                                 * broker faults) */
+	char proxy_api[256];            /* toxic: the proxy API's URL or name ("" = the stack's) */
 	char type[SIM_NAME_MAX];        /* toxic type */
 	char stream[16];                /* toxic stream: upstream / downstream */
 	char name[SIM_NAME_MAX];        /* toxic name given to the proxy: sim-<index> */

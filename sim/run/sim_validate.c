@@ -117,64 +117,75 @@ static void check_stream(struct vctx *v, size_t i, const struct sim_fault *ft, j
 	mistake(v, path, "%s works on the upstream stream only", ft->type);
 }
 
-static void check_toxics(struct vctx *v, const char *api)
+/* Checks toxic i against the proxy API it names (its proxy_api, else the stack's). */
+static void check_toxic(struct vctx *v, size_t i)
 {
-	const struct sim_scenario *sc = v->sc;
+	const struct sim_fault *ft = &v->sc->faults[i];
 	json_object *proxies = NULL, *types = NULL, *t;
-	char url[512], err[768], have[1024], path[64];
-	size_t first = sc->nfaults;
+	char api[256], url[512], err[768], have[1024], path[64];
+	bool broker = ft->kind == SIM_FAULT_BROKER_PARTITION || ft->kind == SIM_FAULT_DUPLICATE_DELIVERY;
 	long st;
 
-	for (size_t i = 0; i < sc->nfaults && first == sc->nfaults; i++)
-		if (sc->faults[i].kind == SIM_FAULT_TOXIC || sc->faults[i].kind == SIM_FAULT_BROKER_PARTITION ||
-		    sc->faults[i].kind == SIM_FAULT_DUPLICATE_DELIVERY)
-			first = i;
-	if (first == sc->nfaults)
+	if (sim_fault_proxy_api(ft, api, sizeof(api)) != 0) {
+		snprintf(api, sizeof(api), "%s", ft->proxy_api);
+		for (char *c = api; *c; c++)
+			if (*c >= 'a' && *c <= 'z')
+				*c = (char)(*c - 'a' + 'A');
+		snprintf(path, sizeof(path), "faults[%zu].proxy_api", i);
+		mistake(v, path, "\"%s\" names no proxy API: SHOPLAB_PROXY_API_%s is not set (the HA lab writes it "
+			"into shoplab.env with LAB_PROXY=1: scripts/lab-ha.sh, docs/lab.md)", ft->proxy_api, api);
 		return;
+	}
 	snprintf(url, sizeof(url), "%s/proxies", api);
 	if ((proxies = get_json(url, &st, err, sizeof(err))) == NULL) {
-		snprintf(path, sizeof(path), "faults[%zu].%s", first, sc->faults[first].kind == SIM_FAULT_TOXIC ? "proxy" : "service");
-		mistake(v, path, "the sim proxy did not answer: %s; start the stack with SHOPLAB_PROXY=1 "
-			"(or set SHOPLAB_PROXY_API)", err);
+		snprintf(path, sizeof(path), "faults[%zu].%s", i, broker ? "service" : ft->proxy_api[0] ? "proxy_api" : "proxy");
+		mistake(v, path, "the sim proxy did not answer: %s; %s", err, ft->proxy_api[0] ?
+			"is the HA lab up with LAB_PROXY=1?" : "start the stack with SHOPLAB_PROXY=1 (or set SHOPLAB_PROXY_API)");
 		return;
+	}
+	if (broker) {
+		/* The service's AMQP link must run through the proxy: <svc>-broker. */
+		if (!json_object_object_get_ex(proxies, ft->proxy, NULL)) {
+			snprintf(path, sizeof(path), "faults[%zu].service", i);
+			mistake(v, path, "the sim proxy at %s has no proxy \"%s\": %s does not talk to the broker, or the "
+				"stack was started before the broker proxies existed (restart it with SHOPLAB_PROXY=1)",
+				api, ft->proxy, ft->target);
+		}
+		goto out;
 	}
 	snprintf(url, sizeof(url), "%s/toxic-types", api);
 	if ((types = get_json(url, &st, err, sizeof(err))) == NULL)
 		fprintf(v->out, "sim run: warning: %s; toxic types and attributes are checked only when applied\n", err);
-	for (size_t i = 0; i < sc->nfaults; i++) {
-		const struct sim_fault *ft = &sc->faults[i];
-
-		if (ft->kind == SIM_FAULT_BROKER_PARTITION || ft->kind == SIM_FAULT_DUPLICATE_DELIVERY) {
-			/* The service's AMQP link must run through the proxy: <svc>-broker. */
-			if (!json_object_object_get_ex(proxies, ft->proxy, NULL)) {
-				snprintf(path, sizeof(path), "faults[%zu].service", i);
-				mistake(v, path, "the sim proxy at %s has no proxy \"%s\": %s does not talk to the broker, or the "
-					"stack was started before the broker proxies existed (restart it with SHOPLAB_PROXY=1)",
-					api, ft->proxy, ft->target);
-			}
-			continue;
-		}
-		if (ft->kind != SIM_FAULT_TOXIC)
-			continue;
-		if (!json_object_object_get_ex(proxies, ft->target, NULL)) {
-			keys_of(proxies, have, sizeof(have));
-			snprintf(path, sizeof(path), "faults[%zu].proxy", i);
-			mistake(v, path, "the sim proxy at %s has no proxy \"%s\" (it has: %s)", api, ft->target,
-				have[0] ? have : "none");
-		}
-		if (types == NULL)
-			continue;
-		if (!json_object_object_get_ex(types, ft->type, &t)) {
-			keys_of(types, have, sizeof(have));
-			snprintf(path, sizeof(path), "faults[%zu].type", i);
-			mistake(v, path, "the sim proxy has no toxic type \"%s\" (it has: %s)", ft->type, have);
-			continue;
-		}
-		check_stream(v, i, ft, t);
-		check_attributes(v, i, ft, t);
+	if (!json_object_object_get_ex(proxies, ft->target, NULL)) {
+		keys_of(proxies, have, sizeof(have));
+		snprintf(path, sizeof(path), "faults[%zu].proxy", i);
+		mistake(v, path, "the sim proxy at %s has no proxy \"%s\" (it has: %s)", api, ft->target,
+			have[0] ? have : "none");
 	}
+	if (types == NULL)
+		goto out;
+	if (!json_object_object_get_ex(types, ft->type, &t)) {
+		keys_of(types, have, sizeof(have));
+		snprintf(path, sizeof(path), "faults[%zu].type", i);
+		mistake(v, path, "the sim proxy has no toxic type \"%s\" (it has: %s)", ft->type, have);
+		goto out;
+	}
+	check_stream(v, i, ft, t);
+	check_attributes(v, i, ft, t);
+out:
 	json_object_put(proxies);
 	json_object_put(types);
+}
+
+/* Every fault that lives on a proxy: toxics (on their proxy API) and the broker links. */
+static void check_toxics(struct vctx *v)
+{
+	for (size_t i = 0; i < v->sc->nfaults; i++) {
+		enum sim_fault_kind k = v->sc->faults[i].kind;
+
+		if (k == SIM_FAULT_TOXIC || k == SIM_FAULT_BROKER_PARTITION || k == SIM_FAULT_DUPLICATE_DELIVERY)
+			check_toxic(v, i);
+	}
 }
 
 static void check_targets(struct vctx *v, const char *run_dir)
@@ -241,7 +252,8 @@ int sim_validate_live(const struct sim_scenario *sc, const char *gateway, const 
 	if (sim_top_dir(top, sizeof(top), err, sizeof(err)) == 0)
 		v.top = top;
 
-	check_toxics(&v, proxy_api);
+	(void)proxy_api;        /* each toxic names its own (sim_fault_proxy_api), this by default */
+	check_toxics(&v);
 	check_targets(&v, run_dir);
 	check_products(&v, gateway);
 	return v.mistakes;

@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "sim_faults.h"
 #include "sim_scenario.h"
 
 static const char *valid =
@@ -178,6 +179,46 @@ static void test_broker_faults(void **state)
 	unsetenv("SHOPLAB_SERVICES");
 }
 
+/* proxy_api: a URL or a host's name; the name is looked up as SHOPLAB_PROXY_API_<NAME>. */
+static void test_proxy_api(void **state)
+{
+	static const char *from = "\"proxy\":\"gateway-payments\",";
+	const char *at = strstr(valid, from);
+	struct sim_scenario sc;
+	char doc[2048], err[256], api[256];
+
+	(void)state;
+	assert_non_null(at);
+	snprintf(doc, sizeof(doc), "%.*s%s%s", (int)(at - valid), valid,
+	    "\"proxy_api\":\"svc1\",\"proxy\":\"svc1-db1\",", at + strlen(from));
+	if (sim_scenario_parse(doc, &sc, err, sizeof(err)) != 0)
+		fail_msg("proxy_api svc1: %s", err);
+	assert_string_equal(sc.faults[0].proxy_api, "svc1");
+	assert_string_equal(sc.faults[1].proxy_api, "");
+	unsetenv("SHOPLAB_PROXY_API_SVC1");
+	assert_int_equal(sim_fault_proxy_api(&sc.faults[0], api, sizeof(api)), -1);
+	assert_string_equal(api, "");
+	setenv("SHOPLAB_PROXY_API_SVC1", "http://10.232.0.2:8474/", 1);
+	assert_int_equal(sim_fault_proxy_api(&sc.faults[0], api, sizeof(api)), 0);
+	assert_string_equal(api, "http://10.232.0.2:8474");
+	unsetenv("SHOPLAB_PROXY_API_SVC1");
+	setenv("SHOPLAB_PROXY_API", "http://127.0.0.1:9999", 1);
+	assert_int_equal(sim_fault_proxy_api(&sc.faults[1], api, sizeof(api)), 0);
+	assert_string_equal(api, "http://127.0.0.1:9999");
+	unsetenv("SHOPLAB_PROXY_API");
+	snprintf(sc.faults[0].proxy_api, sizeof(sc.faults[0].proxy_api), "http://10.0.0.9:8474");
+	assert_int_equal(sim_fault_proxy_api(&sc.faults[0], api, sizeof(api)), 0);
+	assert_string_equal(api, "http://10.0.0.9:8474");
+	sim_scenario_free(&sc);
+	expect_error(from, "\"proxy_api\":\"Svc1\",\"proxy\":\"x\",", "faults[0].proxy_api: must be");
+	expect_error(from, "\"proxy_api\":\"http://\",\"proxy\":\"x\",", "faults[0].proxy_api: must be");
+	expect_error(from, "\"proxy_api\":\"svc1;rm\",\"proxy\":\"x\",", "faults[0].proxy_api: must be");
+	expect_error(from, "\"proxy_api\":\"\",\"proxy\":\"x\",", "faults[0].proxy_api: must be 1 to");
+	expect_error(from, "\"proxy_api\":7,\"proxy\":\"x\",", "faults[0].proxy_api: must be a string");
+	expect_error("{\"at_s\":12,\"until_s\":15,\"kind\":\"stop\",",
+	    "{\"at_s\":12,\"until_s\":15,\"kind\":\"stop\",\"proxy_api\":\"svc1\",", "faults[1].proxy_api: unknown field");
+}
+
 static void test_load_missing(void **state)
 {
 	struct sim_scenario sc;
@@ -233,6 +274,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_deploy_kind),
 		cmocka_unit_test(test_broker_faults),
+		cmocka_unit_test(test_proxy_api),
 		cmocka_unit_test(test_load_missing),
 		cmocka_unit_test(test_lines),
 	};
