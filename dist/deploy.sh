@@ -13,6 +13,12 @@
 # 4. waits for the old process to end and for /_ops/SERVICE/readyz through the internal listener.
 # Settings (environment) as for shoplab-bootstrap: DB_SOCKET, INTERNAL_PORT (8081), DEPLOY_TIMEOUT (30).
 set -euo pipefail
+# --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+case ${1:-} in
+-h | --help) usage; exit 0 ;;
+-?*) usage >&2; exit 2 ;;
+esac
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 PREFIX_DIR=${SHOPLAB_PREFIX_DIR:-$(dirname "$HERE")}
