@@ -275,6 +275,8 @@ write_env() {
 		[ -z "${DB_HOSTS:-}" ] || echo "SHOPLAB_DB_HOSTS=$DB_HOSTS"
 		[ -z "${DB_ROUTE:-}" ] || echo "SHOPLAB_DB_ROUTE=$DB_ROUTE"
 		[ -z "${LAB_CTL:-}" ] || echo "SHOPLAB_LAB_CTL=$LAB_CTL"
+		# The HA lab's RabbitMQ cluster (lab-ha.sh): the services' broker list.
+		[ -z "${AMQP_HOSTS:-}" ] || echo "SHOPLAB_AMQP_HOSTS=$AMQP_HOSTS"
 		echo "SHOPLAB_AMQP_HOST=127.0.0.1"
 		echo "SHOPLAB_AMQP_PORT=$AMQP_PORT"
 		echo "SHOPLAB_AMQP_VHOST=shoplab"
