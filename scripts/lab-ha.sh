@@ -308,7 +308,7 @@ br_run() {
 br_ctl() { local h=$1; shift; br_run "$h" timeout 60 "$RMQ/rabbitmqctl" -n "$(br_node "$h")" -q "$@"; }
 
 br_conf() {
-	local h=$1 d
+	local h=$1 d i x
 	d=$(hostdir "$h")
 	mkdir -p "$d/logs" "$d/mnesia"
 	chmod 0700 "$d"
@@ -332,7 +332,15 @@ br_conf() {
 	# queues elect a new leader on the surviving majority; a cut-off minority pauses.
 	net_ticktime = 5
 	cluster_partition_handling = pause_minority
+	# First formation: blank nodes booting together find each other (one forms the cluster
+	# under a lock, the others join it); a restarted node rejoins from its mnesia instead.
+	cluster_formation.peer_discovery_backend = classic_config
 	CONF
+	i=1
+	for x in $BR_HOSTS_LIST; do
+		echo "cluster_formation.classic_config.nodes.$i = $(br_node "$x")" >> "$d/rabbitmq.conf"
+		i=$((i + 1))
+	done
 }
 
 # AMQP answers on the node's address (from the root namespace, through the lab's bridge).
@@ -375,30 +383,46 @@ br_wait() {
 
 br_join() {
 	local h=$1
-	br_ctl "$h" stop_app && br_ctl "$h" join_cluster "$(br_node br1)" && br_ctl "$h" start_app ||
-		die "RabbitMQ on $h did not join $(br_node br1) (see $(hostdir "$h")/logs/)"
+	{ br_ctl "$h" stop_app && br_ctl "$h" join_cluster "$(br_node br1)" && br_ctl "$h" start_app; } \
+		>> "$(hostdir "$h")/logs/rabbitmqctl.log" 2>&1 ||
+		die "RabbitMQ on $h did not join $(br_node br1) (see $(hostdir "$h")/logs/rabbitmqctl.log)"
 }
 
 br_all_up() {
-	local h t=$SECONDS pids=() p
+	local h t=$SECONDS pids=() p running
 	for h in $BR_HOSTS_LIST; do br_launch "$h"; done
 	for h in $BR_HOSTS_LIST; do br_wait "$h"; done
+	log "RabbitMQ: $(echo $BR_HOSTS_LIST | wc -w) nodes booted in $((SECONDS - t)) s"
 	if [ ! -f "$RUN/rabbitmq.formed" ]; then
+		# Peer discovery should have made one cluster; a node it left alone joins br1 here.
+		running=$(br_running || true)
 		for h in $BR_HOSTS_LIST; do
 			[ "$h" = br1 ] && continue
+			echo "$running" | grep -qx "$(br_node "$h")" && continue
+			log "RabbitMQ: $h is not in br1's cluster after peer discovery: joining it"
 			br_join "$h" &
 			pids+=($!)
 		done
 		for p in "${pids[@]}"; do wait "$p" || die "a broker did not join the cluster"; done
-		SHOPLAB_RUN=$RUN "$TOP/scripts/broker.sh" definitions > "$RUN/rabbitmq-definitions.json"
+		# broker.sh's topology, with the dead-letter queues quorum too (replicated like the rest).
+		SHOPLAB_RUN=$RUN "$TOP/scripts/broker.sh" definitions |
+			sed 's/"x-queue-type":"classic"/"x-queue-type":"quorum"/g' > "$RUN/rabbitmq-definitions.json"
 		chmod 0600 "$RUN/rabbitmq-definitions.json"
 		cp "$RUN/rabbitmq-definitions.json" "$(hostdir br1)/definitions.json"
-		br_ctl br1 import_definitions "$(hostdir br1)/definitions.json" > /dev/null ||
-			die "importing the broker topology into the cluster failed"
+		br_ctl br1 import_definitions "$(hostdir br1)/definitions.json" \
+			>> "$(hostdir br1)/logs/rabbitmqctl.log" 2>&1 ||
+			die "importing the broker topology into the cluster failed (see $(hostdir br1)/logs/rabbitmqctl.log)"
 		touch "$RUN/rabbitmq.formed"
 		for h in $BR_HOSTS_LIST; do br_wait "$h"; done
+		log "RabbitMQ: br2, br3 joined br1 and the topology is imported at $((SECONDS - t)) s"
 	fi
 	log "RabbitMQ: $(echo $BR_HOSTS_LIST | wc -w) nodes up in one cluster in $((SECONDS - t)) s"
+}
+
+# The running nodes br1 reports, one "rabbit@address" a line.
+br_running() {
+	br_ctl br1 cluster_status --formatter json 2> /dev/null |
+		sed -n 's/.*"running_nodes":\[\([^]]*\)\].*/\1/p' | grep -o 'rabbit@[0-9.]*'
 }
 
 # ctl start brN: the node again; it rejoins the cluster from its mnesia.
@@ -432,8 +456,7 @@ br_check() {
 	for h in $BR_HOSTS_LIST; do br_ready "$h" || bad+=" $h(amqp=down)"; done
 	[ -n "$bad" ] && { echo "$bad"; return 0; }
 	n=$(echo $BR_HOSTS_LIST | wc -w)
-	run=$(br_ctl br1 cluster_status --formatter json 2> /dev/null |
-		sed -n 's/.*"running_nodes":\[\([^]]*\)\].*/\1/p' | grep -o 'rabbit@' | wc -l || echo "?")
+	run=$(br_running | wc -l)
 	[ "$run" = "$n" ] || bad+=" rabbitmq(running_nodes=$run of $n)"
 	echo "$bad"
 }
@@ -485,6 +508,9 @@ all_up() {
 	# The stack's settings and secrets, once; every host starts from them.
 	SHOPLAB_RUN=$RUN "$TOP/scripts/stack.sh" env > /dev/null
 	t=$SECONDS
+	# The brokers boot and form their cluster meanwhile (they need nothing of Galera).
+	br_all_up > "$RUN/brokers-up.log" 2>&1 &
+	local brpid=$!
 	if ! pid_alive "$(hostdir db1)/mariadb.pid" && ! pid_alive "$(hostdir db2)/mariadb.pid" &&
 	    ! pid_alive "$(hostdir db3)/mariadb.pid"; then
 		db_start db1 bootstrap
@@ -492,7 +518,8 @@ all_up() {
 	for h in $DB_HOSTS_LIST; do db_start "$h"; done
 	log "Galera: $(db_status db1 wsrep_cluster_size) nodes synced in $((SECONDS - t)) s"
 	DB_SOCKET=$(hostdir db1)/mariadb.sock SHOPLAB_RUN=$RUN "$TOP/scripts/stack.sh" provision-db
-	br_all_up
+	wait "$brpid" || { cat "$RUN/brokers-up.log" >&2; die "the RabbitMQ cluster did not come up"; }
+	grep '^lab-ha: RabbitMQ' "$RUN/brokers-up.log" >&2 || true
 	for h in $SVC_HOSTS_LIST; do svc_host_up "$h"; done
 	gw_up
 }
