@@ -83,7 +83,7 @@ test-lab-long: deps
 	@$(MAKE) --no-print-directory all tests
 	@scripts/deps.sh ha
 	@scripts/lab-ha.sh test $(BUILD) sim/scenarios/ha-db-node-kill.json sim/scenarios/ha-db-partition.json \
-		sim/scenarios/ha-svc-host-kill.json
+		sim/scenarios/ha-svc-host-kill.json sim/scenarios/ha-broker-node-kill.json
 
 # Hosting checks: make install into a temp tree + systemd-analyze verify, and scale-out.
 test-hosting: deps

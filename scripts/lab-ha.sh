@@ -689,7 +689,8 @@ cmd_test() {
 	local build=${1:-build} rc=0 sc t0=$SECONDS out ev
 	shift || true
 	local scenarios=("$@")
-	[ ${#scenarios[@]} -gt 0 ] || scenarios=("$TOP/sim/scenarios/ha-db-node-kill.json" "$TOP/sim/scenarios/ha-db-partition.json")
+	[ ${#scenarios[@]} -gt 0 ] || scenarios=("$TOP/sim/scenarios/ha-db-node-kill.json" "$TOP/sim/scenarios/ha-db-partition.json" \
+		"$TOP/sim/scenarios/ha-broker-node-kill.json")
 	# The services run the binaries of the same build as the simulator (build-san: SAN=1).
 	case $build in /*) export SHOPLAB_BUILD=$build ;; *) export SHOPLAB_BUILD=$TOP/$build ;; esac
 	# A throwaway run dir: never the lab a user keeps in run/lab-ha.

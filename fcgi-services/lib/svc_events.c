@@ -418,7 +418,8 @@ svc_ev_outbox_delete(struct svc_req *r, const int64_t *seqs, int n)
 /*
  * One batch: lock the oldest rows, publish them in order, wait for the broker's confirms,
  * delete exactly those rows, commit. Returns rows published (0: none waiting), -1 broker
- * failure (rows kept), -2 database failure.
+ * failure (rows kept), -2 database failure, -3 the broker nacked some (rows kept; the
+ * connection is fine: a quorum queue without a leader for a moment, e.g. after a node loss).
  */
 static int
 svc_ev_relay_batch(struct svc_events_rt *rt, struct svc_req *r, amqp_connection_state_t c,
@@ -469,7 +470,7 @@ svc_ev_relay_batch(struct svc_events_rt *rt, struct svc_req *r, amqp_connection_
 		goto out_rollback;
 	}
 	if ((cr = svc_ev_confirms(rt, c, first, *tag)) != 0) {
-		rc = -1;
+		rc = cr == 1 ? -3 : -1;
 		goto out_rollback;
 	}
 	if (svc_ev_outbox_delete(r, seqs, n) != SVC_OK || svc_db_commit(r) != SVC_OK) {
@@ -495,7 +496,7 @@ svc_ev_relay_main(void *arg)
 	struct svc_req		 r;
 	unsigned long		 i = 0;
 	uint64_t		 tag = 0;
-	long long		 backoff = 100;
+	long long		 backoff = 100, nack_backoff = 50;
 	int64_t			 stats_at = 0;
 	int			 n;
 
@@ -525,6 +526,16 @@ svc_ev_relay_main(void *arg)
 			svc_ev_lost(rt, SVC_EV_RELAY);
 			continue;
 		}
+		if (n == -3) {
+			/* Not the node's fault: the same connection, after a growing pause. */
+			svc_log(NULL, "warn", "amqp relay: the broker nacked a batch: kept, again in %lld ms",
+			    nack_backoff);
+			svc_ev_sleep(rt, nack_backoff);
+			nack_backoff = nack_backoff * 2 > SVC_EV_BACKOFF_MAX_MS ? SVC_EV_BACKOFF_MAX_MS :
+			    nack_backoff * 2;
+			continue;
+		}
+		nack_backoff = 50;
 		if (n == -2)
 			svc_ev_sleep(rt, 500);
 		else if (n == 0)
