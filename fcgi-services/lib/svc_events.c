@@ -418,8 +418,8 @@ svc_ev_outbox_delete(struct svc_req *r, const int64_t *seqs, int n)
 /*
  * One batch: lock the oldest rows, publish them in order, wait for the broker's confirms,
  * delete exactly those rows, commit. Returns rows published (0: none waiting), -1 broker
- * failure (rows kept), -2 database failure, -3 the broker nacked some (rows kept; the
- * connection is fine: a quorum queue without a leader for a moment, e.g. after a node loss).
+ * failure (rows kept), -2 database failure, -3 the broker nacked some (rows kept; not the
+ * node's fault: a quorum queue without a leader for a moment, e.g. after a node loss).
  */
 static int
 svc_ev_relay_batch(struct svc_events_rt *rt, struct svc_req *r, amqp_connection_state_t c,
@@ -527,9 +527,16 @@ svc_ev_relay_main(void *arg)
 			continue;
 		}
 		if (n == -3) {
-			/* Not the node's fault: the same connection, after a growing pause. */
-			svc_log(NULL, "warn", "amqp relay: the broker nacked a batch: kept, again in %lld ms",
-			    nack_backoff);
+			/*
+			 * Not the node's fault, so it is not marked; but a new channel, after a
+			 * growing pause: RabbitMQ 3.10 kept nacking on the channel that first met a
+			 * quorum queue whose leader had died, until that node came back.
+			 */
+			svc_log(NULL, "warn", "amqp relay: the broker nacked a batch: kept, again on a new "
+			    "channel in %lld ms", nack_backoff);
+			svc_ev_close(&c);
+			atomic_store(&rt->node_of[SVC_EV_RELAY], -1);
+			atomic_store(&rt->connected[SVC_EV_RELAY], 0);
 			svc_ev_sleep(rt, nack_backoff);
 			nack_backoff = nack_backoff * 2 > SVC_EV_BACKOFF_MAX_MS ? SVC_EV_BACKOFF_MAX_MS :
 			    nack_backoff * 2;
