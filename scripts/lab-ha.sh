@@ -440,11 +440,18 @@ br_stop() {
 		pid=$(cat "$f" 2>/dev/null || true)
 		if [ -n "$pid" ] && pid_alive "$f"; then
 			kill -TERM "$pid" 2>/dev/null || true
-			for i in $(seq 1 300); do pid_alive "$f" || break; sleep 0.05; done
-			pid_alive "$f" && { log "$(basename "$f" .pid) on $1 did not stop in 15 s: killing it"; kill -KILL "$pid" 2>/dev/null || true; }
+			# By pid, not by file: the node removes its pid file as its shutdown begins.
+			for i in $(seq 1 300); do pid_running "$pid" || break; sleep 0.05; done
+			pid_running "$pid" && { log "$(basename "$f" .pid) on $1 did not stop in 15 s: killing it"; kill -KILL "$pid" 2>/dev/null || true; }
 		fi
 		rm -f "$f"
 	done
+}
+
+pid_running() {
+	local st
+	st=$(sed -n 's/^[0-9]* (.*) \([A-Z]\).*/\1/p' "/proc/$1/stat" 2>/dev/null || true)
+	[ -n "$st" ] && [ "$st" != Z ]
 }
 
 # br3 and br2 first: br1, stopped last, knows the newest cluster state.
