@@ -653,6 +653,7 @@ cmd_up() {
 	local t0=$SECONDS
 	[ -x "$GALERA_PROVIDER" ] || [ -f "$GALERA_PROVIDER" ] || die "no $GALERA_PROVIDER: scripts/deps.sh ha (galera-4)"
 	[ -x "$SST_BIN/wsrep_sst_rsync" ] || die "no $SST_BIN/wsrep_sst_rsync: scripts/deps.sh ha"
+	[ -x "$RMQ/rabbitmq-server" ] || die "no $RMQ/rabbitmq-server: make deps (rabbitmq-server)"
 	net_up
 	all_up
 	log "HA lab up in $((SECONDS - t0)) s: gateway http://$(addr gw):$(sed -n 's/^SHOPLAB_GATEWAY_PORT=//p' "$RUN/shoplab.env"), services on $(addr svc1) and $(addr svc2), Galera on $(addr db1) $(addr db2) $(addr db3), RabbitMQ on $(addr br1) $(addr br2) $(addr br3)"
