@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# lab-ha.sh - the highly available lab on one machine: a gateway, two services hosts and a three-node Galera cluster in network namespaces.
+# lab-ha.sh - the highly available lab on one machine: a gateway, two services hosts, a three-node Galera cluster and a three-node RabbitMQ cluster in network namespaces.
 #
 #   scripts/lab-ha.sh up | down | status          the lab (make lab-netns LAB=ha / lab-netns-down)
 #   scripts/lab-ha.sh test [BUILD] [SCENARIO...]  up, the HA scenarios through sim run, down
 #   scripts/lab-ha.sh ctl ACTION [HOST]           faults on lab hosts (sim run calls this):
 #       kill HOST        SIGKILL every process of HOST by pid; confirmed gone
-#       start HOST       starts HOST's processes again (a Galera node rejoins and syncs)
+#       start HOST       starts HOST's processes again (a Galera node rejoins and syncs, a
+#                        broker rejoins its cluster)
 #       partition HOST   drops HOST's traffic to and from the other database hosts (iptables in
 #                        its namespace); confirmed by listing the rules
 #       heal HOST        removes them; confirmed likewise
 #       up | down        brings back / stops every process (namespaces stay)
-#       check            every Galera node Synced in the full cluster, every service ready
+#       check            every Galera node Synced in the full cluster, every broker running in
+#                        one cluster, every service ready
 #
 #   shoplab-ha-lan  br0 ── ha-gw   10.232.0.1   nginx :8080, :8081 (upstreams: both svc hosts)
 #                       ── ha-svc1 10.232.0.2   every service
@@ -24,8 +26,8 @@
 #                       ── shoplab-ha-host 10.232.0.254 (root namespace)
 #
 # State under $SHOPLAB_RUN (default ./run/lab-ha): the gateway's stack (shoplab.env, nginx,
-# logs) at the top, each other host's under hosts/<host>/. Needs root, iproute2, and
-# `scripts/deps.sh ha` (galera-4, rsync, iptables, the SST scripts). docs/lab.md.
+# logs) at the top, each other host's under hosts/<host>/. Needs root, iproute2, rabbitmq-server
+# (make deps) and `scripts/deps.sh ha` (galera-4, rsync, iptables, the SST scripts). docs/lab.md.
 set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
