@@ -37,6 +37,7 @@ install: all
 	$(INSTALL) -m 0644 docs/openapi.yaml $(DESTDIR)$(DATADIR)/docs/openapi.yaml
 	$(INSTALL) -m 0644 dist/man/sim.1 $(DESTDIR)$(MANDIR)/man1/sim.1
 	$(INSTALL) -m 0644 dist/man/shoplab-bootstrap.8 $(DESTDIR)$(MANDIR)/man8/shoplab-bootstrap.8
+	$(INSTALL) -m 0644 dist/man/shoplab-deploy.8 $(DESTDIR)$(MANDIR)/man8/shoplab-deploy.8
 	$(INSTALL) -m 0644 dist/logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/shoplab
 	$(INSTALL) -m 0755 dist/bootstrap.sh $(DESTDIR)$(PREFIX)/sbin/shoplab-bootstrap
 	$(INSTALL) -m 0755 dist/deploy.sh $(DESTDIR)$(PREFIX)/sbin/shoplab-deploy
@@ -59,7 +60,7 @@ uninstall:
 	rm -rf $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
 	rm -f $(DESTDIR)$(PREFIX)/bin/sim $(DESTDIR)$(PREFIX)/sbin/shoplab-bootstrap $(DESTDIR)$(PREFIX)/sbin/shoplab-deploy \
 		$(DESTDIR)$(UNITDIR)/shoplab@.service $(DESTDIR)$(UNITDIR)/shoplab.target \
-		$(DESTDIR)$(MANDIR)/man1/sim.1 $(DESTDIR)$(MANDIR)/man8/shoplab-bootstrap.8 \
+		$(DESTDIR)$(MANDIR)/man1/sim.1 $(DESTDIR)$(MANDIR)/man8/shoplab-bootstrap.8 $(DESTDIR)$(MANDIR)/man8/shoplab-deploy.8 \
 		$(DESTDIR)$(SYSCONFDIR)/logrotate.d/shoplab
 
 # The multi-host lab in network namespaces (scripts/lab-netns.sh; docs/lab.md). LAB=ha: the
@@ -84,7 +85,7 @@ test-lab-long: deps
 	@$(MAKE) --no-print-directory all tests
 	@scripts/deps.sh ha
 	@scripts/lab-ha.sh test $(BUILD) sim/scenarios/ha-db-node-kill.json sim/scenarios/ha-db-partition.json \
-		sim/scenarios/ha-svc-host-kill.json sim/scenarios/ha-link-latency.json
+		sim/scenarios/ha-svc-host-kill.json sim/scenarios/ha-broker-node-kill.json sim/scenarios/ha-link-latency.json
 
 # Hosting checks: make install into a temp tree + systemd-analyze verify, and scale-out.
 test-hosting: deps

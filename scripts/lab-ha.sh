@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# lab-ha.sh - the highly available lab on one machine: a gateway, two services hosts and a three-node Galera cluster in network namespaces.
+# lab-ha.sh - the highly available lab on one machine: a gateway, two services hosts, a three-node Galera cluster and a three-node RabbitMQ cluster in network namespaces.
 #
 #   scripts/lab-ha.sh up | down | status          the lab (make lab-netns LAB=ha / lab-netns-down)
 #   scripts/lab-ha.sh test [BUILD] [SCENARIO...]  up, the HA scenarios through sim run, down
 #   scripts/lab-ha.sh ctl ACTION [HOST]           faults on lab hosts (sim run calls this):
 #       kill HOST        SIGKILL every process of HOST by pid; confirmed gone
-#       start HOST       starts HOST's processes again (a Galera node rejoins and syncs)
+#       start HOST       starts HOST's processes again (a Galera node rejoins and syncs, a
+#                        broker rejoins its cluster)
 #       partition HOST   drops HOST's traffic to and from the other database hosts (iptables in
 #                        its namespace); confirmed by listing the rules
 #       heal HOST        removes them; confirmed likewise
 #       up | down        brings back / stops every process (namespaces stay)
-#       check            every Galera node Synced in the full cluster, every service ready
+#       check            every Galera node Synced in the full cluster, every broker running in
+#                        one cluster, every service ready
 #   scripts/lab-ha.sh vm-up HOST                  one host of the layout on a machine of its own
 #                                                 (LAB_HA_VM=1 LAB_HA_ADDRS=...; lab/provision-ha.sh)
 #   LAB_PROXY=1: a sim proxy on each services host carries its links to the database nodes
@@ -22,11 +24,14 @@
 #                       ── ha-db1  10.232.0.11  MariaDB + Galera  ┐
 #                       ── ha-db2  10.232.0.12  MariaDB + Galera  ├ one cluster
 #                       ── ha-db3  10.232.0.13  MariaDB + Galera  ┘
+#                       ── ha-br1  10.232.0.21  RabbitMQ :5672    ┐
+#                       ── ha-br2  10.232.0.22  RabbitMQ :5672    ├ one cluster, quorum queues
+#                       ── ha-br3  10.232.0.23  RabbitMQ :5672    ┘
 #                       ── shoplab-ha-host 10.232.0.254 (root namespace)
 #
 # State under $SHOPLAB_RUN (default ./run/lab-ha): the gateway's stack (shoplab.env, nginx,
-# logs) at the top, each other host's under hosts/<host>/. Needs root, iproute2, and
-# `scripts/deps.sh ha` (galera-4, rsync, iptables, the SST scripts). docs/lab.md.
+# logs) at the top, each other host's under hosts/<host>/. Needs root, iproute2, rabbitmq-server
+# (make deps) and `scripts/deps.sh ha` (galera-4, rsync, iptables, the SST scripts). docs/lab.md.
 set -euo pipefail
 # --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
@@ -40,9 +45,10 @@ export SHOPLAB_RUN=${SHOPLAB_RUN:-$TOP/run/lab-ha}
 RUN=$SHOPLAB_RUN
 : "${LAB_HA_NET:=10.232.0}"
 NS_LAN=shoplab-ha-lan
-HOSTS="gw svc1 svc2 db1 db2 db3"
+HOSTS="gw svc1 svc2 db1 db2 db3 br1 br2 br3"
 DB_HOSTS_LIST="db1 db2 db3"
 SVC_HOSTS_LIST="svc1 svc2"
+BR_HOSTS_LIST="br1 br2 br3"
 DB_PORT=3307
 GALERA_PROVIDER=${GALERA_PROVIDER:-/usr/lib/galera/libgalera_smm.so}
 SST_BIN=$TOP/.tools/galera/bin
@@ -59,6 +65,7 @@ addr() {
 	case $1 in
 	gw) echo "$LAB_HA_NET.1" ;; svc1) echo "$LAB_HA_NET.2" ;; svc2) echo "$LAB_HA_NET.3" ;;
 	db1) echo "$LAB_HA_NET.11" ;; db2) echo "$LAB_HA_NET.12" ;; db3) echo "$LAB_HA_NET.13" ;;
+	br1) echo "$LAB_HA_NET.21" ;; br2) echo "$LAB_HA_NET.22" ;; br3) echo "$LAB_HA_NET.23" ;;
 	host) echo "$LAB_HA_NET.254" ;;
 	*) return 1 ;;
 	esac
@@ -105,6 +112,7 @@ ha_env() {
 	API_RATE_EXEMPT="127.0.0.1 $(addr gw) $(addr host)"
 	SERVICE_HOSTS="$(addr svc1) $(addr svc2)"
 	LAB_CTL=$TOP/scripts/lab-ha.sh
+	br_env_hosts
 	# The lab is driven by sim run (as `make sim-up` is): its set-up registers users quickly.
 	export LOGIN_RATE=${LOGIN_RATE:-50r/s} LOGIN_BURST=${LOGIN_BURST:-100}
 	link_env
@@ -292,6 +300,223 @@ db_stop() {
 
 db_stop_all() { local h; for h in db3 db2 db1; do db_stop "$h"; done; }
 
+# ---------------------------------------------------------------- RabbitMQ cluster
+# Three brokers, br1..br3, each Debian's rabbitmq-server as a private node in its namespace
+# (its HOME, cookie, mnesia and logs under hosts/brN, nothing of /etc/rabbitmq), named
+# rabbit@<address> (long names: no host names to resolve). First formation: the three boot
+# at once, br2 and br3 join br1 (rabbitmqctl join_cluster), then the topology of
+# scripts/broker.sh (users, permissions, exchanges, quorum queues) is imported once, so every
+# quorum queue has a member on each node. A restarted node rejoins from its mnesia.
+BR_AMQP_PORT=5672
+RMQ=/usr/lib/rabbitmq/bin
+is_br() { case " $BR_HOSTS_LIST " in *" $1 "*) return 0 ;; esac; return 1; }
+br_node() { echo "rabbit@$(addr "$1")"; }
+
+# SHOPLAB_AMQP_HOSTS for the services (stack.sh writes it into shoplab.env).
+br_env_hosts() {
+	local h l=""
+	for h in $BR_HOSTS_LIST; do l+="${l:+,}$(addr "$h"):$BR_AMQP_PORT"; done
+	export AMQP_HOSTS=$l
+}
+
+# br_run HOST CMD...: CMD in HOST's namespace with the node's environment.
+br_run() {
+	local h=$1 d
+	shift
+	d=$(hostdir "$h")
+	ip netns exec "$(ns "$h")" env HOME="$d" RABBITMQ_NODENAME="$(br_node "$h")" \
+		RABBITMQ_USE_LONGNAME=true RABBITMQ_NODE_IP_ADDRESS="$(addr "$h")" \
+		RABBITMQ_NODE_PORT=$BR_AMQP_PORT RABBITMQ_DIST_PORT=25672 \
+		RABBITMQ_MNESIA_BASE="$d/mnesia" RABBITMQ_LOG_BASE="$d/logs" \
+		RABBITMQ_CONFIG_FILE="$d/rabbitmq.conf" RABBITMQ_ADVANCED_CONFIG_FILE="$d/advanced.config" \
+		RABBITMQ_CONF_ENV_FILE="$d/rabbitmq-env.conf" RABBITMQ_ENABLED_PLUGINS_FILE="$d/enabled_plugins" \
+		RABBITMQ_PID_FILE="$d/rabbitmq.pid" "$@"
+}
+br_ctl() { local h=$1; shift; br_run "$h" timeout 60 "$RMQ/rabbitmqctl" -n "$(br_node "$h")" -q "$@"; }
+
+br_conf() {
+	local h=$1 d i x
+	d=$(hostdir "$h")
+	mkdir -p "$d/logs" "$d/mnesia"
+	chmod 0700 "$d"
+	# One cookie for the cluster, made once per lab.
+	[ -f "$RUN/rabbitmq.cookie" ] || { (umask 077; od -An -tx1 -N20 /dev/urandom | tr -d ' \n' | tr a-f A-F > "$RUN/rabbitmq.cookie"); }
+	install -m 0400 "$RUN/rabbitmq.cookie" "$d/.erlang.cookie"
+	: > "$d/rabbitmq-env.conf"
+	echo '[].' > "$d/enabled_plugins"
+	echo '[].' > "$d/advanced.config"
+	cat > "$d/rabbitmq.conf" <<-CONF
+	# rabbitmq.conf - broker $h of the HA lab, written by scripts/lab-ha.sh
+	listeners.tcp.default = $(addr "$h"):$BR_AMQP_PORT
+	default_user = shoplab-admin
+	default_pass = $(sed -n 's/^SHOPLAB_AMQP_ADMIN_PASSWORD=//p' "$RUN/shoplab.env")
+	loopback_users = none
+	log.file = rabbitmq.log
+	log.file.level = warning
+	log.console = false
+	disk_free_limit.absolute = 50MB
+	# A lost peer is noticed in about 5 s (net_ticktime 60 s by default) and the quorum
+	# queues elect a new leader on the surviving majority; a cut-off minority pauses.
+	net_ticktime = 5
+	cluster_partition_handling = pause_minority
+	# First formation: blank nodes booting together find each other (one forms the cluster
+	# under a lock, the others join it); a restarted node rejoins from its mnesia instead.
+	cluster_formation.peer_discovery_backend = classic_config
+	CONF
+	i=1
+	for x in $BR_HOSTS_LIST; do
+		echo "cluster_formation.classic_config.nodes.$i = $(br_node "$x")" >> "$d/rabbitmq.conf"
+		i=$((i + 1))
+	done
+}
+
+# AMQP answers on the node's address (from the root namespace, through the lab's bridge).
+br_ready() {
+	local b
+	b=$(timeout 1 bash -c "exec 3<>/dev/tcp/$(addr "$1")/$BR_AMQP_PORT && printf 'AMQP\\0\\0\\011\\001' >&3 && head -c 1 <&3 | od -An -tu1" 2>/dev/null | tr -d ' ') || return 1
+	[ "$b" = 1 ]
+}
+
+# br_launch HOST: its epmd and its node in the background; returns at once.
+br_launch() {
+	local h=$1 d
+	d=$(hostdir "$h")
+	pid_alive "$d/rabbitmq.pid" && return 0
+	br_conf "$h"
+	if ! pid_alive "$d/epmd.pid"; then
+		setsid ip netns exec "$(ns "$h")" epmd -address "$(addr "$h"),127.0.0.1" >> "$d/logs/epmd.log" 2>&1 < /dev/null &
+		echo $! > "$d/epmd.pid"
+		disown
+	fi
+	br_run "$h" setsid "$RMQ/rabbitmq-server" >> "$d/logs/rabbitmq-stdout.log" 2>&1 < /dev/null &
+	echo $! > "$d/rabbitmq.pid"
+	disown
+}
+
+# br_wait HOST: until its AMQP answers (60 s at most).
+br_wait() {
+	local h=$1 d i
+	d=$(hostdir "$h")
+	for i in $(seq 1 600); do
+		br_ready "$h" && return 0
+		if [ "$i" -gt 20 ] && ! pid_alive "$d/rabbitmq.pid"; then
+			tail -20 "$d/logs/rabbitmq-stdout.log" >&2 || true
+			die "RabbitMQ on $h exited (see $d/logs/)"
+		fi
+		sleep 0.1
+	done
+	die "RabbitMQ on $h did not answer AMQP on $(addr "$h"):$BR_AMQP_PORT in 60 s (see $d/logs/)"
+}
+
+br_join() {
+	local h=$1
+	{ br_ctl "$h" stop_app && br_ctl "$h" join_cluster "$(br_node br1)" && br_ctl "$h" start_app; } \
+		>> "$(hostdir "$h")/logs/rabbitmqctl.log" 2>&1 ||
+		die "RabbitMQ on $h did not join $(br_node br1) (see $(hostdir "$h")/logs/rabbitmqctl.log)"
+}
+
+br_all_up() {
+	local h t=$SECONDS pids=() p running
+	for h in $BR_HOSTS_LIST; do br_launch "$h"; done
+	for h in $BR_HOSTS_LIST; do br_wait "$h"; done
+	log "RabbitMQ: $(echo $BR_HOSTS_LIST | wc -w) nodes booted in $((SECONDS - t)) s"
+	if [ ! -f "$RUN/rabbitmq.formed" ]; then
+		# Peer discovery should have made one cluster; a node it left alone joins br1 here.
+		running=$(br_running || true)
+		for h in $BR_HOSTS_LIST; do
+			[ "$h" = br1 ] && continue
+			echo "$running" | grep -qx "$(br_node "$h")" && continue
+			log "RabbitMQ: $h is not in br1's cluster after peer discovery: joining it"
+			br_join "$h" &
+			pids+=($!)
+		done
+		for p in "${pids[@]}"; do wait "$p" || die "a broker did not join the cluster"; done
+		# broker.sh's topology, with the dead-letter queues quorum too (replicated like the rest).
+		SHOPLAB_RUN=$RUN "$TOP/scripts/broker.sh" definitions |
+			sed 's/"x-queue-type":"classic"/"x-queue-type":"quorum"/g' > "$RUN/rabbitmq-definitions.json"
+		chmod 0600 "$RUN/rabbitmq-definitions.json"
+		cp "$RUN/rabbitmq-definitions.json" "$(hostdir br1)/definitions.json"
+		br_ctl br1 import_definitions "$(hostdir br1)/definitions.json" \
+			>> "$(hostdir br1)/logs/rabbitmqctl.log" 2>&1 ||
+			die "importing the broker topology into the cluster failed (see $(hostdir br1)/logs/rabbitmqctl.log)"
+		touch "$RUN/rabbitmq.formed"
+		for h in $BR_HOSTS_LIST; do br_wait "$h"; done
+		log "RabbitMQ: br2, br3 joined br1 and the topology is imported at $((SECONDS - t)) s"
+	fi
+	log "RabbitMQ: $(echo $BR_HOSTS_LIST | wc -w) nodes up in one cluster in $((SECONDS - t)) s"
+}
+
+# The running nodes br1 reports, one "rabbit@address" a line.
+br_running() {
+	br_ctl br1 cluster_status --formatter json 2> /dev/null |
+		sed -n 's/.*"running_nodes":\[\([^]]*\)\].*/\1/p' | grep -o 'rabbit@[0-9.]*'
+}
+
+# ctl start brN: the node again; it rejoins the cluster from its mnesia.
+br_start_one() {
+	local h=$1 t=$SECONDS
+	br_launch "$h"
+	br_wait "$h"
+	echo "started $h: AMQP answers in $((SECONDS - t)) s"
+}
+
+br_stop() {
+	local d=$(hostdir "$1") f pid i
+	for f in "$d/rabbitmq.pid" "$d/epmd.pid"; do
+		[ -f "$f" ] || continue
+		pid=$(cat "$f" 2>/dev/null || true)
+		if [ -n "$pid" ] && pid_alive "$f"; then
+			kill -TERM "$pid" 2>/dev/null || true
+			# By pid, not by file: the node removes its pid file as its shutdown begins.
+			for i in $(seq 1 300); do pid_running "$pid" || break; sleep 0.05; done
+			pid_running "$pid" && { log "$(basename "$f" .pid) on $1 did not stop in 15 s: killing it"; kill -KILL "$pid" 2>/dev/null || true; }
+		fi
+		rm -f "$f"
+	done
+}
+
+pid_running() {
+	local st
+	st=$(sed -n 's/^[0-9]* (.*) \([A-Z]\).*/\1/p' "/proc/$1/stat" 2>/dev/null || true)
+	[ -n "$st" ] && [ "$st" != Z ]
+}
+
+# br3 and br2 first: br1, stopped last, knows the newest cluster state.
+br_stop_all() { local h; for h in br3 br2 br1; do br_stop "$h"; done; }
+
+# For ctl check: every node answers AMQP and br1 sees all of them running (empty when whole).
+br_check() {
+	local h n run bad=""
+	for h in $BR_HOSTS_LIST; do br_ready "$h" || bad+=" $h(amqp=down)"; done
+	[ -n "$bad" ] && { echo "$bad"; return 0; }
+	n=$(echo $BR_HOSTS_LIST | wc -w)
+	run=$(br_running | wc -l)
+	[ "$run" = "$n" ] || bad+=" rabbitmq(running_nodes=$run of $n)"
+	echo "$bad"
+}
+
+# After a scenario: the events reached their consumers, read from the databases (db1). The
+# simulator's checker has no event invariants yet; this is the lab's: every outbox empty,
+# every confirmed order has a shipment and is shipped, every shipment has a confirmed order.
+# Waits up to 60 s for the flow to settle; prints what still differs, returns 1 then.
+br_events_check() {
+	local i ob miss orphan unshipped last=""
+	for i in $(seq 1 120); do
+		ob=$(db_sql db1 "SELECT (SELECT COUNT(*) FROM orders.outbox) + (SELECT COUNT(*) FROM catalog.outbox) + (SELECT COUNT(*) FROM shipping.outbox)") || ob="?"
+		miss=$(db_sql db1 "SELECT COUNT(*) FROM orders.orders o WHERE o.status IN ('confirmed', 'shipped') AND NOT EXISTS (SELECT 1 FROM shipping.shipments s WHERE s.order_id = o.id)") || miss="?"
+		orphan=$(db_sql db1 "SELECT COUNT(*) FROM shipping.shipments s WHERE NOT EXISTS (SELECT 1 FROM orders.orders o WHERE o.id = s.order_id AND o.status IN ('confirmed', 'shipped'))") || orphan="?"
+		unshipped=$(db_sql db1 "SELECT COUNT(*) FROM orders.orders WHERE status = 'confirmed'") || unshipped="?"
+		last="outbox rows $ob, confirmed orders without a shipment $miss, shipments without a confirmed order $orphan, confirmed orders not shipped $unshipped"
+		if [ "$ob" = 0 ] && [ "$miss" = 0 ] && [ "$orphan" = 0 ] && [ "$unshipped" = 0 ]; then
+			echo "events held: every outbox empty, every confirmed order has one shipment and is shipped ($(db_sql db1 "SELECT COUNT(*) FROM shipping.shipments") shipments)"
+			return 0
+		fi
+		sleep 0.5
+	done
+	echo "events BROKEN after 60 s: $last"
+	return 1
+}
+
 # ---------------------------------------------------------------- stack parts
 svc_host_up() {
 	local h=$1 d n
@@ -325,6 +550,9 @@ all_up() {
 	# The stack's settings and secrets, once; every host starts from them.
 	SHOPLAB_RUN=$RUN "$TOP/scripts/stack.sh" env > /dev/null
 	t=$SECONDS
+	# The brokers boot and form their cluster meanwhile (they need nothing of Galera).
+	br_all_up > "$RUN/brokers-up.log" 2>&1 &
+	local brpid=$!
 	if ! pid_alive "$(hostdir db1)/mariadb.pid" && ! pid_alive "$(hostdir db2)/mariadb.pid" &&
 	    ! pid_alive "$(hostdir db3)/mariadb.pid"; then
 		db_start db1 bootstrap
@@ -332,6 +560,8 @@ all_up() {
 	for h in $DB_HOSTS_LIST; do db_start "$h"; done
 	log "Galera: $(db_status db1 wsrep_cluster_size) nodes synced in $((SECONDS - t)) s"
 	DB_SOCKET=$(hostdir db1)/mariadb.sock SHOPLAB_RUN=$RUN "$TOP/scripts/stack.sh" provision-db
+	wait "$brpid" || { cat "$RUN/brokers-up.log" >&2; die "the RabbitMQ cluster did not come up"; }
+	grep '^lab-ha: RabbitMQ' "$RUN/brokers-up.log" >&2 || true
 	for h in $SVC_HOSTS_LIST; do svc_host_up "$h"; done
 	gw_up
 }
@@ -341,6 +571,7 @@ all_down() {
 	[ ! -d "$RUN" ] || SHOPLAB_RUN=$RUN "$TOP/scripts/stack.sh" down || true
 	local h
 	for h in $SVC_HOSTS_LIST; do svc_host_down "$h" || true; done
+	br_stop_all
 	db_stop_all
 }
 
@@ -497,6 +728,7 @@ ctl_start() {
 	local h=$1
 	ha_env
 	if is_db "$h"; then db_start "$h"; echo "started $h: Synced, cluster size $(db_status "$h" wsrep_cluster_size)"
+	elif is_br "$h"; then br_start_one "$h"
 	elif is_svc "$h"; then svc_host_up "$h" > /dev/null; echo "started $h"
 	else gw_up > /dev/null; echo "started $h"; fi
 }
@@ -546,8 +778,9 @@ ctl_check() {
 		[ "$st" = 200 ] || bad+=" $h(readyz=$st)"
 	done
 	bad+=$(link_check | tr -d '\n')
+	bad+=$(br_check)
 	[ -z "$bad" ] || die "the lab is not whole:$bad"
-	echo "lab whole: $n Galera nodes Synced, every service ready$(link_on && echo ", link proxies up")"
+	echo "lab whole: $n Galera nodes Synced, $(echo $BR_HOSTS_LIST | wc -w) RabbitMQ nodes running in one cluster, every service ready$(link_on && echo ", link proxies up")"
 }
 
 cmd_ctl() {
@@ -632,9 +865,10 @@ cmd_up() {
 	local t0=$SECONDS
 	[ -x "$GALERA_PROVIDER" ] || [ -f "$GALERA_PROVIDER" ] || die "no $GALERA_PROVIDER: scripts/deps.sh ha (galera-4)"
 	[ -x "$SST_BIN/wsrep_sst_rsync" ] || die "no $SST_BIN/wsrep_sst_rsync: scripts/deps.sh ha"
+	[ -x "$RMQ/rabbitmq-server" ] || die "no $RMQ/rabbitmq-server: make deps (rabbitmq-server)"
 	net_up
 	all_up
-	log "HA lab up in $((SECONDS - t0)) s: gateway http://$(addr gw):$(sed -n 's/^SHOPLAB_GATEWAY_PORT=//p' "$RUN/shoplab.env"), services on $(addr svc1) and $(addr svc2), Galera on $(addr db1) $(addr db2) $(addr db3)"
+	log "HA lab up in $((SECONDS - t0)) s: gateway http://$(addr gw):$(sed -n 's/^SHOPLAB_GATEWAY_PORT=//p' "$RUN/shoplab.env"), services on $(addr svc1) and $(addr svc2), Galera on $(addr db1) $(addr db2) $(addr db3), RabbitMQ on $(addr br1) $(addr br2) $(addr br3)"
 }
 
 cmd_down() {
@@ -651,6 +885,7 @@ cmd_status() {
 			printf '%s %s: pids %s' "$(ns "$h")" "$(addr "$h")" "$(ip netns pids "$(ns "$h")" | tr '\n' ' ')"
 			is_db "$h" && printf ' wsrep_local_state=%s cluster_size=%s' "$(db_status "$h" wsrep_local_state || true)" \
 				"$(db_status "$h" wsrep_cluster_size || true)"
+			is_br "$h" && { br_ready "$h" && printf ' amqp=up' || printf ' amqp=down'; }
 			echo
 		else
 			echo "$(ns "$h"): absent"
@@ -665,12 +900,13 @@ keep_results() {
 	[ ! -d "$RUN/logs" ] || cp -a "$RUN/logs" "$k/gw-logs" 2> /dev/null || true
 	for h in $SVC_HOSTS_LIST; do cp -a "$RUN/hosts/$h/logs" "$k/$h-logs" 2> /dev/null || true; done
 	for h in $DB_HOSTS_LIST; do cp -a "$RUN/hosts/$h/mariadb.log" "$k/$h-mariadb.log" 2> /dev/null || true; done
+	for h in $BR_HOSTS_LIST; do cp -a "$RUN/hosts/$h/logs" "$k/$h-logs" 2> /dev/null || true; done
 	log "reports and logs kept in $k"
 }
 
 # make test-lab LAB=ha: the lab up, each HA scenario through sim run on the gateway host, down.
 cmd_test() {
-	local build=${1:-build} rc=0 sc t0=$SECONDS out n0
+	local build=${1:-build} rc=0 sc t0=$SECONDS out n0 ev
 	shift || true
 	local scenarios=("$@")
 	[ ${#scenarios[@]} -gt 0 ] || scenarios=("$TOP/sim/scenarios/ha-db-node-kill.json" "$TOP/sim/scenarios/ha-db-partition.json")
@@ -706,6 +942,9 @@ cmd_test() {
 			log "$(basename "$sc" .json): its link toxics were listed, but the link proxies logged no connection they acted on: not valid"
 			out=3
 		fi
+		# The event invariants (after every scenario: the lab's state is cumulative).
+		if ! ev=$(br_events_check); then [ "$out" -ne 0 ] || out=1; fi
+		log "$(basename "$sc" .json): $ev"
 		[ "$out" -eq 0 ] || rc=$out
 	done
 	log "HA scenarios: rc=$rc in $((SECONDS - t0)) s"

@@ -283,6 +283,8 @@ write_env() {
 		# ... and its link proxies (LAB_PROXY=1): "svc1=http://10.232.0.2:8474 ..." becomes one
 		# SHOPLAB_PROXY_API_<HOST> each, which a scenario's "proxy_api" names.
 		for kv in ${LAB_PROXY_APIS:-}; do echo "SHOPLAB_PROXY_API_$(echo "${kv%%=*}" | tr a-z A-Z)=${kv#*=}"; done
+		# The HA lab's RabbitMQ cluster (lab-ha.sh): the services' broker list.
+		[ -z "${AMQP_HOSTS:-}" ] || echo "SHOPLAB_AMQP_HOSTS=$AMQP_HOSTS"
 		echo "SHOPLAB_AMQP_HOST=127.0.0.1"
 		echo "SHOPLAB_AMQP_PORT=$AMQP_PORT"
 		echo "SHOPLAB_AMQP_VHOST=shoplab"

@@ -55,6 +55,14 @@ int
 svc_dbnodes_init(struct svc_dbnodes *ns, const char *list, const char *host, long long port,
     char *err, size_t errlen)
 {
+	return svc_nodes_init(ns, "SHOPLAB_DB_HOSTS", "SHOPLAB_DB_HOST", list, host, port, err,
+	    errlen);
+}
+
+int
+svc_nodes_init(struct svc_dbnodes *ns, const char *list_var, const char *host_var,
+    const char *list, const char *host, long long port, char *err, size_t errlen)
+{
 	const char	*p, *end;
 	char		 one[300];
 	size_t		 len;
@@ -64,7 +72,7 @@ svc_dbnodes_init(struct svc_dbnodes *ns, const char *list, const char *host, lon
 	if (list == NULL || list[0] == '\0') {
 		/* The one-node form: SHOPLAB_DB_HOST and SHOPLAB_DB_PORT, already checked. */
 		if (strlen(host) >= sizeof(ns->node[0].host)) {
-			snprintf(err, errlen, "SHOPLAB_DB_HOST: longer than %zu bytes",
+			snprintf(err, errlen, "%s: longer than %zu bytes", host_var,
 			    sizeof(ns->node[0].host) - 1);
 			goto fail;
 		}
@@ -77,15 +85,17 @@ svc_dbnodes_init(struct svc_dbnodes *ns, const char *list, const char *host, lon
 			end = strchr(p, ',');
 			len = end ? (size_t)(end - p) : strlen(p);
 			if (ns->n == SVC_DBNODES_MAX) {
-				snprintf(err, errlen, "SHOPLAB_DB_HOSTS: more than %d nodes", SVC_DBNODES_MAX);
+				snprintf(err, errlen, "%s: more than %d nodes", list_var,
+				    SVC_DBNODES_MAX);
 				goto fail;
 			}
 			if (len == 0) {
-				snprintf(err, errlen, "SHOPLAB_DB_HOSTS: an empty entry (host:port,host:port,...)");
+				snprintf(err, errlen, "%s: an empty entry (host:port,host:port,...)",
+				    list_var);
 				goto fail;
 			}
 			if (svc_dbnodes_parse_one(p, len, &ns->node[ns->n], one, sizeof(one)) == -1) {
-				snprintf(err, errlen, "SHOPLAB_DB_HOSTS: %s", one);
+				snprintf(err, errlen, "%s: %s", list_var, one);
 				goto fail;
 			}
 			ns->n++;
@@ -213,4 +223,54 @@ svc_dbnodes_ready(const char *wsrep_on, const char *ready, const char *local_sta
 		return 1;
 	return ready != NULL && strcasecmp(ready, "ON") == 0 &&
 	    local_state != NULL && strcmp(local_state, "4") == 0;
+}
+
+int
+svc_nodes_try(struct svc_dbnodes *ns, int64_t (*now_us)(void), int (*try_one)(void *arg, size_t i),
+    void *arg, size_t *used)
+{
+	size_t	order[SVC_DBNODES_MAX], n, k;
+
+	n = svc_dbnodes_order(ns, now_us(), order);
+	for (k = 0; k < n; k++) {
+		if (try_one(arg, order[k]) == 0) {
+			svc_dbnodes_used(ns, order[k]);
+			*used = order[k];
+			return 0;
+		}
+		/* Read the clock after the attempt: a connect can take its whole timeout. */
+		svc_dbnodes_failed(ns, order[k], now_us());
+	}
+	return -1;
+}
+
+int
+svc_amqpnodes_metrics_write(struct svc_dbnodes *ns, const char *service, const int *node_of,
+    size_t nthreads, struct svc_buf *out)
+{
+	uint64_t	failovers;
+	size_t		cur, i, t;
+	int		on;
+
+	(void)svc_dbnodes_current(ns, &cur, &failovers);
+	if (svc_buf_puts(out,
+	    "# HELP shoplab_amqp_node 1 for a broker node the service holds a connection to now.\n"
+	    "# TYPE shoplab_amqp_node gauge\n") == -1)
+		return -1;
+	for (i = 0; i < ns->n; i++) {
+		on = 0;
+		for (t = 0; t < nthreads; t++)
+			if (node_of[t] >= 0 && (size_t)node_of[t] == i)
+				on = 1;
+		if (svc_buf_printf(out, "shoplab_amqp_node{service=\"%s\",node=\"%s\"} %d\n", service,
+		    ns->node[i].label, on) == -1)
+			return -1;
+	}
+	if (svc_buf_printf(out,
+	    "# HELP shoplab_amqp_failovers_total Broker connections made to another node than the one before.\n"
+	    "# TYPE shoplab_amqp_failovers_total counter\n"
+	    "shoplab_amqp_failovers_total{service=\"%s\"} %llu\n", service,
+	    (unsigned long long)failovers) == -1)
+		return -1;
+	return 0;
 }

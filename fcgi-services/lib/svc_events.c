@@ -62,6 +62,7 @@ const char *const svc_events_sql[SVC_EVS_N] = {
 
 /* Settings, from SHOPLAB_AMQP_* and SHOPLAB_EVENTS_* (SHOPLAB_<SERVICE>_X wins). */
 struct svc_events_conf {
+	char		*hosts;		/* host:port,... (empty: host and port) */
 	char		*host;
 	long long	 port;
 	char		*vhost;
@@ -77,6 +78,7 @@ struct svc_events_conf {
 
 #define EVC(f) offsetof(struct svc_events_conf, f)
 static const struct svc_conf_def svc_events_defs[] = {
+	{ "SHOPLAB_AMQP_HOSTS",		SVC_CONF_STR, "",	0, 2047,	EVC(hosts) },
 	{ "SHOPLAB_AMQP_HOST",		SVC_CONF_STR, "127.0.0.1", 0, 255,	EVC(host) },
 	{ "SHOPLAB_AMQP_PORT",		SVC_CONF_INT, "5673",	1, 65535,	EVC(port) },
 	{ "SHOPLAB_AMQP_VHOST",		SVC_CONF_STR, "shoplab", 0, 255,	EVC(vhost) },
@@ -118,7 +120,14 @@ struct svc_events_rt {
 	atomic_ullong		 lag_count;
 	atomic_ullong		 connects[2];	/* relay, consumer */
 	atomic_int		 connected[2];
+	/* The brokers (SHOPLAB_AMQP_HOSTS), shared by both threads behind its own lock. */
+	struct svc_dbnodes	 nodes;
+	atomic_int		 node_of[2];	/* the node each thread is connected to, -1 none */
+	int			 last_node[2];	/* the node before (each thread its own entry) */
 };
+
+#define SVC_EV_RELAY	0
+#define SVC_EV_CONSUMER	1
 
 static int
 svc_ev_stopping(const struct svc_events_rt *rt)
@@ -216,9 +225,10 @@ svc_ev_close(amqp_connection_state_t *c)
 	*c = NULL;
 }
 
-/* Opens a connection and channel 1; confirm: publisher confirms on. Returns NULL on failure. */
+/* Opens a connection to node and channel 1; confirm: publisher confirms on. NULL on failure. */
 static amqp_connection_state_t
-svc_ev_connect(struct svc_events_rt *rt, int confirm, const char *what)
+svc_ev_connect_node(struct svc_events_rt *rt, const struct svc_dbnode *node, int confirm,
+    const char *what)
 {
 	amqp_connection_state_t	 c;
 	amqp_socket_t		*sock;
@@ -229,10 +239,10 @@ svc_ev_connect(struct svc_events_rt *rt, int confirm, const char *what)
 		return NULL;
 	if ((sock = amqp_tcp_socket_new(c)) == NULL)
 		goto fail_destroy;
-	if ((st = amqp_socket_open_noblock(sock, rt->conf.host, (int)rt->conf.port, &tv)) !=
+	if ((st = amqp_socket_open_noblock(sock, node->host, (int)node->port, &tv)) !=
 	    AMQP_STATUS_OK) {
-		svc_log(NULL, "warn", "amqp %s: cannot reach %s:%lld: %s", what, rt->conf.host,
-		    rt->conf.port, amqp_error_string2(st));
+		svc_log(NULL, "warn", "amqp %s: cannot reach %s: %s", what, node->label,
+		    amqp_error_string2(st));
 		goto fail_destroy;
 	}
 	if (svc_ev_rpc_ok(amqp_login(c, rt->conf.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN,
@@ -251,6 +261,57 @@ fail_close:
 fail_destroy:
 	(void)amqp_destroy_connection(c);
 	return NULL;
+}
+
+struct svc_ev_try {
+	struct svc_events_rt	*rt;
+	int			 confirm;
+	const char		*what;
+	amqp_connection_state_t	 c;
+};
+
+static int
+svc_ev_try_one(void *arg, size_t i)
+{
+	struct svc_ev_try *a = arg;
+
+	a->c = svc_ev_connect_node(a->rt, &a->rt->nodes.node[i], a->confirm, a->what);
+	return a->c != NULL ? 0 : -1;
+}
+
+/*
+ * Connects thread k (SVC_EV_RELAY, SVC_EV_CONSUMER) to the first broker node that takes it,
+ * in the node list's order with nodes that failed lately last (svc_nodes_try). Returns NULL
+ * when none did.
+ */
+static amqp_connection_state_t
+svc_ev_connect(struct svc_events_rt *rt, int confirm, const char *what, int k)
+{
+	struct svc_ev_try	a = { rt, confirm, what, NULL };
+	size_t			used;
+
+	if (svc_nodes_try(&rt->nodes, svc_now_us, svc_ev_try_one, &a, &used) != 0)
+		return NULL;
+	if (rt->last_node[k] >= 0 && (size_t)rt->last_node[k] != used)
+		svc_log(NULL, "warn", "amqp %s: failed over from %s to %s", what,
+		    rt->nodes.node[rt->last_node[k]].label, rt->nodes.node[used].label);
+	rt->last_node[k] = (int)used;
+	atomic_store(&rt->node_of[k], (int)used);
+	return a.c;
+}
+
+/*
+ * Thread k lost its connection (or could not use it): the node is tried last for the hold
+ * time, so the reconnection goes to another node first.
+ */
+static void
+svc_ev_lost(struct svc_events_rt *rt, int k)
+{
+	int n = atomic_exchange(&rt->node_of[k], -1);
+
+	if (n >= 0)
+		svc_dbnodes_failed(&rt->nodes, (size_t)n, svc_now_us());
+	atomic_store(&rt->connected[k], 0);
 }
 
 /* ---------------------------------------------------------------- outbox */
@@ -382,7 +443,8 @@ svc_ev_outbox_delete(struct svc_req *r, const int64_t *seqs, int n)
 /*
  * One batch: lock the oldest rows, publish them in order, wait for the broker's confirms,
  * delete exactly those rows, commit. Returns rows published (0: none waiting), -1 broker
- * failure (rows kept), -2 database failure.
+ * failure (rows kept), -2 database failure, -3 the broker nacked some (rows kept; not the
+ * node's fault: a quorum queue without a leader for a moment, e.g. after a node loss).
  */
 static int
 svc_ev_relay_batch(struct svc_events_rt *rt, struct svc_req *r, amqp_connection_state_t c,
@@ -435,7 +497,7 @@ svc_ev_relay_batch(struct svc_events_rt *rt, struct svc_req *r, amqp_connection_
 		goto out_rollback;
 	}
 	if ((cr = svc_ev_confirms(rt, c, first, *tag)) != 0) {
-		rc = -1;
+		rc = cr == 1 ? -3 : -1;
 		goto out_rollback;
 	}
 	if (svc_ev_outbox_delete(r, seqs, n) != SVC_OK || svc_db_commit(r) != SVC_OK) {
@@ -461,7 +523,7 @@ svc_ev_relay_main(void *arg)
 	struct svc_req		 r;
 	unsigned long		 i = 0;
 	uint64_t		 tag = 0;
-	long long		 backoff = 100;
+	long long		 backoff = 100, nack_backoff = 50;
 	int64_t			 stats_at = 0;
 	int			 n;
 
@@ -472,7 +534,7 @@ svc_ev_relay_main(void *arg)
 			stats_at = svc_now_us() + 500000;
 		}
 		if (c == NULL) {
-			if ((c = svc_ev_connect(rt, 1, "relay")) == NULL) {
+			if ((c = svc_ev_connect(rt, 1, "relay", SVC_EV_RELAY)) == NULL) {
 				atomic_store(&rt->connected[0], 0);
 				svc_ev_sleep(rt, backoff);
 				backoff = backoff * 2 > SVC_EV_BACKOFF_MAX_MS ? SVC_EV_BACKOFF_MAX_MS :
@@ -486,10 +548,28 @@ svc_ev_relay_main(void *arg)
 		}
 		n = svc_ev_relay_batch(rt, &r, c, &tag);
 		if (n == -1) {
+			/* Unconfirmed rows stay in the outbox: published again on the next node. */
 			svc_ev_close(&c);
-			atomic_store(&rt->connected[0], 0);
+			svc_ev_lost(rt, SVC_EV_RELAY);
 			continue;
 		}
+		if (n == -3) {
+			/*
+			 * Not the node's fault, so it is not marked; but a new channel, after a
+			 * growing pause: RabbitMQ 3.10 kept nacking on the channel that first met a
+			 * quorum queue whose leader had died, until that node came back.
+			 */
+			svc_log(NULL, "warn", "amqp relay: the broker nacked a batch: kept, again on a new "
+			    "channel in %lld ms", nack_backoff);
+			svc_ev_close(&c);
+			atomic_store(&rt->node_of[SVC_EV_RELAY], -1);
+			atomic_store(&rt->connected[SVC_EV_RELAY], 0);
+			svc_ev_sleep(rt, nack_backoff);
+			nack_backoff = nack_backoff * 2 > SVC_EV_BACKOFF_MAX_MS ? SVC_EV_BACKOFF_MAX_MS :
+			    nack_backoff * 2;
+			continue;
+		}
+		nack_backoff = 50;
 		if (n == -2)
 			svc_ev_sleep(rt, 500);
 		else if (n == 0)
@@ -696,7 +776,7 @@ svc_ev_consume_open(struct svc_events_rt *rt)
 {
 	amqp_connection_state_t c;
 
-	if ((c = svc_ev_connect(rt, 0, "consumer")) == NULL)
+	if ((c = svc_ev_connect(rt, 0, "consumer", SVC_EV_CONSUMER)) == NULL)
 		return NULL;
 	if (amqp_basic_qos(c, SVC_EV_CHANNEL, 0, (uint16_t)rt->conf.prefetch, 0) == NULL ||
 	    svc_ev_rpc_ok(amqp_get_rpc_reply(c), "consumer qos") != 0)
@@ -707,7 +787,9 @@ svc_ev_consume_open(struct svc_events_rt *rt)
 		goto fail;
 	return c;
 fail:
+	/* A node that cannot serve the queue (e.g. cut off from its quorum): another one next. */
 	svc_ev_close(&c);
+	svc_ev_lost(rt, SVC_EV_CONSUMER);
 	return NULL;
 }
 
@@ -747,13 +829,13 @@ svc_ev_consumer_main(void *arg)
 			/* A closed channel or connection, or a lost socket: start over. */
 			(void)svc_ev_rpc_ok(x, "consume");
 			svc_ev_close(&c);
-			atomic_store(&rt->connected[1], 0);
+			svc_ev_lost(rt, SVC_EV_CONSUMER);
 			continue;
 		}
 		svc_ev_req(rt, &rt->consumer_w, &r, "consume", i++);
 		if (svc_ev_handle(rt, &r, c, &env) != 0) {
 			svc_ev_close(&c);
-			atomic_store(&rt->connected[1], 0);
+			svc_ev_lost(rt, SVC_EV_CONSUMER);
 		}
 		amqp_destroy_envelope(&env);
 	}
@@ -784,6 +866,15 @@ svc_events_start(struct svc_server *srv)
 		if ((rt->conf.user = strdup(srv->svc->name)) == NULL)
 			goto fail;
 	}
+	if (svc_nodes_init(&rt->nodes, "SHOPLAB_AMQP_HOSTS", "SHOPLAB_AMQP_HOST", rt->conf.hosts,
+	    rt->conf.host, rt->conf.port, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s: %s\n", srv->svc->name, err);
+		goto fail;
+	}
+	for (int k = 0; k < 2; k++) {
+		atomic_store(&rt->node_of[k], -1);
+		rt->last_node[k] = -1;
+	}
 	snprintf(rt->queue, sizeof(rt->queue), "%s.events", srv->svc->name);
 	rt->relay_w.srv = srv;
 	rt->consumer_w.srv = srv;
@@ -797,10 +888,10 @@ svc_events_start(struct svc_server *srv)
 			goto fail_started;
 		rt->consumer_started = 1;
 	}
-	svc_log(NULL, "info", "events: %s%s%s via amqp://%s:%lld/%s as %s",
+	svc_log(NULL, "info", "events: %s%s%s via amqp://%s/%s as %s (%zu broker node%s)",
 	    evs->publishes ? "relay" : "", evs->publishes && evs->nsubs ? " and " : "",
-	    evs->nsubs ? rt->queue : "", rt->conf.host, rt->conf.port, rt->conf.vhost,
-	    rt->conf.user);
+	    evs->nsubs ? rt->queue : "", rt->conf.hosts[0] ? rt->conf.hosts : rt->nodes.node[0].label,
+	    rt->conf.vhost, rt->conf.user, rt->nodes.n, rt->nodes.n == 1 ? "" : "s");
 	return 0;
 fail_started:
 	/* The caller's shutdown (stopping is set there) joins what started, then frees rt. */
@@ -820,13 +911,15 @@ svc_events_free(struct svc_server *srv)
 
 	if (rt == NULL)
 		return;
+	svc_dbnodes_free(&rt->nodes);
+	free(rt->conf.hosts);
 	free(rt->conf.host);
 	free(rt->conf.vhost);
 	free(rt->conf.user);
 	if (rt->conf.password != NULL)
 		explicit_bzero(rt->conf.password, strlen(rt->conf.password));
 	free(rt->conf.password);
-	rt->conf.host = rt->conf.vhost = rt->conf.user = rt->conf.password = NULL;
+	rt->conf.hosts = rt->conf.host = rt->conf.vhost = rt->conf.user = rt->conf.password = NULL;
 }
 
 static void
@@ -921,6 +1014,12 @@ svc_events_metrics_write(struct svc_server *srv, struct svc_buf *out)
 	    s, atomic_load(&rt->dead),
 	    s, atomic_load(&rt->connected[0]), s, atomic_load(&rt->connected[1]),
 	    s, atomic_load(&rt->connects[0]), s, atomic_load(&rt->connects[1]));
+	{
+		int node_of[2] = { atomic_load(&rt->node_of[0]), atomic_load(&rt->node_of[1]) };
+
+		if (svc_amqpnodes_metrics_write(&rt->nodes, s, node_of, 2, out) == -1)
+			return -1;
+	}
 	/* A consumer only: the lag from the event's occurred_at to its effect's commit. */
 	if (srv->svc->events->nsubs > 0) {
 		unsigned long long	cum = 0;

@@ -119,6 +119,10 @@ struct svc_dbnodes {
 /* Parses list ("" or NULL: host and port as the one node); returns 0, or -1 with err. */
 int    svc_dbnodes_init(struct svc_dbnodes *ns, const char *list, const char *host,
 	long long port, char *err, size_t errlen);
+/* The same for any list of host:port nodes (the brokers: SHOPLAB_AMQP_HOSTS, svc_events.c);
+ * list_var and host_var name the settings in error messages. */
+int    svc_nodes_init(struct svc_dbnodes *ns, const char *list_var, const char *host_var,
+	const char *list, const char *host, long long port, char *err, size_t errlen);
 void   svc_dbnodes_free(struct svc_dbnodes *ns);
 /* Fills order with every node's index, in the order to try them at now_us; returns n. */
 size_t svc_dbnodes_order(struct svc_dbnodes *ns, int64_t now_us, size_t *order);
@@ -138,6 +142,18 @@ int    svc_dbnodes_should_return(struct svc_dbnodes *ns, size_t cur, int64_t sin
 int    svc_dbnodes_current(struct svc_dbnodes *ns, size_t *i, uint64_t *failovers);
 /* shoplab_db_node{node=...} and shoplab_db_failovers_total; -1 when out of memory. */
 int    svc_dbnodes_metrics_write(struct svc_dbnodes *ns, const char *service, struct svc_buf *out);
+/*
+ * Tries the nodes in svc_dbnodes_order's order until try_one(arg, i) returns 0: marks each
+ * node that failed (svc_dbnodes_failed at now_us() after the attempt) and the one that
+ * worked (svc_dbnodes_used). Returns 0 with *used set, or -1 when every node failed. The
+ * brokers' connection loop (svc_events.c); now_us is injected by tests.
+ */
+int    svc_nodes_try(struct svc_dbnodes *ns, int64_t (*now_us)(void),
+	int (*try_one)(void *arg, size_t i), void *arg, size_t *used);
+/* shoplab_amqp_node{service,node} (1: one of the nthreads node_of[] entries, -1 = none, is
+ * that node) and shoplab_amqp_failovers_total; -1 when out of memory. */
+int    svc_amqpnodes_metrics_write(struct svc_dbnodes *ns, const char *service,
+	const int *node_of, size_t nthreads, struct svc_buf *out);
 /* Whether a node may take work: wsrep off (a plain MariaDB), or wsrep_ready ON and
  * wsrep_local_state 4 (Synced). The three values as the server reports them. */
 int    svc_dbnodes_ready(const char *wsrep_on, const char *ready, const char *local_state);

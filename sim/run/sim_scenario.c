@@ -342,7 +342,7 @@ static int parse_fault(struct ctx *c, json_object *f, size_t i, struct sim_scena
 			if (host_ok(ft->target))
 				return 0;
 			snprintf(q, sizeof(q), "%s.target", p);
-			return fail(c, q, "must be a host of the HA lab (gw, svc1, svc2, db1, db2, db3)");
+			return fail(c, q, "must be a host of the HA lab (gw, svc1, svc2, db1, db2, db3, br1, br2, br3)");
 		}
 		if (!target_ok(ft->target)) {
 			snprintf(q, sizeof(q), "%s.target", p);

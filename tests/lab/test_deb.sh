@@ -35,7 +35,7 @@ for f in usr/bin/sim usr/sbin/shoplab-bootstrap usr/share/shoplab/scripts/stack.
 	check "$f executable" test -x "$x/$f"
 done
 for f in usr/lib/systemd/system/shoplab@.service usr/lib/systemd/system/shoplab.target \
-	usr/share/man/man1/sim.1.gz usr/share/man/man8/shoplab-bootstrap.8.gz etc/logrotate.d/shoplab \
+	usr/share/man/man1/sim.1.gz usr/share/man/man8/shoplab-bootstrap.8.gz usr/share/man/man8/shoplab-deploy.8.gz etc/logrotate.d/shoplab \
 	usr/share/shoplab/scenarios/baseline.json usr/share/shoplab/docs/openapi.yaml usr/share/shoplab/sql/orders/001_initial.sql \
 	usr/share/shoplab/nginx/tls.conf.in usr/share/doc/shoplab/copyright usr/share/doc/shoplab/changelog.gz \
 	usr/share/doc/shoplab/hosting.md usr/share/doc/shoplab/openapi.yaml; do

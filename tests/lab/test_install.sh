@@ -60,7 +60,8 @@ check "docs" test -f "$r$PREFIX/share/doc/shoplab/hosting.md"
 check "docs/openapi.yaml" cmp -s "$TOP/docs/openapi.yaml" "$r$PREFIX/share/doc/shoplab/openapi.yaml"
 check "the ACME deploy hook" test -x "$r$PREFIX/share/shoplab/scripts/tls-deploy-hook.sh"
 # The man pages render without a warning (mandoc's lint, and groff's, which man -l uses).
-for m in "$r$PREFIX/share/man/man1/sim.1" "$r$PREFIX/share/man/man8/shoplab-bootstrap.8"; do
+for m in "$r$PREFIX/share/man/man1/sim.1" "$r$PREFIX/share/man/man8/shoplab-bootstrap.8" \
+	"$r$PREFIX/share/man/man8/shoplab-deploy.8"; do
 	if command -v mandoc > /dev/null; then
 		check "mandoc -T lint $(basename "$m")" mandoc -T lint -W warning "$m"
 	fi
