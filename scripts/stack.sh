@@ -1124,6 +1124,10 @@ cmd_service_env() {
 	echo "SHOPLAB_DB_PORT=$SHOPLAB_DB_PORT"
 	echo "SHOPLAB_DB_${up}_USER=$s"
 	echo "SHOPLAB_GATEWAY_INTERNAL=$SHOPLAB_GATEWAY_INTERNAL"
+	# The broker; the AMQP user is the service's name, its password is among its secrets.
+	echo "SHOPLAB_AMQP_HOST=$SHOPLAB_AMQP_HOST"
+	echo "SHOPLAB_AMQP_PORT=$SHOPLAB_AMQP_PORT"
+	echo "SHOPLAB_AMQP_VHOST=$SHOPLAB_AMQP_VHOST"
 	[ -z "${SHOPLAB_DB_TLS_CA:-}" ] || echo "SHOPLAB_DB_TLS_CA=$SHOPLAB_DB_TLS_CA"
 	[ "$s" = users ] && echo "SHOPLAB_ADMIN_EMAIL=$SHOPLAB_ADMIN_EMAIL"
 	svc_secrets "$s"
