@@ -128,10 +128,25 @@ do_db() {
 	log "databases and users provisioned on the MariaDB at $DB_SOCKET"
 }
 
-# broker: the service users, permissions and topology on the system RabbitMQ. rabbitmqctl
-# reads the definitions on stdin, so the passwords never land in a file rabbitmq can read.
+# broker_has CTL...: the vhost, every service's user and every consumer's queue exist.
+broker_has() {
+	local out u q
+	out=$("$@" -q list_vhosts 2> /dev/null) || return 1
+	grep -qx "$AMQP_VHOST" <<< "$out" || return 1
+	out=$("$@" -q list_users 2> /dev/null) || return 1
+	for u in shoplab-admin $BROKER_USERS; do
+		awk -v u="$u" '$1 == u { f = 1 } END { exit !f }' <<< "$out" || return 1
+	done
+	out=$("$@" -q list_queues -p "$AMQP_VHOST" name 2> /dev/null) || return 1
+	for q in $BROKER_QUEUES; do grep -qx "$q" <<< "$out" || return 1; done
+	return 0
+}
+
+# broker: the service users, permissions and topology on the system RabbitMQ, from the same
+# definitions make up loads. rabbitmqctl (run as the rabbitmq user by Debian's wrapper) reads
+# them from a file only that user can read, removed when the import is done.
 do_broker() {
-	local ctl defs out u missing=""
+	local ctl out s tmp
 	[ -f "$ETC/shoplab.env" ] || do_secrets
 	[ -x "$BROKER" ] || die "no $BROKER: run 'make install' first"
 	read -r -a ctl <<< "${RABBITMQCTL:-rabbitmqctl}"
@@ -145,17 +160,30 @@ do_broker() {
 		"${ctl[@]}" -q await_startup --timeout "${BROKER_WAIT_S:-60}" > /dev/null 2>&1 ||
 			die "RabbitMQ does not answer ${ctl[*]} (systemctl status rabbitmq-server); nothing was provisioned"
 	fi
-	defs=$("$BROKER" definitions) || die "broker.sh definitions failed"
-	out=$(printf '%s\n' "$defs" | "${ctl[@]}" -q import_definitions - 2>&1) ||
-		die "rabbitmqctl import_definitions failed: $(echo "$out" | tail -n 3 | tr '\n' ' ')"
-	# Trust, but check: every service user exists now.
-	out=$("${ctl[@]}" -q list_users 2>&1) || die "rabbitmqctl list_users failed: $out"
-	for u in shoplab-admin $(sed -n 's/^SHOPLAB_AMQP_\([A-Z0-9_]*\)_PASSWORD=..*/\1/p' "$ETC/shoplab.env" | tr A-Z a-z); do
-		[ "$u" = admin ] && continue
-		awk -v u="$u" '$1 == u { f = 1 } END { exit !f }' <<< "$out" || missing="$missing $u"
+	AMQP_VHOST=$(sed -n 's/^SHOPLAB_AMQP_VHOST=//p' "$ETC/shoplab.env")
+	BROKER_USERS=$(sed -n 's/^SHOPLAB_AMQP_\([A-Z0-9_]*\)_PASSWORD=..*/\1/p' "$ETC/shoplab.env" | tr A-Z a-z | grep -vx admin | tr '\n' ' ')
+	BROKER_QUEUES=""
+	for s in $SERVICES; do
+		if grep -q '^consumes=.' "$PREFIX_DIR/share/shoplab/fcgi-services/$s/service.conf" 2> /dev/null; then
+			BROKER_QUEUES="$BROKER_QUEUES $s.events $s.dead"
+		fi
 	done
-	[ -z "$missing" ] || die "after the import RabbitMQ lacks the users:$missing"
-	log "RabbitMQ provisioned: vhost $(sed -n 's/^SHOPLAB_AMQP_VHOST=//p' "$ETC/shoplab.env"), a user per service, queues and dead-letter queues (${ctl[*]})"
+	tmp=$(mktemp -d)
+	# shellcheck disable=SC2064
+	trap "rm -rf '$tmp'" EXIT
+	(umask 077 && "$BROKER" definitions > "$tmp/definitions.json") || die "broker.sh definitions failed"
+	if getent passwd rabbitmq > /dev/null; then chown -R rabbitmq: "$tmp"; fi
+	out=$("${ctl[@]}" -q import_definitions "$tmp/definitions.json" 2>&1) ||
+		die "rabbitmqctl import_definitions failed: $(echo "$out" | tail -n 3 | tr '\n' ' ')"
+	# The import runs asynchronously in the node: wait until its result is there.
+	for _ in $(seq 1 $(( ${BROKER_WAIT_S:-60} * 5 ))); do
+		broker_has "${ctl[@]}" && break
+		sleep 0.2
+	done
+	rm -rf "$tmp"
+	broker_has "${ctl[@]}" ||
+		die "after the import RabbitMQ still lacks the vhost $AMQP_VHOST, a user of [shoplab-admin $BROKER_USERS] or a queue of [$BROKER_QUEUES] (its log: /var/log/rabbitmq/)"
+	log "RabbitMQ provisioned: vhost $AMQP_VHOST, users shoplab-admin $BROKER_USERS, queues$BROKER_QUEUES (${ctl[*]})"
 }
 
 steps=${*:-all}
