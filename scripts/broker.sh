@@ -40,9 +40,6 @@ set -a
 . "$RUN/shoplab.env"
 set +a
 : "${SHOPLAB_AMQP_PORT:?}" "${SHOPLAB_AMQP_VHOST:=shoplab}" "${SHOPLAB_AMQP_HOST:=127.0.0.1}"
-case $SHOPLAB_AMQP_HOST in
-*[!0-9.]* | "") die "SHOPLAB_AMQP_HOST must be an IPv4 address, not '$SHOPLAB_AMQP_HOST'" ;;
-esac
 : "${BROKER_DELIVERY_LIMIT:=5}"
 
 # The broker's whole environment: nothing of the host's /etc/rabbitmq is read.
@@ -146,6 +143,10 @@ cmd_definitions() {
 # start: writes the configuration and launches the node in the background; returns at once.
 cmd_start() {
 	alive && return 0
+	# The node listens on this address: an IPv4 address of this host (or namespace).
+	case $SHOPLAB_AMQP_HOST in
+	*[!0-9.]* | "") die "SHOPLAB_AMQP_HOST must be an IPv4 address to listen on, not '$SHOPLAB_AMQP_HOST'" ;;
+	esac
 	[ -x "$RMQ/rabbitmq-server" ] || die "rabbitmq-server is not installed: run make deps"
 	umask 077
 	mkdir -p "$D" "$RUN/logs"
