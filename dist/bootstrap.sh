@@ -171,6 +171,7 @@ do_broker() {
 	tmp=$(mktemp -d)
 	# shellcheck disable=SC2064
 	trap "rm -rf '$tmp'" EXIT
+	trap 'exit 130' INT TERM
 	(umask 077 && "$BROKER" definitions > "$tmp/definitions.json") || die "broker.sh definitions failed"
 	if getent passwd rabbitmq > /dev/null; then chown -R rabbitmq: "$tmp"; fi
 	out=$("${ctl[@]}" -q import_definitions "$tmp/definitions.json" 2>&1) ||

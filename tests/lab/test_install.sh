@@ -158,7 +158,7 @@ perms=$(ctl list_permissions -p shoplab 2> /dev/null || true)
 tperms=$(ctl list_topic_permissions -p shoplab 2> /dev/null || true)
 queues=$(ctl list_queues -p shoplab name type 2> /dev/null || true)
 for s in $svcs; do
-	check "broker user $s" grep -q "^$s[[:space:]]" <<< "$users"
+	check "broker user $s" grep -q "^${s}[[:space:]]" <<< "$users"
 	up=$(echo "$s" | tr a-z A-Z)
 	pw=$(sed -n "s/^SHOPLAB_AMQP_${up}_PASSWORD=//p" "$r/etc/shoplab/shoplab.env")
 	check "$s.env has its own broker password only" bash -c 'test -n "$2" && grep -qx "SHOPLAB_AMQP_PASSWORD=$2" "$1" &&
