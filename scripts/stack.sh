@@ -9,7 +9,8 @@
 # with PORT_BASE (see README). The stack runs as the current user; nothing is installed.
 # INSTANCES="catalog:3 orders:2" runs several instances of a service behind one upstream;
 # DB_NETNS, SVC_NETNS, GW_NETNS run MariaDB (and RabbitMQ, on AMQP_ADDR), the services,
-# nginx in network namespaces (the netns lab, scripts/lab-netns.sh); docs/hosting.md and docs/lab.md describe both.
+# nginx in network namespaces (the netns lab, scripts/lab-netns.sh); docs/hosting.md and
+# docs/lab.md describe both.
 set -euo pipefail
 # --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
