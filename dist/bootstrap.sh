@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bootstrap.sh - first-time set-up of an installed shoplab host (installed as sbin/shoplab-bootstrap).
 #
-#   shoplab-bootstrap [all | user | secrets | env | nginx | db] ...     (default: all, as root)
+#   shoplab-bootstrap [all | user | secrets | env | nginx | db | broker] ...  (default: all, as root)
 #
 # user     creates the system user and group `shoplab` (no home, no shell)
 # secrets  generates /etc/shoplab/shoplab.env (mode 0600 root): DB passwords, service token,
@@ -16,8 +16,16 @@
 # db       creates the five databases and DB users on the system MariaDB (as root over its
 #          socket), applies the pending migrations sql/<service>/NNN_*.sql (recorded in each
 #          database's schema_version; docs/deploy.md) and the seeds (SHOPLAB_NO_SEED=1: none)
+# broker   provisions the system RabbitMQ (Debian's rabbitmq-server; enabled and started if
+#          it is not running): the vhost, the shoplab-admin user, one user per service with
+#          the password kept in shoplab.env (each service's only in its own <service>.env), the
+#          least-privilege permissions, exchanges, quorum queues and dead-letter queues, the
+#          same definitions as `make up` (share/shoplab/scripts/broker.sh definitions),
+#          imported with rabbitmqctl import_definitions; reruns keep the passwords
 #
-# Settings (environment): DB_ADDR (127.0.0.1), DB_PORT (3306), DB_SOCKET
+# Settings (environment): AMQP_ADDR (127.0.0.1), AMQP_PORT (5672: the system RabbitMQ),
+# RABBITMQCTL (rabbitmqctl: the command the broker step runs), BROKER_WAIT_S (60: how long
+# the broker step waits for RabbitMQ to start), DB_ADDR (127.0.0.1), DB_PORT (3306), DB_SOCKET
 # (/run/mysqld/mysqld.sock), DB_CLIENT_HOSTS (addresses of service hosts, for a remote DB),
 # SERVICE_ADDR (127.0.0.1), GATEWAY_ADDR (127.0.0.1), INTERNAL_ADDR, PORT_BASE and the other
 # port variables of scripts/stack.sh, SHOPLAB_THREADS. SHOPLAB_ROOT writes everything under
@@ -40,12 +48,15 @@ SVC_USER=${SHOPLAB_USER:-shoplab}
 SVC_GROUP=${SHOPLAB_GROUP:-$SVC_USER}
 NGINX_USER=${NGINX_USER:-www-data}
 STACK=$PREFIX_DIR/share/shoplab/scripts/stack.sh
+BROKER=$PREFIX_DIR/share/shoplab/scripts/broker.sh
 # The one list of services, installed beside the binaries by make install.
 SERVICES=$(awk '{ printf "%s ", $2 }' "$PREFIX_DIR/lib/shoplab/services" 2>/dev/null) || true
 
 # stack.sh owns the formats (secrets, env files, nginx rendering, provisioning): reuse it.
 export SHOPLAB_RUN=$ETC SHOPLAB_BUILD=$PREFIX_DIR/lib/shoplab
 export DB_PORT=${DB_PORT:-3306}
+# The system RabbitMQ (Debian's rabbitmq-server listens on 5672).
+export AMQP_ADDR=${AMQP_ADDR:-127.0.0.1} AMQP_PORT=${AMQP_PORT:-5672}
 # The units' services listen on TCP (SHOPLAB_LISTEN in <service>.env), so the system nginx,
 # whose user is not ours, reaches them; the gateway secret in every request proves nginx.
 export SERVICE_TRANSPORT=${SERVICE_TRANSPORT:-tcp}
@@ -117,12 +128,71 @@ do_db() {
 	log "databases and users provisioned on the MariaDB at $DB_SOCKET"
 }
 
+# broker_has CTL...: the vhost, every service's user and every consumer's queue exist.
+broker_has() {
+	local out u q
+	out=$("$@" -q list_vhosts 2> /dev/null) || return 1
+	grep -qx "$AMQP_VHOST" <<< "$out" || return 1
+	out=$("$@" -q list_users 2> /dev/null) || return 1
+	for u in shoplab-admin $BROKER_USERS; do
+		awk -v u="$u" '$1 == u { f = 1 } END { exit !f }' <<< "$out" || return 1
+	done
+	out=$("$@" -q list_queues -p "$AMQP_VHOST" name 2> /dev/null) || return 1
+	for q in $BROKER_QUEUES; do grep -qx "$q" <<< "$out" || return 1; done
+	return 0
+}
+
+# broker: the service users, permissions and topology on the system RabbitMQ, from the same
+# definitions make up loads. rabbitmqctl (run as the rabbitmq user by Debian's wrapper) reads
+# them from a file only that user can read, removed when the import is done.
+do_broker() {
+	local ctl out s tmp
+	[ -f "$ETC/shoplab.env" ] || do_secrets
+	[ -x "$BROKER" ] || die "no $BROKER: run 'make install' first"
+	read -r -a ctl <<< "${RABBITMQCTL:-rabbitmqctl}"
+	command -v "${ctl[0]}" > /dev/null ||
+		die "no ${ctl[0]}: apt-get install rabbitmq-server (or set RABBITMQCTL)"
+	if ! "${ctl[@]}" -q ping > /dev/null 2>&1; then
+		if [ -z "${RABBITMQCTL:-}" ] && [ -d /run/systemd/system ]; then
+			log "the system RabbitMQ is not running: systemctl enable --now rabbitmq-server"
+			systemctl enable --now rabbitmq-server || die "systemctl could not start rabbitmq-server (journalctl -u rabbitmq-server)"
+		fi
+		"${ctl[@]}" -q await_startup --timeout "${BROKER_WAIT_S:-60}" > /dev/null 2>&1 ||
+			die "RabbitMQ does not answer ${ctl[*]} (systemctl status rabbitmq-server); nothing was provisioned"
+	fi
+	AMQP_VHOST=$(sed -n 's/^SHOPLAB_AMQP_VHOST=//p' "$ETC/shoplab.env")
+	BROKER_USERS=$(sed -n 's/^SHOPLAB_AMQP_\([A-Z0-9_]*\)_PASSWORD=..*/\1/p' "$ETC/shoplab.env" | tr A-Z a-z | grep -vx admin | tr '\n' ' ')
+	BROKER_QUEUES=""
+	for s in $SERVICES; do
+		if grep -q '^consumes=.' "$PREFIX_DIR/share/shoplab/fcgi-services/$s/service.conf" 2> /dev/null; then
+			BROKER_QUEUES="$BROKER_QUEUES $s.events $s.dead"
+		fi
+	done
+	tmp=$(mktemp -d)
+	# shellcheck disable=SC2064
+	trap "rm -rf '$tmp'" EXIT
+	trap 'exit 130' INT TERM
+	(umask 077 && "$BROKER" definitions > "$tmp/definitions.json") || die "broker.sh definitions failed"
+	if getent passwd rabbitmq > /dev/null; then chown -R rabbitmq: "$tmp"; fi
+	out=$("${ctl[@]}" -q import_definitions "$tmp/definitions.json" 2>&1) ||
+		die "rabbitmqctl import_definitions failed: $(echo "$out" | tail -n 3 | tr '\n' ' ')"
+	# The import runs asynchronously in the node: wait until its result is there.
+	for _ in $(seq 1 $(( ${BROKER_WAIT_S:-60} * 5 ))); do
+		broker_has "${ctl[@]}" && break
+		sleep 0.2
+	done
+	rm -rf "$tmp"
+	broker_has "${ctl[@]}" ||
+		die "after the import RabbitMQ still lacks the vhost $AMQP_VHOST, a user of [shoplab-admin $BROKER_USERS] or a queue of [$BROKER_QUEUES] (its log: /var/log/rabbitmq/)"
+	log "RabbitMQ provisioned: vhost $AMQP_VHOST, users shoplab-admin $BROKER_USERS, queues$BROKER_QUEUES (${ctl[*]})"
+}
+
 steps=${*:-all}
-[ "$steps" = all ] && steps="user secrets env nginx db"
+[ "$steps" = all ] && steps="user secrets env nginx db broker"
 for step in $steps; do
 	case $step in
-	user | secrets | env | nginx | db) "do_$step" ;;
-	*) die "unknown step: $step (all user secrets env nginx db)" ;;
+	user | secrets | env | nginx | db | broker) "do_$step" ;;
+	*) die "unknown step: $step (all user secrets env nginx db broker)" ;;
 	esac
 done
 if [ "${*:-all}" = all ]; then

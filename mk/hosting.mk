@@ -32,6 +32,9 @@ install: all
 	if [ -x $(BIN)/sim ]; then $(INSTALL) -m 0755 $(BIN)/sim $(DESTDIR)$(PREFIX)/bin/sim; fi
 	$(INSTALL) -m 0755 scripts/stack.sh $(DESTDIR)$(DATADIR)/scripts/stack.sh
 	$(INSTALL) -m 0755 scripts/trace.sh $(DESTDIR)$(DATADIR)/scripts/trace.sh
+	$(INSTALL) -m 0755 scripts/broker.sh $(DESTDIR)$(DATADIR)/scripts/broker.sh
+	for s in $(SERVICES); do $(INSTALL) -d $(DESTDIR)$(DATADIR)/fcgi-services/$$s && \
+		$(INSTALL) -m 0644 fcgi-services/$$s/service.conf $(DESTDIR)$(DATADIR)/fcgi-services/$$s/ || exit 1; done
 	$(INSTALL) -m 0755 dist/tls-deploy-hook.sh $(DESTDIR)$(DATADIR)/scripts/tls-deploy-hook.sh
 	$(INSTALL) -m 0644 sim/scenarios/*.json $(DESTDIR)$(DATADIR)/scenarios/
 	$(INSTALL) -m 0644 docs/openapi.yaml $(DESTDIR)$(DATADIR)/docs/openapi.yaml

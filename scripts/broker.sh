@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # broker.sh - the stack's private RabbitMQ: start, wait, stop, status (called by stack.sh).
 #
-#   scripts/broker.sh start | wait | stop | status | definitions
+#   scripts/broker.sh start | wait | stop | status | definitions | ctl ARGS...
+#
+# ctl runs rabbitmqctl against this stack's node (its cookie, node name and ports), e.g.
+# `broker.sh ctl list_queues -p shoplab name messages`. definitions prints the topology on
+# stdout; shoplab-bootstrap imports the same JSON into an installed host's system RabbitMQ.
 #
 # Reads $SHOPLAB_RUN/shoplab.env (ports, passwords). Everything lives under $RUN/rabbitmq
 # (its HOME with a private .erlang.cookie, mnesia, logs, config); the pid file is
 # $RUN/rabbitmq.pid. Ports: AMQP SHOPLAB_AMQP_PORT (5673 or PORT_BASE+4), epmd +1 of it
 # (ERL_EPMD_PORT), distribution +2, CLI distribution +3..+5; the node is named after the
-# AMQP port, so two stacks on one host never share a node, a port or a cookie. The topology
+# AMQP port, so two stacks on one host never share a node, a port or a cookie. AMQP listens on
+# SHOPLAB_AMQP_HOST (127.0.0.1; the db host's lab address in the netns lab, so that services
+# on another host reach it); epmd and distribution stay on loopback. The topology
 # (vhost, a user per service, permissions, exchanges, queues, bindings) is a definitions
 # file loaded at boot: no slow rabbitmqctl round trips. Which events a service publishes and
 # consumes comes from its fcgi-services/<name>/service.conf (publishes=, consumes=).
@@ -33,13 +39,13 @@ set -a
 # shellcheck disable=SC1091
 . "$RUN/shoplab.env"
 set +a
-: "${SHOPLAB_AMQP_PORT:?}" "${SHOPLAB_AMQP_VHOST:=shoplab}"
+: "${SHOPLAB_AMQP_PORT:?}" "${SHOPLAB_AMQP_VHOST:=shoplab}" "${SHOPLAB_AMQP_HOST:=127.0.0.1}"
 : "${BROKER_DELIVERY_LIMIT:=5}"
 
 # The broker's whole environment: nothing of the host's /etc/rabbitmq is read.
 export HOME=$D
 export RABBITMQ_NODENAME=shoplab$SHOPLAB_AMQP_PORT@localhost RABBITMQ_USE_LONGNAME=false
-export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT=$SHOPLAB_AMQP_PORT
+export RABBITMQ_NODE_IP_ADDRESS=$SHOPLAB_AMQP_HOST RABBITMQ_NODE_PORT=$SHOPLAB_AMQP_PORT
 export ERL_EPMD_PORT=$((SHOPLAB_AMQP_PORT + 1)) ERL_EPMD_ADDRESS=127.0.0.1
 export RABBITMQ_DIST_PORT=$((SHOPLAB_AMQP_PORT + 2))
 export RABBITMQ_CTL_DIST_PORT_MIN=$((SHOPLAB_AMQP_PORT + 3)) RABBITMQ_CTL_DIST_PORT_MAX=$((SHOPLAB_AMQP_PORT + 5))
@@ -137,6 +143,10 @@ cmd_definitions() {
 # start: writes the configuration and launches the node in the background; returns at once.
 cmd_start() {
 	alive && return 0
+	# The node listens on this address: an IPv4 address of this host (or namespace).
+	case $SHOPLAB_AMQP_HOST in
+	*[!0-9.]* | "") die "SHOPLAB_AMQP_HOST must be an IPv4 address to listen on, not '$SHOPLAB_AMQP_HOST'" ;;
+	esac
 	[ -x "$RMQ/rabbitmq-server" ] || die "rabbitmq-server is not installed: run make deps"
 	umask 077
 	mkdir -p "$D" "$RUN/logs"
@@ -148,7 +158,7 @@ cmd_start() {
 	cmd_definitions > "$D/definitions.json"
 	cat > "$D/rabbitmq.conf" <<-CONF
 	# rabbitmq.conf - the stack's private broker, written by scripts/broker.sh
-	listeners.tcp.default = 127.0.0.1:$SHOPLAB_AMQP_PORT
+	listeners.tcp.default = $SHOPLAB_AMQP_HOST:$SHOPLAB_AMQP_PORT
 	load_definitions = $D/definitions.json
 	# No guest user: only the users of definitions.json exist.
 	default_user = shoplab-admin
@@ -174,7 +184,7 @@ cmd_start() {
 # ready: an AMQP 0-9-1 protocol header is answered with a connection.start frame (type 1).
 ready() {
 	local b
-	b=$(timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$SHOPLAB_AMQP_PORT && printf 'AMQP\\0\\0\\011\\001' >&3 && head -c 1 <&3 | od -An -tu1" 2>/dev/null | tr -d ' ') || return 1
+	b=$(timeout 1 bash -c "exec 3<>/dev/tcp/$SHOPLAB_AMQP_HOST/$SHOPLAB_AMQP_PORT && printf 'AMQP\\0\\0\\011\\001' >&3 && head -c 1 <&3 | od -An -tu1" 2>/dev/null | tr -d ' ') || return 1
 	[ "$b" = 1 ]
 }
 
@@ -185,7 +195,7 @@ cmd_wait() {
 		if ready; then
 			t0=$(cat "$D/started-at" 2>/dev/null || date +%s%N)
 			ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-			log "RabbitMQ ready on 127.0.0.1:$SHOPLAB_AMQP_PORT (vhost $SHOPLAB_AMQP_VHOST) in $ms ms since its start"
+			log "RabbitMQ ready on $SHOPLAB_AMQP_HOST:$SHOPLAB_AMQP_PORT (vhost $SHOPLAB_AMQP_VHOST) in $ms ms since its start"
 			return 0
 		fi
 		alive || { tail -20 "$RUN/logs/rabbitmq-stdout.log" >&2 || true; die "RabbitMQ exited (see $RUN/logs/rabbitmq*.log)"; }
@@ -213,11 +223,18 @@ cmd_stop() {
 	rm -f "$RUN/epmd.pid"
 }
 
+# ctl ARGS: rabbitmqctl on this stack's node, with the node's own environment (cookie in $D).
+cmd_ctl() {
+	[ -x "$RMQ/rabbitmqctl" ] || die "rabbitmq-server is not installed: run make deps"
+	exec "$RMQ/rabbitmqctl" -n "$RABBITMQ_NODENAME" "$@"
+}
+
 case ${1:-} in
 start)	cmd_start ;;
+ctl)	shift; cmd_ctl "$@" ;;
 wait)	cmd_wait ;;
 stop)	cmd_stop ;;
 status)	if alive; then echo "rabbitmq: running (pid $(cat "$PIDF"))"; else echo "rabbitmq: not running"; fi ;;
 definitions)	cmd_definitions ;;
-*)	echo "usage: $0 start|wait|stop|status|definitions" >&2; exit 2 ;;
+*)	echo "usage: $0 start|wait|stop|status|definitions|ctl ARGS" >&2; exit 2 ;;
 esac

@@ -85,7 +85,7 @@ cat > "$stage/DEBIAN/control" <<-CONTROL
 	Architecture: $arch
 	Maintainer: $maint
 	Installed-Size: $size
-	Depends: $shlibs, nginx-light | nginx, mariadb-client, openssl, passwd
+	Depends: $shlibs, nginx-light | nginx, mariadb-client, openssl, passwd, rabbitmq-server
 	Recommends: mariadb-server, logrotate
 	Suggests: certbot
 	Section: web

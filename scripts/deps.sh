@@ -127,8 +127,9 @@ $SUDO apt-get update -q
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -q --no-install-recommends $missing
 # The Debian package starts its own broker (node rabbit@host, ports 5672/25672/4369) on install.
-# The stack never uses it: stop it and keep it from starting at boot, so only our private,
-# per-stack brokers run (their node names and ports never collide with it anyway).
+# make up never uses it: stop it and keep it from starting at boot, so only our private,
+# per-stack brokers run (their node names and ports never collide with it anyway). An
+# installed host's `shoplab-bootstrap broker` enables and starts it (docs/hosting.md).
 case " $missing " in
 *" rabbitmq-server "*)
 	if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then

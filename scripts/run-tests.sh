@@ -96,7 +96,7 @@ integration)
 	. "$SHOPLAB_RUN/shoplab.env"
 	set +a
 	# IT_ONLY=orders runs only the suites whose name holds that word (and no smoke scenario).
-	# IT_SKIP="events ..." leaves those suites out (the netns lab: its broker is not wired yet).
+	# IT_SKIP="events ..." leaves those suites out.
 	for t in $(find "$BUILD/tests/integration" -type f -name "test_*${IT_ONLY:-}*" -perm -u+x | sort); do
 		case " ${IT_SKIP:-} " in *" ${t##*/test_} "*) echo "run-tests: $(basename "$t") skipped here (IT_SKIP)"; continue ;; esac
 		run_one "$t" env

@@ -8,8 +8,9 @@
 # generated secrets and run/shoplab.env. Ports default to the contract's and move together
 # with PORT_BASE (see README). The stack runs as the current user; nothing is installed.
 # INSTANCES="catalog:3 orders:2" runs several instances of a service behind one upstream;
-# DB_NETNS, SVC_NETNS, GW_NETNS run MariaDB, the services, nginx in network namespaces
-# (the netns lab, scripts/lab-netns.sh); docs/hosting.md and docs/lab.md describe both.
+# DB_NETNS, SVC_NETNS, GW_NETNS run MariaDB (and RabbitMQ, on AMQP_ADDR), the services,
+# nginx in network namespaces (the netns lab, scripts/lab-netns.sh); docs/hosting.md and
+# docs/lab.md describe both.
 set -euo pipefail
 # --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
@@ -91,6 +92,8 @@ else
 	: "${AMQP_PORT:=5673}"
 fi
 : "${GATEWAY_ADDR:=127.0.0.1}" "${SERVICE_ADDR:=127.0.0.1}" "${DB_ADDR:=127.0.0.1}"
+# The broker's AMQP address (it runs with the db part): the netns lab sets the db host's.
+: "${AMQP_ADDR:=127.0.0.1}"
 : "${SHOPLAB_THREADS:=16}" "${NGINX_WORKERS:=2}" "${UPSTREAM_KEEPALIVE:=32}"
 : "${LOGIN_RATE:=5r/s}" "${LOGIN_BURST:=10}" "${API_RATE:=200r/s}" "${API_BURST:=400}"
 : "${API_RATE_EXEMPT=127.0.0.1}"
@@ -285,7 +288,7 @@ write_env() {
 		for kv in ${LAB_PROXY_APIS:-}; do echo "SHOPLAB_PROXY_API_$(echo "${kv%%=*}" | tr a-z A-Z)=${kv#*=}"; done
 		# The HA lab's RabbitMQ cluster (lab-ha.sh): the services' broker list.
 		[ -z "${AMQP_HOSTS:-}" ] || echo "SHOPLAB_AMQP_HOSTS=$AMQP_HOSTS"
-		echo "SHOPLAB_AMQP_HOST=127.0.0.1"
+				echo "SHOPLAB_AMQP_HOST=$AMQP_ADDR"
 		echo "SHOPLAB_AMQP_PORT=$AMQP_PORT"
 		echo "SHOPLAB_AMQP_VHOST=shoplab"
 		echo "SHOPLAB_AMQP_ADMIN_PASSWORD=$(get SHOPLAB_AMQP_ADMIN_PASSWORD)"
@@ -944,7 +947,7 @@ cmd_up() {
 	write_env
 	load_env
 	# RabbitMQ boots slowly (seconds): start it first, wait for it last.
-	if part db; then "$TOP/scripts/broker.sh" start; fi
+	if part db; then "${db_ns[@]}" "$TOP/scripts/broker.sh" start; fi
 	if part db; then
 		db_up
 		db_provision
@@ -960,14 +963,14 @@ cmd_up() {
 		done
 	fi
 	if ! part nginx; then
-		if part db; then "$TOP/scripts/broker.sh" wait; fi
+		if part db; then "${db_ns[@]}" "$TOP/scripts/broker.sh" wait; fi
 		log "up ($SHOPLAB_PARTS) in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 		return 0
 	fi
 	nginx_up
 	wait_ready
 	tls_ready
-	if part db; then "$TOP/scripts/broker.sh" wait; fi
+	if part db; then "${db_ns[@]}" "$TOP/scripts/broker.sh" wait; fi
 	if [ ! -f "$RUN/admin-shown" ] && [ -n "$(services | grep -w users)" ]; then
 		echo "admin account: $SHOPLAB_ADMIN_EMAIL / $SHOPLAB_ADMIN_PASSWORD (kept in $RUN/shoplab.env; shown once)"
 		: > "$RUN/admin-shown"
@@ -1140,6 +1143,10 @@ cmd_service_env() {
 	echo "SHOPLAB_DB_PORT=$SHOPLAB_DB_PORT"
 	echo "SHOPLAB_DB_${up}_USER=$s"
 	echo "SHOPLAB_GATEWAY_INTERNAL=$SHOPLAB_GATEWAY_INTERNAL"
+	# The broker; the AMQP user is the service's name, its password is among its secrets.
+	echo "SHOPLAB_AMQP_HOST=$SHOPLAB_AMQP_HOST"
+	echo "SHOPLAB_AMQP_PORT=$SHOPLAB_AMQP_PORT"
+	echo "SHOPLAB_AMQP_VHOST=$SHOPLAB_AMQP_VHOST"
 	[ -z "${SHOPLAB_DB_TLS_CA:-}" ] || echo "SHOPLAB_DB_TLS_CA=$SHOPLAB_DB_TLS_CA"
 	[ "$s" = users ] && echo "SHOPLAB_ADMIN_EMAIL=$SHOPLAB_ADMIN_EMAIL"
 	svc_secrets "$s"

@@ -21,6 +21,7 @@ field() { dpkg-deb -f "$deb" "$1"; }
 check "Package: shoplab" test "$(field Package)" = shoplab
 check "Architecture is the host's" test "$(field Architecture)" = "$(dpkg --print-architecture)"
 check "Depends has the linked libraries (libfcgi, json-c, mariadb)" bash -c 'grep -q libfcgi <<< "$1" && grep -q libjson-c <<< "$1" && grep -q libmariadb <<< "$1"' _ "$(field Depends)"
+check "Depends has rabbitmq-server (shoplab-bootstrap broker)" bash -c 'grep -q "rabbitmq-server" <<< "$1"' _ "$(field Depends)"
 check "conffiles: /etc/logrotate.d/shoplab" bash -c 'dpkg-deb --ctrl-tarfile "$1" | tar -xO ./conffiles | grep -qx /etc/logrotate.d/shoplab' _ "$deb"
 
 # --- the files

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # test_install.sh - make install into a temp DESTDIR, check the tree, the units (systemd-analyze verify) and the bootstrap.
 #
-# The bootstrap runs against the staged tree (SHOPLAB_ROOT) and a throwaway MariaDB on a free
-# loopback port; then every service is started from the installed binary with exactly its
+# The bootstrap runs against the staged tree (SHOPLAB_ROOT), a throwaway MariaDB on a free
+# loopback port and that stack's RabbitMQ (its broker step, through rabbitmqctl); then every service is started from the installed binary with exactly its
 # /etc/shoplab/<svc>.env (as systemd would), under a system nginx-like main config that
 # includes the rendered conf.d/shoplab.conf, and a product is read through the gateway.
 set -euo pipefail
@@ -40,6 +40,8 @@ done
 check "bootstrap" test -x "$r$PREFIX/sbin/shoplab-bootstrap"
 check "shoplab-deploy" test -x "$r$PREFIX/sbin/shoplab-deploy"
 check "stack.sh" test -x "$r$PREFIX/share/shoplab/scripts/stack.sh"
+check "broker.sh" test -x "$r$PREFIX/share/shoplab/scripts/broker.sh"
+check "service.conf of shipping (its events)" grep -q '^consumes=' "$r$PREFIX/share/shoplab/fcgi-services/shipping/service.conf"
 check "sql migrations" test -f "$r$PREFIX/share/shoplab/sql/orders/001_initial.sql"
 check "nginx templates" test -f "$r$PREFIX/share/shoplab/nginx/routes/catalog.conf"
 unit=$r$PREFIX/lib/systemd/system/shoplab@.service
@@ -47,7 +49,7 @@ check "unit installed" test -f "$unit"
 check "target installed" test -f "$r$PREFIX/lib/systemd/system/shoplab.target"
 for d in 'Restart=on-failure' 'User=shoplab' 'ProtectSystem=strict' 'NoNewPrivileges=yes' \
 	'PrivateTmp=yes' 'ProtectHome=yes' 'EnvironmentFile=/etc/shoplab/%i.env' \
-	'Type=notify' 'NotifyAccess=all' 'ExecReload=/bin/kill -USR2 $MAINPID' \
+	'Type=notify' 'After=network-online.target mariadb.service rabbitmq-server.service' 'NotifyAccess=all' 'ExecReload=/bin/kill -USR2 $MAINPID' \
 	"ExecStart=$PREFIX/lib/shoplab/bin/%i"; do
 	check "unit has $d" grep -qxF "$d" "$unit"
 done
@@ -131,6 +133,61 @@ SHOPLAB_ROOT=$r SHOPLAB_USER=nobody SHOPLAB_GROUP=nogroup NGINX_USER=root \
 	"$r$PREFIX/sbin/shoplab-bootstrap" db > "$dest/bootstrap2.log" 2>&1 || bad "bootstrap db again"
 check "bootstrap db again applies no migration" test -z "$(grep 'applied migration' "$dest/bootstrap2.log" || true)"
 
+# --- 3b. the broker step against a real RabbitMQ: the throwaway stack's node stands in for
+# the system rabbitmq-server (rabbitmqctl reaches it through broker.sh ctl). Its shoplab vhost
+# and service users are deleted first, so the bootstrap must create them all.
+printf '#!/bin/sh\nSHOPLAB_RUN=%s exec %s ctl "$@"\n' "$dest/dbrun" "$TOP/scripts/broker.sh" > "$dest/rabbitmqctl"
+chmod 0755 "$dest/rabbitmqctl"
+ctl() { "$dest/rabbitmqctl" -q "$@"; }
+ctl delete_vhost shoplab > /dev/null 2>&1 || bad "delete the throwaway broker's vhost"
+for s in $svcs; do ctl delete_user "$s" > /dev/null 2>&1 || true; done
+check "the throwaway broker starts without the shoplab vhost" bash -c '! "$1" -q list_vhosts | grep -qx shoplab' _ "$dest/rabbitmqctl"
+bs_broker() {
+	SHOPLAB_ROOT=$r SHOPLAB_USER=nobody SHOPLAB_GROUP=nogroup NGINX_USER=root \
+		DB_SOCKET=$dest/dbrun/mariadb/mariadb.sock DB_PORT=$((base + 2)) SHOPLAB_THREADS=4 \
+		AMQP_PORT=$((base + 4)) RABBITMQCTL=$dest/rabbitmqctl "$r$PREFIX/sbin/shoplab-bootstrap" "$@"
+}
+amqp_lines() { grep '^SHOPLAB_AMQP_.*PASSWORD=' "$r/etc/shoplab/shoplab.env" | sort; }
+if bs_broker secrets env broker > "$dest/bootstrap-broker.log" 2>&1; then
+	ok "bootstrap broker"
+else
+	bad "bootstrap broker"; cat "$dest/bootstrap-broker.log"
+fi
+check "the vhost exists" bash -c '"$1" -q list_vhosts | grep -qx shoplab' _ "$dest/rabbitmqctl"
+users=$(ctl list_users 2> /dev/null || true)
+perms=$(ctl list_permissions -p shoplab 2> /dev/null || true)
+tperms=$(ctl list_topic_permissions -p shoplab 2> /dev/null || true)
+queues=$(ctl list_queues -p shoplab name type 2> /dev/null || true)
+for s in $svcs; do
+	check "broker user $s" grep -q "^${s}[[:space:]]" <<< "$users"
+	up=$(echo "$s" | tr a-z A-Z)
+	pw=$(sed -n "s/^SHOPLAB_AMQP_${up}_PASSWORD=//p" "$r/etc/shoplab/shoplab.env")
+	check "$s.env has its own broker password only" bash -c 'test -n "$2" && grep -qx "SHOPLAB_AMQP_PASSWORD=$2" "$1" &&
+		test "$(grep -c "^SHOPLAB_AMQP.*PASSWORD=" "$1")" = 1' _ "$r/etc/shoplab/$s.env" "$pw"
+	check "$s.env names the broker (port $((base + 4)))" grep -qx "SHOPLAB_AMQP_PORT=$((base + 4))" "$r/etc/shoplab/$s.env"
+	# Least privilege, as in make up: configure nothing, read only its own queues.
+	check "$s: configure nothing, read only $s.(events|dead)" awk -F '\t' -v s="$s" \
+		'$1 == s && $2 == "^$" && $4 == "^" s "\\.(events|dead)$" { f = 1 } END { exit !f }' <<< "$perms"
+done
+check "catalog may publish product.* only" grep -qP '^catalog\tshoplab\.events\t\^product\\\.\t' <<< "$tperms"
+check "inventory may publish nothing" grep -qP '^inventory\tshoplab\.events\t\^\$\.\t' <<< "$tperms"
+check "quorum queue inventory.events" grep -qP '^inventory\.events\tquorum$' <<< "$queues"
+check "dead-letter queue shipping.dead" grep -qP '^shipping\.dead\tclassic$' <<< "$queues"
+amqp_lines > "$dest/amqp1"
+if bs_broker broker > "$dest/bootstrap-broker2.log" 2>&1; then ok "bootstrap broker again"; else bad "bootstrap broker again"; cat "$dest/bootstrap-broker2.log"; fi
+amqp_lines > "$dest/amqp2"
+check "a rerun keeps the broker passwords" cmp -s "$dest/amqp1" "$dest/amqp2"
+check "there are broker passwords" test "$(wc -l < "$dest/amqp1")" -gt "$nsvcs"
+# No broker: a clear failure, nothing claimed.
+printf '#!/bin/sh\nexec /usr/lib/rabbitmq/bin/rabbitmqctl -n nobody-here@localhost "$@"\n' > "$dest/deadctl"
+chmod 0755 "$dest/deadctl"
+rc=0
+SHOPLAB_ROOT=$r SHOPLAB_USER=nobody SHOPLAB_GROUP=nogroup RABBITMQCTL=$dest/deadctl BROKER_WAIT_S=2 HOME=$dest \
+	"$r$PREFIX/sbin/shoplab-bootstrap" broker > "$dest/bootstrap-nobroker.log" 2>&1 || rc=$?
+check "bootstrap broker without a broker fails (exit $rc)" test "$rc" -ne 0
+check "... saying so" grep -q 'RabbitMQ does not answer' "$dest/bootstrap-nobroker.log"
+check "... and claims nothing" bash -c '! grep -q "RabbitMQ provisioned" "$1"' _ "$dest/bootstrap-nobroker.log"
+
 # --- 4. the installed services under their env files, behind a system-like nginx
 mkdir -p "$dest/nginx"
 cat > "$dest/nginx/nginx.conf" <<-CONF
@@ -173,6 +230,25 @@ resp=$(curl -s -i --max-time 5 "http://127.0.0.1:$base/nope" || true)
 check "nginx's own 404 is JSON on the site" grep -qi '^Content-Type: application/json' <<< "$resp"
 curl -s --max-time 5 -o "$dest/openapi.yaml" "http://127.0.0.1:$base/api/v1/openapi.yaml" || true
 check "GET /api/v1/openapi.yaml on the site is the installed docs/openapi.yaml" cmp -s "$dest/openapi.yaml" "$TOP/docs/openapi.yaml"
+# Events on the installed stack: catalog's product.created, through the provisioned broker,
+# makes inventory's stock row (the services' own env files name the broker and their users).
+admin_pw=$(sed -n 's/^SHOPLAB_ADMIN_PASSWORD=//p' "$r/etc/shoplab/users.env")
+tok=$(curl -s --max-time 5 -H 'Content-Type: application/json' \
+	-d "{\"email\":\"admin@shoplab.test\",\"password\":\"$admin_pw\"}" "http://127.0.0.1:$base/api/v1/auth/login" |
+	sed -n 's/.*"token" *: *"\([^"]*\)".*/\1/p')
+pid_new=$(curl -s --max-time 5 -H "Authorization: Bearer $tok" -H 'Content-Type: application/json' \
+	-d "{\"sku\":\"INST-$base\",\"name\":\"installed event\",\"price_cents\":100}" "http://127.0.0.1:$base/api/v1/products" |
+	sed -n 's/.*"id" *: *\([0-9]*\).*/\1/p')
+check "admin creates a product on the installed site (id ${pid_new:-none})" test -n "$pid_new"
+n=0
+for _ in $(seq 1 150); do
+	n=$(mariadb --no-defaults --socket="$dest/dbrun/mariadb/mariadb.sock" -N inventory -e \
+		"SELECT COUNT(*) FROM stock WHERE product_id = ${pid_new:-0}" 2> /dev/null || echo 0)
+	[ "$n" = 1 ] && break
+	sleep 0.1
+done
+check "product.created reached the installed inventory over the provisioned broker" test "$n" = 1
+check "the installed catalog's outbox drained" test "$(mariadb --no-defaults --socket="$dest/dbrun/mariadb/mariadb.sock" -N catalog -e 'SELECT COUNT(*) FROM outbox' 2> /dev/null)" = 0
 
 # --- 5. logrotate for real: the installed file with this tree's paths and this nginx's pid.
 if command -v logrotate > /dev/null; then
