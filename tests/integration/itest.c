@@ -495,3 +495,42 @@ it_restart(const char *svc, const char *env)
 	assert_false(it_running(pid));
 	assert_int_equal(it_sh("%s \"$SHOPLAB_TOP/scripts/stack.sh\" up >&2", env), 0);
 }
+
+int64_t
+it_wait_db(const char *svc, int64_t want, int secs, const char *fmt, ...)
+{
+	MYSQL	*db = it_db(svc);
+	char	 sql[1024];
+	va_list	 ap;
+	int64_t	 v = INT64_MIN;
+	int	 i;
+
+	va_start(ap, fmt);
+	vsnprintf(sql, sizeof(sql), fmt, ap);
+	va_end(ap);
+	assert_non_null(db);
+	for (i = 0; i < secs * 10; i++) {
+		if ((v = it_db_int(db, "%s", sql)) == want)
+			break;
+		usleep(100000);
+	}
+	mysql_close(db);
+	return v;
+}
+
+double
+it_metric(const char *svc, const char *name)
+{
+	struct it_resp	 r;
+	char		 path[128], key[160];
+	const char	*p;
+	double		 v = -1;
+
+	snprintf(path, sizeof(path), "/_ops/%s/metrics", svc);
+	snprintf(key, sizeof(key), "\n%s{service=\"%s\"} ", name, svc);
+	if (it_request("GET", it_internal(), path, NULL, NULL, &r) == 0 && r.status == 200 &&
+	    (p = strstr(r.body, key)) != NULL)
+		v = strtod(p + strlen(key), NULL);
+	it_resp_free(&r);
+	return v;
+}

@@ -51,6 +51,14 @@ struct st_mysql *it_db(const char *svc);
 /* The first column of the first row of sql as an integer (INT64_MIN when NULL or none). */
 int64_t it_db_int(struct st_mysql *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Waits up to secs for the first column of the formatted query on svc's database to reach
+ * want (polled every 100 ms); returns the last value read. */
+int64_t it_wait_db(const char *svc, int64_t want, int secs, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* The value of service svc's metric line "name{service=\"svc\"} v" on its /metrics, or -1. */
+double it_metric(const char *svc, const char *name);
+
 /*
  * Asserts the invariants of DESIGN.md with sim check's reader and evaluator (sim/run/
  * sim_check*.c) over the orders, payments and inventory databases; prints the invariant

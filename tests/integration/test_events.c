@@ -63,42 +63,6 @@ publish_as_catalog(const char *rkey, const char *body)
 	amqp_destroy_connection(c);
 }
 
-/* The value of a metric line of service svc ("name{service=\"svc\"}"), or -1. */
-static double
-metric(const char *svc, const char *name)
-{
-	struct it_resp	 r;
-	char		 path[128], key[160];
-	const char	*p;
-	double		 v = -1;
-
-	snprintf(path, sizeof(path), "/_ops/%s/metrics", svc);
-	snprintf(key, sizeof(key), "\n%s{service=\"%s\"} ", name, svc);
-	if (it_request("GET", it_internal(), path, NULL, NULL, &r) == 0 && r.status == 200 &&
-	    (p = strstr(r.body, key)) != NULL)
-		v = strtod(p + strlen(key), NULL);
-	it_resp_free(&r);
-	return v;
-}
-
-/* Waits up to secs for sql (its first column) on svc's database to reach want. */
-static int64_t
-wait_db(const char *svc, int64_t want, int secs, const char *sql)
-{
-	MYSQL	*db = it_db(svc);
-	int64_t	 v = INT64_MIN;
-	int	 i;
-
-	assert_non_null(db);
-	for (i = 0; i < secs * 10; i++) {
-		if ((v = it_db_int(db, "%s", sql)) == want)
-			break;
-		usleep(100000);
-	}
-	mysql_close(db);
-	return v;
-}
-
 static void
 envelope(char *out, size_t len, const char *id, int64_t product_id)
 {
@@ -145,9 +109,9 @@ test_product_created_creates_stock(void **state)
 	(void)state;
 	id = create_product(admin_login(), "flow", 1);
 	snprintf(sql, sizeof(sql), "SELECT available FROM stock WHERE product_id = %lld", (long long)id);
-	assert_int_equal(wait_db("inventory", 0, 15, sql), 0);
-	assert_int_equal(wait_db("catalog", 0, 10, "SELECT COUNT(*) FROM outbox"), 0);
-	assert_true(metric("catalog", "shoplab_events_published_total") >= 1);
+	assert_int_equal(it_wait_db("inventory", 0, 15, "%s", sql), 0);
+	assert_int_equal(it_wait_db("catalog", 0, 10, "SELECT COUNT(*) FROM outbox"), 0);
+	assert_true(it_metric("catalog", "shoplab_events_published_total") >= 1);
 }
 
 /* The same envelope twice: one effect, one inbox row, one duplicate counted. */
@@ -156,7 +120,7 @@ test_duplicate_delivery_applies_once(void **state)
 {
 	char	body[512], id[64], sql[256];
 	int64_t	pid = id_base + 1;
-	double	dup0 = metric("inventory", "shoplab_events_duplicates_total");
+	double	dup0 = it_metric("inventory", "shoplab_events_duplicates_total");
 
 	(void)state;
 	snprintf(id, sizeof(id), "it-dup-%lld", (long long)id_base);
@@ -164,12 +128,12 @@ test_duplicate_delivery_applies_once(void **state)
 	publish_as_catalog("product.created", body);
 	publish_as_catalog("product.created", body);
 	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM inbox WHERE id = '%s'", id);
-	assert_int_equal(wait_db("inventory", 1, 15, sql), 1);
+	assert_int_equal(it_wait_db("inventory", 1, 15, "%s", sql), 1);
 	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM stock WHERE product_id = %lld", (long long)pid);
-	assert_int_equal(wait_db("inventory", 1, 5, sql), 1);
-	for (int i = 0; i < 100 && metric("inventory", "shoplab_events_duplicates_total") < dup0 + 1; i++)
+	assert_int_equal(it_wait_db("inventory", 1, 5, "%s", sql), 1);
+	for (int i = 0; i < 100 && it_metric("inventory", "shoplab_events_duplicates_total") < dup0 + 1; i++)
 		usleep(100000);
-	assert_true(metric("inventory", "shoplab_events_duplicates_total") >= dup0 + 1);
+	assert_true(it_metric("inventory", "shoplab_events_duplicates_total") >= dup0 + 1);
 }
 
 /* Poison (not JSON) and an envelope whose data can never apply: both dead-lettered, listed. */
@@ -179,7 +143,7 @@ test_poison_goes_to_dead_letters(void **state)
 	struct it_resp	r;
 	char		body[512], id[64], sql[256], tok[160];
 	const char	*hdrs[] = { tok, NULL };
-	double		dead0 = metric("inventory", "shoplab_events_dead_letters_total");
+	double		dead0 = it_metric("inventory", "shoplab_events_dead_letters_total");
 
 	(void)state;
 	publish_as_catalog("product.created", "this is not an envelope");
@@ -189,13 +153,13 @@ test_poison_goes_to_dead_letters(void **state)
 	    id);
 	publish_as_catalog("product.created", body);
 	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM dead_letters WHERE msg_id = '%s'", id);
-	assert_int_equal(wait_db("inventory", 1, 15, sql), 1);
-	assert_true(wait_db("inventory", 1, 5, "SELECT COUNT(*) >= 1 FROM dead_letters WHERE "
+	assert_int_equal(it_wait_db("inventory", 1, 15, "%s", sql), 1);
+	assert_true(it_wait_db("inventory", 1, 5, "SELECT COUNT(*) >= 1 FROM dead_letters WHERE "
 	    "reason = 'unparseable envelope' AND body = 'this is not an envelope'") == 1);
 	/* Nothing was applied for it: no inbox row. */
 	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM inbox WHERE id = '%s'", id);
-	assert_int_equal(wait_db("inventory", 0, 1, sql), 0);
-	assert_true(metric("inventory", "shoplab_events_dead_letters_total") >= dead0 + 2);
+	assert_int_equal(it_wait_db("inventory", 0, 1, "%s", sql), 0);
+	assert_true(it_metric("inventory", "shoplab_events_dead_letters_total") >= dead0 + 2);
 	/* Message bodies are business data: without the service token, 401. */
 	assert_int_equal(it_request("GET", it_internal(), "/_ops/inventory/deadletters", NULL, NULL,
 	    &r), 0);
@@ -252,7 +216,7 @@ test_late_commit_is_not_lost(void **state)
 	mysql_close(b);
 	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM stock WHERE product_id BETWEEN %lld AND %lld",
 	    (long long)id_base + 10, (long long)id_base + 12);
-	assert_int_equal(wait_db("inventory", 3, 20, sql), 3);
+	assert_int_equal(it_wait_db("inventory", 3, 20, "%s", sql), 3);
 }
 
 /*
@@ -277,12 +241,12 @@ test_broker_kill_loses_nothing(void **state)
 		ids[i] = create_product(admin, "kill", i);
 	first = ids[0];
 	last = ids[19];
-	assert_true(wait_db("catalog", 20, 2, "SELECT COUNT(*) FROM outbox") >= 20);
+	assert_true(it_wait_db("catalog", 20, 2, "SELECT COUNT(*) FROM outbox") >= 20);
 	assert_int_equal(it_sh(BROKER_RESTART), 0);
-	assert_int_equal(wait_db("catalog", 0, 30, "SELECT COUNT(*) FROM outbox"), 0);
+	assert_int_equal(it_wait_db("catalog", 0, 30, "SELECT COUNT(*) FROM outbox"), 0);
 	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM stock WHERE product_id BETWEEN %lld AND %lld",
 	    (long long)first, (long long)last);
-	assert_int_equal(wait_db("inventory", 20, 30, sql), 20);
+	assert_int_equal(it_wait_db("inventory", 20, 30, "%s", sql), 20);
 }
 
 /*
@@ -319,16 +283,16 @@ test_consumer_crash_before_ack_is_a_duplicate(void **state)
 		usleep(100000);
 	}
 	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM inbox WHERE id = '%s'", id);
-	assert_int_equal(wait_db("inventory", 1, 5, sql), 1);
+	assert_int_equal(it_wait_db("inventory", 1, 5, "%s", sql), 1);
 	/* Started again without the crash switch: the redelivery is a duplicate. */
 	assert_int_equal(it_sh("\"$SHOPLAB_TOP/scripts/stack.sh\" up >&2"), 0);
-	for (i = 0; i < 150 && metric("inventory", "shoplab_events_duplicates_total") < 1; i++)
+	for (i = 0; i < 150 && it_metric("inventory", "shoplab_events_duplicates_total") < 1; i++)
 		usleep(100000);
-	assert_true(metric("inventory", "shoplab_events_duplicates_total") >= 1);
+	assert_true(it_metric("inventory", "shoplab_events_duplicates_total") >= 1);
 	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM stock WHERE product_id = %lld",
 	    (long long)pid_product);
-	assert_int_equal(wait_db("inventory", 1, 5, sql), 1);
-	assert_int_equal(wait_db("inventory", 1, 1, "SELECT 1"), 1);
+	assert_int_equal(it_wait_db("inventory", 1, 5, "%s", sql), 1);
+	assert_int_equal(it_wait_db("inventory", 1, 1, "SELECT 1"), 1);
 }
 
 int

@@ -80,50 +80,6 @@ publish_as_orders(const char *rkey, const char *body)
 	amqp_done(c);
 }
 
-/* The value of a metric line of service svc ("name{service=\"svc\"}"), or -1. */
-static double
-metric(const char *svc, const char *name)
-{
-	struct it_resp	 r;
-	char		 path[128], key[160];
-	const char	*p;
-	double		 v = -1;
-
-	snprintf(path, sizeof(path), "/_ops/%s/metrics", svc);
-	snprintf(key, sizeof(key), "\n%s{service=\"%s\"} ", name, svc);
-	if (it_request("GET", it_internal(), path, NULL, NULL, &r) == 0 && r.status == 200 &&
-	    (p = strstr(r.body, key)) != NULL)
-		v = strtod(p + strlen(key), NULL);
-	it_resp_free(&r);
-	return v;
-}
-
-/* Waits up to secs for sql (its first column) on svc's database to reach want; returns the last value. */
-static int64_t
-wait_db(const char *svc, int64_t want, int secs, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int64_t
-wait_db(const char *svc, int64_t want, int secs, const char *fmt, ...)
-{
-	MYSQL	*db = it_db(svc);
-	char	 sql[1024];
-	va_list	 ap;
-	int64_t	 v = INT64_MIN;
-	int	 i;
-
-	va_start(ap, fmt);
-	vsnprintf(sql, sizeof(sql), fmt, ap);
-	va_end(ap);
-	assert_non_null(db);
-	for (i = 0; i < secs * 10; i++) {
-		if ((v = it_db_int(db, "%s", sql)) == want)
-			break;
-		usleep(100000);
-	}
-	mysql_close(db);
-	return v;
-}
-
 /* The first column of sql on svc's database now (INT64_MIN when none). */
 static int64_t
 db_val(const char *svc, const char *fmt, int64_t arg)
@@ -301,7 +257,7 @@ test_checkout_ships(void **state)
 		it_resp_free(&r);
 	}
 	/* Never dispatched before its delay (one clock wrote both times). */
-	assert_int_equal(wait_db("shipping", 1, 1, "SELECT TIMESTAMPDIFF(MICROSECOND, created_at, "
+	assert_int_equal(it_wait_db("shipping", 1, 1, "SELECT TIMESTAMPDIFF(MICROSECOND, created_at, "
 	    "dispatched_at) >= %lld FROM shipments WHERE order_id = %lld", (long long)delay_ms * 1000,
 	    (long long)order), 1);
 
@@ -328,8 +284,8 @@ test_checkout_ships(void **state)
 	it_assert_error(&r, 404, "not_found");
 	it_resp_free(&r);
 	/* Every outbox drained. */
-	assert_int_equal(wait_db("orders", 0, 10, "SELECT COUNT(*) FROM outbox"), 0);
-	assert_int_equal(wait_db("shipping", 0, 10, "SELECT COUNT(*) FROM outbox"), 0);
+	assert_int_equal(it_wait_db("orders", 0, 10, "SELECT COUNT(*) FROM outbox"), 0);
+	assert_int_equal(it_wait_db("shipping", 0, 10, "SELECT COUNT(*) FROM outbox"), 0);
 }
 
 static void
@@ -351,14 +307,14 @@ test_duplicate_confirmed_makes_one_shipment(void **state)
 {
 	char	key[64], id[64], id2[64], body[1024];
 	int64_t	order, user, ship;
-	double	dup0 = metric("shipping", "shoplab_events_duplicates_total");
-	double	dead0 = metric("shipping", "shoplab_events_dead_letters_total");
+	double	dup0 = it_metric("shipping", "shoplab_events_duplicates_total");
+	double	dead0 = it_metric("shipping", "shoplab_events_dead_letters_total");
 	int	i;
 
 	(void)state;
 	snprintf(key, sizeof(key), "ship-dup-%ld", run_id);
 	order = checkout(auth_a, product, 1, key);
-	assert_int_equal(wait_db("shipping", 1, 15, "SELECT COUNT(*) FROM shipments WHERE "
+	assert_int_equal(it_wait_db("shipping", 1, 15, "SELECT COUNT(*) FROM shipments WHERE "
 	    "order_id = %lld", (long long)order), 1);
 	user = db_val("shipping", "SELECT user_id FROM shipments WHERE order_id = %lld", order);
 	ship = db_val("shipping", "SELECT id FROM shipments WHERE order_id = %lld", order);
@@ -369,12 +325,12 @@ test_duplicate_confirmed_makes_one_shipment(void **state)
 	snprintf(id2, sizeof(id2), "it-ship-dup2-%ld", run_id);
 	confirmed_envelope(body, sizeof(body), id2, order, user);
 	publish_as_orders("order.confirmed", body);
-	assert_int_equal(wait_db("shipping", 2, 15, "SELECT COUNT(*) FROM inbox WHERE id IN "
+	assert_int_equal(it_wait_db("shipping", 2, 15, "SELECT COUNT(*) FROM inbox WHERE id IN "
 	    "('%s', '%s')", id, id2), 2);
-	for (i = 0; i < 100 && metric("shipping", "shoplab_events_duplicates_total") < dup0 + 1; i++)
+	for (i = 0; i < 100 && it_metric("shipping", "shoplab_events_duplicates_total") < dup0 + 1; i++)
 		usleep(100000);
-	assert_true(metric("shipping", "shoplab_events_duplicates_total") >= dup0 + 1);
-	assert_int_equal(wait_db("shipping", 1, 1, "SELECT COUNT(*) FROM shipments WHERE "
+	assert_true(it_metric("shipping", "shoplab_events_duplicates_total") >= dup0 + 1);
+	assert_int_equal(it_wait_db("shipping", 1, 1, "SELECT COUNT(*) FROM shipments WHERE "
 	    "order_id = %lld", (long long)order), 1);
 	assert_true(wait_order(auth_a, order, "shipped", 30 + (int)(delay_ms / 1000)));
 	/* One shipment.created and one shipment.dispatched reached orders for it. */
@@ -386,12 +342,12 @@ test_duplicate_confirmed_makes_one_shipment(void **state)
 	    "\"occurred_at\":\"2026-12-01T00:00:00.000000Z\",\"source\":\"orders\",\"key\":\"x\","
 	    "\"data\":{\"order_id\":\"x\",\"user_id\":1}}", id);
 	publish_as_orders("order.confirmed", body);
-	assert_int_equal(wait_db("shipping", 1, 15, "SELECT COUNT(*) FROM dead_letters WHERE "
+	assert_int_equal(it_wait_db("shipping", 1, 15, "SELECT COUNT(*) FROM dead_letters WHERE "
 	    "msg_id = '%s' AND attempts = 1", id), 1);
 	/* The counter moves just after the commit the query above saw: give it a moment. */
-	for (i = 0; i < 100 && metric("shipping", "shoplab_events_dead_letters_total") < dead0 + 1; i++)
+	for (i = 0; i < 100 && it_metric("shipping", "shoplab_events_dead_letters_total") < dead0 + 1; i++)
 		usleep(100000);
-	assert_true(metric("shipping", "shoplab_events_dead_letters_total") >= dead0 + 1);
+	assert_true(it_metric("shipping", "shoplab_events_dead_letters_total") >= dead0 + 1);
 }
 
 /*
@@ -486,9 +442,9 @@ test_price_change_publishes_and_charges(void **state)
 	/* The next checkout charges the new price. */
 	snprintf(key, sizeof(key), "ship-price-%ld", run_id);
 	order = checkout(auth_a, p, 2, key);
-	assert_int_equal(wait_db("orders", 2468, 1, "SELECT total_cents FROM orders WHERE id = %lld",
+	assert_int_equal(it_wait_db("orders", 2468, 1, "SELECT total_cents FROM orders WHERE id = %lld",
 	    (long long)order), 2468);
-	assert_int_equal(wait_db("payments", 2468, 1, "SELECT SUM(amount_cents) FROM charges WHERE "
+	assert_int_equal(it_wait_db("payments", 2468, 1, "SELECT SUM(amount_cents) FROM charges WHERE "
 	    "order_id = %lld", (long long)order), 2468);
 }
 
@@ -523,14 +479,14 @@ test_consumer_crash_before_ack_no_duplicate(void **state)
 		usleep(100000);
 	assert_false(pid_running(pid));
 	/* It died after the commit: the shipment is there. */
-	assert_int_equal(wait_db("shipping", 1, 5, "SELECT COUNT(*) FROM shipments WHERE "
+	assert_int_equal(it_wait_db("shipping", 1, 5, "SELECT COUNT(*) FROM shipments WHERE "
 	    "order_id = %lld", (long long)order), 1);
 	assert_int_equal(it_sh("\"$SHOPLAB_TOP/scripts/stack.sh\" up >&2"), 0);
-	for (i = 0; i < 150 && metric("shipping", "shoplab_events_duplicates_total") < 1; i++)
+	for (i = 0; i < 150 && it_metric("shipping", "shoplab_events_duplicates_total") < 1; i++)
 		usleep(100000);
-	assert_true(metric("shipping", "shoplab_events_duplicates_total") >= 1);
+	assert_true(it_metric("shipping", "shoplab_events_duplicates_total") >= 1);
 	assert_true(wait_order(auth_a, order, "shipped", 30 + (int)(delay_ms / 1000)));
-	assert_int_equal(wait_db("shipping", 1, 1, "SELECT COUNT(*) FROM shipments WHERE "
+	assert_int_equal(it_wait_db("shipping", 1, 1, "SELECT COUNT(*) FROM shipments WHERE "
 	    "order_id = %lld", (long long)order), 1);
 }
 
@@ -609,13 +565,13 @@ test_broker_kill_mid_load_loses_nothing(void **state)
 		}
 	assert_int_equal(l[0].bad + l[1].bad, 0);
 	assert_int_equal(total, 40);
-	assert_int_equal(wait_db("orders", total, 90, "SELECT COUNT(*) FROM orders WHERE id IN (%s) "
+	assert_int_equal(it_wait_db("orders", total, 90, "SELECT COUNT(*) FROM orders WHERE id IN (%s) "
 	    "AND status = 'shipped'", list), total);
-	assert_int_equal(wait_db("shipping", total, 1, "SELECT COUNT(*) FROM shipments WHERE "
+	assert_int_equal(it_wait_db("shipping", total, 1, "SELECT COUNT(*) FROM shipments WHERE "
 	    "order_id IN (%s)", list), total);
-	assert_int_equal(wait_db("orders", 0, 30, "SELECT COUNT(*) FROM outbox"), 0);
-	assert_int_equal(wait_db("shipping", 0, 30, "SELECT COUNT(*) FROM outbox"), 0);
-	assert_int_equal(wait_db("catalog", 0, 30, "SELECT COUNT(*) FROM outbox"), 0);
+	assert_int_equal(it_wait_db("orders", 0, 30, "SELECT COUNT(*) FROM outbox"), 0);
+	assert_int_equal(it_wait_db("shipping", 0, 30, "SELECT COUNT(*) FROM outbox"), 0);
+	assert_int_equal(it_wait_db("catalog", 0, 30, "SELECT COUNT(*) FROM outbox"), 0);
 	it_check_invariants();
 }
 
