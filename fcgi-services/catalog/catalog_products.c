@@ -1,4 +1,5 @@
 /* catalog_products.c - list, search, get and create products */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -97,45 +98,101 @@ catalog_etag_matches(const char *header, const char *etag)
 	return 0;
 }
 
-int
-catalog_get(struct svc_req *r)
+/* The product's representation and its strong ETag (the hash of the exact bytes sent). */
+static void
+catalog_etag(const struct svc_buf *body, char etag[CATALOG_ETAG_MAX])
+{
+	char hash[65];
+
+	svc_sha256_hex(body->data, body->len, hash);
+	snprintf(etag, CATALOG_ETAG_MAX, "\"%.20s\"", hash);
+}
+
+/* 200 with the body, or 304 when the client holds this representation already. */
+static int
+catalog_send(struct svc_req *r, const struct svc_buf *body, const char *etag)
+{
+	const char *inm;
+
+	svc_reply_header(r, "ETag", etag);
+	svc_reply_header(r, "Cache-Control", "no-cache");
+	if ((inm = svc_req_header(r, "If-None-Match")) != NULL && catalog_etag_matches(inm, etag))
+		return svc_reply_empty(r, 304);
+	return svc_reply_raw(r, 200, "application/json", body->data, body->len);
+}
+
+/*
+ * Reads product id from the database into body and etag; stores it in the model when one
+ * is given. SVC_ERR_NOT_FOUND when there is no such product.
+ */
+static int
+catalog_read(struct svc_req *r, int64_t id, struct catalog_model *m, struct svc_buf *body,
+    char etag[CATALOG_ETAG_MAX])
 {
 	struct svc_rows	*rows = NULL;
+	uint64_t	 gen = m != NULL ? catalog_model_gen(m) : 0;
+	int		 rc;
+
+	if ((rc = svc_db_query(r, CATALOG_GET, &rows, "i", id)) != SVC_OK)
+		return rc;
+	if (!svc_rows_next(rows)) {
+		svc_rows_free(rows);
+		return SVC_ERR_NOT_FOUND;
+	}
+	/* The row's JSON straight from its columns: the same bytes json-c would print. */
+	rc = svc_rows_json_append(rows, body);
+	svc_rows_free(rows);
+	if (rc == -1)
+		return SVC_ERR_NOMEM;
+	catalog_etag(body, etag);
+	/* Not kept (full, or written meanwhile) is fine: the next read asks the database again. */
+	if (m != NULL && catalog_model_put(m, id, gen, svc_now_us(), body->data, body->len,
+	    etag) == -1)
+		svc_log(r, "warn", "read model: out of memory; product %lld not kept", (long long)id);
+	return SVC_OK;
+}
+
+static int
+catalog_get_from(struct svc_req *r, struct catalog_model *m)
+{
 	struct svc_buf	 body;
-	const char	*inm;
-	char		 hash[65], etag[24];
+	char		 etag[CATALOG_ETAG_MAX];
 	int64_t		 id;
 	int		 rc;
 
 	if ((rc = svc_path_id_or_reply(r, "id", "product", &id)) != SVC_OK)
 		return rc;
-	if ((rc = svc_db_query(r, CATALOG_GET, &rows, "i", id)) != SVC_OK)
-		return svc_reply_err(r, rc);
-	if (!svc_rows_next(rows)) {
-		svc_rows_free(rows);
-		return svc_reply_error(r, 404, "not_found", "no product with id %lld",
-		    (long long)id);
-	}
-	/* The row's JSON straight from its columns: the same bytes json-c would print. */
 	svc_buf_init(&body);
-	rc = svc_rows_json_append(rows, &body);
-	svc_rows_free(rows);
-	if (rc == -1) {
-		svc_buf_free(&body);
-		return svc_reply_err(r, SVC_ERR_NOMEM);
+	if (m != NULL && (rc = catalog_model_get(m, id, svc_now_us(), &body, etag)) == 1) {
+		rc = catalog_send(r, &body, etag);
+		goto out;
 	}
-
-	/* A strong ETag: the hash of the exact representation we send. */
-	svc_sha256_hex(body.data, body.len, hash);
-	snprintf(etag, sizeof(etag), "\"%.20s\"", hash);
-	svc_reply_header(r, "ETag", etag);
-	svc_reply_header(r, "Cache-Control", "no-cache");
-	if ((inm = svc_req_header(r, "If-None-Match")) != NULL && catalog_etag_matches(inm, etag))
-		rc = svc_reply_empty(r, 304);
+	svc_buf_reset(&body);
+	if (rc == -1)
+		rc = svc_reply_err(r, SVC_ERR_NOMEM);
+	else if ((rc = catalog_read(r, id, m, &body, etag)) == SVC_ERR_NOT_FOUND)
+		rc = svc_reply_error(r, 404, "not_found", "no product with id %lld", (long long)id);
+	else if (rc != SVC_OK)
+		rc = svc_reply_err(r, rc);
 	else
-		rc = svc_reply_raw(r, 200, "application/json", body.data, body.len);
+		rc = catalog_send(r, &body, etag);
+out:
 	svc_buf_free(&body);
 	return rc;
+}
+
+int
+catalog_get(struct svc_req *r)
+{
+	struct catalog_state *st = svc_req_state(r);
+
+	return catalog_get_from(r, catalog_model_on(&st->model) ? &st->model : NULL);
+}
+
+int
+catalog_get_current(struct svc_req *r)
+{
+	return catalog_get_from(r, NULL);
 }
 
 struct catalog_new {
@@ -298,6 +355,8 @@ catalog_patch(struct svc_req *r)
 		return rc;
 	p.price = price;
 	rc = svc_db_tx(r, catalog_price_tx, &p);
+	/* Committed, or perhaps (a lost COMMIT answer): either way the model lets it go. */
+	catalog_model_forget(&((struct catalog_state *)svc_req_state(r))->model, p.id);
 	if (rc == SVC_ERR_NOT_FOUND)
 		return svc_reply_error(r, 404, "not_found", "no product with id %lld",
 		    (long long)p.id);
@@ -306,6 +365,26 @@ catalog_patch(struct svc_req *r)
 	if (p.changed)
 		svc_log(r, "info", "product %lld: price %lld -> %lld", (long long)p.id,
 		    (long long)p.old, (long long)p.price);
-	/* The product as GET shows it now (with its new ETag). */
-	return catalog_get(r);
+	/* The product as GET shows it now (with its new ETag), from the database. */
+	return catalog_get_current(r);
+}
+
+int
+catalog_metrics(struct svc_req *r, struct svc_buf *out)
+{
+	struct catalog_state *st = svc_req_state(r);
+
+	svc_buf_printf(out,
+	    "# HELP shoplab_catalog_model_hits_total Product reads by id the read model answered.\n"
+	    "# TYPE shoplab_catalog_model_hits_total counter\n"
+	    "shoplab_catalog_model_hits_total{service=\"catalog\"} %" PRIuFAST64 "\n"
+	    "# HELP shoplab_catalog_model_misses_total Product reads by id that went to the database.\n"
+	    "# TYPE shoplab_catalog_model_misses_total counter\n"
+	    "shoplab_catalog_model_misses_total{service=\"catalog\"} %" PRIuFAST64 "\n"
+	    "# HELP shoplab_catalog_model_products Products the read model holds (SHOPLAB_CATALOG_MODEL_MAX at most).\n"
+	    "# TYPE shoplab_catalog_model_products gauge\n"
+	    "shoplab_catalog_model_products{service=\"catalog\"} %zu\n",
+	    atomic_load(&st->model.hits), atomic_load(&st->model.misses),
+	    catalog_model_size(&st->model));
+	return out->failed ? -1 : 0;
 }

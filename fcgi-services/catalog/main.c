@@ -1,5 +1,6 @@
 /* main.c - the catalog service: products, listed with keyset paging and search, by id with ETags */
 #include <stddef.h>
+#include <stdio.h>
 
 #include "catalog.h"
 #include "svc_events.h"
@@ -13,14 +14,54 @@ static const struct svc_route catalog_routes[] = {
 	{ "POST", "/api/v1/products",		catalog_create },
 	{ "PATCH", "/api/v1/products/{id}",	catalog_patch },
 	/* The same answer for other services, on the internal gateway. */
-	{ "GET",  "/internal/catalog/products/{id}", catalog_get },
+	{ "GET",  "/internal/catalog/products/{id}", catalog_get_current },
 };
+
+#define CATALOG_OFF(f) offsetof(struct catalog_state, f)
+
+static const struct svc_conf_def catalog_conf[] = {
+	/* As long as the gateway's micro-cache keeps a read: the bound with several instances. */
+	{ "SHOPLAB_CATALOG_MODEL_TTL_MS", SVC_CONF_INT, "1000", 0, 60000,	CATALOG_OFF(model_ttl_ms) },
+	{ "SHOPLAB_CATALOG_MODEL_MAX",	SVC_CONF_INT, "16384", 0, 1048576,	CATALOG_OFF(model_max) },
+};
+
+static int
+catalog_init(void *state, const struct svc_config *cfg)
+{
+	struct catalog_state	*st = state;
+	char			 err[256];
+
+	(void)cfg;
+	if (svc_conf_load(catalog_conf, sizeof(catalog_conf) / sizeof(catalog_conf[0]), st, err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "catalog: %s\n", err);
+		return -1;
+	}
+	if (catalog_model_init(&st->model, (size_t)st->model_max, st->model_ttl_ms * 1000) == -1) {
+		fprintf(stderr, "catalog: the read model: out of memory\n");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+catalog_fini(void *state)
+{
+	struct catalog_state *st = state;
+
+	catalog_model_free(&st->model);
+}
 
 int
 main(int argc, char **argv)
 {
+	static struct catalog_state state;
 	static const struct svc_service svc = {
 		.events = &catalog_events,
+		.init = catalog_init,
+		.fini = catalog_fini,
+		.state = &state,
+		.metrics = catalog_metrics,
 		.name = "catalog",
 		.routes = catalog_routes,
 		.nroutes = sizeof(catalog_routes) / sizeof(catalog_routes[0]),

@@ -398,6 +398,74 @@ test_more_clients_than_threads(void **state)
 	assert_int_equal(ok, N * 20);
 }
 
+/*
+ * The read model answers public reads by id and follows writes at once: a price changed
+ * through the API is what the next read shows (its own URL each time, so the gateway's
+ * micro-cache never answers), with a new ETag; the internal route always reads the database.
+ */
+static void
+test_read_model_follows_writes(void **state)
+{
+	const char	*const *admin = admin_auth();
+	const char	*h[3] = { admin[0], "Content-Type: application/json", NULL };
+	char		 path[96], body[160], etag[128], inm[192], tok[160];
+	const char	*hi[2] = { inm, NULL }, *ht[2] = { tok, NULL };
+	struct it_resp	 r;
+	double		 hits;
+	int64_t		 id;
+
+	(void)state;
+	snprintf(body, sizeof(body), "{\"sku\":\"RM-%ld-%ld\",\"name\":\"model\",\"price_cents\":500}",
+	    (long)getpid(), (long)time(NULL));
+	assert_int_equal(it_request("POST", it_gateway(), "/api/v1/products", h, body, &r), 0);
+	assert_int_equal(r.status, 201);
+	id = it_int(&r, "id");
+	it_resp_free(&r);
+
+	snprintf(path, sizeof(path), "/api/v1/products/%lld?m=1", (long long)id);
+	get_ok(path, &r);
+	assert_int_equal(it_int(&r, "price_cents"), 500);
+	assert_true(it_header(&r, "ETag", etag, sizeof(etag)));
+	it_resp_free(&r);
+	/* The second read is the model's (the counter moves; the gateway did not answer it). */
+	assert_true((hits = it_metric("catalog", "shoplab_catalog_model_hits_total")) >= 0);
+	snprintf(path, sizeof(path), "/api/v1/products/%lld?m=2", (long long)id);
+	get_ok(path, &r);
+	assert_int_equal(it_int(&r, "price_cents"), 500);
+	assert_true(it_header(&r, "ETag", inm, sizeof(inm)));
+	assert_string_equal(inm, etag);
+	it_resp_free(&r);
+	assert_true(it_metric("catalog", "shoplab_catalog_model_hits_total") >= hits + 1);
+
+	snprintf(path, sizeof(path), "/api/v1/products/%lld", (long long)id);
+	assert_int_equal(it_request("PATCH", it_gateway(), path, h, "{\"price_cents\":600}", &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(it_int(&r, "price_cents"), 600);
+	it_resp_free(&r);
+
+	/* At once, not a ttl later: the write forgot what the model held. */
+	snprintf(path, sizeof(path), "/api/v1/products/%lld?m=3", (long long)id);
+	get_ok(path, &r);
+	assert_int_equal(it_int(&r, "price_cents"), 600);
+	assert_true(it_header(&r, "ETag", inm, sizeof(inm)));
+	assert_string_not_equal(inm, etag);
+	it_resp_free(&r);
+	/* The old ETag no longer matches: 200 with the new body, not 304. */
+	snprintf(inm, sizeof(inm), "If-None-Match: %s", etag);
+	snprintf(path, sizeof(path), "/api/v1/products/%lld?m=4", (long long)id);
+	assert_int_equal(it_request("GET", it_gateway(), path, hi, NULL, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(it_int(&r, "price_cents"), 600);
+	it_resp_free(&r);
+	/* Checkout's lookup (service token, internal listener) reads the database. */
+	snprintf(tok, sizeof(tok), "X-Service-Token: %s", it_env("SHOPLAB_SERVICE_TOKEN"));
+	snprintf(path, sizeof(path), "/internal/catalog/products/%lld", (long long)id);
+	assert_int_equal(it_request("GET", it_internal(), path, ht, NULL, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(it_int(&r, "price_cents"), 600);
+	it_resp_free(&r);
+}
+
 /* Stops MariaDB: a clear 503 (not a hang); back up, the same worker reconnects. */
 static void
 test_database_down_and_back(void **state)
@@ -459,6 +527,7 @@ main(void)
 		cmocka_unit_test(test_request_id),
 		cmocka_unit_test(test_ops_endpoints),
 		cmocka_unit_test(test_more_clients_than_threads),
+		cmocka_unit_test(test_read_model_follows_writes),
 		cmocka_unit_test(test_database_down_and_back),
 	};
 

@@ -1,0 +1,186 @@
+/* test_catalog_model.c - the read model: hits, the ttl to the microsecond, forgets, races, bounds */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "catalog_model.h"
+
+#define S	1000000LL	/* one second in microseconds */
+
+/* get's result, with the body and etag it gave (empty when it gave none). */
+static int
+get(struct catalog_model *m, int64_t id, int64_t now, char *body, size_t blen, char *etag)
+{
+	struct svc_buf	b;
+	int		rc;
+
+	svc_buf_init(&b);
+	etag[0] = '\0';
+	rc = catalog_model_get(m, id, now, &b, etag);
+	snprintf(body, blen, "%s", b.len > 0 ? b.data : "");
+	svc_buf_free(&b);
+	return rc;
+}
+
+static void
+test_hit_after_put_and_ttl_exact(void **state)
+{
+	struct catalog_model	m;
+	char			body[64], etag[CATALOG_ETAG_MAX];
+
+	(void)state;
+	assert_int_equal(catalog_model_init(&m, 10, 1 * S), 0);
+	assert_true(catalog_model_on(&m));
+	assert_int_equal(get(&m, 7, 100, body, sizeof(body), etag), 0);
+	assert_int_equal(catalog_model_put(&m, 7, catalog_model_gen(&m), 100, "{\"id\":7}", 8,
+	    "\"aa\""), 1);
+	assert_int_equal(get(&m, 7, 100, body, sizeof(body), etag), 1);
+	assert_string_equal(body, "{\"id\":7}");
+	assert_string_equal(etag, "\"aa\"");
+	/* Fresh until ttl has passed, to the microsecond; a clock behind the load misses. */
+	assert_int_equal(get(&m, 7, 100 + S - 1, body, sizeof(body), etag), 1);
+	assert_int_equal(get(&m, 7, 100 + S, body, sizeof(body), etag), 0);
+	assert_string_equal(body, "");
+	assert_int_equal(get(&m, 7, 99, body, sizeof(body), etag), 0);
+	/* Another id was never kept. */
+	assert_int_equal(get(&m, 8, 100, body, sizeof(body), etag), 0);
+	assert_int_equal(atomic_load(&m.hits), 2);
+	assert_int_equal(atomic_load(&m.misses), 4);
+	assert_int_equal(catalog_model_size(&m), 1);
+	catalog_model_free(&m);
+}
+
+static void
+test_forget_drops_and_refills(void **state)
+{
+	struct catalog_model	m;
+	char			body[64], etag[CATALOG_ETAG_MAX];
+
+	(void)state;
+	assert_int_equal(catalog_model_init(&m, 10, 60 * S), 0);
+	assert_int_equal(catalog_model_put(&m, 3, catalog_model_gen(&m), 0, "old", 3, "\"o\""), 1);
+	catalog_model_forget(&m, 3);
+	assert_int_equal(get(&m, 3, 1, body, sizeof(body), etag), 0);
+	/* A read that began after the write keeps what it read. */
+	assert_int_equal(catalog_model_put(&m, 3, catalog_model_gen(&m), 2, "new", 3, "\"n\""), 1);
+	assert_int_equal(get(&m, 3, 3, body, sizeof(body), etag), 1);
+	assert_string_equal(body, "new");
+	assert_string_equal(etag, "\"n\"");
+	/* Forgetting a product never kept is harmless; the slot count does not move. */
+	catalog_model_forget(&m, 4);
+	assert_int_equal(catalog_model_size(&m), 1);
+	catalog_model_free(&m);
+}
+
+/* The race a write must win: a read from before its commit stores nothing after it. */
+static void
+test_read_from_before_a_write_is_not_kept(void **state)
+{
+	struct catalog_model	m;
+	char			body[64], etag[CATALOG_ETAG_MAX];
+	uint64_t		gen;
+
+	(void)state;
+	assert_int_equal(catalog_model_init(&m, 10, 60 * S), 0);
+	gen = catalog_model_gen(&m);		/* a reader starts, reads the old price... */
+	catalog_model_forget(&m, 5);		/* ...a write commits and forgets... */
+	assert_int_equal(catalog_model_put(&m, 5, gen, 1, "old", 3, "\"o\""), 0);
+	assert_int_equal(get(&m, 5, 2, body, sizeof(body), etag), 0);
+	/* A write to another product also refuses it: the counter is one for all. */
+	gen = catalog_model_gen(&m);
+	catalog_model_forget(&m, 6);
+	assert_int_equal(catalog_model_put(&m, 5, gen, 1, "old", 3, "\"o\""), 0);
+	catalog_model_free(&m);
+}
+
+static void
+test_bounded(void **state)
+{
+	struct catalog_model	m;
+	char			body[64], etag[CATALOG_ETAG_MAX], big[CATALOG_ETAG_MAX + 1];
+	int64_t			id;
+
+	(void)state;
+	assert_int_equal(catalog_model_init(&m, 3, 60 * S), 0);
+	assert_true(m.nslots >= 6 && (m.nslots & (m.nslots - 1)) == 0);
+	for (id = 1; id <= 3; id++)
+		assert_int_equal(catalog_model_put(&m, id, catalog_model_gen(&m), 0, "x", 1,
+		    "\"x\""), 1);
+	/* Full: a new product is not kept, a kept one is still replaced. */
+	assert_int_equal(catalog_model_put(&m, 4, catalog_model_gen(&m), 0, "x", 1, "\"x\""), 0);
+	assert_int_equal(get(&m, 4, 1, body, sizeof(body), etag), 0);
+	assert_int_equal(catalog_model_put(&m, 2, catalog_model_gen(&m), 5, "y", 1, "\"y\""), 1);
+	assert_int_equal(get(&m, 2, 6, body, sizeof(body), etag), 1);
+	assert_string_equal(body, "y");
+	assert_int_equal(catalog_model_size(&m), 3);
+	/* Ids that are not products and ETags that do not fit are refused. */
+	assert_int_equal(catalog_model_put(&m, 0, catalog_model_gen(&m), 0, "x", 1, "\"x\""), 0);
+	assert_int_equal(catalog_model_put(&m, -1, catalog_model_gen(&m), 0, "x", 1, "\"x\""), 0);
+	memset(big, 'e', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(catalog_model_put(&m, 1, catalog_model_gen(&m), 0, "x", 1, big), 0);
+	assert_int_equal(get(&m, -1, 1, body, sizeof(body), etag), 0);
+	catalog_model_free(&m);
+}
+
+/* Ids that collide in the table (same slot modulo its size) are told apart. */
+static void
+test_collisions(void **state)
+{
+	struct catalog_model	m;
+	char			body[64], etag[CATALOG_ETAG_MAX], want[16];
+	int64_t			id;
+
+	(void)state;
+	assert_int_equal(catalog_model_init(&m, 200, 60 * S), 0);
+	for (id = 1; id <= 200; id++) {
+		snprintf(want, sizeof(want), "p%lld", (long long)id);
+		assert_int_equal(catalog_model_put(&m, id * 1024, catalog_model_gen(&m), 0, want,
+		    strlen(want), "\"t\""), 1);
+	}
+	for (id = 1; id <= 200; id++) {
+		snprintf(want, sizeof(want), "p%lld", (long long)id);
+		assert_int_equal(get(&m, id * 1024, 1, body, sizeof(body), etag), 1);
+		assert_string_equal(body, want);
+	}
+	assert_int_equal(get(&m, 201 * 1024, 1, body, sizeof(body), etag), 0);
+	catalog_model_free(&m);
+}
+
+static void
+test_off(void **state)
+{
+	struct catalog_model	m;
+	char			body[64], etag[CATALOG_ETAG_MAX];
+
+	(void)state;
+	assert_int_equal(catalog_model_init(&m, 10, 0), 0);
+	assert_false(catalog_model_on(&m));
+	assert_int_equal(catalog_model_put(&m, 1, catalog_model_gen(&m), 0, "x", 1, "\"x\""), 0);
+	assert_int_equal(get(&m, 1, 0, body, sizeof(body), etag), 0);
+	catalog_model_forget(&m, 1);
+	assert_int_equal(catalog_model_size(&m), 0);
+	catalog_model_free(&m);
+	assert_int_equal(catalog_model_init(&m, 0, 1 * S), 0);
+	assert_false(catalog_model_on(&m));
+	catalog_model_free(&m);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hit_after_put_and_ttl_exact),
+		cmocka_unit_test(test_forget_drops_and_refills),
+		cmocka_unit_test(test_read_from_before_a_write_is_not_kept),
+		cmocka_unit_test(test_bounded),
+		cmocka_unit_test(test_collisions),
+		cmocka_unit_test(test_off),
+	};
+
+	return cmocka_run_group_tests_name("unit/catalog_model", tests, NULL, NULL);
+}
