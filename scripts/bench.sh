@@ -66,6 +66,19 @@ http {
 }
 CONF
 nginx -p "$tmp/static" -c "$tmp/static/nginx.conf" || { echo "bench: static nginx failed"; exit 0; }
+# The same nginx backend behind the gateway's own internal listener (its access log, request
+# ids, headers): gateway -> nginx beside gateway -> FastCGI differs only in the backend.
+chmod 0666 "$tmp/static/back.sock"
+echo "upstream bench_nginx_back { server unix:$tmp/static/back.sock; keepalive 32; }" \
+	>> "$SHOPLAB_RUN/nginx/conf/upstreams.conf"
+cat > "$SHOPLAB_RUN/nginx/conf/internal/zz-bench.conf" <<'CONF'
+location = /_bench/nginx {
+	proxy_pass http://bench_nginx_back/;
+	proxy_http_version 1.1;
+	proxy_set_header Connection "";
+}
+CONF
+nginx -p "$SHOPLAB_RUN/nginx/" -c conf/nginx.conf -s reload 2>/dev/null; sleep 0.5
 
 cat > "$tmp/random-product.lua" <<'LUA'
 math.randomseed(7)
@@ -88,16 +101,21 @@ echo "shoplab bench: wrk -t$wthreads -c$conns -d${secs}s, $(nproc) cores, everyt
 echo "make up (cold, after build): ${up_ms} ms"
 run static_nginx "http://127.0.0.1:$static_port/"
 # The FastCGI hop without a database: nginx -> catalog's /healthz (internal listener), beside
-# nginx -> nginx, each run twice in turn so that a burst of other work on the machine shows.
+# nginx -> nginx (a bare front) and beside the same gateway listener -> nginx, each run twice
+# in turn so that a burst of other work on the machine shows.
 for round in 1 2; do
 	run "nginx_to_nginx_$round" "http://127.0.0.1:$hop_port/"
+	run "gateway_to_nginx_$round" "$SHOPLAB_GATEWAY_INTERNAL/_bench/nginx"
 	run "fastcgi_healthz_$round" "$SHOPLAB_GATEWAY_INTERNAL/_ops/catalog/healthz"
 done
 awk -v s="$R_static_nginx" -v n1="$R_nginx_to_nginx_1" -v n2="$R_nginx_to_nginx_2" \
+    -v g1="$R_gateway_to_nginx_1" -v g2="$R_gateway_to_nginx_2" \
     -v f1="$R_fastcgi_healthz_1" -v f2="$R_fastcgi_healthz_2" 'BEGIN {
-	if (s > 0 && n1 > 0 && n2 > 0)
+	if (s > 0 && n1 > 0 && n2 > 0 && g1 > 0 && g2 > 0) {
 		printf "ratio nginx->nginx / static nginx: %.3f %.3f; FastCGI hop / nginx->nginx: %.3f %.3f (goal 0.8)\n",
 		    n1 / s, n2 / s, f1 / n1, f2 / n2;
+		printf "ratio FastCGI hop / the same gateway listener -> nginx: %.3f %.3f\n", f1 / g1, f2 / g2;
+	}
 }'
 run catalog_get_random "$SHOPLAB_GATEWAY_URL/" "$tmp/random-product.lua"
 rss=$(ps -o rss= -p "$(cat "$SHOPLAB_RUN/catalog.pid")" 2>/dev/null | tr -d ' ')
@@ -105,13 +123,25 @@ rss=$(ps -o rss= -p "$(cat "$SHOPLAB_RUN/catalog.pid")" 2>/dev/null | tr -d ' ')
 sed -i 's/^fastcgi_cache catalog_reads;/fastcgi_cache off;/' "$SHOPLAB_RUN/nginx/conf/catalog-cache.conf"
 nginx -p "$SHOPLAB_RUN/nginx/" -c conf/nginx.conf -s reload; sleep 0.5
 run catalog_get_nocache "$SHOPLAB_GATEWAY_URL/" "$tmp/random-product.lua"
-sed -i 's/^fastcgi_cache off;/fastcgi_cache catalog_reads;/' "$SHOPLAB_RUN/nginx/conf/catalog-cache.conf"
+# And with catalog's read model off too: every read is a MariaDB select (README).
+restart_catalog() {
+	local pid i
+	pid=$(cat "$SHOPLAB_RUN/catalog.pid")
+	kill "$pid"
+	for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	"$TOP/scripts/stack.sh" up >/dev/null 2>&1
+}
+SHOPLAB_CATALOG_MODEL_TTL_MS=0 restart_catalog
+# up renders the gateway's configuration again: the micro-cache off once more.
+sed -i 's/^fastcgi_cache catalog_reads;/fastcgi_cache off;/' "$SHOPLAB_RUN/nginx/conf/catalog-cache.conf"
 nginx -p "$SHOPLAB_RUN/nginx/" -c conf/nginx.conf -s reload; sleep 0.5
+run catalog_get_db "$SHOPLAB_GATEWAY_URL/" "$tmp/random-product.lua"
+restart_catalog	# the read model on again; up rendered the micro-cache back on
 run catalog_list_page "$SHOPLAB_GATEWAY_URL/api/v1/products?limit=20"
 awk -v a="$R_catalog_get_random" -v b="$R_static_nginx" -v c="$R_catalog_list_page" \
-    -v d="$R_catalog_get_nocache" 'BEGIN {
+    -v d="$R_catalog_get_nocache" -v e="$R_catalog_get_db" 'BEGIN {
 	if (b > 0) {
-		printf "ratio GET /products/{id} / static nginx: %.3f (micro-cache off: %.3f)\n", a / b, d / b;
+		printf "ratio GET /products/{id} / static nginx: %.3f (micro-cache off: %.3f; read model off too: %.3f)\n", a / b, d / b, e / b;
 		printf "ratio GET /products?limit=20 / static nginx: %.3f\n", c / b;
 	}
 }'
