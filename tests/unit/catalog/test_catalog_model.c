@@ -132,7 +132,7 @@ static void
 test_collisions(void **state)
 {
 	struct catalog_model	m;
-	char			body[64], etag[CATALOG_ETAG_MAX], want[16];
+	char			body[64], etag[CATALOG_ETAG_MAX], want[32];
 	int64_t			id;
 
 	(void)state;
