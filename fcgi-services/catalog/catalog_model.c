@@ -22,7 +22,8 @@ struct catalog_entry {
 int
 catalog_model_init(struct catalog_model *m, size_t max, int64_t ttl_us)
 {
-	size_t n = 16;
+	pthread_rwlockattr_t	attr;
+	size_t			n = 16;
 
 	memset(m, 0, sizeof(*m));
 	m->max = max;
@@ -41,12 +42,24 @@ catalog_model_init(struct catalog_model *m, size_t max, int64_t ttl_us)
 	if ((m->slots = calloc(n, sizeof(*m->slots))) == NULL)
 		return -1;
 	m->nslots = n;
-	if ((errno = pthread_rwlock_init(&m->lock, NULL)) != 0) {
-		free(m->slots);
-		m->slots = NULL;
-		return -1;
+	/*
+	 * Writers first: glibc's default lets a steady stream of readers keep a store (a
+	 * miss being filled, a forget after a write) waiting indefinitely.
+	 */
+	if ((errno = pthread_rwlockattr_init(&attr)) != 0)
+		goto fail;
+	if ((errno = pthread_rwlockattr_setkind_np(&attr,
+	    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP)) != 0 ||
+	    (errno = pthread_rwlock_init(&m->lock, &attr)) != 0) {
+		pthread_rwlockattr_destroy(&attr);
+		goto fail;
 	}
+	pthread_rwlockattr_destroy(&attr);
 	return 0;
+fail:
+	free(m->slots);
+	m->slots = NULL;
+	return -1;
 }
 
 void
