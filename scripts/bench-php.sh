@@ -6,11 +6,12 @@
 #
 # Needs php-fpm with mysqli (apt-get install php8.2-fpm php8.2-mysql), which shoplab itself does
 # not: without them it says so and exits 0. Its own stack on free ports, a private php-fpm
-# (pm = static, SHOPLAB_THREADS children, opcache on, a persistent mysqli connection, catalog's
-# prepared select as catalog's DB user) and one nginx of its own with a port per backend, both
-# fastcgi_keep_conn with keepalive 32. Then the real gateway's uncached read, for reference.
-# A measurement, never a test: it exits 0 on a slow box; a baseline that does not answer what
-# catalog answers gets no ratio. BENCH_SECONDS (5), BENCH_CONNS (64), BENCH_THREADS (2) tune wrk.
+# (pm = static, SHOPLAB_THREADS children, opcache on) whose script runs catalog's prepared select
+# as catalog's DB user over a persistent mysqli connection, and one nginx of its own: a port for
+# catalog and two for PHP-FPM (kept connections like catalog's, and one connection per request),
+# so that only the backend differs. Then the real gateway's uncached read, for reference.
+# A measurement, never a test: it exits 0 on a slow box. A PHP answer unlike catalog's, or a run
+# with failed requests, gets no ratio. BENCH_SECONDS (5), BENCH_CONNS (64), BENCH_THREADS (2).
 set -uo pipefail
 # --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
@@ -57,13 +58,16 @@ umask 077	# the configurations below hold the catalog DB password and the gatewa
 # PHP-FPM: the script does what catalog's GET does (one prepared select, the row as JSON, 404).
 cat > "$P/product.php" <<'PHP'
 <?php
+// What catalog's GET /api/v1/products/{id} does: one prepared select, the row as JSON, 404.
 header('Content-Type: application/json');
-if (!preg_match('#^/api/v1/products/([1-9][0-9]{0,17})$#', $_SERVER['DOCUMENT_URI'] ?? '', $m)) {
-	http_response_code(400);
-	exit('{"error":{"code":"validation_failed","message":"id must be a positive integer"}}');
+function fail(int $status, string $code, string $msg) {
+	http_response_code($status);
+	exit(json_encode(['error' => ['code' => $code, 'message' => $msg, 'request_id' => $_SERVER['REQUEST_ID'] ?? '']]));
 }
+if (!preg_match('#^/api/v1/products/([1-9][0-9]{0,17})$#', $_SERVER['DOCUMENT_URI'] ?? '', $m))
+	fail(404, 'not_found', 'no product with that id');
 $id = (int)$m[1];
-try {
+try {	// p: a persistent connection, kept by the FPM child from one request to the next
 	$db = new mysqli('p:' . getenv('DB_HOST'), getenv('DB_USER'), getenv('DB_PASSWORD'), 'catalog', (int)getenv('DB_PORT'));
 	$st = $db->prepare('SELECT id, sku, name, description, price_cents, currency FROM products WHERE id = ?');
 	$st->bind_param('i', $id);
@@ -72,17 +76,18 @@ try {
 	$st->close();
 } catch (mysqli_sql_exception $e) {
 	error_log('product.php: ' . $e->getMessage());
-	http_response_code(503);
-	exit('{"error":{"code":"unavailable","message":"the database is not available"}}');
+	fail(503, 'unavailable', 'the database is not available');
 }
-if ($row === null) {
-	http_response_code(404);
-	exit(json_encode(['error' => ['code' => 'not_found', 'message' => "no product with id $id"]]));
-}
-echo json_encode($row, JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE);
+if ($row === null)
+	fail(404, 'not_found', "no product with id $id");
+$body = json_encode($row, JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE);
+header('ETag: "' . substr(hash('sha256', $body), 0, 20) . '"');
+header('Cache-Control: no-cache');
+echo $body;
 PHP
 cat > "$P/php.ini" <<INI
 opcache.enable = 1
+expose_php = 0
 opcache.validate_timestamps = 0
 mysqli.allow_persistent = 1
 display_errors = 0
@@ -138,13 +143,15 @@ CONF
 nginx -p "$F" -c "$F/nginx.conf" || { echo "php bench: its nginx failed (see above)"; exit 0; }
 umask 022
 
-# All must answer the same: status 200 and the same JSON object for one product.
+# All must answer the same: 200 and the same JSON object for one product, 404 for a missing one.
 for b in shop keep close; do
 	port=${b}_port
 	code=$(curl -s -o "$tmp/$b.json" -w '%{http_code}' --max-time 5 "http://127.0.0.1:${!port}/api/v1/products/7")
 	[ "$code" = 200 ] || { echo "php bench: the $b front answered $code, not 200: $(head -c 300 "$tmp/$b.json")"
 		[ -s "$P/php-errors.log" ] && tail -n 3 "$P/php-errors.log"; exit 0; }
 	jq -S . "$tmp/$b.json" > "$tmp/$b.norm" 2>/dev/null || { echo "php bench: the $b front's answer is not JSON"; exit 0; }
+	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:${!port}/api/v1/products/999999")
+	[ "$code" = 404 ] || { echo "php bench: the $b front answered $code for a missing product, not 404"; exit 0; }
 	cmp -s "$tmp/$b.norm" "$tmp/shop.norm" || { echo "php bench: PHP and catalog answer product 7 differently, no ratio:"
 		diff "$tmp/$b.norm" "$tmp/shop.norm" | sed 's/^/  /'; exit 0; }
 done
