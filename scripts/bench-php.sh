@@ -178,7 +178,7 @@ ratio() {	# ratio LABEL A B...: A / the best B that did not fail, or why there i
 	awk -v l="$l" -v a="$a" -v bs="$*" 'BEGIN { n = split(bs, b, " "); m = 0
 		for (i = 1; i <= n; i++) if (b[i] > m) m = b[i]
 		if (a > 0 && m > 0) printf "%s: %.2f (PHP-FPM %.0f req/s)\n", l, a / m, m
-		else print l ": none (every run failed, see above)" }'
+		else print l ": none (a run failed, see above)" }'
 }
 
 echo "php bench: wrk -t$wthreads -c$conns -d${secs}s, $(nproc) cores, $("$fpm" -v | head -n 1 | cut -d' ' -f1-2)," \
@@ -198,4 +198,5 @@ nginx -p "$SHOPLAB_RUN/nginx/" -c conf/nginx.conf -s reload 2>/dev/null || echo 
 sleep 0.5
 run gateway_nocache "$SHOPLAB_GATEWAY_URL/"
 ratio "real gateway (uncached) / PHP-FPM round 2" "$R_gateway_nocache" "$R_php_keep_conn_2" "$R_php_conn_per_req_2"
+[ -s "$P/php-errors.log" ] && { echo "PHP's errors (last 3):"; tail -n 3 "$P/php-errors.log"; }
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
