@@ -28,7 +28,7 @@ fpm=$(command -v php-fpm php-fpm8.2 /usr/sbin/php-fpm8.2 2>/dev/null | head -n 1
 if [ -z "$fpm" ] || ! "$fpm" -m 2>/dev/null | grep -qx mysqli; then
 	echo "php bench: skipped, no php-fpm with mysqli (apt-get install php8.2-fpm php8.2-mysql)"; exit 0
 fi
-command -v wrk >/dev/null && command -v jq >/dev/null || { echo "php bench: wrk or jq is missing (make deps)"; exit 0; }
+if ! command -v wrk >/dev/null || ! command -v jq >/dev/null; then echo "php bench: wrk or jq is missing (make deps)"; exit 0; fi
 
 tmp=$(mktemp -d /tmp/shoplab-phpbench.XXXXXX)
 chmod 0711 "$tmp"	# nginx's workers run as an unprivileged user when we are root
@@ -55,36 +55,6 @@ root=; [ "$(id -u)" -eq 0 ] && root=1
 mkdir -p "$F" "$P"
 umask 077	# the configurations below hold the catalog DB password and the gateway secret
 
-# PHP-FPM: the script does what catalog's GET does (one prepared select, the row as JSON, 404).
-cat > "$P/product.php" <<'PHP'
-<?php
-// What catalog's GET /api/v1/products/{id} does: one prepared select, the row as JSON, 404.
-header('Content-Type: application/json');
-function fail(int $status, string $code, string $msg) {
-	http_response_code($status);
-	exit(json_encode(['error' => ['code' => $code, 'message' => $msg, 'request_id' => $_SERVER['REQUEST_ID'] ?? '']]));
-}
-if (!preg_match('#^/api/v1/products/([1-9][0-9]{0,17})$#', $_SERVER['DOCUMENT_URI'] ?? '', $m))
-	fail(404, 'not_found', 'no product with that id');
-$id = (int)$m[1];
-try {	// p: a persistent connection, kept by the FPM child from one request to the next
-	$db = new mysqli('p:' . getenv('DB_HOST'), getenv('DB_USER'), getenv('DB_PASSWORD'), 'catalog', (int)getenv('DB_PORT'));
-	$st = $db->prepare('SELECT id, sku, name, description, price_cents, currency FROM products WHERE id = ?');
-	$st->bind_param('i', $id);
-	$st->execute();
-	$row = $st->get_result()->fetch_assoc();
-	$st->close();
-} catch (mysqli_sql_exception $e) {
-	error_log('product.php: ' . $e->getMessage());
-	fail(503, 'unavailable', 'the database is not available');
-}
-if ($row === null)
-	fail(404, 'not_found', "no product with id $id");
-$body = json_encode($row, JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE);
-header('ETag: "' . substr(hash('sha256', $body), 0, 20) . '"');
-header('Cache-Control: no-cache');
-echo $body;
-PHP
 cat > "$P/php.ini" <<INI
 opcache.enable = 1
 expose_php = 0
@@ -120,7 +90,7 @@ done
 params='fastcgi_param REQUEST_METHOD $request_method; fastcgi_param QUERY_STRING $query_string;
 	fastcgi_param REQUEST_URI $request_uri; fastcgi_param DOCUMENT_URI $uri; fastcgi_param SERVER_PROTOCOL $server_protocol;
 	fastcgi_param GATEWAY_INTERFACE CGI/1.1; fastcgi_param REMOTE_ADDR $remote_addr; fastcgi_param REQUEST_ID $request_id;'
-php="fastcgi_param SCRIPT_FILENAME $P/product.php;"
+php="fastcgi_param SCRIPT_FILENAME $TOP/scripts/bench-php-product.php;"
 cat > "$F/nginx.conf" <<CONF
 $( [ -n "$root" ] && echo 'user root;' )
 worker_processes ${NGINX_WORKERS:-2};
