@@ -11,7 +11,8 @@
 # catalog and two for PHP-FPM (kept connections like catalog's, and one connection per request),
 # so that only the backend differs. Then the real gateway's uncached read, for reference.
 # A measurement, never a test: it exits 0 on a slow box. A PHP answer unlike catalog's, or a run
-# with failed requests, gets no ratio. BENCH_SECONDS (5), BENCH_CONNS (64), BENCH_THREADS (2).
+# with failed requests, gets no ratio. BENCH_SECONDS (5), BENCH_CONNS (64), BENCH_THREADS (2),
+# BENCH_ROUNDS (2) tune wrk and the rounds.
 set -uo pipefail
 # --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
@@ -23,7 +24,9 @@ esac
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-build}
 case $BUILD in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
-secs=${BENCH_SECONDS:-5} conns=${BENCH_CONNS:-64} wthreads=${BENCH_THREADS:-2}
+secs=${BENCH_SECONDS:-5} conns=${BENCH_CONNS:-64} wthreads=${BENCH_THREADS:-2} rounds=${BENCH_ROUNDS:-2}
+[[ $rounds =~ ^[1-9][0-9]?$ ]] || { echo "php bench: BENCH_ROUNDS must be 1..99, not '$rounds'" >&2; exit 2; }
+all_s= all_p=
 fpm=$(command -v php-fpm php-fpm8.2 /usr/sbin/php-fpm8.2 2>/dev/null | head -n 1)
 if [ -z "$fpm" ] || ! "$fpm" -m 2>/dev/null | grep -qx mysqli; then
 	echo "php bench: skipped, no php-fpm with mysqli (apt-get install php8.2-fpm php8.2-mysql)"; exit 0
@@ -154,19 +157,29 @@ ratio() {	# ratio LABEL A B...: A / the best B that did not fail, or why there i
 echo "php bench: wrk -t$wthreads -c$conns -d${secs}s, $(nproc) cores, $("$fpm" -v | head -n 1 | cut -d' ' -f1-2)," \
 	"pm.max_children ${SHOPLAB_THREADS:-16}, nginx workers ${NGINX_WORKERS:-2}; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 # Warm up: every FPM child opens its persistent connection, every cache fills.
-for p in $keep_port $close_port $shop_port; do run warmup "http://127.0.0.1:$p/" 1 > /dev/null; done
-for round in 1 2; do
+for p in $keep_port $close_port $shop_port; do run warmup "http://127.0.0.1:$p/" 2 > /dev/null; done
+for round in $(seq 1 "$rounds"); do
 	run "php_keep_conn_$round" "http://127.0.0.1:$keep_port/"
 	run "php_conn_per_req_$round" "http://127.0.0.1:$close_port/"
 	run "shoplab_catalog_$round" "http://127.0.0.1:$shop_port/"
 	s=R_shoplab_catalog_$round k=R_php_keep_conn_$round c=R_php_conn_per_req_$round
 	ratio "round $round: shoplab / PHP-FPM (goal 5)" "${!s}" "${!k}" "${!c}"
+	all_s+=" ${!s}" all_p+=" $(printf '%s\n' "${!k}" "${!c}" | sort -g | tail -n 1)"
 done
+# Over all rounds, the medians' ratio: steadier than one round's on a busy machine.
+awk -v s="$all_s" -v p="$all_p" 'function med(str,  a, n, i, j, t) { n = split(str, a, " ")
+	for (i = 1; i <= n; i++) { if (a[i] <= 0) return 0
+		for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t } }
+	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+	BEGIN { ms = med(s); mp = med(p); if (ms > 0 && mp > 0)
+		printf "all rounds: median shoplab %.0f / median PHP-FPM %.0f req/s = %.2f (goal 5)\n", ms, mp, ms / mp
+	else print "all rounds: none (a run failed, see above)" }'
 # The real gateway, micro-cache off (as bench.sh): every read reaches catalog and MariaDB.
 sed -i 's/^fastcgi_cache catalog_reads;/fastcgi_cache off;/' "$SHOPLAB_RUN/nginx/conf/catalog-cache.conf"
 nginx -p "$SHOPLAB_RUN/nginx/" -c conf/nginx.conf -s reload 2>/dev/null || echo "php bench: the gateway did not reload"
 sleep 0.5
 run gateway_nocache "$SHOPLAB_GATEWAY_URL/"
-ratio "real gateway (uncached) / PHP-FPM round 2" "$R_gateway_nocache" "$R_php_keep_conn_2" "$R_php_conn_per_req_2"
+k=R_php_keep_conn_$rounds c=R_php_conn_per_req_$rounds
+ratio "real gateway (uncached) / PHP-FPM round $rounds" "$R_gateway_nocache" "${!k}" "${!c}"
 [ -s "$P/php-errors.log" ] && { echo "PHP's errors (last 3):"; tail -n 3 "$P/php-errors.log"; }
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
