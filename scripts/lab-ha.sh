@@ -88,11 +88,10 @@ owner() { cat "$OWNER" 2> /dev/null || true; }
 own_or_die() {
 	local o
 	o=$(owner)
-	if [ -n "$o" ] && [ "$o" != "$RUN" ] && ns_exists "$NS_LAN"; then
+	if [ -n "$o" ] && [ "$o" != "$RUN" ] && netns_exists "$NS_LAN"; then
 		die "an HA lab is up with its state in $o: stop it first (SHOPLAB_RUN=$o scripts/lab-ha.sh down); nothing was changed"
 	fi
 }
-ns_exists() { [ -e "/run/netns/$1" ]; }
 host_ok() { case " $HOSTS " in *" $1 "*) return 0 ;; esac; return 1; }
 is_db() { case " $DB_HOSTS_LIST " in *" $1 "*) return 0 ;; esac; return 1; }
 is_svc() { case " $SVC_HOSTS_LIST " in *" $1 "*) return 0 ;; esac; return 1; }
@@ -119,60 +118,20 @@ ha_env() {
 }
 
 # ---------------------------------------------------------------- network
+# The namespaces and the bridge: scripts/netns-lib.sh, shared with lab-netns.sh.
+NETNS_PREFIX=shoplab-ha NETNS_HOSTS=$HOSTS NETNS_PREFIX_LEN=24 NETNS_HOST_LINK=1 NETNS_TERM_TENTHS=100
+netns_addr() { addr "$1"; }
+. "$TOP/scripts/netns-lib.sh"
+
 net_up() {
-	local h n
 	[ "$(id -u)" -eq 0 ] || die "needs root (network namespaces)"
-	command -v ip > /dev/null || die "needs iproute2"
 	own_or_die
 	echo "$RUN" > "$OWNER"
-	if ! ns_exists "$NS_LAN"; then
-		ip netns add "$NS_LAN"
-		ip -n "$NS_LAN" link set lo up
-		ip -n "$NS_LAN" link add br0 type bridge
-		ip -n "$NS_LAN" link set br0 up
-	fi
-	for h in $HOSTS; do
-		n=$(ns "$h")
-		ns_exists "$n" || ip netns add "$n"
-		ip -n "$n" link set lo up
-		if ! ip -n "$n" link show eth0 > /dev/null 2>&1; then
-			ip -n "$NS_LAN" link add "v-$h" type veth peer name eth0 netns "$n"
-			ip -n "$NS_LAN" link set "v-$h" master br0 up
-			ip -n "$n" addr add "$(addr "$h")/24" dev eth0
-			ip -n "$n" link set eth0 up
-		fi
-	done
-	if ! ip link show shoplab-ha-host > /dev/null 2>&1; then
-		ip link add shoplab-ha-host type veth peer name v-host netns "$NS_LAN"
-		ip -n "$NS_LAN" link set v-host master br0 up
-		ip addr add "$(addr host)/24" dev shoplab-ha-host
-		ip link set shoplab-ha-host up
-	fi
-}
-
-# Processes left in a namespace (a failed run): ended by pid, TERM then KILL.
-ns_kill() {
-	local n=$1 pids i
-	ns_exists "$n" || return 0
-	pids=$(ip netns pids "$n" 2>/dev/null | tr '\n' ' ')
-	[ -n "${pids// /}" ] || return 0
-	log "ending what still runs in $n: $pids"
-	# shellcheck disable=SC2086
-	kill -TERM $pids 2>/dev/null || true
-	for i in $(seq 1 100); do
-		[ -z "$(ip netns pids "$n" 2>/dev/null)" ] && return 0
-		sleep 0.1
-	done
-	# shellcheck disable=SC2046
-	kill -KILL $(ip netns pids "$n" 2>/dev/null) 2>/dev/null || true
+	netns_up
 }
 
 net_down() {
-	local h
-	for h in $HOSTS; do ns_kill "$(ns "$h")"; done
-	for h in $HOSTS; do ! ns_exists "$(ns "$h")" || ip netns del "$(ns "$h")"; done
-	! ns_exists "$NS_LAN" || ip netns del "$NS_LAN"
-	! ip link show shoplab-ha-host > /dev/null 2>&1 || ip link del shoplab-ha-host
+	netns_down
 	rm -f "$OWNER"
 	return 0
 }
@@ -790,7 +749,7 @@ cmd_ctl() {
 		ctl_check ;;
 	kill | start | partition | heal)
 		host_ok "$h" || die "ctl $a: no such lab host '$h' (one of: $HOSTS)"
-		ns_exists "$(ns "$h")" || die "ctl $a: the lab is not up ($(ns "$h") does not exist)"
+		netns_exists "$(ns "$h")" || die "ctl $a: the lab is not up ($(ns "$h") does not exist)"
 		"ctl_$a" "$h" ;;
 	up)
 		# Whatever a scenario left behind: partitions healed, every process running.
@@ -881,7 +840,7 @@ cmd_down() {
 cmd_status() {
 	local h
 	for h in $HOSTS; do
-		if ns_exists "$(ns "$h")"; then
+		if netns_exists "$(ns "$h")"; then
 			printf '%s %s: pids %s' "$(ns "$h")" "$(addr "$h")" "$(ip netns pids "$(ns "$h")" | tr '\n' ' ')"
 			is_db "$h" && printf ' wsrep_local_state=%s cluster_size=%s' "$(db_status "$h" wsrep_local_state || true)" \
 				"$(db_status "$h" wsrep_cluster_size || true)"

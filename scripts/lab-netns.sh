@@ -36,65 +36,19 @@ export GW_NETNS=shoplab-gw SVC_NETNS=shoplab-svc DB_NETNS=shoplab-db
 log() { printf 'lab-netns: %s\n' "$*" >&2; }
 die() { printf 'lab-netns: %s\n' "$*" >&2; exit 1; }
 
-role_addr() { case $1 in gw) echo "$LAB_GW_ADDR" ;; svc) echo "$LAB_SVC_ADDR" ;; db) echo "$LAB_DB_ADDR" ;; esac; }
-ns_exists() { [ -e "/run/netns/$1" ]; }
+# The network: scripts/netns-lib.sh, shared with the HA lab.
+NETNS_PREFIX=shoplab NETNS_HOSTS=$ROLES NETNS_PREFIX_LEN=$LAB_PREFIX_LEN NETNS_HOST_LINK=$LAB_HOST_LINK
+netns_addr() {
+	case $1 in gw) echo "$LAB_GW_ADDR" ;; svc) echo "$LAB_SVC_ADDR" ;; db) echo "$LAB_DB_ADDR" ;;
+	host) echo "$LAB_HOST_ADDR" ;; esac
+}
+. "$TOP/scripts/netns-lib.sh"
 
 net_up() {
-	local r ns
-	[ "$(id -u)" -eq 0 ] || die "needs root (network namespaces)"
-	command -v ip > /dev/null || die "needs iproute2"
-	if ! ns_exists "$NS_LAN"; then
-		ip netns add "$NS_LAN"
-		ip -n "$NS_LAN" link set lo up
-		ip -n "$NS_LAN" link add br0 type bridge
-		ip -n "$NS_LAN" link set br0 up
-	fi
-	for r in $ROLES; do
-		ns=shoplab-$r
-		ns_exists "$ns" || ip netns add "$ns"
-		ip -n "$ns" link set lo up
-		if ! ip -n "$ns" link show eth0 > /dev/null 2>&1; then
-			ip -n "$NS_LAN" link add "v-$r" type veth peer name eth0 netns "$ns"
-			ip -n "$NS_LAN" link set "v-$r" master br0 up
-			ip -n "$ns" addr add "$(role_addr "$r")/$LAB_PREFIX_LEN" dev eth0
-			ip -n "$ns" link set eth0 up
-		fi
-	done
-	if [ "$LAB_HOST_LINK" = 1 ] && ! ip link show shoplab-host > /dev/null 2>&1; then
-		ip link add shoplab-host type veth peer name v-host netns "$NS_LAN"
-		ip -n "$NS_LAN" link set v-host master br0 up
-		ip addr add "$LAB_HOST_ADDR/$LAB_PREFIX_LEN" dev shoplab-host
-		ip link set shoplab-host up
-	fi
+	netns_up
 	log "network up: gw $LAB_GW_ADDR, svc $LAB_SVC_ADDR, db $LAB_DB_ADDR (bridge in $NS_LAN)"
 }
-
-# Processes left in our namespaces (a failed run): ended by pid, TERM then KILL.
-ns_kill() {
-	local ns=$1 pids i
-	ns_exists "$ns" || return 0
-	pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
-	[ -n "${pids// /}" ] || return 0
-	log "ending what still runs in $ns: $pids"
-	# shellcheck disable=SC2086
-	kill -TERM $pids 2>/dev/null || true
-	for i in $(seq 1 50); do
-		[ -z "$(ip netns pids "$ns" 2>/dev/null)" ] && return 0
-		sleep 0.1
-	done
-	# shellcheck disable=SC2046
-	kill -KILL $(ip netns pids "$ns" 2>/dev/null) 2>/dev/null || true
-}
-
-net_down() {
-	local r
-	for r in $ROLES; do ns_kill "shoplab-$r"; done
-	for r in $ROLES; do ! ns_exists "shoplab-$r" || ip netns del "shoplab-$r"; done
-	! ns_exists "$NS_LAN" || ip netns del "$NS_LAN"
-	# Deleting shoplab-lan deleted v-host and with it shoplab-host; this is for a half-built one.
-	! ip link show shoplab-host > /dev/null 2>&1 || ip link del shoplab-host
-	return 0
-}
+net_down() { netns_down; }
 
 cmd_up() {
 	local t0=$SECONDS
@@ -115,7 +69,7 @@ cmd_down() {
 cmd_status() {
 	local r
 	for r in $ROLES; do
-		if ns_exists "shoplab-$r"; then
+		if netns_exists "shoplab-$r"; then
 			echo "shoplab-$r: $(ip -n "shoplab-$r" -br -4 addr show dev eth0 2>/dev/null | awk '{print $3}'), pids: $(ip netns pids "shoplab-$r" | tr '\n' ' ')"
 		else
 			echo "shoplab-$r: absent"

@@ -652,7 +652,7 @@ svc_db_end(struct svc_req *r, int commit)
 	w->in_tx = 0;
 	/* New outbox rows are visible now: wake the relay rather than wait for its next poll. */
 	if (commit && rc == SVC_OK && w->outbox_added)
-		atomic_store(&r->srv->outbox_wake, 1);
+		svc_events_outbox_committed();
 	w->outbox_added = 0;
 	if (w->db != NULL && mysql_autocommit(w->db, 1) != 0 && rc == SVC_OK)
 		rc = svc_db_fail(r, NULL, "autocommit");

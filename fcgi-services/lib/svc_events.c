@@ -135,28 +135,52 @@ svc_ev_stopping(const struct svc_events_rt *rt)
 	return atomic_load(&rt->srv->stopping);
 }
 
-/* Sleeps ms in small steps, waking early at shutdown. */
+/*
+ * The event threads' wake. Process-wide because a process runs one service (svc_run once): the
+ * commit path (svc_db.c) posts it without knowing whether events started, and svc_events_stop
+ * closes it. Guarded by its own mutex (struct svc_wake); reset by svc_events_start.
+ */
+static struct svc_wake svc_ev_wake = SVC_WAKE_INITIALIZER;
+
+/*
+ * The longest single wait: the server sets `stopping` without a signal (svc_events_stop closes
+ * the wake later, after the request workers), so a wait looks at it at least this often.
+ */
+#define SVC_EV_SLICE_MS	50
+
+void
+svc_events_outbox_committed(void)
+{
+	svc_wake_post(&svc_ev_wake);
+}
+
+/* Sleeps ms, ending at once when svc_events_stop closes the wake, or at `stopping`. */
 static void
 svc_ev_sleep(const struct svc_events_rt *rt, long long ms)
 {
 	while (ms > 0 && !svc_ev_stopping(rt)) {
-		usleep((useconds_t)(ms < 50 ? ms : 50) * 1000);
-		ms -= 50;
+		long long step = ms < SVC_EV_SLICE_MS ? ms : SVC_EV_SLICE_MS;
+
+		if (svc_wake_wait(&svc_ev_wake, step, 0) == SVC_WAKE_CLOSED)
+			return;
+		ms -= step;
 	}
 }
 
 /*
  * The relay's idle wait: up to ms, cut short by a commit that wrote to the outbox (a
- * svc_outbox_add in this process) or by shutdown. Other instances' rows wait for the poll.
+ * svc_outbox_add in this process) or by shutdown. Rows of other instances of the service,
+ * which cannot post us, wait for the end of ms (SHOPLAB_EVENTS_POLL_MS).
  */
 static void
-svc_ev_idle(struct svc_events_rt *rt, long long ms)
+svc_ev_idle(const struct svc_events_rt *rt, long long ms)
 {
 	while (ms > 0 && !svc_ev_stopping(rt)) {
-		if (atomic_exchange(&rt->srv->outbox_wake, 0))
+		long long step = ms < SVC_EV_SLICE_MS ? ms : SVC_EV_SLICE_MS;
+
+		if (svc_wake_wait(&svc_ev_wake, step, 1) != SVC_WAKE_TIMEOUT)
 			return;
-		usleep((useconds_t)(ms < 5 ? ms : 5) * 1000);
-		ms -= 5;
+		ms -= step;
 	}
 }
 
@@ -856,6 +880,7 @@ svc_events_start(struct svc_server *srv)
 		return -1;
 	rt->srv = srv;
 	srv->events = rt;
+	svc_wake_reset(&svc_ev_wake);
 	if (svc_conf_load_scoped(svc_events_defs, sizeof(svc_events_defs) /
 	    sizeof(svc_events_defs[0]), srv->svc->name, &rt->conf, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s: %s\n", srv->svc->name, err);
@@ -938,6 +963,8 @@ svc_events_stop(struct svc_server *srv, const struct timespec *until)
 
 	if (rt == NULL)
 		return 0;
+	/* Ends the threads' sleeps now: a relay in a 5 s backoff must not hold up the exit. */
+	svc_wake_close(&svc_ev_wake);
 	if (rt->relay_started) {
 		if (pthread_timedjoin_np(rt->relay_w.tid, NULL, until) == 0) {
 			rt->relay_started = 0;

@@ -250,9 +250,30 @@ struct svc_server {
 	atomic_int		  draining;	/* serve kept connections until the gateway closes them */
 	atomic_int		  nconns;	/* open FastCGI connections */
 	int64_t			  drain_until_us;	/* svc_now_us() time the lingering ends */
-	/* Set by a commit that wrote to the outbox; the relay takes it and looks at once. */
-	atomic_int		  outbox_wake;
 };
+
+/*
+ * A sleep another thread can end (svc_wake.c): the relay's idle wait ends when a commit wrote
+ * to the outbox (post), every event thread's sleep ends at shutdown (close). A timed wait on a
+ * condition variable: no polling between the bounds the caller gives.
+ */
+struct svc_wake {
+	pthread_mutex_t	mu;
+	pthread_cond_t	cv;
+	int		posted;		/* a post not yet taken by a wait */
+	int		closed;		/* every wait ends at once, until svc_wake_reset */
+};
+#define SVC_WAKE_INITIALIZER	{ PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 }
+
+enum svc_wake_why {
+	SVC_WAKE_TIMEOUT,	/* ms passed */
+	SVC_WAKE_POSTED,	/* svc_wake_post (taken only by a wait with take_post) */
+	SVC_WAKE_CLOSED		/* svc_wake_close */
+};
+void svc_wake_reset(struct svc_wake *wk);
+void svc_wake_post(struct svc_wake *wk);
+void svc_wake_close(struct svc_wake *wk);
+enum svc_wake_why svc_wake_wait(struct svc_wake *wk, long long ms, int take_post);
 
 /* Deploys without a refused connection: the listening socket goes to the new binary. */
 int  svc_handover_inherited(char *err, size_t errlen);
@@ -334,6 +355,8 @@ int  svc_events_start(struct svc_server *srv);
 /* Joins them (srv->stopping is set) until the wall-clock deadline; returns how many are left. */
 size_t svc_events_stop(struct svc_server *srv, const struct timespec *until);
 void svc_events_free(struct svc_server *srv);
+/* A commit wrote to the outbox: ends the relay's idle wait (any thread, no lock held). */
+void svc_events_outbox_committed(void);
 int  svc_events_metrics_write(struct svc_server *srv, struct svc_buf *out);
 /* GET /deadletters: the dead letters this service recorded, newest first. */
 int  svc_events_deadletters(struct svc_req *r);

@@ -14,6 +14,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <amqp.h>
+#include <amqp_tcp_socket.h>
 #include <curl/curl.h>
 #include <mysql.h>
 
@@ -465,8 +467,7 @@ out:
 	return status;
 }
 
-/* 1 while pid runs (a zombie has stopped running: init reaps it when it gets round to it). */
-static int
+int
 it_running(pid_t pid)
 {
 	char	path[64], buf[256], *p;
@@ -522,15 +523,57 @@ double
 it_metric(const char *svc, const char *name)
 {
 	struct it_resp	 r;
-	char		 path[128], key[160];
+	char		 path[128], key[256];
 	const char	*p;
 	double		 v = -1;
 
 	snprintf(path, sizeof(path), "/_ops/%s/metrics", svc);
-	snprintf(key, sizeof(key), "\n%s{service=\"%s\"} ", name, svc);
+	if (strchr(name, '{') != NULL)
+		snprintf(key, sizeof(key), "\n%s ", name);
+	else
+		snprintf(key, sizeof(key), "\n%s{service=\"%s\"} ", name, svc);
 	if (it_request("GET", it_internal(), path, NULL, NULL, &r) == 0 && r.status == 200 &&
 	    (p = strstr(r.body, key)) != NULL)
 		v = strtod(p + strlen(key), NULL);
 	it_resp_free(&r);
 	return v;
+}
+
+void
+it_amqp_publish(const char *user, const char *pw_var, const char *rkey, const char *body)
+{
+	amqp_connection_state_t	 c;
+	amqp_socket_t		*s;
+	amqp_basic_properties_t	 p;
+	amqp_rpc_reply_t	 x;
+
+	assert_non_null(c = amqp_new_connection());
+	assert_non_null(s = amqp_tcp_socket_new(c));
+	assert_int_equal(amqp_socket_open(s, it_env("SHOPLAB_AMQP_HOST"),
+	    atoi(it_env("SHOPLAB_AMQP_PORT"))), 0);
+	x = amqp_login(c, "shoplab", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, user, it_env(pw_var));
+	assert_int_equal(x.reply_type, AMQP_RESPONSE_NORMAL);
+	assert_non_null(amqp_channel_open(c, 1));
+	assert_int_equal(amqp_get_rpc_reply(c).reply_type, AMQP_RESPONSE_NORMAL);
+	/* Confirms, so the message is in the queue when this returns. */
+	assert_non_null(amqp_confirm_select(c, 1));
+	assert_int_equal(amqp_get_rpc_reply(c).reply_type, AMQP_RESPONSE_NORMAL);
+	memset(&p, 0, sizeof(p));
+	p._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
+	p.delivery_mode = 2;
+	assert_int_equal(amqp_basic_publish(c, 1, amqp_cstring_bytes("shoplab.events"),
+	    amqp_cstring_bytes(rkey), 0, 0, &p, amqp_cstring_bytes(body)), AMQP_STATUS_OK);
+	for (;;) {
+		amqp_frame_t	f;
+		struct timeval	tv = { 5, 0 };
+
+		assert_int_equal(amqp_simple_wait_frame_noblock(c, &f, &tv), AMQP_STATUS_OK);
+		if (f.frame_type == AMQP_FRAME_METHOD &&
+		    f.payload.method.id == AMQP_BASIC_ACK_METHOD)
+			break;
+		assert_int_not_equal(f.payload.method.id, AMQP_BASIC_NACK_METHOD);
+	}
+	amqp_channel_close(c, 1, AMQP_REPLY_SUCCESS);
+	amqp_connection_close(c, AMQP_REPLY_SUCCESS);
+	amqp_destroy_connection(c);
 }

@@ -56,8 +56,16 @@ int64_t it_db_int(struct st_mysql *db, const char *fmt, ...) __attribute__((form
 int64_t it_wait_db(const char *svc, int64_t want, int secs, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-/* The value of service svc's metric line "name{service=\"svc\"} v" on its /metrics, or -1. */
+/* The value of service svc's metric line "name{service=\"svc\"} v" on its /metrics, or -1;
+ * a name with labels of its own ("name{service=\"svc\",dep=\"x\"}") is taken as it is. */
 double it_metric(const char *svc, const char *name);
+
+/* Publishes body to shoplab.events with routing key rkey as user (password in the env var
+ * pw_var), persistent, and asserts the broker confirmed it: it is queued when this returns. */
+void it_amqp_publish(const char *user, const char *pw_var, const char *rkey, const char *body);
+
+/* 1 while pid runs (a zombie has stopped running: init reaps it when it gets round to it). */
+int it_running(pid_t pid);
 
 /*
  * Asserts the invariants of DESIGN.md with sim check's reader and evaluator (sim/run/

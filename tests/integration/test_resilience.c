@@ -11,22 +11,6 @@
 static char	auth[2048], auth_admin[2048];
 static long	run_id;
 
-/* The value of a metric line starting with prefix in orders' /metrics, or -1. */
-static double
-orders_metric(const char *prefix)
-{
-	struct it_resp	 r;
-	const char	*p;
-	double		 v = -1;
-
-	if (it_request("GET", it_internal(), "/_ops/orders/metrics", NULL, NULL, &r) != 0)
-		return -1;
-	if ((p = strstr(r.body, prefix)) != NULL)
-		v = strtod(p + strlen(prefix), NULL);
-	it_resp_free(&r);
-	return v;
-}
-
 static void
 test_breaker_opens_and_recovers(void **state)
 {
@@ -68,7 +52,8 @@ test_breaker_opens_and_recovers(void **state)
 		secs[i] = r.seconds;
 		it_resp_free(&r);
 	}
-	state_open = orders_metric("shoplab_dep_breaker_state{service=\"orders\",dep=\"payments\"} ");
+	state_open = it_metric("orders",
+	    "shoplab_dep_breaker_state{service=\"orders\",dep=\"payments\"}");
 	fprintf(stderr, "checkout seconds with payments down:");
 	for (i = 0; i < N; i++)
 		fprintf(stderr, " %.3f", secs[i]);
@@ -77,8 +62,8 @@ test_breaker_opens_and_recovers(void **state)
 	assert_true(state_open == 1.0 || state_open == 2.0);
 	for (i = N - 4; i < N; i++)
 		assert_true(secs[i] < 0.25);
-	assert_true(orders_metric("shoplab_dep_breaker_transitions_total{service=\"orders\","
-	    "dep=\"payments\",from=\"closed\",to=\"open\"} ") >= 1);
+	assert_true(it_metric("orders", "shoplab_dep_breaker_transitions_total{service=\"orders\","
+	    "dep=\"payments\",from=\"closed\",to=\"open\"}") >= 1);
 
 	/* Payments returns: every saga finishes, the breaker closes again. */
 	assert_int_equal(it_sh("\"$SHOPLAB_TOP/scripts/stack.sh\" up >&2"), 0);
@@ -97,8 +82,8 @@ test_breaker_opens_and_recovers(void **state)
 		}
 		assert_true(j < 600);
 	}
-	assert_true(orders_metric("shoplab_dep_breaker_state{service=\"orders\",dep=\"payments\"} ")
-	    == 0.0);
+	assert_true(it_metric("orders",
+	    "shoplab_dep_breaker_state{service=\"orders\",dep=\"payments\"}") == 0.0);
 	it_check_invariants();
 	/* Every service's metrics are clean exposition text (where promtool is installed). */
 	assert_int_equal(it_sh("command -v promtool >/dev/null || exit 0; for s in users catalog"

@@ -59,25 +59,7 @@ amqp_done(amqp_connection_state_t c)
 static void
 publish_as_orders(const char *rkey, const char *body)
 {
-	amqp_connection_state_t	c = amqp_as("orders", "SHOPLAB_AMQP_ORDERS_PASSWORD", 1);
-	amqp_basic_properties_t	p;
-
-	memset(&p, 0, sizeof(p));
-	p._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
-	p.delivery_mode = 2;
-	assert_int_equal(amqp_basic_publish(c, 1, amqp_cstring_bytes("shoplab.events"),
-	    amqp_cstring_bytes(rkey), 0, 0, &p, amqp_cstring_bytes(body)), AMQP_STATUS_OK);
-	for (;;) {
-		amqp_frame_t	f;
-		struct timeval	tv = { 5, 0 };
-
-		assert_int_equal(amqp_simple_wait_frame_noblock(c, &f, &tv), AMQP_STATUS_OK);
-		if (f.frame_type == AMQP_FRAME_METHOD &&
-		    f.payload.method.id == AMQP_BASIC_ACK_METHOD)
-			break;
-		assert_int_not_equal(f.payload.method.id, AMQP_BASIC_NACK_METHOD);
-	}
-	amqp_done(c);
+	it_amqp_publish("orders", "SHOPLAB_AMQP_ORDERS_PASSWORD", rkey, body);
 }
 
 /* The first column of sql on svc's database now (INT64_MIN when none). */
@@ -169,22 +151,6 @@ new_product(const char *tag, int64_t price, int64_t available)
 	assert_int_equal(r.status, 200);
 	it_resp_free(&r);
 	return id;
-}
-
-static int
-pid_running(pid_t pid)
-{
-	char	path[64], buf[256], *p;
-	FILE	*f;
-	int	running = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return 0;
-	if (fgets(buf, sizeof(buf), f) != NULL && (p = strrchr(buf, ')')) != NULL && p[1] == ' ')
-		running = p[2] != 'Z' && p[2] != 'X';
-	fclose(f);
-	return running;
 }
 
 static int
@@ -475,9 +441,9 @@ test_consumer_crash_before_ack_no_duplicate(void **state)
 	assert_true(pid > 0);
 	snprintf(key, sizeof(key), "ship-crash-%ld", run_id);
 	order = checkout(auth_a, product, 1, key);
-	for (i = 0; i < 200 && pid_running(pid); i++)
+	for (i = 0; i < 200 && it_running(pid); i++)
 		usleep(100000);
-	assert_false(pid_running(pid));
+	assert_false(it_running(pid));
 	/* It died after the commit: the shipment is there. */
 	assert_int_equal(it_wait_db("shipping", 1, 5, "SELECT COUNT(*) FROM shipments WHERE "
 	    "order_id = %lld", (long long)order), 1);

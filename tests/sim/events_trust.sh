@@ -15,7 +15,6 @@ SCN=$TOP/tests/sim/events.json
 RUN=${SHOPLAB_RUN:?set SHOPLAB_RUN to a running stack}
 export SHOPLAB_TOP=$TOP
 work=$(mktemp -d /tmp/sim-events.XXXXXX)
-fails=0
 decoy=
 simpid=
 cleanup() {
@@ -25,24 +24,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok() { echo "events_trust: ok: $*"; }
-bad() { echo "events_trust: FAIL: $*" >&2; fails=$((fails + 1)); }
-variant() { sed "$2" "$SCN" > "$work/$1.json"; echo "$work/$1.json"; }
+TRUST=events_trust
+. "$TOP/tests/sim/trust_lib.sh"
 
 # ---- 1. mistakes: exit 2 before any load, FILE:LINE: PATH named, no report folder left
-typo() {
-	local name=$1 expr=$2 want=$3 f rc
-	f=$(variant "$name" "$expr")
-	"$SIM" run "$f" --out "$work/rep-$name" > /dev/null 2> "$work/$name.err"
-	rc=$?
-	if [ "$rc" = 2 ] && grep -qF -- "$name.json:$want" "$work/$name.err" && ! grep -q '^\[load\]' "$work/$name.err" &&
-	   [ ! -e "$work/rep-$name" ]; then
-		ok "$name: exit 2 before the load: $(grep -F -- "$want" "$work/$name.err" | head -1 | cut -c1-150)"
-	else
-		bad "$name: exit $rc, wanted 2 and '$want':"
-		cat "$work/$name.err" >&2
-	fi
-}
 typo kind 's/"kind": "consumer_stop"/"kind": "consumer_stopp"/' '13: faults[1].kind: must be one of'
 typo no-end 's/"at_s": 1, "until_s": 3, /"at_s": 1, /' '12: faults[0].until_s: is required'
 typo service 's/"service": "orders"/"service": "ordrs"/' '12: faults[0].service: must be a service of the stack'
@@ -117,5 +102,4 @@ else
 	cat "$f" "$work/stuck.out" "$work/stuck.err" >&2
 fi
 
-[ "$fails" -eq 0 ] && echo "events_trust: all passed" || echo "events_trust: $fails failed" >&2
-[ "$fails" -eq 0 ]
+trust_end

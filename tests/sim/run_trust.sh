@@ -12,7 +12,6 @@ SCN=$TOP/tests/sim/trust.json
 RUN=${SHOPLAB_RUN:?set SHOPLAB_RUN to a running stack}
 export SHOPLAB_TOP=$TOP
 work=$(mktemp -d /tmp/sim-trust.XXXXXX)
-fails=0
 simpid=
 cleanup() {
 	[ -n "$simpid" ] && kill -0 "$simpid" 2>/dev/null && kill -KILL "$simpid" 2>/dev/null
@@ -21,11 +20,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok() { echo "run_trust: ok: $*"; }
-bad() { echo "run_trust: FAIL: $*" >&2; fails=$((fails + 1)); }
-
-# A copy of the scenario with one sed substitution.
-variant() { sed "$2" "$SCN" > "$work/$1.json"; echo "$work/$1.json"; }
+TRUST=run_trust
+. "$TOP/tests/sim/trust_lib.sh"
 
 # Starts sim in the background; stdout and stderr go to $work/NAME.out and .err.
 start() {
@@ -47,19 +43,6 @@ await() {
 }
 
 # ---- 1. typos: exit 2 before any load, FILE:LINE: PATH named, no report folder left
-typo() {
-	local name=$1 expr=$2 want=$3 f rc
-	f=$(variant "$name" "$expr")
-	"$SIM" run "$f" --out "$work/rep-$name" > /dev/null 2> "$work/$name.err"
-	rc=$?
-	if [ "$rc" = 2 ] && grep -qF -- "$name.json:$want" "$work/$name.err" && ! grep -q '^\[load\]' "$work/$name.err" &&
-	   [ ! -e "$work/rep-$name" ]; then
-		ok "typo in $name: exit 2 before the load: $(grep -F -- "$want" "$work/$name.err" | head -1 | cut -c1-140)"
-	else
-		bad "typo in $name: exit $rc, wanted 2 and '$want':"
-		cat "$work/$name.err" >&2
-	fi
-}
 typo proxy 's/"gateway-payments"/"gateway-paymnts"/' '10: faults[0].proxy: the sim proxy at'
 typo toxic-type 's/"fcgi_latency"/"fcgi_latncy"/' '10: faults[0].type: the sim proxy has no toxic type "fcgi_latncy"'
 typo attribute 's/{"latency": 600}/{"latncy": 600}/' '10: faults[0].attributes.latncy: fcgi_latency has no attribute "latncy"'
@@ -144,5 +127,4 @@ grep -q 'untouched_reads_worked.*FAIL\|FAIL.*untouched_reads_worked' "$work/int-
 interrupt drain 'then draining' 1 "$SCN"
 interrupt checking '[checking]' 0 "$SCN"
 
-[ "$fails" -eq 0 ] && echo "run_trust: all passed" || echo "run_trust: $fails failed" >&2
-[ "$fails" -eq 0 ]
+trust_end

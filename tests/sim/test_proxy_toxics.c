@@ -218,20 +218,24 @@ static void test_timeout_closes_after_timeout(void **state)
 }
 
 /* As in Toxiproxy, an idle connection that was open before the toxic came is closed once the
- * timeout passes after the toxic was added, with no byte moving (an idle AMQP consumer link). */
-static void test_timeout_closes_idle_connection(void **state)
+ * timeout passes after the toxic was added, with no byte moving (an idle AMQP consumer link).
+ * stream: the toxic's stream, NULL for the default (downstream). */
+static void timeout_closes_idle(void **state, const char *stream)
 {
 	struct fixture *f = *state;
 	int port = simtest_proxy(&f->srv, "p", f->echo.port);
-	char buf[16];
+	char buf[16], toxic[128];
 	uint64_t t0;
 	int fd;
 	long ms;
 
+	snprintf(toxic, sizeof(toxic),
+	    "{\"type\":\"timeout\",%s%s%s\"attributes\":{\"timeout\":300}}",
+	    stream ? "\"stream\":\"" : "", stream ? stream : "", stream ? "\"," : "");
 	fd = simtest_connect(port);
 	assert_true(fd >= 0);
 	assert_int_equal(simtest_read(fd, buf, 6, 2000, NULL), 6);     /* the banner: established */
-	assert_int_equal(simtest_toxic(&f->srv, "p", "{\"type\":\"timeout\",\"attributes\":{\"timeout\":300}}"), 200);
+	assert_int_equal(simtest_toxic(&f->srv, "p", toxic), 200);
 	t0 = simtest_now_ms();
 	assert_int_equal(simtest_wait_close(fd, 3000), 0);
 	ms = (long)(simtest_now_ms() - t0);
@@ -239,25 +243,15 @@ static void test_timeout_closes_idle_connection(void **state)
 	assert_in_range(ms, 250, 1500);
 }
 
+static void test_timeout_closes_idle_connection(void **state)
+{
+	timeout_closes_idle(state, NULL);
+}
+
 /* The same with the toxic on the upstream stream, where an idle consumer sends nothing. */
 static void test_timeout_upstream_closes_idle_connection(void **state)
 {
-	struct fixture *f = *state;
-	int port = simtest_proxy(&f->srv, "p", f->echo.port);
-	char buf[16];
-	uint64_t t0;
-	int fd;
-	long ms;
-
-	fd = simtest_connect(port);
-	assert_true(fd >= 0);
-	assert_int_equal(simtest_read(fd, buf, 6, 2000, NULL), 6);     /* the banner: established */
-	assert_int_equal(simtest_toxic(&f->srv, "p", "{\"type\":\"timeout\",\"stream\":\"upstream\",\"attributes\":{\"timeout\":300}}"), 200);
-	t0 = simtest_now_ms();
-	assert_int_equal(simtest_wait_close(fd, 3000), 0);
-	ms = (long)(simtest_now_ms() - t0);
-	close(fd);
-	assert_in_range(ms, 250, 1500);
+	timeout_closes_idle(state, "upstream");
 }
 
 static void test_timeout_zero_holds(void **state)

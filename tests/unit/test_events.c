@@ -1,13 +1,16 @@
-/* test_events.c - the pure parts of events: envelopes built and parsed, types, ids, the retry verdict */
+/* test_events.c - the pure parts of events: envelopes built and parsed, types, ids, the retry verdict, the relay's wake */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "svc_events.h"
+#include "svc_internal.h"
 
 static void
 test_build_then_parse_round_trips(void **state)
@@ -146,6 +149,86 @@ test_time_parse_round_trips(void **state)
 	assert_int_equal(svc_event_time_parse(NULL, &us), -1);
 }
 
+/* The relay's wake (svc_wake.c). Bounds are loose on purpose: this machine may be slow. */
+struct wake_later {
+	struct svc_wake	*wk;
+	int		 close;		/* else post */
+};
+
+static void *
+wake_later_main(void *arg)
+{
+	struct wake_later *wl = arg;
+
+	usleep(50000);
+	if (wl->close)
+		svc_wake_close(wl->wk);
+	else
+		svc_wake_post(wl->wk);
+	return NULL;
+}
+
+static void
+test_wake_post_is_taken_once(void **state)
+{
+	struct svc_wake	wk = SVC_WAKE_INITIALIZER;
+	int64_t		t0;
+
+	(void)state;
+	/* A post made before the wait is not lost, and it ends one wait, not two. */
+	svc_wake_post(&wk);
+	t0 = svc_now_us();
+	assert_int_equal(svc_wake_wait(&wk, 10000, 1), SVC_WAKE_POSTED);
+	assert_true(svc_now_us() - t0 < 5000000);
+	t0 = svc_now_us();
+	assert_int_equal(svc_wake_wait(&wk, 30, 1), SVC_WAKE_TIMEOUT);
+	assert_true(svc_now_us() - t0 >= 30000);
+	/* A sleep (take_post 0) neither ends at a post nor takes it: the relay's idle wait will. */
+	svc_wake_post(&wk);
+	assert_int_equal(svc_wake_wait(&wk, 20, 0), SVC_WAKE_TIMEOUT);
+	assert_int_equal(svc_wake_wait(&wk, 0, 1), SVC_WAKE_POSTED);
+	assert_int_equal(svc_wake_wait(&wk, 0, 1), SVC_WAKE_TIMEOUT);
+}
+
+static void
+wake_from_thread(int close, int take_post, enum svc_wake_why want)
+{
+	struct svc_wake		wk = SVC_WAKE_INITIALIZER;
+	struct wake_later	wl = { &wk, close };
+	pthread_t		tid;
+	int64_t			t0 = svc_now_us();
+
+	assert_int_equal(pthread_create(&tid, NULL, wake_later_main, &wl), 0);
+	/* 20 s: a wait that ran its course instead of being woken fails the bound below. */
+	assert_int_equal(svc_wake_wait(&wk, 20000, take_post), want);
+	assert_true(svc_now_us() - t0 < 10000000);
+	assert_int_equal(pthread_join(tid, NULL), 0);
+}
+
+static void
+test_wake_post_ends_the_idle_wait(void **state)
+{
+	(void)state;
+	wake_from_thread(0, 1, SVC_WAKE_POSTED);
+}
+
+static void
+test_wake_close_ends_every_wait(void **state)
+{
+	struct svc_wake wk = SVC_WAKE_INITIALIZER;
+
+	(void)state;
+	wake_from_thread(1, 0, SVC_WAKE_CLOSED);
+	wake_from_thread(1, 1, SVC_WAKE_CLOSED);
+	/* Closed stays closed (a thread that loops again does not sleep), until a reset. */
+	svc_wake_close(&wk);
+	svc_wake_post(&wk);
+	assert_int_equal(svc_wake_wait(&wk, 20000, 1), SVC_WAKE_CLOSED);
+	assert_int_equal(svc_wake_wait(&wk, 20000, 0), SVC_WAKE_CLOSED);
+	svc_wake_reset(&wk);
+	assert_int_equal(svc_wake_wait(&wk, 10, 1), SVC_WAKE_TIMEOUT);
+}
+
 int
 main(void)
 {
@@ -156,6 +239,9 @@ main(void)
 		cmocka_unit_test(test_decide_retries_then_dead_letters),
 		cmocka_unit_test(test_type_valid),
 		cmocka_unit_test(test_time_parse_round_trips),
+		cmocka_unit_test(test_wake_post_is_taken_once),
+		cmocka_unit_test(test_wake_post_ends_the_idle_wait),
+		cmocka_unit_test(test_wake_close_ends_every_wait),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
