@@ -118,10 +118,10 @@ ha_env() {
 }
 
 # ---------------------------------------------------------------- network
-# The namespaces and the bridge: scripts/netns-lib.sh, shared with lab-netns.sh.
+# The namespaces and the bridge: scripts/lib/netns.sh, shared with lab-netns.sh.
 NETNS_PREFIX=shoplab-ha NETNS_HOSTS=$HOSTS NETNS_PREFIX_LEN=24 NETNS_HOST_LINK=1 NETNS_TERM_TENTHS=100
 netns_addr() { addr "$1"; }
-. "$TOP/scripts/netns-lib.sh"
+. "$TOP/scripts/lib/netns.sh"
 
 net_up() {
 	[ "$(id -u)" -eq 0 ] || die "needs root (network namespaces)"

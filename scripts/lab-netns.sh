@@ -36,13 +36,13 @@ export GW_NETNS=shoplab-gw SVC_NETNS=shoplab-svc DB_NETNS=shoplab-db
 log() { printf 'lab-netns: %s\n' "$*" >&2; }
 die() { printf 'lab-netns: %s\n' "$*" >&2; exit 1; }
 
-# The network: scripts/netns-lib.sh, shared with the HA lab.
+# The network: scripts/lib/netns.sh, shared with the HA lab.
 NETNS_PREFIX=shoplab NETNS_HOSTS=$ROLES NETNS_PREFIX_LEN=$LAB_PREFIX_LEN NETNS_HOST_LINK=$LAB_HOST_LINK
 netns_addr() {
 	case $1 in gw) echo "$LAB_GW_ADDR" ;; svc) echo "$LAB_SVC_ADDR" ;; db) echo "$LAB_DB_ADDR" ;;
 	host) echo "$LAB_HOST_ADDR" ;; esac
 }
-. "$TOP/scripts/netns-lib.sh"
+. "$TOP/scripts/lib/netns.sh"
 
 net_up() {
 	netns_up

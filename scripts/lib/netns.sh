@@ -1,4 +1,4 @@
-# netns-lib.sh - the labs' network in namespaces, sourced by lab-netns.sh and lab-ha.sh (not run).
+# netns.sh - the labs' network in namespaces, sourced by lab-netns.sh and lab-ha.sh (not run; scripts/lib/ holds only sourced pieces, so the --help check of scripts/*.sh skips it).
 # shellcheck shell=bash
 #
 # One switch namespace PREFIX-lan with a bridge br0; per host a namespace PREFIX-HOST whose eth0
