@@ -1,4 +1,5 @@
 /* test_catalog_model.c - the read model: hits, the ttl to the microsecond, forgets, races, bounds */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -170,6 +171,71 @@ test_off(void **state)
 	catalog_model_free(&m);
 }
 
+/* Threads reading, storing and forgetting at once: a read never returns another product's body. */
+struct stress {
+	struct catalog_model	*m;
+	unsigned		 seed;
+	int			 wrong;
+};
+
+static void *
+stress_main(void *arg)
+{
+	struct stress	*st = arg;
+	struct svc_buf	 b;
+	char		 body[48], etag[CATALOG_ETAG_MAX], want[24];
+	int64_t		 id;
+	int		 i, op;
+
+	svc_buf_init(&b);
+	for (i = 0; i < 20000; i++) {
+		st->seed = st->seed * 1103515245u + 12345u;
+		id = 1 + (int64_t)((st->seed >> 8) % 64);
+		op = (int)((st->seed >> 20) % 8);
+		snprintf(want, sizeof(want), "id=%lld;", (long long)id);
+		if (op == 0) {
+			catalog_model_forget(st->m, id);
+		} else if (op < 3) {
+			snprintf(body, sizeof(body), "%sv=%d", want, i);
+			(void)catalog_model_put(st->m, id, catalog_model_gen(st->m), i, body,
+			    strlen(body), "\"e\"");
+		} else {
+			svc_buf_reset(&b);
+			if (catalog_model_get(st->m, id, i, &b, etag) == 1 &&
+			    (strncmp(b.data, want, strlen(want)) != 0 || strcmp(etag, "\"e\"") != 0))
+				st->wrong++;
+		}
+	}
+	svc_buf_free(&b);
+	return NULL;
+}
+
+static void
+test_concurrent(void **state)
+{
+	struct catalog_model	m;
+	struct stress		st[4];
+	pthread_t		t[4];
+	int			i;
+
+	(void)state;
+	/* Room for half the ids: stores are refused too. A ttl no clock here reaches. */
+	assert_int_equal(catalog_model_init(&m, 32, 1000 * S), 0);
+	for (i = 0; i < 4; i++) {
+		st[i].m = &m;
+		st[i].seed = 7u + (unsigned)i;
+		st[i].wrong = 0;
+		assert_int_equal(pthread_create(&t[i], NULL, stress_main, &st[i]), 0);
+	}
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(st[i].wrong, 0);
+	}
+	assert_true(catalog_model_size(&m) <= 32);
+	assert_true(atomic_load(&m.hits) > 0);
+	catalog_model_free(&m);
+}
+
 int
 main(void)
 {
@@ -180,6 +246,7 @@ main(void)
 		cmocka_unit_test(test_bounded),
 		cmocka_unit_test(test_collisions),
 		cmocka_unit_test(test_off),
+		cmocka_unit_test(test_concurrent),
 	};
 
 	return cmocka_run_group_tests_name("unit/catalog_model", tests, NULL, NULL);
