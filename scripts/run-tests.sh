@@ -24,6 +24,12 @@ run_one() {
 	if "$@" "$t"; then pass=$((pass + 1)); else fail=$((fail + 1)); failed="$failed $(basename "$t")"; fi
 }
 
+# run_cmd NAME COMMAND [ARGS...]: one check counted under NAME.
+run_cmd() {
+	local name=$1; shift
+	if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); failed="$failed $name"; fi
+}
+
 summary() {
 	echo
 	[ -n "$failed" ] && echo "failed:$failed"
@@ -39,6 +45,11 @@ unit)
 	# The breaker tests open breakers on purpose; their warnings are noise here.
 	export SHOPLAB_LOG_LEVEL=${SHOPLAB_LOG_LEVEL:-error}
 	for t in $(unit_tests); do run_one "$t" env; done
+	# The static checks of the tree: every link and file name in the docs resolves (and the
+	# checker finds planted broken ones); sim's rooms call only what their layer allows.
+	run_cmd check_links_self_test "$TOP/tests/docs/check_links.py" --self-test
+	run_cmd check_links "$TOP/tests/docs/check_links.py" "$TOP"
+	[ -x "$BUILD/bin/sim" ] && run_cmd check_layers "$TOP/tests/sim/check_layers.sh" "$BUILD"
 	summary ;;
 valgrind)
 	export SHOPLAB_LOG_LEVEL=${SHOPLAB_LOG_LEVEL:-error}

@@ -306,7 +306,7 @@ it_login(const char *email, const char *password, char *line, size_t linelen)
 }
 
 /*
- * The invariants of DESIGN.md, checked by sim check's own reader and evaluator (one checker
+ * The invariants of docs/architecture.md, checked by sim check's own reader and evaluator (one checker
  * for the simulator and the suites) against the test stack's databases: no pending order; a
  * confirmed order has one captured charge of its total, a committed reservation and sold
  * exactly its items; a rejected one keeps no money and no stock; stock is conserved per

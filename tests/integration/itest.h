@@ -68,7 +68,7 @@ void it_amqp_publish(const char *user, const char *pw_var, const char *rkey, con
 int it_running(pid_t pid);
 
 /*
- * Asserts the invariants of DESIGN.md with sim check's reader and evaluator (sim/run/
+ * Asserts the invariants of docs/architecture.md with sim check's reader and evaluator (sim/run/
  * sim_check*.c) over the orders, payments and inventory databases; prints the invariant
  * table when one breaks.
  */
