@@ -9,7 +9,8 @@
 #    process starts the installed binary with its listening socket (docs/deploy.md); the new
 #    one tells systemd it is ready and is the main process now (Type=notify, MAINPID=), then
 #    stops the old one, which drains;
-# 3. `systemctl reload nginx`, so the gateway closes its connections to the old process;
+# 3. no reload of nginx: it retires its kept connections to the old process itself within the
+#    upstream's keepalive_time (3 s), so no client's kept-alive connection is closed either;
 # 4. waits for the old process to end and for /_ops/SERVICE/readyz through the internal listener.
 # Settings (environment) as for shoplab-bootstrap: DB_SOCKET, INTERNAL_PORT (8081), DEPLOY_TIMEOUT (30).
 set -euo pipefail
@@ -50,7 +51,6 @@ for _ in $(seq 1 $((DEPLOY_TIMEOUT * 10))); do
 	sleep 0.1
 done
 [ "$new" != "$old" ] || die "the new $SVC did not become ready in $DEPLOY_TIMEOUT s (journalctl -u $unit); pid $old keeps serving"
-systemctl reload nginx || log "nginx reload failed: the old process drains until its grace ends"
 for _ in $(seq 1 $((DEPLOY_TIMEOUT * 10))); do
 	kill -0 "$old" 2>/dev/null || break
 	sleep 0.1

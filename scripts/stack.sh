@@ -1000,7 +1000,8 @@ tls_ready() {
 # a process of the binary now in $BUILD/bin (SIGUSR2, svc_handover.c): the new one starts on
 # the same socket, and once ready takes the pid file and stops the old one, which stops
 # accepting, finishes what is in flight and serves the gateway's kept connections until
-# nginx, reloaded here, closes them. Nothing is refused: the socket never closes. A new
+# nginx retires them (keepalive_time, nginx/upstream.conf.in: no reload, so no client's kept
+# connection is closed either). Nothing is refused: the socket never closes. A new
 # process that does not become ready is stopped and the old one serves on (exit 1).
 : "${DEPLOY_TIMEOUT:=30}"
 deploy_child() { pgrep -P "$1" 2>/dev/null | head -n 1; }
@@ -1057,12 +1058,9 @@ deploy_instance() {
 		return 1
 	fi
 	DEPLOY_OLD=""
-	# The gateway's connections to the old process: a reload gives nginx new workers, and the
-	# old workers close their kept connections once their requests are done.
-	if part nginx && alive "$RUN/nginx.pid"; then
-		"${gw_ns[@]}" nginx -p "$RUN/nginx/" -c conf/nginx.conf -e "$RUN/logs/nginx-error.log" -s reload ||
-			log "deploy $name: nginx reload failed: the old process drains until its grace ends"
-	fi
+	# The gateway's connections to the old process: nginx retires each within its upstream's
+	# keepalive_time (3 s) after a request, or keepalive_timeout idle; the old process serves
+	# them until then and leaves when the last is closed.
 	for i in $(seq 1 $((DEPLOY_TIMEOUT * 20))); do
 		kill -0 "$old" 2>/dev/null || break
 		# A zombie (its parent is gone, init reaps it later) has stopped.

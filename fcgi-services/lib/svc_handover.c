@@ -27,7 +27,8 @@ extern char **environ;
  * the socket is never closed, so no connection is refused. Once ready (startup task done,
  * workers running) the successor writes the pid file and sends SIGTERM to its predecessor,
  * which stops accepting, finishes what is in flight and keeps serving the connections the
- * gateway already holds until the gateway closes them (a reload) or the grace runs out.
+ * gateway already holds until the gateway retires them (the upstream's keepalive_time) or the
+ * grace runs out.
  * A successor that dies before it is ready is reaped and logged; the predecessor serves on.
  */
 #define SVC_HANDOVER_FD_VAR	"SHOPLAB_LISTEN_FD"

@@ -390,7 +390,8 @@ closed:
  * Whether a worker may leave once stopping and nothing is ready. A plain stop leaves at
  * once. A deploy's predecessor (draining) keeps serving the connections the gateway holds,
  * because closing one under the gateway could meet a request already on its way; it leaves
- * when the gateway has closed them all (its reload does) or the lingering time is over.
+ * when the gateway has closed them all (nginx retires each kept connection within its
+ * upstream's keepalive_time, nginx/upstream.conf.in) or the lingering time is over.
  */
 static int
 svc_may_leave(struct svc_server *srv)
