@@ -13,7 +13,7 @@
 #          (access log, cache, the served openapi.yaml, the ACME webroot acme/). TLS=1: HTTPS
 #          on TLS_PORT with /etc/shoplab/tls/{fullchain,privkey}.pem (a local CA's until
 #          share/shoplab/scripts/tls-deploy-hook.sh deploys a real one), HTTP redirects
-# db       creates the five databases and DB users on the system MariaDB (as root over its
+# db       creates a database and a DB user per service on the system MariaDB (as root over its
 #          socket), applies the pending migrations sql/<service>/NNN_*.sql (recorded in each
 #          database's schema_version; docs/deploy.md) and the seeds (SHOPLAB_NO_SEED=1: none)
 # broker   provisions the system RabbitMQ (Debian's rabbitmq-server; enabled and started if

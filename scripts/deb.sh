@@ -79,6 +79,11 @@ for s in postinst postrm prerm; do install -m 0755 "$TOP/dist/deb/$s" "$stage/DE
 (cd "$stage" && find etc -type f | sed 's|^|/|') > "$stage/DEBIAN/conffiles"
 (cd "$stage" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z | xargs -0 md5sum) > "$stage/DEBIAN/md5sums"
 size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
+# The services, from the one list (fcgi-services/*/service.conf, as make wrote it).
+svcs=$(awk '{ print $2 }' "$TOP/$BUILD/services")
+[ -n "$svcs" ] || die "no services in $BUILD/services"
+about=$(printf 'shoplab runs %s FastCGI services (%s), each with its own MariaDB database and user, behind the system nginx as the API gateway, under systemd (shoplab@.service, shoplab.target).' \
+	"$(wc -w <<< "$svcs")" "$(echo $svcs | sed 's/ /, /g')" | fold -s -w 72 | sed 's/ *$//; s/^/ /')
 cat > "$stage/DEBIAN/control" <<-CONTROL
 	Package: shoplab
 	Version: $version
@@ -91,9 +96,7 @@ cat > "$stage/DEBIAN/control" <<-CONTROL
 	Section: web
 	Priority: optional
 	Description: small shop built as C microservices behind nginx
-	 shoplab runs five FastCGI services (users, catalog, inventory, orders,
-	 payments), each with its own MariaDB database and user, behind the system
-	 nginx as the API gateway, under systemd (shoplab@.service, shoplab.target).
+	$about
 	 .
 	 The package installs the services, the nginx site templates, the SQL
 	 schemas, the units, the simulator sim(1) with its scenarios, and

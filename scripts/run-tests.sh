@@ -45,11 +45,14 @@ unit)
 	# The breaker tests open breakers on purpose; their warnings are noise here.
 	export SHOPLAB_LOG_LEVEL=${SHOPLAB_LOG_LEVEL:-error}
 	for t in $(unit_tests); do run_one "$t" env; done
-	# The static checks of the tree: every link and file name in the docs resolves (and the
-	# checker finds planted broken ones); sim's rooms call only what their layer allows.
-	run_cmd check_links_self_test "$TOP/tests/docs/check_links.py" --self-test
-	run_cmd check_links "$TOP/tests/docs/check_links.py" "$TOP"
+	# The static checks of the tree (tests/tree/): every link and file name in the docs resolves
+	# (and the checker finds planted broken ones); sim's rooms call only what their layer allows.
+	run_cmd check_links_self_test "$TOP/tests/tree/check_links.py" --self-test
+	run_cmd check_links "$TOP/tests/tree/check_links.py" "$TOP"
 	[ -x "$BUILD/bin/sim" ] && run_cmd check_layers "$TOP/tests/sim/check_layers.sh" "$BUILD"
+	# service.conf (the broker's bindings) and the C tables (the handlers) agree on the events.
+	run_cmd check_service_conf_self_test "$TOP/tests/tree/check_service_conf.sh" --self-test "$BUILD"
+	run_cmd check_service_conf "$TOP/tests/tree/check_service_conf.sh" "$BUILD"
 	summary ;;
 valgrind)
 	export SHOPLAB_LOG_LEVEL=${SHOPLAB_LOG_LEVEL:-error}

@@ -18,6 +18,7 @@
 #include <curl/curl.h>
 
 #include "svc_internal.h"
+#include "svc_events.h"
 
 static const struct svc_route svc_builtins[SVC_NBUILTIN] = {
 	[SVC_BUILTIN_HEALTHZ] = { "GET", "/healthz", NULL },
@@ -586,17 +587,36 @@ svc_route_names(struct svc_server *srv)
 #define SHOPLAB_VERSION "unknown"
 #endif
 
-/* --help, --version, or a word it does not know (exit status 2). */
+/*
+ * --events: what the C tables say the service publishes and consumes, in service.conf's
+ * words, so a test can hold the two to each other (tests/tree/check_service_conf.sh).
+ */
 static int
-svc_usage(const char *name, const char *arg)
+svc_print_events(const struct svc_service *svc)
 {
+	const struct svc_events	*ev = svc->events;
+	size_t			 i;
+
+	printf("publishes=%s\nconsumes=", ev != NULL && ev->publishes ? "yes" : "no");
+	for (i = 0; ev != NULL && i < ev->nsubs; i++)
+		printf("%s%s", i > 0 ? " " : "", ev->subs[i].type);
+	printf("\n");
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* --help, --version, --events, or a word it does not know (exit status 2). */
+static int
+svc_usage(const struct svc_service *svc, const char *name, const char *arg)
+{
+	if (strcmp(arg, "--events") == 0)
+		return svc_print_events(svc);
 	if (strcmp(arg, "--version") == 0 || strcmp(arg, "-V") == 0) {
 		printf("%s (shoplab) %s\n", strrchr(name, '/') ? strrchr(name, '/') + 1 : name,
 		    SHOPLAB_VERSION);
 		return 0;
 	}
 	fprintf(strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0 ? stdout : stderr,
-	    "usage: %s [--help | --version]\n"
+	    "usage: %s [--help | --version | --events]\n"
 	    "A shoplab FastCGI responder. Settings come from the environment:\n"
 	    "  SHOPLAB_LISTEN (host:port or unix:/path), SHOPLAB_THREADS, SHOPLAB_DB_HOST,\n"
 	    "  SHOPLAB_DB_PORT, SHOPLAB_DB_%s_USER, SHOPLAB_DB_%s_PASSWORD, ... (see README).\n"
@@ -844,7 +864,7 @@ svc_main(int argc, char **argv, const struct svc_service *svc)
 	int			sig = 0, status;
 
 	if (argc > 1)
-		return svc_usage(argv[0], argv[1]);
+		return svc_usage(svc, argv[0], argv[1]);
 	memset(&srv, 0, sizeof(srv));
 	memset(&si, 0, sizeof(si));
 	srv.svc = svc;

@@ -34,6 +34,29 @@ it_env(const char *name)
 	return v;
 }
 
+size_t
+it_services(char names[][IT_SVC_NAME], size_t max)
+{
+	const char	*p = it_env("SHOPLAB_SERVICES");
+	size_t		 n = 0, len;
+
+	while (*p != '\0' && n < max) {
+		while (*p == ' ')
+			p++;
+		len = strcspn(p, " ");
+		if (len == 0)
+			break;
+		if (len >= IT_SVC_NAME) {
+			fprintf(stderr, "itest: a name in SHOPLAB_SERVICES is too long\n");
+			exit(2);
+		}
+		memcpy(names[n], p, len);
+		names[n++][len] = '\0';
+		p += len;
+	}
+	return n;
+}
+
 const char *
 it_gateway(void)
 {

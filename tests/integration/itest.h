@@ -25,6 +25,9 @@ struct it_resp {
 const char *it_gateway(void);
 const char *it_internal(void);
 const char *it_env(const char *name);
+/* The stack's services, the one list (SHOPLAB_SERVICES from run/shoplab.env), at most max. */
+#define IT_SVC_NAME	32
+size_t it_services(char names[][IT_SVC_NAME], size_t max);
 
 /*
  * Sends method url (base + path) with optional extra header lines (NULL-terminated array)

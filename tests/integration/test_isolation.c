@@ -12,8 +12,8 @@
 
 #include "itest.h"
 
-static const char *const services[] = { "users", "catalog", "inventory", "orders", "payments",
-    "shipping" };
+/* At most this many services in the one list (fcgi-services/<name>/service.conf). */
+#define NSVC_MAX	32
 
 /* Where service svc listens, from run/shoplab.env (SHOPLAB_<SVC>_LISTEN). */
 static const char *
@@ -36,14 +36,17 @@ test_default_is_unix_socket(void **state)
 	const char	*spec = listen_of("users");
 	char		 path[512];
 	struct stat	 st;
-	size_t		 i;
+	char		 services[NSVC_MAX][IT_SVC_NAME];
+	size_t		 i, n;
 
 	(void)state;
 	if (strcmp(it_env("SHOPLAB_SERVICE_TRANSPORT"), "unix") != 0) {
 		printf("# TCP stack (proxy or lab): sockets are tested on the direct stack\n");
 		skip();
 	}
-	for (i = 0; i < sizeof(services) / sizeof(services[0]); i++) {
+	n = it_services(services, NSVC_MAX);
+	assert_true(n >= 1);
+	for (i = 0; i < n; i++) {
 		spec = listen_of(services[i]);
 		assert_memory_equal(spec, "unix:", 5);
 		assert_int_equal(stat(spec + 5, &st), 0);
@@ -108,7 +111,8 @@ test_secret_required(void **state)
 			    "SHOPLAB_USER_ID=1", "SHOPLAB_USER_ROLE=admin", p_secret, NULL };
 	const char	*p_health[] = { "REQUEST_METHOD=GET", "SHOPLAB_PATH=/healthz", NULL };
 	char		 logf[512], cmd[1024];
-	size_t		 i;
+	char		 services[NSVC_MAX][IT_SVC_NAME];
+	size_t		 i, n;
 	int		 rc;
 
 	(void)state;
@@ -130,7 +134,9 @@ test_secret_required(void **state)
 	rc = it_fcgi(listen_of("users"), p_good, out, sizeof(out));
 	assert_int_equal(rc, 200);
 	assert_non_null(strstr(out, "\"role\":\"admin\""));
-	for (i = 0; i < sizeof(services) / sizeof(services[0]); i++)
+	n = it_services(services, NSVC_MAX);
+	assert_true(n >= 1);
+	for (i = 0; i < n; i++)
 		assert_int_equal(it_fcgi(listen_of(services[i]), p_health, out, sizeof(out)), 403);
 	/* The refusal is logged, with the request id. */
 	snprintf(logf, sizeof(logf), "%s/logs/users.log", it_env("SHOPLAB_RUN"));

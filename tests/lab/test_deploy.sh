@@ -75,7 +75,7 @@ put_bin() { cp -p "$1" "$tmp/build/bin/.$2.new" && mv -f "$tmp/build/bin/.$2.new
 wait_child() { for _ in $(seq 1 200); do pgrep -P "$1" > /dev/null && return 0; sleep 0.1; done; return 1; }
 
 # ---------------------------------------------------------------- 1. migrations
-for s in users catalog inventory orders payments; do
+for s in $SHOPLAB_SERVICES; do
 	check "$s at schema version 1 after up" test "$(db "$s" -e 'SELECT MAX(version) FROM schema_version')" = 1
 done
 before=$(db catalog -e 'SELECT applied_at FROM schema_version WHERE version = 1')

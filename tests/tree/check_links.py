@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """check_links.py - every relative link, anchor and file name in README.md and the docs resolves.
 
-    tests/docs/check_links.py [TOP]      check the tree at TOP (default: this checkout)
-    tests/docs/check_links.py --self-test   plant broken references in a temp tree: each is found
+    tests/tree/check_links.py [TOP]      check the tree at TOP (default: this checkout)
+    tests/tree/check_links.py --self-test   plant broken references in a temp tree: each is found
 
 Checked in README.md, docs/*.md and the other Markdown files of the tree (not build output):
 - Markdown links [text](target) that are not URLs: the file exists, and an #anchor names a

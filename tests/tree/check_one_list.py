@@ -1,0 +1,129 @@
+#!/usr/bin/python3
+"""check_one_list.py - the list of services is typed out in one place only: fcgi-services/*/service.conf.
+
+    tests/tree/check_one_list.py [TOP]         check the tree at TOP (default: this checkout)
+    tests/tree/check_one_list.py --self-test   a planted list is found, a planted allowed one is not
+
+Everything that needs the list reads it from there (scripts/services.sh, build/services,
+SHOPLAB_SERVICES in run/shoplab.env). This check reads every code and configuration file of the
+tree (not the Markdown: prose may name services) and fails on any place that names four or more
+services within a few lines, which is what a typed copy of the list looks like. Places where a
+list is the point (a table of per-service settings, say) are named in ALLOWED with the reason.
+"""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+WINDOW = 6          # lines
+THRESHOLD = 4       # distinct service names in one line, or in a run of list items
+# A line that is one list item or value: "- users", "service: users", "{service: users}", '"users",'.
+ITEM = re.compile(r"""^\s*(?:-\s*)?(?:[\w.]+:\s*)?(?:[{\[]\s*[\w.]+:\s*)?['"]?[a-z]+['"]?\s*[,}\]]*\s*(?:#.*)?$""")
+SKIP_EXT = (".md", ".png", ".svg", ".pem", ".lua")
+# path -> why a list there is not a copy of the one list
+ALLOWED = {
+    "tests/tree/check_one_list.py": "this file's self-test plants lists",
+}
+
+
+def services(top):
+    names = []
+    base = os.path.join(top, "fcgi-services")
+    for d in sorted(os.listdir(base)):
+        if os.path.isfile(os.path.join(base, d, "service.conf")):
+            names.append(d)
+    return names
+
+
+def files_of(top):
+    try:
+        out = subprocess.run(["git", "-C", top, "ls-files", "-co", "--exclude-standard"],
+                             capture_output=True, text=True, check=True).stdout.split("\n")
+        return [f for f in out if f and os.path.isfile(os.path.join(top, f))]
+    except (OSError, subprocess.CalledProcessError):
+        found = []
+        for d, dirs, names in os.walk(top):
+            dirs[:] = [x for x in dirs if not x.startswith((".", "build", "run", "node_modules"))]
+            found += [os.path.relpath(os.path.join(d, n), top) for n in names]
+        return found
+
+
+def check(top, allowed):
+    names = services(top)
+    pats = {n: re.compile(r"(?<![A-Za-z0-9_])" + re.escape(n) + r"(?![A-Za-z0-9_])") for n in names}
+    found = []
+    for f in files_of(top):
+        if f.endswith(SKIP_EXT) or f in allowed or f.startswith(("build", "run/", ".tools/")):
+            continue
+        try:
+            with open(os.path.join(top, f), encoding="utf-8") as fh:
+                lines = fh.read().split("\n")
+        except (UnicodeDecodeError, OSError):
+            continue
+        # A line that names four services is a list; so are consecutive short lines that each
+        # hold one service as an item or a value ("- users", "service: catalog", '"orders",').
+        hits = [{n for n, p in pats.items() if p.search(line)} for line in lines]
+        item = [len(h) == 1 and ITEM.match(line) is not None for h, line in zip(hits, lines)]
+        i = 0
+        while i < len(lines):
+            seen = hits[i] if len(hits[i]) >= THRESHOLD else set()
+            if not seen and item[i]:
+                j = i
+                while j < len(lines) and j - i < WINDOW * 3 and (item[j] or not hits[j]):
+                    if item[j]:
+                        seen = seen | hits[j]
+                    j += 1
+                seen = seen if len(seen) >= THRESHOLD else set()
+            if seen:
+                found.append(f"{f}:{i + 1}: names {len(seen)} services ({' '.join(sorted(seen))}) "
+                             "as a list: read the one list instead (scripts/services.sh, "
+                             "build/services, SHOPLAB_SERVICES)")
+                i += WINDOW
+                continue
+            i += 1
+    return found
+
+
+def self_test():
+    with tempfile.TemporaryDirectory() as top:
+        for s in ("users", "catalog", "inventory", "orders"):
+            os.makedirs(os.path.join(top, "fcgi-services", s))
+            open(os.path.join(top, "fcgi-services", s, "service.conf"), "w").close()
+        with open(os.path.join(top, "copy.sh"), "w") as f:
+            f.write("for s in users catalog inventory orders; do :; done\n")
+        with open(os.path.join(top, "copy.yml"), "w") as f:
+            f.write("x:\n  - targets: [a]\n    labels: {service: users}\n  - targets: [a]\n"
+                    "    labels: {service: catalog}\n  - name: inventory\n  - orders\n")
+        with open(os.path.join(top, "fine.c"), "w") as f:
+            f.write('deps[] = { "catalog", "inventory" };\n/* users_of() is not users */\n')
+        with open(os.path.join(top, "allowed.yml"), "w") as f:
+            f.write("users: 1\ncatalog: 2\ninventory: 3\norders: 4\n")
+        with open(os.path.join(top, "notes.md"), "w") as f:
+            f.write("users, catalog, inventory and orders\n")
+        got = check(top, {"allowed.yml": "planted"})
+    if len(got) == 2 and got[0].startswith("copy.sh:1:") and got[1].startswith("copy.yml:3:"):
+        print("check_one_list self-test: the two planted copies were found, nothing else")
+        return 0
+    print("check_one_list self-test: expected copy.sh:1 and copy.yml:3, got:", *got, sep="\n  ")
+    return 1
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--self-test":
+        return self_test()
+    top = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.dirname(
+        os.path.dirname(os.path.abspath(__file__))))
+    found = check(top, ALLOWED)
+    for line in found:
+        print(line)
+    if found:
+        print(f"check_one_list: {len(found)} typed copies of the list of services")
+        return 1
+    print(f"check_one_list: the services are listed only in fcgi-services/*/service.conf "
+          f"({len(services(top))} services)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
