@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "proxy.h"
 
@@ -14,6 +15,8 @@ struct sim_proxy_opts {
 	uint64_t seed;
 	const char *fault_log;          /* path, "-" for stderr, or NULL */
 	int loops;                      /* event loops moving bytes (threads); 0 means 1 */
+	bool owner_set;                 /* owner given; otherwise the owner is our euid */
+	uid_t owner;                    /* who besides root may change proxies and toxics */
 };
 
 struct sim_server {
@@ -23,6 +26,7 @@ struct sim_server {
 	int wake[2];                    /* a byte written to wake[1] stops the loop */
 	struct event *wake_ev;
 	bool own_log;
+	uid_t owner;                    /* changes (every method but GET/HEAD): this uid and root */
 };
 
 int sim_server_init(struct sim_server *s, const struct sim_proxy_opts *o);
