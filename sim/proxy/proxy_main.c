@@ -17,7 +17,7 @@ static void usage(FILE *to)
 {
 	fprintf(to,
 	        "usage: sim proxy [--host H] [--port P] [--config FILE] [--seed N] [--fault-log FILE]\n"
-	        "                 [--loops N] [--owner USER]\n"
+	        "                 [--loops N] [--owner USER] [--peer-netns PATH]\n"
 	        "\n"
 	        "A TCP fault proxy with a Toxiproxy-compatible REST API (see sim/README.md).\n"
 	        "  --host H          API address (default 127.0.0.1)\n"
@@ -29,6 +29,8 @@ static void usage(FILE *to)
 	        "  --owner USER      user name or uid who may change proxies and toxics besides root\n"
 	        "                    (default: $SHOPLAB_PROXY_OWNER, else the user running the proxy);\n"
 	        "                    anyone else gets 403 on every method but GET (docs/security.md)\n"
+	        "  --peer-netns PATH also find API callers in this network namespace (e.g.\n"
+	        "                    /proc/PID/ns/net of the lab's caller; needs root; up to 4)\n"
 	        "  -h, --help        this text\n");
 }
 
@@ -60,6 +62,7 @@ int sim_proxy_main(int argc, char **argv)
 		{ "fault-log", required_argument, NULL, 'f' },
 		{ "loops", required_argument, NULL, 'l' },
 		{ "owner", required_argument, NULL, 'o' },
+		{ "peer-netns", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -107,6 +110,13 @@ int sim_proxy_main(int argc, char **argv)
 			break;
 		case 'o':
 			owner = optarg;
+			break;
+		case 'n':
+			if (o.npeer_netns == SIM_PEER_NETNS_MAX) {
+				fprintf(stderr, "sim proxy: at most %d --peer-netns\n", SIM_PEER_NETNS_MAX);
+				goto out;
+			}
+			o.peer_netns[o.npeer_netns++] = optarg;
 			break;
 		case 'h':
 			usage(stdout);

@@ -3,6 +3,8 @@
 #include <sys/time.h>
 #include <sys/types.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <pwd.h>
@@ -138,22 +140,59 @@ int sim_peer_uid_nl(int nl, int fd, uid_t *uid, const char **why)
 	}
 }
 
-int sim_peer_uid(int fd, uid_t *uid, const char **why)
+/* A NETLINK_SOCK_DIAG socket that waits at most a second for the kernel's answer. */
+static int diag_socket(void)
 {
 	struct timeval tv = { .tv_sec = 1 };
 	int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	int rc;
 
-	*why = "socket diagnostics unavailable";
 	if (nl < 0)
 		return -1;
 	if (setsockopt(nl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0) {
 		close(nl);
 		return -1;
 	}
+	return nl;
+}
+
+int sim_peer_uid(int fd, uid_t *uid, const char **why)
+{
+	int nl = diag_socket();
+	int rc;
+
+	*why = "socket diagnostics unavailable";
+	if (nl < 0)
+		return -1;
 	rc = sim_peer_uid_nl(nl, fd, uid, why);
 	close(nl);
 	return rc;
+}
+
+int sim_peer_netns_open(const char *path)
+{
+	int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	int target = open(path, O_RDONLY | O_CLOEXEC);
+	int nl = -1, saved;
+
+	if (self < 0 || target < 0)
+		goto out;
+	if (setns(target, CLONE_NEWNET) != 0)
+		goto out;
+	nl = diag_socket();     /* a netlink socket belongs to the namespace it was made in */
+	saved = errno;
+	if (setns(self, CLONE_NEWNET) != 0) {
+		/* cannot come back: this thread would serve from the wrong namespace */
+		abort();
+	}
+	errno = saved;
+out:
+	saved = errno;
+	if (self >= 0)
+		close(self);
+	if (target >= 0)
+		close(target);
+	errno = saved;
+	return nl;
 }
 
 int sim_owner_parse(const char *s, uid_t *uid)

@@ -1,4 +1,5 @@
 /* proxy_server.c - wires the evhttp control API, the proxies and the event loop together */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,10 +44,16 @@ static bool may_change(struct sim_server *s, struct evhttp_request *req, const c
 	ev_uint16_t port = 0;
 	uid_t uid = (uid_t)-1;
 	json_object *o;
+	bool found;
 
 	if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
 		return true;
-	if (fd >= 0 && sim_peer_uid(fd, &uid, &why) == 0) {
+	found = fd >= 0 && sim_peer_uid(fd, &uid, &why) == 0;
+
+	/* A peer from another namespace is not in ours: look where --peer-netns says. */
+	for (size_t i = 0; fd >= 0 && !found && i < s->npeer_nl; i++)
+		found = sim_peer_uid_nl(s->peer_nl[i], fd, &uid, &why) == 0;
+	if (found) {
 		if (sim_owner_may_change(s->owner, uid))
 			return true;
 		why = "not the proxy's owner";
@@ -169,6 +176,15 @@ int sim_server_init(struct sim_server *s, const struct sim_proxy_opts *o)
 	s->ctx.seed = o->seed;
 	s->ctx.now_us = sim_clock_monotonic_us;
 	s->owner = o->owner_set ? o->owner : geteuid();
+	for (size_t i = 0; i < o->npeer_netns && i < SIM_PEER_NETNS_MAX; i++) {
+		s->peer_nl[i] = sim_peer_netns_open(o->peer_netns[i]);
+		if (s->peer_nl[i] < 0) {
+			fprintf(stderr, "sim proxy: --peer-netns %s: %s\n", o->peer_netns[i],
+			        strerror(errno));
+			goto out_fail;
+		}
+		s->npeer_nl = i + 1;
+	}
 	if (o->fault_log != NULL && strcmp(o->fault_log, "-") == 0) {
 		s->ctx.fault_log = stderr;
 	} else if (o->fault_log != NULL) {
@@ -253,6 +269,8 @@ void sim_server_free(struct sim_server *s)
 		event_base_free(s->ctx.base);
 	if (s->own_log && s->ctx.fault_log != NULL)
 		fclose(s->ctx.fault_log);
+	for (size_t i = 0; i < s->npeer_nl; i++)
+		close(s->peer_nl[i]);
 	memset(s, 0, sizeof(*s));
 	s->wake[0] = s->wake[1] = -1;
 }

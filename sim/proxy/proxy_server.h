@@ -8,6 +8,8 @@
 
 #include "proxy.h"
 
+#define SIM_PEER_NETNS_MAX 4
+
 struct sim_proxy_opts {
 	const char *host;               /* API address, default 127.0.0.1 */
 	int port;                       /* API port, default 8474; 0 picks a free one */
@@ -17,6 +19,8 @@ struct sim_proxy_opts {
 	int loops;                      /* event loops moving bytes (threads); 0 means 1 */
 	bool owner_set;                 /* owner given; otherwise the owner is our euid */
 	uid_t owner;                    /* who besides root may change proxies and toxics */
+	const char *peer_netns[SIM_PEER_NETNS_MAX]; /* namespaces API peers may come from too */
+	size_t npeer_netns;
 };
 
 struct sim_server {
@@ -27,6 +31,8 @@ struct sim_server {
 	struct event *wake_ev;
 	bool own_log;
 	uid_t owner;                    /* changes (every method but GET/HEAD): this uid and root */
+	int peer_nl[SIM_PEER_NETNS_MAX]; /* socket diagnostics in the --peer-netns namespaces */
+	size_t npeer_nl;
 };
 
 int sim_server_init(struct sim_server *s, const struct sim_proxy_opts *o);
