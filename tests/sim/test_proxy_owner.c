@@ -177,6 +177,34 @@ static void test_lookup_other_user(void **state)
 	close(go[1]);
 }
 
+/* A diagnostics socket opened in a namespace (our own here: root only) finds peers there; a
+ * path that is no namespace fails. */
+static void test_lookup_through_netns_socket(void **state)
+{
+	int port = 0, lfd, cfd, afd, nl;
+	const char *why = NULL;
+	uid_t uid = 12345;
+
+	(void)state;
+	assert_int_equal(sim_peer_netns_open("/nonexistent/ns/net"), -1);
+	if (geteuid() != 0)
+		skip();
+	nl = sim_peer_netns_open("/proc/self/ns/net");
+	assert_true(nl >= 0);
+	lfd = listen_lo(AF_INET, &port);
+	assert_true(lfd >= 0);
+	cfd = connect_lo(AF_INET, port);
+	assert_true(cfd >= 0);
+	afd = accept(lfd, NULL, NULL);
+	assert_true(afd >= 0);
+	assert_int_equal(sim_peer_uid_nl(nl, afd, &uid, &why), 0);
+	assert_int_equal(uid, 0);
+	close(cfd);
+	close(afd);
+	close(lfd);
+	close(nl);
+}
+
 static void test_owner_parse(void **state)
 {
 	uid_t uid = 12345;
@@ -432,6 +460,7 @@ int main(void)
 		cmocka_unit_test(test_lookup_ipv6),
 		cmocka_unit_test(test_lookup_refuses_closed_and_non_tcp),
 		cmocka_unit_test(test_lookup_other_user),
+		cmocka_unit_test(test_lookup_through_netns_socket),
 		cmocka_unit_test(test_owner_parse),
 		cmocka_unit_test_teardown(test_nobody_refused_root_allowed, teardown),
 		cmocka_unit_test_teardown(test_named_owner_allowed, teardown),
