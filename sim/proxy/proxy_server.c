@@ -61,10 +61,10 @@ static bool may_change(struct sim_server *s, struct evhttp_request *req, const c
 	if (conn != NULL)
 		evhttp_connection_get_peer(conn, &host, &port);
 	if (uid == (uid_t)-1)
-		fprintf(stderr, "sim proxy: refused %s %s from %s:%u (uid unknown: %s)\n", method, path,
+		fprintf(stderr, "sim proxy: refused %s %.200s from %s:%u (uid unknown: %s)\n", method, path,
 		        host != NULL ? host : "?", (unsigned)port, why);
 	else
-		fprintf(stderr, "sim proxy: refused %s %s from %s:%u (uid %lu: %s, owner uid %lu)\n",
+		fprintf(stderr, "sim proxy: refused %s %.200s from %s:%u (uid %lu: %s, owner uid %lu)\n",
 		        method, path, host != NULL ? host : "?", (unsigned)port, (unsigned long)uid,
 		        why, (unsigned long)s->owner);
 	o = json_object_new_object();
