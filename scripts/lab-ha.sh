@@ -585,7 +585,7 @@ link_check_host() {
 	done
 }
 link_proxy_up() {
-	local h=$1 d x i first=1 bin=${SHOPLAB_BUILD:-$TOP/build}/bin/sim
+	local h=$1 d x i first=1 bin=${SHOPLAB_BUILD:-$TOP/build}/bin/sim peer
 	link_on || return 0
 	d=$(hostdir "$h")
 	pid_alive "$d/link-proxy.pid" && return 0
@@ -602,7 +602,12 @@ link_proxy_up() {
 		printf ']\n'
 	} > "$d/link-proxy.json"
 	nsx_argv "$h"
-	setsid "${NSX[@]}" "$bin" proxy --host "$(addr "$h")" --port "$LINK_API_PORT" \
+	# Only root and the proxy's owner change links (docs/security.md); a caller in this
+	# script's namespace (sim toxic, sim run on this machine) is not in the host's: the proxy
+	# looks for its socket, and its uid, here too.
+	peer=()
+	[ "${LAB_HA_VM:-}" = 1 ] || peer=(--peer-netns "/proc/$$/ns/net")
+	setsid "${NSX[@]}" "$bin" proxy --host "$(addr "$h")" --port "$LINK_API_PORT" "${peer[@]}" \
 		--config "$d/link-proxy.json" --fault-log "$d/logs/link-faults.jsonl" \
 		>> "$d/logs/link-proxy.log" 2>&1 < /dev/null &
 	echo $! > "$d/link-proxy.pid"

@@ -118,6 +118,9 @@ integration)
 	# The dashboard's and the alerts' metric names exist on this stack (services and sim proxy).
 	# (It scrapes the sim proxy too: the netns lab runs without it.)
 	[ -z "${IT_ONLY:-}" ] && [ "${SHOPLAB_PROXY:-0}" = 1 ] && run_one "$TOP/tests/ops/check_metric_names.py" env
+	# Only root and the stack's owner change the sim proxy: user nobody gets 403 and changes
+	# nothing, reading stays open (docs/security.md).
+	[ -z "${IT_ONLY:-}" ] && [ "${SHOPLAB_PROXY:-0}" = 1 ] && run_one "$TOP/tests/sim/proxy_owner.sh" env
 	# The suites above ran through the sim proxy, so over TCP with the gateway secret. The
 	# default stack puts the services on unix sockets: a second, direct stack runs the suites
 	# that check isolation and the gateway's edges, and users, through them.

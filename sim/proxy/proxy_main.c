@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "proxy.h"
+#include "proxy_peer.h"
 #include "proxy_server.h"
 #include "sim.h"
 
@@ -16,6 +17,7 @@ static void usage(FILE *to)
 {
 	fprintf(to,
 	        "usage: sim proxy [--host H] [--port P] [--config FILE] [--seed N] [--fault-log FILE]\n"
+	        "                 [--loops N] [--owner USER] [--peer-netns PATH]\n"
 	        "\n"
 	        "A TCP fault proxy with a Toxiproxy-compatible REST API (see sim/README.md).\n"
 	        "  --host H          API address (default 127.0.0.1)\n"
@@ -24,6 +26,11 @@ static void usage(FILE *to)
 	        "  --seed N          seed for every random choice (default: from the clock, printed)\n"
 	        "  --fault-log FILE  append one JSON line per fault applied ('-' for stderr)\n"
 	        "  --loops N         event loops (threads) moving bytes, 1 to 16 (default: one per CPU)\n"
+	        "  --owner USER      user name or uid who may change proxies and toxics besides root\n"
+	        "                    (default: $SHOPLAB_PROXY_OWNER, else the user running the proxy);\n"
+	        "                    anyone else gets 403 on every method but GET (docs/security.md)\n"
+	        "  --peer-netns PATH also find API callers in this network namespace (e.g.\n"
+	        "                    /proc/PID/ns/net of the lab's caller; needs root; up to 4)\n"
 	        "  -h, --help        this text\n");
 }
 
@@ -54,6 +61,8 @@ int sim_proxy_main(int argc, char **argv)
 		{ "seed", required_argument, NULL, 's' },
 		{ "fault-log", required_argument, NULL, 'f' },
 		{ "loops", required_argument, NULL, 'l' },
+		{ "owner", required_argument, NULL, 'o' },
+		{ "peer-netns", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -61,6 +70,7 @@ int sim_proxy_main(int argc, char **argv)
 	struct sim_server s;
 	struct event *sigterm = NULL, *sigint = NULL;
 	bool seeded = false;
+	const char *owner = getenv("SHOPLAB_PROXY_OWNER");
 	uint64_t port;
 	int ch, rc = 2;
 
@@ -98,6 +108,16 @@ int sim_proxy_main(int argc, char **argv)
 			}
 			o.loops = (int)port;
 			break;
+		case 'o':
+			owner = optarg;
+			break;
+		case 'n':
+			if (o.npeer_netns == SIM_PEER_NETNS_MAX) {
+				fprintf(stderr, "sim proxy: at most %d --peer-netns\n", SIM_PEER_NETNS_MAX);
+				goto out;
+			}
+			o.peer_netns[o.npeer_netns++] = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			rc = 0;
@@ -110,6 +130,13 @@ int sim_proxy_main(int argc, char **argv)
 	if (optind != argc) {
 		usage(stderr);
 		goto out;
+	}
+	if (owner != NULL && *owner != '\0') {
+		if (sim_owner_parse(owner, &o.owner) != 0) {
+			fprintf(stderr, "sim proxy: owner %s: not a user name or uid\n", owner);
+			goto out;
+		}
+		o.owner_set = true;
 	}
 	if (!seeded) {
 		struct timespec ts;
@@ -133,8 +160,8 @@ int sim_proxy_main(int argc, char **argv)
 	if (sigterm == NULL || sigint == NULL || event_add(sigterm, NULL) != 0 ||
 	    event_add(sigint, NULL) != 0)
 		goto out_free_server;
-	fprintf(stderr, "sim proxy: API on http://%s:%d (seed %" PRIu64 ", %d loops)\n", o.host, s.port,
-	        o.seed, o.loops);
+	fprintf(stderr, "sim proxy: API on http://%s:%d (seed %" PRIu64 ", %d loops, changes by uid %lu"
+	        " and root)\n", o.host, s.port, o.seed, o.loops, (unsigned long)s.owner);
 	if (sim_server_run(&s) == 0)
 		rc = 0;
 out_free_server:

@@ -1,14 +1,17 @@
 /* proxy_server.c - wires the evhttp control API, the proxies and the event loop together */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
 #include "proxy.h"
 #include "proxy_api.h"
+#include "proxy_peer.h"
 #include "proxy_server.h"
 
 static const char *method_name(enum evhttp_cmd_type cmd)
@@ -24,6 +27,61 @@ static const char *method_name(enum evhttp_cmd_type cmd)
 	}
 }
 
+/*
+ * Whether this request may go on. Reading (GET, HEAD) is open; anything else changes proxies or
+ * toxics, which only the owner and root may: the peer's uid comes from the kernel (the TCP
+ * socket at the other end of this connection), and a peer that cannot be found is refused. A
+ * refusal is answered 403 with Toxiproxy's error body and logged with the peer's uid.
+ */
+static bool may_change(struct sim_server *s, struct evhttp_request *req, const char *method,
+                       const char *path, struct sim_reply *rep)
+{
+	struct evhttp_connection *conn = evhttp_request_get_connection(req);
+	struct bufferevent *bev = conn != NULL ? evhttp_connection_get_bufferevent(conn) : NULL;
+	evutil_socket_t fd = bev != NULL ? bufferevent_getfd(bev) : -1;
+	const char *why = "no connection";
+	char *host = NULL;
+	ev_uint16_t port = 0;
+	uid_t uid = (uid_t)-1;
+	json_object *o;
+	bool found;
+
+	if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+		return true;
+	found = fd >= 0 && sim_peer_uid(fd, &uid, &why) == 0;
+
+	/* A peer from another namespace is not in ours: look where --peer-netns says. */
+	for (size_t i = 0; fd >= 0 && !found && i < s->npeer_nl; i++)
+		found = sim_peer_uid_nl(s->peer_nl[i], fd, &uid, &why) == 0;
+	if (found) {
+		if (sim_owner_may_change(s->owner, uid))
+			return true;
+		why = "not the proxy's owner";
+	}
+	if (conn != NULL)
+		evhttp_connection_get_peer(conn, &host, &port);
+	if (uid == (uid_t)-1)
+		fprintf(stderr, "sim proxy: refused %s %.200s from %s:%u (uid unknown: %s)\n", method, path,
+		        host != NULL ? host : "?", (unsigned)port, why);
+	else
+		fprintf(stderr, "sim proxy: refused %s %.200s from %s:%u (uid %lu: %s, owner uid %lu)\n",
+		        method, path, host != NULL ? host : "?", (unsigned)port, (unsigned long)uid,
+		        why, (unsigned long)s->owner);
+	o = json_object_new_object();
+	rep->status = 403;
+	rep->content_type = "application/json";
+	if (o == NULL ||
+	    json_object_object_add(o, "error", json_object_new_string(
+	        "forbidden: only the proxy's owner and root may change proxies and toxics")) != 0 ||
+	    json_object_object_add(o, "status", json_object_new_int(403)) != 0 ||
+	    sim_json_write(rep->body, o) != 0 || evbuffer_add(rep->body, "\n", 1) != 0) {
+		evbuffer_drain(rep->body, evbuffer_get_length(rep->body));
+		(void)evbuffer_add_printf(rep->body, "{\"error\":\"forbidden\",\"status\":403}\n");
+	}
+	json_object_put(o);
+	return false;
+}
+
 static void http_cb(struct evhttp_request *req, void *arg)
 {
 	struct sim_server *s = arg;
@@ -32,6 +90,7 @@ static void http_cb(struct evhttp_request *req, void *arg)
 	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 	struct evkeyvalq *hdrs = evhttp_request_get_input_headers(req);
 	size_t blen = evbuffer_get_length(in);
+	const char *method = method_name(evhttp_request_get_command(req));
 	const char *body = blen > 0 ? (const char *)evbuffer_pullup(in, -1) : "";
 	struct sim_reply rep = { 0, evbuffer_new(), NULL };
 
@@ -41,12 +100,13 @@ static void http_cb(struct evhttp_request *req, void *arg)
 	}
 	if (body == NULL)
 		body = "";
-	/* Every API call sees, and changes, the proxies with the other loops parked. */
-	sim_world_stop(&s->ctx);
-	sim_api_handle(&s->ctx, method_name(evhttp_request_get_command(req)),
-	               path != NULL ? path : "/", body, blen, evhttp_find_header(hdrs, "User-Agent"),
-	               &rep);
-	sim_world_start(&s->ctx);
+	if (may_change(s, req, method, path != NULL ? path : "/", &rep)) {
+		/* Every API call sees, and changes, the proxies with the other loops parked. */
+		sim_world_stop(&s->ctx);
+		sim_api_handle(&s->ctx, method, path != NULL ? path : "/", body, blen,
+		               evhttp_find_header(hdrs, "User-Agent"), &rep);
+		sim_world_start(&s->ctx);
+	}
 	if (rep.content_type != NULL && rep.status != 204)
 		(void)evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 		                        rep.content_type);
@@ -115,6 +175,16 @@ int sim_server_init(struct sim_server *s, const struct sim_proxy_opts *o)
 	s->wake[0] = s->wake[1] = -1;
 	s->ctx.seed = o->seed;
 	s->ctx.now_us = sim_clock_monotonic_us;
+	s->owner = o->owner_set ? o->owner : geteuid();
+	for (size_t i = 0; i < o->npeer_netns && i < SIM_PEER_NETNS_MAX; i++) {
+		s->peer_nl[i] = sim_peer_netns_open(o->peer_netns[i]);
+		if (s->peer_nl[i] < 0) {
+			fprintf(stderr, "sim proxy: --peer-netns %s: %s\n", o->peer_netns[i],
+			        strerror(errno));
+			goto out_fail;
+		}
+		s->npeer_nl = i + 1;
+	}
 	if (o->fault_log != NULL && strcmp(o->fault_log, "-") == 0) {
 		s->ctx.fault_log = stderr;
 	} else if (o->fault_log != NULL) {
@@ -199,6 +269,8 @@ void sim_server_free(struct sim_server *s)
 		event_base_free(s->ctx.base);
 	if (s->own_log && s->ctx.fault_log != NULL)
 		fclose(s->ctx.fault_log);
+	for (size_t i = 0; i < s->npeer_nl; i++)
+		close(s->peer_nl[i]);
 	memset(s, 0, sizeof(*s));
 	s->wake[0] = s->wake[1] = -1;
 }

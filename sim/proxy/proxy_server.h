@@ -4,8 +4,11 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "proxy.h"
+
+#define SIM_PEER_NETNS_MAX 4
 
 struct sim_proxy_opts {
 	const char *host;               /* API address, default 127.0.0.1 */
@@ -14,6 +17,10 @@ struct sim_proxy_opts {
 	uint64_t seed;
 	const char *fault_log;          /* path, "-" for stderr, or NULL */
 	int loops;                      /* event loops moving bytes (threads); 0 means 1 */
+	bool owner_set;                 /* owner given; otherwise the owner is our euid */
+	uid_t owner;                    /* who besides root may change proxies and toxics */
+	const char *peer_netns[SIM_PEER_NETNS_MAX]; /* namespaces API peers may come from too */
+	size_t npeer_netns;
 };
 
 struct sim_server {
@@ -23,6 +30,9 @@ struct sim_server {
 	int wake[2];                    /* a byte written to wake[1] stops the loop */
 	struct event *wake_ev;
 	bool own_log;
+	uid_t owner;                    /* changes (every method but GET/HEAD): this uid and root */
+	int peer_nl[SIM_PEER_NETNS_MAX]; /* socket diagnostics in the --peer-netns namespaces */
+	size_t npeer_nl;
 };
 
 int sim_server_init(struct sim_server *s, const struct sim_proxy_opts *o);
