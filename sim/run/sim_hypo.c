@@ -331,3 +331,32 @@ int sim_hy_invalid(const struct sim_scenario *sc, const struct sim_load_stats *s
 		}
 	return 0;
 }
+
+static bool held_some(const struct sim_evseries *x, size_t sec)
+{
+	return sec < x->n && !isnan(x->v[sec]) && x->v[sec] > 0;
+}
+
+double sim_hy_drained_at(const struct sim_scrape *s, double from)
+{
+	const struct sim_events_scrape *e = &s->ev;
+	size_t n = s->npending, first = 0;
+
+	for (size_t i = 0; i < e->noutbox; i++)
+		n = e->outbox[i].n > n ? e->outbox[i].n : n;
+	if (e->shipping && e->unshipped.n > n)
+		n = e->unshipped.n;
+	for (size_t sec = 0; sec < n; sec++) {
+		bool some = sec < s->npending && s->pending && s->pending[sec] > 0;
+
+		for (size_t i = 0; i < e->noutbox && !some; i++)
+			some = held_some(&e->outbox[i], sec);
+		if (e->shipping && !some)
+			some = held_some(&e->unshipped, sec);
+		if (some)
+			first = sec + 1;
+	}
+	if (n == 0 || first >= n)
+		return -1;
+	return (double)first > from ? (double)first : from;
+}

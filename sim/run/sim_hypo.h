@@ -9,6 +9,7 @@
 
 #include "sim_load.h"
 #include "sim_scenario.h"
+#include "sim_scrape.h"
 
 /* Recovery is judged over windows of this many scheduled seconds. */
 #define SIM_HY_WINDOW_S 3
@@ -62,6 +63,12 @@ void sim_hy_print(const struct sim_scenario *sc, const struct sim_hy_result *r, 
  * journey the mix starts started nothing).
  */
 int sim_hy_invalid(const struct sim_scenario *sc, const struct sim_load_stats *st, char *why, size_t whysz);
+/*
+ * When the shop drained after `from` (s since the load began): the first second of the scraper's
+ * samples from which on no order of the run is pending, every outbox is empty and every
+ * confirmed order shipped (never before `from`); -1 when the last sample still holds some.
+ */
+double sim_hy_drained_at(const struct sim_scrape *s, double from);
 /* The seconds of the plan that count as steady state (for --dry-run). */
 size_t sim_hy_planned_steady(const struct sim_scenario *sc);
 
