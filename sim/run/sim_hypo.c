@@ -71,16 +71,22 @@ static bool in_band(const struct sim_scenario *sc, const struct sim_load_stats *
 {
 	struct sums x = { 0 };
 	double band = 1 - sc->hy.band;
+	bool all = true;
+	size_t n = 0;
 
-	for (size_t s = t; s < t + SIM_HY_WINDOW_S && s < load_secs(sc); s++)
+	/* Every second of the window on its own, so one good second cannot hide two bad ones. */
+	for (size_t s = t; s < t + SIM_HY_WINDOW_S && s < load_secs(sc); s++, n++) {
+		struct sums one = { 0 };
+
+		add_sec(sc, st, s, &one);
 		add_sec(sc, st, s, &x);
+		if (one.started == 0 || (double)one.ok / (double)one.started < band * (r->base_secs ? r->base_success : 1) ||
+		    (r->base_secs && (one.offered <= 0 || (double)one.ok_req / one.offered < band * r->base_tput)))
+			all = false;
+	}
 	*success = x.started ? (double)x.ok / (double)x.started : 0;
 	*tput = x.offered > 0 ? (double)x.ok_req / x.offered : 0;
-	if (x.started == 0)
-		return false;
-	if (*success < band * (r->base_secs ? r->base_success : 1))
-		return false;
-	return r->base_secs == 0 || *tput >= band * r->base_tput;
+	return all && n == SIM_HY_WINDOW_S;
 }
 
 static void clause(struct sim_hy_result *r, const char *id, bool judged, bool held, double value, double threshold,
@@ -355,9 +361,17 @@ double sim_hy_drained_at(const struct sim_scrape *s, double from)
 		n = e->outbox[i].n > n ? e->outbox[i].n : n;
 	if (e->shipping && e->unshipped.n > n)
 		n = e->unshipped.n;
+	size_t seen = 0;        /* one past the last second with a sample */
+
 	for (size_t sec = 0; sec < n; sec++) {
 		bool some = sec < s->npending && s->pending && s->pending[sec] > 0;
 
+		if ((sec < s->npending && s->pending && s->pending[sec] >= 0) ||
+		    (e->shipping && sec < e->unshipped.n && !isnan(e->unshipped.v[sec])))
+			seen = sec + 1;
+		for (size_t i = 0; i < e->noutbox; i++)
+			if (sec < e->outbox[i].n && !isnan(e->outbox[i].v[sec]))
+				seen = sec + 1;
 		for (size_t i = 0; i < e->noutbox && !some; i++)
 			some = held_some(&e->outbox[i], sec);
 		if (e->shipping && !some)
@@ -365,7 +379,7 @@ double sim_hy_drained_at(const struct sim_scrape *s, double from)
 		if (some)
 			first = sec + 1;
 	}
-	if (n == 0 || first >= n)
+	if (first >= seen)
 		return -1;
 	return (double)first > from ? (double)first : from;
 }
