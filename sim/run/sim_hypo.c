@@ -317,15 +317,21 @@ void sim_hy_print(const struct sim_scenario *sc, const struct sim_hy_result *r, 
 
 		if (!x->applied)
 			continue;
+		if (x->to >= ceil(sc->duration_s)) {
+			fprintf(f, "recovery: %s %s %.1f-%.1f s: ended after the load (nothing after it to measure), "
+				"%llu requests lost\n", ft->target, ft->kind == SIM_FAULT_TOXIC ? ft->type :
+				sim_fault_kind_names[ft->kind], x->from, x->to, (unsigned long long)x->lost);
+			continue;
+		}
 		if (x->first_success_s >= 0)
-			snprintf(a, sizeof(a), "%.0f s", x->first_success_s);
+			snprintf(a, sizeof(a), "%.0f s after", x->first_success_s);
 		else
-			snprintf(a, sizeof(a), "never");
+			snprintf(a, sizeof(a), "none in the load");
 		if (x->holds_again_s >= 0)
-			snprintf(b, sizeof(b), "%.0f s", x->holds_again_s);
+			snprintf(b, sizeof(b), "%.0f s after", x->holds_again_s);
 		else
 			snprintf(b, sizeof(b), "not before the load ended");
-		fprintf(f, "recovery: %s %s %.1f-%.1f s: first success %s after, back within the band %s after, "
+		fprintf(f, "recovery: %s %s %.1f-%.1f s: first success %s, back within the band %s, "
 			"%llu requests lost\n", ft->target, ft->kind == SIM_FAULT_TOXIC ? ft->type : sim_fault_kind_names[ft->kind],
 			x->from, x->to, a, b, (unsigned long long)x->lost);
 	}

@@ -595,11 +595,15 @@ static void html_hypothesis(FILE *f, const struct sim_report_run *r, bool live)
 		esc(f, ft->target);
 		fprintf(f, " %s</td><td>%.1f-%.1f s</td>", ft->kind == SIM_FAULT_TOXIC ? ft->type : sim_fault_kind_names[ft->kind],
 			x->from, x->to);
-		if (x->first_success_s >= 0)
+		if (x->to >= ceil(r->sc->duration_s))
+			fprintf(f, "<td colspan=\"2\">ended after the load: nothing after it to measure</td>");
+		else if (x->first_success_s >= 0)
 			fprintf(f, "<td>%.0f s</td>", x->first_success_s);
 		else
 			fprintf(f, "<td>none in the load</td>");
-		if (x->holds_again_s >= 0)
+		if (x->to >= ceil(r->sc->duration_s))
+			;
+		else if (x->holds_again_s >= 0)
 			fprintf(f, "<td>%.0f s</td>", x->holds_again_s);
 		else
 			fprintf(f, "<td>not before the load ended</td>");
