@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <json-c/json.h>
 
 #include "sim.h"
 #include "sim_catalog.h"
@@ -416,6 +417,73 @@ static void test_verdict_line(void **state)
 	sim_scenario_free(&sc);
 }
 
+/* The report: the verdict's two halves, the hypothesis table, "drained in", charts to the last sample. */
+static void test_report(void **state)
+{
+	struct sim_scenario sc;
+	struct sim_load_stats st;
+	struct sim_ck_result ck;
+	struct sim_hy_result hy;
+	struct sim_report_run run;
+	struct sim_scrape br;
+	struct sim_report_meta meta = { .commit = "c", .started = "s", .scenario_sha256 = "h", .settings = "" };
+	char dir[] = "/tmp/test_sim_hypo_rep_XXXXXX", path[256], err[256], *html = NULL;
+	static int32_t pending[71];
+	json_object *root, *runs, *r0, *a;
+	size_t len = 0;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	synth(&sc, &st, 22);
+	junit_run(&run, &sc, &st, &ck, &hy);
+	/* Restoring the stack took long: the scraper's samples run to 70 s (load 40 s, drain 10 s). */
+	memset(&br, 0, sizeof(br));
+	for (size_t i = 0; i < 71; i++)
+		pending[i] = i < 32 ? 2 : 0;
+	br.pending = pending;
+	br.npending = 71;
+	run.breakers = &br;
+	run.drained = 1;
+	run.drained_from_s = 20;
+	run.drained_in_s = sim_hy_drained_at(&br, 20) - 20;
+	assert_true(run.drained_in_s == 12);
+	assert_int_equal(sim_report_write(dir, &run, 1, &meta, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/report.html", dir);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	html = calloc(1, 4 << 20);
+	assert_non_null(html);
+	len = fread(html, 1, (4 << 20) - 1, f);
+	fclose(f);
+	assert_true(len > 0);
+	assert_non_null(strstr(html, "run: VALID \xc2\xb7 invariants held \xc2\xb7 steady state held"));
+	assert_non_null(strstr(html, "Steady-state hypothesis (liveness)"));
+	assert_non_null(strstr(html, "<td>recovery.within_s</td>"));
+	assert_non_null(strstr(html, "Drained 12 s after the last fault ended (20.0 s)"));
+	free(html);
+	snprintf(path, sizeof(path), "%s/report.json", dir);
+	root = json_object_from_file(path);
+	assert_non_null(root);
+	assert_true(json_object_object_get_ex(root, "runs", &runs));
+	r0 = json_object_array_get_idx(runs, 0);
+	assert_true(json_object_object_get_ex(r0, "pending_orders_per_second", &a));
+	assert_int_equal(json_object_array_length(a), 71);
+	assert_true(json_object_object_get_ex(r0, "held", &a) && json_object_get_boolean(a));
+	assert_true(json_object_object_get_ex(r0, "hypothesis", &a));
+	assert_true(json_object_object_get_ex(a, "clauses", &a));
+	assert_int_equal(json_object_array_length(a), 5);
+	assert_true(json_object_object_get_ex(r0, "drain", &a) && json_object_object_get_ex(a, "drained_in_s", &a));
+	assert_true(json_object_get_double(a) == 12);
+	json_object_put(root);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/report.html", dir);
+	unlink(path);
+	rmdir(dir);
+	sim_load_stats_free(&st);
+	sim_scenario_free(&sc);
+}
+
 /* SHOPLAB_TOP: the checkout this test was built in (build/tests/sim/<test> -> ../../..). */
 static void set_top(void)
 {
@@ -493,6 +561,7 @@ int main(void)
 		cmocka_unit_test(test_drained_at),
 		cmocka_unit_test(test_junit),
 		cmocka_unit_test(test_verdict_line),
+		cmocka_unit_test(test_report),
 		cmocka_unit_test(test_name_lookup),
 		cmocka_unit_test(test_dry_run),
 	};
