@@ -173,6 +173,7 @@ static void test_recovery_fails(void **state)
 	assert_false(clause(&r, "checkout.success")->held);
 	assert_false(r.ok);
 	sim_load_stats_free(&st);
+	sim_scenario_free(&sc);
 
 	/* Never back within the load. */
 	synth(&sc, &st, 40);
@@ -181,6 +182,7 @@ static void test_recovery_fails(void **state)
 	assert_true(r.fault[0].first_success_s < 0);
 	assert_non_null(strstr(clause(&r, "recovery.within_s")->text, "nor before the load ended"));
 	sim_load_stats_free(&st);
+	sim_scenario_free(&sc);
 
 	/* A fault that outlasts the load, with the journeys fine at its end: held, and said so. */
 	synth(&sc, &st, 10);
