@@ -486,6 +486,19 @@ static void test_report(void **state)
 	sim_scenario_free(&sc);
 }
 
+/* sim load: every request failing (nothing listens on port 1) passes --max-failed; a share of 1 lets it. */
+static void test_load_threshold(void **state)
+{
+	char *fails[] = { "load", "--url", "http://127.0.0.1:1/", "--rate", "20", "--duration", "0.5", NULL };
+	char *lets[] = { "load", "--url", "http://127.0.0.1:1/", "--rate", "20", "--duration", "0.5", "--max-failed", "1", NULL };
+	char *bad[] = { "load", "--url", "http://127.0.0.1:1/", "--rate", "20", "--max-failed", "5%", NULL };
+
+	(void)state;
+	assert_int_equal(sim_load_main(7, fails), 1);
+	assert_int_equal(sim_load_main(9, lets), 0);
+	assert_int_equal(sim_load_main(7, bad), 2);
+}
+
 /* SHOPLAB_TOP: the checkout this test was built in (build/tests/sim/<test> -> ../../..). */
 static void set_top(void)
 {
@@ -564,6 +577,7 @@ int main(void)
 		cmocka_unit_test(test_junit),
 		cmocka_unit_test(test_verdict_line),
 		cmocka_unit_test(test_report),
+		cmocka_unit_test(test_load_threshold),
 		cmocka_unit_test(test_name_lookup),
 		cmocka_unit_test(test_dry_run),
 	};
