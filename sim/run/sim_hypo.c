@@ -148,7 +148,7 @@ void sim_hy_eval(const struct sim_scenario *sc, const struct sim_load_stats *st,
 {
 	const struct sim_hypothesis *h = &sc->hy;
 	bool steady[86400 + 1];
-	size_t nload = load_secs(sc), nfail = 0;
+	size_t nload = load_secs(sc);
 	double last_to = -1;
 
 	memset(out, 0, sizeof(*out));
@@ -246,9 +246,7 @@ void sim_hy_eval(const struct sim_scenario *sc, const struct sim_load_stats *st,
 		for (size_t k = 0; k < st->nfail; k++)
 			if (st->fail_t[k] >= a && st->fail_t[k] < end)
 				f->lost++;
-		nfail += f->lost;
 	}
-	(void)nfail;
 	/* Recovery: back within the band of the baseline within within_s after the last fault ended. */
 	if (out->last_fault >= 0) {
 		const struct sim_hy_fault *f = &out->fault[out->last_fault];
