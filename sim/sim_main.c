@@ -14,7 +14,8 @@ static const struct subcommand subcommands[] = {
 	{ "proxy", sim_proxy_main, "TCP fault proxy with a Toxiproxy-compatible API" },
 	{ "load",  sim_load_main,  "open-loop load: a scenario's journeys, or one URL at a fixed rate" },
 	{ "check", sim_check_main, "checks the shop's invariants against its databases" },
-	{ "run",   sim_run_main,   "load + fault timeline + drain + checks + report" },
+	{ "run",   sim_run_main,   "load + fault timeline + drain + checks + hypothesis + report" },
+	{ "scenarios", sim_scenarios_main, "lists the shipped scenarios (`sim run NAME` runs one)" },
 	{ "toxic", sim_toxic_main, "the fault CLI: list, add, update, remove, toggle, inspect toxics" },
 };
 
@@ -22,7 +23,7 @@ static void usage(FILE *to)
 {
 	fprintf(to, "usage: sim <command> [options]\n       sim --help | --version\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
-		fprintf(to, "  %-8s %s\n", subcommands[i].name, subcommands[i].summary);
+		fprintf(to, "  %-10s %s\n", subcommands[i].name, subcommands[i].summary);
 	fprintf(to, "\n`sim <command> --help` describes a command's options.\n");
 }
 

@@ -29,6 +29,11 @@ static const struct { const char *name, *rule; } defs[SIM_INV_COUNT] = {
 	[SIM_INV_DEAD]           = { "no_dead_letters", "no service gave up on a message (each dead letter is named)" },
 };
 
+const char *sim_ck_inv_name(int i)
+{
+	return i >= 0 && i < SIM_INV_COUNT ? defs[i].name : "?";
+}
+
 enum sim_order_status sim_check_order_status(const char *s)
 {
 	if (strcmp(s, "confirmed") == 0 || strcmp(s, "shipped") == 0)

@@ -136,6 +136,9 @@ enum sim_inv {
 
 #define SIM_CK_MAX_MSGS 20
 
+/* An invariant's name (acked_orders_exist, ...), also when nothing was checked. */
+const char *sim_ck_inv_name(int i);
+
 struct sim_ck_inv {
 	const char *name;
 	const char *rule;

@@ -268,6 +268,8 @@ static void journey_end_as(struct engine *e, struct job *j, bool ok, int64_t t, 
 	sim_hist_record(&st->journey[type], (uint64_t)(lat_us > 0 ? lat_us : 0));
 	sim_series_record(&st->series[type], (size_t)(sec > 0 ? sec : 0), (uint64_t)(lat_us > 0 ? lat_us : 0));
 	st->jok[type] += ok;
+	if (s)
+		s->jok[type] += ok;
 	if (s && type == SIM_J_BROWSE && counted) {
 		s->browse_ok += ok;
 		s->browse_failed += !ok;
@@ -289,14 +291,24 @@ static void start_journey(struct engine *e, int64_t sched_ns, uint64_t idx)
 	if (s)
 		s->started++;
 	if (e->inflight >= limit || (j = job_get(e)) == NULL) {
+		struct sim_jstate js;
+
+		/* Not sent: counted as a started journey that failed, of the type it would have been. */
+		sim_journey_init(&js, e->cfg, idx);
+		e->st->jstarted[js.type]++;
 		e->st->out[SIM_OUT_OTHER]++;
-		if (s)
+		if (s) {
 			s->out[SIM_OUT_OTHER]++;
+			s->jstarted[js.type]++;
+		}
+		sim_journey_free(&js);
 		return;
 	}
 	sim_journey_init(&j->js, e->cfg, idx);
 	j->sched_ns = sched_ns;
 	e->st->jstarted[j->js.type]++;
+	if (s)
+		s->jstarted[j->js.type]++;
 	if (job_send(e, j) != 0)
 		journey_end(e, j, false, now_ns());
 }

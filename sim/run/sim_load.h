@@ -31,6 +31,9 @@ struct sim_sec {
 	uint64_t browse_ok, browse_failed;      /* browse journeys scheduled in this second */
 	uint32_t inflight;                      /* requests in flight at the end of the second */
 	uint32_t accepted;                      /* 202 answers (order pending) finished in this second */
+	/* Journeys scheduled in this second, per journey, and those that ended ok (an arrival the
+	 * engine could not take, beyond max_inflight, is started and not ok). */
+	uint32_t jstarted[SIM_J_COUNT], jok[SIM_J_COUNT];
 };
 
 /* Failed requests by endpoint, HTTP status and error code, for the report. */

@@ -10,14 +10,20 @@
 
 #include "sim.h"
 #include "sim_env.h"
+#include "sim_catalog.h"
 #include "sim_load.h"
+
+/* The default of --max-failed: the share of failed requests above which sim load exits 1. */
+#define SIM_LOAD_MAX_FAILED 0.05
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: sim load SCENARIO.json [--progress] [--no-setup]\n"
-		   "       sim load --url URL --rate N [--duration S] [--progress]\n"
+	fprintf(f, "usage: sim load SCENARIO.json|NAME [--progress] [--no-setup] [--max-failed SHARE]\n"
+		   "       sim load --url URL --rate N [--duration S] [--progress] [--max-failed SHARE]\n"
 		   "Runs the scenario's journeys open-loop against the gateway (no faults, no checks),\n"
-		   "or GETs URL N times a second, and prints outcomes and latency percentiles.\n");
+		   "or GETs URL N times a second, and prints outcomes and latency percentiles.\n"
+		   "Exit: 0 done, 1 more than SHARE (default %g) of the requests failed (not ok, unknown included)\n"
+		   "or no request was sent, 2 bad arguments or set-up failed.\n", SIM_LOAD_MAX_FAILED);
 }
 
 int sim_load_main(int argc, char **argv)
@@ -26,6 +32,7 @@ int sim_load_main(int argc, char **argv)
 		{ "progress", no_argument, NULL, 'p' }, { "no-setup", no_argument, NULL, 'n' },
 		{ "url", required_argument, NULL, 'u' }, { "rate", required_argument, NULL, 'r' },
 		{ "duration", required_argument, NULL, 'd' }, { "help", no_argument, NULL, 'h' },
+		{ "max-failed", required_argument, NULL, 'm' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct sim_scenario sc;
@@ -33,7 +40,8 @@ int sim_load_main(int argc, char **argv)
 	struct sim_load_stats st;
 	struct sim_user *users = NULL;
 	const char *url = NULL;
-	double rate = 0, duration = 10;
+	double rate = 0, duration = 10, max_failed = SIM_LOAD_MAX_FAILED;
+	char path[1024], *end;
 	bool setup = true;
 	char err[512], nonce[32];
 	int c, rc = 2;
@@ -49,6 +57,13 @@ int sim_load_main(int argc, char **argv)
 		case 'u': url = optarg; break;
 		case 'r': rate = atof(optarg); break;
 		case 'd': duration = atof(optarg); break;
+		case 'm':
+			max_failed = strtod(optarg, &end);
+			if (*optarg == '\0' || *end != '\0' || !(max_failed >= 0 && max_failed <= 1)) {
+				fprintf(stderr, "sim load: --max-failed: a share 0..1 (0.05: 5%% of the requests)\n");
+				return 2;
+			}
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -73,7 +88,8 @@ int sim_load_main(int argc, char **argv)
 			usage(stderr);
 			goto out;
 		}
-		if (sim_scenario_load(argv[optind], &sc, err, sizeof(err)) != 0) {
+		if (sim_catalog_resolve(argv[optind], path, sizeof(path), err, sizeof(err)) != 0 ||
+		    sim_scenario_load(path, &sc, err, sizeof(err)) != 0) {
 			fprintf(stderr, "sim load: %s\n", err);
 			goto out;
 		}
@@ -96,8 +112,16 @@ int sim_load_main(int argc, char **argv)
 	if (sim_load_stats_init(&st) != 0)
 		goto out;
 	if (sim_load_run(&cfg, &st) == 0) {
+		uint64_t failed = st.requests - st.out[SIM_OUT_OK];
+		double share = st.requests ? (double)failed / (double)st.requests : 1;
+
 		sim_load_print(&st, sc.name, stdout);
-		rc = 0;
+		rc = st.requests > 0 && share <= max_failed ? 0 : 1;
+		if (st.requests == 0)
+			printf("FAILED: no request was sent\n");
+		else
+			printf("%s: %llu of %llu requests failed (%.1f%%; --max-failed %g%%)\n", rc ? "FAILED" : "ok",
+			       (unsigned long long)failed, (unsigned long long)st.requests, share * 100, max_failed * 100);
 	}
 	sim_load_stats_free(&st);
 out:

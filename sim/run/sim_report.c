@@ -55,6 +55,24 @@ static bool is_valid(const struct sim_report_run *r)
 	return r->status == NULL || strcmp(r->status, "valid") == 0;
 }
 
+bool sim_report_held(const struct sim_report_run *r)
+{
+	return is_valid(r) && r->ck && r->ck->ok && r->hy && r->hy->ok;
+}
+
+void sim_report_verdict(const struct sim_report_run *r, char *buf, size_t bufsz)
+{
+	const char *inv;
+
+	if (!is_valid(r)) {
+		snprintf(buf, bufsz, "%s: %s", strcmp(r->status, "interrupted") == 0 ? "INTERRUPTED" :
+			 strcmp(r->status, "invalid") == 0 ? "INVALID" : "SET-UP FAILED", r->why ? r->why : "");
+		return;
+	}
+	inv = r->ck == NULL ? "invariants NOT CHECKED" : r->ck->ok ? "invariants held" : "an invariant broke";
+	snprintf(buf, bufsz, "VALID \xc2\xb7 %s \xc2\xb7 %s", inv, r->hy ? r->hy->summary : "steady state NOT JUDGED");
+}
+
 static double nice_max(double v)
 {
 	double p, m;
@@ -365,6 +383,19 @@ static size_t run_secs(const struct sim_report_run *r)
 	/* The drain is on the charts too: breakers closing again and pending orders settling, and
 	 * the events drain: outboxes emptying and orders shipping. */
 	n = (size_t)ceil(t + r->sc->drain_s + (r->events_drain ? r->events_drain_s : 0));
+	/* ... and on to the last sample the scraper took, however long restoring the stack took. */
+	if (r->breakers) {
+		const struct sim_scrape *b = r->breakers;
+
+		n = b->npending > n ? b->npending : n;
+		for (size_t i = 0; i < b->nb; i++)
+			n = b->b[i].nsecs > n ? b->b[i].nsecs : n;
+		for (size_t i = 0; i < b->ev.noutbox; i++)
+			n = b->ev.outbox[i].n > n ? b->ev.outbox[i].n : n;
+		for (size_t i = 0; i < b->ev.nlag; i++)
+			n = b->ev.lag[i].n > n ? b->ev.lag[i].n : n;
+		n = b->ev.unshipped.n > n ? b->ev.unshipped.n : n;
+	}
 	return n > MAXSECS ? MAXSECS : n;
 }
 
@@ -469,6 +500,7 @@ static void events_charts(FILE *f, const struct sim_report_run *r, size_t n, con
 static void verdict(FILE *f, const struct sim_report_run *r, bool live)
 {
 	const char *cls, *text;
+	char line[512];
 
 	if (live) {
 		cls = "live";
@@ -477,16 +509,16 @@ static void verdict(FILE *f, const struct sim_report_run *r, bool live)
 		cls = "invalid";
 		text = strcmp(r->status, "interrupted") == 0 ? "INTERRUPTED: not a verdict" :
 		       strcmp(r->status, "invalid") == 0 ? "INVALID: the experiment did not happen as planned" : "SET-UP FAILED";
-	} else if (r->ck == NULL) {
-		cls = "invalid";
-		text = "NOT CHECKED";
 	} else {
-		cls = r->ck->ok ? "held" : "broke";
-		text = r->ck->ok ? "VALID · all invariants held" : "VALID · an invariant broke";
+		cls = r->ck == NULL ? "invalid" : sim_report_held(r) ? "held" : "broke";
+		sim_report_verdict(r, line, sizeof(line));
+		text = line;
 	}
 	fprintf(f, "<div class=\"verdict %s\" id=\"verdict\"><b>", cls);
 	esc(f, r->label);
-	fprintf(f, ": %s</b>", text);
+	fprintf(f, ": ");
+	esc(f, text);
+	fprintf(f, "</b>");
 	if (!live && !is_valid(r) && r->why) {
 		fprintf(f, "<br>");
 		esc(f, r->why);
@@ -527,6 +559,64 @@ static void error_table(FILE *f, const struct sim_load_stats *st)
 	if (st->errs_other)
 		fprintf(f, "<tr><td colspan=\"3\">other</td><td>%llu</td></tr>\n", (unsigned long long)st->errs_other);
 	fprintf(f, "</table>\n");
+}
+
+/* The steady-state hypothesis: each clause, then what happened around each fault, then the drain. */
+static void html_hypothesis(FILE *f, const struct sim_report_run *r, bool live)
+{
+	const struct sim_hy_result *h = live ? NULL : r->hy;
+
+	fprintf(f, "<h3>Steady-state hypothesis (liveness)</h3>\n");
+	if (h == NULL) {
+		fprintf(f, "<p>Judged after the load.</p>\n");
+		return;
+	}
+	fprintf(f, "<p>%s; %zu steady seconds (outside each fault from a second before it to <code>within_s</code> after it); "
+		   "baseline %.1f%% of journeys ok, %.2f ok requests per journey offered (%zu s).</p>\n",
+		h->stated ? "The scenario's hypothesis" : "No hypothesis stated: the defaults", h->steady_secs,
+		h->base_success * 100, h->base_tput, h->base_secs);
+	fprintf(f, "<table class=\"hypothesis\"><tr><th></th><th>clause</th><th>what was seen</th></tr>\n");
+	for (size_t k = 0; k < h->n; k++) {
+		fprintf(f, "<tr class=\"%s\"><td>%s</td><td>", h->c[k].held ? "pass" : "fail", h->c[k].held ? "held" : "FAIL");
+		esc(f, h->c[k].id);
+		fprintf(f, "</td><td>");
+		esc(f, h->c[k].text);
+		fprintf(f, "</td></tr>\n");
+	}
+	fprintf(f, "</table>\n<table class=\"recovery\"><tr><th>fault</th><th>window</th><th>first success after it</th>"
+		   "<th>back within the band after it</th><th>requests lost</th></tr>\n");
+	for (size_t i = 0; i < h->nfaults; i++) {
+		const struct sim_hy_fault *x = &h->fault[i];
+		const struct sim_fault *ft = &r->sc->faults[i];
+
+		if (!x->applied)
+			continue;
+		fprintf(f, "<tr><td>");
+		esc(f, ft->target);
+		fprintf(f, " %s</td><td>%.1f-%.1f s</td>", ft->kind == SIM_FAULT_TOXIC ? ft->type : sim_fault_kind_names[ft->kind],
+			x->from, x->to);
+		if (x->to >= ceil(r->sc->duration_s))
+			fprintf(f, "<td colspan=\"2\">ended after the load: nothing after it to measure</td>");
+		else if (x->first_success_s >= 0)
+			fprintf(f, "<td>%.0f s</td>", x->first_success_s);
+		else
+			fprintf(f, "<td>none in the load</td>");
+		if (x->to >= ceil(r->sc->duration_s))
+			;
+		else if (x->holds_again_s >= 0)
+			fprintf(f, "<td>%.0f s</td>", x->holds_again_s);
+		else
+			fprintf(f, "<td>not before the load ended</td>");
+		fprintf(f, "<td>%llu</td></tr>\n", (unsigned long long)x->lost);
+	}
+	fprintf(f, "</table>\n");
+	if (r->drained == 1)
+		fprintf(f, "<p id=\"drained\">Drained %.0f s after the %s ended (%.1f s): outboxes empty, no order of the run pending.</p>\n",
+			r->drained_in_s, r->sc->nfaults ? "last fault" : "load", r->drained_from_s);
+	else if (r->drained == 2)
+		fprintf(f, "<p id=\"drained\" class=\"fail\">NOT drained within the drain limit (%.0f s + events %.0f s) after the %s "
+			   "ended (%.1f s).</p>\n", r->sc->drain_s, r->sc->events_drain_s, r->sc->nfaults ? "last fault" : "load",
+			r->drained_from_s);
 }
 
 static void html_run(FILE *f, const struct sim_report_run *r, size_t nruns, const struct sim_report_meta *meta)
@@ -610,7 +700,8 @@ static void html_run(FILE *f, const struct sim_report_run *r, size_t nruns, cons
 	cdf_chart(f, &r->st, &r->label, 1);
 	fprintf(f, "</div>\n<h3>Failed requests by endpoint, status and error code</h3>\n");
 	error_table(f, st);
-	fprintf(f, "<h3>Invariants</h3>\n");
+	html_hypothesis(f, r, meta->phase != NULL);
+	fprintf(f, "<h3>Invariants (safety)</h3>\n");
 	if (meta->phase != NULL) {
 		fprintf(f, "<p>Checked after the drain.</p>\n");
 	} else if (r->ck == NULL) {
@@ -644,7 +735,7 @@ static void html_run(FILE *f, const struct sim_report_run *r, size_t nruns, cons
 		}
 		fprintf(f, "</table>\n");
 		if (r->events_drain)
-			fprintf(f, "<p>Events drain (outboxes empty, confirmed orders shipped): %s after %.1f s.</p>\n",
+			fprintf(f, "<p>Events drain (outboxes empty, confirmed orders shipped): %s at the end of it (%.1f s).</p>\n",
 				strcmp(r->events_drain, "drained") == 0 ? "drained" : "NOT drained", r->events_drain_s);
 		if (r->ev && r->ev->ndead > 0) {
 			fprintf(f, "<h3>Dead letters and ids applied and given up both</h3>\n<table><tr><th>service</th>"
@@ -709,8 +800,10 @@ static void html_compare(FILE *f, const struct sim_report_run *runs)
 	fprintf(f, "</tr>\n");
 	fprintf(f, "<tr><td>status</td>");
 	for (int i = 0; i < 2; i++)
-		fprintf(f, "<td>%s</td>", !is_valid(&runs[i]) ? runs[i].status : runs[i].ck == NULL ? "not checked" :
-			runs[i].ck->ok ? "all invariants held" : "an invariant broke");
+		fprintf(f, "<td>%s%s</td>", !is_valid(&runs[i]) ? runs[i].status : runs[i].ck == NULL ? "not checked" :
+			runs[i].ck->ok ? "invariants held" : "an invariant broke",
+			!is_valid(&runs[i]) ? "" : runs[i].hy == NULL ? ", steady state not judged" : runs[i].hy->ok ?
+			", steady state held" : ", steady state FAILED");
 	fprintf(f, "</tr>\n<tr><td>throughput (ok requests/s)</td>");
 	for (int i = 0; i < 2; i++)
 		fprintf(f, "<td>%.1f</td>", sts[i]->elapsed_s > 0 ? (double)sts[i]->out[SIM_OUT_OK] / sts[i]->elapsed_s : 0.0);
@@ -878,8 +971,12 @@ static json_object *json_run(const struct sim_report_run *r)
 	const struct sim_load_stats *st = r->st;
 	json_object *o = json_object_new_object(), *a, *x;
 	size_t n = run_secs(r);
+	char line[512];
 
+	sim_report_verdict(r, line, sizeof(line));
 	json_object_object_add(o, "label", json_object_new_string(r->label));
+	json_object_object_add(o, "verdict", json_object_new_string(line));
+	json_object_object_add(o, "held", json_object_new_boolean(sim_report_held(r)));
 	json_object_object_add(o, "status", json_object_new_string(r->status ? r->status : "valid"));
 	json_object_object_add(o, "valid", json_object_new_boolean(is_valid(r)));
 	if (!is_valid(r))
@@ -983,6 +1080,15 @@ static json_object *json_run(const struct sim_report_run *r)
 			json_object_object_add(q, "slowest_at_s", jnum(fo->slowest_at_s));
 			json_object_object_add(p, "failover", q);
 		}
+		if (r->hy && from >= 0 && i < r->hy->nfaults) {
+			const struct sim_hy_fault *hf = &r->hy->fault[i];
+			json_object *q = json_object_new_object();
+
+			json_object_object_add(q, "first_success_after_s", hf->first_success_s >= 0 ? jnum(hf->first_success_s) : NULL);
+			json_object_object_add(q, "holds_again_after_s", hf->holds_again_s >= 0 ? jnum(hf->holds_again_s) : NULL);
+			json_object_object_add(q, "requests_lost", json_object_new_int64((int64_t)hf->lost));
+			json_object_object_add(p, "recovery", q);
+		}
 		json_object_array_add(a, p);
 	}
 	json_object_object_add(o, "faults_applied", a);
@@ -1044,6 +1150,39 @@ static json_object *json_run(const struct sim_report_run *r)
 	if (r->events_drain) {
 		json_object_object_add(o, "events_drain", json_object_new_string(r->events_drain));
 		json_object_object_add(o, "events_drain_s", jnum(r->events_drain_s));
+	}
+	if (r->hy) {
+		json_object *h = json_object_new_object(), *cl = json_object_new_array();
+
+		json_object_object_add(h, "stated", json_object_new_boolean(r->hy->stated));
+		json_object_object_add(h, "ok", json_object_new_boolean(r->hy->ok));
+		json_object_object_add(h, "summary", json_object_new_string(r->hy->summary));
+		json_object_object_add(h, "steady_seconds", json_object_new_int64((int64_t)r->hy->steady_secs));
+		json_object_object_add(h, "baseline_seconds", json_object_new_int64((int64_t)r->hy->base_secs));
+		json_object_object_add(h, "baseline_success", jnum(r->hy->base_success));
+		json_object_object_add(h, "baseline_ok_requests_per_journey", jnum(r->hy->base_tput));
+		for (size_t k = 0; k < r->hy->n; k++) {
+			const struct sim_hy_clause *c = &r->hy->c[k];
+			json_object *p = json_object_new_object();
+
+			json_object_object_add(p, "id", json_object_new_string(c->id));
+			json_object_object_add(p, "held", json_object_new_boolean(c->held));
+			json_object_object_add(p, "judged", json_object_new_boolean(c->judged));
+			json_object_object_add(p, "value", c->judged ? jnum(c->value) : NULL);
+			json_object_object_add(p, "threshold", jnum(c->threshold));
+			json_object_object_add(p, "text", json_object_new_string(c->text));
+			json_object_array_add(cl, p);
+		}
+		json_object_object_add(h, "clauses", cl);
+		json_object_object_add(o, "hypothesis", h);
+	}
+	if (r->drained != 0) {
+		json_object *d = json_object_new_object();
+
+		json_object_object_add(d, "drained", json_object_new_boolean(r->drained == 1));
+		json_object_object_add(d, "from_s", jnum(r->drained_from_s));
+		json_object_object_add(d, "drained_in_s", r->drained == 1 ? jnum(r->drained_in_s) : NULL);
+		json_object_object_add(o, "drain", d);
 	}
 	if (r->breakers && (r->breakers->ev.noutbox || r->breakers->ev.nlag)) {
 		const struct sim_events_scrape *e = &r->breakers->ev;

@@ -7,6 +7,7 @@
 
 #include "sim_check.h"
 #include "sim_failover.h"
+#include "sim_hypo.h"
 #include "sim_load.h"
 #include "sim_scenario.h"
 #include "sim_scrape.h"
@@ -37,8 +38,18 @@ struct sim_report_run {
 	const struct sim_failover *failover;    /* per fault (sim_failover.h), or NULL */
 	const struct sim_ck_events *ev;         /* what the event checks read (dead letters), may be NULL */
 	const char *events_drain;               /* "drained", or what was left; NULL: no events drain */
-	double events_drain_s;                  /* how long it took: the charts run on that long */
+	double events_drain_s;                  /* how long it took */
+	const struct sim_hy_result *hy;         /* the steady-state hypothesis as judged; NULL: not judged */
+	int drained;                            /* 1 drained, 2 not within the limit, 0 unknown */
+	double drained_in_s;                    /* from drained_from_s to drained (when drained) */
+	double drained_from_s;                  /* the last fault's end (the load's without faults) */
 };
+
+/* The run's verdict in one line: "VALID · invariants held · steady state FAILED: ...",
+ * "INVALID: why", "INTERRUPTED: why". */
+void sim_report_verdict(const struct sim_report_run *r, char *buf, size_t bufsz);
+/* Whether the run held both halves: valid, every invariant held, the hypothesis held. */
+bool sim_report_held(const struct sim_report_run *r);
 
 /* Writes dir/report.json and dir/report.html. Returns 0, or -1 with a message in err. */
 int sim_report_write(const char *dir, const struct sim_report_run *runs, size_t n,

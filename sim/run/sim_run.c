@@ -22,9 +22,12 @@
 #include "sim.h"
 #include "sim_check.h"
 #include "sim_env.h"
+#include "sim_catalog.h"
 #include "sim_failover.h"
 #include "sim_faults.h"
 #include "sim_http.h"
+#include "sim_hypo.h"
+#include "sim_junit.h"
 #include "sim_load.h"
 #include "sim_report.h"
 #include "sim_scrape.h"
@@ -60,10 +63,17 @@ struct run {
 	char events_drain[512];         /* "drained", or what was left when the wait ended */
 	double events_drain_s;          /* how long the events drain took */
 	long long started_unix;         /* wall clock at the start of the load (dead letters after it) */
+	char invalid_why[512];          /* the load cannot be judged (no request, a journey with none) */
+	struct sim_hy_result hy;        /* the steady-state hypothesis, judged after the load */
+	bool judged;
+	int drained;                    /* after the drain: 1 empty outboxes and no pending order, 2 not, 0 unknown */
+	double drained_in_s;            /* from the last fault's end (or the load's) to drained */
+	double drained_from_s;          /* that end, s since the load began */
 };
 
 struct serve {
 	int fd;
+	int port;                       /* the bound port (a free one when asked for 0) */
 	pthread_t th;
 	bool running;
 	volatile sig_atomic_t stop;
@@ -113,7 +123,7 @@ static const char *run_status(const struct run *r)
 		return "interrupted";
 	if (r->setup_failed)
 		return "set-up failed";
-	if (r->faults.invalid[0])
+	if (r->faults.invalid[0] || r->invalid_why[0])
 		return "invalid";
 	return "valid";
 }
@@ -128,7 +138,8 @@ static size_t report_runs(struct ctx *c, struct sim_report_run *rep)
 						  &r->scrape, r->faults.log, run_status(r), r->why, r->faults.applied_from,
 						  r->faults.applied_to, strcmp(r->label, "resilience off") == 0, r->failover,
 						  r->checked ? &r->ck_data.ev : NULL, r->events_drain[0] ? r->events_drain : NULL,
-						  r->events_drain_s };
+						  r->events_drain_s, r->judged ? &r->hy : NULL, r->drained, r->drained_in_s,
+						  r->drained_from_s };
 	}
 	return c->nruns;
 }
@@ -326,8 +337,8 @@ static void drain_events(struct ctx *c, struct run *r, int64_t min_id)
 		fprintf(stderr, "[drain] events: NOT DRAINED after %.0f s: %s (the checks name them)\n",
 			c->sc->events_drain_s, desc);
 	} else if (st == 0) {
-		fprintf(stderr, "[drain] events: drained in %.1f s (outboxes empty, every confirmed order shipped)\n",
-			mono() - t0);
+		fprintf(stderr, "[drain] events: empty at %.1f s of the events drain (outboxes empty, every confirmed "
+			"order shipped)\n", mono() - t0);
 	}
 	snprintf(r->events_drain, sizeof(r->events_drain), "%s", st == 0 ? "drained" : st < 0 ? "unreadable" : desc);
 	r->events_drain_s = mono() - t0;
@@ -349,6 +360,36 @@ static int start_scrape(struct run *r, int64_t min_id)
 	if (rc == 0)
 		r->scraping = true;
 	return rc;
+}
+
+/*
+ * "Drained in": from the last fault's end (the load's end without faults) to the first second
+ * from which every outbox is empty and no order of the run is pending, in the scraper's samples;
+ * drained only when the events drain ended empty too.
+ */
+static void drained_in(struct ctx *c, struct run *r)
+{
+	double from = -1, at;
+
+	for (size_t i = 0; i < c->sc->nfaults; i++)
+		if (r->faults.applied_from[i] >= 0) {
+			double to = r->faults.applied_to[i] >= 0 ? r->faults.applied_to[i] : r->st.elapsed_s;
+
+			if (to > from)
+				from = to;
+		}
+	if (from < 0)
+		from = r->st.elapsed_s;
+	r->drained_from_s = from;
+	at = sim_hy_drained_at(&r->scrape, from);
+	r->drained = strcmp(r->events_drain, "drained") == 0 && at >= 0 ? 1 : r->events_drain[0] && strcmp(r->events_drain, "unreadable") != 0 ? 2 : 0;
+	r->drained_in_s = at >= 0 ? at - from : -1;
+	if (r->drained == 1)
+		fprintf(stderr, "[drain] drained %.0f s after the %s ended (at %.0f s): outboxes empty, no order pending\n",
+			r->drained_in_s, c->sc->nfaults ? "last fault" : "load", from);
+	else if (r->drained == 2)
+		fprintf(stderr, "[drain] NOT drained within %.0f s of events drain after the %s ended (at %.0f s)\n",
+			c->sc->events_drain_s, c->sc->nfaults ? "last fault" : "load", from);
 }
 
 /* One experiment. Whatever happens, r says how far it got and why it stopped. */
@@ -441,8 +482,18 @@ static void one_run(struct ctx *c, struct run *r)
 	}
 	if (stop_sig)
 		interrupted(c, r);
+	/* Liveness: a load that sent nothing, or a journey of the mix that never started, proves
+	 * nothing (INVALID); else the steady-state hypothesis is judged on the samples. */
+	if (!r->interrupted_in && !r->setup_failed) {
+		(void)sim_hy_invalid(sc, &r->st, r->invalid_why, sizeof(r->invalid_why));
+		sim_hy_eval(sc, &r->st, r->faults.applied_from, r->faults.applied_to, &r->hy);
+		r->judged = true;
+		drained_in(c, r);
+	}
 	if (!r->interrupted_in && !r->setup_failed && r->faults.invalid[0])
 		snprintf(r->why, sizeof(r->why), "a fault did not apply as planned: %s", r->faults.invalid);
+	else if (!r->interrupted_in && !r->setup_failed && r->invalid_why[0])
+		snprintf(r->why, sizeof(r->why), "%s", r->invalid_why);
 out:
 	if (r->scraping) {
 		sim_scrape_stop(&r->scrape);
@@ -453,6 +504,8 @@ out:
 
 static void summary(struct ctx *c)
 {
+	struct sim_report_run rep[2];
+
 	for (size_t i = 0; i < c->nruns; i++) {
 		struct run *r = &c->runs[i];
 		const char *st = run_status(r);
@@ -467,6 +520,8 @@ static void summary(struct ctx *c)
 			sim_check_print(&r->ck, stdout);
 		else
 			printf("invariants: NOT CHECKED: %s\n", r->check_error[0] ? r->check_error : "the run stopped before the checks");
+		if (r->judged)
+			sim_hy_print(c->sc, &r->hy, stdout);
 		if (strcmp(st, "valid") != 0 && r->checked)
 			printf("(the run is %s: the invariants above are not a verdict on the experiment)\n", st);
 		if (r->faults.errors)
@@ -491,6 +546,14 @@ static void summary(struct ctx *c)
 				       (unsigned long long)fo->burst_failed, (unsigned long long)fo->failed,
 				       fo->slowest_ms, fo->slowest_at_s);
 		}
+	}
+	report_runs(c, rep);
+	for (size_t i = 0; i < c->nruns; i++) {
+		char line[640];
+
+		sim_report_verdict(&rep[i], line, sizeof(line));
+		printf("verdict%s%s%s: %s\n", c->nruns > 1 ? " (" : "", c->nruns > 1 ? c->runs[i].label : "",
+		       c->nruns > 1 ? ")" : "", line);
 	}
 	printf("report: %s/report.html\n", c->dir);
 }
@@ -609,6 +672,13 @@ static int serve_start(struct serve *s, int port, const char *path, char *err, s
 	sigaddset(&set, SIGTERM);
 	if (pthread_sigmask(SIG_BLOCK, &set, &old) != 0)
 		goto fail_close;
+	{
+		socklen_t len = sizeof(a);
+
+		if (getsockname(s->fd, (struct sockaddr *)&a, &len) != 0)
+			goto fail_close;
+		s->port = ntohs(a.sin_port);
+	}
 	errno = pthread_create(&s->th, NULL, serve_main, s);
 	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (errno != 0)
@@ -637,15 +707,20 @@ static void serve_stop(struct serve *s)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: sim run SCENARIO.json [--compare] [--out DIR] [--progress] [--serve PORT]\n"
+	fprintf(f, "usage: sim run SCENARIO.json|NAME [--compare] [--out DIR] [--progress] [--serve PORT] [--junit FILE]\n"
+		   "       sim run SCENARIO.json|NAME --dry-run\n"
 		   "Checks the scenario against the live stack, sets up data, runs the load with the fault\n"
-		   "timeline, drains, checks the invariants and writes DIR/report.json and DIR/report.html\n"
-		   "(default $SHOPLAB_REPORTS_DIR or $SHOPLAB_RUN/reports, /<name>-<time>). DIR/live.html shows the run as it goes;\n"
-		   "--serve PORT also serves it at http://127.0.0.1:PORT/.\n"
+		   "timeline, drains, checks the invariants (safety) and the steady-state hypothesis (liveness) and\n"
+		   "writes DIR/report.json and DIR/report.html (default $SHOPLAB_REPORTS_DIR or $SHOPLAB_RUN/reports,\n"
+		   "/<name>-<time>). NAME is a shipped scenario (`sim scenarios`). DIR/live.html shows the run as it goes;\n"
+		   "--serve PORT also serves it at http://127.0.0.1:PORT/ (0: a free port, printed).\n"
+		   "--junit FILE writes a JUnit XML file: a testcase per invariant and per hypothesis clause.\n"
+		   "--dry-run validates the scenario and prints the plan (faults, times, targets, hypothesis): no stack, no load.\n"
 		   "--compare runs twice, the second time with SHOPLAB_RESILIENCE=off (the stack is restarted).\n"
-		   "Exit: 0 every invariant held, 1 one broke (or the check could not read the databases),\n"
-		   "2 bad scenario, a name the live stack does not have, or a stack that is not up or could not be set up,\n"
-		   "3 the run is not valid: a fault did not apply as planned, or it was interrupted (SIGINT/SIGTERM).\n"
+		   "Exit: 0 every invariant and the hypothesis held, 1 an invariant or the hypothesis broke (or the check\n"
+		   "could not read the databases), 2 bad scenario, a name the live stack does not have, or a stack that is\n"
+		   "not up or could not be set up, 3 the run is INVALID: a fault did not apply as planned, no request was\n"
+		   "sent, a journey of the mix started nothing, or it was interrupted (SIGINT/SIGTERM).\n"
 		   "A report is written in every case but 2 before the load.\n");
 }
 
@@ -666,14 +741,18 @@ int sim_run_main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "compare", no_argument, NULL, 'c' }, { "out", required_argument, NULL, 'o' },
 		{ "progress", no_argument, NULL, 'p' }, { "serve", required_argument, NULL, 's' },
+		{ "junit", required_argument, NULL, 'j' }, { "dry-run", no_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	static struct ctx c;
+	const char *junit = NULL;
+	bool dry_run = false;
+	char path[1024];
 	struct sim_report_run rep[2];
 	struct sim_scenario sc;
 	char err[512], url[512], stamp[32], rdir[900];
 	bool held = true, checked = true, not_valid = false, setup_failed = false;
-	int ch, rc = EXIT_BAD, port = 0;
+	int ch, rc = EXIT_BAD, port = -1;
 	time_t now = time(NULL);
 	struct tm tm;
 
@@ -687,13 +766,19 @@ int sim_run_main(int argc, char **argv)
 		case 'c': c.compare = true; break;
 		case 'o': snprintf(c.dir, sizeof(c.dir), "%s", optarg); break;
 		case 'p': c.progress = true; break;
-		case 's':
-			port = atoi(optarg);
-			if (port < 1 || port > 65535) {
-				fprintf(stderr, "sim run: --serve: a port 1..65535\n");
+		case 's': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (*optarg == '\0' || *end != '\0' || v < 0 || v > 65535) {
+				fprintf(stderr, "sim run: --serve: a port 0..65535 (0: a free one, printed)\n");
 				return EXIT_BAD;
 			}
+			port = (int)v;
 			break;
+		}
+		case 'j': junit = optarg; break;
+		case 'n': dry_run = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return EXIT_BAD;
 		}
@@ -702,9 +787,17 @@ int sim_run_main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_BAD;
 	}
-	if (sim_scenario_load(argv[optind], &sc, err, sizeof(err)) != 0) {
+	if (sim_catalog_resolve(argv[optind], path, sizeof(path), err, sizeof(err)) != 0 ||
+	    sim_scenario_load(path, &sc, err, sizeof(err)) != 0) {
 		fprintf(stderr, "sim run: %s\n", err);
 		return EXIT_BAD;
+	}
+	if (dry_run) {
+		/* The plan only: no stack, no load, no report. */
+		sim_catalog_plan(&sc, stdout);
+		printf("dry run: the scenario is valid; nothing was run (the live stack's names are checked by a real run)\n");
+		sim_scenario_free(&sc);
+		return EXIT_HELD;
 	}
 	c.sc = &sc;
 	stop_sig = 0;
@@ -753,9 +846,9 @@ int sim_run_main(int argc, char **argv)
 	}
 	snprintf(c.live_path, sizeof(c.live_path), "%s/live.html", c.dir);
 	fprintf(stderr, "sim run: live view: %s", c.live_path);
-	if (port && serve_start(&c.srv, port, c.live_path, err, sizeof(err)) == 0)
-		fprintf(stderr, " and http://127.0.0.1:%d/", port);
-	else if (port)
+	if (port >= 0 && serve_start(&c.srv, port, c.live_path, err, sizeof(err)) == 0)
+		fprintf(stderr, " and http://127.0.0.1:%d/", c.srv.port);
+	else if (port >= 0)
 		fprintf(stderr, " (%s)", err);
 	fprintf(stderr, "\nsim run: report: %s/report.html\n", c.dir);
 	for (size_t i = 0; i < (c.compare ? 2u : 1u) && !stop_sig; i++) {
@@ -816,8 +909,14 @@ int sim_run_main(int argc, char **argv)
 	/* The live page ends as the report: an open tab stops refreshing on the final page. */
 	if (sim_report_write_html(c.live_path, rep, c.nruns, &c.meta, err, sizeof(err)) != 0)
 		fprintf(stderr, "sim run: %s\n", err);
+	if (junit && sim_junit_write(junit, rep, c.nruns, err, sizeof(err)) != 0)
+		fprintf(stderr, "sim run: %s\n", err);
 	summary(&c);
+	for (size_t i = 0; i < c.nruns; i++)
+		held &= c.runs[i].judged && c.runs[i].hy.ok;
 	rc = setup_failed ? EXIT_BAD : not_valid ? EXIT_NOT_VALID : !checked || !held ? EXIT_BROKE : EXIT_HELD;
+	if (junit && rc != EXIT_BAD)
+		fprintf(stderr, "sim run: JUnit: %s\n", junit);
 out:
 	serve_stop(&c.srv);
 	for (size_t i = 0; i < 2; i++) {

@@ -12,6 +12,7 @@
 #include "sim_scenario.h"
 
 const char *const sim_journey_names[SIM_J_COUNT] = { "browse", "register_login", "checkout" };
+static const char *const sim_journey_names_null[SIM_J_COUNT + 1] = { "browse", "register_login", "checkout", NULL };
 const char *const sim_fault_kind_names[] = { "toxic", "kill", "stop", "restart", "deploy", "host_kill", "partition", "broker_kill",
 					      "consumer_stop", "broker_partition", "duplicate_delivery" };
 
@@ -407,6 +408,79 @@ static int parse_faults(struct ctx *c, json_object *root, struct sim_scenario *s
 	return 0;
 }
 
+/* The defaults of a scenario that states no hypothesis (sim/README.md). */
+static void hypothesis_defaults(struct sim_scenario *sc)
+{
+	struct sim_hypothesis *h = &sc->hy;
+	double p99 = SIM_HY_DEFAULT_P99_MS;
+
+	if (p99 > sc->timeout_s * 1000)
+		p99 = sc->timeout_s * 1000;
+	memset(h, 0, sizeof(*h));
+	for (int j = 0; j < SIM_J_COUNT; j++) {
+		h->has[j] = sc->mix[j] > 0;
+		h->success[j] = SIM_HY_DEFAULT_SUCCESS;
+		h->p99_ms[j] = p99;
+	}
+	h->within_s = SIM_HY_DEFAULT_WITHIN_S;
+	h->band = SIM_HY_DEFAULT_BAND;
+}
+
+/*
+ * "hypothesis": {"journeys": {"<journey>": {"success": 0.99, "p99_ms": 800}, ...},
+ *                "recovery": {"within_s": 20, "band": 0.3}}
+ * journeys names exactly the journeys the mix starts; recovery is optional.
+ */
+static int parse_hypothesis(struct ctx *c, json_object *root, struct sim_scenario *sc)
+{
+	static const char *const keys[] = { "journeys", "recovery", NULL };
+	static const char *const jkeys[] = { "success", "p99_ms", NULL };
+	static const char *const rkeys[] = { "within_s", "band", NULL };
+	struct sim_hypothesis *h = &sc->hy;
+	json_object *o, *js, *jj, *rec;
+	char p[96];
+
+	hypothesis_defaults(sc);
+	if (!json_object_object_get_ex(root, "hypothesis", &o))
+		return 0;
+	if (!json_object_is_type(o, json_type_object))
+		return fail(c, "hypothesis", "must be an object");
+	if (only_keys(c, "hypothesis", o, keys))
+		return -1;
+	h->stated = true;
+	if (!json_object_object_get_ex(o, "journeys", &js) || !json_object_is_type(js, json_type_object))
+		return fail(c, "hypothesis.journeys", "is required and must be an object (one member per journey of the mix)");
+	if (only_keys(c, "hypothesis.journeys", js, sim_journey_names_null))
+		return -1;
+	for (int j = 0; j < SIM_J_COUNT; j++) {
+		bool listed = json_object_object_get_ex(js, sim_journey_names[j], &jj);
+
+		snprintf(p, sizeof(p), "hypothesis.journeys.%s", sim_journey_names[j]);
+		h->has[j] = listed;
+		if (listed && sc->mix[j] <= 0)
+			return fail(c, p, "the mix starts no %s journey (its weight is 0)", sim_journey_names[j]);
+		if (!listed && sc->mix[j] > 0)
+			return fail(c, p, "is required: the mix starts %s journeys", sim_journey_names[j]);
+		if (!listed)
+			continue;
+		if (!json_object_is_type(jj, json_type_object))
+			return fail(c, p, "must be an object {\"success\": 0..1, \"p99_ms\": ms}");
+		if (only_keys(c, p, jj, jkeys) ||
+		    num(c, jj, p, "success", true, 0, 0, 1, &h->success[j]) ||
+		    num(c, jj, p, "p99_ms", true, 0, 1, 600000, &h->p99_ms[j]))
+			return -1;
+	}
+	if (json_object_object_get_ex(o, "recovery", &rec)) {
+		if (!json_object_is_type(rec, json_type_object))
+			return fail(c, "hypothesis.recovery", "must be an object {\"within_s\": s, \"band\": 0..1}");
+		if (only_keys(c, "hypothesis.recovery", rec, rkeys) ||
+		    num(c, rec, "hypothesis.recovery", "within_s", false, SIM_HY_DEFAULT_WITHIN_S, 1, 3600, &h->within_s) ||
+		    num(c, rec, "hypothesis.recovery", "band", false, SIM_HY_DEFAULT_BAND, 0, 0.99, &h->band))
+			return -1;
+	}
+	return 0;
+}
+
 /* A small scanner that finds where a JSON path's value starts in the text, for line numbers. */
 static const char *skip_ws(const char *p)
 {
@@ -516,11 +590,11 @@ int sim_scenario_parse(const char *text, struct sim_scenario *sc, char *err, siz
 {
 	static const char *const keys[] = { "name", "seed", "duration_s", "drain_s", "events_drain_s", "timeout_s",
 					    "replay_share", "phases", "mix", "data", "faults",
-					    "description", NULL };
+					    "description", "hypothesis", NULL };
 	struct ctx c = { err, errsz };
 	enum json_tokener_error jerr;
 	json_tokener *tok = NULL;
-	json_object *root, *seed;
+	json_object *root, *seed, *desc;
 	int rc = -1;
 
 	memset(sc, 0, sizeof(*sc));
@@ -559,8 +633,15 @@ int sim_scenario_parse(const char *text, struct sim_scenario *sc, char *err, siz
 	    num(&c, root, "", "timeout_s", false, 10, 0.1, 600, &sc->timeout_s) ||
 	    num(&c, root, "", "replay_share", false, 0.1, 0, 1, &sc->replay_share) ||
 	    parse_phases(&c, root, sc) || parse_mix(&c, root, sc) || parse_data(&c, root, sc) ||
-	    parse_faults(&c, root, sc))
+	    parse_faults(&c, root, sc) || parse_hypothesis(&c, root, sc))
 		goto out_put;
+	if (json_object_object_get_ex(root, "description", &desc)) {
+		if (!json_object_is_type(desc, json_type_string)) {
+			fail(&c, "description", "must be a string");
+			goto out_put;
+		}
+		snprintf(sc->description, sizeof(sc->description), "%s", json_object_get_string(desc));
+	}
 	rc = 0;
 out_put:
 	json_object_put(root);

@@ -2,6 +2,7 @@
 #ifndef SIM_SCENARIO_H
 #define SIM_SCENARIO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,6 +48,25 @@ struct sim_fault {
 	char *attributes;               /* toxic attributes as JSON text (owned) */
 };
 
+/*
+ * The steady-state hypothesis (sim/README.md "Steady-state hypothesis"): what "working" means,
+ * per journey outside the fault windows, and how soon after the last fault it must hold again.
+ * A scenario without one gets the defaults below (stated = false).
+ */
+#define SIM_HY_DEFAULT_SUCCESS  0.9
+#define SIM_HY_DEFAULT_P99_MS   5000.0
+#define SIM_HY_DEFAULT_WITHIN_S 30.0
+#define SIM_HY_DEFAULT_BAND     0.5
+
+struct sim_hypothesis {
+	bool stated;                    /* written in the scenario (else the defaults) */
+	bool has[3];                    /* a clause per journey the mix starts (weight > 0) */
+	double success[3];              /* least share of journeys ok, 0..1 */
+	double p99_ms[3];               /* most p99 latency of a journey, ms */
+	double within_s;                /* after the last fault ends, back within the band by then */
+	double band;                    /* success and throughput at least (1 - band) x the baseline's */
+};
+
 struct sim_scenario {
 	char name[SIM_NAME_MAX];
 	char file[1024];                /* the path it was loaded from ("" when parsed from text) */
@@ -70,6 +90,8 @@ struct sim_scenario {
 	double insufficient_share;      /* share paying with the insufficient-funds card */
 	struct sim_fault faults[SIM_MAX_FAULTS];
 	size_t nfaults;
+	char description[512];          /* free text ("" when none) */
+	struct sim_hypothesis hy;
 };
 
 enum sim_journey { SIM_J_BROWSE, SIM_J_REGISTER, SIM_J_CHECKOUT, SIM_J_COUNT };

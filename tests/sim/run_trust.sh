@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run_trust.sh - `sim run` against a real stack: every kind of typo exits 2 before any load, a fault
 # that fails at run time (the proxy killed mid-run) makes the run invalid (exit 3), and a signal in
-# each phase (set-up, load, drain, checking) writes a report marked interrupted (exit 3).
+# each phase (set-up, load, drain, checking) writes a report marked interrupted (exit 3), a p99 the
+# stack cannot meet fails the steady-state hypothesis (exit 1) and a rate of 0 is INVALID (exit 3).
 #
 # Runs against the stack of $SHOPLAB_RUN (started with SHOPLAB_PROXY=1, its PORT_BASE exported), as
 # scripts/run-tests.sh runs it after the smoke scenario. Leaves the stack up.
@@ -126,5 +127,45 @@ grep -q '"cut_in_flight"' "$work/rep-int-load/report.json" || bad "no cut_in_fli
 grep -q 'untouched_reads_worked.*FAIL\|FAIL.*untouched_reads_worked' "$work/int-load.out" && bad "an interrupted load broke untouched_reads_worked"
 interrupt drain 'then draining' 1 "$SCN"
 interrupt checking '[checking]' 0 "$SCN"
+
+# ---- 4. liveness: the verdict's second half
+# A p99 the stack cannot meet (1 ms for three requests): the invariants hold, the hypothesis fails,
+# exit 1, and the summary, report.json and the JUnit file all say which clause.
+cat > "$work/saturated.json" <<'EOF'
+{"name": "trust-saturated", "seed": 3, "duration_s": 6, "drain_s": 1, "phases": [{"at_s": 0, "rate": 10}],
+ "mix": {"browse": 1}, "data": {"users": 1, "products": [1, 10], "login_rate": 15},
+ "hypothesis": {"journeys": {"browse": {"success": 0.5, "p99_ms": 1}}}}
+EOF
+"$SIM" run "$work/saturated.json" --out "$work/rep-saturated" --junit "$work/saturated.xml" > "$work/saturated.out" 2> "$work/saturated.err"
+rc=$?
+if [ "$rc" = 1 ] && grep -q '^verdict: VALID · invariants held · steady state FAILED: browse p99 [0-9]* ms (needs <= 1 ms)' "$work/saturated.out" &&
+   python3 - "$work/rep-saturated/report.json" "$work/saturated.xml" <<'PY'
+import json, sys, xml.etree.ElementTree as E
+run = json.load(open(sys.argv[1]))["runs"][0]
+assert run["status"] == "valid" and run["invariants_ok"] and not run["held"], run["verdict"]
+assert not run["hypothesis"]["ok"] and run["hypothesis"]["stated"]
+bad = [c["id"] for c in run["hypothesis"]["clauses"] if not c["held"]]
+assert bad == ["browse.p99_ms"], bad
+cases = E.parse(sys.argv[2]).getroot().iter("testcase")
+failed = [c.get("name") for c in cases if c.find("failure") is not None]
+assert failed == ["browse.p99_ms"], failed
+PY
+then
+	ok "a p99 the stack cannot meet: exit 1, $(grep '^verdict:' "$work/saturated.out" | cut -c1-120)"
+else
+	bad "a p99 the stack cannot meet: exit $rc, wanted 1 and the hypothesis FAILED in summary, report.json and JUnit"
+	cat "$work/saturated.out" "$work/saturated.err" >&2
+fi
+# Rate 0: nothing was asked of the shop, so nothing is proven: INVALID, exit 3.
+sed 's/"rate": 10/"rate": 0/; s/trust-saturated/trust-idle/' "$work/saturated.json" > "$work/idle.json"
+"$SIM" run "$work/idle.json" --out "$work/rep-idle" > "$work/idle.out" 2> "$work/idle.err"
+rc=$?
+if [ "$rc" = 3 ] && grep -q '^RUN INVALID (run): no request was sent' "$work/idle.out" &&
+   grep -q '^verdict: INVALID: no request was sent' "$work/idle.out"; then
+	ok "rate 0: exit 3, $(grep '^verdict:' "$work/idle.out" | cut -c1-120)"
+else
+	bad "rate 0: exit $rc, wanted 3 and INVALID: no request was sent"
+	cat "$work/idle.out" "$work/idle.err" >&2
+fi
 
 trust_end
