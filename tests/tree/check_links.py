@@ -21,6 +21,8 @@ LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
 SPAN = re.compile(r"`([^`\n]+)`")
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 SOURCE_EXT = (".c", ".h", ".sh", ".py", ".md", ".mk", ".sql", ".in", ".lua", ".rb")
+# A path segment in capitals that is not a real file's name is a placeholder (NAME, SVC, FILE).
+CAPS = re.compile(r"(?:^|/)(?!README|LICENSE|GNUmakefile)[A-Z][A-Z0-9_]+(?:\.[a-z]+)?(?:/|$)")
 PLACEHOLDER = re.compile(r"[<>*{}$|?\[\]]|\bNNN\b|\.\.\.|…")
 
 
@@ -136,7 +138,9 @@ def _span(here, span, present, firsts, basenames, dirs):
         if s.rstrip("/") in present:
             return None
         rel = os.path.normpath(os.path.join(here, s)).rstrip("/")
-        return None if rel in present else "no such file or folder in the repository"
+        if rel in present or CAPS.search(s):
+            return None  # present, or a placeholder segment (sim/scenarios/NAME.json)
+        return "no such file or folder in the repository"
     if s.endswith(SOURCE_EXT) and re.fullmatch(r"[\w.+-]+", s):
         return None if s in basenames else "no file of that name in the repository"
     return None
