@@ -11,7 +11,10 @@
 # (its HOME with a private .erlang.cookie, mnesia, logs, config); the pid file is
 # $RUN/rabbitmq.pid. Ports: AMQP SHOPLAB_AMQP_PORT (5673 or PORT_BASE+4), epmd +1 of it
 # (ERL_EPMD_PORT), distribution +2, CLI distribution +3..+5; the node is named after the
-# AMQP port, so two stacks on one host never share a node, a port or a cookie. AMQP listens on
+# AMQP port, so two stacks on one host never share a node, a port or a cookie. The
+# rabbitmq_prometheus plugin serves the broker's own metrics (per queue too, e.g. the
+# <svc>.dead queues) at http://SHOPLAB_AMQP_HOST:SHOPLAB_AMQP_PROMETHEUS_PORT/metrics (15692,
+# the plugin's own default, or PORT_BASE+20; stack.sh writes it; absent: the plugin is off). AMQP listens on
 # SHOPLAB_AMQP_HOST (127.0.0.1; the db host's lab address in the netns lab, so that services
 # on another host reach it); epmd and distribution stay on loopback. The topology
 # (vhost, a user per service, permissions, exchanges, queues, bindings) is a definitions
@@ -40,7 +43,7 @@ set -a
 . "$RUN/shoplab.env"
 set +a
 : "${SHOPLAB_AMQP_PORT:?}" "${SHOPLAB_AMQP_VHOST:=shoplab}" "${SHOPLAB_AMQP_HOST:=127.0.0.1}"
-: "${BROKER_DELIVERY_LIMIT:=5}"
+: "${BROKER_DELIVERY_LIMIT:=5}" "${SHOPLAB_AMQP_PROMETHEUS_PORT:=}"
 
 # The broker's whole environment: nothing of the host's /etc/rabbitmq is read.
 export HOME=$D
@@ -153,7 +156,12 @@ cmd_start() {
 	[ -f "$D/.erlang.cookie" ] || { od -An -tx1 -N20 /dev/urandom | tr -d ' \n' | tr a-f A-F > "$D/.erlang.cookie"; }
 	chmod 400 "$D/.erlang.cookie"
 	: > "$D/rabbitmq-env.conf"
-	echo '[].' > "$D/enabled_plugins"
+	# The broker's own metrics (queue depths, the dead queues, connections) for Prometheus.
+	if [ -n "$SHOPLAB_AMQP_PROMETHEUS_PORT" ]; then
+		echo '[rabbitmq_prometheus].' > "$D/enabled_plugins"
+	else
+		echo '[].' > "$D/enabled_plugins"
+	fi
 	echo '[].' > "$D/advanced.config"
 	cmd_definitions > "$D/definitions.json"
 	cat > "$D/rabbitmq.conf" <<-CONF
@@ -170,6 +178,14 @@ cmd_start() {
 	# The lab's broker: a small disk, and a node that starts quickly.
 	disk_free_limit.absolute = 50MB
 	CONF
+	if [ -n "$SHOPLAB_AMQP_PROMETHEUS_PORT" ]; then
+		cat >> "$D/rabbitmq.conf" <<-CONF
+		# rabbitmq_prometheus: /metrics with a series per queue (a handful of queues here).
+		prometheus.tcp.ip = $SHOPLAB_AMQP_HOST
+		prometheus.tcp.port = $SHOPLAB_AMQP_PROMETHEUS_PORT
+		prometheus.return_per_object_metrics = true
+		CONF
+	fi
 	date +%s%N > "$D/started-at"
 	# Our own epmd, in the foreground with a pid file, so that down stops it by pid (the node
 	# would otherwise start a daemonised one that outlives it).
