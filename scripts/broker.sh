@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # broker.sh - the stack's private RabbitMQ: start, wait, stop, status (called by stack.sh).
 #
-#   scripts/broker.sh start | wait | stop | status | definitions | ctl ARGS...
+#   scripts/broker.sh start | wait | stop | status | definitions | ctl ARGS... | plugins ARGS...
 #
 # ctl runs rabbitmqctl against this stack's node (its cookie, node name and ports), e.g.
-# `broker.sh ctl list_queues -p shoplab name messages`. definitions prints the topology on
+# `broker.sh ctl list_queues -p shoplab name messages`; plugins runs rabbitmq-plugins the same
+# way (`broker.sh plugins list -e`). definitions prints the topology on
 # stdout; shoplab-bootstrap imports the same JSON into an installed host's system RabbitMQ.
 #
 # Reads $SHOPLAB_RUN/shoplab.env (ports, passwords). Everything lives under $RUN/rabbitmq
@@ -245,12 +246,19 @@ cmd_ctl() {
 	exec "$RMQ/rabbitmqctl" -n "$RABBITMQ_NODENAME" "$@"
 }
 
+# plugins ARGS: rabbitmq-plugins on this stack's node (its enabled_plugins file in $D).
+cmd_plugins() {
+	[ -x "$RMQ/rabbitmq-plugins" ] || die "rabbitmq-server is not installed: run make deps"
+	exec "$RMQ/rabbitmq-plugins" -n "$RABBITMQ_NODENAME" "$@"
+}
+
 case ${1:-} in
 start)	cmd_start ;;
 ctl)	shift; cmd_ctl "$@" ;;
+plugins)	shift; cmd_plugins "$@" ;;
 wait)	cmd_wait ;;
 stop)	cmd_stop ;;
 status)	if alive; then echo "rabbitmq: running (pid $(cat "$PIDF"))"; else echo "rabbitmq: not running"; fi ;;
 definitions)	cmd_definitions ;;
-*)	echo "usage: $0 start|wait|stop|status|definitions|ctl ARGS" >&2; exit 2 ;;
+*)	echo "usage: $0 start|wait|stop|status|definitions|ctl ARGS|plugins ARGS" >&2; exit 2 ;;
 esac
