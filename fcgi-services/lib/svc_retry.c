@@ -1,4 +1,4 @@
-/* svc_retry.c - retries: a seeded generator, exponential backoff with full jitter, retry budgets */
+/* svc_retry.c - retries: a seeded generator, exponential backoff with full jitter, retry budgets, background rounds */
 #include <stdio.h>
 #include <string.h>
 
@@ -41,6 +41,12 @@ svc_backoff_delay(int64_t base_us, int64_t cap_us, int attempt, int64_t remainin
 	if (delay >= remaining_us)
 		return SVC_BACKOFF_NO_TIME;
 	return delay;
+}
+
+int
+svc_bg_more(size_t due, size_t moved, size_t batch)
+{
+	return batch > 0 && due >= batch && moved > 0;
 }
 
 int

@@ -1,4 +1,4 @@
-/* test_retry.c - backoff with full jitter stays in its bounds and the deadline; the retry budget */
+/* test_retry.c - backoff with full jitter stays in its bounds and the deadline; the retry budget; when a background round goes again at once */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -225,6 +225,19 @@ test_budget_bad_conf(void **state)
 	assert_int_equal(svc_budget_init(&bg, &c, &svc_clock_system, err, sizeof(err)), -1);
 }
 
+/* "More" only for a full batch that moved: a full batch of failures must not spin. */
+static void
+test_bg_more_needs_progress(void **state)
+{
+	(void)state;
+	assert_true(svc_bg_more(100, 100, 100));
+	assert_true(svc_bg_more(100, 1, 100));
+	assert_false(svc_bg_more(100, 0, 100));	/* every row failed: wait, do not spin */
+	assert_false(svc_bg_more(99, 99, 100));	/* not full: nothing more is due */
+	assert_false(svc_bg_more(0, 0, 100));
+	assert_false(svc_bg_more(0, 0, 0));
+}
+
 int
 main(void)
 {
@@ -238,6 +251,7 @@ main(void)
 		cmocka_unit_test(test_budget_floor_refills_with_time),
 		cmocka_unit_test(test_budget_disabled_allows_all),
 		cmocka_unit_test(test_budget_bad_conf),
+		cmocka_unit_test(test_bg_more_needs_progress),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
