@@ -142,7 +142,8 @@ struct svc_service {
 	 * Optional: run every bg_interval_ms on a thread of its own, with database access
 	 * and svc_call, until shutdown (e.g. a recovery worker). svc_req_stopping() tells
 	 * it to wind up. Returning 1 ("there is more") runs it again at once (decide it with
-	 * svc_bg_more).
+	 * svc_bg_more); SVC_OK waits bg_interval_ms; any other svc_err waits longer after each
+	 * failed round in a row (svc_bg_pause_ms), so a database that is away is not polled flat out.
 	 */
 	int			(*background)(struct svc_req *r);
 	long			 bg_interval_ms;

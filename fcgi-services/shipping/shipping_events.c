@@ -141,7 +141,8 @@ shipping_dispatch(struct svc_req *r)
 	rd.cutoff = shipping_due_before(rd.now, st->delay_ms);
 	if ((rc = svc_db_tx(r, shipping_dispatch_tx, &rd)) != SVC_OK) {
 		svc_log(r, "warn", "dispatching shipments failed: %s", svc_err_name(rc));
-		return 0;
+		/* An error: the background thread waits longer after each failed round in a row. */
+		return rc == 1 ? SVC_ERR_INTERNAL : rc;	/* 1 would say "more" */
 	}
 	if (rd.n > 0)
 		svc_log(r, "info", "%d shipment(s) dispatched", rd.n);
