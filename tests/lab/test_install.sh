@@ -181,7 +181,7 @@ check "catalog may publish product.* only" grep -qP '^catalog\tshoplab\.events\t
 check "inventory may publish nothing" grep -qP '^inventory\tshoplab\.events\t\^\$\.\t' <<< "$tperms"
 check "quorum queue inventory.events" grep -qP '^inventory\.events\tquorum$' <<< "$queues"
 check "dead-letter queue shipping.dead" grep -qP '^shipping\.dead\tclassic$' <<< "$queues"
-check "rabbitmq_prometheus enabled by the bootstrap" "$dest/rabbitmq-plugins" -q is_enabled rabbitmq_prometheus
+check "rabbitmq_prometheus enabled by the bootstrap" bash -c '"$1" -q is_enabled rabbitmq_prometheus > /dev/null' _ "$dest/rabbitmq-plugins"
 check "... and serving the broker's /metrics with the dead queues" bash -c \
 	'curl -sf "http://127.0.0.1:$1/metrics" | grep -q "^rabbitmq_queue_messages{vhost=\"shoplab\",queue=\"shipping.dead\"}"' _ $((base + 20))
 amqp_lines > "$dest/amqp1"
