@@ -64,8 +64,14 @@ pid_alive() {
 	local pid
 	[ -f "$1" ] || return 1
 	pid=$(cat "$1" 2>/dev/null) || return 1
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-	[ "$(sed -n 's/^[0-9]* (.*) \([A-Z]\).*/\1/p' "/proc/$pid/stat" 2>/dev/null)" != Z ]
+	proc_alive "$pid"
+}
+# proc_alive PID: running. A zombie main thread whose other threads still run (beam.smp
+# shutting down under load) still holds the node's ports: alive until it is the last task.
+proc_alive() {
+	[ -n "$1" ] && kill -0 "$1" 2>/dev/null || return 1
+	[ "$(sed -n 's/^[0-9]* (.*) \([A-Z]\).*/\1/p' "/proc/$1/stat" 2>/dev/null)" != Z ] && return 0
+	[ "$(ls "/proc/$1/task" 2>/dev/null | wc -l)" -gt 1 ]
 }
 
 # The services that have a broker password in shoplab.env (each gets a broker user).
@@ -228,10 +234,13 @@ cmd_stop() {
 		pid=$(cat "$PIDF" 2>/dev/null || true)
 		if [ -n "$pid" ] && alive; then
 			kill -TERM "$pid" 2>/dev/null || true
-			for i in $(seq 1 300); do alive || break; sleep 0.05; done
-			if alive; then
+			# By pid, not by the file: the node removes its pid file as its shutdown
+			# begins, seconds before it lets go of its ports.
+			for i in $(seq 1 300); do proc_alive "$pid" || break; sleep 0.05; done
+			if proc_alive "$pid"; then
 				log "RabbitMQ did not stop in 15 s: killing it"
 				kill -KILL "$pid" 2>/dev/null || true
+				for i in $(seq 1 100); do proc_alive "$pid" || break; sleep 0.05; done
 			fi
 		fi
 		rm -f "$PIDF"
