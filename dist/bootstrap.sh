@@ -21,10 +21,12 @@
 #          the password kept in shoplab.env (each service's only in its own <service>.env), the
 #          least-privilege permissions, exchanges, quorum queues and dead-letter queues, the
 #          same definitions as `make up` (share/shoplab/scripts/broker.sh definitions),
-#          imported with rabbitmqctl import_definitions; reruns keep the passwords
+#          imported with rabbitmqctl import_definitions; reruns keep the passwords; and
+#          the rabbitmq_prometheus plugin enabled (the broker's own metrics on port 15692)
 #
 # Settings (environment): AMQP_ADDR (127.0.0.1), AMQP_PORT (5672: the system RabbitMQ),
-# RABBITMQCTL (rabbitmqctl: the command the broker step runs), BROKER_WAIT_S (60: how long
+# RABBITMQCTL (rabbitmqctl: the command the broker step runs), RABBITMQ_PLUGINS
+# (rabbitmq-plugins: the command that enables rabbitmq_prometheus), BROKER_WAIT_S (60: how long
 # the broker step waits for RabbitMQ to start), DB_ADDR (127.0.0.1), DB_PORT (3306), DB_SOCKET
 # (/run/mysqld/mysqld.sock), DB_CLIENT_HOSTS (addresses of service hosts, for a remote DB),
 # SERVICE_ADDR (127.0.0.1), GATEWAY_ADDR (127.0.0.1), INTERNAL_ADDR, PORT_BASE and the other
@@ -146,7 +148,7 @@ broker_has() {
 # definitions make up loads. rabbitmqctl (run as the rabbitmq user by Debian's wrapper) reads
 # them from a file only that user can read, removed when the import is done.
 do_broker() {
-	local ctl out s tmp
+	local ctl plug out s tmp
 	[ -f "$ETC/shoplab.env" ] || do_secrets
 	[ -x "$BROKER" ] || die "no $BROKER: run 'make install' first"
 	read -r -a ctl <<< "${RABBITMQCTL:-rabbitmqctl}"
@@ -185,6 +187,15 @@ do_broker() {
 	broker_has "${ctl[@]}" ||
 		die "after the import RabbitMQ still lacks the vhost $AMQP_VHOST, a user of [shoplab-admin $BROKER_USERS] or a queue of [$BROKER_QUEUES] (its log: /var/log/rabbitmq/)"
 	log "RabbitMQ provisioned: vhost $AMQP_VHOST, users shoplab-admin $BROKER_USERS, queues$BROKER_QUEUES (${ctl[*]})"
+	# The broker's own metrics for Prometheus (lab/prometheus.yml's rabbitmq job): queue depths,
+	# the <svc>.dead queues, connections. Enabled on the running node and in its
+	# enabled_plugins file, so it stays on after a restart; a rerun changes nothing.
+	read -r -a plug <<< "${RABBITMQ_PLUGINS:-rabbitmq-plugins}"
+	out=$("${plug[@]}" -q enable rabbitmq_prometheus 2>&1) ||
+		die "rabbitmq-plugins enable rabbitmq_prometheus failed: $(echo "$out" | tail -n 3 | tr '\n' ' ')"
+	"${plug[@]}" -q is_enabled rabbitmq_prometheus > /dev/null 2>&1 ||
+		die "rabbitmq_prometheus is still not enabled (${plug[*]} list -e)"
+	log "RabbitMQ's rabbitmq_prometheus plugin is on (/metrics on port 15692 unless /etc/rabbitmq/rabbitmq.conf sets prometheus.tcp.port)"
 }
 
 steps=${*:-all}

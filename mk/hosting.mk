@@ -1,5 +1,6 @@
 # mk/hosting.mk - make install (binaries, SQL, nginx templates, systemd units, man pages,
-# logrotate, scenarios, docs), make deb, and the lab targets.
+# logrotate, scenarios, docs, the Prometheus config, alert rules and Grafana dashboard),
+# make deb, and the lab targets.
 #
 #   make install [PREFIX=/usr/local] [DESTDIR=/tmp/stage]   then, as root: shoplab-bootstrap
 #   make deb                                                build-deb/deb/shoplab_<version>_<arch>.deb, lintian,
@@ -26,7 +27,9 @@ install: all
 		$(DESTDIR)$(DATADIR)/scripts $(DESTDIR)$(DATADIR)/sql $(DESTDIR)$(DATADIR)/nginx/routes \
 		$(DESTDIR)$(DATADIR)/nginx/internal $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) \
 		$(DESTDIR)$(DATADIR)/scenarios $(DESTDIR)$(DATADIR)/docs $(DESTDIR)$(MANDIR)/man1 \
-		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/logrotate.d
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/logrotate.d \
+		$(DESTDIR)$(DATADIR)/monitoring/prometheus $(DESTDIR)$(DATADIR)/monitoring/grafana/provisioning/dashboards \
+		$(DESTDIR)$(DATADIR)/monitoring/grafana/provisioning/datasources
 	$(INSTALL) -m 0755 $(addprefix $(BIN)/,$(SERVICES)) $(DESTDIR)$(LIBEXECDIR)/bin/
 	$(INSTALL) -m 0644 $(BUILD)/services $(DESTDIR)$(LIBEXECDIR)/services
 	if [ -x $(BIN)/sim ]; then $(INSTALL) -m 0755 $(BIN)/sim $(DESTDIR)$(PREFIX)/bin/sim; fi
@@ -38,6 +41,12 @@ install: all
 	$(INSTALL) -m 0755 dist/tls-deploy-hook.sh $(DESTDIR)$(DATADIR)/scripts/tls-deploy-hook.sh
 	$(INSTALL) -m 0644 sim/scenarios/*.json $(DESTDIR)$(DATADIR)/scenarios/
 	$(INSTALL) -m 0644 docs/openapi.yaml $(DESTDIR)$(DATADIR)/docs/openapi.yaml
+	# Monitoring, in lab/'s layout (prometheus.yml loads prometheus/rules.yml beside it).
+	$(INSTALL) -m 0644 lab/prometheus.yml $(DESTDIR)$(DATADIR)/monitoring/prometheus.yml
+	$(INSTALL) -m 0644 lab/prometheus/rules.yml lab/prometheus/rules_test.yml $(DESTDIR)$(DATADIR)/monitoring/prometheus/
+	$(INSTALL) -m 0644 lab/grafana/shoplab.json $(DESTDIR)$(DATADIR)/monitoring/grafana/shoplab.json
+	$(INSTALL) -m 0644 lab/grafana/provisioning/dashboards/shoplab.yml $(DESTDIR)$(DATADIR)/monitoring/grafana/provisioning/dashboards/
+	$(INSTALL) -m 0644 lab/grafana/provisioning/datasources/prometheus.yml $(DESTDIR)$(DATADIR)/monitoring/grafana/provisioning/datasources/
 	$(INSTALL) -m 0644 dist/man/sim.1 $(DESTDIR)$(MANDIR)/man1/sim.1
 	$(INSTALL) -m 0644 dist/man/shoplab-bootstrap.8 $(DESTDIR)$(MANDIR)/man8/shoplab-bootstrap.8
 	$(INSTALL) -m 0644 dist/man/shoplab-deploy.8 $(DESTDIR)$(MANDIR)/man8/shoplab-deploy.8

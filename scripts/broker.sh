@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # broker.sh - the stack's private RabbitMQ: start, wait, stop, status (called by stack.sh).
 #
-#   scripts/broker.sh start | wait | stop | status | definitions | ctl ARGS...
+#   scripts/broker.sh start | wait | stop | status | definitions | ctl ARGS... | plugins ARGS...
 #
 # ctl runs rabbitmqctl against this stack's node (its cookie, node name and ports), e.g.
-# `broker.sh ctl list_queues -p shoplab name messages`. definitions prints the topology on
+# `broker.sh ctl list_queues -p shoplab name messages`; plugins runs rabbitmq-plugins the same
+# way (`broker.sh plugins list -e`). definitions prints the topology on
 # stdout; shoplab-bootstrap imports the same JSON into an installed host's system RabbitMQ.
 #
 # Reads $SHOPLAB_RUN/shoplab.env (ports, passwords). Everything lives under $RUN/rabbitmq
 # (its HOME with a private .erlang.cookie, mnesia, logs, config); the pid file is
 # $RUN/rabbitmq.pid. Ports: AMQP SHOPLAB_AMQP_PORT (5673 or PORT_BASE+4), epmd +1 of it
 # (ERL_EPMD_PORT), distribution +2, CLI distribution +3..+5; the node is named after the
-# AMQP port, so two stacks on one host never share a node, a port or a cookie. AMQP listens on
+# AMQP port, so two stacks on one host never share a node, a port or a cookie. The
+# rabbitmq_prometheus plugin serves the broker's own metrics (per queue too, e.g. the
+# <svc>.dead queues) at http://SHOPLAB_AMQP_HOST:SHOPLAB_AMQP_PROMETHEUS_PORT/metrics (15692,
+# the plugin's own default, or PORT_BASE+20; stack.sh writes it; absent: the plugin is off). AMQP listens on
 # SHOPLAB_AMQP_HOST (127.0.0.1; the db host's lab address in the netns lab, so that services
 # on another host reach it); epmd and distribution stay on loopback. The topology
 # (vhost, a user per service, permissions, exchanges, queues, bindings) is a definitions
@@ -40,7 +44,7 @@ set -a
 . "$RUN/shoplab.env"
 set +a
 : "${SHOPLAB_AMQP_PORT:?}" "${SHOPLAB_AMQP_VHOST:=shoplab}" "${SHOPLAB_AMQP_HOST:=127.0.0.1}"
-: "${BROKER_DELIVERY_LIMIT:=5}"
+: "${BROKER_DELIVERY_LIMIT:=5}" "${SHOPLAB_AMQP_PROMETHEUS_PORT:=}"
 
 # The broker's whole environment: nothing of the host's /etc/rabbitmq is read.
 export HOME=$D
@@ -60,8 +64,14 @@ pid_alive() {
 	local pid
 	[ -f "$1" ] || return 1
 	pid=$(cat "$1" 2>/dev/null) || return 1
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-	[ "$(sed -n 's/^[0-9]* (.*) \([A-Z]\).*/\1/p' "/proc/$pid/stat" 2>/dev/null)" != Z ]
+	proc_alive "$pid"
+}
+# proc_alive PID: running. A zombie main thread whose other threads still run (beam.smp
+# shutting down under load) still holds the node's ports: alive until it is the last task.
+proc_alive() {
+	[ -n "$1" ] && kill -0 "$1" 2>/dev/null || return 1
+	[ "$(sed -n 's/^[0-9]* (.*) \([A-Z]\).*/\1/p' "/proc/$1/stat" 2>/dev/null)" != Z ] && return 0
+	[ "$(ls "/proc/$1/task" 2>/dev/null | wc -l)" -gt 1 ]
 }
 
 # The services that have a broker password in shoplab.env (each gets a broker user).
@@ -153,7 +163,12 @@ cmd_start() {
 	[ -f "$D/.erlang.cookie" ] || { od -An -tx1 -N20 /dev/urandom | tr -d ' \n' | tr a-f A-F > "$D/.erlang.cookie"; }
 	chmod 400 "$D/.erlang.cookie"
 	: > "$D/rabbitmq-env.conf"
-	echo '[].' > "$D/enabled_plugins"
+	# The broker's own metrics (queue depths, the dead queues, connections) for Prometheus.
+	if [ -n "$SHOPLAB_AMQP_PROMETHEUS_PORT" ]; then
+		echo '[rabbitmq_prometheus].' > "$D/enabled_plugins"
+	else
+		echo '[].' > "$D/enabled_plugins"
+	fi
 	echo '[].' > "$D/advanced.config"
 	cmd_definitions > "$D/definitions.json"
 	cat > "$D/rabbitmq.conf" <<-CONF
@@ -170,6 +185,14 @@ cmd_start() {
 	# The lab's broker: a small disk, and a node that starts quickly.
 	disk_free_limit.absolute = 50MB
 	CONF
+	if [ -n "$SHOPLAB_AMQP_PROMETHEUS_PORT" ]; then
+		cat >> "$D/rabbitmq.conf" <<-CONF
+		# rabbitmq_prometheus: /metrics with a series per queue (a handful of queues here).
+		prometheus.tcp.ip = $SHOPLAB_AMQP_HOST
+		prometheus.tcp.port = $SHOPLAB_AMQP_PROMETHEUS_PORT
+		prometheus.return_per_object_metrics = true
+		CONF
+	fi
 	date +%s%N > "$D/started-at"
 	# Our own epmd, in the foreground with a pid file, so that down stops it by pid (the node
 	# would otherwise start a daemonised one that outlives it).
@@ -211,10 +234,13 @@ cmd_stop() {
 		pid=$(cat "$PIDF" 2>/dev/null || true)
 		if [ -n "$pid" ] && alive; then
 			kill -TERM "$pid" 2>/dev/null || true
-			for i in $(seq 1 300); do alive || break; sleep 0.05; done
-			if alive; then
+			# By pid, not by the file: the node removes its pid file as its shutdown
+			# begins, seconds before it lets go of its ports.
+			for i in $(seq 1 300); do proc_alive "$pid" || break; sleep 0.05; done
+			if proc_alive "$pid"; then
 				log "RabbitMQ did not stop in 15 s: killing it"
 				kill -KILL "$pid" 2>/dev/null || true
+				for i in $(seq 1 100); do proc_alive "$pid" || break; sleep 0.05; done
 			fi
 		fi
 		rm -f "$PIDF"
@@ -229,12 +255,19 @@ cmd_ctl() {
 	exec "$RMQ/rabbitmqctl" -n "$RABBITMQ_NODENAME" "$@"
 }
 
+# plugins ARGS: rabbitmq-plugins on this stack's node (its enabled_plugins file in $D).
+cmd_plugins() {
+	[ -x "$RMQ/rabbitmq-plugins" ] || die "rabbitmq-server is not installed: run make deps"
+	exec "$RMQ/rabbitmq-plugins" -n "$RABBITMQ_NODENAME" "$@"
+}
+
 case ${1:-} in
 start)	cmd_start ;;
 ctl)	shift; cmd_ctl "$@" ;;
+plugins)	shift; cmd_plugins "$@" ;;
 wait)	cmd_wait ;;
 stop)	cmd_stop ;;
 status)	if alive; then echo "rabbitmq: running (pid $(cat "$PIDF"))"; else echo "rabbitmq: not running"; fi ;;
 definitions)	cmd_definitions ;;
-*)	echo "usage: $0 start|wait|stop|status|definitions|ctl ARGS" >&2; exit 2 ;;
+*)	echo "usage: $0 start|wait|stop|status|definitions|ctl ARGS|plugins ARGS" >&2; exit 2 ;;
 esac

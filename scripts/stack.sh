@@ -82,6 +82,8 @@ if [ -n "${PORT_BASE:-}" ]; then
 	: "${DB_PORT:=$((PORT_BASE + 2))}" "${PROXY_API_PORT:=$((PORT_BASE + 3))}"
 	# RabbitMQ: AMQP here, its epmd, distribution and CLI ports on the next five (broker.sh).
 	: "${AMQP_PORT:=$((PORT_BASE + 4))}"
+	# Its rabbitmq_prometheus listener: base+20, a slot of the scheme no service index takes.
+	: "${AMQP_PROMETHEUS_PORT:=$((PORT_BASE + 20))}"
 	svc_port_base=$((PORT_BASE + 10))
 	# HTTPS (TLS=1): base+10, the one slot of the service range no service index takes.
 	: "${TLS_PORT:=$((PORT_BASE + 10))}"
@@ -90,6 +92,7 @@ else
 	: "${TLS_PORT:=8443}"
 	svc_port_base=9100
 	: "${AMQP_PORT:=5673}"
+	: "${AMQP_PROMETHEUS_PORT:=15692}"
 fi
 : "${GATEWAY_ADDR:=127.0.0.1}" "${SERVICE_ADDR:=127.0.0.1}" "${DB_ADDR:=127.0.0.1}"
 # The broker's AMQP address (it runs with the db part): the netns lab sets the db host's.
@@ -290,6 +293,7 @@ write_env() {
 		[ -z "${AMQP_HOSTS:-}" ] || echo "SHOPLAB_AMQP_HOSTS=$AMQP_HOSTS"
 				echo "SHOPLAB_AMQP_HOST=$AMQP_ADDR"
 		echo "SHOPLAB_AMQP_PORT=$AMQP_PORT"
+		echo "SHOPLAB_AMQP_PROMETHEUS_PORT=$AMQP_PROMETHEUS_PORT"
 		echo "SHOPLAB_AMQP_VHOST=shoplab"
 		echo "SHOPLAB_AMQP_ADMIN_PASSWORD=$(get SHOPLAB_AMQP_ADMIN_PASSWORD)"
 		for s in $SERVICES_ALL; do
@@ -900,7 +904,7 @@ ports_free() {
 ports_needed() {
 	local s k
 	if part db && ! alive "$RUN/mariadb.pid"; then printf 'mariadb %s ' "$DB_PORT"; fi
-	if part db && ! alive "$RUN/rabbitmq.pid"; then printf 'amqp %s epmd %s erlang-dist %s ' "$AMQP_PORT" $((AMQP_PORT + 1)) $((AMQP_PORT + 2)); fi
+	if part db && ! alive "$RUN/rabbitmq.pid"; then printf 'amqp %s epmd %s erlang-dist %s amqp-prometheus %s ' "$AMQP_PORT" $((AMQP_PORT + 1)) $((AMQP_PORT + 2)) "$AMQP_PROMETHEUS_PORT"; fi
 	if part nginx && ! alive "$RUN/nginx.pid"; then
 		printf 'gateway %s internal %s ' "$GATEWAY_PORT" "$INTERNAL_PORT"
 	fi

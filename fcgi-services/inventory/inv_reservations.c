@@ -338,7 +338,7 @@ inv_reap(struct svc_req *r)
 	const struct inv_state	*st = svc_req_state(r);
 	struct svc_rows		*rows = NULL;
 	int64_t			 ids[256];
-	size_t			 n = 0, i;
+	size_t			 n = 0, i, moved = 0;
 	int			 rc;
 
 	if ((rc = svc_db_query(r, INV_RES_DUE, &rows, "i", (int64_t)st->batch)) != SVC_OK)
@@ -354,7 +354,13 @@ inv_reap(struct svc_req *r)
 		else if (rc != SVC_ERR_NOT_FOUND)
 			svc_log(r, "error", "reservation of order %lld: expiry failed: %s",
 			    (long long)ids[i], svc_err_name(rc));
+		/* Expired, or no longer held (committed or released meanwhile): out of the due set. */
+		if (rc == SVC_OK || rc == SVC_ERR_NOT_FOUND)
+			moved++;
 	}
-	/* A full batch means more may be due: go again without waiting. */
-	return n == (size_t)st->batch ? 1 : SVC_OK;
+	/*
+	 * A full batch means more may be due: go again without waiting, unless none of it moved
+	 * (failing rows come back first, unchanged): then wait, retry them next round.
+	 */
+	return svc_bg_more(n, moved, (size_t)st->batch) ? 1 : SVC_OK;
 }

@@ -141,7 +141,9 @@ struct svc_service {
 	/*
 	 * Optional: run every bg_interval_ms on a thread of its own, with database access
 	 * and svc_call, until shutdown (e.g. a recovery worker). svc_req_stopping() tells
-	 * it to wind up. Returning 1 ("there is more") runs it again at once.
+	 * it to wind up. Returning 1 ("there is more") runs it again at once (decide it with
+	 * svc_bg_more); SVC_OK waits bg_interval_ms; any other svc_err waits longer after each
+	 * failed round in a row (svc_bg_pause_ms), so a database that is away is not polled flat out.
 	 */
 	int			(*background)(struct svc_req *r);
 	long			 bg_interval_ms;
@@ -166,6 +168,12 @@ void	   *svc_req_state(const struct svc_req *r);		/* the service's state */
 const struct svc_config *svc_req_config(const struct svc_req *r);
 int64_t     svc_req_deadline_us(const struct svc_req *r);	/* monotonic */
 int	    svc_req_stopping(const struct svc_req *r);		/* the service is shutting down */
+/*
+ * A background round's verdict on "more": 1 (run again at once) only when it took a full
+ * batch of due rows AND moved at least one of them on. A full batch of rows that all failed
+ * would come back unchanged: running again at once would be a busy loop, so it waits.
+ */
+int	    svc_bg_more(size_t due, size_t moved, size_t batch);
 
 /* Copies query parameter name (URL-decoded) into out; returns 1 found, 0 absent, -1 too long. */
 int svc_req_query(const struct svc_req *r, const char *name, char *out, size_t outlen);

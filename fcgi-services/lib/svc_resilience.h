@@ -118,6 +118,15 @@ int64_t svc_backoff_delay(int64_t base_us, int64_t cap_us, int attempt, int64_t 
 	uint64_t *rng);
 
 /*
+ * The background thread's wait before its next round, given what the round returned: none
+ * after "more" (1), interval_ms after a round that worked (0); after an error (< 0)
+ * interval_ms doubled for each failed round in a row, at most SVC_BG_BACKOFF_CAP_MS (or the
+ * interval when that is longer). *failures counts the failed rounds in a row.
+ */
+#define SVC_BG_BACKOFF_CAP_MS	5000
+long svc_bg_pause_ms(int result, long interval_ms, unsigned *failures);
+
+/*
  * Retry budget: a token bucket per dependency. Every first call deposits `ratio` tokens,
  * every retry withdraws one, and min_per_sec tokens flow in per second whatever the traffic,
  * so a quiet service can still retry. The bucket holds at most `cap` tokens and starts with

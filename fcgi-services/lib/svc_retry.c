@@ -1,4 +1,4 @@
-/* svc_retry.c - retries: a seeded generator, exponential backoff with full jitter, retry budgets */
+/* svc_retry.c - retries: a seeded generator, exponential backoff with full jitter, retry budgets, background rounds */
 #include <stdio.h>
 #include <string.h>
 
@@ -41,6 +41,33 @@ svc_backoff_delay(int64_t base_us, int64_t cap_us, int attempt, int64_t remainin
 	if (delay >= remaining_us)
 		return SVC_BACKOFF_NO_TIME;
 	return delay;
+}
+
+long
+svc_bg_pause_ms(int result, long interval_ms, unsigned *failures)
+{
+	long		cap = interval_ms > SVC_BG_BACKOFF_CAP_MS ? interval_ms : SVC_BG_BACKOFF_CAP_MS;
+	long		wait = interval_ms > 0 ? interval_ms : 0;
+	unsigned	k;
+
+	if (result >= 0) {
+		*failures = 0;
+		return result == 1 ? 0 : wait;
+	}
+	if (*failures < 64)
+		(*failures)++;
+	/* interval * 2^(failures - 1), doubled step by step so that it cannot overflow. */
+	for (k = 1; k < *failures && wait < cap; k++)
+		wait = wait > cap / 2 ? cap : wait * 2;
+	if (wait == 0)
+		wait = 1;	/* a zero interval still must not spin on errors */
+	return wait < cap ? wait : cap;
+}
+
+int
+svc_bg_more(size_t due, size_t moved, size_t batch)
+{
+	return batch > 0 && due >= batch && moved > 0;
 }
 
 int

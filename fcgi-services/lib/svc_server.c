@@ -450,8 +450,9 @@ svc_bg_main(void *arg)
 	struct svc_server	*srv = w->srv;
 	struct svc_req		 r;
 	unsigned long		 n = 0;
-	long			 slept;
-	int			 more;
+	unsigned		 failures = 0;
+	long			 slept, pause;
+	int			 rc;
 
 	while (!atomic_load(&srv->stopping)) {
 		memset(&r, 0, sizeof(r));
@@ -463,14 +464,16 @@ svc_bg_main(void *arg)
 		r.start_us = svc_now_us();
 		r.deadline_us = r.start_us + srv->cfg.request_deadline_ms * 1000;
 		svc_buf_init(&r.headers);
-		more = srv->svc->background(&r) == 1;
+		rc = srv->svc->background(&r);
 		svc_req_run_deferred(&r);
 		svc_buf_free(&r.headers);
 		if (w->in_tx)
 			svc_db_rollback(&r);
-		for (slept = 0; !more && slept < srv->svc->bg_interval_ms &&
-		    !atomic_load(&srv->stopping); slept += 50)
-			usleep(50000);
+		/* More at once; the interval after a round that worked; longer after each failure. */
+		pause = svc_bg_pause_ms(rc == 1 ? 1 : rc == SVC_OK ? 0 : -1, srv->svc->bg_interval_ms,
+		    &failures);
+		for (slept = 0; slept < pause && !atomic_load(&srv->stopping); slept += 50)
+			usleep(pause - slept < 50 ? (useconds_t)(pause - slept) * 1000 : 50000);
 	}
 	svc_worker_end(w);
 	return NULL;

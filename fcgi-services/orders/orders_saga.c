@@ -240,7 +240,7 @@ orders_recover(struct svc_req *r)
 	struct orders_saga		 s;
 	struct svc_rows			*rows = NULL;
 	int64_t				 ids[256], backoff;
-	size_t				 n = 0, i;
+	size_t				 n = 0, i, claimed = 0;
 	int				 rc;
 
 	if (!st->swept) {
@@ -261,6 +261,8 @@ orders_recover(struct svc_req *r)
 		if (svc_db_exec(r, ORD_CLAIM, "ii", st->lease_ms * 1000, ids[i]) != SVC_OK ||
 		    svc_db_affected(r) != 1)
 			continue;
+		/* Claimed: its next attempt is a lease away, so it has left the due set. */
+		claimed++;
 		if (orders_load(r, ids[i], 0, &s) != SVC_OK)
 			continue;
 		rc = orders_saga_run(r, &s);
@@ -273,6 +275,6 @@ orders_recover(struct svc_req *r)
 		}
 		orders_saga_free(&s);
 	}
-	/* A full batch means more may be due: go again without waiting. */
-	return n == (size_t)st->batch ? 1 : SVC_OK;
+	/* A full batch means more may be due: go again without waiting, if any of it moved. */
+	return svc_bg_more(n, claimed, (size_t)st->batch) ? 1 : SVC_OK;
 }

@@ -80,6 +80,7 @@ struct shipping_round {
 	int64_t	cutoff;		/* wall µs: created at or before it is due */
 	int64_t	now;
 	int	n;		/* dispatched in this round */
+	int	due;		/* due rows the round read */
 };
 
 /* One transaction: lock due shipments nobody else holds, dispatch each with its event. */
@@ -95,6 +96,7 @@ shipping_dispatch_tx(struct svc_req *r, void *arg)
 	int			 rc, bad;
 
 	rd->n = 0;
+	rd->due = 0;
 	if (shipping_sql_time(rd->cutoff, cut, sizeof(cut)) != 0 ||
 	    shipping_sql_time(rd->now, sqlt, sizeof(sqlt)) != 0)
 		return SVC_ERR_INTERNAL;
@@ -104,6 +106,7 @@ shipping_dispatch_tx(struct svc_req *r, void *arg)
 	while (svc_rows_next(rows) == 1) {
 		id = svc_rows_int(rows, 0);
 		order_id = svc_rows_int(rows, 1);
+		rd->due++;
 		if ((rc = svc_db_exec(r, SHIP_DISPATCH, "si", sqlt, id)) != SVC_OK)
 			goto out_free_rows;
 		if (svc_db_affected(r) != 1)
@@ -138,10 +141,11 @@ shipping_dispatch(struct svc_req *r)
 	rd.cutoff = shipping_due_before(rd.now, st->delay_ms);
 	if ((rc = svc_db_tx(r, shipping_dispatch_tx, &rd)) != SVC_OK) {
 		svc_log(r, "warn", "dispatching shipments failed: %s", svc_err_name(rc));
-		return 0;
+		/* An error: the background thread waits longer after each failed round in a row. */
+		return rc == 1 ? SVC_ERR_INTERNAL : rc;	/* 1 would say "more" */
 	}
 	if (rd.n > 0)
 		svc_log(r, "info", "%d shipment(s) dispatched", rd.n);
-	/* A full batch: there may be more due now. */
-	return rd.n >= st->batch ? 1 : 0;
+	/* A full batch, some of it dispatched: there may be more due now. */
+	return svc_bg_more((size_t)rd.due, (size_t)rd.n, (size_t)st->batch) ? 1 : 0;
 }

@@ -96,6 +96,9 @@ int sim_load_run(const struct sim_load_cfg *cfg, struct sim_load_stats *st);
 /* Prints requests, outcomes and per-journey percentiles. */
 void sim_load_print(const struct sim_load_stats *st, const char *label, FILE *f);
 
+/* Whether a set-up request's answer is worth another try: none (-1), 429, 502, 503, 504. */
+bool sim_setup_transient(long status);
+
 /* Blocking set-up through the gateway: admin login, stock per product, users created and
  * logged in (paced at sc->login_rate). users must hold sc->users entries. Stops with
  * "interrupted" in err as soon as *stop is set (stop may be NULL). */

@@ -26,25 +26,50 @@ static bool stopped(const volatile sig_atomic_t *stop, char *err, size_t errsz)
 	return true;
 }
 
-/* Logs in, pacing at rate and waiting out 429s; copies the token. */
+bool sim_setup_transient(long status)
+{
+	return status == -1 || status == 429 || status == 502 || status == 503 || status == 504;
+}
+
+/*
+ * One set-up request, sent again while its answer is transient (sim_setup_transient): after
+ * pace_s, then 1 s after a 429 and 0.25 s doubling to 2 s after the others, at most 20 tries
+ * (about 35 s of a service restarting). Returns the last status; -2 when stopped by a signal.
+ */
+static long setup_http(const char *method, const char *url, const char *body, const char *token,
+		       double pace_s, const volatile sig_atomic_t *stop, char *out, size_t outsz)
+{
+	double wait = 0.25;
+	long st = -1;
+
+	for (int attempt = 0; attempt < 20; attempt++) {
+		if (pace_s > 0)
+			sleep_s(pace_s);
+		if (stop != NULL && *stop != 0)
+			return -2;
+		st = sim_http(method, url, body, token, 10000, out, outsz);
+		if (!sim_setup_transient(st))
+			break;
+		sleep_s(st == 429 ? 1.0 : wait);
+		if (wait < 2.0)
+			wait *= 2;
+	}
+	return st;
+}
+
+/* Logs in, pacing at rate and waiting out 429s and restarts; copies the token. */
 static int login(const char *gw, const char *email, const char *pw, double rate, char *token,
 		 size_t tokensz, const volatile sig_atomic_t *stop, char *err, size_t errsz)
 {
 	char url[512], body[512], out[4096];
 	json_object *o, *t;
-	long st = -1;
+	long st;
 
 	snprintf(url, sizeof(url), "%s/api/v1/auth/login", gw);
 	snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"%s\"}", email, pw);
-	for (int attempt = 0; attempt < 20; attempt++) {
-		sleep_s(1.0 / rate);
-		if (stopped(stop, err, errsz))
-			return -1;
-		st = sim_http("POST", url, body, NULL, 10000, out, sizeof(out));
-		if (st != 429)
-			break;
-		sleep_s(1.0);
-	}
+	st = setup_http("POST", url, body, NULL, 1.0 / rate, stop, out, sizeof(out));
+	if (st == -2 && stopped(stop, err, errsz))
+		return -1;
 	if (st != 200) {
 		snprintf(err, errsz, "login of %s answered %ld: %.200s", email, st, out);
 		return -1;
@@ -75,7 +100,9 @@ int sim_setup_data(const struct sim_scenario *sc, const char *gw, const char *no
 				return -1;
 			snprintf(url, sizeof(url), "%s/api/v1/inventory/%lld", gw, (long long)p);
 			snprintf(body, sizeof(body), "{\"available\":%lld}", (long long)sc->stock);
-			st = sim_http("PUT", url, body, admin, 10000, out, sizeof(out));
+			st = setup_http("PUT", url, body, admin, 0, stop, out, sizeof(out));
+			if (st == -2 && stopped(stop, err, errsz))
+				return -1;
 			if (st != 200) {
 				snprintf(err, errsz, "PUT %s answered %ld: %.200s", url, st, out);
 				return -1;
@@ -89,7 +116,10 @@ int sim_setup_data(const struct sim_scenario *sc, const char *gw, const char *no
 		snprintf(users[i].email, sizeof(users[i].email), "u%d-%s@sim.shoplab.test", i, nonce);
 		snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"simpassword1\",\"name\":\"Sim User %d\"}",
 			 users[i].email, i);
-		st = sim_http("POST", url, body, NULL, 10000, out, sizeof(out));
+		/* A retry after no answer may find the account made: 409 is as good as 201. */
+		st = setup_http("POST", url, body, NULL, 0, stop, out, sizeof(out));
+		if (st == -2 && stopped(stop, err, errsz))
+			return -1;
 		if (st != 201 && st != 409) {
 			snprintf(err, errsz, "POST %s answered %ld: %.200s", url, st, out);
 			return -1;

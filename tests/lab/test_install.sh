@@ -61,6 +61,9 @@ check "scenarios" test -f "$r$PREFIX/share/shoplab/scenarios/baseline.json"
 check "docs" test -f "$r$PREFIX/share/doc/shoplab/hosting.md"
 check "docs/openapi.yaml" cmp -s "$TOP/docs/openapi.yaml" "$r$PREFIX/share/doc/shoplab/openapi.yaml"
 check "the ACME deploy hook" test -x "$r$PREFIX/share/shoplab/scripts/tls-deploy-hook.sh"
+check "the Grafana dashboard" cmp -s "$TOP/lab/grafana/shoplab.json" "$r$PREFIX/share/shoplab/monitoring/grafana/shoplab.json"
+check "the alert rules beside the Prometheus config" cmp -s "$TOP/lab/prometheus/rules.yml" "$r$PREFIX/share/shoplab/monitoring/prometheus/rules.yml"
+check "the Prometheus config with its rabbitmq job" grep -q 'job_name: rabbitmq' "$r$PREFIX/share/shoplab/monitoring/prometheus.yml"
 # The man pages render without a warning (mandoc's lint, and groff's, which man -l uses).
 for m in "$r$PREFIX/share/man/man1/sim.1" "$r$PREFIX/share/man/man8/shoplab-bootstrap.8" \
 	"$r$PREFIX/share/man/man8/shoplab-deploy.8"; do
@@ -137,7 +140,11 @@ check "bootstrap db again applies no migration" test -z "$(grep 'applied migrati
 # the system rabbitmq-server (rabbitmqctl reaches it through broker.sh ctl). Its shoplab vhost
 # and service users are deleted first, so the bootstrap must create them all.
 printf '#!/bin/sh\nSHOPLAB_RUN=%s exec %s ctl "$@"\n' "$dest/dbrun" "$TOP/scripts/broker.sh" > "$dest/rabbitmqctl"
-chmod 0755 "$dest/rabbitmqctl"
+printf '#!/bin/sh\nSHOPLAB_RUN=%s exec %s plugins "$@"\n' "$dest/dbrun" "$TOP/scripts/broker.sh" > "$dest/rabbitmq-plugins"
+chmod 0755 "$dest/rabbitmqctl" "$dest/rabbitmq-plugins"
+# make up turned rabbitmq_prometheus on: off again, so the bootstrap must enable it.
+"$dest/rabbitmq-plugins" -q disable rabbitmq_prometheus > /dev/null 2>&1 || bad "disable the throwaway broker's rabbitmq_prometheus"
+check "the throwaway broker starts without rabbitmq_prometheus" bash -c '! "$1" -q is_enabled rabbitmq_prometheus > /dev/null 2>&1' _ "$dest/rabbitmq-plugins"
 ctl() { "$dest/rabbitmqctl" -q "$@"; }
 ctl delete_vhost shoplab > /dev/null 2>&1 || bad "delete the throwaway broker's vhost"
 for s in $svcs; do ctl delete_user "$s" > /dev/null 2>&1 || true; done
@@ -145,7 +152,8 @@ check "the throwaway broker starts without the shoplab vhost" bash -c '! "$1" -q
 bs_broker() {
 	SHOPLAB_ROOT=$r SHOPLAB_USER=nobody SHOPLAB_GROUP=nogroup NGINX_USER=root \
 		DB_SOCKET=$dest/dbrun/mariadb/mariadb.sock DB_PORT=$((base + 2)) SHOPLAB_THREADS=4 \
-		AMQP_PORT=$((base + 4)) RABBITMQCTL=$dest/rabbitmqctl "$r$PREFIX/sbin/shoplab-bootstrap" "$@"
+		AMQP_PORT=$((base + 4)) RABBITMQCTL=$dest/rabbitmqctl RABBITMQ_PLUGINS=$dest/rabbitmq-plugins \
+		"$r$PREFIX/sbin/shoplab-bootstrap" "$@"
 }
 amqp_lines() { grep '^SHOPLAB_AMQP_.*PASSWORD=' "$r/etc/shoplab/shoplab.env" | sort; }
 if bs_broker secrets env broker > "$dest/bootstrap-broker.log" 2>&1; then
@@ -173,6 +181,9 @@ check "catalog may publish product.* only" grep -qP '^catalog\tshoplab\.events\t
 check "inventory may publish nothing" grep -qP '^inventory\tshoplab\.events\t\^\$\.\t' <<< "$tperms"
 check "quorum queue inventory.events" grep -qP '^inventory\.events\tquorum$' <<< "$queues"
 check "dead-letter queue shipping.dead" grep -qP '^shipping\.dead\tclassic$' <<< "$queues"
+check "rabbitmq_prometheus enabled by the bootstrap" bash -c '"$1" -q is_enabled rabbitmq_prometheus > /dev/null' _ "$dest/rabbitmq-plugins"
+check "... and serving the broker's /metrics with the dead queues" bash -c \
+	'curl -sf "http://127.0.0.1:$1/metrics" | grep -q "^rabbitmq_queue_messages{vhost=\"shoplab\",queue=\"shipping.dead\"}"' _ $((base + 20))
 amqp_lines > "$dest/amqp1"
 if bs_broker broker > "$dest/bootstrap-broker2.log" 2>&1; then ok "bootstrap broker again"; else bad "bootstrap broker again"; cat "$dest/bootstrap-broker2.log"; fi
 amqp_lines > "$dest/amqp2"

@@ -1,4 +1,4 @@
-/* test_retry.c - backoff with full jitter stays in its bounds and the deadline; the retry budget */
+/* test_retry.c - backoff with full jitter stays in its bounds and the deadline; the retry budget; background rounds */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -225,6 +225,60 @@ test_budget_bad_conf(void **state)
 	assert_int_equal(svc_budget_init(&bg, &c, &svc_clock_system, err, sizeof(err)), -1);
 }
 
+/* A background round that fails waits longer each time in a row, up to the cap; one that works resets it. */
+static void
+test_bg_pause_backs_off_on_failures(void **state)
+{
+	unsigned	f = 0;
+	long		want[] = { 100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000 };
+	size_t		i;
+
+	(void)state;
+	assert_int_equal(svc_bg_pause_ms(0, 100, &f), 100);
+	assert_int_equal(svc_bg_pause_ms(1, 100, &f), 0);
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		assert_int_equal(svc_bg_pause_ms(-1, 100, &f), want[i]);
+	assert_int_equal(f, 9);
+	/* A round that worked, or had more: back to the interval. */
+	assert_int_equal(svc_bg_pause_ms(0, 100, &f), 100);
+	assert_int_equal(f, 0);
+	assert_int_equal(svc_bg_pause_ms(-1, 100, &f), 100);
+	assert_int_equal(svc_bg_pause_ms(-1, 100, &f), 200);
+	assert_int_equal(svc_bg_pause_ms(1, 100, &f), 0);
+	assert_int_equal(svc_bg_pause_ms(-1, 100, &f), 100);
+	/* Thousands of failures in a row: capped, no overflow. */
+	for (i = 0; i < 5000; i++)
+		assert_int_equal(svc_bg_pause_ms(-1, 100, &f), i + 1 < 9 ? want[i + 1] : 5000);
+}
+
+/* An interval above the cap is the cap; a zero interval still waits after an error. */
+static void
+test_bg_pause_interval_bounds(void **state)
+{
+	unsigned f = 0;
+
+	(void)state;
+	assert_int_equal(svc_bg_pause_ms(-1, 20000, &f), 20000);
+	assert_int_equal(svc_bg_pause_ms(-1, 20000, &f), 20000);
+	f = 0;
+	assert_int_equal(svc_bg_pause_ms(0, 0, &f), 0);
+	assert_true(svc_bg_pause_ms(-1, 0, &f) >= 1);
+	assert_true(svc_bg_pause_ms(-1, 0, &f) >= 1);
+}
+
+/* "More" only for a full batch that moved: a full batch of failures must not spin. */
+static void
+test_bg_more_needs_progress(void **state)
+{
+	(void)state;
+	assert_true(svc_bg_more(100, 100, 100));
+	assert_true(svc_bg_more(100, 1, 100));
+	assert_false(svc_bg_more(100, 0, 100));	/* every row failed: wait, do not spin */
+	assert_false(svc_bg_more(99, 99, 100));	/* not full: nothing more is due */
+	assert_false(svc_bg_more(0, 0, 100));
+	assert_false(svc_bg_more(0, 0, 0));
+}
+
 int
 main(void)
 {
@@ -238,6 +292,9 @@ main(void)
 		cmocka_unit_test(test_budget_floor_refills_with_time),
 		cmocka_unit_test(test_budget_disabled_allows_all),
 		cmocka_unit_test(test_budget_bad_conf),
+		cmocka_unit_test(test_bg_pause_backs_off_on_failures),
+		cmocka_unit_test(test_bg_pause_interval_bounds),
+		cmocka_unit_test(test_bg_more_needs_progress),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
