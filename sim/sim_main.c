@@ -15,7 +15,7 @@ static const struct subcommand subcommands[] = {
 	{ "load",  sim_load_main,  "open-loop load: a scenario's journeys, or one URL at a fixed rate" },
 	{ "check", sim_check_main, "checks the shop's invariants against its databases" },
 	{ "run",   sim_run_main,   "load + fault timeline + drain + checks + report" },
-	{ "toxic", sim_toxic_main, "the fault CLI: list, add, update, remove, toggle, inspect toxics" },
+	{ "toxic", sim_toxic_main, "the fault CLI, toxiproxy-cli: list, inspect, create, toggle, delete, toxic add/update/remove" },
 };
 
 static void usage(FILE *to)
