@@ -61,7 +61,6 @@ before=$(nginx_procs)
 # status sampled every 0.2 s while the faults run
 ( while :; do "$TOP/scripts/stack.sh" status 2>&1 | sed "s/^/$(date +%s.%N) /"; sleep 0.2; done ) > "$work/status.log" &
 poller=$!
-rc=0
 for r in kill-nginx kill-rest; do
 	"$SIM" run "$work/$r.json" --out "$work/rep-$r" > "$work/$r.out" 2> "$work/$r.err"
 	c=$?
