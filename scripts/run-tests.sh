@@ -161,6 +161,9 @@ integration)
 			run_one "$TOP/tests/sim/run_trust.sh" env
 			# Then the checker against those databases with violations planted in them.
 			run_one "$TOP/tests/sim/check_planted.sh" env
+			# Every kill target works: nginx (master and workers), MariaDB, RabbitMQ and each
+			# service killed once and brought back; status truthful meanwhile (about 90 s).
+			run_one "$TOP/tests/sim/kill_targets.sh" env
 		else
 			fail=$((fail + 1)); failed="$failed smoke-stack-up"
 		fi

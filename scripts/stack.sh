@@ -882,6 +882,32 @@ ours() {
 	return 1
 }
 
+# nginx_leftovers: with nginx's master gone (no live $RUN/nginx.pid), the nginx processes it
+# left: workers outlive a master killed with SIGKILL, keep serving and keep the gateway ports.
+# A leftover is an nginx worker or cache process whose parent is no nginx master, in the dead
+# master's session (nginx daemonizes with setsid) or, outside the netns lab, holding one of
+# this stack's gateway ports. (A master is never one: another `up` may be starting it.) Prints
+# their pids.
+nginx_leftovers() {
+	local m p held=""
+	part nginx || return 0
+	alive "$RUN/nginx.pid" && return 0
+	m=$(cat "$RUN/nginx.pid" 2>/dev/null || true)
+	case $m in '' | *[!0-9]*) m=0 ;; esac
+	if command -v ss > /dev/null && [ -z "${GW_NETNS:-}" ]; then
+		for p in "$GATEWAY_PORT" "$INTERNAL_PORT" ${TLS_PORT:+"$TLS_PORT"}; do
+			held="$held $(ss -Hltnp "sport = :$p" 2>/dev/null | grep -o '("nginx",pid=[0-9]*' | sed 's/.*pid=//' | tr '\n' ' ' || true)"
+		done
+	fi
+	ps -e -o pid=,ppid=,sid=,stat=,args= | awk -v m="$m" -v held="$held" '
+		BEGIN { n = split(held, h, " "); for (i = 1; i <= n; i++) hold[h[i]] = 1 }
+		{ pid[NR] = $1; ppid[NR] = $2; sid[NR] = $3; st[NR] = $4; $1 = $2 = $3 = $4 = ""; sub(/^ +/, ""); args[NR] = $0
+		  if (args[NR] ~ /^nginx: master/) master[pid[NR]] = 1 }
+		END { for (i = 1; i <= NR; i++)
+			if (args[i] ~ /^nginx: (worker|cache)/ && st[i] !~ /^Z/ && !(ppid[i] in master) &&
+			    (sid[i] == m || pid[i] in hold)) printf "%s ", pid[i] }'
+}
+
 # ports_free NAME PORT ...: every port is free or held by this stack; otherwise one line that
 # names the holder, before anything starts. (In the netns lab each host has its own ports.)
 ports_free() {
@@ -935,7 +961,7 @@ stop_services() {
 }
 
 cmd_up() {
-	local t0 s k
+	local t0 s k left i
 	t0=$(date +%s%N)
 	[ -n "$(services)" ] || die "nothing is built: run 'make' first"
 	for s in $(services); do instances "$s" > /dev/null; done
@@ -945,6 +971,13 @@ cmd_up() {
 		log "SHOPLAB_PROXY ${STORED_PROXY:-0} -> $SHOPLAB_PROXY: restarting the services and the proxy so that every arrow is wired"
 		stop_services
 		stop_pid "$RUN/sim.pid"
+	fi
+	left=$(nginx_leftovers)
+	if [ -n "$left" ]; then
+		log "nginx's master is gone but its processes ${left% } still serve the gateway ports: killing them"
+		# shellcheck disable=SC2086
+		kill -KILL $left 2>/dev/null || true
+		for i in $(seq 1 100); do [ -z "$(nginx_leftovers)" ] && break; sleep 0.05; done
 	fi
 	# shellcheck disable=SC2046
 	ports_free $(ports_needed)
@@ -1123,12 +1156,18 @@ cmd_down() {
 }
 
 cmd_status() {
-	local f
+	local f pid left
 	for f in "$RUN"/*.pid; do
 		[ -f "$f" ] || continue
-		if alive "$f"; then echo "$(basename "$f" .pid): running (pid $(cat "$f"))"
-		else echo "$(basename "$f" .pid): not running (stale pid file)"; fi
+		pid=$(cat "$f" 2>/dev/null || true)
+		if ! alive "$f"; then echo "$(basename "$f" .pid): not running (stale pid file)"
+		elif [ "$(sed -n 's/^[0-9]* (.*) \([A-Z]\).*/\1/p' "/proc/$pid/stat" 2>/dev/null)" = T ]; then
+			echo "$(basename "$f" .pid): stopped (pid $pid, SIGSTOP: it answers nothing until SIGCONT)"
+		else echo "$(basename "$f" .pid): running (pid $pid)"; fi
 	done
+	left=$(nginx_leftovers)
+	[ -z "$left" ] || echo "nginx: master gone, but its processes ${left% } still serve the gateway ports ('up' kills them)"
+	return 0
 }
 
 # service-env SVC: the environment file of one service under systemd (/etc/shoplab/SVC.env):

@@ -16,7 +16,7 @@ static const struct subcommand subcommands[] = {
 	{ "check", sim_check_main, "checks the shop's invariants against its databases" },
 	{ "run",   sim_run_main,   "load + fault timeline + drain + checks + hypothesis + report" },
 	{ "scenarios", sim_scenarios_main, "lists the shipped scenarios (`sim run NAME` runs one)" },
-	{ "toxic", sim_toxic_main, "the fault CLI: list, add, update, remove, toggle, inspect toxics" },
+	{ "toxic", sim_toxic_main, "the fault CLI, toxiproxy-cli: list, inspect, create, toggle, delete, toxic add/update/remove" },
 };
 
 static void usage(FILE *to)

@@ -1,4 +1,4 @@
-/* cli_api.c - where the proxy API is (--host, SHOPLAB_PROXY_API, the stack's shoplab.env) and one blocking call to it */
+/* cli_api.c - where the proxy API is (--host, TOXIPROXY_URL, SHOPLAB_PROXY_API, the stack's shoplab.env) and one blocking call to it */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,18 +41,21 @@ static int env_file_get(const char *name, char *out, size_t outsz)
 	return found;
 }
 
-/* Finds the API: --host, else $SHOPLAB_PROXY_API, else SHOPLAB_PROXY_API in the stack's
+/* Finds the API: --host, else $TOXIPROXY_URL (as toxiproxy-cli), else $SHOPLAB_PROXY_API, else SHOPLAB_PROXY_API in the stack's
  * shoplab.env, else 127.0.0.1:8474. "host:port" and "http://host:port" are both taken.
  * Returns 0, or -1 with err set. */
 int cli_api_resolve(struct cli_api *api, const char *host_flag, char *err, size_t errsz)
 {
 	char v[CLI_URL_MAX];
-	const char *env = getenv("SHOPLAB_PROXY_API");
+	const char *env = getenv("SHOPLAB_PROXY_API"), *tp = getenv("TOXIPROXY_URL");
 	size_t n;
 
 	if (host_flag != NULL) {
 		snprintf(v, sizeof(v), "%s", host_flag);
 		api->from = "--host";
+	} else if (tp != NULL && *tp) {
+		snprintf(v, sizeof(v), "%s", tp);
+		api->from = "TOXIPROXY_URL";
 	} else if (env != NULL && *env) {
 		snprintf(v, sizeof(v), "%s", env);
 		api->from = "SHOPLAB_PROXY_API";

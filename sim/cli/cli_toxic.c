@@ -1,9 +1,10 @@
-/* cli_toxic.c - `sim toxic list|add|remove|update|toggle|inspect`: the fault CLI, with toxiproxy-cli's ergonomics */
+/* cli_toxic.c - `sim toxic`: toxiproxy-cli's commands, flags, aliases and output (list, inspect, create, toggle, delete, toxic add|update|remove) */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -13,14 +14,20 @@
 #define CLI_MAX_ATTRS 16
 #define CLI_SEG_MAX 800         /* an escaped name */
 
+enum cli_cmd { C_NONE, C_LIST, C_INSPECT, C_CREATE, C_TOGGLE, C_DELETE, C_TOXIC, C_ADD, C_UPDATE,
+               C_REMOVE };
+
 struct cli_opts {
 	const char *host;
-	const char *cmd;
+	enum cli_cmd cmd;               /* C_TOXIC until its subcommand is read */
+	const char *cmd_word;           /* as typed, for messages */
 	const char *proxy;
 	const char *name;               /* -n */
 	const char *type;               /* -t */
 	const char *toxicity;           /* --tox */
-	const char *stream;             /* "upstream", "downstream" or NULL */
+	const char *listen;             /* create -l */
+	const char *upstream;           /* create -u */
+	bool up, down;                  /* toxic add -u, -d */
 	const char *attrs[CLI_MAX_ATTRS];
 	size_t nattrs;
 	bool help;
@@ -29,44 +36,97 @@ struct cli_opts {
 static const char usage_text[] =
 	"usage: sim toxic [--host H] <command> [options] [PROXY]\n"
 	"\n"
-	"Drives `sim proxy` (or any Toxiproxy) through its API, like toxiproxy-cli.\n"
+	"toxiproxy-cli for `sim proxy` (or any Toxiproxy): the same commands, aliases and flags.\n"
 	"\n"
 	"commands:\n"
-	"  list                          every proxy: listen, upstream, enabled, toxics\n"
-	"  inspect PROXY                 one proxy and its toxics with their attributes\n"
-	"  add -t TYPE [-n NAME] [--tox P] [-u|-d] [-a KEY=VALUE]... PROXY\n"
-	"                                adds a toxic (stream: downstream, upstream for fcgi_*\n"
-	"                                and mysql_*; name: TYPE_STREAM; toxicity 1.0)\n"
-	"  update -n NAME [--tox P] [-a KEY=VALUE]... PROXY\n"
-	"                                changes a toxic's attributes or toxicity\n"
-	"  remove -n NAME PROXY          removes a toxic\n"
-	"  toggle PROXY                  disables an enabled proxy (cutting its connections), or\n"
-	"                                enables a disabled one\n"
+	"  list                  (l, li, ls) every proxy: name, listen, upstream, enabled, toxics\n"
+	"  inspect PROXY         (i, ins) one proxy's toxics with their attributes\n"
+	"  create -l ADDR -u ADDR PROXY\n"
+	"                        (c, new) a proxy listening on -l/--listen, forwarding to\n"
+	"                        -u/--upstream\n"
+	"  toggle PROXY          (tog) disables an enabled proxy (cutting its connections), or\n"
+	"                        enables a disabled one\n"
+	"  delete PROXY          (d) removes a proxy\n"
+	"  toxic add -t TYPE [-n NAME] [--tox P] [-u|-d] [-a KEY=VALUE]... PROXY\n"
+	"                        (t a) adds a toxic (stream: downstream, upstream for fcgi_* and\n"
+	"                        mysql_*; name: TYPE_STREAM; toxicity 1.0)\n"
+	"  toxic update -n NAME [--tox P] [-a KEY=VALUE]... PROXY\n"
+	"                        (t u) changes a toxic's attributes or toxicity\n"
+	"  toxic remove -n NAME PROXY\n"
+	"                        (t r, t delete, t d) removes a toxic\n"
+	"  add | update | remove the toxic subcommands without `toxic` (sim toxic's older layout)\n"
 	"\n"
 	"options:\n"
-	"  --host H             the API, host:port or http://host:port. Default: $SHOPLAB_PROXY_API,\n"
-	"                       else SHOPLAB_PROXY_API in $SHOPLAB_RUN/shoplab.env (./run), else\n"
-	"                       127.0.0.1:8474\n"
+	"  -h, --host H         the API, host:port or http://host:port. Default: $TOXIPROXY_URL,\n"
+	"                       else $SHOPLAB_PROXY_API, else SHOPLAB_PROXY_API in\n"
+	"                       $SHOPLAB_RUN/shoplab.env (./run), else 127.0.0.1:8474\n"
 	"  -t, --type TYPE      latency bandwidth slow_close timeout reset_peer slicer limit_data\n"
 	"                       fcgi_latency fcgi_abort fcgi_reset mysql_commit_lost\n"
 	"  -n, --toxicName NAME the toxic's name\n"
-	"  --tox, --toxicity P  the chance (0..1) that the toxic applies\n"
+	"  -tox, --toxicity P   the chance (0..1) that the toxic applies\n"
 	"  -a, --attribute K=V  an attribute (repeatable); integers are sent as numbers\n"
-	"  -u, --upstream       client -> upstream\n"
-	"  -d, --downstream     upstream -> client\n"
-	"  -h, --help           this text\n"
+	"  -u, --upstream       toxic add: on the client -> upstream stream\n"
+	"  -d, --downstream     toxic add: on the upstream -> client stream\n"
+	"  -l, --listen ADDR    create: the address the proxy listens on\n"
+	"  -u, --upstream ADDR  create: the address it forwards to\n"
+	"  --help               this text\n"
 	"\n"
-	"examples:\n"
-	"  sim toxic add -t latency -a latency=300 -a jitter=50 --downstream gateway-payments\n"
-	"  sim toxic add -t fcgi_abort -a first=3 -a code=payments_down gateway-payments\n"
-	"  sim toxic remove -n latency_downstream gateway-payments\n"
+	"examples (toxiproxy-cli's own):\n"
+	"  sim toxic create -l localhost:26379 -u localhost:6379 redis\n"
+	"  sim toxic toxic add -t latency -a latency=1000 redis\n"
+	"  sim toxic toxic add -t latency -n myToxic -a latency=100 -a jitter=50 redis\n"
+	"  sim toxic toxic update -n myToxic -a jitter=25 redis\n"
+	"  sim toxic toxic remove -n latency_downstream redis\n"
+	"  sim toxic delete redis\n"
 	"\n"
 	"exit status: 0 done, 1 the API refused (its message is printed), 2 bad command line,\n"
 	"3 no proxy API reachable.\n";
 
-/* Takes the value of an option that needs one; *i moves past it. Returns NULL when missing. */
-static const char *opt_value(int argc, char **argv, int *i, FILE *err)
+struct cmd_name {
+	const char *word;
+	enum cli_cmd cmd;
+};
+
+static const struct cmd_name top_cmds[] = {
+	{ "list", C_LIST }, { "l", C_LIST }, { "li", C_LIST }, { "ls", C_LIST },
+	{ "inspect", C_INSPECT }, { "i", C_INSPECT }, { "ins", C_INSPECT },
+	{ "create", C_CREATE }, { "c", C_CREATE }, { "new", C_CREATE },
+	{ "toggle", C_TOGGLE }, { "tog", C_TOGGLE },
+	{ "delete", C_DELETE }, { "d", C_DELETE },
+	{ "toxic", C_TOXIC }, { "t", C_TOXIC },
+	/* sim toxic's older layout: the toxic subcommands at the top */
+	{ "add", C_ADD }, { "update", C_UPDATE }, { "remove", C_REMOVE },
+	{ NULL, C_NONE }
+};
+
+static const struct cmd_name toxic_cmds[] = {
+	{ "add", C_ADD }, { "a", C_ADD },
+	{ "update", C_UPDATE }, { "u", C_UPDATE },
+	{ "remove", C_REMOVE }, { "r", C_REMOVE }, { "delete", C_REMOVE }, { "d", C_REMOVE },
+	{ NULL, C_NONE }
+};
+
+static enum cli_cmd find_cmd(const struct cmd_name *t, const char *w)
 {
+	for (; t->word != NULL; t++)
+		if (strcmp(t->word, w) == 0)
+			return t->cmd;
+	return C_NONE;
+}
+
+static const char *cmd_label(enum cli_cmd c)
+{
+	static const char *const names[] = { "", "list", "inspect", "create", "toggle", "delete",
+	                                     "toxic", "toxic add", "toxic update", "toxic remove" };
+
+	return names[c];
+}
+
+/* Takes the value of an option that needs one; *i moves past it. Returns NULL when missing. */
+static const char *opt_value(int argc, char **argv, int *i, const char *inl, FILE *err)
+{
+	if (inl != NULL)
+		return inl;
 	if (*i + 1 >= argc) {
 		fprintf(err, "sim toxic: %s needs a value\n", argv[*i]);
 		return NULL;
@@ -79,29 +139,44 @@ static bool is_opt(const char *a, const char *s1, const char *s2)
 	return strcmp(a, s1) == 0 || (s2 != NULL && strcmp(a, s2) == 0);
 }
 
-/* Options may come before or after the command and the proxy, as with toxiproxy-cli. */
+/* Options may come before or after the command and the proxy (toxiproxy-cli takes them after
+ * the command, before the proxy: a superset). -u is --upstream ADDR for create and the upstream
+ * stream for toxic add; -h is --host, as in toxiproxy-cli (help is --help). `--opt=value` is
+ * taken too. */
 static int parse_args(int argc, char **argv, struct cli_opts *o, FILE *err)
 {
 	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
+		const char *a = argv[i], *inl = NULL;
 		const char **dst = NULL;
+		char opt[64];
+		const char *eq = a[0] == '-' && a[1] == '-' ? strchr(a, '=') : NULL;
 
-		if (is_opt(a, "-h", "--help")) {
+		if (eq != NULL && (size_t)(eq - a) < sizeof(opt)) {
+			memcpy(opt, a, (size_t)(eq - a));
+			opt[eq - a] = '\0';
+			a = opt;
+			inl = eq + 1;
+		}
+		if (is_opt(a, "--help", NULL)) {
 			o->help = true;
-		} else if (is_opt(a, "--host", NULL)) {
+		} else if (is_opt(a, "-h", "--host")) {
 			dst = &o->host;
 		} else if (is_opt(a, "-t", "--type")) {
 			dst = &o->type;
 		} else if (is_opt(a, "-n", "--toxicName") || is_opt(a, "--name", NULL)) {
 			dst = &o->name;
-		} else if (is_opt(a, "--tox", "--toxicity")) {
+		} else if (is_opt(a, "--tox", "-tox") || is_opt(a, "--toxicity", NULL)) {
 			dst = &o->toxicity;
+		} else if (is_opt(a, "-l", "--listen")) {
+			dst = &o->listen;
+		} else if (o->cmd == C_CREATE && is_opt(a, "-u", "--upstream")) {
+			dst = &o->upstream;
 		} else if (is_opt(a, "-u", "--upstream")) {
-			o->stream = "upstream";
+			o->up = true;
 		} else if (is_opt(a, "-d", "--downstream")) {
-			o->stream = "downstream";
+			o->down = true;
 		} else if (is_opt(a, "-a", "--attribute")) {
-			const char *v = opt_value(argc, argv, &i, err);
+			const char *v = opt_value(argc, argv, &i, inl, err);
 
 			if (v == NULL)
 				return -1;
@@ -110,19 +185,34 @@ static int parse_args(int argc, char **argv, struct cli_opts *o, FILE *err)
 				return -1;
 			}
 			o->attrs[o->nattrs++] = v;
+			continue;
 		} else if (a[0] == '-' && a[1] != '\0') {
-			fprintf(err, "sim toxic: unknown option '%s' (sim toxic --help)\n", a);
+			fprintf(err, "sim toxic: unknown option '%s' (sim toxic --help)\n", argv[i]);
 			return -1;
-		} else if (o->cmd == NULL) {
-			o->cmd = a;
+		} else if (o->cmd == C_NONE) {
+			o->cmd_word = a;
+			if ((o->cmd = find_cmd(top_cmds, a)) == C_NONE) {
+				fprintf(err, "sim toxic: unknown command '%s' (list, inspect, create, toggle, "
+				        "delete, toxic add|update|remove)\n", a);
+				return -1;
+			}
+		} else if (o->cmd == C_TOXIC) {
+			if ((o->cmd = find_cmd(toxic_cmds, a)) == C_NONE) {
+				fprintf(err, "sim toxic: unknown toxic command '%s' (add, update, remove)\n", a);
+				return -1;
+			}
 		} else if (o->proxy == NULL) {
 			o->proxy = a;
 		} else {
 			fprintf(err, "sim toxic: unexpected argument '%s'\n", a);
 			return -1;
 		}
-		if (dst != NULL && (*dst = opt_value(argc, argv, &i, err)) == NULL)
+		if (dst != NULL && (*dst = opt_value(argc, argv, &i, inl, err)) == NULL)
 			return -1;
+		if (dst == NULL && inl != NULL) {
+			fprintf(err, "sim toxic: %s takes no value\n", a);
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -167,7 +257,7 @@ static int put_toxicity(json_object *obj, const char *s, FILE *err)
 	errno = 0;
 	d = strtod(s, &end);
 	if (*s == '\0' || *end != '\0' || errno != 0 || d < 0 || d > 1) {
-		fprintf(err, "sim toxic: --toxicity '%s': a number from 0 to 1\n", s);
+		fprintf(err, "sim toxic: --toxicity '%s': toxicity should be a float between 0 and 1.\n", s);
 		return -1;
 	}
 	v = json_object_new_double(d);
@@ -236,29 +326,55 @@ static int call(const struct cli_api *api, const char *method, const char *path,
 	return CLI_OK;
 }
 
+static int cmp_str(const void *x, const void *y)
+{
+	return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* "attributes=[\tk=v\tk2=v2\t]", keys sorted, as toxiproxy-cli prints them */
 static void print_attrs(json_object *toxic, FILE *out)
 {
-	json_object *attrs;
-	const char *sep = "";
+	json_object *attrs, *v;
+	const char *keys[64];
+	size_t n = 0;
 
-	if (!json_object_object_get_ex(toxic, "attributes", &attrs) ||
-	    !json_object_is_type(attrs, json_type_object))
-		return;
-	json_object_object_foreach(attrs, k, v) {
-		fprintf(out, "%s%s=%s", sep, k, json_object_get_string(v));
-		sep = " ";
+	fputs("attributes=[", out);
+	if (json_object_object_get_ex(toxic, "attributes", &attrs) &&
+	    json_object_is_type(attrs, json_type_object)) {
+		json_object_object_foreach(attrs, k, val) {
+			(void)val;
+			if (n < sizeof(keys) / sizeof(keys[0]))
+				keys[n++] = k;
+		}
+		qsort(keys, n, sizeof(keys[0]), cmp_str);
+		for (size_t i = 0; i < n; i++)
+			if (json_object_object_get_ex(attrs, keys[i], &v))
+				fprintf(out, "\t%s=%s", keys[i], json_object_get_string(v));
 	}
+	fputs("\t]\n", out);
 }
 
-static void print_toxic_line(json_object *t, FILE *out)
+static void print_toxic_line(json_object *t, bool tty, FILE *out)
 {
-	fprintf(out, "  %-28s %-18s toxicity=%-5s ", jstr(t, "name"), jstr(t, "type"),
-	        jstr(t, "toxicity"));
+	json_object *v;
+	double tox = json_object_object_get_ex(t, "toxicity", &v) ? json_object_get_double(v) : 1.0;
+
+	fprintf(out, tty ? "%s:\t" : "%s\t", jstr(t, "name"));
+	fprintf(out, "type=%s\tstream=%s\ttoxicity=%.2f\t", jstr(t, "type"), jstr(t, "stream"), tox);
 	print_attrs(t, out);
-	fputc('\n', out);
 }
 
-static int cmd_list(const struct cli_api *api, FILE *out, FILE *err)
+/* toxiproxy-cli's printWidth: the field, a tab, and on a terminal more tabs to line it up */
+static void print_width(const char *m, int tabs, bool tty, FILE *out)
+{
+	int n = tty ? tabs - (int)(strlen(m) / 8 + 1) : 0;
+
+	fprintf(out, "%s\t", m);
+	for (; n > 0; n--)
+		fputc('\t', out);
+}
+
+static int cmd_list(const struct cli_api *api, bool tty, FILE *out, FILE *err)
 {
 	struct cli_reply rep;
 	int rc = call(api, "GET", "/proxies", NULL, 200, "list", &rep, err);
@@ -270,25 +386,55 @@ static int cmd_list(const struct cli_api *api, FILE *out, FILE *err)
 		rc = CLI_REFUSED;
 		goto out;
 	}
-	fprintf(out, "%-24s %-22s %-22s %-8s %s\n", "NAME", "LISTEN", "UPSTREAM", "ENABLED", "TOXICS");
+	if (tty) {
+		fputs("Name\t\t\tListen\t\tUpstream\t\tEnabled\t\tToxics\n"
+		      "======================================================================================\n", out);
+		if (json_object_object_length(rep.json) == 0) {
+			fputs("no proxies\n\nHint: create a proxy with `sim toxic create`\n", out);
+			goto out;
+		}
+	}
 	json_object_object_foreach(rep.json, name, p) {
 		json_object *tx = jarr(p, "toxics");
 		size_t n = tx != NULL ? json_object_array_length(tx) : 0;
 
-		fprintf(out, "%-24s %-22s %-22s %-8s ", name, jstr(p, "listen"), jstr(p, "upstream"),
-		        jbool(p, "enabled") ? "yes" : "no");
-		if (n == 0)
-			fprintf(out, "none\n");
+		print_width(name, 3, tty, out);
+		print_width(jstr(p, "listen"), 2, tty, out);
+		print_width(jstr(p, "upstream"), 3, tty, out);
+		print_width(jbool(p, "enabled") ? "enabled" : "disabled", 2, tty, out);
+		if (n == 0 && tty)
+			fputs("None\n", out);
 		else
 			fprintf(out, "%zu\n", n);
 	}
+	if (tty)
+		fputs("\nHint: inspect toxics with `sim toxic inspect <proxyName>`\n", out);
 out:
 	cli_reply_free(&rep);
 	return rc;
 }
 
-static int cmd_inspect(const struct cli_api *api, const char *proxy, const char *eproxy, FILE *out,
-                       FILE *err)
+static void list_toxics(json_object *tx, const char *stream, const char *title, bool tty, FILE *out)
+{
+	size_t shown = 0;
+
+	if (tty)
+		fprintf(out, "%s toxics:\n", title);
+	for (size_t i = 0; tx != NULL && i < json_object_array_length(tx); i++) {
+		json_object *t = json_object_array_get_idx(tx, i);
+		bool up = strcmp(jstr(t, "stream"), "upstream") == 0;
+
+		if (stream != NULL && up != (strcmp(stream, "upstream") == 0))
+			continue;
+		print_toxic_line(t, tty, out);
+		shown++;
+	}
+	if (tty && shown == 0)
+		fprintf(out, "Proxy has no %s toxics enabled.\n", title);
+}
+
+static int cmd_inspect(const struct cli_api *api, const char *proxy, const char *eproxy, bool tty,
+                       FILE *out, FILE *err)
 {
 	char path[CLI_SEG_MAX + 32];
 	struct cli_reply rep;
@@ -300,26 +446,22 @@ static int cmd_inspect(const struct cli_api *api, const char *proxy, const char 
 	if (rc != CLI_OK)
 		return rc;
 	tx = jarr(rep.json, "toxics");
-	fprintf(out, "%s  listen %s  upstream %s  %s\n", jstr(rep.json, "name"),
-	        jstr(rep.json, "listen"), jstr(rep.json, "upstream"),
-	        jbool(rep.json, "enabled") ? "enabled" : "DISABLED");
-	for (int s = 0; s < 2; s++) {
-		const char *stream = s == 0 ? "upstream" : "downstream";
-		size_t shown = 0;
-
-		fprintf(out, "%s toxics:\n", s == 0 ? "upstream (client -> upstream)" :
-		        "downstream (upstream -> client)");
-		for (size_t i = 0; tx != NULL && i < json_object_array_length(tx); i++) {
-			json_object *t = json_object_array_get_idx(tx, i);
-
-			if (strcmp(jstr(t, "stream"), stream) != 0)
-				continue;
-			print_toxic_line(t, out);
-			shown++;
-		}
-		if (shown == 0)
-			fprintf(out, "  none\n");
+	if (!tty) {
+		list_toxics(tx, NULL, "", false, out);
+		goto out;
 	}
+	fprintf(out, "Name: %s\tListen: %s\tUpstream: %s\n", jstr(rep.json, "name"),
+	        jstr(rep.json, "listen"), jstr(rep.json, "upstream"));
+	fputs("======================================================================\n", out);
+	if (tx == NULL || json_object_array_length(tx) == 0) {
+		fputs("Proxy has no toxics enabled.\n", out);
+	} else {
+		list_toxics(tx, "upstream", "Upstream", true, out);
+		fputc('\n', out);
+		list_toxics(tx, "downstream", "Downstream", true, out);
+	}
+	fputs("\nHint: add a toxic with `sim toxic toxic add`\n", out);
+out:
 	cli_reply_free(&rep);
 	return CLI_OK;
 }
@@ -347,7 +489,7 @@ static int cmd_add_update(const struct cli_api *api, const struct cli_opts *o, c
 		goto out;
 	if ((add && o->name != NULL && put_str(body, "name", o->name) != 0) ||
 	    (add && put_str(body, "type", o->type) != 0) ||
-	    (add && o->stream != NULL && put_str(body, "stream", o->stream) != 0)) {
+	    (add && (o->up || o->down) && put_str(body, "stream", o->up ? "upstream" : "downstream") != 0)) {
 		fprintf(err, "sim toxic: out of memory\n");
 		goto out;
 	}
@@ -365,11 +507,11 @@ static int cmd_add_update(const struct cli_api *api, const struct cli_opts *o, c
 	rc = call(api, "POST", path, body, 200, what, &rep, err);
 	if (rc != CLI_OK)
 		goto out;
-	fprintf(out, "%s %s %s toxic '%s' on proxy '%s': toxicity=%s ", add ? "Added" : "Updated",
-	        jstr(rep.json, "stream"), jstr(rep.json, "type"), jstr(rep.json, "name"), o->proxy,
-	        jstr(rep.json, "toxicity"));
-	print_attrs(rep.json, out);
-	fputc('\n', out);
+	if (add)
+		fprintf(out, "Added %s %s toxic '%s' on proxy '%s'\n", jstr(rep.json, "stream"),
+		        jstr(rep.json, "type"), jstr(rep.json, "name"), o->proxy);
+	else
+		fprintf(out, "Updated toxic '%s' on proxy '%s'\n", jstr(rep.json, "name"), o->proxy);
 	cli_reply_free(&rep);
 	goto out;
 out_attrs:
@@ -424,48 +566,99 @@ static int cmd_toggle(const struct cli_api *api, const char *proxy, const char *
 	rc = call(api, "POST", path, body, 200, proxy, &rep, err);
 	if (rc != CLI_OK)
 		goto out;
-	fprintf(out, "Proxy '%s' is now %s\n", proxy, jbool(rep.json, "enabled") ? "enabled" :
-	        "disabled");
+	fprintf(out, "Proxy %s is now %s\n", proxy, jbool(rep.json, "enabled") ? "enabled" : "disabled");
 	cli_reply_free(&rep);
 out:
 	json_object_put(body);
 	return rc;
 }
 
+static int cmd_create(const struct cli_api *api, const struct cli_opts *o, FILE *out, FILE *err)
+{
+	json_object *body = json_object_new_object();
+	struct cli_reply rep;
+	char what[600];
+	int rc = CLI_REFUSED;
+
+	if (body == NULL || put_str(body, "name", o->proxy) != 0 ||
+	    put_str(body, "listen", o->listen) != 0 || put_str(body, "upstream", o->upstream) != 0 ||
+	    json_object_object_add(body, "enabled", json_object_new_boolean(1)) != 0) {
+		fprintf(err, "sim toxic: out of memory\n");
+		goto out;
+	}
+	snprintf(what, sizeof(what), "create %s", o->proxy);
+	rc = call(api, "POST", "/proxies", body, 201, what, &rep, err);
+	if (rc != CLI_OK)
+		goto out;
+	fprintf(out, "Created new proxy %s\n", o->proxy);
+	cli_reply_free(&rep);
+out:
+	json_object_put(body);
+	return rc;
+}
+
+static int cmd_delete(const struct cli_api *api, const char *proxy, const char *eproxy, FILE *out,
+                      FILE *err)
+{
+	char path[CLI_SEG_MAX + 32], what[600];
+	struct cli_reply rep;
+	int rc;
+
+	snprintf(path, sizeof(path), "/proxies/%s", eproxy);
+	snprintf(what, sizeof(what), "delete %s", proxy);
+	rc = call(api, "DELETE", path, NULL, 204, what, &rep, err);
+	if (rc != CLI_OK)
+		return rc;
+	fprintf(out, "Deleted proxy %s\n", proxy);
+	cli_reply_free(&rep);
+	return CLI_OK;
+}
+
 /* Checks what each command needs; prints what is missing. */
 static int check_args(const struct cli_opts *o, FILE *err)
 {
-	bool add = strcmp(o->cmd, "add") == 0, upd = strcmp(o->cmd, "update") == 0,
-	     rem = strcmp(o->cmd, "remove") == 0, list = strcmp(o->cmd, "list") == 0;
+	enum cli_cmd c = o->cmd;
+	bool toxic_flags = o->type != NULL || o->nattrs > 0 || o->toxicity != NULL || o->up || o->down;
+	/* the older layout's words (add, remove) as typed, else toxiproxy-cli's (toxic add) */
+	const char *label = c >= C_ADD && find_cmd(top_cmds, o->cmd_word) == c ? o->cmd_word : cmd_label(c);
 
-	if (!add && !upd && !rem && !list && strcmp(o->cmd, "toggle") != 0 &&
-	    strcmp(o->cmd, "inspect") != 0) {
-		fprintf(err, "sim toxic: unknown command '%s' (list, inspect, add, update, remove, "
-		        "toggle)\n", o->cmd);
+	if (c == C_TOXIC) {
+		fprintf(err, "sim toxic: %s needs a subcommand: add, update or remove\n", o->cmd_word);
 		return -1;
 	}
-	if (list && o->proxy != NULL) {
+	if (c == C_LIST && o->proxy != NULL) {
 		fprintf(err, "sim toxic: list takes no proxy\n");
 		return -1;
 	}
-	if (!list && o->proxy == NULL) {
-		fprintf(err, "sim toxic: %s needs a proxy name\n", o->cmd);
+	if (c != C_LIST && o->proxy == NULL) {
+		fprintf(err, "sim toxic: %s needs a proxy name\n", label);
 		return -1;
 	}
-	if (add && o->type == NULL) {
-		fprintf(err, "sim toxic: add needs -t TYPE\n");
+	if (c == C_ADD && o->type == NULL) {
+		fprintf(err, "sim toxic: %s needs -t TYPE\n", label);
 		return -1;
 	}
-	if ((upd || rem) && o->name == NULL) {
-		fprintf(err, "sim toxic: %s needs -n NAME\n", o->cmd);
+	if (c == C_ADD && o->up && o->down) {
+		fprintf(err, "sim toxic: Only one should be specified: upstream or downstream.\n");
 		return -1;
 	}
-	if (!add && !upd && (o->type != NULL || o->nattrs > 0 || o->toxicity != NULL ||
-	                     o->stream != NULL)) {
-		fprintf(err, "sim toxic: %s takes no -t, -a, --tox, -u or -d\n", o->cmd);
+	if ((c == C_UPDATE || c == C_REMOVE) && o->name == NULL) {
+		fprintf(err, "sim toxic: %s needs -n NAME\n", label);
 		return -1;
 	}
-	if (upd && (o->type != NULL || o->stream != NULL)) {
+	if (c == C_CREATE && (o->listen == NULL || o->upstream == NULL)) {
+		fprintf(err, "sim toxic: create needs -l/--listen ADDR and -u/--upstream ADDR\n");
+		return -1;
+	}
+	if (c != C_CREATE && o->listen != NULL) {
+		fprintf(err, "sim toxic: %s takes no -l/--listen\n", label);
+		return -1;
+	}
+	if (c != C_ADD && c != C_UPDATE && (toxic_flags || (c != C_REMOVE && o->name != NULL))) {
+		fprintf(err, "sim toxic: %s takes no -t, -n, -a, --tox, -u or -d\n", label);
+		return -1;
+	}
+	if (c == C_UPDATE && (o->type != NULL || o->up || o->down)) {
 		fprintf(err, "sim toxic: update cannot change a toxic's type or stream (remove it and "
 		        "add it again)\n");
 		return -1;
@@ -480,6 +673,8 @@ int sim_toxic_run(int argc, char **argv, FILE *out, FILE *err)
 	struct cli_opts o;
 	struct cli_api api;
 	char msg[600], eproxy[CLI_SEG_MAX] = "";
+	int fd = fileno(out);
+	bool tty = fd >= 0 && isatty(fd);
 
 	memset(&o, 0, sizeof(o));
 	if (parse_args(argc, argv, &o, err) != 0)
@@ -488,7 +683,7 @@ int sim_toxic_run(int argc, char **argv, FILE *out, FILE *err)
 		fputs(usage_text, out);
 		return CLI_OK;
 	}
-	if (o.cmd == NULL) {
+	if (o.cmd == C_NONE) {
 		fputs(usage_text, err);
 		return CLI_USAGE;
 	}
@@ -502,15 +697,27 @@ int sim_toxic_run(int argc, char **argv, FILE *out, FILE *err)
 		fprintf(err, "sim toxic: proxy name too long\n");
 		return CLI_USAGE;
 	}
-	if (strcmp(o.cmd, "list") == 0)
-		return cmd_list(&api, out, err);
-	if (strcmp(o.cmd, "inspect") == 0)
-		return cmd_inspect(&api, o.proxy, eproxy, out, err);
-	if (strcmp(o.cmd, "add") == 0 || strcmp(o.cmd, "update") == 0)
-		return cmd_add_update(&api, &o, eproxy, strcmp(o.cmd, "add") == 0, out, err);
-	if (strcmp(o.cmd, "remove") == 0)
+	switch (o.cmd) {
+	case C_LIST:
+		return cmd_list(&api, tty, out, err);
+	case C_INSPECT:
+		return cmd_inspect(&api, o.proxy, eproxy, tty, out, err);
+	case C_CREATE:
+		return cmd_create(&api, &o, out, err);
+	case C_TOGGLE:
+		return cmd_toggle(&api, o.proxy, eproxy, out, err);
+	case C_DELETE:
+		return cmd_delete(&api, o.proxy, eproxy, out, err);
+	case C_ADD:
+	case C_UPDATE:
+		return cmd_add_update(&api, &o, eproxy, o.cmd == C_ADD, out, err);
+	case C_REMOVE:
 		return cmd_remove(&api, &o, eproxy, out, err);
-	return cmd_toggle(&api, o.proxy, eproxy, out, err);
+	case C_NONE:
+	case C_TOXIC:
+		break;
+	}
+	return CLI_USAGE;
 }
 
 int sim_toxic_main(int argc, char **argv)

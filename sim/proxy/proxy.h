@@ -49,6 +49,7 @@ struct sim_attr_def {
 	enum sim_attr_kind kind;
 	int64_t idef;           /* default for integers */
 	const char *sdef;       /* default for strings */
+	int64_t min, max;       /* an integer's range (a value outside is refused: 400) */
 };
 
 struct sim_stage;
@@ -91,6 +92,11 @@ const struct sim_toxic_type *sim_toxic_type_at(size_t i);
 int64_t sim_toxic_int(const struct sim_toxic *t, const char *attr);
 const char *sim_toxic_str(const struct sim_toxic *t, const char *attr);
 void sim_toxic_set_defaults(struct sim_toxic *t);
+/* Checks every attribute against its range and the toxicity against 0..1. Returns 0, or -1
+ * with the reason in msg ("invalid attribute: latency.latency must be >= 0 (got -800)"). */
+int sim_toxic_check(const struct sim_toxic *t, char *msg, size_t msgsz);
+/* The attribute's index in the toxic's type, or -1 when the type has none of that name. */
+int sim_toxic_attr_index(const struct sim_toxic_type *type, const char *attr);
 int64_t sim_latency_draw(int64_t latency, int64_t jitter, struct sim_rng *rng);
 bool sim_fcgi_select(int64_t first, int64_t every, float toxicity, uint64_t seq,
                      struct sim_rng *rng);

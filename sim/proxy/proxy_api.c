@@ -332,7 +332,7 @@ static void toxic_create(struct api_req *q, struct sim_reply *rep)
 	struct sim_err err;
 	json_object *o = sim_json_parse(q->body, q->blen, &err);
 	struct sim_toxic *t = calloc(1, sizeof(*t));
-	char type[64] = "";
+	char type[64] = "", msg[256];
 	bool stream_given;
 
 	if (t == NULL) {
@@ -388,6 +388,10 @@ static void toxic_create(struct api_req *q, struct sim_reply *rep)
 	sim_toxic_set_defaults(t);
 	if (sim_json_get_attrs(o, t, &err) != 0)
 		goto out_err;
+	if (sim_toxic_check(t, msg, sizeof(msg)) != 0) {
+		sim_err_set(&err, 400, "%s", msg);
+		goto out_err;
+	}
 	json_object_put(o);
 	sim_toxic_attach(p, t);
 	reply_json(rep, 200, sim_json_toxic(t));
@@ -416,6 +420,7 @@ static void toxic_update(struct api_req *q, struct sim_reply *rep)
 	struct sim_err err;
 	json_object *o = sim_json_parse(q->body, q->blen, &err);
 	struct sim_toxic tmp;
+	char msg[256];
 
 	if (o == NULL)
 		goto out_err;
@@ -428,6 +433,10 @@ static void toxic_update(struct api_req *q, struct sim_reply *rep)
 	if (sim_json_get_attrs(o, &tmp, &err) != 0 ||
 	    sim_json_get_float(o, "toxicity", &tmp.toxicity, "", &err) != 0)
 		goto out_err;
+	if (sim_toxic_check(&tmp, msg, sizeof(msg)) != 0) {
+		sim_err_set(&err, 400, "%s", msg);
+		goto out_err;
+	}
 	memcpy(t->ival, tmp.ival, sizeof(t->ival));
 	memcpy(t->sval, tmp.sval, sizeof(t->sval));
 	t->toxicity = tmp.toxicity;
@@ -490,8 +499,38 @@ static void metrics(struct api_req *q, struct sim_reply *rep)
 		rep->status = 500;
 }
 
-/* GET /toxic-types (an extension): every toxic type, its attributes with their kind, and the
- * streams it may sit on, so that a client can check a scenario before it runs it. */
+/* Adds "limits": {attr: {"min", "max", "default"}} for the integer attributes of type t. */
+static int add_limits(json_object *to, const struct sim_toxic_type *t)
+{
+	json_object *l = json_object_new_object();
+
+	if (l == NULL || json_object_object_add(to, "limits", l) != 0) {
+		json_object_put(l);
+		return -1;
+	}
+	for (size_t k = 0; k < t->nattrs; k++) {
+		const struct sim_attr_def *d = &t->attrs[k];
+		json_object *r;
+
+		if (d->kind != SIM_ATTR_INT)
+			continue;
+		if ((r = json_object_new_object()) == NULL)
+			return -1;
+		if (json_object_object_add(l, d->name, r) != 0) {
+			json_object_put(r);
+			return -1;
+		}
+		if (json_object_object_add(r, "min", json_object_new_int64(d->min)) != 0 ||
+		    json_object_object_add(r, "max", json_object_new_int64(d->max)) != 0 ||
+		    json_object_object_add(r, "default", json_object_new_int64(d->idef)) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* GET /toxic-types (an extension): every toxic type, its attributes with their kind, the range
+ * of each integer one, and the streams it may sit on, so that a client can check a scenario
+ * before it runs it. */
 static void toxic_types(struct api_req *q, struct sim_reply *rep)
 {
 	json_object *o = json_object_new_object();
@@ -524,6 +563,8 @@ static void toxic_types(struct api_req *q, struct sim_reply *rep)
 			if (json_object_object_add(a, t->attrs[k].name, json_object_new_string(
 				t->attrs[k].kind == SIM_ATTR_INT ? "int" : "string")) != 0)
 				goto out_fail;
+		if (add_limits(to, t) != 0)
+			goto out_fail;
 		if (json_object_array_add(st, json_object_new_string("upstream")) != 0 ||
 		    (!t->fcgi && json_object_array_add(st, json_object_new_string("downstream")) != 0))
 			goto out_fail;

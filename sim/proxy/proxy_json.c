@@ -135,6 +135,27 @@ int sim_json_get_attrs(json_object *obj, struct sim_toxic *t, struct sim_err *er
 		            json_kind(attrs));
 		return -1;
 	}
+	/* Toxiproxy ignores an attribute its toxic does not have; a misspelt one would give a
+	 * toxic that does nothing, so it is refused here. */
+	json_object_object_foreach(attrs, key, val) {
+		char have[256] = "";
+		size_t n = 0;
+
+		(void)val;
+		if (sim_toxic_attr_index(t->type, key) >= 0)
+			continue;
+		for (size_t i = 0; i < t->type->nattrs && n < sizeof(have); i++) {
+			int w = snprintf(have + n, sizeof(have) - n, "%s%s", i ? ", " : "",
+			                 t->type->attrs[i].name);
+
+			if (w < 0)
+				break;
+			n += (size_t)w;
+		}
+		sim_err_set(err, 400, "invalid attribute: %s has no attribute \"%.100s\" (it has: %s)",
+		            t->type->name, key, t->type->nattrs > 0 ? have : "none");
+		return -1;
+	}
 	for (size_t i = 0; i < t->type->nattrs; i++) {
 		const struct sim_attr_def *d = &t->type->attrs[i];
 		json_object *v;

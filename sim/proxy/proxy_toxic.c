@@ -4,12 +4,17 @@
 
 #include "proxy.h"
 
-static int attr_index(const struct sim_toxic *t, const char *attr)
+int sim_toxic_attr_index(const struct sim_toxic_type *type, const char *attr)
 {
-	for (size_t i = 0; i < t->type->nattrs; i++)
-		if (strcmp(t->type->attrs[i].name, attr) == 0)
+	for (size_t i = 0; i < type->nattrs; i++)
+		if (strcmp(type->attrs[i].name, attr) == 0)
 			return (int)i;
 	return -1;
+}
+
+static int attr_index(const struct sim_toxic *t, const char *attr)
+{
+	return sim_toxic_attr_index(t->type, attr);
 }
 
 int64_t sim_toxic_int(const struct sim_toxic *t, const char *attr)
@@ -34,6 +39,31 @@ void sim_toxic_set_defaults(struct sim_toxic *t)
 		t->ival[i] = d->idef;
 		snprintf(t->sval[i], sizeof(t->sval[i]), "%s", d->sdef != NULL ? d->sdef : "");
 	}
+}
+
+int sim_toxic_check(const struct sim_toxic *t, char *msg, size_t msgsz)
+{
+	if (!(t->toxicity >= 0.0f && t->toxicity <= 1.0f)) {
+		snprintf(msg, msgsz, "invalid toxicity: must be from 0 to 1 (got %.7g)", (double)t->toxicity);
+		return -1;
+	}
+	for (size_t i = 0; i < t->type->nattrs; i++) {
+		const struct sim_attr_def *d = &t->type->attrs[i];
+
+		if (d->kind != SIM_ATTR_INT)
+			continue;
+		if (t->ival[i] < d->min) {
+			snprintf(msg, msgsz, "invalid attribute: %s.%s must be >= %lld (got %lld)", t->type->name, d->name,
+			         (long long)d->min, (long long)t->ival[i]);
+			return -1;
+		}
+		if (t->ival[i] > d->max) {
+			snprintf(msg, msgsz, "invalid attribute: %s.%s must be <= %lld (got %lld)", t->type->name, d->name,
+			         (long long)d->max, (long long)t->ival[i]);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* A delay of latency ± jitter ms, never below zero. */

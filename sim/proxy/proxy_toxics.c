@@ -339,33 +339,41 @@ static void limit_data_run(struct sim_stage *s)
 	}
 }
 
-#define FCGI_SELECT { "first", SIM_ATTR_INT, 0, NULL }, { "every", SIM_ATTR_INT, 0, NULL }
+/* Ranges: times in ms up to a day, sizes and rates up to INT32_MAX. A value that would make the
+ * toxic do nothing (bandwidth rate 0, slow_close delay 0) or that it cannot mean (a negative
+ * time) is refused; 0 stays where it means something (timeout 0: never; limit_data 0: close at
+ * the first byte; latency 0 with jitter; first/every 0: off). */
+#define MS_MAX 86400000
+#define N_MAX 2147483647
+#define IATTR(n, def, lo, hi) { n, SIM_ATTR_INT, def, NULL, lo, hi }
+#define SATTR(n, def) { n, SIM_ATTR_STR, 0, def, 0, 0 }
+#define FCGI_SELECT IATTR("first", 0, 0, N_MAX), IATTR("every", 0, 0, N_MAX)
 
 static const struct sim_toxic_type toxic_types[] = {
-	{ "latency", { { "latency", SIM_ATTR_INT, 0, NULL }, { "jitter", SIM_ATTR_INT, 0, NULL } },
+	{ "latency", { IATTR("latency", 0, 0, MS_MAX), IATTR("jitter", 0, 0, MS_MAX) },
 	  2, false, NULL, latency_run, NULL, NULL },
-	{ "bandwidth", { { "rate", SIM_ATTR_INT, 0, NULL } }, 1, false, NULL, bandwidth_run, NULL, NULL },
-	{ "slow_close", { { "delay", SIM_ATTR_INT, 0, NULL } }, 1, false, NULL, slow_close_run, NULL, NULL },
-	{ "timeout", { { "timeout", SIM_ATTR_INT, 0, NULL } }, 1, false, timeout_start, timeout_run,
+	{ "bandwidth", { IATTR("rate", 0, 1, N_MAX) }, 1, false, NULL, bandwidth_run, NULL, NULL },
+	{ "slow_close", { IATTR("delay", 0, 1, MS_MAX) }, 1, false, NULL, slow_close_run, NULL, NULL },
+	{ "timeout", { IATTR("timeout", 0, 0, MS_MAX) }, 1, false, timeout_start, timeout_run,
 	  NULL, NULL },
-	{ "reset_peer", { { "timeout", SIM_ATTR_INT, 0, NULL } }, 1, false, reset_peer_start,
+	{ "reset_peer", { IATTR("timeout", 0, 0, MS_MAX) }, 1, false, reset_peer_start,
 	  reset_peer_run, NULL, NULL },
-	{ "slicer", { { "average_size", SIM_ATTR_INT, 0, NULL },
-	              { "size_variation", SIM_ATTR_INT, 0, NULL },
-	              { "delay", SIM_ATTR_INT, 0, NULL } },
+	{ "slicer", { IATTR("average_size", 0, 0, N_MAX),
+	              IATTR("size_variation", 0, 0, N_MAX),
+	              IATTR("delay", 0, 0, (int64_t)MS_MAX * 1000) },
 	  3, false, NULL, slicer_run, NULL, NULL },
-	{ "limit_data", { { "bytes", SIM_ATTR_INT, 0, NULL } }, 1, false, NULL, limit_data_run, NULL, NULL },
-	{ "fcgi_latency", { { "latency", SIM_ATTR_INT, 0, NULL }, { "jitter", SIM_ATTR_INT, 0, NULL },
+	{ "limit_data", { IATTR("bytes", 0, 0, INT64_MAX) }, 1, false, NULL, limit_data_run, NULL, NULL },
+	{ "fcgi_latency", { IATTR("latency", 0, 0, MS_MAX), IATTR("jitter", 0, 0, MS_MAX),
 	                    FCGI_SELECT },
 	  4, true, sim_fcgi_stage_start, sim_fcgi_stage_run, sim_fcgi_stage_stop,
 	  sim_fcgi_stage_flush },
-	{ "fcgi_abort", { { "status", SIM_ATTR_INT, 503, NULL },
-	                  { "code", SIM_ATTR_STR, 0, "service_unavailable" },
-	                  { "message", SIM_ATTR_STR, 0, "fault injected by sim proxy" },
+	{ "fcgi_abort", { IATTR("status", 503, 100, 599),
+	                  SATTR("code", "service_unavailable"),
+	                  SATTR("message", "fault injected by sim proxy"),
 	                  FCGI_SELECT },
 	  5, true, sim_fcgi_stage_start, sim_fcgi_stage_run, sim_fcgi_stage_stop,
 	  sim_fcgi_stage_flush },
-	{ "fcgi_reset", { { "forward", SIM_ATTR_INT, 0, NULL }, FCGI_SELECT },
+	{ "fcgi_reset", { IATTR("forward", 0, 0, 1), FCGI_SELECT },
 	  3, true, sim_fcgi_stage_start, sim_fcgi_stage_run, sim_fcgi_stage_stop,
 	  sim_fcgi_stage_flush },
 	{ "mysql_commit_lost", { FCGI_SELECT }, 2, true, NULL, sim_mysql_stage_run, NULL, NULL },

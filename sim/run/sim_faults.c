@@ -1,4 +1,5 @@
 /* sim_faults.c - applies the scenario's fault timeline: proxy toxics, SIGKILL/SIGSTOP/SIGCONT, restarts, deploys */
+#include <dirent.h>
 #include <errno.h>
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -515,29 +516,122 @@ static void reap(struct sim_faults *f, double t)
 	}
 }
 
-/* Sends sig to target and waits until /proc shows it took effect; returns the pid or -1. */
+#define TREE_MAX 256
+
+/* ppid of pid from /proc/<pid>/stat, or -1. */
+static pid_t proc_ppid(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	FILE *fp;
+	size_t n;
+	int ppid;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fp = fopen(path, "r")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	if ((p = strrchr(buf, ')')) == NULL || sscanf(p + 1, " %*c %d", &ppid) != 1)
+		return -1;
+	return (pid_t)ppid;
+}
+
+/* pid and every process descended from it, from /proc (pid first): nginx's master with its
+ * workers and cache processes, RabbitMQ's node with its port programs. Killing only the
+ * master of nginx leaves its workers serving (and holding the ports the restart needs). */
+static size_t proc_tree(pid_t pid, pid_t *out, size_t max)
+{
+	pid_t *all = NULL, *par = NULL;
+	size_t nall = 0, cap = 0, n = 0;
+	struct dirent *de;
+	DIR *d;
+
+	if (max == 0)
+		return 0;
+	out[n++] = pid;
+	if ((d = opendir("/proc")) == NULL)
+		return n;
+	while ((de = readdir(d)) != NULL) {
+		char *end;
+		long v = strtol(de->d_name, &end, 10);
+		pid_t pp;
+
+		if (*end != '\0' || v <= 1 || (pid_t)v == pid || (pp = proc_ppid((pid_t)v)) <= 0)
+			continue;
+		if (nall == cap) {
+			size_t nc = cap ? cap * 2 : 1024;
+			pid_t *a = realloc(all, nc * sizeof(*a)), *b;
+
+			if (a == NULL)
+				break;
+			all = a;
+			if ((b = realloc(par, nc * sizeof(*b))) == NULL)
+				break;
+			par = b;
+			cap = nc;
+		}
+		all[nall] = (pid_t)v;
+		par[nall++] = pp;
+	}
+	closedir(d);
+	/* breadth first: out[k]'s children are appended after it */
+	for (size_t k = 0; k < n; k++)
+		for (size_t j = 0; j < nall && n < max; j++)
+			if (par[j] == out[k]) {
+				out[n++] = all[j];
+				par[j] = -1;
+			}
+	free(all);
+	free(par);
+	return n;
+}
+
+/* Sends sig to target and every process under it (proc_tree) and waits until /proc shows it
+ * took effect on each; returns the target's pid or -1. A kill or stop freezes the target first,
+ * so that nginx's master cannot start a new worker for one being killed; a continue wakes the
+ * workers before the master. */
 static pid_t signal_target(struct sim_faults *f, size_t i, double t, int sig)
 {
 	const struct sim_fault *ft = &f->sc->faults[i];
-	pid_t pid = sim_faults_pid(f->run_dir, ft->target);
+	pid_t pid = sim_faults_pid(f->run_dir, ft->target), tree[TREE_MAX];
 	bool (*want)(char) = sig == SIGKILL ? is_gone : sig == SIGSTOP ? is_stopped : is_running;
+	size_t n, k;
 	char st;
 
-	if (pid < 0 || kill(pid, sig) != 0) {
+	if (pid < 0 || ((sig == SIGKILL || sig == SIGSTOP) && kill(pid, SIGSTOP) != 0) ||
+	    (sig == SIGCONT && kill(pid, 0) != 0)) {
 		note(f, t, "%s: cannot signal (%s)", ft->target, pid < 0 ? "no pid file" : strerror(errno));
 		sim_faults_invalid(f, "faults[%zu] (%s %s) at %.1f s: not applied: %s %s", i, ft->target,
 				   sim_fault_kind_names[ft->kind], t, pid < 0 ? "no pid file for" : "cannot signal", ft->target);
 		return -1;
 	}
-	if (!want(st = await_state(pid, want, 2000))) {
-		note(f, t, "%s (pid %d): %s sent, but the process is still in state %c", ft->target, (int)pid, strsignal(sig),
-		     st ? st : '?');
-		sim_faults_invalid(f, "faults[%zu] (%s %s) at %.1f s: not confirmed: after %s the process is in state %c",
-				   i, ft->target, sim_fault_kind_names[ft->kind], t, strsignal(sig), st ? st : '?');
+	n = proc_tree(pid, tree, TREE_MAX);
+	for (k = n; k-- > 1;)
+		(void)kill(tree[k], sig);       /* one may have exited meanwhile: checked below */
+	if (kill(pid, sig) != 0) {
+		note(f, t, "%s: cannot signal (%s)", ft->target, strerror(errno));
+		sim_faults_invalid(f, "faults[%zu] (%s %s) at %.1f s: not applied: cannot signal %s", i, ft->target,
+				   sim_fault_kind_names[ft->kind], t, ft->target);
 		return -1;
 	}
-	note(f, t, "%s (pid %d): %s (confirmed: %s)", ft->target, (int)pid, strsignal(sig),
-	     sig == SIGKILL ? "gone" : sig == SIGSTOP ? "state T" : "running");
+	for (k = 0; k < n; k++) {
+		if (want(st = await_state(tree[k], want, 2000)) || (sig != SIGKILL && k > 0 && is_gone(st)))
+			continue;
+		note(f, t, "%s (pid %d%s): %s sent, but pid %d is still in state %c", ft->target, (int)pid,
+		     k > 0 ? ", a process under it" : "", strsignal(sig), (int)tree[k], st ? st : '?');
+		sim_faults_invalid(f, "faults[%zu] (%s %s) at %.1f s: not confirmed: after %s pid %d%s is in state %c",
+				   i, ft->target, sim_fault_kind_names[ft->kind], t, strsignal(sig), (int)tree[k],
+				   k > 0 ? " (under the target)" : "", st ? st : '?');
+		return -1;
+	}
+	if (n == 1)
+		note(f, t, "%s (pid %d): %s (confirmed: %s)", ft->target, (int)pid, strsignal(sig),
+		     sig == SIGKILL ? "gone" : sig == SIGSTOP ? "state T" : "running");
+	else
+		note(f, t, "%s (pid %d and %zu process%s under it): %s (confirmed: %s)", ft->target, (int)pid, n - 1,
+		     n == 2 ? "" : "es", strsignal(sig), sig == SIGKILL ? "all gone" : sig == SIGSTOP ? "all in state T" :
+		     "all running");
 	return pid;
 }
 

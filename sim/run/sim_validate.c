@@ -80,6 +80,43 @@ out:
 	return o;
 }
 
+/* Each integer attribute's value as the proxy will use it (given, else its default) must be in
+ * the range the proxy's /toxic-types states ("limits"; an older proxy states none). */
+static void check_limits(struct vctx *v, size_t i, const struct sim_fault *ft, json_object *type,
+			 json_object *given)
+{
+	json_object *limits;
+	char path[128];
+
+	if (!json_object_object_get_ex(type, "limits", &limits) || !json_object_is_type(limits, json_type_object))
+		return;
+	json_object_object_foreach(limits, key, r) {
+		json_object *val = NULL, *lo, *hi, *def;
+		int64_t x;
+
+		if (!json_object_object_get_ex(r, "min", &lo) || !json_object_object_get_ex(r, "max", &hi))
+			continue;
+		if (json_object_object_get_ex(given, key, &val) && val != NULL) {
+			if (!json_object_is_type(val, json_type_int))
+				continue;       /* said above: must be an integer */
+			snprintf(path, sizeof(path), "faults[%zu].attributes.%s", i, key);
+			x = json_object_get_int64(val);
+		} else if (json_object_object_get_ex(r, "default", &def)) {
+			val = NULL;
+			snprintf(path, sizeof(path), "faults[%zu].attributes", i);
+			x = json_object_get_int64(def);
+		} else {
+			continue;
+		}
+		if (x < json_object_get_int64(lo))
+			mistake(v, path, "%s.%s must be >= %lld (got %lld%s)", ft->type, key,
+				(long long)json_object_get_int64(lo), (long long)x, val == NULL ? ", the default" : "");
+		else if (x > json_object_get_int64(hi))
+			mistake(v, path, "%s.%s must be <= %lld (got %lld%s)", ft->type, key,
+				(long long)json_object_get_int64(hi), (long long)x, val == NULL ? ", the default" : "");
+	}
+}
+
 static void check_attributes(struct vctx *v, size_t i, const struct sim_fault *ft, json_object *type)
 {
 	json_object *attrs, *given, *kind;
@@ -100,6 +137,7 @@ static void check_attributes(struct vctx *v, size_t i, const struct sim_fault *f
 								     : !json_object_is_type(val, json_type_string))
 			mistake(v, path, "must be %s", strcmp(json_object_get_string(kind), "int") == 0 ? "an integer" : "a string");
 	}
+	check_limits(v, i, ft, type, given);
 	json_object_put(given);
 }
 

@@ -48,6 +48,7 @@ typo proxy 's/"gateway-payments"/"gateway-paymnts"/' '10: faults[0].proxy: the s
 typo toxic-type 's/"fcgi_latency"/"fcgi_latncy"/' '10: faults[0].type: the sim proxy has no toxic type "fcgi_latncy"'
 typo attribute 's/{"latency": 600}/{"latncy": 600}/' '10: faults[0].attributes.latncy: fcgi_latency has no attribute "latncy"'
 typo attribute-type 's/{"latency": 600}/{"latency": "600"}/' '10: faults[0].attributes.latency: must be an integer'
+typo attribute-range 's/{"latency": 600}/{"latency": -800}/' '10: faults[0].attributes.latency: fcgi_latency.latency must be >= 0 (got -800)'
 typo stream 's/"type": "fcgi_latency"/"type": "fcgi_latency", "stream": "downstream"/' '10: faults[0].stream: fcgi_latency works on the upstream stream only'
 typo target 's/"target": "payments"/"target": "paymnts"/' '11: faults[1].target: must be a service of the stack'
 typo field 's/"until_s": 6, /"untill_s": 6, /' '11: faults[1].untill_s: unknown field'

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "simtest.h"
+#include "simtest_api.h"
 
 #define MAX_UP_CONNS 1024
 
@@ -527,4 +528,42 @@ int simtest_toxic(struct simtest_server *s, const char *name, const char *json)
 
 	snprintf(path, sizeof(path), "/proxies/%s/toxics", name);
 	return simtest_http(s->port, "POST", path, json, resp, sizeof(resp));
+}
+
+/* An in-process proxy behind an opaque handle (simtest_api.h): its echo upstream lives with it. */
+struct simtest_api_box {
+	struct simtest_server srv;      /* first: the handle is its address */
+	struct simtest_upstream up;
+};
+
+struct simtest_server *simtest_api_start(const char *name, int *port)
+{
+	struct simtest_api_box *b = calloc(1, sizeof(*b));
+
+	if (b == NULL)
+		return NULL;
+	if (simtest_upstream_start(&b->up, UP_ECHO, 0) != 0)
+		goto out_free;
+	if (simtest_server_start(&b->srv, 1, NULL) != 0)
+		goto out_up;
+	if (simtest_proxy(&b->srv, name, b->up.port) <= 0)
+		goto out_srv;
+	*port = b->srv.port;
+	return &b->srv;
+out_srv:
+	simtest_server_stop(&b->srv);
+out_up:
+	simtest_upstream_stop(&b->up);
+out_free:
+	free(b);
+	return NULL;
+}
+
+void simtest_api_stop(struct simtest_server *s)
+{
+	struct simtest_api_box *b = (struct simtest_api_box *)s;
+
+	simtest_server_stop(&b->srv);
+	simtest_upstream_stop(&b->up);
+	free(b);
 }

@@ -273,17 +273,19 @@ static void test_metrics(void **state)
 	                        "sim_proxy_received_bytes_total{proxy=\"web\",stream=\"downstream\"} 6\n"));
 }
 
-/* The extension a client checks a scenario against: every type, its attributes, its streams. */
+/* The extension a client checks a scenario against: every type, its attributes, its streams,
+ * and each integer attribute's range. */
 static void test_toxic_types(void **state)
 {
 	struct fixture *f = *state;
 
 	assert_int_equal(api(f, "GET", "/toxic-types", NULL), 200);
 	assert_true(simtest_has(f->body, "\"latency\":{\"attributes\":{\"latency\":\"int\",\"jitter\":\"int\"},"
-	                                 "\"streams\":[\"upstream\",\"downstream\"]}"));
+	                                 "\"streams\":[\"upstream\",\"downstream\"],\"limits\":{\"latency\":{\"min\":0,"
+	                                 "\"max\":86400000,\"default\":0},\"jitter\":{\"min\":0,\"max\":86400000,\"default\":0}}}"));
 	assert_true(simtest_has(f->body, "\"fcgi_abort\":{\"attributes\":{\"status\":\"int\",\"code\":\"string\","));
 	assert_true(simtest_has(f->body, "\"mysql_commit_lost\":{\"attributes\":{\"first\":\"int\",\"every\":\"int\"},"
-	                                 "\"streams\":[\"upstream\"]}"));
+	                                 "\"streams\":[\"upstream\"],\"limits\":{\"first\":{\"min\":0,"));
 	assert_int_equal(api(f, "POST", "/toxic-types", "{}"), 405);
 }
 
