@@ -53,6 +53,9 @@ unit)
 	# service.conf (the broker's bindings) and the C tables (the handlers) agree on the events.
 	run_cmd check_service_conf_self_test "$TOP/tests/tree/check_service_conf.sh" --self-test "$BUILD"
 	run_cmd check_service_conf "$TOP/tests/tree/check_service_conf.sh" "$BUILD"
+	# The services are typed out only in fcgi-services/*/service.conf.
+	run_cmd check_one_list_self_test "$TOP/tests/tree/check_one_list.py" --self-test
+	run_cmd check_one_list "$TOP/tests/tree/check_one_list.py" "$TOP"
 	summary ;;
 valgrind)
 	export SHOPLAB_LOG_LEVEL=${SHOPLAB_LOG_LEVEL:-error}

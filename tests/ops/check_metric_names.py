@@ -65,7 +65,10 @@ def main():
     if not internal:
         print("check_metric_names: SHOPLAB_GATEWAY_INTERNAL is not set (source $SHOPLAB_RUN/shoplab.env)")
         return 2
-    services = os.environ.get("SHOPLAB_SERVICES", "users catalog inventory orders payments").split()
+    services = os.environ.get("SHOPLAB_SERVICES", "").split()
+    if not services:
+        print("check_metric_names: SHOPLAB_SERVICES is not set (source $SHOPLAB_RUN/shoplab.env)")
+        return 2
     urls = [f"{internal}/_ops/{s}/metrics" for s in services]
     if os.environ.get("SHOPLAB_PROXY_API") and os.environ.get("SHOPLAB_PROXY") == "1":
         urls.append(f"{os.environ['SHOPLAB_PROXY_API']}/metrics")

@@ -7,8 +7,9 @@
 Everything that needs the list reads it from there (scripts/services.sh, build/services,
 SHOPLAB_SERVICES in run/shoplab.env). This check reads every code and configuration file of the
 tree (not the Markdown: prose may name services) and fails on any place that names four or more
-services within a few lines, which is what a typed copy of the list looks like. Places where a
-list is the point (a table of per-service settings, say) are named in ALLOWED with the reason.
+services on one line, or in a run of list items, which is what a typed copy of the list looks
+like. A file that must spell the list out (Prometheus' static targets) is named in EXACT and
+then must hold the whole list; ALLOWED names files whose lists are not copies, with the reason.
 """
 import os
 import re
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 
-WINDOW = 6          # lines
+GAP = 3             # lines without a service that a run of list items may hold
 THRESHOLD = 4       # distinct service names in one line, or in a run of list items
 # A line that is one list item or value: "- users", "service: users", "{service: users}", '"users",'.
 ITEM = re.compile(r"""^\s*(?:-\s*)?(?:[\w.]+:\s*)?(?:[{\[]\s*[\w.]+:\s*)?['"]?[a-z]+['"]?\s*[,}\]]*\s*(?:#.*)?$""")
@@ -24,6 +25,10 @@ SKIP_EXT = (".md", ".png", ".svg", ".pem", ".lua")
 # path -> why a list there is not a copy of the one list
 ALLOWED = {
     "tests/tree/check_one_list.py": "this file's self-test plants lists",
+}
+# Files that must spell the list out (a static Prometheus config) may, if it is the whole list.
+EXACT = {
+    "lab/prometheus.yml": "Prometheus' static targets, one per service",
 }
 
 
@@ -49,7 +54,7 @@ def files_of(top):
         return found
 
 
-def check(top, allowed):
+def check(top, allowed, exact=None):
     names = services(top)
     pats = {n: re.compile(r"(?<![A-Za-z0-9_])" + re.escape(n) + r"(?![A-Za-z0-9_])") for n in names}
     found = []
@@ -67,21 +72,26 @@ def check(top, allowed):
         item = [len(h) == 1 and ITEM.match(line) is not None for h, line in zip(hits, lines)]
         i = 0
         while i < len(lines):
-            seen = hits[i] if len(hits[i]) >= THRESHOLD else set()
+            seen, j = (hits[i], i + 1) if len(hits[i]) >= THRESHOLD else (set(), i + 1)
             if not seen and item[i]:
-                j = i
-                while j < len(lines) and j - i < WINDOW * 3 and (item[j] or not hits[j]):
+                # A run of items, with at most GAP lines without a service between two of them.
+                j, gap = i, 0
+                while j < len(lines) and gap <= GAP and (item[j] or not hits[j]):
                     if item[j]:
-                        seen = seen | hits[j]
+                        seen, gap = seen | hits[j], 0
+                    else:
+                        gap += 1
                     j += 1
                 seen = seen if len(seen) >= THRESHOLD else set()
-            if seen:
+            if seen and f in (exact or {}):
+                if seen != set(names):
+                    found.append(f"{f}:{i + 1}: lists {' '.join(sorted(seen))}, the services are "
+                                 f"{' '.join(names)}: it must list them all ({exact[f]})")
+            elif seen:
                 found.append(f"{f}:{i + 1}: names {len(seen)} services ({' '.join(sorted(seen))}) "
                              "as a list: read the one list instead (scripts/services.sh, "
                              "build/services, SHOPLAB_SERVICES)")
-                i += WINDOW
-                continue
-            i += 1
+            i = j if seen else i + 1
     return found
 
 
@@ -101,11 +111,23 @@ def self_test():
             f.write("users: 1\ncatalog: 2\ninventory: 3\norders: 4\n")
         with open(os.path.join(top, "notes.md"), "w") as f:
             f.write("users, catalog, inventory and orders\n")
-        got = check(top, {"allowed.yml": "planted"})
-    if len(got) == 2 and got[0].startswith("copy.sh:1:") and got[1].startswith("copy.yml:3:"):
-        print("check_one_list self-test: the two planted copies were found, nothing else")
+        with open(os.path.join(top, "short.yml"), "w") as f:
+            f.write("- targets: [a]\n  labels: {service: users}\n- targets: [a]\n"
+                    "  labels: {service: catalog}\n- inventory\n- orders\n")
+        got = sorted(check(top, {"allowed.yml": "planted"}, {"short.yml": "planted"}))
+        # With one service more, short.yml misses it.
+        os.makedirs(os.path.join(top, "fcgi-services", "payments"))
+        open(os.path.join(top, "fcgi-services", "payments", "service.conf"), "w").close()
+        got_more = check(top, {"allowed.yml": "planted", "copy.sh": "", "copy.yml": ""},
+                         {"short.yml": "planted"})
+    if (len(got) == 2 and got[0].startswith("copy.sh:1:") and got[1].startswith("copy.yml:3:")
+            and len(got_more) == 1 and got_more[0].startswith("short.yml:2:")
+            and "must list them all" in got_more[0]):
+        print("check_one_list self-test: the planted copies were found, a complete list passes, "
+              "an incomplete one is named")
         return 0
-    print("check_one_list self-test: expected copy.sh:1 and copy.yml:3, got:", *got, sep="\n  ")
+    print("check_one_list self-test: expected copy.sh:1 and copy.yml:3, then short.yml:2, got:",
+          *got, "then:", *got_more, sep="\n  ")
     return 1
 
 
@@ -114,7 +136,7 @@ def main():
         return self_test()
     top = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.dirname(
         os.path.dirname(os.path.abspath(__file__))))
-    found = check(top, ALLOWED)
+    found = check(top, ALLOWED, EXACT)
     for line in found:
         print(line)
     if found:
