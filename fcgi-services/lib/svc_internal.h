@@ -348,7 +348,9 @@ const char *svc_log_service_name(void);
  * worker's statement array (index svc->nstmts + SVC_EVS_*).
  */
 enum { SVC_EVS_OUTBOX_ADD, SVC_EVS_OUTBOX_NEXT, SVC_EVS_OUTBOX_DEL, SVC_EVS_OUTBOX_STATS,
-	SVC_EVS_INBOX_ADD, SVC_EVS_DEAD_ADD, SVC_EVS_DEAD_LIST, SVC_EVS_RELAY_ISOLATION, SVC_EVS_N };
+	SVC_EVS_INBOX_ADD, SVC_EVS_DEAD_ADD, SVC_EVS_DEAD_LIST, SVC_EVS_RELAY_ISOLATION,
+	SVC_EVS_DEAD_COUNT, SVC_EVS_DEAD_GET, SVC_EVS_DEAD_LOCK, SVC_EVS_DEAD_MARK,
+	SVC_EVS_DEAD_PENDING, SVC_EVS_N };
 extern const char *const svc_events_sql[SVC_EVS_N];
 /* Starts the relay and consumer threads the service asks for; 0 or -1 (logged). */
 int  svc_events_start(struct svc_server *srv);
