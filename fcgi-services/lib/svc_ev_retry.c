@@ -53,7 +53,7 @@ svc_event_decide(int rc, int64_t attempts, int64_t max_attempts)
 int64_t
 svc_event_retry_ms(int retry, int64_t min_ms, int64_t max_ms, uint64_t *rng)
 {
-	int64_t d;
+	int64_t ceiling;
 
 	if (min_ms < 1)
 		min_ms = 1;
@@ -61,12 +61,13 @@ svc_event_retry_ms(int retry, int64_t min_ms, int64_t max_ms, uint64_t *rng)
 		max_ms = min_ms;
 	if (retry < 0)
 		retry = 0;
-	/* Full jitter over [0, min(max, min * 2^retry) - min], above the floor: never a spin. */
-	d = svc_backoff_delay(min_ms, max_ms, retry, INT64_MAX, rng);
-	if (d < 0)
-		d = 0;
-	d += min_ms;
-	return d > max_ms ? max_ms : d;
+	/* min * 2^retry > max exactly when min > max / 2^retry: no overflow either way. */
+	if (retry >= 62 || min_ms > (max_ms >> retry))
+		ceiling = max_ms;
+	else
+		ceiling = min_ms << retry;
+	/* Full jitter over the range, above the floor: never a spin. */
+	return min_ms + (int64_t)(svc_rand64(rng) % (uint64_t)(ceiling - min_ms + 1));
 }
 
 /* ---------------------------------------------------------------- held deliveries */
