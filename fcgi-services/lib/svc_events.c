@@ -18,6 +18,7 @@
 #include "svc_events.h"
 
 #define SVC_EV_EXCHANGE		"shoplab.events"
+#define SVC_EV_REPLAY_EXCHANGE	"shoplab.replay"	/* topic: <service> -> <service>.events */
 #define SVC_EV_CHANNEL		1
 #define SVC_EV_CONFIRM_WAIT_S	10
 #define SVC_EV_BACKOFF_MAX_MS	1000
@@ -1199,6 +1200,79 @@ svc_events_stop(struct svc_server *srv, const struct timespec *until)
 }
 
 /* ---------------------------------------------------------------- ops */
+
+/*
+ * A connection for the replay of dead letters (an ops request's thread): publisher confirms
+ * on, the first broker node that answers. Not one of the threads' node slots. NULL: none.
+ */
+void *
+svc_events_replay_open(struct svc_server *srv)
+{
+	struct svc_events_rt	*rt = srv->events;
+	struct svc_ev_try	 a;
+	size_t			 used;
+
+	if (rt == NULL)
+		return NULL;
+	a.rt = rt;
+	a.confirm = 1;
+	a.what = "replay";
+	a.c = NULL;
+	if (svc_nodes_try(&rt->nodes, svc_now_us, svc_ev_try_one, &a, &used) != 0)
+		return NULL;
+	return a.c;
+}
+
+void
+svc_events_replay_close(void *conn)
+{
+	amqp_connection_state_t c = conn;
+
+	svc_ev_close(&c);
+}
+
+/*
+ * Republishes one recorded envelope, its original id as message_id, to shoplab.replay with
+ * the service's own name as routing key: it reaches <service>.events and nothing else (the
+ * broker user's topic permission). *tag: the channel's last delivery tag (0 after open).
+ * Returns 0 once the broker confirmed it, -1 otherwise (the connection is then unusable).
+ */
+int
+svc_events_replay_publish(struct svc_server *srv, void *conn, uint64_t *tag, const char *id,
+    const char *type, const char *body, size_t len)
+{
+	struct svc_events_rt	*rt = srv->events;
+	amqp_connection_state_t	 c = conn;
+	amqp_basic_properties_t	 props;
+	amqp_bytes_t		 b = { len, (void *)(uintptr_t)body };
+	int			 st;
+
+	if (rt == NULL || c == NULL)
+		return -1;
+	memset(&props, 0, sizeof(props));
+	props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
+	    AMQP_BASIC_MESSAGE_ID_FLAG | AMQP_BASIC_APP_ID_FLAG;
+	props.content_type = amqp_cstring_bytes("application/json");
+	props.delivery_mode = 2;
+	props.message_id = amqp_cstring_bytes(id);
+	props.app_id = amqp_cstring_bytes(srv->svc->name);
+	if (type != NULL && type[0] != '\0') {
+		props._flags |= AMQP_BASIC_TYPE_FLAG;
+		props.type = amqp_cstring_bytes(type);
+	}
+	st = amqp_basic_publish(c, SVC_EV_CHANNEL, amqp_cstring_bytes(SVC_EV_REPLAY_EXCHANGE),
+	    amqp_cstring_bytes(srv->svc->name), 1, 0, &props, b);
+	if (st != AMQP_STATUS_OK) {
+		svc_log(NULL, "warn", "amqp replay: publish: %s", amqp_error_string2(st));
+		return -1;
+	}
+	(*tag)++;
+	if (svc_ev_confirms(rt, c, *tag, *tag) != 0)
+		return -1;
+	atomic_fetch_add(&rt->replays, 1);
+	return 0;
+}
+
 
 int
 svc_events_metrics_write(struct svc_server *srv, struct svc_buf *out)

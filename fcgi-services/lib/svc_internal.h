@@ -38,6 +38,7 @@ unsigned svc_db_errno(const struct svc_req *r);
 
 /* Builtin routes the runtime answers itself, after the service's own. */
 enum { SVC_BUILTIN_HEALTHZ, SVC_BUILTIN_READYZ, SVC_BUILTIN_METRICS, SVC_BUILTIN_DEADLETTERS,
+	SVC_BUILTIN_DEADLETTER_SHOW, SVC_BUILTIN_DEADLETTER_REPLAY, SVC_BUILTIN_DEADLETTERS_REPLAY,
 	SVC_NBUILTIN };
 
 /* The route a request matched, and its captured {args}. */
@@ -362,6 +363,15 @@ void svc_events_outbox_committed(void);
 int  svc_events_metrics_write(struct svc_server *srv, struct svc_buf *out);
 /* GET /deadletters: the dead letters this service recorded, newest first. */
 int  svc_events_deadletters(struct svc_req *r);
+/* Replay of dead letters (svc_ev_replay.c): a confirming connection, one publish, close. */
+void *svc_events_replay_open(struct svc_server *srv);
+int  svc_events_replay_publish(struct svc_server *srv, void *conn, uint64_t *tag, const char *id,
+	const char *type, const char *body, size_t len);
+void svc_events_replay_close(void *conn);
+/* GET /deadletters/{seq}; POST /deadletters/{seq}/replay; POST /deadletters/replay. */
+int  svc_events_deadletter_show(struct svc_req *r);
+int  svc_events_deadletter_replay(struct svc_req *r);
+int  svc_events_deadletter_replay_all(struct svc_req *r);
 
 void svc_config_free(struct svc_config *cfg);
 int  svc_config_load(struct svc_config *cfg, const char *service, char *err, size_t errlen);
