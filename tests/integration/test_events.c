@@ -443,6 +443,15 @@ test_replay_applies_once(void **state)
 	assert_true(wait_metric("shoplab_events_duplicates_total", dup0 + 1, 15) >= dup0 + 1);
 	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM stock WHERE product_id = %lld", (long long)pid);
 	assert_int_equal(it_wait_db("inventory", 1, 1, "%s", sql), 1);
+	/* The operators' script says the same: shown replayed, and a third replay through it. */
+	assert_int_equal(it_sh("\"$SHOPLAB_TOP/scripts/shoplab-deadletters.sh\" show -s inventory %lld | "
+	    "grep -q '\"replays\":2'", (long long)seq), 0);
+	assert_int_equal(it_sh("\"$SHOPLAB_TOP/scripts/shoplab-deadletters.sh\" list -s inventory | "
+	    "grep -q '%s'", id), 0);
+	assert_int_equal(it_sh("\"$SHOPLAB_TOP/scripts/shoplab-deadletters.sh\" replay -s inventory "
+	    "%lld >/dev/null", (long long)seq), 0);
+	assert_int_not_equal(it_sh("\"$SHOPLAB_TOP/scripts/shoplab-deadletters.sh\" replay -s inventory "
+	    "999999999 2>/dev/null"), 0);
 	/* Unknown rows: 404; replay of all takes only rows not replayed (none of ours now). */
 	assert_int_equal(ops_post("/_ops/inventory/deadletters/999999999/replay", &r), 404);
 	it_resp_free(&r);
@@ -450,7 +459,9 @@ test_replay_applies_once(void **state)
 	assert_null(strstr(r.body, "\"complete\":false"));
 	it_resp_free(&r);
 	snprintf(sql, sizeof(sql), "SELECT replays FROM dead_letters WHERE msg_id = '%s'", id);
-	assert_int_equal(it_wait_db("inventory", 2, 2, "%s", sql), 2);
+	assert_int_equal(it_wait_db("inventory", 3, 2, "%s", sql), 3);
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM stock WHERE product_id = %lld", (long long)pid);
+	assert_int_equal(it_wait_db("inventory", 1, 1, "%s", sql), 1);
 }
 
 int

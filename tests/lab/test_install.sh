@@ -39,6 +39,7 @@ done
 [ ! -x "$TOP/build/bin/sim" ] || check "sim in bin/" test -x "$r$PREFIX/bin/sim"
 check "bootstrap" test -x "$r$PREFIX/sbin/shoplab-bootstrap"
 check "shoplab-deploy" test -x "$r$PREFIX/sbin/shoplab-deploy"
+check "shoplab-deadletters" test -x "$r$PREFIX/sbin/shoplab-deadletters"
 check "stack.sh" test -x "$r$PREFIX/share/shoplab/scripts/stack.sh"
 check "broker.sh" test -x "$r$PREFIX/share/shoplab/scripts/broker.sh"
 check "service.conf of shipping (its events)" grep -q '^consumes=' "$r$PREFIX/share/shoplab/fcgi-services/shipping/service.conf"
@@ -63,7 +64,7 @@ check "docs/openapi.yaml" cmp -s "$TOP/docs/openapi.yaml" "$r$PREFIX/share/doc/s
 check "the ACME deploy hook" test -x "$r$PREFIX/share/shoplab/scripts/tls-deploy-hook.sh"
 # The man pages render without a warning (mandoc's lint, and groff's, which man -l uses).
 for m in "$r$PREFIX/share/man/man1/sim.1" "$r$PREFIX/share/man/man8/shoplab-bootstrap.8" \
-	"$r$PREFIX/share/man/man8/shoplab-deploy.8"; do
+	"$r$PREFIX/share/man/man8/shoplab-deploy.8" "$r$PREFIX/share/man/man8/shoplab-deadletters.8"; do
 	if command -v mandoc > /dev/null; then
 		check "mandoc -T lint $(basename "$m")" mandoc -T lint -W warning "$m"
 	fi
