@@ -95,6 +95,7 @@ struct svc_events_conf {
 	long long	 retry_min_ms;	/* the retry backoff's floor and cap */
 	long long	 retry_max_ms;
 	long long	 max_deliveries;	/* redeliveries without an answer (a crash loop) */
+	long long	 heartbeat_s;	/* AMQP heartbeat interval (0: off) */
 	/* Tests only: exit(3) after committing the Nth consumed message, before its ack. */
 	long long	 crash_before_ack;
 };
@@ -114,6 +115,7 @@ static const struct svc_conf_def svc_events_defs[] = {
 	{ "SHOPLAB_EVENTS_RETRY_MIN_MS", SVC_CONF_INT, "100",	1, 60000,	EVC(retry_min_ms) },
 	{ "SHOPLAB_EVENTS_RETRY_MAX_MS", SVC_CONF_INT, "30000", 1, 600000,	EVC(retry_max_ms) },
 	{ "SHOPLAB_EVENTS_MAX_DELIVERIES", SVC_CONF_INT, "20",	2, 1000,	EVC(max_deliveries) },
+	{ "SHOPLAB_EVENTS_HEARTBEAT_S",	SVC_CONF_INT, "10",	0, 600,		EVC(heartbeat_s) },
 	{ "SHOPLAB_EVENTS_CRASH_BEFORE_ACK", SVC_CONF_INT, "0",	0, 1000000,	EVC(crash_before_ack) },
 };
 
@@ -138,7 +140,7 @@ struct svc_events_rt {
 	atomic_ullong		 consumed;
 	atomic_ullong		 applied;
 	atomic_ullong		 duplicates;
-	atomic_ullong		 redeliveries;	/* nacked with requeue after a handler failure */
+	atomic_ullong		 redeliveries;	/* delivered again (a lost connection, a crash) */
 	atomic_ullong		 dead;
 	atomic_ullong		 retries;	/* transient failures scheduled for a later run */
 	atomic_llong		 retries_waiting;	/* held deliveries waiting for a retry */
@@ -289,11 +291,18 @@ svc_ev_connect_node(struct svc_events_rt *rt, const struct svc_dbnode *node, int
 {
 	amqp_connection_state_t	 c;
 	amqp_socket_t		*sock;
-	struct timeval		 tv = { 2, 0 };
+	struct timeval		 tv = { 2, 0 }, hs = { 5, 0 }, rpc = { 10, 0 };
 	int			 st;
 
 	if ((c = amqp_new_connection()) == NULL)
 		return NULL;
+	/*
+	 * No wait on the broker is unbounded: a half-open link must not hang the login or a
+	 * synchronous method (qos, consume, a passive declare) for ever.
+	 */
+	if (amqp_set_handshake_timeout(c, &hs) != AMQP_STATUS_OK ||
+	    amqp_set_rpc_timeout(c, &rpc) != AMQP_STATUS_OK)
+		goto fail_destroy;
 	if ((sock = amqp_tcp_socket_new(c)) == NULL)
 		goto fail_destroy;
 	if ((st = amqp_socket_open_noblock(sock, node->host, (int)node->port, &tv)) !=
@@ -302,8 +311,9 @@ svc_ev_connect_node(struct svc_events_rt *rt, const struct svc_dbnode *node, int
 		    amqp_error_string2(st));
 		goto fail_destroy;
 	}
-	if (svc_ev_rpc_ok(amqp_login(c, rt->conf.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN,
-	    rt->conf.user, rt->conf.password), what) != 0)
+	/* Heartbeats: the broker's and ours; rabbitmq-c handles them whenever it reads or waits. */
+	if (svc_ev_rpc_ok(amqp_login(c, rt->conf.vhost, 0, 131072, (int)rt->conf.heartbeat_s,
+	    AMQP_SASL_METHOD_PLAIN, rt->conf.user, rt->conf.password), what) != 0)
 		goto fail_close;
 	if (amqp_channel_open(c, SVC_EV_CHANNEL) == NULL ||
 	    svc_ev_rpc_ok(amqp_get_rpc_reply(c), what) != 0)
@@ -441,6 +451,8 @@ svc_ev_confirms(struct svc_events_rt *rt, amqp_connection_state_t c, uint64_t fi
 		if (st != AMQP_STATUS_OK) {
 			svc_log(NULL, "warn", "amqp relay: waiting for confirms: %s",
 			    amqp_error_string2(st));
+			if (st == AMQP_STATUS_HEARTBEAT_TIMEOUT)
+				atomic_fetch_add(&rt->hb_timeouts, 1);
 			return -1;
 		}
 		if (f.frame_type != AMQP_FRAME_METHOD)
@@ -477,6 +489,43 @@ svc_ev_confirms(struct svc_events_rt *rt, amqp_connection_state_t c, uint64_t fi
 		}
 	}
 	return nacked;
+}
+
+/*
+ * Services an idle connection without waiting: reads what the broker sent (its heartbeats),
+ * sends ours when due, and notices a broker silent for two heartbeat intervals (rabbitmq-c
+ * closes the socket then). Returns 0, or -1 when the connection is gone.
+ */
+static int
+svc_ev_service(struct svc_events_rt *rt, amqp_connection_state_t c, const char *what)
+{
+	amqp_frame_t	f;
+	struct timeval	tv;
+	int		st;
+
+	for (;;) {
+		tv.tv_sec = 0;
+		tv.tv_usec = 0;
+		st = amqp_simple_wait_frame_noblock(c, &f, &tv);
+		if (st == AMQP_STATUS_TIMEOUT)
+			return 0;
+		if (st != AMQP_STATUS_OK) {
+			if (st == AMQP_STATUS_HEARTBEAT_TIMEOUT) {
+				atomic_fetch_add(&rt->hb_timeouts, 1);
+				svc_log(NULL, "warn", "amqp %s: no heartbeat from the broker in %lld s: "
+				    "reconnecting", what, 2 * rt->conf.heartbeat_s);
+			} else
+				svc_log(NULL, "warn", "amqp %s: %s", what, amqp_error_string2(st));
+			return -1;
+		}
+		if (f.frame_type == AMQP_FRAME_METHOD &&
+		    (f.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD ||
+		    f.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD)) {
+			svc_log(NULL, "warn", "amqp %s: closed by the broker", what);
+			return -1;
+		}
+		/* Anything else on an idle channel (a late confirm of a failed batch): dropped. */
+	}
 }
 
 /* Deletes the n rows seqs[0..n-1] (n >= 1), SVC_EV_DEL_N per statement. */
@@ -602,6 +651,11 @@ svc_ev_relay_main(void *arg)
 			backoff = 100;
 			atomic_store(&rt->connected[0], 1);
 			atomic_fetch_add(&rt->connects[0], 1);
+		} else if (svc_ev_service(rt, c, "relay") != 0) {
+			/* Idle and the link is gone (a closed socket, heartbeats stopped): again. */
+			svc_ev_close(&c);
+			svc_ev_lost(rt, SVC_EV_RELAY);
+			continue;
 		}
 		n = svc_ev_relay_batch(rt, &r, c, &tag);
 		if (n == -1) {
@@ -784,12 +838,10 @@ svc_ev_run(struct svc_events_rt *rt, struct svc_ev_cons *cs, struct svc_req *r,
 	size_t			 k;
 	enum svc_event_verdict	 v;
 	int			 rc, st, parsed;
-	unsigned long long	 nth;
 
 	memset(&a, 0, sizeof(a));
 	parsed = svc_event_parse(h->body, h->len, &ev) == SVC_OK;
 	if (!h->dead) {
-		nth = atomic_fetch_add(&rt->consumed, 1) + 1;
 		if (!parsed) {
 			snprintf(h->reason, sizeof(h->reason), "unparseable envelope");
 			h->dead = 1;
@@ -814,7 +866,7 @@ svc_ev_run(struct svc_events_rt *rt, struct svc_ev_cons *cs, struct svc_req *r,
 			h->attempts++;
 			v = svc_event_decide(rc, h->attempts, rt->conf.max_attempts);
 			if (rc == SVC_OK && rt->conf.crash_before_ack > 0 &&
-			    nth == (unsigned long long)rt->conf.crash_before_ack) {
+			    h->nth == (uint64_t)rt->conf.crash_before_ack) {
 				svc_log(r, "warn", "SHOPLAB_EVENTS_CRASH_BEFORE_ACK: exiting after the "
 				    "commit of %s", ev.id);
 				_exit(3);
@@ -899,10 +951,11 @@ svc_ev_msg_id(const amqp_basic_properties_t *p, char out[SVC_EVENT_ID_MAX + 1])
  * Every few seconds: the messages in <service>.dead (a passive declare on channel 2, so a
  * refusal closes only that channel) and the dead letters not replayed yet.
  */
-static void
+static int
 svc_ev_dead_stats(struct svc_events_rt *rt, struct svc_req *r, amqp_connection_state_t c,
     int *chan2)
 {
+	amqp_rpc_reply_t	 x;
 	amqp_queue_declare_ok_t	*ok;
 	struct svc_rows		*rows = NULL;
 	char			 dq[160];
@@ -913,25 +966,31 @@ svc_ev_dead_stats(struct svc_events_rt *rt, struct svc_req *r, amqp_connection_s
 		svc_rows_free(rows);
 	}
 	if (c == NULL || *chan2 < 0)
-		return;
+		return 0;
 	if (*chan2 == 0) {
-		if (amqp_channel_open(c, SVC_EV_CHANNEL + 1) == NULL ||
-		    svc_ev_rpc_ok(amqp_get_rpc_reply(c), "dead queue channel") != 0) {
+		if (amqp_channel_open(c, SVC_EV_CHANNEL + 1) == NULL) {
+			x = amqp_get_rpc_reply(c);
+			(void)svc_ev_rpc_ok(x, "dead queue channel");
 			*chan2 = -1;
-			return;
+			return x.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION ? -1 : 0;
 		}
 		*chan2 = 1;
 	}
 	snprintf(dq, sizeof(dq), "%s.dead", rt->srv->svc->name);
 	ok = amqp_queue_declare(c, SVC_EV_CHANNEL + 1, amqp_cstring_bytes(dq), 1, 0, 0, 0,
 	    amqp_empty_table);
-	if (ok == NULL || svc_ev_rpc_ok(amqp_get_rpc_reply(c), "dead queue declare") != 0) {
+	if (ok == NULL || svc_ev_rpc_ok((x = amqp_get_rpc_reply(c)), "dead queue declare") != 0) {
+		x = amqp_get_rpc_reply(c);
+		/* A lost link (or no answer in the RPC timeout): the connection is unusable. */
+		if (x.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION)
+			return -1;
 		/* Not allowed or no such queue: not asked again on this connection. */
 		*chan2 = -1;
 		atomic_store(&rt->dead_queue, -1);
-		return;
+		return 0;
 	}
 	atomic_store(&rt->dead_queue, (long long)ok->message_count);
+	return 0;
 }
 
 static amqp_connection_state_t
@@ -986,7 +1045,7 @@ svc_ev_consumer_main(void *arg)
 	char			 mid[SVC_EVENT_ID_MAX + 1];
 	long long		 backoff = 100;
 	int64_t			 now, wait, stats_at = 0;
-	long			 i;
+	long			 i, k;
 	int			 chan2 = 0;
 
 	memset(&cs, 0, sizeof(cs));
@@ -999,7 +1058,8 @@ svc_ev_consumer_main(void *arg)
 		now = svc_now_us();
 		if (now >= stats_at && !cs.paused) {
 			svc_ev_req(rt, &rt->consumer_w, &r, "deadstats", cs.nreq++);
-			svc_ev_dead_stats(rt, &r, c, &chan2);
+			if (svc_ev_dead_stats(rt, &r, c, &chan2) != 0)
+				svc_ev_consumer_lost(rt, &cs, &c);
 			stats_at = now + 5000000;
 		}
 		if (c == NULL) {
@@ -1057,14 +1117,21 @@ svc_ev_consumer_main(void *arg)
 			continue;
 		if (x.reply_type != AMQP_RESPONSE_NORMAL) {
 			/* A closed channel or connection, or a lost socket: start over. */
+			if (x.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+			    x.library_error == AMQP_STATUS_HEARTBEAT_TIMEOUT)
+				atomic_fetch_add(&rt->hb_timeouts, 1);
 			(void)svc_ev_rpc_ok(x, "consume");
 			svc_ev_consumer_lost(rt, &cs, &c);
 			continue;
 		}
 		svc_ev_msg_id(&env.message.properties, mid);
-		if (svc_ev_heldq_add(&cs.q, env.delivery_tag, (const char *)env.message.body.bytes,
+		if ((k = svc_ev_heldq_add(&cs.q, env.delivery_tag, (const char *)env.message.body.bytes,
 		    env.message.body.len, mid, svc_ev_delivery_count(&env.message.properties),
-		    svc_now_us()) < 0) {
+		    svc_now_us())) >= 0)
+			cs.q.v[k].nth = atomic_fetch_add(&rt->consumed, 1) + 1;
+		if (k >= 0 && env.redelivered)
+			atomic_fetch_add(&rt->redeliveries, 1);
+		if (k < 0) {
 			/* Out of memory (the prefetch bounds the count): the broker keeps it. */
 			svc_log(NULL, "error", "events consumer: cannot hold a delivery: requeued");
 			if (amqp_basic_nack(c, SVC_EV_CHANNEL, env.delivery_tag, 0, 1) != AMQP_STATUS_OK)
@@ -1304,7 +1371,8 @@ svc_events_metrics_write(struct svc_server *srv, struct svc_buf *out)
 	    "# HELP shoplab_events_duplicates_total Deliveries of an id already in the inbox (acked).\n"
 	    "# TYPE shoplab_events_duplicates_total counter\n"
 	    "shoplab_events_duplicates_total{service=\"%s\"} %llu\n"
-	    "# HELP shoplab_events_redeliveries_total Failed deliveries requeued for another try.\n"
+	    "# HELP shoplab_events_redeliveries_total Deliveries the broker marked redelivered (a lost "
+	    "connection or a crash before the ack).\n"
 	    "# TYPE shoplab_events_redeliveries_total counter\n"
 	    "shoplab_events_redeliveries_total{service=\"%s\"} %llu\n"
 	    "# HELP shoplab_events_dead_letters_total Messages dead-lettered (recorded and rejected).\n"

@@ -134,6 +134,7 @@ struct svc_ev_held {
 	int64_t		 redelivered;	/* x-delivery-count: deliveries before this one */
 	int64_t		 attempts;	/* handler runs so far */
 	int64_t		 due_us;
+	uint64_t	 nth;		/* the consumer's count of deliveries at this one */
 	int		 dead;		/* decided dead: the dead_letters row is still to be written */
 	char		 reason[128];
 };

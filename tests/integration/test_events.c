@@ -1,4 +1,4 @@
-/* test_events.c - events through the real broker: outbox to inbox, duplicates, poison, a broker kill -9, a consumer crash, the database away, replay */
+/* test_events.c - events through the real broker: outbox to inbox, duplicates, poison, a broker kill -9, a consumer crash, the database away, replay, a half-open link */
 #include <sys/types.h>
 
 #include <signal.h>
@@ -464,6 +464,59 @@ test_replay_applies_once(void **state)
 	assert_int_equal(it_wait_db("inventory", 1, 1, "%s", sql), 1);
 }
 
+/*
+ * A half-open broker link: the sim proxy drops everything the broker sends to inventory
+ * (a `timeout` toxic with no close, downstream), so neither end sees a FIN. With heartbeats
+ * every 2 s, the consumer notices within two intervals, counts it and reconnects once the
+ * link works again; a message published then is applied.
+ */
+static void
+test_half_open_broker_link_is_noticed(void **state)
+{
+	const char	*api = getenv("SHOPLAB_PROXY_API"), *px = getenv("SHOPLAB_PROXY");
+	const char	*conn = "shoplab_events_broker_connected{service=\"inventory\",thread=\"consumer\"}";
+	struct it_resp	 r;
+	struct timespec	 t0, t1;
+	char		 body[512], id[64], sql[256];
+	double		 hb0, secs;
+	int		 i;
+
+	(void)state;
+	if (api == NULL || px == NULL || strcmp(px, "1") != 0)
+		skip();
+	it_restart("inventory", "SHOPLAB_INVENTORY_EVENTS_HEARTBEAT_S=2");
+	for (i = 0; i < 300 && it_metric("inventory", conn) != 1; i++)
+		usleep(100000);
+	assert_true(it_metric("inventory", conn) == 1);
+	hb0 = it_metric("inventory", "shoplab_events_heartbeat_timeouts_total");
+	assert_true(hb0 >= 0);
+	assert_int_equal(it_request("POST", api, "/proxies/inventory-broker/toxics", NULL,
+	    "{\"name\":\"halfopen\",\"type\":\"timeout\",\"stream\":\"downstream\","
+	    "\"attributes\":{\"timeout\":0}}", &r), 0);
+	assert_int_equal(r.status, 200);
+	it_resp_free(&r);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < 200 && it_metric("inventory", "shoplab_events_heartbeat_timeouts_total") < hb0 + 1; i++)
+		usleep(100000);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	printf("# half-open link noticed after %.1f s (heartbeat 2 s)\n", secs);
+	assert_true(it_metric("inventory", "shoplab_events_heartbeat_timeouts_total") >= hb0 + 1);
+	/* Two intervals, and a little for a loaded machine and the 100 ms polling here. */
+	assert_true(secs < 7.0);
+	assert_int_equal(it_request("DELETE", api, "/proxies/inventory-broker/toxics/halfopen", NULL,
+	    NULL, &r), 0);
+	assert_int_equal(r.status, 204);
+	it_resp_free(&r);
+	snprintf(id, sizeof(id), "it-halfopen-%lld", (long long)id_base);
+	envelope(body, sizeof(body), id, id_base + 4);
+	publish_as_catalog("product.created", body);
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM stock WHERE product_id = %lld",
+	    (long long)id_base + 4);
+	assert_int_equal(it_wait_db("inventory", 1, 30, "%s", sql), 1);
+	assert_true(it_metric("inventory", conn) == 1);
+}
+
 int
 main(void)
 {
@@ -477,6 +530,7 @@ main(void)
 		cmocka_unit_test(test_replay_applies_once),
 		cmocka_unit_test(test_dead_letter_waits_for_the_database),
 		cmocka_unit_test(test_db_away_loses_nothing),
+		cmocka_unit_test(test_half_open_broker_link_is_noticed),
 	};
 
 	id_base = 800000000LL + (int64_t)(time(NULL) % 100000) * 100 + getpid() % 100;
