@@ -972,7 +972,11 @@ svc_ev_dead_stats(struct svc_events_rt *rt, struct svc_req *r, amqp_connection_s
 			x = amqp_get_rpc_reply(c);
 			(void)svc_ev_rpc_ok(x, "dead queue channel");
 			*chan2 = -1;
-			return x.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION ? -1 : 0;
+			if (x.reply_type != AMQP_RESPONSE_LIBRARY_EXCEPTION)
+				return 0;
+			if (x.library_error == AMQP_STATUS_HEARTBEAT_TIMEOUT)
+				atomic_fetch_add(&rt->hb_timeouts, 1);
+			return -1;
 		}
 		*chan2 = 1;
 	}
@@ -982,8 +986,11 @@ svc_ev_dead_stats(struct svc_events_rt *rt, struct svc_req *r, amqp_connection_s
 	if (ok == NULL || svc_ev_rpc_ok((x = amqp_get_rpc_reply(c)), "dead queue declare") != 0) {
 		x = amqp_get_rpc_reply(c);
 		/* A lost link (or no answer in the RPC timeout): the connection is unusable. */
-		if (x.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION)
+		if (x.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION) {
+			if (x.library_error == AMQP_STATUS_HEARTBEAT_TIMEOUT)
+				atomic_fetch_add(&rt->hb_timeouts, 1);
 			return -1;
+		}
 		/* Not allowed or no such queue: not asked again on this connection. */
 		*chan2 = -1;
 		atomic_store(&rt->dead_queue, -1);
@@ -1375,7 +1382,7 @@ svc_events_metrics_write(struct svc_server *srv, struct svc_buf *out)
 	    "connection or a crash before the ack).\n"
 	    "# TYPE shoplab_events_redeliveries_total counter\n"
 	    "shoplab_events_redeliveries_total{service=\"%s\"} %llu\n"
-	    "# HELP shoplab_events_dead_letters_total Messages dead-lettered (recorded and rejected).\n"
+	    "# HELP shoplab_events_dead_letters_total Messages dead-lettered (recorded, then acked).\n"
 	    "# TYPE shoplab_events_dead_letters_total counter\n"
 	    "shoplab_events_dead_letters_total{service=\"%s\"} %llu\n"
 	    "# HELP shoplab_events_broker_connected 1 while the thread holds a broker connection.\n"

@@ -478,7 +478,7 @@ test_half_open_broker_link_is_noticed(void **state)
 	struct it_resp	 r;
 	struct timespec	 t0, t1;
 	char		 body[512], id[64], sql[256];
-	double		 hb0, secs;
+	double		 hb0, hb, secs;
 	int		 i;
 
 	(void)state;
@@ -496,18 +496,21 @@ test_half_open_broker_link_is_noticed(void **state)
 	assert_int_equal(r.status, 200);
 	it_resp_free(&r);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (i = 0; i < 200 && it_metric("inventory", "shoplab_events_heartbeat_timeouts_total") < hb0 + 1; i++)
+	do {
 		usleep(100000);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	printf("# half-open link noticed after %.1f s (heartbeat 2 s)\n", secs);
-	assert_true(it_metric("inventory", "shoplab_events_heartbeat_timeouts_total") >= hb0 + 1);
-	/* Two intervals, and a little for a loaded machine and the 100 ms polling here. */
-	assert_true(secs < 7.0);
+		hb = it_metric("inventory", "shoplab_events_heartbeat_timeouts_total");
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	} while (hb < hb0 + 1 && secs < 30);
+	/* The link works again before anything is asserted: later suites use it. */
 	assert_int_equal(it_request("DELETE", api, "/proxies/inventory-broker/toxics/halfopen", NULL,
 	    NULL, &r), 0);
 	assert_int_equal(r.status, 204);
 	it_resp_free(&r);
+	printf("# half-open link noticed after %.1f s (heartbeat 2 s)\n", secs);
+	assert_true(hb >= hb0 + 1);
+	/* Two intervals (4 s), and room for a loaded machine and this scrape's own latency. */
+	assert_true(secs < 10.0);
 	snprintf(id, sizeof(id), "it-halfopen-%lld", (long long)id_base);
 	envelope(body, sizeof(body), id, id_base + 4);
 	publish_as_catalog("product.created", body);
