@@ -50,9 +50,11 @@ install: all
 	$(INSTALL) -m 0644 dist/man/sim.1 $(DESTDIR)$(MANDIR)/man1/sim.1
 	$(INSTALL) -m 0644 dist/man/shoplab-bootstrap.8 $(DESTDIR)$(MANDIR)/man8/shoplab-bootstrap.8
 	$(INSTALL) -m 0644 dist/man/shoplab-deploy.8 $(DESTDIR)$(MANDIR)/man8/shoplab-deploy.8
+	$(INSTALL) -m 0644 dist/man/shoplab-deadletters.8 $(DESTDIR)$(MANDIR)/man8/shoplab-deadletters.8
 	$(INSTALL) -m 0644 dist/logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/shoplab
 	$(INSTALL) -m 0755 dist/bootstrap.sh $(DESTDIR)$(PREFIX)/sbin/shoplab-bootstrap
 	$(INSTALL) -m 0755 dist/deploy.sh $(DESTDIR)$(PREFIX)/sbin/shoplab-deploy
+	$(INSTALL) -m 0755 scripts/shoplab-deadletters.sh $(DESTDIR)$(PREFIX)/sbin/shoplab-deadletters
 	$(INSTALL) -m 0644 sql/*.sql $(DESTDIR)$(DATADIR)/sql/
 	for d in sql/*/; do $(INSTALL) -d $(DESTDIR)$(DATADIR)/$$d && \
 		$(INSTALL) -m 0644 $$d*.sql $(DESTDIR)$(DATADIR)/$$d || exit 1; done
@@ -71,6 +73,7 @@ install: all
 uninstall:
 	rm -rf $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
 	rm -f $(DESTDIR)$(PREFIX)/bin/sim $(DESTDIR)$(PREFIX)/sbin/shoplab-bootstrap $(DESTDIR)$(PREFIX)/sbin/shoplab-deploy \
+		$(DESTDIR)$(PREFIX)/sbin/shoplab-deadletters $(DESTDIR)$(MANDIR)/man8/shoplab-deadletters.8 \
 		$(DESTDIR)$(UNITDIR)/shoplab@.service $(DESTDIR)$(UNITDIR)/shoplab.target \
 		$(DESTDIR)$(MANDIR)/man1/sim.1 $(DESTDIR)$(MANDIR)/man8/shoplab-bootstrap.8 $(DESTDIR)$(MANDIR)/man8/shoplab-deploy.8 \
 		$(DESTDIR)$(SYSCONFDIR)/logrotate.d/shoplab

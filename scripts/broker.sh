@@ -44,7 +44,7 @@ set -a
 . "$RUN/shoplab.env"
 set +a
 : "${SHOPLAB_AMQP_PORT:?}" "${SHOPLAB_AMQP_VHOST:=shoplab}" "${SHOPLAB_AMQP_HOST:=127.0.0.1}"
-: "${BROKER_DELIVERY_LIMIT:=5}" "${SHOPLAB_AMQP_PROMETHEUS_PORT:=}"
+: "${BROKER_DELIVERY_LIMIT:=50}" "${SHOPLAB_AMQP_PROMETHEUS_PORT:=}"
 
 # The broker's whole environment: nothing of the host's /etc/rabbitmq is read.
 export HOME=$D
@@ -102,8 +102,11 @@ cmd_definitions() {
 	done
 	printf '],\n"permissions":[{"user":"shoplab-admin","vhost":"%s","configure":".*","write":".*","read":".*"}' "$SHOPLAB_AMQP_VHOST"
 	for s in $(amqp_users); do
-		w='^$'
-		[ -z "$(conf_get "$s" publishes)" ] || w='^shoplab\\.events$'
+		# Publishers write shoplab.events; consumers shoplab.replay (their dead letters' replay).
+		w=
+		[ -z "$(conf_get "$s" publishes)" ] || w='events'
+		[ -z "$(conf_get "$s" consumes)" ] || w=${w:+$w|}replay
+		if [ -n "$w" ]; then w='^shoplab\\.('$w')$'; else w='^$'; fi
 		printf ',{"user":"%s","vhost":"%s","configure":"^$","write":"%s","read":"^%s\\\\.(events|dead)$"}' \
 			"$s" "$SHOPLAB_AMQP_VHOST" "$w" "$s"
 	done
@@ -115,10 +118,16 @@ cmd_definitions() {
 		printf '%s{"user":"%s","vhost":"%s","exchange":"shoplab.events","write":"%s","read":".*"}' \
 			"$sep" "$s" "$SHOPLAB_AMQP_VHOST" "$re"
 		sep=,
+		# shoplab.replay: only the key that reaches its own <svc>.events.
+		printf ',{"user":"%s","vhost":"%s","exchange":"shoplab.replay","write":"^%s$","read":".*"}' \
+			"$s" "$SHOPLAB_AMQP_VHOST" "$s"
 	done
 	printf '],\n"exchanges":['
 	printf '{"name":"shoplab.events","vhost":"%s","type":"topic","durable":true,"auto_delete":false,"internal":false,"arguments":{}},' "$SHOPLAB_AMQP_VHOST"
-	printf '{"name":"shoplab.dlx","vhost":"%s","type":"direct","durable":true,"auto_delete":false,"internal":false,"arguments":{}}' "$SHOPLAB_AMQP_VHOST"
+	printf '{"name":"shoplab.dlx","vhost":"%s","type":"direct","durable":true,"auto_delete":false,"internal":false,"arguments":{}},' "$SHOPLAB_AMQP_VHOST"
+	# A replayed dead letter goes back to its own queue only: topic, so that the topic
+	# permission above limits each service to its own routing key.
+	printf '{"name":"shoplab.replay","vhost":"%s","type":"topic","durable":true,"auto_delete":false,"internal":false,"arguments":{}}' "$SHOPLAB_AMQP_VHOST"
 	printf '],\n"queues":['
 	first=1
 	for s in $SHOPLAB_SERVICES; do
@@ -126,7 +135,9 @@ cmd_definitions() {
 		[ $first = 1 ] || printf ','
 		first=0
 		# Quorum queue: x-delivery-count on every redelivery, and a delivery limit after which
-		# the broker itself dead-letters (the consumer normally does it first).
+		# the broker itself dead-letters, unrecorded (a last resort: the consumer holds a failing
+		# message unacked while it retries, so only lost connections and crashes count, and it
+		# records the message itself at SHOPLAB_EVENTS_MAX_DELIVERIES, 20, well before).
 		printf '{"name":"%s.events","vhost":"%s","durable":true,"auto_delete":false,"arguments":{"x-queue-type":"quorum","x-delivery-limit":%s,"x-dead-letter-exchange":"shoplab.dlx","x-dead-letter-routing-key":"%s.events"}},' \
 			"$s" "$SHOPLAB_AMQP_VHOST" "$((BROKER_DELIVERY_LIMIT + 1))" "$s"
 		printf '{"name":"%s.dead","vhost":"%s","durable":true,"auto_delete":false,"arguments":{"x-queue-type":"classic"}}' \
@@ -146,6 +157,8 @@ cmd_definitions() {
 		q=$s.events
 		printf ',{"source":"shoplab.dlx","vhost":"%s","destination":"%s.dead","destination_type":"queue","routing_key":"%s","arguments":{}}' \
 			"$SHOPLAB_AMQP_VHOST" "$s" "$q"
+		printf ',{"source":"shoplab.replay","vhost":"%s","destination":"%s.events","destination_type":"queue","routing_key":"%s","arguments":{}}' \
+			"$SHOPLAB_AMQP_VHOST" "$s" "$s"
 	done
 	printf ']}\n'
 }

@@ -1,4 +1,4 @@
-/* svc_event.c - event envelopes (build, parse, check), ids, times and the retry decision */
+/* svc_event.c - event envelopes (build, parse, check), ids and times */
 #include <sys/random.h>
 
 #include <errno.h>
@@ -217,19 +217,4 @@ svc_event_free(struct svc_event *ev)
 {
 	json_object_put(ev->root);
 	memset(ev, 0, sizeof(*ev));
-}
-
-enum svc_event_verdict
-svc_event_decide(int rc, int64_t delivery_count, int64_t max_attempts)
-{
-	if (rc == SVC_OK)
-		return SVC_EVENT_ACK;
-	if (rc == SVC_ERR_INVALID)
-		return SVC_EVENT_DEAD;
-	if (delivery_count < 0)
-		delivery_count = 0;
-	if (max_attempts < 1)
-		max_attempts = 1;
-	/* This delivery was attempt delivery_count + 1. */
-	return delivery_count + 1 >= max_attempts ? SVC_EVENT_DEAD : SVC_EVENT_REQUEUE;
 }

@@ -18,6 +18,7 @@
 #include "svc_events.h"
 
 #define SVC_EV_EXCHANGE		"shoplab.events"
+#define SVC_EV_REPLAY_EXCHANGE	"shoplab.replay"	/* topic: <service> -> <service>.events */
 #define SVC_EV_CHANNEL		1
 #define SVC_EV_CONFIRM_WAIT_S	10
 #define SVC_EV_BACKOFF_MAX_MS	1000
@@ -44,8 +45,26 @@ const char *const svc_events_sql[SVC_EVS_N] = {
 	    "FROM outbox",
 	[SVC_EVS_INBOX_ADD] =
 	    "INSERT IGNORE INTO inbox (id, type) VALUES (?, ?)",
+	/* One row per message id: a message dead again (after a replay) updates its row. */
 	[SVC_EVS_DEAD_ADD] =
-	    "INSERT INTO dead_letters (msg_id, type, reason, attempts, body) VALUES (?, ?, ?, ?, ?)",
+	    "INSERT INTO dead_letters (msg_id, type, reason, attempts, body) VALUES (?, ?, ?, ?, ?) "
+	    "ON DUPLICATE KEY UPDATE type = VALUES(type), reason = VALUES(reason), "
+	    "attempts = VALUES(attempts), body = VALUES(body), dead_at = CURRENT_TIMESTAMP(6), "
+	    "replayed_at = NULL",
+	[SVC_EVS_DEAD_COUNT] =
+	    "SELECT COUNT(*) FROM dead_letters WHERE replayed_at IS NULL",
+	[SVC_EVS_DEAD_GET] =
+	    "SELECT seq, msg_id, type, reason, attempts, body, "
+	    "DATE_FORMAT(dead_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS dead_at, "
+	    "DATE_FORMAT(replayed_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS replayed_at, replays "
+	    "FROM dead_letters WHERE seq = ?",
+	[SVC_EVS_DEAD_LOCK] =
+	    "SELECT msg_id, type, body FROM dead_letters WHERE seq = ? FOR UPDATE",
+	[SVC_EVS_DEAD_MARK] =
+	    "UPDATE dead_letters SET replayed_at = CURRENT_TIMESTAMP(6), replays = replays + 1 "
+	    "WHERE seq = ?",
+	[SVC_EVS_DEAD_PENDING] =
+	    "SELECT seq FROM dead_letters WHERE replayed_at IS NULL ORDER BY seq LIMIT ?",
 	/*
 	 * The relay's transaction reads committed: its locking read then locks the rows it
 	 * returns and no gap. Under REPEATABLE READ it also locked the end of the index while
@@ -56,7 +75,8 @@ const char *const svc_events_sql[SVC_EVS_N] = {
 	    "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
 	[SVC_EVS_DEAD_LIST] =
 	    "SELECT seq, msg_id, type, reason, attempts, body, "
-	    "DATE_FORMAT(dead_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS dead_at "
+	    "DATE_FORMAT(dead_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS dead_at, "
+	    "DATE_FORMAT(replayed_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS replayed_at, replays "
 	    "FROM dead_letters ORDER BY seq DESC LIMIT ?",
 };
 
@@ -72,6 +92,10 @@ struct svc_events_conf {
 	long long	 batch;
 	long long	 poll_ms;
 	long long	 prefetch;
+	long long	 retry_min_ms;	/* the retry backoff's floor and cap */
+	long long	 retry_max_ms;
+	long long	 max_deliveries;	/* redeliveries without an answer (a crash loop) */
+	long long	 heartbeat_s;	/* AMQP heartbeat interval (0: off) */
 	/* Tests only: exit(3) after committing the Nth consumed message, before its ack. */
 	long long	 crash_before_ack;
 };
@@ -88,6 +112,10 @@ static const struct svc_conf_def svc_events_defs[] = {
 	{ "SHOPLAB_EVENTS_BATCH",	SVC_CONF_INT, "500",	1, SVC_EV_BATCH_MAX, EVC(batch) },
 	{ "SHOPLAB_EVENTS_POLL_MS",	SVC_CONF_INT, "50",	5, 10000,	EVC(poll_ms) },
 	{ "SHOPLAB_EVENTS_PREFETCH",	SVC_CONF_INT, "32",	1, 1000,	EVC(prefetch) },
+	{ "SHOPLAB_EVENTS_RETRY_MIN_MS", SVC_CONF_INT, "100",	1, 60000,	EVC(retry_min_ms) },
+	{ "SHOPLAB_EVENTS_RETRY_MAX_MS", SVC_CONF_INT, "30000", 1, 600000,	EVC(retry_max_ms) },
+	{ "SHOPLAB_EVENTS_MAX_DELIVERIES", SVC_CONF_INT, "20",	2, 1000,	EVC(max_deliveries) },
+	{ "SHOPLAB_EVENTS_HEARTBEAT_S",	SVC_CONF_INT, "10",	0, 600,		EVC(heartbeat_s) },
 	{ "SHOPLAB_EVENTS_CRASH_BEFORE_ACK", SVC_CONF_INT, "0",	0, 1000000,	EVC(crash_before_ack) },
 };
 
@@ -112,8 +140,15 @@ struct svc_events_rt {
 	atomic_ullong		 consumed;
 	atomic_ullong		 applied;
 	atomic_ullong		 duplicates;
-	atomic_ullong		 redeliveries;	/* nacked with requeue after a handler failure */
+	atomic_ullong		 redeliveries;	/* delivered again (a lost connection, a crash) */
 	atomic_ullong		 dead;
+	atomic_ullong		 retries;	/* transient failures scheduled for a later run */
+	atomic_llong		 retries_waiting;	/* held deliveries waiting for a retry */
+	atomic_llong		 dead_rows;	/* dead_letters rows not replayed */
+	atomic_llong		 dead_queue;	/* messages in <service>.dead (-1: unknown) */
+	atomic_int		 paused;	/* the consumer runs nothing: its database is away */
+	atomic_ullong		 replays;	/* dead letters republished */
+	atomic_ullong		 hb_timeouts;	/* connections dropped: the broker's heartbeats stopped */
 	/* occurred_at -> committed, per applied event: buckets (the last one is +Inf) and sum. */
 	atomic_ullong		 lag_bucket[SVC_EV_NLAG + 1];
 	atomic_ullong		 lag_sum_us;
@@ -256,11 +291,18 @@ svc_ev_connect_node(struct svc_events_rt *rt, const struct svc_dbnode *node, int
 {
 	amqp_connection_state_t	 c;
 	amqp_socket_t		*sock;
-	struct timeval		 tv = { 2, 0 };
+	struct timeval		 tv = { 2, 0 }, hs = { 5, 0 }, rpc = { 10, 0 };
 	int			 st;
 
 	if ((c = amqp_new_connection()) == NULL)
 		return NULL;
+	/*
+	 * No wait on the broker is unbounded: a half-open link must not hang the login or a
+	 * synchronous method (qos, consume, a passive declare) for ever.
+	 */
+	if (amqp_set_handshake_timeout(c, &hs) != AMQP_STATUS_OK ||
+	    amqp_set_rpc_timeout(c, &rpc) != AMQP_STATUS_OK)
+		goto fail_destroy;
 	if ((sock = amqp_tcp_socket_new(c)) == NULL)
 		goto fail_destroy;
 	if ((st = amqp_socket_open_noblock(sock, node->host, (int)node->port, &tv)) !=
@@ -269,8 +311,9 @@ svc_ev_connect_node(struct svc_events_rt *rt, const struct svc_dbnode *node, int
 		    amqp_error_string2(st));
 		goto fail_destroy;
 	}
-	if (svc_ev_rpc_ok(amqp_login(c, rt->conf.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN,
-	    rt->conf.user, rt->conf.password), what) != 0)
+	/* Heartbeats: the broker's and ours; rabbitmq-c handles them whenever it reads or waits. */
+	if (svc_ev_rpc_ok(amqp_login(c, rt->conf.vhost, 0, 131072, (int)rt->conf.heartbeat_s,
+	    AMQP_SASL_METHOD_PLAIN, rt->conf.user, rt->conf.password), what) != 0)
 		goto fail_close;
 	if (amqp_channel_open(c, SVC_EV_CHANNEL) == NULL ||
 	    svc_ev_rpc_ok(amqp_get_rpc_reply(c), what) != 0)
@@ -408,6 +451,8 @@ svc_ev_confirms(struct svc_events_rt *rt, amqp_connection_state_t c, uint64_t fi
 		if (st != AMQP_STATUS_OK) {
 			svc_log(NULL, "warn", "amqp relay: waiting for confirms: %s",
 			    amqp_error_string2(st));
+			if (st == AMQP_STATUS_HEARTBEAT_TIMEOUT)
+				atomic_fetch_add(&rt->hb_timeouts, 1);
 			return -1;
 		}
 		if (f.frame_type != AMQP_FRAME_METHOD)
@@ -444,6 +489,43 @@ svc_ev_confirms(struct svc_events_rt *rt, amqp_connection_state_t c, uint64_t fi
 		}
 	}
 	return nacked;
+}
+
+/*
+ * Services an idle connection without waiting: reads what the broker sent (its heartbeats),
+ * sends ours when due, and notices a broker silent for two heartbeat intervals (rabbitmq-c
+ * closes the socket then). Returns 0, or -1 when the connection is gone.
+ */
+static int
+svc_ev_service(struct svc_events_rt *rt, amqp_connection_state_t c, const char *what)
+{
+	amqp_frame_t	f;
+	struct timeval	tv;
+	int		st;
+
+	for (;;) {
+		tv.tv_sec = 0;
+		tv.tv_usec = 0;
+		st = amqp_simple_wait_frame_noblock(c, &f, &tv);
+		if (st == AMQP_STATUS_TIMEOUT)
+			return 0;
+		if (st != AMQP_STATUS_OK) {
+			if (st == AMQP_STATUS_HEARTBEAT_TIMEOUT) {
+				atomic_fetch_add(&rt->hb_timeouts, 1);
+				svc_log(NULL, "warn", "amqp %s: no heartbeat from the broker in %lld s: "
+				    "reconnecting", what, 2 * rt->conf.heartbeat_s);
+			} else
+				svc_log(NULL, "warn", "amqp %s: %s", what, amqp_error_string2(st));
+			return -1;
+		}
+		if (f.frame_type == AMQP_FRAME_METHOD &&
+		    (f.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD ||
+		    f.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD)) {
+			svc_log(NULL, "warn", "amqp %s: closed by the broker", what);
+			return -1;
+		}
+		/* Anything else on an idle channel (a late confirm of a failed batch): dropped. */
+	}
 }
 
 /* Deletes the n rows seqs[0..n-1] (n >= 1), SVC_EV_DEL_N per statement. */
@@ -569,6 +651,11 @@ svc_ev_relay_main(void *arg)
 			backoff = 100;
 			atomic_store(&rt->connected[0], 1);
 			atomic_fetch_add(&rt->connects[0], 1);
+		} else if (svc_ev_service(rt, c, "relay") != 0) {
+			/* Idle and the link is gone (a closed socket, heartbeats stopped): again. */
+			svc_ev_close(&c);
+			svc_ev_lost(rt, SVC_EV_RELAY);
+			continue;
 		}
 		n = svc_ev_relay_batch(rt, &r, c, &tag);
 		if (n == -1) {
@@ -697,101 +784,219 @@ svc_ev_dead_tx(struct svc_req *r, void *arg)
 	    d->attempts, d->body);
 }
 
+/* The consumer's state between deliveries: what it holds, and its breaker on the database. */
+struct svc_ev_cons {
+	struct svc_ev_heldq	 q;
+	int			 paused;	/* the database is away: no handler runs */
+	int			 probes;	/* failed probes since the pause began */
+	int64_t			 probe_at;	/* next database probe (paused) */
+	uint64_t		 rng;
+	unsigned long		 nreq;
+};
+
+static void
+svc_ev_pause(struct svc_events_rt *rt, struct svc_ev_cons *cs, int64_t now)
+{
+	if (!cs->paused)
+		svc_log(NULL, "warn", "events consumer: the database is away: paused (%zu held)",
+		    cs->q.n);
+	cs->paused = 1;
+	cs->probe_at = now + 1000 * svc_event_retry_ms(cs->probes, rt->conf.retry_min_ms,
+	    rt->conf.retry_max_ms, &cs->rng);
+	atomic_store(&rt->paused, 1);
+}
+
+/* Schedules held entry h again after its backoff; the database away pauses the consumer. */
+static void
+svc_ev_later(struct svc_events_rt *rt, struct svc_ev_cons *cs, struct svc_ev_held *h, int rc,
+    int64_t now)
+{
+	int64_t ms = svc_event_retry_ms((int)(h->attempts > 0 ? h->attempts - 1 : 0),
+	    rt->conf.retry_min_ms, rt->conf.retry_max_ms, &cs->rng);
+
+	h->due_us = now + ms * 1000;
+	atomic_fetch_add(&rt->retries, 1);
+	if (svc_event_db_away(rc))
+		svc_ev_pause(rt, cs, now);
+}
+
 /*
- * Handles one delivery and settles it. Returns 0, or -1 when the connection failed (the
- * message is redelivered on the next connection; the inbox makes that harmless).
+ * Runs held entry i once: the handler (or, for one decided dead, the dead-letter record) and
+ * settles it when there is an answer. Returns 0, or -1 when the connection failed (everything
+ * held is redelivered on the next one; the inbox makes that harmless).
  */
 static int
-svc_ev_handle(struct svc_events_rt *rt, struct svc_req *r, amqp_connection_state_t c,
-    const amqp_envelope_t *env)
+svc_ev_run(struct svc_events_rt *rt, struct svc_ev_cons *cs, struct svc_req *r,
+    amqp_connection_state_t c, size_t i)
 {
 	const struct svc_events	*evs = rt->srv->svc->events;
+	struct svc_ev_held	*h = &cs->q.v[i];
 	struct svc_event	 ev;
 	struct svc_ev_apply	 a;
 	struct svc_ev_dead	 d;
-	char			*body = NULL, reason[128];
-	size_t			 i, len = env->message.body.len;
-	int64_t			 count = svc_ev_delivery_count(&env->message.properties);
+	char			 gen[37];
+	size_t			 k;
 	enum svc_event_verdict	 v;
-	int			 rc, st;
-	unsigned long long	 nth;
+	int			 rc, st, parsed;
 
-	nth = atomic_fetch_add(&rt->consumed, 1) + 1;
 	memset(&a, 0, sizeof(a));
-	memset(&ev, 0, sizeof(ev));
-	/* A copy with a NUL for the dead-letter record (bodies over the cap are cut there). */
-	if ((body = malloc(len + 1)) == NULL)
-		return -1;
-	memcpy(body, env->message.body.bytes, len);
-	body[len] = '\0';
-	if (svc_event_parse(body, len, &ev) != SVC_OK) {
-		snprintf(reason, sizeof(reason), "unparseable envelope");
-		v = SVC_EVENT_DEAD;
-		goto settle;
-	}
-	for (i = 0; i < evs->nsubs; i++)
-		if (strcmp(evs->subs[i].type, ev.type) == 0)
-			a.fn = evs->subs[i].fn;
-	if (a.fn == NULL) {
-		snprintf(reason, sizeof(reason), "no handler for %s", ev.type);
-		v = SVC_EVENT_DEAD;
-		goto settle;
-	}
-	a.rt = rt;
-	a.ev = &ev;
-	rc = svc_db_tx(r, svc_ev_apply_tx, &a);
-	v = svc_event_decide(rc, count, rt->conf.max_attempts);
-	snprintf(reason, sizeof(reason), "handler failed: %s", svc_err_name(rc));
-	if (rc == SVC_OK && rt->conf.crash_before_ack > 0 &&
-	    nth == (unsigned long long)rt->conf.crash_before_ack) {
-		svc_log(r, "warn", "SHOPLAB_EVENTS_CRASH_BEFORE_ACK: exiting after the commit of %s",
-		    ev.id);
-		_exit(3);
-	}
-settle:
-	switch (v) {
-	case SVC_EVENT_ACK:
-		if (a.duplicate)
-			atomic_fetch_add(&rt->duplicates, 1);
-		else {
-			atomic_fetch_add(&rt->applied, 1);
-			svc_ev_lag_record(rt, ev.occurred_at);
+	parsed = svc_event_parse(h->body, h->len, &ev) == SVC_OK;
+	if (!h->dead) {
+		if (!parsed) {
+			snprintf(h->reason, sizeof(h->reason), "unparseable envelope");
+			h->dead = 1;
+		} else if (h->redelivered >= rt->conf.max_deliveries) {
+			/* Delivered again and again without an answer: the consumer keeps crashing on it. */
+			snprintf(h->reason, sizeof(h->reason), "delivered %lld times without an outcome",
+			    (long long)h->redelivered + 1);
+			h->dead = 1;
+		} else {
+			for (k = 0; k < evs->nsubs; k++)
+				if (strcmp(evs->subs[k].type, ev.type) == 0)
+					a.fn = evs->subs[k].fn;
+			if (a.fn == NULL) {
+				snprintf(h->reason, sizeof(h->reason), "no handler for %s", ev.type);
+				h->dead = 1;
+			}
 		}
-		st = amqp_basic_ack(c, SVC_EV_CHANNEL, env->delivery_tag, 0);
-		break;
-	case SVC_EVENT_REQUEUE:
-		svc_log(r, "warn", "event %s (%s) failed on delivery %lld: requeued", ev.id, ev.type,
-		    (long long)count + 1);
-		atomic_fetch_add(&rt->redeliveries, 1);
-		st = amqp_basic_nack(c, SVC_EV_CHANNEL, env->delivery_tag, 0, 1);
-		break;
-	case SVC_EVENT_DEAD:
-	default:
-		d.id = ev.id != NULL ? ev.id : "";
-		d.type = ev.type != NULL ? ev.type : "";
-		d.reason = reason;
-		d.attempts = count + 1;
-		d.body = body;
-		svc_log(r, "error", "event %s (%s) dead-lettered after %lld deliveries: %s", d.id,
-		    d.type, (long long)d.attempts, reason);
-		/* Recorded where ops can list it, then rejected into <service>.dead. */
-		svc_ev_req(rt, r->w, r, "deadletter", (unsigned long)nth);
-		if ((rc = svc_db_tx(r, svc_ev_dead_tx, &d)) != SVC_OK) {
-			/* Not recorded: keep the message (requeue) rather than lose track of it. */
-			svc_log(r, "error", "recording dead letter failed: %s", svc_err_name(rc));
-			st = amqp_basic_nack(c, SVC_EV_CHANNEL, env->delivery_tag, 0, 1);
-			break;
+		if (!h->dead) {
+			a.rt = rt;
+			a.ev = &ev;
+			rc = svc_db_tx(r, svc_ev_apply_tx, &a);
+			h->attempts++;
+			v = svc_event_decide(rc, h->attempts, rt->conf.max_attempts);
+			if (rc == SVC_OK && rt->conf.crash_before_ack > 0 &&
+			    h->nth == (uint64_t)rt->conf.crash_before_ack) {
+				svc_log(r, "warn", "SHOPLAB_EVENTS_CRASH_BEFORE_ACK: exiting after the "
+				    "commit of %s", ev.id);
+				_exit(3);
+			}
+			if (v == SVC_EVENT_RETRY) {
+				svc_log(r, "warn", "event %s (%s) failed (%s, run %lld): retried later",
+				    ev.id, ev.type, svc_err_name(rc), (long long)h->attempts);
+				svc_ev_later(rt, cs, h, rc, svc_now_us());
+				svc_event_free(&ev);
+				return 0;
+			}
+			if (v == SVC_EVENT_ACK) {
+				if (a.duplicate)
+					atomic_fetch_add(&rt->duplicates, 1);
+				else {
+					atomic_fetch_add(&rt->applied, 1);
+					svc_ev_lag_record(rt, ev.occurred_at);
+				}
+				goto ack;
+			}
+			snprintf(h->reason, sizeof(h->reason), "handler failed: %s (%lld runs)",
+			    svc_err_name(rc), (long long)h->attempts);
+			h->dead = 1;
 		}
-		atomic_fetch_add(&rt->dead, 1);
-		st = amqp_basic_reject(c, SVC_EV_CHANNEL, env->delivery_tag, 0);
-		break;
 	}
-	svc_event_free(&ev);
-	free(body);
+	/* Dead: recorded where ops can list and replay it; acked only once that committed. */
+	if (parsed)
+		d.id = ev.id;
+	else if (h->msg_id[0] != '\0')
+		d.id = h->msg_id;
+	else {
+		/* No id at all: one of our own, kept in the message so a retry writes one row. */
+		if (svc_event_uuid(gen) != 0)
+			snprintf(gen, sizeof(gen), "noid-%llu", (unsigned long long)h->tag);
+		snprintf(h->msg_id, sizeof(h->msg_id), "%s", gen);
+		d.id = h->msg_id;
+	}
+	d.type = parsed ? ev.type : "";
+	d.reason = h->reason;
+	d.attempts = h->attempts > 0 ? h->attempts : 1;
+	d.body = h->body;
+	svc_ev_req(rt, r->w, r, "deadletter", cs->nreq++);
+	if ((rc = svc_db_tx(r, svc_ev_dead_tx, &d)) != SVC_OK) {
+		/* Not recorded: the message stays with us, unacked, and the record is tried again. */
+		svc_log(r, "error", "event %s: recording the dead letter failed (%s): kept, tried "
+		    "again later", d.id, svc_err_name(rc));
+		svc_ev_later(rt, cs, h, rc, svc_now_us());
+		if (parsed)
+			svc_event_free(&ev);
+		return 0;
+	}
+	svc_log(r, "error", "event %s (%s) dead-lettered after %lld runs: %s", d.id, d.type,
+	    (long long)d.attempts, h->reason);
+	atomic_fetch_add(&rt->dead, 1);
+	atomic_fetch_add(&rt->dead_rows, 1);
+ack:
+	if (parsed)
+		svc_event_free(&ev);
+	/* Acked, not rejected: <service>.dead gets only what the broker gave up on itself. */
+	st = amqp_basic_ack(c, SVC_EV_CHANNEL, h->tag, 0);
+	svc_ev_heldq_remove(&cs->q, i);
 	if (st != AMQP_STATUS_OK) {
 		svc_log(NULL, "warn", "amqp consumer: settling a delivery: %s", amqp_error_string2(st));
 		return -1;
 	}
+	return 0;
+}
+
+/* The AMQP message_id of a delivery as a string ("" when absent or too long). */
+static void
+svc_ev_msg_id(const amqp_basic_properties_t *p, char out[SVC_EVENT_ID_MAX + 1])
+{
+	out[0] = '\0';
+	if ((p->_flags & AMQP_BASIC_MESSAGE_ID_FLAG) && p->message_id.len > 0 &&
+	    p->message_id.len <= SVC_EVENT_ID_MAX) {
+		memcpy(out, p->message_id.bytes, p->message_id.len);
+		out[p->message_id.len] = '\0';
+	}
+}
+
+/*
+ * Every few seconds: the messages in <service>.dead (a passive declare on channel 2, so a
+ * refusal closes only that channel) and the dead letters not replayed yet.
+ */
+static int
+svc_ev_dead_stats(struct svc_events_rt *rt, struct svc_req *r, amqp_connection_state_t c,
+    int *chan2)
+{
+	amqp_rpc_reply_t	 x;
+	amqp_queue_declare_ok_t	*ok;
+	struct svc_rows		*rows = NULL;
+	char			 dq[160];
+
+	if (svc_db_query(r, svc_ev_stmt(r, SVC_EVS_DEAD_COUNT), &rows, "") == SVC_OK) {
+		if (svc_rows_next(rows) == 1)
+			atomic_store(&rt->dead_rows, svc_rows_int(rows, 0));
+		svc_rows_free(rows);
+	}
+	if (c == NULL || *chan2 < 0)
+		return 0;
+	if (*chan2 == 0) {
+		if (amqp_channel_open(c, SVC_EV_CHANNEL + 1) == NULL) {
+			x = amqp_get_rpc_reply(c);
+			(void)svc_ev_rpc_ok(x, "dead queue channel");
+			*chan2 = -1;
+			if (x.reply_type != AMQP_RESPONSE_LIBRARY_EXCEPTION)
+				return 0;
+			if (x.library_error == AMQP_STATUS_HEARTBEAT_TIMEOUT)
+				atomic_fetch_add(&rt->hb_timeouts, 1);
+			return -1;
+		}
+		*chan2 = 1;
+	}
+	snprintf(dq, sizeof(dq), "%s.dead", rt->srv->svc->name);
+	ok = amqp_queue_declare(c, SVC_EV_CHANNEL + 1, amqp_cstring_bytes(dq), 1, 0, 0, 0,
+	    amqp_empty_table);
+	if (ok == NULL || svc_ev_rpc_ok((x = amqp_get_rpc_reply(c)), "dead queue declare") != 0) {
+		x = amqp_get_rpc_reply(c);
+		/* A lost link (or no answer in the RPC timeout): the connection is unusable. */
+		if (x.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION) {
+			if (x.library_error == AMQP_STATUS_HEARTBEAT_TIMEOUT)
+				atomic_fetch_add(&rt->hb_timeouts, 1);
+			return -1;
+		}
+		/* Not allowed or no such queue: not asked again on this connection. */
+		*chan2 = -1;
+		atomic_store(&rt->dead_queue, -1);
+		return 0;
+	}
+	atomic_store(&rt->dead_queue, (long long)ok->message_count);
 	return 0;
 }
 
@@ -817,19 +1022,53 @@ fail:
 	return NULL;
 }
 
+/* The consumer lost its connection: what it held goes back to the queue (the broker's doing). */
+static void
+svc_ev_consumer_lost(struct svc_events_rt *rt, struct svc_ev_cons *cs,
+    amqp_connection_state_t *c)
+{
+	svc_ev_close(c);
+	svc_ev_lost(rt, SVC_EV_CONSUMER);
+	svc_ev_heldq_clear(&cs->q);
+	atomic_store(&rt->retries_waiting, 0);
+}
+
+/*
+ * The consumer: reads deliveries into its held list (at most the prefetch, so the broker
+ * sends no more while they wait), runs each when due, and keeps a failed one unacked until
+ * its backoff ends. While the database is away it runs nothing and probes the database with
+ * a growing backoff instead; when a probe answers, everything held is due at once.
+ */
 static void *
 svc_ev_consumer_main(void *arg)
 {
 	struct svc_events_rt	*rt = arg;
+	struct svc_ev_cons	 cs;
 	amqp_connection_state_t	 c = NULL;
 	amqp_envelope_t		 env;
 	amqp_rpc_reply_t	 x;
 	struct svc_req		 r;
 	struct timeval		 tv;
-	unsigned long		 i = 0;
+	char			 mid[SVC_EVENT_ID_MAX + 1];
 	long long		 backoff = 100;
+	int64_t			 now, wait, stats_at = 0;
+	long			 i, k;
+	int			 chan2 = 0;
 
+	memset(&cs, 0, sizeof(cs));
+	cs.rng = (uint64_t)svc_now_us() | 1;
+	if (svc_ev_heldq_init(&cs.q, (size_t)rt->conf.prefetch) != 0) {
+		svc_log(NULL, "error", "events consumer: out of memory");
+		return NULL;
+	}
 	while (!svc_ev_stopping(rt)) {
+		now = svc_now_us();
+		if (now >= stats_at && !cs.paused) {
+			svc_ev_req(rt, &rt->consumer_w, &r, "deadstats", cs.nreq++);
+			if (svc_ev_dead_stats(rt, &r, c, &chan2) != 0)
+				svc_ev_consumer_lost(rt, &cs, &c);
+			stats_at = now + 5000000;
+		}
 		if (c == NULL) {
 			if ((c = svc_ev_consume_open(rt)) == NULL) {
 				atomic_store(&rt->connected[1], 0);
@@ -839,31 +1078,76 @@ svc_ev_consumer_main(void *arg)
 				continue;
 			}
 			backoff = 100;
+			chan2 = 0;
+			stats_at = 0;
 			atomic_store(&rt->connected[1], 1);
 			atomic_fetch_add(&rt->connects[1], 1);
 		}
+		if (cs.paused && now >= cs.probe_at) {
+			svc_ev_req(rt, &rt->consumer_w, &r, "probe", cs.nreq++);
+			if (svc_db_ping(&r) == SVC_OK) {
+				svc_log(NULL, "info", "events consumer: the database answers: resumed "
+				    "(%zu held)", cs.q.n);
+				cs.paused = 0;
+				cs.probes = 0;
+				atomic_store(&rt->paused, 0);
+				svc_ev_heldq_wake(&cs.q, now);
+			} else {
+				cs.probes++;
+				svc_ev_pause(rt, &cs, now);
+			}
+		}
+		if (!cs.paused && (i = svc_ev_heldq_due(&cs.q, now)) >= 0) {
+			svc_ev_req(rt, &rt->consumer_w, &r, "consume", cs.nreq++);
+			if (svc_ev_run(rt, &cs, &r, c, (size_t)i) != 0)
+				svc_ev_consumer_lost(rt, &cs, &c);
+			atomic_store(&rt->retries_waiting, (long long)svc_ev_heldq_waiting(&cs.q));
+			tv.tv_sec = 0;
+			tv.tv_usec = 0;
+		} else {
+			/* Nothing to run now: wait for a delivery until the next due time. */
+			wait = cs.paused ? cs.probe_at : svc_ev_heldq_next(&cs.q);
+			wait = wait == INT64_MAX ? 250000 : wait - now;
+			if (wait > 250000)
+				wait = 250000;
+			if (wait < 0)
+				wait = 0;
+			tv.tv_sec = 0;
+			tv.tv_usec = (suseconds_t)wait;
+		}
+		if (c == NULL)
+			continue;
 		amqp_maybe_release_buffers(c);
-		tv.tv_sec = 0;
-		tv.tv_usec = 250000;
 		x = amqp_consume_message(c, &env, &tv, 0);
 		if (x.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
 		    x.library_error == AMQP_STATUS_TIMEOUT)
 			continue;
 		if (x.reply_type != AMQP_RESPONSE_NORMAL) {
 			/* A closed channel or connection, or a lost socket: start over. */
+			if (x.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+			    x.library_error == AMQP_STATUS_HEARTBEAT_TIMEOUT)
+				atomic_fetch_add(&rt->hb_timeouts, 1);
 			(void)svc_ev_rpc_ok(x, "consume");
-			svc_ev_close(&c);
-			svc_ev_lost(rt, SVC_EV_CONSUMER);
+			svc_ev_consumer_lost(rt, &cs, &c);
 			continue;
 		}
-		svc_ev_req(rt, &rt->consumer_w, &r, "consume", i++);
-		if (svc_ev_handle(rt, &r, c, &env) != 0) {
-			svc_ev_close(&c);
-			svc_ev_lost(rt, SVC_EV_CONSUMER);
+		svc_ev_msg_id(&env.message.properties, mid);
+		if ((k = svc_ev_heldq_add(&cs.q, env.delivery_tag, (const char *)env.message.body.bytes,
+		    env.message.body.len, mid, svc_ev_delivery_count(&env.message.properties),
+		    svc_now_us())) >= 0)
+			cs.q.v[k].nth = atomic_fetch_add(&rt->consumed, 1) + 1;
+		if (k >= 0 && env.redelivered)
+			atomic_fetch_add(&rt->redeliveries, 1);
+		if (k < 0) {
+			/* Out of memory (the prefetch bounds the count): the broker keeps it. */
+			svc_log(NULL, "error", "events consumer: cannot hold a delivery: requeued");
+			if (amqp_basic_nack(c, SVC_EV_CHANNEL, env.delivery_tag, 0, 1) != AMQP_STATUS_OK)
+				svc_ev_consumer_lost(rt, &cs, &c);
 		}
 		amqp_destroy_envelope(&env);
 	}
 	svc_ev_close(&c);
+	svc_ev_heldq_free(&cs.q);
 	return NULL;
 }
 
@@ -896,6 +1180,8 @@ svc_events_start(struct svc_server *srv)
 		fprintf(stderr, "%s: %s\n", srv->svc->name, err);
 		goto fail;
 	}
+	atomic_store(&rt->dead_queue, -1);
+	atomic_store(&rt->dead_rows, 0);
 	for (int k = 0; k < 2; k++) {
 		atomic_store(&rt->node_of[k], -1);
 		rt->last_node[k] = -1;
@@ -989,6 +1275,79 @@ svc_events_stop(struct svc_server *srv, const struct timespec *until)
 
 /* ---------------------------------------------------------------- ops */
 
+/*
+ * A connection for the replay of dead letters (an ops request's thread): publisher confirms
+ * on, the first broker node that answers. Not one of the threads' node slots. NULL: none.
+ */
+void *
+svc_events_replay_open(struct svc_server *srv)
+{
+	struct svc_events_rt	*rt = srv->events;
+	struct svc_ev_try	 a;
+	size_t			 used;
+
+	if (rt == NULL)
+		return NULL;
+	a.rt = rt;
+	a.confirm = 1;
+	a.what = "replay";
+	a.c = NULL;
+	if (svc_nodes_try(&rt->nodes, svc_now_us, svc_ev_try_one, &a, &used) != 0)
+		return NULL;
+	return a.c;
+}
+
+void
+svc_events_replay_close(void *conn)
+{
+	amqp_connection_state_t c = conn;
+
+	svc_ev_close(&c);
+}
+
+/*
+ * Republishes one recorded envelope, its original id as message_id, to shoplab.replay with
+ * the service's own name as routing key: it reaches <service>.events and nothing else (the
+ * broker user's topic permission). *tag: the channel's last delivery tag (0 after open).
+ * Returns 0 once the broker confirmed it, -1 otherwise (the connection is then unusable).
+ */
+int
+svc_events_replay_publish(struct svc_server *srv, void *conn, uint64_t *tag, const char *id,
+    const char *type, const char *body, size_t len)
+{
+	struct svc_events_rt	*rt = srv->events;
+	amqp_connection_state_t	 c = conn;
+	amqp_basic_properties_t	 props;
+	amqp_bytes_t		 b = { len, (void *)(uintptr_t)body };
+	int			 st;
+
+	if (rt == NULL || c == NULL)
+		return -1;
+	memset(&props, 0, sizeof(props));
+	props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
+	    AMQP_BASIC_MESSAGE_ID_FLAG | AMQP_BASIC_APP_ID_FLAG;
+	props.content_type = amqp_cstring_bytes("application/json");
+	props.delivery_mode = 2;
+	props.message_id = amqp_cstring_bytes(id);
+	props.app_id = amqp_cstring_bytes(srv->svc->name);
+	if (type != NULL && type[0] != '\0') {
+		props._flags |= AMQP_BASIC_TYPE_FLAG;
+		props.type = amqp_cstring_bytes(type);
+	}
+	st = amqp_basic_publish(c, SVC_EV_CHANNEL, amqp_cstring_bytes(SVC_EV_REPLAY_EXCHANGE),
+	    amqp_cstring_bytes(srv->svc->name), 1, 0, &props, b);
+	if (st != AMQP_STATUS_OK) {
+		svc_log(NULL, "warn", "amqp replay: publish: %s", amqp_error_string2(st));
+		return -1;
+	}
+	(*tag)++;
+	if (svc_ev_confirms(rt, c, *tag, *tag) != 0)
+		return -1;
+	atomic_fetch_add(&rt->replays, 1);
+	return 0;
+}
+
+
 int
 svc_events_metrics_write(struct svc_server *srv, struct svc_buf *out)
 {
@@ -1019,10 +1378,11 @@ svc_events_metrics_write(struct svc_server *srv, struct svc_buf *out)
 	    "# HELP shoplab_events_duplicates_total Deliveries of an id already in the inbox (acked).\n"
 	    "# TYPE shoplab_events_duplicates_total counter\n"
 	    "shoplab_events_duplicates_total{service=\"%s\"} %llu\n"
-	    "# HELP shoplab_events_redeliveries_total Failed deliveries requeued for another try.\n"
+	    "# HELP shoplab_events_redeliveries_total Deliveries the broker marked redelivered (a lost "
+	    "connection or a crash before the ack).\n"
 	    "# TYPE shoplab_events_redeliveries_total counter\n"
 	    "shoplab_events_redeliveries_total{service=\"%s\"} %llu\n"
-	    "# HELP shoplab_events_dead_letters_total Messages dead-lettered (recorded and rejected).\n"
+	    "# HELP shoplab_events_dead_letters_total Messages dead-lettered (recorded, then acked).\n"
 	    "# TYPE shoplab_events_dead_letters_total counter\n"
 	    "shoplab_events_dead_letters_total{service=\"%s\"} %llu\n"
 	    "# HELP shoplab_events_broker_connected 1 while the thread holds a broker connection.\n"
@@ -1046,6 +1406,45 @@ svc_events_metrics_write(struct svc_server *srv, struct svc_buf *out)
 
 		if (svc_amqpnodes_metrics_write(&rt->nodes, s, node_of, 2, out) == -1)
 			return -1;
+	}
+	svc_buf_printf(out,
+	    "# HELP shoplab_events_heartbeat_timeouts_total Broker connections dropped because "
+	    "heartbeats stopped.\n"
+	    "# TYPE shoplab_events_heartbeat_timeouts_total counter\n"
+	    "shoplab_events_heartbeat_timeouts_total{service=\"%s\"} %llu\n", s,
+	    atomic_load(&rt->hb_timeouts));
+	/* A consumer only: retries, its breaker, dead letters, and the lag. */
+	if (srv->svc->events->nsubs > 0) {
+		long long dq = atomic_load(&rt->dead_queue);
+
+		svc_buf_printf(out,
+		    "# HELP shoplab_events_retries_total Transient failures scheduled for a later retry.\n"
+		    "# TYPE shoplab_events_retries_total counter\n"
+		    "shoplab_events_retries_total{service=\"%s\"} %llu\n"
+		    "# HELP shoplab_events_retries_waiting Messages held unacked, waiting for their retry.\n"
+		    "# TYPE shoplab_events_retries_waiting gauge\n"
+		    "shoplab_events_retries_waiting{service=\"%s\"} %lld\n"
+		    "# HELP shoplab_events_dead_letters Rows in the service's dead_letters table not "
+		    "replayed.\n"
+		    "# TYPE shoplab_events_dead_letters gauge\n"
+		    "shoplab_events_dead_letters{service=\"%s\"} %lld\n"
+		    "# HELP shoplab_events_consumer_paused 1 while the consumer takes no deliveries (its "
+		    "database is away).\n"
+		    "# TYPE shoplab_events_consumer_paused gauge\n"
+		    "shoplab_events_consumer_paused{service=\"%s\"} %d\n"
+		    "# HELP shoplab_events_replays_total Dead letters replayed.\n"
+		    "# TYPE shoplab_events_replays_total counter\n"
+		    "shoplab_events_replays_total{service=\"%s\"} %llu\n",
+		    s, atomic_load(&rt->retries), s, (long long)atomic_load(&rt->retries_waiting),
+		    s, (long long)atomic_load(&rt->dead_rows), s, atomic_load(&rt->paused),
+		    s, atomic_load(&rt->replays));
+		/* Unknown until the consumer asked the broker (a passive declare): no sample. */
+		if (dq >= 0)
+			svc_buf_printf(out,
+			    "# HELP shoplab_events_dead_queue_messages Messages in the broker's "
+			    "<service>.dead queue.\n"
+			    "# TYPE shoplab_events_dead_queue_messages gauge\n"
+			    "shoplab_events_dead_queue_messages{service=\"%s\"} %lld\n", s, dq);
 	}
 	/* A consumer only: the lag from the event's occurred_at to its effect's commit. */
 	if (srv->svc->events->nsubs > 0) {

@@ -16,9 +16,11 @@
  * shoplab.events with publisher confirms and deletes the row once the broker has confirmed
  * it (at-least-once). Consuming: the consumer thread reads the queue <service>.events with
  * manual acks; for each message it inserts the message id into `inbox` and runs the handler
- * in ONE transaction, then acks. A duplicate id is acked and counted; a handler failure is
- * requeued up to SHOPLAB_EVENTS_MAX_ATTEMPTS deliveries, then dead-lettered (recorded in
- * `dead_letters`, rejected to <service>.dead); an unparseable message is dead-lettered at once.
+ * in ONE transaction, then acks. A duplicate id is acked and counted; a transient failure is
+ * kept unacked and retried after an exponential backoff (no limit; the consumer pauses while
+ * its database is away); a fault is retried up to SHOPLAB_EVENTS_MAX_ATTEMPTS runs; then, or at
+ * once for a permanent failure, the message is dead-lettered: recorded in `dead_letters`
+ * (retried until that commits), then acked. Replay republishes a recorded one (docs/events.md).
  * Tables: outbox, inbox, dead_letters in sql/<service>.sql. Envelopes and schemas: docs/events.md.
  */
 
@@ -43,7 +45,7 @@ struct svc_event {
 /*
  * A handler applies one event inside the consumer's transaction (the inbox row is already
  * inserted): SVC_OK commits, SVC_ERR_INVALID dead-letters at once (the event can never
- * apply), anything else rolls back and is retried by redelivery.
+ * apply), anything else rolls back and is retried later (svc_event_classify).
  */
 typedef int (*svc_event_handler)(struct svc_req *r, const struct svc_event *ev);
 
@@ -85,17 +87,79 @@ int svc_event_time_parse(const char *s, int64_t *wall_us);
 /* 1 when type is 1..64 of [a-z0-9_.] with a dot, not at either end. */
 int svc_event_type_valid(const char *type);
 
-/* What the consumer does with a message after its handler ran. */
+/* What the consumer does with a message after its handler ran (svc_ev_retry.c). */
 enum svc_event_verdict {
 	SVC_EVENT_ACK,		/* applied (or a duplicate): ack */
-	SVC_EVENT_REQUEUE,	/* failed, attempts left: nack and requeue */
-	SVC_EVENT_DEAD,		/* failed for good: record and reject to the dead-letter queue */
+	SVC_EVENT_RETRY,	/* failed, may apply later: keep it unacked, try again after a backoff */
+	SVC_EVENT_DEAD,		/* failed for good: record in dead_letters, then ack */
 };
 
+/* The kind of a handler's transaction result. */
+enum svc_event_outcome {
+	SVC_EVENT_APPLIED,	/* SVC_OK */
+	SVC_EVENT_TRANSIENT,	/* database or dependency away, lock wait, deadlock, timeout, memory */
+	SVC_EVENT_PERMANENT,	/* can never apply: SVC_ERR_INVALID (bad data, unknown version) */
+	SVC_EVENT_FAULT,	/* anything else (a bug): retried, dead after max_attempts */
+};
+
+enum svc_event_outcome svc_event_classify(int rc);
+/* 1 when rc says the service's own database is away: the consumer pauses (breaker). */
+int svc_event_db_away(int rc);
+
 /*
- * rc: the handler's transaction result. delivery_count: deliveries before this one (the
- * quorum queue's x-delivery-count, 0 on the first). max_attempts >= 1.
+ * rc: the handler's transaction result. attempts: how many times it ran, this one included
+ * (>= 1). Transient failures are retried without a limit; a fault up to max_attempts runs;
+ * a permanent failure is dead at once.
  */
-enum svc_event_verdict svc_event_decide(int rc, int64_t delivery_count, int64_t max_attempts);
+enum svc_event_verdict svc_event_decide(int rc, int64_t attempts, int64_t max_attempts);
+
+/* Retry delays: exponential with full jitter above a floor, SVC_EV_RETRY_MIN_MS .. _MAX_MS. */
+#define SVC_EV_RETRY_MIN_MS	100
+#define SVC_EV_RETRY_MAX_MS	30000
+/*
+ * The delay before retry number retry (0 for the first) in ms: uniform in
+ * [min_ms, min(max_ms, min_ms * 2^retry)]. rng: the caller's xorshift state (nonzero).
+ */
+int64_t svc_event_retry_ms(int retry, int64_t min_ms, int64_t max_ms, uint64_t *rng);
+
+/*
+ * Deliveries the consumer holds unacked (at most its prefetch): each waits for its first run
+ * or its next retry at due_us (the consumer's clock, injectable in tests).
+ */
+struct svc_ev_held {
+	uint64_t	 tag;		/* the channel's delivery tag */
+	char		*body;		/* a NUL-terminated copy */
+	size_t		 len;
+	char		 msg_id[SVC_EVENT_ID_MAX + 1];	/* AMQP message_id when valid, else "" */
+	int64_t		 redelivered;	/* x-delivery-count: deliveries before this one */
+	int64_t		 attempts;	/* handler runs so far */
+	int64_t		 due_us;
+	uint64_t	 nth;		/* the consumer's count of deliveries at this one */
+	int		 dead;		/* decided dead: the dead_letters row is still to be written */
+	char		 reason[128];
+};
+
+struct svc_ev_heldq {
+	struct svc_ev_held	*v;
+	size_t			 n, cap;
+};
+
+int  svc_ev_heldq_init(struct svc_ev_heldq *q, size_t cap);
+void svc_ev_heldq_free(struct svc_ev_heldq *q);
+/* Forgets every held delivery (the connection is gone: the broker requeued them). */
+void svc_ev_heldq_clear(struct svc_ev_heldq *q);
+/* Copies a delivery in, due at now_us. Returns its index, or -1 (full or no memory). */
+long svc_ev_heldq_add(struct svc_ev_heldq *q, uint64_t tag, const char *body, size_t len,
+	const char *msg_id, int64_t redelivered, int64_t now_us);
+/* Removes entry i (settled). */
+void svc_ev_heldq_remove(struct svc_ev_heldq *q, size_t i);
+/* The index of the entry due first at or before now_us (the oldest tag on a tie), or -1. */
+long svc_ev_heldq_due(const struct svc_ev_heldq *q, int64_t now_us);
+/* The earliest due time, or INT64_MAX when empty. */
+int64_t svc_ev_heldq_next(const struct svc_ev_heldq *q);
+/* Entries that ran at least once and wait for a retry. */
+size_t svc_ev_heldq_waiting(const struct svc_ev_heldq *q);
+/* Makes every entry due at now_us at the latest (the database is back). */
+void svc_ev_heldq_wake(struct svc_ev_heldq *q, int64_t now_us);
 
 #endif /* SVC_EVENTS_H */

@@ -38,6 +38,7 @@ unsigned svc_db_errno(const struct svc_req *r);
 
 /* Builtin routes the runtime answers itself, after the service's own. */
 enum { SVC_BUILTIN_HEALTHZ, SVC_BUILTIN_READYZ, SVC_BUILTIN_METRICS, SVC_BUILTIN_DEADLETTERS,
+	SVC_BUILTIN_DEADLETTER_SHOW, SVC_BUILTIN_DEADLETTER_REPLAY, SVC_BUILTIN_DEADLETTERS_REPLAY,
 	SVC_NBUILTIN };
 
 /* The route a request matched, and its captured {args}. */
@@ -348,7 +349,9 @@ const char *svc_log_service_name(void);
  * worker's statement array (index svc->nstmts + SVC_EVS_*).
  */
 enum { SVC_EVS_OUTBOX_ADD, SVC_EVS_OUTBOX_NEXT, SVC_EVS_OUTBOX_DEL, SVC_EVS_OUTBOX_STATS,
-	SVC_EVS_INBOX_ADD, SVC_EVS_DEAD_ADD, SVC_EVS_DEAD_LIST, SVC_EVS_RELAY_ISOLATION, SVC_EVS_N };
+	SVC_EVS_INBOX_ADD, SVC_EVS_DEAD_ADD, SVC_EVS_DEAD_LIST, SVC_EVS_RELAY_ISOLATION,
+	SVC_EVS_DEAD_COUNT, SVC_EVS_DEAD_GET, SVC_EVS_DEAD_LOCK, SVC_EVS_DEAD_MARK,
+	SVC_EVS_DEAD_PENDING, SVC_EVS_N };
 extern const char *const svc_events_sql[SVC_EVS_N];
 /* Starts the relay and consumer threads the service asks for; 0 or -1 (logged). */
 int  svc_events_start(struct svc_server *srv);
@@ -360,6 +363,15 @@ void svc_events_outbox_committed(void);
 int  svc_events_metrics_write(struct svc_server *srv, struct svc_buf *out);
 /* GET /deadletters: the dead letters this service recorded, newest first. */
 int  svc_events_deadletters(struct svc_req *r);
+/* Replay of dead letters (svc_ev_replay.c): a confirming connection, one publish, close. */
+void *svc_events_replay_open(struct svc_server *srv);
+int  svc_events_replay_publish(struct svc_server *srv, void *conn, uint64_t *tag, const char *id,
+	const char *type, const char *body, size_t len);
+void svc_events_replay_close(void *conn);
+/* GET /deadletters/{seq}; POST /deadletters/{seq}/replay; POST /deadletters/replay. */
+int  svc_events_deadletter_show(struct svc_req *r);
+int  svc_events_deadletter_replay(struct svc_req *r);
+int  svc_events_deadletter_replay_all(struct svc_req *r);
 
 void svc_config_free(struct svc_config *cfg);
 int  svc_config_load(struct svc_config *cfg, const char *service, char *err, size_t errlen);

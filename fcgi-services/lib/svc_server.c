@@ -25,6 +25,9 @@ static const struct svc_route svc_builtins[SVC_NBUILTIN] = {
 	[SVC_BUILTIN_READYZ]  = { "GET", "/readyz", NULL },
 	[SVC_BUILTIN_METRICS] = { "GET", "/metrics", NULL },
 	[SVC_BUILTIN_DEADLETTERS] = { "GET", "/deadletters", NULL },
+	[SVC_BUILTIN_DEADLETTER_SHOW] = { "GET", "/deadletters/{seq}", NULL },
+	[SVC_BUILTIN_DEADLETTER_REPLAY] = { "POST", "/deadletters/{seq}/replay", NULL },
+	[SVC_BUILTIN_DEADLETTERS_REPLAY] = { "POST", "/deadletters/replay", NULL },
 };
 
 /* Opens the listening socket: "host:port" (TCP) or "unix:/path". Returns fd or -1. */
@@ -193,6 +196,12 @@ svc_builtin(struct svc_req *r, int which)
 		return rc;
 	case SVC_BUILTIN_DEADLETTERS:
 		return svc_events_deadletters(r);
+	case SVC_BUILTIN_DEADLETTER_SHOW:
+		return svc_events_deadletter_show(r);
+	case SVC_BUILTIN_DEADLETTER_REPLAY:
+		return svc_events_deadletter_replay(r);
+	case SVC_BUILTIN_DEADLETTERS_REPLAY:
+		return svc_events_deadletter_replay_all(r);
 	default:
 		return svc_reply_err(r, SVC_ERR_INTERNAL);
 	}

@@ -26,7 +26,7 @@ static const struct { const char *name, *rule; } defs[SIM_INV_COUNT] = {
 	[SIM_INV_SHIPPED]        = { "shipped_after_drain", "after the drain every confirmed order is shipped; shipped = shipment dispatched" },
 	[SIM_INV_OUTBOX]         = { "outboxes_empty", "after the drain every service's outbox is empty" },
 	[SIM_INV_APPLIED_ONCE]   = { "events_applied_once", "no order has two shipments; no message id both applied (inbox) and dead-lettered" },
-	[SIM_INV_DEAD]           = { "no_dead_letters", "no service gave up on a message (each dead letter is named)" },
+	[SIM_INV_DEAD]           = { "no_dead_letters", "no service gave up on a message (each dead letter is named), and every broker <svc>.dead queue is empty" },
 };
 
 const char *sim_ck_inv_name(int i)
@@ -550,6 +550,12 @@ static void check_event_tables(const struct sim_ck_data *d, struct sim_ck_result
 				x->type, x->attempts, x->at, x->reason);
 		}
 	}
+	/* The broker gave up on these itself (x-delivery-limit): nothing recorded them. */
+	for (size_t i = 0; i < ev->ndeadq; i++)
+		if (ev->deadq[i].messages > 0)
+			violate(r, SIM_INV_DEAD, "the broker's queue %s holds %lld message%s with no dead_letters row "
+				"(dead-lettered by the broker's delivery limit)", ev->deadq[i].queue, ev->deadq[i].messages,
+				ev->deadq[i].messages == 1 ? "" : "s");
 }
 
 static int check_events(const struct sim_ck_data *d, const struct idx *x, struct sim_ck_result *r)

@@ -60,6 +60,8 @@ struct sim_ck_events {
 	struct sim_ck_outbox outboxes[SIM_CK_MAX_SERVICES]; size_t noutboxes;
 	struct sim_ck_dead *dead; size_t ndead;         /* dead letters and applied-and-dead ids */
 	size_t nconsumers;      /* services with an inbox */
+	struct { char queue[128]; long long messages; } deadq[SIM_CK_MAX_SERVICES]; /* the broker's <svc>.dead */
+	size_t ndeadq;
 };
 
 struct sim_ck_charge {

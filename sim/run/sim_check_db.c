@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <mysql.h>
 
@@ -417,17 +418,70 @@ static int read_service_events(MYSQL *m, const char *svc, struct sim_ck_events *
 		return 0;
 	dead->service = svc;
 	dead->applied = false;
+	/* A dead letter an operator replayed (replayed_at set) is dealt with: not listed. */
 	snprintf(sql, sizeof(sql), "SELECT msg_id, type, reason, attempts, dead_at FROM dead_letters "
-		 "WHERE dead_at >= FROM_UNIXTIME(%lld) ORDER BY seq", since > 0 ? since : 0LL);
+		 "WHERE dead_at >= FROM_UNIXTIME(%lld) AND replayed_at IS NULL ORDER BY seq", since > 0 ? since : 0LL);
 	if (db_each(m, sql, row_dead, dead, err, errsz))
 		return -1;
 	if (!t.inbox)
 		return 0;
 	dead->applied = true;
 	snprintf(sql, sizeof(sql), "SELECT d.msg_id, d.type, d.reason, d.attempts, d.dead_at FROM dead_letters d "
-		 "JOIN inbox i ON i.id = d.msg_id WHERE d.dead_at >= FROM_UNIXTIME(%lld) ORDER BY d.seq",
+		 "JOIN inbox i ON i.id = d.msg_id WHERE d.dead_at >= FROM_UNIXTIME(%lld) AND d.replayed_at IS NULL "
+		 "ORDER BY d.seq",
 		 since > 0 ? since : 0LL);
 	return db_each(m, sql, row_dead, dead, err, errsz);
+}
+
+/* The source tree (scripts/broker.sh): SHOPLAB_TOP, else the one this binary was built in. */
+static int top_dir(char *out, size_t outsz)
+{
+	char exe[1024], *p;
+	ssize_t n;
+
+	if (getenv("SHOPLAB_TOP") != NULL) {
+		snprintf(out, outsz, "%s", getenv("SHOPLAB_TOP"));
+		return 0;
+	}
+	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0)
+		return -1;
+	exe[n] = '\0';
+	/* <top>/build/bin/sim or <top>/build/tests/...: cut at /build/. */
+	if ((p = strstr(exe, "/build/")) == NULL)
+		return -1;
+	*p = '\0';
+	snprintf(out, outsz, "%s", exe);
+	return 0;
+}
+
+/*
+ * Messages in the broker's <service>.dead queues. The consumer acks a message it gave up on
+ * once its dead_letters row committed, so only the broker itself puts messages there (its
+ * x-delivery-limit): each one has no dead_letters row. Read with rabbitmqctl through
+ * scripts/broker.sh ctl (the stack's own node). A broker that cannot be asked: ndeadq 0.
+ */
+static void read_dead_queues(struct sim_ck_events *ev)
+{
+	char top[1024], cmd[1200], line[256], name[128];
+	long long msgs;
+	FILE *f;
+
+	if (top_dir(top, sizeof(top)) != 0)
+		return;
+	snprintf(cmd, sizeof(cmd), "'%s/scripts/broker.sh' ctl list_queues -q -p \"${SHOPLAB_AMQP_VHOST:-shoplab}\" "
+		 "name messages 2>/dev/null", top);
+	if ((f = popen(cmd, "r")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		size_t len;
+
+		if (sscanf(line, "%127s %lld", name, &msgs) != 2 || (len = strlen(name)) < 6 ||
+		    strcmp(name + len - 5, ".dead") != 0 || ev->ndeadq >= SIM_CK_MAX_SERVICES)
+			continue;
+		snprintf(ev->deadq[ev->ndeadq].queue, sizeof(ev->deadq[0].queue), "%s", name);
+		ev->deadq[ev->ndeadq++].messages = msgs;
+	}
+	(void)pclose(f);
 }
 
 int sim_check_read_events(struct sim_ck_data *d, long long dead_since_unix, char *err, size_t errsz)
@@ -456,6 +510,8 @@ int sim_check_read_events(struct sim_ck_data *d, long long dead_since_unix, char
 		}
 		mysql_close(m);
 	}
+	if (d->ev.nconsumers > 0)
+		read_dead_queues(&d->ev);
 	if (d->ev.noutboxes == 0)
 		snprintf(d->ev.na_outbox, sizeof(d->ev.na_outbox), "no service of this stack has an outbox table");
 	if (!shipping) {

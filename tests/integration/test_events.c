@@ -1,4 +1,4 @@
-/* test_events.c - events through the real broker: outbox to inbox, duplicates, poison, a broker kill -9, a consumer crash */
+/* test_events.c - events through the real broker: outbox to inbox, duplicates, poison, a broker kill -9, a consumer crash, the database away, replay, a half-open link */
 #include <sys/types.h>
 
 #include <signal.h>
@@ -261,6 +261,265 @@ test_consumer_crash_before_ack_is_a_duplicate(void **state)
 	assert_int_equal(it_wait_db("inventory", 1, 1, "SELECT 1"), 1);
 }
 
+/* Turns a sim proxy on or off (off: its connections cut, new ones refused). 0, or -1: no proxy. */
+static int
+proxy_enable(const char *name, int on)
+{
+	const char	*api = getenv("SHOPLAB_PROXY_API"), *px = getenv("SHOPLAB_PROXY");
+	struct it_resp	 r;
+	char		 path[128];
+
+	if (api == NULL || px == NULL || strcmp(px, "1") != 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proxies/%s", name);
+	assert_int_equal(it_request("POST", api, path, NULL, on ? "{\"enabled\":true}" :
+	    "{\"enabled\":false}", &r), 0);
+	assert_int_equal(r.status, 200);
+	it_resp_free(&r);
+	return 0;
+}
+
+/* Waits up to secs for a metric of inventory to reach at least want; returns the last value. */
+static double
+wait_metric(const char *name, double want, int secs)
+{
+	double v = it_metric("inventory", name);
+
+	for (int i = 0; i < secs * 10 && v < want; i++) {
+		usleep(100000);
+		v = it_metric("inventory", name);
+	}
+	return v;
+}
+
+/*
+ * The defect this guards against: a consumer whose database was away a few seconds lost
+ * messages (requeued at once, given up after 5 deliveries, the dead-letter INSERT failing
+ * too). inventory's database link is cut for SHOPLAB_IT_OUTAGE_S (25) seconds while a burst
+ * of 100 messages and then one a second arrive: the consumer pauses, retries with backoff,
+ * and once the database is back every message is applied, none dead-lettered.
+ */
+static void
+test_db_away_loses_nothing(void **state)
+{
+	const char	*env = getenv("SHOPLAB_IT_OUTAGE_S");
+	int		 outage = env != NULL && atoi(env) > 0 ? atoi(env) : 25;
+	int64_t		 base = id_base + 1000;
+	char		 body[512], id[64], sql[256];
+	double		 retries0 = it_metric("inventory", "shoplab_events_retries_total");
+	int		 i, n = 0, burst = 100;
+	time_t		 t0;
+
+	(void)state;
+	if (proxy_enable("inventory-db", 0) != 0)
+		skip();
+	t0 = time(NULL);
+	for (i = 0; i < burst; i++, n++) {
+		snprintf(id, sizeof(id), "it-away-%lld-%d", (long long)id_base, n);
+		envelope(body, sizeof(body), id, base + n);
+		publish_as_catalog("product.created", body);
+	}
+	/* Paused: it takes nothing more than its prefetch, and retries with a backoff. */
+	assert_true(wait_metric("shoplab_events_consumer_paused", 1, 10) >= 1);
+	while (time(NULL) - t0 < outage) {
+		snprintf(id, sizeof(id), "it-away-%lld-%d", (long long)id_base, n);
+		envelope(body, sizeof(body), id, base + n);
+		publish_as_catalog("product.created", body);
+		n++;
+		sleep(1);
+	}
+	/* No spinning: a handful of runs per held message, not hundreds (7 in 2.7 s before). */
+	{
+		double retries = it_metric("inventory", "shoplab_events_retries_total") - retries0;
+
+		printf("# %d messages, database away %d s: %.0f retries scheduled, %.0f waiting\n", n,
+		    outage, retries, it_metric("inventory", "shoplab_events_retries_waiting"));
+		assert_true(retries >= 1);
+		assert_true(retries < 40.0 * outage);
+	}
+	assert_int_equal(proxy_enable("inventory-db", 1), 0);
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM stock WHERE product_id BETWEEN %lld AND %lld",
+	    (long long)base, (long long)base + n - 1);
+	assert_int_equal(it_wait_db("inventory", n, 90, "%s", sql), n);
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM dead_letters WHERE msg_id LIKE 'it-away-%lld-%%'",
+	    (long long)id_base);
+	assert_int_equal(it_wait_db("inventory", 0, 1, "%s", sql), 0);
+	assert_true(wait_metric("shoplab_events_consumer_paused", 0, 1) == 0 ||
+	    it_metric("inventory", "shoplab_events_consumer_paused") == 0);
+	assert_int_equal(it_metric("inventory", "shoplab_events_retries_waiting"), 0);
+	assert_int_equal(it_metric("inventory", "shoplab_events_dead_queue_messages"), 0);
+}
+
+/*
+ * A dead letter decided while the database is away (poison needs no database to be judged)
+ * stays with the broker, unacked, until its row can be written; then it is recorded once.
+ */
+static void
+test_dead_letter_waits_for_the_database(void **state)
+{
+	char	body[512], id[64], sql[768];
+
+	(void)state;
+	if (proxy_enable("inventory-db", 0) != 0)
+		skip();
+	snprintf(id, sizeof(id), "it-deadaway-%lld", (long long)id_base);
+	/* Valid JSON, not an envelope (no type): permanent, dead at once. */
+	snprintf(body, sizeof(body), "{\"id\":\"%s\",\"version\":1}", id);
+	it_amqp_publish("catalog", "SHOPLAB_AMQP_CATALOG_PASSWORD", "product.created", body);
+	assert_true(wait_metric("shoplab_events_consumer_paused", 1, 10) >= 1);
+	sleep(3);
+	assert_int_equal(proxy_enable("inventory-db", 1), 0);
+	/* Recorded under the AMQP message id when the body has no usable one: here, by body. */
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM dead_letters WHERE body = '%s'", body);
+	assert_int_equal(it_wait_db("inventory", 1, 60, "%s", sql), 1);
+	sleep(1);
+	assert_int_equal(it_wait_db("inventory", 1, 1, "%s", sql), 1);
+	assert_true(wait_metric("shoplab_events_dead_letters", 1, 10) >= 1);
+	/* Acked after the record, not rejected: the broker's dead queue holds nothing. */
+	assert_int_equal(it_metric("inventory", "shoplab_events_dead_queue_messages"), 0);
+}
+
+/* POSTs path on the internal listener with the service token; returns the status. */
+static long
+ops_post(const char *path, struct it_resp *r)
+{
+	char		 tok[160];
+	const char	*hdrs[] = { tok, NULL };
+
+	snprintf(tok, sizeof(tok), "X-Service-Token: %s", it_env("SHOPLAB_SERVICE_TOKEN"));
+	assert_int_equal(it_request("POST", it_internal(), path, hdrs, NULL, r), 0);
+	return r->status;
+}
+
+/*
+ * A dead letter (as the consumer records one: the original envelope and its id) is replayed:
+ * applied once, marked replayed (kept); a second replay of it is a duplicate, one effect.
+ */
+static void
+test_replay_applies_once(void **state)
+{
+	MYSQL		*db = it_db("inventory");
+	struct it_resp	 r;
+	char		 body[512], id[64], sql[1024], path[128], tok[160];
+	const char	*hdrs[] = { tok, NULL };
+	int64_t		 pid = id_base + 3, seq;
+	double		 dup0, rep0 = it_metric("inventory", "shoplab_events_replays_total");
+
+	(void)state;
+	assert_non_null(db);
+	snprintf(id, sizeof(id), "it-replay-%lld", (long long)id_base);
+	envelope(body, sizeof(body), id, pid);
+	snprintf(sql, sizeof(sql), "INSERT INTO dead_letters (msg_id, type, reason, attempts, body) "
+	    "VALUES ('%s', 'product.created', 'handler failed: test', 5, '%s')", id, body);
+	assert_int_equal(mysql_query(db, sql), 0);
+	seq = it_db_int(db, "SELECT seq FROM dead_letters WHERE msg_id = '%s'", id);
+	mysql_close(db);
+	assert_true(seq > 0);
+	/* Show: the row with its envelope; without the token, 401. */
+	snprintf(path, sizeof(path), "/_ops/inventory/deadletters/%lld", (long long)seq);
+	assert_int_equal(it_request("GET", it_internal(), path, NULL, NULL, &r), 0);
+	it_assert_error(&r, 401, "unauthorized");
+	it_resp_free(&r);
+	snprintf(tok, sizeof(tok), "X-Service-Token: %s", it_env("SHOPLAB_SERVICE_TOKEN"));
+	assert_int_equal(it_request("GET", it_internal(), path, hdrs, NULL, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(it_str(&r, "msg_id"), id);
+	assert_string_equal(it_str(&r, "body.id"), id);
+	it_resp_free(&r);
+	/* Replay: applied once, the row marked, not deleted. */
+	snprintf(path, sizeof(path), "/_ops/inventory/deadletters/%lld/replay", (long long)seq);
+	assert_int_equal(ops_post(path, &r), 200);
+	it_resp_free(&r);
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM stock WHERE product_id = %lld", (long long)pid);
+	assert_int_equal(it_wait_db("inventory", 1, 15, "%s", sql), 1);
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM dead_letters WHERE msg_id = '%s' AND "
+	    "replayed_at IS NOT NULL AND replays = 1", id);
+	assert_int_equal(it_wait_db("inventory", 1, 5, "%s", sql), 1);
+	assert_true(it_metric("inventory", "shoplab_events_replays_total") >= rep0 + 1);
+	/* Again: the inbox has its id, so a duplicate; still one stock row. */
+	dup0 = it_metric("inventory", "shoplab_events_duplicates_total");
+	assert_int_equal(ops_post(path, &r), 200);
+	it_resp_free(&r);
+	assert_true(wait_metric("shoplab_events_duplicates_total", dup0 + 1, 15) >= dup0 + 1);
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM stock WHERE product_id = %lld", (long long)pid);
+	assert_int_equal(it_wait_db("inventory", 1, 1, "%s", sql), 1);
+	/* The operators' script says the same: shown replayed, and a third replay through it. */
+	assert_int_equal(it_sh("\"$SHOPLAB_TOP/scripts/shoplab-deadletters.sh\" show -s inventory %lld | "
+	    "grep -q '\"replays\":2'", (long long)seq), 0);
+	assert_int_equal(it_sh("\"$SHOPLAB_TOP/scripts/shoplab-deadletters.sh\" list -s inventory | "
+	    "grep -q '%s'", id), 0);
+	assert_int_equal(it_sh("\"$SHOPLAB_TOP/scripts/shoplab-deadletters.sh\" replay -s inventory "
+	    "%lld >/dev/null", (long long)seq), 0);
+	assert_int_not_equal(it_sh("\"$SHOPLAB_TOP/scripts/shoplab-deadletters.sh\" replay -s inventory "
+	    "999999999 2>/dev/null"), 0);
+	/* Unknown rows: 404; replay of all takes only rows not replayed (none of ours now). */
+	assert_int_equal(ops_post("/_ops/inventory/deadletters/999999999/replay", &r), 404);
+	it_resp_free(&r);
+	assert_int_equal(ops_post("/_ops/inventory/deadletters/replay?limit=1000", &r), 200);
+	assert_null(strstr(r.body, "\"complete\":false"));
+	it_resp_free(&r);
+	snprintf(sql, sizeof(sql), "SELECT replays FROM dead_letters WHERE msg_id = '%s'", id);
+	assert_int_equal(it_wait_db("inventory", 3, 2, "%s", sql), 3);
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM stock WHERE product_id = %lld", (long long)pid);
+	assert_int_equal(it_wait_db("inventory", 1, 1, "%s", sql), 1);
+}
+
+/*
+ * A half-open broker link: the sim proxy drops everything the broker sends to inventory
+ * (a `timeout` toxic with no close, downstream), so neither end sees a FIN. With heartbeats
+ * every 2 s, the consumer notices within two intervals, counts it and reconnects once the
+ * link works again; a message published then is applied.
+ */
+static void
+test_half_open_broker_link_is_noticed(void **state)
+{
+	const char	*api = getenv("SHOPLAB_PROXY_API"), *px = getenv("SHOPLAB_PROXY");
+	const char	*conn = "shoplab_events_broker_connected{service=\"inventory\",thread=\"consumer\"}";
+	struct it_resp	 r;
+	struct timespec	 t0, t1;
+	char		 body[512], id[64], sql[256];
+	double		 hb0, hb, secs;
+	int		 i;
+
+	(void)state;
+	if (api == NULL || px == NULL || strcmp(px, "1") != 0)
+		skip();
+	it_restart("inventory", "SHOPLAB_INVENTORY_EVENTS_HEARTBEAT_S=2");
+	for (i = 0; i < 300 && it_metric("inventory", conn) != 1; i++)
+		usleep(100000);
+	assert_true(it_metric("inventory", conn) == 1);
+	hb0 = it_metric("inventory", "shoplab_events_heartbeat_timeouts_total");
+	assert_true(hb0 >= 0);
+	assert_int_equal(it_request("POST", api, "/proxies/inventory-broker/toxics", NULL,
+	    "{\"name\":\"halfopen\",\"type\":\"timeout\",\"stream\":\"downstream\","
+	    "\"attributes\":{\"timeout\":0}}", &r), 0);
+	assert_int_equal(r.status, 200);
+	it_resp_free(&r);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		usleep(100000);
+		hb = it_metric("inventory", "shoplab_events_heartbeat_timeouts_total");
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	} while (hb < hb0 + 1 && secs < 30);
+	/* The link works again before anything is asserted: later suites use it. */
+	assert_int_equal(it_request("DELETE", api, "/proxies/inventory-broker/toxics/halfopen", NULL,
+	    NULL, &r), 0);
+	assert_int_equal(r.status, 204);
+	it_resp_free(&r);
+	printf("# half-open link noticed after %.1f s (heartbeat 2 s)\n", secs);
+	assert_true(hb >= hb0 + 1);
+	/* Two intervals (4 s), and room for a loaded machine and this scrape's own latency. */
+	assert_true(secs < 10.0);
+	snprintf(id, sizeof(id), "it-halfopen-%lld", (long long)id_base);
+	envelope(body, sizeof(body), id, id_base + 4);
+	publish_as_catalog("product.created", body);
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM stock WHERE product_id = %lld",
+	    (long long)id_base + 4);
+	assert_int_equal(it_wait_db("inventory", 1, 30, "%s", sql), 1);
+	assert_true(it_metric("inventory", conn) == 1);
+}
+
 int
 main(void)
 {
@@ -271,6 +530,10 @@ main(void)
 		cmocka_unit_test(test_late_commit_is_not_lost),
 		cmocka_unit_test(test_broker_kill_loses_nothing),
 		cmocka_unit_test(test_consumer_crash_before_ack_is_a_duplicate),
+		cmocka_unit_test(test_replay_applies_once),
+		cmocka_unit_test(test_dead_letter_waits_for_the_database),
+		cmocka_unit_test(test_db_away_loses_nothing),
+		cmocka_unit_test(test_half_open_broker_link_is_noticed),
 	};
 
 	id_base = 800000000LL + (int64_t)(time(NULL) % 100000) * 100 + getpid() % 100;

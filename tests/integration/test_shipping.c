@@ -1,4 +1,4 @@
-/* test_shipping.c - the shipping service through the real broker: confirmed -> shipment -> shipped, duplicates, prices, crashes */
+/* test_shipping.c - the shipping service through the real broker: confirmed -> shipment -> shipped, duplicates, prices, crashes, its database away */
 #include <sys/types.h>
 
 #include <pthread.h>
@@ -541,6 +541,59 @@ test_broker_kill_mid_load_loses_nothing(void **state)
 	it_check_invariants();
 }
 
+/*
+ * The outside tester's case: shipping's database away while checkouts go on (it lost 2 of 70
+ * shipments at 2 checkouts/s with a 15 s cut). shipping's link to MariaDB (the sim proxy's
+ * shipping-db) is off for SHOPLAB_IT_OUTAGE_S (20) seconds at about 2 checkouts a second:
+ * shipping pauses its consumer and retries; once the database is back every order is
+ * shipped, one shipment each, and shipping dead-lettered nothing.
+ */
+static void
+test_shipping_db_away_every_order_ships(void **state)
+{
+	const char	*api = getenv("SHOPLAB_PROXY_API"), *px = getenv("SHOPLAB_PROXY");
+	const char	*env = getenv("SHOPLAB_IT_OUTAGE_S");
+	int		 outage = env != NULL && atoi(env) > 0 ? atoi(env) : 20;
+	char		 key[64], list[8192];
+	struct it_resp	 r;
+	int64_t		 dead0, id;
+	size_t		 off = 0;
+	int		 n = 0, paused = 0;
+	time_t		 t0;
+
+	(void)state;
+	if (api == NULL || px == NULL || strcmp(px, "1") != 0)
+		skip();
+	dead0 = db_val("shipping", "SELECT COUNT(*) FROM dead_letters WHERE seq > %lld", 0);
+	assert_int_equal(it_request("POST", api, "/proxies/shipping-db", NULL, "{\"enabled\":false}", &r), 0);
+	assert_int_equal(r.status, 200);
+	it_resp_free(&r);
+	t0 = time(NULL);
+	while (time(NULL) - t0 < outage && n < 60) {
+		snprintf(key, sizeof(key), "ship-away-%ld-%d", run_id, n);
+		id = checkout(auth_a, product, 1, key);
+		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%lld", n ? "," : "",
+		    (long long)id);
+		n++;
+		paused |= it_metric("shipping", "shoplab_events_consumer_paused") == 1;
+		usleep(500000);
+	}
+	assert_int_equal(it_request("POST", api, "/proxies/shipping-db", NULL, "{\"enabled\":true}", &r), 0);
+	assert_int_equal(r.status, 200);
+	it_resp_free(&r);
+	printf("# shipping's database away %d s: %d checkouts, consumer paused: %s\n", outage, n,
+	    paused ? "yes" : "no");
+	assert_true(paused);
+	assert_int_equal(it_wait_db("orders", n, 120, "SELECT COUNT(*) FROM orders WHERE id IN (%s) "
+	    "AND status = 'shipped'", list), n);
+	assert_int_equal(it_wait_db("shipping", n, 1, "SELECT COUNT(*) FROM shipments WHERE "
+	    "order_id IN (%s)", list), n);
+	assert_int_equal(db_val("shipping", "SELECT COUNT(*) FROM dead_letters WHERE seq > %lld", 0),
+	    dead0);
+	assert_int_equal(it_metric("shipping", "shoplab_events_consumer_paused"), 0);
+	it_check_invariants();
+}
+
 int
 main(void)
 {
@@ -550,6 +603,7 @@ main(void)
 		cmocka_unit_test(test_price_change_publishes_and_charges),
 		cmocka_unit_test(test_consumer_crash_before_ack_no_duplicate),
 		cmocka_unit_test(test_broker_kill_mid_load_loses_nothing),
+		cmocka_unit_test(test_shipping_db_away_every_order_ships),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);

@@ -31,12 +31,13 @@ x=$tmp/x
 for s in $(awk '{ print $2 }' "$TOP/build/services"); do
 	check "service $s" test -x "$x/usr/lib/shoplab/bin/$s"
 done
-for f in usr/bin/sim usr/sbin/shoplab-bootstrap usr/share/shoplab/scripts/stack.sh \
+for f in usr/bin/sim usr/sbin/shoplab-bootstrap usr/sbin/shoplab-deadletters usr/share/shoplab/scripts/stack.sh \
 	usr/share/shoplab/scripts/tls-deploy-hook.sh; do
 	check "$f executable" test -x "$x/$f"
 done
 for f in usr/lib/systemd/system/shoplab@.service usr/lib/systemd/system/shoplab.target \
-	usr/share/man/man1/sim.1.gz usr/share/man/man8/shoplab-bootstrap.8.gz usr/share/man/man8/shoplab-deploy.8.gz etc/logrotate.d/shoplab \
+	usr/share/man/man1/sim.1.gz usr/share/man/man8/shoplab-bootstrap.8.gz usr/share/man/man8/shoplab-deploy.8.gz \
+	usr/share/man/man8/shoplab-deadletters.8.gz etc/logrotate.d/shoplab \
 	usr/share/shoplab/scenarios/baseline.json usr/share/shoplab/docs/openapi.yaml usr/share/shoplab/sql/orders/001_initial.sql \
 	usr/share/shoplab/nginx/tls.conf.in usr/share/doc/shoplab/copyright usr/share/doc/shoplab/changelog.gz \
 	usr/share/doc/shoplab/hosting.md usr/share/doc/shoplab/openapi.yaml; do

@@ -39,6 +39,7 @@ done
 [ ! -x "$TOP/build/bin/sim" ] || check "sim in bin/" test -x "$r$PREFIX/bin/sim"
 check "bootstrap" test -x "$r$PREFIX/sbin/shoplab-bootstrap"
 check "shoplab-deploy" test -x "$r$PREFIX/sbin/shoplab-deploy"
+check "shoplab-deadletters" test -x "$r$PREFIX/sbin/shoplab-deadletters"
 check "stack.sh" test -x "$r$PREFIX/share/shoplab/scripts/stack.sh"
 check "broker.sh" test -x "$r$PREFIX/share/shoplab/scripts/broker.sh"
 check "service.conf of shipping (its events)" grep -q '^consumes=' "$r$PREFIX/share/shoplab/fcgi-services/shipping/service.conf"
@@ -66,7 +67,7 @@ check "the alert rules beside the Prometheus config" cmp -s "$TOP/lab/prometheus
 check "the Prometheus config with its rabbitmq job" grep -q 'job_name: rabbitmq' "$r$PREFIX/share/shoplab/monitoring/prometheus.yml"
 # The man pages render without a warning (mandoc's lint, and groff's, which man -l uses).
 for m in "$r$PREFIX/share/man/man1/sim.1" "$r$PREFIX/share/man/man8/shoplab-bootstrap.8" \
-	"$r$PREFIX/share/man/man8/shoplab-deploy.8"; do
+	"$r$PREFIX/share/man/man8/shoplab-deploy.8" "$r$PREFIX/share/man/man8/shoplab-deadletters.8"; do
 	if command -v mandoc > /dev/null; then
 		check "mandoc -T lint $(basename "$m")" mandoc -T lint -W warning "$m"
 	fi

@@ -1,4 +1,4 @@
-/* test_events.c - the pure parts of events: envelopes built and parsed, types, ids, the retry verdict, the relay's wake */
+/* test_events.c - the pure parts of events: envelopes built and parsed, types, ids, failure kinds, retry verdict and schedule, held deliveries, the relay's wake */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -93,23 +93,136 @@ test_parse_refuses_poison(void **state)
 	svc_event_free(&ev);
 }
 
+/* Each kind of handler result: applied, transient, permanent, and a fault (a bug). */
+static void
+test_classify_outcomes(void **state)
+{
+	(void)state;
+	assert_int_equal(svc_event_classify(SVC_OK), SVC_EVENT_APPLIED);
+	assert_int_equal(svc_event_classify(SVC_ERR_DB_UNAVAILABLE), SVC_EVENT_TRANSIENT);
+	assert_int_equal(svc_event_classify(SVC_ERR_DB_RETRY), SVC_EVENT_TRANSIENT);
+	assert_int_equal(svc_event_classify(SVC_ERR_UNAVAILABLE), SVC_EVENT_TRANSIENT);
+	assert_int_equal(svc_event_classify(SVC_ERR_TIMEOUT), SVC_EVENT_TRANSIENT);
+	assert_int_equal(svc_event_classify(SVC_ERR_NOMEM), SVC_EVENT_TRANSIENT);
+	assert_int_equal(svc_event_classify(SVC_ERR_INVALID), SVC_EVENT_PERMANENT);
+	assert_int_equal(svc_event_classify(SVC_ERR_INTERNAL), SVC_EVENT_FAULT);
+	assert_int_equal(svc_event_classify(SVC_ERR_CONFLICT), SVC_EVENT_FAULT);
+	/* Only the database away pauses the consumer; a deadlock or a 5xx does not. */
+	assert_true(svc_event_db_away(SVC_ERR_DB_UNAVAILABLE));
+	assert_false(svc_event_db_away(SVC_ERR_DB_RETRY));
+	assert_false(svc_event_db_away(SVC_ERR_UNAVAILABLE));
+	assert_false(svc_event_db_away(SVC_OK));
+}
+
 static void
 test_decide_retries_then_dead_letters(void **state)
 {
 	(void)state;
-	assert_int_equal(svc_event_decide(SVC_OK, 0, 5), SVC_EVENT_ACK);
+	assert_int_equal(svc_event_decide(SVC_OK, 1, 5), SVC_EVENT_ACK);
 	assert_int_equal(svc_event_decide(SVC_OK, 9, 5), SVC_EVENT_ACK);
-	/* Transient failures: requeued for attempts 1..4, dead on the 5th. */
-	assert_int_equal(svc_event_decide(SVC_ERR_DB_UNAVAILABLE, 0, 5), SVC_EVENT_REQUEUE);
-	assert_int_equal(svc_event_decide(SVC_ERR_DB_RETRY, 3, 5), SVC_EVENT_REQUEUE);
-	assert_int_equal(svc_event_decide(SVC_ERR_DB_UNAVAILABLE, 4, 5), SVC_EVENT_DEAD);
+	/* Transient failures are retried however many runs they took: never given up. */
+	assert_int_equal(svc_event_decide(SVC_ERR_DB_UNAVAILABLE, 1, 5), SVC_EVENT_RETRY);
+	assert_int_equal(svc_event_decide(SVC_ERR_DB_UNAVAILABLE, 5, 5), SVC_EVENT_RETRY);
+	assert_int_equal(svc_event_decide(SVC_ERR_DB_RETRY, 1000, 5), SVC_EVENT_RETRY);
+	assert_int_equal(svc_event_decide(SVC_ERR_TIMEOUT, 77, 1), SVC_EVENT_RETRY);
+	/* A fault: retried for runs 1..4, dead on the 5th. */
+	assert_int_equal(svc_event_decide(SVC_ERR_INTERNAL, 1, 5), SVC_EVENT_RETRY);
+	assert_int_equal(svc_event_decide(SVC_ERR_INTERNAL, 4, 5), SVC_EVENT_RETRY);
+	assert_int_equal(svc_event_decide(SVC_ERR_INTERNAL, 5, 5), SVC_EVENT_DEAD);
 	assert_int_equal(svc_event_decide(SVC_ERR_INTERNAL, 40, 5), SVC_EVENT_DEAD);
 	/* An event that can never apply is dead at once. */
-	assert_int_equal(svc_event_decide(SVC_ERR_INVALID, 0, 5), SVC_EVENT_DEAD);
-	/* One attempt only; nonsense counts are read safely. */
-	assert_int_equal(svc_event_decide(SVC_ERR_INTERNAL, 0, 1), SVC_EVENT_DEAD);
-	assert_int_equal(svc_event_decide(SVC_ERR_INTERNAL, -3, 2), SVC_EVENT_REQUEUE);
-	assert_int_equal(svc_event_decide(SVC_ERR_INTERNAL, 0, 0), SVC_EVENT_DEAD);
+	assert_int_equal(svc_event_decide(SVC_ERR_INVALID, 1, 5), SVC_EVENT_DEAD);
+	/* One attempt only; nonsense limits are read safely. */
+	assert_int_equal(svc_event_decide(SVC_ERR_INTERNAL, 1, 1), SVC_EVENT_DEAD);
+	assert_int_equal(svc_event_decide(SVC_ERR_INTERNAL, 1, 0), SVC_EVENT_DEAD);
+}
+
+/* The retry delays: never under the floor (no spin), never over the cap, growing, jittered. */
+static void
+test_retry_schedule(void **state)
+{
+	uint64_t	rng = 12345;
+	int64_t		d, lo, hi, max_seen[12];
+	int		k, i, distinct;
+
+	(void)state;
+	for (k = 0; k < 12; k++) {
+		/* The ceiling of retry k: min(30 s, 100 ms * 2^k). */
+		hi = 100LL << k;
+		if (hi > 30000)
+			hi = 30000;
+		lo = 100;
+		max_seen[k] = 0;
+		for (i = 0; i < 2000; i++) {
+			d = svc_event_retry_ms(k, 100, 30000, &rng);
+			assert_true(d >= lo);
+			assert_true(d <= hi);
+			if (d > max_seen[k])
+				max_seen[k] = d;
+		}
+	}
+	/* The first retry is 100..100 ms exactly; later ones spread over their range. */
+	assert_int_equal(max_seen[0], 100);
+	assert_true(max_seen[3] > 600);		/* up to 800 */
+	assert_true(max_seen[11] > 25000);	/* capped at 30 s */
+	/* Huge retry numbers stay capped (no overflow). */
+	for (i = 0; i < 100; i++) {
+		d = svc_event_retry_ms(1000, 100, 30000, &rng);
+		assert_true(d >= 100 && d <= 30000);
+	}
+	/* Jitter: two consumers retrying at once do not pick one delay. */
+	distinct = 0;
+	for (i = 0, lo = svc_event_retry_ms(6, 100, 30000, &rng); i < 20; i++)
+		if (svc_event_retry_ms(6, 100, 30000, &rng) != lo)
+			distinct++;
+	assert_true(distinct > 10);
+	/* Bad limits are made sane. */
+	assert_int_equal(svc_event_retry_ms(3, 0, 0, &rng), 1);
+}
+
+/* The held deliveries: due order on the consumer's clock, retries waiting, wake, clear. */
+static void
+test_held_queue(void **state)
+{
+	struct svc_ev_heldq	q;
+	int64_t			t0 = 1000000;
+
+	(void)state;
+	assert_int_equal(svc_ev_heldq_init(&q, 3), 0);
+	assert_int_equal(svc_ev_heldq_next(&q), INT64_MAX);
+	assert_int_equal(svc_ev_heldq_due(&q, t0), -1);
+	assert_int_equal(svc_ev_heldq_add(&q, 1, "a", 1, "id-a", 0, t0), 0);
+	assert_int_equal(svc_ev_heldq_add(&q, 2, "bb", 2, "id-b", 3, t0 + 10), 1);
+	assert_int_equal(svc_ev_heldq_add(&q, 3, "", 0, NULL, -1, t0 + 20), 2);
+	/* Full at the prefetch. */
+	assert_int_equal(svc_ev_heldq_add(&q, 4, "d", 1, "id-d", 0, t0), -1);
+	assert_string_equal(q.v[1].body, "bb");
+	assert_int_equal(q.v[1].redelivered, 3);
+	assert_int_equal(q.v[2].redelivered, 0);
+	assert_string_equal(q.v[2].msg_id, "");
+	/* Due: the earliest at or before now. */
+	assert_int_equal(svc_ev_heldq_due(&q, t0 - 1), -1);
+	assert_int_equal(svc_ev_heldq_due(&q, t0 + 15), 0);
+	/* The first fails and waits 500 ms: the others run before it. */
+	q.v[0].attempts = 1;
+	q.v[0].due_us = t0 + 500000;
+	assert_int_equal(svc_ev_heldq_waiting(&q), 1);
+	assert_int_equal(svc_ev_heldq_due(&q, t0 + 25), 1);
+	svc_ev_heldq_remove(&q, 1);
+	assert_int_equal(q.n, 2);
+	assert_int_equal(q.v[1].tag, 3);
+	assert_int_equal(svc_ev_heldq_due(&q, t0 + 25), 1);
+	assert_int_equal(svc_ev_heldq_next(&q), t0 + 20);
+	svc_ev_heldq_remove(&q, 1);
+	assert_int_equal(svc_ev_heldq_due(&q, t0 + 499999), -1);
+	assert_int_equal(svc_ev_heldq_next(&q), t0 + 500000);
+	/* The database is back: everything held is due now. */
+	svc_ev_heldq_wake(&q, t0 + 1000);
+	assert_int_equal(svc_ev_heldq_due(&q, t0 + 1000), 0);
+	svc_ev_heldq_clear(&q);
+	assert_int_equal(q.n, 0);
+	assert_int_equal(svc_ev_heldq_waiting(&q), 0);
+	svc_ev_heldq_free(&q);
 }
 
 static void
@@ -236,7 +349,10 @@ main(void)
 		cmocka_unit_test(test_build_then_parse_round_trips),
 		cmocka_unit_test(test_build_refuses_bad_input),
 		cmocka_unit_test(test_parse_refuses_poison),
+		cmocka_unit_test(test_classify_outcomes),
 		cmocka_unit_test(test_decide_retries_then_dead_letters),
+		cmocka_unit_test(test_retry_schedule),
+		cmocka_unit_test(test_held_queue),
 		cmocka_unit_test(test_type_valid),
 		cmocka_unit_test(test_time_parse_round_trips),
 		cmocka_unit_test(test_wake_post_is_taken_once),
