@@ -732,6 +732,10 @@ nginx_render_to() {
 			fi
 		done
 	done
+	# Every status errors.conf maps, on demand on the internal listener (test_gateway.c asks
+	# each one and checks that the answer is the JSON error shape).
+	sed -n 's/^error_page \([0-9][0-9][0-9]\) .*/location = \/_ops\/gateway\/status\/\1 { return \1; }/p' \
+		"$TOP/nginx/errors.conf" > "$c/internal/00-status.conf"
 	# A second internal address, unless internal.conf already listens on @INTERNAL_ADDR@.
 	if [ "$INTERNAL_ADDR" != 127.0.0.1 ] && ! grep -q '@INTERNAL_ADDR@' "$TOP/nginx/internal.conf"; then
 		echo "listen $INTERNAL_ADDR:$INTERNAL_PORT backlog=4096;" > "$c/internal/00-listen-addr.conf"
@@ -971,9 +975,14 @@ cmd_up() {
 	wait_ready
 	tls_ready
 	if part db; then "${db_ns[@]}" "$TOP/scripts/broker.sh" wait; fi
-	if [ ! -f "$RUN/admin-shown" ] && [ -n "$(services | grep -w users)" ]; then
-		echo "admin account: $SHOPLAB_ADMIN_EMAIL / $SHOPLAB_ADMIN_PASSWORD (kept in $RUN/shoplab.env; shown once)"
-		: > "$RUN/admin-shown"
+	# The admin's password never goes to the terminal (or a CI log): a 0600 file, its path shown.
+	if [ -n "$(services | grep -w users)" ]; then
+		(umask 077 && printf '%s\n' "$SHOPLAB_ADMIN_PASSWORD" > "$RUN/admin-password.tmp" &&
+			mv -f "$RUN/admin-password.tmp" "$RUN/admin-password") || die "cannot write $RUN/admin-password"
+		if [ ! -f "$RUN/admin-shown" ]; then
+			echo "admin account: $SHOPLAB_ADMIN_EMAIL, its password in $RUN/admin-password (mode 0600; also in $RUN/shoplab.env)"
+			: > "$RUN/admin-shown"
+		fi
 	fi
 	log "up in $(( ($(date +%s%N) - t0) / 1000000 )) ms: $(services)${INSTANCES:+(instances: $INSTANCES)}"
 	echo "shoplab is up: $SHOPLAB_GATEWAY_URL  (internal: $SHOPLAB_GATEWAY_INTERNAL; state in $RUN)"

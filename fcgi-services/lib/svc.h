@@ -167,7 +167,13 @@ const struct svc_config *svc_req_config(const struct svc_req *r);
 int64_t     svc_req_deadline_us(const struct svc_req *r);	/* monotonic */
 int	    svc_req_stopping(const struct svc_req *r);		/* the service is shutting down */
 
-/* Copies query parameter name (URL-decoded) into out; returns 1 found, 0 absent, -1 too long. */
+/*
+ * Copies query parameter name (URL-decoded) into out; returns 1 found, 0 absent, or (< 0)
+ * SVC_QUERY_TOO_LONG, SVC_QUERY_NUL (it decodes to a NUL byte) or SVC_QUERY_BAD_ESCAPE.
+ */
+#define SVC_QUERY_TOO_LONG	(-1)
+#define SVC_QUERY_NUL		(-2)
+#define SVC_QUERY_BAD_ESCAPE	(-3)
 int svc_req_query(const struct svc_req *r, const char *name, char *out, size_t outlen);
 
 /*

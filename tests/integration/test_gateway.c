@@ -139,6 +139,78 @@ test_own_errors_are_json(void **state)
 }
 
 /*
+ * Every status nginx/errors.conf maps (the list is read from the file) answers the JSON error
+ * shape: asked on the internal listener (/_ops/gateway/status/<code>, a `return <code>` per
+ * error_page line); 494-497 are sent as 400 like nginx does. Then 412 and 416 as nginx makes
+ * them from a static file, on the public listener.
+ */
+static void
+test_every_status_json(void **state)
+{
+	char		 path[1024], line[512], url[64], resp[8192], req[512], ct[128];
+	FILE		*f;
+	struct it_resp	 r;
+	long		 want;
+	int		 code, n, tried = 0;
+	json_object	*v;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/nginx/errors.conf", it_env("SHOPLAB_TOP"));
+	assert_non_null(f = fopen(path, "r"));
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "error_page %d ", &code) != 1)
+			continue;
+		snprintf(url, sizeof(url), "/_ops/gateway/status/%d", code);
+		assert_int_equal(it_request("GET", it_internal(), url, NULL, NULL, &r), 0);
+		want = code >= 494 && code <= 497 ? 400 : code;
+		if (r.status != want || r.json == NULL)
+			fprintf(stderr, "status %d: got %ld %.200s\n", code, r.status, r.body);
+		assert_int_equal(r.status, want);
+		assert_true(it_header(&r, "Content-Type", ct, sizeof(ct)));
+		assert_non_null(strstr(ct, "application/json"));
+		assert_non_null(r.json);
+		assert_non_null(v = it_get(&r, "error.code"));
+		assert_true(json_object_get_string_len(v) > 0);
+		assert_non_null(it_get(&r, "error.message"));
+		assert_non_null(v = it_get(&r, "error.request_id"));
+		assert_true(json_object_get_string_len(v) > 0);
+		it_resp_free(&r);
+		tried++;
+	}
+	fclose(f);
+	/* The list is the file's: at least the codes this suite names below. */
+	assert_true(tried >= 29);
+	n = snprintf(req, sizeof(req), "GET /api/v1/openapi.yaml HTTP/1.1\r\nHost: x\r\n"
+	    "If-Match: \"not-this-one\"\r\nConnection: close\r\n\r\n");
+	raw(req, (size_t)n, resp, sizeof(resp));
+	assert_json_error(resp, 412, "precondition_failed");
+	n = snprintf(req, sizeof(req), "GET /api/v1/openapi.yaml HTTP/1.1\r\nHost: x\r\n"
+	    "Range: bytes=999999999-\r\nConnection: close\r\n\r\n");
+	raw(req, (size_t)n, resp, sizeof(resp));
+	assert_json_error(resp, 416, "range_not_satisfiable");
+}
+
+/* An HTTP/0.9 request (no version: the answer would be a bare body) gets nothing at all. */
+static void
+test_http09_refused(void **state)
+{
+	char	resp[4096];
+	int	n;
+	char	req[128];
+
+	(void)state;
+	n = snprintf(req, sizeof(req), "GET /api/v1/openapi.yaml\r\n");
+	raw(req, (size_t)n, resp, sizeof(resp));
+	if (resp[0] != '\0')
+		fprintf(stderr, "HTTP/0.9 answered: %.200s\n", resp);
+	assert_string_equal(resp, "");
+	/* The same request as HTTP/1.0 is served: the refusal is the version's. */
+	n = snprintf(req, sizeof(req), "GET /api/v1/openapi.yaml HTTP/1.0\r\n\r\n");
+	raw(req, (size_t)n, resp, sizeof(resp));
+	assert_int_equal(atoi(resp + 9), 200);
+}
+
+/*
  * A body that stops arriving (client_body_timeout, 10 s): nginx closes the connection
  * without an answer (measured); if it ever answers, the answer must be the JSON 408.
  */
@@ -343,6 +415,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_own_errors_are_json),
+		cmocka_unit_test(test_every_status_json),
+		cmocka_unit_test(test_http09_refused),
 		cmocka_unit_test(test_public_deadline_ignored),
 		cmocka_unit_test(test_service_token_exact),
 		cmocka_unit_test(test_workers_unprivileged),
