@@ -160,6 +160,9 @@ test_every_status_json(void **state)
 	while (fgets(line, sizeof(line), f) != NULL) {
 		if (sscanf(line, "error_page %d ", &code) != 1)
 			continue;
+		/* 408: nginx closes the connection without an answer (see errors.conf). */
+		if (code == 408)
+			continue;
 		snprintf(url, sizeof(url), "/_ops/gateway/status/%d", code);
 		assert_int_equal(it_request("GET", it_internal(), url, NULL, NULL, &r), 0);
 		want = code >= 494 && code <= 497 ? 400 : code;
@@ -179,7 +182,7 @@ test_every_status_json(void **state)
 	}
 	fclose(f);
 	/* The list is the file's: at least the codes this suite names below. */
-	assert_true(tried >= 29);
+	assert_true(tried >= 28);
 	n = snprintf(req, sizeof(req), "GET /api/v1/openapi.yaml HTTP/1.1\r\nHost: x\r\n"
 	    "If-Match: \"not-this-one\"\r\nConnection: close\r\n\r\n");
 	raw(req, (size_t)n, resp, sizeof(resp));
