@@ -441,7 +441,10 @@ db_up() {
 	mkdir -p "$d" "$RUN/logs"
 	if alive "$RUN/mariadb.pid"; then return 0; fi
 	# Errors go to stderr, that is $RUN/logs/mariadb.log (opened here: the stack user may not
-	# reach the run dir); the run dir's mariadb.pid is written here too.
+	# reach the run dir). mariadbd writes its pid file and removes it when it stops; as root
+	# the run dir's mariadb.pid is a link to it.
+	local pidf=$RUN/mariadb.pid
+	if [ "$SR" != "$RUN" ]; then pidf=$d/mariadbd.pid; ln -sfn "$pidf" "$RUN/mariadb.pid"; fi
 	if [ "$DB_TLS" = 1 ]; then
 		db_tls_certs
 		# As root: copies the stack user can read (the key: that user only).
@@ -459,7 +462,7 @@ db_up() {
 	[mariadbd]
 	datadir=$d/data
 	socket=$d/mariadb.sock
-	pid-file=$d/mariadbd.pid
+	pid-file=$pidf
 	port=$DB_PORT
 	bind-address=$DB_ADDR
 	skip-name-resolve
@@ -485,7 +488,6 @@ db_up() {
 			> "$RUN/logs/mariadb-install.log" 2>&1 || { cat "$RUN/logs/mariadb-install.log" >&2; die "mariadb-install-db failed"; }
 	fi
 	setsid "${db_ns[@]}" "${AS_STACK[@]}" mariadbd --defaults-file="$d/my.cnf" >> "$RUN/logs/mariadb.log" 2>&1 < /dev/null &
-	echo $! > "$RUN/mariadb.pid"
 	UP_STARTED+=(mariadb)
 	for i in $(seq 1 300); do
 		if db_client -e 'SELECT 1' >/dev/null 2>&1; then return 0; fi
@@ -1003,6 +1005,15 @@ stop_pid_once() {
 	local f=$1 pid i
 	[ -f "$f" ] || return 0
 	pid=$(cat "$f" 2>/dev/null || true)
+	case $pid in *[!0-9]*) pid="" ;; esac
+	# As root, a pid file of the stack user's processes must name one of them (the stack user
+	# writes some of them): anything else is not signalled.
+	if [ -n "$pid" ] && [ "$SR" != "$RUN" ] && [ "$(basename "$f")" != nginx.pid ] && pid_alive "$pid" &&
+		[ "$(stat -c %U "/proc/$pid" 2>/dev/null)" != "$STACK_USER" ]; then
+		log "$f names pid $pid, not a process of $STACK_USER: not signalled"
+		rm -f "$f"
+		return 0
+	fi
 	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
 		kill -TERM "$pid" 2>/dev/null || true
 		# Gone, or a zombie waiting for init to reap it (which can take seconds): stopped.

@@ -339,6 +339,80 @@ test_workers_unprivileged(void **state)
 	assert_true(workers >= 1);
 }
 
+/*
+ * When the stack runs as root, nothing of it does but nginx's master: every process a pid
+ * file of the run dir names (services, MariaDB, RabbitMQ, epmd, the sim proxy) and all their
+ * descendants (RabbitMQ's beam) run as another user.
+ */
+static void
+test_nothing_runs_as_root(void **state)
+{
+	enum { MAXP = 32768 };
+	static long	 ppid_of[MAXP], uid_of[MAXP];
+	char		 path[1200], line[256];
+	const char	*run = it_env("SHOPLAB_RUN");
+	DIR		*d;
+	struct dirent	*e;
+	FILE		*f;
+	long		 pid, p, q, checked = 0;
+	size_t		 n;
+
+	(void)state;
+	if (geteuid() != 0) {
+		printf("# not root: the stack runs as this user\n");
+		skip();
+	}
+	memset(ppid_of, 0, sizeof(ppid_of));
+	assert_non_null(d = opendir("/proc"));
+	while ((e = readdir(d)) != NULL) {
+		if (!isdigit((unsigned char)e->d_name[0]) || (p = atol(e->d_name)) >= MAXP)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/status", e->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		ppid_of[p] = -1;
+		uid_of[p] = -1;
+		while (fgets(line, sizeof(line), f) != NULL) {
+			if (strncmp(line, "PPid:", 5) == 0)
+				ppid_of[p] = strtol(line + 5, NULL, 10);
+			else if (strncmp(line, "Uid:", 4) == 0)
+				uid_of[p] = strtol(line + 4, NULL, 10);
+		}
+		fclose(f);
+	}
+	closedir(d);
+	assert_non_null(d = opendir(run));
+	while ((e = readdir(d)) != NULL) {
+		n = strlen(e->d_name);
+		if (n < 5 || strcmp(e->d_name + n - 4, ".pid") != 0 || strcmp(e->d_name, "nginx.pid") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", run, e->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		pid = fgets(line, sizeof(line), f) != NULL ? strtol(line, NULL, 10) : 0;
+		fclose(f);
+		if (pid <= 1 || pid >= MAXP || ppid_of[pid] == 0)
+			continue;
+		/* The process, and every process whose ancestry reaches it. */
+		for (p = 2; p < MAXP; p++) {
+			if (ppid_of[p] == 0)
+				continue;
+			for (q = p; q > 1 && q < MAXP && q != pid; q = ppid_of[q])
+				;
+			if (q != pid)
+				continue;
+			if (uid_of[p] == 0)
+				fprintf(stderr, "%s: pid %ld runs as root\n", e->d_name, p);
+			assert_true(uid_of[p] > 0);
+			checked++;
+		}
+	}
+	closedir(d);
+	/* At least the six services, MariaDB and RabbitMQ. */
+	printf("# %ld processes of the stack checked: none runs as root\n", checked);
+	assert_true(checked >= 8);
+}
+
 static void
 login_status(const char *email, const char *password, struct it_resp *r)
 {
@@ -423,6 +497,7 @@ main(void)
 		cmocka_unit_test(test_public_deadline_ignored),
 		cmocka_unit_test(test_service_token_exact),
 		cmocka_unit_test(test_workers_unprivileged),
+		cmocka_unit_test(test_nothing_runs_as_root),
 		cmocka_unit_test(test_login_limited_per_account),
 		cmocka_unit_test(test_slow_body_408),
 		/* Drains the per-address login limit: keep last. */
