@@ -24,12 +24,11 @@ SRC_BUILD=${SHOPLAB_BUILD:-$TOP/build}
 [ -x "$SRC_BUILD/bin/catalog" ] && [ -x "$SRC_BUILD/bin/sim" ] || { echo "test_deploy: run make first"; exit 1; }
 tmp=$(mktemp -d /tmp/shoplab-deploy.XXXXXX)
 # nginx's workers run as an unprivileged user when we are root: let them through.
-chmod 0711 "$tmp"
 load_pid="" notify_pid=""
 cleanup() {
 	[ -z "$load_pid" ] || kill "$load_pid" 2> /dev/null || true
 	[ -z "$notify_pid" ] || kill "$notify_pid" 2> /dev/null || true
-	"$TOP/scripts/stack.sh" down > /dev/null 2>&1 || true
+	"$TOP/scripts/stack.sh" purge > /dev/null 2>&1 || true
 	if [ "$fails" -ne 0 ] || [ -n "${KEEP_TEST_LOGS:-}" ]; then
 		for f in "$SHOPLAB_RUN"/logs/{catalog,orders}.log; do echo "== $f"; tail -n 15 "$f"; done 2> /dev/null || true
 	fi
