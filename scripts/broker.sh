@@ -189,6 +189,11 @@ cmd_start() {
 	date +%s%N > "$RUN/rabbitmq-started-at"
 	# (Its working directory: its own, the caller's may be out of the stack user's reach.)
 	cd "$D"
+	# The node needs none of shoplab.env's secrets in its environment (its users are in the
+	# files above): they stay with their services.
+	for v in $(compgen -e); do
+		case $v in SHOPLAB_*PASSWORD | SHOPLAB_*SECRET* | SHOPLAB_*TOKEN | SHOPLAB_*_KEY) unset "$v" ;; esac
+	done
 	# Our own epmd, in the foreground with a pid file, so that down stops it by pid (the node
 	# would otherwise start a daemonised one that outlives it).
 	if ! pid_alive "$RUN/epmd.pid"; then

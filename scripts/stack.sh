@@ -270,6 +270,15 @@ pid_alive() {
 
 secret() { od -An -tx1 -N"${1:-24}" /dev/urandom | tr -d ' \n'; }
 
+# drop_secrets: shoplab.env's secrets out of this (sub)shell's environment, before it starts
+# a process that needs none of them (MariaDB, the sim proxy) or only its own (a service).
+drop_secrets() {
+	local v
+	for v in $(compgen -e); do
+		case $v in SHOPLAB_*PASSWORD | SHOPLAB_*SECRET* | SHOPLAB_*TOKEN | SHOPLAB_*_KEY) unset "$v" ;; esac
+	done
+}
+
 # ---------------------------------------------------------------- the stack's user
 # The user the stack's processes run as: STACK_USER as root, this user otherwise.
 stack_user() { if [ "$SR" = "$RUN" ]; then id -un; else echo "$STACK_USER"; fi; }
@@ -487,7 +496,7 @@ db_up() {
 			--skip-test-db --auth-root-authentication-method=socket \
 			> "$RUN/logs/mariadb-install.log" 2>&1 || { cat "$RUN/logs/mariadb-install.log" >&2; die "mariadb-install-db failed"; }
 	fi
-	setsid "${db_ns[@]}" "${AS_STACK[@]}" mariadbd --defaults-file="$d/my.cnf" >> "$RUN/logs/mariadb.log" 2>&1 < /dev/null &
+	( drop_secrets; exec setsid "${db_ns[@]}" "${AS_STACK[@]}" mariadbd --defaults-file="$d/my.cnf" >> "$RUN/logs/mariadb.log" 2>&1 < /dev/null ) &
 	UP_STARTED+=(mariadb)
 	for i in $(seq 1 300); do
 		if db_client -e 'SELECT 1' >/dev/null 2>&1; then return 0; fi
@@ -619,10 +628,7 @@ svc_up() {
 	alive "$RUN/$name.pid" && return 0
 	(
 		# A service sees its own secrets only: drop every other one from the environment.
-		local v
-		for v in $(compgen -e); do
-			case $v in SHOPLAB_*PASSWORD|SHOPLAB_*SECRET*|SHOPLAB_*TOKEN|SHOPLAB_*_KEY) unset "$v";; esac
-		done
+		drop_secrets
 		while IFS= read -r kv; do export "$kv"; done < <(svc_secrets "$s")
 		# SHOPLAB_<SVC>_LISTEN (from shoplab.env) would win over SHOPLAB_LISTEN: set both.
 		export SHOPLAB_LISTEN="$(inst_listen "$s" "$k")"
@@ -724,6 +730,7 @@ proxy_up() {
 	} | stack_write "$(proxy_file sim-proxy.json)"
 	# Its control API is its owner's (SHOPLAB_PROXY_OWNER): the stack user's, as root.
 	( [ "$SR" = "$RUN" ] || cd "$SR"
+	drop_secrets
 	SHOPLAB_PROXY_OWNER=$(stack_user) exec setsid "${AS_STACK[@]}" "$BIN/sim" proxy --host 127.0.0.1 --port "$PROXY_API_PORT" \
 		--config "$(proxy_file sim-proxy.json)" --seed "$SHOPLAB_PROXY_SEED" \
 		--fault-log "$(proxy_file faults.jsonl)" >> "$RUN/logs/sim-proxy.log" 2>&1 < /dev/null ) &
@@ -1006,9 +1013,9 @@ stop_pid_once() {
 	[ -f "$f" ] || return 0
 	pid=$(cat "$f" 2>/dev/null || true)
 	case $pid in *[!0-9]*) pid="" ;; esac
-	# As root, a pid file of the stack user's processes must name one of them (the stack user
-	# writes some of them): anything else is not signalled.
-	if [ -n "$pid" ] && [ "$SR" != "$RUN" ] && [ "$(basename "$f")" != nginx.pid ] && pid_alive "$pid" &&
+	# As root, a pid file the stack user writes (a link into STACK_DIR: MariaDB's) must name
+	# one of that user's processes: anything else is not signalled.
+	if [ -n "$pid" ] && [ "$SR" != "$RUN" ] && [ -L "$f" ] && pid_alive "$pid" &&
 		[ "$(stat -c %U "/proc/$pid" 2>/dev/null)" != "$STACK_USER" ]; then
 		log "$f names pid $pid, not a process of $STACK_USER: not signalled"
 		rm -f "$f"

@@ -413,6 +413,80 @@ test_nothing_runs_as_root(void **state)
 	assert_true(checked >= 8);
 }
 
+/* 1 when process pid's environment has a variable name (NAME=...). */
+static int
+env_has(long pid, const char *name)
+{
+	static char	 buf[1 << 17];
+	char		 path[64];
+	size_t		 n, i, len = strlen(name);
+	FILE		*f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/environ", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	for (i = 0; i < n; i += strlen(buf + i) + 1)
+		if (strncmp(buf + i, name, len) == 0 && buf[i + len] == '=')
+			return 1;
+	return 0;
+}
+
+/*
+ * Each secret stays with what needs it: of the stack's processes (its pid files), only users
+ * has the token-signing key and the admin password in its environment, only orders the
+ * card-sealing key; MariaDB, RabbitMQ, epmd and the sim proxy have none of shoplab.env's secrets.
+ */
+static void
+test_secrets_stay_home(void **state)
+{
+	char		 path[1200], line[64];
+	const char	*run = it_env("SHOPLAB_RUN");
+	DIR		*d;
+	struct dirent	*e;
+	FILE		*f;
+	long		 pid;
+	size_t		 n;
+	int		 seen = 0, users, orders, svc;
+
+	(void)state;
+	assert_non_null(d = opendir(run));
+	while ((e = readdir(d)) != NULL) {
+		n = strlen(e->d_name);
+		if (n < 5 || strcmp(e->d_name + n - 4, ".pid") != 0 || strcmp(e->d_name, "nginx.pid") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", run, e->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		pid = fgets(line, sizeof(line), f) != NULL ? strtol(line, NULL, 10) : 0;
+		fclose(f);
+		if (pid <= 1 || !it_running((pid_t)pid))
+			continue;
+		users = strncmp(e->d_name, "users", 5) == 0;
+		orders = strncmp(e->d_name, "orders", 6) == 0;
+		svc = !(strncmp(e->d_name, "mariadb.", 8) == 0 || strncmp(e->d_name, "rabbitmq.", 9) == 0 ||
+		    strncmp(e->d_name, "epmd.", 5) == 0 || strncmp(e->d_name, "sim.", 4) == 0);
+		if (env_has(pid, "SHOPLAB_JWT_SECRET") != users ||
+		    env_has(pid, "SHOPLAB_ADMIN_PASSWORD") != users ||
+		    env_has(pid, "SHOPLAB_CARD_KEY") != orders ||
+		    env_has(pid, "SHOPLAB_GATEWAY_SECRET") != svc ||
+		    env_has(pid, "SHOPLAB_DB_CATALOG_PASSWORD") != (strncmp(e->d_name, "catalog", 7) == 0))
+			fprintf(stderr, "%s (pid %ld): secrets that are not its own, or not its own\n",
+			    e->d_name, pid);
+		assert_int_equal(env_has(pid, "SHOPLAB_JWT_SECRET"), users);
+		assert_int_equal(env_has(pid, "SHOPLAB_ADMIN_PASSWORD"), users);
+		assert_int_equal(env_has(pid, "SHOPLAB_CARD_KEY"), orders);
+		assert_int_equal(env_has(pid, "SHOPLAB_GATEWAY_SECRET"), svc);
+		assert_int_equal(env_has(pid, "SHOPLAB_DB_CATALOG_PASSWORD"),
+		    strncmp(e->d_name, "catalog", 7) == 0);
+		seen++;
+	}
+	closedir(d);
+	assert_true(seen >= 8);
+}
+
 static void
 login_status(const char *email, const char *password, struct it_resp *r)
 {
@@ -498,6 +572,7 @@ main(void)
 		cmocka_unit_test(test_service_token_exact),
 		cmocka_unit_test(test_workers_unprivileged),
 		cmocka_unit_test(test_nothing_runs_as_root),
+		cmocka_unit_test(test_secrets_stay_home),
 		cmocka_unit_test(test_login_limited_per_account),
 		cmocka_unit_test(test_slow_body_408),
 		/* Drains the per-address login limit: keep last. */
