@@ -912,6 +912,8 @@ nginx_render() {
 		# The ACME client's webroot (certbot --webroot -w $SR/acme), readable by the workers.
 		mkdir -p "$SR/acme/.well-known/acme-challenge"
 		chmod 0755 "$SR/acme" "$SR/acme/.well-known" "$SR/acme/.well-known/acme-challenge"
+		# (As root, run/acme links to it: certbot --webroot -w run/acme works as before.)
+		[ "$SR" = "$RUN" ] || [ -e "$RUN/acme" ] || ln -sfn "$SR/acme" "$RUN/acme"
 	fi
 	NGINX_STATE_DIR=$SR nginx_render_to "$RUN/nginx/conf"
 	# Static files the gateway serves (GET /api/v1/openapi.yaml): readable by the workers.

@@ -78,7 +78,7 @@ left_running() {
 	return 0
 }
 left=""
-for i in $(seq 1 50); do
+for _ in $(seq 1 50); do
 	left=$(left_running)
 	[ -z "$left" ] && break
 	sleep 0.1
