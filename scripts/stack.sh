@@ -1012,6 +1012,7 @@ stop_pid() {
 }
 stop_pid_once() {
 	local f=$1 pid i
+	if [ -L "$f" ] && [ ! -e "$f" ]; then rm -f "$f"; return 0; fi
 	[ -f "$f" ] || return 0
 	pid=$(cat "$f" 2>/dev/null || true)
 	case $pid in *[!0-9]*) pid="" ;; esac
@@ -1032,9 +1033,11 @@ stop_pid_once() {
 			kill -KILL "$pid" 2>/dev/null || true
 		fi
 	fi
-	# Removed only if it still names the process just stopped.
+	# Removed only if it still names the process just stopped (or is a link to a pid file
+	# its process removed: MariaDB's, as root).
 	[ "$(cat "$f" 2>/dev/null || true)" != "$pid" ] || rm -f "$f"
 	[ -n "$pid" ] || rm -f "$f"
+	if [ -L "$f" ] && [ ! -e "$f" ]; then rm -f "$f"; fi
 }
 
 # ours PID: PID (or its parent: nginx's workers) is one of this stack's processes.
