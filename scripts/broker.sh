@@ -10,7 +10,10 @@
 #
 # Reads $SHOPLAB_RUN/shoplab.env (ports, passwords). Everything lives under $RUN/rabbitmq
 # (its HOME with a private .erlang.cookie, mnesia, logs, config); the pid file is
-# $RUN/rabbitmq.pid. Ports: AMQP SHOPLAB_AMQP_PORT (5673 or PORT_BASE+4), epmd +1 of it
+# $RUN/rabbitmq.pid. Run by root, the node and its epmd run as the stack's user
+# (SHOPLAB_STACK_USER) and everything lives under SHOPLAB_STACK_DIR/rabbitmq instead, its
+# log in rabbitmq/log (linked from $RUN/logs); see scripts/stack.sh, STACK_USER.
+# Ports: AMQP SHOPLAB_AMQP_PORT (5673 or PORT_BASE+4), epmd +1 of it
 # (ERL_EPMD_PORT), distribution +2, CLI distribution +3..+5; the node is named after the
 # AMQP port, so two stacks on one host never share a node, a port or a cookie. The
 # rabbitmq_prometheus plugin serves the broker's own metrics (per queue too, e.g. the
@@ -32,7 +35,6 @@ esac
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 RUN=${SHOPLAB_RUN:-$TOP/run}
 RMQ=/usr/lib/rabbitmq/bin
-D=$RUN/rabbitmq
 PIDF=$RUN/rabbitmq.pid
 
 log() { printf 'broker: %s\n' "$*" >&2; }
@@ -45,6 +47,15 @@ set -a
 set +a
 : "${SHOPLAB_AMQP_PORT:?}" "${SHOPLAB_AMQP_VHOST:=shoplab}" "${SHOPLAB_AMQP_HOST:=127.0.0.1}"
 : "${BROKER_DELIVERY_LIMIT:=50}" "${SHOPLAB_AMQP_PROMETHEUS_PORT:=}"
+# Run by root: the node runs as the stack's user, in the stack dir (not the run dir, which that
+# user may not reach); root never writes through what that user owns (put).
+AS=()
+D=$RUN/rabbitmq LOGB=$RUN/logs
+if [ "$(id -u)" -eq 0 ] && [ -n "${SHOPLAB_STACK_USER:-}" ] && [ "$SHOPLAB_STACK_USER" != root ]; then
+	AS=(setpriv "--reuid=$SHOPLAB_STACK_USER" "--regid=$SHOPLAB_STACK_USER" --init-groups --inh-caps=-all --)
+	D=${SHOPLAB_STACK_DIR:?}/rabbitmq LOGB=$D/log
+fi
+put() { "${AS[@]}" sh -c 'umask 077 && cat > "$1"' sh "$1"; }
 
 # The broker's whole environment: nothing of the host's /etc/rabbitmq is read.
 export HOME=$D
@@ -53,13 +64,15 @@ export RABBITMQ_NODE_IP_ADDRESS=$SHOPLAB_AMQP_HOST RABBITMQ_NODE_PORT=$SHOPLAB_A
 export ERL_EPMD_PORT=$((SHOPLAB_AMQP_PORT + 1)) ERL_EPMD_ADDRESS=127.0.0.1
 export RABBITMQ_DIST_PORT=$((SHOPLAB_AMQP_PORT + 2))
 export RABBITMQ_CTL_DIST_PORT_MIN=$((SHOPLAB_AMQP_PORT + 3)) RABBITMQ_CTL_DIST_PORT_MAX=$((SHOPLAB_AMQP_PORT + 5))
-export RABBITMQ_MNESIA_BASE=$D/mnesia RABBITMQ_LOG_BASE=$RUN/logs
+export RABBITMQ_MNESIA_BASE=$D/mnesia RABBITMQ_LOG_BASE=$LOGB
 export RABBITMQ_CONFIG_FILE=$D/rabbitmq.conf RABBITMQ_ADVANCED_CONFIG_FILE=$D/advanced.config
 export RABBITMQ_CONF_ENV_FILE=$D/rabbitmq-env.conf RABBITMQ_ENABLED_PLUGINS_FILE=$D/enabled_plugins
-export RABBITMQ_PID_FILE=$PIDF
+# The node's own pid file; `wait` copies it to $PIDF (which starts as the launcher's pid).
+export RABBITMQ_PID_FILE=$D/rabbitmq.pid
 export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
 
 alive() { pid_alive "$PIDF"; }
+pid_alive_n() { kill -0 "$1" 2>/dev/null && [ "$(sed -n 's/^[0-9]* (.*) \([A-Z]\).*/\1/p' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 pid_alive() {
 	local pid
 	[ -f "$1" ] || return 1
@@ -172,19 +185,23 @@ cmd_start() {
 	esac
 	[ -x "$RMQ/rabbitmq-server" ] || die "rabbitmq-server is not installed: run make deps"
 	umask 077
-	mkdir -p "$D" "$RUN/logs"
-	[ -f "$D/.erlang.cookie" ] || { od -An -tx1 -N20 /dev/urandom | tr -d ' \n' | tr a-f A-F > "$D/.erlang.cookie"; }
-	chmod 400 "$D/.erlang.cookie"
-	: > "$D/rabbitmq-env.conf"
+	mkdir -p "$RUN/logs"
+	"${AS[@]}" mkdir -p "$D" "$LOGB"
+	[ "$LOGB" = "$RUN/logs" ] || ln -sfn "$LOGB/rabbitmq.log" "$RUN/logs/rabbitmq.log"
+	[ -f "$D/.erlang.cookie" ] || { od -An -tx1 -N20 /dev/urandom | tr -d ' \n' | tr a-f A-F | put "$D/.erlang.cookie"; }
+	"${AS[@]}" chmod 400 "$D/.erlang.cookie"
+	put "$D/rabbitmq-env.conf" < /dev/null
 	# The broker's own metrics (queue depths, the dead queues, connections) for Prometheus.
 	if [ -n "$SHOPLAB_AMQP_PROMETHEUS_PORT" ]; then
-		echo '[rabbitmq_prometheus].' > "$D/enabled_plugins"
+		echo '[rabbitmq_prometheus].' | put "$D/enabled_plugins"
 	else
-		echo '[].' > "$D/enabled_plugins"
+		echo '[].' | put "$D/enabled_plugins"
 	fi
-	echo '[].' > "$D/advanced.config"
-	cmd_definitions > "$D/definitions.json"
-	cat > "$D/rabbitmq.conf" <<-CONF
+	echo '[].' | put "$D/advanced.config"
+	cmd_definitions | put "$D/definitions.json"
+	"${AS[@]}" rm -f "$D/rabbitmq.pid"
+	{
+	cat <<-CONF
 	# rabbitmq.conf - the stack's private broker, written by scripts/broker.sh
 	listeners.tcp.default = $SHOPLAB_AMQP_HOST:$SHOPLAB_AMQP_PORT
 	load_definitions = $D/definitions.json
@@ -199,22 +216,41 @@ cmd_start() {
 	disk_free_limit.absolute = 50MB
 	CONF
 	if [ -n "$SHOPLAB_AMQP_PROMETHEUS_PORT" ]; then
-		cat >> "$D/rabbitmq.conf" <<-CONF
+		cat <<-CONF
 		# rabbitmq_prometheus: /metrics with a series per queue (a handful of queues here).
 		prometheus.tcp.ip = $SHOPLAB_AMQP_HOST
 		prometheus.tcp.port = $SHOPLAB_AMQP_PROMETHEUS_PORT
 		prometheus.return_per_object_metrics = true
 		CONF
 	fi
-	date +%s%N > "$D/started-at"
+	} | put "$D/rabbitmq.conf"
+	date +%s%N > "$RUN/rabbitmq-started-at"
+	# (Its working directory: its own, the caller's may be out of the stack user's reach.)
+	cd "$D"
+	# The node needs none of shoplab.env's secrets in its environment (its users are in the
+	# files above): they stay with their services.
+	for v in $(compgen -e); do
+		case $v in SHOPLAB_*PASSWORD | SHOPLAB_*SECRET* | SHOPLAB_*TOKEN | SHOPLAB_*_KEY) unset "$v" ;; esac
+	done
 	# Our own epmd, in the foreground with a pid file, so that down stops it by pid (the node
 	# would otherwise start a daemonised one that outlives it).
 	if ! pid_alive "$RUN/epmd.pid"; then
-		setsid epmd -port "$ERL_EPMD_PORT" -address 127.0.0.1 >> "$RUN/logs/epmd.log" 2>&1 < /dev/null &
+		setsid "${AS[@]}" epmd -port "$ERL_EPMD_PORT" -address 127.0.0.1 >> "$RUN/logs/epmd.log" 2>&1 < /dev/null &
 		echo $! > "$RUN/epmd.pid"
 	fi
-	setsid "$RMQ/rabbitmq-server" >> "$RUN/logs/rabbitmq-stdout.log" 2>&1 < /dev/null &
+	setsid "${AS[@]}" "$RMQ/rabbitmq-server" >> "$RUN/logs/rabbitmq-stdout.log" 2>&1 < /dev/null &
 	echo $! > "$PIDF"
+}
+
+# own_pid: once the node wrote its own pid file, $PIDF names that process (the one a kill -9
+# must hit), if it is the stack user's.
+own_pid() {
+	local pid
+	pid=$(cat "$D/rabbitmq.pid" 2>/dev/null || true)
+	case $pid in "" | *[!0-9]*) return 0 ;; esac
+	pid_alive_n "$pid" || return 0
+	[ "${#AS[@]}" -eq 0 ] || [ "$(stat -c %U "/proc/$pid" 2>/dev/null)" = "$SHOPLAB_STACK_USER" ] || return 0
+	[ "$(cat "$PIDF" 2>/dev/null)" = "$pid" ] || echo "$pid" > "$PIDF"
 }
 
 # ready: an AMQP 0-9-1 protocol header is answered with a connection.start frame (type 1).
@@ -229,7 +265,8 @@ cmd_wait() {
 	local i t0 ms
 	for i in $(seq 1 $(( ${BROKER_WAIT_S:-60} * 10 ))); do
 		if ready; then
-			t0=$(cat "$D/started-at" 2>/dev/null || date +%s%N)
+			own_pid
+			t0=$(cat "$RUN/rabbitmq-started-at" 2>/dev/null || date +%s%N)
 			ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 			log "RabbitMQ ready on $SHOPLAB_AMQP_HOST:$SHOPLAB_AMQP_PORT (vhost $SHOPLAB_AMQP_VHOST) in $ms ms since its start"
 			return 0
@@ -243,6 +280,8 @@ cmd_wait() {
 # stop: SIGTERM (a clean shutdown), then our own epmd, by its port.
 cmd_stop() {
 	local pid i
+	# (A node that never got to `wait`: its own pid, not its launcher's.)
+	[ ! -f "$PIDF" ] || own_pid
 	if [ -f "$PIDF" ]; then
 		pid=$(cat "$PIDF" 2>/dev/null || true)
 		if [ -n "$pid" ] && alive; then
@@ -265,13 +304,15 @@ cmd_stop() {
 # ctl ARGS: rabbitmqctl on this stack's node, with the node's own environment (cookie in $D).
 cmd_ctl() {
 	[ -x "$RMQ/rabbitmqctl" ] || die "rabbitmq-server is not installed: run make deps"
-	exec "$RMQ/rabbitmqctl" -n "$RABBITMQ_NODENAME" "$@"
+	cd "$D"
+	exec "${AS[@]}" "$RMQ/rabbitmqctl" -n "$RABBITMQ_NODENAME" "$@"
 }
 
 # plugins ARGS: rabbitmq-plugins on this stack's node (its enabled_plugins file in $D).
 cmd_plugins() {
 	[ -x "$RMQ/rabbitmq-plugins" ] || die "rabbitmq-server is not installed: run make deps"
-	exec "$RMQ/rabbitmq-plugins" -n "$RABBITMQ_NODENAME" "$@"
+	cd "$D"
+	exec "${AS[@]}" "$RMQ/rabbitmq-plugins" -n "$RABBITMQ_NODENAME" "$@"
 }
 
 case ${1:-} in

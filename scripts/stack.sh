@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # stack.sh - start, stop and inspect the shoplab stack (MariaDB, services, nginx) under a run dir.
 #
-#   scripts/stack.sh up | down | status | env | deploy SVC | migrate [SVC...]
+#   scripts/stack.sh up | down | status | env | deploy SVC | migrate [SVC...] | purge
 #   scripts/stack.sh service-env SVC | render-nginx DIR [SITE_DIR] | provision-db   (hosting)
 #
 # Everything lives under $SHOPLAB_RUN (default ./run): data, sockets, logs, pid files,
 # generated secrets and run/shoplab.env. Ports default to the contract's and move together
-# with PORT_BASE (see README). The stack runs as the current user; nothing is installed.
+# with PORT_BASE (see README). The stack runs as the current user; as root, as STACK_USER
+# (shoplab), with what that user must reach in STACK_DIR (see STACK_USER below; purge removes
+# it and the run dir). Nothing is installed.
 # INSTANCES="catalog:3 orders:2" runs several instances of a service behind one upstream;
 # DB_NETNS, SVC_NETNS, GW_NETNS run MariaDB (and RabbitMQ, on AMQP_ADDR), the services,
 # nginx in network namespaces (the netns lab, scripts/lab-netns.sh); docs/hosting.md and
@@ -142,6 +144,34 @@ case $SERVICE_TRANSPORT in unix | tcp) ;; *) echo "stack: SERVICE_TRANSPORT is u
 # nginx's worker processes never run as root: when the stack runs as root they run as
 # GATEWAY_USER (a system user created on first use), the one group that can open the sockets.
 : "${GATEWAY_USER:=shoplab-gw}"
+# Nor does any other process of the stack: started by root, the services, MariaDB, RabbitMQ
+# (and its epmd) and the sim proxy run as STACK_USER (a system user created on first use, the
+# same name as the installed site's service user); only nginx's master stays root (it binds
+# the ports and reads the TLS key). What those processes must reach lives in STACK_DIR
+# (/var/tmp/shoplab-stack.<hash of the run dir's path>, root:root 0711), so the checkout and
+# the run dir may be anywhere, a 0700 home or a `mktemp -d` included: copies of the binaries
+# (bin/), the sockets (sock/), MariaDB's and RabbitMQ's data (mariadb/, rabbitmq/), the
+# services' own pid files (pid/), the sim proxy's files (proxy/), nginx's temp and cache dirs
+# (nginx/). The run dir keeps what only root reads: shoplab.env, the pid files stack.sh and
+# sim use, the logs, nginx's configuration, TLS keys. As an ordinary user STACK_DIR is the run
+# dir and everything runs as that user, as it always did.
+: "${STACK_USER:=$( [ "$STACK_EXISTS" = 1 ] && stored SHOPLAB_STACK_USER || true)}"
+: "${STACK_USER:=shoplab}"
+AS_STACK=()
+SR=$RUN
+case ${1:-} in
+up | down | status | env | deploy | migrate | purge)
+	if [ "$(id -u)" -eq 0 ]; then
+		[ "$STACK_USER" != root ] || { echo "stack: STACK_USER=root: the stack does not run as root" >&2; exit 1; }
+		AS_STACK=(setpriv "--reuid=$STACK_USER" "--regid=$STACK_USER" --init-groups --inh-caps=-all --)
+		: "${STACK_DIR:=/var/tmp/shoplab-stack.$(realpath -m "$RUN" | sha256sum | cut -c1-12)}"
+		SR=$STACK_DIR
+	fi ;;
+esac
+# Where the services' binaries are run from: copies under STACK_DIR when root (the stack user
+# may not reach the checkout), the build dir otherwise.
+BIN=$BUILD/bin
+[ "$SR" = "$RUN" ] || BIN=$SR/bin
 
 # The netns lab: each part runs in its namespace when one is named (see scripts/lab-netns.sh).
 db_ns=() svc_ns=() gw_ns=()
@@ -180,7 +210,7 @@ inst_name() { if [ "$2" -eq 1 ]; then echo "$1"; else echo "$1-$2"; fi; }
 inst_ports() { local k; for k in $(seq 1 "$(instances "$1")"); do printf '%s ' "$(inst_port "$1" "$k")"; done; }
 # Where instance $2 (default 1) of service $1 listens, as SHOPLAB_LISTEN wants it.
 inst_listen() {
-	if [ "$SERVICE_TRANSPORT" = unix ]; then echo "unix:$RUN/sock/$(inst_name "$1" "${2:-1}").sock"
+	if [ "$SERVICE_TRANSPORT" = unix ]; then echo "unix:$SR/sock/$(inst_name "$1" "${2:-1}").sock"
 	else echo "$SERVICE_ADDR:$(inst_port "$1" "${2:-1}")"; fi
 }
 # nginx's server lines for service $1: every instance's address, on every services host
@@ -243,6 +273,95 @@ pid_alive() {
 
 secret() { od -An -tx1 -N"${1:-24}" /dev/urandom | tr -d ' \n'; }
 
+# drop_secrets: shoplab.env's secrets out of this (sub)shell's environment, before it starts
+# a process that needs none of them (MariaDB, the sim proxy) or only its own (a service).
+drop_secrets() {
+	local v
+	for v in $(compgen -e); do
+		case $v in SHOPLAB_*PASSWORD | SHOPLAB_*SECRET* | SHOPLAB_*TOKEN | SHOPLAB_*_KEY) unset "$v" ;; esac
+	done
+}
+
+# ---------------------------------------------------------------- the stack's user
+# The user the stack's processes run as: STACK_USER as root, this user otherwise.
+stack_user() { if [ "$SR" = "$RUN" ]; then id -un; else echo "$STACK_USER"; fi; }
+# stack_write FILE: stdin into FILE, written as the stack user (root never writes through
+# what that user controls), mode 0600.
+stack_write() { "${AS_STACK[@]}" sh -c 'umask 077 && cat > "$1"' sh "$1"; }
+stack_user_ensure() {
+	[ "$SR" != "$RUN" ] || return 0
+	if ! getent passwd "$STACK_USER" > /dev/null; then
+		# Two stacks may race to create it: the loser finds it there.
+		useradd --system --user-group --home-dir /nonexistent --no-create-home \
+			--shell /usr/sbin/nologin --comment "shoplab stack (services, MariaDB, RabbitMQ)" \
+			"$STACK_USER" 2>/dev/null || getent passwd "$STACK_USER" > /dev/null ||
+			die "cannot create the system user $STACK_USER (STACK_USER) for the stack's processes"
+		log "created system user $STACK_USER for the stack's processes"
+	fi
+}
+
+# stack_dir_prepare: as root, STACK_DIR and what the stack user owns in it (see STACK_USER).
+# Made by root only: a STACK_DIR that is a symlink or someone else's is refused. A run dir of
+# an older root stack (its data under the run dir) moves its data there once.
+stack_dir_prepare() {
+	local d u
+	[ "$SR" != "$RUN" ] || return 0
+	stack_user_ensure
+	u=$STACK_USER
+	if [ -L "$SR" ] || { [ -e "$SR" ] && [ "$(stat -c %u "$SR")" != 0 ]; }; then
+		die "STACK_DIR $SR exists and is not root's own directory: remove it"
+	fi
+	mkdir -p "$SR" "$RUN" && chmod 0711 "$SR" || die "cannot make STACK_DIR $SR"
+	realpath -m "$RUN" > "$SR/run-dir"
+	for d in pid mariadb rabbitmq proxy; do
+		if [ -d "$RUN/$d" ] && [ ! -L "$RUN/$d" ] && [ ! -e "$SR/$d" ]; then
+			log "moving $RUN/$d to $SR/$d (the stack user cannot reach the run dir)"
+			mv "$RUN/$d" "$SR/$d" || die "cannot move $RUN/$d to $SR/$d"
+		fi
+		mkdir -p "$SR/$d"
+		# Owned by the stack user throughout (chown -R does not follow symlinks).
+		if [ -n "$(find "$SR/$d" ! -user "$u" -print -quit)" ]; then chown -R "$u:$u" "$SR/$d"; fi
+		chmod 0700 "$SR/$d"
+	done
+	# Where the older layout had them, for tools that look there: the run dir links in.
+	for d in mariadb rabbitmq; do
+		[ -e "$RUN/$d" ] || ln -sfn "$SR/$d" "$RUN/$d"
+	done
+	# The binaries the stack user runs: copies (a rename, so a running one keeps its file).
+	mkdir -p "$SR/bin" && chmod 0755 "$SR/bin"
+	bins_sync
+}
+
+# bins_sync: $BUILD/bin's services (and sim) copied into STACK_DIR/bin where they differ.
+bins_sync() {
+	local s
+	[ "$SR" != "$RUN" ] || return 0
+	for s in $(services) sim; do
+		[ -x "$BUILD/bin/$s" ] || continue
+		cmp -s "$BUILD/bin/$s" "$SR/bin/$s" && continue
+		install -m 0755 "$BUILD/bin/$s" "$SR/bin/.$s.new" && mv -f "$SR/bin/.$s.new" "$SR/bin/$s" ||
+			die "cannot copy $BUILD/bin/$s to $SR/bin"
+	done
+}
+
+# stack_dir_gc: STACK_DIRs whose run dir is gone and whose processes are all stopped (a
+# test's `rm -rf` of its run dir) are removed.
+stack_dir_gc() {
+	local d r f live
+	[ "$SR" != "$RUN" ] || return 0
+	for d in /var/tmp/shoplab-stack.*; do
+		[ -d "$d" ] && [ ! -L "$d" ] && [ "$d" != "$SR" ] && [ "$(stat -c %u "$d")" = 0 ] || continue
+		r=$(cat "$d/run-dir" 2>/dev/null) || continue
+		[ -n "$r" ] && [ ! -e "$r" ] || continue
+		live=0
+		for f in "$d"/pid/*.pid "$d"/mariadb/mariadbd.pid "$d"/rabbitmq/rabbitmq.pid; do
+			[ -f "$f" ] && pid_alive "$(cat "$f" 2>/dev/null)" && live=1
+		done
+		[ "$live" = 1 ] || rm -rf "$d"
+	done
+	return 0
+}
+
 # run/shoplab.env: generated once (secrets stay), ports and paths refreshed on every up.
 write_env() {
 	local f=$RUN/shoplab.env s up old kv
@@ -267,7 +386,8 @@ write_env() {
 		fi
 		echo "SHOPLAB_TLS=$TLS"
 		echo "SHOPLAB_DB_TLS=$DB_TLS"
-		[ "$DB_TLS" = 0 ] || echo "SHOPLAB_DB_TLS_CA=${DB_TLS_CA:-$TLS_DIR/ca.crt}"
+		# (As root, a copy the stack user can read: db_up puts it there.)
+		[ "$DB_TLS" = 0 ] || echo "SHOPLAB_DB_TLS_CA=${DB_TLS_CA:-$([ "$SR" = "$RUN" ] && echo "$TLS_DIR" || echo "$SR")/ca.crt}"
 		# An installed host's sim writes its reports there (the bootstrap sets it).
 		[ -z "${SHOPLAB_REPORTS_DIR:-}" ] || echo "SHOPLAB_REPORTS_DIR=$SHOPLAB_REPORTS_DIR"
 		echo "SHOPLAB_TLS_PORT=$TLS_PORT"
@@ -281,7 +401,10 @@ write_env() {
 		echo "SHOPLAB_SERVICE_TRANSPORT=$SERVICE_TRANSPORT"
 		echo "SHOPLAB_DB_HOST=$DB_ADDR"
 		echo "SHOPLAB_DB_PORT=$DB_PORT"
-		echo "SHOPLAB_DB_SOCKET_PATH=$RUN/mariadb/mariadb.sock"
+		echo "SHOPLAB_DB_SOCKET_PATH=$SR/mariadb/mariadb.sock"
+		# Who runs the stack's processes and where what they reach lives (see STACK_USER above).
+		echo "SHOPLAB_STACK_USER=$([ "$SR" = "$RUN" ] && id -un || echo "$STACK_USER")"
+		echo "SHOPLAB_STACK_DIR=$SR"
 		# The HA lab: the Galera nodes, and the script that applies faults to lab hosts.
 		[ -z "${DB_HOSTS:-}" ] || echo "SHOPLAB_DB_HOSTS=$DB_HOSTS"
 		[ -z "${DB_ROUTE:-}" ] || echo "SHOPLAB_DB_ROUTE=$DB_ROUTE"
@@ -324,19 +447,35 @@ load_env() {
 
 # ---------------------------------------------------------------- MariaDB
 # DB_SOCKET points the provisioning at another server (a system MariaDB, for hosting).
-db_client() { mariadb --no-defaults --socket="${DB_SOCKET:-$RUN/mariadb/mariadb.sock}" -u "$(id -un)" "$@"; }
+db_client() { mariadb --no-defaults --socket="${DB_SOCKET:-$SR/mariadb/mariadb.sock}" -u "$(id -un)" "$@"; }
 
 db_up() {
-	local d=$RUN/mariadb i
+	local d=$SR/mariadb i tls=$TLS_DIR
 	mkdir -p "$d" "$RUN/logs"
 	if alive "$RUN/mariadb.pid"; then return 0; fi
-	cat > "$d/my.cnf" <<-CNF
+	# Errors go to stderr, that is $RUN/logs/mariadb.log (opened here: the stack user may not
+	# reach the run dir). mariadbd writes its pid file and removes it when it stops; as root
+	# the run dir's mariadb.pid is a link to it.
+	local pidf=$RUN/mariadb.pid
+	if [ "$SR" != "$RUN" ]; then pidf=$d/mariadbd.pid; ln -sfn "$pidf" "$RUN/mariadb.pid"; fi
+	if [ "$DB_TLS" = 1 ]; then
+		db_tls_certs
+		# As root: copies the stack user can read (the key: that user only).
+		if [ "$SR" != "$RUN" ]; then
+			tls=$d/tls
+			"${AS_STACK[@]}" mkdir -p "$tls"
+			stack_write "$tls/db-server.key" < "$TLS_DIR/db-server.key"
+			stack_write "$tls/db-server.crt" < "$TLS_DIR/db-server.crt"
+			stack_write "$tls/ca.crt" < "$TLS_DIR/ca.crt"
+			install -m 0644 "$TLS_DIR/ca.crt" "$SR/ca.crt"
+		fi
+	fi
+	stack_write "$d/my.cnf" <<-CNF
 	# my.cnf - the stack's private MariaDB server, written by scripts/stack.sh
 	[mariadbd]
 	datadir=$d/data
 	socket=$d/mariadb.sock
-	pid-file=$RUN/mariadb.pid
-	log-error=$RUN/logs/mariadb.log
+	pid-file=$pidf
 	port=$DB_PORT
 	bind-address=$DB_ADDR
 	skip-name-resolve
@@ -350,19 +489,19 @@ db_up() {
 	innodb_lock_wait_timeout=5
 	max_allowed_packet=16M
 	default-time-zone='+00:00'
+	$([ "$DB_TLS" = 1 ] && printf 'ssl_cert=%s\nssl_key=%s\nssl_ca=%s\ntls_version=TLSv1.2,TLSv1.3\n' \
+		"$tls/db-server.crt" "$tls/db-server.key" "$tls/ca.crt")
 	CNF
-	if [ "$DB_TLS" = 1 ]; then
-		db_tls_certs
-		printf 'ssl_cert=%s\nssl_key=%s\nssl_ca=%s\ntls_version=TLSv1.2,TLSv1.3\n' \
-			"$TLS_DIR/db-server.crt" "$TLS_DIR/db-server.key" "$TLS_DIR/ca.crt" >> "$d/my.cnf"
-	fi
 	if [ ! -d "$d/data/mysql" ]; then
 		log "initialising MariaDB in $d/data"
-		mariadb-install-db --no-defaults --datadir="$d/data" --user="$(id -un)" \
+		# As root, root@localhost (socket auth: the OS user root) administers it; the stack
+		# user's own account exists too (--user).
+		"${AS_STACK[@]}" mariadb-install-db --no-defaults --datadir="$d/data" --user="$(stack_user)" \
 			--skip-test-db --auth-root-authentication-method=socket \
 			> "$RUN/logs/mariadb-install.log" 2>&1 || { cat "$RUN/logs/mariadb-install.log" >&2; die "mariadb-install-db failed"; }
 	fi
-	setsid "${db_ns[@]}" mariadbd --defaults-file="$d/my.cnf" --user="$(id -un)" >> "$RUN/logs/mariadb.log" 2>&1 < /dev/null &
+	( drop_secrets; exec setsid "${db_ns[@]}" "${AS_STACK[@]}" mariadbd --defaults-file="$d/my.cnf" >> "$RUN/logs/mariadb.log" 2>&1 < /dev/null ) &
+	UP_STARTED+=(mariadb)
 	for i in $(seq 1 300); do
 		if db_client -e 'SELECT 1' >/dev/null 2>&1; then return 0; fi
 		sleep 0.1
@@ -493,15 +632,13 @@ svc_up() {
 	alive "$RUN/$name.pid" && return 0
 	(
 		# A service sees its own secrets only: drop every other one from the environment.
-		local v
-		for v in $(compgen -e); do
-			case $v in SHOPLAB_*PASSWORD|SHOPLAB_*SECRET*|SHOPLAB_*TOKEN|SHOPLAB_*_KEY) unset "$v";; esac
-		done
+		drop_secrets
 		while IFS= read -r kv; do export "$kv"; done < <(svc_secrets "$s")
 		# SHOPLAB_<SVC>_LISTEN (from shoplab.env) would win over SHOPLAB_LISTEN: set both.
 		export SHOPLAB_LISTEN="$(inst_listen "$s" "$k")"
-		# The service rewrites it when ready: after a deploy it names the new process.
-		export SHOPLAB_PID_FILE="$RUN/$name.pid"
+		# The service rewrites it when ready: after a deploy it names the new process. (As
+		# root, its own copy under STACK_DIR: deploy_instance carries it to the run dir's.)
+		export SHOPLAB_PID_FILE="$(svc_pid_file "$name")"
 		export "SHOPLAB_${up}_LISTEN=$SHOPLAB_LISTEN"
 		export SHOPLAB_THREADS
 		# Several database nodes: this service's preferred one first.
@@ -515,10 +652,16 @@ svc_up() {
 				export "SHOPLAB_${up}_AMQP_HOST=127.0.0.1" "SHOPLAB_${up}_AMQP_PORT=$(proxy_broker_port "$s")"
 			fi
 		fi
-		exec setsid "${svc_ns[@]}" "$BUILD/bin/$s" >> "$RUN/logs/$name.log" 2>&1 < /dev/null
+		# (As root, a working directory the stack user can reach.)
+		[ "$SR" = "$RUN" ] || cd "$SR"
+		exec setsid "${svc_ns[@]}" "${AS_STACK[@]}" "$BIN/$s" >> "$RUN/logs/$name.log" 2>&1 < /dev/null
 	) &
 	echo $! > "$RUN/$name.pid"
+	UP_STARTED+=("$name")
 }
+
+# The pid file instance $1 ("catalog", "catalog-2") itself writes (SHOPLAB_PID_FILE).
+svc_pid_file() { if [ "$SR" = "$RUN" ]; then echo "$RUN/$1.pid"; else echo "$SR/pid/$1.pid"; fi; }
 
 # Extra instances beyond what INSTANCES asks for now (a smaller INSTANCES on a second up).
 svc_trim() {
@@ -546,27 +689,32 @@ gw_user_ensure() {
 	fi
 }
 
-# $RUN/sock: the services' sockets. Its group is nginx's (setgid, so every socket created
-# in it gets that group too); no one else may even look in: 2710 as root, 0700 otherwise.
+# The services' sockets: $RUN/sock, or STACK_DIR/sock as root. Its group is nginx's (setgid,
+# so every socket created in it gets that group too); no one else may even look in: 2710
+# STACK_USER:GATEWAY_USER as root (the services create their sockets in it), 0700 otherwise.
 sock_dir() {
 	local u
 	[ "$SERVICE_TRANSPORT" = unix ] || return 0
-	mkdir -p "$RUN/sock"
+	mkdir -p "$SR/sock"
 	u=$(gw_user)
 	if [ -n "$u" ]; then
-		chown "root:$u" "$RUN/sock"
-		chmod 2710 "$RUN/sock"
+		chown "$STACK_USER:$u" "$SR/sock"
+		chmod 2710 "$SR/sock"
 	else
-		chmod 0700 "$RUN/sock"
+		chmod 0700 "$SR/sock"
 	fi
 }
 
 # ---------------------------------------------------------------- sim proxy
+proxy_file() { if [ "$SR" = "$RUN" ]; then case $1 in *.jsonl) echo "$RUN/logs/$1" ;; *) echo "$RUN/$1" ;; esac; else echo "$SR/proxy/$1"; fi; }
 proxy_up() {
 	local s first=1 i
 	[ "$SHOPLAB_PROXY" = 1 ] || return 0
 	alive "$RUN/sim.pid" && return 0
 	[ -x "$BUILD/bin/sim" ] || die "SHOPLAB_PROXY=1 needs build/bin/sim (run make)"
+	# Its configuration, and its fault log (linked from the run dir's logs as root), where the
+	# stack user writes them.
+	[ "$SR" = "$RUN" ] || ln -sfn "$SR/proxy/faults.jsonl" "$RUN/logs/faults.jsonl"
 	{
 		printf '['
 		for s in $(services); do
@@ -583,11 +731,15 @@ proxy_up() {
 		done
 		printf ',{"name":"orders-internal","listen":"127.0.0.1:%s","upstream":"127.0.0.1:%s","enabled":true}]\n' \
 			"$(proxy_internal_port)" "$INTERNAL_PORT"
-	} > "$RUN/sim-proxy.json"
-	setsid "$BUILD/bin/sim" proxy --host 127.0.0.1 --port "$PROXY_API_PORT" \
-		--config "$RUN/sim-proxy.json" --seed "$SHOPLAB_PROXY_SEED" \
-		--fault-log "$RUN/logs/faults.jsonl" >> "$RUN/logs/sim-proxy.log" 2>&1 < /dev/null &
+	} | stack_write "$(proxy_file sim-proxy.json)"
+	# Its control API is its owner's (SHOPLAB_PROXY_OWNER): the stack user's, as root.
+	( [ "$SR" = "$RUN" ] || cd "$SR"
+	drop_secrets
+	SHOPLAB_PROXY_OWNER=$(stack_user) exec setsid "${AS_STACK[@]}" "$BIN/sim" proxy --host 127.0.0.1 --port "$PROXY_API_PORT" \
+		--config "$(proxy_file sim-proxy.json)" --seed "$SHOPLAB_PROXY_SEED" \
+		--fault-log "$(proxy_file faults.jsonl)" >> "$RUN/logs/sim-proxy.log" 2>&1 < /dev/null ) &
 	echo $! > "$RUN/sim.pid"
+	UP_STARTED+=(sim)
 	for i in $(seq 1 100); do
 		curl -sf -o /dev/null "http://127.0.0.1:$PROXY_API_PORT/version" && return 0
 		alive "$RUN/sim.pid" || break
@@ -600,7 +752,8 @@ proxy_up() {
 # ---------------------------------------------------------------- nginx
 # render FILE [SVC [PORT]]: the template with every @VAR@ replaced.
 render() {
-	sed -e "s|@RUN@|$RUN|g" -e "s|@GATEWAY_ADDR@|$GATEWAY_ADDR|g" \
+	# @RUN@: what only nginx's master opens (pid, logs); @STATE@: what its workers reach.
+	sed -e "s|@RUN@|$RUN|g" -e "s|@STATE@|${NGINX_STATE_DIR:-$RUN}|g" -e "s|@GATEWAY_ADDR@|$GATEWAY_ADDR|g" \
 	    -e "s|@GATEWAY_PORT@|$GATEWAY_PORT|g" -e "s|@INTERNAL_PORT@|$INTERNAL_PORT|g" \
 	    -e "s|@NGINX_WORKERS@|$NGINX_WORKERS|g" -e "s|@KEEPALIVE@|$UPSTREAM_KEEPALIVE|g" \
 	    -e "s|@SERVICE_TOKEN@|$SHOPLAB_SERVICE_TOKEN|g" -e "s|@SERVICE_ADDR@|$SERVICE_ADDR|g" \
@@ -736,6 +889,10 @@ nginx_render_to() {
 			fi
 		done
 	done
+	# Every status errors.conf maps, on demand on the internal listener (test_gateway.c asks
+	# each one and checks that the answer is the JSON error shape).
+	sed -n 's/^error_page \([0-9][0-9][0-9]\) .*/location = \/_ops\/gateway\/status\/\1 { return \1; }/p' \
+		"$TOP/nginx/errors.conf" > "$c/internal/00-status.conf"
 	# A second internal address, unless internal.conf already listens on @INTERNAL_ADDR@.
 	if [ "$INTERNAL_ADDR" != 127.0.0.1 ] && ! grep -q '@INTERNAL_ADDR@' "$TOP/nginx/internal.conf"; then
 		echo "listen $INTERNAL_ADDR:$INTERNAL_PORT backlog=4096;" > "$c/internal/00-listen-addr.conf"
@@ -744,27 +901,30 @@ nginx_render_to() {
 
 nginx_render() {
 	local u
-	mkdir -p "$RUN/nginx/temp" "$RUN/nginx/cache" "$RUN/logs"
+	mkdir -p "$RUN/nginx" "$SR/nginx/temp" "$SR/nginx/cache" "$RUN/logs"
 	u=$(gw_user)
 	if [ -n "$u" ]; then
-		# The workers write temp files and the caches, and must get to them and the sockets.
-		chmod 0711 "$RUN" "$RUN/nginx"
-		chown -R "$u:$u" "$RUN/nginx/temp" "$RUN/nginx/cache"
-		runuser -u "$u" -- test -x "$RUN/nginx/temp" ||
-			die "nginx's workers ($u) cannot reach $RUN: make its parent directories searchable (chmod o+x) or set SHOPLAB_RUN elsewhere"
+		# The workers write temp files and the caches under STACK_DIR (they never need the run
+		# dir, which may be in a 0700 home), and get to them and to the sockets.
+		chmod 0711 "$SR/nginx"
+		chown -R "$u:$u" "$SR/nginx/temp" "$SR/nginx/cache"
+		runuser -u "$u" -- test -x "$SR/nginx/temp" ||
+			die "nginx's workers ($u) cannot reach $SR/nginx/temp (STACK_DIR)"
 	fi
 	tls_certs
 	if [ "$TLS" = 1 ]; then
-		# The ACME client's webroot (certbot --webroot -w $RUN/acme), readable by the workers.
-		mkdir -p "$RUN/acme/.well-known/acme-challenge"
-		chmod 0755 "$RUN/acme" "$RUN/acme/.well-known" "$RUN/acme/.well-known/acme-challenge"
+		# The ACME client's webroot (certbot --webroot -w $SR/acme), readable by the workers.
+		mkdir -p "$SR/acme/.well-known/acme-challenge"
+		chmod 0755 "$SR/acme" "$SR/acme/.well-known" "$SR/acme/.well-known/acme-challenge"
+		# (As root, run/acme links to it: certbot --webroot -w run/acme works as before.)
+		[ "$SR" = "$RUN" ] || [ -e "$RUN/acme" ] || ln -sfn "$SR/acme" "$RUN/acme"
 	fi
-	nginx_render_to "$RUN/nginx/conf"
+	NGINX_STATE_DIR=$SR nginx_render_to "$RUN/nginx/conf"
 	# Static files the gateway serves (GET /api/v1/openapi.yaml): readable by the workers.
 	if [ -f "$TOP/docs/openapi.yaml" ]; then
-		mkdir -p "$RUN/nginx/public" && chmod 0755 "$RUN/nginx/public" &&
-			install -m 0644 "$TOP/docs/openapi.yaml" "$RUN/nginx/public/openapi.yaml" ||
-			die "cannot copy docs/openapi.yaml to $RUN/nginx/public"
+		mkdir -p "$SR/nginx/public" && chmod 0755 "$SR/nginx/public" &&
+			install -m 0644 "$TOP/docs/openapi.yaml" "$SR/nginx/public/openapi.yaml" ||
+			die "cannot copy docs/openapi.yaml to $SR/nginx/public"
 	fi
 }
 
@@ -810,6 +970,7 @@ nginx_up() {
 		"${gw_ns[@]}" nginx -p "$RUN/nginx/" -c conf/nginx.conf -e "$RUN/logs/nginx-error.log" -s reload
 	else
 		"${gw_ns[@]}" nginx -p "$RUN/nginx/" -c conf/nginx.conf -e "$RUN/logs/nginx-error.log" || die "nginx did not start"
+		UP_STARTED+=(nginx)
 	fi
 }
 
@@ -821,7 +982,7 @@ wait_ready() {
 		for k in $(seq 2 "$(instances "$s")"); do
 			for i in $(seq 1 150); do
 				if [ "$SERVICE_TRANSPORT" = unix ]; then
-					[ -S "$RUN/sock/$s-$k.sock" ] && break
+					[ -S "$SR/sock/$s-$k.sock" ] && break
 				else
 					"${gw_ns[@]}" timeout 1 bash -c "exec 3<>/dev/tcp/$SERVICE_ADDR/$(inst_port "$s" "$k")" 2>/dev/null && break
 				fi
@@ -855,8 +1016,18 @@ stop_pid() {
 }
 stop_pid_once() {
 	local f=$1 pid i
+	if [ -L "$f" ] && [ ! -e "$f" ]; then rm -f "$f"; return 0; fi
 	[ -f "$f" ] || return 0
 	pid=$(cat "$f" 2>/dev/null || true)
+	case $pid in *[!0-9]*) pid="" ;; esac
+	# As root, a pid file the stack user writes (a link into STACK_DIR: MariaDB's) must name
+	# one of that user's processes: anything else is not signalled.
+	if [ -n "$pid" ] && [ "$SR" != "$RUN" ] && [ -L "$f" ] && pid_alive "$pid" &&
+		[ "$(stat -c %U "/proc/$pid" 2>/dev/null)" != "$STACK_USER" ]; then
+		log "$f names pid $pid, not a process of $STACK_USER: not signalled"
+		rm -f "$f"
+		return 0
+	fi
 	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
 		kill -TERM "$pid" 2>/dev/null || true
 		# Gone, or a zombie waiting for init to reap it (which can take seconds): stopped.
@@ -866,9 +1037,11 @@ stop_pid_once() {
 			kill -KILL "$pid" 2>/dev/null || true
 		fi
 	fi
-	# Removed only if it still names the process just stopped.
+	# Removed only if it still names the process just stopped (or is a link to a pid file
+	# its process removed: MariaDB's, as root).
 	[ "$(cat "$f" 2>/dev/null || true)" != "$pid" ] || rm -f "$f"
 	[ -n "$pid" ] || rm -f "$f"
+	if [ -L "$f" ] && [ ! -e "$f" ]; then rm -f "$f"; fi
 }
 
 # ours PID: PID (or its parent: nginx's workers) is one of this stack's processes.
@@ -981,10 +1154,20 @@ cmd_up() {
 	fi
 	# shellcheck disable=SC2046
 	ports_free $(ports_needed)
+	# From here on, a failure stops what this `up` started, in reverse order (what ran before
+	# it runs on), and says so in one line.
+	UP_STARTED=()
+	trap up_failed EXIT
+	trap 'exit 130' INT TERM
+	stack_dir_gc
+	stack_dir_prepare
 	write_env
 	load_env
 	# RabbitMQ boots slowly (seconds): start it first, wait for it last.
-	if part db; then "${db_ns[@]}" "$TOP/scripts/broker.sh" start; fi
+	if part db && ! alive "$RUN/rabbitmq.pid"; then
+		UP_STARTED+=(broker)
+		"${db_ns[@]}" "$TOP/scripts/broker.sh" start
+	fi
 	if part db; then
 		db_up
 		db_provision
@@ -1001,6 +1184,7 @@ cmd_up() {
 	fi
 	if ! part nginx; then
 		if part db; then "${db_ns[@]}" "$TOP/scripts/broker.sh" wait; fi
+		trap - EXIT INT TERM
 		log "up ($SHOPLAB_PARTS) in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 		return 0
 	fi
@@ -1008,12 +1192,40 @@ cmd_up() {
 	wait_ready
 	tls_ready
 	if part db; then "${db_ns[@]}" "$TOP/scripts/broker.sh" wait; fi
-	if [ ! -f "$RUN/admin-shown" ] && [ -n "$(services | grep -w users)" ]; then
-		echo "admin account: $SHOPLAB_ADMIN_EMAIL / $SHOPLAB_ADMIN_PASSWORD (kept in $RUN/shoplab.env; shown once)"
-		: > "$RUN/admin-shown"
+	# The admin's password never goes to the terminal (or a CI log): a 0600 file, its path shown.
+	if [ -n "$(services | grep -w users)" ]; then
+		(umask 077 && printf '%s\n' "$SHOPLAB_ADMIN_PASSWORD" > "$RUN/admin-password.tmp" &&
+			mv -f "$RUN/admin-password.tmp" "$RUN/admin-password") || die "cannot write $RUN/admin-password"
+		if [ ! -f "$RUN/admin-shown" ]; then
+			echo "admin account: $SHOPLAB_ADMIN_EMAIL, its password in $RUN/admin-password (mode 0600; also in $RUN/shoplab.env)"
+			: > "$RUN/admin-shown"
+		fi
 	fi
+	trap - EXIT INT TERM
 	log "up in $(( ($(date +%s%N) - t0) / 1000000 )) ms: $(services)${INSTANCES:+(instances: $INSTANCES)}"
 	echo "shoplab is up: $SHOPLAB_GATEWAY_URL  (internal: $SHOPLAB_GATEWAY_INTERNAL; state in $RUN)"
+}
+
+# up_failed: the EXIT trap of a failing `up`: stops, newest first, what it started (pid files
+# in UP_STARTED; "broker" is RabbitMQ and its epmd).
+up_failed() {
+	local rc=$? i n names=""
+	trap - EXIT INT TERM
+	set +e
+	n=${#UP_STARTED[@]}
+	if [ "$n" -eq 0 ]; then
+		log "up failed: it had started nothing; what ran before runs on"
+		exit "$rc"
+	fi
+	for ((i = n - 1; i >= 0; i--)); do
+		case ${UP_STARTED[i]} in
+		broker) "${db_ns[@]}" "$TOP/scripts/broker.sh" stop ;;
+		*) stop_pid "$RUN/${UP_STARTED[i]}.pid" ;;
+		esac
+		names="$names ${UP_STARTED[i]}"
+	done
+	log "up failed: stopped what it had started ($(echo $names)); see $RUN/logs/"
+	exit "$rc"
 }
 
 # tls_ready: with TLS=1, the HTTPS listener answers (a reload that could not bind it keeps the
@@ -1052,9 +1264,12 @@ takes_usr2() {
 	return 1
 }
 deploy_instance() {
-	local s=$1 k=$2 name pf old new="" i code t0 exe
+	local s=$1 k=$2 name pf own old new="" i code t0 exe
 	name=$(inst_name "$s" "$k")
 	pf=$RUN/$name.pid
+	# The pid file the new process writes: the run dir's, or (as root) its own under
+	# STACK_DIR, carried to the run dir's once it names a process of the stack user.
+	own=$(svc_pid_file "$name")
 	alive "$pf" || { log "deploy $name: not running (no live $pf): 'make up' starts it"; return 1; }
 	old=$(cat "$pf")
 	# SIGUSR2 would end a process built before deploys existed: it must block or catch it.
@@ -1067,8 +1282,13 @@ deploy_instance() {
 	DEPLOY_OLD=$old
 	# Ready: the new process wrote its pid into the pid file (svc_handover_ready).
 	for i in $(seq 1 $((DEPLOY_TIMEOUT * 20))); do
-		new=$(cat "$pf" 2>/dev/null || true)
-		if [ -n "$new" ] && [ "$new" != "$old" ] && kill -0 "$new" 2>/dev/null; then break; fi
+		new=$(cat "$own" 2>/dev/null || true)
+		case $new in *[!0-9]* | "") new="" ;; esac
+		if [ -n "$new" ] && [ "$new" != "$old" ] && kill -0 "$new" 2>/dev/null &&
+			[ "$(stat -c %U "/proc/$new" 2>/dev/null)" = "$(stack_user)" ]; then
+			[ "$own" = "$pf" ] || echo "$new" > "$pf"
+			break
+		fi
 		new=""
 		# A successor that died is reaped by the old process, which logs why and serves on.
 		# (If the old one died instead, its successor, orphaned, may still become ready.)
@@ -1121,6 +1341,9 @@ cmd_deploy() {
 	load_env
 	stack_running || die "deploy: the stack in $RUN is not running: 'make up' first"
 	"$BUILD/bin/$s" --version > /dev/null || die "deploy: $BUILD/bin/$s does not run"
+	# As root the stack user runs copies: the new binary replaces the copy (a rename; the
+	# running process keeps its file and starts the new one at the handover).
+	bins_sync
 	# Schema first (expand): the running binary must keep working with it (docs/deploy.md).
 	if part db; then
 		db_migrate "$s" || die "deploy $s: a migration failed; nothing was deployed, the running $s keeps serving"
@@ -1150,23 +1373,34 @@ cmd_down() {
 	stop_pid "$RUN/nginx.pid"
 	stop_services
 	stop_pid "$RUN/sim.pid"
-	"$TOP/scripts/broker.sh" stop
+	if [ -f "$RUN/shoplab.env" ]; then "$TOP/scripts/broker.sh" stop; fi
 	stop_pid "$RUN/mariadb.pid"
-	log "stopped (data kept in $RUN)"
+	log "stopped (data kept in $RUN$([ "$SR" = "$RUN" ] || echo " and $SR"))"
+}
+
+# purge: down, then the stack's data and state are removed (STACK_DIR, and the run dir).
+cmd_purge() {
+	cmd_down
+	if [ "$SR" != "$RUN" ] && [ -d "$SR" ] && [ ! -L "$SR" ]; then rm -rf "$SR"; fi
+	rm -rf "$RUN"
+	log "purged $RUN$([ "$SR" = "$RUN" ] || echo " and $SR")"
 }
 
 cmd_status() {
-	local f pid left
+	local f pid left n=0 who
 	for f in "$RUN"/*.pid; do
 		[ -f "$f" ] || continue
 		pid=$(cat "$f" 2>/dev/null || true)
-		if ! alive "$f"; then echo "$(basename "$f" .pid): not running (stale pid file)"
-		elif [ "$(sed -n 's/^[0-9]* (.*) \([A-Z]\).*/\1/p' "/proc/$pid/stat" 2>/dev/null)" = T ]; then
-			echo "$(basename "$f" .pid): stopped (pid $pid, SIGSTOP: it answers nothing until SIGCONT)"
-		else echo "$(basename "$f" .pid): running (pid $pid)"; fi
+		if ! alive "$f"; then echo "$(basename "$f" .pid): not running (stale pid file)"; continue; fi
+		n=$((n + 1))
+		who=$(stat -c %U "/proc/$pid" 2>/dev/null || echo '?')
+		if [ "$(sed -n 's/^[0-9]* (.*) \([A-Z]\).*/\1/p' "/proc/$pid/stat" 2>/dev/null)" = T ]; then
+			echo "$(basename "$f" .pid): stopped (pid $pid, user $who, SIGSTOP: it answers nothing until SIGCONT)"
+		else echo "$(basename "$f" .pid): running (pid $pid, user $who)"; fi
 	done
 	left=$(nginx_leftovers)
 	[ -z "$left" ] || echo "nginx: master gone, but its processes ${left% } still serve the gateway ports ('up' kills them)"
+	[ "$n" -gt 0 ] || [ -n "$left" ] || echo "nothing of the stack in $RUN is running"
 	return 0
 }
 
@@ -1196,6 +1430,7 @@ cmd_service_env() {
 case ${1:-} in
 up)	cmd_up ;;
 down)	cmd_down ;;
+purge)	cmd_purge ;;
 status)	cmd_status ;;
 env)	write_env; cat "$RUN/shoplab.env" ;;
 service-env)	cmd_service_env "${2:-}" ;;
@@ -1223,5 +1458,5 @@ migrate)
 	done
 	for s in ${*:-$SERVICES_ALL}; do db_migrate "$s" || die "migrate $s failed"; done
 	log "schemas up to date: ${*:-$SERVICES_ALL}" ;;
-*)	echo "usage: $0 up|down|status|env|service-env SVC|render-nginx DIR [SITE_DIR]|provision-db|migrate [SVC...]|deploy SVC" >&2; exit 2 ;;
+*)	echo "usage: $0 up|down|purge|status|env|service-env SVC|render-nginx DIR [SITE_DIR]|provision-db|migrate [SVC...]|deploy SVC" >&2; exit 2 ;;
 esac

@@ -61,7 +61,12 @@ catalog_list(struct svc_req *r)
 	if ((rc = svc_query_int_or_reply(r, "limit", 1, 100, 20, &limit)) != SVC_OK ||
 	    (rc = svc_query_int_or_reply(r, "after", 0, INT64_MAX - 1, 0, &after)) != SVC_OK)
 		return rc;
-	if ((hasq = svc_req_query(r, "q", q, sizeof(q))) == -1)
+	hasq = svc_req_query(r, "q", q, sizeof(q));
+	if (hasq == SVC_QUERY_NUL)
+		return svc_reply_field_error(r, "q", "q must not contain a NUL byte (%%00)");
+	if (hasq == SVC_QUERY_BAD_ESCAPE)
+		return svc_reply_field_error(r, "q", "q has a malformed %%-escape");
+	if (hasq < 0)
 		return svc_reply_field_error(r, "q", "q must be at most %d bytes", CATALOG_Q_MAX);
 	/* One row more than asked says whether there is a next page. */
 	if (hasq == 1 && q[0] != '\0') {

@@ -175,7 +175,13 @@ int	    svc_req_stopping(const struct svc_req *r);		/* the service is shutting d
  */
 int	    svc_bg_more(size_t due, size_t moved, size_t batch);
 
-/* Copies query parameter name (URL-decoded) into out; returns 1 found, 0 absent, -1 too long. */
+/*
+ * Copies query parameter name (URL-decoded) into out; returns 1 found, 0 absent, or (< 0)
+ * SVC_QUERY_TOO_LONG, SVC_QUERY_NUL (it decodes to a NUL byte) or SVC_QUERY_BAD_ESCAPE.
+ */
+#define SVC_QUERY_TOO_LONG	(-1)
+#define SVC_QUERY_NUL		(-2)
+#define SVC_QUERY_BAD_ESCAPE	(-3)
 int svc_req_query(const struct svc_req *r, const char *name, char *out, size_t outlen);
 
 /*

@@ -193,7 +193,7 @@ svc_query_int_or_reply(struct svc_req *r, const char *name, int64_t min, int64_t
 		*out = def;
 		return SVC_OK;
 	}
-	if (rc == -1 || svc_conf_parse_ll(buf, min, max, &v) == -1)
+	if (rc < 0 || svc_conf_parse_ll(buf, min, max, &v) == -1)
 		return svc_reply_field_error(r, name, "%s must be an integer between %lld and %lld",
 		    name, (long long)min, (long long)max);
 	*out = v;

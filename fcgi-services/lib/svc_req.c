@@ -206,7 +206,10 @@ svc_hexval(int c)
 	return -1;
 }
 
-/* URL-decodes src[0..n) into out; returns -1 when it does not fit or is malformed. */
+/*
+ * URL-decodes src[0..n) into out; returns 0, or SVC_QUERY_TOO_LONG when it does not fit,
+ * SVC_QUERY_NUL for a NUL byte (%00), SVC_QUERY_BAD_ESCAPE for a malformed %-escape.
+ */
 static int
 svc_urldecode(const char *src, size_t n, char *out, size_t outlen)
 {
@@ -220,16 +223,18 @@ svc_urldecode(const char *src, size_t n, char *out, size_t outlen)
 		else if (c == '%') {
 			int hi, lo;
 			if (i + 2 >= n)
-				return -1;
+				return SVC_QUERY_BAD_ESCAPE;
 			hi = svc_hexval((unsigned char)src[i + 1]);
 			lo = svc_hexval((unsigned char)src[i + 2]);
 			if (hi < 0 || lo < 0)
-				return -1;
+				return SVC_QUERY_BAD_ESCAPE;
 			c = hi * 16 + lo;
 			i += 2;
 		}
-		if (c == '\0' || o + 1 >= outlen)
-			return -1;
+		if (c == '\0')
+			return SVC_QUERY_NUL;
+		if (o + 1 >= outlen)
+			return SVC_QUERY_TOO_LONG;
 		out[o++] = (char)c;
 	}
 	out[o] = '\0';
@@ -254,9 +259,9 @@ svc_req_query(const struct svc_req *r, const char *name, char *out, size_t outle
 				out[0] = '\0';
 				return 1;
 			}
-			if (svc_urldecode(eq + 1, (size_t)(amp - eq - 1), out, outlen) == -1)
-				return -1;
-			return 1;
+			int rc = svc_urldecode(eq + 1, (size_t)(amp - eq - 1), out, outlen);
+
+			return rc < 0 ? rc : 1;
 		}
 		q = *amp ? amp + 1 : amp;
 	}

@@ -149,6 +149,13 @@ test_bad_query(void **state)
 	assert_int_equal(it_request("GET", it_gateway(), path, NULL, NULL, &r), 0);
 	it_assert_error(&r, 400, "validation_failed");
 	assert_string_equal(it_str(&r, "error.field"), "q");
+	assert_non_null(strstr(it_str(&r, "error.message"), "at most 100 bytes"));
+	it_resp_free(&r);
+	/* A NUL byte is named as such, not as a length. */
+	assert_int_equal(it_request("GET", it_gateway(), "/api/v1/products?q=a%00b", NULL, NULL, &r), 0);
+	it_assert_error(&r, 400, "validation_failed");
+	assert_string_equal(it_str(&r, "error.field"), "q");
+	assert_non_null(strstr(it_str(&r, "error.message"), "NUL byte"));
 	it_resp_free(&r);
 }
 

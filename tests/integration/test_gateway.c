@@ -139,6 +139,81 @@ test_own_errors_are_json(void **state)
 }
 
 /*
+ * Every status nginx/errors.conf maps (the list is read from the file) answers the JSON error
+ * shape: asked on the internal listener (/_ops/gateway/status/<code>, a `return <code>` per
+ * error_page line); 494-497 are sent as 400 like nginx does. Then 412 and 416 as nginx makes
+ * them from a static file, on the public listener.
+ */
+static void
+test_every_status_json(void **state)
+{
+	char		 path[1024], line[512], url[64], resp[8192], req[512], ct[128];
+	FILE		*f;
+	struct it_resp	 r;
+	long		 want;
+	int		 code, n, tried = 0;
+	json_object	*v;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/nginx/errors.conf", it_env("SHOPLAB_TOP"));
+	assert_non_null(f = fopen(path, "r"));
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "error_page %d ", &code) != 1)
+			continue;
+		/* 408: nginx closes the connection without an answer (see errors.conf). */
+		if (code == 408)
+			continue;
+		snprintf(url, sizeof(url), "/_ops/gateway/status/%d", code);
+		assert_int_equal(it_request("GET", it_internal(), url, NULL, NULL, &r), 0);
+		want = code >= 494 && code <= 497 ? 400 : code;
+		if (r.status != want || r.json == NULL)
+			fprintf(stderr, "status %d: got %ld %.200s\n", code, r.status, r.body);
+		assert_int_equal(r.status, want);
+		assert_true(it_header(&r, "Content-Type", ct, sizeof(ct)));
+		assert_non_null(strstr(ct, "application/json"));
+		assert_non_null(r.json);
+		assert_non_null(v = it_get(&r, "error.code"));
+		assert_true(json_object_get_string_len(v) > 0);
+		assert_non_null(it_get(&r, "error.message"));
+		assert_non_null(v = it_get(&r, "error.request_id"));
+		assert_true(json_object_get_string_len(v) > 0);
+		it_resp_free(&r);
+		tried++;
+	}
+	fclose(f);
+	/* The list is the file's: at least the codes this suite names below. */
+	assert_true(tried >= 28);
+	n = snprintf(req, sizeof(req), "GET /api/v1/openapi.yaml HTTP/1.1\r\nHost: x\r\n"
+	    "If-Match: \"not-this-one\"\r\nConnection: close\r\n\r\n");
+	raw(req, (size_t)n, resp, sizeof(resp));
+	assert_json_error(resp, 412, "precondition_failed");
+	n = snprintf(req, sizeof(req), "GET /api/v1/openapi.yaml HTTP/1.1\r\nHost: x\r\n"
+	    "Range: bytes=999999999-\r\nConnection: close\r\n\r\n");
+	raw(req, (size_t)n, resp, sizeof(resp));
+	assert_json_error(resp, 416, "range_not_satisfiable");
+}
+
+/* An HTTP/0.9 request (no version: the answer would be a bare body) gets nothing at all. */
+static void
+test_http09_refused(void **state)
+{
+	char	resp[4096];
+	int	n;
+	char	req[128];
+
+	(void)state;
+	n = snprintf(req, sizeof(req), "GET /api/v1/openapi.yaml\r\n");
+	raw(req, (size_t)n, resp, sizeof(resp));
+	if (resp[0] != '\0')
+		fprintf(stderr, "HTTP/0.9 answered: %.200s\n", resp);
+	assert_string_equal(resp, "");
+	/* The same request as HTTP/1.0 is served: the refusal is the version's. */
+	n = snprintf(req, sizeof(req), "GET /api/v1/openapi.yaml HTTP/1.0\r\n\r\n");
+	raw(req, (size_t)n, resp, sizeof(resp));
+	assert_int_equal(atoi(resp + 9), 200);
+}
+
+/*
  * A body that stops arriving (client_body_timeout, 10 s): nginx closes the connection
  * without an answer (measured); if it ever answers, the answer must be the JSON 408.
  */
@@ -264,6 +339,154 @@ test_workers_unprivileged(void **state)
 	assert_true(workers >= 1);
 }
 
+/*
+ * When the stack runs as root, nothing of it does but nginx's master: every process a pid
+ * file of the run dir names (services, MariaDB, RabbitMQ, epmd, the sim proxy) and all their
+ * descendants (RabbitMQ's beam) run as another user.
+ */
+static void
+test_nothing_runs_as_root(void **state)
+{
+	enum { MAXP = 32768 };
+	static long	 ppid_of[MAXP], uid_of[MAXP];
+	char		 path[1200], line[256];
+	const char	*run = it_env("SHOPLAB_RUN");
+	DIR		*d;
+	struct dirent	*e;
+	FILE		*f;
+	long		 pid, p, q, checked = 0;
+	size_t		 n;
+
+	(void)state;
+	if (geteuid() != 0) {
+		printf("# not root: the stack runs as this user\n");
+		skip();
+	}
+	memset(ppid_of, 0, sizeof(ppid_of));
+	assert_non_null(d = opendir("/proc"));
+	while ((e = readdir(d)) != NULL) {
+		if (!isdigit((unsigned char)e->d_name[0]) || (p = atol(e->d_name)) >= MAXP)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/status", e->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		ppid_of[p] = -1;
+		uid_of[p] = -1;
+		while (fgets(line, sizeof(line), f) != NULL) {
+			if (strncmp(line, "PPid:", 5) == 0)
+				ppid_of[p] = strtol(line + 5, NULL, 10);
+			else if (strncmp(line, "Uid:", 4) == 0)
+				uid_of[p] = strtol(line + 4, NULL, 10);
+		}
+		fclose(f);
+	}
+	closedir(d);
+	assert_non_null(d = opendir(run));
+	while ((e = readdir(d)) != NULL) {
+		n = strlen(e->d_name);
+		if (n < 5 || strcmp(e->d_name + n - 4, ".pid") != 0 || strcmp(e->d_name, "nginx.pid") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", run, e->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		pid = fgets(line, sizeof(line), f) != NULL ? strtol(line, NULL, 10) : 0;
+		fclose(f);
+		if (pid <= 1 || pid >= MAXP || ppid_of[pid] == 0)
+			continue;
+		/* The process, and every process whose ancestry reaches it. */
+		for (p = 2; p < MAXP; p++) {
+			if (ppid_of[p] == 0)
+				continue;
+			for (q = p; q > 1 && q < MAXP && q != pid; q = ppid_of[q])
+				;
+			if (q != pid)
+				continue;
+			if (uid_of[p] == 0)
+				fprintf(stderr, "%s: pid %ld runs as root\n", e->d_name, p);
+			assert_true(uid_of[p] > 0);
+			checked++;
+		}
+	}
+	closedir(d);
+	/* At least the six services, MariaDB and RabbitMQ. */
+	printf("# %ld processes of the stack checked: none runs as root\n", checked);
+	assert_true(checked >= 8);
+}
+
+/* 1 when process pid's environment has a variable name (NAME=...). */
+static int
+env_has(long pid, const char *name)
+{
+	static char	 buf[1 << 17];
+	char		 path[64];
+	size_t		 n, i, len = strlen(name);
+	FILE		*f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/environ", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	for (i = 0; i < n; i += strlen(buf + i) + 1)
+		if (strncmp(buf + i, name, len) == 0 && buf[i + len] == '=')
+			return 1;
+	return 0;
+}
+
+/*
+ * Each secret stays with what needs it: of the stack's processes (its pid files), only users
+ * has the token-signing key and the admin password in its environment, only orders the
+ * card-sealing key; MariaDB, RabbitMQ, epmd and the sim proxy have none of shoplab.env's secrets.
+ */
+static void
+test_secrets_stay_home(void **state)
+{
+	char		 path[1200], line[64];
+	const char	*run = it_env("SHOPLAB_RUN");
+	DIR		*d;
+	struct dirent	*e;
+	FILE		*f;
+	long		 pid;
+	size_t		 n;
+	int		 seen = 0, users, orders, svc;
+
+	(void)state;
+	assert_non_null(d = opendir(run));
+	while ((e = readdir(d)) != NULL) {
+		n = strlen(e->d_name);
+		if (n < 5 || strcmp(e->d_name + n - 4, ".pid") != 0 || strcmp(e->d_name, "nginx.pid") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", run, e->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		pid = fgets(line, sizeof(line), f) != NULL ? strtol(line, NULL, 10) : 0;
+		fclose(f);
+		if (pid <= 1 || !it_running((pid_t)pid))
+			continue;
+		users = strncmp(e->d_name, "users", 5) == 0;
+		orders = strncmp(e->d_name, "orders", 6) == 0;
+		svc = !(strncmp(e->d_name, "mariadb.", 8) == 0 || strncmp(e->d_name, "rabbitmq.", 9) == 0 ||
+		    strncmp(e->d_name, "epmd.", 5) == 0 || strncmp(e->d_name, "sim.", 4) == 0);
+		if (env_has(pid, "SHOPLAB_JWT_SECRET") != users ||
+		    env_has(pid, "SHOPLAB_ADMIN_PASSWORD") != users ||
+		    env_has(pid, "SHOPLAB_CARD_KEY") != orders ||
+		    env_has(pid, "SHOPLAB_GATEWAY_SECRET") != svc ||
+		    env_has(pid, "SHOPLAB_DB_CATALOG_PASSWORD") != (strncmp(e->d_name, "catalog", 7) == 0))
+			fprintf(stderr, "%s (pid %ld): secrets that are not its own, or not its own\n",
+			    e->d_name, pid);
+		assert_int_equal(env_has(pid, "SHOPLAB_JWT_SECRET"), users);
+		assert_int_equal(env_has(pid, "SHOPLAB_ADMIN_PASSWORD"), users);
+		assert_int_equal(env_has(pid, "SHOPLAB_CARD_KEY"), orders);
+		assert_int_equal(env_has(pid, "SHOPLAB_GATEWAY_SECRET"), svc);
+		assert_int_equal(env_has(pid, "SHOPLAB_DB_CATALOG_PASSWORD"),
+		    strncmp(e->d_name, "catalog", 7) == 0);
+		seen++;
+	}
+	closedir(d);
+	assert_true(seen >= 8);
+}
+
 static void
 login_status(const char *email, const char *password, struct it_resp *r)
 {
@@ -343,9 +566,13 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_own_errors_are_json),
+		cmocka_unit_test(test_every_status_json),
+		cmocka_unit_test(test_http09_refused),
 		cmocka_unit_test(test_public_deadline_ignored),
 		cmocka_unit_test(test_service_token_exact),
 		cmocka_unit_test(test_workers_unprivileged),
+		cmocka_unit_test(test_nothing_runs_as_root),
+		cmocka_unit_test(test_secrets_stay_home),
 		cmocka_unit_test(test_login_limited_per_account),
 		cmocka_unit_test(test_slow_body_408),
 		/* Drains the per-address login limit: keep last. */

@@ -7,9 +7,8 @@ set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d /tmp/shoplab-addsvc.XXXXXX)
-chmod 0711 "$tmp"
 cleanup() {
-	SHOPLAB_RUN=$tmp/run SHOPLAB_BUILD=$tmp/tree/build "$tmp/tree/scripts/stack.sh" down > /dev/null 2>&1 || true
+	SHOPLAB_RUN=$tmp/run SHOPLAB_BUILD=$tmp/tree/build "$tmp/tree/scripts/stack.sh" purge > /dev/null 2>&1 || true
 	rm -rf "$tmp"
 }
 trap cleanup EXIT

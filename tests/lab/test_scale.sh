@@ -17,10 +17,9 @@ check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; 
 
 tmp=$(mktemp -d /tmp/shoplab-scale.XXXXXX)
 # nginx's workers run as an unprivileged user when we are root: let them through.
-chmod 0711 "$tmp"
 export SHOPLAB_RUN=$tmp/run SHOPLAB_BUILD=${SHOPLAB_BUILD:-$TOP/build}
 cleanup() {
-	"$TOP/scripts/stack.sh" down > /dev/null 2>&1 || true
+	"$TOP/scripts/stack.sh" purge > /dev/null 2>&1 || true
 	rm -rf "$tmp"
 }
 trap cleanup EXIT

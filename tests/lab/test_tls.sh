@@ -14,12 +14,11 @@ bad() { printf 'FAIL %s\n' "$*"; fails=$((fails + 1)); }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 
 tmp=$(mktemp -d /tmp/shoplab-tls.XXXXXX)
-chmod 0711 "$tmp"
 export SHOPLAB_RUN=$tmp/run
 base=$("$TOP/scripts/free-port-base.sh" 100)
 export PORT_BASE=$base
 cleanup() {
-	"$TOP/scripts/stack.sh" down > /dev/null 2>&1 || true
+	"$TOP/scripts/stack.sh" purge > /dev/null 2>&1 || true
 	rm -rf "$tmp"
 }
 trap cleanup EXIT

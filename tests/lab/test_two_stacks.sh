@@ -9,13 +9,12 @@ set -euo pipefail
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${SHOPLAB_BUILD:-$TOP/build}
 tmp=$(mktemp -d /tmp/shoplab-2stacks.XXXXXX)
-chmod 0711 "$tmp"
 export SHOPLAB_BUILD=$BUILD SHOPLAB_KDF_COST=1 SHOPLAB_TOP=$TOP
 unset PORT_BASE SHOPLAB_PROXY
 stack() { local run=$1; shift; SHOPLAB_RUN=$tmp/$run "$@" "$TOP/scripts/stack.sh" ${STACK_CMD:-up}; }
 cleanup() {
-	SHOPLAB_RUN=$tmp/a "$TOP/scripts/stack.sh" down > /dev/null 2>&1 || true
-	SHOPLAB_RUN=$tmp/b "$TOP/scripts/stack.sh" down > /dev/null 2>&1 || true
+	SHOPLAB_RUN=$tmp/a "$TOP/scripts/stack.sh" purge > /dev/null 2>&1 || true
+	SHOPLAB_RUN=$tmp/b "$TOP/scripts/stack.sh" purge > /dev/null 2>&1 || true
 	rm -rf "$tmp"
 }
 trap cleanup EXIT

@@ -223,8 +223,8 @@ test_query(void **state)
 	assert_int_equal(svc_req_query(&t.r, "empty", out, sizeof(out)), 1);
 	assert_string_equal(out, "");
 	assert_int_equal(svc_req_query(&t.r, "nope", out, sizeof(out)), 0);
-	assert_int_equal(svc_req_query(&t.r, "bad", out, sizeof(out)), -1);
-	assert_int_equal(svc_req_query(&t.r, "long", out, sizeof(out)), -1);
+	assert_int_equal(svc_req_query(&t.r, "bad", out, sizeof(out)), SVC_QUERY_BAD_ESCAPE);
+	assert_int_equal(svc_req_query(&t.r, "long", out, sizeof(out)), SVC_QUERY_TOO_LONG);
 	assert_int_equal(svc_query_int_or_reply(&t.r, "limit", 1, 100, 20, &v), SVC_OK);
 	assert_int_equal(v, 5);
 	assert_int_equal(svc_query_int_or_reply(&t.r, "nope", 1, 100, 20, &v), SVC_OK);
@@ -233,8 +233,12 @@ test_query(void **state)
 	svc_test_assert_error(&t, 400, "validation_failed", "q");
 	svc_test_req_free(&t);
 
-	svc_test_req_init(&t, "GET", "x=%00", NULL);
-	assert_int_equal(svc_req_query(&t.r, "x", out, sizeof(out)), -1);
+	/* A NUL byte says so, even in a value that would also be too long. */
+	svc_test_req_init(&t, "GET", "x=%00&y=a%00b&z=1234567%00", NULL);
+	assert_int_equal(svc_req_query(&t.r, "x", out, sizeof(out)), SVC_QUERY_NUL);
+	assert_int_equal(svc_req_query(&t.r, "y", out, sizeof(out)), SVC_QUERY_NUL);
+	assert_int_equal(svc_query_int_or_reply(&t.r, "y", 1, 100, 20, &v), SVC_ERR_REPLIED);
+	svc_test_assert_error(&t, 400, "validation_failed", "y");
 	svc_test_req_free(&t);
 }
 
