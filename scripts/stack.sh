@@ -762,6 +762,8 @@ nginx_render() {
 			install -m 0644 "$TOP/docs/openapi.yaml" "$RUN/nginx/public/openapi.yaml" ||
 			die "cannot copy docs/openapi.yaml to $RUN/nginx/public"
 	fi
+	# The storefront's files (web/; nginx/storefront.conf), readable by the workers.
+	if [ -d "$TOP/web" ]; then mkdir -p "$RUN/nginx/public" && rm -rf "$RUN/nginx/public/web" && cp -R "$TOP/web" "$RUN/nginx/public/web" && chmod -R a+rX,go-w "$RUN/nginx/public/web" || die "cannot copy web/ to $RUN/nginx/public/web"; fi
 }
 
 # nginx_site DIR SITE_DIR: turns a rendered DIR into files for a system nginx whose own
@@ -977,6 +979,7 @@ cmd_up() {
 	fi
 	log "up in $(( ($(date +%s%N) - t0) / 1000000 )) ms: $(services)${INSTANCES:+(instances: $INSTANCES)}"
 	echo "shoplab is up: $SHOPLAB_GATEWAY_URL  (internal: $SHOPLAB_GATEWAY_INTERNAL; state in $RUN)"
+	echo "storefront: $SHOPLAB_GATEWAY_URL/  (open it in a browser; docs/storefront.md)"
 }
 
 # tls_ready: with TLS=1, the HTTPS listener answers (a reload that could not bind it keeps the
