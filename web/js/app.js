@@ -57,8 +57,10 @@ async function route() {
 		nav();
 	}
 	if (my !== generation) return;
+	// A new page takes the focus to its heading; the first page loaded leaves it at the top
+	// (the skip link is the first Tab).
 	const h1 = main.querySelector('h1');
-	if (h1 && !main.contains(document.activeElement)) h1.focus();
+	if (my > 1 && h1 && !main.contains(document.activeElement)) h1.focus();
 }
 
 // A notice survives the one page change it announces, then goes.
