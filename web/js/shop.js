@@ -90,7 +90,7 @@ export async function cartPage(main, ctx) {
 	main.replaceChildren(head, ...errs.map(errorBox),
 		h('div', { class: 'table-wrap' }, h('table', { class: 'cart' },
 			h('caption', { class: 'sr-only' }, 'Items in your cart'),
-			h('thead', {}, h('tr', {}, ['Product', 'Price', 'Quantity', 'Subtotal', ''].map((t) => h('th', { scope: 'col' }, t)))),
+			h('thead', {}, h('tr', {}, ['Product', 'Price', 'Quantity', 'Subtotal'].map((t) => h('th', { scope: 'col' }, t)), h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'Remove')))),
 			h('tbody', {}, rows))),
 		h('p', { class: 'total' }, 'Total: ', h('strong', { id: 'cart-total' }, money(total, cur))),
 		h('p', {}, h('a', { href: '#/checkout', class: 'button' }, 'Check out')));
@@ -188,7 +188,7 @@ const STATUS = {
 	rejected: 'Rejected — nothing was charged for it.',
 };
 
-function orderView(o) {
+function orderView(o, names) {
 	const steps = ['pending', 'confirmed', 'shipped'];
 	const at = o.status === 'rejected' ? -1 : steps.indexOf(o.status);
 	return [
@@ -199,7 +199,7 @@ function orderView(o) {
 		h('table', { class: 'items' }, h('caption', { class: 'sr-only' }, 'Items'),
 			h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Product'), h('th', { scope: 'col' }, 'Quantity'), h('th', { scope: 'col' }, 'Price'))),
 			h('tbody', {}, (o.items || []).map((i) => h('tr', {},
-				h('td', {}, h('a', { href: `#/product/${i.product_id}` }, `product ${i.product_id}`)),
+				h('td', {}, h('a', { href: `#/product/${i.product_id}` }, names.get(i.product_id) || `product ${i.product_id}`)),
 				h('td', {}, String(i.quantity)),
 				h('td', {}, money(i.unit_price_cents, o.currency)))))),
 		h('p', { class: 'total' }, 'Total: ', h('strong', { id: 'order-total' }, money(o.total_cents, o.currency))),
@@ -219,7 +219,12 @@ export async function order(main, ctx) {
 	main.replaceChildren(h('h1', { tabindex: -1 }, `Order ${id}`), err, view);
 	let delay = 1000;
 	const first = await api('GET', `/api/v1/orders/${id}`, { onWait: waitNotice });
-	view.replaceChildren(...orderView(first.data));
+	// The products' names (the order holds ids): the catalog's, where it answers.
+	const names = new Map();
+	await Promise.all((first.data.items || []).map((i) => api('GET', `/api/v1/products/${i.product_id}`)
+		.then((r) => names.set(i.product_id, r.data.name)).catch(() => {})));
+	if (!ctx.alive()) return;
+	view.replaceChildren(...orderView(first.data, names));
 	const done = (o) => o.status === 'rejected' || (o.status === 'shipped' && o.shipment && o.shipment.dispatched_at);
 	if (done(first.data)) return;
 	(async () => {
@@ -230,7 +235,7 @@ export async function order(main, ctx) {
 				const r = await api('GET', `/api/v1/orders/${id}`, { onWait: waitNotice });
 				if (!ctx.alive()) return;
 				err.replaceChildren();
-				view.replaceChildren(...orderView(r.data));
+				view.replaceChildren(...orderView(r.data, names));
 				if (done(r.data)) return;
 				delay = 1000;
 			} catch (e) {
