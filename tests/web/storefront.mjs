@@ -11,7 +11,8 @@ const puppeteer = require('puppeteer-core');
 const axeSource = require('axe-core').source;
 
 const G = process.env.SHOPLAB_GATEWAY_URL;
-const PROXY = process.env.SHOPLAB_PROXY_API || '';
+// The payments outage needs the sim proxy (SHOPLAB_PROXY=1; the netns lab runs without it).
+const PROXY = process.env.SHOPLAB_PROXY === '1' ? process.env.SHOPLAB_PROXY_API || '' : '';
 const OUT = process.env.WEB_OUT;
 const ORIGIN = new URL(G).origin;
 const RUN = `${Date.now().toString(36)}${process.pid}`;
