@@ -1,5 +1,5 @@
 # mk/hosting.mk - make install (binaries, SQL, nginx templates, systemd units, man pages,
-# logrotate, scenarios, docs), make deb, and the lab targets.
+# logrotate, scenarios, docs, the storefront's web/), make deb, and the lab targets.
 #
 #   make install [PREFIX=/usr/local] [DESTDIR=/tmp/stage]   then, as root: shoplab-bootstrap
 #   make deb                                                build-deb/deb/shoplab_<version>_<arch>.deb, lintian,
@@ -38,6 +38,9 @@ install: all
 	$(INSTALL) -m 0755 dist/tls-deploy-hook.sh $(DESTDIR)$(DATADIR)/scripts/tls-deploy-hook.sh
 	$(INSTALL) -m 0644 sim/scenarios/*.json $(DESTDIR)$(DATADIR)/scenarios/
 	$(INSTALL) -m 0644 docs/openapi.yaml $(DESTDIR)$(DATADIR)/docs/openapi.yaml
+	$(INSTALL) -d $(DESTDIR)$(DATADIR)/web/js
+	$(INSTALL) -m 0644 web/*.html web/*.css web/*.svg $(DESTDIR)$(DATADIR)/web/
+	$(INSTALL) -m 0644 web/js/*.js $(DESTDIR)$(DATADIR)/web/js/
 	$(INSTALL) -m 0644 dist/man/sim.1 $(DESTDIR)$(MANDIR)/man1/sim.1
 	$(INSTALL) -m 0644 dist/man/shoplab-bootstrap.8 $(DESTDIR)$(MANDIR)/man8/shoplab-bootstrap.8
 	$(INSTALL) -m 0644 dist/man/shoplab-deploy.8 $(DESTDIR)$(MANDIR)/man8/shoplab-deploy.8
