@@ -19,10 +19,12 @@ const RUN = `${Date.now().toString(36)}${process.pid}`;
 const T = 30000;
 fs.mkdirSync(OUT, { recursive: true });
 
+const t0 = Date.now();
+const secs = () => ((Date.now() - t0) / 1000).toFixed(1).padStart(5);
 let passed = 0;
 let failed = 0;
 function check(ok, what, detail) {
-	if (ok) { passed++; console.log(`ok   ${what}`); } else { failed++; console.log(`FAIL ${what}${detail !== undefined ? `: ${typeof detail === 'string' ? detail : JSON.stringify(detail)}` : ''}`); }
+	if (ok) { passed++; console.log(`${secs()} s ok   ${what}`); } else { failed++; console.log(`${secs()} s FAIL ${what}${detail !== undefined ? `: ${typeof detail === 'string' ? detail : JSON.stringify(detail)}` : ''}`); }
 	return ok;
 }
 
@@ -255,13 +257,14 @@ async function main() {
 		const before2 = (await myOrders(buyerToken)).length;
 		await addToCart(page, B.id, 1);
 		await checkoutPage(page);
-		await page.evaluate(() => {
+		const disabled = await page.evaluate(() => {
 			const b = document.getElementById('pay');
 			b.click();
 			b.click();
 			b.form.requestSubmit();
+			return b.disabled;
 		});
-		check(await page.$eval('#pay', (b) => b.disabled), 'Pay is disabled while the attempt runs');
+		check(disabled, 'Pay is disabled while the attempt runs');
 		const o2 = await orderIdAfterPay(page);
 		await sleep(1500);
 		const after2 = await myOrders(buyerToken);
