@@ -4,7 +4,7 @@
 #   tests/web/test_storefront.sh [BUILD_DIR]   (with the stack's shoplab.env in the environment, as in
 #                                               scripts/run-tests.sh integration; screenshots: BUILD_DIR/web-check/)
 #
-# Needs `scripts/deps.sh` (chromium, and puppeteer-core and axe-core under .tools/web).
+# Needs `scripts/deps.sh web` (chromium, and puppeteer-core and axe-core under .tools/web).
 set -uo pipefail
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 case ${1:-} in -h | --help) usage; exit 0 ;; -?*) usage >&2; exit 2 ;; esac
