@@ -81,7 +81,10 @@ export async function api(method, path, opts = {}) {
 		}
 		if (!res.ok) {
 			const e = data && data.error ? data.error : {};
-			if (res.status === 401 && session.token) session.clear();
+			if (res.status === 401 && session.token) {
+				session.clear();	// the token expired or is bad: the navigation shows "Log in" again
+				window.dispatchEvent(new Event('sessionchange'));
+			}
 			throw new ApiError(res.status, e.code || `http_${res.status}`,
 				e.message || `the shop answered ${res.status}`, e.request_id || rid);
 		}
