@@ -87,9 +87,6 @@ integration)
 	export SHOPLAB_KDF_COST=1 LOGIN_RATE=20r/s LOGIN_BURST=40
 	# Checkouts give up sooner and recovery takes over sooner, so fault tests stay short.
 	export SHOPLAB_ORDERS_REQUEST_DEADLINE_MS=4000 SHOPLAB_DEP_TIMEOUT_MS=1000 SHOPLAB_ORDERS_LEASE_MS=1000
-	# Shipments leave 0.5 s after they are made (2 s by default): the storefront test watches an
-	# order reach shipped; test_shipping reads the value and checks the delay was kept.
-	export SHOPLAB_SHIPPING_DELAY_MS=${SHOPLAB_SHIPPING_DELAY_MS:-500}
 	teardown() {
 		"$TOP/scripts/stack.sh" down >/dev/null 2>&1 || true
 		if [ "$fail" -ne 0 ] || [ -n "${KEEP_TEST_LOGS:-}" ]; then
