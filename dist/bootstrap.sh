@@ -111,6 +111,8 @@ do_nginx() {
 	# GET /api/v1/openapi.yaml: the installed description, readable by the workers.
 	install -d -m 0755 "$STATE/nginx/public"
 	install -m 0644 "$PREFIX_DIR/share/shoplab/docs/openapi.yaml" "$STATE/nginx/public/openapi.yaml"
+	# The storefront at / (nginx/storefront.conf): the installed web/, readable by the workers.
+	rm -rf "$STATE/nginx/public/web" && cp -R "$PREFIX_DIR/share/shoplab/web" "$STATE/nginx/public/web" && chmod -R a+rX,go-w "$STATE/nginx/public/web"
 	# Render next to the live directory, then swap, so a failed render leaves nginx's files alone.
 	d=$NGINX_DIR/.shoplab.new
 	NGINX_STATE=$STATE "$STACK" render-nginx "$d" "$NGINX_DIR/shoplab"

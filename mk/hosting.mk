@@ -1,6 +1,6 @@
 # mk/hosting.mk - make install (binaries, SQL, nginx templates, systemd units, man pages,
-# logrotate, scenarios, docs, the Prometheus config, alert rules and Grafana dashboard),
-# make deb, and the lab targets.
+# logrotate, scenarios, docs, the Prometheus config, alert rules and Grafana dashboard,
+# the storefront's web/), make deb, and the lab targets.
 #
 #   make install [PREFIX=/usr/local] [DESTDIR=/tmp/stage]   then, as root: shoplab-bootstrap
 #   make deb                                                build-deb/deb/shoplab_<version>_<arch>.deb, lintian,
@@ -47,6 +47,9 @@ install: all
 	$(INSTALL) -m 0644 lab/grafana/shoplab.json $(DESTDIR)$(DATADIR)/monitoring/grafana/shoplab.json
 	$(INSTALL) -m 0644 lab/grafana/provisioning/dashboards/shoplab.yml $(DESTDIR)$(DATADIR)/monitoring/grafana/provisioning/dashboards/
 	$(INSTALL) -m 0644 lab/grafana/provisioning/datasources/prometheus.yml $(DESTDIR)$(DATADIR)/monitoring/grafana/provisioning/datasources/
+	$(INSTALL) -d $(DESTDIR)$(DATADIR)/web/js
+	$(INSTALL) -m 0644 web/*.html web/*.css web/*.svg $(DESTDIR)$(DATADIR)/web/
+	$(INSTALL) -m 0644 web/js/*.js $(DESTDIR)$(DATADIR)/web/js/
 	$(INSTALL) -m 0644 dist/man/sim.1 $(DESTDIR)$(MANDIR)/man1/sim.1
 	$(INSTALL) -m 0644 dist/man/shoplab-bootstrap.8 $(DESTDIR)$(MANDIR)/man8/shoplab-bootstrap.8
 	$(INSTALL) -m 0644 dist/man/shoplab-deploy.8 $(DESTDIR)$(MANDIR)/man8/shoplab-deploy.8

@@ -1,7 +1,7 @@
 #!/bin/sh
 # deps.sh - install the Debian packages shoplab needs; quiet and fast when all are present.
 #
-#   scripts/deps.sh [fuzz | chromium | ops | deb | ha | ruby]   (make deps; no argument: build, run and test)
+#   scripts/deps.sh [fuzz | chromium | web | ops | deb | ha | ruby]   (make deps; no argument: build, run and test)
 set -eu
 # --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
@@ -37,11 +37,36 @@ fi
 if [ "${1:-}" = ruby ]; then
 	PKGS="ruby"
 fi
-# `scripts/deps.sh chromium`: a headless browser for `make report-check` only. It is ~300 MB with
-# its libraries, so `make test` does not pull it in.
+# `scripts/deps.sh chromium`: a headless browser for `make report-check`. It is ~300 MB with its
+# libraries, so `make deps` (make up, make demo) does not pull it in; `make test` does, through `web`.
 if [ "${1:-}" = chromium ]; then
 	PKGS="chromium"
 fi
+# `scripts/deps.sh web`: the storefront's browser test (tests/web/, run by `make test`): Debian's
+# chromium, Node.js and npm (Debian's, unless a node and npm are there already), then
+# puppeteer-core (no browser download) and axe-core, pinned, under .tools/web (git-ignored).
+PUPPETEER_CORE_VERSION=24.43.1
+AXE_CORE_VERSION=4.11.1
+if [ "${1:-}" = web ]; then
+	PKGS="chromium"
+	command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
+	command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
+fi
+web_tools() {
+	local top dir
+	[ "${1:-}" = web ] || return 0
+	top=$(cd "$(dirname "$0")/.." && pwd)
+	dir=$top/.tools/web
+	if grep -q "\"version\": \"$PUPPETEER_CORE_VERSION\"" "$dir/node_modules/puppeteer-core/package.json" 2>/dev/null &&
+	   grep -q "\"version\": \"$AXE_CORE_VERSION\"" "$dir/node_modules/axe-core/package.json" 2>/dev/null; then
+		return 0
+	fi
+	echo "deps: puppeteer-core@$PUPPETEER_CORE_VERSION and axe-core@$AXE_CORE_VERSION into .tools/web"
+	mkdir -p "$dir"
+	PUPPETEER_SKIP_DOWNLOAD=1 npm install --prefix "$dir" --save-exact --no-audit --no-fund --loglevel=error \
+		"puppeteer-core@$PUPPETEER_CORE_VERSION" "axe-core@$AXE_CORE_VERSION" >/dev/null ||
+		{ echo "deps: npm install of puppeteer-core and axe-core failed" >&2; exit 1; }
+}
 
 # `scripts/deps.sh ha`: the highly available lab (make lab-netns LAB=ha, make test-lab LAB=ha): the
 # Galera provider for MariaDB, rsync for its state transfer to a joining node, iptables for the
@@ -113,7 +138,7 @@ for p in $PKGS; do
 		missing="$missing $p"
 	fi
 done
-[ -z "$missing" ] && exit 0
+[ -z "$missing" ] && { web_tools "${1:-}"; exit 0; }
 
 echo "deps: installing$missing"
 SUDO=""
@@ -140,3 +165,4 @@ case " $missing " in
 	fi
 	;;
 esac
+web_tools "${1:-}"

@@ -120,6 +120,12 @@ integration)
 		case " ${IT_SKIP:-} " in *" ${t##*/test_} "*) echo "run-tests: $(basename "$t") skipped here (IT_SKIP)"; continue ;; esac
 		run_one "$t" env
 	done
+	# The storefront (web/) in Chromium through this stack, faults on the sim proxy included
+	# (IT_ONLY=storefront runs it alone).
+	case "${IT_ONLY:-storefront} | ${IT_SKIP:-}" in
+	*storefront*"|"*storefront*) echo "run-tests: test_storefront.sh skipped here (IT_SKIP)" ;;
+	*storefront*"|"*) run_one "$TOP/tests/web/test_storefront.sh" env ;;
+	esac
 	# The dashboard's and the alerts' metric names exist on this stack (services and sim proxy).
 	# (It scrapes the sim proxy too: the netns lab runs without it.)
 	[ -z "${IT_ONLY:-}" ] && [ "${SHOPLAB_PROXY:-0}" = 1 ] && run_one "$TOP/tests/ops/check_metric_names.py" env

@@ -926,6 +926,8 @@ nginx_render() {
 			install -m 0644 "$TOP/docs/openapi.yaml" "$SR/nginx/public/openapi.yaml" ||
 			die "cannot copy docs/openapi.yaml to $SR/nginx/public"
 	fi
+	# The storefront's files (web/; nginx/storefront.conf), readable by the workers.
+	if [ -d "$TOP/web" ]; then mkdir -p "$RUN/nginx/public" && rm -rf "$RUN/nginx/public/web" && cp -R "$TOP/web" "$RUN/nginx/public/web" && chmod -R a+rX,go-w "$RUN/nginx/public/web" || die "cannot copy web/ to $RUN/nginx/public/web"; fi
 }
 
 # nginx_site DIR SITE_DIR: turns a rendered DIR into files for a system nginx whose own
@@ -1204,6 +1206,7 @@ cmd_up() {
 	trap - EXIT INT TERM
 	log "up in $(( ($(date +%s%N) - t0) / 1000000 )) ms: $(services)${INSTANCES:+(instances: $INSTANCES)}"
 	echo "shoplab is up: $SHOPLAB_GATEWAY_URL  (internal: $SHOPLAB_GATEWAY_INTERNAL; state in $RUN)"
+	echo "storefront: $SHOPLAB_GATEWAY_URL/  (open it in a browser; docs/storefront.md)"
 }
 
 # up_failed: the EXIT trap of a failing `up`: stops, newest first, what it started (pid files

@@ -43,6 +43,7 @@ check "shoplab-deadletters" test -x "$r$PREFIX/sbin/shoplab-deadletters"
 check "stack.sh" test -x "$r$PREFIX/share/shoplab/scripts/stack.sh"
 check "broker.sh" test -x "$r$PREFIX/share/shoplab/scripts/broker.sh"
 check "service.conf of shipping (its events)" grep -q '^consumes=' "$r$PREFIX/share/shoplab/fcgi-services/shipping/service.conf"
+check "the storefront (web/)" test -f "$r$PREFIX/share/shoplab/web/index.html" -a -f "$r$PREFIX/share/shoplab/web/js/app.js"
 check "sql migrations" test -f "$r$PREFIX/share/shoplab/sql/orders/001_initial.sql"
 check "nginx templates" test -f "$r$PREFIX/share/shoplab/nginx/routes/catalog.conf"
 unit=$r$PREFIX/lib/systemd/system/shoplab@.service
