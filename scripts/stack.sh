@@ -927,7 +927,11 @@ nginx_render() {
 			die "cannot copy docs/openapi.yaml to $SR/nginx/public"
 	fi
 	# The storefront's files (web/; nginx/storefront.conf), readable by the workers.
-	if [ -d "$TOP/web" ]; then mkdir -p "$RUN/nginx/public" && rm -rf "$RUN/nginx/public/web" && cp -R "$TOP/web" "$RUN/nginx/public/web" && chmod -R a+rX,go-w "$RUN/nginx/public/web" || die "cannot copy web/ to $RUN/nginx/public/web"; fi
+	if [ -d "$TOP/web" ]; then
+		mkdir -p "$SR/nginx/public" && chmod 0755 "$SR/nginx/public" && rm -rf "$SR/nginx/public/web" &&
+			cp -R "$TOP/web" "$SR/nginx/public/web" && chmod -R a+rX,go-w "$SR/nginx/public/web" ||
+			die "cannot copy web/ to $SR/nginx/public/web"
+	fi
 }
 
 # nginx_site DIR SITE_DIR: turns a rendered DIR into files for a system nginx whose own
