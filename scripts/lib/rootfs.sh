@@ -66,14 +66,15 @@ rootfs_nspawn() {
 
 # rootfs_prefetch DIR ARGS…: `apt-get update` and `apt-get install --download-only ARGS` in DIR
 # with this machine's network: the package lists and .debs land in DIR's own apt directories,
-# so an `apt-get install` in the private container later finds them (its `apt-get update`
+# with their Recommends (a superset of what an install with or without them needs), so an
+# `apt-get install` in the private container later finds them (its `apt-get update`
 # only warns that it cannot reach the mirror and keeps these lists).
 rootfs_prefetch() {
 	local dir=$1
 	shift
 	"${ROOTFS_NSPAWN[@]}" -D "$dir" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
 		DEBIAN_FRONTEND=noninteractive sh -c 'apt-get update -q > /dev/null &&
-			apt-get install -y -q --download-only --no-install-recommends "$@" > /dev/null' prefetch "$@"
+			apt-get install -y -q --download-only "$@" > /dev/null' prefetch "$@"
 }
 
 # A timestamped line per output line, for the long steps: "+MM:SS line" from the step's start.
