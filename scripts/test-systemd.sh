@@ -94,10 +94,14 @@ t=$SECONDS
 log "boot: systemd-nspawn -b --private-network (console: $work/console.log)"
 "${ROOTFS_NSPAWN[@]}" --private-network --console=passive -D "$root" -b > "$work/console.log" 2>&1 &
 nspawn_pid=$!
+# The container's PID 1: nspawn's child once it is systemd (before, it is nspawn's own fork).
 leader=""
-for _ in $(seq 1 100); do
-	leader=$(pgrep -P "$nspawn_pid" | head -n 1) && [ -n "$leader" ] && break
+for _ in $(seq 1 300); do
 	kill -0 "$nspawn_pid" 2> /dev/null || break
+	for p in $(pgrep -P "$nspawn_pid"); do
+		[ "$(cat "/proc/$p/comm" 2> /dev/null)" = systemd ] && leader=$p
+	done
+	[ -n "$leader" ] && break
 	sleep 0.1
 done
 [ -n "$leader" ] || { tail -20 "$work/console.log" >&2; die "the container did not start"; }
@@ -106,7 +110,14 @@ inside() {
 	nsenter -t "$leader" -a env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		HOME=/root LANG=C.UTF-8 TERM=dumb "$@"
 }
-state=$(inside timeout "$BOOT_WAIT_S" systemctl is-system-running --wait 2> /dev/null || true)
+# Its manager answers once its bus is up; then --wait until the boot is over.
+state=""
+for _ in $(seq 1 $((BOOT_WAIT_S * 2))); do
+	state=$(inside systemctl is-system-running 2> /dev/null || true)
+	[ -n "$state" ] && break
+	sleep 0.5
+done
+[ -z "$state" ] || state=$(inside timeout "$BOOT_WAIT_S" systemctl is-system-running --wait 2> /dev/null || true)
 log "booted: $state in $((SECONDS - t)) s"
 if [ "$state" != running ]; then
 	inside systemctl --failed --no-legend --no-pager >&2 || true
