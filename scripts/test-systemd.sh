@@ -9,9 +9,10 @@
 # with apt (its Depends, mariadb-server and nginx-light come from the apt registry: downloaded
 # into the root beforehand, the one step with this machine's network), runs shoplab-bootstrap,
 # starts shoplab.target and checks everything docs/hosting.md promises, then purges. The
-# container is always stopped (SIGTERM to nspawn: an orderly shutdown; SIGKILL after 30 s) and
-# the root removed (--keep: kept in /var/tmp). Prints each phase's time. Settings: ROOTFS_CACHE,
-# ROOTFS_MAX_AGE_DAYS (7), ROOTFS_MIRROR, FRESH_WORK (/var/tmp), BOOT_WAIT_S (120).
+# container is always stopped (SIGTERM to nspawn: an orderly shutdown; SIGKILL after
+# STOP_WAIT_S, 90) and the root removed (--keep: kept in /var/tmp). Prints each phase's time.
+# Settings: ROOTFS_CACHE, ROOTFS_MAX_AGE_DAYS (7), ROOTFS_MIRROR, FRESH_WORK (/var/tmp),
+# BOOT_WAIT_S (120).
 set -euo pipefail
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 keep=0
@@ -29,6 +30,7 @@ done
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 FRESH_WORK=${FRESH_WORK:-/var/tmp}
 BOOT_WAIT_S=${BOOT_WAIT_S:-120}
+STOP_WAIT_S=${STOP_WAIT_S:-90}
 log() { printf '%s test-systemd: %s\n' "$(date -u +%T)" "$*"; }
 die() { log "FAIL: $*" >&2; exit 1; }
 # shellcheck source=scripts/lib/rootfs.sh
@@ -51,9 +53,9 @@ stop_container() {
 	[ -n "$nspawn_pid" ] || return 0
 	if kill -0 "$nspawn_pid" 2> /dev/null; then
 		kill -TERM "$nspawn_pid" 2> /dev/null || true
-		for _ in $(seq 1 60); do kill -0 "$nspawn_pid" 2> /dev/null || break; sleep 0.5; done
+		for _ in $(seq 1 $((STOP_WAIT_S * 2))); do kill -0 "$nspawn_pid" 2> /dev/null || break; sleep 0.5; done
 		if kill -0 "$nspawn_pid" 2> /dev/null; then
-			log "the container did not stop in 30 s: SIGKILL"
+			log "the container did not stop in $STOP_WAIT_S s: SIGKILL"
 			kill -KILL "$nspawn_pid" 2> /dev/null || true
 		fi
 	fi
