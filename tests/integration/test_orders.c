@@ -368,8 +368,10 @@ test_last_ten_units(void **state)
 	assert_int_equal(oos, N - 10);
 	assert_int_equal(stock_of(106), 0);
 	o = it_db("orders");
+	/* A confirmed order is shipped ~2 s later (shipping's events): on a slow machine the
+	 * fifty checkouts take longer than that, so the first ones may be shipped already. */
 	assert_int_equal(it_db_int(o, "SELECT COUNT(*) FROM orders o JOIN order_items i ON"
-	    " i.order_id = o.id WHERE i.product_id = 106 AND o.status = 'confirmed'"
+	    " i.order_id = o.id WHERE i.product_id = 106 AND o.status IN ('confirmed', 'shipped')"
 	    " AND o.idempotency_key LIKE 'rush-%ld-%%'", run_id), 10);
 	mysql_close(o);
 	it_check_invariants();
