@@ -95,6 +95,7 @@ rootfs_nspawn "$root" -- bash /root/test-fresh-steps.sh < /dev/null 2>&1 | tee "
 phase "the commands, in all" $((SECONDS - t))
 re='^@@ end (.*) rc=([0-9]+) ([0-9]+) s$'
 while IFS= read -r line; do
+	line=${line%$'\r'}
 	if [[ $line =~ $re ]]; then phase "  ${BASH_REMATCH[1]} (rc ${BASH_REMATCH[2]})" "${BASH_REMATCH[3]}"; fi
 done < "$work/steps.log"
 

@@ -54,12 +54,13 @@ rootfs_extract() {
 
 # rootfs_nspawn DIR [nspawn options…] -- CMD…: CMD in a container with loopback only (not booted;
 # nspawn's stub init as PID 1 reaps the orphans and ends every process of it when CMD exits).
+# --console=pipe: CMD's output as it is (a pseudo terminal would end its lines with CR LF).
 rootfs_nspawn() {
 	local dir=$1 opts=()
 	shift
 	while [ $# -gt 0 ] && [ "$1" != -- ]; do opts+=("$1"); shift; done
 	[ "${1:-}" = -- ] && shift
-	"${ROOTFS_NSPAWN[@]}" --private-network --as-pid2 -D "$dir" "${opts[@]}" \
+	"${ROOTFS_NSPAWN[@]}" --private-network --as-pid2 --console=pipe -D "$dir" "${opts[@]}" \
 		env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
 		TERM=dumb LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"
 }
