@@ -141,7 +141,9 @@ systemctl daemon-reload
 check "dpkg knows no shoplab" bash -c '! dpkg -s shoplab > /dev/null 2>&1'
 no_process() { ! pgrep -u "$svc_uid" > /dev/null && ! pgrep -f '^/usr/lib/shoplab/' > /dev/null; }
 check "no process of the shoplab user (uid $svc_uid) or from /usr/lib/shoplab" no_process
-check "no shoplab unit (loaded or file)" bash -c '[ -z "$(systemctl list-units --all --no-legend "shoplab*")" ] && [ -z "$(systemctl list-unit-files --no-legend "shoplab*")" ]'
+units=$(systemctl list-units --all --no-legend --plain "shoplab*"; systemctl list-unit-files --no-legend "shoplab*")
+check "no shoplab unit (loaded or file)" test -z "$units"
+[ -z "$units" ] || sed 's/^/  left: /' <<< "$units"
 check "no shoplab user" bash -c '! getent passwd shoplab'
 check "no shoplab group" bash -c '! getent group shoplab'
 left=$(find / -xdev \( -path /proc -o -path /sys -o -path /var/cache/apt -o -path /var/lib/dpkg -o -path /var/log \
