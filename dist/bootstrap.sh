@@ -102,11 +102,14 @@ do_env() {
 }
 
 do_nginx() {
-	local d
+	local d ngrp
 	# Ports, addresses and TLS go into shoplab.env too (sim reads the gateway's URL there).
 	do_secrets
 	install -d -m 0755 "$STATE" "$NGINX_DIR/conf.d"
-	install -d -m 0750 "$STATE/logs"
+	# The master opens the access log at start, but after logrotate's USR1 the workers reopen
+	# it themselves: the directory must let the nginx user in (0750 root:<its group>).
+	ngrp=$(id -gn "$NGINX_USER" 2> /dev/null) || ngrp=""
+	install -d -m 0750 ${ngrp:+-g "$ngrp"} "$STATE/logs"
 	install -d -m 0700 -o "$NGINX_USER" "$STATE/nginx" "$STATE/nginx/temp" "$STATE/nginx/cache"
 	# GET /api/v1/openapi.yaml: the installed description, readable by the workers.
 	install -d -m 0755 "$STATE/nginx/public"

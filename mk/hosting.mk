@@ -11,6 +11,8 @@
 #   make test-hosting                                       tests/lab/test_install.sh, test_scale.sh, test_deploy.sh
 #   make test-help                                          --help / bad option of every binary and script
 #   make test-tls                                           make up TLS=1 checked with curl and openssl s_client
+#   make test-fresh                                         the README's two commands in a fresh minbase Debian 12 root
+#   make test-systemd                                       make deb, then the package under systemd in a fresh root
 
 PREFIX      ?= /usr/local
 DESTDIR     ?=
@@ -123,6 +125,17 @@ deb: deps
 	@scripts/deb.sh
 	@tests/lab/test_deb.sh
 
+# A fresh Debian 12 root (debootstrap --variant=minbase, cached in /var/cache/shoplab), in a
+# container with loopback only: the README's two commands (scripts/test-fresh.sh), or the .deb
+# installed with apt under a booted systemd (scripts/test-systemd.sh). Root; docs/hosting.md.
+test-fresh:
+	@scripts/deps.sh fresh
+	@scripts/test-fresh.sh
+
+test-systemd: deb
+	@scripts/deps.sh fresh
+	@scripts/test-systemd.sh
+
 test-help: all
 	@tests/lab/test_help.sh $(BUILD)
 
@@ -138,4 +151,5 @@ bench-lab: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/bench-lab.sh $(BUILD)
 
-.PHONY: install uninstall lab-netns lab-netns-down test-lab test-lab-long bench-lab test-hosting test-help test-tls deb trace
+.PHONY: install uninstall lab-netns lab-netns-down test-lab test-lab-long bench-lab test-hosting test-help test-tls deb trace \
+	test-fresh test-systemd

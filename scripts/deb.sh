@@ -32,11 +32,13 @@ mkdir -p "$stage/DEBIAN" "$out/src/debian"
 
 export DEB_BUILD_MAINT_OPTIONS=hardening=+all
 echo "deb: building with dpkg-buildflags under $BUILD/"
-make -C "$TOP" --no-print-directory -s -j2 all BUILD="$BUILD" \
-	EXTRA_CFLAGS="$(dpkg-buildflags --get CPPFLAGS) $(dpkg-buildflags --get CFLAGS)" \
-	EXTRA_LDFLAGS="$(dpkg-buildflags --get LDFLAGS)" > "$out/build.log" 2>&1 ||
+flags=(EXTRA_CFLAGS="$(dpkg-buildflags --get CPPFLAGS) $(dpkg-buildflags --get CFLAGS)"
+	EXTRA_LDFLAGS="$(dpkg-buildflags --get LDFLAGS)")
+make -C "$TOP" --no-print-directory -s -j2 all BUILD="$BUILD" "${flags[@]}" > "$out/build.log" 2>&1 ||
 	{ tail -30 "$out/build.log" >&2; die "the build failed (see $out/build.log)"; }
-make -C "$TOP" --no-print-directory -s install BUILD="$BUILD" DESTDIR="$stage" PREFIX=/usr > "$out/install.log" 2>&1 ||
+# The same flags for install (it depends on all): a commit between the two makes changes
+# version.h, and the binaries relinked then must keep bind-now and the rest.
+make -C "$TOP" --no-print-directory -s install BUILD="$BUILD" "${flags[@]}" DESTDIR="$stage" PREFIX=/usr > "$out/install.log" 2>&1 ||
 	{ cat "$out/install.log" >&2; die "make install failed"; }
 
 # Version (native, no Debian revision): a tag like v1.2.3-4-gabc → 1.2.3+4.gabc; no tag → 0~git<commit date>.<short hash>.

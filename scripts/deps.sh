@@ -1,7 +1,8 @@
 #!/bin/sh
 # deps.sh - install the Debian packages shoplab needs; quiet and fast when all are present.
 #
-#   scripts/deps.sh [fuzz | chromium | web | ops | deb | ha | ruby]   (make deps; no argument: build, run and test)
+#   scripts/deps.sh [fuzz | chromium | web | ops | deb | ha | ruby | fresh]   (make deps; no argument: build, run and test)
+#   SHOPLAB_DEPS_LIST=1 scripts/deps.sh [set]   print the set's packages, install nothing
 set -eu
 # --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
@@ -36,6 +37,11 @@ fi
 # tests/lab/test_vagrant.sh (ruby -c, its machine lists) where Vagrant itself is not installed.
 if [ "${1:-}" = ruby ]; then
 	PKGS="ruby"
+fi
+# `scripts/deps.sh fresh`: a minimal Debian root and a container to run it in, for
+# `make test-fresh` and `make test-systemd` (scripts/test-fresh.sh, scripts/test-systemd.sh).
+if [ "${1:-}" = fresh ]; then
+	PKGS="debootstrap systemd-container"
 fi
 # `scripts/deps.sh chromium`: a headless browser for `make report-check`. It is ~300 MB with its
 # libraries, so `make deps` (make up, make demo) does not pull it in; `make test` does, through `web`.
@@ -77,7 +83,7 @@ if [ "${1:-}" = ha ]; then
 	# mariadb-server package, whose installation would start a system MariaDB: they are taken
 	# out of the package into .tools/galera/bin (git-ignored), as promtool is for `ops` below.
 	TOP=$(cd "$(dirname "$0")/.." && pwd)
-	if [ ! -x "$TOP/.tools/galera/bin/wsrep_sst_rsync" ]; then
+	if [ ! -x "$TOP/.tools/galera/bin/wsrep_sst_rsync" ] && [ "${SHOPLAB_DEPS_LIST:-}" != 1 ]; then
 		echo "deps: Galera's SST scripts from Debian's mariadb-server package into .tools/galera/bin"
 		if ! apt-cache policy mariadb-server 2>/dev/null | grep -q 'Candidate: [0-9]'; then
 			if [ "$(id -u)" -eq 0 ]; then apt-get update -q; else sudo apt-get update -q; fi
@@ -93,6 +99,13 @@ if [ "${1:-}" = ha ]; then
 		mkdir -p "$TOP/.tools/galera/bin"
 		install -m 0755 "$tmp/usr/bin/wsrep_sst_common" "$tmp/usr/bin/wsrep_sst_rsync" "$TOP/.tools/galera/bin/"
 	fi
+fi
+
+# SHOPLAB_DEPS_LIST=1: the list only (test-fresh.sh downloads it into a fresh root beforehand).
+if [ "${SHOPLAB_DEPS_LIST:-}" = 1 ]; then
+	# shellcheck disable=SC2086
+	echo $PKGS
+	exit 0
 fi
 
 # `scripts/deps.sh ops`: the tools of `make check-ops`, project-local under .tools/ (git-ignored):

@@ -495,8 +495,11 @@ db_up() {
 	if [ ! -d "$d/data/mysql" ]; then
 		log "initialising MariaDB in $d/data"
 		# As root, root@localhost (socket auth: the OS user root) administers it; the stack
-		# user's own account exists too (--user).
-		"${AS_STACK[@]}" mariadb-install-db --no-defaults --datadir="$d/data" --user="$(stack_user)" \
+		# user's own account exists too (--user). --force: skip the install script's host name
+		# check (resolveip of `uname -n`, then of localhost), which fails in a minimal root or
+		# container without /etc/hosts; the grant tables are the same, and every client here
+		# connects by socket or 127.0.0.1.
+		"${AS_STACK[@]}" mariadb-install-db --no-defaults --datadir="$d/data" --user="$(stack_user)" --force \
 			--skip-test-db --auth-root-authentication-method=socket \
 			> "$RUN/logs/mariadb-install.log" 2>&1 || { cat "$RUN/logs/mariadb-install.log" >&2; die "mariadb-install-db failed"; }
 	fi

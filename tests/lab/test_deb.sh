@@ -64,11 +64,16 @@ mkdir -p "$r/etc/shoplab/tls" "$r/etc/nginx/shoplab" "$r/etc/nginx/conf.d" "$r/v
 echo secret > "$r/etc/shoplab/shoplab.env"; echo site > "$r/etc/nginx/shoplab/site.conf"
 echo inc > "$r/etc/nginx/conf.d/shoplab.conf"; echo other > "$r/etc/nginx/conf.d/other.conf"
 echo log > "$r/var/lib/shoplab/logs/nginx-access.log"
+# What `systemctl enable shoplab.target` and an administrator's drop-in leave in /etc.
+mkdir -p "$r/etc/systemd/system/multi-user.target.wants" "$r/etc/systemd/system/shoplab@.service.d"
+ln -s /usr/lib/systemd/system/shoplab.target "$r/etc/systemd/system/multi-user.target.wants/shoplab.target"
+echo '[Service]' > "$r/etc/systemd/system/shoplab@.service.d/override.conf"
 if dp -r shoplab > "$tmp/remove.log" 2>&1; then ok "dpkg --root -r"; else bad "dpkg --root -r"; cat "$tmp/remove.log"; fi
 check "remove: binaries gone" test ! -e "$r/usr/lib/shoplab/bin/orders"
 check "remove: conffile and bootstrap state kept" test -f "$r/etc/logrotate.d/shoplab" -a -f "$r/etc/shoplab/shoplab.env"
 if dp -P shoplab > "$tmp/purge.log" 2>&1; then ok "dpkg --root -P"; else bad "dpkg --root -P"; cat "$tmp/purge.log"; fi
 check "purge: /etc/shoplab, the site, /var/lib/shoplab, the conffile gone" bash -c '! ls -d "$1"/etc/shoplab "$1"/etc/nginx/shoplab "$1"/etc/nginx/conf.d/shoplab.conf "$1"/var/lib/shoplab "$1"/etc/logrotate.d/shoplab 2>/dev/null | grep -q .' _ "$r"
+check "purge: the enablement link and the drop-in gone" bash -c '! ls -d "$1"/etc/systemd/system/multi-user.target.wants/shoplab.target "$1"/etc/systemd/system/shoplab@.service.d 2>/dev/null | grep -q .' _ "$r"
 check "purge: another site's file kept" test -f "$r/etc/nginx/conf.d/other.conf"
 left=$(cd "$r" && find . -path ./var/lib/dpkg -prune -o -type f -print | grep -v '^./etc/nginx/conf.d/other.conf$' || true)
 check "purge: no file left behind${left:+ ($left)}" test -z "$left"

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# test-fresh.sh - the README's two commands, as root, in a fresh minimal Debian 12 root (make test-fresh).
+#
+#   scripts/test-fresh.sh [--keep]      as root; --keep leaves the root in /var/tmp for a look
+#
+# A `debootstrap --variant=minbase bookworm` root (cached: scripts/lib/rootfs.sh), a clone of
+# this checkout's HEAD in FRESH_DIR (/root/shoplab), then, in a container with loopback only,
+# the commands of the README's "Two commands on a fresh Debian 12 machine", read from README.md:
+# its `apt-get install -y git make`, then each `make …` line of its block, in order. Any command
+# that fails fails the test; so does a demo without a report. The packages are downloaded into
+# the root beforehand, so the container needs no network (the README's commands still run
+# their own `apt-get update` and `apt-get install`). Progress lines carry the time since the
+# step began; the end prints each phase's duration. Settings: FRESH_DIR, ROOTFS_CACHE,
+# ROOTFS_MAX_AGE_DAYS (7), ROOTFS_MIRROR, FRESH_WORK (/var/tmp).
+set -euo pipefail
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+keep=0
+case ${1:-} in
+-h | --help) usage; exit 0 ;;
+--keep) keep=1 ;;
+"") ;;
+*) usage >&2; exit 2 ;;
+esac
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+FRESH_DIR=${FRESH_DIR:-/root/shoplab}
+FRESH_WORK=${FRESH_WORK:-/var/tmp}
+log() { printf '%s test-fresh: %s\n' "$(date -u +%T)" "$*"; }
+die() { log "FAIL: $*" >&2; exit 1; }
+# shellcheck source=scripts/lib/rootfs.sh
+. "$TOP/scripts/lib/rootfs.sh"
+
+# --- the README's commands (so that this test cannot drift from what a new user reads)
+section=$(awk '/^## Two commands on a fresh Debian 12 machine/ { f = 1; next } f && /^## / { exit } f' "$TOP/README.md")
+# shellcheck disable=SC2016
+prereq=$(grep -o '`apt-get install[^`]*`' <<< "$section" | tr -d '`' | head -n 1)
+mapfile -t cmds < <(awk '/^```sh/ { f = 1; next } /^```/ { f = 0 } f && /^make / { sub(/[ \t]*#.*/, ""); print }' <<< "$section")
+[ -n "$prereq" ] || die "README.md: no \`apt-get install …\` in its \"Two commands\" section"
+[ "${#cmds[@]}" -ge 2 ] || die "README.md: fewer than two make commands in its \"Two commands\" section"
+read -r -a prereq_pkgs <<< "${prereq#apt-get install -y }"
+log "the README's commands: $prereq; ${cmds[*]/%/;}"
+
+rootfs_tools
+phases=()
+phase() { phases+=("$(printf '%-34s %5d s' "$1" "$2")"); }
+
+t=$SECONDS
+rootfs_cache
+phase "root (debootstrap or cache)" $((SECONDS - t))
+
+work=$(mktemp -d "$FRESH_WORK/shoplab-fresh.XXXXXX") || die "mktemp failed"
+cleanup() {
+	local rc=$?
+	if [ "$keep" = 1 ]; then log "kept $work/root"; else rm -rf "$work"; fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+root=$work/root
+
+t=$SECONDS
+rootfs_extract "$root"
+[ -z "$(git -C "$TOP" status --porcelain --untracked-files=no)" ] ||
+	log "note: uncommitted changes are not part of the test (it clones HEAD)"
+mkdir -p "$root$(dirname "$FRESH_DIR")"
+git clone -q --no-hardlinks "$TOP" "$root$FRESH_DIR" || die "git clone into $root$FRESH_DIR failed"
+log "HEAD $(git -C "$root$FRESH_DIR" log -1 --format='%h %s' | cut -c1-80) in $FRESH_DIR"
+phase "extract, clone" $((SECONDS - t))
+
+t=$SECONDS
+mapfile -t deps < <(SHOPLAB_DEPS_LIST=1 "$TOP/scripts/deps.sh" | tr ' ' '\n')
+log "download: ${prereq_pkgs[*]} and ${#deps[@]} packages of scripts/deps.sh into the root"
+rootfs_prefetch "$root" "${prereq_pkgs[@]}" "${deps[@]}" || die "apt-get --download-only in the root failed"
+phase "download the packages (host network)" $((SECONDS - t))
+
+# The steps run in one container, one after another, as a user would type them: the demo's
+# stack is still up while make test runs its own throwaway one beside it.
+steps=("$prereq" "${cmds[@]}")
+{
+	echo 'set -u'
+	echo "cd '$FRESH_DIR' || exit 1"
+	for s in "${steps[@]}"; do
+		# shellcheck disable=SC2016
+		printf 'echo "@@ start %s"; s=$(date +%%s); %s 2>&1; rc=$?; echo "@@ end %s rc=$rc $(( $(date +%%s) - s )) s"; [ $rc -eq 0 ] || exit $rc\n' \
+			"$s" "$s" "$s"
+	done
+	# make demo's report, where the README says it is.
+	echo 'ls run/reports/*/report.html > /dev/null 2>&1 || { echo "@@ no run/reports/*/report.html after make demo"; exit 1; }'
+} > "$root/root/test-fresh-steps.sh"
+
+log "container: ${steps[*]/%/;} (log: $work/steps.log)"
+t=$SECONDS
+rc=0
+rootfs_nspawn "$root" -- bash /root/test-fresh-steps.sh < /dev/null 2>&1 | tee "$work/steps.log" | rootfs_stamp || rc=$?
+phase "the commands, in all" $((SECONDS - t))
+re='^@@ end (.*) rc=([0-9]+) ([0-9]+) s$'
+while IFS= read -r line; do
+	line=${line%$'\r'}
+	if [[ $line =~ $re ]]; then phase "  ${BASH_REMATCH[1]} (rc ${BASH_REMATCH[2]})" "${BASH_REMATCH[3]}"; fi
+done < "$work/steps.log"
+
+log "phases:"
+printf '  %s\n' "${phases[@]}"
+if [ "$rc" -ne 0 ] || grep -q '^@@ no ' "$work/steps.log" || grep -q '^@@ end .* rc=[1-9]' "$work/steps.log"; then
+	grep '^@@ ' "$work/steps.log" | sed 's/^/  /'
+	if [ "$keep" != 1 ]; then cp "$work/steps.log" "$FRESH_WORK/shoplab-fresh-last.log" && log "log kept: $FRESH_WORK/shoplab-fresh-last.log"; fi
+	die "a README command failed in the fresh root (rc $rc)"
+fi
+log "ok: ${steps[*]/%/;} all passed in a fresh Debian 12 minbase root"
