@@ -166,6 +166,9 @@ integration)
 			# Events end to end: a broker kill -9 and lost acks during checkouts, drained until
 			# every outbox is empty and every confirmed order shipped (about 45 s).
 			run_one "$TOP/sim/scenarios/events-smoke.json" "$BUILD/bin/sim" run --out "$tmp/reports-events"
+			# A consumer's database away (shipping's link reset for 12 s): nothing lost, nothing
+			# dead-lettered, every order shipped after it (the short form of events-db-outage).
+			run_one "$TOP/tests/sim/events-db-outage-short.json" "$BUILD/bin/sim" run --out "$tmp/reports-dbout"
 			# Broker faults that cannot be trusted say so: mistakes exit 2, unconfirmed faults 3.
 			run_one "$TOP/tests/sim/events_trust.sh" env
 			# Runs that cannot be trusted say so: typos, a fault that fails, interruptions.
