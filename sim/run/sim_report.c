@@ -919,6 +919,12 @@ static int write_html_file(FILE *f, const struct sim_report_run *runs, size_t n,
 	if (meta->phase)
 		fprintf(f, "<p class=\"phase\" id=\"phase\"><b>live</b> · phase <b>%s</b> · %.0f / %.0f s (this page reloads every second)</p>\n",
 			meta->phase, meta->elapsed_s, meta->total_s);
+	if (meta->phase && meta->storefront && (strncmp(meta->storefront, "http://", 7) == 0 ||
+						strncmp(meta->storefront, "https://", 8) == 0)) {
+		fprintf(f, "<p class=\"storefront\">Buy something while the faults run: <a href=\"");
+		esc(f, meta->storefront);
+		fprintf(f, "/\" target=\"_blank\" rel=\"noopener\">the storefront</a> (docs/storefront.md)</p>\n");
+	}
 	for (size_t i = 0; i < n; i++)
 		verdict(f, &runs[i], meta->phase != NULL);
 	meta_table(f, runs, meta);

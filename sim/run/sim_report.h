@@ -21,6 +21,7 @@ struct sim_report_meta {
 	/* Live view only: the page refreshes itself and says where the run is. */
 	const char *phase;                      /* "set-up", "load", "drain", "checking"; NULL: final */
 	double elapsed_s, total_s;              /* of the current phase */
+	const char *storefront;                 /* the gateway's URL: the live view links its storefront */
 };
 
 struct sim_report_run {

@@ -845,6 +845,7 @@ int sim_run_main(int argc, char **argv)
 		goto out;
 	}
 	snprintf(c.live_path, sizeof(c.live_path), "%s/live.html", c.dir);
+	c.meta.storefront = sim_env("SHOPLAB_GATEWAY_URL", "http://127.0.0.1:8080");
 	fprintf(stderr, "sim run: live view: %s", c.live_path);
 	if (port >= 0 && serve_start(&c.srv, port, c.live_path, err, sizeof(err)) == 0)
 		fprintf(stderr, " and http://127.0.0.1:%d/", c.srv.port);

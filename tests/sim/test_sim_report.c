@@ -206,6 +206,18 @@ static void test_invalid_run(void **state)
 	html = slurp(path);
 	assert_non_null(strstr(html, "http-equiv=\"refresh\" content=\"1\""));
 	assert_non_null(strstr(html, "phase <b>drain</b> · 3 / 5 s"));
+	/* No gateway known: no storefront link. */
+	assert_null(strstr(html, "class=\"storefront\""));
+	/* The live page links the storefront, so a person can buy while faults run; never a
+	 * link that is not http(s). */
+	meta.storefront = "http://127.0.0.1:18080";
+	assert_int_equal(sim_report_write_html(path, &run, 1, &meta, err, sizeof(err)), 0);
+	html = slurp(path);
+	assert_non_null(strstr(html, "<a href=\"http://127.0.0.1:18080/\" target=\"_blank\""));
+	meta.storefront = "javascript:alert(1)";
+	assert_int_equal(sim_report_write_html(path, &run, 1, &meta, err, sizeof(err)), 0);
+	html = slurp(path);
+	assert_null(strstr(html, "javascript:"));
 	sim_load_stats_free(&st);
 	sim_scrape_free(&br);
 	sim_scenario_free(&sc);
