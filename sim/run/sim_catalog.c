@@ -15,13 +15,13 @@
 size_t sim_catalog_dirs(char dirs[][1024], size_t max)
 {
 	char top[960], real[PATH_MAX], err[256];
-	size_t n = 0;
+	size_t n = 0, len;
 
 	if (max < 2 || sim_top_dir(top, sizeof(top), err, sizeof(err)) != 0)
 		return 0;
 	/* build/bin/../.. reads better as the checkout's own path. */
-	if (realpath(top, real) != NULL && strlen(real) < sizeof(top))
-		snprintf(top, sizeof(top), "%s", real);
+	if (realpath(top, real) != NULL && (len = strlen(real)) < sizeof(top))
+		memcpy(top, real, len + 1);
 	snprintf(dirs[n++], 1024, "%s/sim/scenarios", top);
 	snprintf(dirs[n++], 1024, "%s/scenarios", top);
 	return n;
