@@ -130,8 +130,10 @@ n=$(mariadb --no-defaults --socket="$dest/dbrun/mariadb/mariadb.sock" -N -e \
 	"SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name IN ($(printf "'%s'," $svcs | sed 's/,$//'))")
 check "a database per service" test "$n" = "$nsvcs"
 for s in $svcs; do
-	check "$s migrated to version 1 by the bootstrap" test "$(mariadb --no-defaults --socket="$dest/dbrun/mariadb/mariadb.sock" \
-		-N "$s" -e 'SELECT MAX(version) FROM schema_version')" = 1
+	# The newest migration the tree ships for it (sql/<svc>/NNN_*.sql).
+	want=$(find "$TOP/sql/$s" -name '[0-9][0-9][0-9]_*.sql' -printf '%f\n' | sort | tail -n 1 | sed 's/^0*\([0-9]*\)_.*/\1/')
+	check "$s migrated to version $want by the bootstrap" test "$(mariadb --no-defaults --socket="$dest/dbrun/mariadb/mariadb.sock" \
+		-N "$s" -e 'SELECT MAX(version) FROM schema_version')" = "$want"
 done
 SHOPLAB_ROOT=$r SHOPLAB_USER=nobody SHOPLAB_GROUP=nogroup NGINX_USER=root \
 	DB_SOCKET=$dest/dbrun/mariadb/mariadb.sock DB_PORT=$((base + 2)) SHOPLAB_NO_SEED=1 \
