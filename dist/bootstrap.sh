@@ -180,9 +180,8 @@ do_broker() {
 	trap "rm -rf '$tmp'" EXIT
 	trap 'exit 130' INT TERM
 	(umask 077 && "$BROKER" definitions > "$tmp/definitions.json") || die "broker.sh definitions failed"
-	# On standard input: rabbitmqctl may run as another user (Debian's wrapper switches to
-	# rabbitmq; a stack's `broker.sh ctl` to the stack user), who cannot read root's temp dir.
-	out=$("${ctl[@]}" -q import_definitions - < "$tmp/definitions.json" 2>&1) ||
+	if getent passwd rabbitmq > /dev/null; then chown -R rabbitmq: "$tmp"; fi
+	out=$("${ctl[@]}" -q import_definitions "$tmp/definitions.json" 2>&1) ||
 		die "rabbitmqctl import_definitions failed: $(echo "$out" | tail -n 3 | tr '\n' ' ')"
 	# The import runs asynchronously in the node: wait until its result is there.
 	for _ in $(seq 1 $(( ${BROKER_WAIT_S:-60} * 5 ))); do

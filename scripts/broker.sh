@@ -303,8 +303,22 @@ cmd_stop() {
 
 # ctl ARGS: rabbitmqctl on this stack's node, with the node's own environment (cookie in $D).
 cmd_ctl() {
+	local a args=()
 	[ -x "$RMQ/rabbitmqctl" ] || die "rabbitmq-server is not installed: run make deps"
 	cd "$D"
+	# Run as the stack user, rabbitmqctl cannot read a file of root's (import_definitions FILE
+	# from a 0700 temp dir, as shoplab-bootstrap does): such a file is handed over as a copy in
+	# the node's own directory (0600, the stack user's; definitions.json there holds the same).
+	if [ ${#AS[@]} -gt 0 ]; then
+		for a in "$@"; do
+			if [ -f "$a" ] && ! "${AS[@]}" test -r "$a"; then
+				put "$D/ctl-input" < "$a" || die "cannot hand $a to the stack user"
+				a=$D/ctl-input
+			fi
+			args+=("$a")
+		done
+		set -- "${args[@]}"
+	fi
 	exec "${AS[@]}" "$RMQ/rabbitmqctl" -n "$RABBITMQ_NODENAME" "$@"
 }
 
