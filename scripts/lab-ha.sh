@@ -227,8 +227,12 @@ db_start() {
 		[ ! -f "$d/data/grastate.dat" ] || sed -i 's/^safe_to_bootstrap: 0/safe_to_bootstrap: 1/' "$d/data/grastate.dat"
 		args=(--wsrep-new-cluster)
 	fi
+	# Galera runs the state transfer scripts as $DB_USER, who may not reach the checkout (a
+	# root's 0700 home or temp dir): a copy in the lab's run dir (0711), where it can.
+	install -d -m 0755 "$RUN/galera-bin" && install -m 0755 "$SST_BIN"/wsrep_sst_* "$RUN/galera-bin/" ||
+		die "cannot copy $SST_BIN to $RUN/galera-bin"
 	nsx_argv "$h"
-	PATH="$SST_BIN:$PATH" setsid "${NSX[@]}" mariadbd --defaults-file="$d/my.cnf" \
+	PATH="$RUN/galera-bin:$PATH" setsid "${NSX[@]}" mariadbd --defaults-file="$d/my.cnf" \
 		--user="$DB_USER" "${args[@]}" >> "$d/mariadb.log" 2>&1 < /dev/null &
 	disown	# a fault may kill it: no "Killed" from this shell's job table
 	for i in $(seq 1 600); do
