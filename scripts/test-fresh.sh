@@ -41,8 +41,6 @@ read -r -a prereq_pkgs <<< "${prereq#apt-get install -y }"
 log "the README's commands: $prereq; ${cmds[*]/%/;}"
 
 rootfs_tools
-phases=()
-phase() { phases+=("$(printf '%-34s %5d s' "$1" "$2")"); }
 
 t=$SECONDS
 rootfs_cache

@@ -39,8 +39,6 @@ die() { log "FAIL: $*" >&2; exit 1; }
 [ -n "$deb" ] || deb=$(ls -t "$TOP"/build-deb/deb/shoplab_*.deb 2> /dev/null | head -n 1)
 [ -n "$deb" ] && [ -f "$deb" ] || die "no package: run make deb first (or make test-systemd)"
 rootfs_tools
-phases=()
-phase() { phases+=("$(printf '%-34s %5d s' "$1" "$2")"); }
 
 t=$SECONDS
 rootfs_cache

@@ -85,3 +85,7 @@ rootfs_stamp() {
 		printf '  +%02d:%02d %s\n' $(((SECONDS - t0) / 60)) $(((SECONDS - t0) % 60)) "$line"
 	done
 }
+
+# phase NAME SECONDS: one line of the timing table both tests print at the end ("${phases[@]}").
+phases=()
+phase() { phases+=("$(printf '%-34s %5d s' "$1" "$2")"); }
