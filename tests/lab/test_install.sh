@@ -186,8 +186,14 @@ check "inventory may publish nothing" grep -qP '^inventory\tshoplab\.events\t\^\
 check "quorum queue inventory.events" grep -qP '^inventory\.events\tquorum$' <<< "$queues"
 check "dead-letter queue shipping.dead" grep -qP '^shipping\.dead\tclassic$' <<< "$queues"
 check "rabbitmq_prometheus enabled by the bootstrap" bash -c '"$1" -q is_enabled rabbitmq_prometheus > /dev/null' _ "$dest/rabbitmq-plugins"
+# The plugin was enabled on a running node: its listener and first scrape can take a few
+# seconds on a loaded machine, so poll (up to 30 s) before calling it missing.
 check "... and serving the broker's /metrics with the dead queues" bash -c \
-	'curl -sf "http://127.0.0.1:$1/metrics" | grep -q "^rabbitmq_queue_messages{vhost=\"shoplab\",queue=\"shipping.dead\"}"' _ $((base + 20))
+	'for i in $(seq 60); do
+		curl -sf "http://127.0.0.1:$1/metrics" 2> /dev/null |
+			grep -q "^rabbitmq_queue_messages{vhost=\"shoplab\",queue=\"shipping.dead\"}" && exit 0
+		sleep 0.5
+	done; exit 1' _ $((base + 20))
 amqp_lines > "$dest/amqp1"
 if bs_broker broker > "$dest/bootstrap-broker2.log" 2>&1; then ok "bootstrap broker again"; else bad "bootstrap broker again"; cat "$dest/bootstrap-broker2.log"; fi
 amqp_lines > "$dest/amqp2"
