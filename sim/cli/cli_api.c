@@ -13,7 +13,7 @@
 
 /* Reads NAME=value for name from $SHOPLAB_RUN/shoplab.env (default ./run). Returns 1 found,
  * 0 not there (or no file). */
-static int env_file_get(const char *name, char *out, size_t outsz)
+static int cli_api_env_file_get(const char *name, char *out, size_t outsz)
 {
 	const char *run = getenv("SHOPLAB_RUN");
 	char path[1024], line[1024];
@@ -59,7 +59,7 @@ int cli_api_resolve(struct cli_api *api, const char *host_flag, char *err, size_
 	} else if (env != NULL && *env) {
 		snprintf(v, sizeof(v), "%s", env);
 		api->from = "SHOPLAB_PROXY_API";
-	} else if (env_file_get("SHOPLAB_PROXY_API", v, sizeof(v))) {
+	} else if (cli_api_env_file_get("SHOPLAB_PROXY_API", v, sizeof(v))) {
 		api->from = "shoplab.env";
 	} else {
 		snprintf(v, sizeof(v), "%s", CLI_DEFAULT_API);
@@ -112,7 +112,7 @@ struct sink {
 	int too_big;
 };
 
-static size_t sink_write(char *data, size_t size, size_t nmemb, void *arg)
+static size_t cli_api_sink_write(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct sink *s = arg;
 	size_t n = size * nmemb;
@@ -176,7 +176,7 @@ int cli_api_call(const struct cli_api *api, const char *method, const char *path
 	    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 3000L) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10000L) != CURLE_OK ||
-	    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, sink_write) != CURLE_OK ||
+	    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, cli_api_sink_write) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &s) != CURLE_OK ||
 	    (payload != NULL && curl_easy_setopt(curl, CURLOPT_POSTFIELDS, payload) != CURLE_OK)) {
 		snprintf(rep->error, sizeof(rep->error), "cannot set up the request");

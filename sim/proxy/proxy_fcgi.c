@@ -27,7 +27,7 @@ long sim_fcgi_record_peek(const unsigned char *buf, size_t len, struct sim_fcgi_
 	return (long)total;
 }
 
-static bool nv_len(const unsigned char *buf, size_t len, size_t *pos, size_t *out)
+static bool sim_fcgi_nv_len(const unsigned char *buf, size_t len, size_t *pos, size_t *out)
 {
 	if (*pos >= len)
 		return false;
@@ -54,7 +54,7 @@ bool sim_fcgi_param_get(const unsigned char *buf, size_t len, const char *name, 
 	while (pos < len) {
 		size_t nlen, vlen;
 
-		if (!nv_len(buf, len, &pos, &nlen) || !nv_len(buf, len, &pos, &vlen))
+		if (!sim_fcgi_nv_len(buf, len, &pos, &nlen) || !sim_fcgi_nv_len(buf, len, &pos, &vlen))
 			return false;
 		if (nlen > len - pos || vlen > len - pos - nlen)
 			return false;

@@ -33,7 +33,7 @@ struct sim_proxy *sim_proxy_new(struct sim_ctx *ctx, const char *name, const cha
 	return p;
 }
 
-static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
+static void sim_registry_accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
                       int salen, void *arg)
 {
 	(void)lis;
@@ -42,7 +42,7 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct soc
 	sim_loops_handoff(arg, fd);
 }
 
-static void accept_error_cb(struct evconnlistener *lis, void *arg)
+static void sim_registry_accept_error_cb(struct evconnlistener *lis, void *arg)
 {
 	struct sim_proxy *p = arg;
 
@@ -63,7 +63,7 @@ int sim_proxy_start(struct sim_proxy *p, struct sim_err *err)
 		return 1;
 	if (sim_addr_parse(p->listen, true, &ss, &len, err) != 0)
 		return -1;
-	p->listener = evconnlistener_new_bind(p->ctx->base, accept_cb, p,
+	p->listener = evconnlistener_new_bind(p->ctx->base, sim_registry_accept_cb, p,
 	                                      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 1024,
 	                                      (struct sockaddr *)&ss, (int)len);
 	if (p->listener == NULL) {
@@ -71,7 +71,7 @@ int sim_proxy_start(struct sim_proxy *p, struct sim_err *err)
 		            evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 		return -1;
 	}
-	evconnlistener_set_error_cb(p->listener, accept_error_cb);
+	evconnlistener_set_error_cb(p->listener, sim_registry_accept_error_cb);
 	len = sizeof(ss);
 	if (getsockname(evconnlistener_get_fd(p->listener), (struct sockaddr *)&ss, &len) == 0)
 		sim_addr_format((struct sockaddr *)&ss, p->listen, sizeof(p->listen));

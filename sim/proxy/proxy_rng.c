@@ -31,7 +31,7 @@ void sim_rng_seed(struct sim_rng *r, uint64_t seed)
 		r->s[i] = sim_rand_next(&x);
 }
 
-static uint64_t rotl(uint64_t v, int k)
+static uint64_t sim_rng_rotl(uint64_t v, int k)
 {
 	return (v << k) | (v >> (64 - k));
 }
@@ -39,7 +39,7 @@ static uint64_t rotl(uint64_t v, int k)
 uint64_t sim_rng_next(struct sim_rng *r)
 {
 	uint64_t *s = r->s;
-	uint64_t out = rotl(s[1] * 5, 7) * 9;
+	uint64_t out = sim_rng_rotl(s[1] * 5, 7) * 9;
 	uint64_t t = s[1] << 17;
 
 	s[2] ^= s[0];
@@ -47,7 +47,7 @@ uint64_t sim_rng_next(struct sim_rng *r)
 	s[1] ^= s[2];
 	s[0] ^= s[3];
 	s[2] ^= t;
-	s[3] = rotl(s[3], 45);
+	s[3] = sim_rng_rotl(s[3], 45);
 	return out;
 }
 

@@ -70,7 +70,7 @@ void sim_stage_run(struct sim_stage *s)
 	s->toxic->type->run(s);
 }
 
-static void stage_timer_cb(evutil_socket_t fd, short what, void *arg)
+static void sim_stage_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
@@ -113,7 +113,7 @@ struct sim_stage *sim_stage_new(struct sim_link *l, struct sim_toxic *t)
 		goto out;
 	s->link = l;
 	s->toxic = t;
-	s->timer = evtimer_new(l->conn->loop->base, stage_timer_cb, s);
+	s->timer = evtimer_new(l->conn->loop->base, sim_stage_timer_cb, s);
 	if (s->timer == NULL)
 		goto out_free;
 	sim_stage_roll(s);

@@ -12,21 +12,21 @@ int sim_toxic_attr_index(const struct sim_toxic_type *type, const char *attr)
 	return -1;
 }
 
-static int attr_index(const struct sim_toxic *t, const char *attr)
+static int sim_tx_attr_index(const struct sim_toxic *t, const char *attr)
 {
 	return sim_toxic_attr_index(t->type, attr);
 }
 
 int64_t sim_toxic_int(const struct sim_toxic *t, const char *attr)
 {
-	int i = attr_index(t, attr);
+	int i = sim_tx_attr_index(t, attr);
 
 	return i < 0 ? 0 : t->ival[i];
 }
 
 const char *sim_toxic_str(const struct sim_toxic *t, const char *attr)
 {
-	int i = attr_index(t, attr);
+	int i = sim_tx_attr_index(t, attr);
 
 	return i < 0 ? "" : t->sval[i];
 }

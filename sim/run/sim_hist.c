@@ -7,7 +7,7 @@
 
 #define MAX_BITS 40
 
-static int msb(uint64_t v)
+static int sim_hist_msb(uint64_t v)
 {
 	return 63 - __builtin_clzll(v);
 }
@@ -21,7 +21,7 @@ size_t sim_hist_index(int sub_bits, uint64_t v)
 		v = ((uint64_t)1 << MAX_BITS) - 1;
 	if (v < lin)
 		return (size_t)v;
-	e = msb(v) - (sub_bits - 1);            /* >= 1: v >> e lies in [half, lin) */
+	e = sim_hist_msb(v) - (sub_bits - 1);            /* >= 1: v >> e lies in [half, lin) */
 	return (size_t)(lin + (uint64_t)(e - 1) * half + ((v >> e) - half));
 }
 

@@ -12,7 +12,7 @@ struct sink {
 	size_t len, cap;
 };
 
-static size_t on_data(char *p, size_t size, size_t n, void *arg)
+static size_t sim_http_on_data(char *p, size_t size, size_t n, void *arg)
 {
 	struct sink *s = arg;
 	size_t len = size * n, room;
@@ -49,7 +49,7 @@ long sim_http(const char *method, const char *url, const char *body, const char 
 	if ((ca = getenv("SHOPLAB_TLS_CA")) != NULL && *ca)
 		curl_easy_setopt(c, CURLOPT_CAINFO, ca);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sim_http_on_data);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &sk);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	if (body) {

@@ -1,7 +1,7 @@
 /* sim_sched.c - exact open-loop arrival times per phase */
 #include "sim_sched.h"
 
-static void settle(struct sim_sched *s)
+static void sim_sched_settle(struct sim_sched *s)
 {
 	while (s->phase < s->nphases) {
 		const struct sim_phase *p = &s->phases[s->phase];
@@ -33,7 +33,7 @@ void sim_sched_init(struct sim_sched *s, const struct sim_phase *phases, size_t 
 	s->phase = 0;
 	s->k = 0;
 	s->issued = 0;
-	settle(s);
+	sim_sched_settle(s);
 }
 
 int64_t sim_sched_peek(const struct sim_sched *s)
@@ -49,7 +49,7 @@ size_t sim_sched_due(struct sim_sched *s, int64_t now_ns, int64_t *out, size_t m
 		out[n++] = s->next_ns;
 		s->k++;
 		s->issued++;
-		settle(s);
+		sim_sched_settle(s);
 	}
 	return n;
 }
