@@ -19,7 +19,8 @@ static const struct subcommand sim_main_subcommands[] = {
 	{ "toxic", sim_toxic_main, "the fault CLI, toxiproxy-cli: list, inspect, create, toggle, delete, toxic add/update/remove" },
 };
 
-static void sim_main_usage(FILE *to)
+static void
+sim_main_usage(FILE *to)
 {
 	fprintf(to, "usage: sim <command> [options]\n       sim --help | --version\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(sim_main_subcommands) / sizeof(sim_main_subcommands[0]); i++)
@@ -27,7 +28,8 @@ static void sim_main_usage(FILE *to)
 	fprintf(to, "\n`sim <command> --help` describes a command's options.\n");
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
 	if (argc < 2) {
 		sim_main_usage(stderr);

@@ -106,7 +106,8 @@ static const struct cmd_name cli_toxic_toxic_cmds[] = {
 	{ NULL, C_NONE }
 };
 
-static enum cli_cmd cli_toxic_find_cmd(const struct cmd_name *t, const char *w)
+static enum cli_cmd
+cli_toxic_find_cmd(const struct cmd_name *t, const char *w)
 {
 	for (; t->word != NULL; t++)
 		if (strcmp(t->word, w) == 0)
@@ -114,7 +115,8 @@ static enum cli_cmd cli_toxic_find_cmd(const struct cmd_name *t, const char *w)
 	return C_NONE;
 }
 
-static const char *cli_toxic_cmd_label(enum cli_cmd c)
+static const char *
+cli_toxic_cmd_label(enum cli_cmd c)
 {
 	static const char *const names[] = { "", "list", "inspect", "create", "toggle", "delete",
 	                                     "toxic", "toxic add", "toxic update", "toxic remove" };
@@ -123,7 +125,8 @@ static const char *cli_toxic_cmd_label(enum cli_cmd c)
 }
 
 /* Takes the value of an option that needs one; *i moves past it. Returns NULL when missing. */
-static const char *cli_toxic_opt_value(int argc, char **argv, int *i, const char *inl, FILE *err)
+static const char *
+cli_toxic_opt_value(int argc, char **argv, int *i, const char *inl, FILE *err)
 {
 	if (inl != NULL)
 		return inl;
@@ -134,7 +137,8 @@ static const char *cli_toxic_opt_value(int argc, char **argv, int *i, const char
 	return argv[++*i];
 }
 
-static bool cli_toxic_is_opt(const char *a, const char *s1, const char *s2)
+static bool
+cli_toxic_is_opt(const char *a, const char *s1, const char *s2)
 {
 	return strcmp(a, s1) == 0 || (s2 != NULL && strcmp(a, s2) == 0);
 }
@@ -143,7 +147,8 @@ static bool cli_toxic_is_opt(const char *a, const char *s1, const char *s2)
  * the command, before the proxy: a superset). -u is --upstream ADDR for create and the upstream
  * stream for toxic add; -h is --host, as in toxiproxy-cli (help is --help). `--opt=value` is
  * taken too. */
-static int cli_toxic_parse_args(int argc, char **argv, struct cli_opts *o, FILE *err)
+static int
+cli_toxic_parse_args(int argc, char **argv, struct cli_opts *o, FILE *err)
 {
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *inl = NULL;
@@ -219,7 +224,8 @@ static int cli_toxic_parse_args(int argc, char **argv, struct cli_opts *o, FILE 
 
 /* Adds KEY=VALUE attributes to obj: a value that is a whole integer goes as a number, any other
  * as a string (fcgi_abort's code and message). Returns 0, or -1 with a message. */
-static int cli_toxic_put_attrs(json_object *obj, const struct cli_opts *o, FILE *err)
+static int
+cli_toxic_put_attrs(json_object *obj, const struct cli_opts *o, FILE *err)
 {
 	for (size_t i = 0; i < o->nattrs; i++) {
 		const char *kv = o->attrs[i], *eq = strchr(kv, '=');
@@ -248,7 +254,8 @@ static int cli_toxic_put_attrs(json_object *obj, const struct cli_opts *o, FILE 
 	return 0;
 }
 
-static int cli_toxic_put_toxicity(json_object *obj, const char *s, FILE *err)
+static int
+cli_toxic_put_toxicity(json_object *obj, const char *s, FILE *err)
 {
 	char *end;
 	double d;
@@ -270,7 +277,8 @@ static int cli_toxic_put_toxicity(json_object *obj, const char *s, FILE *err)
 }
 
 /* Adds key: "value" to obj. Returns 0, or -1 out of memory. */
-static int cli_toxic_put_str(json_object *obj, const char *key, const char *value)
+static int
+cli_toxic_put_str(json_object *obj, const char *key, const char *value)
 {
 	json_object *v = json_object_new_string(value);
 
@@ -281,7 +289,8 @@ static int cli_toxic_put_str(json_object *obj, const char *key, const char *valu
 	return 0;
 }
 
-static const char *cli_toxic_jstr(json_object *o, const char *key)
+static const char *
+cli_toxic_jstr(json_object *o, const char *key)
 {
 	json_object *v;
 
@@ -290,14 +299,16 @@ static const char *cli_toxic_jstr(json_object *o, const char *key)
 	return json_object_get_string(v);
 }
 
-static bool cli_toxic_jbool(json_object *o, const char *key)
+static bool
+cli_toxic_jbool(json_object *o, const char *key)
 {
 	json_object *v;
 
 	return o != NULL && json_object_object_get_ex(o, key, &v) && json_object_get_boolean(v);
 }
 
-static json_object *cli_toxic_jarr(json_object *o, const char *key)
+static json_object *
+cli_toxic_jarr(json_object *o, const char *key)
 {
 	json_object *v;
 
@@ -309,8 +320,9 @@ static json_object *cli_toxic_jarr(json_object *o, const char *key)
 
 /* Calls the API; on failure prints why and returns the exit status (CLI_OK when it answered
  * with want). what names the action for messages. */
-static int cli_toxic_call(const struct cli_api *api, const char *method, const char *path, json_object *body,
-                long want, const char *what, struct cli_reply *rep, FILE *err)
+static int
+cli_toxic_call(const struct cli_api *api, const char *method, const char *path, json_object *body,
+    long want, const char *what, struct cli_reply *rep, FILE *err)
 {
 	if (cli_api_call(api, method, path, body, rep) != 0) {
 		fprintf(err, "sim toxic: no proxy API at %s (%s; address from %s): is the stack up with "
@@ -326,13 +338,15 @@ static int cli_toxic_call(const struct cli_api *api, const char *method, const c
 	return CLI_OK;
 }
 
-static int cli_toxic_cmp_str(const void *x, const void *y)
+static int
+cli_toxic_cmp_str(const void *x, const void *y)
 {
 	return strcmp(*(const char *const *)x, *(const char *const *)y);
 }
 
 /* "attributes=[\tk=v\tk2=v2\t]", keys sorted, as toxiproxy-cli prints them */
-static void cli_toxic_print_attrs(json_object *toxic, FILE *out)
+static void
+cli_toxic_print_attrs(json_object *toxic, FILE *out)
 {
 	json_object *attrs, *v;
 	const char *keys[64];
@@ -354,7 +368,8 @@ static void cli_toxic_print_attrs(json_object *toxic, FILE *out)
 	fputs("\t]\n", out);
 }
 
-static void cli_toxic_print_toxic_line(json_object *t, bool tty, FILE *out)
+static void
+cli_toxic_print_toxic_line(json_object *t, bool tty, FILE *out)
 {
 	json_object *v;
 	double tox = json_object_object_get_ex(t, "toxicity", &v) ? json_object_get_double(v) : 1.0;
@@ -365,7 +380,8 @@ static void cli_toxic_print_toxic_line(json_object *t, bool tty, FILE *out)
 }
 
 /* toxiproxy-cli's printWidth: the field, a tab, and on a terminal more tabs to line it up */
-static void cli_toxic_print_width(const char *m, int tabs, bool tty, FILE *out)
+static void
+cli_toxic_print_width(const char *m, int tabs, bool tty, FILE *out)
 {
 	int n = tty ? tabs - (int)(strlen(m) / 8 + 1) : 0;
 
@@ -374,7 +390,8 @@ static void cli_toxic_print_width(const char *m, int tabs, bool tty, FILE *out)
 		fputc('\t', out);
 }
 
-static int cli_toxic_cmd_list(const struct cli_api *api, bool tty, FILE *out, FILE *err)
+static int
+cli_toxic_cmd_list(const struct cli_api *api, bool tty, FILE *out, FILE *err)
 {
 	struct cli_reply rep;
 	int rc = cli_toxic_call(api, "GET", "/proxies", NULL, 200, "list", &rep, err);
@@ -414,7 +431,8 @@ out:
 	return rc;
 }
 
-static void cli_toxic_list_toxics(json_object *tx, const char *stream, const char *title, bool tty, FILE *out)
+static void
+cli_toxic_list_toxics(json_object *tx, const char *stream, const char *title, bool tty, FILE *out)
 {
 	size_t shown = 0;
 
@@ -433,8 +451,9 @@ static void cli_toxic_list_toxics(json_object *tx, const char *stream, const cha
 		fprintf(out, "Proxy has no %s toxics enabled.\n", title);
 }
 
-static int cli_toxic_cmd_inspect(const struct cli_api *api, const char *proxy, const char *eproxy, bool tty,
-                       FILE *out, FILE *err)
+static int
+cli_toxic_cmd_inspect(const struct cli_api *api, const char *proxy, const char *eproxy, bool tty,
+    FILE *out, FILE *err)
 {
 	char path[CLI_SEG_MAX + 32];
 	struct cli_reply rep;
@@ -467,8 +486,9 @@ out:
 }
 
 /* add and update share the body: name, type, stream, toxicity, attributes */
-static int cli_toxic_cmd_add_update(const struct cli_api *api, const struct cli_opts *o, const char *eproxy,
-                          bool add, FILE *out, FILE *err)
+static int
+cli_toxic_cmd_add_update(const struct cli_api *api, const struct cli_opts *o, const char *eproxy,
+    bool add, FILE *out, FILE *err)
 {
 	char path[2 * CLI_SEG_MAX + 48], ename[CLI_SEG_MAX], what[600];
 	json_object *body = json_object_new_object(), *attrs = json_object_new_object();
@@ -521,8 +541,9 @@ out:
 	return rc;
 }
 
-static int cli_toxic_cmd_remove(const struct cli_api *api, const struct cli_opts *o, const char *eproxy,
-                      FILE *out, FILE *err)
+static int
+cli_toxic_cmd_remove(const struct cli_api *api, const struct cli_opts *o, const char *eproxy,
+    FILE *out, FILE *err)
 {
 	char path[2 * CLI_SEG_MAX + 48], ename[CLI_SEG_MAX], what[600];
 	struct cli_reply rep;
@@ -542,8 +563,9 @@ static int cli_toxic_cmd_remove(const struct cli_api *api, const struct cli_opts
 	return CLI_OK;
 }
 
-static int cli_toxic_cmd_toggle(const struct cli_api *api, const char *proxy, const char *eproxy, FILE *out,
-                      FILE *err)
+static int
+cli_toxic_cmd_toggle(const struct cli_api *api, const char *proxy, const char *eproxy, FILE *out,
+    FILE *err)
 {
 	char path[CLI_SEG_MAX + 32];
 	struct cli_reply rep;
@@ -573,7 +595,8 @@ out:
 	return rc;
 }
 
-static int cli_toxic_cmd_create(const struct cli_api *api, const struct cli_opts *o, FILE *out, FILE *err)
+static int
+cli_toxic_cmd_create(const struct cli_api *api, const struct cli_opts *o, FILE *out, FILE *err)
 {
 	json_object *body = json_object_new_object();
 	struct cli_reply rep;
@@ -597,8 +620,9 @@ out:
 	return rc;
 }
 
-static int cli_toxic_cmd_delete(const struct cli_api *api, const char *proxy, const char *eproxy, FILE *out,
-                      FILE *err)
+static int
+cli_toxic_cmd_delete(const struct cli_api *api, const char *proxy, const char *eproxy, FILE *out,
+    FILE *err)
 {
 	char path[CLI_SEG_MAX + 32], what[600];
 	struct cli_reply rep;
@@ -615,7 +639,8 @@ static int cli_toxic_cmd_delete(const struct cli_api *api, const char *proxy, co
 }
 
 /* Checks what each command needs; prints what is missing. */
-static int cli_toxic_check_args(const struct cli_opts *o, FILE *err)
+static int
+cli_toxic_check_args(const struct cli_opts *o, FILE *err)
 {
 	enum cli_cmd c = o->cmd;
 	bool toxic_flags = o->type != NULL || o->nattrs > 0 || o->toxicity != NULL || o->up || o->down;
@@ -668,7 +693,8 @@ static int cli_toxic_check_args(const struct cli_opts *o, FILE *err)
 
 /* `sim toxic` with its output streams given (tests pass memory streams). Returns the exit
  * status (enum cli_exit). */
-int sim_toxic_run(int argc, char **argv, FILE *out, FILE *err)
+int
+sim_toxic_run(int argc, char **argv, FILE *out, FILE *err)
 {
 	struct cli_opts o;
 	struct cli_api api;
@@ -720,7 +746,8 @@ int sim_toxic_run(int argc, char **argv, FILE *out, FILE *err)
 	return CLI_USAGE;
 }
 
-int sim_toxic_main(int argc, char **argv)
+int
+sim_toxic_main(int argc, char **argv)
 {
 	int rc = sim_toxic_run(argc, argv, stdout, stderr);
 

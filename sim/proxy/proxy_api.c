@@ -19,7 +19,8 @@ struct api_req {
 	struct sim_toxic *toxic;        /* routes with a toxic name: that toxic, found */
 };
 
-static void sim_pa_reply_json(struct sim_reply *rep, int status, json_object *v)
+static void
+sim_pa_reply_json(struct sim_reply *rep, int status, json_object *v)
 {
 	rep->status = status;
 	rep->content_type = "application/json";
@@ -31,7 +32,8 @@ static void sim_pa_reply_json(struct sim_reply *rep, int status, json_object *v)
 }
 
 /* Toxiproxy's error body: {"error":"...","status":N} and a newline (http.Error's). */
-static void sim_pa_reply_err(struct sim_reply *rep, const struct sim_err *e)
+static void
+sim_pa_reply_err(struct sim_reply *rep, const struct sim_err *e)
 {
 	json_object *o = json_object_new_object();
 
@@ -44,7 +46,8 @@ static void sim_pa_reply_err(struct sim_reply *rep, const struct sim_err *e)
 	json_object_put(o);
 }
 
-static void sim_pa_reply_status(struct sim_reply *rep, int status, const char *msg)
+static void
+sim_pa_reply_status(struct sim_reply *rep, int status, const char *msg)
 {
 	struct sim_err e;
 
@@ -52,7 +55,8 @@ static void sim_pa_reply_status(struct sim_reply *rep, int status, const char *m
 	sim_pa_reply_err(rep, &e);
 }
 
-static int sim_pa_cmp_proxy(const void *a, const void *b)
+static int
+sim_pa_cmp_proxy(const void *a, const void *b)
 {
 	const struct sim_proxy *const *x = a, *const *y = b;
 
@@ -60,7 +64,8 @@ static int sim_pa_cmp_proxy(const void *a, const void *b)
 }
 
 /* GET /proxies: an object keyed by name (Go sorts map keys). */
-static void sim_pa_proxy_index(struct api_req *q, struct sim_reply *rep)
+static void
+sim_pa_proxy_index(struct api_req *q, struct sim_reply *rep)
 {
 	struct sim_ctx *ctx = q->ctx;
 	size_t n = 0, i = 0;
@@ -97,7 +102,8 @@ struct proxy_input {
 	bool enabled;
 };
 
-static int sim_pa_proxy_input_read(json_object *o, struct proxy_input *in, struct sim_err *err)
+static int
+sim_pa_proxy_input_read(json_object *o, struct proxy_input *in, struct sim_err *err)
 {
 	if (!json_object_is_type(o, json_type_object)) {
 		sim_err_set(err, 400, "bad request body: json: cannot unmarshal %s into Go value of type toxiproxy.Proxy",
@@ -112,7 +118,8 @@ static int sim_pa_proxy_input_read(json_object *o, struct proxy_input *in, struc
 	return 0;
 }
 
-static void sim_pa_proxy_create(struct api_req *q, struct sim_reply *rep)
+static void
+sim_pa_proxy_create(struct api_req *q, struct sim_reply *rep)
 {
 	struct sim_ctx *ctx = q->ctx;
 	struct proxy_input in = { .enabled = true };
@@ -154,8 +161,9 @@ out_err:
 
 /* Creates or replaces the proxies listed in body (a JSON array). Sets *list to a new array of
  * the proxies done so far (NULL when none, like Go's nil slice). Returns 0 or -1 with err. */
-int sim_api_populate(struct sim_ctx *ctx, const char *body, size_t blen, json_object **list,
-                     struct sim_err *err)
+int
+sim_api_populate(struct sim_ctx *ctx, const char *body, size_t blen, json_object **list,
+    struct sim_err *err)
 {
 	json_object *o = sim_json_parse(body, blen, err);
 	struct proxy_input *in = NULL;
@@ -236,7 +244,8 @@ out:
 	return rc;
 }
 
-static void sim_pa_populate(struct api_req *q, struct sim_reply *rep)
+static void
+sim_pa_populate(struct api_req *q, struct sim_reply *rep)
 {
 	struct sim_err err = { 0, "" };
 	json_object *list = NULL;
@@ -256,7 +265,8 @@ static void sim_pa_populate(struct api_req *q, struct sim_reply *rep)
 	sim_pa_reply_json(rep, rc != 0 ? err.status : 201, o);
 }
 
-static void sim_pa_reset_all(struct api_req *q, struct sim_reply *rep)
+static void
+sim_pa_reset_all(struct api_req *q, struct sim_reply *rep)
 {
 	struct sim_err err;
 
@@ -271,7 +281,8 @@ static void sim_pa_reset_all(struct api_req *q, struct sim_reply *rep)
 	rep->status = 204;
 }
 
-static void sim_pa_proxy_update(struct api_req *q, struct sim_reply *rep)
+static void
+sim_pa_proxy_update(struct api_req *q, struct sim_reply *rep)
 {
 	struct sim_proxy *p = q->proxy;
 	struct proxy_input in;
@@ -309,24 +320,28 @@ out_err:
 	sim_pa_reply_err(rep, &err);
 }
 
-static void sim_pa_proxy_get(struct api_req *q, struct sim_reply *rep)
+static void
+sim_pa_proxy_get(struct api_req *q, struct sim_reply *rep)
 {
 	sim_pa_reply_json(rep, 200, sim_json_proxy(q->proxy));
 }
 
-static void sim_pa_proxy_delete(struct api_req *q, struct sim_reply *rep)
+static void
+sim_pa_proxy_delete(struct api_req *q, struct sim_reply *rep)
 {
 	sim_proxy_unlink(q->ctx, q->proxy);
 	sim_proxy_free(q->proxy);
 	rep->status = 204;
 }
 
-static void sim_pa_toxic_index(struct api_req *q, struct sim_reply *rep)
+static void
+sim_pa_toxic_index(struct api_req *q, struct sim_reply *rep)
 {
 	sim_pa_reply_json(rep, 200, sim_json_toxics(q->proxy));
 }
 
-static void sim_pa_toxic_create(struct api_req *q, struct sim_reply *rep)
+static void
+sim_pa_toxic_create(struct api_req *q, struct sim_reply *rep)
 {
 	struct sim_proxy *p = q->proxy;
 	struct sim_err err;
@@ -402,18 +417,21 @@ out_err:
 	sim_pa_reply_err(rep, &err);
 }
 
-static void sim_pa_toxic_get(struct api_req *q, struct sim_reply *rep)
+static void
+sim_pa_toxic_get(struct api_req *q, struct sim_reply *rep)
 {
 	sim_pa_reply_json(rep, 200, sim_json_toxic(q->toxic));
 }
 
-static void sim_pa_toxic_delete(struct api_req *q, struct sim_reply *rep)
+static void
+sim_pa_toxic_delete(struct api_req *q, struct sim_reply *rep)
 {
 	sim_toxic_remove(q->proxy, q->toxic);
 	rep->status = 204;
 }
 
-static void sim_pa_toxic_update(struct api_req *q, struct sim_reply *rep)
+static void
+sim_pa_toxic_update(struct api_req *q, struct sim_reply *rep)
 {
 	struct sim_proxy *p = q->proxy;
 	struct sim_toxic *t = q->toxic;
@@ -451,7 +469,8 @@ out_err:
 
 /* Splits the escaped path into up to MAX_SEGS decoded segments. Returns the count, or -1
  * when there are more or one is too long. */
-static int sim_pa_split_path(const char *path, char seg[MAX_SEGS][SIM_NAME_MAX])
+static int
+sim_pa_split_path(const char *path, char seg[MAX_SEGS][SIM_NAME_MAX])
 {
 	int n = 0;
 	const char *s = path;
@@ -485,14 +504,16 @@ static int sim_pa_split_path(const char *path, char seg[MAX_SEGS][SIM_NAME_MAX])
 	return n;
 }
 
-static void sim_pa_version(struct api_req *q, struct sim_reply *rep)
+static void
+sim_pa_version(struct api_req *q, struct sim_reply *rep)
 {
 	(void)q;
 	rep->content_type = "application/json;charset=utf-8";
 	(void)evbuffer_add_printf(rep->body, "{\"version\": \"%s\"}\n", SIM_PROXY_VERSION);
 }
 
-static void sim_pa_metrics(struct api_req *q, struct sim_reply *rep)
+static void
+sim_pa_metrics(struct api_req *q, struct sim_reply *rep)
 {
 	rep->content_type = "text/plain; version=0.0.4; charset=utf-8";
 	if (sim_metrics_render(q->ctx, rep->body) != 0)
@@ -500,7 +521,8 @@ static void sim_pa_metrics(struct api_req *q, struct sim_reply *rep)
 }
 
 /* Adds "limits": {attr: {"min", "max", "default"}} for the integer attributes of type t. */
-static int sim_pa_add_limits(json_object *to, const struct sim_toxic_type *t)
+static int
+sim_pa_add_limits(json_object *to, const struct sim_toxic_type *t)
 {
 	json_object *l = json_object_new_object();
 
@@ -531,7 +553,8 @@ static int sim_pa_add_limits(json_object *to, const struct sim_toxic_type *t)
 /* GET /toxic-types (an extension): every toxic type, its attributes with their kind, the range
  * of each integer one, and the streams it may sit on, so that a client can check a scenario
  * before it runs it. */
-static void sim_pa_toxic_types(struct api_req *q, struct sim_reply *rep)
+static void
+sim_pa_toxic_types(struct api_req *q, struct sim_reply *rep)
 {
 	json_object *o = json_object_new_object();
 	const struct sim_toxic_type *t;
@@ -605,7 +628,8 @@ static const struct route {
 	    [M_DELETE] = sim_pa_toxic_delete } },
 };
 
-static int sim_pa_method_index(const char *method)
+static int
+sim_pa_method_index(const char *method)
 {
 	static const char *const names[M_COUNT] = {
 		[M_GET] = "GET", [M_POST] = "POST", [M_PATCH] = "PATCH", [M_DELETE] = "DELETE",
@@ -617,7 +641,8 @@ static int sim_pa_method_index(const char *method)
 	return -1;
 }
 
-static const struct route *sim_pa_route_find(char seg[MAX_SEGS][SIM_NAME_MAX], int n)
+static const struct route *
+sim_pa_route_find(char seg[MAX_SEGS][SIM_NAME_MAX], int n)
 {
 	for (size_t r = 0; r < sizeof(routes) / sizeof(routes[0]); r++) {
 		int i;
@@ -633,9 +658,10 @@ static const struct route *sim_pa_route_find(char seg[MAX_SEGS][SIM_NAME_MAX], i
 	return NULL;
 }
 
-void sim_api_handle(struct sim_ctx *ctx, const char *method, const char *path,
-                    const char *body, size_t blen, const char *user_agent,
-                    struct sim_reply *rep)
+void
+sim_api_handle(struct sim_ctx *ctx, const char *method, const char *path,
+    const char *body, size_t blen, const char *user_agent,
+    struct sim_reply *rep)
 {
 	char seg[MAX_SEGS][SIM_NAME_MAX];
 	int n = sim_pa_split_path(path, seg);

@@ -14,21 +14,24 @@
 static void sim_conn_side_read_cb(evutil_socket_t fd, short what, void *arg);
 static void sim_conn_side_write_cb(evutil_socket_t fd, short what, void *arg);
 
-static void sim_conn_reap_cb(evutil_socket_t fd, short what, void *arg)
+static void
+sim_conn_reap_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	sim_conn_free(arg);
 }
 
-static void sim_conn_close_timeout_cb(evutil_socket_t fd, short what, void *arg)
+static void
+sim_conn_close_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	sim_conn_schedule_reap(arg);
 }
 
-static void sim_conn_side_read_on(struct sim_conn *c, int i)
+static void
+sim_conn_side_read_on(struct sim_conn *c, int i)
 {
 	struct sim_side *sd = &c->side[i];
 
@@ -41,7 +44,8 @@ static void sim_conn_side_read_on(struct sim_conn *c, int i)
 	sd->reading = true;
 }
 
-static void sim_conn_side_read_off(struct sim_conn *c, int i)
+static void
+sim_conn_side_read_off(struct sim_conn *c, int i)
 {
 	struct sim_side *sd = &c->side[i];
 
@@ -51,7 +55,8 @@ static void sim_conn_side_read_off(struct sim_conn *c, int i)
 	sd->reading = false;
 }
 
-static void sim_conn_side_write_on(struct sim_conn *c, int i)
+static void
+sim_conn_side_write_on(struct sim_conn *c, int i)
 {
 	struct sim_side *sd = &c->side[i];
 
@@ -64,7 +69,8 @@ static void sim_conn_side_write_on(struct sim_conn *c, int i)
 	sd->writing = true;
 }
 
-static void sim_conn_side_write_off(struct sim_conn *c, int i)
+static void
+sim_conn_side_write_off(struct sim_conn *c, int i)
 {
 	struct sim_side *sd = &c->side[i];
 
@@ -74,12 +80,14 @@ static void sim_conn_side_write_off(struct sim_conn *c, int i)
 	sd->writing = false;
 }
 
-static size_t sim_conn_side_queued(const struct sim_conn *c, int i)
+static size_t
+sim_conn_side_queued(const struct sim_conn *c, int i)
 {
 	return c->dead[i] ? 0 : evbuffer_get_length(c->side[i].out);
 }
 
-void sim_conn_schedule_reap(struct sim_conn *c)
+void
+sim_conn_schedule_reap(struct sim_conn *c)
 {
 	if (c->reaping)
 		return;
@@ -91,7 +99,8 @@ void sim_conn_schedule_reap(struct sim_conn *c)
 	event_active(c->reap_ev, EV_TIMEOUT, 0);
 }
 
-static void sim_conn_set_nodelay(int fd)
+static void
+sim_conn_set_nodelay(int fd)
 {
 	int one = 1;
 
@@ -100,7 +109,8 @@ static void sim_conn_set_nodelay(int fd)
 }
 
 /* Frees the connection at once, closing both sockets (with RST if a toxic reset it). */
-void sim_conn_free(struct sim_conn *c)
+void
+sim_conn_free(struct sim_conn *c)
 {
 	struct sim_proxy *p = c->proxy;
 
@@ -146,7 +156,8 @@ void sim_conn_free(struct sim_conn *c)
 	free(c);
 }
 
-static void sim_conn_maybe_reap_finished(struct sim_conn *c)
+static void
+sim_conn_maybe_reap_finished(struct sim_conn *c)
 {
 	if (c->link[0].finished && c->link[1].finished)
 		sim_conn_schedule_reap(c);
@@ -156,7 +167,8 @@ static void sim_conn_maybe_reap_finished(struct sim_conn *c)
  * A failed send leaves the bytes queued and wakes the write event, which meets the same error
  * from the event loop (so no socket error is handled deep inside a toxic chain). Returns 0, or
  * -1 out of memory. */
-static int sim_conn_side_send(struct sim_conn *c, int i, const void *data, size_t len)
+static int
+sim_conn_side_send(struct sim_conn *c, int i, const void *data, size_t len)
 {
 	struct sim_side *sd = &c->side[i];
 	const unsigned char *p = data;
@@ -183,7 +195,8 @@ static int sim_conn_side_send(struct sim_conn *c, int i, const void *data, size_
 }
 
 /* An EOF reached the destination: once its output is flushed, send FIN (half-close). */
-static void sim_conn_link_try_finish(struct sim_link *l)
+static void
+sim_conn_link_try_finish(struct sim_link *l)
 {
 	struct sim_conn *c = l->conn;
 	int dst = 1 - (int)l->dir;
@@ -199,7 +212,8 @@ static void sim_conn_link_try_finish(struct sim_link *l)
 	sim_conn_maybe_reap_finished(c);
 }
 
-static void sim_conn_start_close(struct sim_conn *c, struct sim_link *l)
+static void
+sim_conn_start_close(struct sim_conn *c, struct sim_link *l)
 {
 	struct timeval tv = { CLOSE_FLUSH_SECS, 0 };
 
@@ -215,7 +229,8 @@ static void sim_conn_start_close(struct sim_conn *c, struct sim_link *l)
 }
 
 /* The end of a link's chain: hands a chunk to the destination socket. Consumes c. */
-static void sim_conn_link_deliver(struct sim_link *l, struct sim_chunk *c)
+static void
+sim_conn_link_deliver(struct sim_link *l, struct sim_chunk *c)
 {
 	struct sim_conn *conn = l->conn;
 	int dst = 1 - (int)l->dir;
@@ -249,7 +264,8 @@ static void sim_conn_link_deliver(struct sim_link *l, struct sim_chunk *c)
 }
 
 /* Reads the source again once the link holds less than the low mark. */
-static void sim_conn_link_check_resume(struct sim_link *l)
+static void
+sim_conn_link_check_resume(struct sim_link *l)
 {
 	struct sim_conn *c = l->conn;
 
@@ -265,7 +281,8 @@ static void sim_conn_link_check_resume(struct sim_link *l)
 /* Moves n bytes the source sent into the link: straight to the destination when no toxic is
  * on the stream, else in chunks of at most SIM_CHUNK_MAX into the first stage. Stops reading
  * above the high mark. */
-static void sim_conn_link_feed(struct sim_link *l, const unsigned char *buf, size_t n)
+static void
+sim_conn_link_feed(struct sim_link *l, const unsigned char *buf, size_t n)
 {
 	struct sim_conn *c = l->conn;
 	int dst = 1 - (int)l->dir;
@@ -299,7 +316,8 @@ static void sim_conn_link_feed(struct sim_link *l, const unsigned char *buf, siz
 
 /* Socket i ended (EOF) or failed (err): no more reads from it, an EOF goes into its link, and
  * when it failed nothing more goes to it. */
-static void sim_conn_side_ended(struct sim_conn *c, int i, bool err)
+static void
+sim_conn_side_ended(struct sim_conn *c, int i, bool err)
 {
 	struct sim_link *l = &c->link[i];
 	struct sim_chunk *eof;
@@ -328,14 +346,16 @@ static void sim_conn_side_ended(struct sim_conn *c, int i, bool err)
 		sim_conn_maybe_reap_finished(c);
 }
 
-static int sim_conn_side_index(const struct sim_conn *c, evutil_socket_t fd)
+static int
+sim_conn_side_index(const struct sim_conn *c, evutil_socket_t fd)
 {
 	return fd == c->side[0].fd ? 0 : 1;
 }
 
 /* One read per readiness event: up to SIM_CHUNK_MAX while a toxic is on the stream (as a
  * toxic has always seen it), else up to SIM_READ_MAX. */
-static void sim_conn_side_read_cb(evutil_socket_t fd, short what, void *arg)
+static void
+sim_conn_side_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct sim_conn *c = arg;
 	int i = sim_conn_side_index(c, fd);
@@ -367,7 +387,8 @@ static void sim_conn_side_read_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* The upstream's connect finished: errors end that side as a failed socket would. */
-static bool sim_conn_side_connect_done(struct sim_conn *c, int i)
+static bool
+sim_conn_side_connect_done(struct sim_conn *c, int i)
 {
 	int err = c->connect_err;
 	socklen_t len = sizeof(err);
@@ -385,7 +406,8 @@ static bool sim_conn_side_connect_done(struct sim_conn *c, int i)
 	return true;
 }
 
-static void sim_conn_side_write_cb(evutil_socket_t fd, short what, void *arg)
+static void
+sim_conn_side_write_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct sim_conn *c = arg;
 	int i = sim_conn_side_index(c, fd);
@@ -424,7 +446,8 @@ static const struct sim_link_ops sim_conn_link_ops = {
 	.resume = sim_conn_link_check_resume,
 };
 
-static void sim_conn_link_init(struct sim_conn *c, enum sim_dir dir)
+static void
+sim_conn_link_init(struct sim_conn *c, enum sim_dir dir)
 {
 	struct sim_link *l = &c->link[dir];
 
@@ -435,7 +458,8 @@ static void sim_conn_link_init(struct sim_conn *c, enum sim_dir dir)
 
 /* Dials the upstream without blocking. Returns 0 (connected, in progress, or failed at once
  * with c->connect_err set: the write event reports it from the loop), or -1. */
-static int sim_conn_dial(struct sim_conn *c, const struct sockaddr_storage *ua, socklen_t ul)
+static int
+sim_conn_dial(struct sim_conn *c, const struct sockaddr_storage *ua, socklen_t ul)
 {
 	int fd = socket(ua->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
@@ -452,7 +476,8 @@ static int sim_conn_dial(struct sim_conn *c, const struct sockaddr_storage *ua, 
 	return 0;
 }
 
-static int sim_conn_side_init(struct sim_conn *c, int i)
+static int
+sim_conn_side_init(struct sim_conn *c, int i)
 {
 	struct event_base *base = c->loop->base;
 	struct sim_side *sd = &c->side[i];
@@ -465,7 +490,8 @@ static int sim_conn_side_init(struct sim_conn *c, int i)
 
 /* Takes an accepted client socket: dials the upstream and starts both links. Always takes
  * ownership of fd. */
-void sim_conn_accept(struct sim_proxy *p, int fd, struct sim_loop *loop, uint64_t id)
+void
+sim_conn_accept(struct sim_proxy *p, int fd, struct sim_loop *loop, uint64_t id)
 {
 	struct event_base *base = loop->base;
 	struct sockaddr_storage ua;

@@ -7,7 +7,8 @@
 
 #include "proxy.h"
 
-static void sim_faultlog_stamp(char *out, size_t outsz)
+static void
+sim_faultlog_stamp(char *out, size_t outsz)
 {
 	struct timespec ts;
 	struct tm tm;
@@ -20,7 +21,8 @@ static void sim_faultlog_stamp(char *out, size_t outsz)
 	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000);
 }
 
-static int sim_faultlog_add(json_object *o, const char *k, json_object *v)
+static int
+sim_faultlog_add(json_object *o, const char *k, json_object *v)
 {
 	if (v == NULL)
 		return -1;
@@ -34,7 +36,8 @@ static int sim_faultlog_add(json_object *o, const char *k, json_object *v)
 /* Writes f as one line: time, proxy, toxic, type, stream, conn, and for FastCGI the record's
  * request id, the toxic's request number, the request's X-Request-Id and whether it went
  * upstream before the fault. */
-void sim_fault_record(struct sim_ctx *ctx, const struct sim_fault *f)
+void
+sim_fault_record(struct sim_ctx *ctx, const struct sim_fault *f)
 {
 	json_object *o;
 	char ts[96];

@@ -28,7 +28,8 @@ struct sim_fcgi_state {
 	struct fcgi_req reqs[MAX_REQS];
 };
 
-static struct fcgi_req *sim_fcst_req_find(struct sim_fcgi_state *st, uint16_t id)
+static struct fcgi_req *
+sim_fcst_req_find(struct sim_fcgi_state *st, uint16_t id)
 {
 	for (int i = 0; i < MAX_REQS; i++)
 		if (st->reqs[i].used && st->reqs[i].id == id)
@@ -36,13 +37,15 @@ static struct fcgi_req *sim_fcst_req_find(struct sim_fcgi_state *st, uint16_t id
 	return NULL;
 }
 
-static void sim_fcst_req_free(struct fcgi_req *r)
+static void
+sim_fcst_req_free(struct fcgi_req *r)
 {
 	free(r->params);
 	memset(r, 0, sizeof(*r));
 }
 
-void sim_fcgi_stage_start(struct sim_stage *s)
+void
+sim_fcgi_stage_start(struct sim_stage *s)
 {
 	if (s->fcgi != NULL)
 		return;
@@ -56,7 +59,8 @@ void sim_fcgi_stage_start(struct sim_stage *s)
 	}
 }
 
-void sim_fcgi_stage_stop(struct sim_stage *s)
+void
+sim_fcgi_stage_stop(struct sim_stage *s)
 {
 	struct sim_fcgi_state *st = s->fcgi;
 	struct sim_chunk *c;
@@ -75,7 +79,8 @@ void sim_fcgi_stage_stop(struct sim_stage *s)
 	s->fcgi = NULL;
 }
 
-static bool sim_fcst_first_fcgi_stage(const struct sim_stage *s)
+static bool
+sim_fcst_first_fcgi_stage(const struct sim_stage *s)
 {
 	const struct sim_link *l = s->link;
 
@@ -86,7 +91,8 @@ static bool sim_fcst_first_fcgi_stage(const struct sim_stage *s)
 }
 
 /* The request's PARAMS are complete: count it and choose its fate. */
-static void sim_fcst_decide(struct sim_stage *s, struct fcgi_req *r)
+static void
+sim_fcst_decide(struct sim_stage *s, struct fcgi_req *r)
 {
 	struct sim_toxic *t = s->toxic;
 	struct sim_proxy *p = s->link->conn->proxy;
@@ -136,7 +142,8 @@ static void sim_fcst_decide(struct sim_stage *s, struct fcgi_req *r)
 }
 
 /* Turns the bytes in st->in into whole records on st->out, tracking requests. */
-static void sim_fcst_parse(struct sim_stage *s, struct sim_fcgi_state *st)
+static void
+sim_fcst_parse(struct sim_stage *s, struct sim_fcgi_state *st)
 {
 	for (;;) {
 		size_t avail = evbuffer_get_length(st->in);
@@ -201,7 +208,8 @@ static void sim_fcst_parse(struct sim_stage *s, struct sim_fcgi_state *st)
 	}
 }
 
-static void sim_fcst_answer_abort(struct sim_stage *s, struct fcgi_req *r)
+static void
+sim_fcst_answer_abort(struct sim_stage *s, struct fcgi_req *r)
 {
 	struct sim_conn *conn = s->link->conn;
 	struct evbuffer *eb = evbuffer_new();
@@ -235,7 +243,8 @@ out_free:
 	evbuffer_free(eb);
 }
 
-void sim_fcgi_stage_run(struct sim_stage *s)
+void
+sim_fcgi_stage_run(struct sim_stage *s)
 {
 	struct sim_fcgi_state *st = s->fcgi;
 	struct sim_chunk *c;
@@ -312,7 +321,8 @@ void sim_fcgi_stage_run(struct sim_stage *s)
 }
 
 /* The toxic is being removed: everything it holds goes on, in order, untouched. */
-void sim_fcgi_stage_flush(struct sim_stage *s)
+void
+sim_fcgi_stage_flush(struct sim_stage *s)
 {
 	struct sim_fcgi_state *st = s->fcgi;
 	struct sim_chunk *c;

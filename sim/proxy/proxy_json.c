@@ -8,7 +8,8 @@
 #include "proxy.h"
 #include "proxy_api.h"
 
-static const char *sim_json_kind(const json_object *v)
+static const char *
+sim_json_kind(const json_object *v)
 {
 	switch (json_object_get_type(v)) {
 	case json_type_boolean: return "bool";
@@ -22,7 +23,8 @@ static const char *sim_json_kind(const json_object *v)
 }
 
 /* Parses a request body strictly; a missing or broken body is Toxiproxy's 400. */
-json_object *sim_json_parse(const char *body, size_t len, struct sim_err *err)
+json_object *
+sim_json_parse(const char *body, size_t len, struct sim_err *err)
 {
 	json_tokener *tok;
 	json_object *v = NULL;
@@ -57,8 +59,9 @@ json_object *sim_json_parse(const char *body, size_t len, struct sim_err *err)
 	return v;
 }
 
-static int sim_json_type_error(struct sim_err *err, const json_object *v, const char *where,
-                      const char *field, const char *want)
+static int
+sim_json_type_error(struct sim_err *err, const json_object *v, const char *where,
+    const char *field, const char *want)
 {
 	sim_err_set(err, 400, "bad request body: json: cannot unmarshal %s into Go struct field %s.%s of type %s",
 	            sim_json_kind(v), where, field, want);
@@ -66,8 +69,9 @@ static int sim_json_type_error(struct sim_err *err, const json_object *v, const 
 }
 
 /* Copies a string member into out; absent or null leaves out alone. */
-int sim_json_get_str(json_object *obj, const char *key, char *out, size_t outsz,
-                     const char *where, struct sim_err *err)
+int
+sim_json_get_str(json_object *obj, const char *key, char *out, size_t outsz,
+    const char *where, struct sim_err *err)
 {
 	json_object *v;
 	const char *s;
@@ -89,8 +93,9 @@ int sim_json_get_str(json_object *obj, const char *key, char *out, size_t outsz,
 	return 0;
 }
 
-int sim_json_get_bool(json_object *obj, const char *key, bool *out, const char *where,
-                      struct sim_err *err)
+int
+sim_json_get_bool(json_object *obj, const char *key, bool *out, const char *where,
+    struct sim_err *err)
 {
 	json_object *v;
 
@@ -102,8 +107,9 @@ int sim_json_get_bool(json_object *obj, const char *key, bool *out, const char *
 	return 0;
 }
 
-int sim_json_get_float(json_object *obj, const char *key, float *out, const char *where,
-                       struct sim_err *err)
+int
+sim_json_get_float(json_object *obj, const char *key, float *out, const char *where,
+    struct sim_err *err)
 {
 	json_object *v;
 	double d;
@@ -123,7 +129,8 @@ int sim_json_get_float(json_object *obj, const char *key, float *out, const char
 }
 
 /* Decodes "attributes" into t (merging, as encoding/json does into an existing struct). */
-int sim_json_get_attrs(json_object *obj, struct sim_toxic *t, struct sim_err *err)
+int
+sim_json_get_attrs(json_object *obj, struct sim_toxic *t, struct sim_err *err)
 {
 	json_object *attrs;
 	struct sim_toxic tmp = *t;
@@ -179,7 +186,8 @@ int sim_json_get_attrs(json_object *obj, struct sim_toxic *t, struct sim_err *er
 	return 0;
 }
 
-static int sim_json_add(json_object *o, const char *k, json_object *v)
+static int
+sim_json_add(json_object *o, const char *k, json_object *v)
 {
 	if (v == NULL)
 		return -1;
@@ -191,7 +199,8 @@ static int sim_json_add(json_object *o, const char *k, json_object *v)
 }
 
 /* Returns a new reference: the toxic as Toxiproxy shows it. */
-json_object *sim_json_toxic(const struct sim_toxic *t)
+json_object *
+sim_json_toxic(const struct sim_toxic *t)
 {
 	json_object *o = json_object_new_object();
 	json_object *a = json_object_new_object();
@@ -225,7 +234,8 @@ out_fail:
 }
 
 /* Returns a new reference: upstream toxics first, then downstream, each in creation order. */
-json_object *sim_json_toxics(const struct sim_proxy *p)
+json_object *
+sim_json_toxics(const struct sim_proxy *p)
 {
 	json_object *arr = json_object_new_array();
 
@@ -249,7 +259,8 @@ json_object *sim_json_toxics(const struct sim_proxy *p)
 }
 
 /* Returns a new reference: the proxy with its toxics. */
-json_object *sim_json_proxy(const struct sim_proxy *p)
+json_object *
+sim_json_proxy(const struct sim_proxy *p)
 {
 	json_object *o = json_object_new_object();
 
@@ -266,7 +277,8 @@ json_object *sim_json_proxy(const struct sim_proxy *p)
 	return o;
 }
 
-int sim_json_write(struct evbuffer *out, json_object *v)
+int
+sim_json_write(struct evbuffer *out, json_object *v)
 {
 	const char *s = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
 	                                                  JSON_C_TO_STRING_NOSLASHESCAPE);

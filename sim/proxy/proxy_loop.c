@@ -18,7 +18,8 @@
  * data path needs no lock per byte.
  */
 
-static void sim_loop_wake_loop(struct sim_loop *l)
+static void
+sim_loop_wake_loop(struct sim_loop *l)
 {
 	char b = 1;
 
@@ -28,7 +29,8 @@ static void sim_loop_wake_loop(struct sim_loop *l)
 }
 
 /* Takes the sockets handed to this loop, then parks it if the world is stopping. */
-static void sim_loop_wake_cb(evutil_socket_t fd, short what, void *arg)
+static void
+sim_loop_wake_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct sim_loop *l = arg;
 	struct sim_handoff *q;
@@ -56,7 +58,8 @@ static void sim_loop_wake_cb(evutil_socket_t fd, short what, void *arg)
 		(void)event_base_loopbreak(l->base);
 }
 
-static void *sim_loop_main(void *arg)
+static void *
+sim_loop_main(void *arg)
 {
 	struct sim_loop *l = arg;
 	struct sim_ctx *ctx = l->ctx;
@@ -84,7 +87,8 @@ static void *sim_loop_main(void *arg)
 	return NULL;
 }
 
-int sim_loops_init(struct sim_ctx *ctx, struct event_base *base, size_t n)
+int
+sim_loops_init(struct sim_ctx *ctx, struct event_base *base, size_t n)
 {
 	if (n < 1 || n > SIM_LOOPS_MAX)
 		return -1;
@@ -116,7 +120,8 @@ int sim_loops_init(struct sim_ctx *ctx, struct event_base *base, size_t n)
 	return 0;
 }
 
-int sim_loops_start(struct sim_ctx *ctx)
+int
+sim_loops_start(struct sim_ctx *ctx)
 {
 	sigset_t all, old;
 	int rc = 0;
@@ -135,7 +140,8 @@ int sim_loops_start(struct sim_ctx *ctx)
 	return rc;
 }
 
-void sim_loops_stop(struct sim_ctx *ctx)
+void
+sim_loops_stop(struct sim_ctx *ctx)
 {
 	if (ctx->loops == NULL)
 		return;
@@ -152,7 +158,8 @@ void sim_loops_stop(struct sim_ctx *ctx)
 	}
 }
 
-void sim_loops_free(struct sim_ctx *ctx)
+void
+sim_loops_free(struct sim_ctx *ctx)
 {
 	if (ctx->loops == NULL)
 		return;
@@ -178,7 +185,8 @@ void sim_loops_free(struct sim_ctx *ctx)
 	ctx->nloops = 0;
 }
 
-void sim_world_stop(struct sim_ctx *ctx)
+void
+sim_world_stop(struct sim_ctx *ctx)
 {
 	size_t others = 0;
 
@@ -196,7 +204,8 @@ void sim_world_stop(struct sim_ctx *ctx)
 	pthread_mutex_unlock(&ctx->world_mu);
 }
 
-void sim_world_start(struct sim_ctx *ctx)
+void
+sim_world_start(struct sim_ctx *ctx)
 {
 	if (ctx->nloops <= 1)
 		return;
@@ -206,7 +215,8 @@ void sim_world_start(struct sim_ctx *ctx)
 	pthread_mutex_unlock(&ctx->world_mu);
 }
 
-void sim_loops_handoff(struct sim_proxy *p, int fd)
+void
+sim_loops_handoff(struct sim_proxy *p, int fd)
 {
 	struct sim_ctx *ctx = p->ctx;
 	size_t k = ctx->nloops > 1 ? atomic_fetch_add(&ctx->next_loop, 1) % ctx->nloops : 0;
@@ -239,7 +249,8 @@ void sim_loops_handoff(struct sim_proxy *p, int fd)
 	sim_loop_wake_loop(l);
 }
 
-void sim_loops_forget(struct sim_ctx *ctx, struct sim_proxy *p)
+void
+sim_loops_forget(struct sim_ctx *ctx, struct sim_proxy *p)
 {
 	for (size_t i = 0; ctx->loops != NULL && i < ctx->nloops; i++) {
 		struct sim_loop *l = &ctx->loops[i];

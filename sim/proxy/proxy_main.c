@@ -13,7 +13,8 @@
 #include "proxy_server.h"
 #include "sim.h"
 
-static void sim_pmain_usage(FILE *to)
+static void
+sim_pmain_usage(FILE *to)
 {
 	fprintf(to,
 	        "usage: sim proxy [--host H] [--port P] [--config FILE] [--seed N] [--fault-log FILE]\n"
@@ -34,7 +35,8 @@ static void sim_pmain_usage(FILE *to)
 	        "  -h, --help        this text\n");
 }
 
-static int sim_pmain_parse_u64(const char *s, uint64_t *out)
+static int
+sim_pmain_parse_u64(const char *s, uint64_t *out)
 {
 	char *end;
 
@@ -43,7 +45,8 @@ static int sim_pmain_parse_u64(const char *s, uint64_t *out)
 	return errno != 0 || end == s || *end != '\0' || s[0] == '-' ? -1 : 0;
 }
 
-static void sim_pmain_on_signal(evutil_socket_t sig, short what, void *arg)
+static void
+sim_pmain_on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct sim_server *s = arg;
 
@@ -52,7 +55,8 @@ static void sim_pmain_on_signal(evutil_socket_t sig, short what, void *arg)
 	(void)event_base_loopbreak(s->ctx.base);
 }
 
-int sim_proxy_main(int argc, char **argv)
+int
+sim_proxy_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "host", required_argument, NULL, 'H' },

@@ -4,7 +4,8 @@
 #include "proxy.h"
 
 /* Writes s as a Prometheus label value: backslash, quote and newline escaped. */
-static int sim_metrics_label(struct evbuffer *out, const char *s)
+static int
+sim_metrics_label(struct evbuffer *out, const char *s)
 {
 	for (; *s != '\0'; s++) {
 		int rc;
@@ -35,14 +36,16 @@ static const struct metric sim_metrics_proxy_metrics[] = {
 	{ "sim_toxic_requests_total", "counter", "FastCGI requests a toxic chose for or against." },
 };
 
-static int sim_metrics_sample_head(struct evbuffer *out, const char *name, const struct sim_proxy *p)
+static int
+sim_metrics_sample_head(struct evbuffer *out, const char *name, const struct sim_proxy *p)
 {
 	if (evbuffer_add_printf(out, "%s{proxy=\"", name) < 0 || sim_metrics_label(out, p->name) != 0)
 		return -1;
 	return 0;
 }
 
-static int sim_metrics_render_metric(const struct sim_ctx *ctx, struct evbuffer *out, size_t m)
+static int
+sim_metrics_render_metric(const struct sim_ctx *ctx, struct evbuffer *out, size_t m)
 {
 	const char *name = sim_metrics_proxy_metrics[m].name;
 
@@ -81,7 +84,8 @@ static int sim_metrics_render_metric(const struct sim_ctx *ctx, struct evbuffer 
 	return 0;
 }
 
-int sim_metrics_render(const struct sim_ctx *ctx, struct evbuffer *out)
+int
+sim_metrics_render(const struct sim_ctx *ctx, struct evbuffer *out)
 {
 	for (size_t m = 0; m < sizeof(sim_metrics_proxy_metrics) / sizeof(sim_metrics_proxy_metrics[0]); m++)
 		if (sim_metrics_render_metric(ctx, out, m) != 0)

@@ -14,7 +14,8 @@
 #include "proxy_peer.h"
 #include "proxy_server.h"
 
-static const char *sim_server_method_name(enum evhttp_cmd_type cmd)
+static const char *
+sim_server_method_name(enum evhttp_cmd_type cmd)
 {
 	switch (cmd) {
 	case EVHTTP_REQ_GET: return "GET";
@@ -33,8 +34,9 @@ static const char *sim_server_method_name(enum evhttp_cmd_type cmd)
  * socket at the other end of this connection), and a peer that cannot be found is refused. A
  * refusal is answered 403 with Toxiproxy's error body and logged with the peer's uid.
  */
-static bool sim_server_may_change(struct sim_server *s, struct evhttp_request *req, const char *method,
-                       const char *path, struct sim_reply *rep)
+static bool
+sim_server_may_change(struct sim_server *s, struct evhttp_request *req, const char *method,
+    const char *path, struct sim_reply *rep)
 {
 	struct evhttp_connection *conn = evhttp_request_get_connection(req);
 	struct bufferevent *bev = conn != NULL ? evhttp_connection_get_bufferevent(conn) : NULL;
@@ -82,7 +84,8 @@ static bool sim_server_may_change(struct sim_server *s, struct evhttp_request *r
 	return false;
 }
 
-static void sim_server_http_cb(struct evhttp_request *req, void *arg)
+static void
+sim_server_http_cb(struct evhttp_request *req, void *arg)
 {
 	struct sim_server *s = arg;
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -115,7 +118,8 @@ static void sim_server_http_cb(struct evhttp_request *req, void *arg)
 	evbuffer_free(rep.body);
 }
 
-static void sim_server_wake_cb(evutil_socket_t fd, short what, void *arg)
+static void
+sim_server_wake_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct sim_server *s = arg;
 	char b[16];
@@ -126,7 +130,8 @@ static void sim_server_wake_cb(evutil_socket_t fd, short what, void *arg)
 	(void)event_base_loopbreak(s->ctx.base);
 }
 
-static int sim_server_load_config(struct sim_server *s, const char *path)
+static int
+sim_server_load_config(struct sim_server *s, const char *path)
 {
 	FILE *f = fopen(path, "rb");
 	char *buf = NULL;
@@ -165,7 +170,8 @@ out:
 	return rc;
 }
 
-int sim_server_init(struct sim_server *s, const struct sim_proxy_opts *o)
+int
+sim_server_init(struct sim_server *s, const struct sim_proxy_opts *o)
 {
 	struct evhttp_bound_socket *sock;
 	struct sockaddr_storage ss;
@@ -235,7 +241,8 @@ out_fail:
 	return -1;
 }
 
-int sim_server_run(struct sim_server *s)
+int
+sim_server_run(struct sim_server *s)
 {
 	int rc = event_base_dispatch(s->ctx.base) < 0 ? -1 : 0;
 
@@ -244,7 +251,8 @@ int sim_server_run(struct sim_server *s)
 	return rc;
 }
 
-void sim_server_stop(struct sim_server *s)
+void
+sim_server_stop(struct sim_server *s)
 {
 	char b = 1;
 
@@ -253,7 +261,8 @@ void sim_server_stop(struct sim_server *s)
 	}
 }
 
-void sim_server_free(struct sim_server *s)
+void
+sim_server_free(struct sim_server *s)
 {
 	sim_loops_stop(&s->ctx);        /* no-op when they never started or already stopped */
 	sim_proxies_free_all(&s->ctx);

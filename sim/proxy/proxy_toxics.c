@@ -6,7 +6,8 @@
 
 #define SLICED 1u
 
-static uint64_t sim_toxics_ms_to_us(int64_t ms)
+static uint64_t
+sim_toxics_ms_to_us(int64_t ms)
 {
 	if (ms <= 0)
 		return 0;
@@ -16,7 +17,8 @@ static uint64_t sim_toxics_ms_to_us(int64_t ms)
 }
 
 /* latency: each chunk leaves latency ± jitter ms after it was read, in order. */
-static void sim_toxics_latency_run(struct sim_stage *s)
+static void
+sim_toxics_latency_run(struct sim_stage *s)
 {
 	struct sim_chunk *c;
 	uint64_t now = sim_stage_now(s);
@@ -43,7 +45,8 @@ static void sim_toxics_latency_run(struct sim_stage *s)
 
 /* bandwidth: rate KB/s (1 KB = 1000 bytes, as Toxiproxy counts), at most 100 ms of data at
  * a time, paced from the end of the previous piece so the average rate holds. */
-static void sim_toxics_bandwidth_run(struct sim_stage *s)
+static void
+sim_toxics_bandwidth_run(struct sim_stage *s)
 {
 	struct sim_chunk *c;
 	int64_t rate = sim_toxic_int(s->toxic, "rate");
@@ -92,7 +95,8 @@ static void sim_toxics_bandwidth_run(struct sim_stage *s)
 }
 
 /* slow_close: data flows; the end of the stream is held back delay ms. */
-static void sim_toxics_slow_close_run(struct sim_stage *s)
+static void
+sim_toxics_slow_close_run(struct sim_stage *s)
 {
 	struct sim_chunk *c;
 	uint64_t now = sim_stage_now(s);
@@ -111,7 +115,8 @@ static void sim_toxics_slow_close_run(struct sim_stage *s)
 	}
 }
 
-static void sim_toxics_stage_close(struct sim_stage *s, enum sim_chunk_kind kind)
+static void
+sim_toxics_stage_close(struct sim_stage *s, enum sim_chunk_kind kind)
 {
 	struct sim_chunk *c;
 	struct sim_chunk *m = sim_chunk_new(kind, NULL, 0, sim_stage_now(s));
@@ -124,7 +129,8 @@ static void sim_toxics_stage_close(struct sim_stage *s, enum sim_chunk_kind kind
 }
 
 /* timeout: data is dropped; after timeout ms (0: never) the connection is closed. */
-static void sim_toxics_timeout_start(struct sim_stage *s)
+static void
+sim_toxics_timeout_start(struct sim_stage *s)
 {
 	int64_t ms = sim_toxic_int(s->toxic, "timeout");
 
@@ -136,7 +142,8 @@ static void sim_toxics_timeout_start(struct sim_stage *s)
 	}
 }
 
-static void sim_toxics_timeout_run(struct sim_stage *s)
+static void
+sim_toxics_timeout_run(struct sim_stage *s)
 {
 	struct sim_chunk *c;
 
@@ -159,7 +166,8 @@ static void sim_toxics_timeout_run(struct sim_stage *s)
 }
 
 /* reset_peer: at the first data, wait timeout ms, then reset both sides (SO_LINGER 0). */
-static void sim_toxics_reset_peer_run(struct sim_stage *s)
+static void
+sim_toxics_reset_peer_run(struct sim_stage *s)
 {
 	struct sim_chunk *c;
 	uint64_t now = sim_stage_now(s);
@@ -179,7 +187,8 @@ static void sim_toxics_reset_peer_run(struct sim_stage *s)
 		sim_stage_arm(s, s->busy_until);
 }
 
-static void sim_toxics_reset_peer_start(struct sim_stage *s)
+static void
+sim_toxics_reset_peer_start(struct sim_stage *s)
 {
 	s->armed = false;
 	event_del(s->timer);
@@ -187,8 +196,9 @@ static void sim_toxics_reset_peer_start(struct sim_stage *s)
 
 /* Plans how slicer cuts len bytes, as Toxiproxy does: halve (± variation) until a piece is
  * within average+variation. Writes at most max sizes; returns how many. */
-size_t sim_slicer_plan(int64_t avg, int64_t var, size_t len, struct sim_rng *rng,
-                       size_t *sizes, size_t max)
+size_t
+sim_slicer_plan(int64_t avg, int64_t var, size_t len, struct sim_rng *rng,
+    size_t *sizes, size_t max)
 {
 	size_t stack[2][64];
 	size_t top = 0, n = 0;
@@ -237,7 +247,8 @@ size_t sim_slicer_plan(int64_t avg, int64_t var, size_t len, struct sim_rng *rng
 	return n;
 }
 
-static int sim_toxics_slicer_cut(struct sim_stage *s)
+static int
+sim_toxics_slicer_cut(struct sim_stage *s)
 {
 	struct sim_chunk *c = sim_chunkq_pop(&s->q);
 	struct sim_chunkq pieces = { NULL, NULL };
@@ -282,7 +293,8 @@ out_requeue:
 }
 
 /* slicer: cuts data into pieces of about average_size bytes, delay µs apart. */
-static void sim_toxics_slicer_run(struct sim_stage *s)
+static void
+sim_toxics_slicer_run(struct sim_stage *s)
 {
 	struct sim_chunk *c;
 	uint64_t now = sim_stage_now(s);
@@ -308,7 +320,8 @@ static void sim_toxics_slicer_run(struct sim_stage *s)
 }
 
 /* limit_data: passes bytes bytes in this direction, then closes the connection. */
-static void sim_toxics_limit_data_run(struct sim_stage *s)
+static void
+sim_toxics_limit_data_run(struct sim_stage *s)
 {
 	struct sim_chunk *c;
 	int64_t limit = sim_toxic_int(s->toxic, "bytes");
@@ -379,7 +392,8 @@ static const struct sim_toxic_type sim_toxics_toxic_types[] = {
 	{ "mysql_commit_lost", { FCGI_SELECT }, 2, true, NULL, sim_mysql_stage_run, NULL, NULL },
 };
 
-const struct sim_toxic_type *sim_toxic_type_find(const char *name)
+const struct sim_toxic_type *
+sim_toxic_type_find(const char *name)
 {
 	for (size_t i = 0; i < sizeof(sim_toxics_toxic_types) / sizeof(sim_toxics_toxic_types[0]); i++)
 		if (strcmp(sim_toxics_toxic_types[i].name, name) == 0)
@@ -388,7 +402,8 @@ const struct sim_toxic_type *sim_toxic_type_find(const char *name)
 }
 
 
-const struct sim_toxic_type *sim_toxic_type_at(size_t i)
+const struct sim_toxic_type *
+sim_toxic_type_at(size_t i)
 {
 	return i < sizeof(sim_toxics_toxic_types) / sizeof(sim_toxics_toxic_types[0]) ? &sim_toxics_toxic_types[i] : NULL;
 }

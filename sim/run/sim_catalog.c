@@ -12,7 +12,8 @@
 #include "sim_faults.h"
 #include "sim_hypo.h"
 
-size_t sim_catalog_dirs(char dirs[][1024], size_t max)
+size_t
+sim_catalog_dirs(char dirs[][1024], size_t max)
 {
 	char top[960], real[PATH_MAX], err[256];
 	size_t n = 0, len;
@@ -27,7 +28,8 @@ size_t sim_catalog_dirs(char dirs[][1024], size_t max)
 	return n;
 }
 
-static bool sim_cat_is_file(const char *p)
+static bool
+sim_cat_is_file(const char *p)
 {
 	struct stat st;
 
@@ -35,7 +37,8 @@ static bool sim_cat_is_file(const char *p)
 }
 
 /* A shipped scenario's name: lower-case letters, digits, '-' and '_'. */
-static bool sim_cat_name_ok(const char *s, size_t n)
+static bool
+sim_cat_name_ok(const char *s, size_t n)
 {
 	if (n == 0 || n > 63)
 		return false;
@@ -45,7 +48,8 @@ static bool sim_cat_name_ok(const char *s, size_t n)
 	return true;
 }
 
-int sim_catalog_resolve(const char *arg, char *out, size_t outsz, char *err, size_t errsz)
+int
+sim_catalog_resolve(const char *arg, char *out, size_t outsz, char *err, size_t errsz)
 {
 	char dirs[2][1024], path[2200];
 	size_t nd, n = strlen(arg);
@@ -75,12 +79,14 @@ int sim_catalog_resolve(const char *arg, char *out, size_t outsz, char *err, siz
 	return -1;
 }
 
-static const char *sim_cat_fault_what(const struct sim_fault *ft)
+static const char *
+sim_cat_fault_what(const struct sim_fault *ft)
 {
 	return ft->kind == SIM_FAULT_TOXIC ? ft->type : sim_fault_kind_names[ft->kind];
 }
 
-void sim_catalog_plan(const struct sim_scenario *sc, FILE *f)
+void
+sim_catalog_plan(const struct sim_scenario *sc, FILE *f)
 {
 	const struct sim_hypothesis *h = &sc->hy;
 	double journeys = 0, last_end = -1;
@@ -134,12 +140,14 @@ void sim_catalog_plan(const struct sim_scenario *sc, FILE *f)
 		sim_hy_planned_steady(sc), sc->duration_s, h->within_s);
 }
 
-static int sim_cat_cmp_str(const void *a, const void *b)
+static int
+sim_cat_cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void sim_cat_list_dir(const char *dir, bool *any)
+static void
+sim_cat_list_dir(const char *dir, bool *any)
 {
 	char *names[256], path[1400], err[512];
 	size_t n = 0;
@@ -175,7 +183,8 @@ static void sim_cat_list_dir(const char *dir, bool *any)
 	*any = true;
 }
 
-int sim_scenarios_main(int argc, char **argv)
+int
+sim_scenarios_main(int argc, char **argv)
 {
 	static const struct option opts[] = { { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
 	char dirs[2][1024];

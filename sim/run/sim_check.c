@@ -29,12 +29,14 @@ static const struct { const char *name, *rule; } sim_ck_defs[SIM_INV_COUNT] = {
 	[SIM_INV_DEAD]           = { "no_dead_letters", "no service gave up on a message (each dead letter is named), and every broker <svc>.dead queue is empty" },
 };
 
-const char *sim_ck_inv_name(int i)
+const char *
+sim_ck_inv_name(int i)
 {
 	return i >= 0 && i < SIM_INV_COUNT ? sim_ck_defs[i].name : "?";
 }
 
-enum sim_order_status sim_check_order_status(const char *s)
+enum sim_order_status
+sim_check_order_status(const char *s)
 {
 	if (strcmp(s, "confirmed") == 0 || strcmp(s, "shipped") == 0)
 		return SIM_O_CONFIRMED;
@@ -43,7 +45,8 @@ enum sim_order_status sim_check_order_status(const char *s)
 	return SIM_O_PENDING;
 }
 
-enum sim_resv_status sim_check_resv_status(const char *s)
+enum sim_resv_status
+sim_check_resv_status(const char *s)
 {
 	if (strcmp(s, "held") == 0)
 		return SIM_R_HELD;
@@ -52,7 +55,8 @@ enum sim_resv_status sim_check_resv_status(const char *s)
 	return SIM_R_RELEASED;
 }
 
-static void sim_ck_violate(struct sim_ck_result *r, enum sim_inv i, const char *fmt, ...)
+static void
+sim_ck_violate(struct sim_ck_result *r, enum sim_inv i, const char *fmt, ...)
 {
 	struct sim_ck_inv *v = &r->inv[i];
 	va_list ap;
@@ -65,21 +69,24 @@ static void sim_ck_violate(struct sim_ck_result *r, enum sim_inv i, const char *
 	va_end(ap);
 }
 
-static int sim_ck_cmp_order_id(const void *a, const void *b)
+static int
+sim_ck_cmp_order_id(const void *a, const void *b)
 {
 	const struct sim_ck_order *x = a, *y = b;
 
 	return (x->id > y->id) - (x->id < y->id);
 }
 
-static int sim_ck_cmp_order_key(const void *a, const void *b)
+static int
+sim_ck_cmp_order_key(const void *a, const void *b)
 {
 	const struct sim_ck_order *const *x = a, *const *y = b;
 
 	return strcmp((*x)->key, (*y)->key);
 }
 
-static int sim_ck_cmp_charge_order(const void *a, const void *b)
+static int
+sim_ck_cmp_charge_order(const void *a, const void *b)
 {
 	const struct sim_ck_charge *x = a, *y = b;
 
@@ -88,14 +95,16 @@ static int sim_ck_cmp_charge_order(const void *a, const void *b)
 	return (x->id > y->id) - (x->id < y->id);
 }
 
-static int sim_ck_cmp_resv(const void *a, const void *b)
+static int
+sim_ck_cmp_resv(const void *a, const void *b)
 {
 	const struct sim_ck_resv *x = a, *y = b;
 
 	return (x->order_id > y->order_id) - (x->order_id < y->order_id);
 }
 
-static int sim_ck_cmp_line(const void *a, const void *b)
+static int
+sim_ck_cmp_line(const void *a, const void *b)
 {
 	const struct sim_ck_line *x = a, *y = b;
 
@@ -113,19 +122,22 @@ struct idx {
 	struct sim_ck_line *lines; size_t nlines;       /* in scope, by order id and product */
 };
 
-static bool sim_ck_in_scope(const struct sim_ck_data *d, int64_t order_id)
+static bool
+sim_ck_in_scope(const struct sim_ck_data *d, int64_t order_id)
 {
 	return order_id >= d->min_order_id && (d->max_order_id == 0 || order_id <= d->max_order_id);
 }
 
-static const struct sim_ck_order *sim_ck_order_find(const struct idx *x, int64_t id)
+static const struct sim_ck_order *
+sim_ck_order_find(const struct idx *x, int64_t id)
 {
 	struct sim_ck_order k = { .id = id };
 
 	return bsearch(&k, x->orders, x->norders, sizeof(k), sim_ck_cmp_order_id);
 }
 
-static const struct sim_ck_resv *sim_ck_resv_find(const struct idx *x, int64_t order_id)
+static const struct sim_ck_resv *
+sim_ck_resv_find(const struct idx *x, int64_t order_id)
 {
 	struct sim_ck_resv k = { .order_id = order_id };
 
@@ -133,7 +145,8 @@ static const struct sim_ck_resv *sim_ck_resv_find(const struct idx *x, int64_t o
 }
 
 /* The first charge of order_id and how many there are. */
-static const struct sim_ck_charge *sim_ck_charges_of(const struct idx *x, int64_t order_id, size_t *n)
+static const struct sim_ck_charge *
+sim_ck_charges_of(const struct idx *x, int64_t order_id, size_t *n)
 {
 	size_t lo = 0, hi = x->ncharges;
 
@@ -152,8 +165,9 @@ static const struct sim_ck_charge *sim_ck_charges_of(const struct idx *x, int64_
 }
 
 /* The lines of order_id in v (sorted by order id) and how many there are. */
-static const struct sim_ck_line *sim_ck_lines_of(const struct sim_ck_line *v, size_t nv, int64_t order_id,
-					  size_t *n)
+static const struct sim_ck_line *
+sim_ck_lines_of(const struct sim_ck_line *v, size_t nv, int64_t order_id,
+    size_t *n)
 {
 	size_t lo = 0, hi = nv;
 
@@ -172,7 +186,8 @@ static const struct sim_ck_line *sim_ck_lines_of(const struct sim_ck_line *v, si
 }
 
 /* How many in-scope orders carry key; *first gets one of them. */
-static size_t sim_ck_orders_with_key(const struct idx *x, const char *key, const struct sim_ck_order **first)
+static size_t
+sim_ck_orders_with_key(const struct idx *x, const char *key, const struct sim_ck_order **first)
 {
 	size_t lo = 0, hi = x->norders, n = 0;
 
@@ -190,7 +205,8 @@ static size_t sim_ck_orders_with_key(const struct idx *x, const char *key, const
 	return n;
 }
 
-static int sim_ck_build_index(const struct sim_ck_data *d, struct idx *x)
+static int
+sim_ck_build_index(const struct sim_ck_data *d, struct idx *x)
 {
 	memset(x, 0, sizeof(*x));
 	x->orders = calloc(d->norders + 1, sizeof(*x->orders));
@@ -227,7 +243,8 @@ static int sim_ck_build_index(const struct sim_ck_data *d, struct idx *x)
 	return 0;
 }
 
-static void sim_ck_free_index(struct idx *x)
+static void
+sim_ck_free_index(struct idx *x)
 {
 	free(x->orders);
 	free(x->bykey);
@@ -237,12 +254,14 @@ static void sim_ck_free_index(struct idx *x)
 	free(x->lines);
 }
 
-static const char *sim_ck_status_name(enum sim_order_status s)
+static const char *
+sim_ck_status_name(enum sim_order_status s)
 {
 	return s == SIM_O_CONFIRMED ? "confirmed" : s == SIM_O_REJECTED ? "rejected" : "pending";
 }
 
-static const char *sim_ck_resv_name(const struct sim_ck_resv *rv)
+static const char *
+sim_ck_resv_name(const struct sim_ck_resv *rv)
 {
 	if (rv->status_name[0] != '\0')
 		return rv->status_name;
@@ -254,7 +273,8 @@ static const char *sim_ck_resv_name(const struct sim_ck_resv *rv)
  * committed reservation name the same units. (Whether the reservation is committed at all is
  * commit_iff_confirmed's business.) Both lists are sorted by product.
  */
-static void sim_ck_check_sold(const struct idx *x, const struct sim_ck_order *o, struct sim_ck_result *r)
+static void
+sim_ck_check_sold(const struct idx *x, const struct sim_ck_order *o, struct sim_ck_result *r)
 {
 	size_t ni, nl, i = 0, l = 0;
 	const struct sim_ck_line *it = sim_ck_lines_of(x->items, x->nitems, o->id, &ni);
@@ -278,7 +298,8 @@ static void sim_ck_check_sold(const struct idx *x, const struct sim_ck_order *o,
 	}
 }
 
-static void sim_ck_check_clients(const struct sim_ck_data *d, const struct idx *x, struct sim_ck_result *r)
+static void
+sim_ck_check_clients(const struct sim_ck_data *d, const struct idx *x, struct sim_ck_result *r)
 {
 	for (size_t i = 0; i < d->nclients; i++) {
 		const struct sim_ck_client *c = &d->clients[i];
@@ -317,7 +338,8 @@ static void sim_ck_check_clients(const struct sim_ck_data *d, const struct idx *
 	}
 }
 
-static void sim_ck_check_orders(const struct sim_ck_data *d, const struct idx *x, struct sim_ck_result *r)
+static void
+sim_ck_check_orders(const struct sim_ck_data *d, const struct idx *x, struct sim_ck_result *r)
 {
 	int64_t confirmed_total = 0, charged_net = 0;
 
@@ -402,7 +424,8 @@ static void sim_ck_check_orders(const struct sim_ck_data *d, const struct idx *x
 			(long long)charged_net, (long long)confirmed_total, (long long)(charged_net - confirmed_total));
 }
 
-static void sim_ck_check_stock(const struct sim_ck_data *d, struct sim_ck_result *r)
+static void
+sim_ck_check_stock(const struct sim_ck_data *d, struct sim_ck_result *r)
 {
 	for (size_t i = 0; i < d->nstock; i++) {
 		const struct sim_ck_stock *s = &d->stock[i];
@@ -433,7 +456,8 @@ static void sim_ck_check_stock(const struct sim_ck_data *d, struct sim_ck_result
 	}
 }
 
-static void sim_ck_check_windows(const struct sim_ck_data *d, struct sim_ck_result *r)
+static void
+sim_ck_check_windows(const struct sim_ck_data *d, struct sim_ck_result *r)
 {
 	for (size_t i = 0; i < d->nwindows; i++) {
 		const struct sim_ck_window *w = &d->windows[i];
@@ -448,7 +472,8 @@ static void sim_ck_check_windows(const struct sim_ck_data *d, struct sim_ck_resu
 	}
 }
 
-static int sim_ck_cmp_ship(const void *a, const void *b)
+static int
+sim_ck_cmp_ship(const void *a, const void *b)
 {
 	const struct sim_ck_shipment *x = a, *y = b;
 
@@ -457,14 +482,16 @@ static int sim_ck_cmp_ship(const void *a, const void *b)
 	return (x->id > y->id) - (x->id < y->id);
 }
 
-static void sim_ck_not_applicable(struct sim_ck_result *r, enum sim_inv i, const char *why)
+static void
+sim_ck_not_applicable(struct sim_ck_result *r, enum sim_inv i, const char *why)
 {
 	snprintf(r->inv[i].na, sizeof(r->inv[i].na), "%.250s", why);
 }
 
 /* The shipments of the orders in scope, against the orders: one per confirmed order, each
  * with a confirmed (or shipped) order of the same user; shipped after the drain. */
-static int sim_ck_check_shipments(const struct sim_ck_data *d, const struct idx *x, struct sim_ck_result *r)
+static int
+sim_ck_check_shipments(const struct sim_ck_data *d, const struct idx *x, struct sim_ck_result *r)
 {
 	const struct sim_ck_events *ev = &d->ev;
 	struct sim_ck_shipment *sh = calloc(ev->nshipments + 1, sizeof(*sh));
@@ -525,7 +552,8 @@ static int sim_ck_check_shipments(const struct sim_ck_data *d, const struct idx 
 }
 
 /* Outboxes, dead letters, ids applied and given up both: whole databases, not scoped. */
-static void sim_ck_check_event_tables(const struct sim_ck_data *d, struct sim_ck_result *r)
+static void
+sim_ck_check_event_tables(const struct sim_ck_data *d, struct sim_ck_result *r)
 {
 	const struct sim_ck_events *ev = &d->ev;
 
@@ -558,7 +586,8 @@ static void sim_ck_check_event_tables(const struct sim_ck_data *d, struct sim_ck
 				ev->deadq[i].messages == 1 ? "" : "s");
 }
 
-static int sim_ck_check_events(const struct sim_ck_data *d, const struct idx *x, struct sim_ck_result *r)
+static int
+sim_ck_check_events(const struct sim_ck_data *d, const struct idx *x, struct sim_ck_result *r)
 {
 	static const enum sim_inv ship[] = { SIM_INV_SHIP_ONE, SIM_INV_SHIP_ORDER, SIM_INV_SHIPPED };
 	static const enum sim_inv all[] = { SIM_INV_SHIP_ONE, SIM_INV_SHIP_ORDER, SIM_INV_SHIPPED, SIM_INV_OUTBOX,
@@ -580,7 +609,8 @@ static int sim_ck_check_events(const struct sim_ck_data *d, const struct idx *x,
 	return d->ev.na_shipping[0] ? 0 : sim_ck_check_shipments(d, x, r);
 }
 
-int sim_check_eval(const struct sim_ck_data *d, struct sim_ck_result *r)
+int
+sim_check_eval(const struct sim_ck_data *d, struct sim_ck_result *r)
 {
 	struct idx x;
 	int rc = -1;
@@ -608,7 +638,8 @@ out_free:
 	return rc;
 }
 
-void sim_check_print(const struct sim_ck_result *r, FILE *f)
+void
+sim_check_print(const struct sim_ck_result *r, FILE *f)
 {
 	fprintf(f, "invariants:\n");
 	for (int i = 0; i < SIM_INV_COUNT; i++) {

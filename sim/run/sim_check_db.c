@@ -10,7 +10,8 @@
 #include "sim_env.h"
 
 /* Opens schema as its own user; on failure *code gets the server's error number (0: none). */
-static MYSQL *sim_ckdb_db_open_code(const char *schema, char *err, size_t errsz, unsigned *code)
+static MYSQL *
+sim_ckdb_db_open_code(const char *schema, char *err, size_t errsz, unsigned *code)
 {
 	char uvar[64], pvar[64], up[32];
 	unsigned int timeout = 5;
@@ -52,7 +53,8 @@ static MYSQL *sim_ckdb_db_open_code(const char *schema, char *err, size_t errsz,
 	return m;
 }
 
-static MYSQL *sim_ckdb_db_open(const char *schema, char *err, size_t errsz)
+static MYSQL *
+sim_ckdb_db_open(const char *schema, char *err, size_t errsz)
 {
 	unsigned code = 0;
 
@@ -61,7 +63,8 @@ static MYSQL *sim_ckdb_db_open(const char *schema, char *err, size_t errsz)
 
 typedef int (*row_fn)(MYSQL_ROW row, void *arg);
 
-static int sim_ckdb_db_each(MYSQL *m, const char *sql, row_fn fn, void *arg, char *err, size_t errsz)
+static int
+sim_ckdb_db_each(MYSQL *m, const char *sql, row_fn fn, void *arg, char *err, size_t errsz)
 {
 	MYSQL_RES *res;
 	MYSQL_ROW row;
@@ -83,7 +86,8 @@ out_free:
 }
 
 /* Grows *arr (of elem bytes) to hold one more; returns the new slot, zeroed. */
-static void *sim_ckdb_push(void **arr, size_t *n, size_t *cap, size_t elem)
+static void *
+sim_ckdb_push(void **arr, size_t *n, size_t *cap, size_t elem)
 {
 	if (*n == *cap) {
 		size_t nc = *cap ? *cap * 2 : 256;
@@ -98,7 +102,8 @@ static void *sim_ckdb_push(void **arr, size_t *n, size_t *cap, size_t elem)
 	return (char *)*arr + (*n)++ * elem;
 }
 
-static int64_t sim_ckdb_num(const char *s)
+static int64_t
+sim_ckdb_num(const char *s)
 {
 	return s ? strtoll(s, NULL, 10) : 0;
 }
@@ -108,7 +113,8 @@ struct acc {
 	size_t cap;
 };
 
-static int sim_ckdb_row_order(MYSQL_ROW r, void *arg)
+static int
+sim_ckdb_row_order(MYSQL_ROW r, void *arg)
 {
 	struct acc *a = arg;
 	struct sim_ck_order *o = sim_ckdb_push((void **)&a->d->orders, &a->d->norders, &a->cap, sizeof(*o));
@@ -124,7 +130,8 @@ static int sim_ckdb_row_order(MYSQL_ROW r, void *arg)
 	return 0;
 }
 
-static int sim_ckdb_row_charge(MYSQL_ROW r, void *arg)
+static int
+sim_ckdb_row_charge(MYSQL_ROW r, void *arg)
 {
 	struct acc *a = arg;
 	struct sim_ck_charge *c = sim_ckdb_push((void **)&a->d->charges, &a->d->ncharges, &a->cap, sizeof(*c));
@@ -140,7 +147,8 @@ static int sim_ckdb_row_charge(MYSQL_ROW r, void *arg)
 	return 0;
 }
 
-static int sim_ckdb_row_stock(MYSQL_ROW r, void *arg)
+static int
+sim_ckdb_row_stock(MYSQL_ROW r, void *arg)
 {
 	struct acc *a = arg;
 	struct sim_ck_stock *s = sim_ckdb_push((void **)&a->d->stock, &a->d->nstock, &a->cap, sizeof(*s));
@@ -158,7 +166,8 @@ static int sim_ckdb_row_stock(MYSQL_ROW r, void *arg)
 	return 0;
 }
 
-static int sim_ckdb_row_resv(MYSQL_ROW r, void *arg)
+static int
+sim_ckdb_row_resv(MYSQL_ROW r, void *arg)
 {
 	struct acc *a = arg;
 	struct sim_ck_resv *v = sim_ckdb_push((void **)&a->d->resv, &a->d->nresv, &a->cap, sizeof(*v));
@@ -177,7 +186,8 @@ struct line_acc {
 	size_t *n, cap;
 };
 
-static int sim_ckdb_row_line(MYSQL_ROW r, void *arg)
+static int
+sim_ckdb_row_line(MYSQL_ROW r, void *arg)
 {
 	struct line_acc *a = arg;
 	struct sim_ck_line *l = sim_ckdb_push((void **)a->v, a->n, &a->cap, sizeof(*l));
@@ -190,7 +200,8 @@ static int sim_ckdb_row_line(MYSQL_ROW r, void *arg)
 	return 0;
 }
 
-int sim_check_read_db(struct sim_ck_data *d, char *err, size_t errsz)
+int
+sim_check_read_db(struct sim_ck_data *d, char *err, size_t errsz)
 {
 	MYSQL *orders = NULL, *inv = NULL, *pay = NULL;
 	struct acc a = { d, 0 };
@@ -249,13 +260,15 @@ out_close:
 	return rc;
 }
 
-static int sim_ckdb_row_max(MYSQL_ROW r, void *arg)
+static int
+sim_ckdb_row_max(MYSQL_ROW r, void *arg)
 {
 	*(int64_t *)arg = sim_ckdb_num(r[0]);
 	return 0;
 }
 
-int64_t sim_check_max_order_id(char *err, size_t errsz)
+int64_t
+sim_check_max_order_id(char *err, size_t errsz)
 {
 	MYSQL *m = sim_ckdb_db_open("orders", err, errsz);
 	int64_t max = 0;
@@ -268,13 +281,15 @@ int64_t sim_check_max_order_id(char *err, size_t errsz)
 	return max;
 }
 
-static int sim_ckdb_row_count(MYSQL_ROW row, void *arg)
+static int
+sim_ckdb_row_count(MYSQL_ROW row, void *arg)
 {
 	*(int64_t *)arg = row[0] ? sim_ckdb_num(row[0]) : 0;
 	return 0;
 }
 
-int64_t sim_check_count_pending(int64_t min_order_id, char *err, size_t errsz)
+int64_t
+sim_check_count_pending(int64_t min_order_id, char *err, size_t errsz)
 {
 	MYSQL *m = sim_ckdb_db_open("orders", err, errsz);
 	char sql[160];
@@ -292,7 +307,8 @@ int64_t sim_check_count_pending(int64_t min_order_id, char *err, size_t errsz)
 
 static int sim_ckdb_row_outbox(MYSQL_ROW r, void *arg);
 
-int sim_check_count_unshipped(int64_t min_order_id, int64_t *n, double *oldest_s, char *err, size_t errsz)
+int
+sim_check_count_unshipped(int64_t min_order_id, int64_t *n, double *oldest_s, char *err, size_t errsz)
 {
 	MYSQL *m = sim_ckdb_db_open("orders", err, errsz);
 	struct sim_ck_outbox o;
@@ -314,7 +330,8 @@ int sim_check_count_unshipped(int64_t min_order_id, int64_t *n, double *oldest_s
 /* ---- events ------------------------------------------------------------------------- */
 
 /* The stack's services (SHOPLAB_SERVICES), at most SIM_CK_MAX_SERVICES names of < 32 bytes. */
-static size_t sim_ckdb_stack_services(char names[SIM_CK_MAX_SERVICES][32])
+static size_t
+sim_ckdb_stack_services(char names[SIM_CK_MAX_SERVICES][32])
 {
 	const char *v = getenv("SHOPLAB_SERVICES"), *p, *q;
 	size_t n = 0;
@@ -336,7 +353,8 @@ struct tables {
 	bool outbox, inbox, dead;
 };
 
-static int sim_ckdb_row_table(MYSQL_ROW r, void *arg)
+static int
+sim_ckdb_row_table(MYSQL_ROW r, void *arg)
 {
 	struct tables *t = arg;
 
@@ -348,7 +366,8 @@ static int sim_ckdb_row_table(MYSQL_ROW r, void *arg)
 	return 0;
 }
 
-static int sim_ckdb_row_outbox(MYSQL_ROW r, void *arg)
+static int
+sim_ckdb_row_outbox(MYSQL_ROW r, void *arg)
 {
 	struct sim_ck_outbox *o = arg;
 
@@ -364,7 +383,8 @@ struct dead_acc {
 	bool applied;
 };
 
-static int sim_ckdb_row_dead(MYSQL_ROW r, void *arg)
+static int
+sim_ckdb_row_dead(MYSQL_ROW r, void *arg)
 {
 	struct dead_acc *a = arg;
 	struct sim_ck_dead *x = sim_ckdb_push((void **)&a->ev->dead, &a->ev->ndead, &a->cap, sizeof(*x));
@@ -381,7 +401,8 @@ static int sim_ckdb_row_dead(MYSQL_ROW r, void *arg)
 	return 0;
 }
 
-static int sim_ckdb_row_shipment(MYSQL_ROW r, void *arg)
+static int
+sim_ckdb_row_shipment(MYSQL_ROW r, void *arg)
 {
 	struct acc *a = arg;
 	struct sim_ck_shipment *x = sim_ckdb_push((void **)&a->d->ev.shipments, &a->d->ev.nshipments, &a->cap, sizeof(*x));
@@ -396,8 +417,9 @@ static int sim_ckdb_row_shipment(MYSQL_ROW r, void *arg)
 }
 
 /* One service's event tables: its outbox, its dead letters, ids it applied and gave up both. */
-static int sim_ckdb_read_service_events(MYSQL *m, const char *svc, struct sim_ck_events *ev, struct dead_acc *dead,
-			       long long since, char *err, size_t errsz)
+static int
+sim_ckdb_read_service_events(MYSQL *m, const char *svc, struct sim_ck_events *ev, struct dead_acc *dead,
+    long long since, char *err, size_t errsz)
 {
 	struct tables t = { false, false, false };
 	char sql[512];
@@ -434,7 +456,8 @@ static int sim_ckdb_read_service_events(MYSQL *m, const char *svc, struct sim_ck
 }
 
 /* The source tree (scripts/broker.sh): SHOPLAB_TOP, else the one this binary was built in. */
-static int sim_ckdb_top_dir(char *out, size_t outsz)
+static int
+sim_ckdb_top_dir(char *out, size_t outsz)
 {
 	char exe[1024], *p;
 	ssize_t n;
@@ -460,7 +483,8 @@ static int sim_ckdb_top_dir(char *out, size_t outsz)
  * x-delivery-limit): each one has no dead_letters row. Read with rabbitmqctl through
  * scripts/broker.sh ctl (the stack's own node). A broker that cannot be asked: ndeadq 0.
  */
-static void sim_ckdb_read_dead_queues(struct sim_ck_events *ev)
+static void
+sim_ckdb_read_dead_queues(struct sim_ck_events *ev)
 {
 	char top[1024], cmd[1200], line[256], name[128];
 	long long msgs;
@@ -484,7 +508,8 @@ static void sim_ckdb_read_dead_queues(struct sim_ck_events *ev)
 	(void)pclose(f);
 }
 
-int sim_check_read_events(struct sim_ck_data *d, long long dead_since_unix, char *err, size_t errsz)
+int
+sim_check_read_events(struct sim_ck_data *d, long long dead_since_unix, char *err, size_t errsz)
 {
 	char names[SIM_CK_MAX_SERVICES][32];
 	size_t n = sim_ckdb_stack_services(names);
@@ -535,7 +560,8 @@ int sim_check_read_events(struct sim_ck_data *d, long long dead_since_unix, char
 	return 0;
 }
 
-int sim_check_events_pending(int64_t min_order_id, int64_t *outbox, int64_t *unshipped, char *desc, size_t descsz)
+int
+sim_check_events_pending(int64_t min_order_id, int64_t *outbox, int64_t *unshipped, char *desc, size_t descsz)
 {
 	char names[SIM_CK_MAX_SERVICES][32], err[512], sql[160];
 	size_t n = sim_ckdb_stack_services(names), len = 0;
@@ -594,7 +620,8 @@ out:
 	return rc;
 }
 
-void sim_check_data_free(struct sim_ck_data *d)
+void
+sim_check_data_free(struct sim_ck_data *d)
 {
 	free(d->ev.shipments);
 	free(d->ev.dead);

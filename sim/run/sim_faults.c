@@ -21,7 +21,8 @@
 #include "sim_faults.h"
 #include "sim_http.h"
 
-static void sim_flt_note(struct sim_faults *f, double t, const char *fmt, ...)
+static void
+sim_flt_note(struct sim_faults *f, double t, const char *fmt, ...)
 {
 	char line[512];
 	va_list ap;
@@ -35,7 +36,8 @@ static void sim_flt_note(struct sim_faults *f, double t, const char *fmt, ...)
 		f->loglen += (size_t)n;
 }
 
-static double sim_flt_mono(void)
+static double
+sim_flt_mono(void)
 {
 	struct timespec ts;
 
@@ -43,7 +45,8 @@ static double sim_flt_mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-void sim_faults_invalid(struct sim_faults *f, const char *fmt, ...)
+void
+sim_faults_invalid(struct sim_faults *f, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -55,7 +58,8 @@ void sim_faults_invalid(struct sim_faults *f, const char *fmt, ...)
 	va_end(ap);
 }
 
-char sim_proc_state(pid_t pid)
+char
+sim_proc_state(pid_t pid)
 {
 	char path[64], buf[512], *p;
 	FILE *fp;
@@ -74,7 +78,8 @@ char sim_proc_state(pid_t pid)
 }
 
 /* Waits up to ms for the process's state to satisfy want(); returns the last state seen. */
-static char sim_flt_await_state(pid_t pid, bool (*want)(char), int ms)
+static char
+sim_flt_await_state(pid_t pid, bool (*want)(char), int ms)
 {
 	char st = sim_proc_state(pid);
 
@@ -85,28 +90,33 @@ static char sim_flt_await_state(pid_t pid, bool (*want)(char), int ms)
 	return st;
 }
 
-static bool sim_flt_is_gone(char st)
+static bool
+sim_flt_is_gone(char st)
 {
 	return st == 0 || st == 'Z' || st == 'X';
 }
 
-static bool sim_flt_is_stopped(char st)
+static bool
+sim_flt_is_stopped(char st)
 {
 	return st == 'T';
 }
 
-static bool sim_flt_is_running(char st)
+static bool
+sim_flt_is_running(char st)
 {
 	return st != 0 && st != 'T' && st != 'Z' && st != 'X';
 }
 
-void sim_fault_applied(const struct sim_faults *f, size_t i, double *from, double *to)
+void
+sim_fault_applied(const struct sim_faults *f, size_t i, double *from, double *to)
 {
 	*from = f->applied_from[i];
 	*to = f->applied_from[i] < 0 ? -1 : f->applied_to[i];
 }
 
-int sim_fault_proxy_api(const struct sim_fault *ft, char *out, size_t outsz)
+int
+sim_fault_proxy_api(const struct sim_fault *ft, char *out, size_t outsz)
 {
 	char var[64];
 	const char *v;
@@ -138,7 +148,8 @@ int sim_fault_proxy_api(const struct sim_fault *ft, char *out, size_t outsz)
 	return 0;
 }
 
-int sim_top_dir(char *out, size_t outsz, char *err, size_t errsz)
+int
+sim_top_dir(char *out, size_t outsz, char *err, size_t errsz)
 {
 	char exe[1024], stack[1100], *dir;
 	ssize_t n;
@@ -165,7 +176,8 @@ int sim_top_dir(char *out, size_t outsz, char *err, size_t errsz)
 
 static bool sim_flt_on_proxy(const struct sim_fault *ft);
 
-int sim_faults_init(struct sim_faults *f, const struct sim_scenario *sc, char *err, size_t errsz)
+int
+sim_faults_init(struct sim_faults *f, const struct sim_scenario *sc, char *err, size_t errsz)
 {
 	memset(f, 0, sizeof(*f));
 	f->sc = sc;
@@ -197,7 +209,8 @@ int sim_faults_init(struct sim_faults *f, const struct sim_scenario *sc, char *e
 	return 0;
 }
 
-bool sim_service_consumes(const char *top, const char *svc)
+bool
+sim_service_consumes(const char *top, const char *svc)
 {
 	char path[1200], line[512];
 	bool yes = false;
@@ -212,7 +225,8 @@ bool sim_service_consumes(const char *top, const char *svc)
 	return yes;
 }
 
-long long sim_service_counter(const char *internal, const char *svc, const char *metric)
+long long
+sim_service_counter(const char *internal, const char *svc, const char *metric)
 {
 	enum { MAX = 256 * 1024 };
 	char url[512], *buf = malloc(MAX);
@@ -239,7 +253,8 @@ out:
 	return sum;
 }
 
-pid_t sim_faults_pid(const char *run_dir, const char *target)
+pid_t
+sim_faults_pid(const char *run_dir, const char *target)
 {
 	char path[1200], buf[32] = "";
 	FILE *fp;
@@ -257,7 +272,8 @@ pid_t sim_faults_pid(const char *run_dir, const char *target)
 
 /* Starts scripts/stack.sh cmd [arg], or (cmd NULL) `scripts/broker.sh start && scripts/broker.sh wait`;
  * in the HA lab `lab ctl cmd`. */
-static pid_t sim_flt_spawn_stack(const struct sim_faults *f, const char *cmd, const char *arg)
+static pid_t
+sim_flt_spawn_stack(const struct sim_faults *f, const char *cmd, const char *arg)
 {
 	char logp[1200], broker_sh[1100];
 	pid_t pid = fork();
@@ -288,7 +304,8 @@ static pid_t sim_flt_spawn_stack(const struct sim_faults *f, const char *cmd, co
 }
 
 /* Starts `$SHOPLAB_LAB_CTL ctl action host` with its output into fd (or the log); returns the pid. */
-static pid_t sim_flt_spawn_lab(const struct sim_faults *f, const char *action, const char *host, int fd)
+static pid_t
+sim_flt_spawn_lab(const struct sim_faults *f, const char *action, const char *host, int fd)
 {
 	char logp[1200];
 	pid_t pid = fork();
@@ -314,7 +331,8 @@ static pid_t sim_flt_spawn_lab(const struct sim_faults *f, const char *action, c
  * the rules it added, waits until killed processes are gone) and exits non-zero otherwise.
  * Returns its exit status (-1: it could not run); out gets its last line.
  */
-static int sim_flt_run_lab(const struct sim_faults *f, const char *action, const char *host, char *out, size_t outsz)
+static int
+sim_flt_run_lab(const struct sim_faults *f, const char *action, const char *host, char *out, size_t outsz)
 {
 	char buf[4096], *nl;
 	size_t len = 0;
@@ -358,7 +376,8 @@ static int sim_flt_run_lab(const struct sim_faults *f, const char *action, const
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-int sim_faults_stack(const struct sim_faults *f, const char *cmd)
+int
+sim_faults_stack(const struct sim_faults *f, const char *cmd)
 {
 	pid_t pid = sim_flt_spawn_stack(f, cmd, NULL);
 	int status;
@@ -373,7 +392,8 @@ int sim_faults_stack(const struct sim_faults *f, const char *cmd)
 
 /* Starts `stack.sh up` (broker_kill: `broker.sh start && broker.sh wait`; a lab host fault:
  * `ctl start HOST`) in the background; its success ends fault i's window. */
-static void sim_flt_restart_async(struct sim_faults *f, double t, int i)
+static void
+sim_flt_restart_async(struct sim_faults *f, double t, int i)
 {
 	const struct sim_fault *ft = &f->sc->faults[i];
 	bool broker = ft->kind == SIM_FAULT_BROKER_KILL, host = ft->kind == SIM_FAULT_HOST_KILL;
@@ -394,7 +414,8 @@ static void sim_flt_restart_async(struct sim_faults *f, double t, int i)
 }
 
 /* Starts `stack.sh deploy <target>` in the background; it ends fault i once the pid changed. */
-static void sim_flt_deploy_async(struct sim_faults *f, double t, int i)
+static void
+sim_flt_deploy_async(struct sim_faults *f, double t, int i)
 {
 	const struct sim_fault *ft = &f->sc->faults[i];
 	pid_t pid, old = sim_faults_pid(f->run_dir, ft->target);
@@ -420,7 +441,8 @@ static void sim_flt_deploy_async(struct sim_faults *f, double t, int i)
 }
 
 /* A deploy that exited 0 applied only if the target's pid file names a new, running process. */
-static bool sim_flt_deploy_confirmed(struct sim_faults *f, int k, double t)
+static bool
+sim_flt_deploy_confirmed(struct sim_faults *f, int k, double t)
 {
 	const struct sim_fault *ft = &f->sc->faults[k];
 	pid_t now = sim_faults_pid(f->run_dir, ft->target);
@@ -438,7 +460,8 @@ static bool sim_flt_deploy_confirmed(struct sim_faults *f, int k, double t)
 }
 
 /* Whether something accepts TCP connections on 127.0.0.1:port. */
-static bool sim_flt_port_answers(int port)
+static bool
+sim_flt_port_answers(int port)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -452,14 +475,16 @@ static bool sim_flt_port_answers(int port)
 	return yes;
 }
 
-static int sim_flt_amqp_port(void)
+static int
+sim_flt_amqp_port(void)
 {
 	return atoi(sim_env("SHOPLAB_AMQP_PORT", "5673"));
 }
 
 /* After `broker.sh wait` said yes: the broker's pid file names a live process and its AMQP port
  * takes connections. Returns NULL, or what is wrong. */
-static const char *sim_flt_broker_back(const struct sim_faults *f, char *why, size_t whysz)
+static const char *
+sim_flt_broker_back(const struct sim_faults *f, char *why, size_t whysz)
 {
 	pid_t pid = sim_faults_pid(f->run_dir, "rabbitmq");
 	char st = pid > 0 ? sim_proc_state(pid) : 0;
@@ -475,7 +500,8 @@ static const char *sim_flt_broker_back(const struct sim_faults *f, char *why, si
 	return NULL;
 }
 
-static void sim_flt_reap(struct sim_faults *f, double t)
+static void
+sim_flt_reap(struct sim_faults *f, double t)
 {
 	for (size_t i = 0; i < f->nchildren;) {
 		int status;
@@ -519,7 +545,8 @@ static void sim_flt_reap(struct sim_faults *f, double t)
 #define TREE_MAX 256
 
 /* ppid of pid from /proc/<pid>/stat, or -1. */
-static pid_t sim_flt_proc_ppid(pid_t pid)
+static pid_t
+sim_flt_proc_ppid(pid_t pid)
 {
 	char path[64], buf[512], *p;
 	FILE *fp;
@@ -540,7 +567,8 @@ static pid_t sim_flt_proc_ppid(pid_t pid)
 /* pid and every process descended from it, from /proc (pid first): nginx's master with its
  * workers and cache processes, RabbitMQ's node with its port programs. Killing only the
  * master of nginx leaves its workers serving (and holding the ports the restart needs). */
-static size_t sim_flt_proc_tree(pid_t pid, pid_t *out, size_t max)
+static size_t
+sim_flt_proc_tree(pid_t pid, pid_t *out, size_t max)
 {
 	pid_t *all = NULL, *par = NULL;
 	size_t nall = 0, cap = 0, n = 0;
@@ -591,7 +619,8 @@ static size_t sim_flt_proc_tree(pid_t pid, pid_t *out, size_t max)
  * took effect on each; returns the target's pid or -1. A kill or stop freezes the target first,
  * so that nginx's master cannot start a new worker for one being killed; a continue wakes the
  * workers before the master. */
-static pid_t sim_flt_signal_target(struct sim_faults *f, size_t i, double t, int sig)
+static pid_t
+sim_flt_signal_target(struct sim_faults *f, size_t i, double t, int sig)
 {
 	const struct sim_fault *ft = &f->sc->faults[i];
 	pid_t pid = sim_faults_pid(f->run_dir, ft->target), tree[TREE_MAX];
@@ -636,13 +665,15 @@ static pid_t sim_flt_signal_target(struct sim_faults *f, size_t i, double t, int
 }
 
 /* The proxy a toxic-like fault acts on: a toxic's own, or the service's <svc>-broker. */
-static const char *sim_flt_proxy_of(const struct sim_fault *ft)
+static const char *
+sim_flt_proxy_of(const struct sim_fault *ft)
 {
 	return ft->kind == SIM_FAULT_TOXIC ? ft->target : ft->proxy;
 }
 
 /* Whether the proxy lists the toxic (want) or not (!want). */
-static bool sim_flt_toxic_listed(const struct sim_faults *f, size_t i, bool want, long *st)
+static bool
+sim_flt_toxic_listed(const struct sim_faults *f, size_t i, bool want, long *st)
 {
 	const struct sim_fault *ft = &f->sc->faults[i];
 	char url[512], out[2048], type[96];
@@ -654,7 +685,8 @@ static bool sim_flt_toxic_listed(const struct sim_faults *f, size_t i, bool want
 }
 
 /* A lab host fault's start (kill, partition) or end (heal), confirmed by the lab's script. */
-static void sim_flt_lab_fault(struct sim_faults *f, size_t i, double t, const char *action, bool starting)
+static void
+sim_flt_lab_fault(struct sim_faults *f, size_t i, double t, const char *action, bool starting)
 {
 	const struct sim_fault *ft = &f->sc->faults[i];
 	char out[512];
@@ -681,7 +713,8 @@ static void sim_flt_lab_fault(struct sim_faults *f, size_t i, double t, const ch
 }
 
 /* Enables or disables fault i's <svc>-broker proxy and confirms it from GET /proxies/<name>. */
-static bool sim_flt_proxy_enable(struct sim_faults *f, size_t i, double t, bool on)
+static bool
+sim_flt_proxy_enable(struct sim_faults *f, size_t i, double t, bool on)
 {
 	const struct sim_fault *ft = &f->sc->faults[i];
 	char url[512], out[4096];
@@ -710,7 +743,8 @@ static bool sim_flt_proxy_enable(struct sim_faults *f, size_t i, double t, bool 
 
 /* After the broker's pid is gone: its AMQP port must refuse connections too (a pid file that
  * named a wrapper would leave the node running). Waits up to 5 s. */
-static bool sim_flt_broker_dead(struct sim_faults *f, size_t i, double t)
+static bool
+sim_flt_broker_dead(struct sim_faults *f, size_t i, double t)
 {
 	for (int waited = 0; waited < 5000; waited += 50) {
 		if (!sim_flt_port_answers(sim_flt_amqp_port())) {
@@ -725,7 +759,8 @@ static bool sim_flt_broker_dead(struct sim_faults *f, size_t i, double t)
 	return false;
 }
 
-static void sim_flt_start(struct sim_faults *f, size_t i, double t)
+static void
+sim_flt_start(struct sim_faults *f, size_t i, double t)
 {
 	const struct sim_fault *ft = &f->sc->faults[i];
 	char url[512], body[2048], out[512];
@@ -804,7 +839,8 @@ static void sim_flt_start(struct sim_faults *f, size_t i, double t)
 	}
 }
 
-static void sim_flt_end(struct sim_faults *f, size_t i, double t)
+static void
+sim_flt_end(struct sim_faults *f, size_t i, double t)
 {
 	const struct sim_fault *ft = &f->sc->faults[i];
 	char url[512], out[512];
@@ -852,7 +888,8 @@ static void sim_flt_end(struct sim_faults *f, size_t i, double t)
 	}
 }
 
-void sim_faults_tick(struct sim_faults *f, double t)
+void
+sim_faults_tick(struct sim_faults *f, double t)
 {
 	if (f->t0 == 0)
 		f->t0 = sim_flt_mono() - t;
@@ -871,7 +908,8 @@ void sim_faults_tick(struct sim_faults *f, double t)
 	}
 }
 
-double sim_faults_next(const struct sim_faults *f)
+double
+sim_faults_next(const struct sim_faults *f)
 {
 	double next = -1;
 
@@ -885,7 +923,8 @@ double sim_faults_next(const struct sim_faults *f)
 	return next;
 }
 
-void sim_faults_describe(const struct sim_faults *f, char *buf, size_t bufsz)
+void
+sim_faults_describe(const struct sim_faults *f, char *buf, size_t bufsz)
 {
 	size_t len = 0;
 
@@ -907,13 +946,15 @@ void sim_faults_describe(const struct sim_faults *f, char *buf, size_t bufsz)
 }
 
 /* Faults the proxy's /reset undoes. */
-static bool sim_flt_on_proxy(const struct sim_fault *ft)
+static bool
+sim_flt_on_proxy(const struct sim_fault *ft)
 {
 	return ft->kind == SIM_FAULT_TOXIC || ft->kind == SIM_FAULT_BROKER_PARTITION ||
 	       ft->kind == SIM_FAULT_DUPLICATE_DELIVERY;
 }
 
-void sim_faults_confirm_late(struct sim_faults *f, double wait_s)
+void
+sim_faults_confirm_late(struct sim_faults *f, double wait_s)
 {
 	double t0 = sim_flt_mono(), t = f->t0 > 0 ? t0 - f->t0 : f->sc->duration_s;
 
@@ -948,7 +989,8 @@ void sim_faults_confirm_late(struct sim_faults *f, double wait_s)
 }
 
 /* Whether fault i is a toxic applied on api and not removed yet. */
-static bool sim_flt_open_toxic_on(const struct sim_faults *f, size_t i, const char *api)
+static bool
+sim_flt_open_toxic_on(const struct sim_faults *f, size_t i, const char *api)
 {
 	return sim_flt_on_proxy(&f->sc->faults[i]) && f->applied_from[i] >= 0 && f->applied_to[i] < 0 &&
 	       strcmp(f->api[i], api) == 0;
@@ -959,7 +1001,8 @@ static bool sim_flt_open_toxic_on(const struct sim_faults *f, size_t i, const ch
  * proxies), once each. A toxic still open on an API that did not answer 204 makes the run
  * invalid. Returns the stack's API's status.
  */
-static long sim_flt_reset_proxies(struct sim_faults *f, double t)
+static long
+sim_flt_reset_proxies(struct sim_faults *f, double t)
 {
 	char url[512], out[256];
 	long st, first = -1;
@@ -996,7 +1039,8 @@ static long sim_flt_reset_proxies(struct sim_faults *f, double t)
 	return first;
 }
 
-int sim_faults_finish(struct sim_faults *f)
+int
+sim_faults_finish(struct sim_faults *f)
 {
 	double t = f->t0 > 0 ? sim_flt_mono() - f->t0 : f->sc->duration_s;
 	long st;
@@ -1037,7 +1081,8 @@ int sim_faults_finish(struct sim_faults *f)
 	return rc;
 }
 
-bool sim_fault_touches_reads(const struct sim_fault *ft)
+bool
+sim_fault_touches_reads(const struct sim_fault *ft)
 {
 	/* A deploy must not disturb anything: reads are held to the untouched rule throughout. */
 	if (ft->kind == SIM_FAULT_DEPLOY)
@@ -1049,7 +1094,8 @@ bool sim_fault_touches_reads(const struct sim_fault *ft)
 	       strcmp(ft->target, "nginx") == 0 || strcmp(ft->target, "mariadb") == 0;
 }
 
-void sim_fault_window(const struct sim_scenario *sc, size_t i, double *from, double *to)
+void
+sim_fault_window(const struct sim_scenario *sc, size_t i, double *from, double *to)
 {
 	const struct sim_fault *ft = &sc->faults[i];
 

@@ -8,13 +8,15 @@
 #include "sim_hypo.h"
 
 /* Seconds of the load in which journeys are scheduled. */
-static size_t sim_hy_load_secs(const struct sim_scenario *sc)
+static size_t
+sim_hy_load_secs(const struct sim_scenario *sc)
 {
 	return (size_t)ceil(sc->duration_s);
 }
 
-static void sim_hy_window_of(const struct sim_scenario *sc, const double *from, const double *to, size_t i, double *a,
-		      double *b)
+static void
+sim_hy_window_of(const struct sim_scenario *sc, const double *from, const double *to, size_t i, double *a,
+    double *b)
 {
 	if (from == NULL) {
 		sim_fault_window(sc, i, a, b);
@@ -25,7 +27,8 @@ static void sim_hy_window_of(const struct sim_scenario *sc, const double *from, 
 }
 
 /* Whether second s touches [from - 1, to + within_s) of an applied fault. */
-static bool sim_hy_disturbed(const struct sim_scenario *sc, const double *from, const double *to, size_t s)
+static bool
+sim_hy_disturbed(const struct sim_scenario *sc, const double *from, const double *to, size_t s)
 {
 	for (size_t i = 0; i < sc->nfaults; i++) {
 		double a, b;
@@ -39,7 +42,8 @@ static bool sim_hy_disturbed(const struct sim_scenario *sc, const double *from, 
 	return false;
 }
 
-size_t sim_hy_planned_steady(const struct sim_scenario *sc)
+size_t
+sim_hy_planned_steady(const struct sim_scenario *sc)
 {
 	size_t n = 0;
 
@@ -53,7 +57,8 @@ struct sums {
 	double offered;
 };
 
-static void sim_hy_add_sec(const struct sim_scenario *sc, const struct sim_load_stats *st, size_t s, struct sums *x)
+static void
+sim_hy_add_sec(const struct sim_scenario *sc, const struct sim_load_stats *st, size_t s, struct sums *x)
 {
 	if (s >= st->nsecs)
 		return;
@@ -66,8 +71,9 @@ static void sim_hy_add_sec(const struct sim_scenario *sc, const struct sim_load_
 }
 
 /* The window [t, t + SIM_HY_WINDOW_S) of the load is back within the band of the baseline. */
-static bool sim_hy_in_band(const struct sim_scenario *sc, const struct sim_load_stats *st, const struct sim_hy_result *r,
-		    size_t t, double *success, double *tput)
+static bool
+sim_hy_in_band(const struct sim_scenario *sc, const struct sim_load_stats *st, const struct sim_hy_result *r,
+    size_t t, double *success, double *tput)
 {
 	struct sums x = { 0 };
 	double band = 1 - sc->hy.band;
@@ -92,8 +98,9 @@ static bool sim_hy_in_band(const struct sim_scenario *sc, const struct sim_load_
 static void sim_hy_clause(struct sim_hy_result *r, const char *id, bool judged, bool held, double value, double threshold,
 		   const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 
-static void sim_hy_clause(struct sim_hy_result *r, const char *id, bool judged, bool held, double value, double threshold,
-		   const char *fmt, ...)
+static void
+sim_hy_clause(struct sim_hy_result *r, const char *id, bool judged, bool held, double value, double threshold,
+    const char *fmt, ...)
 {
 	struct sim_hy_clause *c = &r->c[r->n++];
 	va_list ap;
@@ -108,8 +115,9 @@ static void sim_hy_clause(struct sim_hy_result *r, const char *id, bool judged, 
 	va_end(ap);
 }
 
-static void sim_hy_baseline(const struct sim_scenario *sc, const struct sim_load_stats *st, const double *from,
-		     const double *to, struct sim_hy_result *r, const bool *steady)
+static void
+sim_hy_baseline(const struct sim_scenario *sc, const struct sim_load_stats *st, const double *from,
+    const double *to, struct sim_hy_result *r, const bool *steady)
 {
 	double first = INFINITY;
 	struct sums x = { 0 };
@@ -143,8 +151,9 @@ static void sim_hy_baseline(const struct sim_scenario *sc, const struct sim_load
 	r->base_tput = x.offered > 0 ? (double)x.ok_req / x.offered : 0;
 }
 
-void sim_hy_eval(const struct sim_scenario *sc, const struct sim_load_stats *st, const double *from,
-		 const double *to, struct sim_hy_result *out)
+void
+sim_hy_eval(const struct sim_scenario *sc, const struct sim_load_stats *st, const double *from,
+    const double *to, struct sim_hy_result *out)
 {
 	const struct sim_hypothesis *h = &sc->hy;
 	bool steady[86400 + 1];
@@ -302,7 +311,8 @@ void sim_hy_eval(const struct sim_scenario *sc, const struct sim_load_stats *st,
 	}
 }
 
-void sim_hy_print(const struct sim_scenario *sc, const struct sim_hy_result *r, FILE *f)
+void
+sim_hy_print(const struct sim_scenario *sc, const struct sim_hy_result *r, FILE *f)
 {
 	fprintf(f, "hypothesis (%s; %zu steady seconds, baseline %.1f%% ok, %.2f ok requests per journey offered):\n",
 		r->stated ? "the scenario's" : "the default: none stated", r->steady_secs, r->base_success * 100, r->base_tput);
@@ -335,7 +345,8 @@ void sim_hy_print(const struct sim_scenario *sc, const struct sim_hy_result *r, 
 	}
 }
 
-int sim_hy_invalid(const struct sim_scenario *sc, const struct sim_load_stats *st, char *why, size_t whysz)
+int
+sim_hy_invalid(const struct sim_scenario *sc, const struct sim_load_stats *st, char *why, size_t whysz)
 {
 	if (st->requests == 0) {
 		snprintf(why, whysz, "no request was sent (the phases' rates offered %s)",
@@ -351,12 +362,14 @@ int sim_hy_invalid(const struct sim_scenario *sc, const struct sim_load_stats *s
 	return 0;
 }
 
-static bool sim_hy_held_some(const struct sim_evseries *x, size_t sec)
+static bool
+sim_hy_held_some(const struct sim_evseries *x, size_t sec)
 {
 	return sec < x->n && !isnan(x->v[sec]) && x->v[sec] > 0;
 }
 
-double sim_hy_drained_at(const struct sim_scrape *s, double from)
+double
+sim_hy_drained_at(const struct sim_scrape *s, double from)
 {
 	const struct sim_events_scrape *e = &s->ev;
 	size_t n = s->npending, first = 0;

@@ -11,7 +11,8 @@
 
 static const char *const sim_jr_cards[] = { "4242424242424242", "4000000000000002", "4000000000009995" };
 
-void sim_journey_init(struct sim_jstate *js, const struct sim_load_cfg *cfg, uint64_t idx)
+void
+sim_journey_init(struct sim_jstate *js, const struct sim_load_cfg *cfg, uint64_t idx)
 {
 	const struct sim_scenario *sc = cfg->sc;
 	double w = sc->mix[0] + sc->mix[1] + sc->mix[2], u;
@@ -31,13 +32,15 @@ void sim_journey_init(struct sim_jstate *js, const struct sim_load_cfg *cfg, uin
 	snprintf(js->key, sizeof(js->key), "sim-%s-%llu", cfg->nonce, (unsigned long long)idx);
 }
 
-void sim_journey_free(struct sim_jstate *js)
+void
+sim_journey_free(struct sim_jstate *js)
 {
 	free(js->first_body);
 	js->first_body = NULL;
 }
 
-static void sim_jr_order_body(struct sim_jstate *js, const struct sim_scenario *sc, char *out, size_t outsz)
+static void
+sim_jr_order_body(struct sim_jstate *js, const struct sim_scenario *sc, char *out, size_t outsz)
 {
 	uint64_t r = js->rng ^ 0x5bd1e995;      /* a copy: the same body again on replay */
 	double u = sim_rand_unit(&r);
@@ -50,7 +53,8 @@ static void sim_jr_order_body(struct sim_jstate *js, const struct sim_scenario *
 		 (long long)js->product, qty, card);
 }
 
-int sim_journey_request(struct sim_jstate *js, const struct sim_load_cfg *cfg, struct sim_jreq *rq)
+int
+sim_journey_request(struct sim_jstate *js, const struct sim_load_cfg *cfg, struct sim_jreq *rq)
 {
 	const char *gw = cfg->gateway;
 
@@ -104,7 +108,8 @@ int sim_journey_request(struct sim_jstate *js, const struct sim_load_cfg *cfg, s
 	}
 }
 
-static enum sim_outcome sim_jr_classify(int code, long status)
+static enum sim_outcome
+sim_jr_classify(int code, long status)
 {
 	switch (code) {
 	case CURLE_OK:
@@ -130,7 +135,8 @@ static enum sim_outcome sim_jr_classify(int code, long status)
 	return SIM_OUT_5XX;
 }
 
-static int64_t sim_jr_body_id(const char *body)
+static int64_t
+sim_jr_body_id(const char *body)
 {
 	json_object *o = json_tokener_parse(body), *id;
 	int64_t v = 0;
@@ -141,7 +147,8 @@ static int64_t sim_jr_body_id(const char *body)
 	return v;
 }
 
-static struct sim_ck_client *sim_jr_client_add(struct sim_load_stats *st, const char *key, size_t *at)
+static struct sim_ck_client *
+sim_jr_client_add(struct sim_load_stats *st, const char *key, size_t *at)
 {
 	if (st->nclients == st->clients_cap) {
 		size_t nc = st->clients_cap ? st->clients_cap * 2 : 1024;
@@ -160,8 +167,9 @@ static struct sim_ck_client *sim_jr_client_add(struct sim_load_stats *st, const 
 }
 
 /* The first answer to the order POST: recorded for the checker. */
-static enum sim_outcome sim_jr_order_answer(struct sim_jstate *js, struct sim_load_stats *st, enum sim_outcome o,
-				     long status, const char *body)
+static enum sim_outcome
+sim_jr_order_answer(struct sim_jstate *js, struct sim_load_stats *st, enum sim_outcome o,
+    long status, const char *body)
 {
 	struct sim_ck_client *c = sim_jr_client_add(st, js->key, &js->client);
 
@@ -192,9 +200,10 @@ static enum sim_outcome sim_jr_order_answer(struct sim_jstate *js, struct sim_lo
 	return o;
 }
 
-enum sim_outcome sim_journey_answer(struct sim_jstate *js, const struct sim_load_cfg *cfg,
-				    struct sim_load_stats *st, int code, long status, const char *body,
-				    bool *done)
+enum sim_outcome
+sim_journey_answer(struct sim_jstate *js, const struct sim_load_cfg *cfg,
+    struct sim_load_stats *st, int code, long status, const char *body,
+    bool *done)
 {
 	enum sim_outcome o = sim_jr_classify(code, status);
 

@@ -5,7 +5,8 @@
 
 #include "sim_junit.h"
 
-static void sim_junit_xesc(FILE *f, const char *s)
+static void
+sim_junit_xesc(FILE *f, const char *s)
 {
 	for (; s && *s; s++) {
 		unsigned char ch = (unsigned char)*s;
@@ -31,7 +32,8 @@ struct counts {
 	size_t tests, failures, errors, skipped;
 };
 
-static void sim_junit_count(const struct sim_report_run *r, struct counts *c)
+static void
+sim_junit_count(const struct sim_report_run *r, struct counts *c)
 {
 	bool valid = r->status == NULL || strcmp(r->status, "valid") == 0;
 
@@ -54,7 +56,8 @@ static void sim_junit_count(const struct sim_report_run *r, struct counts *c)
 	}
 }
 
-static void sim_junit_testcase_open(FILE *f, const char *suite, const char *cls, const char *name)
+static void
+sim_junit_testcase_open(FILE *f, const char *suite, const char *cls, const char *name)
 {
 	fprintf(f, "    <testcase classname=\"");
 	sim_junit_xesc(f, suite);
@@ -63,7 +66,8 @@ static void sim_junit_testcase_open(FILE *f, const char *suite, const char *cls,
 	fprintf(f, "\" time=\"0\">");
 }
 
-static void sim_junit_one_run(FILE *f, const struct sim_report_run *r)
+static void
+sim_junit_one_run(FILE *f, const struct sim_report_run *r)
 {
 	const char *name = r->sc->name;
 	char suite[160], verdict[512];
@@ -139,7 +143,8 @@ static void sim_junit_one_run(FILE *f, const struct sim_report_run *r)
 	fprintf(f, "  </testsuite>\n");
 }
 
-int sim_junit_print(FILE *f, const struct sim_report_run *runs, size_t n)
+int
+sim_junit_print(FILE *f, const struct sim_report_run *runs, size_t n)
 {
 	struct counts all = { 0 };
 
@@ -162,7 +167,8 @@ int sim_junit_print(FILE *f, const struct sim_report_run *runs, size_t n)
 	return ferror(f) ? -1 : 0;
 }
 
-int sim_junit_write(const char *path, const struct sim_report_run *runs, size_t n, char *err, size_t errsz)
+int
+sim_junit_write(const char *path, const struct sim_report_run *runs, size_t n, char *err, size_t errsz)
 {
 	char tmp[1200];
 	FILE *f;

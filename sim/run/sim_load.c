@@ -43,13 +43,15 @@ struct engine {
 
 static volatile sig_atomic_t sim_load_interrupted;
 
-static void sim_load_on_sigint(int sig)
+static void
+sim_load_on_sigint(int sig)
 {
 	(void)sig;
 	sim_load_interrupted = 1;
 }
 
-static int64_t sim_load_now_ns(void)
+static int64_t
+sim_load_now_ns(void)
 {
 	struct timespec ts;
 
@@ -57,7 +59,8 @@ static int64_t sim_load_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int sim_load_stats_init(struct sim_load_stats *st)
+int
+sim_load_stats_init(struct sim_load_stats *st)
 {
 	memset(st, 0, sizeof(*st));
 	for (int j = 0; j < SIM_J_COUNT; j++) {
@@ -68,7 +71,8 @@ int sim_load_stats_init(struct sim_load_stats *st)
 	return 0;
 }
 
-void sim_load_stats_free(struct sim_load_stats *st)
+void
+sim_load_stats_free(struct sim_load_stats *st)
 {
 	for (int j = 0; j < SIM_J_COUNT; j++) {
 		sim_hist_free(&st->journey[j]);
@@ -80,7 +84,8 @@ void sim_load_stats_free(struct sim_load_stats *st)
 	memset(st, 0, sizeof(*st));
 }
 
-static struct sim_sec *sim_load_sec_at(struct sim_load_stats *st, int64_t sec)
+static struct sim_sec *
+sim_load_sec_at(struct sim_load_stats *st, int64_t sec)
 {
 	if (sec < 0)
 		sec = 0;
@@ -97,7 +102,8 @@ static struct sim_sec *sim_load_sec_at(struct sim_load_stats *st, int64_t sec)
 	return &st->secs[sec];
 }
 
-static size_t sim_load_on_data(char *p, size_t size, size_t n, void *arg)
+static size_t
+sim_load_on_data(char *p, size_t size, size_t n, void *arg)
 {
 	struct job *j = arg;
 	size_t len = size * n;
@@ -121,7 +127,8 @@ static size_t sim_load_on_data(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
-static struct job *sim_load_job_get(struct engine *e)
+static struct job *
+sim_load_job_get(struct engine *e)
 {
 	struct job *j = e->free_jobs;
 
@@ -142,7 +149,8 @@ static struct job *sim_load_job_get(struct engine *e)
 	return j;
 }
 
-static void sim_load_job_put(struct engine *e, struct job *j)
+static void
+sim_load_job_put(struct engine *e, struct job *j)
 {
 	sim_journey_free(&j->js);
 	curl_slist_free_all(j->hdrs);
@@ -152,7 +160,8 @@ static void sim_load_job_put(struct engine *e, struct job *j)
 }
 
 /* Starts the current step's request; returns 1 when the journey has no more steps. */
-static int sim_load_job_send(struct engine *e, struct job *j)
+static int
+sim_load_job_send(struct engine *e, struct job *j)
 {
 	const struct sim_scenario *sc = e->cfg->sc;
 	CURL *c = j->easy;
@@ -199,7 +208,8 @@ static int sim_load_job_send(struct engine *e, struct job *j)
 }
 
 /* "POST /orders", "GET /products/{id}": the URL's path after /api/v1, ids replaced. */
-static void sim_load_endpoint_of(const struct sim_jreq *rq, char *out, size_t outsz)
+static void
+sim_load_endpoint_of(const struct sim_jreq *rq, char *out, size_t outsz)
 {
 	const char *p = strstr(rq->url, "/api/v1"), *q;
 	size_t len;
@@ -216,7 +226,8 @@ static void sim_load_endpoint_of(const struct sim_jreq *rq, char *out, size_t ou
 }
 
 /* Keeps a failure's finish time for the failover figures (up to 1M; beyond, the oldest stay). */
-static void sim_load_record_fail_time(struct sim_load_stats *st, double t)
+static void
+sim_load_record_fail_time(struct sim_load_stats *st, double t)
 {
 	if (st->nfail == st->fail_cap) {
 		size_t cap = st->fail_cap ? st->fail_cap * 2 : 1024;
@@ -230,7 +241,8 @@ static void sim_load_record_fail_time(struct sim_load_stats *st, double t)
 	st->fail_t[st->nfail++] = t;
 }
 
-static void sim_load_record_error(struct sim_load_stats *st, const struct job *j, enum sim_outcome o, long status)
+static void
+sim_load_record_error(struct sim_load_stats *st, const struct job *j, enum sim_outcome o, long status)
 {
 	char ep[48], code[40] = "";
 	const char *c;
@@ -258,7 +270,8 @@ static void sim_load_record_error(struct sim_load_stats *st, const struct job *j
 }
 
 /* A journey ends; counted: whether it counts for the browse share (not when cut by a stop). */
-static void sim_load_journey_end_as(struct engine *e, struct job *j, bool ok, int64_t t, bool counted)
+static void
+sim_load_journey_end_as(struct engine *e, struct job *j, bool ok, int64_t t, bool counted)
 {
 	struct sim_load_stats *st = e->st;
 	int64_t lat_us = (t - j->sched_ns) / 1000, sec = (j->sched_ns - e->t0) / 1000000000;
@@ -277,12 +290,14 @@ static void sim_load_journey_end_as(struct engine *e, struct job *j, bool ok, in
 	sim_load_job_put(e, j);
 }
 
-static void sim_load_journey_end(struct engine *e, struct job *j, bool ok, int64_t t)
+static void
+sim_load_journey_end(struct engine *e, struct job *j, bool ok, int64_t t)
 {
 	sim_load_journey_end_as(e, j, ok, t, true);
 }
 
-static void sim_load_start_journey(struct engine *e, int64_t sched_ns, uint64_t idx)
+static void
+sim_load_start_journey(struct engine *e, int64_t sched_ns, uint64_t idx)
 {
 	struct sim_sec *s = sim_load_sec_at(e->st, (sched_ns - e->t0) / 1000000000);
 	struct job *j;
@@ -313,7 +328,8 @@ static void sim_load_start_journey(struct engine *e, int64_t sched_ns, uint64_t 
 		sim_load_journey_end(e, j, false, sim_load_now_ns());
 }
 
-static void sim_load_finish_request(struct engine *e, CURLMsg *m)
+static void
+sim_load_finish_request(struct engine *e, CURLMsg *m)
 {
 	struct job *j = NULL;
 	long status = 0;
@@ -342,7 +358,8 @@ static void sim_load_finish_request(struct engine *e, CURLMsg *m)
 		sim_load_journey_end(e, j, o == SIM_OUT_OK, t);
 }
 
-static void sim_load_progress(struct engine *e, double t, uint64_t issued)
+static void
+sim_load_progress(struct engine *e, double t, uint64_t issued)
 {
 	const struct sim_load_stats *st = e->st;
 	uint64_t err = 0;
@@ -359,7 +376,8 @@ static void sim_load_progress(struct engine *e, double t, uint64_t issued)
 	fflush(stderr);
 }
 
-static int sim_load_loop(struct engine *e)
+static int
+sim_load_loop(struct engine *e)
 {
 	const struct sim_load_cfg *cfg = e->cfg;
 	struct sim_sched sched;
@@ -426,7 +444,8 @@ static int sim_load_loop(struct engine *e)
 	return 0;
 }
 
-int sim_load_run(const struct sim_load_cfg *cfg, struct sim_load_stats *st)
+int
+sim_load_run(const struct sim_load_cfg *cfg, struct sim_load_stats *st)
 {
 	struct engine e = { .cfg = cfg, .st = st };
 	struct sigaction sa = { .sa_handler = sim_load_on_sigint }, old;
@@ -486,7 +505,8 @@ int sim_load_run(const struct sim_load_cfg *cfg, struct sim_load_stats *st)
 	return rc;
 }
 
-void sim_load_print(const struct sim_load_stats *st, const char *label, FILE *f)
+void
+sim_load_print(const struct sim_load_stats *st, const char *label, FILE *f)
 {
 	fprintf(f, "%s: %llu requests in %.1f s (%.0f/s), max in flight %llu\n", label,
 		(unsigned long long)st->requests, st->elapsed_s,

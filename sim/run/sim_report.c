@@ -8,7 +8,7 @@
 
 int
 sim_report_write_html(const char *path, const struct sim_report_run *runs, size_t n,
-			  const struct sim_report_meta *meta, char *err, size_t errsz)
+    const struct sim_report_meta *meta, char *err, size_t errsz)
 {
 	char tmp[1200];
 	FILE *f;
@@ -30,7 +30,7 @@ sim_report_write_html(const char *path, const struct sim_report_run *runs, size_
 
 int
 sim_report_write(const char *dir, const struct sim_report_run *runs, size_t n,
-		     const struct sim_report_meta *meta, char *err, size_t errsz)
+    const struct sim_report_meta *meta, char *err, size_t errsz)
 {
 	char path[1200];
 

@@ -20,7 +20,7 @@ sim_rep_ev_fill(const struct sim_evseries *x, size_t n, double *v)
  * stack has no events. */
 static void
 sim_rep_events_charts(FILE *f, const struct sim_report_run *r, size_t n, const struct sim_rep_shade *sh, size_t nsh,
-			  double load_end)
+    double load_end)
 {
 	static double v[2 * SIM_SERIES_MAX + 2][SIM_REP_MAXSECS];
 	const struct sim_events_scrape *e = r->breakers ? &r->breakers->ev : NULL;

@@ -114,7 +114,7 @@ sim_rep_ymap(double y, double ymin, double ymax, bool logy, int h)
  * logy: a log scale (values <= 0 are left out). */
 void
 sim_rep_chart(FILE *f, const char *title, const char *unit, const struct sim_rep_line *lines, size_t nl, size_t nsecs,
-		  const struct sim_rep_shade *sh, size_t nsh, double load_end, bool logy)
+    const struct sim_rep_shade *sh, size_t nsh, double load_end, bool logy)
 {
 	double xmax = nsecs > 0 ? (double)nsecs : 1, ymax = 0, ymin = INFINITY;
 	int legend_x0 = ML + 30 + 8 * (int)strlen(title), legend_x = legend_x0, legend_y = 14;
@@ -193,7 +193,7 @@ sim_rep_chart(FILE *f, const char *title, const char *unit, const struct sim_rep
 
 void
 sim_rep_breaker_chart(FILE *f, const struct sim_scrape *b, size_t nsecs, const struct sim_rep_shade *sh, size_t nsh,
-			  double load_end)
+    double load_end)
 {
 	int h = MT + MB + 18 * (int)(b && b->nb ? b->nb : 1);
 	double xmax = nsecs > 0 ? (double)nsecs : 1;

@@ -39,7 +39,8 @@ enum { EXIT_HELD = 0, EXIT_BROKE = 1, EXIT_BAD = 2, EXIT_NOT_VALID = 3 };
 /* The only thing the signal handler touches: which signal asked us to stop (0: none). */
 static volatile sig_atomic_t sim_run_stop_sig;
 
-static void sim_run_on_signal(int sig)
+static void
+sim_run_on_signal(int sig)
 {
 	sim_run_stop_sig = sig;
 }
@@ -94,7 +95,8 @@ struct ctx {
 	struct serve srv;
 };
 
-static double sim_run_mono(void)
+static double
+sim_run_mono(void)
 {
 	struct timespec ts;
 
@@ -102,7 +104,8 @@ static double sim_run_mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int sim_run_mkdirs(const char *path)
+static int
+sim_run_mkdirs(const char *path)
 {
 	char p[1024];
 
@@ -117,7 +120,8 @@ static int sim_run_mkdirs(const char *path)
 	return mkdir(p, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-static const char *sim_run_status(const struct run *r)
+static const char *
+sim_run_status(const struct run *r)
 {
 	if (r->interrupted_in)
 		return "interrupted";
@@ -129,7 +133,8 @@ static const char *sim_run_status(const struct run *r)
 }
 
 /* The report's view of the runs so far. */
-static size_t sim_run_report_runs(struct ctx *c, struct sim_report_run *rep)
+static size_t
+sim_run_report_runs(struct ctx *c, struct sim_report_run *rep)
 {
 	for (size_t i = 0; i < c->nruns; i++) {
 		struct run *r = &c->runs[i];
@@ -145,7 +150,8 @@ static size_t sim_run_report_runs(struct ctx *c, struct sim_report_run *rep)
 }
 
 /* Rewrites the live page (at most once a second unless forced). Runs on the main thread only. */
-static void sim_run_live(struct ctx *c, bool force)
+static void
+sim_run_live(struct ctx *c, bool force)
 {
 	struct sim_report_run rep[2];
 	struct run *r;
@@ -170,7 +176,8 @@ static void sim_run_live(struct ctx *c, bool force)
 	c->meta.phase = NULL;
 }
 
-static void sim_run_enter(struct ctx *c, enum phase p)
+static void
+sim_run_enter(struct ctx *c, enum phase p)
 {
 	c->phase = p;
 	c->phase_t0 = sim_run_mono();
@@ -178,7 +185,8 @@ static void sim_run_enter(struct ctx *c, enum phase p)
 	sim_run_live(c, true);
 }
 
-static void sim_run_tick(void *arg, double t)
+static void
+sim_run_tick(void *arg, double t)
 {
 	struct ctx *c = arg;
 
@@ -187,14 +195,16 @@ static void sim_run_tick(void *arg, double t)
 	sim_run_live(c, false);
 }
 
-static double sim_run_next_event(void *arg)
+static double
+sim_run_next_event(void *arg)
 {
 	struct ctx *c = arg;
 
 	return sim_faults_next(&c->runs[c->nruns - 1].faults);
 }
 
-static void sim_run_describe(void *arg, char *buf, size_t bufsz)
+static void
+sim_run_describe(void *arg, char *buf, size_t bufsz)
 {
 	struct ctx *c = arg;
 
@@ -202,7 +212,8 @@ static void sim_run_describe(void *arg, char *buf, size_t bufsz)
 }
 
 /* Browse outcomes per fault window as applied, for the "untouched requests kept working" invariant. */
-static int sim_run_windows(const struct sim_scenario *sc, const struct run *r, struct sim_ck_data *d)
+static int
+sim_run_windows(const struct sim_scenario *sc, const struct run *r, struct sim_ck_data *d)
 {
 	d->windows = calloc(sc->nfaults + 1, sizeof(*d->windows));
 	if (d->windows == NULL)
@@ -234,7 +245,8 @@ static int sim_run_windows(const struct sim_scenario *sc, const struct run *r, s
  * Each applied fault's failover: its window runs from when it applied to 10 s after it was
  * undone (a node that rejoins can disturb too), or to the next fault, or the end of the load.
  */
-static void sim_run_failovers(struct ctx *c, struct run *r)
+static void
+sim_run_failovers(struct ctx *c, struct run *r)
 {
 	const struct sim_scenario *sc = c->sc;
 
@@ -268,7 +280,8 @@ static void sim_run_failovers(struct ctx *c, struct run *r)
 	}
 }
 
-static void sim_run_interrupted(struct ctx *c, struct run *r)
+static void
+sim_run_interrupted(struct ctx *c, struct run *r)
 {
 	if (r->interrupted_in)
 		return;
@@ -282,7 +295,8 @@ static void sim_run_interrupted(struct ctx *c, struct run *r)
 }
 
 /* Drains for sc->drain_s, a second at a time, until a signal. */
-static void sim_run_drain(struct ctx *c, struct run *r)
+static void
+sim_run_drain(struct ctx *c, struct run *r)
 {
 	double end = sim_run_mono() + c->sc->drain_s;
 
@@ -310,7 +324,8 @@ static void sim_run_drain(struct ctx *c, struct run *r)
  * order of the run is shipped, showing what is left. A timeout passes nothing: the checks that
  * follow fail and name what is stuck.
  */
-static void sim_run_drain_events(struct ctx *c, struct run *r, int64_t min_id)
+static void
+sim_run_drain_events(struct ctx *c, struct run *r, int64_t min_id)
 {
 	double t0 = sim_run_mono(), last = -10;
 	char desc[512] = "", err[512];
@@ -344,7 +359,8 @@ static void sim_run_drain_events(struct ctx *c, struct run *r, int64_t min_id)
 	r->events_drain_s = sim_run_mono() - t0;
 }
 
-static int sim_run_start_scrape(struct run *r, int64_t min_id)
+static int
+sim_run_start_scrape(struct run *r, int64_t min_id)
 {
 	sigset_t set, old;
 	int rc;
@@ -367,7 +383,8 @@ static int sim_run_start_scrape(struct run *r, int64_t min_id)
  * from which every outbox is empty and no order of the run is pending, in the scraper's samples;
  * drained only when the events drain ended empty too.
  */
-static void sim_run_drained_in(struct ctx *c, struct run *r)
+static void
+sim_run_drained_in(struct ctx *c, struct run *r)
 {
 	double from = -1, at;
 
@@ -393,7 +410,8 @@ static void sim_run_drained_in(struct ctx *c, struct run *r)
 }
 
 /* One experiment. Whatever happens, r says how far it got and why it stopped. */
-static void sim_run_one_run(struct ctx *c, struct run *r)
+static void
+sim_run_one_run(struct ctx *c, struct run *r)
 {
 	const struct sim_scenario *sc = c->sc;
 	struct sim_user *users = calloc((size_t)sc->users, sizeof(*users));
@@ -502,7 +520,8 @@ out:
 	free(users);
 }
 
-static void sim_run_summary(struct ctx *c)
+static void
+sim_run_summary(struct ctx *c)
 {
 	struct sim_report_run rep[2];
 
@@ -560,7 +579,8 @@ static void sim_run_summary(struct ctx *c)
 
 /* ---- run metadata ---------------------------------------------------------------------- */
 
-static void sim_run_commit_of(const char *stack_sh, char *out, size_t outsz)
+static void
+sim_run_commit_of(const char *stack_sh, char *out, size_t outsz)
 {
 	char dir[1024], cmd[1200], line[40] = "";
 	FILE *p;
@@ -576,7 +596,8 @@ static void sim_run_commit_of(const char *stack_sh, char *out, size_t outsz)
 		snprintf(out, outsz, "%s", line);
 }
 
-static void sim_run_sha256_of(const char *text, char *out, size_t outsz)
+static void
+sim_run_sha256_of(const char *text, char *out, size_t outsz)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int n = 0;
@@ -588,7 +609,8 @@ static void sim_run_sha256_of(const char *text, char *out, size_t outsz)
 		snprintf(out + 2 * i, outsz - 2 * i, "%02x", md[i]);
 }
 
-static void sim_run_meta_init(struct ctx *c, const char *stack_sh)
+static void
+sim_run_meta_init(struct ctx *c, const char *stack_sh)
 {
 	struct sim_report_meta *m = &c->meta;
 	time_t now = time(NULL);
@@ -607,7 +629,8 @@ static void sim_run_meta_init(struct ctx *c, const char *stack_sh)
 
 /* ---- --serve: the live page over HTTP ------------------------------------------------- */
 
-static void sim_run_serve_one(struct serve *s, int fd)
+static void
+sim_run_serve_one(struct serve *s, int fd)
 {
 	char req[2048], head[256];
 	char *body = NULL;
@@ -636,7 +659,8 @@ static void sim_run_serve_one(struct serve *s, int fd)
 	free(body);
 }
 
-static void *sim_run_serve_main(void *arg)
+static void *
+sim_run_serve_main(void *arg)
 {
 	struct serve *s = arg;
 
@@ -654,7 +678,8 @@ static void *sim_run_serve_main(void *arg)
 	return NULL;
 }
 
-static int sim_run_serve_start(struct serve *s, int port, const char *path, char *err, size_t errsz)
+static int
+sim_run_serve_start(struct serve *s, int port, const char *path, char *err, size_t errsz)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	sigset_t set, old;
@@ -695,7 +720,8 @@ fail:
 	return -1;
 }
 
-static void sim_run_serve_stop(struct serve *s)
+static void
+sim_run_serve_stop(struct serve *s)
 {
 	if (!s->running)
 		return;
@@ -705,7 +731,8 @@ static void sim_run_serve_stop(struct serve *s)
 	s->running = false;
 }
 
-static void sim_run_usage(FILE *f)
+static void
+sim_run_usage(FILE *f)
 {
 	fprintf(f, "usage: sim run SCENARIO.json|NAME [--compare] [--out DIR] [--progress] [--serve PORT] [--junit FILE]\n"
 		   "       sim run SCENARIO.json|NAME --dry-run\n"
@@ -724,7 +751,8 @@ static void sim_run_usage(FILE *f)
 		   "A report is written in every case but 2 before the load.\n");
 }
 
-static int sim_run_install_signals(void)
+static int
+sim_run_install_signals(void)
 {
 	struct sigaction sa;
 
@@ -736,7 +764,8 @@ static int sim_run_install_signals(void)
 	return sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0 ? -1 : 0;
 }
 
-int sim_run_main(int argc, char **argv)
+int
+sim_run_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "compare", no_argument, NULL, 'c' }, { "out", required_argument, NULL, 'o' },

@@ -18,7 +18,8 @@ const char *const sim_fault_kind_names[] = { "toxic", "kill", "stop", "restart",
 
 /* A lab host (gw, svc1, db2, ...): lower-case letters then digits; the lab's script checks
  * that it exists when the fault applies (and the run is invalid when it does not). */
-static bool sim_sc_host_ok(const char *t)
+static bool
+sim_sc_host_ok(const char *t)
 {
 	size_t i = 0;
 
@@ -35,7 +36,8 @@ static bool sim_sc_host_ok(const char *t)
  * A process a fault may target: the stack's own processes, or one of its services as the one
  * list names them (SHOPLAB_SERVICES in run/shoplab.env); the run checks its pid file too.
  */
-static bool sim_sc_target_ok(const char *t)
+static bool
+sim_sc_target_ok(const char *t)
 {
 	static const char *const processes[] = { "nginx", "mariadb", "rabbitmq", NULL };
 	const char *v = getenv("SHOPLAB_SERVICES"), *p;
@@ -67,7 +69,8 @@ struct ctx {
 	size_t errsz;
 };
 
-static int sim_sc_fail(struct ctx *c, const char *path, const char *fmt, ...)
+static int
+sim_sc_fail(struct ctx *c, const char *path, const char *fmt, ...)
 {
 	va_list ap;
 	size_t n;
@@ -82,7 +85,8 @@ static int sim_sc_fail(struct ctx *c, const char *path, const char *fmt, ...)
 }
 
 /* Rejects members not in allowed (typos would otherwise be silently ignored). */
-static int sim_sc_only_keys(struct ctx *c, const char *path, json_object *o, const char *const *allowed)
+static int
+sim_sc_only_keys(struct ctx *c, const char *path, json_object *o, const char *const *allowed)
 {
 	char sub[160];
 
@@ -101,14 +105,16 @@ static int sim_sc_only_keys(struct ctx *c, const char *path, json_object *o, con
 	return 0;
 }
 
-static void sim_sc_join(char *out, size_t outsz, const char *path, const char *key)
+static void
+sim_sc_join(char *out, size_t outsz, const char *path, const char *key)
 {
 	snprintf(out, outsz, "%s%s%s", path, *path ? "." : "", key);
 }
 
 /* A number member: required (def ignored) or optional (def used when absent). */
-static int sim_sc_num(struct ctx *c, json_object *o, const char *path, const char *key, bool required,
-	       double def, double lo, double hi, double *out)
+static int
+sim_sc_num(struct ctx *c, json_object *o, const char *path, const char *key, bool required,
+    double def, double lo, double hi, double *out)
 {
 	json_object *v;
 	char p[160];
@@ -130,8 +136,9 @@ static int sim_sc_num(struct ctx *c, json_object *o, const char *path, const cha
 	return 0;
 }
 
-static int sim_sc_str(struct ctx *c, json_object *o, const char *path, const char *key, bool required,
-	       const char *def, char *out, size_t outsz)
+static int
+sim_sc_str(struct ctx *c, json_object *o, const char *path, const char *key, bool required,
+    const char *def, char *out, size_t outsz)
 {
 	json_object *v;
 	char p[160];
@@ -153,7 +160,8 @@ static int sim_sc_str(struct ctx *c, json_object *o, const char *path, const cha
 	return 0;
 }
 
-static int sim_sc_parse_phases(struct ctx *c, json_object *root, struct sim_scenario *sc)
+static int
+sim_sc_parse_phases(struct ctx *c, json_object *root, struct sim_scenario *sc)
 {
 	static const char *const keys[] = { "at_s", "rate", NULL };
 	json_object *a;
@@ -190,7 +198,8 @@ static int sim_sc_parse_phases(struct ctx *c, json_object *root, struct sim_scen
 	return 0;
 }
 
-static int sim_sc_parse_mix(struct ctx *c, json_object *root, struct sim_scenario *sc)
+static int
+sim_sc_parse_mix(struct ctx *c, json_object *root, struct sim_scenario *sc)
 {
 	static const char *const keys[] = { "browse", "register_login", "checkout", NULL };
 	json_object *m;
@@ -207,7 +216,8 @@ static int sim_sc_parse_mix(struct ctx *c, json_object *root, struct sim_scenari
 	return 0;
 }
 
-static int sim_sc_parse_data(struct ctx *c, json_object *root, struct sim_scenario *sc)
+static int
+sim_sc_parse_data(struct ctx *c, json_object *root, struct sim_scenario *sc)
 {
 	static const char *const keys[] = { "users", "products", "stock", "cards", "login_rate", NULL };
 	static const char *const ckeys[] = { "decline", "insufficient", NULL };
@@ -248,7 +258,8 @@ static int sim_sc_parse_data(struct ctx *c, json_object *root, struct sim_scenar
 	return 0;
 }
 
-static int sim_sc_lookup(const char *const *names, const char *s)
+static int
+sim_sc_lookup(const char *const *names, const char *s)
 {
 	for (int i = 0; names[i]; i++)
 		if (strcmp(names[i], s) == 0)
@@ -257,7 +268,8 @@ static int sim_sc_lookup(const char *const *names, const char *s)
 }
 
 /* A proxy API: "http://..." as is, or a host's name to look up as SHOPLAB_PROXY_API_<NAME>. */
-static bool sim_sc_proxy_api_ok(const char *s)
+static bool
+sim_sc_proxy_api_ok(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -271,7 +283,8 @@ static bool sim_sc_proxy_api_ok(const char *s)
 	return true;
 }
 
-static int sim_sc_parse_fault(struct ctx *c, json_object *f, size_t i, struct sim_scenario *sc)
+static int
+sim_sc_parse_fault(struct ctx *c, json_object *f, size_t i, struct sim_scenario *sc)
 {
 	static const char *const kinds[] = { "toxic", "kill", "stop", "restart", "deploy", "host_kill", "partition",
 					     "broker_kill", "consumer_stop", "broker_partition", "duplicate_delivery", NULL };
@@ -388,7 +401,8 @@ static int sim_sc_parse_fault(struct ctx *c, json_object *f, size_t i, struct si
 	return 0;
 }
 
-static int sim_sc_parse_faults(struct ctx *c, json_object *root, struct sim_scenario *sc)
+static int
+sim_sc_parse_faults(struct ctx *c, json_object *root, struct sim_scenario *sc)
 {
 	json_object *a;
 	size_t n;
@@ -409,7 +423,8 @@ static int sim_sc_parse_faults(struct ctx *c, json_object *root, struct sim_scen
 }
 
 /* The defaults of a scenario that states no hypothesis (sim/README.md). */
-static void sim_sc_hypothesis_defaults(struct sim_scenario *sc)
+static void
+sim_sc_hypothesis_defaults(struct sim_scenario *sc)
 {
 	struct sim_hypothesis *h = &sc->hy;
 	double p99 = SIM_HY_DEFAULT_P99_MS;
@@ -431,7 +446,8 @@ static void sim_sc_hypothesis_defaults(struct sim_scenario *sc)
  *                "recovery": {"within_s": 20, "band": 0.3}}
  * journeys names exactly the journeys the mix starts; recovery is optional.
  */
-static int sim_sc_parse_hypothesis(struct ctx *c, json_object *root, struct sim_scenario *sc)
+static int
+sim_sc_parse_hypothesis(struct ctx *c, json_object *root, struct sim_scenario *sc)
 {
 	static const char *const keys[] = { "journeys", "recovery", NULL };
 	static const char *const jkeys[] = { "success", "p99_ms", NULL };
@@ -482,14 +498,16 @@ static int sim_sc_parse_hypothesis(struct ctx *c, json_object *root, struct sim_
 }
 
 /* A small scanner that finds where a JSON path's value starts in the text, for line numbers. */
-static const char *sim_sc_skip_ws(const char *p)
+static const char *
+sim_sc_skip_ws(const char *p)
 {
 	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
 		p++;
 	return p;
 }
 
-static const char *sim_sc_skip_string(const char *p)
+static const char *
+sim_sc_skip_string(const char *p)
 {
 	for (p++; *p && *p != '"'; p++)
 		if (*p == '\\' && p[1])
@@ -498,7 +516,8 @@ static const char *sim_sc_skip_string(const char *p)
 }
 
 /* Skips one value; returns where it ends (or the end of the text). */
-static const char *sim_sc_skip_value(const char *p)
+static const char *
+sim_sc_skip_value(const char *p)
 {
 	int depth = 0;
 
@@ -522,7 +541,8 @@ static const char *sim_sc_skip_value(const char *p)
 }
 
 /* The member key of an object (p at '{'); returns its value's start or NULL. */
-static const char *sim_sc_find_member(const char *p, const char *key, size_t keylen)
+static const char *
+sim_sc_find_member(const char *p, const char *key, size_t keylen)
 {
 	p = sim_sc_skip_ws(p + 1);
 	while (*p == '"') {
@@ -543,7 +563,8 @@ static const char *sim_sc_find_member(const char *p, const char *key, size_t key
 	return NULL;
 }
 
-size_t sim_scenario_offset(const char *text, const char *path)
+size_t
+sim_scenario_offset(const char *text, const char *path)
 {
 	const char *p = sim_sc_skip_ws(text), *best = p, *q = path;
 
@@ -577,7 +598,8 @@ size_t sim_scenario_offset(const char *text, const char *path)
 	return (size_t)(best - text);
 }
 
-int sim_scenario_line(const char *text, size_t offset)
+int
+sim_scenario_line(const char *text, size_t offset)
 {
 	int line = 1;
 
@@ -586,7 +608,8 @@ int sim_scenario_line(const char *text, size_t offset)
 	return line;
 }
 
-int sim_scenario_parse(const char *text, struct sim_scenario *sc, char *err, size_t errsz)
+int
+sim_scenario_parse(const char *text, struct sim_scenario *sc, char *err, size_t errsz)
 {
 	static const char *const keys[] = { "name", "seed", "duration_s", "drain_s", "events_drain_s", "timeout_s",
 					    "replay_share", "phases", "mix", "data", "faults",
@@ -658,7 +681,8 @@ out:
 	return rc;
 }
 
-int sim_scenario_load(const char *path, struct sim_scenario *sc, char *err, size_t errsz)
+int
+sim_scenario_load(const char *path, struct sim_scenario *sc, char *err, size_t errsz)
 {
 	char msg[512], *buf = NULL;
 	size_t len = 0, cap = 0, n;
@@ -703,7 +727,8 @@ out_close:
 	return rc;
 }
 
-void sim_scenario_free(struct sim_scenario *sc)
+void
+sim_scenario_free(struct sim_scenario *sc)
 {
 	free(sc->text);
 	sc->text = NULL;
@@ -713,7 +738,8 @@ void sim_scenario_free(struct sim_scenario *sc)
 	}
 }
 
-double sim_scenario_rate_at(const struct sim_scenario *sc, double t)
+double
+sim_scenario_rate_at(const struct sim_scenario *sc, double t)
 {
 	double r = 0;
 

@@ -14,7 +14,8 @@
  * The stack's services: SHOPLAB_SERVICES from run/shoplab.env (stack.sh writes the one list
  * there), at most 16. Returns how many names it put in names (each at most 31 bytes).
  */
-static size_t sim_scr_services_of_stack(char names[16][32])
+static size_t
+sim_scr_services_of_stack(char names[16][32])
 {
 	const char *v = getenv("SHOPLAB_SERVICES"), *p, *q;
 	size_t n = 0;
@@ -32,7 +33,8 @@ static size_t sim_scr_services_of_stack(char names[16][32])
 	return n;
 }
 
-static double sim_scr_mono(void)
+static double
+sim_scr_mono(void)
 {
 	struct timespec ts;
 
@@ -41,7 +43,8 @@ static double sim_scr_mono(void)
 }
 
 /* Copies label `name`'s value from a {a="x",b="y"} block. */
-static int sim_scr_label(const char *labels, const char *name, char *out, size_t outsz)
+static int
+sim_scr_label(const char *labels, const char *name, char *out, size_t outsz)
 {
 	char pat[64];
 	const char *p, *q;
@@ -57,7 +60,8 @@ static int sim_scr_label(const char *labels, const char *name, char *out, size_t
 	return 0;
 }
 
-static void sim_scr_record(struct sim_scrape *s, const char *name, size_t sec, int state)
+static void
+sim_scr_record(struct sim_scrape *s, const char *name, size_t sec, int state)
 {
 	struct sim_breaker *b = NULL;
 
@@ -83,7 +87,8 @@ static void sim_scr_record(struct sim_scrape *s, const char *name, size_t sec, i
 	b->state[sec] = (signed char)state;
 }
 
-void sim_scrape_parse(struct sim_scrape *s, const char *text, size_t sec)
+void
+sim_scrape_parse(struct sim_scrape *s, const char *text, size_t sec)
 {
 	static const char metric[] = "shoplab_dep_breaker_state{";
 	const char *p = text;
@@ -110,7 +115,8 @@ void sim_scrape_parse(struct sim_scrape *s, const char *text, size_t sec)
 }
 
 /* Sums the samples of metric whose labels hold must (NULL: every sample). */
-static uint64_t sim_scr_sum_samples(const char *text, const char *metric, const char *must)
+static uint64_t
+sim_scr_sum_samples(const char *text, const char *metric, const char *must)
 {
 	size_t mlen = strlen(metric);
 	uint64_t sum = 0;
@@ -127,7 +133,8 @@ static uint64_t sim_scr_sum_samples(const char *text, const char *metric, const 
 	return sum;
 }
 
-void sim_scrape_counters(struct sim_scrape *s, size_t svc, const char *text)
+void
+sim_scrape_counters(struct sim_scrape *s, size_t svc, const char *text)
 {
 	uint64_t r = sim_scr_sum_samples(text, "shoplab_dep_retries_total", NULL);
 	uint64_t o = sim_scr_sum_samples(text, "shoplab_dep_breaker_transitions_total", "to=\"open\"");
@@ -144,7 +151,8 @@ void sim_scrape_counters(struct sim_scrape *s, size_t svc, const char *text)
 	s->last_opens[svc] = o;
 }
 
-int sim_evseries_set(struct sim_evseries *x, size_t sec, double v)
+int
+sim_evseries_set(struct sim_evseries *x, size_t sec, double v)
 {
 	if (sec >= x->n) {
 		size_t cap = sec + 64;
@@ -162,7 +170,8 @@ int sim_evseries_set(struct sim_evseries *x, size_t sec, double v)
 }
 
 /* The value of metric{service="svc"...} (the first sample), or NaN. */
-static double sim_scr_sample(const char *text, const char *metric, const char *svc)
+static double
+sim_scr_sample(const char *text, const char *metric, const char *svc)
 {
 	char pat[160];
 	const char *p;
@@ -173,7 +182,8 @@ static double sim_scr_sample(const char *text, const char *metric, const char *s
 	return strtod(p + 1, NULL);
 }
 
-static struct sim_evseries *sim_scr_series_of(struct sim_evseries *v, size_t *n, const char *svc)
+static struct sim_evseries *
+sim_scr_series_of(struct sim_evseries *v, size_t *n, const char *svc)
 {
 	for (size_t i = 0; i < *n; i++)
 		if (strcmp(v[i].name, svc) == 0)
@@ -184,7 +194,8 @@ static struct sim_evseries *sim_scr_series_of(struct sim_evseries *v, size_t *n,
 	return &v[(*n)++];
 }
 
-void sim_scrape_events(struct sim_scrape *s, const char *svc, const char *text, size_t sec)
+void
+sim_scrape_events(struct sim_scrape *s, const char *svc, const char *text, size_t sec)
 {
 	struct sim_events_scrape *e = &s->ev;
 	double depth = sim_scr_sample(text, "shoplab_events_outbox_depth", svc);
@@ -213,7 +224,8 @@ void sim_scrape_events(struct sim_scrape *s, const char *svc, const char *text, 
 	}
 }
 
-static void sim_scr_record_pending(struct sim_scrape *s, size_t sec, int64_t n)
+static void
+sim_scr_record_pending(struct sim_scrape *s, size_t sec, int64_t n)
 {
 	if (sec >= s->npending) {
 		size_t cap = sec + 64;
@@ -229,7 +241,8 @@ static void sim_scr_record_pending(struct sim_scrape *s, size_t sec, int64_t n)
 	s->pending[sec] = (int32_t)(n > INT32_MAX ? INT32_MAX : n);
 }
 
-static void *sim_scr_run(void *arg)
+static void *
+sim_scr_run(void *arg)
 {
 	struct sim_scrape *s = arg;
 	static char buf[256 * 1024];
@@ -289,7 +302,8 @@ static void *sim_scr_run(void *arg)
 	return NULL;
 }
 
-int sim_scrape_start(struct sim_scrape *s, const char *internal_url, int64_t pending_min_id)
+int
+sim_scrape_start(struct sim_scrape *s, const char *internal_url, int64_t pending_min_id)
 {
 	memset(s, 0, sizeof(*s));
 	s->pending_min_id = pending_min_id;
@@ -303,7 +317,8 @@ int sim_scrape_start(struct sim_scrape *s, const char *internal_url, int64_t pen
 	return 0;
 }
 
-void sim_scrape_stop(struct sim_scrape *s)
+void
+sim_scrape_stop(struct sim_scrape *s)
 {
 	if (!s->running)
 		return;
@@ -314,7 +329,8 @@ void sim_scrape_stop(struct sim_scrape *s)
 	s->running = false;
 }
 
-void sim_scrape_free(struct sim_scrape *s)
+void
+sim_scrape_free(struct sim_scrape *s)
 {
 	sim_scrape_stop(s);
 	for (size_t i = 0; i < s->nb; i++)

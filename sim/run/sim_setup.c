@@ -11,14 +11,16 @@
 #include "sim_http.h"
 #include "sim_load.h"
 
-static void sim_setup_sleep_s(double s)
+static void
+sim_setup_sleep_s(double s)
 {
 	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
 
 	(void)nanosleep(&ts, NULL);     /* a signal cuts it short: the caller checks its flag */
 }
 
-static bool sim_setup_stopped(const volatile sig_atomic_t *stop, char *err, size_t errsz)
+static bool
+sim_setup_stopped(const volatile sig_atomic_t *stop, char *err, size_t errsz)
 {
 	if (stop == NULL || *stop == 0)
 		return false;
@@ -26,7 +28,8 @@ static bool sim_setup_stopped(const volatile sig_atomic_t *stop, char *err, size
 	return true;
 }
 
-bool sim_setup_transient(long status)
+bool
+sim_setup_transient(long status)
 {
 	return status == -1 || status == 429 || status == 502 || status == 503 || status == 504;
 }
@@ -36,8 +39,9 @@ bool sim_setup_transient(long status)
  * pace_s, then 1 s after a 429 and 0.25 s doubling to 2 s after the others, at most 20 tries
  * (about 35 s of a service restarting). Returns the last status; -2 when stopped by a signal.
  */
-static long sim_setup_http(const char *method, const char *url, const char *body, const char *token,
-		       double pace_s, const volatile sig_atomic_t *stop, char *out, size_t outsz)
+static long
+sim_setup_http(const char *method, const char *url, const char *body, const char *token,
+    double pace_s, const volatile sig_atomic_t *stop, char *out, size_t outsz)
 {
 	double wait = 0.25;
 	long st = -1;
@@ -58,8 +62,9 @@ static long sim_setup_http(const char *method, const char *url, const char *body
 }
 
 /* Logs in, pacing at rate and waiting out 429s and restarts; copies the token. */
-static int sim_setup_login(const char *gw, const char *email, const char *pw, double rate, char *token,
-		 size_t tokensz, const volatile sig_atomic_t *stop, char *err, size_t errsz)
+static int
+sim_setup_login(const char *gw, const char *email, const char *pw, double rate, char *token,
+    size_t tokensz, const volatile sig_atomic_t *stop, char *err, size_t errsz)
 {
 	char url[512], body[512], out[4096];
 	json_object *o, *t;
@@ -85,8 +90,9 @@ static int sim_setup_login(const char *gw, const char *email, const char *pw, do
 	return 0;
 }
 
-int sim_setup_data(const struct sim_scenario *sc, const char *gw, const char *nonce,
-		   struct sim_user *users, const volatile sig_atomic_t *stop, char *err, size_t errsz)
+int
+sim_setup_data(const struct sim_scenario *sc, const char *gw, const char *nonce,
+    struct sim_user *users, const volatile sig_atomic_t *stop, char *err, size_t errsz)
 {
 	char admin[1024], url[512], body[512], out[1024];
 	long st;

@@ -23,7 +23,8 @@ struct vctx {
 static void sim_val_mistake(struct vctx *v, const char *path, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-static void sim_val_mistake(struct vctx *v, const char *path, const char *fmt, ...)
+static void
+sim_val_mistake(struct vctx *v, const char *path, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
@@ -37,7 +38,8 @@ static void sim_val_mistake(struct vctx *v, const char *path, const char *fmt, .
 }
 
 /* Copies the keys of an object, comma separated, for "it has: ..." hints. */
-static void sim_val_keys_of(json_object *o, char *buf, size_t bufsz)
+static void
+sim_val_keys_of(json_object *o, char *buf, size_t bufsz)
 {
 	size_t len = 0;
 
@@ -53,7 +55,8 @@ static void sim_val_keys_of(json_object *o, char *buf, size_t bufsz)
 }
 
 /* GETs url and parses the answer as a JSON object; NULL (with why in err) otherwise. */
-static json_object *sim_val_get_json(const char *url, long *status, char *err, size_t errsz)
+static json_object *
+sim_val_get_json(const char *url, long *status, char *err, size_t errsz)
 {
 	char *buf = malloc(ANSWER_MAX);
 	json_object *o = NULL;
@@ -82,8 +85,9 @@ out:
 
 /* Each integer attribute's value as the proxy will use it (given, else its default) must be in
  * the range the proxy's /toxic-types states ("limits"; an older proxy states none). */
-static void sim_val_check_limits(struct vctx *v, size_t i, const struct sim_fault *ft, json_object *type,
-			 json_object *given)
+static void
+sim_val_check_limits(struct vctx *v, size_t i, const struct sim_fault *ft, json_object *type,
+    json_object *given)
 {
 	json_object *limits;
 	char path[128];
@@ -117,7 +121,8 @@ static void sim_val_check_limits(struct vctx *v, size_t i, const struct sim_faul
 	}
 }
 
-static void sim_val_check_attributes(struct vctx *v, size_t i, const struct sim_fault *ft, json_object *type)
+static void
+sim_val_check_attributes(struct vctx *v, size_t i, const struct sim_fault *ft, json_object *type)
 {
 	json_object *attrs, *given, *kind;
 	char path[128], have[512];
@@ -141,7 +146,8 @@ static void sim_val_check_attributes(struct vctx *v, size_t i, const struct sim_
 	json_object_put(given);
 }
 
-static void sim_val_check_stream(struct vctx *v, size_t i, const struct sim_fault *ft, json_object *type)
+static void
+sim_val_check_stream(struct vctx *v, size_t i, const struct sim_fault *ft, json_object *type)
 {
 	json_object *streams;
 	char path[64];
@@ -156,7 +162,8 @@ static void sim_val_check_stream(struct vctx *v, size_t i, const struct sim_faul
 }
 
 /* Checks toxic i against the proxy API it names (its proxy_api, else the stack's). */
-static void sim_val_check_toxic(struct vctx *v, size_t i)
+static void
+sim_val_check_toxic(struct vctx *v, size_t i)
 {
 	const struct sim_fault *ft = &v->sc->faults[i];
 	json_object *proxies = NULL, *types = NULL, *t;
@@ -216,7 +223,8 @@ out:
 }
 
 /* Every fault that lives on a proxy: toxics (on their proxy API) and the broker links. */
-static void sim_val_check_toxics(struct vctx *v)
+static void
+sim_val_check_toxics(struct vctx *v)
 {
 	for (size_t i = 0; i < v->sc->nfaults; i++) {
 		enum sim_fault_kind k = v->sc->faults[i].kind;
@@ -226,7 +234,8 @@ static void sim_val_check_toxics(struct vctx *v)
 	}
 }
 
-static void sim_val_check_targets(struct vctx *v, const char *run_dir)
+static void
+sim_val_check_targets(struct vctx *v, const char *run_dir)
 {
 	const struct sim_scenario *sc = v->sc;
 	char path[64];
@@ -262,7 +271,8 @@ static void sim_val_check_targets(struct vctx *v, const char *run_dir)
 	}
 }
 
-static void sim_val_check_products(struct vctx *v, const char *gateway)
+static void
+sim_val_check_products(struct vctx *v, const char *gateway)
 {
 	const struct sim_scenario *sc = v->sc;
 	int64_t ids[2] = { sc->product_lo, sc->product_hi };
@@ -281,8 +291,9 @@ static void sim_val_check_products(struct vctx *v, const char *gateway)
 	}
 }
 
-int sim_validate_live(const struct sim_scenario *sc, const char *gateway, const char *proxy_api,
-		      const char *run_dir, FILE *out)
+int
+sim_validate_live(const struct sim_scenario *sc, const char *gateway, const char *proxy_api,
+    const char *run_dir, FILE *out)
 {
 	char top[960], err[256];
 	struct vctx v = { sc, NULL, out, 0 };
