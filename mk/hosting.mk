@@ -4,11 +4,11 @@
 #
 #   make install [PREFIX=/usr/local] [DESTDIR=/tmp/stage]   then, as root: shoplab-bootstrap
 #   make deb                                                build-deb/deb/shoplab_<version>_<arch>.deb, lintian,
-#                                                           then tests/lab/test_deb.sh (dpkg --root install + purge)
+#                                                           then tests/hosting/test_deb.sh (dpkg --root install + purge)
 #   make up INSTANCES="catalog:3 orders:2"                  several instances behind one upstream
 #   make lab-netns | lab-netns-down | test-lab [LAB=ha]      the multi-host lab in network namespaces
 #   make trace ID=<request-id>                              one request across nginx and the services
-#   make test-hosting                                       tests/lab/test_install.sh, test_scale.sh, test_deploy.sh
+#   make test-hosting                                       tests/hosting/test_install.sh, test_scale.sh, test_deploy.sh
 #   make test-help                                          --help / bad option of every binary and script
 #   make test-tls                                           make up TLS=1 checked with curl and openssl s_client
 #   make test-fresh                                         the README's two commands in a fresh minbase Debian 12 root
@@ -112,18 +112,18 @@ test-hosting: deps
 	@scripts/deps.sh deb
 	@scripts/deps.sh ruby
 	@$(MAKE) --no-print-directory all
-	@tests/lab/test_help.sh $(BUILD)
-	@tests/lab/test_tls.sh
-	@tests/lab/test_install.sh
-	@tests/lab/test_scale.sh
-	@tests/lab/test_deploy.sh
-	@tests/lab/test_vagrant.sh
+	@tests/hosting/test_help.sh $(BUILD)
+	@tests/hosting/test_tls.sh
+	@tests/hosting/test_install.sh
+	@tests/hosting/test_scale.sh
+	@tests/hosting/test_deploy.sh
+	@tests/hosting/test_vagrant.sh
 
 # A Debian package of the same install (scripts/deb.sh: dpkg-deb, lintian; docs/hosting.md).
 deb: deps
 	@scripts/deps.sh deb
 	@scripts/deb.sh
-	@tests/lab/test_deb.sh
+	@tests/hosting/test_deb.sh
 
 # A fresh Debian 12 root (debootstrap --variant=minbase, cached in /var/cache/shoplab), in a
 # container with loopback only: the README's two commands (scripts/test-fresh.sh), or the .deb
@@ -137,11 +137,11 @@ test-systemd: deb
 	@scripts/test-systemd.sh
 
 test-help: all
-	@tests/lab/test_help.sh $(BUILD)
+	@tests/hosting/test_help.sh $(BUILD)
 
 test-tls: deps
 	@$(MAKE) --no-print-directory all
-	@tests/lab/test_tls.sh
+	@tests/hosting/test_tls.sh
 
 trace:
 	@scripts/trace.sh "$(ID)"

@@ -34,7 +34,7 @@ if [ "${1:-}" = deb ]; then
 	PKGS="dpkg-dev lintian mandoc logrotate fakeroot"
 fi
 # `scripts/deps.sh ruby`: the Ruby interpreter, for the static checks of the Vagrantfile in
-# tests/lab/test_vagrant.sh (ruby -c, its machine lists) where Vagrant itself is not installed.
+# tests/hosting/test_vagrant.sh (ruby -c, its machine lists) where Vagrant itself is not installed.
 if [ "${1:-}" = ruby ]; then
 	PKGS="ruby"
 fi

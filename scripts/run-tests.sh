@@ -131,7 +131,7 @@ integration)
 	[ -z "${IT_ONLY:-}" ] && [ "${SHOPLAB_PROXY:-0}" = 1 ] && run_one "$TOP/tests/ops/check_metric_names.py" env
 	# Only root and the stack's owner change the sim proxy: user nobody gets 403 and changes
 	# nothing, reading stays open (docs/security.md).
-	[ -z "${IT_ONLY:-}" ] && [ "${SHOPLAB_PROXY:-0}" = 1 ] && run_one "$TOP/tests/sim/proxy_owner.sh" env
+	[ -z "${IT_ONLY:-}" ] && [ "${SHOPLAB_PROXY:-0}" = 1 ] && run_one "$TOP/tests/live/proxy_owner.sh" env
 	# The suites above ran through the sim proxy, so over TCP with the gateway secret. The
 	# default stack puts the services on unix sockets: a second, direct stack runs the suites
 	# that check isolation and the gateway's edges, and users, through them.
@@ -168,16 +168,16 @@ integration)
 			run_one "$TOP/sim/scenarios/events-smoke.json" "$BUILD/bin/sim" run --out "$tmp/reports-events"
 			# A consumer's database away (shipping's link reset for 12 s): nothing lost, nothing
 			# dead-lettered, every order shipped after it (the short form of events-db-outage).
-			run_one "$TOP/tests/sim/events-db-outage-short.json" "$BUILD/bin/sim" run --out "$tmp/reports-dbout"
+			run_one "$TOP/tests/live/events-db-outage-short.json" "$BUILD/bin/sim" run --out "$tmp/reports-dbout"
 			# Broker faults that cannot be trusted say so: mistakes exit 2, unconfirmed faults 3.
-			run_one "$TOP/tests/sim/events_trust.sh" env
+			run_one "$TOP/tests/live/events_trust.sh" env
 			# Runs that cannot be trusted say so: typos, a fault that fails, interruptions.
-			run_one "$TOP/tests/sim/run_trust.sh" env
+			run_one "$TOP/tests/live/run_trust.sh" env
 			# Then the checker against those databases with violations planted in them.
-			run_one "$TOP/tests/sim/check_planted.sh" env
+			run_one "$TOP/tests/live/check_planted.sh" env
 			# Every kill target works: nginx (master and workers), MariaDB, RabbitMQ and each
 			# service killed once and brought back; status truthful meanwhile (about 90 s).
-			run_one "$TOP/tests/sim/kill_targets.sh" env
+			run_one "$TOP/tests/live/kill_targets.sh" env
 		else
 			fail=$((fail + 1)); failed="$failed smoke-stack-up"
 		fi
@@ -186,11 +186,11 @@ integration)
 	# A stack is one thing: a taken port starts nothing; two stacks run scenarios at once.
 	# (Both start single-host stacks of their own: the netns lab skips them.)
 	if [ -z "${IT_ONLY:-}" ] && [ -z "${SKIP_STACK_TESTS:-}" ]; then
-		run_one "$TOP/tests/lab/test_add_service.sh" env
-		run_one "$TOP/tests/lab/test_two_stacks.sh" env
+		run_one "$TOP/tests/hosting/test_add_service.sh" env
+		run_one "$TOP/tests/hosting/test_two_stacks.sh" env
 		# As root: a checkout under a 0700 home, a mktemp run dir, nothing of the stack as
 		# root, and an up that fails late leaves nothing running (skipped when not root).
-		run_one "$TOP/tests/lab/test_root_stack.sh" env
+		run_one "$TOP/tests/hosting/test_root_stack.sh" env
 	fi
 	summary ;;
 *)

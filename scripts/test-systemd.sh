@@ -5,7 +5,7 @@
 #
 # A fresh copy of the cached minbase root (scripts/lib/rootfs.sh) gets systemd, then boots
 # under `systemd-nspawn -b --private-network` (loopback only: its MariaDB, RabbitMQ, nginx and
-# services collide with nothing here). Inside, tests/lab/systemd_checks.sh installs the package
+# services collide with nothing here). Inside, tests/hosting/systemd_checks.sh installs the package
 # with apt (its Depends, mariadb-server and nginx-light come from the apt registry: downloaded
 # into the root beforehand, the one step with this machine's network), runs shoplab-bootstrap,
 # starts shoplab.target and checks everything docs/hosting.md promises, then purges. The
@@ -73,7 +73,7 @@ t=$SECONDS
 rootfs_extract "$root"
 debname=$(basename "$deb")
 cp "$deb" "$root/root/$debname" || die "cannot copy $deb into the root"
-install -m 0755 "$TOP/tests/lab/systemd_checks.sh" "$root/root/systemd_checks.sh"
+install -m 0755 "$TOP/tests/hosting/systemd_checks.sh" "$root/root/systemd_checks.sh"
 phase "extract" $((SECONDS - t))
 
 t=$SECONDS
@@ -126,7 +126,7 @@ fi
 phase "boot" $((SECONDS - t))
 
 t=$SECONDS
-log "inside: tests/lab/systemd_checks.sh /root/$debname (log: $work/checks.log)"
+log "inside: tests/hosting/systemd_checks.sh /root/$debname (log: $work/checks.log)"
 rc=0
 inside bash /root/systemd_checks.sh "/root/$debname" < /dev/null 2>&1 | tee "$work/checks.log" | rootfs_stamp || rc=$?
 # The phases' times from the "@@ phase EPOCH NAME" marks (the last one is "end").

@@ -49,7 +49,7 @@ fuzz-sim:
 # (build/report-check/report.png). Chromium is a separate install: `scripts/deps.sh chromium`.
 report-check: $(BUILD)/tests/sim/test_sim_report
 	@scripts/deps.sh chromium
-	@tests/sim/report_chromium.sh $(BUILD)
+	@tests/live/report_chromium.sh $(BUILD)
 
 # The events scenario (about 3 minutes, so not in CI): a broker outage during checkouts, the
 # other broker faults, the drain, every invariant. Restarts the stack with the proxy on every

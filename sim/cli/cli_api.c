@@ -13,7 +13,8 @@
 
 /* Reads NAME=value for name from $SHOPLAB_RUN/shoplab.env (default ./run). Returns 1 found,
  * 0 not there (or no file). */
-static int env_file_get(const char *name, char *out, size_t outsz)
+static int
+cli_api_env_file_get(const char *name, char *out, size_t outsz)
 {
 	const char *run = getenv("SHOPLAB_RUN");
 	char path[1024], line[1024];
@@ -44,7 +45,8 @@ static int env_file_get(const char *name, char *out, size_t outsz)
 /* Finds the API: --host, else $TOXIPROXY_URL (as toxiproxy-cli), else $SHOPLAB_PROXY_API, else SHOPLAB_PROXY_API in the stack's
  * shoplab.env, else 127.0.0.1:8474. "host:port" and "http://host:port" are both taken.
  * Returns 0, or -1 with err set. */
-int cli_api_resolve(struct cli_api *api, const char *host_flag, char *err, size_t errsz)
+int
+cli_api_resolve(struct cli_api *api, const char *host_flag, char *err, size_t errsz)
 {
 	char v[CLI_URL_MAX];
 	const char *env = getenv("SHOPLAB_PROXY_API"), *tp = getenv("TOXIPROXY_URL");
@@ -59,7 +61,7 @@ int cli_api_resolve(struct cli_api *api, const char *host_flag, char *err, size_
 	} else if (env != NULL && *env) {
 		snprintf(v, sizeof(v), "%s", env);
 		api->from = "SHOPLAB_PROXY_API";
-	} else if (env_file_get("SHOPLAB_PROXY_API", v, sizeof(v))) {
+	} else if (cli_api_env_file_get("SHOPLAB_PROXY_API", v, sizeof(v))) {
 		api->from = "shoplab.env";
 	} else {
 		snprintf(v, sizeof(v), "%s", CLI_DEFAULT_API);
@@ -81,7 +83,8 @@ int cli_api_resolve(struct cli_api *api, const char *host_flag, char *err, size_
 }
 
 /* Percent-encodes one path segment (a proxy or toxic name). Returns 0, or -1 if too long. */
-int cli_path_escape(const char *segment, char *out, size_t outsz)
+int
+cli_path_escape(const char *segment, char *out, size_t outsz)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	size_t o = 0;
@@ -112,7 +115,8 @@ struct sink {
 	int too_big;
 };
 
-static size_t sink_write(char *data, size_t size, size_t nmemb, void *arg)
+static size_t
+cli_api_sink_write(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct sink *s = arg;
 	size_t n = size * nmemb;
@@ -136,8 +140,9 @@ static size_t sink_write(char *data, size_t size, size_t nmemb, void *arg)
  * (free it with cli_reply_free). Returns 0 when the API answered (any status; an error's
  * message from {"error":…} goes into rep->error), -1 when it could not be reached (rep->error
  * says why, rep->status is 0). */
-int cli_api_call(const struct cli_api *api, const char *method, const char *path,
-                 json_object *body, struct cli_reply *rep)
+int
+cli_api_call(const struct cli_api *api, const char *method, const char *path,
+    json_object *body, struct cli_reply *rep)
 {
 	char url[CLI_URL_MAX * 2];
 	struct sink s = { NULL, 0, 0 };
@@ -176,7 +181,7 @@ int cli_api_call(const struct cli_api *api, const char *method, const char *path
 	    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 3000L) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10000L) != CURLE_OK ||
-	    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, sink_write) != CURLE_OK ||
+	    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, cli_api_sink_write) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &s) != CURLE_OK ||
 	    (payload != NULL && curl_easy_setopt(curl, CURLOPT_POSTFIELDS, payload) != CURLE_OK)) {
 		snprintf(rep->error, sizeof(rep->error), "cannot set up the request");
@@ -217,7 +222,8 @@ out:
 	return rc;
 }
 
-void cli_reply_free(struct cli_reply *rep)
+void
+cli_reply_free(struct cli_reply *rep)
 {
 	json_object_put(rep->json);
 	rep->json = NULL;

@@ -33,7 +33,7 @@ struct cli_opts {
 	bool help;
 };
 
-static const char usage_text[] =
+static const char cli_toxic_usage_text[] =
 	"usage: sim toxic [--host H] <command> [options] [PROXY]\n"
 	"\n"
 	"toxiproxy-cli for `sim proxy` (or any Toxiproxy): the same commands, aliases and flags.\n"
@@ -87,7 +87,7 @@ struct cmd_name {
 	enum cli_cmd cmd;
 };
 
-static const struct cmd_name top_cmds[] = {
+static const struct cmd_name cli_toxic_top_cmds[] = {
 	{ "list", C_LIST }, { "l", C_LIST }, { "li", C_LIST }, { "ls", C_LIST },
 	{ "inspect", C_INSPECT }, { "i", C_INSPECT }, { "ins", C_INSPECT },
 	{ "create", C_CREATE }, { "c", C_CREATE }, { "new", C_CREATE },
@@ -99,14 +99,15 @@ static const struct cmd_name top_cmds[] = {
 	{ NULL, C_NONE }
 };
 
-static const struct cmd_name toxic_cmds[] = {
+static const struct cmd_name cli_toxic_toxic_cmds[] = {
 	{ "add", C_ADD }, { "a", C_ADD },
 	{ "update", C_UPDATE }, { "u", C_UPDATE },
 	{ "remove", C_REMOVE }, { "r", C_REMOVE }, { "delete", C_REMOVE }, { "d", C_REMOVE },
 	{ NULL, C_NONE }
 };
 
-static enum cli_cmd find_cmd(const struct cmd_name *t, const char *w)
+static enum cli_cmd
+cli_toxic_find_cmd(const struct cmd_name *t, const char *w)
 {
 	for (; t->word != NULL; t++)
 		if (strcmp(t->word, w) == 0)
@@ -114,7 +115,8 @@ static enum cli_cmd find_cmd(const struct cmd_name *t, const char *w)
 	return C_NONE;
 }
 
-static const char *cmd_label(enum cli_cmd c)
+static const char *
+cli_toxic_cmd_label(enum cli_cmd c)
 {
 	static const char *const names[] = { "", "list", "inspect", "create", "toggle", "delete",
 	                                     "toxic", "toxic add", "toxic update", "toxic remove" };
@@ -123,7 +125,8 @@ static const char *cmd_label(enum cli_cmd c)
 }
 
 /* Takes the value of an option that needs one; *i moves past it. Returns NULL when missing. */
-static const char *opt_value(int argc, char **argv, int *i, const char *inl, FILE *err)
+static const char *
+cli_toxic_opt_value(int argc, char **argv, int *i, const char *inl, FILE *err)
 {
 	if (inl != NULL)
 		return inl;
@@ -134,7 +137,8 @@ static const char *opt_value(int argc, char **argv, int *i, const char *inl, FIL
 	return argv[++*i];
 }
 
-static bool is_opt(const char *a, const char *s1, const char *s2)
+static bool
+cli_toxic_is_opt(const char *a, const char *s1, const char *s2)
 {
 	return strcmp(a, s1) == 0 || (s2 != NULL && strcmp(a, s2) == 0);
 }
@@ -143,7 +147,8 @@ static bool is_opt(const char *a, const char *s1, const char *s2)
  * the command, before the proxy: a superset). -u is --upstream ADDR for create and the upstream
  * stream for toxic add; -h is --host, as in toxiproxy-cli (help is --help). `--opt=value` is
  * taken too. */
-static int parse_args(int argc, char **argv, struct cli_opts *o, FILE *err)
+static int
+cli_toxic_parse_args(int argc, char **argv, struct cli_opts *o, FILE *err)
 {
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *inl = NULL;
@@ -157,26 +162,26 @@ static int parse_args(int argc, char **argv, struct cli_opts *o, FILE *err)
 			a = opt;
 			inl = eq + 1;
 		}
-		if (is_opt(a, "--help", NULL)) {
+		if (cli_toxic_is_opt(a, "--help", NULL)) {
 			o->help = true;
-		} else if (is_opt(a, "-h", "--host")) {
+		} else if (cli_toxic_is_opt(a, "-h", "--host")) {
 			dst = &o->host;
-		} else if (is_opt(a, "-t", "--type")) {
+		} else if (cli_toxic_is_opt(a, "-t", "--type")) {
 			dst = &o->type;
-		} else if (is_opt(a, "-n", "--toxicName") || is_opt(a, "--name", NULL)) {
+		} else if (cli_toxic_is_opt(a, "-n", "--toxicName") || cli_toxic_is_opt(a, "--name", NULL)) {
 			dst = &o->name;
-		} else if (is_opt(a, "--tox", "-tox") || is_opt(a, "--toxicity", NULL)) {
+		} else if (cli_toxic_is_opt(a, "--tox", "-tox") || cli_toxic_is_opt(a, "--toxicity", NULL)) {
 			dst = &o->toxicity;
-		} else if (is_opt(a, "-l", "--listen")) {
+		} else if (cli_toxic_is_opt(a, "-l", "--listen")) {
 			dst = &o->listen;
-		} else if (o->cmd == C_CREATE && is_opt(a, "-u", "--upstream")) {
+		} else if (o->cmd == C_CREATE && cli_toxic_is_opt(a, "-u", "--upstream")) {
 			dst = &o->upstream;
-		} else if (is_opt(a, "-u", "--upstream")) {
+		} else if (cli_toxic_is_opt(a, "-u", "--upstream")) {
 			o->up = true;
-		} else if (is_opt(a, "-d", "--downstream")) {
+		} else if (cli_toxic_is_opt(a, "-d", "--downstream")) {
 			o->down = true;
-		} else if (is_opt(a, "-a", "--attribute")) {
-			const char *v = opt_value(argc, argv, &i, inl, err);
+		} else if (cli_toxic_is_opt(a, "-a", "--attribute")) {
+			const char *v = cli_toxic_opt_value(argc, argv, &i, inl, err);
 
 			if (v == NULL)
 				return -1;
@@ -191,13 +196,13 @@ static int parse_args(int argc, char **argv, struct cli_opts *o, FILE *err)
 			return -1;
 		} else if (o->cmd == C_NONE) {
 			o->cmd_word = a;
-			if ((o->cmd = find_cmd(top_cmds, a)) == C_NONE) {
+			if ((o->cmd = cli_toxic_find_cmd(cli_toxic_top_cmds, a)) == C_NONE) {
 				fprintf(err, "sim toxic: unknown command '%s' (list, inspect, create, toggle, "
 				        "delete, toxic add|update|remove)\n", a);
 				return -1;
 			}
 		} else if (o->cmd == C_TOXIC) {
-			if ((o->cmd = find_cmd(toxic_cmds, a)) == C_NONE) {
+			if ((o->cmd = cli_toxic_find_cmd(cli_toxic_toxic_cmds, a)) == C_NONE) {
 				fprintf(err, "sim toxic: unknown toxic command '%s' (add, update, remove)\n", a);
 				return -1;
 			}
@@ -207,7 +212,7 @@ static int parse_args(int argc, char **argv, struct cli_opts *o, FILE *err)
 			fprintf(err, "sim toxic: unexpected argument '%s'\n", a);
 			return -1;
 		}
-		if (dst != NULL && (*dst = opt_value(argc, argv, &i, inl, err)) == NULL)
+		if (dst != NULL && (*dst = cli_toxic_opt_value(argc, argv, &i, inl, err)) == NULL)
 			return -1;
 		if (dst == NULL && inl != NULL) {
 			fprintf(err, "sim toxic: %s takes no value\n", a);
@@ -219,7 +224,8 @@ static int parse_args(int argc, char **argv, struct cli_opts *o, FILE *err)
 
 /* Adds KEY=VALUE attributes to obj: a value that is a whole integer goes as a number, any other
  * as a string (fcgi_abort's code and message). Returns 0, or -1 with a message. */
-static int put_attrs(json_object *obj, const struct cli_opts *o, FILE *err)
+static int
+cli_toxic_put_attrs(json_object *obj, const struct cli_opts *o, FILE *err)
 {
 	for (size_t i = 0; i < o->nattrs; i++) {
 		const char *kv = o->attrs[i], *eq = strchr(kv, '=');
@@ -248,7 +254,8 @@ static int put_attrs(json_object *obj, const struct cli_opts *o, FILE *err)
 	return 0;
 }
 
-static int put_toxicity(json_object *obj, const char *s, FILE *err)
+static int
+cli_toxic_put_toxicity(json_object *obj, const char *s, FILE *err)
 {
 	char *end;
 	double d;
@@ -270,7 +277,8 @@ static int put_toxicity(json_object *obj, const char *s, FILE *err)
 }
 
 /* Adds key: "value" to obj. Returns 0, or -1 out of memory. */
-static int put_str(json_object *obj, const char *key, const char *value)
+static int
+cli_toxic_put_str(json_object *obj, const char *key, const char *value)
 {
 	json_object *v = json_object_new_string(value);
 
@@ -281,7 +289,8 @@ static int put_str(json_object *obj, const char *key, const char *value)
 	return 0;
 }
 
-static const char *jstr(json_object *o, const char *key)
+static const char *
+cli_toxic_jstr(json_object *o, const char *key)
 {
 	json_object *v;
 
@@ -290,14 +299,16 @@ static const char *jstr(json_object *o, const char *key)
 	return json_object_get_string(v);
 }
 
-static bool jbool(json_object *o, const char *key)
+static bool
+cli_toxic_jbool(json_object *o, const char *key)
 {
 	json_object *v;
 
 	return o != NULL && json_object_object_get_ex(o, key, &v) && json_object_get_boolean(v);
 }
 
-static json_object *jarr(json_object *o, const char *key)
+static json_object *
+cli_toxic_jarr(json_object *o, const char *key)
 {
 	json_object *v;
 
@@ -309,8 +320,9 @@ static json_object *jarr(json_object *o, const char *key)
 
 /* Calls the API; on failure prints why and returns the exit status (CLI_OK when it answered
  * with want). what names the action for messages. */
-static int call(const struct cli_api *api, const char *method, const char *path, json_object *body,
-                long want, const char *what, struct cli_reply *rep, FILE *err)
+static int
+cli_toxic_call(const struct cli_api *api, const char *method, const char *path, json_object *body,
+    long want, const char *what, struct cli_reply *rep, FILE *err)
 {
 	if (cli_api_call(api, method, path, body, rep) != 0) {
 		fprintf(err, "sim toxic: no proxy API at %s (%s; address from %s): is the stack up with "
@@ -326,13 +338,15 @@ static int call(const struct cli_api *api, const char *method, const char *path,
 	return CLI_OK;
 }
 
-static int cmp_str(const void *x, const void *y)
+static int
+cli_toxic_cmp_str(const void *x, const void *y)
 {
 	return strcmp(*(const char *const *)x, *(const char *const *)y);
 }
 
 /* "attributes=[\tk=v\tk2=v2\t]", keys sorted, as toxiproxy-cli prints them */
-static void print_attrs(json_object *toxic, FILE *out)
+static void
+cli_toxic_print_attrs(json_object *toxic, FILE *out)
 {
 	json_object *attrs, *v;
 	const char *keys[64];
@@ -346,7 +360,7 @@ static void print_attrs(json_object *toxic, FILE *out)
 			if (n < sizeof(keys) / sizeof(keys[0]))
 				keys[n++] = k;
 		}
-		qsort(keys, n, sizeof(keys[0]), cmp_str);
+		qsort(keys, n, sizeof(keys[0]), cli_toxic_cmp_str);
 		for (size_t i = 0; i < n; i++)
 			if (json_object_object_get_ex(attrs, keys[i], &v))
 				fprintf(out, "\t%s=%s", keys[i], json_object_get_string(v));
@@ -354,18 +368,20 @@ static void print_attrs(json_object *toxic, FILE *out)
 	fputs("\t]\n", out);
 }
 
-static void print_toxic_line(json_object *t, bool tty, FILE *out)
+static void
+cli_toxic_print_toxic_line(json_object *t, bool tty, FILE *out)
 {
 	json_object *v;
 	double tox = json_object_object_get_ex(t, "toxicity", &v) ? json_object_get_double(v) : 1.0;
 
-	fprintf(out, tty ? "%s:\t" : "%s\t", jstr(t, "name"));
-	fprintf(out, "type=%s\tstream=%s\ttoxicity=%.2f\t", jstr(t, "type"), jstr(t, "stream"), tox);
-	print_attrs(t, out);
+	fprintf(out, tty ? "%s:\t" : "%s\t", cli_toxic_jstr(t, "name"));
+	fprintf(out, "type=%s\tstream=%s\ttoxicity=%.2f\t", cli_toxic_jstr(t, "type"), cli_toxic_jstr(t, "stream"), tox);
+	cli_toxic_print_attrs(t, out);
 }
 
 /* toxiproxy-cli's printWidth: the field, a tab, and on a terminal more tabs to line it up */
-static void print_width(const char *m, int tabs, bool tty, FILE *out)
+static void
+cli_toxic_print_width(const char *m, int tabs, bool tty, FILE *out)
 {
 	int n = tty ? tabs - (int)(strlen(m) / 8 + 1) : 0;
 
@@ -374,10 +390,11 @@ static void print_width(const char *m, int tabs, bool tty, FILE *out)
 		fputc('\t', out);
 }
 
-static int cmd_list(const struct cli_api *api, bool tty, FILE *out, FILE *err)
+static int
+cli_toxic_cmd_list(const struct cli_api *api, bool tty, FILE *out, FILE *err)
 {
 	struct cli_reply rep;
-	int rc = call(api, "GET", "/proxies", NULL, 200, "list", &rep, err);
+	int rc = cli_toxic_call(api, "GET", "/proxies", NULL, 200, "list", &rep, err);
 
 	if (rc != CLI_OK)
 		return rc;
@@ -395,13 +412,13 @@ static int cmd_list(const struct cli_api *api, bool tty, FILE *out, FILE *err)
 		}
 	}
 	json_object_object_foreach(rep.json, name, p) {
-		json_object *tx = jarr(p, "toxics");
+		json_object *tx = cli_toxic_jarr(p, "toxics");
 		size_t n = tx != NULL ? json_object_array_length(tx) : 0;
 
-		print_width(name, 3, tty, out);
-		print_width(jstr(p, "listen"), 2, tty, out);
-		print_width(jstr(p, "upstream"), 3, tty, out);
-		print_width(jbool(p, "enabled") ? "enabled" : "disabled", 2, tty, out);
+		cli_toxic_print_width(name, 3, tty, out);
+		cli_toxic_print_width(cli_toxic_jstr(p, "listen"), 2, tty, out);
+		cli_toxic_print_width(cli_toxic_jstr(p, "upstream"), 3, tty, out);
+		cli_toxic_print_width(cli_toxic_jbool(p, "enabled") ? "enabled" : "disabled", 2, tty, out);
 		if (n == 0 && tty)
 			fputs("None\n", out);
 		else
@@ -414,7 +431,8 @@ out:
 	return rc;
 }
 
-static void list_toxics(json_object *tx, const char *stream, const char *title, bool tty, FILE *out)
+static void
+cli_toxic_list_toxics(json_object *tx, const char *stream, const char *title, bool tty, FILE *out)
 {
 	size_t shown = 0;
 
@@ -422,19 +440,20 @@ static void list_toxics(json_object *tx, const char *stream, const char *title, 
 		fprintf(out, "%s toxics:\n", title);
 	for (size_t i = 0; tx != NULL && i < json_object_array_length(tx); i++) {
 		json_object *t = json_object_array_get_idx(tx, i);
-		bool up = strcmp(jstr(t, "stream"), "upstream") == 0;
+		bool up = strcmp(cli_toxic_jstr(t, "stream"), "upstream") == 0;
 
 		if (stream != NULL && up != (strcmp(stream, "upstream") == 0))
 			continue;
-		print_toxic_line(t, tty, out);
+		cli_toxic_print_toxic_line(t, tty, out);
 		shown++;
 	}
 	if (tty && shown == 0)
 		fprintf(out, "Proxy has no %s toxics enabled.\n", title);
 }
 
-static int cmd_inspect(const struct cli_api *api, const char *proxy, const char *eproxy, bool tty,
-                       FILE *out, FILE *err)
+static int
+cli_toxic_cmd_inspect(const struct cli_api *api, const char *proxy, const char *eproxy, bool tty,
+    FILE *out, FILE *err)
 {
 	char path[CLI_SEG_MAX + 32];
 	struct cli_reply rep;
@@ -442,23 +461,23 @@ static int cmd_inspect(const struct cli_api *api, const char *proxy, const char 
 	int rc;
 
 	snprintf(path, sizeof(path), "/proxies/%s", eproxy);
-	rc = call(api, "GET", path, NULL, 200, proxy, &rep, err);
+	rc = cli_toxic_call(api, "GET", path, NULL, 200, proxy, &rep, err);
 	if (rc != CLI_OK)
 		return rc;
-	tx = jarr(rep.json, "toxics");
+	tx = cli_toxic_jarr(rep.json, "toxics");
 	if (!tty) {
-		list_toxics(tx, NULL, "", false, out);
+		cli_toxic_list_toxics(tx, NULL, "", false, out);
 		goto out;
 	}
-	fprintf(out, "Name: %s\tListen: %s\tUpstream: %s\n", jstr(rep.json, "name"),
-	        jstr(rep.json, "listen"), jstr(rep.json, "upstream"));
+	fprintf(out, "Name: %s\tListen: %s\tUpstream: %s\n", cli_toxic_jstr(rep.json, "name"),
+	        cli_toxic_jstr(rep.json, "listen"), cli_toxic_jstr(rep.json, "upstream"));
 	fputs("======================================================================\n", out);
 	if (tx == NULL || json_object_array_length(tx) == 0) {
 		fputs("Proxy has no toxics enabled.\n", out);
 	} else {
-		list_toxics(tx, "upstream", "Upstream", true, out);
+		cli_toxic_list_toxics(tx, "upstream", "Upstream", true, out);
 		fputc('\n', out);
-		list_toxics(tx, "downstream", "Downstream", true, out);
+		cli_toxic_list_toxics(tx, "downstream", "Downstream", true, out);
 	}
 	fputs("\nHint: add a toxic with `sim toxic toxic add`\n", out);
 out:
@@ -467,8 +486,9 @@ out:
 }
 
 /* add and update share the body: name, type, stream, toxicity, attributes */
-static int cmd_add_update(const struct cli_api *api, const struct cli_opts *o, const char *eproxy,
-                          bool add, FILE *out, FILE *err)
+static int
+cli_toxic_cmd_add_update(const struct cli_api *api, const struct cli_opts *o, const char *eproxy,
+    bool add, FILE *out, FILE *err)
 {
 	char path[2 * CLI_SEG_MAX + 48], ename[CLI_SEG_MAX], what[600];
 	json_object *body = json_object_new_object(), *attrs = json_object_new_object();
@@ -480,16 +500,16 @@ static int cmd_add_update(const struct cli_api *api, const struct cli_opts *o, c
 		json_object_put(attrs);
 		goto out;
 	}
-	if (put_attrs(attrs, o, err) != 0)
+	if (cli_toxic_put_attrs(attrs, o, err) != 0)
 		goto out_attrs;
 	if (json_object_object_add(body, "attributes", attrs) != 0)
 		goto out_attrs;
 	attrs = NULL;
-	if (o->toxicity != NULL && put_toxicity(body, o->toxicity, err) != 0)
+	if (o->toxicity != NULL && cli_toxic_put_toxicity(body, o->toxicity, err) != 0)
 		goto out;
-	if ((add && o->name != NULL && put_str(body, "name", o->name) != 0) ||
-	    (add && put_str(body, "type", o->type) != 0) ||
-	    (add && (o->up || o->down) && put_str(body, "stream", o->up ? "upstream" : "downstream") != 0)) {
+	if ((add && o->name != NULL && cli_toxic_put_str(body, "name", o->name) != 0) ||
+	    (add && cli_toxic_put_str(body, "type", o->type) != 0) ||
+	    (add && (o->up || o->down) && cli_toxic_put_str(body, "stream", o->up ? "upstream" : "downstream") != 0)) {
 		fprintf(err, "sim toxic: out of memory\n");
 		goto out;
 	}
@@ -504,14 +524,14 @@ static int cmd_add_update(const struct cli_api *api, const struct cli_opts *o, c
 		snprintf(path, sizeof(path), "/proxies/%s/toxics/%s", eproxy, ename);
 		snprintf(what, sizeof(what), "update %s on %s", o->name, o->proxy);
 	}
-	rc = call(api, "POST", path, body, 200, what, &rep, err);
+	rc = cli_toxic_call(api, "POST", path, body, 200, what, &rep, err);
 	if (rc != CLI_OK)
 		goto out;
 	if (add)
-		fprintf(out, "Added %s %s toxic '%s' on proxy '%s'\n", jstr(rep.json, "stream"),
-		        jstr(rep.json, "type"), jstr(rep.json, "name"), o->proxy);
+		fprintf(out, "Added %s %s toxic '%s' on proxy '%s'\n", cli_toxic_jstr(rep.json, "stream"),
+		        cli_toxic_jstr(rep.json, "type"), cli_toxic_jstr(rep.json, "name"), o->proxy);
 	else
-		fprintf(out, "Updated toxic '%s' on proxy '%s'\n", jstr(rep.json, "name"), o->proxy);
+		fprintf(out, "Updated toxic '%s' on proxy '%s'\n", cli_toxic_jstr(rep.json, "name"), o->proxy);
 	cli_reply_free(&rep);
 	goto out;
 out_attrs:
@@ -521,8 +541,9 @@ out:
 	return rc;
 }
 
-static int cmd_remove(const struct cli_api *api, const struct cli_opts *o, const char *eproxy,
-                      FILE *out, FILE *err)
+static int
+cli_toxic_cmd_remove(const struct cli_api *api, const struct cli_opts *o, const char *eproxy,
+    FILE *out, FILE *err)
 {
 	char path[2 * CLI_SEG_MAX + 48], ename[CLI_SEG_MAX], what[600];
 	struct cli_reply rep;
@@ -534,7 +555,7 @@ static int cmd_remove(const struct cli_api *api, const struct cli_opts *o, const
 	}
 	snprintf(path, sizeof(path), "/proxies/%s/toxics/%s", eproxy, ename);
 	snprintf(what, sizeof(what), "remove %s from %s", o->name, o->proxy);
-	rc = call(api, "DELETE", path, NULL, 204, what, &rep, err);
+	rc = cli_toxic_call(api, "DELETE", path, NULL, 204, what, &rep, err);
 	if (rc != CLI_OK)
 		return rc;
 	fprintf(out, "Removed toxic '%s' on proxy '%s'\n", o->name, o->proxy);
@@ -542,8 +563,9 @@ static int cmd_remove(const struct cli_api *api, const struct cli_opts *o, const
 	return CLI_OK;
 }
 
-static int cmd_toggle(const struct cli_api *api, const char *proxy, const char *eproxy, FILE *out,
-                      FILE *err)
+static int
+cli_toxic_cmd_toggle(const struct cli_api *api, const char *proxy, const char *eproxy, FILE *out,
+    FILE *err)
 {
 	char path[CLI_SEG_MAX + 32];
 	struct cli_reply rep;
@@ -552,10 +574,10 @@ static int cmd_toggle(const struct cli_api *api, const char *proxy, const char *
 	int rc;
 
 	snprintf(path, sizeof(path), "/proxies/%s", eproxy);
-	rc = call(api, "GET", path, NULL, 200, proxy, &rep, err);
+	rc = cli_toxic_call(api, "GET", path, NULL, 200, proxy, &rep, err);
 	if (rc != CLI_OK)
 		return rc;
-	enable = !jbool(rep.json, "enabled");
+	enable = !cli_toxic_jbool(rep.json, "enabled");
 	cli_reply_free(&rep);
 	body = json_object_new_object();
 	if (body == NULL || json_object_object_add(body, "enabled", json_object_new_boolean(enable)) != 0) {
@@ -563,31 +585,32 @@ static int cmd_toggle(const struct cli_api *api, const char *proxy, const char *
 		rc = CLI_REFUSED;
 		goto out;
 	}
-	rc = call(api, "POST", path, body, 200, proxy, &rep, err);
+	rc = cli_toxic_call(api, "POST", path, body, 200, proxy, &rep, err);
 	if (rc != CLI_OK)
 		goto out;
-	fprintf(out, "Proxy %s is now %s\n", proxy, jbool(rep.json, "enabled") ? "enabled" : "disabled");
+	fprintf(out, "Proxy %s is now %s\n", proxy, cli_toxic_jbool(rep.json, "enabled") ? "enabled" : "disabled");
 	cli_reply_free(&rep);
 out:
 	json_object_put(body);
 	return rc;
 }
 
-static int cmd_create(const struct cli_api *api, const struct cli_opts *o, FILE *out, FILE *err)
+static int
+cli_toxic_cmd_create(const struct cli_api *api, const struct cli_opts *o, FILE *out, FILE *err)
 {
 	json_object *body = json_object_new_object();
 	struct cli_reply rep;
 	char what[600];
 	int rc = CLI_REFUSED;
 
-	if (body == NULL || put_str(body, "name", o->proxy) != 0 ||
-	    put_str(body, "listen", o->listen) != 0 || put_str(body, "upstream", o->upstream) != 0 ||
+	if (body == NULL || cli_toxic_put_str(body, "name", o->proxy) != 0 ||
+	    cli_toxic_put_str(body, "listen", o->listen) != 0 || cli_toxic_put_str(body, "upstream", o->upstream) != 0 ||
 	    json_object_object_add(body, "enabled", json_object_new_boolean(1)) != 0) {
 		fprintf(err, "sim toxic: out of memory\n");
 		goto out;
 	}
 	snprintf(what, sizeof(what), "create %s", o->proxy);
-	rc = call(api, "POST", "/proxies", body, 201, what, &rep, err);
+	rc = cli_toxic_call(api, "POST", "/proxies", body, 201, what, &rep, err);
 	if (rc != CLI_OK)
 		goto out;
 	fprintf(out, "Created new proxy %s\n", o->proxy);
@@ -597,8 +620,9 @@ out:
 	return rc;
 }
 
-static int cmd_delete(const struct cli_api *api, const char *proxy, const char *eproxy, FILE *out,
-                      FILE *err)
+static int
+cli_toxic_cmd_delete(const struct cli_api *api, const char *proxy, const char *eproxy, FILE *out,
+    FILE *err)
 {
 	char path[CLI_SEG_MAX + 32], what[600];
 	struct cli_reply rep;
@@ -606,7 +630,7 @@ static int cmd_delete(const struct cli_api *api, const char *proxy, const char *
 
 	snprintf(path, sizeof(path), "/proxies/%s", eproxy);
 	snprintf(what, sizeof(what), "delete %s", proxy);
-	rc = call(api, "DELETE", path, NULL, 204, what, &rep, err);
+	rc = cli_toxic_call(api, "DELETE", path, NULL, 204, what, &rep, err);
 	if (rc != CLI_OK)
 		return rc;
 	fprintf(out, "Deleted proxy %s\n", proxy);
@@ -615,12 +639,13 @@ static int cmd_delete(const struct cli_api *api, const char *proxy, const char *
 }
 
 /* Checks what each command needs; prints what is missing. */
-static int check_args(const struct cli_opts *o, FILE *err)
+static int
+cli_toxic_check_args(const struct cli_opts *o, FILE *err)
 {
 	enum cli_cmd c = o->cmd;
 	bool toxic_flags = o->type != NULL || o->nattrs > 0 || o->toxicity != NULL || o->up || o->down;
 	/* the older layout's words (add, remove) as typed, else toxiproxy-cli's (toxic add) */
-	const char *label = c >= C_ADD && find_cmd(top_cmds, o->cmd_word) == c ? o->cmd_word : cmd_label(c);
+	const char *label = c >= C_ADD && cli_toxic_find_cmd(cli_toxic_top_cmds, o->cmd_word) == c ? o->cmd_word : cli_toxic_cmd_label(c);
 
 	if (c == C_TOXIC) {
 		fprintf(err, "sim toxic: %s needs a subcommand: add, update or remove\n", o->cmd_word);
@@ -668,7 +693,8 @@ static int check_args(const struct cli_opts *o, FILE *err)
 
 /* `sim toxic` with its output streams given (tests pass memory streams). Returns the exit
  * status (enum cli_exit). */
-int sim_toxic_run(int argc, char **argv, FILE *out, FILE *err)
+int
+sim_toxic_run(int argc, char **argv, FILE *out, FILE *err)
 {
 	struct cli_opts o;
 	struct cli_api api;
@@ -677,17 +703,17 @@ int sim_toxic_run(int argc, char **argv, FILE *out, FILE *err)
 	bool tty = fd >= 0 && isatty(fd);
 
 	memset(&o, 0, sizeof(o));
-	if (parse_args(argc, argv, &o, err) != 0)
+	if (cli_toxic_parse_args(argc, argv, &o, err) != 0)
 		return CLI_USAGE;
 	if (o.help) {
-		fputs(usage_text, out);
+		fputs(cli_toxic_usage_text, out);
 		return CLI_OK;
 	}
 	if (o.cmd == C_NONE) {
-		fputs(usage_text, err);
+		fputs(cli_toxic_usage_text, err);
 		return CLI_USAGE;
 	}
-	if (check_args(&o, err) != 0)
+	if (cli_toxic_check_args(&o, err) != 0)
 		return CLI_USAGE;
 	if (cli_api_resolve(&api, o.host, msg, sizeof(msg)) != 0) {
 		fprintf(err, "sim toxic: %s\n", msg);
@@ -699,20 +725,20 @@ int sim_toxic_run(int argc, char **argv, FILE *out, FILE *err)
 	}
 	switch (o.cmd) {
 	case C_LIST:
-		return cmd_list(&api, tty, out, err);
+		return cli_toxic_cmd_list(&api, tty, out, err);
 	case C_INSPECT:
-		return cmd_inspect(&api, o.proxy, eproxy, tty, out, err);
+		return cli_toxic_cmd_inspect(&api, o.proxy, eproxy, tty, out, err);
 	case C_CREATE:
-		return cmd_create(&api, &o, out, err);
+		return cli_toxic_cmd_create(&api, &o, out, err);
 	case C_TOGGLE:
-		return cmd_toggle(&api, o.proxy, eproxy, out, err);
+		return cli_toxic_cmd_toggle(&api, o.proxy, eproxy, out, err);
 	case C_DELETE:
-		return cmd_delete(&api, o.proxy, eproxy, out, err);
+		return cli_toxic_cmd_delete(&api, o.proxy, eproxy, out, err);
 	case C_ADD:
 	case C_UPDATE:
-		return cmd_add_update(&api, &o, eproxy, o.cmd == C_ADD, out, err);
+		return cli_toxic_cmd_add_update(&api, &o, eproxy, o.cmd == C_ADD, out, err);
 	case C_REMOVE:
-		return cmd_remove(&api, &o, eproxy, out, err);
+		return cli_toxic_cmd_remove(&api, &o, eproxy, out, err);
 	case C_NONE:
 	case C_TOXIC:
 		break;
@@ -720,7 +746,8 @@ int sim_toxic_run(int argc, char **argv, FILE *out, FILE *err)
 	return CLI_USAGE;
 }
 
-int sim_toxic_main(int argc, char **argv)
+int
+sim_toxic_main(int argc, char **argv)
 {
 	int rc = sim_toxic_run(argc, argv, stdout, stderr);
 

@@ -9,8 +9,9 @@
 #include "proxy.h"
 
 /* Splits "host:port" (host may be [v6] or empty, meaning 127.0.0.1) and resolves it. */
-int sim_addr_parse(const char *hostport, bool passive, struct sockaddr_storage *ss,
-                   socklen_t *len, struct sim_err *err)
+int
+sim_addr_parse(const char *hostport, bool passive, struct sockaddr_storage *ss,
+    socklen_t *len, struct sim_err *err)
 {
 	const char *op = passive ? "listen" : "dial";
 	char host[SIM_ADDR_MAX];
@@ -65,7 +66,8 @@ out:
 	return rc;
 }
 
-void sim_addr_format(const struct sockaddr *sa, char *out, size_t outsz)
+void
+sim_addr_format(const struct sockaddr *sa, char *out, size_t outsz)
 {
 	char ip[INET6_ADDRSTRLEN] = "?";
 

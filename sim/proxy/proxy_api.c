@@ -19,7 +19,8 @@ struct api_req {
 	struct sim_toxic *toxic;        /* routes with a toxic name: that toxic, found */
 };
 
-static void reply_json(struct sim_reply *rep, int status, json_object *v)
+static void
+sim_pa_reply_json(struct sim_reply *rep, int status, json_object *v)
 {
 	rep->status = status;
 	rep->content_type = "application/json";
@@ -31,7 +32,8 @@ static void reply_json(struct sim_reply *rep, int status, json_object *v)
 }
 
 /* Toxiproxy's error body: {"error":"...","status":N} and a newline (http.Error's). */
-static void reply_err(struct sim_reply *rep, const struct sim_err *e)
+static void
+sim_pa_reply_err(struct sim_reply *rep, const struct sim_err *e)
 {
 	json_object *o = json_object_new_object();
 
@@ -44,15 +46,17 @@ static void reply_err(struct sim_reply *rep, const struct sim_err *e)
 	json_object_put(o);
 }
 
-static void reply_status(struct sim_reply *rep, int status, const char *msg)
+static void
+sim_pa_reply_status(struct sim_reply *rep, int status, const char *msg)
 {
 	struct sim_err e;
 
 	sim_err_set(&e, status, "%s", msg);
-	reply_err(rep, &e);
+	sim_pa_reply_err(rep, &e);
 }
 
-static int cmp_proxy(const void *a, const void *b)
+static int
+sim_pa_cmp_proxy(const void *a, const void *b)
 {
 	const struct sim_proxy *const *x = a, *const *y = b;
 
@@ -60,7 +64,8 @@ static int cmp_proxy(const void *a, const void *b)
 }
 
 /* GET /proxies: an object keyed by name (Go sorts map keys). */
-static void proxy_index(struct api_req *q, struct sim_reply *rep)
+static void
+sim_pa_proxy_index(struct api_req *q, struct sim_reply *rep)
 {
 	struct sim_ctx *ctx = q->ctx;
 	size_t n = 0, i = 0;
@@ -74,7 +79,7 @@ static void proxy_index(struct api_req *q, struct sim_reply *rep)
 		goto out_fail;
 	for (struct sim_proxy *p = ctx->proxies; p != NULL; p = p->next)
 		v[i++] = p;
-	qsort(v, n, sizeof(*v), cmp_proxy);
+	qsort(v, n, sizeof(*v), sim_pa_cmp_proxy);
 	for (i = 0; i < n; i++) {
 		json_object *po = sim_json_proxy(v[i]);
 
@@ -84,11 +89,11 @@ static void proxy_index(struct api_req *q, struct sim_reply *rep)
 		}
 	}
 	free(v);
-	reply_json(rep, 200, o);
+	sim_pa_reply_json(rep, 200, o);
 	return;
 out_fail:
 	free(v);
-	reply_json(rep, 500, NULL);
+	sim_pa_reply_json(rep, 500, NULL);
 	json_object_put(o);
 }
 
@@ -97,7 +102,8 @@ struct proxy_input {
 	bool enabled;
 };
 
-static int proxy_input_read(json_object *o, struct proxy_input *in, struct sim_err *err)
+static int
+sim_pa_proxy_input_read(json_object *o, struct proxy_input *in, struct sim_err *err)
 {
 	if (!json_object_is_type(o, json_type_object)) {
 		sim_err_set(err, 400, "bad request body: json: cannot unmarshal %s into Go value of type toxiproxy.Proxy",
@@ -112,7 +118,8 @@ static int proxy_input_read(json_object *o, struct proxy_input *in, struct sim_e
 	return 0;
 }
 
-static void proxy_create(struct api_req *q, struct sim_reply *rep)
+static void
+sim_pa_proxy_create(struct api_req *q, struct sim_reply *rep)
 {
 	struct sim_ctx *ctx = q->ctx;
 	struct proxy_input in = { .enabled = true };
@@ -120,7 +127,7 @@ static void proxy_create(struct api_req *q, struct sim_reply *rep)
 	json_object *o = sim_json_parse(q->body, q->blen, &err);
 	struct sim_proxy *p = NULL;
 
-	if (o == NULL || proxy_input_read(o, &in, &err) != 0)
+	if (o == NULL || sim_pa_proxy_input_read(o, &in, &err) != 0)
 		goto out_err;
 	if (in.name[0] == '\0') {
 		sim_err_set(&err, 400, "missing required field: name");
@@ -143,19 +150,20 @@ static void proxy_create(struct api_req *q, struct sim_reply *rep)
 		goto out_free_proxy;
 	sim_proxy_link_in(ctx, p);
 	json_object_put(o);
-	reply_json(rep, 201, sim_json_proxy(p));
+	sim_pa_reply_json(rep, 201, sim_json_proxy(p));
 	return;
 out_free_proxy:
 	sim_proxy_free(p);
 out_err:
 	json_object_put(o);
-	reply_err(rep, &err);
+	sim_pa_reply_err(rep, &err);
 }
 
 /* Creates or replaces the proxies listed in body (a JSON array). Sets *list to a new array of
  * the proxies done so far (NULL when none, like Go's nil slice). Returns 0 or -1 with err. */
-int sim_api_populate(struct sim_ctx *ctx, const char *body, size_t blen, json_object **list,
-                     struct sim_err *err)
+int
+sim_api_populate(struct sim_ctx *ctx, const char *body, size_t blen, json_object **list,
+    struct sim_err *err)
 {
 	json_object *o = sim_json_parse(body, blen, err);
 	struct proxy_input *in = NULL;
@@ -178,7 +186,7 @@ int sim_api_populate(struct sim_ctx *ctx, const char *body, size_t blen, json_ob
 	}
 	for (size_t i = 0; i < n; i++) {
 		in[i].enabled = true;
-		if (proxy_input_read(json_object_array_get_idx(o, i), &in[i], err) != 0)
+		if (sim_pa_proxy_input_read(json_object_array_get_idx(o, i), &in[i], err) != 0)
 			goto out_free_in;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -236,7 +244,8 @@ out:
 	return rc;
 }
 
-static void populate(struct api_req *q, struct sim_reply *rep)
+static void
+sim_pa_populate(struct api_req *q, struct sim_reply *rep)
 {
 	struct sim_err err = { 0, "" };
 	json_object *list = NULL;
@@ -245,7 +254,7 @@ static void populate(struct api_req *q, struct sim_reply *rep)
 
 	if (o == NULL) {
 		json_object_put(list);
-		reply_json(rep, 500, NULL);
+		sim_pa_reply_json(rep, 500, NULL);
 		return;
 	}
 	if (rc != 0) {
@@ -253,16 +262,17 @@ static void populate(struct api_req *q, struct sim_reply *rep)
 		(void)json_object_object_add(o, "status", json_object_new_int(err.status));
 	}
 	(void)json_object_object_add(o, "proxies", list);
-	reply_json(rep, rc != 0 ? err.status : 201, o);
+	sim_pa_reply_json(rep, rc != 0 ? err.status : 201, o);
 }
 
-static void reset_all(struct api_req *q, struct sim_reply *rep)
+static void
+sim_pa_reset_all(struct api_req *q, struct sim_reply *rep)
 {
 	struct sim_err err;
 
 	for (struct sim_proxy *p = q->ctx->proxies; p != NULL; p = p->next) {
 		if (sim_proxy_start(p, &err) < 0) {
-			reply_err(rep, &err);
+			sim_pa_reply_err(rep, &err);
 			return;
 		}
 		while (p->toxics != NULL)
@@ -271,7 +281,8 @@ static void reset_all(struct api_req *q, struct sim_reply *rep)
 	rep->status = 204;
 }
 
-static void proxy_update(struct api_req *q, struct sim_reply *rep)
+static void
+sim_pa_proxy_update(struct api_req *q, struct sim_reply *rep)
 {
 	struct sim_proxy *p = q->proxy;
 	struct proxy_input in;
@@ -283,7 +294,7 @@ static void proxy_update(struct api_req *q, struct sim_reply *rep)
 	snprintf(in.listen, sizeof(in.listen), "%s", p->listen);
 	snprintf(in.upstream, sizeof(in.upstream), "%s", p->upstream);
 	in.enabled = p->enabled;
-	if (o == NULL || proxy_input_read(o, &in, &err) != 0)
+	if (o == NULL || sim_pa_proxy_input_read(o, &in, &err) != 0)
 		goto out_err;
 	if (sim_proxy_differs(p, in.listen, in.upstream, &differs, &err) != 0)
 		goto out_err;
@@ -302,31 +313,35 @@ static void proxy_update(struct api_req *q, struct sim_reply *rep)
 		}
 	}
 	json_object_put(o);
-	reply_json(rep, 200, sim_json_proxy(p));
+	sim_pa_reply_json(rep, 200, sim_json_proxy(p));
 	return;
 out_err:
 	json_object_put(o);
-	reply_err(rep, &err);
+	sim_pa_reply_err(rep, &err);
 }
 
-static void proxy_get(struct api_req *q, struct sim_reply *rep)
+static void
+sim_pa_proxy_get(struct api_req *q, struct sim_reply *rep)
 {
-	reply_json(rep, 200, sim_json_proxy(q->proxy));
+	sim_pa_reply_json(rep, 200, sim_json_proxy(q->proxy));
 }
 
-static void proxy_delete(struct api_req *q, struct sim_reply *rep)
+static void
+sim_pa_proxy_delete(struct api_req *q, struct sim_reply *rep)
 {
 	sim_proxy_unlink(q->ctx, q->proxy);
 	sim_proxy_free(q->proxy);
 	rep->status = 204;
 }
 
-static void toxic_index(struct api_req *q, struct sim_reply *rep)
+static void
+sim_pa_toxic_index(struct api_req *q, struct sim_reply *rep)
 {
-	reply_json(rep, 200, sim_json_toxics(q->proxy));
+	sim_pa_reply_json(rep, 200, sim_json_toxics(q->proxy));
 }
 
-static void toxic_create(struct api_req *q, struct sim_reply *rep)
+static void
+sim_pa_toxic_create(struct api_req *q, struct sim_reply *rep)
 {
 	struct sim_proxy *p = q->proxy;
 	struct sim_err err;
@@ -394,26 +409,29 @@ static void toxic_create(struct api_req *q, struct sim_reply *rep)
 	}
 	json_object_put(o);
 	sim_toxic_attach(p, t);
-	reply_json(rep, 200, sim_json_toxic(t));
+	sim_pa_reply_json(rep, 200, sim_json_toxic(t));
 	return;
 out_err:
 	free(t);
 	json_object_put(o);
-	reply_err(rep, &err);
+	sim_pa_reply_err(rep, &err);
 }
 
-static void toxic_get(struct api_req *q, struct sim_reply *rep)
+static void
+sim_pa_toxic_get(struct api_req *q, struct sim_reply *rep)
 {
-	reply_json(rep, 200, sim_json_toxic(q->toxic));
+	sim_pa_reply_json(rep, 200, sim_json_toxic(q->toxic));
 }
 
-static void toxic_delete(struct api_req *q, struct sim_reply *rep)
+static void
+sim_pa_toxic_delete(struct api_req *q, struct sim_reply *rep)
 {
 	sim_toxic_remove(q->proxy, q->toxic);
 	rep->status = 204;
 }
 
-static void toxic_update(struct api_req *q, struct sim_reply *rep)
+static void
+sim_pa_toxic_update(struct api_req *q, struct sim_reply *rep)
 {
 	struct sim_proxy *p = q->proxy;
 	struct sim_toxic *t = q->toxic;
@@ -442,16 +460,17 @@ static void toxic_update(struct api_req *q, struct sim_reply *rep)
 	t->toxicity = tmp.toxicity;
 	json_object_put(o);
 	sim_toxic_updated(p, t);
-	reply_json(rep, 200, sim_json_toxic(t));
+	sim_pa_reply_json(rep, 200, sim_json_toxic(t));
 	return;
 out_err:
 	json_object_put(o);
-	reply_err(rep, &err);
+	sim_pa_reply_err(rep, &err);
 }
 
 /* Splits the escaped path into up to MAX_SEGS decoded segments. Returns the count, or -1
  * when there are more or one is too long. */
-static int split_path(const char *path, char seg[MAX_SEGS][SIM_NAME_MAX])
+static int
+sim_pa_split_path(const char *path, char seg[MAX_SEGS][SIM_NAME_MAX])
 {
 	int n = 0;
 	const char *s = path;
@@ -485,14 +504,16 @@ static int split_path(const char *path, char seg[MAX_SEGS][SIM_NAME_MAX])
 	return n;
 }
 
-static void version(struct api_req *q, struct sim_reply *rep)
+static void
+sim_pa_version(struct api_req *q, struct sim_reply *rep)
 {
 	(void)q;
 	rep->content_type = "application/json;charset=utf-8";
 	(void)evbuffer_add_printf(rep->body, "{\"version\": \"%s\"}\n", SIM_PROXY_VERSION);
 }
 
-static void metrics(struct api_req *q, struct sim_reply *rep)
+static void
+sim_pa_metrics(struct api_req *q, struct sim_reply *rep)
 {
 	rep->content_type = "text/plain; version=0.0.4; charset=utf-8";
 	if (sim_metrics_render(q->ctx, rep->body) != 0)
@@ -500,7 +521,8 @@ static void metrics(struct api_req *q, struct sim_reply *rep)
 }
 
 /* Adds "limits": {attr: {"min", "max", "default"}} for the integer attributes of type t. */
-static int add_limits(json_object *to, const struct sim_toxic_type *t)
+static int
+sim_pa_add_limits(json_object *to, const struct sim_toxic_type *t)
 {
 	json_object *l = json_object_new_object();
 
@@ -531,7 +553,8 @@ static int add_limits(json_object *to, const struct sim_toxic_type *t)
 /* GET /toxic-types (an extension): every toxic type, its attributes with their kind, the range
  * of each integer one, and the streams it may sit on, so that a client can check a scenario
  * before it runs it. */
-static void toxic_types(struct api_req *q, struct sim_reply *rep)
+static void
+sim_pa_toxic_types(struct api_req *q, struct sim_reply *rep)
 {
 	json_object *o = json_object_new_object();
 	const struct sim_toxic_type *t;
@@ -563,17 +586,17 @@ static void toxic_types(struct api_req *q, struct sim_reply *rep)
 			if (json_object_object_add(a, t->attrs[k].name, json_object_new_string(
 				t->attrs[k].kind == SIM_ATTR_INT ? "int" : "string")) != 0)
 				goto out_fail;
-		if (add_limits(to, t) != 0)
+		if (sim_pa_add_limits(to, t) != 0)
 			goto out_fail;
 		if (json_object_array_add(st, json_object_new_string("upstream")) != 0 ||
 		    (!t->fcgi && json_object_array_add(st, json_object_new_string("downstream")) != 0))
 			goto out_fail;
 	}
-	reply_json(rep, 200, o);
+	sim_pa_reply_json(rep, 200, o);
 	return;
 out_fail:
 	json_object_put(o);
-	reply_json(rep, 500, NULL);
+	sim_pa_reply_json(rep, 500, NULL);
 }
 
 enum method { M_GET, M_POST, M_PATCH, M_DELETE, M_COUNT };
@@ -590,22 +613,23 @@ static const struct route {
 	int nsegs;
 	api_handler on[M_COUNT];
 } routes[] = {
-	{ { "version" }, 1, { [M_GET] = version } },
-	{ { "toxic-types" }, 1, { [M_GET] = toxic_types } },
-	{ { "metrics" }, 1, { [M_GET] = metrics } },
-	{ { "reset" }, 1, { [M_POST] = reset_all } },
-	{ { "populate" }, 1, { [M_POST] = populate } },
-	{ { "proxies" }, 1, { [M_GET] = proxy_index, [M_POST] = proxy_create } },
+	{ { "version" }, 1, { [M_GET] = sim_pa_version } },
+	{ { "toxic-types" }, 1, { [M_GET] = sim_pa_toxic_types } },
+	{ { "metrics" }, 1, { [M_GET] = sim_pa_metrics } },
+	{ { "reset" }, 1, { [M_POST] = sim_pa_reset_all } },
+	{ { "populate" }, 1, { [M_POST] = sim_pa_populate } },
+	{ { "proxies" }, 1, { [M_GET] = sim_pa_proxy_index, [M_POST] = sim_pa_proxy_create } },
 	{ { "proxies", "{proxy}" }, 2,
-	  { [M_GET] = proxy_get, [M_POST] = proxy_update, [M_PATCH] = proxy_update,
-	    [M_DELETE] = proxy_delete } },
-	{ { "proxies", "{proxy}", "toxics" }, 3, { [M_GET] = toxic_index, [M_POST] = toxic_create } },
+	  { [M_GET] = sim_pa_proxy_get, [M_POST] = sim_pa_proxy_update, [M_PATCH] = sim_pa_proxy_update,
+	    [M_DELETE] = sim_pa_proxy_delete } },
+	{ { "proxies", "{proxy}", "toxics" }, 3, { [M_GET] = sim_pa_toxic_index, [M_POST] = sim_pa_toxic_create } },
 	{ { "proxies", "{proxy}", "toxics", "{toxic}" }, 4,
-	  { [M_GET] = toxic_get, [M_POST] = toxic_update, [M_PATCH] = toxic_update,
-	    [M_DELETE] = toxic_delete } },
+	  { [M_GET] = sim_pa_toxic_get, [M_POST] = sim_pa_toxic_update, [M_PATCH] = sim_pa_toxic_update,
+	    [M_DELETE] = sim_pa_toxic_delete } },
 };
 
-static int method_index(const char *method)
+static int
+sim_pa_method_index(const char *method)
 {
 	static const char *const names[M_COUNT] = {
 		[M_GET] = "GET", [M_POST] = "POST", [M_PATCH] = "PATCH", [M_DELETE] = "DELETE",
@@ -617,7 +641,8 @@ static int method_index(const char *method)
 	return -1;
 }
 
-static const struct route *route_find(char seg[MAX_SEGS][SIM_NAME_MAX], int n)
+static const struct route *
+sim_pa_route_find(char seg[MAX_SEGS][SIM_NAME_MAX], int n)
 {
 	for (size_t r = 0; r < sizeof(routes) / sizeof(routes[0]); r++) {
 		int i;
@@ -633,13 +658,14 @@ static const struct route *route_find(char seg[MAX_SEGS][SIM_NAME_MAX], int n)
 	return NULL;
 }
 
-void sim_api_handle(struct sim_ctx *ctx, const char *method, const char *path,
-                    const char *body, size_t blen, const char *user_agent,
-                    struct sim_reply *rep)
+void
+sim_api_handle(struct sim_ctx *ctx, const char *method, const char *path,
+    const char *body, size_t blen, const char *user_agent,
+    struct sim_reply *rep)
 {
 	char seg[MAX_SEGS][SIM_NAME_MAX];
-	int n = split_path(path, seg);
-	int m = method_index(method);
+	int n = sim_pa_split_path(path, seg);
+	int m = sim_pa_method_index(method);
 	const struct route *r;
 	struct api_req q = { .ctx = ctx, .body = body, .blen = blen };
 
@@ -651,7 +677,7 @@ void sim_api_handle(struct sim_ctx *ctx, const char *method, const char *path,
 		(void)evbuffer_add_printf(rep->body, "User agent not allowed\n");
 		return;
 	}
-	if (n < 1 || (r = route_find(seg, n)) == NULL) {
+	if (n < 1 || (r = sim_pa_route_find(seg, n)) == NULL) {
 		rep->status = 404;
 		rep->content_type = "text/plain; charset=utf-8";
 		(void)evbuffer_add_printf(rep->body, "404 page not found\n");
@@ -665,12 +691,12 @@ void sim_api_handle(struct sim_ctx *ctx, const char *method, const char *path,
 	for (int i = 0; i < n; i++) {
 		if (strcmp(r->segs[i], "{proxy}") == 0 &&
 		    (q.proxy = sim_proxy_find(ctx, seg[i])) == NULL) {
-			reply_status(rep, 404, "proxy not found");
+			sim_pa_reply_status(rep, 404, "proxy not found");
 			return;
 		}
 		if (strcmp(r->segs[i], "{toxic}") == 0 &&
 		    (q.toxic = sim_toxic_find(q.proxy, seg[i])) == NULL) {
-			reply_status(rep, 404, "toxic not found");
+			sim_pa_reply_status(rep, 404, "toxic not found");
 			return;
 		}
 	}

@@ -11,24 +11,27 @@
 
 #define CLOSE_FLUSH_SECS 5
 
-static void side_read_cb(evutil_socket_t fd, short what, void *arg);
-static void side_write_cb(evutil_socket_t fd, short what, void *arg);
+static void sim_conn_side_read_cb(evutil_socket_t fd, short what, void *arg);
+static void sim_conn_side_write_cb(evutil_socket_t fd, short what, void *arg);
 
-static void reap_cb(evutil_socket_t fd, short what, void *arg)
+static void
+sim_conn_reap_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	sim_conn_free(arg);
 }
 
-static void close_timeout_cb(evutil_socket_t fd, short what, void *arg)
+static void
+sim_conn_close_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	sim_conn_schedule_reap(arg);
 }
 
-static void side_read_on(struct sim_conn *c, int i)
+static void
+sim_conn_side_read_on(struct sim_conn *c, int i)
 {
 	struct sim_side *sd = &c->side[i];
 
@@ -41,7 +44,8 @@ static void side_read_on(struct sim_conn *c, int i)
 	sd->reading = true;
 }
 
-static void side_read_off(struct sim_conn *c, int i)
+static void
+sim_conn_side_read_off(struct sim_conn *c, int i)
 {
 	struct sim_side *sd = &c->side[i];
 
@@ -51,7 +55,8 @@ static void side_read_off(struct sim_conn *c, int i)
 	sd->reading = false;
 }
 
-static void side_write_on(struct sim_conn *c, int i)
+static void
+sim_conn_side_write_on(struct sim_conn *c, int i)
 {
 	struct sim_side *sd = &c->side[i];
 
@@ -64,7 +69,8 @@ static void side_write_on(struct sim_conn *c, int i)
 	sd->writing = true;
 }
 
-static void side_write_off(struct sim_conn *c, int i)
+static void
+sim_conn_side_write_off(struct sim_conn *c, int i)
 {
 	struct sim_side *sd = &c->side[i];
 
@@ -74,24 +80,27 @@ static void side_write_off(struct sim_conn *c, int i)
 	sd->writing = false;
 }
 
-static size_t side_queued(const struct sim_conn *c, int i)
+static size_t
+sim_conn_side_queued(const struct sim_conn *c, int i)
 {
 	return c->dead[i] ? 0 : evbuffer_get_length(c->side[i].out);
 }
 
-void sim_conn_schedule_reap(struct sim_conn *c)
+void
+sim_conn_schedule_reap(struct sim_conn *c)
 {
 	if (c->reaping)
 		return;
 	c->reaping = true;
 	for (int i = 0; i < 2; i++) {
-		side_read_off(c, i);
-		side_write_off(c, i);
+		sim_conn_side_read_off(c, i);
+		sim_conn_side_write_off(c, i);
 	}
 	event_active(c->reap_ev, EV_TIMEOUT, 0);
 }
 
-static void set_nodelay(int fd)
+static void
+sim_conn_set_nodelay(int fd)
 {
 	int one = 1;
 
@@ -100,7 +109,8 @@ static void set_nodelay(int fd)
 }
 
 /* Frees the connection at once, closing both sockets (with RST if a toxic reset it). */
-void sim_conn_free(struct sim_conn *c)
+void
+sim_conn_free(struct sim_conn *c)
 {
 	struct sim_proxy *p = c->proxy;
 
@@ -146,7 +156,8 @@ void sim_conn_free(struct sim_conn *c)
 	free(c);
 }
 
-static void maybe_reap_finished(struct sim_conn *c)
+static void
+sim_conn_maybe_reap_finished(struct sim_conn *c)
 {
 	if (c->link[0].finished && c->link[1].finished)
 		sim_conn_schedule_reap(c);
@@ -156,7 +167,8 @@ static void maybe_reap_finished(struct sim_conn *c)
  * A failed send leaves the bytes queued and wakes the write event, which meets the same error
  * from the event loop (so no socket error is handled deep inside a toxic chain). Returns 0, or
  * -1 out of memory. */
-static int side_send(struct sim_conn *c, int i, const void *data, size_t len)
+static int
+sim_conn_side_send(struct sim_conn *c, int i, const void *data, size_t len)
 {
 	struct sim_side *sd = &c->side[i];
 	const unsigned char *p = data;
@@ -178,35 +190,37 @@ static int side_send(struct sim_conn *c, int i, const void *data, size_t len)
 	}
 	if (evbuffer_add(sd->out, p, len) != 0)
 		return -1;
-	side_write_on(c, i);
+	sim_conn_side_write_on(c, i);
 	return 0;
 }
 
 /* An EOF reached the destination: once its output is flushed, send FIN (half-close). */
-static void link_try_finish(struct sim_link *l)
+static void
+sim_conn_link_try_finish(struct sim_link *l)
 {
 	struct sim_conn *c = l->conn;
 	int dst = 1 - (int)l->dir;
 
 	if (!l->eof_pending)
 		return;
-	if (side_queued(c, dst) > 0)
+	if (sim_conn_side_queued(c, dst) > 0)
 		return;         /* the write event finishes it once the queue drained */
 	l->eof_pending = false;
 	l->finished = true;
 	if (!c->dead[dst])
 		(void)shutdown(c->side[dst].fd, SHUT_WR);
-	maybe_reap_finished(c);
+	sim_conn_maybe_reap_finished(c);
 }
 
-static void conn_start_close(struct sim_conn *c, struct sim_link *l)
+static void
+sim_conn_start_close(struct sim_conn *c, struct sim_link *l)
 {
 	struct timeval tv = { CLOSE_FLUSH_SECS, 0 };
 
 	c->closing = true;
 	for (int i = 0; i < 2; i++)
-		side_read_off(c, i);
-	if (side_queued(c, 1 - (int)l->dir) == 0) {
+		sim_conn_side_read_off(c, i);
+	if (sim_conn_side_queued(c, 1 - (int)l->dir) == 0) {
 		sim_conn_schedule_reap(c);
 		return;
 	}
@@ -215,7 +229,8 @@ static void conn_start_close(struct sim_conn *c, struct sim_link *l)
 }
 
 /* The end of a link's chain: hands a chunk to the destination socket. Consumes c. */
-static void link_deliver(struct sim_link *l, struct sim_chunk *c)
+static void
+sim_conn_link_deliver(struct sim_link *l, struct sim_chunk *c)
 {
 	struct sim_conn *conn = l->conn;
 	int dst = 1 - (int)l->dir;
@@ -228,17 +243,17 @@ static void link_deliver(struct sim_link *l, struct sim_chunk *c)
 	switch (c->kind) {
 	case SIM_DATA:
 		if (!l->finished && !conn->dead[dst] && !conn->closing &&
-		    side_send(conn, dst, c->data, c->len) != 0)
+		    sim_conn_side_send(conn, dst, c->data, c->len) != 0)
 			sim_conn_schedule_reap(conn);
 		break;
 	case SIM_EOF:
 		if (!l->finished) {
 			l->eof_pending = true;
-			link_try_finish(l);
+			sim_conn_link_try_finish(l);
 		}
 		break;
 	case SIM_CLOSE:
-		conn_start_close(conn, l);
+		sim_conn_start_close(conn, l);
 		break;
 	case SIM_RESET:
 		conn->reset = true;
@@ -249,23 +264,25 @@ static void link_deliver(struct sim_link *l, struct sim_chunk *c)
 }
 
 /* Reads the source again once the link holds less than the low mark. */
-static void link_check_resume(struct sim_link *l)
+static void
+sim_conn_link_check_resume(struct sim_link *l)
 {
 	struct sim_conn *c = l->conn;
 
 	if (!l->paused || c->reaping || c->closing)
 		return;
-	if (l->held + side_queued(c, 1 - (int)l->dir) < SIM_LOW_WATER) {
+	if (l->held + sim_conn_side_queued(c, 1 - (int)l->dir) < SIM_LOW_WATER) {
 		l->paused = false;
 		if (!l->src_done)
-			side_read_on(c, (int)l->dir);
+			sim_conn_side_read_on(c, (int)l->dir);
 	}
 }
 
 /* Moves n bytes the source sent into the link: straight to the destination when no toxic is
  * on the stream, else in chunks of at most SIM_CHUNK_MAX into the first stage. Stops reading
  * above the high mark. */
-static void link_feed(struct sim_link *l, const unsigned char *buf, size_t n)
+static void
+sim_conn_link_feed(struct sim_link *l, const unsigned char *buf, size_t n)
 {
 	struct sim_conn *c = l->conn;
 	int dst = 1 - (int)l->dir;
@@ -287,27 +304,28 @@ static void link_feed(struct sim_link *l, const unsigned char *buf, size_t n)
 	}
 	if (c->reaping || c->closing)
 		return;
-	if (n > 0 && side_send(c, dst, buf, n) != 0) {
+	if (n > 0 && sim_conn_side_send(c, dst, buf, n) != 0) {
 		sim_conn_schedule_reap(c);
 		return;
 	}
-	if (l->held + side_queued(c, dst) > SIM_HIGH_WATER && !l->paused) {
+	if (l->held + sim_conn_side_queued(c, dst) > SIM_HIGH_WATER && !l->paused) {
 		l->paused = true;
-		side_read_off(c, (int)l->dir);
+		sim_conn_side_read_off(c, (int)l->dir);
 	}
 }
 
 /* Socket i ended (EOF) or failed (err): no more reads from it, an EOF goes into its link, and
  * when it failed nothing more goes to it. */
-static void side_ended(struct sim_conn *c, int i, bool err)
+static void
+sim_conn_side_ended(struct sim_conn *c, int i, bool err)
 {
 	struct sim_link *l = &c->link[i];
 	struct sim_chunk *eof;
 
-	side_read_off(c, i);
+	sim_conn_side_read_off(c, i);
 	if (err) {
 		c->dead[i] = true;
-		side_write_off(c, i);
+		sim_conn_side_write_off(c, i);
 		c->link[1 - i].finished = true;
 		c->link[1 - i].eof_pending = false;
 		if (c->closing) {
@@ -325,20 +343,22 @@ static void side_ended(struct sim_conn *c, int i, bool err)
 	}
 	sim_link_inject(l, eof);
 	if (!c->reaping)
-		maybe_reap_finished(c);
+		sim_conn_maybe_reap_finished(c);
 }
 
-static int side_index(const struct sim_conn *c, evutil_socket_t fd)
+static int
+sim_conn_side_index(const struct sim_conn *c, evutil_socket_t fd)
 {
 	return fd == c->side[0].fd ? 0 : 1;
 }
 
 /* One read per readiness event: up to SIM_CHUNK_MAX while a toxic is on the stream (as a
  * toxic has always seen it), else up to SIM_READ_MAX. */
-static void side_read_cb(evutil_socket_t fd, short what, void *arg)
+static void
+sim_conn_side_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct sim_conn *c = arg;
-	int i = side_index(c, fd);
+	int i = sim_conn_side_index(c, fd);
 	struct sim_link *l = &c->link[i];
 	unsigned char *buf = c->loop->iobuf;
 	size_t want = l->nstages > 0 ? SIM_CHUNK_MAX : SIM_READ_MAX;
@@ -353,7 +373,7 @@ static void side_read_cb(evutil_socket_t fd, short what, void *arg)
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return;
 	if (n <= 0) {
-		side_ended(c, i, n < 0);
+		sim_conn_side_ended(c, i, n < 0);
 		return;
 	}
 	atomic_fetch_add_explicit(&c->proxy->m_bytes[i], (uint64_t)n, memory_order_relaxed);
@@ -362,12 +382,13 @@ static void side_read_cb(evutil_socket_t fd, short what, void *arg)
 		sim_conn_schedule_reap(c);
 		return;
 	}
-	link_feed(l, buf, (size_t)n);
-	link_check_resume(l);
+	sim_conn_link_feed(l, buf, (size_t)n);
+	sim_conn_link_check_resume(l);
 }
 
 /* The upstream's connect finished: errors end that side as a failed socket would. */
-static bool side_connect_done(struct sim_conn *c, int i)
+static bool
+sim_conn_side_connect_done(struct sim_conn *c, int i)
 {
 	int err = c->connect_err;
 	socklen_t len = sizeof(err);
@@ -375,74 +396,77 @@ static bool side_connect_done(struct sim_conn *c, int i)
 	if (err == 0 && getsockopt(c->side[i].fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
 		err = errno;
 	if (err != 0) {
-		side_ended(c, i, true);
+		sim_conn_side_ended(c, i, true);
 		return false;
 	}
 	c->connected[i] = true;
-	set_nodelay(c->side[i].fd);
+	sim_conn_set_nodelay(c->side[i].fd);
 	if (!c->closing && !c->link[i].paused && !c->link[i].src_done)
-		side_read_on(c, i);
+		sim_conn_side_read_on(c, i);
 	return true;
 }
 
-static void side_write_cb(evutil_socket_t fd, short what, void *arg)
+static void
+sim_conn_side_write_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct sim_conn *c = arg;
-	int i = side_index(c, fd);
+	int i = sim_conn_side_index(c, fd);
 	struct sim_side *sd = &c->side[i];
 	struct sim_link *l = &c->link[1 - i];
 
 	(void)what;
 	if (c->reaping)
 		return;
-	if (!c->connected[i] && !side_connect_done(c, i))
+	if (!c->connected[i] && !sim_conn_side_connect_done(c, i))
 		return;
 	if (c->dead[i]) {
-		side_write_off(c, i);
+		sim_conn_side_write_off(c, i);
 		return;
 	}
 	if (evbuffer_get_length(sd->out) > 0 && evbuffer_write(sd->out, fd) < 0 &&
 	    errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-		side_ended(c, i, true);
+		sim_conn_side_ended(c, i, true);
 		return;
 	}
 	if (evbuffer_get_length(sd->out) == 0)
-		side_write_off(c, i);
+		sim_conn_side_write_off(c, i);
 	if (c->closing) {
 		if (evbuffer_get_length(sd->out) == 0)
 			sim_conn_schedule_reap(c);
 		return;
 	}
-	link_try_finish(l);
-	link_check_resume(l);
+	sim_conn_link_try_finish(l);
+	sim_conn_link_check_resume(l);
 }
 
 /* What the toxic chain of a link calls back into: the connection owns the table, the chain
  * never names the connection's functions. */
-static const struct sim_link_ops conn_link_ops = {
-	.deliver = link_deliver,
-	.resume = link_check_resume,
+static const struct sim_link_ops sim_conn_link_ops = {
+	.deliver = sim_conn_link_deliver,
+	.resume = sim_conn_link_check_resume,
 };
 
-static void link_init(struct sim_conn *c, enum sim_dir dir)
+static void
+sim_conn_link_init(struct sim_conn *c, enum sim_dir dir)
 {
 	struct sim_link *l = &c->link[dir];
 
-	l->ops = &conn_link_ops;
+	l->ops = &sim_conn_link_ops;
 	l->conn = c;
 	l->dir = dir;
 }
 
 /* Dials the upstream without blocking. Returns 0 (connected, in progress, or failed at once
  * with c->connect_err set: the write event reports it from the loop), or -1. */
-static int conn_dial(struct sim_conn *c, const struct sockaddr_storage *ua, socklen_t ul)
+static int
+sim_conn_dial(struct sim_conn *c, const struct sockaddr_storage *ua, socklen_t ul)
 {
 	int fd = socket(ua->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
 		return -1;
 	c->side[1].fd = fd;
-	set_nodelay(fd);
+	sim_conn_set_nodelay(fd);
 	if (connect(fd, (const struct sockaddr *)ua, ul) == 0) {
 		c->connected[1] = true;
 		return 0;
@@ -452,20 +476,22 @@ static int conn_dial(struct sim_conn *c, const struct sockaddr_storage *ua, sock
 	return 0;
 }
 
-static int side_init(struct sim_conn *c, int i)
+static int
+sim_conn_side_init(struct sim_conn *c, int i)
 {
 	struct event_base *base = c->loop->base;
 	struct sim_side *sd = &c->side[i];
 
-	sd->rev = event_new(base, sd->fd, EV_READ | EV_PERSIST, side_read_cb, c);
-	sd->wev = event_new(base, sd->fd, EV_WRITE | EV_PERSIST, side_write_cb, c);
+	sd->rev = event_new(base, sd->fd, EV_READ | EV_PERSIST, sim_conn_side_read_cb, c);
+	sd->wev = event_new(base, sd->fd, EV_WRITE | EV_PERSIST, sim_conn_side_write_cb, c);
 	sd->out = evbuffer_new();
 	return sd->rev != NULL && sd->wev != NULL && sd->out != NULL ? 0 : -1;
 }
 
 /* Takes an accepted client socket: dials the upstream and starts both links. Always takes
  * ownership of fd. */
-void sim_conn_accept(struct sim_proxy *p, int fd, struct sim_loop *loop, uint64_t id)
+void
+sim_conn_accept(struct sim_proxy *p, int fd, struct sim_loop *loop, uint64_t id)
 {
 	struct event_base *base = loop->base;
 	struct sockaddr_storage ua;
@@ -497,9 +523,9 @@ void sim_conn_accept(struct sim_proxy *p, int fd, struct sim_loop *loop, uint64_
 	c->side[1].fd = -1;
 	fd = -1;
 	c->connected[0] = true;
-	set_nodelay(c->side[0].fd);
-	link_init(c, SIM_UP);
-	link_init(c, SIM_DOWN);
+	sim_conn_set_nodelay(c->side[0].fd);
+	sim_conn_link_init(c, SIM_UP);
+	sim_conn_link_init(c, SIM_DOWN);
 	/* linked in first, so that sim_conn_free undoes whatever was done */
 	pthread_mutex_lock(&p->conns_mu);
 	c->next = p->conns;
@@ -509,24 +535,24 @@ void sim_conn_accept(struct sim_proxy *p, int fd, struct sim_loop *loop, uint64_
 	pthread_mutex_unlock(&p->conns_mu);
 	atomic_fetch_add(&p->m_conns, 1);
 	atomic_fetch_add(&p->m_active, 1);
-	c->reap_ev = event_new(base, -1, 0, reap_cb, c);
-	c->close_ev = evtimer_new(base, close_timeout_cb, c);
+	c->reap_ev = event_new(base, -1, 0, sim_conn_reap_cb, c);
+	c->close_ev = evtimer_new(base, sim_conn_close_timeout_cb, c);
 	if (c->reap_ev == NULL || c->close_ev == NULL)
 		goto out_free_conn;
-	if (conn_dial(c, &ua, ul) != 0) {
+	if (sim_conn_dial(c, &ua, ul) != 0) {
 		atomic_fetch_add(&p->m_refused, 1);
 		goto out_free_conn;
 	}
-	if (side_init(c, 0) != 0 || side_init(c, 1) != 0)
+	if (sim_conn_side_init(c, 0) != 0 || sim_conn_side_init(c, 1) != 0)
 		goto out_free_conn;
 	for (struct sim_toxic *t = p->toxics; t != NULL; t = t->next)
 		if (sim_link_add_stage(&c->link[t->dir], t) != 0)
 			goto out_free_conn;
-	side_read_on(c, 0);
+	sim_conn_side_read_on(c, 0);
 	if (c->connected[1])
-		side_read_on(c, 1);
+		sim_conn_side_read_on(c, 1);
 	else
-		side_write_on(c, 1);    /* reports the connect's outcome */
+		sim_conn_side_write_on(c, 1);    /* reports the connect's outcome */
 	if (c->connect_err != 0 && !c->reaping)
 		event_active(c->side[1].wev, EV_WRITE, 0);
 	return;

@@ -7,7 +7,8 @@
 
 #include "proxy.h"
 
-static void stamp(char *out, size_t outsz)
+static void
+sim_faultlog_stamp(char *out, size_t outsz)
 {
 	struct timespec ts;
 	struct tm tm;
@@ -20,7 +21,8 @@ static void stamp(char *out, size_t outsz)
 	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000);
 }
 
-static int add(json_object *o, const char *k, json_object *v)
+static int
+sim_faultlog_add(json_object *o, const char *k, json_object *v)
 {
 	if (v == NULL)
 		return -1;
@@ -34,7 +36,8 @@ static int add(json_object *o, const char *k, json_object *v)
 /* Writes f as one line: time, proxy, toxic, type, stream, conn, and for FastCGI the record's
  * request id, the toxic's request number, the request's X-Request-Id and whether it went
  * upstream before the fault. */
-void sim_fault_record(struct sim_ctx *ctx, const struct sim_fault *f)
+void
+sim_fault_record(struct sim_ctx *ctx, const struct sim_fault *f)
 {
 	json_object *o;
 	char ts[96];
@@ -45,23 +48,23 @@ void sim_fault_record(struct sim_ctx *ctx, const struct sim_fault *f)
 	o = json_object_new_object();
 	if (o == NULL)
 		return;
-	stamp(ts, sizeof(ts));
-	if (add(o, "time", json_object_new_string(ts)) != 0 ||
-	    add(o, "proxy", json_object_new_string(f->toxic->proxy->name)) != 0 ||
-	    add(o, "toxic", json_object_new_string(f->toxic->name)) != 0 ||
-	    add(o, "type", json_object_new_string(f->toxic->type->name)) != 0 ||
-	    add(o, "stream", json_object_new_string(f->toxic->stream)) != 0 ||
-	    add(o, "conn", json_object_new_int64((int64_t)f->conn_id)) != 0)
+	sim_faultlog_stamp(ts, sizeof(ts));
+	if (sim_faultlog_add(o, "time", json_object_new_string(ts)) != 0 ||
+	    sim_faultlog_add(o, "proxy", json_object_new_string(f->toxic->proxy->name)) != 0 ||
+	    sim_faultlog_add(o, "toxic", json_object_new_string(f->toxic->name)) != 0 ||
+	    sim_faultlog_add(o, "type", json_object_new_string(f->toxic->type->name)) != 0 ||
+	    sim_faultlog_add(o, "stream", json_object_new_string(f->toxic->stream)) != 0 ||
+	    sim_faultlog_add(o, "conn", json_object_new_int64((int64_t)f->conn_id)) != 0)
 		goto out_put;
 	if (f->fcgi &&
-	    (add(o, "fcgi_request_id", json_object_new_int((int)f->fcgi_id)) != 0 ||
-	     add(o, "request_seq", json_object_new_int64((int64_t)f->seq)) != 0 ||
-	     add(o, "request_id", json_object_new_string(f->request_id != NULL ? f->request_id
+	    (sim_faultlog_add(o, "fcgi_request_id", json_object_new_int((int)f->fcgi_id)) != 0 ||
+	     sim_faultlog_add(o, "request_seq", json_object_new_int64((int64_t)f->seq)) != 0 ||
+	     sim_faultlog_add(o, "request_id", json_object_new_string(f->request_id != NULL ? f->request_id
 	                                                                          : "")) != 0 ||
-	     add(o, "forwarded", json_object_new_boolean(f->forwarded)) != 0))
+	     sim_faultlog_add(o, "forwarded", json_object_new_boolean(f->forwarded)) != 0))
 		goto out_put;
 	if (f->value >= 0 &&
-	    add(o, strcmp(f->toxic->type->name, "fcgi_abort") == 0 ? "status" : "delay_ms",
+	    sim_faultlog_add(o, strcmp(f->toxic->type->name, "fcgi_abort") == 0 ? "status" : "delay_ms",
 	        json_object_new_int64(f->value)) != 0)
 		goto out_put;
 	line = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |

@@ -8,7 +8,8 @@
 
 /* Returns the whole record's length when buf holds one complete record, 0 when more bytes are
  * needed, -1 when the bytes are not FastCGI (version other than 1). */
-long sim_fcgi_record_peek(const unsigned char *buf, size_t len, struct sim_fcgi_hdr *h)
+long
+sim_fcgi_record_peek(const unsigned char *buf, size_t len, struct sim_fcgi_hdr *h)
 {
 	size_t total;
 
@@ -27,7 +28,8 @@ long sim_fcgi_record_peek(const unsigned char *buf, size_t len, struct sim_fcgi_
 	return (long)total;
 }
 
-static bool nv_len(const unsigned char *buf, size_t len, size_t *pos, size_t *out)
+static bool
+sim_fcgi_nv_len(const unsigned char *buf, size_t len, size_t *pos, size_t *out)
 {
 	if (*pos >= len)
 		return false;
@@ -46,15 +48,16 @@ static bool nv_len(const unsigned char *buf, size_t len, size_t *pos, size_t *ou
 
 /* Looks name up in a PARAMS stream (name-value pairs); copies the value, cut to outsz - 1
  * bytes and without NULs, into out. Returns whether it was found. */
-bool sim_fcgi_param_get(const unsigned char *buf, size_t len, const char *name, char *out,
-                        size_t outsz)
+bool
+sim_fcgi_param_get(const unsigned char *buf, size_t len, const char *name, char *out,
+    size_t outsz)
 {
 	size_t pos = 0, want = strlen(name);
 
 	while (pos < len) {
 		size_t nlen, vlen;
 
-		if (!nv_len(buf, len, &pos, &nlen) || !nv_len(buf, len, &pos, &vlen))
+		if (!sim_fcgi_nv_len(buf, len, &pos, &nlen) || !sim_fcgi_nv_len(buf, len, &pos, &vlen))
 			return false;
 		if (nlen > len - pos || vlen > len - pos - nlen)
 			return false;
@@ -74,8 +77,9 @@ bool sim_fcgi_param_get(const unsigned char *buf, size_t len, const char *name, 
 	return false;
 }
 
-int sim_fcgi_write_record(struct evbuffer *out, uint8_t type, uint16_t id, const void *data,
-                          size_t len)
+int
+sim_fcgi_write_record(struct evbuffer *out, uint8_t type, uint16_t id, const void *data,
+    size_t len)
 {
 	unsigned char h[SIM_FCGI_HEADER_LEN] = {
 		1, type, (unsigned char)(id >> 8), (unsigned char)id,
@@ -91,7 +95,8 @@ int sim_fcgi_write_record(struct evbuffer *out, uint8_t type, uint16_t id, const
 	return 0;
 }
 
-const char *sim_http_reason(int status)
+const char *
+sim_http_reason(int status)
 {
 	static const struct { int status; const char *reason; } reasons[] = {
 		{ 200, "OK" }, { 201, "Created" }, { 204, "No Content" }, { 400, "Bad Request" }, { 401, "Unauthorized" }, { 402, "Payment Required" },
@@ -108,8 +113,9 @@ const char *sim_http_reason(int status)
 
 /* Writes a whole FastCGI answer for request id: STDOUT with a CGI Status header and the
  * project's JSON error, an empty STDOUT, then END_REQUEST (complete, app status 0). */
-int sim_fcgi_build_error(struct evbuffer *out, uint16_t id, int status, const char *code,
-                         const char *message, const char *request_id)
+int
+sim_fcgi_build_error(struct evbuffer *out, uint16_t id, int status, const char *code,
+    const char *message, const char *request_id)
 {
 	static const unsigned char end[8] = { 0, 0, 0, 0, 0, 0, 0, 0 };
 	json_object *root = json_object_new_object();

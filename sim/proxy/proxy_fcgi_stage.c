@@ -28,7 +28,8 @@ struct sim_fcgi_state {
 	struct fcgi_req reqs[MAX_REQS];
 };
 
-static struct fcgi_req *req_find(struct sim_fcgi_state *st, uint16_t id)
+static struct fcgi_req *
+sim_fcst_req_find(struct sim_fcgi_state *st, uint16_t id)
 {
 	for (int i = 0; i < MAX_REQS; i++)
 		if (st->reqs[i].used && st->reqs[i].id == id)
@@ -36,13 +37,15 @@ static struct fcgi_req *req_find(struct sim_fcgi_state *st, uint16_t id)
 	return NULL;
 }
 
-static void req_free(struct fcgi_req *r)
+static void
+sim_fcst_req_free(struct fcgi_req *r)
 {
 	free(r->params);
 	memset(r, 0, sizeof(*r));
 }
 
-void sim_fcgi_stage_start(struct sim_stage *s)
+void
+sim_fcgi_stage_start(struct sim_stage *s)
 {
 	if (s->fcgi != NULL)
 		return;
@@ -56,7 +59,8 @@ void sim_fcgi_stage_start(struct sim_stage *s)
 	}
 }
 
-void sim_fcgi_stage_stop(struct sim_stage *s)
+void
+sim_fcgi_stage_stop(struct sim_stage *s)
 {
 	struct sim_fcgi_state *st = s->fcgi;
 	struct sim_chunk *c;
@@ -70,12 +74,13 @@ void sim_fcgi_stage_stop(struct sim_stage *s)
 		free(c);
 	}
 	for (int i = 0; i < MAX_REQS; i++)
-		req_free(&st->reqs[i]);
+		sim_fcst_req_free(&st->reqs[i]);
 	free(st);
 	s->fcgi = NULL;
 }
 
-static bool first_fcgi_stage(const struct sim_stage *s)
+static bool
+sim_fcst_first_fcgi_stage(const struct sim_stage *s)
 {
 	const struct sim_link *l = s->link;
 
@@ -86,7 +91,8 @@ static bool first_fcgi_stage(const struct sim_stage *s)
 }
 
 /* The request's PARAMS are complete: count it and choose its fate. */
-static void decide(struct sim_stage *s, struct fcgi_req *r)
+static void
+sim_fcst_decide(struct sim_stage *s, struct fcgi_req *r)
 {
 	struct sim_toxic *t = s->toxic;
 	struct sim_proxy *p = s->link->conn->proxy;
@@ -96,7 +102,7 @@ static void decide(struct sim_stage *s, struct fcgi_req *r)
 	struct sim_fault f = { .toxic = t, .conn_id = s->link->conn->id, .fcgi = true,
 	                       .fcgi_id = r->id, .seq = seq, .request_id = rid, .value = -1 };
 
-	if (first_fcgi_stage(s))
+	if (sim_fcst_first_fcgi_stage(s))
 		p->m_requests++;
 	if (!sim_fcgi_param_get(r->params, r->plen, "HTTP_X_REQUEST_ID", rid, sizeof(rid)))
 		(void)sim_fcgi_param_get(r->params, r->plen, "REQUEST_ID", rid, sizeof(rid));
@@ -136,7 +142,8 @@ static void decide(struct sim_stage *s, struct fcgi_req *r)
 }
 
 /* Turns the bytes in st->in into whole records on st->out, tracking requests. */
-static void parse(struct sim_stage *s, struct sim_fcgi_state *st)
+static void
+sim_fcst_parse(struct sim_stage *s, struct sim_fcgi_state *st)
 {
 	for (;;) {
 		size_t avail = evbuffer_get_length(st->in);
@@ -170,11 +177,11 @@ static void parse(struct sim_stage *s, struct sim_fcgi_state *st)
 			continue;
 		c->tag = REC_FLAG | h.id;
 		const unsigned char *content = c->data + SIM_FCGI_HEADER_LEN;
-		struct fcgi_req *r = req_find(st, h.id);
+		struct fcgi_req *r = sim_fcst_req_find(st, h.id);
 
 		if (h.type == SIM_FCGI_BEGIN_REQUEST && h.id != 0) {
 			if (r != NULL)
-				req_free(r);
+				sim_fcst_req_free(r);
 			r = NULL;
 			for (int i = 0; i < MAX_REQS && r == NULL; i++)
 				if (!st->reqs[i].used)
@@ -187,7 +194,7 @@ static void parse(struct sim_stage *s, struct sim_fcgi_state *st)
 			r->keep_conn = h.clen >= 3 && (content[2] & 1) != 0;
 		} else if (h.type == SIM_FCGI_PARAMS && r != NULL && r->state == REQ_PENDING) {
 			if (h.clen == 0) {
-				decide(s, r);
+				sim_fcst_decide(s, r);
 			} else if (r->plen + h.clen <= PARAMS_MAX) {
 				unsigned char *np = realloc(r->params, r->plen + h.clen);
 
@@ -201,7 +208,8 @@ static void parse(struct sim_stage *s, struct sim_fcgi_state *st)
 	}
 }
 
-static void answer_abort(struct sim_stage *s, struct fcgi_req *r)
+static void
+sim_fcst_answer_abort(struct sim_stage *s, struct fcgi_req *r)
 {
 	struct sim_conn *conn = s->link->conn;
 	struct evbuffer *eb = evbuffer_new();
@@ -235,7 +243,8 @@ out_free:
 	evbuffer_free(eb);
 }
 
-void sim_fcgi_stage_run(struct sim_stage *s)
+void
+sim_fcgi_stage_run(struct sim_stage *s)
 {
 	struct sim_fcgi_state *st = s->fcgi;
 	struct sim_chunk *c;
@@ -251,7 +260,7 @@ void sim_fcgi_stage_run(struct sim_stage *s)
 			if (evbuffer_add(st->in, c->data, c->len) != 0)
 				s->link->held -= c->len; /* lost: nothing better to do */
 			free(c);
-			parse(s, st);
+			sim_fcst_parse(s, st);
 			continue;
 		}
 		/* an end marker: whatever partial record is left goes first, as it is */
@@ -268,7 +277,7 @@ void sim_fcgi_stage_run(struct sim_stage *s)
 		sim_chunkq_push(&st->out, c);
 	}
 	while ((c = st->out.head) != NULL) {
-		struct fcgi_req *r = (c->tag & REC_FLAG) ? req_find(st, (uint16_t)c->tag) : NULL;
+		struct fcgi_req *r = (c->tag & REC_FLAG) ? sim_fcst_req_find(st, (uint16_t)c->tag) : NULL;
 		uint8_t type = c->len >= 2 ? c->data[1] : 0;
 		size_t clen = c->len >= 6 ? (size_t)((c->data[4] << 8) | c->data[5]) : 1;
 
@@ -298,13 +307,13 @@ void sim_fcgi_stage_run(struct sim_stage *s)
 		if (r != NULL && ((type == SIM_FCGI_STDIN && clen == 0) ||
 		                  type == SIM_FCGI_ABORT_REQUEST)) {
 			if (r->state == REQ_ABORT && type == SIM_FCGI_STDIN)
-				answer_abort(s, r);
+				sim_fcst_answer_abort(s, r);
 			if (r->cut_after) {
 				s->link->conn->cut_on_response = true;
 				snprintf(s->link->conn->cut_toxic, sizeof(s->link->conn->cut_toxic), "%s",
 				         s->toxic->name);
 			}
-			req_free(r);
+			sim_fcst_req_free(r);
 		}
 		if (s->link->conn->reaping)
 			return;
@@ -312,7 +321,8 @@ void sim_fcgi_stage_run(struct sim_stage *s)
 }
 
 /* The toxic is being removed: everything it holds goes on, in order, untouched. */
-void sim_fcgi_stage_flush(struct sim_stage *s)
+void
+sim_fcgi_stage_flush(struct sim_stage *s)
 {
 	struct sim_fcgi_state *st = s->fcgi;
 	struct sim_chunk *c;

@@ -8,7 +8,8 @@
 #include "proxy.h"
 #include "proxy_api.h"
 
-static const char *json_kind(const json_object *v)
+static const char *
+sim_json_kind(const json_object *v)
 {
 	switch (json_object_get_type(v)) {
 	case json_type_boolean: return "bool";
@@ -22,7 +23,8 @@ static const char *json_kind(const json_object *v)
 }
 
 /* Parses a request body strictly; a missing or broken body is Toxiproxy's 400. */
-json_object *sim_json_parse(const char *body, size_t len, struct sim_err *err)
+json_object *
+sim_json_parse(const char *body, size_t len, struct sim_err *err)
 {
 	json_tokener *tok;
 	json_object *v = NULL;
@@ -57,17 +59,19 @@ json_object *sim_json_parse(const char *body, size_t len, struct sim_err *err)
 	return v;
 }
 
-static int type_error(struct sim_err *err, const json_object *v, const char *where,
-                      const char *field, const char *want)
+static int
+sim_json_type_error(struct sim_err *err, const json_object *v, const char *where,
+    const char *field, const char *want)
 {
 	sim_err_set(err, 400, "bad request body: json: cannot unmarshal %s into Go struct field %s.%s of type %s",
-	            json_kind(v), where, field, want);
+	            sim_json_kind(v), where, field, want);
 	return -1;
 }
 
 /* Copies a string member into out; absent or null leaves out alone. */
-int sim_json_get_str(json_object *obj, const char *key, char *out, size_t outsz,
-                     const char *where, struct sim_err *err)
+int
+sim_json_get_str(json_object *obj, const char *key, char *out, size_t outsz,
+    const char *where, struct sim_err *err)
 {
 	json_object *v;
 	const char *s;
@@ -76,7 +80,7 @@ int sim_json_get_str(json_object *obj, const char *key, char *out, size_t outsz,
 	if (!json_object_object_get_ex(obj, key, &v) || v == NULL)
 		return 0;
 	if (!json_object_is_type(v, json_type_string))
-		return type_error(err, v, where, key, "string");
+		return sim_json_type_error(err, v, where, key, "string");
 	s = json_object_get_string(v);
 	n = (size_t)json_object_get_string_len(v);
 	if (n >= outsz || memchr(s, '\0', n) != NULL) {
@@ -89,21 +93,23 @@ int sim_json_get_str(json_object *obj, const char *key, char *out, size_t outsz,
 	return 0;
 }
 
-int sim_json_get_bool(json_object *obj, const char *key, bool *out, const char *where,
-                      struct sim_err *err)
+int
+sim_json_get_bool(json_object *obj, const char *key, bool *out, const char *where,
+    struct sim_err *err)
 {
 	json_object *v;
 
 	if (!json_object_object_get_ex(obj, key, &v) || v == NULL)
 		return 0;
 	if (!json_object_is_type(v, json_type_boolean))
-		return type_error(err, v, where, key, "bool");
+		return sim_json_type_error(err, v, where, key, "bool");
 	*out = json_object_get_boolean(v);
 	return 0;
 }
 
-int sim_json_get_float(json_object *obj, const char *key, float *out, const char *where,
-                       struct sim_err *err)
+int
+sim_json_get_float(json_object *obj, const char *key, float *out, const char *where,
+    struct sim_err *err)
 {
 	json_object *v;
 	double d;
@@ -111,7 +117,7 @@ int sim_json_get_float(json_object *obj, const char *key, float *out, const char
 	if (!json_object_object_get_ex(obj, key, &v) || v == NULL)
 		return 0;
 	if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int))
-		return type_error(err, v, where, key, "float32");
+		return sim_json_type_error(err, v, where, key, "float32");
 	d = json_object_get_double(v);
 	if (!isfinite(d) || fabs(d) > 3.4e38) {
 		sim_err_set(err, 400, "bad request body: json: cannot unmarshal number into Go struct field %s.%s of type float32",
@@ -123,7 +129,8 @@ int sim_json_get_float(json_object *obj, const char *key, float *out, const char
 }
 
 /* Decodes "attributes" into t (merging, as encoding/json does into an existing struct). */
-int sim_json_get_attrs(json_object *obj, struct sim_toxic *t, struct sim_err *err)
+int
+sim_json_get_attrs(json_object *obj, struct sim_toxic *t, struct sim_err *err)
 {
 	json_object *attrs;
 	struct sim_toxic tmp = *t;
@@ -132,7 +139,7 @@ int sim_json_get_attrs(json_object *obj, struct sim_toxic *t, struct sim_err *er
 		return 0;
 	if (!json_object_is_type(attrs, json_type_object)) {
 		sim_err_set(err, 400, "bad request body: json: cannot unmarshal %s into Go struct field .attributes of type toxics.Toxic",
-		            json_kind(attrs));
+		            sim_json_kind(attrs));
 		return -1;
 	}
 	/* Toxiproxy ignores an attribute its toxic does not have; a misspelt one would give a
@@ -164,11 +171,11 @@ int sim_json_get_attrs(json_object *obj, struct sim_toxic *t, struct sim_err *er
 			continue;
 		if (d->kind == SIM_ATTR_INT) {
 			if (!json_object_is_type(v, json_type_int))
-				return type_error(err, v, t->type->name, d->name, "int64");
+				return sim_json_type_error(err, v, t->type->name, d->name, "int64");
 			errno = 0;
 			tmp.ival[i] = json_object_get_int64(v);
 			if (errno != 0)
-				return type_error(err, v, t->type->name, d->name, "int64");
+				return sim_json_type_error(err, v, t->type->name, d->name, "int64");
 		} else if (sim_json_get_str(attrs, d->name, tmp.sval[i], sizeof(tmp.sval[i]),
 		                            t->type->name, err) != 0) {
 			return -1;
@@ -179,7 +186,8 @@ int sim_json_get_attrs(json_object *obj, struct sim_toxic *t, struct sim_err *er
 	return 0;
 }
 
-static int add(json_object *o, const char *k, json_object *v)
+static int
+sim_json_add(json_object *o, const char *k, json_object *v)
 {
 	if (v == NULL)
 		return -1;
@@ -191,7 +199,8 @@ static int add(json_object *o, const char *k, json_object *v)
 }
 
 /* Returns a new reference: the toxic as Toxiproxy shows it. */
-json_object *sim_json_toxic(const struct sim_toxic *t)
+json_object *
+sim_json_toxic(const struct sim_toxic *t)
 {
 	json_object *o = json_object_new_object();
 	json_object *a = json_object_new_object();
@@ -202,20 +211,20 @@ json_object *sim_json_toxic(const struct sim_toxic *t)
 	for (size_t i = 0; i < t->type->nattrs; i++) {
 		const struct sim_attr_def *d = &t->type->attrs[i];
 
-		if (add(a, d->name, d->kind == SIM_ATTR_INT ? json_object_new_int64(t->ival[i])
+		if (sim_json_add(a, d->name, d->kind == SIM_ATTR_INT ? json_object_new_int64(t->ival[i])
 		                                            : json_object_new_string(t->sval[i])) != 0)
 			goto out_fail;
 	}
-	if (add(o, "attributes", a) != 0) {
+	if (sim_json_add(o, "attributes", a) != 0) {
 		a = NULL;
 		goto out_fail;
 	}
 	a = NULL;
 	snprintf(num, sizeof(num), "%.7g", (double)t->toxicity);
-	if (add(o, "name", json_object_new_string(t->name)) != 0 ||
-	    add(o, "type", json_object_new_string(t->type->name)) != 0 ||
-	    add(o, "stream", json_object_new_string(t->stream)) != 0 ||
-	    add(o, "toxicity", json_object_new_double_s((double)t->toxicity, num)) != 0)
+	if (sim_json_add(o, "name", json_object_new_string(t->name)) != 0 ||
+	    sim_json_add(o, "type", json_object_new_string(t->type->name)) != 0 ||
+	    sim_json_add(o, "stream", json_object_new_string(t->stream)) != 0 ||
+	    sim_json_add(o, "toxicity", json_object_new_double_s((double)t->toxicity, num)) != 0)
 		goto out_fail;
 	return o;
 out_fail:
@@ -225,7 +234,8 @@ out_fail:
 }
 
 /* Returns a new reference: upstream toxics first, then downstream, each in creation order. */
-json_object *sim_json_toxics(const struct sim_proxy *p)
+json_object *
+sim_json_toxics(const struct sim_proxy *p)
 {
 	json_object *arr = json_object_new_array();
 
@@ -249,24 +259,26 @@ json_object *sim_json_toxics(const struct sim_proxy *p)
 }
 
 /* Returns a new reference: the proxy with its toxics. */
-json_object *sim_json_proxy(const struct sim_proxy *p)
+json_object *
+sim_json_proxy(const struct sim_proxy *p)
 {
 	json_object *o = json_object_new_object();
 
 	if (o == NULL)
 		return NULL;
-	if (add(o, "name", json_object_new_string(p->name)) != 0 ||
-	    add(o, "listen", json_object_new_string(p->listen)) != 0 ||
-	    add(o, "upstream", json_object_new_string(p->upstream)) != 0 ||
-	    add(o, "enabled", json_object_new_boolean(p->enabled)) != 0 ||
-	    add(o, "toxics", sim_json_toxics(p)) != 0) {
+	if (sim_json_add(o, "name", json_object_new_string(p->name)) != 0 ||
+	    sim_json_add(o, "listen", json_object_new_string(p->listen)) != 0 ||
+	    sim_json_add(o, "upstream", json_object_new_string(p->upstream)) != 0 ||
+	    sim_json_add(o, "enabled", json_object_new_boolean(p->enabled)) != 0 ||
+	    sim_json_add(o, "toxics", sim_json_toxics(p)) != 0) {
 		json_object_put(o);
 		return NULL;
 	}
 	return o;
 }
 
-int sim_json_write(struct evbuffer *out, json_object *v)
+int
+sim_json_write(struct evbuffer *out, json_object *v)
 {
 	const char *s = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
 	                                                  JSON_C_TO_STRING_NOSLASHESCAPE);

@@ -18,7 +18,8 @@
  * data path needs no lock per byte.
  */
 
-static void wake_loop(struct sim_loop *l)
+static void
+sim_loop_wake_loop(struct sim_loop *l)
 {
 	char b = 1;
 
@@ -28,7 +29,8 @@ static void wake_loop(struct sim_loop *l)
 }
 
 /* Takes the sockets handed to this loop, then parks it if the world is stopping. */
-static void wake_cb(evutil_socket_t fd, short what, void *arg)
+static void
+sim_loop_wake_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct sim_loop *l = arg;
 	struct sim_handoff *q;
@@ -56,7 +58,8 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
 		(void)event_base_loopbreak(l->base);
 }
 
-static void *loop_main(void *arg)
+static void *
+sim_loop_main(void *arg)
 {
 	struct sim_loop *l = arg;
 	struct sim_ctx *ctx = l->ctx;
@@ -84,7 +87,8 @@ static void *loop_main(void *arg)
 	return NULL;
 }
 
-int sim_loops_init(struct sim_ctx *ctx, struct event_base *base, size_t n)
+int
+sim_loops_init(struct sim_ctx *ctx, struct event_base *base, size_t n)
 {
 	if (n < 1 || n > SIM_LOOPS_MAX)
 		return -1;
@@ -109,14 +113,15 @@ int sim_loops_init(struct sim_ctx *ctx, struct event_base *base, size_t n)
 		l->base = i == 0 ? base : event_base_new();
 		if (l->base == NULL || pipe2(l->wake, O_NONBLOCK | O_CLOEXEC) != 0)
 			return -1;
-		l->wake_ev = event_new(l->base, l->wake[0], EV_READ | EV_PERSIST, wake_cb, l);
+		l->wake_ev = event_new(l->base, l->wake[0], EV_READ | EV_PERSIST, sim_loop_wake_cb, l);
 		if (l->wake_ev == NULL || event_add(l->wake_ev, NULL) != 0)
 			return -1;
 	}
 	return 0;
 }
 
-int sim_loops_start(struct sim_ctx *ctx)
+int
+sim_loops_start(struct sim_ctx *ctx)
 {
 	sigset_t all, old;
 	int rc = 0;
@@ -125,7 +130,7 @@ int sim_loops_start(struct sim_ctx *ctx)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (size_t i = 1; i < ctx->nloops; i++) {
-		if (pthread_create(&ctx->loops[i].tid, NULL, loop_main, &ctx->loops[i]) != 0) {
+		if (pthread_create(&ctx->loops[i].tid, NULL, sim_loop_main, &ctx->loops[i]) != 0) {
 			rc = -1;
 			break;
 		}
@@ -135,7 +140,8 @@ int sim_loops_start(struct sim_ctx *ctx)
 	return rc;
 }
 
-void sim_loops_stop(struct sim_ctx *ctx)
+void
+sim_loops_stop(struct sim_ctx *ctx)
 {
 	if (ctx->loops == NULL)
 		return;
@@ -146,13 +152,14 @@ void sim_loops_stop(struct sim_ctx *ctx)
 	for (size_t i = 1; i < ctx->nloops; i++) {
 		if (!ctx->loops[i].started)
 			continue;
-		wake_loop(&ctx->loops[i]);
+		sim_loop_wake_loop(&ctx->loops[i]);
 		pthread_join(ctx->loops[i].tid, NULL);
 		ctx->loops[i].started = false;
 	}
 }
 
-void sim_loops_free(struct sim_ctx *ctx)
+void
+sim_loops_free(struct sim_ctx *ctx)
 {
 	if (ctx->loops == NULL)
 		return;
@@ -178,7 +185,8 @@ void sim_loops_free(struct sim_ctx *ctx)
 	ctx->nloops = 0;
 }
 
-void sim_world_stop(struct sim_ctx *ctx)
+void
+sim_world_stop(struct sim_ctx *ctx)
 {
 	size_t others = 0;
 
@@ -189,14 +197,15 @@ void sim_world_stop(struct sim_ctx *ctx)
 	for (size_t i = 1; i < ctx->nloops; i++)
 		if (ctx->loops[i].started) {
 			others++;
-			wake_loop(&ctx->loops[i]);
+			sim_loop_wake_loop(&ctx->loops[i]);
 		}
 	while (ctx->parked < others)
 		pthread_cond_wait(&ctx->world_cv, &ctx->world_mu);
 	pthread_mutex_unlock(&ctx->world_mu);
 }
 
-void sim_world_start(struct sim_ctx *ctx)
+void
+sim_world_start(struct sim_ctx *ctx)
 {
 	if (ctx->nloops <= 1)
 		return;
@@ -206,7 +215,8 @@ void sim_world_start(struct sim_ctx *ctx)
 	pthread_mutex_unlock(&ctx->world_mu);
 }
 
-void sim_loops_handoff(struct sim_proxy *p, int fd)
+void
+sim_loops_handoff(struct sim_proxy *p, int fd)
 {
 	struct sim_ctx *ctx = p->ctx;
 	size_t k = ctx->nloops > 1 ? atomic_fetch_add(&ctx->next_loop, 1) % ctx->nloops : 0;
@@ -236,10 +246,11 @@ void sim_loops_handoff(struct sim_proxy *p, int fd)
 	l->q[l->nq].id = id;
 	l->nq++;
 	pthread_mutex_unlock(&l->q_mu);
-	wake_loop(l);
+	sim_loop_wake_loop(l);
 }
 
-void sim_loops_forget(struct sim_ctx *ctx, struct sim_proxy *p)
+void
+sim_loops_forget(struct sim_ctx *ctx, struct sim_proxy *p)
 {
 	for (size_t i = 0; ctx->loops != NULL && i < ctx->nloops; i++) {
 		struct sim_loop *l = &ctx->loops[i];

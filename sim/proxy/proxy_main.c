@@ -13,7 +13,8 @@
 #include "proxy_server.h"
 #include "sim.h"
 
-static void usage(FILE *to)
+static void
+sim_pmain_usage(FILE *to)
 {
 	fprintf(to,
 	        "usage: sim proxy [--host H] [--port P] [--config FILE] [--seed N] [--fault-log FILE]\n"
@@ -34,7 +35,8 @@ static void usage(FILE *to)
 	        "  -h, --help        this text\n");
 }
 
-static int parse_u64(const char *s, uint64_t *out)
+static int
+sim_pmain_parse_u64(const char *s, uint64_t *out)
 {
 	char *end;
 
@@ -43,7 +45,8 @@ static int parse_u64(const char *s, uint64_t *out)
 	return errno != 0 || end == s || *end != '\0' || s[0] == '-' ? -1 : 0;
 }
 
-static void on_signal(evutil_socket_t sig, short what, void *arg)
+static void
+sim_pmain_on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct sim_server *s = arg;
 
@@ -52,7 +55,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	(void)event_base_loopbreak(s->ctx.base);
 }
 
-int sim_proxy_main(int argc, char **argv)
+int
+sim_proxy_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "host", required_argument, NULL, 'H' },
@@ -81,7 +85,7 @@ int sim_proxy_main(int argc, char **argv)
 			o.host = optarg;
 			break;
 		case 'p':
-			if (parse_u64(optarg, &port) != 0 || port > 65535) {
+			if (sim_pmain_parse_u64(optarg, &port) != 0 || port > 65535) {
 				fprintf(stderr, "sim proxy: --port %s: not a port\n", optarg);
 				goto out;
 			}
@@ -91,7 +95,7 @@ int sim_proxy_main(int argc, char **argv)
 			o.config = optarg;
 			break;
 		case 's':
-			if (parse_u64(optarg, &o.seed) != 0) {
+			if (sim_pmain_parse_u64(optarg, &o.seed) != 0) {
 				fprintf(stderr, "sim proxy: --seed %s: not a number\n", optarg);
 				goto out;
 			}
@@ -101,7 +105,7 @@ int sim_proxy_main(int argc, char **argv)
 			o.fault_log = optarg;
 			break;
 		case 'l':
-			if (parse_u64(optarg, &port) != 0 || port < 1 || port > SIM_LOOPS_MAX) {
+			if (sim_pmain_parse_u64(optarg, &port) != 0 || port < 1 || port > SIM_LOOPS_MAX) {
 				fprintf(stderr, "sim proxy: --loops %s: want 1 to %d\n", optarg,
 				        SIM_LOOPS_MAX);
 				goto out;
@@ -119,16 +123,16 @@ int sim_proxy_main(int argc, char **argv)
 			o.peer_netns[o.npeer_netns++] = optarg;
 			break;
 		case 'h':
-			usage(stdout);
+			sim_pmain_usage(stdout);
 			rc = 0;
 			goto out;
 		default:
-			usage(stderr);
+			sim_pmain_usage(stderr);
 			goto out;
 		}
 	}
 	if (optind != argc) {
-		usage(stderr);
+		sim_pmain_usage(stderr);
 		goto out;
 	}
 	if (owner != NULL && *owner != '\0') {
@@ -155,8 +159,8 @@ int sim_proxy_main(int argc, char **argv)
 	rc = 1;
 	if (sim_server_init(&s, &o) != 0)
 		goto out;
-	sigterm = evsignal_new(s.ctx.base, SIGTERM, on_signal, &s);
-	sigint = evsignal_new(s.ctx.base, SIGINT, on_signal, &s);
+	sigterm = evsignal_new(s.ctx.base, SIGTERM, sim_pmain_on_signal, &s);
+	sigint = evsignal_new(s.ctx.base, SIGINT, sim_pmain_on_signal, &s);
 	if (sigterm == NULL || sigint == NULL || event_add(sigterm, NULL) != 0 ||
 	    event_add(sigint, NULL) != 0)
 		goto out_free_server;

@@ -1,10 +1,11 @@
-/* proxy_metrics.c - counters per proxy and per toxic in Prometheus text format (GET /metrics) */
+/* sim_metrics_proxy_metrics.c - counters per proxy and per toxic in Prometheus text format (GET /metrics) */
 #include <string.h>
 
 #include "proxy.h"
 
 /* Writes s as a Prometheus label value: backslash, quote and newline escaped. */
-static int label(struct evbuffer *out, const char *s)
+static int
+sim_metrics_label(struct evbuffer *out, const char *s)
 {
 	for (; *s != '\0'; s++) {
 		int rc;
@@ -25,7 +26,7 @@ struct metric {
 	const char *name, *type, *help;
 };
 
-static const struct metric proxy_metrics[] = {
+static const struct metric sim_metrics_proxy_metrics[] = {
 	{ "sim_proxy_connections_total", "counter", "Connections accepted." },
 	{ "sim_proxy_connections_active", "gauge", "Connections open now." },
 	{ "sim_proxy_upstream_failures_total", "counter", "Connections dropped for want of an upstream." },
@@ -35,25 +36,27 @@ static const struct metric proxy_metrics[] = {
 	{ "sim_toxic_requests_total", "counter", "FastCGI requests a toxic chose for or against." },
 };
 
-static int sample_head(struct evbuffer *out, const char *name, const struct sim_proxy *p)
+static int
+sim_metrics_sample_head(struct evbuffer *out, const char *name, const struct sim_proxy *p)
 {
-	if (evbuffer_add_printf(out, "%s{proxy=\"", name) < 0 || label(out, p->name) != 0)
+	if (evbuffer_add_printf(out, "%s{proxy=\"", name) < 0 || sim_metrics_label(out, p->name) != 0)
 		return -1;
 	return 0;
 }
 
-static int render_metric(const struct sim_ctx *ctx, struct evbuffer *out, size_t m)
+static int
+sim_metrics_render_metric(const struct sim_ctx *ctx, struct evbuffer *out, size_t m)
 {
-	const char *name = proxy_metrics[m].name;
+	const char *name = sim_metrics_proxy_metrics[m].name;
 
-	if (evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, proxy_metrics[m].help,
-	                        name, proxy_metrics[m].type) < 0)
+	if (evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, sim_metrics_proxy_metrics[m].help,
+	                        name, sim_metrics_proxy_metrics[m].type) < 0)
 		return -1;
 	for (const struct sim_proxy *p = ctx->proxies; p != NULL; p = p->next) {
 		const uint64_t simple[] = { p->m_conns, p->m_active, p->m_refused };
 
 		if (m < 3 || m == 4) {
-			if (sample_head(out, name, p) != 0 ||
+			if (sim_metrics_sample_head(out, name, p) != 0 ||
 			    evbuffer_add_printf(out, "\"} %llu\n",
 			                        (unsigned long long)(m == 4 ? p->m_requests : simple[m])) < 0)
 				return -1;
@@ -61,7 +64,7 @@ static int render_metric(const struct sim_ctx *ctx, struct evbuffer *out, size_t
 		}
 		if (m == 3) {
 			for (int d = 0; d < 2; d++)
-				if (sample_head(out, name, p) != 0 ||
+				if (sim_metrics_sample_head(out, name, p) != 0 ||
 				    evbuffer_add_printf(out, "\",stream=\"%s\"} %llu\n",
 				                        d == SIM_UP ? "upstream" : "downstream",
 				                        (unsigned long long)p->m_bytes[d]) < 0)
@@ -71,8 +74,8 @@ static int render_metric(const struct sim_ctx *ctx, struct evbuffer *out, size_t
 		for (const struct sim_toxic *t = p->toxics; t != NULL; t = t->next) {
 			if (m == 6 && !t->type->fcgi)
 				continue;
-			if (sample_head(out, name, p) != 0 || evbuffer_add_printf(out, "\",toxic=\"") < 0 ||
-			    label(out, t->name) != 0 ||
+			if (sim_metrics_sample_head(out, name, p) != 0 || evbuffer_add_printf(out, "\",toxic=\"") < 0 ||
+			    sim_metrics_label(out, t->name) != 0 ||
 			    evbuffer_add_printf(out, "\",type=\"%s\"} %llu\n", t->type->name,
 			                        (unsigned long long)(m == 5 ? t->faults : t->requests)) < 0)
 				return -1;
@@ -81,10 +84,11 @@ static int render_metric(const struct sim_ctx *ctx, struct evbuffer *out, size_t
 	return 0;
 }
 
-int sim_metrics_render(const struct sim_ctx *ctx, struct evbuffer *out)
+int
+sim_metrics_render(const struct sim_ctx *ctx, struct evbuffer *out)
 {
-	for (size_t m = 0; m < sizeof(proxy_metrics) / sizeof(proxy_metrics[0]); m++)
-		if (render_metric(ctx, out, m) != 0)
+	for (size_t m = 0; m < sizeof(sim_metrics_proxy_metrics) / sizeof(sim_metrics_proxy_metrics[0]); m++)
+		if (sim_metrics_render_metric(ctx, out, m) != 0)
 			return -1;
 	return 0;
 }

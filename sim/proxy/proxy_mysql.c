@@ -10,7 +10,8 @@
  * and a trailing ';' allowed). A MySQL packet is a 3-byte little-endian payload length, a
  * sequence byte, then the payload; COM_QUERY's payload is 0x03 and the SQL text.
  */
-bool sim_mysql_is_commit(const unsigned char *p, size_t n)
+bool
+sim_mysql_is_commit(const unsigned char *p, size_t n)
 {
 	static const char kw[] = "commit";
 	size_t plen, end, i, k;
@@ -36,7 +37,8 @@ bool sim_mysql_is_commit(const unsigned char *p, size_t n)
  * toxicity per COMMIT) mark the connection so that the first byte of the server's answer
  * resets it instead: the transaction is committed and the client can never know.
  */
-void sim_mysql_stage_run(struct sim_stage *s)
+void
+sim_mysql_stage_run(struct sim_stage *s)
 {
 	struct sim_toxic	*t = s->toxic;
 	struct sim_conn		*conn = s->link->conn;

@@ -25,14 +25,16 @@ enum {
 	ST_LAST_ACK = 9, ST_CLOSING = 11,
 };
 
-static bool state_usable(unsigned st)
+static bool
+sim_peer_state_usable(unsigned st)
 {
 	return st == ST_ESTABLISHED || st == ST_FIN_WAIT1 || st == ST_FIN_WAIT2 ||
 	       st == ST_CLOSE_WAIT || st == ST_LAST_ACK || st == ST_CLOSING;
 }
 
 /* Copies sa's address and port into the diag id's (network order) fields. */
-static int put_addr(const struct sockaddr_storage *ss, __be32 addr[4], __be16 *port)
+static int
+sim_peer_put_addr(const struct sockaddr_storage *ss, __be32 addr[4], __be16 *port)
 {
 	memset(addr, 0, 4 * sizeof(addr[0]));
 	if (ss->ss_family == AF_INET) {
@@ -52,7 +54,8 @@ static int put_addr(const struct sockaddr_storage *ss, __be32 addr[4], __be16 *p
 	return -1;
 }
 
-static bool same_id(const struct inet_diag_sockid *a, const struct inet_diag_sockid *b)
+static bool
+sim_peer_same_id(const struct inet_diag_sockid *a, const struct inet_diag_sockid *b)
 {
 	return a->idiag_sport == b->idiag_sport && a->idiag_dport == b->idiag_dport &&
 	       memcmp(a->idiag_src, b->idiag_src, sizeof(a->idiag_src)) == 0 &&
@@ -65,7 +68,8 @@ static bool same_id(const struct inet_diag_sockid *a, const struct inet_diag_soc
  * a socket a process still holds counts (a time-wait or orphaned socket reports uid 0, and a
  * request socket has no owner yet). Returns 0 with *uid, or -1 with why (static text).
  */
-int sim_peer_uid_nl(int nl, int fd, uid_t *uid, const char **why)
+int
+sim_peer_uid_nl(int nl, int fd, uid_t *uid, const char **why)
 {
 	struct sockaddr_storage local, peer;
 	socklen_t llen = sizeof(local), plen = sizeof(peer);
@@ -95,8 +99,8 @@ int sim_peer_uid_nl(int nl, int fd, uid_t *uid, const char **why)
 	req.r.sdiag_protocol = IPPROTO_TCP;
 	req.r.idiag_states = ~0U;
 	/* The peer's socket: its source is our peer, its destination us. */
-	if (put_addr(&peer, req.r.id.idiag_src, &req.r.id.idiag_sport) != 0 ||
-	    put_addr(&local, req.r.id.idiag_dst, &req.r.id.idiag_dport) != 0)
+	if (sim_peer_put_addr(&peer, req.r.id.idiag_src, &req.r.id.idiag_sport) != 0 ||
+	    sim_peer_put_addr(&local, req.r.id.idiag_dst, &req.r.id.idiag_dport) != 0)
 		return -1;
 	req.r.id.idiag_cookie[0] = req.r.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
 	*why = "socket diagnostics unavailable";
@@ -131,7 +135,7 @@ int sim_peer_uid_nl(int nl, int fd, uid_t *uid, const char **why)
 				continue;
 			m = NLMSG_DATA(h);
 			*why = "the peer's socket is not held by a process";
-			if (!same_id(&m->id, &req.r.id) || !state_usable(m->idiag_state) ||
+			if (!sim_peer_same_id(&m->id, &req.r.id) || !sim_peer_state_usable(m->idiag_state) ||
 			    m->idiag_inode == 0)
 				return -1;
 			*uid = (uid_t)m->idiag_uid;
@@ -141,7 +145,8 @@ int sim_peer_uid_nl(int nl, int fd, uid_t *uid, const char **why)
 }
 
 /* A NETLINK_SOCK_DIAG socket that waits at most a second for the kernel's answer. */
-static int diag_socket(void)
+static int
+sim_peer_diag_socket(void)
 {
 	struct timeval tv = { .tv_sec = 1 };
 	int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
@@ -155,9 +160,10 @@ static int diag_socket(void)
 	return nl;
 }
 
-int sim_peer_uid(int fd, uid_t *uid, const char **why)
+int
+sim_peer_uid(int fd, uid_t *uid, const char **why)
 {
-	int nl = diag_socket();
+	int nl = sim_peer_diag_socket();
 	int rc;
 
 	*why = "socket diagnostics unavailable";
@@ -168,7 +174,8 @@ int sim_peer_uid(int fd, uid_t *uid, const char **why)
 	return rc;
 }
 
-int sim_peer_netns_open(const char *path)
+int
+sim_peer_netns_open(const char *path)
 {
 	int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 	int target = open(path, O_RDONLY | O_CLOEXEC);
@@ -178,7 +185,7 @@ int sim_peer_netns_open(const char *path)
 		goto out;
 	if (setns(target, CLONE_NEWNET) != 0)
 		goto out;
-	nl = diag_socket();     /* a netlink socket belongs to the namespace it was made in */
+	nl = sim_peer_diag_socket();     /* a netlink socket belongs to the namespace it was made in */
 	saved = errno;
 	if (setns(self, CLONE_NEWNET) != 0) {
 		/* cannot come back: this thread would serve from the wrong namespace */
@@ -195,7 +202,8 @@ out:
 	return nl;
 }
 
-int sim_owner_parse(const char *s, uid_t *uid)
+int
+sim_owner_parse(const char *s, uid_t *uid)
 {
 	struct passwd pw, *res = NULL;
 	char buf[4096];
@@ -216,7 +224,8 @@ int sim_owner_parse(const char *s, uid_t *uid)
 	return 0;
 }
 
-bool sim_owner_may_change(uid_t owner, uid_t peer)
+bool
+sim_owner_may_change(uid_t owner, uid_t peer)
 {
 	return peer == 0 || peer == owner;
 }

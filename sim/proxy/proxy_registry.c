@@ -5,7 +5,8 @@
 
 #include "proxy.h"
 
-struct sim_proxy *sim_proxy_find(struct sim_ctx *ctx, const char *name)
+struct sim_proxy *
+sim_proxy_find(struct sim_ctx *ctx, const char *name)
 {
 	for (struct sim_proxy *p = ctx->proxies; p != NULL; p = p->next)
 		if (strcmp(p->name, name) == 0)
@@ -14,8 +15,9 @@ struct sim_proxy *sim_proxy_find(struct sim_ctx *ctx, const char *name)
 }
 
 /* Returns a new, stopped proxy that is in no list; the strings are copied (and cut). */
-struct sim_proxy *sim_proxy_new(struct sim_ctx *ctx, const char *name, const char *listen,
-                                const char *upstream)
+struct sim_proxy *
+sim_proxy_new(struct sim_ctx *ctx, const char *name, const char *listen,
+    const char *upstream)
 {
 	struct sim_proxy *p = calloc(1, sizeof(*p));
 
@@ -33,8 +35,9 @@ struct sim_proxy *sim_proxy_new(struct sim_ctx *ctx, const char *name, const cha
 	return p;
 }
 
-static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
-                      int salen, void *arg)
+static void
+sim_registry_accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
 {
 	(void)lis;
 	(void)sa;
@@ -42,7 +45,8 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct soc
 	sim_loops_handoff(arg, fd);
 }
 
-static void accept_error_cb(struct evconnlistener *lis, void *arg)
+static void
+sim_registry_accept_error_cb(struct evconnlistener *lis, void *arg)
 {
 	struct sim_proxy *p = arg;
 
@@ -53,7 +57,8 @@ static void accept_error_cb(struct evconnlistener *lis, void *arg)
 
 /* Listens on p->listen (rewritten to the bound address). Returns 1 if it was already on,
  * 0 when started, -1 with err set. */
-int sim_proxy_start(struct sim_proxy *p, struct sim_err *err)
+int
+sim_proxy_start(struct sim_proxy *p, struct sim_err *err)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = 0;
@@ -63,7 +68,7 @@ int sim_proxy_start(struct sim_proxy *p, struct sim_err *err)
 		return 1;
 	if (sim_addr_parse(p->listen, true, &ss, &len, err) != 0)
 		return -1;
-	p->listener = evconnlistener_new_bind(p->ctx->base, accept_cb, p,
+	p->listener = evconnlistener_new_bind(p->ctx->base, sim_registry_accept_cb, p,
 	                                      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 1024,
 	                                      (struct sockaddr *)&ss, (int)len);
 	if (p->listener == NULL) {
@@ -71,7 +76,7 @@ int sim_proxy_start(struct sim_proxy *p, struct sim_err *err)
 		            evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 		return -1;
 	}
-	evconnlistener_set_error_cb(p->listener, accept_error_cb);
+	evconnlistener_set_error_cb(p->listener, sim_registry_accept_error_cb);
 	len = sizeof(ss);
 	if (getsockname(evconnlistener_get_fd(p->listener), (struct sockaddr *)&ss, &len) == 0)
 		sim_addr_format((struct sockaddr *)&ss, p->listen, sizeof(p->listen));
@@ -82,7 +87,8 @@ int sim_proxy_start(struct sim_proxy *p, struct sim_err *err)
 }
 
 /* Stops listening and cuts every connection. */
-void sim_proxy_stop(struct sim_proxy *p)
+void
+sim_proxy_stop(struct sim_proxy *p)
 {
 	if (!p->enabled)
 		return;
@@ -94,7 +100,8 @@ void sim_proxy_stop(struct sim_proxy *p)
 		sim_conn_free(p->conns);
 }
 
-void sim_proxy_link_in(struct sim_ctx *ctx, struct sim_proxy *p)
+void
+sim_proxy_link_in(struct sim_ctx *ctx, struct sim_proxy *p)
 {
 	struct sim_proxy **pp = &ctx->proxies;
 
@@ -104,7 +111,8 @@ void sim_proxy_link_in(struct sim_ctx *ctx, struct sim_proxy *p)
 	*pp = p;
 }
 
-void sim_proxy_unlink(struct sim_ctx *ctx, struct sim_proxy *p)
+void
+sim_proxy_unlink(struct sim_ctx *ctx, struct sim_proxy *p)
 {
 	for (struct sim_proxy **pp = &ctx->proxies; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == p) {
@@ -116,8 +124,9 @@ void sim_proxy_unlink(struct sim_ctx *ctx, struct sim_proxy *p)
 }
 
 /* Like Toxiproxy's Differs: the listen address resolved, or the upstream, changed. */
-int sim_proxy_differs(const struct sim_proxy *p, const char *listen, const char *upstream,
-                      bool *differs, struct sim_err *err)
+int
+sim_proxy_differs(const struct sim_proxy *p, const char *listen, const char *upstream,
+    bool *differs, struct sim_err *err)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = 0;
@@ -132,7 +141,8 @@ int sim_proxy_differs(const struct sim_proxy *p, const char *listen, const char 
 	return 0;
 }
 
-void sim_proxy_free(struct sim_proxy *p)
+void
+sim_proxy_free(struct sim_proxy *p)
 {
 	struct sim_toxic *t, *next;
 
@@ -147,7 +157,8 @@ void sim_proxy_free(struct sim_proxy *p)
 	free(p);
 }
 
-void sim_proxies_free_all(struct sim_ctx *ctx)
+void
+sim_proxies_free_all(struct sim_ctx *ctx)
 {
 	while (ctx->proxies != NULL) {
 		struct sim_proxy *p = ctx->proxies;
@@ -157,7 +168,8 @@ void sim_proxies_free_all(struct sim_ctx *ctx)
 	}
 }
 
-struct sim_toxic *sim_toxic_find(struct sim_proxy *p, const char *name)
+struct sim_toxic *
+sim_toxic_find(struct sim_proxy *p, const char *name)
 {
 	for (struct sim_toxic *t = p->toxics; t != NULL; t = t->next)
 		if (strcmp(t->name, name) == 0)
@@ -166,7 +178,8 @@ struct sim_toxic *sim_toxic_find(struct sim_proxy *p, const char *name)
 }
 
 /* Takes t into the proxy and onto every live connection of its stream. */
-void sim_toxic_attach(struct sim_proxy *p, struct sim_toxic *t)
+void
+sim_toxic_attach(struct sim_proxy *p, struct sim_toxic *t)
 {
 	struct sim_toxic **pp = &p->toxics;
 
@@ -181,7 +194,8 @@ void sim_toxic_attach(struct sim_proxy *p, struct sim_toxic *t)
 			sim_conn_schedule_reap(c);
 }
 
-void sim_toxic_updated(struct sim_proxy *p, struct sim_toxic *t)
+void
+sim_toxic_updated(struct sim_proxy *p, struct sim_toxic *t)
 {
 	t->generation++;
 	t->requests = 0;
@@ -191,7 +205,8 @@ void sim_toxic_updated(struct sim_proxy *p, struct sim_toxic *t)
 }
 
 /* Takes t off every connection (what it held goes on) and frees it. */
-void sim_toxic_remove(struct sim_proxy *p, struct sim_toxic *t)
+void
+sim_toxic_remove(struct sim_proxy *p, struct sim_toxic *t)
 {
 	for (struct sim_conn *c = p->conns; c != NULL; c = c->next)
 		sim_link_remove_stage(&c->link[t->dir], t);

@@ -4,7 +4,8 @@
 #include "proxy.h"
 #include "sim_rand.h"
 
-uint64_t sim_hash_str(const char *s)
+uint64_t
+sim_hash_str(const char *s)
 {
 	uint64_t h = 1469598103934665603ULL;
 
@@ -16,14 +17,16 @@ uint64_t sim_hash_str(const char *s)
 }
 
 /* Combines two values into one well-mixed value; order matters. */
-uint64_t sim_mix(uint64_t a, uint64_t b)
+uint64_t
+sim_mix(uint64_t a, uint64_t b)
 {
 	uint64_t x = a ^ (b * 0xd6e8feb86659fd93ULL);
 
 	return sim_rand_next(&x);
 }
 
-void sim_rng_seed(struct sim_rng *r, uint64_t seed)
+void
+sim_rng_seed(struct sim_rng *r, uint64_t seed)
 {
 	uint64_t x = seed;
 
@@ -31,15 +34,17 @@ void sim_rng_seed(struct sim_rng *r, uint64_t seed)
 		r->s[i] = sim_rand_next(&x);
 }
 
-static uint64_t rotl(uint64_t v, int k)
+static uint64_t
+sim_rng_rotl(uint64_t v, int k)
 {
 	return (v << k) | (v >> (64 - k));
 }
 
-uint64_t sim_rng_next(struct sim_rng *r)
+uint64_t
+sim_rng_next(struct sim_rng *r)
 {
 	uint64_t *s = r->s;
-	uint64_t out = rotl(s[1] * 5, 7) * 9;
+	uint64_t out = sim_rng_rotl(s[1] * 5, 7) * 9;
 	uint64_t t = s[1] << 17;
 
 	s[2] ^= s[0];
@@ -47,16 +52,18 @@ uint64_t sim_rng_next(struct sim_rng *r)
 	s[1] ^= s[2];
 	s[0] ^= s[3];
 	s[2] ^= t;
-	s[3] = rotl(s[3], 45);
+	s[3] = sim_rng_rotl(s[3], 45);
 	return out;
 }
 
-double sim_rng_unit(struct sim_rng *r)
+double
+sim_rng_unit(struct sim_rng *r)
 {
 	return (double)(sim_rng_next(r) >> 11) * 0x1.0p-53;
 }
 
-int64_t sim_rng_range(struct sim_rng *r, int64_t n)
+int64_t
+sim_rng_range(struct sim_rng *r, int64_t n)
 {
 	if (n <= 0)
 		return 0;

@@ -14,7 +14,8 @@
 #include "proxy_peer.h"
 #include "proxy_server.h"
 
-static const char *method_name(enum evhttp_cmd_type cmd)
+static const char *
+sim_server_method_name(enum evhttp_cmd_type cmd)
 {
 	switch (cmd) {
 	case EVHTTP_REQ_GET: return "GET";
@@ -33,8 +34,9 @@ static const char *method_name(enum evhttp_cmd_type cmd)
  * socket at the other end of this connection), and a peer that cannot be found is refused. A
  * refusal is answered 403 with Toxiproxy's error body and logged with the peer's uid.
  */
-static bool may_change(struct sim_server *s, struct evhttp_request *req, const char *method,
-                       const char *path, struct sim_reply *rep)
+static bool
+sim_server_may_change(struct sim_server *s, struct evhttp_request *req, const char *method,
+    const char *path, struct sim_reply *rep)
 {
 	struct evhttp_connection *conn = evhttp_request_get_connection(req);
 	struct bufferevent *bev = conn != NULL ? evhttp_connection_get_bufferevent(conn) : NULL;
@@ -82,7 +84,8 @@ static bool may_change(struct sim_server *s, struct evhttp_request *req, const c
 	return false;
 }
 
-static void http_cb(struct evhttp_request *req, void *arg)
+static void
+sim_server_http_cb(struct evhttp_request *req, void *arg)
 {
 	struct sim_server *s = arg;
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -90,7 +93,7 @@ static void http_cb(struct evhttp_request *req, void *arg)
 	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 	struct evkeyvalq *hdrs = evhttp_request_get_input_headers(req);
 	size_t blen = evbuffer_get_length(in);
-	const char *method = method_name(evhttp_request_get_command(req));
+	const char *method = sim_server_method_name(evhttp_request_get_command(req));
 	const char *body = blen > 0 ? (const char *)evbuffer_pullup(in, -1) : "";
 	struct sim_reply rep = { 0, evbuffer_new(), NULL };
 
@@ -100,7 +103,7 @@ static void http_cb(struct evhttp_request *req, void *arg)
 	}
 	if (body == NULL)
 		body = "";
-	if (may_change(s, req, method, path != NULL ? path : "/", &rep)) {
+	if (sim_server_may_change(s, req, method, path != NULL ? path : "/", &rep)) {
 		/* Every API call sees, and changes, the proxies with the other loops parked. */
 		sim_world_stop(&s->ctx);
 		sim_api_handle(&s->ctx, method, path != NULL ? path : "/", body, blen,
@@ -115,7 +118,8 @@ static void http_cb(struct evhttp_request *req, void *arg)
 	evbuffer_free(rep.body);
 }
 
-static void wake_cb(evutil_socket_t fd, short what, void *arg)
+static void
+sim_server_wake_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct sim_server *s = arg;
 	char b[16];
@@ -126,7 +130,8 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
 	(void)event_base_loopbreak(s->ctx.base);
 }
 
-static int load_config(struct sim_server *s, const char *path)
+static int
+sim_server_load_config(struct sim_server *s, const char *path)
 {
 	FILE *f = fopen(path, "rb");
 	char *buf = NULL;
@@ -165,7 +170,8 @@ out:
 	return rc;
 }
 
-int sim_server_init(struct sim_server *s, const struct sim_proxy_opts *o)
+int
+sim_server_init(struct sim_server *s, const struct sim_proxy_opts *o)
 {
 	struct evhttp_bound_socket *sock;
 	struct sockaddr_storage ss;
@@ -201,7 +207,7 @@ int sim_server_init(struct sim_server *s, const struct sim_proxy_opts *o)
 		goto out_fail;
 	if (pipe2(s->wake, O_NONBLOCK | O_CLOEXEC) != 0)
 		goto out_fail;
-	s->wake_ev = event_new(s->ctx.base, s->wake[0], EV_READ | EV_PERSIST, wake_cb, s);
+	s->wake_ev = event_new(s->ctx.base, s->wake[0], EV_READ | EV_PERSIST, sim_server_wake_cb, s);
 	if (s->wake_ev == NULL || event_add(s->wake_ev, NULL) != 0)
 		goto out_fail;
 	s->http = evhttp_new(s->ctx.base);
@@ -211,7 +217,7 @@ int sim_server_init(struct sim_server *s, const struct sim_proxy_opts *o)
 	                                    EVHTTP_REQ_PATCH | EVHTTP_REQ_PUT | EVHTTP_REQ_HEAD);
 	evhttp_set_max_body_size(s->http, SIM_BODY_MAX);
 	evhttp_set_timeout(s->http, 25);
-	evhttp_set_gencb(s->http, http_cb, s);
+	evhttp_set_gencb(s->http, sim_server_http_cb, s);
 	sock = evhttp_bind_socket_with_handle(s->http, o->host != NULL ? o->host : "127.0.0.1",
 	                                      (ev_uint16_t)o->port);
 	if (sock == NULL) {
@@ -223,7 +229,7 @@ int sim_server_init(struct sim_server *s, const struct sim_proxy_opts *o)
 		goto out_fail;
 	s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
 	                                         : ((struct sockaddr_in *)&ss)->sin_port);
-	if (o->config != NULL && load_config(s, o->config) != 0)
+	if (o->config != NULL && sim_server_load_config(s, o->config) != 0)
 		goto out_fail;
 	if (sim_loops_start(&s->ctx) != 0) {
 		fprintf(stderr, "sim proxy: cannot start the event loops' threads\n");
@@ -235,7 +241,8 @@ out_fail:
 	return -1;
 }
 
-int sim_server_run(struct sim_server *s)
+int
+sim_server_run(struct sim_server *s)
 {
 	int rc = event_base_dispatch(s->ctx.base) < 0 ? -1 : 0;
 
@@ -244,7 +251,8 @@ int sim_server_run(struct sim_server *s)
 	return rc;
 }
 
-void sim_server_stop(struct sim_server *s)
+void
+sim_server_stop(struct sim_server *s)
 {
 	char b = 1;
 
@@ -253,7 +261,8 @@ void sim_server_stop(struct sim_server *s)
 	}
 }
 
-void sim_server_free(struct sim_server *s)
+void
+sim_server_free(struct sim_server *s)
 {
 	sim_loops_stop(&s->ctx);        /* no-op when they never started or already stopped */
 	sim_proxies_free_all(&s->ctx);

@@ -4,8 +4,9 @@
 
 #include "proxy.h"
 
-struct sim_chunk *sim_chunk_new(enum sim_chunk_kind kind, const void *data, size_t len,
-                                uint64_t ts)
+struct sim_chunk *
+sim_chunk_new(enum sim_chunk_kind kind, const void *data, size_t len,
+    uint64_t ts)
 {
 	struct sim_chunk *c = malloc(sizeof(*c) + len);
 
@@ -20,7 +21,8 @@ struct sim_chunk *sim_chunk_new(enum sim_chunk_kind kind, const void *data, size
 	return c;
 }
 
-void sim_chunkq_push(struct sim_chunkq *q, struct sim_chunk *c)
+void
+sim_chunkq_push(struct sim_chunkq *q, struct sim_chunk *c)
 {
 	c->next = NULL;
 	if (q->tail != NULL)
@@ -30,7 +32,8 @@ void sim_chunkq_push(struct sim_chunkq *q, struct sim_chunk *c)
 	q->tail = c;
 }
 
-struct sim_chunk *sim_chunkq_pop(struct sim_chunkq *q)
+struct sim_chunk *
+sim_chunkq_pop(struct sim_chunkq *q)
 {
 	struct sim_chunk *c = q->head;
 
@@ -43,7 +46,8 @@ struct sim_chunk *sim_chunkq_pop(struct sim_chunkq *q)
 	return c;
 }
 
-void sim_chunkq_free(struct sim_chunkq *q)
+void
+sim_chunkq_free(struct sim_chunkq *q)
 {
 	struct sim_chunk *c;
 
@@ -51,12 +55,14 @@ void sim_chunkq_free(struct sim_chunkq *q)
 		free(c);
 }
 
-uint64_t sim_stage_now(const struct sim_stage *s)
+uint64_t
+sim_stage_now(const struct sim_stage *s)
 {
 	return s->link->conn->proxy->ctx->now_us();
 }
 
-void sim_stage_run(struct sim_stage *s)
+void
+sim_stage_run(struct sim_stage *s)
 {
 	struct sim_chunk *c;
 
@@ -70,7 +76,8 @@ void sim_stage_run(struct sim_stage *s)
 	s->toxic->type->run(s);
 }
 
-static void stage_timer_cb(evutil_socket_t fd, short what, void *arg)
+static void
+sim_stage_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
@@ -85,7 +92,8 @@ static void stage_timer_cb(evutil_socket_t fd, short what, void *arg)
  * seed, the proxy, the toxic, the connection id, the direction and the toxic's generation, so
  * the same seed and the same traffic give the same faults. FastCGI toxics are always active:
  * they choose per request. */
-void sim_stage_roll(struct sim_stage *s)
+void
+sim_stage_roll(struct sim_stage *s)
 {
 	struct sim_conn *c = s->link->conn;
 	struct sim_proxy *p = c->proxy;
@@ -105,7 +113,8 @@ void sim_stage_roll(struct sim_stage *s)
 	}
 }
 
-struct sim_stage *sim_stage_new(struct sim_link *l, struct sim_toxic *t)
+struct sim_stage *
+sim_stage_new(struct sim_link *l, struct sim_toxic *t)
 {
 	struct sim_stage *s = calloc(1, sizeof(*s));
 
@@ -113,7 +122,7 @@ struct sim_stage *sim_stage_new(struct sim_link *l, struct sim_toxic *t)
 		goto out;
 	s->link = l;
 	s->toxic = t;
-	s->timer = evtimer_new(l->conn->loop->base, stage_timer_cb, s);
+	s->timer = evtimer_new(l->conn->loop->base, sim_stage_timer_cb, s);
 	if (s->timer == NULL)
 		goto out_free;
 	sim_stage_roll(s);
@@ -125,7 +134,8 @@ out:
 	return s;
 }
 
-void sim_stage_free(struct sim_stage *s)
+void
+sim_stage_free(struct sim_stage *s)
 {
 	struct sim_chunk *c;
 
@@ -141,7 +151,8 @@ void sim_stage_free(struct sim_stage *s)
 	free(s);
 }
 
-void sim_stage_push(struct sim_stage *s, struct sim_chunk *c)
+void
+sim_stage_push(struct sim_stage *s, struct sim_chunk *c)
 {
 	if (s->closed) {
 		sim_stage_drop(s, c);
@@ -151,7 +162,8 @@ void sim_stage_push(struct sim_stage *s, struct sim_chunk *c)
 	sim_stage_run(s);
 }
 
-void sim_stage_emit(struct sim_stage *s, struct sim_chunk *c)
+void
+sim_stage_emit(struct sim_stage *s, struct sim_chunk *c)
 {
 	struct sim_link *l = s->link;
 
@@ -168,13 +180,15 @@ void sim_stage_emit(struct sim_stage *s, struct sim_chunk *c)
 	l->ops->deliver(l, c);
 }
 
-void sim_stage_drop(struct sim_stage *s, struct sim_chunk *c)
+void
+sim_stage_drop(struct sim_stage *s, struct sim_chunk *c)
 {
 	s->link->held -= c->len;
 	free(c);
 }
 
-void sim_stage_arm(struct sim_stage *s, uint64_t due)
+void
+sim_stage_arm(struct sim_stage *s, uint64_t due)
 {
 	uint64_t now = sim_stage_now(s);
 	uint64_t d = due > now ? due - now : 0;
@@ -189,7 +203,8 @@ void sim_stage_arm(struct sim_stage *s, uint64_t due)
 }
 
 /* Puts c at the head of the link's chain, as if its source had sent it. Consumes c. */
-void sim_link_inject(struct sim_link *l, struct sim_chunk *c)
+void
+sim_link_inject(struct sim_link *l, struct sim_chunk *c)
 {
 	l->held += c->len;
 	if (l->nstages > 0)
@@ -199,7 +214,8 @@ void sim_link_inject(struct sim_link *l, struct sim_chunk *c)
 }
 
 /* Appends a stage for t to the link's chain and starts it. Returns 0, or -1 out of memory. */
-int sim_link_add_stage(struct sim_link *l, struct sim_toxic *t)
+int
+sim_link_add_stage(struct sim_link *l, struct sim_toxic *t)
 {
 	struct sim_stage *s;
 
@@ -222,7 +238,8 @@ int sim_link_add_stage(struct sim_link *l, struct sim_toxic *t)
 }
 
 /* Takes t's stage out of the chain; what it held goes on, in order, untouched. */
-void sim_link_remove_stage(struct sim_link *l, struct sim_toxic *t)
+void
+sim_link_remove_stage(struct sim_link *l, struct sim_toxic *t)
 {
 	for (size_t i = 0; i < l->nstages; i++) {
 		struct sim_stage *s = l->stages[i];
@@ -244,7 +261,8 @@ void sim_link_remove_stage(struct sim_link *l, struct sim_toxic *t)
 }
 
 /* t was updated: its stage rolls its toxicity again and restarts. */
-void sim_link_restart_stage(struct sim_link *l, struct sim_toxic *t)
+void
+sim_link_restart_stage(struct sim_link *l, struct sim_toxic *t)
 {
 	for (size_t i = 0; i < l->nstages; i++) {
 		struct sim_stage *s = l->stages[i];

@@ -4,7 +4,8 @@
 
 #include "proxy.h"
 
-int sim_toxic_attr_index(const struct sim_toxic_type *type, const char *attr)
+int
+sim_toxic_attr_index(const struct sim_toxic_type *type, const char *attr)
 {
 	for (size_t i = 0; i < type->nattrs; i++)
 		if (strcmp(type->attrs[i].name, attr) == 0)
@@ -12,26 +13,30 @@ int sim_toxic_attr_index(const struct sim_toxic_type *type, const char *attr)
 	return -1;
 }
 
-static int attr_index(const struct sim_toxic *t, const char *attr)
+static int
+sim_tx_attr_index(const struct sim_toxic *t, const char *attr)
 {
 	return sim_toxic_attr_index(t->type, attr);
 }
 
-int64_t sim_toxic_int(const struct sim_toxic *t, const char *attr)
+int64_t
+sim_toxic_int(const struct sim_toxic *t, const char *attr)
 {
-	int i = attr_index(t, attr);
+	int i = sim_tx_attr_index(t, attr);
 
 	return i < 0 ? 0 : t->ival[i];
 }
 
-const char *sim_toxic_str(const struct sim_toxic *t, const char *attr)
+const char *
+sim_toxic_str(const struct sim_toxic *t, const char *attr)
 {
-	int i = attr_index(t, attr);
+	int i = sim_tx_attr_index(t, attr);
 
 	return i < 0 ? "" : t->sval[i];
 }
 
-void sim_toxic_set_defaults(struct sim_toxic *t)
+void
+sim_toxic_set_defaults(struct sim_toxic *t)
 {
 	for (size_t i = 0; i < t->type->nattrs; i++) {
 		const struct sim_attr_def *d = &t->type->attrs[i];
@@ -41,7 +46,8 @@ void sim_toxic_set_defaults(struct sim_toxic *t)
 	}
 }
 
-int sim_toxic_check(const struct sim_toxic *t, char *msg, size_t msgsz)
+int
+sim_toxic_check(const struct sim_toxic *t, char *msg, size_t msgsz)
 {
 	if (!(t->toxicity >= 0.0f && t->toxicity <= 1.0f)) {
 		snprintf(msg, msgsz, "invalid toxicity: must be from 0 to 1 (got %.7g)", (double)t->toxicity);
@@ -67,7 +73,8 @@ int sim_toxic_check(const struct sim_toxic *t, char *msg, size_t msgsz)
 }
 
 /* A delay of latency ± jitter ms, never below zero. */
-int64_t sim_latency_draw(int64_t latency, int64_t jitter, struct sim_rng *rng)
+int64_t
+sim_latency_draw(int64_t latency, int64_t jitter, struct sim_rng *rng)
 {
 	int64_t d = latency;
 
@@ -77,8 +84,9 @@ int64_t sim_latency_draw(int64_t latency, int64_t jitter, struct sim_rng *rng)
 }
 
 /* Chooses a request: first N, else every Nth, else with probability toxicity. */
-bool sim_fcgi_select(int64_t first, int64_t every, float toxicity, uint64_t seq,
-                     struct sim_rng *rng)
+bool
+sim_fcgi_select(int64_t first, int64_t every, float toxicity, uint64_t seq,
+    struct sim_rng *rng)
 {
 	if (first > 0)
 		return seq <= (uint64_t)first;

@@ -6,7 +6,8 @@
 
 #define SLICED 1u
 
-static uint64_t ms_to_us(int64_t ms)
+static uint64_t
+sim_toxics_ms_to_us(int64_t ms)
 {
 	if (ms <= 0)
 		return 0;
@@ -16,7 +17,8 @@ static uint64_t ms_to_us(int64_t ms)
 }
 
 /* latency: each chunk leaves latency ± jitter ms after it was read, in order. */
-static void latency_run(struct sim_stage *s)
+static void
+sim_toxics_latency_run(struct sim_stage *s)
 {
 	struct sim_chunk *c;
 	uint64_t now = sim_stage_now(s);
@@ -26,7 +28,7 @@ static void latency_run(struct sim_stage *s)
 			if (c->due == 0) {
 				int64_t d = sim_latency_draw(sim_toxic_int(s->toxic, "latency"),
 				                             sim_toxic_int(s->toxic, "jitter"), &s->rng);
-				c->due = c->ts + ms_to_us(d);
+				c->due = c->ts + sim_toxics_ms_to_us(d);
 				if (c->due == 0)
 					c->due = 1;
 			}
@@ -43,7 +45,8 @@ static void latency_run(struct sim_stage *s)
 
 /* bandwidth: rate KB/s (1 KB = 1000 bytes, as Toxiproxy counts), at most 100 ms of data at
  * a time, paced from the end of the previous piece so the average rate holds. */
-static void bandwidth_run(struct sim_stage *s)
+static void
+sim_toxics_bandwidth_run(struct sim_stage *s)
 {
 	struct sim_chunk *c;
 	int64_t rate = sim_toxic_int(s->toxic, "rate");
@@ -92,7 +95,8 @@ static void bandwidth_run(struct sim_stage *s)
 }
 
 /* slow_close: data flows; the end of the stream is held back delay ms. */
-static void slow_close_run(struct sim_stage *s)
+static void
+sim_toxics_slow_close_run(struct sim_stage *s)
 {
 	struct sim_chunk *c;
 	uint64_t now = sim_stage_now(s);
@@ -100,7 +104,7 @@ static void slow_close_run(struct sim_stage *s)
 	while ((c = s->q.head) != NULL) {
 		if (c->kind != SIM_DATA) {
 			if (c->due == 0)
-				c->due = now + ms_to_us(sim_toxic_int(s->toxic, "delay")) + 1;
+				c->due = now + sim_toxics_ms_to_us(sim_toxic_int(s->toxic, "delay")) + 1;
 			if (now < c->due) {
 				sim_stage_arm(s, c->due);
 				return;
@@ -111,7 +115,8 @@ static void slow_close_run(struct sim_stage *s)
 	}
 }
 
-static void stage_close(struct sim_stage *s, enum sim_chunk_kind kind)
+static void
+sim_toxics_stage_close(struct sim_stage *s, enum sim_chunk_kind kind)
 {
 	struct sim_chunk *c;
 	struct sim_chunk *m = sim_chunk_new(kind, NULL, 0, sim_stage_now(s));
@@ -124,24 +129,26 @@ static void stage_close(struct sim_stage *s, enum sim_chunk_kind kind)
 }
 
 /* timeout: data is dropped; after timeout ms (0: never) the connection is closed. */
-static void timeout_start(struct sim_stage *s)
+static void
+sim_toxics_timeout_start(struct sim_stage *s)
 {
 	int64_t ms = sim_toxic_int(s->toxic, "timeout");
 
 	s->busy_until = 0;
 	event_del(s->timer);
 	if (s->active && ms > 0) {
-		s->busy_until = sim_stage_now(s) + ms_to_us(ms);
+		s->busy_until = sim_stage_now(s) + sim_toxics_ms_to_us(ms);
 		sim_stage_arm(s, s->busy_until);
 	}
 }
 
-static void timeout_run(struct sim_stage *s)
+static void
+sim_toxics_timeout_run(struct sim_stage *s)
 {
 	struct sim_chunk *c;
 
 	if (s->busy_until != 0 && sim_stage_now(s) >= s->busy_until) {
-		stage_close(s, SIM_CLOSE);
+		sim_toxics_stage_close(s, SIM_CLOSE);
 		return;
 	}
 	while ((c = sim_chunkq_pop(&s->q)) != NULL) {
@@ -159,7 +166,8 @@ static void timeout_run(struct sim_stage *s)
 }
 
 /* reset_peer: at the first data, wait timeout ms, then reset both sides (SO_LINGER 0). */
-static void reset_peer_run(struct sim_stage *s)
+static void
+sim_toxics_reset_peer_run(struct sim_stage *s)
 {
 	struct sim_chunk *c;
 	uint64_t now = sim_stage_now(s);
@@ -167,19 +175,20 @@ static void reset_peer_run(struct sim_stage *s)
 	while ((c = sim_chunkq_pop(&s->q)) != NULL) {
 		if (!s->armed) {
 			s->armed = true;
-			s->busy_until = now + ms_to_us(sim_toxic_int(s->toxic, "timeout"));
+			s->busy_until = now + sim_toxics_ms_to_us(sim_toxic_int(s->toxic, "timeout"));
 		}
 		sim_stage_drop(s, c);
 	}
 	if (!s->armed)
 		return;
 	if (now >= s->busy_until)
-		stage_close(s, SIM_RESET);
+		sim_toxics_stage_close(s, SIM_RESET);
 	else
 		sim_stage_arm(s, s->busy_until);
 }
 
-static void reset_peer_start(struct sim_stage *s)
+static void
+sim_toxics_reset_peer_start(struct sim_stage *s)
 {
 	s->armed = false;
 	event_del(s->timer);
@@ -187,8 +196,9 @@ static void reset_peer_start(struct sim_stage *s)
 
 /* Plans how slicer cuts len bytes, as Toxiproxy does: halve (± variation) until a piece is
  * within average+variation. Writes at most max sizes; returns how many. */
-size_t sim_slicer_plan(int64_t avg, int64_t var, size_t len, struct sim_rng *rng,
-                       size_t *sizes, size_t max)
+size_t
+sim_slicer_plan(int64_t avg, int64_t var, size_t len, struct sim_rng *rng,
+    size_t *sizes, size_t max)
 {
 	size_t stack[2][64];
 	size_t top = 0, n = 0;
@@ -237,7 +247,8 @@ size_t sim_slicer_plan(int64_t avg, int64_t var, size_t len, struct sim_rng *rng
 	return n;
 }
 
-static int slicer_cut(struct sim_stage *s)
+static int
+sim_toxics_slicer_cut(struct sim_stage *s)
 {
 	struct sim_chunk *c = sim_chunkq_pop(&s->q);
 	struct sim_chunkq pieces = { NULL, NULL };
@@ -282,14 +293,15 @@ out_requeue:
 }
 
 /* slicer: cuts data into pieces of about average_size bytes, delay µs apart. */
-static void slicer_run(struct sim_stage *s)
+static void
+sim_toxics_slicer_run(struct sim_stage *s)
 {
 	struct sim_chunk *c;
 	uint64_t now = sim_stage_now(s);
 
 	while ((c = s->q.head) != NULL) {
 		if (c->kind == SIM_DATA && !(c->tag & SLICED) && c->len > 0) {
-			(void)slicer_cut(s);
+			(void)sim_toxics_slicer_cut(s);
 			continue;
 		}
 		if (now < s->busy_until) {
@@ -308,7 +320,8 @@ static void slicer_run(struct sim_stage *s)
 }
 
 /* limit_data: passes bytes bytes in this direction, then closes the connection. */
-static void limit_data_run(struct sim_stage *s)
+static void
+sim_toxics_limit_data_run(struct sim_stage *s)
 {
 	struct sim_chunk *c;
 	int64_t limit = sim_toxic_int(s->toxic, "bytes");
@@ -333,7 +346,7 @@ static void limit_data_run(struct sim_stage *s)
 			free(c);
 		}
 		if (limit - s->count <= 0) {
-			stage_close(s, SIM_CLOSE);
+			sim_toxics_stage_close(s, SIM_CLOSE);
 			return;
 		}
 	}
@@ -349,20 +362,20 @@ static void limit_data_run(struct sim_stage *s)
 #define SATTR(n, def) { n, SIM_ATTR_STR, 0, def, 0, 0 }
 #define FCGI_SELECT IATTR("first", 0, 0, N_MAX), IATTR("every", 0, 0, N_MAX)
 
-static const struct sim_toxic_type toxic_types[] = {
+static const struct sim_toxic_type sim_toxics_toxic_types[] = {
 	{ "latency", { IATTR("latency", 0, 0, MS_MAX), IATTR("jitter", 0, 0, MS_MAX) },
-	  2, false, NULL, latency_run, NULL, NULL },
-	{ "bandwidth", { IATTR("rate", 0, 1, N_MAX) }, 1, false, NULL, bandwidth_run, NULL, NULL },
-	{ "slow_close", { IATTR("delay", 0, 1, MS_MAX) }, 1, false, NULL, slow_close_run, NULL, NULL },
-	{ "timeout", { IATTR("timeout", 0, 0, MS_MAX) }, 1, false, timeout_start, timeout_run,
+	  2, false, NULL, sim_toxics_latency_run, NULL, NULL },
+	{ "bandwidth", { IATTR("rate", 0, 1, N_MAX) }, 1, false, NULL, sim_toxics_bandwidth_run, NULL, NULL },
+	{ "slow_close", { IATTR("delay", 0, 1, MS_MAX) }, 1, false, NULL, sim_toxics_slow_close_run, NULL, NULL },
+	{ "timeout", { IATTR("timeout", 0, 0, MS_MAX) }, 1, false, sim_toxics_timeout_start, sim_toxics_timeout_run,
 	  NULL, NULL },
-	{ "reset_peer", { IATTR("timeout", 0, 0, MS_MAX) }, 1, false, reset_peer_start,
-	  reset_peer_run, NULL, NULL },
+	{ "reset_peer", { IATTR("timeout", 0, 0, MS_MAX) }, 1, false, sim_toxics_reset_peer_start,
+	  sim_toxics_reset_peer_run, NULL, NULL },
 	{ "slicer", { IATTR("average_size", 0, 0, N_MAX),
 	              IATTR("size_variation", 0, 0, N_MAX),
 	              IATTR("delay", 0, 0, (int64_t)MS_MAX * 1000) },
-	  3, false, NULL, slicer_run, NULL, NULL },
-	{ "limit_data", { IATTR("bytes", 0, 0, INT64_MAX) }, 1, false, NULL, limit_data_run, NULL, NULL },
+	  3, false, NULL, sim_toxics_slicer_run, NULL, NULL },
+	{ "limit_data", { IATTR("bytes", 0, 0, INT64_MAX) }, 1, false, NULL, sim_toxics_limit_data_run, NULL, NULL },
 	{ "fcgi_latency", { IATTR("latency", 0, 0, MS_MAX), IATTR("jitter", 0, 0, MS_MAX),
 	                    FCGI_SELECT },
 	  4, true, sim_fcgi_stage_start, sim_fcgi_stage_run, sim_fcgi_stage_stop,
@@ -379,16 +392,18 @@ static const struct sim_toxic_type toxic_types[] = {
 	{ "mysql_commit_lost", { FCGI_SELECT }, 2, true, NULL, sim_mysql_stage_run, NULL, NULL },
 };
 
-const struct sim_toxic_type *sim_toxic_type_find(const char *name)
+const struct sim_toxic_type *
+sim_toxic_type_find(const char *name)
 {
-	for (size_t i = 0; i < sizeof(toxic_types) / sizeof(toxic_types[0]); i++)
-		if (strcmp(toxic_types[i].name, name) == 0)
-			return &toxic_types[i];
+	for (size_t i = 0; i < sizeof(sim_toxics_toxic_types) / sizeof(sim_toxics_toxic_types[0]); i++)
+		if (strcmp(sim_toxics_toxic_types[i].name, name) == 0)
+			return &sim_toxics_toxic_types[i];
 	return NULL;
 }
 
 
-const struct sim_toxic_type *sim_toxic_type_at(size_t i)
+const struct sim_toxic_type *
+sim_toxic_type_at(size_t i)
 {
-	return i < sizeof(toxic_types) / sizeof(toxic_types[0]) ? &toxic_types[i] : NULL;
+	return i < sizeof(sim_toxics_toxic_types) / sizeof(sim_toxics_toxic_types[0]) ? &sim_toxics_toxic_types[i] : NULL;
 }

@@ -5,7 +5,8 @@
 
 #include "proxy.h"
 
-uint64_t sim_clock_monotonic_us(void)
+uint64_t
+sim_clock_monotonic_us(void)
 {
 	struct timespec ts;
 
@@ -14,7 +15,8 @@ uint64_t sim_clock_monotonic_us(void)
 	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000ULL;
 }
 
-void sim_err_set(struct sim_err *e, int status, const char *fmt, ...)
+void
+sim_err_set(struct sim_err *e, int status, const char *fmt, ...)
 {
 	va_list ap;
 

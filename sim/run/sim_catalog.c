@@ -12,7 +12,8 @@
 #include "sim_faults.h"
 #include "sim_hypo.h"
 
-size_t sim_catalog_dirs(char dirs[][1024], size_t max)
+size_t
+sim_catalog_dirs(char dirs[][1024], size_t max)
 {
 	char top[960], real[PATH_MAX], err[256];
 	size_t n = 0, len;
@@ -27,7 +28,8 @@ size_t sim_catalog_dirs(char dirs[][1024], size_t max)
 	return n;
 }
 
-static bool is_file(const char *p)
+static bool
+sim_cat_is_file(const char *p)
 {
 	struct stat st;
 
@@ -35,7 +37,8 @@ static bool is_file(const char *p)
 }
 
 /* A shipped scenario's name: lower-case letters, digits, '-' and '_'. */
-static bool name_ok(const char *s, size_t n)
+static bool
+sim_cat_name_ok(const char *s, size_t n)
 {
 	if (n == 0 || n > 63)
 		return false;
@@ -45,25 +48,26 @@ static bool name_ok(const char *s, size_t n)
 	return true;
 }
 
-int sim_catalog_resolve(const char *arg, char *out, size_t outsz, char *err, size_t errsz)
+int
+sim_catalog_resolve(const char *arg, char *out, size_t outsz, char *err, size_t errsz)
 {
 	char dirs[2][1024], path[2200];
 	size_t nd, n = strlen(arg);
 
-	if (is_file(arg) || strchr(arg, '/') != NULL) {
+	if (sim_cat_is_file(arg) || strchr(arg, '/') != NULL) {
 		snprintf(out, outsz, "%s", arg);
 		return 0;       /* a path: the loader names it if it is missing */
 	}
 	if (n > 5 && strcmp(arg + n - 5, ".json") == 0)
 		n -= 5;
-	if (!name_ok(arg, n)) {
+	if (!sim_cat_name_ok(arg, n)) {
 		snprintf(err, errsz, "%s: no such file, and not a scenario name (`sim scenarios` lists them)", arg);
 		return -1;
 	}
 	nd = sim_catalog_dirs(dirs, 2);
 	for (size_t i = 0; i < nd; i++) {
 		snprintf(path, sizeof(path), "%s/%.*s.json", dirs[i], (int)n, arg);
-		if (is_file(path)) {
+		if (sim_cat_is_file(path)) {
 			if (strlen(path) >= outsz)
 				break;
 			snprintf(out, outsz, "%s", path);
@@ -75,12 +79,14 @@ int sim_catalog_resolve(const char *arg, char *out, size_t outsz, char *err, siz
 	return -1;
 }
 
-static const char *fault_what(const struct sim_fault *ft)
+static const char *
+sim_cat_fault_what(const struct sim_fault *ft)
 {
 	return ft->kind == SIM_FAULT_TOXIC ? ft->type : sim_fault_kind_names[ft->kind];
 }
 
-void sim_catalog_plan(const struct sim_scenario *sc, FILE *f)
+void
+sim_catalog_plan(const struct sim_scenario *sc, FILE *f)
 {
 	const struct sim_hypothesis *h = &sc->hy;
 	double journeys = 0, last_end = -1;
@@ -110,7 +116,7 @@ void sim_catalog_plan(const struct sim_scenario *sc, FILE *f)
 		sim_fault_window(sc, i, &from, &to);
 		if (to > last_end)
 			last_end = to;
-		fprintf(f, "  [%zu] %6.1f-%-6.1f s  %-18s %s", i, from, to, fault_what(ft), ft->target);
+		fprintf(f, "  [%zu] %6.1f-%-6.1f s  %-18s %s", i, from, to, sim_cat_fault_what(ft), ft->target);
 		if (ft->kind == SIM_FAULT_TOXIC)
 			fprintf(f, " (%s, toxicity %g%s%s) %s", ft->stream, ft->toxicity, ft->proxy_api[0] ? ", api " : "",
 				ft->proxy_api, ft->attributes ? ft->attributes : "{}");
@@ -134,12 +140,14 @@ void sim_catalog_plan(const struct sim_scenario *sc, FILE *f)
 		sim_hy_planned_steady(sc), sc->duration_s, h->within_s);
 }
 
-static int cmp_str(const void *a, const void *b)
+static int
+sim_cat_cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void list_dir(const char *dir, bool *any)
+static void
+sim_cat_list_dir(const char *dir, bool *any)
 {
 	char *names[256], path[1400], err[512];
 	size_t n = 0;
@@ -157,7 +165,7 @@ static void list_dir(const char *dir, bool *any)
 	closedir(d);
 	if (n == 0)
 		return;
-	qsort(names, n, sizeof(names[0]), cmp_str);
+	qsort(names, n, sizeof(names[0]), sim_cat_cmp_str);
 	printf("%s:\n", dir);
 	for (size_t i = 0; i < n; i++) {
 		struct sim_scenario sc;
@@ -175,7 +183,8 @@ static void list_dir(const char *dir, bool *any)
 	*any = true;
 }
 
-int sim_scenarios_main(int argc, char **argv)
+int
+sim_scenarios_main(int argc, char **argv)
 {
 	static const struct option opts[] = { { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
 	char dirs[2][1024];
@@ -199,7 +208,7 @@ int sim_scenarios_main(int argc, char **argv)
 	}
 	nd = sim_catalog_dirs(dirs, 2);
 	for (size_t i = 0; i < nd; i++)
-		list_dir(dirs[i], &any);
+		sim_cat_list_dir(dirs[i], &any);
 	if (!any) {
 		fprintf(stderr, "sim scenarios: no scenario found in %s%s%s (set SHOPLAB_TOP to the checkout)\n",
 			nd > 0 ? dirs[0] : "(no folder)", nd > 1 ? " or " : "", nd > 1 ? dirs[1] : "");

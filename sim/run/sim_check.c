@@ -6,7 +6,7 @@
 
 #include "sim_check.h"
 
-static const struct { const char *name, *rule; } defs[SIM_INV_COUNT] = {
+static const struct { const char *name, *rule; } sim_ck_defs[SIM_INV_COUNT] = {
 	[SIM_INV_ACKED_EXIST]    = { "acked_orders_exist", "every acknowledged (2xx) order exists" },
 	[SIM_INV_NO_DUPLICATES]  = { "one_order_per_key", "an Idempotency-Key makes at most one order (unknowns settled)" },
 	[SIM_INV_NO_PENDING]     = { "no_pending_after_drain", "every order is confirmed or rejected after the drain" },
@@ -29,12 +29,14 @@ static const struct { const char *name, *rule; } defs[SIM_INV_COUNT] = {
 	[SIM_INV_DEAD]           = { "no_dead_letters", "no service gave up on a message (each dead letter is named), and every broker <svc>.dead queue is empty" },
 };
 
-const char *sim_ck_inv_name(int i)
+const char *
+sim_ck_inv_name(int i)
 {
-	return i >= 0 && i < SIM_INV_COUNT ? defs[i].name : "?";
+	return i >= 0 && i < SIM_INV_COUNT ? sim_ck_defs[i].name : "?";
 }
 
-enum sim_order_status sim_check_order_status(const char *s)
+enum sim_order_status
+sim_check_order_status(const char *s)
 {
 	if (strcmp(s, "confirmed") == 0 || strcmp(s, "shipped") == 0)
 		return SIM_O_CONFIRMED;
@@ -43,7 +45,8 @@ enum sim_order_status sim_check_order_status(const char *s)
 	return SIM_O_PENDING;
 }
 
-enum sim_resv_status sim_check_resv_status(const char *s)
+enum sim_resv_status
+sim_check_resv_status(const char *s)
 {
 	if (strcmp(s, "held") == 0)
 		return SIM_R_HELD;
@@ -52,7 +55,8 @@ enum sim_resv_status sim_check_resv_status(const char *s)
 	return SIM_R_RELEASED;
 }
 
-static void violate(struct sim_ck_result *r, enum sim_inv i, const char *fmt, ...)
+static void
+sim_ck_violate(struct sim_ck_result *r, enum sim_inv i, const char *fmt, ...)
 {
 	struct sim_ck_inv *v = &r->inv[i];
 	va_list ap;
@@ -65,21 +69,24 @@ static void violate(struct sim_ck_result *r, enum sim_inv i, const char *fmt, ..
 	va_end(ap);
 }
 
-static int cmp_order_id(const void *a, const void *b)
+static int
+sim_ck_cmp_order_id(const void *a, const void *b)
 {
 	const struct sim_ck_order *x = a, *y = b;
 
 	return (x->id > y->id) - (x->id < y->id);
 }
 
-static int cmp_order_key(const void *a, const void *b)
+static int
+sim_ck_cmp_order_key(const void *a, const void *b)
 {
 	const struct sim_ck_order *const *x = a, *const *y = b;
 
 	return strcmp((*x)->key, (*y)->key);
 }
 
-static int cmp_charge_order(const void *a, const void *b)
+static int
+sim_ck_cmp_charge_order(const void *a, const void *b)
 {
 	const struct sim_ck_charge *x = a, *y = b;
 
@@ -88,14 +95,16 @@ static int cmp_charge_order(const void *a, const void *b)
 	return (x->id > y->id) - (x->id < y->id);
 }
 
-static int cmp_resv(const void *a, const void *b)
+static int
+sim_ck_cmp_resv(const void *a, const void *b)
 {
 	const struct sim_ck_resv *x = a, *y = b;
 
 	return (x->order_id > y->order_id) - (x->order_id < y->order_id);
 }
 
-static int cmp_line(const void *a, const void *b)
+static int
+sim_ck_cmp_line(const void *a, const void *b)
 {
 	const struct sim_ck_line *x = a, *y = b;
 
@@ -113,27 +122,31 @@ struct idx {
 	struct sim_ck_line *lines; size_t nlines;       /* in scope, by order id and product */
 };
 
-static bool in_scope(const struct sim_ck_data *d, int64_t order_id)
+static bool
+sim_ck_in_scope(const struct sim_ck_data *d, int64_t order_id)
 {
 	return order_id >= d->min_order_id && (d->max_order_id == 0 || order_id <= d->max_order_id);
 }
 
-static const struct sim_ck_order *order_find(const struct idx *x, int64_t id)
+static const struct sim_ck_order *
+sim_ck_order_find(const struct idx *x, int64_t id)
 {
 	struct sim_ck_order k = { .id = id };
 
-	return bsearch(&k, x->orders, x->norders, sizeof(k), cmp_order_id);
+	return bsearch(&k, x->orders, x->norders, sizeof(k), sim_ck_cmp_order_id);
 }
 
-static const struct sim_ck_resv *resv_find(const struct idx *x, int64_t order_id)
+static const struct sim_ck_resv *
+sim_ck_resv_find(const struct idx *x, int64_t order_id)
 {
 	struct sim_ck_resv k = { .order_id = order_id };
 
-	return bsearch(&k, x->resv, x->nresv, sizeof(k), cmp_resv);
+	return bsearch(&k, x->resv, x->nresv, sizeof(k), sim_ck_cmp_resv);
 }
 
 /* The first charge of order_id and how many there are. */
-static const struct sim_ck_charge *charges_of(const struct idx *x, int64_t order_id, size_t *n)
+static const struct sim_ck_charge *
+sim_ck_charges_of(const struct idx *x, int64_t order_id, size_t *n)
 {
 	size_t lo = 0, hi = x->ncharges;
 
@@ -152,8 +165,9 @@ static const struct sim_ck_charge *charges_of(const struct idx *x, int64_t order
 }
 
 /* The lines of order_id in v (sorted by order id) and how many there are. */
-static const struct sim_ck_line *lines_of(const struct sim_ck_line *v, size_t nv, int64_t order_id,
-					  size_t *n)
+static const struct sim_ck_line *
+sim_ck_lines_of(const struct sim_ck_line *v, size_t nv, int64_t order_id,
+    size_t *n)
 {
 	size_t lo = 0, hi = nv;
 
@@ -172,7 +186,8 @@ static const struct sim_ck_line *lines_of(const struct sim_ck_line *v, size_t nv
 }
 
 /* How many in-scope orders carry key; *first gets one of them. */
-static size_t orders_with_key(const struct idx *x, const char *key, const struct sim_ck_order **first)
+static size_t
+sim_ck_orders_with_key(const struct idx *x, const char *key, const struct sim_ck_order **first)
 {
 	size_t lo = 0, hi = x->norders, n = 0;
 
@@ -190,7 +205,8 @@ static size_t orders_with_key(const struct idx *x, const char *key, const struct
 	return n;
 }
 
-static int build_index(const struct sim_ck_data *d, struct idx *x)
+static int
+sim_ck_build_index(const struct sim_ck_data *d, struct idx *x)
 {
 	memset(x, 0, sizeof(*x));
 	x->orders = calloc(d->norders + 1, sizeof(*x->orders));
@@ -202,32 +218,33 @@ static int build_index(const struct sim_ck_data *d, struct idx *x)
 	if (!x->orders || !x->bykey || !x->charges || !x->resv || !x->items || !x->lines)
 		return -1;
 	for (size_t i = 0; i < d->norders; i++)
-		if (in_scope(d, d->orders[i].id))
+		if (sim_ck_in_scope(d, d->orders[i].id))
 			x->orders[x->norders++] = d->orders[i];
 	for (size_t i = 0; i < d->ncharges; i++)
-		if (in_scope(d, d->charges[i].order_id))
+		if (sim_ck_in_scope(d, d->charges[i].order_id))
 			x->charges[x->ncharges++] = d->charges[i];
 	for (size_t i = 0; i < d->nresv; i++)
-		if (in_scope(d, d->resv[i].order_id))
+		if (sim_ck_in_scope(d, d->resv[i].order_id))
 			x->resv[x->nresv++] = d->resv[i];
 	for (size_t i = 0; i < d->nitems; i++)
-		if (in_scope(d, d->items[i].order_id))
+		if (sim_ck_in_scope(d, d->items[i].order_id))
 			x->items[x->nitems++] = d->items[i];
 	for (size_t i = 0; i < d->nlines; i++)
-		if (in_scope(d, d->lines[i].order_id))
+		if (sim_ck_in_scope(d, d->lines[i].order_id))
 			x->lines[x->nlines++] = d->lines[i];
-	qsort(x->orders, x->norders, sizeof(*x->orders), cmp_order_id);
+	qsort(x->orders, x->norders, sizeof(*x->orders), sim_ck_cmp_order_id);
 	for (size_t i = 0; i < x->norders; i++)
 		x->bykey[i] = &x->orders[i];
-	qsort(x->bykey, x->norders, sizeof(*x->bykey), cmp_order_key);
-	qsort(x->charges, x->ncharges, sizeof(*x->charges), cmp_charge_order);
-	qsort(x->resv, x->nresv, sizeof(*x->resv), cmp_resv);
-	qsort(x->items, x->nitems, sizeof(*x->items), cmp_line);
-	qsort(x->lines, x->nlines, sizeof(*x->lines), cmp_line);
+	qsort(x->bykey, x->norders, sizeof(*x->bykey), sim_ck_cmp_order_key);
+	qsort(x->charges, x->ncharges, sizeof(*x->charges), sim_ck_cmp_charge_order);
+	qsort(x->resv, x->nresv, sizeof(*x->resv), sim_ck_cmp_resv);
+	qsort(x->items, x->nitems, sizeof(*x->items), sim_ck_cmp_line);
+	qsort(x->lines, x->nlines, sizeof(*x->lines), sim_ck_cmp_line);
 	return 0;
 }
 
-static void free_index(struct idx *x)
+static void
+sim_ck_free_index(struct idx *x)
 {
 	free(x->orders);
 	free(x->bykey);
@@ -237,12 +254,14 @@ static void free_index(struct idx *x)
 	free(x->lines);
 }
 
-static const char *status_name(enum sim_order_status s)
+static const char *
+sim_ck_status_name(enum sim_order_status s)
 {
 	return s == SIM_O_CONFIRMED ? "confirmed" : s == SIM_O_REJECTED ? "rejected" : "pending";
 }
 
-static const char *resv_name(const struct sim_ck_resv *rv)
+static const char *
+sim_ck_resv_name(const struct sim_ck_resv *rv)
 {
 	if (rv->status_name[0] != '\0')
 		return rv->status_name;
@@ -254,11 +273,12 @@ static const char *resv_name(const struct sim_ck_resv *rv)
  * committed reservation name the same units. (Whether the reservation is committed at all is
  * commit_iff_confirmed's business.) Both lists are sorted by product.
  */
-static void check_sold(const struct idx *x, const struct sim_ck_order *o, struct sim_ck_result *r)
+static void
+sim_ck_check_sold(const struct idx *x, const struct sim_ck_order *o, struct sim_ck_result *r)
 {
 	size_t ni, nl, i = 0, l = 0;
-	const struct sim_ck_line *it = lines_of(x->items, x->nitems, o->id, &ni);
-	const struct sim_ck_line *ln = lines_of(x->lines, x->nlines, o->id, &nl);
+	const struct sim_ck_line *it = sim_ck_lines_of(x->items, x->nitems, o->id, &ni);
+	const struct sim_ck_line *ln = sim_ck_lines_of(x->lines, x->nlines, o->id, &nl);
 
 	r->inv[SIM_INV_SOLD_ORDERS].checked++;
 	while (i < ni || l < nl) {
@@ -273,21 +293,22 @@ static void check_sold(const struct idx *x, const struct sim_ck_order *o, struct
 		for (; l < nl && ln[l].product_id == product; l++)
 			sold += ln[l].quantity;
 		if (ordered != sold)
-			violate(r, SIM_INV_SOLD_ORDERS, "order %lld ordered %lld of product %lld but its reservation sold %lld",
+			sim_ck_violate(r, SIM_INV_SOLD_ORDERS, "order %lld ordered %lld of product %lld but its reservation sold %lld",
 				(long long)o->id, (long long)ordered, (long long)product, (long long)sold);
 	}
 }
 
-static void check_clients(const struct sim_ck_data *d, const struct idx *x, struct sim_ck_result *r)
+static void
+sim_ck_check_clients(const struct sim_ck_data *d, const struct idx *x, struct sim_ck_result *r)
 {
 	for (size_t i = 0; i < d->nclients; i++) {
 		const struct sim_ck_client *c = &d->clients[i];
 		const struct sim_ck_order *o;
-		size_t n = orders_with_key(x, c->key, &o);
+		size_t n = sim_ck_orders_with_key(x, c->key, &o);
 
 		r->inv[SIM_INV_NO_DUPLICATES].checked++;
 		if (n > 1)
-			violate(r, SIM_INV_NO_DUPLICATES, "key %s became %zu orders (one is %lld)", c->key, n,
+			sim_ck_violate(r, SIM_INV_NO_DUPLICATES, "key %s became %zu orders (one is %lld)", c->key, n,
 				(long long)o->id);
 		if (c->outcome == SIM_CK_UNKNOWN) {
 			r->unknown_total++;
@@ -297,43 +318,44 @@ static void check_clients(const struct sim_ck_data *d, const struct idx *x, stru
 				r->unknown_no_order++;
 		}
 		if (c->outcome == SIM_CK_ACKED) {
-			const struct sim_ck_order *byid = c->order_id ? order_find(x, c->order_id) : NULL;
+			const struct sim_ck_order *byid = c->order_id ? sim_ck_order_find(x, c->order_id) : NULL;
 
 			r->inv[SIM_INV_ACKED_EXIST].checked++;
 			if (n == 0 && byid == NULL)
-				violate(r, SIM_INV_ACKED_EXIST, "order %lld (key %s) was acknowledged with %d but is not in orders.orders",
+				sim_ck_violate(r, SIM_INV_ACKED_EXIST, "order %lld (key %s) was acknowledged with %d but is not in orders.orders",
 					(long long)c->order_id, c->key, c->status);
 			else if (byid != NULL && strcmp(byid->key, c->key) != 0)
-				violate(r, SIM_INV_ACKED_EXIST, "order %lld was acknowledged for key %s but carries key %s",
+				sim_ck_violate(r, SIM_INV_ACKED_EXIST, "order %lld was acknowledged for key %s but carries key %s",
 					(long long)c->order_id, c->key, byid->key);
 		}
 		if (c->replayed) {
 			r->inv[SIM_INV_REPLAY].checked++;
 			if (!c->replay_same)
-				violate(r, SIM_INV_REPLAY, "key %s: first answer %d, replay answered %d%s", c->key,
+				sim_ck_violate(r, SIM_INV_REPLAY, "key %s: first answer %d, replay answered %d%s", c->key,
 					c->status, c->replay_status,
 					c->status == c->replay_status ? " with a different body" : "");
 		}
 	}
 }
 
-static void check_orders(const struct sim_ck_data *d, const struct idx *x, struct sim_ck_result *r)
+static void
+sim_ck_check_orders(const struct sim_ck_data *d, const struct idx *x, struct sim_ck_result *r)
 {
 	int64_t confirmed_total = 0, charged_net = 0;
 
 	for (size_t i = 0; i < x->norders; i++) {
 		const struct sim_ck_order *o = &x->orders[i];
 		const struct sim_ck_charge *c;
-		const struct sim_ck_resv *rv = resv_find(x, o->id);
+		const struct sim_ck_resv *rv = sim_ck_resv_find(x, o->id);
 		size_t n, captured = 0;
 
 		r->inv[SIM_INV_NO_PENDING].checked++;
 		if (d->after_drain && o->status == SIM_O_PENDING)
-			violate(r, SIM_INV_NO_PENDING, "order %lld is still pending after the drain", (long long)o->id);
-		c = charges_of(x, o->id, &n);
+			sim_ck_violate(r, SIM_INV_NO_PENDING, "order %lld is still pending after the drain", (long long)o->id);
+		c = sim_ck_charges_of(x, o->id, &n);
 		r->inv[SIM_INV_ONE_CHARGE].checked++;
 		if (n > 1)
-			violate(r, SIM_INV_ONE_CHARGE, "order %lld has %zu charges (ids %lld, %lld%s)", (long long)o->id,
+			sim_ck_violate(r, SIM_INV_ONE_CHARGE, "order %lld has %zu charges (ids %lld, %lld%s)", (long long)o->id,
 				n, (long long)c[0].id, (long long)c[1].id, n > 2 ? ", ..." : "");
 		for (size_t k = 0; k < n; k++)
 			captured += c[k].status == SIM_C_CAPTURED;
@@ -341,22 +363,22 @@ static void check_orders(const struct sim_ck_data *d, const struct idx *x, struc
 			confirmed_total += o->total_cents;
 			r->inv[SIM_INV_CHARGE_MATCHES].checked++;
 			if (captured != 1)
-				violate(r, SIM_INV_CHARGE_MATCHES, "order %lld is confirmed but has %zu captured charges",
+				sim_ck_violate(r, SIM_INV_CHARGE_MATCHES, "order %lld is confirmed but has %zu captured charges",
 					(long long)o->id, captured);
 			for (size_t k = 0; k < n; k++)
 				if (c[k].status == SIM_C_CAPTURED &&
 				    c[k].amount_cents - c[k].refunded_cents != o->total_cents)
-					violate(r, SIM_INV_CHARGE_MATCHES, "order %lld totals %lld cents but charge %lld nets %lld",
+					sim_ck_violate(r, SIM_INV_CHARGE_MATCHES, "order %lld totals %lld cents but charge %lld nets %lld",
 						(long long)o->id, (long long)o->total_cents, (long long)c[k].id,
 						(long long)(c[k].amount_cents - c[k].refunded_cents));
 		} else if (o->status == SIM_O_REJECTED) {
 			r->inv[SIM_INV_CHARGE_MATCHES].checked++;
 			for (size_t k = 0; k < n; k++) {
 				if (c[k].status == SIM_C_CAPTURED)
-					violate(r, SIM_INV_CHARGE_MATCHES, "order %lld is rejected but charge %lld is captured",
+					sim_ck_violate(r, SIM_INV_CHARGE_MATCHES, "order %lld is rejected but charge %lld is captured",
 						(long long)o->id, (long long)c[k].id);
 				else if (c[k].status == SIM_C_VOIDED && c[k].refunded_cents != c[k].amount_cents)
-					violate(r, SIM_INV_CHARGE_MATCHES, "order %lld is rejected but voided charge %lld refunded %lld of %lld",
+					sim_ck_violate(r, SIM_INV_CHARGE_MATCHES, "order %lld is rejected but voided charge %lld refunded %lld of %lld",
 						(long long)o->id, (long long)c[k].id, (long long)c[k].refunded_cents,
 						(long long)c[k].amount_cents);
 			}
@@ -366,12 +388,12 @@ static void check_orders(const struct sim_ck_data *d, const struct idx *x, struc
 
 			r->inv[SIM_INV_COMMIT_IFF].checked++;
 			if (o->status == SIM_O_CONFIRMED && !committed)
-				violate(r, SIM_INV_COMMIT_IFF, "order %lld is confirmed but its reservation is %s", (long long)o->id,
-					rv == NULL ? "missing" : resv_name(rv));
+				sim_ck_violate(r, SIM_INV_COMMIT_IFF, "order %lld is confirmed but its reservation is %s", (long long)o->id,
+					rv == NULL ? "missing" : sim_ck_resv_name(rv));
 			if (o->status == SIM_O_CONFIRMED && committed)
-				check_sold(x, o, r);
+				sim_ck_check_sold(x, o, r);
 			if (o->status == SIM_O_REJECTED && committed)
-				violate(r, SIM_INV_COMMIT_IFF, "order %lld is rejected but its reservation is committed",
+				sim_ck_violate(r, SIM_INV_COMMIT_IFF, "order %lld is rejected but its reservation is committed",
 					(long long)o->id);
 		}
 	}
@@ -380,29 +402,30 @@ static void check_orders(const struct sim_ck_data *d, const struct idx *x, struc
 
 		if (c->status != SIM_C_DECLINED)
 			charged_net += c->amount_cents - c->refunded_cents;
-		if (order_find(x, c->order_id) == NULL)
-			violate(r, SIM_INV_ONE_CHARGE, "charge %lld belongs to order %lld, which does not exist",
+		if (sim_ck_order_find(x, c->order_id) == NULL)
+			sim_ck_violate(r, SIM_INV_ONE_CHARGE, "charge %lld belongs to order %lld, which does not exist",
 				(long long)c->id, (long long)c->order_id);
 	}
 	for (size_t i = 0; i < x->nresv; i++) {
 		const struct sim_ck_resv *rv = &x->resv[i];
-		const struct sim_ck_order *o = order_find(x, rv->order_id);
+		const struct sim_ck_order *o = sim_ck_order_find(x, rv->order_id);
 
 		r->inv[SIM_INV_NO_HELD].checked++;
 		if (d->after_drain && rv->status == SIM_R_HELD)
-			violate(r, SIM_INV_NO_HELD, "the reservation of order %lld is still held after the drain",
+			sim_ck_violate(r, SIM_INV_NO_HELD, "the reservation of order %lld is still held after the drain",
 				(long long)rv->order_id);
 		if (rv->status == SIM_R_COMMITTED && (o == NULL || o->status != SIM_O_CONFIRMED))
-			violate(r, SIM_INV_COMMIT_IFF, "the reservation of order %lld is committed but the order is %s",
-				(long long)rv->order_id, o ? status_name(o->status) : "missing");
+			sim_ck_violate(r, SIM_INV_COMMIT_IFF, "the reservation of order %lld is committed but the order is %s",
+				(long long)rv->order_id, o ? sim_ck_status_name(o->status) : "missing");
 	}
 	r->inv[SIM_INV_MONEY].checked = x->ncharges;
 	if (charged_net != confirmed_total)
-		violate(r, SIM_INV_MONEY, "charges net %lld cents but confirmed orders total %lld cents (difference %lld)",
+		sim_ck_violate(r, SIM_INV_MONEY, "charges net %lld cents but confirmed orders total %lld cents (difference %lld)",
 			(long long)charged_net, (long long)confirmed_total, (long long)(charged_net - confirmed_total));
 }
 
-static void check_stock(const struct sim_ck_data *d, struct sim_ck_result *r)
+static void
+sim_ck_check_stock(const struct sim_ck_data *d, struct sim_ck_result *r)
 {
 	for (size_t i = 0; i < d->nstock; i++) {
 		const struct sim_ck_stock *s = &d->stock[i];
@@ -411,29 +434,30 @@ static void check_stock(const struct sim_ck_data *d, struct sim_ck_result *r)
 		r->inv[SIM_INV_STOCK_LEDGER].checked++;
 		r->inv[SIM_INV_STOCK_NONNEG].checked++;
 		if (s->adj_sum != have)
-			violate(r, SIM_INV_STOCK_LEDGER, "product %lld: adjustments sum to %lld but available+held+sold = %lld (%lld+%lld+%lld)",
+			sim_ck_violate(r, SIM_INV_STOCK_LEDGER, "product %lld: adjustments sum to %lld but available+held+sold = %lld (%lld+%lld+%lld)",
 				(long long)s->product_id, (long long)s->adj_sum, (long long)have,
 				(long long)s->available, (long long)s->held, (long long)s->sold);
 		if (s->available < 0 || s->held < 0 || s->sold < 0)
-			violate(r, SIM_INV_STOCK_NONNEG, "product %lld: available %lld, held %lld, sold %lld",
+			sim_ck_violate(r, SIM_INV_STOCK_NONNEG, "product %lld: available %lld, held %lld, sold %lld",
 				(long long)s->product_id, (long long)s->available, (long long)s->held,
 				(long long)s->sold);
 		if (s->has_row) {
 			r->inv[SIM_INV_STOCK_RESV].checked++;
 			if (s->sold != s->sold_lines)
-				violate(r, SIM_INV_STOCK_RESV, "product %lld: sold %lld but committed reservations account for %lld",
+				sim_ck_violate(r, SIM_INV_STOCK_RESV, "product %lld: sold %lld but committed reservations account for %lld",
 					(long long)s->product_id, (long long)s->sold, (long long)s->sold_lines);
 			if (s->held != s->held_lines)
-				violate(r, SIM_INV_STOCK_RESV, "product %lld: held %lld but held reservations account for %lld",
+				sim_ck_violate(r, SIM_INV_STOCK_RESV, "product %lld: held %lld but held reservations account for %lld",
 					(long long)s->product_id, (long long)s->held, (long long)s->held_lines);
 		}
 		if (d->after_drain && s->held != 0)
-			violate(r, SIM_INV_NO_HELD, "product %lld has held = %lld after the drain", (long long)s->product_id,
+			sim_ck_violate(r, SIM_INV_NO_HELD, "product %lld has held = %lld after the drain", (long long)s->product_id,
 				(long long)s->held);
 	}
 }
 
-static void check_windows(const struct sim_ck_data *d, struct sim_ck_result *r)
+static void
+sim_ck_check_windows(const struct sim_ck_data *d, struct sim_ck_result *r)
 {
 	for (size_t i = 0; i < d->nwindows; i++) {
 		const struct sim_ck_window *w = &d->windows[i];
@@ -443,12 +467,13 @@ static void check_windows(const struct sim_ck_data *d, struct sim_ck_result *r)
 			continue;
 		r->inv[SIM_INV_UNTOUCHED].checked++;
 		if (w->failed * 100 > all)
-			violate(r, SIM_INV_UNTOUCHED, "browse failed %llu of %llu during %s", (unsigned long long)w->failed,
+			sim_ck_violate(r, SIM_INV_UNTOUCHED, "browse failed %llu of %llu during %s", (unsigned long long)w->failed,
 				(unsigned long long)all, w->label);
 	}
 }
 
-static int cmp_ship(const void *a, const void *b)
+static int
+sim_ck_cmp_ship(const void *a, const void *b)
 {
 	const struct sim_ck_shipment *x = a, *y = b;
 
@@ -457,14 +482,16 @@ static int cmp_ship(const void *a, const void *b)
 	return (x->id > y->id) - (x->id < y->id);
 }
 
-static void not_applicable(struct sim_ck_result *r, enum sim_inv i, const char *why)
+static void
+sim_ck_not_applicable(struct sim_ck_result *r, enum sim_inv i, const char *why)
 {
 	snprintf(r->inv[i].na, sizeof(r->inv[i].na), "%.250s", why);
 }
 
 /* The shipments of the orders in scope, against the orders: one per confirmed order, each
  * with a confirmed (or shipped) order of the same user; shipped after the drain. */
-static int check_shipments(const struct sim_ck_data *d, const struct idx *x, struct sim_ck_result *r)
+static int
+sim_ck_check_shipments(const struct sim_ck_data *d, const struct idx *x, struct sim_ck_result *r)
 {
 	const struct sim_ck_events *ev = &d->ev;
 	struct sim_ck_shipment *sh = calloc(ev->nshipments + 1, sizeof(*sh));
@@ -473,21 +500,21 @@ static int check_shipments(const struct sim_ck_data *d, const struct idx *x, str
 	if (sh == NULL)
 		return -1;
 	for (size_t i = 0; i < ev->nshipments; i++)
-		if (in_scope(d, ev->shipments[i].order_id))
+		if (sim_ck_in_scope(d, ev->shipments[i].order_id))
 			sh[n++] = ev->shipments[i];
-	qsort(sh, n, sizeof(*sh), cmp_ship);
+	qsort(sh, n, sizeof(*sh), sim_ck_cmp_ship);
 	for (size_t i = 0; i < n; i++) {
-		const struct sim_ck_order *o = order_find(x, sh[i].order_id);
+		const struct sim_ck_order *o = sim_ck_order_find(x, sh[i].order_id);
 
 		r->inv[SIM_INV_SHIP_ORDER].checked++;
 		if (o == NULL)
-			violate(r, SIM_INV_SHIP_ORDER, "shipment %lld is for order %lld, which does not exist",
+			sim_ck_violate(r, SIM_INV_SHIP_ORDER, "shipment %lld is for order %lld, which does not exist",
 				(long long)sh[i].id, (long long)sh[i].order_id);
 		else if (o->status != SIM_O_CONFIRMED)
-			violate(r, SIM_INV_SHIP_ORDER, "shipment %lld is for order %lld, which is %s",
-				(long long)sh[i].id, (long long)o->id, status_name(o->status));
+			sim_ck_violate(r, SIM_INV_SHIP_ORDER, "shipment %lld is for order %lld, which is %s",
+				(long long)sh[i].id, (long long)o->id, sim_ck_status_name(o->status));
 		else if (o->user_id != sh[i].user_id)
-			violate(r, SIM_INV_SHIP_ORDER, "shipment %lld is for user %lld but order %lld is user %lld's",
+			sim_ck_violate(r, SIM_INV_SHIP_ORDER, "shipment %lld is for user %lld but order %lld is user %lld's",
 				(long long)sh[i].id, (long long)sh[i].user_id, (long long)o->id, (long long)o->user_id);
 	}
 	/* The orders in scope against their shipments, both sorted by order id. */
@@ -503,20 +530,20 @@ static int check_shipments(const struct sim_ck_data *d, const struct idx *x, str
 			m++;
 		r->inv[SIM_INV_APPLIED_ONCE].checked++;
 		if (m > 1)
-			violate(r, SIM_INV_APPLIED_ONCE, "order %lld has %zu shipments (ids %lld, %lld%s)", (long long)o->id, m,
+			sim_ck_violate(r, SIM_INV_APPLIED_ONCE, "order %lld has %zu shipments (ids %lld, %lld%s)", (long long)o->id, m,
 				(long long)first[0].id, (long long)first[1].id, m > 2 ? ", ..." : "");
 		if (o->status != SIM_O_CONFIRMED)
 			continue;
 		r->inv[SIM_INV_SHIP_ONE].checked++;
 		if (m == 0 && d->after_drain)
-			violate(r, SIM_INV_SHIP_ONE, "order %lld is %s but has no shipment", (long long)o->id,
+			sim_ck_violate(r, SIM_INV_SHIP_ONE, "order %lld is %s but has no shipment", (long long)o->id,
 				o->shipped ? "shipped" : "confirmed");
 		r->inv[SIM_INV_SHIPPED].checked++;
 		if (o->shipped && (m == 0 || !first->dispatched))
-			violate(r, SIM_INV_SHIPPED, "order %lld is shipped but %s", (long long)o->id,
+			sim_ck_violate(r, SIM_INV_SHIPPED, "order %lld is shipped but %s", (long long)o->id,
 				m == 0 ? "has no shipment" : "its shipment is not dispatched");
 		else if (!o->shipped && d->after_drain)
-			violate(r, SIM_INV_SHIPPED, "order %lld is still confirmed, not shipped, after the drain (its shipment: %s)",
+			sim_ck_violate(r, SIM_INV_SHIPPED, "order %lld is still confirmed, not shipped, after the drain (its shipment: %s)",
 				(long long)o->id, m == 0 ? "none" : first->dispatched ? "dispatched; orders did not apply "
 				"shipment.dispatched" : "created, not dispatched");
 	}
@@ -525,7 +552,8 @@ static int check_shipments(const struct sim_ck_data *d, const struct idx *x, str
 }
 
 /* Outboxes, dead letters, ids applied and given up both: whole databases, not scoped. */
-static void check_event_tables(const struct sim_ck_data *d, struct sim_ck_result *r)
+static void
+sim_ck_check_event_tables(const struct sim_ck_data *d, struct sim_ck_result *r)
 {
 	const struct sim_ck_events *ev = &d->ev;
 
@@ -534,7 +562,7 @@ static void check_event_tables(const struct sim_ck_data *d, struct sim_ck_result
 
 		r->inv[SIM_INV_OUTBOX].checked++;
 		if (o->depth > 0 && d->after_drain)
-			violate(r, SIM_INV_OUTBOX, "%s: %lld events still in the outbox, the oldest %.1f s old", o->service,
+			sim_ck_violate(r, SIM_INV_OUTBOX, "%s: %lld events still in the outbox, the oldest %.1f s old", o->service,
 				(long long)o->depth, o->oldest_s);
 	}
 	r->inv[SIM_INV_DEAD].checked = ev->nconsumers;
@@ -543,22 +571,23 @@ static void check_event_tables(const struct sim_ck_data *d, struct sim_ck_result
 
 		if (x->applied) {
 			r->inv[SIM_INV_APPLIED_ONCE].checked++;
-			violate(r, SIM_INV_APPLIED_ONCE, "%s: message %s (%s) was applied (inbox) and dead-lettered both",
+			sim_ck_violate(r, SIM_INV_APPLIED_ONCE, "%s: message %s (%s) was applied (inbox) and dead-lettered both",
 				x->service, x->msg_id, x->type);
 		} else {
-			violate(r, SIM_INV_DEAD, "%s: dead letter %s (%s) after %d attempts at %s: %s", x->service, x->msg_id,
+			sim_ck_violate(r, SIM_INV_DEAD, "%s: dead letter %s (%s) after %d attempts at %s: %s", x->service, x->msg_id,
 				x->type, x->attempts, x->at, x->reason);
 		}
 	}
 	/* The broker gave up on these itself (x-delivery-limit): nothing recorded them. */
 	for (size_t i = 0; i < ev->ndeadq; i++)
 		if (ev->deadq[i].messages > 0)
-			violate(r, SIM_INV_DEAD, "the broker's queue %s holds %lld message%s with no dead_letters row "
+			sim_ck_violate(r, SIM_INV_DEAD, "the broker's queue %s holds %lld message%s with no dead_letters row "
 				"(dead-lettered by the broker's delivery limit)", ev->deadq[i].queue, ev->deadq[i].messages,
 				ev->deadq[i].messages == 1 ? "" : "s");
 }
 
-static int check_events(const struct sim_ck_data *d, const struct idx *x, struct sim_ck_result *r)
+static int
+sim_ck_check_events(const struct sim_ck_data *d, const struct idx *x, struct sim_ck_result *r)
 {
 	static const enum sim_inv ship[] = { SIM_INV_SHIP_ONE, SIM_INV_SHIP_ORDER, SIM_INV_SHIPPED };
 	static const enum sim_inv all[] = { SIM_INV_SHIP_ONE, SIM_INV_SHIP_ORDER, SIM_INV_SHIPPED, SIM_INV_OUTBOX,
@@ -566,37 +595,38 @@ static int check_events(const struct sim_ck_data *d, const struct idx *x, struct
 
 	if (!d->ev.read) {
 		for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
-			not_applicable(r, all[i], d->ev.na_events[0] ? d->ev.na_events : "the events were not read by this check");
+			sim_ck_not_applicable(r, all[i], d->ev.na_events[0] ? d->ev.na_events : "the events were not read by this check");
 		return 0;
 	}
 	if (d->ev.na_shipping[0])
 		for (size_t i = 0; i < sizeof(ship) / sizeof(ship[0]); i++)
-			not_applicable(r, ship[i], d->ev.na_shipping);
+			sim_ck_not_applicable(r, ship[i], d->ev.na_shipping);
 	if (d->ev.na_outbox[0])
-		not_applicable(r, SIM_INV_OUTBOX, d->ev.na_outbox);
+		sim_ck_not_applicable(r, SIM_INV_OUTBOX, d->ev.na_outbox);
 	if (d->ev.nconsumers == 0)
-		not_applicable(r, SIM_INV_DEAD, "no service of this stack consumes events (no inbox table)");
-	check_event_tables(d, r);
-	return d->ev.na_shipping[0] ? 0 : check_shipments(d, x, r);
+		sim_ck_not_applicable(r, SIM_INV_DEAD, "no service of this stack consumes events (no inbox table)");
+	sim_ck_check_event_tables(d, r);
+	return d->ev.na_shipping[0] ? 0 : sim_ck_check_shipments(d, x, r);
 }
 
-int sim_check_eval(const struct sim_ck_data *d, struct sim_ck_result *r)
+int
+sim_check_eval(const struct sim_ck_data *d, struct sim_ck_result *r)
 {
 	struct idx x;
 	int rc = -1;
 
 	memset(r, 0, sizeof(*r));
 	for (int i = 0; i < SIM_INV_COUNT; i++) {
-		r->inv[i].name = defs[i].name;
-		r->inv[i].rule = defs[i].rule;
+		r->inv[i].name = sim_ck_defs[i].name;
+		r->inv[i].rule = sim_ck_defs[i].rule;
 	}
-	if (build_index(d, &x) != 0)
+	if (sim_ck_build_index(d, &x) != 0)
 		goto out_free;
-	check_clients(d, &x, r);
-	check_orders(d, &x, r);
-	check_stock(d, r);
-	check_windows(d, r);
-	if (check_events(d, &x, r) != 0)
+	sim_ck_check_clients(d, &x, r);
+	sim_ck_check_orders(d, &x, r);
+	sim_ck_check_stock(d, r);
+	sim_ck_check_windows(d, r);
+	if (sim_ck_check_events(d, &x, r) != 0)
 		goto out_free;
 	r->ok = true;
 	for (int i = 0; i < SIM_INV_COUNT; i++)
@@ -604,11 +634,12 @@ int sim_check_eval(const struct sim_ck_data *d, struct sim_ck_result *r)
 			r->ok = false;
 	rc = 0;
 out_free:
-	free_index(&x);
+	sim_ck_free_index(&x);
 	return rc;
 }
 
-void sim_check_print(const struct sim_ck_result *r, FILE *f)
+void
+sim_check_print(const struct sim_ck_result *r, FILE *f)
 {
 	fprintf(f, "invariants:\n");
 	for (int i = 0; i < SIM_INV_COUNT; i++) {

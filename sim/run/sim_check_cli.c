@@ -8,7 +8,8 @@
 #include "sim.h"
 #include "sim_env.h"
 
-int sim_check_main(int argc, char **argv)
+int
+sim_check_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "since-order", required_argument, NULL, 's' }, { "during-load", no_argument, NULL, 'l' },

@@ -10,7 +10,8 @@
 #include "sim_env.h"
 
 /* Opens schema as its own user; on failure *code gets the server's error number (0: none). */
-static MYSQL *db_open_code(const char *schema, char *err, size_t errsz, unsigned *code)
+static MYSQL *
+sim_ckdb_db_open_code(const char *schema, char *err, size_t errsz, unsigned *code)
 {
 	char uvar[64], pvar[64], up[32];
 	unsigned int timeout = 5;
@@ -52,16 +53,18 @@ static MYSQL *db_open_code(const char *schema, char *err, size_t errsz, unsigned
 	return m;
 }
 
-static MYSQL *db_open(const char *schema, char *err, size_t errsz)
+static MYSQL *
+sim_ckdb_db_open(const char *schema, char *err, size_t errsz)
 {
 	unsigned code = 0;
 
-	return db_open_code(schema, err, errsz, &code);
+	return sim_ckdb_db_open_code(schema, err, errsz, &code);
 }
 
 typedef int (*row_fn)(MYSQL_ROW row, void *arg);
 
-static int db_each(MYSQL *m, const char *sql, row_fn fn, void *arg, char *err, size_t errsz)
+static int
+sim_ckdb_db_each(MYSQL *m, const char *sql, row_fn fn, void *arg, char *err, size_t errsz)
 {
 	MYSQL_RES *res;
 	MYSQL_ROW row;
@@ -83,7 +86,8 @@ out_free:
 }
 
 /* Grows *arr (of elem bytes) to hold one more; returns the new slot, zeroed. */
-static void *push(void **arr, size_t *n, size_t *cap, size_t elem)
+static void *
+sim_ckdb_push(void **arr, size_t *n, size_t *cap, size_t elem)
 {
 	if (*n == *cap) {
 		size_t nc = *cap ? *cap * 2 : 256;
@@ -98,7 +102,8 @@ static void *push(void **arr, size_t *n, size_t *cap, size_t elem)
 	return (char *)*arr + (*n)++ * elem;
 }
 
-static int64_t num(const char *s)
+static int64_t
+sim_ckdb_num(const char *s)
 {
 	return s ? strtoll(s, NULL, 10) : 0;
 }
@@ -108,64 +113,68 @@ struct acc {
 	size_t cap;
 };
 
-static int row_order(MYSQL_ROW r, void *arg)
+static int
+sim_ckdb_row_order(MYSQL_ROW r, void *arg)
 {
 	struct acc *a = arg;
-	struct sim_ck_order *o = push((void **)&a->d->orders, &a->d->norders, &a->cap, sizeof(*o));
+	struct sim_ck_order *o = sim_ckdb_push((void **)&a->d->orders, &a->d->norders, &a->cap, sizeof(*o));
 
 	if (o == NULL)
 		return -1;
-	o->id = num(r[0]);
-	o->user_id = num(r[1]);
+	o->id = sim_ckdb_num(r[0]);
+	o->user_id = sim_ckdb_num(r[1]);
 	o->status = sim_check_order_status(r[2] ? r[2] : "");
-	o->total_cents = num(r[3]);
+	o->total_cents = sim_ckdb_num(r[3]);
 	snprintf(o->key, sizeof(o->key), "%s", r[4] ? r[4] : "");
 	o->shipped = r[2] && strcmp(r[2], "shipped") == 0;
 	return 0;
 }
 
-static int row_charge(MYSQL_ROW r, void *arg)
+static int
+sim_ckdb_row_charge(MYSQL_ROW r, void *arg)
 {
 	struct acc *a = arg;
-	struct sim_ck_charge *c = push((void **)&a->d->charges, &a->d->ncharges, &a->cap, sizeof(*c));
+	struct sim_ck_charge *c = sim_ckdb_push((void **)&a->d->charges, &a->d->ncharges, &a->cap, sizeof(*c));
 
 	if (c == NULL)
 		return -1;
-	c->id = num(r[0]);
-	c->order_id = num(r[1]);
+	c->id = sim_ckdb_num(r[0]);
+	c->order_id = sim_ckdb_num(r[1]);
 	c->status = strcmp(r[2], "captured") == 0 ? SIM_C_CAPTURED :
 		    strcmp(r[2], "voided") == 0 ? SIM_C_VOIDED : SIM_C_DECLINED;
-	c->amount_cents = num(r[3]);
-	c->refunded_cents = num(r[4]);
+	c->amount_cents = sim_ckdb_num(r[3]);
+	c->refunded_cents = sim_ckdb_num(r[4]);
 	return 0;
 }
 
-static int row_stock(MYSQL_ROW r, void *arg)
+static int
+sim_ckdb_row_stock(MYSQL_ROW r, void *arg)
 {
 	struct acc *a = arg;
-	struct sim_ck_stock *s = push((void **)&a->d->stock, &a->d->nstock, &a->cap, sizeof(*s));
+	struct sim_ck_stock *s = sim_ckdb_push((void **)&a->d->stock, &a->d->nstock, &a->cap, sizeof(*s));
 
 	if (s == NULL)
 		return -1;
-	s->product_id = num(r[0]);
+	s->product_id = sim_ckdb_num(r[0]);
 	s->has_row = r[1] != NULL;
-	s->available = num(r[1]);
-	s->held = num(r[2]);
-	s->sold = num(r[3]);
-	s->adj_sum = num(r[4]);
-	s->held_lines = num(r[5]);
-	s->sold_lines = num(r[6]);
+	s->available = sim_ckdb_num(r[1]);
+	s->held = sim_ckdb_num(r[2]);
+	s->sold = sim_ckdb_num(r[3]);
+	s->adj_sum = sim_ckdb_num(r[4]);
+	s->held_lines = sim_ckdb_num(r[5]);
+	s->sold_lines = sim_ckdb_num(r[6]);
 	return 0;
 }
 
-static int row_resv(MYSQL_ROW r, void *arg)
+static int
+sim_ckdb_row_resv(MYSQL_ROW r, void *arg)
 {
 	struct acc *a = arg;
-	struct sim_ck_resv *v = push((void **)&a->d->resv, &a->d->nresv, &a->cap, sizeof(*v));
+	struct sim_ck_resv *v = sim_ckdb_push((void **)&a->d->resv, &a->d->nresv, &a->cap, sizeof(*v));
 
 	if (v == NULL)
 		return -1;
-	v->order_id = num(r[0]);
+	v->order_id = sim_ckdb_num(r[0]);
 	v->status = sim_check_resv_status(r[1] ? r[1] : "");
 	snprintf(v->status_name, sizeof(v->status_name), "%s", r[1] ? r[1] : "");
 	return 0;
@@ -177,39 +186,41 @@ struct line_acc {
 	size_t *n, cap;
 };
 
-static int row_line(MYSQL_ROW r, void *arg)
+static int
+sim_ckdb_row_line(MYSQL_ROW r, void *arg)
 {
 	struct line_acc *a = arg;
-	struct sim_ck_line *l = push((void **)a->v, a->n, &a->cap, sizeof(*l));
+	struct sim_ck_line *l = sim_ckdb_push((void **)a->v, a->n, &a->cap, sizeof(*l));
 
 	if (l == NULL)
 		return -1;
-	l->order_id = num(r[0]);
-	l->product_id = num(r[1]);
-	l->quantity = num(r[2]);
+	l->order_id = sim_ckdb_num(r[0]);
+	l->product_id = sim_ckdb_num(r[1]);
+	l->quantity = sim_ckdb_num(r[2]);
 	return 0;
 }
 
-int sim_check_read_db(struct sim_ck_data *d, char *err, size_t errsz)
+int
+sim_check_read_db(struct sim_ck_data *d, char *err, size_t errsz)
 {
 	MYSQL *orders = NULL, *inv = NULL, *pay = NULL;
 	struct acc a = { d, 0 };
 	struct line_acc items = { &d->items, &d->nitems, 0 }, lines = { &d->lines, &d->nlines, 0 };
 	int rc = -1;
 
-	if ((orders = db_open("orders", err, errsz)) == NULL || (inv = db_open("inventory", err, errsz)) == NULL ||
-	    (pay = db_open("payments", err, errsz)) == NULL)
+	if ((orders = sim_ckdb_db_open("orders", err, errsz)) == NULL || (inv = sim_ckdb_db_open("inventory", err, errsz)) == NULL ||
+	    (pay = sim_ckdb_db_open("payments", err, errsz)) == NULL)
 		goto out_close;
-	if (db_each(orders, "SELECT id, user_id, status, total_cents, idempotency_key FROM orders",
-		    row_order, &a, err, errsz))
+	if (sim_ckdb_db_each(orders, "SELECT id, user_id, status, total_cents, idempotency_key FROM orders",
+		    sim_ckdb_row_order, &a, err, errsz))
 		goto out_close;
 	/* After the orders: an order and its items commit together, so each order read has them. */
-	if (db_each(orders, "SELECT order_id, product_id, quantity FROM order_items", row_line, &items,
+	if (sim_ckdb_db_each(orders, "SELECT order_id, product_id, quantity FROM order_items", sim_ckdb_row_line, &items,
 		    err, errsz))
 		goto out_close;
 	a.cap = 0;
-	if (db_each(pay, "SELECT id, order_id, status, amount_cents, refunded_cents FROM charges",
-		    row_charge, &a, err, errsz))
+	if (sim_ckdb_db_each(pay, "SELECT id, order_id, status, amount_cents, refunded_cents FROM charges",
+		    sim_ckdb_row_charge, &a, err, errsz))
 		goto out_close;
 	a.cap = 0;
 	/*
@@ -218,7 +229,7 @@ int sim_check_read_db(struct sim_ck_data *d, char *err, size_t errsz)
 	 * are read at the same moment as the stock (a reservation moves both in one transaction).
 	 * Any other status (released, expired, ...) holds nothing and sold nothing.
 	 */
-	if (db_each(inv, "SELECT s.product_id, s.available, s.held, s.sold, "
+	if (sim_ckdb_db_each(inv, "SELECT s.product_id, s.available, s.held, s.sold, "
 			 "(SELECT COALESCE(SUM(a.delta), 0) FROM adjustments a WHERE a.product_id = s.product_id), "
 			 "(SELECT COALESCE(SUM(i.quantity), 0) FROM reservation_items i JOIN reservations r "
 			 "ON r.order_id = i.order_id WHERE i.product_id = s.product_id AND r.status = 'held'), "
@@ -228,15 +239,15 @@ int sim_check_read_db(struct sim_ck_data *d, char *err, size_t errsz)
 			 "SELECT a.product_id, NULL, NULL, NULL, SUM(a.delta), 0, 0 FROM adjustments a "
 			 "WHERE NOT EXISTS (SELECT 1 FROM stock s WHERE s.product_id = a.product_id) "
 			 "GROUP BY a.product_id",
-		    row_stock, &a, err, errsz))
+		    sim_ckdb_row_stock, &a, err, errsz))
 		goto out_close;
 	a.cap = 0;
-	if (db_each(inv, "SELECT order_id, status FROM reservations", row_resv, &a, err, errsz))
+	if (sim_ckdb_db_each(inv, "SELECT order_id, status FROM reservations", sim_ckdb_row_resv, &a, err, errsz))
 		goto out_close;
 	/* After the reservations: one read as committed has its lines committed by now. */
-	if (db_each(inv, "SELECT i.order_id, i.product_id, i.quantity FROM reservation_items i "
+	if (sim_ckdb_db_each(inv, "SELECT i.order_id, i.product_id, i.quantity FROM reservation_items i "
 			 "JOIN reservations r ON r.order_id = i.order_id WHERE r.status = 'committed'",
-		    row_line, &lines, err, errsz))
+		    sim_ckdb_row_line, &lines, err, errsz))
 		goto out_close;
 	rc = 0;
 out_close:
@@ -249,34 +260,38 @@ out_close:
 	return rc;
 }
 
-static int row_max(MYSQL_ROW r, void *arg)
+static int
+sim_ckdb_row_max(MYSQL_ROW r, void *arg)
 {
-	*(int64_t *)arg = num(r[0]);
+	*(int64_t *)arg = sim_ckdb_num(r[0]);
 	return 0;
 }
 
-int64_t sim_check_max_order_id(char *err, size_t errsz)
+int64_t
+sim_check_max_order_id(char *err, size_t errsz)
 {
-	MYSQL *m = db_open("orders", err, errsz);
+	MYSQL *m = sim_ckdb_db_open("orders", err, errsz);
 	int64_t max = 0;
 
 	if (m == NULL)
 		return -1;
-	if (db_each(m, "SELECT COALESCE(MAX(id), 0) FROM orders", row_max, &max, err, errsz))
+	if (sim_ckdb_db_each(m, "SELECT COALESCE(MAX(id), 0) FROM orders", sim_ckdb_row_max, &max, err, errsz))
 		max = -1;
 	mysql_close(m);
 	return max;
 }
 
-static int row_count(MYSQL_ROW row, void *arg)
+static int
+sim_ckdb_row_count(MYSQL_ROW row, void *arg)
 {
-	*(int64_t *)arg = row[0] ? num(row[0]) : 0;
+	*(int64_t *)arg = row[0] ? sim_ckdb_num(row[0]) : 0;
 	return 0;
 }
 
-int64_t sim_check_count_pending(int64_t min_order_id, char *err, size_t errsz)
+int64_t
+sim_check_count_pending(int64_t min_order_id, char *err, size_t errsz)
 {
-	MYSQL *m = db_open("orders", err, errsz);
+	MYSQL *m = sim_ckdb_db_open("orders", err, errsz);
 	char sql[160];
 	int64_t n = 0;
 
@@ -284,17 +299,18 @@ int64_t sim_check_count_pending(int64_t min_order_id, char *err, size_t errsz)
 		return -1;
 	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM orders WHERE status = 'pending' AND id >= %lld",
 		 (long long)min_order_id);
-	if (db_each(m, sql, row_count, &n, err, errsz))
+	if (sim_ckdb_db_each(m, sql, sim_ckdb_row_count, &n, err, errsz))
 		n = -1;
 	mysql_close(m);
 	return n;
 }
 
-static int row_outbox(MYSQL_ROW r, void *arg);
+static int sim_ckdb_row_outbox(MYSQL_ROW r, void *arg);
 
-int sim_check_count_unshipped(int64_t min_order_id, int64_t *n, double *oldest_s, char *err, size_t errsz)
+int
+sim_check_count_unshipped(int64_t min_order_id, int64_t *n, double *oldest_s, char *err, size_t errsz)
 {
-	MYSQL *m = db_open("orders", err, errsz);
+	MYSQL *m = sim_ckdb_db_open("orders", err, errsz);
 	struct sim_ck_outbox o;
 	char sql[256];
 	int rc;
@@ -304,7 +320,7 @@ int sim_check_count_unshipped(int64_t min_order_id, int64_t *n, double *oldest_s
 	snprintf(sql, sizeof(sql), "SELECT COUNT(*), COALESCE(TIMESTAMPDIFF(MICROSECOND, MIN(created_at), NOW(6)), 0) "
 		 "FROM orders WHERE status = 'confirmed' AND id >= %lld", (long long)min_order_id);
 	memset(&o, 0, sizeof(o));
-	rc = db_each(m, sql, row_outbox, &o, err, errsz);
+	rc = sim_ckdb_db_each(m, sql, sim_ckdb_row_outbox, &o, err, errsz);
 	mysql_close(m);
 	*n = o.depth;
 	*oldest_s = o.oldest_s;
@@ -314,7 +330,8 @@ int sim_check_count_unshipped(int64_t min_order_id, int64_t *n, double *oldest_s
 /* ---- events ------------------------------------------------------------------------- */
 
 /* The stack's services (SHOPLAB_SERVICES), at most SIM_CK_MAX_SERVICES names of < 32 bytes. */
-static size_t stack_services(char names[SIM_CK_MAX_SERVICES][32])
+static size_t
+sim_ckdb_stack_services(char names[SIM_CK_MAX_SERVICES][32])
 {
 	const char *v = getenv("SHOPLAB_SERVICES"), *p, *q;
 	size_t n = 0;
@@ -336,7 +353,8 @@ struct tables {
 	bool outbox, inbox, dead;
 };
 
-static int row_table(MYSQL_ROW r, void *arg)
+static int
+sim_ckdb_row_table(MYSQL_ROW r, void *arg)
 {
 	struct tables *t = arg;
 
@@ -348,12 +366,13 @@ static int row_table(MYSQL_ROW r, void *arg)
 	return 0;
 }
 
-static int row_outbox(MYSQL_ROW r, void *arg)
+static int
+sim_ckdb_row_outbox(MYSQL_ROW r, void *arg)
 {
 	struct sim_ck_outbox *o = arg;
 
-	o->depth = num(r[0]);
-	o->oldest_s = (double)num(r[1]) / 1e6;
+	o->depth = sim_ckdb_num(r[0]);
+	o->oldest_s = (double)sim_ckdb_num(r[1]) / 1e6;
 	return 0;
 }
 
@@ -364,10 +383,11 @@ struct dead_acc {
 	bool applied;
 };
 
-static int row_dead(MYSQL_ROW r, void *arg)
+static int
+sim_ckdb_row_dead(MYSQL_ROW r, void *arg)
 {
 	struct dead_acc *a = arg;
-	struct sim_ck_dead *x = push((void **)&a->ev->dead, &a->ev->ndead, &a->cap, sizeof(*x));
+	struct sim_ck_dead *x = sim_ckdb_push((void **)&a->ev->dead, &a->ev->ndead, &a->cap, sizeof(*x));
 
 	if (x == NULL)
 		return -1;
@@ -375,42 +395,44 @@ static int row_dead(MYSQL_ROW r, void *arg)
 	snprintf(x->msg_id, sizeof(x->msg_id), "%s", r[0] ? r[0] : "");
 	snprintf(x->type, sizeof(x->type), "%s", r[1] ? r[1] : "");
 	snprintf(x->reason, sizeof(x->reason), "%s", r[2] ? r[2] : "");
-	x->attempts = (int)num(r[3]);
+	x->attempts = (int)sim_ckdb_num(r[3]);
 	snprintf(x->at, sizeof(x->at), "%s", r[4] ? r[4] : "");
 	x->applied = a->applied;
 	return 0;
 }
 
-static int row_shipment(MYSQL_ROW r, void *arg)
+static int
+sim_ckdb_row_shipment(MYSQL_ROW r, void *arg)
 {
 	struct acc *a = arg;
-	struct sim_ck_shipment *x = push((void **)&a->d->ev.shipments, &a->d->ev.nshipments, &a->cap, sizeof(*x));
+	struct sim_ck_shipment *x = sim_ckdb_push((void **)&a->d->ev.shipments, &a->d->ev.nshipments, &a->cap, sizeof(*x));
 
 	if (x == NULL)
 		return -1;
-	x->id = num(r[0]);
-	x->order_id = num(r[1]);
-	x->user_id = num(r[2]);
+	x->id = sim_ckdb_num(r[0]);
+	x->order_id = sim_ckdb_num(r[1]);
+	x->user_id = sim_ckdb_num(r[2]);
 	x->dispatched = r[3] && strcmp(r[3], "dispatched") == 0;
 	return 0;
 }
 
 /* One service's event tables: its outbox, its dead letters, ids it applied and gave up both. */
-static int read_service_events(MYSQL *m, const char *svc, struct sim_ck_events *ev, struct dead_acc *dead,
-			       long long since, char *err, size_t errsz)
+static int
+sim_ckdb_read_service_events(MYSQL *m, const char *svc, struct sim_ck_events *ev, struct dead_acc *dead,
+    long long since, char *err, size_t errsz)
 {
 	struct tables t = { false, false, false };
 	char sql[512];
 
-	if (db_each(m, "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() "
-		       "AND table_name IN ('outbox', 'inbox', 'dead_letters')", row_table, &t, err, errsz))
+	if (sim_ckdb_db_each(m, "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() "
+		       "AND table_name IN ('outbox', 'inbox', 'dead_letters')", sim_ckdb_row_table, &t, err, errsz))
 		return -1;
 	if (t.outbox && ev->noutboxes < SIM_CK_MAX_SERVICES) {
 		struct sim_ck_outbox *o = &ev->outboxes[ev->noutboxes++];
 
 		snprintf(o->service, sizeof(o->service), "%s", svc);
-		if (db_each(m, "SELECT COUNT(*), COALESCE(TIMESTAMPDIFF(MICROSECOND, MIN(created_at), NOW(6)), 0) FROM outbox",
-			    row_outbox, o, err, errsz))
+		if (sim_ckdb_db_each(m, "SELECT COUNT(*), COALESCE(TIMESTAMPDIFF(MICROSECOND, MIN(created_at), NOW(6)), 0) FROM outbox",
+			    sim_ckdb_row_outbox, o, err, errsz))
 			return -1;
 	}
 	ev->nconsumers += t.inbox;
@@ -421,7 +443,7 @@ static int read_service_events(MYSQL *m, const char *svc, struct sim_ck_events *
 	/* A dead letter an operator replayed (replayed_at set) is dealt with: not listed. */
 	snprintf(sql, sizeof(sql), "SELECT msg_id, type, reason, attempts, dead_at FROM dead_letters "
 		 "WHERE dead_at >= FROM_UNIXTIME(%lld) AND replayed_at IS NULL ORDER BY seq", since > 0 ? since : 0LL);
-	if (db_each(m, sql, row_dead, dead, err, errsz))
+	if (sim_ckdb_db_each(m, sql, sim_ckdb_row_dead, dead, err, errsz))
 		return -1;
 	if (!t.inbox)
 		return 0;
@@ -430,11 +452,12 @@ static int read_service_events(MYSQL *m, const char *svc, struct sim_ck_events *
 		 "JOIN inbox i ON i.id = d.msg_id WHERE d.dead_at >= FROM_UNIXTIME(%lld) AND d.replayed_at IS NULL "
 		 "ORDER BY d.seq",
 		 since > 0 ? since : 0LL);
-	return db_each(m, sql, row_dead, dead, err, errsz);
+	return sim_ckdb_db_each(m, sql, sim_ckdb_row_dead, dead, err, errsz);
 }
 
 /* The source tree (scripts/broker.sh): SHOPLAB_TOP, else the one this binary was built in. */
-static int top_dir(char *out, size_t outsz)
+static int
+sim_ckdb_top_dir(char *out, size_t outsz)
 {
 	char exe[1024], *p;
 	ssize_t n;
@@ -460,13 +483,14 @@ static int top_dir(char *out, size_t outsz)
  * x-delivery-limit): each one has no dead_letters row. Read with rabbitmqctl through
  * scripts/broker.sh ctl (the stack's own node). A broker that cannot be asked: ndeadq 0.
  */
-static void read_dead_queues(struct sim_ck_events *ev)
+static void
+sim_ckdb_read_dead_queues(struct sim_ck_events *ev)
 {
 	char top[1024], cmd[1200], line[256], name[128];
 	long long msgs;
 	FILE *f;
 
-	if (top_dir(top, sizeof(top)) != 0)
+	if (sim_ckdb_top_dir(top, sizeof(top)) != 0)
 		return;
 	snprintf(cmd, sizeof(cmd), "'%s/scripts/broker.sh' ctl list_queues -q -p \"${SHOPLAB_AMQP_VHOST:-shoplab}\" "
 		 "name messages 2>/dev/null", top);
@@ -484,10 +508,11 @@ static void read_dead_queues(struct sim_ck_events *ev)
 	(void)pclose(f);
 }
 
-int sim_check_read_events(struct sim_ck_data *d, long long dead_since_unix, char *err, size_t errsz)
+int
+sim_check_read_events(struct sim_ck_data *d, long long dead_since_unix, char *err, size_t errsz)
 {
 	char names[SIM_CK_MAX_SERVICES][32];
-	size_t n = stack_services(names);
+	size_t n = sim_ckdb_stack_services(names);
 	struct dead_acc dead = { &d->ev, 0, NULL, false };
 	struct acc a = { d, 0 };
 	bool shipping = false;
@@ -502,22 +527,22 @@ int sim_check_read_events(struct sim_ck_data *d, long long dead_since_unix, char
 	}
 	for (size_t i = 0; i < n; i++) {
 		shipping |= strcmp(names[i], "shipping") == 0;
-		if ((m = db_open(names[i], err, errsz)) == NULL)
+		if ((m = sim_ckdb_db_open(names[i], err, errsz)) == NULL)
 			return -1;
-		if (read_service_events(m, names[i], &d->ev, &dead, dead_since_unix, err, errsz) != 0) {
+		if (sim_ckdb_read_service_events(m, names[i], &d->ev, &dead, dead_since_unix, err, errsz) != 0) {
 			mysql_close(m);
 			return -1;
 		}
 		mysql_close(m);
 	}
 	if (d->ev.nconsumers > 0)
-		read_dead_queues(&d->ev);
+		sim_ckdb_read_dead_queues(&d->ev);
 	if (d->ev.noutboxes == 0)
 		snprintf(d->ev.na_outbox, sizeof(d->ev.na_outbox), "no service of this stack has an outbox table");
 	if (!shipping) {
 		snprintf(d->ev.na_shipping, sizeof(d->ev.na_shipping), "this stack has no shipping service "
 			 "(SHOPLAB_SERVICES: %s): there are no shipments to check", getenv("SHOPLAB_SERVICES"));
-	} else if ((m = db_open_code("shipping", err, errsz, &code)) == NULL) {
+	} else if ((m = sim_ckdb_db_open_code("shipping", err, errsz, &code)) == NULL) {
 		/* 1049 unknown database, 1044 no rights on it: a stack made before shipping existed. */
 		if (code != 1049 && code != 1044)
 			return -1;
@@ -525,7 +550,7 @@ int sim_check_read_events(struct sim_ck_data *d, long long dead_since_unix, char
 			 err);
 		err[0] = '\0';
 	} else {
-		int rc = db_each(m, "SELECT id, order_id, user_id, status FROM shipments", row_shipment, &a, err, errsz);
+		int rc = sim_ckdb_db_each(m, "SELECT id, order_id, user_id, status FROM shipments", sim_ckdb_row_shipment, &a, err, errsz);
 
 		mysql_close(m);
 		if (rc != 0)
@@ -535,10 +560,11 @@ int sim_check_read_events(struct sim_ck_data *d, long long dead_since_unix, char
 	return 0;
 }
 
-int sim_check_events_pending(int64_t min_order_id, int64_t *outbox, int64_t *unshipped, char *desc, size_t descsz)
+int
+sim_check_events_pending(int64_t min_order_id, int64_t *outbox, int64_t *unshipped, char *desc, size_t descsz)
 {
 	char names[SIM_CK_MAX_SERVICES][32], err[512], sql[160];
-	size_t n = stack_services(names), len = 0;
+	size_t n = sim_ckdb_stack_services(names), len = 0;
 	struct sim_ck_events ev;
 	struct dead_acc dead = { &ev, 0, NULL, false };
 	bool shipping = false;
@@ -549,9 +575,9 @@ int sim_check_events_pending(int64_t min_order_id, int64_t *outbox, int64_t *uns
 	*outbox = *unshipped = 0;
 	desc[0] = '\0';
 	for (size_t i = 0; i < n; i++) {
-		if ((m = db_open(names[i], err, sizeof(err))) == NULL)
+		if ((m = sim_ckdb_db_open(names[i], err, sizeof(err))) == NULL)
 			goto out;
-		rc = read_service_events(m, names[i], &ev, &dead, 2000000000LL, err, sizeof(err));
+		rc = sim_ckdb_read_service_events(m, names[i], &ev, &dead, 2000000000LL, err, sizeof(err));
 		mysql_close(m);
 		if (rc != 0)
 			goto out;
@@ -574,11 +600,11 @@ int sim_check_events_pending(int64_t min_order_id, int64_t *outbox, int64_t *uns
 		rc = *outbox > 0;
 		goto out;
 	}
-	if ((m = db_open("orders", err, sizeof(err))) == NULL)
+	if ((m = sim_ckdb_db_open("orders", err, sizeof(err))) == NULL)
 		goto out;
 	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM orders WHERE status = 'confirmed' AND id >= %lld",
 		 (long long)min_order_id);
-	rc = db_each(m, sql, row_count, unshipped, err, sizeof(err));
+	rc = sim_ckdb_db_each(m, sql, sim_ckdb_row_count, unshipped, err, sizeof(err));
 	mysql_close(m);
 	if (rc != 0) {
 		rc = -1;
@@ -594,7 +620,8 @@ out:
 	return rc;
 }
 
-void sim_check_data_free(struct sim_ck_data *d)
+void
+sim_check_data_free(struct sim_ck_data *d)
 {
 	free(d->ev.shipments);
 	free(d->ev.dead);

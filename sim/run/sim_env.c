@@ -12,7 +12,8 @@
 #define SIM_SYSCONFDIR "/etc/shoplab"
 #endif
 
-const char *sim_env_run_dir(void)
+const char *
+sim_env_run_dir(void)
 {
 	const char *r = getenv("SHOPLAB_RUN");
 
@@ -26,7 +27,8 @@ const char *sim_env_run_dir(void)
 	return "./run";
 }
 
-int sim_env_reports_dir(char *out, size_t outsz)
+int
+sim_env_reports_dir(char *out, size_t outsz)
 {
 	const char *r = getenv("SHOPLAB_REPORTS_DIR");
 	int n;
@@ -38,14 +40,16 @@ int sim_env_reports_dir(char *out, size_t outsz)
 	return n < 0 || (size_t)n >= outsz ? -1 : 0;
 }
 
-const char *sim_env(const char *name, const char *def)
+const char *
+sim_env(const char *name, const char *def)
 {
 	const char *v = getenv(name);
 
 	return v && *v ? v : def;
 }
 
-int sim_env_load(char *err, size_t errsz)
+int
+sim_env_load(char *err, size_t errsz)
 {
 	char path[1024], line[1024];
 	size_t len;

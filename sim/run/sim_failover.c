@@ -3,8 +3,9 @@
 
 #include "sim_failover.h"
 
-void sim_failover_of(const double *fail_t, size_t n, double from, double to, double gap_s,
-		     struct sim_failover *out)
+void
+sim_failover_of(const double *fail_t, size_t n, double from, double to, double gap_s,
+    struct sim_failover *out)
 {
 	bool in_burst = false;
 	double last = 0;

@@ -21,7 +21,8 @@
 #include "sim_faults.h"
 #include "sim_http.h"
 
-static void note(struct sim_faults *f, double t, const char *fmt, ...)
+static void
+sim_flt_note(struct sim_faults *f, double t, const char *fmt, ...)
 {
 	char line[512];
 	va_list ap;
@@ -35,7 +36,8 @@ static void note(struct sim_faults *f, double t, const char *fmt, ...)
 		f->loglen += (size_t)n;
 }
 
-static double mono(void)
+static double
+sim_flt_mono(void)
 {
 	struct timespec ts;
 
@@ -43,7 +45,8 @@ static double mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-void sim_faults_invalid(struct sim_faults *f, const char *fmt, ...)
+void
+sim_faults_invalid(struct sim_faults *f, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -55,7 +58,8 @@ void sim_faults_invalid(struct sim_faults *f, const char *fmt, ...)
 	va_end(ap);
 }
 
-char sim_proc_state(pid_t pid)
+char
+sim_proc_state(pid_t pid)
 {
 	char path[64], buf[512], *p;
 	FILE *fp;
@@ -74,7 +78,8 @@ char sim_proc_state(pid_t pid)
 }
 
 /* Waits up to ms for the process's state to satisfy want(); returns the last state seen. */
-static char await_state(pid_t pid, bool (*want)(char), int ms)
+static char
+sim_flt_await_state(pid_t pid, bool (*want)(char), int ms)
 {
 	char st = sim_proc_state(pid);
 
@@ -85,28 +90,33 @@ static char await_state(pid_t pid, bool (*want)(char), int ms)
 	return st;
 }
 
-static bool is_gone(char st)
+static bool
+sim_flt_is_gone(char st)
 {
 	return st == 0 || st == 'Z' || st == 'X';
 }
 
-static bool is_stopped(char st)
+static bool
+sim_flt_is_stopped(char st)
 {
 	return st == 'T';
 }
 
-static bool is_running(char st)
+static bool
+sim_flt_is_running(char st)
 {
 	return st != 0 && st != 'T' && st != 'Z' && st != 'X';
 }
 
-void sim_fault_applied(const struct sim_faults *f, size_t i, double *from, double *to)
+void
+sim_fault_applied(const struct sim_faults *f, size_t i, double *from, double *to)
 {
 	*from = f->applied_from[i];
 	*to = f->applied_from[i] < 0 ? -1 : f->applied_to[i];
 }
 
-int sim_fault_proxy_api(const struct sim_fault *ft, char *out, size_t outsz)
+int
+sim_fault_proxy_api(const struct sim_fault *ft, char *out, size_t outsz)
 {
 	char var[64];
 	const char *v;
@@ -138,7 +148,8 @@ int sim_fault_proxy_api(const struct sim_fault *ft, char *out, size_t outsz)
 	return 0;
 }
 
-int sim_top_dir(char *out, size_t outsz, char *err, size_t errsz)
+int
+sim_top_dir(char *out, size_t outsz, char *err, size_t errsz)
 {
 	char exe[1024], stack[1100], *dir;
 	ssize_t n;
@@ -163,9 +174,10 @@ int sim_top_dir(char *out, size_t outsz, char *err, size_t errsz)
 	return 0;
 }
 
-static bool on_proxy(const struct sim_fault *ft);
+static bool sim_flt_on_proxy(const struct sim_fault *ft);
 
-int sim_faults_init(struct sim_faults *f, const struct sim_scenario *sc, char *err, size_t errsz)
+int
+sim_faults_init(struct sim_faults *f, const struct sim_scenario *sc, char *err, size_t errsz)
 {
 	memset(f, 0, sizeof(*f));
 	f->sc = sc;
@@ -176,9 +188,9 @@ int sim_faults_init(struct sim_faults *f, const struct sim_scenario *sc, char *e
 	snprintf(f->proxy_api, sizeof(f->proxy_api), "%s", sim_env("SHOPLAB_PROXY_API", "http://127.0.0.1:8474"));
 	snprintf(f->internal, sizeof(f->internal), "%s", sim_env("SHOPLAB_GATEWAY_INTERNAL", "http://127.0.0.1:8081"));
 	/* Each proxy fault's API (a toxic may name another one, the HA lab's link proxies); one that
-	 * cannot be found is not applied: start() makes the run invalid. */
+	 * cannot be found is not applied: sim_flt_start() makes the run invalid. */
 	for (size_t i = 0; i < sc->nfaults; i++)
-		if (on_proxy(&sc->faults[i]))
+		if (sim_flt_on_proxy(&sc->faults[i]))
 			(void)sim_fault_proxy_api(&sc->faults[i], f->api[i], sizeof(f->api[i]));
 	snprintf(f->run_dir, sizeof(f->run_dir), "%s", sim_env_run_dir());
 	if (sim_top_dir(f->top, sizeof(f->top), err, errsz) != 0)
@@ -197,7 +209,8 @@ int sim_faults_init(struct sim_faults *f, const struct sim_scenario *sc, char *e
 	return 0;
 }
 
-bool sim_service_consumes(const char *top, const char *svc)
+bool
+sim_service_consumes(const char *top, const char *svc)
 {
 	char path[1200], line[512];
 	bool yes = false;
@@ -212,7 +225,8 @@ bool sim_service_consumes(const char *top, const char *svc)
 	return yes;
 }
 
-long long sim_service_counter(const char *internal, const char *svc, const char *metric)
+long long
+sim_service_counter(const char *internal, const char *svc, const char *metric)
 {
 	enum { MAX = 256 * 1024 };
 	char url[512], *buf = malloc(MAX);
@@ -239,7 +253,8 @@ out:
 	return sum;
 }
 
-pid_t sim_faults_pid(const char *run_dir, const char *target)
+pid_t
+sim_faults_pid(const char *run_dir, const char *target)
 {
 	char path[1200], buf[32] = "";
 	FILE *fp;
@@ -257,7 +272,8 @@ pid_t sim_faults_pid(const char *run_dir, const char *target)
 
 /* Starts scripts/stack.sh cmd [arg], or (cmd NULL) `scripts/broker.sh start && scripts/broker.sh wait`;
  * in the HA lab `lab ctl cmd`. */
-static pid_t spawn_stack(const struct sim_faults *f, const char *cmd, const char *arg)
+static pid_t
+sim_flt_spawn_stack(const struct sim_faults *f, const char *cmd, const char *arg)
 {
 	char logp[1200], broker_sh[1100];
 	pid_t pid = fork();
@@ -288,7 +304,8 @@ static pid_t spawn_stack(const struct sim_faults *f, const char *cmd, const char
 }
 
 /* Starts `$SHOPLAB_LAB_CTL ctl action host` with its output into fd (or the log); returns the pid. */
-static pid_t spawn_lab(const struct sim_faults *f, const char *action, const char *host, int fd)
+static pid_t
+sim_flt_spawn_lab(const struct sim_faults *f, const char *action, const char *host, int fd)
 {
 	char logp[1200];
 	pid_t pid = fork();
@@ -314,7 +331,8 @@ static pid_t spawn_lab(const struct sim_faults *f, const char *action, const cha
  * the rules it added, waits until killed processes are gone) and exits non-zero otherwise.
  * Returns its exit status (-1: it could not run); out gets its last line.
  */
-static int run_lab(const struct sim_faults *f, const char *action, const char *host, char *out, size_t outsz)
+static int
+sim_flt_run_lab(const struct sim_faults *f, const char *action, const char *host, char *out, size_t outsz)
 {
 	char buf[4096], *nl;
 	size_t len = 0;
@@ -325,7 +343,7 @@ static int run_lab(const struct sim_faults *f, const char *action, const char *h
 	out[0] = '\0';
 	if (pipe(p) != 0)
 		return -1;
-	if ((pid = spawn_lab(f, action, host, p[1])) < 0) {
+	if ((pid = sim_flt_spawn_lab(f, action, host, p[1])) < 0) {
 		close(p[0]);
 		close(p[1]);
 		return -1;
@@ -358,9 +376,10 @@ static int run_lab(const struct sim_faults *f, const char *action, const char *h
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-int sim_faults_stack(const struct sim_faults *f, const char *cmd)
+int
+sim_faults_stack(const struct sim_faults *f, const char *cmd)
 {
-	pid_t pid = spawn_stack(f, cmd, NULL);
+	pid_t pid = sim_flt_spawn_stack(f, cmd, NULL);
 	int status;
 
 	if (pid < 0)
@@ -373,7 +392,8 @@ int sim_faults_stack(const struct sim_faults *f, const char *cmd)
 
 /* Starts `stack.sh up` (broker_kill: `broker.sh start && broker.sh wait`; a lab host fault:
  * `ctl start HOST`) in the background; its success ends fault i's window. */
-static void restart_async(struct sim_faults *f, double t, int i)
+static void
+sim_flt_restart_async(struct sim_faults *f, double t, int i)
 {
 	const struct sim_fault *ft = &f->sc->faults[i];
 	bool broker = ft->kind == SIM_FAULT_BROKER_KILL, host = ft->kind == SIM_FAULT_HOST_KILL;
@@ -381,33 +401,34 @@ static void restart_async(struct sim_faults *f, double t, int i)
 	pid_t pid = -1;
 
 	if (f->nchildren < sizeof(f->children) / sizeof(f->children[0]))
-		pid = host ? spawn_lab(f, "start", ft->target, -1) : spawn_stack(f, broker ? NULL : "up", NULL);
+		pid = host ? sim_flt_spawn_lab(f, "start", ft->target, -1) : sim_flt_spawn_stack(f, broker ? NULL : "up", NULL);
 	if (pid < 0) {
-		note(f, t, "%s: could not start it", what);
+		sim_flt_note(f, t, "%s: could not start it", what);
 		sim_faults_invalid(f, "faults[%d] (%s %s) at %.1f s: %s could not be started", i,
 				   ft->target, sim_fault_kind_names[ft->kind], t, what);
 		return;
 	}
 	f->child_fault[f->nchildren] = i;
 	f->children[f->nchildren++] = pid;
-	note(f, t, "%s started (pid %d)", what, (int)pid);
+	sim_flt_note(f, t, "%s started (pid %d)", what, (int)pid);
 }
 
 /* Starts `stack.sh deploy <target>` in the background; it ends fault i once the pid changed. */
-static void deploy_async(struct sim_faults *f, double t, int i)
+static void
+sim_flt_deploy_async(struct sim_faults *f, double t, int i)
 {
 	const struct sim_fault *ft = &f->sc->faults[i];
 	pid_t pid, old = sim_faults_pid(f->run_dir, ft->target);
 
 	if (old < 0 || sim_proc_state(old) == 0) {
-		note(f, t, "%s: not running, nothing to deploy", ft->target);
+		sim_flt_note(f, t, "%s: not running, nothing to deploy", ft->target);
 		sim_faults_invalid(f, "faults[%d] (%s deploy) at %.1f s: not applied: %s is not running", i, ft->target,
 				   t, ft->target);
 		return;
 	}
 	if (f->nchildren >= sizeof(f->children) / sizeof(f->children[0]) ||
-	    (pid = spawn_stack(f, "deploy", ft->target)) < 0) {
-		note(f, t, "stack.sh deploy %s: could not start it", ft->target);
+	    (pid = sim_flt_spawn_stack(f, "deploy", ft->target)) < 0) {
+		sim_flt_note(f, t, "stack.sh deploy %s: could not start it", ft->target);
 		sim_faults_invalid(f, "faults[%d] (%s deploy) at %.1f s: stack.sh deploy could not be started", i,
 				   ft->target, t);
 		return;
@@ -416,21 +437,22 @@ static void deploy_async(struct sim_faults *f, double t, int i)
 	f->applied_from[i] = t;
 	f->child_fault[f->nchildren] = i;
 	f->children[f->nchildren++] = pid;
-	note(f, t, "stack.sh deploy %s started (pid %d; %s was pid %d)", ft->target, (int)pid, ft->target, (int)old);
+	sim_flt_note(f, t, "stack.sh deploy %s started (pid %d; %s was pid %d)", ft->target, (int)pid, ft->target, (int)old);
 }
 
 /* A deploy that exited 0 applied only if the target's pid file names a new, running process. */
-static bool deploy_confirmed(struct sim_faults *f, int k, double t)
+static bool
+sim_flt_deploy_confirmed(struct sim_faults *f, int k, double t)
 {
 	const struct sim_fault *ft = &f->sc->faults[k];
 	pid_t now = sim_faults_pid(f->run_dir, ft->target);
 	char st = now > 0 ? sim_proc_state(now) : 0;
 
 	if (now > 0 && now != f->deployed[k] && st != 0 && st != 'Z' && st != 'X') {
-		note(f, t, "%s deployed: pid %d -> %d (confirmed: running)", ft->target, (int)f->deployed[k], (int)now);
+		sim_flt_note(f, t, "%s deployed: pid %d -> %d (confirmed: running)", ft->target, (int)f->deployed[k], (int)now);
 		return true;
 	}
-	note(f, t, "%s deploy: stack.sh said ok, but the pid is %d (was %d, state %c)", ft->target, (int)now,
+	sim_flt_note(f, t, "%s deploy: stack.sh said ok, but the pid is %d (was %d, state %c)", ft->target, (int)now,
 	     (int)f->deployed[k], st ? st : '?');
 	sim_faults_invalid(f, "faults[%d] (%s deploy): not confirmed at %.1f s: the pid file names %d (was %d)", k,
 			   ft->target, t, (int)now, (int)f->deployed[k]);
@@ -438,7 +460,8 @@ static bool deploy_confirmed(struct sim_faults *f, int k, double t)
 }
 
 /* Whether something accepts TCP connections on 127.0.0.1:port. */
-static bool port_answers(int port)
+static bool
+sim_flt_port_answers(int port)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -452,14 +475,16 @@ static bool port_answers(int port)
 	return yes;
 }
 
-static int amqp_port(void)
+static int
+sim_flt_amqp_port(void)
 {
 	return atoi(sim_env("SHOPLAB_AMQP_PORT", "5673"));
 }
 
 /* After `broker.sh wait` said yes: the broker's pid file names a live process and its AMQP port
  * takes connections. Returns NULL, or what is wrong. */
-static const char *broker_back(const struct sim_faults *f, char *why, size_t whysz)
+static const char *
+sim_flt_broker_back(const struct sim_faults *f, char *why, size_t whysz)
 {
 	pid_t pid = sim_faults_pid(f->run_dir, "rabbitmq");
 	char st = pid > 0 ? sim_proc_state(pid) : 0;
@@ -468,14 +493,15 @@ static const char *broker_back(const struct sim_faults *f, char *why, size_t why
 		snprintf(why, whysz, "no live process in %.200s/rabbitmq.pid", f->run_dir);
 		return why;
 	}
-	if (!port_answers(amqp_port())) {
-		snprintf(why, whysz, "nothing answers on the AMQP port 127.0.0.1:%d", amqp_port());
+	if (!sim_flt_port_answers(sim_flt_amqp_port())) {
+		snprintf(why, whysz, "nothing answers on the AMQP port 127.0.0.1:%d", sim_flt_amqp_port());
 		return why;
 	}
 	return NULL;
 }
 
-static void reap(struct sim_faults *f, double t)
+static void
+sim_flt_reap(struct sim_faults *f, double t)
 {
 	for (size_t i = 0; i < f->nchildren;) {
 		int status;
@@ -490,13 +516,13 @@ static void reap(struct sim_faults *f, double t)
 					   broker ? "broker.sh start + wait" : "stack.sh up";
 			char why[256];
 
-			note(f, t, "%s finished: %s", what, ok ? "ok" : "FAILED");
-			if (ok && broker && broker_back(f, why, sizeof(why)) != NULL) {
-				note(f, t, "rabbitmq is not back: %s", why);
+			sim_flt_note(f, t, "%s finished: %s", what, ok ? "ok" : "FAILED");
+			if (ok && broker && sim_flt_broker_back(f, why, sizeof(why)) != NULL) {
+				sim_flt_note(f, t, "rabbitmq is not back: %s", why);
 				sim_faults_invalid(f, "faults[%d] (broker_kill) at %.1f s: broker.sh wait succeeded but %s", k, t, why);
 			} else if (ok && broker) {
-				note(f, t, "rabbitmq (pid %d): back (confirmed: running, AMQP port %d answers)",
-				     (int)sim_faults_pid(f->run_dir, "rabbitmq"), amqp_port());
+				sim_flt_note(f, t, "rabbitmq (pid %d): back (confirmed: running, AMQP port %d answers)",
+				     (int)sim_faults_pid(f->run_dir, "rabbitmq"), sim_flt_amqp_port());
 				f->applied_to[k] = t;
 			} else if (!ok)
 				sim_faults_invalid(f, "faults[%d] (%s %s): %s failed at %.1f s%s "
@@ -504,7 +530,7 @@ static void reap(struct sim_faults *f, double t)
 						   sim_fault_kind_names[kind], what, t,
 						   dep ? "" : ": it did not come back", f->run_dir,
 						   kind == SIM_FAULT_HOST_KILL ? "lab" : "stack");
-			else if (dep && !deploy_confirmed(f, k, t))
+			else if (dep && !sim_flt_deploy_confirmed(f, k, t))
 				;
 			else if (f->applied_from[k] >= 0 && f->applied_to[k] < 0)
 				f->applied_to[k] = t;
@@ -519,7 +545,8 @@ static void reap(struct sim_faults *f, double t)
 #define TREE_MAX 256
 
 /* ppid of pid from /proc/<pid>/stat, or -1. */
-static pid_t proc_ppid(pid_t pid)
+static pid_t
+sim_flt_proc_ppid(pid_t pid)
 {
 	char path[64], buf[512], *p;
 	FILE *fp;
@@ -540,7 +567,8 @@ static pid_t proc_ppid(pid_t pid)
 /* pid and every process descended from it, from /proc (pid first): nginx's master with its
  * workers and cache processes, RabbitMQ's node with its port programs. Killing only the
  * master of nginx leaves its workers serving (and holding the ports the restart needs). */
-static size_t proc_tree(pid_t pid, pid_t *out, size_t max)
+static size_t
+sim_flt_proc_tree(pid_t pid, pid_t *out, size_t max)
 {
 	pid_t *all = NULL, *par = NULL;
 	size_t nall = 0, cap = 0, n = 0;
@@ -557,7 +585,7 @@ static size_t proc_tree(pid_t pid, pid_t *out, size_t max)
 		long v = strtol(de->d_name, &end, 10);
 		pid_t pp;
 
-		if (*end != '\0' || v <= 1 || (pid_t)v == pid || (pp = proc_ppid((pid_t)v)) <= 0)
+		if (*end != '\0' || v <= 1 || (pid_t)v == pid || (pp = sim_flt_proc_ppid((pid_t)v)) <= 0)
 			continue;
 		if (nall == cap) {
 			size_t nc = cap ? cap * 2 : 1024;
@@ -587,38 +615,39 @@ static size_t proc_tree(pid_t pid, pid_t *out, size_t max)
 	return n;
 }
 
-/* Sends sig to target and every process under it (proc_tree) and waits until /proc shows it
+/* Sends sig to target and every process under it (sim_flt_proc_tree) and waits until /proc shows it
  * took effect on each; returns the target's pid or -1. A kill or stop freezes the target first,
  * so that nginx's master cannot start a new worker for one being killed; a continue wakes the
  * workers before the master. */
-static pid_t signal_target(struct sim_faults *f, size_t i, double t, int sig)
+static pid_t
+sim_flt_signal_target(struct sim_faults *f, size_t i, double t, int sig)
 {
 	const struct sim_fault *ft = &f->sc->faults[i];
 	pid_t pid = sim_faults_pid(f->run_dir, ft->target), tree[TREE_MAX];
-	bool (*want)(char) = sig == SIGKILL ? is_gone : sig == SIGSTOP ? is_stopped : is_running;
+	bool (*want)(char) = sig == SIGKILL ? sim_flt_is_gone : sig == SIGSTOP ? sim_flt_is_stopped : sim_flt_is_running;
 	size_t n, k;
 	char st;
 
 	if (pid < 0 || ((sig == SIGKILL || sig == SIGSTOP) && kill(pid, SIGSTOP) != 0) ||
 	    (sig == SIGCONT && kill(pid, 0) != 0)) {
-		note(f, t, "%s: cannot signal (%s)", ft->target, pid < 0 ? "no pid file" : strerror(errno));
+		sim_flt_note(f, t, "%s: cannot signal (%s)", ft->target, pid < 0 ? "no pid file" : strerror(errno));
 		sim_faults_invalid(f, "faults[%zu] (%s %s) at %.1f s: not applied: %s %s", i, ft->target,
 				   sim_fault_kind_names[ft->kind], t, pid < 0 ? "no pid file for" : "cannot signal", ft->target);
 		return -1;
 	}
-	n = proc_tree(pid, tree, TREE_MAX);
+	n = sim_flt_proc_tree(pid, tree, TREE_MAX);
 	for (k = n; k-- > 1;)
 		(void)kill(tree[k], sig);       /* one may have exited meanwhile: checked below */
 	if (kill(pid, sig) != 0) {
-		note(f, t, "%s: cannot signal (%s)", ft->target, strerror(errno));
+		sim_flt_note(f, t, "%s: cannot signal (%s)", ft->target, strerror(errno));
 		sim_faults_invalid(f, "faults[%zu] (%s %s) at %.1f s: not applied: cannot signal %s", i, ft->target,
 				   sim_fault_kind_names[ft->kind], t, ft->target);
 		return -1;
 	}
 	for (k = 0; k < n; k++) {
-		if (want(st = await_state(tree[k], want, 2000)) || (sig != SIGKILL && k > 0 && is_gone(st)))
+		if (want(st = sim_flt_await_state(tree[k], want, 2000)) || (sig != SIGKILL && k > 0 && sim_flt_is_gone(st)))
 			continue;
-		note(f, t, "%s (pid %d%s): %s sent, but pid %d is still in state %c", ft->target, (int)pid,
+		sim_flt_note(f, t, "%s (pid %d%s): %s sent, but pid %d is still in state %c", ft->target, (int)pid,
 		     k > 0 ? ", a process under it" : "", strsignal(sig), (int)tree[k], st ? st : '?');
 		sim_faults_invalid(f, "faults[%zu] (%s %s) at %.1f s: not confirmed: after %s pid %d%s is in state %c",
 				   i, ft->target, sim_fault_kind_names[ft->kind], t, strsignal(sig), (int)tree[k],
@@ -626,54 +655,57 @@ static pid_t signal_target(struct sim_faults *f, size_t i, double t, int sig)
 		return -1;
 	}
 	if (n == 1)
-		note(f, t, "%s (pid %d): %s (confirmed: %s)", ft->target, (int)pid, strsignal(sig),
+		sim_flt_note(f, t, "%s (pid %d): %s (confirmed: %s)", ft->target, (int)pid, strsignal(sig),
 		     sig == SIGKILL ? "gone" : sig == SIGSTOP ? "state T" : "running");
 	else
-		note(f, t, "%s (pid %d and %zu process%s under it): %s (confirmed: %s)", ft->target, (int)pid, n - 1,
+		sim_flt_note(f, t, "%s (pid %d and %zu process%s under it): %s (confirmed: %s)", ft->target, (int)pid, n - 1,
 		     n == 2 ? "" : "es", strsignal(sig), sig == SIGKILL ? "all gone" : sig == SIGSTOP ? "all in state T" :
 		     "all running");
 	return pid;
 }
 
 /* The proxy a toxic-like fault acts on: a toxic's own, or the service's <svc>-broker. */
-static const char *proxy_of(const struct sim_fault *ft)
+static const char *
+sim_flt_proxy_of(const struct sim_fault *ft)
 {
 	return ft->kind == SIM_FAULT_TOXIC ? ft->target : ft->proxy;
 }
 
 /* Whether the proxy lists the toxic (want) or not (!want). */
-static bool toxic_listed(const struct sim_faults *f, size_t i, bool want, long *st)
+static bool
+sim_flt_toxic_listed(const struct sim_faults *f, size_t i, bool want, long *st)
 {
 	const struct sim_fault *ft = &f->sc->faults[i];
 	char url[512], out[2048], type[96];
 
-	snprintf(url, sizeof(url), "%s/proxies/%s/toxics/%s", f->api[i], proxy_of(ft), ft->name);
+	snprintf(url, sizeof(url), "%s/proxies/%s/toxics/%s", f->api[i], sim_flt_proxy_of(ft), ft->name);
 	*st = sim_http("GET", url, NULL, NULL, 3000, out, sizeof(out));
 	snprintf(type, sizeof(type), "\"type\":\"%s\"", ft->type);
 	return want ? *st == 200 && strstr(out, type) != NULL : *st == 404;
 }
 
 /* A lab host fault's start (kill, partition) or end (heal), confirmed by the lab's script. */
-static void lab_fault(struct sim_faults *f, size_t i, double t, const char *action, bool starting)
+static void
+sim_flt_lab_fault(struct sim_faults *f, size_t i, double t, const char *action, bool starting)
 {
 	const struct sim_fault *ft = &f->sc->faults[i];
 	char out[512];
 	int rc;
 
 	if (!f->lab_ctl[0]) {
-		note(f, t, "%s %s: no HA lab (SHOPLAB_LAB_CTL)", action, ft->target);
+		sim_flt_note(f, t, "%s %s: no HA lab (SHOPLAB_LAB_CTL)", action, ft->target);
 		sim_faults_invalid(f, "faults[%zu] (%s %s) at %.1f s: not applied: the stack is not the HA lab (no SHOPLAB_LAB_CTL)",
 				   i, ft->target, sim_fault_kind_names[ft->kind], t);
 		return;
 	}
-	rc = run_lab(f, action, ft->target, out, sizeof(out));
+	rc = sim_flt_run_lab(f, action, ft->target, out, sizeof(out));
 	if (rc != 0) {
-		note(f, t, "%s %s: FAILED (exit %d): %s", action, ft->target, rc, out);
+		sim_flt_note(f, t, "%s %s: FAILED (exit %d): %s", action, ft->target, rc, out);
 		sim_faults_invalid(f, "faults[%zu] (%s %s) at %.1f s: %s not confirmed (lab ctl exit %d): %.200s", i,
 				   ft->target, sim_fault_kind_names[ft->kind], t, action, rc, out);
 		return;
 	}
-	note(f, t, "%s %s (confirmed: %s)", action, ft->target, out);
+	sim_flt_note(f, t, "%s %s (confirmed: %s)", action, ft->target, out);
 	if (starting)
 		f->applied_from[i] = t;
 	else
@@ -681,7 +713,8 @@ static void lab_fault(struct sim_faults *f, size_t i, double t, const char *acti
 }
 
 /* Enables or disables fault i's <svc>-broker proxy and confirms it from GET /proxies/<name>. */
-static bool proxy_enable(struct sim_faults *f, size_t i, double t, bool on)
+static bool
+sim_flt_proxy_enable(struct sim_faults *f, size_t i, double t, bool on)
 {
 	const struct sim_fault *ft = &f->sc->faults[i];
 	char url[512], out[4096];
@@ -697,11 +730,11 @@ static bool proxy_enable(struct sim_faults *f, size_t i, double t, bool on)
 		ok = true;
 	json_object_put(o);
 	if (ok) {
-		note(f, t, "proxy %s %s (confirmed: enabled=%s)", ft->proxy, on ? "enabled: linked to the broker again" :
+		sim_flt_note(f, t, "proxy %s %s (confirmed: enabled=%s)", ft->proxy, on ? "enabled: linked to the broker again" :
 		     "disabled: cut from the broker", on ? "true" : "false");
 		return true;
 	}
-	note(f, t, "proxy %s: %s not confirmed: POST %s answered %ld %.160s", ft->proxy, on ? "enable" : "disable", url, st, out);
+	sim_flt_note(f, t, "proxy %s: %s not confirmed: POST %s answered %ld %.160s", ft->proxy, on ? "enable" : "disable", url, st, out);
 	sim_faults_invalid(f, "faults[%zu] (broker_partition %s) at %.1f s: %s: POST %s answered %ld, or the proxy "
 			   "does not show enabled=%s", i, ft->target, t, on ? "the link was not confirmed back" :
 			   "not applied", url, st, on ? "true" : "false");
@@ -710,22 +743,24 @@ static bool proxy_enable(struct sim_faults *f, size_t i, double t, bool on)
 
 /* After the broker's pid is gone: its AMQP port must refuse connections too (a pid file that
  * named a wrapper would leave the node running). Waits up to 5 s. */
-static bool broker_dead(struct sim_faults *f, size_t i, double t)
+static bool
+sim_flt_broker_dead(struct sim_faults *f, size_t i, double t)
 {
 	for (int waited = 0; waited < 5000; waited += 50) {
-		if (!port_answers(amqp_port())) {
-			note(f, t, "rabbitmq: AMQP port %d refuses connections (confirmed: dead)", amqp_port());
+		if (!sim_flt_port_answers(sim_flt_amqp_port())) {
+			sim_flt_note(f, t, "rabbitmq: AMQP port %d refuses connections (confirmed: dead)", sim_flt_amqp_port());
 			return true;
 		}
 		usleep(50000);
 	}
-	note(f, t, "rabbitmq: its pid is gone but 127.0.0.1:%d still takes connections", amqp_port());
+	sim_flt_note(f, t, "rabbitmq: its pid is gone but 127.0.0.1:%d still takes connections", sim_flt_amqp_port());
 	sim_faults_invalid(f, "faults[%zu] (broker_kill) at %.1f s: not confirmed: after kill -9 of the pid in %s/rabbitmq.pid "
-			   "the AMQP port 127.0.0.1:%d still takes connections 5 s later", i, t, f->run_dir, amqp_port());
+			   "the AMQP port 127.0.0.1:%d still takes connections 5 s later", i, t, f->run_dir, sim_flt_amqp_port());
 	return false;
 }
 
-static void start(struct sim_faults *f, size_t i, double t)
+static void
+sim_flt_start(struct sim_faults *f, size_t i, double t)
 {
 	const struct sim_fault *ft = &f->sc->faults[i];
 	char url[512], body[2048], out[512];
@@ -735,7 +770,7 @@ static void start(struct sim_faults *f, size_t i, double t)
 	case SIM_FAULT_DUPLICATE_DELIVERY:
 		/* The counter it must raise, read before the acks start to vanish. */
 		if ((f->dup_base[i] = sim_service_counter(f->internal, ft->target, "shoplab_events_duplicates_total")) < 0) {
-			note(f, t, "%s: cannot read shoplab_events_duplicates_total from %s/_ops/%s/metrics", ft->target,
+			sim_flt_note(f, t, "%s: cannot read shoplab_events_duplicates_total from %s/_ops/%s/metrics", ft->target,
 			     f->internal, ft->target);
 			sim_faults_invalid(f, "faults[%zu] (duplicate_delivery %s) at %.1f s: not applied: its duplicates counter "
 					   "(shoplab_events_duplicates_total at %s/_ops/%s/metrics) cannot be read, so duplicates "
@@ -745,66 +780,67 @@ static void start(struct sim_faults *f, size_t i, double t)
 		/* fall through */
 	case SIM_FAULT_TOXIC:
 		if (f->api[i][0] == '\0') {
-			note(f, t, "toxic %s on %s: no proxy API for \"%s\"", ft->type, proxy_of(ft), ft->proxy_api);
+			sim_flt_note(f, t, "toxic %s on %s: no proxy API for \"%s\"", ft->type, sim_flt_proxy_of(ft), ft->proxy_api);
 			sim_faults_invalid(f, "faults[%zu] (toxic %s on %s) at %.1f s: not applied: proxy_api \"%s\" names no proxy "
 					   "API (SHOPLAB_PROXY_API_<NAME> is not set: is the HA lab up with LAB_PROXY=1?)",
 					   i, ft->type, ft->target, t, ft->proxy_api);
 			break;
 		}
-		snprintf(url, sizeof(url), "%s/proxies/%s/toxics", f->api[i], proxy_of(ft));
+		snprintf(url, sizeof(url), "%s/proxies/%s/toxics", f->api[i], sim_flt_proxy_of(ft));
 		snprintf(body, sizeof(body), "{\"name\":\"%s\",\"type\":\"%s\",\"stream\":\"%s\",\"toxicity\":%g,\"attributes\":%s}",
 			 ft->name, ft->type, ft->stream, ft->toxicity, ft->attributes);
 		st = sim_http("POST", url, body, NULL, 3000, out, sizeof(out));
-		if (st == 200 && toxic_listed(f, i, true, &seen)) {
+		if (st == 200 && sim_flt_toxic_listed(f, i, true, &seen)) {
 			f->applied_from[i] = t;
-			note(f, t, "toxic %s %s %s on %s%s%s: %ld (confirmed: listed)%s", ft->type, ft->stream, ft->attributes,
-			     proxy_of(ft), ft->proxy_api[0] ? " at " : "", ft->proxy_api, st,
+			sim_flt_note(f, t, "toxic %s %s %s on %s%s%s: %ld (confirmed: listed)%s", ft->type, ft->stream, ft->attributes,
+			     sim_flt_proxy_of(ft), ft->proxy_api[0] ? " at " : "", ft->proxy_api, st,
 			     ft->kind == SIM_FAULT_DUPLICATE_DELIVERY ? "; its acks are dropped" : "");
 			break;
 		}
-		note(f, t, "toxic %s %s on %s: %ld %s", ft->type, ft->attributes, proxy_of(ft), st,
+		sim_flt_note(f, t, "toxic %s %s on %s: %ld %s", ft->type, ft->attributes, sim_flt_proxy_of(ft), st,
 		     st == 200 ? "but the proxy does not list it" : out);
 		sim_faults_invalid(f, "faults[%zu] (%s %s on %s) at %.1f s: not applied: POST %s answered %ld%s%.160s%s", i,
-				   sim_fault_kind_names[ft->kind], ft->type, proxy_of(ft), t, url, st, st < 0 ? " (" : " ",
+				   sim_fault_kind_names[ft->kind], ft->type, sim_flt_proxy_of(ft), t, url, st, st < 0 ? " (" : " ",
 				   st == 200 ? "but it is not listed" : out, st < 0 ? ")" : "");
 		break;
 	case SIM_FAULT_BROKER_PARTITION:
-		if (proxy_enable(f, i, t, false))
+		if (sim_flt_proxy_enable(f, i, t, false))
 			f->applied_from[i] = t;
 		break;
 	case SIM_FAULT_BROKER_KILL:
-		if (signal_target(f, i, t, SIGKILL) > 0 && broker_dead(f, i, t))
+		if (sim_flt_signal_target(f, i, t, SIGKILL) > 0 && sim_flt_broker_dead(f, i, t))
 			f->applied_from[i] = t;
 		break;
 	case SIM_FAULT_KILL:
-		if (signal_target(f, i, t, SIGKILL) > 0)
+		if (sim_flt_signal_target(f, i, t, SIGKILL) > 0)
 			f->applied_from[i] = t;
 		break;
 	case SIM_FAULT_STOP:
 	case SIM_FAULT_CONSUMER_STOP:
-		if ((f->stopped[i] = signal_target(f, i, t, SIGSTOP)) > 0)
+		if ((f->stopped[i] = sim_flt_signal_target(f, i, t, SIGSTOP)) > 0)
 			f->applied_from[i] = t;
 		else
 			f->stopped[i] = 0;
 		break;
 	case SIM_FAULT_RESTART:
-		if (signal_target(f, i, t, SIGKILL) > 0) {
+		if (sim_flt_signal_target(f, i, t, SIGKILL) > 0) {
 			f->applied_from[i] = t;
 			usleep(200000);         /* let the port and the pid go before starting again */
-			restart_async(f, t, (int)i);
+			sim_flt_restart_async(f, t, (int)i);
 		}
 		break;
 	case SIM_FAULT_DEPLOY:
-		deploy_async(f, t, (int)i);
+		sim_flt_deploy_async(f, t, (int)i);
 		break;
 	case SIM_FAULT_HOST_KILL:
 	case SIM_FAULT_PARTITION:
-		lab_fault(f, i, t, ft->kind == SIM_FAULT_HOST_KILL ? "kill" : "partition", true);
+		sim_flt_lab_fault(f, i, t, ft->kind == SIM_FAULT_HOST_KILL ? "kill" : "partition", true);
 		break;
 	}
 }
 
-static void end(struct sim_faults *f, size_t i, double t)
+static void
+sim_flt_end(struct sim_faults *f, size_t i, double t)
 {
 	const struct sim_fault *ft = &f->sc->faults[i];
 	char url[512], out[512];
@@ -815,36 +851,36 @@ static void end(struct sim_faults *f, size_t i, double t)
 	switch (ft->kind) {
 	case SIM_FAULT_TOXIC:
 	case SIM_FAULT_DUPLICATE_DELIVERY:
-		snprintf(url, sizeof(url), "%s/proxies/%s/toxics/%s", f->api[i], proxy_of(ft), ft->name);
+		snprintf(url, sizeof(url), "%s/proxies/%s/toxics/%s", f->api[i], sim_flt_proxy_of(ft), ft->name);
 		st = sim_http("DELETE", url, NULL, NULL, 3000, out, sizeof(out));
-		if (st == 204 && toxic_listed(f, i, false, &seen)) {
+		if (st == 204 && sim_flt_toxic_listed(f, i, false, &seen)) {
 			f->applied_to[i] = t;
-			note(f, t, "toxic %s on %s removed: %ld (confirmed: gone)", ft->type, proxy_of(ft), st);
+			sim_flt_note(f, t, "toxic %s on %s removed: %ld (confirmed: gone)", ft->type, sim_flt_proxy_of(ft), st);
 			break;
 		}
-		note(f, t, "toxic %s on %s removed: %ld %s", ft->type, proxy_of(ft), st, out);
+		sim_flt_note(f, t, "toxic %s on %s removed: %ld %s", ft->type, sim_flt_proxy_of(ft), st, out);
 		sim_faults_invalid(f, "faults[%zu] (%s %s on %s) at %.1f s: its removal was not confirmed: DELETE answered %ld %.160s",
-				   i, sim_fault_kind_names[ft->kind], ft->type, proxy_of(ft), t, st, out);
+				   i, sim_fault_kind_names[ft->kind], ft->type, sim_flt_proxy_of(ft), t, st, out);
 		break;
 	case SIM_FAULT_BROKER_PARTITION:
-		if (proxy_enable(f, i, t, true))
+		if (sim_flt_proxy_enable(f, i, t, true))
 			f->applied_to[i] = t;
 		break;
 	case SIM_FAULT_BROKER_KILL:
-		restart_async(f, t, (int)i);
+		sim_flt_restart_async(f, t, (int)i);
 		break;
 	case SIM_FAULT_STOP:
 	case SIM_FAULT_CONSUMER_STOP:
-		if (f->stopped[i] > 0 && signal_target(f, i, t, SIGCONT) > 0)
+		if (f->stopped[i] > 0 && sim_flt_signal_target(f, i, t, SIGCONT) > 0)
 			f->applied_to[i] = t;
 		f->stopped[i] = 0;
 		break;
 	case SIM_FAULT_KILL:
 	case SIM_FAULT_HOST_KILL:
-		restart_async(f, t, (int)i);
+		sim_flt_restart_async(f, t, (int)i);
 		break;
 	case SIM_FAULT_PARTITION:
-		lab_fault(f, i, t, "heal", false);
+		sim_flt_lab_fault(f, i, t, "heal", false);
 		break;
 	case SIM_FAULT_RESTART:
 	case SIM_FAULT_DEPLOY:
@@ -852,26 +888,28 @@ static void end(struct sim_faults *f, size_t i, double t)
 	}
 }
 
-void sim_faults_tick(struct sim_faults *f, double t)
+void
+sim_faults_tick(struct sim_faults *f, double t)
 {
 	if (f->t0 == 0)
-		f->t0 = mono() - t;
-	reap(f, t);
+		f->t0 = sim_flt_mono() - t;
+	sim_flt_reap(f, t);
 	for (size_t i = 0; i < f->sc->nfaults; i++) {
 		const struct sim_fault *ft = &f->sc->faults[i];
 
 		if (!f->started[i] && t >= ft->at_s) {
 			f->started[i] = true;
-			start(f, i, t);
+			sim_flt_start(f, i, t);
 		}
 		if (f->started[i] && !f->ended[i] && ft->until_s >= 0 && t >= ft->until_s) {
 			f->ended[i] = true;
-			end(f, i, t);
+			sim_flt_end(f, i, t);
 		}
 	}
 }
 
-double sim_faults_next(const struct sim_faults *f)
+double
+sim_faults_next(const struct sim_faults *f)
 {
 	double next = -1;
 
@@ -885,7 +923,8 @@ double sim_faults_next(const struct sim_faults *f)
 	return next;
 }
 
-void sim_faults_describe(const struct sim_faults *f, char *buf, size_t bufsz)
+void
+sim_faults_describe(const struct sim_faults *f, char *buf, size_t bufsz)
 {
 	size_t len = 0;
 
@@ -907,15 +946,17 @@ void sim_faults_describe(const struct sim_faults *f, char *buf, size_t bufsz)
 }
 
 /* Faults the proxy's /reset undoes. */
-static bool on_proxy(const struct sim_fault *ft)
+static bool
+sim_flt_on_proxy(const struct sim_fault *ft)
 {
 	return ft->kind == SIM_FAULT_TOXIC || ft->kind == SIM_FAULT_BROKER_PARTITION ||
 	       ft->kind == SIM_FAULT_DUPLICATE_DELIVERY;
 }
 
-void sim_faults_confirm_late(struct sim_faults *f, double wait_s)
+void
+sim_faults_confirm_late(struct sim_faults *f, double wait_s)
 {
-	double t0 = mono(), t = f->t0 > 0 ? t0 - f->t0 : f->sc->duration_s;
+	double t0 = sim_flt_mono(), t = f->t0 > 0 ? t0 - f->t0 : f->sc->duration_s;
 
 	for (size_t i = 0; i < f->sc->nfaults; i++) {
 		const struct sim_fault *ft = &f->sc->faults[i];
@@ -930,17 +971,17 @@ void sim_faults_confirm_late(struct sim_faults *f, double wait_s)
 				f->dup_seen[i] = true;
 				break;
 			}
-			if (mono() - t0 >= wait_s)
+			if (sim_flt_mono() - t0 >= wait_s)
 				break;
 			usleep(250000);
 		}
-		t = f->t0 > 0 ? mono() - f->t0 : f->sc->duration_s;
+		t = f->t0 > 0 ? sim_flt_mono() - f->t0 : f->sc->duration_s;
 		if (f->dup_seen[i]) {
-			note(f, t, "%s: shoplab_events_duplicates_total %lld -> %lld (confirmed: duplicates delivered and dropped)",
+			sim_flt_note(f, t, "%s: shoplab_events_duplicates_total %lld -> %lld (confirmed: duplicates delivered and dropped)",
 			     ft->target, f->dup_base[i], now);
 			continue;
 		}
-		note(f, t, "%s: shoplab_events_duplicates_total stayed at %lld: no duplicate was delivered", ft->target, now);
+		sim_flt_note(f, t, "%s: shoplab_events_duplicates_total stayed at %lld: no duplicate was delivered", ft->target, now);
 		sim_faults_invalid(f, "faults[%zu] (duplicate_delivery %s): not confirmed: its shoplab_events_duplicates_total "
 				   "was %lld when the fault began and %lld after the drain: no message was redelivered to it "
 				   "(did any arrive during the window?)", i, ft->target, f->dup_base[i], now);
@@ -948,9 +989,10 @@ void sim_faults_confirm_late(struct sim_faults *f, double wait_s)
 }
 
 /* Whether fault i is a toxic applied on api and not removed yet. */
-static bool open_toxic_on(const struct sim_faults *f, size_t i, const char *api)
+static bool
+sim_flt_open_toxic_on(const struct sim_faults *f, size_t i, const char *api)
 {
-	return on_proxy(&f->sc->faults[i]) && f->applied_from[i] >= 0 && f->applied_to[i] < 0 &&
+	return sim_flt_on_proxy(&f->sc->faults[i]) && f->applied_from[i] >= 0 && f->applied_to[i] < 0 &&
 	       strcmp(f->api[i], api) == 0;
 }
 
@@ -959,7 +1001,8 @@ static bool open_toxic_on(const struct sim_faults *f, size_t i, const char *api)
  * proxies), once each. A toxic still open on an API that did not answer 204 makes the run
  * invalid. Returns the stack's API's status.
  */
-static long reset_proxies(struct sim_faults *f, double t)
+static long
+sim_flt_reset_proxies(struct sim_faults *f, double t)
 {
 	char url[512], out[256];
 	long st, first = -1;
@@ -968,37 +1011,38 @@ static long reset_proxies(struct sim_faults *f, double t)
 	for (size_t k = 0; k <= f->sc->nfaults; k++) {
 		const char *api = k == 0 ? f->proxy_api : f->api[k - 1];
 
-		if (k > 0 && (!on_proxy(&f->sc->faults[k - 1]) || api[0] == '\0'))
+		if (k > 0 && (!sim_flt_on_proxy(&f->sc->faults[k - 1]) || api[0] == '\0'))
 			continue;
 		seen = k > 0 && strcmp(api, f->proxy_api) == 0;
 		for (size_t j = 0; j + 1 < k && !seen; j++)
-			seen = on_proxy(&f->sc->faults[j]) && strcmp(f->api[j], api) == 0;
+			seen = sim_flt_on_proxy(&f->sc->faults[j]) && strcmp(f->api[j], api) == 0;
 		if (seen)
 			continue;
 		open = false;
 		for (size_t i = 0; i < f->sc->nfaults; i++)
-			open |= open_toxic_on(f, i, api);
+			open |= sim_flt_open_toxic_on(f, i, api);
 		snprintf(url, sizeof(url), "%s/reset", api);
 		st = sim_http("POST", url, NULL, NULL, 3000, out, sizeof(out));
 		if (k == 0)
 			first = st;
 		if (st == 204) {
 			for (size_t i = 0; i < f->sc->nfaults; i++)
-				if (open_toxic_on(f, i, api))
+				if (sim_flt_open_toxic_on(f, i, api))
 					f->applied_to[i] = t;
 		} else if (open) {
 			sim_faults_invalid(f, "at %.1f s the proxy's toxics could not be reset: POST %s answered %ld %.120s",
 					   t, url, st, out);
 		}
 		if (k > 0)
-			note(f, t, "proxy %s reset: %ld", api, st);
+			sim_flt_note(f, t, "proxy %s reset: %ld", api, st);
 	}
 	return first;
 }
 
-int sim_faults_finish(struct sim_faults *f)
+int
+sim_faults_finish(struct sim_faults *f)
 {
-	double t = f->t0 > 0 ? mono() - f->t0 : f->sc->duration_s;
+	double t = f->t0 > 0 ? sim_flt_mono() - f->t0 : f->sc->duration_s;
 	long st;
 	int rc;
 
@@ -1006,24 +1050,24 @@ int sim_faults_finish(struct sim_faults *f)
 	 * (which would also hide a process that died on its own, and has no business on a host
 	 * whose services systemd runs). */
 	if (f->sc->nfaults == 0 && f->nchildren == 0) {
-		note(f, t, "end of faults: none was scheduled, nothing to restore");
+		sim_flt_note(f, t, "end of faults: none was scheduled, nothing to restore");
 		return 0;
 	}
 	for (size_t i = 0; i < f->sc->nfaults; i++)
 		if (f->stopped[i] > 0) {
-			if (signal_target(f, i, t, SIGCONT) > 0)
+			if (sim_flt_signal_target(f, i, t, SIGCONT) > 0)
 				f->applied_to[i] = t;
 			f->stopped[i] = 0;
 		}
-	st = reset_proxies(f, t);
+	st = sim_flt_reset_proxies(f, t);
 	while (f->nchildren > 0) {
-		reap(f, mono() - f->t0);
+		sim_flt_reap(f, sim_flt_mono() - f->t0);
 		if (f->nchildren)
 			usleep(100000);
 	}
 	rc = sim_faults_stack(f, "up");
-	t = f->t0 > 0 ? mono() - f->t0 : f->sc->duration_s;
-	note(f, t, "end of faults: toxics reset (%ld), %s: %s", st, f->lab_ctl[0] ? "lab ctl up" : "stack.sh up",
+	t = f->t0 > 0 ? sim_flt_mono() - f->t0 : f->sc->duration_s;
+	sim_flt_note(f, t, "end of faults: toxics reset (%ld), %s: %s", st, f->lab_ctl[0] ? "lab ctl up" : "stack.sh up",
 	     rc == 0 ? "ok" : "FAILED");
 	if (rc != 0) {
 		sim_faults_invalid(f, "at the end of the faults scripts/stack.sh up failed: the stack did not come back "
@@ -1037,7 +1081,8 @@ int sim_faults_finish(struct sim_faults *f)
 	return rc;
 }
 
-bool sim_fault_touches_reads(const struct sim_fault *ft)
+bool
+sim_fault_touches_reads(const struct sim_fault *ft)
 {
 	/* A deploy must not disturb anything: reads are held to the untouched rule throughout. */
 	if (ft->kind == SIM_FAULT_DEPLOY)
@@ -1049,7 +1094,8 @@ bool sim_fault_touches_reads(const struct sim_fault *ft)
 	       strcmp(ft->target, "nginx") == 0 || strcmp(ft->target, "mariadb") == 0;
 }
 
-void sim_fault_window(const struct sim_scenario *sc, size_t i, double *from, double *to)
+void
+sim_fault_window(const struct sim_scenario *sc, size_t i, double *from, double *to)
 {
 	const struct sim_fault *ft = &sc->faults[i];
 

@@ -7,12 +7,14 @@
 
 #define MAX_BITS 40
 
-static int msb(uint64_t v)
+static int
+sim_hist_msb(uint64_t v)
 {
 	return 63 - __builtin_clzll(v);
 }
 
-size_t sim_hist_index(int sub_bits, uint64_t v)
+size_t
+sim_hist_index(int sub_bits, uint64_t v)
 {
 	uint64_t lin = (uint64_t)1 << sub_bits, half = lin >> 1;
 	int e;
@@ -21,11 +23,12 @@ size_t sim_hist_index(int sub_bits, uint64_t v)
 		v = ((uint64_t)1 << MAX_BITS) - 1;
 	if (v < lin)
 		return (size_t)v;
-	e = msb(v) - (sub_bits - 1);            /* >= 1: v >> e lies in [half, lin) */
+	e = sim_hist_msb(v) - (sub_bits - 1);            /* >= 1: v >> e lies in [half, lin) */
 	return (size_t)(lin + (uint64_t)(e - 1) * half + ((v >> e) - half));
 }
 
-uint64_t sim_hist_highest(int sub_bits, size_t idx)
+uint64_t
+sim_hist_highest(int sub_bits, size_t idx)
 {
 	uint64_t lin = (uint64_t)1 << sub_bits, half = lin >> 1, e, m;
 
@@ -36,7 +39,8 @@ uint64_t sim_hist_highest(int sub_bits, size_t idx)
 	return ((m + 1) << e) - 1;
 }
 
-int sim_hist_init(struct sim_hist *h, int sub_bits)
+int
+sim_hist_init(struct sim_hist *h, int sub_bits)
 {
 	memset(h, 0, sizeof(*h));
 	if (sub_bits < 2 || sub_bits > 16)
@@ -47,21 +51,24 @@ int sim_hist_init(struct sim_hist *h, int sub_bits)
 	return h->counts ? 0 : -1;
 }
 
-void sim_hist_free(struct sim_hist *h)
+void
+sim_hist_free(struct sim_hist *h)
 {
 	free(h->counts);
 	h->counts = NULL;
 	h->nbuckets = 0;
 }
 
-void sim_hist_reset(struct sim_hist *h)
+void
+sim_hist_reset(struct sim_hist *h)
 {
 	memset(h->counts, 0, h->nbuckets * sizeof(*h->counts));
 	h->total = h->min = h->max = 0;
 	h->sum = 0;
 }
 
-void sim_hist_record(struct sim_hist *h, uint64_t v)
+void
+sim_hist_record(struct sim_hist *h, uint64_t v)
 {
 	h->counts[sim_hist_index(h->sub_bits, v)]++;
 	if (h->total == 0 || v < h->min)
@@ -72,7 +79,8 @@ void sim_hist_record(struct sim_hist *h, uint64_t v)
 	h->sum += (double)v;
 }
 
-int sim_hist_merge(struct sim_hist *dst, const struct sim_hist *src)
+int
+sim_hist_merge(struct sim_hist *dst, const struct sim_hist *src)
 {
 	if (dst->sub_bits != src->sub_bits)
 		return -1;
@@ -89,7 +97,8 @@ int sim_hist_merge(struct sim_hist *dst, const struct sim_hist *src)
 	return 0;
 }
 
-uint64_t sim_hist_percentile(const struct sim_hist *h, double p)
+uint64_t
+sim_hist_percentile(const struct sim_hist *h, double p)
 {
 	uint64_t rank, seen = 0, v;
 
@@ -112,18 +121,21 @@ uint64_t sim_hist_percentile(const struct sim_hist *h, double p)
 	return h->max;
 }
 
-double sim_hist_mean(const struct sim_hist *h)
+double
+sim_hist_mean(const struct sim_hist *h)
 {
 	return h->total ? h->sum / (double)h->total : 0;
 }
 
-void sim_series_init(struct sim_series *s, int sub_bits)
+void
+sim_series_init(struct sim_series *s, int sub_bits)
 {
 	memset(s, 0, sizeof(*s));
 	s->sub_bits = sub_bits;
 }
 
-void sim_series_free(struct sim_series *s)
+void
+sim_series_free(struct sim_series *s)
 {
 	for (size_t i = 0; i < s->nsecs; i++)
 		sim_hist_free(&s->secs[i]);
@@ -132,7 +144,8 @@ void sim_series_free(struct sim_series *s)
 	s->nsecs = 0;
 }
 
-int sim_series_record(struct sim_series *s, size_t sec, uint64_t v)
+int
+sim_series_record(struct sim_series *s, size_t sec, uint64_t v)
 {
 	if (sec > 1000000)
 		return -1;
@@ -152,7 +165,8 @@ int sim_series_record(struct sim_series *s, size_t sec, uint64_t v)
 	return 0;
 }
 
-const struct sim_hist *sim_series_at(const struct sim_series *s, size_t sec)
+const struct sim_hist *
+sim_series_at(const struct sim_series *s, size_t sec)
 {
 	if (sec >= s->nsecs || s->secs[sec].counts == NULL)
 		return NULL;

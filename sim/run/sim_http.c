@@ -12,7 +12,8 @@ struct sink {
 	size_t len, cap;
 };
 
-static size_t on_data(char *p, size_t size, size_t n, void *arg)
+static size_t
+sim_http_on_data(char *p, size_t size, size_t n, void *arg)
 {
 	struct sink *s = arg;
 	size_t len = size * n, room;
@@ -28,8 +29,9 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
-long sim_http(const char *method, const char *url, const char *body, const char *token,
-	      long timeout_ms, char *out, size_t outsz)
+long
+sim_http(const char *method, const char *url, const char *body, const char *token,
+    long timeout_ms, char *out, size_t outsz)
 {
 	struct sink sk = { out, 0, outsz };
 	struct curl_slist *h = NULL;
@@ -49,7 +51,7 @@ long sim_http(const char *method, const char *url, const char *body, const char 
 	if ((ca = getenv("SHOPLAB_TLS_CA")) != NULL && *ca)
 		curl_easy_setopt(c, CURLOPT_CAINFO, ca);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sim_http_on_data);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &sk);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	if (body) {

@@ -8,13 +8,15 @@
 #include "sim_hypo.h"
 
 /* Seconds of the load in which journeys are scheduled. */
-static size_t load_secs(const struct sim_scenario *sc)
+static size_t
+sim_hy_load_secs(const struct sim_scenario *sc)
 {
 	return (size_t)ceil(sc->duration_s);
 }
 
-static void window_of(const struct sim_scenario *sc, const double *from, const double *to, size_t i, double *a,
-		      double *b)
+static void
+sim_hy_window_of(const struct sim_scenario *sc, const double *from, const double *to, size_t i, double *a,
+    double *b)
 {
 	if (from == NULL) {
 		sim_fault_window(sc, i, a, b);
@@ -25,12 +27,13 @@ static void window_of(const struct sim_scenario *sc, const double *from, const d
 }
 
 /* Whether second s touches [from - 1, to + within_s) of an applied fault. */
-static bool disturbed(const struct sim_scenario *sc, const double *from, const double *to, size_t s)
+static bool
+sim_hy_disturbed(const struct sim_scenario *sc, const double *from, const double *to, size_t s)
 {
 	for (size_t i = 0; i < sc->nfaults; i++) {
 		double a, b;
 
-		window_of(sc, from, to, i, &a, &b);
+		sim_hy_window_of(sc, from, to, i, &a, &b);
 		if (a < 0)
 			continue;
 		if ((double)s + 1 > a - 1 && (double)s < b + sc->hy.within_s)
@@ -39,12 +42,13 @@ static bool disturbed(const struct sim_scenario *sc, const double *from, const d
 	return false;
 }
 
-size_t sim_hy_planned_steady(const struct sim_scenario *sc)
+size_t
+sim_hy_planned_steady(const struct sim_scenario *sc)
 {
 	size_t n = 0;
 
-	for (size_t s = 0; s < load_secs(sc); s++)
-		n += !disturbed(sc, NULL, NULL, s) && sim_scenario_rate_at(sc, (double)s) > 0;
+	for (size_t s = 0; s < sim_hy_load_secs(sc); s++)
+		n += !sim_hy_disturbed(sc, NULL, NULL, s) && sim_scenario_rate_at(sc, (double)s) > 0;
 	return n;
 }
 
@@ -53,7 +57,8 @@ struct sums {
 	double offered;
 };
 
-static void add_sec(const struct sim_scenario *sc, const struct sim_load_stats *st, size_t s, struct sums *x)
+static void
+sim_hy_add_sec(const struct sim_scenario *sc, const struct sim_load_stats *st, size_t s, struct sums *x)
 {
 	if (s >= st->nsecs)
 		return;
@@ -66,8 +71,9 @@ static void add_sec(const struct sim_scenario *sc, const struct sim_load_stats *
 }
 
 /* The window [t, t + SIM_HY_WINDOW_S) of the load is back within the band of the baseline. */
-static bool in_band(const struct sim_scenario *sc, const struct sim_load_stats *st, const struct sim_hy_result *r,
-		    size_t t, double *success, double *tput)
+static bool
+sim_hy_in_band(const struct sim_scenario *sc, const struct sim_load_stats *st, const struct sim_hy_result *r,
+    size_t t, double *success, double *tput)
 {
 	struct sums x = { 0 };
 	double band = 1 - sc->hy.band;
@@ -75,11 +81,11 @@ static bool in_band(const struct sim_scenario *sc, const struct sim_load_stats *
 	size_t n = 0;
 
 	/* Every second of the window on its own, so one good second cannot hide two bad ones. */
-	for (size_t s = t; s < t + SIM_HY_WINDOW_S && s < load_secs(sc); s++, n++) {
+	for (size_t s = t; s < t + SIM_HY_WINDOW_S && s < sim_hy_load_secs(sc); s++, n++) {
 		struct sums one = { 0 };
 
-		add_sec(sc, st, s, &one);
-		add_sec(sc, st, s, &x);
+		sim_hy_add_sec(sc, st, s, &one);
+		sim_hy_add_sec(sc, st, s, &x);
 		if (one.started == 0 || (double)one.ok / (double)one.started < band * (r->base_secs ? r->base_success : 1) ||
 		    (r->base_secs && (one.offered <= 0 || (double)one.ok_req / one.offered < band * r->base_tput)))
 			all = false;
@@ -89,11 +95,12 @@ static bool in_band(const struct sim_scenario *sc, const struct sim_load_stats *
 	return all && n == SIM_HY_WINDOW_S;
 }
 
-static void clause(struct sim_hy_result *r, const char *id, bool judged, bool held, double value, double threshold,
+static void sim_hy_clause(struct sim_hy_result *r, const char *id, bool judged, bool held, double value, double threshold,
 		   const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 
-static void clause(struct sim_hy_result *r, const char *id, bool judged, bool held, double value, double threshold,
-		   const char *fmt, ...)
+static void
+sim_hy_clause(struct sim_hy_result *r, const char *id, bool judged, bool held, double value, double threshold,
+    const char *fmt, ...)
 {
 	struct sim_hy_clause *c = &r->c[r->n++];
 	va_list ap;
@@ -108,8 +115,9 @@ static void clause(struct sim_hy_result *r, const char *id, bool judged, bool he
 	va_end(ap);
 }
 
-static void baseline(const struct sim_scenario *sc, const struct sim_load_stats *st, const double *from,
-		     const double *to, struct sim_hy_result *r, const bool *steady)
+static void
+sim_hy_baseline(const struct sim_scenario *sc, const struct sim_load_stats *st, const double *from,
+    const double *to, struct sim_hy_result *r, const bool *steady)
 {
 	double first = INFINITY;
 	struct sums x = { 0 };
@@ -118,7 +126,7 @@ static void baseline(const struct sim_scenario *sc, const struct sim_load_stats 
 	for (size_t i = 0; i < sc->nfaults; i++) {
 		double a, b;
 
-		window_of(sc, from, to, i, &a, &b);
+		sim_hy_window_of(sc, from, to, i, &a, &b);
 		if (a >= 0 && a < first)
 			first = a;
 	}
@@ -126,15 +134,15 @@ static void baseline(const struct sim_scenario *sc, const struct sim_load_stats 
 	for (int pass = 0; pass < 2 && n < 2; pass++) {
 		memset(&x, 0, sizeof(x));
 		n = 0;
-		for (size_t s = 0; s < load_secs(sc); s++) {
+		for (size_t s = 0; s < sim_hy_load_secs(sc); s++) {
 			struct sums one = { 0 };
 
 			if (!steady[s] || (pass == 0 && (double)s + 1 > first - 1))
 				continue;
-			add_sec(sc, st, s, &one);
+			sim_hy_add_sec(sc, st, s, &one);
 			if (one.started == 0)
 				continue;
-			add_sec(sc, st, s, &x);
+			sim_hy_add_sec(sc, st, s, &x);
 			n++;
 		}
 	}
@@ -143,12 +151,13 @@ static void baseline(const struct sim_scenario *sc, const struct sim_load_stats 
 	r->base_tput = x.offered > 0 ? (double)x.ok_req / x.offered : 0;
 }
 
-void sim_hy_eval(const struct sim_scenario *sc, const struct sim_load_stats *st, const double *from,
-		 const double *to, struct sim_hy_result *out)
+void
+sim_hy_eval(const struct sim_scenario *sc, const struct sim_load_stats *st, const double *from,
+    const double *to, struct sim_hy_result *out)
 {
 	const struct sim_hypothesis *h = &sc->hy;
 	bool steady[86400 + 1];
-	size_t nload = load_secs(sc);
+	size_t nload = sim_hy_load_secs(sc);
 	double last_to = -1;
 
 	memset(out, 0, sizeof(*out));
@@ -157,10 +166,10 @@ void sim_hy_eval(const struct sim_scenario *sc, const struct sim_load_stats *st,
 	if (nload > 86400)
 		nload = 86400;
 	for (size_t s = 0; s < nload; s++) {
-		steady[s] = !disturbed(sc, from, to, s);
+		steady[s] = !sim_hy_disturbed(sc, from, to, s);
 		out->steady_secs += steady[s];
 	}
-	baseline(sc, st, from, to, out, steady);
+	sim_hy_baseline(sc, st, from, to, out, steady);
 	/* Per journey: success and p99 of the journeys scheduled in the steady seconds. */
 	for (int j = 0; j < SIM_J_COUNT; j++) {
 		struct sim_hist merged;
@@ -172,7 +181,7 @@ void sim_hy_eval(const struct sim_scenario *sc, const struct sim_load_stats *st,
 			continue;
 		if (sim_hist_init(&merged, 6) != 0) {
 			snprintf(id, sizeof(id), "%s.success", sim_journey_names[j]);
-			clause(out, id, false, false, 0, h->success[j], "%s: out of memory", sim_journey_names[j]);
+			sim_hy_clause(out, id, false, false, 0, h->success[j], "%s: out of memory", sim_journey_names[j]);
 			continue;
 		}
 		for (size_t s = 0; s < nload && s < st->nsecs; s++) {
@@ -189,19 +198,19 @@ void sim_hy_eval(const struct sim_scenario *sc, const struct sim_load_stats *st,
 		p99 = (double)sim_hist_percentile(&merged, 99) / 1000;
 		snprintf(id, sizeof(id), "%s.success", sim_journey_names[j]);
 		if (started == 0)
-			clause(out, id, false, false, 0, h->success[j],
+			sim_hy_clause(out, id, false, false, 0, h->success[j],
 			       "%s: no journey outside the fault windows to judge (needs %g%% ok)", sim_journey_names[j],
 			       h->success[j] * 100);
 		else
-			clause(out, id, true, share >= h->success[j], share, h->success[j], "%s %.1f%% ok of %llu (needs %g%%)",
+			sim_hy_clause(out, id, true, share >= h->success[j], share, h->success[j], "%s %.1f%% ok of %llu (needs %g%%)",
 			       sim_journey_names[j], share * 100, (unsigned long long)started, h->success[j] * 100);
 		snprintf(id, sizeof(id), "%s.p99_ms", sim_journey_names[j]);
 		if (merged.total == 0)
-			clause(out, id, false, false, 0, h->p99_ms[j],
+			sim_hy_clause(out, id, false, false, 0, h->p99_ms[j],
 			       "%s: no journey outside the fault windows to judge (p99 needs <= %g ms)", sim_journey_names[j],
 			       h->p99_ms[j]);
 		else
-			clause(out, id, true, p99 <= h->p99_ms[j], p99, h->p99_ms[j], "%s p99 %.0f ms (needs <= %g ms)",
+			sim_hy_clause(out, id, true, p99 <= h->p99_ms[j], p99, h->p99_ms[j], "%s p99 %.0f ms (needs <= %g ms)",
 			       sim_journey_names[j], p99, h->p99_ms[j]);
 		sim_hist_free(&merged);
 	}
@@ -212,7 +221,7 @@ void sim_hy_eval(const struct sim_scenario *sc, const struct sim_load_stats *st,
 		double a, b, su, tp, end;
 		size_t t0;
 
-		window_of(sc, from, to, i, &a, &b);
+		sim_hy_window_of(sc, from, to, i, &a, &b);
 		f->first_success_s = f->holds_again_s = -1;
 		if (a < 0)
 			continue;
@@ -238,7 +247,7 @@ void sim_hy_eval(const struct sim_scenario *sc, const struct sim_load_stats *st,
 				f->first_success_s = fmax(0, (double)s - b);
 		}
 		for (size_t s = t0; s < nload; s++)
-			if (in_band(sc, st, out, s, &su, &tp)) {
+			if (sim_hy_in_band(sc, st, out, s, &su, &tp)) {
 				f->holds_again_s = fmax(0, (double)s - b);
 				break;
 			}
@@ -256,15 +265,15 @@ void sim_hy_eval(const struct sim_scenario *sc, const struct sim_load_stats *st,
 		size_t t = (size_t)floor(f->to + h->within_s);
 
 		if (f->holds_again_s >= 0 && f->holds_again_s <= h->within_s)
-			clause(out, "recovery.within_s", true, true, f->holds_again_s, h->within_s,
+			sim_hy_clause(out, "recovery.within_s", true, true, f->holds_again_s, h->within_s,
 			       "back within %g%% of the baseline %.0f s after the last fault (%s %s) ended (needs <= %g s)",
 			       h->band * 100, f->holds_again_s, ft->target, what, h->within_s);
 		else if (f->to + SIM_HY_WINDOW_S > (double)nload) {
 			/* The fault outlasted the load: the journeys can only say whether they were back
 			 * within the band by the load's last seconds. */
-			bool back = nload >= SIM_HY_WINDOW_S && in_band(sc, st, out, nload - SIM_HY_WINDOW_S, &su, &tp);
+			bool back = nload >= SIM_HY_WINDOW_S && sim_hy_in_band(sc, st, out, nload - SIM_HY_WINDOW_S, &su, &tp);
 
-			clause(out, "recovery.within_s", back, back, back ? 0 : -1, h->within_s,
+			sim_hy_clause(out, "recovery.within_s", back, back, back ? 0 : -1, h->within_s,
 			       back ? "the last fault (%s %s) ended at %.1f s, %s the load's end, and the load's last %d s "
 				      "were within %g%% of the baseline" :
 				      "the last fault (%s %s) ended at %.1f s, %s the load's end, and the load's last %d s "
@@ -275,8 +284,8 @@ void sim_hy_eval(const struct sim_scenario *sc, const struct sim_load_stats *st,
 		else {
 			if (t >= nload)
 				t = nload > SIM_HY_WINDOW_S ? nload - SIM_HY_WINDOW_S : 0;
-			(void)in_band(sc, st, out, t, &su, &tp);
-			clause(out, "recovery.within_s", true, false, f->holds_again_s, h->within_s,
+			(void)sim_hy_in_band(sc, st, out, t, &su, &tp);
+			sim_hy_clause(out, "recovery.within_s", true, false, f->holds_again_s, h->within_s,
 			       "not back within %g%% of the baseline %g s after the last fault (%s %s) ended%s: "
 			       "%.0f%% ok (baseline %.0f%%), throughput %.0f%% of the baseline's",
 			       h->band * 100, h->within_s, ft->target, what,
@@ -302,7 +311,8 @@ void sim_hy_eval(const struct sim_scenario *sc, const struct sim_load_stats *st,
 	}
 }
 
-void sim_hy_print(const struct sim_scenario *sc, const struct sim_hy_result *r, FILE *f)
+void
+sim_hy_print(const struct sim_scenario *sc, const struct sim_hy_result *r, FILE *f)
 {
 	fprintf(f, "hypothesis (%s; %zu steady seconds, baseline %.1f%% ok, %.2f ok requests per journey offered):\n",
 		r->stated ? "the scenario's" : "the default: none stated", r->steady_secs, r->base_success * 100, r->base_tput);
@@ -335,7 +345,8 @@ void sim_hy_print(const struct sim_scenario *sc, const struct sim_hy_result *r, 
 	}
 }
 
-int sim_hy_invalid(const struct sim_scenario *sc, const struct sim_load_stats *st, char *why, size_t whysz)
+int
+sim_hy_invalid(const struct sim_scenario *sc, const struct sim_load_stats *st, char *why, size_t whysz)
 {
 	if (st->requests == 0) {
 		snprintf(why, whysz, "no request was sent (the phases' rates offered %s)",
@@ -351,12 +362,14 @@ int sim_hy_invalid(const struct sim_scenario *sc, const struct sim_load_stats *s
 	return 0;
 }
 
-static bool held_some(const struct sim_evseries *x, size_t sec)
+static bool
+sim_hy_held_some(const struct sim_evseries *x, size_t sec)
 {
 	return sec < x->n && !isnan(x->v[sec]) && x->v[sec] > 0;
 }
 
-double sim_hy_drained_at(const struct sim_scrape *s, double from)
+double
+sim_hy_drained_at(const struct sim_scrape *s, double from)
 {
 	const struct sim_events_scrape *e = &s->ev;
 	size_t n = s->npending, first = 0;
@@ -377,9 +390,9 @@ double sim_hy_drained_at(const struct sim_scrape *s, double from)
 			if (sec < e->outbox[i].n && !isnan(e->outbox[i].v[sec]))
 				seen = sec + 1;
 		for (size_t i = 0; i < e->noutbox && !some; i++)
-			some = held_some(&e->outbox[i], sec);
+			some = sim_hy_held_some(&e->outbox[i], sec);
 		if (e->shipping && !some)
-			some = held_some(&e->unshipped, sec);
+			some = sim_hy_held_some(&e->unshipped, sec);
 		if (some)
 			first = sec + 1;
 	}

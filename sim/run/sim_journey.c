@@ -9,9 +9,10 @@
 #include "sim_journey.h"
 #include "sim_sched.h"
 
-static const char *const cards[] = { "4242424242424242", "4000000000000002", "4000000000009995" };
+static const char *const sim_jr_cards[] = { "4242424242424242", "4000000000000002", "4000000000009995" };
 
-void sim_journey_init(struct sim_jstate *js, const struct sim_load_cfg *cfg, uint64_t idx)
+void
+sim_journey_init(struct sim_jstate *js, const struct sim_load_cfg *cfg, uint64_t idx)
 {
 	const struct sim_scenario *sc = cfg->sc;
 	double w = sc->mix[0] + sc->mix[1] + sc->mix[2], u;
@@ -31,18 +32,20 @@ void sim_journey_init(struct sim_jstate *js, const struct sim_load_cfg *cfg, uin
 	snprintf(js->key, sizeof(js->key), "sim-%s-%llu", cfg->nonce, (unsigned long long)idx);
 }
 
-void sim_journey_free(struct sim_jstate *js)
+void
+sim_journey_free(struct sim_jstate *js)
 {
 	free(js->first_body);
 	js->first_body = NULL;
 }
 
-static void order_body(struct sim_jstate *js, const struct sim_scenario *sc, char *out, size_t outsz)
+static void
+sim_jr_order_body(struct sim_jstate *js, const struct sim_scenario *sc, char *out, size_t outsz)
 {
 	uint64_t r = js->rng ^ 0x5bd1e995;      /* a copy: the same body again on replay */
 	double u = sim_rand_unit(&r);
-	const char *card = u < sc->decline_share ? cards[1] :
-			   u < sc->decline_share + sc->insufficient_share ? cards[2] : cards[0];
+	const char *card = u < sc->decline_share ? sim_jr_cards[1] :
+			   u < sc->decline_share + sc->insufficient_share ? sim_jr_cards[2] : sim_jr_cards[0];
 	int qty = 1 + (int)(sim_rand_next(&r) % 2);
 
 	snprintf(out, outsz, "{\"items\":[{\"product_id\":%lld,\"quantity\":%d}],"
@@ -50,7 +53,8 @@ static void order_body(struct sim_jstate *js, const struct sim_scenario *sc, cha
 		 (long long)js->product, qty, card);
 }
 
-int sim_journey_request(struct sim_jstate *js, const struct sim_load_cfg *cfg, struct sim_jreq *rq)
+int
+sim_journey_request(struct sim_jstate *js, const struct sim_load_cfg *cfg, struct sim_jreq *rq)
 {
 	const char *gw = cfg->gateway;
 
@@ -92,7 +96,7 @@ int sim_journey_request(struct sim_jstate *js, const struct sim_load_cfg *cfg, s
 			rq->method = "POST";
 			snprintf(rq->url, sizeof(rq->url), "%s/api/v1/orders", gw);
 			snprintf(rq->key, sizeof(rq->key), "%s", js->key);
-			order_body(js, cfg->sc, rq->body, sizeof(rq->body));
+			sim_jr_order_body(js, cfg->sc, rq->body, sizeof(rq->body));
 		} else if (js->step == 3 && js->order_id > 0) {
 			snprintf(rq->url, sizeof(rq->url), "%s/api/v1/orders/%lld", gw, (long long)js->order_id);
 		} else {
@@ -104,7 +108,8 @@ int sim_journey_request(struct sim_jstate *js, const struct sim_load_cfg *cfg, s
 	}
 }
 
-static enum sim_outcome classify(int code, long status)
+static enum sim_outcome
+sim_jr_classify(int code, long status)
 {
 	switch (code) {
 	case CURLE_OK:
@@ -130,7 +135,8 @@ static enum sim_outcome classify(int code, long status)
 	return SIM_OUT_5XX;
 }
 
-static int64_t body_id(const char *body)
+static int64_t
+sim_jr_body_id(const char *body)
 {
 	json_object *o = json_tokener_parse(body), *id;
 	int64_t v = 0;
@@ -141,7 +147,8 @@ static int64_t body_id(const char *body)
 	return v;
 }
 
-static struct sim_ck_client *client_add(struct sim_load_stats *st, const char *key, size_t *at)
+static struct sim_ck_client *
+sim_jr_client_add(struct sim_load_stats *st, const char *key, size_t *at)
 {
 	if (st->nclients == st->clients_cap) {
 		size_t nc = st->clients_cap ? st->clients_cap * 2 : 1024;
@@ -160,10 +167,11 @@ static struct sim_ck_client *client_add(struct sim_load_stats *st, const char *k
 }
 
 /* The first answer to the order POST: recorded for the checker. */
-static enum sim_outcome order_answer(struct sim_jstate *js, struct sim_load_stats *st, enum sim_outcome o,
-				     long status, const char *body)
+static enum sim_outcome
+sim_jr_order_answer(struct sim_jstate *js, struct sim_load_stats *st, enum sim_outcome o,
+    long status, const char *body)
 {
-	struct sim_ck_client *c = client_add(st, js->key, &js->client);
+	struct sim_ck_client *c = sim_jr_client_add(st, js->key, &js->client);
 
 	if (o == SIM_OUT_4XX && (status == 402 || (status == 409 && strstr(body, "out_of_stock")))) {
 		o = SIM_OUT_OK;
@@ -180,7 +188,7 @@ static enum sim_outcome order_answer(struct sim_jstate *js, struct sim_load_stat
 		c->status = 0;
 	} else if (status >= 200 && status < 300) {
 		c->outcome = SIM_CK_ACKED;
-		c->order_id = js->order_id = body_id(body);
+		c->order_id = js->order_id = sim_jr_body_id(body);
 		st->pending += status == 202;
 	} else if (o == SIM_OUT_OK) {
 		c->outcome = SIM_CK_REFUSED;
@@ -192,16 +200,17 @@ static enum sim_outcome order_answer(struct sim_jstate *js, struct sim_load_stat
 	return o;
 }
 
-enum sim_outcome sim_journey_answer(struct sim_jstate *js, const struct sim_load_cfg *cfg,
-				    struct sim_load_stats *st, int code, long status, const char *body,
-				    bool *done)
+enum sim_outcome
+sim_journey_answer(struct sim_jstate *js, const struct sim_load_cfg *cfg,
+    struct sim_load_stats *st, int code, long status, const char *body,
+    bool *done)
 {
-	enum sim_outcome o = classify(code, status);
+	enum sim_outcome o = sim_jr_classify(code, status);
 
 	(void)cfg;
 	*done = false;
 	if (js->type == SIM_J_CHECKOUT && js->step == 1) {
-		o = order_answer(js, st, o, status, body);
+		o = sim_jr_order_answer(js, st, o, status, body);
 		/* Replay only a definite answer (201, 402, 409): a 202's order is still moving. */
 		if (o == SIM_OUT_OK && js->replay && status != 202) {
 			js->step = 2;

@@ -5,7 +5,8 @@
 
 #include "sim_junit.h"
 
-static void xesc(FILE *f, const char *s)
+static void
+sim_junit_xesc(FILE *f, const char *s)
 {
 	for (; s && *s; s++) {
 		unsigned char ch = (unsigned char)*s;
@@ -31,7 +32,8 @@ struct counts {
 	size_t tests, failures, errors, skipped;
 };
 
-static void count(const struct sim_report_run *r, struct counts *c)
+static void
+sim_junit_count(const struct sim_report_run *r, struct counts *c)
 {
 	bool valid = r->status == NULL || strcmp(r->status, "valid") == 0;
 
@@ -54,84 +56,86 @@ static void count(const struct sim_report_run *r, struct counts *c)
 	}
 }
 
-static void testcase_open(FILE *f, const char *suite, const char *cls, const char *name)
+static void
+sim_junit_testcase_open(FILE *f, const char *suite, const char *cls, const char *name)
 {
 	fprintf(f, "    <testcase classname=\"");
-	xesc(f, suite);
+	sim_junit_xesc(f, suite);
 	fprintf(f, ".%s\" name=\"", cls);
-	xesc(f, name);
+	sim_junit_xesc(f, name);
 	fprintf(f, "\" time=\"0\">");
 }
 
-static void one_run(FILE *f, const struct sim_report_run *r)
+static void
+sim_junit_one_run(FILE *f, const struct sim_report_run *r)
 {
 	const char *name = r->sc->name;
 	char suite[160], verdict[512];
 	struct counts c;
 	bool valid = r->status == NULL || strcmp(r->status, "valid") == 0;
 
-	count(r, &c);
+	sim_junit_count(r, &c);
 	snprintf(suite, sizeof(suite), "sim.%s.%s", name, r->label);
 	for (char *p = suite; *p; p++)
 		if (*p == ' ')
 			*p = '_';
 	sim_report_verdict(r, verdict, sizeof(verdict));
 	fprintf(f, "  <testsuite name=\"");
-	xesc(f, suite);
+	sim_junit_xesc(f, suite);
 	fprintf(f, "\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" skipped=\"%zu\" time=\"%.3f\">\n", c.tests, c.failures,
 		c.errors, c.skipped, r->st ? r->st->elapsed_s : 0.0);
 	fprintf(f, "    <properties><property name=\"verdict\" value=\"");
-	xesc(f, verdict);
+	sim_junit_xesc(f, verdict);
 	fprintf(f, "\"/><property name=\"scenario_file\" value=\"");
-	xesc(f, r->sc->file);
+	sim_junit_xesc(f, r->sc->file);
 	fprintf(f, "\"/></properties>\n");
-	testcase_open(f, suite, "run", "valid");
+	sim_junit_testcase_open(f, suite, "run", "valid");
 	if (!valid) {
 		fprintf(f, "<error type=\"%s\" message=\"", r->status);
-		xesc(f, r->why);
+		sim_junit_xesc(f, r->why);
 		fprintf(f, "\"/>");
 	}
 	fprintf(f, "</testcase>\n");
 	for (int i = 0; i < SIM_INV_COUNT; i++) {
 		const struct sim_ck_inv *v = r->ck ? &r->ck->inv[i] : NULL;
 
-		testcase_open(f, suite, "invariants", sim_ck_inv_name(i));
+		sim_junit_testcase_open(f, suite, "invariants", sim_ck_inv_name(i));
 		if (v == NULL) {
 			fprintf(f, "<error type=\"not checked\" message=\"");
-			xesc(f, r->check_error && *r->check_error ? r->check_error : "the run stopped before the checks");
+			sim_junit_xesc(f, r->check_error && *r->check_error ? r->check_error : "the run stopped before the checks");
 			fprintf(f, "\"/>");
 		} else if (v->violations) {
 			fprintf(f, "<failure type=\"violated\" message=\"%llu violations of %llu checked: ",
 				(unsigned long long)v->violations, (unsigned long long)v->checked);
-			xesc(f, v->rule);
+			sim_junit_xesc(f, v->rule);
 			fprintf(f, "\">");
 			for (size_t k = 0; k < v->nmsgs; k++) {
-				xesc(f, v->msgs[k]);
+				sim_junit_xesc(f, v->msgs[k]);
 				fputc('\n', f);
 			}
 			fprintf(f, "</failure>");
 		} else if (v->na[0]) {
 			fprintf(f, "<skipped message=\"not applicable: ");
-			xesc(f, v->na);
+			sim_junit_xesc(f, v->na);
 			fprintf(f, "\"/>");
 		}
 		fprintf(f, "</testcase>\n");
 	}
 	if (r->hy == NULL) {
-		testcase_open(f, suite, "hypothesis", "judged");
+		sim_junit_testcase_open(f, suite, "hypothesis", "judged");
 		fprintf(f, "<error type=\"not judged\" message=\"the run stopped before the hypothesis was judged\"/></testcase>\n");
 	}
 	for (size_t k = 0; r->hy && k < r->hy->n; k++) {
 		const struct sim_hy_clause *h = &r->hy->c[k];
 
-		testcase_open(f, suite, "hypothesis", h->id);
+		sim_junit_testcase_open(f, suite, "hypothesis", h->id);
 		if (!h->held) {
 			fprintf(f, "<failure type=\"%s\" message=\"", h->judged ? "not held" : "not judged");
-			xesc(f, h->text);
+			sim_junit_xesc(f, h->text);
 			fprintf(f, "\"/>");
 		} else {
 			fprintf(f, "<system-out>");
-			xesc(f, h->text);
+			sim_junit_xesc(f, h->text);
 			fprintf(f, "</system-out>");
 		}
 		fprintf(f, "</testcase>\n");
@@ -139,30 +143,32 @@ static void one_run(FILE *f, const struct sim_report_run *r)
 	fprintf(f, "  </testsuite>\n");
 }
 
-int sim_junit_print(FILE *f, const struct sim_report_run *runs, size_t n)
+int
+sim_junit_print(FILE *f, const struct sim_report_run *runs, size_t n)
 {
 	struct counts all = { 0 };
 
 	for (size_t i = 0; i < n; i++) {
 		struct counts c;
 
-		count(&runs[i], &c);
+		sim_junit_count(&runs[i], &c);
 		all.tests += c.tests;
 		all.failures += c.failures;
 		all.errors += c.errors;
 		all.skipped += c.skipped;
 	}
 	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"sim run ");
-	xesc(f, n ? runs[0].sc->name : "");
+	sim_junit_xesc(f, n ? runs[0].sc->name : "");
 	fprintf(f, "\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" skipped=\"%zu\">\n", all.tests, all.failures, all.errors,
 		all.skipped);
 	for (size_t i = 0; i < n; i++)
-		one_run(f, &runs[i]);
+		sim_junit_one_run(f, &runs[i]);
 	fprintf(f, "</testsuites>\n");
 	return ferror(f) ? -1 : 0;
 }
 
-int sim_junit_write(const char *path, const struct sim_report_run *runs, size_t n, char *err, size_t errsz)
+int
+sim_junit_write(const char *path, const struct sim_report_run *runs, size_t n, char *err, size_t errsz)
 {
 	char tmp[1200];
 	FILE *f;

@@ -41,15 +41,17 @@ struct engine {
 	const char *ca;                 /* SHOPLAB_TLS_CA: a TLS=1 stack's own CA, or NULL */
 };
 
-static volatile sig_atomic_t interrupted;
+static volatile sig_atomic_t sim_load_interrupted;
 
-static void on_sigint(int sig)
+static void
+sim_load_on_sigint(int sig)
 {
 	(void)sig;
-	interrupted = 1;
+	sim_load_interrupted = 1;
 }
 
-static int64_t now_ns(void)
+static int64_t
+sim_load_now_ns(void)
 {
 	struct timespec ts;
 
@@ -57,7 +59,8 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int sim_load_stats_init(struct sim_load_stats *st)
+int
+sim_load_stats_init(struct sim_load_stats *st)
 {
 	memset(st, 0, sizeof(*st));
 	for (int j = 0; j < SIM_J_COUNT; j++) {
@@ -68,7 +71,8 @@ int sim_load_stats_init(struct sim_load_stats *st)
 	return 0;
 }
 
-void sim_load_stats_free(struct sim_load_stats *st)
+void
+sim_load_stats_free(struct sim_load_stats *st)
 {
 	for (int j = 0; j < SIM_J_COUNT; j++) {
 		sim_hist_free(&st->journey[j]);
@@ -80,7 +84,8 @@ void sim_load_stats_free(struct sim_load_stats *st)
 	memset(st, 0, sizeof(*st));
 }
 
-static struct sim_sec *sec_at(struct sim_load_stats *st, int64_t sec)
+static struct sim_sec *
+sim_load_sec_at(struct sim_load_stats *st, int64_t sec)
 {
 	if (sec < 0)
 		sec = 0;
@@ -97,7 +102,8 @@ static struct sim_sec *sec_at(struct sim_load_stats *st, int64_t sec)
 	return &st->secs[sec];
 }
 
-static size_t on_data(char *p, size_t size, size_t n, void *arg)
+static size_t
+sim_load_on_data(char *p, size_t size, size_t n, void *arg)
 {
 	struct job *j = arg;
 	size_t len = size * n;
@@ -121,7 +127,8 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
-static struct job *job_get(struct engine *e)
+static struct job *
+sim_load_job_get(struct engine *e)
 {
 	struct job *j = e->free_jobs;
 
@@ -142,7 +149,8 @@ static struct job *job_get(struct engine *e)
 	return j;
 }
 
-static void job_put(struct engine *e, struct job *j)
+static void
+sim_load_job_put(struct engine *e, struct job *j)
 {
 	sim_journey_free(&j->js);
 	curl_slist_free_all(j->hdrs);
@@ -152,7 +160,8 @@ static void job_put(struct engine *e, struct job *j)
 }
 
 /* Starts the current step's request; returns 1 when the journey has no more steps. */
-static int job_send(struct engine *e, struct job *j)
+static int
+sim_load_job_send(struct engine *e, struct job *j)
 {
 	const struct sim_scenario *sc = e->cfg->sc;
 	CURL *c = j->easy;
@@ -167,7 +176,7 @@ static int job_send(struct engine *e, struct job *j)
 	curl_easy_setopt(c, CURLOPT_URL, j->rq.url);
 	if (e->ca)	/* a TLS=1 stack's own CA */
 		curl_easy_setopt(c, CURLOPT_CAINFO, e->ca);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sim_load_on_data);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, j);
 	curl_easy_setopt(c, CURLOPT_PRIVATE, j);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -199,7 +208,8 @@ static int job_send(struct engine *e, struct job *j)
 }
 
 /* "POST /orders", "GET /products/{id}": the URL's path after /api/v1, ids replaced. */
-static void endpoint_of(const struct sim_jreq *rq, char *out, size_t outsz)
+static void
+sim_load_endpoint_of(const struct sim_jreq *rq, char *out, size_t outsz)
 {
 	const char *p = strstr(rq->url, "/api/v1"), *q;
 	size_t len;
@@ -216,7 +226,8 @@ static void endpoint_of(const struct sim_jreq *rq, char *out, size_t outsz)
 }
 
 /* Keeps a failure's finish time for the failover figures (up to 1M; beyond, the oldest stay). */
-static void record_fail_time(struct sim_load_stats *st, double t)
+static void
+sim_load_record_fail_time(struct sim_load_stats *st, double t)
 {
 	if (st->nfail == st->fail_cap) {
 		size_t cap = st->fail_cap ? st->fail_cap * 2 : 1024;
@@ -230,13 +241,14 @@ static void record_fail_time(struct sim_load_stats *st, double t)
 	st->fail_t[st->nfail++] = t;
 }
 
-static void record_error(struct sim_load_stats *st, const struct job *j, enum sim_outcome o, long status)
+static void
+sim_load_record_error(struct sim_load_stats *st, const struct job *j, enum sim_outcome o, long status)
 {
 	char ep[48], code[40] = "";
 	const char *c;
 	size_t k;
 
-	endpoint_of(&j->rq, ep, sizeof(ep));
+	sim_load_endpoint_of(&j->rq, ep, sizeof(ep));
 	if (status > 0 && (c = strstr(j->resp, "\"code\":\"")) != NULL)
 		snprintf(code, sizeof(code), "%.*s", (int)strcspn(c + 8, "\""), c + 8);
 	if (code[0] == '\0')
@@ -258,11 +270,12 @@ static void record_error(struct sim_load_stats *st, const struct job *j, enum si
 }
 
 /* A journey ends; counted: whether it counts for the browse share (not when cut by a stop). */
-static void journey_end_as(struct engine *e, struct job *j, bool ok, int64_t t, bool counted)
+static void
+sim_load_journey_end_as(struct engine *e, struct job *j, bool ok, int64_t t, bool counted)
 {
 	struct sim_load_stats *st = e->st;
 	int64_t lat_us = (t - j->sched_ns) / 1000, sec = (j->sched_ns - e->t0) / 1000000000;
-	struct sim_sec *s = sec_at(st, sec);
+	struct sim_sec *s = sim_load_sec_at(st, sec);
 	enum sim_journey type = j->js.type;
 
 	sim_hist_record(&st->journey[type], (uint64_t)(lat_us > 0 ? lat_us : 0));
@@ -274,23 +287,25 @@ static void journey_end_as(struct engine *e, struct job *j, bool ok, int64_t t, 
 		s->browse_ok += ok;
 		s->browse_failed += !ok;
 	}
-	job_put(e, j);
+	sim_load_job_put(e, j);
 }
 
-static void journey_end(struct engine *e, struct job *j, bool ok, int64_t t)
+static void
+sim_load_journey_end(struct engine *e, struct job *j, bool ok, int64_t t)
 {
-	journey_end_as(e, j, ok, t, true);
+	sim_load_journey_end_as(e, j, ok, t, true);
 }
 
-static void start_journey(struct engine *e, int64_t sched_ns, uint64_t idx)
+static void
+sim_load_start_journey(struct engine *e, int64_t sched_ns, uint64_t idx)
 {
-	struct sim_sec *s = sec_at(e->st, (sched_ns - e->t0) / 1000000000);
+	struct sim_sec *s = sim_load_sec_at(e->st, (sched_ns - e->t0) / 1000000000);
 	struct job *j;
 	int limit = e->cfg->max_inflight ? e->cfg->max_inflight : 20000;
 
 	if (s)
 		s->started++;
-	if (e->inflight >= limit || (j = job_get(e)) == NULL) {
+	if (e->inflight >= limit || (j = sim_load_job_get(e)) == NULL) {
 		struct sim_jstate js;
 
 		/* Not sent: counted as a started journey that failed, of the type it would have been. */
@@ -309,18 +324,19 @@ static void start_journey(struct engine *e, int64_t sched_ns, uint64_t idx)
 	e->st->jstarted[j->js.type]++;
 	if (s)
 		s->jstarted[j->js.type]++;
-	if (job_send(e, j) != 0)
-		journey_end(e, j, false, now_ns());
+	if (sim_load_job_send(e, j) != 0)
+		sim_load_journey_end(e, j, false, sim_load_now_ns());
 }
 
-static void finish_request(struct engine *e, CURLMsg *m)
+static void
+sim_load_finish_request(struct engine *e, CURLMsg *m)
 {
 	struct job *j = NULL;
 	long status = 0;
 	bool done;
 	enum sim_outcome o;
-	int64_t t = now_ns();
-	struct sim_sec *s = sec_at(e->st, (t - e->t0) / 1000000000);
+	int64_t t = sim_load_now_ns();
+	struct sim_sec *s = sim_load_sec_at(e->st, (t - e->t0) / 1000000000);
 
 	curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&j);
 	curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &status);
@@ -331,18 +347,19 @@ static void finish_request(struct engine *e, CURLMsg *m)
 	e->st->requests++;
 	e->st->out[o]++;
 	if (o != SIM_OUT_OK)
-		record_error(e->st, j, o, m->data.result == CURLE_OK ? status : 0);
+		sim_load_record_error(e->st, j, o, m->data.result == CURLE_OK ? status : 0);
 	if (o == SIM_OUT_5XX || o == SIM_OUT_CONNECT || o == SIM_OUT_UNKNOWN || o == SIM_OUT_OTHER)
-		record_fail_time(e->st, (double)(t - e->t0) / 1e9);
+		sim_load_record_fail_time(e->st, (double)(t - e->t0) / 1e9);
 	if (s) {
 		s->out[o]++;
 		s->accepted += status == 202;
 	}
-	if (done || job_send(e, j) != 0)
-		journey_end(e, j, o == SIM_OUT_OK, t);
+	if (done || sim_load_job_send(e, j) != 0)
+		sim_load_journey_end(e, j, o == SIM_OUT_OK, t);
 }
 
-static void progress(struct engine *e, double t, uint64_t issued)
+static void
+sim_load_progress(struct engine *e, double t, uint64_t issued)
 {
 	const struct sim_load_stats *st = e->st;
 	uint64_t err = 0;
@@ -359,7 +376,8 @@ static void progress(struct engine *e, double t, uint64_t issued)
 	fflush(stderr);
 }
 
-static int loop(struct engine *e)
+static int
+sim_load_loop(struct engine *e)
 {
 	const struct sim_load_cfg *cfg = e->cfg;
 	struct sim_sched sched;
@@ -368,25 +386,25 @@ static int loop(struct engine *e)
 	CURLMsg *m;
 
 	sim_sched_init(&sched, cfg->sc->phases, cfg->sc->nphases, cfg->sc->duration_s);
-	e->t0 = now_ns();
+	e->t0 = sim_load_now_ns();
 	end_ns = e->t0 + (int64_t)(cfg->sc->duration_s * 1e9);
 	grace_ns = (int64_t)((cfg->sc->timeout_s + 2) * 1e9);
 	next_tick = e->t0;
 	for (;;) {
-		int64_t t = now_ns(), wake;
+		int64_t t = sim_load_now_ns(), wake;
 		size_t n;
 		double ev;
 
-		if (interrupted || (cfg->stop && *cfg->stop)) {
+		if (sim_load_interrupted || (cfg->stop && *cfg->stop)) {
 			e->st->interrupted = true;
 			break;
 		}
 		while ((n = sim_sched_due(&sched, t - e->t0, due, 256)) > 0)
 			for (size_t i = 0; i < n; i++)
-				start_journey(e, e->t0 + due[i], sched.issued - n + i);
+				sim_load_start_journey(e, e->t0 + due[i], sched.issued - n + i);
 		ev = cfg->next_event ? cfg->next_event(cfg->tick_arg) : -1;
 		if (t >= next_tick || (ev >= 0 && t - e->t0 >= (int64_t)(ev * 1e9))) {
-			struct sim_sec *s = sec_at(e->st, (t - e->t0) / 1000000000);
+			struct sim_sec *s = sim_load_sec_at(e->st, (t - e->t0) / 1000000000);
 
 			if (s)
 				s->inflight = (uint32_t)e->inflight;
@@ -394,7 +412,7 @@ static int loop(struct engine *e)
 				cfg->tick(cfg->tick_arg, (double)(t - e->t0) / 1e9);
 			if (t >= next_tick) {
 				if (cfg->progress)
-					progress(e, (double)(t - e->t0) / 1e9, sched.issued);
+					sim_load_progress(e, (double)(t - e->t0) / 1e9, sched.issued);
 				next_tick += 1000000000;
 			}
 		}
@@ -404,8 +422,8 @@ static int loop(struct engine *e)
 			return -1;
 		while ((m = curl_multi_info_read(e->multi, &msgs)) != NULL)
 			if (m->msg == CURLMSG_DONE)
-				finish_request(e, m);
-		t = now_ns();
+				sim_load_finish_request(e, m);
+		t = sim_load_now_ns();
 		if (sim_sched_peek(&sched) < 0 && t >= end_ns && (e->inflight == 0 || t >= end_ns + grace_ns))
 			break;
 		wake = next_tick;
@@ -420,16 +438,17 @@ static int loop(struct engine *e)
 				return -1;
 		}
 	}
-	e->st->elapsed_s = (double)(now_ns() - e->t0) / 1e9;
+	e->st->elapsed_s = (double)(sim_load_now_ns() - e->t0) / 1e9;
 	if (cfg->progress)
 		fputc('\n', stderr);
 	return 0;
 }
 
-int sim_load_run(const struct sim_load_cfg *cfg, struct sim_load_stats *st)
+int
+sim_load_run(const struct sim_load_cfg *cfg, struct sim_load_stats *st)
 {
 	struct engine e = { .cfg = cfg, .st = st };
-	struct sigaction sa = { .sa_handler = on_sigint }, old;
+	struct sigaction sa = { .sa_handler = sim_load_on_sigint }, old;
 	int rc = -1;
 
 	e.ca = getenv("SHOPLAB_TLS_CA");
@@ -441,14 +460,14 @@ int sim_load_run(const struct sim_load_cfg *cfg, struct sim_load_stats *st)
 		return -1;
 	}
 	curl_multi_setopt(e.multi, CURLMOPT_MAXCONNECTS, 4096L);
-	interrupted = 0;
+	sim_load_interrupted = 0;
 	sigemptyset(&sa.sa_mask);
 	/* `sim run` handles the signals itself (cfg->stop); `sim load` alone stops on SIGINT here. */
 	if (cfg->stop == NULL && sigaction(SIGINT, &sa, &old) != 0) {
 		curl_multi_cleanup(e.multi);
 		return -1;
 	}
-	rc = loop(&e);
+	rc = sim_load_loop(&e);
 	if (cfg->stop == NULL)
 		(void)sigaction(SIGINT, &old, NULL);
 	/* Requests still in flight after the grace time are unknown. When the run was interrupted
@@ -463,14 +482,14 @@ int sim_load_run(const struct sim_load_cfg *cfg, struct sim_load_stats *st)
 			st->cut++;
 		} else {
 			st->out[SIM_OUT_UNKNOWN]++;
-			record_error(st, j, SIM_OUT_UNKNOWN, 0);
+			sim_load_record_error(st, j, SIM_OUT_UNKNOWN, 0);
 		}
 		if (j->js.type == SIM_J_CHECKOUT && j->js.step == 1) {
 			bool done;
 
 			sim_journey_answer(&j->js, cfg, st, CURLE_OPERATION_TIMEDOUT, 0, "", &done);
 		}
-		journey_end_as(&e, j, false, now_ns(), !st->interrupted);
+		sim_load_journey_end_as(&e, j, false, sim_load_now_ns(), !st->interrupted);
 	}
 	while (e.all_jobs) {
 		struct job *j = e.all_jobs;
@@ -486,7 +505,8 @@ int sim_load_run(const struct sim_load_cfg *cfg, struct sim_load_stats *st)
 	return rc;
 }
 
-void sim_load_print(const struct sim_load_stats *st, const char *label, FILE *f)
+void
+sim_load_print(const struct sim_load_stats *st, const char *label, FILE *f)
 {
 	fprintf(f, "%s: %llu requests in %.1f s (%.0f/s), max in flight %llu\n", label,
 		(unsigned long long)st->requests, st->elapsed_s,

@@ -16,7 +16,8 @@
 /* The default of --max-failed: the share of failed requests above which sim load exits 1. */
 #define SIM_LOAD_MAX_FAILED 0.05
 
-static void usage(FILE *f)
+static void
+sim_loadcli_usage(FILE *f)
 {
 	fprintf(f, "usage: sim load SCENARIO.json|NAME [--progress] [--no-setup] [--max-failed SHARE]\n"
 		   "       sim load --url URL --rate N [--duration S] [--progress] [--max-failed SHARE]\n"
@@ -26,7 +27,8 @@ static void usage(FILE *f)
 		   "or no request was sent, 2 bad arguments or set-up failed.\n", SIM_LOAD_MAX_FAILED);
 }
 
-int sim_load_main(int argc, char **argv)
+int
+sim_load_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "progress", no_argument, NULL, 'p' }, { "no-setup", no_argument, NULL, 'n' },
@@ -64,8 +66,8 @@ int sim_load_main(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'h': sim_loadcli_usage(stdout); return 0;
+		default: sim_loadcli_usage(stderr); return 2;
 		}
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -85,7 +87,7 @@ int sim_load_main(int argc, char **argv)
 		cfg.raw_url = url;
 	} else {
 		if (optind >= argc) {
-			usage(stderr);
+			sim_loadcli_usage(stderr);
 			goto out;
 		}
 		if (sim_catalog_resolve(argv[optind], path, sizeof(path), err, sizeof(err)) != 0 ||

@@ -37,15 +37,16 @@
 enum { EXIT_HELD = 0, EXIT_BROKE = 1, EXIT_BAD = 2, EXIT_NOT_VALID = 3 };
 
 /* The only thing the signal handler touches: which signal asked us to stop (0: none). */
-static volatile sig_atomic_t stop_sig;
+static volatile sig_atomic_t sim_run_stop_sig;
 
-static void on_signal(int sig)
+static void
+sim_run_on_signal(int sig)
 {
-	stop_sig = sig;
+	sim_run_stop_sig = sig;
 }
 
 enum phase { PH_SETUP, PH_LOAD, PH_DRAIN, PH_CHECK, PH_REPORT };
-static const char *const phase_names[] = { "set-up", "load", "drain", "checking", "report" };
+static const char *const sim_run_phase_names[] = { "set-up", "load", "drain", "checking", "report" };
 
 struct run {
 	char label[32];
@@ -94,7 +95,8 @@ struct ctx {
 	struct serve srv;
 };
 
-static double mono(void)
+static double
+sim_run_mono(void)
 {
 	struct timespec ts;
 
@@ -102,7 +104,8 @@ static double mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int mkdirs(const char *path)
+static int
+sim_run_mkdirs(const char *path)
 {
 	char p[1024];
 
@@ -117,7 +120,8 @@ static int mkdirs(const char *path)
 	return mkdir(p, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-static const char *run_status(const struct run *r)
+static const char *
+sim_run_status(const struct run *r)
 {
 	if (r->interrupted_in)
 		return "interrupted";
@@ -129,13 +133,14 @@ static const char *run_status(const struct run *r)
 }
 
 /* The report's view of the runs so far. */
-static size_t report_runs(struct ctx *c, struct sim_report_run *rep)
+static size_t
+sim_run_report_runs(struct ctx *c, struct sim_report_run *rep)
 {
 	for (size_t i = 0; i < c->nruns; i++) {
 		struct run *r = &c->runs[i];
 
 		rep[i] = (struct sim_report_run){ r->label, c->sc, &r->st, r->checked ? &r->ck : NULL, r->check_error,
-						  &r->scrape, r->faults.log, run_status(r), r->why, r->faults.applied_from,
+						  &r->scrape, r->faults.log, sim_run_status(r), r->why, r->faults.applied_from,
 						  r->faults.applied_to, strcmp(r->label, "resilience off") == 0, r->failover,
 						  r->checked ? &r->ck_data.ev : NULL, r->events_drain[0] ? r->events_drain : NULL,
 						  r->events_drain_s, r->judged ? &r->hy : NULL, r->drained, r->drained_in_s,
@@ -145,11 +150,12 @@ static size_t report_runs(struct ctx *c, struct sim_report_run *rep)
 }
 
 /* Rewrites the live page (at most once a second unless forced). Runs on the main thread only. */
-static void live(struct ctx *c, bool force)
+static void
+sim_run_live(struct ctx *c, bool force)
 {
 	struct sim_report_run rep[2];
 	struct run *r;
-	double el = mono() - c->phase_t0;
+	double el = sim_run_mono() - c->phase_t0;
 	char err[256];
 	size_t n;
 
@@ -157,10 +163,10 @@ static void live(struct ctx *c, bool force)
 		return;
 	r = &c->runs[c->nruns - 1];
 	c->last_live = (long)el;
-	c->meta.phase = phase_names[c->phase];
+	c->meta.phase = sim_run_phase_names[c->phase];
 	c->meta.elapsed_s = c->phase == PH_LOAD ? c->t_load : el;
 	c->meta.total_s = c->phase == PH_LOAD ? c->sc->duration_s : c->phase == PH_DRAIN ? c->sc->drain_s : 0;
-	n = report_runs(c, rep);
+	n = sim_run_report_runs(c, rep);
 	if (r->scraping)
 		pthread_mutex_lock(&r->scrape.mu);
 	if (sim_report_write_html(c->live_path, rep, n, &c->meta, err, sizeof(err)) != 0 && force)
@@ -170,31 +176,35 @@ static void live(struct ctx *c, bool force)
 	c->meta.phase = NULL;
 }
 
-static void enter(struct ctx *c, enum phase p)
+static void
+sim_run_enter(struct ctx *c, enum phase p)
 {
 	c->phase = p;
-	c->phase_t0 = mono();
+	c->phase_t0 = sim_run_mono();
 	c->last_live = -1;
-	live(c, true);
+	sim_run_live(c, true);
 }
 
-static void tick(void *arg, double t)
+static void
+sim_run_tick(void *arg, double t)
 {
 	struct ctx *c = arg;
 
 	c->t_load = t;
 	sim_faults_tick(&c->runs[c->nruns - 1].faults, t);
-	live(c, false);
+	sim_run_live(c, false);
 }
 
-static double next_event(void *arg)
+static double
+sim_run_next_event(void *arg)
 {
 	struct ctx *c = arg;
 
 	return sim_faults_next(&c->runs[c->nruns - 1].faults);
 }
 
-static void describe(void *arg, char *buf, size_t bufsz)
+static void
+sim_run_describe(void *arg, char *buf, size_t bufsz)
 {
 	struct ctx *c = arg;
 
@@ -202,7 +212,8 @@ static void describe(void *arg, char *buf, size_t bufsz)
 }
 
 /* Browse outcomes per fault window as applied, for the "untouched requests kept working" invariant. */
-static int windows(const struct sim_scenario *sc, const struct run *r, struct sim_ck_data *d)
+static int
+sim_run_windows(const struct sim_scenario *sc, const struct run *r, struct sim_ck_data *d)
 {
 	d->windows = calloc(sc->nfaults + 1, sizeof(*d->windows));
 	if (d->windows == NULL)
@@ -234,7 +245,8 @@ static int windows(const struct sim_scenario *sc, const struct run *r, struct si
  * Each applied fault's failover: its window runs from when it applied to 10 s after it was
  * undone (a node that rejoins can disturb too), or to the next fault, or the end of the load.
  */
-static void failovers(struct ctx *c, struct run *r)
+static void
+sim_run_failovers(struct ctx *c, struct run *r)
 {
 	const struct sim_scenario *sc = c->sc;
 
@@ -268,13 +280,14 @@ static void failovers(struct ctx *c, struct run *r)
 	}
 }
 
-static void interrupted(struct ctx *c, struct run *r)
+static void
+sim_run_interrupted(struct ctx *c, struct run *r)
 {
 	if (r->interrupted_in)
 		return;
-	r->interrupted_in = phase_names[c->phase];
-	r->interrupted_at = c->phase == PH_LOAD ? c->t_load : mono() - c->phase_t0;
-	snprintf(r->why, sizeof(r->why), "interrupted by %s during the %s (%.1f s into it)%s%s", strsignal(stop_sig),
+	r->interrupted_in = sim_run_phase_names[c->phase];
+	r->interrupted_at = c->phase == PH_LOAD ? c->t_load : sim_run_mono() - c->phase_t0;
+	snprintf(r->why, sizeof(r->why), "interrupted by %s during the %s (%.1f s into it)%s%s", strsignal(sim_run_stop_sig),
 		 r->interrupted_in, r->interrupted_at,
 		 r->st.cut ? "; requests in flight were cut and have no outcome" : "",
 		 c->phase == PH_LOAD || c->phase == PH_DRAIN ? "; the checks ran as during load (pending orders and "
@@ -282,23 +295,24 @@ static void interrupted(struct ctx *c, struct run *r)
 }
 
 /* Drains for sc->drain_s, a second at a time, until a signal. */
-static void drain(struct ctx *c, struct run *r)
+static void
+sim_run_drain(struct ctx *c, struct run *r)
 {
-	double end = mono() + c->sc->drain_s;
+	double end = sim_run_mono() + c->sc->drain_s;
 
-	while (!stop_sig && mono() < end) {
-		double left = end - mono();
+	while (!sim_run_stop_sig && sim_run_mono() < end) {
+		double left = end - sim_run_mono();
 		struct timespec ts = { 0, (long)((left < 0.25 ? left : 0.25) * 1e9) };
 		int pend = -1;
 
 		(void)nanosleep(&ts, NULL);     /* a signal cuts it short; the loop checks the flag */
-		live(c, false);
+		sim_run_live(c, false);
 		if (c->progress) {
 			pthread_mutex_lock(&r->scrape.mu);
 			for (size_t s = r->scrape.npending; s > 0 && pend < 0; s--)
 				pend = r->scrape.pending[s - 1];
 			pthread_mutex_unlock(&r->scrape.mu);
-			fprintf(stderr, "\r\033[K[drain] %3.0f/%.0f s  orders pending %d", mono() - c->phase_t0, c->sc->drain_s, pend);
+			fprintf(stderr, "\r\033[K[drain] %3.0f/%.0f s  orders pending %d", sim_run_mono() - c->phase_t0, c->sc->drain_s, pend);
 		}
 	}
 	if (c->progress)
@@ -310,21 +324,22 @@ static void drain(struct ctx *c, struct run *r)
  * order of the run is shipped, showing what is left. A timeout passes nothing: the checks that
  * follow fail and name what is stuck.
  */
-static void drain_events(struct ctx *c, struct run *r, int64_t min_id)
+static void
+sim_run_drain_events(struct ctx *c, struct run *r, int64_t min_id)
 {
-	double t0 = mono(), last = -10;
+	double t0 = sim_run_mono(), last = -10;
 	char desc[512] = "", err[512];
 	int64_t outbox = 0, unshipped = 0;
 	int st = 1;
 
-	while (!stop_sig && (st = sim_check_events_pending(min_id, &outbox, &unshipped, desc, sizeof(desc))) > 0 &&
-	       mono() - t0 < c->sc->events_drain_s) {
-		live(c, false);
+	while (!sim_run_stop_sig && (st = sim_check_events_pending(min_id, &outbox, &unshipped, desc, sizeof(desc))) > 0 &&
+	       sim_run_mono() - t0 < c->sc->events_drain_s) {
+		sim_run_live(c, false);
 		if (c->progress)
-			fprintf(stderr, "\r\033[K[drain] events %3.0f/%.0f s  %s", mono() - t0, c->sc->events_drain_s, desc);
-		else if (mono() - last >= 5) {
-			fprintf(stderr, "[drain] events %3.0f/%.0f s  %s\n", mono() - t0, c->sc->events_drain_s, desc);
-			last = mono();
+			fprintf(stderr, "\r\033[K[drain] events %3.0f/%.0f s  %s", sim_run_mono() - t0, c->sc->events_drain_s, desc);
+		else if (sim_run_mono() - last >= 5) {
+			fprintf(stderr, "[drain] events %3.0f/%.0f s  %s\n", sim_run_mono() - t0, c->sc->events_drain_s, desc);
+			last = sim_run_mono();
 		}
 		usleep(250000);
 	}
@@ -333,18 +348,19 @@ static void drain_events(struct ctx *c, struct run *r, int64_t min_id)
 	if (st < 0) {
 		snprintf(err, sizeof(err), "%s", desc);
 		fprintf(stderr, "[drain] events: cannot read the event tables: %s\n", err);
-	} else if (st > 0 && !stop_sig) {
+	} else if (st > 0 && !sim_run_stop_sig) {
 		fprintf(stderr, "[drain] events: NOT DRAINED after %.0f s: %s (the checks name them)\n",
 			c->sc->events_drain_s, desc);
 	} else if (st == 0) {
 		fprintf(stderr, "[drain] events: empty at %.1f s of the events drain (outboxes empty, every confirmed "
-			"order shipped)\n", mono() - t0);
+			"order shipped)\n", sim_run_mono() - t0);
 	}
 	snprintf(r->events_drain, sizeof(r->events_drain), "%s", st == 0 ? "drained" : st < 0 ? "unreadable" : desc);
-	r->events_drain_s = mono() - t0;
+	r->events_drain_s = sim_run_mono() - t0;
 }
 
-static int start_scrape(struct run *r, int64_t min_id)
+static int
+sim_run_start_scrape(struct run *r, int64_t min_id)
 {
 	sigset_t set, old;
 	int rc;
@@ -367,7 +383,8 @@ static int start_scrape(struct run *r, int64_t min_id)
  * from which every outbox is empty and no order of the run is pending, in the scraper's samples;
  * drained only when the events drain ended empty too.
  */
-static void drained_in(struct ctx *c, struct run *r)
+static void
+sim_run_drained_in(struct ctx *c, struct run *r)
 {
 	double from = -1, at;
 
@@ -393,7 +410,8 @@ static void drained_in(struct ctx *c, struct run *r)
 }
 
 /* One experiment. Whatever happens, r says how far it got and why it stopped. */
-static void one_run(struct ctx *c, struct run *r)
+static void
+sim_run_one_run(struct ctx *c, struct run *r)
 {
 	const struct sim_scenario *sc = c->sc;
 	struct sim_user *users = calloc((size_t)sc->users, sizeof(*users));
@@ -401,7 +419,7 @@ static void one_run(struct ctx *c, struct run *r)
 	char err[512], nonce[32];
 	int64_t min_id = -1;
 
-	enter(c, PH_SETUP);
+	sim_run_enter(c, PH_SETUP);
 	if (users == NULL) {
 		r->setup_failed = true;
 		snprintf(r->why, sizeof(r->why), "set-up failed: out of memory");
@@ -410,10 +428,10 @@ static void one_run(struct ctx *c, struct run *r)
 	snprintf(nonce, sizeof(nonce), "%lx%x", (unsigned long)time(NULL), (unsigned)getpid());
 	fprintf(stderr, "[set-up] %s: %d users and the stock of products %lld-%lld\n", r->label, sc->users,
 		(long long)sc->product_lo, (long long)sc->product_hi);
-	if (sim_setup_data(sc, sim_env("SHOPLAB_GATEWAY_URL", "http://127.0.0.1:8080"), nonce, users, &stop_sig, err,
+	if (sim_setup_data(sc, sim_env("SHOPLAB_GATEWAY_URL", "http://127.0.0.1:8080"), nonce, users, &sim_run_stop_sig, err,
 			   sizeof(err)) != 0 || (min_id = sim_check_max_order_id(err, sizeof(err))) < 0) {
-		if (stop_sig) {
-			interrupted(c, r);
+		if (sim_run_stop_sig) {
+			sim_run_interrupted(c, r);
 		} else {
 			r->setup_failed = true;
 			snprintf(r->why, sizeof(r->why), "set-up failed before the load: %s", err);
@@ -428,42 +446,42 @@ static void one_run(struct ctx *c, struct run *r)
 	cfg.nusers = (size_t)sc->users;
 	cfg.nonce = nonce;
 	cfg.progress = c->progress;
-	cfg.stop = &stop_sig;
-	cfg.tick = tick;
-	cfg.next_event = next_event;
-	cfg.describe = describe;
+	cfg.stop = &sim_run_stop_sig;
+	cfg.tick = sim_run_tick;
+	cfg.next_event = sim_run_next_event;
+	cfg.describe = sim_run_describe;
 	cfg.tick_arg = c;
-	if (start_scrape(r, min_id + 1) != 0) {
+	if (sim_run_start_scrape(r, min_id + 1) != 0) {
 		r->setup_failed = true;
 		snprintf(r->why, sizeof(r->why), "set-up failed: cannot start the metrics scraper");
 		goto out;
 	}
-	enter(c, PH_LOAD);
+	sim_run_enter(c, PH_LOAD);
 	r->started_unix = (long long)time(NULL);
 	fprintf(stderr, "[load] %s: %.0f s\n", r->label, sc->duration_s);
 	if (sim_load_run(&cfg, &r->st) != 0) {
 		r->setup_failed = true;
 		snprintf(r->why, sizeof(r->why), "the load generator could not start (see above)");
 	}
-	if (stop_sig)
-		interrupted(c, r);
-	failovers(c, r);
+	if (sim_run_stop_sig)
+		sim_run_interrupted(c, r);
+	sim_run_failovers(c, r);
 	fprintf(stderr, "[drain] %s: faults off, restoring the stack%s\n", r->label,
 		r->interrupted_in ? " (interrupted: no drain)" : ", then draining");
 	/* Whatever stopped the load, the stack is put back: SIGCONT, toxics reset, stack.sh up. */
 	if (sim_faults_finish(&r->faults) != 0)
 		fprintf(stderr, "sim run: scripts/stack.sh up failed (see %s/logs/sim-stack.log)\n", sim_env_run_dir());
 	if (!r->interrupted_in) {
-		enter(c, PH_DRAIN);
-		drain(c, r);
-		if (!stop_sig)
-			drain_events(c, r, min_id + 1);
-		if (!stop_sig)
+		sim_run_enter(c, PH_DRAIN);
+		sim_run_drain(c, r);
+		if (!sim_run_stop_sig)
+			sim_run_drain_events(c, r, min_id + 1);
+		if (!sim_run_stop_sig)
 			sim_faults_confirm_late(&r->faults, 15);
-		if (stop_sig)
-			interrupted(c, r);
+		if (sim_run_stop_sig)
+			sim_run_interrupted(c, r);
 	}
-	enter(c, PH_CHECK);
+	sim_run_enter(c, PH_CHECK);
 	fprintf(stderr, "[checking] %s\n", r->label);
 	sim_scrape_stop(&r->scrape);
 	r->scraping = false;
@@ -471,7 +489,7 @@ static void one_run(struct ctx *c, struct run *r)
 	r->ck_data.after_drain = r->interrupted_in == NULL;
 	if (sim_check_read_db(&r->ck_data, r->check_error, sizeof(r->check_error)) != 0 ||
 	    sim_check_read_events(&r->ck_data, r->started_unix, r->check_error, sizeof(r->check_error)) != 0 ||
-	    windows(sc, r, &r->ck_data) != 0) {
+	    sim_run_windows(sc, r, &r->ck_data) != 0) {
 		fprintf(stderr, "sim run: check: %s\n", r->check_error);
 	} else {
 		r->ck_data.clients = r->st.clients;
@@ -480,15 +498,15 @@ static void one_run(struct ctx *c, struct run *r)
 		r->ck_data.clients = NULL;      /* owned by the stats */
 		r->ck_data.nclients = 0;
 	}
-	if (stop_sig)
-		interrupted(c, r);
+	if (sim_run_stop_sig)
+		sim_run_interrupted(c, r);
 	/* Liveness: a load that sent nothing, or a journey of the mix that never started, proves
 	 * nothing (INVALID); else the steady-state hypothesis is judged on the samples. */
 	if (!r->interrupted_in && !r->setup_failed) {
 		(void)sim_hy_invalid(sc, &r->st, r->invalid_why, sizeof(r->invalid_why));
 		sim_hy_eval(sc, &r->st, r->faults.applied_from, r->faults.applied_to, &r->hy);
 		r->judged = true;
-		drained_in(c, r);
+		sim_run_drained_in(c, r);
 	}
 	if (!r->interrupted_in && !r->setup_failed && r->faults.invalid[0])
 		snprintf(r->why, sizeof(r->why), "a fault did not apply as planned: %s", r->faults.invalid);
@@ -502,13 +520,14 @@ out:
 	free(users);
 }
 
-static void summary(struct ctx *c)
+static void
+sim_run_summary(struct ctx *c)
 {
 	struct sim_report_run rep[2];
 
 	for (size_t i = 0; i < c->nruns; i++) {
 		struct run *r = &c->runs[i];
-		const char *st = run_status(r);
+		const char *st = sim_run_status(r);
 		char label[160];
 
 		if (strcmp(st, "valid") != 0)
@@ -547,7 +566,7 @@ static void summary(struct ctx *c)
 				       fo->slowest_ms, fo->slowest_at_s);
 		}
 	}
-	report_runs(c, rep);
+	sim_run_report_runs(c, rep);
 	for (size_t i = 0; i < c->nruns; i++) {
 		char line[640];
 
@@ -560,7 +579,8 @@ static void summary(struct ctx *c)
 
 /* ---- run metadata ---------------------------------------------------------------------- */
 
-static void commit_of(const char *stack_sh, char *out, size_t outsz)
+static void
+sim_run_commit_of(const char *stack_sh, char *out, size_t outsz)
 {
 	char dir[1024], cmd[1200], line[40] = "";
 	FILE *p;
@@ -576,7 +596,8 @@ static void commit_of(const char *stack_sh, char *out, size_t outsz)
 		snprintf(out, outsz, "%s", line);
 }
 
-static void sha256_of(const char *text, char *out, size_t outsz)
+static void
+sim_run_sha256_of(const char *text, char *out, size_t outsz)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int n = 0;
@@ -588,16 +609,17 @@ static void sha256_of(const char *text, char *out, size_t outsz)
 		snprintf(out + 2 * i, outsz - 2 * i, "%02x", md[i]);
 }
 
-static void meta_init(struct ctx *c, const char *stack_sh)
+static void
+sim_run_meta_init(struct ctx *c, const char *stack_sh)
 {
 	struct sim_report_meta *m = &c->meta;
 	time_t now = time(NULL);
 	struct tm tm;
 
-	commit_of(stack_sh, m->commit, sizeof(m->commit));
+	sim_run_commit_of(stack_sh, m->commit, sizeof(m->commit));
 	gmtime_r(&now, &tm);
 	strftime(m->started, sizeof(m->started), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	sha256_of(c->sc->text, m->scenario_sha256, sizeof(m->scenario_sha256));
+	sim_run_sha256_of(c->sc->text, m->scenario_sha256, sizeof(m->scenario_sha256));
 	snprintf(m->settings, sizeof(m->settings),
 		 "replay_share=%g SHOPLAB_RESILIENCE=%s%s SHOPLAB_PROXY_SEED=%s gateway=%s proxy_api=%s run=%s",
 		 c->sc->replay_share, sim_env("SHOPLAB_RESILIENCE", "on"), c->compare ? " (--compare: on, then off)" : "",
@@ -607,7 +629,8 @@ static void meta_init(struct ctx *c, const char *stack_sh)
 
 /* ---- --serve: the live page over HTTP ------------------------------------------------- */
 
-static void serve_one(struct serve *s, int fd)
+static void
+sim_run_serve_one(struct serve *s, int fd)
 {
 	char req[2048], head[256];
 	char *body = NULL;
@@ -636,7 +659,8 @@ static void serve_one(struct serve *s, int fd)
 	free(body);
 }
 
-static void *serve_main(void *arg)
+static void *
+sim_run_serve_main(void *arg)
 {
 	struct serve *s = arg;
 
@@ -648,13 +672,14 @@ static void *serve_main(void *arg)
 			continue;
 		if ((fd = accept(s->fd, NULL, NULL)) < 0)
 			continue;
-		serve_one(s, fd);
+		sim_run_serve_one(s, fd);
 		close(fd);
 	}
 	return NULL;
 }
 
-static int serve_start(struct serve *s, int port, const char *path, char *err, size_t errsz)
+static int
+sim_run_serve_start(struct serve *s, int port, const char *path, char *err, size_t errsz)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	sigset_t set, old;
@@ -679,7 +704,7 @@ static int serve_start(struct serve *s, int port, const char *path, char *err, s
 			goto fail_close;
 		s->port = ntohs(a.sin_port);
 	}
-	errno = pthread_create(&s->th, NULL, serve_main, s);
+	errno = pthread_create(&s->th, NULL, sim_run_serve_main, s);
 	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (errno != 0)
 		goto fail_close;
@@ -695,7 +720,8 @@ fail:
 	return -1;
 }
 
-static void serve_stop(struct serve *s)
+static void
+sim_run_serve_stop(struct serve *s)
 {
 	if (!s->running)
 		return;
@@ -705,7 +731,8 @@ static void serve_stop(struct serve *s)
 	s->running = false;
 }
 
-static void usage(FILE *f)
+static void
+sim_run_usage(FILE *f)
 {
 	fprintf(f, "usage: sim run SCENARIO.json|NAME [--compare] [--out DIR] [--progress] [--serve PORT] [--junit FILE]\n"
 		   "       sim run SCENARIO.json|NAME --dry-run\n"
@@ -724,19 +751,21 @@ static void usage(FILE *f)
 		   "A report is written in every case but 2 before the load.\n");
 }
 
-static int install_signals(void)
+static int
+sim_run_install_signals(void)
 {
 	struct sigaction sa;
 
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
+	sa.sa_handler = sim_run_on_signal;
 	/* The first signal asks for a clean stop with a report; a second one kills at once. */
 	sa.sa_flags = SA_RESETHAND;
 	sigemptyset(&sa.sa_mask);
 	return sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0 ? -1 : 0;
 }
 
-int sim_run_main(int argc, char **argv)
+int
+sim_run_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "compare", no_argument, NULL, 'c' }, { "out", required_argument, NULL, 'o' },
@@ -779,12 +808,12 @@ int sim_run_main(int argc, char **argv)
 		}
 		case 'j': junit = optarg; break;
 		case 'n': dry_run = true; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return EXIT_BAD;
+		case 'h': sim_run_usage(stdout); return 0;
+		default: sim_run_usage(stderr); return EXIT_BAD;
 		}
 	}
 	if (optind >= argc) {
-		usage(stderr);
+		sim_run_usage(stderr);
 		return EXIT_BAD;
 	}
 	if (sim_catalog_resolve(argv[optind], path, sizeof(path), err, sizeof(err)) != 0 ||
@@ -800,8 +829,8 @@ int sim_run_main(int argc, char **argv)
 		return EXIT_HELD;
 	}
 	c.sc = &sc;
-	stop_sig = 0;
-	if (install_signals() != 0) {
+	sim_run_stop_sig = 0;
+	if (sim_run_install_signals() != 0) {
 		fprintf(stderr, "sim run: sigaction: %s\n", strerror(errno));
 		goto out_scenario;
 	}
@@ -829,7 +858,7 @@ int sim_run_main(int argc, char **argv)
 			fprintf(stderr, "sim run: %s\n", err);
 			goto out;
 		}
-	meta_init(&c, c.runs[0].faults.stack_sh);
+	sim_run_meta_init(&c, c.runs[0].faults.stack_sh);
 	if (c.dir[0] == '\0') {
 		localtime_r(&now, &tm);
 		strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
@@ -840,19 +869,19 @@ int sim_run_main(int argc, char **argv)
 		snprintf(c.dir, sizeof(c.dir), "%s/%s-%s", rdir, sc.name, stamp);
 	}
 	/* From here on the folder always gets a report, whatever stops the run. */
-	if (mkdirs(c.dir) != 0) {
+	if (sim_run_mkdirs(c.dir) != 0) {
 		fprintf(stderr, "sim run: cannot create %s: %s\n", c.dir, strerror(errno));
 		goto out;
 	}
 	snprintf(c.live_path, sizeof(c.live_path), "%s/live.html", c.dir);
 	c.meta.storefront = sim_env("SHOPLAB_GATEWAY_URL", "http://127.0.0.1:8080");
 	fprintf(stderr, "sim run: live view: %s", c.live_path);
-	if (port >= 0 && serve_start(&c.srv, port, c.live_path, err, sizeof(err)) == 0)
+	if (port >= 0 && sim_run_serve_start(&c.srv, port, c.live_path, err, sizeof(err)) == 0)
 		fprintf(stderr, " and http://127.0.0.1:%d/", c.srv.port);
 	else if (port >= 0)
 		fprintf(stderr, " (%s)", err);
 	fprintf(stderr, "\nsim run: report: %s/report.html\n", c.dir);
-	for (size_t i = 0; i < (c.compare ? 2u : 1u) && !stop_sig; i++) {
+	for (size_t i = 0; i < (c.compare ? 2u : 1u) && !sim_run_stop_sig; i++) {
 		struct run *r = &c.runs[i];
 
 		snprintf(r->label, sizeof(r->label), "%s", !c.compare ? "run" : i == 0 ? "resilience on" : "resilience off");
@@ -872,7 +901,7 @@ int sim_run_main(int argc, char **argv)
 				break;
 			}
 		}
-		one_run(&c, r);
+		sim_run_one_run(&c, r);
 		if (r->setup_failed)
 			break;
 	}
@@ -887,7 +916,7 @@ int sim_run_main(int argc, char **argv)
 		struct run *r = &c.runs[i];
 
 		setup_failed |= r->setup_failed && !r->interrupted_in;
-		not_valid |= strcmp(run_status(r), "valid") != 0;
+		not_valid |= strcmp(sim_run_status(r), "valid") != 0;
 		checked &= r->checked;
 		held &= r->checked && r->ck.ok;
 	}
@@ -897,11 +926,11 @@ int sim_run_main(int argc, char **argv)
 		if (sim_load_stats_init(&c.runs[0].st) == 0) {
 			c.nruns = 1;
 			c.phase = PH_SETUP;
-			interrupted(&c, &c.runs[0]);
+			sim_run_interrupted(&c, &c.runs[0]);
 			not_valid = true;
 		}
 	}
-	report_runs(&c, rep);
+	sim_run_report_runs(&c, rep);
 	if (sim_report_write(c.dir, rep, c.nruns, &c.meta, err, sizeof(err)) != 0) {
 		fprintf(stderr, "sim run: %s\n", err);
 		rc = EXIT_NOT_VALID;
@@ -912,14 +941,14 @@ int sim_run_main(int argc, char **argv)
 		fprintf(stderr, "sim run: %s\n", err);
 	if (junit && sim_junit_write(junit, rep, c.nruns, err, sizeof(err)) != 0)
 		fprintf(stderr, "sim run: %s\n", err);
-	summary(&c);
+	sim_run_summary(&c);
 	for (size_t i = 0; i < c.nruns; i++)
 		held &= c.runs[i].judged && c.runs[i].hy.ok;
 	rc = setup_failed ? EXIT_BAD : not_valid ? EXIT_NOT_VALID : !checked || !held ? EXIT_BROKE : EXIT_HELD;
 	if (junit && rc != EXIT_BAD)
 		fprintf(stderr, "sim run: JUnit: %s\n", junit);
 out:
-	serve_stop(&c.srv);
+	sim_run_serve_stop(&c.srv);
 	for (size_t i = 0; i < 2; i++) {
 		sim_load_stats_free(&c.runs[i].st);
 		sim_check_data_free(&c.runs[i].ck_data);

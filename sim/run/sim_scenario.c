@@ -18,7 +18,8 @@ const char *const sim_fault_kind_names[] = { "toxic", "kill", "stop", "restart",
 
 /* A lab host (gw, svc1, db2, ...): lower-case letters then digits; the lab's script checks
  * that it exists when the fault applies (and the run is invalid when it does not). */
-static bool host_ok(const char *t)
+static bool
+sim_sc_host_ok(const char *t)
 {
 	size_t i = 0;
 
@@ -35,7 +36,8 @@ static bool host_ok(const char *t)
  * A process a fault may target: the stack's own processes, or one of its services as the one
  * list names them (SHOPLAB_SERVICES in run/shoplab.env); the run checks its pid file too.
  */
-static bool target_ok(const char *t)
+static bool
+sim_sc_target_ok(const char *t)
 {
 	static const char *const processes[] = { "nginx", "mariadb", "rabbitmq", NULL };
 	const char *v = getenv("SHOPLAB_SERVICES"), *p;
@@ -67,7 +69,8 @@ struct ctx {
 	size_t errsz;
 };
 
-static int fail(struct ctx *c, const char *path, const char *fmt, ...)
+static int
+sim_sc_fail(struct ctx *c, const char *path, const char *fmt, ...)
 {
 	va_list ap;
 	size_t n;
@@ -82,7 +85,8 @@ static int fail(struct ctx *c, const char *path, const char *fmt, ...)
 }
 
 /* Rejects members not in allowed (typos would otherwise be silently ignored). */
-static int only_keys(struct ctx *c, const char *path, json_object *o, const char *const *allowed)
+static int
+sim_sc_only_keys(struct ctx *c, const char *path, json_object *o, const char *const *allowed)
 {
 	char sub[160];
 
@@ -95,119 +99,125 @@ static int only_keys(struct ctx *c, const char *path, json_object *o, const char
 				ok = true;
 		if (!ok) {
 			snprintf(sub, sizeof(sub), "%s%s%s", path, *path ? "." : "", key);
-			return fail(c, sub, "unknown field");
+			return sim_sc_fail(c, sub, "unknown field");
 		}
 	}
 	return 0;
 }
 
-static void join(char *out, size_t outsz, const char *path, const char *key)
+static void
+sim_sc_join(char *out, size_t outsz, const char *path, const char *key)
 {
 	snprintf(out, outsz, "%s%s%s", path, *path ? "." : "", key);
 }
 
 /* A number member: required (def ignored) or optional (def used when absent). */
-static int num(struct ctx *c, json_object *o, const char *path, const char *key, bool required,
-	       double def, double lo, double hi, double *out)
+static int
+sim_sc_num(struct ctx *c, json_object *o, const char *path, const char *key, bool required,
+    double def, double lo, double hi, double *out)
 {
 	json_object *v;
 	char p[160];
 	double d;
 
-	join(p, sizeof(p), path, key);
+	sim_sc_join(p, sizeof(p), path, key);
 	if (!json_object_object_get_ex(o, key, &v) || v == NULL) {
 		if (required)
-			return fail(c, p, "is required");
+			return sim_sc_fail(c, p, "is required");
 		*out = def;
 		return 0;
 	}
 	if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
-		return fail(c, p, "must be a number");
+		return sim_sc_fail(c, p, "must be a number");
 	d = json_object_get_double(v);
 	if (!isfinite(d) || d < lo || d > hi)
-		return fail(c, p, "must be between %g and %g", lo, hi);
+		return sim_sc_fail(c, p, "must be between %g and %g", lo, hi);
 	*out = d;
 	return 0;
 }
 
-static int str(struct ctx *c, json_object *o, const char *path, const char *key, bool required,
-	       const char *def, char *out, size_t outsz)
+static int
+sim_sc_str(struct ctx *c, json_object *o, const char *path, const char *key, bool required,
+    const char *def, char *out, size_t outsz)
 {
 	json_object *v;
 	char p[160];
 	const char *s;
 
-	join(p, sizeof(p), path, key);
+	sim_sc_join(p, sizeof(p), path, key);
 	if (!json_object_object_get_ex(o, key, &v) || v == NULL) {
 		if (required)
-			return fail(c, p, "is required");
+			return sim_sc_fail(c, p, "is required");
 		snprintf(out, outsz, "%s", def);
 		return 0;
 	}
 	if (!json_object_is_type(v, json_type_string))
-		return fail(c, p, "must be a string");
+		return sim_sc_fail(c, p, "must be a string");
 	s = json_object_get_string(v);
 	if (*s == '\0' || strlen(s) >= outsz)
-		return fail(c, p, "must be 1 to %zu characters", outsz - 1);
+		return sim_sc_fail(c, p, "must be 1 to %zu characters", outsz - 1);
 	snprintf(out, outsz, "%s", s);
 	return 0;
 }
 
-static int parse_phases(struct ctx *c, json_object *root, struct sim_scenario *sc)
+static int
+sim_sc_parse_phases(struct ctx *c, json_object *root, struct sim_scenario *sc)
 {
 	static const char *const keys[] = { "at_s", "rate", NULL };
 	json_object *a;
 	char p[64];
 
 	if (!json_object_object_get_ex(root, "phases", &a) || !json_object_is_type(a, json_type_array))
-		return fail(c, "phases", "is required and must be an array");
+		return sim_sc_fail(c, "phases", "is required and must be an array");
 	sc->nphases = json_object_array_length(a);
 	if (sc->nphases < 1 || sc->nphases > SIM_MAX_PHASES)
-		return fail(c, "phases", "must hold 1 to %d phases", SIM_MAX_PHASES);
+		return sim_sc_fail(c, "phases", "must hold 1 to %d phases", SIM_MAX_PHASES);
 	for (size_t i = 0; i < sc->nphases; i++) {
 		json_object *ph = json_object_array_get_idx(a, i);
 		struct sim_phase *f = &sc->phases[i];
 
 		snprintf(p, sizeof(p), "phases[%zu]", i);
 		if (!json_object_is_type(ph, json_type_object))
-			return fail(c, p, "must be an object");
-		if (only_keys(c, p, ph, keys) || num(c, ph, p, "at_s", true, 0, 0, 86400, &f->at_s) ||
-		    num(c, ph, p, "rate", true, 0, 0, 1e6, &f->rate))
+			return sim_sc_fail(c, p, "must be an object");
+		if (sim_sc_only_keys(c, p, ph, keys) || sim_sc_num(c, ph, p, "at_s", true, 0, 0, 86400, &f->at_s) ||
+		    sim_sc_num(c, ph, p, "rate", true, 0, 0, 1e6, &f->rate))
 			return -1;
 		if (i == 0 && f->at_s != 0) {
 			snprintf(p, sizeof(p), "phases[0].at_s");
-			return fail(c, p, "the first phase must start at 0");
+			return sim_sc_fail(c, p, "the first phase must start at 0");
 		}
 		if (i > 0 && f->at_s <= sc->phases[i - 1].at_s) {
 			snprintf(p, sizeof(p), "phases[%zu].at_s", i);
-			return fail(c, p, "must be greater than the previous phase's");
+			return sim_sc_fail(c, p, "must be greater than the previous phase's");
 		}
 		if (f->at_s >= sc->duration_s) {
 			snprintf(p, sizeof(p), "phases[%zu].at_s", i);
-			return fail(c, p, "must be less than duration_s");
+			return sim_sc_fail(c, p, "must be less than duration_s");
 		}
 	}
 	return 0;
 }
 
-static int parse_mix(struct ctx *c, json_object *root, struct sim_scenario *sc)
+static int
+sim_sc_parse_mix(struct ctx *c, json_object *root, struct sim_scenario *sc)
 {
 	static const char *const keys[] = { "browse", "register_login", "checkout", NULL };
 	json_object *m;
 
 	if (!json_object_object_get_ex(root, "mix", &m) || !json_object_is_type(m, json_type_object))
-		return fail(c, "mix", "is required and must be an object");
-	if (only_keys(c, "mix", m, keys))
+		return sim_sc_fail(c, "mix", "is required and must be an object");
+	if (sim_sc_only_keys(c, "mix", m, keys))
 		return -1;
 	for (int j = 0; j < SIM_J_COUNT; j++)
-		if (num(c, m, "mix", sim_journey_names[j], false, 0, 0, 1e6, &sc->mix[j]))
+		if (sim_sc_num(c, m, "mix", sim_journey_names[j], false, 0, 0, 1e6, &sc->mix[j]))
 			return -1;
 	if (sc->mix[0] + sc->mix[1] + sc->mix[2] <= 0)
-		return fail(c, "mix", "at least one weight must be positive");
+		return sim_sc_fail(c, "mix", "at least one weight must be positive");
 	return 0;
 }
 
-static int parse_data(struct ctx *c, json_object *root, struct sim_scenario *sc)
+static int
+sim_sc_parse_data(struct ctx *c, json_object *root, struct sim_scenario *sc)
 {
 	static const char *const keys[] = { "users", "products", "stock", "cards", "login_rate", NULL };
 	static const char *const ckeys[] = { "decline", "insufficient", NULL };
@@ -215,40 +225,41 @@ static int parse_data(struct ctx *c, json_object *root, struct sim_scenario *sc)
 	double v;
 
 	if (!json_object_object_get_ex(root, "data", &d) || !json_object_is_type(d, json_type_object))
-		return fail(c, "data", "is required and must be an object");
-	if (only_keys(c, "data", d, keys))
+		return sim_sc_fail(c, "data", "is required and must be an object");
+	if (sim_sc_only_keys(c, "data", d, keys))
 		return -1;
-	if (num(c, d, "data", "users", true, 0, 1, 100000, &v))
+	if (sim_sc_num(c, d, "data", "users", true, 0, 1, 100000, &v))
 		return -1;
 	sc->users = (int)v;
 	if (!json_object_object_get_ex(d, "products", &pr) || !json_object_is_type(pr, json_type_array) ||
 	    json_object_array_length(pr) != 2 ||
 	    !json_object_is_type(json_object_array_get_idx(pr, 0), json_type_int) ||
 	    !json_object_is_type(json_object_array_get_idx(pr, 1), json_type_int))
-		return fail(c, "data.products", "must be [first_id, last_id] (integers)");
+		return sim_sc_fail(c, "data.products", "must be [first_id, last_id] (integers)");
 	sc->product_lo = json_object_get_int64(json_object_array_get_idx(pr, 0));
 	sc->product_hi = json_object_get_int64(json_object_array_get_idx(pr, 1));
 	if (sc->product_lo < 1 || sc->product_hi < sc->product_lo || sc->product_hi - sc->product_lo >= 100000)
-		return fail(c, "data.products", "must satisfy 1 <= first <= last, at most 100000 ids");
-	if (num(c, d, "data", "stock", false, -1, -1, 1e9, &v))
+		return sim_sc_fail(c, "data.products", "must satisfy 1 <= first <= last, at most 100000 ids");
+	if (sim_sc_num(c, d, "data", "stock", false, -1, -1, 1e9, &v))
 		return -1;
 	sc->stock = (int64_t)v;
-	if (num(c, d, "data", "login_rate", false, 4, 0.1, 10000, &sc->login_rate))
+	if (sim_sc_num(c, d, "data", "login_rate", false, 4, 0.1, 10000, &sc->login_rate))
 		return -1;
 	if (json_object_object_get_ex(d, "cards", &cards)) {
 		if (!json_object_is_type(cards, json_type_object))
-			return fail(c, "data.cards", "must be an object");
-		if (only_keys(c, "data.cards", cards, ckeys) ||
-		    num(c, cards, "data.cards", "decline", false, 0, 0, 1, &sc->decline_share) ||
-		    num(c, cards, "data.cards", "insufficient", false, 0, 0, 1, &sc->insufficient_share))
+			return sim_sc_fail(c, "data.cards", "must be an object");
+		if (sim_sc_only_keys(c, "data.cards", cards, ckeys) ||
+		    sim_sc_num(c, cards, "data.cards", "decline", false, 0, 0, 1, &sc->decline_share) ||
+		    sim_sc_num(c, cards, "data.cards", "insufficient", false, 0, 0, 1, &sc->insufficient_share))
 			return -1;
 		if (sc->decline_share + sc->insufficient_share > 1)
-			return fail(c, "data.cards", "decline + insufficient must not exceed 1");
+			return sim_sc_fail(c, "data.cards", "decline + insufficient must not exceed 1");
 	}
 	return 0;
 }
 
-static int lookup(const char *const *names, const char *s)
+static int
+sim_sc_lookup(const char *const *names, const char *s)
 {
 	for (int i = 0; names[i]; i++)
 		if (strcmp(names[i], s) == 0)
@@ -257,7 +268,8 @@ static int lookup(const char *const *names, const char *s)
 }
 
 /* A proxy API: "http://..." as is, or a host's name to look up as SHOPLAB_PROXY_API_<NAME>. */
-static bool proxy_api_ok(const char *s)
+static bool
+sim_sc_proxy_api_ok(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -271,7 +283,8 @@ static bool proxy_api_ok(const char *s)
 	return true;
 }
 
-static int parse_fault(struct ctx *c, json_object *f, size_t i, struct sim_scenario *sc)
+static int
+sim_sc_parse_fault(struct ctx *c, json_object *f, size_t i, struct sim_scenario *sc)
 {
 	static const char *const kinds[] = { "toxic", "kill", "stop", "restart", "deploy", "host_kill", "partition",
 					     "broker_kill", "consumer_stop", "broker_partition", "duplicate_delivery", NULL };
@@ -288,27 +301,27 @@ static int parse_fault(struct ctx *c, json_object *f, size_t i, struct sim_scena
 
 	snprintf(p, sizeof(p), "faults[%zu]", i);
 	if (!json_object_is_type(f, json_type_object))
-		return fail(c, p, "must be an object");
-	if (str(c, f, p, "kind", true, "", kind, sizeof(kind)))
+		return sim_sc_fail(c, p, "must be an object");
+	if (sim_sc_str(c, f, p, "kind", true, "", kind, sizeof(kind)))
 		return -1;
-	if ((k = lookup(kinds, kind)) < 0) {
+	if ((k = sim_sc_lookup(kinds, kind)) < 0) {
 		snprintf(q, sizeof(q), "%s.kind", p);
-		return fail(c, q, "must be one of toxic, kill, stop, restart, deploy, host_kill, partition, "
+		return sim_sc_fail(c, q, "must be one of toxic, kill, stop, restart, deploy, host_kill, partition, "
 			"broker_kill, consumer_stop, broker_partition, duplicate_delivery");
 	}
 	ft->kind = (enum sim_fault_kind)k;
 	keys = ft->kind == SIM_FAULT_TOXIC ? tkeys : ft->kind == SIM_FAULT_BROKER_KILL ? bkeys :
 	       ft->kind >= SIM_FAULT_CONSUMER_STOP ? skeys : pkeys;
 	/* Every broker fault has an end: the run must see the broker (or the link) come back. */
-	if (only_keys(c, p, f, keys) ||
-	    num(c, f, p, "at_s", true, 0, 0, sc->duration_s, &ft->at_s) ||
-	    num(c, f, p, "until_s", ft->kind == SIM_FAULT_TOXIC || ft->kind == SIM_FAULT_STOP ||
+	if (sim_sc_only_keys(c, p, f, keys) ||
+	    sim_sc_num(c, f, p, "at_s", true, 0, 0, sc->duration_s, &ft->at_s) ||
+	    sim_sc_num(c, f, p, "until_s", ft->kind == SIM_FAULT_TOXIC || ft->kind == SIM_FAULT_STOP ||
 		ft->kind == SIM_FAULT_PARTITION || ft->kind >= SIM_FAULT_BROKER_KILL, -1, 0,
 		sc->duration_s, &ft->until_s))
 		return -1;
 	if (ft->until_s >= 0 && ft->until_s <= ft->at_s) {
 		snprintf(q, sizeof(q), "%s.until_s", p);
-		return fail(c, q, "must be greater than at_s");
+		return sim_sc_fail(c, q, "must be greater than at_s");
 	}
 	snprintf(ft->name, sizeof(ft->name), "sim-%zu", i);
 	if (ft->kind == SIM_FAULT_BROKER_KILL) {
@@ -316,12 +329,12 @@ static int parse_fault(struct ctx *c, json_object *f, size_t i, struct sim_scena
 		return 0;
 	}
 	if (ft->kind >= SIM_FAULT_CONSUMER_STOP) {
-		if (str(c, f, p, "service", true, "", ft->target, sizeof(ft->target)))
+		if (sim_sc_str(c, f, p, "service", true, "", ft->target, sizeof(ft->target)))
 			return -1;
-		if (!target_ok(ft->target) || strcmp(ft->target, "nginx") == 0 || strcmp(ft->target, "mariadb") == 0 ||
+		if (!sim_sc_target_ok(ft->target) || strcmp(ft->target, "nginx") == 0 || strcmp(ft->target, "mariadb") == 0 ||
 		    strcmp(ft->target, "rabbitmq") == 0) {
 			snprintf(q, sizeof(q), "%s.service", p);
-			return fail(c, q, "must be a service of the stack (SHOPLAB_SERVICES)");
+			return sim_sc_fail(c, q, "must be a service of the stack (SHOPLAB_SERVICES)");
 		}
 		snprintf(ft->proxy, sizeof(ft->proxy), "%s-broker", ft->target);
 		if (ft->kind == SIM_FAULT_DUPLICATE_DELIVERY) {
@@ -332,63 +345,64 @@ static int parse_fault(struct ctx *c, json_object *f, size_t i, struct sim_scena
 			snprintf(ft->stream, sizeof(ft->stream), "upstream");
 			ft->toxicity = 1;
 			if ((ft->attributes = strdup("{\"timeout\":0}")) == NULL)
-				return fail(c, p, "out of memory");
+				return sim_sc_fail(c, p, "out of memory");
 		}
 		return 0;
 	}
 	if (ft->kind != SIM_FAULT_TOXIC) {
-		if (str(c, f, p, "target", true, "", ft->target, sizeof(ft->target)))
+		if (sim_sc_str(c, f, p, "target", true, "", ft->target, sizeof(ft->target)))
 			return -1;
 		if (ft->kind == SIM_FAULT_HOST_KILL || ft->kind == SIM_FAULT_PARTITION) {
-			if (host_ok(ft->target))
+			if (sim_sc_host_ok(ft->target))
 				return 0;
 			snprintf(q, sizeof(q), "%s.target", p);
-			return fail(c, q, "must be a host of the HA lab (gw, svc1, svc2, db1, db2, db3, br1, br2, br3)");
+			return sim_sc_fail(c, q, "must be a host of the HA lab (gw, svc1, svc2, db1, db2, db3, br1, br2, br3)");
 		}
-		if (!target_ok(ft->target)) {
+		if (!sim_sc_target_ok(ft->target)) {
 			snprintf(q, sizeof(q), "%s.target", p);
-			return fail(c, q, "must be a service of the stack (SHOPLAB_SERVICES), nginx, mariadb or rabbitmq");
+			return sim_sc_fail(c, q, "must be a service of the stack (SHOPLAB_SERVICES), nginx, mariadb or rabbitmq");
 		}
 		if (ft->kind == SIM_FAULT_DEPLOY && (ft->until_s >= 0 || strcmp(ft->target, "nginx") == 0 ||
 		    strcmp(ft->target, "mariadb") == 0 || strcmp(ft->target, "rabbitmq") == 0)) {
 			snprintf(q, sizeof(q), "%s", p);
-			return fail(c, q, "a deploy takes a service as target and no until_s");
+			return sim_sc_fail(c, q, "a deploy takes a service as target and no until_s");
 		}
 		return 0;
 	}
-	if (str(c, f, p, "proxy", true, "", ft->target, sizeof(ft->target)) ||
-	    str(c, f, p, "proxy_api", false, "", ft->proxy_api, sizeof(ft->proxy_api)))
+	if (sim_sc_str(c, f, p, "proxy", true, "", ft->target, sizeof(ft->target)) ||
+	    sim_sc_str(c, f, p, "proxy_api", false, "", ft->proxy_api, sizeof(ft->proxy_api)))
 		return -1;
-	if (ft->proxy_api[0] && !proxy_api_ok(ft->proxy_api)) {
+	if (ft->proxy_api[0] && !sim_sc_proxy_api_ok(ft->proxy_api)) {
 		snprintf(q, sizeof(q), "%s.proxy_api", p);
-		return fail(c, q, "must be a proxy API's URL (http://host:port) or the name of a host with one "
+		return sim_sc_fail(c, q, "must be a proxy API's URL (http://host:port) or the name of a host with one "
 			    "(lowercase letters, digits, '_', at most 32: svc1, svc2 in the HA lab)");
 	}
-	if (str(c, f, p, "type", true, "", ft->type, sizeof(ft->type)) ||
-	    num(c, f, p, "toxicity", false, 1, 0, 1, &ft->toxicity))
+	if (sim_sc_str(c, f, p, "type", true, "", ft->type, sizeof(ft->type)) ||
+	    sim_sc_num(c, f, p, "toxicity", false, 1, 0, 1, &ft->toxicity))
 		return -1;
-	if (str(c, f, p, "stream", false, strncmp(ft->type, "fcgi_", 5) == 0 ? "upstream" : "downstream",
+	if (sim_sc_str(c, f, p, "stream", false, strncmp(ft->type, "fcgi_", 5) == 0 ? "upstream" : "downstream",
 		ft->stream, sizeof(ft->stream)))
 		return -1;
 	if (strcmp(ft->stream, "upstream") != 0 && strcmp(ft->stream, "downstream") != 0) {
 		snprintf(q, sizeof(q), "%s.stream", p);
-		return fail(c, q, "must be upstream or downstream");
+		return sim_sc_fail(c, q, "must be upstream or downstream");
 	}
 	if (json_object_object_get_ex(f, "attributes", &attrs)) {
 		if (!json_object_is_type(attrs, json_type_object)) {
 			snprintf(q, sizeof(q), "%s.attributes", p);
-			return fail(c, q, "must be an object");
+			return sim_sc_fail(c, q, "must be an object");
 		}
 		ft->attributes = strdup(json_object_to_json_string_ext(attrs, JSON_C_TO_STRING_PLAIN));
 	} else {
 		ft->attributes = strdup("{}");
 	}
 	if (ft->attributes == NULL)
-		return fail(c, p, "out of memory");
+		return sim_sc_fail(c, p, "out of memory");
 	return 0;
 }
 
-static int parse_faults(struct ctx *c, json_object *root, struct sim_scenario *sc)
+static int
+sim_sc_parse_faults(struct ctx *c, json_object *root, struct sim_scenario *sc)
 {
 	json_object *a;
 	size_t n;
@@ -396,20 +410,21 @@ static int parse_faults(struct ctx *c, json_object *root, struct sim_scenario *s
 	if (!json_object_object_get_ex(root, "faults", &a))
 		return 0;
 	if (!json_object_is_type(a, json_type_array))
-		return fail(c, "faults", "must be an array");
+		return sim_sc_fail(c, "faults", "must be an array");
 	n = json_object_array_length(a);
 	if (n > SIM_MAX_FAULTS)
-		return fail(c, "faults", "at most %d faults", SIM_MAX_FAULTS);
+		return sim_sc_fail(c, "faults", "at most %d faults", SIM_MAX_FAULTS);
 	for (size_t i = 0; i < n; i++) {
 		sc->nfaults = i + 1;
-		if (parse_fault(c, json_object_array_get_idx(a, i), i, sc))
+		if (sim_sc_parse_fault(c, json_object_array_get_idx(a, i), i, sc))
 			return -1;
 	}
 	return 0;
 }
 
 /* The defaults of a scenario that states no hypothesis (sim/README.md). */
-static void hypothesis_defaults(struct sim_scenario *sc)
+static void
+sim_sc_hypothesis_defaults(struct sim_scenario *sc)
 {
 	struct sim_hypothesis *h = &sc->hy;
 	double p99 = SIM_HY_DEFAULT_P99_MS;
@@ -431,7 +446,8 @@ static void hypothesis_defaults(struct sim_scenario *sc)
  *                "recovery": {"within_s": 20, "band": 0.3}}
  * journeys names exactly the journeys the mix starts; recovery is optional.
  */
-static int parse_hypothesis(struct ctx *c, json_object *root, struct sim_scenario *sc)
+static int
+sim_sc_parse_hypothesis(struct ctx *c, json_object *root, struct sim_scenario *sc)
 {
 	static const char *const keys[] = { "journeys", "recovery", NULL };
 	static const char *const jkeys[] = { "success", "p99_ms", NULL };
@@ -440,17 +456,17 @@ static int parse_hypothesis(struct ctx *c, json_object *root, struct sim_scenari
 	json_object *o, *js, *jj, *rec;
 	char p[96];
 
-	hypothesis_defaults(sc);
+	sim_sc_hypothesis_defaults(sc);
 	if (!json_object_object_get_ex(root, "hypothesis", &o))
 		return 0;
 	if (!json_object_is_type(o, json_type_object))
-		return fail(c, "hypothesis", "must be an object");
-	if (only_keys(c, "hypothesis", o, keys))
+		return sim_sc_fail(c, "hypothesis", "must be an object");
+	if (sim_sc_only_keys(c, "hypothesis", o, keys))
 		return -1;
 	h->stated = true;
 	if (!json_object_object_get_ex(o, "journeys", &js) || !json_object_is_type(js, json_type_object))
-		return fail(c, "hypothesis.journeys", "is required and must be an object (one member per journey of the mix)");
-	if (only_keys(c, "hypothesis.journeys", js, sim_journey_names_null))
+		return sim_sc_fail(c, "hypothesis.journeys", "is required and must be an object (one member per journey of the mix)");
+	if (sim_sc_only_keys(c, "hypothesis.journeys", js, sim_journey_names_null))
 		return -1;
 	for (int j = 0; j < SIM_J_COUNT; j++) {
 		bool listed = json_object_object_get_ex(js, sim_journey_names[j], &jj);
@@ -458,38 +474,40 @@ static int parse_hypothesis(struct ctx *c, json_object *root, struct sim_scenari
 		snprintf(p, sizeof(p), "hypothesis.journeys.%s", sim_journey_names[j]);
 		h->has[j] = listed;
 		if (listed && sc->mix[j] <= 0)
-			return fail(c, p, "the mix starts no %s journey (its weight is 0)", sim_journey_names[j]);
+			return sim_sc_fail(c, p, "the mix starts no %s journey (its weight is 0)", sim_journey_names[j]);
 		if (!listed && sc->mix[j] > 0)
-			return fail(c, p, "is required: the mix starts %s journeys", sim_journey_names[j]);
+			return sim_sc_fail(c, p, "is required: the mix starts %s journeys", sim_journey_names[j]);
 		if (!listed)
 			continue;
 		if (!json_object_is_type(jj, json_type_object))
-			return fail(c, p, "must be an object {\"success\": 0..1, \"p99_ms\": ms}");
-		if (only_keys(c, p, jj, jkeys) ||
-		    num(c, jj, p, "success", true, 0, 0, 1, &h->success[j]) ||
-		    num(c, jj, p, "p99_ms", true, 0, 1, 600000, &h->p99_ms[j]))
+			return sim_sc_fail(c, p, "must be an object {\"success\": 0..1, \"p99_ms\": ms}");
+		if (sim_sc_only_keys(c, p, jj, jkeys) ||
+		    sim_sc_num(c, jj, p, "success", true, 0, 0, 1, &h->success[j]) ||
+		    sim_sc_num(c, jj, p, "p99_ms", true, 0, 1, 600000, &h->p99_ms[j]))
 			return -1;
 	}
 	if (json_object_object_get_ex(o, "recovery", &rec)) {
 		if (!json_object_is_type(rec, json_type_object))
-			return fail(c, "hypothesis.recovery", "must be an object {\"within_s\": s, \"band\": 0..1}");
-		if (only_keys(c, "hypothesis.recovery", rec, rkeys) ||
-		    num(c, rec, "hypothesis.recovery", "within_s", false, SIM_HY_DEFAULT_WITHIN_S, 1, 3600, &h->within_s) ||
-		    num(c, rec, "hypothesis.recovery", "band", false, SIM_HY_DEFAULT_BAND, 0, 0.99, &h->band))
+			return sim_sc_fail(c, "hypothesis.recovery", "must be an object {\"within_s\": s, \"band\": 0..1}");
+		if (sim_sc_only_keys(c, "hypothesis.recovery", rec, rkeys) ||
+		    sim_sc_num(c, rec, "hypothesis.recovery", "within_s", false, SIM_HY_DEFAULT_WITHIN_S, 1, 3600, &h->within_s) ||
+		    sim_sc_num(c, rec, "hypothesis.recovery", "band", false, SIM_HY_DEFAULT_BAND, 0, 0.99, &h->band))
 			return -1;
 	}
 	return 0;
 }
 
 /* A small scanner that finds where a JSON path's value starts in the text, for line numbers. */
-static const char *skip_ws(const char *p)
+static const char *
+sim_sc_skip_ws(const char *p)
 {
 	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
 		p++;
 	return p;
 }
 
-static const char *skip_string(const char *p)
+static const char *
+sim_sc_skip_string(const char *p)
 {
 	for (p++; *p && *p != '"'; p++)
 		if (*p == '\\' && p[1])
@@ -498,13 +516,14 @@ static const char *skip_string(const char *p)
 }
 
 /* Skips one value; returns where it ends (or the end of the text). */
-static const char *skip_value(const char *p)
+static const char *
+sim_sc_skip_value(const char *p)
 {
 	int depth = 0;
 
-	p = skip_ws(p);
+	p = sim_sc_skip_ws(p);
 	if (*p == '"')
-		return skip_string(p);
+		return sim_sc_skip_string(p);
 	if (*p != '{' && *p != '[') {
 		while (*p && strchr(",}] \t\r\n", *p) == NULL)
 			p++;
@@ -512,7 +531,7 @@ static const char *skip_value(const char *p)
 	}
 	for (; *p; p++) {
 		if (*p == '"')
-			p = skip_string(p) - 1;
+			p = sim_sc_skip_string(p) - 1;
 		else if (*p == '{' || *p == '[')
 			depth++;
 		else if ((*p == '}' || *p == ']') && --depth == 0)
@@ -522,30 +541,32 @@ static const char *skip_value(const char *p)
 }
 
 /* The member key of an object (p at '{'); returns its value's start or NULL. */
-static const char *find_member(const char *p, const char *key, size_t keylen)
+static const char *
+sim_sc_find_member(const char *p, const char *key, size_t keylen)
 {
-	p = skip_ws(p + 1);
+	p = sim_sc_skip_ws(p + 1);
 	while (*p == '"') {
-		const char *k = p + 1, *e = skip_string(p);
+		const char *k = p + 1, *e = sim_sc_skip_string(p);
 		bool hit = (size_t)(e - 1 - k) == keylen && strncmp(k, key, keylen) == 0;
 
-		p = skip_ws(e);
+		p = sim_sc_skip_ws(e);
 		if (*p != ':')
 			return NULL;
-		p = skip_ws(p + 1);
+		p = sim_sc_skip_ws(p + 1);
 		if (hit)
 			return p;
-		p = skip_ws(skip_value(p));
+		p = sim_sc_skip_ws(sim_sc_skip_value(p));
 		if (*p != ',')
 			return NULL;
-		p = skip_ws(p + 1);
+		p = sim_sc_skip_ws(p + 1);
 	}
 	return NULL;
 }
 
-size_t sim_scenario_offset(const char *text, const char *path)
+size_t
+sim_scenario_offset(const char *text, const char *path)
 {
-	const char *p = skip_ws(text), *best = p, *q = path;
+	const char *p = sim_sc_skip_ws(text), *best = p, *q = path;
 
 	while (*q && *q != ':' && *q != ' ') {
 		if (*q == '[') {
@@ -554,19 +575,19 @@ size_t sim_scenario_offset(const char *text, const char *path)
 			if (*q != ']' || *p != '[')
 				break;
 			q++;
-			p = skip_ws(p + 1);
+			p = sim_sc_skip_ws(p + 1);
 			for (; n > 0 && *p && *p != ']'; n--) {
-				p = skip_ws(skip_value(p));
+				p = sim_sc_skip_ws(sim_sc_skip_value(p));
 				if (*p != ',')
 					break;
-				p = skip_ws(p + 1);
+				p = sim_sc_skip_ws(p + 1);
 			}
 			if (n > 0 || *p == ']' || *p == '\0')
 				break;
 		} else {
 			size_t len = strcspn(q, ".[: ");
 
-			if (*p != '{' || (p = find_member(p, q, len)) == NULL)
+			if (*p != '{' || (p = sim_sc_find_member(p, q, len)) == NULL)
 				break;
 			q += len;
 		}
@@ -577,7 +598,8 @@ size_t sim_scenario_offset(const char *text, const char *path)
 	return (size_t)(best - text);
 }
 
-int sim_scenario_line(const char *text, size_t offset)
+int
+sim_scenario_line(const char *text, size_t offset)
 {
 	int line = 1;
 
@@ -586,7 +608,8 @@ int sim_scenario_line(const char *text, size_t offset)
 	return line;
 }
 
-int sim_scenario_parse(const char *text, struct sim_scenario *sc, char *err, size_t errsz)
+int
+sim_scenario_parse(const char *text, struct sim_scenario *sc, char *err, size_t errsz)
 {
 	static const char *const keys[] = { "name", "seed", "duration_s", "drain_s", "events_drain_s", "timeout_s",
 					    "replay_share", "phases", "mix", "data", "faults",
@@ -599,11 +622,11 @@ int sim_scenario_parse(const char *text, struct sim_scenario *sc, char *err, siz
 
 	memset(sc, 0, sizeof(*sc));
 	if ((sc->text = strdup(text)) == NULL) {
-		fail(&c, "(document)", "out of memory");
+		sim_sc_fail(&c, "(document)", "out of memory");
 		goto out;
 	}
 	if ((tok = json_tokener_new()) == NULL) {
-		fail(&c, "(document)", "out of memory");
+		sim_sc_fail(&c, "(document)", "out of memory");
 		goto out;
 	}
 	root = json_tokener_parse_ex(tok, text, -1);
@@ -612,32 +635,32 @@ int sim_scenario_parse(const char *text, struct sim_scenario *sc, char *err, siz
 		if (jerr == json_tokener_continue)
 			jerr = json_tokener_error_parse_eof;
 		sc->error_offset = json_tokener_get_parse_end(tok);
-		fail(&c, "(document)", "not valid JSON: %s", json_tokener_error_desc(jerr));
+		sim_sc_fail(&c, "(document)", "not valid JSON: %s", json_tokener_error_desc(jerr));
 		goto out;
 	}
 	if (!json_object_is_type(root, json_type_object)) {
-		fail(&c, "(document)", "must be a JSON object");
+		sim_sc_fail(&c, "(document)", "must be a JSON object");
 		goto out_put;
 	}
-	if (only_keys(&c, "", root, keys) || str(&c, root, "", "name", true, "", sc->name, sizeof(sc->name)))
+	if (sim_sc_only_keys(&c, "", root, keys) || sim_sc_str(&c, root, "", "name", true, "", sc->name, sizeof(sc->name)))
 		goto out_put;
 	if (!json_object_object_get_ex(root, "seed", &seed) || !json_object_is_type(seed, json_type_int) ||
 	    json_object_get_int64(seed) < 0) {
-		fail(&c, "seed", "is required and must be a non-negative integer");
+		sim_sc_fail(&c, "seed", "is required and must be a non-negative integer");
 		goto out_put;
 	}
 	sc->seed = (uint64_t)json_object_get_int64(seed);
-	if (num(&c, root, "", "duration_s", true, 0, 1, 86400, &sc->duration_s) ||
-	    num(&c, root, "", "drain_s", false, 10, 0, 3600, &sc->drain_s) ||
-	    num(&c, root, "", "events_drain_s", false, 60, 0, 3600, &sc->events_drain_s) ||
-	    num(&c, root, "", "timeout_s", false, 10, 0.1, 600, &sc->timeout_s) ||
-	    num(&c, root, "", "replay_share", false, 0.1, 0, 1, &sc->replay_share) ||
-	    parse_phases(&c, root, sc) || parse_mix(&c, root, sc) || parse_data(&c, root, sc) ||
-	    parse_faults(&c, root, sc) || parse_hypothesis(&c, root, sc))
+	if (sim_sc_num(&c, root, "", "duration_s", true, 0, 1, 86400, &sc->duration_s) ||
+	    sim_sc_num(&c, root, "", "drain_s", false, 10, 0, 3600, &sc->drain_s) ||
+	    sim_sc_num(&c, root, "", "events_drain_s", false, 60, 0, 3600, &sc->events_drain_s) ||
+	    sim_sc_num(&c, root, "", "timeout_s", false, 10, 0.1, 600, &sc->timeout_s) ||
+	    sim_sc_num(&c, root, "", "replay_share", false, 0.1, 0, 1, &sc->replay_share) ||
+	    sim_sc_parse_phases(&c, root, sc) || sim_sc_parse_mix(&c, root, sc) || sim_sc_parse_data(&c, root, sc) ||
+	    sim_sc_parse_faults(&c, root, sc) || sim_sc_parse_hypothesis(&c, root, sc))
 		goto out_put;
 	if (json_object_object_get_ex(root, "description", &desc)) {
 		if (!json_object_is_type(desc, json_type_string)) {
-			fail(&c, "description", "must be a string");
+			sim_sc_fail(&c, "description", "must be a string");
 			goto out_put;
 		}
 		snprintf(sc->description, sizeof(sc->description), "%s", json_object_get_string(desc));
@@ -658,7 +681,8 @@ out:
 	return rc;
 }
 
-int sim_scenario_load(const char *path, struct sim_scenario *sc, char *err, size_t errsz)
+int
+sim_scenario_load(const char *path, struct sim_scenario *sc, char *err, size_t errsz)
 {
 	char msg[512], *buf = NULL;
 	size_t len = 0, cap = 0, n;
@@ -703,7 +727,8 @@ out_close:
 	return rc;
 }
 
-void sim_scenario_free(struct sim_scenario *sc)
+void
+sim_scenario_free(struct sim_scenario *sc)
 {
 	free(sc->text);
 	sc->text = NULL;
@@ -713,7 +738,8 @@ void sim_scenario_free(struct sim_scenario *sc)
 	}
 }
 
-double sim_scenario_rate_at(const struct sim_scenario *sc, double t)
+double
+sim_scenario_rate_at(const struct sim_scenario *sc, double t)
 {
 	double r = 0;
 

@@ -1,7 +1,8 @@
 /* sim_sched.c - exact open-loop arrival times per phase */
 #include "sim_sched.h"
 
-static void settle(struct sim_sched *s)
+static void
+sim_sched_settle(struct sim_sched *s)
 {
 	while (s->phase < s->nphases) {
 		const struct sim_phase *p = &s->phases[s->phase];
@@ -25,7 +26,8 @@ static void settle(struct sim_sched *s)
 	s->next_ns = -1;
 }
 
-void sim_sched_init(struct sim_sched *s, const struct sim_phase *phases, size_t n, double duration_s)
+void
+sim_sched_init(struct sim_sched *s, const struct sim_phase *phases, size_t n, double duration_s)
 {
 	s->phases = phases;
 	s->nphases = n;
@@ -33,15 +35,17 @@ void sim_sched_init(struct sim_sched *s, const struct sim_phase *phases, size_t 
 	s->phase = 0;
 	s->k = 0;
 	s->issued = 0;
-	settle(s);
+	sim_sched_settle(s);
 }
 
-int64_t sim_sched_peek(const struct sim_sched *s)
+int64_t
+sim_sched_peek(const struct sim_sched *s)
 {
 	return s->next_ns;
 }
 
-size_t sim_sched_due(struct sim_sched *s, int64_t now_ns, int64_t *out, size_t max)
+size_t
+sim_sched_due(struct sim_sched *s, int64_t now_ns, int64_t *out, size_t max)
 {
 	size_t n = 0;
 
@@ -49,7 +53,7 @@ size_t sim_sched_due(struct sim_sched *s, int64_t now_ns, int64_t *out, size_t m
 		out[n++] = s->next_ns;
 		s->k++;
 		s->issued++;
-		settle(s);
+		sim_sched_settle(s);
 	}
 	return n;
 }

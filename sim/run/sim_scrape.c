@@ -14,7 +14,8 @@
  * The stack's services: SHOPLAB_SERVICES from run/shoplab.env (stack.sh writes the one list
  * there), at most 16. Returns how many names it put in names (each at most 31 bytes).
  */
-static size_t services_of_stack(char names[16][32])
+static size_t
+sim_scr_services_of_stack(char names[16][32])
 {
 	const char *v = getenv("SHOPLAB_SERVICES"), *p, *q;
 	size_t n = 0;
@@ -32,7 +33,8 @@ static size_t services_of_stack(char names[16][32])
 	return n;
 }
 
-static double mono(void)
+static double
+sim_scr_mono(void)
 {
 	struct timespec ts;
 
@@ -41,7 +43,8 @@ static double mono(void)
 }
 
 /* Copies label `name`'s value from a {a="x",b="y"} block. */
-static int label(const char *labels, const char *name, char *out, size_t outsz)
+static int
+sim_scr_label(const char *labels, const char *name, char *out, size_t outsz)
 {
 	char pat[64];
 	const char *p, *q;
@@ -57,7 +60,8 @@ static int label(const char *labels, const char *name, char *out, size_t outsz)
 	return 0;
 }
 
-static void record(struct sim_scrape *s, const char *name, size_t sec, int state)
+static void
+sim_scr_record(struct sim_scrape *s, const char *name, size_t sec, int state)
 {
 	struct sim_breaker *b = NULL;
 
@@ -83,7 +87,8 @@ static void record(struct sim_scrape *s, const char *name, size_t sec, int state
 	b->state[sec] = (signed char)state;
 }
 
-void sim_scrape_parse(struct sim_scrape *s, const char *text, size_t sec)
+void
+sim_scrape_parse(struct sim_scrape *s, const char *text, size_t sec)
 {
 	static const char metric[] = "shoplab_dep_breaker_state{";
 	const char *p = text;
@@ -100,17 +105,18 @@ void sim_scrape_parse(struct sim_scrape *s, const char *text, size_t sec)
 			n = sizeof(labels) - 1;
 		memcpy(labels, p, n);
 		labels[n] = '\0';
-		if ((p == text || p[-1] == '\n') && label(labels, "service", svc, sizeof(svc)) == 0 &&
-		    label(labels, "dep", dep, sizeof(dep)) == 0) {
+		if ((p == text || p[-1] == '\n') && sim_scr_label(labels, "service", svc, sizeof(svc)) == 0 &&
+		    sim_scr_label(labels, "dep", dep, sizeof(dep)) == 0) {
 			snprintf(name, sizeof(name), "%s\xe2\x86\x92%s", svc, dep);
-			record(s, name, sec, atoi(end + 1));
+			sim_scr_record(s, name, sec, atoi(end + 1));
 		}
 		p = end;
 	}
 }
 
 /* Sums the samples of metric whose labels hold must (NULL: every sample). */
-static uint64_t sum_samples(const char *text, const char *metric, const char *must)
+static uint64_t
+sim_scr_sum_samples(const char *text, const char *metric, const char *must)
 {
 	size_t mlen = strlen(metric);
 	uint64_t sum = 0;
@@ -127,10 +133,11 @@ static uint64_t sum_samples(const char *text, const char *metric, const char *mu
 	return sum;
 }
 
-void sim_scrape_counters(struct sim_scrape *s, size_t svc, const char *text)
+void
+sim_scrape_counters(struct sim_scrape *s, size_t svc, const char *text)
 {
-	uint64_t r = sum_samples(text, "shoplab_dep_retries_total", NULL);
-	uint64_t o = sum_samples(text, "shoplab_dep_breaker_transitions_total", "to=\"open\"");
+	uint64_t r = sim_scr_sum_samples(text, "shoplab_dep_retries_total", NULL);
+	uint64_t o = sim_scr_sum_samples(text, "shoplab_dep_breaker_transitions_total", "to=\"open\"");
 
 	if (svc >= sizeof(s->seen) / sizeof(s->seen[0]))
 		return;
@@ -144,7 +151,8 @@ void sim_scrape_counters(struct sim_scrape *s, size_t svc, const char *text)
 	s->last_opens[svc] = o;
 }
 
-int sim_evseries_set(struct sim_evseries *x, size_t sec, double v)
+int
+sim_evseries_set(struct sim_evseries *x, size_t sec, double v)
 {
 	if (sec >= x->n) {
 		size_t cap = sec + 64;
@@ -162,7 +170,8 @@ int sim_evseries_set(struct sim_evseries *x, size_t sec, double v)
 }
 
 /* The value of metric{service="svc"...} (the first sample), or NaN. */
-static double sample(const char *text, const char *metric, const char *svc)
+static double
+sim_scr_sample(const char *text, const char *metric, const char *svc)
 {
 	char pat[160];
 	const char *p;
@@ -173,7 +182,8 @@ static double sample(const char *text, const char *metric, const char *svc)
 	return strtod(p + 1, NULL);
 }
 
-static struct sim_evseries *series_of(struct sim_evseries *v, size_t *n, const char *svc)
+static struct sim_evseries *
+sim_scr_series_of(struct sim_evseries *v, size_t *n, const char *svc)
 {
 	for (size_t i = 0; i < *n; i++)
 		if (strcmp(v[i].name, svc) == 0)
@@ -184,17 +194,18 @@ static struct sim_evseries *series_of(struct sim_evseries *v, size_t *n, const c
 	return &v[(*n)++];
 }
 
-void sim_scrape_events(struct sim_scrape *s, const char *svc, const char *text, size_t sec)
+void
+sim_scrape_events(struct sim_scrape *s, const char *svc, const char *text, size_t sec)
 {
 	struct sim_events_scrape *e = &s->ev;
-	double depth = sample(text, "shoplab_events_outbox_depth", svc);
-	double sum = sample(text, "shoplab_events_lag_seconds_sum", svc);
-	double count = sample(text, "shoplab_events_lag_seconds_count", svc);
+	double depth = sim_scr_sample(text, "shoplab_events_outbox_depth", svc);
+	double sum = sim_scr_sample(text, "shoplab_events_lag_seconds_sum", svc);
+	double count = sim_scr_sample(text, "shoplab_events_lag_seconds_count", svc);
 	struct sim_evseries *x;
 
-	if (!isnan(depth) && (x = series_of(e->outbox, &e->noutbox, svc)) != NULL)
+	if (!isnan(depth) && (x = sim_scr_series_of(e->outbox, &e->noutbox, svc)) != NULL)
 		(void)sim_evseries_set(x, sec, depth);
-	if (!isnan(sum) && !isnan(count) && (x = series_of(e->lag, &e->nlag, svc)) != NULL) {
+	if (!isnan(sum) && !isnan(count) && (x = sim_scr_series_of(e->lag, &e->nlag, svc)) != NULL) {
 		size_t k = (size_t)(x - e->lag);
 		double dc = count - e->last_lag_count[k], ds = sum - e->last_lag_sum[k];
 
@@ -213,7 +224,8 @@ void sim_scrape_events(struct sim_scrape *s, const char *svc, const char *text, 
 	}
 }
 
-static void record_pending(struct sim_scrape *s, size_t sec, int64_t n)
+static void
+sim_scr_record_pending(struct sim_scrape *s, size_t sec, int64_t n)
 {
 	if (sec >= s->npending) {
 		size_t cap = sec + 64;
@@ -229,12 +241,13 @@ static void record_pending(struct sim_scrape *s, size_t sec, int64_t n)
 	s->pending[sec] = (int32_t)(n > INT32_MAX ? INT32_MAX : n);
 }
 
-static void *run(void *arg)
+static void *
+sim_scr_run(void *arg)
 {
 	struct sim_scrape *s = arg;
 	static char buf[256 * 1024];
 	char url[512], services[16][32];
-	size_t nservices = services_of_stack(services);
+	size_t nservices = sim_scr_services_of_stack(services);
 
 	for (size_t i = 0; i < nservices; i++)
 		s->ev.shipping |= strcmp(services[i], "shipping") == 0;
@@ -248,7 +261,7 @@ static void *run(void *arg)
 			break;
 		}
 		pthread_mutex_unlock(&s->mu);
-		t = mono();
+		t = sim_scr_mono();
 		for (size_t i = 0; i < nservices; i++) {
 			long st;
 
@@ -275,35 +288,37 @@ static void *run(void *arg)
 
 			pthread_mutex_lock(&s->mu);
 			if (n >= 0)
-				record_pending(s, (size_t)(t - s->t0), n);
+				sim_scr_record_pending(s, (size_t)(t - s->t0), n);
 			if (ur == 0) {
 				(void)sim_evseries_set(&s->ev.unshipped, (size_t)(t - s->t0), (double)un);
 				(void)sim_evseries_set(&s->ev.unshipped_age, (size_t)(t - s->t0), age);
 			}
 			pthread_mutex_unlock(&s->mu);
 		}
-		t = 1.0 - (mono() - t);
+		t = 1.0 - (sim_scr_mono() - t);
 		if (t > 0)
 			usleep((useconds_t)(t * 1e6));
 	}
 	return NULL;
 }
 
-int sim_scrape_start(struct sim_scrape *s, const char *internal_url, int64_t pending_min_id)
+int
+sim_scrape_start(struct sim_scrape *s, const char *internal_url, int64_t pending_min_id)
 {
 	memset(s, 0, sizeof(*s));
 	s->pending_min_id = pending_min_id;
 	snprintf(s->internal, sizeof(s->internal), "%s", internal_url);
 	if (pthread_mutex_init(&s->mu, NULL) != 0)
 		return -1;
-	s->t0 = mono();
-	if (pthread_create(&s->th, NULL, run, s) != 0)
+	s->t0 = sim_scr_mono();
+	if (pthread_create(&s->th, NULL, sim_scr_run, s) != 0)
 		return -1;
 	s->running = true;
 	return 0;
 }
 
-void sim_scrape_stop(struct sim_scrape *s)
+void
+sim_scrape_stop(struct sim_scrape *s)
 {
 	if (!s->running)
 		return;
@@ -314,7 +329,8 @@ void sim_scrape_stop(struct sim_scrape *s)
 	s->running = false;
 }
 
-void sim_scrape_free(struct sim_scrape *s)
+void
+sim_scrape_free(struct sim_scrape *s)
 {
 	sim_scrape_stop(s);
 	for (size_t i = 0; i < s->nb; i++)

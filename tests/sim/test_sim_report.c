@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "sim_failover.h"
 #include "sim_report.h"
 
 static char *slurp(const char *path)
@@ -223,11 +224,80 @@ static void test_invalid_run(void **state)
 	sim_scenario_free(&sc);
 }
 
+/* A judged run with the rest of what sim run hands over: failover per fault, the hypothesis's
+ * recovery table, dead letters (escaped), an events drain and a drain that timed out. */
+static void test_judged_run(void **state)
+{
+	struct sim_scenario sc;
+	struct sim_load_stats st;
+	struct sim_ck_data d;
+	struct sim_ck_result ck;
+	struct sim_scrape br;
+	struct sim_report_run run;
+	struct sim_report_meta meta = { .commit = "c", .started = "s", .scenario_sha256 = "h", .settings = "" };
+	static struct sim_ck_dead dead[2] = { { "shipping", "m1", "order.confirmed", "bad <json>", 5, "2026-01-01", false },
+					      { "orders", "m2", "payment.done", "x", 1, "t", true } };
+	static struct sim_ck_events ev;
+	static struct sim_failover fo[2] = { { true, 10.5, 13.25, 2.75, 4, 9, 812.5, 11 }, { false, 0, 0, 0, 0, 0, 90, 26 } };
+	static struct sim_hy_result hy;
+	double from[2] = { 10.2, 25 }, to[2] = { 20.4, 31.5 };
+	char dir[] = "/tmp/sim-report-XXXXXX", path[256], err[256];
+	char *html;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	canned(&sc, &st, &d, &ck, &br, 3);
+	ev.dead = dead;
+	ev.ndead = 2;
+	hy.stated = true;
+	snprintf(hy.summary, sizeof(hy.summary), "steady state FAILED: recovery.within_s");
+	hy.n = 1;
+	snprintf(hy.c[0].id, sizeof(hy.c[0].id), "recovery.within_s");
+	snprintf(hy.c[0].text, sizeof(hy.c[0].text), "back & steady within 5 s");
+	hy.nfaults = 2;
+	hy.fault[0] = (struct sim_hy_fault){ .applied = true, .from = 10.2, .to = 20.4, .first_success_s = 3,
+					     .holds_again_s = -1, .lost = 17 };
+	run = (struct sim_report_run){ .label = "run", .sc = &sc, .st = &st, .ck = &ck, .breakers = &br,
+				       .applied_from = from, .applied_to = to, .failover = fo, .ev = &ev, .hy = &hy,
+				       .events_drain = "2 rows left", .events_drain_s = 7.5, .drained = 2, .drained_from_s = 30 };
+	assert_int_equal(sim_report_write(dir, &run, 1, &meta, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/report.html", dir);
+	html = slurp(path);
+	assert_non_null(strstr(html, "<tr class=\"fail\"><td>FAIL</td><td>recovery.within_s</td><td>back &amp; steady within 5 s</td></tr>"));
+	assert_non_null(strstr(html, "<tr><td>gateway-payments fcgi_latency</td><td>10.2-20.4 s</td><td>3 s</td>"
+				     "<td>not before the load ended</td><td>17</td></tr>"));
+	assert_non_null(strstr(html, "<p id=\"drained\" class=\"fail\">NOT drained within the drain limit"));
+	assert_non_null(strstr(html, "Events drain (outboxes empty, confirmed orders shipped): NOT drained at the end of it (7.5 s)."));
+	assert_non_null(strstr(html, "<tr class=\"fail\"><td>shipping</td><td>m1</td><td>order.confirmed</td><td>5</td>"
+				     "<td>2026-01-01</td><td>bad &lt;json&gt;</td></tr>"));
+	assert_non_null(strstr(html, "<td>applied (inbox) and dead-lettered</td>"));
+	assert_null(strstr(html, "bad <json>"));
+	snprintf(path, sizeof(path), "%s/report.json", dir);
+	html = slurp(path);
+	assert_non_null(strstr(html, "\"failover\":{"));
+	assert_non_null(strstr(html, "\"first_error_s\":10.5,"));
+	assert_non_null(strstr(html, "\"failover_s\":2.75,"));
+	assert_non_null(strstr(html, "\"failed_in_failover\":4,"));
+	assert_non_null(strstr(html, "\"recovery\":{"));
+	assert_non_null(strstr(html, "\"holds_again_after_s\":null,"));
+	assert_non_null(strstr(html, "\"requests_lost\":17"));
+	assert_non_null(strstr(html, "\"reason\":\"bad <json>\""));
+	assert_non_null(strstr(html, "\"applied_too\":true"));
+	assert_non_null(strstr(html, "\"drain\":{"));
+	assert_non_null(strstr(html, "\"drained\":false,"));
+	assert_non_null(strstr(html, "\"drained_in_s\":null"));
+	assert_non_null(strstr(html, "\"events_drain\":\"2 rows left\""));
+	sim_load_stats_free(&st);
+	sim_scrape_free(&br);
+	sim_scenario_free(&sc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_render),
 		cmocka_unit_test(test_invalid_run),
+		cmocka_unit_test(test_judged_run),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,7 +11,7 @@
 set -uo pipefail
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 SIM=${SHOPLAB_BUILD:-$TOP/build}/bin/sim
-SCN=$TOP/tests/sim/events.json
+SCN=$TOP/tests/live/events.json
 RUN=${SHOPLAB_RUN:?set SHOPLAB_RUN to a running stack}
 export SHOPLAB_TOP=$TOP
 work=$(mktemp -d /tmp/sim-events.XXXXXX)
@@ -25,7 +25,7 @@ cleanup() {
 trap cleanup EXIT
 
 TRUST=events_trust
-. "$TOP/tests/sim/trust_lib.sh"
+. "$TOP/tests/live/trust_lib.sh"
 
 # ---- 1. mistakes: exit 2 before any load, FILE:LINE: PATH named, no report folder left
 typo kind 's/"kind": "consumer_stop"/"kind": "consumer_stopp"/' '13: faults[1].kind: must be one of'

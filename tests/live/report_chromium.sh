@@ -2,7 +2,7 @@
 # report_chromium.sh - loads report.html in a real headless Chromium: no console errors, every
 # chart has data, and a screenshot a person can look at.
 #
-#   tests/sim/report_chromium.sh BUILD_DIR [REPORT_DIR]
+#   tests/live/report_chromium.sh BUILD_DIR [REPORT_DIR]
 #
 # Without REPORT_DIR it renders the canned report of test_sim_report (SIM_REPORT_DIR) first. The
 # screenshot is kept as BUILD_DIR/report-check/report.png. Needs Debian's chromium

@@ -9,7 +9,7 @@
 set -uo pipefail
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 SIM=${SHOPLAB_BUILD:-$TOP/build}/bin/sim
-SCN=$TOP/tests/sim/trust.json
+SCN=$TOP/tests/live/trust.json
 RUN=${SHOPLAB_RUN:?set SHOPLAB_RUN to a running stack}
 export SHOPLAB_TOP=$TOP
 work=$(mktemp -d /tmp/sim-trust.XXXXXX)
@@ -22,7 +22,7 @@ cleanup() {
 trap cleanup EXIT
 
 TRUST=run_trust
-. "$TOP/tests/sim/trust_lib.sh"
+. "$TOP/tests/live/trust_lib.sh"
 
 # Starts sim in the background; stdout and stderr go to $work/NAME.out and .err.
 start() {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_root_stack.sh - as root: a stack from a checkout under a 0700 directory with its run dir in a 0700 `mktemp -d` serves, none of its processes is root's, no mode changes; an up that fails late leaves nothing running.
 #
-#   tests/lab/test_root_stack.sh     (run by scripts/run-tests.sh integration; skipped when not root)
+#   tests/hosting/test_root_stack.sh     (run by scripts/run-tests.sh integration; skipped when not root)
 set -uo pipefail
 case ${1:-} in -h | --help) sed -n '2,4s/^# \{0,1\}//p' "$0"; exit 0 ;; -?*) sed -n '2,4s/^# \{0,1\}//p' "$0" >&2; exit 2 ;; esac
 

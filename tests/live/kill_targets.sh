@@ -21,7 +21,7 @@ cleanup() {
 trap cleanup EXIT
 
 TRUST=kill_targets
-. "$TOP/tests/sim/trust_lib.sh"
+. "$TOP/tests/live/trust_lib.sh"
 set -a
 . "$RUN/shoplab.env"
 set +a

@@ -3,7 +3,7 @@
 # dpkg into a throwaway root (dpkg --root, maintainer scripts run with DPKG_ROOT set), so the
 # host's own dpkg database and /etc are never touched.
 #
-#   tests/lab/test_deb.sh [DEB]     (make test-deb, after make deb; default: build-deb/deb/*.deb)
+#   tests/hosting/test_deb.sh [DEB]     (make test-deb, after make deb; default: build-deb/deb/*.deb)
 set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/../.." && pwd)

@@ -1,11 +1,11 @@
 # vagrant_machines.rb - evaluates the Vagrantfile with a stand-in for Vagrant; prints its machines and their provisioners.
 #
-#   LAB=ha ruby tests/lab/vagrant_machines.rb Vagrantfile
+#   LAB=ha ruby tests/hosting/vagrant_machines.rb Vagrantfile
 #   machine db1
 #   provision db1 base /shoplab/lab/provision-base.sh /shoplab
 #   ...
 # Every call on the configuration is recorded, not checked: what Vagrant itself accepts is
-# `vagrant validate`'s job (tests/lab/test_vagrant.sh runs it where Vagrant is installed).
+# `vagrant validate`'s job (tests/hosting/test_vagrant.sh runs it where Vagrant is installed).
 class Recorder
   def initialize(machine, out)
     @machine = machine

@@ -212,7 +212,7 @@ deploy_under_load() {
 t0=$(date +%s%N)
 # Beside sim's load, kept-alive client connections that wrk keeps busy (it never retries, so a
 # connection closed under a request shows as a socket error): the deploy must not touch them.
-wrk -t2 -c32 -d8s --timeout 10s -s "$TOP/tests/lab/random_product.lua" "$SHOPLAB_GATEWAY_URL" > "$tmp/wrk.txt" 2>&1 &
+wrk -t2 -c32 -d8s --timeout 10s -s "$TOP/tests/hosting/random_product.lua" "$SHOPLAB_GATEWAY_URL" > "$tmp/wrk.txt" 2>&1 &
 wrk_pid=$!
 sleep 1
 deploy_under_load catalog > "$tmp/deploy-catalog.log" 2>&1 || bad "deploy catalog under load exits 0"

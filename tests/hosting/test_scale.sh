@@ -40,7 +40,7 @@ check "three servers in upstream svc_catalog" test "$n" = 3
 check "catalog-2 on base+62" grep -q "server 127.0.0.1:$((base + 62)) " "$SHOPLAB_RUN/nginx/conf/upstreams.conf"
 
 victim=$(cat "$SHOPLAB_RUN/catalog-2.pid")
-wrk -t1 -c8 -d6s --latency -s "$TOP/tests/lab/random_product.lua" "http://127.0.0.1:$base" > "$tmp/wrk.txt" 2>&1 &
+wrk -t1 -c8 -d6s --latency -s "$TOP/tests/hosting/random_product.lua" "http://127.0.0.1:$base" > "$tmp/wrk.txt" 2>&1 &
 wrk_pid=$!
 sleep 2
 kill -KILL "$victim"

@@ -2,7 +2,7 @@
 # test_help.sh - every binary, sim subcommand and script answers --help (usage on stdout, exit 0)
 # and refuses an unknown option (usage on stderr, exit 2), without doing anything else.
 #
-#   tests/lab/test_help.sh [BUILD_DIR]     (make test-help; part of make test-hosting)
+#   tests/hosting/test_help.sh [BUILD_DIR]     (make test-help; part of make test-hosting)
 #
 # The lists come from the tree: services from BUILD_DIR/services, sim's commands from `sim --help`
 # and `sim toxic --help`, scripts from scripts/*.sh, sim/*.sh and dist/*.sh.

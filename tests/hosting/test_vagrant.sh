@@ -16,7 +16,7 @@ fail() { echo "test_vagrant: $*" >&2; exit 1; }
 # check_layout FILE LAB "MACHINES": prints what is wrong (nothing when all is well).
 check_layout() {
 	local file=$1 lab=$2 want=$3 out got m script args path
-	out=$(LAB=$lab ruby tests/lab/vagrant_machines.rb "$file" 2>&1) || { echo "LAB=$lab: evaluating $file failed: $out"; return 0; }
+	out=$(LAB=$lab ruby tests/hosting/vagrant_machines.rb "$file" 2>&1) || { echo "LAB=$lab: evaluating $file failed: $out"; return 0; }
 	got=$(awk '$1 == "machine" { printf "%s%s", sep, $2; sep = " " }' <<< "$out")
 	[ "$got" = "$want" ] || echo "LAB=$lab: machines '$got', want '$want'"
 	while read -r _ m _ script args; do

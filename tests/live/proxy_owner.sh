@@ -3,7 +3,7 @@
 # secret, add a toxic, delete a proxy or reset (403, logged with its uid, nothing changed), can
 # still read; the stack's owner (the user running this, root in CI) can change it.
 #
-#   tests/sim/proxy_owner.sh      (scripts/run-tests.sh integration runs it on the proxy stack)
+#   tests/live/proxy_owner.sh      (scripts/run-tests.sh integration runs it on the proxy stack)
 #
 # Runs against the stack of $SHOPLAB_RUN (started with SHOPLAB_PROXY=1; SHOPLAB_PROXY_API from its
 # shoplab.env). The nobody half needs root (runuser); as another user it checks the owner half.

@@ -4,7 +4,7 @@
 # ACME challenge, a certificate nobody trusts refused by curl; MariaDB over TLS only, with the
 # services and sim verifying its certificate.
 #
-#   tests/lab/test_tls.sh        (make test-tls; part of make test-hosting)
+#   tests/hosting/test_tls.sh        (make test-tls; part of make test-hosting)
 set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
