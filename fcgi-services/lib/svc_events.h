@@ -67,7 +67,7 @@ struct svc_events {
  */
 int svc_outbox_add(struct svc_req *r, const char *type, const char *key, const char *data_json);
 
-/* Pure parts (svc_event.c), unit-tested. */
+/* Pure parts (svc_ev_envelope.c), unit-tested. */
 
 /* Writes a new random (version 4) UUID as 36 characters and a NUL. Returns 0 or -1. */
 int svc_event_uuid(char out[37]);

@@ -120,7 +120,7 @@ struct svc_dbnodes {
 /* Parses list ("" or NULL: host and port as the one node); returns 0, or -1 with err. */
 int    svc_dbnodes_init(struct svc_dbnodes *ns, const char *list, const char *host,
 	long long port, char *err, size_t errlen);
-/* The same for any list of host:port nodes (the brokers: SHOPLAB_AMQP_HOSTS, svc_events.c);
+/* The same for any list of host:port nodes (the brokers: SHOPLAB_AMQP_HOSTS, svc_ev_runtime.c);
  * list_var and host_var name the settings in error messages. */
 int    svc_nodes_init(struct svc_dbnodes *ns, const char *list_var, const char *host_var,
 	const char *list, const char *host, long long port, char *err, size_t errlen);
@@ -147,7 +147,7 @@ int    svc_dbnodes_metrics_write(struct svc_dbnodes *ns, const char *service, st
  * Tries the nodes in svc_dbnodes_order's order until try_one(arg, i) returns 0: marks each
  * node that failed (svc_dbnodes_failed at now_us() after the attempt) and the one that
  * worked (svc_dbnodes_used). Returns 0 with *used set, or -1 when every node failed. The
- * brokers' connection loop (svc_events.c); now_us is injected by tests.
+ * brokers' connection loop (svc_ev_broker.c); now_us is injected by tests.
  */
 int    svc_nodes_try(struct svc_dbnodes *ns, int64_t (*now_us)(void),
 	int (*try_one)(void *arg, size_t i), void *arg, size_t *used);
@@ -240,7 +240,7 @@ struct svc_server {
 	struct svc_dep		 *deps;		/* shared by all workers; each guards itself */
 	size_t			  ndeps;
 	atomic_int		  stopping;
-	struct svc_events_rt	 *events;	/* relay and consumer threads (svc_events.c) */
+	struct svc_events_rt	 *events;	/* relay and consumer threads (svc_ev_internal.h) */
 	/* Deploys (svc_handover.c): main thread only, except nconns and draining. */
 	char			 *exe;		/* this binary's path, for the successor */
 	pid_t			  predecessor;	/* handed us its socket; stopped once we are ready */
@@ -345,7 +345,7 @@ void	    svc_log_set_name(const char *name);
 const char *svc_log_service_name(void);
 
 /*
- * Events (svc_events.c): the library's own statements follow the service's in every
+ * Events (svc_ev_runtime.c): the library's own statements follow the service's in every
  * worker's statement array (index svc->nstmts + SVC_EVS_*).
  */
 enum { SVC_EVS_OUTBOX_ADD, SVC_EVS_OUTBOX_NEXT, SVC_EVS_OUTBOX_DEL, SVC_EVS_OUTBOX_STATS,
