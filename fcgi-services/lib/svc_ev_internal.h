@@ -19,6 +19,16 @@
 #define SVC_EV_DEL_N		16	/* placeholders of SVC_EVS_OUTBOX_DEL */
 #define SVC_EV_BATCH_MAX	1000	/* SHOPLAB_EVENTS_BATCH's maximum */
 
+/*
+ * The library's own statements (svc_ev_runtime.c), registered with svc_db_register: they
+ * follow the service's in every worker's statement array (index svc->nstmts + SVC_EVS_*).
+ */
+enum { SVC_EVS_OUTBOX_ADD, SVC_EVS_OUTBOX_NEXT, SVC_EVS_OUTBOX_DEL, SVC_EVS_OUTBOX_STATS,
+	SVC_EVS_INBOX_ADD, SVC_EVS_DEAD_ADD, SVC_EVS_DEAD_LIST, SVC_EVS_RELAY_ISOLATION,
+	SVC_EVS_DEAD_COUNT, SVC_EVS_DEAD_GET, SVC_EVS_DEAD_LOCK, SVC_EVS_DEAD_MARK,
+	SVC_EVS_DEAD_PENDING, SVC_EVS_N };
+extern const char *const svc_events_sql[SVC_EVS_N];
+
 /* Settings, from SHOPLAB_AMQP_* and SHOPLAB_EVENTS_* (SHOPLAB_<SERVICE>_X wins; svc_ev_runtime.c). */
 struct svc_events_conf {
 	char		*hosts;		/* host:port,... (empty: host and port) */

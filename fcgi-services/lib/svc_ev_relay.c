@@ -27,7 +27,7 @@ svc_outbox_add(struct svc_req *r, const char *type, const char *key, const char 
 	if (rc == SVC_OK) {
 		rc = svc_db_exec(r, svc_ev_stmt(r, SVC_EVS_OUTBOX_ADD), "sss", id, type, b.data);
 		if (rc == SVC_OK)
-			r->w->outbox_added = 1;
+			r->w->after_commit = 1;	/* the relay's wake (svc_ev_runtime.c) */
 	} else
 		svc_log(r, "error", "event %s not built: %s", type, svc_err_name(rc));
 	svc_buf_free(&b);

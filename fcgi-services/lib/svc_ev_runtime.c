@@ -91,8 +91,8 @@ svc_ev_stopping(const struct svc_events_rt *rt)
 
 /*
  * The event threads' wake. Process-wide because a process runs one service (svc_run once): the
- * commit path (svc_db.c) posts it without knowing whether events started, and svc_events_stop
- * closes it. Guarded by its own mutex (struct svc_wake); reset by svc_events_start.
+ * commit path (svc_db's after-commit hook) posts it without knowing whether events started,
+ * and svc_events_stop closes it. Guarded by its own mutex (struct svc_wake); reset by svc_events_start.
  */
 static struct svc_wake svc_ev_wake = SVC_WAKE_INITIALIZER;
 
@@ -102,10 +102,18 @@ static struct svc_wake svc_ev_wake = SVC_WAKE_INITIALIZER;
  */
 #define SVC_EV_SLICE_MS	50
 
-void
-svc_events_outbox_committed(void)
+/* A commit wrote to the outbox (svc_db's after-commit hook): ends the relay's idle wait. */
+static void
+svc_ev_outbox_committed(void)
 {
 	svc_wake_post(&svc_ev_wake);
+}
+
+/* At init, before any thread uses the database: the statements and the hook for svc_db. */
+int
+svc_events_register(struct svc_server *srv)
+{
+	return svc_db_register(srv, svc_events_sql, SVC_EVS_N, svc_ev_outbox_committed);
 }
 
 /* Sleeps ms, ending at once when svc_events_stop closes the wake, or at `stopping`. */

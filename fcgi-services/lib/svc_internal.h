@@ -203,7 +203,7 @@ struct svc_worker {
 	uint64_t		 affected;
 	uint64_t		 insert_id;
 	int			 in_tx;
-	int			 outbox_added;	/* this transaction wrote to the outbox */
+	int			 after_commit;	/* this transaction asks for srv->db_ext.after_commit */
 	char			*body;		/* reused request body buffer */
 	struct svc_dep_caller	 caller;	/* outbound HTTP handle (keep-alive) + rng */
 	int			 caller_ok;
@@ -225,6 +225,18 @@ enum svc_opened {
 	SVC_OPENED_EPOLL,	/* the epoll set: everything is open */
 };
 
+/*
+ * What a library part adds to the database layer (the events runtime does, at init): its own
+ * statements, which follow the service's in every worker's statement array (index
+ * svc->nstmts + i), and a hook run after each commit of a transaction that set the worker's
+ * after_commit (any thread, no lock held). svc_db.c names no subsystem.
+ */
+struct svc_db_ext {
+	const char *const	 *stmts;
+	size_t			  nstmts;
+	void			(*after_commit)(void);
+};
+
 struct svc_server {
 	const struct svc_service *svc;
 	enum svc_opened		  opened;
@@ -241,6 +253,7 @@ struct svc_server {
 	size_t			  ndeps;
 	atomic_int		  stopping;
 	struct svc_events_rt	 *events;	/* relay and consumer threads (svc_ev_internal.h) */
+	struct svc_db_ext	  db_ext;	/* a library part's statements and hook (svc_db_register) */
 	/* Deploys (svc_handover.c): main thread only, except nconns and draining. */
 	char			 *exe;		/* this binary's path, for the successor */
 	pid_t			  predecessor;	/* handed us its socket; stopped once we are ready */
@@ -328,6 +341,16 @@ void svc_req_run_deferred(struct svc_req *r);
 /* Database lifetime per worker. */
 void svc_db_close(struct svc_worker *w);
 int  svc_db_classify(unsigned err);
+/*
+ * Adds a library part's statements and after-commit hook (struct svc_db_ext); once, before
+ * the server's threads start. 0, or -1 when one is registered already.
+ */
+int  svc_db_register(struct svc_server *srv, const char *const *stmts, size_t nstmts,
+	void (*after_commit)(void));
+/* The SQL of statement idx: the service's, then the registered ones; NULL out of range. */
+const char *svc_db_stmt_sql(const struct svc_server *srv, int idx);
+/* After a transaction ended (commit: 1; rc: its result): the hook when asked and committed. */
+void svc_db_ended(struct svc_worker *w, int commit, int rc);
 
 /* Reads the body up to max bytes into the worker's buffer. */
 int svc_req_body(struct svc_req *r, const char **body, size_t *len);
@@ -344,22 +367,13 @@ void	    svc_log_line(const char *line, size_t len);
 void	    svc_log_set_name(const char *name);
 const char *svc_log_service_name(void);
 
-/*
- * Events (svc_ev_runtime.c): the library's own statements follow the service's in every
- * worker's statement array (index svc->nstmts + SVC_EVS_*).
- */
-enum { SVC_EVS_OUTBOX_ADD, SVC_EVS_OUTBOX_NEXT, SVC_EVS_OUTBOX_DEL, SVC_EVS_OUTBOX_STATS,
-	SVC_EVS_INBOX_ADD, SVC_EVS_DEAD_ADD, SVC_EVS_DEAD_LIST, SVC_EVS_RELAY_ISOLATION,
-	SVC_EVS_DEAD_COUNT, SVC_EVS_DEAD_GET, SVC_EVS_DEAD_LOCK, SVC_EVS_DEAD_MARK,
-	SVC_EVS_DEAD_PENDING, SVC_EVS_N };
-extern const char *const svc_events_sql[SVC_EVS_N];
+/* Events (svc_ev_*.c, private header svc_ev_internal.h). Registers its statements and hook. */
+int  svc_events_register(struct svc_server *srv);
 /* Starts the relay and consumer threads the service asks for; 0 or -1 (logged). */
 int  svc_events_start(struct svc_server *srv);
 /* Joins them (srv->stopping is set) until the wall-clock deadline; returns how many are left. */
 size_t svc_events_stop(struct svc_server *srv, const struct timespec *until);
 void svc_events_free(struct svc_server *srv);
-/* A commit wrote to the outbox: ends the relay's idle wait (any thread, no lock held). */
-void svc_events_outbox_committed(void);
 int  svc_events_metrics_write(struct svc_server *srv, struct svc_buf *out);
 /* GET /deadletters: the dead letters this service recorded, newest first. */
 int  svc_events_deadletters(struct svc_req *r);

@@ -795,6 +795,9 @@ svc_start(struct svc_server *srv)
 	struct svc_worker		*w;
 	size_t				 i;
 
+	/* Before any thread prepares a statement: the events' own statements and commit hook. */
+	if (svc->events != NULL && svc_events_register(srv) != 0)
+		return -1;
 	if ((srv->workers = calloc((size_t)srv->cfg.threads, sizeof(*srv->workers))) == NULL)
 		return -1;
 	for (i = 0; i < (size_t)srv->cfg.threads; i++) {
