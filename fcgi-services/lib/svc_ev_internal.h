@@ -45,8 +45,10 @@ struct svc_events_conf {
 	long long	 retry_max_ms;
 	long long	 max_deliveries;	/* redeliveries without an answer (a crash loop) */
 	long long	 heartbeat_s;	/* AMQP heartbeat interval (0: off) */
-	/* Tests only: exit(3) after committing the Nth consumed message, before its ack. */
+#ifdef SVC_TEST_HOOKS
+	/* Test builds only: exit(3) after committing the Nth consumed message, before its ack. */
 	long long	 crash_before_ack;
+#endif
 };
 
 /* The lag histogram's upper bounds (occurred_at -> applied), seconds as µs (svc_ev_metrics.c). */

@@ -80,7 +80,9 @@ static const struct svc_conf_def svc_events_defs[] = {
 	{ "SHOPLAB_EVENTS_RETRY_MAX_MS", SVC_CONF_INT, "30000", 1, 600000,	EVC(retry_max_ms) },
 	{ "SHOPLAB_EVENTS_MAX_DELIVERIES", SVC_CONF_INT, "20",	2, 1000,	EVC(max_deliveries) },
 	{ "SHOPLAB_EVENTS_HEARTBEAT_S",	SVC_CONF_INT, "10",	0, 600,		EVC(heartbeat_s) },
+#ifdef SVC_TEST_HOOKS
 	{ "SHOPLAB_EVENTS_CRASH_BEFORE_ACK", SVC_CONF_INT, "0",	0, 1000000,	EVC(crash_before_ack) },
+#endif
 };
 
 int
