@@ -720,6 +720,9 @@ svc_open(struct svc_server *srv)
 		return 2;
 	}
 	srv->opened = SVC_OPENED_CONFIG;
+	/* Before anything prepares a statement (the startup task, the workers): the events' own. */
+	if (svc->events != NULL && svc_events_register(srv) != 0)
+		return 1;
 	if (svc_dbnodes_init(&srv->dbnodes, srv->cfg.db_hosts, srv->cfg.db_host,
 	    srv->cfg.db_port, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s: %s\n", svc->name, err);
@@ -803,9 +806,6 @@ svc_start(struct svc_server *srv)
 	struct svc_worker		*w;
 	size_t				 i;
 
-	/* Before any thread prepares a statement: the events' own statements and commit hook. */
-	if (svc->events != NULL && svc_events_register(srv) != 0)
-		return -1;
 	if ((srv->workers = calloc((size_t)srv->cfg.threads, sizeof(*srv->workers))) == NULL)
 		return -1;
 	for (i = 0; i < (size_t)srv->cfg.threads; i++) {
