@@ -212,6 +212,36 @@ struct svc_worker {
 	struct svc_buf		 head;		/* the response head being built, reused */
 };
 
+/* The runtime's own settings, from SHOPLAB_* variables (see README). */
+struct svc_config {
+	char		*listen;	/* host:port or unix:/path */
+	long long	 threads;	/* worker threads, one FastCGI connection each */
+	long long	 backlog;
+	long long	 max_body;	/* bytes */
+	long long	 shutdown_grace_ms;
+	char		*db_host;
+	long long	 db_port;
+	char		*db_hosts;	/* "host:port,host:port,...": several nodes, the first preferred */
+	char		*db_socket;
+	char		*db_name;
+	char		*db_user;
+	char		*db_password;
+	long long	 db_connect_timeout;	/* seconds */
+	long long	 db_rw_timeout;		/* seconds */
+	char		*db_tls_ca;	/* "" or a CA file: TLS to MariaDB, server verified */
+	int		 log_requests;
+	long long	 log_flush_ms;	/* request lines held at most this long; 0: at once */
+	char		*gateway_internal;	/* base URL of the internal gateway */
+	char		*service_token;
+	long long	 request_deadline_ms;
+	/*
+	 * The per-stack gateway secret: when set, every request must carry it as the FastCGI
+	 * param SHOPLAB_GATEWAY_SECRET (which only nginx's config can set) or is refused with
+	 * 403 before any identity param is read. Required when listening on TCP.
+	 */
+	char		*gateway_secret;
+};
+
 /* How far svc_open got: svc_close undoes exactly that much, in reverse. */
 enum svc_opened {
 	SVC_OPENED_NOTHING,
@@ -339,6 +369,7 @@ struct svc_req {
 void svc_req_run_deferred(struct svc_req *r);
 
 /* Database lifetime per worker. */
+size_t svc_rows_count(const struct svc_rows *rows);
 void svc_db_close(struct svc_worker *w);
 int  svc_db_classify(unsigned err);
 /*
@@ -387,6 +418,7 @@ int  svc_events_deadletter_show(struct svc_req *r);
 int  svc_events_deadletter_replay(struct svc_req *r);
 int  svc_events_deadletter_replay_all(struct svc_req *r);
 
+const struct svc_config *svc_req_config(const struct svc_req *r);
 void svc_config_free(struct svc_config *cfg);
 int  svc_config_load(struct svc_config *cfg, const char *service, char *err, size_t errlen);
 
