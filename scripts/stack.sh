@@ -543,47 +543,68 @@ db_provision() {
 # not one transaction: each must be safe to run again (IF [NOT] EXISTS), and the row in
 # schema_version is written only after the whole file succeeded. The older form, one
 # sql/<svc>.sql, is still applied whole on every run (a service not yet moved).
+# The events library's tables come from sql/events/NNN_*.sql, applied first to a service whose
+# service.conf has the file's "-- for: publishes|consumes" line, recorded in its own
+# schema_version_events (docs/events.md). A file rewritten when its part moved there names the
+# checksum it had in a "-- replaces checksum SUM" line: a database that applied it then is not
+# warned about.
 SQL_DIR=${SHOPLAB_SQL:-$TOP/sql}
 
-# migrations SVC: "version path" lines, in order; fails on a bad or repeated number.
+# migrations DIR: "version path" lines of DIR's NNN_*.sql, in order; fails on a bad or repeated number.
 migrations() {
-	local s=$1 f b v seen=" "
-	for f in "$SQL_DIR/$s"/*.sql; do
+	local d=$1 f b v seen=" "
+	for f in "$d"/*.sql; do
 		[ -f "$f" ] || continue
 		b=$(basename "$f")
-		case $b in [0-9][0-9][0-9]_*.sql) ;; *) log "sql/$s/$b: a migration is named NNN_description.sql"; return 1 ;; esac
+		case $b in [0-9][0-9][0-9]_*.sql) ;; *) log "sql/${d##*/}/$b: a migration is named NNN_description.sql"; return 1 ;; esac
 		v=$((10#${b%%_*}))
-		[ "$v" -ge 1 ] || { log "sql/$s/$b: migrations are numbered from 001"; return 1; }
-		case $seen in *" $v "*) log "sql/$s: two migrations numbered $v"; return 1 ;; esac
+		[ "$v" -ge 1 ] || { log "sql/${d##*/}/$b: migrations are numbered from 001"; return 1; }
+		case $seen in *" $v "*) log "sql/${d##*/}: two migrations numbered $v"; return 1 ;; esac
 		seen="$seen$v "
 		echo "$v $f"
 	done
 }
 
-# db_migrate SVC: applies SVC's pending migrations; 0 when its schema is up to date. Two
-# migrators at once (two `up`s, a deploy) take turns on a named lock.
+# db_migrate SVC: applies SVC's pending migrations (the events library's first); 0 when its
+# schema is up to date. Two migrators at once (two `up`s, a deploy) take turns on a named lock.
 db_migrate() {
-	local s=$1 list v f applied sum old n=0 out
+	local s=$1
 	if [ ! -d "$SQL_DIR/$s" ]; then
 		if [ -f "$SQL_DIR/$s.sql" ]; then
 			db_client "$s" < "$SQL_DIR/$s.sql" || { log "schema sql/$s.sql failed"; return 1; }
 		fi
 		return 0
 	fi
-	list=$(migrations "$s") || return 1
-	db_client "$s" -e "CREATE TABLE IF NOT EXISTS schema_version (
+	if [ -d "$SQL_DIR/events" ] && svc_uses_broker "$s"; then
+		db_migrate_dir "$s" "$SQL_DIR/events" schema_version_events || return 1
+	fi
+	db_migrate_dir "$s" "$SQL_DIR/$s" schema_version
+}
+
+# db_migrate_dir SVC DIR TABLE: DIR's pending migrations on SVC's database, recorded in TABLE.
+# A file with a "-- for: KEY" line applies only when SVC's service.conf has KEY= set.
+db_migrate_dir() {
+	local s=$1 d=$2 t=$3 list v f applied sum old n=0 out key what=schema
+	[ "$t" = schema_version ] || what="events schema"
+	list=$(migrations "$d") || return 1
+	db_client "$s" -e "CREATE TABLE IF NOT EXISTS $t (
 		version INT NOT NULL PRIMARY KEY, name VARCHAR(200) NOT NULL,
 		checksum CHAR(64) NOT NULL,
 		applied_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
 	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci" ||
-		{ log "$s: cannot create the schema_version table"; return 1; }
+		{ log "$s: cannot create the $t table"; return 1; }
 	while read -r v f; do
 		[ -n "$v" ] || continue
+		key=$(sed -n 's/^-- for: \([a-z]*\)$/\1/p' "$f" | head -n 1)
+		if [ -n "$key" ] && ! grep -Eq "^$key=." "$TOP/fcgi-services/$s/service.conf" 2>/dev/null; then
+			continue
+		fi
 		sum=$(sha256sum "$f" | cut -c1-64)
-		old=$(db_client -N -B "$s" -e "SELECT checksum FROM schema_version WHERE version = $v") ||
-			{ log "$s: cannot read schema_version"; return 1; }
+		old=$(db_client -N -B "$s" -e "SELECT checksum FROM $t WHERE version = $v") ||
+			{ log "$s: cannot read $t"; return 1; }
 		if [ -n "$old" ]; then
-			[ "$old" = "$sum" ] || log "warning: sql/$s/$(basename "$f") changed after it was applied (checksum differs); it is not applied again: migrations are append-only, put the change in a new file"
+			[ "$old" = "$sum" ] || grep -qx -- "-- replaces checksum $old" "$f" ||
+				log "warning: sql/${d##*/}/$(basename "$f") changed after it was applied (checksum differs); it is not applied again: migrations are append-only, put the change in a new file"
 			continue
 		fi
 		# One session: the lock, then the file and its row in one transaction (a file of data
@@ -593,19 +614,19 @@ db_migrate() {
 		if ! out=$( { printf "SELECT GET_LOCK('shoplab_migrate_%s', 60) INTO @got; START TRANSACTION; " "$s"
 			cat "$f"
 			echo
-			echo "INSERT IGNORE INTO schema_version (version, name, checksum) VALUES ($v, '$(basename "$f")', '$sum');"
+			echo "INSERT IGNORE INTO $t (version, name, checksum) VALUES ($v, '$(basename "$f")', '$sum');"
 			echo "COMMIT;"
 			echo "DO RELEASE_LOCK('shoplab_migrate_$s');"
 		} | db_client --batch "$s" 2>&1); then
-			log "migration sql/$s/$(basename "$f") FAILED: $(echo "$out" | tail -n 3 | tr '\n' ' ')"
-			log "$s stays at schema version $(db_client -N -B "$s" -e 'SELECT COALESCE(MAX(version), 0) FROM schema_version' 2>/dev/null || echo '?'); fix the file (or add a new one) and run it again"
+			log "migration sql/${d##*/}/$(basename "$f") FAILED: $(echo "$out" | tail -n 3 | tr '\n' ' ')"
+			log "$s stays at $what version $(db_client -N -B "$s" -e "SELECT COALESCE(MAX(version), 0) FROM $t" 2>/dev/null || echo '?'); fix the file (or add a new one) and run it again"
 			return 1
 		fi
 		n=$((n + 1))
-		log "$s: applied migration $(basename "$f")"
+		log "$s: applied migration $( [ "$t" = schema_version ] || echo "${d##*/}/")$(basename "$f")"
 	done <<< "$list"
-	applied=$(db_client -N -B "$s" -e 'SELECT COALESCE(MAX(version), 0) FROM schema_version') || return 1
-	[ "$n" -eq 0 ] || log "$s: schema version $applied"
+	applied=$(db_client -N -B "$s" -e "SELECT COALESCE(MAX(version), 0) FROM $t") || return 1
+	[ "$n" -eq 0 ] || log "$s: $what version $applied"
 	return 0
 }
 

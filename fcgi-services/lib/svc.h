@@ -82,35 +82,8 @@ int svc_conf_load(const struct svc_conf_def *defs, size_t n, void *target,
 int svc_conf_load_scoped(const struct svc_conf_def *defs, size_t n, const char *scope,
 	void *target, char *err, size_t errlen);
 
-/* The runtime's own settings, from SHOPLAB_* variables (see README). */
-struct svc_config {
-	char		*listen;	/* host:port or unix:/path */
-	long long	 threads;	/* worker threads, one FastCGI connection each */
-	long long	 backlog;
-	long long	 max_body;	/* bytes */
-	long long	 shutdown_grace_ms;
-	char		*db_host;
-	long long	 db_port;
-	char		*db_hosts;	/* "host:port,host:port,...": several nodes, the first preferred */
-	char		*db_socket;
-	char		*db_name;
-	char		*db_user;
-	char		*db_password;
-	long long	 db_connect_timeout;	/* seconds */
-	long long	 db_rw_timeout;		/* seconds */
-	char		*db_tls_ca;	/* "" or a CA file: TLS to MariaDB, server verified */
-	int		 log_requests;
-	long long	 log_flush_ms;	/* request lines held at most this long; 0: at once */
-	char		*gateway_internal;	/* base URL of the internal gateway */
-	char		*service_token;
-	long long	 request_deadline_ms;
-	/*
-	 * The per-stack gateway secret: when set, every request must carry it as the FastCGI
-	 * param SHOPLAB_GATEWAY_SECRET (which only nginx's config can set) or is refused with
-	 * 403 before any identity param is read. Required when listening on TCP.
-	 */
-	char		*gateway_secret;
-};
+/* The runtime's own settings (svc_internal.h): a service's init gets them, opaque. */
+struct svc_config;
 
 /* A request as a handler sees it. Opaque: use the accessors below. */
 struct svc_req;
@@ -165,7 +138,6 @@ const char *svc_req_id(const struct svc_req *r);
 const char *svc_req_header(const struct svc_req *r, const char *name);	/* "If-None-Match" */
 const char *svc_req_path_arg(const struct svc_req *r, const char *name);	/* "{id}" */
 void	   *svc_req_state(const struct svc_req *r);		/* the service's state */
-const struct svc_config *svc_req_config(const struct svc_req *r);
 int64_t     svc_req_deadline_us(const struct svc_req *r);	/* monotonic */
 int	    svc_req_stopping(const struct svc_req *r);		/* the service is shutting down */
 /*
@@ -256,7 +228,6 @@ uint64_t svc_db_insert_id(const struct svc_req *r);
  * the current row (after svc_rows_next returned 1).
  */
 int	     svc_rows_next(struct svc_rows *rows);		/* 1 row, 0 end */
-size_t	     svc_rows_count(const struct svc_rows *rows);
 int	     svc_rows_isnull(const struct svc_rows *rows, size_t col);
 /* The column as an integer (a text column is read with strtoll); 0 for NULL or no such column. */
 int64_t	     svc_rows_int(const struct svc_rows *rows, size_t col);

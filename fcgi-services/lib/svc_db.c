@@ -63,7 +63,7 @@ svc_db_close(struct svc_worker *w)
 	size_t i;
 
 	if (w->stmts != NULL)
-		for (i = 0; i < w->srv->svc->nstmts + SVC_EVS_N; i++)
+		for (i = 0; i < w->srv->svc->nstmts + w->srv->db_ext.nstmts; i++)
 			if (w->stmts[i] != NULL) {
 				mysql_stmt_close(w->stmts[i]);
 				w->stmts[i] = NULL;
@@ -188,7 +188,8 @@ svc_db_connect(struct svc_req *r)
 	if (w->db != NULL)
 		return SVC_OK;
 	if (w->stmts == NULL &&
-	    (w->stmts = calloc(r->srv->svc->nstmts + SVC_EVS_N, sizeof(*w->stmts))) == NULL)
+	    (w->stmts = calloc(r->srv->svc->nstmts + r->srv->db_ext.nstmts,
+	    sizeof(*w->stmts))) == NULL)
 		return SVC_ERR_NOMEM;
 	n = svc_dbnodes_order(ns, svc_now_us(), order);
 	for (k = 0; k < n; k++) {
@@ -226,6 +227,43 @@ svc_db_fail(struct svc_req *r, MYSQL_STMT *stmt, const char *what)
 	return cls;
 }
 
+int
+svc_db_register(struct svc_server *srv, const char *const *stmts, size_t nstmts,
+    void (*after_commit)(void))
+{
+	if (srv->db_ext.stmts != NULL || srv->db_ext.after_commit != NULL)
+		return -1;
+	srv->db_ext.stmts = stmts;
+	srv->db_ext.nstmts = nstmts;
+	srv->db_ext.after_commit = after_commit;
+	return 0;
+}
+
+const char *
+svc_db_stmt_sql(const struct svc_server *srv, int idx)
+{
+	size_t i;
+
+	if (idx < 0)
+		return NULL;
+	i = (size_t)idx;
+	if (i < srv->svc->nstmts)
+		return srv->svc->stmts[i];
+	i -= srv->svc->nstmts;
+	return i < srv->db_ext.nstmts ? srv->db_ext.stmts[i] : NULL;
+}
+
+void
+svc_db_ended(struct svc_worker *w, int commit, int rc)
+{
+	void (*hook)(void) = w->srv->db_ext.after_commit;
+
+	/* What the transaction wrote is visible now: the registered part may act on it. */
+	if (commit && rc == SVC_OK && w->after_commit && hook != NULL)
+		hook();
+	w->after_commit = 0;
+}
+
 static int
 svc_db_stmt(struct svc_req *r, int idx, MYSQL_STMT **out)
 {
@@ -235,16 +273,14 @@ svc_db_stmt(struct svc_req *r, int idx, MYSQL_STMT **out)
 	my_bool			 on = 1;
 	int			 rc;
 
-	/* The service's statements, then the events library's (svc_events_sql). */
-	if (idx < 0 || (size_t)idx >= r->srv->svc->nstmts + SVC_EVS_N)
+	/* The service's statements, then the registered ones (svc_db_register). */
+	if ((sql = svc_db_stmt_sql(r->srv, idx)) == NULL)
 		return SVC_ERR_INTERNAL;
 	if (w->in_tx && w->db == NULL)
 		return SVC_ERR_DB_UNAVAILABLE;	/* the transaction's connection is gone */
 	if ((rc = svc_db_connect(r)) != SVC_OK)
 		return rc;
 	if ((st = w->stmts[idx]) == NULL) {
-		sql = (size_t)idx < r->srv->svc->nstmts ? r->srv->svc->stmts[idx] :
-		    svc_events_sql[(size_t)idx - r->srv->svc->nstmts];
 		if ((st = mysql_stmt_init(w->db)) == NULL)
 			return svc_db_fail(r, NULL, "statement init");
 		if (mysql_stmt_prepare(st, sql, strlen(sql)) != 0) {
@@ -650,10 +686,7 @@ svc_db_end(struct svc_req *r, int commit)
 	if ((commit ? mysql_commit(w->db) : mysql_rollback(w->db)) != 0)
 		rc = svc_db_fail(r, NULL, commit ? "commit" : "rollback");
 	w->in_tx = 0;
-	/* New outbox rows are visible now: wake the relay rather than wait for its next poll. */
-	if (commit && rc == SVC_OK && w->outbox_added)
-		svc_events_outbox_committed();
-	w->outbox_added = 0;
+	svc_db_ended(w, commit, rc);
 	if (w->db != NULL && mysql_autocommit(w->db, 1) != 0 && rc == SVC_OK)
 		rc = svc_db_fail(r, NULL, "autocommit");
 	return rc;

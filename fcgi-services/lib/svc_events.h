@@ -21,7 +21,8 @@
  * its database is away); a fault is retried up to SHOPLAB_EVENTS_MAX_ATTEMPTS runs; then, or at
  * once for a permanent failure, the message is dead-lettered: recorded in `dead_letters`
  * (retried until that commits), then acked. Replay republishes a recorded one (docs/events.md).
- * Tables: outbox, inbox, dead_letters in sql/<service>.sql. Envelopes and schemas: docs/events.md.
+ * Tables: outbox, inbox, dead_letters from sql/events/ (the migrator applies them to the service).
+ * Envelopes and schemas: docs/events.md.
  */
 
 #define SVC_EVENT_VERSION	1
@@ -67,7 +68,7 @@ struct svc_events {
  */
 int svc_outbox_add(struct svc_req *r, const char *type, const char *key, const char *data_json);
 
-/* Pure parts (svc_event.c), unit-tested. */
+/* Pure parts (svc_ev_envelope.c), unit-tested. */
 
 /* Writes a new random (version 4) UUID as 36 characters and a NUL. Returns 0 or -1. */
 int svc_event_uuid(char out[37]);

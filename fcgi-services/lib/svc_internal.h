@@ -120,7 +120,7 @@ struct svc_dbnodes {
 /* Parses list ("" or NULL: host and port as the one node); returns 0, or -1 with err. */
 int    svc_dbnodes_init(struct svc_dbnodes *ns, const char *list, const char *host,
 	long long port, char *err, size_t errlen);
-/* The same for any list of host:port nodes (the brokers: SHOPLAB_AMQP_HOSTS, svc_events.c);
+/* The same for any list of host:port nodes (the brokers: SHOPLAB_AMQP_HOSTS, svc_ev_runtime.c);
  * list_var and host_var name the settings in error messages. */
 int    svc_nodes_init(struct svc_dbnodes *ns, const char *list_var, const char *host_var,
 	const char *list, const char *host, long long port, char *err, size_t errlen);
@@ -147,7 +147,7 @@ int    svc_dbnodes_metrics_write(struct svc_dbnodes *ns, const char *service, st
  * Tries the nodes in svc_dbnodes_order's order until try_one(arg, i) returns 0: marks each
  * node that failed (svc_dbnodes_failed at now_us() after the attempt) and the one that
  * worked (svc_dbnodes_used). Returns 0 with *used set, or -1 when every node failed. The
- * brokers' connection loop (svc_events.c); now_us is injected by tests.
+ * brokers' connection loop (svc_ev_broker.c); now_us is injected by tests.
  */
 int    svc_nodes_try(struct svc_dbnodes *ns, int64_t (*now_us)(void),
 	int (*try_one)(void *arg, size_t i), void *arg, size_t *used);
@@ -203,13 +203,43 @@ struct svc_worker {
 	uint64_t		 affected;
 	uint64_t		 insert_id;
 	int			 in_tx;
-	int			 outbox_added;	/* this transaction wrote to the outbox */
+	int			 after_commit;	/* this transaction asks for srv->db_ext.after_commit */
 	char			*body;		/* reused request body buffer */
 	struct svc_dep_caller	 caller;	/* outbound HTTP handle (keep-alive) + rng */
 	int			 caller_ok;
 	size_t			 bodycap;
 	struct svc_logbuf	 log;		/* its request lines, written together */
 	struct svc_buf		 head;		/* the response head being built, reused */
+};
+
+/* The runtime's own settings, from SHOPLAB_* variables (see README). */
+struct svc_config {
+	char		*listen;	/* host:port or unix:/path */
+	long long	 threads;	/* worker threads, one FastCGI connection each */
+	long long	 backlog;
+	long long	 max_body;	/* bytes */
+	long long	 shutdown_grace_ms;
+	char		*db_host;
+	long long	 db_port;
+	char		*db_hosts;	/* "host:port,host:port,...": several nodes, the first preferred */
+	char		*db_socket;
+	char		*db_name;
+	char		*db_user;
+	char		*db_password;
+	long long	 db_connect_timeout;	/* seconds */
+	long long	 db_rw_timeout;		/* seconds */
+	char		*db_tls_ca;	/* "" or a CA file: TLS to MariaDB, server verified */
+	int		 log_requests;
+	long long	 log_flush_ms;	/* request lines held at most this long; 0: at once */
+	char		*gateway_internal;	/* base URL of the internal gateway */
+	char		*service_token;
+	long long	 request_deadline_ms;
+	/*
+	 * The per-stack gateway secret: when set, every request must carry it as the FastCGI
+	 * param SHOPLAB_GATEWAY_SECRET (which only nginx's config can set) or is refused with
+	 * 403 before any identity param is read. Required when listening on TCP.
+	 */
+	char		*gateway_secret;
 };
 
 /* How far svc_open got: svc_close undoes exactly that much, in reverse. */
@@ -223,6 +253,18 @@ enum svc_opened {
 	SVC_OPENED_STATE,	/* the service's init (its fini undoes it) */
 	SVC_OPENED_LISTEN,	/* the listening socket (a unix socket's file is removed) */
 	SVC_OPENED_EPOLL,	/* the epoll set: everything is open */
+};
+
+/*
+ * What a library part adds to the database layer (the events runtime does, at init): its own
+ * statements, which follow the service's in every worker's statement array (index
+ * svc->nstmts + i), and a hook run after each commit of a transaction that set the worker's
+ * after_commit (any thread, no lock held). svc_db.c names no subsystem.
+ */
+struct svc_db_ext {
+	const char *const	 *stmts;
+	size_t			  nstmts;
+	void			(*after_commit)(void);
 };
 
 struct svc_server {
@@ -240,7 +282,8 @@ struct svc_server {
 	struct svc_dep		 *deps;		/* shared by all workers; each guards itself */
 	size_t			  ndeps;
 	atomic_int		  stopping;
-	struct svc_events_rt	 *events;	/* relay and consumer threads (svc_events.c) */
+	struct svc_events_rt	 *events;	/* relay and consumer threads (svc_ev_internal.h) */
+	struct svc_db_ext	  db_ext;	/* a library part's statements and hook (svc_db_register) */
 	/* Deploys (svc_handover.c): main thread only, except nconns and draining. */
 	char			 *exe;		/* this binary's path, for the successor */
 	pid_t			  predecessor;	/* handed us its socket; stopped once we are ready */
@@ -326,8 +369,19 @@ struct svc_req {
 void svc_req_run_deferred(struct svc_req *r);
 
 /* Database lifetime per worker. */
+size_t svc_rows_count(const struct svc_rows *rows);
 void svc_db_close(struct svc_worker *w);
 int  svc_db_classify(unsigned err);
+/*
+ * Adds a library part's statements and after-commit hook (struct svc_db_ext); once, before
+ * the server's threads start. 0, or -1 when one is registered already.
+ */
+int  svc_db_register(struct svc_server *srv, const char *const *stmts, size_t nstmts,
+	void (*after_commit)(void));
+/* The SQL of statement idx: the service's, then the registered ones; NULL out of range. */
+const char *svc_db_stmt_sql(const struct svc_server *srv, int idx);
+/* After a transaction ended (commit: 1; rc: its result): the hook when asked and committed. */
+void svc_db_ended(struct svc_worker *w, int commit, int rc);
 
 /* Reads the body up to max bytes into the worker's buffer. */
 int svc_req_body(struct svc_req *r, const char **body, size_t *len);
@@ -344,22 +398,13 @@ void	    svc_log_line(const char *line, size_t len);
 void	    svc_log_set_name(const char *name);
 const char *svc_log_service_name(void);
 
-/*
- * Events (svc_events.c): the library's own statements follow the service's in every
- * worker's statement array (index svc->nstmts + SVC_EVS_*).
- */
-enum { SVC_EVS_OUTBOX_ADD, SVC_EVS_OUTBOX_NEXT, SVC_EVS_OUTBOX_DEL, SVC_EVS_OUTBOX_STATS,
-	SVC_EVS_INBOX_ADD, SVC_EVS_DEAD_ADD, SVC_EVS_DEAD_LIST, SVC_EVS_RELAY_ISOLATION,
-	SVC_EVS_DEAD_COUNT, SVC_EVS_DEAD_GET, SVC_EVS_DEAD_LOCK, SVC_EVS_DEAD_MARK,
-	SVC_EVS_DEAD_PENDING, SVC_EVS_N };
-extern const char *const svc_events_sql[SVC_EVS_N];
+/* Events (svc_ev_*.c, private header svc_ev_internal.h). Registers its statements and hook. */
+int  svc_events_register(struct svc_server *srv);
 /* Starts the relay and consumer threads the service asks for; 0 or -1 (logged). */
 int  svc_events_start(struct svc_server *srv);
 /* Joins them (srv->stopping is set) until the wall-clock deadline; returns how many are left. */
 size_t svc_events_stop(struct svc_server *srv, const struct timespec *until);
 void svc_events_free(struct svc_server *srv);
-/* A commit wrote to the outbox: ends the relay's idle wait (any thread, no lock held). */
-void svc_events_outbox_committed(void);
 int  svc_events_metrics_write(struct svc_server *srv, struct svc_buf *out);
 /* GET /deadletters: the dead letters this service recorded, newest first. */
 int  svc_events_deadletters(struct svc_req *r);
@@ -373,6 +418,7 @@ int  svc_events_deadletter_show(struct svc_req *r);
 int  svc_events_deadletter_replay(struct svc_req *r);
 int  svc_events_deadletter_replay_all(struct svc_req *r);
 
+const struct svc_config *svc_req_config(const struct svc_req *r);
 void svc_config_free(struct svc_config *cfg);
 int  svc_config_load(struct svc_config *cfg, const char *service, char *err, size_t errlen);
 

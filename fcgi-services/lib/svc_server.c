@@ -616,6 +616,13 @@ svc_print_events(const struct svc_service *svc)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
+/* A build with the hooks tests use to break a service on purpose (make test's own build). */
+#ifdef SVC_TEST_HOOKS
+#define SVC_BUILD_KIND	", test hooks"
+#else
+#define SVC_BUILD_KIND	""
+#endif
+
 /* --help, --version, --events, or a word it does not know (exit status 2). */
 static int
 svc_usage(const struct svc_service *svc, const char *name, const char *arg)
@@ -623,8 +630,9 @@ svc_usage(const struct svc_service *svc, const char *name, const char *arg)
 	if (strcmp(arg, "--events") == 0)
 		return svc_print_events(svc);
 	if (strcmp(arg, "--version") == 0 || strcmp(arg, "-V") == 0) {
-		printf("%s (shoplab) %s\n", strrchr(name, '/') ? strrchr(name, '/') + 1 : name,
-		    SHOPLAB_VERSION);
+		/* A test build says so before the version (the last word, which scripts read). */
+		printf("%s (shoplab%s) %s\n", strrchr(name, '/') ? strrchr(name, '/') + 1 : name,
+		    SVC_BUILD_KIND, SHOPLAB_VERSION);
 		return 0;
 	}
 	fprintf(strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0 ? stdout : stderr,
@@ -712,6 +720,9 @@ svc_open(struct svc_server *srv)
 		return 2;
 	}
 	srv->opened = SVC_OPENED_CONFIG;
+	/* Before anything prepares a statement (the startup task, the workers): the events' own. */
+	if (svc->events != NULL && svc_events_register(srv) != 0)
+		return 1;
 	if (svc_dbnodes_init(&srv->dbnodes, srv->cfg.db_hosts, srv->cfg.db_host,
 	    srv->cfg.db_port, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s: %s\n", svc->name, err);

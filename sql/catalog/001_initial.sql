@@ -1,4 +1,7 @@
 -- catalog/001_initial.sql - migration 1: the catalog service's schema (database `catalog`); safe to apply again.
+-- The event tables (outbox, inbox, dead_letters) come from the library's own migrations,
+-- sql/events/, applied before this file (docs/events.md). This file once created them too:
+-- replaces checksum 4d67a12043e8238ff983bc11dc9b4ab7ecf55f8a43c8e8e1ed60f3c096306de2
 CREATE TABLE IF NOT EXISTS products (
 	id		BIGINT		NOT NULL AUTO_INCREMENT,
 	sku		VARCHAR(64)	NOT NULL,
@@ -11,16 +14,4 @@ CREATE TABLE IF NOT EXISTS products (
 	PRIMARY KEY (id),
 	UNIQUE KEY products_sku (sku),
 	CONSTRAINT products_price CHECK (price_cents >= 0)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
-
--- Events (fcgi-services/lib/svc_events.h, docs/events.md): the transactional outbox. A row is
--- written in the same transaction as the change and deleted once the broker confirmed it.
-CREATE TABLE IF NOT EXISTS outbox (
-	seq		BIGINT		NOT NULL AUTO_INCREMENT,
-	id		CHAR(36)	NOT NULL,
-	type		VARCHAR(64)	NOT NULL,
-	body		MEDIUMTEXT	NOT NULL,
-	created_at	TIMESTAMP(6)	NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
-	PRIMARY KEY (seq),
-	UNIQUE KEY outbox_id (id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

@@ -1,4 +1,7 @@
 -- inventory/001_initial.sql - migration 1: the inventory service's schema (database `inventory`); safe to apply again.
+-- The event tables (outbox, inbox, dead_letters) come from the library's own migrations,
+-- sql/events/, applied before this file (docs/events.md). This file once created them too:
+-- replaces checksum 8bdb5e23c44a6309015075ec5e064b06098de03dd9ed1d39d7279cf4b2aaab87
 -- Per product, sum(adjustments.delta) = available + held + sold, and available >= 0.
 CREATE TABLE IF NOT EXISTS stock (
 	product_id	BIGINT		NOT NULL,
@@ -52,23 +55,3 @@ ALTER TABLE reservations MODIFY status ENUM('held', 'committed', 'released', 'ex
 	NOT NULL DEFAULT 'held';
 ALTER TABLE reservations ADD COLUMN IF NOT EXISTS expires_at TIMESTAMP(3) NULL AFTER status;
 CREATE INDEX IF NOT EXISTS reservations_expiry ON reservations (status, expires_at);
-
--- Events consumed: the inbox (one row per message id applied, in the effect's transaction)
--- and the dead letters this service gave up on (also in the broker's <service>.dead queue).
-CREATE TABLE IF NOT EXISTS inbox (
-	id		VARCHAR(64)	NOT NULL,
-	type		VARCHAR(64)	NOT NULL,
-	received_at	TIMESTAMP(6)	NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
-	PRIMARY KEY (id)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
-
-CREATE TABLE IF NOT EXISTS dead_letters (
-	seq		BIGINT		NOT NULL AUTO_INCREMENT,
-	msg_id		VARCHAR(64)	NOT NULL,
-	type		VARCHAR(64)	NOT NULL,
-	reason		VARCHAR(128)	NOT NULL,
-	attempts	INT		NOT NULL,
-	body		MEDIUMTEXT	NOT NULL,
-	dead_at		TIMESTAMP(6)	NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
-	PRIMARY KEY (seq)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

@@ -1,4 +1,7 @@
 -- orders/001_initial.sql - migration 1: the orders service's schema (database `orders`); safe to apply again.
+-- The event tables (outbox, inbox, dead_letters) come from the library's own migrations,
+-- sql/events/, applied before this file (docs/events.md). This file once created them too:
+-- replaces checksum c53b37f3dd526270b7431bac06808abfb275b9861c5b56b963cfb5fa0f5af6c4
 -- An order row is also its saga's state and its Idempotency-Key record.
 CREATE TABLE IF NOT EXISTS orders (
 	id		BIGINT		NOT NULL AUTO_INCREMENT,
@@ -38,38 +41,6 @@ CREATE TABLE IF NOT EXISTS order_items (
 ALTER TABLE orders MODIFY saga_state ENUM('pending', 'reserved', 'charged', 'uncommitting',
 	'compensating', 'voiding', 'done') NOT NULL DEFAULT 'pending';
 ALTER TABLE orders MODIFY reject_reason VARCHAR(64) NULL;
-
--- Events (fcgi-services/lib/svc_events.h, docs/events.md): the transactional outbox. A row is
--- written in the same transaction as the change and deleted once the broker confirmed it.
-CREATE TABLE IF NOT EXISTS outbox (
-	seq		BIGINT		NOT NULL AUTO_INCREMENT,
-	id		CHAR(36)	NOT NULL,
-	type		VARCHAR(64)	NOT NULL,
-	body		MEDIUMTEXT	NOT NULL,
-	created_at	TIMESTAMP(6)	NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
-	PRIMARY KEY (seq),
-	UNIQUE KEY outbox_id (id)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
-
--- Events consumed: the inbox (one row per message id applied, in the effect's transaction)
--- and the dead letters this service gave up on (also in the broker's <service>.dead queue).
-CREATE TABLE IF NOT EXISTS inbox (
-	id		VARCHAR(64)	NOT NULL,
-	type		VARCHAR(64)	NOT NULL,
-	received_at	TIMESTAMP(6)	NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
-	PRIMARY KEY (id)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
-
-CREATE TABLE IF NOT EXISTS dead_letters (
-	seq		BIGINT		NOT NULL AUTO_INCREMENT,
-	msg_id		VARCHAR(64)	NOT NULL,
-	type		VARCHAR(64)	NOT NULL,
-	reason		VARCHAR(128)	NOT NULL,
-	attempts	INT		NOT NULL,
-	body		MEDIUMTEXT	NOT NULL,
-	dead_at		TIMESTAMP(6)	NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
-	PRIMARY KEY (seq)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- shipped (after confirmed, never backwards), set by the shipment.dispatched event.
 ALTER TABLE orders MODIFY status ENUM('pending', 'confirmed', 'rejected', 'shipped') NOT NULL DEFAULT 'pending';

@@ -520,6 +520,12 @@ it_restart(const char *svc, const char *env)
 	assert_int_equal(it_sh("%s \"$SHOPLAB_TOP/scripts/stack.sh\" up >&2", env), 0);
 }
 
+int
+it_test_hooks(const char *svc)
+{
+	return it_sh("\"$SHOPLAB_BUILD/bin/%s\" --version | grep -q 'test hooks'", svc) == 0;
+}
+
 int64_t
 it_wait_db(const char *svc, int64_t want, int secs, const char *fmt, ...)
 {

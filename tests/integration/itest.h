@@ -88,6 +88,11 @@ pid_t it_pid(const char *name);
  * with env ("" or "NAME=value ..." prefixed to the command), which starts it again.
  */
 void it_restart(const char *svc, const char *env);
+/*
+ * 1 when the service's binary in $SHOPLAB_BUILD has the test hooks (SVC_TEST_HOOKS, `make test`'s
+ * build-test/): a test that crashes a service on purpose skips without them.
+ */
+int it_test_hooks(const char *svc);
 
 /* Runs a shell command with the test environment; returns its exit status. */
 int it_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -228,6 +228,11 @@ test_consumer_crash_before_ack_is_a_duplicate(void **state)
 	int	i;
 
 	(void)state;
+	if (!it_test_hooks("inventory")) {
+		fprintf(stderr, "skipped: %s has no test hooks (make test builds them: build-test/)\n",
+		    "inventory");
+		skip();
+	}
 	it_restart("inventory", "SHOPLAB_INVENTORY_EVENTS_CRASH_BEFORE_ACK=1");
 	pid = it_pid("inventory");
 	snprintf(id, sizeof(id), "it-crash-%lld", (long long)id_base);

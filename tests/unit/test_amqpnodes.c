@@ -96,7 +96,7 @@ test_failover_and_back(void **state)
 	assert_int_equal(svc_nodes_try(&ns, fake_clock, fake_try, NULL, &used), 0);
 	assert_int_equal(used, 1);
 	assert_int_equal(ntried, 1);
-	/* b is lost too (the thread marks it as svc_events.c does): c, a still held last. */
+	/* b is lost too (the thread marks it as svc_ev_broker.c does): c, a still held last. */
 	svc_dbnodes_failed(&ns, 1, fake_now);
 	reset(0, 0, 1);
 	assert_int_equal(svc_nodes_try(&ns, fake_clock, fake_try, NULL, &used), 0);

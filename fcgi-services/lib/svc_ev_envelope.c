@@ -1,4 +1,4 @@
-/* svc_event.c - event envelopes (build, parse, check), ids and times */
+/* svc_ev_envelope.c - event envelopes (build, parse, check), ids and times */
 #include <sys/random.h>
 
 #include <errno.h>
