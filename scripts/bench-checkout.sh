@@ -112,7 +112,10 @@ drain() {
 run_load() {	# run_load NAME SECONDS: snapshots before and after NAME (with its drain)
 	scenario "$1" "$2"
 	snapshot "$tmp/$1.before"
-	"$BUILD/bin/sim" load "$tmp/$1.json" > "$tmp/$1.out" 2>&1 || echo "checkout bench: sim load $1 reported failures (see below)"
+	if ! "$BUILD/bin/sim" load "$tmp/$1.json" > "$tmp/$1.out" 2>&1; then
+		echo "checkout bench: sim load $1 reported failures:"
+		grep -iE 'fail|error|violat|invariant' "$tmp/$1.out" | head -8 | sed 's/^/  /'
+	fi
 	drain
 	snapshot "$tmp/$1.after"
 }
@@ -152,7 +155,7 @@ awk -v userstat="$userstat" -v rate="$rate" -v services="$services" '
 			printf "  %-12s %8s %8s %8s %8s %8s %9s %9s\n", "database", "commits", "rollback", "selects", "writes", "other", "rows read", "rows chg"
 			for (k in keys) if (k ~ /^db_commit:/) {
 				u = substr(k, 11)
-				if (!index(" " services " ", " " u " ")) continue	# not a service's DB user
+				if (!index(" " services " ", " " u " ")) continue	# not the DB user of a service
 				printf "  %-12s %8.2f %8.2f %8.2f %8.2f %8.2f %9.2f %9.2f\n", u, d(k) / n, d("db_rollback:" u) / n,
 					d("db_select:" u) / n, d("db_update:" u) / n, d("db_other:" u) / n, d("db_rows_read:" u) / n, d("db_rows_changed:" u) / n
 				ct += d(k); st += d("db_select:" u) + d("db_update:" u) + d("db_other:" u)

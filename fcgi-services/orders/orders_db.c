@@ -10,10 +10,11 @@ const char *const orders_stmts[ORD_NSTMTS] = {
 	[ORD_FIND_KEY] =
 	    "SELECT id, request_hash, response_status, response_body FROM orders"
 	    " WHERE user_id = ? AND idempotency_key = ?",
+	/* What the saga needs of the new row comes back with it: no read after the write. */
 	[ORD_INSERT] =
 	    "INSERT INTO orders (user_id, total_cents, currency, idempotency_key, request_hash,"
 	    " card_enc, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?,"
-	    " NOW(3) + INTERVAL ? MICROSECOND)",
+	    " NOW(3) + INTERVAL ? MICROSECOND) RETURNING id, " ORD_TS("created_at"),
 	[ORD_INSERT_ITEM] =
 	    "INSERT INTO order_items (order_id, product_id, quantity, unit_price_cents)"
 	    " VALUES (?, ?, ?, ?)",
@@ -43,12 +44,18 @@ const char *const orders_stmts[ORD_NSTMTS] = {
 	    "SELECT product_id, quantity, unit_price_cents FROM order_items WHERE order_id = ?"
 	    " ORDER BY product_id",
 	[ORD_SET_STATE] =
-	    /* Assignments run left to right: a confirmed order carries no reject reason. */
+	    /*
+	     * Assignments run left to right: a confirmed order carries no reject reason. The
+	     * sealed card goes in the same statement when the move leaves the charge behind,
+	     * and the request's reply with the move that ends the saga (NULL: none; a stored
+	     * reply is never replaced).
+	     */
 	    "UPDATE orders SET saga_state = ?, status = ?,"
-	    " reject_reason = IF(status = 'confirmed', NULL, COALESCE(?, reject_reason))"
+	    " reject_reason = IF(status = 'confirmed', NULL, COALESCE(?, reject_reason)),"
+	    " card_enc = IF(? = 1, NULL, card_enc),"
+	    " response_body = IF(response_status IS NULL, ?, response_body),"
+	    " response_status = COALESCE(response_status, ?)"
 	    " WHERE id = ? AND saga_state = ?",
-	[ORD_DROP_CARD] =
-	    "UPDATE orders SET card_enc = NULL WHERE id = ?",
 	[ORD_SWEEP_CARDS] =
 	    /* Cards an older version kept past the charge's answer. */
 	    "UPDATE orders SET card_enc = NULL WHERE card_enc IS NOT NULL"
@@ -75,6 +82,8 @@ orders_saga_free(struct orders_saga *s)
 {
 	json_object_put(s->card);
 	s->card = NULL;
+	json_object_put(s->reply);
+	s->reply = NULL;
 }
 
 static void
