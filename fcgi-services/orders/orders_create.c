@@ -174,7 +174,7 @@ orders_insert_tx(struct svc_req *r, void *arg)
 
 static int orders_answer(struct svc_req *r, struct orders_saga *s, int finished);
 
-/* The saga of the order in just inserted, as orders_load would read it back (age 0). */
+/* The saga of the order just inserted, as orders_load would read it back (age 0). */
 static void
 orders_new_saga(const struct orders_insert *in, json_object *card, struct orders_saga *s)
 {

@@ -18,14 +18,21 @@ const char *const orders_stmts[ORD_NSTMTS] = {
 	[ORD_INSERT_ITEM] =
 	    "INSERT INTO order_items (order_id, product_id, quantity, unit_price_cents)"
 	    " VALUES (?, ?, ?, ?)",
+	/* The order and its lines in one statement: one row per line, the order's columns on each. */
 	[ORD_GET] =
-	    "SELECT id, user_id, status, saga_state, reject_reason, total_cents, currency,"
-	    " idempotency_key, card_enc, TIMESTAMPDIFF(SECOND, created_at, NOW(3)), "
-	    ORD_TS("created_at") ", shipment_id, shipped_at FROM orders WHERE id = ?",
+	    "SELECT o.id, o.user_id, o.status, o.saga_state, o.reject_reason, o.total_cents,"
+	    " o.currency, o.idempotency_key, o.card_enc,"
+	    " TIMESTAMPDIFF(SECOND, o.created_at, NOW(3)), " ORD_TS("o.created_at") ","
+	    " o.shipment_id, o.shipped_at, i.product_id, i.quantity, i.unit_price_cents"
+	    " FROM orders o LEFT JOIN order_items i ON i.order_id = o.id WHERE o.id = ?"
+	    " ORDER BY i.product_id",
 	[ORD_GET_OWNED] =
-	    "SELECT id, user_id, status, saga_state, reject_reason, total_cents, currency,"
-	    " idempotency_key, card_enc, TIMESTAMPDIFF(SECOND, created_at, NOW(3)), "
-	    ORD_TS("created_at") ", shipment_id, shipped_at FROM orders WHERE id = ? AND user_id = ?",
+	    "SELECT o.id, o.user_id, o.status, o.saga_state, o.reject_reason, o.total_cents,"
+	    " o.currency, o.idempotency_key, o.card_enc,"
+	    " TIMESTAMPDIFF(SECOND, o.created_at, NOW(3)), " ORD_TS("o.created_at") ","
+	    " o.shipment_id, o.shipped_at, i.product_id, i.quantity, i.unit_price_cents"
+	    " FROM orders o LEFT JOIN order_items i ON i.order_id = o.id"
+	    " WHERE o.id = ? AND o.user_id = ? ORDER BY i.product_id",
 	/* Monotonic: only a confirmed order ships; a late or repeated event changes nothing. */
 	[ORD_SHIPPED] =
 	    "UPDATE orders SET status = 'shipped', shipment_id = ?, shipped_at = ?"
@@ -40,9 +47,6 @@ const char *const orders_stmts[ORD_NSTMTS] = {
 	[ORD_SAGA_GAUGE] =
 	    "SELECT COUNT(*), COALESCE(TIMESTAMPDIFF(MICROSECOND, MIN(created_at), NOW(3)), 0)"
 	    " FROM orders WHERE status = 'pending'",
-	[ORD_ITEMS] =
-	    "SELECT product_id, quantity, unit_price_cents FROM order_items WHERE order_id = ?"
-	    " ORDER BY product_id",
 	[ORD_SET_STATE] =
 	    /*
 	     * Assignments run left to right: a confirmed order carries no reject reason. The
@@ -136,18 +140,15 @@ orders_load(struct svc_req *r, int64_t id, int64_t user_id, struct orders_saga *
 	orders_copy(s->created_at, sizeof(s->created_at), rows, 10);
 	s->shipment_id = svc_rows_isnull(rows, 11) ? 0 : svc_rows_int(rows, 11);
 	orders_copy(s->shipped_at, sizeof(s->shipped_at), rows, 12);
-	svc_rows_free(rows);
-
-	if ((rc = svc_db_query(r, ORD_ITEMS, &rows, "i", id)) != SVC_OK) {
-		orders_saga_free(s);
-		return rc;
-	}
-	while (svc_rows_next(rows) && s->nitems < ORDERS_MAX_ITEMS) {
-		s->items[s->nitems].product_id = svc_rows_int(rows, 0);
-		s->items[s->nitems].quantity = svc_rows_int(rows, 1);
-		s->items[s->nitems].unit_price_cents = svc_rows_int(rows, 2);
+	/* The lines, one per row (none: a NULL line from the LEFT JOIN). */
+	do {
+		if (svc_rows_isnull(rows, 13) || s->nitems >= ORDERS_MAX_ITEMS)
+			continue;
+		s->items[s->nitems].product_id = svc_rows_int(rows, 13);
+		s->items[s->nitems].quantity = svc_rows_int(rows, 14);
+		s->items[s->nitems].unit_price_cents = svc_rows_int(rows, 15);
 		s->nitems++;
-	}
+	} while (svc_rows_next(rows));
 	svc_rows_free(rows);
 	return SVC_OK;
 }
