@@ -24,6 +24,9 @@
 # (vhost, a user per service, permissions, exchanges, queues, bindings) is a definitions
 # file loaded at boot: no slow rabbitmqctl round trips. Which events a service publishes and
 # consumes comes from its fcgi-services/<name>/service.conf (publishes=, consumes=).
+# BROKER_QUEUE_TYPE=classic (a measurement knob, never for a site: docs/events.md, Settings)
+# makes each <svc>.events a lazy classic queue instead of a quorum queue, to measure what the
+# quorum queue costs on one node; it loses x-delivery-count and the broker's delivery limit.
 set -euo pipefail
 # --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
@@ -151,8 +154,13 @@ cmd_definitions() {
 		# the broker itself dead-letters, unrecorded (a last resort: the consumer holds a failing
 		# message unacked while it retries, so only lost connections and crashes count, and it
 		# records the message itself at SHOPLAB_EVENTS_MAX_DELIVERIES, 20, well before).
-		printf '{"name":"%s.events","vhost":"%s","durable":true,"auto_delete":false,"arguments":{"x-queue-type":"quorum","x-delivery-limit":%s,"x-dead-letter-exchange":"shoplab.dlx","x-dead-letter-routing-key":"%s.events"}},' \
-			"$s" "$SHOPLAB_AMQP_VHOST" "$((BROKER_DELIVERY_LIMIT + 1))" "$s"
+		if [ "${BROKER_QUEUE_TYPE:-quorum}" = classic ]; then
+			printf '{"name":"%s.events","vhost":"%s","durable":true,"auto_delete":false,"arguments":{"x-queue-type":"classic","x-queue-mode":"lazy","x-dead-letter-exchange":"shoplab.dlx","x-dead-letter-routing-key":"%s.events"}},' \
+				"$s" "$SHOPLAB_AMQP_VHOST" "$s"
+		else
+			printf '{"name":"%s.events","vhost":"%s","durable":true,"auto_delete":false,"arguments":{"x-queue-type":"quorum","x-delivery-limit":%s,"x-dead-letter-exchange":"shoplab.dlx","x-dead-letter-routing-key":"%s.events"}},' \
+				"$s" "$SHOPLAB_AMQP_VHOST" "$((BROKER_DELIVERY_LIMIT + 1))" "$s"
+		fi
 		printf '{"name":"%s.dead","vhost":"%s","durable":true,"auto_delete":false,"arguments":{"x-queue-type":"classic"}}' \
 			"$s" "$SHOPLAB_AMQP_VHOST"
 	done

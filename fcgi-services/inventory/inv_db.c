@@ -52,6 +52,9 @@ const char *const inv_stmts[INV_NSTMTS] = {
 	    "SELECT status FROM reservations WHERE order_id = ? LOCK IN SHARE MODE",
 	[INV_RES_SET] =
 	    "UPDATE reservations SET status = ? WHERE order_id = ?",
+	/* The usual commit or release: the conditional update takes the row's lock itself. */
+	[INV_RES_MOVE_HELD] =
+	    "UPDATE reservations SET status = ? WHERE order_id = ? AND status = 'held'",
 	[INV_ITEM_INSERT] =
 	    "INSERT INTO reservation_items (order_id, product_id, quantity) VALUES (?, ?, ?)",
 	[INV_ITEMS_GET] =

@@ -14,9 +14,7 @@ enum orders_stmt {
 	ORD_INSERT_ITEM,
 	ORD_GET,
 	ORD_GET_OWNED,
-	ORD_ITEMS,
 	ORD_SET_STATE,
-	ORD_DROP_CARD,
 	ORD_SWEEP_CARDS,
 	ORD_STORE_RESPONSE,
 	ORD_RESCHEDULE,
@@ -120,9 +118,15 @@ struct orders_saga {
 	size_t			 nitems;
 	struct orders_item	 items[ORDERS_MAX_ITEMS];
 	json_object		*card;		/* decrypted card, or NULL once dropped */
+	int			 answering;	/* a request waits: the end stores its reply */
+	json_object		*reply;		/* that reply, stored with the terminal move */
+	int			 reply_status;
 };
 
 int orders_create(struct svc_req *r);
+/* The checkout's reply for s (finished: the saga ended) and its HTTP status; NULL: no memory. */
+json_object *orders_reply_json(struct svc_req *r, const struct orders_saga *s, int finished,
+	int *status);
 int orders_get(struct svc_req *r);
 int orders_list(struct svc_req *r);
 /* /metrics: pending sagas and the oldest one's age (orders_metrics.c). */

@@ -141,6 +141,7 @@ struct orders_insert {
 	int64_t			 total;
 	const char		*currency;
 	int64_t			 id;
+	char			 created_at[40];
 };
 
 /* The order, its items and its key in one transaction (svc_db_tx retries deadlocks). */
@@ -148,13 +149,22 @@ static int
 orders_insert_tx(struct svc_req *r, void *arg)
 {
 	struct orders_insert	*in = arg;
+	struct svc_rows		*rows = NULL;
+	const char		*at;
 	size_t			 i;
 	int			 rc;
 
-	if ((rc = svc_db_exec(r, ORD_INSERT, "iisssbi", in->user_id, in->total, in->currency,
-	    in->key, in->hash, in->card, in->cardlen, in->lease_us)) != SVC_OK)
+	if ((rc = svc_db_query(r, ORD_INSERT, &rows, "iisssbi", in->user_id, in->total,
+	    in->currency, in->key, in->hash, in->card, in->cardlen, in->lease_us)) != SVC_OK)
 		return rc;
-	in->id = (int64_t)svc_db_insert_id(r);
+	if (!svc_rows_next(rows)) {
+		svc_rows_free(rows);
+		return SVC_ERR_INTERNAL;
+	}
+	in->id = svc_rows_int(rows, 0);
+	at = svc_rows_str(rows, 1, NULL);
+	snprintf(in->created_at, sizeof(in->created_at), "%s", at != NULL ? at : "");
+	svc_rows_free(rows);
 	for (i = 0; i < in->nitems; i++)
 		if ((rc = svc_db_exec(r, ORD_INSERT_ITEM, "iiii", in->id, in->items[i].product_id,
 		    in->items[i].quantity, in->items[i].unit_price_cents)) != SVC_OK)
@@ -163,6 +173,23 @@ orders_insert_tx(struct svc_req *r, void *arg)
 }
 
 static int orders_answer(struct svc_req *r, struct orders_saga *s, int finished);
+
+/* The saga of the order just inserted, as orders_load would read it back (age 0). */
+static void
+orders_new_saga(const struct orders_insert *in, json_object *card, struct orders_saga *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->id = in->id;
+	s->user_id = in->user_id;
+	snprintf(s->status, sizeof(s->status), "pending");
+	s->state = ORD_S_PENDING;
+	s->total_cents = in->total;
+	snprintf(s->currency, sizeof(s->currency), "%s", in->currency);
+	snprintf(s->created_at, sizeof(s->created_at), "%s", in->created_at);
+	s->nitems = in->nitems;
+	memcpy(s->items, in->items, in->nitems * sizeof(s->items[0]));
+	s->card = json_object_get(card);
+}
 
 /* Answers a request whose key is known: the stored answer, or 409 while it runs. */
 static int
@@ -222,49 +249,64 @@ orders_replay(struct svc_req *r, int64_t user_id, const char *key, const char *h
 	return rc;
 }
 
-/* Sends the answer for s and stores it as the key's answer. */
+json_object *
+orders_reply_json(struct svc_req *r, const struct orders_saga *s, int finished, int *status)
+{
+	json_object	*obj, *err;
+	const char	*code = "order_rejected";
+	const char	*msg = "the order could not be completed; nothing was charged";
+	int		 bad = 0;
+
+	if (!finished || strcmp(s->status, "pending") == 0) {
+		*status = 202;
+		return orders_json(s);
+	}
+	if (strcmp(s->status, "confirmed") == 0) {
+		*status = 201;
+		return orders_json(s);
+	}
+	/* Rejected: the contract's error shape, with the order for reference. */
+	*status = 409;
+	if (strcmp(s->reason, "out_of_stock") == 0) {
+		code = "out_of_stock";
+		msg = "not enough stock for this order; nothing was charged";
+	} else if (strcmp(s->reason, "payment_declined") == 0) {
+		*status = 402;
+		code = "payment_declined";
+		msg = "the payment was declined; nothing was charged";
+	}
+	obj = json_object_new_object();
+	err = json_object_new_object();
+	bad |= svc_json_add(err, "code", json_object_new_string(code));
+	bad |= svc_json_add(err, "message", json_object_new_string(msg));
+	bad |= svc_json_add(err, "request_id", json_object_new_string(svc_req_id(r)));
+	bad |= svc_json_add(err, "order", orders_json(s));
+	bad |= svc_json_add(obj, "error", err);
+	return svc_json_checked(obj, bad);
+}
+
+/*
+ * Sends the answer for s and stores it as the key's answer, unless the saga's last move
+ * stored it already (then that very reply is sent).
+ */
 static int
 orders_answer(struct svc_req *r, struct orders_saga *s, int finished)
 {
-	json_object	*obj = NULL, *err;
+	json_object	*obj;
 	const char	*body;
-	int		 status, bad = 0;
+	int		 status;
 
-	if (!finished || strcmp(s->status, "pending") == 0) {
-		status = 202;
-		obj = orders_json(s);
-	} else if (strcmp(s->status, "confirmed") == 0) {
-		status = 201;
-		obj = orders_json(s);
+	if (s->reply != NULL && finished) {
+		obj = json_object_get(s->reply);
+		status = s->reply_status;
 	} else {
-		/* Rejected: the contract's error shape, with the order for reference. */
-		const char *code = "order_rejected";
-		const char *msg = "the order could not be completed; nothing was charged";
-
-		status = 409;
-		if (strcmp(s->reason, "out_of_stock") == 0) {
-			code = "out_of_stock";
-			msg = "not enough stock for this order; nothing was charged";
-		} else if (strcmp(s->reason, "payment_declined") == 0) {
-			status = 402;
-			code = "payment_declined";
-			msg = "the payment was declined; nothing was charged";
-		}
-		obj = json_object_new_object();
-		err = json_object_new_object();
-		bad |= svc_json_add(err, "code", json_object_new_string(code));
-		bad |= svc_json_add(err, "message", json_object_new_string(msg));
-		bad |= svc_json_add(err, "request_id", json_object_new_string(svc_req_id(r)));
-		bad |= svc_json_add(err, "order", orders_json(s));
-		bad |= svc_json_add(obj, "error", err);
-		obj = svc_json_checked(obj, bad);
+		if ((obj = orders_reply_json(r, s, finished, &status)) == NULL)
+			return svc_reply_err(r, SVC_ERR_NOMEM);
+		body = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
+		    JSON_C_TO_STRING_NOSLASHESCAPE);
+		/* The stored answer is what a replay of the key returns. */
+		svc_db_exec(r, ORD_STORE_RESPONSE, "isi", (int64_t)status, body, s->id);
 	}
-	if (obj == NULL)
-		return svc_reply_err(r, SVC_ERR_NOMEM);
-	body = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
-	    JSON_C_TO_STRING_NOSLASHESCAPE);
-	/* The stored answer is what a replay of the key returns. */
-	svc_db_exec(r, ORD_STORE_RESPONSE, "isi", (int64_t)status, body, s->id);
 	if (status == 201 || status == 202) {
 		char loc[64];
 
@@ -343,8 +385,9 @@ orders_create(struct svc_req *r)
 	if (rc != SVC_OK)
 		return svc_reply_err(r, rc);
 
-	if ((rc = orders_load(r, in.id, 0, &s)) != SVC_OK)
-		return svc_reply_err(r, rc);
+	/* The saga starts from what was just written, not from a read of it. */
+	orders_new_saga(&in, card, &s);
+	s.answering = 1;
 	rc = orders_saga_run(r, &s);
 	if (rc != SVC_OK && rc != SVC_ERR_UNAVAILABLE)
 		svc_log(r, "error", "order %lld: saga stopped: %s", (long long)s.id,

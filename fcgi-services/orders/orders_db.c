@@ -10,21 +10,29 @@ const char *const orders_stmts[ORD_NSTMTS] = {
 	[ORD_FIND_KEY] =
 	    "SELECT id, request_hash, response_status, response_body FROM orders"
 	    " WHERE user_id = ? AND idempotency_key = ?",
+	/* What the saga needs of the new row comes back with it: no read after the write. */
 	[ORD_INSERT] =
 	    "INSERT INTO orders (user_id, total_cents, currency, idempotency_key, request_hash,"
 	    " card_enc, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?,"
-	    " NOW(3) + INTERVAL ? MICROSECOND)",
+	    " NOW(3) + INTERVAL ? MICROSECOND) RETURNING id, " ORD_TS("created_at"),
 	[ORD_INSERT_ITEM] =
 	    "INSERT INTO order_items (order_id, product_id, quantity, unit_price_cents)"
 	    " VALUES (?, ?, ?, ?)",
+	/* The order and its lines in one statement: one row per line, the order's columns on each. */
 	[ORD_GET] =
-	    "SELECT id, user_id, status, saga_state, reject_reason, total_cents, currency,"
-	    " idempotency_key, card_enc, TIMESTAMPDIFF(SECOND, created_at, NOW(3)), "
-	    ORD_TS("created_at") ", shipment_id, shipped_at FROM orders WHERE id = ?",
+	    "SELECT o.id, o.user_id, o.status, o.saga_state, o.reject_reason, o.total_cents,"
+	    " o.currency, o.idempotency_key, o.card_enc,"
+	    " TIMESTAMPDIFF(SECOND, o.created_at, NOW(3)), " ORD_TS("o.created_at") ","
+	    " o.shipment_id, o.shipped_at, i.product_id, i.quantity, i.unit_price_cents"
+	    " FROM orders o LEFT JOIN order_items i ON i.order_id = o.id WHERE o.id = ?"
+	    " ORDER BY i.product_id",
 	[ORD_GET_OWNED] =
-	    "SELECT id, user_id, status, saga_state, reject_reason, total_cents, currency,"
-	    " idempotency_key, card_enc, TIMESTAMPDIFF(SECOND, created_at, NOW(3)), "
-	    ORD_TS("created_at") ", shipment_id, shipped_at FROM orders WHERE id = ? AND user_id = ?",
+	    "SELECT o.id, o.user_id, o.status, o.saga_state, o.reject_reason, o.total_cents,"
+	    " o.currency, o.idempotency_key, o.card_enc,"
+	    " TIMESTAMPDIFF(SECOND, o.created_at, NOW(3)), " ORD_TS("o.created_at") ","
+	    " o.shipment_id, o.shipped_at, i.product_id, i.quantity, i.unit_price_cents"
+	    " FROM orders o LEFT JOIN order_items i ON i.order_id = o.id"
+	    " WHERE o.id = ? AND o.user_id = ? ORDER BY i.product_id",
 	/* Monotonic: only a confirmed order ships; a late or repeated event changes nothing. */
 	[ORD_SHIPPED] =
 	    "UPDATE orders SET status = 'shipped', shipment_id = ?, shipped_at = ?"
@@ -39,16 +47,19 @@ const char *const orders_stmts[ORD_NSTMTS] = {
 	[ORD_SAGA_GAUGE] =
 	    "SELECT COUNT(*), COALESCE(TIMESTAMPDIFF(MICROSECOND, MIN(created_at), NOW(3)), 0)"
 	    " FROM orders WHERE status = 'pending'",
-	[ORD_ITEMS] =
-	    "SELECT product_id, quantity, unit_price_cents FROM order_items WHERE order_id = ?"
-	    " ORDER BY product_id",
 	[ORD_SET_STATE] =
-	    /* Assignments run left to right: a confirmed order carries no reject reason. */
+	    /*
+	     * Assignments run left to right: a confirmed order carries no reject reason. The
+	     * sealed card goes in the same statement when the move leaves the charge behind,
+	     * and the request's reply with the move that ends the saga (NULL: none; a stored
+	     * reply is never replaced).
+	     */
 	    "UPDATE orders SET saga_state = ?, status = ?,"
-	    " reject_reason = IF(status = 'confirmed', NULL, COALESCE(?, reject_reason))"
+	    " reject_reason = IF(status = 'confirmed', NULL, COALESCE(?, reject_reason)),"
+	    " card_enc = IF(? = 1, NULL, card_enc),"
+	    " response_body = IF(response_status IS NULL, ?, response_body),"
+	    " response_status = COALESCE(response_status, ?)"
 	    " WHERE id = ? AND saga_state = ?",
-	[ORD_DROP_CARD] =
-	    "UPDATE orders SET card_enc = NULL WHERE id = ?",
 	[ORD_SWEEP_CARDS] =
 	    /* Cards an older version kept past the charge's answer. */
 	    "UPDATE orders SET card_enc = NULL WHERE card_enc IS NOT NULL"
@@ -75,6 +86,8 @@ orders_saga_free(struct orders_saga *s)
 {
 	json_object_put(s->card);
 	s->card = NULL;
+	json_object_put(s->reply);
+	s->reply = NULL;
 }
 
 static void
@@ -127,18 +140,15 @@ orders_load(struct svc_req *r, int64_t id, int64_t user_id, struct orders_saga *
 	orders_copy(s->created_at, sizeof(s->created_at), rows, 10);
 	s->shipment_id = svc_rows_isnull(rows, 11) ? 0 : svc_rows_int(rows, 11);
 	orders_copy(s->shipped_at, sizeof(s->shipped_at), rows, 12);
-	svc_rows_free(rows);
-
-	if ((rc = svc_db_query(r, ORD_ITEMS, &rows, "i", id)) != SVC_OK) {
-		orders_saga_free(s);
-		return rc;
-	}
-	while (svc_rows_next(rows) && s->nitems < ORDERS_MAX_ITEMS) {
-		s->items[s->nitems].product_id = svc_rows_int(rows, 0);
-		s->items[s->nitems].quantity = svc_rows_int(rows, 1);
-		s->items[s->nitems].unit_price_cents = svc_rows_int(rows, 2);
+	/* The lines, one per row (none: a NULL line from the LEFT JOIN). */
+	do {
+		if (svc_rows_isnull(rows, 13) || s->nitems >= ORDERS_MAX_ITEMS)
+			continue;
+		s->items[s->nitems].product_id = svc_rows_int(rows, 13);
+		s->items[s->nitems].quantity = svc_rows_int(rows, 14);
+		s->items[s->nitems].unit_price_cents = svc_rows_int(rows, 15);
 		s->nitems++;
-	}
+	} while (svc_rows_next(rows));
 	svc_rows_free(rows);
 	return SVC_OK;
 }

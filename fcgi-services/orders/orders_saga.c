@@ -30,30 +30,46 @@ struct orders_move_tx {
 	const struct orders_saga	*s;
 	const struct orders_rule	*rule;
 	const char			*reason;
+	json_object			*reply;		/* the reply stored with the end */
+	int				 reply_status;
 };
 
 /* The state change; when it ends the saga, its event in the same transaction. */
 static int
 orders_move_tx(struct svc_req *r, void *arg)
 {
-	const struct orders_move_tx	*m = arg;
+	struct orders_move_tx		*m = arg;
 	struct orders_saga		 after;
+	const char			*body = NULL;
+	char				 status[8] = "";
 	int				 rc;
 
-	rc = svc_db_exec(r, ORD_SET_STATE, "sssis", orders_state_name(m->rule->next),
-	    m->rule->status, m->reason, m->s->id, orders_state_name(m->s->state));
+	/* The event, and the reply, describe the order as it is after the move. */
+	memcpy(&after, m->s, sizeof(after));
+	after.card = NULL;
+	after.reply = NULL;
+	snprintf(after.status, sizeof(after.status), "%s", m->rule->status);
+	if (m->reason != NULL)
+		snprintf(after.reason, sizeof(after.reason), "%s", m->reason);
+	json_object_put(m->reply);
+	m->reply = NULL;
+	if (m->rule->next == ORD_S_DONE && m->s->answering) {
+		/* The reply a replay of the key returns, stored by the move itself. */
+		if ((m->reply = orders_reply_json(r, &after, 1, &m->reply_status)) == NULL)
+			return SVC_ERR_NOMEM;
+		body = json_object_to_json_string_ext(m->reply, JSON_C_TO_STRING_PLAIN |
+		    JSON_C_TO_STRING_NOSLASHESCAPE);
+		snprintf(status, sizeof(status), "%d", m->reply_status);
+	}
+	rc = svc_db_exec(r, ORD_SET_STATE, "sssissis", orders_state_name(m->rule->next),
+	    m->rule->status, m->reason, (int64_t)m->rule->drop_card, body,
+	    status[0] != '\0' ? status : NULL, m->s->id, orders_state_name(m->s->state));
 	if (rc != SVC_OK)
 		return rc;
 	if (svc_db_affected(r) != 1)
 		return SVC_ERR_CONFLICT;
 	if (m->rule->next != ORD_S_DONE)
 		return SVC_OK;
-	/* The event describes the order as it is after the move. */
-	memcpy(&after, m->s, sizeof(after));
-	after.card = NULL;
-	snprintf(after.status, sizeof(after.status), "%s", m->rule->status);
-	if (m->reason != NULL)
-		snprintf(after.reason, sizeof(after.reason), "%s", m->reason);
 	return orders_outbox_terminal(r, &after);
 }
 
@@ -63,12 +79,19 @@ orders_move(struct svc_req *r, struct orders_saga *s, const struct orders_rule *
 	const char	*reason = rule->reason[0] != '\0' ? rule->reason : NULL;
 	int		 rc;
 
-	struct orders_move_tx	 m = { s, rule, reason };
+	struct orders_move_tx	 m = { s, rule, reason, NULL, 0 };
 
 	/* The terminal move and its event commit together (the outbox); the others alone. */
 	rc = rule->next == ORD_S_DONE ? svc_db_tx(r, orders_move_tx, &m) : orders_move_tx(r, &m);
-	if (rc != SVC_OK)
+	if (rc != SVC_OK) {
+		json_object_put(m.reply);
 		return rc;
+	}
+	if (m.reply != NULL) {
+		json_object_put(s->reply);
+		s->reply = m.reply;
+		s->reply_status = m.reply_status;
+	}
 	svc_log(r, "info", "order %lld: saga %s -> %s%s%s", (long long)s->id,
 	    orders_state_name(s->state), orders_state_name(rule->next), reason ? " " : "",
 	    reason ? reason : "");
@@ -215,8 +238,7 @@ orders_saga_run(struct svc_req *r, struct orders_saga *s)
 		if ((rc = orders_move(r, s, &rule)) != SVC_OK)
 			return rc;
 		if (rule.drop_card && s->card != NULL) {
-			if ((rc = svc_db_exec(r, ORD_DROP_CARD, "i", s->id)) != SVC_OK)
-				return rc;
+			/* The move's statement cleared the stored card (one round trip, not two). */
 			json_object_put(s->card);
 			s->card = NULL;
 		}

@@ -164,13 +164,11 @@ pay_charge(struct svc_req *r)
 	if (svc_card_check(card, &k, field, sizeof(field), msg, sizeof(msg)) == -1)
 		return svc_reply_field_error(r, field, "%s", msg);
 
-	/* A charge stored for this order answers the replay, whatever the card says now. */
-	rc = pay_load(r, PAY_GET, order_id, &c);
-	if (rc != SVC_ERR_NOT_FOUND) {
-		svc_card_wipe(&k);
-		return rc == SVC_OK ? pay_reply_stored(r, &c, amount, cur) : svc_reply_err(r, rc);
-	}
-
+	/*
+	 * The charge's row is written first: the order id's unique key finds a stored charge
+	 * (a replay, answered below as stored, whatever the card says now) without a read
+	 * before every write.
+	 */
 	svc_card_month_of(svc_wall_us() / 1000000, &now_month, &now_year);
 	d = pay_decide(k.digits, k.exp_month, k.exp_year, now_month, now_year);
 	code = pay_decline_code(d);
@@ -186,7 +184,7 @@ pay_charge(struct svc_req *r)
 	rc = svc_db_exec(r, PAY_INSERT, "isisss", order_id, c.status, amount, c.currency,
 	    c.last4, code);
 	if (rc == SVC_ERR_CONFLICT) {
-		/* A concurrent request for this order (or its void) won the key: answer as stored. */
+		/* A replay, a concurrent request for this order, or its void: answer as stored. */
 		if ((rc = pay_load(r, PAY_GET, order_id, &c)) == SVC_OK)
 			return pay_reply_stored(r, &c, amount, cur);
 		return svc_reply_err(r, rc == SVC_ERR_NOT_FOUND ? SVC_ERR_INTERNAL : rc);
