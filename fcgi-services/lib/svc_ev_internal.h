@@ -39,7 +39,8 @@ struct svc_events_conf {
 	char		*password;
 	long long	 max_attempts;
 	long long	 batch;
-	long long	 poll_ms;
+	long long	 poll_ms;	/* the idle relay's first poll, doubling while it finds */
+	long long	 poll_max_ms;	/* nothing, up to this (a commit's wake comes at once) */
 	long long	 prefetch;
 	long long	 retry_min_ms;	/* the retry backoff's floor and cap */
 	long long	 retry_max_ms;
@@ -129,6 +130,8 @@ int  svc_ev_service(struct svc_events_rt *rt, amqp_connection_state_t c, const c
 
 /* The threads (svc_ev_relay.c, svc_ev_consumer.c); arg is the svc_events_rt. */
 void *svc_ev_relay_main(void *arg);
+/* The idle relay's next poll interval: last doubled, within [min, max] (max < min: min). */
+long long svc_ev_next_poll(long long last, long long min, long long max);
 void *svc_ev_consumer_main(void *arg);
 
 #endif /* SVC_EV_INTERNAL_H */

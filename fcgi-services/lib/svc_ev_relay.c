@@ -142,6 +142,22 @@ out_rollback:
 	return rc;
 }
 
+/*
+ * The idle relay's next poll: doubled from the last, between min and max. Its own process's
+ * commits wake it at once (svc_wake), so the poll only finds rows another instance left (one
+ * that died before relaying them): an idle stack need not ask MariaDB 20 times a second per
+ * publisher for them. Any batch with rows starts again at min.
+ */
+long long
+svc_ev_next_poll(long long last, long long min, long long max)
+{
+	long long next = last * 2;
+
+	if (next < min)
+		next = min;
+	return next > max ? (max > min ? max : min) : next;
+}
+
 void *
 svc_ev_relay_main(void *arg)
 {
@@ -150,7 +166,7 @@ svc_ev_relay_main(void *arg)
 	struct svc_req		 r;
 	unsigned long		 i = 0;
 	uint64_t		 tag = 0;
-	long long		 backoff = 100, nack_backoff = 50;
+	long long		 backoff = 100, nack_backoff = 50, idle = rt->conf.poll_ms;
 	int64_t			 stats_at = 0;
 	int			 n;
 
@@ -204,10 +220,13 @@ svc_ev_relay_main(void *arg)
 		nack_backoff = 50;
 		if (n == -2)
 			svc_ev_sleep(rt, 500);
-		else if (n == 0)
-			svc_ev_idle(rt, rt->conf.poll_ms);
-		else
+		else if (n == 0) {
+			svc_ev_idle(rt, idle);
+			idle = svc_ev_next_poll(idle, rt->conf.poll_ms, rt->conf.poll_max_ms);
+		} else {
+			idle = rt->conf.poll_ms;
 			stats_at = 0;
+		}
 	}
 	svc_ev_close(&c);
 	return NULL;

@@ -75,6 +75,7 @@ static const struct svc_conf_def svc_events_defs[] = {
 	{ "SHOPLAB_EVENTS_MAX_ATTEMPTS", SVC_CONF_INT, "5",	1, 100,		EVC(max_attempts) },
 	{ "SHOPLAB_EVENTS_BATCH",	SVC_CONF_INT, "500",	1, SVC_EV_BATCH_MAX, EVC(batch) },
 	{ "SHOPLAB_EVENTS_POLL_MS",	SVC_CONF_INT, "50",	5, 10000,	EVC(poll_ms) },
+	{ "SHOPLAB_EVENTS_POLL_MAX_MS",	SVC_CONF_INT, "1000",	5, 60000,	EVC(poll_max_ms) },
 	{ "SHOPLAB_EVENTS_PREFETCH",	SVC_CONF_INT, "32",	1, 1000,	EVC(prefetch) },
 	{ "SHOPLAB_EVENTS_RETRY_MIN_MS", SVC_CONF_INT, "100",	1, 60000,	EVC(retry_min_ms) },
 	{ "SHOPLAB_EVENTS_RETRY_MAX_MS", SVC_CONF_INT, "30000", 1, 600000,	EVC(retry_max_ms) },

@@ -11,6 +11,7 @@
 
 #include "svc_events.h"
 #include "svc_internal.h"
+#include "svc_ev_internal.h"
 
 static void
 test_build_then_parse_round_trips(void **state)
@@ -342,10 +343,34 @@ test_wake_close_ends_every_wait(void **state)
 	assert_int_equal(svc_wake_wait(&wk, 10, 1), SVC_WAKE_TIMEOUT);
 }
 
+/* The idle relay's poll: 50, 100, 200, ... 1000 and stays; a bad max never goes below min. */
+static void
+test_idle_poll_backs_off(void **state)
+{
+	long long p = 50, seen[8];
+	int i;
+
+	(void)state;
+	for (i = 0; i < 8; i++) {
+		p = svc_ev_next_poll(p, 50, 1000);
+		seen[i] = p;
+	}
+	assert_int_equal(seen[0], 100);
+	assert_int_equal(seen[1], 200);
+	assert_int_equal(seen[2], 400);
+	assert_int_equal(seen[3], 800);
+	assert_int_equal(seen[4], 1000);
+	assert_int_equal(seen[7], 1000);
+	assert_int_equal(svc_ev_next_poll(0, 50, 1000), 50);
+	assert_int_equal(svc_ev_next_poll(50, 50, 20), 50);
+	assert_int_equal(svc_ev_next_poll(50, 50, 50), 50);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_idle_poll_backs_off),
 		cmocka_unit_test(test_build_then_parse_round_trips),
 		cmocka_unit_test(test_build_refuses_bad_input),
 		cmocka_unit_test(test_parse_refuses_poison),
