@@ -169,7 +169,7 @@ env)	write_env; cat "$RUN/shoplab.env" ;;
 service-env)	cmd_service_env "${2:-}" ;;
 render-nginx)
 	# render-nginx DIR [SITE_DIR]: the nginx files for $RUN/shoplab.env's settings; with
-	# SITE_DIR, as a site for a system nginx (see nginx_site). NGINX_STATE replaces @RUN@.
+	# SITE_DIR, as a site for a system nginx (see nginx_site, lib/stack-nginx.sh). NGINX_STATE replaces @RUN@.
 	[ -n "${2:-}" ] || die "usage: $0 render-nginx DIR [SITE_DIR]"
 	load_env
 	tls_certs

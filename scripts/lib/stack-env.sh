@@ -19,7 +19,7 @@ SERVICES_ALL=$(echo "$SERVICE_LIST" | awk '{ printf "%s ", $2 }')
 
 # A stack is one thing: the first `up` chooses its ports and its proxy wiring and writes them
 # to $RUN/shoplab.env; every later command reads them from there. A PORT_BASE that differs
-# is taken only while nothing of the stack runs; SHOPLAB_PROXY may change (see cmd_up).
+# is taken only while nothing of the stack runs; SHOPLAB_PROXY may change (see cmd_up, stack.sh).
 stored() { [ -f "$RUN/shoplab.env" ] || return 0; sed -n "s/^$1=//p" "$RUN/shoplab.env" | head -n 1 | tr -d '"'; }
 stack_running() {
 	local f pid

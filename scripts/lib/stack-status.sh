@@ -1,4 +1,4 @@
-# stack-status.sh - readiness, ports, stopping by pid file and status of the stack (sourced by scripts/stack.sh, not run).
+# stack-status.sh - readiness of the services, the ports up needs (free, or held by this stack) and stack.sh status (sourced by scripts/stack.sh, not run).
 # shellcheck shell=bash
 
 # ---------------------------------------------------------------- readiness
