@@ -15,13 +15,10 @@
 # Settings (environment) as for shoplab-bootstrap: DB_SOCKET, INTERNAL_PORT (8081), DEPLOY_TIMEOUT (30).
 set -euo pipefail
 # --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
-usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
-case ${1:-} in
--h | --help) usage; exit 0 ;;
--?*) usage >&2; exit 2 ;;
-esac
-
+# (Installed as sbin/shoplab-*, the lib is under share/shoplab/scripts; in a checkout, scripts/.)
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../share/shoplab/scripts/lib/usage.sh" 2> /dev/null || . "$HERE/../scripts/lib/usage.sh"
+usage_opts "${1:-}"
 PREFIX_DIR=${SHOPLAB_PREFIX_DIR:-$(dirname "$HERE")}
 STACK=$PREFIX_DIR/share/shoplab/scripts/stack.sh
 ETC=${SHOPLAB_ROOT:-}/etc/shoplab

@@ -12,6 +12,7 @@
 # change where and how. A certificate put here replaces the generated local one for good.
 set -eu
 # --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
+# (Written out, not sourced from scripts/lib/usage.sh: an ACME client may run a copy of this hook alone.)
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 case ${1:-} in
 -h | --help) usage; exit 0 ;;

@@ -13,11 +13,7 @@
 #   BENCH_CHECKOUT_RATE (100 checkouts/s), BENCH_CHECKOUT_SHORT (5 s), BENCH_CHECKOUT_LONG (25 s)
 set -uo pipefail
 # --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
-usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
-case ${1:-} in
--h | --help) usage; exit 0 ;;
--?*) usage >&2; exit 2 ;;
-esac
+. "$(dirname "$0")/lib/usage.sh" && usage_opts "${1:-}"
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-build}

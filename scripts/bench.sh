@@ -7,11 +7,7 @@
 # BENCH_SECONDS (10), BENCH_CONNS (64), BENCH_THREADS (2) tune wrk.
 set -uo pipefail
 # --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
-usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
-case ${1:-} in
--h | --help) usage; exit 0 ;;
--?*) usage >&2; exit 2 ;;
-esac
+. "$(dirname "$0")/lib/usage.sh" && usage_opts "${1:-}"
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-build}

@@ -4,7 +4,7 @@
 #   scripts/demo.sh [sim run options]   (make demo; needs the stack from `make demo`)
 set -uo pipefail
 # --help prints the comment above; the other arguments are `sim run`'s options (anything else: exit 2).
-usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+. "$(dirname "$0")/lib/usage.sh"
 case ${1:-} in -h | --help) usage; exit 0 ;; esac
 for a in "$@"; do
 	case $a in --compare | --out | --progress | --serve | --junit | --dry-run | [!-]*) ;; *) usage >&2; exit 2 ;; esac

@@ -5,11 +5,7 @@
 #   SHOPLAB_DEPS_LIST=1 scripts/deps.sh [set]   print the set's packages, install nothing
 set -eu
 # --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
-usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
-case ${1:-} in
--h | --help) usage; exit 0 ;;
--?*) usage >&2; exit 2 ;;
-esac
+. "$(dirname "$0")/lib/usage.sh" && usage_opts "${1:-}"
 
 # Build: compiler, make, pkg-config and the -dev packages of the libraries we link.
 # Run: a private MariaDB server (server-core: no system service is started), nginx with

@@ -5,11 +5,7 @@
 # can hold one of ours, and away from the contract's defaults (8080.., 9100.., 3307, 8474).
 set -euo pipefail
 # --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
-usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
-case ${1:-} in
--h | --help) usage; exit 0 ;;
--?*) usage >&2; exit 2 ;;
-esac
+. "$(dirname "$0")/lib/usage.sh" && usage_opts "${1:-}"
 count=${1:-100}
 lo=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 busy=$(ss -Htan 2>/dev/null | awk '{ n = split($4, a, ":"); print a[n] }' | sort -un)

@@ -34,11 +34,7 @@
 # (make deps) and `scripts/deps.sh ha` (galera-4, rsync, iptables, the SST scripts). docs/lab.md.
 set -euo pipefail
 # --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
-usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
-case ${1:-} in
--h | --help) usage; exit 0 ;;
--?*) usage >&2; exit 2 ;;
-esac
+. "$(dirname "$0")/lib/usage.sh" && usage_opts "${1:-}"
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 export SHOPLAB_RUN=${SHOPLAB_RUN:-$TOP/run/lab-ha}
@@ -58,6 +54,11 @@ SST_BIN=$TOP/.tools/galera/bin
 
 log() { printf 'lab-ha: %s\n' "$*" >&2; }
 die() { printf 'lab-ha: %s\n' "$*" >&2; exit 1; }
+# Processes by pid file (alive, pid_alive), system users and the my.cnf writer: shared with stack.sh.
+# shellcheck source=scripts/lib/proc.sh
+. "$TOP/scripts/lib/proc.sh"
+# shellcheck source=scripts/lib/mycnf.sh
+. "$TOP/scripts/lib/mycnf.sh"
 
 addr() {
 	# Hosts that are machines of their own (LAB_HA_VM=1): "gw=192.168.57.21 svc1=... host=...".
@@ -137,25 +138,11 @@ net_down() {
 }
 
 # ---------------------------------------------------------------- Galera
-pid_alive() {
-	local pid state
-	[ -f "$1" ] || return 1
-	pid=$(cat "$1" 2>/dev/null) || return 1
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-	state=$(sed -n 's/^[0-9]* (.*) \([A-Z]\).*/\1/p' "/proc/$pid/stat" 2>/dev/null)
-	[ "$state" != Z ]
-}
 
 db_sql() { mariadb --no-defaults --socket="$(hostdir "$1")/mariadb.sock" -u root -N -B -e "$2" 2> /dev/null; }
 db_status() { db_sql "$1" "SHOW GLOBAL STATUS LIKE '$2'" | awk '{ print $2 }'; }
 
-db_user_ensure() {
-	getent passwd "$DB_USER" > /dev/null && return 0
-	useradd --system --user-group --home-dir /nonexistent --no-create-home \
-		--shell /usr/sbin/nologin --comment "shoplab HA lab (Galera nodes)" "$DB_USER" 2> /dev/null ||
-		getent passwd "$DB_USER" > /dev/null || die "cannot create the system user $DB_USER (DB_USER)"
-	log "created system user $DB_USER for the Galera nodes"
-}
+db_user_ensure() { system_user_ensure "$DB_USER" DB_USER "the Galera nodes" "shoplab HA lab (Galera nodes)"; }
 
 db_conf() {
 	local h=$1 d l="" x
@@ -165,49 +152,36 @@ db_conf() {
 	mkdir -p "$d/data"
 	chown "$DB_USER:$DB_USER" "$d" "$d/data"
 	chmod 0750 "$d"
-	cat > "$d/my.cnf" <<-CNF
-	# my.cnf - Galera node $h of the HA lab, written by scripts/lab-ha.sh
-	[mariadbd]
-	datadir=$d/data
-	socket=$d/mariadb.sock
-	pid-file=$d/mariadb.pid
-	log-error=$d/mariadb.log
-	port=$DB_PORT
-	bind-address=$(addr "$h")
-	skip-name-resolve
-	max_connections=400
-	character-set-server=utf8mb4
-	collation-server=utf8mb4_unicode_ci
-	innodb_buffer_pool_size=64M
-	innodb_log_file_size=32M
-	innodb_flush_log_at_trx_commit=2
-	innodb_lock_wait_timeout=5
-	max_allowed_packet=16M
-	default-time-zone='+00:00'
-	# What Galera needs: row events, InnoDB, interleaved auto-increment locks.
-	binlog_format=ROW
-	default_storage_engine=InnoDB
-	innodb_autoinc_lock_mode=2
-	# Galera would interleave auto-increment ids across the nodes (1, 4, 7, ...); the seeds and
-	# the simulator count on dense ids. Each service writes through one node (docs/lab.md), so
-	# dense ids are safe; two nodes taking the same id meanwhile (a failover) is a certification
-	# failure, which the services retry as a deadlock.
-	wsrep_auto_increment_control=OFF
-	auto_increment_increment=1
-	auto_increment_offset=1
-	wsrep_on=ON
-	wsrep_provider=$GALERA_PROVIDER
-	wsrep_cluster_name=shoplab-ha
-	wsrep_cluster_address=gcomm://$l
-	wsrep_node_address=$(addr "$h")
-	wsrep_node_name=$h
-	wsrep_sst_method=rsync
-	wsrep_slave_threads=2
-	# The group port listens on the node's address only (Galera's default is every address).
-	# A lost peer is suspected after 3 s and evicted after 6 s (defaults 5 s / 15 s): a lab
-	# on one machine has no slow WAN links, and the scenarios want failovers inside a minute.
-	wsrep_provider_options="gmcast.listen_addr=tcp://$(addr "$h"):4567;gcache.size=32M;evs.keepalive_period=PT1S;evs.suspect_timeout=PT3S;evs.inactive_timeout=PT6S;evs.install_timeout=PT6S;evs.inactive_check_period=PT1S"
-	CNF
+	{
+		mycnf_server "Galera node $h of the HA lab, written by scripts/lab-ha.sh" \
+			"$d" "$d/mariadb.pid" "$DB_PORT" "$(addr "$h")" 400 64M 32M
+		cat <<-CNF
+		log-error=$d/mariadb.log
+		# What Galera needs: row events, InnoDB, interleaved auto-increment locks.
+		binlog_format=ROW
+		default_storage_engine=InnoDB
+		innodb_autoinc_lock_mode=2
+		# Galera would interleave auto-increment ids across the nodes (1, 4, 7, ...); the seeds and
+		# the simulator count on dense ids. Each service writes through one node (docs/lab.md), so
+		# dense ids are safe; two nodes taking the same id meanwhile (a failover) is a certification
+		# failure, which the services retry as a deadlock.
+		wsrep_auto_increment_control=OFF
+		auto_increment_increment=1
+		auto_increment_offset=1
+		wsrep_on=ON
+		wsrep_provider=$GALERA_PROVIDER
+		wsrep_cluster_name=shoplab-ha
+		wsrep_cluster_address=gcomm://$l
+		wsrep_node_address=$(addr "$h")
+		wsrep_node_name=$h
+		wsrep_sst_method=rsync
+		wsrep_slave_threads=2
+		# The group port listens on the node's address only (Galera's default is every address).
+		# A lost peer is suspected after 3 s and evicted after 6 s (defaults 5 s / 15 s): a lab
+		# on one machine has no slow WAN links, and the scenarios want failovers inside a minute.
+		wsrep_provider_options="gmcast.listen_addr=tcp://$(addr "$h"):4567;gcache.size=32M;evs.keepalive_period=PT1S;evs.suspect_timeout=PT3S;evs.inactive_timeout=PT6S;evs.install_timeout=PT6S;evs.inactive_check_period=PT1S"
+		CNF
+	} > "$d/my.cnf"
 }
 
 # db_start HOST [bootstrap]: mariadbd in the host's namespace; waits until the node is Synced
@@ -215,7 +189,7 @@ db_conf() {
 db_start() {
 	local h=$1 boot=${2:-} d i st args=()
 	d=$(hostdir "$h")
-	pid_alive "$d/mariadb.pid" && return 0
+	alive "$d/mariadb.pid" && return 0
 	db_conf "$h"
 	if [ "$boot" = bootstrap ]; then
 		if [ ! -d "$d/data/mysql" ]; then
@@ -238,7 +212,7 @@ db_start() {
 	for i in $(seq 1 600); do
 		st=$(db_status "$h" wsrep_local_state || true)
 		[ "$st" = 4 ] && return 0
-		if [ "$i" -gt 20 ] && ! pid_alive "$d/mariadb.pid" && ! pgrep -f -- "--defaults-file=$d/my.cnf" > /dev/null; then
+		if [ "$i" -gt 20 ] && ! alive "$d/mariadb.pid" && ! pgrep -f -- "--defaults-file=$d/my.cnf" > /dev/null; then
 			tail -20 "$d/mariadb.log" >&2
 			die "mariadbd on $h exited (see $d/mariadb.log)"
 		fi
@@ -255,8 +229,8 @@ db_stop() {
 	pid=$(cat "$f" 2>/dev/null || true)
 	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
 		kill -TERM "$pid" 2>/dev/null || true
-		for i in $(seq 1 300); do pid_alive "$f" || break; sleep 0.1; done
-		pid_alive "$f" && { log "mariadbd on $1 did not stop in 30 s: killing it"; kill -KILL "$pid" 2>/dev/null || true; }
+		for i in $(seq 1 300); do alive "$f" || break; sleep 0.1; done
+		alive "$f" && { log "mariadbd on $1 did not stop in 30 s: killing it"; kill -KILL "$pid" 2>/dev/null || true; }
 	fi
 	rm -f "$f"
 }
@@ -344,9 +318,9 @@ br_ready() {
 br_launch() {
 	local h=$1 d
 	d=$(hostdir "$h")
-	pid_alive "$d/rabbitmq.pid" && return 0
+	alive "$d/rabbitmq.pid" && return 0
 	br_conf "$h"
-	if ! pid_alive "$d/epmd.pid"; then
+	if ! alive "$d/epmd.pid"; then
 		setsid ip netns exec "$(ns "$h")" epmd -address "$(addr "$h"),127.0.0.1" >> "$d/logs/epmd.log" 2>&1 < /dev/null &
 		echo $! > "$d/epmd.pid"
 		disown
@@ -362,7 +336,7 @@ br_wait() {
 	d=$(hostdir "$h")
 	for i in $(seq 1 600); do
 		br_ready "$h" && return 0
-		if [ "$i" -gt 20 ] && ! pid_alive "$d/rabbitmq.pid"; then
+		if [ "$i" -gt 20 ] && ! alive "$d/rabbitmq.pid"; then
 			tail -20 "$d/logs/rabbitmq-stdout.log" >&2 || true
 			die "RabbitMQ on $h exited (see $d/logs/)"
 		fi
@@ -428,21 +402,16 @@ br_stop() {
 	for f in "$d/rabbitmq.pid" "$d/epmd.pid"; do
 		[ -f "$f" ] || continue
 		pid=$(cat "$f" 2>/dev/null || true)
-		if [ -n "$pid" ] && pid_alive "$f"; then
+		if [ -n "$pid" ] && alive "$f"; then
 			kill -TERM "$pid" 2>/dev/null || true
 			# By pid, not by file: the node removes its pid file as its shutdown begins.
-			for i in $(seq 1 300); do pid_running "$pid" || break; sleep 0.05; done
-			pid_running "$pid" && { log "$(basename "$f" .pid) on $1 did not stop in 15 s: killing it"; kill -KILL "$pid" 2>/dev/null || true; }
+			for i in $(seq 1 300); do pid_alive "$pid" || break; sleep 0.05; done
+			pid_alive "$pid" && { log "$(basename "$f" .pid) on $1 did not stop in 15 s: killing it"; kill -KILL "$pid" 2>/dev/null || true; }
 		fi
 		rm -f "$f"
 	done
 }
 
-pid_running() {
-	local st
-	st=$(sed -n 's/^[0-9]* (.*) \([A-Z]\).*/\1/p' "/proc/$1/stat" 2>/dev/null || true)
-	[ -n "$st" ] && [ "$st" != Z ]
-}
 
 # br3 and br2 first: br1, stopped last, knows the newest cluster state.
 br_stop_all() { local h; for h in br3 br2 br1; do br_stop "$h"; done; }
@@ -516,8 +485,8 @@ all_up() {
 	# The brokers boot and form their cluster meanwhile (they need nothing of Galera).
 	br_all_up > "$RUN/brokers-up.log" 2>&1 &
 	local brpid=$!
-	if ! pid_alive "$(hostdir db1)/mariadb.pid" && ! pid_alive "$(hostdir db2)/mariadb.pid" &&
-	    ! pid_alive "$(hostdir db3)/mariadb.pid"; then
+	if ! alive "$(hostdir db1)/mariadb.pid" && ! alive "$(hostdir db2)/mariadb.pid" &&
+	    ! alive "$(hostdir db3)/mariadb.pid"; then
 		db_start db1 bootstrap
 	fi
 	for h in $DB_HOSTS_LIST; do db_start "$h"; done
@@ -592,7 +561,7 @@ link_proxy_up() {
 	local h=$1 d x i first=1 bin=${SHOPLAB_BUILD:-$TOP/build}/bin/sim peer
 	link_on || return 0
 	d=$(hostdir "$h")
-	pid_alive "$d/link-proxy.pid" && return 0
+	alive "$d/link-proxy.pid" && return 0
 	[ -x "$bin" ] || die "LAB_PROXY=1 needs $bin (run make)"
 	mkdir -p "$d/logs"
 	{
@@ -618,7 +587,7 @@ link_proxy_up() {
 	disown	# a host kill ends it with the host's services
 	for i in $(seq 1 100); do
 		[ -z "$(link_check_host "$h")" ] && return 0
-		pid_alive "$d/link-proxy.pid" || break
+		alive "$d/link-proxy.pid" || break
 		sleep 0.05
 	done
 	tail -5 "$d/logs/link-proxy.log" >&2
@@ -628,11 +597,11 @@ link_proxy_down() {
 	local f pid i
 	f=$(hostdir "$1")/link-proxy.pid
 	[ -f "$f" ] || return 0
-	if pid_alive "$f"; then
+	if alive "$f"; then
 		pid=$(cat "$f")
 		kill -TERM "$pid" 2> /dev/null || true
-		for i in $(seq 1 50); do pid_alive "$f" || break; sleep 0.1; done
-		! pid_alive "$f" || kill -KILL "$pid" 2> /dev/null || true
+		for i in $(seq 1 50); do alive "$f" || break; sleep 0.1; done
+		! alive "$f" || kill -KILL "$pid" 2> /dev/null || true
 	fi
 	rm -f "$f"
 }
@@ -669,7 +638,7 @@ host_pids() {
 	for f in "$d"/*.pid; do
 		[ -f "$f" ] || continue
 		[ "$1" = gw ] && [ "$(basename "$f")" != nginx.pid ] && continue
-		pid_alive "$f" && cat "$f"
+		alive "$f" && cat "$f"
 	done
 	return 0
 }

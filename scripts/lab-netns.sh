@@ -16,11 +16,7 @@
 # iproute2. The stack state is under $SHOPLAB_RUN (default ./run/lab).
 set -euo pipefail
 # --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
-usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
-case ${1:-} in
--h | --help) usage; exit 0 ;;
--?*) usage >&2; exit 2 ;;
-esac
+. "$(dirname "$0")/lib/usage.sh" && usage_opts "${1:-}"
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 # LAB=ha: the highly available lab (two services hosts, a Galera cluster) is its own script.

@@ -5,11 +5,7 @@
 #   scripts/services.sh [FCGI_SERVICES_DIR]    (the GNUmakefile writes build/services with it)
 set -euo pipefail
 # --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
-usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
-case ${1:-} in
--h | --help) usage; exit 0 ;;
--?*) usage >&2; exit 2 ;;
-esac
+. "$(dirname "$0")/lib/usage.sh" && usage_opts "${1:-}"
 
 dir=${1:-$(cd "$(dirname "$0")/.." && pwd)/fcgi-services}
 declare -A seen=()

@@ -16,7 +16,8 @@
 # installed host, for SHOPLAB_GATEWAY_INTERNAL (or SHOPLAB_INTERNAL_PORT) and
 # SHOPLAB_SERVICE_TOKEN; each may also be set in the environment. Exit 0 done, 1 failed, 2 usage.
 set -euo pipefail
-usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+# (Installed as sbin/shoplab-deadletters, the lib is under share/shoplab/scripts.)
+. "$(dirname "$0")/../share/shoplab/scripts/lib/usage.sh" 2> /dev/null || . "$(dirname "$0")/lib/usage.sh"
 die() { printf 'shoplab-deadletters: %s\n' "$*" >&2; exit 1; }
 bad() { printf 'shoplab-deadletters: %s\n' "$*" >&2; usage >&2; exit 2; }
 

@@ -13,7 +13,7 @@
 # step began; the end prints each phase's duration. Settings: FRESH_DIR, ROOTFS_CACHE,
 # ROOTFS_MAX_AGE_DAYS (7), ROOTFS_MIRROR, FRESH_WORK (/var/tmp).
 set -euo pipefail
-usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+. "$(dirname "$0")/lib/usage.sh"
 keep=0
 case ${1:-} in
 -h | --help) usage; exit 0 ;;

@@ -14,7 +14,7 @@
 # Settings: ROOTFS_CACHE, ROOTFS_MAX_AGE_DAYS (7), ROOTFS_MIRROR, FRESH_WORK (/var/tmp),
 # BOOT_WAIT_S (120).
 set -euo pipefail
-usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+. "$(dirname "$0")/lib/usage.sh"
 keep=0
 deb=""
 while [ $# -gt 0 ]; do

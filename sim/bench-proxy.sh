@@ -6,11 +6,7 @@
 # connections and at one; every figure comes from the same run.
 set -eu
 # --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
-usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
-case ${1:-} in
--h | --help) usage; exit 0 ;;
--?*) usage >&2; exit 2 ;;
-esac
+. "$(dirname "$0")/../scripts/lib/usage.sh" && usage_opts "${1:-}"
 cd "$(dirname "$0")/.."
 SIM=${1:-build/bin/sim}
 DURATION=${DURATION:-10s}

@@ -35,6 +35,7 @@ for f in usr/bin/sim usr/sbin/shoplab-bootstrap usr/sbin/shoplab-deadletters usr
 	usr/share/shoplab/scripts/tls-deploy-hook.sh; do
 	check "$f executable" test -x "$x/$f"
 done
+check "stack.sh's pieces beside it (scripts/lib)" test -f "$x/usr/share/shoplab/scripts/lib/stack-env.sh" -a -f "$x/usr/share/shoplab/scripts/lib/usage.sh"
 for f in usr/lib/systemd/system/shoplab@.service usr/lib/systemd/system/shoplab.target \
 	usr/share/man/man1/sim.1.gz usr/share/man/man8/shoplab-bootstrap.8.gz usr/share/man/man8/shoplab-deploy.8.gz \
 	usr/share/man/man8/shoplab-deadletters.8.gz etc/logrotate.d/shoplab \

@@ -42,6 +42,16 @@ check "shoplab-deploy" test -x "$r$PREFIX/sbin/shoplab-deploy"
 check "shoplab-deadletters" test -x "$r$PREFIX/sbin/shoplab-deadletters"
 check "stack.sh" test -x "$r$PREFIX/share/shoplab/scripts/stack.sh"
 check "broker.sh" test -x "$r$PREFIX/share/shoplab/scripts/broker.sh"
+# The installed scripts run alone: they source their pieces (usage, stack.sh's subjects) from
+# share/shoplab/scripts/lib, never from a checkout. --help: the usage on stdout, nothing on stderr.
+for f in share/shoplab/scripts/stack.sh share/shoplab/scripts/broker.sh share/shoplab/scripts/trace.sh \
+	sbin/shoplab-bootstrap sbin/shoplab-deploy sbin/shoplab-deadletters; do
+	check "installed $f --help (its scripts/lib installed beside it)" \
+		bash -c 'e=$("$1" --help 2>&1 > /dev/null) && [ -z "$e" ]' _ "$r$PREFIX/$f"
+done
+check "installed stack.sh env writes shoplab.env (every piece of scripts/lib sourced)" \
+	bash -c 'SHOPLAB_RUN=$2/env-run SHOPLAB_BUILD=$3 PORT_BASE=40000 "$1" env > /dev/null && grep -q "^SHOPLAB_GATEWAY_PORT=40000$" "$2/env-run/shoplab.env"' \
+	_ "$r$PREFIX/share/shoplab/scripts/stack.sh" "$dest" "$r$PREFIX/lib/shoplab"
 check "service.conf of shipping (its events)" grep -q '^consumes=' "$r$PREFIX/share/shoplab/fcgi-services/shipping/service.conf"
 check "the storefront (web/)" test -f "$r$PREFIX/share/shoplab/web/index.html" -a -f "$r$PREFIX/share/shoplab/web/js/app.js"
 check "sql migrations" test -f "$r$PREFIX/share/shoplab/sql/orders/001_initial.sql"

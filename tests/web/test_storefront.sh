@@ -6,8 +6,7 @@
 #
 # Needs `scripts/deps.sh web` (chromium, and puppeteer-core and axe-core under .tools/web).
 set -uo pipefail
-usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
-case ${1:-} in -h | --help) usage; exit 0 ;; -?*) usage >&2; exit 2 ;; esac
+. "$(dirname "$0")/../../scripts/lib/usage.sh" && usage_opts "${1:-}"
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${1:-${SHOPLAB_BUILD:-$TOP/build}}
 : "${SHOPLAB_GATEWAY_URL:?no stack: source its shoplab.env first}"
