@@ -141,7 +141,9 @@ phase "boot" $((SECONDS - t))
 for n in $(seq 1 "$nprov"); do
 	name=$(cat "$work/vagrant/$machine.$n.name")
 	mapfile -t env < "$work/vagrant/$machine.$n.env"
-	install -m 0755 "$work/vagrant/$machine.$n.script" "$root/tmp/vagrant-shell-$n"
+	# Uploaded where Vagrant puts it (the booted machine's /tmp is its own tmpfs).
+	inside sh -c 'cat > "$1" && chmod 0755 "$1"' upload "/tmp/vagrant-shell-$n" < "$work/vagrant/$machine.$n.script" ||
+		die "cannot upload provisioner $n into the container"
 	t=$SECONDS
 	log "provision $n ($name)${env[*]:+ with ${env[*]}} (log: $work/provision-$n.log)"
 	rc=0
@@ -155,7 +157,7 @@ for n in $(seq 1 "$nprov"); do
 done
 
 t=$SECONDS
-install -m 0755 "$TOP/scripts/lib/vagrant-checks.sh" "$root/tmp/vagrant-checks.sh"
+inside sh -c 'cat > /tmp/vagrant-checks.sh' < "$TOP/scripts/lib/vagrant-checks.sh" || die "cannot copy the checks into the container"
 log "inside: scripts/lib/vagrant-checks.sh single (log: $work/checks.log)"
 rc=0
 inside bash /tmp/vagrant-checks.sh single http://127.0.0.1:8080 < /dev/null 2>&1 | tee "$work/checks.log" | rootfs_stamp || rc=$?
