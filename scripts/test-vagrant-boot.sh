@@ -147,7 +147,10 @@ for n in $(seq 1 "$nprov"); do
 	t=$SECONDS
 	log "provision $n ($name)${env[*]:+ with ${env[*]}} (log: $work/provision-$n.log)"
 	rc=0
-	inside "${env[@]}" bash "/tmp/vagrant-shell-$n" < /dev/null 2>&1 | tee "$work/provision-$n.log" | rootfs_stamp || rc=$?
+	# On the terminal without dpkg's per-package lines (the log has everything).
+	inside "${env[@]}" bash "/tmp/vagrant-shell-$n" < /dev/null 2>&1 | tee "$work/provision-$n.log" |
+		awk '!/^(Selecting previously|Preparing to unpack|Unpacking|Setting up|Processing triggers|\(Reading database)/ { print; fflush() }' |
+		rootfs_stamp || rc=$?
 	phase "provision $n ($name, rc $rc)" $((SECONDS - t))
 	if [ "$rc" -ne 0 ]; then
 		log "phases:"; printf '  %s\n' "${phases[@]}"
