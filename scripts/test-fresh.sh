@@ -10,7 +10,8 @@
 # that fails fails the test; so does a demo without a report. The packages are downloaded into
 # the root beforehand, so the container needs no network (the README's commands still run
 # their own `apt-get update` and `apt-get install`). Progress lines carry the time since the
-# step began; the end prints each phase's duration. Settings: FRESH_DIR, ROOTFS_CACHE,
+# step began; the end prints each phase's duration. make test's npm packages (scripts/deps.sh
+# web) are fetched the same way, into the root's npm cache. Settings: FRESH_DIR, ROOTFS_CACHE,
 # ROOTFS_MAX_AGE_DAYS (7), ROOTFS_MIRROR, FRESH_WORK (/var/tmp).
 set -euo pipefail
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
@@ -67,8 +68,26 @@ phase "extract, clone" $((SECONDS - t))
 
 t=$SECONDS
 mapfile -t deps < <(SHOPLAB_DEPS_LIST=1 "$TOP/scripts/deps.sh" | tr ' ' '\n')
-log "download: ${prereq_pkgs[*]} and ${#deps[@]} packages of scripts/deps.sh into the root"
-rootfs_prefetch "$root" "${prereq_pkgs[@]}" "${deps[@]}" || die "apt-get --download-only in the root failed"
+# make test's `scripts/deps.sh web` set, as the root will ask for it (listed in the root: this
+# machine may have node and npm, the fresh root has neither).
+mapfile -t web < <(rootfs_nspawn "$root" -- env SHOPLAB_DEPS_LIST=1 sh "$FRESH_DIR/scripts/deps.sh" web | tr ' ' '\n' | grep .)
+[ "${#web[@]}" -ge 1 ] || die "scripts/deps.sh web listed no package in the root"
+log "download: ${prereq_pkgs[*]}, ${#deps[@]} packages of scripts/deps.sh and ${web[*]} (deps.sh web) into the root"
+rootfs_prefetch "$root" "${prereq_pkgs[@]}" "${deps[@]}" "${web[@]}" || die "apt-get --download-only in the root failed"
+# deps.sh web then npm-installs puppeteer-core and axe-core (pinned in deps.sh): the same install
+# here, with this machine's npm and network, fills the root's npm cache (root's ~/.npm), and the
+# container's npm takes them from it (npm_config_prefer_offline below; deps.sh is unchanged).
+npm_pkgs=()
+for v in PUPPETEER_CORE_VERSION:puppeteer-core AXE_CORE_VERSION:axe-core; do
+	ver=$(sed -n "s/^${v%%:*}=//p" "$TOP/scripts/deps.sh")
+	[ -n "$ver" ] || die "scripts/deps.sh: no ${v%%:*}"
+	npm_pkgs+=("${v#*:}@$ver")
+done
+command -v npm > /dev/null 2>&1 || die "npm is needed on this machine to fetch ${npm_pkgs[*]} for the root (apt-get install npm)"
+log "download: ${npm_pkgs[*]} into the root's npm cache"
+PUPPETEER_SKIP_DOWNLOAD=1 npm install --prefix "$work/npm" --cache "$root/root/.npm" --no-audit --no-fund \
+	--loglevel=error "${npm_pkgs[@]}" > "$work/npm.log" 2>&1 || { tail -20 "$work/npm.log" >&2; die "npm install of ${npm_pkgs[*]} failed"; }
+rm -rf "$work/npm"
 phase "download the packages (host network)" $((SECONDS - t))
 
 # The steps run in one container, one after another, as a user would type them: the demo's
@@ -76,6 +95,8 @@ phase "download the packages (host network)" $((SECONDS - t))
 steps=("$prereq" "${cmds[@]}")
 {
 	echo 'set -u'
+	# npm: from the cache filled above, without asking the registry the container cannot reach.
+	echo 'export npm_config_prefer_offline=true'
 	echo "cd '$FRESH_DIR' || exit 1"
 	for s in "${steps[@]}"; do
 		# shellcheck disable=SC2016
