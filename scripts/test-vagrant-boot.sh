@@ -142,6 +142,7 @@ for n in $(seq 1 "$nprov"); do
 	name=$(cat "$work/vagrant/$machine.$n.name")
 	mapfile -t env < "$work/vagrant/$machine.$n.env"
 	# Uploaded where Vagrant puts it (the booted machine's /tmp is its own tmpfs).
+	# shellcheck disable=SC2016
 	inside sh -c 'cat > "$1" && chmod 0755 "$1"' upload "/tmp/vagrant-shell-$n" < "$work/vagrant/$machine.$n.script" ||
 		die "cannot upload provisioner $n into the container"
 	t=$SECONDS

@@ -29,6 +29,7 @@ single)
 	tok=$(curl -s --max-time 5 -XPOST "$G/api/v1/auth/login" "${h[@]}" -d '{"email":"vagrant@example.com","password":"correct horse"}' | json_field token)
 	check "login: a token" test -n "$tok"
 	a=(-H "Authorization: Bearer $tok")
+	# shellcheck disable=SC2016
 	check "products: a page of 3" bash -c 'curl -s --max-time 5 "$1/api/v1/products?limit=3" | grep -o "\"sku\"" | wc -l | grep -qx 3' _ "$G"
 	order=$(curl -s --max-time 10 -XPOST "$G/api/v1/orders" "${a[@]}" "${h[@]}" -H 'Idempotency-Key: vagrant-0001' \
 		-d '{"items":[{"product_id":42,"quantity":2}],"card":{"number":"4242424242424242","exp_month":12,"exp_year":2030,"cvc":"123"}}')
