@@ -53,8 +53,29 @@ stop_container() {
 	wait "$nspawn_pid" 2> /dev/null || true
 	nspawn_pid=""
 }
+# A long step runs as a job that the script waits for, so that Ctrl-C's trap runs at once
+# (bash runs a trap only after a foreground command ends, and nsenter can be left stopped).
+job_pid=""
+run_job() {
+	local rc=0
+	"$@" &
+	job_pid=$!
+	wait "$job_pid" || rc=$?
+	job_pid=""
+	return "$rc"
+}
+# The job's process tree, by parent pid (all started by this script), deepest first.
+tree() { local c; for c in $(pgrep -P "$1"); do tree "$c"; done; echo "$1"; }
+stop_job() {
+	local p
+	[ -n "$job_pid" ] || return 0
+	for p in $(tree "$job_pid"); do kill -TERM "$p" 2> /dev/null || true; kill -CONT "$p" 2> /dev/null || true; done
+	wait "$job_pid" 2> /dev/null || true
+	job_pid=""
+}
 cleanup() {
 	local rc=$?
+	stop_job
 	stop_container
 	if [ "$keep" = 1 ]; then log "kept $work"; else rm -rf "$work"; fi
 	exit "$rc"
@@ -136,6 +157,14 @@ if [ "$state" != running ]; then
 fi
 phase "boot" $((SECONDS - t))
 
+# provision N: provisioner N with its env (in "${env[@]}"), on the terminal without dpkg's
+# per-package lines (its log has everything).
+provision() {
+	inside "${env[@]}" bash "/tmp/vagrant-shell-$1" < /dev/null 2>&1 | tee "$work/provision-$1.log" |
+		awk '!/^(Selecting previously|Preparing to unpack|Unpacking|Setting up|Processing triggers|\(Reading database)/ { print; fflush() }' |
+		rootfs_stamp
+}
+
 # --- the provisioners, in order: Vagrant's shell provisioner uploads the inline script and runs
 # it as root with its env (NAME=VALUE before the command); a failing one stops `vagrant up`.
 for n in $(seq 1 "$nprov"); do
@@ -148,10 +177,7 @@ for n in $(seq 1 "$nprov"); do
 	t=$SECONDS
 	log "provision $n ($name)${env[*]:+ with ${env[*]}} (log: $work/provision-$n.log)"
 	rc=0
-	# On the terminal without dpkg's per-package lines (the log has everything).
-	inside "${env[@]}" bash "/tmp/vagrant-shell-$n" < /dev/null 2>&1 | tee "$work/provision-$n.log" |
-		awk '!/^(Selecting previously|Preparing to unpack|Unpacking|Setting up|Processing triggers|\(Reading database)/ { print; fflush() }' |
-		rootfs_stamp || rc=$?
+	run_job provision "$n" || rc=$?
 	phase "provision $n ($name, rc $rc)" $((SECONDS - t))
 	if [ "$rc" -ne 0 ]; then
 		log "phases:"; printf '  %s\n' "${phases[@]}"
@@ -164,7 +190,8 @@ t=$SECONDS
 inside sh -c 'cat > /tmp/vagrant-checks.sh' < "$TOP/scripts/lib/vagrant-checks.sh" || die "cannot copy the checks into the container"
 log "inside: scripts/lib/vagrant-checks.sh single (log: $work/checks.log)"
 rc=0
-inside bash /tmp/vagrant-checks.sh single http://127.0.0.1:8080 < /dev/null 2>&1 | tee "$work/checks.log" | rootfs_stamp || rc=$?
+checks() { inside bash /tmp/vagrant-checks.sh single http://127.0.0.1:8080 < /dev/null 2>&1 | tee "$work/checks.log" | rootfs_stamp; }
+run_job checks || rc=$?
 phase "checks inside" $((SECONDS - t))
 t=$SECONDS
 inside bash -c 'cd /shoplab && SHOPLAB_RUN=/var/lib/shoplab make -s down' > /dev/null 2>&1 || log "note: make down in the container failed"
