@@ -75,6 +75,9 @@ stop_job() {
 }
 cleanup() {
 	local rc=$?
+	# A second Ctrl-C must not cut the cleanup short (it would leave the container running).
+	trap '' INT TERM
+	[ -z "$job_pid" ] || log "interrupted: ending the running step, then the container's shutdown (up to $STOP_WAIT_S s)"
 	stop_job
 	stop_container
 	if [ "$keep" = 1 ]; then log "kept $work"; else rm -rf "$work"; fi
