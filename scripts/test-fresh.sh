@@ -74,20 +74,26 @@ mapfile -t web < <(rootfs_nspawn "$root" -- env SHOPLAB_DEPS_LIST=1 sh "$FRESH_D
 [ "${#web[@]}" -ge 1 ] || die "scripts/deps.sh web listed no package in the root"
 log "download: ${prereq_pkgs[*]}, ${#deps[@]} packages of scripts/deps.sh and ${web[*]} (deps.sh web) into the root"
 rootfs_prefetch "$root" "${prereq_pkgs[@]}" "${deps[@]}" "${web[@]}" || die "apt-get --download-only in the root failed"
-# deps.sh web then npm-installs puppeteer-core and axe-core (pinned in deps.sh): the same install
-# here, with this machine's npm and network, fills the root's npm cache (root's ~/.npm), and the
-# container's npm takes them from it (npm_config_prefer_offline below; deps.sh is unchanged).
+# deps.sh web then npm-installs puppeteer-core and axe-core (pinned in deps.sh). The same
+# install, by the npm the root will have (Debian's: another npm's cache entries do not match its
+# requests), fills the root's npm cache (root's ~/.npm): in a scratch copy of the root with this
+# machine's network, the cache bound in; the container's npm then takes them from it
+# (npm_config_prefer_offline below; deps.sh is unchanged).
 npm_pkgs=()
 for v in PUPPETEER_CORE_VERSION:puppeteer-core AXE_CORE_VERSION:axe-core; do
 	ver=$(sed -n "s/^${v%%:*}=//p" "$TOP/scripts/deps.sh")
 	[ -n "$ver" ] || die "scripts/deps.sh: no ${v%%:*}"
 	npm_pkgs+=("${v#*:}@$ver")
 done
-command -v npm > /dev/null 2>&1 || die "npm is needed on this machine to fetch ${npm_pkgs[*]} for the root (apt-get install npm)"
-log "download: ${npm_pkgs[*]} into the root's npm cache"
-PUPPETEER_SKIP_DOWNLOAD=1 npm install --prefix "$work/npm" --cache "$root/root/.npm" --no-audit --no-fund \
-	--loglevel=error "${npm_pkgs[@]}" > "$work/npm.log" 2>&1 || { tail -20 "$work/npm.log" >&2; die "npm install of ${npm_pkgs[*]} failed"; }
-rm -rf "$work/npm"
+log "download: ${npm_pkgs[*]} into the root's npm cache (Debian's npm, in a scratch copy of the root)"
+rootfs_extract "$work/npmroot"
+mkdir -p "$root/root/.npm"
+"${ROOTFS_NSPAWN[@]}" -D "$work/npmroot" --bind="$root/root/.npm:/root/.npm" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+	HOME=/root DEBIAN_FRONTEND=noninteractive PUPPETEER_SKIP_DOWNLOAD=1 sh -c 'apt-get update -q &&
+		apt-get install -y -q --no-install-recommends nodejs npm &&
+		npm install --prefix /tmp/npm --no-audit --no-fund --loglevel=error "$@"' npm "${npm_pkgs[@]}" \
+	> "$work/npm.log" 2>&1 || { tail -20 "$work/npm.log" >&2; die "npm install of ${npm_pkgs[*]} in the scratch root failed"; }
+rm -rf "$work/npmroot"
 phase "download the packages (host network)" $((SECONDS - t))
 
 # The steps run in one container, one after another, as a user would type them: the demo's
