@@ -88,10 +88,16 @@ done
 log "download: ${npm_pkgs[*]} into the root's npm cache (Debian's npm, in a scratch copy of the root)"
 rootfs_extract "$work/npmroot"
 mkdir -p "$root/root/.npm"
-"${ROOTFS_NSPAWN[@]}" -D "$work/npmroot" --bind="$root/root/.npm:/root/.npm" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-	HOME=/root DEBIAN_FRONTEND=noninteractive PUPPETEER_SKIP_DOWNLOAD=1 sh -c 'apt-get update -q &&
+# The scratch root's node trusts what this machine trusts (its CA bundle, read-only: a network
+# that inspects TLS has its own CA there; elsewhere it is the public CAs the root has anyway).
+ca=()
+[ ! -s /etc/ssl/certs/ca-certificates.crt ] ||
+	ca=(--bind-ro=/etc/ssl/certs/ca-certificates.crt:/run/host-ca-certificates.crt)
+"${ROOTFS_NSPAWN[@]}" -D "$work/npmroot" --bind="$root/root/.npm:/root/.npm" "${ca[@]}" env -i \
+	PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root DEBIAN_FRONTEND=noninteractive PUPPETEER_SKIP_DOWNLOAD=1 \
+	${ca[0]:+NODE_EXTRA_CA_CERTS=/run/host-ca-certificates.crt} sh -c 'apt-get update -q &&
 		apt-get install -y -q --no-install-recommends nodejs npm &&
-		npm install --prefix /tmp/npm --no-audit --no-fund --loglevel=error "$@"' npm "${npm_pkgs[@]}" \
+		npm install --prefix /tmp/npm --no-audit --no-fund --no-progress --loglevel=error "$@"' npm "${npm_pkgs[@]}" \
 	> "$work/npm.log" 2>&1 || { tail -20 "$work/npm.log" >&2; die "npm install of ${npm_pkgs[*]} in the scratch root failed"; }
 rm -rf "$work/npmroot"
 phase "download the packages (host network)" $((SECONDS - t))
