@@ -13,6 +13,7 @@
 #   make test-tls                                           make up TLS=1 checked with curl and openssl s_client
 #   make test-fresh                                         the README's two commands in a fresh minbase Debian 12 root
 #   make test-systemd                                       make deb, then the package under systemd in a fresh root
+#   make test-vagrant-boot                                  the Vagrantfile's provisioning of the single VM in a booted container
 
 PREFIX      ?= /usr/local
 DESTDIR     ?=
@@ -139,6 +140,12 @@ test-systemd: deb
 	@scripts/deps.sh fresh
 	@scripts/test-systemd.sh
 
+# The Vagrantfile's provisioners, read from it, in a booted container (scripts/test-vagrant-boot.sh;
+# root; long, not in CI; docs/lab.md).
+test-vagrant-boot:
+	@scripts/deps.sh fresh
+	@scripts/test-vagrant-boot.sh
+
 test-help: all
 	@tests/hosting/test_help.sh $(BUILD)
 
@@ -155,4 +162,4 @@ bench-lab: deps
 	@scripts/bench-lab.sh $(BUILD)
 
 .PHONY: install uninstall lab-netns lab-netns-down test-lab test-lab-long bench-lab test-hosting test-help test-tls deb trace \
-	test-fresh test-systemd
+	test-fresh test-systemd test-vagrant-boot

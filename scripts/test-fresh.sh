@@ -10,7 +10,8 @@
 # that fails fails the test; so does a demo without a report. The packages are downloaded into
 # the root beforehand, so the container needs no network (the README's commands still run
 # their own `apt-get update` and `apt-get install`). Progress lines carry the time since the
-# step began; the end prints each phase's duration. Settings: FRESH_DIR, ROOTFS_CACHE,
+# step began; the end prints each phase's duration. make test's npm packages (scripts/deps.sh
+# web) are fetched the same way, into the root's npm cache. Settings: FRESH_DIR, ROOTFS_CACHE,
 # ROOTFS_MAX_AGE_DAYS (7), ROOTFS_MIRROR, FRESH_WORK (/var/tmp).
 set -euo pipefail
 . "$(dirname "$0")/lib/usage.sh"
@@ -67,8 +68,38 @@ phase "extract, clone" $((SECONDS - t))
 
 t=$SECONDS
 mapfile -t deps < <(SHOPLAB_DEPS_LIST=1 "$TOP/scripts/deps.sh" | tr ' ' '\n')
-log "download: ${prereq_pkgs[*]} and ${#deps[@]} packages of scripts/deps.sh into the root"
-rootfs_prefetch "$root" "${prereq_pkgs[@]}" "${deps[@]}" || die "apt-get --download-only in the root failed"
+# make test's `scripts/deps.sh web` set, as the root will ask for it (listed in the root: this
+# machine may have node and npm, the fresh root has neither).
+mapfile -t web < <(rootfs_nspawn "$root" -- env SHOPLAB_DEPS_LIST=1 sh "$FRESH_DIR/scripts/deps.sh" web | tr ' ' '\n' | grep .)
+[ "${#web[@]}" -ge 1 ] || die "scripts/deps.sh web listed no package in the root"
+log "download: ${prereq_pkgs[*]}, ${#deps[@]} packages of scripts/deps.sh and ${web[*]} (deps.sh web) into the root"
+rootfs_prefetch "$root" "${prereq_pkgs[@]}" "${deps[@]}" "${web[@]}" || die "apt-get --download-only in the root failed"
+# deps.sh web then npm-installs puppeteer-core and axe-core (pinned in deps.sh). The same
+# install, by the npm the root will have (Debian's: another npm's cache entries do not match its
+# requests), fills the root's npm cache (root's ~/.npm): in a scratch copy of the root with this
+# machine's network, the cache bound in; the container's npm then takes them from it
+# (npm_config_prefer_offline below; deps.sh is unchanged).
+npm_pkgs=()
+for v in PUPPETEER_CORE_VERSION:puppeteer-core AXE_CORE_VERSION:axe-core; do
+	ver=$(sed -n "s/^${v%%:*}=//p" "$TOP/scripts/deps.sh")
+	[ -n "$ver" ] || die "scripts/deps.sh: no ${v%%:*}"
+	npm_pkgs+=("${v#*:}@$ver")
+done
+log "download: ${npm_pkgs[*]} into the root's npm cache (Debian's npm, in a scratch copy of the root)"
+rootfs_extract "$work/npmroot"
+mkdir -p "$root/root/.npm"
+# The scratch root's node trusts what this machine trusts (its CA bundle, read-only: a network
+# that inspects TLS has its own CA there; elsewhere it is the public CAs the root has anyway).
+ca=()
+[ ! -s /etc/ssl/certs/ca-certificates.crt ] ||
+	ca=(--bind-ro=/etc/ssl/certs/ca-certificates.crt:/run/host-ca-certificates.crt)
+"${ROOTFS_NSPAWN[@]}" -D "$work/npmroot" --bind="$root/root/.npm:/root/.npm" "${ca[@]}" env -i \
+	PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root DEBIAN_FRONTEND=noninteractive PUPPETEER_SKIP_DOWNLOAD=1 \
+	${ca[0]:+NODE_EXTRA_CA_CERTS=/run/host-ca-certificates.crt} sh -c 'apt-get update -q &&
+		apt-get install -y -q --no-install-recommends nodejs npm &&
+		npm install --prefix /tmp/npm --no-audit --no-fund --no-progress --loglevel=error "$@"' npm "${npm_pkgs[@]}" \
+	> "$work/npm.log" 2>&1 || { tail -20 "$work/npm.log" >&2; die "npm install of ${npm_pkgs[*]} in the scratch root failed"; }
+rm -rf "$work/npmroot"
 phase "download the packages (host network)" $((SECONDS - t))
 
 # The steps run in one container, one after another, as a user would type them: the demo's
@@ -76,6 +107,8 @@ phase "download the packages (host network)" $((SECONDS - t))
 steps=("$prereq" "${cmds[@]}")
 {
 	echo 'set -u'
+	# npm: from the cache filled above, without asking the registry the container cannot reach.
+	echo 'export npm_config_prefer_offline=true'
 	echo "cd '$FRESH_DIR' || exit 1"
 	for s in "${steps[@]}"; do
 		# shellcheck disable=SC2016

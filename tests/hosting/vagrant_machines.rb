@@ -6,6 +6,9 @@
 #   ...
 # Every call on the configuration is recorded, not checked: what Vagrant itself accepts is
 # `vagrant validate`'s job (tests/hosting/test_vagrant.sh runs it where Vagrant is installed).
+# VAGRANT_MACHINES_DUMP=DIR: each provisioner also as files, verbatim (scripts/test-vagrant-boot.sh
+# runs them): DIR/MACHINE.N.script (the inline script, or the path's file name) and DIR/MACHINE.N.env
+# (its env, one NAME=VALUE a line), N counting from 1 in the order Vagrant runs them; DIR/MACHINE.hostname.
 class Recorder
   def initialize(machine, out)
     @machine = machine
@@ -24,10 +27,23 @@ class Recorder
     env = (kw[:env] || {}).map { |k, v| "#{k}=#{v}" }.join(" ")
     @out << "provision #{@machine} #{name} #{what.to_s.gsub(/\s+/, ' ').strip}"
     @out << "env #{@machine} #{env}" unless env.empty?
+    dump(name, kw)
     self
   end
 
-  def method_missing(_name, *_args, **_kw)
+  def dump(name, kw)
+    dir = ENV["VAGRANT_MACHINES_DUMP"]
+    return if dir.nil? || dir.empty?
+    n = Dir.glob(File.join(dir, "#{@machine}.*.script")).size + 1
+    base = File.join(dir, "#{@machine}.#{n}")
+    File.write("#{base}.script", (kw[:inline] || kw[:path] || "").to_s)
+    File.write("#{base}.env", (kw[:env] || {}).map { |k, v| "#{k}=#{v}\n" }.join)
+    File.write("#{base}.name", "#{name}\n")
+  end
+
+  def method_missing(name, *args, **_kw)
+    dir = ENV["VAGRANT_MACHINES_DUMP"]
+    File.write(File.join(dir, "#{@machine}.hostname"), "#{args[0]}\n") if name == :hostname= && dir && !dir.empty?
     yield Recorder.new(@machine, @out) if block_given?
     self
   end
