@@ -9,7 +9,7 @@
 # own network: loopback only). A clone of this checkout's HEAD is bound at /shoplab, where the
 # Vagrantfile's synced folder puts it. Then the Vagrantfile's provisioners for the machine run in
 # it, in their order, as root with their env: read from the Vagrantfile itself by
-# tests/lab/vagrant_machines.rb (VAGRANT_MACHINES_DUMP), never retyped here. What the provisioning
+# tests/hosting/vagrant_machines.rb (VAGRANT_MACHINES_DUMP), never retyped here. What the provisioning
 # installs with apt is downloaded into the root beforehand (the one step with this machine's
 # network), so its own `apt-get update` and `apt-get install` run as they would. Last,
 # scripts/lib/vagrant-checks.sh checks from inside what the VM shows: the gateway on the
@@ -88,8 +88,8 @@ trap 'exit 130' INT TERM
 
 # --- the Vagrantfile's provisioners for the single VM (machine "default"), as Vagrant reads them
 mkdir "$work/vagrant" || die "cannot create $work/vagrant"
-(cd "$TOP" && LAB=single VAGRANT_MACHINES_DUMP="$work/vagrant" ruby tests/lab/vagrant_machines.rb Vagrantfile > /dev/null) ||
-	die "tests/lab/vagrant_machines.rb could not read the Vagrantfile"
+(cd "$TOP" && LAB=single VAGRANT_MACHINES_DUMP="$work/vagrant" ruby tests/hosting/vagrant_machines.rb Vagrantfile > /dev/null) ||
+	die "tests/hosting/vagrant_machines.rb could not read the Vagrantfile"
 machine=default
 nprov=$(find "$work/vagrant" -name "$machine.*.script" | wc -l)
 [ "$nprov" -ge 1 ] || die "the Vagrantfile's single VM has no provisioner"
