@@ -19,7 +19,7 @@ extern const char *const catalog_stmts[CATALOG_NSTMTS];
 
 /* The service's own state (svc_req_state). */
 struct catalog_state {
-	long long		model_ttl_ms;	/* SHOPLAB_CATALOG_MODEL_TTL_MS: 0 turns the model off */
+	long long		model_ttl_ms;	/* SHOPLAB_CATALOG_MODEL_TTL_MS: 0 (the default) turns the model off */
 	long long		model_max;	/* SHOPLAB_CATALOG_MODEL_MAX: products kept at most */
 	struct catalog_model	model;
 };

@@ -21,7 +21,7 @@ static const struct svc_route catalog_routes[] = {
 
 static const struct svc_conf_def catalog_conf[] = {
 	/* As long as the gateway's micro-cache keeps a read: the bound with several instances. */
-	{ "SHOPLAB_CATALOG_MODEL_TTL_MS", SVC_CONF_INT, "1000", 0, 60000,	CATALOG_OFF(model_ttl_ms) },
+	{ "SHOPLAB_CATALOG_MODEL_TTL_MS", SVC_CONF_INT, "0", 0, 60000,	CATALOG_OFF(model_ttl_ms) },
 	{ "SHOPLAB_CATALOG_MODEL_MAX",	SVC_CONF_INT, "16384", 0, 1048576,	CATALOG_OFF(model_max) },
 };
 

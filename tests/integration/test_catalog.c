@@ -420,8 +420,17 @@ test_read_model_follows_writes(void **state)
 	struct it_resp	 r;
 	double		 hits;
 	int64_t		 id;
+	const char	*ttl = getenv("SHOPLAB_CATALOG_MODEL_TTL_MS");
 
 	(void)state;
+	/*
+	 * Off as shipped (behind the gateway's micro-cache it never hits: docs/performance.md);
+	 * scripts/run-tests.sh turns it on for the suite's stack so that its code stays tested.
+	 */
+	if (ttl == NULL || atoi(ttl) <= 0) {
+		fprintf(stderr, "read model off in this stack (SHOPLAB_CATALOG_MODEL_TTL_MS unset or 0): skipped\n");
+		skip();
+	}
 	snprintf(body, sizeof(body), "{\"sku\":\"RM-%ld-%ld\",\"name\":\"model\",\"price_cents\":500}",
 	    (long)getpid(), (long)time(NULL));
 	assert_int_equal(it_request("POST", it_gateway(), "/api/v1/products", h, body, &r), 0);
