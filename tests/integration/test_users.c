@@ -428,19 +428,21 @@ test_registration_validation(void **state)
 	it_resp_free(&r);
 }
 
+/*
+ * The fastest of n timings: a loaded machine only ever adds time, so the minimum is what the
+ * server's own work costs (a median of 5 still failed at a load average of 27 in the netns
+ * lab, where the KDF is ~3 ms and one stall is 8).
+ */
 static double
-median5(double *v)
+fastest(const double *v, int n)
 {
-	int i, j;
+	double	m = v[0];
+	int	i;
 
-	for (i = 1; i < 5; i++)
-		for (j = i; j > 0 && v[j - 1] > v[j]; j--) {
-			double t = v[j];
-
-			v[j] = v[j - 1];
-			v[j - 1] = t;
-		}
-	return v[2];
+	for (i = 1; i < n; i++)
+		if (v[i] < m)
+			m = v[i];
+	return m;
 }
 
 /* The error object's member names, sorted into one string: the body's shape. */
@@ -463,12 +465,12 @@ test_login_failures_alike(void **state)
 {
 	struct it_resp	r;
 	char		unknown[160], shape_wrong[256], shape_unknown[256], msg[256];
-	double		t_wrong[5], t_unknown[5], mw, mu;
+	double		t_wrong[9], t_unknown[9], mw, mu;
 	int		i;
 
 	(void)state;
 	snprintf(unknown, sizeof(unknown), "it.nobody.%s@users.example.com", uniq);
-	for (i = 0; i < 5; i++) {
+	for (i = 0; i < 9; i++) {
 		login(cust_email, "wrong-password-123", &r);
 		it_assert_error(&r, 401, "invalid_credentials");
 		assert_null(it_str(&r, "token"));
@@ -485,9 +487,9 @@ test_login_failures_alike(void **state)
 		assert_string_equal(it_str(&r, "error.message"), msg);
 		it_resp_free(&r);
 	}
-	mw = median5(t_wrong);
-	mu = median5(t_unknown);
-	fprintf(stderr, "login medians: wrong password %.4fs, unknown email %.4fs\n", mw, mu);
+	mw = fastest(t_wrong, 9);
+	mu = fastest(t_unknown, 9);
+	fprintf(stderr, "login, fastest of 9: wrong password %.4fs, unknown email %.4fs\n", mw, mu);
 	assert_true(mw > 0 && mu > 0);
 	assert_true(mw < 3 * mu);
 	assert_true(mu < 3 * mw);
