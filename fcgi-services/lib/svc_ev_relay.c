@@ -83,10 +83,13 @@ svc_ev_relay_batch(struct svc_events_rt *rt, struct svc_req *r, amqp_connection_
 	uint64_t		 first = *tag + 1;
 	int			 n = 0, rc = -2, cr;
 
-	if (svc_db_begin(r) != SVC_OK)
+	/*
+	 * READ COMMITTED: the locking read then locks the rows it returns and no gap. Under
+	 * REPEATABLE READ it also locked the end of the index while it waited for the broker's
+	 * confirms, and every transaction adding an event (a checkout's last step) waited.
+	 */
+	if (svc_db_begin_read_committed(r) != SVC_OK)
 		return -2;
-	if (svc_db_exec(r, svc_ev_stmt(r, SVC_EVS_RELAY_ISOLATION), "") != SVC_OK)
-		goto out_rollback;
 	if (svc_db_query(r, svc_ev_stmt(r, SVC_EVS_OUTBOX_NEXT), &rows, "i",
 	    (int64_t)rt->conf.batch) != SVC_OK)
 		goto out_rollback;

@@ -49,14 +49,6 @@ const char *const svc_events_sql[SVC_EVS_N] = {
 	    "WHERE seq = ?",
 	[SVC_EVS_DEAD_PENDING] =
 	    "SELECT seq FROM dead_letters WHERE replayed_at IS NULL ORDER BY seq LIMIT ?",
-	/*
-	 * The relay's transaction reads committed: its locking read then locks the rows it
-	 * returns and no gap. Under REPEATABLE READ it also locked the end of the index while
-	 * it waited for the broker's confirms, and every transaction adding an event (a
-	 * checkout's last step) waited behind it.
-	 */
-	[SVC_EVS_RELAY_ISOLATION] =
-	    "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
 	[SVC_EVS_DEAD_LIST] =
 	    "SELECT seq, msg_id, type, reason, attempts, body, "
 	    "DATE_FORMAT(dead_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS dead_at, "

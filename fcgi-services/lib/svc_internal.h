@@ -24,6 +24,8 @@ const char *svc_req_param(const struct svc_req *r, const char *name);	/* FastCGI
 /* Parses body as one JSON object (depth <= 32, UTF-8 checked), owned by the request. */
 int svc_json_parse_or_reply(struct svc_req *r, const char *body, size_t len, json_object **out);
 int svc_db_begin(struct svc_req *r);
+/* The same, the transaction at READ COMMITTED (the relay's locking read takes no gap locks). */
+int svc_db_begin_read_committed(struct svc_req *r);
 int svc_db_commit(struct svc_req *r);
 int svc_db_rollback(struct svc_req *r);
 int svc_db_ping(struct svc_req *r);
