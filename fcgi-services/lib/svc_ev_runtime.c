@@ -53,10 +53,14 @@ const char *const svc_events_sql[SVC_EVS_N] = {
 	 * The relay's transaction reads committed: its locking read then locks the rows it
 	 * returns and no gap. Under REPEATABLE READ it also locked the end of the index while
 	 * it waited for the broker's confirms, and every transaction adding an event (a
-	 * checkout's last step) waited behind it.
+	 * checkout's last step) waited behind it. SESSION, on the relay's own connection: a
+	 * plain SET TRANSACTION inside the transaction that svc_db_begin's START TRANSACTION
+	 * opened fails (1568, "Transaction characteristics can't be changed while a transaction
+	 * is in progress"), and no batch ran; the session's level holds from the connection's
+	 * next transaction on (its first batch reads repeatable).
 	 */
 	[SVC_EVS_RELAY_ISOLATION] =
-	    "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
+	    "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
 	[SVC_EVS_DEAD_LIST] =
 	    "SELECT seq, msg_id, type, reason, attempts, body, "
 	    "DATE_FORMAT(dead_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS dead_at, "
