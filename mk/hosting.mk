@@ -14,6 +14,7 @@
 #   make test-fresh                                         the README's two commands in a fresh minbase Debian 12 root
 #   make test-systemd                                       make deb, then the package under systemd in a fresh root
 #   make test-vagrant-boot                                  the Vagrantfile's provisioning of the single VM in a booted container
+#   make test-vagrant-ha                                    the Vagrantfile's LAB=ha role provisioning, each VM a namespace
 
 PREFIX      ?= /usr/local
 DESTDIR     ?=
@@ -146,6 +147,12 @@ test-vagrant-boot:
 	@scripts/deps.sh fresh
 	@scripts/test-vagrant-boot.sh
 
+# The Vagrantfile's LAB=ha role provisioners, read from it, each VM one network namespace with
+# the Vagrantfile's addresses (tests/hosting/test_lab_vm_ha.sh; root; ~2 min; docs/lab.md).
+test-vagrant-ha: deps
+	@$(MAKE) --no-print-directory all
+	@tests/hosting/test_lab_vm_ha.sh
+
 test-help: all
 	@tests/hosting/test_help.sh $(BUILD)
 
@@ -162,4 +169,4 @@ bench-lab: deps
 	@scripts/bench-lab.sh $(BUILD)
 
 .PHONY: install uninstall lab-netns lab-netns-down test-lab test-lab-long bench-lab test-hosting test-help test-tls deb trace \
-	test-fresh test-systemd test-vagrant-boot
+	test-fresh test-systemd test-vagrant-boot test-vagrant-ha

@@ -14,7 +14,8 @@
 #       check            every Galera node Synced in the full cluster, every broker running in
 #                        one cluster, every service ready
 #   scripts/lab-ha.sh vm-up HOST                  one host of the layout on a machine of its own
-#                                                 (LAB_HA_VM=1 LAB_HA_ADDRS=...; lab/provision-ha.sh)
+#                                                 (LAB_HA_VM=1 LAB_HA_ADDRS=...; lab/provision-ha.sh),
+#                                                 hosts brought up one by one: db1-3, br1-3, svc1-2, gw
 #   LAB_PROXY=1: a sim proxy on each services host carries its links to the database nodes
 #   (svcN-dbM), its API on http://<svcN>:8474; kept for the run dir (docs/lab.md).
 #
@@ -256,12 +257,14 @@ br_env_hosts() {
 	export AMQP_HOSTS=$l
 }
 
-# br_run HOST CMD...: CMD in HOST's namespace with the node's environment.
+# br_run HOST CMD...: CMD in HOST's namespace (on this machine with LAB_HA_VM=1) with the node's
+# environment.
 br_run() {
 	local h=$1 d
 	shift
 	d=$(hostdir "$h")
-	ip netns exec "$(ns "$h")" env HOME="$d" RABBITMQ_NODENAME="$(br_node "$h")" \
+	nsx_argv "$h"
+	"${NSX[@]}" env HOME="$d" RABBITMQ_NODENAME="$(br_node "$h")" \
 		RABBITMQ_USE_LONGNAME=true RABBITMQ_NODE_IP_ADDRESS="$(addr "$h")" \
 		RABBITMQ_NODE_PORT=$BR_AMQP_PORT RABBITMQ_DIST_PORT=25672 \
 		RABBITMQ_MNESIA_BASE="$d/mnesia" RABBITMQ_LOG_BASE="$d/logs" \
@@ -320,8 +323,15 @@ br_launch() {
 	d=$(hostdir "$h")
 	alive "$d/rabbitmq.pid" && return 0
 	br_conf "$h"
-	if ! alive "$d/epmd.pid"; then
-		setsid ip netns exec "$(ns "$h")" epmd -address "$(addr "$h"),127.0.0.1" >> "$d/logs/epmd.log" 2>&1 < /dev/null &
+	# A VM may have its own epmd already (Debian's epmd.socket, on every address): the node
+	# registers with that one.
+	if alive "$d/epmd.pid"; then
+		:
+	elif [ "${LAB_HA_VM:-}" = 1 ] && ss -Hltn 'sport = :4369' 2> /dev/null | grep -q .; then
+		log "$h: an epmd listens on :4369 already (the system's): the node uses it"
+	else
+		nsx_argv "$h"
+		setsid "${NSX[@]}" epmd -address "$(addr "$h"),127.0.0.1" >> "$d/logs/epmd.log" 2>&1 < /dev/null &
 		echo $! > "$d/epmd.pid"
 		disown
 	fi
@@ -368,24 +378,33 @@ br_all_up() {
 			pids+=($!)
 		done
 		for p in "${pids[@]}"; do wait "$p" || die "a broker did not join the cluster"; done
-		# broker.sh's topology, with the dead-letter queues quorum too (replicated like the rest).
-		SHOPLAB_RUN=$RUN "$TOP/scripts/broker.sh" definitions |
-			sed 's/"x-queue-type":"classic"/"x-queue-type":"quorum"/g' > "$RUN/rabbitmq-definitions.json"
-		chmod 0600 "$RUN/rabbitmq-definitions.json"
-		cp "$RUN/rabbitmq-definitions.json" "$(hostdir br1)/definitions.json"
-		br_ctl br1 import_definitions "$(hostdir br1)/definitions.json" \
-			>> "$(hostdir br1)/logs/rabbitmqctl.log" 2>&1 ||
-			die "importing the broker topology into the cluster failed (see $(hostdir br1)/logs/rabbitmqctl.log)"
-		touch "$RUN/rabbitmq.formed"
+		br_import br1
 		for h in $BR_HOSTS_LIST; do br_wait "$h"; done
 		log "RabbitMQ: br2, br3 joined br1 and the topology is imported at $((SECONDS - t)) s"
 	fi
 	log "RabbitMQ: $(echo $BR_HOSTS_LIST | wc -w) nodes up in one cluster in $((SECONDS - t)) s"
 }
 
-# The running nodes br1 reports, one "rabbit@address" a line.
+# br_import HOST: broker.sh's topology, with the dead-letter queues quorum too (replicated like
+# the rest), imported through HOST's node once every node runs in the cluster (a quorum queue's
+# members are the nodes running when it is declared).
+br_import() {
+	local h=$1
+	SHOPLAB_RUN=$RUN "$TOP/scripts/broker.sh" definitions |
+		sed 's/"x-queue-type":"classic"/"x-queue-type":"quorum"/g' > "$RUN/rabbitmq-definitions.json" ||
+		die "scripts/broker.sh definitions failed"
+	chmod 0600 "$RUN/rabbitmq-definitions.json"
+	cp "$RUN/rabbitmq-definitions.json" "$(hostdir "$h")/definitions.json"
+	br_ctl "$h" import_definitions "$(hostdir "$h")/definitions.json" \
+		>> "$(hostdir "$h")/logs/rabbitmqctl.log" 2>&1 ||
+		die "importing the broker topology into the cluster failed (see $(hostdir "$h")/logs/rabbitmqctl.log)"
+	touch "$RUN/rabbitmq.formed"
+}
+
+# The running nodes HOST's node (br1 by default) reports, one "rabbit@address" a line. With
+# LAB_HA_VM=1 only this VM's own node can be asked (rabbitmqctl runs beside its node).
 br_running() {
-	br_ctl br1 cluster_status --formatter json 2> /dev/null |
+	br_ctl "${1:-br1}" cluster_status --formatter json 2> /dev/null |
 		sed -n 's/.*"running_nodes":\[\([^]]*\)\].*/\1/p' | grep -o 'rabbit@[0-9.]*'
 }
 
@@ -765,9 +784,63 @@ vm_shared_out() {
 	install -m 0600 "$RUN/shoplab.env" "$LAB_SHARED/shoplab.env"
 }
 
+# The broker VMs share one Erlang cookie: the first makes it (br_conf), the others start from it.
+vm_cookie_in() {
+	[ -n "${LAB_SHARED:-}" ] && [ -f "$LAB_SHARED/rabbitmq.cookie" ] || return 0
+	install -m 0400 "$LAB_SHARED/rabbitmq.cookie" "$RUN/rabbitmq.cookie"
+}
+vm_cookie_out() {
+	[ -n "${LAB_SHARED:-}" ] && [ ! -f "$LAB_SHARED/rabbitmq.cookie" ] || return 0
+	mkdir -p "$LAB_SHARED"
+	install -m 0600 "$RUN/rabbitmq.cookie" "$LAB_SHARED/rabbitmq.cookie"
+}
+
+# Debian's rabbitmq-server package starts its own broker on install (every address, 5672 and
+# 25672): deps.sh stops it, and on a broker VM it must be off, or the lab's node cannot listen.
+vm_system_broker_off() {
+	command -v systemctl > /dev/null 2>&1 && [ -d /run/systemd/system ] || return 0
+	systemctl is-active --quiet rabbitmq-server 2> /dev/null || return 0
+	log "$1: stopping the system's rabbitmq-server (it holds 5672 and 25672 on every address)"
+	systemctl disable --now rabbitmq-server > /dev/null 2>&1 || die "$1: cannot stop the system's rabbitmq-server"
+}
+
+# vm-up brN: this VM's RabbitMQ node, by the functions the namespace lab uses. Vagrant brings
+# the VMs up one after another, so br1 boots alone and forms the cluster; br2 and br3 find it
+# by peer discovery (the same classic_config list), or join it here as the namespace lab does
+# (br_join); the last broker imports the topology once every node runs in the cluster.
+vm_br_up() {
+	local h=$1 last n i run=0 t=$SECONDS
+	[ -x "$RMQ/rabbitmq-server" ] || die "no $RMQ/rabbitmq-server: make deps (rabbitmq-server)"
+	vm_system_broker_off "$h"
+	vm_cookie_in
+	br_launch "$h"
+	vm_cookie_out
+	br_wait "$h"
+	if [ "$h" != br1 ] && ! br_running "$h" | grep -qx "$(br_node br1)"; then
+		log "$h: not in br1's cluster after peer discovery: joining it"
+		br_join "$h"
+		br_wait "$h"
+	fi
+	last=${BR_HOSTS_LIST##* }
+	n=$(echo $BR_HOSTS_LIST | wc -w)
+	if [ "$h" = "$last" ] && [ ! -f "$RUN/rabbitmq.formed" ]; then
+		for i in $(seq 1 60); do
+			run=$(br_running "$h" | wc -l)
+			[ "$run" = "$n" ] && break
+			sleep 1
+		done
+		[ "$run" = "$n" ] || die "RabbitMQ: $h sees $run of $n nodes running after 60 s: the topology is not imported (bring up $BR_HOSTS_LIST first)"
+		br_import "$h"
+		br_wait "$h"
+		log "$h: the topology is imported into the cluster of $n"
+	fi
+	log "$h: RabbitMQ node $(br_node "$h") answers AMQP in $((SECONDS - t)) s, $(br_running "$h" | wc -l) nodes running in its cluster"
+}
+
 # vm-up HOST: this machine's part of the HA lab. db1 bootstraps the cluster when its datadir is
-# new (the first `vagrant up`) and provisions the schemas; the other nodes join; a services
-# host starts every service (and its link proxy with LAB_PROXY=1); the gateway starts nginx.
+# new (the first `vagrant up`) and provisions the schemas; the other nodes join; a broker host
+# starts its RabbitMQ node (vm_br_up); a services host starts every service (and its link
+# proxy with LAB_PROXY=1); the gateway starts nginx.
 cmd_vm_up() {
 	local h=${1:-} x
 	[ "${LAB_HA_VM:-}" = 1 ] && [ -n "${LAB_HA_ADDRS:-}" ] ||
@@ -790,10 +863,14 @@ cmd_vm_up() {
 			db_start "$h"
 		fi
 		log "$h: Synced, cluster size $(db_status "$h" wsrep_cluster_size)"
+	elif is_br "$h"; then
+		vm_br_up "$h"
 	elif is_svc "$h"; then
 		svc_host_up "$h"
-	else
+	elif [ "$h" = gw ]; then
 		gw_up
+	else
+		die "vm-up: no role for host '$h'"
 	fi
 }
 
