@@ -177,6 +177,12 @@ db_conf() {
 		wsrep_node_name=$h
 		wsrep_sst_method=rsync
 		wsrep_slave_threads=2
+		# Causal reads: a read waits until this node has applied every write set the cluster
+		# committed before it. Without it a request that failed over to this node could miss
+		# what it wrote on the old one a moment ago (seen: a checkout answered 201, its replay
+		# read the order still pending on the new node and answered 409). One round trip to
+		# the group per read (docs/lab.md).
+		wsrep_sync_wait=1
 		# The group port listens on the node's address only (Galera's default is every address).
 		# A lost peer is suspected after 3 s and evicted after 6 s (defaults 5 s / 15 s): a lab
 		# on one machine has no slow WAN links, and the scenarios want failovers inside a minute.
