@@ -150,8 +150,8 @@ int svc_reply_field_error(struct svc_req *r, const char *field, const char *fmt,
 int svc_reply_err(struct svc_req *r, enum svc_err err);
 
 /*
- * Checked JSON building, consuming v: a NULL v or a failed add returns -1, so collect and
- * check once:	bad |= svc_json_add(o, "id", json_object_new_int64(id));
+ * Checked JSON building, consuming v: a NULL v or a failed add returns -1. Collect, check once:
+ *	bad |= svc_json_add(o, "id", json_object_new_int64(id));
  */
 int svc_json_add(json_object *o, const char *key, json_object *v);
 int svc_json_push(json_object *a, json_object *v);
