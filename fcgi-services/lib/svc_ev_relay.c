@@ -85,10 +85,14 @@ svc_ev_relay_batch(struct svc_events_rt *rt, struct svc_req *r, amqp_connection_
 	uint64_t		 first = *tag + 1;
 	int			 n = 0, rc = -2, cr;
 
+	/*
+	 * SET TRANSACTION names the next transaction's isolation: before svc_db_begin, which
+	 * opens one with START TRANSACTION (inside it MariaDB refuses it, error 1568).
+	 */
+	if (svc_db_exec(r, svc_ev_stmt(r, SVC_EVS_RELAY_ISOLATION), "") != SVC_OK)
+		return -2;
 	if (svc_db_begin(r) != SVC_OK)
 		return -2;
-	if (svc_db_exec(r, svc_ev_stmt(r, SVC_EVS_RELAY_ISOLATION), "") != SVC_OK)
-		goto out_rollback;
 	if (svc_db_query(r, svc_ev_stmt(r, SVC_EVS_OUTBOX_NEXT), &rows, "i",
 	    (int64_t)rt->conf.batch) != SVC_OK)
 		goto out_rollback;
