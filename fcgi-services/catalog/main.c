@@ -26,12 +26,11 @@ static const struct svc_conf_def catalog_conf[] = {
 };
 
 static int
-catalog_init(void *state, const struct svc_config *cfg)
+catalog_init(void *state)
 {
 	struct catalog_state	*st = state;
 	char			 err[256];
 
-	(void)cfg;
 	if (svc_conf_load(catalog_conf, sizeof(catalog_conf) / sizeof(catalog_conf[0]), st, err,
 	    sizeof(err)) == -1) {
 		fprintf(stderr, "catalog: %s\n", err);

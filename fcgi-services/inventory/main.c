@@ -33,11 +33,10 @@ static const struct svc_conf_def inv_conf[] = {
 };
 
 static int
-inv_init(void *state, const struct svc_config *cfg)
+inv_init(void *state)
 {
 	char err[256];
 
-	(void)cfg;
 	if (svc_conf_load(inv_conf, sizeof(inv_conf) / sizeof(inv_conf[0]), state, err,
 	    sizeof(err)) == -1) {
 		fprintf(stderr, "inventory: %s\n", err);

@@ -8,11 +8,7 @@
 
 #include <json-c/json.h>
 
-/*
- * Every fallible library call returns one of these. A handler that gets anything but
- * SVC_OK back from an *_or_reply helper has already had its response written and just
- * returns. svc_err_status() maps each to the HTTP status it answers with.
- */
+/* What a fallible call returns; after an *_or_reply helper's non-SVC_OK the reply is sent. */
 enum svc_err {
 	SVC_OK = 0,
 	SVC_ERR_INVALID,	/* bad input from the client: 400 */
@@ -42,11 +38,10 @@ void svc_buf_init(struct svc_buf *b);
 void svc_buf_free(struct svc_buf *b);
 void svc_buf_reset(struct svc_buf *b);
 int  svc_buf_append(struct svc_buf *b, const void *p, size_t n);
-int  svc_buf_puts(struct svc_buf *b, const char *s);
 int  svc_buf_printf(struct svc_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* Monotonic and wall clocks in microseconds; a clock can be injected where time matters. */
+/* Monotonic and wall clocks in microseconds; a clock is injected where time matters. */
 int64_t svc_now_us(void);
 int64_t svc_wall_us(void);
 
@@ -55,12 +50,7 @@ struct svc_clock {
 	void	*ctx;
 };
 
-extern const struct svc_clock svc_clock_system;
-
-/*
- * Configuration: a table of settings read once from the environment at start. A bad value
- * stops the service with a message naming the variable.
- */
+/* Settings: a table read once from the environment at start; a bad value stops the service. */
 enum svc_conf_type {
 	SVC_CONF_INT,		/* long long between min and max */
 	SVC_CONF_STR,		/* string, at most max bytes */
@@ -82,9 +72,6 @@ int svc_conf_load(const struct svc_conf_def *defs, size_t n, void *target,
 int svc_conf_load_scoped(const struct svc_conf_def *defs, size_t n, const char *scope,
 	void *target, char *err, size_t errlen);
 
-/* The runtime's own settings (svc_internal.h): a service's init gets them, opaque. */
-struct svc_config;
-
 /* A request as a handler sees it. Opaque: use the accessors below. */
 struct svc_req;
 struct svc_events;
@@ -103,8 +90,8 @@ struct svc_service {
 	size_t			 nroutes;
 	const char *const	*stmts;		/* SQL of every prepared statement, by index */
 	size_t			 nstmts;
-	/* Optional: called once after config, before workers start; state is the service's own. */
-	int			(*init)(void *state, const struct svc_config *cfg);
+	/* Optional: called once before workers start (loads the service's settings into state). */
+	int			(*init)(void *state);
 	void			(*fini)(void *state);
 	/* Dependencies called through the internal gateway (see svc_call), by name. */
 	const char *const	*deps;
@@ -112,21 +99,16 @@ struct svc_service {
 	/* Optional: run once before serving, with database access (e.g. to bootstrap rows). */
 	int			(*startup)(struct svc_req *r);
 	/*
-	 * Optional: run every bg_interval_ms on a thread of its own, with database access
-	 * and svc_call, until shutdown (e.g. a recovery worker). svc_req_stopping() tells
-	 * it to wind up. Returning 1 ("there is more") runs it again at once (decide it with
-	 * svc_bg_more); SVC_OK waits bg_interval_ms; any other svc_err waits longer after each
-	 * failed round in a row (svc_bg_pause_ms), so a database that is away is not polled flat out.
+	 * Optional: run every bg_interval_ms on its own thread, with database and svc_call, until
+	 * svc_req_stopping(). 1 (see svc_bg_more) runs it again at once; SVC_OK waits the
+	 * interval; an error waits longer after each failed round in a row.
 	 */
 	int			(*background)(struct svc_req *r);
 	long			 bg_interval_ms;
 	void			*state;
 	/* Optional: events published through the outbox and consumed (svc_events.h). */
 	const struct svc_events	*events;
-	/*
-	 * Optional: appends the service's own series to GET /metrics, with database access.
-	 * Returns -1 only when out cannot grow; a series it cannot compute is left out.
-	 */
+	/* Optional: appends its own series to GET /metrics; -1 only when out cannot grow. */
 	int			(*metrics)(struct svc_req *r, struct svc_buf *out);
 };
 
@@ -136,35 +118,21 @@ int svc_main(int argc, char **argv, const struct svc_service *svc);
 /* Request accessors. Strings stay valid until the handler returns. */
 const char *svc_req_id(const struct svc_req *r);
 const char *svc_req_header(const struct svc_req *r, const char *name);	/* "If-None-Match" */
-const char *svc_req_path_arg(const struct svc_req *r, const char *name);	/* "{id}" */
 void	   *svc_req_state(const struct svc_req *r);		/* the service's state */
 int64_t     svc_req_deadline_us(const struct svc_req *r);	/* monotonic */
 int	    svc_req_stopping(const struct svc_req *r);		/* the service is shutting down */
-/*
- * A background round's verdict on "more": 1 (run again at once) only when it took a full
- * batch of due rows AND moved at least one of them on. A full batch of rows that all failed
- * would come back unchanged: running again at once would be a busy loop, so it waits.
- */
+/* A background round's "more": 1 only for a full batch of due rows with one moved on. */
 int	    svc_bg_more(size_t due, size_t moved, size_t batch);
 
-/*
- * Copies query parameter name (URL-decoded) into out; returns 1 found, 0 absent, or (< 0)
- * SVC_QUERY_TOO_LONG, SVC_QUERY_NUL (it decodes to a NUL byte) or SVC_QUERY_BAD_ESCAPE.
- */
+/* Query parameter name, URL-decoded, into out: 1 found, 0 absent, or one of these (< 0). */
 #define SVC_QUERY_TOO_LONG	(-1)
 #define SVC_QUERY_NUL		(-2)
 #define SVC_QUERY_BAD_ESCAPE	(-3)
 int svc_req_query(const struct svc_req *r, const char *name, char *out, size_t outlen);
 
-/*
- * Identity set by the gateway from a verified token (FastCGI params SHOPLAB_USER_ID and
- * SHOPLAB_USER_ROLE, which clients cannot set). Returns 0 when there is none.
- */
+/* Identity the gateway set from a verified token (clients cannot set it); 0 when none. */
 int64_t     svc_req_user_id(const struct svc_req *r);
 const char *svc_req_user_role(const struct svc_req *r);
-
-/* Registers a cleanup run after the response is sent (e.g. json_object_put). */
-int svc_req_defer(struct svc_req *r, void (*fn)(void *), void *arg);
 
 /* Responses. Each writes the whole response; a handler sends exactly one. */
 int svc_reply_header(struct svc_req *r, const char *name, const char *value);
@@ -182,11 +150,8 @@ int svc_reply_field_error(struct svc_req *r, const char *field, const char *fmt,
 int svc_reply_err(struct svc_req *r, enum svc_err err);
 
 /*
- * Checked JSON building: adds v to object o under key (or to array a), consuming v. A NULL v
- * (a failed json_object_new_*) or a failed add returns -1, so an allocation failure can
- * never send a null field. Collect the results and check once:
+ * Checked JSON building, consuming v: a NULL v or a failed add returns -1. Collect, check once:
  *	bad |= svc_json_add(o, "id", json_object_new_int64(id));
- *	if (bad) { json_object_put(o); return svc_reply_err(r, SVC_ERR_NOMEM); }
  */
 int svc_json_add(json_object *o, const char *key, json_object *v);
 int svc_json_push(json_object *a, json_object *v);
@@ -212,9 +177,8 @@ int svc_req_id_sane(const char *s);
 int svc_parse_id(const char *s, int64_t *out);
 
 /*
- * MariaDB: one connection per worker thread, statements prepared from the service's table
- * on first use. Parameters are given by a type string: 'i' int64_t, 's' const char *
- * (NUL-terminated; NULL sends SQL NULL), 'b' const void *, size_t (bytes).
+ * MariaDB, statements by index in the service's table. Parameter types: 'i' int64_t,
+ * 's' const char * (NULL sends SQL NULL), 'b' const void *, size_t.
  */
 struct svc_rows;
 
@@ -223,40 +187,23 @@ int svc_db_query(struct svc_req *r, int stmt, struct svc_rows **out, const char 
 uint64_t svc_db_affected(const struct svc_req *r);
 uint64_t svc_db_insert_id(const struct svc_req *r);
 
-/*
- * Result rows, all buffered client side. Column accessors take the 0-based index and read
- * the current row (after svc_rows_next returned 1).
- */
+/* Result rows, buffered client side; accessors read the current row's 0-based column. */
 int	     svc_rows_next(struct svc_rows *rows);		/* 1 row, 0 end */
 int	     svc_rows_isnull(const struct svc_rows *rows, size_t col);
-/* The column as an integer (a text column is read with strtoll); 0 for NULL or no such column. */
+/* The column as an integer (text read with strtoll); 0 for NULL or no such column. */
 int64_t	     svc_rows_int(const struct svc_rows *rows, size_t col);
 /*
- * The column's bytes, NUL-terminated, and their length in *len (if len is not NULL); NULL
- * (and *len 0) for SQL NULL, for an integer column (read it with svc_rows_int) and for no such
- * column. The pointer points into rows: it stays valid until the next svc_rows_next or
- * svc_rows_free on rows, whichever comes first. Copy what must outlive that.
+ * The column's bytes, NUL-terminated, length in *len (len may be NULL); NULL for SQL NULL,
+ * an integer column or no such column. Valid until the next svc_rows_next or svc_rows_free.
  */
 const char  *svc_rows_str(const struct svc_rows *rows, size_t col, size_t *len);
-/*
- * The current row as a new JSON object (the caller owns the reference) keyed by column
- * name: integer columns as integers, NULL as JSON null, everything else as strings.
- * NULL when out of memory, never a partial object.
- */
+/* The current row as a new JSON object by column name; NULL when out of memory. */
 json_object *svc_rows_json(const struct svc_rows *rows);
-/*
- * The same row appended to out as the bytes json-c prints for svc_rows_json (plain, '/'
- * not escaped), without building the object: for a reply whose bytes are hashed (ETag) or
- * sent as they are. -1 when out of memory (out is then marked failed).
- */
+/* The bytes json-c prints for svc_rows_json (plain), appended to out unbuilt; -1: no memory. */
 int	     svc_rows_json_append(const struct svc_rows *rows, struct svc_buf *out);
 void	     svc_rows_free(struct svc_rows *rows);
 
-/*
- * Replies 200 {"items":[row objects], "next": last id or null} from rows fetched with
- * LIMIT limit+1 (keyset paging: the extra row says there is a next page; column 0 is the
- * id). Consumes rows.
- */
+/* 200 {"items":[...],"next":id|null} from LIMIT limit+1 rows (column 0: id); consumes rows. */
 int svc_reply_page(struct svc_req *r, struct svc_rows *rows, int64_t limit);
 
 /* Logging: one JSON line to stderr with the service, the request id if any, and msg. */
@@ -282,12 +229,9 @@ struct svc_call_result {
 };
 
 /*
- * Calls dependency dep (one of the service's deps) through the internal gateway with the
- * request's deadline, the dependency's bulkhead, breaker and retries (docs/resilience.md):
- * method base+path, a JSON body or NULL, an Idempotency-Key or NULL, idempotent when
- * repeating is safe without a key. Fills *res (any earlier content is overwritten, not
- * freed); the caller frees it with svc_call_result_free. Returns SVC_OK with res filled,
- * or an error for a local failure (then res is empty and freeing it is harmless).
+ * Calls dep through the internal gateway with the request's deadline, bulkhead, breaker and
+ * retries (docs/resilience.md); idempotent when repeating is safe without a key. SVC_OK with
+ * *res filled (free it with svc_call_result_free), or a local failure with *res empty.
  */
 int svc_call(struct svc_req *r, const char *dep, const char *method, const char *path,
 	const char *body, const char *idempotency_key, int idempotent,
@@ -295,10 +239,8 @@ int svc_call(struct svc_req *r, const char *dep, const char *method, const char 
 void svc_call_result_free(struct svc_call_result *res);
 
 /*
- * Runs fn(r, arg) inside a transaction and commits; rolls back and runs it again on a
- * deadlock, a lock wait timeout or a lost connection while the deadline allows. fn returns
- * SVC_OK to commit, anything else to roll back (and that is returned). A failed COMMIT is
- * returned as it is, never retried: the database may have committed it.
+ * Runs fn in a transaction: SVC_OK commits, anything else rolls back and is returned; a
+ * deadlock or lost connection runs it again in the deadline. A failed COMMIT is not retried.
  */
 int svc_db_tx(struct svc_req *r, int (*fn)(struct svc_req *r, void *arg), void *arg);
 

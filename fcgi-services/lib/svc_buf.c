@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "svc.h"
+#include "svc_util_int.h"
 
 void
 svc_buf_init(struct svc_buf *b)

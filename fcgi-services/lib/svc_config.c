@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "svc_internal.h"
+#include "svc_conf_int.h"
 
 int
 svc_conf_parse_bool(const char *s, int *out)

@@ -7,7 +7,12 @@
 #include <mysql.h>
 #include <mysqld_error.h>
 
-#include "svc_internal.h"
+#include "svc_conf_int.h"
+#include "svc_db_int.h"
+#include "svc_nodes_int.h"
+#include "svc_req_int.h"
+#include "svc_server_int.h"
+#include "svc_util_int.h"
 
 #define SVC_DB_MAX_PARAMS 32
 

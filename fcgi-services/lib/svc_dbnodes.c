@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "svc_internal.h"
+#include "svc_conf_int.h"
+#include "svc_nodes_int.h"
+#include "svc_util_int.h"
 
 /* Parses "host:port" (len bytes of s) into node; returns 0, or -1 with err set. */
 static int

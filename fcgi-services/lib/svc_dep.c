@@ -7,7 +7,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "svc_internal.h"
+#include "svc_conf_int.h"
+#include "svc_req_int.h"
+#include "svc_server_int.h"
+#include "svc_util_int.h"
 
 /* Upper bounds in microseconds of the call latency histogram; +Inf implied. */
 static const int64_t svc_dep_buckets_us[SVC_DEP_NBUCKETS] = {

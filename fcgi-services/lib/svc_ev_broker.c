@@ -8,6 +8,7 @@
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
 
+#include "svc_nodes_int.h"
 #include "svc_ev_internal.h"
 
 /* 0 when an RPC reply is normal; otherwise logs it and returns -1. */

@@ -11,6 +11,7 @@
 
 #include <amqp.h>
 
+#include "svc_db_int.h"
 #include "svc_ev_internal.h"
 
 /* The quorum queue's x-delivery-count header (deliveries before this one), or 0. */

@@ -8,6 +8,7 @@
 
 #include <json-c/json.h>
 
+#include "svc_util_int.h"
 #include "svc_events.h"
 
 int

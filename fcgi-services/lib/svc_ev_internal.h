@@ -8,7 +8,10 @@
 
 #include <amqp.h>
 
-#include "svc_internal.h"
+#include "svc_db_int.h"
+#include "svc_nodes_int.h"
+#include "svc_req_int.h"
+#include "svc_server_int.h"
 #include "svc_events.h"
 
 #define SVC_EV_EXCHANGE		"shoplab.events"

@@ -3,6 +3,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "svc_nodes_int.h"
+#include "svc_server_int.h"
 #include "svc_ev_internal.h"
 
 const int64_t svc_ev_lag_us[SVC_EV_NLAG] = {

@@ -6,6 +6,8 @@
 
 #include <amqp.h>
 
+#include "svc_db_int.h"
+#include "svc_wake_int.h"
 #include "svc_ev_internal.h"
 
 int

@@ -8,6 +8,7 @@
 
 #include <amqp.h>
 
+#include "svc_server_int.h"
 #include "svc_ev_internal.h"
 
 #define SVC_EV_REPLAY_ALL_MAX	1000

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "svc_internal.h"
+#include "svc.h"
 #include "svc_resilience.h"
 #include "svc_events.h"
 

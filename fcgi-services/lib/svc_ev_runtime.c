@@ -7,6 +7,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "svc_db_int.h"
+#include "svc_nodes_int.h"
+#include "svc_server_int.h"
+#include "svc_wake_int.h"
 #include "svc_ev_internal.h"
 
 /* The library's statements on the service's own tables (sql/events.sql). */

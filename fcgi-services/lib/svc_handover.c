@@ -15,7 +15,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "svc_internal.h"
+#include "svc_conf_int.h"
+#include "svc_handover_int.h"
+#include "svc_server_int.h"
 
 extern char **environ;
 

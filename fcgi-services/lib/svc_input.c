@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "svc_internal.h"
+#include "svc_conf_int.h"
+#include "svc_req_int.h"
+#include "svc_server_int.h"
 
 int
 svc_req_body(struct svc_req *r, const char **body, size_t *len)

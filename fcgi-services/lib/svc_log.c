@@ -7,7 +7,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "svc_internal.h"
+#include "svc_log_int.h"
+#include "svc_req_int.h"
+#include "svc_server_int.h"
+#include "svc_util_int.h"
 
 /*
  * The process's service name for lines logged outside a request. Written once by

@@ -8,7 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "svc_internal.h"
+#include "svc_metrics_int.h"
+#include "svc_util_int.h"
 
 /* The build passes `git describe` in (GNUmakefile: -include build/version.h). */
 #ifndef SHOPLAB_VERSION

@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "svc_internal.h"
+#include "svc_req_int.h"
+#include "svc_server_int.h"
+#include "svc_util_int.h"
 
 static const char *
 svc_reason(int status)

@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "svc_internal.h"
+#include "svc_conf_int.h"
+#include "svc_req_int.h"
+#include "svc_server_int.h"
 
 const char *
 svc_req_method(const struct svc_req *r)

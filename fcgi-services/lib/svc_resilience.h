@@ -3,7 +3,7 @@
 #define SVC_RESILIENCE_H
 
 /*
- * Included by svc_internal.h (after svc.h: struct svc_clock, struct svc_buf and json_object are known);
+ * Included after svc.h (struct svc_clock, struct svc_buf and json_object are known);
  * services do not see it: they call svc_call.
  * Every object here lives in memory its caller owns; every clock is injected, every random
  * draw comes from a state the caller passes, so each pattern can be tested to the microsecond.

@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "svc_internal.h"
+#include "svc_router_int.h"
 
 int
 svc_route_valid(const char *p)

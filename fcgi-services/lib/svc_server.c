@@ -17,7 +17,16 @@
 
 #include <curl/curl.h>
 
-#include "svc_internal.h"
+#include "svc_conf_int.h"
+#include "svc_db_int.h"
+#include "svc_handover_int.h"
+#include "svc_log_int.h"
+#include "svc_metrics_int.h"
+#include "svc_nodes_int.h"
+#include "svc_req_int.h"
+#include "svc_router_int.h"
+#include "svc_server_int.h"
+#include "svc_util_int.h"
 #include "svc_events.h"
 
 static const struct svc_route svc_builtins[SVC_NBUILTIN] = {
@@ -757,7 +766,7 @@ svc_open(struct svc_server *srv)
 	}
 	srv->ndeps = srv->deps != NULL ? svc->ndeps : 0;
 	srv->opened = SVC_OPENED_DEPS;
-	if (svc->init != NULL && svc->init(svc->state, &srv->cfg) != 0) {
+	if (svc->init != NULL && svc->init(svc->state) != 0) {
 		fprintf(stderr, "%s: initialisation failed\n", svc->name);
 		return 1;
 	}

@@ -8,7 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
-#include "svc_internal.h"
+#include "svc_util_int.h"
 
 static const struct {
 	int		 status;

@@ -3,7 +3,7 @@
 #include <pthread.h>
 #include <time.h>
 
-#include "svc_internal.h"
+#include "svc_wake_int.h"
 
 void
 svc_wake_reset(struct svc_wake *wk)

@@ -36,12 +36,11 @@ static const struct svc_conf_def orders_conf[] = {
 };
 
 static int
-orders_init(void *state, const struct svc_config *cfg)
+orders_init(void *state)
 {
 	struct orders_state	*st = state;
 	char			 err[256];
 
-	(void)cfg;
 	if (svc_conf_load(orders_conf, sizeof(orders_conf) / sizeof(orders_conf[0]), st, err,
 	    sizeof(err)) == -1) {
 		fprintf(stderr, "orders: %s\n", err);

@@ -33,12 +33,11 @@ shipping_wall(void *ctx)
 }
 
 static int
-shipping_init(void *state, const struct svc_config *cfg)
+shipping_init(void *state)
 {
 	struct shipping_state	*st = state;
 	char			 err[256];
 
-	(void)cfg;
 	if (svc_conf_load(shipping_conf, sizeof(shipping_conf) / sizeof(shipping_conf[0]), st,
 	    err, sizeof(err)) == -1) {
 		fprintf(stderr, "shipping: %s\n", err);

@@ -29,12 +29,11 @@ static const struct svc_conf_def users_conf[] = {
 };
 
 static int
-users_init(void *state, const struct svc_config *cfg)
+users_init(void *state)
 {
 	struct users_state	*st = state;
 	char			 err[256];
 
-	(void)cfg;
 	if (svc_conf_load_scoped(users_conf, sizeof(users_conf) / sizeof(users_conf[0]),
 	    "users", st, err, sizeof(err)) == -1) {
 		fprintf(stderr, "users: %s\n", err);

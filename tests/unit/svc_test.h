@@ -10,7 +10,9 @@
 
 #include <cmocka.h>
 
-#include "svc_internal.h"
+#include "svc_req_int.h"
+#include "svc_server_int.h"
+#include "svc_util_int.h"
 
 struct svc_test_req {
 	struct svc_req		r;

@@ -7,7 +7,9 @@
 
 #include <cmocka.h>
 
-#include "svc_internal.h"
+#include "svc.h"
+#include "svc_resilience.h"
+#include "svc_util_int.h"
 
 static int64_t
 fake_now(void *ctx)

@@ -6,7 +6,8 @@
 
 #include <cmocka.h>
 
-#include "svc_internal.h"
+#include "svc.h"
+#include "svc_resilience.h"
 
 static void
 test_rejects_past_cap(void **state)

@@ -7,7 +7,8 @@
 
 #include <cmocka.h>
 
-#include "svc_internal.h"
+#include "svc_db_int.h"
+#include "svc_server_int.h"
 
 static int	hook_runs;
 

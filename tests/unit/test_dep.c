@@ -10,7 +10,9 @@
 
 #include <cmocka.h>
 
-#include "svc_internal.h"
+#include "svc_req_int.h"
+#include "svc_resilience.h"
+#include "svc_util_int.h"
 
 #define MAXCALLS 32
 

@@ -9,8 +9,8 @@
 
 #include <cmocka.h>
 
+#include "svc_wake_int.h"
 #include "svc_events.h"
-#include "svc_internal.h"
 #include "svc_ev_internal.h"
 
 static void

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "svc_internal.h"
+#include "svc_handover_int.h"
 
 /* A socket at fd want: listening or not. */
 static int

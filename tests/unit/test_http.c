@@ -18,7 +18,9 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 
-#include "svc_internal.h"
+#include "svc.h"
+#include "svc_resilience.h"
+#include "svc_util_int.h"
 
 enum mode { M_JSON, M_404, M_503, M_HANG, M_BIG };
 

@@ -11,7 +11,9 @@
 
 #include <cmocka.h>
 
-#include "svc_internal.h"
+#include "svc.h"
+#include "svc_resilience.h"
+#include "svc_util_int.h"
 
 #define NTHREADS	8
 #define CAP		3

@@ -4,7 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "svc_internal.h"
+#include "svc_req_int.h"
+#include "svc_server_int.h"
 #include "svc_events.h"
 #include "users.h"
 
