@@ -17,7 +17,7 @@
 # Settings: ROOTFS_CACHE, ROOTFS_MAX_AGE_DAYS (7), ROOTFS_MIRROR, FRESH_WORK (/var/tmp),
 # BOOT_WAIT_S (120), STOP_WAIT_S (90).
 set -euo pipefail
-usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+. "$(dirname "$0")/lib/usage.sh"
 keep=0
 case ${1:-} in
 -h | --help) usage; exit 0 ;;
