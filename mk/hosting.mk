@@ -38,9 +38,11 @@ install: all
 	$(INSTALL) -m 0644 $(BUILD)/services $(DESTDIR)$(LIBEXECDIR)/services
 	if [ -x $(BIN)/sim ]; then $(INSTALL) -m 0755 $(BIN)/sim $(DESTDIR)$(PREFIX)/bin/sim; fi
 	$(INSTALL) -m 0755 scripts/stack.sh $(DESTDIR)$(DATADIR)/scripts/stack.sh
-	# What the installed scripts source (stack.sh's pieces, the usage preamble), beside them.
+	# What the installed scripts source (stack.sh's pieces, the usage preamble), beside them;
+	# not the labs' and container tests' pieces (netns, rootfs, vagrant-checks).
 	$(INSTALL) -d $(DESTDIR)$(DATADIR)/scripts/lib
-	$(INSTALL) -m 0644 scripts/lib/*.sh $(DESTDIR)$(DATADIR)/scripts/lib/
+	$(INSTALL) -m 0644 scripts/lib/stack-*.sh scripts/lib/mycnf.sh scripts/lib/proc.sh \
+		scripts/lib/usage.sh $(DESTDIR)$(DATADIR)/scripts/lib/
 	$(INSTALL) -m 0755 scripts/trace.sh $(DESTDIR)$(DATADIR)/scripts/trace.sh
 	$(INSTALL) -m 0755 scripts/broker.sh $(DESTDIR)$(DATADIR)/scripts/broker.sh
 	for s in $(SERVICES); do $(INSTALL) -d $(DESTDIR)$(DATADIR)/fcgi-services/$$s && \
