@@ -47,22 +47,9 @@ phase "root (debootstrap or cache)" $((SECONDS - t))
 work=$(mktemp -d "$FRESH_WORK/shoplab-systemd.XXXXXX") || die "mktemp failed"
 root=$work/root
 nspawn_pid=""
-stop_container() {
-	[ -n "$nspawn_pid" ] || return 0
-	if kill -0 "$nspawn_pid" 2> /dev/null; then
-		kill -TERM "$nspawn_pid" 2> /dev/null || true
-		for _ in $(seq 1 $((STOP_WAIT_S * 2))); do kill -0 "$nspawn_pid" 2> /dev/null || break; sleep 0.5; done
-		if kill -0 "$nspawn_pid" 2> /dev/null; then
-			log "the container did not stop in $STOP_WAIT_S s: SIGKILL"
-			kill -KILL "$nspawn_pid" 2> /dev/null || true
-		fi
-	fi
-	wait "$nspawn_pid" 2> /dev/null || true
-	nspawn_pid=""
-}
 cleanup() {
 	local rc=$?
-	stop_container
+	rootfs_halt
 	if [ "$keep" = 1 ]; then log "kept $root"; else rm -rf "$work"; fi
 	exit "$rc"
 }
@@ -92,19 +79,8 @@ phase "systemd into the root" $((SECONDS - t))
 
 t=$SECONDS
 log "boot: systemd-nspawn -b --private-network (console: $work/console.log)"
-"${ROOTFS_NSPAWN[@]}" --private-network --console=passive -D "$root" -b > "$work/console.log" 2>&1 &
-nspawn_pid=$!
-# The container's PID 1: nspawn's child once it is systemd (before, it is nspawn's own fork).
-leader=""
-for _ in $(seq 1 300); do
-	kill -0 "$nspawn_pid" 2> /dev/null || break
-	for p in $(pgrep -P "$nspawn_pid"); do
-		[ "$(cat "/proc/$p/comm" 2> /dev/null)" = systemd ] && leader=$p
-	done
-	[ -n "$leader" ] && break
-	sleep 0.1
-done
-[ -n "$leader" ] || { tail -20 "$work/console.log" >&2; die "the container did not start"; }
+rootfs_boot "$root" "$work/console.log" ||
+	{ tail -20 "$work/console.log" >&2; die "the container did not start"; }
 # inside CMD…: CMD in every namespace of the container, with a clean environment.
 inside() {
 	nsenter -t "$leader" -a env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
@@ -139,7 +115,7 @@ while IFS= read -r line; do
 done < "$work/checks.log"
 phase "the checks inside, in all" $((SECONDS - t))
 t=$SECONDS
-stop_container
+rootfs_halt
 phase "shutdown" $((SECONDS - t))
 log "phases:"
 printf '  %s\n' "${phases[@]}"

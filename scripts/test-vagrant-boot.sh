@@ -40,19 +40,6 @@ rootfs_tools
 
 work=$(mktemp -d "$FRESH_WORK/shoplab-vagrant.XXXXXX") || die "mktemp failed"
 nspawn_pid=""
-stop_container() {
-	[ -n "$nspawn_pid" ] || return 0
-	if kill -0 "$nspawn_pid" 2> /dev/null; then
-		kill -TERM "$nspawn_pid" 2> /dev/null || true
-		for _ in $(seq 1 $((STOP_WAIT_S * 2))); do kill -0 "$nspawn_pid" 2> /dev/null || break; sleep 0.5; done
-		if kill -0 "$nspawn_pid" 2> /dev/null; then
-			log "the container did not stop in $STOP_WAIT_S s: SIGKILL"
-			kill -KILL "$nspawn_pid" 2> /dev/null || true
-		fi
-	fi
-	wait "$nspawn_pid" 2> /dev/null || true
-	nspawn_pid=""
-}
 # A long step runs as a job that the script waits for, so that Ctrl-C's trap runs at once
 # (bash runs a trap only after a foreground command ends, and nsenter can be left stopped).
 job_pid=""
@@ -79,7 +66,7 @@ cleanup() {
 	trap '' INT TERM
 	[ -z "$job_pid" ] || log "interrupted: ending the running step, then the container's shutdown (up to $STOP_WAIT_S s)"
 	stop_job
-	stop_container
+	rootfs_halt
 	if [ "$keep" = 1 ]; then log "kept $work"; else rm -rf "$work"; fi
 	exit "$rc"
 }
@@ -128,18 +115,8 @@ phase "systemd into the root" $((SECONDS - t))
 
 t=$SECONDS
 log "boot: systemd-nspawn -b --private-network --bind=…:/shoplab (console: $work/console.log)"
-"${ROOTFS_NSPAWN[@]}" --private-network --console=passive -D "$root" --bind="$work/shoplab:/shoplab" -b > "$work/console.log" 2>&1 &
-nspawn_pid=$!
-leader=""
-for _ in $(seq 1 300); do
-	kill -0 "$nspawn_pid" 2> /dev/null || break
-	for p in $(pgrep -P "$nspawn_pid"); do
-		[ "$(cat "/proc/$p/comm" 2> /dev/null)" = systemd ] && leader=$p
-	done
-	[ -n "$leader" ] && break
-	sleep 0.1
-done
-[ -n "$leader" ] || { tail -20 "$work/console.log" >&2; die "the container did not start"; }
+rootfs_boot "$root" "$work/console.log" --bind="$work/shoplab:/shoplab" ||
+	{ tail -20 "$work/console.log" >&2; die "the container did not start"; }
 # inside [NAME=VALUE…] CMD…: CMD in every namespace of the container, as root with a clean
 # environment (what Vagrant's privileged shell provisioner gets: sudo -H, a login shell's PATH).
 inside() {
@@ -198,7 +175,7 @@ run_job checks || rc=$?
 phase "checks inside" $((SECONDS - t))
 t=$SECONDS
 inside bash -c 'cd /shoplab && SHOPLAB_RUN=/var/lib/shoplab make -s down' > /dev/null 2>&1 || log "note: make down in the container failed"
-stop_container
+rootfs_halt
 phase "make down, shutdown" $((SECONDS - t))
 log "phases:"
 printf '  %s\n' "${phases[@]}"

@@ -86,6 +86,42 @@ rootfs_stamp() {
 	done
 }
 
+# rootfs_boot ROOT CONSOLE_LOG [NSPAWN_ARG...]: boots ROOT under systemd (nspawn -b, a network of
+# its own), in the background of the calling shell; sets nspawn_pid, and leader to the container's
+# PID 1 once it is systemd (before, nspawn's child is its own fork). 1: it did not start (30 s).
+rootfs_boot() {
+	local root=$1 console=$2 p
+	shift 2
+	"${ROOTFS_NSPAWN[@]}" --private-network --console=passive -D "$root" "$@" -b > "$console" 2>&1 &
+	nspawn_pid=$!
+	leader=""
+	for _ in $(seq 1 300); do
+		kill -0 "$nspawn_pid" 2> /dev/null || break
+		for p in $(pgrep -P "$nspawn_pid"); do
+			[ "$(cat "/proc/$p/comm" 2> /dev/null)" = systemd ] && leader=$p
+		done
+		[ -n "$leader" ] && break
+		sleep 0.1
+	done
+	[ -n "$leader" ]
+}
+
+# rootfs_halt: ends the container rootfs_boot started (SIGTERM: systemd halts it; SIGKILL after
+# STOP_WAIT_S seconds) and reaps nspawn. Safe to call twice, or before a boot.
+rootfs_halt() {
+	[ -n "${nspawn_pid:-}" ] || return 0
+	if kill -0 "$nspawn_pid" 2> /dev/null; then
+		kill -TERM "$nspawn_pid" 2> /dev/null || true
+		for _ in $(seq 1 $((STOP_WAIT_S * 2))); do kill -0 "$nspawn_pid" 2> /dev/null || break; sleep 0.5; done
+		if kill -0 "$nspawn_pid" 2> /dev/null; then
+			log "the container did not stop in $STOP_WAIT_S s: SIGKILL"
+			kill -KILL "$nspawn_pid" 2> /dev/null || true
+		fi
+	fi
+	wait "$nspawn_pid" 2> /dev/null || true
+	nspawn_pid=""
+}
+
 # phase NAME SECONDS: one line of the timing table both tests print at the end ("${phases[@]}").
 phases=()
 phase() { phases+=("$(printf '%-34s %5d s' "$1" "$2")"); }
