@@ -15,6 +15,7 @@
 #   make test-systemd                                       make deb, then the package under systemd in a fresh root
 #   make test-vagrant-boot                                  the Vagrantfile's provisioning of the single VM in a booted container
 #   make test-vagrant-ha                                    the Vagrantfile's LAB=ha role provisioning, each VM a namespace
+#   make test-vagrant-ha-boot                               the Vagrantfile's LAB=ha provisioning, nine booted containers on a bridge
 
 PREFIX      ?= /usr/local
 DESTDIR     ?=
@@ -149,6 +150,13 @@ test-vagrant-boot:
 	@scripts/deps.sh fresh
 	@scripts/test-vagrant-boot.sh
 
+# The Vagrantfile's LAB=ha layout, every VM a booted container on one bridge, provisioned as
+# `LAB=ha vagrant up` does, then db1 powered off and back (scripts/test-vagrant-boot.sh --lab ha;
+# root; long, not in CI; docs/lab.md).
+test-vagrant-ha-boot:
+	@scripts/deps.sh fresh
+	@scripts/test-vagrant-boot.sh --lab ha
+
 # The Vagrantfile's LAB=ha role provisioners, read from it, each VM one network namespace with
 # the Vagrantfile's addresses (tests/hosting/test_lab_vm_ha.sh; root; ~2 min; docs/lab.md).
 test-vagrant-ha: deps
@@ -171,4 +179,4 @@ bench-lab: deps
 	@scripts/bench-lab.sh $(BUILD)
 
 .PHONY: install uninstall lab-netns lab-netns-down test-lab test-lab-long bench-lab test-hosting test-help test-tls deb trace \
-	test-fresh test-systemd test-vagrant-boot test-vagrant-ha
+	test-fresh test-systemd test-vagrant-boot test-vagrant-ha test-vagrant-ha-boot

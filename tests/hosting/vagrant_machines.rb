@@ -8,7 +8,8 @@
 # `vagrant validate`'s job (tests/hosting/test_vagrant.sh runs it where Vagrant is installed).
 # VAGRANT_MACHINES_DUMP=DIR: each provisioner also as files, verbatim (scripts/test-vagrant-boot.sh
 # runs them): DIR/MACHINE.N.script (the inline script, or the path's file name) and DIR/MACHINE.N.env
-# (its env, one NAME=VALUE a line), N counting from 1 in the order Vagrant runs them; DIR/MACHINE.hostname.
+# (its env, one NAME=VALUE a line), N counting from 1 in the order Vagrant runs them; DIR/MACHINE.hostname
+# and DIR/MACHINE.ip (its private network's address, when it has one).
 class Recorder
   def initialize(machine, out)
     @machine = machine
@@ -41,9 +42,12 @@ class Recorder
     File.write("#{base}.name", "#{name}\n")
   end
 
-  def method_missing(name, *args, **_kw)
+  def method_missing(name, *args, **kw)
     dir = ENV["VAGRANT_MACHINES_DUMP"]
-    File.write(File.join(dir, "#{@machine}.hostname"), "#{args[0]}\n") if name == :hostname= && dir && !dir.empty?
+    if dir && !dir.empty?
+      File.write(File.join(dir, "#{@machine}.hostname"), "#{args[0]}\n") if name == :hostname=
+      File.write(File.join(dir, "#{@machine}.ip"), "#{kw[:ip]}\n") if name == :network && args[0] == "private_network"
+    end
     yield Recorder.new(@machine, @out) if block_given?
     self
   end
