@@ -778,27 +778,18 @@ vm_addr() {
 	return 1
 }
 
-# The first host publishes the stack's settings and secrets to LAB_SHARED (the synced folder);
-# every later one starts from them, so all VMs share one stack's secrets.
-vm_shared_in() {
-	[ -n "${LAB_SHARED:-}" ] && [ -f "$LAB_SHARED/shoplab.env" ] || return 0
-	install -m 0600 "$LAB_SHARED/shoplab.env" "$RUN/shoplab.env"
+# What the first VM makes, every later one starts from, through LAB_SHARED (the synced folder):
+# the stack's settings and secrets (shoplab.env: all VMs share one stack's secrets) and the
+# brokers' Erlang cookie (rabbitmq.cookie, made by br_conf). vm_share_in NAME MODE: RUN/NAME
+# from LAB_SHARED when a VM before published it; vm_share_out NAME: publishes it when none did.
+vm_share_in() {
+	[ -n "${LAB_SHARED:-}" ] && [ -f "$LAB_SHARED/$1" ] || return 0
+	install -m "$2" "$LAB_SHARED/$1" "$RUN/$1"
 }
-vm_shared_out() {
-	[ -n "${LAB_SHARED:-}" ] && [ ! -f "$LAB_SHARED/shoplab.env" ] || return 0
+vm_share_out() {
+	[ -n "${LAB_SHARED:-}" ] && [ ! -f "$LAB_SHARED/$1" ] || return 0
 	mkdir -p "$LAB_SHARED"
-	install -m 0600 "$RUN/shoplab.env" "$LAB_SHARED/shoplab.env"
-}
-
-# The broker VMs share one Erlang cookie: the first makes it (br_conf), the others start from it.
-vm_cookie_in() {
-	[ -n "${LAB_SHARED:-}" ] && [ -f "$LAB_SHARED/rabbitmq.cookie" ] || return 0
-	install -m 0400 "$LAB_SHARED/rabbitmq.cookie" "$RUN/rabbitmq.cookie"
-}
-vm_cookie_out() {
-	[ -n "${LAB_SHARED:-}" ] && [ ! -f "$LAB_SHARED/rabbitmq.cookie" ] || return 0
-	mkdir -p "$LAB_SHARED"
-	install -m 0600 "$RUN/rabbitmq.cookie" "$LAB_SHARED/rabbitmq.cookie"
+	install -m 0600 "$RUN/$1" "$LAB_SHARED/$1"
 }
 
 # Debian's rabbitmq-server package starts its own broker on install (every address, 5672 and
@@ -818,9 +809,9 @@ vm_br_up() {
 	local h=$1 last n i run=0 t=$SECONDS
 	[ -x "$RMQ/rabbitmq-server" ] || die "no $RMQ/rabbitmq-server: make deps (rabbitmq-server)"
 	vm_system_broker_off "$h"
-	vm_cookie_in
+	vm_share_in rabbitmq.cookie 0400
 	br_launch "$h"
-	vm_cookie_out
+	vm_share_out rabbitmq.cookie
 	br_wait "$h"
 	if [ "$h" != br1 ] && ! br_running "$h" | grep -qx "$(br_node br1)"; then
 		log "$h: not in br1's cluster after peer discovery: joining it"
@@ -857,9 +848,9 @@ cmd_vm_up() {
 	chmod 0711 "$RUN" "$RUN/hosts"
 	link_mark
 	ha_env
-	vm_shared_in
+	vm_share_in shoplab.env 0600
 	SHOPLAB_RUN=$RUN "$TOP/scripts/stack.sh" env > /dev/null
-	vm_shared_out
+	vm_share_out shoplab.env
 	if is_db "$h"; then
 		[ -x "$SST_BIN/wsrep_sst_rsync" ] || die "no $SST_BIN/wsrep_sst_rsync: scripts/deps.sh ha"
 		if [ "$h" = db1 ] && [ ! -d "$(hostdir db1)/data/mysql" ]; then

@@ -25,7 +25,6 @@ esac
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 FRESH_DIR=${FRESH_DIR:-/root/shoplab}
-FRESH_WORK=${FRESH_WORK:-/var/tmp}
 log() { printf '%s test-fresh: %s\n' "$(date -u +%T)" "$*"; }
 die() { log "FAIL: $*" >&2; exit 1; }
 # shellcheck source=scripts/lib/rootfs.sh
@@ -130,8 +129,7 @@ while IFS= read -r line; do
 	if [[ $line =~ $re ]]; then phase "  ${BASH_REMATCH[1]} (rc ${BASH_REMATCH[2]})" "${BASH_REMATCH[3]}"; fi
 done < "$work/steps.log"
 
-log "phases:"
-printf '  %s\n' "${phases[@]}"
+phases_show
 if [ "$rc" -ne 0 ] || grep -q '^@@ no ' "$work/steps.log" || grep -q '^@@ end .* rc=[1-9]' "$work/steps.log"; then
 	grep '^@@ ' "$work/steps.log" | sed 's/^/  /'
 	if [ "$keep" != 1 ]; then cp "$work/steps.log" "$FRESH_WORK/shoplab-fresh-last.log" && log "log kept: $FRESH_WORK/shoplab-fresh-last.log"; fi

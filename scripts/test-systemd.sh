@@ -28,9 +28,6 @@ while [ $# -gt 0 ]; do
 done
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
-FRESH_WORK=${FRESH_WORK:-/var/tmp}
-BOOT_WAIT_S=${BOOT_WAIT_S:-120}
-STOP_WAIT_S=${STOP_WAIT_S:-90}
 log() { printf '%s test-systemd: %s\n' "$(date -u +%T)" "$*"; }
 die() { log "FAIL: $*" >&2; exit 1; }
 # shellcheck source=scripts/lib/rootfs.sh
@@ -82,23 +79,8 @@ log "boot: systemd-nspawn -b --private-network (console: $work/console.log)"
 rootfs_boot "$root" "$work/console.log" ||
 	{ tail -20 "$work/console.log" >&2; die "the container did not start"; }
 # inside CMD…: CMD in every namespace of the container, with a clean environment.
-inside() {
-	nsenter -t "$leader" -a env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-		HOME=/root LANG=C.UTF-8 TERM=dumb "$@"
-}
-# Its manager answers once its bus is up; then --wait until the boot is over.
-state=""
-for _ in $(seq 1 $((BOOT_WAIT_S * 2))); do
-	state=$(inside systemctl is-system-running 2> /dev/null || true)
-	[ -n "$state" ] && break
-	sleep 0.5
-done
-[ -z "$state" ] || state=$(inside timeout "$BOOT_WAIT_S" systemctl is-system-running --wait 2> /dev/null || true)
-log "booted: $state in $((SECONDS - t)) s"
-if [ "$state" != running ]; then
-	inside systemctl --failed --no-legend --no-pager >&2 || true
-	die "the container's systemd is '$state', not running"
-fi
+inside() { rootfs_in "$leader" "$@"; }
+rootfs_booted "$leader"
 phase "boot" $((SECONDS - t))
 
 t=$SECONDS
@@ -117,8 +99,7 @@ phase "the checks inside, in all" $((SECONDS - t))
 t=$SECONDS
 rootfs_halt
 phase "shutdown" $((SECONDS - t))
-log "phases:"
-printf '  %s\n' "${phases[@]}"
+phases_show
 if [ "$rc" -ne 0 ] || ! grep -q '^@@ result 0 failed$' "$work/checks.log"; then
 	grep '^FAIL' "$work/checks.log" | sed 's/^/  /' || true
 	if [ "$keep" != 1 ]; then cp "$work/checks.log" "$FRESH_WORK/shoplab-systemd-last.log" && log "log kept: $FRESH_WORK/shoplab-systemd-last.log"; fi

@@ -46,9 +46,6 @@ done
 case $lab in single | ha) ;; *) usage >&2; exit 2 ;; esac
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
-FRESH_WORK=${FRESH_WORK:-/var/tmp}
-BOOT_WAIT_S=${BOOT_WAIT_S:-120}
-STOP_WAIT_S=${STOP_WAIT_S:-90}
 log() { printf '%s test-vagrant-boot: %s\n' "$(date -u +%T)" "$*"; }
 die() { log "FAIL: $*" >&2; exit 1; }
 # shellcheck source=scripts/lib/rootfs.sh
@@ -136,30 +133,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# in_vm LEADER CMD…: CMD in every namespace of the container whose PID 1 is LEADER, as root with
-# a clean environment (what Vagrant's privileged shell provisioner gets: sudo -H, a login
-# shell's PATH).
-in_vm() {
-	local l=$1
-	shift
-	nsenter -t "$l" -a env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-		HOME=/root USER=root LOGNAME=root LANG=C.UTF-8 TERM=dumb "$@"
-}
-# booted LEADER: waits until the container's systemd is up; fails unless it is "running".
-booted() {
-	local state="" t=$SECONDS
-	for _ in $(seq 1 $((BOOT_WAIT_S * 2))); do
-		state=$(in_vm "$1" systemctl is-system-running 2> /dev/null || true)
-		[ -n "$state" ] && break
-		sleep 0.5
-	done
-	[ -z "$state" ] || state=$(in_vm "$1" timeout "$BOOT_WAIT_S" systemctl is-system-running --wait 2> /dev/null || true)
-	log "booted: $state in $((SECONDS - t)) s"
-	if [ "$state" != running ]; then
-		in_vm "$1" systemctl --failed --no-legend --no-pager >&2 || true
-		die "the container's systemd is '$state', not running"
-	fi
-}
+# in_vm LEADER CMD…: CMD in the container whose PID 1 is LEADER, as root with a clean environment
+# (what Vagrant's privileged shell provisioner gets: sudo -H, a login shell's PATH).
+in_vm() { local l=$1; shift; rootfs_in "$l" USER=root LOGNAME=root "$@"; }
 # root_box ROOT HOSTNAME: what the box and Vagrant's hostname step leave: the name and its
 # /etc/hosts line.
 root_box() {
@@ -194,7 +170,7 @@ provision_all() {
 		run_job provision "$m" "$l" "$n" "$lp$n.log" || rc=$?
 		phase "$m: provision $n ($name, rc $rc)" $((SECONDS - t))
 		if [ "$rc" -ne 0 ]; then
-			log "phases:"; printf '  %s\n' "${phases[@]}"
+			phases_show
 			[ "$keep" = 1 ] || { cp "$lp$n.log" "$FRESH_WORK/shoplab-vagrant-last.log" && log "log kept: $FRESH_WORK/shoplab-vagrant-last.log"; }
 			die "the Vagrantfile's provisioner $n ($name) of $m failed (rc $rc)"
 		fi
@@ -261,7 +237,7 @@ if [ "$lab" = single ]; then
 	log "boot: systemd-nspawn -b --private-network --bind=…:/shoplab (console: $work/console.log)"
 	rootfs_boot "$root" "$work/console.log" --bind="$work/shoplab:/shoplab" ||
 		{ tail -20 "$work/console.log" >&2; die "the container did not start"; }
-	booted "$leader"
+	rootfs_booted "$leader"
 	phase "boot" $((SECONDS - t))
 
 	provision_all "$machine" "$leader" "$work/provision-"
@@ -274,8 +250,7 @@ if [ "$lab" = single ]; then
 	in_vm "$leader" bash -c 'cd /shoplab && SHOPLAB_RUN=/var/lib/shoplab make -s down' > /dev/null 2>&1 || log "note: make down in the container failed"
 	rootfs_halt
 	phase "make down, shutdown" $((SECONDS - t))
-	log "phases:"
-	printf '  %s\n' "${phases[@]}"
+	phases_show
 	[ "$rc" -eq 0 ] || die "the single-VM lab failed a check after its provisioning"
 	log "ok: $(grep -c '^ok ' "$work/checks.log") checks passed after the Vagrantfile's provisioning of the single VM, booted"
 	exit 0
@@ -331,7 +306,7 @@ vm_boot() {
 	# What Vagrant's private_network does in the guest: the address on the second interface.
 	nsenter -t "$leader" -n sh -c "ip addr add $ip/24 dev host0 && ip link set host0 up" ||
 		die "cannot give $m its address $ip"
-	booted "$leader"
+	rootfs_booted "$leader"
 	log "$m: booted as $(cat "$work/vagrant/$m.hostname") at $ip"
 }
 vm() { local m=$1; shift; in_vm "${vm_leader[$m]}" "$@"; }
@@ -396,6 +371,5 @@ phase "db1 back: rejoined, checkout" $((SECONDS - t))
 t=$SECONDS
 ha_down
 phase "shutdown" $((SECONDS - t))
-log "phases:"
-printf '  %s\n' "${phases[@]}"
+phases_show
 log "ok: ${#machines[@]} VMs booted and provisioned in the Vagrantfile's order (${machines[*]}), Galera 3, RabbitMQ 3, $(cat "$work"/checks*.log | grep -c '^ok ') checks passed; db1 powered off and back: rejoined (cluster size 3)"

@@ -1,4 +1,4 @@
-# rootfs.sh - a cached minimal Debian 12 root and systemd-nspawn helpers, sourced by test-fresh.sh and test-systemd.sh (not run).
+# rootfs.sh - a cached minimal Debian 12 root and systemd-nspawn helpers, sourced by test-fresh.sh, test-systemd.sh and test-vagrant-boot.sh (not run).
 # shellcheck shell=bash
 #
 # The root is `debootstrap --variant=minbase bookworm` (Essential packages and apt: no systemd,
@@ -10,6 +10,10 @@
 # The caller defines log and die.
 
 ROOTFS_CACHE=${ROOTFS_CACHE:-/var/cache/shoplab/bookworm-minbase.tar}
+# Where the tests put their roots; how long a boot and a shutdown may take.
+FRESH_WORK=${FRESH_WORK:-/var/tmp}
+BOOT_WAIT_S=${BOOT_WAIT_S:-120}
+STOP_WAIT_S=${STOP_WAIT_S:-90}
 ROOTFS_MAX_AGE_DAYS=${ROOTFS_MAX_AGE_DAYS:-7}
 ROOTFS_MIRROR=${ROOTFS_MIRROR:-http://deb.debian.org/debian}
 # nspawn without machined (--register=no) and in the caller's own unit (--keep-unit).
@@ -106,6 +110,32 @@ rootfs_boot() {
 	[ -n "$leader" ]
 }
 
+# rootfs_in LEADER CMD…: CMD in every namespace of the booted container whose PID 1 is LEADER,
+# as root with a clean environment.
+rootfs_in() {
+	local l=$1
+	shift
+	nsenter -t "$l" -a env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+		HOME=/root LANG=C.UTF-8 TERM=dumb "$@"
+}
+
+# rootfs_booted LEADER: waits for the container's systemd (its manager answers once its bus is
+# up; then --wait until the boot is over, BOOT_WAIT_S each); dies unless it is "running".
+rootfs_booted() {
+	local state="" t=$SECONDS
+	for _ in $(seq 1 $((BOOT_WAIT_S * 2))); do
+		state=$(rootfs_in "$1" systemctl is-system-running 2> /dev/null || true)
+		[ -n "$state" ] && break
+		sleep 0.5
+	done
+	[ -z "$state" ] || state=$(rootfs_in "$1" timeout "$BOOT_WAIT_S" systemctl is-system-running --wait 2> /dev/null || true)
+	log "booted: $state in $((SECONDS - t)) s"
+	if [ "$state" != running ]; then
+		rootfs_in "$1" systemctl --failed --no-legend --no-pager >&2 || true
+		die "the container's systemd is '$state', not running"
+	fi
+}
+
 # rootfs_halt: ends the container rootfs_boot started (SIGTERM: systemd halts it; SIGKILL after
 # STOP_WAIT_S seconds) and reaps nspawn. Safe to call twice, or before a boot.
 rootfs_halt() {
@@ -125,3 +155,5 @@ rootfs_halt() {
 # phase NAME SECONDS: one line of the timing table both tests print at the end ("${phases[@]}").
 phases=()
 phase() { phases+=("$(printf '%-34s %5d s' "$1" "$2")"); }
+# phases_show: that table.
+phases_show() { log "phases:"; printf '  %s\n' "${phases[@]}"; }
