@@ -58,6 +58,7 @@ rootfs_extract "$root"
 debname=$(basename "$deb")
 cp "$deb" "$root/root/$debname" || die "cannot copy $deb into the root"
 install -m 0755 "$TOP/tests/hosting/systemd_checks.sh" "$root/root/systemd_checks.sh"
+install -m 0644 "$TOP/scripts/lib/shop-checks.sh" "$root/root/shop-checks.sh"
 phase "extract" $((SECONDS - t))
 
 t=$SECONDS

@@ -176,12 +176,15 @@ provision_all() {
 		fi
 	done
 }
-# checks LEADER LOG ARGS…: scripts/lib/vagrant-checks.sh ARGS inside the container; 1 unless
+# checks LEADER LOG ARGS…: scripts/lib/vagrant-checks.sh ARGS inside the container (with the
+# shop-checks.sh it sources); 1 unless
 # every check passed.
 checks() {
-	local l=$1 out=$2 rc=0
+	local l=$1 out=$2 rc=0 f
 	shift 2
-	in_vm "$l" sh -c 'cat > /tmp/vagrant-checks.sh' < "$TOP/scripts/lib/vagrant-checks.sh" || die "cannot copy the checks into the container"
+	for f in vagrant-checks.sh shop-checks.sh; do
+		in_vm "$l" sh -c 'cat > "$1"' copy "/tmp/$f" < "$TOP/scripts/lib/$f" || die "cannot copy $f into the container"
+	done
 	log "inside: scripts/lib/vagrant-checks.sh $* (log: $out)"
 	run_job run_checks "$l" "$out" "$@" || rc=$?
 	[ "$rc" -eq 0 ] && grep -q '^@@ result 0 failed$' "$out" && return 0

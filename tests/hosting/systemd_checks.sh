@@ -24,15 +24,11 @@ export DEBIAN_FRONTEND=noninteractive
 # systemd-analyze security's exposure (0 safest .. 10): the units score 1.4 (docs/hosting.md).
 SECURITY_MAX=${SECURITY_MAX:-2.0}
 G=http://127.0.0.1:8080
-fails=0
-ok() { printf 'ok   %s\n' "$*"; }
-bad() { printf 'FAIL %s\n' "$*"; fails=$((fails + 1)); }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+# ok, bad, check, until_ok, json_field, http_code, shop_login, shop_checkout: test-systemd.sh
+# copies the file next to this one.
+# shellcheck source=scripts/lib/shop-checks.sh
+. "$(dirname "$0")/shop-checks.sh"
 phase() { printf '@@ phase %s %s\n' "$(date +%s)" "$*"; }
-# until SECONDS CMD…: CMD succeeds within SECONDS (tries every 0.5 s).
-until_ok() { local n=$(($1 * 2)); shift; while [ "$n" -gt 0 ]; do "$@" && return 0; sleep 0.5; n=$((n - 1)); done; return 1; }
-json_field() { sed -n "s/.*\"$1\":\"\{0,1\}\([^\",}]*\).*/\1/p" | head -n 1; }
-http_code() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@"; }
 
 phase install
 if apt-get install -y -q --no-install-recommends "$DEB" mariadb-server nginx-light logrotate curl > /tmp/install.log 2>&1; then
@@ -59,23 +55,14 @@ check "shoplab.target enabled" systemctl is-enabled -q shoplab.target
 check "gateway answers /api/v1/products/1 (200)" until_ok 20 test "$(http_code "$G/api/v1/products/1")" = 200
 
 phase api
-h=(-H 'Content-Type: application/json')
-code=$(http_code -XPOST "$G/api/v1/users" "${h[@]}" -d '{"email":"ann@example.com","password":"correct horse","name":"Ann"}')
-check "register: 201" test "$code" = 201
-tok=$(curl -s --max-time 5 -XPOST "$G/api/v1/auth/login" "${h[@]}" -d '{"email":"ann@example.com","password":"correct horse"}' | json_field token)
-check "login: a token" test -n "$tok"
+shop_login ann
 a=(-H "Authorization: Bearer $tok")
 check "me: 200" test "$(http_code "$G/api/v1/users/me" "${a[@]}")" = 200
 check "products: a page of 3" bash -c 'curl -s --max-time 5 "$1/api/v1/products?limit=3" | grep -o "\"sku\"" | wc -l | grep -qx 3' _ "$G"
 check "product 42: 200 with an ETag" bash -c 'curl -s -i --max-time 5 "$1/api/v1/products/42" | grep -qi "^etag:"' _ "$G"
 check "inventory 42: available" bash -c 'curl -s --max-time 5 "$1/api/v1/inventory/42" | grep -q "\"available\""' _ "$G"
-order=$(curl -s --max-time 10 -XPOST "$G/api/v1/orders" "${a[@]}" "${h[@]}" -H 'Idempotency-Key: systemd-0001' \
-	-d '{"items":[{"product_id":42,"quantity":2}],"card":{"number":"4242424242424242","exp_month":12,"exp_year":2030,"cvc":"123"}}')
-oid=$(json_field id <<< "$order")
-status=$(json_field status <<< "$order")
-check "checkout: an order (status $status)" test -n "$oid" -a \( "$status" = confirmed -o "$status" = pending \)
-shipped() { curl -s --max-time 5 "$G/api/v1/orders/$oid" "${a[@]}" | grep -q '"status":"shipped"'; }
-check "the order is shipped (events through the system RabbitMQ, within 30 s)" until_ok 30 shipped
+shop_checkout systemd-0001
+check "the order is shipped (events through the system RabbitMQ, within 30 s)" until_ok 30 shop_shipped
 check "its shipment is dispatched" bash -c 'curl -s --max-time 5 "$1/api/v1/shipments?order_id=$2" -H "Authorization: Bearer $3" | grep -q "\"status\":\"dispatched\""' _ "$G" "$oid" "$tok"
 
 phase restart
@@ -153,5 +140,5 @@ check "no file named *shoplab* left (outside the databases, logs and apt's cache
 check "nginx still configured and serving (nginx -t, reload)" bash -c 'nginx -t -q && systemctl reload nginx && systemctl is-active -q nginx'
 
 phase end
-printf '@@ result %d failed\n' "$fails"
-[ "$fails" -eq 0 ]
+printf '@@ result %d failed\n' "$failed"
+[ "$failed" -eq 0 ]
