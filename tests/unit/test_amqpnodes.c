@@ -178,15 +178,8 @@ test_metrics(void **state)
 	svc_dbnodes_free(&ns);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse),
-		cmocka_unit_test(test_failover_and_back),
-		cmocka_unit_test(test_hold_is_taken_after_the_attempt),
-		cmocka_unit_test(test_metrics),
-	};
-
-	return cmocka_run_group_tests_name("amqpnodes", tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("amqpnodes",
+    cmocka_unit_test(test_parse),
+    cmocka_unit_test(test_failover_and_back),
+    cmocka_unit_test(test_hold_is_taken_after_the_attempt),
+    cmocka_unit_test(test_metrics))

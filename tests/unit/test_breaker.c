@@ -7,6 +7,8 @@
 
 #include <cmocka.h>
 
+#include "svc_unit.h"
+
 #include "svc.h"
 #include "svc_resilience.h"
 #include "svc_util_int.h"
@@ -347,24 +349,17 @@ test_bad_conf_rejected(void **state)
 	assert_int_equal(svc_breaker_init(&b, "x", &c, &svc_clock_system, err, sizeof(err)), -1);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_opens_at_threshold_not_before),
-		cmocka_unit_test(test_below_threshold_stays_closed),
-		cmocka_unit_test(test_window_slides),
-		cmocka_unit_test(test_open_wait_is_exact),
-		cmocka_unit_test(test_half_open_admits_exactly_probes_then_closes),
-		cmocka_unit_test(test_failed_probe_reopens),
-		cmocka_unit_test(test_slow_probe_reopens),
-		cmocka_unit_test(test_slow_calls_open),
-		cmocka_unit_test(test_stale_outcomes_ignored),
-		cmocka_unit_test(test_release_gives_probe_back),
-		cmocka_unit_test(test_counters_full_cycle),
-		cmocka_unit_test(test_disabled_admits_everything),
-		cmocka_unit_test(test_bad_conf_rejected),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("breaker",
+    cmocka_unit_test(test_opens_at_threshold_not_before),
+    cmocka_unit_test(test_below_threshold_stays_closed),
+    cmocka_unit_test(test_window_slides),
+    cmocka_unit_test(test_open_wait_is_exact),
+    cmocka_unit_test(test_half_open_admits_exactly_probes_then_closes),
+    cmocka_unit_test(test_failed_probe_reopens),
+    cmocka_unit_test(test_slow_probe_reopens),
+    cmocka_unit_test(test_slow_calls_open),
+    cmocka_unit_test(test_stale_outcomes_ignored),
+    cmocka_unit_test(test_release_gives_probe_back),
+    cmocka_unit_test(test_counters_full_cycle),
+    cmocka_unit_test(test_disabled_admits_everything),
+    cmocka_unit_test(test_bad_conf_rejected))

@@ -6,6 +6,8 @@
 
 #include <cmocka.h>
 
+#include "svc_unit.h"
+
 #include "svc.h"
 #include "svc_resilience.h"
 
@@ -63,14 +65,7 @@ test_disabled_admits_everything(void **state)
 	assert_int_equal(atomic_load(&h.rejections), 0);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rejects_past_cap),
-		cmocka_unit_test(test_cap_of_one),
-		cmocka_unit_test(test_disabled_admits_everything),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("bulkhead",
+    cmocka_unit_test(test_rejects_past_cap),
+    cmocka_unit_test(test_cap_of_one),
+    cmocka_unit_test(test_disabled_admits_everything))

@@ -7,6 +7,8 @@
 
 #include <cmocka.h>
 
+#include "svc_unit.h"
+
 #include "svc_db_int.h"
 #include "svc_server_int.h"
 
@@ -103,14 +105,7 @@ test_no_hook_registered(void **state)
 	assert_int_equal(f.w.after_commit, 0);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_statements_follow_the_services),
-		cmocka_unit_test(test_hook_runs_after_commit_not_rollback),
-		cmocka_unit_test(test_no_hook_registered),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("db_ext",
+    cmocka_unit_test(test_statements_follow_the_services),
+    cmocka_unit_test(test_hook_runs_after_commit_not_rollback),
+    cmocka_unit_test(test_no_hook_registered))

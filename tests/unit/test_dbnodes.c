@@ -247,20 +247,13 @@ test_lost_connection_ends_the_transaction(void **state)
 	svc_test_req_free(&t);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_list),
-		cmocka_unit_test(test_one_node_form),
-		cmocka_unit_test(test_bad_lists),
-		cmocka_unit_test(test_order_and_hold),
-		cmocka_unit_test(test_return_to_preferred),
-		cmocka_unit_test(test_failovers_and_metrics),
-		cmocka_unit_test(test_ready),
-		cmocka_unit_test(test_galera_errors),
-		cmocka_unit_test(test_lost_connection_ends_the_transaction),
-	};
-
-	return cmocka_run_group_tests_name("dbnodes", tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("dbnodes",
+    cmocka_unit_test(test_parse_list),
+    cmocka_unit_test(test_one_node_form),
+    cmocka_unit_test(test_bad_lists),
+    cmocka_unit_test(test_order_and_hold),
+    cmocka_unit_test(test_return_to_preferred),
+    cmocka_unit_test(test_failovers_and_metrics),
+    cmocka_unit_test(test_ready),
+    cmocka_unit_test(test_galera_errors),
+    cmocka_unit_test(test_lost_connection_ends_the_transaction))

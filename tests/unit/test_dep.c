@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "svc_unit.h"
+
 #include "svc_req_int.h"
 #include "svc_resilience.h"
 #include "svc_util_int.h"
@@ -849,29 +851,22 @@ test_metrics_text_is_valid(void **state)
 	world_free(w);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_retries_retryable_up_to_limit),
-		cmocka_unit_test(test_success_after_failures),
-		cmocka_unit_test(test_non_idempotent_not_retried),
-		cmocka_unit_test(test_definite_not_retried_and_healthy),
-		cmocka_unit_test(test_stops_at_deadline),
-		cmocka_unit_test(test_budget_exhaustion_counted),
-		cmocka_unit_test(test_breaker_opens_then_fails_fast),
-		cmocka_unit_test(test_unknown_stays_unknown_when_breaker_opens),
-		cmocka_unit_test(test_bulkhead_full_fails_fast),
-		cmocka_unit_test(test_bulkhead_waits_for_a_slot_when_healthy),
-		cmocka_unit_test(test_bulkhead_wait_is_bounded),
-		cmocka_unit_test(test_bulkhead_sheds_at_once_when_unhealthy),
-		cmocka_unit_test(test_retry_off_means_one_attempt),
-		cmocka_unit_test(test_bad_call_is_local_error),
-		cmocka_unit_test(test_conf_defaults_and_overrides),
-		cmocka_unit_test(test_conf_errors_name_the_variable),
-		cmocka_unit_test(test_array_new_and_find),
-		cmocka_unit_test(test_metrics_text_is_valid),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("dep",
+    cmocka_unit_test(test_retries_retryable_up_to_limit),
+    cmocka_unit_test(test_success_after_failures),
+    cmocka_unit_test(test_non_idempotent_not_retried),
+    cmocka_unit_test(test_definite_not_retried_and_healthy),
+    cmocka_unit_test(test_stops_at_deadline),
+    cmocka_unit_test(test_budget_exhaustion_counted),
+    cmocka_unit_test(test_breaker_opens_then_fails_fast),
+    cmocka_unit_test(test_unknown_stays_unknown_when_breaker_opens),
+    cmocka_unit_test(test_bulkhead_full_fails_fast),
+    cmocka_unit_test(test_bulkhead_waits_for_a_slot_when_healthy),
+    cmocka_unit_test(test_bulkhead_wait_is_bounded),
+    cmocka_unit_test(test_bulkhead_sheds_at_once_when_unhealthy),
+    cmocka_unit_test(test_retry_off_means_one_attempt),
+    cmocka_unit_test(test_bad_call_is_local_error),
+    cmocka_unit_test(test_conf_defaults_and_overrides),
+    cmocka_unit_test(test_conf_errors_name_the_variable),
+    cmocka_unit_test(test_array_new_and_find),
+    cmocka_unit_test(test_metrics_text_is_valid))

@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include "svc_unit.h"
+
 #include "svc_wake_int.h"
 #include "svc_events.h"
 #include "svc_ev_internal.h"
@@ -366,24 +368,17 @@ test_idle_poll_backs_off(void **state)
 	assert_int_equal(svc_ev_next_poll(50, 50, 50), 50);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_idle_poll_backs_off),
-		cmocka_unit_test(test_build_then_parse_round_trips),
-		cmocka_unit_test(test_build_refuses_bad_input),
-		cmocka_unit_test(test_parse_refuses_poison),
-		cmocka_unit_test(test_classify_outcomes),
-		cmocka_unit_test(test_decide_retries_then_dead_letters),
-		cmocka_unit_test(test_retry_schedule),
-		cmocka_unit_test(test_held_queue),
-		cmocka_unit_test(test_type_valid),
-		cmocka_unit_test(test_time_parse_round_trips),
-		cmocka_unit_test(test_wake_post_is_taken_once),
-		cmocka_unit_test(test_wake_post_ends_the_idle_wait),
-		cmocka_unit_test(test_wake_close_ends_every_wait),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("events",
+    cmocka_unit_test(test_idle_poll_backs_off),
+    cmocka_unit_test(test_build_then_parse_round_trips),
+    cmocka_unit_test(test_build_refuses_bad_input),
+    cmocka_unit_test(test_parse_refuses_poison),
+    cmocka_unit_test(test_classify_outcomes),
+    cmocka_unit_test(test_decide_retries_then_dead_letters),
+    cmocka_unit_test(test_retry_schedule),
+    cmocka_unit_test(test_held_queue),
+    cmocka_unit_test(test_type_valid),
+    cmocka_unit_test(test_time_parse_round_trips),
+    cmocka_unit_test(test_wake_post_is_taken_once),
+    cmocka_unit_test(test_wake_post_ends_the_idle_wait),
+    cmocka_unit_test(test_wake_close_ends_every_wait))

@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "svc_unit.h"
+
 #include "svc_handover_int.h"
 
 /* A socket at fd want: listening or not. */
@@ -98,14 +100,7 @@ test_systemd(void **state)
 	}
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_handed_fd),
-		cmocka_unit_test(test_not_listening),
-		cmocka_unit_test(test_systemd),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("handover",
+    cmocka_unit_test(test_handed_fd),
+    cmocka_unit_test(test_not_listening),
+    cmocka_unit_test(test_systemd))

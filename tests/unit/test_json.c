@@ -345,23 +345,16 @@ test_append_str_matches_json_c(void **state)
 	svc_buf_free(&b);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_checked_adds),
-		cmocka_unit_test(test_append_str_matches_json_c),
-		cmocka_unit_test(test_parse_valid),
-		cmocka_unit_test(test_parse_invalid),
-		cmocka_unit_test(test_parse_not_object),
-		cmocka_unit_test(test_parse_too_deep),
-		cmocka_unit_test(test_str_field),
-		cmocka_unit_test(test_int_field),
-		cmocka_unit_test(test_error_shape_and_err_mapping),
-		cmocka_unit_test(test_header_injection_refused),
-		cmocka_unit_test(test_query),
-		cmocka_unit_test(test_ids_and_identity),
-	};
-
-	return cmocka_run_group_tests_name("json", tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("json",
+    cmocka_unit_test(test_checked_adds),
+    cmocka_unit_test(test_append_str_matches_json_c),
+    cmocka_unit_test(test_parse_valid),
+    cmocka_unit_test(test_parse_invalid),
+    cmocka_unit_test(test_parse_not_object),
+    cmocka_unit_test(test_parse_too_deep),
+    cmocka_unit_test(test_str_field),
+    cmocka_unit_test(test_int_field),
+    cmocka_unit_test(test_error_shape_and_err_mapping),
+    cmocka_unit_test(test_header_injection_refused),
+    cmocka_unit_test(test_query),
+    cmocka_unit_test(test_ids_and_identity))

@@ -109,16 +109,9 @@ test_line_larger_than_buffer(void **state)
 	assert_int_equal(svc_logbuf_due_us(&t->lb, 0, 1000000), -1);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_held_until_due, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hold_zero_writes_at_once, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_full_buffer_flushes_whole_lines, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_line_larger_than_buffer, setup, teardown),
-	};
-
-	return cmocka_run_group_tests_name("logbuf", tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("logbuf",
+    cmocka_unit_test_setup_teardown(test_held_until_due, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_hold_zero_writes_at_once, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_full_buffer_flushes_whole_lines, setup,
+	teardown),
+    cmocka_unit_test_setup_teardown(test_line_larger_than_buffer, setup, teardown))

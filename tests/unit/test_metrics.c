@@ -49,13 +49,6 @@ test_status_index(void **state)
 	assert_int_not_equal(svc_metrics_status_index(504), SVC_NSTATUS - 1);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_record_and_write),
-		cmocka_unit_test(test_status_index),
-	};
-
-	return cmocka_run_group_tests_name("metrics", tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("metrics",
+    cmocka_unit_test(test_record_and_write),
+    cmocka_unit_test(test_status_index))

@@ -67,13 +67,6 @@ test_part_of_metrics(void **state)
 	svc_metrics_free(&m);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_process_families),
-		cmocka_unit_test(test_part_of_metrics),
-	};
-
-	return cmocka_run_group_tests_name("metrics_process", tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("metrics_process",
+    cmocka_unit_test(test_process_families),
+    cmocka_unit_test(test_part_of_metrics))

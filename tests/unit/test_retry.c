@@ -7,6 +7,8 @@
 
 #include <cmocka.h>
 
+#include "svc_unit.h"
+
 #include "svc.h"
 #include "svc_resilience.h"
 #include "svc_util_int.h"
@@ -281,23 +283,16 @@ test_bg_more_needs_progress(void **state)
 	assert_false(svc_bg_more(0, 0, 0));
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_backoff_within_bounds_and_jittered),
-		cmocka_unit_test(test_backoff_huge_attempt_is_capped),
-		cmocka_unit_test(test_backoff_never_past_deadline),
-		cmocka_unit_test(test_backoff_same_seed_same_draws),
-		cmocka_unit_test(test_budget_starts_with_one_second_floor_then_exhausts),
-		cmocka_unit_test(test_budget_deposits_refill),
-		cmocka_unit_test(test_budget_floor_refills_with_time),
-		cmocka_unit_test(test_budget_disabled_allows_all),
-		cmocka_unit_test(test_budget_bad_conf),
-		cmocka_unit_test(test_bg_pause_backs_off_on_failures),
-		cmocka_unit_test(test_bg_pause_interval_bounds),
-		cmocka_unit_test(test_bg_more_needs_progress),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("retry",
+    cmocka_unit_test(test_backoff_within_bounds_and_jittered),
+    cmocka_unit_test(test_backoff_huge_attempt_is_capped),
+    cmocka_unit_test(test_backoff_never_past_deadline),
+    cmocka_unit_test(test_backoff_same_seed_same_draws),
+    cmocka_unit_test(test_budget_starts_with_one_second_floor_then_exhausts),
+    cmocka_unit_test(test_budget_deposits_refill),
+    cmocka_unit_test(test_budget_floor_refills_with_time),
+    cmocka_unit_test(test_budget_disabled_allows_all),
+    cmocka_unit_test(test_budget_bad_conf),
+    cmocka_unit_test(test_bg_pause_backs_off_on_failures),
+    cmocka_unit_test(test_bg_pause_interval_bounds),
+    cmocka_unit_test(test_bg_more_needs_progress))

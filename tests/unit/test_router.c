@@ -126,18 +126,11 @@ test_pattern_validation(void **state)
 	assert_false(svc_route_valid(NULL));
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_exact_and_args),
-		cmocka_unit_test(test_head_is_get),
-		cmocka_unit_test(test_any_method),
-		cmocka_unit_test(test_not_found),
-		cmocka_unit_test(test_method_not_allowed_lists_allow),
-		cmocka_unit_test(test_segment_too_long),
-		cmocka_unit_test(test_pattern_validation),
-	};
-
-	return cmocka_run_group_tests_name("router", tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("router",
+    cmocka_unit_test(test_exact_and_args),
+    cmocka_unit_test(test_head_is_get),
+    cmocka_unit_test(test_any_method),
+    cmocka_unit_test(test_not_found),
+    cmocka_unit_test(test_method_not_allowed_lists_allow),
+    cmocka_unit_test(test_segment_too_long),
+    cmocka_unit_test(test_pattern_validation))

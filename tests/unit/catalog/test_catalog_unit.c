@@ -6,6 +6,8 @@
 
 #include <cmocka.h>
 
+#include "svc_unit.h"
+
 #include "catalog.h"
 
 static void
@@ -41,13 +43,6 @@ test_etag_matches(void **state)
 	assert_false(catalog_etag_matches("abc", "\"abc\""));
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_like_pattern),
-		cmocka_unit_test(test_etag_matches),
-	};
-
-	return cmocka_run_group_tests_name("catalog", tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("catalog",
+    cmocka_unit_test(test_like_pattern),
+    cmocka_unit_test(test_etag_matches))

@@ -6,6 +6,8 @@
 
 #include <cmocka.h>
 
+#include "svc_unit.h"
+
 #include "payments.h"
 #include "svc_card.h"
 
@@ -170,17 +172,10 @@ test_check(void **state)
 	json_object_put(o);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_luhn),
-		cmocka_unit_test(test_normalize),
-		cmocka_unit_test(test_cvc_and_currency),
-		cmocka_unit_test(test_expiry),
-		cmocka_unit_test(test_decisions),
-		cmocka_unit_test(test_check),
-	};
-
-	return cmocka_run_group_tests_name("payments/card", tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("payments/card",
+    cmocka_unit_test(test_luhn),
+    cmocka_unit_test(test_normalize),
+    cmocka_unit_test(test_cvc_and_currency),
+    cmocka_unit_test(test_expiry),
+    cmocka_unit_test(test_decisions),
+    cmocka_unit_test(test_check))

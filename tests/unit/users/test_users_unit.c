@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include "svc_unit.h"
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -699,24 +701,17 @@ test_password_hash(void **state)
 	    -1);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_jwt_sign_fixed_vectors),
-		cmocka_unit_test(test_jwt_sign_small_buffer),
-		cmocka_unit_test(test_jwt_verify_round_trip),
-		cmocka_unit_test(test_jwt_verify_malformed),
-		cmocka_unit_test(test_jwt_verify_alg),
-		cmocka_unit_test(test_jwt_verify_signature),
-		cmocka_unit_test(test_jwt_verify_times),
-		cmocka_unit_test(test_jwt_verify_claims),
-		cmocka_unit_test(test_jwt_strerror),
-		cmocka_unit_test(test_email_valid),
-		cmocka_unit_test(test_email_invalid),
-		cmocka_unit_test(test_utf8_len),
-		cmocka_unit_test(test_password_hash),
-	};
-
-	return cmocka_run_group_tests_name("users", tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("users",
+    cmocka_unit_test(test_jwt_sign_fixed_vectors),
+    cmocka_unit_test(test_jwt_sign_small_buffer),
+    cmocka_unit_test(test_jwt_verify_round_trip),
+    cmocka_unit_test(test_jwt_verify_malformed),
+    cmocka_unit_test(test_jwt_verify_alg),
+    cmocka_unit_test(test_jwt_verify_signature),
+    cmocka_unit_test(test_jwt_verify_times),
+    cmocka_unit_test(test_jwt_verify_claims),
+    cmocka_unit_test(test_jwt_strerror),
+    cmocka_unit_test(test_email_valid),
+    cmocka_unit_test(test_email_invalid),
+    cmocka_unit_test(test_utf8_len),
+    cmocka_unit_test(test_password_hash))
