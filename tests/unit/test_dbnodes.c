@@ -135,6 +135,12 @@ test_return_to_preferred(void **state)
 	svc_dbnodes_free(&ns);
 }
 
+static const char *const metrics_want[] = {
+	"shoplab_db_node{service=\"orders\",node=\"10.1.0.1:3307\",preferred=\"yes\"} 0\n",
+	"shoplab_db_node{service=\"orders\",node=\"10.1.0.2:3307\",preferred=\"no\"} 1\n",
+	"shoplab_db_failovers_total{service=\"orders\"} 3\n",
+};
+
 static void
 test_failovers_and_metrics(void **state)
 {
@@ -160,11 +166,7 @@ test_failovers_and_metrics(void **state)
 	svc_dbnodes_used(&ns, 1);
 	svc_buf_init(&b);
 	assert_int_equal(svc_dbnodes_metrics_write(&ns, "orders", &b), 0);
-	assert_non_null(strstr(b.data,
-	    "shoplab_db_node{service=\"orders\",node=\"10.1.0.1:3307\",preferred=\"yes\"} 0\n"));
-	assert_non_null(strstr(b.data,
-	    "shoplab_db_node{service=\"orders\",node=\"10.1.0.2:3307\",preferred=\"no\"} 1\n"));
-	assert_non_null(strstr(b.data, "shoplab_db_failovers_total{service=\"orders\"} 3\n"));
+	svc_unit_has(b.data, metrics_want, SVC_UNIT_N(metrics_want));
 	svc_buf_free(&b);
 	svc_dbnodes_free(&ns);
 }

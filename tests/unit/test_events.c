@@ -228,18 +228,23 @@ test_held_queue(void **state)
 	svc_ev_heldq_free(&q);
 }
 
+static const struct svc_unit_yesno type_cases[] = {
+	{ "shipment.dispatched", 1 },
+	{ "product.price_changed", 1 },
+	{ ".x", 0 },
+	{ "x.", 0 },
+	{ "x", 0 },
+	{ "x.#", 0 },
+	{ "", 0 },
+	{ NULL, 0 },
+};
+
 static void
 test_type_valid(void **state)
 {
 	(void)state;
-	assert_true(svc_event_type_valid("shipment.dispatched"));
-	assert_true(svc_event_type_valid("product.price_changed"));
-	assert_false(svc_event_type_valid(".x"));
-	assert_false(svc_event_type_valid("x."));
-	assert_false(svc_event_type_valid("x"));
-	assert_false(svc_event_type_valid("x.#"));
-	assert_false(svc_event_type_valid(""));
-	assert_false(svc_event_type_valid(NULL));
+	svc_unit_yesno("svc_event_type_valid", svc_event_type_valid, type_cases,
+	    SVC_UNIT_N(type_cases));
 }
 
 /* The lag histogram reads occurred_at back: what svc_event_time writes parses to the same µs. */
