@@ -117,27 +117,46 @@ test_classify_outcomes(void **state)
 	assert_false(svc_event_db_away(SVC_OK));
 }
 
+/* { the handler's result, the runs so far, the most runs allowed, the verdict } */
+static const struct decide_case {
+	int			rc;
+	int64_t			attempts, max;
+	enum svc_event_verdict	want;
+} decide_cases[] = {
+	{ SVC_OK, 1, 5, SVC_EVENT_ACK },
+	{ SVC_OK, 9, 5, SVC_EVENT_ACK },
+	/* Transient failures are retried however many runs they took: never given up. */
+	{ SVC_ERR_DB_UNAVAILABLE, 1, 5, SVC_EVENT_RETRY },
+	{ SVC_ERR_DB_UNAVAILABLE, 5, 5, SVC_EVENT_RETRY },
+	{ SVC_ERR_DB_RETRY, 1000, 5, SVC_EVENT_RETRY },
+	{ SVC_ERR_TIMEOUT, 77, 1, SVC_EVENT_RETRY },
+	/* A fault: retried for runs 1..4, dead on the 5th. */
+	{ SVC_ERR_INTERNAL, 1, 5, SVC_EVENT_RETRY },
+	{ SVC_ERR_INTERNAL, 4, 5, SVC_EVENT_RETRY },
+	{ SVC_ERR_INTERNAL, 5, 5, SVC_EVENT_DEAD },
+	{ SVC_ERR_INTERNAL, 40, 5, SVC_EVENT_DEAD },
+	/* An event that can never apply is dead at once. */
+	{ SVC_ERR_INVALID, 1, 5, SVC_EVENT_DEAD },
+	/* One attempt only; nonsense limits are read safely. */
+	{ SVC_ERR_INTERNAL, 1, 1, SVC_EVENT_DEAD },
+	{ SVC_ERR_INTERNAL, 1, 0, SVC_EVENT_DEAD },
+};
+
 static void
 test_decide_retries_then_dead_letters(void **state)
 {
+	const struct decide_case	*c;
+	enum svc_event_verdict		 got;
+	size_t				 i;
+
 	(void)state;
-	assert_int_equal(svc_event_decide(SVC_OK, 1, 5), SVC_EVENT_ACK);
-	assert_int_equal(svc_event_decide(SVC_OK, 9, 5), SVC_EVENT_ACK);
-	/* Transient failures are retried however many runs they took: never given up. */
-	assert_int_equal(svc_event_decide(SVC_ERR_DB_UNAVAILABLE, 1, 5), SVC_EVENT_RETRY);
-	assert_int_equal(svc_event_decide(SVC_ERR_DB_UNAVAILABLE, 5, 5), SVC_EVENT_RETRY);
-	assert_int_equal(svc_event_decide(SVC_ERR_DB_RETRY, 1000, 5), SVC_EVENT_RETRY);
-	assert_int_equal(svc_event_decide(SVC_ERR_TIMEOUT, 77, 1), SVC_EVENT_RETRY);
-	/* A fault: retried for runs 1..4, dead on the 5th. */
-	assert_int_equal(svc_event_decide(SVC_ERR_INTERNAL, 1, 5), SVC_EVENT_RETRY);
-	assert_int_equal(svc_event_decide(SVC_ERR_INTERNAL, 4, 5), SVC_EVENT_RETRY);
-	assert_int_equal(svc_event_decide(SVC_ERR_INTERNAL, 5, 5), SVC_EVENT_DEAD);
-	assert_int_equal(svc_event_decide(SVC_ERR_INTERNAL, 40, 5), SVC_EVENT_DEAD);
-	/* An event that can never apply is dead at once. */
-	assert_int_equal(svc_event_decide(SVC_ERR_INVALID, 1, 5), SVC_EVENT_DEAD);
-	/* One attempt only; nonsense limits are read safely. */
-	assert_int_equal(svc_event_decide(SVC_ERR_INTERNAL, 1, 1), SVC_EVENT_DEAD);
-	assert_int_equal(svc_event_decide(SVC_ERR_INTERNAL, 1, 0), SVC_EVENT_DEAD);
+	for (i = 0; i < SVC_UNIT_N(decide_cases); i++) {
+		c = &decide_cases[i];
+		got = svc_event_decide(c->rc, c->attempts, c->max);
+		if (got != c->want)
+			fail_msg("svc_event_decide(%d, %lld, %lld) = %d, want %d (case %zu)", c->rc,
+			    (long long)c->attempts, (long long)c->max, (int)got, (int)c->want, i);
+	}
 }
 
 /* The retry delays: never under the floor (no spin), never over the cap, growing, jittered. */
