@@ -83,15 +83,8 @@ fake_sleep(void *ctx, int64_t us)
 static struct svc_dep_conf
 test_conf(void)
 {
-	struct svc_dep_conf c;
+	struct svc_dep_conf c = svc_unit_dep_conf(3, 10000, 25000, 4, 500000, 100000, 65536);
 
-	memset(&c, 0, sizeof(c));
-	c.retry = 1;
-	c.retries = 3;
-	c.backoff_base_us = 10000;
-	c.backoff_cap_us = 25000;
-	c.bulkhead_enabled = 1;
-	c.bulkhead = 4;
 	c.breaker.enabled = 1;
 	c.breaker.window = 20;
 	c.breaker.min_calls = 10;
@@ -104,9 +97,6 @@ test_conf(void)
 	c.budget.ratio = 0.2;
 	c.budget.min_per_sec = 100;
 	c.budget.cap = 100;
-	c.timeout_us = 500000;
-	c.connect_timeout_us = 100000;
-	c.max_body = 65536;
 	return c;
 }
 

@@ -20,6 +20,7 @@
 
 #include "svc.h"
 #include "svc_resilience.h"
+#include "svc_unit.h"
 #include "svc_util_int.h"
 
 enum mode { M_JSON, M_404, M_503, M_HANG, M_BIG };
@@ -440,18 +441,9 @@ test_dep_call_over_real_client(void **state)
 	struct svc_http_call	 call;
 	char			 err[200], base[64];
 
-	memset(&c, 0, sizeof(c));
-	c.retry = 1;
-	c.retries = 2;
-	c.backoff_base_us = 1000;
-	c.backoff_cap_us = 2000;
-	c.bulkhead_enabled = 1;
-	c.bulkhead = 2;
+	c = svc_unit_dep_conf(2, 1000, 2000, 2, 1000000, 500000, 65536);
 	c.breaker = (struct svc_breaker_conf){ 1, 20, 10, 0.5, 1.0, 1000000, 1000000, 1 };
 	c.budget = (struct svc_budget_conf){ 1, 0.2, 10, 10 };
-	c.timeout_us = 1000000;
-	c.connect_timeout_us = 500000;
-	c.max_body = 65536;
 	assert_int_equal(svc_dep_init(&dep, "payments", &c, &svc_clock_system, err,
 	    sizeof(err)), 0);
 	assert_int_equal(svc_dep_caller_init(&caller, 1), 0);
