@@ -122,6 +122,21 @@ verify_parts(const char *header, const char *payload)
 
 /* ---- users_jwt_sign ---- */
 
+/* Claims with the rest zero, as the service fills them. */
+static struct users_claims
+claims_of(int64_t sub, const char *role, int64_t iat, int64_t nbf, int64_t exp)
+{
+	struct users_claims c;
+
+	memset(&c, 0, sizeof(c));
+	c.sub = sub;
+	snprintf(c.role, sizeof(c.role), "%s", role);
+	c.iat = iat;
+	c.nbf = nbf;
+	c.exp = exp;
+	return c;
+}
+
 static void
 test_jwt_sign_fixed_vectors(void **state)
 {
@@ -129,19 +144,11 @@ test_jwt_sign_fixed_vectors(void **state)
 	char			tok[1024];
 
 	(void)state;
-	memset(&c, 0, sizeof(c));
-	c.sub = 42;
-	snprintf(c.role, sizeof(c.role), "customer");
-	c.iat = c.nbf = 1700000000;
-	c.exp = 1700003600;
+	c = claims_of(42, "customer", 1700000000, 1700000000, 1700003600);
 	assert_int_equal(users_jwt_sign(&c, SECRET, tok, sizeof(tok)), 0);
 	assert_string_equal(tok, TOKEN_42);
 
-	memset(&c, 0, sizeof(c));
-	c.sub = 1;
-	snprintf(c.role, sizeof(c.role), "admin");
-	c.iat = c.nbf = 1000;
-	c.exp = 2000;
+	c = claims_of(1, "admin", 1000, 1000, 2000);
 	assert_int_equal(users_jwt_sign(&c, SECRET, tok, sizeof(tok)), 0);
 	assert_string_equal(tok, TOKEN_1);
 
@@ -159,11 +166,7 @@ test_jwt_sign_small_buffer(void **state)
 	size_t			len = strlen(TOKEN_42), n;
 
 	(void)state;
-	memset(&c, 0, sizeof(c));
-	c.sub = 42;
-	snprintf(c.role, sizeof(c.role), "customer");
-	c.iat = c.nbf = 1700000000;
-	c.exp = 1700003600;
+	c = claims_of(42, "customer", 1700000000, 1700000000, 1700003600);
 	/* No room for the terminating NUL, or far less: refused, never overrun. */
 	for (n = 0; n <= len; n++) {
 		memset(tok, 'Z', sizeof(tok));
@@ -441,12 +444,7 @@ test_jwt_verify_times(void **state)
 	char			tok[1024];
 
 	(void)state;
-	memset(&c, 0, sizeof(c));
-	c.sub = 5;
-	snprintf(c.role, sizeof(c.role), "customer");
-	c.iat = 100;
-	c.nbf = 200;
-	c.exp = 300;
+	c = claims_of(5, "customer", 100, 200, 300);
 	assert_int_equal(users_jwt_sign(&c, SECRET, tok, sizeof(tok)), 0);
 	/* exp is exclusive: now == exp has expired, exp - 1 has not. */
 	assert_int_equal(verify_at(tok, 300), USERS_JWT_EXPIRED);
