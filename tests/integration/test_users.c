@@ -12,6 +12,7 @@
 
 #include <mysql.h>
 
+#include "b64url_test.h"
 #include "itest.h"
 
 #define PASSWORD	"Corr3ct-horse-battery"
@@ -148,32 +149,7 @@ assert_field_error(const struct it_resp *r, const char *field)
 	assert_string_equal(it_str(r, "error.field"), field);
 }
 
-/* ---- token forging: base64url and HMAC, independent of the service ---- */
-
-static void
-b64url(const unsigned char *in, size_t n, char *out)
-{
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	size_t i, o = 0;
-
-	for (i = 0; i < n; i += 3) {
-		unsigned v = (unsigned)in[i] << 16;
-		size_t left = n - i;
-
-		if (left > 1)
-			v |= (unsigned)in[i + 1] << 8;
-		if (left > 2)
-			v |= in[i + 2];
-		out[o++] = tab[v >> 18 & 63];
-		out[o++] = tab[v >> 12 & 63];
-		if (left > 1)
-			out[o++] = tab[v >> 6 & 63];
-		if (left > 2)
-			out[o++] = tab[v & 63];
-	}
-	out[o] = '\0';
-}
+/* ---- token forging: base64url (b64url_test.h) and HMAC, independent of the service ---- */
 
 /* tok (1024 bytes) = b64url(header) "." b64url(payload) "." MAC; md NULL: no signature. */
 static void

@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "b64url_test.h"
 #include "users.h"
 
 #define SECRET		"unit-test-secret-0123456789abcdef"
@@ -39,32 +40,7 @@
 	"{\"iss\":\"shoplab\",\"sub\":\"7\",\"role\":\"customer\",\"iat\":1700000000," \
 	"\"nbf\":1700000000,\"exp\":1700003600}"
 
-/* ---- an independent token builder: base64url (no padding) and HMAC-SHA256 ---- */
-
-static void
-b64url(const unsigned char *in, size_t n, char *out)
-{
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	size_t i, o = 0;
-
-	for (i = 0; i < n; i += 3) {
-		unsigned v = (unsigned)in[i] << 16;
-		size_t left = n - i;
-
-		if (left > 1)
-			v |= (unsigned)in[i + 1] << 8;
-		if (left > 2)
-			v |= in[i + 2];
-		out[o++] = tab[v >> 18 & 63];
-		out[o++] = tab[v >> 12 & 63];
-		if (left > 1)
-			out[o++] = tab[v >> 6 & 63];
-		if (left > 2)
-			out[o++] = tab[v & 63];
-	}
-	out[o] = '\0';
-}
+/* ---- an independent token builder: base64url (b64url_test.h) and HMAC-SHA256 ---- */
 
 /* Appends "." and the HMAC-SHA256 of what tok holds so far, under secret. */
 static void
