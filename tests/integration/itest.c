@@ -241,6 +241,24 @@ it_assert_error(const struct it_resp *resp, long status, const char *code)
 	assert_string_equal(rid, it_str(resp, "error.request_id"));
 }
 
+void
+it_expect(const char *method, const char *base, const char *path,
+    const char *const *headers, const char *body, long status, const char *code)
+{
+	struct it_resp	 r;
+	const char	*got;
+
+	if (it_request(method, base, path, headers, body, &r) != 0)
+		fail_msg("%s %s: no answer", method, path);
+	got = code != NULL ? it_str(&r, "error.code") : NULL;
+	if (r.status != status || (code != NULL && (got == NULL || strcmp(got, code) != 0)))
+		fail_msg("%s %s: %ld %s, want %ld %s", method, path, r.status,
+		    r.body != NULL ? r.body : "", status, code != NULL ? code : "");
+	if (code != NULL)
+		it_assert_error(&r, status, code);
+	it_resp_free(&r);
+}
+
 int
 it_sh(const char *fmt, ...)
 {

@@ -43,6 +43,13 @@ int  it_header(const struct it_resp *resp, const char *name, char *out, size_t o
 /* Asserts status, a JSON error body of the contract's shape with this code and a request id. */
 void it_assert_error(const struct it_resp *resp, long status, const char *code);
 
+/*
+ * Sends the request and asserts the answer's status; with code not NULL, also the contract's
+ * error body with that code (it_assert_error). A miss names the request and shows the answer.
+ */
+void it_expect(const char *method, const char *base, const char *path,
+	const char *const *headers, const char *body, long status, const char *code);
+
 /* Member lookups on the parsed body ("error.code" style dotted paths). */
 json_object *it_get(const struct it_resp *resp, const char *path);
 const char  *it_str(const struct it_resp *resp, const char *path);

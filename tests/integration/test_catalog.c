@@ -186,13 +186,9 @@ test_get_and_etag(void **state)
 	it_resp_free(&r);
 
 	snprintf(weak, sizeof(weak), "If-None-Match: \"x\", W/%s", etag);
-	assert_int_equal(it_request("GET", it_gateway(), "/api/v1/products/42", h2, NULL, &r), 0);
-	assert_int_equal(r.status, 304);
-	it_resp_free(&r);
+	it_expect("GET", it_gateway(), "/api/v1/products/42", h2, NULL, 304, NULL);
 
-	assert_int_equal(it_request("GET", it_gateway(), "/api/v1/products/42", h3, NULL, &r), 0);
-	assert_int_equal(r.status, 200);
-	it_resp_free(&r);
+	it_expect("GET", it_gateway(), "/api/v1/products/42", h3, NULL, 200, NULL);
 
 	/* Another product has another tag. */
 	get_ok("/api/v1/products/43", &r);
@@ -251,16 +247,10 @@ test_unknown_route_and_method(void **state)
 	char		allow[64];
 
 	(void)state;
-	assert_int_equal(it_request("GET", it_gateway(), "/api/v1/nothing", NULL, NULL, &r), 0);
-	it_assert_error(&r, 404, "not_found");
-	it_resp_free(&r);
-	assert_int_equal(it_request("GET", it_gateway(), "/api/v1/products/1/x", NULL, NULL, &r), 0);
-	it_assert_error(&r, 404, "not_found");
-	it_resp_free(&r);
+	it_expect("GET", it_gateway(), "/api/v1/nothing", NULL, NULL, 404, "not_found");
+	it_expect("GET", it_gateway(), "/api/v1/products/1/x", NULL, NULL, 404, "not_found");
 	/* Writes need a verified user before they reach the service... */
-	assert_int_equal(it_request("DELETE", it_gateway(), "/api/v1/products/1", NULL, NULL, &r), 0);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
+	it_expect("DELETE", it_gateway(), "/api/v1/products/1", NULL, NULL, 401, "unauthorized");
 	/* ...which then says which methods there are. */
 	assert_int_equal(it_request("DELETE", it_gateway(), "/api/v1/products/1", admin_auth(),
 	    NULL, &r), 0);
@@ -269,15 +259,12 @@ test_unknown_route_and_method(void **state)
 	assert_string_equal(allow, "GET, PATCH");
 	it_resp_free(&r);
 	/* The operator routes are not on the public listener. */
-	assert_int_equal(it_request("GET", it_gateway(), "/_ops/catalog/metrics", NULL, NULL, &r), 0);
-	it_assert_error(&r, 404, "not_found");
-	it_resp_free(&r);
+	it_expect("GET", it_gateway(), "/_ops/catalog/metrics", NULL, NULL, 404, "not_found");
 }
 
 static void
 test_oversized_body(void **state)
 {
-	struct it_resp	 r;
 	size_t		 n = 200 * 1024;
 	char		*big = malloc(n + 1);
 
@@ -285,9 +272,7 @@ test_oversized_body(void **state)
 	assert_non_null(big);
 	memset(big, 'x', n);
 	big[n] = '\0';
-	assert_int_equal(it_request("POST", it_gateway(), "/api/v1/products", NULL, big, &r), 0);
-	it_assert_error(&r, 413, "payload_too_large");
-	it_resp_free(&r);
+	it_expect("POST", it_gateway(), "/api/v1/products", NULL, big, 413, "payload_too_large");
 	free(big);
 }
 
@@ -338,12 +323,8 @@ test_ops_endpoints(void **state)
 	struct it_resp r;
 
 	(void)state;
-	assert_int_equal(it_request("GET", it_internal(), "/_ops/catalog/healthz", NULL, NULL, &r), 0);
-	assert_int_equal(r.status, 200);
-	it_resp_free(&r);
-	assert_int_equal(it_request("GET", it_internal(), "/_ops/catalog/readyz", NULL, NULL, &r), 0);
-	assert_int_equal(r.status, 200);
-	it_resp_free(&r);
+	it_expect("GET", it_internal(), "/_ops/catalog/healthz", NULL, NULL, 200, NULL);
+	it_expect("GET", it_internal(), "/_ops/catalog/readyz", NULL, NULL, 200, NULL);
 	assert_int_equal(it_request("GET", it_internal(), "/_ops/catalog/metrics", NULL, NULL, &r), 0);
 	assert_int_equal(r.status, 200);
 	assert_non_null(strstr(r.body, "# TYPE shoplab_http_requests_total counter"));
@@ -352,9 +333,7 @@ test_ops_endpoints(void **state)
 	assert_non_null(strstr(r.body, "shoplab_http_requests_in_flight{service=\"catalog\"}"));
 	it_resp_free(&r);
 	/* Every other internal route wants the service token. */
-	assert_int_equal(it_request("GET", it_internal(), "/internal/anything", NULL, NULL, &r), 0);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
+	it_expect("GET", it_internal(), "/internal/anything", NULL, NULL, 401, "unauthorized");
 }
 
 struct burst {
@@ -511,13 +490,9 @@ test_database_down_and_back(void **state)
 	assert_true(strcmp(cache, "STALE") == 0 || strcmp(cache, "UPDATING") == 0 ||
 	    strcmp(cache, "HIT") == 0);
 	it_resp_free(&r);
-	assert_int_equal(it_request("GET", it_internal(), "/_ops/catalog/readyz", NULL, NULL, &r), 0);
-	assert_int_equal(r.status, 503);
-	it_resp_free(&r);
+	it_expect("GET", it_internal(), "/_ops/catalog/readyz", NULL, NULL, 503, NULL);
 	/* The catalog keeps serving what needs no database. */
-	assert_int_equal(it_request("GET", it_internal(), "/_ops/catalog/healthz", NULL, NULL, &r), 0);
-	assert_int_equal(r.status, 200);
-	it_resp_free(&r);
+	it_expect("GET", it_internal(), "/_ops/catalog/healthz", NULL, NULL, 200, NULL);
 
 	assert_int_equal(it_sh("\"$SHOPLAB_TOP/scripts/stack.sh\" up >/dev/null 2>&1"), 0);
 	for (i = 0; i < 20; i++) {

@@ -278,7 +278,6 @@ test_service_token_exact(void **state)
 	const char	*tok = it_env("SHOPLAB_SERVICE_TOKEN");
 	char		 good[160], upper[160];
 	const char	*h[2] = { NULL, NULL };
-	struct it_resp	 r;
 	size_t		 i;
 
 	(void)state;
@@ -288,13 +287,10 @@ test_service_token_exact(void **state)
 		upper[i] = (char)toupper((unsigned char)upper[i]);
 	assert_string_not_equal(good, upper);
 	h[0] = good;
-	assert_int_equal(it_request("GET", it_internal(), "/internal/catalog/products/1", h, NULL, &r), 0);
-	assert_int_equal(r.status, 200);
-	it_resp_free(&r);
+	it_expect("GET", it_internal(), "/internal/catalog/products/1", h, NULL, 200, NULL);
 	h[0] = upper;
-	assert_int_equal(it_request("GET", it_internal(), "/internal/catalog/products/1", h, NULL, &r), 0);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
+	it_expect("GET", it_internal(), "/internal/catalog/products/1", h, NULL, 401,
+	    "unauthorized");
 }
 
 /* When the stack runs as root, nginx's workers do not. */

@@ -267,9 +267,7 @@ test_public_get(void **state)
 	(void)state;
 	assert_true(available(1) >= 0);
 	for (i = 0; i < sizeof(missing) / sizeof(missing[0]); i++) {
-		assert_int_equal(it_request("GET", it_gateway(), missing[i], NULL, NULL, &r), 0);
-		it_assert_error(&r, 404, "not_found");
-		it_resp_free(&r);
+		it_expect("GET", it_gateway(), missing[i], NULL, NULL, 404, "not_found");
 	}
 	assert_int_equal(it_request("GET", it_gateway(), "/api/v1/inventory/1/x", NULL, NULL,
 	    &r), 0);
@@ -311,14 +309,10 @@ test_put_as_admin(void **state)
 	put_stock(P_ADMIN, 1000000001, admin_auth(), &r);
 	it_assert_error(&r, 400, "validation_failed");
 	it_resp_free(&r);
-	assert_int_equal(it_request("PUT", it_gateway(), "/api/v1/inventory/950", admin_auth(),
-	    "{\"available\":\"5\"}", &r), 0);
-	it_assert_error(&r, 400, "validation_failed");
-	it_resp_free(&r);
-	assert_int_equal(it_request("PUT", it_gateway(), "/api/v1/inventory/950", admin_auth(),
-	    "{\"available\":", &r), 0);
-	it_assert_error(&r, 400, "invalid_json");
-	it_resp_free(&r);
+	it_expect("PUT", it_gateway(), "/api/v1/inventory/950", admin_auth(),
+	    "{\"available\":\"5\"}", 400, "validation_failed");
+	it_expect("PUT", it_gateway(), "/api/v1/inventory/950", admin_auth(), "{\"available\":",
+	    400, "invalid_json");
 	assert_int_equal(available(P_ADMIN), 120);
 	mysql_close(db);
 }
@@ -347,26 +341,17 @@ test_internal_needs_token(void **state)
 {
 	static const char *const wrong[] = { "X-Service-Token: not-the-token", NULL };
 	const char	*body = "{\"order_id\":1,\"items\":[{\"product_id\":960,\"quantity\":1}]}";
-	struct it_resp	 r;
 
 	(void)state;
-	assert_int_equal(it_request("POST", it_internal(), "/internal/inventory/reservations",
-	    NULL, body, &r), 0);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
-	assert_int_equal(it_request("POST", it_internal(), "/internal/inventory/reservations",
-	    wrong, body, &r), 0);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
-	assert_int_equal(it_request("GET", it_internal(), "/internal/inventory/reservations/1",
-	    wrong, NULL, &r), 0);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
+	it_expect("POST", it_internal(), "/internal/inventory/reservations", NULL, body, 401,
+	    "unauthorized");
+	it_expect("POST", it_internal(), "/internal/inventory/reservations", wrong, body, 401,
+	    "unauthorized");
+	it_expect("GET", it_internal(), "/internal/inventory/reservations/1", wrong, NULL, 401,
+	    "unauthorized");
 	/* Not on the public listener at all. */
-	assert_int_equal(it_request("POST", it_gateway(), "/internal/inventory/reservations",
-	    svc_hdr(), body, &r), 0);
-	it_assert_error(&r, 404, "not_found");
-	it_resp_free(&r);
+	it_expect("POST", it_gateway(), "/internal/inventory/reservations", svc_hdr(), body, 404,
+	    "not_found");
 }
 
 static void

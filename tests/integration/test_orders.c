@@ -158,14 +158,10 @@ test_needs_key_and_identity(void **state)
 	it_assert_error(&r, 400, "validation_failed");
 	assert_string_equal(it_str(&r, "error.field"), "Idempotency-Key");
 	it_resp_free(&r);
-	assert_int_equal(it_request("POST", it_gateway(), "/api/v1/orders",
-	    headers(auth_a, "has space", kl), body, &r), 0);
-	it_assert_error(&r, 400, "validation_failed");
-	it_resp_free(&r);
-	assert_int_equal(it_request("POST", it_gateway(), "/api/v1/orders",
-	    headers("X-User-Id: 1", "no-token", kl), body, &r), 0);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
+	it_expect("POST", it_gateway(), "/api/v1/orders", headers(auth_a, "has space", kl), body,
+	    400, "validation_failed");
+	it_expect("POST", it_gateway(), "/api/v1/orders", headers("X-User-Id: 1", "no-token", kl),
+	    body, 401, "unauthorized");
 }
 
 static void
@@ -182,16 +178,13 @@ test_bad_bodies(void **state)
 		    "\"4242424242424242\",\"exp_month\":1,\"exp_year\":2030,\"cvc\":\"123\"}}",
 	};
 	char		key[64], kl[96];
-	struct it_resp	r;
 	size_t		i;
 
 	(void)state;
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		snprintf(key, sizeof(key), "bad-%ld-%zu", run_id, i);
-		assert_int_equal(it_request("POST", it_gateway(), "/api/v1/orders",
-		    headers(auth_a, key, kl), bad[i], &r), 0);
-		it_assert_error(&r, 400, "validation_failed");
-		it_resp_free(&r);
+		it_expect("POST", it_gateway(), "/api/v1/orders", headers(auth_a, key, kl), bad[i],
+		    400, "validation_failed");
 	}
 }
 
@@ -199,16 +192,13 @@ static void
 test_out_of_stock(void **state)
 {
 	char		body[512], key[64], kl[96];
-	struct it_resp	r;
 
 	(void)state;
 	set_stock(102, 2);
 	order_body(body, sizeof(body), 102, 3, CARD_OK);
 	snprintf(key, sizeof(key), "oos-%ld", run_id);
-	assert_int_equal(it_request("POST", it_gateway(), "/api/v1/orders",
-	    headers(auth_a, key, kl), body, &r), 0);
-	it_assert_error(&r, 409, "out_of_stock");
-	it_resp_free(&r);
+	it_expect("POST", it_gateway(), "/api/v1/orders", headers(auth_a, key, kl), body, 409,
+	    "out_of_stock");
 	assert_int_equal(stock_of(102), 2);
 	it_check_invariants();
 }
@@ -298,9 +288,7 @@ test_owner_only(void **state)
 	id = it_int(&r, "id");
 	it_resp_free(&r);
 	snprintf(path, sizeof(path), "/api/v1/orders/%lld", (long long)id);
-	assert_int_equal(it_request("GET", it_gateway(), path, hb, NULL, &r), 0);
-	it_assert_error(&r, 404, "not_found");
-	it_resp_free(&r);
+	it_expect("GET", it_gateway(), path, hb, NULL, 404, "not_found");
 	assert_int_equal(it_request("GET", it_gateway(), path, ha, NULL, &r), 0);
 	assert_int_equal(r.status, 200);
 	assert_int_equal(it_int(&r, "id"), id);
@@ -409,10 +397,8 @@ test_payments_stopped(void **state)
 	    " AND status = 'captured'", (long long)id) <= 1);
 	mysql_close(p);
 	/* The replay of the key still answers what the client was told. */
-	assert_int_equal(it_request("POST", it_gateway(), "/api/v1/orders",
-	    headers(auth_a, key, kl), body, &r), 0);
-	assert_int_equal(r.status, 202);
-	it_resp_free(&r);
+	it_expect("POST", it_gateway(), "/api/v1/orders", headers(auth_a, key, kl), body, 202,
+	    NULL);
 	it_check_invariants();
 }
 
@@ -543,20 +529,14 @@ test_commit_answer_lost(void **state)
 	if (proxy == NULL || on == NULL || strcmp(on, "1") != 0)
 		skip();
 	set_stock(110, 5);
-	assert_int_equal(it_request("POST", proxy, "/proxies/orders-db/toxics", NULL,
-	    "{\"type\":\"mysql_commit_lost\",\"attributes\":{\"first\":1}}", &r), 0);
-	assert_int_equal(r.status, 200);
-	it_resp_free(&r);
+	it_expect("POST", proxy, "/proxies/orders-db/toxics", NULL,
+	    "{\"type\":\"mysql_commit_lost\",\"attributes\":{\"first\":1}}", 200, NULL);
 	order_body(body, sizeof(body), 110, 1, CARD_OK);
 	snprintf(key, sizeof(key), "commit-lost-%ld", run_id);
-	assert_int_equal(it_request("POST", it_gateway(), "/api/v1/orders",
-	    headers(auth_a, key, kl), body, &r), 0);
-	it_assert_error(&r, 503, "database_unavailable");
-	it_resp_free(&r);
-	assert_int_equal(it_request("DELETE", proxy,
-	    "/proxies/orders-db/toxics/mysql_commit_lost_upstream", NULL, NULL, &r), 0);
-	assert_int_equal(r.status, 204);
-	it_resp_free(&r);
+	it_expect("POST", it_gateway(), "/api/v1/orders", headers(auth_a, key, kl), body, 503,
+	    "database_unavailable");
+	it_expect("DELETE", proxy, "/proxies/orders-db/toxics/mysql_commit_lost_upstream", NULL,
+	    NULL, 204, NULL);
 	/* The order was committed all the same; retries wait for it, then get its answer. */
 	for (i = 0; i < 300; i++) {
 		assert_int_equal(it_request("POST", it_gateway(), "/api/v1/orders",
@@ -796,11 +776,10 @@ test_unexpected_answer_rejects(void **state)
 	if (proxy == NULL || on == NULL || strcmp(on, "1") != 0)
 		skip();
 	set_stock(113, 4);
-	assert_int_equal(it_request("POST", proxy, "/proxies/gateway-payments/toxics", NULL,
+	it_expect("POST", proxy, "/proxies/gateway-payments/toxics", NULL,
 	    "{\"name\":\"bad400\",\"type\":\"fcgi_abort\",\"attributes\":{\"status\":400,"
-	    "\"code\":\"bad_request\"}}", &r), 0);
-	assert_int_equal(r.status, 200);
-	it_resp_free(&r);
+	    "\"code\":\"bad_request\"}}",
+	    200, NULL);
 	order_body(body, sizeof(body), 113, 3, CARD_OK);
 	snprintf(key, sizeof(key), "odd400-%ld", run_id);
 	checkout(key, body, &r);
@@ -818,10 +797,8 @@ test_unexpected_answer_rejects(void **state)
 		    (long long)id), 1);
 		sleep(1);
 	}
-	assert_int_equal(it_request("DELETE", proxy, "/proxies/gateway-payments/toxics/bad400",
-	    NULL, NULL, &r), 0);
-	assert_int_equal(r.status, 204);
-	it_resp_free(&r);
+	it_expect("DELETE", proxy, "/proxies/gateway-payments/toxics/bad400", NULL, NULL, 204,
+	    NULL);
 	assert_string_equal(wait_terminal(auth_a, id, 60), "rejected");
 	assert_int_equal(it_db_int(o, "SELECT reject_reason = 'charge:400:bad_request' FROM orders"
 	    " WHERE id = %lld", (long long)id), 1);

@@ -112,18 +112,12 @@ test_token_required(void **state)
 
 	(void)state;
 	charge_body(body, sizeof(body), next_order(), 100, CARD_OK, 12, 2099, "123");
-	assert_int_equal(it_request("POST", it_internal(), "/internal/payments/charges", NULL,
-	    body, &r), 0);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
-	assert_int_equal(it_request("POST", it_internal(), "/internal/payments/charges", wrong,
-	    body, &r), 0);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
-	assert_int_equal(it_request("GET", it_internal(), "/internal/payments/charges/1", wrong,
-	    NULL, &r), 0);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
+	it_expect("POST", it_internal(), "/internal/payments/charges", NULL, body, 401,
+	    "unauthorized");
+	it_expect("POST", it_internal(), "/internal/payments/charges", wrong, body, 401,
+	    "unauthorized");
+	it_expect("GET", it_internal(), "/internal/payments/charges/1", wrong, NULL, 401,
+	    "unauthorized");
 	/* Not on the public listener at all. */
 	assert_int_equal(it_request("POST", it_gateway(), "/internal/payments/charges", token(),
 	    body, &r), 0);
@@ -174,13 +168,9 @@ test_capture_and_replay(void **state)
 	it_resp_free(&r);
 
 	snprintf(path, sizeof(path), "/internal/payments/charges/%lld", (long long)next_order());
-	assert_int_equal(it_request("GET", it_internal(), path, token(), NULL, &r), 0);
-	it_assert_error(&r, 404, "not_found");
-	it_resp_free(&r);
-	assert_int_equal(it_request("GET", it_internal(), "/internal/payments/charges/abc",
-	    token(), NULL, &r), 0);
-	it_assert_error(&r, 404, "not_found");
-	it_resp_free(&r);
+	it_expect("GET", it_internal(), path, token(), NULL, 404, "not_found");
+	it_expect("GET", it_internal(), "/internal/payments/charges/abc", token(), NULL, 404,
+	    "not_found");
 }
 
 static void

@@ -30,10 +30,8 @@ test_breaker_opens_and_recovers(void **state)
 	    auth_admin, sizeof(auth_admin)));
 	h[0] = auth_admin;
 	h[1] = NULL;
-	assert_int_equal(it_request("PUT", it_gateway(), "/api/v1/inventory/201", h,
-	    "{\"available\":100}", &r), 0);
-	assert_int_equal(r.status, 200);
-	it_resp_free(&r);
+	it_expect("PUT", it_gateway(), "/api/v1/inventory/201", h, "{\"available\":100}", 200,
+	    NULL);
 
 	/* Payments dies and stays down. */
 	assert_int_equal(kill(it_pid("payments"), SIGKILL), 0);

@@ -147,9 +147,7 @@ new_product(const char *tag, int64_t price, int64_t available)
 	it_resp_free(&r);
 	snprintf(path, sizeof(path), "/api/v1/inventory/%lld", (long long)id);
 	snprintf(body, sizeof(body), "{\"available\":%lld}", (long long)available);
-	assert_int_equal(it_request("PUT", it_gateway(), path, h, body, &r), 0);
-	assert_int_equal(r.status, 200);
-	it_resp_free(&r);
+	it_expect("PUT", it_gateway(), path, h, body, 200, NULL);
 	return id;
 }
 
@@ -353,19 +351,12 @@ test_price_change_publishes_and_charges(void **state)
 	assert_int_equal(amqp_get_rpc_reply(c).reply_type, AMQP_RESPONSE_NORMAL);
 
 	snprintf(path, sizeof(path), "/api/v1/products/%lld", (long long)p);
-	assert_int_equal(it_request("PATCH", it_gateway(), path, hu, "{\"price_cents\":1}", &r), 0);
-	it_assert_error(&r, 403, "forbidden");
-	it_resp_free(&r);
-	assert_int_equal(it_request("PATCH", it_gateway(), path, h, "{\"price_cents\":-1}", &r), 0);
-	it_assert_error(&r, 400, "validation_failed");
-	it_resp_free(&r);
-	assert_int_equal(it_request("PATCH", it_gateway(), path, h, "{\"price\":1}", &r), 0);
-	it_assert_error(&r, 400, "validation_failed");
-	it_resp_free(&r);
-	assert_int_equal(it_request("PATCH", it_gateway(), "/api/v1/products/999999999999", h,
-	    "{\"price_cents\":1}", &r), 0);
-	it_assert_error(&r, 404, "not_found");
-	it_resp_free(&r);
+	it_expect("PATCH", it_gateway(), path, hu, "{\"price_cents\":1}", 403, "forbidden");
+	it_expect("PATCH", it_gateway(), path, h, "{\"price_cents\":-1}", 400,
+	    "validation_failed");
+	it_expect("PATCH", it_gateway(), path, h, "{\"price\":1}", 400, "validation_failed");
+	it_expect("PATCH", it_gateway(), "/api/v1/products/999999999999", h, "{\"price_cents\":1}",
+	    404, "not_found");
 	assert_int_equal(it_request("PATCH", it_gateway(), path, h, "{\"price_cents\":1234}", &r), 0);
 	assert_int_equal(r.status, 200);
 	assert_int_equal(it_int(&r, "price_cents"), 1234);
@@ -560,7 +551,6 @@ test_shipping_db_away_every_order_ships(void **state)
 	const char	*env = getenv("SHOPLAB_IT_OUTAGE_S");
 	int		 outage = env != NULL && atoi(env) > 0 ? atoi(env) : 20;
 	char		 key[64], list[8192];
-	struct it_resp	 r;
 	int64_t		 dead0, id;
 	size_t		 off = 0;
 	int		 n = 0, paused = 0;
@@ -570,9 +560,7 @@ test_shipping_db_away_every_order_ships(void **state)
 	if (api == NULL || px == NULL || strcmp(px, "1") != 0)
 		skip();
 	dead0 = db_val("shipping", "SELECT COUNT(*) FROM dead_letters WHERE seq > %lld", 0);
-	assert_int_equal(it_request("POST", api, "/proxies/shipping-db", NULL, "{\"enabled\":false}", &r), 0);
-	assert_int_equal(r.status, 200);
-	it_resp_free(&r);
+	it_expect("POST", api, "/proxies/shipping-db", NULL, "{\"enabled\":false}", 200, NULL);
 	t0 = time(NULL);
 	while (time(NULL) - t0 < outage && n < 60) {
 		snprintf(key, sizeof(key), "ship-away-%ld-%d", run_id, n);
@@ -583,9 +571,7 @@ test_shipping_db_away_every_order_ships(void **state)
 		paused |= it_metric("shipping", "shoplab_events_consumer_paused") == 1;
 		usleep(500000);
 	}
-	assert_int_equal(it_request("POST", api, "/proxies/shipping-db", NULL, "{\"enabled\":true}", &r), 0);
-	assert_int_equal(r.status, 200);
-	it_resp_free(&r);
+	it_expect("POST", api, "/proxies/shipping-db", NULL, "{\"enabled\":true}", 200, NULL);
 	printf("# shipping's database away %d s: %d checkouts, consumer paused: %s\n", outage, n,
 	    paused ? "yes" : "no");
 	assert_true(paused);
