@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <amqp.h>
@@ -103,6 +104,7 @@ it_request(const char *method, const char *base, const char *path,
 	size_t			 i;
 
 	memset(resp, 0, sizeof(*resp));
+	snprintf(resp->what, sizeof(resp->what), "%s %s", method, path);
 	snprintf(url, sizeof(url), "%s%s", base, path);
 	if ((c = curl_easy_init()) == NULL)
 		return -1;
@@ -226,13 +228,14 @@ it_assert_error(const struct it_resp *resp, long status, const char *code)
 	char		 ctype[128], rid[128];
 	const char	*got;
 
-	if (resp->status != status)
-		fprintf(stderr, "itest: want %ld, got %ld: %s\n", status, resp->status, resp->body);
+	got = it_str(resp, "error.code");
+	if (resp->status != status || got == NULL || strcmp(got, code) != 0)
+		fprintf(stderr, "itest: %s: want %ld %s, got %ld: %s\n", resp->what, status, code,
+		    resp->status, resp->body != NULL ? resp->body : "");
 	assert_int_equal(resp->status, status);
 	assert_true(it_header(resp, "Content-Type", ctype, sizeof(ctype)));
 	assert_non_null(strstr(ctype, "application/json"));
 	assert_non_null(resp->json);
-	got = it_str(resp, "error.code");
 	assert_non_null(got);
 	assert_string_equal(got, code);
 	assert_non_null(it_str(resp, "error.message"));
@@ -245,18 +248,25 @@ void
 it_expect(const char *method, const char *base, const char *path,
     const char *const *headers, const char *body, long status, const char *code)
 {
-	struct it_resp	 r;
-	const char	*got;
+	struct it_resp r;
 
 	if (it_request(method, base, path, headers, body, &r) != 0)
 		fail_msg("%s %s: no answer", method, path);
-	got = code != NULL ? it_str(&r, "error.code") : NULL;
-	if (r.status != status || (code != NULL && (got == NULL || strcmp(got, code) != 0)))
-		fail_msg("%s %s: %ld %s, want %ld %s", method, path, r.status,
-		    r.body != NULL ? r.body : "", status, code != NULL ? code : "");
-	if (code != NULL)
-		it_assert_error(&r, status, code);
+	if (code != NULL) {
+		it_refused(&r, status, code);
+		return;
+	}
+	if (r.status != status)
+		fail_msg("%s: %ld %s, want %ld", r.what, r.status, r.body != NULL ? r.body : "",
+		    status);
 	it_resp_free(&r);
+}
+
+void
+it_refused(struct it_resp *resp, long status, const char *code)
+{
+	it_assert_error(resp, status, code);
+	it_resp_free(resp);
 }
 
 int
@@ -344,6 +354,30 @@ it_login(const char *email, const char *password, char *line, size_t linelen)
 	snprintf(line, linelen, "Authorization: Bearer %s", it_str(&r, "token"));
 	it_resp_free(&r);
 	return line;
+}
+
+long
+it_run_id(void)
+{
+	return (long)time(NULL) * 100 + getpid() % 100;
+}
+
+void
+it_login_new(const char *who, long run_id, const char *password, char *line, size_t linelen)
+{
+	char email[128];
+
+	snprintf(email, sizeof(email), "%s-%ld@example.com", who, run_id);
+	if (it_login(email, password, line, linelen) == NULL)
+		fail_msg("login as %s failed", email);
+}
+
+void
+it_login_admin(char *line, size_t linelen)
+{
+	if (it_login(it_env("SHOPLAB_ADMIN_EMAIL"), it_env("SHOPLAB_ADMIN_PASSWORD"), line,
+	    linelen) == NULL)
+		fail_msg("login as the admin failed");
 }
 
 /*

@@ -19,6 +19,7 @@ struct it_resp {
 	char		*headers;	/* raw header block, lower-cased names not guaranteed */
 	json_object	*json;		/* parsed body when it is JSON, else NULL */
 	double		 seconds;
+	char		 what[160];	/* "METHOD path", for the messages of a failed check */
 };
 
 /* Base URLs from the environment the test runner sets. */
@@ -40,8 +41,13 @@ void it_resp_free(struct it_resp *resp);
 /* Value of header name (case-insensitive) copied into out; 1 found, 0 not. */
 int  it_header(const struct it_resp *resp, const char *name, char *out, size_t outlen);
 
-/* Asserts status, a JSON error body of the contract's shape with this code and a request id. */
+/*
+ * Asserts status, a JSON error body of the contract's shape with this code and a request id;
+ * a miss names the request (resp->what) and shows the answer on stderr.
+ */
 void it_assert_error(const struct it_resp *resp, long status, const char *code);
+/* it_assert_error, then it_resp_free: the answer is that refusal, and done with. */
+void it_refused(struct it_resp *resp, long status, const char *code);
 
 /*
  * Sends the request and asserts the answer's status; with code not NULL, also the contract's
@@ -86,6 +92,13 @@ void it_check_invariants(void);
 
 /* Logs in (registering first if needed) and returns "Authorization: Bearer ..." (static). */
 const char *it_login(const char *email, const char *password, char *line, size_t linelen);
+/* A number for this run (time and pid): accounts and keys made with it are new every run. */
+long it_run_id(void);
+/* it_login as <who>-<run_id>@example.com, asserted: line holds the Authorization line. */
+void it_login_new(const char *who, long run_id, const char *password, char *line,
+	size_t linelen);
+/* it_login as the stack's admin (SHOPLAB_ADMIN_EMAIL and _PASSWORD), asserted. */
+void it_login_admin(char *line, size_t linelen);
 
 /* The pid in $SHOPLAB_RUN/<name>.pid, or 0. */
 pid_t it_pid(const char *name);

@@ -113,21 +113,14 @@ db_open(void)
 	return db;
 }
 
-/* The first column of the first row of sql as an integer (INT64_MIN when none). */
+/* The first column of the first row of sql as an integer; a query that fails fails the test. */
 static int64_t
 db_int(MYSQL *db, const char *sql)
 {
-	MYSQL_RES	*res;
-	MYSQL_ROW	 row;
-	int64_t		 v = INT64_MIN;
+	int64_t v = it_db_int(db, "%s", sql);
 
-	if (mysql_query(db, sql) != 0)
+	if (v == INT64_MIN && mysql_errno(db) != 0)
 		fail_msg("%s: %s", sql, mysql_error(db));
-	if ((res = mysql_store_result(db)) == NULL)
-		return INT64_MIN;
-	if ((row = mysql_fetch_row(res)) != NULL && row[0] != NULL)
-		v = strtoll(row[0], NULL, 10);
-	mysql_free_result(res);
 	return v;
 }
 
@@ -271,8 +264,7 @@ test_public_get(void **state)
 	}
 	assert_int_equal(it_request("GET", it_gateway(), "/api/v1/inventory/1/x", NULL, NULL,
 	    &r), 0);
-	it_assert_error(&r, 404, "not_found");
-	it_resp_free(&r);
+	it_refused(&r, 404, "not_found");
 }
 
 static void
@@ -307,8 +299,7 @@ test_put_as_admin(void **state)
 	assert_string_equal(it_str(&r, "error.field"), "available");
 	it_resp_free(&r);
 	put_stock(P_ADMIN, 1000000001, admin_auth(), &r);
-	it_assert_error(&r, 400, "validation_failed");
-	it_resp_free(&r);
+	it_refused(&r, 400, "validation_failed");
 	it_expect("PUT", it_gateway(), "/api/v1/inventory/950", admin_auth(),
 	    "{\"available\":\"5\"}", 400, "validation_failed");
 	it_expect("PUT", it_gateway(), "/api/v1/inventory/950", admin_auth(), "{\"available\":",
@@ -325,14 +316,11 @@ test_put_needs_admin(void **state)
 
 	(void)state;
 	put_stock(P_ADMIN, 5, NULL, &r);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
+	it_refused(&r, 401, "unauthorized");
 	put_stock(P_ADMIN, 5, spoof, &r);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
+	it_refused(&r, 401, "unauthorized");
 	put_stock(P_ADMIN, 5, customer_auth(), &r);
-	it_assert_error(&r, 403, "forbidden");
-	it_resp_free(&r);
+	it_refused(&r, 403, "forbidden");
 	assert_int_equal(available(P_ADMIN), 120);
 }
 
@@ -431,8 +419,7 @@ test_reserve_release(void **state)
 	assert_int_equal(available(P_A), before);
 	act(o, "commit", 409, "reservation_released");
 	reserve(o, "[{\"product_id\":960,\"quantity\":5}]", &r);
-	it_assert_error(&r, 409, "reservation_released");
-	it_resp_free(&r);
+	it_refused(&r, 409, "reservation_released");
 	assert_int_equal(available(P_A), before);
 	get_reservation(o, &r);
 	assert_int_equal(r.status, 200);
@@ -454,11 +441,9 @@ test_reserve_mismatch(void **state)
 	assert_int_equal(r.status, 201);
 	it_resp_free(&r);
 	reserve(o, "[{\"product_id\":960,\"quantity\":2}]", &r);
-	it_assert_error(&r, 409, "reservation_mismatch");
-	it_resp_free(&r);
+	it_refused(&r, 409, "reservation_mismatch");
 	reserve(o, "[{\"product_id\":960,\"quantity\":1},{\"product_id\":961,\"quantity\":1}]", &r);
-	it_assert_error(&r, 409, "reservation_mismatch");
-	it_resp_free(&r);
+	it_refused(&r, 409, "reservation_mismatch");
 	assert_int_equal(available(P_A), before - 1);
 	act(o, "release", 200, "released");
 	assert_int_equal(available(P_A), before);
@@ -484,8 +469,7 @@ test_out_of_stock_holds_nothing(void **state)
 	assert_int_equal(db_stock(db, "held", P_A), held);
 	assert_int_equal(available(P_SHORT), 2);
 	get_reservation(o, &r);
-	it_assert_error(&r, 404, "not_found");
-	it_resp_free(&r);
+	it_refused(&r, 404, "not_found");
 
 	/* A product without a stock row has none to give. */
 	snprintf(items, sizeof(items), "[{\"product_id\":%lld,\"quantity\":1}]",
@@ -501,8 +485,7 @@ test_out_of_stock_holds_nothing(void **state)
 	it_resp_free(&r);
 	assert_int_equal(available(P_SHORT), 0);
 	reserve(new_order(), "[{\"product_id\":970,\"quantity\":1}]", &r);
-	it_assert_error(&r, 409, "out_of_stock");
-	it_resp_free(&r);
+	it_refused(&r, 409, "out_of_stock");
 	act(o, "release", 200, "released");
 	assert_int_equal(available(P_SHORT), 2);
 	assert_ledger(db, P_SHORT);
@@ -526,15 +509,13 @@ test_release_before_reserve(void **state)
 	assert_string_equal(items_text(&r), "[]");
 	it_resp_free(&r);
 	reserve(o, "[{\"product_id\":960,\"quantity\":1}]", &r);
-	it_assert_error(&r, 409, "reservation_released");
-	it_resp_free(&r);
+	it_refused(&r, 409, "reservation_released");
 	act(o, "commit", 409, "reservation_released");
 	assert_int_equal(available(P_A), before);
 
 	act(unknown, "commit", 404, "not_found");
 	get_reservation(unknown, &r);
-	it_assert_error(&r, 404, "not_found");
-	it_resp_free(&r);
+	it_refused(&r, 404, "not_found");
 }
 
 struct buyer {
@@ -667,12 +648,10 @@ test_bad_input(void **state)
 	it_resp_free(&r);
 	/* Nothing of the refused order 77 was recorded. */
 	get_reservation(77, &r);
-	it_assert_error(&r, 404, "not_found");
-	it_resp_free(&r);
+	it_refused(&r, 404, "not_found");
 	/* A path id that cannot be an order. */
 	internal_post("/internal/inventory/reservations/abc/commit", NULL, &r);
-	it_assert_error(&r, 404, "not_found");
-	it_resp_free(&r);
+	it_refused(&r, 404, "not_found");
 }
 
 static int
@@ -729,8 +708,7 @@ test_hold_expires(void **state)
 	act(held, "release", 200, "expired");
 	snprintf(items, sizeof(items), "[{\"product_id\":%d,\"quantity\":2}]", P_EXPIRE);
 	reserve(held, items, &r);
-	it_assert_error(&r, 409, "reservation_expired");
-	it_resp_free(&r);
+	it_refused(&r, 409, "reservation_expired");
 	/* Committed stock stays sold however long it is left. */
 	sleep(3);
 	act(sold, "commit", 200, "committed");

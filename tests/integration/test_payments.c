@@ -157,8 +157,7 @@ test_capture_and_replay(void **state)
 
 	/* Another amount for the same order is a conflict, never a second charge. */
 	charge(order, 2000, CARD_OK, &r);
-	it_assert_error(&r, 409, "charge_mismatch");
-	it_resp_free(&r);
+	it_refused(&r, 409, "charge_mismatch");
 
 	snprintf(path, sizeof(path), "/internal/payments/charges/%lld", (long long)order);
 	assert_int_equal(it_request("GET", it_internal(), path, token(), NULL, &r), 0);
@@ -260,8 +259,7 @@ test_bad_input(void **state)
 		it_resp_free(&r);
 	}
 	post("/internal/payments/charges", "{\"order_id\":", &r);
-	it_assert_error(&r, 400, "invalid_json");
-	it_resp_free(&r);
+	it_refused(&r, 400, "invalid_json");
 }
 
 static void
@@ -274,11 +272,9 @@ test_expired_card(void **state)
 	(void)state;
 	charge_body(body, sizeof(body), order, 100, CARD_OK, 1, 2020, "1234");
 	post("/internal/payments/charges", body, &r);
-	it_assert_error(&r, 402, "card_expired");
-	it_resp_free(&r);
+	it_refused(&r, 402, "card_expired");
 	post("/internal/payments/charges", body, &r);
-	it_assert_error(&r, 402, "card_expired");
-	it_resp_free(&r);
+	it_refused(&r, 402, "card_expired");
 }
 
 static void
@@ -302,13 +298,11 @@ test_void(void **state)
 	}
 	/* A voided charge is not charged again. */
 	charge(order, 700, CARD_OK, &r);
-	it_assert_error(&r, 409, "charge_voided");
-	it_resp_free(&r);
+	it_refused(&r, 409, "charge_voided");
 
 	/* A declined charge has nothing to give back. */
 	charge(declined, 700, CARD_DECLINED, &r);
-	it_assert_error(&r, 402, "payment_declined");
-	it_resp_free(&r);
+	it_refused(&r, 402, "payment_declined");
 	void_order(declined, &r);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(it_str(&r, "status"), "declined");
@@ -334,8 +328,7 @@ test_void_before_charge(void **state)
 	assert_string_equal(it_str(&r, "status"), "voided");
 	it_resp_free(&r);
 	charge(order, 900, CARD_OK, &r);
-	it_assert_error(&r, 409, "charge_voided");
-	it_resp_free(&r);
+	it_refused(&r, 409, "charge_voided");
 	db = db_open();
 	assert_int_equal(db_count(db, order), 1);
 	mysql_close(db);

@@ -298,8 +298,7 @@ test_duplicate_email(void **state)
 
 	(void)state;
 	register_user(cust_email, "another-password-1", "Someone Else", &r);
-	it_assert_error(&r, 409, "email_taken");
-	it_resp_free(&r);
+	it_refused(&r, 409, "email_taken");
 
 	/* The same address in other case and with blanks around it. */
 	snprintf(upper, sizeof(upper), "  %s ", cust_email);
@@ -307,8 +306,7 @@ test_duplicate_email(void **state)
 		if (upper[i] >= 'a' && upper[i] <= 'z')
 			upper[i] = (char)(upper[i] - 'a' + 'A');
 	register_user(upper, "another-password-2", "Someone Else", &r);
-	it_assert_error(&r, 409, "email_taken");
-	it_resp_free(&r);
+	it_refused(&r, 409, "email_taken");
 
 	/* The original account is untouched: same id, same name. */
 	me(cust_token, &r);
@@ -392,16 +390,13 @@ test_registration_validation(void **state)
 
 	/* Not JSON, or not an object. */
 	auth_post("/api/v1/users", "{\"email\":", &r);
-	it_assert_error(&r, 400, "invalid_json");
-	it_resp_free(&r);
+	it_refused(&r, 400, "invalid_json");
 	auth_post("/api/v1/users", "[\"a@b.com\",\"x\",\"y\"]", &r);
-	it_assert_error(&r, 400, "invalid_json");
-	it_resp_free(&r);
+	it_refused(&r, 400, "invalid_json");
 
 	/* None of the refused attempts created the account. */
 	login(email, PASSWORD, &r);
-	it_assert_error(&r, 401, "invalid_credentials");
-	it_resp_free(&r);
+	it_refused(&r, 401, "invalid_credentials");
 }
 
 /*
@@ -480,8 +475,7 @@ test_login_failures_alike(void **state)
 
 	/* A malformed address (never looked up) is the same 401, not a 400. */
 	login("not an address", "wrong-password-123", &r);
-	it_assert_error(&r, 401, "invalid_credentials");
-	it_resp_free(&r);
+	it_refused(&r, 401, "invalid_credentials");
 	/* Missing fields are a 400 naming the field. */
 	auth_post("/api/v1/auth/login", "{\"email\":\"a@example.com\"}", &r);
 	assert_field_error(&r, "password");
@@ -506,8 +500,7 @@ test_me_needs_valid_token(void **state)
 	(void)state;
 	/* No Authorization header at all. */
 	me_with(NULL, &r);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
+	it_refused(&r, 401, "unauthorized");
 
 	claims(payload, sizeof(payload), cust_id, "customer", -7200, -3600);
 	forge(HS256, payload, EVP_sha256(), it_env("SHOPLAB_JWT_SECRET"), expired);
@@ -563,8 +556,7 @@ test_me_needs_valid_token(void **state)
 		me_with(one, &r);
 		if (r.status != 401)
 			fprintf(stderr, "%s -> %ld %s\n", hdr[i], r.status, r.body);
-		it_assert_error(&r, 401, "unauthorized");
-		it_resp_free(&r);
+		it_refused(&r, 401, "unauthorized");
 	}
 
 	/* The neighbours that must work: the real token, with the scheme in another case. */
@@ -599,8 +591,7 @@ test_identity_headers_ignored(void **state)
 
 	/* Without a token, the headers alone are nobody. */
 	me_with(h + 1, &r);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
+	it_refused(&r, 401, "unauthorized");
 
 	/* Nor do they make a customer an admin elsewhere. */
 	it_expect("POST", it_gateway(), "/api/v1/products", h,
@@ -630,12 +621,10 @@ test_product_create_roles(void **state)
 	(void)state;
 	snprintf(sku, sizeof(sku), "IT-U-%s", uniq);
 	post_product(NULL, sku, &r);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
+	it_refused(&r, 401, "unauthorized");
 
 	post_product(cust_token, sku, &r);
-	it_assert_error(&r, 403, "forbidden");
-	it_resp_free(&r);
+	it_refused(&r, 403, "forbidden");
 
 	post_product(admin_token, sku, &r);
 	if (r.status != 201)
@@ -647,12 +636,10 @@ test_product_create_roles(void **state)
 	it_resp_free(&r);
 
 	post_product(admin_token, sku, &r);
-	it_assert_error(&r, 409, "sku_taken");
-	it_resp_free(&r);
+	it_refused(&r, 409, "sku_taken");
 	/* The customer's 403 came before the admin's create: it created nothing either way. */
 	post_product(cust_token, sku, &r);
-	it_assert_error(&r, 403, "forbidden");
-	it_resp_free(&r);
+	it_refused(&r, 403, "forbidden");
 }
 
 /* Tokens forged with the gateway's secret pass (the verify path is the real one); others don't. */
@@ -675,14 +662,12 @@ test_forged_tokens(void **state)
 	assert_string_equal(it_str(&r, "role"), "admin");
 	it_resp_free(&r);
 	me(bad, &r);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
+	it_refused(&r, 401, "unauthorized");
 
 	/* The role in the token is what the catalog sees. */
 	snprintf(sku, sizeof(sku), "IT-F-%s", uniq);
 	post_product(bad, sku, &r);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
+	it_refused(&r, 401, "unauthorized");
 	post_product(good, sku, &r);
 	assert_int_equal(r.status, 201);
 	it_resp_free(&r);
@@ -727,8 +712,7 @@ test_verify_cache(void **state)
 	it_resp_free(&r);
 	sleep(3);
 	me(token, &r);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
+	it_refused(&r, 401, "unauthorized");
 }
 
 /* SQL metacharacters and 10 kB strings in every field: refused or stored verbatim, never 5xx. */
@@ -782,23 +766,20 @@ test_hostile_input(void **state)
 		if (s == big)
 			assert_field_error(&r, "email");
 		else
-			it_assert_error(&r, 401, "invalid_credentials");
-		it_resp_free(&r);
+			it_refused(&r, 401, "invalid_credentials");
 		login(cust_email, s, &r);
 		assert_true(r.status < 500);
 		if (s == big)
 			assert_field_error(&r, "password");
 		else
-			it_assert_error(&r, 401, "invalid_credentials");
-		it_resp_free(&r);
+			it_refused(&r, 401, "invalid_credentials");
 	}
 	free(big);
 
 	/* An account whose password is SQL logs in with exactly that, and nothing looser. */
 	snprintf(email, sizeof(email), "it.hostile.0.1.%s@users.example.com", uniq);
 	login(email, "' OR '1'='1", &r);
-	it_assert_error(&r, 401, "invalid_credentials");
-	it_resp_free(&r);
+	it_refused(&r, 401, "invalid_credentials");
 	login(email, "' OR 1=1 --", &r);
 	assert_int_equal(r.status, 200);
 	assert_non_null(it_str(&r, "token"));
