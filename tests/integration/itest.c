@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -354,6 +355,20 @@ it_login(const char *email, const char *password, char *line, size_t linelen)
 	snprintf(line, linelen, "Authorization: Bearer %s", it_str(&r, "token"));
 	it_resp_free(&r);
 	return line;
+}
+
+void
+it_parallel(void *(*fn)(void *), void *args, size_t n, size_t size)
+{
+	pthread_t	*t = calloc(n, sizeof(*t));
+	size_t		 i;
+
+	assert_non_null(t);
+	for (i = 0; i < n; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, fn, (char *)args + i * size), 0);
+	for (i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	free(t);
 }
 
 long

@@ -80,6 +80,12 @@ double it_metric(const char *svc, const char *name);
  * pw_var), persistent, and asserts the broker confirmed it: it is queued when this returns. */
 void it_amqp_publish(const char *user, const char *pw_var, const char *rkey, const char *body);
 
+#define IT_N(a)	(sizeof(a) / sizeof((a)[0]))
+
+/* Runs fn on each of the n elements of args (size bytes each), all at once, one thread each;
+ * returns when every one has returned. */
+void it_parallel(void *(*fn)(void *), void *args, size_t n, size_t size);
+
 /* 1 while pid runs (a zombie has stopped running: init reaps it when it gets round to it). */
 int it_running(pid_t pid);
 

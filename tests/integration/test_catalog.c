@@ -364,22 +364,18 @@ burst_one(void *arg)
 static void
 test_more_clients_than_threads(void **state)
 {
-	enum { N = 64 };
-	pthread_t	t[N];
-	struct burst	b[N];
+	struct burst	b[64];
 	int		i, ok = 0;
 
 	(void)state;
-	for (i = 0; i < N; i++) {
+	for (i = 0; i < (int)IT_N(b); i++) {
 		b[i].ok = 0;
 		b[i].id = i;
-		assert_int_equal(pthread_create(&t[i], NULL, burst_one, &b[i]), 0);
 	}
-	for (i = 0; i < N; i++) {
-		pthread_join(t[i], NULL);
+	it_parallel(burst_one, b, IT_N(b), sizeof(b[0]));
+	for (i = 0; i < (int)IT_N(b); i++)
 		ok += b[i].ok;
-	}
-	assert_int_equal(ok, N * 20);
+	assert_int_equal(ok, IT_N(b) * 20);
 }
 
 /*

@@ -550,7 +550,6 @@ static void
 test_concurrent_buyers(void **state)
 {
 	MYSQL		*db = db_open();
-	pthread_t	 t[BUYERS];
 	struct buyer	 b[BUYERS];
 	int		 i, won = 0, short_ = 0;
 
@@ -561,10 +560,9 @@ test_concurrent_buyers(void **state)
 	for (i = 0; i < BUYERS; i++) {
 		memset(&b[i], 0, sizeof(b[i]));
 		b[i].order = new_order();
-		assert_int_equal(pthread_create(&t[i], NULL, buyer_run, &b[i]), 0);
 	}
+	it_parallel(buyer_run, b, BUYERS, sizeof(b[0]));
 	for (i = 0; i < BUYERS; i++) {
-		pthread_join(t[i], NULL);
 		if (b[i].status == 201)
 			won++;
 		else if (b[i].status == 409 && strcmp(b[i].code, "out_of_stock") == 0)

@@ -328,27 +328,24 @@ buy_one(void *arg)
 static void
 test_last_ten_units(void **state)
 {
-	enum { N = 50 };
-	pthread_t	t[N];
-	struct buyer	b[N];
+	struct buyer	b[50];
 	int		i, ok = 0, oos = 0;
 	MYSQL		*o;
 
 	(void)state;
 	set_stock(106, 10);
-	for (i = 0; i < N; i++) {
+	for (i = 0; i < (int)IT_N(b); i++) {
 		b[i].idx = i;
 		b[i].status = 0;
-		assert_int_equal(pthread_create(&t[i], NULL, buy_one, &b[i]), 0);
 	}
-	for (i = 0; i < N; i++) {
-		pthread_join(t[i], NULL);
+	it_parallel(buy_one, b, IT_N(b), sizeof(b[0]));
+	for (i = 0; i < (int)IT_N(b); i++) {
 		ok += b[i].status == 201;
 		oos += b[i].status == 409;
 	}
 	fprintf(stderr, "last ten units: %d confirmed, %d out of stock\n", ok, oos);
 	assert_int_equal(ok, 10);
-	assert_int_equal(oos, N - 10);
+	assert_int_equal(oos, IT_N(b) - 10);
 	assert_int_equal(stock_of(106), 0);
 	o = it_db("orders");
 	/* A confirmed order may already be shipped (shipping's events can be quicker than this). */
@@ -813,7 +810,6 @@ static void
 test_no_pending_without_faults(void **state)
 {
 	enum { N = 64 };
-	pthread_t	t[N];
 	struct inflight	f[N];
 	int		i, ok = 0;
 
@@ -824,10 +820,9 @@ test_no_pending_without_faults(void **state)
 		memset(&f[i], 0, sizeof(f[i]));
 		order_body(f[i].body, sizeof(f[i].body), 114, 1, CARD_OK);
 		snprintf(f[i].key, sizeof(f[i].key), "calm-%ld-%d", run_id, i);
-		assert_int_equal(pthread_create(&t[i], NULL, checkout_in_flight, &f[i]), 0);
 	}
+	it_parallel(checkout_in_flight, f, N, sizeof(f[0]));
 	for (i = 0; i < N; i++) {
-		pthread_join(t[i], NULL);
 		if (f[i].status != 201)
 			fprintf(stderr, "calm checkout %d: %ld\n", i, f[i].status);
 		ok += f[i].status == 201;

@@ -360,23 +360,19 @@ race_one(void *arg)
 static void
 test_concurrent_duplicates(void **state)
 {
-	enum { N = 20 };
-	pthread_t	t[N];
-	struct racer	x[N];
+	struct racer	x[20];
 	int64_t		order = next_order();
 	int		i, created = 0;
 	MYSQL		*db;
 
 	(void)state;
-	for (i = 0; i < N; i++) {
+	for (i = 0; i < (int)IT_N(x); i++) {
 		x[i].order = order;
 		x[i].status = 0;
 		x[i].id = 0;
-		assert_int_equal(pthread_create(&t[i], NULL, race_one, &x[i]), 0);
 	}
-	for (i = 0; i < N; i++)
-		pthread_join(t[i], NULL);
-	for (i = 0; i < N; i++) {
+	it_parallel(race_one, x, IT_N(x), sizeof(x[0]));
+	for (i = 0; i < (int)IT_N(x); i++) {
 		if (x[i].status != 200 && x[i].status != 201)
 			fprintf(stderr, "racer %d: %ld\n", i, x[i].status);
 		assert_true(x[i].status == 200 || x[i].status == 201);

@@ -834,17 +834,14 @@ static void
 test_login_rate_limited(void **state)
 {
 	enum { N = 8 };
-	pthread_t	t[N];
 	struct flood	f[N], sum;
 	int		i, checked = 0;
 
 	(void)state;
 	memset(f, 0, sizeof(f));
 	memset(&sum, 0, sizeof(sum));
-	for (i = 0; i < N; i++)
-		assert_int_equal(pthread_create(&t[i], NULL, flood_one, &f[i]), 0);
+	it_parallel(flood_one, f, N, sizeof(f[0]));
 	for (i = 0; i < N; i++) {
-		pthread_join(t[i], NULL);
 		sum.sent += f[i].sent;
 		sum.ok400 += f[i].ok400;
 		sum.n429 += f[i].n429;
