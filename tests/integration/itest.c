@@ -264,6 +264,15 @@ it_expect(const char *method, const char *base, const char *path,
 }
 
 void
+it_assert_status(const struct it_resp *resp, long status)
+{
+	if (resp->status != status)
+		fprintf(stderr, "itest: %s: want %ld, got %ld: %s\n", resp->what, status,
+		    resp->status, resp->body != NULL ? resp->body : "");
+	assert_int_equal(resp->status, status);
+}
+
+void
 it_refused(struct it_resp *resp, long status, const char *code)
 {
 	it_assert_error(resp, status, code);

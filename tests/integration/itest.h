@@ -46,6 +46,8 @@ int  it_header(const struct it_resp *resp, const char *name, char *out, size_t o
  * a miss names the request (resp->what) and shows the answer on stderr.
  */
 void it_assert_error(const struct it_resp *resp, long status, const char *code);
+/* Asserts resp's status; a miss names the request and shows the answer on stderr. */
+void it_assert_status(const struct it_resp *resp, long status);
 /* it_assert_error, then it_resp_free: the answer is that refusal, and done with. */
 void it_refused(struct it_resp *resp, long status, const char *code);
 
@@ -79,6 +81,16 @@ double it_metric(const char *svc, const char *name);
 /* Publishes body to shoplab.events with routing key rkey as user (password in the env var
  * pw_var), persistent, and asserts the broker confirmed it: it is queued when this returns. */
 void it_amqp_publish(const char *user, const char *pw_var, const char *rkey, const char *body);
+
+/* main(): runs the cmocka_unit_test(...) entries given as one group with its set-up and teardown. */
+#define IT_MAIN(group, setup, teardown, ...)					\
+int										\
+main(void)									\
+{										\
+	const struct CMUnitTest tests[] = { __VA_ARGS__ };			\
+										\
+	return cmocka_run_group_tests_name(group, tests, setup, teardown);	\
+}
 
 #define IT_N(a)	(sizeof(a) / sizeof((a)[0]))
 

@@ -495,26 +495,19 @@ test_database_down_and_back(void **state)
 	}
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_list_default_page),
-		cmocka_unit_test(test_keyset_paging_walks_everything),
-		cmocka_unit_test(test_search),
-		cmocka_unit_test(test_bad_query),
-		cmocka_unit_test(test_get_and_etag),
-		cmocka_unit_test(test_micro_cache),
-		cmocka_unit_test(test_bad_ids),
-		cmocka_unit_test(test_unknown_route_and_method),
-		cmocka_unit_test(test_oversized_body),
-		cmocka_unit_test(test_create_needs_identity),
-		cmocka_unit_test(test_request_id),
-		cmocka_unit_test(test_ops_endpoints),
-		cmocka_unit_test(test_more_clients_than_threads),
-		cmocka_unit_test(test_read_model_follows_writes),
-		cmocka_unit_test(test_database_down_and_back),
-	};
-
-	return cmocka_run_group_tests_name("integration/catalog", tests, NULL, NULL);
-}
+IT_MAIN("integration/catalog", NULL, NULL,
+    cmocka_unit_test(test_list_default_page),
+    cmocka_unit_test(test_keyset_paging_walks_everything),
+    cmocka_unit_test(test_search),
+    cmocka_unit_test(test_bad_query),
+    cmocka_unit_test(test_get_and_etag),
+    cmocka_unit_test(test_micro_cache),
+    cmocka_unit_test(test_bad_ids),
+    cmocka_unit_test(test_unknown_route_and_method),
+    cmocka_unit_test(test_oversized_body),
+    cmocka_unit_test(test_create_needs_identity),
+    cmocka_unit_test(test_request_id),
+    cmocka_unit_test(test_ops_endpoints),
+    cmocka_unit_test(test_more_clients_than_threads),
+    cmocka_unit_test(test_read_model_follows_writes),
+    cmocka_unit_test(test_database_down_and_back))

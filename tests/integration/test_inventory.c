@@ -103,13 +103,9 @@ customer_auth(void)
 static MYSQL *
 db_open(void)
 {
-	MYSQL *db = mysql_init(NULL);
+	MYSQL *db = it_db("inventory");
 
 	assert_non_null(db);
-	if (mysql_real_connect(db, it_env("SHOPLAB_DB_HOST"), it_env("SHOPLAB_DB_INVENTORY_USER"),
-	    it_env("SHOPLAB_DB_INVENTORY_PASSWORD"), "inventory",
-	    (unsigned)atoi(it_env("SHOPLAB_DB_PORT")), NULL, 0) == NULL)
-		fail_msg("inventory db: %s", mysql_error(db));
 	return db;
 }
 
@@ -355,9 +351,7 @@ test_reserve_commit(void **state)
 	set_stock(P_B, 100);
 	sold_a = db_stock(db, "sold", P_A);
 	reserve(o, "[{\"product_id\":961,\"quantity\":2},{\"product_id\":960,\"quantity\":3}]", &r);
-	if (r.status != 201)
-		fprintf(stderr, "reserve -> %ld %s\n", r.status, r.body);
-	assert_int_equal(r.status, 201);
+	it_assert_status(&r, 201);
 	assert_int_equal(it_int(&r, "order_id"), o);
 	assert_string_equal(it_str(&r, "status"), "held");
 	assert_string_equal(items_text(&r), want);
@@ -747,23 +741,16 @@ teardown(void **state)
 	return 0;
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_public_get),
-		cmocka_unit_test(test_put_as_admin),
-		cmocka_unit_test(test_put_needs_admin),
-		cmocka_unit_test(test_internal_needs_token),
-		cmocka_unit_test(test_reserve_commit),
-		cmocka_unit_test(test_reserve_release),
-		cmocka_unit_test(test_reserve_mismatch),
-		cmocka_unit_test(test_out_of_stock_holds_nothing),
-		cmocka_unit_test(test_release_before_reserve),
-		cmocka_unit_test(test_concurrent_buyers),
-		cmocka_unit_test(test_bad_input),
-		cmocka_unit_test(test_hold_expires),
-	};
-
-	return cmocka_run_group_tests_name("integration/inventory", tests, setup, teardown);
-}
+IT_MAIN("integration/inventory", setup, teardown,
+    cmocka_unit_test(test_public_get),
+    cmocka_unit_test(test_put_as_admin),
+    cmocka_unit_test(test_put_needs_admin),
+    cmocka_unit_test(test_internal_needs_token),
+    cmocka_unit_test(test_reserve_commit),
+    cmocka_unit_test(test_reserve_release),
+    cmocka_unit_test(test_reserve_mismatch),
+    cmocka_unit_test(test_out_of_stock_holds_nothing),
+    cmocka_unit_test(test_release_before_reserve),
+    cmocka_unit_test(test_concurrent_buyers),
+    cmocka_unit_test(test_bad_input),
+    cmocka_unit_test(test_hold_expires))

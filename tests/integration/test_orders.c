@@ -53,9 +53,7 @@ set_stock(int64_t product, int64_t available)
 	snprintf(path, sizeof(path), "/api/v1/inventory/%lld", (long long)product);
 	snprintf(body, sizeof(body), "{\"available\":%lld}", (long long)available);
 	assert_int_equal(it_request("PUT", it_gateway(), path, h, body, &r), 0);
-	if (r.status != 200)
-		fprintf(stderr, "set_stock: %ld %s\n", r.status, r.body);
-	assert_int_equal(r.status, 200);
+	it_assert_status(&r, 200);
 	it_resp_free(&r);
 }
 
@@ -130,9 +128,7 @@ test_happy_path(void **state)
 	snprintf(key, sizeof(key), "happy-%ld", run_id);
 	assert_int_equal(it_request("POST", it_gateway(), "/api/v1/orders",
 	    headers(auth_a, key, kl), body, &r), 0);
-	if (r.status != 201)
-		fprintf(stderr, "happy: %ld %s\n", r.status, r.body);
-	assert_int_equal(r.status, 201);
+	it_assert_status(&r, 201);
 	assert_string_equal(it_str(&r, "status"), "confirmed");
 	assert_true(it_int(&r, "id") > 0);
 	assert_true(it_int(&r, "total_cents") > 0);
@@ -376,9 +372,7 @@ test_payments_stopped(void **state)
 	assert_int_equal(it_request("POST", it_gateway(), "/api/v1/orders",
 	    headers(auth_a, key, kl), body, &r), 0);
 	kill(pay, SIGCONT);
-	if (r.status != 202)
-		fprintf(stderr, "payments stopped: %ld %s\n", r.status, r.body);
-	assert_int_equal(r.status, 202);
+	it_assert_status(&r, 202);
 	assert_string_equal(it_str(&r, "status"), "pending");
 	id = it_int(&r, "id");
 	it_resp_free(&r);
@@ -630,9 +624,7 @@ new_product(const char *tag, int64_t price, const char *currency)
 	snprintf(body, sizeof(body), "{\"sku\":\"%s-%ld\",\"name\":\"Edge %s\",\"price_cents\":%lld,"
 	    "\"currency\":\"%s\"}", tag, run_id, tag, (long long)price, currency);
 	assert_int_equal(it_request("POST", it_gateway(), "/api/v1/products", h, body, &r), 0);
-	if (r.status != 201)
-		fprintf(stderr, "new_product: %ld %s\n", r.status, r.body);
-	assert_int_equal(r.status, 201);
+	it_assert_status(&r, 201);
 	id = it_int(&r, "id");
 	it_resp_free(&r);
 	set_stock(id, 10);
@@ -868,29 +860,22 @@ test_saga_gauges(void **state)
 	mysql_close(o);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_happy_path),
-		cmocka_unit_test(test_needs_key_and_identity),
-		cmocka_unit_test(test_bad_bodies),
-		cmocka_unit_test(test_out_of_stock),
-		cmocka_unit_test(test_declined_and_insufficient),
-		cmocka_unit_test(test_idempotent_replay_and_reuse),
-		cmocka_unit_test(test_saga_gauges),
-		cmocka_unit_test(test_owner_only),
-		cmocka_unit_test(test_last_ten_units),
-		cmocka_unit_test(test_payments_stopped),
-		cmocka_unit_test(test_orders_killed_after_charge),
-		cmocka_unit_test(test_graceful_shutdown),
-		cmocka_unit_test(test_commit_answer_lost),
-		cmocka_unit_test(test_bad_cards_hold_nothing),
-		cmocka_unit_test(test_totals_and_currencies),
-		cmocka_unit_test(test_card_dropped),
-		cmocka_unit_test(test_no_pending_without_faults),
-		cmocka_unit_test(test_unexpected_answer_rejects),
-	};
-
-	return cmocka_run_group_tests_name("integration/orders", tests, setup, NULL);
-}
+IT_MAIN("integration/orders", setup, NULL,
+    cmocka_unit_test(test_happy_path),
+    cmocka_unit_test(test_needs_key_and_identity),
+    cmocka_unit_test(test_bad_bodies),
+    cmocka_unit_test(test_out_of_stock),
+    cmocka_unit_test(test_declined_and_insufficient),
+    cmocka_unit_test(test_idempotent_replay_and_reuse),
+    cmocka_unit_test(test_saga_gauges),
+    cmocka_unit_test(test_owner_only),
+    cmocka_unit_test(test_last_ten_units),
+    cmocka_unit_test(test_payments_stopped),
+    cmocka_unit_test(test_orders_killed_after_charge),
+    cmocka_unit_test(test_graceful_shutdown),
+    cmocka_unit_test(test_commit_answer_lost),
+    cmocka_unit_test(test_bad_cards_hold_nothing),
+    cmocka_unit_test(test_totals_and_currencies),
+    cmocka_unit_test(test_card_dropped),
+    cmocka_unit_test(test_no_pending_without_faults),
+    cmocka_unit_test(test_unexpected_answer_rejects))

@@ -73,15 +73,9 @@ void_order(int64_t order, struct it_resp *r)
 static MYSQL *
 db_open(void)
 {
-	MYSQL *db = mysql_init(NULL);
+	MYSQL *db = it_db("payments");
 
 	assert_non_null(db);
-	if (mysql_real_connect(db, it_env("SHOPLAB_DB_HOST"), it_env("SHOPLAB_DB_PAYMENTS_USER"),
-	    it_env("SHOPLAB_DB_PAYMENTS_PASSWORD"), "payments",
-	    (unsigned)atoi(it_env("SHOPLAB_DB_PORT")), NULL, 0) == NULL) {
-		fprintf(stderr, "db: %s\n", mysql_error(db));
-		fail();
-	}
 	return db;
 }
 
@@ -134,9 +128,7 @@ test_capture_and_replay(void **state)
 
 	(void)state;
 	charge(order, 1999, CARD_OK, &r);
-	if (r.status != 201)
-		fprintf(stderr, "charge -> %ld %s\n", r.status, r.body);
-	assert_int_equal(r.status, 201);
+	it_assert_status(&r, 201);
 	id = it_int(&r, "id");
 	assert_true(id > 0);
 	assert_int_equal(it_int(&r, "order_id"), order);
@@ -433,20 +425,13 @@ test_stores_last4_only(void **state)
 	mysql_close(db);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_token_required),
-		cmocka_unit_test(test_capture_and_replay),
-		cmocka_unit_test(test_declines_are_stored),
-		cmocka_unit_test(test_bad_input),
-		cmocka_unit_test(test_expired_card),
-		cmocka_unit_test(test_void),
-		cmocka_unit_test(test_void_before_charge),
-		cmocka_unit_test(test_concurrent_duplicates),
-		cmocka_unit_test(test_stores_last4_only),
-	};
-
-	return cmocka_run_group_tests_name("integration/payments", tests, NULL, NULL);
-}
+IT_MAIN("integration/payments", NULL, NULL,
+    cmocka_unit_test(test_token_required),
+    cmocka_unit_test(test_capture_and_replay),
+    cmocka_unit_test(test_declines_are_stored),
+    cmocka_unit_test(test_bad_input),
+    cmocka_unit_test(test_expired_card),
+    cmocka_unit_test(test_void),
+    cmocka_unit_test(test_void_before_charge),
+    cmocka_unit_test(test_concurrent_duplicates),
+    cmocka_unit_test(test_stores_last4_only))

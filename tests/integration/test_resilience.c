@@ -89,12 +89,5 @@ test_breaker_opens_and_recovers(void **state)
 	    " | promtool check metrics || exit 1; done"), 0);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_breaker_opens_and_recovers),
-	};
-
-	return cmocka_run_group_tests_name("integration/resilience", tests, NULL, NULL);
-}
+IT_MAIN("integration/resilience", NULL, NULL,
+    cmocka_unit_test(test_breaker_opens_and_recovers))

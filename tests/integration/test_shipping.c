@@ -89,9 +89,7 @@ checkout(const char *auth, int64_t prod, int qty, const char *key)
 	    "{\"number\":\"4242424242424242\",\"exp_month\":12,\"exp_year\":2031,\"cvc\":\"123\"}}",
 	    (long long)prod, qty);
 	assert_int_equal(it_request("POST", it_gateway(), "/api/v1/orders", h, body, &r), 0);
-	if (r.status != 201)
-		fprintf(stderr, "checkout: %ld %s\n", r.status, r.body);
-	assert_int_equal(r.status, 201);
+	it_assert_status(&r, 201);
 	assert_string_equal(it_str(&r, "status"), "confirmed");
 	id = it_int(&r, "id");
 	it_resp_free(&r);
@@ -583,17 +581,10 @@ test_shipping_db_away_every_order_ships(void **state)
 	it_check_invariants();
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_checkout_ships),
-		cmocka_unit_test(test_duplicate_confirmed_makes_one_shipment),
-		cmocka_unit_test(test_price_change_publishes_and_charges),
-		cmocka_unit_test(test_consumer_crash_before_ack_no_duplicate),
-		cmocka_unit_test(test_broker_kill_mid_load_loses_nothing),
-		cmocka_unit_test(test_shipping_db_away_every_order_ships),
-	};
-
-	return cmocka_run_group_tests(tests, setup, NULL);
-}
+IT_MAIN("integration/shipping", setup, NULL,
+    cmocka_unit_test(test_checkout_ships),
+    cmocka_unit_test(test_duplicate_confirmed_makes_one_shipment),
+    cmocka_unit_test(test_price_change_publishes_and_charges),
+    cmocka_unit_test(test_consumer_crash_before_ack_no_duplicate),
+    cmocka_unit_test(test_broker_kill_mid_load_loses_nothing),
+    cmocka_unit_test(test_shipping_db_away_every_order_ships))

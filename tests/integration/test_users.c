@@ -242,9 +242,7 @@ test_register_login_me(void **state)
 	snprintf(norm, sizeof(norm), "it.mixed.%s@users.example.com", uniq);
 
 	register_user(mixed, PASSWORD, "Zoë O'Brien", &r);
-	if (r.status != 201)
-		fprintf(stderr, "register -> %ld %s\n", r.status, r.body);
-	assert_int_equal(r.status, 201);
+	it_assert_status(&r, 201);
 	id = it_int(&r, "id");
 	assert_true(id > 0);
 	assert_string_equal(it_str(&r, "email"), norm);
@@ -627,9 +625,7 @@ test_product_create_roles(void **state)
 	it_refused(&r, 403, "forbidden");
 
 	post_product(admin_token, sku, &r);
-	if (r.status != 201)
-		fprintf(stderr, "admin create -> %ld %s\n", r.status, r.body);
-	assert_int_equal(r.status, 201);
+	it_assert_status(&r, 201);
 	assert_true(it_int(&r, "id") > 0);
 	assert_string_equal(it_str(&r, "sku"), sku);
 	assert_int_equal(it_int(&r, "price_cents"), 1234);
@@ -655,9 +651,7 @@ test_forged_tokens(void **state)
 	forge(HS256, payload, EVP_sha256(), OTHER_SECRET, bad);
 
 	me(good, &r);
-	if (r.status != 200)
-		fprintf(stderr, "forged admin /me -> %ld %s\n", r.status, r.body);
-	assert_int_equal(r.status, 200);
+	it_assert_status(&r, 200);
 	assert_int_equal(it_int(&r, "id"), admin_id);
 	assert_string_equal(it_str(&r, "role"), "admin");
 	it_resp_free(&r);
@@ -909,25 +903,17 @@ test_admin_bootstrap_never_takes_over(void **state)
 	it_expect("POST", it_gateway(), "/api/v1/auth/login", NULL, body, 200, NULL);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_register_login_me),
-		cmocka_unit_test(test_duplicate_email),
-		cmocka_unit_test(test_registration_validation),
-		cmocka_unit_test(test_login_failures_alike),
-		cmocka_unit_test(test_me_needs_valid_token),
-		cmocka_unit_test(test_identity_headers_ignored),
-		cmocka_unit_test(test_product_create_roles),
-		cmocka_unit_test(test_forged_tokens),
-		cmocka_unit_test(test_verify_cache),
-		cmocka_unit_test(test_hostile_input),
-		/* Keep last: it drains the shared login/registration limit. */
-		cmocka_unit_test(test_admin_bootstrap_never_takes_over),
-		cmocka_unit_test(test_login_rate_limited),
-	};
-
-	return cmocka_run_group_tests_name("integration/users", tests, group_setup,
-	    group_teardown);
-}
+IT_MAIN("integration/users", group_setup, group_teardown,
+    cmocka_unit_test(test_register_login_me),
+    cmocka_unit_test(test_duplicate_email),
+    cmocka_unit_test(test_registration_validation),
+    cmocka_unit_test(test_login_failures_alike),
+    cmocka_unit_test(test_me_needs_valid_token),
+    cmocka_unit_test(test_identity_headers_ignored),
+    cmocka_unit_test(test_product_create_roles),
+    cmocka_unit_test(test_forged_tokens),
+    cmocka_unit_test(test_verify_cache),
+    cmocka_unit_test(test_hostile_input),
+    /* Keep last: it drains the shared login/registration limit. */
+    cmocka_unit_test(test_admin_bootstrap_never_takes_over),
+    cmocka_unit_test(test_login_rate_limited))
