@@ -27,6 +27,22 @@ test_parse_valid(void **state)
 	svc_test_req_free(&t);	/* the deferred put frees o: valgrind would tell */
 }
 
+/* body (len bytes) is refused with a 400 invalid_json; with check_null no object comes back. */
+static void
+parse_refused(const char *body, size_t len, int check_null)
+{
+	struct svc_test_req	 t;
+	json_object		*o;
+	int			 rc;
+
+	svc_test_req_init(&t, "POST", NULL, NULL);
+	rc = svc_json_parse_or_reply(&t.r, body, len, &o);
+	if (rc != SVC_ERR_REPLIED || (check_null && o != NULL))
+		fail_msg("%.60s: %d, want it refused%s", body, rc, check_null ? " and no object" : "");
+	svc_test_assert_error(&t, 400, "invalid_json", NULL);
+	svc_test_req_free(&t);
+}
+
 static void
 test_parse_invalid(void **state)
 {
@@ -34,46 +50,29 @@ test_parse_invalid(void **state)
 		"", "{", "{\"a\":}", "{\"a\":1} x", "{\"a\":1}{}", "nul",
 		"{\"a\":1,}", "{\"a\":\"\xff\xfe\"}", "{\"a\":\"\xc3\x28\"}",
 	};
-	struct svc_test_req	t;
-	json_object		*o;
-	size_t			i;
+	size_t i;
 
 	(void)state;
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		svc_test_req_init(&t, "POST", NULL, NULL);
-		assert_int_equal(svc_json_parse_or_reply(&t.r, bad[i], strlen(bad[i]), &o),
-		    SVC_ERR_REPLIED);
-		assert_null(o);
-		svc_test_assert_error(&t, 400, "invalid_json", NULL);
-		svc_test_req_free(&t);
-	}
+	for (i = 0; i < SVC_UNIT_N(bad); i++)
+		parse_refused(bad[i], strlen(bad[i]), 1);
 }
 
 static void
 test_parse_not_object(void **state)
 {
 	static const char *const bad[] = { "[]", "1", "\"s\"", "null", "true" };
-	struct svc_test_req	t;
-	json_object		*o;
-	size_t			i;
+	size_t i;
 
 	(void)state;
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		svc_test_req_init(&t, "POST", NULL, NULL);
-		assert_int_equal(svc_json_parse_or_reply(&t.r, bad[i], strlen(bad[i]), &o),
-		    SVC_ERR_REPLIED);
-		svc_test_assert_error(&t, 400, "invalid_json", NULL);
-		svc_test_req_free(&t);
-	}
+	for (i = 0; i < SVC_UNIT_N(bad); i++)
+		parse_refused(bad[i], strlen(bad[i]), 0);
 }
 
 static void
 test_parse_too_deep(void **state)
 {
-	struct svc_test_req	t;
-	json_object		*o;
-	char			body[256];
-	size_t			i, n = 0;
+	char	body[256];
+	size_t	i, n = 0;
 
 	(void)state;
 	n += (size_t)snprintf(body, sizeof(body), "{\"a\":");
@@ -83,10 +82,7 @@ test_parse_too_deep(void **state)
 		body[n++] = ']';
 	body[n++] = '}';
 	body[n] = '\0';
-	svc_test_req_init(&t, "POST", NULL, NULL);
-	assert_int_equal(svc_json_parse_or_reply(&t.r, body, n, &o), SVC_ERR_REPLIED);
-	svc_test_assert_error(&t, 400, "invalid_json", NULL);
-	svc_test_req_free(&t);
+	parse_refused(body, n, 0);
 }
 
 /* body's required field, min to max long, is refused with a 400 that names it. */

@@ -113,25 +113,44 @@ claims_of(int64_t sub, const char *role, int64_t iat, int64_t nbf, int64_t exp)
 	return c;
 }
 
+/* Claims and the token the service signs for them under SECRET. */
+struct signed_tok {
+	struct users_claims	c;
+	char			tok[1024];
+};
+
+/* Signs s->c into s->tok; it must fit. */
+static void
+resign(struct signed_tok *s)
+{
+	assert_int_equal(users_jwt_sign(&s->c, SECRET, s->tok, sizeof(s->tok)), 0);
+}
+
+/* s gets these claims and their token. */
+static void
+sign_as(struct signed_tok *s, int64_t sub, const char *role, int64_t iat, int64_t nbf,
+    int64_t exp)
+{
+	s->c = claims_of(sub, role, iat, nbf, exp);
+	resign(s);
+}
+
 static void
 test_jwt_sign_fixed_vectors(void **state)
 {
-	struct users_claims	c;
-	char			tok[1024];
+	struct signed_tok s;
 
 	(void)state;
-	c = claims_of(42, "customer", 1700000000, 1700000000, 1700003600);
-	assert_int_equal(users_jwt_sign(&c, SECRET, tok, sizeof(tok)), 0);
-	assert_string_equal(tok, TOKEN_42);
+	sign_as(&s, 42, "customer", 1700000000, 1700000000, 1700003600);
+	assert_string_equal(s.tok, TOKEN_42);
 
-	c = claims_of(1, "admin", 1000, 1000, 2000);
-	assert_int_equal(users_jwt_sign(&c, SECRET, tok, sizeof(tok)), 0);
-	assert_string_equal(tok, TOKEN_1);
+	sign_as(&s, 1, "admin", 1000, 1000, 2000);
+	assert_string_equal(s.tok, TOKEN_1);
 
 	/* Another secret, another signature; same header and payload. */
-	assert_int_equal(users_jwt_sign(&c, SECRET "x", tok, sizeof(tok)), 0);
-	assert_string_not_equal(tok, TOKEN_1);
-	assert_memory_equal(tok, TOKEN_1, strlen(TOKEN_1) - 43);
+	assert_int_equal(users_jwt_sign(&s.c, SECRET "x", s.tok, sizeof(s.tok)), 0);
+	assert_string_not_equal(s.tok, TOKEN_1);
+	assert_memory_equal(s.tok, TOKEN_1, strlen(TOKEN_1) - 43);
 }
 
 static void
@@ -416,36 +435,34 @@ test_jwt_verify_signature(void **state)
 static void
 test_jwt_verify_times(void **state)
 {
-	struct users_claims	c;
-	char			tok[1024];
+	struct signed_tok s;
 
 	(void)state;
-	c = claims_of(5, "customer", 100, 200, 300);
-	assert_int_equal(users_jwt_sign(&c, SECRET, tok, sizeof(tok)), 0);
+	sign_as(&s, 5, "customer", 100, 200, 300);
 	/* exp is exclusive: now == exp has expired, exp - 1 has not. */
-	assert_int_equal(verify_at(tok, 300), USERS_JWT_EXPIRED);
-	assert_int_equal(verify_at(tok, 301), USERS_JWT_EXPIRED);
-	assert_int_equal(verify_at(tok, 299), USERS_JWT_OK);
+	assert_int_equal(verify_at(s.tok, 300), USERS_JWT_EXPIRED);
+	assert_int_equal(verify_at(s.tok, 301), USERS_JWT_EXPIRED);
+	assert_int_equal(verify_at(s.tok, 299), USERS_JWT_OK);
 	/* nbf is inclusive: now == nbf is valid, nbf - 1 is not yet. */
-	assert_int_equal(verify_at(tok, 200), USERS_JWT_OK);
-	assert_int_equal(verify_at(tok, 199), USERS_JWT_NOT_YET);
-	assert_int_equal(verify_at(tok, 0), USERS_JWT_NOT_YET);
+	assert_int_equal(verify_at(s.tok, 200), USERS_JWT_OK);
+	assert_int_equal(verify_at(s.tok, 199), USERS_JWT_NOT_YET);
+	assert_int_equal(verify_at(s.tok, 0), USERS_JWT_NOT_YET);
 
 	/* nbf = now + 1 at a fixed now. */
-	c.nbf = NOW + 1;
-	c.exp = NOW + 100;
-	assert_int_equal(users_jwt_sign(&c, SECRET, tok, sizeof(tok)), 0);
-	assert_int_equal(verify_at(tok, NOW), USERS_JWT_NOT_YET);
-	assert_int_equal(verify_at(tok, NOW + 1), USERS_JWT_OK);
-	c.nbf = NOW;
-	assert_int_equal(users_jwt_sign(&c, SECRET, tok, sizeof(tok)), 0);
-	assert_int_equal(verify_at(tok, NOW), USERS_JWT_OK);
-	c.exp = NOW;
-	assert_int_equal(users_jwt_sign(&c, SECRET, tok, sizeof(tok)), 0);
-	assert_int_equal(verify_at(tok, NOW), USERS_JWT_EXPIRED);
-	c.exp = NOW + 1;
-	assert_int_equal(users_jwt_sign(&c, SECRET, tok, sizeof(tok)), 0);
-	assert_int_equal(verify_at(tok, NOW), USERS_JWT_OK);
+	s.c.nbf = NOW + 1;
+	s.c.exp = NOW + 100;
+	resign(&s);
+	assert_int_equal(verify_at(s.tok, NOW), USERS_JWT_NOT_YET);
+	assert_int_equal(verify_at(s.tok, NOW + 1), USERS_JWT_OK);
+	s.c.nbf = NOW;
+	resign(&s);
+	assert_int_equal(verify_at(s.tok, NOW), USERS_JWT_OK);
+	s.c.exp = NOW;
+	resign(&s);
+	assert_int_equal(verify_at(s.tok, NOW), USERS_JWT_EXPIRED);
+	s.c.exp = NOW + 1;
+	resign(&s);
+	assert_int_equal(verify_at(s.tok, NOW), USERS_JWT_OK);
 }
 
 static void
