@@ -75,6 +75,18 @@ assert_json_error(const char *resp, int status, const char *code)
 	json_object_put(j);
 }
 
+/* The request req, sent as it is, is refused with status and a JSON error of code. */
+static void
+raw_refused(const char *req, int status, const char *code)
+{
+	char resp[8192];
+
+	raw(req, strlen(req), resp, sizeof(resp));
+	if (atoi(resp + 9) != status)
+		fprintf(stderr, "%.60s...: ", req);
+	assert_json_error(resp, status, code);
+}
+
 static void
 test_own_errors_are_json(void **state)
 {
@@ -101,14 +113,10 @@ test_own_errors_are_json(void **state)
 	raw(req, (size_t)n, resp, sizeof(resp));
 	assert_json_error(resp, 400, "request_header_too_large");
 	/* 501: a Transfer-Encoding nginx does not know. */
-	n = snprintf(req, sizeof(req), "POST /api/v1/users HTTP/1.1\r\nHost: x\r\n"
-	    "Transfer-Encoding: gzip\r\n\r\n");
-	raw(req, (size_t)n, resp, sizeof(resp));
-	assert_json_error(resp, 501, "not_implemented");
+	raw_refused("POST /api/v1/users HTTP/1.1\r\nHost: x\r\n"
+	    "Transfer-Encoding: gzip\r\n\r\n", 501, "not_implemented");
 	/* 505. */
-	n = snprintf(req, sizeof(req), "GET / HTTP/2.5\r\nHost: x\r\n\r\n");
-	raw(req, (size_t)n, resp, sizeof(resp));
-	assert_json_error(resp, 505, "http_version_not_supported");
+	raw_refused("GET / HTTP/2.5\r\nHost: x\r\n\r\n", 505, "http_version_not_supported");
 	/* 414. */
 	n = snprintf(req, sizeof(req), "GET /");
 	memset(req + n, 'u', 9000);
@@ -117,25 +125,17 @@ test_own_errors_are_json(void **state)
 	raw(req, (size_t)n, resp, sizeof(resp));
 	assert_json_error(resp, 414, "uri_too_long");
 	/* 400: garbage, no Host, Content-Length with chunked, chunked on HTTP/1.0. */
-	n = snprintf(req, sizeof(req), "GARBAGE\r\n\r\n");
-	raw(req, (size_t)n, resp, sizeof(resp));
-	assert_json_error(resp, 400, "bad_request");
-	n = snprintf(req, sizeof(req), "GET / HTTP/1.1\r\n\r\n");
-	raw(req, (size_t)n, resp, sizeof(resp));
-	assert_json_error(resp, 400, "bad_request");
-	n = snprintf(req, sizeof(req), "POST /api/v1/users HTTP/1.1\r\nHost: x\r\n"
-	    "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
-	raw(req, (size_t)n, resp, sizeof(resp));
-	assert_json_error(resp, 400, "bad_request");
+	raw_refused("GARBAGE\r\n\r\n", 400, "bad_request");
+	raw_refused("GET / HTTP/1.1\r\n\r\n", 400, "bad_request");
+	raw_refused("POST /api/v1/users HTTP/1.1\r\nHost: x\r\n"
+	    "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, "bad_request");
 	/* 405: TRACE. */
-	n = snprintf(req, sizeof(req), "TRACE / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-	raw(req, (size_t)n, resp, sizeof(resp));
-	assert_json_error(resp, 405, "method_not_allowed");
+	raw_refused("TRACE / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+	    405, "method_not_allowed");
 	/* 413. */
-	n = snprintf(req, sizeof(req), "POST /api/v1/users HTTP/1.1\r\nHost: x\r\n"
-	    "Content-Type: application/json\r\nContent-Length: 70000\r\nConnection: close\r\n\r\n");
-	raw(req, (size_t)n, resp, sizeof(resp));
-	assert_json_error(resp, 413, "payload_too_large");
+	raw_refused("POST /api/v1/users HTTP/1.1\r\nHost: x\r\n"
+	    "Content-Type: application/json\r\nContent-Length: 70000\r\nConnection: close\r\n\r\n",
+	    413, "payload_too_large");
 }
 
 /*
@@ -147,11 +147,11 @@ test_own_errors_are_json(void **state)
 static void
 test_every_status_json(void **state)
 {
-	char		 path[1024], line[512], url[64], resp[8192], req[512], ct[128];
+	char		 path[1024], line[512], url[64], ct[128];
 	FILE		*f;
 	struct it_resp	 r;
 	long		 want;
-	int		 code, n, tried = 0;
+	int		 code, tried = 0;
 	json_object	*v;
 
 	(void)state;
@@ -183,14 +183,10 @@ test_every_status_json(void **state)
 	fclose(f);
 	/* The list is the file's: at least the codes this suite names below. */
 	assert_true(tried >= 28);
-	n = snprintf(req, sizeof(req), "GET /api/v1/openapi.yaml HTTP/1.1\r\nHost: x\r\n"
-	    "If-Match: \"not-this-one\"\r\nConnection: close\r\n\r\n");
-	raw(req, (size_t)n, resp, sizeof(resp));
-	assert_json_error(resp, 412, "precondition_failed");
-	n = snprintf(req, sizeof(req), "GET /api/v1/openapi.yaml HTTP/1.1\r\nHost: x\r\n"
-	    "Range: bytes=999999999-\r\nConnection: close\r\n\r\n");
-	raw(req, (size_t)n, resp, sizeof(resp));
-	assert_json_error(resp, 416, "range_not_satisfiable");
+	raw_refused("GET /api/v1/openapi.yaml HTTP/1.1\r\nHost: x\r\n"
+	    "If-Match: \"not-this-one\"\r\nConnection: close\r\n\r\n", 412, "precondition_failed");
+	raw_refused("GET /api/v1/openapi.yaml HTTP/1.1\r\nHost: x\r\n"
+	    "Range: bytes=999999999-\r\nConnection: close\r\n\r\n", 416, "range_not_satisfiable");
 }
 
 /* An HTTP/0.9 request (no version: the answer would be a bare body) gets nothing at all. */
