@@ -631,6 +631,24 @@ new_product(const char *tag, int64_t price, const char *currency)
 	return id;
 }
 
+/*
+ * User a's checkout of body (key <tag>-<run>) is refused with a 400 of code: no order is
+ * stored, and product keeps the stock of 10 new_product gave it.
+ */
+static void
+checkout_refused(MYSQL *o, const char *tag, const char *body, const char *code,
+    int64_t product)
+{
+	struct it_resp	r;
+	char		key[64];
+
+	snprintf(key, sizeof(key), "%s-%ld", tag, run_id);
+	checkout(key, body, &r);
+	it_refused(&r, 400, code);
+	assert_no_order(o, key);
+	assert_int_equal(stock_of(product), 10);
+}
+
 /* A free order, a total over one charge's limit, two currencies: 400, nothing held. */
 static void
 test_totals_and_currencies(void **state)
@@ -643,37 +661,17 @@ test_totals_and_currencies(void **state)
 	MYSQL		*o = it_db("orders");
 
 	(void)state;
-	snprintf(body, sizeof(body), "{\"items\":[{\"product_id\":%lld,\"quantity\":2}],\"card\":"
-	    "{\"number\":\"" CARD_OK "\",\"exp_month\":12,\"exp_year\":2031,\"cvc\":\"123\"}}",
-	    (long long)free_id);
-	snprintf(key, sizeof(key), "free-%ld", run_id);
-	checkout(key, body, &r);
-	it_refused(&r, 400, "invalid_total");
-	assert_no_order(o, key);
-	assert_int_equal(stock_of(free_id), 10);
-
-	snprintf(body, sizeof(body), "{\"items\":[{\"product_id\":%lld,\"quantity\":2}],\"card\":"
-	    "{\"number\":\"" CARD_OK "\",\"exp_month\":12,\"exp_year\":2031,\"cvc\":\"123\"}}",
-	    (long long)big_id);
-	snprintf(key, sizeof(key), "big-%ld", run_id);
-	checkout(key, body, &r);
-	it_refused(&r, 400, "invalid_total");
-	assert_no_order(o, key);
-	assert_int_equal(stock_of(big_id), 10);
-
+	order_body(body, sizeof(body), free_id, 2, CARD_OK);
+	checkout_refused(o, "free", body, "invalid_total", free_id);
+	order_body(body, sizeof(body), big_id, 2, CARD_OK);
+	checkout_refused(o, "big", body, "invalid_total", big_id);
 	snprintf(body, sizeof(body), "{\"items\":[{\"product_id\":101,\"quantity\":1},"
 	    "{\"product_id\":%lld,\"quantity\":1}],\"card\":{\"number\":\"" CARD_OK "\","
 	    "\"exp_month\":12,\"exp_year\":2031,\"cvc\":\"123\"}}", (long long)usd_id);
-	snprintf(key, sizeof(key), "mixed-%ld", run_id);
-	checkout(key, body, &r);
-	it_refused(&r, 400, "currency_mismatch");
-	assert_no_order(o, key);
-	assert_int_equal(stock_of(usd_id), 10);
+	checkout_refused(o, "mixed", body, "currency_mismatch", usd_id);
 
 	/* One currency alone is fine, and charged in that currency. */
-	snprintf(body, sizeof(body), "{\"items\":[{\"product_id\":%lld,\"quantity\":3}],\"card\":"
-	    "{\"number\":\"" CARD_OK "\",\"exp_month\":12,\"exp_year\":2031,\"cvc\":\"123\"}}",
-	    (long long)usd_id);
+	order_body(body, sizeof(body), usd_id, 3, CARD_OK);
 	snprintf(key, sizeof(key), "usd-%ld", run_id);
 	checkout(key, body, &r);
 	assert_int_equal(r.status, 201);
