@@ -331,6 +331,25 @@ test_workers_unprivileged(void **state)
 	assert_true(workers >= 1);
 }
 
+/* The pid in run/name when name is one of the stack's pid files (not nginx's), else 0. */
+static long
+stack_pid(const char *run, const char *name)
+{
+	char	 path[1200], line[64];
+	size_t	 n = strlen(name);
+	FILE	*f;
+	long	 pid;
+
+	if (n < 5 || strcmp(name + n - 4, ".pid") != 0 || strcmp(name, "nginx.pid") == 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", run, name);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	pid = fgets(line, sizeof(line), f) != NULL ? strtol(line, NULL, 10) : 0;
+	fclose(f);
+	return pid;
+}
+
 /*
  * When the stack runs as root, nothing of it does but nginx's master: every process a pid
  * file of the run dir names (services, MariaDB, RabbitMQ, epmd, the sim proxy) and all their
@@ -347,7 +366,6 @@ test_nothing_runs_as_root(void **state)
 	struct dirent	*e;
 	FILE		*f;
 	long		 pid, p, q, checked = 0;
-	size_t		 n;
 
 	(void)state;
 	if (geteuid() != 0) {
@@ -375,14 +393,7 @@ test_nothing_runs_as_root(void **state)
 	closedir(d);
 	assert_non_null(d = opendir(run));
 	while ((e = readdir(d)) != NULL) {
-		n = strlen(e->d_name);
-		if (n < 5 || strcmp(e->d_name + n - 4, ".pid") != 0 || strcmp(e->d_name, "nginx.pid") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", run, e->d_name);
-		if ((f = fopen(path, "r")) == NULL)
-			continue;
-		pid = fgets(line, sizeof(line), f) != NULL ? strtol(line, NULL, 10) : 0;
-		fclose(f);
+		pid = stack_pid(run, e->d_name);
 		if (pid <= 1 || pid >= MAXP || ppid_of[pid] == 0)
 			continue;
 		/* The process, and every process whose ancestry reaches it. */
@@ -434,26 +445,16 @@ env_has(long pid, const char *name)
 static void
 test_secrets_stay_home(void **state)
 {
-	char		 path[1200], line[64];
 	const char	*run = it_env("SHOPLAB_RUN");
 	DIR		*d;
 	struct dirent	*e;
-	FILE		*f;
 	long		 pid;
-	size_t		 n;
 	int		 seen = 0, users, orders, svc;
 
 	(void)state;
 	assert_non_null(d = opendir(run));
 	while ((e = readdir(d)) != NULL) {
-		n = strlen(e->d_name);
-		if (n < 5 || strcmp(e->d_name + n - 4, ".pid") != 0 || strcmp(e->d_name, "nginx.pid") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", run, e->d_name);
-		if ((f = fopen(path, "r")) == NULL)
-			continue;
-		pid = fgets(line, sizeof(line), f) != NULL ? strtol(line, NULL, 10) : 0;
-		fclose(f);
+		pid = stack_pid(run, e->d_name);
 		if (pid <= 1 || !it_running((pid_t)pid))
 			continue;
 		users = strncmp(e->d_name, "users", 5) == 0;

@@ -399,7 +399,6 @@ test_orders_killed_after_charge(void **state)
 	struct it_resp	 r;
 	pid_t		 pay = it_pid("payments"), inv = it_pid("inventory"), ord = it_pid("orders");
 	int64_t		 id;
-	int		 i;
 	MYSQL		*o, *p;
 
 	(void)state;
@@ -417,14 +416,8 @@ test_orders_killed_after_charge(void **state)
 	assert_int_equal(kill(inv, SIGSTOP), 0);
 	kill(pay, SIGCONT);
 	o = it_db("orders");
-	for (i = 0; i < 300; i++) {
-		if (it_db_int(o, "SELECT saga_state = 'charged' FROM orders WHERE id = %lld",
-		    (long long)id) == 1)
-			break;
-		usleep(100000);
-	}
-	assert_int_equal(it_db_int(o, "SELECT saga_state = 'charged' FROM orders WHERE id = %lld",
-	    (long long)id), 1);
+	assert_int_equal(it_wait_db("orders", 1, 30, "SELECT saga_state = 'charged' FROM orders"
+	    " WHERE id = %lld", (long long)id), 1);
 	/* 3. orders dies; inventory comes back; orders restarts and finishes the saga. */
 	assert_int_equal(kill(ord, SIGKILL), 0);
 	kill(inv, SIGCONT);
@@ -690,7 +683,6 @@ test_card_dropped(void **state)
 	struct it_resp	 r;
 	MYSQL		*o = it_db("orders");
 	int64_t		 planted;
-	int		 i;
 
 	(void)state;
 	set_stock(112, 1);
@@ -723,14 +715,8 @@ test_card_dropped(void **state)
 		assert_int_equal(mysql_query(o, sql), 0);
 	}
 	it_restart("orders", "");
-	for (i = 0; i < 100; i++) {
-		if (it_db_int(o, "SELECT card_enc IS NULL FROM orders WHERE id = %lld",
-		    (long long)planted) == 1)
-			break;
-		usleep(100000);
-	}
-	assert_int_equal(it_db_int(o, "SELECT card_enc IS NULL FROM orders WHERE id = %lld",
-	    (long long)planted), 1);
+	assert_int_equal(it_wait_db("orders", 1, 10, "SELECT card_enc IS NULL FROM orders"
+	    " WHERE id = %lld", (long long)planted), 1);
 	mysql_close(o);
 }
 
