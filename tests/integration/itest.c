@@ -273,6 +273,16 @@ it_assert_status(const struct it_resp *resp, long status)
 }
 
 void
+it_expect_token_required(const char *path, const char *body, const char *member)
+{
+	static const char *const wrong[] = { "X-Service-Token: not-the-token", NULL };
+
+	it_expect("POST", it_internal(), path, NULL, body, 401, "unauthorized");
+	it_expect("POST", it_internal(), path, wrong, body, 401, "unauthorized");
+	it_expect("GET", it_internal(), member, wrong, NULL, 401, "unauthorized");
+}
+
+void
 it_refused(struct it_resp *resp, long status, const char *code)
 {
 	it_assert_error(resp, status, code);

@@ -58,6 +58,12 @@ void it_refused(struct it_resp *resp, long status, const char *code);
 void it_expect(const char *method, const char *base, const char *path,
 	const char *const *headers, const char *body, long status, const char *code);
 
+/*
+ * A service's internal routes want its token: POST path with body, and GET member, answer
+ * 401 unauthorized without the X-Service-Token header or with a wrong one.
+ */
+void it_expect_token_required(const char *path, const char *body, const char *member);
+
 /* Member lookups on the parsed body ("error.code" style dotted paths). */
 json_object *it_get(const struct it_resp *resp, const char *path);
 const char  *it_str(const struct it_resp *resp, const char *path);

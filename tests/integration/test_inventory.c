@@ -202,6 +202,17 @@ reserve(int64_t order, const char *items, struct it_resp *r)
 	internal_post("/internal/inventory/reservations", body, r);
 }
 
+/* Reserves items for order: 201, held. */
+static void
+reserved(int64_t order, const char *items)
+{
+	struct it_resp r;
+
+	reserve(order, items, &r);
+	it_assert_status(&r, 201);
+	it_resp_free(&r);
+}
+
 /* POST .../reservations/{order}/{action}; asserts status (and the body's status on 200). */
 static void
 act(int64_t order, const char *action, long want, const char *code)
@@ -323,16 +334,11 @@ test_put_needs_admin(void **state)
 static void
 test_internal_needs_token(void **state)
 {
-	static const char *const wrong[] = { "X-Service-Token: not-the-token", NULL };
-	const char	*body = "{\"order_id\":1,\"items\":[{\"product_id\":960,\"quantity\":1}]}";
+	const char *body = "{\"order_id\":1,\"items\":[{\"product_id\":960,\"quantity\":1}]}";
 
 	(void)state;
-	it_expect("POST", it_internal(), "/internal/inventory/reservations", NULL, body, 401,
-	    "unauthorized");
-	it_expect("POST", it_internal(), "/internal/inventory/reservations", wrong, body, 401,
-	    "unauthorized");
-	it_expect("GET", it_internal(), "/internal/inventory/reservations/1", wrong, NULL, 401,
-	    "unauthorized");
+	it_expect_token_required("/internal/inventory/reservations", body,
+	    "/internal/inventory/reservations/1");
 	/* Not on the public listener at all. */
 	it_expect("POST", it_gateway(), "/internal/inventory/reservations", svc_hdr(), body, 404,
 	    "not_found");
@@ -403,9 +409,7 @@ test_reserve_release(void **state)
 
 	(void)state;
 	before = available(P_A);
-	reserve(o, "[{\"product_id\":960,\"quantity\":5}]", &r);
-	assert_int_equal(r.status, 201);
-	it_resp_free(&r);
+	reserved(o, "[{\"product_id\":960,\"quantity\":5}]");
 	assert_int_equal(available(P_A), before - 5);
 	act(o, "release", 200, "released");
 	assert_int_equal(available(P_A), before);
@@ -431,9 +435,7 @@ test_reserve_mismatch(void **state)
 
 	(void)state;
 	before = available(P_A);
-	reserve(o, "[{\"product_id\":960,\"quantity\":1}]", &r);
-	assert_int_equal(r.status, 201);
-	it_resp_free(&r);
+	reserved(o, "[{\"product_id\":960,\"quantity\":1}]");
 	reserve(o, "[{\"product_id\":960,\"quantity\":2}]", &r);
 	it_refused(&r, 409, "reservation_mismatch");
 	reserve(o, "[{\"product_id\":960,\"quantity\":1},{\"product_id\":961,\"quantity\":1}]", &r);
@@ -474,9 +476,7 @@ test_out_of_stock_holds_nothing(void **state)
 	it_resp_free(&r);
 
 	/* Nothing was recorded for the order: it can still reserve what there is. */
-	reserve(o, "[{\"product_id\":970,\"quantity\":2}]", &r);
-	assert_int_equal(r.status, 201);
-	it_resp_free(&r);
+	reserved(o, "[{\"product_id\":970,\"quantity\":2}]");
 	assert_int_equal(available(P_SHORT), 0);
 	reserve(new_order(), "[{\"product_id\":970,\"quantity\":1}]", &r);
 	it_refused(&r, 409, "out_of_stock");
@@ -675,13 +675,9 @@ test_hold_expires(void **state)
 	set_stock(P_EXPIRE, 5);
 	it_restart("inventory", "SHOPLAB_RESERVATION_TTL_S=2");
 	snprintf(items, sizeof(items), "[{\"product_id\":%d,\"quantity\":2}]", P_EXPIRE);
-	reserve(held, items, &r);
-	assert_int_equal(r.status, 201);
-	it_resp_free(&r);
+	reserved(held, items);
 	snprintf(items, sizeof(items), "[{\"product_id\":%d,\"quantity\":1}]", P_EXPIRE);
-	reserve(sold, items, &r);
-	assert_int_equal(r.status, 201);
-	it_resp_free(&r);
+	reserved(sold, items);
 	act(sold, "commit", 200, "committed");
 	assert_int_equal(available(P_EXPIRE), 2);
 	snprintf(sql, sizeof(sql), "SELECT status = 'expired' FROM reservations WHERE order_id = %lld",

@@ -100,18 +100,13 @@ db_count(MYSQL *db, int64_t order)
 static void
 test_token_required(void **state)
 {
-	const char	*wrong[2] = { "X-Service-Token: not-the-token", NULL };
-	struct it_resp	 r;
-	char		 body[512];
+	struct it_resp	r;
+	char		body[512];
 
 	(void)state;
 	charge_body(body, sizeof(body), next_order(), 100, CARD_OK, 12, 2099, "123");
-	it_expect("POST", it_internal(), "/internal/payments/charges", NULL, body, 401,
-	    "unauthorized");
-	it_expect("POST", it_internal(), "/internal/payments/charges", wrong, body, 401,
-	    "unauthorized");
-	it_expect("GET", it_internal(), "/internal/payments/charges/1", wrong, NULL, 401,
-	    "unauthorized");
+	it_expect_token_required("/internal/payments/charges", body,
+	    "/internal/payments/charges/1");
 	/* Not on the public listener at all. */
 	assert_int_equal(it_request("POST", it_gateway(), "/internal/payments/charges", token(),
 	    body, &r), 0);
