@@ -378,6 +378,20 @@ test_more_clients_than_threads(void **state)
 	assert_int_equal(ok, IT_N(b) * 20);
 }
 
+/* Product id read as /api/v1/products/<id>?m=<m> (its own URL) costs price; etag gets its ETag. */
+static void
+read_price(int64_t id, int m, int64_t price, char *etag, size_t etaglen)
+{
+	struct it_resp	r;
+	char		path[96];
+
+	snprintf(path, sizeof(path), "/api/v1/products/%lld?m=%d", (long long)id, m);
+	get_ok(path, &r);
+	assert_int_equal(it_int(&r, "price_cents"), price);
+	assert_true(it_header(&r, "ETag", etag, etaglen));
+	it_resp_free(&r);
+}
+
 /*
  * The read model answers public reads by id and follows writes at once: a price changed
  * through the API is what the next read shows (its own URL each time, so the gateway's
@@ -411,19 +425,11 @@ test_read_model_follows_writes(void **state)
 	id = it_int(&r, "id");
 	it_resp_free(&r);
 
-	snprintf(path, sizeof(path), "/api/v1/products/%lld?m=1", (long long)id);
-	get_ok(path, &r);
-	assert_int_equal(it_int(&r, "price_cents"), 500);
-	assert_true(it_header(&r, "ETag", etag, sizeof(etag)));
-	it_resp_free(&r);
+	read_price(id, 1, 500, etag, sizeof(etag));
 	/* The second read is the model's (the counter moves; the gateway did not answer it). */
 	assert_true((hits = it_metric("catalog", "shoplab_catalog_model_hits_total")) >= 0);
-	snprintf(path, sizeof(path), "/api/v1/products/%lld?m=2", (long long)id);
-	get_ok(path, &r);
-	assert_int_equal(it_int(&r, "price_cents"), 500);
-	assert_true(it_header(&r, "ETag", inm, sizeof(inm)));
+	read_price(id, 2, 500, inm, sizeof(inm));
 	assert_string_equal(inm, etag);
-	it_resp_free(&r);
 	assert_true(it_metric("catalog", "shoplab_catalog_model_hits_total") >= hits + 1);
 
 	snprintf(path, sizeof(path), "/api/v1/products/%lld", (long long)id);
@@ -433,12 +439,8 @@ test_read_model_follows_writes(void **state)
 	it_resp_free(&r);
 
 	/* At once, not a ttl later: the write forgot what the model held. */
-	snprintf(path, sizeof(path), "/api/v1/products/%lld?m=3", (long long)id);
-	get_ok(path, &r);
-	assert_int_equal(it_int(&r, "price_cents"), 600);
-	assert_true(it_header(&r, "ETag", inm, sizeof(inm)));
+	read_price(id, 3, 600, inm, sizeof(inm));
 	assert_string_not_equal(inm, etag);
-	it_resp_free(&r);
 	/* The old ETag no longer matches: 200 with the new body, not 304. */
 	snprintf(inm, sizeof(inm), "If-None-Match: %s", etag);
 	snprintf(path, sizeof(path), "/api/v1/products/%lld?m=4", (long long)id);
