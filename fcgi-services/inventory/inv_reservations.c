@@ -358,7 +358,7 @@ inv_reap(struct svc_req *r)
 
 	if ((rc = svc_db_query(r, INV_RES_DUE, &rows, "i", (int64_t)st->batch)) != SVC_OK)
 		return rc;
-	while (svc_rows_next(rows) && n < sizeof(ids) / sizeof(ids[0]))
+	while (svc_rows_next(rows) && n < SVC_NELEM(ids))
 		ids[n++] = svc_rows_int(rows, 0);
 	svc_rows_free(rows);
 	for (i = 0; i < n && !svc_req_stopping(r); i++) {

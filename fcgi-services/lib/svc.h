@@ -8,6 +8,9 @@
 
 #include <json-c/json.h>
 
+/* The number of elements of an array (not a pointer). */
+#define SVC_NELEM(a)	(sizeof(a) / sizeof((a)[0]))
+
 /* What a fallible call returns; after an *_or_reply helper's non-SVC_OK the reply is sent. */
 enum svc_err {
 	SVC_OK = 0,
@@ -50,7 +53,7 @@ struct svc_clock {
 	void	*ctx;
 };
 
-/* Settings: a table read once from the environment at start; a bad value stops the service. */
+/* Settings: a table (svc_service.conf) read once from the environment; a bad value stops it. */
 enum svc_conf_type {
 	SVC_CONF_INT,		/* long long between min and max */
 	SVC_CONF_STR,		/* string, at most max bytes */
@@ -64,13 +67,6 @@ struct svc_conf_def {
 	long long		 min, max;	/* INT: bounds; STR: max length */
 	size_t			 offset;	/* where the value goes in the target struct */
 };
-
-/* Parses every definition into target; on error writes a message to err and returns -1. */
-int svc_conf_load(const struct svc_conf_def *defs, size_t n, void *target,
-	char *err, size_t errlen);
-/* As svc_conf_load, but SHOPLAB_X is first looked up as SHOPLAB_<SCOPE>_X. */
-int svc_conf_load_scoped(const struct svc_conf_def *defs, size_t n, const char *scope,
-	void *target, char *err, size_t errlen);
 
 /* A request as a handler sees it. Opaque: use the accessors below. */
 struct svc_req;
@@ -90,7 +86,10 @@ struct svc_service {
 	size_t			 nroutes;
 	const char *const	*stmts;		/* SQL of every prepared statement, by index */
 	size_t			 nstmts;
-	/* Optional: called once before workers start (loads the service's settings into state). */
+	/* Optional: the service's settings, loaded into state (scoped by name) before init. */
+	const struct svc_conf_def *conf;
+	size_t			 nconf;
+	/* Optional: called once before workers start, the settings loaded (checks, derived state). */
 	int			(*init)(void *state);
 	void			(*fini)(void *state);
 	/* Dependencies called through the internal gateway (see svc_call), by name. */

@@ -15,7 +15,7 @@ svc_conf_parse_bool(const char *s, int *out)
 	static const char *const no[] = { "0", "off", "false", "no" };
 	size_t i;
 
-	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+	for (i = 0; i < SVC_NELEM(yes); i++) {
 		if (strcasecmp(s, yes[i]) == 0) {
 			*out = 1;
 			return 0;
@@ -164,9 +164,8 @@ int
 svc_config_load(struct svc_config *cfg, const char *service, char *err, size_t errlen)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	if (svc_conf_load_scoped(svc_runtime_defs,
-	    sizeof(svc_runtime_defs) / sizeof(svc_runtime_defs[0]), service, cfg, err,
-	    errlen) == -1)
+	if (svc_conf_load_scoped(svc_runtime_defs, SVC_NELEM(svc_runtime_defs), service, cfg,
+	    err, errlen) == -1)
 		return -1;
 	/* A TCP listener is reachable by any local process: the gateway must prove itself. */
 	if (strncmp(cfg->listen, "unix:", 5) != 0 && strlen(cfg->gateway_secret) < 32) {

@@ -148,7 +148,7 @@ svc_dep_conf_load(struct svc_dep_conf *c, const char *name, char *err, size_t er
 		up[i] = (char)toupper((unsigned char)name[i]);
 	up[i] = '\0';
 	memset(&l, 0, sizeof(l));
-	for (i = 0; i < sizeof(svc_dep_defs) / sizeof(svc_dep_defs[0]); i++) {
+	for (i = 0; i < SVC_NELEM(svc_dep_defs); i++) {
 		const struct svc_dep_def *d = &svc_dep_defs[i];
 		char *field = (char *)&l + d->offset;
 
@@ -349,7 +349,7 @@ svc_dep_outcome_name(enum svc_dep_outcome o)
 {
 	static const char *const names[] = { "ok", "definite", "unknown", "unavailable" };
 
-	return (size_t)o < sizeof(names) / sizeof(names[0]) ? names[o] : "invalid";
+	return (size_t)o < SVC_NELEM(names) ? names[o] : "invalid";
 }
 
 const char *
@@ -358,7 +358,7 @@ svc_dep_reason_name(enum svc_dep_reason r)
 	static const char *const names[] = { "none", "failed", "breaker_open", "bulkhead_full",
 	    "budget_exhausted", "deadline_exceeded" };
 
-	return (size_t)r < sizeof(names) / sizeof(names[0]) ? names[r] : "invalid";
+	return (size_t)r < SVC_NELEM(names) ? names[r] : "invalid";
 }
 
 static void
@@ -603,7 +603,7 @@ svc_dep_metrics_write(const struct svc_dep *deps, size_t n, const char *service,
 	svc_dep_family(out, "shoplab_dep_breaker_transitions_total", "counter",
 	    "Circuit breaker state changes.");
 	for (i = 0; i < n; i++)
-		for (j = 0; j < sizeof(trans) / sizeof(trans[0]); j++) {
+		for (j = 0; j < SVC_NELEM(trans); j++) {
 			svc_dep_sample(out, "shoplab_dep_breaker_transitions_total", service,
 			    &deps[i]);
 			svc_buf_printf(out, ",from=\"%s\",to=\"%s\"} %llu\n", trans[j].from,

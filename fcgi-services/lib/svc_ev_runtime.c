@@ -172,8 +172,8 @@ svc_events_start(struct svc_server *srv)
 	rt->srv = srv;
 	srv->events = rt;
 	svc_wake_reset(&svc_ev_wake);
-	if (svc_conf_load_scoped(svc_events_defs, sizeof(svc_events_defs) /
-	    sizeof(svc_events_defs[0]), srv->svc->name, &rt->conf, err, sizeof(err)) == -1) {
+	if (svc_conf_load_scoped(svc_events_defs, SVC_NELEM(svc_events_defs), srv->svc->name,
+	    &rt->conf, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s: %s\n", srv->svc->name, err);
 		goto fail;
 	}

@@ -202,7 +202,7 @@ svc_reply_err(struct svc_req *r, enum svc_err err)
 
 	if (err == SVC_ERR_REPLIED || r->status != 0)
 		return SVC_ERR_REPLIED;
-	msg = (size_t)err < sizeof(msgs) / sizeof(msgs[0]) && msgs[err] ? msgs[err] : "error";
+	msg = (size_t)err < SVC_NELEM(msgs) && msgs[err] ? msgs[err] : "error";
 	if (err == SVC_ERR_DB_UNAVAILABLE || err == SVC_ERR_DB_RETRY ||
 	    err == SVC_ERR_UNAVAILABLE)
 		svc_reply_header(r, "Retry-After", "1");

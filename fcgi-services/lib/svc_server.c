@@ -677,7 +677,7 @@ svc_close(struct svc_server *srv)
 			unlink(srv->cfg.listen + 5);
 		/* FALLTHROUGH */
 	case SVC_OPENED_STATE:
-		if (svc->init != NULL && svc->fini != NULL)
+		if (svc->fini != NULL)
 			svc->fini(svc->state);
 		/* FALLTHROUGH */
 	case SVC_OPENED_DEPS:
@@ -711,8 +711,8 @@ svc_close(struct svc_server *srv)
 
 /*
  * Opens what the service needs before it serves, in order: settings, metrics, the MariaDB
- * and curl libraries, the dependencies, the service's own state (init, then its startup
- * task), the listening socket and the epoll set that shares it between workers. srv->opened
+ * and curl libraries, the dependencies, the service's own state (its settings, init, then its
+ * startup task), the listening socket and the epoll set that shares it between workers. srv->opened
  * records each step, so svc_close undoes exactly what was opened. Returns 0, 2 for a bad
  * setting, 1 for anything else (said on stderr).
  */
@@ -766,6 +766,12 @@ svc_open(struct svc_server *srv)
 	}
 	srv->ndeps = srv->deps != NULL ? svc->ndeps : 0;
 	srv->opened = SVC_OPENED_DEPS;
+	/* The service's own settings (its fini frees their strings), then its init. */
+	if (svc->nconf > 0 && svc_conf_load_scoped(svc->conf, svc->nconf, svc->name, svc->state,
+	    err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s: %s\n", svc->name, err);
+		return 2;
+	}
 	if (svc->init != NULL && svc->init(svc->state) != 0) {
 		fprintf(stderr, "%s: initialisation failed\n", svc->name);
 		return 1;

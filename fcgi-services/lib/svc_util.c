@@ -31,7 +31,7 @@ static const struct {
 int
 svc_err_status(enum svc_err err)
 {
-	if ((size_t)err >= sizeof(svc_errs) / sizeof(svc_errs[0]))
+	if ((size_t)err >= SVC_NELEM(svc_errs))
 		return 500;
 	return svc_errs[err].status;
 }
@@ -39,7 +39,7 @@ svc_err_status(enum svc_err err)
 const char *
 svc_err_name(enum svc_err err)
 {
-	if ((size_t)err >= sizeof(svc_errs) / sizeof(svc_errs[0]))
+	if ((size_t)err >= SVC_NELEM(svc_errs))
 		return "internal_error";
 	return svc_errs[err].code;
 }

@@ -21,7 +21,7 @@ static const struct svc_event_sub orders_subs[] = {
 static const struct svc_events orders_events = {
 	.publishes = 1,
 	.subs = orders_subs,
-	.nsubs = sizeof(orders_subs) / sizeof(orders_subs[0]),
+	.nsubs = SVC_NELEM(orders_subs),
 };
 
 static const char *const orders_deps[] = { "catalog", "inventory", "payments" };
@@ -38,14 +38,8 @@ static const struct svc_conf_def orders_conf[] = {
 static int
 orders_init(void *state)
 {
-	struct orders_state	*st = state;
-	char			 err[256];
+	struct orders_state *st = state;
 
-	if (svc_conf_load(orders_conf, sizeof(orders_conf) / sizeof(orders_conf[0]), st, err,
-	    sizeof(err)) == -1) {
-		fprintf(stderr, "orders: %s\n", err);
-		return -1;
-	}
 	if (strlen(st->card_key) < ORDERS_CARD_KEY_MIN) {
 		fprintf(stderr, "orders: SHOPLAB_CARD_KEY must be at least %d bytes\n",
 		    ORDERS_CARD_KEY_MIN);
@@ -71,11 +65,13 @@ main(int argc, char **argv)
 	static const struct svc_service svc = {
 		.name = "orders",
 		.routes = orders_routes,
-		.nroutes = sizeof(orders_routes) / sizeof(orders_routes[0]),
+		.nroutes = SVC_NELEM(orders_routes),
 		.stmts = orders_stmts,
 		.nstmts = ORD_NSTMTS,
 		.deps = orders_deps,
-		.ndeps = sizeof(orders_deps) / sizeof(orders_deps[0]),
+		.ndeps = SVC_NELEM(orders_deps),
+		.conf = orders_conf,
+		.nconf = SVC_NELEM(orders_conf),
 		.init = orders_init,
 		.fini = orders_fini,
 		.background = orders_recover,

@@ -15,7 +15,7 @@ main(int argc, char **argv)
 	static const struct svc_service svc = {
 		.name = "payments",
 		.routes = pay_routes,
-		.nroutes = sizeof(pay_routes) / sizeof(pay_routes[0]),
+		.nroutes = SVC_NELEM(pay_routes),
 		.stmts = pay_stmts,
 		.nstmts = PAY_NSTMTS,
 	};

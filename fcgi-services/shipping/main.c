@@ -1,6 +1,5 @@
 /* main.c - the shipping service: a shipment per confirmed order, dispatched after a handling delay */
 #include <stddef.h>
-#include <stdio.h>
 
 #include "shipping.h"
 
@@ -15,7 +14,7 @@ static const struct svc_event_sub shipping_subs[] = {
 static const struct svc_events shipping_events = {
 	.publishes = 1,
 	.subs = shipping_subs,
-	.nsubs = sizeof(shipping_subs) / sizeof(shipping_subs[0]),
+	.nsubs = SVC_NELEM(shipping_subs),
 };
 
 #define SHIP_OFF(f) offsetof(struct shipping_state, f)
@@ -35,14 +34,8 @@ shipping_wall(void *ctx)
 static int
 shipping_init(void *state)
 {
-	struct shipping_state	*st = state;
-	char			 err[256];
+	struct shipping_state *st = state;
 
-	if (svc_conf_load(shipping_conf, sizeof(shipping_conf) / sizeof(shipping_conf[0]), st,
-	    err, sizeof(err)) == -1) {
-		fprintf(stderr, "shipping: %s\n", err);
-		return -1;
-	}
 	st->clock.now_us = shipping_wall;
 	st->clock.ctx = NULL;
 	return 0;
@@ -55,9 +48,11 @@ main(int argc, char **argv)
 	static const struct svc_service svc = {
 		.name = "shipping",
 		.routes = shipping_routes,
-		.nroutes = sizeof(shipping_routes) / sizeof(shipping_routes[0]),
+		.nroutes = SVC_NELEM(shipping_routes),
 		.stmts = shipping_stmts,
 		.nstmts = SHIP_NSTMTS,
+		.conf = shipping_conf,
+		.nconf = SVC_NELEM(shipping_conf),
 		.init = shipping_init,
 		/* The dispatcher: every 100 ms, so a shipment leaves at most ~0.1 s after its delay. */
 		.background = shipping_dispatch,

@@ -31,14 +31,8 @@ static const struct svc_conf_def users_conf[] = {
 static int
 users_init(void *state)
 {
-	struct users_state	*st = state;
-	char			 err[256];
+	struct users_state *st = state;
 
-	if (svc_conf_load_scoped(users_conf, sizeof(users_conf) / sizeof(users_conf[0]),
-	    "users", st, err, sizeof(err)) == -1) {
-		fprintf(stderr, "users: %s\n", err);
-		return -1;
-	}
 	if (strlen(st->jwt_secret) < 32) {
 		fprintf(stderr, "users: SHOPLAB_JWT_SECRET must be at least 32 bytes\n");
 		return -1;
@@ -73,9 +67,11 @@ main(int argc, char **argv)
 	static const struct svc_service svc = {
 		.name = "users",
 		.routes = users_routes,
-		.nroutes = sizeof(users_routes) / sizeof(users_routes[0]),
+		.nroutes = SVC_NELEM(users_routes),
 		.stmts = users_stmts,
 		.nstmts = USERS_NSTMTS,
+		.conf = users_conf,
+		.nconf = SVC_NELEM(users_conf),
 		.init = users_init,
 		.fini = users_fini,
 		.startup = users_startup,
