@@ -81,7 +81,7 @@ svc_db_close(struct svc_worker *w)
 	 * in_tx stays as it was: a transaction whose connection is lost is over (rolled back by
 	 * the server), and the rest of it must not run on a new connection in autocommit mode,
 	 * which would commit its remaining statements one by one. svc_db_stmt refuses them until
-	 * svc_db_commit or svc_db_rollback ends the transaction.
+	 * svc_db_end ends the transaction.
 	 */
 }
 
@@ -661,8 +661,8 @@ svc_db_errno(const struct svc_req *r)
  * (it must come before START TRANSACTION: inside one MariaDB refuses it, error 1568). Fixed
  * control statements without parameters: there is nothing to prepare.
  */
-static int
-svc_db_start(struct svc_req *r, int read_committed)
+int
+svc_db_begin(struct svc_req *r, int read_committed)
 {
 	static const char	 rc_sql[] = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED";
 	static const char	 begin_sql[] = "START TRANSACTION";
@@ -690,18 +690,6 @@ svc_db_start(struct svc_req *r, int read_committed)
 }
 
 int
-svc_db_begin(struct svc_req *r)
-{
-	return svc_db_start(r, 0);
-}
-
-int
-svc_db_begin_read_committed(struct svc_req *r)
-{
-	return svc_db_start(r, 1);
-}
-
-static int
 svc_db_end(struct svc_req *r, int commit)
 {
 	struct svc_worker	*w = r->w;
@@ -716,18 +704,6 @@ svc_db_end(struct svc_req *r, int commit)
 	w->in_tx = 0;
 	svc_db_ended(w, commit, rc);
 	return rc;
-}
-
-int
-svc_db_commit(struct svc_req *r)
-{
-	return svc_db_end(r, 1);
-}
-
-int
-svc_db_rollback(struct svc_req *r)
-{
-	return svc_db_end(r, 0);
 }
 
 int
@@ -750,7 +726,7 @@ svc_db_tx(struct svc_req *r, int (*fn)(struct svc_req *r, void *arg), void *arg)
 	int		attempt, rc = SVC_ERR_INTERNAL;
 
 	for (attempt = 0; attempt < 8; attempt++) {
-		if ((rc = svc_db_begin(r)) == SVC_OK) {
+		if ((rc = svc_db_begin(r, SVC_DB_REPEATABLE_READ)) == SVC_OK) {
 			rc = fn(r, arg);
 			if (rc == SVC_OK) {
 				/*
@@ -758,13 +734,13 @@ svc_db_tx(struct svc_req *r, int (*fn)(struct svc_req *r, void *arg), void *arg)
 				 * except after a deadlock, which is a definite "rolled back" (it is
 				 * how Galera reports a certification failure).
 				 */
-				rc = svc_db_commit(r);
+				rc = svc_db_end(r, SVC_DB_COMMIT);
 				if (rc != SVC_ERR_DB_RETRY || r->w->db_errno != ER_LOCK_DEADLOCK)
 					return rc;
 				svc_log(r, "warn", "commit refused (deadlock or certification failure): "
 				    "the transaction was rolled back; running it again");
 			} else {
-				svc_db_rollback(r);
+				svc_db_end(r, SVC_DB_ROLLBACK);
 			}
 		}
 		if (rc != SVC_ERR_DB_RETRY && rc != SVC_ERR_DB_UNAVAILABLE)

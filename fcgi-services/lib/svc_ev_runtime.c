@@ -248,30 +248,31 @@ svc_ev_worker_end(struct svc_worker *w)
 	w->stmts = NULL;
 }
 
+/* Joins an event thread if it was started, by until: 1 when it still runs, else 0. */
+static size_t
+svc_ev_join(int *started, struct svc_worker *w, const struct timespec *until)
+{
+	if (!*started)
+		return 0;
+	if (pthread_timedjoin_np(w->tid, NULL, until) != 0)
+		return 1;
+	*started = 0;
+	svc_ev_worker_end(w);
+	return 0;
+}
+
 size_t
 svc_events_stop(struct svc_server *srv, const struct timespec *until)
 {
 	struct svc_events_rt	*rt = srv->events;
-	size_t			 left = 0;
+	size_t			 left;
 
 	if (rt == NULL)
 		return 0;
 	/* Ends the threads' sleeps now: a relay in a 5 s backoff must not hold up the exit. */
 	svc_wake_close(&svc_ev_wake);
-	if (rt->relay_started) {
-		if (pthread_timedjoin_np(rt->relay_w.tid, NULL, until) == 0) {
-			rt->relay_started = 0;
-			svc_ev_worker_end(&rt->relay_w);
-		} else
-			left++;
-	}
-	if (rt->consumer_started) {
-		if (pthread_timedjoin_np(rt->consumer_w.tid, NULL, until) == 0) {
-			rt->consumer_started = 0;
-			svc_ev_worker_end(&rt->consumer_w);
-		} else
-			left++;
-	}
+	left = svc_ev_join(&rt->relay_started, &rt->relay_w, until) +
+	    svc_ev_join(&rt->consumer_started, &rt->consumer_w, until);
 	if (left == 0) {
 		svc_events_free(srv);
 		free(rt);

@@ -125,16 +125,9 @@ svc_line_str(struct svc_line *l, const char *s)
 static void
 svc_line_ll(struct svc_line *l, long long v)
 {
-	char			 b[24];
-	size_t			 i = sizeof(b);
-	unsigned long long	 u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+	char	b[SVC_LL_DIGITS];
+	size_t	i = svc_fmt_ll(b, v);
 
-	do {
-		b[--i] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u > 0);
-	if (v < 0)
-		b[--i] = '-';
 	svc_line_put(l, b + i, sizeof(b) - i);
 }
 

@@ -89,6 +89,16 @@ svc_metrics_record(struct svc_metrics *m, size_t route, int status, int64_t dur_
 	atomic_fetch_add_explicit(&rm->count, 1, memory_order_relaxed);
 }
 
+/* The pattern of a route name "METHOD /pattern", the method's length in *mlen. */
+static const char *
+svc_route_pattern(const char *name, int *mlen)
+{
+	const char *sp = strchr(name, ' ');
+
+	*mlen = sp ? (int)(sp - name) : 0;
+	return sp ? sp + 1 : name;
+}
+
 /* route_names[i] is "METHOD /pattern"; the last route is the unmatched bucket. */
 int
 svc_metrics_write(const struct svc_metrics *m, const char *service,
@@ -100,9 +110,8 @@ svc_metrics_write(const struct svc_metrics *m, const char *service,
 	    "# HELP shoplab_http_requests_total Requests answered, by route and status.\n"
 	    "# TYPE shoplab_http_requests_total counter\n");
 	for (i = 0; i < m->nroutes; i++) {
-		const char *sp = strchr(route_names[i], ' ');
-		int mlen = sp ? (int)(sp - route_names[i]) : 0;
-		const char *pat = sp ? sp + 1 : route_names[i];
+		int mlen;
+		const char *pat = svc_route_pattern(route_names[i], &mlen);
 
 		for (j = 0; j < SVC_NSTATUS; j++) {
 			unsigned long long v = atomic_load(&m->routes[i].status[j]);
@@ -122,9 +131,8 @@ svc_metrics_write(const struct svc_metrics *m, const char *service,
 	    "# HELP shoplab_http_request_duration_seconds Time from accept to response, by route.\n"
 	    "# TYPE shoplab_http_request_duration_seconds histogram\n");
 	for (i = 0; i < m->nroutes; i++) {
-		const char *sp = strchr(route_names[i], ' ');
-		int mlen = sp ? (int)(sp - route_names[i]) : 0;
-		const char *pat = sp ? sp + 1 : route_names[i];
+		int mlen;
+		const char *pat = svc_route_pattern(route_names[i], &mlen);
 		unsigned long long cum = 0, count = atomic_load(&m->routes[i].count);
 
 		if (count == 0)

@@ -318,7 +318,7 @@ svc_handle(struct svc_worker *w)
 	/* A transaction left open by a failed handler must not leak into the next request. */
 	if (w->in_tx) {
 		svc_log(NULL, "error", "a handler left a transaction open; rolled back");
-		svc_db_rollback(&r);
+		svc_db_end(&r, SVC_DB_ROLLBACK);
 	}
 }
 
@@ -486,7 +486,7 @@ svc_bg_main(void *arg)
 		svc_req_run_deferred(&r);
 		svc_buf_free(&r.headers);
 		if (w->in_tx)
-			svc_db_rollback(&r);
+			svc_db_end(&r, SVC_DB_ROLLBACK);
 		/* More at once; the interval after a round that worked; longer after each failure. */
 		pause = svc_bg_pause_ms(rc == 1 ? 1 : rc == SVC_OK ? 0 : -1, srv->svc->bg_interval_ms,
 		    &failures);

@@ -44,6 +44,21 @@ svc_err_name(enum svc_err err)
 	return svc_errs[err].code;
 }
 
+size_t
+svc_fmt_ll(char b[SVC_LL_DIGITS], long long v)
+{
+	size_t			 i = SVC_LL_DIGITS;
+	unsigned long long	 u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+
+	do {
+		b[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u > 0);
+	if (v < 0)
+		b[--i] = '-';
+	return i;
+}
+
 int64_t
 svc_now_us(void)
 {

@@ -231,11 +231,11 @@ test_lost_connection_ends_the_transaction(void **state)
 	assert_int_equal(svc_db_exec(&t.r, 0, ""), SVC_ERR_DB_UNAVAILABLE);
 	assert_int_equal(atomic_load(&t.srv.metrics.db_errors), 0);	/* no reconnect tried */
 	/* Its COMMIT cannot succeed, and it ends the transaction. */
-	assert_int_equal(svc_db_commit(&t.r), SVC_ERR_DB_UNAVAILABLE);
+	assert_int_equal(svc_db_end(&t.r, SVC_DB_COMMIT), SVC_ERR_DB_UNAVAILABLE);
 	assert_int_equal(w.in_tx, 0);
 	/* The same after a rollback. */
 	w.in_tx = 1;
-	assert_int_equal(svc_db_rollback(&t.r), SVC_OK);
+	assert_int_equal(svc_db_end(&t.r, SVC_DB_ROLLBACK), SVC_OK);
 	assert_int_equal(w.in_tx, 0);
 	/* Outside a transaction a statement may reconnect (and fails here: nothing listens). */
 	assert_int_equal(svc_db_exec(&t.r, 0, ""), SVC_ERR_DB_UNAVAILABLE);
