@@ -266,8 +266,7 @@ catalog_create(struct svc_req *r)
 	id = p.id;
 	snprintf(loc, sizeof(loc), "/api/v1/products/%lld", (long long)id);
 	svc_reply_header(r, "Location", loc);
-	if ((obj = json_object_new_object()) == NULL)
-		return svc_reply_err(r, SVC_ERR_NOMEM);
+	obj = json_object_new_object();
 	bad |= svc_json_add(obj, "id", json_object_new_int64(id));
 	bad |= svc_json_add(obj, "sku", json_object_new_string(sku));
 	bad |= svc_json_add(obj, "name", json_object_new_string(name));
@@ -290,7 +289,6 @@ catalog_price_tx(struct svc_req *r, void *arg)
 	struct catalog_price	*p = arg;
 	struct svc_rows		*rows = NULL;
 	json_object		*d;
-	const char		*cur;
 	int			 rc, bad = 0;
 
 	p->changed = 0;
@@ -301,8 +299,7 @@ catalog_price_tx(struct svc_req *r, void *arg)
 		return SVC_ERR_NOT_FOUND;
 	}
 	p->old = svc_rows_int(rows, 0);
-	cur = svc_rows_str(rows, 1, NULL);
-	snprintf(p->cur, sizeof(p->cur), "%s", cur != NULL ? cur : "");
+	svc_rows_copy(rows, 1, p->cur, sizeof(p->cur));
 	svc_rows_free(rows);
 	/* The same price again is no change: no event. */
 	if (p->old == p->price)

@@ -45,24 +45,16 @@ catalog_fini(void *state)
 	catalog_model_free(&st->model);
 }
 
-int
-main(int argc, char **argv)
-{
-	static struct catalog_state state;
-	static const struct svc_service svc = {
-		.events = &catalog_events,
-		.conf = catalog_conf,
-		.nconf = SVC_NELEM(catalog_conf),
-		.init = catalog_init,
-		.fini = catalog_fini,
-		.state = &state,
-		.metrics = catalog_metrics,
-		.name = "catalog",
-		.routes = catalog_routes,
-		.nroutes = SVC_NELEM(catalog_routes),
-		.stmts = catalog_stmts,
-		.nstmts = CATALOG_NSTMTS,
-	};
+static const struct svc_service catalog_service = {
+	.events = &catalog_events,
+	SVC_ARRAY(conf, catalog_conf),
+	.init = catalog_init,
+	.fini = catalog_fini,
+	.state_size = sizeof(struct catalog_state),
+	.metrics = catalog_metrics,
+	.name = "catalog",
+	SVC_ARRAY(routes, catalog_routes),
+	SVC_ARRAY(stmts, catalog_stmts),
+};
 
-	return svc_main(argc, argv, &svc);
-}
+SVC_MAIN(catalog_service)

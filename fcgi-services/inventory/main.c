@@ -9,8 +9,7 @@ static const struct svc_event_sub inv_subs[] = {
 	{ "product.created", inv_on_product_created },
 };
 static const struct svc_events inv_events = {
-	.subs = inv_subs,
-	.nsubs = SVC_NELEM(inv_subs),
+	SVC_ARRAY(subs, inv_subs),
 };
 
 static const struct svc_route inv_routes[] = {
@@ -31,23 +30,15 @@ static const struct svc_conf_def inv_conf[] = {
 	{ "SHOPLAB_INVENTORY_REAP_BATCH", SVC_CONF_INT, "100",	1, 256,		INV_OFF(batch) },
 };
 
-int
-main(int argc, char **argv)
-{
-	static struct inv_state state;
-	static const struct svc_service svc = {
-		.name = "inventory",
-		.routes = inv_routes,
-		.nroutes = SVC_NELEM(inv_routes),
-		.stmts = inv_stmts,
-		.nstmts = INV_NSTMTS,
-		.conf = inv_conf,
-		.nconf = SVC_NELEM(inv_conf),
-		.background = inv_reap,
-		.bg_interval_ms = 1000,
-		.state = &state,
-		.events = &inv_events,
-	};
+static const struct svc_service inv_service = {
+	.name = "inventory",
+	SVC_ARRAY(routes, inv_routes),
+	SVC_ARRAY(stmts, inv_stmts),
+	SVC_ARRAY(conf, inv_conf),
+	.background = inv_reap,
+	.bg_interval_ms = 1000,
+	.state_size = sizeof(struct inv_state),
+	.events = &inv_events,
+};
 
-	return svc_main(argc, argv, &svc);
-}
+SVC_MAIN(inv_service)

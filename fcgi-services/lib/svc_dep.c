@@ -137,7 +137,7 @@ svc_dep_conf_load(struct svc_dep_conf *c, const char *name, char *err, size_t er
 	long long		 ll;
 	int64_t			 us;
 	double			 rate;
-	int			 b, iv;
+	int			 iv;
 	size_t			 i, sz;
 
 	if (!svc_dep_name_ok(name)) {
@@ -156,11 +156,8 @@ svc_dep_conf_load(struct svc_dep_conf *c, const char *name, char *err, size_t er
 			v = d->def;
 		switch (d->type) {
 		case SVC_DEP_SWITCH:
-			if (svc_conf_parse_bool(v, &b) == -1) {
-				snprintf(err, errlen, "%s=\"%.40s\": want on or off", used, v);
+			if (svc_conf_set_bool(v, used, field, err, errlen) == -1)
 				return -1;
-			}
-			memcpy(field, &b, sizeof(b));
 			break;
 		case SVC_DEP_INT:
 		case SVC_DEP_MS:

@@ -230,14 +230,7 @@ svc_events_free(struct svc_server *srv)
 	if (rt == NULL)
 		return;
 	svc_dbnodes_free(&rt->nodes);
-	free(rt->conf.hosts);
-	free(rt->conf.host);
-	free(rt->conf.vhost);
-	free(rt->conf.user);
-	if (rt->conf.password != NULL)
-		explicit_bzero(rt->conf.password, strlen(rt->conf.password));
-	free(rt->conf.password);
-	rt->conf.hosts = rt->conf.host = rt->conf.vhost = rt->conf.user = rt->conf.password = NULL;
+	svc_conf_free(svc_events_defs, SVC_NELEM(svc_events_defs), &rt->conf);
 }
 
 static void

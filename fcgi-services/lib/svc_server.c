@@ -678,9 +678,14 @@ svc_close(struct svc_server *srv)
 		/* FALLTHROUGH */
 	case SVC_OPENED_STATE:
 		if (svc->fini != NULL)
-			svc->fini(svc->state);
+			svc->fini(srv->state);
 		/* FALLTHROUGH */
 	case SVC_OPENED_DEPS:
+		/* The state comes after the dependencies: maybe not yet. */
+		if (srv->state != NULL)
+			svc_conf_free(svc->conf, svc->nconf, srv->state);
+		free(srv->state);
+		srv->state = NULL;
 		if (srv->deps != NULL)
 			svc_dep_array_free(srv->deps, srv->ndeps);
 		srv->deps = NULL;
@@ -766,13 +771,17 @@ svc_open(struct svc_server *srv)
 	}
 	srv->ndeps = srv->deps != NULL ? svc->ndeps : 0;
 	srv->opened = SVC_OPENED_DEPS;
-	/* The service's own settings (its fini frees their strings), then its init. */
-	if (svc->nconf > 0 && svc_conf_load_scoped(svc->conf, svc->nconf, svc->name, svc->state,
+	/* The service's state, its own settings (freed after its fini), then its init. */
+	if ((srv->state = calloc(1, svc->state_size > 0 ? svc->state_size : 1)) == NULL) {
+		fprintf(stderr, "%s: out of memory\n", svc->name);
+		return 1;
+	}
+	if (svc->nconf > 0 && svc_conf_load_scoped(svc->conf, svc->nconf, svc->name, srv->state,
 	    err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s: %s\n", svc->name, err);
 		return 2;
 	}
-	if (svc->init != NULL && svc->init(svc->state) != 0) {
+	if (svc->init != NULL && svc->init(srv->state) != 0) {
 		fprintf(stderr, "%s: initialisation failed\n", svc->name);
 		return 1;
 	}

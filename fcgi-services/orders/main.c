@@ -1,6 +1,5 @@
 /* main.c - the orders service: checkout (a saga over inventory and payments) and recovery */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/sha.h>
@@ -20,8 +19,7 @@ static const struct svc_event_sub orders_subs[] = {
 };
 static const struct svc_events orders_events = {
 	.publishes = 1,
-	.subs = orders_subs,
-	.nsubs = SVC_NELEM(orders_subs),
+	SVC_ARRAY(subs, orders_subs),
 };
 
 static const char *const orders_deps[] = { "catalog", "inventory", "payments" };
@@ -55,31 +53,21 @@ orders_fini(void *state)
 	struct orders_state *st = state;
 
 	explicit_bzero(st->aes_key, sizeof(st->aes_key));
-	free(st->card_key);
 }
 
-int
-main(int argc, char **argv)
-{
-	static struct orders_state state;
-	static const struct svc_service svc = {
-		.name = "orders",
-		.routes = orders_routes,
-		.nroutes = SVC_NELEM(orders_routes),
-		.stmts = orders_stmts,
-		.nstmts = ORD_NSTMTS,
-		.deps = orders_deps,
-		.ndeps = SVC_NELEM(orders_deps),
-		.conf = orders_conf,
-		.nconf = SVC_NELEM(orders_conf),
-		.init = orders_init,
-		.fini = orders_fini,
-		.background = orders_recover,
-		.bg_interval_ms = 500,
-		.state = &state,
-		.events = &orders_events,
-		.metrics = orders_metrics,
-	};
+static const struct svc_service orders_service = {
+	.name = "orders",
+	SVC_ARRAY(routes, orders_routes),
+	SVC_ARRAY(stmts, orders_stmts),
+	SVC_ARRAY(deps, orders_deps),
+	SVC_ARRAY(conf, orders_conf),
+	.init = orders_init,
+	.fini = orders_fini,
+	.background = orders_recover,
+	.bg_interval_ms = 500,
+	.state_size = sizeof(struct orders_state),
+	.events = &orders_events,
+	.metrics = orders_metrics,
+};
 
-	return svc_main(argc, argv, &svc);
-}
+SVC_MAIN(orders_service)

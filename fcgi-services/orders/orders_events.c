@@ -7,9 +7,8 @@
 int
 orders_outbox_terminal(struct svc_req *r, const struct orders_saga *s)
 {
-	json_object	*d, *items, *it;
+	json_object	*d;
 	const char	*type;
-	size_t		 i;
 	int		 bad = 0;
 
 	if (strcmp(s->status, "confirmed") != 0 && strcmp(s->status, "rejected") != 0)
@@ -20,17 +19,9 @@ orders_outbox_terminal(struct svc_req *r, const struct orders_saga *s)
 	bad |= svc_json_add(d, "user_id", json_object_new_int64(s->user_id));
 	bad |= svc_json_add(d, "total_cents", json_object_new_int64(s->total_cents));
 	bad |= svc_json_add(d, "currency", json_object_new_string(s->currency));
-	if (s->status[0] == 'c') {
-		items = json_object_new_array();
-		for (i = 0; i < s->nitems; i++) {
-			it = json_object_new_object();
-			bad |= svc_json_add(it, "product_id",
-			    json_object_new_int64(s->items[i].product_id));
-			bad |= svc_json_add(it, "quantity", json_object_new_int64(s->items[i].quantity));
-			bad |= svc_json_push(items, it);
-		}
-		bad |= svc_json_add(d, "items", items);
-	} else
+	if (s->status[0] == 'c')
+		bad |= svc_json_add(d, "items", orders_items_json(s));
+	else
 		bad |= svc_json_add(d, "reason", json_object_new_string(s->reason));
 	return svc_outbox_add_json(r, type, s->id, d, bad);
 }

@@ -13,8 +13,7 @@ static const struct svc_event_sub shipping_subs[] = {
 };
 static const struct svc_events shipping_events = {
 	.publishes = 1,
-	.subs = shipping_subs,
-	.nsubs = SVC_NELEM(shipping_subs),
+	SVC_ARRAY(subs, shipping_subs),
 };
 
 #define SHIP_OFF(f) offsetof(struct shipping_state, f)
@@ -41,25 +40,17 @@ shipping_init(void *state)
 	return 0;
 }
 
-int
-main(int argc, char **argv)
-{
-	static struct shipping_state state;
-	static const struct svc_service svc = {
-		.name = "shipping",
-		.routes = shipping_routes,
-		.nroutes = SVC_NELEM(shipping_routes),
-		.stmts = shipping_stmts,
-		.nstmts = SHIP_NSTMTS,
-		.conf = shipping_conf,
-		.nconf = SVC_NELEM(shipping_conf),
-		.init = shipping_init,
-		/* The dispatcher: every 100 ms, so a shipment leaves at most ~0.1 s after its delay. */
-		.background = shipping_dispatch,
-		.bg_interval_ms = 100,
-		.state = &state,
-		.events = &shipping_events,
-	};
+static const struct svc_service shipping_service = {
+	.name = "shipping",
+	SVC_ARRAY(routes, shipping_routes),
+	SVC_ARRAY(stmts, shipping_stmts),
+	SVC_ARRAY(conf, shipping_conf),
+	.init = shipping_init,
+	/* The dispatcher: every 100 ms, so a shipment leaves at most ~0.1 s after its delay. */
+	.background = shipping_dispatch,
+	.bg_interval_ms = 100,
+	.state_size = sizeof(struct shipping_state),
+	.events = &shipping_events,
+};
 
-	return svc_main(argc, argv, &svc);
-}
+SVC_MAIN(shipping_service)
