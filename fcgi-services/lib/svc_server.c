@@ -716,10 +716,10 @@ svc_close(struct svc_server *srv)
 
 /*
  * Opens what the service needs before it serves, in order: settings, metrics, the MariaDB
- * and curl libraries, the dependencies, the service's own state (its settings, init, then its
- * startup task), the listening socket and the epoll set that shares it between workers. srv->opened
- * records each step, so svc_close undoes exactly what was opened. Returns 0, 2 for a bad
- * setting, 1 for anything else (said on stderr).
+ * and curl libraries, the dependencies, the service's own state (its settings, init, then
+ * its startup task), the listening socket and the epoll set that shares it between workers.
+ * srv->opened records each step, so svc_close undoes exactly what was opened. Returns 0, 2
+ * for a bad setting, 1 for anything else (said on stderr).
  */
 static int
 svc_open(struct svc_server *srv)
