@@ -211,25 +211,19 @@ catalog_insert_tx(struct svc_req *r, void *arg)
 {
 	struct catalog_new	*p = arg;
 	json_object		*d;
-	char			 key[32];
 	int			 rc, bad = 0;
 
 	if ((rc = svc_db_exec(r, CATALOG_INSERT, "sssis", p->sku, p->name, p->desc, p->price,
 	    p->cur)) != SVC_OK)
 		return rc;
 	p->id = (int64_t)svc_db_insert_id(r);
-	if ((d = json_object_new_object()) == NULL)
-		return SVC_ERR_NOMEM;
+	d = json_object_new_object();	/* NULL: the adds and svc_outbox_add_json fail */
 	bad |= svc_json_add(d, "product_id", json_object_new_int64(p->id));
 	bad |= svc_json_add(d, "sku", json_object_new_string(p->sku));
 	bad |= svc_json_add(d, "name", json_object_new_string(p->name));
 	bad |= svc_json_add(d, "price_cents", json_object_new_int64(p->price));
 	bad |= svc_json_add(d, "currency", json_object_new_string(p->cur));
-	snprintf(key, sizeof(key), "%lld", (long long)p->id);
-	rc = bad ? SVC_ERR_NOMEM : svc_outbox_add(r, "product.created", key,
-	    json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN));
-	json_object_put(d);
-	return rc;
+	return svc_outbox_add_json(r, "product.created", p->id, d, bad);
 }
 
 int
@@ -272,8 +266,7 @@ catalog_create(struct svc_req *r)
 	id = p.id;
 	snprintf(loc, sizeof(loc), "/api/v1/products/%lld", (long long)id);
 	svc_reply_header(r, "Location", loc);
-	if ((obj = json_object_new_object()) == NULL)
-		return svc_reply_err(r, SVC_ERR_NOMEM);
+	obj = json_object_new_object();
 	bad |= svc_json_add(obj, "id", json_object_new_int64(id));
 	bad |= svc_json_add(obj, "sku", json_object_new_string(sku));
 	bad |= svc_json_add(obj, "name", json_object_new_string(name));
@@ -296,8 +289,6 @@ catalog_price_tx(struct svc_req *r, void *arg)
 	struct catalog_price	*p = arg;
 	struct svc_rows		*rows = NULL;
 	json_object		*d;
-	const char		*cur;
-	char			 key[32];
 	int			 rc, bad = 0;
 
 	p->changed = 0;
@@ -308,25 +299,19 @@ catalog_price_tx(struct svc_req *r, void *arg)
 		return SVC_ERR_NOT_FOUND;
 	}
 	p->old = svc_rows_int(rows, 0);
-	cur = svc_rows_str(rows, 1, NULL);
-	snprintf(p->cur, sizeof(p->cur), "%s", cur != NULL ? cur : "");
+	svc_rows_copy(rows, 1, p->cur, sizeof(p->cur));
 	svc_rows_free(rows);
 	/* The same price again is no change: no event. */
 	if (p->old == p->price)
 		return SVC_OK;
 	if ((rc = svc_db_exec(r, CATALOG_SET_PRICE, "ii", p->price, p->id)) != SVC_OK)
 		return rc;
-	if ((d = json_object_new_object()) == NULL)
-		return SVC_ERR_NOMEM;
+	d = json_object_new_object();
 	bad |= svc_json_add(d, "product_id", json_object_new_int64(p->id));
 	bad |= svc_json_add(d, "old_price_cents", json_object_new_int64(p->old));
 	bad |= svc_json_add(d, "new_price_cents", json_object_new_int64(p->price));
 	bad |= svc_json_add(d, "currency", json_object_new_string(p->cur));
-	snprintf(key, sizeof(key), "%lld", (long long)p->id);
-	rc = bad ? SVC_ERR_NOMEM : svc_outbox_add(r, "product.price_changed", key,
-	    json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN));
-	json_object_put(d);
-	if (rc == SVC_OK)
+	if ((rc = svc_outbox_add_json(r, "product.price_changed", p->id, d, bad)) == SVC_OK)
 		p->changed = 1;
 	return rc;
 }

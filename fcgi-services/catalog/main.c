@@ -28,14 +28,8 @@ static const struct svc_conf_def catalog_conf[] = {
 static int
 catalog_init(void *state)
 {
-	struct catalog_state	*st = state;
-	char			 err[256];
+	struct catalog_state *st = state;
 
-	if (svc_conf_load(catalog_conf, sizeof(catalog_conf) / sizeof(catalog_conf[0]), st, err,
-	    sizeof(err)) == -1) {
-		fprintf(stderr, "catalog: %s\n", err);
-		return -1;
-	}
 	if (catalog_model_init(&st->model, (size_t)st->model_max, st->model_ttl_ms * 1000) == -1) {
 		fprintf(stderr, "catalog: the read model: out of memory\n");
 		return -1;
@@ -51,22 +45,16 @@ catalog_fini(void *state)
 	catalog_model_free(&st->model);
 }
 
-int
-main(int argc, char **argv)
-{
-	static struct catalog_state state;
-	static const struct svc_service svc = {
-		.events = &catalog_events,
-		.init = catalog_init,
-		.fini = catalog_fini,
-		.state = &state,
-		.metrics = catalog_metrics,
-		.name = "catalog",
-		.routes = catalog_routes,
-		.nroutes = sizeof(catalog_routes) / sizeof(catalog_routes[0]),
-		.stmts = catalog_stmts,
-		.nstmts = CATALOG_NSTMTS,
-	};
+static const struct svc_service catalog_service = {
+	.events = &catalog_events,
+	SVC_ARRAY(conf, catalog_conf),
+	.init = catalog_init,
+	.fini = catalog_fini,
+	.state_size = sizeof(struct catalog_state),
+	.metrics = catalog_metrics,
+	.name = "catalog",
+	SVC_ARRAY(routes, catalog_routes),
+	SVC_ARRAY(stmts, catalog_stmts),
+};
 
-	return svc_main(argc, argv, &svc);
-}
+SVC_MAIN(catalog_service)

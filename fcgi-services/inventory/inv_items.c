@@ -109,8 +109,7 @@ inv_items_json(const struct inv_items *items)
 	size_t		 i;
 	int		 bad = 0;
 
-	if ((arr = json_object_new_array()) == NULL)
-		return NULL;
+	arr = json_object_new_array();
 	for (i = 0; i < items->n; i++) {
 		it = json_object_new_object();
 		bad |= svc_json_add(it, "product_id", json_object_new_int64(items->v[i].product_id));

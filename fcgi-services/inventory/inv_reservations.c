@@ -80,8 +80,7 @@ inv_reply_reservation(struct svc_req *r, int status, int64_t order_id, const cha
 	json_object	*obj;
 	int		 bad = 0;
 
-	if ((obj = json_object_new_object()) == NULL)
-		return svc_reply_err(r, SVC_ERR_NOMEM);
+	obj = json_object_new_object();
 	bad |= svc_json_add(obj, "order_id", json_object_new_int64(order_id));
 	bad |= svc_json_add(obj, "status", json_object_new_string(st));
 	if (items != NULL)
@@ -97,8 +96,7 @@ inv_reply_out_of_stock(struct svc_req *r, int64_t product_id)
 	char		 msg[96];
 	int		 bad = 0;
 
-	if ((root = json_object_new_object()) == NULL)
-		return svc_reply_err(r, SVC_ERR_NOMEM);
+	root = json_object_new_object();
 	snprintf(msg, sizeof(msg), "product %lld does not have enough stock",
 	    (long long)product_id);
 	err = json_object_new_object();
@@ -351,16 +349,12 @@ int
 inv_reap(struct svc_req *r)
 {
 	const struct inv_state	*st = svc_req_state(r);
-	struct svc_rows		*rows = NULL;
 	int64_t			 ids[256];
-	size_t			 n = 0, i, moved = 0;
+	size_t			 n, i, moved = 0;
 	int			 rc;
 
-	if ((rc = svc_db_query(r, INV_RES_DUE, &rows, "i", (int64_t)st->batch)) != SVC_OK)
+	if ((rc = svc_db_query_ids(r, INV_RES_DUE, st->batch, ids, SVC_NELEM(ids), &n)) != SVC_OK)
 		return rc;
-	while (svc_rows_next(rows) && n < sizeof(ids) / sizeof(ids[0]))
-		ids[n++] = svc_rows_int(rows, 0);
-	svc_rows_free(rows);
 	for (i = 0; i < n && !svc_req_stopping(r); i++) {
 		rc = svc_db_tx(r, inv_expire_tx, &ids[i]);
 		if (rc == SVC_OK)

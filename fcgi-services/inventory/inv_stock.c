@@ -17,8 +17,7 @@ inv_reply_stock(struct svc_req *r, int status, int64_t product_id, int64_t avail
 	json_object	*obj;
 	int		 bad = 0;
 
-	if ((obj = json_object_new_object()) == NULL)
-		return svc_reply_err(r, SVC_ERR_NOMEM);
+	obj = json_object_new_object();
 	bad |= svc_json_add(obj, "product_id", json_object_new_int64(product_id));
 	bad |= svc_json_add(obj, "available", json_object_new_int64(available));
 	return svc_reply_json(r, status, svc_json_checked(obj, bad));

@@ -1,6 +1,5 @@
 /* main.c - the inventory service: stock per product and the reservations orders hold on it */
 #include <stddef.h>
-#include <stdio.h>
 
 #include "inventory.h"
 #include "svc_events.h"
@@ -10,8 +9,7 @@ static const struct svc_event_sub inv_subs[] = {
 	{ "product.created", inv_on_product_created },
 };
 static const struct svc_events inv_events = {
-	.subs = inv_subs,
-	.nsubs = sizeof(inv_subs) / sizeof(inv_subs[0]),
+	SVC_ARRAY(subs, inv_subs),
 };
 
 static const struct svc_route inv_routes[] = {
@@ -32,35 +30,15 @@ static const struct svc_conf_def inv_conf[] = {
 	{ "SHOPLAB_INVENTORY_REAP_BATCH", SVC_CONF_INT, "100",	1, 256,		INV_OFF(batch) },
 };
 
-static int
-inv_init(void *state)
-{
-	char err[256];
+static const struct svc_service inv_service = {
+	.name = "inventory",
+	SVC_ARRAY(routes, inv_routes),
+	SVC_ARRAY(stmts, inv_stmts),
+	SVC_ARRAY(conf, inv_conf),
+	.background = inv_reap,
+	.bg_interval_ms = 1000,
+	.state_size = sizeof(struct inv_state),
+	.events = &inv_events,
+};
 
-	if (svc_conf_load(inv_conf, sizeof(inv_conf) / sizeof(inv_conf[0]), state, err,
-	    sizeof(err)) == -1) {
-		fprintf(stderr, "inventory: %s\n", err);
-		return -1;
-	}
-	return 0;
-}
-
-int
-main(int argc, char **argv)
-{
-	static struct inv_state state;
-	static const struct svc_service svc = {
-		.name = "inventory",
-		.routes = inv_routes,
-		.nroutes = sizeof(inv_routes) / sizeof(inv_routes[0]),
-		.stmts = inv_stmts,
-		.nstmts = INV_NSTMTS,
-		.init = inv_init,
-		.background = inv_reap,
-		.bg_interval_ms = 1000,
-		.state = &state,
-		.events = &inv_events,
-	};
-
-	return svc_main(argc, argv, &svc);
-}
+SVC_MAIN(inv_service)

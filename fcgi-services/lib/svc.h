@@ -8,6 +8,11 @@
 
 #include <json-c/json.h>
 
+/* The number of elements of an array (not a pointer). */
+#define SVC_NELEM(a)	(sizeof(a) / sizeof((a)[0]))
+/* An array member and its count (f, nf) in an initializer: SVC_ARRAY(routes, inv_routes). */
+#define SVC_ARRAY(f, a)	.f = (a), .n##f = SVC_NELEM(a)
+
 /* What a fallible call returns; after an *_or_reply helper's non-SVC_OK the reply is sent. */
 enum svc_err {
 	SVC_OK = 0,
@@ -50,7 +55,7 @@ struct svc_clock {
 	void	*ctx;
 };
 
-/* Settings: a table read once from the environment at start; a bad value stops the service. */
+/* Settings: a table (svc_service.conf) read once from the environment; a bad value stops it. */
 enum svc_conf_type {
 	SVC_CONF_INT,		/* long long between min and max */
 	SVC_CONF_STR,		/* string, at most max bytes */
@@ -64,13 +69,6 @@ struct svc_conf_def {
 	long long		 min, max;	/* INT: bounds; STR: max length */
 	size_t			 offset;	/* where the value goes in the target struct */
 };
-
-/* Parses every definition into target; on error writes a message to err and returns -1. */
-int svc_conf_load(const struct svc_conf_def *defs, size_t n, void *target,
-	char *err, size_t errlen);
-/* As svc_conf_load, but SHOPLAB_X is first looked up as SHOPLAB_<SCOPE>_X. */
-int svc_conf_load_scoped(const struct svc_conf_def *defs, size_t n, const char *scope,
-	void *target, char *err, size_t errlen);
 
 /* A request as a handler sees it. Opaque: use the accessors below. */
 struct svc_req;
@@ -90,7 +88,11 @@ struct svc_service {
 	size_t			 nroutes;
 	const char *const	*stmts;		/* SQL of every prepared statement, by index */
 	size_t			 nstmts;
-	/* Optional: called once before workers start (loads the service's settings into state). */
+	size_t			 state_size;	/* its state: zeroed bytes for svc_req_state */
+	/* Optional: its settings, loaded into state (scoped by name) before init, freed after fini. */
+	const struct svc_conf_def *conf;
+	size_t			 nconf;
+	/* Optional: called once before workers start, the settings loaded (checks, derived state). */
 	int			(*init)(void *state);
 	void			(*fini)(void *state);
 	/* Dependencies called through the internal gateway (see svc_call), by name. */
@@ -105,7 +107,6 @@ struct svc_service {
 	 */
 	int			(*background)(struct svc_req *r);
 	long			 bg_interval_ms;
-	void			*state;
 	/* Optional: events published through the outbox and consumed (svc_events.h). */
 	const struct svc_events	*events;
 	/* Optional: appends its own series to GET /metrics; -1 only when out cannot grow. */
@@ -114,6 +115,8 @@ struct svc_service {
 
 /* Runs the service until SIGTERM/SIGINT. Returns the process exit status. */
 int svc_main(int argc, char **argv, const struct svc_service *svc);
+/* A service's main.c ends with SVC_MAIN(its struct svc_service): main runs svc_main. */
+#define SVC_MAIN(svc)	int main(int argc, char **argv) { return svc_main(argc, argv, &(svc)); }
 
 /* Request accessors. Strings stay valid until the handler returns. */
 const char *svc_req_id(const struct svc_req *r);
@@ -176,14 +179,15 @@ int svc_req_id_sane(const char *s);
 /* Parses a positive decimal id (1..INT64_MAX) with no sign, spaces or leading zeros. */
 int svc_parse_id(const char *s, int64_t *out);
 
-/*
- * MariaDB, statements by index in the service's table. Parameter types: 'i' int64_t,
- * 's' const char * (NULL sends SQL NULL), 'b' const void *, size_t.
- */
+/* MariaDB, statements by index in the service's table. Parameter types: 'i' int64_t,
+ * 's' const char * (NULL sends SQL NULL), 'b' const void *, size_t. */
 struct svc_rows;
 
 int svc_db_exec(struct svc_req *r, int stmt, const char *types, ...);
 int svc_db_query(struct svc_req *r, int stmt, struct svc_rows **out, const char *types, ...);
+/* Column 0 of the rows of stmt run with the one parameter limit, into ids (at most cap). */
+int svc_db_query_ids(struct svc_req *r, int stmt, int64_t limit, int64_t *ids, size_t cap,
+	size_t *n);
 uint64_t svc_db_affected(const struct svc_req *r);
 uint64_t svc_db_insert_id(const struct svc_req *r);
 
@@ -192,11 +196,11 @@ int	     svc_rows_next(struct svc_rows *rows);		/* 1 row, 0 end */
 int	     svc_rows_isnull(const struct svc_rows *rows, size_t col);
 /* The column as an integer (text read with strtoll); 0 for NULL or no such column. */
 int64_t	     svc_rows_int(const struct svc_rows *rows, size_t col);
-/*
- * The column's bytes, NUL-terminated, length in *len (len may be NULL); NULL for SQL NULL,
- * an integer column or no such column. Valid until the next svc_rows_next or svc_rows_free.
- */
+/* The column's bytes, NUL-terminated, length in *len (len may be NULL); NULL for SQL NULL,
+ * an integer column or no such column. Valid until the next svc_rows_next or svc_rows_free. */
 const char  *svc_rows_str(const struct svc_rows *rows, size_t col, size_t *len);
+/* svc_rows_str copied into out (cut to outlen - 1 bytes), "" instead of NULL. */
+void	     svc_rows_copy(const struct svc_rows *rows, size_t col, char *out, size_t outlen);
 /* The current row as a new JSON object by column name; NULL when out of memory. */
 json_object *svc_rows_json(const struct svc_rows *rows);
 /* The bytes json-c prints for svc_rows_json (plain), appended to out unbuilt; -1: no memory. */
@@ -238,10 +242,8 @@ int svc_call(struct svc_req *r, const char *dep, const char *method, const char 
 	struct svc_call_result *res);
 void svc_call_result_free(struct svc_call_result *res);
 
-/*
- * Runs fn in a transaction: SVC_OK commits, anything else rolls back and is returned; a
- * deadlock or lost connection runs it again in the deadline. A failed COMMIT is not retried.
- */
+/* Runs fn in a transaction: SVC_OK commits, anything else rolls back and is returned; a
+ * deadlock or lost connection runs it again in the deadline. A failed COMMIT is not retried. */
 int svc_db_tx(struct svc_req *r, int (*fn)(struct svc_req *r, void *arg), void *arg);
 
 #endif /* SVC_H */

@@ -18,7 +18,7 @@ static const char *const svc_breaker_names[] = {
 const char *
 svc_breaker_state_name(enum svc_breaker_state s)
 {
-	if ((size_t)s >= sizeof(svc_breaker_names) / sizeof(svc_breaker_names[0]))
+	if ((size_t)s >= SVC_NELEM(svc_breaker_names))
 		return "unknown";
 	return svc_breaker_names[s];
 }

@@ -1,10 +1,20 @@
-/* svc_conf_int.h - the runtime's own settings (struct svc_config) and the setting parsers (svc_config.c) */
+/* svc_conf_int.h - the runtime's own settings (struct svc_config), the settings loader and parsers (svc_config.c) */
 #ifndef SVC_CONF_INT_H
 #define SVC_CONF_INT_H
 
 #include "svc.h"
 
+/* Parses every definition into target; on error writes a message to err and returns -1. */
+int svc_conf_load(const struct svc_conf_def *defs, size_t n, void *target,
+	char *err, size_t errlen);
+/* As svc_conf_load, but SHOPLAB_X is first looked up as SHOPLAB_<SCOPE>_X. */
+int svc_conf_load_scoped(const struct svc_conf_def *defs, size_t n, const char *scope,
+	void *target, char *err, size_t errlen);
+/* Frees (zeroed first: settings hold secrets) and clears every string svc_conf_load set. */
+void svc_conf_free(const struct svc_conf_def *defs, size_t n, void *target);
 int svc_conf_parse_bool(const char *s, int *out);
+/* v (the value of the variable used) as on/off into the int at field: 0, or -1 said in err. */
+int svc_conf_set_bool(const char *v, const char *used, void *field, char *err, size_t errlen);
 int svc_conf_parse_ll(const char *s, long long min, long long max, long long *out);
 
 /* The runtime's own settings, from SHOPLAB_* variables (see README). */

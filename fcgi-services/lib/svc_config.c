@@ -15,7 +15,7 @@ svc_conf_parse_bool(const char *s, int *out)
 	static const char *const no[] = { "0", "off", "false", "no" };
 	size_t i;
 
-	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+	for (i = 0; i < SVC_NELEM(yes); i++) {
 		if (strcasecmp(s, yes[i]) == 0) {
 			*out = 1;
 			return 0;
@@ -26,6 +26,19 @@ svc_conf_parse_bool(const char *s, int *out)
 		}
 	}
 	return -1;
+}
+
+int
+svc_conf_set_bool(const char *v, const char *used, void *field, char *err, size_t errlen)
+{
+	int b;
+
+	if (svc_conf_parse_bool(v, &b) == -1) {
+		snprintf(err, errlen, "%s=\"%.40s\": want on or off", used, v);
+		return -1;
+	}
+	memcpy(field, &b, sizeof(b));
+	return 0;
 }
 
 int
@@ -86,7 +99,6 @@ svc_conf_load_scoped(const struct svc_conf_def *defs, size_t n, const char *scop
 	char		 used[128];
 	const char	*v;
 	long long	 ll;
-	int		 b;
 	size_t		 i;
 	char		*s;
 
@@ -111,11 +123,8 @@ svc_conf_load_scoped(const struct svc_conf_def *defs, size_t n, const char *scop
 			memcpy(field, &ll, sizeof(ll));
 			break;
 		case SVC_CONF_BOOL:
-			if (svc_conf_parse_bool(v, &b) == -1) {
-				snprintf(err, errlen, "%s=\"%.40s\": want on or off", used, v);
+			if (svc_conf_set_bool(v, used, field, err, errlen) == -1)
 				return -1;
-			}
-			memcpy(field, &b, sizeof(b));
 			break;
 		case SVC_CONF_STR:
 			if ((long long)strlen(v) > d->max) {
@@ -164,9 +173,8 @@ int
 svc_config_load(struct svc_config *cfg, const char *service, char *err, size_t errlen)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	if (svc_conf_load_scoped(svc_runtime_defs,
-	    sizeof(svc_runtime_defs) / sizeof(svc_runtime_defs[0]), service, cfg, err,
-	    errlen) == -1)
+	if (svc_conf_load_scoped(svc_runtime_defs, SVC_NELEM(svc_runtime_defs), service, cfg,
+	    err, errlen) == -1)
 		return -1;
 	/* A TCP listener is reachable by any local process: the gateway must prove itself. */
 	if (strncmp(cfg->listen, "unix:", 5) != 0 && strlen(cfg->gateway_secret) < 32) {
@@ -194,18 +202,26 @@ svc_config_load(struct svc_config *cfg, const char *service, char *err, size_t e
 }
 
 void
+svc_conf_free(const struct svc_conf_def *defs, size_t n, void *target)
+{
+	char	*s;
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		if (defs[i].type != SVC_CONF_STR)
+			continue;
+		memcpy(&s, (char *)target + defs[i].offset, sizeof(s));
+		if (s != NULL)
+			explicit_bzero(s, strlen(s));
+		free(s);
+		s = NULL;
+		memcpy((char *)target + defs[i].offset, &s, sizeof(s));
+	}
+}
+
+void
 svc_config_free(struct svc_config *cfg)
 {
-	free(cfg->listen);
-	free(cfg->db_host);
-	free(cfg->db_hosts);
-	free(cfg->db_socket);
-	free(cfg->db_name);
-	free(cfg->db_user);
-	free(cfg->db_password);
-	free(cfg->db_tls_ca);
-	free(cfg->gateway_internal);
-	free(cfg->service_token);
-	free(cfg->gateway_secret);
+	svc_conf_free(svc_runtime_defs, SVC_NELEM(svc_runtime_defs), cfg);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -1,5 +1,6 @@
 /* svc_db.c - MariaDB access: a connection per worker, prepared statements, reconnect once */
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,7 +82,7 @@ svc_db_close(struct svc_worker *w)
 	 * in_tx stays as it was: a transaction whose connection is lost is over (rolled back by
 	 * the server), and the rest of it must not run on a new connection in autocommit mode,
 	 * which would commit its remaining statements one by one. svc_db_stmt refuses them until
-	 * svc_db_commit or svc_db_rollback ends the transaction.
+	 * svc_db_end ends the transaction.
 	 */
 }
 
@@ -355,16 +356,20 @@ svc_db_params(struct svc_db_params *p, const char *types, va_list ap)
 }
 
 /*
- * Prepares (if needed), binds and executes statement idx. A lost connection outside a
- * transaction is retried once on a fresh connection: nothing can have been half-done.
+ * Prepares (if needed), binds the parameters (types, ap) and executes statement idx. A lost
+ * connection outside a transaction is retried once on a fresh connection: nothing can have
+ * been half-done.
  */
 static int
-svc_db_run(struct svc_req *r, int idx, struct svc_db_params *p, MYSQL_STMT **out)
+svc_db_run(struct svc_req *r, int idx, const char *types, va_list ap, MYSQL_STMT **out)
 {
 	struct svc_worker	*w = r->w;
+	struct svc_db_params	 params, *p = &params;
 	MYSQL_STMT		*st = NULL;
-	int			 attempt, rc = SVC_ERR_INTERNAL;
+	int			 attempt, rc;
 
+	if ((rc = svc_db_params(p, types, ap)) != SVC_OK)
+		return rc;
 	for (attempt = 0; attempt < 2; attempt++) {
 		if ((rc = svc_db_stmt(r, idx, &st)) != SVC_OK)
 			goto retry;
@@ -394,21 +399,34 @@ retry:
 int
 svc_db_exec(struct svc_req *r, int idx, const char *types, ...)
 {
-	struct svc_db_params	 p;
-	MYSQL_STMT		*st;
-	va_list			 ap;
-	int			 rc;
+	MYSQL_STMT	*st;
+	va_list		 ap;
+	int		 rc;
 
 	va_start(ap, types);
-	rc = svc_db_params(&p, types, ap);
+	rc = svc_db_run(r, idx, types, ap, &st);
 	va_end(ap);
 	if (rc != SVC_OK)
-		return rc;
-	if ((rc = svc_db_run(r, idx, &p, &st)) != SVC_OK)
 		return rc;
 	r->w->affected = mysql_stmt_affected_rows(st);
 	r->w->insert_id = mysql_stmt_insert_id(st);
 	mysql_stmt_free_result(st);
+	return SVC_OK;
+}
+
+int
+svc_db_query_ids(struct svc_req *r, int stmt, int64_t limit, int64_t *ids, size_t cap,
+    size_t *n)
+{
+	struct svc_rows	*rows = NULL;
+	int		 rc;
+
+	*n = 0;
+	if ((rc = svc_db_query(r, stmt, &rows, "i", limit)) != SVC_OK)
+		return rc;
+	while (*n < cap && svc_rows_next(rows) == 1)
+		ids[(*n)++] = svc_rows_int(rows, 0);
+	svc_rows_free(rows);
 	return SVC_OK;
 }
 
@@ -431,7 +449,6 @@ svc_rows_isint(enum enum_field_types t)
 int
 svc_db_query(struct svc_req *r, int idx, struct svc_rows **out, const char *types, ...)
 {
-	struct svc_db_params	 p;
 	struct svc_rows		*rows = NULL;
 	MYSQL_STMT		*st;
 	MYSQL_RES		*meta = NULL;
@@ -442,11 +459,9 @@ svc_db_query(struct svc_req *r, int idx, struct svc_rows **out, const char *type
 
 	*out = NULL;
 	va_start(ap, types);
-	rc = svc_db_params(&p, types, ap);
+	rc = svc_db_run(r, idx, types, ap, &st);
 	va_end(ap);
 	if (rc != SVC_OK)
-		return rc;
-	if ((rc = svc_db_run(r, idx, &p, &st)) != SVC_OK)
 		return rc;
 	rc = SVC_ERR_NOMEM;
 	if ((rows = calloc(1, sizeof(*rows))) == NULL)
@@ -562,6 +577,14 @@ svc_rows_str(const struct svc_rows *rows, size_t col, size_t *len)
 	return rows->strs[col];
 }
 
+void
+svc_rows_copy(const struct svc_rows *rows, size_t col, char *out, size_t outlen)
+{
+	const char *s = svc_rows_str(rows, col, NULL);
+
+	snprintf(out, outlen, "%s", s != NULL ? s : "");
+}
+
 json_object *
 svc_rows_json(const struct svc_rows *rows)
 {
@@ -661,8 +684,8 @@ svc_db_errno(const struct svc_req *r)
  * (it must come before START TRANSACTION: inside one MariaDB refuses it, error 1568). Fixed
  * control statements without parameters: there is nothing to prepare.
  */
-static int
-svc_db_start(struct svc_req *r, int read_committed)
+int
+svc_db_begin(struct svc_req *r, int read_committed)
 {
 	static const char	 rc_sql[] = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED";
 	static const char	 begin_sql[] = "START TRANSACTION";
@@ -690,18 +713,6 @@ svc_db_start(struct svc_req *r, int read_committed)
 }
 
 int
-svc_db_begin(struct svc_req *r)
-{
-	return svc_db_start(r, 0);
-}
-
-int
-svc_db_begin_read_committed(struct svc_req *r)
-{
-	return svc_db_start(r, 1);
-}
-
-static int
 svc_db_end(struct svc_req *r, int commit)
 {
 	struct svc_worker	*w = r->w;
@@ -716,18 +727,6 @@ svc_db_end(struct svc_req *r, int commit)
 	w->in_tx = 0;
 	svc_db_ended(w, commit, rc);
 	return rc;
-}
-
-int
-svc_db_commit(struct svc_req *r)
-{
-	return svc_db_end(r, 1);
-}
-
-int
-svc_db_rollback(struct svc_req *r)
-{
-	return svc_db_end(r, 0);
 }
 
 int
@@ -750,7 +749,7 @@ svc_db_tx(struct svc_req *r, int (*fn)(struct svc_req *r, void *arg), void *arg)
 	int		attempt, rc = SVC_ERR_INTERNAL;
 
 	for (attempt = 0; attempt < 8; attempt++) {
-		if ((rc = svc_db_begin(r)) == SVC_OK) {
+		if ((rc = svc_db_begin(r, SVC_DB_REPEATABLE_READ)) == SVC_OK) {
 			rc = fn(r, arg);
 			if (rc == SVC_OK) {
 				/*
@@ -758,13 +757,13 @@ svc_db_tx(struct svc_req *r, int (*fn)(struct svc_req *r, void *arg), void *arg)
 				 * except after a deadlock, which is a definite "rolled back" (it is
 				 * how Galera reports a certification failure).
 				 */
-				rc = svc_db_commit(r);
+				rc = svc_db_end(r, SVC_DB_COMMIT);
 				if (rc != SVC_ERR_DB_RETRY || r->w->db_errno != ER_LOCK_DEADLOCK)
 					return rc;
 				svc_log(r, "warn", "commit refused (deadlock or certification failure): "
 				    "the transaction was rolled back; running it again");
 			} else {
-				svc_db_rollback(r);
+				svc_db_end(r, SVC_DB_ROLLBACK);
 			}
 		}
 		if (rc != SVC_ERR_DB_RETRY && rc != SVC_ERR_DB_UNAVAILABLE)

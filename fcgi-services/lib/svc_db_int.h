@@ -10,11 +10,12 @@
 struct svc_server;
 struct svc_worker;
 
-int svc_db_begin(struct svc_req *r);
-/* The same, the transaction at READ COMMITTED (the relay's locking read takes no gap locks). */
-int svc_db_begin_read_committed(struct svc_req *r);
-int svc_db_commit(struct svc_req *r);
-int svc_db_rollback(struct svc_req *r);
+/* How svc_db_begin starts (READ COMMITTED: the relay's locking read takes no gap locks). */
+enum { SVC_DB_REPEATABLE_READ, SVC_DB_READ_COMMITTED };
+int svc_db_begin(struct svc_req *r, int read_committed);
+/* How svc_db_end ends the transaction. */
+enum { SVC_DB_ROLLBACK, SVC_DB_COMMIT };
+int svc_db_end(struct svc_req *r, int commit);
 int svc_db_ping(struct svc_req *r);
 /* MariaDB's error number of the last failed call on this thread, 0 if none. */
 unsigned svc_db_errno(const struct svc_req *r);

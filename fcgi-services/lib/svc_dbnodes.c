@@ -192,6 +192,17 @@ svc_dbnodes_current(struct svc_dbnodes *ns, size_t *i, uint64_t *failovers)
 	return have;
 }
 
+/* The family shoplab_<kind>_failovers_total and its one sample; 0 or -1 (no memory). */
+static int
+svc_nodes_failovers_write(struct svc_buf *out, const char *kind, const char *help,
+    const char *service, uint64_t failovers)
+{
+	return svc_buf_printf(out, "# HELP shoplab_%s_failovers_total %s\n"
+	    "# TYPE shoplab_%s_failovers_total counter\n"
+	    "shoplab_%s_failovers_total{service=\"%s\"} %llu\n", kind, help, kind, kind, service,
+	    (unsigned long long)failovers) == -1 ? -1 : 0;
+}
+
 int
 svc_dbnodes_metrics_write(struct svc_dbnodes *ns, const char *service, struct svc_buf *out)
 {
@@ -208,13 +219,8 @@ svc_dbnodes_metrics_write(struct svc_dbnodes *ns, const char *service, struct sv
 		if (svc_buf_printf(out, "shoplab_db_node{service=\"%s\",node=\"%s\",preferred=\"%s\"} %d\n",
 		    service, ns->node[i].label, i == 0 ? "yes" : "no", have && cur == i) == -1)
 			return -1;
-	if (svc_buf_printf(out,
-	    "# HELP shoplab_db_failovers_total Connections made to another node than the one before.\n"
-	    "# TYPE shoplab_db_failovers_total counter\n"
-	    "shoplab_db_failovers_total{service=\"%s\"} %llu\n", service,
-	    (unsigned long long)failovers) == -1)
-		return -1;
-	return 0;
+	return svc_nodes_failovers_write(out, "db",
+	    "Connections made to another node than the one before.", service, failovers);
 }
 
 int
@@ -268,11 +274,6 @@ svc_amqpnodes_metrics_write(struct svc_dbnodes *ns, const char *service, const i
 		    ns->node[i].label, on) == -1)
 			return -1;
 	}
-	if (svc_buf_printf(out,
-	    "# HELP shoplab_amqp_failovers_total Broker connections made to another node than the one before.\n"
-	    "# TYPE shoplab_amqp_failovers_total counter\n"
-	    "shoplab_amqp_failovers_total{service=\"%s\"} %llu\n", service,
-	    (unsigned long long)failovers) == -1)
-		return -1;
-	return 0;
+	return svc_nodes_failovers_write(out, "amqp",
+	    "Broker connections made to another node than the one before.", service, failovers);
 }

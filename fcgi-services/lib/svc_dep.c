@@ -137,7 +137,7 @@ svc_dep_conf_load(struct svc_dep_conf *c, const char *name, char *err, size_t er
 	long long		 ll;
 	int64_t			 us;
 	double			 rate;
-	int			 b, iv;
+	int			 iv;
 	size_t			 i, sz;
 
 	if (!svc_dep_name_ok(name)) {
@@ -148,7 +148,7 @@ svc_dep_conf_load(struct svc_dep_conf *c, const char *name, char *err, size_t er
 		up[i] = (char)toupper((unsigned char)name[i]);
 	up[i] = '\0';
 	memset(&l, 0, sizeof(l));
-	for (i = 0; i < sizeof(svc_dep_defs) / sizeof(svc_dep_defs[0]); i++) {
+	for (i = 0; i < SVC_NELEM(svc_dep_defs); i++) {
 		const struct svc_dep_def *d = &svc_dep_defs[i];
 		char *field = (char *)&l + d->offset;
 
@@ -156,11 +156,8 @@ svc_dep_conf_load(struct svc_dep_conf *c, const char *name, char *err, size_t er
 			v = d->def;
 		switch (d->type) {
 		case SVC_DEP_SWITCH:
-			if (svc_conf_parse_bool(v, &b) == -1) {
-				snprintf(err, errlen, "%s=\"%.40s\": want on or off", used, v);
+			if (svc_conf_set_bool(v, used, field, err, errlen) == -1)
 				return -1;
-			}
-			memcpy(field, &b, sizeof(b));
 			break;
 		case SVC_DEP_INT:
 		case SVC_DEP_MS:
@@ -349,7 +346,7 @@ svc_dep_outcome_name(enum svc_dep_outcome o)
 {
 	static const char *const names[] = { "ok", "definite", "unknown", "unavailable" };
 
-	return (size_t)o < sizeof(names) / sizeof(names[0]) ? names[o] : "invalid";
+	return (size_t)o < SVC_NELEM(names) ? names[o] : "invalid";
 }
 
 const char *
@@ -358,7 +355,7 @@ svc_dep_reason_name(enum svc_dep_reason r)
 	static const char *const names[] = { "none", "failed", "breaker_open", "bulkhead_full",
 	    "budget_exhausted", "deadline_exceeded" };
 
-	return (size_t)r < sizeof(names) / sizeof(names[0]) ? names[r] : "invalid";
+	return (size_t)r < SVC_NELEM(names) ? names[r] : "invalid";
 }
 
 static void
@@ -551,6 +548,67 @@ svc_dep_sample(struct svc_buf *out, const char *name, const char *service,
 	svc_buf_printf(out, "\",dep=\"%s\"", d->name);
 }
 
+/* The series with one sample per dependency, by what they read (svc_dep_value). */
+enum svc_dep_what {
+	SVC_DEP_RETRIES, SVC_DEP_WAITS, SVC_DEP_EXHAUSTED, SVC_DEP_STATE, SVC_DEP_REJECTIONS,
+	SVC_DEP_INUSE,
+};
+
+static const struct svc_dep_series {
+	const char		*name, *type, *help;
+	enum svc_dep_what	 what;
+} svc_dep_series_before[] = {
+	{ "shoplab_dep_retries_total", "counter", "Retries sent to a dependency.",
+	    SVC_DEP_RETRIES },
+	{ "shoplab_dep_bulkhead_waits_total", "counter",
+	    "Calls admitted by a full bulkhead after a short wait for a slot.", SVC_DEP_WAITS },
+	{ "shoplab_dep_budget_exhausted_total", "counter",
+	    "Retries refused because the retry budget was empty.", SVC_DEP_EXHAUSTED },
+	{ "shoplab_dep_breaker_state", "gauge",
+	    "Circuit breaker state: 0 closed, 1 open, 2 half-open.", SVC_DEP_STATE },
+}, svc_dep_series_after[] = {
+	{ "shoplab_dep_bulkhead_rejections_total", "counter",
+	    "Calls refused because the dependency's bulkhead was full.", SVC_DEP_REJECTIONS },
+	{ "shoplab_dep_bulkhead_in_use", "gauge",
+	    "Calls to the dependency in progress now.", SVC_DEP_INUSE },
+};
+
+static unsigned long long
+svc_dep_value(const struct svc_dep *d, enum svc_dep_what what)
+{
+	switch (what) {
+	case SVC_DEP_RETRIES:
+		return atomic_load(&d->retries);
+	case SVC_DEP_WAITS:
+		return atomic_load(&d->bulkhead_waits);
+	case SVC_DEP_EXHAUSTED:
+		return atomic_load(&d->budget.exhausted);
+	case SVC_DEP_STATE:
+		return (unsigned long long)atomic_load(&d->breaker.state_pub);
+	case SVC_DEP_REJECTIONS:
+		return atomic_load(&d->bulkhead.rejections);
+	case SVC_DEP_INUSE:
+		return (unsigned long long)atomic_load(&d->bulkhead.inuse);
+	}
+	return 0;
+}
+
+/* Each series of s[0..ns): its family, then a sample per dependency. */
+static void
+svc_dep_series_write(const struct svc_dep_series *s, size_t ns, const struct svc_dep *deps,
+    size_t n, const char *service, struct svc_buf *out)
+{
+	size_t i, k;
+
+	for (k = 0; k < ns; k++) {
+		svc_dep_family(out, s[k].name, s[k].type, s[k].help);
+		for (i = 0; i < n; i++) {
+			svc_dep_sample(out, s[k].name, service, &deps[i]);
+			svc_buf_printf(out, "} %llu\n", svc_dep_value(&deps[i], s[k].what));
+		}
+	}
+}
+
 int
 svc_dep_metrics_write(const struct svc_dep *deps, size_t n, const char *service,
     struct svc_buf *out)
@@ -576,51 +634,19 @@ svc_dep_metrics_write(const struct svc_dep *deps, size_t n, const char *service,
 			svc_buf_printf(out, ",outcome=\"%s\"} %llu\n", svc_dep_attempt_names[j],
 			    atomic_load(&deps[i].attempts[j]));
 		}
-	svc_dep_family(out, "shoplab_dep_retries_total", "counter",
-	    "Retries sent to a dependency.");
-	for (i = 0; i < n; i++) {
-		svc_dep_sample(out, "shoplab_dep_retries_total", service, &deps[i]);
-		svc_buf_printf(out, "} %llu\n", atomic_load(&deps[i].retries));
-	}
-	svc_dep_family(out, "shoplab_dep_bulkhead_waits_total", "counter",
-	    "Calls admitted by a full bulkhead after a short wait for a slot.");
-	for (i = 0; i < n; i++) {
-		svc_dep_sample(out, "shoplab_dep_bulkhead_waits_total", service, &deps[i]);
-		svc_buf_printf(out, "} %llu\n", atomic_load(&deps[i].bulkhead_waits));
-	}
-	svc_dep_family(out, "shoplab_dep_budget_exhausted_total", "counter",
-	    "Retries refused because the retry budget was empty.");
-	for (i = 0; i < n; i++) {
-		svc_dep_sample(out, "shoplab_dep_budget_exhausted_total", service, &deps[i]);
-		svc_buf_printf(out, "} %llu\n", atomic_load(&deps[i].budget.exhausted));
-	}
-	svc_dep_family(out, "shoplab_dep_breaker_state", "gauge",
-	    "Circuit breaker state: 0 closed, 1 open, 2 half-open.");
-	for (i = 0; i < n; i++) {
-		svc_dep_sample(out, "shoplab_dep_breaker_state", service, &deps[i]);
-		svc_buf_printf(out, "} %d\n", atomic_load(&deps[i].breaker.state_pub));
-	}
+	svc_dep_series_write(svc_dep_series_before, SVC_NELEM(svc_dep_series_before), deps, n,
+	    service, out);
 	svc_dep_family(out, "shoplab_dep_breaker_transitions_total", "counter",
 	    "Circuit breaker state changes.");
 	for (i = 0; i < n; i++)
-		for (j = 0; j < sizeof(trans) / sizeof(trans[0]); j++) {
+		for (j = 0; j < SVC_NELEM(trans); j++) {
 			svc_dep_sample(out, "shoplab_dep_breaker_transitions_total", service,
 			    &deps[i]);
 			svc_buf_printf(out, ",from=\"%s\",to=\"%s\"} %llu\n", trans[j].from,
 			    trans[j].to, atomic_load(&deps[i].breaker.transitions[trans[j].t]));
 		}
-	svc_dep_family(out, "shoplab_dep_bulkhead_rejections_total", "counter",
-	    "Calls refused because the dependency's bulkhead was full.");
-	for (i = 0; i < n; i++) {
-		svc_dep_sample(out, "shoplab_dep_bulkhead_rejections_total", service, &deps[i]);
-		svc_buf_printf(out, "} %llu\n", atomic_load(&deps[i].bulkhead.rejections));
-	}
-	svc_dep_family(out, "shoplab_dep_bulkhead_in_use", "gauge",
-	    "Calls to the dependency in progress now.");
-	for (i = 0; i < n; i++) {
-		svc_dep_sample(out, "shoplab_dep_bulkhead_in_use", service, &deps[i]);
-		svc_buf_printf(out, "} %d\n", atomic_load(&deps[i].bulkhead.inuse));
-	}
+	svc_dep_series_write(svc_dep_series_after, SVC_NELEM(svc_dep_series_after), deps, n,
+	    service, out);
 	svc_dep_family(out, "shoplab_dep_call_duration_seconds", "histogram",
 	    "Time of each request to a dependency, retries counted apart.");
 	for (i = 0; i < n; i++) {

@@ -78,6 +78,18 @@ svc_event_time_parse(const char *s, int64_t *wall_us)
 	return 0;
 }
 
+int64_t
+svc_event_data_id(const struct svc_event *ev, const char *name)
+{
+	json_object	*v;
+	int64_t		 id;
+
+	if (!json_object_object_get_ex(ev->data, name, &v) || !json_object_is_type(v, json_type_int))
+		return 0;
+	id = json_object_get_int64(v);
+	return id > 0 ? id : 0;
+}
+
 int
 svc_event_type_valid(const char *type)
 {

@@ -2,6 +2,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <amqp.h>
@@ -33,6 +34,22 @@ svc_outbox_add(struct svc_req *r, const char *type, const char *key, const char 
 	} else
 		svc_log(r, "error", "event %s not built: %s", type, svc_err_name(rc));
 	svc_buf_free(&b);
+	return rc;
+}
+
+int
+svc_outbox_add_json(struct svc_req *r, const char *type, int64_t key_id, json_object *data,
+    int bad)
+{
+	char	key[24];
+	int	rc = SVC_ERR_NOMEM;
+
+	if (data != NULL && !bad) {
+		snprintf(key, sizeof(key), "%lld", (long long)key_id);
+		rc = svc_outbox_add(r, type, key,
+		    json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN));
+	}
+	json_object_put(data);
 	return rc;
 }
 
@@ -90,7 +107,7 @@ svc_ev_relay_batch(struct svc_events_rt *rt, struct svc_req *r, amqp_connection_
 	 * REPEATABLE READ it also locked the end of the index while it waited for the broker's
 	 * confirms, and every transaction adding an event (a checkout's last step) waited.
 	 */
-	if (svc_db_begin_read_committed(r) != SVC_OK)
+	if (svc_db_begin(r, SVC_DB_READ_COMMITTED) != SVC_OK)
 		return -2;
 	if (svc_db_query(r, svc_ev_stmt(r, SVC_EVS_OUTBOX_NEXT), &rows, "i",
 	    (int64_t)rt->conf.batch) != SVC_OK)
@@ -132,7 +149,7 @@ svc_ev_relay_batch(struct svc_events_rt *rt, struct svc_req *r, amqp_connection_
 		rc = cr == 1 ? -3 : -1;
 		goto out_rollback;
 	}
-	if (svc_ev_outbox_delete(r, seqs, n) != SVC_OK || svc_db_commit(r) != SVC_OK) {
+	if (svc_ev_outbox_delete(r, seqs, n) != SVC_OK || svc_db_end(r, SVC_DB_COMMIT) != SVC_OK) {
 		/* Confirmed but not deleted: they go again, and consumers drop the duplicates. */
 		rc = -2;
 		goto out_rollback;
@@ -143,7 +160,7 @@ svc_ev_relay_batch(struct svc_events_rt *rt, struct svc_req *r, amqp_connection_
 out_rollback:
 	svc_rows_free(rows);
 	if (r->w->in_tx)
-		(void)svc_db_rollback(r);
+		(void)svc_db_end(r, SVC_DB_ROLLBACK);
 	return rc;
 }
 

@@ -59,13 +59,7 @@ svc_event_retry_ms(int retry, int64_t min_ms, int64_t max_ms, uint64_t *rng)
 		min_ms = 1;
 	if (max_ms < min_ms)
 		max_ms = min_ms;
-	if (retry < 0)
-		retry = 0;
-	/* min * 2^retry > max exactly when min > max / 2^retry: no overflow either way. */
-	if (retry >= 62 || min_ms > (max_ms >> retry))
-		ceiling = max_ms;
-	else
-		ceiling = min_ms << retry;
+	ceiling = svc_backoff_ceiling(min_ms, max_ms, retry);
 	/* Full jitter over the range, above the floor: never a spin. */
 	return min_ms + (int64_t)(svc_rand64(rng) % (uint64_t)(ceiling - min_ms + 1));
 }

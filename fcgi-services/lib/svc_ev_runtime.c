@@ -172,8 +172,8 @@ svc_events_start(struct svc_server *srv)
 	rt->srv = srv;
 	srv->events = rt;
 	svc_wake_reset(&svc_ev_wake);
-	if (svc_conf_load_scoped(svc_events_defs, sizeof(svc_events_defs) /
-	    sizeof(svc_events_defs[0]), srv->svc->name, &rt->conf, err, sizeof(err)) == -1) {
+	if (svc_conf_load_scoped(svc_events_defs, SVC_NELEM(svc_events_defs), srv->svc->name,
+	    &rt->conf, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s: %s\n", srv->svc->name, err);
 		goto fail;
 	}
@@ -230,14 +230,7 @@ svc_events_free(struct svc_server *srv)
 	if (rt == NULL)
 		return;
 	svc_dbnodes_free(&rt->nodes);
-	free(rt->conf.hosts);
-	free(rt->conf.host);
-	free(rt->conf.vhost);
-	free(rt->conf.user);
-	if (rt->conf.password != NULL)
-		explicit_bzero(rt->conf.password, strlen(rt->conf.password));
-	free(rt->conf.password);
-	rt->conf.hosts = rt->conf.host = rt->conf.vhost = rt->conf.user = rt->conf.password = NULL;
+	svc_conf_free(svc_events_defs, SVC_NELEM(svc_events_defs), &rt->conf);
 }
 
 static void
@@ -248,30 +241,31 @@ svc_ev_worker_end(struct svc_worker *w)
 	w->stmts = NULL;
 }
 
+/* Joins an event thread if it was started, by until: 1 when it still runs, else 0. */
+static size_t
+svc_ev_join(int *started, struct svc_worker *w, const struct timespec *until)
+{
+	if (!*started)
+		return 0;
+	if (pthread_timedjoin_np(w->tid, NULL, until) != 0)
+		return 1;
+	*started = 0;
+	svc_ev_worker_end(w);
+	return 0;
+}
+
 size_t
 svc_events_stop(struct svc_server *srv, const struct timespec *until)
 {
 	struct svc_events_rt	*rt = srv->events;
-	size_t			 left = 0;
+	size_t			 left;
 
 	if (rt == NULL)
 		return 0;
 	/* Ends the threads' sleeps now: a relay in a 5 s backoff must not hold up the exit. */
 	svc_wake_close(&svc_ev_wake);
-	if (rt->relay_started) {
-		if (pthread_timedjoin_np(rt->relay_w.tid, NULL, until) == 0) {
-			rt->relay_started = 0;
-			svc_ev_worker_end(&rt->relay_w);
-		} else
-			left++;
-	}
-	if (rt->consumer_started) {
-		if (pthread_timedjoin_np(rt->consumer_w.tid, NULL, until) == 0) {
-			rt->consumer_started = 0;
-			svc_ev_worker_end(&rt->consumer_w);
-		} else
-			left++;
-	}
+	left = svc_ev_join(&rt->relay_started, &rt->relay_w, until) +
+	    svc_ev_join(&rt->consumer_started, &rt->consumer_w, until);
 	if (left == 0) {
 		svc_events_free(srv);
 		free(rt);

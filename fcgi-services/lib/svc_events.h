@@ -67,6 +67,12 @@ struct svc_events {
  * transaction it returns SVC_ERR_INTERNAL and writes nothing.
  */
 int svc_outbox_add(struct svc_req *r, const char *type, const char *key, const char *data_json);
+/*
+ * The same with data as a JSON object (consumed), built with svc_json_add (bad: an add
+ * failed), keyed by the decimal id: SVC_ERR_NOMEM, nothing written, when bad or data is NULL.
+ */
+int svc_outbox_add_json(struct svc_req *r, const char *type, int64_t key_id, json_object *data,
+	int bad);
 
 /* Pure parts (svc_ev_envelope.c), unit-tested. */
 
@@ -85,6 +91,8 @@ int svc_event_parse(const char *body, size_t len, struct svc_event *ev);
 void svc_event_free(struct svc_event *ev);
 /* Parses svc_event_time's format (fraction optional, 1..9 digits) into *wall_us; 0 or -1. */
 int svc_event_time_parse(const char *s, int64_t *wall_us);
+/* A positive integer member of an event's data (order_id...), or 0 when it is not one. */
+int64_t svc_event_data_id(const struct svc_event *ev, const char *name);
 /* 1 when type is 1..64 of [a-z0-9_.] with a dot, not at either end. */
 int svc_event_type_valid(const char *type);
 

@@ -23,7 +23,7 @@ static const char *const svc_http_class_names[] = {
 const char *
 svc_http_class_name(enum svc_http_class cls)
 {
-	if ((size_t)cls >= sizeof(svc_http_class_names) / sizeof(svc_http_class_names[0]))
+	if ((size_t)cls >= SVC_NELEM(svc_http_class_names))
 		return "invalid";
 	return svc_http_class_names[cls];
 }
@@ -102,7 +102,7 @@ svc_http_call_check(const struct svc_http_call *call, char *err, size_t errlen)
 		snprintf(err, errlen, "bad URL");
 		return -1;
 	}
-	for (i = 0; i < sizeof(values) / sizeof(values[0]); i++)
+	for (i = 0; i < SVC_NELEM(values); i++)
 		if (values[i] != NULL && !svc_http_clean(values[i], SVC_HTTP_VALUE_MAX)) {
 			snprintf(err, errlen, "bad header value");
 			return -1;

@@ -107,6 +107,23 @@ svc_body_json_or_reply(struct svc_req *r, json_object **out)
 	return svc_json_parse_or_reply(r, body, len, out);
 }
 
+/*
+ * The member field of obj, of type (what: "a string"), in *v: SVC_OK, *v NULL when it is
+ * absent or null and not required; else the 400 is sent.
+ */
+static int
+svc_json_member_or_reply(struct svc_req *r, json_object *obj, const char *field,
+    json_type type, const char *what, int required, json_object **v)
+{
+	if (!json_object_object_get_ex(obj, field, v) || json_object_is_type(*v, json_type_null)) {
+		*v = NULL;
+		return required ? svc_reply_field_error(r, field, "%s is required", field) : SVC_OK;
+	}
+	if (!json_object_is_type(*v, type))
+		return svc_reply_field_error(r, field, "%s must be %s", field, what);
+	return SVC_OK;
+}
+
 int
 svc_json_str_or_reply(struct svc_req *r, json_object *obj, const char *field,
     size_t minlen, size_t maxlen, int required, const char **out)
@@ -114,15 +131,12 @@ svc_json_str_or_reply(struct svc_req *r, json_object *obj, const char *field,
 	json_object	*v;
 	const char	*s;
 	size_t		 len;
+	int		 rc;
 
 	*out = NULL;
-	if (!json_object_object_get_ex(obj, field, &v) || json_object_is_type(v, json_type_null)) {
-		if (!required)
-			return SVC_OK;
-		return svc_reply_field_error(r, field, "%s is required", field);
-	}
-	if (!json_object_is_type(v, json_type_string))
-		return svc_reply_field_error(r, field, "%s must be a string", field);
+	if ((rc = svc_json_member_or_reply(r, obj, field, json_type_string, "a string", required,
+	    &v)) != SVC_OK || v == NULL)
+		return rc;
 	s = json_object_get_string(v);
 	len = (size_t)json_object_get_string_len(v);
 	if (strlen(s) != len)
@@ -140,14 +154,11 @@ svc_json_int_or_reply(struct svc_req *r, json_object *obj, const char *field,
 {
 	json_object	*v;
 	int64_t		 n;
+	int		 rc;
 
-	if (!json_object_object_get_ex(obj, field, &v) || json_object_is_type(v, json_type_null)) {
-		if (!required)
-			return SVC_OK;
-		return svc_reply_field_error(r, field, "%s is required", field);
-	}
-	if (!json_object_is_type(v, json_type_int))
-		return svc_reply_field_error(r, field, "%s must be an integer", field);
+	if ((rc = svc_json_member_or_reply(r, obj, field, json_type_int, "an integer", required,
+	    &v)) != SVC_OK || v == NULL)
+		return rc;
 	n = json_object_get_int64(v);
 	/* json-c saturates out-of-range numbers; treat the saturated edges as out of range. */
 	if (n == INT64_MAX || n == INT64_MIN || n < min || n > max)
@@ -161,16 +172,16 @@ int
 svc_json_obj_or_reply(struct svc_req *r, json_object *obj, const char *field,
     json_type type, json_object **out)
 {
-	json_object *v;
+	json_object	*v;
+	char		 what[32];
+	int		 rc;
 
 	*out = NULL;
-	if (!json_object_object_get_ex(obj, field, &v) || json_object_is_type(v, json_type_null))
-		return svc_reply_field_error(r, field, "%s is required", field);
-	if (!json_object_is_type(v, type))
-		return svc_reply_field_error(r, field, "%s must be %s %s", field,
-		    type == json_type_array ? "an" : "a", json_type_to_name(type));
-	*out = v;
-	return SVC_OK;
+	snprintf(what, sizeof(what), "%s %s", type == json_type_array ? "an" : "a",
+	    json_type_to_name(type));
+	if ((rc = svc_json_member_or_reply(r, obj, field, type, what, 1, &v)) == SVC_OK)
+		*out = v;
+	return rc;
 }
 
 int

@@ -125,17 +125,31 @@ svc_line_str(struct svc_line *l, const char *s)
 static void
 svc_line_ll(struct svc_line *l, long long v)
 {
-	char			 b[24];
-	size_t			 i = sizeof(b);
-	unsigned long long	 u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+	char	b[SVC_LL_DIGITS];
+	size_t	i = svc_fmt_ll(b, v);
 
-	do {
-		b[--i] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u > 0);
-	if (v < 0)
-		b[--i] = '-';
 	svc_line_put(l, b + i, sizeof(b) - i);
+}
+
+/* ,"key":"v" (v as it is: the caller escapes it). */
+static void
+svc_line_member(struct svc_line *l, const char *key, const char *v)
+{
+	svc_line_str(l, ",\"");
+	svc_line_str(l, key);
+	svc_line_str(l, "\":\"");
+	svc_line_str(l, v);
+	svc_line_put(l, "\"", 1);
+}
+
+/* ,"key":v */
+static void
+svc_line_member_ll(struct svc_line *l, const char *key, long long v)
+{
+	svc_line_str(l, ",\"");
+	svc_line_str(l, key);
+	svc_line_str(l, "\":");
+	svc_line_ll(l, v);
 }
 
 size_t
@@ -165,20 +179,14 @@ svc_log_request_line(struct svc_logbuf *lb, char *out, size_t outlen, const char
 	svc_line_str(&l, "{\"ts\":\"");
 	svc_line_str(&l, lb->ts_base);
 	svc_line_put(&l, ms, sizeof(ms));
-	svc_line_str(&l, ",\"level\":\"info\",\"service\":\"");
-	svc_line_str(&l, service);
-	svc_line_str(&l, "\",\"request_id\":\"");
-	svc_line_str(&l, rid);
-	svc_line_str(&l, "\",\"route\":\"");
-	svc_line_str(&l, route);
-	svc_line_str(&l, "\",\"path\":\"");
-	svc_line_str(&l, epath);
-	svc_line_str(&l, "\",\"status\":");
-	svc_line_ll(&l, status);
-	svc_line_str(&l, ",\"duration_us\":");
-	svc_line_ll(&l, dur_us);
-	svc_line_str(&l, ",\"user_id\":");
-	svc_line_ll(&l, user_id);
+	svc_line_member(&l, "level", "info");
+	svc_line_member(&l, "service", service);
+	svc_line_member(&l, "request_id", rid);
+	svc_line_member(&l, "route", route);
+	svc_line_member(&l, "path", epath);
+	svc_line_member_ll(&l, "status", status);
+	svc_line_member_ll(&l, "duration_us", dur_us);
+	svc_line_member_ll(&l, "user_id", user_id);
 	svc_line_str(&l, "}\n");
 	return l.over ? 0 : l.len;
 }

@@ -89,6 +89,21 @@ svc_metrics_record(struct svc_metrics *m, size_t route, int status, int64_t dur_
 	atomic_fetch_add_explicit(&rm->count, 1, memory_order_relaxed);
 }
 
+/*
+ * Starts a sample of family for a route named "METHOD /pattern":
+ * family{service="...",method="...",route="..." (the caller adds labels and the value).
+ */
+static void
+svc_route_sample(struct svc_buf *out, const char *family, const char *service,
+    const char *name)
+{
+	const char	*sp = strchr(name, ' ');
+	int		 mlen = sp ? (int)(sp - name) : 0;
+
+	svc_buf_printf(out, "%s{service=\"%s\",method=\"%.*s\",route=\"%s\"", family, service,
+	    mlen, name, sp ? sp + 1 : name);
+}
+
 /* route_names[i] is "METHOD /pattern"; the last route is the unmatched bucket. */
 int
 svc_metrics_write(const struct svc_metrics *m, const char *service,
@@ -100,53 +115,41 @@ svc_metrics_write(const struct svc_metrics *m, const char *service,
 	    "# HELP shoplab_http_requests_total Requests answered, by route and status.\n"
 	    "# TYPE shoplab_http_requests_total counter\n");
 	for (i = 0; i < m->nroutes; i++) {
-		const char *sp = strchr(route_names[i], ' ');
-		int mlen = sp ? (int)(sp - route_names[i]) : 0;
-		const char *pat = sp ? sp + 1 : route_names[i];
-
 		for (j = 0; j < SVC_NSTATUS; j++) {
 			unsigned long long v = atomic_load(&m->routes[i].status[j]);
 			if (v == 0)
 				continue;
+			svc_route_sample(out, "shoplab_http_requests_total", service, route_names[i]);
 			if (j < SVC_NSTATUS - 1)
-				svc_buf_printf(out, "shoplab_http_requests_total{service=\"%s\","
-				    "method=\"%.*s\",route=\"%s\",status=\"%d\"} %llu\n", service,
-				    mlen, route_names[i], pat, svc_statuses[j], v);
+				svc_buf_printf(out, ",status=\"%d\"} %llu\n", svc_statuses[j], v);
 			else
-				svc_buf_printf(out, "shoplab_http_requests_total{service=\"%s\","
-				    "method=\"%.*s\",route=\"%s\",status=\"other\"} %llu\n", service,
-				    mlen, route_names[i], pat, v);
+				svc_buf_printf(out, ",status=\"other\"} %llu\n", v);
 		}
 	}
 	svc_buf_puts(out,
 	    "# HELP shoplab_http_request_duration_seconds Time from accept to response, by route.\n"
 	    "# TYPE shoplab_http_request_duration_seconds histogram\n");
 	for (i = 0; i < m->nroutes; i++) {
-		const char *sp = strchr(route_names[i], ' ');
-		int mlen = sp ? (int)(sp - route_names[i]) : 0;
-		const char *pat = sp ? sp + 1 : route_names[i];
 		unsigned long long cum = 0, count = atomic_load(&m->routes[i].count);
 
 		if (count == 0)
 			continue;
 		for (j = 0; j <= SVC_NBUCKETS; j++) {
 			cum += atomic_load(&m->routes[i].bucket[j]);
+			svc_route_sample(out, "shoplab_http_request_duration_seconds_bucket", service,
+			    route_names[i]);
 			if (j < SVC_NBUCKETS)
-				svc_buf_printf(out, "shoplab_http_request_duration_seconds_bucket{"
-				    "service=\"%s\",method=\"%.*s\",route=\"%s\",le=\"%g\"} %llu\n",
-				    service, mlen, route_names[i], pat,
+				svc_buf_printf(out, ",le=\"%g\"} %llu\n",
 				    (double)svc_buckets_us[j] / 1e6, cum);
 			else
-				svc_buf_printf(out, "shoplab_http_request_duration_seconds_bucket{"
-				    "service=\"%s\",method=\"%.*s\",route=\"%s\",le=\"+Inf\"} %llu\n",
-				    service, mlen, route_names[i], pat, cum);
+				svc_buf_printf(out, ",le=\"+Inf\"} %llu\n", cum);
 		}
-		svc_buf_printf(out, "shoplab_http_request_duration_seconds_sum{service=\"%s\","
-		    "method=\"%.*s\",route=\"%s\"} %.6f\n", service, mlen, route_names[i], pat,
-		    (double)atomic_load(&m->routes[i].sum_us) / 1e6);
-		svc_buf_printf(out, "shoplab_http_request_duration_seconds_count{service=\"%s\","
-		    "method=\"%.*s\",route=\"%s\"} %llu\n", service, mlen, route_names[i], pat,
-		    count);
+		svc_route_sample(out, "shoplab_http_request_duration_seconds_sum", service,
+		    route_names[i]);
+		svc_buf_printf(out, "} %.6f\n", (double)atomic_load(&m->routes[i].sum_us) / 1e6);
+		svc_route_sample(out, "shoplab_http_request_duration_seconds_count", service,
+		    route_names[i]);
+		svc_buf_printf(out, "} %llu\n", count);
 	}
 	svc_buf_printf(out,
 	    "# HELP shoplab_http_requests_in_flight Requests being handled now.\n"

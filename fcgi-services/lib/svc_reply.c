@@ -202,7 +202,7 @@ svc_reply_err(struct svc_req *r, enum svc_err err)
 
 	if (err == SVC_ERR_REPLIED || r->status != 0)
 		return SVC_ERR_REPLIED;
-	msg = (size_t)err < sizeof(msgs) / sizeof(msgs[0]) && msgs[err] ? msgs[err] : "error";
+	msg = (size_t)err < SVC_NELEM(msgs) && msgs[err] ? msgs[err] : "error";
 	if (err == SVC_ERR_DB_UNAVAILABLE || err == SVC_ERR_DB_RETRY ||
 	    err == SVC_ERR_UNAVAILABLE)
 		svc_reply_header(r, "Retry-After", "1");
@@ -250,16 +250,9 @@ svc_json_append_str(struct svc_buf *out, const char *s, size_t len)
 int
 svc_buf_append_ll(struct svc_buf *out, long long v)
 {
-	char			 b[24];
-	size_t			 i = sizeof(b);
-	unsigned long long	 u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+	char	b[SVC_LL_DIGITS];
+	size_t	i = svc_fmt_ll(b, v);
 
-	do {
-		b[--i] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u > 0);
-	if (v < 0)
-		b[--i] = '-';
 	return svc_buf_append(out, b + i, sizeof(b) - i);
 }
 

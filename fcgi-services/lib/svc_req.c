@@ -29,7 +29,7 @@ svc_req_id(const struct svc_req *r)
 void *
 svc_req_state(const struct svc_req *r)
 {
-	return r->srv->svc->state;
+	return r->srv->state;
 }
 
 const struct svc_config *

@@ -113,6 +113,8 @@ void svc_bulkhead_leave(struct svc_bulkhead *h);
  */
 #define SVC_BACKOFF_NO_TIME	(-1)
 
+/* min(cap, base * 2^k) without overflow; a negative k counts as 0. */
+int64_t svc_backoff_ceiling(int64_t base, int64_t cap, int k);
 /* Returns the sleep in microseconds, < remaining_us, or SVC_BACKOFF_NO_TIME. */
 int64_t svc_backoff_delay(int64_t base_us, int64_t cap_us, int attempt, int64_t remaining_us,
 	uint64_t *rng);

@@ -18,6 +18,17 @@ svc_rand64(uint64_t *state)
 }
 
 int64_t
+svc_backoff_ceiling(int64_t base, int64_t cap, int k)
+{
+	if (k < 0)
+		k = 0;
+	/* base * 2^k > cap exactly when base > cap / 2^k: no overflow either way. */
+	if (k >= 62 || base > (cap >> k))
+		return cap;
+	return base << k;
+}
+
+int64_t
 svc_backoff_delay(int64_t base_us, int64_t cap_us, int attempt, int64_t remaining_us,
     uint64_t *rng)
 {
@@ -29,13 +40,7 @@ svc_backoff_delay(int64_t base_us, int64_t cap_us, int attempt, int64_t remainin
 		base_us = 0;
 	if (cap_us < 0)
 		cap_us = 0;
-	if (attempt < 0)
-		attempt = 0;
-	/* base * 2^attempt > cap exactly when base > cap / 2^attempt: no overflow either way. */
-	if (attempt >= 62 || base_us > (cap_us >> attempt))
-		ceiling = cap_us;
-	else
-		ceiling = base_us << attempt;
+	ceiling = svc_backoff_ceiling(base_us, cap_us, attempt);
 	delay = (int64_t)(svc_rand64(rng) % ((uint64_t)ceiling + 1));
 	/* Sleeping up to the deadline would leave no time for the retry itself. */
 	if (delay >= remaining_us)

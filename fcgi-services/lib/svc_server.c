@@ -318,7 +318,7 @@ svc_handle(struct svc_worker *w)
 	/* A transaction left open by a failed handler must not leak into the next request. */
 	if (w->in_tx) {
 		svc_log(NULL, "error", "a handler left a transaction open; rolled back");
-		svc_db_rollback(&r);
+		svc_db_end(&r, SVC_DB_ROLLBACK);
 	}
 }
 
@@ -486,7 +486,7 @@ svc_bg_main(void *arg)
 		svc_req_run_deferred(&r);
 		svc_buf_free(&r.headers);
 		if (w->in_tx)
-			svc_db_rollback(&r);
+			svc_db_end(&r, SVC_DB_ROLLBACK);
 		/* More at once; the interval after a round that worked; longer after each failure. */
 		pause = svc_bg_pause_ms(rc == 1 ? 1 : rc == SVC_OK ? 0 : -1, srv->svc->bg_interval_ms,
 		    &failures);
@@ -677,10 +677,15 @@ svc_close(struct svc_server *srv)
 			unlink(srv->cfg.listen + 5);
 		/* FALLTHROUGH */
 	case SVC_OPENED_STATE:
-		if (svc->init != NULL && svc->fini != NULL)
-			svc->fini(svc->state);
+		if (svc->fini != NULL)
+			svc->fini(srv->state);
 		/* FALLTHROUGH */
 	case SVC_OPENED_DEPS:
+		/* The state comes after the dependencies: maybe not yet. */
+		if (srv->state != NULL)
+			svc_conf_free(svc->conf, svc->nconf, srv->state);
+		free(srv->state);
+		srv->state = NULL;
 		if (srv->deps != NULL)
 			svc_dep_array_free(srv->deps, srv->ndeps);
 		srv->deps = NULL;
@@ -711,10 +716,10 @@ svc_close(struct svc_server *srv)
 
 /*
  * Opens what the service needs before it serves, in order: settings, metrics, the MariaDB
- * and curl libraries, the dependencies, the service's own state (init, then its startup
- * task), the listening socket and the epoll set that shares it between workers. srv->opened
- * records each step, so svc_close undoes exactly what was opened. Returns 0, 2 for a bad
- * setting, 1 for anything else (said on stderr).
+ * and curl libraries, the dependencies, the service's own state (its settings, init, then
+ * its startup task), the listening socket and the epoll set that shares it between workers.
+ * srv->opened records each step, so svc_close undoes exactly what was opened. Returns 0, 2
+ * for a bad setting, 1 for anything else (said on stderr).
  */
 static int
 svc_open(struct svc_server *srv)
@@ -766,7 +771,17 @@ svc_open(struct svc_server *srv)
 	}
 	srv->ndeps = srv->deps != NULL ? svc->ndeps : 0;
 	srv->opened = SVC_OPENED_DEPS;
-	if (svc->init != NULL && svc->init(svc->state) != 0) {
+	/* The service's state, its own settings (freed after its fini), then its init. */
+	if ((srv->state = calloc(1, svc->state_size > 0 ? svc->state_size : 1)) == NULL) {
+		fprintf(stderr, "%s: out of memory\n", svc->name);
+		return 1;
+	}
+	if (svc->nconf > 0 && svc_conf_load_scoped(svc->conf, svc->nconf, svc->name, srv->state,
+	    err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s: %s\n", svc->name, err);
+		return 2;
+	}
+	if (svc->init != NULL && svc->init(srv->state) != 0) {
 		fprintf(stderr, "%s: initialisation failed\n", svc->name);
 		return 1;
 	}

@@ -56,13 +56,14 @@ enum svc_opened {
 	SVC_OPENED_MYSQL,	/* mysql_library_init */
 	SVC_OPENED_CURL,	/* curl_global_init */
 	SVC_OPENED_DEPS,	/* the dependencies' breakers, bulkheads, budgets */
-	SVC_OPENED_STATE,	/* the service's init (its fini undoes it) */
+	SVC_OPENED_STATE,	/* the service's state and init (its fini undoes it) */
 	SVC_OPENED_LISTEN,	/* the listening socket (a unix socket's file is removed) */
 	SVC_OPENED_EPOLL,	/* the epoll set: everything is open */
 };
 
 struct svc_server {
 	const struct svc_service *svc;
+	void			 *state;	/* the service's (svc->state_size bytes) */
 	enum svc_opened		  opened;
 	struct svc_config	  cfg;
 	struct svc_dbnodes	  dbnodes;	/* opened with the config */

@@ -31,7 +31,7 @@ static const struct {
 int
 svc_err_status(enum svc_err err)
 {
-	if ((size_t)err >= sizeof(svc_errs) / sizeof(svc_errs[0]))
+	if ((size_t)err >= SVC_NELEM(svc_errs))
 		return 500;
 	return svc_errs[err].status;
 }
@@ -39,9 +39,24 @@ svc_err_status(enum svc_err err)
 const char *
 svc_err_name(enum svc_err err)
 {
-	if ((size_t)err >= sizeof(svc_errs) / sizeof(svc_errs[0]))
+	if ((size_t)err >= SVC_NELEM(svc_errs))
 		return "internal_error";
 	return svc_errs[err].code;
+}
+
+size_t
+svc_fmt_ll(char b[SVC_LL_DIGITS], long long v)
+{
+	size_t			 i = SVC_LL_DIGITS;
+	unsigned long long	 u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+
+	do {
+		b[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u > 0);
+	if (v < 0)
+		b[--i] = '-';
+	return i;
 }
 
 int64_t

@@ -5,6 +5,9 @@
 #include "svc.h"
 
 int svc_buf_puts(struct svc_buf *b, const char *s);
+/* v in decimal at the end of b (no NUL); returns where it starts: b + i .. b + 24. */
+#define SVC_LL_DIGITS	24
+size_t svc_fmt_ll(char b[SVC_LL_DIGITS], long long v);
 /* v in decimal. -1 when out of memory. */
 int svc_buf_append_ll(struct svc_buf *out, long long v);
 size_t svc_json_escape(const char *s, char *out, size_t outlen);

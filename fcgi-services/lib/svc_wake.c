@@ -15,25 +15,29 @@ svc_wake_reset(struct svc_wake *wk)
 }
 
 /*
- * Broadcast, not signal: the relay's idle wait takes the post, but the consumer may be asleep
- * on the same wake in a backoff, and a signal could wake it instead of the relay.
+ * Sets a flag of wk (posted or closed) and wakes every waiter. Broadcast, not signal: the
+ * relay's idle wait takes the post, but the consumer may be asleep on the same wake in a
+ * backoff, and a signal could wake it instead of the relay.
  */
-void
-svc_wake_post(struct svc_wake *wk)
+static void
+svc_wake_raise(struct svc_wake *wk, int *flag)
 {
 	pthread_mutex_lock(&wk->mu);
-	wk->posted = 1;
+	*flag = 1;
 	pthread_cond_broadcast(&wk->cv);
 	pthread_mutex_unlock(&wk->mu);
 }
 
 void
+svc_wake_post(struct svc_wake *wk)
+{
+	svc_wake_raise(wk, &wk->posted);
+}
+
+void
 svc_wake_close(struct svc_wake *wk)
 {
-	pthread_mutex_lock(&wk->mu);
-	wk->closed = 1;
-	pthread_cond_broadcast(&wk->cv);
-	pthread_mutex_unlock(&wk->mu);
+	svc_wake_raise(wk, &wk->closed);
 }
 
 /*

@@ -1,6 +1,5 @@
 /* main.c - the orders service: checkout (a saga over inventory and payments) and recovery */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/sha.h>
@@ -20,8 +19,7 @@ static const struct svc_event_sub orders_subs[] = {
 };
 static const struct svc_events orders_events = {
 	.publishes = 1,
-	.subs = orders_subs,
-	.nsubs = sizeof(orders_subs) / sizeof(orders_subs[0]),
+	SVC_ARRAY(subs, orders_subs),
 };
 
 static const char *const orders_deps[] = { "catalog", "inventory", "payments" };
@@ -38,14 +36,8 @@ static const struct svc_conf_def orders_conf[] = {
 static int
 orders_init(void *state)
 {
-	struct orders_state	*st = state;
-	char			 err[256];
+	struct orders_state *st = state;
 
-	if (svc_conf_load(orders_conf, sizeof(orders_conf) / sizeof(orders_conf[0]), st, err,
-	    sizeof(err)) == -1) {
-		fprintf(stderr, "orders: %s\n", err);
-		return -1;
-	}
 	if (strlen(st->card_key) < ORDERS_CARD_KEY_MIN) {
 		fprintf(stderr, "orders: SHOPLAB_CARD_KEY must be at least %d bytes\n",
 		    ORDERS_CARD_KEY_MIN);
@@ -61,29 +53,21 @@ orders_fini(void *state)
 	struct orders_state *st = state;
 
 	explicit_bzero(st->aes_key, sizeof(st->aes_key));
-	free(st->card_key);
 }
 
-int
-main(int argc, char **argv)
-{
-	static struct orders_state state;
-	static const struct svc_service svc = {
-		.name = "orders",
-		.routes = orders_routes,
-		.nroutes = sizeof(orders_routes) / sizeof(orders_routes[0]),
-		.stmts = orders_stmts,
-		.nstmts = ORD_NSTMTS,
-		.deps = orders_deps,
-		.ndeps = sizeof(orders_deps) / sizeof(orders_deps[0]),
-		.init = orders_init,
-		.fini = orders_fini,
-		.background = orders_recover,
-		.bg_interval_ms = 500,
-		.state = &state,
-		.events = &orders_events,
-		.metrics = orders_metrics,
-	};
+static const struct svc_service orders_service = {
+	.name = "orders",
+	SVC_ARRAY(routes, orders_routes),
+	SVC_ARRAY(stmts, orders_stmts),
+	SVC_ARRAY(deps, orders_deps),
+	SVC_ARRAY(conf, orders_conf),
+	.init = orders_init,
+	.fini = orders_fini,
+	.background = orders_recover,
+	.bg_interval_ms = 500,
+	.state_size = sizeof(struct orders_state),
+	.events = &orders_events,
+	.metrics = orders_metrics,
+};
 
-	return svc_main(argc, argv, &svc);
-}
+SVC_MAIN(orders_service)

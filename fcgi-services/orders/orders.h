@@ -144,6 +144,8 @@ int orders_load(struct svc_req *r, int64_t id, int64_t user_id, struct orders_sa
 void orders_saga_free(struct orders_saga *s);
 /* The order as the API shows it; a new reference. */
 json_object *orders_json(const struct orders_saga *s);
+/* [{product_id, quantity}] of the order's lines (a reservation's, order.confirmed's). */
+json_object *orders_items_json(const struct orders_saga *s);
 
 /*
  * Drives the saga of s as far as its dependencies allow within the request's deadline.

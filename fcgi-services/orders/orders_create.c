@@ -150,7 +150,6 @@ orders_insert_tx(struct svc_req *r, void *arg)
 {
 	struct orders_insert	*in = arg;
 	struct svc_rows		*rows = NULL;
-	const char		*at;
 	size_t			 i;
 	int			 rc;
 
@@ -162,8 +161,7 @@ orders_insert_tx(struct svc_req *r, void *arg)
 		return SVC_ERR_INTERNAL;
 	}
 	in->id = svc_rows_int(rows, 0);
-	at = svc_rows_str(rows, 1, NULL);
-	snprintf(in->created_at, sizeof(in->created_at), "%s", at != NULL ? at : "");
+	svc_rows_copy(rows, 1, in->created_at, sizeof(in->created_at));
 	svc_rows_free(rows);
 	for (i = 0; i < in->nitems; i++)
 		if ((rc = svc_db_exec(r, ORD_INSERT_ITEM, "iiii", in->id, in->items[i].product_id,

@@ -90,14 +90,6 @@ orders_saga_free(struct orders_saga *s)
 	s->reply = NULL;
 }
 
-static void
-orders_copy(char *dst, size_t dstlen, const struct svc_rows *rows, size_t col)
-{
-	const char *v = svc_rows_str(rows, col, NULL);
-
-	snprintf(dst, dstlen, "%s", v != NULL ? v : "");
-}
-
 int
 orders_load(struct svc_req *r, int64_t id, int64_t user_id, struct orders_saga *s)
 {
@@ -119,17 +111,17 @@ orders_load(struct svc_req *r, int64_t id, int64_t user_id, struct orders_saga *
 	}
 	s->id = svc_rows_int(rows, 0);
 	s->user_id = svc_rows_int(rows, 1);
-	orders_copy(s->status, sizeof(s->status), rows, 2);
+	svc_rows_copy(rows, 2, s->status, sizeof(s->status));
 	if (orders_state_parse(svc_rows_str(rows, 3, NULL) ? svc_rows_str(rows, 3, NULL) : "",
 	    &s->state) == -1) {
 		svc_rows_free(rows);
 		svc_log(r, "error", "order %lld: unknown saga state", (long long)id);
 		return SVC_ERR_INTERNAL;
 	}
-	orders_copy(s->reason, sizeof(s->reason), rows, 4);
+	svc_rows_copy(rows, 4, s->reason, sizeof(s->reason));
 	s->total_cents = svc_rows_int(rows, 5);
-	orders_copy(s->currency, sizeof(s->currency), rows, 6);
-	orders_copy(key, sizeof(key), rows, 7);
+	svc_rows_copy(rows, 6, s->currency, sizeof(s->currency));
+	svc_rows_copy(rows, 7, key, sizeof(key));
 	enc = (const unsigned char *)svc_rows_str(rows, 8, &enclen);
 	if (enc != NULL && orders_card_open(st->aes_key, key, enc, enclen, card,
 	    sizeof(card)) == 0) {
@@ -137,9 +129,9 @@ orders_load(struct svc_req *r, int64_t id, int64_t user_id, struct orders_saga *
 		explicit_bzero(card, sizeof(card));
 	}
 	s->age_s = svc_rows_int(rows, 9);
-	orders_copy(s->created_at, sizeof(s->created_at), rows, 10);
+	svc_rows_copy(rows, 10, s->created_at, sizeof(s->created_at));
 	s->shipment_id = svc_rows_isnull(rows, 11) ? 0 : svc_rows_int(rows, 11);
-	orders_copy(s->shipped_at, sizeof(s->shipped_at), rows, 12);
+	svc_rows_copy(rows, 12, s->shipped_at, sizeof(s->shipped_at));
 	/* The lines, one per row (none: a NULL line from the LEFT JOIN). */
 	do {
 		if (svc_rows_isnull(rows, 13) || s->nitems >= ORDERS_MAX_ITEMS)
@@ -160,8 +152,7 @@ orders_json(const struct orders_saga *s)
 	size_t		 i;
 	int		 bad = 0;
 
-	if ((o = json_object_new_object()) == NULL)
-		return NULL;
+	o = json_object_new_object();
 	items = json_object_new_array();
 	bad |= svc_json_add(o, "id", json_object_new_int64(s->id));
 	bad |= svc_json_add(o, "status", json_object_new_string(s->status));

@@ -4,36 +4,30 @@
 
 #include "orders.h"
 
-static const char *const orders_state_names[ORD_S_N] = {
-	[ORD_S_PENDING]		= "pending",
-	[ORD_S_RESERVED]	= "reserved",
-	[ORD_S_CHARGED]		= "charged",
-	[ORD_S_UNCOMMITTING]	= "uncommitting",
-	[ORD_S_COMPENSATING]	= "compensating",
-	[ORD_S_VOIDING]		= "voiding",
-	[ORD_S_DONE]		= "done",
-};
-
-static const char *const orders_step_names[ORD_S_N] = {
-	[ORD_S_PENDING]		= "reserve",
-	[ORD_S_RESERVED]	= "charge",
-	[ORD_S_CHARGED]		= "commit",
-	[ORD_S_UNCOMMITTING]	= "release",
-	[ORD_S_COMPENSATING]	= "release",
-	[ORD_S_VOIDING]		= "void",
-	[ORD_S_DONE]		= "none",
+/* Each saga state: its name (stored in the row) and the step it takes. */
+static const struct {
+	const char	*name;
+	const char	*step;
+} orders_states[ORD_S_N] = {
+	[ORD_S_PENDING]		= { "pending",		"reserve" },
+	[ORD_S_RESERVED]	= { "reserved",		"charge" },
+	[ORD_S_CHARGED]		= { "charged",		"commit" },
+	[ORD_S_UNCOMMITTING]	= { "uncommitting",	"release" },
+	[ORD_S_COMPENSATING]	= { "compensating",	"release" },
+	[ORD_S_VOIDING]		= { "voiding",		"void" },
+	[ORD_S_DONE]		= { "done",		"none" },
 };
 
 const char *
 orders_state_name(enum orders_sstate s)
 {
-	return (unsigned)s < ORD_S_N ? orders_state_names[s] : "unknown";
+	return (unsigned)s < ORD_S_N ? orders_states[s].name : "unknown";
 }
 
 const char *
 orders_step_name(enum orders_sstate s)
 {
-	return (unsigned)s < ORD_S_N ? orders_step_names[s] : "unknown";
+	return (unsigned)s < ORD_S_N ? orders_states[s].step : "unknown";
 }
 
 int
@@ -42,7 +36,7 @@ orders_state_parse(const char *name, enum orders_sstate *out)
 	int i;
 
 	for (i = 0; i < ORD_S_N; i++)
-		if (strcmp(name, orders_state_names[i]) == 0) {
+		if (strcmp(name, orders_states[i].name) == 0) {
 			*out = (enum orders_sstate)i;
 			return 0;
 		}

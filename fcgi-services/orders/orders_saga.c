@@ -104,7 +104,7 @@ orders_move(struct svc_req *r, struct orders_saga *s, const struct orders_rule *
 	return SVC_OK;
 }
 
-static json_object *
+json_object *
 orders_items_json(const struct orders_saga *s)
 {
 	json_object	*items, *it;
@@ -112,8 +112,7 @@ orders_items_json(const struct orders_saga *s)
 	int		 bad = 0;
 
 	/* Every line or none: a reservation with a line missing would be another order. */
-	if ((items = json_object_new_array()) == NULL)
-		return NULL;
+	items = json_object_new_array();
 	for (i = 0; i < s->nitems; i++) {
 		it = json_object_new_object();
 		bad |= svc_json_add(it, "product_id", json_object_new_int64(s->items[i].product_id));
@@ -155,8 +154,7 @@ orders_step_body(const struct orders_saga *s)
 	json_object	*o;
 	int		 bad = 0;
 
-	if ((o = json_object_new_object()) == NULL)
-		return NULL;
+	o = json_object_new_object();
 	bad |= svc_json_add(o, "order_id", json_object_new_int64(s->id));
 	if (s->state == ORD_S_PENDING) {
 		bad |= svc_json_add(o, "items", orders_items_json(s));
@@ -260,7 +258,6 @@ orders_recover(struct svc_req *r)
 {
 	struct orders_state		*st = svc_req_state(r);
 	struct orders_saga		 s;
-	struct svc_rows			*rows = NULL;
 	int64_t				 ids[256], backoff;
 	size_t				 n = 0, i, claimed = 0;
 	int				 rc;
@@ -274,11 +271,8 @@ orders_recover(struct svc_req *r)
 			    (unsigned long long)svc_db_affected(r));
 		st->swept = 1;
 	}
-	if ((rc = svc_db_query(r, ORD_DUE, &rows, "i", (int64_t)st->batch)) != SVC_OK)
+	if ((rc = svc_db_query_ids(r, ORD_DUE, st->batch, ids, SVC_NELEM(ids), &n)) != SVC_OK)
 		return rc;
-	while (svc_rows_next(rows) && n < sizeof(ids) / sizeof(ids[0]))
-		ids[n++] = svc_rows_int(rows, 0);
-	svc_rows_free(rows);
 	for (i = 0; i < n && !svc_req_stopping(r); i++) {
 		if (svc_db_exec(r, ORD_CLAIM, "ii", st->lease_ms * 1000, ids[i]) != SVC_OK ||
 		    svc_db_affected(r) != 1)

@@ -9,16 +9,10 @@ static const struct svc_route pay_routes[] = {
 	{ "GET",  "/internal/payments/charges/{order_id}",		pay_get },
 };
 
-int
-main(int argc, char **argv)
-{
-	static const struct svc_service svc = {
-		.name = "payments",
-		.routes = pay_routes,
-		.nroutes = sizeof(pay_routes) / sizeof(pay_routes[0]),
-		.stmts = pay_stmts,
-		.nstmts = PAY_NSTMTS,
-	};
+static const struct svc_service pay_service = {
+	.name = "payments",
+	SVC_ARRAY(routes, pay_routes),
+	SVC_ARRAY(stmts, pay_stmts),
+};
 
-	return svc_main(argc, argv, &svc);
-}
+SVC_MAIN(pay_service)

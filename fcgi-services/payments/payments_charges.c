@@ -250,8 +250,7 @@ pay_void(struct svc_req *r)
 		return rc;
 	if ((rc = svc_db_tx(r, pay_void_tx, &v)) != SVC_OK)
 		return svc_reply_err(r, rc);
-	if ((o = json_object_new_object()) == NULL)
-		return svc_reply_err(r, SVC_ERR_NOMEM);
+	o = json_object_new_object();
 	bad |= svc_json_add(o, "order_id", json_object_new_int64(v.order_id));
 	bad |= svc_json_add(o, "status", json_object_new_string(v.c.status));
 	bad |= svc_json_add(o, "amount_cents", json_object_new_int64(v.c.amount_cents));

@@ -1,6 +1,5 @@
 /* main.c - the shipping service: a shipment per confirmed order, dispatched after a handling delay */
 #include <stddef.h>
-#include <stdio.h>
 
 #include "shipping.h"
 
@@ -14,8 +13,7 @@ static const struct svc_event_sub shipping_subs[] = {
 };
 static const struct svc_events shipping_events = {
 	.publishes = 1,
-	.subs = shipping_subs,
-	.nsubs = sizeof(shipping_subs) / sizeof(shipping_subs[0]),
+	SVC_ARRAY(subs, shipping_subs),
 };
 
 #define SHIP_OFF(f) offsetof(struct shipping_state, f)
@@ -35,36 +33,24 @@ shipping_wall(void *ctx)
 static int
 shipping_init(void *state)
 {
-	struct shipping_state	*st = state;
-	char			 err[256];
+	struct shipping_state *st = state;
 
-	if (svc_conf_load(shipping_conf, sizeof(shipping_conf) / sizeof(shipping_conf[0]), st,
-	    err, sizeof(err)) == -1) {
-		fprintf(stderr, "shipping: %s\n", err);
-		return -1;
-	}
 	st->clock.now_us = shipping_wall;
 	st->clock.ctx = NULL;
 	return 0;
 }
 
-int
-main(int argc, char **argv)
-{
-	static struct shipping_state state;
-	static const struct svc_service svc = {
-		.name = "shipping",
-		.routes = shipping_routes,
-		.nroutes = sizeof(shipping_routes) / sizeof(shipping_routes[0]),
-		.stmts = shipping_stmts,
-		.nstmts = SHIP_NSTMTS,
-		.init = shipping_init,
-		/* The dispatcher: every 100 ms, so a shipment leaves at most ~0.1 s after its delay. */
-		.background = shipping_dispatch,
-		.bg_interval_ms = 100,
-		.state = &state,
-		.events = &shipping_events,
-	};
+static const struct svc_service shipping_service = {
+	.name = "shipping",
+	SVC_ARRAY(routes, shipping_routes),
+	SVC_ARRAY(stmts, shipping_stmts),
+	SVC_ARRAY(conf, shipping_conf),
+	.init = shipping_init,
+	/* The dispatcher: every 100 ms, so a shipment leaves at most ~0.1 s after its delay. */
+	.background = shipping_dispatch,
+	.bg_interval_ms = 100,
+	.state_size = sizeof(struct shipping_state),
+	.events = &shipping_events,
+};
 
-	return svc_main(argc, argv, &svc);
-}
+SVC_MAIN(shipping_service)

@@ -4,36 +4,6 @@
 
 #include "shipping.h"
 
-/* A positive integer member of an event's data, or 0. */
-static int64_t
-shipping_data_id(const struct svc_event *ev, const char *name)
-{
-	json_object	*v;
-	int64_t		 id;
-
-	if (!json_object_object_get_ex(ev->data, name, &v) || !json_object_is_type(v, json_type_int))
-		return 0;
-	id = json_object_get_int64(v);
-	return id > 0 ? id : 0;
-}
-
-/* Adds an event of type with the members built in d (consumed) to the outbox. */
-static int
-shipping_outbox(struct svc_req *r, const char *type, int64_t order_id, json_object *d, int bad)
-{
-	char	key[32];
-	int	rc;
-
-	if (bad) {
-		json_object_put(d);
-		return SVC_ERR_NOMEM;
-	}
-	snprintf(key, sizeof(key), "%lld", (long long)order_id);
-	rc = svc_outbox_add(r, type, key, json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN));
-	json_object_put(d);
-	return rc;
-}
-
 /*
  * order.confirmed {order_id, user_id, ...}, inside the consumer's transaction (the inbox row
  * is in it): the shipment and its shipment.created event commit together, or neither does.
@@ -49,8 +19,8 @@ shipping_on_confirmed(struct svc_req *r, const struct svc_event *ev)
 	char			 sqlt[32], at[32];
 	int			 rc, bad = 0;
 
-	if ((order_id = shipping_data_id(ev, "order_id")) == 0 ||
-	    (user_id = shipping_data_id(ev, "user_id")) == 0)
+	if ((order_id = svc_event_data_id(ev, "order_id")) == 0 ||
+	    (user_id = svc_event_data_id(ev, "user_id")) == 0)
 		return SVC_ERR_INVALID;
 	now = st->clock.now_us(st->clock.ctx);
 	if (shipping_sql_time(now, sqlt, sizeof(sqlt)) != 0)
@@ -64,13 +34,12 @@ shipping_on_confirmed(struct svc_req *r, const struct svc_event *ev)
 		return SVC_OK;
 	}
 	id = (int64_t)svc_db_insert_id(r);
-	if ((d = json_object_new_object()) == NULL)
-		return SVC_ERR_NOMEM;
+	d = json_object_new_object();	/* NULL: the adds and svc_outbox_add_json fail */
 	bad |= svc_json_add(d, "shipment_id", json_object_new_int64(id));
 	bad |= svc_json_add(d, "order_id", json_object_new_int64(order_id));
 	bad |= svc_json_add(d, "user_id", json_object_new_int64(user_id));
 	bad |= svc_json_add(d, "created_at", json_object_new_string(at));
-	if ((rc = shipping_outbox(r, "shipment.created", order_id, d, bad)) == SVC_OK)
+	if ((rc = svc_outbox_add_json(r, "shipment.created", order_id, d, bad)) == SVC_OK)
 		svc_log(r, "info", "order %lld: shipment %lld created", (long long)order_id,
 		    (long long)id);
 	return rc;
@@ -112,14 +81,11 @@ shipping_dispatch_tx(struct svc_req *r, void *arg)
 		if (svc_db_affected(r) != 1)
 			continue;
 		bad = 0;
-		if ((d = json_object_new_object()) == NULL) {
-			rc = SVC_ERR_NOMEM;
-			goto out_free_rows;
-		}
+		d = json_object_new_object();
 		bad |= svc_json_add(d, "shipment_id", json_object_new_int64(id));
 		bad |= svc_json_add(d, "order_id", json_object_new_int64(order_id));
 		bad |= svc_json_add(d, "dispatched_at", json_object_new_string(at));
-		if ((rc = shipping_outbox(r, "shipment.dispatched", order_id, d, bad)) != SVC_OK)
+		if ((rc = svc_outbox_add_json(r, "shipment.dispatched", order_id, d, bad)) != SVC_OK)
 			goto out_free_rows;
 		rd->n++;
 	}

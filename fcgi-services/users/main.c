@@ -1,7 +1,6 @@
 /* main.c - the users service: registration, login, the caller's account, token checks */
 #include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "users.h"
@@ -31,14 +30,8 @@ static const struct svc_conf_def users_conf[] = {
 static int
 users_init(void *state)
 {
-	struct users_state	*st = state;
-	char			 err[256];
+	struct users_state *st = state;
 
-	if (svc_conf_load_scoped(users_conf, sizeof(users_conf) / sizeof(users_conf[0]),
-	    "users", st, err, sizeof(err)) == -1) {
-		fprintf(stderr, "users: %s\n", err);
-		return -1;
-	}
 	if (strlen(st->jwt_secret) < 32) {
 		fprintf(stderr, "users: SHOPLAB_JWT_SECRET must be at least 32 bytes\n");
 		return -1;
@@ -60,27 +53,18 @@ users_fini(void *state)
 {
 	struct users_state *st = state;
 
-	free(st->jwt_secret);
-	free(st->admin_email);
-	free(st->admin_password);
 	users_limit_free(&st->limiter);
 }
 
-int
-main(int argc, char **argv)
-{
-	static struct users_state state;
-	static const struct svc_service svc = {
-		.name = "users",
-		.routes = users_routes,
-		.nroutes = sizeof(users_routes) / sizeof(users_routes[0]),
-		.stmts = users_stmts,
-		.nstmts = USERS_NSTMTS,
-		.init = users_init,
-		.fini = users_fini,
-		.startup = users_startup,
-		.state = &state,
-	};
+static const struct svc_service users_service = {
+	.name = "users",
+	SVC_ARRAY(routes, users_routes),
+	SVC_ARRAY(stmts, users_stmts),
+	SVC_ARRAY(conf, users_conf),
+	.init = users_init,
+	.fini = users_fini,
+	.startup = users_startup,
+	.state_size = sizeof(struct users_state),
+};
 
-	return svc_main(argc, argv, &svc);
-}
+SVC_MAIN(users_service)

@@ -178,8 +178,7 @@ users_register(struct svc_req *r)
 	if (rc != SVC_OK)
 		return svc_reply_err(r, rc);
 	id = (int64_t)svc_db_insert_id(r);
-	if ((obj = json_object_new_object()) == NULL)
-		return svc_reply_err(r, SVC_ERR_NOMEM);
+	obj = json_object_new_object();
 	bad |= svc_json_add(obj, "id", json_object_new_int64(id));
 	bad |= svc_json_add(obj, "email", json_object_new_string(norm));
 	bad |= svc_json_add(obj, "name", json_object_new_string(name));

@@ -63,8 +63,7 @@ users_login(struct svc_req *r)
 	svc_rows_free(rows);
 	if (users_jwt_sign(&c, st->jwt_secret, token, sizeof(token)) == -1)
 		return svc_reply_err(r, SVC_ERR_INTERNAL);
-	if ((obj = json_object_new_object()) == NULL)
-		return svc_reply_err(r, SVC_ERR_NOMEM);
+	obj = json_object_new_object();
 	bad |= svc_json_add(obj, "token", json_object_new_string(token));
 	bad |= svc_json_add(obj, "token_type", json_object_new_string("Bearer"));
 	bad |= svc_json_add(obj, "expires_in", json_object_new_int64(st->token_ttl));

@@ -7,11 +7,13 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <amqp.h>
@@ -103,6 +105,7 @@ it_request(const char *method, const char *base, const char *path,
 	size_t			 i;
 
 	memset(resp, 0, sizeof(*resp));
+	snprintf(resp->what, sizeof(resp->what), "%s %s", method, path);
 	snprintf(url, sizeof(url), "%s%s", base, path);
 	if ((c = curl_easy_init()) == NULL)
 		return -1;
@@ -226,19 +229,64 @@ it_assert_error(const struct it_resp *resp, long status, const char *code)
 	char		 ctype[128], rid[128];
 	const char	*got;
 
-	if (resp->status != status)
-		fprintf(stderr, "itest: want %ld, got %ld: %s\n", status, resp->status, resp->body);
+	got = it_str(resp, "error.code");
+	if (resp->status != status || got == NULL || strcmp(got, code) != 0)
+		fprintf(stderr, "itest: %s: want %ld %s, got %ld: %s\n", resp->what, status, code,
+		    resp->status, resp->body != NULL ? resp->body : "");
 	assert_int_equal(resp->status, status);
 	assert_true(it_header(resp, "Content-Type", ctype, sizeof(ctype)));
 	assert_non_null(strstr(ctype, "application/json"));
 	assert_non_null(resp->json);
-	got = it_str(resp, "error.code");
 	assert_non_null(got);
 	assert_string_equal(got, code);
 	assert_non_null(it_str(resp, "error.message"));
 	assert_non_null(it_str(resp, "error.request_id"));
 	assert_true(it_header(resp, "X-Request-Id", rid, sizeof(rid)));
 	assert_string_equal(rid, it_str(resp, "error.request_id"));
+}
+
+void
+it_expect(const char *method, const char *base, const char *path,
+    const char *const *headers, const char *body, long status, const char *code)
+{
+	struct it_resp r;
+
+	if (it_request(method, base, path, headers, body, &r) != 0)
+		fail_msg("%s %s: no answer", method, path);
+	if (code != NULL) {
+		it_refused(&r, status, code);
+		return;
+	}
+	if (r.status != status)
+		fail_msg("%s: %ld %s, want %ld", r.what, r.status, r.body != NULL ? r.body : "",
+		    status);
+	it_resp_free(&r);
+}
+
+void
+it_assert_status(const struct it_resp *resp, long status)
+{
+	if (resp->status != status)
+		fprintf(stderr, "itest: %s: want %ld, got %ld: %s\n", resp->what, status,
+		    resp->status, resp->body != NULL ? resp->body : "");
+	assert_int_equal(resp->status, status);
+}
+
+void
+it_expect_token_required(const char *path, const char *body, const char *member)
+{
+	static const char *const wrong[] = { "X-Service-Token: not-the-token", NULL };
+
+	it_expect("POST", it_internal(), path, NULL, body, 401, "unauthorized");
+	it_expect("POST", it_internal(), path, wrong, body, 401, "unauthorized");
+	it_expect("GET", it_internal(), member, wrong, NULL, 401, "unauthorized");
+}
+
+void
+it_refused(struct it_resp *resp, long status, const char *code)
+{
+	it_assert_error(resp, status, code);
+	it_resp_free(resp);
 }
 
 int
@@ -326,6 +374,44 @@ it_login(const char *email, const char *password, char *line, size_t linelen)
 	snprintf(line, linelen, "Authorization: Bearer %s", it_str(&r, "token"));
 	it_resp_free(&r);
 	return line;
+}
+
+void
+it_parallel(void *(*fn)(void *), void *args, size_t n, size_t size)
+{
+	pthread_t	*t = calloc(n, sizeof(*t));
+	size_t		 i;
+
+	assert_non_null(t);
+	for (i = 0; i < n; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, fn, (char *)args + i * size), 0);
+	for (i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	free(t);
+}
+
+long
+it_run_id(void)
+{
+	return (long)time(NULL) * 100 + getpid() % 100;
+}
+
+void
+it_login_new(const char *who, long run_id, const char *password, char *line, size_t linelen)
+{
+	char email[128];
+
+	snprintf(email, sizeof(email), "%s-%ld@example.com", who, run_id);
+	if (it_login(email, password, line, linelen) == NULL)
+		fail_msg("login as %s failed", email);
+}
+
+void
+it_login_admin(char *line, size_t linelen)
+{
+	if (it_login(it_env("SHOPLAB_ADMIN_EMAIL"), it_env("SHOPLAB_ADMIN_PASSWORD"), line,
+	    linelen) == NULL)
+		fail_msg("login as the admin failed");
 }
 
 /*

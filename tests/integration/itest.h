@@ -19,6 +19,7 @@ struct it_resp {
 	char		*headers;	/* raw header block, lower-cased names not guaranteed */
 	json_object	*json;		/* parsed body when it is JSON, else NULL */
 	double		 seconds;
+	char		 what[160];	/* "METHOD path", for the messages of a failed check */
 };
 
 /* Base URLs from the environment the test runner sets. */
@@ -40,8 +41,28 @@ void it_resp_free(struct it_resp *resp);
 /* Value of header name (case-insensitive) copied into out; 1 found, 0 not. */
 int  it_header(const struct it_resp *resp, const char *name, char *out, size_t outlen);
 
-/* Asserts status, a JSON error body of the contract's shape with this code and a request id. */
+/*
+ * Asserts status, a JSON error body of the contract's shape with this code and a request id;
+ * a miss names the request (resp->what) and shows the answer on stderr.
+ */
 void it_assert_error(const struct it_resp *resp, long status, const char *code);
+/* Asserts resp's status; a miss names the request and shows the answer on stderr. */
+void it_assert_status(const struct it_resp *resp, long status);
+/* it_assert_error, then it_resp_free: the answer is that refusal, and done with. */
+void it_refused(struct it_resp *resp, long status, const char *code);
+
+/*
+ * Sends the request and asserts the answer's status; with code not NULL, also the contract's
+ * error body with that code (it_assert_error). A miss names the request and shows the answer.
+ */
+void it_expect(const char *method, const char *base, const char *path,
+	const char *const *headers, const char *body, long status, const char *code);
+
+/*
+ * A service's internal routes want its token: POST path with body, and GET member, answer
+ * 401 unauthorized without the X-Service-Token header or with a wrong one.
+ */
+void it_expect_token_required(const char *path, const char *body, const char *member);
 
 /* Member lookups on the parsed body ("error.code" style dotted paths). */
 json_object *it_get(const struct it_resp *resp, const char *path);
@@ -67,6 +88,22 @@ double it_metric(const char *svc, const char *name);
  * pw_var), persistent, and asserts the broker confirmed it: it is queued when this returns. */
 void it_amqp_publish(const char *user, const char *pw_var, const char *rkey, const char *body);
 
+/* main(): runs the cmocka_unit_test(...) entries given as one group with its set-up and teardown. */
+#define IT_MAIN(group, setup, teardown, ...)					\
+int										\
+main(void)									\
+{										\
+	const struct CMUnitTest tests[] = { __VA_ARGS__ };			\
+										\
+	return cmocka_run_group_tests_name(group, tests, setup, teardown);	\
+}
+
+#define IT_N(a)	(sizeof(a) / sizeof((a)[0]))
+
+/* Runs fn on each of the n elements of args (size bytes each), all at once, one thread each;
+ * returns when every one has returned. */
+void it_parallel(void *(*fn)(void *), void *args, size_t n, size_t size);
+
 /* 1 while pid runs (a zombie has stopped running: init reaps it when it gets round to it). */
 int it_running(pid_t pid);
 
@@ -79,6 +116,13 @@ void it_check_invariants(void);
 
 /* Logs in (registering first if needed) and returns "Authorization: Bearer ..." (static). */
 const char *it_login(const char *email, const char *password, char *line, size_t linelen);
+/* A number for this run (time and pid): accounts and keys made with it are new every run. */
+long it_run_id(void);
+/* it_login as <who>-<run_id>@example.com, asserted: line holds the Authorization line. */
+void it_login_new(const char *who, long run_id, const char *password, char *line,
+	size_t linelen);
+/* it_login as the stack's admin (SHOPLAB_ADMIN_EMAIL and _PASSWORD), asserted. */
+void it_login_admin(char *line, size_t linelen);
 
 /* The pid in $SHOPLAB_RUN/<name>.pid, or 0. */
 pid_t it_pid(const char *name);

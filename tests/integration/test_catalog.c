@@ -186,13 +186,9 @@ test_get_and_etag(void **state)
 	it_resp_free(&r);
 
 	snprintf(weak, sizeof(weak), "If-None-Match: \"x\", W/%s", etag);
-	assert_int_equal(it_request("GET", it_gateway(), "/api/v1/products/42", h2, NULL, &r), 0);
-	assert_int_equal(r.status, 304);
-	it_resp_free(&r);
+	it_expect("GET", it_gateway(), "/api/v1/products/42", h2, NULL, 304, NULL);
 
-	assert_int_equal(it_request("GET", it_gateway(), "/api/v1/products/42", h3, NULL, &r), 0);
-	assert_int_equal(r.status, 200);
-	it_resp_free(&r);
+	it_expect("GET", it_gateway(), "/api/v1/products/42", h3, NULL, 200, NULL);
 
 	/* Another product has another tag. */
 	get_ok("/api/v1/products/43", &r);
@@ -239,8 +235,7 @@ test_bad_ids(void **state)
 		if (r.status == 400)
 			it_assert_error(&r, 400, "bad_request");	/* nginx refuses %00 */
 		else
-			it_assert_error(&r, 404, "not_found");
-		it_resp_free(&r);
+			it_refused(&r, 404, "not_found");
 	}
 }
 
@@ -251,16 +246,10 @@ test_unknown_route_and_method(void **state)
 	char		allow[64];
 
 	(void)state;
-	assert_int_equal(it_request("GET", it_gateway(), "/api/v1/nothing", NULL, NULL, &r), 0);
-	it_assert_error(&r, 404, "not_found");
-	it_resp_free(&r);
-	assert_int_equal(it_request("GET", it_gateway(), "/api/v1/products/1/x", NULL, NULL, &r), 0);
-	it_assert_error(&r, 404, "not_found");
-	it_resp_free(&r);
+	it_expect("GET", it_gateway(), "/api/v1/nothing", NULL, NULL, 404, "not_found");
+	it_expect("GET", it_gateway(), "/api/v1/products/1/x", NULL, NULL, 404, "not_found");
 	/* Writes need a verified user before they reach the service... */
-	assert_int_equal(it_request("DELETE", it_gateway(), "/api/v1/products/1", NULL, NULL, &r), 0);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
+	it_expect("DELETE", it_gateway(), "/api/v1/products/1", NULL, NULL, 401, "unauthorized");
 	/* ...which then says which methods there are. */
 	assert_int_equal(it_request("DELETE", it_gateway(), "/api/v1/products/1", admin_auth(),
 	    NULL, &r), 0);
@@ -269,15 +258,12 @@ test_unknown_route_and_method(void **state)
 	assert_string_equal(allow, "GET, PATCH");
 	it_resp_free(&r);
 	/* The operator routes are not on the public listener. */
-	assert_int_equal(it_request("GET", it_gateway(), "/_ops/catalog/metrics", NULL, NULL, &r), 0);
-	it_assert_error(&r, 404, "not_found");
-	it_resp_free(&r);
+	it_expect("GET", it_gateway(), "/_ops/catalog/metrics", NULL, NULL, 404, "not_found");
 }
 
 static void
 test_oversized_body(void **state)
 {
-	struct it_resp	 r;
 	size_t		 n = 200 * 1024;
 	char		*big = malloc(n + 1);
 
@@ -285,9 +271,7 @@ test_oversized_body(void **state)
 	assert_non_null(big);
 	memset(big, 'x', n);
 	big[n] = '\0';
-	assert_int_equal(it_request("POST", it_gateway(), "/api/v1/products", NULL, big, &r), 0);
-	it_assert_error(&r, 413, "payload_too_large");
-	it_resp_free(&r);
+	it_expect("POST", it_gateway(), "/api/v1/products", NULL, big, 413, "payload_too_large");
 	free(big);
 }
 
@@ -305,8 +289,7 @@ test_create_needs_identity(void **state)
 	assert_int_equal(it_request("POST", it_gateway(), "/api/v1/products", spoof,
 	    "{\"sku\":\"X-1\",\"name\":\"x\",\"price_cents\":1}", &r), 0);
 	assert_true(r.status == 401);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
+	it_refused(&r, 401, "unauthorized");
 }
 
 static void
@@ -338,12 +321,8 @@ test_ops_endpoints(void **state)
 	struct it_resp r;
 
 	(void)state;
-	assert_int_equal(it_request("GET", it_internal(), "/_ops/catalog/healthz", NULL, NULL, &r), 0);
-	assert_int_equal(r.status, 200);
-	it_resp_free(&r);
-	assert_int_equal(it_request("GET", it_internal(), "/_ops/catalog/readyz", NULL, NULL, &r), 0);
-	assert_int_equal(r.status, 200);
-	it_resp_free(&r);
+	it_expect("GET", it_internal(), "/_ops/catalog/healthz", NULL, NULL, 200, NULL);
+	it_expect("GET", it_internal(), "/_ops/catalog/readyz", NULL, NULL, 200, NULL);
 	assert_int_equal(it_request("GET", it_internal(), "/_ops/catalog/metrics", NULL, NULL, &r), 0);
 	assert_int_equal(r.status, 200);
 	assert_non_null(strstr(r.body, "# TYPE shoplab_http_requests_total counter"));
@@ -352,9 +331,7 @@ test_ops_endpoints(void **state)
 	assert_non_null(strstr(r.body, "shoplab_http_requests_in_flight{service=\"catalog\"}"));
 	it_resp_free(&r);
 	/* Every other internal route wants the service token. */
-	assert_int_equal(it_request("GET", it_internal(), "/internal/anything", NULL, NULL, &r), 0);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
+	it_expect("GET", it_internal(), "/internal/anything", NULL, NULL, 401, "unauthorized");
 }
 
 struct burst {
@@ -387,22 +364,32 @@ burst_one(void *arg)
 static void
 test_more_clients_than_threads(void **state)
 {
-	enum { N = 64 };
-	pthread_t	t[N];
-	struct burst	b[N];
+	struct burst	b[64];
 	int		i, ok = 0;
 
 	(void)state;
-	for (i = 0; i < N; i++) {
+	for (i = 0; i < (int)IT_N(b); i++) {
 		b[i].ok = 0;
 		b[i].id = i;
-		assert_int_equal(pthread_create(&t[i], NULL, burst_one, &b[i]), 0);
 	}
-	for (i = 0; i < N; i++) {
-		pthread_join(t[i], NULL);
+	it_parallel(burst_one, b, IT_N(b), sizeof(b[0]));
+	for (i = 0; i < (int)IT_N(b); i++)
 		ok += b[i].ok;
-	}
-	assert_int_equal(ok, N * 20);
+	assert_int_equal(ok, IT_N(b) * 20);
+}
+
+/* Product id read as /api/v1/products/<id>?m=<m> (its own URL) costs price; etag gets its ETag. */
+static void
+read_price(int64_t id, int m, int64_t price, char *etag, size_t etaglen)
+{
+	struct it_resp	r;
+	char		path[96];
+
+	snprintf(path, sizeof(path), "/api/v1/products/%lld?m=%d", (long long)id, m);
+	get_ok(path, &r);
+	assert_int_equal(it_int(&r, "price_cents"), price);
+	assert_true(it_header(&r, "ETag", etag, etaglen));
+	it_resp_free(&r);
 }
 
 /*
@@ -438,19 +425,11 @@ test_read_model_follows_writes(void **state)
 	id = it_int(&r, "id");
 	it_resp_free(&r);
 
-	snprintf(path, sizeof(path), "/api/v1/products/%lld?m=1", (long long)id);
-	get_ok(path, &r);
-	assert_int_equal(it_int(&r, "price_cents"), 500);
-	assert_true(it_header(&r, "ETag", etag, sizeof(etag)));
-	it_resp_free(&r);
+	read_price(id, 1, 500, etag, sizeof(etag));
 	/* The second read is the model's (the counter moves; the gateway did not answer it). */
 	assert_true((hits = it_metric("catalog", "shoplab_catalog_model_hits_total")) >= 0);
-	snprintf(path, sizeof(path), "/api/v1/products/%lld?m=2", (long long)id);
-	get_ok(path, &r);
-	assert_int_equal(it_int(&r, "price_cents"), 500);
-	assert_true(it_header(&r, "ETag", inm, sizeof(inm)));
+	read_price(id, 2, 500, inm, sizeof(inm));
 	assert_string_equal(inm, etag);
-	it_resp_free(&r);
 	assert_true(it_metric("catalog", "shoplab_catalog_model_hits_total") >= hits + 1);
 
 	snprintf(path, sizeof(path), "/api/v1/products/%lld", (long long)id);
@@ -460,12 +439,8 @@ test_read_model_follows_writes(void **state)
 	it_resp_free(&r);
 
 	/* At once, not a ttl later: the write forgot what the model held. */
-	snprintf(path, sizeof(path), "/api/v1/products/%lld?m=3", (long long)id);
-	get_ok(path, &r);
-	assert_int_equal(it_int(&r, "price_cents"), 600);
-	assert_true(it_header(&r, "ETag", inm, sizeof(inm)));
+	read_price(id, 3, 600, inm, sizeof(inm));
 	assert_string_not_equal(inm, etag);
-	it_resp_free(&r);
 	/* The old ETag no longer matches: 200 with the new body, not 304. */
 	snprintf(inm, sizeof(inm), "If-None-Match: %s", etag);
 	snprintf(path, sizeof(path), "/api/v1/products/%lld?m=4", (long long)id);
@@ -511,13 +486,9 @@ test_database_down_and_back(void **state)
 	assert_true(strcmp(cache, "STALE") == 0 || strcmp(cache, "UPDATING") == 0 ||
 	    strcmp(cache, "HIT") == 0);
 	it_resp_free(&r);
-	assert_int_equal(it_request("GET", it_internal(), "/_ops/catalog/readyz", NULL, NULL, &r), 0);
-	assert_int_equal(r.status, 503);
-	it_resp_free(&r);
+	it_expect("GET", it_internal(), "/_ops/catalog/readyz", NULL, NULL, 503, NULL);
 	/* The catalog keeps serving what needs no database. */
-	assert_int_equal(it_request("GET", it_internal(), "/_ops/catalog/healthz", NULL, NULL, &r), 0);
-	assert_int_equal(r.status, 200);
-	it_resp_free(&r);
+	it_expect("GET", it_internal(), "/_ops/catalog/healthz", NULL, NULL, 200, NULL);
 
 	assert_int_equal(it_sh("\"$SHOPLAB_TOP/scripts/stack.sh\" up >/dev/null 2>&1"), 0);
 	for (i = 0; i < 20; i++) {
@@ -526,26 +497,19 @@ test_database_down_and_back(void **state)
 	}
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_list_default_page),
-		cmocka_unit_test(test_keyset_paging_walks_everything),
-		cmocka_unit_test(test_search),
-		cmocka_unit_test(test_bad_query),
-		cmocka_unit_test(test_get_and_etag),
-		cmocka_unit_test(test_micro_cache),
-		cmocka_unit_test(test_bad_ids),
-		cmocka_unit_test(test_unknown_route_and_method),
-		cmocka_unit_test(test_oversized_body),
-		cmocka_unit_test(test_create_needs_identity),
-		cmocka_unit_test(test_request_id),
-		cmocka_unit_test(test_ops_endpoints),
-		cmocka_unit_test(test_more_clients_than_threads),
-		cmocka_unit_test(test_read_model_follows_writes),
-		cmocka_unit_test(test_database_down_and_back),
-	};
-
-	return cmocka_run_group_tests_name("integration/catalog", tests, NULL, NULL);
-}
+IT_MAIN("integration/catalog", NULL, NULL,
+    cmocka_unit_test(test_list_default_page),
+    cmocka_unit_test(test_keyset_paging_walks_everything),
+    cmocka_unit_test(test_search),
+    cmocka_unit_test(test_bad_query),
+    cmocka_unit_test(test_get_and_etag),
+    cmocka_unit_test(test_micro_cache),
+    cmocka_unit_test(test_bad_ids),
+    cmocka_unit_test(test_unknown_route_and_method),
+    cmocka_unit_test(test_oversized_body),
+    cmocka_unit_test(test_create_needs_identity),
+    cmocka_unit_test(test_request_id),
+    cmocka_unit_test(test_ops_endpoints),
+    cmocka_unit_test(test_more_clients_than_threads),
+    cmocka_unit_test(test_read_model_follows_writes),
+    cmocka_unit_test(test_database_down_and_back))

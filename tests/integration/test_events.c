@@ -129,8 +129,7 @@ test_poison_goes_to_dead_letters(void **state)
 	/* Message bodies are business data: without the service token, 401. */
 	assert_int_equal(it_request("GET", it_internal(), "/_ops/inventory/deadletters", NULL, NULL,
 	    &r), 0);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
+	it_refused(&r, 401, "unauthorized");
 	snprintf(tok, sizeof(tok), "X-Service-Token: %s", it_env("SHOPLAB_SERVICE_TOKEN"));
 	assert_int_equal(it_request("GET", it_internal(), "/_ops/inventory/deadletters", hdrs, NULL,
 	    &r), 0);
@@ -271,16 +270,13 @@ static int
 proxy_enable(const char *name, int on)
 {
 	const char	*api = getenv("SHOPLAB_PROXY_API"), *px = getenv("SHOPLAB_PROXY");
-	struct it_resp	 r;
 	char		 path[128];
 
 	if (api == NULL || px == NULL || strcmp(px, "1") != 0)
 		return -1;
 	snprintf(path, sizeof(path), "/proxies/%s", name);
-	assert_int_equal(it_request("POST", api, path, NULL, on ? "{\"enabled\":true}" :
-	    "{\"enabled\":false}", &r), 0);
-	assert_int_equal(r.status, 200);
-	it_resp_free(&r);
+	it_expect("POST", api, path, NULL, on ? "{\"enabled\":true}" : "{\"enabled\":false}", 200,
+	    NULL);
 	return 0;
 }
 
@@ -422,9 +418,7 @@ test_replay_applies_once(void **state)
 	assert_true(seq > 0);
 	/* Show: the row with its envelope; without the token, 401. */
 	snprintf(path, sizeof(path), "/_ops/inventory/deadletters/%lld", (long long)seq);
-	assert_int_equal(it_request("GET", it_internal(), path, NULL, NULL, &r), 0);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
+	it_expect("GET", it_internal(), path, NULL, NULL, 401, "unauthorized");
 	snprintf(tok, sizeof(tok), "X-Service-Token: %s", it_env("SHOPLAB_SERVICE_TOKEN"));
 	assert_int_equal(it_request("GET", it_internal(), path, hdrs, NULL, &r), 0);
 	assert_int_equal(r.status, 200);
@@ -480,7 +474,6 @@ test_half_open_broker_link_is_noticed(void **state)
 {
 	const char	*api = getenv("SHOPLAB_PROXY_API"), *px = getenv("SHOPLAB_PROXY");
 	const char	*conn = "shoplab_events_broker_connected{service=\"inventory\",thread=\"consumer\"}";
-	struct it_resp	 r;
 	struct timespec	 t0, t1;
 	char		 body[512], id[64], sql[256];
 	double		 hb0, hb, secs;
@@ -495,11 +488,10 @@ test_half_open_broker_link_is_noticed(void **state)
 	assert_true(it_metric("inventory", conn) == 1);
 	hb0 = it_metric("inventory", "shoplab_events_heartbeat_timeouts_total");
 	assert_true(hb0 >= 0);
-	assert_int_equal(it_request("POST", api, "/proxies/inventory-broker/toxics", NULL,
+	it_expect("POST", api, "/proxies/inventory-broker/toxics", NULL,
 	    "{\"name\":\"halfopen\",\"type\":\"timeout\",\"stream\":\"downstream\","
-	    "\"attributes\":{\"timeout\":0}}", &r), 0);
-	assert_int_equal(r.status, 200);
-	it_resp_free(&r);
+	    "\"attributes\":{\"timeout\":0}}",
+	    200, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	do {
 		usleep(100000);
@@ -508,10 +500,8 @@ test_half_open_broker_link_is_noticed(void **state)
 		secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	} while (hb < hb0 + 1 && secs < 30);
 	/* The link works again before anything is asserted: later suites use it. */
-	assert_int_equal(it_request("DELETE", api, "/proxies/inventory-broker/toxics/halfopen", NULL,
-	    NULL, &r), 0);
-	assert_int_equal(r.status, 204);
-	it_resp_free(&r);
+	it_expect("DELETE", api, "/proxies/inventory-broker/toxics/halfopen", NULL, NULL, 204,
+	    NULL);
 	printf("# half-open link noticed after %.1f s (heartbeat 2 s)\n", secs);
 	assert_true(hb >= hb0 + 1);
 	/* Two intervals (4 s), and room for a loaded machine and this scrape's own latency. */

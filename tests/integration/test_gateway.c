@@ -75,10 +75,22 @@ assert_json_error(const char *resp, int status, const char *code)
 	json_object_put(j);
 }
 
+/* The request req, sent as it is, is refused with status and a JSON error of code. */
+static void
+raw_refused(const char *req, int status, const char *code)
+{
+	char resp[8192];
+
+	raw(req, strlen(req), resp, sizeof(resp));
+	if (atoi(resp + 9) != status)
+		fprintf(stderr, "%.60s...: ", req);
+	assert_json_error(resp, status, code);
+}
+
 static void
 test_own_errors_are_json(void **state)
 {
-	static char	 req[80000], resp[8192];
+	static char	 req[80000];
 	int		 n, i;
 
 	(void)state;
@@ -87,8 +99,7 @@ test_own_errors_are_json(void **state)
 	memset(req + n, 'a', 20000);
 	n += 20000;
 	n += snprintf(req + n, sizeof(req) - (size_t)n, "\r\nConnection: close\r\n\r\n");
-	raw(req, (size_t)n, resp, sizeof(resp));
-	assert_json_error(resp, 400, "request_header_too_large");
+	raw_refused(req, 400, "request_header_too_large");
 	/* 494 again: many headers, together over the buffers. */
 	n = snprintf(req, sizeof(req), "GET /api/v1/products/1 HTTP/1.1\r\nHost: x\r\n");
 	for (i = 0; i < 40; i++) {
@@ -98,44 +109,30 @@ test_own_errors_are_json(void **state)
 		n += snprintf(req + n, sizeof(req) - (size_t)n, "\r\n");
 	}
 	n += snprintf(req + n, sizeof(req) - (size_t)n, "\r\n");
-	raw(req, (size_t)n, resp, sizeof(resp));
-	assert_json_error(resp, 400, "request_header_too_large");
+	raw_refused(req, 400, "request_header_too_large");
 	/* 501: a Transfer-Encoding nginx does not know. */
-	n = snprintf(req, sizeof(req), "POST /api/v1/users HTTP/1.1\r\nHost: x\r\n"
-	    "Transfer-Encoding: gzip\r\n\r\n");
-	raw(req, (size_t)n, resp, sizeof(resp));
-	assert_json_error(resp, 501, "not_implemented");
+	raw_refused("POST /api/v1/users HTTP/1.1\r\nHost: x\r\n"
+	    "Transfer-Encoding: gzip\r\n\r\n", 501, "not_implemented");
 	/* 505. */
-	n = snprintf(req, sizeof(req), "GET / HTTP/2.5\r\nHost: x\r\n\r\n");
-	raw(req, (size_t)n, resp, sizeof(resp));
-	assert_json_error(resp, 505, "http_version_not_supported");
+	raw_refused("GET / HTTP/2.5\r\nHost: x\r\n\r\n", 505, "http_version_not_supported");
 	/* 414. */
 	n = snprintf(req, sizeof(req), "GET /");
 	memset(req + n, 'u', 9000);
 	n += 9000;
 	n += snprintf(req + n, sizeof(req) - (size_t)n, " HTTP/1.1\r\nHost: x\r\n\r\n");
-	raw(req, (size_t)n, resp, sizeof(resp));
-	assert_json_error(resp, 414, "uri_too_long");
+	raw_refused(req, 414, "uri_too_long");
 	/* 400: garbage, no Host, Content-Length with chunked, chunked on HTTP/1.0. */
-	n = snprintf(req, sizeof(req), "GARBAGE\r\n\r\n");
-	raw(req, (size_t)n, resp, sizeof(resp));
-	assert_json_error(resp, 400, "bad_request");
-	n = snprintf(req, sizeof(req), "GET / HTTP/1.1\r\n\r\n");
-	raw(req, (size_t)n, resp, sizeof(resp));
-	assert_json_error(resp, 400, "bad_request");
-	n = snprintf(req, sizeof(req), "POST /api/v1/users HTTP/1.1\r\nHost: x\r\n"
-	    "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
-	raw(req, (size_t)n, resp, sizeof(resp));
-	assert_json_error(resp, 400, "bad_request");
+	raw_refused("GARBAGE\r\n\r\n", 400, "bad_request");
+	raw_refused("GET / HTTP/1.1\r\n\r\n", 400, "bad_request");
+	raw_refused("POST /api/v1/users HTTP/1.1\r\nHost: x\r\n"
+	    "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, "bad_request");
 	/* 405: TRACE. */
-	n = snprintf(req, sizeof(req), "TRACE / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-	raw(req, (size_t)n, resp, sizeof(resp));
-	assert_json_error(resp, 405, "method_not_allowed");
+	raw_refused("TRACE / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+	    405, "method_not_allowed");
 	/* 413. */
-	n = snprintf(req, sizeof(req), "POST /api/v1/users HTTP/1.1\r\nHost: x\r\n"
-	    "Content-Type: application/json\r\nContent-Length: 70000\r\nConnection: close\r\n\r\n");
-	raw(req, (size_t)n, resp, sizeof(resp));
-	assert_json_error(resp, 413, "payload_too_large");
+	raw_refused("POST /api/v1/users HTTP/1.1\r\nHost: x\r\n"
+	    "Content-Type: application/json\r\nContent-Length: 70000\r\nConnection: close\r\n\r\n",
+	    413, "payload_too_large");
 }
 
 /*
@@ -147,11 +144,11 @@ test_own_errors_are_json(void **state)
 static void
 test_every_status_json(void **state)
 {
-	char		 path[1024], line[512], url[64], resp[8192], req[512], ct[128];
+	char		 path[1024], line[512], url[64], ct[128];
 	FILE		*f;
 	struct it_resp	 r;
 	long		 want;
-	int		 code, n, tried = 0;
+	int		 code, tried = 0;
 	json_object	*v;
 
 	(void)state;
@@ -183,14 +180,10 @@ test_every_status_json(void **state)
 	fclose(f);
 	/* The list is the file's: at least the codes this suite names below. */
 	assert_true(tried >= 28);
-	n = snprintf(req, sizeof(req), "GET /api/v1/openapi.yaml HTTP/1.1\r\nHost: x\r\n"
-	    "If-Match: \"not-this-one\"\r\nConnection: close\r\n\r\n");
-	raw(req, (size_t)n, resp, sizeof(resp));
-	assert_json_error(resp, 412, "precondition_failed");
-	n = snprintf(req, sizeof(req), "GET /api/v1/openapi.yaml HTTP/1.1\r\nHost: x\r\n"
-	    "Range: bytes=999999999-\r\nConnection: close\r\n\r\n");
-	raw(req, (size_t)n, resp, sizeof(resp));
-	assert_json_error(resp, 416, "range_not_satisfiable");
+	raw_refused("GET /api/v1/openapi.yaml HTTP/1.1\r\nHost: x\r\n"
+	    "If-Match: \"not-this-one\"\r\nConnection: close\r\n\r\n", 412, "precondition_failed");
+	raw_refused("GET /api/v1/openapi.yaml HTTP/1.1\r\nHost: x\r\n"
+	    "Range: bytes=999999999-\r\nConnection: close\r\n\r\n", 416, "range_not_satisfiable");
 }
 
 /* An HTTP/0.9 request (no version: the answer would be a bare body) gets nothing at all. */
@@ -278,7 +271,6 @@ test_service_token_exact(void **state)
 	const char	*tok = it_env("SHOPLAB_SERVICE_TOKEN");
 	char		 good[160], upper[160];
 	const char	*h[2] = { NULL, NULL };
-	struct it_resp	 r;
 	size_t		 i;
 
 	(void)state;
@@ -288,13 +280,10 @@ test_service_token_exact(void **state)
 		upper[i] = (char)toupper((unsigned char)upper[i]);
 	assert_string_not_equal(good, upper);
 	h[0] = good;
-	assert_int_equal(it_request("GET", it_internal(), "/internal/catalog/products/1", h, NULL, &r), 0);
-	assert_int_equal(r.status, 200);
-	it_resp_free(&r);
+	it_expect("GET", it_internal(), "/internal/catalog/products/1", h, NULL, 200, NULL);
 	h[0] = upper;
-	assert_int_equal(it_request("GET", it_internal(), "/internal/catalog/products/1", h, NULL, &r), 0);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
+	it_expect("GET", it_internal(), "/internal/catalog/products/1", h, NULL, 401,
+	    "unauthorized");
 }
 
 /* When the stack runs as root, nginx's workers do not. */
@@ -339,6 +328,25 @@ test_workers_unprivileged(void **state)
 	assert_true(workers >= 1);
 }
 
+/* The pid in run/name when name is one of the stack's pid files (not nginx's), else 0. */
+static long
+stack_pid(const char *run, const char *name)
+{
+	char	 path[1200], line[64];
+	size_t	 n = strlen(name);
+	FILE	*f;
+	long	 pid;
+
+	if (n < 5 || strcmp(name + n - 4, ".pid") != 0 || strcmp(name, "nginx.pid") == 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", run, name);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	pid = fgets(line, sizeof(line), f) != NULL ? strtol(line, NULL, 10) : 0;
+	fclose(f);
+	return pid;
+}
+
 /*
  * When the stack runs as root, nothing of it does but nginx's master: every process a pid
  * file of the run dir names (services, MariaDB, RabbitMQ, epmd, the sim proxy) and all their
@@ -355,7 +363,6 @@ test_nothing_runs_as_root(void **state)
 	struct dirent	*e;
 	FILE		*f;
 	long		 pid, p, q, checked = 0;
-	size_t		 n;
 
 	(void)state;
 	if (geteuid() != 0) {
@@ -383,14 +390,7 @@ test_nothing_runs_as_root(void **state)
 	closedir(d);
 	assert_non_null(d = opendir(run));
 	while ((e = readdir(d)) != NULL) {
-		n = strlen(e->d_name);
-		if (n < 5 || strcmp(e->d_name + n - 4, ".pid") != 0 || strcmp(e->d_name, "nginx.pid") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", run, e->d_name);
-		if ((f = fopen(path, "r")) == NULL)
-			continue;
-		pid = fgets(line, sizeof(line), f) != NULL ? strtol(line, NULL, 10) : 0;
-		fclose(f);
+		pid = stack_pid(run, e->d_name);
 		if (pid <= 1 || pid >= MAXP || ppid_of[pid] == 0)
 			continue;
 		/* The process, and every process whose ancestry reaches it. */
@@ -442,26 +442,16 @@ env_has(long pid, const char *name)
 static void
 test_secrets_stay_home(void **state)
 {
-	char		 path[1200], line[64];
 	const char	*run = it_env("SHOPLAB_RUN");
 	DIR		*d;
 	struct dirent	*e;
-	FILE		*f;
 	long		 pid;
-	size_t		 n;
 	int		 seen = 0, users, orders, svc;
 
 	(void)state;
 	assert_non_null(d = opendir(run));
 	while ((e = readdir(d)) != NULL) {
-		n = strlen(e->d_name);
-		if (n < 5 || strcmp(e->d_name + n - 4, ".pid") != 0 || strcmp(e->d_name, "nginx.pid") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", run, e->d_name);
-		if ((f = fopen(path, "r")) == NULL)
-			continue;
-		pid = fgets(line, sizeof(line), f) != NULL ? strtol(line, NULL, 10) : 0;
-		fclose(f);
+		pid = stack_pid(run, e->d_name);
 		if (pid <= 1 || !it_running((pid_t)pid))
 			continue;
 		users = strncmp(e->d_name, "users", 5) == 0;
@@ -515,11 +505,9 @@ test_login_limited_per_account(void **state)
 	it_login(other, PASSWORD, auth, sizeof(auth));
 	for (i = 0; i < 10; i++) {
 		login_status(victim, "wrong-password", &r);
-		it_assert_error(&r, 401, "invalid_credentials");
-		it_resp_free(&r);
+		it_refused(&r, 401, "invalid_credentials");
 		login_status(unknown, "wrong-password", &r);
-		it_assert_error(&r, 401, "invalid_credentials");
-		it_resp_free(&r);
+		it_refused(&r, 401, "invalid_credentials");
 		usleep(100000);		/* under the per-address limit */
 	}
 	login_status(victim, PASSWORD, &r);

@@ -103,31 +103,20 @@ customer_auth(void)
 static MYSQL *
 db_open(void)
 {
-	MYSQL *db = mysql_init(NULL);
+	MYSQL *db = it_db("inventory");
 
 	assert_non_null(db);
-	if (mysql_real_connect(db, it_env("SHOPLAB_DB_HOST"), it_env("SHOPLAB_DB_INVENTORY_USER"),
-	    it_env("SHOPLAB_DB_INVENTORY_PASSWORD"), "inventory",
-	    (unsigned)atoi(it_env("SHOPLAB_DB_PORT")), NULL, 0) == NULL)
-		fail_msg("inventory db: %s", mysql_error(db));
 	return db;
 }
 
-/* The first column of the first row of sql as an integer (INT64_MIN when none). */
+/* The first column of the first row of sql as an integer; a query that fails fails the test. */
 static int64_t
 db_int(MYSQL *db, const char *sql)
 {
-	MYSQL_RES	*res;
-	MYSQL_ROW	 row;
-	int64_t		 v = INT64_MIN;
+	int64_t v = it_db_int(db, "%s", sql);
 
-	if (mysql_query(db, sql) != 0)
+	if (v == INT64_MIN && mysql_errno(db) != 0)
 		fail_msg("%s: %s", sql, mysql_error(db));
-	if ((res = mysql_store_result(db)) == NULL)
-		return INT64_MIN;
-	if ((row = mysql_fetch_row(res)) != NULL && row[0] != NULL)
-		v = strtoll(row[0], NULL, 10);
-	mysql_free_result(res);
 	return v;
 }
 
@@ -213,6 +202,17 @@ reserve(int64_t order, const char *items, struct it_resp *r)
 	internal_post("/internal/inventory/reservations", body, r);
 }
 
+/* Reserves items for order: 201, held. */
+static void
+reserved(int64_t order, const char *items)
+{
+	struct it_resp r;
+
+	reserve(order, items, &r);
+	it_assert_status(&r, 201);
+	it_resp_free(&r);
+}
+
 /* POST .../reservations/{order}/{action}; asserts status (and the body's status on 200). */
 static void
 act(int64_t order, const char *action, long want, const char *code)
@@ -267,14 +267,11 @@ test_public_get(void **state)
 	(void)state;
 	assert_true(available(1) >= 0);
 	for (i = 0; i < sizeof(missing) / sizeof(missing[0]); i++) {
-		assert_int_equal(it_request("GET", it_gateway(), missing[i], NULL, NULL, &r), 0);
-		it_assert_error(&r, 404, "not_found");
-		it_resp_free(&r);
+		it_expect("GET", it_gateway(), missing[i], NULL, NULL, 404, "not_found");
 	}
 	assert_int_equal(it_request("GET", it_gateway(), "/api/v1/inventory/1/x", NULL, NULL,
 	    &r), 0);
-	it_assert_error(&r, 404, "not_found");
-	it_resp_free(&r);
+	it_refused(&r, 404, "not_found");
 }
 
 static void
@@ -309,16 +306,11 @@ test_put_as_admin(void **state)
 	assert_string_equal(it_str(&r, "error.field"), "available");
 	it_resp_free(&r);
 	put_stock(P_ADMIN, 1000000001, admin_auth(), &r);
-	it_assert_error(&r, 400, "validation_failed");
-	it_resp_free(&r);
-	assert_int_equal(it_request("PUT", it_gateway(), "/api/v1/inventory/950", admin_auth(),
-	    "{\"available\":\"5\"}", &r), 0);
-	it_assert_error(&r, 400, "validation_failed");
-	it_resp_free(&r);
-	assert_int_equal(it_request("PUT", it_gateway(), "/api/v1/inventory/950", admin_auth(),
-	    "{\"available\":", &r), 0);
-	it_assert_error(&r, 400, "invalid_json");
-	it_resp_free(&r);
+	it_refused(&r, 400, "validation_failed");
+	it_expect("PUT", it_gateway(), "/api/v1/inventory/950", admin_auth(),
+	    "{\"available\":\"5\"}", 400, "validation_failed");
+	it_expect("PUT", it_gateway(), "/api/v1/inventory/950", admin_auth(), "{\"available\":",
+	    400, "invalid_json");
 	assert_int_equal(available(P_ADMIN), 120);
 	mysql_close(db);
 }
@@ -331,42 +323,25 @@ test_put_needs_admin(void **state)
 
 	(void)state;
 	put_stock(P_ADMIN, 5, NULL, &r);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
+	it_refused(&r, 401, "unauthorized");
 	put_stock(P_ADMIN, 5, spoof, &r);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
+	it_refused(&r, 401, "unauthorized");
 	put_stock(P_ADMIN, 5, customer_auth(), &r);
-	it_assert_error(&r, 403, "forbidden");
-	it_resp_free(&r);
+	it_refused(&r, 403, "forbidden");
 	assert_int_equal(available(P_ADMIN), 120);
 }
 
 static void
 test_internal_needs_token(void **state)
 {
-	static const char *const wrong[] = { "X-Service-Token: not-the-token", NULL };
-	const char	*body = "{\"order_id\":1,\"items\":[{\"product_id\":960,\"quantity\":1}]}";
-	struct it_resp	 r;
+	const char *body = "{\"order_id\":1,\"items\":[{\"product_id\":960,\"quantity\":1}]}";
 
 	(void)state;
-	assert_int_equal(it_request("POST", it_internal(), "/internal/inventory/reservations",
-	    NULL, body, &r), 0);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
-	assert_int_equal(it_request("POST", it_internal(), "/internal/inventory/reservations",
-	    wrong, body, &r), 0);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
-	assert_int_equal(it_request("GET", it_internal(), "/internal/inventory/reservations/1",
-	    wrong, NULL, &r), 0);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
+	it_expect_token_required("/internal/inventory/reservations", body,
+	    "/internal/inventory/reservations/1");
 	/* Not on the public listener at all. */
-	assert_int_equal(it_request("POST", it_gateway(), "/internal/inventory/reservations",
-	    svc_hdr(), body, &r), 0);
-	it_assert_error(&r, 404, "not_found");
-	it_resp_free(&r);
+	it_expect("POST", it_gateway(), "/internal/inventory/reservations", svc_hdr(), body, 404,
+	    "not_found");
 }
 
 static void
@@ -382,9 +357,7 @@ test_reserve_commit(void **state)
 	set_stock(P_B, 100);
 	sold_a = db_stock(db, "sold", P_A);
 	reserve(o, "[{\"product_id\":961,\"quantity\":2},{\"product_id\":960,\"quantity\":3}]", &r);
-	if (r.status != 201)
-		fprintf(stderr, "reserve -> %ld %s\n", r.status, r.body);
-	assert_int_equal(r.status, 201);
+	it_assert_status(&r, 201);
 	assert_int_equal(it_int(&r, "order_id"), o);
 	assert_string_equal(it_str(&r, "status"), "held");
 	assert_string_equal(items_text(&r), want);
@@ -436,9 +409,7 @@ test_reserve_release(void **state)
 
 	(void)state;
 	before = available(P_A);
-	reserve(o, "[{\"product_id\":960,\"quantity\":5}]", &r);
-	assert_int_equal(r.status, 201);
-	it_resp_free(&r);
+	reserved(o, "[{\"product_id\":960,\"quantity\":5}]");
 	assert_int_equal(available(P_A), before - 5);
 	act(o, "release", 200, "released");
 	assert_int_equal(available(P_A), before);
@@ -446,8 +417,7 @@ test_reserve_release(void **state)
 	assert_int_equal(available(P_A), before);
 	act(o, "commit", 409, "reservation_released");
 	reserve(o, "[{\"product_id\":960,\"quantity\":5}]", &r);
-	it_assert_error(&r, 409, "reservation_released");
-	it_resp_free(&r);
+	it_refused(&r, 409, "reservation_released");
 	assert_int_equal(available(P_A), before);
 	get_reservation(o, &r);
 	assert_int_equal(r.status, 200);
@@ -465,15 +435,11 @@ test_reserve_mismatch(void **state)
 
 	(void)state;
 	before = available(P_A);
-	reserve(o, "[{\"product_id\":960,\"quantity\":1}]", &r);
-	assert_int_equal(r.status, 201);
-	it_resp_free(&r);
+	reserved(o, "[{\"product_id\":960,\"quantity\":1}]");
 	reserve(o, "[{\"product_id\":960,\"quantity\":2}]", &r);
-	it_assert_error(&r, 409, "reservation_mismatch");
-	it_resp_free(&r);
+	it_refused(&r, 409, "reservation_mismatch");
 	reserve(o, "[{\"product_id\":960,\"quantity\":1},{\"product_id\":961,\"quantity\":1}]", &r);
-	it_assert_error(&r, 409, "reservation_mismatch");
-	it_resp_free(&r);
+	it_refused(&r, 409, "reservation_mismatch");
 	assert_int_equal(available(P_A), before - 1);
 	act(o, "release", 200, "released");
 	assert_int_equal(available(P_A), before);
@@ -499,8 +465,7 @@ test_out_of_stock_holds_nothing(void **state)
 	assert_int_equal(db_stock(db, "held", P_A), held);
 	assert_int_equal(available(P_SHORT), 2);
 	get_reservation(o, &r);
-	it_assert_error(&r, 404, "not_found");
-	it_resp_free(&r);
+	it_refused(&r, 404, "not_found");
 
 	/* A product without a stock row has none to give. */
 	snprintf(items, sizeof(items), "[{\"product_id\":%lld,\"quantity\":1}]",
@@ -511,13 +476,10 @@ test_out_of_stock_holds_nothing(void **state)
 	it_resp_free(&r);
 
 	/* Nothing was recorded for the order: it can still reserve what there is. */
-	reserve(o, "[{\"product_id\":970,\"quantity\":2}]", &r);
-	assert_int_equal(r.status, 201);
-	it_resp_free(&r);
+	reserved(o, "[{\"product_id\":970,\"quantity\":2}]");
 	assert_int_equal(available(P_SHORT), 0);
 	reserve(new_order(), "[{\"product_id\":970,\"quantity\":1}]", &r);
-	it_assert_error(&r, 409, "out_of_stock");
-	it_resp_free(&r);
+	it_refused(&r, 409, "out_of_stock");
 	act(o, "release", 200, "released");
 	assert_int_equal(available(P_SHORT), 2);
 	assert_ledger(db, P_SHORT);
@@ -541,15 +503,13 @@ test_release_before_reserve(void **state)
 	assert_string_equal(items_text(&r), "[]");
 	it_resp_free(&r);
 	reserve(o, "[{\"product_id\":960,\"quantity\":1}]", &r);
-	it_assert_error(&r, 409, "reservation_released");
-	it_resp_free(&r);
+	it_refused(&r, 409, "reservation_released");
 	act(o, "commit", 409, "reservation_released");
 	assert_int_equal(available(P_A), before);
 
 	act(unknown, "commit", 404, "not_found");
 	get_reservation(unknown, &r);
-	it_assert_error(&r, 404, "not_found");
-	it_resp_free(&r);
+	it_refused(&r, 404, "not_found");
 }
 
 struct buyer {
@@ -584,7 +544,6 @@ static void
 test_concurrent_buyers(void **state)
 {
 	MYSQL		*db = db_open();
-	pthread_t	 t[BUYERS];
 	struct buyer	 b[BUYERS];
 	int		 i, won = 0, short_ = 0;
 
@@ -595,10 +554,9 @@ test_concurrent_buyers(void **state)
 	for (i = 0; i < BUYERS; i++) {
 		memset(&b[i], 0, sizeof(b[i]));
 		b[i].order = new_order();
-		assert_int_equal(pthread_create(&t[i], NULL, buyer_run, &b[i]), 0);
 	}
+	it_parallel(buyer_run, b, BUYERS, sizeof(b[0]));
 	for (i = 0; i < BUYERS; i++) {
-		pthread_join(t[i], NULL);
 		if (b[i].status == 201)
 			won++;
 		else if (b[i].status == 409 && strcmp(b[i].code, "out_of_stock") == 0)
@@ -682,12 +640,10 @@ test_bad_input(void **state)
 	it_resp_free(&r);
 	/* Nothing of the refused order 77 was recorded. */
 	get_reservation(77, &r);
-	it_assert_error(&r, 404, "not_found");
-	it_resp_free(&r);
+	it_refused(&r, 404, "not_found");
 	/* A path id that cannot be an order. */
 	internal_post("/internal/inventory/reservations/abc/commit", NULL, &r);
-	it_assert_error(&r, 404, "not_found");
-	it_resp_free(&r);
+	it_refused(&r, 404, "not_found");
 }
 
 static int
@@ -719,13 +675,9 @@ test_hold_expires(void **state)
 	set_stock(P_EXPIRE, 5);
 	it_restart("inventory", "SHOPLAB_RESERVATION_TTL_S=2");
 	snprintf(items, sizeof(items), "[{\"product_id\":%d,\"quantity\":2}]", P_EXPIRE);
-	reserve(held, items, &r);
-	assert_int_equal(r.status, 201);
-	it_resp_free(&r);
+	reserved(held, items);
 	snprintf(items, sizeof(items), "[{\"product_id\":%d,\"quantity\":1}]", P_EXPIRE);
-	reserve(sold, items, &r);
-	assert_int_equal(r.status, 201);
-	it_resp_free(&r);
+	reserved(sold, items);
 	act(sold, "commit", 200, "committed");
 	assert_int_equal(available(P_EXPIRE), 2);
 	snprintf(sql, sizeof(sql), "SELECT status = 'expired' FROM reservations WHERE order_id = %lld",
@@ -744,8 +696,7 @@ test_hold_expires(void **state)
 	act(held, "release", 200, "expired");
 	snprintf(items, sizeof(items), "[{\"product_id\":%d,\"quantity\":2}]", P_EXPIRE);
 	reserve(held, items, &r);
-	it_assert_error(&r, 409, "reservation_expired");
-	it_resp_free(&r);
+	it_refused(&r, 409, "reservation_expired");
 	/* Committed stock stays sold however long it is left. */
 	sleep(3);
 	act(sold, "commit", 200, "committed");
@@ -786,23 +737,16 @@ teardown(void **state)
 	return 0;
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_public_get),
-		cmocka_unit_test(test_put_as_admin),
-		cmocka_unit_test(test_put_needs_admin),
-		cmocka_unit_test(test_internal_needs_token),
-		cmocka_unit_test(test_reserve_commit),
-		cmocka_unit_test(test_reserve_release),
-		cmocka_unit_test(test_reserve_mismatch),
-		cmocka_unit_test(test_out_of_stock_holds_nothing),
-		cmocka_unit_test(test_release_before_reserve),
-		cmocka_unit_test(test_concurrent_buyers),
-		cmocka_unit_test(test_bad_input),
-		cmocka_unit_test(test_hold_expires),
-	};
-
-	return cmocka_run_group_tests_name("integration/inventory", tests, setup, teardown);
-}
+IT_MAIN("integration/inventory", setup, teardown,
+    cmocka_unit_test(test_public_get),
+    cmocka_unit_test(test_put_as_admin),
+    cmocka_unit_test(test_put_needs_admin),
+    cmocka_unit_test(test_internal_needs_token),
+    cmocka_unit_test(test_reserve_commit),
+    cmocka_unit_test(test_reserve_release),
+    cmocka_unit_test(test_reserve_mismatch),
+    cmocka_unit_test(test_out_of_stock_holds_nothing),
+    cmocka_unit_test(test_release_before_reserve),
+    cmocka_unit_test(test_concurrent_buyers),
+    cmocka_unit_test(test_bad_input),
+    cmocka_unit_test(test_hold_expires))

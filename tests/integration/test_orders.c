@@ -53,9 +53,7 @@ set_stock(int64_t product, int64_t available)
 	snprintf(path, sizeof(path), "/api/v1/inventory/%lld", (long long)product);
 	snprintf(body, sizeof(body), "{\"available\":%lld}", (long long)available);
 	assert_int_equal(it_request("PUT", it_gateway(), path, h, body, &r), 0);
-	if (r.status != 200)
-		fprintf(stderr, "set_stock: %ld %s\n", r.status, r.body);
-	assert_int_equal(r.status, 200);
+	it_assert_status(&r, 200);
 	it_resp_free(&r);
 }
 
@@ -106,16 +104,11 @@ wait_terminal(const char *auth, int64_t id, int seconds)
 static int
 setup(void **state)
 {
-	char email[128];
-
 	(void)state;
-	run_id = (long)time(NULL) * 100 + getpid() % 100;
-	snprintf(email, sizeof(email), "buyer-a-%ld@example.com", run_id);
-	assert_non_null(it_login(email, "password-a", auth_a, sizeof(auth_a)));
-	snprintf(email, sizeof(email), "buyer-b-%ld@example.com", run_id);
-	assert_non_null(it_login(email, "password-b", auth_b, sizeof(auth_b)));
-	assert_non_null(it_login(it_env("SHOPLAB_ADMIN_EMAIL"), it_env("SHOPLAB_ADMIN_PASSWORD"),
-	    auth_admin, sizeof(auth_admin)));
+	run_id = it_run_id();
+	it_login_new("buyer-a", run_id, "password-a", auth_a, sizeof(auth_a));
+	it_login_new("buyer-b", run_id, "password-b", auth_b, sizeof(auth_b));
+	it_login_admin(auth_admin, sizeof(auth_admin));
 	hdr_a[0] = auth_a;
 	hdr_b[0] = auth_b;
 	return 0;
@@ -135,9 +128,7 @@ test_happy_path(void **state)
 	snprintf(key, sizeof(key), "happy-%ld", run_id);
 	assert_int_equal(it_request("POST", it_gateway(), "/api/v1/orders",
 	    headers(auth_a, key, kl), body, &r), 0);
-	if (r.status != 201)
-		fprintf(stderr, "happy: %ld %s\n", r.status, r.body);
-	assert_int_equal(r.status, 201);
+	it_assert_status(&r, 201);
 	assert_string_equal(it_str(&r, "status"), "confirmed");
 	assert_true(it_int(&r, "id") > 0);
 	assert_true(it_int(&r, "total_cents") > 0);
@@ -158,14 +149,10 @@ test_needs_key_and_identity(void **state)
 	it_assert_error(&r, 400, "validation_failed");
 	assert_string_equal(it_str(&r, "error.field"), "Idempotency-Key");
 	it_resp_free(&r);
-	assert_int_equal(it_request("POST", it_gateway(), "/api/v1/orders",
-	    headers(auth_a, "has space", kl), body, &r), 0);
-	it_assert_error(&r, 400, "validation_failed");
-	it_resp_free(&r);
-	assert_int_equal(it_request("POST", it_gateway(), "/api/v1/orders",
-	    headers("X-User-Id: 1", "no-token", kl), body, &r), 0);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
+	it_expect("POST", it_gateway(), "/api/v1/orders", headers(auth_a, "has space", kl), body,
+	    400, "validation_failed");
+	it_expect("POST", it_gateway(), "/api/v1/orders", headers("X-User-Id: 1", "no-token", kl),
+	    body, 401, "unauthorized");
 }
 
 static void
@@ -182,16 +169,13 @@ test_bad_bodies(void **state)
 		    "\"4242424242424242\",\"exp_month\":1,\"exp_year\":2030,\"cvc\":\"123\"}}",
 	};
 	char		key[64], kl[96];
-	struct it_resp	r;
 	size_t		i;
 
 	(void)state;
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		snprintf(key, sizeof(key), "bad-%ld-%zu", run_id, i);
-		assert_int_equal(it_request("POST", it_gateway(), "/api/v1/orders",
-		    headers(auth_a, key, kl), bad[i], &r), 0);
-		it_assert_error(&r, 400, "validation_failed");
-		it_resp_free(&r);
+		it_expect("POST", it_gateway(), "/api/v1/orders", headers(auth_a, key, kl), bad[i],
+		    400, "validation_failed");
 	}
 }
 
@@ -199,16 +183,13 @@ static void
 test_out_of_stock(void **state)
 {
 	char		body[512], key[64], kl[96];
-	struct it_resp	r;
 
 	(void)state;
 	set_stock(102, 2);
 	order_body(body, sizeof(body), 102, 3, CARD_OK);
 	snprintf(key, sizeof(key), "oos-%ld", run_id);
-	assert_int_equal(it_request("POST", it_gateway(), "/api/v1/orders",
-	    headers(auth_a, key, kl), body, &r), 0);
-	it_assert_error(&r, 409, "out_of_stock");
-	it_resp_free(&r);
+	it_expect("POST", it_gateway(), "/api/v1/orders", headers(auth_a, key, kl), body, 409,
+	    "out_of_stock");
 	assert_int_equal(stock_of(102), 2);
 	it_check_invariants();
 }
@@ -298,9 +279,7 @@ test_owner_only(void **state)
 	id = it_int(&r, "id");
 	it_resp_free(&r);
 	snprintf(path, sizeof(path), "/api/v1/orders/%lld", (long long)id);
-	assert_int_equal(it_request("GET", it_gateway(), path, hb, NULL, &r), 0);
-	it_assert_error(&r, 404, "not_found");
-	it_resp_free(&r);
+	it_expect("GET", it_gateway(), path, hb, NULL, 404, "not_found");
 	assert_int_equal(it_request("GET", it_gateway(), path, ha, NULL, &r), 0);
 	assert_int_equal(r.status, 200);
 	assert_int_equal(it_int(&r, "id"), id);
@@ -345,27 +324,24 @@ buy_one(void *arg)
 static void
 test_last_ten_units(void **state)
 {
-	enum { N = 50 };
-	pthread_t	t[N];
-	struct buyer	b[N];
+	struct buyer	b[50];
 	int		i, ok = 0, oos = 0;
 	MYSQL		*o;
 
 	(void)state;
 	set_stock(106, 10);
-	for (i = 0; i < N; i++) {
+	for (i = 0; i < (int)IT_N(b); i++) {
 		b[i].idx = i;
 		b[i].status = 0;
-		assert_int_equal(pthread_create(&t[i], NULL, buy_one, &b[i]), 0);
 	}
-	for (i = 0; i < N; i++) {
-		pthread_join(t[i], NULL);
+	it_parallel(buy_one, b, IT_N(b), sizeof(b[0]));
+	for (i = 0; i < (int)IT_N(b); i++) {
 		ok += b[i].status == 201;
 		oos += b[i].status == 409;
 	}
 	fprintf(stderr, "last ten units: %d confirmed, %d out of stock\n", ok, oos);
 	assert_int_equal(ok, 10);
-	assert_int_equal(oos, N - 10);
+	assert_int_equal(oos, IT_N(b) - 10);
 	assert_int_equal(stock_of(106), 0);
 	o = it_db("orders");
 	/* A confirmed order may already be shipped (shipping's events can be quicker than this). */
@@ -396,9 +372,7 @@ test_payments_stopped(void **state)
 	assert_int_equal(it_request("POST", it_gateway(), "/api/v1/orders",
 	    headers(auth_a, key, kl), body, &r), 0);
 	kill(pay, SIGCONT);
-	if (r.status != 202)
-		fprintf(stderr, "payments stopped: %ld %s\n", r.status, r.body);
-	assert_int_equal(r.status, 202);
+	it_assert_status(&r, 202);
 	assert_string_equal(it_str(&r, "status"), "pending");
 	id = it_int(&r, "id");
 	it_resp_free(&r);
@@ -409,10 +383,8 @@ test_payments_stopped(void **state)
 	    " AND status = 'captured'", (long long)id) <= 1);
 	mysql_close(p);
 	/* The replay of the key still answers what the client was told. */
-	assert_int_equal(it_request("POST", it_gateway(), "/api/v1/orders",
-	    headers(auth_a, key, kl), body, &r), 0);
-	assert_int_equal(r.status, 202);
-	it_resp_free(&r);
+	it_expect("POST", it_gateway(), "/api/v1/orders", headers(auth_a, key, kl), body, 202,
+	    NULL);
 	it_check_invariants();
 }
 
@@ -427,7 +399,6 @@ test_orders_killed_after_charge(void **state)
 	struct it_resp	 r;
 	pid_t		 pay = it_pid("payments"), inv = it_pid("inventory"), ord = it_pid("orders");
 	int64_t		 id;
-	int		 i;
 	MYSQL		*o, *p;
 
 	(void)state;
@@ -445,14 +416,8 @@ test_orders_killed_after_charge(void **state)
 	assert_int_equal(kill(inv, SIGSTOP), 0);
 	kill(pay, SIGCONT);
 	o = it_db("orders");
-	for (i = 0; i < 300; i++) {
-		if (it_db_int(o, "SELECT saga_state = 'charged' FROM orders WHERE id = %lld",
-		    (long long)id) == 1)
-			break;
-		usleep(100000);
-	}
-	assert_int_equal(it_db_int(o, "SELECT saga_state = 'charged' FROM orders WHERE id = %lld",
-	    (long long)id), 1);
+	assert_int_equal(it_wait_db("orders", 1, 30, "SELECT saga_state = 'charged' FROM orders"
+	    " WHERE id = %lld", (long long)id), 1);
 	/* 3. orders dies; inventory comes back; orders restarts and finishes the saga. */
 	assert_int_equal(kill(ord, SIGKILL), 0);
 	kill(inv, SIGCONT);
@@ -543,20 +508,14 @@ test_commit_answer_lost(void **state)
 	if (proxy == NULL || on == NULL || strcmp(on, "1") != 0)
 		skip();
 	set_stock(110, 5);
-	assert_int_equal(it_request("POST", proxy, "/proxies/orders-db/toxics", NULL,
-	    "{\"type\":\"mysql_commit_lost\",\"attributes\":{\"first\":1}}", &r), 0);
-	assert_int_equal(r.status, 200);
-	it_resp_free(&r);
+	it_expect("POST", proxy, "/proxies/orders-db/toxics", NULL,
+	    "{\"type\":\"mysql_commit_lost\",\"attributes\":{\"first\":1}}", 200, NULL);
 	order_body(body, sizeof(body), 110, 1, CARD_OK);
 	snprintf(key, sizeof(key), "commit-lost-%ld", run_id);
-	assert_int_equal(it_request("POST", it_gateway(), "/api/v1/orders",
-	    headers(auth_a, key, kl), body, &r), 0);
-	it_assert_error(&r, 503, "database_unavailable");
-	it_resp_free(&r);
-	assert_int_equal(it_request("DELETE", proxy,
-	    "/proxies/orders-db/toxics/mysql_commit_lost_upstream", NULL, NULL, &r), 0);
-	assert_int_equal(r.status, 204);
-	it_resp_free(&r);
+	it_expect("POST", it_gateway(), "/api/v1/orders", headers(auth_a, key, kl), body, 503,
+	    "database_unavailable");
+	it_expect("DELETE", proxy, "/proxies/orders-db/toxics/mysql_commit_lost_upstream", NULL,
+	    NULL, 204, NULL);
 	/* The order was committed all the same; retries wait for it, then get its answer. */
 	for (i = 0; i < 300; i++) {
 		assert_int_equal(it_request("POST", it_gateway(), "/api/v1/orders",
@@ -658,13 +617,29 @@ new_product(const char *tag, int64_t price, const char *currency)
 	snprintf(body, sizeof(body), "{\"sku\":\"%s-%ld\",\"name\":\"Edge %s\",\"price_cents\":%lld,"
 	    "\"currency\":\"%s\"}", tag, run_id, tag, (long long)price, currency);
 	assert_int_equal(it_request("POST", it_gateway(), "/api/v1/products", h, body, &r), 0);
-	if (r.status != 201)
-		fprintf(stderr, "new_product: %ld %s\n", r.status, r.body);
-	assert_int_equal(r.status, 201);
+	it_assert_status(&r, 201);
 	id = it_int(&r, "id");
 	it_resp_free(&r);
 	set_stock(id, 10);
 	return id;
+}
+
+/*
+ * User a's checkout of body (key <tag>-<run>) is refused with a 400 of code: no order is
+ * stored, and product keeps the stock of 10 new_product gave it.
+ */
+static void
+checkout_refused(MYSQL *o, const char *tag, const char *body, const char *code,
+    int64_t product)
+{
+	struct it_resp	r;
+	char		key[64];
+
+	snprintf(key, sizeof(key), "%s-%ld", tag, run_id);
+	checkout(key, body, &r);
+	it_refused(&r, 400, code);
+	assert_no_order(o, key);
+	assert_int_equal(stock_of(product), 10);
 }
 
 /* A free order, a total over one charge's limit, two currencies: 400, nothing held. */
@@ -679,40 +654,17 @@ test_totals_and_currencies(void **state)
 	MYSQL		*o = it_db("orders");
 
 	(void)state;
-	snprintf(body, sizeof(body), "{\"items\":[{\"product_id\":%lld,\"quantity\":2}],\"card\":"
-	    "{\"number\":\"" CARD_OK "\",\"exp_month\":12,\"exp_year\":2031,\"cvc\":\"123\"}}",
-	    (long long)free_id);
-	snprintf(key, sizeof(key), "free-%ld", run_id);
-	checkout(key, body, &r);
-	it_assert_error(&r, 400, "invalid_total");
-	it_resp_free(&r);
-	assert_no_order(o, key);
-	assert_int_equal(stock_of(free_id), 10);
-
-	snprintf(body, sizeof(body), "{\"items\":[{\"product_id\":%lld,\"quantity\":2}],\"card\":"
-	    "{\"number\":\"" CARD_OK "\",\"exp_month\":12,\"exp_year\":2031,\"cvc\":\"123\"}}",
-	    (long long)big_id);
-	snprintf(key, sizeof(key), "big-%ld", run_id);
-	checkout(key, body, &r);
-	it_assert_error(&r, 400, "invalid_total");
-	it_resp_free(&r);
-	assert_no_order(o, key);
-	assert_int_equal(stock_of(big_id), 10);
-
+	order_body(body, sizeof(body), free_id, 2, CARD_OK);
+	checkout_refused(o, "free", body, "invalid_total", free_id);
+	order_body(body, sizeof(body), big_id, 2, CARD_OK);
+	checkout_refused(o, "big", body, "invalid_total", big_id);
 	snprintf(body, sizeof(body), "{\"items\":[{\"product_id\":101,\"quantity\":1},"
 	    "{\"product_id\":%lld,\"quantity\":1}],\"card\":{\"number\":\"" CARD_OK "\","
 	    "\"exp_month\":12,\"exp_year\":2031,\"cvc\":\"123\"}}", (long long)usd_id);
-	snprintf(key, sizeof(key), "mixed-%ld", run_id);
-	checkout(key, body, &r);
-	it_assert_error(&r, 400, "currency_mismatch");
-	it_resp_free(&r);
-	assert_no_order(o, key);
-	assert_int_equal(stock_of(usd_id), 10);
+	checkout_refused(o, "mixed", body, "currency_mismatch", usd_id);
 
 	/* One currency alone is fine, and charged in that currency. */
-	snprintf(body, sizeof(body), "{\"items\":[{\"product_id\":%lld,\"quantity\":3}],\"card\":"
-	    "{\"number\":\"" CARD_OK "\",\"exp_month\":12,\"exp_year\":2031,\"cvc\":\"123\"}}",
-	    (long long)usd_id);
+	order_body(body, sizeof(body), usd_id, 3, CARD_OK);
 	snprintf(key, sizeof(key), "usd-%ld", run_id);
 	checkout(key, body, &r);
 	assert_int_equal(r.status, 201);
@@ -731,20 +683,17 @@ test_card_dropped(void **state)
 	struct it_resp	 r;
 	MYSQL		*o = it_db("orders");
 	int64_t		 planted;
-	int		 i;
 
 	(void)state;
 	set_stock(112, 1);
 	order_body(body, sizeof(body), 112, 2, CARD_OK);
 	snprintf(key, sizeof(key), "card-oos-%ld", run_id);
 	checkout(key, body, &r);
-	it_assert_error(&r, 409, "out_of_stock");
-	it_resp_free(&r);
+	it_refused(&r, 409, "out_of_stock");
 	order_body(body, sizeof(body), 112, 1, CARD_DECLINED);
 	snprintf(key, sizeof(key), "card-declined-%ld", run_id);
 	checkout(key, body, &r);
-	it_assert_error(&r, 402, "payment_declined");
-	it_resp_free(&r);
+	it_refused(&r, 402, "payment_declined");
 	order_body(body, sizeof(body), 112, 1, CARD_OK);
 	snprintf(key, sizeof(key), "card-ok-%ld", run_id);
 	checkout(key, body, &r);
@@ -766,14 +715,8 @@ test_card_dropped(void **state)
 		assert_int_equal(mysql_query(o, sql), 0);
 	}
 	it_restart("orders", "");
-	for (i = 0; i < 100; i++) {
-		if (it_db_int(o, "SELECT card_enc IS NULL FROM orders WHERE id = %lld",
-		    (long long)planted) == 1)
-			break;
-		usleep(100000);
-	}
-	assert_int_equal(it_db_int(o, "SELECT card_enc IS NULL FROM orders WHERE id = %lld",
-	    (long long)planted), 1);
+	assert_int_equal(it_wait_db("orders", 1, 10, "SELECT card_enc IS NULL FROM orders"
+	    " WHERE id = %lld", (long long)planted), 1);
 	mysql_close(o);
 }
 
@@ -796,11 +739,10 @@ test_unexpected_answer_rejects(void **state)
 	if (proxy == NULL || on == NULL || strcmp(on, "1") != 0)
 		skip();
 	set_stock(113, 4);
-	assert_int_equal(it_request("POST", proxy, "/proxies/gateway-payments/toxics", NULL,
+	it_expect("POST", proxy, "/proxies/gateway-payments/toxics", NULL,
 	    "{\"name\":\"bad400\",\"type\":\"fcgi_abort\",\"attributes\":{\"status\":400,"
-	    "\"code\":\"bad_request\"}}", &r), 0);
-	assert_int_equal(r.status, 200);
-	it_resp_free(&r);
+	    "\"code\":\"bad_request\"}}",
+	    200, NULL);
 	order_body(body, sizeof(body), 113, 3, CARD_OK);
 	snprintf(key, sizeof(key), "odd400-%ld", run_id);
 	checkout(key, body, &r);
@@ -818,10 +760,8 @@ test_unexpected_answer_rejects(void **state)
 		    (long long)id), 1);
 		sleep(1);
 	}
-	assert_int_equal(it_request("DELETE", proxy, "/proxies/gateway-payments/toxics/bad400",
-	    NULL, NULL, &r), 0);
-	assert_int_equal(r.status, 204);
-	it_resp_free(&r);
+	it_expect("DELETE", proxy, "/proxies/gateway-payments/toxics/bad400", NULL, NULL, 204,
+	    NULL);
 	assert_string_equal(wait_terminal(auth_a, id, 60), "rejected");
 	assert_int_equal(it_db_int(o, "SELECT reject_reason = 'charge:400:bad_request' FROM orders"
 	    " WHERE id = %lld", (long long)id), 1);
@@ -846,7 +786,6 @@ static void
 test_no_pending_without_faults(void **state)
 {
 	enum { N = 64 };
-	pthread_t	t[N];
 	struct inflight	f[N];
 	int		i, ok = 0;
 
@@ -857,10 +796,9 @@ test_no_pending_without_faults(void **state)
 		memset(&f[i], 0, sizeof(f[i]));
 		order_body(f[i].body, sizeof(f[i].body), 114, 1, CARD_OK);
 		snprintf(f[i].key, sizeof(f[i].key), "calm-%ld-%d", run_id, i);
-		assert_int_equal(pthread_create(&t[i], NULL, checkout_in_flight, &f[i]), 0);
 	}
+	it_parallel(checkout_in_flight, f, N, sizeof(f[0]));
 	for (i = 0; i < N; i++) {
-		pthread_join(t[i], NULL);
 		if (f[i].status != 201)
 			fprintf(stderr, "calm checkout %d: %ld\n", i, f[i].status);
 		ok += f[i].status == 201;
@@ -906,29 +844,22 @@ test_saga_gauges(void **state)
 	mysql_close(o);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_happy_path),
-		cmocka_unit_test(test_needs_key_and_identity),
-		cmocka_unit_test(test_bad_bodies),
-		cmocka_unit_test(test_out_of_stock),
-		cmocka_unit_test(test_declined_and_insufficient),
-		cmocka_unit_test(test_idempotent_replay_and_reuse),
-		cmocka_unit_test(test_saga_gauges),
-		cmocka_unit_test(test_owner_only),
-		cmocka_unit_test(test_last_ten_units),
-		cmocka_unit_test(test_payments_stopped),
-		cmocka_unit_test(test_orders_killed_after_charge),
-		cmocka_unit_test(test_graceful_shutdown),
-		cmocka_unit_test(test_commit_answer_lost),
-		cmocka_unit_test(test_bad_cards_hold_nothing),
-		cmocka_unit_test(test_totals_and_currencies),
-		cmocka_unit_test(test_card_dropped),
-		cmocka_unit_test(test_no_pending_without_faults),
-		cmocka_unit_test(test_unexpected_answer_rejects),
-	};
-
-	return cmocka_run_group_tests_name("integration/orders", tests, setup, NULL);
-}
+IT_MAIN("integration/orders", setup, NULL,
+    cmocka_unit_test(test_happy_path),
+    cmocka_unit_test(test_needs_key_and_identity),
+    cmocka_unit_test(test_bad_bodies),
+    cmocka_unit_test(test_out_of_stock),
+    cmocka_unit_test(test_declined_and_insufficient),
+    cmocka_unit_test(test_idempotent_replay_and_reuse),
+    cmocka_unit_test(test_saga_gauges),
+    cmocka_unit_test(test_owner_only),
+    cmocka_unit_test(test_last_ten_units),
+    cmocka_unit_test(test_payments_stopped),
+    cmocka_unit_test(test_orders_killed_after_charge),
+    cmocka_unit_test(test_graceful_shutdown),
+    cmocka_unit_test(test_commit_answer_lost),
+    cmocka_unit_test(test_bad_cards_hold_nothing),
+    cmocka_unit_test(test_totals_and_currencies),
+    cmocka_unit_test(test_card_dropped),
+    cmocka_unit_test(test_no_pending_without_faults),
+    cmocka_unit_test(test_unexpected_answer_rejects))

@@ -73,15 +73,9 @@ void_order(int64_t order, struct it_resp *r)
 static MYSQL *
 db_open(void)
 {
-	MYSQL *db = mysql_init(NULL);
+	MYSQL *db = it_db("payments");
 
 	assert_non_null(db);
-	if (mysql_real_connect(db, it_env("SHOPLAB_DB_HOST"), it_env("SHOPLAB_DB_PAYMENTS_USER"),
-	    it_env("SHOPLAB_DB_PAYMENTS_PASSWORD"), "payments",
-	    (unsigned)atoi(it_env("SHOPLAB_DB_PORT")), NULL, 0) == NULL) {
-		fprintf(stderr, "db: %s\n", mysql_error(db));
-		fail();
-	}
 	return db;
 }
 
@@ -106,24 +100,13 @@ db_count(MYSQL *db, int64_t order)
 static void
 test_token_required(void **state)
 {
-	const char	*wrong[2] = { "X-Service-Token: not-the-token", NULL };
-	struct it_resp	 r;
-	char		 body[512];
+	struct it_resp	r;
+	char		body[512];
 
 	(void)state;
 	charge_body(body, sizeof(body), next_order(), 100, CARD_OK, 12, 2099, "123");
-	assert_int_equal(it_request("POST", it_internal(), "/internal/payments/charges", NULL,
-	    body, &r), 0);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
-	assert_int_equal(it_request("POST", it_internal(), "/internal/payments/charges", wrong,
-	    body, &r), 0);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
-	assert_int_equal(it_request("GET", it_internal(), "/internal/payments/charges/1", wrong,
-	    NULL, &r), 0);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
+	it_expect_token_required("/internal/payments/charges", body,
+	    "/internal/payments/charges/1");
 	/* Not on the public listener at all. */
 	assert_int_equal(it_request("POST", it_gateway(), "/internal/payments/charges", token(),
 	    body, &r), 0);
@@ -140,9 +123,7 @@ test_capture_and_replay(void **state)
 
 	(void)state;
 	charge(order, 1999, CARD_OK, &r);
-	if (r.status != 201)
-		fprintf(stderr, "charge -> %ld %s\n", r.status, r.body);
-	assert_int_equal(r.status, 201);
+	it_assert_status(&r, 201);
 	id = it_int(&r, "id");
 	assert_true(id > 0);
 	assert_int_equal(it_int(&r, "order_id"), order);
@@ -163,8 +144,7 @@ test_capture_and_replay(void **state)
 
 	/* Another amount for the same order is a conflict, never a second charge. */
 	charge(order, 2000, CARD_OK, &r);
-	it_assert_error(&r, 409, "charge_mismatch");
-	it_resp_free(&r);
+	it_refused(&r, 409, "charge_mismatch");
 
 	snprintf(path, sizeof(path), "/internal/payments/charges/%lld", (long long)order);
 	assert_int_equal(it_request("GET", it_internal(), path, token(), NULL, &r), 0);
@@ -174,13 +154,9 @@ test_capture_and_replay(void **state)
 	it_resp_free(&r);
 
 	snprintf(path, sizeof(path), "/internal/payments/charges/%lld", (long long)next_order());
-	assert_int_equal(it_request("GET", it_internal(), path, token(), NULL, &r), 0);
-	it_assert_error(&r, 404, "not_found");
-	it_resp_free(&r);
-	assert_int_equal(it_request("GET", it_internal(), "/internal/payments/charges/abc",
-	    token(), NULL, &r), 0);
-	it_assert_error(&r, 404, "not_found");
-	it_resp_free(&r);
+	it_expect("GET", it_internal(), path, token(), NULL, 404, "not_found");
+	it_expect("GET", it_internal(), "/internal/payments/charges/abc", token(), NULL, 404,
+	    "not_found");
 }
 
 static void
@@ -270,8 +246,7 @@ test_bad_input(void **state)
 		it_resp_free(&r);
 	}
 	post("/internal/payments/charges", "{\"order_id\":", &r);
-	it_assert_error(&r, 400, "invalid_json");
-	it_resp_free(&r);
+	it_refused(&r, 400, "invalid_json");
 }
 
 static void
@@ -284,11 +259,9 @@ test_expired_card(void **state)
 	(void)state;
 	charge_body(body, sizeof(body), order, 100, CARD_OK, 1, 2020, "1234");
 	post("/internal/payments/charges", body, &r);
-	it_assert_error(&r, 402, "card_expired");
-	it_resp_free(&r);
+	it_refused(&r, 402, "card_expired");
 	post("/internal/payments/charges", body, &r);
-	it_assert_error(&r, 402, "card_expired");
-	it_resp_free(&r);
+	it_refused(&r, 402, "card_expired");
 }
 
 static void
@@ -312,13 +285,11 @@ test_void(void **state)
 	}
 	/* A voided charge is not charged again. */
 	charge(order, 700, CARD_OK, &r);
-	it_assert_error(&r, 409, "charge_voided");
-	it_resp_free(&r);
+	it_refused(&r, 409, "charge_voided");
 
 	/* A declined charge has nothing to give back. */
 	charge(declined, 700, CARD_DECLINED, &r);
-	it_assert_error(&r, 402, "payment_declined");
-	it_resp_free(&r);
+	it_refused(&r, 402, "payment_declined");
 	void_order(declined, &r);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(it_str(&r, "status"), "declined");
@@ -344,8 +315,7 @@ test_void_before_charge(void **state)
 	assert_string_equal(it_str(&r, "status"), "voided");
 	it_resp_free(&r);
 	charge(order, 900, CARD_OK, &r);
-	it_assert_error(&r, 409, "charge_voided");
-	it_resp_free(&r);
+	it_refused(&r, 409, "charge_voided");
 	db = db_open();
 	assert_int_equal(db_count(db, order), 1);
 	mysql_close(db);
@@ -377,23 +347,19 @@ race_one(void *arg)
 static void
 test_concurrent_duplicates(void **state)
 {
-	enum { N = 20 };
-	pthread_t	t[N];
-	struct racer	x[N];
+	struct racer	x[20];
 	int64_t		order = next_order();
 	int		i, created = 0;
 	MYSQL		*db;
 
 	(void)state;
-	for (i = 0; i < N; i++) {
+	for (i = 0; i < (int)IT_N(x); i++) {
 		x[i].order = order;
 		x[i].status = 0;
 		x[i].id = 0;
-		assert_int_equal(pthread_create(&t[i], NULL, race_one, &x[i]), 0);
 	}
-	for (i = 0; i < N; i++)
-		pthread_join(t[i], NULL);
-	for (i = 0; i < N; i++) {
+	it_parallel(race_one, x, IT_N(x), sizeof(x[0]));
+	for (i = 0; i < (int)IT_N(x); i++) {
 		if (x[i].status != 200 && x[i].status != 201)
 			fprintf(stderr, "racer %d: %ld\n", i, x[i].status);
 		assert_true(x[i].status == 200 || x[i].status == 201);
@@ -454,20 +420,13 @@ test_stores_last4_only(void **state)
 	mysql_close(db);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_token_required),
-		cmocka_unit_test(test_capture_and_replay),
-		cmocka_unit_test(test_declines_are_stored),
-		cmocka_unit_test(test_bad_input),
-		cmocka_unit_test(test_expired_card),
-		cmocka_unit_test(test_void),
-		cmocka_unit_test(test_void_before_charge),
-		cmocka_unit_test(test_concurrent_duplicates),
-		cmocka_unit_test(test_stores_last4_only),
-	};
-
-	return cmocka_run_group_tests_name("integration/payments", tests, NULL, NULL);
-}
+IT_MAIN("integration/payments", NULL, NULL,
+    cmocka_unit_test(test_token_required),
+    cmocka_unit_test(test_capture_and_replay),
+    cmocka_unit_test(test_declines_are_stored),
+    cmocka_unit_test(test_bad_input),
+    cmocka_unit_test(test_expired_card),
+    cmocka_unit_test(test_void),
+    cmocka_unit_test(test_void_before_charge),
+    cmocka_unit_test(test_concurrent_duplicates),
+    cmocka_unit_test(test_stores_last4_only))

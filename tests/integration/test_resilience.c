@@ -16,24 +16,20 @@ test_breaker_opens_and_recovers(void **state)
 {
 	enum { N = 24 };
 	const char	*h[3];
-	char		 email[128], body[512], keyline[96], path[64];
+	char		 body[512], keyline[96], path[64];
 	struct it_resp	 r;
 	int64_t		 ids[N];
 	double		 secs[N], state_open;
 	int		 i, j;
 
 	(void)state;
-	run_id = (long)time(NULL) * 100 + getpid() % 100;
-	snprintf(email, sizeof(email), "res-%ld@example.com", run_id);
-	assert_non_null(it_login(email, "password-r", auth, sizeof(auth)));
-	assert_non_null(it_login(it_env("SHOPLAB_ADMIN_EMAIL"), it_env("SHOPLAB_ADMIN_PASSWORD"),
-	    auth_admin, sizeof(auth_admin)));
+	run_id = it_run_id();
+	it_login_new("res", run_id, "password-r", auth, sizeof(auth));
+	it_login_admin(auth_admin, sizeof(auth_admin));
 	h[0] = auth_admin;
 	h[1] = NULL;
-	assert_int_equal(it_request("PUT", it_gateway(), "/api/v1/inventory/201", h,
-	    "{\"available\":100}", &r), 0);
-	assert_int_equal(r.status, 200);
-	it_resp_free(&r);
+	it_expect("PUT", it_gateway(), "/api/v1/inventory/201", h, "{\"available\":100}", 200,
+	    NULL);
 
 	/* Payments dies and stays down. */
 	assert_int_equal(kill(it_pid("payments"), SIGKILL), 0);
@@ -93,12 +89,5 @@ test_breaker_opens_and_recovers(void **state)
 	    " | promtool check metrics || exit 1; done"), 0);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_breaker_opens_and_recovers),
-	};
-
-	return cmocka_run_group_tests_name("integration/resilience", tests, NULL, NULL);
-}
+IT_MAIN("integration/resilience", NULL, NULL,
+    cmocka_unit_test(test_breaker_opens_and_recovers))

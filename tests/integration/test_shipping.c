@@ -89,9 +89,7 @@ checkout(const char *auth, int64_t prod, int qty, const char *key)
 	    "{\"number\":\"4242424242424242\",\"exp_month\":12,\"exp_year\":2031,\"cvc\":\"123\"}}",
 	    (long long)prod, qty);
 	assert_int_equal(it_request("POST", it_gateway(), "/api/v1/orders", h, body, &r), 0);
-	if (r.status != 201)
-		fprintf(stderr, "checkout: %ld %s\n", r.status, r.body);
-	assert_int_equal(r.status, 201);
+	it_assert_status(&r, 201);
 	assert_string_equal(it_str(&r, "status"), "confirmed");
 	id = it_int(&r, "id");
 	it_resp_free(&r);
@@ -147,31 +145,37 @@ new_product(const char *tag, int64_t price, int64_t available)
 	it_resp_free(&r);
 	snprintf(path, sizeof(path), "/api/v1/inventory/%lld", (long long)id);
 	snprintf(body, sizeof(body), "{\"available\":%lld}", (long long)available);
-	assert_int_equal(it_request("PUT", it_gateway(), path, h, body, &r), 0);
-	assert_int_equal(r.status, 200);
-	it_resp_free(&r);
+	it_expect("PUT", it_gateway(), path, h, body, 200, NULL);
 	return id;
 }
 
 static int
 setup(void **state)
 {
-	char		 email[128];
-	const char	*d;
+	const char *d;
 
 	(void)state;
-	run_id = (long)time(NULL) * 100 + getpid() % 100;
-	snprintf(email, sizeof(email), "ship-a-%ld@example.com", run_id);
-	assert_non_null(it_login(email, "password-a", auth_a, sizeof(auth_a)));
-	snprintf(email, sizeof(email), "ship-b-%ld@example.com", run_id);
-	assert_non_null(it_login(email, "password-b", auth_b, sizeof(auth_b)));
-	assert_non_null(it_login(it_env("SHOPLAB_ADMIN_EMAIL"), it_env("SHOPLAB_ADMIN_PASSWORD"),
-	    auth_admin, sizeof(auth_admin)));
+	run_id = it_run_id();
+	it_login_new("ship-a", run_id, "password-a", auth_a, sizeof(auth_a));
+	it_login_new("ship-b", run_id, "password-b", auth_b, sizeof(auth_b));
+	it_login_admin(auth_admin, sizeof(auth_admin));
 	d = getenv("SHOPLAB_SHIPPING_DELAY_MS");
 	delay_ms = d != NULL && *d != '\0' ? atoll(d) : 2000;
 	product = new_product("stock", 250, 100000);
 	return 0;
 }
+
+/* Shipment queries refused to the owner: not a number, zero, none; a number no order has. */
+static const struct {
+	const char	*q;
+	long		 status;
+	const char	*code;
+} bad_queries[] = {
+	{ "order_id=abc", 400, "validation_failed" },
+	{ "order_id=0", 400, "validation_failed" },
+	{ "", 400, "validation_failed" },
+	{ "order_id=9223372036854775807", 404, "not_found" },
+};
 
 /*
  * A checkout: order.confirmed -> one shipment (created) -> after the delay dispatched ->
@@ -194,8 +198,7 @@ test_checkout_ships(void **state)
 		get_shipment(auth_a, q, &r);
 		if (r.status == 200)
 			break;
-		it_assert_error(&r, 404, "not_found");
-		it_resp_free(&r);
+		it_refused(&r, 404, "not_found");
 		usleep(100000);
 	}
 	assert_int_equal(r.status, 200);
@@ -228,8 +231,7 @@ test_checkout_ships(void **state)
 	    (long long)order), 1);
 
 	get_shipment(auth_b, q, &r);			/* another user: not found */
-	it_assert_error(&r, 404, "not_found");
-	it_resp_free(&r);
+	it_refused(&r, 404, "not_found");
 	get_shipment(auth_admin, q, &r);		/* an admin reads any */
 	assert_int_equal(r.status, 200);
 	assert_true(it_int(&r, "user_id") > 0);
@@ -237,18 +239,10 @@ test_checkout_ships(void **state)
 	get_shipment(NULL, q, &r);
 	assert_int_equal(r.status, 401);
 	it_resp_free(&r);
-	get_shipment(auth_a, "order_id=abc", &r);
-	it_assert_error(&r, 400, "validation_failed");
-	it_resp_free(&r);
-	get_shipment(auth_a, "order_id=0", &r);
-	it_assert_error(&r, 400, "validation_failed");
-	it_resp_free(&r);
-	get_shipment(auth_a, "", &r);
-	it_assert_error(&r, 400, "validation_failed");
-	it_resp_free(&r);
-	get_shipment(auth_a, "order_id=9223372036854775807", &r);
-	it_assert_error(&r, 404, "not_found");
-	it_resp_free(&r);
+	for (i = 0; i < (int)(sizeof(bad_queries) / sizeof(bad_queries[0])); i++) {
+		get_shipment(auth_a, bad_queries[i].q, &r);
+		it_refused(&r, bad_queries[i].status, bad_queries[i].code);
+	}
 	/* Every outbox drained. */
 	assert_int_equal(it_wait_db("orders", 0, 10, "SELECT COUNT(*) FROM outbox"), 0);
 	assert_int_equal(it_wait_db("shipping", 0, 10, "SELECT COUNT(*) FROM outbox"), 0);
@@ -353,19 +347,12 @@ test_price_change_publishes_and_charges(void **state)
 	assert_int_equal(amqp_get_rpc_reply(c).reply_type, AMQP_RESPONSE_NORMAL);
 
 	snprintf(path, sizeof(path), "/api/v1/products/%lld", (long long)p);
-	assert_int_equal(it_request("PATCH", it_gateway(), path, hu, "{\"price_cents\":1}", &r), 0);
-	it_assert_error(&r, 403, "forbidden");
-	it_resp_free(&r);
-	assert_int_equal(it_request("PATCH", it_gateway(), path, h, "{\"price_cents\":-1}", &r), 0);
-	it_assert_error(&r, 400, "validation_failed");
-	it_resp_free(&r);
-	assert_int_equal(it_request("PATCH", it_gateway(), path, h, "{\"price\":1}", &r), 0);
-	it_assert_error(&r, 400, "validation_failed");
-	it_resp_free(&r);
-	assert_int_equal(it_request("PATCH", it_gateway(), "/api/v1/products/999999999999", h,
-	    "{\"price_cents\":1}", &r), 0);
-	it_assert_error(&r, 404, "not_found");
-	it_resp_free(&r);
+	it_expect("PATCH", it_gateway(), path, hu, "{\"price_cents\":1}", 403, "forbidden");
+	it_expect("PATCH", it_gateway(), path, h, "{\"price_cents\":-1}", 400,
+	    "validation_failed");
+	it_expect("PATCH", it_gateway(), path, h, "{\"price\":1}", 400, "validation_failed");
+	it_expect("PATCH", it_gateway(), "/api/v1/products/999999999999", h, "{\"price_cents\":1}",
+	    404, "not_found");
 	assert_int_equal(it_request("PATCH", it_gateway(), path, h, "{\"price_cents\":1234}", &r), 0);
 	assert_int_equal(r.status, 200);
 	assert_int_equal(it_int(&r, "price_cents"), 1234);
@@ -560,7 +547,6 @@ test_shipping_db_away_every_order_ships(void **state)
 	const char	*env = getenv("SHOPLAB_IT_OUTAGE_S");
 	int		 outage = env != NULL && atoi(env) > 0 ? atoi(env) : 20;
 	char		 key[64], list[8192];
-	struct it_resp	 r;
 	int64_t		 dead0, id;
 	size_t		 off = 0;
 	int		 n = 0, paused = 0;
@@ -570,9 +556,7 @@ test_shipping_db_away_every_order_ships(void **state)
 	if (api == NULL || px == NULL || strcmp(px, "1") != 0)
 		skip();
 	dead0 = db_val("shipping", "SELECT COUNT(*) FROM dead_letters WHERE seq > %lld", 0);
-	assert_int_equal(it_request("POST", api, "/proxies/shipping-db", NULL, "{\"enabled\":false}", &r), 0);
-	assert_int_equal(r.status, 200);
-	it_resp_free(&r);
+	it_expect("POST", api, "/proxies/shipping-db", NULL, "{\"enabled\":false}", 200, NULL);
 	t0 = time(NULL);
 	while (time(NULL) - t0 < outage && n < 60) {
 		snprintf(key, sizeof(key), "ship-away-%ld-%d", run_id, n);
@@ -583,9 +567,7 @@ test_shipping_db_away_every_order_ships(void **state)
 		paused |= it_metric("shipping", "shoplab_events_consumer_paused") == 1;
 		usleep(500000);
 	}
-	assert_int_equal(it_request("POST", api, "/proxies/shipping-db", NULL, "{\"enabled\":true}", &r), 0);
-	assert_int_equal(r.status, 200);
-	it_resp_free(&r);
+	it_expect("POST", api, "/proxies/shipping-db", NULL, "{\"enabled\":true}", 200, NULL);
 	printf("# shipping's database away %d s: %d checkouts, consumer paused: %s\n", outage, n,
 	    paused ? "yes" : "no");
 	assert_true(paused);
@@ -599,17 +581,10 @@ test_shipping_db_away_every_order_ships(void **state)
 	it_check_invariants();
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_checkout_ships),
-		cmocka_unit_test(test_duplicate_confirmed_makes_one_shipment),
-		cmocka_unit_test(test_price_change_publishes_and_charges),
-		cmocka_unit_test(test_consumer_crash_before_ack_no_duplicate),
-		cmocka_unit_test(test_broker_kill_mid_load_loses_nothing),
-		cmocka_unit_test(test_shipping_db_away_every_order_ships),
-	};
-
-	return cmocka_run_group_tests(tests, setup, NULL);
-}
+IT_MAIN("integration/shipping", setup, NULL,
+    cmocka_unit_test(test_checkout_ships),
+    cmocka_unit_test(test_duplicate_confirmed_makes_one_shipment),
+    cmocka_unit_test(test_price_change_publishes_and_charges),
+    cmocka_unit_test(test_consumer_crash_before_ack_no_duplicate),
+    cmocka_unit_test(test_broker_kill_mid_load_loses_nothing),
+    cmocka_unit_test(test_shipping_db_away_every_order_ships))

@@ -12,6 +12,7 @@
 
 #include <mysql.h>
 
+#include "b64url_test.h"
 #include "itest.h"
 
 #define PASSWORD	"Corr3ct-horse-battery"
@@ -148,32 +149,7 @@ assert_field_error(const struct it_resp *r, const char *field)
 	assert_string_equal(it_str(r, "error.field"), field);
 }
 
-/* ---- token forging: base64url and HMAC, independent of the service ---- */
-
-static void
-b64url(const unsigned char *in, size_t n, char *out)
-{
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	size_t i, o = 0;
-
-	for (i = 0; i < n; i += 3) {
-		unsigned v = (unsigned)in[i] << 16;
-		size_t left = n - i;
-
-		if (left > 1)
-			v |= (unsigned)in[i + 1] << 8;
-		if (left > 2)
-			v |= in[i + 2];
-		out[o++] = tab[v >> 18 & 63];
-		out[o++] = tab[v >> 12 & 63];
-		if (left > 1)
-			out[o++] = tab[v >> 6 & 63];
-		if (left > 2)
-			out[o++] = tab[v & 63];
-	}
-	out[o] = '\0';
-}
+/* ---- token forging: base64url (b64url_test.h) and HMAC, independent of the service ---- */
 
 /* tok (1024 bytes) = b64url(header) "." b64url(payload) "." MAC; md NULL: no signature. */
 static void
@@ -266,9 +242,7 @@ test_register_login_me(void **state)
 	snprintf(norm, sizeof(norm), "it.mixed.%s@users.example.com", uniq);
 
 	register_user(mixed, PASSWORD, "Zoë O'Brien", &r);
-	if (r.status != 201)
-		fprintf(stderr, "register -> %ld %s\n", r.status, r.body);
-	assert_int_equal(r.status, 201);
+	it_assert_status(&r, 201);
 	id = it_int(&r, "id");
 	assert_true(id > 0);
 	assert_string_equal(it_str(&r, "email"), norm);
@@ -322,8 +296,7 @@ test_duplicate_email(void **state)
 
 	(void)state;
 	register_user(cust_email, "another-password-1", "Someone Else", &r);
-	it_assert_error(&r, 409, "email_taken");
-	it_resp_free(&r);
+	it_refused(&r, 409, "email_taken");
 
 	/* The same address in other case and with blanks around it. */
 	snprintf(upper, sizeof(upper), "  %s ", cust_email);
@@ -331,8 +304,7 @@ test_duplicate_email(void **state)
 		if (upper[i] >= 'a' && upper[i] <= 'z')
 			upper[i] = (char)(upper[i] - 'a' + 'A');
 	register_user(upper, "another-password-2", "Someone Else", &r);
-	it_assert_error(&r, 409, "email_taken");
-	it_resp_free(&r);
+	it_refused(&r, 409, "email_taken");
 
 	/* The original account is untouched: same id, same name. */
 	me(cust_token, &r);
@@ -416,16 +388,13 @@ test_registration_validation(void **state)
 
 	/* Not JSON, or not an object. */
 	auth_post("/api/v1/users", "{\"email\":", &r);
-	it_assert_error(&r, 400, "invalid_json");
-	it_resp_free(&r);
+	it_refused(&r, 400, "invalid_json");
 	auth_post("/api/v1/users", "[\"a@b.com\",\"x\",\"y\"]", &r);
-	it_assert_error(&r, 400, "invalid_json");
-	it_resp_free(&r);
+	it_refused(&r, 400, "invalid_json");
 
 	/* None of the refused attempts created the account. */
 	login(email, PASSWORD, &r);
-	it_assert_error(&r, 401, "invalid_credentials");
-	it_resp_free(&r);
+	it_refused(&r, 401, "invalid_credentials");
 }
 
 /*
@@ -504,8 +473,7 @@ test_login_failures_alike(void **state)
 
 	/* A malformed address (never looked up) is the same 401, not a 400. */
 	login("not an address", "wrong-password-123", &r);
-	it_assert_error(&r, 401, "invalid_credentials");
-	it_resp_free(&r);
+	it_refused(&r, 401, "invalid_credentials");
 	/* Missing fields are a 400 naming the field. */
 	auth_post("/api/v1/auth/login", "{\"email\":\"a@example.com\"}", &r);
 	assert_field_error(&r, "password");
@@ -530,8 +498,7 @@ test_me_needs_valid_token(void **state)
 	(void)state;
 	/* No Authorization header at all. */
 	me_with(NULL, &r);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
+	it_refused(&r, 401, "unauthorized");
 
 	claims(payload, sizeof(payload), cust_id, "customer", -7200, -3600);
 	forge(HS256, payload, EVP_sha256(), it_env("SHOPLAB_JWT_SECRET"), expired);
@@ -587,8 +554,7 @@ test_me_needs_valid_token(void **state)
 		me_with(one, &r);
 		if (r.status != 401)
 			fprintf(stderr, "%s -> %ld %s\n", hdr[i], r.status, r.body);
-		it_assert_error(&r, 401, "unauthorized");
-		it_resp_free(&r);
+		it_refused(&r, 401, "unauthorized");
 	}
 
 	/* The neighbours that must work: the real token, with the scheme in another case. */
@@ -623,14 +589,11 @@ test_identity_headers_ignored(void **state)
 
 	/* Without a token, the headers alone are nobody. */
 	me_with(h + 1, &r);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
+	it_refused(&r, 401, "unauthorized");
 
 	/* Nor do they make a customer an admin elsewhere. */
-	assert_int_equal(it_request("POST", it_gateway(), "/api/v1/products", h,
-	    "{\"sku\":\"IT-SPOOF\",\"name\":\"x\",\"price_cents\":1}", &r), 0);
-	it_assert_error(&r, 403, "forbidden");
-	it_resp_free(&r);
+	it_expect("POST", it_gateway(), "/api/v1/products", h,
+	    "{\"sku\":\"IT-SPOOF\",\"name\":\"x\",\"price_cents\":1}", 403, "forbidden");
 }
 
 static void
@@ -656,29 +619,23 @@ test_product_create_roles(void **state)
 	(void)state;
 	snprintf(sku, sizeof(sku), "IT-U-%s", uniq);
 	post_product(NULL, sku, &r);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
+	it_refused(&r, 401, "unauthorized");
 
 	post_product(cust_token, sku, &r);
-	it_assert_error(&r, 403, "forbidden");
-	it_resp_free(&r);
+	it_refused(&r, 403, "forbidden");
 
 	post_product(admin_token, sku, &r);
-	if (r.status != 201)
-		fprintf(stderr, "admin create -> %ld %s\n", r.status, r.body);
-	assert_int_equal(r.status, 201);
+	it_assert_status(&r, 201);
 	assert_true(it_int(&r, "id") > 0);
 	assert_string_equal(it_str(&r, "sku"), sku);
 	assert_int_equal(it_int(&r, "price_cents"), 1234);
 	it_resp_free(&r);
 
 	post_product(admin_token, sku, &r);
-	it_assert_error(&r, 409, "sku_taken");
-	it_resp_free(&r);
+	it_refused(&r, 409, "sku_taken");
 	/* The customer's 403 came before the admin's create: it created nothing either way. */
 	post_product(cust_token, sku, &r);
-	it_assert_error(&r, 403, "forbidden");
-	it_resp_free(&r);
+	it_refused(&r, 403, "forbidden");
 }
 
 /* Tokens forged with the gateway's secret pass (the verify path is the real one); others don't. */
@@ -694,21 +651,17 @@ test_forged_tokens(void **state)
 	forge(HS256, payload, EVP_sha256(), OTHER_SECRET, bad);
 
 	me(good, &r);
-	if (r.status != 200)
-		fprintf(stderr, "forged admin /me -> %ld %s\n", r.status, r.body);
-	assert_int_equal(r.status, 200);
+	it_assert_status(&r, 200);
 	assert_int_equal(it_int(&r, "id"), admin_id);
 	assert_string_equal(it_str(&r, "role"), "admin");
 	it_resp_free(&r);
 	me(bad, &r);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
+	it_refused(&r, 401, "unauthorized");
 
 	/* The role in the token is what the catalog sees. */
 	snprintf(sku, sizeof(sku), "IT-F-%s", uniq);
 	post_product(bad, sku, &r);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
+	it_refused(&r, 401, "unauthorized");
 	post_product(good, sku, &r);
 	assert_int_equal(r.status, 201);
 	it_resp_free(&r);
@@ -753,8 +706,7 @@ test_verify_cache(void **state)
 	it_resp_free(&r);
 	sleep(3);
 	me(token, &r);
-	it_assert_error(&r, 401, "unauthorized");
-	it_resp_free(&r);
+	it_refused(&r, 401, "unauthorized");
 }
 
 /* SQL metacharacters and 10 kB strings in every field: refused or stored verbatim, never 5xx. */
@@ -808,23 +760,20 @@ test_hostile_input(void **state)
 		if (s == big)
 			assert_field_error(&r, "email");
 		else
-			it_assert_error(&r, 401, "invalid_credentials");
-		it_resp_free(&r);
+			it_refused(&r, 401, "invalid_credentials");
 		login(cust_email, s, &r);
 		assert_true(r.status < 500);
 		if (s == big)
 			assert_field_error(&r, "password");
 		else
-			it_assert_error(&r, 401, "invalid_credentials");
-		it_resp_free(&r);
+			it_refused(&r, 401, "invalid_credentials");
 	}
 	free(big);
 
 	/* An account whose password is SQL logs in with exactly that, and nothing looser. */
 	snprintf(email, sizeof(email), "it.hostile.0.1.%s@users.example.com", uniq);
 	login(email, "' OR '1'='1", &r);
-	it_assert_error(&r, 401, "invalid_credentials");
-	it_resp_free(&r);
+	it_refused(&r, 401, "invalid_credentials");
 	login(email, "' OR 1=1 --", &r);
 	assert_int_equal(r.status, 200);
 	assert_non_null(it_str(&r, "token"));
@@ -835,9 +784,7 @@ test_hostile_input(void **state)
 	assert_int_equal(r.status, 200);
 	assert_int_equal(it_int(&r, "id"), cust_id);
 	it_resp_free(&r);
-	assert_int_equal(it_request("GET", it_internal(), "/_ops/users/readyz", NULL, NULL, &r), 0);
-	assert_int_equal(r.status, 200);
-	it_resp_free(&r);
+	it_expect("GET", it_internal(), "/_ops/users/readyz", NULL, NULL, 200, NULL);
 }
 
 struct flood {
@@ -881,17 +828,14 @@ static void
 test_login_rate_limited(void **state)
 {
 	enum { N = 8 };
-	pthread_t	t[N];
 	struct flood	f[N], sum;
 	int		i, checked = 0;
 
 	(void)state;
 	memset(f, 0, sizeof(f));
 	memset(&sum, 0, sizeof(sum));
-	for (i = 0; i < N; i++)
-		assert_int_equal(pthread_create(&t[i], NULL, flood_one, &f[i]), 0);
+	it_parallel(flood_one, f, N, sizeof(f[0]));
 	for (i = 0; i < N; i++) {
-		pthread_join(t[i], NULL);
 		sum.sent += f[i].sent;
 		sum.ok400 += f[i].ok400;
 		sum.n429 += f[i].n429;
@@ -956,30 +900,20 @@ test_admin_bootstrap_never_takes_over(void **state)
 	mysql_close(db);
 	/* It keeps the password it chose, not the generated one. */
 	snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"%s\"}", email, PASSWORD);
-	assert_int_equal(it_request("POST", it_gateway(), "/api/v1/auth/login", NULL, body, &r), 0);
-	assert_int_equal(r.status, 200);
-	it_resp_free(&r);
+	it_expect("POST", it_gateway(), "/api/v1/auth/login", NULL, body, 200, NULL);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_register_login_me),
-		cmocka_unit_test(test_duplicate_email),
-		cmocka_unit_test(test_registration_validation),
-		cmocka_unit_test(test_login_failures_alike),
-		cmocka_unit_test(test_me_needs_valid_token),
-		cmocka_unit_test(test_identity_headers_ignored),
-		cmocka_unit_test(test_product_create_roles),
-		cmocka_unit_test(test_forged_tokens),
-		cmocka_unit_test(test_verify_cache),
-		cmocka_unit_test(test_hostile_input),
-		/* Keep last: it drains the shared login/registration limit. */
-		cmocka_unit_test(test_admin_bootstrap_never_takes_over),
-		cmocka_unit_test(test_login_rate_limited),
-	};
-
-	return cmocka_run_group_tests_name("integration/users", tests, group_setup,
-	    group_teardown);
-}
+IT_MAIN("integration/users", group_setup, group_teardown,
+    cmocka_unit_test(test_register_login_me),
+    cmocka_unit_test(test_duplicate_email),
+    cmocka_unit_test(test_registration_validation),
+    cmocka_unit_test(test_login_failures_alike),
+    cmocka_unit_test(test_me_needs_valid_token),
+    cmocka_unit_test(test_identity_headers_ignored),
+    cmocka_unit_test(test_product_create_roles),
+    cmocka_unit_test(test_forged_tokens),
+    cmocka_unit_test(test_verify_cache),
+    cmocka_unit_test(test_hostile_input),
+    /* Keep last: it drains the shared login/registration limit. */
+    cmocka_unit_test(test_admin_bootstrap_never_takes_over),
+    cmocka_unit_test(test_login_rate_limited))

@@ -13,6 +13,7 @@
 #include "svc_req_int.h"
 #include "svc_server_int.h"
 #include "svc_util_int.h"
+#include "svc_unit.h"
 
 struct svc_test_req {
 	struct svc_req		r;

@@ -139,6 +139,14 @@ test_hold_is_taken_after_the_attempt(void **state)
 	svc_dbnodes_free(&ns);
 }
 
+static const char *const metrics_want[] = {
+	"# TYPE shoplab_amqp_node gauge\n",
+	"shoplab_amqp_node{service=\"orders\",node=\"10.232.0.21:5672\"} 0\n",
+	"shoplab_amqp_node{service=\"orders\",node=\"10.232.0.22:5672\"} 1\n",
+	"shoplab_amqp_node{service=\"orders\",node=\"10.232.0.23:5672\"} 0\n",
+	"shoplab_amqp_failovers_total{service=\"orders\"} 1\n",
+};
+
 static void
 test_metrics(void **state)
 {
@@ -154,14 +162,7 @@ test_metrics(void **state)
 	svc_dbnodes_used(&ns, 1);
 	svc_buf_init(&b);
 	assert_int_equal(svc_amqpnodes_metrics_write(&ns, "orders", node_of, 2, &b), 0);
-	assert_non_null(strstr(b.data, "# TYPE shoplab_amqp_node gauge\n"));
-	assert_non_null(strstr(b.data,
-	    "shoplab_amqp_node{service=\"orders\",node=\"10.232.0.21:5672\"} 0\n"));
-	assert_non_null(strstr(b.data,
-	    "shoplab_amqp_node{service=\"orders\",node=\"10.232.0.22:5672\"} 1\n"));
-	assert_non_null(strstr(b.data,
-	    "shoplab_amqp_node{service=\"orders\",node=\"10.232.0.23:5672\"} 0\n"));
-	assert_non_null(strstr(b.data, "shoplab_amqp_failovers_total{service=\"orders\"} 1\n"));
+	svc_unit_has(b.data, metrics_want, SVC_UNIT_N(metrics_want));
 	svc_buf_free(&b);
 	/* Relay on one node, consumer on another: both are 1; no connection: all 0. */
 	node_of[1] = 2;
@@ -178,15 +179,8 @@ test_metrics(void **state)
 	svc_dbnodes_free(&ns);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse),
-		cmocka_unit_test(test_failover_and_back),
-		cmocka_unit_test(test_hold_is_taken_after_the_attempt),
-		cmocka_unit_test(test_metrics),
-	};
-
-	return cmocka_run_group_tests_name("amqpnodes", tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("amqpnodes",
+    cmocka_unit_test(test_parse),
+    cmocka_unit_test(test_failover_and_back),
+    cmocka_unit_test(test_hold_is_taken_after_the_attempt),
+    cmocka_unit_test(test_metrics))

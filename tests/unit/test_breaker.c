@@ -7,6 +7,8 @@
 
 #include <cmocka.h>
 
+#include "svc_unit.h"
+
 #include "svc.h"
 #include "svc_resilience.h"
 #include "svc_util_int.h"
@@ -67,13 +69,22 @@ call(struct fixture *f, int success, int64_t dur)
 	return 0;
 }
 
+/* n calls through the breaker, all alike, each admitted. */
 static void
-trip(struct fixture *f)
+calls(struct fixture *f, int n, int success, int64_t dur)
 {
 	int i;
 
-	for (i = 0; i < 10; i++)
-		assert_int_equal(call(f, 0, 10), 0);
+	for (i = 0; i < n; i++) {
+		if (call(f, success, dur) != 0)
+			fail_msg("call %d of %d (success %d) was not admitted", i + 1, n, success);
+	}
+}
+
+static void
+trip(struct fixture *f)
+{
+	calls(f, 10, 0, 10);
 	assert_int_equal(svc_breaker_state(&f->b), SVC_BREAKER_OPEN);
 }
 
@@ -81,14 +92,11 @@ static void
 test_opens_at_threshold_not_before(void **state)
 {
 	struct fixture	*f = fixture_new(&base_conf);
-	int		 i;
 
 	(void)state;
 	/* 4 failures among 9 calls: under min_calls, whatever the rate. */
-	for (i = 0; i < 4; i++)
-		assert_int_equal(call(f, 0, 10), 0);
-	for (i = 0; i < 5; i++)
-		assert_int_equal(call(f, 1, 10), 0);
+	calls(f, 4, 0, 10);
+	calls(f, 5, 1, 10);
 	assert_int_equal(svc_breaker_state(&f->b), SVC_BREAKER_CLOSED);
 	/* The 10th call, a failure: 5 of 10 is exactly 50%. */
 	assert_int_equal(call(f, 0, 10), 0);
@@ -107,10 +115,8 @@ test_below_threshold_stays_closed(void **state)
 
 	(void)state;
 	/* 4 of 10, then the window slides: the oldest failure drops out, the rate never reaches 50%. */
-	for (i = 0; i < 4; i++)
-		assert_int_equal(call(f, 0, 10), 0);
-	for (i = 0; i < 6; i++)
-		assert_int_equal(call(f, 1, 10), 0);
+	calls(f, 4, 0, 10);
+	calls(f, 6, 1, 10);
 	assert_int_equal(svc_breaker_state(&f->b), SVC_BREAKER_CLOSED);
 	for (i = 0; i < 100; i++) {
 		assert_int_equal(call(f, i % 3 != 0, 10), 0);
@@ -130,13 +136,11 @@ test_window_slides(void **state)
 	for (i = 0; i < 20; i++)
 		assert_int_equal(call(f, i % 4 != 0, 10), 0);
 	assert_int_equal(f->b.nfail, 5);
-	for (i = 0; i < 20; i++)
-		assert_int_equal(call(f, 1, 10), 0);
+	calls(f, 20, 1, 10);
 	assert_int_equal(f->b.nfail, 0);
 	assert_int_equal(f->b.n, 20);
 	/* Now 9 failures in 20 (45%) keep it closed, the 10th (50%) opens it. */
-	for (i = 0; i < 9; i++)
-		assert_int_equal(call(f, 0, 10), 0);
+	calls(f, 9, 0, 10);
 	assert_int_equal(svc_breaker_state(&f->b), SVC_BREAKER_CLOSED);
 	assert_int_equal(call(f, 0, 10), 0);
 	assert_int_equal(svc_breaker_state(&f->b), SVC_BREAKER_OPEN);
@@ -183,8 +187,7 @@ test_half_open_admits_exactly_probes_then_closes(void **state)
 	assert_int_equal(atomic_load(&f->b.transitions[SVC_BREAKER_HALF_OPEN_CLOSED]), 1);
 	/* The window starts empty: 9 failures are under min_calls again. */
 	assert_int_equal(f->b.n, 0);
-	for (i = 0; i < 9; i++)
-		assert_int_equal(call(f, 0, 10), 0);
+	calls(f, 9, 0, 10);
 	assert_int_equal(svc_breaker_state(&f->b), SVC_BREAKER_CLOSED);
 	fixture_free(f);
 }
@@ -231,18 +234,15 @@ test_slow_calls_open(void **state)
 {
 	struct svc_breaker_conf	 c = base_conf;
 	struct fixture		*f;
-	int			 i;
 
 	(void)state;
 	c.window = 10;
 	f = fixture_new(&c);
 	/* A call of exactly the limit is not slow: ten of them leave it closed. */
-	for (i = 0; i < 10; i++)
-		assert_int_equal(call(f, 1, 1000), 0);
+	calls(f, 10, 1, 1000);
 	assert_int_equal(svc_breaker_state(&f->b), SVC_BREAKER_CLOSED);
 	/* Each slow call pushes a fast one out: 7 of 10 slow stays closed, 8 of 10 (80%) opens. */
-	for (i = 0; i < 7; i++)
-		assert_int_equal(call(f, 1, 1001), 0);
+	calls(f, 7, 1, 1001);
 	assert_int_equal(svc_breaker_state(&f->b), SVC_BREAKER_CLOSED);
 	assert_int_equal(f->b.nslow, 7);
 	assert_int_equal(call(f, 1, 1001), 0);
@@ -317,13 +317,11 @@ test_disabled_admits_everything(void **state)
 {
 	struct svc_breaker_conf	 c = base_conf;
 	struct fixture		*f;
-	int			 i;
 
 	(void)state;
 	c.enabled = 0;
 	f = fixture_new(&c);
-	for (i = 0; i < 100; i++)
-		assert_int_equal(call(f, 0, 10), 0);
+	calls(f, 100, 0, 10);
 	assert_int_equal(svc_breaker_state(&f->b), SVC_BREAKER_CLOSED);
 	fixture_free(f);
 }
@@ -347,24 +345,17 @@ test_bad_conf_rejected(void **state)
 	assert_int_equal(svc_breaker_init(&b, "x", &c, &svc_clock_system, err, sizeof(err)), -1);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_opens_at_threshold_not_before),
-		cmocka_unit_test(test_below_threshold_stays_closed),
-		cmocka_unit_test(test_window_slides),
-		cmocka_unit_test(test_open_wait_is_exact),
-		cmocka_unit_test(test_half_open_admits_exactly_probes_then_closes),
-		cmocka_unit_test(test_failed_probe_reopens),
-		cmocka_unit_test(test_slow_probe_reopens),
-		cmocka_unit_test(test_slow_calls_open),
-		cmocka_unit_test(test_stale_outcomes_ignored),
-		cmocka_unit_test(test_release_gives_probe_back),
-		cmocka_unit_test(test_counters_full_cycle),
-		cmocka_unit_test(test_disabled_admits_everything),
-		cmocka_unit_test(test_bad_conf_rejected),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("breaker",
+    cmocka_unit_test(test_opens_at_threshold_not_before),
+    cmocka_unit_test(test_below_threshold_stays_closed),
+    cmocka_unit_test(test_window_slides),
+    cmocka_unit_test(test_open_wait_is_exact),
+    cmocka_unit_test(test_half_open_admits_exactly_probes_then_closes),
+    cmocka_unit_test(test_failed_probe_reopens),
+    cmocka_unit_test(test_slow_probe_reopens),
+    cmocka_unit_test(test_slow_calls_open),
+    cmocka_unit_test(test_stale_outcomes_ignored),
+    cmocka_unit_test(test_release_gives_probe_back),
+    cmocka_unit_test(test_counters_full_cycle),
+    cmocka_unit_test(test_disabled_admits_everything),
+    cmocka_unit_test(test_bad_conf_rejected))

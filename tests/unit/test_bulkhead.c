@@ -6,19 +6,39 @@
 
 #include <cmocka.h>
 
+#include "svc_unit.h"
+
 #include "svc.h"
 #include "svc_resilience.h"
+
+/* Sets h up (on or off, cap) and has n calls enter it, each admitted. */
+static void
+admit(struct svc_bulkhead *h, int enabled, int cap, int n)
+{
+	int i;
+
+	svc_bulkhead_init(h, enabled, cap);
+	for (i = 0; i < n; i++) {
+		if (svc_bulkhead_enter(h) != 0)
+			fail_msg("call %d of %d refused under a cap of %d", i + 1, n, cap);
+	}
+}
+
+/* n calls leave h. */
+static void
+leave(struct svc_bulkhead *h, int n)
+{
+	while (n-- > 0)
+		svc_bulkhead_leave(h);
+}
 
 static void
 test_rejects_past_cap(void **state)
 {
-	struct svc_bulkhead	h;
-	int			i;
+	struct svc_bulkhead h;
 
 	(void)state;
-	svc_bulkhead_init(&h, 1, 4);
-	for (i = 0; i < 4; i++)
-		assert_int_equal(svc_bulkhead_enter(&h), 0);
+	admit(&h, 1, 4, 4);
 	assert_int_equal(atomic_load(&h.inuse), 4);
 	assert_int_equal(svc_bulkhead_enter(&h), -1);
 	assert_int_equal(svc_bulkhead_enter(&h), -1);
@@ -27,8 +47,7 @@ test_rejects_past_cap(void **state)
 	svc_bulkhead_leave(&h);
 	assert_int_equal(svc_bulkhead_enter(&h), 0);
 	assert_int_equal(svc_bulkhead_enter(&h), -1);
-	for (i = 0; i < 4; i++)
-		svc_bulkhead_leave(&h);
+	leave(&h, 4);
 	assert_int_equal(atomic_load(&h.inuse), 0);
 	assert_int_equal(atomic_load(&h.rejections), 3);
 }
@@ -50,27 +69,17 @@ test_cap_of_one(void **state)
 static void
 test_disabled_admits_everything(void **state)
 {
-	struct svc_bulkhead	h;
-	int			i;
+	struct svc_bulkhead h;
 
 	(void)state;
-	svc_bulkhead_init(&h, 0, 1);
-	for (i = 0; i < 100; i++)
-		assert_int_equal(svc_bulkhead_enter(&h), 0);
-	for (i = 0; i < 100; i++)
-		svc_bulkhead_leave(&h);
+	/* Off: a hundred calls over a cap of one, none refused. */
+	admit(&h, 0, 1, 100);
+	leave(&h, 100);
 	assert_int_equal(atomic_load(&h.inuse), 0);
 	assert_int_equal(atomic_load(&h.rejections), 0);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rejects_past_cap),
-		cmocka_unit_test(test_cap_of_one),
-		cmocka_unit_test(test_disabled_admits_everything),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("bulkhead",
+    cmocka_unit_test(test_rejects_past_cap),
+    cmocka_unit_test(test_cap_of_one),
+    cmocka_unit_test(test_disabled_admits_everything))

@@ -163,17 +163,10 @@ test_runtime_config(void **state)
 	unsetenv("SHOPLAB_GATEWAY_SECRET");
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_scoped_overrides_global),
-		cmocka_unit_test(test_bad_values_name_the_variable),
-		cmocka_unit_test(test_required),
-		cmocka_unit_test(test_parsers),
-		cmocka_unit_test(test_runtime_config),
-	};
-
-	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("config",
+    cmocka_unit_test(test_defaults),
+    cmocka_unit_test(test_scoped_overrides_global),
+    cmocka_unit_test(test_bad_values_name_the_variable),
+    cmocka_unit_test(test_required),
+    cmocka_unit_test(test_parsers),
+    cmocka_unit_test(test_runtime_config))

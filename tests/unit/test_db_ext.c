@@ -7,6 +7,8 @@
 
 #include <cmocka.h>
 
+#include "svc_unit.h"
+
 #include "svc_db_int.h"
 #include "svc_server_int.h"
 
@@ -60,6 +62,20 @@ test_statements_follow_the_services(void **state)
 	assert_string_equal(svc_db_stmt_sql(&f.srv, 4), "SELECT 'c'");
 }
 
+/*
+ * A transaction ends (committed or not, with rc) having asked for the hook or not: after it the
+ * hook has run runs times in all, and the next transaction starts unasked.
+ */
+static void
+end_tx(struct fixture *f, int asked, int committed, int rc, int runs)
+{
+	f->w.after_commit = asked;
+	svc_db_ended(&f->w, committed, rc);
+	if (hook_runs != runs || f->w.after_commit != 0)
+		fail_msg("asked %d, committed %d, rc %d: hook ran %d times (want %d), asked %d after",
+		    asked, committed, rc, hook_runs, runs, f->w.after_commit);
+}
+
 static void
 test_hook_runs_after_commit_not_rollback(void **state)
 {
@@ -69,25 +85,14 @@ test_hook_runs_after_commit_not_rollback(void **state)
 	fixture_init(&f);
 	assert_int_equal(svc_db_register(&f.srv, ext_stmts, 3, count_hook), 0);
 	/* Rolled back: the rows are gone, no wake; the request is forgotten. */
-	f.w.after_commit = 1;
-	svc_db_ended(&f.w, 0, SVC_OK);
-	assert_int_equal(hook_runs, 0);
-	assert_int_equal(f.w.after_commit, 0);
+	end_tx(&f, 1, 0, SVC_OK, 0);
 	/* A commit that failed: nothing became visible. */
-	f.w.after_commit = 1;
-	svc_db_ended(&f.w, 1, SVC_ERR_DB_UNAVAILABLE);
-	assert_int_equal(hook_runs, 0);
-	assert_int_equal(f.w.after_commit, 0);
+	end_tx(&f, 1, 1, SVC_ERR_DB_UNAVAILABLE, 0);
 	/* A commit nobody asked the hook for. */
-	svc_db_ended(&f.w, 1, SVC_OK);
-	assert_int_equal(hook_runs, 0);
+	end_tx(&f, 0, 1, SVC_OK, 0);
 	/* Committed and asked for: once, and the next transaction starts unasked. */
-	f.w.after_commit = 1;
-	svc_db_ended(&f.w, 1, SVC_OK);
-	assert_int_equal(hook_runs, 1);
-	assert_int_equal(f.w.after_commit, 0);
-	svc_db_ended(&f.w, 1, SVC_OK);
-	assert_int_equal(hook_runs, 1);
+	end_tx(&f, 1, 1, SVC_OK, 1);
+	end_tx(&f, 0, 1, SVC_OK, 1);
 }
 
 static void
@@ -97,20 +102,10 @@ test_no_hook_registered(void **state)
 
 	(void)state;
 	fixture_init(&f);
-	f.w.after_commit = 1;
-	svc_db_ended(&f.w, 1, SVC_OK);
-	assert_int_equal(hook_runs, 0);
-	assert_int_equal(f.w.after_commit, 0);
+	end_tx(&f, 1, 1, SVC_OK, 0);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_statements_follow_the_services),
-		cmocka_unit_test(test_hook_runs_after_commit_not_rollback),
-		cmocka_unit_test(test_no_hook_registered),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("db_ext",
+    cmocka_unit_test(test_statements_follow_the_services),
+    cmocka_unit_test(test_hook_runs_after_commit_not_rollback),
+    cmocka_unit_test(test_no_hook_registered))

@@ -135,6 +135,12 @@ test_return_to_preferred(void **state)
 	svc_dbnodes_free(&ns);
 }
 
+static const char *const metrics_want[] = {
+	"shoplab_db_node{service=\"orders\",node=\"10.1.0.1:3307\",preferred=\"yes\"} 0\n",
+	"shoplab_db_node{service=\"orders\",node=\"10.1.0.2:3307\",preferred=\"no\"} 1\n",
+	"shoplab_db_failovers_total{service=\"orders\"} 3\n",
+};
+
 static void
 test_failovers_and_metrics(void **state)
 {
@@ -160,11 +166,7 @@ test_failovers_and_metrics(void **state)
 	svc_dbnodes_used(&ns, 1);
 	svc_buf_init(&b);
 	assert_int_equal(svc_dbnodes_metrics_write(&ns, "orders", &b), 0);
-	assert_non_null(strstr(b.data,
-	    "shoplab_db_node{service=\"orders\",node=\"10.1.0.1:3307\",preferred=\"yes\"} 0\n"));
-	assert_non_null(strstr(b.data,
-	    "shoplab_db_node{service=\"orders\",node=\"10.1.0.2:3307\",preferred=\"no\"} 1\n"));
-	assert_non_null(strstr(b.data, "shoplab_db_failovers_total{service=\"orders\"} 3\n"));
+	svc_unit_has(b.data, metrics_want, SVC_UNIT_N(metrics_want));
 	svc_buf_free(&b);
 	svc_dbnodes_free(&ns);
 }
@@ -231,11 +233,11 @@ test_lost_connection_ends_the_transaction(void **state)
 	assert_int_equal(svc_db_exec(&t.r, 0, ""), SVC_ERR_DB_UNAVAILABLE);
 	assert_int_equal(atomic_load(&t.srv.metrics.db_errors), 0);	/* no reconnect tried */
 	/* Its COMMIT cannot succeed, and it ends the transaction. */
-	assert_int_equal(svc_db_commit(&t.r), SVC_ERR_DB_UNAVAILABLE);
+	assert_int_equal(svc_db_end(&t.r, SVC_DB_COMMIT), SVC_ERR_DB_UNAVAILABLE);
 	assert_int_equal(w.in_tx, 0);
 	/* The same after a rollback. */
 	w.in_tx = 1;
-	assert_int_equal(svc_db_rollback(&t.r), SVC_OK);
+	assert_int_equal(svc_db_end(&t.r, SVC_DB_ROLLBACK), SVC_OK);
 	assert_int_equal(w.in_tx, 0);
 	/* Outside a transaction a statement may reconnect (and fails here: nothing listens). */
 	assert_int_equal(svc_db_exec(&t.r, 0, ""), SVC_ERR_DB_UNAVAILABLE);
@@ -247,20 +249,13 @@ test_lost_connection_ends_the_transaction(void **state)
 	svc_test_req_free(&t);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_list),
-		cmocka_unit_test(test_one_node_form),
-		cmocka_unit_test(test_bad_lists),
-		cmocka_unit_test(test_order_and_hold),
-		cmocka_unit_test(test_return_to_preferred),
-		cmocka_unit_test(test_failovers_and_metrics),
-		cmocka_unit_test(test_ready),
-		cmocka_unit_test(test_galera_errors),
-		cmocka_unit_test(test_lost_connection_ends_the_transaction),
-	};
-
-	return cmocka_run_group_tests_name("dbnodes", tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("dbnodes",
+    cmocka_unit_test(test_parse_list),
+    cmocka_unit_test(test_one_node_form),
+    cmocka_unit_test(test_bad_lists),
+    cmocka_unit_test(test_order_and_hold),
+    cmocka_unit_test(test_return_to_preferred),
+    cmocka_unit_test(test_failovers_and_metrics),
+    cmocka_unit_test(test_ready),
+    cmocka_unit_test(test_galera_errors),
+    cmocka_unit_test(test_lost_connection_ends_the_transaction))

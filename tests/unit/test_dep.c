@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "svc_unit.h"
+
 #include "svc_req_int.h"
 #include "svc_resilience.h"
 #include "svc_util_int.h"
@@ -81,15 +83,8 @@ fake_sleep(void *ctx, int64_t us)
 static struct svc_dep_conf
 test_conf(void)
 {
-	struct svc_dep_conf c;
+	struct svc_dep_conf c = svc_unit_dep_conf(3, 10000, 25000, 4, 500000, 100000, 65536);
 
-	memset(&c, 0, sizeof(c));
-	c.retry = 1;
-	c.retries = 3;
-	c.backoff_base_us = 10000;
-	c.backoff_cap_us = 25000;
-	c.bulkhead_enabled = 1;
-	c.bulkhead = 4;
 	c.breaker.enabled = 1;
 	c.breaker.window = 20;
 	c.breaker.min_calls = 10;
@@ -102,9 +97,6 @@ test_conf(void)
 	c.budget.ratio = 0.2;
 	c.budget.min_per_sec = 100;
 	c.budget.cap = 100;
-	c.timeout_us = 500000;
-	c.connect_timeout_us = 100000;
-	c.max_body = 65536;
 	return c;
 }
 
@@ -806,6 +798,18 @@ prom_check(const char *text, char *why, size_t whylen)
 	return 0;
 }
 
+static const char *const metrics_want[] = {
+	"shoplab_dep_calls_total{service=\"or\\\"ders\",dep=\"payments\",outcome=\"failure\"} 1\n",
+	"outcome=\"success\"} 1\n",
+	"shoplab_dep_retries_total{service=\"or\\\"ders\",dep=\"payments\"} 1\n",
+	"shoplab_dep_breaker_state{service=\"or\\\"ders\",dep=\"payments\"} 0\n",
+	"from=\"closed\",to=\"open\"} 0\n",
+	"le=\"0.025\"} 0\n",
+	"le=\"0.05\"} 2\n",
+	"shoplab_dep_call_duration_seconds_count{service=\"or\\\"ders\",dep=\"payments\"} 2\n",
+	"shoplab_dep_call_duration_seconds_sum{service=\"or\\\"ders\",dep=\"payments\"} 0.060000\n",
+};
+
 static void
 test_metrics_text_is_valid(void **state)
 {
@@ -827,20 +831,7 @@ test_metrics_text_is_valid(void **state)
 	assert_int_equal(svc_dep_metrics_write(&w->dep, 1, "or\"ders", &out), 0);
 	if (prom_check(out.data, why, sizeof(why)) != 0)
 		fail_msg("%s\n%s", why, out.data);
-	assert_non_null(strstr(out.data, "shoplab_dep_calls_total{service=\"or\\\"ders\","
-	    "dep=\"payments\",outcome=\"failure\"} 1\n"));
-	assert_non_null(strstr(out.data, "outcome=\"success\"} 1\n"));
-	assert_non_null(strstr(out.data, "shoplab_dep_retries_total{service=\"or\\\"ders\","
-	    "dep=\"payments\"} 1\n"));
-	assert_non_null(strstr(out.data, "shoplab_dep_breaker_state{service=\"or\\\"ders\","
-	    "dep=\"payments\"} 0\n"));
-	assert_non_null(strstr(out.data, "from=\"closed\",to=\"open\"} 0\n"));
-	assert_non_null(strstr(out.data, "le=\"0.025\"} 0\n"));
-	assert_non_null(strstr(out.data, "le=\"0.05\"} 2\n"));
-	assert_non_null(strstr(out.data, "shoplab_dep_call_duration_seconds_count{service="
-	    "\"or\\\"ders\",dep=\"payments\"} 2\n"));
-	assert_non_null(strstr(out.data, "shoplab_dep_call_duration_seconds_sum{service="
-	    "\"or\\\"ders\",dep=\"payments\"} 0.060000\n"));
+	svc_unit_has(out.data, metrics_want, SVC_UNIT_N(metrics_want));
 	/* The checker itself must catch a broken line. */
 	svc_buf_puts(&out, "shoplab_dep_calls_total{dep=\"x} 1\n");
 	assert_int_equal(prom_check(out.data, why, sizeof(why)), -1);
@@ -849,29 +840,22 @@ test_metrics_text_is_valid(void **state)
 	world_free(w);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_retries_retryable_up_to_limit),
-		cmocka_unit_test(test_success_after_failures),
-		cmocka_unit_test(test_non_idempotent_not_retried),
-		cmocka_unit_test(test_definite_not_retried_and_healthy),
-		cmocka_unit_test(test_stops_at_deadline),
-		cmocka_unit_test(test_budget_exhaustion_counted),
-		cmocka_unit_test(test_breaker_opens_then_fails_fast),
-		cmocka_unit_test(test_unknown_stays_unknown_when_breaker_opens),
-		cmocka_unit_test(test_bulkhead_full_fails_fast),
-		cmocka_unit_test(test_bulkhead_waits_for_a_slot_when_healthy),
-		cmocka_unit_test(test_bulkhead_wait_is_bounded),
-		cmocka_unit_test(test_bulkhead_sheds_at_once_when_unhealthy),
-		cmocka_unit_test(test_retry_off_means_one_attempt),
-		cmocka_unit_test(test_bad_call_is_local_error),
-		cmocka_unit_test(test_conf_defaults_and_overrides),
-		cmocka_unit_test(test_conf_errors_name_the_variable),
-		cmocka_unit_test(test_array_new_and_find),
-		cmocka_unit_test(test_metrics_text_is_valid),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("dep",
+    cmocka_unit_test(test_retries_retryable_up_to_limit),
+    cmocka_unit_test(test_success_after_failures),
+    cmocka_unit_test(test_non_idempotent_not_retried),
+    cmocka_unit_test(test_definite_not_retried_and_healthy),
+    cmocka_unit_test(test_stops_at_deadline),
+    cmocka_unit_test(test_budget_exhaustion_counted),
+    cmocka_unit_test(test_breaker_opens_then_fails_fast),
+    cmocka_unit_test(test_unknown_stays_unknown_when_breaker_opens),
+    cmocka_unit_test(test_bulkhead_full_fails_fast),
+    cmocka_unit_test(test_bulkhead_waits_for_a_slot_when_healthy),
+    cmocka_unit_test(test_bulkhead_wait_is_bounded),
+    cmocka_unit_test(test_bulkhead_sheds_at_once_when_unhealthy),
+    cmocka_unit_test(test_retry_off_means_one_attempt),
+    cmocka_unit_test(test_bad_call_is_local_error),
+    cmocka_unit_test(test_conf_defaults_and_overrides),
+    cmocka_unit_test(test_conf_errors_name_the_variable),
+    cmocka_unit_test(test_array_new_and_find),
+    cmocka_unit_test(test_metrics_text_is_valid))

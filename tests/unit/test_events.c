@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include "svc_unit.h"
+
 #include "svc_wake_int.h"
 #include "svc_events.h"
 #include "svc_ev_internal.h"
@@ -115,27 +117,46 @@ test_classify_outcomes(void **state)
 	assert_false(svc_event_db_away(SVC_OK));
 }
 
+/* { the handler's result, the runs so far, the most runs allowed, the verdict } */
+static const struct decide_case {
+	int			rc;
+	int64_t			attempts, max;
+	enum svc_event_verdict	want;
+} decide_cases[] = {
+	{ SVC_OK, 1, 5, SVC_EVENT_ACK },
+	{ SVC_OK, 9, 5, SVC_EVENT_ACK },
+	/* Transient failures are retried however many runs they took: never given up. */
+	{ SVC_ERR_DB_UNAVAILABLE, 1, 5, SVC_EVENT_RETRY },
+	{ SVC_ERR_DB_UNAVAILABLE, 5, 5, SVC_EVENT_RETRY },
+	{ SVC_ERR_DB_RETRY, 1000, 5, SVC_EVENT_RETRY },
+	{ SVC_ERR_TIMEOUT, 77, 1, SVC_EVENT_RETRY },
+	/* A fault: retried for runs 1..4, dead on the 5th. */
+	{ SVC_ERR_INTERNAL, 1, 5, SVC_EVENT_RETRY },
+	{ SVC_ERR_INTERNAL, 4, 5, SVC_EVENT_RETRY },
+	{ SVC_ERR_INTERNAL, 5, 5, SVC_EVENT_DEAD },
+	{ SVC_ERR_INTERNAL, 40, 5, SVC_EVENT_DEAD },
+	/* An event that can never apply is dead at once. */
+	{ SVC_ERR_INVALID, 1, 5, SVC_EVENT_DEAD },
+	/* One attempt only; nonsense limits are read safely. */
+	{ SVC_ERR_INTERNAL, 1, 1, SVC_EVENT_DEAD },
+	{ SVC_ERR_INTERNAL, 1, 0, SVC_EVENT_DEAD },
+};
+
 static void
 test_decide_retries_then_dead_letters(void **state)
 {
+	const struct decide_case	*c;
+	enum svc_event_verdict		 got;
+	size_t				 i;
+
 	(void)state;
-	assert_int_equal(svc_event_decide(SVC_OK, 1, 5), SVC_EVENT_ACK);
-	assert_int_equal(svc_event_decide(SVC_OK, 9, 5), SVC_EVENT_ACK);
-	/* Transient failures are retried however many runs they took: never given up. */
-	assert_int_equal(svc_event_decide(SVC_ERR_DB_UNAVAILABLE, 1, 5), SVC_EVENT_RETRY);
-	assert_int_equal(svc_event_decide(SVC_ERR_DB_UNAVAILABLE, 5, 5), SVC_EVENT_RETRY);
-	assert_int_equal(svc_event_decide(SVC_ERR_DB_RETRY, 1000, 5), SVC_EVENT_RETRY);
-	assert_int_equal(svc_event_decide(SVC_ERR_TIMEOUT, 77, 1), SVC_EVENT_RETRY);
-	/* A fault: retried for runs 1..4, dead on the 5th. */
-	assert_int_equal(svc_event_decide(SVC_ERR_INTERNAL, 1, 5), SVC_EVENT_RETRY);
-	assert_int_equal(svc_event_decide(SVC_ERR_INTERNAL, 4, 5), SVC_EVENT_RETRY);
-	assert_int_equal(svc_event_decide(SVC_ERR_INTERNAL, 5, 5), SVC_EVENT_DEAD);
-	assert_int_equal(svc_event_decide(SVC_ERR_INTERNAL, 40, 5), SVC_EVENT_DEAD);
-	/* An event that can never apply is dead at once. */
-	assert_int_equal(svc_event_decide(SVC_ERR_INVALID, 1, 5), SVC_EVENT_DEAD);
-	/* One attempt only; nonsense limits are read safely. */
-	assert_int_equal(svc_event_decide(SVC_ERR_INTERNAL, 1, 1), SVC_EVENT_DEAD);
-	assert_int_equal(svc_event_decide(SVC_ERR_INTERNAL, 1, 0), SVC_EVENT_DEAD);
+	for (i = 0; i < SVC_UNIT_N(decide_cases); i++) {
+		c = &decide_cases[i];
+		got = svc_event_decide(c->rc, c->attempts, c->max);
+		if (got != c->want)
+			fail_msg("svc_event_decide(%d, %lld, %lld) = %d, want %d (case %zu)", c->rc,
+			    (long long)c->attempts, (long long)c->max, (int)got, (int)c->want, i);
+	}
 }
 
 /* The retry delays: never under the floor (no spin), never over the cap, growing, jittered. */
@@ -226,18 +247,23 @@ test_held_queue(void **state)
 	svc_ev_heldq_free(&q);
 }
 
+static const struct svc_unit_yesno type_cases[] = {
+	{ "shipment.dispatched", 1 },
+	{ "product.price_changed", 1 },
+	{ ".x", 0 },
+	{ "x.", 0 },
+	{ "x", 0 },
+	{ "x.#", 0 },
+	{ "", 0 },
+	{ NULL, 0 },
+};
+
 static void
 test_type_valid(void **state)
 {
 	(void)state;
-	assert_true(svc_event_type_valid("shipment.dispatched"));
-	assert_true(svc_event_type_valid("product.price_changed"));
-	assert_false(svc_event_type_valid(".x"));
-	assert_false(svc_event_type_valid("x."));
-	assert_false(svc_event_type_valid("x"));
-	assert_false(svc_event_type_valid("x.#"));
-	assert_false(svc_event_type_valid(""));
-	assert_false(svc_event_type_valid(NULL));
+	svc_unit_yesno("svc_event_type_valid", svc_event_type_valid, type_cases,
+	    SVC_UNIT_N(type_cases));
 }
 
 /* The lag histogram reads occurred_at back: what svc_event_time writes parses to the same µs. */
@@ -366,24 +392,17 @@ test_idle_poll_backs_off(void **state)
 	assert_int_equal(svc_ev_next_poll(50, 50, 50), 50);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_idle_poll_backs_off),
-		cmocka_unit_test(test_build_then_parse_round_trips),
-		cmocka_unit_test(test_build_refuses_bad_input),
-		cmocka_unit_test(test_parse_refuses_poison),
-		cmocka_unit_test(test_classify_outcomes),
-		cmocka_unit_test(test_decide_retries_then_dead_letters),
-		cmocka_unit_test(test_retry_schedule),
-		cmocka_unit_test(test_held_queue),
-		cmocka_unit_test(test_type_valid),
-		cmocka_unit_test(test_time_parse_round_trips),
-		cmocka_unit_test(test_wake_post_is_taken_once),
-		cmocka_unit_test(test_wake_post_ends_the_idle_wait),
-		cmocka_unit_test(test_wake_close_ends_every_wait),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("events",
+    cmocka_unit_test(test_idle_poll_backs_off),
+    cmocka_unit_test(test_build_then_parse_round_trips),
+    cmocka_unit_test(test_build_refuses_bad_input),
+    cmocka_unit_test(test_parse_refuses_poison),
+    cmocka_unit_test(test_classify_outcomes),
+    cmocka_unit_test(test_decide_retries_then_dead_letters),
+    cmocka_unit_test(test_retry_schedule),
+    cmocka_unit_test(test_held_queue),
+    cmocka_unit_test(test_type_valid),
+    cmocka_unit_test(test_time_parse_round_trips),
+    cmocka_unit_test(test_wake_post_is_taken_once),
+    cmocka_unit_test(test_wake_post_ends_the_idle_wait),
+    cmocka_unit_test(test_wake_close_ends_every_wait))

@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "svc_unit.h"
+
 #include "svc_handover_int.h"
 
 /* A socket at fd want: listening or not. */
@@ -30,6 +32,18 @@ socket_at(int want, int listening)
 	return want;
 }
 
+/* A socket at want, listening or not, handed over the way a deploy does: in SHOPLAB_LISTEN_FD. */
+static int
+handed(int want, int listening)
+{
+	char	num[16];
+	int	fd = socket_at(want, listening);
+
+	snprintf(num, sizeof(num), "%d", fd);
+	setenv("SHOPLAB_LISTEN_FD", num, 1);
+	return fd;
+}
+
 static void
 test_handed_fd(void **state)
 {
@@ -37,8 +51,7 @@ test_handed_fd(void **state)
 	int	fd;
 
 	(void)state;
-	fd = socket_at(40, 1);
-	setenv("SHOPLAB_LISTEN_FD", "40", 1);
+	fd = handed(40, 1);
 	assert_int_equal(svc_handover_inherited(err, sizeof(err)), 40);
 	/* Taken once: nothing this process starts inherits it. */
 	assert_null(getenv("SHOPLAB_LISTEN_FD"));
@@ -53,8 +66,7 @@ test_not_listening(void **state)
 	int	fd;
 
 	(void)state;
-	fd = socket_at(41, 0);
-	setenv("SHOPLAB_LISTEN_FD", "41", 1);
+	fd = handed(41, 0);
 	assert_int_equal(svc_handover_inherited(err, sizeof(err)), -2);
 	assert_non_null(strstr(err, "not a listening socket"));
 	close(fd);
@@ -98,14 +110,7 @@ test_systemd(void **state)
 	}
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_handed_fd),
-		cmocka_unit_test(test_not_listening),
-		cmocka_unit_test(test_systemd),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("handover",
+    cmocka_unit_test(test_handed_fd),
+    cmocka_unit_test(test_not_listening),
+    cmocka_unit_test(test_systemd))

@@ -20,6 +20,7 @@
 
 #include "svc.h"
 #include "svc_resilience.h"
+#include "svc_unit.h"
 #include "svc_util_int.h"
 
 enum mode { M_JSON, M_404, M_503, M_HANG, M_BIG };
@@ -240,12 +241,30 @@ client_init(struct client *cl, struct server *s, const char *method, const char 
 	cl->opts.max_body = 65536;
 }
 
+/* The client's call, once: svc_http_perform's result. */
+static int
+perform(struct client *cl)
+{
+	return svc_http_perform(&cl->c, &cl->call, &cl->opts, &cl->res);
+}
+
 static void
 client_free(struct client *cl)
 {
 	svc_http_result_free(&cl->res);
 	svc_http_client_free(&cl->c);
 }
+
+/* What the server must have received for test_200_json_and_headers' call. */
+static const char *const charge_request[] = {
+	"POST /internal/charges HTTP/1.1\r\n",
+	"\r\nX-Request-Id: rid-42\r\n",
+	"\r\nX-Deadline-Ms: 1500\r\n",
+	"\r\nX-Service-Token: secret-token\r\n",
+	"\r\nContent-Type: application/json\r\n",
+	"\r\nIdempotency-Key: order-9\r\n",
+	"\r\n\r\n{\"amount\":1200}",
+};
 
 static void
 test_200_json_and_headers(void **state)
@@ -258,7 +277,7 @@ test_200_json_and_headers(void **state)
 	client_init(&cl, s, "POST", "/internal/charges");
 	cl.call.body = "{\"amount\":1200}";
 	cl.call.idempotency_key = "order-9";
-	assert_int_equal(svc_http_perform(&cl.c, &cl.call, &cl.opts, &cl.res), 0);
+	assert_int_equal(perform(&cl), 0);
 	assert_int_equal(cl.res.cls, SVC_HTTP_OK);
 	assert_int_equal(cl.res.status, 200);
 	assert_true(cl.res.sent);
@@ -266,13 +285,7 @@ test_200_json_and_headers(void **state)
 	assert_true(json_object_object_get_ex(cl.res.json, "n", &n));
 	assert_int_equal(json_object_get_int(n), 3);
 	pthread_mutex_lock(&s->lock);
-	assert_non_null(strstr(s->last, "POST /internal/charges HTTP/1.1\r\n"));
-	assert_non_null(strstr(s->last, "\r\nX-Request-Id: rid-42\r\n"));
-	assert_non_null(strstr(s->last, "\r\nX-Deadline-Ms: 1500\r\n"));
-	assert_non_null(strstr(s->last, "\r\nX-Service-Token: secret-token\r\n"));
-	assert_non_null(strstr(s->last, "\r\nContent-Type: application/json\r\n"));
-	assert_non_null(strstr(s->last, "\r\nIdempotency-Key: order-9\r\n"));
-	assert_non_null(strstr(s->last, "\r\n\r\n{\"amount\":1200}"));
+	svc_unit_has(s->last, charge_request, SVC_UNIT_N(charge_request));
 	pthread_mutex_unlock(&s->lock);
 	client_free(&cl);
 }
@@ -288,7 +301,7 @@ test_keep_alive_reuses_connection(void **state)
 	client_init(&cl, s, "GET", "/a");
 	before = atomic_load(&s->accepted);
 	for (i = 0; i < 3; i++) {
-		assert_int_equal(svc_http_perform(&cl.c, &cl.call, &cl.opts, &cl.res), 0);
+		assert_int_equal(perform(&cl), 0);
 		assert_int_equal(cl.res.cls, SVC_HTTP_OK);
 	}
 	assert_int_equal(atomic_load(&s->accepted), before + 1);
@@ -307,7 +320,7 @@ test_404_is_definite(void **state)
 
 	atomic_store(&s->mode, M_404);
 	client_init(&cl, s, "GET", "/missing");
-	assert_int_equal(svc_http_perform(&cl.c, &cl.call, &cl.opts, &cl.res), 0);
+	assert_int_equal(perform(&cl), 0);
 	assert_int_equal(cl.res.cls, SVC_HTTP_DEFINITE);
 	assert_int_equal(cl.res.status, 404);
 	assert_non_null(cl.res.json);
@@ -323,7 +336,7 @@ test_503_is_retryable(void **state)
 	atomic_store(&s->mode, M_503);
 	client_init(&cl, s, "PUT", "/x");
 	cl.call.body = "{}";
-	assert_int_equal(svc_http_perform(&cl.c, &cl.call, &cl.opts, &cl.res), 0);
+	assert_int_equal(perform(&cl), 0);
 	assert_int_equal(cl.res.cls, SVC_HTTP_RETRYABLE);
 	assert_int_equal(cl.res.status, 503);
 	pthread_mutex_lock(&s->lock);
@@ -353,7 +366,7 @@ test_refused_is_retryable(void **state)
 	client_init(&cl, NULL, "POST", "/x");
 	snprintf(base, sizeof(base), "http://127.0.0.1:%d", ntohs(sa.sin_port));
 	cl.call.base_url = base;
-	assert_int_equal(svc_http_perform(&cl.c, &cl.call, &cl.opts, &cl.res), 0);
+	assert_int_equal(perform(&cl), 0);
 	assert_int_equal(cl.res.cls, SVC_HTTP_RETRYABLE);
 	assert_int_equal(cl.res.status, 0);
 	assert_false(cl.res.sent);
@@ -373,7 +386,7 @@ test_no_answer_is_unknown_after_timeout(void **state)
 	cl.call.body = "{}";
 	cl.opts.timeout_us = 200000;
 	t0 = svc_now_us();
-	assert_int_equal(svc_http_perform(&cl.c, &cl.call, &cl.opts, &cl.res), 0);
+	assert_int_equal(perform(&cl), 0);
 	el = svc_now_us() - t0;
 	assert_int_equal(cl.res.cls, SVC_HTTP_UNKNOWN);
 	assert_true(cl.res.sent);
@@ -382,7 +395,7 @@ test_no_answer_is_unknown_after_timeout(void **state)
 	cl.opts.timeout_us = 2000000;
 	cl.opts.remaining_us = 150000;
 	t0 = svc_now_us();
-	assert_int_equal(svc_http_perform(&cl.c, &cl.call, &cl.opts, &cl.res), 0);
+	assert_int_equal(perform(&cl), 0);
 	el = svc_now_us() - t0;
 	assert_int_equal(cl.res.cls, SVC_HTTP_UNKNOWN);
 	assert_true(el >= 140000 && el < 1000000);
@@ -398,12 +411,12 @@ test_body_over_cap(void **state)
 	atomic_store(&s->mode, M_BIG);
 	client_init(&cl, s, "GET", "/big");
 	cl.opts.max_body = 1024;
-	assert_int_equal(svc_http_perform(&cl.c, &cl.call, &cl.opts, &cl.res), 0);
+	assert_int_equal(perform(&cl), 0);
 	assert_int_equal(cl.res.cls, SVC_HTTP_UNKNOWN);
 	assert_non_null(strstr(cl.res.error, "over 1024 bytes"));
 	assert_null(cl.res.json);
 	cl.opts.max_body = 65536;
-	assert_int_equal(svc_http_perform(&cl.c, &cl.call, &cl.opts, &cl.res), 0);
+	assert_int_equal(perform(&cl), 0);
 	assert_int_equal(cl.res.cls, SVC_HTTP_OK);
 	assert_int_equal(cl.res.body.len, 4095);
 	client_free(&cl);
@@ -418,13 +431,13 @@ test_bad_calls_refused_locally(void **state)
 
 	client_init(&cl, s, "GET", "/x");
 	cl.call.request_id = "a\r\nX-Evil: 1";
-	assert_int_equal(svc_http_perform(&cl.c, &cl.call, &cl.opts, &cl.res), -1);
+	assert_int_equal(perform(&cl), -1);
 	cl.call.request_id = "ok";
 	cl.call.path = "no-slash";
-	assert_int_equal(svc_http_perform(&cl.c, &cl.call, &cl.opts, &cl.res), -1);
+	assert_int_equal(perform(&cl), -1);
 	cl.call.path = "/x";
 	cl.call.method = "get";
-	assert_int_equal(svc_http_perform(&cl.c, &cl.call, &cl.opts, &cl.res), -1);
+	assert_int_equal(perform(&cl), -1);
 	assert_int_equal(atomic_load(&s->accepted), before);
 	client_free(&cl);
 }
@@ -440,18 +453,9 @@ test_dep_call_over_real_client(void **state)
 	struct svc_http_call	 call;
 	char			 err[200], base[64];
 
-	memset(&c, 0, sizeof(c));
-	c.retry = 1;
-	c.retries = 2;
-	c.backoff_base_us = 1000;
-	c.backoff_cap_us = 2000;
-	c.bulkhead_enabled = 1;
-	c.bulkhead = 2;
+	c = svc_unit_dep_conf(2, 1000, 2000, 2, 1000000, 500000, 65536);
 	c.breaker = (struct svc_breaker_conf){ 1, 20, 10, 0.5, 1.0, 1000000, 1000000, 1 };
 	c.budget = (struct svc_budget_conf){ 1, 0.2, 10, 10 };
-	c.timeout_us = 1000000;
-	c.connect_timeout_us = 500000;
-	c.max_body = 65536;
 	assert_int_equal(svc_dep_init(&dep, "payments", &c, &svc_clock_system, err,
 	    sizeof(err)), 0);
 	assert_int_equal(svc_dep_caller_init(&caller, 1), 0);

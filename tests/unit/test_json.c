@@ -27,6 +27,22 @@ test_parse_valid(void **state)
 	svc_test_req_free(&t);	/* the deferred put frees o: valgrind would tell */
 }
 
+/* body (len bytes) is refused with a 400 invalid_json; with check_null no object comes back. */
+static void
+parse_refused(const char *body, size_t len, int check_null)
+{
+	struct svc_test_req	 t;
+	json_object		*o;
+	int			 rc;
+
+	svc_test_req_init(&t, "POST", NULL, NULL);
+	rc = svc_json_parse_or_reply(&t.r, body, len, &o);
+	if (rc != SVC_ERR_REPLIED || (check_null && o != NULL))
+		fail_msg("%.60s: %d, want it refused%s", body, rc, check_null ? " and no object" : "");
+	svc_test_assert_error(&t, 400, "invalid_json", NULL);
+	svc_test_req_free(&t);
+}
+
 static void
 test_parse_invalid(void **state)
 {
@@ -34,46 +50,29 @@ test_parse_invalid(void **state)
 		"", "{", "{\"a\":}", "{\"a\":1} x", "{\"a\":1}{}", "nul",
 		"{\"a\":1,}", "{\"a\":\"\xff\xfe\"}", "{\"a\":\"\xc3\x28\"}",
 	};
-	struct svc_test_req	t;
-	json_object		*o;
-	size_t			i;
+	size_t i;
 
 	(void)state;
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		svc_test_req_init(&t, "POST", NULL, NULL);
-		assert_int_equal(svc_json_parse_or_reply(&t.r, bad[i], strlen(bad[i]), &o),
-		    SVC_ERR_REPLIED);
-		assert_null(o);
-		svc_test_assert_error(&t, 400, "invalid_json", NULL);
-		svc_test_req_free(&t);
-	}
+	for (i = 0; i < SVC_UNIT_N(bad); i++)
+		parse_refused(bad[i], strlen(bad[i]), 1);
 }
 
 static void
 test_parse_not_object(void **state)
 {
 	static const char *const bad[] = { "[]", "1", "\"s\"", "null", "true" };
-	struct svc_test_req	t;
-	json_object		*o;
-	size_t			i;
+	size_t i;
 
 	(void)state;
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		svc_test_req_init(&t, "POST", NULL, NULL);
-		assert_int_equal(svc_json_parse_or_reply(&t.r, bad[i], strlen(bad[i]), &o),
-		    SVC_ERR_REPLIED);
-		svc_test_assert_error(&t, 400, "invalid_json", NULL);
-		svc_test_req_free(&t);
-	}
+	for (i = 0; i < SVC_UNIT_N(bad); i++)
+		parse_refused(bad[i], strlen(bad[i]), 0);
 }
 
 static void
 test_parse_too_deep(void **state)
 {
-	struct svc_test_req	t;
-	json_object		*o;
-	char			body[256];
-	size_t			i, n = 0;
+	char	body[256];
+	size_t	i, n = 0;
 
 	(void)state;
 	n += (size_t)snprintf(body, sizeof(body), "{\"a\":");
@@ -83,9 +82,22 @@ test_parse_too_deep(void **state)
 		body[n++] = ']';
 	body[n++] = '}';
 	body[n] = '\0';
+	parse_refused(body, n, 0);
+}
+
+/* body's required field, min to max long, is refused with a 400 that names it. */
+static void
+str_field_refused(const char *body, const char *field, size_t min, size_t max)
+{
+	struct svc_test_req	 t;
+	const char		*s;
+	int			 rc;
+
 	svc_test_req_init(&t, "POST", NULL, NULL);
-	assert_int_equal(svc_json_parse_or_reply(&t.r, body, n, &o), SVC_ERR_REPLIED);
-	svc_test_assert_error(&t, 400, "invalid_json", NULL);
+	rc = svc_json_str_or_reply(&t.r, parse_ok(&t, body), field, min, max, 1, &s);
+	if (rc != SVC_ERR_REPLIED || t.r.status != 400)
+		fail_msg("%s: %s gave %d (status %d), want a 400", body, field, rc, t.r.status);
+	svc_test_assert_error(&t, 400, "validation_failed", field);
 	svc_test_req_free(&t);
 }
 
@@ -107,29 +119,11 @@ test_str_field(void **state)
 	assert_null(s);
 	svc_test_req_free(&t);
 
-	svc_test_req_init(&t, "POST", NULL, NULL);
-	o = parse_ok(&t, "{\"name\":\"abcd\"}");
-	assert_int_equal(svc_json_str_or_reply(&t.r, o, "name", 1, 3, 1, &s), SVC_ERR_REPLIED);
-	svc_test_assert_error(&t, 400, "validation_failed", "name");
-	svc_test_req_free(&t);
-
-	svc_test_req_init(&t, "POST", NULL, NULL);
-	o = parse_ok(&t, "{\"name\":7}");
-	assert_int_equal(svc_json_str_or_reply(&t.r, o, "name", 1, 3, 1, &s), SVC_ERR_REPLIED);
-	svc_test_assert_error(&t, 400, "validation_failed", "name");
-	svc_test_req_free(&t);
-
-	svc_test_req_init(&t, "POST", NULL, NULL);
-	o = parse_ok(&t, "{}");
-	assert_int_equal(svc_json_str_or_reply(&t.r, o, "name", 1, 3, 1, &s), SVC_ERR_REPLIED);
-	svc_test_assert_error(&t, 400, "validation_failed", "name");
-	svc_test_req_free(&t);
-
-	svc_test_req_init(&t, "POST", NULL, NULL);
-	o = parse_ok(&t, "{\"nul\":\"a\\u0000b\"}");
-	assert_int_equal(svc_json_str_or_reply(&t.r, o, "nul", 0, 10, 1, &s), SVC_ERR_REPLIED);
-	svc_test_assert_error(&t, 400, "validation_failed", "nul");
-	svc_test_req_free(&t);
+	/* Too long, not a string, missing but required, holding a NUL. */
+	str_field_refused("{\"name\":\"abcd\"}", "name", 1, 3);
+	str_field_refused("{\"name\":7}", "name", 1, 3);
+	str_field_refused("{}", "name", 1, 3);
+	str_field_refused("{\"nul\":\"a\\u0000b\"}", "nul", 0, 10);
 }
 
 static void
@@ -345,23 +339,16 @@ test_append_str_matches_json_c(void **state)
 	svc_buf_free(&b);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_checked_adds),
-		cmocka_unit_test(test_append_str_matches_json_c),
-		cmocka_unit_test(test_parse_valid),
-		cmocka_unit_test(test_parse_invalid),
-		cmocka_unit_test(test_parse_not_object),
-		cmocka_unit_test(test_parse_too_deep),
-		cmocka_unit_test(test_str_field),
-		cmocka_unit_test(test_int_field),
-		cmocka_unit_test(test_error_shape_and_err_mapping),
-		cmocka_unit_test(test_header_injection_refused),
-		cmocka_unit_test(test_query),
-		cmocka_unit_test(test_ids_and_identity),
-	};
-
-	return cmocka_run_group_tests_name("json", tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("json",
+    cmocka_unit_test(test_checked_adds),
+    cmocka_unit_test(test_append_str_matches_json_c),
+    cmocka_unit_test(test_parse_valid),
+    cmocka_unit_test(test_parse_invalid),
+    cmocka_unit_test(test_parse_not_object),
+    cmocka_unit_test(test_parse_too_deep),
+    cmocka_unit_test(test_str_field),
+    cmocka_unit_test(test_int_field),
+    cmocka_unit_test(test_error_shape_and_err_mapping),
+    cmocka_unit_test(test_header_injection_refused),
+    cmocka_unit_test(test_query),
+    cmocka_unit_test(test_ids_and_identity))

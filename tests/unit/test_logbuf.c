@@ -17,7 +17,23 @@ drain(int fd, char *out, size_t outlen)
 struct pipe_lb {
 	int			p[2];
 	struct svc_logbuf	lb;
+	char			got[256];
 };
+
+/* Hands the text line to the buffer at time now_us, to be held hold_us. */
+static void
+add(struct pipe_lb *t, const char *line, int64_t now_us, int64_t hold_us)
+{
+	svc_logbuf_add(&t->lb, line, strlen(line), now_us, hold_us);
+}
+
+/* What the buffer has written to the pipe since last asked (up to 255 bytes). */
+static const char *
+written(struct pipe_lb *t)
+{
+	drain(t->p[0], t->got, sizeof(t->got));
+	return t->got;
+}
 
 static int
 setup(void **state)
@@ -44,31 +60,27 @@ teardown(void **state)
 static void
 test_held_until_due(void **state)
 {
-	struct pipe_lb	*t = *state;
-	char		 got[256];
+	struct pipe_lb *t = *state;
 
-	svc_logbuf_add(&t->lb, "a\n", 2, 1000000, 200000);
-	svc_logbuf_add(&t->lb, "b\n", 2, 1100000, 200000);
-	assert_int_equal(drain(t->p[0], got, sizeof(got)), 0);
+	add(t, "a\n", 1000000, 200000);
+	add(t, "b\n", 1100000, 200000);
+	assert_string_equal(written(t), "");
 	/* Due 200 ms after the oldest line, not the newest. */
 	assert_int_equal(svc_logbuf_due_us(&t->lb, 1100000, 200000), 100000);
 	assert_int_equal(svc_logbuf_due_us(&t->lb, 1300000, 200000), 0);
-	svc_logbuf_add(&t->lb, "c\n", 2, 1200000, 200000);
-	drain(t->p[0], got, sizeof(got));
-	assert_string_equal(got, "a\nb\nc\n");
+	add(t, "c\n", 1200000, 200000);
+	assert_string_equal(written(t), "a\nb\nc\n");
 	assert_int_equal(svc_logbuf_due_us(&t->lb, 1200000, 200000), -1);
 }
 
 static void
 test_hold_zero_writes_at_once(void **state)
 {
-	struct pipe_lb	*t = *state;
-	char		 got[256];
+	struct pipe_lb *t = *state;
 
-	svc_logbuf_add(&t->lb, "x\n", 2, 5, 200000);
-	svc_logbuf_add(&t->lb, "error\n", 6, 6, 0);
-	drain(t->p[0], got, sizeof(got));
-	assert_string_equal(got, "x\nerror\n");
+	add(t, "x\n", 5, 200000);
+	add(t, "error\n", 6, 0);
+	assert_string_equal(written(t), "x\nerror\n");
 }
 
 static void
@@ -100,7 +112,7 @@ test_line_larger_than_buffer(void **state)
 	size_t		 n = 0, k;
 
 	memset(big, 'B', sizeof(big));
-	svc_logbuf_add(&t->lb, "first\n", 6, 0, 1000000);
+	add(t, "first\n", 0, 1000000);
 	svc_logbuf_add(&t->lb, big, sizeof(big), 0, 1000000);
 	while ((k = drain(t->p[0], got + n, sizeof(got) - n)) > 0)
 		n += k;
@@ -109,16 +121,9 @@ test_line_larger_than_buffer(void **state)
 	assert_int_equal(svc_logbuf_due_us(&t->lb, 0, 1000000), -1);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_held_until_due, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hold_zero_writes_at_once, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_full_buffer_flushes_whole_lines, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_line_larger_than_buffer, setup, teardown),
-	};
-
-	return cmocka_run_group_tests_name("logbuf", tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("logbuf",
+    cmocka_unit_test_setup_teardown(test_held_until_due, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_hold_zero_writes_at_once, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_full_buffer_flushes_whole_lines, setup,
+	teardown),
+    cmocka_unit_test_setup_teardown(test_line_larger_than_buffer, setup, teardown))

@@ -1,6 +1,24 @@
 /* test_metrics.c - request counters and histograms in Prometheus text format */
 #include "svc_test.h"
 
+static const char *const record_want[] = {
+	"shoplab_http_requests_total{service=\"svc\",method=\"GET\","
+	    "route=\"/a/{id}\",status=\"200\"} 2\n",
+	"route=\"/a/{id}\",status=\"404\"} 1\n",
+	"method=\"-\",route=\"unmatched\",status=\"other\"} 1\n",
+	"method=\"-\",route=\"unmatched\",status=\"200\"} 1\n",
+	/* Cumulative buckets. */
+	"route=\"/a/{id}\",le=\"0.00025\"} 1\n",
+	"route=\"/a/{id}\",le=\"0.0025\"} 1\n",
+	"route=\"/a/{id}\",le=\"0.005\"} 2\n",
+	"route=\"/a/{id}\",le=\"5\"} 2\n",
+	"route=\"/a/{id}\",le=\"+Inf\"} 3\n",
+	"shoplab_http_request_duration_seconds_count{service=\"svc\","
+	    "method=\"GET\",route=\"/a/{id}\"} 3\n",
+	"shoplab_http_request_duration_seconds_sum{service=\"svc\","
+	    "method=\"GET\",route=\"/a/{id}\"} 10.003100\n",
+};
+
 static void
 test_record_and_write(void **state)
 {
@@ -17,21 +35,7 @@ test_record_and_write(void **state)
 	svc_metrics_record(&m, 99, 200, 1);		/* out of range: unmatched */
 	svc_buf_init(&b);
 	assert_int_equal(svc_metrics_write(&m, "svc", names, &b), 0);
-	assert_non_null(strstr(b.data, "shoplab_http_requests_total{service=\"svc\",method=\"GET\","
-	    "route=\"/a/{id}\",status=\"200\"} 2\n"));
-	assert_non_null(strstr(b.data, "route=\"/a/{id}\",status=\"404\"} 1\n"));
-	assert_non_null(strstr(b.data, "method=\"-\",route=\"unmatched\",status=\"other\"} 1\n"));
-	assert_non_null(strstr(b.data, "method=\"-\",route=\"unmatched\",status=\"200\"} 1\n"));
-	/* Cumulative buckets. */
-	assert_non_null(strstr(b.data, "route=\"/a/{id}\",le=\"0.00025\"} 1\n"));
-	assert_non_null(strstr(b.data, "route=\"/a/{id}\",le=\"0.0025\"} 1\n"));
-	assert_non_null(strstr(b.data, "route=\"/a/{id}\",le=\"0.005\"} 2\n"));
-	assert_non_null(strstr(b.data, "route=\"/a/{id}\",le=\"5\"} 2\n"));
-	assert_non_null(strstr(b.data, "route=\"/a/{id}\",le=\"+Inf\"} 3\n"));
-	assert_non_null(strstr(b.data, "shoplab_http_request_duration_seconds_count{service=\"svc\","
-	    "method=\"GET\",route=\"/a/{id}\"} 3\n"));
-	assert_non_null(strstr(b.data, "shoplab_http_request_duration_seconds_sum{service=\"svc\","
-	    "method=\"GET\",route=\"/a/{id}\"} 10.003100\n"));
+	svc_unit_has(b.data, record_want, SVC_UNIT_N(record_want));
 	/* Nothing recorded for /healthz: no series for it. */
 	assert_null(strstr(b.data, "route=\"/healthz\""));
 	/* One TYPE line per family. */
@@ -49,13 +53,6 @@ test_status_index(void **state)
 	assert_int_not_equal(svc_metrics_status_index(504), SVC_NSTATUS - 1);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_record_and_write),
-		cmocka_unit_test(test_status_index),
-	};
-
-	return cmocka_run_group_tests_name("metrics", tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("metrics",
+    cmocka_unit_test(test_record_and_write),
+    cmocka_unit_test(test_status_index))

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "svc.h"
+#include "svc_unit.h"
 #include "svc_resilience.h"
 #include "svc_util_int.h"
 
@@ -127,18 +128,9 @@ test_invariants_under_threads(void **state)
 
 	(void)state;
 	assert_non_null(sh);
-	memset(&c, 0, sizeof(c));
-	c.retry = 1;
-	c.retries = 2;
-	c.backoff_base_us = 10;
-	c.backoff_cap_us = 100;
-	c.bulkhead_enabled = 1;
-	c.bulkhead = CAP;
+	c = svc_unit_dep_conf(2, 10, 100, CAP, 1000000, 1000000, 1024);
 	c.breaker = (struct svc_breaker_conf){ 1, 20, 10, 0.5, 1.0, 1000000000, 500, 2 };
 	c.budget = (struct svc_budget_conf){ 1, 0.05, 0, 5 };
-	c.timeout_us = 1000000;
-	c.connect_timeout_us = 1000000;
-	c.max_body = 1024;
 	atomic_init(&sh->clock_us, 1000000);
 	sh->clock.now_us = fake_now;
 	sh->clock.ctx = sh;

@@ -7,6 +7,8 @@
 
 #include <cmocka.h>
 
+#include "svc_unit.h"
+
 #include "svc.h"
 #include "svc_resilience.h"
 #include "svc_util_int.h"
@@ -128,17 +130,27 @@ bfix_init(struct bfix *f, double ratio, int min_per_sec, int cap)
 	assert_int_equal(svc_budget_init(&f->bg, &c, &f->clock, err, sizeof(err)), 0);
 }
 
+/* Exactly n retries are in the budget: n withdrawals pass, the next one is refused. */
+static void
+budget_holds(struct bfix *f, int n)
+{
+	int i, rc;
+
+	for (i = 0; i <= n; i++) {
+		rc = svc_budget_withdraw(&f->bg);
+		if (rc != (i < n ? 0 : -1))
+			fail_msg("withdrawal %d with %d in the budget gave %d", i + 1, n, rc);
+	}
+}
+
 static void
 test_budget_starts_with_one_second_floor_then_exhausts(void **state)
 {
-	struct bfix	f;
-	int		i;
+	struct bfix f;
 
 	(void)state;
 	bfix_init(&f, 0.1, 3, 10);
-	for (i = 0; i < 3; i++)
-		assert_int_equal(svc_budget_withdraw(&f.bg), 0);
-	assert_int_equal(svc_budget_withdraw(&f.bg), -1);
+	budget_holds(&f, 3);
 	assert_int_equal(svc_budget_withdraw(&f.bg), -1);
 	assert_int_equal(atomic_load(&f.bg.exhausted), 2);
 	svc_budget_free(&f.bg);
@@ -158,14 +170,11 @@ test_budget_deposits_refill(void **state)
 		svc_budget_deposit(&f.bg);
 	assert_int_equal(svc_budget_withdraw(&f.bg), -1);
 	svc_budget_deposit(&f.bg);
-	assert_int_equal(svc_budget_withdraw(&f.bg), 0);
-	assert_int_equal(svc_budget_withdraw(&f.bg), -1);
+	budget_holds(&f, 1);
 	/* Capped: a thousand calls buy ten retries, not a hundred. */
 	for (i = 0; i < 1000; i++)
 		svc_budget_deposit(&f.bg);
-	for (i = 0; i < 10; i++)
-		assert_int_equal(svc_budget_withdraw(&f.bg), 0);
-	assert_int_equal(svc_budget_withdraw(&f.bg), -1);
+	budget_holds(&f, 10);
 	assert_int_equal(atomic_load(&f.bg.exhausted), 4);
 	svc_budget_free(&f.bg);
 }
@@ -173,26 +182,20 @@ test_budget_deposits_refill(void **state)
 static void
 test_budget_floor_refills_with_time(void **state)
 {
-	struct bfix	f;
-	int		i;
+	struct bfix f;
 
 	(void)state;
 	bfix_init(&f, 0.0, 4, 8);
-	for (i = 0; i < 4; i++)
-		assert_int_equal(svc_budget_withdraw(&f.bg), 0);
-	assert_int_equal(svc_budget_withdraw(&f.bg), -1);
+	budget_holds(&f, 4);
 	/* 4 per second: one token every 250 ms, to the microsecond. */
 	f.now += 249999;
 	assert_int_equal(svc_budget_withdraw(&f.bg), -1);
 	f.now += 1;
-	assert_int_equal(svc_budget_withdraw(&f.bg), 0);
-	assert_int_equal(svc_budget_withdraw(&f.bg), -1);
+	budget_holds(&f, 1);
 	/* A long quiet spell fills it to the cap and no further. */
 	f.now += 3600LL * 1000000;
 	assert_true(svc_budget_tokens(&f.bg) == 8.0);
-	for (i = 0; i < 8; i++)
-		assert_int_equal(svc_budget_withdraw(&f.bg), 0);
-	assert_int_equal(svc_budget_withdraw(&f.bg), -1);
+	budget_holds(&f, 8);
 	svc_budget_free(&f.bg);
 }
 
@@ -281,23 +284,16 @@ test_bg_more_needs_progress(void **state)
 	assert_false(svc_bg_more(0, 0, 0));
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_backoff_within_bounds_and_jittered),
-		cmocka_unit_test(test_backoff_huge_attempt_is_capped),
-		cmocka_unit_test(test_backoff_never_past_deadline),
-		cmocka_unit_test(test_backoff_same_seed_same_draws),
-		cmocka_unit_test(test_budget_starts_with_one_second_floor_then_exhausts),
-		cmocka_unit_test(test_budget_deposits_refill),
-		cmocka_unit_test(test_budget_floor_refills_with_time),
-		cmocka_unit_test(test_budget_disabled_allows_all),
-		cmocka_unit_test(test_budget_bad_conf),
-		cmocka_unit_test(test_bg_pause_backs_off_on_failures),
-		cmocka_unit_test(test_bg_pause_interval_bounds),
-		cmocka_unit_test(test_bg_more_needs_progress),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("retry",
+    cmocka_unit_test(test_backoff_within_bounds_and_jittered),
+    cmocka_unit_test(test_backoff_huge_attempt_is_capped),
+    cmocka_unit_test(test_backoff_never_past_deadline),
+    cmocka_unit_test(test_backoff_same_seed_same_draws),
+    cmocka_unit_test(test_budget_starts_with_one_second_floor_then_exhausts),
+    cmocka_unit_test(test_budget_deposits_refill),
+    cmocka_unit_test(test_budget_floor_refills_with_time),
+    cmocka_unit_test(test_budget_disabled_allows_all),
+    cmocka_unit_test(test_budget_bad_conf),
+    cmocka_unit_test(test_bg_pause_backs_off_on_failures),
+    cmocka_unit_test(test_bg_pause_interval_bounds),
+    cmocka_unit_test(test_bg_more_needs_progress))

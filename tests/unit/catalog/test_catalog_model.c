@@ -8,6 +8,8 @@
 
 #include <cmocka.h>
 
+#include "svc_unit.h"
+
 #include "catalog_model.h"
 
 #define S	1000000LL	/* one second in microseconds */
@@ -236,18 +238,11 @@ test_concurrent(void **state)
 	catalog_model_free(&m);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_hit_after_put_and_ttl_exact),
-		cmocka_unit_test(test_forget_drops_and_refills),
-		cmocka_unit_test(test_read_from_before_a_write_is_not_kept),
-		cmocka_unit_test(test_bounded),
-		cmocka_unit_test(test_collisions),
-		cmocka_unit_test(test_off),
-		cmocka_unit_test(test_concurrent),
-	};
-
-	return cmocka_run_group_tests_name("unit/catalog_model", tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("unit/catalog_model",
+    cmocka_unit_test(test_hit_after_put_and_ttl_exact),
+    cmocka_unit_test(test_forget_drops_and_refills),
+    cmocka_unit_test(test_read_from_before_a_write_is_not_kept),
+    cmocka_unit_test(test_bounded),
+    cmocka_unit_test(test_collisions),
+    cmocka_unit_test(test_off),
+    cmocka_unit_test(test_concurrent))

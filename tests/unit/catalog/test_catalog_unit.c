@@ -6,24 +6,27 @@
 
 #include <cmocka.h>
 
+#include "svc_unit.h"
+
 #include "catalog.h"
+
+/* { input, the size of out, what it returns, what out holds (NULL: not looked at) } */
+static const struct svc_unit_conv like_cases[] = {
+	{ "tea", 16, 0, "%tea%" },
+	{ "50%_\\", 16, 0, "%50\\%\\_\\\\%" },
+	{ "", 16, 0, "%%" },
+	{ "0123456789abcd", 16, -1, NULL },
+	{ "0123456789abc", 16, 0, NULL },
+	{ "%%%%%%%", 16, -1, NULL },
+	{ "x", 3, -1, NULL },
+};
 
 static void
 test_like_pattern(void **state)
 {
-	char out[16];
-
 	(void)state;
-	assert_int_equal(catalog_like_pattern("tea", out, sizeof(out)), 0);
-	assert_string_equal(out, "%tea%");
-	assert_int_equal(catalog_like_pattern("50%_\\", out, sizeof(out)), 0);
-	assert_string_equal(out, "%50\\%\\_\\\\%");
-	assert_int_equal(catalog_like_pattern("", out, sizeof(out)), 0);
-	assert_string_equal(out, "%%");
-	assert_int_equal(catalog_like_pattern("0123456789abcd", out, sizeof(out)), -1);
-	assert_int_equal(catalog_like_pattern("0123456789abc", out, sizeof(out)), 0);
-	assert_int_equal(catalog_like_pattern("%%%%%%%", out, sizeof(out)), -1);
-	assert_int_equal(catalog_like_pattern("x", out, 3), -1);
+	svc_unit_conv("catalog_like_pattern", catalog_like_pattern, like_cases,
+	    SVC_UNIT_N(like_cases));
 }
 
 static void
@@ -41,13 +44,6 @@ test_etag_matches(void **state)
 	assert_false(catalog_etag_matches("abc", "\"abc\""));
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_like_pattern),
-		cmocka_unit_test(test_etag_matches),
-	};
-
-	return cmocka_run_group_tests_name("catalog", tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("catalog",
+    cmocka_unit_test(test_like_pattern),
+    cmocka_unit_test(test_etag_matches))

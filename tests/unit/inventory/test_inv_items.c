@@ -7,6 +7,8 @@
 
 #include <cmocka.h>
 
+#include "svc_unit.h"
+
 #include "inventory.h"
 
 /* Parses text's "items" member; returns inv_items_parse's result. */
@@ -175,16 +177,9 @@ test_sort(void **state)
 	assert_int_equal(items.v[3].quantity, 2);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_sorts),
-		cmocka_unit_test(test_parse_rejects),
-		cmocka_unit_test(test_parse_limits),
-		cmocka_unit_test(test_equal_and_json),
-		cmocka_unit_test(test_sort),
-	};
-
-	return cmocka_run_group_tests_name("inventory", tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("inventory",
+    cmocka_unit_test(test_parse_sorts),
+    cmocka_unit_test(test_parse_rejects),
+    cmocka_unit_test(test_parse_limits),
+    cmocka_unit_test(test_equal_and_json),
+    cmocka_unit_test(test_sort))

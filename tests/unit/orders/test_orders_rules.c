@@ -8,6 +8,8 @@
 
 #include <cmocka.h>
 
+#include "svc_unit.h"
+
 #include "orders.h"
 
 #define G	600	/* give_up_s in every case */
@@ -207,14 +209,7 @@ test_state_names(void **state)
 	assert_string_equal(orders_state_name(ORD_S_N), "unknown");
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_each_rule),
-		cmocka_unit_test(test_total_and_ending),
-		cmocka_unit_test(test_state_names),
-	};
-
-	return cmocka_run_group_tests_name("orders/rules", tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("orders/rules",
+    cmocka_unit_test(test_each_rule),
+    cmocka_unit_test(test_total_and_ending),
+    cmocka_unit_test(test_state_names))

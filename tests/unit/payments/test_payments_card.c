@@ -6,6 +6,8 @@
 
 #include <cmocka.h>
 
+#include "svc_unit.h"
+
 #include "payments.h"
 #include "svc_card.h"
 
@@ -30,55 +32,67 @@ test_luhn(void **state)
 		assert_false(svc_card_luhn_ok(invalid[i]));
 }
 
+#define CARD_OUT	(SVC_CARD_DIGITS_MAX + 1)
+
+/* { input, the size of out, what it returns, what out holds (NULL: not looked at) } */
+static const struct svc_unit_conv normalize_cases[] = {
+	{ "4242 4242 4242 4242", CARD_OUT, 0, "4242424242424242" },
+	{ "  4242424242424242  ", CARD_OUT, 0, "4242424242424242" },
+	/* 13 and 19 digits are the bounds. */
+	{ "4222222222222", CARD_OUT, 0, "4222222222222" },
+	{ "4242424242424242424", CARD_OUT, 0, "4242424242424242424" },
+	{ "422222222222", CARD_OUT, -1, NULL },
+	{ "42424242424242424242", CARD_OUT, -1, NULL },
+	{ "4242 4242 4242 4242 4242", CARD_OUT, -1, NULL },
+	/* Anything but digits and spaces. */
+	{ "4242-4242-4242-4242", CARD_OUT, -1, NULL },
+	{ "4242\t4242424242424", CARD_OUT, -1, NULL },
+	{ "424242424242424a", CARD_OUT, -1, NULL },
+	{ "+4242424242424242", CARD_OUT, -1, NULL },
+	{ "\xd9\xa4" "242424242424242", CARD_OUT, -1, NULL },
+	{ "", CARD_OUT, -1, NULL },
+	{ "             ", CARD_OUT, -1, NULL },
+	/* Never past the end of out. */
+	{ "4242424242424242", 8, -1, NULL },
+};
+
 static void
 test_normalize(void **state)
 {
-	char out[SVC_CARD_DIGITS_MAX + 1], small[8];
-
 	(void)state;
-	assert_int_equal(svc_card_normalize("4242 4242 4242 4242", out, sizeof(out)), 0);
-	assert_string_equal(out, "4242424242424242");
-	assert_int_equal(svc_card_normalize("  4242424242424242  ", out, sizeof(out)), 0);
-	assert_string_equal(out, "4242424242424242");
-	/* 13 and 19 digits are the bounds. */
-	assert_int_equal(svc_card_normalize("4222222222222", out, sizeof(out)), 0);
-	assert_string_equal(out, "4222222222222");
-	assert_int_equal(svc_card_normalize("4242424242424242424", out, sizeof(out)), 0);
-	assert_int_equal(strlen(out), 19);
-	assert_int_equal(svc_card_normalize("422222222222", out, sizeof(out)), -1);
-	assert_int_equal(svc_card_normalize("42424242424242424242", out, sizeof(out)), -1);
-	assert_int_equal(svc_card_normalize("4242 4242 4242 4242 4242", out, sizeof(out)), -1);
-	/* Anything but digits and spaces. */
-	assert_int_equal(svc_card_normalize("4242-4242-4242-4242", out, sizeof(out)), -1);
-	assert_int_equal(svc_card_normalize("4242\t4242424242424", out, sizeof(out)), -1);
-	assert_int_equal(svc_card_normalize("424242424242424a", out, sizeof(out)), -1);
-	assert_int_equal(svc_card_normalize("+4242424242424242", out, sizeof(out)), -1);
-	assert_int_equal(svc_card_normalize("\xd9\xa4" "242424242424242", out, sizeof(out)), -1);
-	assert_int_equal(svc_card_normalize("", out, sizeof(out)), -1);
-	assert_int_equal(svc_card_normalize("             ", out, sizeof(out)), -1);
-	/* Never past the end of out. */
-	assert_int_equal(svc_card_normalize("4242424242424242", small, sizeof(small)), -1);
+	svc_unit_conv("svc_card_normalize", svc_card_normalize, normalize_cases,
+	    SVC_UNIT_N(normalize_cases));
 }
+
+static const struct svc_unit_yesno cvc_cases[] = {
+	{ "123", 1 },
+	{ "0000", 1 },
+	{ "12", 0 },
+	{ "12345", 0 },
+	{ "12a", 0 },
+	{ "abc", 0 },
+	{ " 123", 0 },
+	{ "", 0 },
+};
+
+static const struct svc_unit_yesno currency_cases[] = {
+	{ "EUR", 1 },
+	{ "USD", 1 },
+	{ "eur", 0 },
+	{ "EU", 0 },
+	{ "EURO", 0 },
+	{ "E1R", 0 },
+	{ "", 0 },
+};
 
 static void
 test_cvc_and_currency(void **state)
 {
 	(void)state;
-	assert_true(svc_card_cvc_ok("123"));
-	assert_true(svc_card_cvc_ok("0000"));
-	assert_false(svc_card_cvc_ok("12"));
-	assert_false(svc_card_cvc_ok("12345"));
-	assert_false(svc_card_cvc_ok("12a"));
-	assert_false(svc_card_cvc_ok("abc"));
-	assert_false(svc_card_cvc_ok(" 123"));
-	assert_false(svc_card_cvc_ok(""));
-	assert_true(pay_currency_ok("EUR"));
-	assert_true(pay_currency_ok("USD"));
-	assert_false(pay_currency_ok("eur"));
-	assert_false(pay_currency_ok("EU"));
-	assert_false(pay_currency_ok("EURO"));
-	assert_false(pay_currency_ok("E1R"));
-	assert_false(pay_currency_ok(""));
+	svc_unit_yesno("svc_card_cvc_ok", svc_card_cvc_ok, cvc_cases,
+	    SVC_UNIT_N(cvc_cases));
+	svc_unit_yesno("pay_currency_ok", pay_currency_ok, currency_cases,
+	    SVC_UNIT_N(currency_cases));
 }
 
 static void
@@ -170,17 +184,10 @@ test_check(void **state)
 	json_object_put(o);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_luhn),
-		cmocka_unit_test(test_normalize),
-		cmocka_unit_test(test_cvc_and_currency),
-		cmocka_unit_test(test_expiry),
-		cmocka_unit_test(test_decisions),
-		cmocka_unit_test(test_check),
-	};
-
-	return cmocka_run_group_tests_name("payments/card", tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("payments/card",
+    cmocka_unit_test(test_luhn),
+    cmocka_unit_test(test_normalize),
+    cmocka_unit_test(test_cvc_and_currency),
+    cmocka_unit_test(test_expiry),
+    cmocka_unit_test(test_decisions),
+    cmocka_unit_test(test_check))

@@ -7,6 +7,8 @@
 
 #include <cmocka.h>
 
+#include "svc_unit.h"
+
 #include "shipping.h"
 
 static void
@@ -39,13 +41,6 @@ test_due_before(void **state)
 	assert_true(shipping_due_before(1000, 2000) == 0);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sql_time),
-		cmocka_unit_test(test_due_before),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("shipping_time",
+    cmocka_unit_test(test_sql_time),
+    cmocka_unit_test(test_due_before))

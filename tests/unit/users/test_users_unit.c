@@ -7,9 +7,12 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include "svc_unit.h"
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "b64url_test.h"
 #include "users.h"
 
 #define SECRET		"unit-test-secret-0123456789abcdef"
@@ -37,32 +40,7 @@
 	"{\"iss\":\"shoplab\",\"sub\":\"7\",\"role\":\"customer\",\"iat\":1700000000," \
 	"\"nbf\":1700000000,\"exp\":1700003600}"
 
-/* ---- an independent token builder: base64url (no padding) and HMAC-SHA256 ---- */
-
-static void
-b64url(const unsigned char *in, size_t n, char *out)
-{
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	size_t i, o = 0;
-
-	for (i = 0; i < n; i += 3) {
-		unsigned v = (unsigned)in[i] << 16;
-		size_t left = n - i;
-
-		if (left > 1)
-			v |= (unsigned)in[i + 1] << 8;
-		if (left > 2)
-			v |= in[i + 2];
-		out[o++] = tab[v >> 18 & 63];
-		out[o++] = tab[v >> 12 & 63];
-		if (left > 1)
-			out[o++] = tab[v >> 6 & 63];
-		if (left > 2)
-			out[o++] = tab[v & 63];
-	}
-	out[o] = '\0';
-}
+/* ---- an independent token builder: base64url (b64url_test.h) and HMAC-SHA256 ---- */
 
 /* Appends "." and the HMAC-SHA256 of what tok holds so far, under secret. */
 static void
@@ -120,33 +98,59 @@ verify_parts(const char *header, const char *payload)
 
 /* ---- users_jwt_sign ---- */
 
+/* Claims with the rest zero, as the service fills them. */
+static struct users_claims
+claims_of(int64_t sub, const char *role, int64_t iat, int64_t nbf, int64_t exp)
+{
+	struct users_claims c;
+
+	memset(&c, 0, sizeof(c));
+	c.sub = sub;
+	snprintf(c.role, sizeof(c.role), "%s", role);
+	c.iat = iat;
+	c.nbf = nbf;
+	c.exp = exp;
+	return c;
+}
+
+/* Claims and the token the service signs for them under SECRET. */
+struct signed_tok {
+	struct users_claims	c;
+	char			tok[1024];
+};
+
+/* Signs s->c into s->tok; it must fit. */
+static void
+resign(struct signed_tok *s)
+{
+	assert_int_equal(users_jwt_sign(&s->c, SECRET, s->tok, sizeof(s->tok)), 0);
+}
+
+/* s gets these claims and their token. */
+static void
+sign_as(struct signed_tok *s, int64_t sub, const char *role, int64_t iat, int64_t nbf,
+    int64_t exp)
+{
+	s->c = claims_of(sub, role, iat, nbf, exp);
+	resign(s);
+}
+
 static void
 test_jwt_sign_fixed_vectors(void **state)
 {
-	struct users_claims	c;
-	char			tok[1024];
+	struct signed_tok s;
 
 	(void)state;
-	memset(&c, 0, sizeof(c));
-	c.sub = 42;
-	snprintf(c.role, sizeof(c.role), "customer");
-	c.iat = c.nbf = 1700000000;
-	c.exp = 1700003600;
-	assert_int_equal(users_jwt_sign(&c, SECRET, tok, sizeof(tok)), 0);
-	assert_string_equal(tok, TOKEN_42);
+	sign_as(&s, 42, "customer", 1700000000, 1700000000, 1700003600);
+	assert_string_equal(s.tok, TOKEN_42);
 
-	memset(&c, 0, sizeof(c));
-	c.sub = 1;
-	snprintf(c.role, sizeof(c.role), "admin");
-	c.iat = c.nbf = 1000;
-	c.exp = 2000;
-	assert_int_equal(users_jwt_sign(&c, SECRET, tok, sizeof(tok)), 0);
-	assert_string_equal(tok, TOKEN_1);
+	sign_as(&s, 1, "admin", 1000, 1000, 2000);
+	assert_string_equal(s.tok, TOKEN_1);
 
 	/* Another secret, another signature; same header and payload. */
-	assert_int_equal(users_jwt_sign(&c, SECRET "x", tok, sizeof(tok)), 0);
-	assert_string_not_equal(tok, TOKEN_1);
-	assert_memory_equal(tok, TOKEN_1, strlen(TOKEN_1) - 43);
+	assert_int_equal(users_jwt_sign(&s.c, SECRET "x", s.tok, sizeof(s.tok)), 0);
+	assert_string_not_equal(s.tok, TOKEN_1);
+	assert_memory_equal(s.tok, TOKEN_1, strlen(TOKEN_1) - 43);
 }
 
 static void
@@ -157,11 +161,7 @@ test_jwt_sign_small_buffer(void **state)
 	size_t			len = strlen(TOKEN_42), n;
 
 	(void)state;
-	memset(&c, 0, sizeof(c));
-	c.sub = 42;
-	snprintf(c.role, sizeof(c.role), "customer");
-	c.iat = c.nbf = 1700000000;
-	c.exp = 1700003600;
+	c = claims_of(42, "customer", 1700000000, 1700000000, 1700003600);
 	/* No room for the terminating NUL, or far less: refused, never overrun. */
 	for (n = 0; n <= len; n++) {
 		memset(tok, 'Z', sizeof(tok));
@@ -435,41 +435,34 @@ test_jwt_verify_signature(void **state)
 static void
 test_jwt_verify_times(void **state)
 {
-	struct users_claims	c;
-	char			tok[1024];
+	struct signed_tok s;
 
 	(void)state;
-	memset(&c, 0, sizeof(c));
-	c.sub = 5;
-	snprintf(c.role, sizeof(c.role), "customer");
-	c.iat = 100;
-	c.nbf = 200;
-	c.exp = 300;
-	assert_int_equal(users_jwt_sign(&c, SECRET, tok, sizeof(tok)), 0);
+	sign_as(&s, 5, "customer", 100, 200, 300);
 	/* exp is exclusive: now == exp has expired, exp - 1 has not. */
-	assert_int_equal(verify_at(tok, 300), USERS_JWT_EXPIRED);
-	assert_int_equal(verify_at(tok, 301), USERS_JWT_EXPIRED);
-	assert_int_equal(verify_at(tok, 299), USERS_JWT_OK);
+	assert_int_equal(verify_at(s.tok, 300), USERS_JWT_EXPIRED);
+	assert_int_equal(verify_at(s.tok, 301), USERS_JWT_EXPIRED);
+	assert_int_equal(verify_at(s.tok, 299), USERS_JWT_OK);
 	/* nbf is inclusive: now == nbf is valid, nbf - 1 is not yet. */
-	assert_int_equal(verify_at(tok, 200), USERS_JWT_OK);
-	assert_int_equal(verify_at(tok, 199), USERS_JWT_NOT_YET);
-	assert_int_equal(verify_at(tok, 0), USERS_JWT_NOT_YET);
+	assert_int_equal(verify_at(s.tok, 200), USERS_JWT_OK);
+	assert_int_equal(verify_at(s.tok, 199), USERS_JWT_NOT_YET);
+	assert_int_equal(verify_at(s.tok, 0), USERS_JWT_NOT_YET);
 
 	/* nbf = now + 1 at a fixed now. */
-	c.nbf = NOW + 1;
-	c.exp = NOW + 100;
-	assert_int_equal(users_jwt_sign(&c, SECRET, tok, sizeof(tok)), 0);
-	assert_int_equal(verify_at(tok, NOW), USERS_JWT_NOT_YET);
-	assert_int_equal(verify_at(tok, NOW + 1), USERS_JWT_OK);
-	c.nbf = NOW;
-	assert_int_equal(users_jwt_sign(&c, SECRET, tok, sizeof(tok)), 0);
-	assert_int_equal(verify_at(tok, NOW), USERS_JWT_OK);
-	c.exp = NOW;
-	assert_int_equal(users_jwt_sign(&c, SECRET, tok, sizeof(tok)), 0);
-	assert_int_equal(verify_at(tok, NOW), USERS_JWT_EXPIRED);
-	c.exp = NOW + 1;
-	assert_int_equal(users_jwt_sign(&c, SECRET, tok, sizeof(tok)), 0);
-	assert_int_equal(verify_at(tok, NOW), USERS_JWT_OK);
+	s.c.nbf = NOW + 1;
+	s.c.exp = NOW + 100;
+	resign(&s);
+	assert_int_equal(verify_at(s.tok, NOW), USERS_JWT_NOT_YET);
+	assert_int_equal(verify_at(s.tok, NOW + 1), USERS_JWT_OK);
+	s.c.nbf = NOW;
+	resign(&s);
+	assert_int_equal(verify_at(s.tok, NOW), USERS_JWT_OK);
+	s.c.exp = NOW;
+	resign(&s);
+	assert_int_equal(verify_at(s.tok, NOW), USERS_JWT_EXPIRED);
+	s.c.exp = NOW + 1;
+	resign(&s);
+	assert_int_equal(verify_at(s.tok, NOW), USERS_JWT_OK);
 }
 
 static void
@@ -699,24 +692,17 @@ test_password_hash(void **state)
 	    -1);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_jwt_sign_fixed_vectors),
-		cmocka_unit_test(test_jwt_sign_small_buffer),
-		cmocka_unit_test(test_jwt_verify_round_trip),
-		cmocka_unit_test(test_jwt_verify_malformed),
-		cmocka_unit_test(test_jwt_verify_alg),
-		cmocka_unit_test(test_jwt_verify_signature),
-		cmocka_unit_test(test_jwt_verify_times),
-		cmocka_unit_test(test_jwt_verify_claims),
-		cmocka_unit_test(test_jwt_strerror),
-		cmocka_unit_test(test_email_valid),
-		cmocka_unit_test(test_email_invalid),
-		cmocka_unit_test(test_utf8_len),
-		cmocka_unit_test(test_password_hash),
-	};
-
-	return cmocka_run_group_tests_name("users", tests, NULL, NULL);
-}
+SVC_UNIT_MAIN("users",
+    cmocka_unit_test(test_jwt_sign_fixed_vectors),
+    cmocka_unit_test(test_jwt_sign_small_buffer),
+    cmocka_unit_test(test_jwt_verify_round_trip),
+    cmocka_unit_test(test_jwt_verify_malformed),
+    cmocka_unit_test(test_jwt_verify_alg),
+    cmocka_unit_test(test_jwt_verify_signature),
+    cmocka_unit_test(test_jwt_verify_times),
+    cmocka_unit_test(test_jwt_verify_claims),
+    cmocka_unit_test(test_jwt_strerror),
+    cmocka_unit_test(test_email_valid),
+    cmocka_unit_test(test_email_invalid),
+    cmocka_unit_test(test_utf8_len),
+    cmocka_unit_test(test_password_hash))
