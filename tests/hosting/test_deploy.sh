@@ -14,11 +14,7 @@
 #   5. `stack.sh down` stops the new processes; 6. `down` during a deploy stops both processes.
 set -euo pipefail
 
-TOP=$(cd "$(dirname "$0")/../.." && pwd)
-fails=0
-ok() { printf 'ok   %s\n' "$*"; }
-bad() { printf 'FAIL %s\n' "$*"; fails=$((fails + 1)); }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+. "$(dirname "$0")/lib.sh"
 
 SRC_BUILD=${SHOPLAB_BUILD:-$TOP/build}
 [ -x "$SRC_BUILD/bin/catalog" ] && [ -x "$SRC_BUILD/bin/sim" ] || { echo "test_deploy: run make first"; exit 1; }
@@ -317,5 +313,4 @@ check "down stopped the old catalog and its successor (${succ:-none})" test "$le
 # Under SHOPLAB_BUILD=build-san: the handovers and drains left no sanitizer report.
 check "no sanitizer report in the services' logs" test -z "$(grep -l 'Sanitizer\|runtime error:' "$SHOPLAB_RUN"/logs/*.log 2> /dev/null || true)"
 
-echo
-if [ "$fails" -eq 0 ]; then echo "test_deploy: all passed"; else echo "test_deploy: $fails failed"; exit 1; fi
+verdict test_deploy

@@ -9,21 +9,10 @@
 # all three instances.
 set -euo pipefail
 
-TOP=$(cd "$(dirname "$0")/../.." && pwd)
-fails=0
-ok() { printf 'ok   %s\n' "$*"; }
-bad() { printf 'FAIL %s\n' "$*"; fails=$((fails + 1)); }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+. "$(dirname "$0")/lib.sh"
 
-tmp=$(mktemp -d /tmp/shoplab-scale.XXXXXX)
-# nginx's workers run as an unprivileged user when we are root: let them through.
-export SHOPLAB_RUN=$tmp/run SHOPLAB_BUILD=${SHOPLAB_BUILD:-$TOP/build}
-cleanup() {
-	"$TOP/scripts/stack.sh" purge > /dev/null 2>&1 || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+stack_tmp scale
+export SHOPLAB_BUILD=${SHOPLAB_BUILD:-$TOP/build}
 
 # A base with 100 free ports above it (extra instances live at base+52..99).
 base=$("$TOP/scripts/free-port-base.sh" 100)
@@ -108,5 +97,4 @@ done
 check "down stopped every catalog instance" test "$left" = 0
 check "no pid files left" test -z "$(ls "$SHOPLAB_RUN"/*.pid 2>/dev/null || true)"
 
-echo
-if [ "$fails" -eq 0 ]; then echo "test_scale: all passed"; else echo "test_scale: $fails failed"; exit 1; fi
+verdict test_scale
