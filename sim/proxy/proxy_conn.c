@@ -30,54 +30,44 @@ sim_conn_close_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	sim_conn_schedule_reap(arg);
 }
 
+/* Adds ev (one side's reading or writing) to its loop or removes it, *on says which it is now; an
+ * add that fails reaps c. */
 static void
-sim_conn_side_read_on(struct sim_conn *c, int i)
+sim_conn_event_set(struct sim_conn *c, struct event *ev, bool *on, bool want)
 {
-	struct sim_side *sd = &c->side[i];
-
-	if (sd->reading || sd->rev == NULL)
+	if (*on == want || ev == NULL)
 		return;
-	if (event_add(sd->rev, NULL) != 0) {
+	if (!want)
+		(void)event_del(ev);
+	else if (event_add(ev, NULL) != 0) {
 		sim_conn_schedule_reap(c);
 		return;
 	}
-	sd->reading = true;
+	*on = want;
+}
+
+static void
+sim_conn_side_read_on(struct sim_conn *c, int i)
+{
+	sim_conn_event_set(c, c->side[i].rev, &c->side[i].reading, true);
 }
 
 static void
 sim_conn_side_read_off(struct sim_conn *c, int i)
 {
-	struct sim_side *sd = &c->side[i];
-
-	if (!sd->reading)
-		return;
-	(void)event_del(sd->rev);
-	sd->reading = false;
+	sim_conn_event_set(c, c->side[i].rev, &c->side[i].reading, false);
 }
 
 static void
 sim_conn_side_write_on(struct sim_conn *c, int i)
 {
-	struct sim_side *sd = &c->side[i];
-
-	if (sd->writing || sd->wev == NULL)
-		return;
-	if (event_add(sd->wev, NULL) != 0) {
-		sim_conn_schedule_reap(c);
-		return;
-	}
-	sd->writing = true;
+	sim_conn_event_set(c, c->side[i].wev, &c->side[i].writing, true);
 }
 
 static void
 sim_conn_side_write_off(struct sim_conn *c, int i)
 {
-	struct sim_side *sd = &c->side[i];
-
-	if (!sd->writing)
-		return;
-	(void)event_del(sd->wev);
-	sd->writing = false;
+	sim_conn_event_set(c, c->side[i].wev, &c->side[i].writing, false);
 }
 
 static size_t
