@@ -88,6 +88,11 @@ static void test_errors(void **state)
 	assert_int_equal(simtest_call(f, "POST", "/proxies", "{\"name\":\"a\"}"), 400);
 	assert_string_equal(f->body,
 	                    "{\"error\":\"missing required field: upstream\",\"status\":400}\n");
+	/* a body that is not an object: Go's unmarshal error, naming the type it wanted */
+	assert_int_equal(simtest_call(f, "POST", "/proxies", "[]"), 400);
+	assert_true(simtest_has(f->body, "cannot unmarshal array into Go value of type toxiproxy.Proxy"));
+	assert_int_equal(simtest_call(f, "POST", "/proxies/web/toxics", "\"x\""), 400);
+	assert_true(simtest_has(f->body, "cannot unmarshal value into Go value of type toxics.ToxicWrapper"));
 	/* a bad listen address is Toxiproxy's 500 from net.Listen, and nothing is created */
 	assert_int_equal(simtest_call(f, "POST", "/proxies",
 	                              "{\"name\":\"bad\",\"listen\":\"nocolon\","
@@ -109,6 +114,9 @@ static void test_errors(void **state)
 	assert_int_equal(simtest_call(f, "POST", "/proxies/web/toxics", "{\"type\":\"latency\"}"), 200);
 	assert_int_equal(simtest_call(f, "POST", "/proxies/web/toxics", "{\"type\":\"latency\"}"), 409);
 	assert_string_equal(f->body, "{\"error\":\"toxic already exists\",\"status\":409}\n");
+	assert_int_equal(simtest_call(f, "POST", "/proxies/web/toxics/latency_downstream", "[]"), 400);
+	assert_true(simtest_has(f->body, "cannot unmarshal array into Go value of type struct { "
+	                                 "Attributes interface {} \\\"json:"));
 	assert_int_equal(simtest_call(f, "POST", "/proxies/nope/toxics", "{\"type\":\"latency\"}"), 404);
 	assert_int_equal(simtest_call(f, "POST", "/proxies/web/toxics/latency_downstream", "{bad"), 400);
 	assert_int_equal(simtest_call(f, "PUT", "/proxies/web", "{}"), 405);
