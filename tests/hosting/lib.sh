@@ -14,6 +14,17 @@ verdict() {
 	if [ "$fails" -eq 0 ]; then echo "$1: all passed"; else echo "$1: $fails failed"; exit 1; fi
 }
 
+# running PID...: how many of the PIDs still run (one gone, or a zombie that init has not reaped
+# yet, is stopped: down does not wait for that).
+running() {
+	local p st n=0
+	for p in "$@"; do
+		st=$(sed -n 's/^[0-9]* (.*) \([A-Z]\).*/\1/p' "/proc/$p/stat" 2> /dev/null || true)
+		if [ -n "$st" ] && [ "$st" != Z ]; then n=$((n + 1)); fi
+	done
+	echo "$n"
+}
+
 # stack_tmp NAME: tmp, a fresh /tmp/shoplab-NAME.XXXXXX holding the stack's run directory
 # (SHOPLAB_RUN); at exit the stack is purged and tmp removed, INT and TERM exit 130.
 stack_tmp() {

@@ -88,13 +88,8 @@ pids="$(cat "$SHOPLAB_RUN"/catalog*.pid)"
 INSTANCES=catalog:2 "$TOP/scripts/stack.sh" up > "$tmp/up3.log" 2>&1 || { cat "$tmp/up3.log"; bad "up with fewer instances"; }
 check "INSTANCES=catalog:2 stops catalog-3" test ! -e "$SHOPLAB_RUN/catalog-3.pid"
 "$TOP/scripts/stack.sh" down > /dev/null 2>&1
-left=0
-# Stopped: gone, or a zombie that init has not reaped yet (down does not wait for that).
-for p in $pids; do
-	st=$(sed -n 's/^[0-9]* (.*) \([A-Z]\).*/\1/p' "/proc/$p/stat" 2>/dev/null || true)
-	if [ -n "$st" ] && [ "$st" != Z ]; then left=$((left + 1)); fi
-done
-check "down stopped every catalog instance" test "$left" = 0
+# shellcheck disable=SC2086
+check "down stopped every catalog instance" test "$(running $pids)" = 0
 check "no pid files left" test -z "$(ls "$SHOPLAB_RUN"/*.pid 2>/dev/null || true)"
 
 verdict test_scale
