@@ -19,6 +19,7 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 
+#include "sim_clock.h"
 #include "sim.h"
 #include "sim_check.h"
 #include "sim_env.h"
@@ -95,15 +96,6 @@ struct ctx {
 	struct serve srv;
 };
 
-static double
-sim_run_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int
 sim_run_mkdirs(const char *path)
 {
@@ -155,7 +147,7 @@ sim_run_live(struct ctx *c, bool force)
 {
 	struct sim_report_run rep[2];
 	struct run *r;
-	double el = sim_run_mono() - c->phase_t0;
+	double el = sim_clock_mono_s() - c->phase_t0;
 	char err[256];
 	size_t n;
 
@@ -180,7 +172,7 @@ static void
 sim_run_enter(struct ctx *c, enum phase p)
 {
 	c->phase = p;
-	c->phase_t0 = sim_run_mono();
+	c->phase_t0 = sim_clock_mono_s();
 	c->last_live = -1;
 	sim_run_live(c, true);
 }
@@ -286,7 +278,7 @@ sim_run_interrupted(struct ctx *c, struct run *r)
 	if (r->interrupted_in)
 		return;
 	r->interrupted_in = sim_run_phase_names[c->phase];
-	r->interrupted_at = c->phase == PH_LOAD ? c->t_load : sim_run_mono() - c->phase_t0;
+	r->interrupted_at = c->phase == PH_LOAD ? c->t_load : sim_clock_mono_s() - c->phase_t0;
 	snprintf(r->why, sizeof(r->why), "interrupted by %s during the %s (%.1f s into it)%s%s", strsignal(sim_run_stop_sig),
 		 r->interrupted_in, r->interrupted_at,
 		 r->st.cut ? "; requests in flight were cut and have no outcome" : "",
@@ -298,10 +290,10 @@ sim_run_interrupted(struct ctx *c, struct run *r)
 static void
 sim_run_drain(struct ctx *c, struct run *r)
 {
-	double end = sim_run_mono() + c->sc->drain_s;
+	double end = sim_clock_mono_s() + c->sc->drain_s;
 
-	while (!sim_run_stop_sig && sim_run_mono() < end) {
-		double left = end - sim_run_mono();
+	while (!sim_run_stop_sig && sim_clock_mono_s() < end) {
+		double left = end - sim_clock_mono_s();
 		struct timespec ts = { 0, (long)((left < 0.25 ? left : 0.25) * 1e9) };
 		int pend = -1;
 
@@ -312,7 +304,7 @@ sim_run_drain(struct ctx *c, struct run *r)
 			for (size_t s = r->scrape.npending; s > 0 && pend < 0; s--)
 				pend = r->scrape.pending[s - 1];
 			pthread_mutex_unlock(&r->scrape.mu);
-			fprintf(stderr, "\r\033[K[drain] %3.0f/%.0f s  orders pending %d", sim_run_mono() - c->phase_t0, c->sc->drain_s, pend);
+			fprintf(stderr, "\r\033[K[drain] %3.0f/%.0f s  orders pending %d", sim_clock_mono_s() - c->phase_t0, c->sc->drain_s, pend);
 		}
 	}
 	if (c->progress)
@@ -327,19 +319,19 @@ sim_run_drain(struct ctx *c, struct run *r)
 static void
 sim_run_drain_events(struct ctx *c, struct run *r, int64_t min_id)
 {
-	double t0 = sim_run_mono(), last = -10;
+	double t0 = sim_clock_mono_s(), last = -10;
 	char desc[512] = "", err[512];
 	int64_t outbox = 0, unshipped = 0;
 	int st = 1;
 
 	while (!sim_run_stop_sig && (st = sim_check_events_pending(min_id, &outbox, &unshipped, desc, sizeof(desc))) > 0 &&
-	       sim_run_mono() - t0 < c->sc->events_drain_s) {
+	       sim_clock_mono_s() - t0 < c->sc->events_drain_s) {
 		sim_run_live(c, false);
 		if (c->progress)
-			fprintf(stderr, "\r\033[K[drain] events %3.0f/%.0f s  %s", sim_run_mono() - t0, c->sc->events_drain_s, desc);
-		else if (sim_run_mono() - last >= 5) {
-			fprintf(stderr, "[drain] events %3.0f/%.0f s  %s\n", sim_run_mono() - t0, c->sc->events_drain_s, desc);
-			last = sim_run_mono();
+			fprintf(stderr, "\r\033[K[drain] events %3.0f/%.0f s  %s", sim_clock_mono_s() - t0, c->sc->events_drain_s, desc);
+		else if (sim_clock_mono_s() - last >= 5) {
+			fprintf(stderr, "[drain] events %3.0f/%.0f s  %s\n", sim_clock_mono_s() - t0, c->sc->events_drain_s, desc);
+			last = sim_clock_mono_s();
 		}
 		usleep(250000);
 	}
@@ -353,10 +345,10 @@ sim_run_drain_events(struct ctx *c, struct run *r, int64_t min_id)
 			c->sc->events_drain_s, desc);
 	} else if (st == 0) {
 		fprintf(stderr, "[drain] events: empty at %.1f s of the events drain (outboxes empty, every confirmed "
-			"order shipped)\n", sim_run_mono() - t0);
+			"order shipped)\n", sim_clock_mono_s() - t0);
 	}
 	snprintf(r->events_drain, sizeof(r->events_drain), "%s", st == 0 ? "drained" : st < 0 ? "unreadable" : desc);
-	r->events_drain_s = sim_run_mono() - t0;
+	r->events_drain_s = sim_clock_mono_s() - t0;
 }
 
 static int
