@@ -768,7 +768,6 @@ sim_run_main(int argc, char **argv)
 	static struct ctx c;
 	const char *junit = NULL;
 	bool dry_run = false;
-	char path[1024];
 	struct sim_report_run rep[2];
 	struct sim_scenario sc;
 	char err[512], url[512], stamp[32], rdir[900];
@@ -808,8 +807,7 @@ sim_run_main(int argc, char **argv)
 		sim_run_usage(stderr);
 		return EXIT_BAD;
 	}
-	if (sim_catalog_resolve(argv[optind], path, sizeof(path), err, sizeof(err)) != 0 ||
-	    sim_scenario_load(path, &sc, err, sizeof(err)) != 0) {
+	if (sim_catalog_load(argv[optind], &sc, err, sizeof(err)) != 0) {
 		fprintf(stderr, "sim run: %s\n", err);
 		return EXIT_BAD;
 	}
