@@ -369,28 +369,34 @@ sim_ckdb_row_outbox(MYSQL_ROW r, void *arg)
 	return 0;
 }
 
-struct dead_acc {
-	struct sim_ck_events *ev;
-	size_t cap;
-	const char *service;
-	bool applied;
-};
-
-static int
-sim_ckdb_row_dead(MYSQL_ROW r, void *arg)
+/* A dead letter from (msg_id, type, reason, attempts, dead_at); its service is set after. */
+static void
+sim_ckdb_fill_dead(MYSQL_ROW r, void *elem)
 {
-	struct dead_acc *a = arg;
-	struct sim_ck_dead *x = sim_ckdb_push((void **)&a->ev->dead, &a->ev->ndead, &a->cap, sizeof(*x));
+	struct sim_ck_dead *x = elem;
 
-	if (x == NULL)
-		return -1;
-	snprintf(x->service, sizeof(x->service), "%s", a->service);
 	snprintf(x->msg_id, sizeof(x->msg_id), "%s", r[0] ? r[0] : "");
 	snprintf(x->type, sizeof(x->type), "%s", r[1] ? r[1] : "");
 	snprintf(x->reason, sizeof(x->reason), "%s", r[2] ? r[2] : "");
 	x->attempts = (int)sim_ckdb_num(r[3]);
 	snprintf(x->at, sizeof(x->at), "%s", r[4] ? r[4] : "");
-	x->applied = a->applied;
+}
+
+/* Appends sql's dead letters of service svc to dead; applied: they are ids its inbox holds. */
+static int
+sim_ckdb_read_dead(MYSQL *m, const char *sql, struct rows *dead, const char *svc, bool applied, char *err,
+    size_t errsz)
+{
+	size_t from = *dead->n;
+
+	if (sim_ckdb_db_each(m, sql, sim_ckdb_row, dead, err, errsz))
+		return -1;
+	for (size_t i = from; i < *dead->n; i++) {
+		struct sim_ck_dead *x = (struct sim_ck_dead *)*dead->v + i;
+
+		snprintf(x->service, sizeof(x->service), "%s", svc);
+		x->applied = applied;
+	}
 	return 0;
 }
 
@@ -407,7 +413,7 @@ sim_ckdb_fill_shipment(MYSQL_ROW r, void *elem)
 
 /* One service's event tables: its outbox, its dead letters, ids it applied and gave up both. */
 static int
-sim_ckdb_read_service_events(MYSQL *m, const char *svc, struct sim_ck_events *ev, struct dead_acc *dead,
+sim_ckdb_read_service_events(MYSQL *m, const char *svc, struct sim_ck_events *ev, struct rows *dead,
     long long since, char *err, size_t errsz)
 {
 	struct tables t = { false, false, false };
@@ -427,21 +433,18 @@ sim_ckdb_read_service_events(MYSQL *m, const char *svc, struct sim_ck_events *ev
 	ev->nconsumers += t.inbox;
 	if (!t.dead)
 		return 0;
-	dead->service = svc;
-	dead->applied = false;
 	/* A dead letter an operator replayed (replayed_at set) is dealt with: not listed. */
 	snprintf(sql, sizeof(sql), "SELECT msg_id, type, reason, attempts, dead_at FROM dead_letters "
 		 "WHERE dead_at >= FROM_UNIXTIME(%lld) AND replayed_at IS NULL ORDER BY seq", since > 0 ? since : 0LL);
-	if (sim_ckdb_db_each(m, sql, sim_ckdb_row_dead, dead, err, errsz))
+	if (sim_ckdb_read_dead(m, sql, dead, svc, false, err, errsz) != 0)
 		return -1;
 	if (!t.inbox)
 		return 0;
-	dead->applied = true;
 	snprintf(sql, sizeof(sql), "SELECT d.msg_id, d.type, d.reason, d.attempts, d.dead_at FROM dead_letters d "
 		 "JOIN inbox i ON i.id = d.msg_id WHERE d.dead_at >= FROM_UNIXTIME(%lld) AND d.replayed_at IS NULL "
 		 "ORDER BY d.seq",
 		 since > 0 ? since : 0LL);
-	return sim_ckdb_db_each(m, sql, sim_ckdb_row_dead, dead, err, errsz);
+	return sim_ckdb_read_dead(m, sql, dead, svc, true, err, errsz);
 }
 
 /* The source tree (scripts/broker.sh): SHOPLAB_TOP, else the one this binary was built in. */
@@ -502,7 +505,7 @@ sim_check_read_events(struct sim_ck_data *d, long long dead_since_unix, char *er
 {
 	char names[SIM_CK_MAX_SERVICES][32];
 	size_t n = sim_ckdb_stack_services(names);
-	struct dead_acc dead = { &d->ev, 0, NULL, false };
+	struct rows dead = SIM_CKDB_ROWS(d->ev.dead, d->ev.ndead, sim_ckdb_fill_dead);
 	struct rows ships = SIM_CKDB_ROWS(d->ev.shipments, d->ev.nshipments, sim_ckdb_fill_shipment);
 	bool shipping = false;
 	unsigned code = 0;
@@ -555,7 +558,7 @@ sim_check_events_pending(int64_t min_order_id, int64_t *outbox, int64_t *unshipp
 	char names[SIM_CK_MAX_SERVICES][32], err[512], sql[160];
 	size_t n = sim_ckdb_stack_services(names), len = 0;
 	struct sim_ck_events ev;
-	struct dead_acc dead = { &ev, 0, NULL, false };
+	struct rows dead = SIM_CKDB_ROWS(ev.dead, ev.ndead, sim_ckdb_fill_dead);
 	bool shipping = false;
 	MYSQL *m;
 	int rc = -1;
