@@ -16,6 +16,7 @@
 
 #include "simtest.h"
 #include "simtest_api.h"
+#include "simtest_text.h"
 
 #define MAX_UP_CONNS 1024
 
@@ -30,6 +31,14 @@ uint64_t simtest_now_ms(void)
 bool simtest_has(const char *haystack, const char *needle)
 {
 	return strstr(haystack, needle) != NULL;
+}
+
+const char *simtest_missing(const char *text, const char *const *needles)
+{
+	for (; *needles != NULL; needles++)
+		if (strstr(text, *needles) == NULL)
+			return *needles;
+	return "";
 }
 
 static void *server_main(void *arg)
