@@ -130,10 +130,7 @@ static void test_render(void **state)
 		"order 5 is still pending after the drain",
 		"orders\xe2\x86\x92payments",
 		"connecting to schema orders: refused",
-		NULL }), "");
-	assert_null(strstr(html, "<script"));
-	/* What a reader looks for first: the verdict, the metadata, the distributions, the errors. */
-	assert_string_equal(simtest_missing(html, (const char *const[]){
+		/* What a reader looks for first: the verdict, the metadata, the distributions, the errors. */
 		"VALID · an invariant broke",
 		"abc123",
 		"2026-01-01T00:00:00Z",
@@ -149,6 +146,7 @@ static void test_render(void **state)
 		"oldest confirmed order not shipped (age)",
 		"shipping: mean event lag",
 		NULL }), "");
+	assert_null(strstr(html, "<script"));
 	/* Event invariants the check did not read are shown as not applicable, never as passed. */
 	assert_non_null(strstr(html, "<tr class=\"na\"><td>n/a</td><td>one_shipment_per_order</td><td>not applicable: the events were not read"));
 	assert_null(strstr(html, "http-equiv=\"refresh\""));
