@@ -376,6 +376,22 @@ sim_rep_html_run(FILE *f, const struct sim_report_run *r, size_t nruns, const st
 }
 
 /* What differs between the two runs, side by side (x: their series over n seconds). */
+/* A row of the comparison for a resilience counter: retries, or the breakers' opens (opens);
+ * "disabled" for a run without resilience. */
+static void
+sim_rep_compare_resilience(FILE *f, const struct sim_report_run *runs, const char *label, bool opens)
+{
+	fprintf(f, "</tr>\n<tr><td>%s</td>", label);
+	for (int i = 0; i < 2; i++) {
+		const struct sim_scrape *b = runs[i].breakers;
+
+		if (runs[i].resilience_off)
+			fprintf(f, "<td class=\"off\">disabled</td>");
+		else
+			fprintf(f, "<td>%llu</td>", b == NULL ? 0ULL : (unsigned long long)(opens ? b->breaker_opens : b->retries));
+	}
+}
+
 static void
 sim_rep_compare_table(FILE *f, const struct sim_report_run *runs, const struct sim_rep_series *x, size_t n)
 {
@@ -414,18 +430,8 @@ sim_rep_compare_table(FILE *f, const struct sim_report_run *runs, const struct s
 	fprintf(f, "</tr>\n<tr><td>most orders pending at once</td>");
 	for (int i = 0; i < 2; i++)
 		fprintf(f, "<td>%.0f</td>", sim_rep_max(x[i].pending, n));
-	fprintf(f, "</tr>\n<tr><td>retries</td>");
-	for (int i = 0; i < 2; i++)
-		if (runs[i].resilience_off)
-			fprintf(f, "<td class=\"off\">disabled</td>");
-		else
-			fprintf(f, "<td>%llu</td>", runs[i].breakers ? (unsigned long long)runs[i].breakers->retries : 0ULL);
-	fprintf(f, "</tr>\n<tr><td>breaker opens</td>");
-	for (int i = 0; i < 2; i++)
-		if (runs[i].resilience_off)
-			fprintf(f, "<td class=\"off\">disabled</td>");
-		else
-			fprintf(f, "<td>%llu</td>", runs[i].breakers ? (unsigned long long)runs[i].breakers->breaker_opens : 0ULL);
+	sim_rep_compare_resilience(f, runs, "retries", false);
+	sim_rep_compare_resilience(f, runs, "breaker opens", true);
 	fprintf(f, "</tr></table>\n");
 }
 
