@@ -66,15 +66,23 @@ static int count(const char *s, char c)
 	return n;
 }
 
+/* A proxy "svc" in front of the responder with the toxic json on it; then run_requests on it. */
+static void run_with_toxic(struct simtest_rig *f, const char *json, int n, char *marks, long *ms)
+{
+	int port = simtest_proxy(&f->srv, "svc", f->up[0].port);
+
+	assert_true(port > 0);
+	assert_int_equal(simtest_toxic(&f->srv, "svc", json), 200);
+	run_requests(port, n, marks, ms);
+}
+
 static void test_abort_share(void **state)
 {
 	struct simtest_rig *f = *state;
-	int port = simtest_proxy(&f->srv, "svc", f->up[0].port);
 	char marks[201];
 	int aborted;
 
-	assert_int_equal(simtest_toxic(&f->srv, "svc", "{\"type\":\"fcgi_abort\",\"toxicity\":0.25}"), 200);
-	run_requests(port, 200, marks, NULL);
+	run_with_toxic(f, "{\"type\":\"fcgi_abort\",\"toxicity\":0.25}", 200, marks, NULL);
 	aborted = count(marks, 'A');
 	assert_int_equal(count(marks, 'X'), 0);
 	assert_in_range(aborted, 32, 68);       /* 50 expected, ±3 sigma */
@@ -86,11 +94,9 @@ static void test_abort_share(void **state)
 static void test_abort_first_n(void **state)
 {
 	struct simtest_rig *f = *state;
-	int port = simtest_proxy(&f->srv, "svc", f->up[0].port);
 	char marks[21];
 
-	assert_int_equal(simtest_toxic(&f->srv, "svc", "{\"type\":\"fcgi_abort\",\"attributes\":{\"first\":3}}"), 200);
-	run_requests(port, 20, marks, NULL);
+	run_with_toxic(f, "{\"type\":\"fcgi_abort\",\"attributes\":{\"first\":3}}", 20, marks, NULL);
 	assert_string_equal(marks, "AAA.................");
 	assert_int_equal(atomic_load(&f->up[0].requests), 17);
 }
@@ -98,25 +104,19 @@ static void test_abort_first_n(void **state)
 static void test_abort_every_n(void **state)
 {
 	struct simtest_rig *f = *state;
-	int port = simtest_proxy(&f->srv, "svc", f->up[0].port);
 	char marks[13];
 
-	assert_int_equal(simtest_toxic(&f->srv, "svc", "{\"type\":\"fcgi_abort\",\"attributes\":{\"every\":4,"
-	                                               "\"status\":503}}"), 200);
-	run_requests(port, 12, marks, NULL);
+	run_with_toxic(f, "{\"type\":\"fcgi_abort\",\"attributes\":{\"every\":4,\"status\":503}}", 12, marks, NULL);
 	assert_string_equal(marks, "...A...A...A");
 }
 
 static void test_latency_first_n(void **state)
 {
 	struct simtest_rig *f = *state;
-	int port = simtest_proxy(&f->srv, "svc", f->up[0].port);
 	char marks[7];
 	long ms[6];
 
-	assert_int_equal(simtest_toxic(&f->srv, "svc", "{\"type\":\"fcgi_latency\",\"attributes\":{\"latency\":150,"
-	                                               "\"first\":2}}"), 200);
-	run_requests(port, 6, marks, ms);
+	run_with_toxic(f, "{\"type\":\"fcgi_latency\",\"attributes\":{\"latency\":150,\"first\":2}}", 6, marks, ms);
 	assert_string_equal(marks, "......");
 	assert_in_range(ms[0], 145, 400);
 	assert_in_range(ms[1], 145, 400);
@@ -127,11 +127,9 @@ static void test_latency_first_n(void **state)
 static void test_reset_before_forward(void **state)
 {
 	struct simtest_rig *f = *state;
-	int port = simtest_proxy(&f->srv, "svc", f->up[0].port);
 	char marks[5];
 
-	assert_int_equal(simtest_toxic(&f->srv, "svc", "{\"type\":\"fcgi_reset\",\"attributes\":{\"first\":1}}"), 200);
-	run_requests(port, 4, marks, NULL);
+	run_with_toxic(f, "{\"type\":\"fcgi_reset\",\"attributes\":{\"first\":1}}", 4, marks, NULL);
 	assert_string_equal(marks, "X...");
 	assert_int_equal(atomic_load(&f->up[0].requests), 3); /* the cut one never went upstream */
 }
@@ -139,12 +137,9 @@ static void test_reset_before_forward(void **state)
 static void test_reset_after_forward(void **state)
 {
 	struct simtest_rig *f = *state;
-	int port = simtest_proxy(&f->srv, "svc", f->up[0].port);
 	char marks[5];
 
-	assert_int_equal(simtest_toxic(&f->srv, "svc", "{\"type\":\"fcgi_reset\",\"attributes\":{\"first\":1,"
-	                                               "\"forward\":1}}"), 200);
-	run_requests(port, 4, marks, NULL);
+	run_with_toxic(f, "{\"type\":\"fcgi_reset\",\"attributes\":{\"first\":1,\"forward\":1}}", 4, marks, NULL);
 	assert_string_equal(marks, "X...");
 	assert_int_equal(atomic_load(&f->up[0].requests), 4); /* done upstream, answer lost */
 }
