@@ -435,6 +435,17 @@ sim_rep_compare_table(FILE *f, const struct sim_report_run *runs, const struct s
 	fprintf(f, "</tr></table>\n");
 }
 
+/* A line of a both-runs chart: what of run i, in its colour. */
+static void
+sim_rep_run_line(struct sim_rep_line *l, const char *what, const struct sim_report_run *runs, int i,
+    const double *y, bool dashed)
+{
+	snprintf(l->name, sizeof(l->name), "%s · %.40s", what, runs[i].label);
+	l->y = y;
+	l->color = sim_rep_run_colors[i];
+	l->dashed = dashed;
+}
+
 /* Both runs: a table of what differs, then their charts on the same axes. */
 static void
 sim_rep_compare(FILE *f, const struct sim_report_run *runs)
@@ -452,38 +463,22 @@ sim_rep_compare(FILE *f, const struct sim_report_run *runs)
 	sim_rep_compare_table(f, runs, x, n);
 	memset(l, 0, sizeof(l));
 	for (int i = 0; i < 2; i++) {
-		snprintf(l[2 * i].name, sizeof(l[0].name), "ok/s · %.40s", runs[i].label);
-		snprintf(l[2 * i + 1].name, sizeof(l[0].name), "errors/s · %.40s", runs[i].label);
-		l[2 * i].y = x[i].ok;
-		l[2 * i + 1].y = x[i].err;
-		l[2 * i].color = l[2 * i + 1].color = sim_rep_run_colors[i];
-		l[2 * i + 1].dashed = true;
+		sim_rep_run_line(&l[2 * i], "ok/s", runs, i, x[i].ok, false);
+		sim_rep_run_line(&l[2 * i + 1], "errors/s", runs, i, x[i].err, true);
 	}
 	fprintf(f, "<div class=\"chart\">");
 	sim_rep_chart(f, "Both runs: requests per second", "", l, 4, n, sh, nsh, runs[0].sc->duration_s, false);
 	fprintf(f, "</div>\n");
-	memset(l, 0, sizeof(l));
 	for (int i = 0; i < 2; i++) {
-		snprintf(l[i].name, sizeof(l[0].name), "checkout p99 · %.40s", runs[i].label);
-		l[i].y = x[i].p99[SIM_J_CHECKOUT];
-		l[i].color = sim_rep_run_colors[i];
-		snprintf(l[2 + i].name, sizeof(l[0].name), "browse p99 · %.40s", runs[i].label);
-		l[2 + i].y = x[i].p99[SIM_J_BROWSE];
-		l[2 + i].color = sim_rep_run_colors[i];
-		l[2 + i].dashed = true;
+		sim_rep_run_line(&l[i], "checkout p99", runs, i, x[i].p99[SIM_J_CHECKOUT], false);
+		sim_rep_run_line(&l[2 + i], "browse p99", runs, i, x[i].p99[SIM_J_BROWSE], true);
 	}
 	fprintf(f, "<div class=\"chart\">");
 	sim_rep_chart(f, "Both runs: p99 latency (log scale)", " ms", l, 4, n, sh, nsh, runs[0].sc->duration_s, true);
 	fprintf(f, "</div>\n");
-	memset(l, 0, sizeof(l));
 	for (int i = 0; i < 2; i++) {
-		snprintf(l[i].name, sizeof(l[0].name), "pending orders · %.40s", runs[i].label);
-		l[i].y = x[i].pending;
-		l[i].color = sim_rep_run_colors[i];
-		snprintf(l[2 + i].name, sizeof(l[0].name), "202/s · %.40s", runs[i].label);
-		l[2 + i].y = x[i].accepted;
-		l[2 + i].color = sim_rep_run_colors[i];
-		l[2 + i].dashed = true;
+		sim_rep_run_line(&l[i], "pending orders", runs, i, x[i].pending, false);
+		sim_rep_run_line(&l[2 + i], "202/s", runs, i, x[i].accepted, true);
 	}
 	fprintf(f, "<div class=\"chart\">");
 	sim_rep_chart(f, "Both runs: pending", "", l, 4, n, sh, nsh, runs[0].sc->duration_s, false);
