@@ -756,6 +756,95 @@ sim_run_install_signals(void)
 	return sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0 ? -1 : 0;
 }
 
+/* Before anything changes: the settings, the stack answering, every name the scenario uses
+ * found on it, the faults of each run ready. Prints why not; -1. */
+static int
+sim_run_preflight(struct ctx *c, const struct sim_scenario *sc)
+{
+	char err[512], url[512];
+
+	if (sim_env_load(err, sizeof(err)) != 0) {
+		fprintf(stderr, "sim run: %s\n", err);
+		return -1;
+	}
+	snprintf(url, sizeof(url), "%s/api/v1/products?limit=1", sim_env("SHOPLAB_GATEWAY_URL", "http://127.0.0.1:8080"));
+	if (sim_http("GET", url, NULL, NULL, 5000, err, sizeof(err)) != 200) {
+		fprintf(stderr, "sim run: the stack is not reachable at %s (%s); start it with SHOPLAB_PROXY=1 scripts/stack.sh up\n", url, err);
+		return -1;
+	}
+	if (sim_validate_live(sc, sim_env("SHOPLAB_GATEWAY_URL", "http://127.0.0.1:8080"),
+			      sim_env("SHOPLAB_PROXY_API", "http://127.0.0.1:8474"), sim_env_run_dir(), stderr) != 0) {
+		fprintf(stderr, "sim run: the scenario does not match the running stack; nothing was run\n");
+		return -1;
+	}
+	for (size_t i = 0; i < (c->compare ? 2u : 1u); i++)
+		if (sim_faults_init(&c->runs[i].faults, sc, err, sizeof(err)) != 0) {
+			fprintf(stderr, "sim run: %s\n", err);
+			return -1;
+		}
+	return 0;
+}
+
+/* The report's folder: --out, else <reports>/<scenario>-<local time>; made. Prints why not; -1. */
+static int
+sim_run_report_dir(struct ctx *c, const struct sim_scenario *sc, time_t now)
+{
+	char stamp[32], rdir[900];
+	struct tm tm;
+
+	if (c->dir[0] == '\0') {
+		localtime_r(&now, &tm);
+		strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+		if (sim_env_reports_dir(rdir, sizeof(rdir)) != 0) {
+			fprintf(stderr, "sim run: the reports directory's name is too long\n");
+			return -1;
+		}
+		snprintf(c->dir, sizeof(c->dir), "%s/%s-%s", rdir, sc->name, stamp);
+	}
+	if (sim_run_mkdirs(c->dir) != 0) {
+		fprintf(stderr, "sim run: cannot create %s: %s\n", c->dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* The run, or with --compare both (resilience on, then off, the stack restarted for each; left
+ * on after); stops at a signal or a run whose set-up failed. */
+static void
+sim_run_runs(struct ctx *c)
+{
+	for (size_t i = 0; i < (c->compare ? 2u : 1u) && !sim_run_stop_sig; i++) {
+		struct run *r = &c->runs[i];
+
+		snprintf(r->label, sizeof(r->label), "%s", !c->compare ? "run" : i == 0 ? "resilience on" : "resilience off");
+		if (sim_load_stats_init(&r->st) != 0) {
+			fprintf(stderr, "sim run: out of memory\n");
+			break;
+		}
+		c->nruns = i + 1;
+		if (c->compare) {
+			fprintf(stderr, "sim run: restarting the stack with SHOPLAB_RESILIENCE=%s\n", i == 0 ? "on" : "off");
+			setenv("SHOPLAB_RESILIENCE", i == 0 ? "on" : "off", 1);
+			if (sim_faults_stack(&r->faults, "down") != 0 || sim_faults_stack(&r->faults, "up") != 0) {
+				r->setup_failed = true;
+				snprintf(r->why, sizeof(r->why), "scripts/stack.sh could not restart the stack (see %s/logs/sim-stack.log)",
+					 sim_env_run_dir());
+				fprintf(stderr, "sim run: %s\n", r->why);
+				break;
+			}
+		}
+		sim_run_one_run(c, r);
+		if (r->setup_failed)
+			break;
+	}
+	if (c->compare) {
+		/* Leave the stack as it was found: resilience on. */
+		setenv("SHOPLAB_RESILIENCE", "on", 1);
+		if (sim_faults_stack(&c->runs[0].faults, "down") != 0 || sim_faults_stack(&c->runs[0].faults, "up") != 0)
+			fprintf(stderr, "sim run: restoring the stack failed\n");
+	}
+}
+
 int
 sim_run_main(int argc, char **argv)
 {
@@ -770,11 +859,10 @@ sim_run_main(int argc, char **argv)
 	bool dry_run = false;
 	struct sim_report_run rep[2];
 	struct sim_scenario sc;
-	char err[512], url[512], stamp[32], rdir[900];
+	char err[512];
 	bool held = true, checked = true, not_valid = false, setup_failed = false;
 	int ch, rc = EXIT_BAD, port = -1;
 	time_t now = time(NULL);
-	struct tm tm;
 
 	memset(&sc, 0, sizeof(sc));
 	memset(&c, 0, sizeof(c));
@@ -828,41 +916,12 @@ sim_run_main(int argc, char **argv)
 		fprintf(stderr, "sim run: curl_global_init failed\n");
 		goto out_scenario;
 	}
-	if (sim_env_load(err, sizeof(err)) != 0) {
-		fprintf(stderr, "sim run: %s\n", err);
+	if (sim_run_preflight(&c, &sc) != 0)
 		goto out;
-	}
-	snprintf(url, sizeof(url), "%s/api/v1/products?limit=1", sim_env("SHOPLAB_GATEWAY_URL", "http://127.0.0.1:8080"));
-	if (sim_http("GET", url, NULL, NULL, 5000, err, sizeof(err)) != 200) {
-		fprintf(stderr, "sim run: the stack is not reachable at %s (%s); start it with SHOPLAB_PROXY=1 scripts/stack.sh up\n", url, err);
-		goto out;
-	}
-	/* Every name the scenario uses, against the live stack, before anything is changed. */
-	if (sim_validate_live(&sc, sim_env("SHOPLAB_GATEWAY_URL", "http://127.0.0.1:8080"),
-			      sim_env("SHOPLAB_PROXY_API", "http://127.0.0.1:8474"), sim_env_run_dir(), stderr) != 0) {
-		fprintf(stderr, "sim run: the scenario does not match the running stack; nothing was run\n");
-		goto out;
-	}
-	for (size_t i = 0; i < (c.compare ? 2u : 1u); i++)
-		if (sim_faults_init(&c.runs[i].faults, &sc, err, sizeof(err)) != 0) {
-			fprintf(stderr, "sim run: %s\n", err);
-			goto out;
-		}
 	sim_run_meta_init(&c, c.runs[0].faults.stack_sh);
-	if (c.dir[0] == '\0') {
-		localtime_r(&now, &tm);
-		strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
-		if (sim_env_reports_dir(rdir, sizeof(rdir)) != 0) {
-			fprintf(stderr, "sim run: the reports directory's name is too long\n");
-			goto out;
-		}
-		snprintf(c.dir, sizeof(c.dir), "%s/%s-%s", rdir, sc.name, stamp);
-	}
 	/* From here on the folder always gets a report, whatever stops the run. */
-	if (sim_run_mkdirs(c.dir) != 0) {
-		fprintf(stderr, "sim run: cannot create %s: %s\n", c.dir, strerror(errno));
+	if (sim_run_report_dir(&c, &sc, now) != 0)
 		goto out;
-	}
 	snprintf(c.live_path, sizeof(c.live_path), "%s/live.html", c.dir);
 	c.meta.storefront = sim_env("SHOPLAB_GATEWAY_URL", "http://127.0.0.1:8080");
 	fprintf(stderr, "sim run: live view: %s", c.live_path);
@@ -871,36 +930,7 @@ sim_run_main(int argc, char **argv)
 	else if (port >= 0)
 		fprintf(stderr, " (%s)", err);
 	fprintf(stderr, "\nsim run: report: %s/report.html\n", c.dir);
-	for (size_t i = 0; i < (c.compare ? 2u : 1u) && !sim_run_stop_sig; i++) {
-		struct run *r = &c.runs[i];
-
-		snprintf(r->label, sizeof(r->label), "%s", !c.compare ? "run" : i == 0 ? "resilience on" : "resilience off");
-		if (sim_load_stats_init(&r->st) != 0) {
-			fprintf(stderr, "sim run: out of memory\n");
-			break;
-		}
-		c.nruns = i + 1;
-		if (c.compare) {
-			fprintf(stderr, "sim run: restarting the stack with SHOPLAB_RESILIENCE=%s\n", i == 0 ? "on" : "off");
-			setenv("SHOPLAB_RESILIENCE", i == 0 ? "on" : "off", 1);
-			if (sim_faults_stack(&r->faults, "down") != 0 || sim_faults_stack(&r->faults, "up") != 0) {
-				r->setup_failed = true;
-				snprintf(r->why, sizeof(r->why), "scripts/stack.sh could not restart the stack (see %s/logs/sim-stack.log)",
-					 sim_env_run_dir());
-				fprintf(stderr, "sim run: %s\n", r->why);
-				break;
-			}
-		}
-		sim_run_one_run(&c, r);
-		if (r->setup_failed)
-			break;
-	}
-	if (c.compare) {
-		/* Leave the stack as it was found: resilience on. */
-		setenv("SHOPLAB_RESILIENCE", "on", 1);
-		if (sim_faults_stack(&c.runs[0].faults, "down") != 0 || sim_faults_stack(&c.runs[0].faults, "up") != 0)
-			fprintf(stderr, "sim run: restoring the stack failed\n");
-	}
+	sim_run_runs(&c);
 	c.phase = PH_REPORT;
 	for (size_t i = 0; i < c.nruns; i++) {
 		struct run *r = &c.runs[i];
