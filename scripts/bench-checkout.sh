@@ -14,10 +14,8 @@
 set -uo pipefail
 # --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
 . "$(dirname "$0")/lib/usage.sh" && usage_opts "${1:-}"
+. "$(dirname "$0")/lib/bench.sh" && bench_build "${1:-}"
 
-TOP=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${1:-build}
-case $BUILD in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
 rate=${BENCH_CHECKOUT_RATE:-100} short=${BENCH_CHECKOUT_SHORT:-5} long=${BENCH_CHECKOUT_LONG:-25}
 for v in rate short long; do
 	[[ ${!v} =~ ^[1-9][0-9]{0,4}$ ]] || { echo "checkout bench: BENCH_CHECKOUT_${v^^} must be a positive integer" >&2; exit 2; }
@@ -25,22 +23,12 @@ done
 [ "$long" -gt "$short" ] || { echo "checkout bench: BENCH_CHECKOUT_LONG must be above BENCH_CHECKOUT_SHORT" >&2; exit 2; }
 [ -x "$BUILD/bin/sim" ] || { echo "checkout bench: no sim binary in $BUILD"; exit 0; }
 
-tmp=$(mktemp -d /tmp/shoplab-cobench.XXXXXX)
-chmod 0711 "$tmp"
-export SHOPLAB_RUN=$tmp/run SHOPLAB_BUILD=$BUILD SHOPLAB_TOP=$TOP
-PORT_BASE=$("$TOP/scripts/free-port-base.sh" 60) || exit 0
+bench_stack_env cobench 60
 # As a hoster runs it: no fault proxy on the arrows.
-export PORT_BASE SHOPLAB_PROXY=0 LOGIN_RATE=100000r/s LOGIN_BURST=100000 SHOPLAB_KDF_COST=1
-cleanup() {
-	"$TOP/scripts/stack.sh" down >/dev/null 2>&1
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+export SHOPLAB_TOP=$TOP SHOPLAB_PROXY=0 SHOPLAB_KDF_COST=1
 
 echo "shoplab checkout bench: $(nproc) cores, everything on this machine; $rate checkouts/s for $short s and for $long s"
-"$TOP/scripts/stack.sh" up >/dev/null 2>&1 || { echo "checkout bench: the stack did not start"; exit 0; }
-set -a; . "$SHOPLAB_RUN/shoplab.env"; set +a
+bench_stack_up "checkout bench"
 : "${SHOPLAB_INTERNAL_URL:=${SHOPLAB_GATEWAY_INTERNAL:-http://127.0.0.1:$((PORT_BASE + 1))}}"
 services=$("$TOP/scripts/services.sh" "$TOP/fcgi-services" | awk '{print $2}' | tr '\n' ' ')
 

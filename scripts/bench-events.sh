@@ -12,34 +12,24 @@
 set -uo pipefail
 # --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
 . "$(dirname "$0")/lib/usage.sh" && usage_opts "${1:-}"
+. "$(dirname "$0")/lib/bench.sh" && bench_build "${1:-}"
 
-TOP=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${1:-build}
-case $BUILD in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
 rate=${BENCH_EVENTS_RATE:-300} secs=${BENCH_EVENTS_SECONDS:-20} nrelay=${BENCH_RELAY_EVENTS:-20000}
 orate=${BENCH_OUTAGE_RATE:-100} outage=${BENCH_OUTAGE_SECONDS:-20}
 steps=" ${BENCH_EVENTS_STEPS:-lag relay outage} "
 step() { [[ $steps == *" $1 "* ]]; }
 [ -x "$BUILD/bin/shipping" ] && [ -x "$BUILD/bin/sim" ] || { echo "events bench: no shipping or sim binary"; exit 0; }
 
-tmp=$(mktemp -d /tmp/shoplab-evbench.XXXXXX)
-chmod 0711 "$tmp"
-export SHOPLAB_RUN=$tmp/run SHOPLAB_BUILD=$BUILD SHOPLAB_TOP=$TOP
-PORT_BASE=$("$TOP/scripts/free-port-base.sh" 60) || exit 0
-export PORT_BASE LOGIN_RATE=100000r/s LOGIN_BURST=100000 SHOPLAB_KDF_COST=1
+bench_stack_env evbench 60
+export SHOPLAB_TOP=$TOP SHOPLAB_KDF_COST=1
 # Shipments are dispatched a minute later: the lag measured is the created one alone.
 export SHOPLAB_SHIPPING_DELAY_MS=${SHOPLAB_SHIPPING_DELAY_MS:-60000}
 lpid=
-cleanup() {
+bench_stop() {
 	[ -n "$lpid" ] && kill "$lpid" 2>/dev/null
-	"$TOP/scripts/stack.sh" down >/dev/null 2>&1
-	rm -rf "$tmp"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
-"$TOP/scripts/stack.sh" up >/dev/null 2>&1 || { echo "events bench: the stack did not start"; exit 0; }
-set -a; . "$SHOPLAB_RUN/shoplab.env"; set +a
+bench_stack_up "events bench"
 
 q() {	# q SERVICE SQL: one value from the service's own database, as its own user
 	local up

@@ -12,15 +12,12 @@
 set -uo pipefail
 # --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
 . "$(dirname "$0")/lib/usage.sh" && usage_opts "${1:-}"
+. "$(dirname "$0")/lib/bench.sh" && bench_build "${1:-}"
 
-TOP=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${1:-build}
-case $BUILD in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
 secs=${BENCH_SECONDS:-10} conns=${BENCH_CONNS:-16}
 command -v wrk > /dev/null || { echo "bench-lab: wrk is missing (make deps)"; exit 0; }
 
-tmp=$(mktemp -d /tmp/shoplab-benchlab.XXXXXX)
-chmod 0711 "$tmp"
+bench_tmp benchlab
 single=$tmp/single
 ha=$tmp/ha
 cleanup() {
@@ -50,21 +47,7 @@ checkout() {
 	token=$("${x[@]}" curl -s -XPOST "$g/api/v1/auth/login" -H 'Content-Type: application/json' \
 		-d '{"email":"bench@example.com","password":"bench-password"}' | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
 	[ -n "$token" ] || { echo "bench-lab: $name: no token (the stack is not answering)"; return 0; }
-	cat > "$tmp/checkout-$name.lua" <<-LUA
-	local n = 0
-	local threads = 0
-	local id = "$name-" .. tostring(os.time())
-	function setup(thread) threads = threads + 1; thread:set("tid", id .. "-" .. threads) end
-	request = function()
-		n = n + 1
-		local body = '{"items":[{"product_id":' .. math.random(1, 50) .. ',"quantity":1}],' ..
-			'"card":{"number":"4242424242424242","exp_month":12,"exp_year":2031,"cvc":"123"}}'
-		return wrk.format("POST", "/api/v1/orders", {
-			["Authorization"] = "Bearer $token",
-			["Content-Type"] = "application/json",
-			["Idempotency-Key"] = "bench-" .. (tid or id) .. "-" .. n }, body)
-	end
-	LUA
+	bench_checkout_lua "$token" "$name-" > "$tmp/checkout-$name.lua"
 	out=$("${x[@]}" wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$tmp/checkout-$name.lua" "$g/" 2>&1)
 	rps=$(awk '/Requests\/sec/ {print $2}' <<< "$out")
 	p99=$(awk '$1 == "99%" {print $2}' <<< "$out")

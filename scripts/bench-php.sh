@@ -16,10 +16,8 @@
 set -uo pipefail
 # --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
 . "$(dirname "$0")/lib/usage.sh" && usage_opts "${1:-}"
+. "$(dirname "$0")/lib/bench.sh" && bench_build "${1:-}"
 
-TOP=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${1:-build}
-case $BUILD in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
 secs=${BENCH_SECONDS:-5} conns=${BENCH_CONNS:-64} wthreads=${BENCH_THREADS:-2} rounds=${BENCH_ROUNDS:-2}
 [[ $rounds =~ ^[1-9][0-9]?$ ]] || { echo "php bench: BENCH_ROUNDS must be 1..99, not '$rounds'" >&2; exit 2; }
 [[ $secs =~ ^[1-9][0-9]{0,2}$ ]] && [ "$secs" -ge 2 ] || { echo "php bench: BENCH_SECONDS must be 2..999, not '$secs'" >&2; exit 2; }
@@ -30,23 +28,15 @@ if [ -z "$fpm" ] || ! "$fpm" -m 2>/dev/null | grep -qx mysqli; then
 fi
 if ! command -v wrk >/dev/null || ! command -v jq >/dev/null; then echo "php bench: wrk or jq is missing (make deps)"; exit 0; fi
 
-tmp=$(mktemp -d /tmp/shoplab-phpbench.XXXXXX)
-chmod 0711 "$tmp"	# nginx's workers run as an unprivileged user when we are root
-export SHOPLAB_RUN=$tmp/run SHOPLAB_BUILD=$BUILD SHOPLAB_PROXY=0 INSTANCES=
-PORT_BASE=$("$TOP/scripts/free-port-base.sh" 100) || exit 0
-export PORT_BASE LOGIN_RATE=100000r/s LOGIN_BURST=100000
+bench_stack_env phpbench 100
+export SHOPLAB_PROXY=0 INSTANCES=
 keep_port=$((PORT_BASE + 7)) close_port=$((PORT_BASE + 8)) shop_port=$((PORT_BASE + 9)) F=$tmp/front P=$tmp/php
-cleanup() {
+bench_stop() {
 	local f
 	for f in "$F/nginx.pid" "$P/fpm.pid"; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
-	"$TOP/scripts/stack.sh" down >/dev/null 2>&1
-	rm -rf "$tmp"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
-"$TOP/scripts/stack.sh" up >/dev/null 2>&1 || { echo "php bench: the stack did not start"; exit 0; }
-set -a; . "$SHOPLAB_RUN/shoplab.env"; set +a
+bench_stack_up "php bench"
 # catalog's address as the gateway reaches it (unix:/path or host:port).
 catalog=$(awk '$1 == "upstream" && $2 == "svc_catalog" { f = 1 } f && $1 == "server" { print $2; exit }' \
 	"$SHOPLAB_RUN/nginx/conf/upstreams.conf")

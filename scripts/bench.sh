@@ -8,36 +8,23 @@
 set -uo pipefail
 # --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
 . "$(dirname "$0")/lib/usage.sh" && usage_opts "${1:-}"
+. "$(dirname "$0")/lib/bench.sh" && bench_build "${1:-}"
 
-TOP=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${1:-build}
-case $BUILD in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
 secs=${BENCH_SECONDS:-10} conns=${BENCH_CONNS:-64} wthreads=${BENCH_THREADS:-2}
 command -v wrk >/dev/null || { echo "bench: wrk is missing (make deps)"; exit 0; }
 
-tmp=$(mktemp -d /tmp/shoplab-bench.XXXXXX)
-# nginx's workers run as an unprivileged user when we are root: let them through.
-chmod 0711 "$tmp"
-export SHOPLAB_RUN=$tmp/run SHOPLAB_BUILD=$BUILD
-PORT_BASE=$("$TOP/scripts/free-port-base.sh" 100) || exit 0
-export PORT_BASE
+bench_stack_env bench 100
 static_port=$((PORT_BASE + 9))
 # nginx -> nginx over a kept-alive upstream on a unix socket: the cheapest backend a hop can
 # have, beside which the FastCGI hop to a service is measured (docs/performance.md).
 hop_port=$((PORT_BASE + 8))
-cleanup() {
+bench_stop() {
 	[ -f "$tmp/static/nginx.pid" ] && kill "$(cat "$tmp/static/nginx.pid")" 2>/dev/null
-	"$TOP/scripts/stack.sh" down >/dev/null 2>&1
-	rm -rf "$tmp"
 }
-trap cleanup EXIT
 
-# The login limit would measure nginx's limit_req, not the service.
-export LOGIN_RATE=100000r/s LOGIN_BURST=100000
 t0=$(date +%s%N)
-"$TOP/scripts/stack.sh" up >/dev/null 2>&1 || { echo "bench: the stack did not start"; exit 0; }
+bench_stack_up bench
 up_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-set -a; . "$SHOPLAB_RUN/shoplab.env"; set +a
 
 # The baseline: nginx answering by itself, with the gateway's worker count.
 mkdir -p "$tmp/static"
@@ -191,21 +178,7 @@ if [ -x "$BUILD/bin/orders" ] && [ -x "$BUILD/bin/payments" ] && [ -x "$BUILD/bi
 		curl -s -o /dev/null -XPUT "$G/api/v1/inventory/$p" -H "Authorization: Bearer $admin" \
 			-H 'Content-Type: application/json' -d '{"available":100000000}'
 	done
-	cat > "$tmp/checkout.lua" <<LUA
-local n = 0
-local threads = 0
-local id = tostring(os.time())
-function setup(thread) threads = threads + 1; thread:set("tid", id .. "-" .. threads) end
-request = function()
-	n = n + 1
-	local body = '{"items":[{"product_id":' .. math.random(1, 50) .. ',"quantity":1}],' ..
-		'"card":{"number":"4242424242424242","exp_month":12,"exp_year":2031,"cvc":"123"}}'
-	return wrk.format("POST", "/api/v1/orders", {
-		["Authorization"] = "Bearer $token",
-		["Content-Type"] = "application/json",
-		["Idempotency-Key"] = "bench-" .. (tid or id) .. "-" .. n }, body)
-end
-LUA
+	bench_checkout_lua "$token" "" > "$tmp/checkout.lua"
 	# 16 at once fits the dependencies' bulkheads (8 each by default); 64 overloads them on
 	# purpose: the excess is shed (503 with Retry-After, or 202 and finished by recovery).
 	conns_saved=$conns; conns=16

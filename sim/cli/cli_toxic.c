@@ -485,12 +485,26 @@ out:
 	return CLI_OK;
 }
 
+/* path: /proxies/EPROXY/toxics/NAME, NAME escaped; -1 with a message on err when it is too long. */
+static int
+cli_toxic_path(char *path, size_t pathsz, const char *eproxy, const char *name, FILE *err)
+{
+	char ename[CLI_SEG_MAX];
+
+	if (cli_path_escape(name, ename, sizeof(ename)) != 0) {
+		fprintf(err, "sim toxic: toxic name too long\n");
+		return -1;
+	}
+	snprintf(path, pathsz, "/proxies/%s/toxics/%s", eproxy, ename);
+	return 0;
+}
+
 /* add and update share the body: name, type, stream, toxicity, attributes */
 static int
 cli_toxic_cmd_add_update(const struct cli_api *api, const struct cli_opts *o, const char *eproxy,
     bool add, FILE *out, FILE *err)
 {
-	char path[2 * CLI_SEG_MAX + 48], ename[CLI_SEG_MAX], what[600];
+	char path[2 * CLI_SEG_MAX + 48], what[600];
 	json_object *body = json_object_new_object(), *attrs = json_object_new_object();
 	struct cli_reply rep;
 	int rc = CLI_USAGE;     /* until the call: every failure before it is the command line's */
@@ -517,11 +531,8 @@ cli_toxic_cmd_add_update(const struct cli_api *api, const struct cli_opts *o, co
 		snprintf(path, sizeof(path), "/proxies/%s/toxics", eproxy);
 		snprintf(what, sizeof(what), "add %s to %s", o->type, o->proxy);
 	} else {
-		if (cli_path_escape(o->name, ename, sizeof(ename)) != 0) {
-			fprintf(err, "sim toxic: toxic name too long\n");
+		if (cli_toxic_path(path, sizeof(path), eproxy, o->name, err) != 0)
 			goto out;
-		}
-		snprintf(path, sizeof(path), "/proxies/%s/toxics/%s", eproxy, ename);
 		snprintf(what, sizeof(what), "update %s on %s", o->name, o->proxy);
 	}
 	rc = cli_toxic_call(api, "POST", path, body, 200, what, &rep, err);
@@ -545,15 +556,12 @@ static int
 cli_toxic_cmd_remove(const struct cli_api *api, const struct cli_opts *o, const char *eproxy,
     FILE *out, FILE *err)
 {
-	char path[2 * CLI_SEG_MAX + 48], ename[CLI_SEG_MAX], what[600];
+	char path[2 * CLI_SEG_MAX + 48], what[600];
 	struct cli_reply rep;
 	int rc;
 
-	if (cli_path_escape(o->name, ename, sizeof(ename)) != 0) {
-		fprintf(err, "sim toxic: toxic name too long\n");
+	if (cli_toxic_path(path, sizeof(path), eproxy, o->name, err) != 0)
 		return CLI_USAGE;
-	}
-	snprintf(path, sizeof(path), "/proxies/%s/toxics/%s", eproxy, ename);
 	snprintf(what, sizeof(what), "remove %s from %s", o->name, o->proxy);
 	rc = cli_toxic_call(api, "DELETE", path, NULL, 204, what, &rep, err);
 	if (rc != CLI_OK)

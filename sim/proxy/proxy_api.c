@@ -105,12 +105,8 @@ struct proxy_input {
 static int
 sim_pa_proxy_input_read(json_object *o, struct proxy_input *in, struct sim_err *err)
 {
-	if (!json_object_is_type(o, json_type_object)) {
-		sim_err_set(err, 400, "bad request body: json: cannot unmarshal %s into Go value of type toxiproxy.Proxy",
-		            json_object_is_type(o, json_type_array) ? "array" : "value");
-		return -1;
-	}
-	if (sim_json_get_str(o, "name", in->name, sizeof(in->name), "Proxy", err) != 0 ||
+	if (sim_json_want_object(o, "toxiproxy.Proxy", err) != 0 ||
+	    sim_json_get_str(o, "name", in->name, sizeof(in->name), "Proxy", err) != 0 ||
 	    sim_json_get_str(o, "listen", in->listen, sizeof(in->listen), "Proxy", err) != 0 ||
 	    sim_json_get_str(o, "upstream", in->upstream, sizeof(in->upstream), "Proxy", err) != 0 ||
 	    sim_json_get_bool(o, "enabled", &in->enabled, "Proxy", err) != 0)
@@ -355,13 +351,8 @@ sim_pa_toxic_create(struct api_req *q, struct sim_reply *rep)
 		goto out_err;
 	}
 	t->toxicity = 1.0f;
-	if (o == NULL)
+	if (o == NULL || sim_json_want_object(o, "toxics.ToxicWrapper", &err) != 0)
 		goto out_err;
-	if (!json_object_is_type(o, json_type_object)) {
-		sim_err_set(&err, 400, "bad request body: json: cannot unmarshal %s into Go value of type toxics.ToxicWrapper",
-		            json_object_is_type(o, json_type_array) ? "array" : "value");
-		goto out_err;
-	}
 	stream_given = json_object_object_get_ex(o, "stream", NULL);
 	if (sim_json_get_str(o, "name", t->name, sizeof(t->name), "ToxicWrapper", &err) != 0 ||
 	    sim_json_get_str(o, "type", type, sizeof(type), "ToxicWrapper", &err) != 0 ||
@@ -440,13 +431,10 @@ sim_pa_toxic_update(struct api_req *q, struct sim_reply *rep)
 	struct sim_toxic tmp;
 	char msg[256];
 
-	if (o == NULL)
+	if (o == NULL ||
+	    sim_json_want_object(o, "struct { Attributes interface {} \"json:\\\"attributes\\\"\"; "
+	                         "Toxicity float32 \"json:\\\"toxicity\\\"\" }", &err) != 0)
 		goto out_err;
-	if (!json_object_is_type(o, json_type_object)) {
-		sim_err_set(&err, 400, "bad request body: json: cannot unmarshal %s into Go value of type struct { Attributes interface {} \"json:\\\"attributes\\\"\"; Toxicity float32 \"json:\\\"toxicity\\\"\" }",
-		            json_object_is_type(o, json_type_array) ? "array" : "value");
-		goto out_err;
-	}
 	tmp = *t;
 	if (sim_json_get_attrs(o, &tmp, &err) != 0 ||
 	    sim_json_get_float(o, "toxicity", &tmp.toxicity, "", &err) != 0)

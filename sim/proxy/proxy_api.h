@@ -20,6 +20,8 @@ void sim_api_handle(struct sim_ctx *ctx, const char *method, const char *path,
                     struct sim_reply *rep);
 
 json_object *sim_json_parse(const char *body, size_t len, struct sim_err *err);
+int sim_json_want_object(json_object *o, const char *go_type, struct sim_err *err);
+int sim_json_add(json_object *o, const char *k, json_object *v);
 int sim_json_get_str(json_object *obj, const char *key, char *out, size_t outsz,
                      const char *where, struct sim_err *err);
 int sim_json_get_bool(json_object *obj, const char *key, bool *out, const char *where,

@@ -30,54 +30,24 @@ sim_conn_close_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	sim_conn_schedule_reap(arg);
 }
 
+/* Adds one side's reading (what EV_READ) or writing (EV_WRITE) event to its loop (on) or removes
+ * it; an add that fails reaps c. */
 static void
-sim_conn_side_read_on(struct sim_conn *c, int i)
+sim_conn_side_io(struct sim_conn *c, int i, short what, bool on)
 {
 	struct sim_side *sd = &c->side[i];
+	struct event *ev = what == EV_READ ? sd->rev : sd->wev;
+	bool *is_on = what == EV_READ ? &sd->reading : &sd->writing;
 
-	if (sd->reading || sd->rev == NULL)
+	if (*is_on == on || ev == NULL)
 		return;
-	if (event_add(sd->rev, NULL) != 0) {
+	if (!on)
+		(void)event_del(ev);
+	else if (event_add(ev, NULL) != 0) {
 		sim_conn_schedule_reap(c);
 		return;
 	}
-	sd->reading = true;
-}
-
-static void
-sim_conn_side_read_off(struct sim_conn *c, int i)
-{
-	struct sim_side *sd = &c->side[i];
-
-	if (!sd->reading)
-		return;
-	(void)event_del(sd->rev);
-	sd->reading = false;
-}
-
-static void
-sim_conn_side_write_on(struct sim_conn *c, int i)
-{
-	struct sim_side *sd = &c->side[i];
-
-	if (sd->writing || sd->wev == NULL)
-		return;
-	if (event_add(sd->wev, NULL) != 0) {
-		sim_conn_schedule_reap(c);
-		return;
-	}
-	sd->writing = true;
-}
-
-static void
-sim_conn_side_write_off(struct sim_conn *c, int i)
-{
-	struct sim_side *sd = &c->side[i];
-
-	if (!sd->writing)
-		return;
-	(void)event_del(sd->wev);
-	sd->writing = false;
+	*is_on = on;
 }
 
 static size_t
@@ -93,8 +63,8 @@ sim_conn_schedule_reap(struct sim_conn *c)
 		return;
 	c->reaping = true;
 	for (int i = 0; i < 2; i++) {
-		sim_conn_side_read_off(c, i);
-		sim_conn_side_write_off(c, i);
+		sim_conn_side_io(c, i, EV_READ, false);
+		sim_conn_side_io(c, i, EV_WRITE, false);
 	}
 	event_active(c->reap_ev, EV_TIMEOUT, 0);
 }
@@ -190,7 +160,7 @@ sim_conn_side_send(struct sim_conn *c, int i, const void *data, size_t len)
 	}
 	if (evbuffer_add(sd->out, p, len) != 0)
 		return -1;
-	sim_conn_side_write_on(c, i);
+	sim_conn_side_io(c, i, EV_WRITE, true);
 	return 0;
 }
 
@@ -219,7 +189,7 @@ sim_conn_start_close(struct sim_conn *c, struct sim_link *l)
 
 	c->closing = true;
 	for (int i = 0; i < 2; i++)
-		sim_conn_side_read_off(c, i);
+		sim_conn_side_io(c, i, EV_READ, false);
 	if (sim_conn_side_queued(c, 1 - (int)l->dir) == 0) {
 		sim_conn_schedule_reap(c);
 		return;
@@ -274,7 +244,7 @@ sim_conn_link_check_resume(struct sim_link *l)
 	if (l->held + sim_conn_side_queued(c, 1 - (int)l->dir) < SIM_LOW_WATER) {
 		l->paused = false;
 		if (!l->src_done)
-			sim_conn_side_read_on(c, (int)l->dir);
+			sim_conn_side_io(c, (int)l->dir, EV_READ, true);
 	}
 }
 
@@ -310,7 +280,7 @@ sim_conn_link_feed(struct sim_link *l, const unsigned char *buf, size_t n)
 	}
 	if (l->held + sim_conn_side_queued(c, dst) > SIM_HIGH_WATER && !l->paused) {
 		l->paused = true;
-		sim_conn_side_read_off(c, (int)l->dir);
+		sim_conn_side_io(c, (int)l->dir, EV_READ, false);
 	}
 }
 
@@ -322,10 +292,10 @@ sim_conn_side_ended(struct sim_conn *c, int i, bool err)
 	struct sim_link *l = &c->link[i];
 	struct sim_chunk *eof;
 
-	sim_conn_side_read_off(c, i);
+	sim_conn_side_io(c, i, EV_READ, false);
 	if (err) {
 		c->dead[i] = true;
-		sim_conn_side_write_off(c, i);
+		sim_conn_side_io(c, i, EV_WRITE, false);
 		c->link[1 - i].finished = true;
 		c->link[1 - i].eof_pending = false;
 		if (c->closing) {
@@ -402,7 +372,7 @@ sim_conn_side_connect_done(struct sim_conn *c, int i)
 	c->connected[i] = true;
 	sim_conn_set_nodelay(c->side[i].fd);
 	if (!c->closing && !c->link[i].paused && !c->link[i].src_done)
-		sim_conn_side_read_on(c, i);
+		sim_conn_side_io(c, i, EV_READ, true);
 	return true;
 }
 
@@ -420,7 +390,7 @@ sim_conn_side_write_cb(evutil_socket_t fd, short what, void *arg)
 	if (!c->connected[i] && !sim_conn_side_connect_done(c, i))
 		return;
 	if (c->dead[i]) {
-		sim_conn_side_write_off(c, i);
+		sim_conn_side_io(c, i, EV_WRITE, false);
 		return;
 	}
 	if (evbuffer_get_length(sd->out) > 0 && evbuffer_write(sd->out, fd) < 0 &&
@@ -429,7 +399,7 @@ sim_conn_side_write_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (evbuffer_get_length(sd->out) == 0)
-		sim_conn_side_write_off(c, i);
+		sim_conn_side_io(c, i, EV_WRITE, false);
 	if (c->closing) {
 		if (evbuffer_get_length(sd->out) == 0)
 			sim_conn_schedule_reap(c);
@@ -548,11 +518,11 @@ sim_conn_accept(struct sim_proxy *p, int fd, struct sim_loop *loop, uint64_t id)
 	for (struct sim_toxic *t = p->toxics; t != NULL; t = t->next)
 		if (sim_link_add_stage(&c->link[t->dir], t) != 0)
 			goto out_free_conn;
-	sim_conn_side_read_on(c, 0);
+	sim_conn_side_io(c, 0, EV_READ, true);
 	if (c->connected[1])
-		sim_conn_side_read_on(c, 1);
+		sim_conn_side_io(c, 1, EV_READ, true);
 	else
-		sim_conn_side_write_on(c, 1);    /* reports the connect's outcome */
+		sim_conn_side_io(c, 1, EV_WRITE, true);    /* reports the connect's outcome */
 	if (c->connect_err != 0 && !c->reaping)
 		event_active(c->side[1].wev, EV_WRITE, 0);
 	return;

@@ -5,7 +5,7 @@
 
 #include <json-c/json.h>
 
-#include "proxy.h"
+#include "proxy_api.h"
 
 static void
 sim_faultlog_stamp(char *out, size_t outsz)
@@ -19,18 +19,6 @@ sim_faultlog_stamp(char *out, size_t outsz)
 	}
 	snprintf(out, outsz, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
 	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000);
-}
-
-static int
-sim_faultlog_add(json_object *o, const char *k, json_object *v)
-{
-	if (v == NULL)
-		return -1;
-	if (json_object_object_add(o, k, v) != 0) {
-		json_object_put(v);
-		return -1;
-	}
-	return 0;
 }
 
 /* Writes f as one line: time, proxy, toxic, type, stream, conn, and for FastCGI the record's
@@ -49,22 +37,22 @@ sim_fault_record(struct sim_ctx *ctx, const struct sim_fault *f)
 	if (o == NULL)
 		return;
 	sim_faultlog_stamp(ts, sizeof(ts));
-	if (sim_faultlog_add(o, "time", json_object_new_string(ts)) != 0 ||
-	    sim_faultlog_add(o, "proxy", json_object_new_string(f->toxic->proxy->name)) != 0 ||
-	    sim_faultlog_add(o, "toxic", json_object_new_string(f->toxic->name)) != 0 ||
-	    sim_faultlog_add(o, "type", json_object_new_string(f->toxic->type->name)) != 0 ||
-	    sim_faultlog_add(o, "stream", json_object_new_string(f->toxic->stream)) != 0 ||
-	    sim_faultlog_add(o, "conn", json_object_new_int64((int64_t)f->conn_id)) != 0)
+	if (sim_json_add(o, "time", json_object_new_string(ts)) != 0 ||
+	    sim_json_add(o, "proxy", json_object_new_string(f->toxic->proxy->name)) != 0 ||
+	    sim_json_add(o, "toxic", json_object_new_string(f->toxic->name)) != 0 ||
+	    sim_json_add(o, "type", json_object_new_string(f->toxic->type->name)) != 0 ||
+	    sim_json_add(o, "stream", json_object_new_string(f->toxic->stream)) != 0 ||
+	    sim_json_add(o, "conn", json_object_new_int64((int64_t)f->conn_id)) != 0)
 		goto out_put;
 	if (f->fcgi &&
-	    (sim_faultlog_add(o, "fcgi_request_id", json_object_new_int((int)f->fcgi_id)) != 0 ||
-	     sim_faultlog_add(o, "request_seq", json_object_new_int64((int64_t)f->seq)) != 0 ||
-	     sim_faultlog_add(o, "request_id", json_object_new_string(f->request_id != NULL ? f->request_id
+	    (sim_json_add(o, "fcgi_request_id", json_object_new_int((int)f->fcgi_id)) != 0 ||
+	     sim_json_add(o, "request_seq", json_object_new_int64((int64_t)f->seq)) != 0 ||
+	     sim_json_add(o, "request_id", json_object_new_string(f->request_id != NULL ? f->request_id
 	                                                                          : "")) != 0 ||
-	     sim_faultlog_add(o, "forwarded", json_object_new_boolean(f->forwarded)) != 0))
+	     sim_json_add(o, "forwarded", json_object_new_boolean(f->forwarded)) != 0))
 		goto out_put;
 	if (f->value >= 0 &&
-	    sim_faultlog_add(o, strcmp(f->toxic->type->name, "fcgi_abort") == 0 ? "status" : "delay_ms",
+	    sim_json_add(o, strcmp(f->toxic->type->name, "fcgi_abort") == 0 ? "status" : "delay_ms",
 	        json_object_new_int64(f->value)) != 0)
 		goto out_put;
 	line = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |

@@ -22,6 +22,17 @@ sim_json_kind(const json_object *v)
 	}
 }
 
+/* Whether o is a JSON object; if not, Toxiproxy's 400 for a body Go cannot unmarshal into go_type. */
+int
+sim_json_want_object(json_object *o, const char *go_type, struct sim_err *err)
+{
+	if (json_object_is_type(o, json_type_object))
+		return 0;
+	sim_err_set(err, 400, "bad request body: json: cannot unmarshal %s into Go value of type %s",
+	            json_object_is_type(o, json_type_array) ? "array" : "value", go_type);
+	return -1;
+}
+
 /* Parses a request body strictly; a missing or broken body is Toxiproxy's 400. */
 json_object *
 sim_json_parse(const char *body, size_t len, struct sim_err *err)
@@ -186,7 +197,9 @@ sim_json_get_attrs(json_object *obj, struct sim_toxic *t, struct sim_err *err)
 	return 0;
 }
 
-static int
+/* Adds v (a new reference, NULL when its making failed) to o under k; on failure v is released
+ * and -1 returned. */
+int
 sim_json_add(json_object *o, const char *k, json_object *v)
 {
 	if (v == NULL)

@@ -79,6 +79,16 @@ sim_catalog_resolve(const char *arg, char *out, size_t outsz, char *err, size_t 
 	return -1;
 }
 
+int
+sim_catalog_load(const char *arg, struct sim_scenario *sc, char *err, size_t errsz)
+{
+	char path[1024];
+
+	if (sim_catalog_resolve(arg, path, sizeof(path), err, errsz) != 0)
+		return -1;
+	return sim_scenario_load(path, sc, err, errsz);
+}
+
 static const char *
 sim_cat_fault_what(const struct sim_fault *ft)
 {

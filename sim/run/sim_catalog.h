@@ -16,6 +16,8 @@ size_t sim_catalog_dirs(char dirs[][1024], size_t max);
  * a message naming what was tried.
  */
 int sim_catalog_resolve(const char *arg, char *out, size_t outsz, char *err, size_t errsz);
+/* sim_catalog_resolve(arg), then the scenario loaded into sc: what `sim run` and `sim load` read. */
+int sim_catalog_load(const char *arg, struct sim_scenario *sc, char *err, size_t errsz);
 /* Prints the plan: load, data, faults with their times and targets, the hypothesis. */
 void sim_catalog_plan(const struct sim_scenario *sc, FILE *f);
 /* `sim scenarios [--dir DIR]`: the shipped scenarios with their descriptions. */

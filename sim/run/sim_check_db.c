@@ -108,53 +108,59 @@ sim_ckdb_num(const char *s)
 	return s ? strtoll(s, NULL, 10) : 0;
 }
 
-struct acc {
-	struct sim_ck_data *d;
-	size_t cap;
+/* Where a statement's rows go: the array *v of *n elements of size bytes (room for cap), one more
+ * per row, filled from it by fill. */
+struct rows {
+	void **v;
+	size_t *n, size, cap;
+	void (*fill)(MYSQL_ROW r, void *elem);
 };
 
-static int
-sim_ckdb_row_order(MYSQL_ROW r, void *arg)
-{
-	struct acc *a = arg;
-	struct sim_ck_order *o = sim_ckdb_push((void **)&a->d->orders, &a->d->norders, &a->cap, sizeof(*o));
+#define SIM_CKDB_ROWS(arr, count, fn) { (void **)&(arr), &(count), sizeof(*(arr)), 0, (fn) }
 
-	if (o == NULL)
+static int
+sim_ckdb_row(MYSQL_ROW r, void *arg)
+{
+	struct rows *a = arg;
+	void *e = sim_ckdb_push(a->v, a->n, &a->cap, a->size);
+
+	if (e == NULL)
 		return -1;
+	a->fill(r, e);
+	return 0;
+}
+
+static void
+sim_ckdb_fill_order(MYSQL_ROW r, void *elem)
+{
+	struct sim_ck_order *o = elem;
+
 	o->id = sim_ckdb_num(r[0]);
 	o->user_id = sim_ckdb_num(r[1]);
 	o->status = sim_check_order_status(r[2] ? r[2] : "");
 	o->total_cents = sim_ckdb_num(r[3]);
 	snprintf(o->key, sizeof(o->key), "%s", r[4] ? r[4] : "");
 	o->shipped = r[2] && strcmp(r[2], "shipped") == 0;
-	return 0;
 }
 
-static int
-sim_ckdb_row_charge(MYSQL_ROW r, void *arg)
+static void
+sim_ckdb_fill_charge(MYSQL_ROW r, void *elem)
 {
-	struct acc *a = arg;
-	struct sim_ck_charge *c = sim_ckdb_push((void **)&a->d->charges, &a->d->ncharges, &a->cap, sizeof(*c));
+	struct sim_ck_charge *c = elem;
 
-	if (c == NULL)
-		return -1;
 	c->id = sim_ckdb_num(r[0]);
 	c->order_id = sim_ckdb_num(r[1]);
 	c->status = strcmp(r[2], "captured") == 0 ? SIM_C_CAPTURED :
 		    strcmp(r[2], "voided") == 0 ? SIM_C_VOIDED : SIM_C_DECLINED;
 	c->amount_cents = sim_ckdb_num(r[3]);
 	c->refunded_cents = sim_ckdb_num(r[4]);
-	return 0;
 }
 
-static int
-sim_ckdb_row_stock(MYSQL_ROW r, void *arg)
+static void
+sim_ckdb_fill_stock(MYSQL_ROW r, void *elem)
 {
-	struct acc *a = arg;
-	struct sim_ck_stock *s = sim_ckdb_push((void **)&a->d->stock, &a->d->nstock, &a->cap, sizeof(*s));
+	struct sim_ck_stock *s = elem;
 
-	if (s == NULL)
-		return -1;
 	s->product_id = sim_ckdb_num(r[0]);
 	s->has_row = r[1] != NULL;
 	s->available = sim_ckdb_num(r[1]);
@@ -163,66 +169,54 @@ sim_ckdb_row_stock(MYSQL_ROW r, void *arg)
 	s->adj_sum = sim_ckdb_num(r[4]);
 	s->held_lines = sim_ckdb_num(r[5]);
 	s->sold_lines = sim_ckdb_num(r[6]);
-	return 0;
 }
 
-static int
-sim_ckdb_row_resv(MYSQL_ROW r, void *arg)
+static void
+sim_ckdb_fill_resv(MYSQL_ROW r, void *elem)
 {
-	struct acc *a = arg;
-	struct sim_ck_resv *v = sim_ckdb_push((void **)&a->d->resv, &a->d->nresv, &a->cap, sizeof(*v));
+	struct sim_ck_resv *v = elem;
 
-	if (v == NULL)
-		return -1;
 	v->order_id = sim_ckdb_num(r[0]);
 	v->status = sim_check_resv_status(r[1] ? r[1] : "");
 	snprintf(v->status_name, sizeof(v->status_name), "%s", r[1] ? r[1] : "");
-	return 0;
 }
 
-/* Fills a line from (order_id, product_id, quantity); arg is a struct line_acc. */
-struct line_acc {
-	struct sim_ck_line **v;
-	size_t *n, cap;
-};
-
-static int
-sim_ckdb_row_line(MYSQL_ROW r, void *arg)
+/* A line from (order_id, product_id, quantity). */
+static void
+sim_ckdb_fill_line(MYSQL_ROW r, void *elem)
 {
-	struct line_acc *a = arg;
-	struct sim_ck_line *l = sim_ckdb_push((void **)a->v, a->n, &a->cap, sizeof(*l));
+	struct sim_ck_line *l = elem;
 
-	if (l == NULL)
-		return -1;
 	l->order_id = sim_ckdb_num(r[0]);
 	l->product_id = sim_ckdb_num(r[1]);
 	l->quantity = sim_ckdb_num(r[2]);
-	return 0;
 }
 
 int
 sim_check_read_db(struct sim_ck_data *d, char *err, size_t errsz)
 {
 	MYSQL *orders = NULL, *inv = NULL, *pay = NULL;
-	struct acc a = { d, 0 };
-	struct line_acc items = { &d->items, &d->nitems, 0 }, lines = { &d->lines, &d->nlines, 0 };
+	struct rows ords = SIM_CKDB_ROWS(d->orders, d->norders, sim_ckdb_fill_order);
+	struct rows items = SIM_CKDB_ROWS(d->items, d->nitems, sim_ckdb_fill_line);
+	struct rows charges = SIM_CKDB_ROWS(d->charges, d->ncharges, sim_ckdb_fill_charge);
+	struct rows stock = SIM_CKDB_ROWS(d->stock, d->nstock, sim_ckdb_fill_stock);
+	struct rows resv = SIM_CKDB_ROWS(d->resv, d->nresv, sim_ckdb_fill_resv);
+	struct rows lines = SIM_CKDB_ROWS(d->lines, d->nlines, sim_ckdb_fill_line);
 	int rc = -1;
 
 	if ((orders = sim_ckdb_db_open("orders", err, errsz)) == NULL || (inv = sim_ckdb_db_open("inventory", err, errsz)) == NULL ||
 	    (pay = sim_ckdb_db_open("payments", err, errsz)) == NULL)
 		goto out_close;
 	if (sim_ckdb_db_each(orders, "SELECT id, user_id, status, total_cents, idempotency_key FROM orders",
-		    sim_ckdb_row_order, &a, err, errsz))
+		    sim_ckdb_row, &ords, err, errsz))
 		goto out_close;
 	/* After the orders: an order and its items commit together, so each order read has them. */
-	if (sim_ckdb_db_each(orders, "SELECT order_id, product_id, quantity FROM order_items", sim_ckdb_row_line, &items,
+	if (sim_ckdb_db_each(orders, "SELECT order_id, product_id, quantity FROM order_items", sim_ckdb_row, &items,
 		    err, errsz))
 		goto out_close;
-	a.cap = 0;
 	if (sim_ckdb_db_each(pay, "SELECT id, order_id, status, amount_cents, refunded_cents FROM charges",
-		    sim_ckdb_row_charge, &a, err, errsz))
+		    sim_ckdb_row, &charges, err, errsz))
 		goto out_close;
-	a.cap = 0;
 	/*
 	 * Products with a stock row, and those with adjustments but no row (a ledger without stock);
 	 * with the units on held and on committed reservations, in the same statement so that they
@@ -239,15 +233,14 @@ sim_check_read_db(struct sim_ck_data *d, char *err, size_t errsz)
 			 "SELECT a.product_id, NULL, NULL, NULL, SUM(a.delta), 0, 0 FROM adjustments a "
 			 "WHERE NOT EXISTS (SELECT 1 FROM stock s WHERE s.product_id = a.product_id) "
 			 "GROUP BY a.product_id",
-		    sim_ckdb_row_stock, &a, err, errsz))
+		    sim_ckdb_row, &stock, err, errsz))
 		goto out_close;
-	a.cap = 0;
-	if (sim_ckdb_db_each(inv, "SELECT order_id, status FROM reservations", sim_ckdb_row_resv, &a, err, errsz))
+	if (sim_ckdb_db_each(inv, "SELECT order_id, status FROM reservations", sim_ckdb_row, &resv, err, errsz))
 		goto out_close;
 	/* After the reservations: one read as committed has its lines committed by now. */
 	if (sim_ckdb_db_each(inv, "SELECT i.order_id, i.product_id, i.quantity FROM reservation_items i "
 			 "JOIN reservations r ON r.order_id = i.order_id WHERE r.status = 'committed'",
-		    sim_ckdb_row_line, &lines, err, errsz))
+		    sim_ckdb_row, &lines, err, errsz))
 		goto out_close;
 	rc = 0;
 out_close:
@@ -376,49 +369,51 @@ sim_ckdb_row_outbox(MYSQL_ROW r, void *arg)
 	return 0;
 }
 
-struct dead_acc {
-	struct sim_ck_events *ev;
-	size_t cap;
-	const char *service;
-	bool applied;
-};
-
-static int
-sim_ckdb_row_dead(MYSQL_ROW r, void *arg)
+/* A dead letter from (msg_id, type, reason, attempts, dead_at); its service is set after. */
+static void
+sim_ckdb_fill_dead(MYSQL_ROW r, void *elem)
 {
-	struct dead_acc *a = arg;
-	struct sim_ck_dead *x = sim_ckdb_push((void **)&a->ev->dead, &a->ev->ndead, &a->cap, sizeof(*x));
+	struct sim_ck_dead *x = elem;
 
-	if (x == NULL)
-		return -1;
-	snprintf(x->service, sizeof(x->service), "%s", a->service);
 	snprintf(x->msg_id, sizeof(x->msg_id), "%s", r[0] ? r[0] : "");
 	snprintf(x->type, sizeof(x->type), "%s", r[1] ? r[1] : "");
 	snprintf(x->reason, sizeof(x->reason), "%s", r[2] ? r[2] : "");
 	x->attempts = (int)sim_ckdb_num(r[3]);
 	snprintf(x->at, sizeof(x->at), "%s", r[4] ? r[4] : "");
-	x->applied = a->applied;
+}
+
+/* Appends sql's dead letters of service svc to dead; applied: they are ids its inbox holds. */
+static int
+sim_ckdb_read_dead(MYSQL *m, const char *sql, struct rows *dead, const char *svc, bool applied, char *err,
+    size_t errsz)
+{
+	size_t from = *dead->n;
+
+	if (sim_ckdb_db_each(m, sql, sim_ckdb_row, dead, err, errsz))
+		return -1;
+	for (size_t i = from; i < *dead->n; i++) {
+		struct sim_ck_dead *x = (struct sim_ck_dead *)*dead->v + i;
+
+		snprintf(x->service, sizeof(x->service), "%s", svc);
+		x->applied = applied;
+	}
 	return 0;
 }
 
-static int
-sim_ckdb_row_shipment(MYSQL_ROW r, void *arg)
+static void
+sim_ckdb_fill_shipment(MYSQL_ROW r, void *elem)
 {
-	struct acc *a = arg;
-	struct sim_ck_shipment *x = sim_ckdb_push((void **)&a->d->ev.shipments, &a->d->ev.nshipments, &a->cap, sizeof(*x));
+	struct sim_ck_shipment *x = elem;
 
-	if (x == NULL)
-		return -1;
 	x->id = sim_ckdb_num(r[0]);
 	x->order_id = sim_ckdb_num(r[1]);
 	x->user_id = sim_ckdb_num(r[2]);
 	x->dispatched = r[3] && strcmp(r[3], "dispatched") == 0;
-	return 0;
 }
 
 /* One service's event tables: its outbox, its dead letters, ids it applied and gave up both. */
 static int
-sim_ckdb_read_service_events(MYSQL *m, const char *svc, struct sim_ck_events *ev, struct dead_acc *dead,
+sim_ckdb_read_service_events(MYSQL *m, const char *svc, struct sim_ck_events *ev, struct rows *dead,
     long long since, char *err, size_t errsz)
 {
 	struct tables t = { false, false, false };
@@ -438,21 +433,18 @@ sim_ckdb_read_service_events(MYSQL *m, const char *svc, struct sim_ck_events *ev
 	ev->nconsumers += t.inbox;
 	if (!t.dead)
 		return 0;
-	dead->service = svc;
-	dead->applied = false;
 	/* A dead letter an operator replayed (replayed_at set) is dealt with: not listed. */
 	snprintf(sql, sizeof(sql), "SELECT msg_id, type, reason, attempts, dead_at FROM dead_letters "
 		 "WHERE dead_at >= FROM_UNIXTIME(%lld) AND replayed_at IS NULL ORDER BY seq", since > 0 ? since : 0LL);
-	if (sim_ckdb_db_each(m, sql, sim_ckdb_row_dead, dead, err, errsz))
+	if (sim_ckdb_read_dead(m, sql, dead, svc, false, err, errsz) != 0)
 		return -1;
 	if (!t.inbox)
 		return 0;
-	dead->applied = true;
 	snprintf(sql, sizeof(sql), "SELECT d.msg_id, d.type, d.reason, d.attempts, d.dead_at FROM dead_letters d "
 		 "JOIN inbox i ON i.id = d.msg_id WHERE d.dead_at >= FROM_UNIXTIME(%lld) AND d.replayed_at IS NULL "
 		 "ORDER BY d.seq",
 		 since > 0 ? since : 0LL);
-	return sim_ckdb_db_each(m, sql, sim_ckdb_row_dead, dead, err, errsz);
+	return sim_ckdb_read_dead(m, sql, dead, svc, true, err, errsz);
 }
 
 /* The source tree (scripts/broker.sh): SHOPLAB_TOP, else the one this binary was built in. */
@@ -513,8 +505,8 @@ sim_check_read_events(struct sim_ck_data *d, long long dead_since_unix, char *er
 {
 	char names[SIM_CK_MAX_SERVICES][32];
 	size_t n = sim_ckdb_stack_services(names);
-	struct dead_acc dead = { &d->ev, 0, NULL, false };
-	struct acc a = { d, 0 };
+	struct rows dead = SIM_CKDB_ROWS(d->ev.dead, d->ev.ndead, sim_ckdb_fill_dead);
+	struct rows ships = SIM_CKDB_ROWS(d->ev.shipments, d->ev.nshipments, sim_ckdb_fill_shipment);
 	bool shipping = false;
 	unsigned code = 0;
 	MYSQL *m;
@@ -550,7 +542,7 @@ sim_check_read_events(struct sim_ck_data *d, long long dead_since_unix, char *er
 			 err);
 		err[0] = '\0';
 	} else {
-		int rc = sim_ckdb_db_each(m, "SELECT id, order_id, user_id, status FROM shipments", sim_ckdb_row_shipment, &a, err, errsz);
+		int rc = sim_ckdb_db_each(m, "SELECT id, order_id, user_id, status FROM shipments", sim_ckdb_row, &ships, err, errsz);
 
 		mysql_close(m);
 		if (rc != 0)
@@ -566,7 +558,7 @@ sim_check_events_pending(int64_t min_order_id, int64_t *outbox, int64_t *unshipp
 	char names[SIM_CK_MAX_SERVICES][32], err[512], sql[160];
 	size_t n = sim_ckdb_stack_services(names), len = 0;
 	struct sim_ck_events ev;
-	struct dead_acc dead = { &ev, 0, NULL, false };
+	struct rows dead = SIM_CKDB_ROWS(ev.dead, ev.ndead, sim_ckdb_fill_dead);
 	bool shipping = false;
 	MYSQL *m;
 	int rc = -1;

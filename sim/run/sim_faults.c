@@ -17,6 +17,7 @@
 
 #include <json-c/json.h>
 
+#include "sim_clock.h"
 #include "sim_env.h"
 #include "sim_faults.h"
 #include "sim_http.h"
@@ -34,15 +35,6 @@ sim_flt_note(struct sim_faults *f, double t, const char *fmt, ...)
 	n = snprintf(f->log + f->loglen, sizeof(f->log) - f->loglen, "%6.1fs %s\n", t, line);
 	if (n > 0 && (size_t)n < sizeof(f->log) - f->loglen)
 		f->loglen += (size_t)n;
-}
-
-static double
-sim_flt_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 void
@@ -892,7 +884,7 @@ void
 sim_faults_tick(struct sim_faults *f, double t)
 {
 	if (f->t0 == 0)
-		f->t0 = sim_flt_mono() - t;
+		f->t0 = sim_clock_mono_s() - t;
 	sim_flt_reap(f, t);
 	for (size_t i = 0; i < f->sc->nfaults; i++) {
 		const struct sim_fault *ft = &f->sc->faults[i];
@@ -956,7 +948,7 @@ sim_flt_on_proxy(const struct sim_fault *ft)
 void
 sim_faults_confirm_late(struct sim_faults *f, double wait_s)
 {
-	double t0 = sim_flt_mono(), t = f->t0 > 0 ? t0 - f->t0 : f->sc->duration_s;
+	double t0 = sim_clock_mono_s(), t = f->t0 > 0 ? t0 - f->t0 : f->sc->duration_s;
 
 	for (size_t i = 0; i < f->sc->nfaults; i++) {
 		const struct sim_fault *ft = &f->sc->faults[i];
@@ -971,11 +963,11 @@ sim_faults_confirm_late(struct sim_faults *f, double wait_s)
 				f->dup_seen[i] = true;
 				break;
 			}
-			if (sim_flt_mono() - t0 >= wait_s)
+			if (sim_clock_mono_s() - t0 >= wait_s)
 				break;
 			usleep(250000);
 		}
-		t = f->t0 > 0 ? sim_flt_mono() - f->t0 : f->sc->duration_s;
+		t = f->t0 > 0 ? sim_clock_mono_s() - f->t0 : f->sc->duration_s;
 		if (f->dup_seen[i]) {
 			sim_flt_note(f, t, "%s: shoplab_events_duplicates_total %lld -> %lld (confirmed: duplicates delivered and dropped)",
 			     ft->target, f->dup_base[i], now);
@@ -1042,7 +1034,7 @@ sim_flt_reset_proxies(struct sim_faults *f, double t)
 int
 sim_faults_finish(struct sim_faults *f)
 {
-	double t = f->t0 > 0 ? sim_flt_mono() - f->t0 : f->sc->duration_s;
+	double t = f->t0 > 0 ? sim_clock_mono_s() - f->t0 : f->sc->duration_s;
 	long st;
 	int rc;
 
@@ -1061,12 +1053,12 @@ sim_faults_finish(struct sim_faults *f)
 		}
 	st = sim_flt_reset_proxies(f, t);
 	while (f->nchildren > 0) {
-		sim_flt_reap(f, sim_flt_mono() - f->t0);
+		sim_flt_reap(f, sim_clock_mono_s() - f->t0);
 		if (f->nchildren)
 			usleep(100000);
 	}
 	rc = sim_faults_stack(f, "up");
-	t = f->t0 > 0 ? sim_flt_mono() - f->t0 : f->sc->duration_s;
+	t = f->t0 > 0 ? sim_clock_mono_s() - f->t0 : f->sc->duration_s;
 	sim_flt_note(f, t, "end of faults: toxics reset (%ld), %s: %s", st, f->lab_ctl[0] ? "lab ctl up" : "stack.sh up",
 	     rc == 0 ? "ok" : "FAILED");
 	if (rc != 0) {

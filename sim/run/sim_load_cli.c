@@ -43,7 +43,7 @@ sim_load_main(int argc, char **argv)
 	struct sim_user *users = NULL;
 	const char *url = NULL;
 	double rate = 0, duration = 10, max_failed = SIM_LOAD_MAX_FAILED;
-	char path[1024], *end;
+	char *end;
 	bool setup = true;
 	char err[512], nonce[32];
 	int c, rc = 2;
@@ -90,8 +90,7 @@ sim_load_main(int argc, char **argv)
 			sim_loadcli_usage(stderr);
 			goto out;
 		}
-		if (sim_catalog_resolve(argv[optind], path, sizeof(path), err, sizeof(err)) != 0 ||
-		    sim_scenario_load(path, &sc, err, sizeof(err)) != 0) {
+		if (sim_catalog_load(argv[optind], &sc, err, sizeof(err)) != 0) {
 			fprintf(stderr, "sim load: %s\n", err);
 			goto out;
 		}

@@ -376,6 +376,22 @@ sim_rep_html_run(FILE *f, const struct sim_report_run *r, size_t nruns, const st
 }
 
 /* What differs between the two runs, side by side (x: their series over n seconds). */
+/* A row of the comparison for a resilience counter: retries, or the breakers' opens (opens);
+ * "disabled" for a run without resilience. */
+static void
+sim_rep_compare_resilience(FILE *f, const struct sim_report_run *runs, const char *label, bool opens)
+{
+	fprintf(f, "</tr>\n<tr><td>%s</td>", label);
+	for (int i = 0; i < 2; i++) {
+		const struct sim_scrape *b = runs[i].breakers;
+
+		if (runs[i].resilience_off)
+			fprintf(f, "<td class=\"off\">disabled</td>");
+		else
+			fprintf(f, "<td>%llu</td>", b == NULL ? 0ULL : (unsigned long long)(opens ? b->breaker_opens : b->retries));
+	}
+}
+
 static void
 sim_rep_compare_table(FILE *f, const struct sim_report_run *runs, const struct sim_rep_series *x, size_t n)
 {
@@ -414,19 +430,20 @@ sim_rep_compare_table(FILE *f, const struct sim_report_run *runs, const struct s
 	fprintf(f, "</tr>\n<tr><td>most orders pending at once</td>");
 	for (int i = 0; i < 2; i++)
 		fprintf(f, "<td>%.0f</td>", sim_rep_max(x[i].pending, n));
-	fprintf(f, "</tr>\n<tr><td>retries</td>");
-	for (int i = 0; i < 2; i++)
-		if (runs[i].resilience_off)
-			fprintf(f, "<td class=\"off\">disabled</td>");
-		else
-			fprintf(f, "<td>%llu</td>", runs[i].breakers ? (unsigned long long)runs[i].breakers->retries : 0ULL);
-	fprintf(f, "</tr>\n<tr><td>breaker opens</td>");
-	for (int i = 0; i < 2; i++)
-		if (runs[i].resilience_off)
-			fprintf(f, "<td class=\"off\">disabled</td>");
-		else
-			fprintf(f, "<td>%llu</td>", runs[i].breakers ? (unsigned long long)runs[i].breakers->breaker_opens : 0ULL);
+	sim_rep_compare_resilience(f, runs, "retries", false);
+	sim_rep_compare_resilience(f, runs, "breaker opens", true);
 	fprintf(f, "</tr></table>\n");
+}
+
+/* A line of a both-runs chart: what of run i, in its colour. */
+static void
+sim_rep_run_line(struct sim_rep_line *l, const char *what, const struct sim_report_run *runs, int i,
+    const double *y, bool dashed)
+{
+	snprintf(l->name, sizeof(l->name), "%s · %.40s", what, runs[i].label);
+	l->y = y;
+	l->color = sim_rep_run_colors[i];
+	l->dashed = dashed;
 }
 
 /* Both runs: a table of what differs, then their charts on the same axes. */
@@ -446,38 +463,22 @@ sim_rep_compare(FILE *f, const struct sim_report_run *runs)
 	sim_rep_compare_table(f, runs, x, n);
 	memset(l, 0, sizeof(l));
 	for (int i = 0; i < 2; i++) {
-		snprintf(l[2 * i].name, sizeof(l[0].name), "ok/s · %.40s", runs[i].label);
-		snprintf(l[2 * i + 1].name, sizeof(l[0].name), "errors/s · %.40s", runs[i].label);
-		l[2 * i].y = x[i].ok;
-		l[2 * i + 1].y = x[i].err;
-		l[2 * i].color = l[2 * i + 1].color = sim_rep_run_colors[i];
-		l[2 * i + 1].dashed = true;
+		sim_rep_run_line(&l[2 * i], "ok/s", runs, i, x[i].ok, false);
+		sim_rep_run_line(&l[2 * i + 1], "errors/s", runs, i, x[i].err, true);
 	}
 	fprintf(f, "<div class=\"chart\">");
 	sim_rep_chart(f, "Both runs: requests per second", "", l, 4, n, sh, nsh, runs[0].sc->duration_s, false);
 	fprintf(f, "</div>\n");
-	memset(l, 0, sizeof(l));
 	for (int i = 0; i < 2; i++) {
-		snprintf(l[i].name, sizeof(l[0].name), "checkout p99 · %.40s", runs[i].label);
-		l[i].y = x[i].p99[SIM_J_CHECKOUT];
-		l[i].color = sim_rep_run_colors[i];
-		snprintf(l[2 + i].name, sizeof(l[0].name), "browse p99 · %.40s", runs[i].label);
-		l[2 + i].y = x[i].p99[SIM_J_BROWSE];
-		l[2 + i].color = sim_rep_run_colors[i];
-		l[2 + i].dashed = true;
+		sim_rep_run_line(&l[i], "checkout p99", runs, i, x[i].p99[SIM_J_CHECKOUT], false);
+		sim_rep_run_line(&l[2 + i], "browse p99", runs, i, x[i].p99[SIM_J_BROWSE], true);
 	}
 	fprintf(f, "<div class=\"chart\">");
 	sim_rep_chart(f, "Both runs: p99 latency (log scale)", " ms", l, 4, n, sh, nsh, runs[0].sc->duration_s, true);
 	fprintf(f, "</div>\n");
-	memset(l, 0, sizeof(l));
 	for (int i = 0; i < 2; i++) {
-		snprintf(l[i].name, sizeof(l[0].name), "pending orders · %.40s", runs[i].label);
-		l[i].y = x[i].pending;
-		l[i].color = sim_rep_run_colors[i];
-		snprintf(l[2 + i].name, sizeof(l[0].name), "202/s · %.40s", runs[i].label);
-		l[2 + i].y = x[i].accepted;
-		l[2 + i].color = sim_rep_run_colors[i];
-		l[2 + i].dashed = true;
+		sim_rep_run_line(&l[i], "pending orders", runs, i, x[i].pending, false);
+		sim_rep_run_line(&l[2 + i], "202/s", runs, i, x[i].accepted, true);
 	}
 	fprintf(f, "<div class=\"chart\">");
 	sim_rep_chart(f, "Both runs: pending", "", l, 4, n, sh, nsh, runs[0].sc->duration_s, false);

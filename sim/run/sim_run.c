@@ -19,6 +19,7 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 
+#include "sim_clock.h"
 #include "sim.h"
 #include "sim_check.h"
 #include "sim_env.h"
@@ -95,15 +96,6 @@ struct ctx {
 	struct serve srv;
 };
 
-static double
-sim_run_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int
 sim_run_mkdirs(const char *path)
 {
@@ -155,7 +147,7 @@ sim_run_live(struct ctx *c, bool force)
 {
 	struct sim_report_run rep[2];
 	struct run *r;
-	double el = sim_run_mono() - c->phase_t0;
+	double el = sim_clock_mono_s() - c->phase_t0;
 	char err[256];
 	size_t n;
 
@@ -180,7 +172,7 @@ static void
 sim_run_enter(struct ctx *c, enum phase p)
 {
 	c->phase = p;
-	c->phase_t0 = sim_run_mono();
+	c->phase_t0 = sim_clock_mono_s();
 	c->last_live = -1;
 	sim_run_live(c, true);
 }
@@ -286,7 +278,7 @@ sim_run_interrupted(struct ctx *c, struct run *r)
 	if (r->interrupted_in)
 		return;
 	r->interrupted_in = sim_run_phase_names[c->phase];
-	r->interrupted_at = c->phase == PH_LOAD ? c->t_load : sim_run_mono() - c->phase_t0;
+	r->interrupted_at = c->phase == PH_LOAD ? c->t_load : sim_clock_mono_s() - c->phase_t0;
 	snprintf(r->why, sizeof(r->why), "interrupted by %s during the %s (%.1f s into it)%s%s", strsignal(sim_run_stop_sig),
 		 r->interrupted_in, r->interrupted_at,
 		 r->st.cut ? "; requests in flight were cut and have no outcome" : "",
@@ -298,10 +290,10 @@ sim_run_interrupted(struct ctx *c, struct run *r)
 static void
 sim_run_drain(struct ctx *c, struct run *r)
 {
-	double end = sim_run_mono() + c->sc->drain_s;
+	double end = sim_clock_mono_s() + c->sc->drain_s;
 
-	while (!sim_run_stop_sig && sim_run_mono() < end) {
-		double left = end - sim_run_mono();
+	while (!sim_run_stop_sig && sim_clock_mono_s() < end) {
+		double left = end - sim_clock_mono_s();
 		struct timespec ts = { 0, (long)((left < 0.25 ? left : 0.25) * 1e9) };
 		int pend = -1;
 
@@ -312,7 +304,7 @@ sim_run_drain(struct ctx *c, struct run *r)
 			for (size_t s = r->scrape.npending; s > 0 && pend < 0; s--)
 				pend = r->scrape.pending[s - 1];
 			pthread_mutex_unlock(&r->scrape.mu);
-			fprintf(stderr, "\r\033[K[drain] %3.0f/%.0f s  orders pending %d", sim_run_mono() - c->phase_t0, c->sc->drain_s, pend);
+			fprintf(stderr, "\r\033[K[drain] %3.0f/%.0f s  orders pending %d", sim_clock_mono_s() - c->phase_t0, c->sc->drain_s, pend);
 		}
 	}
 	if (c->progress)
@@ -327,19 +319,19 @@ sim_run_drain(struct ctx *c, struct run *r)
 static void
 sim_run_drain_events(struct ctx *c, struct run *r, int64_t min_id)
 {
-	double t0 = sim_run_mono(), last = -10;
+	double t0 = sim_clock_mono_s(), last = -10;
 	char desc[512] = "", err[512];
 	int64_t outbox = 0, unshipped = 0;
 	int st = 1;
 
 	while (!sim_run_stop_sig && (st = sim_check_events_pending(min_id, &outbox, &unshipped, desc, sizeof(desc))) > 0 &&
-	       sim_run_mono() - t0 < c->sc->events_drain_s) {
+	       sim_clock_mono_s() - t0 < c->sc->events_drain_s) {
 		sim_run_live(c, false);
 		if (c->progress)
-			fprintf(stderr, "\r\033[K[drain] events %3.0f/%.0f s  %s", sim_run_mono() - t0, c->sc->events_drain_s, desc);
-		else if (sim_run_mono() - last >= 5) {
-			fprintf(stderr, "[drain] events %3.0f/%.0f s  %s\n", sim_run_mono() - t0, c->sc->events_drain_s, desc);
-			last = sim_run_mono();
+			fprintf(stderr, "\r\033[K[drain] events %3.0f/%.0f s  %s", sim_clock_mono_s() - t0, c->sc->events_drain_s, desc);
+		else if (sim_clock_mono_s() - last >= 5) {
+			fprintf(stderr, "[drain] events %3.0f/%.0f s  %s\n", sim_clock_mono_s() - t0, c->sc->events_drain_s, desc);
+			last = sim_clock_mono_s();
 		}
 		usleep(250000);
 	}
@@ -353,10 +345,10 @@ sim_run_drain_events(struct ctx *c, struct run *r, int64_t min_id)
 			c->sc->events_drain_s, desc);
 	} else if (st == 0) {
 		fprintf(stderr, "[drain] events: empty at %.1f s of the events drain (outboxes empty, every confirmed "
-			"order shipped)\n", sim_run_mono() - t0);
+			"order shipped)\n", sim_clock_mono_s() - t0);
 	}
 	snprintf(r->events_drain, sizeof(r->events_drain), "%s", st == 0 ? "drained" : st < 0 ? "unreadable" : desc);
-	r->events_drain_s = sim_run_mono() - t0;
+	r->events_drain_s = sim_clock_mono_s() - t0;
 }
 
 static int
@@ -764,6 +756,95 @@ sim_run_install_signals(void)
 	return sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0 ? -1 : 0;
 }
 
+/* Before anything changes: the settings, the stack answering, every name the scenario uses
+ * found on it, the faults of each run ready. Prints why not; -1. */
+static int
+sim_run_preflight(struct ctx *c, const struct sim_scenario *sc)
+{
+	char err[512], url[512];
+
+	if (sim_env_load(err, sizeof(err)) != 0) {
+		fprintf(stderr, "sim run: %s\n", err);
+		return -1;
+	}
+	snprintf(url, sizeof(url), "%s/api/v1/products?limit=1", sim_env("SHOPLAB_GATEWAY_URL", "http://127.0.0.1:8080"));
+	if (sim_http("GET", url, NULL, NULL, 5000, err, sizeof(err)) != 200) {
+		fprintf(stderr, "sim run: the stack is not reachable at %s (%s); start it with SHOPLAB_PROXY=1 scripts/stack.sh up\n", url, err);
+		return -1;
+	}
+	if (sim_validate_live(sc, sim_env("SHOPLAB_GATEWAY_URL", "http://127.0.0.1:8080"),
+			      sim_env("SHOPLAB_PROXY_API", "http://127.0.0.1:8474"), sim_env_run_dir(), stderr) != 0) {
+		fprintf(stderr, "sim run: the scenario does not match the running stack; nothing was run\n");
+		return -1;
+	}
+	for (size_t i = 0; i < (c->compare ? 2u : 1u); i++)
+		if (sim_faults_init(&c->runs[i].faults, sc, err, sizeof(err)) != 0) {
+			fprintf(stderr, "sim run: %s\n", err);
+			return -1;
+		}
+	return 0;
+}
+
+/* The report's folder: --out, else <reports>/<scenario>-<local time>; made. Prints why not; -1. */
+static int
+sim_run_report_dir(struct ctx *c, const struct sim_scenario *sc, time_t now)
+{
+	char stamp[32], rdir[900];
+	struct tm tm;
+
+	if (c->dir[0] == '\0') {
+		localtime_r(&now, &tm);
+		strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+		if (sim_env_reports_dir(rdir, sizeof(rdir)) != 0) {
+			fprintf(stderr, "sim run: the reports directory's name is too long\n");
+			return -1;
+		}
+		snprintf(c->dir, sizeof(c->dir), "%s/%s-%s", rdir, sc->name, stamp);
+	}
+	if (sim_run_mkdirs(c->dir) != 0) {
+		fprintf(stderr, "sim run: cannot create %s: %s\n", c->dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* The run, or with --compare both (resilience on, then off, the stack restarted for each; left
+ * on after); stops at a signal or a run whose set-up failed. */
+static void
+sim_run_runs(struct ctx *c)
+{
+	for (size_t i = 0; i < (c->compare ? 2u : 1u) && !sim_run_stop_sig; i++) {
+		struct run *r = &c->runs[i];
+
+		snprintf(r->label, sizeof(r->label), "%s", !c->compare ? "run" : i == 0 ? "resilience on" : "resilience off");
+		if (sim_load_stats_init(&r->st) != 0) {
+			fprintf(stderr, "sim run: out of memory\n");
+			break;
+		}
+		c->nruns = i + 1;
+		if (c->compare) {
+			fprintf(stderr, "sim run: restarting the stack with SHOPLAB_RESILIENCE=%s\n", i == 0 ? "on" : "off");
+			setenv("SHOPLAB_RESILIENCE", i == 0 ? "on" : "off", 1);
+			if (sim_faults_stack(&r->faults, "down") != 0 || sim_faults_stack(&r->faults, "up") != 0) {
+				r->setup_failed = true;
+				snprintf(r->why, sizeof(r->why), "scripts/stack.sh could not restart the stack (see %s/logs/sim-stack.log)",
+					 sim_env_run_dir());
+				fprintf(stderr, "sim run: %s\n", r->why);
+				break;
+			}
+		}
+		sim_run_one_run(c, r);
+		if (r->setup_failed)
+			break;
+	}
+	if (c->compare) {
+		/* Leave the stack as it was found: resilience on. */
+		setenv("SHOPLAB_RESILIENCE", "on", 1);
+		if (sim_faults_stack(&c->runs[0].faults, "down") != 0 || sim_faults_stack(&c->runs[0].faults, "up") != 0)
+			fprintf(stderr, "sim run: restoring the stack failed\n");
+	}
+}
+
 int
 sim_run_main(int argc, char **argv)
 {
@@ -776,14 +857,12 @@ sim_run_main(int argc, char **argv)
 	static struct ctx c;
 	const char *junit = NULL;
 	bool dry_run = false;
-	char path[1024];
 	struct sim_report_run rep[2];
 	struct sim_scenario sc;
-	char err[512], url[512], stamp[32], rdir[900];
+	char err[512];
 	bool held = true, checked = true, not_valid = false, setup_failed = false;
 	int ch, rc = EXIT_BAD, port = -1;
 	time_t now = time(NULL);
-	struct tm tm;
 
 	memset(&sc, 0, sizeof(sc));
 	memset(&c, 0, sizeof(c));
@@ -816,8 +895,7 @@ sim_run_main(int argc, char **argv)
 		sim_run_usage(stderr);
 		return EXIT_BAD;
 	}
-	if (sim_catalog_resolve(argv[optind], path, sizeof(path), err, sizeof(err)) != 0 ||
-	    sim_scenario_load(path, &sc, err, sizeof(err)) != 0) {
+	if (sim_catalog_load(argv[optind], &sc, err, sizeof(err)) != 0) {
 		fprintf(stderr, "sim run: %s\n", err);
 		return EXIT_BAD;
 	}
@@ -838,41 +916,12 @@ sim_run_main(int argc, char **argv)
 		fprintf(stderr, "sim run: curl_global_init failed\n");
 		goto out_scenario;
 	}
-	if (sim_env_load(err, sizeof(err)) != 0) {
-		fprintf(stderr, "sim run: %s\n", err);
+	if (sim_run_preflight(&c, &sc) != 0)
 		goto out;
-	}
-	snprintf(url, sizeof(url), "%s/api/v1/products?limit=1", sim_env("SHOPLAB_GATEWAY_URL", "http://127.0.0.1:8080"));
-	if (sim_http("GET", url, NULL, NULL, 5000, err, sizeof(err)) != 200) {
-		fprintf(stderr, "sim run: the stack is not reachable at %s (%s); start it with SHOPLAB_PROXY=1 scripts/stack.sh up\n", url, err);
-		goto out;
-	}
-	/* Every name the scenario uses, against the live stack, before anything is changed. */
-	if (sim_validate_live(&sc, sim_env("SHOPLAB_GATEWAY_URL", "http://127.0.0.1:8080"),
-			      sim_env("SHOPLAB_PROXY_API", "http://127.0.0.1:8474"), sim_env_run_dir(), stderr) != 0) {
-		fprintf(stderr, "sim run: the scenario does not match the running stack; nothing was run\n");
-		goto out;
-	}
-	for (size_t i = 0; i < (c.compare ? 2u : 1u); i++)
-		if (sim_faults_init(&c.runs[i].faults, &sc, err, sizeof(err)) != 0) {
-			fprintf(stderr, "sim run: %s\n", err);
-			goto out;
-		}
 	sim_run_meta_init(&c, c.runs[0].faults.stack_sh);
-	if (c.dir[0] == '\0') {
-		localtime_r(&now, &tm);
-		strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
-		if (sim_env_reports_dir(rdir, sizeof(rdir)) != 0) {
-			fprintf(stderr, "sim run: the reports directory's name is too long\n");
-			goto out;
-		}
-		snprintf(c.dir, sizeof(c.dir), "%s/%s-%s", rdir, sc.name, stamp);
-	}
 	/* From here on the folder always gets a report, whatever stops the run. */
-	if (sim_run_mkdirs(c.dir) != 0) {
-		fprintf(stderr, "sim run: cannot create %s: %s\n", c.dir, strerror(errno));
+	if (sim_run_report_dir(&c, &sc, now) != 0)
 		goto out;
-	}
 	snprintf(c.live_path, sizeof(c.live_path), "%s/live.html", c.dir);
 	c.meta.storefront = sim_env("SHOPLAB_GATEWAY_URL", "http://127.0.0.1:8080");
 	fprintf(stderr, "sim run: live view: %s", c.live_path);
@@ -881,36 +930,7 @@ sim_run_main(int argc, char **argv)
 	else if (port >= 0)
 		fprintf(stderr, " (%s)", err);
 	fprintf(stderr, "\nsim run: report: %s/report.html\n", c.dir);
-	for (size_t i = 0; i < (c.compare ? 2u : 1u) && !sim_run_stop_sig; i++) {
-		struct run *r = &c.runs[i];
-
-		snprintf(r->label, sizeof(r->label), "%s", !c.compare ? "run" : i == 0 ? "resilience on" : "resilience off");
-		if (sim_load_stats_init(&r->st) != 0) {
-			fprintf(stderr, "sim run: out of memory\n");
-			break;
-		}
-		c.nruns = i + 1;
-		if (c.compare) {
-			fprintf(stderr, "sim run: restarting the stack with SHOPLAB_RESILIENCE=%s\n", i == 0 ? "on" : "off");
-			setenv("SHOPLAB_RESILIENCE", i == 0 ? "on" : "off", 1);
-			if (sim_faults_stack(&r->faults, "down") != 0 || sim_faults_stack(&r->faults, "up") != 0) {
-				r->setup_failed = true;
-				snprintf(r->why, sizeof(r->why), "scripts/stack.sh could not restart the stack (see %s/logs/sim-stack.log)",
-					 sim_env_run_dir());
-				fprintf(stderr, "sim run: %s\n", r->why);
-				break;
-			}
-		}
-		sim_run_one_run(&c, r);
-		if (r->setup_failed)
-			break;
-	}
-	if (c.compare) {
-		/* Leave the stack as it was found: resilience on. */
-		setenv("SHOPLAB_RESILIENCE", "on", 1);
-		if (sim_faults_stack(&c.runs[0].faults, "down") != 0 || sim_faults_stack(&c.runs[0].faults, "up") != 0)
-			fprintf(stderr, "sim run: restoring the stack failed\n");
-	}
+	sim_run_runs(&c);
 	c.phase = PH_REPORT;
 	for (size_t i = 0; i < c.nruns; i++) {
 		struct run *r = &c.runs[i];

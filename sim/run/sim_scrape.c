@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sim_clock.h"
 #include "sim_check.h"
 #include "sim_http.h"
 #include "sim_scrape.h"
@@ -31,15 +32,6 @@ sim_scr_services_of_stack(char names[16][32])
 		}
 	}
 	return n;
-}
-
-static double
-sim_scr_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Copies label `name`'s value from a {a="x",b="y"} block. */
@@ -261,7 +253,7 @@ sim_scr_run(void *arg)
 			break;
 		}
 		pthread_mutex_unlock(&s->mu);
-		t = sim_scr_mono();
+		t = sim_clock_mono_s();
 		for (size_t i = 0; i < nservices; i++) {
 			long st;
 
@@ -295,7 +287,7 @@ sim_scr_run(void *arg)
 			}
 			pthread_mutex_unlock(&s->mu);
 		}
-		t = 1.0 - (sim_scr_mono() - t);
+		t = 1.0 - (sim_clock_mono_s() - t);
 		if (t > 0)
 			usleep((useconds_t)(t * 1e6));
 	}
@@ -310,7 +302,7 @@ sim_scrape_start(struct sim_scrape *s, const char *internal_url, int64_t pending
 	snprintf(s->internal, sizeof(s->internal), "%s", internal_url);
 	if (pthread_mutex_init(&s->mu, NULL) != 0)
 		return -1;
-	s->t0 = sim_scr_mono();
+	s->t0 = sim_clock_mono_s();
 	if (pthread_create(&s->th, NULL, sim_scr_run, s) != 0)
 		return -1;
 	s->running = true;

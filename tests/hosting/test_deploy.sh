@@ -14,11 +14,7 @@
 #   5. `stack.sh down` stops the new processes; 6. `down` during a deploy stops both processes.
 set -euo pipefail
 
-TOP=$(cd "$(dirname "$0")/../.." && pwd)
-fails=0
-ok() { printf 'ok   %s\n' "$*"; }
-bad() { printf 'FAIL %s\n' "$*"; fails=$((fails + 1)); }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+. "$(dirname "$0")/lib.sh"
 
 SRC_BUILD=${SHOPLAB_BUILD:-$TOP/build}
 [ -x "$SRC_BUILD/bin/catalog" ] && [ -x "$SRC_BUILD/bin/sim" ] || { echo "test_deploy: run make first"; exit 1; }
@@ -283,12 +279,8 @@ stack up > "$tmp/up-again.log" 2>&1 || { cat "$tmp/up-again.log"; bad "up after 
 # ---------------------------------------------------------------- 5. down
 pids="$(cat "$SHOPLAB_RUN"/*.pid 2> /dev/null)"
 stack down > /dev/null 2>&1
-left=0
-for p in $pids; do
-	st=$(sed -n 's/^[0-9]* (.*) \([A-Z]\).*/\1/p' "/proc/$p/stat" 2> /dev/null || true)
-	if [ -n "$st" ] && [ "$st" != Z ]; then left=$((left + 1)); fi
-done
-check "down stopped every process, the deployed ones too" test "$left" = 0
+# shellcheck disable=SC2086
+check "down stopped every process, the deployed ones too" test "$(running $pids)" = 0
 
 # ---------------------------------------------------------------- 6. down during a deploy
 # The old process is stopped by down while its successor starts: both end, and the deploy
@@ -308,14 +300,9 @@ sleep 2.5
 put_bin "$tmp/build/bin/catalog.good" catalog
 check "the deploy fails" test "$rc" -ne 0
 check "it says catalog is down" grep -q "catalog is DOWN" "$tmp/deploy6.log"
-left=0
-for p in $old $succ; do
-	st=$(sed -n 's/^[0-9]* (.*) \([A-Z]\).*/\1/p' "/proc/$p/stat" 2> /dev/null || true)
-	if [ -n "$st" ] && [ "$st" != Z ]; then left=$((left + 1)); fi
-done
-check "down stopped the old catalog and its successor (${succ:-none})" test "$left" = 0 -a -n "$succ"
+# shellcheck disable=SC2086
+check "down stopped the old catalog and its successor (${succ:-none})" test "$(running $old $succ)" = 0 -a -n "$succ"
 # Under SHOPLAB_BUILD=build-san: the handovers and drains left no sanitizer report.
 check "no sanitizer report in the services' logs" test -z "$(grep -l 'Sanitizer\|runtime error:' "$SHOPLAB_RUN"/logs/*.log 2> /dev/null || true)"
 
-echo
-if [ "$fails" -eq 0 ]; then echo "test_deploy: all passed"; else echo "test_deploy: $fails failed"; exit 1; fi
+verdict test_deploy

@@ -7,12 +7,8 @@
 # includes the rendered conf.d/shoplab.conf, and a product is read through the gateway.
 set -euo pipefail
 
-TOP=$(cd "$(dirname "$0")/../.." && pwd)
+. "$(dirname "$0")/lib.sh"
 PREFIX=/usr/local
-fails=0
-ok() { printf 'ok   %s\n' "$*"; }
-bad() { printf 'FAIL %s\n' "$*"; fails=$((fails + 1)); }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 
 dest=$(mktemp -d /tmp/shoplab-install.XXXXXX)
 pids=()
@@ -331,13 +327,18 @@ else
 	bad "bootstrap nginx TLS=1"; cat "$dest/bootstrap-tls.log"
 fi
 ca=$r/etc/shoplab/tls/ca.crt
-code=000
-for _ in $(seq 1 50); do
-	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 --cacert "$ca" "https://127.0.0.1:$tls/api/v1/products/1" || true)
-	[ "$code" = 200 ] && break
-	sleep 0.1
-done
-check "installed site: HTTPS 200 with the local CA" test "$code" = 200
+# https_200 CA: whether the installed site answers product 1 over HTTPS with 200, trusting CA
+# (asked up to 50 times, 0.1 s apart: nginx has just been reloaded).
+https_200() {
+	local code _
+	for _ in $(seq 1 50); do
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 --cacert "$1" "https://127.0.0.1:$tls/api/v1/products/1" || true)
+		[ "$code" = 200 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+check "installed site: HTTPS 200 with the local CA" https_200 "$ca"
 resp=$(curl -s -i --http2 --max-time 5 --cacert "$ca" "https://127.0.0.1:$tls/api/v1/products/1" || true)
 check "installed site: HTTP/2 and HSTS" bash -c 'grep -q "^HTTP/2 200" <<< "$1" && grep -qi "^strict-transport-security: max-age=" <<< "$1"' _ "$resp"
 # (A reload's old workers may still hold their reuseport sockets for a moment: ask again.)
@@ -366,16 +367,9 @@ rc=0; RENEWED_LINEAGE=$le SHOPLAB_TLS_DIR=$r/etc/shoplab/tls SHOPLAB_RELOAD=$rel
 	"$hook" deploy_cert localhost "$dest/le-ca.key" "$le/cert.pem" "$le/fullchain.pem" "$le/chain.pem" 1 > /dev/null 2>&1 || rc=$?
 check "deploy hook refuses a key that is not the certificate's" test "$rc" = 1
 check "deploy hook (certbot's RENEWED_LINEAGE)" env RENEWED_LINEAGE="$le" SHOPLAB_TLS_DIR="$r/etc/shoplab/tls" SHOPLAB_RELOAD="$reload" "$hook"
-code=000
-for _ in $(seq 1 50); do
-	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 --cacert "$dest/le-ca.crt" "https://127.0.0.1:$tls/api/v1/products/1" || true)
-	[ "$code" = 200 ] && break
-	sleep 0.1
-done
-check "installed site serves the deployed certificate" test "$code" = 200
+check "installed site serves the deployed certificate" https_200 "$dest/le-ca.crt"
 SHOPLAB_ROOT=$r SHOPLAB_USER=nobody SHOPLAB_GROUP=nogroup NGINX_USER=root DB_PORT=$((base + 2)) TLS=1 TLS_PORT=$tls \
 	"$r$PREFIX/sbin/shoplab-bootstrap" nginx > /dev/null 2>&1 || bad "bootstrap nginx again"
 check "a later bootstrap keeps the deployed certificate" cmp -s "$le/fullchain.pem" "$r/etc/shoplab/tls/fullchain.pem"
 
-echo
-if [ "$fails" -eq 0 ]; then echo "test_install: all passed"; else echo "test_install: $fails failed"; exit 1; fi
+verdict test_install

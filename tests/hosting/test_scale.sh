@@ -9,21 +9,10 @@
 # all three instances.
 set -euo pipefail
 
-TOP=$(cd "$(dirname "$0")/../.." && pwd)
-fails=0
-ok() { printf 'ok   %s\n' "$*"; }
-bad() { printf 'FAIL %s\n' "$*"; fails=$((fails + 1)); }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+. "$(dirname "$0")/lib.sh"
 
-tmp=$(mktemp -d /tmp/shoplab-scale.XXXXXX)
-# nginx's workers run as an unprivileged user when we are root: let them through.
-export SHOPLAB_RUN=$tmp/run SHOPLAB_BUILD=${SHOPLAB_BUILD:-$TOP/build}
-cleanup() {
-	"$TOP/scripts/stack.sh" purge > /dev/null 2>&1 || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+stack_tmp scale
+export SHOPLAB_BUILD=${SHOPLAB_BUILD:-$TOP/build}
 
 # A base with 100 free ports above it (extra instances live at base+52..99).
 base=$("$TOP/scripts/free-port-base.sh" 100)
@@ -99,14 +88,8 @@ pids="$(cat "$SHOPLAB_RUN"/catalog*.pid)"
 INSTANCES=catalog:2 "$TOP/scripts/stack.sh" up > "$tmp/up3.log" 2>&1 || { cat "$tmp/up3.log"; bad "up with fewer instances"; }
 check "INSTANCES=catalog:2 stops catalog-3" test ! -e "$SHOPLAB_RUN/catalog-3.pid"
 "$TOP/scripts/stack.sh" down > /dev/null 2>&1
-left=0
-# Stopped: gone, or a zombie that init has not reaped yet (down does not wait for that).
-for p in $pids; do
-	st=$(sed -n 's/^[0-9]* (.*) \([A-Z]\).*/\1/p' "/proc/$p/stat" 2>/dev/null || true)
-	if [ -n "$st" ] && [ "$st" != Z ]; then left=$((left + 1)); fi
-done
-check "down stopped every catalog instance" test "$left" = 0
+# shellcheck disable=SC2086
+check "down stopped every catalog instance" test "$(running $pids)" = 0
 check "no pid files left" test -z "$(ls "$SHOPLAB_RUN"/*.pid 2>/dev/null || true)"
 
-echo
-if [ "$fails" -eq 0 ]; then echo "test_scale: all passed"; else echo "test_scale: $fails failed"; exit 1; fi
+verdict test_scale

@@ -7,22 +7,11 @@
 #   tests/hosting/test_tls.sh        (make test-tls; part of make test-hosting)
 set -euo pipefail
 
-TOP=$(cd "$(dirname "$0")/../.." && pwd)
-fails=0
-ok() { printf 'ok   %s\n' "$*"; }
-bad() { printf 'FAIL %s\n' "$*"; fails=$((fails + 1)); }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+. "$(dirname "$0")/lib.sh"
 
-tmp=$(mktemp -d /tmp/shoplab-tls.XXXXXX)
-export SHOPLAB_RUN=$tmp/run
+stack_tmp tls
 base=$("$TOP/scripts/free-port-base.sh" 100)
 export PORT_BASE=$base
-cleanup() {
-	"$TOP/scripts/stack.sh" purge > /dev/null 2>&1 || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 if ! TLS=1 DB_TLS=1 "$TOP/scripts/stack.sh" up > "$tmp/up.log" 2>&1; then
 	cat "$tmp/up.log"; echo "test_tls: the stack did not start"; exit 1
@@ -91,5 +80,4 @@ before=$(sha256sum < "$ca")
 check "a second up keeps the CA" test "$(sha256sum < "$ca")" = "$before"
 check "a second up keeps HTTPS" test "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$ca" "$https/")" = 200
 
-echo
-if [ "$fails" -eq 0 ]; then echo "test_tls: all passed"; else echo "test_tls: $fails failed"; exit 1; fi
+verdict test_tls

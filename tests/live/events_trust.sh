@@ -9,23 +9,15 @@
 # Runs against the stack of $SHOPLAB_RUN (started with SHOPLAB_PROXY=1, with shipping), as
 # scripts/run-tests.sh runs it after the events smoke scenario. Leaves the stack up.
 set -uo pipefail
-TOP=$(cd "$(dirname "$0")/../.." && pwd)
-SIM=${SHOPLAB_BUILD:-$TOP/build}/bin/sim
-SCN=$TOP/tests/live/events.json
-RUN=${SHOPLAB_RUN:?set SHOPLAB_RUN to a running stack}
-export SHOPLAB_TOP=$TOP
-work=$(mktemp -d /tmp/sim-events.XXXXXX)
 decoy=
 simpid=
-cleanup() {
+TRUST=events_trust
+. "$(dirname "$0")/trust_lib.sh"
+SCN=$TOP/tests/live/events.json
+trust_stop() {
 	[ -n "$decoy" ] && kill "$decoy" 2>/dev/null
 	[ -f "$work/rabbitmq.pid" ] && cp "$work/rabbitmq.pid" "$RUN/rabbitmq.pid"
-	rm -rf "$work"
 }
-trap cleanup EXIT
-
-TRUST=events_trust
-. "$TOP/tests/live/trust_lib.sh"
 
 # ---- 1. mistakes: exit 2 before any load, FILE:LINE: PATH named, no report folder left
 typo kind 's/"kind": "consumer_stop"/"kind": "consumer_stopp"/' '13: faults[1].kind: must be one of'

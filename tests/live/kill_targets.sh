@@ -8,20 +8,12 @@
 # Runs against the stack of $SHOPLAB_RUN (started with SHOPLAB_PROXY=1, its PORT_BASE exported), as
 # scripts/run-tests.sh runs it after the smoke scenario (about 90 s). Leaves the stack up.
 set -uo pipefail
-TOP=$(cd "$(dirname "$0")/../.." && pwd)
-SIM=${SHOPLAB_BUILD:-$TOP/build}/bin/sim
-RUN=${SHOPLAB_RUN:?set SHOPLAB_RUN to a running stack}
-export SHOPLAB_TOP=$TOP
-work=$(mktemp -d /tmp/sim-kill.XXXXXX)
 poller=
-cleanup() {
-	[ -n "$poller" ] && kill "$poller" 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
 TRUST=kill_targets
-. "$TOP/tests/live/trust_lib.sh"
+. "$(dirname "$0")/trust_lib.sh"
+trust_stop() {
+	[ -n "$poller" ] && kill "$poller" 2>/dev/null
+}
 set -a
 . "$RUN/shoplab.env"
 set +a

@@ -7,22 +7,14 @@
 # Runs against the stack of $SHOPLAB_RUN (started with SHOPLAB_PROXY=1, its PORT_BASE exported), as
 # scripts/run-tests.sh runs it after the smoke scenario. Leaves the stack up.
 set -uo pipefail
-TOP=$(cd "$(dirname "$0")/../.." && pwd)
-SIM=${SHOPLAB_BUILD:-$TOP/build}/bin/sim
-SCN=$TOP/tests/live/trust.json
-RUN=${SHOPLAB_RUN:?set SHOPLAB_RUN to a running stack}
-export SHOPLAB_TOP=$TOP
-work=$(mktemp -d /tmp/sim-trust.XXXXXX)
 simpid=
-cleanup() {
+TRUST=run_trust
+. "$(dirname "$0")/trust_lib.sh"
+SCN=$TOP/tests/live/trust.json
+trust_stop() {
 	[ -n "$simpid" ] && kill -0 "$simpid" 2>/dev/null && kill -KILL "$simpid" 2>/dev/null
 	[ -s "$RUN/mariadb.pid" ] && kill -CONT "$(cat "$RUN/mariadb.pid")" 2>/dev/null
-	rm -rf "$work"
 }
-trap cleanup EXIT
-
-TRUST=run_trust
-. "$TOP/tests/live/trust_lib.sh"
 
 # Starts sim in the background; stdout and stderr go to $work/NAME.out and .err.
 start() {

@@ -1,9 +1,24 @@
-# trust_lib.sh - what the trust tests of `sim run` share (run_trust.sh, events_trust.sh), sourced.
-# shellcheck shell=bash disable=SC2154  # TRUST, SIM, SCN and work come from the caller
+# trust_lib.sh - what the trust tests of `sim run` share (run_trust.sh, events_trust.sh,
+# kill_targets.sh), sourced.
+# shellcheck shell=bash disable=SC2154  # TRUST and SCN come from the caller
 #
-# The caller sets TRUST (its name, starting every line it prints), SIM (the sim binary), SCN
-# (its scenario) and work (its temp dir), then sources this. A check ends in ok or bad (bad counts
-# in $fails); trust_end prints the verdict and returns non-zero if any check failed.
+# The caller sets TRUST (its name, starting every line it prints), then sources this, which sets
+# TOP, SIM (the sim binary), RUN (the running stack's SHOPLAB_RUN) and work (a temp dir, removed
+# at exit after the caller's trust_stop if it defines one); variant and typo read the caller's
+# scenario SCN. A check ends in ok or bad (bad counts in $fails); trust_end prints the verdict
+# and returns non-zero if any check failed.
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+SIM=${SHOPLAB_BUILD:-$TOP/build}/bin/sim
+RUN=${SHOPLAB_RUN:?set SHOPLAB_RUN to a running stack}
+export SHOPLAB_TOP=$TOP
+work=$(mktemp -d "/tmp/sim-$TRUST.XXXXXX")
+trust_cleanup() {
+	if declare -F trust_stop > /dev/null; then
+		trust_stop
+	fi
+	rm -rf "$work"
+}
+trap trust_cleanup EXIT
 fails=0
 
 ok() { echo "$TRUST: ok: $*"; }

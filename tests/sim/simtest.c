@@ -7,6 +7,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 #include "simtest.h"
 #include "simtest_api.h"
+#include "simtest_text.h"
 
 #define MAX_UP_CONNS 1024
 
@@ -29,6 +31,14 @@ uint64_t simtest_now_ms(void)
 bool simtest_has(const char *haystack, const char *needle)
 {
 	return strstr(haystack, needle) != NULL;
+}
+
+const char *simtest_missing(const char *text, const char *const *needles)
+{
+	for (; *needles != NULL; needles++)
+		if (strstr(text, *needles) == NULL)
+			return *needles;
+	return "";
 }
 
 static void *server_main(void *arg)
@@ -530,40 +540,113 @@ int simtest_toxic(struct simtest_server *s, const char *name, const char *json)
 	return simtest_http(s->port, "POST", path, json, resp, sizeof(resp));
 }
 
-/* An in-process proxy behind an opaque handle (simtest_api.h): its echo upstream lives with it. */
-struct simtest_api_box {
-	struct simtest_server srv;      /* first: the handle is its address */
-	struct simtest_upstream up;
-};
+int simtest_rig_start(struct simtest_rig *r, const struct simtest_rig_spec *spec)
+{
+	int fd;
 
+	memset(r, 0, sizeof(*r));
+	if (spec->nup > SIMTEST_RIG_UPS || (spec->proxy != NULL && spec->nup == 0))
+		return -1;
+	if (spec->fault_log) {
+		snprintf(r->log_path, sizeof(r->log_path), "/tmp/sim-fault-XXXXXX");
+		fd = mkstemp(r->log_path);
+		if (fd < 0)
+			goto fail;
+		close(fd);
+	}
+	for (; r->nup < spec->nup; r->nup++)
+		if (simtest_upstream_start(&r->up[r->nup], spec->up[r->nup].mode,
+		                           spec->up[r->nup].source_len) != 0)
+			goto fail;
+	if (simtest_server_start(&r->srv, spec->seed,
+	                         r->log_path[0] != '\0' ? r->log_path : NULL) != 0)
+		goto fail;
+	if (spec->proxy != NULL) {
+		r->proxy_port = simtest_proxy(&r->srv, spec->proxy, r->up[0].port);
+		if (r->proxy_port <= 0) {
+			simtest_server_stop(&r->srv);
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	while (r->nup > 0)
+		simtest_upstream_stop(&r->up[--r->nup]);
+	if (r->log_path[0] != '\0')
+		unlink(r->log_path);
+	return -1;
+}
+
+void simtest_rig_stop(struct simtest_rig *r)
+{
+	simtest_server_stop(&r->srv);
+	while (r->nup > 0)
+		simtest_upstream_stop(&r->up[--r->nup]);
+	if (r->log_path[0] != '\0')
+		unlink(r->log_path);
+}
+
+int simtest_rig_setup(void **state)
+{
+	const struct simtest_rig_spec *spec = *state;
+	struct simtest_rig *r = malloc(sizeof(*r));
+
+	if (r == NULL)
+		return -1;
+	if (simtest_rig_start(r, spec) != 0) {
+		free(r);
+		return -1;
+	}
+	*state = r;
+	return 0;
+}
+
+int simtest_rig_teardown(void **state)
+{
+	simtest_rig_stop(*state);
+	free(*state);
+	return 0;
+}
+
+int simtest_call(struct simtest_rig *r, const char *method, const char *path, const char *fmt,
+                    ...)
+{
+	char body[4096];
+	va_list ap;
+	int n;
+
+	if (fmt != NULL) {
+		va_start(ap, fmt);
+		n = vsnprintf(body, sizeof(body), fmt, ap);
+		va_end(ap);
+		if (n < 0 || (size_t)n >= sizeof(body))
+			return -1;
+	}
+	return simtest_http(r->srv.port, method, path, fmt != NULL ? body : NULL, r->body,
+	                    sizeof(r->body));
+}
+
+/* An in-process proxy behind an opaque handle (simtest_api.h): a rig with its echo upstream. */
 struct simtest_server *simtest_api_start(const char *name, int *port)
 {
-	struct simtest_api_box *b = calloc(1, sizeof(*b));
+	const struct simtest_rig_spec spec = { .seed = 1, .proxy = name, .nup = 1,
+	                                       .up = { { UP_ECHO, 0 } } };
+	struct simtest_rig *r = malloc(sizeof(*r));
 
-	if (b == NULL)
+	if (r == NULL)
 		return NULL;
-	if (simtest_upstream_start(&b->up, UP_ECHO, 0) != 0)
-		goto out_free;
-	if (simtest_server_start(&b->srv, 1, NULL) != 0)
-		goto out_up;
-	if (simtest_proxy(&b->srv, name, b->up.port) <= 0)
-		goto out_srv;
-	*port = b->srv.port;
-	return &b->srv;
-out_srv:
-	simtest_server_stop(&b->srv);
-out_up:
-	simtest_upstream_stop(&b->up);
-out_free:
-	free(b);
-	return NULL;
+	if (simtest_rig_start(r, &spec) != 0) {
+		free(r);
+		return NULL;
+	}
+	*port = r->srv.port;
+	return &r->srv;
 }
 
 void simtest_api_stop(struct simtest_server *s)
 {
-	struct simtest_api_box *b = (struct simtest_api_box *)s;
+	struct simtest_rig *r = (struct simtest_rig *)s;
 
-	simtest_server_stop(&b->srv);
-	simtest_upstream_stop(&b->up);
-	free(b);
+	simtest_rig_stop(r);
+	free(r);
 }

@@ -67,4 +67,42 @@ int simtest_proxy(struct simtest_server *s, const char *name, int upstream_port)
 /* POSTs a toxic (JSON) to proxy name; returns the HTTP status. */
 int simtest_toxic(struct simtest_server *s, const char *name, const char *json);
 
+/* A rig: a sim proxy server and up to SIMTEST_RIG_UPS upstreams, what most proxy tests start. */
+#define SIMTEST_RIG_UPS 3
+
+struct simtest_rig_spec {
+	uint64_t seed;
+	bool fault_log;                 /* the server logs faults to a fresh temp file */
+	const char *proxy;              /* a proxy of this name in front of up[0], or NULL */
+	size_t nup;
+	struct {
+		enum simtest_mode mode;
+		size_t source_len;
+	} up[SIMTEST_RIG_UPS];
+};
+
+struct simtest_rig {
+	struct simtest_server srv;      /* first: simtest_api.h's handle is its address */
+	struct simtest_upstream up[SIMTEST_RIG_UPS];
+	size_t nup;
+	int proxy_port;                 /* the spec's proxy's listen port, or 0 */
+	char log_path[64];              /* the fault log, or "" */
+	char body[65536];               /* the body of simtest_call's last answer */
+};
+
+/* Starts what spec says: 0, or -1 with nothing left running. */
+int simtest_rig_start(struct simtest_rig *r, const struct simtest_rig_spec *spec);
+void simtest_rig_stop(struct simtest_rig *r);
+/* cmocka set-up: *state holds the spec on entry and the rig, allocated and started, on success;
+ * simtest_rig_teardown stops and frees it. SIMTEST_RIG_TEST(test, spec) is a test in its own rig. */
+int simtest_rig_setup(void **state);
+int simtest_rig_teardown(void **state);
+#define SIMTEST_RIG_TEST(test, spec) \
+	cmocka_unit_test_prestate_setup_teardown(test, simtest_rig_setup, simtest_rig_teardown, \
+	                                         (void *)&(spec))
+/* One request to the rig's control API, its body from fmt (NULL: none); the answer's body lands in
+ * r->body. Returns the HTTP status. */
+int simtest_call(struct simtest_rig *r, const char *method, const char *path, const char *fmt,
+                    ...) __attribute__((format(printf, 4, 5)));
+
 #endif

@@ -16,13 +16,14 @@
 #include "simtest.h"
 
 struct fixture {
-	struct simtest_server srv;
-	struct simtest_upstream echo;
-	int port;                       /* the proxy "web" in front of echo */
+	struct simtest_rig rig;         /* the proxy "web" in front of an echo upstream */
 	char host[64];                  /* "127.0.0.1:<api port>" */
 	char *out, *err;
 	size_t outlen, errlen;
 };
+
+static const struct simtest_rig_spec web = { .seed = 5, .proxy = "web", .nup = 1,
+                                             .up = { { UP_ECHO, 0 } } };
 
 static int setup(void **state)
 {
@@ -30,13 +31,9 @@ static int setup(void **state)
 
 	memset(&f, 0, sizeof(f));
 	if (unsetenv("SHOPLAB_PROXY_API") != 0 || setenv("SHOPLAB_RUN", "/nonexistent", 1) != 0 ||
-	    simtest_upstream_start(&f.echo, UP_ECHO, 0) != 0 ||
-	    simtest_server_start(&f.srv, 5, NULL) != 0)
+	    simtest_rig_start(&f.rig, &web) != 0)
 		return -1;
-	snprintf(f.host, sizeof(f.host), "127.0.0.1:%d", f.srv.port);
-	f.port = simtest_proxy(&f.srv, "web", f.echo.port);
-	if (f.port <= 0)
-		return -1;
+	snprintf(f.host, sizeof(f.host), "127.0.0.1:%d", f.rig.srv.port);
 	*state = &f;
 	return 0;
 }
@@ -45,8 +42,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	simtest_server_stop(&f->srv);
-	simtest_upstream_stop(&f->echo);
+	simtest_rig_stop(&f->rig);
 	free(f->out);
 	free(f->err);
 	f->out = f->err = NULL;
@@ -109,11 +105,11 @@ static void test_add_inspect_update_remove(void **state)
 	assert_string_equal(f->out, "Added downstream latency toxic 'latency_downstream' on proxy "
 	                    "'web'\n");
 	assert_string_equal(f->err, "");
-	assert_in_range(echo_rtt(f->port), 290, 1000);  /* the toxic is really on */
+	assert_in_range(echo_rtt(f->rig.proxy_port), 290, 1000);  /* the toxic is really on */
 	assert_int_equal(toxic(f, "--host", f->host, "update", "-n", "latency_downstream", "-a",
 	                       "latency=0", "web", NULL), 0);
 	assert_string_equal(f->out, "Updated toxic 'latency_downstream' on proxy 'web'\n");
-	assert_true(echo_rtt(f->port) < 100);
+	assert_true(echo_rtt(f->rig.proxy_port) < 100);
 	assert_int_equal(toxic(f, "--host", f->host, "update", "-n", "latency_downstream", "-a",
 	                       "latency=300", "web", NULL), 0);
 
@@ -122,7 +118,7 @@ static void test_add_inspect_update_remove(void **state)
 	assert_int_equal(toxic(f, "add", "web", "--host", f->host, "--type", "fcgi_abort",
 	                       "--toxicName", "abort", "--tox", "0.25", "-a", "code=payments_down",
 	                       "-a", "first=3", NULL), 0);
-	assert_int_equal(simtest_http(f->srv.port, "GET", "/proxies/web/toxics/abort", NULL, body,
+	assert_int_equal(simtest_http(f->rig.srv.port, "GET", "/proxies/web/toxics/abort", NULL, body,
 	                              sizeof(body)), 200);
 	assert_true(simtest_has(body, "\"code\":\"payments_down\""));
 	assert_true(simtest_has(body, "\"first\":3"));
@@ -141,7 +137,7 @@ static void test_add_inspect_update_remove(void **state)
 	assert_int_equal(toxic(f, "--host", f->host, "remove", "-n", "latency_downstream", "web",
 	                       NULL), 0);
 	assert_string_equal(f->out, "Removed toxic 'latency_downstream' on proxy 'web'\n");
-	assert_int_equal(simtest_http(f->srv.port, "GET", "/proxies/web/toxics", NULL, body,
+	assert_int_equal(simtest_http(f->rig.srv.port, "GET", "/proxies/web/toxics", NULL, body,
 	                              sizeof(body)), 200);
 	assert_false(simtest_has(body, "latency_downstream"));
 	assert_true(simtest_has(body, "\"name\":\"abort\""));
@@ -155,17 +151,18 @@ static void test_list_and_toggle(void **state)
 
 	assert_int_equal(toxic(f, "--host", f->host, "add", "-t", "slicer", "web", NULL), 0);
 	assert_int_equal(toxic(f, "--host", f->host, "list", NULL), 0);
-	snprintf(line, sizeof(line), "web\t127.0.0.1:%d\t127.0.0.1:%d\tenabled\t1\n", f->port, f->echo.port);
+	snprintf(line, sizeof(line), "web\t127.0.0.1:%d\t127.0.0.1:%d\tenabled\t1\n", f->rig.proxy_port,
+	         f->rig.up[0].port);
 	assert_string_equal(f->out, line);
 
 	assert_int_equal(toxic(f, "--host", f->host, "toggle", "web", NULL), 0);
 	assert_string_equal(f->out, "Proxy web is now disabled\n");
-	assert_true(simtest_connect(f->port) < 0);      /* the listener is closed */
+	assert_true(simtest_connect(f->rig.proxy_port) < 0);      /* the listener is closed */
 	assert_int_equal(toxic(f, "--host", f->host, "list", NULL), 0);
 	assert_true(simtest_has(f->out, "\tdisabled\t1\n"));
 	assert_int_equal(toxic(f, "--host", f->host, "toggle", "web", NULL), 0);
 	assert_string_equal(f->out, "Proxy web is now enabled\n");
-	fd = simtest_connect(f->port);
+	fd = simtest_connect(f->rig.proxy_port);
 	assert_true(fd >= 0);
 	close(fd);
 }
@@ -283,7 +280,7 @@ static void test_toxiproxy_cli(void **state)
 	int lport = dead_port();
 
 	snprintf(listen, sizeof(listen), "localhost:%d", lport);
-	snprintf(upstream, sizeof(upstream), "localhost:%d", f->echo.port);
+	snprintf(upstream, sizeof(upstream), "localhost:%d", f->rig.up[0].port);
 	assert_int_equal(setenv("TOXIPROXY_URL", f->host, 1), 0);      /* as toxiproxy-cli reads it */
 	assert_int_equal(toxic(f, "create", "-l", listen, "-u", upstream, "redis", NULL), 0);
 	assert_string_equal(f->out, "Created new proxy redis\n");
@@ -303,7 +300,7 @@ static void test_toxiproxy_cli(void **state)
 	assert_string_equal(f->out, "Added downstream latency toxic 'myToxic' on proxy 'redis'\n");
 	assert_int_equal(toxic(f, "toxic", "update", "-n", "myToxic", "-a", "jitter=25", "redis", NULL), 0);
 	assert_string_equal(f->out, "Updated toxic 'myToxic' on proxy 'redis'\n");
-	assert_int_equal(simtest_http(f->srv.port, "GET", "/proxies/redis/toxics/myToxic", NULL, body,
+	assert_int_equal(simtest_http(f->rig.srv.port, "GET", "/proxies/redis/toxics/myToxic", NULL, body,
 	                              sizeof(body)), 200);
 	assert_true(simtest_has(body, "\"attributes\":{\"latency\":100,\"jitter\":25}"));
 	assert_int_equal(toxic(f, "i", "redis", NULL), 0);
@@ -323,7 +320,7 @@ static void test_toxiproxy_cli(void **state)
 	                       "-a", "timeout=0", "redis", NULL), 0);
 	assert_string_equal(f->out, "Added upstream timeout toxic 'timeout_upstream' on proxy 'redis'\n");
 	assert_int_equal(toxic(f, "t", "u", "-n", "timeout_upstream", "--toxicity=0.75", "redis", NULL), 0);
-	assert_int_equal(simtest_http(f->srv.port, "GET", "/proxies/redis/toxics/timeout_upstream", NULL,
+	assert_int_equal(simtest_http(f->rig.srv.port, "GET", "/proxies/redis/toxics/timeout_upstream", NULL,
 	                              body, sizeof(body)), 200);
 	assert_true(simtest_has(body, "\"toxicity\":0.75"));
 	assert_int_equal(toxic(f, "t", "r", "-n", "timeout_upstream", "redis", NULL), 0);

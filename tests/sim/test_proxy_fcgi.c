@@ -11,39 +11,9 @@
 
 #include "simtest.h"
 
-struct fixture {
-	struct simtest_server srv;
-	struct simtest_upstream fcgi;
-	char log_path[64];
-};
-
-static int setup(void **state)
-{
-	static struct fixture f;
-	int fd;
-
-	memset(&f, 0, sizeof(f));
-	snprintf(f.log_path, sizeof(f.log_path), "/tmp/sim-fault-XXXXXX");
-	fd = mkstemp(f.log_path);
-	if (fd < 0)
-		return -1;
-	close(fd);
-	if (simtest_upstream_start(&f.fcgi, UP_FCGI, 0) != 0 ||
-	    simtest_server_start(&f.srv, 11, f.log_path) != 0)
-		return -1;
-	*state = &f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	simtest_server_stop(&f->srv);
-	simtest_upstream_stop(&f->fcgi);
-	unlink(f->log_path);
-	return 0;
-}
+/* up[0]: a FastCGI responder; the server logs its faults to log_path */
+static const struct simtest_rig_spec rig = { .seed = 11, .fault_log = true, .nup = 1,
+                                             .up = { { UP_FCGI, 0 } } };
 
 /* Sends n requests on one kept-alive connection; marks[i] = 'A' aborted (503 from the proxy),
  * '.' answered by the responder, 'X' connection failed. */
@@ -96,57 +66,57 @@ static int count(const char *s, char c)
 	return n;
 }
 
+/* A proxy "svc" in front of the responder with the toxic json on it; then run_requests on it. */
+static void run_with_toxic(struct simtest_rig *f, const char *json, int n, char *marks, long *ms)
+{
+	int port = simtest_proxy(&f->srv, "svc", f->up[0].port);
+
+	assert_true(port > 0);
+	assert_int_equal(simtest_toxic(&f->srv, "svc", json), 200);
+	run_requests(port, n, marks, ms);
+}
+
 static void test_abort_share(void **state)
 {
-	struct fixture *f = *state;
-	int port = simtest_proxy(&f->srv, "svc", f->fcgi.port);
+	struct simtest_rig *f = *state;
 	char marks[201];
 	int aborted;
 
-	assert_int_equal(simtest_toxic(&f->srv, "svc", "{\"type\":\"fcgi_abort\",\"toxicity\":0.25}"), 200);
-	run_requests(port, 200, marks, NULL);
+	run_with_toxic(f, "{\"type\":\"fcgi_abort\",\"toxicity\":0.25}", 200, marks, NULL);
 	aborted = count(marks, 'A');
 	assert_int_equal(count(marks, 'X'), 0);
 	assert_in_range(aborted, 32, 68);       /* 50 expected, ±3 sigma */
 	/* aborted requests never reached the responder */
-	assert_int_equal(atomic_load(&f->fcgi.requests), 200 - aborted);
-	assert_int_equal(atomic_load(&f->fcgi.accepted), 1); /* one kept-alive connection */
+	assert_int_equal(atomic_load(&f->up[0].requests), 200 - aborted);
+	assert_int_equal(atomic_load(&f->up[0].accepted), 1); /* one kept-alive connection */
 }
 
 static void test_abort_first_n(void **state)
 {
-	struct fixture *f = *state;
-	int port = simtest_proxy(&f->srv, "svc", f->fcgi.port);
+	struct simtest_rig *f = *state;
 	char marks[21];
 
-	assert_int_equal(simtest_toxic(&f->srv, "svc", "{\"type\":\"fcgi_abort\",\"attributes\":{\"first\":3}}"), 200);
-	run_requests(port, 20, marks, NULL);
+	run_with_toxic(f, "{\"type\":\"fcgi_abort\",\"attributes\":{\"first\":3}}", 20, marks, NULL);
 	assert_string_equal(marks, "AAA.................");
-	assert_int_equal(atomic_load(&f->fcgi.requests), 17);
+	assert_int_equal(atomic_load(&f->up[0].requests), 17);
 }
 
 static void test_abort_every_n(void **state)
 {
-	struct fixture *f = *state;
-	int port = simtest_proxy(&f->srv, "svc", f->fcgi.port);
+	struct simtest_rig *f = *state;
 	char marks[13];
 
-	assert_int_equal(simtest_toxic(&f->srv, "svc", "{\"type\":\"fcgi_abort\",\"attributes\":{\"every\":4,"
-	                                               "\"status\":503}}"), 200);
-	run_requests(port, 12, marks, NULL);
+	run_with_toxic(f, "{\"type\":\"fcgi_abort\",\"attributes\":{\"every\":4,\"status\":503}}", 12, marks, NULL);
 	assert_string_equal(marks, "...A...A...A");
 }
 
 static void test_latency_first_n(void **state)
 {
-	struct fixture *f = *state;
-	int port = simtest_proxy(&f->srv, "svc", f->fcgi.port);
+	struct simtest_rig *f = *state;
 	char marks[7];
 	long ms[6];
 
-	assert_int_equal(simtest_toxic(&f->srv, "svc", "{\"type\":\"fcgi_latency\",\"attributes\":{\"latency\":150,"
-	                                               "\"first\":2}}"), 200);
-	run_requests(port, 6, marks, ms);
+	run_with_toxic(f, "{\"type\":\"fcgi_latency\",\"attributes\":{\"latency\":150,\"first\":2}}", 6, marks, ms);
 	assert_string_equal(marks, "......");
 	assert_in_range(ms[0], 145, 400);
 	assert_in_range(ms[1], 145, 400);
@@ -156,33 +126,28 @@ static void test_latency_first_n(void **state)
 
 static void test_reset_before_forward(void **state)
 {
-	struct fixture *f = *state;
-	int port = simtest_proxy(&f->srv, "svc", f->fcgi.port);
+	struct simtest_rig *f = *state;
 	char marks[5];
 
-	assert_int_equal(simtest_toxic(&f->srv, "svc", "{\"type\":\"fcgi_reset\",\"attributes\":{\"first\":1}}"), 200);
-	run_requests(port, 4, marks, NULL);
+	run_with_toxic(f, "{\"type\":\"fcgi_reset\",\"attributes\":{\"first\":1}}", 4, marks, NULL);
 	assert_string_equal(marks, "X...");
-	assert_int_equal(atomic_load(&f->fcgi.requests), 3); /* the cut one never went upstream */
+	assert_int_equal(atomic_load(&f->up[0].requests), 3); /* the cut one never went upstream */
 }
 
 static void test_reset_after_forward(void **state)
 {
-	struct fixture *f = *state;
-	int port = simtest_proxy(&f->srv, "svc", f->fcgi.port);
+	struct simtest_rig *f = *state;
 	char marks[5];
 
-	assert_int_equal(simtest_toxic(&f->srv, "svc", "{\"type\":\"fcgi_reset\",\"attributes\":{\"first\":1,"
-	                                               "\"forward\":1}}"), 200);
-	run_requests(port, 4, marks, NULL);
+	run_with_toxic(f, "{\"type\":\"fcgi_reset\",\"attributes\":{\"first\":1,\"forward\":1}}", 4, marks, NULL);
 	assert_string_equal(marks, "X...");
-	assert_int_equal(atomic_load(&f->fcgi.requests), 4); /* done upstream, answer lost */
+	assert_int_equal(atomic_load(&f->up[0].requests), 4); /* done upstream, answer lost */
 }
 
 static void test_fault_log_lines(void **state)
 {
-	struct fixture *f = *state;
-	int port = simtest_proxy(&f->srv, "svc", f->fcgi.port);
+	struct simtest_rig *f = *state;
+	int port = simtest_proxy(&f->srv, "svc", f->up[0].port);
 	char marks[6], line[1024];
 	FILE *log;
 	int n = 0;
@@ -226,7 +191,7 @@ static void test_fault_log_lines(void **state)
 
 static void test_same_seed_same_requests(void **state)
 {
-	struct fixture *f = *state;
+	struct simtest_rig *f = *state;
 	char runs[3][61];
 	const uint64_t seeds[3] = { 5, 5, 6 };
 
@@ -235,7 +200,7 @@ static void test_same_seed_same_requests(void **state)
 		int port;
 
 		assert_int_equal(simtest_server_start(&s, seeds[r], NULL), 0);
-		port = simtest_proxy(&s, "svc", f->fcgi.port);
+		port = simtest_proxy(&s, "svc", f->up[0].port);
 		assert_int_equal(simtest_toxic(&s, "svc", "{\"type\":\"fcgi_abort\",\"toxicity\":0.5}"), 200);
 		run_requests(port, 60, runs[r], NULL);
 		simtest_server_stop(&s);
@@ -246,8 +211,8 @@ static void test_same_seed_same_requests(void **state)
 
 static void test_abort_without_keep_conn_closes(void **state)
 {
-	struct fixture *f = *state;
-	int port = simtest_proxy(&f->srv, "svc", f->fcgi.port);
+	struct simtest_rig *f = *state;
+	int port = simtest_proxy(&f->srv, "svc", f->up[0].port);
 	char body[512];
 	int fd;
 
@@ -264,8 +229,8 @@ static void test_abort_without_keep_conn_closes(void **state)
  * requests reach the responder again. */
 static void test_abort_added_to_live_connection(void **state)
 {
-	struct fixture *f = *state;
-	int port = simtest_proxy(&f->srv, "svc", f->fcgi.port);
+	struct simtest_rig *f = *state;
+	int port = simtest_proxy(&f->srv, "svc", f->up[0].port);
 	char body[1024], resp[256];
 	int fd = simtest_connect(port);
 
@@ -279,24 +244,24 @@ static void test_abort_added_to_live_connection(void **state)
 	                              NULL, resp, sizeof(resp)), 204);
 	assert_int_equal(simtest_fcgi_request(fd, 1, "d", true, body, sizeof(body), 2000), 200);
 	assert_true(simtest_has(body, "ok d"));
-	assert_int_equal(atomic_load(&f->fcgi.requests), 2);
-	assert_int_equal(atomic_load(&f->fcgi.accepted), 1);
+	assert_int_equal(atomic_load(&f->up[0].requests), 2);
+	assert_int_equal(atomic_load(&f->up[0].accepted), 1);
 	close(fd);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_abort_share, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_abort_first_n, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_abort_every_n, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_latency_first_n, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reset_before_forward, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reset_after_forward, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fault_log_lines, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_same_seed_same_requests, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_abort_without_keep_conn_closes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_abort_added_to_live_connection, setup, teardown),
+		SIMTEST_RIG_TEST(test_abort_share, rig),
+		SIMTEST_RIG_TEST(test_abort_first_n, rig),
+		SIMTEST_RIG_TEST(test_abort_every_n, rig),
+		SIMTEST_RIG_TEST(test_latency_first_n, rig),
+		SIMTEST_RIG_TEST(test_reset_before_forward, rig),
+		SIMTEST_RIG_TEST(test_reset_after_forward, rig),
+		SIMTEST_RIG_TEST(test_fault_log_lines, rig),
+		SIMTEST_RIG_TEST(test_same_seed_same_requests, rig),
+		SIMTEST_RIG_TEST(test_abort_without_keep_conn_closes, rig),
+		SIMTEST_RIG_TEST(test_abort_added_to_live_connection, rig),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,35 +12,9 @@
 
 #include "simtest.h"
 
-struct fixture {
-	struct simtest_server srv;
-	struct simtest_upstream echo, source, big;
-};
-
-static int setup(void **state)
-{
-	static struct fixture f;
-
-	memset(&f, 0, sizeof(f));
-	if (simtest_upstream_start(&f.echo, UP_ECHO, 0) != 0 ||
-	    simtest_upstream_start(&f.source, UP_SOURCE, 100000) != 0 ||
-	    simtest_upstream_start(&f.big, UP_SOURCE, 64u << 20) != 0 ||
-	    simtest_server_start(&f.srv, 7, NULL) != 0)
-		return -1;
-	*state = &f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	simtest_server_stop(&f->srv);
-	simtest_upstream_stop(&f->echo);
-	simtest_upstream_stop(&f->source);
-	simtest_upstream_stop(&f->big);
-	return 0;
-}
+enum { ECHO, SOURCE, BIG };      /* the rig's upstreams */
+static const struct simtest_rig_spec rig = { .seed = 7, .nup = 3, .up = {
+	[ECHO] = { UP_ECHO, 0 }, [SOURCE] = { UP_SOURCE, 100000 }, [BIG] = { UP_SOURCE, 64u << 20 } } };
 
 /* ms from connect to the banner, and the round trip of "ping\n" after it */
 static void banner_and_rtt(int port, long *banner_ms, long *rtt_ms)
@@ -62,8 +36,8 @@ static void banner_and_rtt(int port, long *banner_ms, long *rtt_ms)
 
 static void test_no_toxic_is_fast(void **state)
 {
-	struct fixture *f = *state;
-	int port = simtest_proxy(&f->srv, "p", f->echo.port);
+	struct simtest_rig *f = *state;
+	int port = simtest_proxy(&f->srv, "p", f->up[ECHO].port);
 	long b, r;
 
 	assert_true(port > 0);
@@ -77,8 +51,8 @@ static void test_no_toxic_is_fast(void **state)
  * connection is fast again. */
 static void test_toxic_on_live_connection(void **state)
 {
-	struct fixture *f = *state;
-	int port = simtest_proxy(&f->srv, "p", f->echo.port);
+	struct simtest_rig *f = *state;
+	int port = simtest_proxy(&f->srv, "p", f->up[ECHO].port);
 	char buf[16], path[64], resp[256];
 	int fd;
 	uint64_t t0;
@@ -115,8 +89,8 @@ static void test_toxic_on_live_connection(void **state)
  * through the API reaches every live one, whichever loop owns it. */
 static void test_toxic_on_every_loop(void **state)
 {
-	struct fixture *f = *state;
-	int port = simtest_proxy(&f->srv, "p", f->echo.port);
+	struct simtest_rig *f = *state;
+	int port = simtest_proxy(&f->srv, "p", f->up[ECHO].port);
 	char buf[16], resp[4096];
 	int fd[6];
 	uint64_t t0;
@@ -153,8 +127,8 @@ static void test_toxic_on_every_loop(void **state)
 
 static void test_latency_downstream_only(void **state)
 {
-	struct fixture *f = *state;
-	int port = simtest_proxy(&f->srv, "p", f->echo.port);
+	struct simtest_rig *f = *state;
+	int port = simtest_proxy(&f->srv, "p", f->up[ECHO].port);
 	long b, r;
 
 	assert_int_equal(simtest_toxic(&f->srv, "p", "{\"type\":\"latency\",\"attributes\":{\"latency\":200}}"), 200);
@@ -165,8 +139,8 @@ static void test_latency_downstream_only(void **state)
 
 static void test_latency_upstream_only(void **state)
 {
-	struct fixture *f = *state;
-	int port = simtest_proxy(&f->srv, "p", f->echo.port);
+	struct simtest_rig *f = *state;
+	int port = simtest_proxy(&f->srv, "p", f->up[ECHO].port);
 	long b, r;
 
 	assert_int_equal(simtest_toxic(&f->srv, "p", "{\"type\":\"latency\",\"stream\":\"upstream\","
@@ -178,8 +152,8 @@ static void test_latency_upstream_only(void **state)
 
 static void test_bandwidth(void **state)
 {
-	struct fixture *f = *state;
-	int port = simtest_proxy(&f->srv, "p", f->source.port);
+	struct simtest_rig *f = *state;
+	int port = simtest_proxy(&f->srv, "p", f->up[SOURCE].port);
 	static char buf[100000];
 	int eof, fd;
 	uint64_t t0;
@@ -198,8 +172,8 @@ static void test_bandwidth(void **state)
 
 static void test_timeout_closes_after_timeout(void **state)
 {
-	struct fixture *f = *state;
-	int port = simtest_proxy(&f->srv, "p", f->echo.port);
+	struct simtest_rig *f = *state;
+	int port = simtest_proxy(&f->srv, "p", f->up[ECHO].port);
 	uint64_t t0;
 	int fd;
 	long ms;
@@ -222,8 +196,8 @@ static void test_timeout_closes_after_timeout(void **state)
  * stream: the toxic's stream, NULL for the default (downstream). */
 static void timeout_closes_idle(void **state, const char *stream)
 {
-	struct fixture *f = *state;
-	int port = simtest_proxy(&f->srv, "p", f->echo.port);
+	struct simtest_rig *f = *state;
+	int port = simtest_proxy(&f->srv, "p", f->up[ECHO].port);
 	char buf[16], toxic[128];
 	uint64_t t0;
 	int fd;
@@ -256,8 +230,8 @@ static void test_timeout_upstream_closes_idle_connection(void **state)
 
 static void test_timeout_zero_holds(void **state)
 {
-	struct fixture *f = *state;
-	int port = simtest_proxy(&f->srv, "p", f->echo.port);
+	struct simtest_rig *f = *state;
+	int port = simtest_proxy(&f->srv, "p", f->up[ECHO].port);
 	int fd;
 
 	assert_int_equal(simtest_toxic(&f->srv, "p", "{\"type\":\"timeout\",\"attributes\":{\"timeout\":0}}"), 200);
@@ -280,8 +254,8 @@ static void test_timeout_zero_holds(void **state)
 
 static void test_reset_peer(void **state)
 {
-	struct fixture *f = *state;
-	int port = simtest_proxy(&f->srv, "p", f->echo.port);
+	struct simtest_rig *f = *state;
+	int port = simtest_proxy(&f->srv, "p", f->up[ECHO].port);
 	char buf[16];
 	uint64_t t0;
 	int fd, rc;
@@ -303,8 +277,8 @@ static void test_reset_peer(void **state)
 
 static void test_limit_data(void **state)
 {
-	struct fixture *f = *state;
-	int port = simtest_proxy(&f->srv, "p", f->source.port);
+	struct simtest_rig *f = *state;
+	int port = simtest_proxy(&f->srv, "p", f->up[SOURCE].port);
 	static char buf[5000];
 	int eof = 0, fd;
 
@@ -318,7 +292,7 @@ static void test_limit_data(void **state)
 
 static void test_slow_close(void **state)
 {
-	struct fixture *f = *state;
+	struct simtest_rig *f = *state;
 	struct simtest_upstream small;
 	static char buf[64];
 	int eof = 0, fd, port;
@@ -343,8 +317,8 @@ static void test_slow_close(void **state)
 
 static void test_slicer_keeps_bytes(void **state)
 {
-	struct fixture *f = *state;
-	int port = simtest_proxy(&f->srv, "p", f->echo.port);
+	struct simtest_rig *f = *state;
+	int port = simtest_proxy(&f->srv, "p", f->up[ECHO].port);
 	static char out[4000], in[4000];
 	int fd;
 	uint64_t t0;
@@ -382,8 +356,8 @@ static int cut_connection(int port)
 
 static void test_toxicity_share(void **state)
 {
-	struct fixture *f = *state;
-	int port = simtest_proxy(&f->srv, "p", f->echo.port);
+	struct simtest_rig *f = *state;
+	int port = simtest_proxy(&f->srv, "p", f->up[ECHO].port);
 	int hits = 0;
 
 	assert_int_equal(simtest_toxic(&f->srv, "p", "{\"type\":\"limit_data\",\"toxicity\":0.3,"
@@ -395,7 +369,7 @@ static void test_toxicity_share(void **state)
 
 static void test_same_seed_same_connections(void **state)
 {
-	struct fixture *f = *state;
+	struct simtest_rig *f = *state;
 	char runs[3][41];
 	const uint64_t seeds[3] = { 42, 42, 43 };
 
@@ -404,7 +378,7 @@ static void test_same_seed_same_connections(void **state)
 		int port;
 
 		assert_int_equal(simtest_server_start(&s, seeds[r], NULL), 0);
-		port = simtest_proxy(&s, "db", f->echo.port);
+		port = simtest_proxy(&s, "db", f->up[ECHO].port);
 		assert_int_equal(simtest_toxic(&s, "db", "{\"type\":\"limit_data\",\"toxicity\":0.5,"
 		                                         "\"attributes\":{\"bytes\":1}}"), 200);
 		for (int i = 0; i < 40; i++)
@@ -417,9 +391,9 @@ static void test_same_seed_same_connections(void **state)
 }
 
 /* A reader that does not read: the proxy must stop reading the upstream, not buffer 64 MB. */
-static void slow_reader(struct fixture *f, const char *toxic)
+static void slow_reader(struct simtest_rig *f, const char *toxic)
 {
-	int port = simtest_proxy(&f->srv, "p", f->big.port);
+	int port = simtest_proxy(&f->srv, "p", f->up[BIG].port);
 	char metrics[16384];
 	const char *m;
 	unsigned long long got;
@@ -454,24 +428,24 @@ static void test_backpressure_through_toxic(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_no_toxic_is_fast, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_toxic_on_live_connection, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_toxic_on_every_loop, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_latency_downstream_only, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_latency_upstream_only, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bandwidth, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_timeout_closes_after_timeout, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_timeout_closes_idle_connection, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_timeout_upstream_closes_idle_connection, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_timeout_zero_holds, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reset_peer, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_limit_data, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_slow_close, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_slicer_keeps_bytes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_toxicity_share, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_same_seed_same_connections, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_backpressure_plain, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_backpressure_through_toxic, setup, teardown),
+		SIMTEST_RIG_TEST(test_no_toxic_is_fast, rig),
+		SIMTEST_RIG_TEST(test_toxic_on_live_connection, rig),
+		SIMTEST_RIG_TEST(test_toxic_on_every_loop, rig),
+		SIMTEST_RIG_TEST(test_latency_downstream_only, rig),
+		SIMTEST_RIG_TEST(test_latency_upstream_only, rig),
+		SIMTEST_RIG_TEST(test_bandwidth, rig),
+		SIMTEST_RIG_TEST(test_timeout_closes_after_timeout, rig),
+		SIMTEST_RIG_TEST(test_timeout_closes_idle_connection, rig),
+		SIMTEST_RIG_TEST(test_timeout_upstream_closes_idle_connection, rig),
+		SIMTEST_RIG_TEST(test_timeout_zero_holds, rig),
+		SIMTEST_RIG_TEST(test_reset_peer, rig),
+		SIMTEST_RIG_TEST(test_limit_data, rig),
+		SIMTEST_RIG_TEST(test_slow_close, rig),
+		SIMTEST_RIG_TEST(test_slicer_keeps_bytes, rig),
+		SIMTEST_RIG_TEST(test_toxicity_share, rig),
+		SIMTEST_RIG_TEST(test_same_seed_same_connections, rig),
+		SIMTEST_RIG_TEST(test_backpressure_plain, rig),
+		SIMTEST_RIG_TEST(test_backpressure_through_toxic, rig),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

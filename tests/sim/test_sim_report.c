@@ -10,6 +10,7 @@
 
 #include "sim_failover.h"
 #include "sim_report.h"
+#include "simtest_text.h"
 
 static char *slurp(const char *path)
 {
@@ -123,40 +124,44 @@ static void test_render(void **state)
 	assert_int_equal(sim_report_write(out_dir ? out_dir : dir, runs, 2, &meta, err, sizeof(err)), 0);
 	snprintf(path, sizeof(path), "%s/report.html", out_dir ? out_dir : dir);
 	html = slurp(path);
-	assert_non_null(strstr(html, "<svg"));
-	assert_non_null(strstr(html, "Comparison"));
-	assert_non_null(strstr(html, "order 5 is still pending after the drain"));
-	assert_non_null(strstr(html, "orders\xe2\x86\x92payments"));
-	assert_non_null(strstr(html, "connecting to schema orders: refused"));
+	assert_string_equal(simtest_missing(html, (const char *const[]){
+		"<svg",
+		"Comparison",
+		"order 5 is still pending after the drain",
+		"orders\xe2\x86\x92payments",
+		"connecting to schema orders: refused",
+		/* What a reader looks for first: the verdict, the metadata, the distributions, the errors. */
+		"VALID · an invariant broke",
+		"abc123",
+		"2026-01-01T00:00:00Z",
+		"checkout latency by scheduled second (log scale)",
+		"Latency distribution per journey",
+		"p99.9 ms",
+		"Pending: 202 answers and pending orders",
+		"Both runs: p99 latency",
+		"<td class=\"off\">disabled</td>",
+		"orders pending in the database",
+		"Events: outbox depth per service",
+		"Events: confirm \xe2\x86\x92 shipped lag (s)",
+		"oldest confirmed order not shipped (age)",
+		"shipping: mean event lag",
+		NULL }), "");
 	assert_null(strstr(html, "<script"));
-	/* What a reader looks for first: the verdict, the metadata, the distributions, the errors. */
-	assert_non_null(strstr(html, "VALID · an invariant broke"));
-	assert_non_null(strstr(html, "abc123"));
-	assert_non_null(strstr(html, "2026-01-01T00:00:00Z"));
-	assert_non_null(strstr(html, "checkout latency by scheduled second (log scale)"));
-	assert_non_null(strstr(html, "Latency distribution per journey"));
-	assert_non_null(strstr(html, "p99.9 ms"));
-	assert_non_null(strstr(html, "Pending: 202 answers and pending orders"));
-	assert_non_null(strstr(html, "Both runs: p99 latency"));
-	assert_non_null(strstr(html, "<td class=\"off\">disabled</td>"));
-	assert_non_null(strstr(html, "orders pending in the database"));
-	assert_non_null(strstr(html, "Events: outbox depth per service"));
-	assert_non_null(strstr(html, "Events: confirm \xe2\x86\x92 shipped lag (s)"));
-	assert_non_null(strstr(html, "oldest confirmed order not shipped (age)"));
-	assert_non_null(strstr(html, "shipping: mean event lag"));
 	/* Event invariants the check did not read are shown as not applicable, never as passed. */
 	assert_non_null(strstr(html, "<tr class=\"na\"><td>n/a</td><td>one_shipment_per_order</td><td>not applicable: the events were not read"));
 	assert_null(strstr(html, "http-equiv=\"refresh\""));
 	assert_null(strstr(html, "http://") != NULL && strstr(html, "http://www.w3.org/2000/svg") == NULL ? "x" : NULL);
 	snprintf(path, sizeof(path), "%s/report.json", out_dir ? out_dir : dir);
 	html = slurp(path);
-	assert_non_null(strstr(html, "\"invariants_ok\":false"));
-	assert_non_null(strstr(html, "\"no_pending_after_drain\""));
-	assert_non_null(strstr(html, "\"events_per_second\":{"));
-	assert_non_null(strstr(html, "\"outbox_depth\":{"));
-	assert_non_null(strstr(html, "\"oldest_not_shipped_age_s\":["));
-	assert_non_null(strstr(html, "\"applicable\":false,"));
-	assert_non_null(strstr(html, "\"not_applicable\":\"the events were not read by this check\""));
+	assert_string_equal(simtest_missing(html, (const char *const[]){
+		"\"invariants_ok\":false",
+		"\"no_pending_after_drain\"",
+		"\"events_per_second\":{",
+		"\"outbox_depth\":{",
+		"\"oldest_not_shipped_age_s\":[",
+		"\"applicable\":false,",
+		"\"not_applicable\":\"the events were not read by this check\"",
+		NULL }), "");
 	for (int i = 0; i < 2; i++) {
 		sim_load_stats_free(&st[i]);
 		sim_scrape_free(&br[i]);
@@ -187,17 +192,21 @@ static void test_invalid_run(void **state)
 	assert_int_equal(sim_report_write(dir, &run, 1, &meta, err, sizeof(err)), 0);
 	snprintf(path, sizeof(path), "%s/report.html", dir);
 	html = slurp(path);
-	assert_non_null(strstr(html, "INVALID: the experiment did not happen as planned"));
-	assert_non_null(strstr(html, "at 10.0 s: not applied"));
-	assert_non_null(strstr(html, "gateway-payments fcgi_latency (NOT APPLIED)"));
-	assert_non_null(strstr(html, "class=\"fault-missing\""));
-	assert_non_null(strstr(html, "payments stop 25.0-31.5 s (as applied)"));
+	assert_string_equal(simtest_missing(html, (const char *const[]){
+		"INVALID: the experiment did not happen as planned",
+		"at 10.0 s: not applied",
+		"gateway-payments fcgi_latency (NOT APPLIED)",
+		"class=\"fault-missing\"",
+		"payments stop 25.0-31.5 s (as applied)",
+		NULL }), "");
 	assert_null(strstr(html, "VALID · "));
 	snprintf(path, sizeof(path), "%s/report.json", dir);
 	html = slurp(path);
-	assert_non_null(strstr(html, "\"status\":\"invalid\""));
-	assert_non_null(strstr(html, "\"valid\":false"));
-	assert_non_null(strstr(html, "\"applied\":false"));
+	assert_string_equal(simtest_missing(html, (const char *const[]){
+		"\"status\":\"invalid\"",
+		"\"valid\":false",
+		"\"applied\":false",
+		NULL }), "");
 	/* The live page refreshes itself and says the phase. */
 	meta.phase = "drain";
 	meta.elapsed_s = 3;
@@ -274,19 +283,21 @@ static void test_judged_run(void **state)
 	assert_null(strstr(html, "bad <json>"));
 	snprintf(path, sizeof(path), "%s/report.json", dir);
 	html = slurp(path);
-	assert_non_null(strstr(html, "\"failover\":{"));
-	assert_non_null(strstr(html, "\"first_error_s\":10.5,"));
-	assert_non_null(strstr(html, "\"failover_s\":2.75,"));
-	assert_non_null(strstr(html, "\"failed_in_failover\":4,"));
-	assert_non_null(strstr(html, "\"recovery\":{"));
-	assert_non_null(strstr(html, "\"holds_again_after_s\":null,"));
-	assert_non_null(strstr(html, "\"requests_lost\":17"));
-	assert_non_null(strstr(html, "\"reason\":\"bad <json>\""));
-	assert_non_null(strstr(html, "\"applied_too\":true"));
-	assert_non_null(strstr(html, "\"drain\":{"));
-	assert_non_null(strstr(html, "\"drained\":false,"));
-	assert_non_null(strstr(html, "\"drained_in_s\":null"));
-	assert_non_null(strstr(html, "\"events_drain\":\"2 rows left\""));
+	assert_string_equal(simtest_missing(html, (const char *const[]){
+		"\"failover\":{",
+		"\"first_error_s\":10.5,",
+		"\"failover_s\":2.75,",
+		"\"failed_in_failover\":4,",
+		"\"recovery\":{",
+		"\"holds_again_after_s\":null,",
+		"\"requests_lost\":17",
+		"\"reason\":\"bad <json>\"",
+		"\"applied_too\":true",
+		"\"drain\":{",
+		"\"drained\":false,",
+		"\"drained_in_s\":null",
+		"\"events_drain\":\"2 rows left\"",
+		NULL }), "");
 	sim_load_stats_free(&st);
 	sim_scrape_free(&br);
 	sim_scenario_free(&sc);

@@ -11,48 +11,17 @@
 
 #include "simtest.h"
 
-struct fixture {
-	struct simtest_server srv;
-	struct simtest_upstream up;
-	char body[65536];
-};
+/* the proxy "web" in front of an echo upstream */
+static const struct simtest_rig_spec web = { .seed = 1, .proxy = "web", .nup = 1,
+                                             .up = { { UP_ECHO, 0 } } };
 
-static int setup(void **state)
+static int post(struct simtest_rig *f, const char *path, const char *body)
 {
-	static struct fixture f;
-
-	memset(&f, 0, sizeof(f));
-	if (simtest_upstream_start(&f.up, UP_ECHO, 0) != 0)
-		return -1;
-	if (simtest_server_start(&f.srv, 1, NULL) != 0) {
-		simtest_upstream_stop(&f.up);
-		return -1;
-	}
-	if (simtest_proxy(&f.srv, "web", f.up.port) <= 0) {
-		simtest_server_stop(&f.srv);
-		simtest_upstream_stop(&f.up);
-		return -1;
-	}
-	*state = &f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	simtest_server_stop(&f->srv);
-	simtest_upstream_stop(&f->up);
-	return 0;
-}
-
-static int post(struct fixture *f, const char *path, const char *body)
-{
-	return simtest_http(f->srv.port, "POST", path, body, f->body, sizeof(f->body));
+	return simtest_call(f, "POST", path, "%s", body);
 }
 
 /* POSTs toxic json to web; expects 400 with exactly that error message. */
-static void refused(struct fixture *f, const char *json, const char *msg)
+static void refused(struct simtest_rig *f, const char *json, const char *msg)
 {
 	char want[512];
 
@@ -63,7 +32,7 @@ static void refused(struct fixture *f, const char *json, const char *msg)
 
 static void test_api_ranges(void **state)
 {
-	struct fixture *f = *state;
+	struct simtest_rig *f = *state;
 
 	refused(f, "{\"type\":\"latency\",\"attributes\":{\"latency\":-800}}",
 	        "invalid attribute: latency.latency must be >= 0 (got -800)");
@@ -110,7 +79,7 @@ static void test_api_ranges(void **state)
 
 static void test_api_unknown_and_update(void **state)
 {
-	struct fixture *f = *state;
+	struct simtest_rig *f = *state;
 
 	refused(f, "{\"type\":\"latency\",\"attributes\":{\"latncy\":300}}",
 	        "invalid attribute: latency has no attribute \\\"latncy\\\" (it has: latency, jitter)");
@@ -137,8 +106,8 @@ static void test_api_unknown_and_update(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_api_ranges, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_api_unknown_and_update, setup, teardown),
+		SIMTEST_RIG_TEST(test_api_ranges, web),
+		SIMTEST_RIG_TEST(test_api_unknown_and_update, web),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,9 +13,10 @@ Spans with placeholders (<svc>, NNN, *, {id}, $VAR) and run-time paths (run/...)
 """
 import os
 import re
-import subprocess
 import sys
 import tempfile
+
+import treelib
 
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
 SPAN = re.compile(r"`([^`\n]+)`")
@@ -54,19 +55,7 @@ def anchors(path, cache):
 
 def tracked(top):
     """The tree's files (git's list when it is a checkout, else a walk), relative to top."""
-    try:
-        out = subprocess.run(["git", "-C", top, "ls-files", "-co", "--exclude-standard"],
-                             capture_output=True, text=True, check=True).stdout.split("\n")
-        files = [f for f in out if f and os.path.exists(os.path.join(top, f))]
-        if files:
-            return files
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    files = []
-    for d, dirs, names in os.walk(top):
-        dirs[:] = [x for x in dirs if not x.startswith(".") and not x.startswith("build")]
-        files += [os.path.relpath(os.path.join(d, n), top) for n in names]
-    return files
+    return treelib.files(top, (".", "build"))
 
 
 def docs_of(files):
@@ -173,11 +162,7 @@ def self_test():
     return 0
 
 
-def main():
-    if len(sys.argv) > 1 and sys.argv[1] == "--self-test":
-        return self_test()
-    top = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.dirname(
-        os.path.dirname(os.path.abspath(__file__))))
+def run(top):
     errors = check(top)
     for e in errors:
         print(e)
@@ -189,4 +174,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(treelib.main(self_test, run))

@@ -13,9 +13,10 @@ then must hold the whole list; ALLOWED names files whose lists are not copies, w
 """
 import os
 import re
-import subprocess
 import sys
 import tempfile
+
+import treelib
 
 GAP = 3             # lines without a service that a run of list items may hold
 THRESHOLD = 4       # distinct service names in one line, or in a run of list items
@@ -42,16 +43,7 @@ def services(top):
 
 
 def files_of(top):
-    try:
-        out = subprocess.run(["git", "-C", top, "ls-files", "-co", "--exclude-standard"],
-                             capture_output=True, text=True, check=True).stdout.split("\n")
-        return [f for f in out if f and os.path.isfile(os.path.join(top, f))]
-    except (OSError, subprocess.CalledProcessError):
-        found = []
-        for d, dirs, names in os.walk(top):
-            dirs[:] = [x for x in dirs if not x.startswith((".", "build", "run", "node_modules"))]
-            found += [os.path.relpath(os.path.join(d, n), top) for n in names]
-        return found
+    return treelib.files(top, (".", "build", "run", "node_modules"))
 
 
 def check(top, allowed, exact=None):
@@ -131,11 +123,7 @@ def self_test():
     return 1
 
 
-def main():
-    if len(sys.argv) > 1 and sys.argv[1] == "--self-test":
-        return self_test()
-    top = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.dirname(
-        os.path.dirname(os.path.abspath(__file__))))
+def run(top):
     found = check(top, ALLOWED, EXACT)
     for line in found:
         print(line)
@@ -148,4 +136,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(treelib.main(self_test, run))
