@@ -159,8 +159,11 @@ test-vagrant-ha-boot:
 
 # The Vagrantfile's LAB=ha role provisioners, read from it, each VM one network namespace with
 # the Vagrantfile's addresses (tests/hosting/test_lab_vm_ha.sh; root; ~2 min; docs/lab.md).
+# The host's HA packages first (galera-4, rsync, iptables): a namespace shares the host's files
+# but has no route out, so the VMs' own `deps.sh ha` can only find them installed.
 test-vagrant-ha: deps
 	@$(MAKE) --no-print-directory all
+	@scripts/deps.sh ha
 	@tests/hosting/test_lab_vm_ha.sh
 
 test-help: all
