@@ -5,8 +5,26 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "proxy.h"
+
+/*
+ * True for "localhost" and names under it: loopback by definition (RFC 6761 6.3), answered
+ * here as curl and Go's listener do, not looked up: a minimal root or container has no
+ * /etc/hosts, and there the lookup fails (or asks DNS).
+ */
+static bool
+sim_addr_localhost(const char *host)
+{
+	size_t n = strlen(host), k = sizeof("localhost") - 1;
+
+	if (n > 0 && host[n - 1] == '.')
+		n--;
+	if (n < k || strncasecmp(host + n - k, "localhost", k) != 0)
+		return false;
+	return n == k || host[n - k - 1] == '.';
+}
 
 /* Splits "host:port" (host may be [v6] or empty, meaning 127.0.0.1) and resolves it. */
 int
@@ -42,7 +60,7 @@ sim_addr_parse(const char *hostport, bool passive, struct sockaddr_storage *ss,
 	}
 	memcpy(host, hostport, hlen);
 	host[hlen] = '\0';
-	if (host[0] == '\0')
+	if (host[0] == '\0' || sim_addr_localhost(host))
 		snprintf(host, sizeof(host), "127.0.0.1");
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;

@@ -185,6 +185,28 @@ static void test_json_parse_errors(void **state)
 	json_object_put(o);
 }
 
+/* localhost and names under it are loopback without a lookup (a minimal root has no /etc/hosts). */
+static void test_addr_localhost(void **state)
+{
+	static const char *const names[] = {
+		"localhost:8474", "LocalHost.:8474", "api.localhost:8474", "[localhost]:8474",
+	};
+	struct sockaddr_storage ss;
+	struct sim_err err;
+	socklen_t len;
+	char out[64];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (sim_addr_parse(names[i], false, &ss, &len, &err) != 0)
+			fail_msg("%s: %s", names[i], err.msg);
+		sim_addr_format((const struct sockaddr *)&ss, out, sizeof(out));
+		if (strcmp(out, "127.0.0.1:8474") != 0)
+			fail_msg("%s -> %s, want 127.0.0.1:8474", names[i], out);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -196,6 +218,7 @@ int main(void)
 		cmocka_unit_test(test_fcgi_params),
 		cmocka_unit_test(test_fcgi_error_answer),
 		cmocka_unit_test(test_json_parse_errors),
+		cmocka_unit_test(test_addr_localhost),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
