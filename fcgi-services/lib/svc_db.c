@@ -202,6 +202,7 @@ svc_db_connect(struct svc_req *r)
 		if ((rc = svc_db_connect_node(r, &ns->node[order[k]])) == SVC_OK) {
 			w->db_node = order[k];
 			w->db_since_us = svc_now_us();
+			w->db_session_rc = 0;	/* a new session has the server's isolation */
 			svc_dbnodes_used(ns, order[k]);
 			return SVC_OK;
 		}
@@ -678,31 +679,49 @@ svc_db_errno(const struct svc_req *r)
 }
 
 /*
+ * The session's isolation: READ COMMITTED or the server's default, REPEATABLE READ. Set only
+ * when it changes (once per connection for the relay, which asks for it on every batch).
+ */
+static int
+svc_db_isolation(struct svc_worker *w, int read_committed)
+{
+	static const char	rc_sql[] = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED";
+	static const char	rr_sql[] = "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ";
+
+	if (w->db_session_rc == read_committed)
+		return 0;
+	if ((read_committed ? mysql_real_query(w->db, rc_sql, sizeof(rc_sql) - 1) :
+	    mysql_real_query(w->db, rr_sql, sizeof(rr_sql) - 1)) != 0)
+		return -1;
+	w->db_session_rc = read_committed;
+	return 0;
+}
+
+/*
  * Begins a transaction: START TRANSACTION, not autocommit off and on again (one round trip per
  * transaction instead of three; the connection stays in autocommit mode and COMMIT or ROLLBACK
- * ends the transaction by itself). read_committed first sets the next transaction's isolation
- * (it must come before START TRANSACTION: inside one MariaDB refuses it, error 1568). Fixed
- * control statements without parameters: there is nothing to prepare.
+ * ends the transaction by itself). read_committed: the transaction runs READ COMMITTED (the
+ * session's level, svc_db_isolation). Fixed control statements without parameters: there is
+ * nothing to prepare.
  */
 int
 svc_db_begin(struct svc_req *r, int read_committed)
 {
-	static const char	 rc_sql[] = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED";
 	static const char	 begin_sql[] = "START TRANSACTION";
+	struct svc_worker	*w = r->w;
 	int			 attempt, rc = SVC_ERR_INTERNAL;
 
 	/* A worker that failed over returns to the preferred node at a transaction's start. */
-	if (r->w->db != NULL && !r->w->in_tx &&
-	    svc_dbnodes_should_return(&r->srv->dbnodes, r->w->db_node, r->w->db_since_us,
+	if (w->db != NULL && !w->in_tx &&
+	    svc_dbnodes_should_return(&r->srv->dbnodes, w->db_node, w->db_since_us,
 	    svc_now_us()))
-		svc_db_close(r->w);
+		svc_db_close(w);
 	for (attempt = 0; attempt < 2; attempt++) {
 		if ((rc = svc_db_connect(r)) != SVC_OK)
 			continue;
-		if ((!read_committed ||
-		    mysql_real_query(r->w->db, rc_sql, sizeof(rc_sql) - 1) == 0) &&
-		    mysql_real_query(r->w->db, begin_sql, sizeof(begin_sql) - 1) == 0) {
-			r->w->in_tx = 1;
+		if (svc_db_isolation(w, read_committed != 0) == 0 &&
+		    mysql_real_query(w->db, begin_sql, sizeof(begin_sql) - 1) == 0) {
+			w->in_tx = 1;
 			return SVC_OK;
 		}
 		rc = svc_db_fail(r, NULL, "begin");

@@ -135,6 +135,7 @@ int  svc_ev_service(struct svc_events_rt *rt, amqp_connection_state_t c, const c
 void *svc_ev_relay_main(void *arg);
 /* The idle relay's next poll interval: last doubled, within [min, max] (max < min: min). */
 long long svc_ev_next_poll(long long last, long long min, long long max);
+long long svc_ev_relay_wait(int n, int limit, long long *idle, long long min, long long max);
 void *svc_ev_consumer_main(void *arg);
 
 #endif /* SVC_EV_INTERNAL_H */

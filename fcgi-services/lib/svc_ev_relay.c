@@ -180,6 +180,29 @@ svc_ev_next_poll(long long last, long long min, long long max)
 	return next > max ? (max > min ? max : min) : next;
 }
 
+/*
+ * How long the relay waits after a batch of n rows (limit: the batch's size), 0 for not at
+ * all; *idle is the wait of the next empty batch. A full batch goes again at once (more rows
+ * are waiting). A short one found every row that was committed when it looked: the rows
+ * committed since have woken the relay already (svc_wake keeps a post made before the wait),
+ * so a second look at once would find nothing (it cost a transaction of four statements per
+ * batch). It waits as an empty one would at first, the shortest poll. An empty batch waits
+ * *idle, which doubles up to max.
+ */
+long long
+svc_ev_relay_wait(int n, int limit, long long *idle, long long min, long long max)
+{
+	long long wait;
+
+	if (n > 0) {
+		*idle = min;
+		return n >= limit ? 0 : min;
+	}
+	wait = *idle;
+	*idle = svc_ev_next_poll(*idle, min, max);
+	return wait;
+}
+
 void *
 svc_ev_relay_main(void *arg)
 {
@@ -188,7 +211,7 @@ svc_ev_relay_main(void *arg)
 	struct svc_req		 r;
 	unsigned long		 i = 0;
 	uint64_t		 tag = 0;
-	long long		 backoff = 100, nack_backoff = 50, idle = rt->conf.poll_ms;
+	long long		 backoff = 100, nack_backoff = 50, idle = rt->conf.poll_ms, wait;
 	int64_t			 stats_at = 0;
 	int			 n;
 
@@ -242,13 +265,9 @@ svc_ev_relay_main(void *arg)
 		nack_backoff = 50;
 		if (n == -2)
 			svc_ev_sleep(rt, 500);
-		else if (n == 0) {
-			svc_ev_idle(rt, idle);
-			idle = svc_ev_next_poll(idle, rt->conf.poll_ms, rt->conf.poll_max_ms);
-		} else {
-			idle = rt->conf.poll_ms;
-			stats_at = 0;
-		}
+		else if ((wait = svc_ev_relay_wait(n, rt->conf.batch, &idle, rt->conf.poll_ms,
+		    rt->conf.poll_max_ms)) > 0)
+			svc_ev_idle(rt, wait);
 	}
 	svc_ev_close(&c);
 	return NULL;

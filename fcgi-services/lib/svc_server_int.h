@@ -34,6 +34,7 @@ struct svc_worker {
 	MYSQL			*db;
 	size_t			 db_node;	/* the svc_dbnodes index db is connected to */
 	int64_t			 db_since_us;	/* ... since then (svc_now_us) */
+	int			 db_session_rc;	/* the session's isolation is READ COMMITTED */
 	MYSQL_STMT		**stmts;	/* prepared on first use, by index */
 	unsigned		 db_errno;
 	uint64_t		 affected;

@@ -392,8 +392,33 @@ test_idle_poll_backs_off(void **state)
 	assert_int_equal(svc_ev_next_poll(50, 50, 50), 50);
 }
 
+/*
+ * After a batch: a full one goes again at once, a short one waits the shortest poll (the rows
+ * committed since it looked have posted the wake), an empty one waits and doubles the next wait;
+ * any rows bring the empty wait back to the shortest.
+ */
+static void
+test_relay_waits_after_a_short_batch(void **state)
+{
+	long long idle = 50;
+
+	(void)state;
+	assert_int_equal(svc_ev_relay_wait(500, 500, &idle, 50, 1000), 0);
+	assert_int_equal(idle, 50);
+	assert_int_equal(svc_ev_relay_wait(3, 500, &idle, 50, 1000), 50);
+	assert_int_equal(idle, 50);
+	assert_int_equal(svc_ev_relay_wait(0, 500, &idle, 50, 1000), 50);
+	assert_int_equal(idle, 100);
+	assert_int_equal(svc_ev_relay_wait(0, 500, &idle, 50, 1000), 100);
+	assert_int_equal(idle, 200);
+	assert_int_equal(svc_ev_relay_wait(1, 500, &idle, 50, 1000), 50);
+	assert_int_equal(idle, 50);
+	assert_int_equal(svc_ev_relay_wait(1, 1, &idle, 50, 1000), 0);
+}
+
 SVC_UNIT_MAIN("events",
     cmocka_unit_test(test_idle_poll_backs_off),
+    cmocka_unit_test(test_relay_waits_after_a_short_batch),
     cmocka_unit_test(test_build_then_parse_round_trips),
     cmocka_unit_test(test_build_refuses_bad_input),
     cmocka_unit_test(test_parse_refuses_poison),
