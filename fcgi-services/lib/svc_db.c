@@ -139,6 +139,9 @@ svc_db_connect_node(struct svc_req *r, const struct svc_dbnode *node)
 	unsigned int			 cto = (unsigned)c->db_connect_timeout;
 	unsigned int			 rwto = (unsigned)c->db_rw_timeout;
 	my_bool				 off = 0, on = 1;
+	unsigned int			 proto = MYSQL_PROTOCOL_SOCKET;
+	/* SHOPLAB_DB_SOCKET: the one database over its unix socket (the stack's default). */
+	const char			*sock = c->db_socket[0] ? c->db_socket : NULL;
 
 	if ((w->db = mysql_init(NULL)) == NULL)
 		return SVC_ERR_NOMEM;
@@ -157,11 +160,17 @@ svc_db_connect_node(struct svc_req *r, const struct svc_dbnode *node)
 		w->db = NULL;
 		return SVC_ERR_DB_UNAVAILABLE;
 	}
-	if (mysql_real_connect(w->db, node->host, c->db_user, c->db_password, c->db_name,
-	    node->port, c->db_socket[0] ? c->db_socket : NULL, 0) == NULL) {
+	if (sock != NULL && mysql_options(w->db, MYSQL_OPT_PROTOCOL, &proto) != 0) {
+		svc_log(r, "error", "database socket option refused by the client library");
+		mysql_close(w->db);
+		w->db = NULL;
+		return SVC_ERR_DB_UNAVAILABLE;
+	}
+	if (mysql_real_connect(w->db, sock ? NULL : node->host, c->db_user, c->db_password,
+	    c->db_name, node->port, sock, 0) == NULL) {
 		w->db_errno = mysql_errno(w->db);
-		svc_log(r, "error", "database connect to %s failed: %s (%u)", node->label,
-		    mysql_error(w->db), w->db_errno);
+		svc_log(r, "error", "database connect to %s failed: %s (%u)",
+		    sock ? sock : node->label, mysql_error(w->db), w->db_errno);
 		goto fail;
 	}
 	if (r->srv->dbnodes.n > 1 && !svc_db_node_ready(w)) {

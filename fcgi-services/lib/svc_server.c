@@ -742,6 +742,11 @@ svc_open(struct svc_server *srv)
 		fprintf(stderr, "%s: %s\n", svc->name, err);
 		return 2;
 	}
+	if (srv->cfg.db_socket[0] != '\0' && srv->dbnodes.n > 1) {
+		fprintf(stderr, "%s: SHOPLAB_DB_SOCKET names one database, SHOPLAB_DB_HOSTS several "
+		    "nodes: set one of them\n", svc->name);
+		return 2;
+	}
 	for (i = 0; i < svc->nroutes; i++)
 		if (!svc_route_valid(svc->routes[i].pattern) || svc->routes[i].fn == NULL) {
 			fprintf(stderr, "%s: bad route pattern %s\n", svc->name,

@@ -119,6 +119,20 @@ if [ -z "${SERVICE_TRANSPORT:-}" ]; then
 	fi
 fi
 case $SERVICE_TRANSPORT in unix | tcp) ;; *) echo "stack: SERVICE_TRANSPORT is unix or tcp" >&2; exit 1 ;; esac
+# How the services reach MariaDB: its unix socket when it runs beside them in this stack (the
+# default: a statement's round trip then skips the TCP stack on both ends, see
+# docs/performance.md), or TCP where a socket cannot go: the sim proxy's <svc>-db arrows, TLS
+# to the database, several database nodes, a database elsewhere or in a namespace, the services
+# or the database not part of this stack.
+if [ -z "${DB_TRANSPORT:-}" ]; then
+	DB_TRANSPORT=unix
+	if [ "${SHOPLAB_PROXY:-0}" = 1 ] || [ "$DB_TLS" = 1 ] || [ -n "${DB_HOSTS:-}${SHOPLAB_DB_HOSTS:-}" ] ||
+	    [ "$DB_ADDR" != 127.0.0.1 ] || [ -n "${DB_NETNS:-}${SVC_NETNS:-}" ] || [ -n "${DB_SOCKET:-}" ] ||
+	    ! part db || ! part services; then
+		DB_TRANSPORT=tcp
+	fi
+fi
+case $DB_TRANSPORT in unix | tcp) ;; *) echo "stack: DB_TRANSPORT is unix or tcp" >&2; exit 1 ;; esac
 # nginx's worker processes never run as root: when the stack runs as root they run as
 # GATEWAY_USER (a system user created on first use), the one group that can open the sockets.
 : "${GATEWAY_USER:=shoplab-gw}"
@@ -285,6 +299,7 @@ write_env() {
 		echo "SHOPLAB_DB_HOST=$DB_ADDR"
 		echo "SHOPLAB_DB_PORT=$DB_PORT"
 		echo "SHOPLAB_DB_SOCKET_PATH=$SR/mariadb/mariadb.sock"
+		echo "SHOPLAB_DB_TRANSPORT=$DB_TRANSPORT"
 		# Who runs the stack's processes and where what they reach lives (see STACK_USER above).
 		echo "SHOPLAB_STACK_USER=$([ "$SR" = "$RUN" ] && id -un || echo "$STACK_USER")"
 		echo "SHOPLAB_STACK_DIR=$SR"

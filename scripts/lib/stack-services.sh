@@ -40,6 +40,8 @@ svc_up() {
 		if [ -n "${SHOPLAB_DB_HOSTS:-}" ]; then
 			export "SHOPLAB_${up}_DB_HOSTS=$(db_hosts_for "$s")"
 		fi
+		# The database beside it: over its unix socket (DB_TRANSPORT, stack-env.sh).
+		[ "$DB_TRANSPORT" = tcp ] || export "SHOPLAB_${up}_DB_SOCKET=$SR/mariadb/mariadb.sock"
 		if [ "$SHOPLAB_PROXY" = 1 ]; then
 			export "SHOPLAB_${up}_DB_HOST=127.0.0.1" "SHOPLAB_${up}_DB_PORT=$(proxy_db_port "$s")"
 			[ "$s" = orders ] && export "SHOPLAB_GATEWAY_INTERNAL=http://127.0.0.1:$(proxy_internal_port)"

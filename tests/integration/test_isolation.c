@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <mysql.h>
+
 #include "itest.h"
 
 /* At most this many services in the one list (fcgi-services/<name>/service.conf). */
@@ -168,7 +170,61 @@ test_gateway_still_reaches(void **state)
 	it_expect("GET", it_gateway(), "/api/v1/products/1", h, NULL, 200, NULL);
 }
 
+/*
+ * With MariaDB beside them (SHOPLAB_DB_TRANSPORT=unix: the direct stack), the services talk to
+ * it over its unix socket: after a /readyz (which asks the database), each service's database
+ * user has a connection from 'localhost' (the socket) and none over TCP. Asked as the stack's
+ * administrator (this user's own account, over the socket: a service's user would see only the
+ * threads of its own user@host).
+ */
+static void
+test_db_over_unix_socket(void **state)
+{
+	char		 services[NSVC_MAX][IT_SVC_NAME], path[96], var[64];
+	struct passwd	*pw;
+	MYSQL		*db;
+	const char	*user;
+	int64_t		 sock, tcp;
+	size_t		 i, j, n;
+
+	(void)state;
+	if (strcmp(it_env("SHOPLAB_DB_TRANSPORT"), "unix") != 0) {
+		printf("# the database over TCP here (proxy, TLS or lab): tested on the direct stack\n");
+		skip();
+	}
+	assert_non_null(pw = getpwuid(getuid()));
+	assert_non_null(db = mysql_init(NULL));
+	if (mysql_real_connect(db, NULL, pw->pw_name, NULL, NULL, 0,
+	    it_env("SHOPLAB_DB_SOCKET_PATH"), 0) == NULL) {
+		fprintf(stderr, "the stack's MariaDB as %s: %s\n", pw->pw_name, mysql_error(db));
+		mysql_close(db);
+		fail();
+	}
+	n = it_services(services, NSVC_MAX);
+	assert_true(n >= 1);
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "/_ops/%s/readyz", services[i]);
+		it_expect("GET", it_internal(), path, NULL, NULL, 200, NULL);
+		snprintf(var, sizeof(var), "SHOPLAB_DB_%s_USER", services[i]);
+		for (j = 11; var[j] != '\0'; j++)
+			if (var[j] >= 'a' && var[j] <= 'z')
+				var[j] = (char)(var[j] - 'a' + 'A');
+		user = it_env(var);
+		sock = it_db_int(db, "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+		    "WHERE USER = '%s' AND HOST = 'localhost'", user);
+		tcp = it_db_int(db, "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+		    "WHERE USER = '%s' AND HOST <> 'localhost'", user);
+		if (sock < 1 || tcp != 0)
+			fprintf(stderr, "%s: %lld connections over the socket, %lld over TCP\n",
+			    services[i], (long long)sock, (long long)tcp);
+		assert_true(sock >= 1);
+		assert_int_equal(tcp, 0);
+	}
+	mysql_close(db);
+}
+
 IT_MAIN("integration/isolation", NULL, NULL,
+    cmocka_unit_test(test_db_over_unix_socket),
     cmocka_unit_test(test_default_is_unix_socket),
     cmocka_unit_test(test_other_user_gets_eacces),
     cmocka_unit_test(test_secret_required),
