@@ -10,6 +10,8 @@
 #       partition HOST   drops HOST's traffic to and from the other database hosts (iptables in
 #                        its namespace); confirmed by listing the rules
 #       heal HOST        removes them; confirmed likewise
+#       deploy SERVICE   a rolling deploy of SERVICE on every services host (stack.sh deploy
+#                        on each in turn); confirmed by each host's new pid
 #       up | down        brings back / stops every process (namespaces stay)
 #       check            every Galera node Synced in the full cluster, every broker running in
 #                        one cluster, every service ready
@@ -476,16 +478,23 @@ br_events_check() {
 
 # ---------------------------------------------------------------- stack parts
 svc_host_up() {
-	local h=$1 d n
+	local h=$1 d
 	d=$(hostdir "$h")
-	n=${h#svc}
 	mkdir -p "$d/logs"
 	chmod 0711 "$d"
 	install -m 0600 "$RUN/shoplab.env" "$d/shoplab.env"
 	# With the link proxies, the host's services reach the database nodes through them.
 	link_proxy_up "$h"
-	SHOPLAB_RUN=$d SHOPLAB_PARTS=services SVC_NETNS=$(ns_of "$h") SERVICE_ADDR=$(addr "$h") \
-		DB_ROUTE_HOST=$n DB_HOSTS=$(link_db_hosts "$h") "$TOP/scripts/stack.sh" up
+	svc_host_stack "$h" up
+}
+# svc_host_stack HOST ARGS: stack.sh ARGS for services host HOST's part (its run dir, namespace,
+# address, preferred database node; the gateway's namespace for the checks through it).
+svc_host_stack() {
+	local h=$1
+	shift
+	SHOPLAB_RUN=$(hostdir "$h") SHOPLAB_PARTS=services SVC_NETNS=$(ns_of "$h") GW_NETNS=$(ns_of gw) \
+		SERVICE_ADDR=$(addr "$h") DB_ROUTE_HOST=${h#svc} DB_HOSTS=$(link_db_hosts "$h") \
+		"$TOP/scripts/stack.sh" "$@"
 }
 svc_host_down() {
 	local d
@@ -695,6 +704,26 @@ ctl_start() {
 	else gw_up > /dev/null; echo "started $h"; fi
 }
 
+# ctl deploy SVC: a rolling deploy of SVC across the services hosts, one host after the other
+# (stack.sh deploy on each: the listening socket handed to the new binary, nginx not reloaded;
+# docs/deploy.md), each confirmed by its pid file naming a new, running process.
+ctl_deploy() {
+	local s=$1 h f old new
+	[ "${LAB_HA_VM:-}" != 1 ] || die "deploy: on machines, run stack.sh deploy $s on each services host (lab/provision-ha.sh's run dir)"
+	ha_env
+	for h in $SVC_HOSTS_LIST; do
+		f=$(hostdir "$h")/$s.pid
+		old=$(cat "$f" 2> /dev/null || true)
+		[ -n "$old" ] && pid_alive "$old" || die "deploy $s on $h: $s does not run there (nothing deployed on $h)"
+		svc_host_stack "$h" deploy "$s" > "$(hostdir "$h")/logs/deploy-$s.log" 2>&1 ||
+			die "deploy $s on $h failed, the old process serves on: $(tail -1 "$(hostdir "$h")/logs/deploy-$s.log")"
+		new=$(cat "$f" 2> /dev/null || true)
+		[ -n "$new" ] && [ "$new" != "$old" ] && pid_alive "$new" ||
+			die "deploy $s on $h: not confirmed (the pid file names ${new:-nothing}, was $old)"
+		echo "deployed $s on $h: pid $old -> $new"
+	done
+}
+
 IPT_CHAIN=shoplab-part
 ipt() { nsx "$1" iptables -w 5 "${@:2}"; }
 
@@ -750,6 +779,11 @@ cmd_ctl() {
 	case $a in
 	check)
 		ctl_check ;;
+	deploy)
+		case " $(sed -n 's/^SHOPLAB_SERVICES="\(.*\)"/\1/p' "$RUN/shoplab.env" 2> /dev/null) " in
+		*" $h "*) ctl_deploy "$h" ;;
+		*) die "ctl deploy: no such service '$h' in the lab ($RUN/shoplab.env)" ;;
+		esac ;;
 	kill | start | partition | heal)
 		host_ok "$h" || die "ctl $a: no such lab host '$h' (one of: $HOSTS)"
 		netns_exists "$(ns "$h")" || die "ctl $a: the lab is not up ($(ns "$h") does not exist)"
@@ -761,7 +795,7 @@ cmd_ctl() {
 		link_reset ;;
 	down)
 		all_down ;;
-	*) die "usage: $0 ctl kill|start|partition|heal HOST | ctl up|down|check" ;;
+	*) die "usage: $0 ctl kill|start|partition|heal HOST | ctl deploy SERVICE | ctl up|down|check" ;;
 	esac
 }
 
@@ -959,7 +993,54 @@ cmd_test() {
 		[ "$out" -eq 0 ] || rc=$out
 	done
 	log "HA scenarios: rc=$rc in $((SECONDS - t0)) s"
+	[ -n "${HA_SKIP_DEPLOY:-}" ] || deploy_check || rc=1
 	return "$rc"
+}
+
+# A deploy no client notices, across the services hosts: while sim's mixed load and wrk's
+# kept-alive connections (wrk never retries: a connection closed under a request is a socket
+# error) go through the gateway, catalog and then orders are deployed on svc1 and svc2 in turn
+# (ctl deploy). Every deploy confirmed, no socket error, no non-2xx, every sim outcome ok.
+deploy_check() {
+	local d t0=$SECONDS url wrk_pid load_pid lrc=0 bad="" reqs outc s
+	d=$RUN/logs/deploy-check	# kept with the gateway's logs (keep_results)
+	mkdir -p "$d"
+	cmd_ctl up > /dev/null 2>&1 || true
+	url=$(sed -n 's/^SHOPLAB_GATEWAY_URL=//p' "$RUN/shoplab.env")
+	cat > "$d/load.json" <<-JSON
+	{"name": "ha-deploy-load", "description": "Mixed load while catalog and orders are deployed on both services hosts.",
+	 "seed": 9, "duration_s": 40, "drain_s": 5, "phases": [{"at_s": 0, "rate": 40}],
+	 "mix": {"browse": 7, "checkout": 3},
+	 "data": {"users": 10, "products": [1, 200], "stock": 1000000, "login_rate": 20}}
+	JSON
+	ip netns exec "$(ns gw)" env SHOPLAB_RUN="$RUN" "$SHOPLAB_BUILD/bin/sim" load "$d/load.json" > "$d/load.txt" 2>&1 &
+	load_pid=$!
+	sleep 8	# the load's set-up (users, logins) first
+	ip netns exec "$(ns gw)" wrk -t2 -c32 -d120s --timeout 10s -s "$TOP/tests/hosting/random_product.lua" "$url" \
+		> "$d/wrk.txt" 2>&1 &
+	wrk_pid=$!
+	sleep 2
+	for s in catalog orders; do
+		cmd_ctl deploy "$s" >> "$d/deploy.txt" 2>&1 || bad+=" deploy-$s"
+		sleep 2
+	done
+	# wrk prints its statistics when interrupted.
+	kill -INT "$wrk_pid" 2> /dev/null || true
+	wait "$wrk_pid" || true
+	wait "$load_pid" || lrc=$?
+	cat "$d/deploy.txt" "$d/wrk.txt" >&2
+	reqs=$(awk '/requests in/ { print $1 }' "$d/wrk.txt")
+	[ "${reqs:-0}" -gt 0 ] || bad+=" wrk-made-no-requests"
+	! grep -q 'Socket errors' "$d/wrk.txt" || bad+=" wrk-socket-errors"
+	! grep -q 'Non-2xx' "$d/wrk.txt" || bad+=" wrk-non-2xx"
+	outc=$(sed -n 's/^ *outcomes: //p' "$d/load.txt")
+	[ "$lrc" = 0 ] && [ "$(echo "$outc" | sed 's/^ok [0-9]* //')" = "4xx 0 429 0 5xx 0 connect 0 other 0 unknown 0" ] ||
+		bad+=" sim-load(rc=$lrc: $outc)"
+	if [ -n "$bad" ]; then
+		log "deploy under load on both services hosts: FAILED:$bad (see gw-logs/deploy-check/ in the kept results)"
+		return 1
+	fi
+	log "deploy under load on both services hosts: catalog and orders deployed on $SVC_HOSTS_LIST, wrk ${reqs} requests on kept-alive connections without a socket error or a non-2xx, sim load: $outc ($((SECONDS - t0)) s)"
 }
 
 case ${1:-} in

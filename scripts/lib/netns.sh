@@ -66,6 +66,9 @@ netns_down() {
 	for h in $NETNS_HOSTS; do ! netns_exists "$NETNS_PREFIX-$h" || ip netns del "$NETNS_PREFIX-$h"; done
 	! netns_exists "$NETNS_PREFIX-lan" || ip netns del "$NETNS_PREFIX-lan"
 	# Deleting PREFIX-lan deleted v-host and with it PREFIX-host; this is for a half-built one.
-	! ip link show "$NETNS_PREFIX-host" > /dev/null 2>&1 || ip link del "$NETNS_PREFIX-host"
-	return 0
+	# (The kernel removes the pair after `ip netns del` returns: a link seen a moment ago may be
+	# gone when it is deleted, "Cannot find device"; only one still there is a failure.)
+	if ip link show "$NETNS_PREFIX-host" > /dev/null 2>&1; then
+		ip link del "$NETNS_PREFIX-host" 2> /dev/null || ! ip link show "$NETNS_PREFIX-host" > /dev/null 2>&1
+	fi
 }
