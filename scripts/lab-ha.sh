@@ -115,6 +115,8 @@ ha_env() {
 	for h in $DB_HOSTS_LIST; do l+="${l:+,}$(addr "$h"):$DB_PORT"; done
 	DB_HOSTS=$l
 	DB_CLIENT_HOSTS="$(addr svc1) $(addr svc2) $(addr gw)"
+	# Machines (Vagrant): sim run, on the host outside them, reads the databases for its checks.
+	[ "${LAB_HA_VM:-}" != 1 ] || DB_CLIENT_HOSTS+=" $(addr host)"
 	API_RATE_EXEMPT="127.0.0.1 $(addr gw) $(addr host)"
 	SERVICE_HOSTS="$(addr svc1) $(addr svc2)"
 	LAB_CTL=$TOP/scripts/lab-ha.sh

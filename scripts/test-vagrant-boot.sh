@@ -382,10 +382,12 @@ checks "${vm_leader[gw]}" "$work/checks-db1-back.log" checkout http://127.0.0.1:
 	die "with db1 back, a checkout did not confirm and ship"
 phase "db1 back: rejoined, checkout" $((SECONDS - t))
 
-# --- sim's HA scenarios against the machines: sim run on this machine in gw's network (its
-# address is the one the databases and the gateway let in, as the namespace lab's sim runs in
-# gw's namespace), its ctl lab-ha.sh carrying each fault to its host's container
-# (LAB_VM_EXEC=vm-exec-nspawn.sh; on real VMs vm-exec-vagrant.sh). All from the clone of HEAD.
+# --- sim's HA scenarios against the machines: sim run on this machine in gw's network (as the
+# namespace lab's sim runs in gw's namespace; here its localhost is not this shared machine's,
+# where other stacks' brokers listen), its ctl lab-ha.sh carrying each fault to its host's
+# container (LAB_VM_EXEC=vm-exec-nspawn.sh; on real VMs vm-exec-vagrant.sh). Last, `sim check`
+# on this machine itself, at the host's address (where sim runs against real VMs): every
+# order of every scenario checked once more. All from the clone of HEAD.
 ha_env_of() { sed -n "s/^$1=//p" "$work/vagrant/db1.2.env"; }
 # The gateway at gw's address (the VM's nginx listens on 0.0.0.0 for the forwarded port, and
 # that is the URL its shoplab.env names).
@@ -398,7 +400,7 @@ lab_ctl() { env "${sim_env[@]}" "$work/shoplab/scripts/lab-ha.sh" ctl "$@"; }
 # invariant broke, the run is not valid (a fault that did not apply) or the events differ. A
 # steady-state hypothesis that failed (exit 1, invariants held) is printed, not fatal.
 scenario() {
-	local sc=$1 out=$work/sim/$1.log rc=0 verdict i first=""
+	local sc=$1 out=$work/sim/$1.log rc=0 verdict i first="" report
 	lab_ctl up > "$work/sim/$sc.up.log" 2>&1 || { tail -5 "$work/sim/$sc.up.log" >&2; log "$sc: ctl up failed"; return 1; }
 	# Whole within 60 s: after db1's power cut a service's stale connection to it fails its
 	# first ping (readyz 503 once per connection), as a VM's would (no reset from a dead host).
@@ -412,7 +414,11 @@ scenario() {
 	log "$sc: sim run (log: $out)"
 	nsenter -t "${vm_leader[gw]}" -n env "${sim_env[@]}" "$work/shoplab/build/bin/sim" run \
 		"$work/shoplab/sim/scenarios/$sc.json" < /dev/null > "$out" 2>&1 || rc=$?
-	grep -E '^(RUN |invariant|hypothes|steady|fault|failover|verdict)' "$out" | sed 's/^/  /' || true
+	# What the ctl did (the report's fault log), the invariants that broke, the verdict.
+	report=$(sed -n 's/^report: \(.*\)\.html$/\1.json/p' "$out")
+	[ -z "$report" ] || sed -n 's/.*"fault_log":"\([^"]*\)".*/\1/p' "$report" | sed 's/\\n/\n/g' | sed '/^$/d; s/^ */  fault /'
+	echo "  invariants: $(grep -c '^  ok ' "$out" || true) ok, $(grep -c '^  FAIL ' "$out" || true) broken"
+	grep -E '^(RUN |  FAIL |failover|verdict)' "$out" | sed 's/^/  /' || true
 	verdict=$(grep '^verdict' "$out" | tail -1)
 	log "$sc: sim run exited $rc; $verdict"
 	case $rc in
@@ -432,6 +438,12 @@ if [ -n "$HA_SCENARIOS" ]; then
 		run_job scenario "$sc" || bad+=" $sc"
 		phase "scenario $sc" $((SECONDS - t))
 	done
+	t=$SECONDS
+	log "sim check from this machine ($host_addr, as against real VMs): every order of the scenarios"
+	run_job env "${sim_env[@]}" "$work/shoplab/build/bin/sim" check < /dev/null > "$work/sim/check.log" 2>&1 || bad+=" sim-check"
+	grep -E '^  FAIL ' "$work/sim/check.log" | sed 's/^/  /' || true
+	echo "  invariants: $(grep -c '^  ok ' "$work/sim/check.log" || true) ok, $(grep -c '^  FAIL ' "$work/sim/check.log" || true) broken"
+	phase "sim check from the host" $((SECONDS - t))
 	[ -z "$bad" ] || { phases_show; [ "$keep" = 1 ] || cp -r "$work/sim" "$FRESH_WORK/shoplab-vagrant-ha-sim-last" 2> /dev/null || true; die "HA scenarios failed:$bad (logs: $work/sim)"; }
 fi
 
