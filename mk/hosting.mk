@@ -126,6 +126,7 @@ test-hosting: deps
 	@tests/hosting/test_scale.sh
 	@tests/hosting/test_deploy.sh
 	@tests/hosting/test_vagrant.sh
+	@tests/hosting/test_lab_ctl_vm.sh
 
 # A Debian package of the same install (scripts/deb.sh: dpkg-deb, lintian; docs/hosting.md).
 deb: deps
