@@ -396,6 +396,14 @@ sim_env=(SHOPLAB_RUN="$work/sim" SHOPLAB_TOP="$work/shoplab" SHOPLAB_LAB_CTL="$w
 	LAB_VM_EXEC="$work/shoplab/scripts/lib/vm-exec-nspawn.sh $work/vm" LAB_HA_ADDRS="$(ha_env_of LAB_HA_ADDRS)"
 	LAB_VM_RUN="$(ha_env_of SHOPLAB_RUN)" LAB_VM_TOP=/shoplab LAB_PROXY="$(ha_env_of LAB_PROXY)")
 lab_ctl() { env "${sim_env[@]}" "$work/shoplab/scripts/lab-ha.sh" ctl "$@"; }
+# tally LOG: how many invariants and hypothesis clauses of sim's output held and broke.
+tally() {
+	awk '/^invariants:/ { s = "invariants" ; next } /^hypothesis/ { s = "hypothesis"; next } /^[^ ]/ { s = "" }
+		s != "" && /^  ok / { ok[s]++ } s != "" && /^  FAIL / { bad[s]++ }
+		END { printf "  invariants: %d held, %d broken", ok["invariants"], bad["invariants"]
+			if (ok["hypothesis"] + bad["hypothesis"]) printf "; hypothesis: %d held, %d failed", ok["hypothesis"], bad["hypothesis"]
+			print "" }' "$1"
+}
 # scenario NAME: the lab made whole, NAME through sim run, the event invariants; 1 when an
 # invariant broke, the run is not valid (a fault that did not apply) or the events differ. A
 # steady-state hypothesis that failed (exit 1, invariants held) is printed, not fatal.
@@ -417,7 +425,7 @@ scenario() {
 	# What the ctl did (the report's fault log), the invariants that broke, the verdict.
 	report=$(sed -n 's/^report: \(.*\)\.html$/\1.json/p' "$out")
 	[ -z "$report" ] || sed -n 's/.*"fault_log":"\([^"]*\)".*/\1/p' "$report" | sed 's/\\n/\n/g' | sed '/^$/d; s/^ */  fault /'
-	echo "  invariants: $(grep -c '^  ok ' "$out" || true) ok, $(grep -c '^  FAIL ' "$out" || true) broken"
+	tally "$out"
 	grep -E '^(RUN |  FAIL |failover|verdict)' "$out" | sed 's/^/  /' || true
 	verdict=$(grep '^verdict' "$out" | tail -1)
 	log "$sc: sim run exited $rc; $verdict"
@@ -442,7 +450,7 @@ if [ -n "$HA_SCENARIOS" ]; then
 	log "sim check from this machine ($host_addr, as against real VMs): every order of the scenarios"
 	run_job env "${sim_env[@]}" "$work/shoplab/build/bin/sim" check < /dev/null > "$work/sim/check.log" 2>&1 || bad+=" sim-check"
 	grep -E '^  FAIL ' "$work/sim/check.log" | sed 's/^/  /' || true
-	echo "  invariants: $(grep -c '^  ok ' "$work/sim/check.log" || true) ok, $(grep -c '^  FAIL ' "$work/sim/check.log" || true) broken"
+	tally "$work/sim/check.log"
 	phase "sim check from the host" $((SECONDS - t))
 	[ -z "$bad" ] || { phases_show; [ "$keep" = 1 ] || cp -r "$work/sim" "$FRESH_WORK/shoplab-vagrant-ha-sim-last" 2> /dev/null || true; die "HA scenarios failed:$bad (logs: $work/sim)"; }
 fi
