@@ -15,7 +15,7 @@
 #   make test-systemd                                       make deb, then the package under systemd in a fresh root
 #   make test-vagrant-boot                                  the Vagrantfile's provisioning of the single VM in a booted container
 #   make test-vagrant-ha                                    the Vagrantfile's LAB=ha role provisioning, each VM a namespace
-#   make test-vagrant-ha-boot                               the Vagrantfile's LAB=ha provisioning, nine booted containers on a bridge
+#   make test-vagrant-ha-boot                               the Vagrantfile's LAB=ha provisioning, nine booted containers on a bridge, the HA scenarios against them
 
 PREFIX      ?= /usr/local
 DESTDIR     ?=
@@ -126,6 +126,7 @@ test-hosting: deps
 	@tests/hosting/test_scale.sh
 	@tests/hosting/test_deploy.sh
 	@tests/hosting/test_vagrant.sh
+	@tests/hosting/test_lab_ctl_vm.sh
 
 # A Debian package of the same install (scripts/deb.sh: dpkg-deb, lintian; docs/hosting.md).
 deb: deps
@@ -151,8 +152,8 @@ test-vagrant-boot:
 	@scripts/test-vagrant-boot.sh
 
 # The Vagrantfile's LAB=ha layout, every VM a booted container on one bridge, provisioned as
-# `LAB=ha vagrant up` does, then db1 powered off and back (scripts/test-vagrant-boot.sh --lab ha;
-# root; long, not in CI; docs/lab.md).
+# `LAB=ha vagrant up` does, then db1 powered off and back, then sim's HA scenarios against the
+# containers (HA_SCENARIOS; scripts/test-vagrant-boot.sh --lab ha; root; long, not in CI; docs/lab.md).
 test-vagrant-ha-boot:
 	@scripts/deps.sh fresh
 	@scripts/test-vagrant-boot.sh --lab ha

@@ -15,6 +15,11 @@
 #       up | down        brings back / stops every process (namespaces stay)
 #       check            every Galera node Synced in the full cluster, every broker running in
 #                        one cluster, every service ready
+#       events           the event invariants, read from the databases (lab-ha.sh test: after
+#                        each scenario)
+#   LAB_VM_EXEC="PROGRAM [ARG...]": the hosts are machines (a Vagrant layout): each ctl action
+#   runs on HOST's machine through `PROGRAM ARG... HOST CMD...` (LAB_HA_ADDRS set; there, the
+#   same action with LAB_HA_VM=1 on that host; up and check visit every machine; docs/lab.md)
 #   scripts/lab-ha.sh vm-up HOST                  one host of the layout on a machine of its own
 #                                                 (LAB_HA_VM=1 LAB_HA_ADDRS=...; lab/provision-ha.sh),
 #                                                 hosts brought up one by one: db1-3, br1-3, svc1-2, gw
@@ -112,6 +117,8 @@ ha_env() {
 	for h in $DB_HOSTS_LIST; do l+="${l:+,}$(addr "$h"):$DB_PORT"; done
 	DB_HOSTS=$l
 	DB_CLIENT_HOSTS="$(addr svc1) $(addr svc2) $(addr gw)"
+	# Machines (Vagrant): sim run, on the host outside them, reads the databases for its checks.
+	[ "${LAB_HA_VM:-}" != 1 ] || DB_CLIENT_HOSTS+=" $(addr host)"
 	API_RATE_EXEMPT="127.0.0.1 $(addr gw) $(addr host)"
 	SERVICE_HOSTS="$(addr svc1) $(addr svc2)"
 	LAB_CTL=$TOP/scripts/lab-ha.sh
@@ -641,13 +648,15 @@ link_proxy_down() {
 }
 # Removes every toxic a scenario left on the links (ctl up); confirmed by the 204.
 link_reset() {
-	local h st
+	local h
 	link_on || return 0
-	for h in $SVC_HOSTS_LIST; do
-		st=$(nsx "$h" curl -s -o /dev/null -w '%{http_code}' --max-time 3 -X POST \
-			"$(link_api "$h")/reset" || true)
-		[ "$st" = 204 ] || die "reset of the link proxy of $h: answered ${st:-nothing}"
-	done
+	for h in $SVC_HOSTS_LIST; do link_reset_host "$h"; done
+}
+link_reset_host() {
+	local st
+	st=$(nsx "$1" curl -s -o /dev/null -w '%{http_code}' --max-time 3 -X POST \
+		"$(link_api "$1")/reset" || true)
+	[ "$st" = 204 ] || die "reset of the link proxy of $1: answered ${st:-nothing}"
 }
 # How many times the link proxies acted on a connection so far (their fault logs' lines).
 link_faults_logged() {
@@ -753,32 +762,50 @@ ctl_heal() {
 	echo "healed $h (no drop rules listed)"
 }
 
+# The pieces of a whole lab, each printing what is wrong (nothing when whole): a Galera node
+# Synced in a cluster of all of them; every service ready through the gateway.
+db_check_host() {
+	local st sz n
+	n=$(echo $DB_HOSTS_LIST | wc -w)
+	st=$(db_status "$1" wsrep_local_state || true)
+	sz=$(db_status "$1" wsrep_cluster_size || true)
+	[ "$st" = 4 ] && [ "$sz" = "$n" ] || echo " $1(state=${st:-down},size=${sz:-?})"
+}
+svc_ready_check() {
+	local s st
+	for s in $(sed -n 's/^SHOPLAB_SERVICES="\(.*\)"/\1/p' "$RUN/shoplab.env"); do
+		st=$(nsx gw curl -s -o /dev/null -w '%{http_code}' --max-time 3 \
+			"http://127.0.0.1:$(sed -n 's/^SHOPLAB_INTERNAL_PORT=//p' "$RUN/shoplab.env")/_ops/$s/readyz" || true)
+		[ "$st" = 200 ] || echo " $s(readyz=$st)"
+	done
+}
+lab_whole() {
+	echo "lab whole: $(echo $DB_HOSTS_LIST | wc -w) Galera nodes Synced, $(echo $BR_HOSTS_LIST | wc -w) RabbitMQ nodes running in one cluster, every service ready$(link_on && echo ", link proxies up")"
+}
+
 # Every Galera node Synced in a cluster of all of them, every service answering: the lab is
 # whole (a scenario that starts on a broken lab would measure the wrong thing).
 ctl_check() {
-	local h st sz n bad=""
-	n=$(echo $DB_HOSTS_LIST | wc -w)
-	for h in $DB_HOSTS_LIST; do
-		st=$(db_status "$h" wsrep_local_state || true)
-		sz=$(db_status "$h" wsrep_cluster_size || true)
-		[ "$st" = 4 ] && [ "$sz" = "$n" ] || bad+=" $h(state=${st:-down},size=${sz:-?})"
-	done
-	for h in $(sed -n 's/^SHOPLAB_SERVICES="\(.*\)"/\1/p' "$RUN/shoplab.env"); do
-		st=$(nsx gw curl -s -o /dev/null -w '%{http_code}' --max-time 3 \
-			"http://127.0.0.1:$(sed -n 's/^SHOPLAB_INTERNAL_PORT=//p' "$RUN/shoplab.env")/_ops/$h/readyz" || true)
-		[ "$st" = 200 ] || bad+=" $h(readyz=$st)"
-	done
+	local h bad=""
+	for h in $DB_HOSTS_LIST; do bad+=$(db_check_host "$h"); done
+	bad+=$(svc_ready_check | tr -d '\n')
 	bad+=$(link_check | tr -d '\n')
 	bad+=$(br_check)
 	[ -z "$bad" ] || die "the lab is not whole:$bad"
-	echo "lab whole: $n Galera nodes Synced, $(echo $BR_HOSTS_LIST | wc -w) RabbitMQ nodes running in one cluster, every service ready$(link_on && echo ", link proxies up")"
+	lab_whole
 }
 
 cmd_ctl() {
 	local a=${1:-} h=${2:-} x
+	# A layout whose hosts are machines: from outside them (LAB_VM_EXEC), each action is
+	# carried to its host's machine; on one of them (LAB_HA_VM=1), it acts on that host.
+	if [ -n "${LAB_VM_EXEC:-}" ] && [ "${LAB_HA_VM:-}" != 1 ]; then vmc_ctl "$@"; return; fi
+	if [ "${LAB_HA_VM:-}" = 1 ]; then vm_ctl "$@"; return; fi
 	case $a in
 	check)
 		ctl_check ;;
+	events)
+		br_events_check ;;
 	deploy)
 		case " $(sed -n 's/^SHOPLAB_SERVICES="\(.*\)"/\1/p' "$RUN/shoplab.env" 2> /dev/null) " in
 		*" $h "*) ctl_deploy "$h" ;;
@@ -795,7 +822,7 @@ cmd_ctl() {
 		link_reset ;;
 	down)
 		all_down ;;
-	*) die "usage: $0 ctl kill|start|partition|heal HOST | ctl deploy SERVICE | ctl up|down|check" ;;
+	*) die "usage: $0 ctl kill|start|partition|heal HOST | ctl deploy SERVICE | ctl up|down|check|events" ;;
 	esac
 }
 
@@ -903,6 +930,90 @@ cmd_vm_up() {
 	else
 		die "vm-up: no role for host '$h'"
 	fi
+}
+
+# ctl on a machine of the layout (LAB_HA_VM=1, run there by the carrier below): the same
+# actions as in the namespaces, on this machine's host only. `ctl up HOST` brings this host's
+# part back (healed, running), `ctl check HOST` prints what of it is not whole (nothing when it
+# is), `ctl events` reads the event invariants from the databases (on a database host).
+vm_check_host() {
+	local h=$1 n run
+	if is_db "$h"; then
+		db_check_host "$h"
+	elif is_br "$h"; then
+		br_ready "$h" || { echo " $h(amqp=down)"; return 0; }
+		n=$(echo $BR_HOSTS_LIST | wc -w)
+		run=$(br_running "$h" | wc -l)
+		[ "$run" = "$n" ] || echo " $h(rabbitmq running_nodes=$run of $n)"
+	elif is_svc "$h"; then
+		[ -n "$(host_pids "$h")" ] || echo " $h(no process runs)"
+		! link_on || link_check_host "$h"
+	else
+		svc_ready_check
+	fi
+}
+vm_ctl() {
+	local a=${1:-} h=${2:-}
+	[ -n "${LAB_HA_ADDRS:-}" ] || die "ctl on a machine: LAB_HA_ADDRS is not set"
+	case $a in
+	events) br_events_check; return ;;
+	kill | start | partition | heal | up | check) ;;
+	*) die "usage: LAB_HA_VM=1 $0 ctl kill|start|partition|heal|up|check HOST | ctl events" ;;
+	esac
+	host_ok "$h" || die "ctl $a: no such lab host '$h' (one of: $HOSTS)"
+	case $a in
+	up)
+		! is_db "$h" || ctl_heal "$h" > /dev/null
+		ctl_start "$h"
+		! is_svc "$h" || ! link_on || link_reset_host "$h" ;;
+	check)
+		vm_check_host "$h" | tr -d '\n' ;;
+	*)
+		"ctl_$a" "$h" ;;
+	esac
+}
+
+# ---------------------------------------------------------------- the carrier (LAB_VM_EXEC)
+# sim run, on a machine outside the layout, calls `lab-ha.sh ctl ACTION [HOST]` with
+# LAB_VM_EXEC set: each action is carried to the machine HOST is, where `lab-ha.sh ctl` runs with
+# LAB_HA_VM=1 (above). LAB_VM_EXEC="PROGRAM [ARG...]" is the transport, the one piece a layout
+# replaces: `PROGRAM ARG... HOST CMD...` runs CMD as root on HOST's machine and exits with its
+# status (scripts/lib/vm-exec-nspawn.sh DIR for make test-vagrant-ha-boot's containers,
+# scripts/lib/vm-exec-vagrant.sh for `LAB=ha vagrant up`'s VMs). There, the checkout is at
+# LAB_VM_TOP (/shoplab) and the lab's state at LAB_VM_RUN (/var/lib/shoplab); LAB_HA_ADDRS and
+# LAB_PROXY are passed on as the Vagrantfile gives them.
+vm_exec() {
+	local h=$1 x
+	shift
+	read -r -a x <<< "$LAB_VM_EXEC"
+	"${x[@]}" "$h" env LAB_HA_VM=1 "LAB_HA_ADDRS=$LAB_HA_ADDRS" "SHOPLAB_RUN=${LAB_VM_RUN:-/var/lib/shoplab}" \
+		"LAB_PROXY=${LAB_PROXY:-}" "${LAB_VM_TOP:-/shoplab}/scripts/lab-ha.sh" "$@"
+}
+vmc_ctl() {
+	local a=${1:-} h=${2:-} x bad="" out
+	[ -n "${LAB_HA_ADDRS:-}" ] || die "ctl through LAB_VM_EXEC: LAB_HA_ADDRS is not set (the Vagrantfile's)"
+	case $a in
+	kill | start | partition | heal)
+		host_ok "$h" || die "ctl $a: no such lab host '$h' (one of: $HOSTS)"
+		vm_exec "$h" ctl "$a" "$h" ;;
+	up)
+		# In the order the layout comes up: the databases (healed), the brokers, the services,
+		# the gateway; each machine's part running again.
+		for x in $DB_HOSTS_LIST $BR_HOSTS_LIST $SVC_HOSTS_LIST gw; do
+			vm_exec "$x" ctl up "$x" || die "ctl up: $x's machine did not bring its part back"
+		done
+		echo "up: every machine's part running, partitions healed" ;;
+	check)
+		for x in $DB_HOSTS_LIST $BR_HOSTS_LIST $SVC_HOSTS_LIST gw; do
+			out=$(vm_exec "$x" ctl check "$x") || out=" $x(its machine did not answer)"
+			bad+=$out
+		done
+		[ -z "$bad" ] || die "the lab is not whole:$bad"
+		lab_whole ;;
+	events)
+		vm_exec db1 ctl events ;;
+	*) die "usage: LAB_VM_EXEC=... $0 ctl kill|start|partition|heal HOST | ctl up|check|events (down: halt the machines)" ;;
+	esac
 }
 
 # ---------------------------------------------------------------- commands

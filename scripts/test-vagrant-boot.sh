@@ -28,8 +28,15 @@
 # RabbitMQ nodes running, vagrant-checks.sh ha inside gw; then db1 powers off (`systemctl
 # poweroff` in it), a checkout from gw must still confirm, db1 boots again and is provisioned
 # again (`vagrant up --provision db1`), and must rejoin: cluster size 3, a checkout shipped.
-# Prints each phase's time. Settings: ROOTFS_CACHE, ROOTFS_MAX_AGE_DAYS (7), ROOTFS_MIRROR,
-# FRESH_WORK (/var/tmp), BOOT_WAIT_S (120), STOP_WAIT_S (90).
+# Last, sim's HA scenarios against the containers: `sim run` on this machine in gw's network,
+# its SHOPLAB_LAB_CTL scripts/lab-ha.sh carrying each `ctl ACTION HOST` into HOST's container
+# (LAB_VM_EXEC=scripts/lib/vm-exec-nspawn.sh), where lab-ha.sh does it with LAB_HA_VM=1; before
+# each the lab is made whole (ctl up, ctl check), after each the event invariants are read
+# (ctl events). An invariant broken, a run not valid (a fault not applied) or events lost fail
+# the test; a failed steady-state hypothesis is printed. Prints each phase's time. Settings:
+# HA_SCENARIOS (ha-db-node-kill ha-broker-node-kill ha-svc-host-kill ha-db-partition; empty:
+# none), ROOTFS_CACHE, ROOTFS_MAX_AGE_DAYS (7), ROOTFS_MIRROR, FRESH_WORK (/var/tmp),
+# BOOT_WAIT_S (120), STOP_WAIT_S (90).
 set -euo pipefail
 . "$(dirname "$0")/lib/usage.sh"
 keep=0
@@ -44,6 +51,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 case $lab in single | ha) ;; *) usage >&2; exit 2 ;; esac
+HA_SCENARIOS=${HA_SCENARIOS-ha-db-node-kill ha-broker-node-kill ha-svc-host-kill ha-db-partition}
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 log() { printf '%s test-vagrant-boot: %s\n' "$(date -u +%T)" "$*"; }
@@ -100,6 +108,7 @@ stop_job() {
 vm_halt() {
 	local m=$1
 	nspawn_pid=${vm_pid[$m]:-}
+	rm -f "$work/vm/$m/leader"
 	rootfs_halt
 	vm_pid[$m]=""
 	vm_leader[$m]=""
@@ -306,6 +315,8 @@ vm_boot() {
 	vm_pid[$m]=$nspawn_pid
 	vm_leader[$m]=$leader
 	nspawn_pid=""
+	# Where the ctl's transport (scripts/lib/vm-exec-nspawn.sh) finds the machine.
+	echo "$leader" > "$d/leader"
 	# What Vagrant's private_network does in the guest: the address on the second interface.
 	nsenter -t "$leader" -n sh -c "ip addr add $ip/24 dev host0 && ip link set host0 up" ||
 		die "cannot give $m its address $ip"
@@ -371,8 +382,81 @@ checks "${vm_leader[gw]}" "$work/checks-db1-back.log" checkout http://127.0.0.1:
 	die "with db1 back, a checkout did not confirm and ship"
 phase "db1 back: rejoined, checkout" $((SECONDS - t))
 
+# --- sim's HA scenarios against the machines: sim run on this machine in gw's network (as the
+# namespace lab's sim runs in gw's namespace; here its localhost is not this shared machine's,
+# where other stacks' brokers listen), its ctl lab-ha.sh carrying each fault to its host's
+# container (LAB_VM_EXEC=vm-exec-nspawn.sh; on real VMs vm-exec-vagrant.sh). Last, `sim check`
+# on this machine itself, at the host's address (where sim runs against real VMs): every
+# order of every scenario checked once more. All from the clone of HEAD.
+ha_env_of() { sed -n "s/^$1=//p" "$work/vagrant/db1.2.env"; }
+# The gateway at gw's address (the VM's nginx listens on 0.0.0.0 for the forwarded port, and
+# that is the URL its shoplab.env names).
+sim_env=(SHOPLAB_RUN="$work/sim" SHOPLAB_TOP="$work/shoplab" SHOPLAB_LAB_CTL="$work/shoplab/scripts/lab-ha.sh"
+	SHOPLAB_GATEWAY_URL="http://$(ip_of gw):$(sed -n 's/^SHOPLAB_GATEWAY_PORT=//p' "$work/vm/gw/root$(ha_env_of SHOPLAB_RUN)/shoplab.env")"
+	LAB_VM_EXEC="$work/shoplab/scripts/lib/vm-exec-nspawn.sh $work/vm" LAB_HA_ADDRS="$(ha_env_of LAB_HA_ADDRS)"
+	LAB_VM_RUN="$(ha_env_of SHOPLAB_RUN)" LAB_VM_TOP=/shoplab LAB_PROXY="$(ha_env_of LAB_PROXY)")
+lab_ctl() { env "${sim_env[@]}" "$work/shoplab/scripts/lab-ha.sh" ctl "$@"; }
+# tally LOG: how many invariants and hypothesis clauses of sim's output held and broke.
+tally() {
+	awk '/^invariants:/ { s = "invariants" ; next } /^hypothesis/ { s = "hypothesis"; next } /^[^ ]/ { s = "" }
+		s != "" && /^  ok / { ok[s]++ } s != "" && /^  FAIL / { bad[s]++ }
+		END { printf "  invariants: %d held, %d broken", ok["invariants"], bad["invariants"]
+			if (ok["hypothesis"] + bad["hypothesis"]) printf "; hypothesis: %d held, %d failed", ok["hypothesis"], bad["hypothesis"]
+			print "" }' "$1"
+}
+# scenario NAME: the lab made whole, NAME through sim run, the event invariants; 1 when an
+# invariant broke, the run is not valid (a fault that did not apply) or the events differ. A
+# steady-state hypothesis that failed (exit 1, invariants held) is printed, not fatal.
+scenario() {
+	local sc=$1 out=$work/sim/$1.log rc=0 verdict i first="" report
+	lab_ctl up > "$work/sim/$sc.up.log" 2>&1 || { tail -5 "$work/sim/$sc.up.log" >&2; log "$sc: ctl up failed"; return 1; }
+	# Whole within 60 s: after db1's power cut a service's stale connection to it fails its
+	# first ping (readyz 503 once per connection), as a VM's would (no reset from a dead host).
+	for i in $(seq 1 30); do
+		lab_ctl check > "$work/sim/$sc.check.log" 2>&1 && break
+		[ -n "$first" ] || first=$(sed 's/^lab-ha: //' "$work/sim/$sc.check.log" | head -1)
+		[ "$i" -lt 30 ] || { rootfs_stamp < "$work/sim/$sc.check.log"; log "$sc: the lab is not whole before it (60 s)"; return 1; }
+		sleep 2
+	done
+	log "$sc: $(tail -1 "$work/sim/$sc.check.log")${first:+ (at check $i, 2 s apart; the first said: $first)}"
+	log "$sc: sim run (log: $out)"
+	nsenter -t "${vm_leader[gw]}" -n env "${sim_env[@]}" "$work/shoplab/build/bin/sim" run \
+		"$work/shoplab/sim/scenarios/$sc.json" < /dev/null > "$out" 2>&1 || rc=$?
+	# What the ctl did (the report's fault log), the invariants that broke, the verdict.
+	report=$(sed -n 's/^report: \(.*\)\.html$/\1.json/p' "$out")
+	[ -z "$report" ] || sed -n 's/.*"fault_log":"\([^"]*\)".*/\1/p' "$report" | sed 's/\\n/\n/g' | sed '/^$/d; s/^ */  fault /'
+	tally "$out"
+	grep -E '^(RUN |  FAIL |failover|verdict)' "$out" | sed 's/^/  /' || true
+	verdict=$(grep '^verdict' "$out" | tail -1)
+	log "$sc: sim run exited $rc; $verdict"
+	case $rc in
+	0) ;;
+	1) case $verdict in *"VALID · invariants held"*) log "$sc: note: the steady-state hypothesis failed (not an invariant)" ;; *) return 1 ;; esac ;;
+	*) return 1 ;;
+	esac
+	lab_ctl events 2>&1 | rootfs_stamp || { log "$sc: the event invariants broke"; return 1; }
+}
+if [ -n "$HA_SCENARIOS" ]; then
+	mkdir -p "$work/sim/logs" || die "cannot create $work/sim"
+	install -m 0600 "$work/vm/gw/root$(ha_env_of SHOPLAB_RUN)/shoplab.env" "$work/sim/shoplab.env" ||
+		die "cannot read gw's shoplab.env"
+	bad=""
+	for sc in $HA_SCENARIOS; do
+		t=$SECONDS
+		run_job scenario "$sc" || bad+=" $sc"
+		phase "scenario $sc" $((SECONDS - t))
+	done
+	t=$SECONDS
+	log "sim check from this machine ($host_addr, as against real VMs): every order of the scenarios"
+	run_job env "${sim_env[@]}" "$work/shoplab/build/bin/sim" check < /dev/null > "$work/sim/check.log" 2>&1 || bad+=" sim-check"
+	grep -E '^  FAIL ' "$work/sim/check.log" | sed 's/^/  /' || true
+	tally "$work/sim/check.log"
+	phase "sim check from the host" $((SECONDS - t))
+	[ -z "$bad" ] || { phases_show; [ "$keep" = 1 ] || cp -r "$work/sim" "$FRESH_WORK/shoplab-vagrant-ha-sim-last" 2> /dev/null || true; die "HA scenarios failed:$bad (logs: $work/sim)"; }
+fi
+
 t=$SECONDS
 ha_down
 phase "shutdown" $((SECONDS - t))
 phases_show
-log "ok: ${#machines[@]} VMs booted and provisioned in the Vagrantfile's order (${machines[*]}), Galera 3, RabbitMQ 3, $(cat "$work"/checks*.log | grep -c '^ok ') checks passed; db1 powered off and back: rejoined (cluster size 3)"
+log "ok: ${#machines[@]} VMs booted and provisioned in the Vagrantfile's order (${machines[*]}), Galera 3, RabbitMQ 3, $(cat "$work"/checks*.log | grep -c '^ok ') checks passed; db1 powered off and back: rejoined (cluster size 3); HA scenarios passed: ${HA_SCENARIOS:-none}"
