@@ -762,6 +762,9 @@ ctl_heal() {
 	echo "healed $h (no drop rules listed)"
 }
 
+# The lab's services, from the gateway's shoplab.env (the one list).
+lab_services() { sed -n 's/^SHOPLAB_SERVICES="\(.*\)"/\1/p' "$RUN/shoplab.env" 2> /dev/null; }
+
 # The pieces of a whole lab, each printing what is wrong (nothing when whole): a Galera node
 # Synced in a cluster of all of them; every service ready through the gateway.
 db_check_host() {
@@ -773,7 +776,7 @@ db_check_host() {
 }
 svc_ready_check() {
 	local s st
-	for s in $(sed -n 's/^SHOPLAB_SERVICES="\(.*\)"/\1/p' "$RUN/shoplab.env"); do
+	for s in $(lab_services); do
 		st=$(nsx gw curl -s -o /dev/null -w '%{http_code}' --max-time 3 \
 			"http://127.0.0.1:$(sed -n 's/^SHOPLAB_INTERNAL_PORT=//p' "$RUN/shoplab.env")/_ops/$s/readyz" || true)
 		[ "$st" = 200 ] || echo " $s(readyz=$st)"
@@ -807,7 +810,7 @@ cmd_ctl() {
 	events)
 		br_events_check ;;
 	deploy)
-		case " $(sed -n 's/^SHOPLAB_SERVICES="\(.*\)"/\1/p' "$RUN/shoplab.env" 2> /dev/null) " in
+		case " $(lab_services) " in
 		*" $h "*) ctl_deploy "$h" ;;
 		*) die "ctl deploy: no such service '$h' in the lab ($RUN/shoplab.env)" ;;
 		esac ;;

@@ -699,8 +699,8 @@ svc_db_isolation(struct svc_worker *w, int read_committed)
 
 	if (w->db_session_rc == read_committed)
 		return 0;
-	if ((read_committed ? mysql_real_query(w->db, rc_sql, sizeof(rc_sql) - 1) :
-	    mysql_real_query(w->db, rr_sql, sizeof(rr_sql) - 1)) != 0)
+	if (mysql_real_query(w->db, read_committed ? rc_sql : rr_sql,
+	    read_committed ? sizeof(rc_sql) - 1 : sizeof(rr_sql) - 1) != 0)
 		return -1;
 	w->db_session_rc = read_committed;
 	return 0;

@@ -370,8 +370,8 @@ test_nothing_runs_as_root(void **state)
 	}
 	/* Every pid the kernel can hand out: a busy machine or container gets past 32768. */
 	if ((f = fopen("/proc/sys/kernel/pid_max", "r")) != NULL) {
-		if (fgets(line, sizeof(line), f) != NULL && strtol(line, NULL, 10) > maxp)
-			maxp = strtol(line, NULL, 10);
+		if (fgets(line, sizeof(line), f) != NULL && (p = strtol(line, NULL, 10)) > maxp)
+			maxp = p;
 		fclose(f);
 	}
 	if (maxp > 4194304)

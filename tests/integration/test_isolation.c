@@ -17,18 +17,25 @@
 /* At most this many services in the one list (fcgi-services/<name>/service.conf). */
 #define NSVC_MAX	32
 
+/* The stack's setting fmt ("SHOPLAB_%s_LISTEN") for service svc, its name upper-cased. */
+static const char *
+svc_env(const char *fmt, const char *svc)
+{
+	char	name[64], up[IT_SVC_NAME];
+	size_t	i;
+
+	for (i = 0; svc[i] != '\0' && i < sizeof(up) - 1; i++)
+		up[i] = (char)(svc[i] >= 'a' && svc[i] <= 'z' ? svc[i] - 'a' + 'A' : svc[i]);
+	up[i] = '\0';
+	snprintf(name, sizeof(name), fmt, up);
+	return it_env(name);
+}
+
 /* Where service svc listens, from run/shoplab.env (SHOPLAB_<SVC>_LISTEN). */
 static const char *
 listen_of(const char *svc)
 {
-	char	name[64];
-	size_t	i;
-
-	snprintf(name, sizeof(name), "SHOPLAB_%s_LISTEN", svc);
-	for (i = 8; name[i] != '\0'; i++)
-		if (name[i] >= 'a' && name[i] <= 'z')
-			name[i] = (char)(name[i] - 'a' + 'A');
-	return it_env(name);
+	return svc_env("SHOPLAB_%s_LISTEN", svc);
 }
 
 /* By default (no proxy, one host) every service is on a unix socket under run/sock. */
@@ -180,12 +187,12 @@ test_gateway_still_reaches(void **state)
 static void
 test_db_over_unix_socket(void **state)
 {
-	char		 services[NSVC_MAX][IT_SVC_NAME], path[96], var[64];
+	char		 services[NSVC_MAX][IT_SVC_NAME], path[96];
 	struct passwd	*pw;
 	MYSQL		*db;
 	const char	*user;
 	int64_t		 sock, tcp;
-	size_t		 i, j, n;
+	size_t		 i, n;
 
 	(void)state;
 	if (strcmp(it_env("SHOPLAB_DB_TRANSPORT"), "unix") != 0) {
@@ -205,11 +212,7 @@ test_db_over_unix_socket(void **state)
 	for (i = 0; i < n; i++) {
 		snprintf(path, sizeof(path), "/_ops/%s/readyz", services[i]);
 		it_expect("GET", it_internal(), path, NULL, NULL, 200, NULL);
-		snprintf(var, sizeof(var), "SHOPLAB_DB_%s_USER", services[i]);
-		for (j = 11; var[j] != '\0'; j++)
-			if (var[j] >= 'a' && var[j] <= 'z')
-				var[j] = (char)(var[j] - 'a' + 'A');
-		user = it_env(var);
+		user = svc_env("SHOPLAB_DB_%s_USER", services[i]);
 		sock = it_db_int(db, "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
 		    "WHERE USER = '%s' AND HOST = 'localhost'", user);
 		tcp = it_db_int(db, "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
