@@ -10,7 +10,8 @@
 # the broker's port programs); statements come from MariaDB's user statistics (one DB user per
 # service, so one row per database); calls from nginx's access log; events from /metrics.
 # A measurement, never a test: it prints numbers and exits 0 on a slow box. Part of `make bench`.
-#   BENCH_CHECKOUT_RATE (100 checkouts/s), BENCH_CHECKOUT_SHORT (5 s), BENCH_CHECKOUT_LONG (25 s)
+#   BENCH_CHECKOUT_RATE (100 checkouts/s), BENCH_CHECKOUT_SHORT (5 s), BENCH_CHECKOUT_LONG (25 s),
+#   BENCH_CHECKOUT_DB_GLOBALS ("name=value ...": MariaDB globals for this run, to measure a setting)
 set -uo pipefail
 # --help prints the comment above on stdout; an unknown option prints it on stderr, exit 2.
 . "$(dirname "$0")/lib/usage.sh" && usage_opts "${1:-}"
@@ -36,6 +37,13 @@ services=$("$TOP/scripts/services.sh" "$TOP/fcgi-services" | awk '{print $2}' | 
 admin() { mariadb --no-defaults --socket="$SHOPLAB_RUN/mariadb/mariadb.sock" -u "$(id -un)" -N -B "$@"; }
 userstat=1
 admin -e 'SET GLOBAL userstat = 1' 2>/dev/null || userstat=0
+# BENCH_CHECKOUT_DB_GLOBALS="name=value ...": MariaDB globals set for this run only (a
+# measurement knob, e.g. innodb_flush_log_at_trx_commit=1, the installed site's durability).
+for g in ${BENCH_CHECKOUT_DB_GLOBALS:-}; do
+	[[ $g =~ ^[a-z_]+=[A-Za-z0-9_]+$ ]] || { echo "checkout bench: BENCH_CHECKOUT_DB_GLOBALS: not name=value: $g" >&2; exit 2; }
+	admin -e "SET GLOBAL ${g%%=*} = ${g#*=}" || { echo "checkout bench: MariaDB refused SET GLOBAL $g" >&2; exit 2; }
+	echo "MariaDB: SET GLOBAL $g"
+done
 
 # snapshot FILE: one line per figure, "name value".
 snapshot() {
@@ -58,7 +66,10 @@ snapshot() {
 	fi
 	for s in $services; do
 		curl -s --max-time 5 "$SHOPLAB_INTERNAL_URL/_ops/$s/metrics" |
-			awk -v s="$s" '/^shoplab_events_(published|consumed|applied|duplicates|redeliveries)_total[{ ]/ { sub(/^shoplab_events_/, "", $1); sub(/_total.*$/, "", $1); printf "ev_%s:%s %s\n", $1, s, $NF }' >> "$f"
+			awk -v s="$s" '/^shoplab_events_(published|consumed|applied|duplicates|redeliveries)_total[{ ]/ { sub(/^shoplab_events_/, "", $1); sub(/_total.*$/, "", $1); printf "ev_%s:%s %s\n", $1, s, $NF }
+				# FastCGI requests the service answered (the gateway token checks are users /auth/verify).
+				/^shoplab_http_requests_total[{]/ { k = "fcgi:" s; if ($0 ~ /route="\/auth\/verify"/) k = "fcgi_verify:" s; n[k] += $NF }
+				END { for (k in n) print k, n[k] }' >> "$f"
 	done
 	# nginx's access log: requests per listener and, on the internal one, per service called.
 	sleep 1.2	# the log's buffer is flushed every second
@@ -152,7 +163,11 @@ awk -v userstat="$userstat" -v rate="$rate" -v services="$services" -v goalf="$t
 		} else print "  (MariaDB user statistics unavailable: no per-database counts)"
 		printf "  HTTP through the gateway: public %.2f, internal", d("http_public") / n
 		for (k in keys) if (k ~ /^http_internal:/) printf " %s %.2f", substr(k, 15), d(k) / n
-		printf "\n  events: published"
+		printf "\n  FastCGI requests answered:"
+		for (k in keys) if (k ~ /^fcgi:/) printf " %s %.2f", substr(k, 6), (d(k) + d("fcgi_verify:" substr(k, 6))) / n
+		# The gateway asks users for a token only on a miss of its verified-token cache (auth.conf).
+		printf "\n  token checks reaching users (verified-token cache misses): %.3f per journey\n", sumof("fcgi_verify:") / n
+		printf "  events: published"
 		for (k in keys) if (k ~ /^ev_published:/ && d(k) > 0) printf " %s %.2f", substr(k, 14), d(k) / n
 		printf ", consumed"
 		for (k in keys) if (k ~ /^ev_consumed:/ && d(k) > 0) printf " %s %.2f", substr(k, 13), d(k) / n

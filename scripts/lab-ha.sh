@@ -159,8 +159,9 @@ db_conf() {
 	d=$(hostdir "$h")
 	for x in $DB_HOSTS_LIST; do l+="${l:+,}$(addr "$x")"; done
 	db_user_ensure
-	mkdir -p "$d/data"
-	chown "$DB_USER:$DB_USER" "$d" "$d/data"
+	mkdir -p "$d/data" "$d/tmp"
+	chown "$DB_USER:$DB_USER" "$d" "$d/data" "$d/tmp"
+	chmod 0700 "$d/tmp"
 	chmod 0750 "$d"
 	{
 		mycnf_server "Galera node $h of the HA lab, written by scripts/lab-ha.sh" \
@@ -1111,6 +1112,19 @@ cmd_test() {
 	return "$rc"
 }
 
+# access_grows N PATTERN: waits (at most 30 s) until the gateway's access log has N more lines
+# matching PATTERN than when called (nginx flushes its log buffer every second). 1 if not.
+access_grows() {
+	local f=$RUN/logs/nginx-access.log n0 i
+	n0=$(grep -c -- "$2" "$f" 2> /dev/null) || n0=0
+	for i in $(seq 1 300); do
+		[ "$(grep -c -- "$2" "$f" 2> /dev/null || echo 0)" -lt $((n0 + $1)) ] || return 0
+		sleep 0.1
+	done
+	log "deploy check: fewer than $1 new lines matching $2 in the gateway's log in 30 s"
+	return 1
+}
+
 # A deploy no client notices, across the services hosts: while sim's mixed load and wrk's
 # kept-alive connections (wrk never retries: a connection closed under a request is a socket
 # error) go through the gateway, catalog and then orders are deployed on svc1 and svc2 in turn
@@ -1129,14 +1143,16 @@ deploy_check() {
 	JSON
 	ip netns exec "$(ns gw)" env SHOPLAB_RUN="$RUN" "$SHOPLAB_BUILD/bin/sim" load "$d/load.json" > "$d/load.txt" 2>&1 &
 	load_pid=$!
-	sleep 8	# the load's set-up (users, logins) first
+	# The load's set-up (users, logins) first: deploys start once checkouts flow.
+	access_grows 1 '"uri":"/api/v1/orders","status":20' || bad+=" no-checkout-before-the-deploys"
 	ip netns exec "$(ns gw)" wrk -t2 -c32 -d120s --timeout 10s -s "$TOP/tests/hosting/random_product.lua" "$url" \
 		> "$d/wrk.txt" 2>&1 &
 	wrk_pid=$!
-	sleep 2
+	access_grows 200 '"uri":"/api/v1/products/' || bad+=" wrk-not-flowing"
 	for s in catalog orders; do
 		cmd_ctl deploy "$s" >> "$d/deploy.txt" 2>&1 || bad+=" deploy-$s"
-		sleep 2
+		# The new processes serve before the next deploy (or the end): answers after this one.
+		access_grows 200 '"status":200' || bad+=" nothing-served-after-deploy-$s"
 	done
 	# wrk prints its statistics when interrupted.
 	kill -INT "$wrk_pid" 2> /dev/null || true

@@ -2,14 +2,16 @@
 # shellcheck shell=bash
 #
 # mycnf_server TITLE DIR PID_FILE PORT ADDRESS MAX_CONNECTIONS BUFFER_POOL LOG_FILE_SIZE prints
-# the file: TITLE on its first line, the data in DIR/data, the socket DIR/mariadb.sock. The
-# caller appends what is its own (TLS, Galera) and writes it where its server's user reads it.
+# the file: TITLE on its first line, the data in DIR/data, the socket DIR/mariadb.sock, the
+# temporary files in DIR/tmp (the caller makes it, mode 0700, the server's user's: a tmpdir of
+# its own, so two stacks on one host never share /tmp's #sql files). The caller appends what is its own (TLS, Galera) and writes it where its server's user reads it.
 mycnf_server() {
 	cat <<-CNF
 	# my.cnf - $1
 	[mariadbd]
 	datadir=$2/data
 	socket=$2/mariadb.sock
+	tmpdir=$2/tmp
 	pid-file=$3
 	port=$4
 	bind-address=$5

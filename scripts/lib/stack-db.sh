@@ -45,6 +45,7 @@ db_up() {
 			--skip-test-db --auth-root-authentication-method=socket \
 			> "$RUN/logs/mariadb-install.log" 2>&1 || { cat "$RUN/logs/mariadb-install.log" >&2; die "mariadb-install-db failed"; }
 	fi
+	"${AS_STACK[@]}" mkdir -p -m 0700 "$d/tmp"
 	( drop_secrets; exec setsid "${db_ns[@]}" "${AS_STACK[@]}" mariadbd --defaults-file="$d/my.cnf" >> "$RUN/logs/mariadb.log" 2>&1 < /dev/null ) &
 	UP_STARTED+=(mariadb)
 	for i in $(seq 1 300); do
