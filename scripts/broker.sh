@@ -226,9 +226,6 @@ cmd_start() {
 		prometheus.tcp.port = $SHOPLAB_AMQP_PROMETHEUS_PORT
 		prometheus.return_per_object_metrics = true
 		CONF
-		# The management agent's collector feeds only the management UI (not enabled here):
-		# prometheus reads the core metrics. BROKER_METRICS_COLLECTOR=1 keeps it (a measurement knob).
-		[ "${BROKER_METRICS_COLLECTOR:-0}" = 1 ] || echo 'management_agent.disable_metrics_collector = true'
 	fi
 	} | put "$D/rabbitmq.conf"
 	date +%s%N > "$RUN/rabbitmq-started-at"

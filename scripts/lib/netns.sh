@@ -49,7 +49,8 @@ netns_kill() {
 	netns_exists "$n" || return 0
 	pids=$(ip netns pids "$n" 2>/dev/null | tr '\n' ' ')
 	[ -n "${pids// /}" ] || return 0
-	log "ending what still runs in $n: $pids"
+	# Named, so that what a teardown forgot can be found: "pid (command line)" each.
+	log "ending what still runs in $n: $(for p in $pids; do printf '%s (%s) ' "$p" "$(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | cut -c1-120)"; done)"
 	# shellcheck disable=SC2086
 	kill -TERM $pids 2>/dev/null || true
 	for _ in $(seq 1 "${NETNS_TERM_TENTHS:-50}"); do
