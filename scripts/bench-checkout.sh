@@ -193,4 +193,11 @@ awk '
 		printf "idle stack, per second: CPU %.1f ms (%s ), %.0f commits, %.0f statements\n", tot, line, cm / sec, st / sec
 	}' "$tmp/idle.before" "$tmp/idle.after"
 grep -E '^ +checkout ' "$tmp/long.out" | sed 's/^ */  sim load (long run): /'
+# How late each shipment left after its delay (dispatched_at - created_at - the delay), both runs.
+admin -e "SELECT TIMESTAMPDIFF(MICROSECOND, created_at, dispatched_at) / 1000 - ${SHOPLAB_SHIPPING_DELAY_MS:-2000}
+	FROM shipping.shipments WHERE status = 'dispatched'" 2>/dev/null | sort -n | awk '
+	{ v[NR] = $1 }
+	END { if (NR == 0) exit; p99 = int(NR * 0.99); if (p99 < 1) p99 = 1
+		printf "  shipments: %d dispatched after their delay by p50 %.0f ms, p99 %.0f ms, max %.0f ms\n",
+		NR, v[int((NR + 1) / 2)], v[p99], v[NR] }'
 exit 0

@@ -103,10 +103,14 @@ struct svc_service {
 	/*
 	 * Optional: run every bg_interval_ms on its own thread, with database and svc_call, until
 	 * svc_req_stopping(). 1 (see svc_bg_more) runs it again at once; SVC_OK waits the
-	 * interval; an error waits longer after each failed round in a row.
+	 * interval; an error waits longer after each failed round in a row (from bg_interval_ms).
+	 * With bg_max_ms > 0 the task is woken instead of polled: after a round that worked the
+	 * thread sleeps until the round's svc_bg_next or a committed svc_bg_due, whichever is
+	 * earlier, but at least bg_interval_ms after the round and at most bg_max_ms after it.
 	 */
 	int			(*background)(struct svc_req *r);
 	long			 bg_interval_ms;
+	long			 bg_max_ms;
 	/* Optional: events published through the outbox and consumed (svc_events.h). */
 	const struct svc_events	*events;
 	/* Optional: appends its own series to GET /metrics; -1 only when out cannot grow. */
@@ -126,6 +130,14 @@ int64_t     svc_req_deadline_us(const struct svc_req *r);	/* monotonic */
 int	    svc_req_stopping(const struct svc_req *r);		/* the service is shutting down */
 /* A background round's "more": 1 only for a full batch of due rows with one moved on. */
 int	    svc_bg_more(size_t due, size_t moved, size_t batch);
+/*
+ * Background work becomes due at at_us (monotonic, svc_now_us() time): inside a transaction
+ * recorded and posted to the background thread when it commits (dropped on rollback),
+ * outside one posted at once. Only a task with bg_max_ms > 0 is woken by it.
+ */
+void	    svc_bg_due(struct svc_req *r, int64_t at_us);
+/* In a background round: its next work is due at at_us (monotonic); 0 for none known. */
+void	    svc_bg_next(struct svc_req *r, int64_t at_us);
 
 /* Query parameter name, URL-decoded, into out: 1 found, 0 absent, or one of these (< 0). */
 #define SVC_QUERY_TOO_LONG	(-1)

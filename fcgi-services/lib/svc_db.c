@@ -277,7 +277,11 @@ svc_db_ended(struct svc_worker *w, int commit, int rc)
 	/* What the transaction wrote is visible now: the registered part may act on it. */
 	if (commit && rc == SVC_OK && w->after_commit && hook != NULL)
 		hook();
+	/* Work the transaction made due (svc_bg_due): the background thread may sleep until it. */
+	if (commit && rc == SVC_OK && w->bg_due_us != 0)
+		svc_bg_post(w->srv, w->bg_due_us);
 	w->after_commit = 0;
+	w->bg_due_us = 0;
 }
 
 static int
@@ -748,6 +752,7 @@ svc_db_end(struct svc_req *r, int commit)
 
 	if (w->db == NULL || !w->in_tx) {
 		w->in_tx = 0;	/* a lost connection took the transaction with it */
+		svc_db_ended(w, 0, SVC_OK);	/* nothing it asked for after its commit holds */
 		return commit ? SVC_ERR_DB_UNAVAILABLE : SVC_OK;
 	}
 	if ((commit ? mysql_commit(w->db) : mysql_rollback(w->db)) != 0)

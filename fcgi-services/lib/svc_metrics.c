@@ -57,6 +57,7 @@ svc_metrics_init(struct svc_metrics *m, size_t nroutes)
 	atomic_init(&m->inflight, 0);
 	atomic_init(&m->db_errors, 0);
 	atomic_init(&m->db_reconnects, 0);
+	atomic_init(&m->bg_rounds, 0);
 	m->started_wall_us = svc_wall_us();
 	return 0;
 }
@@ -161,11 +162,15 @@ svc_metrics_write(const struct svc_metrics *m, const char *service,
 	    "# HELP shoplab_db_reconnects_total Statements retried on a new connection.\n"
 	    "# TYPE shoplab_db_reconnects_total counter\n"
 	    "shoplab_db_reconnects_total{service=\"%s\"} %llu\n"
+	    "# HELP shoplab_background_rounds_total Rounds of the service's background task.\n"
+	    "# TYPE shoplab_background_rounds_total counter\n"
+	    "shoplab_background_rounds_total{service=\"%s\"} %llu\n"
 	    "# HELP shoplab_process_start_time_seconds Start time of the process, Unix time.\n"
 	    "# TYPE shoplab_process_start_time_seconds gauge\n"
 	    "shoplab_process_start_time_seconds{service=\"%s\"} %.3f\n",
 	    service, (long long)atomic_load(&m->inflight), service,
 	    atomic_load(&m->db_errors), service, atomic_load(&m->db_reconnects), service,
+	    atomic_load(&m->bg_rounds), service,
 	    (double)m->started_wall_us / 1e6);
 	svc_metrics_process_write(service, out);
 	return out->failed ? -1 : 0;

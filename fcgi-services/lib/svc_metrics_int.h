@@ -28,6 +28,7 @@ struct svc_metrics {
 	atomic_llong		 inflight;
 	atomic_ullong		 db_errors;
 	atomic_ullong		 db_reconnects;
+	atomic_ullong		 bg_rounds;	/* background rounds run */
 	int64_t			 started_wall_us;
 };
 

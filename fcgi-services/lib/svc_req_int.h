@@ -53,6 +53,7 @@ struct svc_req {
 	int			 untrusted;	/* no gateway proof: identity params are ignored */
 	int			 scanned;	/* rparam holds svc_req_scan_params's finds */
 	const char		*rparam[SVC_NRPARAMS];
+	int64_t			 bg_next_us;	/* a background round's svc_bg_next (0: none) */
 };
 
 /* Lets the unit tests build a request without a FastCGI connection. */

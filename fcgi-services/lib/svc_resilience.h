@@ -129,6 +129,22 @@ int64_t svc_backoff_delay(int64_t base_us, int64_t cap_us, int attempt, int64_t 
 long svc_bg_pause_ms(int result, long interval_ms, unsigned *failures);
 
 /*
+ * The idle wait of a background task that says when it has work (bg_max_ms > 0), after a
+ * round that worked. All times are monotonic µs (svc_now_us). It waits until the earliest of
+ * next_us (what the round asked for, svc_bg_next) and due_us (what commits posted,
+ * svc_bg_due), 0 meaning none, but
+ *   - not before last_us + min_ms (last_us: the round's end): a round at most every min_ms,
+ *     so that due times 20 ms apart under load make one round per min_ms, not one each;
+ *   - not after last_us + max_ms: the cap, by which work nobody posts (rows of another
+ *     instance, of a process that died, a wall clock that jumped) is still found.
+ * Returns the milliseconds from now_us, rounded up, 0 when that time has come.
+ */
+long long svc_bg_until_ms(int64_t now_us, int64_t last_us, int64_t next_us, int64_t due_us,
+	long min_ms, long max_ms);
+/* The earlier of two monotonic times where 0 means none: the earlier non-zero one, or 0. */
+int64_t svc_bg_earliest(int64_t a, int64_t b);
+
+/*
  * Retry budget: a token bucket per dependency. Every first call deposits `ratio` tokens,
  * every retry withdraws one, and min_per_sec tokens flow in per second whatever the traffic,
  * so a quiet service can still retry. The bucket holds at most `cap` tokens and starts with

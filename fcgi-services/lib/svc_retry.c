@@ -69,6 +69,36 @@ svc_bg_pause_ms(int result, long interval_ms, unsigned *failures)
 	return wait < cap ? wait : cap;
 }
 
+int64_t
+svc_bg_earliest(int64_t a, int64_t b)
+{
+	if (a <= 0)
+		return b > 0 ? b : 0;
+	return b > 0 && b < a ? b : a;
+}
+
+long long
+svc_bg_until_ms(int64_t now_us, int64_t last_us, int64_t next_us, int64_t due_us, long min_ms,
+    long max_ms)
+{
+	int64_t	lo, hi, until;
+
+	if (min_ms < 0)
+		min_ms = 0;
+	if (max_ms < min_ms)
+		max_ms = min_ms;
+	lo = last_us + (int64_t)min_ms * 1000;
+	hi = last_us + (int64_t)max_ms * 1000;
+	until = svc_bg_earliest(next_us, due_us);
+	if (until == 0 || until > hi)
+		until = hi;
+	if (until < lo)
+		until = lo;
+	if (until <= now_us)
+		return 0;
+	return (until - now_us + 999) / 1000;
+}
+
 int
 svc_bg_more(size_t due, size_t moved, size_t batch)
 {

@@ -460,6 +460,67 @@ svc_worker_main(void *arg)
 	return NULL;
 }
 
+void
+svc_bg_post(struct svc_server *srv, int64_t at_us)
+{
+	long long cur = atomic_load(&srv->bg_due_us);
+
+	if (at_us <= 0)
+		at_us = 1;	/* 0 means none */
+	/* Lowered, or nothing to do: an earlier due the thread has not taken wakes it already. */
+	do {
+		if (cur != 0 && cur <= at_us)
+			return;
+	} while (!atomic_compare_exchange_weak(&srv->bg_due_us, &cur, (long long)at_us));
+	svc_wake_post(&srv->bg_wake);
+}
+
+void
+svc_bg_due(struct svc_req *r, int64_t at_us)
+{
+	if (at_us <= 0)
+		at_us = 1;
+	if (r->w != NULL && r->w->in_tx)
+		r->w->bg_due_us = svc_bg_earliest(r->w->bg_due_us, at_us);
+	else
+		svc_bg_post(r->srv, at_us);
+}
+
+void
+svc_bg_next(struct svc_req *r, int64_t at_us)
+{
+	r->bg_next_us = at_us > 0 ? at_us : 0;
+}
+
+/*
+ * A woken task's idle wait (bg_max_ms > 0) after a round that ended at last_us and asked for
+ * next_us: until svc_bg_until_ms's time, recomputed whenever a commit posts an earlier due.
+ * *due carries the posted due times taken so far. 0 when the round is to run, -1 at shutdown.
+ */
+static int
+svc_bg_idle(struct svc_server *srv, int64_t last_us, int64_t next_us, int64_t *due)
+{
+	const struct svc_service	*svc = srv->svc;
+	long long			 ms;
+
+	for (;;) {
+		*due = svc_bg_earliest(*due, atomic_exchange(&srv->bg_due_us, 0));
+		ms = svc_bg_until_ms(svc_now_us(), last_us, next_us, *due, svc->bg_interval_ms,
+		    svc->bg_max_ms);
+		if (ms <= 0)
+			return 0;
+		/* A post made since the exchange above ends the wait at once: nothing is lost. */
+		switch (svc_wake_wait(&srv->bg_wake, ms, 1)) {
+		case SVC_WAKE_CLOSED:
+			return -1;
+		case SVC_WAKE_TIMEOUT:
+			return 0;
+		case SVC_WAKE_POSTED:
+			break;
+		}
+	}
+}
+
 /* The service's background task, run on its own worker until shutdown. */
 static void *
 svc_bg_main(void *arg)
@@ -469,7 +530,8 @@ svc_bg_main(void *arg)
 	struct svc_req		 r;
 	unsigned long		 n = 0;
 	unsigned		 failures = 0;
-	long			 slept, pause;
+	int64_t			 due = 0, started;
+	long			 pause;
 	int			 rc;
 
 	while (!atomic_load(&srv->stopping)) {
@@ -479,7 +541,7 @@ svc_bg_main(void *arg)
 		r.method = "BACKGROUND";
 		r.path = "/";
 		snprintf(r.rid, sizeof(r.rid), "bg-%lu", n++);
-		r.start_us = svc_now_us();
+		started = r.start_us = svc_now_us();
 		r.deadline_us = r.start_us + srv->cfg.request_deadline_ms * 1000;
 		svc_buf_init(&r.headers);
 		rc = srv->svc->background(&r);
@@ -487,11 +549,22 @@ svc_bg_main(void *arg)
 		svc_buf_free(&r.headers);
 		if (w->in_tx)
 			svc_db_end(&r, SVC_DB_ROLLBACK);
+		atomic_fetch_add(&srv->metrics.bg_rounds, 1);
+		/* Due times the round covered are done; a later one still wakes the next wait. */
+		if (due != 0 && due <= started)
+			due = 0;
 		/* More at once; the interval after a round that worked; longer after each failure. */
 		pause = svc_bg_pause_ms(rc == 1 ? 1 : rc == SVC_OK ? 0 : -1, srv->svc->bg_interval_ms,
 		    &failures);
-		for (slept = 0; slept < pause && !atomic_load(&srv->stopping); slept += 50)
-			usleep(pause - slept < 50 ? (useconds_t)(pause - slept) * 1000 : 50000);
+		if (rc == SVC_OK && srv->svc->bg_max_ms > 0) {
+			/* Woken, not polled: until its next work, a commit's due time, or the cap. */
+			if (svc_bg_idle(srv, svc_now_us(), r.bg_next_us, &due) == -1)
+				break;
+			continue;
+		}
+		/* The pause; shutdown (svc_wake_close) ends it at once, a posted due does not. */
+		if (pause > 0 && svc_wake_wait(&srv->bg_wake, pause, 0) == SVC_WAKE_CLOSED)
+			break;
 	}
 	svc_worker_end(w);
 	return NULL;
@@ -513,6 +586,7 @@ svc_shutdown(struct svc_server *srv)
 		atomic_store(&srv->draining, 1);
 	}
 	atomic_store(&srv->stopping, 1);
+	svc_wake_close(&srv->bg_wake);	/* the background thread's sleep ends now */
 	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->listen_fd, NULL);
 	until.tv_sec = deadline / 1000000;
 	until.tv_nsec = (deadline % 1000000) * 1000;
@@ -906,6 +980,9 @@ svc_stop(struct svc_server *srv)
 	return 0;
 }
 
+/* The background thread's wake as it starts (a struct copy: srv lives on main's stack). */
+static const struct svc_wake svc_bg_wake_init = SVC_WAKE_INITIALIZER;
+
 int
 svc_main(int argc, char **argv, const struct svc_service *svc)
 {
@@ -925,6 +1002,8 @@ svc_main(int argc, char **argv, const struct svc_service *svc)
 	atomic_init(&srv.stopping, 0);
 	atomic_init(&srv.draining, 0);
 	atomic_init(&srv.nconns, 0);
+	atomic_init(&srv.bg_due_us, 0);
+	srv.bg_wake = svc_bg_wake_init;
 	svc_log_set_name(svc->name);
 
 	/*

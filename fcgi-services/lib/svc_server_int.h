@@ -18,6 +18,7 @@
 #include "svc_metrics_int.h"
 #include "svc_nodes_int.h"
 #include "svc_resilience.h"
+#include "svc_wake_int.h"
 
 /* Builtin routes the runtime answers itself, after the service's own. */
 enum { SVC_BUILTIN_HEALTHZ, SVC_BUILTIN_READYZ, SVC_BUILTIN_METRICS, SVC_BUILTIN_DEADLETTERS,
@@ -41,6 +42,7 @@ struct svc_worker {
 	uint64_t		 insert_id;
 	int			 in_tx;
 	int			 after_commit;	/* this transaction asks for srv->db_ext.after_commit */
+	int64_t			 bg_due_us;	/* this transaction's svc_bg_due, posted at commit (0: none) */
 	char			*body;		/* reused request body buffer */
 	struct svc_dep_caller	 caller;	/* outbound HTTP handle (keep-alive) + rng */
 	int			 caller_ok;
@@ -75,6 +77,13 @@ struct svc_server {
 	const char		**route_names;	/* for metrics and logs */
 	struct svc_worker	  bg;		/* the background task's own worker */
 	int			  bg_started;
+	/*
+	 * The background thread's wake: svc_bg_post lowers bg_due_us (a monotonic µs, 0: none)
+	 * and posts; the thread takes it (atomic exchange) and sleeps on bg_wake, which
+	 * svc_shutdown closes. Both are shared between threads and guard themselves.
+	 */
+	struct svc_wake		  bg_wake;
+	atomic_llong		  bg_due_us;
 	struct svc_dep		 *deps;		/* shared by all workers; each guards itself */
 	size_t			  ndeps;
 	atomic_int		  stopping;
@@ -91,6 +100,9 @@ struct svc_server {
 	atomic_int		  nconns;	/* open FastCGI connections */
 	int64_t			  drain_until_us;	/* svc_now_us() time the lingering ends */
 };
+
+/* Tells the background thread that work is due at at_us (monotonic); any thread. */
+void svc_bg_post(struct svc_server *srv, int64_t at_us);
 
 /* Events (svc_ev_*.c, private header svc_ev_internal.h). Registers its statements and hook. */
 int  svc_events_register(struct svc_server *srv);

@@ -46,9 +46,15 @@ static const struct svc_service shipping_service = {
 	SVC_ARRAY(stmts, shipping_stmts),
 	SVC_ARRAY(conf, shipping_conf),
 	.init = shipping_init,
-	/* The dispatcher: every 100 ms, so a shipment leaves at most ~0.1 s after its delay. */
+	/*
+	 * The dispatcher, woken rather than polled: when the next shipment is due (a new one's
+	 * commit tells it, the round reads the rest), at most every 100 ms under load (rounds
+	 * coalesce; errors back off from 100 ms), and at least every 1000 ms: shipments nobody
+	 * told this process about (another instance's, one that died) leave <= ~1 s late.
+	 */
 	.background = shipping_dispatch,
 	.bg_interval_ms = 100,
+	.bg_max_ms = 1000,
 	.state_size = sizeof(struct shipping_state),
 	.events = &shipping_events,
 };

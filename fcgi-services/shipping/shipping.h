@@ -39,5 +39,12 @@ int shipping_dispatch(struct svc_req *r);
 int shipping_sql_time(int64_t wall_us, char *out, size_t outlen);
 /* The newest created_at (wall µs) that is due at now_us: now_us - delay_ms, never negative. */
 int64_t shipping_due_before(int64_t now_us, long long delay_ms);
+/*
+ * The dispatcher's next wake from the next-due column (µs by which the oldest shipment not yet
+ * due was created after the cutoff, i.e. from now until it is due): at least 1 µs ahead, since
+ * it is not due yet; -1 for a negative span (a wall clock that stepped back while the
+ * transaction ran: the cap finds it).
+ */
+int64_t shipping_next_in(int64_t after_cutoff_us);
 
 #endif /* SHIPPING_H */

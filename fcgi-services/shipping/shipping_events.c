@@ -34,6 +34,8 @@ shipping_on_confirmed(struct svc_req *r, const struct svc_event *ev)
 		return SVC_OK;
 	}
 	id = (int64_t)svc_db_insert_id(r);
+	/* Due delay_ms from now: the dispatcher is woken then, once this transaction commits. */
+	svc_bg_due(r, svc_now_us() + st->delay_ms * 1000);
 	d = json_object_new_object();	/* NULL: the adds and svc_outbox_add_json fail */
 	bad |= svc_json_add(d, "shipment_id", json_object_new_int64(id));
 	bad |= svc_json_add(d, "order_id", json_object_new_int64(order_id));
@@ -48,6 +50,7 @@ shipping_on_confirmed(struct svc_req *r, const struct svc_event *ev)
 struct shipping_round {
 	int64_t	cutoff;		/* wall µs: created at or before it is due */
 	int64_t	now;
+	int64_t	next_in;	/* µs from now until the next shipment is due; -1: none */
 	int	n;		/* dispatched in this round */
 	int	due;		/* due rows the round read */
 };
@@ -66,15 +69,22 @@ shipping_dispatch_tx(struct svc_req *r, void *arg)
 
 	rd->n = 0;
 	rd->due = 0;
+	rd->next_in = -1;
 	if (shipping_sql_time(rd->cutoff, cut, sizeof(cut)) != 0 ||
 	    shipping_sql_time(rd->now, sqlt, sizeof(sqlt)) != 0)
 		return SVC_ERR_INTERNAL;
 	svc_event_time(rd->now, at);
-	if ((rc = svc_db_query(r, SHIP_DUE, &rows, "si", cut, (int64_t)st->batch)) != SVC_OK)
+	if ((rc = svc_db_query(r, SHIP_DUE, &rows, "siss", cut, (int64_t)st->batch, cut, cut)) !=
+	    SVC_OK)
 		return rc;
 	while (svc_rows_next(rows) == 1) {
 		id = svc_rows_int(rows, 0);
 		order_id = svc_rows_int(rows, 1);
+		if (id == 0) {	/* the next due time's row */
+			if (!svc_rows_isnull(rows, 2))
+				rd->next_in = shipping_next_in(svc_rows_int(rows, 2));
+			continue;
+		}
 		rd->due++;
 		if ((rc = svc_db_exec(r, SHIP_DISPATCH, "si", sqlt, id)) != SVC_OK)
 			goto out_free_rows;
@@ -100,10 +110,12 @@ shipping_dispatch(struct svc_req *r)
 {
 	struct shipping_state	*st = svc_req_state(r);
 	struct shipping_round	 rd;
+	int64_t			 mono;
 	int			 rc;
 
 	memset(&rd, 0, sizeof(rd));
 	rd.now = st->clock.now_us(st->clock.ctx);
+	mono = svc_now_us();	/* the same instant on the clock the background thread sleeps on */
 	rd.cutoff = shipping_due_before(rd.now, st->delay_ms);
 	if ((rc = svc_db_tx(r, shipping_dispatch_tx, &rd)) != SVC_OK) {
 		svc_log(r, "warn", "dispatching shipments failed: %s", svc_err_name(rc));
@@ -113,5 +125,13 @@ shipping_dispatch(struct svc_req *r)
 	if (rd.n > 0)
 		svc_log(r, "info", "%d shipment(s) dispatched", rd.n);
 	/* A full batch, some of it dispatched: there may be more due now. */
-	return svc_bg_more((size_t)rd.due, (size_t)rd.n, (size_t)st->batch) ? 1 : 0;
+	if (svc_bg_more((size_t)rd.due, (size_t)rd.n, (size_t)st->batch))
+		return 1;
+	/*
+	 * Else sleep until the next shipment is due (wall time, read as a span from now, so a
+	 * wall-clock step after this does not move the monotonic sleep), or a new shipment's
+	 * commit (shipping_on_confirmed), or the cap (bg_max_ms).
+	 */
+	svc_bg_next(r, rd.next_in >= 0 ? mono + rd.next_in : 0);
+	return SVC_OK;
 }

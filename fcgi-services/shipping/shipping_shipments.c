@@ -13,10 +13,19 @@ const char *const shipping_stmts[SHIP_NSTMTS] = {
 	[SHIP_BY_ORDER] =
 	    "SELECT id, order_id, user_id, status, " SHIP_TS("created_at") ", "
 	    SHIP_TS("dispatched_at") " FROM shipments WHERE order_id = ?",
-	/* SKIP LOCKED: two instances never dispatch the same shipment; each takes its own. */
+	/*
+	 * SKIP LOCKED: two instances never dispatch the same shipment; each takes its own. The
+	 * due rows (id > 0), then one row with id 0 whose third column is how long after the
+	 * cutoff the next shipment not yet due was created (µs; NULL: none), which is how long
+	 * from now it becomes due: the dispatcher sleeps until then. Both halves are ranges of
+	 * shipments_due (status, created_at); TIMESTAMPDIFF of two DATETIMEs needs no time zone.
+	 */
 	[SHIP_DUE] =
-	    "SELECT id, order_id FROM shipments WHERE status = 'created' AND created_at <= ?"
-	    " ORDER BY created_at, id LIMIT ? FOR UPDATE SKIP LOCKED",
+	    "(SELECT id, order_id, 0 FROM shipments WHERE status = 'created' AND created_at <= ?"
+	    " ORDER BY created_at, id LIMIT ? FOR UPDATE SKIP LOCKED)"
+	    " UNION ALL"
+	    " (SELECT 0, 0, TIMESTAMPDIFF(MICROSECOND, ?, MIN(created_at)) FROM shipments"
+	    " WHERE status = 'created' AND created_at > ?)",
 	[SHIP_DISPATCH] =
 	    "UPDATE shipments SET status = 'dispatched', dispatched_at = ?"
 	    " WHERE id = ? AND status = 'created'",

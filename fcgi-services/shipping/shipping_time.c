@@ -29,3 +29,11 @@ shipping_due_before(int64_t now_us, long long delay_ms)
 
 	return now_us > d ? now_us - d : 0;
 }
+
+int64_t
+shipping_next_in(int64_t after_cutoff_us)
+{
+	if (after_cutoff_us < 0)
+		return -1;
+	return after_cutoff_us > 0 ? after_cutoff_us : 1;
+}

@@ -248,6 +248,61 @@ test_checkout_ships(void **state)
 	assert_int_equal(it_wait_db("shipping", 0, 10, "SELECT COUNT(*) FROM outbox"), 0);
 }
 
+/*
+ * The dispatcher is woken when a shipment is due (its consumer's commit tells it), not found
+ * by the next poll: three checkouts a third of a second apart, each dispatched within its
+ * delay + 300 ms (rounds are at least 100 ms apart; the rest is this shared box). A dispatcher
+ * that only ran at its 1 s cap would miss that for most of them.
+ */
+#define SHIP_LATE_MAX_US	300000
+static void
+test_dispatched_when_due(void **state)
+{
+	MYSQL	*db;
+	char	 key[64];
+	int64_t	 order[3], late;
+	int	 i;
+
+	(void)state;
+	for (i = 0; i < 3; i++) {
+		snprintf(key, sizeof(key), "ship-due-%ld-%d", run_id, i);
+		order[i] = checkout(auth_a, product, 1, key);
+		usleep(333000);
+	}
+	for (i = 0; i < 3; i++)
+		assert_true(wait_order(auth_a, order[i], "shipped", 30 + (int)(delay_ms / 1000)));
+	assert_non_null(db = it_db("shipping"));
+	for (i = 0; i < 3; i++) {
+		late = it_db_int(db, "SELECT TIMESTAMPDIFF(MICROSECOND, created_at, dispatched_at) - "
+		    "%lld FROM shipments WHERE order_id = %lld", (long long)delay_ms * 1000,
+		    (long long)order[i]);
+		print_message("shipment of order %lld: dispatched %lld µs after its delay\n",
+		    (long long)order[i], (long long)late);
+		assert_true(late >= 0 && late <= SHIP_LATE_MAX_US);
+	}
+	mysql_close(db);
+}
+
+/*
+ * Idle, the dispatcher does not poll: over 3 s with no shipment pending it runs about once a
+ * second (its cap, bg_max_ms), not ten times as a 100 ms poll would. At most 6 rounds.
+ */
+static void
+test_idle_dispatcher_does_not_poll(void **state)
+{
+	double	before, after;
+
+	(void)state;
+	/* Nothing pending (every earlier test waited for its shipments). */
+	assert_int_equal(it_wait_db("shipping", 0, 30, "SELECT COUNT(*) FROM shipments WHERE "
+	    "status = 'created'"), 0);
+	assert_true((before = it_metric("shipping", "shoplab_background_rounds_total")) >= 0);
+	sleep(3);
+	assert_true((after = it_metric("shipping", "shoplab_background_rounds_total")) >= before);
+	print_message("idle dispatcher: %.0f rounds in 3 s\n", after - before);
+	assert_true(after - before <= 6);
+}
+
 static void
 confirmed_envelope(char *out, size_t len, const char *id, int64_t order, int64_t user)
 {
@@ -583,6 +638,8 @@ test_shipping_db_away_every_order_ships(void **state)
 
 IT_MAIN("integration/shipping", setup, NULL,
     cmocka_unit_test(test_checkout_ships),
+    cmocka_unit_test(test_dispatched_when_due),
+    cmocka_unit_test(test_idle_dispatcher_does_not_poll),
     cmocka_unit_test(test_duplicate_confirmed_makes_one_shipment),
     cmocka_unit_test(test_price_change_publishes_and_charges),
     cmocka_unit_test(test_consumer_crash_before_ack_no_duplicate),

@@ -284,6 +284,66 @@ test_bg_more_needs_progress(void **state)
 	assert_false(svc_bg_more(0, 0, 0));
 }
 
+/* "None" is 0: the earlier of two times ignores it; two nones stay none. */
+static void
+test_bg_earliest(void **state)
+{
+	(void)state;
+	assert_true(svc_bg_earliest(0, 0) == 0);
+	assert_true(svc_bg_earliest(5, 0) == 5);
+	assert_true(svc_bg_earliest(0, 5) == 5);
+	assert_true(svc_bg_earliest(7, 5) == 5);
+	assert_true(svc_bg_earliest(5, 7) == 5);
+	assert_true(svc_bg_earliest(-3, 7) == 7);
+}
+
+/*
+ * The woken task's wait (min 100 ms, cap 1000 ms, last round ended at L): the earliest of the
+ * round's next and the posted due, never sooner than L + 100 ms nor later than L + 1000 ms.
+ */
+static void
+test_bg_until_earliest_within_bounds(void **state)
+{
+	const int64_t	L = 5000000000LL;	/* a monotonic µs */
+
+	(void)state;
+	/* Nothing known: the cap. */
+	assert_int_equal(svc_bg_until_ms(L, L, 0, 0, 100, 1000), 1000);
+	/* The round's next, 400 ms ahead; a posted due 250 ms ahead wins; then the other way. */
+	assert_int_equal(svc_bg_until_ms(L, L, L + 400000, 0, 100, 1000), 400);
+	assert_int_equal(svc_bg_until_ms(L, L, L + 400000, L + 250000, 100, 1000), 250);
+	assert_int_equal(svc_bg_until_ms(L, L, L + 250000, L + 400000, 100, 1000), 250);
+	/* A due beyond the cap: the cap (2 s delay, nothing else known). */
+	assert_int_equal(svc_bg_until_ms(L, L, 0, L + 2000000, 100, 1000), 1000);
+	/* Due now or past (delay 0): not before the minimum spacing after the round... */
+	assert_int_equal(svc_bg_until_ms(L, L, 0, L, 100, 1000), 100);
+	assert_int_equal(svc_bg_until_ms(L, L, L - 7000000, 0, 100, 1000), 100);
+	/* ...counted from the round's end, so a post woken later waits only what is left... */
+	assert_int_equal(svc_bg_until_ms(L + 60000, L, 0, L + 10000, 100, 1000), 40);
+	/* ...and once that has passed, at once. */
+	assert_int_equal(svc_bg_until_ms(L + 100000, L, 0, L + 10000, 100, 1000), 0);
+	assert_int_equal(svc_bg_until_ms(L + 300000, L, 0, L + 250000, 100, 1000), 0);
+	/* Woken after the cap (a late wake-up): at once, never negative. */
+	assert_int_equal(svc_bg_until_ms(L + 5000000, L, 0, 0, 100, 1000), 0);
+	/* Rounded up to whole ms: never woken a fraction early. */
+	assert_int_equal(svc_bg_until_ms(L, L, L + 250001, 0, 100, 1000), 251);
+	assert_int_equal(svc_bg_until_ms(L + 1, L, L + 250000, 0, 100, 1000), 250);
+}
+
+/* Odd bounds: a cap below the minimum is the minimum; a zero minimum runs a past due at once. */
+static void
+test_bg_until_odd_bounds(void **state)
+{
+	const int64_t	L = 1000000;
+
+	(void)state;
+	assert_int_equal(svc_bg_until_ms(L, L, 0, 0, 500, 200), 500);
+	assert_int_equal(svc_bg_until_ms(L, L, 0, L + 900000, 500, 200), 500);
+	assert_int_equal(svc_bg_until_ms(L, L, 0, L - 1, 0, 1000), 0);
+	assert_int_equal(svc_bg_until_ms(L, L, 0, L + 3000, 0, 1000), 3);
+	assert_int_equal(svc_bg_until_ms(L, L, 0, 0, -5, 0), 0);
+}
+
 SVC_UNIT_MAIN("retry",
     cmocka_unit_test(test_backoff_within_bounds_and_jittered),
     cmocka_unit_test(test_backoff_huge_attempt_is_capped),
@@ -296,4 +356,7 @@ SVC_UNIT_MAIN("retry",
     cmocka_unit_test(test_budget_bad_conf),
     cmocka_unit_test(test_bg_pause_backs_off_on_failures),
     cmocka_unit_test(test_bg_pause_interval_bounds),
-    cmocka_unit_test(test_bg_more_needs_progress))
+    cmocka_unit_test(test_bg_more_needs_progress),
+    cmocka_unit_test(test_bg_earliest),
+    cmocka_unit_test(test_bg_until_earliest_within_bounds),
+    cmocka_unit_test(test_bg_until_odd_bounds))

@@ -41,6 +41,19 @@ test_due_before(void **state)
 	assert_true(shipping_due_before(1000, 2000) == 0);
 }
 
+/* The next-due column is the span from now: kept, at least 1 µs; a negative one is none. */
+static void
+test_next_in(void **state)
+{
+	(void)state;
+	assert_true(shipping_next_in(1500000) == 1500000);
+	assert_true(shipping_next_in(1) == 1);
+	assert_true(shipping_next_in(0) == 1);
+	assert_true(shipping_next_in(-1) == -1);
+	assert_true(shipping_next_in(-2000000) == -1);
+}
+
 SVC_UNIT_MAIN("shipping_time",
     cmocka_unit_test(test_sql_time),
-    cmocka_unit_test(test_due_before))
+    cmocka_unit_test(test_due_before),
+    cmocka_unit_test(test_next_in))
