@@ -638,9 +638,11 @@ svc_ev_probe(struct svc_events_rt *rt, struct svc_ev_cons *cs, int64_t now)
 }
 
 /*
- * Runs a batch of the held deliveries that are due (two or more), else the one due first, if
- * any (and not paused); *tv: how long the next read of the broker may wait (0 after a run,
- * else until the next due time, at most 250 ms).
+ * Runs the held delivery due first, if any (and not paused): with the others due that can go
+ * with it in one batch (svc_ev_run_batch) when it never ran, else alone. A retry or a dead
+ * letter due before the next batch goes first, so a long burst does not hold it back. *tv:
+ * how long the next read of the broker may wait (0 after a run, else until the next due
+ * time, at most 250 ms).
  */
 static void
 svc_ev_consumer_step(struct svc_events_rt *rt, struct svc_ev_cons *cs, int64_t now,
@@ -648,19 +650,19 @@ svc_ev_consumer_step(struct svc_events_rt *rt, struct svc_ev_cons *cs, int64_t n
 {
 	int64_t	wait;
 	long	i;
-	int	ran = 0;
+	int	ran;
 
-	if (!cs->paused && (ran = svc_ev_run_batch(rt, cs, &cs->r, now)) != 0) {
-		if (ran < 0)
-			svc_ev_consumer_lost(rt, cs);
-		atomic_store(&rt->retries_waiting, (long long)svc_ev_heldq_waiting(&cs->q));
-		tv->tv_sec = 0;
-		tv->tv_usec = 0;
-		return;
-	}
 	if (!cs->paused && (i = svc_ev_heldq_due(&cs->q, now)) >= 0) {
-		svc_ev_req(rt, &rt->consumer_w, &cs->r, "consume", cs->nreq++);
-		if (svc_ev_run(rt, cs, &cs->r, (size_t)i) != 0)
+		ran = 0;
+		if (cs->q.v[i].attempts == 0 && !cs->q.v[i].dead)
+			ran = svc_ev_run_batch(rt, cs, &cs->r, now);
+		if (ran == 0) {
+			/* Alone: nothing batched (svc_ev_run_batch removed nothing, i holds). */
+			svc_ev_req(rt, &rt->consumer_w, &cs->r, "consume", cs->nreq++);
+			if (svc_ev_run(rt, cs, &cs->r, (size_t)i) != 0)
+				ran = -1;
+		}
+		if (ran < 0)
 			svc_ev_consumer_lost(rt, cs);
 		atomic_store(&rt->retries_waiting, (long long)svc_ev_heldq_waiting(&cs->q));
 		tv->tv_sec = 0;
