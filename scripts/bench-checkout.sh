@@ -67,6 +67,7 @@ snapshot() {
 	for s in $services; do
 		curl -s --max-time 5 "$SHOPLAB_INTERNAL_URL/_ops/$s/metrics" |
 			awk -v s="$s" '/^shoplab_events_(published|consumed|applied|duplicates|redeliveries)_total[{ ]/ { sub(/^shoplab_events_/, "", $1); sub(/_total.*$/, "", $1); printf "ev_%s:%s %s\n", $1, s, $NF }
+				/^shoplab_events_apply_batch_size_(sum|count)[{ ]/ { sub(/^shoplab_events_apply_batch_size_/, "", $1); sub(/[{].*$/, "", $1); printf "ev_b%s:%s %s\n", $1, s, $NF }
 				# FastCGI requests the service answered (the gateway token checks are users /auth/verify).
 				/^shoplab_http_requests_total[{]/ { k = "fcgi:" s; if ($0 ~ /route="\/auth\/verify"/) k = "fcgi_verify:" s; n[k] += $NF }
 				END { for (k in n) print k, n[k] }' >> "$f"
@@ -172,6 +173,13 @@ awk -v userstat="$userstat" -v rate="$rate" -v services="$services" -v goalf="$t
 		printf ", consumed"
 		for (k in keys) if (k ~ /^ev_consumed:/ && d(k) > 0) printf " %s %.2f", substr(k, 13), d(k) / n
 		printf ", redelivered %.2f, duplicates %.2f\n", sumof("ev_redeliveries:") / n, sumof("ev_duplicates:") / n
+		# The consumers apply transactions (absent before they applied in batches).
+		if (sumof("ev_bcount:") > 0) {
+			# the long run alone: a difference of two runs is no ratio of deliveries to commits
+			printf "  consumers, long run: apply transactions / deliveries"
+			for (k in keys) if (k ~ /^ev_bcount:/ && la[k] - lb[k] > 0) printf " %s %d / %d (%.2f each)", substr(k, 11), la[k] - lb[k], la["ev_bsum:" substr(k, 11)] - lb["ev_bsum:" substr(k, 11)], (la["ev_bsum:" substr(k, 11)] - lb["ev_bsum:" substr(k, 11)]) / (la[k] - lb[k])
+			printf "\n"
+		}
 	}
 	# Per checkout, minus the idle rate of k over the extra wall time (0 without an idle window).
 	function net(k) { return (d(k) - (isec > 0 ? (ia[k] - ib[k]) / isec * extra : 0)) / n }

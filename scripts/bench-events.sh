@@ -107,6 +107,17 @@ fi
 # inventory's quorum queue, whose consumer applies them meanwhile, as it would in production.
 if step relay; then
 p0=$(metrics catalog | awk '/^shoplab_events_published_total/ {print $NF}')
+# CPU (utime+stime, ms) of inventory, MariaDB and the broker: what applying the events costs
+cpu_of() {	# cpu_of NAME: the process of run/NAME.pid, its threads included
+	local pid
+	pid=$(cat "$SHOPLAB_RUN/$1.pid" 2>/dev/null) && [ -r "/proc/$pid/stat" ] &&
+		awk -v t="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.0f\n", ($12 + $13) * 1000 / t }' "/proc/$pid/stat" ||
+		echo 0
+}
+cpu0="$(cpu_of inventory) $(cpu_of mariadb) $(cpu_of rabbitmq) $(cpu_of catalog)"
+# inventory's apply transactions so far (absent before the consumer applied in batches)
+bsum0=$(metrics inventory | awk '/^shoplab_events_apply_batch_size_sum/ {print $NF}')
+bcnt0=$(metrics inventory | awk '/^shoplab_events_apply_batch_size_count/ {print $NF}')
 rss0=$(broker_rss)
 q catalog "INSERT INTO outbox (id, type, body)
 	SELECT u, 'product.created', CONCAT('{\"id\":\"', u, '\",\"type\":\"product.created\",\"version\":1,',
@@ -134,6 +145,18 @@ for _ in $(seq 1 1200); do
 done
 t2=$(now_ms)
 echo "relay: inventory had applied all $(q inventory "SELECT COUNT(*) FROM stock WHERE product_id > 900000000") of them $((t2 - t0)) ms after the commit"
+cpu1="$(cpu_of inventory) $(cpu_of mariadb) $(cpu_of rabbitmq) $(cpu_of catalog)"
+awk -v a="$cpu0" -v b="$cpu1" -v n="$nrelay" 'BEGIN { split(a, x, " "); split(b, y, " ");
+	printf "relay: CPU from the commit until inventory had applied them, ms per 1,000 events: inventory %.0f, mariadbd %.0f, broker %.0f, catalog %.0f\n",
+		(y[1] - x[1]) * 1000 / n, (y[2] - x[2]) * 1000 / n, (y[3] - x[3]) * 1000 / n, (y[4] - x[4]) * 1000 / n }'
+bsum1=$(metrics inventory | awk '/^shoplab_events_apply_batch_size_sum/ {print $NF}')
+bcnt1=$(metrics inventory | awk '/^shoplab_events_apply_batch_size_count/ {print $NF}')
+if [ -n "$bsum1" ] && [ -n "$bcnt1" ]; then
+	metrics inventory | awk '/^shoplab_events_apply_batch_size_bucket/ { sub(/.*le="/, ""); sub(/"}/, ""); printf "%s:%s ", $1, $2 } END { print "" }' > "$tmp/bhist"
+	awk -v s="$((bsum1 - ${bsum0:-0}))" -v c="$((bcnt1 - ${bcnt0:-0}))" -v h="$(cat "$tmp/bhist")" 'BEGIN {
+		printf "relay: inventory applied %d deliveries in %d transactions (%.1f per commit); deliveries per transaction, cumulative since start: %s\n",
+			s, c, (c > 0 ? s / c : 0), h }'
+fi
 fi
 step outage || exit 0
 

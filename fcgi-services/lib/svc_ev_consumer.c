@@ -1,4 +1,4 @@
-/* svc_ev_consumer.c - the inbox consumer thread: held deliveries, one transaction per event, dead letters */
+/* svc_ev_consumer.c - the inbox consumer thread: held deliveries, applied in batches (one transaction, one ack) or alone, dead letters */
 #include <sys/time.h>
 
 #include <stdatomic.h>
@@ -65,6 +65,21 @@ svc_ev_lag_record(struct svc_events_rt *rt, const char *occurred_at)
 	atomic_fetch_add(&rt->lag_count, 1);
 }
 
+/* Counts one committed apply transaction of n deliveries (the batch size histogram). */
+static void
+svc_ev_batch_record(struct svc_events_rt *rt, size_t n)
+{
+	size_t b;
+
+	for (b = 0; b < SVC_EV_NBATCH && n > (size_t)svc_ev_batch_le[b]; b++)
+		;
+	atomic_fetch_add(&rt->batch_bucket[b], 1);
+	atomic_fetch_add(&rt->batch_sum, (unsigned long long)n);
+	atomic_fetch_add(&rt->batch_count, 1);
+	if (n > 1)
+		atomic_fetch_add(&rt->batches, 1);
+}
+
 struct svc_ev_apply {
 	struct svc_events_rt	*rt;
 	const struct svc_event	*ev;
@@ -104,9 +119,50 @@ svc_ev_dead_tx(struct svc_req *r, void *arg)
 	    d->attempts, d->body);
 }
 
+/* One delivery of a batch: its parsed envelope, handler and outcome in the transaction. */
+struct svc_ev_bitem {
+	uint64_t		 tag;
+	struct svc_event	 ev;
+	svc_event_handler	 fn;
+	int			 parsed;	/* ev holds an envelope to free */
+	int			 duplicate;	/* its inbox row was there already */
+};
+
+struct svc_ev_batch {
+	struct svc_ev_bitem	*it;
+	size_t			 n;
+};
+
+/* In one transaction: for each delivery in tag order, the inbox row, then the handler's effect. */
+static int
+svc_ev_batch_tx(struct svc_req *r, void *arg)
+{
+	struct svc_ev_batch	*b = arg;
+	struct svc_ev_bitem	*it;
+	size_t			 k;
+	int			 rc;
+
+	for (k = 0; k < b->n; k++) {
+		it = &b->it[k];
+		it->duplicate = 0;
+		if ((rc = svc_db_exec(r, svc_ev_stmt(r, SVC_EVS_INBOX_ADD), "ss", it->ev.id,
+		    it->ev.type)) != SVC_OK)
+			return rc;
+		if (svc_db_affected(r) == 0) {
+			it->duplicate = 1;
+			continue;
+		}
+		if ((rc = it->fn(r, &it->ev)) != SVC_OK)
+			return rc;
+	}
+	return SVC_OK;
+}
+
 /* The consumer's state between deliveries: what it holds, and its breaker on the database. */
 struct svc_ev_cons {
 	struct svc_ev_heldq	 q;
+	size_t			*bidx;		/* a batch's held indices (room for the prefetch) */
+	struct svc_ev_bitem	*bit;		/* a batch's deliveries (room for the prefetch) */
 	int			 paused;	/* the database is away: no handler runs */
 	int			 probes;	/* failed probes since the pause began */
 	int64_t			 probe_at;	/* next database probe (paused) */
@@ -208,6 +264,7 @@ svc_ev_apply(struct svc_events_rt *rt, struct svc_ev_cons *cs, struct svc_req *r
 		return v;
 	}
 	if (v == SVC_EVENT_ACK) {
+		svc_ev_batch_record(rt, 1);
 		if (a.duplicate)
 			atomic_fetch_add(&rt->duplicates, 1);
 		else {
@@ -298,6 +355,140 @@ svc_ev_run(struct svc_events_rt *rt, struct svc_ev_cons *cs, struct svc_req *r, 
 		return -1;
 	}
 	return 0;
+}
+
+/* The index of the held delivery with this tag, or -1 (settled meanwhile). */
+static long
+svc_ev_held_find(const struct svc_ev_heldq *q, uint64_t tag)
+{
+	size_t i;
+
+	for (i = 0; i < q->n; i++)
+		if (q->v[i].tag == tag)
+			return (long)i;
+	return -1;
+}
+
+/*
+ * A batch was rolled back: each of its deliveries runs alone, in tag order, by the path of
+ * one delivery (svc_ev_run), so its verdict, retries and dead letter are what they would
+ * have been without the batch. Stops when the consumer pauses (the database is away: the
+ * rest wait, due) or the connection fails (-1). Returns 1 otherwise.
+ */
+static int
+svc_ev_run_alone(struct svc_events_rt *rt, struct svc_ev_cons *cs, struct svc_req *r,
+    const struct svc_ev_batch *b)
+{
+	size_t	k;
+	long	i;
+
+	for (k = 0; k < b->n && !cs->paused; k++) {
+		if ((i = svc_ev_held_find(&cs->q, b->it[k].tag)) < 0)
+			continue;
+		svc_ev_req(rt, &rt->consumer_w, r, "consume", cs->nreq++);
+		if (svc_ev_run(rt, cs, r, (size_t)i) != 0)
+			return -1;
+	}
+	return 1;
+}
+
+/* Acks the committed batch (indices idx[0..n) of the held list): one multiple ack when it can. */
+static int
+svc_ev_batch_ack(struct svc_ev_cons *cs, const size_t *idx, size_t n)
+{
+	uint64_t	top = 0;
+	size_t		k;
+	int		st = AMQP_STATUS_OK;
+
+	for (k = 0; k < n; k++)
+		if (cs->q.v[idx[k]].tag > top)
+			top = cs->q.v[idx[k]].tag;
+	/* multiple=1 settles every unacked tag up to top: only when all of them are this batch. */
+	if (svc_ev_heldq_ack_multiple(&cs->q, idx, n))
+		st = amqp_basic_ack(cs->c, SVC_EV_CHANNEL, top, 1);
+	else
+		for (k = 0; k < n && st == AMQP_STATUS_OK; k++)
+			st = amqp_basic_ack(cs->c, SVC_EV_CHANNEL, cs->q.v[idx[k]].tag, 0);
+	return st;
+}
+
+/*
+ * Applies the held deliveries that are due and never ran (up to SHOPLAB_EVENTS_APPLY_BATCH,
+ * in tag order) in one transaction: each one's inbox row and effect, one commit, then one
+ * ack. One decided dead before it runs is left to the single path (which records it). If
+ * any handler fails, the transaction is rolled back and each runs alone (svc_ev_run_alone).
+ * Returns 1 when it ran something, 0 when fewer than two could go together (the single path
+ * runs then: a lone delivery is applied at once, alone), -1 when the connection failed.
+ */
+static int
+svc_ev_run_batch(struct svc_events_rt *rt, struct svc_ev_cons *cs, struct svc_req *r,
+    int64_t now)
+{
+	struct svc_ev_batch	 b = { cs->bit, 0 };
+	struct svc_ev_held	*h;
+	struct svc_ev_bitem	*it;
+	size_t			 n, k;
+	int			 rc, st, ret = 0;
+
+	n = svc_ev_heldq_batch(&cs->q, now, (size_t)rt->conf.apply_batch, cs->bidx);
+	if (n < 2)
+		return 0;
+	for (k = 0; k < n; k++) {
+		h = &cs->q.v[cs->bidx[k]];
+		it = &b.it[b.n];
+		it->parsed = svc_event_parse(h->body, h->len, &it->ev) == SVC_OK;
+		if (svc_ev_check(rt, h, it->parsed ? &it->ev : NULL, &it->fn) != 0) {
+			h->dead = 1;
+			if (it->parsed)
+				svc_event_free(&it->ev);
+			it->parsed = 0;
+			continue;
+		}
+		it->tag = h->tag;
+		cs->bidx[b.n++] = cs->bidx[k];
+	}
+	if (b.n < 2)
+		goto out;
+	svc_ev_req(rt, &rt->consumer_w, r, "batch", cs->nreq++);
+	if ((rc = svc_db_tx(r, svc_ev_batch_tx, &b)) != SVC_OK) {
+		atomic_fetch_add(&rt->batch_rollbacks, 1);
+		svc_log(r, "warn", "events consumer: a batch of %zu rolled back (%s): each runs "
+		    "alone", b.n, svc_err_name(rc));
+		ret = svc_ev_run_alone(rt, cs, r, &b);
+		goto out;
+	}
+#ifdef SVC_TEST_HOOKS
+	/* The integration suite's crash between the commit and the ack (make test's build). */
+	for (k = 0; k < b.n && rt->conf.crash_before_ack > 0; k++)
+		if (cs->q.v[cs->bidx[k]].nth == (uint64_t)rt->conf.crash_before_ack) {
+			svc_log(r, "warn", "SHOPLAB_EVENTS_CRASH_BEFORE_ACK: exiting after the "
+			    "commit of %s (a batch of %zu)", b.it[k].ev.id, b.n);
+			_exit(3);
+		}
+#endif
+	for (k = 0; k < b.n; k++) {
+		cs->q.v[cs->bidx[k]].attempts++;
+		if (b.it[k].duplicate)
+			atomic_fetch_add(&rt->duplicates, 1);
+		else {
+			atomic_fetch_add(&rt->applied, 1);
+			svc_ev_lag_record(rt, b.it[k].ev.occurred_at);
+		}
+	}
+	svc_ev_batch_record(rt, b.n);
+	st = svc_ev_batch_ack(cs, cs->bidx, b.n);
+	for (k = b.n; k-- > 0;)
+		svc_ev_heldq_remove(&cs->q, cs->bidx[k]);
+	ret = 1;
+	if (st != AMQP_STATUS_OK) {
+		svc_log(NULL, "warn", "amqp consumer: settling a batch: %s", amqp_error_string2(st));
+		ret = -1;
+	}
+out:
+	for (k = 0; k < b.n; k++)
+		if (b.it[k].parsed)
+			svc_event_free(&b.it[k].ev);
+	return ret;
 }
 
 /* The AMQP message_id of a delivery as a string ("" when absent or too long). */
@@ -447,8 +638,11 @@ svc_ev_probe(struct svc_events_rt *rt, struct svc_ev_cons *cs, int64_t now)
 }
 
 /*
- * Runs the held delivery due first, if any (and not paused); *tv: how long the next read of
- * the broker may wait (0 after a run, else until the next due time, at most 250 ms).
+ * Runs the held delivery due first, if any (and not paused): with the others due that can go
+ * with it in one batch (svc_ev_run_batch) when it never ran, else alone. A retry or a dead
+ * letter due before the next batch goes first, so a long burst does not hold it back. *tv:
+ * how long the next read of the broker may wait (0 after a run, else until the next due
+ * time, at most 250 ms).
  */
 static void
 svc_ev_consumer_step(struct svc_events_rt *rt, struct svc_ev_cons *cs, int64_t now,
@@ -456,10 +650,19 @@ svc_ev_consumer_step(struct svc_events_rt *rt, struct svc_ev_cons *cs, int64_t n
 {
 	int64_t	wait;
 	long	i;
+	int	ran;
 
 	if (!cs->paused && (i = svc_ev_heldq_due(&cs->q, now)) >= 0) {
-		svc_ev_req(rt, &rt->consumer_w, &cs->r, "consume", cs->nreq++);
-		if (svc_ev_run(rt, cs, &cs->r, (size_t)i) != 0)
+		ran = 0;
+		if (cs->q.v[i].attempts == 0 && !cs->q.v[i].dead)
+			ran = svc_ev_run_batch(rt, cs, &cs->r, now);
+		if (ran == 0) {
+			/* Alone: nothing batched (svc_ev_run_batch removed nothing, i holds). */
+			svc_ev_req(rt, &rt->consumer_w, &cs->r, "consume", cs->nreq++);
+			if (svc_ev_run(rt, cs, &cs->r, (size_t)i) != 0)
+				ran = -1;
+		}
+		if (ran < 0)
 			svc_ev_consumer_lost(rt, cs);
 		atomic_store(&rt->retries_waiting, (long long)svc_ev_heldq_waiting(&cs->q));
 		tv->tv_sec = 0;
@@ -477,9 +680,12 @@ svc_ev_consumer_step(struct svc_events_rt *rt, struct svc_ev_cons *cs, int64_t n
 	tv->tv_usec = (suseconds_t)wait;
 }
 
-/* Reads one delivery (waiting up to *tv) into the held list; a lost link starts over. */
-static void
-svc_ev_receive(struct svc_events_rt *rt, struct svc_ev_cons *cs, struct timeval *tv)
+/*
+ * Reads one delivery (waiting up to *tv) into the held list; a lost link starts over.
+ * Returns 1 when a delivery was read, 0 when none came, -1 when the link was lost.
+ */
+static int
+svc_ev_receive_one(struct svc_events_rt *rt, struct svc_ev_cons *cs, struct timeval *tv)
 {
 	amqp_envelope_t		env;
 	amqp_rpc_reply_t	x;
@@ -490,7 +696,7 @@ svc_ev_receive(struct svc_events_rt *rt, struct svc_ev_cons *cs, struct timeval 
 	x = amqp_consume_message(cs->c, &env, tv, 0);
 	if (x.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
 	    x.library_error == AMQP_STATUS_TIMEOUT)
-		return;
+		return 0;
 	if (x.reply_type != AMQP_RESPONSE_NORMAL) {
 		/* A closed channel or connection, or a lost socket: start over. */
 		if (x.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
@@ -498,7 +704,7 @@ svc_ev_receive(struct svc_events_rt *rt, struct svc_ev_cons *cs, struct timeval 
 			atomic_fetch_add(&rt->hb_timeouts, 1);
 		(void)svc_ev_rpc_ok(x, "consume");
 		svc_ev_consumer_lost(rt, cs);
-		return;
+		return -1;
 	}
 	svc_ev_msg_id(&env.message.properties, mid);
 	if ((k = svc_ev_heldq_add(&cs->q, env.delivery_tag, (const char *)env.message.body.bytes,
@@ -510,10 +716,31 @@ svc_ev_receive(struct svc_events_rt *rt, struct svc_ev_cons *cs, struct timeval 
 	if (k < 0) {
 		/* Out of memory (the prefetch bounds the count): the broker keeps it. */
 		svc_log(NULL, "error", "events consumer: cannot hold a delivery: requeued");
-		if (amqp_basic_nack(cs->c, SVC_EV_CHANNEL, env.delivery_tag, 0, 1) != AMQP_STATUS_OK)
+		if (amqp_basic_nack(cs->c, SVC_EV_CHANNEL, env.delivery_tag, 0, 1) != AMQP_STATUS_OK) {
+			amqp_destroy_envelope(&env);
 			svc_ev_consumer_lost(rt, cs);
+			return -1;
+		}
 	}
 	amqp_destroy_envelope(&env);
+	return 1;
+}
+
+/*
+ * Reads a delivery (waiting up to *tv), then, without waiting, every further one the library
+ * has read from the socket already (up to the prefetch), so that a burst is held together
+ * and can be applied as one batch. Never waits for more to fill a batch.
+ */
+static void
+svc_ev_receive(struct svc_events_rt *rt, struct svc_ev_cons *cs, struct timeval *tv)
+{
+	struct timeval	zero = { 0, 0 };
+	int		got;
+
+	got = svc_ev_receive_one(rt, cs, tv);
+	while (got == 1 && cs->c != NULL && cs->q.n < cs->q.cap &&
+	    (amqp_frames_enqueued(cs->c) || amqp_data_in_buffer(cs->c)))
+		got = svc_ev_receive_one(rt, cs, &zero);
 }
 
 /*
@@ -530,12 +757,12 @@ svc_ev_consumer_main(void *arg)
 	struct timeval		 tv;
 	int64_t			 now;
 
-	if ((cs = calloc(1, sizeof(*cs))) == NULL ||
-	    svc_ev_heldq_init(&cs->q, (size_t)rt->conf.prefetch) != 0) {
-		svc_log(NULL, "error", "events consumer: out of memory");
-		free(cs);
-		return NULL;
-	}
+	if ((cs = calloc(1, sizeof(*cs))) == NULL)
+		goto fail;
+	if (svc_ev_heldq_init(&cs->q, (size_t)rt->conf.prefetch) != 0 ||
+	    (cs->bidx = calloc((size_t)rt->conf.prefetch, sizeof(*cs->bidx))) == NULL ||
+	    (cs->bit = calloc((size_t)rt->conf.prefetch, sizeof(*cs->bit))) == NULL)
+		goto fail;
 	cs->rng = (uint64_t)svc_now_us() | 1;
 	cs->backoff = 100;
 	while (!svc_ev_stopping(rt)) {
@@ -550,7 +777,15 @@ svc_ev_consumer_main(void *arg)
 			svc_ev_receive(rt, cs, &tv);
 	}
 	svc_ev_close(&cs->c);
-	svc_ev_heldq_free(&cs->q);
+	goto out;
+fail:
+	svc_log(NULL, "error", "events consumer: out of memory");
+out:
+	if (cs != NULL) {
+		svc_ev_heldq_free(&cs->q);
+		free(cs->bidx);
+		free(cs->bit);
+	}
 	free(cs);
 	return NULL;
 }

@@ -45,6 +45,7 @@ struct svc_events_conf {
 	long long	 poll_ms;	/* the idle relay's first poll, doubling while it finds */
 	long long	 poll_max_ms;	/* nothing, up to this (a commit's wake comes at once) */
 	long long	 prefetch;
+	long long	 apply_batch;	/* held deliveries applied in one transaction, at most (1: one each) */
 	long long	 retry_min_ms;	/* the retry backoff's floor and cap */
 	long long	 retry_max_ms;
 	long long	 max_deliveries;	/* redeliveries without an answer (a crash loop) */
@@ -58,6 +59,10 @@ struct svc_events_conf {
 /* The lag histogram's upper bounds (occurred_at -> applied), seconds as µs (svc_ev_metrics.c). */
 #define SVC_EV_NLAG	14
 extern const int64_t svc_ev_lag_us[SVC_EV_NLAG];
+
+/* The apply batch size histogram's upper bounds (deliveries per committed transaction). */
+#define SVC_EV_NBATCH	8
+extern const int svc_ev_batch_le[SVC_EV_NBATCH];
 
 /* Shared by the two threads and the metrics handler: the counters are atomics. */
 struct svc_events_rt {
@@ -86,6 +91,12 @@ struct svc_events_rt {
 	atomic_ullong		 lag_bucket[SVC_EV_NLAG + 1];
 	atomic_ullong		 lag_sum_us;
 	atomic_ullong		 lag_count;
+	/* The consumer's apply transactions: deliveries per committed one (histogram), batches. */
+	atomic_ullong		 batch_bucket[SVC_EV_NBATCH + 1];
+	atomic_ullong		 batch_sum;
+	atomic_ullong		 batch_count;
+	atomic_ullong		 batches;	/* committed transactions of two or more deliveries */
+	atomic_ullong		 batch_rollbacks;	/* batches rolled back: each ran alone after */
 	atomic_ullong		 connects[2];	/* relay, consumer */
 	atomic_int		 connected[2];
 	/* The brokers (SHOPLAB_AMQP_HOSTS), shared by both threads behind its own lock. */

@@ -12,6 +12,41 @@ const int64_t svc_ev_lag_us[SVC_EV_NLAG] = {
 	10000000, 30000000, 60000000,
 };
 
+const int svc_ev_batch_le[SVC_EV_NBATCH] = { 1, 2, 4, 8, 16, 32, 64, 128 };
+
+/* A consumer only: deliveries per apply transaction, batches, batches rolled back. */
+static void
+svc_ev_metrics_batch(struct svc_events_rt *rt, const char *s, struct svc_buf *out)
+{
+	unsigned long long	cum = 0;
+	size_t			b;
+
+	svc_buf_printf(out,
+	    "# HELP shoplab_events_apply_batches_total Transactions that applied two or more "
+	    "deliveries (one commit, one ack).\n"
+	    "# TYPE shoplab_events_apply_batches_total counter\n"
+	    "shoplab_events_apply_batches_total{service=\"%s\"} %llu\n"
+	    "# HELP shoplab_events_apply_batch_rollbacks_total Batches rolled back because one "
+	    "delivery failed (each then ran alone).\n"
+	    "# TYPE shoplab_events_apply_batch_rollbacks_total counter\n"
+	    "shoplab_events_apply_batch_rollbacks_total{service=\"%s\"} %llu\n"
+	    "# HELP shoplab_events_apply_batch_size Deliveries per committed apply transaction.\n"
+	    "# TYPE shoplab_events_apply_batch_size histogram\n",
+	    s, atomic_load(&rt->batches), s, atomic_load(&rt->batch_rollbacks));
+	for (b = 0; b <= SVC_EV_NBATCH; b++) {
+		cum += atomic_load(&rt->batch_bucket[b]);
+		if (b < SVC_EV_NBATCH)
+			svc_buf_printf(out, "shoplab_events_apply_batch_size_bucket{service=\"%s\","
+			    "le=\"%d\"} %llu\n", s, svc_ev_batch_le[b], cum);
+		else
+			svc_buf_printf(out, "shoplab_events_apply_batch_size_bucket{service=\"%s\","
+			    "le=\"+Inf\"} %llu\n", s, cum);
+	}
+	svc_buf_printf(out, "shoplab_events_apply_batch_size_sum{service=\"%s\"} %llu\n"
+	    "shoplab_events_apply_batch_size_count{service=\"%s\"} %llu\n", s,
+	    atomic_load(&rt->batch_sum), s, atomic_load(&rt->batch_count));
+}
+
 /* A consumer only: retries, its breaker, dead letters. */
 static void
 svc_ev_metrics_consumer(struct svc_events_rt *rt, const char *s, struct svc_buf *out)
@@ -141,6 +176,7 @@ svc_events_metrics_write(struct svc_server *srv, struct svc_buf *out)
 	if (srv->svc->events->nsubs > 0) {
 		svc_ev_metrics_consumer(rt, s, out);
 		svc_ev_metrics_lag(rt, s, out);
+		svc_ev_metrics_batch(rt, s, out);
 	}
 	return out->failed ? -1 : 0;
 }

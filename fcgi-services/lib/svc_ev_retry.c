@@ -175,3 +175,37 @@ svc_ev_heldq_wake(struct svc_ev_heldq *q, int64_t now_us)
 		if (q->v[i].due_us > now_us)
 			q->v[i].due_us = now_us;
 }
+
+size_t
+svc_ev_heldq_batch(const struct svc_ev_heldq *q, int64_t now_us, size_t max, size_t *idx)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < q->n && n < max; i++)
+		if (q->v[i].due_us <= now_us && q->v[i].attempts == 0 && !q->v[i].dead)
+			idx[n++] = i;
+	return n;
+}
+
+int
+svc_ev_heldq_ack_multiple(const struct svc_ev_heldq *q, const size_t *idx, size_t n)
+{
+	uint64_t	top = 0;
+	size_t		i, k;
+
+	if (n == 0)
+		return 0;
+	for (k = 0; k < n; k++)
+		if (idx[k] < q->n && q->v[idx[k]].tag > top)
+			top = q->v[idx[k]].tag;
+	/* Every held entry at or below the top tag must be one of the batch. */
+	for (i = 0, k = 0; i < q->n; i++) {
+		while (k < n && idx[k] < i)
+			k++;
+		if (k < n && idx[k] == i)
+			continue;
+		if (q->v[i].tag <= top)
+			return 0;
+	}
+	return 1;
+}

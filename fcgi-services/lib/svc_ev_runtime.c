@@ -73,6 +73,7 @@ static const struct svc_conf_def svc_events_defs[] = {
 	{ "SHOPLAB_EVENTS_POLL_MS",	SVC_CONF_INT, "50",	5, 10000,	EVC(poll_ms) },
 	{ "SHOPLAB_EVENTS_POLL_MAX_MS",	SVC_CONF_INT, "1000",	5, 60000,	EVC(poll_max_ms) },
 	{ "SHOPLAB_EVENTS_PREFETCH",	SVC_CONF_INT, "32",	1, 1000,	EVC(prefetch) },
+	{ "SHOPLAB_EVENTS_APPLY_BATCH",	SVC_CONF_INT, "32",	1, 1000,	EVC(apply_batch) },
 	{ "SHOPLAB_EVENTS_RETRY_MIN_MS", SVC_CONF_INT, "100",	1, 60000,	EVC(retry_min_ms) },
 	{ "SHOPLAB_EVENTS_RETRY_MAX_MS", SVC_CONF_INT, "30000", 1, 600000,	EVC(retry_max_ms) },
 	{ "SHOPLAB_EVENTS_MAX_DELIVERIES", SVC_CONF_INT, "20",	2, 1000,	EVC(max_deliveries) },

@@ -170,5 +170,18 @@ int64_t svc_ev_heldq_next(const struct svc_ev_heldq *q);
 size_t svc_ev_heldq_waiting(const struct svc_ev_heldq *q);
 /* Makes every entry due at now_us at the latest (the database is back). */
 void svc_ev_heldq_wake(struct svc_ev_heldq *q, int64_t now_us);
+/*
+ * One transaction's worth (the consumer's batch): the entries due at now_us that never ran and
+ * are not decided dead, in the order of arrival (their delivery tags' order), at most max.
+ * Their indices go to idx (room for max); returns how many. A retry or a dead letter is not
+ * batched: it runs alone, as it did before batches.
+ */
+size_t svc_ev_heldq_batch(const struct svc_ev_heldq *q, int64_t now_us, size_t max, size_t *idx);
+/*
+ * 1 when one basic.ack with multiple=1 on the highest tag of entries idx[0..n) (ascending
+ * indices) settles exactly them: no other held entry has a lower tag (a multiple ack would
+ * settle it too, e.g. one waiting for its retry). 0 otherwise, or for n == 0.
+ */
+int svc_ev_heldq_ack_multiple(const struct svc_ev_heldq *q, const size_t *idx, size_t n);
 
 #endif /* SVC_EVENTS_H */

@@ -1,4 +1,4 @@
-/* test_events.c - events through the real broker: outbox to inbox, duplicates, poison, a broker kill -9, a consumer crash, the database away, replay, a half-open link */
+/* test_events.c - events through the real broker: outbox to inbox, duplicates, poison, bursts applied in batches, a broker kill -9, a consumer crash, the database away, replay, a half-open link */
 #include <sys/types.h>
 
 #include <signal.h>
@@ -265,6 +265,121 @@ test_consumer_crash_before_ack_is_a_duplicate(void **state)
 	assert_int_equal(it_wait_db("inventory", 1, 1, "SELECT 1"), 1);
 }
 
+/*
+ * n product.created envelopes into catalog's outbox in one statement (as scripts/bench-events.sh
+ * does), ids "<prefix>-<seq>", product ids pid0 + seq; the one at seq == poison (0: none) has
+ * data whose product_id is a string: a valid envelope that inventory's handler refuses.
+ */
+static void
+outbox_burst(const char *prefix, int n, int64_t pid0, int poison)
+{
+	MYSQL	*db = it_db("catalog");
+	char	 sql[2048];
+
+	assert_non_null(db);
+	snprintf(sql, sizeof(sql), "INSERT INTO outbox (id, type, body) "
+	    "SELECT u, 'product.created', CONCAT('{\"id\":\"', u, '\",\"type\":\"product.created\","
+	    "\"version\":1,\"occurred_at\":\"', DATE_FORMAT(UTC_TIMESTAMP(6), '%%Y-%%m-%%dT%%H:%%i:%%s.%%fZ'), "
+	    "'\",\"source\":\"catalog\",\"key\":\"', %lld + seq, '\",\"data\":{\"product_id\":', "
+	    "IF(seq = %d, '\"no\"', %lld + seq), ',\"sku\":\"it\",\"name\":\"it\",\"price_cents\":1,"
+	    "\"currency\":\"EUR\"}}') FROM (SELECT CONCAT('%s-', seq) AS u, seq FROM seq_1_to_%d) AS t",
+	    (long long)pid0, poison, (long long)pid0, prefix, n);
+	if (mysql_query(db, sql) != 0)
+		fprintf(stderr, "outbox burst: %s\n", mysql_error(db));
+	assert_int_equal(mysql_affected_rows(db), (my_ulonglong)n);
+	mysql_close(db);
+}
+
+/*
+ * A burst (2,000 product.created committed at once into catalog's outbox, relayed at the
+ * relay's pace): every one applied exactly once (one inbox row each, applied_total up by
+ * exactly that), and the consumer applied them in batches (several deliveries per commit).
+ */
+static void
+test_burst_applies_once_in_batches(void **state)
+{
+	const int	n = 2000;
+	int64_t		pid0 = id_base + 20000;
+	char		prefix[64], sql[256];
+	double		applied0 = it_metric("inventory", "shoplab_events_applied_total");
+	double		batches0 = it_metric("inventory", "shoplab_events_apply_batches_total");
+	double		txs0 = it_metric("inventory", "shoplab_events_apply_batch_size_count");
+	double		applied, batches, txs;
+
+	(void)state;
+	assert_true(batches0 >= 0);
+	snprintf(prefix, sizeof(prefix), "it-burst-%lld", (long long)id_base);
+	outbox_burst(prefix, n, pid0, 0);
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM stock WHERE product_id BETWEEN %lld AND %lld",
+	    (long long)pid0 + 1, (long long)pid0 + n);
+	assert_int_equal(it_wait_db("inventory", n, 120, "%s", sql), n);
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM inbox WHERE id LIKE '%s-%%'", prefix);
+	assert_int_equal(it_wait_db("inventory", n, 5, "%s", sql), n);
+	for (int i = 0; i < 50 && it_metric("inventory", "shoplab_events_applied_total") < applied0 + n;
+	    i++)
+		usleep(100000);
+	applied = it_metric("inventory", "shoplab_events_applied_total") - applied0;
+	batches = it_metric("inventory", "shoplab_events_apply_batches_total") - batches0;
+	txs = it_metric("inventory", "shoplab_events_apply_batch_size_count") - txs0;
+	printf("# %d events: %.0f applied in %.0f transactions (%.0f of them batches), %.1f per "
+	    "transaction\n", n, applied, txs, batches, txs > 0 ? applied / txs : 0.0);
+	assert_true(applied == n);
+	assert_true(batches >= 1);
+	assert_true(txs < n);
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM dead_letters WHERE msg_id LIKE '%s-%%'", prefix);
+	assert_int_equal(it_wait_db("inventory", 0, 1, "%s", sql), 0);
+}
+
+/*
+ * A poisoned event in the middle of a burst: inventory is stopped (SIGSTOP) while catalog's
+ * relay publishes 60 events, the 10th of them poisoned, so that the consumer finds its
+ * prefetch window full when it goes on and applies it as one batch. The batch is rolled back,
+ * each of its deliveries runs alone: the poisoned one is dead-lettered by itself (its dead
+ * letter, no inbox row), every other one applied once.
+ */
+static void
+test_poison_in_a_burst_dies_alone(void **state)
+{
+	const int	n = 60, poison = 10;
+	int64_t		pid0 = id_base + 30000;
+	char		prefix[64], sql[256];
+	double		dead0 = it_metric("inventory", "shoplab_events_dead_letters_total");
+	double		rb0 = it_metric("inventory", "shoplab_events_apply_batch_rollbacks_total");
+	double		applied0 = it_metric("inventory", "shoplab_events_applied_total");
+	pid_t		pid = it_pid("inventory");
+
+	(void)state;
+	assert_true(pid > 0);
+	assert_true(rb0 >= 0);
+	snprintf(prefix, sizeof(prefix), "it-poisonburst-%lld", (long long)id_base);
+	assert_int_equal(kill(pid, SIGSTOP), 0);
+	outbox_burst(prefix, n, pid0, poison);
+	/* catalog's relay publishes them (it polls at most every second for rows it did not write). */
+	assert_int_equal(it_wait_db("catalog", 0, 20, "SELECT COUNT(*) FROM outbox"), 0);
+	sleep(1);
+	assert_int_equal(kill(pid, SIGCONT), 0);
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM inbox WHERE id LIKE '%s-%%'", prefix);
+	assert_int_equal(it_wait_db("inventory", n - 1, 60, "%s", sql), n - 1);
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM dead_letters WHERE msg_id = '%s-%d' AND "
+	    "reason LIKE 'handler failed: %%'", prefix, poison);
+	assert_int_equal(it_wait_db("inventory", 1, 15, "%s", sql), 1);
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM dead_letters WHERE msg_id LIKE '%s-%%'", prefix);
+	assert_int_equal(it_wait_db("inventory", 1, 1, "%s", sql), 1);
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM stock WHERE product_id BETWEEN %lld AND %lld",
+	    (long long)pid0 + 1, (long long)pid0 + n);
+	assert_int_equal(it_wait_db("inventory", n - 1, 5, "%s", sql), n - 1);
+	for (int i = 0; i < 50 && it_metric("inventory", "shoplab_events_applied_total") <
+	    applied0 + n - 1; i++)
+		usleep(100000);
+	printf("# poison in a burst of %d: %.0f batch rolled back, %.0f applied, %.0f dead-lettered\n",
+	    n, it_metric("inventory", "shoplab_events_apply_batch_rollbacks_total") - rb0,
+	    it_metric("inventory", "shoplab_events_applied_total") - applied0,
+	    it_metric("inventory", "shoplab_events_dead_letters_total") - dead0);
+	assert_true(it_metric("inventory", "shoplab_events_apply_batch_rollbacks_total") >= rb0 + 1);
+	assert_true(it_metric("inventory", "shoplab_events_applied_total") == applied0 + n - 1);
+	assert_true(it_metric("inventory", "shoplab_events_dead_letters_total") == dead0 + 1);
+}
+
 /* Turns a sim proxy on or off (off: its connections cut, new ones refused). 0, or -1: no proxy. */
 static int
 proxy_enable(const char *name, int on)
@@ -522,6 +637,8 @@ main(void)
 		cmocka_unit_test(test_product_created_creates_stock),
 		cmocka_unit_test(test_duplicate_delivery_applies_once),
 		cmocka_unit_test(test_poison_goes_to_dead_letters),
+		cmocka_unit_test(test_burst_applies_once_in_batches),
+		cmocka_unit_test(test_poison_in_a_burst_dies_alone),
 		cmocka_unit_test(test_late_commit_is_not_lost),
 		cmocka_unit_test(test_broker_kill_loses_nothing),
 		cmocka_unit_test(test_consumer_crash_before_ack_is_a_duplicate),

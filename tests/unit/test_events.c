@@ -247,6 +247,67 @@ test_held_queue(void **state)
 	svc_ev_heldq_free(&q);
 }
 
+/* A batch: the due entries that never ran and are not dead, in tag order, at most max. */
+static void
+test_batch_selection(void **state)
+{
+	struct svc_ev_heldq	q;
+	size_t			idx[8];
+	int64_t			t0 = 1000000;
+	uint64_t		tag;
+
+	(void)state;
+	assert_int_equal(svc_ev_heldq_init(&q, 8), 0);
+	assert_int_equal(svc_ev_heldq_batch(&q, t0, 8, idx), 0);
+	for (tag = 1; tag <= 6; tag++)
+		assert_int_equal(svc_ev_heldq_add(&q, tag, "x", 1, "", 0, t0 + (int64_t)tag), tag - 1);
+	/* Due so far: tags 1..3 (arrived at or before t0 + 3). */
+	assert_int_equal(svc_ev_heldq_batch(&q, t0 + 3, 8, idx), 3);
+	assert_int_equal(idx[0], 0);
+	assert_int_equal(idx[2], 2);
+	/* Tag 2 failed once and waits; tag 4 is decided dead: neither is batched. */
+	q.v[1].attempts = 1;
+	q.v[1].due_us = t0;
+	q.v[3].dead = 1;
+	assert_int_equal(svc_ev_heldq_batch(&q, t0 + 10, 8, idx), 4);
+	assert_int_equal(q.v[idx[0]].tag, 1);
+	assert_int_equal(q.v[idx[1]].tag, 3);
+	assert_int_equal(q.v[idx[2]].tag, 5);
+	assert_int_equal(q.v[idx[3]].tag, 6);
+	/* At most max, the oldest tags first; max 1 is one delivery per transaction. */
+	assert_int_equal(svc_ev_heldq_batch(&q, t0 + 10, 2, idx), 2);
+	assert_int_equal(q.v[idx[1]].tag, 3);
+	assert_int_equal(svc_ev_heldq_batch(&q, t0 + 10, 1, idx), 1);
+	assert_int_equal(q.v[idx[0]].tag, 1);
+	svc_ev_heldq_free(&q);
+}
+
+/* One multiple ack only when no held delivery outside the batch has a lower tag. */
+static void
+test_ack_multiple_rule(void **state)
+{
+	struct svc_ev_heldq	q;
+	size_t			all[4] = { 0, 1, 2, 3 }, tail[2] = { 2, 3 }, head[2] = { 0, 1 };
+	size_t			gap[3] = { 0, 2, 3 };
+	uint64_t		tag;
+
+	(void)state;
+	assert_int_equal(svc_ev_heldq_init(&q, 4), 0);
+	for (tag = 10; tag < 14; tag++)
+		assert_int_equal(svc_ev_heldq_add(&q, tag, "x", 1, "", 0, 0), tag - 10);
+	assert_int_equal(svc_ev_heldq_ack_multiple(&q, all, 4), 1);
+	/* The batch is the oldest ones: the later ones are above its top tag. */
+	assert_int_equal(svc_ev_heldq_ack_multiple(&q, head, 2), 1);
+	/* Tags 10 and 11 (waiting for a retry) would be acked with 13: one ack each instead. */
+	assert_int_equal(svc_ev_heldq_ack_multiple(&q, tail, 2), 0);
+	assert_int_equal(svc_ev_heldq_ack_multiple(&q, gap, 3), 0);
+	assert_int_equal(svc_ev_heldq_ack_multiple(&q, all, 0), 0);
+	/* Tag 11 settled meanwhile (acked alone): 10, 12, 13 together are all that is unacked. */
+	svc_ev_heldq_remove(&q, 1);
+	assert_int_equal(svc_ev_heldq_ack_multiple(&q, all, 3), 1);
+	svc_ev_heldq_free(&q);
+}
+
 static const struct svc_unit_yesno type_cases[] = {
 	{ "shipment.dispatched", 1 },
 	{ "product.price_changed", 1 },
@@ -426,6 +487,8 @@ SVC_UNIT_MAIN("events",
     cmocka_unit_test(test_decide_retries_then_dead_letters),
     cmocka_unit_test(test_retry_schedule),
     cmocka_unit_test(test_held_queue),
+    cmocka_unit_test(test_batch_selection),
+    cmocka_unit_test(test_ack_multiple_rule),
     cmocka_unit_test(test_type_valid),
     cmocka_unit_test(test_time_parse_round_trips),
     cmocka_unit_test(test_wake_post_is_taken_once),
