@@ -2,6 +2,8 @@
 # bench-events.sh - the events' numbers (docs/events.md): order.confirmed -> shipment.created lag
 # at a steady checkout rate, one relay's publish rate with confirms and the broker's RSS, and the
 # time every outbox needs to drain after a 20 s broker outage under checkouts.
+# The relay step also prints the CPU per 1,000 events of inventory, MariaDB, the broker and catalog
+# while inventory applies them, and inventory's deliveries per apply transaction (its batches).
 #
 # A measurement, never a test: it prints numbers and exits 0 even on a slow box (a step that
 # cannot run says so). Its own throwaway stack on free ports. Part of `make bench`.

@@ -427,10 +427,12 @@ svc_ev_run_batch(struct svc_events_rt *rt, struct svc_ev_cons *cs, struct svc_re
 	struct svc_ev_batch	 b = { cs->bit, 0 };
 	struct svc_ev_held	*h;
 	struct svc_ev_bitem	*it;
-	size_t			 n, k;
+	size_t			 n, k, max;
 	int			 rc, st, ret = 0;
 
-	n = svc_ev_heldq_batch(&cs->q, now, (size_t)rt->conf.apply_batch, cs->bidx);
+	/* bidx and bit have room for the prefetch, which bounds what is held anyway. */
+	max = (size_t)rt->conf.apply_batch < cs->q.cap ? (size_t)rt->conf.apply_batch : cs->q.cap;
+	n = svc_ev_heldq_batch(&cs->q, now, max, cs->bidx);
 	if (n < 2)
 		return 0;
 	for (k = 0; k < n; k++) {
