@@ -182,7 +182,8 @@ svc_ev_heldq_batch(const struct svc_ev_heldq *q, int64_t now_us, size_t max, siz
 	size_t i, n = 0;
 
 	for (i = 0; i < q->n && n < max; i++)
-		if (q->v[i].due_us <= now_us && q->v[i].attempts == 0 && !q->v[i].dead)
+		if (q->v[i].due_us <= now_us && q->v[i].attempts == 0 && !q->v[i].dead &&
+		    q->v[i].redelivered == 0)
 			idx[n++] = i;
 	return n;
 }

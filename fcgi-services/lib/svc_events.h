@@ -174,7 +174,9 @@ void svc_ev_heldq_wake(struct svc_ev_heldq *q, int64_t now_us);
  * One transaction's worth (the consumer's batch): the entries due at now_us that never ran and
  * are not decided dead, in the order of arrival (their delivery tags' order), at most max.
  * Their indices go to idx (room for max); returns how many. A retry or a dead letter is not
- * batched: it runs alone, as it did before batches.
+ * batched: it runs alone, as it did before batches. Nor is a redelivery (x-delivery-count > 0):
+ * after a consumer died holding a batch, each of its deliveries runs alone, so the crash-loop
+ * guard counts the one that kills the consumer, not the deliveries batched beside it.
  */
 size_t svc_ev_heldq_batch(const struct svc_ev_heldq *q, int64_t now_us, size_t max, size_t *idx);
 /*

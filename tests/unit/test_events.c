@@ -279,6 +279,10 @@ test_batch_selection(void **state)
 	assert_int_equal(q.v[idx[1]].tag, 3);
 	assert_int_equal(svc_ev_heldq_batch(&q, t0 + 10, 1, idx), 1);
 	assert_int_equal(q.v[idx[0]].tag, 1);
+	/* Tag 5 comes again after a consumer died holding it: it runs alone, not batched. */
+	q.v[4].redelivered = 1;
+	assert_int_equal(svc_ev_heldq_batch(&q, t0 + 10, 8, idx), 3);
+	assert_int_equal(q.v[idx[2]].tag, 6);
 	svc_ev_heldq_free(&q);
 }
 
