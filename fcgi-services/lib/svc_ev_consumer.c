@@ -71,7 +71,7 @@ svc_ev_batch_record(struct svc_events_rt *rt, size_t n)
 {
 	size_t b;
 
-	for (b = 0; b < SVC_EV_NBATCH && n > (size_t)svc_ev_batch_le[b]; b++)
+	for (b = 0; b < SVC_EV_NBATCH && (int64_t)n > svc_ev_batch_le[b]; b++)
 		;
 	atomic_fetch_add(&rt->batch_bucket[b], 1);
 	atomic_fetch_add(&rt->batch_sum, (unsigned long long)n);

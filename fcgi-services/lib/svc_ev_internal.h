@@ -62,7 +62,7 @@ extern const int64_t svc_ev_lag_us[SVC_EV_NLAG];
 
 /* The apply batch size histogram's upper bounds (deliveries per committed transaction). */
 #define SVC_EV_NBATCH	8
-extern const int svc_ev_batch_le[SVC_EV_NBATCH];
+extern const int64_t svc_ev_batch_le[SVC_EV_NBATCH];
 
 /* Shared by the two threads and the metrics handler: the counters are atomics. */
 struct svc_events_rt {

@@ -12,15 +12,31 @@ const int64_t svc_ev_lag_us[SVC_EV_NLAG] = {
 	10000000, 30000000, 60000000,
 };
 
-const int svc_ev_batch_le[SVC_EV_NBATCH] = { 1, 2, 4, 8, 16, 32, 64, 128 };
+const int64_t svc_ev_batch_le[SVC_EV_NBATCH] = { 1, 2, 4, 8, 16, 32, 64, 128 };
+
+/* A histogram's cumulative buckets: bucket[0..n] counts, le[0..n) their bounds / scale. */
+static void
+svc_ev_metrics_buckets(struct svc_buf *out, const char *family, const char *s,
+    const atomic_ullong *bucket, const int64_t *le, size_t n, double scale)
+{
+	unsigned long long	cum = 0;
+	size_t			b;
+
+	for (b = 0; b <= n; b++) {
+		cum += atomic_load(&bucket[b]);
+		if (b < n)
+			svc_buf_printf(out, "%s_bucket{service=\"%s\",le=\"%g\"} %llu\n", family, s,
+			    (double)le[b] / scale, cum);
+		else
+			svc_buf_printf(out, "%s_bucket{service=\"%s\",le=\"+Inf\"} %llu\n", family, s,
+			    cum);
+	}
+}
 
 /* A consumer only: deliveries per apply transaction, batches, batches rolled back. */
 static void
 svc_ev_metrics_batch(struct svc_events_rt *rt, const char *s, struct svc_buf *out)
 {
-	unsigned long long	cum = 0;
-	size_t			b;
-
 	svc_buf_printf(out,
 	    "# HELP shoplab_events_apply_batches_total Transactions that applied two or more "
 	    "deliveries (one commit, one ack).\n"
@@ -33,15 +49,8 @@ svc_ev_metrics_batch(struct svc_events_rt *rt, const char *s, struct svc_buf *ou
 	    "# HELP shoplab_events_apply_batch_size Deliveries per committed apply transaction.\n"
 	    "# TYPE shoplab_events_apply_batch_size histogram\n",
 	    s, atomic_load(&rt->batches), s, atomic_load(&rt->batch_rollbacks));
-	for (b = 0; b <= SVC_EV_NBATCH; b++) {
-		cum += atomic_load(&rt->batch_bucket[b]);
-		if (b < SVC_EV_NBATCH)
-			svc_buf_printf(out, "shoplab_events_apply_batch_size_bucket{service=\"%s\","
-			    "le=\"%d\"} %llu\n", s, svc_ev_batch_le[b], cum);
-		else
-			svc_buf_printf(out, "shoplab_events_apply_batch_size_bucket{service=\"%s\","
-			    "le=\"+Inf\"} %llu\n", s, cum);
-	}
+	svc_ev_metrics_buckets(out, "shoplab_events_apply_batch_size", s, rt->batch_bucket,
+	    svc_ev_batch_le, SVC_EV_NBATCH, 1);
 	svc_buf_printf(out, "shoplab_events_apply_batch_size_sum{service=\"%s\"} %llu\n"
 	    "shoplab_events_apply_batch_size_count{service=\"%s\"} %llu\n", s,
 	    atomic_load(&rt->batch_sum), s, atomic_load(&rt->batch_count));
@@ -87,22 +96,12 @@ svc_ev_metrics_consumer(struct svc_events_rt *rt, const char *s, struct svc_buf 
 static void
 svc_ev_metrics_lag(struct svc_events_rt *rt, const char *s, struct svc_buf *out)
 {
-	unsigned long long	cum = 0;
-	size_t			b;
-
 	svc_buf_printf(out,
 	    "# HELP shoplab_events_lag_seconds From an event's occurred_at (the publisher's "
 	    "commit) to its effect's commit here.\n"
 	    "# TYPE shoplab_events_lag_seconds histogram\n");
-	for (b = 0; b <= SVC_EV_NLAG; b++) {
-		cum += atomic_load(&rt->lag_bucket[b]);
-		if (b < SVC_EV_NLAG)
-			svc_buf_printf(out, "shoplab_events_lag_seconds_bucket{service=\"%s\","
-			    "le=\"%g\"} %llu\n", s, (double)svc_ev_lag_us[b] / 1e6, cum);
-		else
-			svc_buf_printf(out, "shoplab_events_lag_seconds_bucket{service=\"%s\","
-			    "le=\"+Inf\"} %llu\n", s, cum);
-	}
+	svc_ev_metrics_buckets(out, "shoplab_events_lag_seconds", s, rt->lag_bucket, svc_ev_lag_us,
+	    SVC_EV_NLAG, 1e6);
 	svc_buf_printf(out, "shoplab_events_lag_seconds_sum{service=\"%s\"} %.6f\n"
 	    "shoplab_events_lag_seconds_count{service=\"%s\"} %llu\n", s,
 	    (double)atomic_load(&rt->lag_sum_us) / 1e6, s, atomic_load(&rt->lag_count));
